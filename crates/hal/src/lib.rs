@@ -1,1 +1,40 @@
-//! placeholder
+//! Hardware abstraction for CorridorOS.
+//!
+//! This crate holds what the services need to talk about hardware without knowing whether it
+//! is real or simulated:
+//!
+//! - [`topology`]: the digital twin's rack description (TOML), its loader and validator, and
+//!   the default rack embedded in the binary;
+//! - [`clock`]: the [`Clock`] trait, a scaled real-time clock and a manual clock for tests.
+//!
+//! # Determinism
+//!
+//! Every number the twin produces is a pure function of the topology (including
+//! `[twin] seed`) and the clock readings it is given. Two runs with the same topology, seed
+//! and sequence of [`Clock::now`] values produce the same numbers, bit for bit. To keep it
+//! so, twin code never reads the system clock, a global RNG or the environment directly:
+//! time comes from a [`Clock`], randomness from generators seeded from the topology.
+//!
+//! # Example
+//!
+//! ```
+//! use std::time::Duration;
+//! use corridor_hal::{Clock, ManualClock, Topology};
+//!
+//! let rack = Topology::default_twin();
+//! let port = rack.optical_port("op-h0-0").expect("default rack has it");
+//! let link = rack.links_of(&port.id).next().expect("every default port is cabled");
+//! assert_eq!(link.other_end(&port.id).unwrap().as_str(), "op-h1-0");
+//!
+//! let clock = ManualClock::from_twin(rack.twin());
+//! clock.advance(Duration::from_secs(6 * 3600));
+//! let elapsed = (clock.now() - rack.twin().start_time).as_seconds_f64();
+//! let ambient = rack.active_ambient_profile().temperature_at(elapsed);
+//! assert!((ambient.get() - 26.0).abs() < 1e-9); // diurnal peak: 24 °C + 4 °C / 2
+//! ```
+
+pub mod clock;
+pub mod topology;
+
+pub use clock::{Clock, ClockError, ManualClock, ScaledClock};
+pub use topology::{Topology, TopologyDocument, TopologyError};
