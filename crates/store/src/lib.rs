@@ -1,1 +1,23 @@
-//! placeholder
+//! CorridorOS's state store: etcd v3 semantics behind one trait.
+//!
+//! - [`StateStore`]: ordered keys, one global revision, compare-and-swap
+//!   transactions, leases and resumable watches.
+//! - [`RedbStore`]: the embedded, single-machine implementation (the default).
+//! - `conformance` (feature `conformance`): the behaviour every implementation
+//!   must show, as async checks to run against a fresh store.
+
+mod error;
+mod redb;
+mod store;
+mod types;
+
+#[cfg(any(test, feature = "conformance"))]
+pub mod conformance;
+
+pub use crate::error::{BoxError, StoreError};
+pub use crate::redb::{RedbOptions, RedbStore};
+pub use crate::store::StateStore;
+pub use crate::types::{
+    Compare, CompareOp, CompareTarget, EventKind, KeyValue, LeaseId, LeaseInfo, Op, OpResult,
+    RangeRequest, RangeResponse, Revision, Txn, TxnResponse, WatchEvent, WatchStream,
+};

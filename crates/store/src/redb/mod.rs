@@ -1,0 +1,286 @@
+//! [`StateStore`] on a single redb file: crash-safe, one process, one machine.
+//!
+//! Layout: [`schema`] (tables and encoding), [`writer`] (the group-commit
+//! thread, which also expires leases), [`apply`] (what a batch does to the
+//! tables), [`reader`] (snapshot reads), [`watch`] (history replay + live
+//! events), [`lease`] (the writer's deadline index).
+
+mod apply;
+mod lease;
+mod reader;
+mod schema;
+mod watch;
+mod writer;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, mpsc};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use redb::{Database, DatabaseError, ReadableTable};
+use tokio::sync::{broadcast, oneshot};
+
+use self::apply::{Counters, backend};
+use self::lease::LeaseIndex;
+use self::schema::{
+    EVENTS, INITIAL_REVISION, KEYS, LEASE_KEYS, LEASES, META, META_COMPACTED, META_NEXT_LEASE,
+    META_REVISION,
+};
+use self::writer::{Command, Reply, Writer, WriterConfig};
+use crate::{
+    KeyValue, LeaseId, LeaseInfo, RangeRequest, RangeResponse, Revision, StateStore, StoreError,
+    Txn, TxnResponse, WatchStream,
+};
+
+/// Tuning for [`RedbStore::open`]. The defaults suit a control plane.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedbOptions {
+    /// How many of the latest revisions the event log keeps for watches that
+    /// resume (0 keeps all). Older ones are compacted as writes go on.
+    pub retain_revisions: u64,
+    /// The most requests one group commit takes.
+    pub max_batch: usize,
+    /// Revisions buffered per watcher before a slow one is cancelled with
+    /// [`StoreError::WatchLagged`].
+    pub watch_buffer: usize,
+    /// redb's page cache.
+    pub cache_size_bytes: usize,
+}
+
+impl Default for RedbOptions {
+    fn default() -> Self {
+        Self {
+            retain_revisions: 100_000,
+            max_batch: 512,
+            watch_buffer: 4096,
+            cache_size_bytes: 64 * 1024 * 1024,
+        }
+    }
+}
+
+/// The redb-backed store. Cheap to clone (all clones share one database);
+/// the writer thread stops and the file is released when the last clone drops.
+#[derive(Clone)]
+pub struct RedbStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    db: Arc<Database>,
+    commands: mpsc::Sender<Command>,
+    events: broadcast::Sender<Arc<apply::RevisionEvents>>,
+    writer: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for RedbStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedbStore")
+            .field("path", &self.inner.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedbStore {
+    /// Opens (or creates) the store at `path`. Needs no async runtime: the writer
+    /// is a plain thread. [`StoreError::AlreadyOpen`] if any handle, in this
+    /// process or another, has the file open.
+    pub fn open(path: impl AsRef<Path>, options: RedbOptions) -> Result<Self, StoreError> {
+        let path = path.as_ref().to_path_buf();
+        let db = Database::builder()
+            .set_cache_size(options.cache_size_bytes)
+            .create(&path)
+            .map_err(|error| match error {
+                DatabaseError::DatabaseAlreadyOpen => {
+                    StoreError::AlreadyOpen { path: path.clone() }
+                }
+                other => StoreError::backend("open the database file", other),
+            })?;
+        let db = Arc::new(db);
+        let (counters, leases) = initialise(&db)?;
+
+        let (commands, receiver) = mpsc::channel();
+        let (events, _) = broadcast::channel(options.watch_buffer.max(1));
+        let writer = Writer {
+            db: Arc::clone(&db),
+            commands: receiver,
+            events: events.clone(),
+            counters,
+            leases,
+            config: WriterConfig {
+                max_batch: options.max_batch.max(1),
+                retain_revisions: options.retain_revisions,
+            },
+        };
+        let handle = std::thread::Builder::new()
+            .name("corridor-store-writer".into())
+            .spawn(move || writer.run())
+            .map_err(|e| StoreError::backend("start the writer thread", e))?;
+
+        Ok(Self {
+            inner: Arc::new(Inner {
+                path,
+                db,
+                commands,
+                events,
+                writer: Mutex::new(Some(handle)),
+            }),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    async fn request<T>(&self, command: impl FnOnce(Reply<T>) -> Command) -> Result<T, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.inner
+            .commands
+            .send(command(reply))
+            .map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Requests already queued before this are still committed and answered.
+        let _ = self.commands.send(Command::Shutdown);
+        let handle = self
+            .writer
+            .lock()
+            .map(|mut h| h.take())
+            .unwrap_or_else(|p| p.into_inner().take());
+        if let Some(handle) = handle
+            && handle.join().is_err()
+        {
+            tracing::error!(path = %self.path.display(), "store writer thread panicked");
+        }
+    }
+}
+
+/// Creates missing tables and reads the counters and leases the writer starts from.
+fn initialise(db: &Database) -> Result<(Counters, LeaseIndex), StoreError> {
+    let wtx = db
+        .begin_write()
+        .map_err(backend("begin the initial transaction"))?;
+    let loaded = {
+        let mut meta = wtx
+            .open_table(META)
+            .map_err(backend("create the meta table"))?;
+        wtx.open_table(KEYS)
+            .map_err(backend("create the keys table"))?;
+        wtx.open_table(EVENTS)
+            .map_err(backend("create the event log"))?;
+        wtx.open_table(LEASE_KEYS)
+            .map_err(backend("create the lease keys table"))?;
+        let leases = wtx
+            .open_table(LEASES)
+            .map_err(backend("create the lease table"))?;
+
+        let mut read_or_init = |name: &str, initial: i64| -> Result<i64, StoreError> {
+            let existing = meta
+                .get(name)
+                .map_err(backend("read the store counters"))?
+                .map(|v| v.value());
+            match existing {
+                Some(value) => Ok(value),
+                None => {
+                    meta.insert(name, initial)
+                        .map_err(backend("initialise the store counters"))?;
+                    Ok(initial)
+                }
+            }
+        };
+        let counters = Counters {
+            revision: read_or_init(META_REVISION, INITIAL_REVISION)?,
+            compacted: read_or_init(META_COMPACTED, 0)?,
+            next_lease: read_or_init(META_NEXT_LEASE, 1)?,
+        };
+        let leases = LeaseIndex::load(&leases).map_err(backend("load the leases"))?;
+        (counters, leases)
+    };
+    wtx.commit()
+        .map_err(backend("commit the initial transaction"))?;
+    Ok(loaded)
+}
+
+#[async_trait]
+impl StateStore for RedbStore {
+    async fn range(&self, request: RangeRequest) -> Result<RangeResponse, StoreError> {
+        reader::range(&self.inner.db, &request)
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<KeyValue>, StoreError> {
+        reader::get(&self.inner.db, key)
+    }
+
+    async fn txn(&self, txn: Txn) -> Result<TxnResponse, StoreError> {
+        self.request(|reply| Command::Txn(txn, reply)).await
+    }
+
+    async fn current_revision(&self) -> Result<Revision, StoreError> {
+        Ok(reader::revisions(&reader::begin(&self.inner.db)?)?.0)
+    }
+
+    async fn lease_grant(&self, ttl: Duration) -> Result<LeaseId, StoreError> {
+        self.request(|reply| Command::LeaseGrant(ttl, reply)).await
+    }
+
+    async fn lease_keep_alive(&self, id: LeaseId) -> Result<Duration, StoreError> {
+        self.request(|reply| Command::LeaseKeepAlive(id, reply))
+            .await
+    }
+
+    async fn lease_revoke(&self, id: LeaseId) -> Result<(), StoreError> {
+        self.request(|reply| Command::LeaseRevoke(id, reply)).await
+    }
+
+    async fn lease_time_to_live(&self, id: LeaseId) -> Result<Option<LeaseInfo>, StoreError> {
+        reader::lease_time_to_live(&self.inner.db, id, lease::now_unix_ms())
+    }
+
+    async fn watch(
+        &self,
+        prefix: &str,
+        from_revision: Revision,
+    ) -> Result<WatchStream, StoreError> {
+        // Subscribe before looking at the log; see the `watch` module.
+        let live = self.inner.events.subscribe();
+        watch::watch(&self.inner.db, live, prefix, from_revision)
+    }
+
+    async fn compact(&self, revision: Revision) -> Result<(), StoreError> {
+        self.request(|reply| Command::Compact(revision, reply))
+            .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use futures::StreamExt;
+
+    use super::*;
+
+    /// The race a watch must survive: revisions committed after it subscribed but
+    /// before it read the log arrive twice, once from each. Forcing that overlap
+    /// here (subscribe, write, then start the watch) makes it deterministic.
+    #[tokio::test]
+    async fn revisions_in_both_log_and_channel_are_delivered_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = RedbStore::open(dir.path().join("s.redb"), RedbOptions::default()).unwrap();
+        let live = store.inner.events.subscribe();
+        let first = store.put("/k", b"1".to_vec(), None).await.unwrap();
+        store.put("/k", b"2".to_vec(), None).await.unwrap();
+        store.put("/k", b"3".to_vec(), None).await.unwrap();
+
+        let mut watch = watch::watch(&store.inner.db, live, "", first).unwrap();
+        let after = store.put("/k", b"4".to_vec(), None).await.unwrap();
+        for revision in first..=after {
+            assert_eq!(watch.next().await.unwrap().unwrap().revision(), revision);
+        }
+        let extra = tokio::time::timeout(Duration::from_millis(50), watch.next()).await;
+        assert!(extra.is_err(), "unexpected extra event {extra:?}");
+    }
+}

@@ -1,0 +1,135 @@
+//! Watches: replay from the event log, then follow the live channel.
+//!
+//! The order of the steps is what makes a watch gapless: subscribe to the live
+//! channel *first*, then take a snapshot of the log. Every revision committed
+//! after the subscription arrives on the channel; every revision before the
+//! snapshot is in the log; revisions in both are dropped from the channel
+//! because the watch only moves forward (`next`).
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Weak};
+
+use redb::Database;
+use tokio::sync::broadcast;
+use tokio::sync::broadcast::error::RecvError;
+
+use super::apply::RevisionEvents;
+use super::reader;
+use crate::{Revision, StoreError, WatchEvent, WatchStream};
+
+/// Revisions read from the log per step, so a long replay neither holds one
+/// read transaction open for long nor loads the whole history into memory.
+const HISTORY_PAGE: usize = 256;
+
+pub(crate) fn watch(
+    db: &Arc<Database>,
+    live: broadcast::Receiver<Arc<RevisionEvents>>,
+    prefix: &str,
+    from_revision: Revision,
+) -> Result<WatchStream, StoreError> {
+    if from_revision < 0 {
+        return Err(StoreError::InvalidRequest(format!(
+            "cannot watch from negative revision {from_revision}"
+        )));
+    }
+    let (current, compacted) = reader::revisions(&reader::begin(db)?)?;
+    if from_revision > 0 && from_revision < compacted {
+        return Err(StoreError::Compacted {
+            requested: from_revision,
+            compacted,
+        });
+    }
+    let watch = Watch {
+        // Weak, so a forgotten watch does not keep the database file open (and locked)
+        // after the store is dropped.
+        db: Arc::downgrade(db),
+        live,
+        prefix: prefix.to_owned(),
+        next: if from_revision == 0 {
+            current + 1
+        } else {
+            from_revision
+        },
+        history_end: current,
+        pending: VecDeque::new(),
+        finished: false,
+    };
+    Ok(Box::pin(futures::stream::unfold(watch, Watch::step)))
+}
+
+struct Watch {
+    db: Weak<Database>,
+    live: broadcast::Receiver<Arc<RevisionEvents>>,
+    prefix: String,
+    /// The lowest revision not yet delivered (or skipped as not matching).
+    next: Revision,
+    /// Revisions up to here come from the log, later ones from the channel.
+    history_end: Revision,
+    pending: VecDeque<WatchEvent>,
+    finished: bool,
+}
+
+impl Watch {
+    async fn step(mut self) -> Option<(Result<WatchEvent, StoreError>, Self)> {
+        loop {
+            if let Some(event) = self.pending.pop_front() {
+                return Some((Ok(event), self));
+            }
+            if self.finished {
+                return None;
+            }
+            if let Err(error) = self.fill().await {
+                self.finished = true;
+                return Some((Err(error), self));
+            }
+        }
+    }
+
+    async fn fill(&mut self) -> Result<(), StoreError> {
+        if self.next <= self.history_end {
+            return self.replay();
+        }
+        match self.live.recv().await {
+            Ok(revision) if revision.revision < self.next => Ok(()),
+            Ok(revision) => {
+                if revision.revision > self.next {
+                    // The channel carries every revision in order, so this does not
+                    // happen; if it ever did, the log still has the missing ones.
+                    self.history_end = revision.revision - 1;
+                    while self.next <= self.history_end {
+                        self.replay()?;
+                    }
+                }
+                let prefix = self.prefix.as_str();
+                self.pending.extend(
+                    revision
+                        .events
+                        .iter()
+                        .filter(|event| event.kv.key.starts_with(prefix))
+                        .cloned(),
+                );
+                self.next = revision.revision + 1;
+                Ok(())
+            }
+            Err(RecvError::Lagged(_)) => Err(StoreError::WatchLagged {
+                resume_from: self.next,
+            }),
+            Err(RecvError::Closed) => Err(StoreError::Closed),
+        }
+    }
+
+    fn replay(&mut self) -> Result<(), StoreError> {
+        while self.next <= self.history_end {
+            let db = self.db.upgrade().ok_or(StoreError::Closed)?;
+            let (events, next) =
+                reader::history_page(&db, &self.prefix, self.next, self.history_end, HISTORY_PAGE)?;
+            self.next = next;
+            if !events.is_empty() {
+                // Hand these out before reading more.
+                self.pending.extend(events);
+                return Ok(());
+            }
+        }
+        Ok(())
+    }
+}

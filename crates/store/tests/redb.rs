@@ -1,0 +1,242 @@
+//! Behaviour specific to the redb backend: persistence, file locking,
+//! retention, watch back-pressure and lifecycle.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use corridor_store::{RedbOptions, RedbStore, StateStore, StoreError};
+use futures::StreamExt;
+
+fn options() -> RedbOptions {
+    RedbOptions::default()
+}
+
+#[tokio::test]
+async fn reopen_keeps_keys_revision_and_leases() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.redb");
+    let (revision, lease) = {
+        let store = RedbStore::open(&path, options()).unwrap();
+        let lease = store.lease_grant(Duration::from_secs(60)).await.unwrap();
+        store.put("/a", b"1".to_vec(), None).await.unwrap();
+        let revision = store.put("/b", b"2".to_vec(), Some(lease)).await.unwrap();
+        (revision, lease)
+    };
+
+    let store = RedbStore::open(&path, options()).unwrap();
+    assert_eq!(store.current_revision().await.unwrap(), revision);
+    assert_eq!(store.get("/a").await.unwrap().unwrap().value, b"1");
+    let info = store
+        .lease_time_to_live(lease)
+        .await
+        .unwrap()
+        .expect("lease survived");
+    assert_eq!(info.keys, ["/b"]);
+    assert!(info.remaining > Duration::from_secs(50));
+    let another = store.lease_grant(Duration::from_secs(60)).await.unwrap();
+    assert_ne!(another, lease, "lease ids are not reused after a restart");
+    // History survives too.
+    let mut watch = store.watch("/", revision).await.unwrap();
+    let event = watch.next().await.unwrap().unwrap();
+    assert_eq!((event.kv.key.as_str(), event.revision()), ("/b", revision));
+}
+
+#[tokio::test]
+async fn a_lease_that_expired_while_closed_ends_on_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.redb");
+    {
+        let store = RedbStore::open(&path, options()).unwrap();
+        let lease = store.lease_grant(Duration::from_millis(300)).await.unwrap();
+        store
+            .put("/ephemeral", b"x".to_vec(), Some(lease))
+            .await
+            .unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(400)).await;
+
+    let store = RedbStore::open(&path, options()).unwrap();
+    let start = Instant::now();
+    while store.get("/ephemeral").await.unwrap().is_some() {
+        assert!(
+            start.elapsed() < Duration::from_secs(2),
+            "an overdue lease must be expired on open"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[test]
+fn a_second_open_is_refused_until_the_first_is_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.redb");
+    let first = RedbStore::open(&path, options()).unwrap();
+    let clone = first.clone();
+    match RedbStore::open(&path, options()) {
+        Err(error @ StoreError::AlreadyOpen { .. }) => {
+            assert!(error.to_string().contains("s.redb"), "{error}");
+        }
+        other => panic!("expected AlreadyOpen, got {other:?}"),
+    }
+    drop(first);
+    assert!(
+        matches!(
+            RedbStore::open(&path, options()),
+            Err(StoreError::AlreadyOpen { .. })
+        ),
+        "a live clone keeps the store open"
+    );
+    drop(clone);
+    // Dropping the last handle joined the writer and released the file.
+    RedbStore::open(&path, options()).unwrap();
+}
+
+#[test]
+fn opens_and_closes_outside_any_runtime() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = RedbStore::open(dir.path().join("s.redb"), options()).unwrap();
+    let lease_ended = {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let lease = store.lease_grant(Duration::from_millis(100)).await.unwrap();
+            store.put("/k", b"v".to_vec(), Some(lease)).await.unwrap();
+            store.get("/k").await.unwrap().is_some()
+        })
+    };
+    assert!(lease_ended, "key written");
+    // The writer expires leases on its own thread, with no runtime running.
+    std::thread::sleep(Duration::from_millis(400));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    assert_eq!(runtime.block_on(store.get("/k")).unwrap(), None);
+    drop(store);
+}
+
+#[tokio::test]
+async fn the_event_log_keeps_only_the_retained_revisions() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = RedbStore::open(
+        dir.path().join("s.redb"),
+        RedbOptions {
+            retain_revisions: 10,
+            ..options()
+        },
+    )
+    .unwrap();
+    let first = store.put("/k", vec![0], None).await.unwrap();
+    let mut last = first;
+    for i in 1..50u8 {
+        last = store.put("/k", vec![i], None).await.unwrap();
+    }
+    let oldest = last - 9;
+    match store.watch("", first).await {
+        Err(StoreError::Compacted {
+            requested,
+            compacted,
+        }) => assert_eq!((requested, compacted), (first, oldest)),
+        Err(other) => panic!("expected Compacted, got {other}"),
+        Ok(_) => panic!("expected Compacted, got a watch"),
+    }
+    let mut watch = store.watch("", oldest).await.unwrap();
+    for revision in oldest..=last {
+        assert_eq!(watch.next().await.unwrap().unwrap().revision(), revision);
+    }
+}
+
+#[tokio::test]
+async fn a_slow_watcher_is_cancelled_with_where_to_resume() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = RedbStore::open(
+        dir.path().join("s.redb"),
+        RedbOptions {
+            watch_buffer: 4,
+            ..options()
+        },
+    )
+    .unwrap();
+    let start = store.current_revision().await.unwrap();
+    let mut watch = store.watch("", 0).await.unwrap();
+    for i in 0..20u8 {
+        store.put("/k", vec![i], None).await.unwrap();
+    }
+
+    let mut delivered = Vec::new();
+    let resume_from = loop {
+        match watch.next().await {
+            Some(Ok(event)) => delivered.push(event.revision()),
+            Some(Err(StoreError::WatchLagged { resume_from })) => break resume_from,
+            other => panic!("expected WatchLagged, got {other:?}"),
+        }
+    };
+    assert!(
+        watch.next().await.is_none(),
+        "the stream ends after its error"
+    );
+    let expected: Vec<_> = (start + 1..resume_from).collect();
+    assert_eq!(
+        delivered, expected,
+        "everything before resume_from was delivered"
+    );
+    assert!(resume_from <= start + 20 - 4, "it did lag");
+
+    // Resuming where it says loses nothing.
+    let mut resumed = store.watch("", resume_from).await.unwrap();
+    for revision in resume_from..=start + 20 {
+        assert_eq!(resumed.next().await.unwrap().unwrap().revision(), revision);
+    }
+}
+
+#[tokio::test]
+async fn watches_end_with_closed_when_the_store_goes_away() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.redb");
+    let store = RedbStore::open(&path, options()).unwrap();
+    let mut watch = store.watch("", 0).await.unwrap();
+    drop(store);
+    assert!(matches!(watch.next().await, Some(Err(StoreError::Closed))));
+    assert!(watch.next().await.is_none());
+    // A leftover watch does not hold the file.
+    RedbStore::open(&path, options()).unwrap();
+}
+
+#[tokio::test]
+async fn malformed_requests_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn StateStore> =
+        Arc::new(RedbStore::open(dir.path().join("s.redb"), options()).unwrap());
+    assert!(matches!(
+        store.put("", b"x".to_vec(), None).await,
+        Err(StoreError::InvalidRequest(_))
+    ));
+    assert!(matches!(
+        store.watch("", -1).await,
+        Err(StoreError::InvalidRequest(_))
+    ));
+    assert!(matches!(
+        store.lease_grant(Duration::ZERO).await,
+        Err(StoreError::InvalidRequest(_))
+    ));
+    let wipe = corridor_store::Txn::new().and_then([corridor_store::Op::delete_prefix("")]);
+    assert!(matches!(
+        store.txn(wipe).await,
+        Err(StoreError::InvalidRequest(_))
+    ));
+}
+
+#[test]
+fn errors_do_not_repeat_their_source() {
+    let error = StoreError::backend(
+        "commit a group of writes",
+        std::io::Error::other("disk on fire"),
+    );
+    assert_eq!(
+        error.to_string(),
+        "storage backend failed to commit a group of writes"
+    );
+    let source = std::error::Error::source(&error).expect("source kept");
+    assert_eq!(source.to_string(), "disk on fire");
+}

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs what the store's etcd comparison (and the future etcd backend) needs:
+# a single-node etcd 3.4 server, etcdctl, and protoc for the etcd-client crate's build script.
+# Idempotent: does nothing when the binaries are already on PATH. Must run as root.
+set -euo pipefail
+
+missing=()
+command -v etcd >/dev/null 2>&1 || missing+=(etcd-server)
+command -v etcdctl >/dev/null 2>&1 || missing+=(etcd-client)
+command -v protoc >/dev/null 2>&1 || missing+=(protobuf-compiler)
+
+if [ ${#missing[@]} -eq 0 ]; then
+    echo "install-etcd: etcd, etcdctl and protoc already installed"
+    exit 0
+fi
+
+if [ "$(id -u)" -ne 0 ]; then
+    echo "install-etcd: need root to install: ${missing[*]}" >&2
+    exit 1
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+# An apt cache with no package lists cannot resolve anything; refresh it once in that case only.
+if ! apt-cache policy "${missing[0]}" 2>/dev/null | grep -q 'Candidate: [0-9]'; then
+    apt-get update
+fi
+apt-get install -y --no-install-recommends "${missing[@]}"
+
+# Debian's etcd-server package starts a system etcd on the default ports 2379/2380; the
+# benchmark and tests start their own on free ports, so the packaged service only wastes memory.
+if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet etcd 2>/dev/null; then
+    systemctl stop etcd || true
+    systemctl disable etcd >/dev/null 2>&1 || true
+fi
+
+echo "install-etcd: installed ${missing[*]}"
