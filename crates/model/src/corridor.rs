@@ -1,0 +1,382 @@
+//! Photonic corridors (`/v1/corridors`, served by corrd).
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::meta::ResourceMeta;
+use crate::problem::FieldViolation;
+use crate::units::{
+    Celsius, Gbps, Millimeters, Nanometers, Nanoseconds, PicojoulesPerBit, Seconds,
+};
+use crate::validate::{Validate, Violations, pointer, rule};
+
+/// Most lanes one corridor may bundle: the largest wavelength count of
+/// today's comb-laser optical I/O chiplets (64 λ per fibre).
+pub const MAX_LANES: u32 = 64;
+/// Lowest allowed wavelength: the start of the C band (ITU-T G.694.1 DWDM
+/// grids are defined over C and L).
+pub const LAMBDA_MIN_NM: f64 = 1520.0;
+/// Highest allowed wavelength: the end of the L band.
+pub const LAMBDA_MAX_NM: f64 = 1630.0;
+/// Two wavelengths closer than this share a slot: 6.25 GHz, the finest
+/// flex-grid granularity of G.694.1, is about 0.05 nm at 1550 nm.
+pub const LAMBDA_MIN_SPACING_NM: f64 = 0.05;
+/// 64 lanes at 200 Gb/s (the fastest 224G-class PAM4 lanes). Anything above
+/// is physically impossible and most likely a unit mistake.
+pub const MAX_GBPS: f64 = 12_800.0;
+/// Latency budgets beyond 1 ms cannot constrain anything within
+/// [`MAX_REACH_MM`] (10 km of fibre is about 50 µs); larger values are almost
+/// certainly a unit mistake (ps for ns).
+pub const MAX_LATENCY_BUDGET_NS: u64 = 1_000_000;
+/// 10 km: past that it is a metro DWDM link, not a rack-scale corridor.
+pub const MAX_REACH_MM: f64 = 10_000_000.0;
+/// Longest lease: one year, so that forgotten grants still expire.
+pub const MAX_LEASE_TTL_S: u64 = 31_536_000;
+
+/// Corridor technology.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+pub enum CorridorType {
+    /// Silicon photonics (microring modulators, Ge detectors).
+    SiCorridor,
+    /// Carbon-based photonics (graphene / CNT devices).
+    CarbonCorridor,
+}
+
+/// Guiding medium. The RFC shows `waveguide`; `fiber` covers links between
+/// boards or racks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CorridorMode {
+    Waveguide,
+    Fiber,
+}
+
+/// Traffic class; also used by fabric paths.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum QosPriority {
+    Gold,
+    Silver,
+    Bronze,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CorridorQos {
+    /// Priority flow control (lossless class).
+    pub pfc: bool,
+    pub priority: QosPriority,
+}
+
+/// Body of `POST /v1/corridors`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CorridorRequest {
+    pub corridor_type: CorridorType,
+    /// 1..=64.
+    #[schema(example = 8, minimum = 1, maximum = 64)]
+    pub lanes: u32,
+    /// One distinct wavelength per lane, within the C+L band.
+    #[schema(example = json!([1550, 1551, 1552, 1553, 1554, 1555, 1556, 1557]))]
+    pub lambda_nm: Vec<Nanometers>,
+    /// Guaranteed aggregate rate, > 0.
+    pub min_gbps: Gbps,
+    /// End-to-end latency the path must stay under, > 0.
+    pub latency_budget_ns: Nanoseconds,
+    /// Physical distance to cover, > 0.
+    pub reach_mm: Millimeters,
+    pub mode: CorridorMode,
+    pub qos: CorridorQos,
+    /// Grant only over devices holding a valid attestation ticket.
+    pub attestation_required: bool,
+    /// The two optical port ids to join; the planner picks them if absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(min_items = 2, max_items = 2)]
+    pub endpoints: Option<[String; 2]>,
+    /// Owner; defaults to the client certificate's domain.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub security_domain: Option<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+    /// Lease length; the server default applies if absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy_lease_ttl_s: Option<Seconds>,
+}
+
+impl Validate for CorridorRequest {
+    fn validate(&self) -> Result<(), Vec<FieldViolation>> {
+        let mut v = Violations::new();
+        v.range("/lanes", self.lanes, 1, MAX_LANES);
+        validate_lambdas(&mut v, self.lanes, &self.lambda_nm);
+        v.above("/min_gbps", self.min_gbps.get(), 0.0, MAX_GBPS);
+        v.above(
+            "/latency_budget_ns",
+            self.latency_budget_ns.get(),
+            0,
+            MAX_LATENCY_BUDGET_NS,
+        );
+        v.above("/reach_mm", self.reach_mm.get(), 0.0, MAX_REACH_MM);
+        if let Some([a, b]) = &self.endpoints {
+            v.identifier("/endpoints/0", a);
+            v.identifier("/endpoints/1", b);
+            if a == b {
+                v.add(
+                    "/endpoints/1",
+                    rule::UNIQUE,
+                    "a corridor joins two different ports",
+                );
+            }
+        }
+        if let Some(domain) = &self.security_domain {
+            v.security_domain("/security_domain", domain);
+        }
+        v.labels("/labels", &self.labels);
+        if let Some(ttl) = self.policy_lease_ttl_s {
+            v.range("/policy_lease_ttl_s", ttl.get(), 1, MAX_LEASE_TTL_S);
+        }
+        v.into_result()
+    }
+}
+
+fn validate_lambdas(v: &mut Violations, lanes: u32, lambdas: &[Nanometers]) {
+    if lambdas.len() != lanes as usize {
+        v.add(
+            "/lambda_nm",
+            rule::LENGTH,
+            format!(
+                "one wavelength per lane: {lanes} lanes but {} wavelengths",
+                lambdas.len()
+            ),
+        );
+    }
+    for (i, lambda) in lambdas.iter().enumerate() {
+        v.range(
+            &pointer("/lambda_nm", i),
+            lambda.get(),
+            LAMBDA_MIN_NM,
+            LAMBDA_MAX_NM,
+        );
+    }
+    // Sort a copy of the indices by wavelength so that neighbours are the
+    // only candidates for a clash; report the later index of each clash.
+    let mut order: Vec<usize> = (0..lambdas.len())
+        .filter(|&i| lambdas[i].get().is_finite())
+        .collect();
+    order.sort_by(|&a, &b| lambdas[a].get().total_cmp(&lambdas[b].get()));
+    let mut clashing: Vec<(usize, usize)> = order
+        .windows(2)
+        .filter(|w| lambdas[w[1]].get() - lambdas[w[0]].get() < LAMBDA_MIN_SPACING_NM)
+        .map(|w| (w[0].min(w[1]), w[0].max(w[1])))
+        .collect();
+    clashing.sort_unstable();
+    for (first, second) in clashing {
+        v.add(
+            pointer("/lambda_nm", second),
+            rule::UNIQUE,
+            format!(
+                "{} is within {LAMBDA_MIN_SPACING_NM} nm of lambda_nm[{first}] = {}; lanes need distinct wavelengths",
+                lambdas[second], lambdas[first]
+            ),
+        );
+    }
+}
+
+/// Optical eye quality, from the receiver's margin measurement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum EyeMargin {
+    Ok,
+    Marginal,
+    Fail,
+}
+
+/// Lifecycle of a corridor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CorridorStatus {
+    /// Accepted, not yet admitted.
+    Pending,
+    /// Capacity granted; lasers, rings and switches being set up.
+    Provisioning,
+    Active,
+    /// Carrying traffic outside its guarantees (BER, rate).
+    Degraded,
+    /// Lease ended or deleted; capacity returned.
+    Released,
+    Failed,
+}
+
+/// State of one lane.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum LaneState {
+    Up,
+    Down,
+    Calibrating,
+    Degraded,
+}
+
+/// One lane of a corridor's wavelength set.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct LaneStatus {
+    /// Index into `lambda_nm`.
+    pub lane: u32,
+    pub lambda_nm: Nanometers,
+    pub state: LaneState,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ber: Option<f64>,
+    /// Received optical power.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rx_power_dbm: Option<f64>,
+}
+
+/// A corridor as the server returns it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Corridor {
+    #[schema(example = "cor-7af3")]
+    pub id: String,
+    pub corridor_type: CorridorType,
+    pub lanes: u32,
+    pub lambda_nm: Vec<Nanometers>,
+    pub min_gbps: Gbps,
+    pub latency_budget_ns: Nanoseconds,
+    pub reach_mm: Millimeters,
+    pub mode: CorridorMode,
+    pub qos: CorridorQos,
+    pub attestation_required: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(min_items = 2, max_items = 2)]
+    pub endpoints: Option<[String; 2]>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub security_domain: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy_lease_ttl_s: Option<Seconds>,
+    /// Rate the planned path can carry (≥ `min_gbps` once active).
+    pub achievable_gbps: Gbps,
+    /// Bit error rate (pre-FEC), worst lane.
+    pub ber: f64,
+    pub eye_margin: EyeMargin,
+    pub created_at: DateTime<Utc>,
+    pub status: CorridorStatus,
+    /// Per-lane state of the wavelength set.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub channels: Vec<LaneStatus>,
+    /// Link ids the corridor traverses, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub path: Vec<String>,
+    /// Ticket binding the corridor to attested devices.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attestation_ticket: Option<String>,
+    #[serde(flatten)]
+    pub meta: ResourceMeta,
+}
+
+impl Corridor {
+    /// The client's spec, as it would be posted again.
+    pub fn request(&self) -> CorridorRequest {
+        CorridorRequest {
+            corridor_type: self.corridor_type,
+            lanes: self.lanes,
+            lambda_nm: self.lambda_nm.clone(),
+            min_gbps: self.min_gbps,
+            latency_budget_ns: self.latency_budget_ns,
+            reach_mm: self.reach_mm,
+            mode: self.mode,
+            qos: self.qos.clone(),
+            attestation_required: self.attestation_required,
+            endpoints: self.endpoints.clone(),
+            security_domain: self.security_domain.clone(),
+            labels: self.meta.labels.clone(),
+            policy_lease_ttl_s: self.policy_lease_ttl_s,
+        }
+    }
+
+    /// A corridor just accepted from `request`: pending, nothing measured
+    /// yet (`ber` 0.5 is a coin toss, i.e. no signal), `eye_margin` fail.
+    pub fn pending(id: impl Into<String>, request: CorridorRequest, now: DateTime<Utc>) -> Self {
+        let CorridorRequest {
+            corridor_type,
+            lanes,
+            lambda_nm,
+            min_gbps,
+            latency_budget_ns,
+            reach_mm,
+            mode,
+            qos,
+            attestation_required,
+            endpoints,
+            security_domain,
+            labels,
+            policy_lease_ttl_s,
+        } = request;
+        Self {
+            id: id.into(),
+            corridor_type,
+            lanes,
+            lambda_nm,
+            min_gbps,
+            latency_budget_ns,
+            reach_mm,
+            mode,
+            qos,
+            attestation_required,
+            endpoints,
+            security_domain,
+            policy_lease_ttl_s,
+            achievable_gbps: Gbps(0.0),
+            ber: 0.5,
+            eye_margin: EyeMargin::Fail,
+            created_at: now,
+            status: CorridorStatus::Pending,
+            channels: Vec::new(),
+            path: Vec::new(),
+            attestation_ticket: None,
+            meta: ResourceMeta::new(now).with_labels(labels),
+        }
+    }
+}
+
+/// Wavelength drift relative to the calibrated point.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DriftLevel {
+    Low,
+    Medium,
+    High,
+}
+
+/// One lane's telemetry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct LaneTelemetry {
+    pub lane: u32,
+    pub lambda_nm: Nanometers,
+    pub ber: f64,
+    pub temp_c: Celsius,
+    /// Detuning from the calibrated wavelength, in picometres.
+    pub drift_pm: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heater_mw: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bias_v: Option<f64>,
+}
+
+/// Body of `GET /v1/corridors/{id}/telemetry`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct CorridorTelemetry {
+    pub ber: f64,
+    pub temp_c: Celsius,
+    pub power_pj_per_bit: PicojoulesPerBit,
+    pub drift: DriftLevel,
+    pub utilization_percent: f64,
+    pub error_count: u64,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lanes: Vec<LaneTelemetry>,
+    /// When the sample was taken (simulated time on the twin).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_at: Option<DateTime<Utc>>,
+}

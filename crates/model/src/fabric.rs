@@ -1,0 +1,231 @@
+//! CXL fabric devices and paths (`/v1/fabman`, served by fabmand).
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::corridor::QosPriority;
+use crate::meta::ResourceMeta;
+use crate::problem::FieldViolation;
+use crate::units::{Bytes, Gbps, Nanoseconds};
+use crate::validate::{Validate, Violations, rule};
+
+/// One x16 CXL 3.x link on PCIe 6.0: 64 GT/s × 16 lanes. A single path
+/// cannot carry more.
+pub const MAX_PATH_GBPS: f64 = 1024.0;
+/// 100 µs: CXL memory paths are sub-microsecond even across several switch
+/// levels; larger values are most likely a unit mistake.
+pub const MAX_PATH_LATENCY_NS: u64 = 100_000;
+
+/// CXL device type (CXL 3.x §1.4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+pub enum CxlDeviceType {
+    /// Accelerator with a coherent cache, no host-managed memory.
+    #[serde(rename = "Type-1")]
+    Type1,
+    /// Accelerator with cache and memory.
+    #[serde(rename = "Type-2")]
+    Type2,
+    /// Memory expander.
+    #[serde(rename = "Type-3")]
+    Type3,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DeviceStatus {
+    Active,
+    Degraded,
+    Offline,
+    Failed,
+    /// Present but kept out of allocations because attestation failed.
+    Quarantined,
+}
+
+/// A device on the fabric, as listed by `GET /v1/fabman/devices`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct FabricDevice {
+    #[schema(example = "cxl-dev-001")]
+    pub id: String,
+    #[serde(rename = "type")]
+    pub device_type: CxlDeviceType,
+    /// PCI vendor id as `0x`-prefixed hex.
+    #[schema(example = "0x8086")]
+    pub vendor_id: String,
+    #[schema(example = "0x0b5a")]
+    pub device_id: String,
+    pub serial_number: String,
+    pub firmware_version: String,
+    pub capacity_bytes: Bytes,
+    pub latency_ns: Nanoseconds,
+    pub bandwidth_gbps: Gbps,
+    pub status: DeviceStatus,
+    pub last_seen: DateTime<Utc>,
+    /// Id of the current attestation ticket; `null` when not attested.
+    pub attestation_ticket: Option<String>,
+    #[serde(flatten)]
+    pub meta: ResourceMeta,
+}
+
+/// Routing scheme of a path (CXL 3.x).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+pub enum PathType {
+    /// Port-based routing: 12-bit PIDs across a multi-level fabric.
+    #[serde(rename = "PBR")]
+    Pbr,
+    /// Hierarchy-based routing: the classic tree below one root port.
+    #[serde(rename = "HBR")]
+    Hbr,
+    /// Global integrated memory: host-to-host memory access over PBR.
+    #[serde(rename = "GIM")]
+    Gim,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FabricQos {
+    pub priority: QosPriority,
+    /// Guaranteed share, 0..=`bandwidth_gbps`.
+    pub min_bandwidth_gbps: Gbps,
+    /// Bound on latency, ≥ the path's `latency_ns`.
+    pub max_latency_ns: Nanoseconds,
+    /// Priority flow control.
+    pub pfc: bool,
+    /// Explicit congestion notification.
+    pub ecn: bool,
+}
+
+/// Body of `POST /v1/fabman/paths`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FabricPathRequest {
+    #[schema(example = "cxl-dev-001")]
+    pub source_device: String,
+    #[schema(example = "cxl-dev-002")]
+    pub target_device: String,
+    pub path_type: PathType,
+    pub bandwidth_gbps: Gbps,
+    /// Target latency.
+    pub latency_ns: Nanoseconds,
+    pub qos: FabricQos,
+}
+
+impl Validate for FabricPathRequest {
+    fn validate(&self) -> Result<(), Vec<FieldViolation>> {
+        let mut v = Violations::new();
+        v.identifier("/source_device", &self.source_device);
+        v.identifier("/target_device", &self.target_device);
+        if self.source_device == self.target_device {
+            v.add(
+                "/target_device",
+                rule::UNIQUE,
+                "a path joins two different devices",
+            );
+        }
+        let bandwidth_ok = v.above(
+            "/bandwidth_gbps",
+            self.bandwidth_gbps.get(),
+            0.0,
+            MAX_PATH_GBPS,
+        );
+        let latency_ok = v.above("/latency_ns", self.latency_ns.get(), 0, MAX_PATH_LATENCY_NS);
+        // Compare against the path's own figures only when those are sane,
+        // so that one mistake is not reported three times.
+        let max_share = if bandwidth_ok {
+            self.bandwidth_gbps.get()
+        } else {
+            MAX_PATH_GBPS
+        };
+        v.range(
+            "/qos/min_bandwidth_gbps",
+            self.qos.min_bandwidth_gbps.get(),
+            0.0,
+            max_share,
+        );
+        let min_bound = if latency_ok { self.latency_ns.get() } else { 1 };
+        v.range(
+            "/qos/max_latency_ns",
+            self.qos.max_latency_ns.get(),
+            min_bound,
+            MAX_PATH_LATENCY_NS,
+        );
+        v.into_result()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PathStatus {
+    Pending,
+    /// Routing tables being written to the switches.
+    Programming,
+    Active,
+    Degraded,
+    Released,
+    Failed,
+}
+
+/// One switch traversed by a path.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct FabricHop {
+    pub switch_id: String,
+    pub ingress_port: u16,
+    pub egress_port: u16,
+}
+
+/// A fabric path as the server returns it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct FabricPath {
+    #[schema(example = "path-41d0")]
+    pub id: String,
+    pub source_device: String,
+    pub target_device: String,
+    pub path_type: PathType,
+    pub bandwidth_gbps: Gbps,
+    pub latency_ns: Nanoseconds,
+    pub qos: FabricQos,
+    pub status: PathStatus,
+    #[serde(default)]
+    pub hops: Vec<FabricHop>,
+    pub created_at: DateTime<Utc>,
+    #[serde(flatten)]
+    pub meta: ResourceMeta,
+}
+
+impl FabricPath {
+    pub fn request(&self) -> FabricPathRequest {
+        FabricPathRequest {
+            source_device: self.source_device.clone(),
+            target_device: self.target_device.clone(),
+            path_type: self.path_type,
+            bandwidth_gbps: self.bandwidth_gbps,
+            latency_ns: self.latency_ns,
+            qos: self.qos.clone(),
+        }
+    }
+
+    /// A path just accepted from `request`, not yet routed.
+    pub fn pending(id: impl Into<String>, request: FabricPathRequest, now: DateTime<Utc>) -> Self {
+        let FabricPathRequest {
+            source_device,
+            target_device,
+            path_type,
+            bandwidth_gbps,
+            latency_ns,
+            qos,
+        } = request;
+        Self {
+            id: id.into(),
+            source_device,
+            target_device,
+            path_type,
+            bandwidth_gbps,
+            latency_ns,
+            qos,
+            status: PathStatus::Pending,
+            hops: Vec::new(),
+            created_at: now,
+            meta: ResourceMeta::new(now),
+        }
+    }
+}

@@ -1,0 +1,270 @@
+//! Free-form memory bundles (`/v1/ffm`, served by memqosd).
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::meta::ResourceMeta;
+use crate::problem::FieldViolation;
+use crate::units::{Bytes, GigabytesPerSecond, Seconds};
+use crate::validate::{Validate, Violations, rule};
+
+/// Smallest bundle: one 4 KiB page, the unit memory is mapped in.
+pub const MIN_BYTES: u64 = 4096;
+/// Largest bundle: 1 PiB (2^50), the ceiling of a CXL 3.x fabric-attached
+/// pool today; also keeps byte arithmetic far from u64 overflow.
+pub const MAX_BYTES: u64 = 1 << 50;
+/// Largest floor: 10 TB/s, ten HBM3e stacks. A floor above it can never be
+/// met and is most likely a unit mistake (MB/s for GB/s).
+pub const MAX_FLOOR_GBS: f64 = 10_000.0;
+/// Longest lease: one year, so that forgotten grants still expire.
+pub const MAX_LEASE_TTL_S: u64 = 31_536_000;
+
+/// Memory tier, by the latency it promises (RFC: T0=HBM, T1=DRAM, T2=CXL,
+/// T3=persistent).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema,
+)]
+pub enum LatencyClass {
+    /// HBM, < 100 ns.
+    T0,
+    /// Local DRAM, < 200 ns.
+    T1,
+    /// CXL-attached memory, < 500 ns.
+    T2,
+    /// Persistent memory, < 1 µs.
+    T3,
+}
+
+impl LatencyClass {
+    pub const ALL: [LatencyClass; 4] = [
+        LatencyClass::T0,
+        LatencyClass::T1,
+        LatencyClass::T2,
+        LatencyClass::T3,
+    ];
+
+    /// Whether the tier can hold data across power loss at all.
+    pub const fn can_persist(self) -> bool {
+        // HBM and DRAM are volatile; CXL Type-3 devices may carry persistent
+        // media, and T3 is persistent by definition.
+        matches!(self, LatencyClass::T2 | LatencyClass::T3)
+    }
+}
+
+/// What survives the process (and power loss).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Persistence {
+    /// Volatile: contents vanish with the bundle.
+    None,
+    /// Byte-addressable persistent memory mapped directly (device DAX).
+    Dax,
+    /// Backed by a file on a DAX-capable filesystem, reopened by name.
+    File,
+}
+
+/// Body of `POST /v1/ffm/alloc`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FfmAllocRequest {
+    /// 4096..=2^50.
+    #[schema(example = 274877906944_u64)]
+    pub bytes: Bytes,
+    pub latency_class: LatencyClass,
+    /// Guaranteed bandwidth, ≥ 0 (0 means best effort).
+    #[serde(rename = "bandwidth_floor_GBs")]
+    pub bandwidth_floor_gbs: GigabytesPerSecond,
+    pub persistence: Persistence,
+    /// Whether other processes of the same security domain may map it.
+    pub shareable: bool,
+    /// 1..=63 characters of `[A-Za-z0-9_-]`.
+    #[schema(example = "tenantA")]
+    pub security_domain: String,
+    /// Lease length (1..=31 536 000); the server default applies if absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy_lease_ttl_s: Option<Seconds>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+}
+
+fn validate_floor(v: &mut Violations, pointer: &str, floor: GigabytesPerSecond) {
+    v.range(pointer, floor.get(), 0.0, MAX_FLOOR_GBS);
+}
+
+impl Validate for FfmAllocRequest {
+    fn validate(&self) -> Result<(), Vec<FieldViolation>> {
+        let mut v = Violations::new();
+        v.range("/bytes", self.bytes.get(), MIN_BYTES, MAX_BYTES);
+        validate_floor(&mut v, "/bandwidth_floor_GBs", self.bandwidth_floor_gbs);
+        if self.persistence != Persistence::None && !self.latency_class.can_persist() {
+            v.add(
+                "/persistence",
+                rule::COMPATIBLE,
+                format!(
+                    "persistence {:?} needs latency_class T2 or T3; {:?} memory is volatile",
+                    self.persistence, self.latency_class
+                ),
+            );
+        }
+        v.security_domain("/security_domain", &self.security_domain);
+        if let Some(ttl) = self.policy_lease_ttl_s {
+            v.range("/policy_lease_ttl_s", ttl.get(), 1, MAX_LEASE_TTL_S);
+        }
+        v.labels("/labels", &self.labels);
+        v.into_result()
+    }
+}
+
+/// Where part of a bundle lives.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct TierPlacement {
+    pub latency_class: LatencyClass,
+    /// NUMA node or CXL device id holding these bytes.
+    pub node: String,
+    pub bytes: Bytes,
+}
+
+/// A memory bundle as the server returns it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct FfmBundle {
+    #[schema(example = "ffm-9c2e")]
+    pub id: String,
+    pub bytes: Bytes,
+    pub latency_class: LatencyClass,
+    #[serde(rename = "bandwidth_floor_GBs")]
+    pub bandwidth_floor_gbs: GigabytesPerSecond,
+    pub persistence: Persistence,
+    pub shareable: bool,
+    pub security_domain: String,
+    pub created_at: DateTime<Utc>,
+    /// Lease length in effect (the request's, or the server default).
+    pub policy_lease_ttl_s: Seconds,
+    /// File descriptors (as `/proc/<pid>/fd/<n>` paths) the memory is
+    /// reachable through.
+    #[serde(default)]
+    pub fds: Vec<String>,
+    /// Bandwidth measured over the last interval.
+    #[serde(rename = "achieved_GBs")]
+    pub achieved_gbs: GigabytesPerSecond,
+    /// Pages moved between tiers since allocation.
+    pub moved_pages: u64,
+    /// 99th percentile access stall over the last interval, in ms.
+    pub tail_p99_ms: f64,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub placement: Vec<TierPlacement>,
+    #[serde(flatten)]
+    pub meta: ResourceMeta,
+}
+
+impl FfmBundle {
+    /// The client's spec. `policy_lease_ttl_s` is the one in effect.
+    pub fn request(&self) -> FfmAllocRequest {
+        FfmAllocRequest {
+            bytes: self.bytes,
+            latency_class: self.latency_class,
+            bandwidth_floor_gbs: self.bandwidth_floor_gbs,
+            persistence: self.persistence,
+            shareable: self.shareable,
+            security_domain: self.security_domain.clone(),
+            policy_lease_ttl_s: Some(self.policy_lease_ttl_s),
+            labels: self.meta.labels.clone(),
+        }
+    }
+
+    /// A bundle just accepted from `request`, nothing placed or measured yet.
+    pub fn pending(
+        id: impl Into<String>,
+        request: FfmAllocRequest,
+        default_ttl: Seconds,
+        now: DateTime<Utc>,
+    ) -> Self {
+        let FfmAllocRequest {
+            bytes,
+            latency_class,
+            bandwidth_floor_gbs,
+            persistence,
+            shareable,
+            security_domain,
+            policy_lease_ttl_s,
+            labels,
+        } = request;
+        Self {
+            id: id.into(),
+            bytes,
+            latency_class,
+            bandwidth_floor_gbs,
+            persistence,
+            shareable,
+            security_domain,
+            created_at: now,
+            policy_lease_ttl_s: policy_lease_ttl_s.unwrap_or(default_ttl),
+            fds: Vec::new(),
+            achieved_gbs: GigabytesPerSecond(0.0),
+            moved_pages: 0,
+            tail_p99_ms: 0.0,
+            placement: Vec::new(),
+            meta: ResourceMeta::new(now).with_labels(labels),
+        }
+    }
+}
+
+/// Body of `PATCH /v1/ffm/{id}/bandwidth`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BandwidthPatch {
+    /// New floor, ≥ 0.
+    #[serde(rename = "floor_GBs")]
+    pub floor_gbs: GigabytesPerSecond,
+}
+
+impl Validate for BandwidthPatch {
+    fn validate(&self) -> Result<(), Vec<FieldViolation>> {
+        let mut v = Violations::new();
+        validate_floor(&mut v, "/floor_GBs", self.floor_gbs);
+        v.into_result()
+    }
+}
+
+/// Body of `PATCH /v1/ffm/{id}/latency_class` (a tier migration).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LatencyClassPatch {
+    pub latency_class: LatencyClass,
+}
+
+impl Validate for LatencyClassPatch {
+    fn validate(&self) -> Result<(), Vec<FieldViolation>> {
+        // The enum is the whole rule; whether the bundle's persistence fits
+        // the new tier depends on the bundle and is checked by the service.
+        Ok(())
+    }
+}
+
+/// Bytes resident in one tier.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct TierBytes {
+    pub latency_class: LatencyClass,
+    pub bytes: Bytes,
+}
+
+/// Body of `GET /v1/ffm/{id}/telemetry`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct FfmTelemetry {
+    #[serde(rename = "achieved_GBs")]
+    pub achieved_gbs: GigabytesPerSecond,
+    #[serde(rename = "bandwidth_floor_GBs")]
+    pub bandwidth_floor_gbs: GigabytesPerSecond,
+    pub tail_p99_ms: f64,
+    pub moved_pages: u64,
+    pub latency_class: LatencyClass,
+    /// A tier migration is in progress.
+    #[serde(default)]
+    pub migrating: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resident: Vec<TierBytes>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_at: Option<DateTime<Utc>>,
+}
