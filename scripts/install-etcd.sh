@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the store's etcd comparison (and the future etcd backend) needs:
-# a single-node etcd 3.4 server, etcdctl, and protoc for the etcd-client crate's build script.
+# a single-node etcd 3.4 server, etcdctl, and protoc plus the well-known .proto files
+# (google/protobuf/*.proto, in libprotobuf-dev) for the etcd-client crate's build script.
 # Idempotent: does nothing when the binaries are already on PATH. Must run as root.
 set -euo pipefail
 
@@ -8,9 +9,10 @@ missing=()
 command -v etcd >/dev/null 2>&1 || missing+=(etcd-server)
 command -v etcdctl >/dev/null 2>&1 || missing+=(etcd-client)
 command -v protoc >/dev/null 2>&1 || missing+=(protobuf-compiler)
+[ -f /usr/include/google/protobuf/descriptor.proto ] || missing+=(libprotobuf-dev)
 
 if [ ${#missing[@]} -eq 0 ]; then
-    echo "install-etcd: etcd, etcdctl and protoc already installed"
+    echo "install-etcd: etcd, etcdctl, protoc and the protobuf includes already installed"
     exit 0
 fi
 
