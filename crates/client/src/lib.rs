@@ -1,1 +1,327 @@
-//! placeholder
+//! Typed async client for the CorridorOS REST API.
+//!
+//! Used by `corridorctl`, the end-to-end tests and anyone embedding
+//! CorridorOS. Errors from the server arrive as the RFC 9457 problem the
+//! server sent, so callers can match on `status` and `reason`.
+
+mod sse;
+
+use std::time::Duration;
+
+use corridor_model::calibration::AmbientProfile;
+use corridor_model::fabric::FabricDevice;
+use corridor_model::meta::Operation;
+use corridor_model::problem::Problem;
+use futures::StreamExt;
+use futures::stream::BoxStream;
+use reqwest::header::{ACCEPT, HeaderMap};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+
+pub use sse::SseEvent;
+
+/// The address corridord listens on by default.
+pub const DEFAULT_SERVER: &str = "http://127.0.0.1:7070";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("invalid server address {address:?}: {reason}")]
+    InvalidServer { address: String, reason: String },
+
+    #[error("request to {url} failed")]
+    Transport {
+        url: String,
+        #[source]
+        source: reqwest::Error,
+    },
+
+    #[error("{} {}: {}", .problem.status, .problem.title, .problem.detail)]
+    Api { problem: Box<Problem> },
+
+    #[error("unexpected {status} response from {url}: {body}")]
+    Unexpected {
+        url: String,
+        status: u16,
+        body: String,
+    },
+
+    #[error("cannot decode the response from {url}")]
+    Decode {
+        url: String,
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+impl ClientError {
+    /// The server's problem, when the server answered with one.
+    pub fn problem(&self) -> Option<&Problem> {
+        match self {
+            ClientError::Api { problem } => Some(problem),
+            _ => None,
+        }
+    }
+}
+
+pub type Result<T> = std::result::Result<T, ClientError>;
+
+/// One page of a list, with the token for the next.
+#[derive(Debug, Clone)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub continue_token: Option<String>,
+    /// Revision to resume a watch from.
+    pub resource_version: Option<String>,
+}
+
+/// A change reported by a watch.
+#[derive(Debug, Clone, Deserialize)]
+pub struct WatchEvent<T> {
+    #[serde(rename = "type")]
+    pub event_type: String,
+    pub resource_version: String,
+    pub object: T,
+}
+
+/// A connection to one corridord.
+#[derive(Debug, Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    base: String,
+}
+
+impl Client {
+    /// `server` is a base URL such as `http://127.0.0.1:7070`.
+    pub fn new(server: &str) -> Result<Self> {
+        let base = server.trim_end_matches('/').to_string();
+        if !(base.starts_with("http://") || base.starts_with("https://")) {
+            return Err(ClientError::InvalidServer {
+                address: server.to_string(),
+                reason: "must start with http:// or https://".into(),
+            });
+        }
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .pool_idle_timeout(Duration::from_secs(60))
+            .build()
+            .map_err(|source| ClientError::Transport {
+                url: base.clone(),
+                source,
+            })?;
+        Ok(Self { http, base })
+    }
+
+    pub fn base_url(&self) -> &str {
+        &self.base
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// GET a path and decode its JSON body.
+    pub async fn get_json<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
+        let (body, _) = self.get_raw(path, &[]).await?;
+        decode(&self.url(path), &body)
+    }
+
+    async fn get_raw(&self, path: &str, query: &[(&str, String)]) -> Result<(Vec<u8>, HeaderMap)> {
+        let url = self.url(path);
+        let response = self
+            .http
+            .get(&url)
+            .query(query)
+            .send()
+            .await
+            .map_err(|source| ClientError::Transport {
+                url: url.clone(),
+                source,
+            })?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = response
+            .bytes()
+            .await
+            .map_err(|source| ClientError::Transport {
+                url: url.clone(),
+                source,
+            })?
+            .to_vec();
+        if status.is_success() {
+            Ok((body, headers))
+        } else {
+            Err(api_error(&url, status.as_u16(), &body))
+        }
+    }
+
+    /// One page of a list endpoint.
+    pub async fn list_page<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        limit: Option<usize>,
+        continue_token: Option<&str>,
+        label_selector: Option<&str>,
+    ) -> Result<Page<T>> {
+        let mut query = Vec::new();
+        if let Some(limit) = limit {
+            query.push(("limit", limit.to_string()));
+        }
+        if let Some(token) = continue_token {
+            query.push(("continue", token.to_string()));
+        }
+        if let Some(selector) = label_selector {
+            query.push(("label_selector", selector.to_string()));
+        }
+        let (body, headers) = self.get_raw(path, &query).await?;
+        let header = |name: &str| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        Ok(Page {
+            items: decode(&self.url(path), &body)?,
+            continue_token: header("x-continue"),
+            resource_version: header("x-resource-version"),
+        })
+    }
+
+    /// Every item of a list endpoint, following continue tokens.
+    pub async fn list_all<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        label_selector: Option<&str>,
+    ) -> Result<Page<T>> {
+        let mut page = self.list_page(path, None, None, label_selector).await?;
+        while let Some(token) = page.continue_token.take() {
+            let next: Page<T> = self
+                .list_page(path, None, Some(&token), label_selector)
+                .await?;
+            page.items.extend(next.items);
+            page.continue_token = next.continue_token;
+        }
+        Ok(page)
+    }
+
+    /// Follows changes of a list endpoint after `resource_version` (or from
+    /// now) as a stream of typed events.
+    pub async fn watch<T: DeserializeOwned + Send + 'static>(
+        &self,
+        path: &str,
+        resource_version: Option<&str>,
+    ) -> Result<BoxStream<'static, Result<WatchEvent<T>>>> {
+        let url = self.url(path);
+        let mut query = vec![("watch", "true".to_string())];
+        if let Some(rv) = resource_version {
+            query.push(("resource_version", rv.to_string()));
+        }
+        let response = self
+            .http
+            .get(&url)
+            .query(&query)
+            .header(ACCEPT, "text/event-stream")
+            .send()
+            .await
+            .map_err(|source| ClientError::Transport {
+                url: url.clone(),
+                source,
+            })?;
+        let status = response.status();
+        if !status.is_success() {
+            let body = response.bytes().await.unwrap_or_default();
+            return Err(api_error(&url, status.as_u16(), &body));
+        }
+        let stream_url = url.clone();
+        let events = sse::events(response.bytes_stream()).map(move |event| {
+            let event = event.map_err(|source| ClientError::Transport {
+                url: stream_url.clone(),
+                source,
+            })?;
+            if event.event == "ERROR" {
+                return Err(api_error(&stream_url, 0, event.data.as_bytes()));
+            }
+            decode(&stream_url, event.data.as_bytes())
+        });
+        Ok(events.boxed())
+    }
+
+    pub async fn devices(&self) -> Result<Vec<FabricDevice>> {
+        self.get_json("/v1/fabman/devices").await
+    }
+
+    pub async fn device(&self, id: &str) -> Result<FabricDevice> {
+        self.get_json(&format!("/v1/fabman/devices/{}", encode_segment(id)))
+            .await
+    }
+
+    pub async fn ambient_profiles(&self) -> Result<Vec<AmbientProfile>> {
+        self.get_json("/v1/heliopass/profiles").await
+    }
+
+    pub async fn operation(&self, id: &str) -> Result<Operation> {
+        self.get_json(&format!("/v1/operations/{}", encode_segment(id)))
+            .await
+    }
+
+    /// True when `/readyz` answers 200.
+    pub async fn ready(&self) -> Result<bool> {
+        let url = self.url("/readyz");
+        match self.http.get(&url).send().await {
+            Ok(response) => Ok(response.status().is_success()),
+            Err(source) => Err(ClientError::Transport { url, source }),
+        }
+    }
+}
+
+/// Percent-encodes a path segment so ids cannot escape their position.
+pub fn encode_segment(segment: &str) -> String {
+    let mut out = String::with_capacity(segment.len());
+    for byte in segment.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+fn decode<T: DeserializeOwned>(url: &str, body: &[u8]) -> Result<T> {
+    serde_json::from_slice(body).map_err(|source| ClientError::Decode {
+        url: url.to_string(),
+        source,
+    })
+}
+
+fn api_error(url: &str, status: u16, body: &[u8]) -> ClientError {
+    match serde_json::from_slice::<Problem>(body) {
+        Ok(problem) => ClientError::Api {
+            problem: Box::new(problem),
+        },
+        Err(_) => ClientError::Unexpected {
+            url: url.to_string(),
+            status,
+            body: String::from_utf8_lossy(body).chars().take(500).collect(),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_address_must_be_http() {
+        assert!(Client::new("127.0.0.1:7070").is_err());
+        assert_eq!(
+            Client::new("http://127.0.0.1:7070/").unwrap().base_url(),
+            "http://127.0.0.1:7070"
+        );
+    }
+
+    #[test]
+    fn path_segments_are_escaped() {
+        assert_eq!(encode_segment("cxl-dev-001"), "cxl-dev-001");
+        assert_eq!(encode_segment("../x y"), "..%2Fx%20y");
+    }
+}

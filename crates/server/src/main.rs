@@ -1,1 +1,117 @@
-fn main() {}
+//! `corridord` entry point: parse configuration, start logging, run.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use corridor_server::config::{Config, LogFormat, Overrides};
+use corridor_server::{Daemon, shutdown_signal};
+use corridor_services::error::error_chain;
+use tracing_subscriber::EnvFilter;
+
+/// CorridorOS control-plane daemon: photonic corridors, free-form memory,
+/// CXL fabric, calibration and attestation behind one REST API.
+///
+/// Settings come from the configuration file, then CORRIDOR_* environment
+/// variables, then flags (each overriding the one before).
+#[derive(Debug, Parser)]
+#[command(name = "corridord", version)]
+struct Cli {
+    #[command(flatten)]
+    overrides: Overrides,
+
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run every service in this process (the default).
+    All,
+    /// Print the OpenAPI document and exit.
+    Openapi,
+    /// Check a topology file and exit (prints every problem found).
+    CheckTopology { path: std::path::PathBuf },
+    /// Print the embedded default topology and exit.
+    DefaultTopology,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command.unwrap_or(Command::All) {
+        Command::Openapi => {
+            print!("{}", corridor_server::http::openapi::document());
+            ExitCode::SUCCESS
+        }
+        Command::DefaultTopology => {
+            print!(
+                "{}",
+                corridor_hal::topology::Topology::default_twin().to_toml_string()
+            );
+            ExitCode::SUCCESS
+        }
+        Command::CheckTopology { path } => match corridor_hal::topology::Topology::load(&path) {
+            Ok(_) => {
+                println!("{}: ok", path.display());
+                ExitCode::SUCCESS
+            }
+            Err(error) => {
+                eprintln!("{}", error_chain(&error));
+                ExitCode::FAILURE
+            }
+        },
+        Command::All => run(&cli.overrides),
+    }
+}
+
+fn run(overrides: &Overrides) -> ExitCode {
+    let config = match Config::resolve(overrides) {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("corridord: {}", error_chain(&error));
+            return ExitCode::FAILURE;
+        }
+    };
+    init_logging(&config);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("corridord")
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("corridord: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        tracing::info!(
+            state_dir = %config.state_dir.display(),
+            config_file = ?config.source,
+            topology = ?config.topology,
+            "corridord starting"
+        );
+        let daemon = Daemon::start(&config).await?;
+        daemon.serve(shutdown_signal()).await
+    });
+    match result {
+        Ok(()) => {
+            tracing::info!("corridord stopped");
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            tracing::error!(error = %error_chain(&error), "corridord failed");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(config: &Config) {
+    let filter = EnvFilter::try_new(&config.log_filter).unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match config.log_format {
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+        LogFormat::Text => builder.init(),
+    }
+}

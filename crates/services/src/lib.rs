@@ -1,1 +1,21 @@
-//! placeholder
+//! The CorridorOS services: one module per RFC daemon, plus the resource
+//! machinery they all share (store-backed registries, leases, watches and
+//! long-running operations).
+//!
+//! Services own their resources and reconcilers; the HTTP layer in
+//! `corridor-server` only translates between HTTP and these calls, so the same
+//! logic runs under tests, on the twin and on real hardware.
+
+pub mod control_plane;
+pub mod error;
+pub mod ids;
+pub mod inventory;
+pub mod labels;
+pub mod operations;
+pub mod registry;
+pub mod resource;
+
+pub use control_plane::ControlPlane;
+pub use error::ServiceError;
+pub use registry::{ListOptions, Page, Registry, WatchEvent, WatchEventType};
+pub use resource::Resource;

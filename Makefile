@@ -1,0 +1,44 @@
+# CorridorOS: the two commands are `make run` and `make test`.
+# Everything they need is installed by scripts/ (idempotent; apt as root).
+
+CARGO ?= cargo
+LISTEN ?= 127.0.0.1:7070
+export CARGO_TERM_COLOR ?= never
+
+.PHONY: all deps build run test lint fmt bench openapi clean
+
+all: build
+
+deps:
+	@scripts/install-deps.sh
+
+build:
+	$(CARGO) build --release --locked --bins
+
+## Start corridord on the embedded store and the default twin.
+run: deps build
+	@LISTEN=$(LISTEN) scripts/run.sh
+
+## Format check, clippy with warnings denied, every test.
+test: deps
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+	$(CARGO) test --workspace --locked
+
+lint:
+	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+
+fmt:
+	$(CARGO) fmt --all
+
+## Benchmarks; figures go to BENCHMARKS.md by hand, with date and machine.
+bench: deps
+	$(CARGO) bench --locked -p corridor-store --bench store_throughput
+	$(CARGO) bench --locked -p corridor-server --bench http_throughput
+
+## Regenerate the checked-in OpenAPI document after an API change.
+openapi:
+	$(CARGO) run --quiet --locked --bin corridord -- openapi > openapi/corridoros.json
+
+clean:
+	$(CARGO) clean

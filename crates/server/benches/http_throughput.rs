@@ -1,0 +1,254 @@
+//! HTTP benchmark of a real corridord process on loopback:
+//! cold start to `/readyz`, idle RSS, and `GET /v1/fabman/devices` with 32
+//! keep-alive connections (throughput, p50/p99 latency).
+//!
+//! The load generator is a minimal HTTP/1.1 client over raw TCP so that, on
+//! a 2-core machine, it takes as little CPU from the server as possible.
+//!
+//! Run with `cargo bench -p corridor-server --bench http_throughput`
+//! (part of `make bench`). Set `HTTP_BENCH_SECONDS` to change the load time.
+
+use std::net::{SocketAddr, TcpListener};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+const CONNECTIONS: usize = 32;
+const COLD_STARTS: usize = 5;
+const PATH: &str = "/v1/fabman/devices";
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+/// A corridord child that is killed (by pid) when dropped.
+struct Server {
+    child: Child,
+    addr: SocketAddr,
+    _state: tempfile::TempDir,
+}
+
+impl Server {
+    fn spawn() -> (Server, Instant) {
+        let state = tempfile::tempdir().expect("temp state dir");
+        let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        let started = Instant::now();
+        let child = Command::new(env!("CARGO_BIN_EXE_corridord"))
+            .arg("--listen")
+            .arg(addr.to_string())
+            .arg("--state-dir")
+            .arg(state.path())
+            .arg("--log")
+            .arg("warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("corridord starts");
+        (
+            Server {
+                child,
+                addr,
+                _state: state,
+            },
+            started,
+        )
+    }
+
+    fn rss_kib(&self) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
+        status
+            .lines()
+            .find(|l| l.starts_with("VmRSS:"))?
+            .split_whitespace()
+            .nth(1)?
+            .parse()
+            .ok()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        // SAFETY: kill(2) on our own child's pid; the child has not been
+        // reaped yet (we wait right after), so the pid cannot be reused.
+        unsafe {
+            libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM);
+        }
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One keep-alive HTTP/1.1 connection.
+struct Connection {
+    stream: TcpStream,
+    buffer: Vec<u8>,
+    request: Vec<u8>,
+}
+
+impl Connection {
+    async fn open(addr: SocketAddr, path: &str) -> std::io::Result<Self> {
+        let stream = TcpStream::connect(addr).await?;
+        stream.set_nodelay(true)?;
+        let request =
+            format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nAccept: application/json\r\n\r\n");
+        Ok(Self {
+            stream,
+            buffer: Vec::with_capacity(64 * 1024),
+            request: request.into_bytes(),
+        })
+    }
+
+    /// Sends the request and reads one whole response; returns the status.
+    async fn round_trip(&mut self) -> std::io::Result<u16> {
+        self.stream.write_all(&self.request).await?;
+        self.buffer.clear();
+        let mut chunk = [0u8; 16 * 1024];
+        loop {
+            let n = self.stream.read(&mut chunk).await?;
+            if n == 0 {
+                return Err(std::io::ErrorKind::UnexpectedEof.into());
+            }
+            self.buffer.extend_from_slice(&chunk[..n]);
+            if let Some(end) = find(&self.buffer, b"\r\n\r\n") {
+                let head = std::str::from_utf8(&self.buffer[..end]).unwrap_or("");
+                let status = head
+                    .split_whitespace()
+                    .nth(1)
+                    .and_then(|s| s.parse().ok())
+                    .unwrap_or(0);
+                let length: usize = head
+                    .lines()
+                    .find_map(|l| {
+                        let (name, value) = l.split_once(':')?;
+                        name.eq_ignore_ascii_case("content-length")
+                            .then(|| value.trim().parse().ok())?
+                    })
+                    .unwrap_or(0);
+                let total = end + 4 + length;
+                while self.buffer.len() < total {
+                    let n = self.stream.read(&mut chunk).await?;
+                    if n == 0 {
+                        return Err(std::io::ErrorKind::UnexpectedEof.into());
+                    }
+                    self.buffer.extend_from_slice(&chunk[..n]);
+                }
+                return Ok(status);
+            }
+        }
+    }
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+async fn wait_ready(addr: SocketAddr, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if let Ok(mut connection) = Connection::open(addr, "/readyz").await
+            && let Ok(200) = connection.round_trip().await
+        {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    false
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[index]
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let seconds: u64 = std::env::var("HTTP_BENCH_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10);
+    // `cargo bench` passes --bench; nothing else to parse.
+    println!(
+        "# corridord HTTP benchmark (loopback, {CONNECTIONS} keep-alive connections, {seconds} s)"
+    );
+
+    let mut cold = Vec::new();
+    for _ in 0..COLD_STARTS {
+        let (server, started) = Server::spawn();
+        assert!(
+            wait_ready(server.addr, Duration::from_secs(10)).await,
+            "corridord did not become ready"
+        );
+        cold.push(started.elapsed());
+    }
+    cold.sort();
+    println!(
+        "cold start to /readyz: median {:.1} ms, max {:.1} ms over {COLD_STARTS} starts (fresh state dir each)",
+        percentile(&cold, 0.5).as_secs_f64() * 1e3,
+        cold.last().unwrap().as_secs_f64() * 1e3
+    );
+
+    let (server, _) = Server::spawn();
+    assert!(wait_ready(server.addr, Duration::from_secs(10)).await);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let idle_rss = server.rss_kib().unwrap_or(0);
+    println!("idle RSS after start: {:.1} MiB", idle_rss as f64 / 1024.0);
+
+    let duration = Duration::from_secs(seconds);
+    let warmup = Duration::from_secs(1);
+    let mut tasks = Vec::new();
+    for _ in 0..CONNECTIONS {
+        let addr = server.addr;
+        tasks.push(tokio::spawn(async move {
+            let mut connection = Connection::open(addr, PATH).await.expect("connect");
+            let start = Instant::now();
+            let mut latencies = Vec::with_capacity(100_000);
+            let mut errors = 0u64;
+            while start.elapsed() < warmup + duration {
+                let sent = Instant::now();
+                match connection.round_trip().await {
+                    Ok(200) => {
+                        if start.elapsed() > warmup {
+                            latencies.push(sent.elapsed());
+                        }
+                    }
+                    _ => errors += 1,
+                }
+            }
+            (latencies, errors)
+        }));
+    }
+    let mut latencies = Vec::new();
+    let mut errors = 0;
+    for task in tasks {
+        let (l, e) = task.await.expect("load task");
+        latencies.extend(l);
+        errors += e;
+    }
+    latencies.sort();
+    let rps = latencies.len() as f64 / duration.as_secs_f64();
+    println!(
+        "GET {PATH}: {rps:.0} req/s, p50 {:.2} ms, p99 {:.2} ms, {} requests, {errors} errors",
+        percentile(&latencies, 0.5).as_secs_f64() * 1e3,
+        percentile(&latencies, 0.99).as_secs_f64() * 1e3,
+        latencies.len()
+    );
+    println!(
+        "RSS after load: {:.1} MiB",
+        server.rss_kib().unwrap_or(0) as f64 / 1024.0
+    );
+}

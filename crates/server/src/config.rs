@@ -1,0 +1,230 @@
+//! Configuration: built-in defaults, then `/etc/corridoros/corridord.toml`
+//! (or `--config`), then `CORRIDOR_*` environment variables and flags.
+//!
+//! Clap resolves flag-over-environment; this module lays the file under
+//! both, so each setting has exactly one winner and the order is easy to
+//! explain in `--help`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use clap::{Args, ValueEnum};
+use serde::Deserialize;
+
+/// The system-wide configuration file, read when it exists.
+pub const SYSTEM_CONFIG: &str = "/etc/corridoros/corridord.toml";
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:7070";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ValueEnum, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Json,
+    Text,
+}
+
+/// Settings that may come from flags or the environment. Every field is
+/// optional so that "not given" can fall back to the file.
+#[derive(Debug, Clone, Default, Args)]
+pub struct Overrides {
+    /// Configuration file [default: /etc/corridoros/corridord.toml if present]
+    #[arg(long, env = "CORRIDOR_CONFIG", global = true)]
+    pub config: Option<PathBuf>,
+
+    /// Address to listen on [default: 127.0.0.1:7070]
+    #[arg(long, env = "CORRIDOR_LISTEN", global = true)]
+    pub listen: Option<SocketAddr>,
+
+    /// Directory for the store and generated files
+    /// [default: $XDG_STATE_HOME/corridoros or ~/.local/state/corridoros]
+    #[arg(long, env = "CORRIDOR_STATE_DIR", global = true)]
+    pub state_dir: Option<PathBuf>,
+
+    /// Digital-twin topology file [default: the embedded rack]
+    #[arg(long, env = "CORRIDOR_TOPOLOGY", global = true)]
+    pub topology: Option<PathBuf>,
+
+    /// Simulated seconds per real second [default: the topology's, else 1]
+    #[arg(long, env = "CORRIDOR_TIME_SCALE", global = true)]
+    pub time_scale: Option<f64>,
+
+    /// Log format [default: json]
+    #[arg(long, env = "CORRIDOR_LOG_FORMAT", global = true)]
+    pub log_format: Option<LogFormat>,
+
+    /// Log filter, e.g. `info` or `corridor_services=debug` [default: info]
+    #[arg(long = "log", env = "CORRIDOR_LOG", global = true)]
+    pub log_filter: Option<String>,
+}
+
+/// The configuration file's shape.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<SocketAddr>,
+    state_dir: Option<PathBuf>,
+    topology: Option<PathBuf>,
+    time_scale: Option<f64>,
+    #[serde(default)]
+    log: FileLog,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileLog {
+    format: Option<LogFormat>,
+    filter: Option<String>,
+}
+
+/// The resolved configuration corridord runs with.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub state_dir: PathBuf,
+    pub topology: Option<PathBuf>,
+    pub time_scale: Option<f64>,
+    pub log_format: LogFormat,
+    pub log_filter: String,
+    /// The file the settings came from, if any, for the startup log.
+    pub source: Option<PathBuf>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read configuration file {path}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("configuration file {path} is invalid")]
+    Parse {
+        path: PathBuf,
+        #[source]
+        source: toml::de::Error,
+    },
+    #[error("time_scale must be a positive finite number, got {0}")]
+    TimeScale(f64),
+    #[error("no state directory given and neither XDG_STATE_HOME nor HOME is set")]
+    NoStateDir,
+}
+
+impl Config {
+    pub fn resolve(overrides: &Overrides) -> Result<Config, ConfigError> {
+        let (file, source) = match &overrides.config {
+            Some(path) => (read_file(path)?, Some(path.clone())),
+            None if Path::new(SYSTEM_CONFIG).exists() => (
+                read_file(Path::new(SYSTEM_CONFIG))?,
+                Some(PathBuf::from(SYSTEM_CONFIG)),
+            ),
+            None => (FileConfig::default(), None),
+        };
+        let state_dir = match overrides.state_dir.clone().or(file.state_dir) {
+            Some(dir) => dir,
+            None => default_state_dir()?,
+        };
+        let time_scale = overrides.time_scale.or(file.time_scale);
+        if let Some(scale) = time_scale
+            && !(scale.is_finite() && scale > 0.0)
+        {
+            return Err(ConfigError::TimeScale(scale));
+        }
+        Ok(Config {
+            listen: overrides
+                .listen
+                .or(file.listen)
+                .unwrap_or_else(|| DEFAULT_LISTEN.parse().expect("valid default address")),
+            state_dir,
+            topology: overrides.topology.clone().or(file.topology),
+            time_scale,
+            log_format: overrides.log_format.or(file.log.format).unwrap_or_default(),
+            log_filter: overrides
+                .log_filter
+                .clone()
+                .or(file.log.filter)
+                .unwrap_or_else(|| "info".to_string()),
+            source,
+        })
+    }
+}
+
+fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    toml::from_str(&text).map_err(|source| ConfigError::Parse {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// `$XDG_STATE_HOME/corridoros`, else `~/.local/state/corridoros`, per the
+/// XDG base directory specification.
+pub fn default_state_dir() -> Result<PathBuf, ConfigError> {
+    if let Some(dir) = std::env::var_os("XDG_STATE_HOME").filter(|d| !d.is_empty()) {
+        return Ok(PathBuf::from(dir).join("corridoros"));
+    }
+    let home = std::env::var_os("HOME")
+        .filter(|h| !h.is_empty())
+        .ok_or(ConfigError::NoStateDir)?;
+    Ok(PathBuf::from(home).join(".local/state/corridoros"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, text: &str) -> PathBuf {
+        let path = dir.join("corridord.toml");
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    #[test]
+    fn flags_override_the_file_and_the_file_overrides_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(
+            dir.path(),
+            "listen = \"127.0.0.1:9000\"\nstate_dir = \"/srv/c\"\ntime_scale = 60.0\n[log]\nformat = \"text\"\n",
+        );
+        let overrides = Overrides {
+            config: Some(path),
+            listen: Some("127.0.0.1:9100".parse().unwrap()),
+            ..Overrides::default()
+        };
+        let config = Config::resolve(&overrides).unwrap();
+        assert_eq!(config.listen.port(), 9100);
+        assert_eq!(config.state_dir, PathBuf::from("/srv/c"));
+        assert_eq!(config.time_scale, Some(60.0));
+        assert_eq!(config.log_format, LogFormat::Text);
+        assert_eq!(config.log_filter, "info");
+    }
+
+    #[test]
+    fn unknown_keys_in_the_file_are_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(dir.path(), "listne = \"127.0.0.1:9000\"\n");
+        let overrides = Overrides {
+            config: Some(path),
+            ..Overrides::default()
+        };
+        let err = Config::resolve(&overrides).unwrap_err();
+        let chain = format!("{err}: {}", std::error::Error::source(&err).unwrap());
+        assert!(chain.contains("listne"), "{chain}");
+    }
+
+    #[test]
+    fn a_non_positive_time_scale_is_rejected() {
+        let overrides = Overrides {
+            time_scale: Some(0.0),
+            state_dir: Some("/tmp/x".into()),
+            ..Overrides::default()
+        };
+        assert!(matches!(
+            Config::resolve(&overrides),
+            Err(ConfigError::TimeScale(_))
+        ));
+    }
+}

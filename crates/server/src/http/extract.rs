@@ -1,0 +1,186 @@
+//! Request extractors whose failures are problem+json naming the field,
+//! never axum's plain-text rejections.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::header;
+use axum::http::request::Parts;
+use corridor_model::json::from_slice_strict;
+use corridor_model::problem::{FieldViolation, Problem};
+use corridor_model::validate::Validate;
+use corridor_services::ListOptions;
+use corridor_services::labels::LabelSelector;
+use corridor_services::registry::parse_resource_version;
+use corridor_store::Revision;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+
+use super::problem::ApiError;
+
+/// A JSON body parsed strictly (unknown fields rejected, the JSON pointer of
+/// any bad field named) and then validated.
+#[derive(Debug)]
+pub struct StrictJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for StrictJson<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned + Validate,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let is_json = request
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| {
+                let essence = v.split(';').next().unwrap_or("").trim();
+                essence.eq_ignore_ascii_case("application/json")
+                    || essence.to_ascii_lowercase().ends_with("+json")
+            })
+            .unwrap_or(false);
+        if !is_json {
+            return Err(Problem::unsupported_media_type(
+                "request bodies must be sent with Content-Type: application/json",
+            )
+            .into());
+        }
+        let body = Bytes::from_request(request, state)
+            .await
+            .map_err(|rejection| {
+                ApiError(super::problem::payload_too_large(rejection.body_text()))
+            })?;
+        let value: T = from_slice_strict(&body)?;
+        value.validate().map_err(Problem::validation)?;
+        Ok(StrictJson(value))
+    }
+}
+
+/// The `If-Match` precondition, as a store revision.
+#[derive(Debug, Clone, Copy)]
+pub struct IfMatch(pub Option<Revision>);
+
+impl<S: Send + Sync> FromRequestParts<S> for IfMatch {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let Some(value) = parts.headers.get(header::IF_MATCH) else {
+            return Ok(IfMatch(None));
+        };
+        let text = value.to_str().map_err(|_| {
+            ApiError(Problem::validation(vec![FieldViolation {
+                pointer: "If-Match".into(),
+                rule: "format".into(),
+                message: "If-Match must be ASCII".into(),
+            }]))
+        })?;
+        if text.trim() == "*" {
+            return Ok(IfMatch(None));
+        }
+        let revision = parse_resource_version(text).map_err(|_| {
+            ApiError(Problem::validation(vec![FieldViolation {
+                pointer: "If-Match".into(),
+                rule: "format".into(),
+                message: format!("{text:?} is not a resource_version returned by the server"),
+            }]))
+        })?;
+        Ok(IfMatch(Some(revision)))
+    }
+}
+
+/// Query parameters of list endpoints.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListParams {
+    limit: Option<String>,
+    #[serde(rename = "continue")]
+    continue_token: Option<String>,
+    label_selector: Option<String>,
+    watch: Option<String>,
+    resource_version: Option<String>,
+}
+
+/// A parsed list or watch request.
+#[derive(Debug, Default)]
+pub struct ListQuery {
+    pub options: ListOptions,
+    pub watch: bool,
+    /// Watch from this revision (exclusive, as Kubernetes): events after it.
+    pub resource_version: Option<Revision>,
+}
+
+fn query_violation(parameter: &str, rule: &str, message: String) -> ApiError {
+    ApiError(Problem::validation(vec![FieldViolation {
+        pointer: format!("?{parameter}"),
+        rule: rule.into(),
+        message,
+    }]))
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for ListQuery {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let raw = parts.uri.query().unwrap_or("");
+        let params: ListParams = serde_urlencoded::from_str(raw).map_err(|error| {
+            query_violation(
+                "query",
+                "unknown_parameter",
+                format!(
+                    "{error}; list endpoints accept limit, continue, label_selector, watch, resource_version"
+                ),
+            )
+        })?;
+        let limit = match params.limit.as_deref() {
+            None => None,
+            Some(text) => match text.parse::<usize>() {
+                Ok(n) if (1..=corridor_services::registry::MAX_PAGE_SIZE).contains(&n) => Some(n),
+                _ => {
+                    return Err(query_violation(
+                        "limit",
+                        "range",
+                        format!(
+                            "limit must be an integer from 1 to {}, got {text:?}",
+                            corridor_services::registry::MAX_PAGE_SIZE
+                        ),
+                    ));
+                }
+            },
+        };
+        let watch = match params.watch.as_deref() {
+            None | Some("false") | Some("0") => false,
+            Some("true") | Some("1") | Some("") => true,
+            Some(other) => {
+                return Err(query_violation(
+                    "watch",
+                    "enum",
+                    format!("watch must be true or false, got {other:?}"),
+                ));
+            }
+        };
+        let resource_version = match params.resource_version.as_deref() {
+            None => None,
+            Some(text) => Some(parse_resource_version(text).map_err(|_| {
+                query_violation(
+                    "resource_version",
+                    "format",
+                    format!("{text:?} is not a resource_version returned by the server"),
+                )
+            })?),
+        };
+        let label_selector = match params.label_selector.as_deref() {
+            None => LabelSelector::default(),
+            Some(text) => LabelSelector::parse(text).map_err(ApiError::from)?,
+        };
+        Ok(ListQuery {
+            options: ListOptions {
+                limit,
+                continue_token: params.continue_token,
+                label_selector,
+            },
+            watch,
+            resource_version,
+        })
+    }
+}

@@ -1,0 +1,91 @@
+//! Shared list and watch responses for every resource kind.
+//!
+//! The RFC's list responses are bare JSON arrays, so paging and revision
+//! metadata travel in headers: `X-Continue` (and a `Link: rel="next"`) for
+//! the next page, `X-Resource-Version` for the revision a watch can resume
+//! from.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::Json;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use corridor_services::{Registry, Resource};
+use futures::StreamExt;
+
+use super::AppState;
+use super::extract::ListQuery;
+use super::problem::ApiResult;
+
+pub const CONTINUE_HEADER: HeaderName = HeaderName::from_static("x-continue");
+pub const RESOURCE_VERSION_HEADER: HeaderName = HeaderName::from_static("x-resource-version");
+
+/// Answers a list endpoint: a page of objects, or a watch stream when
+/// `watch=true`.
+pub async fn list_or_watch<T: Resource>(
+    state: &AppState,
+    registry: &Registry<T>,
+    path: &str,
+    query: ListQuery,
+) -> ApiResult<Response> {
+    if query.watch {
+        return watch(state, registry, query).await;
+    }
+    let page = registry.list(&query.options).await?;
+    let mut headers = HeaderMap::new();
+    headers.insert(RESOURCE_VERSION_HEADER, HeaderValue::from(page.revision));
+    if let Some(token) = &page.continue_token {
+        // Tokens are URL-safe base64, always valid header values.
+        if let Ok(value) = HeaderValue::from_str(token) {
+            headers.insert(CONTINUE_HEADER, value);
+        }
+        let mut next = format!("<{path}?continue={token}");
+        if let Some(limit) = query.options.limit {
+            next.push_str(&format!("&limit={limit}"));
+        }
+        next.push_str(">; rel=\"next\"");
+        if let Ok(value) = HeaderValue::from_str(&next) {
+            headers.insert(header::LINK, value);
+        }
+    }
+    Ok((headers, Json(page.items)).into_response())
+}
+
+/// Server-sent events: one `ADDED`/`MODIFIED`/`DELETED` event per change
+/// after `resource_version` (or from now), each with `id` = the revision so
+/// an `EventSource` reconnect resumes with `Last-Event-ID`.
+async fn watch<T: Resource>(
+    state: &AppState,
+    registry: &Registry<T>,
+    query: ListQuery,
+) -> ApiResult<Response> {
+    let from = match query.resource_version {
+        Some(revision) => revision + 1,
+        None => 0,
+    };
+    let events = registry
+        .watch(from, query.options.label_selector.clone())
+        .await?;
+    let stream = events
+        .map(|event| {
+            let sse = match event {
+                Ok(event) => Event::default()
+                    .id(event.resource_version.clone())
+                    .event(format!("{:?}", event.event_type).to_uppercase())
+                    .json_data(&event)
+                    .unwrap_or_else(|_| Event::default().event("ERROR")),
+                Err(error) => Event::default()
+                    .event("ERROR")
+                    .json_data(error.to_problem())
+                    .unwrap_or_else(|_| Event::default().event("ERROR")),
+            };
+            Ok::<_, Infallible>(sse)
+        })
+        .take_until(state.drained())
+        .boxed();
+    Ok(Sse::new(stream)
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+        .into_response())
+}

@@ -1,0 +1,433 @@
+//! End-to-end tests of the HTTP API against an in-process corridord on a
+//! free loopback port, with its own state directory.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use corridor_client::Client;
+use corridor_hal::Topology;
+use corridor_server::config::{Config, LogFormat};
+use corridor_server::{Daemon, http::openapi};
+use futures::StreamExt;
+use serde_json::Value;
+
+/// The RFC's "List Devices" fields, every one of which each device carries.
+const RFC_DEVICE_FIELDS: [&str; 12] = [
+    "id",
+    "type",
+    "vendor_id",
+    "device_id",
+    "serial_number",
+    "firmware_version",
+    "capacity_bytes",
+    "latency_ns",
+    "bandwidth_gbps",
+    "status",
+    "last_seen",
+    "attestation_ticket",
+];
+
+struct Running {
+    base: String,
+    plane: std::sync::Arc<corridor_services::ControlPlane>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+    _state: tempfile::TempDir,
+}
+
+impl Running {
+    async fn start() -> Running {
+        let state = tempfile::tempdir().unwrap();
+        Self::start_in(state).await
+    }
+
+    async fn start_in(state: tempfile::TempDir) -> Running {
+        let config = Config {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            state_dir: state.path().to_path_buf(),
+            topology: None,
+            time_scale: None,
+            log_format: LogFormat::Json,
+            log_filter: "warn".into(),
+            source: None,
+        };
+        let daemon = Daemon::start(&config).await.expect("corridord starts");
+        let base = format!("http://{}", daemon.local_addr);
+        let plane = daemon.plane().clone();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            daemon
+                .serve(async move {
+                    let _ = stopped.await;
+                })
+                .await
+                .unwrap();
+        });
+        Running {
+            base,
+            plane,
+            stop: Some(stop),
+            task,
+            _state: state,
+        }
+    }
+
+    async fn stop(mut self) -> tempfile::TempDir {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        (&mut self.task).await.unwrap();
+        drop(self.plane);
+        self._state
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+}
+
+async fn get(url: &str) -> reqwest::Response {
+    reqwest::get(url).await.unwrap()
+}
+
+fn assert_problem(response_status: u16, content_type: &str, body: &Value, status: u16) {
+    assert_eq!(response_status, status, "{body}");
+    assert_eq!(content_type, "application/problem+json", "{body}");
+    assert_eq!(body["status"], status, "{body}");
+    assert!(
+        body["type"].as_str().unwrap().starts_with("https://"),
+        "{body}"
+    );
+    assert!(body["title"].is_string(), "{body}");
+}
+
+async fn problem(response: reqwest::Response) -> (u16, String, Value) {
+    let status = response.status().as_u16();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    let body = response.json::<Value>().await.unwrap();
+    (status, content_type, body)
+}
+
+#[tokio::test]
+async fn devices_have_every_rfc_field_and_match_the_twin() {
+    let server = Running::start().await;
+    let devices: Vec<Value> = get(&server.url("/v1/fabman/devices"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let topology = Topology::default_twin();
+    assert_eq!(devices.len(), topology.cxl_devices().len());
+    for device in &devices {
+        for field in RFC_DEVICE_FIELDS {
+            assert!(device.get(field).is_some(), "{field} missing from {device}");
+        }
+        assert!(device["vendor_id"].as_str().unwrap().starts_with("0x"));
+        assert!(device["capacity_bytes"].as_u64().unwrap() > 0);
+        assert!(
+            device["resource_version"]
+                .as_str()
+                .unwrap()
+                .parse::<i64>()
+                .unwrap()
+                > 0
+        );
+    }
+    let first = devices[0]["id"].as_str().unwrap();
+    let one: Value = get(&server.url(&format!("/v1/fabman/devices/{first}")))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(&one, &devices[0]);
+
+    let client = Client::new(&server.base).unwrap();
+    let typed = client.devices().await.unwrap();
+    assert_eq!(typed.len(), devices.len());
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn unknown_device_route_and_method_are_problems() {
+    let server = Running::start().await;
+    let (status, ct, body) = problem(get(&server.url("/v1/fabman/devices/nope")).await).await;
+    assert_problem(status, &ct, &body, 404);
+
+    let (status, ct, body) = problem(get(&server.url("/v1/nowhere")).await).await;
+    assert_problem(status, &ct, &body, 404);
+
+    let response = reqwest::Client::new()
+        .put(server.url("/v1/fabman/devices"))
+        .send()
+        .await
+        .unwrap();
+    let (status, ct, body) = problem(response).await;
+    assert_problem(status, &ct, &body, 405);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn bad_query_parameters_name_the_parameter() {
+    let server = Running::start().await;
+    for (query, pointer) in [
+        ("limit=0", "?limit"),
+        ("limit=abc", "?limit"),
+        ("watch=maybe", "?watch"),
+        ("resource_version=-3", "?resource_version"),
+        ("label_selector=bad%20key", "?label_selector"),
+        ("continue=garbage", "?continue"),
+        ("colour=red", "?query"),
+    ] {
+        let (status, ct, body) =
+            problem(get(&server.url(&format!("/v1/fabman/devices?{query}"))).await).await;
+        assert_problem(status, &ct, &body, 422);
+        assert_eq!(body["errors"][0]["pointer"], pointer, "{query}: {body}");
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn paging_follows_continue_tokens_to_the_end() {
+    let server = Running::start().await;
+    let all: Vec<Value> = get(&server.url("/v1/fabman/devices"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let mut seen = Vec::new();
+    let mut next = server.url("/v1/fabman/devices?limit=1");
+    loop {
+        let response = get(&next).await;
+        let token = response
+            .headers()
+            .get("x-continue")
+            .map(|v| v.to_str().unwrap().to_string());
+        assert!(response.headers().contains_key("x-resource-version"));
+        let page: Vec<Value> = response.json().await.unwrap();
+        assert_eq!(page.len(), 1);
+        seen.push(page[0]["id"].as_str().unwrap().to_string());
+        match token {
+            Some(token) => {
+                next = server.url(&format!("/v1/fabman/devices?limit=1&continue={token}"))
+            }
+            None => break,
+        }
+    }
+    let ids: Vec<String> = all
+        .iter()
+        .map(|d| d["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(seen, ids);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn label_selectors_filter_devices() {
+    let server = Running::start().await;
+    let all: Vec<Value> = get(&server.url("/v1/fabman/devices"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let (key, value) = all[0]["labels"]
+        .as_object()
+        .and_then(|labels| labels.iter().next())
+        .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string()))
+        .expect("devices carry labels");
+    let matching: Vec<Value> = get(&server.url(&format!(
+        "/v1/fabman/devices?label_selector={key}%3D{value}"
+    )))
+    .await
+    .json()
+    .await
+    .unwrap();
+    let expected = all
+        .iter()
+        .filter(|d| d["labels"][&key] == value.as_str())
+        .count();
+    assert_eq!(matching.len(), expected);
+    assert!(!matching.is_empty());
+    let none: Vec<Value> = get(&server.url("/v1/fabman/devices?label_selector=no-such-label"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(none.is_empty());
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn watch_streams_changes_after_the_list_revision() {
+    let server = Running::start().await;
+    let client = Client::new(&server.base).unwrap();
+    let page = client
+        .list_page::<Value>("/v1/fabman/devices", None, None, None)
+        .await
+        .unwrap();
+    let mut events = client
+        .watch::<Value>("/v1/fabman/devices", page.resource_version.as_deref())
+        .await
+        .unwrap();
+    let id = page.items[0]["id"].as_str().unwrap().to_string();
+    server
+        .plane
+        .devices
+        .update(&id, None, |device| {
+            device.status = corridor_model::fabric::DeviceStatus::Degraded;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let event = tokio::time::timeout(Duration::from_secs(5), events.next())
+        .await
+        .expect("an event in time")
+        .expect("stream open")
+        .expect("valid event");
+    assert_eq!(event.event_type, "MODIFIED");
+    assert_eq!(event.object["id"], id.as_str());
+    assert_eq!(event.object["status"], "degraded");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn every_pending_rfc_endpoint_answers_501_problem() {
+    let server = Running::start().await;
+    let http = reqwest::Client::new();
+    let pending = [
+        ("POST", "/v1/corridors"),
+        ("GET", "/v1/corridors"),
+        ("GET", "/v1/corridors/cor-7af3"),
+        ("DELETE", "/v1/corridors/cor-7af3"),
+        ("GET", "/v1/corridors/cor-7af3/telemetry"),
+        ("POST", "/v1/corridors/cor-7af3/recalibrate"),
+        ("POST", "/v1/ffm/alloc"),
+        ("GET", "/v1/ffm/ffm-9c2e"),
+        ("GET", "/v1/ffm/ffm-9c2e/telemetry"),
+        ("PATCH", "/v1/ffm/ffm-9c2e/bandwidth"),
+        ("PATCH", "/v1/ffm/ffm-9c2e/latency_class"),
+        ("POST", "/v1/fabman/paths"),
+        ("POST", "/v1/fabman/attest"),
+        ("GET", "/v1/fabman/attest/attest-123456"),
+        ("POST", "/v1/heliopass/calibrate"),
+        ("POST", "/v1/attest/device"),
+        ("GET", "/v1/attest/att-1"),
+        ("GET", "/v1/attest/measured-boot/cxl-dev-001"),
+        ("POST", "/v1/attest/spdm"),
+    ];
+    for (method, path) in pending {
+        let response = http
+            .request(method.parse().unwrap(), server.url(path))
+            .header("content-type", "application/json")
+            .body("{}")
+            .send()
+            .await
+            .unwrap();
+        let (status, ct, body) = problem(response).await;
+        assert_problem(status, &ct, &body, 501);
+        assert!(
+            body["detail"].as_str().unwrap().contains('#')
+                || body["detail"].as_str().unwrap().contains("issue"),
+            "{method} {path}: {body}"
+        );
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn health_ready_and_metrics() {
+    let server = Running::start().await;
+    assert_eq!(get(&server.url("/healthz")).await.status(), 200);
+    assert_eq!(get(&server.url("/readyz")).await.status(), 200);
+    get(&server.url("/v1/fabman/devices")).await;
+    get(&server.url("/v1/fabman/devices/nope")).await;
+    let text = get(&server.url("/metrics")).await.text().await.unwrap();
+    assert!(
+        text.contains(
+            r#"corridor_http_requests_total{method="GET",route="/v1/fabman/devices",status="200"}"#
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"route="/v1/fabman/devices/{id}",status="404""#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"corridor_store_operations_total{op="txn",result="ok"}"#),
+        "{text}"
+    );
+    assert!(
+        text.contains("corridor_process_resident_memory_bytes"),
+        "{text}"
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn inventory_survives_a_restart_on_the_same_state_dir() {
+    let server = Running::start().await;
+    let before: Vec<Value> = get(&server.url("/v1/fabman/devices"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let state = server.stop().await;
+    let server = Running::start_in(state).await;
+    let after: Vec<Value> = get(&server.url("/v1/fabman/devices"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let ids = |list: &[Value]| -> BTreeSet<String> {
+        list.iter()
+            .map(|d| d["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(ids(&before), ids(&after));
+    server.stop().await;
+}
+
+#[test]
+fn checked_in_openapi_matches_the_code() {
+    let generated = openapi::document();
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../openapi/corridoros.json");
+    let committed = std::fs::read_to_string(path).unwrap_or_default();
+    assert!(
+        generated == committed,
+        "openapi/corridoros.json is out of date: run `make openapi` and review the diff"
+    );
+}
+
+#[test]
+fn openapi_documents_every_rfc_endpoint() {
+    let doc: Value = serde_json::from_str(&openapi::document()).unwrap();
+    for (method, path) in [
+        ("post", "/v1/corridors"),
+        ("get", "/v1/corridors/{id}"),
+        ("get", "/v1/corridors/{id}/telemetry"),
+        ("post", "/v1/corridors/{id}/recalibrate"),
+        ("post", "/v1/ffm/alloc"),
+        ("get", "/v1/ffm/{id}"),
+        ("get", "/v1/ffm/{id}/telemetry"),
+        ("patch", "/v1/ffm/{id}/bandwidth"),
+        ("patch", "/v1/ffm/{id}/latency_class"),
+        ("get", "/v1/fabman/devices"),
+        ("post", "/v1/fabman/paths"),
+        ("post", "/v1/fabman/attest"),
+        ("get", "/v1/fabman/attest/{ticket_id}"),
+        ("post", "/v1/heliopass/calibrate"),
+        ("get", "/v1/heliopass/profiles"),
+        ("post", "/v1/attest/device"),
+        ("get", "/v1/attest/{attestation_id}"),
+        ("get", "/v1/attest/measured-boot/{device_id}"),
+        ("post", "/v1/attest/spdm"),
+    ] {
+        assert!(
+            doc["paths"][path][method].is_object(),
+            "{method} {path} missing from the OpenAPI document"
+        );
+    }
+}

@@ -1,0 +1,47 @@
+//! The services of one corridord, wired to one store, one hardware
+//! inventory and one clock.
+
+use std::sync::Arc;
+
+use corridor_hal::{Clock, Topology};
+use corridor_model::calibration::AmbientProfile;
+use corridor_model::fabric::FabricDevice;
+use corridor_store::StateStore;
+
+use crate::inventory;
+use crate::operations::Operations;
+use crate::{Registry, ServiceError};
+
+#[derive(Debug)]
+pub struct ControlPlane {
+    pub store: Arc<dyn StateStore>,
+    pub topology: Arc<Topology>,
+    pub clock: Arc<dyn Clock>,
+    pub devices: Registry<FabricDevice>,
+    pub operations: Operations,
+}
+
+impl ControlPlane {
+    /// Wires the services and publishes the inventory into the store.
+    pub async fn start(
+        store: Arc<dyn StateStore>,
+        topology: Arc<Topology>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<ControlPlane, ServiceError> {
+        let devices = Registry::new(Arc::clone(&store));
+        inventory::publish_devices(&devices, &topology, clock.now()).await?;
+        let operations = Operations::new(Registry::new(Arc::clone(&store)), Arc::clone(&clock));
+        Ok(ControlPlane {
+            store,
+            topology,
+            clock,
+            devices,
+            operations,
+        })
+    }
+
+    /// The twin's ambient profiles, in the API's shape.
+    pub fn ambient_profiles(&self) -> Vec<AmbientProfile> {
+        inventory::ambient_profiles(&self.topology)
+    }
+}

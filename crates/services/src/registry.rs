@@ -1,0 +1,558 @@
+//! A typed view of one resource kind in the state store: create, get, list
+//! with pagination and label filters, conditional update and delete, leases
+//! and watches.
+//!
+//! Every write is a single store transaction guarded by a compare on the
+//! key's revision, so two writers can never both succeed on the same version
+//! of an object.
+
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, Utc};
+use corridor_store::{
+    Compare, CompareOp, EventKind, KeyValue, LeaseId, Op, OpResult, RangeRequest, Revision,
+    StateStore, Txn,
+};
+use futures::{Stream, StreamExt};
+use serde::{Deserialize, Serialize};
+
+use crate::labels::LabelSelector;
+use crate::{Resource, ServiceError};
+
+/// Upper bound on one page, so a single list cannot pin the server.
+pub const MAX_PAGE_SIZE: usize = 1000;
+
+/// How many times an unconditional update retries after losing a race.
+const UPDATE_RETRIES: usize = 32;
+
+/// Query options of a list call.
+#[derive(Debug, Clone, Default)]
+pub struct ListOptions {
+    pub limit: Option<usize>,
+    /// Opaque token returned by the previous page.
+    pub continue_token: Option<String>,
+    pub label_selector: LabelSelector,
+}
+
+/// One page of a list.
+#[derive(Debug, Clone)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    /// Present when more items follow; pass it back as `continue`.
+    pub continue_token: Option<String>,
+    /// Store revision the page was read at; a watch from `revision + 1`
+    /// misses nothing that happened after the list.
+    pub revision: Revision,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum WatchEventType {
+    Added,
+    Modified,
+    Deleted,
+}
+
+/// A change to one object, as sent on watch streams.
+#[derive(Debug, Clone, Serialize)]
+pub struct WatchEvent<T> {
+    #[serde(rename = "type")]
+    pub event_type: WatchEventType,
+    pub resource_version: String,
+    pub object: T,
+}
+
+pub type WatchEvents<T> = Pin<Box<dyn Stream<Item = Result<WatchEvent<T>, ServiceError>> + Send>>;
+
+/// The continue token's content. Encoded so clients treat it as opaque.
+#[derive(Serialize, Deserialize)]
+struct ContinueToken {
+    /// Last key returned; the next page starts after it.
+    after: String,
+}
+
+/// Typed access to the objects of kind `T`.
+pub struct Registry<T> {
+    store: Arc<dyn StateStore>,
+    _kind: PhantomData<fn() -> T>,
+}
+
+impl<T> Clone for Registry<T> {
+    fn clone(&self) -> Self {
+        Self {
+            store: Arc::clone(&self.store),
+            _kind: PhantomData,
+        }
+    }
+}
+
+impl<T> std::fmt::Debug for Registry<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registry")
+            .field("kind", &std::any::type_name::<T>())
+            .finish()
+    }
+}
+
+impl<T: Resource> Registry<T> {
+    pub fn new(store: Arc<dyn StateStore>) -> Self {
+        Self {
+            store,
+            _kind: PhantomData,
+        }
+    }
+
+    pub fn store(&self) -> &Arc<dyn StateStore> {
+        &self.store
+    }
+
+    pub fn prefix() -> String {
+        format!("/registry/{}/", T::KIND)
+    }
+
+    pub fn key(id: &str) -> String {
+        format!("/registry/{}/{id}", T::KIND)
+    }
+
+    /// Creates the object; fails with `AlreadyExists` if the id is taken.
+    pub async fn create(&self, object: &T) -> Result<T, ServiceError> {
+        self.create_with(object, None, Vec::new(), Vec::new()).await
+    }
+
+    /// Creates the object under a new store lease of `ttl`; when the lease
+    /// expires the store deletes the object and watchers see `DELETED`.
+    pub async fn create_leased(
+        &self,
+        object: &T,
+        ttl: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<T, ServiceError> {
+        let lease = self
+            .store
+            .lease_grant(ttl)
+            .await
+            .map_err(ServiceError::store("grant a lease"))?;
+        let mut object = object.clone();
+        object.set_lease_expires_at(Some(expiry(now, ttl)));
+        let result = self
+            .create_with(&object, Some(lease), Vec::new(), Vec::new())
+            .await;
+        if result.is_err() {
+            // Nothing refers to the lease: give it back rather than let it
+            // linger until it expires.
+            let _ = self.store.lease_revoke(lease).await;
+        }
+        result
+    }
+
+    /// Creates the object together with other compares and writes in one
+    /// transaction; services use this to claim capacity atomically with the
+    /// grant that consumes it.
+    pub async fn create_with(
+        &self,
+        object: &T,
+        lease: Option<LeaseId>,
+        mut compares: Vec<Compare>,
+        mut ops: Vec<Op>,
+    ) -> Result<T, ServiceError> {
+        let key = Self::key(object.id());
+        compares.insert(0, Compare::absent(&key));
+        ops.insert(
+            0,
+            Op::Put {
+                key: key.clone(),
+                value: encode(object),
+                lease,
+            },
+        );
+        let response = self
+            .store
+            .txn(Txn {
+                compares,
+                success: ops,
+                failure: vec![Op::Get { key: key.clone() }],
+            })
+            .await
+            .map_err(ServiceError::store("create an object"))?;
+        if !response.succeeded {
+            return match response.results.first() {
+                Some(OpResult::Get { kv: Some(_) }) => Err(ServiceError::AlreadyExists {
+                    kind: T::KIND,
+                    id: object.id().to_string(),
+                }),
+                _ => Err(ServiceError::StaleVersion {
+                    kind: T::KIND,
+                    id: object.id().to_string(),
+                    expected: "a capacity ledger revision".into(),
+                    actual: "a newer one".into(),
+                }),
+            };
+        }
+        let mut created = object.clone();
+        created.set_resource_version(response.revision.to_string());
+        Ok(created)
+    }
+
+    pub async fn get(&self, id: &str) -> Result<T, ServiceError> {
+        self.get_kv(id).await.map(|(object, _)| object)
+    }
+
+    /// The object and its raw store record (revision, lease).
+    pub async fn get_kv(&self, id: &str) -> Result<(T, KeyValue), ServiceError> {
+        let key = Self::key(id);
+        let kv = self
+            .store
+            .get(&key)
+            .await
+            .map_err(ServiceError::store("read an object"))?
+            .ok_or_else(|| ServiceError::NotFound {
+                kind: T::KIND,
+                id: id.to_string(),
+            })?;
+        Ok((decode::<T>(&kv)?, kv))
+    }
+
+    /// One page of objects in key order, filtered by labels.
+    ///
+    /// Filtering happens before the limit is applied, so a page holds up to
+    /// `limit` matching objects; scanning continues in store-sized chunks
+    /// until the page is full or the kind is exhausted.
+    pub async fn list(&self, options: &ListOptions) -> Result<Page<T>, ServiceError> {
+        let limit = options
+            .limit
+            .unwrap_or(MAX_PAGE_SIZE)
+            .clamp(1, MAX_PAGE_SIZE);
+        let mut after = match &options.continue_token {
+            Some(token) => Some(decode_continue(token)?),
+            None => None,
+        };
+        let mut items = Vec::new();
+        let mut first_revision = None;
+        loop {
+            let mut request = RangeRequest::prefix(Self::prefix()).limit(limit + 1);
+            if let Some(after) = &after {
+                request = request.after(after.clone());
+            }
+            let response = self
+                .store
+                .range(request)
+                .await
+                .map_err(ServiceError::store("list objects"))?;
+            first_revision.get_or_insert(response.revision);
+            let exhausted = !response.more;
+            for kv in &response.kvs {
+                let object = decode::<T>(kv)?;
+                after = Some(kv.key.clone());
+                if !options.label_selector.matches(object.labels()) {
+                    continue;
+                }
+                if items.len() == limit {
+                    // One more match exists: the page is full and a next
+                    // page starts after the last returned item.
+                    let last = Self::key(items.last().map(T::id).unwrap_or_default());
+                    return Ok(Page {
+                        items,
+                        continue_token: Some(encode_continue(&last)),
+                        revision: first_revision.unwrap_or_default(),
+                    });
+                }
+                items.push(object);
+            }
+            if exhausted || response.kvs.is_empty() {
+                return Ok(Page {
+                    items,
+                    continue_token: None,
+                    revision: first_revision.unwrap_or_default(),
+                });
+            }
+        }
+    }
+
+    /// Applies `mutate` to the current object and writes it back.
+    ///
+    /// With `precondition` (the client's `If-Match`), the write happens only
+    /// if the object is still at that version, else `StaleVersion`. Without
+    /// it, a lost race is retried on the fresh object, so concurrent
+    /// mutations compose instead of overwriting each other.
+    pub async fn update<F>(
+        &self,
+        id: &str,
+        precondition: Option<Revision>,
+        mut mutate: F,
+    ) -> Result<T, ServiceError>
+    where
+        F: FnMut(&mut T) -> Result<(), ServiceError> + Send,
+    {
+        for _ in 0..UPDATE_RETRIES {
+            let (mut object, kv) = self.get_kv(id).await?;
+            check_precondition::<T>(id, precondition, &kv)?;
+            mutate(&mut object)?;
+            let key = Self::key(id);
+            let response = self
+                .store
+                .txn(Txn {
+                    compares: vec![Compare::mod_revision(
+                        &key,
+                        CompareOp::Equal,
+                        kv.mod_revision,
+                    )],
+                    success: vec![Op::Put {
+                        key: key.clone(),
+                        value: encode(&object),
+                        lease: kv.lease,
+                    }],
+                    failure: Vec::new(),
+                })
+                .await
+                .map_err(ServiceError::store("update an object"))?;
+            if response.succeeded {
+                object.set_resource_version(response.revision.to_string());
+                return Ok(object);
+            }
+            if precondition.is_some() {
+                let actual = self.get_kv(id).await?.1.mod_revision;
+                return Err(stale::<T>(id, precondition, actual));
+            }
+        }
+        Err(ServiceError::StaleVersion {
+            kind: T::KIND,
+            id: id.to_string(),
+            expected: "any version".into(),
+            actual: format!("one still changing after {UPDATE_RETRIES} attempts"),
+        })
+    }
+
+    /// Writes the object whatever its current version (used for inventory
+    /// that the twin or hardware owns). Unchanged objects are not rewritten,
+    /// so restarts do not churn revisions or wake watchers.
+    pub async fn upsert(&self, object: &T) -> Result<T, ServiceError> {
+        let key = Self::key(object.id());
+        let value = encode(object);
+        let current = self
+            .store
+            .get(&key)
+            .await
+            .map_err(ServiceError::store("read an object"))?;
+        if let Some(kv) = &current
+            && kv.value == value
+        {
+            let mut same = object.clone();
+            same.set_resource_version(kv.mod_revision.to_string());
+            return Ok(same);
+        }
+        let revision = self
+            .store
+            .put(&key, value, None)
+            .await
+            .map_err(ServiceError::store("write an object"))?;
+        let mut written = object.clone();
+        written.set_resource_version(revision.to_string());
+        Ok(written)
+    }
+
+    /// Deletes the object (and so frees its lease's hold on it).
+    pub async fn delete(
+        &self,
+        id: &str,
+        precondition: Option<Revision>,
+    ) -> Result<T, ServiceError> {
+        let (object, kv) = self.get_kv(id).await?;
+        check_precondition::<T>(id, precondition, &kv)?;
+        let key = Self::key(id);
+        let response = self
+            .store
+            .txn(Txn {
+                compares: vec![Compare::mod_revision(
+                    &key,
+                    CompareOp::Equal,
+                    kv.mod_revision,
+                )],
+                success: vec![Op::Delete { key: key.clone() }],
+                failure: Vec::new(),
+            })
+            .await
+            .map_err(ServiceError::store("delete an object"))?;
+        if !response.succeeded {
+            let actual = match self.store.get(&key).await {
+                Ok(Some(kv)) => kv.mod_revision,
+                _ => {
+                    return Err(ServiceError::NotFound {
+                        kind: T::KIND,
+                        id: id.to_string(),
+                    });
+                }
+            };
+            return Err(stale::<T>(
+                id,
+                precondition.or(Some(kv.mod_revision)),
+                actual,
+            ));
+        }
+        if let Some(lease) = kv.lease {
+            // The lease only held this object; revoking it keeps the lease
+            // table from filling with orphans.
+            let _ = self.store.lease_revoke(lease).await;
+        }
+        let mut deleted = object;
+        deleted.set_resource_version(response.revision.to_string());
+        Ok(deleted)
+    }
+
+    /// Renews the object's lease for another full TTL.
+    pub async fn renew_lease(&self, id: &str, now: DateTime<Utc>) -> Result<T, ServiceError> {
+        let (_, kv) = self.get_kv(id).await?;
+        let lease = kv.lease.ok_or_else(|| ServiceError::NotLeased {
+            kind: T::KIND,
+            id: id.to_string(),
+        })?;
+        let ttl = self
+            .store
+            .lease_keep_alive(lease)
+            .await
+            .map_err(|e| match e {
+                corridor_store::StoreError::LeaseNotFound(_) => ServiceError::LeaseExpired {
+                    kind: T::KIND,
+                    id: id.to_string(),
+                },
+                other => ServiceError::store("renew a lease")(other),
+            })?;
+        self.update(id, None, |object| {
+            object.set_lease_expires_at(Some(expiry(now, ttl)));
+            Ok(())
+        })
+        .await
+    }
+
+    /// Changes to objects of this kind from `from_revision` on (0 = from
+    /// now), filtered by labels as they are at the event.
+    pub async fn watch(
+        &self,
+        from_revision: Revision,
+        selector: LabelSelector,
+    ) -> Result<WatchEvents<T>, ServiceError> {
+        let stream = self
+            .store
+            .watch(&Self::prefix(), from_revision)
+            .await
+            .map_err(ServiceError::store("start a watch"))?;
+        let events = stream.filter_map(move |event| {
+            let selector = selector.clone();
+            async move {
+                let event = match event {
+                    Ok(event) => event,
+                    Err(source) => return Some(Err(ServiceError::store("follow a watch")(source))),
+                };
+                let revision = event.kv.mod_revision;
+                let (event_type, object) = match event.kind {
+                    EventKind::Put => {
+                        let event_type = if event.kv.create_revision == event.kv.mod_revision {
+                            WatchEventType::Added
+                        } else {
+                            WatchEventType::Modified
+                        };
+                        (event_type, decode::<T>(&event.kv))
+                    }
+                    // Without the previous value there is nothing to show
+                    // but the key; every backend is asked for prev_kv.
+                    EventKind::Delete => match &event.prev_kv {
+                        Some(prev) => (WatchEventType::Deleted, decode::<T>(prev)),
+                        None => return None,
+                    },
+                };
+                let mut object = match object {
+                    Ok(object) => object,
+                    Err(error) => return Some(Err(error)),
+                };
+                if !selector.matches(object.labels()) {
+                    return None;
+                }
+                object.set_resource_version(revision.to_string());
+                Some(Ok(WatchEvent {
+                    event_type,
+                    resource_version: revision.to_string(),
+                    object,
+                }))
+            }
+        });
+        Ok(Box::pin(events))
+    }
+}
+
+fn expiry(now: DateTime<Utc>, ttl: Duration) -> DateTime<Utc> {
+    now + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::MAX)
+}
+
+fn check_precondition<T: Resource>(
+    id: &str,
+    precondition: Option<Revision>,
+    kv: &KeyValue,
+) -> Result<(), ServiceError> {
+    match precondition {
+        Some(expected) if expected != kv.mod_revision => {
+            Err(stale::<T>(id, Some(expected), kv.mod_revision))
+        }
+        _ => Ok(()),
+    }
+}
+
+fn stale<T: Resource>(id: &str, expected: Option<Revision>, actual: Revision) -> ServiceError {
+    ServiceError::StaleVersion {
+        kind: T::KIND,
+        id: id.to_string(),
+        expected: expected.map(|e| e.to_string()).unwrap_or_default(),
+        actual: actual.to_string(),
+    }
+}
+
+fn encode<T: Serialize>(object: &T) -> Vec<u8> {
+    // Serialising our own API types cannot fail: they hold no maps with
+    // non-string keys and no foreign Serialize impls that error.
+    serde_json::to_vec(object).expect("API types always serialise to JSON")
+}
+
+fn decode<T: Resource>(kv: &KeyValue) -> Result<T, ServiceError> {
+    let mut object: T =
+        serde_json::from_slice(&kv.value).map_err(|source| ServiceError::Corrupt {
+            kind: T::KIND,
+            key: kv.key.clone(),
+            source,
+        })?;
+    object.set_resource_version(kv.mod_revision.to_string());
+    Ok(object)
+}
+
+fn encode_continue(after: &str) -> String {
+    let token = ContinueToken {
+        after: after.to_string(),
+    };
+    URL_SAFE_NO_PAD.encode(serde_json::to_vec(&token).expect("token serialises"))
+}
+
+fn decode_continue(token: &str) -> Result<String, ServiceError> {
+    let invalid = || ServiceError::InvalidParameter {
+        parameter: "continue",
+        message: "not a token returned by a previous list of this kind".into(),
+    };
+    let bytes = URL_SAFE_NO_PAD.decode(token).map_err(|_| invalid())?;
+    let token: ContinueToken = serde_json::from_slice(&bytes).map_err(|_| invalid())?;
+    Ok(token.after)
+}
+
+/// Parses an `If-Match` / `resource_version` value: a decimal revision,
+/// optionally quoted as an HTTP entity tag.
+pub fn parse_resource_version(text: &str) -> Result<Revision, ServiceError> {
+    let trimmed = text.trim().trim_start_matches("W/").trim_matches('"');
+    trimmed
+        .parse::<Revision>()
+        .ok()
+        .filter(|revision| *revision >= 0)
+        .ok_or_else(|| ServiceError::InvalidParameter {
+            parameter: "resource_version",
+            message: format!("{text:?} is not a resource_version returned by the server"),
+        })
+}

@@ -1,0 +1,322 @@
+//! The resource machinery against the real redb store: versions and
+//! preconditions, pagination with label filters, watches, leases and
+//! long-running operations.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use corridor_hal::{Clock, ManualClock};
+use corridor_model::meta::{OperationKind, OperationState, ResourceKind, ResourceRef};
+use corridor_services::labels::LabelSelector;
+use corridor_services::operations::Operations;
+use corridor_services::{ListOptions, Registry, Resource, ServiceError, WatchEventType};
+use corridor_store::{RedbOptions, RedbStore, StateStore};
+use futures::StreamExt;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Widget {
+    id: String,
+    size: u32,
+    #[serde(default)]
+    labels: BTreeMap<String, String>,
+    #[serde(default)]
+    resource_version: String,
+    #[serde(default)]
+    lease_expires_at: Option<chrono::DateTime<Utc>>,
+}
+
+impl Resource for Widget {
+    const KIND: &'static str = "widgets";
+
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn set_resource_version(&mut self, resource_version: String) {
+        self.resource_version = resource_version;
+    }
+
+    fn set_lease_expires_at(&mut self, at: Option<chrono::DateTime<Utc>>) {
+        self.lease_expires_at = at;
+    }
+
+    fn labels(&self) -> Option<&BTreeMap<String, String>> {
+        Some(&self.labels)
+    }
+}
+
+fn widget(id: &str, size: u32, color: &str) -> Widget {
+    Widget {
+        id: id.into(),
+        size,
+        labels: BTreeMap::from([("color".to_string(), color.to_string())]),
+        resource_version: String::new(),
+        lease_expires_at: None,
+    }
+}
+
+struct Fixture {
+    store: Arc<dyn StateStore>,
+    _dir: tempfile::TempDir,
+}
+
+fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let store = RedbStore::open(dir.path().join("store.redb"), RedbOptions::default()).unwrap();
+    Fixture {
+        store: Arc::new(store),
+        _dir: dir,
+    }
+}
+
+#[tokio::test]
+async fn create_get_and_duplicate() {
+    let f = fixture();
+    let widgets = Registry::<Widget>::new(f.store.clone());
+    let created = widgets.create(&widget("w1", 3, "red")).await.unwrap();
+    assert!(!created.resource_version.is_empty());
+    let read = widgets.get("w1").await.unwrap();
+    assert_eq!(read, created);
+    let err = widgets.create(&widget("w1", 4, "red")).await.unwrap_err();
+    assert!(matches!(err, ServiceError::AlreadyExists { .. }), "{err}");
+    assert_eq!(
+        widgets.get("w1").await.unwrap().size,
+        3,
+        "the duplicate changed nothing"
+    );
+    let err = widgets.get("nope").await.unwrap_err();
+    assert!(matches!(err, ServiceError::NotFound { .. }));
+    assert_eq!(err.to_problem().status, 404);
+}
+
+#[tokio::test]
+async fn stale_if_match_is_refused_and_changes_nothing() {
+    let f = fixture();
+    let widgets = Registry::<Widget>::new(f.store.clone());
+    let v1 = widgets.create(&widget("w1", 1, "red")).await.unwrap();
+    let v1_rev: i64 = v1.resource_version.parse().unwrap();
+    let v2 = widgets
+        .update("w1", Some(v1_rev), |w| {
+            w.size = 2;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    assert_ne!(v2.resource_version, v1.resource_version);
+    let err = widgets
+        .update("w1", Some(v1_rev), |w| {
+            w.size = 99;
+            Ok(())
+        })
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ServiceError::StaleVersion { .. }), "{err}");
+    assert_eq!(err.to_problem().status, 409);
+    assert_eq!(widgets.get("w1").await.unwrap().size, 2);
+    let err = widgets.delete("w1", Some(v1_rev)).await.unwrap_err();
+    assert!(matches!(err, ServiceError::StaleVersion { .. }));
+    widgets
+        .delete("w1", Some(v2.resource_version.parse().unwrap()))
+        .await
+        .unwrap();
+    assert!(widgets.get("w1").await.is_err());
+}
+
+#[tokio::test]
+async fn concurrent_unconditional_updates_all_apply() {
+    let f = fixture();
+    let widgets = Registry::<Widget>::new(f.store.clone());
+    widgets.create(&widget("w", 0, "red")).await.unwrap();
+    let mut tasks = Vec::new();
+    for _ in 0..16 {
+        let widgets = widgets.clone();
+        tasks.push(tokio::spawn(async move {
+            widgets
+                .update("w", None, |w| {
+                    w.size += 1;
+                    Ok(())
+                })
+                .await
+                .unwrap();
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    assert_eq!(widgets.get("w").await.unwrap().size, 16);
+}
+
+#[tokio::test]
+async fn pages_cover_every_match_once_in_order() {
+    let f = fixture();
+    let widgets = Registry::<Widget>::new(f.store.clone());
+    for i in 0..25 {
+        let color = if i % 3 == 0 { "blue" } else { "red" };
+        widgets
+            .create(&widget(&format!("w{i:02}"), i, color))
+            .await
+            .unwrap();
+    }
+    for (selector, expected) in [("", 25), ("color=blue", 9), ("color!=blue", 16)] {
+        let mut seen = Vec::new();
+        let mut token = None;
+        loop {
+            let page = widgets
+                .list(&ListOptions {
+                    limit: Some(4),
+                    continue_token: token.clone(),
+                    label_selector: LabelSelector::parse(selector).unwrap(),
+                })
+                .await
+                .unwrap();
+            assert!(page.items.len() <= 4);
+            seen.extend(page.items.into_iter().map(|w| w.id));
+            match page.continue_token {
+                Some(next) => token = Some(next),
+                None => break,
+            }
+        }
+        let mut sorted = seen.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(seen, sorted, "in key order without duplicates ({selector})");
+        assert_eq!(seen.len(), expected, "selector {selector:?}");
+    }
+    let err = widgets
+        .list(&ListOptions {
+            continue_token: Some("not-a-token".into()),
+            ..ListOptions::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.to_problem().status, 422);
+}
+
+#[tokio::test]
+async fn watch_from_a_list_revision_sees_every_later_change() {
+    let f = fixture();
+    let widgets = Registry::<Widget>::new(f.store.clone());
+    widgets.create(&widget("a", 1, "red")).await.unwrap();
+    let page = widgets.list(&ListOptions::default()).await.unwrap();
+    // Changes made before the watch starts but after the list must arrive.
+    widgets
+        .update("a", None, |w| {
+            w.size = 2;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let mut events = widgets
+        .watch(page.revision + 1, LabelSelector::default())
+        .await
+        .unwrap();
+    widgets.create(&widget("b", 1, "blue")).await.unwrap();
+    widgets.delete("a", None).await.unwrap();
+    let mut kinds = Vec::new();
+    for _ in 0..3 {
+        let event = tokio::time::timeout(Duration::from_secs(5), events.next())
+            .await
+            .expect("event in time")
+            .expect("stream open")
+            .expect("no error");
+        kinds.push((event.event_type, event.object.id.clone()));
+    }
+    assert_eq!(
+        kinds,
+        vec![
+            (WatchEventType::Modified, "a".to_string()),
+            (WatchEventType::Added, "b".to_string()),
+            (WatchEventType::Deleted, "a".to_string()),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn leased_objects_expire_and_renewal_extends_them() {
+    let f = fixture();
+    let widgets = Registry::<Widget>::new(f.store.clone());
+    let mut events = widgets.watch(0, LabelSelector::default()).await.unwrap();
+    let created = widgets
+        .create_leased(
+            &widget("short", 1, "red"),
+            Duration::from_secs(1),
+            Utc::now(),
+        )
+        .await
+        .unwrap();
+    assert!(created.lease_expires_at.is_some());
+    widgets
+        .create_leased(
+            &widget("renewed", 1, "red"),
+            Duration::from_secs(2),
+            Utc::now(),
+        )
+        .await
+        .unwrap();
+    let err = widgets.create(&widget("plain", 1, "red")).await.map(|_| ());
+    assert!(err.is_ok());
+    assert!(matches!(
+        widgets.renew_lease("plain", Utc::now()).await,
+        Err(ServiceError::NotLeased { .. })
+    ));
+    // Renew "renewed" every 500 ms while "short" runs out.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(8);
+    let mut deleted = None;
+    while deleted.is_none() && tokio::time::Instant::now() < deadline {
+        widgets.renew_lease("renewed", Utc::now()).await.unwrap();
+        if let Ok(Some(Ok(event))) =
+            tokio::time::timeout(Duration::from_millis(500), events.next()).await
+            && event.event_type == WatchEventType::Deleted
+        {
+            deleted = Some(event.object.id);
+        }
+    }
+    assert_eq!(deleted.as_deref(), Some("short"));
+    assert!(widgets.get("short").await.is_err());
+    assert!(widgets.get("renewed").await.is_ok());
+}
+
+#[tokio::test]
+async fn operations_report_progress_and_finish() {
+    let f = fixture();
+    let clock: Arc<dyn Clock> = Arc::new(ManualClock::new(Utc::now()));
+    let operations = Operations::new(Registry::new(f.store.clone()), clock);
+    let (go_tx, go_rx) = tokio::sync::oneshot::channel::<()>();
+    let op = operations
+        .start(
+            OperationKind::Calibration,
+            ResourceRef::new(ResourceKind::Corridor, "cor-1"),
+            move |progress| async move {
+                progress.report(40, "locking rings").await.ok();
+                let _ = go_rx.await;
+                Ok(Some(serde_json::json!({"locked": 8})))
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(op.state, OperationState::Pending);
+    let registry = operations.registry().clone();
+    let wait_for = |state: OperationState| {
+        let registry = registry.clone();
+        let id = op.id.clone();
+        async move {
+            for _ in 0..500 {
+                let current = registry.get(&id).await.unwrap();
+                if current.state == state {
+                    return current;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            panic!("operation never reached {state:?}");
+        }
+    };
+    let running = wait_for(OperationState::Running).await;
+    assert_eq!(running.progress_percent, 40);
+    go_tx.send(()).unwrap();
+    let done = wait_for(OperationState::Succeeded).await;
+    assert_eq!(done.progress_percent, 100);
+    assert_eq!(done.result, Some(serde_json::json!({"locked": 8})));
+}

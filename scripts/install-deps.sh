@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Installs what `make test`, `make run` and `make bench` need on a fresh
+# Debian 12 with the Rust toolchain. Idempotent: does nothing when all is
+# present. Needs root (or sudo) only when something is missing.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+
+# Rust components the checks use.
+if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 2>&1; then
+    rustup component add rustfmt clippy
+fi
+
+# etcd (for the store benchmark's side-by-side comparison and the etcd
+# backend) and protoc (etcd-client compiles etcd's protobufs).
+"$here/install-etcd.sh"
