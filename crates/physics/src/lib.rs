@@ -1,1 +1,41 @@
-//! placeholder
+//! # corridor-physics
+//!
+//! Pure, deterministic photonics models for CorridorOS's photonic corridors: no I/O, no clock,
+//! no randomness, no global state. Every constant cites its source (a paper, a standard, or
+//! `reference/photonics.md §2`) or says plainly that it is an assumption.
+//!
+//! | module | models |
+//! |---|---|
+//! | [`units`] | `f64` newtypes (THz, nm, dB, dBm, mW, K, ps, Gb/s, pJ/b, …) and conversions |
+//! | [`grid`] | ITU-T G.694.1 fixed and flex grids, channels, snapping and distinct assignment |
+//! | [`budget`] | media, couplers, loss breakdown, thermal-noise-limited receiver |
+//! | [`ber`] | `erfc`/`erfcx`, Q-function, NRZ/PAM4 BER and inverses |
+//! | [`fec`] | Reed–Solomon (KP4, KR4) post-FEC BER, thresholds, FEC latency |
+//! | [`latency`] | time of flight n_g·L/c, SerDes costs |
+//! | [`ring`] | microring resonance, Lorentzian, FSR, heater lock; DFB laser |
+//! | [`energy`] | energy per bit: Tx, Rx, tuning, laser |
+//! | [`technology`] | `SiCorridor`, `CarbonCorridor` behind [`CorridorTechnology`] |
+//! | [`lane`] | [`evaluate_lane`]: everything above for one lane → [`LaneReport`] |
+
+pub mod ber;
+pub mod budget;
+pub mod energy;
+pub mod error;
+pub mod fec;
+pub mod grid;
+pub mod lane;
+pub mod latency;
+pub mod ring;
+pub mod technology;
+pub mod units;
+
+pub use ber::Modulation;
+pub use budget::{Couplers, LossBreakdown, LossItem, Medium, ReceiverModel};
+pub use energy::EnergySplit;
+pub use error::{PhysicsError, Result};
+pub use fec::Fec;
+pub use grid::{Channel, Grid, assign_distinct, snap};
+pub use lane::{HeaterState, LaneParams, LaneReport, LimitingFactor, evaluate_lane};
+pub use ring::{LaserModel, Microring};
+pub use technology::{CarbonCorridor, CorridorTechnology, CorridorType, Maturity, SiCorridor};
+pub use units::*;

@@ -1,1 +1,7 @@
-//! placeholder
+//! Pure byte codecs for CorridorOS (see `DESIGN.md` §3, "protocols"): no I/O, no clocks.
+//!
+//! * [`cmis`]: the OIF CMIS 5.x module memory map (lower page, pages 00h/01h/04h/10h/11h/12h,
+//!   VDM pages 20h–2Fh with the F16 format), the module and DataPath state machines, a pure
+//!   provisioning planner and a tick-driven simulated module for the digital twin.
+
+pub mod cmis;

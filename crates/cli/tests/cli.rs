@@ -1,0 +1,158 @@
+//! corridorctl against a real corridord (in-process, free loopback port).
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use corridor_server::Daemon;
+use corridor_server::config::{Config, LogFormat};
+use corridor_services::ControlPlane;
+
+struct Server {
+    base: String,
+    plane: Arc<ControlPlane>,
+    _state: tempfile::TempDir,
+    _runtime: tokio::runtime::Runtime,
+}
+
+fn start() -> Server {
+    let state = tempfile::tempdir().unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let config = Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        state_dir: state.path().to_path_buf(),
+        topology: None,
+        time_scale: None,
+        log_format: LogFormat::Json,
+        log_filter: "warn".into(),
+        source: None,
+    };
+    let daemon = runtime.block_on(Daemon::start(&config)).unwrap();
+    let base = format!("http://{}", daemon.local_addr);
+    let plane = daemon.plane().clone();
+    runtime.spawn(daemon.serve(std::future::pending()));
+    Server {
+        base,
+        plane,
+        _state: state,
+        _runtime: runtime,
+    }
+}
+
+fn corridorctl(server: &Server, args: &[&str]) -> (bool, String, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_corridorctl"))
+        .arg("--server")
+        .arg(&server.base)
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn get_devices_as_table_json_and_yaml() {
+    let server = start();
+    let (ok, table, err) = corridorctl(&server, &["get", "devices"]);
+    assert!(ok, "{err}");
+    let lines: Vec<&str> = table.lines().collect();
+    assert!(lines[0].starts_with("ID"), "{table}");
+    assert!(lines[0].contains("STATUS"), "{table}");
+    assert_eq!(lines.len(), 1 + 4, "{table}");
+    assert!(table.contains("cxl-dev-001"), "{table}");
+
+    let (ok, json, err) = corridorctl(&server, &["get", "devices", "-o", "json"]);
+    assert!(ok, "{err}");
+    let devices: Vec<serde_json::Value> = serde_json::from_str(&json).unwrap();
+    assert_eq!(devices.len(), 4);
+
+    let (ok, yaml, err) = corridorctl(&server, &["get", "device", "cxl-dev-001", "-o", "yaml"]);
+    assert!(ok, "{err}");
+    assert!(yaml.contains("id: cxl-dev-001"), "{yaml}");
+    assert!(yaml.contains("type: Type-3"), "{yaml}");
+
+    let (ok, json, err) = corridorctl(
+        &server,
+        &["get", "devices", "-l", "kind=type3-mld", "-o", "json"],
+    );
+    assert!(ok, "{err}");
+    let mld: Vec<serde_json::Value> = serde_json::from_str(&json).unwrap();
+    assert!(!mld.is_empty() && mld.len() < 4, "{json}");
+}
+
+#[test]
+fn errors_are_reported_with_the_servers_problem() {
+    let server = start();
+    let (ok, _, err) = corridorctl(&server, &["get", "device", "nope"]);
+    assert!(!ok);
+    assert!(err.contains("404"), "{err}");
+    let (ok, _, err) = corridorctl(&server, &["get", "corridors"]);
+    assert!(!ok);
+    assert!(err.contains("501"), "{err}");
+    let (ok, _, err) = corridorctl(&server, &["get", "devices", "-l", "bad key"]);
+    assert!(!ok);
+    assert!(err.contains("?label_selector"), "{err}");
+}
+
+#[test]
+fn server_address_from_the_environment_and_status() {
+    let server = start();
+    let output = Command::new(env!("CARGO_BIN_EXE_corridorctl"))
+        .env("CORRIDOR_SERVER", &server.base)
+        .arg("status")
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    assert!(String::from_utf8_lossy(&output.stdout).contains("ready"));
+}
+
+#[test]
+fn watch_prints_changes_after_the_list() {
+    let server = start();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_corridorctl"))
+        .arg("--server")
+        .arg(&server.base)
+        .args(["get", "devices", "-w"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    // Header plus the four devices first.
+    for _ in 0..5 {
+        lines.next().unwrap().unwrap();
+    }
+    // Give the watch a moment to be established, then change a device.
+    std::thread::sleep(Duration::from_millis(300));
+    server
+        ._runtime
+        .block_on(server.plane.devices.update("cxl-dev-002", None, |device| {
+            device.status = corridor_model::fabric::DeviceStatus::Degraded;
+            Ok(())
+        }))
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut seen = None;
+    while Instant::now() < deadline {
+        let line = lines.next().unwrap().unwrap();
+        if line.starts_with("MODIFIED") {
+            seen = Some(line);
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let line = seen.expect("a MODIFIED line");
+    assert!(
+        line.contains("cxl-dev-002") && line.contains("degraded"),
+        "{line}"
+    );
+}

@@ -1,0 +1,103 @@
+//! The CMIS VDM "F16" number format: `m·10^(e−24)` with `e` = bits 15–11 (0–31) and
+//! `m` = bits 10–0 (0–2047); unsigned. Source: `reference/photonics.md` §1 "VDM" (SONiC
+//! `api/public/cmisVDM.py`), OIF CMIS 5.x §8.20 (VDM observable encodings).
+//!
+//! Range: 0, then 1·10⁻²⁴ … 2047·10⁷. [`encode`] picks the smallest exponent whose rounded
+//! mantissa still fits in 11 bits, which keeps the most significant digits; any value encoded
+//! with `e > 0` then has `m ≥ 205`, so the relative rounding error is below 0.25 %.
+
+use super::error::{CmisError, Result};
+
+/// Largest mantissa (11 bits).
+pub const MAX_MANTISSA: u16 = 0x07FF;
+/// Largest exponent field (5 bits).
+pub const MAX_EXPONENT: u8 = 31;
+/// Exponent bias: value = m·10^(e − BIAS).
+pub const EXPONENT_BIAS: i32 = 24;
+/// Largest representable value, 2047·10⁷.
+pub const MAX_VALUE: f64 = 2047.0e7;
+
+/// 10^k for k = 0..=24 (exact in f64 up to 10^22).
+fn pow10(k: i32) -> f64 {
+    10f64.powi(k)
+}
+
+/// Splits a raw F16 word into (exponent, mantissa).
+pub const fn split(raw: u16) -> (u8, u16) {
+    ((raw >> 11) as u8, raw & MAX_MANTISSA)
+}
+
+/// Builds a raw F16 word from (exponent ≤ 31, mantissa ≤ 2047); extra bits are masked.
+pub const fn join(exponent: u8, mantissa: u16) -> u16 {
+    (((exponent & 0x1F) as u16) << 11) | (mantissa & MAX_MANTISSA)
+}
+
+/// Decodes a raw F16 word. Total: every 16-bit pattern is a value.
+pub fn decode(raw: u16) -> f64 {
+    let (e, m) = split(raw);
+    let k = i32::from(e) - EXPONENT_BIAS;
+    if k >= 0 {
+        f64::from(m) * pow10(k)
+    } else {
+        f64::from(m) / pow10(-k)
+    }
+}
+
+/// Encodes `value` with the exponent that keeps the most precision. Values below half the
+/// smallest step (0.5·10⁻²⁴) encode as 0.
+pub fn encode(value: f64) -> Result<u16> {
+    if !value.is_finite() || value < 0.0 {
+        return Err(CmisError::F16Unrepresentable { value });
+    }
+    for e in 0..=MAX_EXPONENT {
+        let k = i32::from(e) - EXPONENT_BIAS;
+        let scaled = if k >= 0 {
+            value / pow10(k)
+        } else {
+            value * pow10(-k)
+        };
+        let m = scaled.round();
+        if m <= f64::from(MAX_MANTISSA) {
+            return Ok(join(e, m as u16));
+        }
+    }
+    Err(CmisError::F16Unrepresentable { value })
+}
+
+/// Like [`encode`] but clamps: negatives and NaN give 0, too large gives the maximum.
+pub fn encode_saturating(value: f64) -> u16 {
+    if value.is_nan() || value <= 0.0 {
+        return 0;
+    }
+    encode(value).unwrap_or(join(MAX_EXPONENT, MAX_MANTISSA))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn golden() {
+        assert_eq!(decode(0x0000), 0.0);
+        assert_eq!(encode(0.0).unwrap(), 0x0000);
+        // e = 24, m = 1 → 1.0
+        assert_eq!(decode(join(24, 1)), 1.0);
+        assert_eq!(decode(0xFFFF), MAX_VALUE);
+        // 2.4e-4 = 240·10^-6 → e = 18 (smallest exponent with m ≤ 2047 is 2400·10^-7? no:
+        // 2400 > 2047, so m = 240, e = 24−6 = 18).
+        let raw = encode(2.4e-4).unwrap();
+        assert_eq!(raw, join(18, 240));
+        assert_eq!(raw, 0x90F0);
+        assert!((decode(raw) - 2.4e-4).abs() < 1e-18);
+    }
+
+    #[test]
+    fn rejects() {
+        assert!(encode(-1.0).is_err());
+        assert!(encode(f64::NAN).is_err());
+        assert!(encode(f64::INFINITY).is_err());
+        assert!(encode(2048.0e7).is_err());
+        assert_eq!(encode_saturating(1e30), 0xFFFF);
+        assert_eq!(encode_saturating(-3.0), 0);
+    }
+}
