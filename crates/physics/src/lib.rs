@@ -16,6 +16,31 @@
 //! | [`energy`] | energy per bit: Tx, Rx, tuning, laser |
 //! | [`technology`] | `SiCorridor`, `CarbonCorridor` behind [`CorridorTechnology`] |
 //! | [`lane`] | [`evaluate_lane`]: everything above for one lane → [`LaneReport`] |
+//!
+//! ```
+//! use corridor_physics::*;
+//!
+//! // The RFC example wavelengths land on 8 distinct channels of the 100 GHz grid.
+//! let req: Vec<Nanometers> = (1550..=1557).map(|l| Nanometers(f64::from(l))).collect();
+//! let channels = assign_distinct(&req, Grid::Fixed100, |_n| true)?;
+//! assert_eq!(channels.len(), 8);
+//!
+//! // One 53.125 Gb/s PAM4 lane over 75 mm of SiN, two edge couplers, 7 other rings on the bus.
+//! let tech = CorridorType::SiCorridor.technology();
+//! let params = LaneParams::new(
+//!     tech,
+//!     Medium::SiliconNitride,
+//!     Millimeters(75.0),
+//!     Couplers { grating: 0, edge: 2 },
+//!     7,
+//!     Gbps(53.125),
+//!     Modulation::Pam4,
+//! );
+//! let report = evaluate_lane(tech, &params)?;
+//! assert!(report.feasible && report.post_fec_ber < 1e-12);
+//! assert!(report.energy.total() < PicojoulesPerBit(1.0));
+//! # Ok::<(), PhysicsError>(())
+//! ```
 
 pub mod ber;
 pub mod budget;
@@ -35,7 +60,10 @@ pub use energy::EnergySplit;
 pub use error::{PhysicsError, Result};
 pub use fec::Fec;
 pub use grid::{Channel, Grid, assign_distinct, snap};
-pub use lane::{HeaterState, LaneParams, LaneReport, LimitingFactor, evaluate_lane};
+pub use lane::{
+    HeaterState, LaneParams, LaneReport, LaneRequirement, LimitingFactor, evaluate_lane,
+    evaluate_lane_with,
+};
 pub use ring::{LaserModel, Microring};
 pub use technology::{CarbonCorridor, CorridorTechnology, CorridorType, Maturity, SiCorridor};
 pub use units::*;

@@ -163,7 +163,8 @@ impl Microring {
     /// Power penalty of a drop-port filter detuned by `detuning`: 10·log10(1 + (2δ/FWHM)²).
     #[must_use]
     pub fn detuning_penalty(&self, detuning: Nanometers, at: Nanometers) -> Decibels {
-        -Decibels::from_ratio(self.drop_transmission(detuning, at))
+        let x = 2.0 * detuning.0 / self.linewidth(at).0;
+        Decibels(10.0 * x.mul_add(x, 1.0).log10())
     }
 
     /// Holds the ring on the laser line after the ring warmed by `ring_delta_t` and the laser

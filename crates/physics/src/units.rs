@@ -295,7 +295,7 @@ impl Decibels {
 }
 
 impl Dbm {
-    /// Linear power: P[mW] = 10^(dBm/10).
+    /// Linear power: P (mW) = 10^(dBm/10).
     #[must_use]
     pub fn to_milliwatts(self) -> Milliwatts {
         Milliwatts(10f64.powf(self.0 / 10.0))
@@ -303,7 +303,7 @@ impl Dbm {
 }
 
 impl Milliwatts {
-    /// Logarithmic power: dBm = 10·log10(P[mW]). Zero power gives −∞ dBm.
+    /// Logarithmic power: dBm = 10·log10(P / 1 mW). Zero power gives −∞ dBm.
     #[must_use]
     pub fn to_dbm(self) -> Dbm {
         Dbm(10.0 * self.0.log10())
