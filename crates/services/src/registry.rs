@@ -292,24 +292,14 @@ impl<T: Resource> Registry<T> {
             let (mut object, kv) = self.get_kv(id).await?;
             check_precondition::<T>(id, precondition, &kv)?;
             mutate(&mut object)?;
-            let key = Self::key(id);
+            let put = Op::Put {
+                key: kv.key.clone(),
+                value: encode(&object),
+                lease: kv.lease,
+            };
             let response = self
-                .store
-                .txn(Txn {
-                    compares: vec![Compare::mod_revision(
-                        &key,
-                        CompareOp::Equal,
-                        kv.mod_revision,
-                    )],
-                    success: vec![Op::Put {
-                        key: key.clone(),
-                        value: encode(&object),
-                        lease: kv.lease,
-                    }],
-                    failure: Vec::new(),
-                })
-                .await
-                .map_err(ServiceError::store("update an object"))?;
+                .write_if_unchanged(&kv, put, "update an object")
+                .await?;
             if response.succeeded {
                 object.set_resource_version(response.revision.to_string());
                 return Ok(object);
@@ -364,19 +354,10 @@ impl<T: Resource> Registry<T> {
         let (object, kv) = self.get_kv(id).await?;
         check_precondition::<T>(id, precondition, &kv)?;
         let key = Self::key(id);
+        let delete = Op::Delete { key: key.clone() };
         let response = self
-            .store
-            .txn(Txn {
-                compares: vec![Compare::mod_revision(
-                    &key,
-                    CompareOp::Equal,
-                    kv.mod_revision,
-                )],
-                success: vec![Op::Delete { key: key.clone() }],
-                failure: Vec::new(),
-            })
-            .await
-            .map_err(ServiceError::store("delete an object"))?;
+            .write_if_unchanged(&kv, delete, "delete an object")
+            .await?;
         if !response.succeeded {
             let actual = match self.store.get(&key).await {
                 Ok(Some(kv)) => kv.mod_revision,
@@ -401,6 +382,28 @@ impl<T: Resource> Registry<T> {
         let mut deleted = object;
         deleted.set_resource_version(response.revision.to_string());
         Ok(deleted)
+    }
+
+    /// Applies `op` only if the key is still at the revision `kv` was read
+    /// at: the compare-and-swap under every update and delete.
+    async fn write_if_unchanged(
+        &self,
+        kv: &KeyValue,
+        op: Op,
+        context: &'static str,
+    ) -> Result<corridor_store::TxnResponse, ServiceError> {
+        self.store
+            .txn(Txn {
+                compares: vec![Compare::mod_revision(
+                    &kv.key,
+                    CompareOp::Equal,
+                    kv.mod_revision,
+                )],
+                success: vec![op],
+                failure: Vec::new(),
+            })
+            .await
+            .map_err(ServiceError::store(context))
     }
 
     /// Renews the object's lease for another full TTL.
