@@ -13,7 +13,7 @@ deps:
 	@scripts/install-deps.sh
 
 build:
-	$(CARGO) build --release --locked --bins
+	$(CARGO) build --release --bins
 
 ## Start corridord on the embedded store and the default twin.
 run: deps build
@@ -22,23 +22,23 @@ run: deps build
 ## Format check, clippy with warnings denied, every test.
 test: deps
 	$(CARGO) fmt --all -- --check
-	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
-	$(CARGO) test --workspace --locked
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) test --workspace
 
 lint:
-	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 fmt:
 	$(CARGO) fmt --all
 
 ## Benchmarks; figures go to BENCHMARKS.md by hand, with date and machine.
 bench: deps
-	$(CARGO) bench --locked -p corridor-store --bench store_throughput
-	$(CARGO) bench --locked -p corridor-server --bench http_throughput
+	$(CARGO) bench -p corridor-store --bench store_throughput
+	$(CARGO) bench -p corridor-server --bench http_throughput
 
 ## Regenerate the checked-in OpenAPI document after an API change.
 openapi:
-	$(CARGO) run --quiet --locked --bin corridord -- openapi > openapi/corridoros.json
+	$(CARGO) run --quiet --bin corridord -- openapi > openapi/corridoros.json
 
 clean:
 	$(CARGO) clean
