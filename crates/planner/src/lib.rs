@@ -1,1 +1,53 @@
-//! placeholder
+//! # corridor-planner
+//!
+//! Pure routing and wavelength assignment (RWA) for CorridorOS photonic corridors: no I/O, no
+//! clock, no global state; deterministic given its inputs (and the seed, for the simulator).
+//!
+//! | module | holds |
+//! |---|---|
+//! | [`graph`] | optical topology from plain data: nodes, undirected links (length, medium, couplers, W) |
+//! | [`ksp`] | Yen's k shortest loopless paths, cached for every pair |
+//! | [`occupancy`] | per-link `u128` wavelength bitsets, grants, revision (compare-and-swap token) |
+//! | [`policy`] | [`WavelengthPolicy`]: [`FirstFitShortest`] (baseline), [`AdaptiveKsp`] (ours), [`KspFirstFit`] |
+//! | [`planner`] | [`Planner::decide`]: feasibility (reach, latency, BER via `corridor-physics`), QoS, pre-emption |
+//! | [`sim`] | seeded dynamic-traffic simulator (Poisson arrivals, exponential holding), Erlang-B |
+//! | [`topologies`] | NSFNET (14 nodes, 21 links) and a single link |
+//!
+//! ```
+//! use corridor_planner::*;
+//!
+//! let topo = topologies::nsfnet(16, 1.0);
+//! let planner = Planner::new(topo, 4, Metric::Length);
+//! let mut occ = Occupancy::new(planner.topology());
+//! let req = Request::wavelengths(NodeId(0), NodeId(12), 2, Qos::Silver);
+//! let d = planner.decide(&occ, &req, &AdaptiveKsp::default()).unwrap();
+//! assert_eq!(d.channels, vec![0, 1]);
+//! occ.apply(&d, GrantId(1)).unwrap();
+//! // The same decision cannot be applied twice: the revision moved on.
+//! assert!(occ.apply(&d, GrantId(2)).is_err());
+//! ```
+
+pub mod graph;
+pub mod ksp;
+pub mod occupancy;
+pub mod planner;
+pub mod policy;
+pub mod sim;
+pub mod topologies;
+
+pub use graph::{
+    Link, LinkId, LinkSpec, MAX_WAVELENGTHS, NodeId, NodeSpec, Topology, TopologyError,
+    TopologySpec,
+};
+pub use ksp::{Metric, Path, PathCache, k_shortest_paths};
+pub use occupancy::{
+    Grant, GrantId, Mask, Occupancy, OccupancyError, Qos, full_mask, mask_indices, mask_of,
+};
+pub use planner::{BlockReason, Blocked, Decision, LanePlan, LaneSpec, Planner, Request};
+pub use policy::{
+    AdaptiveKsp, Assign, Candidate, Choice, FirstFitShortest, KspFirstFit, WavelengthPolicy,
+    first_fit, most_used,
+};
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,783 @@
+//! The planner: requests in, [`Decision`]s (or [`Blocked`]) out, against an immutable
+//! [`Occupancy`] snapshot.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use corridor_physics::{
+    CorridorType, Couplers, Fec, Gbps, LaneParams, LaneRequirement, LimitingFactor, Medium,
+    Millimeters, Modulation, evaluate_lane_with,
+};
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::graph::{LinkId, MAX_WAVELENGTHS, NodeId, Topology};
+use crate::ksp::{Metric, Path, PathCache};
+use crate::occupancy::{Grant, GrantId, Mask, Occupancy, OccupancyError, Qos, mask_indices};
+use crate::policy::{Candidate, WavelengthPolicy, first_fit};
+
+/// Physical layer of a request: which device technology, FEC and post-FEC BER target. The lane
+/// rate is chosen by the planner among the technology's offered rates.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct LaneSpec {
+    /// RFC `corridor_type`.
+    pub technology: CorridorType,
+    /// FEC.
+    pub fec: Fec,
+    /// Post-FEC BER target (RFC `ber`, default 1e-12).
+    pub target_ber: f64,
+}
+
+impl Default for LaneSpec {
+    fn default() -> Self {
+        Self {
+            technology: CorridorType::SiCorridor,
+            fec: Fec::Kp4,
+            target_ber: corridor_physics::lane::DEFAULT_TARGET_BER,
+        }
+    }
+}
+
+/// A corridor request between two nodes.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Request {
+    /// Source node.
+    pub src: NodeId,
+    /// Destination node.
+    pub dst: NodeId,
+    /// Wavelengths (lanes) wanted, 1..=128, all continuous along one path.
+    pub lanes: u16,
+    /// Floor on `lanes × net lane rate` (Gb/s, after FEC overhead). Used only with `physics`.
+    pub min_gbps: f64,
+    /// End-to-end lane latency budget (ns): time of flight + SerDes + FEC with `physics`,
+    /// time of flight alone without.
+    pub latency_budget_ns: Option<f64>,
+    /// Longest acceptable path (mm).
+    pub reach_mm: Option<f64>,
+    /// QoS class.
+    pub qos: Qos,
+    /// Physical-layer check; `None` plans wavelengths only (e.g. for network-scale studies).
+    pub physics: Option<LaneSpec>,
+}
+
+impl Request {
+    /// A wavelength-only request: `lanes` wavelengths, no physical constraint.
+    #[must_use]
+    pub fn wavelengths(src: NodeId, dst: NodeId, lanes: u16, qos: Qos) -> Self {
+        Self {
+            src,
+            dst,
+            lanes,
+            min_gbps: 0.0,
+            latency_budget_ns: None,
+            reach_mm: None,
+            qos,
+            physics: None,
+        }
+    }
+}
+
+/// The physical-layer verdict for a chosen path: the lane rate and what the model predicts.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct LanePlan {
+    /// Technology.
+    pub technology: CorridorType,
+    /// Line rate per lane.
+    pub rate: Gbps,
+    /// Modulation.
+    pub modulation: Modulation,
+    /// FEC.
+    pub fec: Fec,
+    /// `lanes × rate × FEC rate`, Gb/s.
+    pub achievable_gbps: f64,
+    /// Link margin of one lane (dB).
+    pub margin_db: f64,
+    /// Margin the technology requires (dB).
+    pub required_margin_db: f64,
+    /// Predicted post-FEC BER.
+    pub post_fec_ber: f64,
+    /// Lane latency (ns).
+    pub latency_ns: f64,
+    /// Energy per bit (pJ/b).
+    pub energy_pj_per_bit: f64,
+    /// What limits the lane.
+    pub limiting_factor: LimitingFactor,
+}
+
+/// A planning decision, made against occupancy revision `revision`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decision {
+    /// Occupancy revision decided against (compare-and-swap token).
+    pub revision: u64,
+    /// QoS class of the request.
+    pub qos: Qos,
+    /// The path.
+    pub path: Arc<Path>,
+    /// Its rank among the pair's k shortest paths (0 = shortest).
+    pub path_rank: usize,
+    /// Wavelength slots, ascending, one per lane.
+    pub channels: Vec<u16>,
+    /// The same slots as a mask.
+    pub mask: Mask,
+    /// Physical-layer plan (with `Request::physics`).
+    pub lane: Option<LanePlan>,
+    /// Bronze grants to release first (gold pre-emption); empty otherwise.
+    pub preempt: Vec<GrantId>,
+}
+
+impl Decision {
+    /// The grant this decision creates.
+    #[must_use]
+    pub fn to_grant(&self, id: GrantId) -> Grant {
+        Grant {
+            id,
+            qos: self.qos,
+            links: self.path.links.clone(),
+            channels: self.mask,
+        }
+    }
+}
+
+/// The binding constraint of a blocked request.
+#[derive(Debug, Clone, PartialEq, Error)]
+pub enum BlockReason {
+    /// The request is malformed.
+    #[error("invalid request: {0}")]
+    Invalid(&'static str),
+    /// No path joins the endpoints.
+    #[error("no route between the endpoints")]
+    NoRoute,
+    /// Every path is longer than `reach_mm`.
+    #[error("reach: shortest path is {path_mm:.1} mm, reach_mm is {reach_mm}")]
+    Reach {
+        /// Length of the shortest path.
+        path_mm: f64,
+        /// The request's reach.
+        reach_mm: f64,
+    },
+    /// No path meets the latency budget.
+    #[error("latency: the shortest path needs {path_ns:.1} ns, budget is {budget_ns} ns")]
+    Latency {
+        /// Latency on the shortest path (at the best rate tried).
+        path_ns: f64,
+        /// The budget.
+        budget_ns: f64,
+    },
+    /// No offered lane rate gives `min_gbps` with this many lanes.
+    #[error("rate: {lanes} lanes give at most {max_gbps:.1} Gb/s net, {min_gbps} requested")]
+    Rate {
+        /// Lanes requested.
+        lanes: u16,
+        /// Best achievable.
+        max_gbps: f64,
+        /// Requested.
+        min_gbps: f64,
+    },
+    /// The BER target cannot be met with the required margin.
+    #[error(
+        "BER target not met: margin {margin_db:.2} dB < required {required_margin_db:.2} dB ({limiting_factor:?})"
+    )]
+    Ber {
+        /// Margin on the shortest path at the lowest adequate rate.
+        margin_db: f64,
+        /// Margin required.
+        required_margin_db: f64,
+        /// What limits it.
+        limiting_factor: LimitingFactor,
+    },
+    /// The physics model rejected the inputs.
+    #[error("physics model: {0}")]
+    Model(String),
+    /// Feasible paths exist but none has `lanes` continuous free wavelengths (for gold: not
+    /// even after pre-empting every bronze grant in the way).
+    #[error(
+        "wavelength continuity: {lanes} lanes needed, {free} continuous free on the shortest feasible path"
+    )]
+    Wavelengths {
+        /// Lanes needed.
+        lanes: u16,
+        /// Continuous free (gold: free or bronze) slots on the shortest feasible path.
+        free: u32,
+    },
+}
+
+/// A request that cannot be placed, with the link that binds it when there is one (the
+/// fullest link of the shortest feasible path for continuity; the longest link of the shortest
+/// path for reach, latency and BER).
+#[derive(Debug, Clone, PartialEq, Error)]
+#[error("blocked: {reason}")]
+pub struct Blocked {
+    /// The binding constraint.
+    pub reason: BlockReason,
+    /// The binding link.
+    pub binding_link: Option<LinkId>,
+}
+
+impl Blocked {
+    fn new(reason: BlockReason) -> Self {
+        Self {
+            reason,
+            binding_link: None,
+        }
+    }
+}
+
+/// Which `(path, lanes, spec, rate floor, budget)` a physics verdict is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct PhysKey {
+    pair: u32,
+    rank: u16,
+    lanes: u16,
+    technology: CorridorType,
+    fec: Fec,
+    target_ber: u64,
+    min_gbps: u64,
+    budget_ns: u64,
+}
+
+/// Bound on memoised physics verdicts (cleared when reached).
+const PHYSICS_MEMO_LIMIT: usize = 1 << 16;
+
+/// Combinations above which pre-emption falls back from exhaustive search to greedy.
+const PREEMPT_EXHAUSTIVE_LIMIT: u64 = 4096;
+
+/// Routing and wavelength assignment over one topology.
+///
+/// Pure: [`Planner::decide`] depends only on the topology, the snapshot and the request. The
+/// physics verdict of each (path, technology, FEC, target, lanes, rate floor, budget) is
+/// memoised internally — the verdict is a deterministic function of those inputs, so the memo
+/// changes timing only, never a result.
+#[derive(Debug)]
+pub struct Planner {
+    topo: Topology,
+    paths: PathCache,
+    requirements: Vec<LaneRequirement>,
+    memo: Mutex<HashMap<PhysKey, Result<LanePlan, BlockReason>>>,
+}
+
+impl Planner {
+    /// Precomputes the `k` shortest paths of every pair under `metric`, and the receiver
+    /// requirements of every (modulation, FEC) at the default 1e-12 target.
+    #[must_use]
+    pub fn new(topo: Topology, k: usize, metric: Metric) -> Self {
+        let paths = PathCache::new(&topo, k, metric);
+        let mut requirements = Vec::new();
+        for m in [Modulation::Nrz, Modulation::Pam4] {
+            for f in [Fec::None, Fec::Kp4, Fec::Kr4] {
+                if let Ok(r) =
+                    LaneRequirement::new(m, f, corridor_physics::lane::DEFAULT_TARGET_BER)
+                {
+                    requirements.push(r);
+                }
+            }
+        }
+        Self {
+            topo,
+            paths,
+            requirements,
+            memo: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The topology.
+    #[must_use]
+    pub fn topology(&self) -> &Topology {
+        &self.topo
+    }
+
+    /// The path cache.
+    #[must_use]
+    pub fn paths(&self) -> &PathCache {
+        &self.paths
+    }
+
+    /// Plans `req` against `occ` with `policy` (used for silver and bronze, and for the
+    /// wavelength choice of gold on its path).
+    ///
+    /// Gold takes the shortest feasible path that has `lanes` continuous free wavelengths; if
+    /// none has, the pre-emption planner picks, over the feasible paths, the smallest set of
+    /// bronze grants whose release frees `lanes` continuous wavelengths (ties: shorter path).
+    ///
+    /// # Errors
+    /// [`Blocked`] with the binding constraint.
+    pub fn decide(
+        &self,
+        occ: &Occupancy,
+        req: &Request,
+        policy: &dyn WavelengthPolicy,
+    ) -> Result<Decision, Blocked> {
+        self.validate(req)?;
+        let paths = self.paths.get(req.src, req.dst);
+        if paths.is_empty() {
+            return Err(Blocked::new(BlockReason::NoRoute));
+        }
+        let lanes = u32::from(req.lanes);
+        let mut cands: Vec<Candidate<'_>> = Vec::with_capacity(paths.len());
+        let mut plans: Vec<Option<LanePlan>> = Vec::with_capacity(paths.len());
+        let mut first_fail: Option<Blocked> = None;
+        for (rank, p) in paths.iter().enumerate() {
+            match self.feasibility(req, rank, p) {
+                Ok(plan) => {
+                    cands.push(Candidate {
+                        rank,
+                        path: p,
+                        free: occ.free_along(&p.links),
+                    });
+                    plans.push(plan);
+                }
+                Err(reason) => {
+                    if first_fail.is_none() {
+                        first_fail = Some(Blocked {
+                            reason,
+                            binding_link: self.longest_link(p),
+                        });
+                    }
+                }
+            }
+        }
+        let Some(shortest) = cands.first() else {
+            return Err(first_fail.unwrap_or_else(|| Blocked::new(BlockReason::NoRoute)));
+        };
+        let make = |i: usize, mask: Mask, preempt: Vec<GrantId>| Decision {
+            revision: occ.revision(),
+            qos: req.qos,
+            path: Arc::clone(&paths[cands[i].rank]),
+            path_rank: cands[i].rank,
+            channels: mask_indices(mask),
+            mask,
+            lane: plans[i],
+            preempt,
+        };
+        if req.qos == Qos::Gold {
+            for i in 0..cands.len() {
+                if cands[i].free.count_ones() >= lanes
+                    && let Some(c) = policy.choose(occ, lanes, &cands[i..=i])
+                {
+                    return Ok(make(i, c.channels, Vec::new()));
+                }
+            }
+            let mut best: Option<(usize, Mask, Vec<GrantId>)> = None;
+            for (i, c) in cands.iter().enumerate() {
+                if let Some((mask, set)) = plan_preemption(occ, lanes, c)
+                    && best.as_ref().is_none_or(|b| set.len() < b.2.len())
+                {
+                    best = Some((i, mask, set));
+                }
+            }
+            if let Some((i, mask, set)) = best {
+                return Ok(make(i, mask, set));
+            }
+            let pre = occ.preemptible_along(&shortest.path.links);
+            return Err(Blocked {
+                reason: BlockReason::Wavelengths {
+                    lanes: req.lanes,
+                    free: pre.count_ones(),
+                },
+                binding_link: shortest
+                    .path
+                    .links
+                    .iter()
+                    .copied()
+                    .min_by_key(|&l| (occ.preemptible_along(&[l]).count_ones(), l)),
+            });
+        }
+        if let Some(c) = policy.choose(occ, lanes, &cands) {
+            debug_assert!(
+                c.channels.count_ones() == lanes && c.channels & !cands[c.candidate].free == 0
+            );
+            return Ok(make(c.candidate, c.channels, Vec::new()));
+        }
+        Err(Blocked {
+            reason: BlockReason::Wavelengths {
+                lanes: req.lanes,
+                free: shortest.free.count_ones(),
+            },
+            binding_link: shortest
+                .path
+                .links
+                .iter()
+                .copied()
+                .min_by_key(|&l| (occ.free(l).count_ones(), l)),
+        })
+    }
+
+    fn validate(&self, req: &Request) -> Result<(), Blocked> {
+        let n = self.topo.node_count();
+        let invalid = |m| Err(Blocked::new(BlockReason::Invalid(m)));
+        if req.src.index() >= n || req.dst.index() >= n {
+            return invalid("unknown endpoint");
+        }
+        if req.src == req.dst {
+            return invalid("endpoints are the same node");
+        }
+        if req.lanes == 0 || req.lanes > MAX_WAVELENGTHS {
+            return invalid("lanes must be 1..=128");
+        }
+        if !(req.min_gbps.is_finite() && req.min_gbps >= 0.0) {
+            return invalid("min_gbps must be finite and >= 0");
+        }
+        if req.latency_budget_ns.is_some_and(|b| b.is_nan() || b < 0.0) {
+            return invalid("latency_budget_ns must be >= 0");
+        }
+        if req.reach_mm.is_some_and(|r| r.is_nan() || r < 0.0) {
+            return invalid("reach_mm must be >= 0");
+        }
+        if let Some(s) = req.physics
+            && !(s.target_ber > 0.0 && s.target_ber < 0.375)
+        {
+            return invalid("target BER must be in (0, 0.375)");
+        }
+        Ok(())
+    }
+
+    fn longest_link(&self, p: &Path) -> Option<LinkId> {
+        p.links.iter().copied().max_by(|&a, &b| {
+            self.topo
+                .link(a)
+                .length_mm
+                .total_cmp(&self.topo.link(b).length_mm)
+                .then(b.cmp(&a))
+        })
+    }
+
+    /// Reach, latency and BER of `req` on path `p` (rank `rank`); with physics, the lowest
+    /// offered lane rate that meets `min_gbps`, the BER target with margin and the budget.
+    fn feasibility(
+        &self,
+        req: &Request,
+        rank: usize,
+        p: &Path,
+    ) -> Result<Option<LanePlan>, BlockReason> {
+        if let Some(reach) = req.reach_mm
+            && p.length_mm > reach
+        {
+            return Err(BlockReason::Reach {
+                path_mm: p.length_mm,
+                reach_mm: reach,
+            });
+        }
+        let Some(spec) = req.physics else {
+            if let Some(budget) = req.latency_budget_ns
+                && p.flight_ns > budget
+            {
+                return Err(BlockReason::Latency {
+                    path_ns: p.flight_ns,
+                    budget_ns: budget,
+                });
+            }
+            return Ok(None);
+        };
+        #[allow(clippy::cast_possible_truncation)]
+        let key = PhysKey {
+            pair: (req.src.index() * self.topo.node_count() + req.dst.index()) as u32,
+            rank: rank as u16,
+            lanes: req.lanes,
+            technology: spec.technology,
+            fec: spec.fec,
+            target_ber: spec.target_ber.to_bits(),
+            min_gbps: req.min_gbps.to_bits(),
+            budget_ns: req.latency_budget_ns.unwrap_or(f64::INFINITY).to_bits(),
+        };
+        if let Some(v) = self.memo.lock().ok().and_then(|m| m.get(&key).cloned()) {
+            return v.map(Some);
+        }
+        let v = self.evaluate_path(req, spec, p);
+        if let Ok(mut m) = self.memo.lock() {
+            if m.len() >= PHYSICS_MEMO_LIMIT {
+                m.clear();
+            }
+            m.insert(key, v.clone());
+        }
+        v.map(Some)
+    }
+
+    fn requirement(&self, m: Modulation, f: Fec, target: f64) -> Result<LaneRequirement, String> {
+        if let Some(r) = self
+            .requirements
+            .iter()
+            .find(|r| r.modulation == m && r.fec == f && r.target_ber == target)
+        {
+            return Ok(*r);
+        }
+        LaneRequirement::new(m, f, target).map_err(|e| e.to_string())
+    }
+
+    fn evaluate_path(
+        &self,
+        req: &Request,
+        spec: LaneSpec,
+        p: &Path,
+    ) -> Result<LanePlan, BlockReason> {
+        let tech = spec.technology.technology();
+        let (medium, length) = self.path_medium(p);
+        let mut couplers = Couplers::default();
+        for &l in &p.links {
+            let c = self.topo.link(l).couplers;
+            couplers.grating += c.grating;
+            couplers.edge += c.edge;
+        }
+        let transit: u32 = p.nodes[1..p.nodes.len() - 1]
+            .iter()
+            .map(|&n| self.topo.node(n).through_rings)
+            .sum();
+        let rings = u32::from(req.lanes) - 1 + transit;
+        let lanes = f64::from(req.lanes);
+        let mut options: Vec<_> = tech.lane_rates().to_vec();
+        options.sort_by(|a, b| a.rate.0.total_cmp(&b.rate.0));
+        let max_gbps = options
+            .iter()
+            .map(|o| lanes * o.rate.0 * spec.fec.rate())
+            .fold(0.0, f64::max);
+        let mut first_fail: Option<BlockReason> = None;
+        let mut any_rate = false;
+        for o in options {
+            let achievable = lanes * o.rate.0 * spec.fec.rate();
+            if achievable + 1e-9 < req.min_gbps {
+                continue;
+            }
+            any_rate = true;
+            let mut params = LaneParams::new(
+                tech,
+                medium,
+                Millimeters(length),
+                couplers,
+                rings,
+                o.rate,
+                o.modulation,
+            );
+            params.fec = spec.fec;
+            params.target_ber = spec.target_ber;
+            let reqm = self
+                .requirement(o.modulation, spec.fec, spec.target_ber)
+                .map_err(BlockReason::Model)?;
+            let r = evaluate_lane_with(tech, &params, &reqm)
+                .map_err(|e| BlockReason::Model(e.to_string()))?;
+            let fail = if !r.feasible {
+                Some(BlockReason::Ber {
+                    margin_db: r.margin_db.0,
+                    required_margin_db: r.required_margin_db.0,
+                    limiting_factor: r.limiting_factor,
+                })
+            } else if let Some(budget) = req.latency_budget_ns
+                && r.latency_ns.0 > budget
+            {
+                Some(BlockReason::Latency {
+                    path_ns: r.latency_ns.0,
+                    budget_ns: budget,
+                })
+            } else {
+                None
+            };
+            match fail {
+                Some(f) => {
+                    first_fail.get_or_insert(f);
+                }
+                None => {
+                    return Ok(LanePlan {
+                        technology: spec.technology,
+                        rate: o.rate,
+                        modulation: o.modulation,
+                        fec: spec.fec,
+                        achievable_gbps: achievable,
+                        margin_db: r.margin_db.0,
+                        required_margin_db: r.required_margin_db.0,
+                        post_fec_ber: r.post_fec_ber,
+                        latency_ns: r.latency_ns.0,
+                        energy_pj_per_bit: r.energy.total().0,
+                        limiting_factor: r.limiting_factor,
+                    });
+                }
+            }
+        }
+        if !any_rate {
+            return Err(BlockReason::Rate {
+                lanes: req.lanes,
+                max_gbps,
+                min_gbps: req.min_gbps,
+            });
+        }
+        Err(first_fail.unwrap_or(BlockReason::NoRoute))
+    }
+
+    /// One medium equivalent to the path's links: the links' own medium if they share one,
+    /// else a custom medium with the length-weighted loss per mm and group index (so the total
+    /// loss and time of flight are exact).
+    fn path_medium(&self, p: &Path) -> (Medium, f64) {
+        let first = self.topo.link(p.links[0]).medium;
+        if p.links.iter().all(|&l| self.topo.link(l).medium == first) {
+            return (first, p.length_mm);
+        }
+        let (mut loss, mut ng_len) = (0.0, 0.0);
+        for &l in &p.links {
+            let link = self.topo.link(l);
+            loss += link.medium.loss_per_mm().0 * link.length_mm;
+            ng_len += link.medium.group_index() * link.length_mm;
+        }
+        (
+            Medium::Custom {
+                loss_db_per_mm: loss / p.length_mm,
+                group_index: ng_len / p.length_mm,
+            },
+            p.length_mm,
+        )
+    }
+}
+
+/// Owners (distinct) of slot `w` along `links`.
+fn owners(occ: &Occupancy, links: &[LinkId], w: u16) -> Vec<GrantId> {
+    let mut out: Vec<GrantId> = Vec::new();
+    for &l in links {
+        if let Some(g) = occ.owner(l, w)
+            && !out.contains(&g)
+        {
+            out.push(g);
+        }
+    }
+    out
+}
+
+fn binomial(n: u64, k: u64) -> u64 {
+    let k = k.min(n - k.min(n));
+    let mut r: u64 = 1;
+    for i in 0..k {
+        r = r.saturating_mul(n - i) / (i + 1);
+        if r > PREEMPT_EXHAUSTIVE_LIMIT {
+            return u64::MAX;
+        }
+    }
+    r
+}
+
+/// The smallest set of bronze grants whose release gives `lanes` continuous slots on `c`:
+/// free slots first, then busy-by-bronze slots chosen to minimise the union of their owners —
+/// exhaustively when the combinations are few (≤ 4096; always exact for one lane), greedily by
+/// marginal cost otherwise. Returns (slots, grants to pre-empt sorted by id).
+fn plan_preemption(occ: &Occupancy, lanes: u32, c: &Candidate<'_>) -> Option<(Mask, Vec<GrantId>)> {
+    let pre = occ.preemptible_along(&c.path.links);
+    if pre.count_ones() < lanes {
+        return None;
+    }
+    let free_n = c.free.count_ones().min(lanes);
+    let mut chosen = first_fit(c.free, free_n)?;
+    let need = (lanes - free_n) as usize;
+    if need == 0 {
+        return Some((chosen, Vec::new()));
+    }
+    let busy: Vec<(u16, Vec<GrantId>)> = mask_indices(pre & !c.free)
+        .into_iter()
+        .map(|w| (w, owners(occ, &c.path.links, w)))
+        .collect();
+    let mut set: Vec<GrantId> = Vec::new();
+    if binomial(busy.len() as u64, need as u64) <= PREEMPT_EXHAUSTIVE_LIMIT {
+        // Exhaustive over index combinations, first minimum in lexicographic order.
+        let mut idx: Vec<usize> = (0..need).collect();
+        let mut best: Option<(Vec<usize>, Vec<GrantId>)> = None;
+        loop {
+            let mut u: Vec<GrantId> = Vec::new();
+            for &i in &idx {
+                for g in &busy[i].1 {
+                    if !u.contains(g) {
+                        u.push(*g);
+                    }
+                }
+            }
+            if best.as_ref().is_none_or(|b| u.len() < b.1.len()) {
+                best = Some((idx.clone(), u));
+            }
+            // Next combination.
+            let mut j = need;
+            loop {
+                if j == 0 {
+                    break;
+                }
+                j -= 1;
+                if idx[j] < busy.len() - need + j {
+                    idx[j] += 1;
+                    for t in j + 1..need {
+                        idx[t] = idx[t - 1] + 1;
+                    }
+                    j = usize::MAX;
+                    break;
+                }
+            }
+            if j != usize::MAX {
+                break;
+            }
+        }
+        let (idx, u) = best?;
+        for i in idx {
+            chosen |= 1u128 << busy[i].0;
+        }
+        set = u;
+    } else {
+        let mut taken = vec![false; busy.len()];
+        for _ in 0..need {
+            let mut pick: Option<(usize, usize)> = None;
+            for (i, (_, o)) in busy.iter().enumerate() {
+                if taken[i] {
+                    continue;
+                }
+                let cost = o.iter().filter(|g| !set.contains(g)).count();
+                if pick.is_none_or(|(_, pc)| cost < pc) {
+                    pick = Some((i, cost));
+                }
+            }
+            let (i, _) = pick?;
+            taken[i] = true;
+            chosen |= 1u128 << busy[i].0;
+            for g in &busy[i].1 {
+                if !set.contains(g) {
+                    set.push(*g);
+                }
+            }
+        }
+    }
+    set.sort_unstable();
+    Some((chosen, set))
+}
+
+impl Occupancy {
+    /// Applies `d` as grant `id`: checks the revision (compare-and-swap), that every grant to
+    /// pre-empt exists and is bronze, and that every slot of the path is free or held by one of
+    /// them; then releases the pre-empted grants and records the new one. All or nothing.
+    /// Returns the pre-empted grants.
+    ///
+    /// # Errors
+    /// [`OccupancyError`]; nothing changes on error.
+    pub fn apply(&mut self, d: &Decision, id: GrantId) -> Result<Vec<Grant>, OccupancyError> {
+        self.check_revision(d.revision)?;
+        if self.get(id).is_some() {
+            return Err(OccupancyError::DuplicateGrant(id));
+        }
+        for &g in &d.preempt {
+            match self.get(g) {
+                Some(grant) if grant.qos == Qos::Bronze => {}
+                _ => return Err(OccupancyError::NotPreemptible(g)),
+            }
+        }
+        for &l in &d.path.links {
+            if l.index() >= self.link_count() {
+                return Err(OccupancyError::Invalid("link out of range"));
+            }
+            let mut conflict = d.mask & !self.free(l);
+            let mut rest = conflict;
+            while rest != 0 {
+                #[allow(clippy::cast_possible_truncation)]
+                let w = rest.trailing_zeros() as u16;
+                rest &= rest - 1;
+                if self.owner(l, w).is_some_and(|o| d.preempt.contains(&o)) {
+                    conflict &= !(1u128 << w);
+                }
+            }
+            if conflict != 0 {
+                return Err(OccupancyError::Busy {
+                    link: l,
+                    channels: conflict,
+                });
+            }
+        }
+        let released: Vec<Grant> = d.preempt.iter().filter_map(|&g| self.release(g)).collect();
+        self.grant(d.to_grant(id))?;
+        Ok(released)
+    }
+}

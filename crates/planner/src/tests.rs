@@ -1,0 +1,407 @@
+//! Unit tests across modules.
+
+use corridor_physics::{Couplers, Medium};
+
+use crate::graph::{LinkSpec, NodeSpec, Topology, TopologySpec};
+use crate::*;
+
+fn topo(nodes: usize, links: &[(u32, u32, f64)], w: u16) -> Topology {
+    Topology::new(TopologySpec {
+        nodes: (0..nodes).map(|i| NodeSpec::new(format!("n{i}"))).collect(),
+        links: links
+            .iter()
+            .map(|&(a, b, l)| LinkSpec::new(a, b, l, Medium::Fiber, w))
+            .collect(),
+    })
+    .unwrap()
+}
+
+/// The graph of the Wikipedia "Yen's algorithm" example (C, D, E, F, G, H), undirected.
+fn yen_example() -> Topology {
+    // C=0 D=1 E=2 F=3 G=4 H=5
+    topo(
+        6,
+        &[
+            (0, 1, 3.0),
+            (0, 2, 2.0),
+            (1, 3, 4.0),
+            (2, 1, 1.0),
+            (2, 3, 2.0),
+            (2, 4, 3.0),
+            (3, 4, 2.0),
+            (3, 5, 1.0),
+            (4, 5, 2.0),
+        ],
+        8,
+    )
+}
+
+#[test]
+fn yen_known_graph() {
+    let t = yen_example();
+    let p = k_shortest_paths(&t, NodeId(0), NodeId(5), 5, Metric::Length);
+    let nodes: Vec<Vec<u32>> = p
+        .iter()
+        .map(|p| p.nodes.iter().map(|n| n.0).collect())
+        .collect();
+    let costs: Vec<f64> = p.iter().map(|p| p.cost).collect();
+    // C-E-F-H 5; then the two 7s, fewer hops first: C-E-G-H, C-D-E-F-H.
+    assert_eq!(nodes[0], vec![0, 2, 3, 5]);
+    assert_eq!(nodes[1], vec![0, 2, 4, 5]);
+    assert_eq!(nodes[2], vec![0, 1, 2, 3, 5]);
+    assert_eq!(costs, vec![5.0, 7.0, 7.0, 8.0, 8.0]);
+    for p in &p {
+        assert_eq!(p.links.len() + 1, p.nodes.len());
+        let mut seen = p.nodes.clone();
+        seen.sort_unstable();
+        seen.dedup();
+        assert_eq!(seen.len(), p.nodes.len(), "loopless");
+    }
+}
+
+#[test]
+fn yen_line_and_disconnected() {
+    let t = topo(4, &[(0, 1, 1.0), (1, 2, 1.0)], 4);
+    let p = k_shortest_paths(&t, NodeId(0), NodeId(2), 3, Metric::Hops);
+    assert_eq!(p.len(), 1);
+    assert!(k_shortest_paths(&t, NodeId(0), NodeId(3), 3, Metric::Hops).is_empty());
+    let c = PathCache::new(&t, 3, Metric::Hops);
+    assert_eq!(
+        c.get(NodeId(2), NodeId(0))[0].nodes,
+        vec![NodeId(2), NodeId(1), NodeId(0)]
+    );
+}
+
+#[test]
+fn topology_rejects_bad_input() {
+    let bad = |l: LinkSpec| {
+        Topology::new(TopologySpec {
+            nodes: vec![NodeSpec::new("a"), NodeSpec::new("b")],
+            links: vec![l],
+        })
+    };
+    assert!(bad(LinkSpec::new(0, 2, 1.0, Medium::Fiber, 4)).is_err());
+    assert!(bad(LinkSpec::new(0, 0, 1.0, Medium::Fiber, 4)).is_err());
+    assert!(bad(LinkSpec::new(0, 1, -1.0, Medium::Fiber, 4)).is_err());
+    assert!(bad(LinkSpec::new(0, 1, 1.0, Medium::Fiber, 129)).is_err());
+    assert!(bad(LinkSpec::new(0, 1, 1.0, Medium::Fiber, 128)).is_ok());
+}
+
+#[test]
+fn continuity_is_and_of_links() {
+    let t = topo(3, &[(0, 1, 1.0), (1, 2, 1.0)], 4);
+    let mut occ = Occupancy::new(&t);
+    occ.grant(Grant {
+        id: GrantId(1),
+        qos: Qos::Silver,
+        links: vec![LinkId(0)],
+        channels: 0b0001,
+    })
+    .unwrap();
+    occ.grant(Grant {
+        id: GrantId(2),
+        qos: Qos::Silver,
+        links: vec![LinkId(1)],
+        channels: 0b0010,
+    })
+    .unwrap();
+    assert_eq!(occ.free_along(&[LinkId(0), LinkId(1)]), 0b1100);
+    let p = Planner::new(t, 2, Metric::Hops);
+    let d = p
+        .decide(
+            &occ,
+            &Request::wavelengths(NodeId(0), NodeId(2), 1, Qos::Bronze),
+            &FirstFitShortest,
+        )
+        .unwrap();
+    assert_eq!(d.channels, vec![2], "first fit on the continuous set");
+    let d2 = p
+        .decide(
+            &occ,
+            &Request::wavelengths(NodeId(0), NodeId(2), 3, Qos::Bronze),
+            &FirstFitShortest,
+        )
+        .unwrap_err();
+    assert_eq!(d2.reason, BlockReason::Wavelengths { lanes: 3, free: 2 });
+    assert!(d2.binding_link.is_some());
+}
+
+#[test]
+fn first_fit_and_most_used() {
+    assert_eq!(first_fit(0b1011_0100, 2), Some(0b0001_0100));
+    assert_eq!(first_fit(0b1, 2), None);
+    let t = topo(3, &[(0, 1, 1.0), (1, 2, 1.0)], 8);
+    let mut occ = Occupancy::new(&t);
+    occ.grant(Grant {
+        id: GrantId(1),
+        qos: Qos::Silver,
+        links: vec![LinkId(0)],
+        channels: 1 << 5,
+    })
+    .unwrap();
+    // Slot 5 is busy on one link, so it is the most used one free on link 1.
+    assert_eq!(most_used(&occ, occ.free(LinkId(1)), 1), Some(1 << 5));
+}
+
+/// A triangle 0-1-2 plus a long way round: FF-SP blocks when its path is full, ours deflects.
+#[test]
+fn adaptive_deflects_where_baseline_blocks() {
+    let t = topo(3, &[(0, 2, 1.0), (0, 1, 1.0), (1, 2, 1.0)], 2);
+    let p = Planner::new(t, 3, Metric::Length);
+    let mut occ = Occupancy::new(p.topology());
+    occ.grant(Grant {
+        id: GrantId(9),
+        qos: Qos::Silver,
+        links: vec![LinkId(0)],
+        channels: 0b11,
+    })
+    .unwrap();
+    let req = Request::wavelengths(NodeId(0), NodeId(2), 1, Qos::Silver);
+    assert!(p.decide(&occ, &req, &FirstFitShortest).is_err());
+    let ours = AdaptiveKsp {
+        reserve: 0,
+        ..AdaptiveKsp::default()
+    };
+    let d = p.decide(&occ, &req, &ours).unwrap();
+    assert_eq!(d.path_rank, 1);
+    assert_eq!(d.path.hops(), 2);
+    // With reservation 1, deflecting onto links with only 2 free slots for 1 lane is refused
+    // when it would leave fewer than 1 spare: 2 >= 1 + 1, so still accepted.
+    assert!(p.decide(&occ, &req, &AdaptiveKsp::default()).is_ok());
+}
+
+/// Line 0-1-2, W = 4: slot 0 silver end to end; slot 1 bronze on each link (two grants);
+/// slot 2 one bronze end to end; slot 3 silver on link 1.
+fn preemption_fixture() -> (Planner, Occupancy) {
+    let t = topo(3, &[(0, 1, 1.0), (1, 2, 1.0)], 4);
+    let p = Planner::new(t, 2, Metric::Hops);
+    let mut occ = Occupancy::new(p.topology());
+    let g = |id, qos, links: &[u32], ch| Grant {
+        id: GrantId(id),
+        qos,
+        links: links.iter().map(|&l| LinkId(l)).collect(),
+        channels: ch,
+    };
+    for gr in [
+        g(1, Qos::Silver, &[0, 1], 0b0001),
+        g(2, Qos::Bronze, &[0], 0b0010),
+        g(3, Qos::Bronze, &[1], 0b0010),
+        g(4, Qos::Bronze, &[0, 1], 0b0100),
+        g(5, Qos::Silver, &[1], 0b1000),
+    ] {
+        occ.grant(gr).unwrap();
+    }
+    (p, occ)
+}
+
+#[test]
+fn preemption_picks_minimal_bronze_set() {
+    let (p, mut occ) = preemption_fixture();
+    let gold = Request::wavelengths(NodeId(0), NodeId(2), 1, Qos::Gold);
+    let d = p.decide(&occ, &gold, &FirstFitShortest).unwrap();
+    assert_eq!(d.preempt, vec![GrantId(4)], "one grant beats two");
+    assert_eq!(d.channels, vec![2]);
+    // Silver and bronze never pre-empt.
+    for q in [Qos::Silver, Qos::Bronze] {
+        let r = Request::wavelengths(NodeId(0), NodeId(2), 1, q);
+        assert!(p.decide(&occ, &r, &AdaptiveKsp::default()).is_err());
+    }
+    // Two lanes: slots 1 and 2, all three bronze grants; silver untouched.
+    let gold2 = Request::wavelengths(NodeId(0), NodeId(2), 2, Qos::Gold);
+    let d2 = p.decide(&occ, &gold2, &FirstFitShortest).unwrap();
+    assert_eq!(d2.preempt, vec![GrantId(2), GrantId(3), GrantId(4)]);
+    assert_eq!(d2.channels, vec![1, 2]);
+    // Three lanes would need silver slots: blocked, naming a link.
+    let gold3 = Request::wavelengths(NodeId(0), NodeId(2), 3, Qos::Gold);
+    let e = p.decide(&occ, &gold3, &FirstFitShortest).unwrap_err();
+    assert_eq!(e.reason, BlockReason::Wavelengths { lanes: 3, free: 2 });
+    assert_eq!(e.binding_link, Some(LinkId(1)));
+    // Applying releases exactly the pre-empted grants.
+    let released = occ.apply(&d, GrantId(10)).unwrap();
+    assert_eq!(
+        released.iter().map(|g| g.id).collect::<Vec<_>>(),
+        vec![GrantId(4)]
+    );
+    assert!(occ.get(GrantId(2)).is_some() && occ.get(GrantId(3)).is_some());
+    occ.check_consistency().unwrap();
+}
+
+#[test]
+fn gold_prefers_free_capacity_to_preemption() {
+    let (p, mut occ) = preemption_fixture();
+    occ.release(GrantId(5));
+    let gold = Request::wavelengths(NodeId(0), NodeId(2), 1, Qos::Gold);
+    let d = p.decide(&occ, &gold, &FirstFitShortest).unwrap();
+    assert!(d.preempt.is_empty());
+    assert_eq!(d.channels, vec![3]);
+}
+
+#[test]
+fn apply_is_compare_and_swap() {
+    let (p, mut occ) = preemption_fixture();
+    let gold = Request::wavelengths(NodeId(0), NodeId(2), 1, Qos::Gold);
+    let d = p.decide(&occ, &gold, &FirstFitShortest).unwrap();
+    let before = occ.clone();
+    occ.release(GrantId(1));
+    assert!(matches!(
+        occ.apply(&d, GrantId(10)),
+        Err(OccupancyError::Stale { .. })
+    ));
+    let mut occ = before;
+    assert!(matches!(
+        occ.apply(&d, GrantId(1)),
+        Err(OccupancyError::DuplicateGrant(_))
+    ));
+    let rev = occ.revision();
+    occ.apply(&d, GrantId(10)).unwrap();
+    assert_eq!(occ.revision(), rev + 2, "one release, one grant");
+}
+
+/// The RFC corridor: 8 lanes, 400 Gb/s, 250 ns, 75 mm of SiN with two edge couplers.
+#[test]
+fn rfc_request_physics() {
+    let t = Topology::new(TopologySpec {
+        nodes: vec![NodeSpec::new("a"), NodeSpec::new("b")],
+        links: vec![LinkSpec {
+            couplers: Couplers {
+                grating: 0,
+                edge: 2,
+            },
+            ..LinkSpec::new(0, 1, 75.0, Medium::SiliconNitride, 40)
+        }],
+    })
+    .unwrap();
+    let p = Planner::new(t, 2, Metric::Latency);
+    let occ = Occupancy::new(p.topology());
+    let req = Request {
+        src: NodeId(0),
+        dst: NodeId(1),
+        lanes: 8,
+        min_gbps: 400.0,
+        latency_budget_ns: Some(250.0),
+        reach_mm: Some(75.0),
+        qos: Qos::Gold,
+        physics: Some(LaneSpec::default()),
+    };
+    let d = p.decide(&occ, &req, &AdaptiveKsp::default()).unwrap();
+    let lane = d.lane.unwrap();
+    assert_eq!(d.channels.len(), 8);
+    assert!((lane.rate.0 - 53.125).abs() < 1e-9, "{lane:?}");
+    assert!(lane.achievable_gbps >= 400.0 && lane.post_fec_ber <= 1e-12);
+    assert!(lane.latency_ns <= 250.0);
+    let short = Request {
+        reach_mm: Some(50.0),
+        ..req
+    };
+    let e = p.decide(&occ, &short, &FirstFitShortest).unwrap_err();
+    assert!(matches!(e.reason, BlockReason::Reach { .. }));
+    assert_eq!(e.binding_link, Some(LinkId(0)));
+    let fast = Request {
+        latency_budget_ns: Some(50.0),
+        ..req
+    };
+    assert!(matches!(
+        p.decide(&occ, &fast, &FirstFitShortest).unwrap_err().reason,
+        BlockReason::Latency { .. }
+    ));
+    let greedy = Request {
+        min_gbps: 5000.0,
+        ..req
+    };
+    assert!(matches!(
+        p.decide(&occ, &greedy, &FirstFitShortest)
+            .unwrap_err()
+            .reason,
+        BlockReason::Rate { .. }
+    ));
+    // Memoised verdicts give the same answer.
+    assert_eq!(p.decide(&occ, &req, &AdaptiveKsp::default()).unwrap(), d);
+}
+
+#[test]
+fn physics_blocks_long_lossy_paths() {
+    // 20 m of SOI strip: hopeless loss.
+    let t = Topology::new(TopologySpec {
+        nodes: vec![NodeSpec::new("a"), NodeSpec::new("b")],
+        links: vec![LinkSpec::new(0, 1, 20_000.0, Medium::SoiStrip, 8)],
+    })
+    .unwrap();
+    let p = Planner::new(t, 2, Metric::Latency);
+    let occ = Occupancy::new(p.topology());
+    let req = Request {
+        physics: Some(LaneSpec::default()),
+        min_gbps: 100.0,
+        ..Request::wavelengths(NodeId(0), NodeId(1), 4, Qos::Silver)
+    };
+    let e = p.decide(&occ, &req, &FirstFitShortest).unwrap_err();
+    assert!(matches!(e.reason, BlockReason::Ber { .. }), "{e}");
+}
+
+#[test]
+fn invalid_requests() {
+    let p = Planner::new(topologies::nsfnet(8, 1.0), 2, Metric::Length);
+    let occ = Occupancy::new(p.topology());
+    for r in [
+        Request::wavelengths(NodeId(0), NodeId(0), 1, Qos::Bronze),
+        Request::wavelengths(NodeId(0), NodeId(99), 1, Qos::Bronze),
+        Request::wavelengths(NodeId(0), NodeId(1), 0, Qos::Bronze),
+        Request::wavelengths(NodeId(0), NodeId(1), 129, Qos::Bronze),
+    ] {
+        assert!(matches!(
+            p.decide(&occ, &r, &FirstFitShortest).unwrap_err().reason,
+            BlockReason::Invalid(_)
+        ));
+    }
+}
+
+#[test]
+fn nsfnet_shape() {
+    let t = topologies::nsfnet(16, 1e6);
+    assert_eq!((t.node_count(), t.link_count()), (14, 21));
+    let c = PathCache::new(&t, 4, Metric::Length);
+    for s in 0..14 {
+        for d in 0..14 {
+            if s != d {
+                assert!(!c.get(NodeId(s), NodeId(d)).is_empty());
+            }
+        }
+    }
+}
+
+/// The simulator against Erlang-B on one link: W = 8 servers offered 5 Erlangs.
+#[test]
+fn simulator_matches_erlang_b() {
+    let p = Planner::new(topologies::single_link(8), 1, Metric::Hops);
+    let traffic = sim::Traffic::new(2, 5.0, 1.0, 42);
+    let (r, _) = sim::simulate(
+        &p,
+        &FirstFitShortest,
+        traffic,
+        1,
+        Qos::Bronze,
+        5_000,
+        200_000,
+    );
+    let b = sim::erlang_b(8, 5.0);
+    assert!((b - 0.070_048).abs() < 1e-5, "{b}");
+    let rel = (r.blocking() - b).abs() / b;
+    assert!(rel < 0.04, "simulated {} vs Erlang-B {b}", r.blocking());
+}
+
+#[test]
+fn simulation_is_deterministic() {
+    let p = Planner::new(topologies::nsfnet(8, 1e6), 3, Metric::Length);
+    let run = || {
+        sim::simulate(
+            &p,
+            &AdaptiveKsp::default(),
+            sim::Traffic::new(14, 30.0, 1.0, 3),
+            1,
+            Qos::Bronze,
+            100,
+            3_000,
+        )
+        .0
+    };
+    assert_eq!(run(), run());
+}
