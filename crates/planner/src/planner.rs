@@ -291,6 +291,13 @@ impl Planner {
         &self.paths
     }
 
+    /// Forgets memoised physics verdicts (for cold-path measurements; results never change).
+    pub fn clear_physics_memo(&self) {
+        if let Ok(mut m) = self.memo.lock() {
+            m.clear();
+        }
+    }
+
     /// Plans `req` against `occ` with `policy` (used for silver and bronze, and for the
     /// wavelength choice of gold on its path).
     ///
@@ -672,17 +679,27 @@ fn plan_preemption(occ: &Occupancy, lanes: u32, c: &Candidate<'_>) -> Option<(Ma
         // Exhaustive over index combinations, first minimum in lexicographic order.
         let mut idx: Vec<usize> = (0..need).collect();
         let mut best: Option<(Vec<usize>, Vec<GrantId>)> = None;
+        // No choice can pre-empt fewer grants than the cheapest single slot needs.
+        let lower = busy.iter().map(|b| b.1.len()).min().unwrap_or(0);
+        let mut u: Vec<GrantId> = Vec::new();
         loop {
-            let mut u: Vec<GrantId> = Vec::new();
+            u.clear();
+            let bound = best.as_ref().map_or(usize::MAX, |b| b.1.len());
             for &i in &idx {
                 for g in &busy[i].1 {
                     if !u.contains(g) {
                         u.push(*g);
                     }
                 }
+                if u.len() >= bound {
+                    break;
+                }
             }
-            if best.as_ref().is_none_or(|b| u.len() < b.1.len()) {
-                best = Some((idx.clone(), u));
+            if u.len() < bound {
+                best = Some((idx.clone(), u.clone()));
+                if u.len() <= lower {
+                    break;
+                }
             }
             // Next combination.
             let mut j = need;
