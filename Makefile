@@ -35,6 +35,8 @@ fmt:
 bench: deps
 	$(CARGO) bench -p corridor-store --bench store_throughput
 	$(CARGO) bench -p corridor-server --bench http_throughput
+	$(CARGO) bench -p corridor-planner --bench blocking
+	$(CARGO) bench -p corridor-planner --bench planning
 
 ## Regenerate the checked-in OpenAPI document after an API change.
 openapi:
