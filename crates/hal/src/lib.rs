@@ -5,7 +5,10 @@
 //!
 //! - [`topology`]: the digital twin's rack description (TOML), its loader and validator, and
 //!   the default rack embedded in the binary;
-//! - [`clock`]: the [`Clock`] trait, a scaled real-time clock and a manual clock for tests.
+//! - [`clock`]: the [`Clock`] trait, a scaled real-time clock and a manual clock for tests;
+//! - [`optical`]: the [`OpticalPort`] trait (CMIS provisioning, tuning and monitors through the
+//!   module memory map) with a `twin` backend fed by the physics model and a `linux` backend
+//!   over optoe `eeprom` files or `/dev/i2c-N`.
 //!
 //! # Determinism
 //!
@@ -34,7 +37,9 @@
 //! ```
 
 pub mod clock;
+pub mod optical;
 pub mod topology;
 
 pub use clock::{Clock, ClockError, ManualClock, ScaledClock};
+pub use optical::{OpticalError, OpticalPort, PortMonitors, TwinOpticalPort, TwinOptics};
 pub use topology::{Topology, TopologyDocument, TopologyError};

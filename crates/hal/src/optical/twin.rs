@@ -1,0 +1,1231 @@
+//! The digital twin's optical ports: a simulated CMIS module per topology port whose monitor
+//! values come from the physics model.
+//!
+//! # What is modelled
+//!
+//! On every [`TwinOptics::advance`] (or [`TwinOpticalPort::advance`]) each port ticks its
+//! [`ModuleSim`] once and recomputes, for each lane, from the topology, the seed, the time and
+//! the injected faults:
+//!
+//! * **Module temperature** = the active ambient profile at the elapsed time
+//!   ([`crate::topology::AmbientProfile::temperature_at`]) + [`MODULE_SELF_HEATING_K`] + a
+//!   seeded per-module spread of ±[`SELF_HEATING_SPREAD_K`] + any injected temperature step.
+//! * **Laser**: launch power = the port's `laser.output_power_dbm` + a seeded per-lane spread of
+//!   ±[`LAUNCH_SPREAD_DB`] − injected ageing. The laser sits on a TEC that rejects all but
+//!   [`LASER_TEC_RESIDUAL`] of the case temperature change since the lane was last locked
+//!   (provisioned or tuned); the rest moves its line by `laser.drift_nm_per_k`, reported as the
+//!   VDM laser frequency error (Δf = −Δλ·f²/c) and laser temperature. Bias follows a DFB under
+//!   a constant drive setpoint: `I = I_th(T_laser) + P_nominal/η` ([`DFB_THRESHOLD_MA`],
+//!   [`DFB_T0_K`], [`DFB_SLOPE_MW_PER_MA`]); ageing lowers the light at that current.
+//! * **Received power and pre-FEC BER** of lane *i* come from
+//!   [`corridor_physics::evaluate_lane_with`] for the link the port is on: the far end's lane *i*
+//!   laser (its launch power and drift, so ageing over there shows up here), the link's length
+//!   and loss per cm (medium from the topology), both ends' coupler losses, this port's ring
+//!   (radius, Q, drift, heater efficiency from the topology) held by its heater lock against
+//!   the ring's temperature change since lock, this port's receiver sensitivity, KP4 FEC and the
+//!   RFC's 1e-12 target. No light arrives (Rx 0 µW, pre-FEC BER 0.5) when the link is cut,
+//!   the port has no link, or the far end's lane is not DPActivated.
+//! * **Faults** ([`TwinFault`]): laser ageing (dB), ring detuning (nm: the heater loop is
+//!   frozen with the ring that far off the laser line; the larger of the two ends' detunings
+//!   applies to a lane), link cut, temperature step (°C on the module case).
+//!
+//! The values are written with the simulator's setters, i.e. encoded into the module's CMIS
+//! memory map, and [`OpticalPort::read_monitors`] decodes them back from that map.
+//!
+//! # Determinism
+//!
+//! Physics values are a pure function of the topology (with its seed), the time passed to
+//! `advance`, the injected faults and the lock points (set by provision/tune at the time of the
+//! latest advance). State machines step once per advance or status poll, so their states depend
+//! on the number of calls as well; they settle within a few steps. [`TwinOptics::advance`]
+//! publishes every port's transmitter state before any port computes its receiver, so the
+//! result does not depend on port order.
+//!
+//! # Simplifications (stated, not hidden)
+//!
+//! * Both rings of a lane (far-end modulator, near-end filter) share this port's temperature
+//!   change and heater lock, as the physics model assumes.
+//! * A port's lanes are independent: no crosstalk; every lane sees the same link.
+//! * Couplers: the physics model books 1.5 dB per edge facet; the difference to the topology's
+//!   `coupler_loss_db` of the two ends is booked under the modulator insertion loss.
+//! * No measurement noise: the seed sets unit-to-unit spreads, not per-reading noise.
+
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use chrono::{DateTime, Utc};
+use corridor_physics::budget::{FIBER_GROUP_INDEX, SIN_GROUP_INDEX, SOI_GROUP_INDEX};
+use corridor_physics::lane::DEFAULT_TARGET_BER;
+use corridor_physics::technology::{EnergyModel, InsertionLosses, LaneRateOption, Maturity};
+use corridor_physics::{
+    CorridorTechnology, CorridorType, Couplers, Dbm, Decibels, Fec, Gbaud, Gbps, HeaterState,
+    Kelvin, LaneParams, LaneRequirement, LaserModel, Micrometers, Millimeters, Milliwatts,
+    ReceiverModel, SiCorridor, evaluate_lane_with,
+};
+use corridor_protocols::cmis::{
+    ApplicationDescriptor, ByteAddr, DataPathState, GridSpacing, Lane, ModuleSim, PageAddress,
+    ProvisionRequest, SimProfile,
+};
+
+use super::{
+    CmisIo, OpticalError, OpticalPort, PortIdentity, PortMonitors, ProvisionReport, Result,
+    VENDOR_NAME_OFFSET, VENDOR_PN_OFFSET, VENDOR_SN_OFFSET, VENDOR_TEXT_LEN, check_lane,
+    deprovision_via, provision_via, read_identity, read_monitors_via, tune_via,
+};
+use crate::Clock;
+use crate::topology::{self, AmbientProfile, GridKind, Topology};
+
+/// Module case temperature above the inlet air, K. Assumption: QSFP-DD-class modules run their
+/// case 10–20 K above a 25 °C inlet under nominal airflow.
+pub const MODULE_SELF_HEATING_K: f64 = 15.0;
+/// Seeded unit-to-unit spread of the self-heating, ±K (assumption).
+pub const SELF_HEATING_SPREAD_K: f64 = 1.0;
+/// Seeded unit-to-unit spread of a lane's launch power, ±dB (assumption).
+pub const LAUNCH_SPREAD_DB: f64 = 0.5;
+/// Fraction of a case temperature change that reaches the laser chip through its TEC.
+/// Assumption: a TEC loop rejecting 90 % of the change; with 0.1 nm/K a 10 K case step moves
+/// the line by 0.1 nm (≈ 12.5 GHz).
+pub const LASER_TEC_RESIDUAL: f64 = 0.1;
+/// TEC setpoint of the laser chip, °C (assumption: a typical DFB operating point).
+pub const LASER_TEC_SETPOINT_C: f64 = 45.0;
+/// DFB threshold current at 25 °C, mA (assumption: typical 1550 nm DFB).
+pub const DFB_THRESHOLD_MA: f64 = 10.0;
+/// Characteristic temperature of the threshold, I_th ∝ exp(T/T0), K (assumption: InGaAsP DFB).
+pub const DFB_T0_K: f64 = 50.0;
+/// Slope efficiency of a fresh laser, mW/mA (assumption).
+pub const DFB_SLOPE_MW_PER_MA: f64 = 0.1;
+/// Supply voltage the twin reports, V (QSFP-DD 3.3 V rail).
+pub const VCC_V: f64 = 3.3;
+/// Pre-FEC BER reported without light: the receiver decides at random.
+pub const NO_LIGHT_BER: f64 = 0.5;
+/// Status polls a twin poll step may make (the simulated module steps once per poll and
+/// settles in a handful of steps).
+pub const TWIN_POLLS_PER_STEP: u32 = 64;
+/// Edge-coupler loss per facet that `corridor_physics` books (`EDGE_COUPLER_LOSS`).
+const PHYSICS_EDGE_COUPLER_DB: f64 = 1.5;
+/// Speed of light, m/s (exact, SI).
+const C_M_PER_S: f64 = 299_792_458.0;
+
+/// A fault injected into a twin port.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum TwinFault {
+    /// The lane's laser (all lanes if `None`) emits `db` less at the same drive current.
+    LaserAgeing {
+        /// Module lane 1–32, or every lane.
+        lane: Option<u8>,
+        /// Power drop, dB (≥ 0).
+        db: f64,
+    },
+    /// The lane's rings (all lanes if `None`) are held `nm` off the laser line: the heater loop
+    /// is frozen there, ambient drift no longer corrected.
+    RingDetuning {
+        /// Module lane 1–32, or every lane.
+        lane: Option<u8>,
+        /// Residual detuning, nm.
+        nm: f64,
+    },
+    /// The link the port is on is cut (`true`) or repaired (`false`): both ends lose light.
+    LinkCut(bool),
+    /// The module case temperature steps by `celsius` (replacing an earlier step).
+    TemperatureStep {
+        /// Step, °C (may be negative).
+        celsius: f64,
+    },
+}
+
+/// The faults in effect on one port.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct PortFaults {
+    /// Laser ageing per lane (index 0 = lane 1), dB.
+    pub laser_ageing_db: Vec<f64>,
+    /// Ring detuning per lane, nm (0 = the heater lock works).
+    pub ring_detuning_nm: Vec<f64>,
+    /// Case temperature step, °C.
+    pub temperature_step_c: f64,
+    /// Whether the port's link is cut.
+    pub link_cut: bool,
+}
+
+/// What a port publishes for the far end of its link (its transmitters).
+#[derive(Debug, Clone, Default)]
+struct Published {
+    /// Lane DPActivated (light on).
+    tx_on: Vec<bool>,
+    /// Launch power per lane, dBm (after spread and ageing).
+    launch_dbm: Vec<f64>,
+    /// Laser chip temperature change since lock, K.
+    laser_delta_t: Vec<f64>,
+}
+
+#[derive(Debug, Default)]
+struct Shared {
+    published: Vec<Published>,
+    faults: Vec<PortFaults>,
+    cut_links: Vec<bool>,
+}
+
+/// Per-port static physics inputs, from the topology.
+#[derive(Debug, Clone)]
+struct PortModel {
+    index: usize,
+    start: DateTime<Utc>,
+    ambient: AmbientProfile,
+    self_heating_k: f64,
+    launch_dbm: Vec<f64>,
+    nominal_launch_dbm: f64,
+    laser_drift_nm_per_k: f64,
+    ring: corridor_physics::Microring,
+    receiver: ReceiverModel,
+    coupler_loss_db: f64,
+    rate: Gbps,
+    modulation: corridor_physics::Modulation,
+    requirement: LaneRequirement,
+    grid: GridSpacing,
+    link: Option<LinkModel>,
+}
+
+#[derive(Debug, Clone)]
+struct LinkModel {
+    index: usize,
+    peer: usize,
+    peer_coupler_loss_db: f64,
+    peer_laser_drift_nm_per_k: f64,
+    medium: corridor_physics::Medium,
+    length: Millimeters,
+}
+
+#[derive(Debug)]
+struct Inner {
+    sim: ModuleSim,
+    /// Module case temperature when each lane's rings were locked, °C.
+    ring_lock_c: Vec<f64>,
+    /// Module case temperature when each lane's laser was locked, °C.
+    laser_lock_c: Vec<f64>,
+    /// Module case temperature at the latest advance, °C.
+    module_temp_c: f64,
+    /// Time of the latest advance.
+    now: DateTime<Utc>,
+}
+
+/// One topology optical port in the twin: a [`ModuleSim`] fed by the physics model.
+#[derive(Debug)]
+pub struct TwinOpticalPort {
+    name: String,
+    lanes: u8,
+    model: PortModel,
+    shared: Arc<Mutex<Shared>>,
+    inner: Mutex<Inner>,
+}
+
+/// The twin's optical ports, one per topology optical port, sharing fault and link state.
+#[derive(Debug)]
+pub struct TwinOptics {
+    ports: Vec<Arc<TwinOpticalPort>>,
+    link_ids: Vec<String>,
+    shared: Arc<Mutex<Shared>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding the lock leaves plain data behind; keep serving it.
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// SplitMix64 (Steele, Lea & Flood 2014): a stateless, seedable mixer.
+fn splitmix64(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// A deterministic number in [−1, 1) for (seed, port, lane, salt).
+fn spread(seed: u64, port: usize, lane: usize, salt: u64) -> f64 {
+    let h = splitmix64(
+        seed ^ splitmix64((port as u64) << 32 ^ (lane as u64) << 8 ^ salt.wrapping_mul(0x9E37)),
+    );
+    (h >> 11) as f64 / (1u64 << 52) as f64 - 1.0
+}
+
+fn grid_spacing(port: &topology::OpticalPort) -> Result<GridSpacing> {
+    let unsupported = |reason: String| OpticalError::Unsupported {
+        port: port.id.as_str().to_owned(),
+        reason,
+    };
+    if port.grid.kind == GridKind::Flex {
+        return Err(unsupported(
+            "flex grid: CMIS page 12h channel numbering is fixed-grid only in the twin".into(),
+        ));
+    }
+    GridSpacing::ALL
+        .into_iter()
+        .find(|g| (g.spacing_mhz() as f64 - port.grid.spacing_ghz.0 * 1000.0).abs() < 1e-6)
+        .ok_or_else(|| {
+            unsupported(format!(
+                "{} GHz spacing has no CMIS grid code",
+                port.grid.spacing_ghz.0
+            ))
+        })
+}
+
+fn physics_modulation(m: topology::Modulation) -> corridor_physics::Modulation {
+    match m {
+        topology::Modulation::Nrz => corridor_physics::Modulation::Nrz,
+        topology::Modulation::Pam4 => corridor_physics::Modulation::Pam4,
+    }
+}
+
+fn physics_medium(link: &topology::Link) -> corridor_physics::Medium {
+    let group_index = match link.medium {
+        topology::Medium::Soi => SOI_GROUP_INDEX,
+        topology::Medium::Sin => SIN_GROUP_INDEX,
+        topology::Medium::Fiber => FIBER_GROUP_INDEX,
+    };
+    corridor_physics::Medium::Custom {
+        loss_db_per_mm: link.loss_per_cm().0 / 10.0,
+        group_index,
+    }
+}
+
+/// The module a topology port advertises: its lanes, one application for a whole bank's data
+/// path (up to 8 lanes, first lane 1) and one for single lanes (any first lane), its grid and
+/// channel range.
+fn sim_profile(port: &topology::OpticalPort, lanes: u8, grid: GridSpacing) -> SimProfile {
+    let first = i16::try_from(port.grid.first_channel).unwrap_or(i16::MIN);
+    let last = i32::from(first) + i32::from(port.grid.channels) - 1;
+    // Interface IDs: the 400G-DR4 codes of the xcvr-emu profile (photonics.md §1); the twin
+    // does not model the host electrical interface, so they only label the applications.
+    let app = |count: u8, assignment: u8| ApplicationDescriptor {
+        host_interface_id: 79,
+        media_interface_id: 28,
+        host_lane_count: count,
+        media_lane_count: count,
+        host_lane_assignment: assignment,
+    };
+    SimProfile {
+        lanes,
+        identifier: 0x18,
+        revision: 0x52,
+        media_type: 0x02,
+        applications: vec![app(lanes.min(8), 0x01), app(1, 0xFF)],
+        grid,
+        channel_range: (first, i16::try_from(last).unwrap_or(i16::MAX)),
+    }
+}
+
+/// A technology assembled for one direction of one lane: this port's ring and receiver, the
+/// far end's laser, and the Si-corridor device losses, rates and energy.
+#[derive(Debug, Clone, Copy)]
+struct LaneTech {
+    base: SiCorridor,
+    ring: corridor_physics::Microring,
+    laser: LaserModel,
+    receiver: ReceiverModel,
+    losses: InsertionLosses,
+}
+
+impl CorridorTechnology for LaneTech {
+    fn corridor_type(&self) -> CorridorType {
+        CorridorType::SiCorridor
+    }
+    fn lane_rates(&self) -> &[LaneRateOption] {
+        SiCorridor::DEFAULT.lane_rates()
+    }
+    fn energy(&self) -> EnergyModel {
+        self.base.energy
+    }
+    fn insertion_losses(&self) -> InsertionLosses {
+        self.losses
+    }
+    fn receiver(&self) -> ReceiverModel {
+        self.receiver
+    }
+    fn microring(&self) -> corridor_physics::Microring {
+        self.ring
+    }
+    fn laser(&self) -> LaserModel {
+        self.laser
+    }
+    fn maturity(&self) -> Maturity {
+        self.base.maturity()
+    }
+}
+
+impl PortModel {
+    fn new(topo: &Topology, index: usize, lanes: u8) -> Result<Self> {
+        let port = &topo.optical_ports()[index];
+        let name = port.id.as_str();
+        let physics = |source| OpticalError::Physics {
+            port: name.to_owned(),
+            source,
+        };
+        let seed = topo.twin().seed;
+        let modulation = physics_modulation(port.modulation);
+        let requirement =
+            LaneRequirement::new(modulation, Fec::Kp4, DEFAULT_TARGET_BER).map_err(physics)?;
+        let rate = Gbps(port.lane_rate_gbps.0);
+        let base = SiCorridor::DEFAULT;
+        let ring = corridor_physics::Microring {
+            radius: Micrometers(port.ring.radius_um.0),
+            group_index: port.ring.group_index,
+            loaded_q: port.ring.loaded_q,
+            thermal_drift_nm_per_k: port.ring.thermal_drift_nm_per_k.0,
+            heater_mw_per_nm: port.ring.heater_efficiency_mw_per_nm.0,
+            ..base.ring
+        };
+        ring.validate().map_err(physics)?;
+        // The topology gives the sensitivity at the FEC's pre-FEC threshold at the port's rate:
+        // Q there is the requirement's per-eye Q times the number of eyes (NRZ-equivalent).
+        let receiver = ReceiverModel {
+            sensitivity: Dbm(port.receiver_sensitivity_dbm.0),
+            reference_q: requirement.q_eye * f64::from(modulation.eyes()),
+            reference_baud: Gbaud(rate.0 / f64::from(modulation.bits_per_symbol())),
+        };
+        let launch_dbm = (0..usize::from(lanes))
+            .map(|l| port.laser.output_power_dbm.0 + LAUNCH_SPREAD_DB * spread(seed, index, l, 1))
+            .collect();
+        let link = topo
+            .links()
+            .iter()
+            .enumerate()
+            .find(|(_, l)| l.touches(name))
+            .and_then(|(li, l)| {
+                let peer_id = l.other_end(name)?;
+                let peer = topo.optical_ports().iter().position(|p| p.id == *peer_id)?;
+                let peer_port = &topo.optical_ports()[peer];
+                Some(LinkModel {
+                    index: li,
+                    peer,
+                    peer_coupler_loss_db: peer_port.coupler_loss_db.0,
+                    peer_laser_drift_nm_per_k: peer_port.laser.drift_nm_per_k.0,
+                    medium: physics_medium(l),
+                    length: Millimeters(l.length_mm.0),
+                })
+            });
+        Ok(Self {
+            index,
+            start: topo.twin().start_time,
+            ambient: topo.active_ambient_profile().clone(),
+            self_heating_k: MODULE_SELF_HEATING_K
+                + SELF_HEATING_SPREAD_K * spread(seed, index, usize::MAX, 2),
+            launch_dbm,
+            nominal_launch_dbm: port.laser.output_power_dbm.0,
+            laser_drift_nm_per_k: port.laser.drift_nm_per_k.0,
+            ring,
+            receiver,
+            coupler_loss_db: port.coupler_loss_db.0,
+            rate,
+            modulation,
+            requirement,
+            grid: grid_spacing(port)?,
+            link,
+        })
+    }
+
+    fn module_temp_c(&self, now: DateTime<Utc>, faults: &PortFaults) -> f64 {
+        let elapsed = (now - self.start).as_seconds_f64();
+        self.ambient.temperature_at(elapsed).0 + self.self_heating_k + faults.temperature_step_c
+    }
+}
+
+/// [`CmisIo`] straight onto the simulated module: host reads/writes as over I2C, and a poll
+/// wait is one module step.
+struct SimIo<'a>(&'a mut ModuleSim);
+
+impl CmisIo for SimIo<'_> {
+    fn read(&mut self, at: ByteAddr, buf: &mut [u8]) -> Result<()> {
+        buf.copy_from_slice(&self.0.read(at, buf.len())?);
+        Ok(())
+    }
+    fn write(&mut self, at: ByteAddr, data: &[u8]) -> Result<()> {
+        Ok(self.0.write(at, data)?)
+    }
+    fn wait(&mut self) {
+        self.0.tick();
+    }
+    fn max_polls(&self, _timeout_ms: u32) -> u32 {
+        TWIN_POLLS_PER_STEP
+    }
+}
+
+impl TwinOpticalPort {
+    fn new(topo: &Topology, index: usize, shared: Arc<Mutex<Shared>>) -> Result<Self> {
+        let port = &topo.optical_ports()[index];
+        let name = port.id.as_str().to_owned();
+        let lanes = u8::try_from(port.lanes)
+            .ok()
+            .filter(|l| (1..=32).contains(l))
+            .ok_or_else(|| OpticalError::Unsupported {
+                port: name.clone(),
+                reason: format!("{} lanes: a CMIS module has 1 to 32", port.lanes),
+            })?;
+        let model = PortModel::new(topo, index, lanes)?;
+        let mut sim = ModuleSim::new(sim_profile(port, lanes, model.grid))?;
+        // Vendor identity in upper page 00h: module-owned bytes, written as the module's ROM.
+        let p00 = sim.map_mut().page_mut(PageAddress::PAGE_00);
+        for (offset, value) in [
+            (VENDOR_NAME_OFFSET, port.module.vendor_name.as_str()),
+            (VENDOR_PN_OFFSET, port.module.part_number.as_str()),
+            (VENDOR_SN_OFFSET, port.module.serial.as_str()),
+        ] {
+            let o = usize::from(offset) - 128;
+            let mut field = [b' '; VENDOR_TEXT_LEN];
+            for (d, s) in field.iter_mut().zip(value.bytes()) {
+                *d = s;
+            }
+            p00[o..o + VENDOR_TEXT_LEN].copy_from_slice(&field);
+        }
+        // Lane i starts on the port's i-th channel (host write to page 12h, locked on the tick).
+        for n in 1..=lanes {
+            let lane = Lane::new(n)?;
+            let ch = i64::from(port.grid.first_channel) + i64::from(n - 1);
+            let ch = if ch < i64::from(port.grid.first_channel) + i64::from(port.grid.channels) {
+                ch
+            } else {
+                i64::from(port.grid.first_channel)
+            };
+            let ch = i16::try_from(ch).unwrap_or(0);
+            let f = corridor_protocols::cmis::map::fields::channel(lane.index_in_bank())?;
+            sim.write(
+                ByteAddr::new(PageAddress::new(lane.bank(), 0x12)?, f.offset),
+                &ch.to_be_bytes(),
+            )?;
+        }
+        sim.tick();
+        let start = model.start;
+        let t0 = model.module_temp_c(start, &PortFaults::default());
+        Ok(Self {
+            name,
+            lanes,
+            shared,
+            inner: Mutex::new(Inner {
+                sim,
+                ring_lock_c: vec![t0; usize::from(lanes)],
+                laser_lock_c: vec![t0; usize::from(lanes)],
+                module_temp_c: t0,
+                now: start,
+            }),
+            model,
+        })
+    }
+
+    /// Advances this port alone to `now`: one module step, then the physics with the far
+    /// end's transmitter state as last published. [`TwinOptics::advance`] advances every port
+    /// in an order-independent way.
+    ///
+    /// # Errors
+    /// Physics or codec errors (a bug or an unphysical topology).
+    pub fn advance(&self, now: DateTime<Utc>) -> Result<()> {
+        self.step(now);
+        self.publish();
+        self.apply()
+    }
+
+    /// The time of the latest advance.
+    #[must_use]
+    pub fn now(&self) -> DateTime<Utc> {
+        lock(&self.inner).now
+    }
+
+    /// Injects a fault; it takes effect on this port at once and on the far end at its next
+    /// advance.
+    ///
+    /// # Errors
+    /// [`OpticalError::InvalidLane`] for a lane outside the port.
+    pub fn inject(&self, fault: TwinFault) -> Result<()> {
+        let (value, range, what) = match fault {
+            TwinFault::LaserAgeing { db, .. } => (db, 0.0..=60.0, "laser ageing dB"),
+            TwinFault::RingDetuning { nm, .. } => (nm, -20.0..=20.0, "ring detuning nm"),
+            TwinFault::TemperatureStep { celsius } => (celsius, -100.0..=100.0, "temperature step"),
+            TwinFault::LinkCut(_) => (0.0, 0.0..=0.0, "link cut"),
+        };
+        if !range.contains(&value) {
+            return Err(OpticalError::InvalidFault(format!(
+                "{what} {value} outside {}..={}",
+                range.start(),
+                range.end()
+            )));
+        }
+        let lanes: Vec<usize> = match fault {
+            TwinFault::LaserAgeing { lane, .. } | TwinFault::RingDetuning { lane, .. } => {
+                match lane {
+                    Some(l) => vec![usize::from(
+                        check_lane(&self.name, self.lanes, l)?.number() - 1,
+                    )],
+                    None => (0..usize::from(self.lanes)).collect(),
+                }
+            }
+            _ => Vec::new(),
+        };
+        {
+            let mut sh = lock(&self.shared);
+            if let TwinFault::LinkCut(cut) = fault
+                && let Some(link) = &self.model.link
+            {
+                sh.cut_links[link.index] = cut;
+            }
+            let f = &mut sh.faults[self.model.index];
+            match fault {
+                TwinFault::LaserAgeing { db, .. } => {
+                    lanes.iter().for_each(|&i| f.laser_ageing_db[i] = db);
+                }
+                TwinFault::RingDetuning { nm, .. } => {
+                    lanes.iter().for_each(|&i| f.ring_detuning_nm[i] = nm);
+                }
+                TwinFault::TemperatureStep { celsius } => f.temperature_step_c = celsius,
+                TwinFault::LinkCut(_) => {}
+            }
+        }
+        self.refresh()
+    }
+
+    /// Removes every fault of this port (and repairs its link).
+    ///
+    /// # Errors
+    /// As [`Self::advance`].
+    pub fn clear_faults(&self) -> Result<()> {
+        {
+            let mut sh = lock(&self.shared);
+            sh.faults[self.model.index] = PortFaults {
+                laser_ageing_db: vec![0.0; usize::from(self.lanes)],
+                ring_detuning_nm: vec![0.0; usize::from(self.lanes)],
+                ..PortFaults::default()
+            };
+            if let Some(link) = &self.model.link {
+                sh.cut_links[link.index] = false;
+            }
+        }
+        self.refresh()
+    }
+
+    /// The faults in effect.
+    #[must_use]
+    pub fn faults(&self) -> PortFaults {
+        let sh = lock(&self.shared);
+        let mut f = sh.faults[self.model.index].clone();
+        f.link_cut = self
+            .model
+            .link
+            .as_ref()
+            .is_some_and(|l| sh.cut_links[l.index]);
+        f
+    }
+
+    /// The module's memory map as a linear optoe image (what `/sys/.../eeprom` would hold).
+    #[must_use]
+    pub fn memory_image(&self) -> Vec<u8> {
+        lock(&self.inner).sim.map().to_linear()
+    }
+
+    /// Recomputes this port at the time of its latest advance (after a fault or a lock change).
+    fn refresh(&self) -> Result<()> {
+        let now = self.now();
+        self.update_temperature(now);
+        self.publish();
+        self.apply()
+    }
+
+    fn update_temperature(&self, now: DateTime<Utc>) {
+        let faults = lock(&self.shared).faults[self.model.index].clone();
+        let mut inner = lock(&self.inner);
+        inner.module_temp_c = self.model.module_temp_c(now, &faults);
+        inner.now = now;
+    }
+
+    /// One module step and the module temperature at `now`.
+    fn step(&self, now: DateTime<Utc>) {
+        lock(&self.inner).sim.tick();
+        self.update_temperature(now);
+    }
+
+    /// Publishes this port's transmitters for the far end.
+    fn publish(&self) {
+        let inner = lock(&self.inner);
+        let mut sh = lock(&self.shared);
+        let faults = &sh.faults[self.model.index];
+        let mut p = Published::default();
+        for i in 0..usize::from(self.lanes) {
+            let on = Lane::new(i as u8 + 1)
+                .and_then(|l| inner.sim.map().dp_state(l))
+                .is_ok_and(|s| s == DataPathState::Activated);
+            p.tx_on.push(on);
+            p.launch_dbm
+                .push(self.model.launch_dbm[i] - faults.laser_ageing_db[i]);
+            p.laser_delta_t
+                .push((inner.module_temp_c - inner.laser_lock_c[i]) * LASER_TEC_RESIDUAL);
+        }
+        sh.published[self.model.index] = p;
+    }
+
+    /// Computes every lane's physics and writes it into the module's memory map.
+    fn apply(&self) -> Result<()> {
+        let mut guard = lock(&self.inner);
+        let inner = &mut *guard;
+        let (own, own_faults, peer, peer_faults, cut) = {
+            let sh = lock(&self.shared);
+            let own = sh.published[self.model.index].clone();
+            let own_faults = sh.faults[self.model.index].clone();
+            match &self.model.link {
+                Some(l) => (
+                    own,
+                    own_faults,
+                    Some(sh.published[l.peer].clone()),
+                    Some(sh.faults[l.peer].clone()),
+                    sh.cut_links[l.index],
+                ),
+                None => (own, own_faults, None, None, true),
+            }
+        };
+        let m = &self.model;
+        let sim = &mut inner.sim;
+        let t_case = inner.module_temp_c;
+        sim.set_temperature_c(t_case)?;
+        sim.set_vcc_v(VCC_V)?;
+        for i in 0..usize::from(self.lanes) {
+            let lane = Lane::new(i as u8 + 1)?;
+            // Transmitter of this lane.
+            let laser_dt = own.laser_delta_t[i];
+            let t_laser = LASER_TEC_SETPOINT_C + laser_dt;
+            let active = own.tx_on[i];
+            sim.set_tx_power_uw(lane, 1000.0 * 10f64.powf(own.launch_dbm[i] / 10.0))?;
+            let bias = DFB_THRESHOLD_MA * ((t_laser - 25.0) / DFB_T0_K).exp()
+                + 10f64.powf(m.nominal_launch_dbm / 10.0) / DFB_SLOPE_MW_PER_MA;
+            sim.set_bias_ma(lane, if active { bias } else { 0.0 })?;
+            sim.set_laser_temperature_c(lane, t_laser)?;
+            let shift_nm = m.laser_drift_nm_per_k * laser_dt;
+            let f_mhz = sim
+                .map()
+                .grid_spacing(lane)
+                .map_or(m.grid, |g| g)
+                .channel_to_mhz(sim.map().channel(lane)?) as f64;
+            // Δf = −Δλ·f²/c (MHz from nm: f in MHz → Hz, Δλ in m).
+            let err_mhz = -(shift_nm * 1e-9) * (f_mhz * 1e6).powi(2) / C_M_PER_S / 1e6;
+            sim.set_laser_freq_error_mhz(lane, err_mhz)?;
+
+            // Receiver of this lane: light from the far end's lane i over the link.
+            let (rx_uw, ber) = match (&m.link, &peer, &peer_faults) {
+                (Some(link), Some(peer), Some(peer_faults))
+                    if !cut && peer.tx_on.get(i).copied().unwrap_or(false) =>
+                {
+                    let detune = own_faults.ring_detuning_nm[i]
+                        .abs()
+                        .max(peer_faults.ring_detuning_nm.get(i).map_or(0.0, |d| d.abs()));
+                    let r = self.evaluate(
+                        link,
+                        peer.launch_dbm[i],
+                        peer.laser_delta_t[i],
+                        t_case - inner.ring_lock_c[i],
+                        detune,
+                    )?;
+                    (1000.0 * 10f64.powf(r.received_dbm.0 / 10.0), r.pre_fec_ber)
+                }
+                _ => (0.0, NO_LIGHT_BER),
+            };
+            sim.set_rx_power_uw(lane, rx_uw)?;
+            sim.set_pre_fec_ber(lane, ber)?;
+        }
+        Ok(())
+    }
+
+    fn evaluate(
+        &self,
+        link: &LinkModel,
+        launch_dbm: f64,
+        laser_dt: f64,
+        ring_dt: f64,
+        detune_nm: f64,
+    ) -> Result<corridor_physics::LaneReport> {
+        let m = &self.model;
+        let base = SiCorridor::DEFAULT;
+        let excess = m.coupler_loss_db + link.peer_coupler_loss_db - 2.0 * PHYSICS_EDGE_COUPLER_DB;
+        let tech = LaneTech {
+            base,
+            ring: m.ring,
+            laser: LaserModel {
+                launch_power: Dbm(launch_dbm),
+                drift_nm_per_k: link.peer_laser_drift_nm_per_k,
+                ..base.laser
+            },
+            receiver: m.receiver,
+            losses: InsertionLosses {
+                modulator: Decibels((base.losses.modulator.0 + excess).max(0.0)),
+                ..base.losses
+            },
+        };
+        let mut p = LaneParams::new(
+            &tech,
+            link.medium,
+            link.length,
+            Couplers {
+                grating: 0,
+                edge: 2,
+            },
+            u32::from(self.lanes) - 1,
+            m.rate,
+            m.modulation,
+        );
+        // The physics model accepts ±300 K; the fault ranges keep inputs well inside it.
+        p.laser_delta_t = Kelvin(laser_dt.clamp(-300.0, 300.0));
+        p.ring_delta_t = Kelvin(ring_dt.clamp(-300.0, 300.0));
+        if detune_nm > 0.0 && m.ring.thermal_drift_nm_per_k > 0.0 {
+            // Frozen heater: an open loop whose ring sits `detune_nm` off the laser line.
+            let laser_shift = link.peer_laser_drift_nm_per_k * laser_dt;
+            p.heater = HeaterState::Open {
+                bias: m.ring.default_bias,
+            };
+            p.ring_delta_t = Kelvin(
+                ((detune_nm + laser_shift) / m.ring.thermal_drift_nm_per_k).clamp(-300.0, 300.0),
+            );
+        } else {
+            p.heater = HeaterState::Locked {
+                bias: Milliwatts(m.ring.default_bias.0),
+            };
+        }
+        evaluate_lane_with(&tech, &p, &m.requirement).map_err(|source| OpticalError::Physics {
+            port: self.name.clone(),
+            source,
+        })
+    }
+
+    /// Marks `lanes` (0-based) as locked at the current case temperature and clears their BER
+    /// statistics (a fresh data path / a re-centred laser).
+    fn relock(&self, inner: &mut Inner, lanes: &[usize], rings: bool) -> Result<()> {
+        for &i in lanes {
+            inner.laser_lock_c[i] = inner.module_temp_c;
+            if rings {
+                inner.ring_lock_c[i] = inner.module_temp_c;
+                inner.sim.reset_ber_stats(Lane::new(i as u8 + 1)?)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl OpticalPort for TwinOpticalPort {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn lanes(&self) -> u8 {
+        self.lanes
+    }
+
+    fn identity(&self) -> Result<PortIdentity> {
+        read_identity(&mut SimIo(&mut lock(&self.inner).sim))
+    }
+
+    fn provision(&self, req: &ProvisionRequest) -> Result<ProvisionReport> {
+        let report = {
+            let mut guard = lock(&self.inner);
+            let inner = &mut *guard;
+            let mask = req.lane_mask();
+            for n in (1..=8u8).filter(|n| mask & (1 << (n - 1)) != 0) {
+                check_lane(&self.name, self.lanes, Lane::in_bank(req.bank, n)?.number())?;
+            }
+            let report = provision_via(&mut SimIo(&mut inner.sim), req)?;
+            let idx: Vec<usize> = report.lanes.iter().map(|&n| usize::from(n - 1)).collect();
+            self.relock(inner, &idx, true)?;
+            report
+        };
+        self.publish();
+        self.apply()?;
+        Ok(report)
+    }
+
+    fn tune(&self, lane: u8, channel: i16) -> Result<()> {
+        let lane = check_lane(&self.name, self.lanes, lane)?;
+        {
+            let mut guard = lock(&self.inner);
+            let inner = &mut *guard;
+            tune_via(&mut SimIo(&mut inner.sim), lane, channel)?;
+            self.relock(inner, &[usize::from(lane.number() - 1)], false)?;
+        }
+        self.publish();
+        self.apply()
+    }
+
+    fn read_monitors(&self) -> Result<PortMonitors> {
+        read_monitors_via(&mut SimIo(&mut lock(&self.inner).sim), self.lanes)
+    }
+
+    fn deprovision(&self, lanes: &[u8]) -> Result<()> {
+        let lanes = lanes
+            .iter()
+            .map(|&l| check_lane(&self.name, self.lanes, l))
+            .collect::<Result<Vec<_>>>()?;
+        deprovision_via(&mut SimIo(&mut lock(&self.inner).sim), &lanes)?;
+        self.publish();
+        self.apply()
+    }
+}
+
+impl TwinOptics {
+    /// One twin port per topology optical port (file order), advanced to the twin's start time.
+    ///
+    /// # Errors
+    /// [`OpticalError::Unsupported`] for a port the twin cannot model (more than 32 lanes, a
+    /// flex grid or a spacing without a CMIS grid code), physics errors for unphysical ring
+    /// parameters.
+    pub fn new(topo: &Topology) -> Result<Self> {
+        let n = topo.optical_ports().len();
+        let shared = Arc::new(Mutex::new(Shared {
+            published: vec![Published::default(); n],
+            faults: topo
+                .optical_ports()
+                .iter()
+                .map(|p| {
+                    let lanes = usize::from(p.lanes.min(32));
+                    PortFaults {
+                        laser_ageing_db: vec![0.0; lanes],
+                        ring_detuning_nm: vec![0.0; lanes],
+                        ..PortFaults::default()
+                    }
+                })
+                .collect(),
+            cut_links: vec![false; topo.links().len()],
+        }));
+        let ports = (0..n)
+            .map(|i| TwinOpticalPort::new(topo, i, Arc::clone(&shared)).map(Arc::new))
+            .collect::<Result<Vec<_>>>()?;
+        let optics = Self {
+            ports,
+            link_ids: topo
+                .links()
+                .iter()
+                .map(|l| l.id.as_str().to_owned())
+                .collect(),
+            shared,
+        };
+        optics.advance(topo.twin().start_time)?;
+        Ok(optics)
+    }
+
+    /// Every port, in topology order.
+    #[must_use]
+    pub fn ports(&self) -> &[Arc<TwinOpticalPort>] {
+        &self.ports
+    }
+
+    /// The port with this topology id.
+    #[must_use]
+    pub fn port(&self, id: &str) -> Option<&Arc<TwinOpticalPort>> {
+        self.ports.iter().find(|p| p.name == id)
+    }
+
+    /// Every port behind the HAL trait.
+    #[must_use]
+    pub fn optical_ports(&self) -> Vec<Arc<dyn OpticalPort>> {
+        self.ports
+            .iter()
+            .map(|p| Arc::clone(p) as Arc<dyn OpticalPort>)
+            .collect()
+    }
+
+    /// Advances every port to `now`: one module step each, then every transmitter is published
+    /// before any receiver is computed.
+    ///
+    /// # Errors
+    /// Physics or codec errors (a bug or an unphysical topology).
+    pub fn advance(&self, now: DateTime<Utc>) -> Result<()> {
+        for p in &self.ports {
+            p.step(now);
+        }
+        for p in &self.ports {
+            p.publish();
+        }
+        for p in &self.ports {
+            p.apply()?;
+        }
+        Ok(())
+    }
+
+    /// [`Self::advance`] to the clock's current time.
+    ///
+    /// # Errors
+    /// As [`Self::advance`].
+    pub fn advance_to(&self, clock: &dyn Clock) -> Result<()> {
+        self.advance(clock.now())
+    }
+
+    /// Cuts (or repairs) link `link_id`; takes effect at the next advance. Returns whether the
+    /// link exists.
+    pub fn set_link_cut(&self, link_id: &str, cut: bool) -> bool {
+        match self.link_ids.iter().position(|l| l == link_id) {
+            Some(i) => {
+                lock(&self.shared).cut_links[i] = cut;
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeDelta;
+
+    use super::*;
+    use crate::optical::LaneMonitors;
+
+    fn optics_with(profile: &str, seed: u64) -> TwinOptics {
+        let mut doc = Topology::default_twin().into_document();
+        doc.twin.ambient_profile = crate::topology::ProfileName::new(profile).unwrap();
+        doc.twin.seed = seed;
+        TwinOptics::new(&Topology::from_document(doc, "test").unwrap()).unwrap()
+    }
+
+    fn at(optics: &TwinOptics, s: i64) -> DateTime<Utc> {
+        let p = &optics.ports()[0];
+        p.model.start + TimeDelta::seconds(s)
+    }
+
+    /// Provisions the 8-lane data path on both ends of l-h0-h1-a and advances 1 s.
+    fn lit(optics: &TwinOptics) -> (Arc<TwinOpticalPort>, Arc<TwinOpticalPort>) {
+        let a = Arc::clone(optics.port("op-h0-0").unwrap());
+        let b = Arc::clone(optics.port("op-h1-0").unwrap());
+        for p in [&a, &b] {
+            let r = p.provision(&ProvisionRequest::new(1, 0, 1, 8)).unwrap();
+            assert_eq!(r.lanes, (1..=8).collect::<Vec<_>>());
+        }
+        optics.advance(at(optics, 1)).unwrap();
+        (a, b)
+    }
+
+    fn lane1(p: &TwinOpticalPort) -> LaneMonitors {
+        p.read_monitors().unwrap().lanes[0].clone()
+    }
+
+    #[test]
+    fn provisioning_through_the_trait_reaches_activated_and_lights_the_far_end() {
+        let optics = optics_with("steady-lab", 7);
+        let a = optics.port("op-h0-0").unwrap();
+        let before = a.read_monitors().unwrap();
+        assert!(
+            before
+                .lanes
+                .iter()
+                .all(|l| l.data_path == Some(DataPathState::Deactivated))
+        );
+        assert!(
+            before
+                .lanes
+                .iter()
+                .all(|l| l.rx_power_uw == 0.0 && l.tx_power_uw == 0.0)
+        );
+        let (a, b) = lit(&optics);
+        for p in [&a, &b] {
+            let m = p.read_monitors().unwrap();
+            assert_eq!(
+                m.module_state,
+                Some(corridor_protocols::cmis::ModuleState::Ready)
+            );
+            for l in &m.lanes {
+                assert_eq!(l.data_path, Some(DataPathState::Activated), "{l:?}");
+                assert_eq!(l.active_ap_sel, 1);
+                // 0 dBm ± 0.5 dB spread.
+                assert!((l.tx_power_dbm()).abs() <= 0.51, "{l:?}");
+                // 0 dBm − (0.4 SiN + 3 couplers + 1 modulator + 7·0.05 rings + 1 drop) ≈ −5.75.
+                assert!((l.rx_power_dbm() + 5.75).abs() < 0.6, "{l:?}");
+                assert!(l.pre_fec_ber.unwrap() < 1e-12);
+                assert!(l.bias_ma > 10.0 && l.bias_ma < 40.0);
+            }
+        }
+        // A single-lane data path (ApSel 2) elsewhere.
+        let c = optics.port("op-h0-1").unwrap();
+        let r = c.provision(&ProvisionRequest::new(2, 0, 3, 1)).unwrap();
+        assert_eq!(r.lanes, vec![3]);
+        assert_eq!(lane_of(c, 3).data_path, Some(DataPathState::Activated));
+        assert_eq!(lane_of(c, 2).data_path, Some(DataPathState::Deactivated));
+        // Lanes outside the port and rejected applications are errors.
+        assert!(matches!(
+            c.provision(&ProvisionRequest::new(2, 1, 1, 1)),
+            Err(OpticalError::InvalidLane { .. })
+        ));
+        assert!(c.provision(&ProvisionRequest::new(1, 0, 2, 8)).is_err());
+    }
+
+    fn lane_of(p: &TwinOpticalPort, n: u8) -> LaneMonitors {
+        p.read_monitors().unwrap().lane(n).unwrap().clone()
+    }
+
+    #[test]
+    fn monitors_follow_an_ambient_step() {
+        // cooling-failure: base 24 °C, 29 °C at 1 h, 34 °C at 1.5 h, ±0.5 °C cycling.
+        let optics = optics_with("cooling-failure", 1);
+        let (a, _b) = lit(&optics);
+        optics.advance(at(&optics, 1800)).unwrap();
+        let t1 = a.read_monitors().unwrap().temperature_c;
+        let l1 = lane1(&a);
+        optics.advance(at(&optics, 6000)).unwrap();
+        let t2 = a.read_monitors().unwrap().temperature_c;
+        let l2 = lane1(&a);
+        assert!(t2 - t1 > 8.5 && t2 - t1 < 11.5, "{t1} → {t2}");
+        // 10 K on the case → 1 K on the laser (TEC) → 0.1 nm → about −12.5 GHz.
+        let e1 = l1.laser_freq_error_mhz.unwrap();
+        let e2 = l2.laser_freq_error_mhz.unwrap();
+        assert!(e2 - e1 < -9_000.0 && e2 - e1 > -16_000.0, "{e1} → {e2}");
+        assert!(l2.laser_temperature_c.unwrap() > l1.laser_temperature_c.unwrap() + 0.8);
+        assert!(l2.bias_ma > l1.bias_ma);
+        assert_ne!(l2.frequency_mhz, l1.frequency_mhz);
+        // The heaters hold the rings on the line: received power stays put.
+        assert!((l2.rx_power_dbm() - l1.rx_power_dbm()).abs() < 0.05);
+        // Cooling restored at 2.5 h.
+        optics.advance(at(&optics, 9600)).unwrap();
+        let t3 = a.read_monitors().unwrap().temperature_c;
+        assert!((t3 - t1).abs() < 1.5, "{t1} vs {t3}");
+    }
+
+    #[test]
+    fn injected_faults_move_the_monitors() {
+        let optics = optics_with("steady-lab", 3);
+        let (a, b) = lit(&optics);
+        let base = lane1(&a);
+        let base2 = lane_of(&a, 2);
+        let base_b = lane1(&b);
+
+        // Laser ageing at the far end: 3 dB less light here, 3 dB less Tx there.
+        b.inject(TwinFault::LaserAgeing {
+            lane: Some(1),
+            db: 3.0,
+        })
+        .unwrap();
+        optics.advance(at(&optics, 2)).unwrap();
+        let aged = lane1(&a);
+        assert!((base.rx_power_dbm() - aged.rx_power_dbm() - 3.0).abs() < 0.02);
+        assert!((base_b.tx_power_dbm() - lane1(&b).tx_power_dbm() - 3.0).abs() < 0.02);
+        assert_eq!(
+            lane_of(&a, 2).rx_power_uw,
+            base2.rx_power_uw,
+            "only lane 1 aged"
+        );
+        b.clear_faults().unwrap();
+
+        // Ring detuning: Lorentzian penalty on both rings, BER rises.
+        a.inject(TwinFault::RingDetuning {
+            lane: None,
+            nm: 0.05,
+        })
+        .unwrap();
+        optics.advance(at(&optics, 3)).unwrap();
+        let detuned = lane1(&a);
+        assert!(
+            base.rx_power_dbm() - detuned.rx_power_dbm() > 2.0,
+            "{detuned:?}"
+        );
+        assert!(detuned.pre_fec_ber.unwrap() > base.pre_fec_ber.unwrap());
+        a.clear_faults().unwrap();
+
+        // Temperature step beyond the heater's headroom: the lock is lost.
+        a.inject(TwinFault::TemperatureStep { celsius: 40.0 })
+            .unwrap();
+        optics.advance(at(&optics, 4)).unwrap();
+        let hot = a.read_monitors().unwrap();
+        assert!(hot.temperature_c > 25.0 + MODULE_SELF_HEATING_K + 38.0);
+        assert!(base.rx_power_dbm() - hot.lanes[0].rx_power_dbm() > 10.0);
+        assert!(hot.lanes[0].pre_fec_ber.unwrap() > 1e-3);
+        a.clear_faults().unwrap();
+
+        // Link cut: no light at either end.
+        a.inject(TwinFault::LinkCut(true)).unwrap();
+        assert!(b.faults().link_cut);
+        optics.advance(at(&optics, 5)).unwrap();
+        for p in [&a, &b] {
+            let l = lane1(p);
+            assert_eq!(l.rx_power_uw, 0.0);
+            assert_eq!(l.pre_fec_ber, Some(NO_LIGHT_BER));
+        }
+        a.clear_faults().unwrap();
+        optics.advance(at(&optics, 6)).unwrap();
+        assert!((lane1(&a).rx_power_dbm() - base.rx_power_dbm()).abs() < 1e-3);
+        assert!(optics.set_link_cut("l-h0-h1-a", true));
+        assert!(!optics.set_link_cut("nope", true));
+        assert!(
+            a.inject(TwinFault::LaserAgeing {
+                lane: Some(9),
+                db: 1.0
+            })
+            .is_err()
+        );
+        assert!(
+            a.inject(TwinFault::LaserAgeing {
+                lane: None,
+                db: f64::NAN
+            })
+            .is_err()
+        );
+        assert!(
+            a.inject(TwinFault::TemperatureStep { celsius: 500.0 })
+                .is_err()
+        );
+        // The largest detuning allowed still evaluates.
+        a.inject(TwinFault::RingDetuning {
+            lane: None,
+            nm: 20.0,
+        })
+        .unwrap();
+        optics.advance(at(&optics, 7)).unwrap();
+    }
+
+    #[test]
+    fn deterministic_for_the_same_seed_and_time() {
+        let run = |seed| {
+            let optics = optics_with("datacenter-diurnal", seed);
+            let (a, b) = lit(&optics);
+            b.inject(TwinFault::RingDetuning {
+                lane: Some(2),
+                nm: 0.04,
+            })
+            .unwrap();
+            optics.advance(at(&optics, 4 * 3600)).unwrap();
+            let mut m = a.read_monitors().unwrap();
+            m.lanes.extend(b.read_monitors().unwrap().lanes);
+            (m, a.memory_image())
+        };
+        let (m1, img1) = run(42);
+        let (m2, img2) = run(42);
+        assert_eq!(m1, m2);
+        assert_eq!(img1, img2);
+        let (m3, _) = run(43);
+        assert_ne!(m1, m3, "the seed sets the unit-to-unit spreads");
+    }
+
+    #[test]
+    fn identity_tune_and_deprovision_go_through_the_map() {
+        let optics = optics_with("steady-lab", 5);
+        let (a, b) = lit(&optics);
+        let id = a.identity().unwrap();
+        assert_eq!(id.identifier, 0x18);
+        assert_eq!(id.vendor_name, "CORRIDOR TWIN");
+        assert_eq!(id.part_number, "CT-SIN-8X32");
+        assert_eq!(id.serial, "CT25H0P00000");
+        assert_eq!(id.applications.len(), 2);
+
+        // Lane 1 starts on the grid's first channel (n = −8 on the 100 GHz grid).
+        assert_eq!(lane1(&a).channel, -8);
+        a.tune(1, -3).unwrap();
+        let l = lane1(&a);
+        assert_eq!(l.channel, -3);
+        assert_eq!(l.frequency_mhz, 193_100_000 - 300_000);
+        assert!(!l.tuning.wavelength_unlocked);
+        assert!(matches!(
+            a.tune(1, 100),
+            Err(OpticalError::TuningFailed {
+                lane: 1,
+                channel: 100
+            })
+        ));
+        assert!(a.tune(0, 1).is_err());
+
+        a.deprovision(&[1, 2]).unwrap();
+        let m = a.read_monitors().unwrap();
+        assert_eq!(m.lanes[0].data_path, Some(DataPathState::Deactivated));
+        assert_eq!(m.lanes[0].tx_power_uw, 0.0);
+        assert_eq!(m.lanes[2].data_path, Some(DataPathState::Activated));
+        optics.advance(at(&optics, 2)).unwrap();
+        assert_eq!(lane1(&b).rx_power_uw, 0.0);
+        assert!(lane_of(&b, 3).rx_power_uw > 0.0);
+        assert!(a.deprovision(&[9]).is_err());
+        let dynamic: Vec<Arc<dyn OpticalPort>> = optics.optical_ports();
+        assert_eq!(dynamic.len(), 16);
+        assert_eq!(dynamic[0].name(), "op-h0-0");
+        assert_eq!(dynamic[0].lanes(), 8);
+    }
+}
