@@ -12,6 +12,7 @@
 //! | [`planner`] | [`Planner::decide`]: feasibility (reach, latency, BER via `corridor-physics`), QoS, pre-emption |
 //! | [`sim`] | seeded dynamic-traffic simulator (Poisson arrivals, exponential holding), Erlang-B |
 //! | [`topologies`] | NSFNET (14 nodes, 21 links) and a single link |
+//! | [`memory`] | free-form memory: bundle placement (weighted interleave) and the time-windowed bandwidth-floor ledger |
 //!
 //! ```
 //! use corridor_planner::*;
@@ -29,6 +30,7 @@
 
 pub mod graph;
 pub mod ksp;
+pub mod memory;
 pub mod occupancy;
 pub mod planner;
 pub mod policy;

@@ -1,0 +1,335 @@
+use super::*;
+
+const GIB: u64 = 1 << 30;
+/// Monday 2024-01-15 00:00 UTC.
+const MONDAY: i64 = 1_705_276_800;
+
+fn t2(n: usize, peak: f64) -> Vec<Device> {
+    (1..=n)
+        .map(|i| Device::new(format!("cxl-dev-{i:03}"), Tier::T2, 256 * GIB, peak))
+        .collect()
+}
+
+fn ledger(devices: Vec<Device>) -> Ledger {
+    Ledger::new(LedgerConfig::default(), devices).unwrap()
+}
+
+fn policy(id: &str, gbps: f64, window: &str) -> Policy {
+    Policy {
+        id: id.into(),
+        floor: MBps::from_gbps(gbps),
+        window: DailyWindow::parse(window).unwrap(),
+        security_domain: None,
+    }
+}
+
+#[test]
+fn week_minute_starts_monday_utc() {
+    assert_eq!(week_minute(MONDAY / 60), 0);
+    assert_eq!(week_minute(0), 3 * DAY_MIN); // 1970-01-01 was a Thursday
+    assert_eq!(week_minute(MONDAY / 60 - 1), WEEK_MIN - 1);
+}
+
+#[test]
+fn windows_wrap_midnight_and_the_week() {
+    let w = DailyWindow::parse("20:00–08:00").unwrap();
+    assert_eq!(w.len_min(), 12 * 60);
+    assert_eq!(w.to_string(), "20:00–08:00");
+    let iv = w.utc_intervals();
+    // Sunday 20:00 → Monday 08:00 wraps the week: split in two.
+    assert!(iv.contains(&(6 * DAY_MIN + 1200, WEEK_MIN)));
+    assert!(iv.contains(&(0, 480)));
+    assert!(w.covers(0) && w.covers(479) && !w.covers(480) && w.covers(1200) && !w.covers(1199));
+    // 20:00–08:00 at UTC+01:00 is 19:00–07:00 UTC.
+    let cet = w.with_offset(60);
+    assert!(cet.covers(1140) && !cet.covers(420) && cet.covers(419));
+    assert_eq!(cet.to_string(), "20:00–08:00 UTC+01:00");
+    // Only on Saturday nights (local start day).
+    let sat = w.on_days(1 << 5);
+    assert!(sat.covers(5 * DAY_MIN + 1300) && sat.covers(6 * DAY_MIN + 100));
+    assert!(!sat.covers(1300) && !sat.covers(6 * DAY_MIN + 1300));
+    assert!(DailyWindow::parse("25:00-08:00").is_err());
+    assert!(DailyWindow::parse("20:00").is_err());
+}
+
+#[test]
+fn segments_and_spans() {
+    let w = DailyWindow::parse("20:00-08:00").unwrap();
+    let segs = Segments::build(&[w]);
+    assert_eq!(segs.len(), 15); // 14 edges a week, plus the cut at Monday 00:00
+    assert_eq!(segs.cover(0), &[0]);
+    assert!(segs.cover(segs.at(600)).is_empty());
+    // A bundle living Monday 07:00–09:00 touches the night segment and the day segment.
+    let span = Span::of_lifetime(MONDAY + 7 * 3600, Some(MONDAY + 9 * 3600)).unwrap();
+    let r = segs.overlapping(span);
+    assert_eq!(r[0], 0..2);
+    assert!(r[1].is_empty());
+    // Sunday 23:00 → Monday 01:00 wraps the week.
+    let span = Span::of_lifetime(MONDAY - 3600, Some(MONDAY + 3600)).unwrap();
+    let r = segs.overlapping(span);
+    assert_eq!((r[0].clone(), r[1].clone()), (14..15, 0..1));
+    assert_eq!(Span::of_lifetime(0, None), Some(Span::Always));
+    assert_eq!(Span::of_lifetime(0, Some(8 * 86_400)), Some(Span::Always));
+    assert_eq!(Span::of_lifetime(10, Some(10)), None);
+}
+
+#[test]
+fn single_device_when_it_fits() {
+    let mut l = ledger(t2(2, 288.0));
+    assert_eq!(l.capacity(0), MBps(201_600));
+    let p = l
+        .allocate("a", Request::new(GIB, Tier::T2, 150.0, MONDAY))
+        .unwrap();
+    assert_eq!(p.shares.len(), 1);
+    assert_eq!(p.shares[0].floor, MBps(150_000));
+    assert_eq!(p.shares[0].bytes, GIB);
+    assert_eq!(p.shares[0].interleave_weight, 1);
+    // The next one goes to the device with more headroom.
+    let q = l
+        .allocate("b", Request::new(GIB, Tier::T2, 10.0, MONDAY))
+        .unwrap();
+    assert_ne!(q.shares[0].index, p.shares[0].index);
+    l.verify().unwrap();
+}
+
+#[test]
+fn split_weights_follow_free_bandwidth() {
+    let mut l = ledger(t2(3, 100.0)); // 70 GB/s admissible each
+    l.allocate("a", Request::new(GIB, Tier::T2, 40.0, MONDAY))
+        .unwrap(); // dev 1: 30 free
+    l.allocate("b", Request::new(GIB, Tier::T2, 20.0, MONDAY))
+        .unwrap(); // dev 2: 50 free
+    // dev 3: 70 free. 100 GB/s needs dev 3 (70) + dev 2 (50): weights 70:50.
+    let p = l
+        .allocate("c", Request::new(12 * GIB, Tier::T2, 100.0, MONDAY))
+        .unwrap();
+    let names: Vec<&str> = p.shares.iter().map(|s| s.device.as_str()).collect();
+    assert_eq!(names, ["cxl-dev-003", "cxl-dev-002"]);
+    assert_eq!(p.shares[0].weight, 70_000);
+    assert_eq!(p.shares[1].weight, 50_000);
+    assert_eq!(p.shares[0].bytes, 7 * GIB);
+    assert_eq!(p.shares[1].bytes, 5 * GIB);
+    assert_eq!(p.shares[0].floor, MBps(58_333));
+    assert_eq!(p.shares[1].floor, MBps(41_667));
+    assert_eq!(
+        (p.shares[0].interleave_weight, p.shares[1].interleave_weight),
+        (255, 182)
+    );
+    assert_eq!(l.granted(2, 0), MBps(58_333));
+    assert!(l.granted(1, 0) <= l.capacity(1));
+    l.verify().unwrap();
+    // Nothing is left for another 20 GB/s beyond what the class holds: 30 + 8.33 + 11.67 = 50.
+    assert!(l.admit(&Request::new(GIB, Tier::T2, 50.0, MONDAY)).is_ok());
+    assert!(l.admit(&Request::new(GIB, Tier::T2, 50.1, MONDAY)).is_err());
+}
+
+#[test]
+fn split_skips_devices_without_the_bytes() {
+    let mut devs = t2(3, 100.0);
+    devs[2].bytes = GIB; // the freest device is nearly full of bytes
+    let mut l = ledger(devs);
+    let p = l
+        .allocate("a", Request::new(40 * GIB, Tier::T2, 100.0, MONDAY))
+        .unwrap();
+    assert!(p.shares.iter().all(|s| s.device != "cxl-dev-003"));
+    assert_eq!(p.shares.iter().map(|s| s.bytes).sum::<u64>(), 40 * GIB);
+    l.verify().unwrap();
+}
+
+#[test]
+fn rejection_names_binding_device_and_window() {
+    let mut l = ledger(t2(2, 288.0));
+    l.set_policy(policy("night", 180.0, "20:00–08:00")).unwrap();
+    // Own floor 20 GB/s, raised to 180 at night: it lands on one device.
+    let p = l
+        .allocate("a", Request::new(GIB, Tier::T2, 20.0, MONDAY))
+        .unwrap();
+    assert_eq!(p.shares.len(), 1);
+    let busy = p.shares[0].index as usize;
+    // Fill the other device at night too.
+    l.allocate("b", Request::new(GIB, Tier::T2, 20.0, MONDAY))
+        .unwrap();
+    let before = l.clone();
+    let err = l
+        .allocate("c", Request::new(GIB, Tier::T2, 30.0, MONDAY))
+        .unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.starts_with("cxl-dev-00")
+            && msg.contains(" in 20:00–08:00: 180 of 201.6 GB/s already granted"),
+        "{msg}"
+    );
+    assert!(matches!(
+        err,
+        Rejection::Bandwidth {
+            requested: MBps(180_000),
+            ..
+        }
+    ));
+    assert_eq!(l, before, "a rejection changes nothing");
+    // A bundle living only in the day is not bound by the night.
+    let day = Request {
+        end_s: Some(MONDAY + 18 * 3600),
+        ..Request::new(GIB, Tier::T2, 30.0, MONDAY + 9 * 3600)
+    };
+    l.allocate("d", day).unwrap();
+    let _ = busy;
+    l.verify().unwrap();
+}
+
+#[test]
+fn resize_readmits_and_rejection_changes_nothing() {
+    let mut l = ledger(t2(1, 100.0));
+    l.allocate("a", Request::new(GIB, Tier::T2, 30.0, MONDAY))
+        .unwrap();
+    l.allocate("b", Request::new(GIB, Tier::T2, 30.0, MONDAY))
+        .unwrap();
+    let p = l.resize("a", MBps::from_gbps(40.0)).unwrap();
+    assert_eq!(p.shares[0].floor, MBps(40_000));
+    assert_eq!(l.granted(0, 0), MBps(70_000));
+    let before = l.clone();
+    let err = l.resize("a", MBps::from_gbps(40.1)).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "cxl-dev-001 in the whole week: 30 of 70 GB/s already granted; 40.1 GB/s requested (40 GB/s free across 1 T2 devices)"
+    );
+    assert_eq!(l, before);
+    assert!(matches!(
+        l.resize("zz", MBps(1)),
+        Err(Rejection::UnknownBundle(_))
+    ));
+}
+
+#[test]
+fn migrate_holds_both_until_commit() {
+    let mut devs = t2(1, 100.0);
+    devs.push(Device::new("dram-0", Tier::T1, 64 * GIB, 300.0));
+    let mut l = ledger(devs);
+    l.allocate("a", Request::new(GIB, Tier::T2, 50.0, MONDAY))
+        .unwrap();
+    let dest = l.migrate_begin("a", Tier::T1).unwrap();
+    assert_eq!(dest.shares[0].device, "dram-0");
+    assert_eq!(
+        (l.granted(0, 0), l.granted(1, 0)),
+        (MBps(50_000), MBps(50_000))
+    );
+    assert!(matches!(
+        l.resize("a", MBps(1)),
+        Err(Rejection::Migrating(_))
+    ));
+    l.migrate_commit("a").unwrap();
+    assert_eq!((l.granted(0, 0), l.granted(1, 0)), (MBps(0), MBps(50_000)));
+    assert_eq!(l.bundle("a").unwrap().request.latency_class, Tier::T1);
+    assert_eq!(l.used_bytes(0), 0);
+    // Abort releases the destination.
+    l.migrate_begin("a", Tier::T2).unwrap();
+    l.migrate_abort("a").unwrap();
+    assert_eq!((l.granted(0, 0), l.granted(1, 0)), (MBps(0), MBps(50_000)));
+    // No room on the destination: refused, nothing changes.
+    l.allocate("b", Request::new(GIB, Tier::T2, 60.0, MONDAY))
+        .unwrap();
+    let before = l.clone();
+    assert!(l.migrate("a", Tier::T2).is_err());
+    assert_eq!(l, before);
+    l.verify().unwrap();
+}
+
+#[test]
+fn policy_change_rechecks_every_bundle() {
+    let mut l = ledger(t2(1, 100.0));
+    l.allocate("a", Request::new(GIB, Tier::T2, 10.0, MONDAY))
+        .unwrap();
+    l.allocate("b", Request::new(GIB, Tier::T2, 10.0, MONDAY))
+        .unwrap();
+    l.set_policy(policy("night", 35.0, "20:00–08:00")).unwrap();
+    assert_eq!(l.granted(0, 0), MBps(70_000)); // Monday 00:00 is night
+    let day = l.segments().at(600);
+    assert_eq!(l.granted(0, day), MBps(20_000));
+    let before = l.clone();
+    let err = l
+        .set_policy(policy("night", 36.0, "20:00–08:00"))
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "policy night would put cxl-dev-001 in 20:00–08:00 at 72 of 70 GB/s"
+    );
+    assert_eq!(l, before);
+    // Lowering inside a window is fine; removing the policy restores own floors.
+    l.set_policy(policy("night", 5.0, "20:00–08:00")).unwrap();
+    assert_eq!(l.granted(0, 0), MBps(10_000));
+    l.remove_policy("night").unwrap();
+    assert_eq!(l.segments().len(), 1);
+    assert_eq!(l.granted(0, 0), MBps(20_000));
+    // Domain-scoped policy only touches that domain.
+    let mut p = policy("t", 60.0, "00:00-00:00");
+    p.security_domain = Some("tenantA".into());
+    l.set_policy(p).unwrap();
+    assert_eq!(l.granted(0, 0), MBps(20_000));
+    l.verify().unwrap();
+}
+
+#[test]
+fn expire_and_free_leave_nothing() {
+    let mut l = ledger(t2(2, 100.0));
+    for i in 0..10 {
+        let r = Request {
+            end_s: Some(MONDAY + 3600 * (i + 1)),
+            ..Request::new(GIB, Tier::T2, 5.0, MONDAY)
+        };
+        l.allocate(&format!("b{i}"), r).unwrap();
+    }
+    l.allocate("forever", Request::new(GIB, Tier::T2, 5.0, MONDAY))
+        .unwrap();
+    assert_eq!(l.expire(MONDAY + 3600 * 5).len(), 5);
+    assert_eq!(l.len(), 6);
+    l.verify().unwrap();
+    assert_eq!(l.expire(i64::MAX).len(), 5);
+    l.free("forever").unwrap();
+    assert!(l.is_empty());
+}
+
+#[test]
+fn apply_is_compare_and_swap() {
+    let mut l = ledger(t2(1, 100.0));
+    let r = Request::new(GIB, Tier::T2, 50.0, MONDAY);
+    let d1 = l.admit(&r).unwrap();
+    let d2 = l.admit(&r).unwrap();
+    l.apply("a", r.clone(), d1).unwrap();
+    assert!(matches!(l.apply("b", r, d2), Err(Rejection::Stale { .. })));
+}
+
+#[test]
+fn serde_round_trip() {
+    let mut l = ledger(t2(2, 288.0));
+    l.set_policy(policy("night", 150.0, "20:00–08:00")).unwrap();
+    l.allocate("a", Request::new(GIB, Tier::T2, 220.0, MONDAY))
+        .unwrap();
+    let json = serde_json::to_string(&l).unwrap();
+    let back: Ledger = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, l);
+    back.verify().unwrap();
+}
+
+#[test]
+fn invalid_requests() {
+    let l = ledger(t2(1, 100.0));
+    assert!(matches!(
+        l.admit(&Request::new(0, Tier::T2, 1.0, 0)),
+        Err(Rejection::Invalid(_))
+    ));
+    assert!(matches!(
+        l.admit(&Request::new(1, Tier::T0, 1.0, 0)),
+        Err(Rejection::NoDevice(Tier::T0))
+    ));
+    assert!(matches!(
+        l.admit(&Request::new(300 * GIB, Tier::T2, 0.0, 0)),
+        Err(Rejection::Bytes { .. })
+    ));
+    assert!(
+        Ledger::new(
+            LedgerConfig::default(),
+            vec![t2(1, 1.0)[0].clone(), t2(1, 1.0)[0].clone()]
+        )
+        .is_err()
+    );
+}
