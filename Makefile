@@ -37,6 +37,7 @@ bench: deps
 	$(CARGO) bench -p corridor-server --bench http_throughput
 	$(CARGO) bench -p corridor-planner --bench blocking
 	$(CARGO) bench -p corridor-planner --bench planning
+	$(CARGO) bench -p corridor-planner --bench memory_admission
 
 ## Regenerate the checked-in OpenAPI document after an API change.
 openapi:
