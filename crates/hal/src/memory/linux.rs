@@ -1,0 +1,435 @@
+//! Memory discovery from sysfs (memory-cxl.md §1).
+//!
+//! Files read, relative to the configurable root (normally `/sys`):
+//!
+//! * `devices/system/node/nodeN/{meminfo,cpulist}`: `MemTotal`/`MemFree` (kB) and CPUs;
+//! * `devices/system/node/nodeN/access0/initiators/{read,write}_{bandwidth,latency}`: HMAT
+//!   figures from the closest initiator. Bandwidth is in MB/s (the ABI,
+//!   `Documentation/ABI/stable/sysfs-devices-node`; `numaperf.rst` said MiB/s until a patch
+//!   corrected it to MB/second), latency in ns. A `0` means "not provided" and is unknown;
+//! * `devices/virtual/memory_tiering/memory_tierN/nodelist` (the ABI doc says `nodes`; the
+//!   real file is `nodelist`, and both are accepted);
+//! * `bus/cxl/devices/memN/{serial,numa_node,ram/size,pmem/size}` and
+//!   `bus/cxl/devices/regionN/{size,mode,target0..N}`; a region's memdevs come from
+//!   `endpointX/uport` of each target decoder `decoderX.Y`, its NUMA node from a
+//!   `target_node` file of its dax device (`regionN/dax_regionN/daxN.M/target_node`);
+//! * `kernel/mm/mempolicy/weighted_interleave/{nodeN,auto,__auto_type}`.
+//!
+//! A missing file is an unknown, never an error and never a made-up number.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::ErrorKind;
+use std::path::{Path, PathBuf};
+
+use super::{
+    CxlMemdev, CxlRegion, Figure, FigureSource, KernelTier, MediaKind, MemoryError,
+    MemoryInventory, MemoryNode, MemoryProvider, Performance, WeightedInterleave, parse_list,
+};
+
+/// Discovery from a sysfs tree.
+#[derive(Debug, Clone)]
+pub struct SysfsMemory {
+    root: PathBuf,
+}
+
+impl SysfsMemory {
+    /// A provider reading under `sysfs_root` (`/sys` on a real host).
+    #[must_use]
+    pub fn new(sysfs_root: impl Into<PathBuf>) -> Self {
+        Self {
+            root: sysfs_root.into(),
+        }
+    }
+
+    /// The root.
+    #[must_use]
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn nodes(&self) -> Result<Vec<MemoryNode>, MemoryError> {
+        let dir = self.root.join("devices/system/node");
+        let mut numbers: Vec<u32> = numbered_entries(&dir, "node")?
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect();
+        numbers.sort_unstable();
+        if numbers.is_empty() {
+            return Err(MemoryError::NoNodes(self.root.display().to_string()));
+        }
+        numbers
+            .into_iter()
+            .map(|n| self.node(&dir.join(format!("node{n}")), n))
+            .collect()
+    }
+
+    fn node(&self, dir: &Path, n: u32) -> Result<MemoryNode, MemoryError> {
+        let (total_bytes, free_bytes) = match read_opt(&dir.join("meminfo"))? {
+            Some(text) => parse_node_meminfo(&text, &dir.join("meminfo"))?,
+            None => (None, None),
+        };
+        let cpus = match read_opt(&dir.join("cpulist"))? {
+            Some(text) => Some(parse_list(&text).map_err(|reason| MemoryError::Parse {
+                path: dir.join("cpulist").display().to_string(),
+                reason,
+            })?),
+            None => None,
+        };
+        let hmat = dir.join("access0/initiators");
+        // MB/s → GB/s (both decimal).
+        let bw = |f: &str| -> Result<Option<Figure>, MemoryError> {
+            Ok(read_u64(&hmat.join(f))?
+                .filter(|&v| v > 0)
+                .map(|v| Figure::new(v as f64 / 1000.0, FigureSource::Hmat)))
+        };
+        let lat = |f: &str| -> Result<Option<Figure>, MemoryError> {
+            Ok(read_u64(&hmat.join(f))?
+                .filter(|&v| v > 0)
+                .map(|v| Figure::new(v as f64, FigureSource::Hmat)))
+        };
+        let performance = Performance {
+            read_bandwidth_gbs: bw("read_bandwidth")?,
+            write_bandwidth_gbs: bw("write_bandwidth")?,
+            read_latency_ns: lat("read_latency")?,
+            write_latency_ns: lat("write_latency")?,
+        };
+        Ok(MemoryNode {
+            id: format!("node{n}"),
+            host: None,
+            numa_node: Some(n),
+            cpus,
+            total_bytes,
+            free_bytes,
+            performance,
+            media: MediaKind::Unknown,
+            cxl_memdevs: Vec::new(),
+            cxl_regions: Vec::new(),
+            kernel_tier: None,
+        })
+    }
+
+    fn kernel_tiers(&self) -> Result<Vec<KernelTier>, MemoryError> {
+        let dir = self.root.join("devices/virtual/memory_tiering");
+        let mut tiers = Vec::new();
+        for (id, path) in numbered_entries(&dir, "memory_tier")? {
+            let text = match read_opt(&path.join("nodelist"))? {
+                Some(t) => Some((t, path.join("nodelist"))),
+                None => read_opt(&path.join("nodes"))?.map(|t| (t, path.join("nodes"))),
+            };
+            let Some((text, file)) = text else { continue };
+            let nodes = parse_list(&text).map_err(|reason| MemoryError::Parse {
+                path: file.display().to_string(),
+                reason,
+            })?;
+            tiers.push(KernelTier { id, nodes });
+        }
+        tiers.sort_by_key(|t| t.id);
+        Ok(tiers)
+    }
+
+    fn cxl_memdevs(&self) -> Result<Vec<CxlMemdev>, MemoryError> {
+        let dir = self.root.join("bus/cxl/devices");
+        let mut out = Vec::new();
+        let mut entries = numbered_entries(&dir, "mem")?;
+        entries.sort_by_key(|(n, _)| *n);
+        for (n, path) in entries {
+            out.push(CxlMemdev {
+                name: format!("mem{n}"),
+                serial: read_opt(&path.join("serial"))?.map(|s| s.trim().to_owned()),
+                numa_node: read_i64(&path.join("numa_node"))?.and_then(|v| u32::try_from(v).ok()),
+                ram_bytes: read_u64(&path.join("ram/size"))?,
+                pmem_bytes: read_u64(&path.join("pmem/size"))?,
+            });
+        }
+        Ok(out)
+    }
+
+    fn cxl_regions(&self) -> Result<Vec<CxlRegion>, MemoryError> {
+        let dir = self.root.join("bus/cxl/devices");
+        let mut out = Vec::new();
+        let mut entries = numbered_entries(&dir, "region")?;
+        entries.sort_by_key(|(n, _)| *n);
+        for (n, path) in entries {
+            let mut targets = Vec::new();
+            for i in 0.. {
+                match read_opt(&path.join(format!("target{i}")))? {
+                    Some(t) if !t.trim().is_empty() => targets.push(t.trim().to_owned()),
+                    Some(_) => {}
+                    None => break,
+                }
+            }
+            let mut memdevs = Vec::new();
+            for t in &targets {
+                if let Some(m) = self.memdev_of_decoder(t)
+                    && !memdevs.contains(&m)
+                {
+                    memdevs.push(m);
+                }
+            }
+            out.push(CxlRegion {
+                name: format!("region{n}"),
+                size: read_u64(&path.join("size"))?,
+                mode: read_opt(&path.join("mode"))?.map(|s| s.trim().to_owned()),
+                targets,
+                memdevs,
+                numa_node: find_target_node(&path, 3)?,
+            });
+        }
+        Ok(out)
+    }
+
+    /// `decoderX.Y` → `endpointX/uport` → `memN`.
+    fn memdev_of_decoder(&self, decoder: &str) -> Option<String> {
+        let port = decoder.strip_prefix("decoder")?.split('.').next()?;
+        let uport = self
+            .root
+            .join(format!("bus/cxl/devices/endpoint{port}/uport"));
+        let target = fs::read_link(uport).ok()?;
+        let name = target.file_name()?.to_str()?.to_owned();
+        name.starts_with("mem").then_some(name)
+    }
+
+    fn read_weighted_interleave(&self) -> Result<Option<WeightedInterleave>, MemoryError> {
+        let dir = self.root.join("kernel/mm/mempolicy/weighted_interleave");
+        if !dir.is_dir() {
+            return Ok(None);
+        }
+        let mut weights = BTreeMap::new();
+        for (n, path) in numbered_entries(&dir, "node")? {
+            if let Some(w) = read_u64(&path)? {
+                let w = u8::try_from(w).map_err(|_| MemoryError::Parse {
+                    path: path.display().to_string(),
+                    reason: format!("weight {w} is not a u8"),
+                })?;
+                weights.insert(n, w);
+            }
+        }
+        let mut auto = None;
+        let mut auto_file = None;
+        for name in ["auto", "__auto_type"] {
+            let path = dir.join(name);
+            if let Some(text) = read_opt(&path)? {
+                auto = Some(parse_bool(&text).ok_or_else(|| MemoryError::Parse {
+                    path: path.display().to_string(),
+                    reason: format!("not a boolean: {:?}", text.trim()),
+                })?);
+                auto_file = Some(name.to_owned());
+                break;
+            }
+        }
+        Ok(Some(WeightedInterleave {
+            weights,
+            auto,
+            auto_file,
+        }))
+    }
+}
+
+impl MemoryProvider for SysfsMemory {
+    fn discover(&self) -> Result<MemoryInventory, MemoryError> {
+        let mut nodes = self.nodes()?;
+        let kernel_tiers = self.kernel_tiers()?;
+        let cxl_memdevs = self.cxl_memdevs()?;
+        let cxl_regions = self.cxl_regions()?;
+        for node in &mut nodes {
+            let numa = node.numa_node;
+            node.kernel_tier = kernel_tiers
+                .iter()
+                .find(|t| numa.is_some_and(|n| t.nodes.contains(&n)))
+                .map(|t| t.id);
+            let regions: Vec<&CxlRegion> = cxl_regions
+                .iter()
+                .filter(|r| r.numa_node.is_some() && r.numa_node == numa)
+                .collect();
+            for r in &regions {
+                node.cxl_regions.push(r.name.clone());
+                for m in &r.memdevs {
+                    if !node.cxl_memdevs.contains(m) {
+                        node.cxl_memdevs.push(m.clone());
+                    }
+                }
+            }
+            let modes: Vec<Option<&str>> = regions.iter().map(|r| r.mode.as_deref()).collect();
+            node.media = if modes.is_empty() || modes.contains(&None) {
+                MediaKind::Unknown
+            } else if modes.iter().all(|m| *m == Some("pmem")) {
+                MediaKind::Persistent
+            } else if modes.iter().all(|m| *m == Some("ram")) {
+                MediaKind::Volatile
+            } else {
+                MediaKind::Unknown
+            };
+        }
+        Ok(MemoryInventory {
+            nodes,
+            cxl_memdevs,
+            cxl_regions,
+            kernel_tiers,
+            weighted_interleave: self.read_weighted_interleave()?,
+        })
+    }
+
+    fn weighted_interleave(&self) -> Result<Option<WeightedInterleave>, MemoryError> {
+        self.read_weighted_interleave()
+    }
+}
+
+fn io_err(path: &Path, source: std::io::Error) -> MemoryError {
+    MemoryError::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+/// Contents of a file; `None` when it (or its directory) does not exist.
+fn read_opt(path: &Path) -> Result<Option<String>, MemoryError> {
+    match fs::read_to_string(path) {
+        Ok(t) => Ok(Some(t)),
+        Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::NotADirectory) => Ok(None),
+        Err(e) => Err(io_err(path, e)),
+    }
+}
+
+/// A decimal or `0x` hexadecimal unsigned integer file.
+fn read_u64(path: &Path) -> Result<Option<u64>, MemoryError> {
+    let Some(text) = read_opt(path)? else {
+        return Ok(None);
+    };
+    let t = text.trim();
+    let parsed = match t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
+        Some(hex) => u64::from_str_radix(hex, 16),
+        None => t.parse(),
+    };
+    parsed.map(Some).map_err(|_| MemoryError::Parse {
+        path: path.display().to_string(),
+        reason: format!("not an unsigned integer: {t:?}"),
+    })
+}
+
+fn read_i64(path: &Path) -> Result<Option<i64>, MemoryError> {
+    let Some(text) = read_opt(path)? else {
+        return Ok(None);
+    };
+    let t = text.trim();
+    t.parse().map(Some).map_err(|_| MemoryError::Parse {
+        path: path.display().to_string(),
+        reason: format!("not an integer: {t:?}"),
+    })
+}
+
+fn parse_bool(text: &str) -> Option<bool> {
+    match text.trim() {
+        "1" | "Y" | "y" | "true" | "on" => Some(true),
+        "0" | "N" | "n" | "false" | "off" => Some(false),
+        _ => None,
+    }
+}
+
+/// Entries `<prefix><N>` of a directory (N decimal), with their paths; empty when the
+/// directory does not exist. Entries such as `memory_tiering` or `mem0p1` are skipped.
+fn numbered_entries(dir: &Path, prefix: &str) -> Result<Vec<(u32, PathBuf)>, MemoryError> {
+    let rd = match fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::NotADirectory) => {
+            return Ok(Vec::new());
+        }
+        Err(e) => return Err(io_err(dir, e)),
+    };
+    let mut out = Vec::new();
+    for entry in rd {
+        let entry = entry.map_err(|e| io_err(dir, e))?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let Some(num) = name.strip_prefix(prefix) else {
+            continue;
+        };
+        if num.is_empty() || !num.bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        if let Ok(n) = num.parse() {
+            out.push((n, entry.path()));
+        }
+    }
+    Ok(out)
+}
+
+/// First `target_node` found under `dir`, at most `depth` levels down (dax device of a region).
+fn find_target_node(dir: &Path, depth: u32) -> Result<Option<u32>, MemoryError> {
+    if let Some(v) = read_i64(&dir.join("target_node"))? {
+        return Ok(u32::try_from(v).ok());
+    }
+    if depth == 0 {
+        return Ok(None);
+    }
+    let Ok(rd) = fs::read_dir(dir) else {
+        return Ok(None);
+    };
+    let mut subdirs: Vec<PathBuf> = rd
+        .filter_map(Result::ok)
+        .filter(|e| {
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            // Only dax objects: do not wander up `subsystem`/`driver` links.
+            (name.starts_with("dax") || name.starts_with("dax_region"))
+                && e.file_type().is_ok_and(|t| t.is_dir())
+        })
+        .map(|e| e.path())
+        .collect();
+    subdirs.sort();
+    for sub in subdirs {
+        if let Some(n) = find_target_node(&sub, depth - 1)? {
+            return Ok(Some(n));
+        }
+    }
+    Ok(None)
+}
+
+/// `Node 0 MemTotal:  24523212 kB` lines → (total, free) in bytes.
+fn parse_node_meminfo(text: &str, path: &Path) -> Result<(Option<u64>, Option<u64>), MemoryError> {
+    let mut total = None;
+    let mut free = None;
+    for line in text.lines() {
+        let mut words = line.split_whitespace();
+        // "Node", "<n>", "<Key>:", "<value>", "kB"
+        let (Some(_), Some(_), Some(key), Some(value)) =
+            (words.next(), words.next(), words.next(), words.next())
+        else {
+            continue;
+        };
+        let slot = match key {
+            "MemTotal:" => &mut total,
+            "MemFree:" => &mut free,
+            _ => continue,
+        };
+        let kb: u64 = value.parse().map_err(|_| MemoryError::Parse {
+            path: path.display().to_string(),
+            reason: format!("bad value in {line:?}"),
+        })?;
+        let unit = words.next().unwrap_or("kB");
+        let mult = if unit == "kB" { 1024 } else { 1 };
+        *slot = Some(kb * mult);
+    }
+    Ok((total, free))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn meminfo() {
+        let text = "Node 0 MemTotal:       21850324 kB\nNode 0 MemFree:         6172652 kB\nNode 0 MemUsed:        15677672 kB\n";
+        let (t, f) = parse_node_meminfo(text, Path::new("x")).unwrap();
+        assert_eq!(t, Some(21_850_324 * 1024));
+        assert_eq!(f, Some(6_172_652 * 1024));
+        assert!(parse_node_meminfo("Node 0 MemTotal: x kB", Path::new("x")).is_err());
+    }
+
+    #[test]
+    fn booleans() {
+        assert_eq!(parse_bool("true\n"), Some(true));
+        assert_eq!(parse_bool("N"), Some(false));
+        assert_eq!(parse_bool("maybe"), None);
+    }
+}
