@@ -4,10 +4,12 @@ mod config;
 mod kinds;
 mod output;
 
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use corridor_client::{Client, ClientError};
+use corridor_pki::{Ca, PkiPaths, Principal};
 use futures::StreamExt;
 
 use crate::kinds::Kind;
@@ -17,13 +19,32 @@ use crate::output::{Format, render, render_event};
 ///
 /// The server address comes from --server, else CORRIDOR_SERVER, else
 /// `server` in ~/.config/corridoros/corridorctl.toml, else
-/// http://127.0.0.1:7070.
+/// https://127.0.0.1:7070. For HTTPS the CA and the client certificate
+/// come from --ca/--cert/--key, else from the local PKI in the state
+/// directory (the CA and the admin certificate).
 #[derive(Debug, Parser)]
 #[command(name = "corridorctl", version)]
 struct Cli {
-    /// corridord base URL, e.g. http://127.0.0.1:7070
+    /// corridord base URL, e.g. https://127.0.0.1:7070
     #[arg(long, short = 's', env = "CORRIDOR_SERVER", global = true)]
     server: Option<String>,
+
+    /// corridord's state directory, where its PKI lives
+    /// [default: $XDG_STATE_HOME/corridoros or ~/.local/state/corridoros]
+    #[arg(long, env = "CORRIDOR_STATE_DIR", global = true)]
+    state_dir: Option<PathBuf>,
+
+    /// CA certificate to trust [default: <state-dir>/pki/ca.pem]
+    #[arg(long, env = "CORRIDOR_CA", global = true)]
+    ca: Option<PathBuf>,
+
+    /// Client certificate [default: <state-dir>/pki/admin.pem]
+    #[arg(long, env = "CORRIDOR_CERT", global = true)]
+    cert: Option<PathBuf>,
+
+    /// Client private key [default: <state-dir>/pki/admin.key]
+    #[arg(long, env = "CORRIDOR_KEY", global = true)]
+    key: Option<PathBuf>,
 
     /// Output format
     #[arg(long, short = 'o', value_enum, default_value_t = Format::Table, global = true)]
@@ -50,6 +71,45 @@ enum Command {
     },
     /// Check that the server is ready.
     Status,
+    /// The local PKI in the state directory (works offline, no server).
+    Pki {
+        #[command(subcommand)]
+        command: PkiCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum PkiCommand {
+    /// Create whatever of the PKI is missing (corridord does this at start).
+    Init {
+        /// Security domains to issue client certificates for
+        #[arg(long = "domain")]
+        domains: Vec<String>,
+    },
+    /// Issue a client certificate into <state-dir>/pki/ (key 0600).
+    Issue {
+        /// A security domain, e.g. tenantB
+        #[arg(long, conflicts_with = "role", required_unless_present = "role")]
+        domain: Option<String>,
+        /// A built-in role instead of a domain
+        #[arg(long, value_enum)]
+        role: Option<Role>,
+        /// Replace an existing certificate for the same principal
+        #[arg(long)]
+        force: bool,
+    },
+    /// Revoke a certificate by serial (hex, as `pki list` shows) and
+    /// rewrite the CRL; corridord honours it on SIGHUP or restart.
+    Revoke { serial: String },
+    /// Every certificate issued here, with its serial and revocation state.
+    List,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum Role {
+    Admin,
+    Operator,
+    ReadOnly,
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -65,9 +125,23 @@ async fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> Result<(), anyhow::Error> {
+    if let Command::Pki { command } = cli.command {
+        return pki(&config::state_dir(cli.state_dir.as_deref())?, command);
+    }
     let server = config::server_address(cli.server.as_deref())?;
-    let client = Client::new(&server)?;
+    let client = if server.starts_with("https://") {
+        let tls = config::tls_options(&config::TlsFlags {
+            state_dir: cli.state_dir.as_deref(),
+            ca: cli.ca.as_deref(),
+            cert: cli.cert.as_deref(),
+            key: cli.key.as_deref(),
+        })?;
+        Client::with_tls(&server, &tls)?
+    } else {
+        Client::new(&server)?
+    };
     match cli.command {
+        Command::Pki { .. } => unreachable!("handled above"),
         Command::Status => {
             if client.ready().await? {
                 println!("{server}: ready");
@@ -99,6 +173,83 @@ async fn run(cli: Cli) -> Result<(), anyhow::Error> {
                     let event = event?;
                     print!("{}", render_event(kind, &event, cli.output)?);
                 }
+            }
+            Ok(())
+        }
+    }
+}
+
+fn pki(state_dir: &Path, command: PkiCommand) -> Result<(), anyhow::Error> {
+    let paths = PkiPaths::in_state_dir(state_dir);
+    match command {
+        PkiCommand::Init { domains } => {
+            let report = corridor_pki::ensure(state_dir, &domains)?;
+            for path in &report.created {
+                println!("created {}", path.display());
+            }
+            if report.created.is_empty() {
+                println!("{}: complete, nothing to do", paths.dir.display());
+            }
+            Ok(())
+        }
+        PkiCommand::Issue {
+            domain,
+            role,
+            force,
+        } => {
+            let principal = match (domain, role) {
+                (Some(domain), _) => Principal::domain(&domain)?,
+                (None, Some(Role::Admin)) => Principal::Admin,
+                (None, Some(Role::Operator)) => Principal::Operator,
+                (None, Some(Role::ReadOnly)) => Principal::ReadOnly,
+                (None, None) => anyhow::bail!("give --domain or --role"),
+            };
+            let ca = Ca::load(&paths).map_err(|e| {
+                anyhow::anyhow!(
+                    "{}: no CA there yet (run `corridorctl pki init` or start corridord): {e}",
+                    paths.dir.display()
+                )
+            })?;
+            let cert = paths.client_cert(&principal);
+            if cert.exists() && !force {
+                anyhow::bail!(
+                    "{} exists; pass --force to replace it (revoke the old serial too)",
+                    cert.display()
+                );
+            }
+            let issued = ca.issue_client_files(&principal)?;
+            println!("principal {principal}");
+            println!("serial    {}", issued.serial);
+            println!("cert      {}", cert.display());
+            println!("key       {}", paths.client_key(&principal).display());
+            Ok(())
+        }
+        PkiCommand::Revoke { serial } => {
+            let ca = Ca::load(&paths)?;
+            ca.revoke(&serial)?;
+            println!(
+                "revoked {serial}; CRL written to {} (send corridord SIGHUP to apply it now)",
+                paths.crl().display()
+            );
+            Ok(())
+        }
+        PkiCommand::List => {
+            let ca = Ca::load(&paths)?;
+            let revoked = ca.revoked_serials()?;
+            println!(
+                "{:<34} {:<24} {:<8} NOT AFTER",
+                "SERIAL", "PRINCIPAL", "STATE"
+            );
+            for record in ca.issued()? {
+                let state = if revoked.contains(&record.serial) {
+                    "revoked"
+                } else {
+                    "valid"
+                };
+                println!(
+                    "{:<34} {:<24} {:<8} {}",
+                    record.serial, record.principal, state, record.not_after
+                );
             }
             Ok(())
         }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use corridor_server::Daemon;
-use corridor_server::config::{Config, LogFormat};
+use corridor_server::config::Config;
 use corridor_services::ControlPlane;
 
 struct Server {
@@ -23,17 +23,9 @@ fn start() -> Server {
         .enable_all()
         .build()
         .unwrap();
-    let config = Config {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        state_dir: state.path().to_path_buf(),
-        topology: None,
-        time_scale: None,
-        log_format: LogFormat::Json,
-        log_filter: "warn".into(),
-        source: None,
-    };
+    let config = Config::local(state.path());
     let daemon = runtime.block_on(Daemon::start(&config)).unwrap();
-    let base = format!("http://{}", daemon.local_addr);
+    let base = daemon.base_url();
     let plane = daemon.plane().clone();
     runtime.spawn(daemon.serve(std::future::pending()));
     Server {
@@ -46,6 +38,7 @@ fn start() -> Server {
 
 fn corridorctl(server: &Server, args: &[&str]) -> (bool, String, String) {
     let output = Command::new(env!("CARGO_BIN_EXE_corridorctl"))
+        .env("CORRIDOR_STATE_DIR", server._state.path())
         .arg("--server")
         .arg(&server.base)
         .args(args)
@@ -106,6 +99,7 @@ fn errors_are_reported_with_the_servers_problem() {
 fn server_address_from_the_environment_and_status() {
     let server = start();
     let output = Command::new(env!("CARGO_BIN_EXE_corridorctl"))
+        .env("CORRIDOR_STATE_DIR", server._state.path())
         .env("CORRIDOR_SERVER", &server.base)
         .arg("status")
         .output()
@@ -118,6 +112,7 @@ fn server_address_from_the_environment_and_status() {
 fn watch_prints_changes_after_the_list() {
     let server = start();
     let mut child = Command::new(env!("CARGO_BIN_EXE_corridorctl"))
+        .env("CORRIDOR_STATE_DIR", server._state.path())
         .arg("--server")
         .arg(&server.base)
         .args(["get", "devices", "-w"])

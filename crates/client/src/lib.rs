@@ -6,6 +6,7 @@
 
 mod sse;
 
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use corridor_model::calibration::AmbientProfile;
@@ -21,12 +22,63 @@ use serde::de::DeserializeOwned;
 pub use sse::SseEvent;
 
 /// The address corridord listens on by default.
-pub const DEFAULT_SERVER: &str = "http://127.0.0.1:7070";
+pub const DEFAULT_SERVER: &str = "https://127.0.0.1:7070";
+
+/// TLS material for talking to corridord: the CA that signed its
+/// certificate and, for mTLS, this client's certificate and key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsOptions {
+    pub ca: PathBuf,
+    /// Client certificate chain and private key (PEM).
+    pub identity: Option<(PathBuf, PathBuf)>,
+}
+
+/// A rustls client configuration for corridord: aws-lc-rs, TLS 1.3 only,
+/// X25519MLKEM768 offered first, the given CA as the only trust anchor.
+pub fn rustls_config(tls: &TlsOptions) -> Result<rustls::ClientConfig> {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    let bad = |path: &Path, reason: String| ClientError::Tls {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let read_certs = |path: &Path| -> Result<Vec<CertificateDer<'static>>> {
+        let certs = CertificateDer::pem_file_iter(path)
+            .and_then(|iter| iter.collect::<std::result::Result<Vec<_>, _>>())
+            .map_err(|e| bad(path, e.to_string()))?;
+        if certs.is_empty() {
+            return Err(bad(path, "no certificate in the file".into()));
+        }
+        Ok(certs)
+    };
+    let mut roots = rustls::RootCertStore::empty();
+    for ca in read_certs(&tls.ca)? {
+        roots.add(ca).map_err(|e| bad(&tls.ca, e.to_string()))?;
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map_err(|e| bad(&tls.ca, e.to_string()))?
+        .with_root_certificates(roots);
+    match &tls.identity {
+        None => Ok(builder.with_no_client_auth()),
+        Some((cert, key)) => {
+            let chain = read_certs(cert)?;
+            let key_der = PrivateKeyDer::from_pem_file(key).map_err(|e| bad(key, e.to_string()))?;
+            builder
+                .with_client_auth_cert(chain, key_der)
+                .map_err(|e| bad(cert, e.to_string()))
+        }
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     #[error("invalid server address {address:?}: {reason}")]
     InvalidServer { address: String, reason: String },
+
+    #[error("TLS file {path}: {reason}")]
+    Tls { path: PathBuf, reason: String },
 
     #[error("request to {url} failed")]
     Transport {
@@ -91,8 +143,18 @@ pub struct Client {
 }
 
 impl Client {
-    /// `server` is a base URL such as `http://127.0.0.1:7070`.
+    /// `server` is a base URL such as `http://127.0.0.1:7070` (plain HTTP,
+    /// for a server started with `--insecure-dev`).
     pub fn new(server: &str) -> Result<Self> {
+        Self::build(server, None)
+    }
+
+    /// An HTTPS client that trusts `tls.ca` and presents `tls.identity`.
+    pub fn with_tls(server: &str, tls: &TlsOptions) -> Result<Self> {
+        Self::build(server, Some(rustls_config(tls)?))
+    }
+
+    fn build(server: &str, tls: Option<rustls::ClientConfig>) -> Result<Self> {
         let base = server.trim_end_matches('/').to_string();
         if !(base.starts_with("http://") || base.starts_with("https://")) {
             return Err(ClientError::InvalidServer {
@@ -100,14 +162,16 @@ impl Client {
                 reason: "must start with http:// or https://".into(),
             });
         }
-        let http = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
-            .pool_idle_timeout(Duration::from_secs(60))
-            .build()
-            .map_err(|source| ClientError::Transport {
-                url: base.clone(),
-                source,
-            })?;
+            .pool_idle_timeout(Duration::from_secs(60));
+        if let Some(config) = tls {
+            builder = builder.tls_backend_preconfigured(config);
+        }
+        let http = builder.build().map_err(|source| ClientError::Transport {
+            url: base.clone(),
+            source,
+        })?;
         Ok(Self { http, base })
     }
 

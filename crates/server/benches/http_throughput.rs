@@ -45,6 +45,9 @@ impl Server {
             .arg(state.path())
             .arg("--log")
             .arg("warn")
+            // Plain HTTP: this benchmark measures the API, not TLS (see
+            // tls_handshake for that).
+            .arg("--insecure-dev")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

@@ -11,6 +11,8 @@ use std::path::{Path, PathBuf};
 use clap::{Args, ValueEnum};
 use serde::Deserialize;
 
+use crate::tls::TlsFiles;
+
 /// The system-wide configuration file, read when it exists.
 pub const SYSTEM_CONFIG: &str = "/etc/corridoros/corridord.toml";
 
@@ -56,6 +58,39 @@ pub struct Overrides {
     /// Log filter, e.g. `info` or `corridor_services=debug` [default: info]
     #[arg(long = "log", env = "CORRIDOR_LOG", global = true)]
     pub log_filter: Option<String>,
+
+    /// Serve plain HTTP without authentication (every caller is admin).
+    /// For a developer's own machine only; logs a warning at start.
+    #[arg(long, env = "CORRIDOR_INSECURE_DEV", global = true)]
+    pub insecure_dev: bool,
+
+    /// Security domains that get a client certificate in the local PKI
+    /// (repeat, or comma-separated) [default: none]
+    #[arg(
+        long = "security-domain",
+        env = "CORRIDOR_SECURITY_DOMAINS",
+        value_delimiter = ',',
+        global = true
+    )]
+    pub security_domains: Vec<String>,
+
+    /// Server certificate chain (PEM) of a brought-in PKI; with --tls-key
+    /// and --tls-client-ca. Without it the local PKI in the state directory
+    /// is created and used.
+    #[arg(long, env = "CORRIDOR_TLS_CERT", global = true)]
+    pub tls_cert: Option<PathBuf>,
+
+    /// Server private key (PEM) of a brought-in PKI
+    #[arg(long, env = "CORRIDOR_TLS_KEY", global = true)]
+    pub tls_key: Option<PathBuf>,
+
+    /// CA bundle (PEM) client certificates must chain to, for a brought-in PKI
+    #[arg(long, env = "CORRIDOR_TLS_CLIENT_CA", global = true)]
+    pub tls_client_ca: Option<PathBuf>,
+
+    /// CRL (PEM) of revoked client certificates, for a brought-in PKI
+    #[arg(long, env = "CORRIDOR_TLS_CRL", global = true)]
+    pub tls_crl: Option<PathBuf>,
 }
 
 /// The configuration file's shape.
@@ -68,6 +103,30 @@ struct FileConfig {
     time_scale: Option<f64>,
     #[serde(default)]
     log: FileLog,
+    #[serde(default)]
+    insecure_dev: bool,
+    #[serde(default)]
+    security_domains: Vec<String>,
+    #[serde(default)]
+    tls: FileTls,
+    #[serde(default)]
+    audit: FileAudit,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileTls {
+    cert: Option<PathBuf>,
+    key: Option<PathBuf>,
+    client_ca: Option<PathBuf>,
+    crl: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileAudit {
+    max_bytes: Option<u64>,
+    keep: Option<usize>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -88,6 +147,30 @@ pub struct Config {
     pub log_filter: String,
     /// The file the settings came from, if any, for the startup log.
     pub source: Option<PathBuf>,
+    /// Plain HTTP, no authentication.
+    pub insecure_dev: bool,
+    /// Domains that get a client certificate in the local PKI.
+    pub security_domains: Vec<String>,
+    /// Brought-in TLS files; `None` means the local PKI.
+    pub tls: Option<TlsFiles>,
+    /// Audit log rotation.
+    pub audit: AuditSettings,
+}
+
+/// When `audit.log` is rotated and how many old files are kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AuditSettings {
+    pub max_bytes: u64,
+    pub keep: usize,
+}
+
+impl Default for AuditSettings {
+    fn default() -> Self {
+        AuditSettings {
+            max_bytes: 64 * 1024 * 1024,
+            keep: 5,
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -108,6 +191,10 @@ pub enum ConfigError {
     TimeScale(f64),
     #[error("no state directory given and neither XDG_STATE_HOME nor HOME is set")]
     NoStateDir,
+    #[error("{0:?} is not a valid security domain (1-63 of A-Z a-z 0-9 _ -)")]
+    SecurityDomain(String),
+    #[error("a brought-in PKI needs tls cert, key and client_ca together; missing {0}")]
+    PartialTls(&'static str),
 }
 
 impl Config {
@@ -130,7 +217,43 @@ impl Config {
         {
             return Err(ConfigError::TimeScale(scale));
         }
+        let security_domains = if overrides.security_domains.is_empty() {
+            file.security_domains
+        } else {
+            overrides.security_domains.clone()
+        };
+        if let Some(bad) = security_domains
+            .iter()
+            .find(|d| !corridor_pki::principal::valid_domain(d))
+        {
+            return Err(ConfigError::SecurityDomain(bad.clone()));
+        }
+        let cert = overrides.tls_cert.clone().or(file.tls.cert);
+        let key = overrides.tls_key.clone().or(file.tls.key);
+        let client_ca = overrides.tls_client_ca.clone().or(file.tls.client_ca);
+        let crl = overrides.tls_crl.clone().or(file.tls.crl);
+        let tls = match (cert, key, client_ca) {
+            (None, None, None) => None,
+            (Some(cert), Some(key), Some(client_ca)) => Some(TlsFiles {
+                cert,
+                key,
+                client_ca,
+                crl,
+            }),
+            (None, _, _) => return Err(ConfigError::PartialTls("cert")),
+            (_, None, _) => return Err(ConfigError::PartialTls("key")),
+            (_, _, None) => return Err(ConfigError::PartialTls("client_ca")),
+        };
+        let defaults = AuditSettings::default();
+        let audit = AuditSettings {
+            max_bytes: file.audit.max_bytes.unwrap_or(defaults.max_bytes).max(4096),
+            keep: file.audit.keep.unwrap_or(defaults.keep).max(1),
+        };
         Ok(Config {
+            insecure_dev: overrides.insecure_dev || file.insecure_dev,
+            security_domains,
+            tls,
+            audit,
             listen: overrides
                 .listen
                 .or(file.listen)
@@ -161,15 +284,29 @@ fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
 }
 
 /// `$XDG_STATE_HOME/corridoros`, else `~/.local/state/corridoros`, per the
-/// XDG base directory specification.
+/// XDG base directory specification (shared with corridorctl).
 pub fn default_state_dir() -> Result<PathBuf, ConfigError> {
-    if let Some(dir) = std::env::var_os("XDG_STATE_HOME").filter(|d| !d.is_empty()) {
-        return Ok(PathBuf::from(dir).join("corridoros"));
+    corridor_pki::default_state_dir().map_err(|_| ConfigError::NoStateDir)
+}
+
+impl Config {
+    /// Defaults with the given state directory, listening on a free
+    /// loopback port: what tests and benchmarks start.
+    pub fn local(state_dir: &Path) -> Config {
+        Config {
+            listen: "127.0.0.1:0".parse().expect("valid address"),
+            state_dir: state_dir.to_path_buf(),
+            topology: None,
+            time_scale: None,
+            log_format: LogFormat::Json,
+            log_filter: "warn".into(),
+            source: None,
+            insecure_dev: false,
+            security_domains: Vec::new(),
+            tls: None,
+            audit: AuditSettings::default(),
+        }
     }
-    let home = std::env::var_os("HOME")
-        .filter(|h| !h.is_empty())
-        .ok_or(ConfigError::NoStateDir)?;
-    Ok(PathBuf::from(home).join(".local/state/corridoros"))
 }
 
 #[cfg(test)]

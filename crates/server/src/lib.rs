@@ -7,6 +7,8 @@ pub mod config;
 pub mod http;
 pub mod metered_store;
 pub mod metrics;
+pub mod serve;
+pub mod tls;
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -23,6 +25,7 @@ use crate::config::Config;
 use crate::http::AppState;
 use crate::metered_store::MeteredStore;
 use crate::metrics::Metrics;
+use crate::tls::{TlsFiles, TlsState};
 
 /// Name of the store file inside the state directory.
 pub const STORE_FILE: &str = "store.redb";
@@ -55,6 +58,10 @@ pub enum StartError {
     },
     #[error("the HTTP server failed")]
     Serve(#[source] std::io::Error),
+    #[error("cannot set up the local PKI")]
+    Pki(#[source] corridor_pki::PkiError),
+    #[error("cannot load the TLS configuration")]
+    Tls(#[source] tls::TlsError),
 }
 
 /// A started daemon: listening, inventory published, ready to serve.
@@ -63,6 +70,7 @@ pub struct Daemon {
     listener: TcpListener,
     state: AppState,
     drain: tokio::sync::watch::Sender<bool>,
+    tls: Option<Arc<TlsState>>,
     pub local_addr: SocketAddr,
 }
 
@@ -72,10 +80,43 @@ impl Daemon {
         &self.state.plane
     }
 
+    /// The TLS state, for reloading certificates (SIGHUP); `None` under
+    /// `--insecure-dev`.
+    pub fn tls(&self) -> Option<Arc<TlsState>> {
+        self.tls.clone()
+    }
+
+    /// `https://addr`, or `http://addr` under `--insecure-dev`.
+    pub fn base_url(&self) -> String {
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://{}", self.local_addr)
+    }
+
     /// Opens the store, loads the twin, publishes the inventory and binds
     /// the listener. Serving starts with [`Daemon::serve`].
     pub async fn start(config: &Config) -> Result<Daemon, StartError> {
         create_state_dir(&config.state_dir)?;
+        let tls = if config.insecure_dev {
+            tracing::warn!(
+                "--insecure-dev: serving plain HTTP with NO authentication; every caller is admin. \
+                 Never use this beyond a developer's own machine."
+            );
+            None
+        } else {
+            let files = match &config.tls {
+                Some(files) => files.clone(),
+                None => {
+                    let report = corridor_pki::ensure(&config.state_dir, &config.security_domains)
+                        .map_err(StartError::Pki)?;
+                    if !report.created.is_empty() {
+                        // Paths only: key material never reaches a log.
+                        tracing::info!(files = ?report.created, "local PKI: created");
+                    }
+                    TlsFiles::local_pki(&config.state_dir)
+                }
+            };
+            Some(Arc::new(TlsState::load(files).map_err(StartError::Tls)?))
+        };
         let store_path = config.state_dir.join(STORE_FILE);
         let redb = RedbStore::open(&store_path, RedbOptions::default()).map_err(|source| {
             StartError::Store {
@@ -122,6 +163,7 @@ impl Daemon {
             listener,
             state,
             drain,
+            tls,
             local_addr,
         })
     }
@@ -133,7 +175,11 @@ impl Daemon {
     ) -> Result<(), StartError> {
         let app = http::router(self.state.clone());
         self.state.ready.store(true, Ordering::Release);
-        tracing::info!(addr = %self.local_addr, "corridord listening");
+        tracing::info!(
+            addr = %self.local_addr,
+            tls = self.tls.is_some(),
+            "corridord listening"
+        );
         let drain = self.drain;
         let ready = Arc::clone(&self.state.ready);
         let shutdown = async move {
@@ -143,8 +189,7 @@ impl Daemon {
             ready.store(false, Ordering::Release);
             let _ = drain.send(true);
         };
-        axum::serve(self.listener, app)
-            .with_graceful_shutdown(shutdown)
+        serve::serve(self.listener, self.tls, app, shutdown)
             .await
             .map_err(StartError::Serve)?;
         self.state.ready.store(false, Ordering::Release);
@@ -163,6 +208,25 @@ fn create_state_dir(path: &Path) -> Result<(), StartError> {
             path: path.to_path_buf(),
             source,
         })
+}
+
+/// Reloads the TLS files on every SIGHUP, for as long as the process runs.
+/// A reload that fails keeps the previous configuration and logs why.
+pub fn reload_on_sighup(tls: Arc<TlsState>) -> Result<(), std::io::Error> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hup = signal(SignalKind::hangup())?;
+    tokio::spawn(async move {
+        while hup.recv().await.is_some() {
+            match tls.reload() {
+                Ok(()) => tracing::info!("SIGHUP: TLS certificates, CA and CRL reloaded"),
+                Err(error) => tracing::error!(
+                    error = %corridor_services::error::error_chain(&error),
+                    "SIGHUP: TLS reload failed; keeping the previous configuration"
+                ),
+            }
+        }
+    });
+    Ok(())
 }
 
 /// Resolves on SIGTERM or SIGINT.

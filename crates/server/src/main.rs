@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use corridor_server::config::{Config, LogFormat, Overrides};
-use corridor_server::{Daemon, shutdown_signal};
+use corridor_server::{Daemon, reload_on_sighup, shutdown_signal};
 use corridor_services::error::error_chain;
 use tracing_subscriber::EnvFilter;
 
@@ -91,6 +91,9 @@ fn run(overrides: &Overrides) -> ExitCode {
             "corridord starting"
         );
         let daemon = Daemon::start(&config).await?;
+        if let Some(tls) = daemon.tls() {
+            reload_on_sighup(tls).map_err(corridor_server::StartError::Serve)?;
+        }
         daemon.serve(shutdown_signal()).await
     });
     match result {

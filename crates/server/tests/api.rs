@@ -4,9 +4,10 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use corridor_client::Client;
+use corridor_client::{Client, TlsOptions};
 use corridor_hal::Topology;
-use corridor_server::config::{Config, LogFormat};
+use corridor_pki::{PkiPaths, Principal};
+use corridor_server::config::Config;
 use corridor_server::{Daemon, http::openapi};
 use futures::StreamExt;
 use serde_json::Value;
@@ -29,6 +30,9 @@ const RFC_DEVICE_FIELDS: [&str; 12] = [
 
 struct Running {
     base: String,
+    /// An admin mTLS client, as corridorctl would build from the state dir.
+    http: reqwest::Client,
+    tls: TlsOptions,
     plane: std::sync::Arc<corridor_services::ControlPlane>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<()>,
@@ -42,17 +46,22 @@ impl Running {
     }
 
     async fn start_in(state: tempfile::TempDir) -> Running {
-        let config = Config {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            state_dir: state.path().to_path_buf(),
-            topology: None,
-            time_scale: None,
-            log_format: LogFormat::Json,
-            log_filter: "warn".into(),
-            source: None,
-        };
+        let config = Config::local(state.path());
         let daemon = Daemon::start(&config).await.expect("corridord starts");
-        let base = format!("http://{}", daemon.local_addr);
+        let base = daemon.base_url();
+        assert!(base.starts_with("https://"), "{base}");
+        let pki = PkiPaths::in_state_dir(state.path());
+        let tls = TlsOptions {
+            ca: pki.ca_cert(),
+            identity: Some((
+                pki.client_cert(&Principal::Admin),
+                pki.client_key(&Principal::Admin),
+            )),
+        };
+        let http = reqwest::Client::builder()
+            .tls_backend_preconfigured(corridor_client::rustls_config(&tls).unwrap())
+            .build()
+            .unwrap();
         let plane = daemon.plane().clone();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(async move {
@@ -65,6 +74,8 @@ impl Running {
         });
         Running {
             base,
+            http,
+            tls,
             plane,
             stop: Some(stop),
             task,
@@ -84,10 +95,14 @@ impl Running {
     fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }
-}
 
-async fn get(url: &str) -> reqwest::Response {
-    reqwest::get(url).await.unwrap()
+    async fn get(&self, url: &str) -> reqwest::Response {
+        self.http.get(url).send().await.unwrap()
+    }
+
+    fn client(&self) -> Client {
+        Client::with_tls(&self.base, &self.tls).unwrap()
+    }
 }
 
 fn assert_problem(response_status: u16, content_type: &str, body: &Value, status: u16) {
@@ -115,7 +130,8 @@ async fn problem(response: reqwest::Response) -> (u16, String, Value) {
 #[tokio::test]
 async fn devices_have_every_rfc_field_and_match_the_twin() {
     let server = Running::start().await;
-    let devices: Vec<Value> = get(&server.url("/v1/fabman/devices"))
+    let devices: Vec<Value> = server
+        .get(&server.url("/v1/fabman/devices"))
         .await
         .json()
         .await
@@ -138,14 +154,15 @@ async fn devices_have_every_rfc_field_and_match_the_twin() {
         );
     }
     let first = devices[0]["id"].as_str().unwrap();
-    let one: Value = get(&server.url(&format!("/v1/fabman/devices/{first}")))
+    let one: Value = server
+        .get(&server.url(&format!("/v1/fabman/devices/{first}")))
         .await
         .json()
         .await
         .unwrap();
     assert_eq!(&one, &devices[0]);
 
-    let client = Client::new(&server.base).unwrap();
+    let client = server.client();
     let typed = client.devices().await.unwrap();
     assert_eq!(typed.len(), devices.len());
     server.stop().await;
@@ -154,13 +171,16 @@ async fn devices_have_every_rfc_field_and_match_the_twin() {
 #[tokio::test]
 async fn unknown_device_route_and_method_are_problems() {
     let server = Running::start().await;
-    let (status, ct, body) = problem(get(&server.url("/v1/fabman/devices/nope")).await).await;
+    let (status, ct, body) =
+        problem(server.get(&server.url("/v1/fabman/devices/nope")).await).await;
     assert_problem(status, &ct, &body, 404);
 
-    let (status, ct, body) = problem(get(&server.url("/v1/nowhere")).await).await;
+    let (status, ct, body) = problem(server.get(&server.url("/v1/nowhere")).await).await;
     assert_problem(status, &ct, &body, 404);
 
-    let response = reqwest::Client::new()
+    let response = server
+        .http
+        .clone()
         .put(server.url("/v1/fabman/devices"))
         .send()
         .await
@@ -182,8 +202,12 @@ async fn bad_query_parameters_name_the_parameter() {
         ("continue=garbage", "?continue"),
         ("colour=red", "?query"),
     ] {
-        let (status, ct, body) =
-            problem(get(&server.url(&format!("/v1/fabman/devices?{query}"))).await).await;
+        let (status, ct, body) = problem(
+            server
+                .get(&server.url(&format!("/v1/fabman/devices?{query}")))
+                .await,
+        )
+        .await;
         assert_problem(status, &ct, &body, 422);
         assert_eq!(body["errors"][0]["pointer"], pointer, "{query}: {body}");
     }
@@ -193,7 +217,8 @@ async fn bad_query_parameters_name_the_parameter() {
 #[tokio::test]
 async fn paging_follows_continue_tokens_to_the_end() {
     let server = Running::start().await;
-    let all: Vec<Value> = get(&server.url("/v1/fabman/devices"))
+    let all: Vec<Value> = server
+        .get(&server.url("/v1/fabman/devices"))
         .await
         .json()
         .await
@@ -201,7 +226,7 @@ async fn paging_follows_continue_tokens_to_the_end() {
     let mut seen = Vec::new();
     let mut next = server.url("/v1/fabman/devices?limit=1");
     loop {
-        let response = get(&next).await;
+        let response = server.get(&next).await;
         let token = response
             .headers()
             .get("x-continue")
@@ -228,7 +253,8 @@ async fn paging_follows_continue_tokens_to_the_end() {
 #[tokio::test]
 async fn label_selectors_filter_devices() {
     let server = Running::start().await;
-    let all: Vec<Value> = get(&server.url("/v1/fabman/devices"))
+    let all: Vec<Value> = server
+        .get(&server.url("/v1/fabman/devices"))
         .await
         .json()
         .await
@@ -238,20 +264,22 @@ async fn label_selectors_filter_devices() {
         .and_then(|labels| labels.iter().next())
         .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string()))
         .expect("devices carry labels");
-    let matching: Vec<Value> = get(&server.url(&format!(
-        "/v1/fabman/devices?label_selector={key}%3D{value}"
-    )))
-    .await
-    .json()
-    .await
-    .unwrap();
+    let matching: Vec<Value> = server
+        .get(&server.url(&format!(
+            "/v1/fabman/devices?label_selector={key}%3D{value}"
+        )))
+        .await
+        .json()
+        .await
+        .unwrap();
     let expected = all
         .iter()
         .filter(|d| d["labels"][&key] == value.as_str())
         .count();
     assert_eq!(matching.len(), expected);
     assert!(!matching.is_empty());
-    let none: Vec<Value> = get(&server.url("/v1/fabman/devices?label_selector=no-such-label"))
+    let none: Vec<Value> = server
+        .get(&server.url("/v1/fabman/devices?label_selector=no-such-label"))
         .await
         .json()
         .await
@@ -263,7 +291,7 @@ async fn label_selectors_filter_devices() {
 #[tokio::test]
 async fn watch_streams_changes_after_the_list_revision() {
     let server = Running::start().await;
-    let client = Client::new(&server.base).unwrap();
+    let client = server.client();
     let page = client
         .list_page::<Value>("/v1/fabman/devices", None, None, None)
         .await
@@ -296,7 +324,7 @@ async fn watch_streams_changes_after_the_list_revision() {
 #[tokio::test]
 async fn every_pending_rfc_endpoint_answers_501_problem() {
     let server = Running::start().await;
-    let http = reqwest::Client::new();
+    let http = server.http.clone();
     let pending = [
         ("POST", "/v1/corridors"),
         ("GET", "/v1/corridors"),
@@ -340,11 +368,16 @@ async fn every_pending_rfc_endpoint_answers_501_problem() {
 #[tokio::test]
 async fn health_ready_and_metrics() {
     let server = Running::start().await;
-    assert_eq!(get(&server.url("/healthz")).await.status(), 200);
-    assert_eq!(get(&server.url("/readyz")).await.status(), 200);
-    get(&server.url("/v1/fabman/devices")).await;
-    get(&server.url("/v1/fabman/devices/nope")).await;
-    let text = get(&server.url("/metrics")).await.text().await.unwrap();
+    assert_eq!(server.get(&server.url("/healthz")).await.status(), 200);
+    assert_eq!(server.get(&server.url("/readyz")).await.status(), 200);
+    server.get(&server.url("/v1/fabman/devices")).await;
+    server.get(&server.url("/v1/fabman/devices/nope")).await;
+    let text = server
+        .get(&server.url("/metrics"))
+        .await
+        .text()
+        .await
+        .unwrap();
     assert!(
         text.contains(
             r#"corridor_http_requests_total{method="GET",route="/v1/fabman/devices",status="200"}"#
@@ -369,14 +402,16 @@ async fn health_ready_and_metrics() {
 #[tokio::test]
 async fn inventory_survives_a_restart_on_the_same_state_dir() {
     let server = Running::start().await;
-    let before: Vec<Value> = get(&server.url("/v1/fabman/devices"))
+    let before: Vec<Value> = server
+        .get(&server.url("/v1/fabman/devices"))
         .await
         .json()
         .await
         .unwrap();
     let state = server.stop().await;
     let server = Running::start_in(state).await;
-    let after: Vec<Value> = get(&server.url("/v1/fabman/devices"))
+    let after: Vec<Value> = server
+        .get(&server.url("/v1/fabman/devices"))
         .await
         .json()
         .await

@@ -2,8 +2,13 @@
 //! readiness, and a graceful exit on SIGTERM. Every child is stopped by pid.
 
 use std::net::TcpListener;
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use corridor_client::TlsOptions;
+use corridor_pki::{PkiPaths, Principal};
 
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -23,10 +28,10 @@ impl Drop for Guard {
     }
 }
 
-fn wait_ready(url: &str) -> bool {
+fn wait_ready(state_dir: &Path, addr: &str) -> bool {
     let deadline = Instant::now() + Duration::from_secs(20);
     while Instant::now() < deadline {
-        if get_status(url) == Some(200) {
+        if get_status(state_dir, addr, "/readyz") == Some(200) {
             return true;
         }
         std::thread::sleep(Duration::from_millis(20));
@@ -34,20 +39,37 @@ fn wait_ready(url: &str) -> bool {
     false
 }
 
-/// Minimal blocking GET over std::net, so this test needs no async runtime.
-fn get_status(url: &str) -> Option<u16> {
+/// Minimal blocking HTTPS GET over std::net and rustls (admin
+/// certificate from the state directory), so this test needs no async
+/// runtime. `None` until corridord has written its PKI and listens.
+fn get_status(state_dir: &Path, addr: &str, path: &str) -> Option<u16> {
     use std::io::{Read, Write};
-    let rest = url.strip_prefix("http://")?;
-    let (host, path) = rest.split_once('/').map(|(h, p)| (h, format!("/{p}")))?;
-    let mut stream = std::net::TcpStream::connect(host).ok()?;
+    let pki = PkiPaths::in_state_dir(state_dir);
+    let tls = TlsOptions {
+        ca: pki.ca_cert(),
+        identity: Some((
+            pki.client_cert(&Principal::Admin),
+            pki.client_key(&Principal::Admin),
+        )),
+    };
+    let config = corridor_client::rustls_config(&tls).ok()?;
+    let name = rustls_pki_types::ServerName::try_from("localhost").ok()?;
+    let mut connection = rustls::ClientConnection::new(Arc::new(config), name).ok()?;
+    let mut tcp = std::net::TcpStream::connect(addr).ok()?;
+    let mut stream = rustls::Stream::new(&mut connection, &mut tcp);
     write!(
         stream,
-        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
     )
     .ok()?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response).ok()?;
-    response.split_whitespace().nth(1)?.parse().ok()
+    let mut response = Vec::new();
+    // A close_notify-less EOF is fine here: we only need the status line.
+    let _ = stream.read_to_end(&mut response);
+    String::from_utf8_lossy(&response)
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
 }
 
 #[test]
@@ -65,12 +87,16 @@ fn corridord_starts_from_env_and_flags_and_stops_cleanly_on_sigterm() {
         .spawn()
         .unwrap();
     let mut guard = Guard(child);
-    let base = format!("http://127.0.0.1:{port}");
+    let addr = format!("127.0.0.1:{port}");
     assert!(
-        wait_ready(&format!("{base}/readyz")),
+        wait_ready(state.path(), &addr),
         "corridord never became ready"
     );
     assert!(state.path().join("store.redb").exists());
+    assert_eq!(
+        get_status(state.path(), &addr, "/v1/fabman/devices"),
+        Some(200)
+    );
 
     // SAFETY: kill(2) on our own unreaped child's pid.
     let rc = unsafe { libc::kill(guard.0.id() as libc::pid_t, libc::SIGTERM) };

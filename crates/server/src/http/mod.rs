@@ -1,5 +1,6 @@
 //! The HTTP API: routing, middleware and the OpenAPI document.
 
+pub mod auth;
 pub mod extract;
 pub mod health;
 pub mod inventory;
