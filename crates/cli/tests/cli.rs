@@ -151,3 +151,48 @@ fn watch_prints_changes_after_the_list() {
         "{line}"
     );
 }
+
+#[test]
+fn pki_issue_list_and_revoke_work_offline_on_the_state_dir() {
+    let state = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        let output = Command::new(env!("CARGO_BIN_EXE_corridorctl"))
+            .env("CORRIDOR_STATE_DIR", state.path())
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            output.status.success(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    let (ok, _, err) = run(&["pki", "issue", "--domain", "tenantB"]);
+    assert!(!ok && err.contains("pki init"), "{err}");
+    let (ok, out, err) = run(&["pki", "init"]);
+    assert!(ok && out.contains("ca.pem"), "{out}{err}");
+    let (ok, out, err) = run(&["pki", "issue", "--domain", "tenantB"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("domain/tenantB"), "{out}");
+    assert!(state.path().join("pki/domain-tenantB.key").exists());
+    let serial = out
+        .lines()
+        .find_map(|l| l.strip_prefix("serial"))
+        .unwrap()
+        .trim()
+        .to_string();
+    let (ok, _, err) = run(&["pki", "issue", "--domain", "tenantB"]);
+    assert!(!ok && err.contains("--force"), "{err}");
+    let (ok, out, err) = run(&["pki", "revoke", &serial]);
+    assert!(ok, "{err}");
+    assert!(out.contains("SIGHUP"), "{out}");
+    let (ok, out, _) = run(&["pki", "list"]);
+    assert!(ok);
+    let line = out.lines().find(|l| l.starts_with(&serial)).unwrap();
+    assert!(
+        line.contains("revoked") && line.contains("domain/tenantB"),
+        "{out}"
+    );
+    let (ok, _, err) = run(&["pki", "issue", "--domain", "bad.domain"]);
+    assert!(!ok && err.contains("security domain"), "{err}");
+}

@@ -3,6 +3,7 @@
 //! Runs every service in one process by default. The library half exists so
 //! tests and benchmarks can start a real server in-process on a free port.
 
+pub mod audit;
 pub mod config;
 pub mod http;
 pub mod metered_store;
@@ -62,6 +63,8 @@ pub enum StartError {
     Pki(#[source] corridor_pki::PkiError),
     #[error("cannot load the TLS configuration")]
     Tls(#[source] tls::TlsError),
+    #[error("cannot open the audit log")]
+    Audit(#[source] audit::AuditError),
 }
 
 /// A started daemon: listening, inventory published, ready to serve.
@@ -152,8 +155,11 @@ impl Daemon {
             addr: config.listen,
             source,
         })?;
+        let audit =
+            audit::AuditLog::open(&config.state_dir, config.audit).map_err(StartError::Audit)?;
         let (drain, draining) = tokio::sync::watch::channel(false);
         let state = AppState {
+            audit,
             plane: Arc::new(plane),
             metrics,
             ready: Arc::new(AtomicBool::new(false)),

@@ -125,6 +125,96 @@ fn corridord_starts_from_env_and_flags_and_stops_cleanly_on_sigterm() {
             .unwrap_or_else(|e| panic!("log line is not JSON ({e}): {line}"));
     }
     assert!(stderr.contains("SIGTERM"), "{stderr}");
+
+    // Keys stay on disk: neither the PEM armour nor any line of a private
+    // key reaches the log, and every key file is owner-only.
+    assert!(!stderr.contains("PRIVATE KEY"), "{stderr}");
+    let pki = PkiPaths::in_state_dir(state.path());
+    for entry in std::fs::read_dir(&pki.dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "key") {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "{}", path.display());
+            for line in std::fs::read_to_string(&path).unwrap().lines() {
+                if !line.starts_with("-----") {
+                    assert!(
+                        !stderr.contains(line),
+                        "key material from {} in the log",
+                        path.display()
+                    );
+                }
+            }
+        }
+    }
+    assert!(stderr.contains("local PKI: created"), "{stderr}");
+}
+
+#[test]
+fn sighup_reloads_the_server_certificate_for_new_connections() {
+    let state = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let child = Command::new(env!("CARGO_BIN_EXE_corridord"))
+        .arg("--state-dir")
+        .arg(state.path())
+        .arg("--listen")
+        .arg(&addr)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let guard = Guard(child);
+    assert!(
+        wait_ready(state.path(), &addr),
+        "corridord never became ready"
+    );
+    let before = server_serial(state.path(), &addr);
+
+    // A new server certificate from the same CA, then SIGHUP.
+    let pki = PkiPaths::in_state_dir(state.path());
+    let issued = corridor_pki::Ca::load(&pki)
+        .unwrap()
+        .issue_server(&["localhost".into(), "127.0.0.1".into()])
+        .unwrap();
+    corridor_pki::write_file(&pki.server_key(), issued.key_pem.as_bytes(), 0o600).unwrap();
+    corridor_pki::write_file(&pki.server_cert(), issued.cert_pem.as_bytes(), 0o644).unwrap();
+    // SAFETY: kill(2) on our own unreaped child's pid.
+    let rc = unsafe { libc::kill(guard.0.id() as libc::pid_t, libc::SIGHUP) };
+    assert_eq!(rc, 0);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let now = server_serial(state.path(), &addr);
+        if now == issued.serial {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still serving {now}, not {}",
+            issued.serial
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_ne!(before, issued.serial);
+    assert_eq!(get_status(state.path(), &addr, "/readyz"), Some(200));
+}
+
+/// The serial of the certificate the server presents to a new connection.
+fn server_serial(state_dir: &Path, addr: &str) -> String {
+    let pki = PkiPaths::in_state_dir(state_dir);
+    let tls = TlsOptions {
+        ca: pki.ca_cert(),
+        identity: None,
+    };
+    let config = corridor_client::rustls_config(&tls).unwrap();
+    let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
+    let mut connection = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
+    let mut tcp = std::net::TcpStream::connect(addr).unwrap();
+    while connection.is_handshaking() {
+        connection.complete_io(&mut tcp).unwrap();
+    }
+    let leaf = &connection.peer_certificates().unwrap()[0];
+    corridor_pki::certificate_serial(leaf).unwrap()
 }
 
 #[test]

@@ -50,3 +50,206 @@ impl Identity {
         }
     }
 }
+
+/// What kind of data a route exposes, which decides who may call it.
+/// Every routed path must have one: a route without a scope is refused to
+/// everyone (default deny), and the authorisation matrix test fails, so a
+/// new endpoint cannot ship unprotected by accident.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// `/healthz`, `/readyz`: anyone, even without a certificate, because
+    /// probes (load balancers, kubelets) rarely hold one.
+    Probe,
+    /// `/openapi.json`: any authenticated principal.
+    Discovery,
+    /// Devices and ambient profiles: cluster-scoped inventory every
+    /// principal may read (a tenant must see what it can ask for).
+    Inventory,
+    /// Corridors, bundles, policies, fabric paths and tickets: owned by a
+    /// security domain. A domain principal may use these routes; the
+    /// service shows it only its own objects (another domain's is a 404)
+    /// and a `security_domain` in the body must be its own.
+    Tenant,
+    /// Calibration, device attestation and operations: run the cluster,
+    /// not a tenant's share of it. Not for domain principals.
+    Infrastructure,
+    /// `/metrics`: cluster-wide figures; not for domain principals (counts
+    /// per route would leak other tenants' activity).
+    Observability,
+}
+
+/// The scope of a route template (as axum's `MatchedPath` shows it).
+pub fn scope_of(route: &str) -> Option<Scope> {
+    let scope = match route {
+        "/healthz" | "/readyz" => Scope::Probe,
+        "/openapi.json" => Scope::Discovery,
+        "/metrics" => Scope::Observability,
+        r if r.starts_with("/v1/fabman/devices") || r == "/v1/heliopass/profiles" => {
+            Scope::Inventory
+        }
+        r if r.starts_with("/v1/corridors")
+            || r.starts_with("/v1/ffm")
+            || r.starts_with("/v1/policies")
+            || r.starts_with("/v1/fabman/paths")
+            || r.starts_with("/v1/fabman/attest") =>
+        {
+            Scope::Tenant
+        }
+        r if r.starts_with("/v1/heliopass/calibrate")
+            || r.starts_with("/v1/attest")
+            || r.starts_with("/v1/operations") =>
+        {
+            Scope::Infrastructure
+        }
+        _ => return None,
+    };
+    Some(scope)
+}
+
+/// Methods that change nothing.
+pub fn is_read(method: &axum::http::Method) -> bool {
+    use axum::http::Method;
+    matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
+}
+
+/// The outcome of the route-level check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    Allow,
+    /// 401: no certificate.
+    Unauthenticated(String),
+    /// 403: a known caller without the right.
+    Forbidden(String),
+}
+
+/// Who may call what. `route` is `None` for paths no route matches: those
+/// answer 404/405 to any authenticated caller.
+pub fn decide(identity: &Identity, method: &axum::http::Method, route: Option<&str>) -> Decision {
+    let scope = route.map(scope_of);
+    if scope == Some(Some(Scope::Probe)) {
+        return Decision::Allow;
+    }
+    let principal = match identity {
+        Identity::Anonymous => {
+            return Decision::Unauthenticated(
+                "a client certificate is required (only /healthz and /readyz answer without one)"
+                    .into(),
+            );
+        }
+        Identity::Unrecognised { reason, .. } => {
+            return Decision::Forbidden(format!("the client certificate is not usable: {reason}"));
+        }
+        _ => identity
+            .principal()
+            .expect("identified callers have a principal"),
+    };
+    let Some(scope) = scope else {
+        return Decision::Allow; // no route: the router answers 404
+    };
+    let Some(scope) = scope else {
+        return Decision::Forbidden(format!(
+            "{} has no authorisation policy; refused to everyone until it gets one",
+            route.unwrap_or_default()
+        ));
+    };
+    match principal {
+        Principal::Admin | Principal::Operator => Decision::Allow,
+        Principal::ReadOnly if is_read(method) => Decision::Allow,
+        Principal::ReadOnly => {
+            Decision::Forbidden("read-only principals cannot change anything".into())
+        }
+        Principal::Domain(domain) => match scope {
+            Scope::Probe | Scope::Discovery | Scope::Tenant => Decision::Allow,
+            Scope::Inventory if is_read(method) => Decision::Allow,
+            Scope::Inventory => {
+                Decision::Forbidden("the inventory is read-only for security domains".into())
+            }
+            Scope::Infrastructure | Scope::Observability => Decision::Forbidden(format!(
+                "security domain {domain} cannot reach cluster infrastructure endpoints"
+            )),
+        },
+    }
+}
+
+/// The largest request body the domain check will read; bigger bodies from
+/// domain principals are refused rather than passed on unchecked.
+pub const MAX_CHECKED_BODY: usize = 1024 * 1024;
+
+/// For a domain principal, the `security_domain` of a JSON body must be
+/// the caller's own. Returns the reason when it is not.
+pub fn foreign_domain(caller: &str, body: &[u8]) -> Option<String> {
+    let value: serde_json::Value = serde_json::from_slice(body).ok()?;
+    match value.get("security_domain")? {
+        serde_json::Value::String(domain) if domain == caller => None,
+        serde_json::Value::String(domain) => Some(format!(
+            "security_domain {domain:?} is not the caller's ({caller:?})"
+        )),
+        other => Some(format!(
+            "security_domain must be the caller's domain, got {other}"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::Method;
+
+    use super::*;
+
+    fn domain(name: &str) -> Identity {
+        Identity::Certificate {
+            principal: Principal::Domain(name.into()),
+            serial: "41".into(),
+        }
+    }
+
+    #[test]
+    fn decisions_follow_the_scopes() {
+        let ro = Identity::Certificate {
+            principal: Principal::ReadOnly,
+            serial: "42".into(),
+        };
+        assert_eq!(
+            decide(&Identity::Anonymous, &Method::GET, Some("/healthz")),
+            Decision::Allow
+        );
+        assert!(matches!(
+            decide(
+                &Identity::Anonymous,
+                &Method::GET,
+                Some("/v1/fabman/devices")
+            ),
+            Decision::Unauthenticated(_)
+        ));
+        assert_eq!(
+            decide(&ro, &Method::GET, Some("/v1/corridors")),
+            Decision::Allow
+        );
+        assert!(matches!(
+            decide(&ro, &Method::POST, Some("/v1/corridors")),
+            Decision::Forbidden(_)
+        ));
+        assert_eq!(
+            decide(&domain("a"), &Method::POST, Some("/v1/corridors")),
+            Decision::Allow
+        );
+        assert!(matches!(
+            decide(&domain("a"), &Method::GET, Some("/v1/operations")),
+            Decision::Forbidden(_)
+        ));
+        assert!(matches!(
+            decide(&Identity::InsecureDev, &Method::GET, Some("/v1/new-thing")),
+            Decision::Forbidden(_)
+        ));
+        assert_eq!(decide(&domain("a"), &Method::GET, None), Decision::Allow);
+    }
+
+    #[test]
+    fn body_domains_must_match() {
+        assert_eq!(foreign_domain("a", br#"{"security_domain":"a"}"#), None);
+        assert!(foreign_domain("a", br#"{"security_domain":"b"}"#).is_some());
+        assert!(foreign_domain("a", br#"{"security_domain":7}"#).is_some());
+        assert_eq!(foreign_domain("a", br#"{"other":1}"#), None);
+        assert_eq!(foreign_domain("a", b"not json"), None);
+    }
+}

@@ -7,13 +7,18 @@ use std::time::Instant;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderName, HeaderValue};
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 
 use super::AppState;
+use crate::audit::AuditEntry;
 
 pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
 
 static NEXT_REQUEST: AtomicU64 = AtomicU64::new(1);
+
+/// The request id, for the layers inside `observe` (audit).
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
 
 /// Records every request in `/metrics` under its route template (never the
 /// raw path, whose ids would explode the label set) and tags the response
@@ -34,6 +39,10 @@ pub async fn observe(State(state): State<AppState>, request: Request, next: Next
         .map(str::to_owned)
         .unwrap_or_else(|| format!("req-{:x}", NEXT_REQUEST.fetch_add(1, Ordering::Relaxed)));
 
+    let mut request = request;
+    request
+        .extensions_mut()
+        .insert(RequestId(request_id.clone()));
     let mut response = next.run(request).await;
     let elapsed = started.elapsed();
     let status = response.status().as_u16();
@@ -51,5 +60,108 @@ pub async fn observe(State(state): State<AppState>, request: Request, next: Next
         micros = elapsed.as_micros() as u64,
         "request"
     );
+    response
+}
+
+/// Authorisation and audit: decides from the connection's identity and the
+/// matched route (see [`super::auth::decide`]), checks a domain caller's
+/// `security_domain`, and records every denial and every mutating call.
+pub async fn authorize(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    use axum::http::StatusCode;
+
+    use super::auth::{Decision, Identity, MAX_CHECKED_BODY, decide, foreign_domain, is_read};
+    use super::problem::{ApiError, http_problem};
+
+    // A request without an identity did not come through our accept loop
+    // (e.g. a test calling the router directly): nobody.
+    let identity = request
+        .extensions()
+        .get::<Identity>()
+        .cloned()
+        .unwrap_or(Identity::Anonymous);
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned());
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let request_id = request
+        .extensions()
+        .get::<RequestId>()
+        .map(|r| r.0.clone())
+        .unwrap_or_default();
+    let entry = |status: u16, result: &'static str, reason: Option<String>| AuditEntry {
+        time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        request_id: request_id.clone(),
+        principal: identity.audit_name(),
+        serial: identity.serial().map(str::to_owned),
+        action: format!("{method} {}", route.as_deref().unwrap_or(&path)),
+        resource: path.clone(),
+        result,
+        status,
+        reason,
+    };
+    let deny = |status: StatusCode, slug: &str, reason: String| {
+        let problem = http_problem(status, slug, reason.clone()).with_instance(path.clone());
+        (
+            entry(status.as_u16(), "denied", Some(reason)),
+            ApiError(problem),
+        )
+    };
+
+    let denied = match decide(&identity, &method, route.as_deref()) {
+        Decision::Allow => None,
+        Decision::Unauthenticated(reason) => {
+            Some(deny(StatusCode::UNAUTHORIZED, "unauthenticated", reason))
+        }
+        Decision::Forbidden(reason) => Some(deny(StatusCode::FORBIDDEN, "forbidden", reason)),
+    };
+    if let Some((record, error)) = denied {
+        state.audit.record(&record).await;
+        let mut response = error.into_response();
+        if record.status == 401 {
+            response.headers_mut().insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("mTLS"),
+            );
+        }
+        return response;
+    }
+
+    // A security domain may only name itself in a request body.
+    let mut request = request;
+    if let Some(caller) = identity.principal().and_then(|p| p.security_domain())
+        && !is_read(&method)
+    {
+        let (parts, body) = request.into_parts();
+        let bytes = match axum::body::to_bytes(body, MAX_CHECKED_BODY).await {
+            Ok(bytes) => bytes,
+            Err(_) => {
+                let (record, error) = deny(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "payload-too-large",
+                    format!(
+                        "request bodies of security domains are limited to {MAX_CHECKED_BODY} bytes"
+                    ),
+                );
+                state.audit.record(&record).await;
+                return error.into_response();
+            }
+        };
+        if let Some(reason) = foreign_domain(caller, &bytes) {
+            let (record, error) = deny(StatusCode::FORBIDDEN, "forbidden", reason);
+            state.audit.record(&record).await;
+            return error.into_response();
+        }
+        request = Request::from_parts(parts, axum::body::Body::from(bytes));
+    }
+
+    let response = next.run(request).await;
+    if !is_read(&method) {
+        state
+            .audit
+            .record(&entry(response.status().as_u16(), "allowed", None))
+            .await;
+    }
     response
 }

@@ -31,6 +31,8 @@ pub struct AppState {
     /// (watch streams) end then, so a graceful shutdown does not wait for
     /// clients that would never hang up.
     pub draining: tokio::sync::watch::Receiver<bool>,
+    /// Every mutating call and every denial goes here.
+    pub audit: crate::audit::AuditLog,
 }
 
 impl AppState {
@@ -99,7 +101,13 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed);
 
+    // Layers run outside-in from the last added: observe (request id,
+    // metrics) sees every request, then authorisation and audit.
     api.layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        middleware::authorize,
+    ))
+    .layer(axum::middleware::from_fn_with_state(
         state.clone(),
         middleware::observe,
     ))

@@ -1,0 +1,328 @@
+//! The authorisation matrix, generated from the OpenAPI document's route
+//! list (plus the operational endpoints it does not document): every route
+//! × every kind of caller, with the outcome this file expects. A route this
+//! file does not know fails the test, so a new endpoint cannot slip in
+//! without somebody deciding who may call it.
+//!
+//! Also: the audit log records denials and mutations, and no response body
+//! or audit line carries private-key material.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use corridor_client::TlsOptions;
+use corridor_pki::{Ca, Issued, PkiPaths, Principal};
+use corridor_server::Daemon;
+use corridor_server::config::Config;
+use corridor_server::http::openapi;
+use serde_json::Value;
+
+/// Who calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Caller {
+    NoCert,
+    Expired,
+    Revoked,
+    OtherDomain,
+    OwnDomain,
+    ReadOnly,
+    Operator,
+    Admin,
+}
+
+const CALLERS: [Caller; 8] = [
+    Caller::NoCert,
+    Caller::Expired,
+    Caller::Revoked,
+    Caller::OtherDomain,
+    Caller::OwnDomain,
+    Caller::ReadOnly,
+    Caller::Operator,
+    Caller::Admin,
+];
+
+/// What the caller gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    /// The TLS handshake refuses the certificate: no HTTP at all.
+    Refused,
+    /// 401 problem.
+    Unauthenticated,
+    /// 403 problem.
+    Forbidden,
+    /// Past authorisation: whatever the handler answers (200, 404, 422,
+    /// 501 for services not built yet), never 401 or 403.
+    Passes,
+}
+
+/// This file's own classification of the routes (deliberately not the
+/// server's `scope_of`, so the two must agree).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Probe,
+    Discovery,
+    Inventory,
+    Tenant,
+    Infrastructure,
+    Metrics,
+}
+
+fn kind_of(path: &str) -> Kind {
+    const TABLE: &[(&str, Kind)] = &[
+        ("/healthz", Kind::Probe),
+        ("/readyz", Kind::Probe),
+        ("/openapi.json", Kind::Discovery),
+        ("/metrics", Kind::Metrics),
+        ("/v1/fabman/devices", Kind::Inventory),
+        ("/v1/heliopass/profiles", Kind::Inventory),
+        ("/v1/corridors", Kind::Tenant),
+        ("/v1/ffm", Kind::Tenant),
+        ("/v1/policies", Kind::Tenant),
+        ("/v1/fabman/paths", Kind::Tenant),
+        ("/v1/fabman/attest", Kind::Tenant),
+        ("/v1/heliopass/calibrate", Kind::Infrastructure),
+        ("/v1/attest", Kind::Infrastructure),
+        ("/v1/operations", Kind::Infrastructure),
+    ];
+    TABLE
+        .iter()
+        .find(|(prefix, _)| path == *prefix || path.starts_with(&format!("{prefix}/")))
+        .map(|(_, kind)| *kind)
+        .unwrap_or_else(|| {
+            panic!(
+                "{path} is not in the authorisation matrix: decide who may call it \
+                 (server: http::auth::scope_of) and add it to this table"
+            )
+        })
+}
+
+fn expected(caller: Caller, kind: Kind, method: &str) -> Outcome {
+    let read = matches!(method, "GET" | "HEAD");
+    match caller {
+        Caller::Expired | Caller::Revoked => Outcome::Refused,
+        _ if kind == Kind::Probe => Outcome::Passes,
+        Caller::NoCert => Outcome::Unauthenticated,
+        Caller::Admin | Caller::Operator => Outcome::Passes,
+        Caller::ReadOnly if read => Outcome::Passes,
+        Caller::ReadOnly => Outcome::Forbidden,
+        Caller::OwnDomain | Caller::OtherDomain => match kind {
+            Kind::Probe | Kind::Discovery => Outcome::Passes,
+            Kind::Inventory if read => Outcome::Passes,
+            Kind::Inventory => Outcome::Forbidden,
+            // Every mutation in the matrix names tenantA in its body; the
+            // other domain (tenantB) must be refused for that. Reads of
+            // another domain's objects are the service's 404 (no
+            // existence leak), which arrives with the services (#3, #4).
+            Kind::Tenant if caller == Caller::OtherDomain && !read => Outcome::Forbidden,
+            Kind::Tenant => Outcome::Passes,
+            Kind::Infrastructure | Kind::Metrics => Outcome::Forbidden,
+        },
+    }
+}
+
+/// Every (method, path template) the server routes.
+fn routes() -> Vec<(String, String)> {
+    let doc: Value = serde_json::from_str(&openapi::document()).unwrap();
+    let mut routes = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            if ["get", "post", "put", "patch", "delete", "head"].contains(&method.as_str()) {
+                routes.push((method.to_uppercase(), path.clone()));
+            }
+        }
+    }
+    // Operational endpoints the RFC document does not list.
+    for path in ["/healthz", "/readyz", "/metrics", "/openapi.json"] {
+        routes.push(("GET".into(), path.into()));
+    }
+    assert!(routes.len() > 30, "{routes:?}");
+    routes
+}
+
+fn concrete(template: &str) -> String {
+    template
+        .split('/')
+        .map(|segment| {
+            if segment.starts_with('{') {
+                "x-1"
+            } else {
+                segment
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+fn write_identity(
+    dir: &Path,
+    name: &str,
+    issued: &Issued,
+) -> (std::path::PathBuf, std::path::PathBuf) {
+    let cert = dir.join(format!("{name}.pem"));
+    let key = dir.join(format!("{name}.key"));
+    std::fs::write(&cert, &issued.cert_pem).unwrap();
+    std::fs::write(&key, &issued.key_pem).unwrap();
+    (cert, key)
+}
+
+fn http(tls: &TlsOptions) -> reqwest::Client {
+    reqwest::Client::builder()
+        .tls_backend_preconfigured(corridor_client::rustls_config(tls).unwrap())
+        .build()
+        .unwrap()
+}
+
+/// The base64 body lines of every private key under `dir`, to look for in
+/// outputs.
+fn key_material(dir: &Path) -> Vec<String> {
+    let mut lines = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "key") {
+            for line in std::fs::read_to_string(&path).unwrap().lines() {
+                if !line.starts_with("-----") && line.len() >= 16 {
+                    lines.push(line.to_string());
+                }
+            }
+        }
+    }
+    assert!(!lines.is_empty());
+    lines
+}
+
+fn assert_no_secrets(what: &str, text: &str, material: &[String]) {
+    assert!(
+        !text.contains("PRIVATE KEY"),
+        "{what} contains a PEM private key"
+    );
+    for line in material {
+        assert!(
+            !text.contains(line.as_str()),
+            "{what} contains private-key material"
+        );
+    }
+}
+
+#[tokio::test]
+async fn every_route_times_every_caller() {
+    let state = tempfile::tempdir().unwrap();
+    let mut config = Config::local(state.path());
+    config.security_domains = vec!["tenantA".into(), "tenantB".into()];
+    let daemon = Daemon::start(&config).await.unwrap();
+    let base = daemon.base_url();
+    let tls_state = daemon.tls().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(daemon.serve(async move {
+        let _ = stopped.await;
+    }));
+
+    let pki = PkiPaths::in_state_dir(state.path());
+    let ca = Ca::load(&pki).unwrap();
+    let scratch = tempfile::tempdir().unwrap();
+    let now = time::OffsetDateTime::now_utc();
+    let expired = ca
+        .issue_client_valid(
+            &Principal::Admin,
+            now - time::Duration::days(10),
+            now - time::Duration::days(1),
+        )
+        .unwrap();
+    let revoked = ca.issue_client(&Principal::Admin).unwrap();
+    ca.revoke(&revoked.serial).unwrap();
+    tls_state.reload().unwrap();
+
+    let files = |p: Principal| Some((pki.client_cert(&p), pki.client_key(&p)));
+    let mut clients = BTreeMap::new();
+    for caller in CALLERS {
+        let identity = match caller {
+            Caller::NoCert => None,
+            Caller::Expired => Some(write_identity(scratch.path(), "expired", &expired)),
+            Caller::Revoked => Some(write_identity(scratch.path(), "revoked", &revoked)),
+            Caller::OtherDomain => files(Principal::domain("tenantB").unwrap()),
+            Caller::OwnDomain => files(Principal::domain("tenantA").unwrap()),
+            Caller::ReadOnly => files(Principal::ReadOnly),
+            Caller::Operator => files(Principal::Operator),
+            Caller::Admin => files(Principal::Admin),
+        };
+        let tls = TlsOptions {
+            ca: pki.ca_cert(),
+            identity,
+        };
+        clients.insert(caller, http(&tls));
+    }
+
+    let material = key_material(&pki.dir);
+    let mut failures = Vec::new();
+    let mut checked = 0;
+    for (method, template) in routes() {
+        let kind = kind_of(&template);
+        let url = format!("{base}{}", concrete(&template));
+        for caller in CALLERS {
+            let want = expected(caller, kind, &method);
+            let mut request = clients[&caller].request(method.parse().unwrap(), &url);
+            if method != "GET" {
+                request = request
+                    .header("content-type", "application/json")
+                    .body(r#"{"security_domain":"tenantA"}"#);
+            }
+            let got = match request.send().await {
+                Err(_) => Outcome::Refused,
+                Ok(response) => {
+                    let status = response.status().as_u16();
+                    let body = response.text().await.unwrap_or_default();
+                    assert_no_secrets(&format!("{method} {url}"), &body, &material);
+                    match status {
+                        401 => Outcome::Unauthenticated,
+                        403 => Outcome::Forbidden,
+                        _ if kind == Kind::Probe && status != 200 => {
+                            failures.push(format!("{method} {template} as {caller:?}: {status}"));
+                            Outcome::Passes
+                        }
+                        _ => Outcome::Passes,
+                    }
+                }
+            };
+            checked += 1;
+            if got != want {
+                failures.push(format!(
+                    "{method} {template} as {caller:?}: expected {want:?}, got {got:?}"
+                ));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert!(checked > 250, "{checked}");
+
+    // The audit log has every denial and every mutation, as JSON lines,
+    // and no key material.
+    let audit = std::fs::read_to_string(state.path().join("audit.log")).unwrap();
+    assert_no_secrets("audit.log", &audit, &material);
+    let entries: Vec<Value> = audit
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let find = |principal: &str, action: &str, status: u16| {
+        entries.iter().any(|e| {
+            e["principal"] == principal
+                && e["action"] == action
+                && e["status"] == status
+                && e["request_id"].as_str().is_some_and(|r| !r.is_empty())
+                && e["time"].is_string()
+        })
+    };
+    assert!(find("admin", "POST /v1/corridors", 501), "{audit}");
+    assert!(find("read-only", "POST /v1/corridors", 403), "{audit}");
+    assert!(find("anonymous", "GET /v1/fabman/devices", 401), "{audit}");
+    assert!(find("domain/tenantB", "POST /v1/ffm/alloc", 403), "{audit}");
+    assert!(find("domain/tenantA", "GET /metrics", 403), "{audit}");
+    // Allowed reads are not audited.
+    assert!(
+        !entries
+            .iter()
+            .any(|e| e["result"] == "allowed" && e["action"].as_str().unwrap().starts_with("GET")),
+        "{audit}"
+    );
+
+    let _ = stop.send(());
+    task.await.unwrap().unwrap();
+}
