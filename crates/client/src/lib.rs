@@ -36,6 +36,16 @@ pub struct TlsOptions {
 /// A rustls client configuration for corridord: aws-lc-rs, TLS 1.3 only,
 /// X25519MLKEM768 offered first, the given CA as the only trust anchor.
 pub fn rustls_config(tls: &TlsOptions) -> Result<rustls::ClientConfig> {
+    let provider = rustls::crypto::aws_lc_rs::default_provider();
+    rustls_config_with_groups(tls, provider.kx_groups)
+}
+
+/// [`rustls_config`] offering only `groups` (benchmarks and tests compare
+/// the hybrid group with X25519 alone).
+pub fn rustls_config_with_groups(
+    tls: &TlsOptions,
+    groups: Vec<&'static dyn rustls::crypto::SupportedKxGroup>,
+) -> Result<rustls::ClientConfig> {
     use rustls_pki_types::pem::PemObject;
     use rustls_pki_types::{CertificateDer, PrivateKeyDer};
     let bad = |path: &Path, reason: String| ClientError::Tls {
@@ -55,7 +65,9 @@ pub fn rustls_config(tls: &TlsOptions) -> Result<rustls::ClientConfig> {
     for ca in read_certs(&tls.ca)? {
         roots.add(ca).map_err(|e| bad(&tls.ca, e.to_string()))?;
     }
-    let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut provider = rustls::crypto::aws_lc_rs::default_provider();
+    provider.kx_groups = groups;
+    let provider = std::sync::Arc::new(provider);
     let builder = rustls::ClientConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13])
         .map_err(|e| bad(&tls.ca, e.to_string()))?
