@@ -174,6 +174,19 @@ impl Daemon {
         })
     }
 
+    /// Serves on a background task until [`Background::stop`]; for tests
+    /// and for embedding corridord in another program.
+    pub fn spawn(self) -> Background {
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(self.serve(async move {
+            let _ = stopped.await;
+        }));
+        Background {
+            stop: Some(stop),
+            task,
+        }
+    }
+
     /// Serves until `shutdown` resolves, then drains in-flight requests.
     pub async fn serve(
         self,
@@ -243,5 +256,24 @@ pub async fn shutdown_signal() {
     tokio::select! {
         _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
         _ = int.recv() => tracing::info!("SIGINT: shutting down"),
+    }
+}
+
+/// A daemon serving on a background task (see [`Daemon::spawn`]).
+#[derive(Debug)]
+pub struct Background {
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<Result<(), StartError>>,
+}
+
+impl Background {
+    /// Drains and stops the server as SIGTERM would, and waits for it.
+    pub async fn stop(mut self) -> Result<(), StartError> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        (&mut self.task)
+            .await
+            .expect("the serving task does not panic")
     }
 }

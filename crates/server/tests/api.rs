@@ -34,8 +34,7 @@ struct Running {
     http: reqwest::Client,
     tls: TlsOptions,
     plane: std::sync::Arc<corridor_services::ControlPlane>,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<()>,
+    server: corridor_server::Background,
     _state: tempfile::TempDir,
 }
 
@@ -63,31 +62,18 @@ impl Running {
             .build()
             .unwrap();
         let plane = daemon.plane().clone();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            daemon
-                .serve(async move {
-                    let _ = stopped.await;
-                })
-                .await
-                .unwrap();
-        });
         Running {
             base,
             http,
             tls,
             plane,
-            stop: Some(stop),
-            task,
+            server: daemon.spawn(),
             _state: state,
         }
     }
 
-    async fn stop(mut self) -> tempfile::TempDir {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        (&mut self.task).await.unwrap();
+    async fn stop(self) -> tempfile::TempDir {
+        self.server.stop().await.unwrap();
         drop(self.plane);
         self._state
     }

@@ -211,10 +211,7 @@ async fn every_route_times_every_caller() {
     let daemon = Daemon::start(&config).await.unwrap();
     let base = daemon.base_url();
     let tls_state = daemon.tls().unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(daemon.serve(async move {
-        let _ = stopped.await;
-    }));
+    let server = daemon.spawn();
 
     let pki = PkiPaths::in_state_dir(state.path());
     let ca = Ca::load(&pki).unwrap();
@@ -323,6 +320,5 @@ async fn every_route_times_every_caller() {
         "{audit}"
     );
 
-    let _ = stop.send(());
-    task.await.unwrap().unwrap();
+    server.stop().await.unwrap();
 }

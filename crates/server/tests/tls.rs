@@ -23,8 +23,7 @@ struct Running {
     addr: std::net::SocketAddr,
     pki: PkiPaths,
     tls: Arc<TlsState>,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<()>,
+    server: corridor_server::Background,
     _state: tempfile::TempDir,
 }
 
@@ -34,30 +33,17 @@ impl Running {
         let daemon = Daemon::start(&Config::local(state.path())).await.unwrap();
         let addr = daemon.local_addr;
         let tls = daemon.tls().expect("TLS is the default");
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            daemon
-                .serve(async move {
-                    let _ = stopped.await;
-                })
-                .await
-                .unwrap();
-        });
         Running {
             addr,
             pki: PkiPaths::in_state_dir(state.path()),
             tls,
-            stop: Some(stop),
-            task,
+            server: daemon.spawn(),
             _state: state,
         }
     }
 
-    async fn stop(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        (&mut self.task).await.unwrap();
+    async fn stop(self) {
+        self.server.stop().await.unwrap();
     }
 
     fn admin(&self) -> (CertPem, KeyPem) {
@@ -339,13 +325,9 @@ async fn insecure_dev_serves_plain_http() {
     assert!(daemon.tls().is_none());
     let base = daemon.base_url();
     assert!(base.starts_with("http://"), "{base}");
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(daemon.serve(async move {
-        let _ = stopped.await;
-    }));
+    let server = daemon.spawn();
     let client = corridor_client::Client::new(&base).unwrap();
     assert_eq!(client.devices().await.unwrap().len(), 4);
     assert!(!PkiPaths::in_state_dir(state.path()).ca_key().exists());
-    let _ = stop.send(());
-    task.await.unwrap().unwrap();
+    server.stop().await.unwrap();
 }
