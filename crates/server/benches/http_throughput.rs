@@ -8,90 +8,19 @@
 //! Run with `cargo bench -p corridor-server --bench http_throughput`
 //! (part of `make bench`). Set `HTTP_BENCH_SECONDS` to change the load time.
 
-use std::net::{SocketAddr, TcpListener};
-use std::process::{Child, Command, Stdio};
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+mod support;
+
+use support::Server;
+
 const CONNECTIONS: usize = 32;
 const COLD_STARTS: usize = 5;
 const PATH: &str = "/v1/fabman/devices";
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
-}
-
-/// A corridord child that is killed (by pid) when dropped.
-struct Server {
-    child: Child,
-    addr: SocketAddr,
-    _state: tempfile::TempDir,
-}
-
-impl Server {
-    fn spawn() -> (Server, Instant) {
-        let state = tempfile::tempdir().expect("temp state dir");
-        let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-        let started = Instant::now();
-        let child = Command::new(env!("CARGO_BIN_EXE_corridord"))
-            .arg("--listen")
-            .arg(addr.to_string())
-            .arg("--state-dir")
-            .arg(state.path())
-            .arg("--log")
-            .arg("warn")
-            // Plain HTTP: this benchmark measures the API, not TLS (see
-            // tls_handshake for that).
-            .arg("--insecure-dev")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("corridord starts");
-        (
-            Server {
-                child,
-                addr,
-                _state: state,
-            },
-            started,
-        )
-    }
-
-    fn rss_kib(&self) -> Option<u64> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
-        status
-            .lines()
-            .find(|l| l.starts_with("VmRSS:"))?
-            .split_whitespace()
-            .nth(1)?
-            .parse()
-            .ok()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        // SAFETY: kill(2) on our own child's pid; the child has not been
-        // reaped yet (we wait right after), so the pid cannot be reused.
-        unsafe {
-            libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM);
-        }
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// One keep-alive HTTP/1.1 connection.
 struct Connection {
@@ -191,12 +120,13 @@ async fn main() {
 
     let mut cold = Vec::new();
     for _ in 0..COLD_STARTS {
-        let (server, started) = Server::spawn();
+        // Plain HTTP: this benchmark measures the API; `--bench tls` measures TLS.
+        let server = Server::spawn(true);
         assert!(
             wait_ready(server.addr, Duration::from_secs(10)).await,
             "corridord did not become ready"
         );
-        cold.push(started.elapsed());
+        cold.push(server.started.elapsed());
     }
     cold.sort();
     println!(
@@ -205,7 +135,7 @@ async fn main() {
         cold.last().unwrap().as_secs_f64() * 1e3
     );
 
-    let (server, _) = Server::spawn();
+    let server = Server::spawn(true);
     assert!(wait_ready(server.addr, Duration::from_secs(10)).await);
     tokio::time::sleep(Duration::from_secs(1)).await;
     let idle_rss = server.rss_kib().unwrap_or(0);

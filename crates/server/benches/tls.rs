@@ -10,9 +10,8 @@
 //! pair. Run with `cargo bench -p corridor-server --bench tls` (part of
 //! `make bench`); `TLS_BENCH_SECONDS` sets each phase's length.
 
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -25,64 +24,13 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
+mod support;
+
+use support::Server;
+
 const HANDSHAKE_CONCURRENCY: usize = 8;
 const CONNECTIONS: usize = 32;
 const PATH: &str = "/v1/fabman/devices";
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
-}
-
-/// A corridord child that is stopped (by pid) when dropped.
-struct Server {
-    child: Child,
-    addr: SocketAddr,
-    state: tempfile::TempDir,
-}
-
-impl Server {
-    fn spawn(insecure: bool) -> Server {
-        let state = tempfile::tempdir().expect("temp state dir");
-        let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-        let mut command = Command::new(env!("CARGO_BIN_EXE_corridord"));
-        command
-            .arg("--listen")
-            .arg(addr.to_string())
-            .arg("--state-dir")
-            .arg(state.path())
-            .arg("--log")
-            .arg("warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        if insecure {
-            command.arg("--insecure-dev");
-        }
-        let child = command.spawn().expect("corridord starts");
-        Server { child, addr, state }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        // SAFETY: kill(2) on our own child's pid; the child has not been
-        // reaped yet (we wait right after), so the pid cannot be reused.
-        unsafe {
-            libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM);
-        }
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// The admin's client configuration, offering only `groups`, with session
 /// resumption off so every connection is a full handshake.

@@ -86,6 +86,11 @@ impl Running {
         self.http.get(url).send().await.unwrap()
     }
 
+    /// GETs `path` as the admin and decodes the JSON body.
+    async fn json<T: serde::de::DeserializeOwned>(&self, path: &str) -> T {
+        self.get(&self.url(path)).await.json().await.unwrap()
+    }
+
     fn client(&self) -> Client {
         Client::with_tls(&self.base, &self.tls).unwrap()
     }
@@ -116,12 +121,7 @@ async fn problem(response: reqwest::Response) -> (u16, String, Value) {
 #[tokio::test]
 async fn devices_have_every_rfc_field_and_match_the_twin() {
     let server = Running::start().await;
-    let devices: Vec<Value> = server
-        .get(&server.url("/v1/fabman/devices"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let devices: Vec<Value> = server.json("/v1/fabman/devices").await;
     let topology = Topology::default_twin();
     assert_eq!(devices.len(), topology.cxl_devices().len());
     for device in &devices {
@@ -140,12 +140,7 @@ async fn devices_have_every_rfc_field_and_match_the_twin() {
         );
     }
     let first = devices[0]["id"].as_str().unwrap();
-    let one: Value = server
-        .get(&server.url(&format!("/v1/fabman/devices/{first}")))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let one: Value = server.json(&format!("/v1/fabman/devices/{first}")).await;
     assert_eq!(&one, &devices[0]);
 
     let client = server.client();
@@ -203,12 +198,7 @@ async fn bad_query_parameters_name_the_parameter() {
 #[tokio::test]
 async fn paging_follows_continue_tokens_to_the_end() {
     let server = Running::start().await;
-    let all: Vec<Value> = server
-        .get(&server.url("/v1/fabman/devices"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let all: Vec<Value> = server.json("/v1/fabman/devices").await;
     let mut seen = Vec::new();
     let mut next = server.url("/v1/fabman/devices?limit=1");
     loop {
@@ -239,25 +229,17 @@ async fn paging_follows_continue_tokens_to_the_end() {
 #[tokio::test]
 async fn label_selectors_filter_devices() {
     let server = Running::start().await;
-    let all: Vec<Value> = server
-        .get(&server.url("/v1/fabman/devices"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let all: Vec<Value> = server.json("/v1/fabman/devices").await;
     let (key, value) = all[0]["labels"]
         .as_object()
         .and_then(|labels| labels.iter().next())
         .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string()))
         .expect("devices carry labels");
     let matching: Vec<Value> = server
-        .get(&server.url(&format!(
+        .json(&format!(
             "/v1/fabman/devices?label_selector={key}%3D{value}"
-        )))
-        .await
-        .json()
-        .await
-        .unwrap();
+        ))
+        .await;
     let expected = all
         .iter()
         .filter(|d| d["labels"][&key] == value.as_str())
@@ -265,11 +247,8 @@ async fn label_selectors_filter_devices() {
     assert_eq!(matching.len(), expected);
     assert!(!matching.is_empty());
     let none: Vec<Value> = server
-        .get(&server.url("/v1/fabman/devices?label_selector=no-such-label"))
-        .await
-        .json()
-        .await
-        .unwrap();
+        .json("/v1/fabman/devices?label_selector=no-such-label")
+        .await;
     assert!(none.is_empty());
     server.stop().await;
 }
@@ -388,20 +367,10 @@ async fn health_ready_and_metrics() {
 #[tokio::test]
 async fn inventory_survives_a_restart_on_the_same_state_dir() {
     let server = Running::start().await;
-    let before: Vec<Value> = server
-        .get(&server.url("/v1/fabman/devices"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let before: Vec<Value> = server.json("/v1/fabman/devices").await;
     let state = server.stop().await;
     let server = Running::start_in(state).await;
-    let after: Vec<Value> = server
-        .get(&server.url("/v1/fabman/devices"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let after: Vec<Value> = server.json("/v1/fabman/devices").await;
     let ids = |list: &[Value]| -> BTreeSet<String> {
         list.iter()
             .map(|d| d["id"].as_str().unwrap().to_string())

@@ -1,0 +1,87 @@
+//! What the corridord benchmarks share: a real `corridord` child process on
+//! a free loopback port with its own state directory, stopped by pid.
+
+// Each benchmark includes this module and uses a different part of it
+// (memory and cold start for one, the PKI directory for the other).
+#![allow(dead_code)]
+
+use std::net::{SocketAddr, TcpListener};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+/// A corridord child that is stopped (SIGTERM, then SIGKILL) when dropped.
+pub struct Server {
+    child: Child,
+    pub addr: SocketAddr,
+    pub state: tempfile::TempDir,
+    /// When the process was spawned, for cold-start measurements.
+    pub started: Instant,
+}
+
+impl Server {
+    /// Starts corridord with a fresh state directory; `insecure` serves
+    /// plain HTTP (`--insecure-dev`), otherwise HTTPS with a new local PKI.
+    pub fn spawn(insecure: bool) -> Server {
+        let state = tempfile::tempdir().expect("temp state dir");
+        let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        let mut command = Command::new(env!("CARGO_BIN_EXE_corridord"));
+        command
+            .arg("--listen")
+            .arg(addr.to_string())
+            .arg("--state-dir")
+            .arg(state.path())
+            .arg("--log")
+            .arg("warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        if insecure {
+            command.arg("--insecure-dev");
+        }
+        let started = Instant::now();
+        let child = command.spawn().expect("corridord starts");
+        Server {
+            child,
+            addr,
+            state,
+            started,
+        }
+    }
+
+    /// The child's resident set size, from `/proc/<pid>/status`.
+    pub fn rss_kib(&self) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
+        status
+            .lines()
+            .find(|l| l.starts_with("VmRSS:"))?
+            .split_whitespace()
+            .nth(1)?
+            .parse()
+            .ok()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        // SAFETY: kill(2) on our own child's pid; the child has not been
+        // reaped yet (we wait right after), so the pid cannot be reused.
+        unsafe {
+            libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM);
+        }
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
