@@ -25,6 +25,9 @@ pub enum ServiceError {
         actual: String,
     },
 
+    #[error("{kind} {id:?} was not created: state it depends on changed meanwhile; retry")]
+    ConditionFailed { kind: &'static str, id: String },
+
     #[error("invalid request parameter {parameter}: {message}")]
     InvalidParameter {
         parameter: &'static str,
@@ -88,6 +91,9 @@ impl ServiceError {
                 }])
             }
             ServiceError::NotLeased { .. } => Problem::conflict("NotLeased", self.to_string()),
+            ServiceError::ConditionFailed { .. } => {
+                Problem::conflict("ConditionFailed", self.to_string())
+            }
             ServiceError::LeaseExpired { kind, id } => Problem::not_found(kind, id),
             ServiceError::Gone { .. } => Problem::gone(self.to_string()),
             ServiceError::Corrupt { .. } | ServiceError::Store { .. } => {

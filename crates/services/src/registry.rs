@@ -185,11 +185,11 @@ impl<T: Resource> Registry<T> {
                     kind: T::KIND,
                     id: object.id().to_string(),
                 }),
-                _ => Err(ServiceError::StaleVersion {
+                // The key is free, so one of the caller's own compares
+                // (e.g. on a capacity ledger's revision) failed.
+                _ => Err(ServiceError::ConditionFailed {
                     kind: T::KIND,
                     id: object.id().to_string(),
-                    expected: "a capacity ledger revision".into(),
-                    actual: "a newer one".into(),
                 }),
             };
         }

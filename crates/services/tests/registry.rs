@@ -320,3 +320,28 @@ async fn operations_report_progress_and_finish() {
     assert_eq!(done.progress_percent, 100);
     assert_eq!(done.result, Some(serde_json::json!({"locked": 8})));
 }
+
+#[tokio::test]
+async fn create_with_a_failing_extra_compare_writes_nothing() {
+    let f = fixture();
+    let widgets = Registry::<Widget>::new(f.store.clone());
+    // A ledger key at a revision the caller no longer holds.
+    let stale = f.store.put("/ledger/x", b"1".to_vec(), None).await.unwrap();
+    f.store.put("/ledger/x", b"2".to_vec(), None).await.unwrap();
+    let err = widgets
+        .create_with(
+            &widget("w", 1, "red"),
+            None,
+            vec![corridor_store::Compare::mod_revision(
+                "/ledger/x",
+                corridor_store::CompareOp::Equal,
+                stale,
+            )],
+            Vec::new(),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ServiceError::ConditionFailed { .. }), "{err}");
+    assert_eq!(err.to_problem().status, 409);
+    assert!(widgets.get("w").await.is_err(), "nothing was written");
+}
