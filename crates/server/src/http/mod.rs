@@ -1,7 +1,10 @@
 //! The HTTP API: routing, middleware and the OpenAPI document.
 
 pub mod auth;
+pub mod caller;
+pub mod corridors;
 pub mod extract;
+pub mod ffm;
 pub mod health;
 pub mod inventory;
 pub mod list;
@@ -51,30 +54,48 @@ pub fn router(state: AppState) -> Router {
     use pending::*;
     let api = Router::new()
         // corrd
-        .route("/v1/corridors", post(create_corridor).get(list_corridors))
+        .route(
+            "/v1/corridors",
+            post(corridors::create_corridor).get(corridors::list_corridors),
+        )
         .route(
             "/v1/corridors/{id}",
-            get(get_corridor).delete(delete_corridor),
+            get(corridors::get_corridor).delete(corridors::delete_corridor),
         )
-        .route("/v1/corridors/{id}/telemetry", get(corridor_telemetry))
-        .route("/v1/corridors/{id}/recalibrate", post(recalibrate_corridor))
-        .route("/v1/corridors/{id}/lease", post(renew_corridor_lease))
+        .route(
+            "/v1/corridors/{id}/telemetry",
+            get(corridors::corridor_telemetry),
+        )
+        .route(
+            "/v1/corridors/{id}/recalibrate",
+            post(corridors::recalibrate_corridor),
+        )
+        .route(
+            "/v1/corridors/{id}/lease",
+            post(corridors::renew_corridor_lease),
+        )
         // memqosd
-        .route("/v1/ffm/alloc", post(alloc_ffm))
-        .route("/v1/ffm", get(list_ffm))
-        .route("/v1/ffm/{id}", get(get_ffm).delete(delete_ffm))
-        .route("/v1/ffm/{id}/telemetry", get(ffm_telemetry))
+        .route("/v1/ffm/alloc", post(ffm::alloc_ffm))
+        .route("/v1/ffm", get(ffm::list_ffm))
+        .route("/v1/ffm/{id}", get(ffm::get_ffm).delete(ffm::delete_ffm))
+        .route("/v1/ffm/{id}/telemetry", get(ffm::ffm_telemetry))
         .route(
             "/v1/ffm/{id}/bandwidth",
-            axum::routing::patch(patch_ffm_bandwidth),
+            axum::routing::patch(ffm::patch_ffm_bandwidth),
         )
         .route(
             "/v1/ffm/{id}/latency_class",
-            axum::routing::patch(patch_ffm_latency_class),
+            axum::routing::patch(ffm::patch_ffm_latency_class),
         )
-        .route("/v1/ffm/{id}/lease", post(renew_ffm_lease))
-        .route("/v1/policies", post(create_policy).get(list_policies))
-        .route("/v1/policies/{id}", get(get_policy).delete(delete_policy))
+        .route("/v1/ffm/{id}/lease", post(ffm::renew_ffm_lease))
+        .route(
+            "/v1/policies",
+            post(ffm::create_policy).get(ffm::list_policies),
+        )
+        .route(
+            "/v1/policies/{id}",
+            get(ffm::get_policy).delete(ffm::delete_policy),
+        )
         // fabmand
         .route("/v1/fabman/devices", get(inventory::list_devices))
         .route("/v1/fabman/devices/{id}", get(inventory::get_device))

@@ -6,7 +6,7 @@
 use axum::Json;
 use utoipa::OpenApi;
 
-use super::{inventory, operations, pending};
+use super::{corridors, ffm, inventory, operations, pending};
 
 #[derive(Debug, OpenApi)]
 #[openapi(
@@ -17,25 +17,25 @@ use super::{inventory, operations, pending};
         license(name = "Apache-2.0"),
     ),
     paths(
-        pending::create_corridor,
-        pending::list_corridors,
-        pending::get_corridor,
-        pending::delete_corridor,
-        pending::corridor_telemetry,
-        pending::recalibrate_corridor,
-        pending::renew_corridor_lease,
-        pending::alloc_ffm,
-        pending::list_ffm,
-        pending::get_ffm,
-        pending::delete_ffm,
-        pending::ffm_telemetry,
-        pending::patch_ffm_bandwidth,
-        pending::patch_ffm_latency_class,
-        pending::renew_ffm_lease,
-        pending::create_policy,
-        pending::list_policies,
-        pending::get_policy,
-        pending::delete_policy,
+        corridors::create_corridor,
+        corridors::list_corridors,
+        corridors::get_corridor,
+        corridors::delete_corridor,
+        corridors::corridor_telemetry,
+        corridors::recalibrate_corridor,
+        corridors::renew_corridor_lease,
+        ffm::alloc_ffm,
+        ffm::list_ffm,
+        ffm::get_ffm,
+        ffm::delete_ffm,
+        ffm::ffm_telemetry,
+        ffm::patch_ffm_bandwidth,
+        ffm::patch_ffm_latency_class,
+        ffm::renew_ffm_lease,
+        ffm::create_policy,
+        ffm::list_policies,
+        ffm::get_policy,
+        ffm::delete_policy,
         inventory::list_devices,
         inventory::get_device,
         pending::create_path,

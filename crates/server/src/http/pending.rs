@@ -9,6 +9,7 @@ use corridor_model::problem::Problem;
 use super::problem::ApiError;
 
 /// Declares a documented endpoint that answers 501 until its service lands.
+#[macro_export]
 macro_rules! pending_endpoint {
     ($name:ident, $method:ident, $path:literal, $tag:literal, $issue:literal) => {
         #[utoipa::path(
@@ -25,137 +26,6 @@ macro_rules! pending_endpoint {
         }
     };
 }
-
-// corrd: photonic corridors (issue #3).
-pending_endpoint!(
-    create_corridor,
-    post,
-    "/v1/corridors",
-    "corrd",
-    "#3 (photonic corridors)"
-);
-pending_endpoint!(
-    list_corridors,
-    get,
-    "/v1/corridors",
-    "corrd",
-    "#3 (photonic corridors)"
-);
-pending_endpoint!(
-    get_corridor,
-    get,
-    "/v1/corridors/{id}",
-    "corrd",
-    "#3 (photonic corridors)"
-);
-pending_endpoint!(
-    delete_corridor,
-    delete,
-    "/v1/corridors/{id}",
-    "corrd",
-    "#3 (photonic corridors)"
-);
-pending_endpoint!(
-    corridor_telemetry,
-    get,
-    "/v1/corridors/{id}/telemetry",
-    "corrd",
-    "#3 (photonic corridors)"
-);
-pending_endpoint!(
-    recalibrate_corridor,
-    post,
-    "/v1/corridors/{id}/recalibrate",
-    "corrd",
-    "#3 (photonic corridors)"
-);
-pending_endpoint!(
-    renew_corridor_lease,
-    post,
-    "/v1/corridors/{id}/lease",
-    "corrd",
-    "#3 (photonic corridors)"
-);
-
-// memqosd: free-form memory and policies (issue #4).
-pending_endpoint!(
-    alloc_ffm,
-    post,
-    "/v1/ffm/alloc",
-    "memqosd",
-    "#4 (free-form memory)"
-);
-pending_endpoint!(list_ffm, get, "/v1/ffm", "memqosd", "#4 (free-form memory)");
-pending_endpoint!(
-    get_ffm,
-    get,
-    "/v1/ffm/{id}",
-    "memqosd",
-    "#4 (free-form memory)"
-);
-pending_endpoint!(
-    delete_ffm,
-    delete,
-    "/v1/ffm/{id}",
-    "memqosd",
-    "#4 (free-form memory)"
-);
-pending_endpoint!(
-    ffm_telemetry,
-    get,
-    "/v1/ffm/{id}/telemetry",
-    "memqosd",
-    "#4 (free-form memory)"
-);
-pending_endpoint!(
-    patch_ffm_bandwidth,
-    patch,
-    "/v1/ffm/{id}/bandwidth",
-    "memqosd",
-    "#4 (free-form memory)"
-);
-pending_endpoint!(
-    patch_ffm_latency_class,
-    patch,
-    "/v1/ffm/{id}/latency_class",
-    "memqosd",
-    "#4 (free-form memory)"
-);
-pending_endpoint!(
-    renew_ffm_lease,
-    post,
-    "/v1/ffm/{id}/lease",
-    "memqosd",
-    "#4 (free-form memory)"
-);
-pending_endpoint!(
-    create_policy,
-    post,
-    "/v1/policies",
-    "memqosd",
-    "#4 (free-form memory)"
-);
-pending_endpoint!(
-    list_policies,
-    get,
-    "/v1/policies",
-    "memqosd",
-    "#4 (free-form memory)"
-);
-pending_endpoint!(
-    get_policy,
-    get,
-    "/v1/policies/{id}",
-    "memqosd",
-    "#4 (free-form memory)"
-);
-pending_endpoint!(
-    delete_policy,
-    delete,
-    "/v1/policies/{id}",
-    "memqosd",
-    "#4 (free-form memory)"
-);
 
 // fabmand: CXL fabric paths and device attestation (a later issue).
 pending_endpoint!(
