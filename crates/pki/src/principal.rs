@@ -149,6 +149,17 @@ pub fn certificate_serial(der: &[u8]) -> Result<String, PrincipalError> {
     Ok(serial_hex(cert.raw_serial()))
 }
 
+/// The serials a DER certificate revocation list revokes, as
+/// [`serial_hex`], so they compare with [`certificate_serial`].
+pub fn crl_revoked_serials(der: &[u8]) -> Result<Vec<String>, PrincipalError> {
+    let (_, crl) = x509_parser::parse_x509_crl(der)
+        .map_err(|e| PrincipalError::Certificate(format!("CRL: {e}")))?;
+    Ok(crl
+        .iter_revoked_certificates()
+        .map(|revoked| serial_hex(revoked.raw_serial()))
+        .collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -17,7 +17,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 
 use crate::http::auth::Identity;
-use crate::tls::TlsState;
+use crate::tls::{RevokedSerials, TlsState};
 
 /// A client that has not finished its handshake by then is dropped, so
 /// half-open connections cannot pile up.
@@ -79,13 +79,26 @@ pub async fn serve(
                             }
                         };
                     let identity = identity_of(stream.get_ref().1);
+                    let serial = identity.serial().map(str::to_owned);
                     let conn = builder
                         .serve_connection_with_upgrades(
                             TokioIo::new(stream),
                             service(app, identity),
                         )
                         .into_owned();
-                    let _ = watcher.watch(conn).await;
+                    let Some(serial) = serial else {
+                        let _ = watcher.watch(conn).await;
+                        return;
+                    };
+                    // Dropping the connection future closes the socket; a
+                    // request in flight on it is cut off, which is what a
+                    // revocation asks for.
+                    tokio::select! {
+                        _ = watcher.watch(conn) => {}
+                        () = revoked(&serial, tls.revocations()) => {
+                            tracing::info!(%remote, %serial, "closed the connection of a revoked client certificate");
+                        }
+                    }
                 }
             }
         });
@@ -93,6 +106,18 @@ pub async fn serve(
     drop(listener);
     graceful.shutdown().await;
     Ok(())
+}
+
+/// Resolves once `serial` is among the revoked serials; never if the
+/// channel closes (the server is going away and drains on its own).
+async fn revoked(serial: &str, mut revocations: tokio::sync::watch::Receiver<RevokedSerials>) {
+    if revocations
+        .wait_for(|revoked| revoked.contains(serial))
+        .await
+        .is_err()
+    {
+        std::future::pending::<()>().await;
+    }
 }
 
 /// The principal of a verified client certificate. rustls has already

@@ -4,8 +4,12 @@
 //!
 //! The `ServerConfig` lives behind a lock and is swapped whole on reload
 //! (SIGHUP): each new handshake takes the current one, connections already
-//! established keep the config they were made with, so nothing is dropped.
+//! established keep the config they were made with, so nothing is dropped —
+//! except connections authenticated by a certificate the new CRL revokes:
+//! the set of revoked serials is published on a watch channel and the
+//! accept loop closes those connections (see `serve`).
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
@@ -62,7 +66,16 @@ pub enum TlsError {
     Verifier(#[source] rustls::server::VerifierBuilderError),
     #[error("the server certificate and key do not form a usable TLS configuration")]
     Config(#[source] rustls::Error),
+    #[error("the CRL in {path} cannot be parsed")]
+    Crl {
+        path: PathBuf,
+        #[source]
+        source: corridor_pki::PrincipalError,
+    },
 }
+
+/// Serials (as `corridor_pki::serial_hex`) of revoked client certificates.
+pub type RevokedSerials = Arc<HashSet<String>>;
 
 /// The crypto provider every TLS endpoint of CorridorOS uses: aws-lc-rs,
 /// with X25519MLKEM768 first, X25519 next and P-256 last for clients that
@@ -96,6 +109,11 @@ fn read_certs(what: &'static str, path: &Path) -> Result<Vec<CertificateDer<'sta
 
 /// Builds a fresh server configuration from the files as they are now.
 pub fn server_config(files: &TlsFiles) -> Result<Arc<ServerConfig>, TlsError> {
+    Ok(load_files(files)?.0)
+}
+
+/// The server configuration and the serials its CRLs revoke.
+fn load_files(files: &TlsFiles) -> Result<(Arc<ServerConfig>, RevokedSerials), TlsError> {
     let provider = provider();
     let chain = read_certs("certificates", &files.cert)?;
     let key = PrivateKeyDer::from_pem_file(&files.key).map_err(|source| TlsError::Read {
@@ -120,6 +138,14 @@ pub fn server_config(files: &TlsFiles) -> Result<Arc<ServerConfig>, TlsError> {
                 source,
             })?;
     }
+    let mut revoked = HashSet::new();
+    for crl in &crls {
+        let path = files.crl.clone().unwrap_or_default();
+        revoked.extend(
+            corridor_pki::crl_revoked_serials(crl.as_ref())
+                .map_err(|source| TlsError::Crl { path, source })?,
+        );
+    }
     // Clients without a certificate may finish the handshake: they reach
     // only /healthz and /readyz (probes rarely hold certificates) and get a
     // 401 problem elsewhere, which says more than a handshake alert. A
@@ -137,7 +163,7 @@ pub fn server_config(files: &TlsFiles) -> Result<Arc<ServerConfig>, TlsError> {
         .with_single_cert(chain, key)
         .map_err(TlsError::Config)?;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    Ok(Arc::new(config))
+    Ok((Arc::new(config), Arc::new(revoked)))
 }
 
 /// The current server configuration, swappable at run time.
@@ -145,15 +171,24 @@ pub fn server_config(files: &TlsFiles) -> Result<Arc<ServerConfig>, TlsError> {
 pub struct TlsState {
     files: TlsFiles,
     current: RwLock<Arc<ServerConfig>>,
+    revoked: tokio::sync::watch::Sender<RevokedSerials>,
 }
 
 impl TlsState {
     pub fn load(files: TlsFiles) -> Result<TlsState, TlsError> {
-        let config = server_config(&files)?;
+        let (config, revoked) = load_files(&files)?;
         Ok(TlsState {
             files,
             current: RwLock::new(config),
+            revoked: tokio::sync::watch::Sender::new(revoked),
         })
+    }
+
+    /// The revoked serials, updated on every successful reload. Open
+    /// connections watch it so a revocation also ends sessions that were
+    /// authenticated before it.
+    pub fn revocations(&self) -> tokio::sync::watch::Receiver<RevokedSerials> {
+        self.revoked.subscribe()
     }
 
     /// The configuration new handshakes use.
@@ -165,8 +200,9 @@ impl TlsState {
     /// configuration stays in force, so a half-copied certificate never
     /// takes the server down.
     pub fn reload(&self) -> Result<(), TlsError> {
-        let config = server_config(&self.files)?;
+        let (config, revoked) = load_files(&self.files)?;
         *self.current.write().unwrap_or_else(|p| p.into_inner()) = config;
+        self.revoked.send_replace(revoked);
         Ok(())
     }
 

@@ -267,7 +267,7 @@ async fn expired_and_foreign_certificates_are_refused() {
 }
 
 #[tokio::test]
-async fn revocation_applies_on_reload_without_dropping_open_connections() {
+async fn revocation_applies_on_reload_and_closes_the_revoked_clients_connections() {
     let server = Running::start().await;
     let tls13: &[&'static rustls::SupportedProtocolVersion] = &[&rustls::version::TLS13];
     let ca = Ca::load(&server.pki).unwrap();
@@ -281,6 +281,9 @@ async fn revocation_applies_on_reload_without_dropping_open_connections() {
     let config = server.client_config(vec![kx_group::X25519MLKEM768], tls13, identity());
     let mut open = server.connect(config.clone()).await.unwrap();
     assert_eq!(get(&mut open, "/v1/fabman/devices").await.unwrap(), 200);
+    let admin = server.client_config(vec![kx_group::X25519MLKEM768], tls13, Some(server.admin()));
+    let mut bystander = server.connect(admin).await.unwrap();
+    assert_eq!(get(&mut bystander, "/healthz").await.unwrap(), 200);
 
     ca.revoke(&issued.serial).unwrap();
     // Until the reload, the old CRL is in force.
@@ -293,8 +296,21 @@ async fn revocation_applies_on_reload_without_dropping_open_connections() {
         Ok(mut stream) => get(&mut stream, "/healthz").await.is_err(),
     };
     assert!(refused, "a revoked certificate was accepted after reload");
-    // The connection made before the reload is still served.
-    assert_eq!(get(&mut open, "/healthz").await.unwrap(), 200);
+    // The revoked client's open connection is closed; another client's
+    // connection made before the reload is still served.
+    let mut closed = false;
+    for _ in 0..100 {
+        if get(&mut open, "/healthz").await.is_err() {
+            closed = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(
+        closed,
+        "the revoked client's open connection was still served"
+    );
+    assert_eq!(get(&mut bystander, "/healthz").await.unwrap(), 200);
     server.stop().await;
 }
 
