@@ -9,6 +9,7 @@
 //! Private keys are written `0600` through a temporary file and a rename,
 //! so a crash never leaves a half-written or world-readable key behind.
 
+pub mod pinning;
 pub mod principal;
 
 use std::io::Write;
