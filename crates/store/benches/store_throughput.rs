@@ -46,7 +46,7 @@ impl Row {
 
     fn print(&self) {
         println!(
-            "{:<8} {:<5} {:>7} {:>9} {:>10.0} {:>9.2} {:>9.2}",
+            "{:<10} {:<5} {:>7} {:>9} {:>10.0} {:>9.2} {:>9.2}",
             self.backend,
             self.workload,
             self.writers,
@@ -174,11 +174,12 @@ impl Workload for EtcdCas {
     }
 }
 
-async fn bench_redb(duration: Duration) -> Vec<Row> {
+/// `label` names the configuration in the table: the default (write-ahead
+/// log) or a durable redb commit per batch.
+async fn bench_redb(label: &'static str, options: RedbOptions, duration: Duration) -> Vec<Row> {
     let dir = tempfile::tempdir().expect("temp dir");
-    let store: Arc<dyn StateStore> = Arc::new(
-        RedbStore::open(dir.path().join("bench.redb"), RedbOptions::default()).expect("open redb"),
-    );
+    let store: Arc<dyn StateStore> =
+        Arc::new(RedbStore::open(dir.path().join("bench.redb"), options).expect("open redb"));
     let mut rows = Vec::new();
     for writers in WRITER_COUNTS {
         let workload = (0..writers)
@@ -188,7 +189,7 @@ async fn bench_redb(duration: Duration) -> Vec<Row> {
                 last: 0,
             })
             .collect();
-        rows.push(drive("redb", "cas", workload, duration).await);
+        rows.push(drive(label, "cas", workload, duration).await);
     }
     for writers in WRITER_COUNTS {
         let workload = (0..writers)
@@ -198,7 +199,7 @@ async fn bench_redb(duration: Duration) -> Vec<Row> {
                 seq: 0,
             })
             .collect();
-        rows.push(drive("redb", "put", workload, duration).await);
+        rows.push(drive(label, "put", workload, duration).await);
     }
     rows
 }
@@ -337,11 +338,16 @@ fn main() {
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
     println!(
-        "{:<8} {:<5} {:>7} {:>9} {:>10} {:>9} {:>9}",
+        "{:<10} {:<5} {:>7} {:>9} {:>10} {:>9} {:>9}",
         "backend", "work", "writers", "ops", "ops/s", "p50 ms", "p99 ms"
     );
     runtime.block_on(async {
-        bench_redb(duration).await;
+        bench_redb("redb", RedbOptions::default(), duration).await;
+        let no_log = RedbOptions {
+            write_ahead_log: false,
+            ..RedbOptions::default()
+        };
+        bench_redb("redb-nowal", no_log, duration).await;
         if let Err(reason) = bench_etcd(duration).await {
             println!("etcd     skipped: {reason}");
         }

@@ -63,6 +63,15 @@ pub enum StoreError {
         source: BoxError,
     },
 
+    /// The write-ahead log could not be read, written or parsed.
+    #[error("could not {context} ({})", path.display())]
+    Wal {
+        context: &'static str,
+        path: PathBuf,
+        #[source]
+        source: BoxError,
+    },
+
     /// The store is shut down (or shutting down) and accepts no more requests.
     #[error("store is closed")]
     Closed,

@@ -15,7 +15,7 @@ mod types;
 pub mod conformance;
 
 pub use crate::error::{BoxError, StoreError};
-pub use crate::redb::{RedbOptions, RedbStore};
+pub use crate::redb::{RedbOptions, RedbStore, WalError, wal_path, wal_pending_records};
 pub use crate::store::StateStore;
 pub use crate::types::{
     Compare, CompareOp, CompareTarget, EventKind, KeyValue, LeaseId, LeaseInfo, Op, OpResult,

@@ -99,7 +99,7 @@ pub struct RangeResponse {
 }
 
 /// What a [`Compare`] looks at.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum CompareTarget {
     ModRevision(Revision),
     CreateRevision(Revision),
@@ -109,7 +109,7 @@ pub enum CompareTarget {
     Value(Vec<u8>),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum CompareOp {
     Equal,
     NotEqual,
@@ -118,7 +118,7 @@ pub enum CompareOp {
 }
 
 /// One guard of a [`Txn`]: `<key's target> <op> <operand>`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Compare {
     pub key: String,
     pub target: CompareTarget,
@@ -172,7 +172,7 @@ impl Compare {
 /// One operation of a [`Txn`] branch. Operations run in order and see the
 /// effects of the ones before them; as in etcd, a branch may not write the same
 /// key twice (put + put, or put + delete covering it).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Op {
     Put {
         key: String,
@@ -234,7 +234,7 @@ impl Op {
 
 /// An etcd transaction: if every compare holds, run `success`, else `failure`.
 /// No compares means success.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct Txn {
     pub compares: Vec<Compare>,
     pub success: Vec<Op>,

@@ -69,3 +69,22 @@ async fn run_all_on_a_current_thread_runtime() {
     .await;
     assert_eq!(opened, conformance::all().len());
 }
+
+/// The suite again with the write-ahead log off (a durable redb commit per
+/// batch), so both commit paths keep etcd's semantics.
+#[tokio::test(flavor = "current_thread")]
+async fn run_all_without_the_write_ahead_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut opened = 0;
+    conformance::run_all(|| {
+        opened += 1;
+        let path = dir.path().join(format!("{opened}.redb"));
+        let options = RedbOptions {
+            write_ahead_log: false,
+            ..RedbOptions::default()
+        };
+        async move { Arc::new(RedbStore::open(path, options).unwrap()) as Arc<dyn StateStore> }
+    })
+    .await;
+    assert_eq!(opened, conformance::all().len());
+}

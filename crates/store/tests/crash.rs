@@ -203,9 +203,13 @@ fn acknowledged_writes_survive_sigkill() {
     let mut counter = 0u64;
     let mut checked_through: Revision = 1;
     let mut total_increments = 0;
+    let mut rounds_with_a_log_to_replay = 0;
 
     for round in 0..ROUNDS {
         let acked = run_child(&path, round, &mut rng);
+        if corridor_store::wal_pending_records(&corridor_store::wal_path(&path)).unwrap() > 0 {
+            rounds_with_a_log_to_replay += 1;
+        }
         all_puts.extend(acked.puts.iter().cloned());
         total_increments += acked.increments.len();
 
@@ -245,8 +249,13 @@ fn acknowledged_writes_survive_sigkill() {
         all_puts.len()
     );
 
+    assert!(
+        rounds_with_a_log_to_replay > 0,
+        "no kill left write-ahead log records behind: replay was never exercised"
+    );
     eprintln!(
-        "{} puts and {total_increments} increments acknowledged across {ROUNDS} SIGKILLs; none lost",
+        "{} puts and {total_increments} increments acknowledged across {ROUNDS} SIGKILLs \
+         ({rounds_with_a_log_to_replay} left log records to replay); none lost",
         all_puts.len()
     );
 

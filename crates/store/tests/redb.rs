@@ -240,3 +240,78 @@ fn errors_do_not_repeat_their_source() {
     let source = std::error::Error::source(&error).expect("source kept");
     assert_eq!(source.to_string(), "disk on fire");
 }
+
+/// What a crash can leave behind with the write-ahead log: the redb file as
+/// of its last durable checkpoint and a log holding every batch since. The
+/// store file is copied right after a checkpoint (open), the log after more
+/// writes; opening the pair must replay the writes with the same revisions,
+/// lease state and history, exactly once.
+#[tokio::test]
+async fn the_write_ahead_log_replays_what_redb_had_not_made_durable() {
+    let live = tempfile::tempdir().unwrap();
+    let crashed = tempfile::tempdir().unwrap();
+    let live_path = live.path().join("s.redb");
+    let crashed_path = crashed.path().join("s.redb");
+    let options = RedbOptions {
+        checkpoint_interval: Duration::from_secs(3600),
+        ..RedbOptions::default()
+    };
+    let store = RedbStore::open(&live_path, options.clone()).unwrap();
+    std::fs::copy(&live_path, &crashed_path).unwrap();
+
+    let lease = store.lease_grant(Duration::from_secs(60)).await.unwrap();
+    store.put("/a", b"1".to_vec(), None).await.unwrap();
+    store.put("/b", b"2".to_vec(), Some(lease)).await.unwrap();
+    let lost = store
+        .txn(
+            corridor_store::Txn::new()
+                .when([corridor_store::Compare::absent("/a")])
+                .and_then([corridor_store::Op::put("/a", b"never".to_vec())]),
+        )
+        .await
+        .unwrap();
+    assert!(!lost.succeeded);
+    store.delete("/a").await.unwrap();
+    let last = store.put("/c", b"3".to_vec(), None).await.unwrap();
+    let wal = corridor_store::wal_path(&live_path);
+    assert!(
+        corridor_store::wal_pending_records(&wal).unwrap() > 0,
+        "the writes are in the log, not yet checkpointed"
+    );
+    std::fs::copy(&wal, corridor_store::wal_path(&crashed_path)).unwrap();
+    drop(store);
+
+    let c_revision = last;
+    let mut last = last;
+    for reopen in 0..2 {
+        let store = RedbStore::open(&crashed_path, options.clone()).unwrap();
+        assert_eq!(
+            store.current_revision().await.unwrap(),
+            last,
+            "reopen {reopen}"
+        );
+        assert!(store.get("/a").await.unwrap().is_none());
+        assert_eq!(
+            store.get("/c").await.unwrap().unwrap().mod_revision,
+            c_revision
+        );
+        let info = store.lease_time_to_live(lease).await.unwrap().unwrap();
+        assert_eq!(info.keys, ["/b"]);
+        let mut watch = store.watch("/", 2).await.unwrap();
+        let mut revisions = Vec::new();
+        while let Ok(Some(event)) =
+            tokio::time::timeout(Duration::from_millis(100), watch.next()).await
+        {
+            revisions.push(event.unwrap().revision());
+        }
+        assert_eq!(revisions, (2..=last).collect::<Vec<_>>(), "reopen {reopen}");
+        // Writing goes on from where the log ended.
+        if reopen == 0 {
+            drop(watch);
+            let next = store.put("/d", b"4".to_vec(), None).await.unwrap();
+            assert_eq!(next, last + 1);
+            store.delete("/d").await.unwrap();
+            last = next + 1;
+        }
+    }
+}

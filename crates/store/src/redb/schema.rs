@@ -24,6 +24,9 @@ pub(crate) const META_REVISION: &str = "revision";
 /// Events below this revision have been discarded.
 pub(crate) const META_COMPACTED: &str = "compacted";
 pub(crate) const META_NEXT_LEASE: &str = "next_lease";
+/// Sequence number of the last write-ahead-log record this file contains;
+/// replay after a crash starts after it.
+pub(crate) const META_WAL_SEQ: &str = "wal_seq";
 
 /// The revision of an empty store. etcd starts at 1 too, so the first write is 2
 /// on either backend.

@@ -7,20 +7,26 @@
 //! and only then answers them and publishes their events. Callers never see a
 //! write that is not on disk, and a failed commit fails the whole batch.
 //!
+//! With the write-ahead log (the default, see [`super::wal`]) "on disk" means
+//! the batch's record is appended and fdatasync'd to the log; redb commits
+//! without fsync and a durable checkpoint follows every few hundred
+//! milliseconds. Without it, every batch is a durable redb commit.
+//!
 //! The writer also expires leases: it sleeps on its channel no longer than the
 //! next lease deadline, so a lease ends through the same serial path as every
 //! other write and cannot race a keep-alive.
 
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use redb::{Database, Durability, ReadableDatabase};
 use tokio::sync::{broadcast, oneshot};
 
 use super::apply::{Applied, Batch, BatchOutcome, Counters, RevisionEvents, backend};
 use super::lease::{LeaseIndex, now_unix_ms};
-use super::schema::LEASES;
+use super::schema::{LEASES, META, META_WAL_SEQ};
+use super::wal::{self, Logged, LoggedRef, Record, RecordRef, Wal};
 use crate::{LeaseId, Revision, StoreError, Txn, TxnResponse};
 
 pub(crate) type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
@@ -57,6 +63,37 @@ pub(crate) struct WriterConfig {
     pub retain_revisions: u64,
 }
 
+/// The log and where the writer is in it.
+pub(crate) struct WalState {
+    pub wal: Wal,
+    /// Sequence number of the last record written or replayed.
+    pub seq: u64,
+    pub last_checkpoint: Instant,
+    pub interval: Duration,
+}
+
+impl WalState {
+    pub fn new(wal: Wal, seq: u64, interval: Duration) -> Self {
+        WalState {
+            wal,
+            seq,
+            last_checkpoint: Instant::now(),
+            interval,
+        }
+    }
+
+    fn checkpoint_due(&self) -> bool {
+        self.wal.pending_bytes() >= wal::CHECKPOINT_BYTES
+            || self.last_checkpoint.elapsed() >= self.interval
+    }
+
+    /// When an idle writer should wake to checkpoint, if anything is pending.
+    fn checkpoint_wait(&self) -> Option<Duration> {
+        (self.wal.pending_bytes() > 0)
+            .then(|| self.interval.saturating_sub(self.last_checkpoint.elapsed()))
+    }
+}
+
 pub(crate) struct Writer {
     pub db: Arc<Database>,
     pub commands: Receiver<Command>,
@@ -64,6 +101,11 @@ pub(crate) struct Writer {
     pub counters: Counters,
     pub leases: LeaseIndex,
     pub config: WriterConfig,
+    pub wal: Option<WalState>,
+    /// Set when a batch reached the log but redb refused it: memory and
+    /// disk disagree, so the writer refuses everything until a restart
+    /// replays the log.
+    pub poisoned: bool,
 }
 
 impl Writer {
@@ -71,12 +113,13 @@ impl Writer {
         let mut shutting_down = false;
         while !shutting_down {
             let mut commands = Vec::new();
-            let first = match self.leases.next_deadline() {
-                Some(deadline) => {
-                    let wait = deadline.saturating_sub(now_unix_ms()).max(0);
-                    let wait = Duration::from_millis(u64::try_from(wait).unwrap_or(0));
-                    self.commands.recv_timeout(wait)
-                }
+            let lease_wait = self.leases.next_deadline().map(|deadline| {
+                let wait = deadline.saturating_sub(now_unix_ms()).max(0);
+                Duration::from_millis(u64::try_from(wait).unwrap_or(0))
+            });
+            let checkpoint_wait = self.wal.as_ref().and_then(WalState::checkpoint_wait);
+            let first = match lease_wait.into_iter().chain(checkpoint_wait).min() {
+                Some(wait) => self.commands.recv_timeout(wait),
                 None => self
                     .commands
                     .recv()
@@ -99,17 +142,114 @@ impl Writer {
             }
             self.process(commands);
         }
+        if self.wal.as_ref().is_some_and(|w| w.wal.pending_bytes() > 0)
+            && !self.poisoned
+            && let Err(error) = self.checkpoint()
+        {
+            tracing::error!(%error, "final checkpoint failed; the log will be replayed on open");
+        }
         tracing::debug!("store writer stopped");
     }
 
+    /// Re-applies the log's records that redb lost in a crash, then makes
+    /// the result durable and empties the log. Runs before the writer
+    /// thread starts, so nobody waits on it.
+    pub fn recover(&mut self, records: Vec<Record>) -> Result<usize, StoreError> {
+        let Some(state) = self.wal.as_ref() else {
+            return Ok(0);
+        };
+        let mut expected = state.seq + 1;
+        let mut replayed = 0;
+        for record in records {
+            if record.seq < expected {
+                continue; // redb kept this batch
+            }
+            if record.seq != expected {
+                return Err(StoreError::Corrupt {
+                    context: "the write-ahead log",
+                    detail: format!("record {} follows {}", record.seq, expected - 1),
+                });
+            }
+            let commands = record.requests.into_iter().map(replayed_command).collect();
+            let mut deferred = Vec::new();
+            let outcome = self.apply(
+                commands,
+                &record.expired,
+                record.now_ms,
+                &mut deferred,
+                Some(record.seq),
+            )?;
+            self.counters = outcome.counters;
+            if let Some(state) = self.wal.as_mut() {
+                state.seq = record.seq;
+            }
+            expected += 1;
+            replayed += 1;
+        }
+        if replayed > 0 || self.wal.as_ref().is_some_and(|w| w.wal.pending_bytes() > 0) {
+            self.checkpoint()?;
+        }
+        Ok(replayed)
+    }
+
+    /// A durable redb commit of everything applied so far; the log is then
+    /// emptied.
+    fn checkpoint(&mut self) -> Result<(), StoreError> {
+        let Some(state) = self.wal.as_mut() else {
+            return Ok(());
+        };
+        let mut wtx = self
+            .db
+            .begin_write()
+            .map_err(backend("begin a checkpoint"))?;
+        wtx.set_durability(Durability::Immediate)
+            .map_err(backend("request a durable checkpoint"))?;
+        {
+            let mut meta = wtx
+                .open_table(META)
+                .map_err(backend("open the meta table for a checkpoint"))?;
+            meta.insert(META_WAL_SEQ, i64::try_from(state.seq).unwrap_or(i64::MAX))
+                .map_err(backend("record the checkpoint's log position"))?;
+        }
+        wtx.commit().map_err(backend("commit a checkpoint"))?;
+        state.last_checkpoint = Instant::now();
+        // If emptying fails, the records stay and are skipped on replay
+        // (their sequence numbers are at or below the one just stored).
+        state.wal.reset().map_err(|source| StoreError::Wal {
+            context: "empty the write-ahead log after a checkpoint",
+            path: state.wal.path().to_path_buf(),
+            source: source.into(),
+        })
+    }
+
     fn process(&mut self, commands: Vec<Command>) {
+        if self.poisoned {
+            let error = Arc::new(StoreError::Corrupt {
+                context: "the store writer",
+                detail: "an earlier commit failed after its log record was written; \
+                         reopen the store to replay the log"
+                    .into(),
+            });
+            for answer in commands.into_iter().filter_map(refuse) {
+                answer(Some(&error));
+            }
+            return;
+        }
         let now_ms = now_unix_ms();
         let expired = self.leases.expired(now_ms);
         if commands.is_empty() && expired.is_empty() {
+            if self
+                .wal
+                .as_ref()
+                .is_some_and(|w| w.wal.pending_bytes() > 0 && w.checkpoint_due())
+                && let Err(error) = self.checkpoint()
+            {
+                tracing::error!(%error, "checkpoint failed; retrying with the next batch");
+            }
             return;
         }
         let mut deferred = Vec::with_capacity(commands.len());
-        match self.apply(commands, &expired, now_ms, &mut deferred) {
+        match self.apply(commands, &expired, now_ms, &mut deferred, None) {
             Ok(outcome) => {
                 self.counters = outcome.counters;
                 // Events first: a caller that watches from the revision it was just
@@ -133,14 +273,33 @@ impl Writer {
         }
     }
 
-    /// Runs a batch in one write transaction. On `Err` nothing of it is on disk.
+    /// Runs a batch in one write transaction. On `Err` nothing of it is on
+    /// disk. `replay` is the log record's sequence number when the batch is
+    /// being replayed from the log rather than received live.
     fn apply(
         &mut self,
         commands: Vec<Command>,
         expired: &[LeaseId],
         now_ms: i64,
         deferred: &mut Vec<Deferred>,
+        replay: Option<u64>,
     ) -> Result<BatchOutcome, StoreError> {
+        // The record is encoded before the requests are consumed; it is
+        // only written if the batch changes something.
+        let logged = match (&self.wal, replay) {
+            (Some(state), None) => Some(wal::encode(&RecordRef {
+                seq: state.seq + 1,
+                now_ms,
+                expired,
+                requests: commands.iter().filter_map(logged_ref).collect(),
+            })),
+            _ => None,
+        };
+        let durability = if self.wal.is_some() {
+            Durability::None
+        } else {
+            Durability::Immediate
+        };
         // Every caller needs an answer even when the batch dies before reaching its
         // request: those get a placeholder that the batch's error replaces.
         let begun = self
@@ -148,11 +307,11 @@ impl Writer {
             .begin_write()
             .map_err(backend("begin a write transaction"))
             .and_then(|mut wtx| {
-                wtx.set_durability(Durability::Immediate)
-                    .map_err(backend("request a durable commit"))?;
+                wtx.set_durability(durability)
+                    .map_err(backend("set the commit's durability"))?;
                 Ok(wtx)
             });
-        let wtx = match begun {
+        let mut wtx = match begun {
             Ok(wtx) => wtx,
             Err(error) => {
                 deferred.extend(commands.into_iter().filter_map(refuse));
@@ -209,10 +368,57 @@ impl Writer {
             batch.finish()?
         };
 
-        if outcome.dirty {
-            wtx.commit().map_err(backend("commit a group of writes"))?;
-        } else {
+        if !outcome.dirty {
             wtx.abort().map_err(backend("end a read-only batch"))?;
+            return Ok(outcome);
+        }
+        let Some(state) = self.wal.as_mut() else {
+            wtx.commit().map_err(backend("commit a group of writes"))?;
+            return Ok(outcome);
+        };
+        let seq = replay.unwrap_or(state.seq + 1);
+        {
+            let mut meta = wtx
+                .open_table(META)
+                .map_err(backend("open the meta table"))?;
+            meta.insert(META_WAL_SEQ, i64::try_from(seq).unwrap_or(i64::MAX))
+                .map_err(backend("record the batch's log position"))?;
+        }
+        if replay.is_some() {
+            wtx.commit()
+                .map_err(backend("commit a replayed group of writes"))?;
+            return Ok(outcome);
+        }
+        if state.checkpoint_due() {
+            // This batch's own commit is the checkpoint: no record needed.
+            wtx.set_durability(Durability::Immediate)
+                .map_err(backend("request a durable checkpoint"))?;
+            wtx.commit().map_err(backend("commit a checkpoint"))?;
+            state.seq = seq;
+            state.last_checkpoint = Instant::now();
+            if let Err(error) = state.wal.reset() {
+                tracing::warn!(%error, "could not empty the write-ahead log after a checkpoint");
+            }
+            return Ok(outcome);
+        }
+        let framed = logged.expect("live batches with a log are encoded");
+        state
+            .wal
+            .append(&framed)
+            .map_err(|source| StoreError::Wal {
+                context: "append to the write-ahead log",
+                path: state.wal.path().to_path_buf(),
+                source: source.into(),
+            })?;
+        state.seq = seq;
+        if let Err(error) = wtx.commit() {
+            // The record is durable but memory does not have it: only a
+            // replay can reconcile the two.
+            self.poisoned = true;
+            return Err(StoreError::backend(
+                "commit a logged group of writes",
+                error,
+            ));
         }
         Ok(outcome)
     }
@@ -246,6 +452,29 @@ fn settle<T: Send + 'static>(
             // Replaced by the batch failure before it is sent.
             defer(reply, Err(StoreError::Closed))
         }
+    }
+}
+
+/// A request as the log records it.
+fn logged_ref(command: &Command) -> Option<LoggedRef<'_>> {
+    Some(match command {
+        Command::Txn(txn, _) => LoggedRef::Txn(txn),
+        Command::LeaseGrant(ttl, _) => LoggedRef::LeaseGrant(*ttl),
+        Command::LeaseKeepAlive(id, _) => LoggedRef::LeaseKeepAlive(*id),
+        Command::LeaseRevoke(id, _) => LoggedRef::LeaseRevoke(*id),
+        Command::Compact(revision, _) => LoggedRef::Compact(*revision),
+        Command::Shutdown => return None,
+    })
+}
+
+/// A logged request turned back into a command nobody waits for.
+fn replayed_command(logged: Logged) -> Command {
+    match logged {
+        Logged::Txn(txn) => Command::Txn(txn, oneshot::channel().0),
+        Logged::LeaseGrant(ttl) => Command::LeaseGrant(ttl, oneshot::channel().0),
+        Logged::LeaseKeepAlive(id) => Command::LeaseKeepAlive(id, oneshot::channel().0),
+        Logged::LeaseRevoke(id) => Command::LeaseRevoke(id, oneshot::channel().0),
+        Logged::Compact(revision) => Command::Compact(revision, oneshot::channel().0),
     }
 }
 
