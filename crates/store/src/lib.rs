@@ -3,10 +3,14 @@
 //! - [`StateStore`]: ordered keys, one global revision, compare-and-swap
 //!   transactions, leases and resumable watches.
 //! - [`RedbStore`]: the embedded, single-machine implementation (the default).
+//! - `EtcdStore` (feature `etcd`, on by default): the same trait on an etcd
+//!   v3 cluster, for control planes spanning machines.
 //! - `conformance` (feature `conformance`): the behaviour every implementation
 //!   must show, as async checks to run against a fresh store.
 
 mod error;
+#[cfg(feature = "etcd")]
+pub mod etcd;
 mod redb;
 mod store;
 mod types;
@@ -15,6 +19,8 @@ mod types;
 pub mod conformance;
 
 pub use crate::error::{BoxError, StoreError};
+#[cfg(feature = "etcd")]
+pub use crate::etcd::{EtcdOptions, EtcdStore};
 pub use crate::redb::{RedbOptions, RedbStore, WalError, wal_path, wal_pending_records};
 pub use crate::store::StateStore;
 pub use crate::types::{
