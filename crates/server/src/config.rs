@@ -91,6 +91,16 @@ pub struct Overrides {
     /// CRL (PEM) of revoked client certificates, for a brought-in PKI
     #[arg(long, env = "CORRIDOR_TLS_CRL", global = true)]
     pub tls_crl: Option<PathBuf>,
+
+    /// Keep state in this etcd cluster instead of the embedded store
+    /// (client URLs; repeat, or comma-separated) [default: embedded redb]
+    #[arg(
+        long = "etcd-endpoint",
+        env = "CORRIDOR_ETCD_ENDPOINTS",
+        value_delimiter = ',',
+        global = true
+    )]
+    pub etcd_endpoints: Vec<String>,
 }
 
 /// The configuration file's shape.
@@ -111,6 +121,15 @@ struct FileConfig {
     tls: FileTls,
     #[serde(default)]
     audit: FileAudit,
+    #[serde(default)]
+    store: FileStore,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileStore {
+    #[serde(default)]
+    etcd_endpoints: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -136,7 +155,14 @@ struct FileLog {
     filter: Option<String>,
 }
 
-/// The resolved configuration corridord runs with.
+/// Where corridord keeps its state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreBackend {
+    /// redb in the state directory: one machine.
+    Embedded,
+    /// An etcd cluster: several corridords share one state.
+    Etcd { endpoints: Vec<String> },
+}
 #[derive(Debug, Clone)]
 pub struct Config {
     pub listen: SocketAddr,
@@ -155,6 +181,7 @@ pub struct Config {
     pub tls: Option<TlsFiles>,
     /// Audit log rotation.
     pub audit: AuditSettings,
+    pub store: StoreBackend,
 }
 
 /// When `audit.log` is rotated and how many old files are kept.
@@ -195,6 +222,8 @@ pub enum ConfigError {
     SecurityDomain(String),
     #[error("a brought-in PKI needs tls cert, key and client_ca together; missing {0}")]
     PartialTls(&'static str),
+    #[error("etcd endpoint {0:?} is not an http:// or https:// URL")]
+    EtcdEndpoint(String),
 }
 
 impl Config {
@@ -249,7 +278,26 @@ impl Config {
             max_bytes: file.audit.max_bytes.unwrap_or(defaults.max_bytes).max(4096),
             keep: file.audit.keep.unwrap_or(defaults.keep).max(1),
         };
+        let etcd_endpoints = if overrides.etcd_endpoints.is_empty() {
+            file.store.etcd_endpoints
+        } else {
+            overrides.etcd_endpoints.clone()
+        };
+        if let Some(bad) = etcd_endpoints
+            .iter()
+            .find(|e| !(e.starts_with("http://") || e.starts_with("https://")))
+        {
+            return Err(ConfigError::EtcdEndpoint(bad.clone()));
+        }
+        let store = if etcd_endpoints.is_empty() {
+            StoreBackend::Embedded
+        } else {
+            StoreBackend::Etcd {
+                endpoints: etcd_endpoints,
+            }
+        };
         Ok(Config {
+            store,
             insecure_dev: overrides.insecure_dev || file.insecure_dev,
             security_domains,
             tls,
@@ -305,6 +353,7 @@ impl Config {
             security_domains: Vec::new(),
             tls: None,
             audit: AuditSettings::default(),
+            store: StoreBackend::Embedded,
         }
     }
 }
@@ -363,5 +412,50 @@ mod tests {
             Config::resolve(&overrides),
             Err(ConfigError::TimeScale(_))
         ));
+    }
+
+    #[test]
+    fn etcd_endpoints_come_from_the_file_or_the_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(
+            dir.path(),
+            "state_dir = \"/srv/c\"\n[store]\netcd_endpoints = [\"http://10.0.0.1:2379\"]\n",
+        );
+        let from_file = Overrides {
+            config: Some(path.clone()),
+            ..Overrides::default()
+        };
+        assert_eq!(
+            Config::resolve(&from_file).unwrap().store,
+            StoreBackend::Etcd {
+                endpoints: vec!["http://10.0.0.1:2379".into()]
+            }
+        );
+        let from_flags = Overrides {
+            config: Some(path),
+            etcd_endpoints: vec!["https://a:2379".into(), "https://b:2379".into()],
+            ..Overrides::default()
+        };
+        assert!(matches!(
+            Config::resolve(&from_flags).unwrap().store,
+            StoreBackend::Etcd { endpoints } if endpoints.len() == 2
+        ));
+        let bad = Overrides {
+            state_dir: Some("/tmp/x".into()),
+            etcd_endpoints: vec!["10.0.0.1:2379".into()],
+            ..Overrides::default()
+        };
+        assert!(matches!(
+            Config::resolve(&bad),
+            Err(ConfigError::EtcdEndpoint(_))
+        ));
+        let none = Overrides {
+            state_dir: Some("/tmp/x".into()),
+            ..Overrides::default()
+        };
+        assert_eq!(
+            Config::resolve(&none).unwrap().store,
+            StoreBackend::Embedded
+        );
     }
 }

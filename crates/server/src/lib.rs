@@ -19,10 +19,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use corridor_hal::clock::{Clock, ScaledClock};
 use corridor_hal::topology::Topology;
 use corridor_services::ControlPlane;
-use corridor_store::{RedbOptions, RedbStore, StateStore};
+use corridor_store::{EtcdOptions, EtcdStore, RedbOptions, RedbStore, StateStore};
 use tokio::net::TcpListener;
 
-use crate::config::Config;
+use crate::config::{Config, StoreBackend};
 use crate::http::AppState;
 use crate::metered_store::MeteredStore;
 use crate::metrics::Metrics;
@@ -42,6 +42,12 @@ pub enum StartError {
     #[error("cannot open the state store in {path}")]
     Store {
         path: std::path::PathBuf,
+        #[source]
+        source: corridor_store::StoreError,
+    },
+    #[error("cannot reach the etcd cluster at {endpoints}")]
+    Etcd {
+        endpoints: String,
         #[source]
         source: corridor_store::StoreError,
     },
@@ -120,16 +126,9 @@ impl Daemon {
             };
             Some(Arc::new(TlsState::load(files).map_err(StartError::Tls)?))
         };
-        let store_path = config.state_dir.join(STORE_FILE);
-        let redb = RedbStore::open(&store_path, RedbOptions::default()).map_err(|source| {
-            StartError::Store {
-                path: store_path.clone(),
-                source,
-            }
-        })?;
+        let backend = open_store(config).await?;
         let metrics = Metrics::new();
-        let store: Arc<dyn StateStore> =
-            Arc::new(MeteredStore::new(Arc::new(redb), Arc::clone(&metrics)));
+        let store: Arc<dyn StateStore> = Arc::new(MeteredStore::new(backend, Arc::clone(&metrics)));
 
         let topology = match &config.topology {
             Some(path) => Topology::load(path).map_err(StartError::Topology)?,
@@ -213,6 +212,28 @@ impl Daemon {
             .map_err(StartError::Serve)?;
         self.state.ready.store(false, Ordering::Release);
         Ok(())
+    }
+}
+
+/// The configured state store: redb in the state directory, or etcd.
+async fn open_store(config: &Config) -> Result<Arc<dyn StateStore>, StartError> {
+    match &config.store {
+        StoreBackend::Embedded => {
+            let path = config.state_dir.join(STORE_FILE);
+            let redb = RedbStore::open(&path, RedbOptions::default())
+                .map_err(|source| StartError::Store { path, source })?;
+            Ok(Arc::new(redb))
+        }
+        StoreBackend::Etcd { endpoints } => {
+            let etcd = EtcdStore::connect(EtcdOptions::new(endpoints.iter().cloned()))
+                .await
+                .map_err(|source| StartError::Etcd {
+                    endpoints: endpoints.join(","),
+                    source,
+                })?;
+            tracing::info!(endpoints = %endpoints.join(","), "state store: etcd");
+            Ok(Arc::new(etcd))
+        }
     }
 }
 

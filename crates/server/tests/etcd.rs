@@ -1,0 +1,79 @@
+//! corridord on an etcd cluster: two daemons on one etcd share one state.
+//!
+//! `make test` installs etcd first (scripts/install-etcd.sh); without an
+//! `etcd` on PATH this test fails and says so.
+
+use corridor_server::Daemon;
+use corridor_server::config::{Config, StoreBackend};
+use corridor_store::StateStore;
+use corridor_store::etcd::testing::ThrowawayEtcd;
+
+async fn daemon_on(etcd: &ThrowawayEtcd, state: &std::path::Path) -> Daemon {
+    let mut config = Config::local(state);
+    config.insecure_dev = true;
+    config.store = StoreBackend::Etcd {
+        endpoints: vec![etcd.endpoint().to_string()],
+    };
+    Daemon::start(&config).await.unwrap()
+}
+
+#[tokio::test]
+async fn two_daemons_on_one_etcd_serve_the_same_state() {
+    let etcd = ThrowawayEtcd::start().await.unwrap();
+    let (state_a, state_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = daemon_on(&etcd, state_a.path()).await;
+    let b = daemon_on(&etcd, state_b.path()).await;
+    assert!(
+        !state_a.path().join(corridor_server::STORE_FILE).exists(),
+        "no embedded store is opened when etcd is configured"
+    );
+    let (base_a, base_b) = (a.base_url(), b.base_url());
+    let (a, b) = (a.spawn(), b.spawn());
+    let client_a = corridor_client::Client::new(&base_a).unwrap();
+    let client_b = corridor_client::Client::new(&base_b).unwrap();
+
+    let seen_by_a = client_a.devices().await.unwrap();
+    let seen_by_b = client_b.devices().await.unwrap();
+    assert_eq!(seen_by_a.len(), 4);
+    let versions = |devices: &[corridor_model::fabric::FabricDevice]| {
+        devices
+            .iter()
+            .map(|d| (d.id.clone(), d.meta.resource_version.clone()))
+            .collect::<Vec<_>>()
+    };
+    // The second daemon found the inventory already published by the first
+    // and left it as it was: the same objects at the same revisions.
+    assert_eq!(versions(&seen_by_a), versions(&seen_by_b));
+
+    // A change made in etcd behind both daemons' backs is what both serve.
+    let direct = etcd.store().await.unwrap();
+    let keys = direct
+        .range(corridor_store::RangeRequest::prefix("/registry/"))
+        .await
+        .unwrap();
+    let device_key = keys
+        .kvs
+        .iter()
+        .find(|kv| kv.key.ends_with("/cxl-dev-004"))
+        .expect("the inventory lives in etcd")
+        .key
+        .clone();
+    direct.delete(&device_key).await.unwrap();
+    assert_eq!(client_a.devices().await.unwrap().len(), 3);
+    assert_eq!(client_b.devices().await.unwrap().len(), 3);
+
+    a.stop().await.unwrap();
+    b.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn an_unreachable_etcd_fails_the_start_with_the_endpoint_named() {
+    let state = tempfile::tempdir().unwrap();
+    let mut config = Config::local(state.path());
+    config.insecure_dev = true;
+    config.store = StoreBackend::Etcd {
+        endpoints: vec!["http://127.0.0.1:9".into()],
+    };
+    let error = Daemon::start(&config).await.unwrap_err();
+    assert!(error.to_string().contains("127.0.0.1:9"), "{error}");
+}
