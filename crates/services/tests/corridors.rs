@@ -256,19 +256,22 @@ async fn the_reconciler_repairs_a_temperature_step_and_reroutes_around_a_cut() {
     assert_eq!(c.status, CorridorStatus::Active);
     let a = c.assignment.clone().unwrap();
 
-    // A 10 °C step on one end: the heater lock does not follow, the lanes
-    // degrade; a re-lock at the new temperature restores them.
+    // A 25 °C step on one end: the lasers' TEC residual walks them more
+    // than a quarter of the 100 GHz spacing off their channels; a re-tune
+    // at the new temperature re-centres them.
     plane
         .corridors
         .inject_fault(&TwinFaultRequest {
             port: Some(a.ports[1].clone()),
             link: None,
-            fault: TwinFaultKind::TemperatureStep { celsius: 10.0 },
+            fault: TwinFaultKind::TemperatureStep { celsius: 25.0 },
         })
         .unwrap();
     clock.advance(Duration::from_secs(1));
     let report = reconcile::reconcile_once(&plane.corridors).await.unwrap();
     assert_eq!(report.checked, 1);
+    assert_eq!(report.degraded, vec![c.id.clone()], "{report:?}");
+    assert_eq!(report.repaired, vec![c.id.clone()], "{report:?}");
     let after = plane.corridors.get(&c.id).await.unwrap();
     assert_eq!(
         after.status,
@@ -295,4 +298,42 @@ async fn the_reconciler_repairs_a_temperature_step_and_reroutes_around_a_cut() {
     assert_eq!(moved.status, CorridorStatus::Active, "{moved:#?}");
     assert_eq!(moved.meta.condition("Repaired").unwrap().reason, "Rerouted");
     assert_no_double_grant(&plane).await;
+}
+
+#[tokio::test]
+async fn a_pinned_corridor_that_cannot_be_repaired_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let (plane, clock) = plane_in(dir.path()).await;
+    let mut r = request(&[1550.0], QosPriority::Gold);
+    r.endpoints = Some(["op-h0-0".into(), "op-h1-0".into()]);
+    let c = plane.corridors.create(r, None).await.unwrap();
+    assert_eq!(c.status, CorridorStatus::Active);
+    // Rings frozen 0.2 nm off the line: re-tune and re-lock cannot move a
+    // frozen heater loop, and the endpoints are pinned.
+    plane
+        .corridors
+        .inject_fault(&TwinFaultRequest {
+            port: Some("op-h1-0".into()),
+            link: None,
+            fault: TwinFaultKind::RingDetuning {
+                lane: None,
+                nm: 0.2,
+            },
+        })
+        .unwrap();
+    clock.advance(Duration::from_secs(1));
+    let report = reconcile::reconcile_once(&plane.corridors).await.unwrap();
+    assert_eq!(report.unrepaired, vec![c.id.clone()], "{report:?}");
+    let seen = plane.corridors.get(&c.id).await.unwrap();
+    assert_eq!(seen.status, CorridorStatus::Degraded);
+    assert_ne!(seen.eye_margin, EyeMargin::Ok);
+    let repaired = seen.meta.condition("Repaired").unwrap();
+    assert_eq!(repaired.reason, "RepairFailed");
+    assert_eq!(
+        seen.meta.condition("Healthy").unwrap().reason,
+        "BerAboveThreshold"
+    );
+    // Telemetry reports the bad lane from the CMIS read-back.
+    let t = plane.corridors.telemetry(&seen).await.unwrap();
+    assert!(t.ber > 1e-5, "{}", t.ber);
 }

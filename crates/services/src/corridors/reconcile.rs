@@ -17,6 +17,16 @@ use super::error::CorridorError;
 use super::optics::{self, Readback, eye_margin};
 use super::{CorridorService, admission, conditions, grant, lock};
 
+/// Laser drift beyond this share of the channel spacing counts as a fault
+/// even while the BER holds: the line is walking towards its neighbour's
+/// channel (and out of the ring filter's passband).
+pub const MAX_DRIFT_SHARE: f64 = 0.25;
+
+/// Whether the lanes are within every threshold.
+pub fn is_healthy(r: &Readback) -> bool {
+    eye_margin(r.worst_ber, r.all_up) == EyeMargin::Ok && r.worst_drift_share < MAX_DRIFT_SHARE
+}
+
 /// Writes a read-back into the corridor: worst-lane pre-FEC BER, eye
 /// margin, per-lane state, and `active`/`degraded` with the reason.
 pub fn apply_readback(c: &mut Corridor, r: &Readback, now: DateTime<Utc>) {
@@ -31,7 +41,7 @@ pub fn apply_readback(c: &mut Corridor, r: &Readback, now: DateTime<Utc>) {
             EyeMargin::Fail => LaneState::Degraded,
         };
     }
-    let healthy = c.eye_margin == EyeMargin::Ok;
+    let healthy = is_healthy(r);
     c.status = if healthy {
         CorridorStatus::Active
     } else {
@@ -44,6 +54,16 @@ pub fn apply_readback(c: &mut Corridor, r: &Readback, now: DateTime<Utc>) {
             format!(
                 "worst-lane pre-FEC BER {:.2e}, a decade or more under the KP4 limit",
                 r.worst_ber
+            ),
+        )
+    } else if c.eye_margin == EyeMargin::Ok {
+        (
+            ConditionStatus::False,
+            "LaserDrift",
+            format!(
+                "a laser is {:.0} % of the channel spacing off its channel (limit {:.0} %)",
+                100.0 * r.worst_drift_share,
+                100.0 * MAX_DRIFT_SHARE
             ),
         )
     } else if !r.all_up {
@@ -151,7 +171,7 @@ pub async fn reconcile_once(service: &CorridorService) -> Result<PassReport, Cor
         let Some(a) = &c.assignment else { continue };
         report.checked += 1;
         let mut readback = optics::read(&service.optics, c, a)?;
-        let mut healthy = eye_margin(readback.worst_ber, readback.all_up) == EyeMargin::Ok;
+        let mut healthy = is_healthy(&readback);
         let mut repair: Option<&str> = None;
         if !healthy {
             report.degraded.push(c.id.clone());
@@ -168,7 +188,7 @@ pub async fn reconcile_once(service: &CorridorService) -> Result<PassReport, Cor
                 }
                 service.advance(now)?;
                 readback = optics::read(&service.optics, c, a)?;
-                if eye_margin(readback.worst_ber, readback.all_up) == EyeMargin::Ok {
+                if is_healthy(&readback) {
                     healthy = true;
                     repair = Some(name);
                     break;
