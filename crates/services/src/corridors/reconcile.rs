@@ -198,12 +198,14 @@ pub async fn reconcile_once(service: &CorridorService) -> Result<PassReport, Cor
         if !healthy && c.endpoints.is_none() {
             // 3. Another port pair with the same wavelengths and QoS.
             match reroute(service, c, &readback).await {
-                Ok(Some(moved)) => {
+                Ok(Some(_)) => {
                     report.repaired.push(c.id.clone());
-                    let _ = moved;
                     continue;
                 }
-                Ok(None) | Err(_) => {}
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(corridor = %c.id, error = %crate::error::error_chain(&e), "reroute failed");
+                }
             }
         }
         let updated = service
