@@ -136,10 +136,21 @@ pub async fn admit(
 ) -> Result<Corridor, CorridorError> {
     let fabric = &service.fabric;
     let mut refreshed_after_block = false;
+    let id = new_id("cor");
     for _ in 0..ADMISSION_ATTEMPTS {
+        // Plan and hold the plan in the cache under one lock, so concurrent
+        // requests in this process plan around each other instead of all
+        // racing for the same first-fit lane; the store still decides.
         let plan = {
-            let cache = lock(&service.cache);
-            admission::plan(fabric, &cache, request)
+            let mut cache = lock(&service.cache);
+            let plan = admission::plan(fabric, &cache, request);
+            if let Ok(plan) = &plan {
+                for victim in &plan.preempt {
+                    cache.release(victim);
+                }
+                cache.hold_tentative(&id, plan.holding(request.qos.priority));
+            }
+            plan
         };
         let plan = match plan {
             Ok(plan) => plan,
@@ -152,14 +163,18 @@ pub async fn admit(
             }
             Err(e) => return Err(e),
         };
-        match try_grant(service, request, &plan).await {
+        match try_grant(service, &id, request, &plan).await {
             Ok(corridor) => return Ok(corridor),
             Err(CorridorError::Service(
                 ServiceError::ConditionFailed { .. } | ServiceError::NotFound { .. },
             )) => {
+                lock(&service.cache).release(&id);
                 service.refresh().await?;
             }
-            Err(e) => return Err(e),
+            Err(e) => {
+                lock(&service.cache).release(&id);
+                return Err(e);
+            }
         }
     }
     Err(CorridorError::Contention {
@@ -169,13 +184,14 @@ pub async fn admit(
 
 async fn try_grant(
     service: &CorridorService,
+    id: &str,
     request: &CorridorRequest,
     plan: &Plan,
 ) -> Result<Corridor, CorridorError> {
     let fabric = &service.fabric;
     let now = service.clock.now();
     let holder = Holder {
-        corridor: new_id("cor"),
+        corridor: id.to_owned(),
         qos: request.qos.priority,
     };
     let mut corridor = Corridor::pending(holder.corridor.clone(), request.clone(), now);
@@ -289,6 +305,7 @@ async fn try_grant(
             cache.release(&victim.id);
         }
         cache.hold(&created.id, plan.holding(request.qos.priority));
+        cache.confirm(&created.id);
     }
     for (victim, lease) in victims {
         if let Some(a) = &victim.assignment {

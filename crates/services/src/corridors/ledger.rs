@@ -67,6 +67,9 @@ pub struct Cache {
     pub lanes: Vec<u32>,
     pub holdings: HashMap<String, (GrantId, Holding)>,
     pub by_grant: HashMap<GrantId, String>,
+    /// Plans of admissions still in flight (held here so that concurrent
+    /// admissions plan around them; not yet in the store).
+    pub tentative: HashMap<String, Holding>,
     next_grant: u64,
 }
 
@@ -77,6 +80,7 @@ impl Cache {
             lanes: vec![0; fabric.ports.len()],
             holdings: HashMap::new(),
             by_grant: HashMap::new(),
+            tentative: HashMap::new(),
             next_grant: 1,
         }
     }
@@ -117,7 +121,28 @@ impl Cache {
         self.holdings.insert(corridor.to_owned(), (id, holding));
     }
 
+    /// Holds an in-flight admission's plan.
+    pub fn hold_tentative(&mut self, corridor: &str, holding: Holding) {
+        self.tentative.insert(corridor.to_owned(), holding.clone());
+        self.hold(corridor, holding);
+    }
+
+    /// The admission committed: its holding is now backed by the store.
+    pub fn confirm(&mut self, corridor: &str) {
+        self.tentative.remove(corridor);
+    }
+
+    /// A cache rebuilt from the store keeps this one's in-flight holds.
+    pub fn adopt_tentative(&mut self, from: &Cache) {
+        for (corridor, holding) in &from.tentative {
+            if !self.holdings.contains_key(corridor) {
+                self.hold_tentative(corridor, holding.clone());
+            }
+        }
+    }
+
     pub fn release(&mut self, corridor: &str) {
+        self.tentative.remove(corridor);
         if let Some((id, holding)) = self.holdings.remove(corridor) {
             self.occupancy.release(id);
             self.by_grant.remove(&id);

@@ -106,7 +106,7 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 /// How many times admission replans after losing a race on the ledger.
-const ADMISSION_ATTEMPTS: usize = 16;
+const ADMISSION_ATTEMPTS: usize = 32;
 
 impl CorridorService {
     /// Maps the topology, builds the twin's optical ports and rebuilds the
@@ -158,8 +158,10 @@ impl CorridorService {
 
     /// Re-reads the ledger from the store into the cache.
     pub async fn refresh(&self) -> Result<(), CorridorError> {
-        let fresh = Cache::load(&self.fabric, self.store.as_ref()).await?;
-        *lock(&self.cache) = fresh;
+        let mut fresh = Cache::load(&self.fabric, self.store.as_ref()).await?;
+        let mut cache = lock(&self.cache);
+        fresh.adopt_tentative(&cache);
+        *cache = fresh;
         Ok(())
     }
 
@@ -200,14 +202,7 @@ impl CorridorService {
             return corridor;
         };
         let outcome = optics::provision(&self.optics, &assignment)
-            .and_then(|()| {
-                self.optics
-                    .advance(now)
-                    .map_err(|source| CorridorError::Optical {
-                        port: "*".into(),
-                        source,
-                    })
-            })
+            .and_then(|()| optics::settle(&self.optics, &assignment, now))
             .and_then(|()| optics::read(&self.optics, &corridor, &assignment));
         let result = self
             .registry

@@ -68,6 +68,18 @@ pub fn provision(optics: &TwinOptics, a: &CorridorAssignment) -> Result<(), Corr
     Ok(())
 }
 
+/// Brings both ends' receivers up to date after provisioning: the first
+/// port was provisioned before the far end lit its lasers, so it computes
+/// its receivers again (one step of that port only, not the whole twin).
+pub fn settle(
+    optics: &TwinOptics,
+    a: &CorridorAssignment,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(), CorridorError> {
+    let first = &a.ports[0];
+    port(optics, first)?.advance(now).map_err(optical(first))
+}
+
 /// Re-centres every laser on its channel (a CMIS tune, which re-locks the
 /// laser at the current case temperature).
 fn tune(p: &TwinOpticalPort, a: &CorridorAssignment, id: &str) -> Result<(), CorridorError> {
