@@ -1,6 +1,7 @@
 //! `corridorctl`: the CorridorOS command-line client.
 
 mod config;
+mod corridor;
 mod kinds;
 mod output;
 
@@ -68,6 +69,12 @@ enum Command {
         /// After listing, keep watching for changes
         #[arg(long, short = 'w')]
         watch: bool,
+    },
+    /// Photonic corridors: create, delete, telemetry, recalibrate, renew,
+    /// twin faults (list and watch with `get corridors [-w]`).
+    Corridor {
+        #[command(subcommand)]
+        command: corridor::CorridorCommand,
     },
     /// Check that the server is ready.
     Status,
@@ -142,6 +149,7 @@ async fn run(cli: Cli) -> Result<(), anyhow::Error> {
     };
     match cli.command {
         Command::Pki { .. } => unreachable!("handled above"),
+        Command::Corridor { command } => corridor::run(&client, command, cli.output).await,
         Command::Status => {
             if client.ready().await? {
                 println!("{server}: ready");

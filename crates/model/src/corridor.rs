@@ -269,11 +269,46 @@ pub struct Corridor {
     /// Link ids the corridor traverses, in order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub path: Vec<String>,
+    /// Number of links in `path`.
+    #[serde(default)]
+    pub hops: u32,
+    /// Where the grant sits on the hardware: ports, module lanes, grid
+    /// channels and the lane plan the physics model chose.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assignment: Option<CorridorAssignment>,
     /// Ticket binding the corridor to attested devices.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attestation_ticket: Option<String>,
     #[serde(flatten)]
     pub meta: ResourceMeta,
+}
+
+/// The hardware a granted corridor holds. Lane `i` of the corridor is
+/// module lane `module_lanes[i]` on both ports, tuned to ITU grid channel
+/// `grid_channels[i]` (f = 193.1 THz + n x spacing).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct CorridorAssignment {
+    /// The two optical ports, in path order.
+    #[schema(min_items = 2, max_items = 2)]
+    pub ports: [String; 2],
+    /// CMIS module lane (1-based) per corridor lane, the same on both ends.
+    pub module_lanes: Vec<u8>,
+    /// ITU grid index n per corridor lane.
+    pub grid_channels: Vec<i32>,
+    /// Grid spacing of those channels, GHz.
+    pub grid_spacing_ghz: f64,
+    /// Line rate per lane the planner chose for `corridor_type`, Gb/s.
+    pub lane_rate_gbps: f64,
+    /// `nrz` or `pam4`.
+    pub modulation: String,
+    /// FEC the lane plan assumes (`kp4`, `kr4`, `none`).
+    pub fec: String,
+    /// Predicted lane latency, ns.
+    pub latency_ns: f64,
+    /// Predicted link margin over the receiver requirement, dB.
+    pub margin_db: f64,
+    /// Predicted energy per bit, pJ/b.
+    pub energy_pj_per_bit: f64,
 }
 
 impl Corridor {
@@ -335,6 +370,8 @@ impl Corridor {
             status: CorridorStatus::Pending,
             channels: Vec::new(),
             path: Vec::new(),
+            hops: 0,
+            assignment: None,
             attestation_ticket: None,
             meta: ResourceMeta::new(now).with_labels(labels),
         }
@@ -379,4 +416,68 @@ pub struct CorridorTelemetry {
     /// When the sample was taken (simulated time on the twin).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_at: Option<DateTime<Utc>>,
+}
+
+/// Body of `POST /v1/admin/twin/faults`: a fault for the digital twin's
+/// optical ports, for exercising the corridor reconciler.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TwinFaultRequest {
+    /// Optical port id (laser ageing, ring detuning, temperature step, clear).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<String>,
+    /// Link id (link cut).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link: Option<String>,
+    pub fault: TwinFaultKind,
+}
+
+/// The fault to inject.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum TwinFaultKind {
+    /// The laser of `lane` (every lane if absent) emits `db` less.
+    LaserAgeing {
+        #[serde(default)]
+        lane: Option<u8>,
+        db: f64,
+    },
+    /// The rings of `lane` (every lane if absent) are held `nm` off the
+    /// laser line: the heater lock is frozen there.
+    RingDetuning {
+        #[serde(default)]
+        lane: Option<u8>,
+        nm: f64,
+    },
+    /// Cut (`true`) or repair (`false`) the link.
+    LinkCut { cut: bool },
+    /// Step the module case temperature by `celsius`.
+    TemperatureStep { celsius: f64 },
+    /// Remove every fault of the port.
+    Clear,
+}
+
+impl Validate for TwinFaultRequest {
+    fn validate(&self) -> Result<(), Vec<FieldViolation>> {
+        let mut v = Violations::new();
+        if let Some(port) = &self.port {
+            v.identifier("/port", port);
+        }
+        if let Some(link) = &self.link {
+            v.identifier("/link", link);
+        }
+        match self.fault {
+            TwinFaultKind::LaserAgeing { db, .. } => {
+                v.range("/fault/db", db, 0.0, 60.0);
+            }
+            TwinFaultKind::RingDetuning { nm, .. } => {
+                v.range("/fault/nm", nm, -20.0, 20.0);
+            }
+            TwinFaultKind::TemperatureStep { celsius } => {
+                v.range("/fault/celsius", celsius, -100.0, 100.0);
+            }
+            TwinFaultKind::LinkCut { .. } | TwinFaultKind::Clear => {}
+        }
+        v.into_result()
+    }
 }

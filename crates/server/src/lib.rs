@@ -73,6 +73,9 @@ pub enum StartError {
     Audit(#[source] audit::AuditError),
 }
 
+/// Real time between corridor reconcile passes.
+const CORRIDOR_RECONCILE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// A started daemon: listening, inventory published, ready to serve.
 #[derive(Debug)]
 pub struct Daemon {
@@ -192,6 +195,12 @@ impl Daemon {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> Result<(), StartError> {
         let app = http::router(self.state.clone());
+        // corrd's reconciler follows the twin clock for as long as we serve.
+        let reconciler = self
+            .state
+            .plane
+            .corridors
+            .spawn_reconciler(CORRIDOR_RECONCILE_INTERVAL);
         self.state.ready.store(true, Ordering::Release);
         tracing::info!(
             addr = %self.local_addr,
@@ -207,9 +216,9 @@ impl Daemon {
             ready.store(false, Ordering::Release);
             let _ = drain.send(true);
         };
-        serve::serve(self.listener, self.tls, app, shutdown)
-            .await
-            .map_err(StartError::Serve)?;
+        let served = serve::serve(self.listener, self.tls, app, shutdown).await;
+        reconciler.stop().await;
+        served.map_err(StartError::Serve)?;
         self.state.ready.store(false, Ordering::Release);
         Ok(())
     }

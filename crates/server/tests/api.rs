@@ -291,12 +291,6 @@ async fn every_pending_rfc_endpoint_answers_501_problem() {
     let server = Running::start().await;
     let http = server.http.clone();
     let pending = [
-        ("POST", "/v1/corridors"),
-        ("GET", "/v1/corridors"),
-        ("GET", "/v1/corridors/cor-7af3"),
-        ("DELETE", "/v1/corridors/cor-7af3"),
-        ("GET", "/v1/corridors/cor-7af3/telemetry"),
-        ("POST", "/v1/corridors/cor-7af3/recalibrate"),
         ("POST", "/v1/ffm/alloc"),
         ("GET", "/v1/ffm/ffm-9c2e"),
         ("GET", "/v1/ffm/ffm-9c2e/telemetry"),

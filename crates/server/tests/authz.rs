@@ -65,6 +65,8 @@ enum Kind {
     Tenant,
     Infrastructure,
     Metrics,
+    /// `/v1/admin/*`: the admin principal only.
+    Admin,
 }
 
 fn kind_of(path: &str) -> Kind {
@@ -83,6 +85,7 @@ fn kind_of(path: &str) -> Kind {
         ("/v1/heliopass/calibrate", Kind::Infrastructure),
         ("/v1/attest", Kind::Infrastructure),
         ("/v1/operations", Kind::Infrastructure),
+        ("/v1/admin", Kind::Admin),
     ];
     TABLE
         .iter()
@@ -102,7 +105,9 @@ fn expected(caller: Caller, kind: Kind, method: &str) -> Outcome {
         Caller::Expired | Caller::Revoked => Outcome::Refused,
         _ if kind == Kind::Probe => Outcome::Passes,
         Caller::NoCert => Outcome::Unauthenticated,
-        Caller::Admin | Caller::Operator => Outcome::Passes,
+        Caller::Admin => Outcome::Passes,
+        _ if kind == Kind::Admin => Outcome::Forbidden,
+        Caller::Operator => Outcome::Passes,
         Caller::ReadOnly if read => Outcome::Passes,
         Caller::ReadOnly => Outcome::Forbidden,
         Caller::OwnDomain | Caller::OtherDomain => match kind {
@@ -115,7 +120,7 @@ fn expected(caller: Caller, kind: Kind, method: &str) -> Outcome {
             // existence leak), which arrives with the services (#3, #4).
             Kind::Tenant if caller == Caller::OtherDomain && !read => Outcome::Forbidden,
             Kind::Tenant => Outcome::Passes,
-            Kind::Infrastructure | Kind::Metrics => Outcome::Forbidden,
+            Kind::Infrastructure | Kind::Metrics | Kind::Admin => Outcome::Forbidden,
         },
     }
 }
@@ -307,7 +312,7 @@ async fn every_route_times_every_caller() {
                 && e["time"].is_string()
         })
     };
-    assert!(find("admin", "POST /v1/corridors", 501), "{audit}");
+    assert!(find("admin", "POST /v1/corridors", 422), "{audit}");
     assert!(find("read-only", "POST /v1/corridors", 403), "{audit}");
     assert!(find("anonymous", "GET /v1/fabman/devices", 401), "{audit}");
     assert!(find("domain/tenantB", "POST /v1/ffm/alloc", 403), "{audit}");

@@ -8,6 +8,7 @@ use corridor_model::calibration::AmbientProfile;
 use corridor_model::fabric::FabricDevice;
 use corridor_store::StateStore;
 
+use crate::corridors::CorridorService;
 use crate::inventory;
 use crate::operations::Operations;
 use crate::{Registry, ServiceError};
@@ -19,6 +20,8 @@ pub struct ControlPlane {
     pub clock: Arc<dyn Clock>,
     pub devices: Registry<FabricDevice>,
     pub operations: Operations,
+    /// corrd: photonic corridors.
+    pub corridors: Arc<CorridorService>,
 }
 
 impl ControlPlane {
@@ -31,12 +34,22 @@ impl ControlPlane {
         let devices = Registry::new(Arc::clone(&store));
         inventory::publish_devices(&devices, &topology, clock.now()).await?;
         let operations = Operations::new(Registry::new(Arc::clone(&store)), Arc::clone(&clock));
+        let corridors = CorridorService::start(
+            Arc::clone(&store),
+            &topology,
+            Arc::clone(&clock),
+            operations.clone(),
+        )
+        .await
+        .map(Arc::new)
+        .map_err(ServiceError::from)?;
         Ok(ControlPlane {
             store,
             topology,
             clock,
             devices,
             operations,
+            corridors,
         })
     }
 

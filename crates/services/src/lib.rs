@@ -7,6 +7,7 @@
 //! logic runs under tests, on the twin and on real hardware.
 
 pub mod control_plane;
+pub mod corridors;
 pub mod error;
 pub mod ids;
 pub mod inventory;

@@ -76,6 +76,9 @@ pub enum Scope {
     /// `/metrics`: cluster-wide figures; not for domain principals (counts
     /// per route would leak other tenants' activity).
     Observability,
+    /// `/v1/admin/*`: acts on the (simulated) plant itself, e.g. injects
+    /// faults into the digital twin. The admin principal only.
+    Admin,
 }
 
 /// The scope of a route template (as axum's `MatchedPath` shows it).
@@ -95,6 +98,7 @@ pub fn scope_of(route: &str) -> Option<Scope> {
         {
             Scope::Tenant
         }
+        r if r.starts_with("/v1/admin/") => Scope::Admin,
         r if r.starts_with("/v1/heliopass/calibrate")
             || r.starts_with("/v1/attest")
             || r.starts_with("/v1/operations") =>
@@ -152,6 +156,14 @@ pub fn decide(identity: &Identity, method: &axum::http::Method, route: Option<&s
             route.unwrap_or_default()
         ));
     };
+    if scope == Scope::Admin {
+        return match principal {
+            Principal::Admin => Decision::Allow,
+            other => Decision::Forbidden(format!(
+                "{other} cannot reach admin endpoints; they act on the plant itself"
+            )),
+        };
+    }
     match principal {
         Principal::Admin | Principal::Operator => Decision::Allow,
         Principal::ReadOnly if is_read(method) => Decision::Allow,
@@ -164,9 +176,9 @@ pub fn decide(identity: &Identity, method: &axum::http::Method, route: Option<&s
             Scope::Inventory => {
                 Decision::Forbidden("the inventory is read-only for security domains".into())
             }
-            Scope::Infrastructure | Scope::Observability => Decision::Forbidden(format!(
-                "security domain {domain} cannot reach cluster infrastructure endpoints"
-            )),
+            Scope::Infrastructure | Scope::Observability | Scope::Admin => Decision::Forbidden(
+                format!("security domain {domain} cannot reach cluster infrastructure endpoints"),
+            ),
         },
     }
 }

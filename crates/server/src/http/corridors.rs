@@ -1,59 +1,258 @@
-//! corrd's HTTP endpoints: photonic corridors.
+//! corrd's HTTP endpoints: photonic corridors, and the admin-only twin
+//! fault injection the corridor reconciler reacts to.
 //!
-//! Until the corridor service lands (issue #3) they answer 501 naming it.
+//! Handlers only translate: the corridor service admits, grants, provisions
+//! and reads telemetry. Visibility is per object: a security domain sees
+//! its own corridors, and another domain's id answers exactly like a
+//! missing one.
 
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use corridor_model::corridor::{Corridor, CorridorRequest, CorridorTelemetry, TwinFaultRequest};
+use corridor_model::meta::Operation;
 use corridor_model::problem::Problem;
+use corridor_services::corridors::CorridorError;
 
-use super::problem::ApiError;
-use crate::pending_endpoint;
+use super::AppState;
+use super::caller::Caller;
+use super::extract::{IfMatch, ListQuery, StrictJson};
+use super::list::list_or_watch_visible;
+use super::problem::{ApiError, ApiResult};
 
-// corrd: photonic corridors (issue #3).
-pending_endpoint!(
-    create_corridor,
+impl From<CorridorError> for ApiError {
+    fn from(error: CorridorError) -> Self {
+        if matches!(
+            error,
+            CorridorError::Topology(_) | CorridorError::Optical { .. }
+        ) {
+            tracing::error!(error = %corridor_services::error::error_chain(&error), "corridor request failed");
+        }
+        ApiError(error.to_problem())
+    }
+}
+
+/// The corridor, if the caller may see it; else the same 404 as a missing
+/// one.
+async fn visible(state: &AppState, caller: &Caller, id: &str) -> ApiResult<Corridor> {
+    let corridor = state.plane.corridors.get(id).await?;
+    if !caller.may_see(corridor.security_domain.as_deref()) {
+        return Err(Problem::not_found("corridors", id).into());
+    }
+    Ok(corridor)
+}
+
+fn with_location(status: StatusCode, location: String, body: impl serde::Serialize) -> Response {
+    let mut response = (status, Json(body)).into_response();
+    if let Ok(value) = HeaderValue::from_str(&location) {
+        response.headers_mut().insert(header::LOCATION, value);
+    }
+    response
+}
+
+/// Allocate a corridor (RFC "Allocate Corridor").
+///
+/// Snaps `lambda_nm` to the ports' DWDM grid, plans a path meeting
+/// `reach_mm`, `latency_budget_ns` and the BER target at a lane rate giving
+/// `min_gbps` for `corridor_type`, and grants it in one store transaction
+/// with its capacity ledger, so no wavelength is ever granted twice. Gold
+/// may pre-empt bronze. With `attestation_required` the grant is held in
+/// `provisioning` until an attestation service exists.
+#[utoipa::path(
     post,
-    "/v1/corridors",
-    "corrd",
-    "#3 (photonic corridors)"
-);
-pending_endpoint!(
-    list_corridors,
+    path = "/v1/corridors",
+    tag = "corrd",
+    request_body = CorridorRequest,
+    responses(
+        (status = 201, description = "Granted", body = Corridor),
+        (status = 409, description = "No path, wavelength or lane can carry it (InsufficientCapacity, binding constraint named)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid request, the field named", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Capacity kept changing during admission; retry", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn create_corridor(
+    State(state): State<AppState>,
+    caller: Caller,
+    StrictJson(request): StrictJson<CorridorRequest>,
+) -> ApiResult<Response> {
+    let owner = caller.owner_for(request.security_domain.as_deref());
+    let corridor = state.plane.corridors.create(request, owner).await?;
+    let location = format!("/v1/corridors/{}", corridor.id);
+    Ok(with_location(StatusCode::CREATED, location, corridor))
+}
+
+/// List corridors the caller may see.
+///
+/// A bare array; `limit`/`continue` paging (next token in `X-Continue`),
+/// `label_selector`, and `watch=true&resource_version=N` as server-sent
+/// events.
+#[utoipa::path(
     get,
-    "/v1/corridors",
-    "corrd",
-    "#3 (photonic corridors)"
-);
-pending_endpoint!(
-    get_corridor,
+    path = "/v1/corridors",
+    tag = "corrd",
+    params(
+        ("limit" = Option<usize>, Query, description = "Page size, 1..=1000"),
+        ("continue" = Option<String>, Query, description = "Token from the previous page's X-Continue header"),
+        ("label_selector" = Option<String>, Query, description = "k=v,k!=v,k"),
+        ("watch" = Option<bool>, Query, description = "Stream changes as server-sent events"),
+        ("resource_version" = Option<String>, Query, description = "With watch: changes after this version"),
+    ),
+    responses(
+        (status = 200, description = "The corridors", body = [Corridor]),
+        (status = 422, description = "Bad query parameter", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn list_corridors(
+    State(state): State<AppState>,
+    caller: Caller,
+    query: ListQuery,
+) -> ApiResult<Response> {
+    let registry = state.plane.corridors.registry().clone();
+    list_or_watch_visible(
+        &state,
+        &registry,
+        "/v1/corridors",
+        query,
+        move |c: &Corridor| caller.may_see(c.security_domain.as_deref()),
+    )
+    .await
+}
+
+/// One corridor (RFC "Get corridor details").
+#[utoipa::path(
     get,
-    "/v1/corridors/{id}",
-    "corrd",
-    "#3 (photonic corridors)"
-);
-pending_endpoint!(
-    delete_corridor,
+    path = "/v1/corridors/{id}",
+    tag = "corrd",
+    params(("id" = String, Path, description = "Corridor id")),
+    responses(
+        (status = 200, description = "The corridor", body = Corridor),
+        (status = 404, description = "No such corridor (or another domain's)", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn get_corridor(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Corridor>> {
+    Ok(Json(visible(&state, &caller, &id).await?))
+}
+
+/// Release a corridor: the object and its capacity ledger go in one
+/// transaction, then the lanes are taken down. Answers the corridor as
+/// released. `If-Match` makes it conditional.
+#[utoipa::path(
     delete,
-    "/v1/corridors/{id}",
-    "corrd",
-    "#3 (photonic corridors)"
-);
-pending_endpoint!(
-    corridor_telemetry,
+    path = "/v1/corridors/{id}",
+    tag = "corrd",
+    params(
+        ("id" = String, Path, description = "Corridor id"),
+        ("If-Match" = Option<String>, Header, description = "Release only at this resource_version"),
+    ),
+    responses(
+        (status = 200, description = "Released", body = Corridor),
+        (status = 404, description = "No such corridor (or another domain's)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "If-Match is stale", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn delete_corridor(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    IfMatch(precondition): IfMatch,
+) -> ApiResult<Json<Corridor>> {
+    visible(&state, &caller, &id).await?;
+    Ok(Json(
+        state.plane.corridors.release(&id, precondition).await?,
+    ))
+}
+
+/// Live telemetry (RFC "Get Telemetry"), read back from both ends' CMIS
+/// memory maps at the current (simulated) time, with per-lane detail.
+#[utoipa::path(
     get,
-    "/v1/corridors/{id}/telemetry",
-    "corrd",
-    "#3 (photonic corridors)"
-);
-pending_endpoint!(
-    recalibrate_corridor,
+    path = "/v1/corridors/{id}/telemetry",
+    tag = "corrd",
+    params(("id" = String, Path, description = "Corridor id")),
+    responses(
+        (status = 200, description = "Telemetry", body = CorridorTelemetry),
+        (status = 404, description = "No such corridor (or another domain's)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The corridor holds no lanes", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn corridor_telemetry(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<CorridorTelemetry>> {
+    let corridor = visible(&state, &caller, &id).await?;
+    Ok(Json(state.plane.corridors.telemetry(&corridor).await?))
+}
+
+/// Recalibrate (RFC "Recalibrate corridor"): a CMIS re-lock of every lane
+/// (data path cycled, lasers re-tuned) as a long-running operation.
+#[utoipa::path(
     post,
-    "/v1/corridors/{id}/recalibrate",
-    "corrd",
-    "#3 (photonic corridors)"
-);
-pending_endpoint!(
-    renew_corridor_lease,
+    path = "/v1/corridors/{id}/recalibrate",
+    tag = "corrd",
+    params(("id" = String, Path, description = "Corridor id")),
+    responses(
+        (status = 202, description = "Started; poll the operation", body = Operation),
+        (status = 404, description = "No such corridor (or another domain's)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The corridor holds no lanes", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn recalibrate_corridor(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let corridor = visible(&state, &caller, &id).await?;
+    let operation = state.plane.corridors.recalibrate(&corridor).await?;
+    let location = format!("/v1/operations/{}", operation.id);
+    Ok(with_location(StatusCode::ACCEPTED, location, operation))
+}
+
+/// Renew the corridor's lease for another full `policy_lease_ttl_s`; its
+/// capacity ledger shares the lease, so an expired corridor frees its
+/// wavelengths with it.
+#[utoipa::path(
     post,
-    "/v1/corridors/{id}/lease",
-    "corrd",
-    "#3 (photonic corridors)"
-);
+    path = "/v1/corridors/{id}/lease",
+    tag = "corrd",
+    params(("id" = String, Path, description = "Corridor id")),
+    responses(
+        (status = 200, description = "Renewed", body = Corridor),
+        (status = 404, description = "No such corridor, another domain's, or its lease already expired", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The corridor has no lease (granted without policy_lease_ttl_s)", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn renew_corridor_lease(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Corridor>> {
+    visible(&state, &caller, &id).await?;
+    Ok(Json(state.plane.corridors.renew_lease(&id).await?))
+}
+
+/// Inject a fault into the digital twin's optical plant (admin only):
+/// laser ageing, ring detuning, a link cut or a temperature step. The
+/// corridor reconciler sees it in the next CMIS read-back.
+#[utoipa::path(
+    post,
+    path = "/v1/admin/twin/faults",
+    tag = "corrd",
+    request_body = TwinFaultRequest,
+    responses(
+        (status = 204, description = "Injected"),
+        (status = 422, description = "Unknown port or link, or a value out of range", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn inject_twin_fault(
+    State(state): State<AppState>,
+    StrictJson(request): StrictJson<TwinFaultRequest>,
+) -> ApiResult<StatusCode> {
+    state.plane.corridors.inject_fault(&request)?;
+    Ok(StatusCode::NO_CONTENT)
+}

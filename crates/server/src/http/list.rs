@@ -30,10 +30,23 @@ pub async fn list_or_watch<T: Resource>(
     path: &str,
     query: ListQuery,
 ) -> ApiResult<Response> {
+    list_or_watch_visible(state, registry, path, query, |_: &T| true).await
+}
+
+/// As [`list_or_watch`], showing only the objects `visible` accepts (a
+/// security domain sees its own); pages may then hold fewer than `limit`.
+pub async fn list_or_watch_visible<T: Resource>(
+    state: &AppState,
+    registry: &Registry<T>,
+    path: &str,
+    query: ListQuery,
+    visible: impl Fn(&T) -> bool + Send + Sync + 'static,
+) -> ApiResult<Response> {
     if query.watch {
-        return watch(state, registry, query).await;
+        return watch(state, registry, query, visible).await;
     }
-    let page = registry.list(&query.options).await?;
+    let mut page = registry.list(&query.options).await?;
+    page.items.retain(|item| visible(item));
     let mut headers = HeaderMap::new();
     headers.insert(RESOURCE_VERSION_HEADER, HeaderValue::from(page.revision));
     if let Some(token) = &page.continue_token {
@@ -60,6 +73,7 @@ async fn watch<T: Resource>(
     state: &AppState,
     registry: &Registry<T>,
     query: ListQuery,
+    visible: impl Fn(&T) -> bool + Send + Sync + 'static,
 ) -> ApiResult<Response> {
     let from = match query.resource_version {
         Some(revision) => revision + 1,
@@ -69,6 +83,13 @@ async fn watch<T: Resource>(
         .watch(from, query.options.label_selector.clone())
         .await?;
     let stream = events
+        .filter(move |event| {
+            let keep = match event {
+                Ok(event) => visible(&event.object),
+                Err(_) => true,
+            };
+            std::future::ready(keep)
+        })
         .map(|event| {
             let sse = match event {
                 Ok(event) => Event::default()

@@ -74,6 +74,7 @@ pub fn router(state: AppState) -> Router {
             "/v1/corridors/{id}/lease",
             post(corridors::renew_corridor_lease),
         )
+        .route("/v1/admin/twin/faults", post(corridors::inject_twin_fault))
         // memqosd
         .route("/v1/ffm/alloc", post(ffm::alloc_ffm))
         .route("/v1/ffm", get(ffm::list_ffm))

@@ -1,0 +1,84 @@
+//! `corridorctl corridor …`: the corrd verbs beyond `get corridors`.
+
+use std::path::PathBuf;
+
+use clap::Subcommand;
+use corridor_client::Client;
+use corridor_model::corridor::{CorridorRequest, TwinFaultRequest};
+use serde_json::Value;
+
+use crate::kinds::Kind;
+use crate::output::{Format, render};
+
+#[derive(Debug, Subcommand)]
+pub enum CorridorCommand {
+    /// Allocate a corridor from a JSON request (the RFC's body); `-` reads
+    /// standard input.
+    Create {
+        #[arg(long, short = 'f')]
+        file: PathBuf,
+    },
+    /// Release a corridor.
+    Delete { id: String },
+    /// Live telemetry of a corridor.
+    Telemetry { id: String },
+    /// Start a recalibration (a CMIS re-lock); prints the operation.
+    Recalibrate { id: String },
+    /// Renew a corridor's lease.
+    Renew { id: String },
+    /// Inject a twin fault (admin only) from a JSON body such as
+    /// `{"port":"op-h1-0","fault":{"kind":"ring_detuning","nm":0.2}}`.
+    Fault {
+        #[arg(long, short = 'f')]
+        file: PathBuf,
+    },
+}
+
+fn read_json<T: serde::de::DeserializeOwned>(file: &PathBuf) -> anyhow::Result<T> {
+    let text = if file.as_os_str() == "-" {
+        std::io::read_to_string(std::io::stdin())?
+    } else {
+        std::fs::read_to_string(file)
+            .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?
+    };
+    serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))
+}
+
+fn show(value: impl serde::Serialize, kind: Kind, format: Format) -> anyhow::Result<()> {
+    let value: Value = serde_json::to_value(value)?;
+    print!("{}", render(kind, &[value], format)?);
+    Ok(())
+}
+
+pub async fn run(client: &Client, command: CorridorCommand, format: Format) -> anyhow::Result<()> {
+    match command {
+        CorridorCommand::Create { file } => {
+            let request: CorridorRequest = read_json(&file)?;
+            show(client.create_corridor(&request).await?, Kind::Corridors, format)
+        }
+        CorridorCommand::Delete { id } => {
+            show(client.delete_corridor(&id).await?, Kind::Corridors, format)
+        }
+        CorridorCommand::Telemetry { id } => {
+            // Telemetry has no table columns of its own: JSON unless asked.
+            let format = if format == Format::Table { Format::Json } else { format };
+            show(client.corridor_telemetry(&id).await?, Kind::Corridors, format)
+        }
+        CorridorCommand::Recalibrate { id } => show(
+            client.recalibrate_corridor(&id).await?,
+            Kind::Operations,
+            format,
+        ),
+        CorridorCommand::Renew { id } => show(
+            client.renew_corridor_lease(&id).await?,
+            Kind::Corridors,
+            format,
+        ),
+        CorridorCommand::Fault { file } => {
+            let fault: TwinFaultRequest = read_json(&file)?;
+            client.inject_twin_fault(&fault).await?;
+            println!("fault injected");
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,115 @@
+//! corrd: photonic corridors.
+
+use corridor_model::corridor::{Corridor, CorridorRequest, CorridorTelemetry, TwinFaultRequest};
+use corridor_model::meta::Operation;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::{Client, ClientError, Result, api_error, decode, encode_segment};
+
+impl Client {
+    /// Sends `method path` with an optional JSON body; the raw success body.
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&(impl Serialize + Sync)>,
+    ) -> Result<Vec<u8>> {
+        let url = self.url(path);
+        let mut request = self.http.request(method, &url);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request.send().await.map_err(|source| ClientError::Transport {
+            url: url.clone(),
+            source,
+        })?;
+        let status = response.status();
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|source| ClientError::Transport {
+                url: url.clone(),
+                source,
+            })?
+            .to_vec();
+        if status.is_success() {
+            Ok(bytes)
+        } else {
+            Err(api_error(&url, status.as_u16(), &bytes))
+        }
+    }
+
+    async fn send_json<T: DeserializeOwned>(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&(impl Serialize + Sync)>,
+    ) -> Result<T> {
+        let bytes = self.send(method, path, body).await?;
+        decode(&self.url(path), &bytes)
+    }
+
+    /// `POST /v1/corridors`.
+    pub async fn create_corridor(&self, request: &CorridorRequest) -> Result<Corridor> {
+        self.send_json(reqwest::Method::POST, "/v1/corridors", Some(request))
+            .await
+    }
+
+    /// `GET /v1/corridors/{id}`.
+    pub async fn corridor(&self, id: &str) -> Result<Corridor> {
+        self.get_json(&format!("/v1/corridors/{}", encode_segment(id)))
+            .await
+    }
+
+    /// Every corridor the caller may see.
+    pub async fn corridors(&self, label_selector: Option<&str>) -> Result<Vec<Corridor>> {
+        Ok(self
+            .list_all::<Corridor>("/v1/corridors", label_selector)
+            .await?
+            .items)
+    }
+
+    /// `DELETE /v1/corridors/{id}`: the corridor as released.
+    pub async fn delete_corridor(&self, id: &str) -> Result<Corridor> {
+        self.send_json(
+            reqwest::Method::DELETE,
+            &format!("/v1/corridors/{}", encode_segment(id)),
+            None::<&()>,
+        )
+        .await
+    }
+
+    /// `GET /v1/corridors/{id}/telemetry`.
+    pub async fn corridor_telemetry(&self, id: &str) -> Result<CorridorTelemetry> {
+        self.get_json(&format!("/v1/corridors/{}/telemetry", encode_segment(id)))
+            .await
+    }
+
+    /// `POST /v1/corridors/{id}/recalibrate`: the started operation.
+    pub async fn recalibrate_corridor(&self, id: &str) -> Result<Operation> {
+        self.send_json(
+            reqwest::Method::POST,
+            &format!("/v1/corridors/{}/recalibrate", encode_segment(id)),
+            None::<&()>,
+        )
+        .await
+    }
+
+    /// `POST /v1/corridors/{id}/lease`.
+    pub async fn renew_corridor_lease(&self, id: &str) -> Result<Corridor> {
+        self.send_json(
+            reqwest::Method::POST,
+            &format!("/v1/corridors/{}/lease", encode_segment(id)),
+            None::<&()>,
+        )
+        .await
+    }
+
+    /// `POST /v1/admin/twin/faults` (admin only).
+    pub async fn inject_twin_fault(&self, fault: &TwinFaultRequest) -> Result<()> {
+        self.send(reqwest::Method::POST, "/v1/admin/twin/faults", Some(fault))
+            .await
+            .map(|_| ())
+    }
+}

@@ -1,0 +1,246 @@
+//! End-to-end corridor grant throughput of a real corridord process on
+//! loopback: 32 clients each looping `POST /v1/corridors` (admission,
+//! ledger transaction, CMIS provisioning on the twin) then
+//! `DELETE /v1/corridors/{id}` (release transaction, lanes down).
+//!
+//! Afterwards it checks that no wavelength was ever granted twice: every
+//! grant's lifetime in store revisions, [created, deleted), must not
+//! overlap another grant's on the same (link, channel); then, with the
+//! server stopped, that the store's capacity ledger is empty.
+//!
+//! Run with `cargo bench -p corridor-server --bench corridor_grants`.
+//! `CORRIDOR_BENCH_SECONDS` changes the load time (default 10).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+mod support;
+
+use support::Server;
+
+const CLIENTS: usize = 32;
+
+/// One grant as the client saw it.
+#[derive(Debug, Clone)]
+struct Lifetime {
+    id: String,
+    path: Vec<String>,
+    channels: Vec<i64>,
+    created: i64,
+    deleted: i64,
+}
+
+fn body(client: usize) -> String {
+    // Grid channel n = -8 + client % 16 of the twin's 100 GHz grid, as a
+    // wavelength; no endpoints, so the planner spreads clients over links.
+    let n = -8 + (client % 16) as i32;
+    let lambda = 299_792_458.0 / ((193_100.0 + f64::from(n) * 100.0) * 1e9) * 1e9;
+    json!({
+        "corridor_type": "SiCorridor",
+        "lanes": 1,
+        "lambda_nm": [lambda],
+        "min_gbps": 20,
+        "latency_budget_ns": 1000,
+        "reach_mm": 5000,
+        "mode": "fiber",
+        "qos": {"pfc": false, "priority": "silver"},
+        "attestation_required": false
+    })
+    .to_string()
+}
+
+async fn wait_ready(http: &reqwest::Client, base: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if let Ok(r) = http.get(format!("{base}/readyz")).send().await
+            && r.status().is_success()
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("corridord did not become ready");
+}
+
+#[tokio::main]
+async fn main() {
+    let seconds: u64 = std::env::var("CORRIDOR_BENCH_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10);
+    let server = Server::spawn(true);
+    let base = format!("http://{}", server.addr);
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(CLIENTS)
+        .build()
+        .unwrap();
+    wait_ready(&http, &base).await;
+
+    // Every change, from the start, as server-sent events: ADDED carries the
+    // grant transaction's revision, DELETED the release's.
+    let watch = http
+        .get(format!("{base}/v1/corridors?watch=true&resource_version=1"))
+        .send()
+        .await
+        .expect("watch");
+    let (events_tx, events_rx) = tokio::sync::mpsc::unbounded_channel::<Value>();
+    let watcher = tokio::spawn(async move {
+        use futures::StreamExt;
+        let mut stream = watch.bytes_stream();
+        let mut pending = String::new();
+        while let Some(Ok(chunk)) = stream.next().await {
+            pending.push_str(&String::from_utf8_lossy(&chunk));
+            while let Some(end) = pending.find('\n') {
+                let line: String = pending.drain(..=end).collect();
+                if let Some(data) = line.trim_end().strip_prefix("data:")
+                    && let Ok(event) = serde_json::from_str::<Value>(data.trim())
+                    && events_tx.send(event).is_err()
+                {
+                    return;
+                }
+            }
+        }
+    });
+
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let refused = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let mut tasks = Vec::new();
+    let started = Instant::now();
+    for client in 0..CLIENTS {
+        let http = http.clone();
+        let base = base.clone();
+        let refused = Arc::clone(&refused);
+        tasks.push(tokio::spawn(async move {
+            let body = body(client);
+            let mut lifetimes = Vec::new();
+            while Instant::now() < deadline {
+                let response = http
+                    .post(format!("{base}/v1/corridors"))
+                    .header("content-type", "application/json")
+                    .body(body.clone())
+                    .send()
+                    .await
+                    .expect("POST");
+                let status = response.status().as_u16();
+                let c: Value = response.json().await.expect("JSON");
+                if status != 201 {
+                    // 409: no capacity; 503: admission lost its races.
+                    assert!(status == 409 || status == 503, "{status}: {c}");
+                    refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    continue;
+                }
+                let id = c["id"].as_str().unwrap().to_owned();
+                let response = http
+                    .delete(format!("{base}/v1/corridors/{id}"))
+                    .send()
+                    .await
+                    .expect("DELETE");
+                assert_eq!(response.status().as_u16(), 200);
+                let _: Value = response.json().await.expect("JSON");
+                lifetimes.push(id);
+            }
+            lifetimes
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.unwrap());
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let grants = all.len();
+    println!(
+        "corridor grants: {grants} POST+DELETE cycles by {CLIENTS} clients in {elapsed:.1} s = {:.0} grants/s ({} refused with 409/503)",
+        grants as f64 / elapsed,
+        refused.load(std::sync::atomic::Ordering::Relaxed)
+    );
+
+    // No (link, channel) held by two grants at once, in store revisions,
+    // as the watch saw them.
+    let mut events_rx = events_rx;
+    let mut lives: HashMap<String, Lifetime> = HashMap::new();
+    let mut deletes = 0;
+    while deletes < grants {
+        let event = tokio::time::timeout(Duration::from_secs(30), events_rx.recv())
+            .await
+            .expect("watch events keep coming")
+            .expect("watch open");
+        let rv: i64 = event["resource_version"].as_str().unwrap().parse().unwrap();
+        let object = &event["object"];
+        let id = object["id"].as_str().unwrap().to_owned();
+        match event["type"].as_str().unwrap() {
+            "ADDED" => {
+                lives.insert(
+                    id.clone(),
+                    Lifetime {
+                        id,
+                        path: serde_json::from_value(object["path"].clone()).unwrap(),
+                        channels: serde_json::from_value(
+                            object["assignment"]["grid_channels"].clone(),
+                        )
+                        .unwrap(),
+                        created: rv,
+                        deleted: i64::MAX,
+                    },
+                );
+            }
+            "DELETED" => {
+                deletes += 1;
+                lives.get_mut(&id).expect("deleted after added").deleted = rv;
+            }
+            _ => {}
+        }
+    }
+    watcher.abort();
+    let mut by_slot: HashMap<(String, i64), Vec<&Lifetime>> = HashMap::new();
+    for l in lives.values() {
+        for link in &l.path {
+            for &ch in &l.channels {
+                by_slot.entry((link.clone(), ch)).or_default().push(l);
+            }
+        }
+    }
+    let mut checked = 0;
+    for (slot, mut lives) in by_slot {
+        lives.sort_by_key(|l| l.created);
+        for pair in lives.windows(2) {
+            checked += 1;
+            assert!(
+                pair[0].deleted <= pair[1].created,
+                "{slot:?} granted twice: {} [{}, {}) and {} [{}, {})",
+                pair[0].id,
+                pair[0].created,
+                pair[0].deleted,
+                pair[1].id,
+                pair[1].created,
+                pair[1].deleted
+            );
+        }
+    }
+    println!("no (link, channel) granted twice: {checked} consecutive grant pairs checked");
+    drop(http);
+    // Stop the server (its Drop sends SIGTERM and waits), keeping its state
+    // directory, then read the ledger straight from the store file.
+    let mut server = server;
+    let state = std::mem::replace(&mut server.state, tempfile::tempdir().unwrap());
+    drop(server);
+    let store = corridor_store::RedbStore::open(
+        state.path().join(corridor_server::STORE_FILE),
+        corridor_store::RedbOptions::default(),
+    );
+    match store {
+        Ok(store) => {
+            use corridor_store::StateStore;
+            let left = store
+                .range(corridor_store::RangeRequest::prefix("/ledger/corridors/"))
+                .await
+                .unwrap();
+            assert!(left.kvs.is_empty(), "{} ledger keys left", left.kvs.len());
+            println!("store ledger empty after the run");
+        }
+        Err(e) => println!("could not reopen the store to check the ledger: {e}"),
+    }
+    drop(state);
+}

@@ -1,0 +1,530 @@
+//! corrd over HTTP: the RFC's corridor examples verbatim, visibility across
+//! security domains, racing grants, restarts, bad input and twin faults,
+//! against an in-process corridord on a free loopback port.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use corridor_client::TlsOptions;
+use corridor_pki::{PkiPaths, Principal};
+use corridor_server::Daemon;
+use corridor_server::config::Config;
+use corridor_services::ControlPlane;
+use corridor_services::corridors::grant::keys_of;
+use corridor_services::corridors::ledger::LEDGER_PREFIX;
+use corridor_store::RangeRequest;
+use serde_json::{Value, json};
+
+/// The RFC's "Allocate Corridor" body; the RFC writes
+/// `"SiCorridor" | "CarbonCorridor"`, so each alternative is sent as is.
+fn rfc_request(corridor_type: &str) -> String {
+    format!(
+        r#"{{
+  "corridor_type": "{corridor_type}",
+  "lanes": 8,
+  "lambda_nm": [1550, 1551, 1552, 1553, 1554, 1555, 1556, 1557],
+  "min_gbps": 400,
+  "latency_budget_ns": 250,
+  "reach_mm": 75,
+  "mode": "waveguide",
+  "qos": {{
+    "pfc": true,
+    "priority": "gold"
+  }},
+  "attestation_required": true
+}}"#
+    )
+}
+
+/// Every field of the RFC's "Allocate Corridor" response.
+const RFC_RESPONSE_FIELDS: [&str; 15] = [
+    "id",
+    "corridor_type",
+    "lanes",
+    "lambda_nm",
+    "min_gbps",
+    "latency_budget_ns",
+    "reach_mm",
+    "mode",
+    "qos",
+    "attestation_required",
+    "achievable_gbps",
+    "ber",
+    "eye_margin",
+    "created_at",
+    "status",
+];
+
+/// Every field of the RFC's "Get Telemetry" response.
+const RFC_TELEMETRY_FIELDS: [&str; 6] = [
+    "ber",
+    "temp_c",
+    "power_pj_per_bit",
+    "drift",
+    "utilization_percent",
+    "error_count",
+];
+
+struct Running {
+    base: String,
+    pki: PkiPaths,
+    plane: Arc<ControlPlane>,
+    server: corridor_server::Background,
+    state: tempfile::TempDir,
+}
+
+impl Running {
+    async fn start_in(state: tempfile::TempDir) -> Running {
+        let mut config = Config::local(state.path());
+        config.security_domains = vec!["tenantA".into(), "tenantB".into()];
+        let daemon = Daemon::start(&config).await.expect("corridord starts");
+        let base = daemon.base_url();
+        let plane = daemon.plane().clone();
+        Running {
+            base,
+            pki: PkiPaths::in_state_dir(state.path()),
+            plane,
+            server: daemon.spawn(),
+            state,
+        }
+    }
+
+    async fn start() -> Running {
+        Self::start_in(tempfile::tempdir().unwrap()).await
+    }
+
+    async fn stop(self) -> tempfile::TempDir {
+        self.server.stop().await.unwrap();
+        drop(self.plane);
+        self.state
+    }
+
+    fn as_(&self, principal: Principal) -> reqwest::Client {
+        let tls = TlsOptions {
+            ca: self.pki.ca_cert(),
+            identity: Some((
+                self.pki.client_cert(&principal),
+                self.pki.client_key(&principal),
+            )),
+        };
+        reqwest::Client::builder()
+            .tls_backend_preconfigured(corridor_client::rustls_config(&tls).unwrap())
+            .build()
+            .unwrap()
+    }
+
+    fn admin(&self) -> reqwest::Client {
+        self.as_(Principal::Admin)
+    }
+
+    fn tenant(&self, name: &str) -> reqwest::Client {
+        self.as_(Principal::domain(name).unwrap())
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+}
+
+async fn post_raw(client: &reqwest::Client, url: &str, body: String) -> (u16, Value) {
+    let response = client
+        .post(url)
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let body = response.json::<Value>().await.unwrap_or(Value::Null);
+    (status, body)
+}
+
+async fn get(client: &reqwest::Client, url: &str) -> (u16, Value) {
+    let response = client.get(url).send().await.unwrap();
+    let status = response.status().as_u16();
+    (
+        status,
+        response.json::<Value>().await.unwrap_or(Value::Null),
+    )
+}
+
+/// A one-lane request body with wavelengths and reach every link meets.
+fn small(lambda: f64, priority: &str, endpoints: Option<[&str; 2]>) -> String {
+    let mut body = json!({
+        "corridor_type": "SiCorridor",
+        "lanes": 1,
+        "lambda_nm": [lambda],
+        "min_gbps": 20,
+        "latency_budget_ns": 1000,
+        "reach_mm": 5000,
+        "mode": "fiber",
+        "qos": {"pfc": false, "priority": priority},
+        "attestation_required": false
+    });
+    if let Some(e) = endpoints {
+        body["endpoints"] = json!(e);
+    }
+    body.to_string()
+}
+
+/// No (link, channel) or (port, lane) held twice, judged from the objects,
+/// and the ledger holds exactly the keys the live objects name.
+async fn assert_no_double_grant(plane: &ControlPlane) {
+    let ledger: HashMap<String, String> = plane
+        .store
+        .range(RangeRequest::prefix(LEDGER_PREFIX))
+        .await
+        .unwrap()
+        .kvs
+        .iter()
+        .map(|kv| {
+            let v: Value = serde_json::from_slice(&kv.value).unwrap();
+            (kv.key.clone(), v["corridor"].as_str().unwrap().to_owned())
+        })
+        .collect();
+    let mut seen: HashMap<String, String> = HashMap::new();
+    for c in plane.corridors.list_all().await.unwrap() {
+        for key in keys_of(plane.corridors.fabric(), &c) {
+            if let Some(other) = seen.insert(key.clone(), c.id.clone()) {
+                panic!("{key} granted to {other} and {}", c.id);
+            }
+            assert_eq!(ledger.get(&key), Some(&c.id), "ledger disagrees on {key}");
+        }
+    }
+    assert_eq!(seen.len(), ledger.len(), "orphan ledger keys");
+}
+
+#[tokio::test]
+async fn the_rfc_corridor_examples_work_verbatim() {
+    let server = Running::start().await;
+    let tenant = server.tenant("tenantA");
+    let (status, corridor) = post_raw(
+        &tenant,
+        &server.url("/v1/corridors"),
+        rfc_request("SiCorridor"),
+    )
+    .await;
+    assert_eq!(status, 201, "{corridor}");
+    for field in RFC_RESPONSE_FIELDS {
+        assert!(corridor.get(field).is_some(), "{field} missing: {corridor}");
+    }
+    for field in ["channels", "path", "hops", "conditions", "assignment"] {
+        assert!(corridor.get(field).is_some(), "{field} missing: {corridor}");
+    }
+    assert_eq!(
+        corridor["lambda_nm"],
+        json!([1550, 1551, 1552, 1553, 1554, 1555, 1556, 1557])
+    );
+    assert_eq!(corridor["qos"], json!({"pfc": true, "priority": "gold"}));
+    assert_eq!(corridor["security_domain"], "tenantA");
+    assert!(corridor["achievable_gbps"].as_f64().unwrap() >= 400.0);
+    assert_eq!(corridor["channels"].as_array().unwrap().len(), 8);
+    // No attestation service exists: held, and it says so.
+    assert_eq!(corridor["status"], "provisioning");
+    let conditions = corridor["conditions"].as_array().unwrap();
+    assert!(
+        conditions
+            .iter()
+            .any(|c| c["type"] == "Attested" && c["reason"] == "AttestationUnavailable"),
+        "{corridor}"
+    );
+    let id = corridor["id"].as_str().unwrap();
+    let (status, fetched) = get(&tenant, &server.url(&format!("/v1/corridors/{id}"))).await;
+    assert_eq!(status, 200);
+    assert_eq!(fetched["id"], corridor["id"]);
+    let (status, telemetry) = get(
+        &tenant,
+        &server.url(&format!("/v1/corridors/{id}/telemetry")),
+    )
+    .await;
+    assert_eq!(status, 200, "{telemetry}");
+    for field in RFC_TELEMETRY_FIELDS {
+        assert!(
+            telemetry.get(field).is_some(),
+            "{field} missing: {telemetry}"
+        );
+    }
+    assert_eq!(telemetry["lanes"].as_array().unwrap().len(), 8);
+
+    // The other alternative: CarbonCorridor is planned with its own lane
+    // rates and losses; it is granted or refused naming the constraint.
+    let (status, carbon) = post_raw(
+        &tenant,
+        &server.url("/v1/corridors"),
+        rfc_request("CarbonCorridor"),
+    )
+    .await;
+    match status {
+        201 => {
+            for field in RFC_RESPONSE_FIELDS {
+                assert!(carbon.get(field).is_some(), "{field} missing: {carbon}");
+            }
+            assert_eq!(carbon["corridor_type"], "CarbonCorridor");
+        }
+        409 => assert_eq!(carbon["reason"], "InsufficientCapacity", "{carbon}"),
+        other => panic!("{other}: {carbon}"),
+    }
+    assert_no_double_grant(&server.plane).await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn an_active_corridor_reports_cmis_telemetry_and_releases_its_capacity() {
+    let server = Running::start().await;
+    let admin = server.admin();
+    let (status, c) = post_raw(
+        &admin,
+        &server.url("/v1/corridors"),
+        small(1550.0, "silver", Some(["op-h0-0", "op-h1-0"])),
+    )
+    .await;
+    assert_eq!(status, 201, "{c}");
+    assert_eq!(c["status"], "active", "{c}");
+    assert_eq!(c["eye_margin"], "ok");
+    let id = c["id"].as_str().unwrap().to_owned();
+    let (_, t) = get(
+        &admin,
+        &server.url(&format!("/v1/corridors/{id}/telemetry")),
+    )
+    .await;
+    assert!(t["ber"].as_f64().unwrap() < 1e-5, "{t}");
+    assert!(t["power_pj_per_bit"].as_f64().unwrap() > 0.0, "{t}");
+    assert_eq!(t["drift"], "low");
+
+    // Recalibration is an operation.
+    let response = admin
+        .post(server.url(&format!("/v1/corridors/{id}/recalibrate")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 202);
+    let op: Value = response.json().await.unwrap();
+    assert_eq!(op["kind"], "calibration");
+
+    // Same endpoints and wavelength again: the ledger refuses.
+    let (status, problem) = post_raw(
+        &admin,
+        &server.url("/v1/corridors"),
+        small(1550.0, "silver", Some(["op-h0-0", "op-h1-0"])),
+    )
+    .await;
+    assert_eq!(status, 409, "{problem}");
+    assert_eq!(problem["reason"], "InsufficientCapacity");
+
+    let response = admin
+        .delete(server.url(&format!("/v1/corridors/{id}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let released: Value = response.json().await.unwrap();
+    assert_eq!(released["status"], "released");
+    let (status, _) = get(&admin, &server.url(&format!("/v1/corridors/{id}"))).await;
+    assert_eq!(status, 404);
+    let (status, again) = post_raw(
+        &admin,
+        &server.url("/v1/corridors"),
+        small(1550.0, "silver", Some(["op-h0-0", "op-h1-0"])),
+    )
+    .await;
+    assert_eq!(status, 201, "{again}");
+    assert_no_double_grant(&server.plane).await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn another_domains_corridor_is_a_404_like_a_missing_one() {
+    let server = Running::start().await;
+    let a = server.tenant("tenantA");
+    let b = server.tenant("tenantB");
+    let (status, c) = post_raw(
+        &a,
+        &server.url("/v1/corridors"),
+        small(1550.0, "silver", None),
+    )
+    .await;
+    assert_eq!(status, 201, "{c}");
+    let id = c["id"].as_str().unwrap();
+    for path in [
+        format!("/v1/corridors/{id}"),
+        format!("/v1/corridors/{id}/telemetry"),
+    ] {
+        let (status, body) = get(&b, &server.url(&path)).await;
+        assert_eq!(status, 404, "{path}: {body}");
+        let (_, missing) = get(&b, &server.url(&path.replace(id, "cor-000000000000"))).await;
+        assert_eq!(body["title"], missing["title"]);
+        assert_eq!(body["type"], missing["type"]);
+    }
+    for path in [
+        format!("/v1/corridors/{id}/recalibrate"),
+        format!("/v1/corridors/{id}/lease"),
+    ] {
+        let response = b.post(server.url(&path)).send().await.unwrap();
+        assert_eq!(response.status().as_u16(), 404, "{path}");
+    }
+    let response = b
+        .delete(server.url(&format!("/v1/corridors/{id}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 404);
+    let (_, listed_b) = get(&b, &server.url("/v1/corridors")).await;
+    assert_eq!(listed_b, json!([]));
+    let (_, listed_a) = get(&a, &server.url("/v1/corridors")).await;
+    assert_eq!(listed_a.as_array().unwrap().len(), 1);
+    // Still there for its owner.
+    let (status, _) = get(&a, &server.url(&format!("/v1/corridors/{id}"))).await;
+    assert_eq!(status, 200);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn sixty_four_racing_clients_never_get_the_same_wavelength() {
+    let server = Running::start().await;
+    let url = server.url("/v1/corridors");
+    let mut tasks = Vec::new();
+    for i in 0..64 {
+        let client = server.admin();
+        let url = url.clone();
+        // Four wavelengths shared by 16 clients each, no endpoints: the
+        // planner picks among the 8 links.
+        let lambda = [1550.0, 1551.0, 1552.0, 1553.0][i % 4];
+        tasks.push(tokio::spawn(async move {
+            post_raw(&client, &url, small(lambda, "silver", None)).await
+        }));
+    }
+    let mut granted = 0;
+    for task in tasks {
+        let (status, body) = task.await.unwrap();
+        match status {
+            201 => granted += 1,
+            409 => assert_eq!(body["reason"], "InsufficientCapacity", "{body}"),
+            other => panic!("{other}: {body}"),
+        }
+    }
+    // 8 links x 4 wavelengths can each be held once.
+    assert_eq!(granted, 32);
+    let all = server.plane.corridors.list_all().await.unwrap();
+    let mut held = HashSet::new();
+    for c in &all {
+        let a = c.assignment.as_ref().unwrap();
+        assert!(held.insert((c.path.clone(), a.grid_channels.clone())));
+    }
+    assert_no_double_grant(&server.plane).await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_restart_rebuilds_occupancy_and_grants_nothing_twice() {
+    let server = Running::start().await;
+    let (status, first) = post_raw(
+        &server.admin(),
+        &server.url("/v1/corridors"),
+        small(1552.0, "silver", Some(["op-h2-2", "op-h0-2"])),
+    )
+    .await;
+    assert_eq!(status, 201, "{first}");
+    let state = server.stop().await;
+
+    let server = Running::start_in(state).await;
+    let (status, problem) = post_raw(
+        &server.admin(),
+        &server.url("/v1/corridors"),
+        small(1552.0, "silver", Some(["op-h0-2", "op-h2-2"])),
+    )
+    .await;
+    assert_eq!(status, 409, "{problem}");
+    let (status, kept) = get(
+        &server.admin(),
+        &server.url(&format!("/v1/corridors/{}", first["id"].as_str().unwrap())),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(kept["path"], first["path"]);
+    assert_no_double_grant(&server.plane).await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn bad_corridor_requests_name_the_field() {
+    let server = Running::start().await;
+    let admin = server.admin();
+    let url = server.url("/v1/corridors");
+    let mut off_grid: Value = serde_json::from_str(&rfc_request("SiCorridor")).unwrap();
+    off_grid["lambda_nm"][3] = json!(1530);
+    let mut no_lanes: Value = serde_json::from_str(&rfc_request("SiCorridor")).unwrap();
+    no_lanes["lanes"] = json!(0);
+    let mut unknown: Value = serde_json::from_str(&rfc_request("SiCorridor")).unwrap();
+    unknown["colour"] = json!("blue");
+    let mut bad_port: Value = serde_json::from_str(&small(1550.0, "gold", None)).unwrap();
+    bad_port["endpoints"] = json!(["op-h0-0", "op-nowhere"]);
+    for (body, pointer) in [
+        (off_grid, "/lambda_nm/3"),
+        (no_lanes, "/lanes"),
+        (unknown, "/colour"),
+        (bad_port, "/endpoints/1"),
+    ] {
+        let response = admin
+            .post(&url)
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        let content_type = response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let problem: Value = response.json().await.unwrap();
+        assert!(status == 422 || status == 400, "{status} {problem}");
+        assert_eq!(content_type, "application/problem+json");
+        let pointers: Vec<&str> = problem["errors"]
+            .as_array()
+            .map(|e| e.iter().filter_map(|v| v["pointer"].as_str()).collect())
+            .unwrap_or_default();
+        assert!(
+            pointers.contains(&pointer) || problem["detail"].as_str().unwrap().contains(pointer),
+            "{pointer} not named: {problem}"
+        );
+    }
+    assert_no_double_grant(&server.plane).await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn twin_faults_are_admin_only_and_show_in_telemetry() {
+    let server = Running::start().await;
+    let admin = server.admin();
+    let (status, c) = post_raw(
+        &admin,
+        &server.url("/v1/corridors"),
+        small(1550.0, "gold", Some(["op-h0-0", "op-h1-0"])),
+    )
+    .await;
+    assert_eq!(status, 201, "{c}");
+    let fault =
+        json!({"port": "op-h1-0", "fault": {"kind": "ring_detuning", "nm": 0.2}}).to_string();
+    let faults = server.url("/v1/admin/twin/faults");
+    for principal in [Principal::Operator, Principal::domain("tenantA").unwrap()] {
+        let (status, _) = post_raw(&server.as_(principal), &faults, fault.clone()).await;
+        assert_eq!(status, 403);
+    }
+    let (status, body) = post_raw(
+        &admin,
+        &faults,
+        json!({"port": "op-nowhere", "fault": {"kind": "clear"}}).to_string(),
+    )
+    .await;
+    assert_eq!(status, 422, "{body}");
+    let (status, _) = post_raw(&admin, &faults, fault).await;
+    assert_eq!(status, 204);
+    let id = c["id"].as_str().unwrap();
+    let (_, t) = get(
+        &admin,
+        &server.url(&format!("/v1/corridors/{id}/telemetry")),
+    )
+    .await;
+    assert!(t["ber"].as_f64().unwrap() > 1e-5, "{t}");
+    server.stop().await;
+}

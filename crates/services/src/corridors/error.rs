@@ -1,0 +1,84 @@
+//! What can go wrong granting, provisioning and watching corridors.
+
+use corridor_model::problem::{FieldViolation, Problem};
+
+use crate::ServiceError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CorridorError {
+    /// A requested wavelength cannot be placed on the grid.
+    #[error("lambda_nm[{index}]: {message}")]
+    Lambda { index: usize, message: String },
+
+    /// A request field names something the fabric does not have.
+    #[error("{pointer}: {message}")]
+    Field {
+        pointer: String,
+        rule: &'static str,
+        message: String,
+    },
+
+    /// No path, wavelength set or port lane can carry the request.
+    #[error("insufficient capacity: {0}")]
+    InsufficientCapacity(String),
+
+    /// Admission kept losing compare-and-swap races.
+    #[error("capacity changed during {attempts} admission attempts; retry")]
+    Contention { attempts: usize },
+
+    /// The topology cannot be planned over.
+    #[error("optical topology: {0}")]
+    Topology(String),
+
+    /// The twin or the hardware refused a CMIS operation.
+    #[error("optical port {port}: {source}")]
+    Optical {
+        port: String,
+        #[source]
+        source: corridor_hal::OpticalError,
+    },
+
+    #[error(transparent)]
+    Service(#[from] ServiceError),
+}
+
+impl CorridorError {
+    pub fn to_problem(&self) -> Problem {
+        match self {
+            CorridorError::Lambda { index, message } => Problem::validation(vec![FieldViolation {
+                pointer: format!("/lambda_nm/{index}"),
+                rule: "grid".into(),
+                message: message.clone(),
+            }]),
+            CorridorError::Field {
+                pointer,
+                rule,
+                message,
+            } => Problem::validation(vec![FieldViolation {
+                pointer: pointer.clone(),
+                rule: (*rule).into(),
+                message: message.clone(),
+            }]),
+            CorridorError::InsufficientCapacity(detail) => {
+                Problem::insufficient_capacity(detail.clone())
+            }
+            CorridorError::Contention { .. } => Problem::unavailable(self.to_string()),
+            CorridorError::Topology(_) | CorridorError::Optical { .. } => {
+                Problem::internal(crate::error::error_chain(self))
+            }
+            CorridorError::Service(e) => e.to_problem(),
+        }
+    }
+}
+
+impl From<CorridorError> for ServiceError {
+    fn from(error: CorridorError) -> Self {
+        match error {
+            CorridorError::Service(e) => e,
+            other => ServiceError::Startup {
+                service: "corrd",
+                message: crate::error::error_chain(&other),
+            },
+        }
+    }
+}

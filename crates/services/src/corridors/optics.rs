@@ -1,0 +1,232 @@
+//! The corridor's lanes on the optical ports: CMIS provisioning, re-lock,
+//! release, and telemetry read back through the CMIS codec.
+//!
+//! Every number here comes from the ports' memory maps (on the twin, the
+//! physics model behind them) or from the technology's energy model; the
+//! service never makes one up.
+
+use corridor_hal::optical::{OpticalPort, PortMonitors, TwinOpticalPort, TwinOptics};
+use corridor_model::corridor::{
+    Corridor, CorridorAssignment, DriftLevel, EyeMargin, LaneTelemetry,
+};
+use corridor_model::units::{Celsius, Nanometers};
+use corridor_physics::fec::KP4_PRE_FEC_BER_THRESHOLD;
+use corridor_protocols::cmis::ProvisionRequest;
+
+use super::error::CorridorError;
+
+/// Application 1 of the twin modules is a whole 8-lane bank; application 2
+/// a single lane at any position (the module's advertised descriptors).
+const AP_SEL_BANK: u8 = 1;
+const AP_SEL_SINGLE: u8 = 2;
+
+/// Forward voltage of a DFB laser diode at operating current, V
+/// (assumption: InP DFBs run at 1.2-1.8 V). Laser wall-plug power is the
+/// read-back bias current times this.
+const LASER_FORWARD_V: f64 = 1.5;
+
+/// Speed of light, m/s (exact, SI).
+const C_M_PER_S: f64 = 299_792_458.0;
+
+fn optical(port: &str) -> impl FnOnce(corridor_hal::OpticalError) -> CorridorError + '_ {
+    move |source| CorridorError::Optical {
+        port: port.to_owned(),
+        source,
+    }
+}
+
+fn port<'a>(
+    optics: &'a TwinOptics,
+    id: &str,
+) -> Result<&'a std::sync::Arc<TwinOpticalPort>, CorridorError> {
+    optics
+        .port(id)
+        .ok_or_else(|| CorridorError::Topology(format!("no twin port {id}")))
+}
+
+/// Runs the CMIS provisioning sequence (leave low power, deinit, ApSel,
+/// ApplyDPInit, poll until DPActivated) for the corridor's module lanes on
+/// both ends, then tunes each lane's laser to its grid channel.
+pub fn provision(optics: &TwinOptics, a: &CorridorAssignment) -> Result<(), CorridorError> {
+    for id in &a.ports {
+        let p = port(optics, id)?;
+        let lanes = &a.module_lanes;
+        if lanes.len() == 8 && lanes[0] % 8 == 1 {
+            let bank = (lanes[0] - 1) / 8;
+            p.provision(&ProvisionRequest::new(AP_SEL_BANK, bank, 1, 8))
+                .map_err(optical(id))?;
+        } else {
+            for &lane in lanes {
+                let bank = (lane - 1) / 8;
+                let first = (lane - 1) % 8 + 1;
+                p.provision(&ProvisionRequest::new(AP_SEL_SINGLE, bank, first, 1))
+                    .map_err(optical(id))?;
+            }
+        }
+        tune(p, a, id)?;
+    }
+    Ok(())
+}
+
+/// Brings both ends' receivers up to date after provisioning: the first
+/// port was provisioned before the far end lit its lasers, so it computes
+/// its receivers again (one step of that port only, not the whole twin).
+pub fn settle(
+    optics: &TwinOptics,
+    a: &CorridorAssignment,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(), CorridorError> {
+    let first = &a.ports[0];
+    port(optics, first)?.advance(now).map_err(optical(first))
+}
+
+/// Re-centres every laser on its channel (a CMIS tune, which re-locks the
+/// laser at the current case temperature).
+fn tune(p: &TwinOpticalPort, a: &CorridorAssignment, id: &str) -> Result<(), CorridorError> {
+    for (&lane, &n) in a.module_lanes.iter().zip(&a.grid_channels) {
+        let channel = i16::try_from(n)
+            .map_err(|_| CorridorError::Topology(format!("grid channel {n} does not fit CMIS")))?;
+        p.tune(lane, channel).map_err(optical(id))?;
+    }
+    Ok(())
+}
+
+/// A re-lock: cycle the data path (DPDeinit, ApplyDPInit re-centres the
+/// rings at the current temperature) and re-tune the lasers.
+pub fn relock(optics: &TwinOptics, a: &CorridorAssignment) -> Result<(), CorridorError> {
+    release(optics, a)?;
+    provision(optics, a)
+}
+
+/// Re-tunes the lasers only (the cheapest repair).
+pub fn retune(optics: &TwinOptics, a: &CorridorAssignment) -> Result<(), CorridorError> {
+    for id in &a.ports {
+        tune(port(optics, id)?, a, id)?;
+    }
+    Ok(())
+}
+
+/// Takes the lanes down (Tx disable, DPDeinit) on both ends.
+pub fn release(optics: &TwinOptics, a: &CorridorAssignment) -> Result<(), CorridorError> {
+    for id in &a.ports {
+        port(optics, id)?
+            .deprovision(&a.module_lanes)
+            .map_err(optical(id))?;
+    }
+    Ok(())
+}
+
+/// What the two ends' memory maps say about the corridor's lanes.
+#[derive(Debug, Clone)]
+pub struct Readback {
+    pub lanes: Vec<LaneTelemetry>,
+    /// Worst lane, pre-FEC, worse end.
+    pub worst_ber: f64,
+    /// Hotter module case, °C.
+    pub temp_c: f64,
+    /// Largest laser frequency error as a share of the channel spacing.
+    pub worst_drift_share: f64,
+    /// Laser wall-plug power of all lanes, both ends, mW.
+    pub laser_mw: f64,
+    /// Every lane DPActivated and receiving light at both ends.
+    pub all_up: bool,
+}
+
+pub fn read(
+    optics: &TwinOptics,
+    corridor: &Corridor,
+    a: &CorridorAssignment,
+) -> Result<Readback, CorridorError> {
+    let monitors: Vec<(String, PortMonitors)> = a
+        .ports
+        .iter()
+        .map(|id| {
+            port(optics, id)?
+                .read_monitors()
+                .map(|m| (id.clone(), m))
+                .map_err(optical(id))
+        })
+        .collect::<Result<_, _>>()?;
+    let spacing_mhz = a.grid_spacing_ghz * 1000.0;
+    let mut lanes = Vec::with_capacity(a.module_lanes.len());
+    let (mut worst_ber, mut worst_drift, mut laser_mw, mut all_up) = (0.0f64, 0.0f64, 0.0, true);
+    let temp_c = monitors
+        .iter()
+        .map(|(_, m)| m.temperature_c)
+        .fold(f64::NEG_INFINITY, f64::max);
+    for (i, &lane) in a.module_lanes.iter().enumerate() {
+        let mut ber = 0.0f64;
+        let mut freq_error = 0.0f64;
+        let mut laser_t = f64::NEG_INFINITY;
+        for (_, m) in &monitors {
+            let Some(l) = m.lane(lane) else {
+                all_up = false;
+                continue;
+            };
+            // No light or no data path: the receiver sees a coin toss.
+            let lane_ber = l.pre_fec_ber.unwrap_or(0.5);
+            if l.data_path != Some(corridor_protocols::cmis::DataPathState::Activated)
+                || l.rx_power_uw <= 0.0
+            {
+                all_up = false;
+            }
+            ber = ber.max(lane_ber);
+            if let Some(e) = l.laser_freq_error_mhz
+                && e.abs() > freq_error.abs()
+            {
+                freq_error = e;
+            }
+            laser_t = laser_t.max(l.laser_temperature_c.unwrap_or(m.temperature_c));
+            laser_mw += l.bias_ma * LASER_FORWARD_V;
+        }
+        worst_ber = worst_ber.max(ber);
+        worst_drift = worst_drift.max(freq_error.abs() / spacing_mhz);
+        let f_hz = (193_100.0 + f64::from(a.grid_channels[i]) * a.grid_spacing_ghz) * 1e9;
+        // Δλ = −Δf·λ²/c, in picometres.
+        let lambda_m = C_M_PER_S / f_hz;
+        let drift_pm = -(freq_error * 1e6) * lambda_m * lambda_m / C_M_PER_S * 1e12;
+        lanes.push(LaneTelemetry {
+            lane: i as u32,
+            lambda_nm: Nanometers(lambda_m * 1e9),
+            ber,
+            temp_c: Celsius(laser_t),
+            drift_pm,
+            heater_mw: None,
+            bias_v: None,
+        });
+    }
+    let _ = corridor;
+    Ok(Readback {
+        lanes,
+        worst_ber,
+        temp_c,
+        worst_drift_share: worst_drift,
+        laser_mw,
+        all_up,
+    })
+}
+
+/// Eye quality from the pre-FEC BER against the KP4 correction limit: a
+/// decade of headroom is `ok`, under the limit `marginal`, above it `fail`.
+pub fn eye_margin(pre_fec_ber: f64, all_up: bool) -> EyeMargin {
+    if !all_up || pre_fec_ber > KP4_PRE_FEC_BER_THRESHOLD {
+        EyeMargin::Fail
+    } else if pre_fec_ber > KP4_PRE_FEC_BER_THRESHOLD / 10.0 {
+        EyeMargin::Marginal
+    } else {
+        EyeMargin::Ok
+    }
+}
+
+/// Drift from the laser frequency error: under 10 % of the channel spacing
+/// is `low`, under 25 % `medium` (the ring filter starts cutting into the
+/// signal), else `high`.
+pub fn drift_level(share: f64) -> DriftLevel {
+    if share < 0.10 {
+        DriftLevel::Low
+    } else if share < 0.25 {
+        DriftLevel::Medium
+    } else {
+        DriftLevel::High
+    }
+}

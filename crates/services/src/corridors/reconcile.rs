@@ -1,0 +1,311 @@
+//! The corridor reconciler: level-based. Each pass advances the twin to the
+//! clock, re-reads the ledger (catching lease expiries), reads every lit
+//! corridor's lanes back through CMIS and writes status and conditions.
+//! A degraded corridor is repaired in escalating steps: re-tune the lasers,
+//! re-lock the data path, then move it to another port pair keeping its
+//! QoS; if nothing works the corridor says so in `Repaired`.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use corridor_model::corridor::{Corridor, CorridorStatus, EyeMargin, LaneState};
+use corridor_model::meta::{Condition, ConditionStatus};
+
+use super::error::CorridorError;
+use super::optics::{self, Readback, eye_margin};
+use super::{CorridorService, admission, conditions, grant, lock};
+
+/// Laser drift beyond this share of the channel spacing counts as a fault
+/// even while the BER holds: the line is walking towards its neighbour's
+/// channel (and out of the ring filter's passband).
+pub const MAX_DRIFT_SHARE: f64 = 0.25;
+
+/// Whether the lanes are within every threshold.
+pub fn is_healthy(r: &Readback) -> bool {
+    eye_margin(r.worst_ber, r.all_up) == EyeMargin::Ok && r.worst_drift_share < MAX_DRIFT_SHARE
+}
+
+/// Writes a read-back into the corridor: worst-lane pre-FEC BER, eye
+/// margin, per-lane state, and `active`/`degraded` with the reason.
+pub fn apply_readback(c: &mut Corridor, r: &Readback, now: DateTime<Utc>) {
+    c.ber = r.worst_ber;
+    c.eye_margin = eye_margin(r.worst_ber, r.all_up);
+    for (status, lane) in c.channels.iter_mut().zip(&r.lanes) {
+        status.ber = Some(lane.ber);
+        status.state = match eye_margin(lane.ber, r.all_up) {
+            EyeMargin::Ok => LaneState::Up,
+            EyeMargin::Marginal => LaneState::Degraded,
+            EyeMargin::Fail if lane.ber >= 0.5 => LaneState::Down,
+            EyeMargin::Fail => LaneState::Degraded,
+        };
+    }
+    let healthy = is_healthy(r);
+    c.status = if healthy {
+        CorridorStatus::Active
+    } else {
+        CorridorStatus::Degraded
+    };
+    let (status, reason, message) = if healthy {
+        (
+            ConditionStatus::True,
+            "WithinThresholds",
+            format!(
+                "worst-lane pre-FEC BER {:.2e}, a decade or more under the KP4 limit",
+                r.worst_ber
+            ),
+        )
+    } else if c.eye_margin == EyeMargin::Ok {
+        (
+            ConditionStatus::False,
+            "LaserDrift",
+            format!(
+                "a laser is {:.0} % of the channel spacing off its channel (limit {:.0} %)",
+                100.0 * r.worst_drift_share,
+                100.0 * MAX_DRIFT_SHARE
+            ),
+        )
+    } else if !r.all_up {
+        (
+            ConditionStatus::False,
+            "LaneDark",
+            format!(
+                "a lane is not DPActivated or receives no light (worst pre-FEC BER {:.2e})",
+                r.worst_ber
+            ),
+        )
+    } else {
+        (
+            ConditionStatus::False,
+            "BerAboveThreshold",
+            format!(
+                "worst-lane pre-FEC BER {:.2e} leaves less than a decade under the KP4 limit 2.4e-4 (eye margin {:?})",
+                r.worst_ber, c.eye_margin
+            ),
+        )
+    };
+    c.meta.set_condition(Condition::new(
+        conditions::HEALTHY,
+        status,
+        reason,
+        message,
+        now,
+    ));
+}
+
+/// Stops the reconciler task when told to, or when dropped.
+#[derive(Debug)]
+pub struct ReconcilerHandle {
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl ReconcilerHandle {
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for ReconcilerHandle {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+pub fn spawn(service: Arc<CorridorService>, interval: Duration) -> ReconcilerHandle {
+    let (stop, mut stopped) = tokio::sync::oneshot::channel();
+    let task = tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = &mut stopped => return,
+                _ = ticker.tick() => {
+                    if let Err(e) = reconcile_once(&service).await {
+                        tracing::warn!(error = %crate::error::error_chain(&e), "corridor reconcile pass failed");
+                    }
+                }
+            }
+        }
+    });
+    ReconcilerHandle {
+        stop: Some(stop),
+        task: Some(task),
+    }
+}
+
+/// What one pass did, for tests and logs.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct PassReport {
+    pub checked: usize,
+    pub degraded: Vec<String>,
+    pub repaired: Vec<String>,
+    pub unrepaired: Vec<String>,
+}
+
+/// One reconcile pass at the clock's current time.
+pub async fn reconcile_once(service: &CorridorService) -> Result<PassReport, CorridorError> {
+    let now = service.clock.now();
+    service.advance(now)?;
+    service.refresh().await?;
+    let mut report = PassReport::default();
+    let corridors = service.list_all().await?;
+    let live: HashSet<&str> = corridors.iter().map(|c| c.id.as_str()).collect();
+    lock(&service.counters).retain(|id, _| live.contains(id.as_str()));
+    for c in &corridors {
+        if !matches!(
+            c.status,
+            CorridorStatus::Active | CorridorStatus::Degraded | CorridorStatus::Provisioning
+        ) || c.attestation_required
+        {
+            continue;
+        }
+        let Some(a) = &c.assignment else { continue };
+        report.checked += 1;
+        let mut readback = optics::read(&service.optics, c, a)?;
+        let mut healthy = is_healthy(&readback);
+        let mut repair: Option<&str> = None;
+        if !healthy {
+            report.degraded.push(c.id.clone());
+            // 1. Re-tune the lasers (re-centres them at today's temperature).
+            // 2. Cycle the data path (re-locks the rings as well).
+            for (step, name) in [(0, "re-tuned the lasers"), (1, "re-locked the data path")] {
+                let done = if step == 0 {
+                    optics::retune(&service.optics, a)
+                } else {
+                    optics::relock(&service.optics, a)
+                };
+                if done.is_err() {
+                    continue;
+                }
+                service.advance(now)?;
+                readback = optics::read(&service.optics, c, a)?;
+                if is_healthy(&readback) {
+                    healthy = true;
+                    repair = Some(name);
+                    break;
+                }
+            }
+        }
+        if !healthy && c.endpoints.is_none() {
+            // 3. Another port pair with the same wavelengths and QoS.
+            match reroute(service, c, &readback).await {
+                Ok(Some(_)) => {
+                    report.repaired.push(c.id.clone());
+                    continue;
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(corridor = %c.id, error = %crate::error::error_chain(&e), "reroute failed");
+                }
+            }
+        }
+        let updated = service
+            .registry
+            .update(&c.id, None, |obj| {
+                let before = (obj.status, obj.eye_margin);
+                apply_readback(obj, &readback, now);
+                match (healthy, repair) {
+                    (true, Some(step)) => {
+                        obj.meta.set_condition(Condition::new(
+                            conditions::REPAIRED,
+                            ConditionStatus::True,
+                            "Relocked",
+                            format!("telemetry crossed the threshold; {step} and it recovered"),
+                            now,
+                        ));
+                    }
+                    (false, _) => {
+                        obj.meta.set_condition(Condition::new(
+                            conditions::REPAIRED,
+                            ConditionStatus::False,
+                            "RepairFailed",
+                            if obj.endpoints.is_some() {
+                                format!(
+                                    "re-tune and re-lock did not restore the lanes (worst pre-FEC BER {:.2e}); the request pins its endpoints, so it is not rerouted",
+                                    readback.worst_ber
+                                )
+                            } else {
+                                format!(
+                                    "re-tune and re-lock did not restore the lanes (worst pre-FEC BER {:.2e}) and no other port pair can carry the corridor with its wavelengths and QoS",
+                                    readback.worst_ber
+                                )
+                            },
+                            now,
+                        ));
+                    }
+                    _ => {}
+                }
+                if before != (obj.status, obj.eye_margin) || repair.is_some() || !healthy {
+                    obj.meta.updated_at = now;
+                }
+                Ok(())
+            })
+            .await;
+        match updated {
+            Ok(_) if healthy && repair.is_some() => report.repaired.push(c.id.clone()),
+            Ok(_) if !healthy => report.unrepaired.push(c.id.clone()),
+            Ok(_) => {}
+            // Released meanwhile: nothing to reconcile.
+            Err(crate::ServiceError::NotFound { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(report)
+}
+
+/// Plans the corridor on another port pair (its current ports excluded),
+/// moves the grant in one transaction and provisions the new lanes.
+async fn reroute(
+    service: &CorridorService,
+    c: &Corridor,
+    readback: &Readback,
+) -> Result<Option<Corridor>, CorridorError> {
+    let Some(a) = &c.assignment else {
+        return Ok(None);
+    };
+    let plan = {
+        let mut cache = lock(&service.cache).clone();
+        // Exclude the failing ports: mark every lane busy there.
+        for id in &a.ports {
+            if let Some(p) = service.fabric.port_index(id) {
+                cache.lanes[p] = u32::MAX;
+            }
+        }
+        match admission::plan(&service.fabric, &cache, &c.request()) {
+            Ok(plan) if plan.preempt.is_empty() => plan,
+            _ => return Ok(None),
+        }
+    };
+    let reason = format!(
+        "lanes on {} degraded (worst pre-FEC BER {:.2e}) and did not recover after re-tune and re-lock",
+        c.path.join(" > "),
+        readback.worst_ber
+    );
+    let moved = grant::move_to(service, c, &plan, &reason).await?;
+    let _ = optics::release(&service.optics, a);
+    let now = service.clock.now();
+    let Some(new) = moved.assignment.clone() else {
+        return Ok(None);
+    };
+    optics::provision(&service.optics, &new)?;
+    service.advance(now)?;
+    let readback = optics::read(&service.optics, &moved, &new)?;
+    let updated = service
+        .registry
+        .update(&c.id, None, |obj| {
+            apply_readback(obj, &readback, now);
+            obj.meta.updated_at = now;
+            Ok(())
+        })
+        .await?;
+    Ok(Some(updated))
+}

@@ -1,0 +1,339 @@
+//! The corridor service against a real redb store and the default twin,
+//! with a manual clock.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use corridor_hal::{ManualClock, Topology};
+use corridor_model::corridor::{
+    CorridorRequest, CorridorStatus, EyeMargin, QosPriority, TwinFaultKind, TwinFaultRequest,
+};
+use corridor_model::json::from_slice_strict;
+use corridor_services::ControlPlane;
+use corridor_services::corridors::ledger::LEDGER_PREFIX;
+use corridor_services::corridors::{CorridorError, reconcile};
+use corridor_store::{RangeRequest, RedbOptions, RedbStore, StateStore};
+
+/// The RFC's "Allocate Corridor" body with `SiCorridor` chosen.
+const RFC_REQUEST: &str = r#"{
+  "corridor_type": "SiCorridor",
+  "lanes": 8,
+  "lambda_nm": [1550, 1551, 1552, 1553, 1554, 1555, 1556, 1557],
+  "min_gbps": 400,
+  "latency_budget_ns": 250,
+  "reach_mm": 75,
+  "mode": "waveguide",
+  "qos": {
+    "pfc": true,
+    "priority": "gold"
+  },
+  "attestation_required": true
+}"#;
+
+fn rfc_request() -> CorridorRequest {
+    from_slice_strict(RFC_REQUEST.as_bytes()).unwrap()
+}
+
+fn request(lambdas: &[f64], priority: QosPriority) -> CorridorRequest {
+    let mut r = rfc_request();
+    r.attestation_required = false;
+    r.lanes = lambdas.len() as u32;
+    r.lambda_nm = lambdas
+        .iter()
+        .map(|&l| corridor_model::units::Nanometers(l))
+        .collect();
+    r.min_gbps = corridor_model::units::Gbps(50.0 * lambdas.len() as f64);
+    r.qos.priority = priority;
+    r
+}
+
+async fn plane_in(dir: &std::path::Path) -> (ControlPlane, Arc<ManualClock>) {
+    let store: Arc<dyn StateStore> =
+        Arc::new(RedbStore::open(dir.join("state.redb"), RedbOptions::default()).unwrap());
+    let topology = Topology::default_twin();
+    let clock = Arc::new(ManualClock::new(topology.twin().start_time));
+    let plane = ControlPlane::start(store, Arc::new(topology), clock.clone())
+        .await
+        .unwrap();
+    (plane, clock)
+}
+
+/// Every ledger key with its holder, and a check that every live corridor
+/// holds exactly the keys its record names.
+async fn ledger(plane: &ControlPlane) -> HashMap<String, String> {
+    let response = plane
+        .store
+        .range(RangeRequest::prefix(LEDGER_PREFIX))
+        .await
+        .unwrap();
+    response
+        .kvs
+        .iter()
+        .map(|kv| {
+            let v: serde_json::Value = serde_json::from_slice(&kv.value).unwrap();
+            (kv.key.clone(), v["corridor"].as_str().unwrap().to_owned())
+        })
+        .collect()
+}
+
+/// No (link, channel) and no (port, lane) is held by two live corridors,
+/// judged from the corridor objects themselves.
+async fn assert_no_double_grant(plane: &ControlPlane) {
+    let corridors = plane.corridors.list_all().await.unwrap();
+    let mut seen: HashMap<String, String> = HashMap::new();
+    let keys = ledger(plane).await;
+    for c in corridors
+        .iter()
+        .filter(|c| c.status != CorridorStatus::Released)
+    {
+        for key in corridor_services::corridors::grant::keys_of(plane.corridors.fabric(), c) {
+            if let Some(other) = seen.insert(key.clone(), c.id.clone()) {
+                panic!("{key} granted to both {other} and {}", c.id);
+            }
+            assert_eq!(keys.get(&key), Some(&c.id), "ledger disagrees on {key}");
+        }
+    }
+    assert_eq!(seen.len(), keys.len(), "orphan ledger keys");
+}
+
+#[tokio::test]
+async fn the_rfc_request_is_granted_and_held_for_attestation() {
+    let dir = tempfile::tempdir().unwrap();
+    let (plane, _) = plane_in(dir.path()).await;
+    let c = plane
+        .corridors
+        .create(rfc_request(), Some("tenantA".into()))
+        .await
+        .unwrap();
+    assert_eq!(c.lanes, 8);
+    assert_eq!(c.hops, 1);
+    assert_eq!(c.channels.len(), 8);
+    assert!(c.achievable_gbps.get() >= 400.0, "{}", c.achievable_gbps);
+    // Attestation does not exist yet: capacity held, activation held.
+    assert_eq!(c.status, CorridorStatus::Provisioning);
+    let held = c.meta.condition("Attested").unwrap();
+    assert_eq!(held.reason, "AttestationUnavailable");
+    assert_eq!(c.security_domain.as_deref(), Some("tenantA"));
+    // 8 channel keys on one link + 8 lanes on each of 2 ports.
+    assert_eq!(ledger(&plane).await.len(), 24);
+    assert_no_double_grant(&plane).await;
+}
+
+#[tokio::test]
+async fn an_unattested_corridor_goes_active_with_telemetry_from_cmis() {
+    let dir = tempfile::tempdir().unwrap();
+    let (plane, clock) = plane_in(dir.path()).await;
+    let c = plane
+        .corridors
+        .create(request(&[1550.0, 1551.0], QosPriority::Silver), None)
+        .await
+        .unwrap();
+    assert_eq!(c.status, CorridorStatus::Active, "{c:#?}");
+    assert_eq!(c.eye_margin, EyeMargin::Ok);
+    assert!(c.ber < 1e-5, "{}", c.ber);
+    let t0 = plane.corridors.telemetry(&c).await.unwrap();
+    assert_eq!(t0.lanes.len(), 2);
+    assert!(t0.temp_c.get() > 20.0 && t0.temp_c.get() < 60.0);
+    clock.advance(Duration::from_secs(6 * 3600));
+    let t1 = plane.corridors.telemetry(&c).await.unwrap();
+    // Six simulated hours of the diurnal profile move the module.
+    assert_ne!(t0.temp_c, t1.temp_c);
+    assert!(t1.power_pj_per_bit.get() > 0.0);
+}
+
+#[tokio::test]
+async fn off_grid_wavelengths_are_refused_naming_the_lane() {
+    let dir = tempfile::tempdir().unwrap();
+    let (plane, _) = plane_in(dir.path()).await;
+    match plane
+        .corridors
+        .create(request(&[1550.0, 1530.0], QosPriority::Silver), None)
+        .await
+    {
+        Err(CorridorError::Lambda { index: 1, .. }) => {}
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn sixty_four_racing_grants_never_share_a_wavelength() {
+    let dir = tempfile::tempdir().unwrap();
+    let (plane, _) = plane_in(dir.path()).await;
+    let plane = Arc::new(plane);
+    let mut tasks = Vec::new();
+    for i in 0..64 {
+        let plane = Arc::clone(&plane);
+        tasks.push(tokio::spawn(async move {
+            // Everyone wants 1550 nm on one lane, without endpoints and with
+            // a reach every link meets: 8 links can carry 8 of them.
+            let mut r = request(&[1550.0], QosPriority::Silver);
+            r.reach_mm = corridor_model::units::Millimeters(5000.0);
+            r.latency_budget_ns = corridor_model::units::Nanoseconds(1000);
+            r.min_gbps = corridor_model::units::Gbps(20.0);
+            let _ = i;
+            plane.corridors.create(r, None).await
+        }));
+    }
+    let mut granted = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(_) => granted += 1,
+            Err(CorridorError::InsufficientCapacity(_)) => {}
+            Err(e) => panic!("{e}"),
+        }
+    }
+    let feasible = plane.corridors.fabric().links.len();
+    assert!(granted <= feasible, "{granted} grants on {feasible} links");
+    assert!(granted > 0);
+    assert_no_double_grant(&plane).await;
+}
+
+#[tokio::test]
+async fn a_restart_rebuilds_occupancy_from_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = {
+        let (plane, _) = plane_in(dir.path()).await;
+        let c = plane
+            .corridors
+            .create(request(&[1550.0], QosPriority::Silver), None)
+            .await
+            .unwrap();
+        let cache = plane.corridors.cache_snapshot();
+        assert_eq!(cache.holdings.len(), 1);
+        c
+    };
+    let (plane, _) = plane_in(dir.path()).await;
+    let cache = plane.corridors.cache_snapshot();
+    assert!(cache.holdings.contains_key(&first.id));
+    // The same wavelength with the same endpoints cannot be granted again.
+    let mut again = request(&[1550.0], QosPriority::Silver);
+    again.endpoints = first.assignment.as_ref().map(|a| a.ports.clone());
+    match plane.corridors.create(again, None).await {
+        Err(CorridorError::InsufficientCapacity(_)) => {}
+        other => panic!("{other:?}"),
+    }
+    assert_no_double_grant(&plane).await;
+    plane.corridors.release(&first.id, None).await.unwrap();
+    assert!(ledger(&plane).await.is_empty());
+}
+
+#[tokio::test]
+async fn gold_preempts_bronze_and_the_bronze_owner_sees_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let (plane, _) = plane_in(dir.path()).await;
+    let mut bronze = request(&[1550.0], QosPriority::Bronze);
+    bronze.endpoints = Some(["op-h0-0".into(), "op-h1-0".into()]);
+    let bronze = plane.corridors.create(bronze, None).await.unwrap();
+    let mut gold = request(&[1550.0], QosPriority::Gold);
+    gold.endpoints = Some(["op-h0-0".into(), "op-h1-0".into()]);
+    let gold = plane.corridors.create(gold, None).await.unwrap();
+    let seen = plane.corridors.get(&bronze.id).await.unwrap();
+    assert_eq!(seen.status, CorridorStatus::Released);
+    let why = seen.meta.condition("Preempted").unwrap();
+    assert_eq!(why.reason, "PreemptedByGold");
+    assert!(why.message.contains(&gold.id));
+    assert_no_double_grant(&plane).await;
+    // Silver is not pre-emptible.
+    let mut silver = request(&[1551.0], QosPriority::Silver);
+    silver.endpoints = Some(["op-h0-0".into(), "op-h1-0".into()]);
+    plane.corridors.create(silver, None).await.unwrap();
+    let mut gold2 = request(&[1551.0], QosPriority::Gold);
+    gold2.endpoints = Some(["op-h0-0".into(), "op-h1-0".into()]);
+    assert!(matches!(
+        plane.corridors.create(gold2, None).await,
+        Err(CorridorError::InsufficientCapacity(_))
+    ));
+}
+
+#[tokio::test]
+async fn the_reconciler_repairs_a_temperature_step_and_reroutes_around_a_cut() {
+    let dir = tempfile::tempdir().unwrap();
+    let (plane, clock) = plane_in(dir.path()).await;
+    let mut r = request(&[1550.0, 1551.0], QosPriority::Silver);
+    r.reach_mm = corridor_model::units::Millimeters(75.0);
+    let c = plane.corridors.create(r, None).await.unwrap();
+    assert_eq!(c.status, CorridorStatus::Active);
+    let a = c.assignment.clone().unwrap();
+
+    // A 25 °C step on one end: the lasers' TEC residual walks them more
+    // than a quarter of the 100 GHz spacing off their channels; a re-tune
+    // at the new temperature re-centres them.
+    plane
+        .corridors
+        .inject_fault(&TwinFaultRequest {
+            port: Some(a.ports[1].clone()),
+            link: None,
+            fault: TwinFaultKind::TemperatureStep { celsius: 25.0 },
+        })
+        .unwrap();
+    clock.advance(Duration::from_secs(1));
+    let report = reconcile::reconcile_once(&plane.corridors).await.unwrap();
+    assert_eq!(report.checked, 1);
+    assert_eq!(report.degraded, vec![c.id.clone()], "{report:?}");
+    assert_eq!(report.repaired, vec![c.id.clone()], "{report:?}");
+    let after = plane.corridors.get(&c.id).await.unwrap();
+    assert_eq!(
+        after.status,
+        CorridorStatus::Active,
+        "{report:?} {after:#?}"
+    );
+
+    // Cut the link: nothing on it can recover; the corridor has no pinned
+    // endpoints, so it moves to another pair within reach.
+    plane
+        .corridors
+        .inject_fault(&TwinFaultRequest {
+            port: None,
+            link: Some(c.path[0].clone()),
+            fault: TwinFaultKind::LinkCut { cut: true },
+        })
+        .unwrap();
+    clock.advance(Duration::from_secs(1));
+    let report = reconcile::reconcile_once(&plane.corridors).await.unwrap();
+    assert_eq!(report.degraded, vec![c.id.clone()], "{report:?}");
+    assert_eq!(report.repaired, vec![c.id.clone()], "{report:?}");
+    let moved = plane.corridors.get(&c.id).await.unwrap();
+    assert_ne!(moved.path, c.path);
+    assert_eq!(moved.status, CorridorStatus::Active, "{moved:#?}");
+    assert_eq!(moved.meta.condition("Repaired").unwrap().reason, "Rerouted");
+    assert_no_double_grant(&plane).await;
+}
+
+#[tokio::test]
+async fn a_pinned_corridor_that_cannot_be_repaired_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let (plane, clock) = plane_in(dir.path()).await;
+    let mut r = request(&[1550.0], QosPriority::Gold);
+    r.endpoints = Some(["op-h0-0".into(), "op-h1-0".into()]);
+    let c = plane.corridors.create(r, None).await.unwrap();
+    assert_eq!(c.status, CorridorStatus::Active);
+    // Rings frozen 0.2 nm off the line: re-tune and re-lock cannot move a
+    // frozen heater loop, and the endpoints are pinned.
+    plane
+        .corridors
+        .inject_fault(&TwinFaultRequest {
+            port: Some("op-h1-0".into()),
+            link: None,
+            fault: TwinFaultKind::RingDetuning {
+                lane: None,
+                nm: 0.2,
+            },
+        })
+        .unwrap();
+    clock.advance(Duration::from_secs(1));
+    let report = reconcile::reconcile_once(&plane.corridors).await.unwrap();
+    assert_eq!(report.unrepaired, vec![c.id.clone()], "{report:?}");
+    let seen = plane.corridors.get(&c.id).await.unwrap();
+    assert_eq!(seen.status, CorridorStatus::Degraded);
+    assert_ne!(seen.eye_margin, EyeMargin::Ok);
+    let repaired = seen.meta.condition("Repaired").unwrap();
+    assert_eq!(repaired.reason, "RepairFailed");
+    assert_eq!(
+        seen.meta.condition("Healthy").unwrap().reason,
+        "BerAboveThreshold"
+    );
+    // Telemetry reports the bad lane from the CMIS read-back.
+    let t = plane.corridors.telemetry(&seen).await.unwrap();
+    assert!(t.ber > 1e-5, "{}", t.ber);
+}
