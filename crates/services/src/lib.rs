@@ -8,6 +8,7 @@
 
 pub mod control_plane;
 pub mod error;
+pub mod ffm;
 pub mod ids;
 pub mod inventory;
 pub mod labels;
