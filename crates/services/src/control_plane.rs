@@ -8,6 +8,7 @@ use corridor_model::calibration::AmbientProfile;
 use corridor_model::fabric::FabricDevice;
 use corridor_store::StateStore;
 
+use crate::ffm::{FfmConfig, FfmService};
 use crate::inventory;
 use crate::operations::Operations;
 use crate::{Registry, ServiceError};
@@ -19,19 +20,48 @@ pub struct ControlPlane {
     pub clock: Arc<dyn Clock>,
     pub devices: Registry<FabricDevice>,
     pub operations: Operations,
+    /// memqosd: free-form memory and policies.
+    pub ffm: Arc<FfmService>,
 }
 
 impl ControlPlane {
-    /// Wires the services and publishes the inventory into the store.
+    /// Wires the services and publishes the inventory into the store;
+    /// memqosd keeps its files in a private temporary directory.
     pub async fn start(
         store: Arc<dyn StateStore>,
         topology: Arc<Topology>,
         clock: Arc<dyn Clock>,
     ) -> Result<ControlPlane, ServiceError> {
+        Self::start_with(store, topology, clock, FfmConfig::ephemeral()).await
+    }
+
+    /// As [`ControlPlane::start`], with memqosd's directories and provider.
+    pub async fn start_with(
+        store: Arc<dyn StateStore>,
+        topology: Arc<Topology>,
+        clock: Arc<dyn Clock>,
+        ffm: FfmConfig,
+    ) -> Result<ControlPlane, ServiceError> {
         let devices = Registry::new(Arc::clone(&store));
         inventory::publish_devices(&devices, &topology, clock.now()).await?;
         let operations = Operations::new(Registry::new(Arc::clone(&store)), Arc::clone(&clock));
+        let ffm = FfmService::start(
+            Arc::clone(&store),
+            Arc::clone(&clock),
+            operations.clone(),
+            &topology,
+            ffm,
+        )
+        .await
+        .map_err(|e| match e {
+            crate::ffm::FfmError::Service(s) => s,
+            other => ServiceError::Start {
+                service: "memqosd",
+                message: crate::error::error_chain(&other),
+            },
+        })?;
         Ok(ControlPlane {
+            ffm,
             store,
             topology,
             clock,

@@ -51,6 +51,12 @@ pub enum ServiceError {
         source: serde_json::Error,
     },
 
+    #[error("{service} cannot start: {message}")]
+    Start {
+        service: &'static str,
+        message: String,
+    },
+
     #[error("state store failed while trying to {context}")]
     Store {
         context: &'static str,
@@ -96,9 +102,9 @@ impl ServiceError {
             }
             ServiceError::LeaseExpired { kind, id } => Problem::not_found(kind, id),
             ServiceError::Gone { .. } => Problem::gone(self.to_string()),
-            ServiceError::Corrupt { .. } | ServiceError::Store { .. } => {
-                Problem::internal(error_chain(self))
-            }
+            ServiceError::Corrupt { .. }
+            | ServiceError::Store { .. }
+            | ServiceError::Start { .. } => Problem::internal(error_chain(self)),
         }
     }
 }

@@ -271,7 +271,11 @@ impl BundleMemory {
             return Ok(0);
         }
         let mapping = Mapping::new(&self.id, self.fd.as_fd(), self.bytes)?;
-        Ok(mapping.residency(&self.id)?.iter().filter(|&&b| b & 1 == 1).count() as u64)
+        Ok(mapping
+            .residency(&self.id)?
+            .iter()
+            .filter(|&&b| b & 1 == 1)
+            .count() as u64)
     }
 }
 
@@ -452,7 +456,10 @@ mod tests {
         let m = BundleMemory::memfd("t1", 1 << 30).unwrap();
         let seals = rustix::fs::fcntl_get_seals(m.fd()).unwrap();
         assert!(seals.contains(SealFlags::GROW | SealFlags::SHRINK | SealFlags::SEAL));
-        assert!(rustix::fs::ftruncate(m.fd(), 4096).is_err(), "shrink is sealed");
+        assert!(
+            rustix::fs::ftruncate(m.fd(), 4096).is_err(),
+            "shrink is sealed"
+        );
         assert_eq!(m.resident_pages().unwrap(), 0, "nothing touched yet");
         let (outcome, moved) = m.apply_policy(&local_memory_nodes(), true).unwrap();
         assert_eq!(moved, 0);
