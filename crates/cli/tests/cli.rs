@@ -87,7 +87,7 @@ fn errors_are_reported_with_the_servers_problem() {
     let (ok, _, err) = corridorctl(&server, &["get", "device", "nope"]);
     assert!(!ok);
     assert!(err.contains("404"), "{err}");
-    let (ok, _, err) = corridorctl(&server, &["get", "corridors"]);
+    let (ok, _, err) = corridorctl(&server, &["get", "paths"]);
     assert!(!ok);
     assert!(err.contains("501"), "{err}");
     let (ok, _, err) = corridorctl(&server, &["get", "devices", "-l", "bad key"]);

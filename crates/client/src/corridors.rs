@@ -5,48 +5,16 @@ use corridor_model::meta::Operation;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::{Client, ClientError, Result, api_error, decode, encode_segment};
+use crate::{Client, Result, decode, encode_segment};
 
 impl Client {
-    /// Sends `method path` with an optional JSON body; the raw success body.
-    async fn send(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<&(impl Serialize + Sync)>,
-    ) -> Result<Vec<u8>> {
-        let url = self.url(path);
-        let mut request = self.http.request(method, &url);
-        if let Some(body) = body {
-            request = request.json(body);
-        }
-        let response = request.send().await.map_err(|source| ClientError::Transport {
-            url: url.clone(),
-            source,
-        })?;
-        let status = response.status();
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|source| ClientError::Transport {
-                url: url.clone(),
-                source,
-            })?
-            .to_vec();
-        if status.is_success() {
-            Ok(bytes)
-        } else {
-            Err(api_error(&url, status.as_u16(), &bytes))
-        }
-    }
-
     async fn send_json<T: DeserializeOwned>(
         &self,
         method: reqwest::Method,
         path: &str,
         body: Option<&(impl Serialize + Sync)>,
     ) -> Result<T> {
-        let bytes = self.send(method, path, body).await?;
+        let (bytes, _) = self.send_raw(method, path, body).await?;
         decode(&self.url(path), &bytes)
     }
 
@@ -108,7 +76,7 @@ impl Client {
 
     /// `POST /v1/admin/twin/faults` (admin only).
     pub async fn inject_twin_fault(&self, fault: &TwinFaultRequest) -> Result<()> {
-        self.send(reqwest::Method::POST, "/v1/admin/twin/faults", Some(fault))
+        self.send_raw(reqwest::Method::POST, "/v1/admin/twin/faults", Some(fault))
             .await
             .map(|_| ())
     }

@@ -5,6 +5,7 @@
 //! server sent, so callers can match on `status` and `reason`.
 
 mod corridors;
+pub mod ffm;
 mod sse;
 
 use std::path::{Path, PathBuf};
@@ -190,6 +191,43 @@ impl Client {
 
     pub fn base_url(&self) -> &str {
         &self.base
+    }
+
+    /// Sends `method path` with an optional JSON body; the success body
+    /// and headers, or the server's problem as an error.
+    pub(crate) async fn send_raw<B: serde::Serialize + ?Sized + Sync>(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&B>,
+    ) -> Result<(Vec<u8>, reqwest::header::HeaderMap)> {
+        let url = self.url(path);
+        let mut request = self.http.request(method, &url);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|source| ClientError::Transport {
+                url: url.clone(),
+                source,
+            })?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|source| ClientError::Transport {
+                url: url.clone(),
+                source,
+            })?
+            .to_vec();
+        if status.is_success() {
+            Ok((bytes, headers))
+        } else {
+            Err(api_error(&url, status.as_u16(), &bytes))
+        }
     }
 
     fn url(&self, path: &str) -> String {

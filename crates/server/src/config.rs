@@ -101,6 +101,42 @@ pub struct Overrides {
         global = true
     )]
     pub etcd_endpoints: Vec<String>,
+    /// memqosd's fd hand-off Unix socket [default: <state_dir>/ffm.sock]
+    #[arg(long, env = "CORRIDOR_FFM_SOCKET", global = true)]
+    pub ffm_socket: Option<PathBuf>,
+
+    /// Where memqosd finds memory tiers [default: twin]
+    #[arg(long, env = "CORRIDOR_MEMORY_PROVIDER", global = true)]
+    pub memory_provider: Option<MemoryProviderKind>,
+}
+
+/// memqosd's source of memory devices.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ValueEnum, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum MemoryProviderKind {
+    /// The twin topology's host memory and CXL devices.
+    #[default]
+    Twin,
+    /// This host's NUMA nodes, HMAT and CXL objects from /sys.
+    Linux,
+}
+
+/// memqosd settings (`[ffm]` in the file).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FfmSettings {
+    /// Hand-off socket; `None` = `<state_dir>/ffm.sock`.
+    pub socket: Option<PathBuf>,
+    /// Persistent bundles' files; `None` = `<state_dir>/ffm-memory`.
+    pub memory_dir: Option<PathBuf>,
+    pub provider: MemoryProviderKind,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileFfm {
+    socket: Option<PathBuf>,
+    memory_dir: Option<PathBuf>,
+    provider: Option<MemoryProviderKind>,
 }
 
 /// The configuration file's shape.
@@ -121,6 +157,8 @@ struct FileConfig {
     tls: FileTls,
     #[serde(default)]
     audit: FileAudit,
+    #[serde(default)]
+    ffm: FileFfm,
     #[serde(default)]
     store: FileStore,
 }
@@ -182,6 +220,8 @@ pub struct Config {
     /// Audit log rotation.
     pub audit: AuditSettings,
     pub store: StoreBackend,
+    /// memqosd.
+    pub ffm: FfmSettings,
 }
 
 /// When `audit.log` is rotated and how many old files are kept.
@@ -296,8 +336,17 @@ impl Config {
                 endpoints: etcd_endpoints,
             }
         };
+        let ffm = FfmSettings {
+            socket: overrides.ffm_socket.clone().or(file.ffm.socket),
+            memory_dir: file.ffm.memory_dir,
+            provider: overrides
+                .memory_provider
+                .or(file.ffm.provider)
+                .unwrap_or_default(),
+        };
         Ok(Config {
             store,
+            ffm,
             insecure_dev: overrides.insecure_dev || file.insecure_dev,
             security_domains,
             tls,
@@ -354,7 +403,25 @@ impl Config {
             tls: None,
             audit: AuditSettings::default(),
             store: StoreBackend::Embedded,
+            ffm: FfmSettings::default(),
         }
+    }
+
+    /// memqosd's configuration: directories default into the state dir.
+    pub fn ffm_config(&self) -> corridor_services::ffm::FfmConfig {
+        let mut ffm = corridor_services::ffm::FfmConfig::in_dir(&self.state_dir);
+        if let Some(socket) = &self.ffm.socket {
+            ffm.socket_path = socket.clone();
+        }
+        if let Some(dir) = &self.ffm.memory_dir {
+            ffm.memory_dir = dir.clone();
+        }
+        if self.ffm.provider == MemoryProviderKind::Linux {
+            ffm.provider = Some(std::sync::Arc::new(corridor_hal::memory::SysfsMemory::new(
+                "/sys",
+            )));
+        }
+        ffm
     }
 }
 

@@ -71,6 +71,12 @@ pub enum StartError {
     Tls(#[source] tls::TlsError),
     #[error("cannot open the audit log")]
     Audit(#[source] audit::AuditError),
+    #[error("cannot bind memqosd's fd hand-off socket {path}")]
+    FfmSocket {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// Real time between corridor reconcile passes.
@@ -83,6 +89,8 @@ pub struct Daemon {
     state: AppState,
     drain: tokio::sync::watch::Sender<bool>,
     tls: Option<Arc<TlsState>>,
+    /// memqosd's fd hand-off socket, served alongside HTTPS.
+    ffm_socket: tokio::net::UnixListener,
     pub local_addr: SocketAddr,
 }
 
@@ -142,7 +150,15 @@ impl Daemon {
         // naturally; the topology's start_time is for reproducible runs.
         let clock: Arc<dyn Clock> =
             Arc::new(ScaledClock::new(chrono::Utc::now(), time_scale).map_err(StartError::Clock)?);
-        let plane = ControlPlane::start(store, Arc::new(topology), clock)
+        let ffm = config.ffm_config();
+        let ffm_socket =
+            corridor_services::ffm::handoff::bind(&ffm.socket_path).map_err(|source| {
+                StartError::FfmSocket {
+                    path: ffm.socket_path.clone(),
+                    source,
+                }
+            })?;
+        let plane = ControlPlane::start_with(store, Arc::new(topology), clock, ffm)
             .await
             .map_err(StartError::Services)?;
 
@@ -172,6 +188,7 @@ impl Daemon {
             state,
             drain,
             tls,
+            ffm_socket,
             local_addr,
         })
     }
@@ -207,6 +224,14 @@ impl Daemon {
             tls = self.tls.is_some(),
             "corridord listening"
         );
+        let mut stop_handoff = self.drain.subscribe();
+        tokio::spawn(corridor_services::ffm::handoff::serve(
+            self.ffm_socket,
+            Arc::clone(&self.state.plane.ffm),
+            async move {
+                let _ = stop_handoff.wait_for(|draining| *draining).await;
+            },
+        ));
         let drain = self.drain;
         let ready = Arc::clone(&self.state.ready);
         let shutdown = async move {

@@ -291,11 +291,6 @@ async fn every_pending_rfc_endpoint_answers_501_problem() {
     let server = Running::start().await;
     let http = server.http.clone();
     let pending = [
-        ("POST", "/v1/ffm/alloc"),
-        ("GET", "/v1/ffm/ffm-9c2e"),
-        ("GET", "/v1/ffm/ffm-9c2e/telemetry"),
-        ("PATCH", "/v1/ffm/ffm-9c2e/bandwidth"),
-        ("PATCH", "/v1/ffm/ffm-9c2e/latency_class"),
         ("POST", "/v1/fabman/paths"),
         ("POST", "/v1/fabman/attest"),
         ("GET", "/v1/fabman/attest/attest-123456"),

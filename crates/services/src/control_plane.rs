@@ -9,6 +9,7 @@ use corridor_model::fabric::FabricDevice;
 use corridor_store::StateStore;
 
 use crate::corridors::CorridorService;
+use crate::ffm::{FfmConfig, FfmService};
 use crate::inventory;
 use crate::operations::Operations;
 use crate::{Registry, ServiceError};
@@ -22,14 +23,27 @@ pub struct ControlPlane {
     pub operations: Operations,
     /// corrd: photonic corridors.
     pub corridors: Arc<CorridorService>,
+    /// memqosd: free-form memory and policies.
+    pub ffm: Arc<FfmService>,
 }
 
 impl ControlPlane {
-    /// Wires the services and publishes the inventory into the store.
+    /// Wires the services and publishes the inventory into the store;
+    /// memqosd keeps its files in a private temporary directory.
     pub async fn start(
         store: Arc<dyn StateStore>,
         topology: Arc<Topology>,
         clock: Arc<dyn Clock>,
+    ) -> Result<ControlPlane, ServiceError> {
+        Self::start_with(store, topology, clock, FfmConfig::ephemeral()).await
+    }
+
+    /// As [`ControlPlane::start`], with memqosd's directories and provider.
+    pub async fn start_with(
+        store: Arc<dyn StateStore>,
+        topology: Arc<Topology>,
+        clock: Arc<dyn Clock>,
+        ffm: FfmConfig,
     ) -> Result<ControlPlane, ServiceError> {
         let devices = Registry::new(Arc::clone(&store));
         inventory::publish_devices(&devices, &topology, clock.now()).await?;
@@ -43,7 +57,23 @@ impl ControlPlane {
         .await
         .map(Arc::new)
         .map_err(ServiceError::from)?;
+        let ffm = FfmService::start(
+            Arc::clone(&store),
+            Arc::clone(&clock),
+            operations.clone(),
+            &topology,
+            ffm,
+        )
+        .await
+        .map_err(|e| match e {
+            crate::ffm::FfmError::Service(s) => s,
+            other => ServiceError::Startup {
+                service: "memqosd",
+                message: crate::error::error_chain(&other),
+            },
+        })?;
         Ok(ControlPlane {
+            ffm,
             store,
             topology,
             clock,

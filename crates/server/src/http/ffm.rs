@@ -1,88 +1,438 @@
 //! memqosd's HTTP endpoints: free-form memory bundles and bandwidth policies.
 //!
-//! Until the memory service lands (issue #4) they answer 501 naming it.
+//! Every handler takes the [`Caller`]: a domain principal sees only its own
+//! domain's bundles and policies (another domain's is the same `404` as a
+//! missing one; lists are filtered). The fd hand-off token travels in the
+//! `X-Ffm-Token` response header of `POST /v1/ffm/alloc` and
+//! `GET /v1/ffm/{id}`, so the RFC's response fields stay exactly as written;
+//! it is sent to the owning domain and to admin/operator, never to read-only.
 
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use corridor_model::ffm::{
+    BandwidthPatch, FfmAllocRequest, FfmBundle, FfmTelemetry, LatencyClassPatch,
+};
+use corridor_model::meta::Operation;
+use corridor_model::policy::{Policy, PolicyRequest};
 use corridor_model::problem::Problem;
+use corridor_pki::Principal;
+use corridor_services::ffm::FfmError;
 
-use super::problem::ApiError;
-use crate::pending_endpoint;
+use super::AppState;
+use super::auth::Identity;
+use super::caller::Caller;
+use super::extract::{IfMatch, ListQuery, StrictJson};
+use super::list::{RESOURCE_VERSION_HEADER, list_or_watch};
+use super::problem::{ApiError, ApiResult};
 
-// memqosd: free-form memory and policies (issue #4).
-pending_endpoint!(
-    alloc_ffm,
+/// The hand-off token of a bundle (see the module docs).
+pub const TOKEN_HEADER: HeaderName = HeaderName::from_static("x-ffm-token");
+
+impl From<FfmError> for ApiError {
+    fn from(error: FfmError) -> Self {
+        if matches!(error, FfmError::Memory(_) | FfmError::Provider(_)) {
+            tracing::error!(error = %corridor_services::error::error_chain(&error), "memqosd request failed");
+        }
+        ApiError(error.to_problem())
+    }
+}
+
+fn not_found(kind: &str, id: &str) -> ApiError {
+    ApiError(Problem::not_found(kind, id))
+}
+
+/// Whether this caller may receive a bundle's token: its domain, or a
+/// principal that may change every domain.
+fn gets_token(caller: &Caller, owner: &str) -> bool {
+    match &caller.0 {
+        Identity::InsecureDev => true,
+        Identity::Certificate { principal, .. } => match principal {
+            Principal::Admin | Principal::Operator => true,
+            Principal::Domain(d) => d == owner,
+            _ => false,
+        },
+        _ => false,
+    }
+}
+
+fn with_token(headers: &mut HeaderMap, caller: &Caller, owner: &str, token: Option<String>) {
+    if gets_token(caller, owner)
+        && let Some(t) = token
+        && let Ok(v) = HeaderValue::from_str(&t)
+    {
+        headers.insert(TOKEN_HEADER, v);
+    }
+}
+
+/// The bundle, if this caller may see it; otherwise the same 404 as a
+/// missing bundle.
+async fn visible(state: &AppState, caller: &Caller, id: &str) -> ApiResult<FfmBundle> {
+    match state.plane.ffm.get(id).await {
+        Ok(b) if caller.may_see(Some(&b.security_domain)) => Ok(b),
+        Ok(_) => Err(not_found("ffm", id)),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Allocate memory (RFC "Allocate Memory").
+///
+/// Admission checks the tier's devices for the bytes and the floor in every
+/// policy window; the bundle's memory is a sealed memfd (or a persistent
+/// file) with the placement's NUMA policy. The hand-off token is in
+/// `X-Ffm-Token`.
+#[utoipa::path(
     post,
-    "/v1/ffm/alloc",
-    "memqosd",
-    "#4 (free-form memory)"
-);
-pending_endpoint!(list_ffm, get, "/v1/ffm", "memqosd", "#4 (free-form memory)");
-pending_endpoint!(
-    get_ffm,
+    path = "/v1/ffm/alloc",
+    tag = "memqosd",
+    request_body = FfmAllocRequest,
+    responses(
+        (status = 201, description = "Allocated", body = FfmBundle,
+            headers(("X-Ffm-Token" = String, description = "Token for the Unix-socket fd hand-off"))),
+        (status = 409, description = "Does not fit: names the binding device and window", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid request: names the field", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn alloc_ffm(
+    State(state): State<AppState>,
+    caller: Caller,
+    StrictJson(mut request): StrictJson<FfmAllocRequest>,
+) -> ApiResult<Response> {
+    if let Some(owner) = caller.owner_for(Some(&request.security_domain)) {
+        request.security_domain = owner;
+    }
+    let (bundle, token) = state.plane.ffm.alloc(request).await?;
+    let mut headers = HeaderMap::new();
+    if let Ok(v) = HeaderValue::from_str(&format!("/v1/ffm/{}", bundle.id)) {
+        headers.insert(header::LOCATION, v);
+    }
+    with_token(&mut headers, &caller, &bundle.security_domain, Some(token));
+    Ok((StatusCode::CREATED, headers, Json(bundle)).into_response())
+}
+
+/// List bundles (filtered to the caller's domain); paging, labels, watch.
+///
+/// A domain principal's pages are filtered after paging, so a page may hold
+/// fewer than `limit` items; follow `X-Continue`. Watching is for cluster
+/// principals.
+#[utoipa::path(
     get,
-    "/v1/ffm/{id}",
-    "memqosd",
-    "#4 (free-form memory)"
-);
-pending_endpoint!(
-    delete_ffm,
+    path = "/v1/ffm",
+    tag = "memqosd",
+    params(
+        ("limit" = Option<usize>, Query, description = "Page size, 1..=1000"),
+        ("continue" = Option<String>, Query, description = "Token from X-Continue"),
+        ("label_selector" = Option<String>, Query, description = "k=v,k!=v,k"),
+        ("watch" = Option<bool>, Query, description = "Stream changes as server-sent events (cluster principals)"),
+        ("resource_version" = Option<String>, Query, description = "With watch: changes after this version"),
+    ),
+    responses(
+        (status = 200, description = "The bundles", body = [FfmBundle]),
+        (status = 403, description = "Watch asked by a domain principal", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn list_ffm(
+    State(state): State<AppState>,
+    caller: Caller,
+    query: ListQuery,
+) -> ApiResult<Response> {
+    if query.watch {
+        if caller.confined_to().is_some() {
+            return Err(ApiError(super::problem::http_problem(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "watching bundles is for cluster principals; a domain principal lists and polls"
+                    .to_owned(),
+            )));
+        }
+        return list_or_watch(&state, state.plane.ffm.registry(), "/v1/ffm", query).await;
+    }
+    let page = state.plane.ffm.list(&query.options).await?;
+    let mut headers = HeaderMap::new();
+    headers.insert(RESOURCE_VERSION_HEADER, HeaderValue::from(page.revision));
+    if let Some(token) = &page.continue_token
+        && let Ok(v) = HeaderValue::from_str(token)
+    {
+        headers.insert(super::list::CONTINUE_HEADER, v);
+    }
+    let items: Vec<FfmBundle> = page
+        .items
+        .into_iter()
+        .filter(|b| caller.may_see(Some(&b.security_domain)))
+        .collect();
+    Ok((headers, Json(items)).into_response())
+}
+
+/// One bundle with live telemetry; the hand-off token in `X-Ffm-Token`.
+#[utoipa::path(
+    get,
+    path = "/v1/ffm/{id}",
+    tag = "memqosd",
+    params(("id" = String, Path, description = "Bundle id")),
+    responses(
+        (status = 200, description = "The bundle", body = FfmBundle,
+            headers(("X-Ffm-Token" = String, description = "Token for the Unix-socket fd hand-off"))),
+        (status = 404, description = "No such bundle (or another domain's)", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn get_ffm(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let bundle = visible(&state, &caller, &id).await?;
+    let mut headers = HeaderMap::new();
+    with_token(
+        &mut headers,
+        &caller,
+        &bundle.security_domain,
+        state.plane.ffm.token(&id),
+    );
+    Ok((headers, Json(bundle)).into_response())
+}
+
+/// Free a bundle: its memory, its capacity and its token, at once.
+#[utoipa::path(
     delete,
-    "/v1/ffm/{id}",
-    "memqosd",
-    "#4 (free-form memory)"
-);
-pending_endpoint!(
-    ffm_telemetry,
+    path = "/v1/ffm/{id}",
+    tag = "memqosd",
+    params(("id" = String, Path, description = "Bundle id")),
+    responses(
+        (status = 200, description = "The freed bundle", body = FfmBundle),
+        (status = 404, description = "No such bundle", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "If-Match is stale", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn delete_ffm(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    IfMatch(precondition): IfMatch,
+) -> ApiResult<Json<FfmBundle>> {
+    visible(&state, &caller, &id).await?;
+    Ok(Json(state.plane.ffm.delete(&id, precondition).await?))
+}
+
+/// Telemetry: modelled achieved bandwidth and p99, moved pages, resident bytes.
+#[utoipa::path(
     get,
-    "/v1/ffm/{id}/telemetry",
-    "memqosd",
-    "#4 (free-form memory)"
-);
-pending_endpoint!(
-    patch_ffm_bandwidth,
+    path = "/v1/ffm/{id}/telemetry",
+    tag = "memqosd",
+    params(("id" = String, Path, description = "Bundle id")),
+    responses(
+        (status = 200, description = "Telemetry", body = FfmTelemetry),
+        (status = 404, description = "No such bundle", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn ffm_telemetry(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<FfmTelemetry>> {
+    visible(&state, &caller, &id).await?;
+    Ok(Json(state.plane.ffm.telemetry(&id).await?))
+}
+
+/// Adjust the bandwidth floor (RFC "Adjust Bandwidth"): re-admitted on the
+/// bundle's devices; 409 naming the binding device and window if it does
+/// not fit, and then nothing changed.
+#[utoipa::path(
     patch,
-    "/v1/ffm/{id}/bandwidth",
-    "memqosd",
-    "#4 (free-form memory)"
-);
-pending_endpoint!(
-    patch_ffm_latency_class,
+    path = "/v1/ffm/{id}/bandwidth",
+    tag = "memqosd",
+    params(("id" = String, Path, description = "Bundle id")),
+    request_body = BandwidthPatch,
+    responses(
+        (status = 200, description = "The bundle with its new floor", body = FfmBundle),
+        (status = 404, description = "No such bundle", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Does not fit, or migrating", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid floor", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn patch_ffm_bandwidth(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    IfMatch(precondition): IfMatch,
+    StrictJson(patch): StrictJson<BandwidthPatch>,
+) -> ApiResult<Json<FfmBundle>> {
+    visible(&state, &caller, &id).await?;
+    Ok(Json(
+        state.plane.ffm.set_floor(&id, patch, precondition).await?,
+    ))
+}
+
+/// Migrate to another tier: a long-running operation (poll
+/// `/v1/operations/{id}`); the destination is reserved before it starts.
+#[utoipa::path(
     patch,
-    "/v1/ffm/{id}/latency_class",
-    "memqosd",
-    "#4 (free-form memory)"
-);
-pending_endpoint!(
-    renew_ffm_lease,
+    path = "/v1/ffm/{id}/latency_class",
+    tag = "memqosd",
+    params(("id" = String, Path, description = "Bundle id")),
+    request_body = LatencyClassPatch,
+    responses(
+        (status = 202, description = "Migration started", body = Operation),
+        (status = 404, description = "No such bundle", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Destination does not fit, or already migrating", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Tier incompatible with the bundle's persistence", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn patch_ffm_latency_class(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    StrictJson(patch): StrictJson<LatencyClassPatch>,
+) -> ApiResult<Response> {
+    visible(&state, &caller, &id).await?;
+    let operation = state.plane.ffm.migrate(&id, patch).await?;
+    let mut headers = HeaderMap::new();
+    if let Ok(v) = HeaderValue::from_str(&format!("/v1/operations/{}", operation.id)) {
+        headers.insert(header::LOCATION, v);
+    }
+    Ok((StatusCode::ACCEPTED, headers, Json(operation)).into_response())
+}
+
+/// Renew the bundle's lease for another `policy_lease_ttl_s`.
+#[utoipa::path(
     post,
-    "/v1/ffm/{id}/lease",
-    "memqosd",
-    "#4 (free-form memory)"
-);
-pending_endpoint!(
-    create_policy,
+    path = "/v1/ffm/{id}/lease",
+    tag = "memqosd",
+    params(("id" = String, Path, description = "Bundle id")),
+    responses(
+        (status = 200, description = "Renewed", body = FfmBundle),
+        (status = 404, description = "No such bundle, or its lease already ended", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn renew_ffm_lease(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<FfmBundle>> {
+    visible(&state, &caller, &id).await?;
+    Ok(Json(state.plane.ffm.renew(&id).await?))
+}
+
+/// Create a time-windowed floor policy ("min 150 GB/s 20:00–08:00"); refused
+/// with 409 if the domain's bundles would then over-commit a device.
+#[utoipa::path(
     post,
-    "/v1/policies",
-    "memqosd",
-    "#4 (free-form memory)"
-);
-pending_endpoint!(
-    list_policies,
+    path = "/v1/policies",
+    tag = "memqosd",
+    request_body = PolicyRequest,
+    responses(
+        (status = 201, description = "Created", body = Policy),
+        (status = 409, description = "Would over-commit a device in a window", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid policy", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn create_policy(
+    State(state): State<AppState>,
+    caller: Caller,
+    StrictJson(mut request): StrictJson<PolicyRequest>,
+) -> ApiResult<Response> {
+    if let Some(owner) = caller.owner_for(Some(&request.security_domain)) {
+        request.security_domain = owner;
+    }
+    let policy = state.plane.ffm.create_policy(request).await?;
+    let mut headers = HeaderMap::new();
+    if let Ok(v) = HeaderValue::from_str(&format!("/v1/policies/{}", policy.id)) {
+        headers.insert(header::LOCATION, v);
+    }
+    Ok((StatusCode::CREATED, headers, Json(policy)).into_response())
+}
+
+/// List policies (filtered to the caller's domain).
+#[utoipa::path(
     get,
-    "/v1/policies",
-    "memqosd",
-    "#4 (free-form memory)"
-);
-pending_endpoint!(
-    get_policy,
+    path = "/v1/policies",
+    tag = "memqosd",
+    params(
+        ("limit" = Option<usize>, Query, description = "Page size, 1..=1000"),
+        ("continue" = Option<String>, Query, description = "Token from X-Continue"),
+        ("label_selector" = Option<String>, Query, description = "k=v,k!=v,k"),
+    ),
+    responses((status = 200, description = "The policies", body = [Policy]))
+)]
+pub async fn list_policies(
+    State(state): State<AppState>,
+    caller: Caller,
+    query: ListQuery,
+) -> ApiResult<Response> {
+    if query.watch && caller.confined_to().is_none() {
+        return list_or_watch(
+            &state,
+            state.plane.ffm.policy_registry(),
+            "/v1/policies",
+            query,
+        )
+        .await;
+    }
+    let page = state
+        .plane
+        .ffm
+        .policy_registry()
+        .list(&query.options)
+        .await?;
+    let mut headers = HeaderMap::new();
+    headers.insert(RESOURCE_VERSION_HEADER, HeaderValue::from(page.revision));
+    if let Some(token) = &page.continue_token
+        && let Ok(v) = HeaderValue::from_str(token)
+    {
+        headers.insert(super::list::CONTINUE_HEADER, v);
+    }
+    let items: Vec<Policy> = page
+        .items
+        .into_iter()
+        .filter(|p| caller.may_see(Some(&p.security_domain)))
+        .collect();
+    Ok((headers, Json(items)).into_response())
+}
+
+async fn visible_policy(state: &AppState, caller: &Caller, id: &str) -> ApiResult<Policy> {
+    match state.plane.ffm.policy_registry().get(id).await {
+        Ok(p) if caller.may_see(Some(&p.security_domain)) => Ok(p),
+        Ok(_) => Err(not_found("policies", id)),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// One policy.
+#[utoipa::path(
     get,
-    "/v1/policies/{id}",
-    "memqosd",
-    "#4 (free-form memory)"
-);
-pending_endpoint!(
-    delete_policy,
+    path = "/v1/policies/{id}",
+    tag = "memqosd",
+    params(("id" = String, Path, description = "Policy id")),
+    responses(
+        (status = 200, description = "The policy", body = Policy),
+        (status = 404, description = "No such policy", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn get_policy(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Policy>> {
+    Ok(Json(visible_policy(&state, &caller, &id).await?))
+}
+
+/// Delete a policy; the floors it set return to the bundles' own (refused
+/// with 409 if that would over-commit a device).
+#[utoipa::path(
     delete,
-    "/v1/policies/{id}",
-    "memqosd",
-    "#4 (free-form memory)"
-);
+    path = "/v1/policies/{id}",
+    tag = "memqosd",
+    params(("id" = String, Path, description = "Policy id")),
+    responses(
+        (status = 200, description = "The deleted policy", body = Policy),
+        (status = 404, description = "No such policy", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn delete_policy(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Policy>> {
+    visible_policy(&state, &caller, &id).await?;
+    Ok(Json(state.plane.ffm.delete_policy(&id).await?))
+}

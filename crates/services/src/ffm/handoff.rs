@@ -1,0 +1,184 @@
+//! The fd hand-off: a Unix socket (`<state_dir>/ffm.sock`, `0600`) that
+//! passes a bundle's fd with `SCM_RIGHTS`.
+//!
+//! Protocol, one request per connection: the client sends one line of JSON
+//! `{"id": "...", "security_domain": "...", "token": "..."}`; the server
+//! answers one line of JSON `{"ok": true, "bytes": N}` with the fd attached,
+//! or `{"ok": false, "error": "..."}`. Authorisation is the peer's
+//! credentials (`SO_PEERCRED`: the uid must be the daemon's or root, on top
+//! of the socket's `0600` mode) plus the bundle's token, which memqosd gives
+//! only to callers allowed to see the bundle (its domain or a cluster
+//! principal). Unknown bundle, other domain and wrong token get the same
+//! answer.
+//!
+//! A `shareable` bundle may be handed to any number of connections. A
+//! non-shareable one to one connection at a time: the hold lasts until the
+//! client closes the connection (the client keeps it open while the mapping
+//! lives). Once a process holds an fd the kernel cannot stop it from passing
+//! it on; the rule bounds what memqosd hands out, nothing more.
+
+use std::io::{BufRead, BufReader, IoSlice, Read, Write};
+use std::os::fd::AsFd;
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+use std::sync::Arc;
+
+use rustix::net::{SendAncillaryBuffer, SendAncillaryMessage, SendFlags};
+use serde::{Deserialize, Serialize};
+
+use super::service::FfmService;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HandoffRequest {
+    pub id: String,
+    pub security_domain: String,
+    pub token: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct HandoffReply {
+    pub ok: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bytes: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// Binds the socket (replacing a stale one) with mode `0600`.
+pub fn bind(path: &Path) -> std::io::Result<tokio::net::UnixListener> {
+    use std::os::unix::fs::PermissionsExt;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
+    let listener = tokio::net::UnixListener::bind(path)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    Ok(listener)
+}
+
+/// Serves hand-offs until `shutdown` resolves.
+pub async fn serve(
+    listener: tokio::net::UnixListener,
+    service: Arc<FfmService>,
+    shutdown: impl std::future::Future<Output = ()> + Send,
+) {
+    tokio::pin!(shutdown);
+    loop {
+        let accepted = tokio::select! {
+            () = &mut shutdown => return,
+            a = listener.accept() => a,
+        };
+        let stream = match accepted {
+            Ok((stream, _)) => stream,
+            Err(e) => {
+                tracing::warn!(error = %e, "ffm socket accept failed");
+                continue;
+            }
+        };
+        let service = Arc::clone(&service);
+        // Blocking I/O on a dedicated thread: a connection lives as long as
+        // the client's mapping (it is the hold of a non-shareable bundle).
+        let std_stream = match stream.into_std().and_then(|s| {
+            s.set_nonblocking(false)?;
+            Ok(s)
+        }) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "ffm socket: cannot take the connection");
+                continue;
+            }
+        };
+        // A detached thread, not the blocking pool: a client holding its
+        // connection must not keep the runtime from shutting down.
+        let spawned = std::thread::Builder::new()
+            .name("ffm-handoff".into())
+            .spawn(move || {
+                if let Err(e) = handle(std_stream, &service) {
+                    tracing::debug!(error = %e, "ffm socket connection ended");
+                }
+            });
+        if let Err(e) = spawned {
+            tracing::warn!(error = %e, "ffm socket: cannot start a connection thread");
+        }
+    }
+}
+
+fn reply(stream: &mut UnixStream, r: &HandoffReply) -> std::io::Result<()> {
+    let mut line = serde_json::to_vec(r).map_err(std::io::Error::other)?;
+    line.push(b'\n');
+    stream.write_all(&line)
+}
+
+fn handle(mut stream: UnixStream, service: &Arc<FfmService>) -> std::io::Result<()> {
+    let cred = rustix::net::sockopt::socket_peercred(&stream)?;
+    let own = rustix::process::getuid();
+    if cred.uid != own && !cred.uid.is_root() {
+        return reply(
+            &mut stream,
+            &HandoffReply {
+                ok: false,
+                bytes: None,
+                error: Some("peer uid is neither corridord's nor root".into()),
+            },
+        );
+    }
+    let mut line = String::new();
+    BufReader::new((&stream).take(4096)).read_line(&mut line)?;
+    let request: HandoffRequest = match serde_json::from_str(line.trim()) {
+        Ok(r) => r,
+        Err(e) => {
+            return reply(
+                &mut stream,
+                &HandoffReply {
+                    ok: false,
+                    bytes: None,
+                    error: Some(format!("bad request: {e}")),
+                },
+            );
+        }
+    };
+    let (fd, hold) = match service.handoff(&request.id, &request.security_domain, &request.token) {
+        Ok(x) => x,
+        Err(e) => {
+            return reply(
+                &mut stream,
+                &HandoffReply {
+                    ok: false,
+                    bytes: None,
+                    error: Some(e.to_string()),
+                },
+            );
+        }
+    };
+    let bytes = rustix::fs::fstat(&fd)
+        .map(|s| s.st_size as u64)
+        .unwrap_or(0);
+    tracing::info!(bundle = %request.id, pid = cred.pid.as_raw_nonzero().get(), uid = cred.uid.as_raw(), "ffm fd handed over");
+    let mut body = serde_json::to_vec(&HandoffReply {
+        ok: true,
+        bytes: Some(bytes),
+        error: None,
+    })
+    .map_err(std::io::Error::other)?;
+    body.push(b'\n');
+    let fds = [fd.as_fd()];
+    let mut space = [std::mem::MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+    let mut control = SendAncillaryBuffer::new(&mut space);
+    control.push(SendAncillaryMessage::ScmRights(&fds));
+    rustix::net::sendmsg(
+        &stream,
+        &[IoSlice::new(&body)],
+        &mut control,
+        SendFlags::NOSIGNAL,
+    )?;
+    drop(fd);
+    // Hold until the client hangs up (EOF or error).
+    let mut sink = [0u8; 64];
+    while matches!(stream.read(&mut sink), Ok(n) if n > 0) {}
+    drop(hold);
+    Ok(())
+}
