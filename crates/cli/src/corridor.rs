@@ -54,15 +54,27 @@ pub async fn run(client: &Client, command: CorridorCommand, format: Format) -> a
     match command {
         CorridorCommand::Create { file } => {
             let request: CorridorRequest = read_json(&file)?;
-            show(client.create_corridor(&request).await?, Kind::Corridors, format)
+            show(
+                client.create_corridor(&request).await?,
+                Kind::Corridors,
+                format,
+            )
         }
         CorridorCommand::Delete { id } => {
             show(client.delete_corridor(&id).await?, Kind::Corridors, format)
         }
         CorridorCommand::Telemetry { id } => {
             // Telemetry has no table columns of its own: JSON unless asked.
-            let format = if format == Format::Table { Format::Json } else { format };
-            show(client.corridor_telemetry(&id).await?, Kind::Corridors, format)
+            let format = if format == Format::Table {
+                Format::Json
+            } else {
+                format
+            };
+            show(
+                client.corridor_telemetry(&id).await?,
+                Kind::Corridors,
+                format,
+            )
         }
         CorridorCommand::Recalibrate { id } => show(
             client.recalibrate_corridor(&id).await?,

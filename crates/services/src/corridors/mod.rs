@@ -172,19 +172,70 @@ impl CorridorService {
         owner: Option<String>,
     ) -> Result<Corridor, CorridorError> {
         request.security_domain = owner;
-        let granted = grant::admit(self, &request).await?;
-        Ok(self.bring_up(granted).await)
+        let (granted, lease) = grant::admit(self, &request).await?;
+        Ok(self.bring_up(granted, lease).await)
+    }
+
+    /// Writes `mutate(corridor)` back if the object is still at the
+    /// revision `corridor` was read at (one compare-and-swap, no re-read:
+    /// the common case right after the grant); else mutates the fresh
+    /// object through the registry.
+    async fn write_back(
+        &self,
+        corridor: Corridor,
+        lease: Option<corridor_store::LeaseId>,
+        mut mutate: impl FnMut(&mut Corridor) + Send,
+    ) -> Corridor {
+        let key = Registry::<Corridor>::key(&corridor.id);
+        if let Ok(revision) = corridor
+            .meta
+            .resource_version
+            .parse::<corridor_store::Revision>()
+        {
+            let mut next = corridor.clone();
+            mutate(&mut next);
+            let value = serde_json::to_vec(&next).expect("API types always serialise to JSON");
+            let txn = corridor_store::Txn {
+                compares: vec![corridor_store::Compare::mod_revision(
+                    key,
+                    corridor_store::CompareOp::Equal,
+                    revision,
+                )],
+                success: vec![corridor_store::Op::Put {
+                    key: Registry::<Corridor>::key(&corridor.id),
+                    value,
+                    lease,
+                }],
+                failure: Vec::new(),
+            };
+            if let Ok(response) = self.store.txn(txn).await
+                && response.succeeded
+            {
+                next.meta.resource_version = response.revision.to_string();
+                return next;
+            }
+        }
+        self.registry
+            .update(&corridor.id, None, |c| {
+                mutate(c);
+                Ok(())
+            })
+            .await
+            .unwrap_or(corridor)
     }
 
     /// Provisions a freshly granted corridor and records the outcome.
-    async fn bring_up(&self, corridor: Corridor) -> Corridor {
+    async fn bring_up(
+        &self,
+        corridor: Corridor,
+        lease: Option<corridor_store::LeaseId>,
+    ) -> Corridor {
         let now = self.clock.now();
         if corridor.attestation_required {
             // No attestation service exists yet: the capacity is held, the
             // lanes stay dark, and the corridor says why.
             return self
-                .registry
-                .update(&corridor.id, None, |c| {
+                .write_back(corridor, lease, |c| {
                     c.meta.set_condition(Condition::new(
                         conditions::ATTESTED,
                         ConditionStatus::False,
@@ -193,10 +244,8 @@ impl CorridorService {
                         now,
                     ));
                     c.meta.updated_at = now;
-                    Ok(())
                 })
-                .await
-                .unwrap_or(corridor);
+                .await;
         }
         let Some(assignment) = corridor.assignment.clone() else {
             return corridor;
@@ -204,39 +253,35 @@ impl CorridorService {
         let outcome = optics::provision(&self.optics, &assignment)
             .and_then(|()| optics::settle(&self.optics, &assignment, now))
             .and_then(|()| optics::read(&self.optics, &corridor, &assignment));
-        let result = self
-            .registry
-            .update(&corridor.id, None, |c| {
-                match &outcome {
-                    Ok(readback) => {
-                        c.meta.set_condition(Condition::new(
-                            conditions::PROVISIONED,
-                            ConditionStatus::True,
-                            "DataPathActivated",
-                            format!(
-                                "CMIS data path activated on module lanes {:?} of {} and {}",
-                                assignment.module_lanes, assignment.ports[0], assignment.ports[1]
-                            ),
-                            now,
-                        ));
-                        reconcile::apply_readback(c, readback, now);
-                    }
-                    Err(e) => {
-                        c.status = CorridorStatus::Failed;
-                        c.meta.set_condition(Condition::new(
-                            conditions::PROVISIONED,
-                            ConditionStatus::False,
-                            "ProvisioningFailed",
-                            crate::error::error_chain(e),
-                            now,
-                        ));
-                    }
+        self.write_back(corridor, lease, |c| {
+            match &outcome {
+                Ok(readback) => {
+                    c.meta.set_condition(Condition::new(
+                        conditions::PROVISIONED,
+                        ConditionStatus::True,
+                        "DataPathActivated",
+                        format!(
+                            "CMIS data path activated on module lanes {:?} of {} and {}",
+                            assignment.module_lanes, assignment.ports[0], assignment.ports[1]
+                        ),
+                        now,
+                    ));
+                    reconcile::apply_readback(c, readback, now);
                 }
-                c.meta.updated_at = now;
-                Ok(())
-            })
-            .await;
-        result.unwrap_or(corridor)
+                Err(e) => {
+                    c.status = CorridorStatus::Failed;
+                    c.meta.set_condition(Condition::new(
+                        conditions::PROVISIONED,
+                        ConditionStatus::False,
+                        "ProvisioningFailed",
+                        crate::error::error_chain(e),
+                        now,
+                    ));
+                }
+            }
+            c.meta.updated_at = now;
+        })
+        .await
     }
 
     async fn relight_after_restart(&self) {
