@@ -99,6 +99,9 @@ pub struct CorridorService {
     optics: Arc<TwinOptics>,
     operations: Operations,
     counters: Mutex<HashMap<String, ErrorCounter>>,
+    /// Lanes this process has lit, by corridor: the reconciler takes down
+    /// those whose corridor is gone (lease expiry, pre-emption elsewhere).
+    lit: Mutex<HashMap<String, corridor_model::corridor::CorridorAssignment>>,
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -132,11 +135,37 @@ impl CorridorService {
             optics: Arc::new(optics),
             operations,
             counters: Mutex::new(HashMap::new()),
+            lit: Mutex::new(HashMap::new()),
         };
         // Corridors that were lit before a restart are lit again: the twin's
         // modules start dark, as real modules after a power cycle.
         service.relight_after_restart().await;
         Ok(service)
+    }
+
+    /// Provisions the corridor's lanes and remembers them as lit.
+    pub(crate) fn light(
+        &self,
+        id: &str,
+        a: &corridor_model::corridor::CorridorAssignment,
+    ) -> Result<(), CorridorError> {
+        lock(&self.lit).insert(id.to_owned(), a.clone());
+        optics::provision(&self.optics, a)
+    }
+
+    /// Takes the corridor's lanes down.
+    pub(crate) fn darken(
+        &self,
+        id: &str,
+        a: &corridor_model::corridor::CorridorAssignment,
+    ) -> Result<(), CorridorError> {
+        lock(&self.lit).remove(id);
+        optics::release(&self.optics, a)
+    }
+
+    /// Corridors whose lanes this process has lit.
+    pub fn lit(&self) -> Vec<String> {
+        lock(&self.lit).keys().cloned().collect()
     }
 
     pub fn registry(&self) -> &Registry<Corridor> {
@@ -250,7 +279,8 @@ impl CorridorService {
         let Some(assignment) = corridor.assignment.clone() else {
             return corridor;
         };
-        let outcome = optics::provision(&self.optics, &assignment)
+        let outcome = self
+            .light(&corridor.id, &assignment)
             .and_then(|()| optics::settle(&self.optics, &assignment, now))
             .and_then(|()| optics::read(&self.optics, &corridor, &assignment));
         self.write_back(corridor, lease, |c| {
@@ -292,7 +322,7 @@ impl CorridorService {
             if matches!(c.status, CorridorStatus::Active | CorridorStatus::Degraded)
                 && let Some(a) = &c.assignment
             {
-                let _ = optics::provision(&self.optics, a);
+                let _ = self.light(&c.id, a);
             }
         }
         let _ = self.optics.advance(self.clock.now());
@@ -333,7 +363,7 @@ impl CorridorService {
         {
             // The capacity is already free in the store; a hardware error
             // here leaves dark lanes the next grant re-provisions anyway.
-            if let Err(e) = optics::release(&self.optics, a) {
+            if let Err(e) = self.darken(id, a) {
                 tracing::warn!(corridor = %id, error = %crate::error::error_chain(&e), "cannot take the lanes down");
             }
         }

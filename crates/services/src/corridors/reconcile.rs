@@ -149,6 +149,8 @@ pub struct PassReport {
     pub degraded: Vec<String>,
     pub repaired: Vec<String>,
     pub unrepaired: Vec<String>,
+    /// Corridors gone from the store whose lanes were taken down.
+    pub released: Vec<String>,
 }
 
 /// One reconcile pass at the clock's current time.
@@ -158,8 +160,33 @@ pub async fn reconcile_once(service: &CorridorService) -> Result<PassReport, Cor
     service.refresh().await?;
     let mut report = PassReport::default();
     let corridors = service.list_all().await?;
-    let live: HashSet<&str> = corridors.iter().map(|c| c.id.as_str()).collect();
+    let live: HashSet<&str> = corridors
+        .iter()
+        .filter(|c| c.status != CorridorStatus::Released)
+        .map(|c| c.id.as_str())
+        .collect();
     lock(&service.counters).retain(|id, _| live.contains(id.as_str()));
+    // Lanes whose corridor is gone (its lease expired, or it was released
+    // by another replica) go dark: the store freed the capacity already.
+    let orphans: Vec<(String, corridor_model::corridor::CorridorAssignment)> = lock(&service.lit)
+        .iter()
+        .filter(|(id, _)| !live.contains(id.as_str()))
+        .map(|(id, a)| (id.clone(), a.clone()))
+        .collect();
+    for (id, a) in orphans {
+        // The list may predate a grant made since: only the store's word
+        // that the object is gone (ids are never reused) or released
+        // counts.
+        match service.registry.get(&id).await {
+            Err(crate::ServiceError::NotFound { .. }) => {}
+            Ok(c) if c.status == CorridorStatus::Released => {}
+            _ => continue,
+        }
+        report.released.push(id.clone());
+        if let Err(e) = service.darken(&id, &a) {
+            tracing::warn!(corridor = %id, error = %crate::error::error_chain(&e), "cannot take an orphan's lanes down");
+        }
+    }
     for c in &corridors {
         if !matches!(
             c.status,
@@ -291,12 +318,12 @@ async fn reroute(
         readback.worst_ber
     );
     let moved = grant::move_to(service, c, &plan, &reason).await?;
-    let _ = optics::release(&service.optics, a);
+    let _ = service.darken(&c.id, a);
     let now = service.clock.now();
     let Some(new) = moved.assignment.clone() else {
         return Ok(None);
     };
-    optics::provision(&service.optics, &new)?;
+    service.light(&c.id, &new)?;
     service.advance(now)?;
     let readback = optics::read(&service.optics, &moved, &new)?;
     let updated = service
