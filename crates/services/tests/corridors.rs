@@ -132,6 +132,12 @@ async fn an_unattested_corridor_goes_active_with_telemetry_from_cmis() {
     assert_eq!(c.status, CorridorStatus::Active, "{c:#?}");
     assert_eq!(c.eye_margin, EyeMargin::Ok);
     assert!(c.ber < 1e-5, "{}", c.ber);
+    // A healthy, unchanged corridor is not rewritten by the reconciler.
+    let report = reconcile::reconcile_once(&plane.corridors).await.unwrap();
+    assert_eq!(report.checked, 1);
+    assert!(report.degraded.is_empty(), "{report:?}");
+    let same = plane.corridors.get(&c.id).await.unwrap();
+    assert_eq!(same.meta.resource_version, c.meta.resource_version);
     let t0 = plane.corridors.telemetry(&c).await.unwrap();
     assert_eq!(t0.lanes.len(), 2);
     assert!(t0.temp_c.get() > 20.0 && t0.temp_c.get() < 60.0);

@@ -94,6 +94,31 @@ pub fn apply_readback(c: &mut Corridor, r: &Readback, now: DateTime<Utc>) {
     ));
 }
 
+/// Whether writing `r` into `c` would change what a client acts on:
+/// status, eye margin, lane states or a condition's status or reason.
+fn changes(c: &Corridor, r: &Readback, now: DateTime<Utc>) -> bool {
+    let mut next = c.clone();
+    apply_readback(&mut next, r, now);
+    let key = |c: &Corridor| {
+        let mut conditions: Vec<(String, String, String)> = c
+            .meta
+            .conditions
+            .iter()
+            .map(|k| {
+                (
+                    k.condition_type.clone(),
+                    format!("{:?}", k.status),
+                    k.reason.clone(),
+                )
+            })
+            .collect();
+        conditions.sort();
+        let lanes: Vec<LaneState> = c.channels.iter().map(|l| l.state).collect();
+        (c.status, c.eye_margin, lanes, conditions)
+    };
+    key(c) != key(&next)
+}
+
 /// Stops the reconciler task when told to, or when dropped.
 #[derive(Debug)]
 pub struct ReconcilerHandle {
@@ -234,6 +259,11 @@ pub async fn reconcile_once(service: &CorridorService) -> Result<PassReport, Cor
                     tracing::warn!(corridor = %c.id, error = %crate::error::error_chain(&e), "reroute failed");
                 }
             }
+        }
+        if healthy && repair.is_none() && !changes(c, &readback, now) {
+            // Level-based, not chatty: an unchanged healthy corridor is not
+            // rewritten (watchers would see a MODIFIED every pass).
+            continue;
         }
         let updated = service
             .registry
