@@ -461,6 +461,17 @@ impl CorridorService {
                 corridor.id
             )));
         };
+        if corridor.attestation_required || corridor.status == CorridorStatus::Released {
+            // Re-locking would light lanes that are dark on purpose.
+            return Err(CorridorError::NotLit {
+                id: corridor.id.clone(),
+                why: if corridor.attestation_required {
+                    "its activation is held for attestation".into()
+                } else {
+                    "it is released".into()
+                },
+            });
+        }
         let service = Arc::clone(self);
         let id = corridor.id.clone();
         let op = self
