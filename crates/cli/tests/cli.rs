@@ -196,3 +196,114 @@ fn pki_issue_list_and_revoke_work_offline_on_the_state_dir() {
     let (ok, _, err) = run(&["pki", "issue", "--domain", "bad.domain"]);
     assert!(!ok && err.contains("security domain"), "{err}");
 }
+
+#[test]
+fn corridor_verbs_create_inspect_and_release() {
+    let server = start();
+    let request = server._state.path().join("corridor.json");
+    std::fs::write(
+        &request,
+        r#"{
+  "corridor_type": "SiCorridor",
+  "lanes": 2,
+  "lambda_nm": [1550, 1551],
+  "min_gbps": 100,
+  "latency_budget_ns": 250,
+  "reach_mm": 75,
+  "mode": "waveguide",
+  "qos": {"pfc": true, "priority": "gold"},
+  "attestation_required": false
+}"#,
+    )
+    .unwrap();
+    let file = request.to_str().unwrap();
+    let (ok, created, err) =
+        corridorctl(&server, &["corridor", "create", "-f", file, "-o", "json"]);
+    assert!(ok, "{err}");
+    let corridor: serde_json::Value = serde_json::from_str(&created).unwrap();
+    assert_eq!(corridor["status"], "active", "{created}");
+    let id = corridor["id"].as_str().unwrap();
+
+    let (ok, table, err) = corridorctl(&server, &["get", "corridors"]);
+    assert!(ok, "{err}");
+    assert!(table.lines().next().unwrap().starts_with("ID"), "{table}");
+    assert!(table.contains(id), "{table}");
+
+    let (ok, telemetry, err) = corridorctl(&server, &["corridor", "telemetry", id]);
+    assert!(ok, "{err}");
+    let telemetry: serde_json::Value = serde_json::from_str(&telemetry).unwrap();
+    for field in [
+        "ber",
+        "temp_c",
+        "power_pj_per_bit",
+        "drift",
+        "utilization_percent",
+        "error_count",
+    ] {
+        assert!(telemetry.get(field).is_some(), "{field}: {telemetry}");
+    }
+
+    let (ok, op, err) = corridorctl(&server, &["corridor", "recalibrate", id, "-o", "json"]);
+    assert!(ok, "{err}");
+    assert!(op.contains("\"calibration\""), "{op}");
+
+    // Granted without a lease: renewal is a problem, reported as such.
+    let (ok, _, err) = corridorctl(&server, &["corridor", "renew", id]);
+    assert!(!ok);
+    assert!(err.contains("409"), "{err}");
+
+    let (ok, released, err) = corridorctl(&server, &["corridor", "delete", id, "-o", "json"]);
+    assert!(ok, "{err}");
+    assert!(released.contains("\"released\""), "{released}");
+    let (ok, _, err) = corridorctl(&server, &["get", "corridor", id]);
+    assert!(!ok);
+    assert!(err.contains("404"), "{err}");
+}
+
+#[test]
+fn get_corridors_watch_prints_grants() {
+    let server = start();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_corridorctl"))
+        .env("CORRIDOR_STATE_DIR", server._state.path())
+        .arg("--server")
+        .arg(&server.base)
+        .args(["get", "corridors", "-w"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    // The (empty) table's header first.
+    lines.next().unwrap().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let request: corridor_model::corridor::CorridorRequest =
+        serde_json::from_value(serde_json::json!({
+            "corridor_type": "SiCorridor",
+            "lanes": 1,
+            "lambda_nm": [1552],
+            "min_gbps": 20,
+            "latency_budget_ns": 250,
+            "reach_mm": 75,
+            "mode": "waveguide",
+            "qos": {"pfc": false, "priority": "silver"},
+            "attestation_required": false
+        }))
+        .unwrap();
+    let created = server
+        ._runtime
+        .block_on(server.plane.corridors.create(request, None))
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut seen = None;
+    while Instant::now() < deadline {
+        let line = lines.next().unwrap().unwrap();
+        if line.starts_with("ADDED") {
+            seen = Some(line);
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let line = seen.expect("an ADDED line");
+    assert!(line.contains(&created.id), "{line}");
+}

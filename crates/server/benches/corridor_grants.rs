@@ -33,7 +33,10 @@ struct Lifetime {
     deleted: i64,
 }
 
-fn body(client: usize) -> String {
+/// `CORRIDOR_BENCH_DARK=1` sends `attestation_required: true`: capacity is
+/// granted and released exactly as usual, but the lanes stay dark (no CMIS
+/// provisioning), which isolates the cost of the twin's CMIS sequences.
+fn body(client: usize, dark: bool) -> String {
     // Grid channel n = -8 + client % 16 of the twin's 100 GHz grid, as a
     // wavelength; no endpoints, so the planner spreads clients over links.
     let n = -8 + (client % 16) as i32;
@@ -47,7 +50,7 @@ fn body(client: usize) -> String {
         "reach_mm": 5000,
         "mode": "fiber",
         "qos": {"pfc": false, "priority": "silver"},
-        "attestation_required": false
+        "attestation_required": dark
     })
     .to_string()
 }
@@ -71,6 +74,7 @@ async fn main() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(10);
+    let dark = std::env::var("CORRIDOR_BENCH_DARK").is_ok_and(|v| v == "1");
     let server = Server::spawn(true);
     let base = format!("http://{}", server.addr);
     let http = reqwest::Client::builder()
@@ -78,32 +82,6 @@ async fn main() {
         .build()
         .unwrap();
     wait_ready(&http, &base).await;
-
-    // Every change, from the start, as server-sent events: ADDED carries the
-    // grant transaction's revision, DELETED the release's.
-    let watch = http
-        .get(format!("{base}/v1/corridors?watch=true&resource_version=1"))
-        .send()
-        .await
-        .expect("watch");
-    let (events_tx, events_rx) = tokio::sync::mpsc::unbounded_channel::<Value>();
-    let watcher = tokio::spawn(async move {
-        use futures::StreamExt;
-        let mut stream = watch.bytes_stream();
-        let mut pending = String::new();
-        while let Some(Ok(chunk)) = stream.next().await {
-            pending.push_str(&String::from_utf8_lossy(&chunk));
-            while let Some(end) = pending.find('\n') {
-                let line: String = pending.drain(..=end).collect();
-                if let Some(data) = line.trim_end().strip_prefix("data:")
-                    && let Ok(event) = serde_json::from_str::<Value>(data.trim())
-                    && events_tx.send(event).is_err()
-                {
-                    return;
-                }
-            }
-        }
-    });
 
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let refused = Arc::new(std::sync::atomic::AtomicU64::new(0));
@@ -114,7 +92,7 @@ async fn main() {
         let base = base.clone();
         let refused = Arc::clone(&refused);
         tasks.push(tokio::spawn(async move {
-            let body = body(client);
+            let body = body(client, dark);
             let mut lifetimes = Vec::new();
             while Instant::now() < deadline {
                 let response = http
@@ -152,10 +130,39 @@ async fn main() {
     let elapsed = started.elapsed().as_secs_f64();
     let grants = all.len();
     println!(
-        "corridor grants: {grants} POST+DELETE cycles by {CLIENTS} clients in {elapsed:.1} s = {:.0} grants/s ({} refused with 409/503)",
+        "corridor grants{}: {grants} POST+DELETE cycles by {CLIENTS} clients in {elapsed:.1} s = {:.0} grants/s ({} refused with 409/503)",
+        if dark { " (lanes dark)" } else { "" },
         grants as f64 / elapsed,
         refused.load(std::sync::atomic::Ordering::Relaxed)
     );
+
+    // Every change since the start, replayed from the store's event log as
+    // server-sent events after the load (so the check costs the measured
+    // window nothing): ADDED carries the grant transaction's revision,
+    // DELETED the release's.
+    let watch = http
+        .get(format!("{base}/v1/corridors?watch=true&resource_version=1"))
+        .send()
+        .await
+        .expect("watch");
+    let (events_tx, events_rx) = tokio::sync::mpsc::unbounded_channel::<Value>();
+    let watcher = tokio::spawn(async move {
+        use futures::StreamExt;
+        let mut stream = watch.bytes_stream();
+        let mut pending = String::new();
+        while let Some(Ok(chunk)) = stream.next().await {
+            pending.push_str(&String::from_utf8_lossy(&chunk));
+            while let Some(end) = pending.find('\n') {
+                let line: String = pending.drain(..=end).collect();
+                if let Some(data) = line.trim_end().strip_prefix("data:")
+                    && let Ok(event) = serde_json::from_str::<Value>(data.trim())
+                    && events_tx.send(event).is_err()
+                {
+                    return;
+                }
+            }
+        }
+    });
 
     // No (link, channel) held by two grants at once, in store revisions,
     // as the watch saw them.

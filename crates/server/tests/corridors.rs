@@ -245,6 +245,13 @@ async fn the_rfc_corridor_examples_work_verbatim() {
         );
     }
     assert_eq!(telemetry["lanes"].as_array().unwrap().len(), 8);
+    // Held lanes stay dark: no re-lock either.
+    let response = tenant
+        .post(server.url(&format!("/v1/corridors/{id}/recalibrate")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 409);
 
     // The other alternative: CarbonCorridor is planned with its own lane
     // rates and losses; it is granted or refused naming the constraint.

@@ -132,6 +132,12 @@ async fn an_unattested_corridor_goes_active_with_telemetry_from_cmis() {
     assert_eq!(c.status, CorridorStatus::Active, "{c:#?}");
     assert_eq!(c.eye_margin, EyeMargin::Ok);
     assert!(c.ber < 1e-5, "{}", c.ber);
+    // A healthy, unchanged corridor is not rewritten by the reconciler.
+    let report = reconcile::reconcile_once(&plane.corridors).await.unwrap();
+    assert_eq!(report.checked, 1);
+    assert!(report.degraded.is_empty(), "{report:?}");
+    let same = plane.corridors.get(&c.id).await.unwrap();
+    assert_eq!(same.meta.resource_version, c.meta.resource_version);
     let t0 = plane.corridors.telemetry(&c).await.unwrap();
     assert_eq!(t0.lanes.len(), 2);
     assert!(t0.temp_c.get() > 20.0 && t0.temp_c.get() < 60.0);
@@ -336,4 +342,40 @@ async fn a_pinned_corridor_that_cannot_be_repaired_says_so() {
     // Telemetry reports the bad lane from the CMIS read-back.
     let t = plane.corridors.telemetry(&seen).await.unwrap();
     assert!(t.ber > 1e-5, "{}", t.ber);
+}
+
+#[tokio::test]
+async fn an_expired_lease_frees_the_capacity_and_the_lanes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (plane, _) = plane_in(dir.path()).await;
+    let mut r = request(&[1550.0], QosPriority::Silver);
+    r.endpoints = Some(["op-h0-0".into(), "op-h1-0".into()]);
+    r.policy_lease_ttl_s = Some(corridor_model::units::Seconds(1));
+    let c = plane.corridors.create(r.clone(), None).await.unwrap();
+    assert!(c.meta.lease_expires_at.is_some());
+    assert_eq!(c.status, CorridorStatus::Active);
+    let renewed = plane.corridors.renew_lease(&c.id).await.unwrap();
+    assert!(renewed.meta.lease_expires_at >= c.meta.lease_expires_at);
+    // Store leases run on the wall clock: wait for the store to expire it
+    // (no timing is asserted, only the outcome).
+    let mut gone = false;
+    for _ in 0..200 {
+        if plane.corridors.get(&c.id).await.is_err() {
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(gone, "the lease never expired");
+    assert!(
+        ledger(&plane).await.is_empty(),
+        "ledger keys share the lease"
+    );
+    let report = reconcile::reconcile_once(&plane.corridors).await.unwrap();
+    assert_eq!(report.released, vec![c.id.clone()]);
+    assert!(plane.corridors.lit().is_empty());
+    // The same wavelength on the same ports can be granted again.
+    r.policy_lease_ttl_s = None;
+    plane.corridors.create(r, None).await.unwrap();
+    assert_no_double_grant(&plane).await;
 }

@@ -253,6 +253,18 @@ pub trait OpticalPort: Send + Sync + Debug {
     /// I/O or codec errors.
     fn read_monitors(&self) -> Result<PortMonitors>;
 
+    /// The monitors of the given lanes only (1-based; lanes outside the
+    /// port are skipped). The default reads every lane and filters;
+    /// backends override it to decode only what is asked.
+    ///
+    /// # Errors
+    /// As [`OpticalPort::read_monitors`].
+    fn read_lane_monitors(&self, only: &[u8]) -> Result<PortMonitors> {
+        let mut monitors = self.read_monitors()?;
+        monitors.lanes.retain(|l| only.contains(&l.lane));
+        Ok(monitors)
+    }
+
     /// Takes module lanes `lanes` (1–32) down: Tx disable and DPDeinit, then polls until
     /// DPDeactivated.
     ///
@@ -511,8 +523,37 @@ pub(crate) fn read_monitors_via<T: CmisIo + ?Sized>(io: &mut T, lanes: u8) -> Re
 
 /// Decodes the monitors of lanes 1..=`lanes` from a memory map (pages 11h/12h/20h/24h held).
 pub(crate) fn decode_monitors(map: &MemoryMap, lanes: u8) -> Result<PortMonitors> {
-    let mut out = Vec::with_capacity(usize::from(lanes));
-    for n in 1..=lanes {
+    decode_lanes(map, 1..=lanes)
+}
+
+/// [`read_monitors_via`] for some lanes: reads the banks holding them and
+/// decodes only them.
+pub(crate) fn read_lane_monitors_via<T: CmisIo + ?Sized>(
+    io: &mut T,
+    lanes: u8,
+    only: &[u8],
+) -> Result<PortMonitors> {
+    let wanted: Vec<u8> = only
+        .iter()
+        .copied()
+        .filter(|&l| l >= 1 && l <= lanes)
+        .collect();
+    let mut pages = Vec::new();
+    for bank in 0..banks_of(lanes) {
+        if !wanted.iter().any(|&l| (l - 1) / LANES_PER_BANK == bank) {
+            continue;
+        }
+        for p in [0x11, 0x12, 0x20, 0x24] {
+            pages.push(page(bank, p)?);
+        }
+    }
+    let map = snapshot(io, &pages)?;
+    decode_lanes(&map, wanted)
+}
+
+fn decode_lanes(map: &MemoryMap, lanes: impl IntoIterator<Item = u8>) -> Result<PortMonitors> {
+    let mut out = Vec::new();
+    for n in lanes {
         let lane = Lane::new(n)?;
         let (bank, l) = (lane.bank(), lane.index_in_bank());
         let vdm = |t: VdmType| {

@@ -69,7 +69,8 @@ use corridor_protocols::cmis::{
 use super::{
     CmisIo, OpticalError, OpticalPort, PortIdentity, PortMonitors, ProvisionReport, Result,
     VENDOR_NAME_OFFSET, VENDOR_PN_OFFSET, VENDOR_SN_OFFSET, VENDOR_TEXT_LEN, check_lane,
-    deprovision_via, provision_via, read_identity, read_monitors_via, tune_via,
+    deprovision_via, provision_via, read_identity, read_lane_monitors_via, read_monitors_via,
+    tune_via,
 };
 use crate::Clock;
 use crate::topology::{self, AmbientProfile, GridKind, Topology};
@@ -846,6 +847,10 @@ impl OpticalPort for TwinOpticalPort {
         read_monitors_via(&mut SimIo(&mut lock(&self.inner).sim), self.lanes)
     }
 
+    fn read_lane_monitors(&self, only: &[u8]) -> Result<PortMonitors> {
+        read_lane_monitors_via(&mut SimIo(&mut lock(&self.inner).sim), self.lanes, only)
+    }
+
     fn deprovision(&self, lanes: &[u8]) -> Result<()> {
         let lanes = lanes
             .iter()
@@ -991,6 +996,22 @@ mod tests {
 
     fn lane1(p: &TwinOpticalPort) -> LaneMonitors {
         p.read_monitors().unwrap().lanes[0].clone()
+    }
+
+    #[test]
+    fn lane_monitors_are_the_full_read_filtered() {
+        let optics = optics_with("steady-lab", 7);
+        let (a, _) = lit(&optics);
+        let all = a.read_monitors().unwrap();
+        let some = a.read_lane_monitors(&[2, 5, 9, 0]).unwrap();
+        let expected: Vec<_> = all
+            .lanes
+            .iter()
+            .filter(|l| [2, 5].contains(&l.lane))
+            .cloned()
+            .collect();
+        assert_eq!(some.lanes, expected);
+        assert_eq!(some.temperature_c, all.temperature_c);
     }
 
     #[test]

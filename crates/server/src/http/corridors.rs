@@ -199,7 +199,7 @@ pub async fn corridor_telemetry(
     responses(
         (status = 202, description = "Started; poll the operation", body = Operation),
         (status = 404, description = "No such corridor (or another domain's)", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The corridor holds no lanes", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "No lit lanes to re-lock (held for attestation, or released)", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn recalibrate_corridor(

@@ -22,6 +22,10 @@ pub enum CorridorError {
     #[error("insufficient capacity: {0}")]
     InsufficientCapacity(String),
 
+    /// The corridor's lanes are dark on purpose; nothing to re-lock.
+    #[error("corridor {id} has no lit lanes: {why}")]
+    NotLit { id: String, why: String },
+
     /// Admission kept losing compare-and-swap races.
     #[error("capacity changed during {attempts} admission attempts; retry")]
     Contention { attempts: usize },
@@ -63,6 +67,7 @@ impl CorridorError {
                 Problem::insufficient_capacity(detail.clone())
             }
             CorridorError::Contention { .. } => Problem::unavailable(self.to_string()),
+            CorridorError::NotLit { .. } => Problem::conflict("NotLit", self.to_string()),
             CorridorError::Topology(_) | CorridorError::Optical { .. } => {
                 Problem::internal(crate::error::error_chain(self))
             }

@@ -133,7 +133,7 @@ fn encode(corridor: &Corridor) -> Vec<u8> {
 pub async fn admit(
     service: &CorridorService,
     request: &CorridorRequest,
-) -> Result<Corridor, CorridorError> {
+) -> Result<(Corridor, Option<LeaseId>), CorridorError> {
     let fabric = &service.fabric;
     let mut refreshed_after_block = false;
     let id = new_id("cor");
@@ -187,7 +187,7 @@ async fn try_grant(
     id: &str,
     request: &CorridorRequest,
     plan: &Plan,
-) -> Result<Corridor, CorridorError> {
+) -> Result<(Corridor, Option<LeaseId>), CorridorError> {
     let fabric = &service.fabric;
     let now = service.clock.now();
     let holder = Holder {
@@ -309,11 +309,11 @@ async fn try_grant(
     }
     for (victim, lease) in victims {
         if let Some(a) = &victim.assignment {
-            let _ = super::optics::release(&service.optics, a);
+            let _ = service.darken(&victim.id, a);
         }
         revoke(service, lease).await;
     }
-    Ok(created)
+    Ok((created, lease))
 }
 
 async fn revoke(service: &CorridorService, lease: Option<LeaseId>) {

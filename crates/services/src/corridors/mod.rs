@@ -99,6 +99,9 @@ pub struct CorridorService {
     optics: Arc<TwinOptics>,
     operations: Operations,
     counters: Mutex<HashMap<String, ErrorCounter>>,
+    /// Lanes this process has lit, by corridor: the reconciler takes down
+    /// those whose corridor is gone (lease expiry, pre-emption elsewhere).
+    lit: Mutex<HashMap<String, corridor_model::corridor::CorridorAssignment>>,
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -132,11 +135,37 @@ impl CorridorService {
             optics: Arc::new(optics),
             operations,
             counters: Mutex::new(HashMap::new()),
+            lit: Mutex::new(HashMap::new()),
         };
         // Corridors that were lit before a restart are lit again: the twin's
         // modules start dark, as real modules after a power cycle.
         service.relight_after_restart().await;
         Ok(service)
+    }
+
+    /// Provisions the corridor's lanes and remembers them as lit.
+    pub(crate) fn light(
+        &self,
+        id: &str,
+        a: &corridor_model::corridor::CorridorAssignment,
+    ) -> Result<(), CorridorError> {
+        lock(&self.lit).insert(id.to_owned(), a.clone());
+        optics::provision(&self.optics, a)
+    }
+
+    /// Takes the corridor's lanes down.
+    pub(crate) fn darken(
+        &self,
+        id: &str,
+        a: &corridor_model::corridor::CorridorAssignment,
+    ) -> Result<(), CorridorError> {
+        lock(&self.lit).remove(id);
+        optics::release(&self.optics, a)
+    }
+
+    /// Corridors whose lanes this process has lit.
+    pub fn lit(&self) -> Vec<String> {
+        lock(&self.lit).keys().cloned().collect()
     }
 
     pub fn registry(&self) -> &Registry<Corridor> {
@@ -172,19 +201,70 @@ impl CorridorService {
         owner: Option<String>,
     ) -> Result<Corridor, CorridorError> {
         request.security_domain = owner;
-        let granted = grant::admit(self, &request).await?;
-        Ok(self.bring_up(granted).await)
+        let (granted, lease) = grant::admit(self, &request).await?;
+        Ok(self.bring_up(granted, lease).await)
+    }
+
+    /// Writes `mutate(corridor)` back if the object is still at the
+    /// revision `corridor` was read at (one compare-and-swap, no re-read:
+    /// the common case right after the grant); else mutates the fresh
+    /// object through the registry.
+    async fn write_back(
+        &self,
+        corridor: Corridor,
+        lease: Option<corridor_store::LeaseId>,
+        mut mutate: impl FnMut(&mut Corridor) + Send,
+    ) -> Corridor {
+        let key = Registry::<Corridor>::key(&corridor.id);
+        if let Ok(revision) = corridor
+            .meta
+            .resource_version
+            .parse::<corridor_store::Revision>()
+        {
+            let mut next = corridor.clone();
+            mutate(&mut next);
+            let value = serde_json::to_vec(&next).expect("API types always serialise to JSON");
+            let txn = corridor_store::Txn {
+                compares: vec![corridor_store::Compare::mod_revision(
+                    key,
+                    corridor_store::CompareOp::Equal,
+                    revision,
+                )],
+                success: vec![corridor_store::Op::Put {
+                    key: Registry::<Corridor>::key(&corridor.id),
+                    value,
+                    lease,
+                }],
+                failure: Vec::new(),
+            };
+            if let Ok(response) = self.store.txn(txn).await
+                && response.succeeded
+            {
+                next.meta.resource_version = response.revision.to_string();
+                return next;
+            }
+        }
+        self.registry
+            .update(&corridor.id, None, |c| {
+                mutate(c);
+                Ok(())
+            })
+            .await
+            .unwrap_or(corridor)
     }
 
     /// Provisions a freshly granted corridor and records the outcome.
-    async fn bring_up(&self, corridor: Corridor) -> Corridor {
+    async fn bring_up(
+        &self,
+        corridor: Corridor,
+        lease: Option<corridor_store::LeaseId>,
+    ) -> Corridor {
         let now = self.clock.now();
         if corridor.attestation_required {
             // No attestation service exists yet: the capacity is held, the
             // lanes stay dark, and the corridor says why.
             return self
-                .registry
-                .update(&corridor.id, None, |c| {
+                .write_back(corridor, lease, |c| {
                     c.meta.set_condition(Condition::new(
                         conditions::ATTESTED,
                         ConditionStatus::False,
@@ -193,50 +273,45 @@ impl CorridorService {
                         now,
                     ));
                     c.meta.updated_at = now;
-                    Ok(())
                 })
-                .await
-                .unwrap_or(corridor);
+                .await;
         }
         let Some(assignment) = corridor.assignment.clone() else {
             return corridor;
         };
-        let outcome = optics::provision(&self.optics, &assignment)
+        let outcome = self
+            .light(&corridor.id, &assignment)
             .and_then(|()| optics::settle(&self.optics, &assignment, now))
             .and_then(|()| optics::read(&self.optics, &corridor, &assignment));
-        let result = self
-            .registry
-            .update(&corridor.id, None, |c| {
-                match &outcome {
-                    Ok(readback) => {
-                        c.meta.set_condition(Condition::new(
-                            conditions::PROVISIONED,
-                            ConditionStatus::True,
-                            "DataPathActivated",
-                            format!(
-                                "CMIS data path activated on module lanes {:?} of {} and {}",
-                                assignment.module_lanes, assignment.ports[0], assignment.ports[1]
-                            ),
-                            now,
-                        ));
-                        reconcile::apply_readback(c, readback, now);
-                    }
-                    Err(e) => {
-                        c.status = CorridorStatus::Failed;
-                        c.meta.set_condition(Condition::new(
-                            conditions::PROVISIONED,
-                            ConditionStatus::False,
-                            "ProvisioningFailed",
-                            crate::error::error_chain(e),
-                            now,
-                        ));
-                    }
+        self.write_back(corridor, lease, |c| {
+            match &outcome {
+                Ok(readback) => {
+                    c.meta.set_condition(Condition::new(
+                        conditions::PROVISIONED,
+                        ConditionStatus::True,
+                        "DataPathActivated",
+                        format!(
+                            "CMIS data path activated on module lanes {:?} of {} and {}",
+                            assignment.module_lanes, assignment.ports[0], assignment.ports[1]
+                        ),
+                        now,
+                    ));
+                    reconcile::apply_readback(c, readback, now);
                 }
-                c.meta.updated_at = now;
-                Ok(())
-            })
-            .await;
-        result.unwrap_or(corridor)
+                Err(e) => {
+                    c.status = CorridorStatus::Failed;
+                    c.meta.set_condition(Condition::new(
+                        conditions::PROVISIONED,
+                        ConditionStatus::False,
+                        "ProvisioningFailed",
+                        crate::error::error_chain(e),
+                        now,
+                    ));
+                }
+            }
+            c.meta.updated_at = now;
+        })
+        .await
     }
 
     async fn relight_after_restart(&self) {
@@ -247,7 +322,7 @@ impl CorridorService {
             if matches!(c.status, CorridorStatus::Active | CorridorStatus::Degraded)
                 && let Some(a) = &c.assignment
             {
-                let _ = optics::provision(&self.optics, a);
+                let _ = self.light(&c.id, a);
             }
         }
         let _ = self.optics.advance(self.clock.now());
@@ -288,7 +363,7 @@ impl CorridorService {
         {
             // The capacity is already free in the store; a hardware error
             // here leaves dark lanes the next grant re-provisions anyway.
-            if let Err(e) = optics::release(&self.optics, a) {
+            if let Err(e) = self.darken(id, a) {
                 tracing::warn!(corridor = %id, error = %crate::error::error_chain(&e), "cannot take the lanes down");
             }
         }
@@ -386,6 +461,17 @@ impl CorridorService {
                 corridor.id
             )));
         };
+        if corridor.attestation_required || corridor.status == CorridorStatus::Released {
+            // Re-locking would light lanes that are dark on purpose.
+            return Err(CorridorError::NotLit {
+                id: corridor.id.clone(),
+                why: if corridor.attestation_required {
+                    "its activation is held for attestation".into()
+                } else {
+                    "it is released".into()
+                },
+            });
+        }
         let service = Arc::clone(self);
         let id = corridor.id.clone();
         let op = self

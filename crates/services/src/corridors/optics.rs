@@ -142,7 +142,7 @@ pub fn read(
         .iter()
         .map(|id| {
             port(optics, id)?
-                .read_monitors()
+                .read_lane_monitors(&a.module_lanes)
                 .map(|m| (id.clone(), m))
                 .map_err(optical(id))
         })

@@ -94,6 +94,31 @@ pub fn apply_readback(c: &mut Corridor, r: &Readback, now: DateTime<Utc>) {
     ));
 }
 
+/// Whether writing `r` into `c` would change what a client acts on:
+/// status, eye margin, lane states or a condition's status or reason.
+fn changes(c: &Corridor, r: &Readback, now: DateTime<Utc>) -> bool {
+    let mut next = c.clone();
+    apply_readback(&mut next, r, now);
+    let key = |c: &Corridor| {
+        let mut conditions: Vec<(String, String, String)> = c
+            .meta
+            .conditions
+            .iter()
+            .map(|k| {
+                (
+                    k.condition_type.clone(),
+                    format!("{:?}", k.status),
+                    k.reason.clone(),
+                )
+            })
+            .collect();
+        conditions.sort();
+        let lanes: Vec<LaneState> = c.channels.iter().map(|l| l.state).collect();
+        (c.status, c.eye_margin, lanes, conditions)
+    };
+    key(c) != key(&next)
+}
+
 /// Stops the reconciler task when told to, or when dropped.
 #[derive(Debug)]
 pub struct ReconcilerHandle {
@@ -149,6 +174,8 @@ pub struct PassReport {
     pub degraded: Vec<String>,
     pub repaired: Vec<String>,
     pub unrepaired: Vec<String>,
+    /// Corridors gone from the store whose lanes were taken down.
+    pub released: Vec<String>,
 }
 
 /// One reconcile pass at the clock's current time.
@@ -158,8 +185,33 @@ pub async fn reconcile_once(service: &CorridorService) -> Result<PassReport, Cor
     service.refresh().await?;
     let mut report = PassReport::default();
     let corridors = service.list_all().await?;
-    let live: HashSet<&str> = corridors.iter().map(|c| c.id.as_str()).collect();
+    let live: HashSet<&str> = corridors
+        .iter()
+        .filter(|c| c.status != CorridorStatus::Released)
+        .map(|c| c.id.as_str())
+        .collect();
     lock(&service.counters).retain(|id, _| live.contains(id.as_str()));
+    // Lanes whose corridor is gone (its lease expired, or it was released
+    // by another replica) go dark: the store freed the capacity already.
+    let orphans: Vec<(String, corridor_model::corridor::CorridorAssignment)> = lock(&service.lit)
+        .iter()
+        .filter(|(id, _)| !live.contains(id.as_str()))
+        .map(|(id, a)| (id.clone(), a.clone()))
+        .collect();
+    for (id, a) in orphans {
+        // The list may predate a grant made since: only the store's word
+        // that the object is gone (ids are never reused) or released
+        // counts.
+        match service.registry.get(&id).await {
+            Err(crate::ServiceError::NotFound { .. }) => {}
+            Ok(c) if c.status == CorridorStatus::Released => {}
+            _ => continue,
+        }
+        report.released.push(id.clone());
+        if let Err(e) = service.darken(&id, &a) {
+            tracing::warn!(corridor = %id, error = %crate::error::error_chain(&e), "cannot take an orphan's lanes down");
+        }
+    }
     for c in &corridors {
         if !matches!(
             c.status,
@@ -207,6 +259,11 @@ pub async fn reconcile_once(service: &CorridorService) -> Result<PassReport, Cor
                     tracing::warn!(corridor = %c.id, error = %crate::error::error_chain(&e), "reroute failed");
                 }
             }
+        }
+        if healthy && repair.is_none() && !changes(c, &readback, now) {
+            // Level-based, not chatty: an unchanged healthy corridor is not
+            // rewritten (watchers would see a MODIFIED every pass).
+            continue;
         }
         let updated = service
             .registry
@@ -291,12 +348,12 @@ async fn reroute(
         readback.worst_ber
     );
     let moved = grant::move_to(service, c, &plan, &reason).await?;
-    let _ = optics::release(&service.optics, a);
+    let _ = service.darken(&c.id, a);
     let now = service.clock.now();
     let Some(new) = moved.assignment.clone() else {
         return Ok(None);
     };
-    optics::provision(&service.optics, &new)?;
+    service.light(&c.id, &new)?;
     service.advance(now)?;
     let readback = optics::read(&service.optics, &moved, &new)?;
     let updated = service
