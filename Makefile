@@ -39,6 +39,7 @@ bench: deps
 	$(CARGO) bench -p corridor-planner --bench blocking
 	$(CARGO) bench -p corridor-planner --bench planning
 	$(CARGO) bench -p corridor-planner --bench memory_admission
+	$(CARGO) bench -p corridor-server --bench corridor_grants
 
 ## Regenerate the checked-in OpenAPI document after an API change.
 openapi:
