@@ -101,6 +101,19 @@ pub struct Overrides {
         global = true
     )]
     pub etcd_endpoints: Vec<String>,
+
+    /// CA bundle (PEM) that signed the etcd servers' certificates
+    /// (with https:// endpoints)
+    #[arg(long, env = "CORRIDOR_ETCD_CA", global = true)]
+    pub etcd_ca: Option<PathBuf>,
+
+    /// Client certificate (PEM) for etcd's --client-cert-auth; with --etcd-key
+    #[arg(long, env = "CORRIDOR_ETCD_CERT", global = true)]
+    pub etcd_cert: Option<PathBuf>,
+
+    /// Client private key (PEM) for etcd
+    #[arg(long, env = "CORRIDOR_ETCD_KEY", global = true)]
+    pub etcd_key: Option<PathBuf>,
     /// memqosd's fd hand-off Unix socket [default: <state_dir>/ffm.sock]
     #[arg(long, env = "CORRIDOR_FFM_SOCKET", global = true)]
     pub ffm_socket: Option<PathBuf>,
@@ -168,6 +181,9 @@ struct FileConfig {
 struct FileStore {
     #[serde(default)]
     etcd_endpoints: Vec<String>,
+    etcd_ca: Option<PathBuf>,
+    etcd_cert: Option<PathBuf>,
+    etcd_key: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -199,7 +215,11 @@ pub enum StoreBackend {
     /// redb in the state directory: one machine.
     Embedded,
     /// An etcd cluster: several corridords share one state.
-    Etcd { endpoints: Vec<String> },
+    Etcd {
+        endpoints: Vec<String>,
+        /// TLS to etcd (mutual when it carries a client identity).
+        tls: Option<corridor_store::EtcdTls>,
+    },
 }
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -264,6 +284,8 @@ pub enum ConfigError {
     PartialTls(&'static str),
     #[error("etcd endpoint {0:?} is not an http:// or https:// URL")]
     EtcdEndpoint(String),
+    #[error("TLS to etcd needs etcd_ca, and etcd_cert with etcd_key; missing {0}")]
+    PartialEtcdTls(&'static str),
 }
 
 impl Config {
@@ -329,11 +351,26 @@ impl Config {
         {
             return Err(ConfigError::EtcdEndpoint(bad.clone()));
         }
+        let etcd_ca = overrides.etcd_ca.clone().or(file.store.etcd_ca);
+        let etcd_cert = overrides.etcd_cert.clone().or(file.store.etcd_cert);
+        let etcd_key = overrides.etcd_key.clone().or(file.store.etcd_key);
+        let identity = match (etcd_cert, etcd_key) {
+            (None, None) => None,
+            (Some(cert), Some(key)) => Some((cert, key)),
+            (None, Some(_)) => return Err(ConfigError::PartialEtcdTls("etcd_cert")),
+            (Some(_), None) => return Err(ConfigError::PartialEtcdTls("etcd_key")),
+        };
+        let etcd_tls = match (etcd_ca, identity) {
+            (Some(ca), identity) => Some(corridor_store::EtcdTls { ca, identity }),
+            (None, Some(_)) => return Err(ConfigError::PartialEtcdTls("etcd_ca")),
+            (None, None) => None,
+        };
         let store = if etcd_endpoints.is_empty() {
             StoreBackend::Embedded
         } else {
             StoreBackend::Etcd {
                 endpoints: etcd_endpoints,
+                tls: etcd_tls,
             }
         };
         let ffm = FfmSettings {
@@ -495,7 +532,8 @@ mod tests {
         assert_eq!(
             Config::resolve(&from_file).unwrap().store,
             StoreBackend::Etcd {
-                endpoints: vec!["http://10.0.0.1:2379".into()]
+                endpoints: vec!["http://10.0.0.1:2379".into()],
+                tls: None,
             }
         );
         let from_flags = Overrides {
@@ -505,7 +543,7 @@ mod tests {
         };
         assert!(matches!(
             Config::resolve(&from_flags).unwrap().store,
-            StoreBackend::Etcd { endpoints } if endpoints.len() == 2
+            StoreBackend::Etcd { endpoints, .. } if endpoints.len() == 2
         ));
         let bad = Overrides {
             state_dir: Some("/tmp/x".into()),

@@ -258,8 +258,10 @@ async fn open_store(config: &Config) -> Result<Arc<dyn StateStore>, StartError> 
                 .map_err(|source| StartError::Store { path, source })?;
             Ok(Arc::new(redb))
         }
-        StoreBackend::Etcd { endpoints } => {
-            let etcd = EtcdStore::connect(EtcdOptions::new(endpoints.iter().cloned()))
+        StoreBackend::Etcd { endpoints, tls } => {
+            let mut options = EtcdOptions::new(endpoints.iter().cloned());
+            options.tls = tls.clone();
+            let etcd = EtcdStore::connect(options)
                 .await
                 .map_err(|source| StartError::Etcd {
                     endpoints: endpoints.join(","),

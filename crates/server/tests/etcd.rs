@@ -13,6 +13,7 @@ async fn daemon_on(etcd: &ThrowawayEtcd, state: &std::path::Path) -> Daemon {
     config.insecure_dev = true;
     config.store = StoreBackend::Etcd {
         endpoints: vec![etcd.endpoint().to_string()],
+        tls: etcd.options().tls,
     };
     Daemon::start(&config).await.unwrap()
 }
@@ -73,7 +74,63 @@ async fn an_unreachable_etcd_fails_the_start_with_the_endpoint_named() {
     config.insecure_dev = true;
     config.store = StoreBackend::Etcd {
         endpoints: vec!["http://127.0.0.1:9".into()],
+        tls: None,
     };
     let error = Daemon::start(&config).await.unwrap_err();
     assert!(error.to_string().contains("127.0.0.1:9"), "{error}");
+}
+
+/// corridord and etcd talk mutual TLS: etcd serves only TLS and requires a
+/// client certificate from the CA it trusts. Here both ends use the local
+/// PKI corridord creates (its server certificate, with a 127.0.0.1 SAN,
+/// for etcd; its admin client certificate for corridord).
+#[tokio::test]
+async fn corridord_reaches_etcd_over_mutual_tls_only_with_its_certificate() {
+    use corridor_pki::{PkiPaths, Principal};
+    use corridor_store::EtcdTls;
+    use corridor_store::etcd::testing::ServerTls;
+
+    let pki_dir = tempfile::tempdir().unwrap();
+    corridor_pki::ensure(pki_dir.path(), &[]).unwrap();
+    let pki = PkiPaths::in_state_dir(pki_dir.path());
+    let client = EtcdTls {
+        ca: pki.ca_cert(),
+        identity: Some((
+            pki.client_cert(&Principal::Admin),
+            pki.client_key(&Principal::Admin),
+        )),
+    };
+    let etcd = ThrowawayEtcd::start_mtls(
+        ServerTls {
+            cert: pki.server_cert(),
+            key: pki.server_key(),
+            client_ca: pki.ca_cert(),
+        },
+        client.clone(),
+    )
+    .await
+    .unwrap();
+    assert!(etcd.endpoint().starts_with("https://"));
+
+    let state = tempfile::tempdir().unwrap();
+    let daemon = daemon_on(&etcd, state.path()).await;
+    let base = daemon.base_url();
+    let daemon = daemon.spawn();
+    let http = corridor_client::Client::new(&base).unwrap();
+    assert_eq!(http.devices().await.unwrap().len(), 4);
+    daemon.stop().await.unwrap();
+
+    // Without a client certificate, or without TLS, etcd refuses.
+    let mut anonymous = etcd.options();
+    anonymous.timeout = std::time::Duration::from_secs(2);
+    anonymous.tls = Some(EtcdTls {
+        identity: None,
+        ..client
+    });
+    assert!(corridor_store::EtcdStore::connect(anonymous).await.is_err());
+    let mut plain = etcd.options();
+    plain.timeout = std::time::Duration::from_secs(2);
+    plain.tls = None;
+    plain.endpoints = vec![etcd.endpoint().replace("https://", "http://")];
+    assert!(corridor_store::EtcdStore::connect(plain).await.is_err());
 }

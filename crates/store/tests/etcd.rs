@@ -46,6 +46,7 @@ async fn a_store_whose_etcd_is_gone_reports_errors() {
     let refused = EtcdStore::connect(EtcdOptions {
         endpoints: vec!["http://127.0.0.1:9".into()],
         timeout: Duration::from_millis(500),
+        tls: None,
     })
     .await;
     assert!(refused.is_err(), "connected to nothing");

@@ -16,6 +16,7 @@
 #[cfg(feature = "conformance")]
 pub mod testing;
 
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -34,10 +35,21 @@ use crate::{
 /// How to reach the cluster.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EtcdOptions {
-    /// Client URLs, e.g. `http://10.0.0.1:2379`.
+    /// Client URLs, e.g. `https://10.0.0.1:2379`.
     pub endpoints: Vec<String>,
     /// Connection and per-request timeout.
     pub timeout: Duration,
+    /// TLS (with `https://` endpoints): the CA that signed etcd's server
+    /// certificate and, for etcd's `--client-cert-auth`, our certificate.
+    pub tls: Option<EtcdTls>,
+}
+
+/// PEM files for a TLS (and optionally mutual TLS) connection to etcd.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EtcdTls {
+    pub ca: PathBuf,
+    /// Client certificate and key, both or neither.
+    pub identity: Option<(PathBuf, PathBuf)>,
 }
 
 impl EtcdOptions {
@@ -45,7 +57,35 @@ impl EtcdOptions {
         EtcdOptions {
             endpoints: endpoints.into_iter().map(Into::into).collect(),
             timeout: Duration::from_secs(5),
+            tls: None,
         }
+    }
+
+    #[must_use]
+    pub fn with_tls(mut self, tls: EtcdTls) -> Self {
+        self.tls = Some(tls);
+        self
+    }
+}
+
+fn read_pem(path: &Path) -> Result<Vec<u8>, StoreError> {
+    std::fs::read(path).map_err(|source| StoreError::Backend {
+        context: "read a PEM file for the etcd connection",
+        source: format!("{}: {source}", path.display()).into(),
+    })
+}
+
+impl EtcdTls {
+    fn options(&self) -> Result<etcd_client::TlsOptions, StoreError> {
+        let mut tls = etcd_client::TlsOptions::new()
+            .ca_certificate(etcd_client::Certificate::from_pem(read_pem(&self.ca)?));
+        if let Some((cert, key)) = &self.identity {
+            tls = tls.identity(etcd_client::Identity::from_pem(
+                read_pem(cert)?,
+                read_pem(key)?,
+            ));
+        }
+        Ok(tls)
     }
 }
 
@@ -88,9 +128,12 @@ impl EtcdStore {
 
     /// Connects and checks that the cluster answers.
     pub async fn connect(options: EtcdOptions) -> Result<Self, StoreError> {
-        let connect = ConnectOptions::new()
+        let mut connect = ConnectOptions::new()
             .with_connect_timeout(options.timeout)
             .with_timeout(options.timeout);
+        if let Some(tls) = &options.tls {
+            connect = connect.with_tls(tls.options()?);
+        }
         let client = Client::connect(&options.endpoints, Some(connect))
             .await
             .map_err(|e| StoreError::backend("connect to etcd", e))?;

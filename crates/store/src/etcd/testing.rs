@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::{EtcdOptions, EtcdStore};
+use super::{EtcdOptions, EtcdStore, EtcdTls};
 
 /// A running etcd. Drop it to stop it.
 #[derive(Debug)]
@@ -16,7 +16,17 @@ pub struct ThrowawayEtcd {
     endpoint: String,
     log: PathBuf,
     version: String,
+    client_tls: Option<EtcdTls>,
     _dir: tempfile::TempDir,
+}
+
+/// PEM files for an etcd that serves TLS and requires client certificates
+/// signed by `client_ca` (`--client-cert-auth`).
+#[derive(Debug, Clone)]
+pub struct ServerTls {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    pub client_ca: PathBuf,
 }
 
 impl Drop for ThrowawayEtcd {
@@ -37,8 +47,19 @@ fn find_on_path(name: &str) -> Option<PathBuf> {
 }
 
 impl ThrowawayEtcd {
-    /// Starts etcd and waits (up to 20 s) until it serves writes.
+    /// Starts a plain-HTTP etcd and waits (up to 20 s) until it answers.
     pub async fn start() -> Result<ThrowawayEtcd, String> {
+        Self::launch(None).await
+    }
+
+    /// Starts an etcd that serves only mutual TLS; `client` is what this
+    /// harness connects with to see it come up (and what [`Self::store`]
+    /// uses).
+    pub async fn start_mtls(server: ServerTls, client: EtcdTls) -> Result<ThrowawayEtcd, String> {
+        Self::launch(Some((server, client))).await
+    }
+
+    async fn launch(tls: Option<(ServerTls, EtcdTls)>) -> Result<ThrowawayEtcd, String> {
         let binary = find_on_path("etcd").ok_or(
             "no `etcd` on PATH (scripts/install-etcd.sh installs it; `make test` runs it)",
         )?;
@@ -56,11 +77,23 @@ impl ThrowawayEtcd {
             free_port().map_err(|e| e.to_string())?,
             free_port().map_err(|e| e.to_string())?,
         );
-        let client_url = format!("http://127.0.0.1:{client}");
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let client_url = format!("{scheme}://127.0.0.1:{client}");
         let peer_url = format!("http://127.0.0.1:{peer}");
         let log = dir.path().join("etcd.log");
         let log_file = std::fs::File::create(&log).map_err(|e| e.to_string())?;
-        let child = Command::new(&binary)
+        let mut command = Command::new(&binary);
+        if let Some((server, _)) = &tls {
+            command
+                .arg("--client-cert-auth")
+                .arg("--cert-file")
+                .arg(&server.cert)
+                .arg("--key-file")
+                .arg(&server.key)
+                .arg("--trusted-ca-file")
+                .arg(&server.client_ca);
+        }
+        let child = command
             .args(["--name", "throwaway", "--data-dir"])
             .arg(dir.path().join("data"))
             .args(["--listen-client-urls", &client_url])
@@ -78,6 +111,7 @@ impl ThrowawayEtcd {
             endpoint: client_url,
             log,
             version,
+            client_tls: tls.map(|(_, client)| client),
             _dir: dir,
         };
         etcd.wait_until_serving().await?;
@@ -93,13 +127,17 @@ impl ThrowawayEtcd {
                 let tail: Vec<_> = log.lines().rev().take(5).collect();
                 return Err(format!("etcd exited with {status}: {}", tail.join(" | ")));
             }
-            let options = etcd_client::ConnectOptions::new().with_timeout(Duration::from_secs(2));
-            match etcd_client::Client::connect([&self.endpoint], Some(options)).await {
-                Ok(mut client) => match client.status().await {
-                    Ok(_) => return Ok(()),
-                    Err(e) => last_error = e.to_string(),
-                },
-                Err(e) => last_error = e.to_string(),
+            let mut options = self.options();
+            options.timeout = Duration::from_secs(2);
+            match EtcdStore::connect(options).await {
+                Ok(_) => return Ok(()),
+                Err(e) => {
+                    last_error =
+                        std::iter::successors(Some(&e as &dyn std::error::Error), |e| e.source())
+                            .map(ToString::to_string)
+                            .collect::<Vec<_>>()
+                            .join(": ");
+                }
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -121,8 +159,17 @@ impl ThrowawayEtcd {
         self.child.id()
     }
 
+    /// How to connect to this etcd (with the client TLS it was started with).
+    pub fn options(&self) -> EtcdOptions {
+        let options = EtcdOptions::new([self.endpoint.clone()]);
+        match &self.client_tls {
+            Some(tls) => options.with_tls(tls.clone()),
+            None => options,
+        }
+    }
+
     /// A store connected to this etcd.
     pub async fn store(&self) -> Result<EtcdStore, crate::StoreError> {
-        EtcdStore::connect(EtcdOptions::new([self.endpoint.clone()])).await
+        EtcdStore::connect(self.options()).await
     }
 }
