@@ -1,6 +1,7 @@
 //! `corridorctl`: the CorridorOS command-line client.
 
 mod config;
+mod ffm;
 mod kinds;
 mod output;
 
@@ -71,6 +72,17 @@ enum Command {
     },
     /// Check that the server is ready.
     Status,
+    /// Free-form memory bundles (memqosd): alloc, delete, floor, migrate,
+    /// telemetry, renew, map.
+    Ffm {
+        #[command(subcommand)]
+        command: ffm::FfmCommand,
+    },
+    /// Time-windowed bandwidth policies (memqosd).
+    Policy {
+        #[command(subcommand)]
+        command: ffm::PolicyCommand,
+    },
     /// The local PKI in the state directory (works offline, no server).
     Pki {
         #[command(subcommand)]
@@ -142,6 +154,11 @@ async fn run(cli: Cli) -> Result<(), anyhow::Error> {
     };
     match cli.command {
         Command::Pki { .. } => unreachable!("handled above"),
+        Command::Ffm { command } => {
+            let state_dir = config::state_dir(cli.state_dir.as_deref())?;
+            ffm::run(&client, &state_dir, command).await
+        }
+        Command::Policy { command } => ffm::policy(&client, command).await,
         Command::Status => {
             if client.ready().await? {
                 println!("{server}: ready");
