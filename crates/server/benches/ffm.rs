@@ -231,6 +231,7 @@ fn populate(fd: Option<std::os::fd::BorrowedFd<'_>>) -> Duration {
 fn populate_vs_anonymous() {
     let rounds = 5;
     let (mut fd_times, mut anon_times) = (Vec::new(), Vec::new());
+    let (mut bare_times, mut falloc_times) = (Vec::new(), Vec::new());
     for _ in 0..rounds {
         // A fresh bundle each round: populating allocates its pages.
         let bundle = BundleMemory::memfd("bench", GIB as u64).expect("memfd");
@@ -240,9 +241,40 @@ fn populate_vs_anonymous() {
         fd_times.push(populate(Some(bundle.fd())));
         drop(bundle);
         anon_times.push(populate(None));
+        // The same memfd without the mbind policy, to separate the policy's
+        // cost from shmem's.
+        let bare = BundleMemory::memfd("bench-bare", GIB as u64).expect("memfd");
+        bare_times.push(populate(Some(bare.fd())));
+        drop(bare);
+        // Populating through the fd with fallocate(2), then mapping.
+        let bundle = BundleMemory::memfd("bench-falloc", GIB as u64).expect("memfd");
+        bundle
+            .apply_policy(&local_memory_nodes(), false)
+            .expect("mbind");
+        let t = Instant::now();
+        rustix::fs::fallocate(
+            bundle.fd(),
+            rustix::fs::FallocateFlags::empty(),
+            0,
+            GIB as u64,
+        )
+        .expect("fallocate");
+        let total = t.elapsed() + populate(Some(bundle.fd()));
+        falloc_times.push(total);
     }
-    fd_times.sort();
-    anon_times.sort();
+    for v in [
+        &mut fd_times,
+        &mut anon_times,
+        &mut bare_times,
+        &mut falloc_times,
+    ] {
+        v.sort();
+    }
+    println!(
+        "ffm/populate 1 GiB: memfd without mbind {:.1} ms; fallocate + MAP_POPULATE {:.1} ms (median of {rounds})",
+        bare_times[rounds / 2].as_secs_f64() * 1e3,
+        falloc_times[rounds / 2].as_secs_f64() * 1e3,
+    );
     let (f, a) = (fd_times[rounds / 2], anon_times[rounds / 2]);
     println!(
         "ffm/populate 1 GiB: bundle fd {:.1} ms ({:.2} GB/s), anonymous {:.1} ms ({:.2} GB/s), ratio {:.3} (median of {rounds})",

@@ -736,7 +736,13 @@ impl FfmService {
             }));
         }
         if let Some(lease) = kv.lease {
-            let _ = self.store.lease_revoke(lease).await;
+            // The keys are gone already; the lease only needs returning so
+            // the lease table does not fill with orphans. Off the response
+            // path: it is one more store write the client need not wait for.
+            let store = Arc::clone(&self.store);
+            tokio::spawn(async move {
+                let _ = store.lease_revoke(lease).await;
+            });
         }
         self.release(id, bundle.persistence);
         Ok(bundle)
