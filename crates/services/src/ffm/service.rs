@@ -751,8 +751,10 @@ impl FfmService {
     /// Frees a bundle's memory and ledger entry (idempotent: DELETE and the
     /// reconciler may both call it).
     fn release(&self, id: &str, persistence: Persistence) {
-        let _ = lock(&self.ledger).free(id);
+        // Memory first, capacity last: whoever sees the capacity back also
+        // sees the old bundle's memory and token gone.
         let gone = lock(&self.live).remove(id);
+        let _ = lock(&self.ledger).free(id);
         let persistent = persistence != Persistence::None
             || gone.as_ref().is_some_and(|l| l.memory.file().is_some());
         if persistent && let Err(e) = BundleMemory::remove_file(id, &self.config.memory_dir) {
