@@ -274,6 +274,23 @@ async fn another_domains_bundle_is_a_404_like_a_missing_one() {
     }
     let (_, _, list) = send(&b, "GET", server.url("/v1/ffm"), "").await;
     assert_eq!(list, json!([]));
+    // tenantB's watch carries only tenantB's events: A allocates first, B
+    // second, and the first event B sees is its own.
+    let mut events = server
+        .client(&tenant("tenantB"))
+        .watch::<Value>("/v1/ffm", None)
+        .await
+        .unwrap();
+    send(&a, "POST", server.url("/v1/ffm/alloc"), &small).await;
+    let own = small.replace("tenantA", "tenantB");
+    let (_, _, mine) = send(&b, "POST", server.url("/v1/ffm/alloc"), &own).await;
+    let first = futures::StreamExt::next(&mut events)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(first.object["id"], mine["id"]);
+    assert_eq!(first.object["security_domain"], "tenantB");
+    drop(events);
     // tenantB cannot map it either, even knowing the id.
     let stolen = BundleHandle {
         bundle: serde_json::from_value(bundle.clone()).unwrap(),
