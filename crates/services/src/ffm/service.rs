@@ -399,7 +399,11 @@ impl FfmService {
         Condition::new(
             "Placed",
             ConditionStatus::True,
-            outcome.mode.replace("MPOL_", "Mpol").replace('_', ""),
+            match outcome.mode {
+                "MPOL_WEIGHTED_INTERLEAVE" => "MpolWeightedInterleave",
+                "MPOL_INTERLEAVE" => "MpolInterleave",
+                _ => "MpolBind",
+            },
             message,
             now,
         )
