@@ -2,6 +2,7 @@
 
 mod config;
 mod corridor;
+mod ffm;
 mod kinds;
 mod output;
 
@@ -78,6 +79,17 @@ enum Command {
     },
     /// Check that the server is ready.
     Status,
+    /// Free-form memory bundles (memqosd): alloc, delete, floor, migrate,
+    /// telemetry, renew, map.
+    Ffm {
+        #[command(subcommand)]
+        command: ffm::FfmCommand,
+    },
+    /// Time-windowed bandwidth policies (memqosd).
+    Policy {
+        #[command(subcommand)]
+        command: ffm::PolicyCommand,
+    },
     /// The local PKI in the state directory (works offline, no server).
     Pki {
         #[command(subcommand)]
@@ -150,6 +162,11 @@ async fn run(cli: Cli) -> Result<(), anyhow::Error> {
     match cli.command {
         Command::Pki { .. } => unreachable!("handled above"),
         Command::Corridor { command } => corridor::run(&client, command, cli.output).await,
+        Command::Ffm { command } => {
+            let state_dir = config::state_dir(cli.state_dir.as_deref())?;
+            ffm::run(&client, &state_dir, command).await
+        }
+        Command::Policy { command } => ffm::policy(&client, command).await,
         Command::Status => {
             if client.ready().await? {
                 println!("{server}: ready");

@@ -114,8 +114,8 @@ pub async fn alloc_ffm(
 /// List bundles (filtered to the caller's domain); paging, labels, watch.
 ///
 /// A domain principal's pages are filtered after paging, so a page may hold
-/// fewer than `limit` items; follow `X-Continue`. Watching is for cluster
-/// principals.
+/// fewer than `limit` items; follow `X-Continue`. A domain principal's watch
+/// carries only its own domain's events.
 #[utoipa::path(
     get,
     path = "/v1/ffm",
@@ -124,12 +124,11 @@ pub async fn alloc_ffm(
         ("limit" = Option<usize>, Query, description = "Page size, 1..=1000"),
         ("continue" = Option<String>, Query, description = "Token from X-Continue"),
         ("label_selector" = Option<String>, Query, description = "k=v,k!=v,k"),
-        ("watch" = Option<bool>, Query, description = "Stream changes as server-sent events (cluster principals)"),
+        ("watch" = Option<bool>, Query, description = "Stream changes as server-sent events"),
         ("resource_version" = Option<String>, Query, description = "With watch: changes after this version"),
     ),
     responses(
         (status = 200, description = "The bundles", body = [FfmBundle]),
-        (status = 403, description = "Watch asked by a domain principal", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn list_ffm(
@@ -138,15 +137,10 @@ pub async fn list_ffm(
     query: ListQuery,
 ) -> ApiResult<Response> {
     if query.watch {
-        if caller.confined_to().is_some() {
-            return Err(ApiError(super::problem::http_problem(
-                StatusCode::FORBIDDEN,
-                "forbidden",
-                "watching bundles is for cluster principals; a domain principal lists and polls"
-                    .to_owned(),
-            )));
-        }
-        return list_or_watch(&state, state.plane.ffm.registry(), "/v1/ffm", query).await;
+        return match caller.confined_to() {
+            None => list_or_watch(&state, state.plane.ffm.registry(), "/v1/ffm", query).await,
+            Some(domain) => watch_domain(&state, domain.to_owned(), query).await,
+        };
     }
     let page = state.plane.ffm.list(&query.options).await?;
     let mut headers = HeaderMap::new();
@@ -162,6 +156,44 @@ pub async fn list_ffm(
         .filter(|b| caller.may_see(Some(&b.security_domain)))
         .collect();
     Ok((headers, Json(items)).into_response())
+}
+
+/// A watch of the bundles of one domain: other domains' events are dropped
+/// before they reach the stream, so their existence does not leak.
+async fn watch_domain(state: &AppState, domain: String, query: ListQuery) -> ApiResult<Response> {
+    use axum::response::sse::{Event, KeepAlive, Sse};
+    use futures::StreamExt;
+    let from = query.resource_version.map_or(0, |r| r + 1);
+    let events = state
+        .plane
+        .ffm
+        .registry()
+        .watch(from, query.options.label_selector.clone())
+        .await?;
+    let stream = events
+        .filter_map(move |event| {
+            let domain = domain.clone();
+            async move {
+                let sse = match event {
+                    Ok(event) if event.object.security_domain == domain => Event::default()
+                        .id(event.resource_version.clone())
+                        .event(format!("{:?}", event.event_type).to_uppercase())
+                        .json_data(&event)
+                        .unwrap_or_else(|_| Event::default().event("ERROR")),
+                    Ok(_) => return None,
+                    Err(error) => Event::default()
+                        .event("ERROR")
+                        .json_data(error.to_problem())
+                        .unwrap_or_else(|_| Event::default().event("ERROR")),
+                };
+                Some(Ok::<_, std::convert::Infallible>(sse))
+            }
+        })
+        .take_until(state.drained())
+        .boxed();
+    Ok(Sse::new(stream)
+        .keep_alive(KeepAlive::new().interval(std::time::Duration::from_secs(15)))
+        .into_response())
 }
 
 /// One bundle with live telemetry; the hand-off token in `X-Ffm-Token`.

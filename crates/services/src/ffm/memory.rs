@@ -15,9 +15,11 @@
 //! * Several nodes use `MPOL_WEIGHTED_INTERLEAVE` (Linux 6.9+, weights are the
 //!   system-wide `/sys/kernel/mm/mempolicy/weighted_interleave/nodeN`); on an
 //!   older kernel (EINVAL) plain `MPOL_INTERLEAVE`, and the outcome says so.
-//! * Migration is `mbind(MPOL_MF_MOVE)` over the resident pages; pages are
-//!   counted with `move_pages(2)` (query mode, `nodes = NULL`) before and
-//!   after, so `moved_pages` is what the kernel reports, not an estimate.
+//! * Migration is `mbind(MPOL_MF_MOVE)` over the resident pages; resident
+//!   pages off the target nodes are counted with `move_pages(2)` (query
+//!   mode, `nodes = NULL`) before and after, so `moved_pages` is what the
+//!   kernel reports, not an estimate. Scans go 1 GiB at a time, so the
+//!   RFC's 256 GiB bundle costs no more scan memory than a small one.
 
 use std::ffi::c_void;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
@@ -35,6 +37,8 @@ const MPOL_WEIGHTED_INTERLEAVE: i32 = 6;
 const MPOL_MF_MOVE: u32 = 1 << 1;
 
 const PAGE: u64 = 4096;
+/// Pages scanned at a time (1 GiB of 4 KiB pages).
+const WINDOW_PAGES: usize = 1 << 18;
 
 /// What went wrong with a bundle's memory, with the step and the bundle.
 #[derive(Debug, thiserror::Error)]
@@ -229,9 +233,9 @@ impl BundleMemory {
         }
         let mapping = Mapping::new(&self.id, self.fd.as_fd(), self.bytes)?;
         let before = if move_resident {
-            mapping.resident_nodes(&self.id)?
+            mapping.off_target_pages(&self.id, &nodes)?
         } else {
-            Vec::new()
+            0
         };
         let mask = node_mask(&nodes);
         let flags = if move_resident { MPOL_MF_MOVE } else { 0 };
@@ -252,13 +256,10 @@ impl BundleMemory {
                 }
             }
         };
+        // Pages that were resident off the target nodes and no longer are:
+        // what mbind(MPOL_MF_MOVE) moved (pages it could not move stay off).
         let moved = if move_resident {
-            let after = mapping.resident_nodes(&self.id)?;
-            before
-                .iter()
-                .zip(&after)
-                .filter(|(b, a)| b.is_some() && a.is_some() && b != a)
-                .count() as u64
+            before.saturating_sub(mapping.off_target_pages(&self.id, &nodes)?)
         } else {
             0
         };
@@ -271,11 +272,15 @@ impl BundleMemory {
             return Ok(0);
         }
         let mapping = Mapping::new(&self.id, self.fd.as_fd(), self.bytes)?;
-        Ok(mapping
-            .residency(&self.id)?
-            .iter()
-            .filter(|&&b| b & 1 == 1)
-            .count() as u64)
+        let mut resident = 0;
+        for (first, count) in mapping.windows() {
+            resident += mapping
+                .residency(&self.id, first, count)?
+                .iter()
+                .filter(|&&b| b & 1 == 1)
+                .count() as u64;
+        }
+        Ok(resident)
     }
 }
 
@@ -352,13 +357,32 @@ impl Mapping {
         Ok(())
     }
 
-    /// `mincore` vector: bit 0 of each byte = page resident. For shmem this
-    /// reports the page cache, mapped here or not.
-    fn residency(&self, id: &str) -> Result<Vec<u8>, MemoryError> {
+    /// The mapping in windows of [`WINDOW_PAGES`] pages, `(first, count)`:
+    /// scans never hold per-page state for more than one window, so a
+    /// 256 GiB bundle costs no more memory to scan than a 1 GiB one.
+    fn windows(&self) -> impl Iterator<Item = (usize, usize)> + use<> {
         let pages = self.len.div_ceil(PAGE as usize);
-        let mut vec = vec![0u8; pages];
-        // SAFETY: our live mapping; vec has one byte per page of it.
-        let rc = unsafe { libc::mincore(self.ptr.as_ptr(), self.len, vec.as_mut_ptr()) };
+        (0..pages)
+            .step_by(WINDOW_PAGES)
+            .map(move |first| (first, WINDOW_PAGES.min(pages - first)))
+    }
+
+    /// `mincore` vector of `count` pages from page `first`: bit 0 of each
+    /// byte = page resident. For shmem this reports the page cache, mapped
+    /// here or not.
+    fn residency(&self, id: &str, first: usize, count: usize) -> Result<Vec<u8>, MemoryError> {
+        let off = first * PAGE as usize;
+        let len = (count * PAGE as usize).min(self.len - off);
+        let mut vec = vec![0u8; count];
+        // SAFETY: [off, off+len) lies inside our live mapping; vec has one
+        // byte per page of it.
+        let rc = unsafe {
+            libc::mincore(
+                self.ptr.as_ptr().cast::<u8>().add(off).cast(),
+                len,
+                vec.as_mut_ptr(),
+            )
+        };
         if rc != 0 {
             return Err(MemoryError::Sys {
                 id: id.to_owned(),
@@ -369,73 +393,73 @@ impl Mapping {
         Ok(vec)
     }
 
-    /// Node of every page (`None` = not resident), via `move_pages` in
+    /// Resident pages that are on none of `targets`, via `move_pages` in
     /// query mode. Resident pages are first mapped with
     /// `MADV_POPULATE_READ` (they are in the page cache already, so nothing
     /// is allocated) because both `move_pages` and `mbind(MPOL_MF_MOVE)`
     /// only see pages mapped in this address space.
-    fn resident_nodes(&self, id: &str) -> Result<Vec<Option<i32>>, MemoryError> {
-        let residency = self.residency(id)?;
-        let mut nodes = vec![None; residency.len()];
+    fn off_target_pages(&self, id: &str, targets: &[u32]) -> Result<u64, MemoryError> {
         let base = self.ptr.as_ptr().cast::<u8>();
-        let mut i = 0;
-        while i < residency.len() {
-            if residency[i] & 1 == 0 {
-                i += 1;
-                continue;
-            }
-            let start = i;
-            while i < residency.len() && residency[i] & 1 == 1 {
-                i += 1;
-            }
-            let off = start * PAGE as usize;
-            let len = (i - start) * PAGE as usize;
-            // SAFETY: [off, off+len) lies inside our mapping (page indexes
-            // come from mincore over it); populate-read only maps pages.
-            let rc = unsafe {
-                libc::madvise(
-                    base.add(off).cast(),
-                    len.min(self.len - off),
-                    libc::MADV_POPULATE_READ,
-                )
-            };
-            if rc != 0 {
-                return Err(MemoryError::Sys {
-                    id: id.to_owned(),
-                    step: "madvise(MADV_POPULATE_READ)",
-                    source: std::io::Error::last_os_error(),
-                });
-            }
-            let addrs: Vec<*mut c_void> = (start..i)
-                // SAFETY: each address is a page inside our mapping.
-                .map(|p| unsafe { base.add(p * PAGE as usize) }.cast())
-                .collect();
-            let mut status = vec![0i32; addrs.len()];
-            // SAFETY: pid 0 = this process; addrs/status have `count`
-            // elements; nodes = NULL asks for the current node of each page.
-            let rc = unsafe {
-                libc::syscall(
-                    libc::SYS_move_pages,
-                    0 as libc::c_long,
-                    addrs.len() as libc::c_ulong,
-                    addrs.as_ptr(),
-                    std::ptr::null::<i32>(),
-                    status.as_mut_ptr(),
-                    0 as libc::c_long,
-                )
-            };
-            if rc < 0 {
-                return Err(MemoryError::Sys {
-                    id: id.to_owned(),
-                    step: "move_pages (query)",
-                    source: std::io::Error::last_os_error(),
-                });
-            }
-            for (k, s) in status.into_iter().enumerate() {
-                nodes[start + k] = (s >= 0).then_some(s);
+        let mut off_target = 0u64;
+        for (first, count) in self.windows() {
+            let residency = self.residency(id, first, count)?;
+            let mut i = 0;
+            while i < residency.len() {
+                if residency[i] & 1 == 0 {
+                    i += 1;
+                    continue;
+                }
+                let start = i;
+                while i < residency.len() && residency[i] & 1 == 1 {
+                    i += 1;
+                }
+                let off = (first + start) * PAGE as usize;
+                let len = ((i - start) * PAGE as usize).min(self.len - off);
+                // SAFETY: [off, off+len) lies inside our mapping (page
+                // indexes come from mincore over it); populate-read only
+                // maps pages already in the page cache.
+                let rc =
+                    unsafe { libc::madvise(base.add(off).cast(), len, libc::MADV_POPULATE_READ) };
+                if rc != 0 {
+                    return Err(MemoryError::Sys {
+                        id: id.to_owned(),
+                        step: "madvise(MADV_POPULATE_READ)",
+                        source: std::io::Error::last_os_error(),
+                    });
+                }
+                let addrs: Vec<*mut c_void> = (start..i)
+                    // SAFETY: each address is a page inside our mapping.
+                    .map(|p| unsafe { base.add((first + p) * PAGE as usize) }.cast())
+                    .collect();
+                let mut status = vec![0i32; addrs.len()];
+                // SAFETY: pid 0 = this process; addrs/status have `count`
+                // elements; nodes = NULL asks for the current node of each
+                // page and moves nothing.
+                let rc = unsafe {
+                    libc::syscall(
+                        libc::SYS_move_pages,
+                        0 as libc::c_long,
+                        addrs.len() as libc::c_ulong,
+                        addrs.as_ptr(),
+                        std::ptr::null::<i32>(),
+                        status.as_mut_ptr(),
+                        0 as libc::c_long,
+                    )
+                };
+                if rc < 0 {
+                    return Err(MemoryError::Sys {
+                        id: id.to_owned(),
+                        step: "move_pages (query)",
+                        source: std::io::Error::last_os_error(),
+                    });
+                }
+                off_target += status
+                    .iter()
+                    .filter(|&&n| n >= 0 && !targets.contains(&n.unsigned_abs()))
+                    .count() as u64;
             }
         }
-        Ok(nodes)
+        Ok(off_target)
     }
 }
 

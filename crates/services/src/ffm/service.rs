@@ -200,7 +200,14 @@ struct Snapshot {
     revision: u64,
     minute: i64,
     outcomes: Arc<BTreeMap<String, Outcome>>,
+    computed_at: std::time::Instant,
+    cost: Duration,
 }
+
+/// The model is recomputed at most once per this many times its own cost,
+/// so with many live bundles it takes at most 1/50 of a core however fast
+/// bundles come and go; bundles newer than the last run say so.
+const MODEL_DUTY: u32 = 50;
 
 #[derive(Debug)]
 pub struct FfmService {
@@ -289,6 +296,7 @@ impl FfmService {
         topology: &Topology,
         config: FfmConfig,
     ) -> Result<Arc<Self>, FfmError> {
+        raise_fd_limit();
         let provider: Arc<dyn MemoryProvider> = match &config.provider {
             Some(p) => Arc::clone(p),
             None => Arc::new(TwinMemory::new(topology)),
@@ -391,7 +399,11 @@ impl FfmService {
         Condition::new(
             "Placed",
             ConditionStatus::True,
-            outcome.mode.replace("MPOL_", "Mpol").replace('_', ""),
+            match outcome.mode {
+                "MPOL_WEIGHTED_INTERLEAVE" => "MpolWeightedInterleave",
+                "MPOL_INTERLEAVE" => "MpolInterleave",
+                _ => "MpolBind",
+            },
             message,
             now,
         )
@@ -554,7 +566,17 @@ impl FfmService {
     }
 
     fn overlay(&self, mut bundle: FfmBundle, snapshot: &BTreeMap<String, Outcome>) -> FfmBundle {
-        if let Some(o) = snapshot.get(&bundle.id) {
+        let Some(o) = snapshot.get(&bundle.id) else {
+            bundle.meta.set_condition(Condition::new(
+                "FloorMet",
+                ConditionStatus::Unknown,
+                "TelemetryPending",
+                "allocated after the last run of the bandwidth model (it runs at most once per 50 times its own cost); achieved_GBs and tail_p99_ms are 0 until the next",
+                self.clock.now(),
+            ));
+            return bundle;
+        };
+        {
             bundle.achieved_gbs = GigabytesPerSecond(round3(o.achieved_gbs));
             bundle.tail_p99_ms = round3(o.tail_p99_ms);
             let now = self.clock.now();
@@ -593,11 +615,12 @@ impl FfmService {
         let ledger = lock(&self.ledger);
         let mut cached = lock(&self.snapshot);
         if let Some(s) = cached.as_ref()
-            && s.revision == ledger.revision()
-            && s.minute == minute
+            && ((s.revision == ledger.revision() && s.minute == minute)
+                || s.computed_at.elapsed() < s.cost * MODEL_DUTY)
         {
             return Arc::clone(&s.outcomes);
         }
+        let started = std::time::Instant::now();
         let segment = ledger.segments().at(planner::week_minute(minute));
         let mut parts = BTreeMap::new();
         for b in ledger.bundles() {
@@ -635,6 +658,8 @@ impl FfmService {
             revision: ledger.revision(),
             minute,
             outcomes: Arc::clone(&outcomes),
+            computed_at: std::time::Instant::now(),
+            cost: started.elapsed(),
         });
         outcomes
     }
@@ -715,7 +740,13 @@ impl FfmService {
             }));
         }
         if let Some(lease) = kv.lease {
-            let _ = self.store.lease_revoke(lease).await;
+            // The keys are gone already; the lease only needs returning so
+            // the lease table does not fill with orphans. Off the response
+            // path: it is one more store write the client need not wait for.
+            let store = Arc::clone(&self.store);
+            tokio::spawn(async move {
+                let _ = store.lease_revoke(lease).await;
+            });
         }
         self.release(id, bundle.persistence);
         Ok(bundle)
@@ -724,8 +755,10 @@ impl FfmService {
     /// Frees a bundle's memory and ledger entry (idempotent: DELETE and the
     /// reconciler may both call it).
     fn release(&self, id: &str, persistence: Persistence) {
-        let _ = lock(&self.ledger).free(id);
+        // Memory first, capacity last: whoever sees the capacity back also
+        // sees the old bundle's memory and token gone.
         let gone = lock(&self.live).remove(id);
+        let _ = lock(&self.ledger).free(id);
         let persistent = persistence != Persistence::None
             || gone.as_ref().is_some_and(|l| l.memory.file().is_some());
         if persistent && let Err(e) = BundleMemory::remove_file(id, &self.config.memory_dir) {
@@ -1308,6 +1341,23 @@ fn utc_offset(zone: &str) -> Option<i16> {
             let rest = zone.strip_prefix("Etc/GMT")?;
             let hours: i16 = rest.parse().ok()?;
             (-14..=12).contains(&hours).then_some(-hours * 60)
+        }
+    }
+}
+
+/// Every live bundle holds an fd: lift the soft `RLIMIT_NOFILE` to the hard
+/// limit so the number of bundles is bounded by admission, not by a default
+/// of 1024.
+fn raise_fd_limit() {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let limit = getrlimit(Resource::Nofile);
+    if limit.current < limit.maximum {
+        let raised = rustix::process::Rlimit {
+            current: limit.maximum,
+            maximum: limit.maximum,
+        };
+        if let Err(e) = setrlimit(Resource::Nofile, raised) {
+            tracing::warn!(error = %e, "cannot raise RLIMIT_NOFILE; bundles are limited by it");
         }
     }
 }

@@ -1,0 +1,338 @@
+//! memqosd benchmarks, bounded in time:
+//!
+//! 1. **alloc + DELETE end to end** against a real corridord child
+//!    (`--insecure-dev`: plain HTTP on loopback, so the figure is the
+//!    service, not TLS) with 10,000 live bundles and 32 keep-alive clients
+//!    each looping `POST /v1/ffm/alloc` then `DELETE /v1/ffm/{id}`.
+//! 2. **Populating a 1 GiB bundle through its fd** (`mmap(MAP_SHARED |
+//!    MAP_POPULATE)` of the sealed memfd) against `mmap(MAP_PRIVATE |
+//!    MAP_ANONYMOUS | MAP_POPULATE)` of 1 GiB, interleaved in one run.
+//! 3. **Migration** of a populated 1 GiB bundle (`mbind(MPOL_MF_MOVE)` over
+//!    its resident pages, counted by `move_pages`) against `memcpy` of 1 GiB.
+//!
+//! `cargo bench -p corridor-server --bench ffm`. `FFM_BENCH_SECONDS` sets
+//! the load time of (1) (default 10), `FFM_BENCH_LIVE` the live bundles
+//! (default 10000).
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use corridor_services::ffm::memory::{BundleMemory, local_memory_nodes};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+mod support;
+
+const CLIENTS: usize = 32;
+const GIB: usize = 1 << 30;
+const BODY: &str = r#"{"bytes":4096,"latency_class":"T1","bandwidth_floor_GBs":0,"persistence":"none","shareable":true,"security_domain":"bench"}"#;
+
+struct Conn {
+    stream: TcpStream,
+    addr: SocketAddr,
+    buf: Vec<u8>,
+}
+
+impl Conn {
+    async fn open(addr: SocketAddr) -> Conn {
+        let stream = TcpStream::connect(addr).await.expect("connect");
+        stream.set_nodelay(true).unwrap();
+        Conn {
+            stream,
+            addr,
+            buf: Vec::with_capacity(16 * 1024),
+        }
+    }
+
+    /// One request; returns status and body.
+    async fn call(&mut self, method: &str, path: &str, body: &str) -> (u16, Vec<u8>) {
+        let request = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            self.addr,
+            body.len()
+        );
+        self.stream.write_all(request.as_bytes()).await.unwrap();
+        self.buf.clear();
+        let mut chunk = [0u8; 16 * 1024];
+        loop {
+            let n = self.stream.read(&mut chunk).await.unwrap();
+            assert!(n > 0, "server closed the connection");
+            self.buf.extend_from_slice(&chunk[..n]);
+            if let Some(end) = self.buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&self.buf[..end]).to_ascii_lowercase();
+                let status: u16 = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+                let len: usize = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length:"))
+                    .map(|v| v.trim().parse().unwrap())
+                    .unwrap_or(0);
+                while self.buf.len() < end + 4 + len {
+                    let n = self.stream.read(&mut chunk).await.unwrap();
+                    assert!(n > 0);
+                    self.buf.extend_from_slice(&chunk[..n]);
+                }
+                return (status, self.buf[end + 4..end + 4 + len].to_vec());
+            }
+        }
+    }
+
+    async fn alloc(&mut self) -> String {
+        let (status, body) = self.call("POST", "/v1/ffm/alloc", BODY).await;
+        assert_eq!(status, 201, "{}", String::from_utf8_lossy(&body));
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        v["id"].as_str().unwrap().to_owned()
+    }
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i]
+}
+
+async fn wait_ready(addr: SocketAddr) {
+    for _ in 0..2000 {
+        if let Ok(mut c) = TcpStream::connect(addr).await {
+            let _ = c
+                .write_all(
+                    format!("GET /readyz HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n")
+                        .as_bytes(),
+                )
+                .await;
+            let mut out = Vec::new();
+            let _ = c.read_to_end(&mut out).await;
+            if out.starts_with(b"HTTP/1.1 200") {
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("corridord never became ready");
+}
+
+async fn alloc_delete() {
+    let seconds: u64 = std::env::var("FFM_BENCH_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10);
+    let live: usize = std::env::var("FFM_BENCH_LIVE")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10_000);
+    let server = support::Server::spawn(true);
+    wait_ready(server.addr).await;
+    let addr = server.addr;
+    // Populate the live set with 32 connections.
+    let started = Instant::now();
+    let per = live.div_ceil(CLIENTS);
+    let fill: Vec<_> = (0..CLIENTS)
+        .map(|_| {
+            tokio::spawn(async move {
+                let mut c = Conn::open(addr).await;
+                for _ in 0..per {
+                    c.alloc().await;
+                }
+            })
+        })
+        .collect();
+    for f in fill {
+        f.await.unwrap();
+    }
+    println!(
+        "ffm/populate: {} live bundles in {:.2} s ({:.0} allocs/s)",
+        per * CLIENTS,
+        started.elapsed().as_secs_f64(),
+        (per * CLIENTS) as f64 / started.elapsed().as_secs_f64()
+    );
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..CLIENTS)
+        .map(|_| {
+            tokio::spawn(async move {
+                let mut c = Conn::open(addr).await;
+                let mut alloc = Vec::new();
+                let mut delete = Vec::new();
+                while Instant::now() < deadline {
+                    let t = Instant::now();
+                    let id = c.alloc().await;
+                    alloc.push(t.elapsed());
+                    let t = Instant::now();
+                    let (status, _) = c.call("DELETE", &format!("/v1/ffm/{id}"), "").await;
+                    assert_eq!(status, 200);
+                    delete.push(t.elapsed());
+                }
+                (alloc, delete)
+            })
+        })
+        .collect();
+    let (mut alloc, mut delete) = (Vec::new(), Vec::new());
+    for t in tasks {
+        let (a, d) = t.await.unwrap();
+        alloc.extend(a);
+        delete.extend(d);
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    alloc.sort();
+    delete.sort();
+    let mut both: Vec<Duration> = alloc.iter().chain(&delete).copied().collect();
+    both.sort();
+    println!(
+        "ffm/alloc+delete: {CLIENTS} clients, {} live: {:.0} alloc+DELETE pairs/s = {:.0} requests/s over {elapsed:.1} s",
+        per * CLIENTS,
+        alloc.len() as f64 / elapsed,
+        both.len() as f64 / elapsed,
+    );
+    for (name, v) in [("alloc", &alloc), ("delete", &delete), ("any", &both)] {
+        println!(
+            "ffm/alloc+delete: {name:6} p50 {:.2} ms  p99 {:.2} ms  max {:.2} ms",
+            percentile(v, 0.5).as_secs_f64() * 1e3,
+            percentile(v, 0.99).as_secs_f64() * 1e3,
+            v.last().copied().unwrap_or_default().as_secs_f64() * 1e3,
+        );
+    }
+    if let Some(rss) = server.rss_kib() {
+        println!("ffm/alloc+delete: corridord RSS {} MiB", rss / 1024);
+    }
+}
+
+/// mmap + populate, timed, then unmapped.
+fn populate(fd: Option<std::os::fd::BorrowedFd<'_>>) -> Duration {
+    use rustix::mm::{MapFlags, ProtFlags, mmap, mmap_anonymous, munmap};
+    let t = Instant::now();
+    // SAFETY: fresh mappings at kernel-chosen addresses, unmapped below,
+    // never dereferenced here.
+    let ptr = unsafe {
+        match fd {
+            Some(fd) => mmap(
+                std::ptr::null_mut(),
+                GIB,
+                ProtFlags::READ | ProtFlags::WRITE,
+                MapFlags::SHARED | MapFlags::POPULATE,
+                fd,
+                0,
+            ),
+            None => mmap_anonymous(
+                std::ptr::null_mut(),
+                GIB,
+                ProtFlags::READ | ProtFlags::WRITE,
+                MapFlags::PRIVATE | MapFlags::POPULATE,
+            ),
+        }
+    }
+    .expect("mmap 1 GiB");
+    let elapsed = t.elapsed();
+    // SAFETY: the mapping made just above.
+    unsafe { munmap(ptr, GIB) }.expect("munmap");
+    elapsed
+}
+
+fn populate_vs_anonymous() {
+    let rounds = 5;
+    let (mut fd_times, mut anon_times) = (Vec::new(), Vec::new());
+    let (mut bare_times, mut falloc_times) = (Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        // A fresh bundle each round: populating allocates its pages.
+        let bundle = BundleMemory::memfd("bench", GIB as u64).expect("memfd");
+        bundle
+            .apply_policy(&local_memory_nodes(), false)
+            .expect("mbind");
+        fd_times.push(populate(Some(bundle.fd())));
+        drop(bundle);
+        anon_times.push(populate(None));
+        // The same memfd without the mbind policy, to separate the policy's
+        // cost from shmem's.
+        let bare = BundleMemory::memfd("bench-bare", GIB as u64).expect("memfd");
+        bare_times.push(populate(Some(bare.fd())));
+        drop(bare);
+        // Populating through the fd with fallocate(2), then mapping.
+        let bundle = BundleMemory::memfd("bench-falloc", GIB as u64).expect("memfd");
+        bundle
+            .apply_policy(&local_memory_nodes(), false)
+            .expect("mbind");
+        let t = Instant::now();
+        rustix::fs::fallocate(
+            bundle.fd(),
+            rustix::fs::FallocateFlags::empty(),
+            0,
+            GIB as u64,
+        )
+        .expect("fallocate");
+        let total = t.elapsed() + populate(Some(bundle.fd()));
+        falloc_times.push(total);
+    }
+    for v in [
+        &mut fd_times,
+        &mut anon_times,
+        &mut bare_times,
+        &mut falloc_times,
+    ] {
+        v.sort();
+    }
+    println!(
+        "ffm/populate 1 GiB: memfd without mbind {:.1} ms; fallocate + MAP_POPULATE {:.1} ms (median of {rounds})",
+        bare_times[rounds / 2].as_secs_f64() * 1e3,
+        falloc_times[rounds / 2].as_secs_f64() * 1e3,
+    );
+    let (f, a) = (fd_times[rounds / 2], anon_times[rounds / 2]);
+    println!(
+        "ffm/populate 1 GiB: bundle fd {:.1} ms ({:.2} GB/s), anonymous {:.1} ms ({:.2} GB/s), ratio {:.3} (median of {rounds})",
+        f.as_secs_f64() * 1e3,
+        GIB as f64 / f.as_secs_f64() / 1e9,
+        a.as_secs_f64() * 1e3,
+        GIB as f64 / a.as_secs_f64() / 1e9,
+        f.as_secs_f64() / a.as_secs_f64()
+    );
+}
+
+fn migration_vs_memcpy() {
+    let bundle = BundleMemory::memfd("bench-migrate", GIB as u64).expect("memfd");
+    let nodes = local_memory_nodes();
+    bundle.apply_policy(&nodes, false).expect("mbind");
+    {
+        let f = std::fs::File::from(bundle.fd().try_clone_to_owned().unwrap());
+        let chunk = vec![0x5au8; 1 << 20];
+        for i in 0..1024u64 {
+            std::os::unix::fs::FileExt::write_all_at(&f, &chunk, i << 20).unwrap();
+        }
+    }
+    let t = Instant::now();
+    let (outcome, moved) = bundle.apply_policy(&nodes, true).expect("migrate");
+    let migrate = t.elapsed();
+    let src = vec![1u8; GIB];
+    let mut dst = vec![0u8; GIB];
+    dst.copy_from_slice(&src); // fault both in before timing
+    let t = Instant::now();
+    dst.copy_from_slice(&src);
+    let copy = t.elapsed();
+    std::hint::black_box(&dst);
+    println!(
+        "ffm/migrate 1 GiB to nodes {:?} ({}): {moved} pages moved in {:.1} ms ({:.2} GB/s of bundle); memcpy 1 GiB {:.1} ms ({:.2} GB/s)",
+        outcome.nodes,
+        outcome.mode,
+        migrate.as_secs_f64() * 1e3,
+        GIB as f64 / migrate.as_secs_f64() / 1e9,
+        copy.as_secs_f64() * 1e3,
+        GIB as f64 / copy.as_secs_f64() / 1e9,
+    );
+    if nodes.len() == 1 {
+        println!(
+            "ffm/migrate: this host has one NUMA node ({}): no page can change node, so the figure is the cost of the \
+             migration pass (mincore, MADV_POPULATE_READ, move_pages query, mbind) over 262144 resident pages, not a copy",
+            nodes[0]
+        );
+    }
+}
+
+fn main() {
+    // Criterion-style filters are ignored; `cargo bench` passes `--bench`.
+    populate_vs_anonymous();
+    migration_vs_memcpy();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(alloc_delete());
+}

@@ -1,0 +1,559 @@
+//! memqosd over HTTPS and the Unix socket: the RFC's JSON verbatim, domain
+//! isolation, problems naming the field, the 64-client race, another process
+//! mapping a bundle, and kill -9 of the real corridord.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use corridor_client::ffm::{BundleHandle, MappedBundle};
+use corridor_client::{Client, TlsOptions};
+use corridor_model::ffm::{FfmAllocRequest, LatencyClass, Persistence};
+use corridor_model::units::{Bytes, GigabytesPerSecond};
+use corridor_pki::{PkiPaths, Principal};
+use corridor_server::Daemon;
+use corridor_server::config::Config;
+use serde_json::{Value, json};
+
+/// The RFC's "Allocate Memory" request, byte for byte.
+const RFC_ALLOC: &str = r#"{
+  "bytes": 274877906944,
+  "latency_class": "T2",
+  "bandwidth_floor_GBs": 150,
+  "persistence": "none",
+  "shareable": true,
+  "security_domain": "tenantA"
+}"#;
+
+/// The RFC's "Adjust Bandwidth" request, byte for byte.
+const RFC_BANDWIDTH: &str = r#"{
+  "floor_GBs": 180
+}"#;
+
+/// Every field of the RFC's response example.
+const RFC_RESPONSE_FIELDS: [&str; 13] = [
+    "id",
+    "bytes",
+    "latency_class",
+    "bandwidth_floor_GBs",
+    "persistence",
+    "shareable",
+    "security_domain",
+    "created_at",
+    "policy_lease_ttl_s",
+    "fds",
+    "achieved_GBs",
+    "moved_pages",
+    "tail_p99_ms",
+];
+
+fn tls(state: &Path, principal: &Principal) -> TlsOptions {
+    let pki = PkiPaths::in_state_dir(state);
+    TlsOptions {
+        ca: pki.ca_cert(),
+        identity: Some((pki.client_cert(principal), pki.client_key(principal))),
+    }
+}
+
+fn http(state: &Path, principal: &Principal) -> reqwest::Client {
+    reqwest::Client::builder()
+        .tls_backend_preconfigured(corridor_client::rustls_config(&tls(state, principal)).unwrap())
+        .build()
+        .unwrap()
+}
+
+struct Running {
+    base: String,
+    state: tempfile::TempDir,
+    server: corridor_server::Background,
+    plane: Arc<corridor_services::ControlPlane>,
+}
+
+impl Running {
+    async fn start() -> Running {
+        let state = tempfile::tempdir().unwrap();
+        let mut config = Config::local(state.path());
+        config.security_domains = vec!["tenantA".into(), "tenantB".into()];
+        let daemon = Daemon::start(&config).await.expect("corridord starts");
+        let base = daemon.base_url();
+        let plane = daemon.plane().clone();
+        Running {
+            base,
+            state,
+            plane,
+            server: daemon.spawn(),
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    fn as_(&self, principal: &Principal) -> reqwest::Client {
+        http(self.state.path(), principal)
+    }
+
+    fn client(&self, principal: &Principal) -> Client {
+        Client::with_tls(&self.base, &tls(self.state.path(), principal)).unwrap()
+    }
+
+    fn socket(&self) -> std::path::PathBuf {
+        self.state.path().join("ffm.sock")
+    }
+
+    async fn stop(self) {
+        self.server.stop().await.unwrap();
+        drop(self.plane);
+    }
+}
+
+async fn send(
+    client: &reqwest::Client,
+    method: &str,
+    url: String,
+    body: &str,
+) -> (u16, reqwest::header::HeaderMap, Value) {
+    let response = client
+        .request(method.parse().unwrap(), url)
+        .header("content-type", "application/json")
+        .body(body.to_owned())
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let body = response.json::<Value>().await.unwrap_or(Value::Null);
+    (status, headers, body)
+}
+
+fn tenant(name: &str) -> Principal {
+    Principal::Domain(name.into())
+}
+
+#[tokio::test]
+async fn rfc_examples_verbatim() {
+    let server = Running::start().await;
+    let a = server.as_(&tenant("tenantA"));
+    let (status, headers, body) = send(&a, "POST", server.url("/v1/ffm/alloc"), RFC_ALLOC).await;
+    assert_eq!(status, 201, "{body}");
+    for field in RFC_RESPONSE_FIELDS {
+        assert!(body.get(field).is_some(), "missing {field}: {body}");
+    }
+    assert_eq!(body["bytes"], 274_877_906_944_u64);
+    assert_eq!(body["latency_class"], "T2");
+    assert_eq!(body["bandwidth_floor_GBs"], 150.0);
+    assert_eq!(body["policy_lease_ttl_s"], 3600);
+    assert_eq!(body["moved_pages"], 0);
+    assert!(body["achieved_GBs"].as_f64().unwrap() > 0.0);
+    assert!(body["tail_p99_ms"].as_f64().unwrap() > 0.0);
+    let fd = body["fds"][0].as_str().unwrap();
+    assert!(
+        fd.starts_with(&format!("/proc/{}/fd/", std::process::id())),
+        "{fd}"
+    );
+    assert_eq!(std::fs::metadata(fd).unwrap().len(), 274_877_906_944);
+    assert_eq!(headers["x-ffm-token"].len(), 64);
+    let id = body["id"].as_str().unwrap().to_owned();
+
+    // The RFC's 150 GB/s takes the default twin's whole T2 admission
+    // capacity (0.75 × 200 GB/s), so its 180 GB/s adjustment is refused,
+    // naming the binding device and window, and nothing changes.
+    let (status, _, problem) = send(
+        &a,
+        "PATCH",
+        server.url(&format!("/v1/ffm/{id}/bandwidth")),
+        RFC_BANDWIDTH,
+    )
+    .await;
+    assert_eq!(status, 409, "{problem}");
+    let detail = problem["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("cxl-dev") || detail.contains("cxl"),
+        "{detail}"
+    );
+    assert!(detail.contains("week") || detail.contains(':'), "{detail}");
+    let (_, _, again) = send(&a, "GET", server.url(&format!("/v1/ffm/{id}")), "").await;
+    assert_eq!(again["bandwidth_floor_GBs"], 150.0);
+
+    // On HBM (T0) there is room: the same PATCH body succeeds.
+    let t0 = RFC_ALLOC
+        .replace("\"T2\"", "\"T0\"")
+        .replace("274877906944", "4294967296");
+    let (status, _, hbm) = send(&a, "POST", server.url("/v1/ffm/alloc"), &t0).await;
+    assert_eq!(status, 201, "{hbm}");
+    let hbm_id = hbm["id"].as_str().unwrap();
+    let (status, _, patched) = send(
+        &a,
+        "PATCH",
+        server.url(&format!("/v1/ffm/{hbm_id}/bandwidth")),
+        RFC_BANDWIDTH,
+    )
+    .await;
+    assert_eq!(status, 200, "{patched}");
+    assert_eq!(patched["bandwidth_floor_GBs"], 180.0);
+
+    // Telemetry, lease, migration (an operation), list, delete.
+    let (status, _, t) = send(
+        &a,
+        "GET",
+        server.url(&format!("/v1/ffm/{hbm_id}/telemetry")),
+        "",
+    )
+    .await;
+    assert_eq!(status, 200, "{t}");
+    assert!(t["achieved_GBs"].as_f64().unwrap() >= 180.0, "{t}");
+    let (status, _, _) = send(
+        &a,
+        "POST",
+        server.url(&format!("/v1/ffm/{hbm_id}/lease")),
+        "",
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, headers, op) = send(
+        &a,
+        "PATCH",
+        server.url(&format!("/v1/ffm/{hbm_id}/latency_class")),
+        r#"{"latency_class": "T1"}"#,
+    )
+    .await;
+    assert_eq!(status, 202, "{op}");
+    assert!(headers.contains_key("location"));
+    let admin = server.client(&Principal::Admin);
+    let op_id = op["id"].as_str().unwrap();
+    let mut finished = None;
+    for _ in 0..500 {
+        let o = admin.operation(op_id).await.unwrap();
+        if o.state.is_terminal() {
+            finished = Some(o);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let finished = finished.expect("migration ends");
+    assert!(finished.error.is_none(), "{finished:?}");
+    let moved = admin.ffm_get(hbm_id).await.unwrap().bundle;
+    assert_eq!(moved.latency_class, LatencyClass::T1);
+    let (status, _, list) = send(&a, "GET", server.url("/v1/ffm"), "").await;
+    assert_eq!(status, 200);
+    assert_eq!(list.as_array().unwrap().len(), 2);
+    let (status, _, _) = send(&a, "DELETE", server.url(&format!("/v1/ffm/{id}")), "").await;
+    assert_eq!(status, 200);
+    let (status, _, _) = send(&a, "GET", server.url(&format!("/v1/ffm/{id}")), "").await;
+    assert_eq!(status, 404);
+    server.stop().await;
+}
+
+// Mapping is blocking socket I/O served by this same runtime: two workers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_domains_bundle_is_a_404_like_a_missing_one() {
+    let server = Running::start().await;
+    let a = server.as_(&tenant("tenantA"));
+    let b = server.as_(&tenant("tenantB"));
+    let small = RFC_ALLOC
+        .replace("274877906944", "1048576")
+        .replace("150", "1");
+    let (_, _, bundle) = send(&a, "POST", server.url("/v1/ffm/alloc"), &small).await;
+    let id = bundle["id"].as_str().unwrap();
+    for (method, path, body) in [
+        ("GET", format!("/v1/ffm/{id}"), ""),
+        ("GET", format!("/v1/ffm/{id}/telemetry"), ""),
+        ("DELETE", format!("/v1/ffm/{id}"), ""),
+        ("POST", format!("/v1/ffm/{id}/lease"), ""),
+        ("PATCH", format!("/v1/ffm/{id}/bandwidth"), RFC_BANDWIDTH),
+    ] {
+        let (status, headers, theirs) = send(&b, method, server.url(&path), body).await;
+        let missing_path = path.replace(id, "ffm-000000000000");
+        let (missing_status, _, missing) = send(&b, method, server.url(&missing_path), body).await;
+        assert_eq!(status, 404, "{method} {path}: {theirs}");
+        assert_eq!(missing_status, 404);
+        assert_eq!(theirs["reason"], missing["reason"]);
+        assert_eq!(theirs["title"], missing["title"]);
+        assert!(!headers.contains_key("x-ffm-token"));
+    }
+    let (_, _, list) = send(&b, "GET", server.url("/v1/ffm"), "").await;
+    assert_eq!(list, json!([]));
+    // tenantB's watch carries only tenantB's events: A allocates first, B
+    // second, and the first event B sees is its own.
+    let mut events = server
+        .client(&tenant("tenantB"))
+        .watch::<Value>("/v1/ffm", None)
+        .await
+        .unwrap();
+    send(&a, "POST", server.url("/v1/ffm/alloc"), &small).await;
+    let own = small.replace("tenantA", "tenantB");
+    let (_, _, mine) = send(&b, "POST", server.url("/v1/ffm/alloc"), &own).await;
+    let first = futures::StreamExt::next(&mut events)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(first.object["id"], mine["id"]);
+    assert_eq!(first.object["security_domain"], "tenantB");
+    drop(events);
+    // tenantB cannot map it either, even knowing the id.
+    let stolen = BundleHandle {
+        bundle: serde_json::from_value(bundle.clone()).unwrap(),
+        token: Some("0".repeat(64)),
+    };
+    assert!(stolen.map(server.socket()).is_err());
+    // Read-only sees it but gets no token.
+    let (status, headers, _) = send(
+        &server.as_(&Principal::ReadOnly),
+        "GET",
+        server.url(&format!("/v1/ffm/{id}")),
+        "",
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(!headers.contains_key("x-ffm-token"));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn bad_input_is_a_problem_naming_the_field() {
+    let server = Running::start().await;
+    let a = server.as_(&tenant("tenantA"));
+    for (body, pointer) in [
+        (RFC_ALLOC.replace("274877906944", "0"), "/bytes"),
+        (RFC_ALLOC.replace("\"T2\"", "\"T9\""), "/latency_class"),
+        (RFC_ALLOC.replace("\"bytes\"", "\"byts\""), "/byts"),
+        (RFC_ALLOC.replace("150", "-1"), "/bandwidth_floor_GBs"),
+        (
+            RFC_ALLOC
+                .replace("\"none\"", "\"file\"")
+                .replace("\"T2\"", "\"T1\""),
+            "/persistence",
+        ),
+    ] {
+        let (status, headers, problem) = send(&a, "POST", server.url("/v1/ffm/alloc"), &body).await;
+        assert!(status == 422 || status == 400, "{status} {problem}");
+        assert_eq!(headers["content-type"], "application/problem+json");
+        assert!(
+            problem.to_string().contains(pointer),
+            "{pointer}: {problem}"
+        );
+    }
+    let (status, _, problem) = send(
+        &a,
+        "POST",
+        server.url("/v1/policies"),
+        r#"{"name":"night","security_domain":"tenantA","min_GBs":10,"window":{"start":"20:00","end":"08:00","time_zone":"Mars/Olympus"}}"#,
+    )
+    .await;
+    assert_eq!(status, 422, "{problem}");
+    assert!(
+        problem.to_string().contains("/window/time_zone"),
+        "{problem}"
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sixty_four_clients_never_over_admit() {
+    let server = Running::start().await;
+    let client = server.client(&tenant("tenantA"));
+    let request = FfmAllocRequest {
+        bytes: Bytes(1 << 20),
+        latency_class: LatencyClass::T2,
+        bandwidth_floor_gbs: GigabytesPerSecond(10.0),
+        persistence: Persistence::None,
+        shareable: true,
+        security_domain: "tenantA".into(),
+        policy_lease_ttl_s: None,
+        labels: Default::default(),
+    };
+    let tasks: Vec<_> = (0..64)
+        .map(|_| {
+            let client = client.clone();
+            let request = request.clone();
+            tokio::spawn(async move { client.ffm_alloc(&request).await })
+        })
+        .collect();
+    let (mut ok, mut refused) = (0, 0);
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(_) => ok += 1,
+            Err(e) => {
+                assert_eq!(e.problem().map(|p| p.status), Some(409), "{e}");
+                refused += 1;
+            }
+        }
+    }
+    // 150 GB/s of T2 admission capacity in the default twin: 15 of 10 GB/s.
+    assert_eq!(ok, 15, "{ok} granted, {refused} refused");
+    assert_eq!(client.ffm_list().await.unwrap().len(), 15);
+    server.stop().await;
+}
+
+/// Runs only as the child of `another_process_maps_the_same_bytes`.
+#[test]
+fn child_maps_bundle() {
+    let Ok(socket) = std::env::var("FFM_CHILD_SOCKET") else {
+        return;
+    };
+    let var = |k: &str| std::env::var(k).unwrap();
+    let mut map = MappedBundle::open(
+        Path::new(&socket),
+        &var("FFM_CHILD_ID"),
+        &var("FFM_CHILD_DOMAIN"),
+        &var("FFM_CHILD_TOKEN"),
+    )
+    .unwrap();
+    assert_eq!(&map.as_slice()[..12], b"parent wrote");
+    map.as_mut_slice()[4096..4107].copy_from_slice(b"child wrote");
+}
+
+// Mapping is blocking socket I/O served by this same runtime: two workers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_process_maps_the_same_bytes() {
+    let server = Running::start().await;
+    let client = server.client(&tenant("tenantA"));
+    let small: FfmAllocRequest = serde_json::from_str(
+        &RFC_ALLOC
+            .replace("274877906944", "1048576")
+            .replace("150", "1"),
+    )
+    .unwrap();
+    let handle = client.ffm_alloc(&small).await.unwrap();
+    let mut map = handle.map(server.socket()).unwrap();
+    map.as_mut_slice()[..12].copy_from_slice(b"parent wrote");
+    let socket = server.socket();
+    let id = handle.bundle.id.clone();
+    let token = handle.token.clone().unwrap();
+    let status = tokio::task::spawn_blocking(move || {
+        Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "child_maps_bundle",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env("FFM_CHILD_SOCKET", socket)
+            .env("FFM_CHILD_ID", id)
+            .env("FFM_CHILD_DOMAIN", "tenantA")
+            .env("FFM_CHILD_TOKEN", token)
+            .status()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(status.success(), "child {status}");
+    assert_eq!(&map.as_slice()[4096..4107], b"child wrote");
+    drop(map);
+    server.stop().await;
+}
+
+/// Kills the child by pid when the test ends, however it ends.
+struct Guard(Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn spawn_corridord(state: &Path, port: u16) -> Guard {
+    Guard(
+        Command::new(env!("CARGO_BIN_EXE_corridord"))
+            .env("CORRIDOR_STATE_DIR", state)
+            .args([
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--security-domain",
+                "tenantA",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    )
+}
+
+async fn ready(state: &Path, base: &str) -> Client {
+    for _ in 0..2000 {
+        if PkiPaths::in_state_dir(state)
+            .client_cert(&tenant("tenantA"))
+            .exists()
+            && let Ok(client) = Client::with_tls(base, &tls(state, &tenant("tenantA")))
+            && client.ready().await.unwrap_or(false)
+        {
+            return client;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("corridord never became ready");
+}
+
+#[tokio::test]
+async fn kill_dash_nine_loses_no_acknowledged_bundle_and_restores_fds() {
+    let state = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let base = format!("https://127.0.0.1:{port}");
+    let socket = state.path().join("ffm.sock");
+    let mut first = spawn_corridord(state.path(), port);
+    let client = ready(state.path(), &base).await;
+    let mut persistent: FfmAllocRequest = serde_json::from_str(
+        &RFC_ALLOC
+            .replace("274877906944", "1048576")
+            .replace("150", "1"),
+    )
+    .unwrap();
+    persistent.persistence = Persistence::File;
+    persistent.latency_class = LatencyClass::T3;
+    let kept = client.ffm_alloc(&persistent).await.unwrap();
+    {
+        let mut map = kept.map(&socket).unwrap();
+        map.as_mut_slice()[..8].copy_from_slice(b"survives");
+    }
+    let mut acknowledged = vec![kept.bundle.id.clone()];
+    let mut volatile = persistent.clone();
+    volatile.persistence = Persistence::None;
+    volatile.latency_class = LatencyClass::T1;
+    for _ in 0..20 {
+        acknowledged.push(client.ffm_alloc(&volatile).await.unwrap().bundle.id);
+    }
+    let old_pid = first.0.id();
+    // SAFETY: kill(2) on our own unreaped child.
+    let rc = unsafe { libc::kill(old_pid as libc::pid_t, libc::SIGKILL) };
+    assert_eq!(rc, 0);
+    let _ = first.0.wait();
+
+    let _second = spawn_corridord(state.path(), port);
+    let client = ready(state.path(), &base).await;
+    let listed: Vec<String> = client
+        .ffm_list()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|b| b.id)
+        .collect();
+    for id in &acknowledged {
+        assert!(listed.contains(id), "{id} lost");
+    }
+    let kept = client.ffm_get(&kept.bundle.id).await.unwrap();
+    assert!(
+        !kept.bundle.fds[0].contains(&format!("/proc/{old_pid}/")),
+        "fd path restored with the new pid"
+    );
+    let map = kept.map(&socket).unwrap();
+    assert_eq!(&map.as_slice()[..8], b"survives");
+    let restored = client.ffm_get(&acknowledged[1]).await.unwrap().bundle;
+    let condition = restored.meta.condition("DataRetained").unwrap();
+    assert!(!condition.is_true(), "{condition:?}");
+    // The volatile bundle's memory is there again (empty) and mappable.
+    let handle = client.ffm_get(&acknowledged[1]).await.unwrap();
+    assert!(
+        handle
+            .map(&socket)
+            .unwrap()
+            .as_slice()
+            .iter()
+            .all(|&b| b == 0)
+    );
+}
