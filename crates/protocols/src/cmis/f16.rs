@@ -22,6 +22,21 @@ fn pow10(k: i32) -> f64 {
     10f64.powi(k)
 }
 
+/// `x.round()` (half away from zero), bit for bit, without the libm call: on x86-64 without
+/// SSE4.1 `f64::round` is a software routine, and the encoders round on every monitor write.
+#[inline]
+pub(crate) fn round(x: f64) -> f64 {
+    let a = x.abs();
+    // NaN, infinities and |x| ≥ 2^52 are already integral (or not numbers): as `round`.
+    if a.is_nan() || a >= 4_503_599_627_370_496.0 {
+        return x;
+    }
+    // Truncation is exact here (hardware cvttsd2si), and so is the fraction a − t.
+    let t = a as i64 as f64;
+    let r = if a - t >= 0.5 { t + 1.0 } else { t };
+    r.copysign(x)
+}
+
 /// Splits a raw F16 word into (exponent, mantissa).
 pub const fn split(raw: u16) -> (u8, u16) {
     ((raw >> 11) as u8, raw & MAX_MANTISSA)
@@ -56,7 +71,7 @@ pub fn encode(value: f64) -> Result<u16> {
         } else {
             value * pow10(-k)
         };
-        let m = scaled.round();
+        let m = round(scaled);
         if m <= f64::from(MAX_MANTISSA) {
             return Ok(join(e, m as u16));
         }
@@ -75,6 +90,42 @@ pub fn encode_saturating(value: f64) -> u16 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn round_is_f64_round() {
+        let mut cases = vec![
+            0.0,
+            -0.0,
+            0.5,
+            -0.5,
+            1.5,
+            2.5,
+            -2.5,
+            0.499_999_999_999_999_94,
+            -0.499_999_999_999_999_94,
+            4_503_599_627_370_495.5,
+            4_503_599_627_370_496.0,
+            9.007_199_254_740_993e15,
+            1e300,
+            f64::MAX,
+            f64::MIN_POSITIVE,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+        ];
+        let mut z = 0x9E37_79B9_7F4A_7C15u64;
+        for _ in 0..100_000 {
+            z = z.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            cases.push(f64::from_bits(z));
+            cases.push((z >> 11) as f64 / 1024.0 - 4e12);
+        }
+        for x in cases {
+            let (a, b) = (round(x), x.round());
+            assert!(
+                a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan()),
+                "{x}: {a} vs {b}"
+            );
+        }
+    }
 
     #[test]
     fn golden() {
