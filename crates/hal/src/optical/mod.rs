@@ -34,7 +34,7 @@ use corridor_protocols::cmis::map::fields;
 use corridor_protocols::cmis::{
     ApplicationDescriptor, ByteAddr, CmisError, Condition, ConfigStatus, DataPathState,
     GridSpacing, Lane, MemoryMap, ModuleState, PageAddress, PlanTarget, ProvisionRequest, Step,
-    TuningStatus, VdmType, plan_provisioning, run_plan,
+    TuningStatus, VdmDescriptor, VdmType, plan_provisioning, run_plan,
 };
 use thiserror::Error;
 
@@ -553,12 +553,21 @@ pub(crate) fn read_lane_monitors_via<T: CmisIo + ?Sized>(
 
 fn decode_lanes(map: &MemoryMap, lanes: impl IntoIterator<Item = u8>) -> Result<PortMonitors> {
     let mut out = Vec::new();
+    // The VDM descriptors of a bank, read once for all its lanes (as `find_vdm` would,
+    // first item of the type on the lane wins).
+    let mut items: Vec<(u8, Vec<(usize, VdmDescriptor)>)> = Vec::new();
     for n in lanes {
         let lane = Lane::new(n)?;
         let (bank, l) = (lane.bank(), lane.index_in_bank());
+        if !items.iter().any(|(b, _)| *b == bank) {
+            items.push((bank, map.vdm_items(bank)));
+        }
+        let bank_items = &items.iter().find(|(b, _)| *b == bank).expect("just read").1;
         let vdm = |t: VdmType| {
-            map.find_vdm(bank, t, l)
-                .and_then(|i| map.vdm_value(bank, i).ok())
+            bank_items
+                .iter()
+                .find(|(_, d)| d.type_id == t && d.lane == l)
+                .and_then(|&(i, _)| map.vdm_value(bank, i).ok())
         };
         out.push(LaneMonitors {
             lane: n,

@@ -205,6 +205,18 @@ struct Inner {
     module_temp_c: f64,
     /// Time of the latest advance.
     now: DateTime<Utc>,
+    /// Per lane, the latest receiver evaluation: its inputs (as bits) and its outcome (Rx µW,
+    /// pre-FEC BER). The physics is a pure function of these inputs and the port's static
+    /// model, so equal inputs give equal outputs without evaluating again.
+    rx_memo: Vec<Option<RxMemo>>,
+}
+
+/// A memoised receiver evaluation of one lane.
+#[derive(Debug, Clone, Copy)]
+struct RxMemo {
+    key: [u64; 4],
+    rx_uw: f64,
+    ber: f64,
 }
 
 /// One topology optical port in the twin: a [`ModuleSim`] fed by the physics model.
@@ -433,7 +445,8 @@ struct SimIo<'a>(&'a mut ModuleSim);
 
 impl CmisIo for SimIo<'_> {
     fn read(&mut self, at: ByteAddr, buf: &mut [u8]) -> Result<()> {
-        buf.copy_from_slice(&self.0.read(at, buf.len())?);
+        // `ModuleSim::read` without its copy into a fresh Vec: a host read has no side effect.
+        buf.copy_from_slice(self.0.map().read_bytes(at.page(), at.offset(), buf.len())?);
         Ok(())
     }
     fn write(&mut self, at: ByteAddr, data: &[u8]) -> Result<()> {
@@ -503,6 +516,7 @@ impl TwinOpticalPort {
                 laser_lock_c: vec![t0; usize::from(lanes)],
                 module_temp_c: t0,
                 now: start,
+                rx_memo: vec![None; usize::from(lanes)],
             }),
             model,
         })
@@ -709,14 +723,27 @@ impl TwinOpticalPort {
                     let detune = own_faults.ring_detuning_nm[i]
                         .abs()
                         .max(peer_faults.ring_detuning_nm.get(i).map_or(0.0, |d| d.abs()));
-                    let r = self.evaluate(
-                        link,
+                    let inputs = [
                         peer.launch_dbm[i],
                         peer.laser_delta_t[i],
                         t_case - inner.ring_lock_c[i],
                         detune,
-                    )?;
-                    (1000.0 * 10f64.powf(r.received_dbm.0 / 10.0), r.pre_fec_ber)
+                    ];
+                    let key = inputs.map(f64::to_bits);
+                    match inner.rx_memo[i] {
+                        Some(memo) if memo.key == key => (memo.rx_uw, memo.ber),
+                        _ => {
+                            let r =
+                                self.evaluate(link, inputs[0], inputs[1], inputs[2], inputs[3])?;
+                            let out = (1000.0 * 10f64.powf(r.received_dbm.0 / 10.0), r.pre_fec_ber);
+                            inner.rx_memo[i] = Some(RxMemo {
+                                key,
+                                rx_uw: out.0,
+                                ber: out.1,
+                            });
+                            out
+                        }
+                    }
                 }
                 _ => (0.0, NO_LIGHT_BER),
             };

@@ -22,6 +22,21 @@ fn pow10(k: i32) -> f64 {
     10f64.powi(k)
 }
 
+/// `x.round()` (half away from zero), bit for bit, without the libm call: on x86-64 without
+/// SSE4.1 `f64::round` is a software routine, and the encoders round on every monitor write.
+#[inline]
+pub(crate) fn round(x: f64) -> f64 {
+    let a = x.abs();
+    // NaN, infinities and |x| ≥ 2^52 are already integral (or not numbers): as `round`.
+    if a.is_nan() || a >= 4_503_599_627_370_496.0 {
+        return x;
+    }
+    // Truncation is exact here (hardware cvttsd2si), and so is the fraction a − t.
+    let t = a as i64 as f64;
+    let r = if a - t >= 0.5 { t + 1.0 } else { t };
+    r.copysign(x)
+}
+
 /// Splits a raw F16 word into (exponent, mantissa).
 pub const fn split(raw: u16) -> (u8, u16) {
     ((raw >> 11) as u8, raw & MAX_MANTISSA)
@@ -49,19 +64,32 @@ pub fn encode(value: f64) -> Result<u16> {
     if !value.is_finite() || value < 0.0 {
         return Err(CmisError::F16Unrepresentable { value });
     }
-    for e in 0..=MAX_EXPONENT {
+    for e in first_exponent(value)..=MAX_EXPONENT {
         let k = i32::from(e) - EXPONENT_BIAS;
         let scaled = if k >= 0 {
             value / pow10(k)
         } else {
             value * pow10(-k)
         };
-        let m = scaled.round();
+        let m = round(scaled);
         if m <= f64::from(MAX_MANTISSA) {
             return Ok(join(e, m as u16));
         }
     }
     Err(CmisError::F16Unrepresentable { value })
+}
+
+/// The first exponent [`encode`] needs to try for `value` (finite, ≥ 0): every smaller one
+/// gives `value·10^(24−e) ≥ 2048·(1 + 2·10⁻⁶)`, whose rounded mantissa cannot fit (the margin
+/// dwarfs the error of `log10` and of the scaling), so starting here returns what trying
+/// from 0 returns, without a dozen `powi` calls and roundings.
+fn first_exponent(value: f64) -> u8 {
+    // e is skippable when log10(value) + 24 − e ≥ log10(2048) + margin.
+    let last_skippable = value.log10() + f64::from(EXPONENT_BIAS) - 2048f64.log10() - 1e-6;
+    if last_skippable.is_nan() || last_skippable < 0.0 {
+        return 0;
+    }
+    (last_skippable.floor() + 1.0).min(f64::from(MAX_EXPONENT)) as u8
 }
 
 /// Like [`encode`] but clamps: negatives and NaN give 0, too large gives the maximum.
@@ -75,6 +103,92 @@ pub fn encode_saturating(value: f64) -> u16 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// [`encode`] as it was: every exponent from 0.
+    fn encode_from_zero(value: f64) -> Result<u16> {
+        if !value.is_finite() || value < 0.0 {
+            return Err(CmisError::F16Unrepresentable { value });
+        }
+        for e in 0..=MAX_EXPONENT {
+            let k = i32::from(e) - EXPONENT_BIAS;
+            let scaled = if k >= 0 {
+                value / pow10(k)
+            } else {
+                value * pow10(-k)
+            };
+            let m = scaled.round();
+            if m <= f64::from(MAX_MANTISSA) {
+                return Ok(join(e, m as u16));
+            }
+        }
+        Err(CmisError::F16Unrepresentable { value })
+    }
+
+    #[test]
+    fn encode_starts_where_trying_from_zero_would_succeed() {
+        let mut cases = vec![
+            0.0, 5e-25, 1e-24, 2047.0, 2047.5, 2048.0, MAX_VALUE, 2.1e10, 1e300,
+        ];
+        for e in 0..=MAX_EXPONENT {
+            for m in [0u16, 1, 204, 205, 2046, 2047] {
+                let v = decode(join(e, m));
+                cases.extend([
+                    v,
+                    v * (1.0 + 1e-12),
+                    v * (1.0 - 1e-12),
+                    v + 0.5 * decode(join(e, 1)),
+                ]);
+            }
+        }
+        let mut z = 0x2545_F491_4F6C_DD1Du64;
+        for _ in 0..200_000 {
+            z = z
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1442695040888963407);
+            // log-uniform over 1e-26 … 1e12
+            let u = (z >> 11) as f64 / (1u64 << 53) as f64;
+            cases.push(10f64.powf(-26.0 + 38.0 * u));
+        }
+        for v in cases {
+            assert_eq!(encode(v).ok(), encode_from_zero(v).ok(), "{v}");
+        }
+    }
+
+    #[test]
+    fn round_is_f64_round() {
+        let mut cases = vec![
+            0.0,
+            -0.0,
+            0.5,
+            -0.5,
+            1.5,
+            2.5,
+            -2.5,
+            0.499_999_999_999_999_94,
+            -0.499_999_999_999_999_94,
+            4_503_599_627_370_495.5,
+            4_503_599_627_370_496.0,
+            9.007_199_254_740_993e15,
+            1e300,
+            f64::MAX,
+            f64::MIN_POSITIVE,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+        ];
+        let mut z = 0x9E37_79B9_7F4A_7C15u64;
+        for _ in 0..100_000 {
+            z = z.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            cases.push(f64::from_bits(z));
+            cases.push((z >> 11) as f64 / 1024.0 - 4e12);
+        }
+        for x in cases {
+            let (a, b) = (round(x), x.round());
+            assert!(
+                a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan()),
+                "{x}: {a} vs {b}"
+            );
+        }
+    }
 
     #[test]
     fn golden() {

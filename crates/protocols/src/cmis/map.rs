@@ -697,8 +697,7 @@ impl MemoryMap {
             _ => {
                 let len = field.len as usize;
                 let bytes = (raw as u64).to_be_bytes();
-                let data = bytes[8 - len..].to_vec();
-                self.write_bytes(addr, field.offset, &data)
+                self.write_bytes(addr, field.offset, &bytes[8 - len..])
             }
         }
     }
@@ -719,7 +718,7 @@ impl MemoryMap {
                 i64::from(f16::encode(value / field.scale).map_err(|_| field.out_of_range(value))?)
             }
             _ => {
-                let r = (value / field.scale).round();
+                let r = f16::round(value / field.scale);
                 let (lo, hi) = field.raw_range();
                 if !r.is_finite() || r < lo as f64 || r > hi as f64 {
                     return Err(field.out_of_range(value));
@@ -736,7 +735,7 @@ impl MemoryMap {
             Encoding::F16 => i64::from(f16::encode_saturating(value / field.scale)),
             _ => {
                 let (lo, hi) = field.raw_range();
-                let r = (value / field.scale).round();
+                let r = f16::round(value / field.scale);
                 if r.is_nan() {
                     0
                 } else {

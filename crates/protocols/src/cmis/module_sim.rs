@@ -555,7 +555,7 @@ impl ModuleSim {
         self.lanes[i].freq_error_mhz = mhz;
         self.set_freq_error_inner(lane, mhz)?;
         let cur = i64::from(self.map.current_frequency_mhz(lane)?);
-        let new = cur + (mhz - old).round() as i64;
+        let new = cur + crate::cmis::f16::round(mhz - old) as i64;
         self.map
             .set_current_frequency_mhz(lane, new.clamp(0, i64::from(u32::MAX)) as u32)
     }

@@ -161,9 +161,18 @@ pub async fn delete_corridor(
     Path(id): Path<String>,
     IfMatch(precondition): IfMatch,
 ) -> ApiResult<Json<Corridor>> {
-    visible(&state, &caller, &id).await?;
+    // One read serves both the visibility check and the release's first
+    // attempt (its transaction compares the record's revision).
+    let (corridor, kv) = state.plane.corridors.get_kv(&id).await?;
+    if !caller.may_see(corridor.security_domain.as_deref()) {
+        return Err(Problem::not_found("corridors", &id).into());
+    }
     Ok(Json(
-        state.plane.corridors.release(&id, precondition).await?,
+        state
+            .plane
+            .corridors
+            .release_read(&id, precondition, Some((corridor, kv)))
+            .await?,
     ))
 }
 

@@ -323,13 +323,20 @@ async fn revoke(service: &CorridorService, lease: Option<LeaseId>) {
 }
 
 /// Deletes the corridor object and its ledger keys in one transaction.
+/// `read` is the object and its record as the caller has just read them
+/// (used for the first attempt instead of reading again; the transaction's
+/// compare on the record's revision guards it like any read).
 pub async fn release(
     service: &CorridorService,
     id: &str,
     precondition: Option<Revision>,
+    mut read: Option<(Corridor, corridor_store::KeyValue)>,
 ) -> Result<Corridor, CorridorError> {
     for _ in 0..ADMISSION_ATTEMPTS {
-        let (object, kv) = service.registry.get_kv(id).await?;
+        let (object, kv) = match read.take() {
+            Some(read) => read,
+            None => service.registry.get_kv(id).await?,
+        };
         if let Some(expected) = precondition
             && expected != kv.mod_revision
         {

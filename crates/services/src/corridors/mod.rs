@@ -332,6 +332,14 @@ impl CorridorService {
         Ok(self.registry.get(id).await?)
     }
 
+    /// The corridor and its store record (revision, lease).
+    pub async fn get_kv(
+        &self,
+        id: &str,
+    ) -> Result<(Corridor, corridor_store::KeyValue), CorridorError> {
+        Ok(self.registry.get_kv(id).await?)
+    }
+
     pub async fn list(&self, options: &ListOptions) -> Result<Page<Corridor>, CorridorError> {
         Ok(self.registry.list(options).await?)
     }
@@ -357,7 +365,18 @@ impl CorridorService {
         id: &str,
         precondition: Option<corridor_store::Revision>,
     ) -> Result<Corridor, CorridorError> {
-        let mut released = grant::release(self, id, precondition).await?;
+        self.release_read(id, precondition, None).await
+    }
+
+    /// [`Self::release`] starting from the object and store record the
+    /// caller has just read with [`Self::get_kv`] (saves reading it again).
+    pub async fn release_read(
+        &self,
+        id: &str,
+        precondition: Option<corridor_store::Revision>,
+        read: Option<(Corridor, corridor_store::KeyValue)>,
+    ) -> Result<Corridor, CorridorError> {
+        let mut released = grant::release(self, id, precondition, read).await?;
         if let Some(a) = &released.assignment
             && released.status != CorridorStatus::Released
         {
