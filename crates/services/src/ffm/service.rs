@@ -703,7 +703,29 @@ impl FfmService {
     /// `DELETE /v1/ffm/{id}`: removes object, grant and token in one
     /// transaction, then frees the memory.
     pub async fn delete(&self, id: &str, precondition: Option<i64>) -> Result<FfmBundle, FfmError> {
+        self.delete_visible(id, precondition, |_| true)
+            .await?
+            .ok_or_else(|| {
+                FfmError::Service(ServiceError::NotFound {
+                    kind: "ffm",
+                    id: id.to_owned(),
+                })
+            })
+    }
+
+    /// [`delete`](Self::delete) of a bundle `visible` accepts; `None` (and
+    /// nothing changed) when it refuses. The bundle is read once, for the
+    /// check and the transaction's precondition alike.
+    pub async fn delete_visible(
+        &self,
+        id: &str,
+        precondition: Option<i64>,
+        visible: impl FnOnce(&FfmBundle) -> bool,
+    ) -> Result<Option<FfmBundle>, FfmError> {
         let (bundle, kv) = self.bundles.get_kv(id).await?;
+        if !visible(&bundle) {
+            return Ok(None);
+        }
         if let Some(expected) = precondition
             && expected != kv.mod_revision
         {
@@ -749,7 +771,7 @@ impl FfmService {
             });
         }
         self.release(id, bundle.persistence);
-        Ok(bundle)
+        Ok(Some(bundle))
     }
 
     /// Frees a bundle's memory and ledger entry (idempotent: DELETE and the
