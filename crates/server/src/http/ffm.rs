@@ -242,8 +242,18 @@ pub async fn delete_ffm(
     Path(id): Path<String>,
     IfMatch(precondition): IfMatch,
 ) -> ApiResult<Json<FfmBundle>> {
-    visible(&state, &caller, &id).await?;
-    Ok(Json(state.plane.ffm.delete(&id, precondition).await?))
+    // One read serves the visibility check and the delete's precondition.
+    match state
+        .plane
+        .ffm
+        .delete_visible(&id, precondition, |b| {
+            caller.may_see(Some(&b.security_domain))
+        })
+        .await?
+    {
+        Some(bundle) => Ok(Json(bundle)),
+        None => Err(not_found("ffm", &id)),
+    }
 }
 
 /// Telemetry: modelled achieved bandwidth and p99, moved pages, resident bytes.

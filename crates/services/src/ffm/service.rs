@@ -23,6 +23,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
@@ -223,6 +224,8 @@ pub struct FfmService {
     live: Mutex<HashMap<String, Live>>,
     epoch: i64,
     snapshot: Mutex<Option<Snapshot>>,
+    /// Set while one caller recomputes the model.
+    model_running: AtomicBool,
 }
 
 /// A hand-off in progress: keeps a non-shareable bundle's single slot until
@@ -351,6 +354,7 @@ impl FfmService {
             live: Mutex::new(HashMap::new()),
             epoch,
             snapshot: Mutex::new(None),
+            model_running: AtomicBool::new(false),
         });
         let revision = service.restore().await?;
         let weak = Arc::downgrade(&service);
@@ -609,58 +613,78 @@ impl FfmService {
 
     /// The model's outcome for every bundle, recomputed when the ledger or
     /// the minute (policy windows) changed.
+    ///
+    /// Only the model's inputs are gathered under the ledger's lock; the
+    /// model itself runs outside it, so allocs and DELETEs are not held up
+    /// by it. While one caller recomputes, the others take the previous
+    /// outcome (bundles newer than it say so).
     fn snapshot(&self) -> Arc<BTreeMap<String, Outcome>> {
         let now = self.clock.now();
         let minute = now.timestamp().div_euclid(60);
-        let ledger = lock(&self.ledger);
-        let mut cached = lock(&self.snapshot);
-        if let Some(s) = cached.as_ref()
-            && ((s.revision == ledger.revision() && s.minute == minute)
-                || s.computed_at.elapsed() < s.cost * MODEL_DUTY)
-        {
-            return Arc::clone(&s.outcomes);
-        }
-        let started = std::time::Instant::now();
-        let segment = ledger.segments().at(planner::week_minute(minute));
-        let mut parts = BTreeMap::new();
-        for b in ledger.bundles() {
-            let floor = ledger
-                .window_floors(&b.request)
-                .ok()
-                .and_then(|f| f.iter().find(|(s, _)| *s == segment).map(|(_, f)| *f))
-                .unwrap_or(b.request.floor.0);
-            let shares = &b.placement.shares;
-            let total_w: u64 = shares.iter().map(|s| s.weight).sum();
-            let mut floor_parts = Vec::new();
-            planner::apportion(
-                floor,
-                &shares.iter().map(|s| s.weight).collect::<Vec<_>>(),
-                &mut floor_parts,
-            );
-            let v = shares
-                .iter()
-                .zip(floor_parts)
-                .map(|(s, f)| Part {
-                    device: s.index as usize,
-                    fraction: if total_w == 0 {
-                        1.0 / shares.len() as f64
-                    } else {
-                        s.weight as f64 / total_w as f64
-                    },
-                    floor_gbs: MBps(f).gbps(),
-                })
-                .collect();
-            parts.insert(b.id.clone(), v);
-        }
+        // The cost that throttles recomputation counts gathering the inputs
+        // as well as running the model.
+        let started;
+        let (revision, parts) = {
+            let ledger = lock(&self.ledger);
+            {
+                let cached = lock(&self.snapshot);
+                if let Some(s) = cached.as_ref()
+                    && ((s.revision == ledger.revision() && s.minute == minute)
+                        || s.computed_at.elapsed() < s.cost * MODEL_DUTY
+                        || self.model_running.load(Ordering::Acquire))
+                {
+                    return Arc::clone(&s.outcomes);
+                }
+            }
+            self.model_running.store(true, Ordering::Release);
+            started = std::time::Instant::now();
+            let segment = ledger.segments().at(planner::week_minute(minute));
+            let mut parts = BTreeMap::new();
+            for b in ledger.bundles() {
+                let floor = ledger
+                    .window_floors(&b.request)
+                    .ok()
+                    .and_then(|f| f.iter().find(|(s, _)| *s == segment).map(|(_, f)| *f))
+                    .unwrap_or(b.request.floor.0);
+                let shares = &b.placement.shares;
+                let total_w: u64 = shares.iter().map(|s| s.weight).sum();
+                let mut floor_parts = Vec::new();
+                planner::apportion(
+                    floor,
+                    &shares.iter().map(|s| s.weight).collect::<Vec<_>>(),
+                    &mut floor_parts,
+                );
+                let v = shares
+                    .iter()
+                    .zip(floor_parts)
+                    .map(|(s, f)| Part {
+                        device: s.index as usize,
+                        fraction: if total_w == 0 {
+                            1.0 / shares.len() as f64
+                        } else {
+                            s.weight as f64 / total_w as f64
+                        },
+                        floor_gbs: MBps(f).gbps(),
+                    })
+                    .collect();
+                parts.insert(b.id.clone(), v);
+            }
+            (ledger.revision(), parts)
+        };
         let peaks: Vec<f64> = self.devices.iter().map(|d| d.peak_gbs).collect();
         let outcomes = Arc::new(model::evaluate(&peaks, &parts));
-        *cached = Some(Snapshot {
-            revision: ledger.revision(),
+        let cost = started.elapsed();
+        // Dropped outside every lock: freeing 10,000 entries is not free.
+        let stale = lock(&self.snapshot).replace(Snapshot {
+            revision,
             minute,
             outcomes: Arc::clone(&outcomes),
             computed_at: std::time::Instant::now(),
-            cost: started.elapsed(),
+            cost,
         });
+        self.model_running.store(false, Ordering::Release);
+        drop(stale);
+        drop(parts);
         outcomes
     }
 
@@ -703,7 +727,29 @@ impl FfmService {
     /// `DELETE /v1/ffm/{id}`: removes object, grant and token in one
     /// transaction, then frees the memory.
     pub async fn delete(&self, id: &str, precondition: Option<i64>) -> Result<FfmBundle, FfmError> {
+        self.delete_visible(id, precondition, |_| true)
+            .await?
+            .ok_or_else(|| {
+                FfmError::Service(ServiceError::NotFound {
+                    kind: "ffm",
+                    id: id.to_owned(),
+                })
+            })
+    }
+
+    /// [`delete`](Self::delete) of a bundle `visible` accepts; `None` (and
+    /// nothing changed) when it refuses. The bundle is read once, for the
+    /// check and the transaction's precondition alike.
+    pub async fn delete_visible(
+        &self,
+        id: &str,
+        precondition: Option<i64>,
+        visible: impl FnOnce(&FfmBundle) -> bool,
+    ) -> Result<Option<FfmBundle>, FfmError> {
         let (bundle, kv) = self.bundles.get_kv(id).await?;
+        if !visible(&bundle) {
+            return Ok(None);
+        }
         if let Some(expected) = precondition
             && expected != kv.mod_revision
         {
@@ -749,7 +795,7 @@ impl FfmService {
             });
         }
         self.release(id, bundle.persistence);
-        Ok(bundle)
+        Ok(Some(bundle))
     }
 
     /// Frees a bundle's memory and ledger entry (idempotent: DELETE and the
