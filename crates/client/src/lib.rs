@@ -156,6 +156,24 @@ pub struct Client {
     base: String,
 }
 
+/// Sends a request; the success body and headers, or the server's problem
+/// as an error.
+async fn execute(url: &str, request: reqwest::RequestBuilder) -> Result<(Vec<u8>, HeaderMap)> {
+    let transport = |source| ClientError::Transport {
+        url: url.to_owned(),
+        source,
+    };
+    let response = request.send().await.map_err(transport)?;
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = response.bytes().await.map_err(transport)?.to_vec();
+    if status.is_success() {
+        Ok((body, headers))
+    } else {
+        Err(api_error(url, status.as_u16(), &body))
+    }
+}
+
 impl Client {
     /// `server` is a base URL such as `http://127.0.0.1:7070` (plain HTTP,
     /// for a server started with `--insecure-dev`).
@@ -200,34 +218,13 @@ impl Client {
         method: reqwest::Method,
         path: &str,
         body: Option<&B>,
-    ) -> Result<(Vec<u8>, reqwest::header::HeaderMap)> {
+    ) -> Result<(Vec<u8>, HeaderMap)> {
         let url = self.url(path);
         let mut request = self.http.request(method, &url);
         if let Some(body) = body {
             request = request.json(body);
         }
-        let response = request
-            .send()
-            .await
-            .map_err(|source| ClientError::Transport {
-                url: url.clone(),
-                source,
-            })?;
-        let status = response.status();
-        let headers = response.headers().clone();
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|source| ClientError::Transport {
-                url: url.clone(),
-                source,
-            })?
-            .to_vec();
-        if status.is_success() {
-            Ok((bytes, headers))
-        } else {
-            Err(api_error(&url, status.as_u16(), &bytes))
-        }
+        execute(&url, request).await
     }
 
     fn url(&self, path: &str) -> String {
@@ -242,31 +239,7 @@ impl Client {
 
     async fn get_raw(&self, path: &str, query: &[(&str, String)]) -> Result<(Vec<u8>, HeaderMap)> {
         let url = self.url(path);
-        let response = self
-            .http
-            .get(&url)
-            .query(query)
-            .send()
-            .await
-            .map_err(|source| ClientError::Transport {
-                url: url.clone(),
-                source,
-            })?;
-        let status = response.status();
-        let headers = response.headers().clone();
-        let body = response
-            .bytes()
-            .await
-            .map_err(|source| ClientError::Transport {
-                url: url.clone(),
-                source,
-            })?
-            .to_vec();
-        if status.is_success() {
-            Ok((body, headers))
-        } else {
-            Err(api_error(&url, status.as_u16(), &body))
-        }
+        execute(&url, self.http.get(&url).query(query)).await
     }
 
     /// One page of a list endpoint.
