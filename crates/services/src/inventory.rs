@@ -11,23 +11,9 @@ use corridor_model::fabric::{CxlDeviceType, DeviceStatus, FabricDevice};
 use corridor_model::meta::ResourceMeta;
 use corridor_model::units::{Bytes, Celsius, Gbps, Nanoseconds, Seconds};
 
-use crate::{Registry, Resource, ServiceError};
+use crate::{Registry, ServiceError};
 
-impl Resource for FabricDevice {
-    const KIND: &'static str = "devices";
-
-    fn id(&self) -> &str {
-        &self.id
-    }
-
-    fn set_resource_version(&mut self, resource_version: String) {
-        self.meta.resource_version = resource_version;
-    }
-
-    fn labels(&self) -> Option<&BTreeMap<String, String>> {
-        Some(&self.meta.labels)
-    }
-}
+crate::meta_resource!(FabricDevice, "devices");
 
 /// Bits per byte: the RFC names device bandwidth `bandwidth_gbps`, so the
 /// topology's GB/s are reported in Gb/s.

@@ -28,3 +28,48 @@ pub trait Resource: Serialize + DeserializeOwned + Clone + Send + Sync + 'static
         None
     }
 }
+
+/// Implements [`Resource`] for an API type that carries its id in `id` and
+/// the common fields in a flattened `meta: ResourceMeta`. `leased` kinds
+/// also take their lease's end from the store.
+#[macro_export]
+macro_rules! meta_resource {
+    ($ty:ty, $kind:literal) => {
+        impl $crate::Resource for $ty {
+            const KIND: &'static str = $kind;
+
+            fn id(&self) -> &str {
+                &self.id
+            }
+
+            fn set_resource_version(&mut self, resource_version: String) {
+                self.meta.resource_version = resource_version;
+            }
+
+            fn labels(&self) -> Option<&std::collections::BTreeMap<String, String>> {
+                Some(&self.meta.labels)
+            }
+        }
+    };
+    ($ty:ty, $kind:literal, leased) => {
+        impl $crate::Resource for $ty {
+            const KIND: &'static str = $kind;
+
+            fn id(&self) -> &str {
+                &self.id
+            }
+
+            fn set_resource_version(&mut self, resource_version: String) {
+                self.meta.resource_version = resource_version;
+            }
+
+            fn set_lease_expires_at(&mut self, at: Option<chrono::DateTime<chrono::Utc>>) {
+                self.meta.lease_expires_at = at;
+            }
+
+            fn labels(&self) -> Option<&std::collections::BTreeMap<String, String>> {
+                Some(&self.meta.labels)
+            }
+        }
+    };
+}

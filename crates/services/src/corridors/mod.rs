@@ -20,7 +20,7 @@ pub mod ledger;
 pub mod optics;
 pub mod reconcile;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -41,28 +41,10 @@ use corridor_store::StateStore;
 pub use error::CorridorError;
 
 use crate::operations::Operations;
-use crate::{ListOptions, Page, Registry, Resource};
+use crate::{ListOptions, Page, Registry};
 use ledger::Cache;
 
-impl Resource for Corridor {
-    const KIND: &'static str = "corridors";
-
-    fn id(&self) -> &str {
-        &self.id
-    }
-
-    fn set_resource_version(&mut self, resource_version: String) {
-        self.meta.resource_version = resource_version;
-    }
-
-    fn set_lease_expires_at(&mut self, at: Option<DateTime<Utc>>) {
-        self.meta.lease_expires_at = at;
-    }
-
-    fn labels(&self) -> Option<&BTreeMap<String, String>> {
-        Some(&self.meta.labels)
-    }
-}
+crate::meta_resource!(Corridor, "corridors", leased);
 
 /// Condition types a corridor carries.
 pub mod conditions {

@@ -53,7 +53,7 @@ use super::memory::{BundleMemory, MemoryError, PolicyOutcome};
 use super::model::{self, Outcome, Part};
 use crate::ids::new_id;
 use crate::operations::Operations;
-use crate::{ListOptions, Page, Registry, Resource, ServiceError};
+use crate::{ListOptions, Page, Registry, ServiceError};
 
 const GRANT_PREFIX: &str = "/ffm/grants/";
 const TOKEN_PREFIX: &str = "/ffm/tokens/";
@@ -69,34 +69,9 @@ pub const DEFAULT_ADMISSION_SHARE: f64 = 0.75;
 /// Default lease when the request names none: the RFC example's 3600 s.
 pub const DEFAULT_LEASE_TTL_S: u64 = 3600;
 
-impl Resource for FfmBundle {
-    const KIND: &'static str = "ffm";
-    fn id(&self) -> &str {
-        &self.id
-    }
-    fn set_resource_version(&mut self, resource_version: String) {
-        self.meta.resource_version = resource_version;
-    }
-    fn set_lease_expires_at(&mut self, at: Option<DateTime<Utc>>) {
-        self.meta.lease_expires_at = at;
-    }
-    fn labels(&self) -> Option<&BTreeMap<String, String>> {
-        Some(&self.meta.labels)
-    }
-}
+crate::meta_resource!(FfmBundle, "ffm", leased);
 
-impl Resource for Policy {
-    const KIND: &'static str = "policies";
-    fn id(&self) -> &str {
-        &self.id
-    }
-    fn set_resource_version(&mut self, resource_version: String) {
-        self.meta.resource_version = resource_version;
-    }
-    fn labels(&self) -> Option<&BTreeMap<String, String>> {
-        Some(&self.meta.labels)
-    }
-}
+crate::meta_resource!(Policy, "policies");
 
 /// Where memqosd keeps things and how it finds memory.
 #[derive(Debug, Clone)]
