@@ -111,15 +111,7 @@ fn server_address_from_the_environment_and_status() {
 #[test]
 fn watch_prints_changes_after_the_list() {
     let server = start();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_corridorctl"))
-        .env("CORRIDOR_STATE_DIR", server._state.path())
-        .arg("--server")
-        .arg(&server.base)
-        .args(["get", "devices", "-w"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_watch(&server, "devices");
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     // Header plus the four devices first.
     for _ in 0..5 {
@@ -263,15 +255,7 @@ fn corridor_verbs_create_inspect_and_release() {
 #[test]
 fn get_corridors_watch_prints_grants() {
     let server = start();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_corridorctl"))
-        .env("CORRIDOR_STATE_DIR", server._state.path())
-        .arg("--server")
-        .arg(&server.base)
-        .args(["get", "corridors", "-w"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_watch(&server, "corridors");
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     // The (empty) table's header first.
     lines.next().unwrap().unwrap();
@@ -306,4 +290,17 @@ fn get_corridors_watch_prints_grants() {
     let _ = child.wait();
     let line = seen.expect("an ADDED line");
     assert!(line.contains(&created.id), "{line}");
+}
+
+/// `corridorctl get <kind> -w` against `server`, its output piped.
+fn spawn_watch(server: &Server, kind: &str) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_corridorctl"))
+        .env("CORRIDOR_STATE_DIR", server._state.path())
+        .arg("--server")
+        .arg(&server.base)
+        .args(["get", kind, "-w"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
 }
