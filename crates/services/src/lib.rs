@@ -6,6 +6,7 @@
 //! `corridor-server` only translates between HTTP and these calls, so the same
 //! logic runs under tests, on the twin and on real hardware.
 
+pub mod caller;
 pub mod control_plane;
 pub mod corridors;
 pub mod error;
@@ -17,6 +18,7 @@ pub mod operations;
 pub mod registry;
 pub mod resource;
 
+pub use caller::Caller;
 pub use control_plane::ControlPlane;
 pub use error::ServiceError;
 pub use registry::{ListOptions, Page, Registry, WatchEvent, WatchEventType};

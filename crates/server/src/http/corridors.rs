@@ -16,10 +16,11 @@ use corridor_model::problem::Problem;
 use corridor_services::corridors::CorridorError;
 
 use super::AppState;
-use super::caller::Caller;
+use super::caller::Authenticated;
 use super::extract::{IfMatch, ListQuery, StrictJson};
 use super::list::list_or_watch_visible;
 use super::problem::{ApiError, ApiResult};
+use corridor_services::Caller;
 
 impl From<CorridorError> for ApiError {
     fn from(error: CorridorError) -> Self {
@@ -73,7 +74,7 @@ fn with_location(status: StatusCode, location: String, body: impl serde::Seriali
 )]
 pub async fn create_corridor(
     State(state): State<AppState>,
-    caller: Caller,
+    Authenticated(caller): Authenticated,
     StrictJson(request): StrictJson<CorridorRequest>,
 ) -> ApiResult<Response> {
     let owner = caller.owner_for(request.security_domain.as_deref());
@@ -105,7 +106,7 @@ pub async fn create_corridor(
 )]
 pub async fn list_corridors(
     State(state): State<AppState>,
-    caller: Caller,
+    Authenticated(caller): Authenticated,
     query: ListQuery,
 ) -> ApiResult<Response> {
     let registry = state.plane.corridors.registry().clone();
@@ -132,7 +133,7 @@ pub async fn list_corridors(
 )]
 pub async fn get_corridor(
     State(state): State<AppState>,
-    caller: Caller,
+    Authenticated(caller): Authenticated,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Corridor>> {
     Ok(Json(visible(&state, &caller, &id).await?))
@@ -157,7 +158,7 @@ pub async fn get_corridor(
 )]
 pub async fn delete_corridor(
     State(state): State<AppState>,
-    caller: Caller,
+    Authenticated(caller): Authenticated,
     Path(id): Path<String>,
     IfMatch(precondition): IfMatch,
 ) -> ApiResult<Json<Corridor>> {
@@ -191,7 +192,7 @@ pub async fn delete_corridor(
 )]
 pub async fn corridor_telemetry(
     State(state): State<AppState>,
-    caller: Caller,
+    Authenticated(caller): Authenticated,
     Path(id): Path<String>,
 ) -> ApiResult<Json<CorridorTelemetry>> {
     let corridor = visible(&state, &caller, &id).await?;
@@ -213,7 +214,7 @@ pub async fn corridor_telemetry(
 )]
 pub async fn recalibrate_corridor(
     State(state): State<AppState>,
-    caller: Caller,
+    Authenticated(caller): Authenticated,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
     let corridor = visible(&state, &caller, &id).await?;
@@ -238,7 +239,7 @@ pub async fn recalibrate_corridor(
 )]
 pub async fn renew_corridor_lease(
     State(state): State<AppState>,
-    caller: Caller,
+    Authenticated(caller): Authenticated,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Corridor>> {
     visible(&state, &caller, &id).await?;

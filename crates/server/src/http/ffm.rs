@@ -17,15 +17,14 @@ use corridor_model::ffm::{
 use corridor_model::meta::Operation;
 use corridor_model::policy::{Policy, PolicyRequest};
 use corridor_model::problem::Problem;
-use corridor_pki::Principal;
 use corridor_services::ffm::FfmError;
 
 use super::AppState;
-use super::auth::Identity;
-use super::caller::Caller;
+use super::caller::Authenticated;
 use super::extract::{IfMatch, ListQuery, StrictJson};
 use super::list::{RESOURCE_VERSION_HEADER, list_or_watch};
 use super::problem::{ApiError, ApiResult};
+use corridor_services::Caller;
 
 /// The hand-off token of a bundle (see the module docs).
 pub const TOKEN_HEADER: HeaderName = HeaderName::from_static("x-ffm-token");
@@ -43,22 +42,8 @@ fn not_found(kind: &str, id: &str) -> ApiError {
     ApiError(Problem::not_found(kind, id))
 }
 
-/// Whether this caller may receive a bundle's token: its domain, or a
-/// principal that may change every domain.
-fn gets_token(caller: &Caller, owner: &str) -> bool {
-    match &caller.0 {
-        Identity::InsecureDev => true,
-        Identity::Certificate { principal, .. } => match principal {
-            Principal::Admin | Principal::Operator => true,
-            Principal::Domain(d) => d == owner,
-            _ => false,
-        },
-        _ => false,
-    }
-}
-
 fn with_token(headers: &mut HeaderMap, caller: &Caller, owner: &str, token: Option<String>) {
-    if gets_token(caller, owner)
+    if caller.receives_secrets_of(owner)
         && let Some(t) = token
         && let Ok(v) = HeaderValue::from_str(&t)
     {
@@ -96,7 +81,7 @@ async fn visible(state: &AppState, caller: &Caller, id: &str) -> ApiResult<FfmBu
 )]
 pub async fn alloc_ffm(
     State(state): State<AppState>,
-    caller: Caller,
+    Authenticated(caller): Authenticated,
     StrictJson(mut request): StrictJson<FfmAllocRequest>,
 ) -> ApiResult<Response> {
     if let Some(owner) = caller.owner_for(Some(&request.security_domain)) {
@@ -133,7 +118,7 @@ pub async fn alloc_ffm(
 )]
 pub async fn list_ffm(
     State(state): State<AppState>,
-    caller: Caller,
+    Authenticated(caller): Authenticated,
     query: ListQuery,
 ) -> ApiResult<Response> {
     if query.watch {
@@ -210,7 +195,7 @@ async fn watch_domain(state: &AppState, domain: String, query: ListQuery) -> Api
 )]
 pub async fn get_ffm(
     State(state): State<AppState>,
-    caller: Caller,
+    Authenticated(caller): Authenticated,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
     let bundle = visible(&state, &caller, &id).await?;
@@ -238,7 +223,7 @@ pub async fn get_ffm(
 )]
 pub async fn delete_ffm(
     State(state): State<AppState>,
-    caller: Caller,
+    Authenticated(caller): Authenticated,
     Path(id): Path<String>,
     IfMatch(precondition): IfMatch,
 ) -> ApiResult<Json<FfmBundle>> {
@@ -269,7 +254,7 @@ pub async fn delete_ffm(
 )]
 pub async fn ffm_telemetry(
     State(state): State<AppState>,
-    caller: Caller,
+    Authenticated(caller): Authenticated,
     Path(id): Path<String>,
 ) -> ApiResult<Json<FfmTelemetry>> {
     visible(&state, &caller, &id).await?;
@@ -294,7 +279,7 @@ pub async fn ffm_telemetry(
 )]
 pub async fn patch_ffm_bandwidth(
     State(state): State<AppState>,
-    caller: Caller,
+    Authenticated(caller): Authenticated,
     Path(id): Path<String>,
     IfMatch(precondition): IfMatch,
     StrictJson(patch): StrictJson<BandwidthPatch>,
@@ -322,7 +307,7 @@ pub async fn patch_ffm_bandwidth(
 )]
 pub async fn patch_ffm_latency_class(
     State(state): State<AppState>,
-    caller: Caller,
+    Authenticated(caller): Authenticated,
     Path(id): Path<String>,
     StrictJson(patch): StrictJson<LatencyClassPatch>,
 ) -> ApiResult<Response> {
@@ -348,7 +333,7 @@ pub async fn patch_ffm_latency_class(
 )]
 pub async fn renew_ffm_lease(
     State(state): State<AppState>,
-    caller: Caller,
+    Authenticated(caller): Authenticated,
     Path(id): Path<String>,
 ) -> ApiResult<Json<FfmBundle>> {
     visible(&state, &caller, &id).await?;
@@ -370,7 +355,7 @@ pub async fn renew_ffm_lease(
 )]
 pub async fn create_policy(
     State(state): State<AppState>,
-    caller: Caller,
+    Authenticated(caller): Authenticated,
     StrictJson(mut request): StrictJson<PolicyRequest>,
 ) -> ApiResult<Response> {
     if let Some(owner) = caller.owner_for(Some(&request.security_domain)) {
@@ -398,7 +383,7 @@ pub async fn create_policy(
 )]
 pub async fn list_policies(
     State(state): State<AppState>,
-    caller: Caller,
+    Authenticated(caller): Authenticated,
     query: ListQuery,
 ) -> ApiResult<Response> {
     if query.watch && caller.confined_to().is_none() {
@@ -452,7 +437,7 @@ async fn visible_policy(state: &AppState, caller: &Caller, id: &str) -> ApiResul
 )]
 pub async fn get_policy(
     State(state): State<AppState>,
-    caller: Caller,
+    Authenticated(caller): Authenticated,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Policy>> {
     Ok(Json(visible_policy(&state, &caller, &id).await?))
@@ -472,7 +457,7 @@ pub async fn get_policy(
 )]
 pub async fn delete_policy(
     State(state): State<AppState>,
-    caller: Caller,
+    Authenticated(caller): Authenticated,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Policy>> {
     visible_policy(&state, &caller, &id).await?;
