@@ -11,8 +11,6 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 use corridor_store::{
     Compare, CompareOp, EventKind, KeyValue, LeaseId, Op, OpResult, RangeRequest, Revision,
@@ -68,13 +66,6 @@ pub struct WatchEvent<T> {
 }
 
 pub type WatchEvents<T> = Pin<Box<dyn Stream<Item = Result<WatchEvent<T>, ServiceError>> + Send>>;
-
-/// The continue token's content. Encoded so clients treat it as opaque.
-#[derive(Serialize, Deserialize)]
-struct ContinueToken {
-    /// Last key returned; the next page starts after it.
-    after: String,
-}
 
 /// Typed access to the objects of kind `T`.
 pub struct Registry<T> {
@@ -529,22 +520,46 @@ fn decode<T: Resource>(kv: &KeyValue) -> Result<T, ServiceError> {
     Ok(object)
 }
 
+/// A continue token is the last key returned, hex-encoded: opaque to
+/// clients, and every string of the documented shape
+/// ([`CONTINUE_PATTERN`]) is a cursor (the next page starts after that
+/// key), so the server never has to refuse a well-formed token.
 fn encode_continue(after: &str) -> String {
-    let token = ContinueToken {
-        after: after.to_string(),
-    };
-    URL_SAFE_NO_PAD.encode(serde_json::to_vec(&token).expect("token serialises"))
+    after.bytes().map(|b| format!("{b:02x}")).collect()
 }
 
 fn decode_continue(token: &str) -> Result<String, ServiceError> {
     let invalid = || ServiceError::InvalidParameter {
         parameter: "continue",
-        message: "not a token returned by a previous list of this kind".into(),
+        message: "not a token returned by a previous list (pairs of hex digits, 1 to 512 bytes)"
+            .into(),
     };
-    let bytes = URL_SAFE_NO_PAD.decode(token).map_err(|_| invalid())?;
-    let token: ContinueToken = serde_json::from_slice(&bytes).map_err(|_| invalid())?;
-    Ok(token.after)
+    let digits = token.as_bytes();
+    if digits.is_empty() || digits.len() % 2 != 0 || digits.len() > 1024 {
+        return Err(invalid());
+    }
+    let mut key = String::with_capacity(digits.len() / 2);
+    if !digits.iter().all(u8::is_ascii_hexdigit) {
+        return Err(invalid());
+    }
+    for pair in digits.chunks(2) {
+        let text = std::str::from_utf8(pair).map_err(|_| invalid())?;
+        let byte = u8::from_str_radix(text, 16).map_err(|_| invalid())?;
+        if !byte.is_ascii() {
+            return Err(invalid());
+        }
+        key.push(char::from(byte));
+    }
+    Ok(key)
 }
+
+/// Refuses a continue token that does not have the documented shape.
+pub fn check_continue(token: &str) -> Result<(), ServiceError> {
+    decode_continue(token).map(drop)
+}
+
+/// The grammar of continue tokens, for the API document.
+pub const CONTINUE_PATTERN: &str = "^([0-7][0-9a-fA-F]){1,512}$";
 
 /// Parses an `If-Match` / `resource_version` value: a decimal revision,
 /// optionally quoted as an HTTP entity tag.

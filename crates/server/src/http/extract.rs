@@ -100,10 +100,15 @@ pub struct ListParams {
     /// Page size.
     #[param(value_type = Option<u32>, minimum = 1, maximum = 1000)]
     limit: Option<String>,
-    /// The token from the previous page's `X-Continue` header.
+    /// The token from the previous page's `X-Continue` header (opaque).
     #[serde(rename = "continue")]
+    #[param(pattern = "^([0-7][0-9a-fA-F]){1,512}$")]
     continue_token: Option<String>,
-    /// Label selector: comma-separated `k=v`, `k!=v`, `k` or `!k` terms.
+    /// Label selector: comma-separated `key`, `key=value`, `key==value` or
+    /// `key!=value` terms, no spaces.
+    #[param(
+        pattern = "^([A-Za-z0-9._/-]{1,63}((!=|==?)[A-Za-z0-9._/-]{0,63})?(,[A-Za-z0-9._/-]{1,63}((!=|==?)[A-Za-z0-9._/-]{0,63})?)*)?$"
+    )]
     label_selector: Option<String>,
     /// `true` streams changes as server-sent events (`text/event-stream`)
     /// instead of answering a page.
@@ -128,7 +133,7 @@ pub struct IfMatchHeader {
         rename = "If-Match",
         pattern = r#"^(\*|(W/)?("[0-9]{1,18}"|[0-9]{1,18}))$"#
     )]
-    pub if_match: Option<String>,
+    pub if_match: String,
 }
 
 /// A parsed list or watch request.
@@ -220,6 +225,11 @@ impl<S: Send + Sync> FromRequestParts<S> for ListQuery {
             None => LabelSelector::default(),
             Some(text) => LabelSelector::parse(text).map_err(ApiError::from)?,
         };
+        if let Some(token) = params.continue_token.as_deref() {
+            // Checked in watch mode too (where paging does not apply), so a
+            // malformed token is refused whatever else the request asks.
+            corridor_services::registry::check_continue(token).map_err(ApiError::from)?;
+        }
         Ok(ListQuery {
             options: ListOptions {
                 limit,

@@ -127,7 +127,7 @@ pub async fn alloc_ffm(
     params(ListParams),
     responses(
         (status = 200, description = "The bundles: a bare JSON array (paging in the X-Continue, Link and X-Resource-Version headers), or with `watch=true` a server-sent event stream of ADDED/MODIFIED/DELETED events",
-            content((Vec<FfmBundle> = "application/json"), (String = "text/event-stream")),
+            content((Vec<FfmBundle> = "application/json"), (super::responses::WatchStreamEvent = "text/event-stream")),
             headers(
                 ("X-Resource-Version" = String, description = "The store revision the page was read at; watch from it"),
                 ("X-Continue" = String, description = "Token for the next page, absent on the last"),
@@ -405,7 +405,7 @@ pub async fn create_policy(
     params(ListParams),
     responses(
         (status = 200, description = "The policies: a bare JSON array (paging in the X-Continue, Link and X-Resource-Version headers), or with `watch=true` a server-sent event stream of ADDED/MODIFIED/DELETED events",
-            content((Vec<Policy> = "application/json"), (String = "text/event-stream")),
+            content((Vec<Policy> = "application/json"), (super::responses::WatchStreamEvent = "text/event-stream")),
             headers(
                 ("X-Resource-Version" = String, description = "The store revision the page was read at; watch from it"),
                 ("X-Continue" = String, description = "Token for the next page, absent on the last"),

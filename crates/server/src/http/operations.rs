@@ -28,7 +28,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
     params(ListParams),
     responses(
         (status = 200, description = "The operations: a bare JSON array (paging in the X-Continue, Link and X-Resource-Version headers), or with `watch=true` a server-sent event stream of ADDED/MODIFIED/DELETED events",
-            content((Vec<Operation> = "application/json"), (String = "text/event-stream")),
+            content((Vec<Operation> = "application/json"), (super::responses::WatchStreamEvent = "text/event-stream")),
             headers(
                 ("X-Resource-Version" = String, description = "The store revision the page was read at; watch from it"),
                 ("X-Continue" = String, description = "Token for the next page, absent on the last"),

@@ -30,6 +30,23 @@ pub fn problem_response(description: &str) -> RefOr<Response> {
         .into()
 }
 
+/// One server-sent event of a watch stream (`text/event-stream`), as a
+/// client's event parser sees it.
+#[derive(Debug, utoipa::ToSchema)]
+#[allow(dead_code)] // documents the wire format; the stream is built in `list.rs`
+pub struct WatchStreamEvent {
+    /// `ADDED`, `MODIFIED` or `DELETED`; `ERROR` when the watch fails (a
+    /// compacted revision, a store failure), after which the stream ends.
+    #[schema(pattern = "^(ADDED|MODIFIED|DELETED|ERROR)$")]
+    pub event: String,
+    /// The store revision of the change (absent on `ERROR`): reconnect with
+    /// `Last-Event-ID` or `resource_version` to resume after it.
+    pub id: Option<String>,
+    /// JSON text: `{type, resource_version, object}` for a change, an RFC
+    /// 9457 problem for `ERROR`.
+    pub data: String,
+}
+
 /// Declares a unit type whose `IntoResponses` is a set of problem
 /// responses.
 macro_rules! problem_set {
