@@ -1,6 +1,8 @@
 //! Planning throughput and latency: `Planner::decide` on NSFNET with 80 wavelengths per link,
 //! single thread, against a snapshot warmed to steady state at the load where First-Fit on the
-//! shortest path blocks about 1 % (276.8 Erl, from the `blocking` bench).
+//! shortest path blocks about 1 % (276.8 Erl, from the `blocking` bench). "ours" is the default
+//! policy, Max-Sum ([`MaxSum`]); the previous default (`AdaptiveKsp`) and k-SP First-Fit are
+//! timed on the same snapshot for comparison.
 //!
 //! Run: `nice -n 15 cargo bench -p corridor-planner --bench planning`
 
@@ -96,10 +98,11 @@ fn run(
 
 fn main() {
     let planner = Planner::new(topologies::nsfnet(W, 1e6), K, Metric::Length);
+    let ours = MaxSum::new(&planner);
     // Warm: steady state of our policy at LOAD (all grants bronze, 1 lane).
     let (_, occ) = simulate(
         &planner,
-        &AdaptiveKsp::default(),
+        &ours,
         Traffic::new(14, LOAD, 1.0, 11),
         1,
         Qos::Bronze,
@@ -128,21 +131,31 @@ fn main() {
         false,
     );
     run(
-        "wavelengths only, ours",
+        "wavelengths only, ksp-ff",
+        &planner,
+        &occ,
+        &KspFirstFit,
+        &wl,
+        false,
+    );
+    run(
+        "wavelengths only, adaptive-ksp (previous default)",
         &planner,
         &occ,
         &AdaptiveKsp::default(),
         &wl,
         false,
     );
+    run("wavelengths only, ours", &planner, &occ, &ours, &wl, false);
     // Same shape at rack scale (1 km -> 1 mm of fibre) so that lanes close: physics on.
     let rack = Planner::new(topologies::nsfnet(W, 1.0), K, Metric::Length);
+    let rack_ours = MaxSum::new(&rack);
     let ph = requests(CALLS, true);
     run(
         "physics (Si, KP4, 1e-12), ours, memo warm",
         &rack,
         &occ,
-        &AdaptiveKsp::default(),
+        &rack_ours,
         &ph,
         false,
     );
@@ -151,14 +164,14 @@ fn main() {
         "physics, ours, memo cleared before every call",
         &rack,
         &occ,
-        &AdaptiveKsp::default(),
+        &rack_ours,
         &cold,
         true,
     );
     // Overloaded snapshot (3x the load, 4-lane bronze grants): blocking and gold pre-emption.
     let (_, hot) = simulate(
         &planner,
-        &AdaptiveKsp::default(),
+        &ours,
         Traffic::new(14, LOAD * 3.0 / 4.0, 1.0, 12),
         4,
         Qos::Bronze,
@@ -171,7 +184,7 @@ fn main() {
         &format!("overloaded snapshot ({hot_util:.0} % busy), ours"),
         &planner,
         &hot,
-        &AdaptiveKsp::default(),
+        &ours,
         &wl,
         false,
     );
