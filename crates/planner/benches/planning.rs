@@ -99,10 +99,12 @@ fn run(
 fn main() {
     let planner = Planner::new(topologies::nsfnet(W, 1e6), K, Metric::Length);
     let ours = MaxSum::new(&planner);
-    // Warm: steady state of our policy at LOAD (all grants bronze, 1 lane).
+    // Warm: steady state at LOAD (all grants bronze, 1 lane). The snapshots are warmed by the
+    // previous default, AdaptiveKsp, as before Max-Sum, so that every row times the same
+    // state across versions; one row adds Max-Sum on its own steady state.
     let (_, occ) = simulate(
         &planner,
-        &ours,
+        &AdaptiveKsp::default(),
         Traffic::new(14, LOAD, 1.0, 11),
         1,
         Qos::Bronze,
@@ -147,6 +149,25 @@ fn main() {
         false,
     );
     run("wavelengths only, ours", &planner, &occ, &ours, &wl, false);
+    let (_, own) = simulate(
+        &planner,
+        &ours,
+        Traffic::new(14, LOAD, 1.0, 11),
+        1,
+        Qos::Bronze,
+        0,
+        100_000,
+    );
+    #[allow(clippy::cast_precision_loss)]
+    let own_util = own.busy_slots() as f64 / (21.0 * f64::from(W)) * 100.0;
+    run(
+        &format!("wavelengths only, ours, snapshot warmed by ours ({own_util:.1} % busy)"),
+        &planner,
+        &own,
+        &ours,
+        &wl,
+        false,
+    );
     // Same shape at rack scale (1 km -> 1 mm of fibre) so that lanes close: physics on.
     let rack = Planner::new(topologies::nsfnet(W, 1.0), K, Metric::Length);
     let rack_ours = MaxSum::new(&rack);
@@ -171,7 +192,7 @@ fn main() {
     // Overloaded snapshot (3x the load, 4-lane bronze grants): blocking and gold pre-emption.
     let (_, hot) = simulate(
         &planner,
-        &ours,
+        &AdaptiveKsp::default(),
         Traffic::new(14, LOAD * 3.0 / 4.0, 1.0, 12),
         4,
         Qos::Bronze,
