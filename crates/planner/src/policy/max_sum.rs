@@ -1,6 +1,9 @@
 //! Max-Sum routing and wavelength assignment (the default policy).
 
+use std::sync::Arc;
+
 use crate::graph::{LinkId, NodeId};
+use crate::ksp::Path;
 use crate::occupancy::{Mask, Occupancy};
 use crate::planner::Planner;
 
@@ -46,6 +49,14 @@ pub struct MaxSum {
     words: usize,
     /// Bits a per-wavelength loss count needs (the route count fits in it).
     count_bits: usize,
+    /// The planner's candidate paths, by `(src × nodes + dst) × k + rank`, each with the
+    /// number of protected routes lying wholly on it (`contained`) and the bitset of the
+    /// other protected routes that share a link with it (`outside`, `words` per path).
+    paths: Vec<Option<Arc<Path>>>,
+    k: usize,
+    nodes: usize,
+    contained: Vec<u32>,
+    outside: Vec<u64>,
     /// Longest detour considered, in hops over the shortest candidate.
     pub max_extra_hops: usize,
 }
@@ -146,12 +157,44 @@ impl MaxSum {
             }
         }
         let count_bits = (usize::BITS - routes.leading_zeros()).max(1) as usize;
+        let k = planner.paths().k();
+        let slots = n * n * k;
+        let mut paths = vec![None; slots];
+        let mut contained = vec![0u32; slots];
+        let mut outside = vec![0u64; slots * words];
+        for a in 0..n {
+            for b in 0..n {
+                #[allow(clippy::cast_possible_truncation)]
+                let cands = planner.paths().get(NodeId(a as u32), NodeId(b as u32));
+                for (rank, p) in cands.iter().enumerate().take(k) {
+                    let slot = (a * n + b) * k + rank;
+                    let set = &mut outside[slot * words..(slot + 1) * words];
+                    for l in &p.links {
+                        let through = &through[l.index() * words..(l.index() + 1) * words];
+                        set.iter_mut().zip(through).for_each(|(o, t)| *o |= t);
+                    }
+                    for r in 0..routes {
+                        let route = &route_links[route_at[r]..route_at[r + 1]];
+                        if route.iter().all(|l| p.links.contains(l)) {
+                            contained[slot] += 1;
+                            set[r / 64] &= !(1 << (r % 64));
+                        }
+                    }
+                    paths[slot] = Some(Arc::clone(p));
+                }
+            }
+        }
         Self {
             route_links,
             route_at,
             through,
             words,
             count_bits,
+            paths,
+            k,
+            nodes: n,
+            contained,
+            outside,
             max_extra_hops: MAX_SUM_EXTRA_HOPS,
         }
     }
@@ -201,17 +244,35 @@ impl MaxSum {
         )
     }
 
-    /// The `lanes` wavelengths of `free` (free along `links`) whose loss is smallest, and
-    /// their total loss (see the type's documentation). `route_free` is [`Self::route_free`].
-    /// `None` also when the loss reaches `bound` (the best so far: this path cannot win).
+    /// Where `c` sits in the precomputed tables, if it is one of the planner's own paths.
+    fn slot(&self, c: &Candidate<'_>) -> Option<usize> {
+        let src = c.path.nodes.first()?.index();
+        let dst = c.path.nodes.last()?.index();
+        if src >= self.nodes || dst >= self.nodes || c.rank >= self.k {
+            return None;
+        }
+        let slot = (src * self.nodes + dst) * self.k + c.rank;
+        let known = self.paths[slot].as_ref()?;
+        std::ptr::eq(&**known, c.path).then_some(slot)
+    }
+
+    /// The `lanes` wavelengths free along candidate `c` whose loss is smallest, and their
+    /// total loss (see the type's documentation); `None` when `c` lacks `lanes` free
+    /// wavelengths or cannot get below `bound` (the best so far). `route_free` is
+    /// [`Self::route_free`].
+    ///
+    /// A protected route lying wholly on the path has every wavelength of the path free, so
+    /// it adds exactly one to each: those are counted once per path in advance (`contained`),
+    /// which also rules a path out before any counting when `lanes × contained` alone
+    /// reaches `bound`. The other crossing routes go through the bit-sliced counters.
     fn cheapest(
         &self,
         route_free: &[Mask],
-        links: &[LinkId],
-        free: Mask,
+        c: &Candidate<'_>,
         lanes: u32,
         bound: u32,
     ) -> Option<(Mask, u32)> {
+        let free = c.free;
         if free.count_ones() < lanes {
             return None;
         }
@@ -225,9 +286,18 @@ impl MaxSum {
             heap.resize(self.words, 0);
             &mut heap
         };
-        for l in links {
-            let set = &self.through[l.index() * self.words..(l.index() + 1) * self.words];
-            crossing.iter_mut().zip(set).for_each(|(c, s)| *c |= s);
+        let base = if let Some(slot) = self.slot(c) {
+            crossing.copy_from_slice(&self.outside[slot * self.words..(slot + 1) * self.words]);
+            lanes * self.contained[slot]
+        } else {
+            for l in &c.path.links {
+                let set = &self.through[l.index() * self.words..(l.index() + 1) * self.words];
+                crossing.iter_mut().zip(set).for_each(|(c, s)| *c |= s);
+            }
+            0
+        };
+        if base >= bound {
+            return None;
         }
         let mut counts = SlicedCounts::new(self.count_bits);
         let mut added = 0u32;
@@ -239,13 +309,13 @@ impl MaxSum {
                 counts.add(route_free[r] & free);
                 added += 1;
                 // Counts only grow: once the cheapest choice so far costs `bound`, give up.
-                if added.is_multiple_of(16) && counts.cheapest(free, lanes).1 >= bound {
+                if added.is_multiple_of(16) && base + counts.cheapest(free, lanes).1 >= bound {
                     return None;
                 }
             }
         }
         let (chosen, loss) = counts.cheapest(free, lanes);
-        (loss < bound).then_some((chosen, loss))
+        (base + loss < bound).then_some((chosen, base + loss))
     }
 }
 
@@ -266,9 +336,7 @@ impl WavelengthPolicy for MaxSum {
                 continue;
             }
             let bound = best.map_or(u32::MAX, |(b, _)| b);
-            if let Some((channels, loss)) =
-                self.cheapest(&route_free, &c.path.links, c.free, lanes, bound)
-            {
+            if let Some((channels, loss)) = self.cheapest(&route_free, c, lanes, bound) {
                 best = Some((
                     loss,
                     Choice {

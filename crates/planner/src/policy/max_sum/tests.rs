@@ -188,3 +188,38 @@ fn max_sum_choice_minimises_loss() {
         }
     }
 }
+
+/// Candidates from another planner of the same topology are not in the precomputed tables, so
+/// their crossing routes are gathered link by link: the decisions are the same.
+#[test]
+fn max_sum_decides_the_same_for_paths_it_did_not_index() {
+    let p = Planner::new(topologies::nsfnet(16, 1e6), 6, Metric::Length);
+    let other = Planner::new(topologies::nsfnet(16, 1e6), 6, Metric::Length);
+    let own = MaxSum::new(&p);
+    let foreign = MaxSum::new(&other);
+    let (_, occ) = sim::simulate(
+        &p,
+        &own,
+        sim::Traffic::new(14, 55.0, 1.0, 3),
+        1,
+        Qos::Bronze,
+        0,
+        3_000,
+    );
+    let mut rng = sim::SplitMix64::new(8);
+    let mut deflected = 0;
+    for _ in 0..300 {
+        let s = rng.below(14);
+        let t = (s + 1 + rng.below(13)) % 14;
+        #[allow(clippy::cast_possible_truncation)]
+        let lanes = 1 + rng.below(3) as u16;
+        let req = Request::wavelengths(NodeId(s), NodeId(t), lanes, Qos::Bronze);
+        let mine = p.decide(&occ, &req, &own);
+        assert_eq!(mine, p.decide(&occ, &req, &foreign));
+        deflected += usize::from(mine.is_ok_and(|d| d.path_rank > 0));
+    }
+    assert!(
+        deflected > 0,
+        "the occupancy should make some requests deflect"
+    );
+}
