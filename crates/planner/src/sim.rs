@@ -1,6 +1,7 @@
 //! Dynamic-traffic simulator: Poisson arrivals, exponential holding times, uniform random
-//! source/destination pairs, from a seed. Running two policies with the same seed gives them
-//! the same arrival sequence (common random numbers).
+//! source/destination pairs, from a seed, in one QoS class or a gold/silver/bronze mix.
+//! Running two policies with the same seed gives them the same arrival sequence (common
+//! random numbers), which [`paired_difference`] turns into a tight comparison.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;

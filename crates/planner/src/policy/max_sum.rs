@@ -34,10 +34,12 @@ use super::{Candidate, Choice, KspFirstFit, WavelengthPolicy};
 /// and a wavelength already busy around the path (free on few routes) is cheap to take. That
 /// is what packs wavelengths and keeps continuous capacity for the pairs still to come.
 ///
-/// Cost: the protected routes are indexed by link once ([`MaxSum::new`]); a decision ORs the
-/// route sets of the candidate's links and adds each crossing route's free mask into
-/// bit-sliced per-wavelength counters (a few `u128` operations per route), then reads the
-/// minimum-count wavelengths out of the slices — no per-wavelength loop.
+/// Cost: [`MaxSum::new`] indexes the protected routes by link and, for each of the planner's
+/// candidate paths, counts the routes lying wholly on it and lists the others crossing it. A
+/// decision computes every route's free mask once, adds the crossing routes' masks into
+/// bit-sliced per-wavelength counters (a few `u128` operations per route) and reads the
+/// minimum-count wavelengths out of the slices — no per-wavelength loop; a path is dropped as
+/// soon as its count cannot beat the best so far.
 #[derive(Debug, Clone)]
 pub struct MaxSum {
     /// Links of protected route `r`: `route_links[route_at[r]..route_at[r + 1]]`.
