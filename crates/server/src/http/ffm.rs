@@ -21,11 +21,15 @@ use corridor_model::policy::{Policy, PolicyRequest};
 use corridor_model::problem::Problem;
 use corridor_services::ffm::{BundleAndToken, FfmError};
 
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
 use super::AppState;
 use super::caller::Authenticated;
-use super::extract::{IfMatch, ListQuery, ParsedJson};
+use super::extract::{IfMatch, IfMatchHeader, ListParams, ListQuery, ParsedJson};
 use super::list::{events_response, page_response, watch_from};
 use super::problem::{ApiError, ApiResult};
+use super::responses::{BodyProblems, IfMatchProblems, ListProblems, NotFoundProblem};
 
 /// The hand-off token of a bundle (see the module docs).
 pub const TOKEN_HEADER: HeaderName = HeaderName::from_static("x-ffm-token");
@@ -56,6 +60,19 @@ fn bundle_response(status: StatusCode, mut headers: HeaderMap, answer: BundleAnd
     (status, headers, Json(answer.bundle)).into_response()
 }
 
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(alloc_ffm))
+        .routes(routes!(list_ffm))
+        .routes(routes!(get_ffm, delete_ffm))
+        .routes(routes!(ffm_telemetry))
+        .routes(routes!(patch_ffm_bandwidth))
+        .routes(routes!(patch_ffm_latency_class))
+        .routes(routes!(renew_ffm_lease))
+        .routes(routes!(create_policy, list_policies))
+        .routes(routes!(get_policy, delete_policy))
+}
+
 /// Allocate memory (RFC "Allocate Memory").
 ///
 /// Admission checks the tier's devices for the bytes and the floor in every
@@ -66,12 +83,13 @@ fn bundle_response(status: StatusCode, mut headers: HeaderMap, answer: BundleAnd
     post,
     path = "/v1/ffm/alloc",
     tag = "memqosd",
+    security(("mtls" = ["tenant"])),
     request_body = FfmAllocRequest,
     responses(
         (status = 201, description = "Allocated", body = FfmBundle,
             headers(("X-Ffm-Token" = String, description = "Token for the Unix-socket fd hand-off"))),
         (status = 409, description = "Does not fit: names the binding device and window", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid request: names the field", body = Problem, content_type = "application/problem+json"),
+        BodyProblems,
     )
 )]
 pub async fn alloc_ffm(
@@ -94,15 +112,17 @@ pub async fn alloc_ffm(
     get,
     path = "/v1/ffm",
     tag = "memqosd",
-    params(
-        ("limit" = Option<usize>, Query, description = "Page size, 1..=1000"),
-        ("continue" = Option<String>, Query, description = "Token from X-Continue"),
-        ("label_selector" = Option<String>, Query, description = "k=v,k!=v,k"),
-        ("watch" = Option<bool>, Query, description = "Stream changes as server-sent events"),
-        ("resource_version" = Option<String>, Query, description = "With watch: changes after this version"),
-    ),
+    security(("mtls" = ["tenant"])),
+    params(ListParams),
     responses(
-        (status = 200, description = "The bundles", body = [FfmBundle]),
+        (status = 200, description = "The bundles: a bare JSON array (paging in the X-Continue, Link and X-Resource-Version headers), or with `watch=true` a server-sent event stream of ADDED/MODIFIED/DELETED events",
+            content((Vec<FfmBundle> = "application/json"), (String = "text/event-stream")),
+            headers(
+                ("X-Resource-Version" = String, description = "The store revision the page was read at; watch from it"),
+                ("X-Continue" = String, description = "Token for the next page, absent on the last"),
+                ("Link" = String, description = "rel=\"next\" link to the next page"),
+            )),
+        ListProblems,
     )
 )]
 pub async fn list_ffm(
@@ -119,7 +139,7 @@ pub async fn list_ffm(
                 query.options.label_selector.clone(),
             )
             .await?;
-        return Ok(events_response(&state, events));
+        return Ok(events_response(&state, query.watch_timeout, events));
     }
     let page = ffm.list(&caller, &query.options).await?;
     Ok(page_response("/v1/ffm", query.options.limit, page))
@@ -130,11 +150,12 @@ pub async fn list_ffm(
     get,
     path = "/v1/ffm/{id}",
     tag = "memqosd",
+    security(("mtls" = ["tenant"])),
     params(("id" = String, Path, description = "Bundle id")),
     responses(
         (status = 200, description = "The bundle", body = FfmBundle,
             headers(("X-Ffm-Token" = String, description = "Token for the Unix-socket fd hand-off"))),
-        (status = 404, description = "No such bundle (or another domain's)", body = Problem, content_type = "application/problem+json"),
+        NotFoundProblem,
     )
 )]
 pub async fn get_ffm(
@@ -151,11 +172,12 @@ pub async fn get_ffm(
     delete,
     path = "/v1/ffm/{id}",
     tag = "memqosd",
-    params(("id" = String, Path, description = "Bundle id")),
+    security(("mtls" = ["tenant"])),
+    params(("id" = String, Path, description = "Bundle id"), IfMatchHeader),
     responses(
         (status = 200, description = "The freed bundle", body = FfmBundle),
-        (status = 404, description = "No such bundle", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "If-Match is stale", body = Problem, content_type = "application/problem+json"),
+        NotFoundProblem,
+        IfMatchProblems,
     )
 )]
 pub async fn delete_ffm(
@@ -174,10 +196,11 @@ pub async fn delete_ffm(
     get,
     path = "/v1/ffm/{id}/telemetry",
     tag = "memqosd",
+    security(("mtls" = ["tenant"])),
     params(("id" = String, Path, description = "Bundle id")),
     responses(
         (status = 200, description = "Telemetry", body = FfmTelemetry),
-        (status = 404, description = "No such bundle", body = Problem, content_type = "application/problem+json"),
+        NotFoundProblem,
     )
 )]
 pub async fn ffm_telemetry(
@@ -195,13 +218,14 @@ pub async fn ffm_telemetry(
     patch,
     path = "/v1/ffm/{id}/bandwidth",
     tag = "memqosd",
+    security(("mtls" = ["tenant"])),
     params(("id" = String, Path, description = "Bundle id")),
     request_body = BandwidthPatch,
     responses(
         (status = 200, description = "The bundle with its new floor", body = FfmBundle),
-        (status = 404, description = "No such bundle", body = Problem, content_type = "application/problem+json"),
+        NotFoundProblem,
         (status = 409, description = "Does not fit, or migrating", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid floor", body = Problem, content_type = "application/problem+json"),
+        BodyProblems,
     )
 )]
 pub async fn patch_ffm_bandwidth(
@@ -226,13 +250,14 @@ pub async fn patch_ffm_bandwidth(
     patch,
     path = "/v1/ffm/{id}/latency_class",
     tag = "memqosd",
+    security(("mtls" = ["tenant"])),
     params(("id" = String, Path, description = "Bundle id")),
     request_body = LatencyClassPatch,
     responses(
         (status = 202, description = "Migration started", body = Operation),
-        (status = 404, description = "No such bundle", body = Problem, content_type = "application/problem+json"),
+        NotFoundProblem,
         (status = 409, description = "Destination does not fit, or already migrating", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Tier incompatible with the bundle's persistence", body = Problem, content_type = "application/problem+json"),
+        BodyProblems,
     )
 )]
 pub async fn patch_ffm_latency_class(
@@ -252,10 +277,11 @@ pub async fn patch_ffm_latency_class(
     post,
     path = "/v1/ffm/{id}/lease",
     tag = "memqosd",
+    security(("mtls" = ["tenant"])),
     params(("id" = String, Path, description = "Bundle id")),
     responses(
         (status = 200, description = "Renewed", body = FfmBundle),
-        (status = 404, description = "No such bundle, or its lease already ended", body = Problem, content_type = "application/problem+json"),
+        NotFoundProblem,
     )
 )]
 pub async fn renew_ffm_lease(
@@ -272,11 +298,12 @@ pub async fn renew_ffm_lease(
     post,
     path = "/v1/policies",
     tag = "memqosd",
+    security(("mtls" = ["tenant"])),
     request_body = PolicyRequest,
     responses(
         (status = 201, description = "Created", body = Policy),
         (status = 409, description = "Would over-commit a device in a window", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid policy", body = Problem, content_type = "application/problem+json"),
+        BodyProblems,
     )
 )]
 pub async fn create_policy(
@@ -295,12 +322,18 @@ pub async fn create_policy(
     get,
     path = "/v1/policies",
     tag = "memqosd",
-    params(
-        ("limit" = Option<usize>, Query, description = "Page size, 1..=1000"),
-        ("continue" = Option<String>, Query, description = "Token from X-Continue"),
-        ("label_selector" = Option<String>, Query, description = "k=v,k!=v,k"),
-    ),
-    responses((status = 200, description = "The policies", body = [Policy]))
+    security(("mtls" = ["tenant"])),
+    params(ListParams),
+    responses(
+        (status = 200, description = "The policies: a bare JSON array (paging in the X-Continue, Link and X-Resource-Version headers), or with `watch=true` a server-sent event stream of ADDED/MODIFIED/DELETED events",
+            content((Vec<Policy> = "application/json"), (String = "text/event-stream")),
+            headers(
+                ("X-Resource-Version" = String, description = "The store revision the page was read at; watch from it"),
+                ("X-Continue" = String, description = "Token for the next page, absent on the last"),
+                ("Link" = String, description = "rel=\"next\" link to the next page"),
+            )),
+        ListProblems,
+    )
 )]
 pub async fn list_policies(
     State(state): State<AppState>,
@@ -316,7 +349,7 @@ pub async fn list_policies(
                 query.options.label_selector.clone(),
             )
             .await?;
-        return Ok(events_response(&state, events));
+        return Ok(events_response(&state, query.watch_timeout, events));
     }
     let page = ffm.list_policies(&caller, &query.options).await?;
     Ok(page_response("/v1/policies", query.options.limit, page))
@@ -327,10 +360,11 @@ pub async fn list_policies(
     get,
     path = "/v1/policies/{id}",
     tag = "memqosd",
+    security(("mtls" = ["tenant"])),
     params(("id" = String, Path, description = "Policy id")),
     responses(
         (status = 200, description = "The policy", body = Policy),
-        (status = 404, description = "No such policy", body = Problem, content_type = "application/problem+json"),
+        NotFoundProblem,
     )
 )]
 pub async fn get_policy(
@@ -347,10 +381,11 @@ pub async fn get_policy(
     delete,
     path = "/v1/policies/{id}",
     tag = "memqosd",
+    security(("mtls" = ["tenant"])),
     params(("id" = String, Path, description = "Policy id")),
     responses(
         (status = 200, description = "The deleted policy", body = Policy),
-        (status = 404, description = "No such policy", body = Problem, content_type = "application/problem+json"),
+        NotFoundProblem,
     )
 )]
 pub async fn delete_policy(

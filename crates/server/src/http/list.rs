@@ -75,6 +75,19 @@ pub fn page_response<T: Serialize>(path: &str, limit: Option<usize>, page: Page<
     (headers, Json(page.items)).into_response()
 }
 
+/// Resolves when the server drains or the client's `timeout_seconds` is up.
+async fn stream_end(drained: impl std::future::Future<Output = ()>, timeout: Option<Duration>) {
+    match timeout {
+        Some(timeout) => {
+            tokio::select! {
+                () = drained => {}
+                () = tokio::time::sleep(timeout) => {}
+            }
+        }
+        None => drained.await,
+    }
+}
+
 /// Server-sent events: one `ADDED`/`MODIFIED`/`DELETED` event per change
 /// after `resource_version` (or from now), each with `id` = the revision so
 /// an `EventSource` reconnect resumes with `Last-Event-ID`.
@@ -95,7 +108,7 @@ async fn watch<T: Resource>(
         };
         std::future::ready(keep)
     });
-    Ok(events_response(state, events))
+    Ok(events_response(state, query.watch_timeout, events))
 }
 
 /// The revision a watch starts after: events from `resource_version + 1`,
@@ -105,9 +118,10 @@ pub fn watch_from(query: &ListQuery) -> Revision {
 }
 
 /// A stream of watch events as server-sent events, ended when the server
-/// drains.
+/// drains or after `timeout` (the client's `timeout_seconds`).
 pub fn events_response<T: Serialize>(
     state: &AppState,
+    timeout: Option<Duration>,
     events: impl Stream<Item = Result<WatchEvent<T>, ServiceError>> + Send + 'static,
 ) -> Response {
     let stream = events
@@ -125,7 +139,7 @@ pub fn events_response<T: Serialize>(
             };
             Ok::<_, Infallible>(sse)
         })
-        .take_until(state.drained())
+        .take_until(stream_end(state.drained(), timeout))
         .boxed();
     Sse::new(stream)
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
