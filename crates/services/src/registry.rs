@@ -214,6 +214,19 @@ impl<T: Resource> Registry<T> {
     /// `limit` matching objects; scanning continues in store-sized chunks
     /// until the page is full or the kind is exhausted.
     pub async fn list(&self, options: &ListOptions) -> Result<Page<T>, ServiceError> {
+        self.list_visible(options, |_| true).await
+    }
+
+    /// [`list`](Self::list) of the objects `visible` accepts (a security
+    /// domain's own, say). The predicate is applied with the label
+    /// selector, before the limit, so a page is short only at the end of
+    /// the kind and the continue token resumes after the last object
+    /// returned, never skipping a visible one.
+    pub async fn list_visible(
+        &self,
+        options: &ListOptions,
+        visible: impl Fn(&T) -> bool,
+    ) -> Result<Page<T>, ServiceError> {
         let limit = options
             .limit
             .unwrap_or(MAX_PAGE_SIZE)
@@ -239,7 +252,7 @@ impl<T: Resource> Registry<T> {
             for kv in &response.kvs {
                 let object = decode::<T>(kv)?;
                 after = Some(kv.key.clone());
-                if !options.label_selector.matches(object.labels()) {
+                if !options.label_selector.matches(object.labels()) || !visible(&object) {
                     continue;
                 }
                 if items.len() == limit {

@@ -30,6 +30,26 @@ where
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let ParsedJson(value) = ParsedJson::<T>::from_request(request, state).await?;
+        value.validate().map_err(Problem::validation)?;
+        Ok(StrictJson(value))
+    }
+}
+
+/// A JSON body parsed as strictly as [`StrictJson`] but not validated: for
+/// services that validate their requests themselves (once, after applying
+/// what depends on the caller, such as the owning domain).
+#[derive(Debug)]
+pub struct ParsedJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for ParsedJson<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
         let is_json = request
             .headers()
             .get(header::CONTENT_TYPE)
@@ -52,8 +72,7 @@ where
                 ApiError(super::problem::payload_too_large(rejection.body_text()))
             })?;
         let value: T = from_slice_strict(&body)?;
-        value.validate().map_err(Problem::validation)?;
-        Ok(StrictJson(value))
+        Ok(ParsedJson(value))
     }
 }
 

@@ -12,8 +12,10 @@ use axum::Json;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use corridor_services::{Registry, Resource};
-use futures::StreamExt;
+use corridor_services::{Page, Registry, Resource, ServiceError, WatchEvent};
+use corridor_store::Revision;
+use futures::{Stream, StreamExt};
+use serde::Serialize;
 
 use super::AppState;
 use super::extract::ListQuery;
@@ -47,6 +49,13 @@ pub async fn list_or_watch_visible<T: Resource>(
     }
     let mut page = registry.list(&query.options).await?;
     page.items.retain(|item| visible(item));
+    Ok(page_response(path, query.options.limit, page))
+}
+
+/// A page as the RFC's bare JSON array, its metadata in headers:
+/// `X-Resource-Version`, and `X-Continue` plus `Link: rel="next"` when more
+/// follow (`path` and `limit` make the link).
+pub fn page_response<T: Serialize>(path: &str, limit: Option<usize>, page: Page<T>) -> Response {
     let mut headers = HeaderMap::new();
     headers.insert(RESOURCE_VERSION_HEADER, HeaderValue::from(page.revision));
     if let Some(token) = &page.continue_token {
@@ -55,7 +64,7 @@ pub async fn list_or_watch_visible<T: Resource>(
             headers.insert(CONTINUE_HEADER, value);
         }
         let mut next = format!("<{path}?continue={token}");
-        if let Some(limit) = query.options.limit {
+        if let Some(limit) = limit {
             next.push_str(&format!("&limit={limit}"));
         }
         next.push_str(">; rel=\"next\"");
@@ -63,7 +72,7 @@ pub async fn list_or_watch_visible<T: Resource>(
             headers.insert(header::LINK, value);
         }
     }
-    Ok((headers, Json(page.items)).into_response())
+    (headers, Json(page.items)).into_response()
 }
 
 /// Resolves when the server drains or the client's `timeout_seconds` is up.
@@ -88,21 +97,34 @@ async fn watch<T: Resource>(
     query: ListQuery,
     visible: impl Fn(&T) -> bool + Send + Sync + 'static,
 ) -> ApiResult<Response> {
-    let from = match query.resource_version {
-        Some(revision) => revision + 1,
-        None => 0,
-    };
+    let from = watch_from(&query);
     let events = registry
         .watch(from, query.options.label_selector.clone())
         .await?;
+    let events = events.filter(move |event| {
+        let keep = match event {
+            Ok(event) => visible(&event.object),
+            Err(_) => true,
+        };
+        std::future::ready(keep)
+    });
+    Ok(events_response(state, query.watch_timeout, events))
+}
+
+/// The revision a watch starts after: events from `resource_version + 1`,
+/// or from now without one.
+pub fn watch_from(query: &ListQuery) -> Revision {
+    query.resource_version.map_or(0, |revision| revision + 1)
+}
+
+/// A stream of watch events as server-sent events, ended when the server
+/// drains or after `timeout` (the client's `timeout_seconds`).
+pub fn events_response<T: Serialize>(
+    state: &AppState,
+    timeout: Option<Duration>,
+    events: impl Stream<Item = Result<WatchEvent<T>, ServiceError>> + Send + 'static,
+) -> Response {
     let stream = events
-        .filter(move |event| {
-            let keep = match event {
-                Ok(event) => visible(&event.object),
-                Err(_) => true,
-            };
-            std::future::ready(keep)
-        })
         .map(|event| {
             let sse = match event {
                 Ok(event) => Event::default()
@@ -117,9 +139,9 @@ async fn watch<T: Resource>(
             };
             Ok::<_, Infallible>(sse)
         })
-        .take_until(stream_end(state.drained(), query.watch_timeout))
+        .take_until(stream_end(state.drained(), timeout))
         .boxed();
-    Ok(Sse::new(stream)
+    Sse::new(stream)
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
-        .into_response())
+        .into_response()
 }

@@ -19,14 +19,79 @@
 
 use std::io::{BufRead, BufReader, IoSlice, Read, Write};
 use std::os::fd::AsFd;
+use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use rustix::net::{SendAncillaryBuffer, SendAncillaryMessage, SendFlags};
 use serde::{Deserialize, Serialize};
 
-use super::service::FfmService;
+use super::tokens::same_token;
+use super::{FfmService, lock};
+
+/// Why a hand-off was refused (the socket answers with this text).
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum HandoffError {
+    /// Unknown bundle, other domain or wrong token: one answer, so the
+    /// socket does not reveal which bundles exist.
+    #[error("no such bundle for this domain and token")]
+    Denied,
+    #[error("bundle is not shareable and is already held by another client")]
+    Busy,
+}
+
+/// A hand-off in progress: keeps a non-shareable bundle's single slot until
+/// dropped (when the client's connection closes).
+#[derive(Debug)]
+pub struct Hold {
+    service: Weak<FfmService>,
+    id: String,
+}
+
+impl Drop for Hold {
+    fn drop(&mut self) {
+        if let Some(service) = self.service.upgrade()
+            && let Some(l) = lock(&service.live).get_mut(&self.id)
+        {
+            l.holders = l.holders.saturating_sub(1);
+        }
+    }
+}
+
+impl FfmService {
+    /// Authorises a hand-off of bundle `id` to a client of `domain` holding
+    /// `token`; returns a duplicate of the fd and the hold that ends with the
+    /// client's connection.
+    pub fn handoff(
+        self: &Arc<Self>,
+        id: &str,
+        domain: &str,
+        token: &str,
+    ) -> Result<(OwnedFd, Hold), HandoffError> {
+        let mut live = lock(&self.live);
+        let l = live.get_mut(id).ok_or(HandoffError::Denied)?;
+        if l.domain != domain || !same_token(&l.token, token) {
+            return Err(HandoffError::Denied);
+        }
+        if !l.shareable && l.holders > 0 {
+            return Err(HandoffError::Busy);
+        }
+        let fd = l
+            .memory
+            .fd()
+            .try_clone_to_owned()
+            .map_err(|_| HandoffError::Denied)?;
+        l.holders += 1;
+        Ok((
+            fd,
+            Hold {
+                service: Arc::downgrade(self),
+                id: id.to_owned(),
+            },
+        ))
+    }
+}
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
