@@ -256,13 +256,14 @@ pub async fn renew_corridor_lease(
     request_body = TwinFaultRequest,
     responses(
         (status = 204, description = "Injected"),
-        (status = 422, description = "Unknown port or link, or a value out of range", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The optical plant is not the digital twin (reason NotATwin)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Unknown port or link, or a lane or value out of range", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn inject_twin_fault(
     State(state): State<AppState>,
     StrictJson(request): StrictJson<TwinFaultRequest>,
 ) -> ApiResult<StatusCode> {
-    state.plane.corridors.inject_fault(&request)?;
+    state.plane.corridors.inject_fault(&request).await?;
     Ok(StatusCode::NO_CONTENT)
 }
