@@ -62,6 +62,8 @@ pub enum StartError {
     LinuxOptics(#[source] corridor_hal::optical::LinuxOpticsError),
     #[error("cannot start the control plane")]
     Services(#[source] corridor_services::ServiceError),
+    #[error("the API document's declarations are incomplete")]
+    Contract(#[source] http::contract::ContractError),
     #[error("cannot listen on {addr}")]
     Listen {
         addr: SocketAddr,
@@ -213,7 +215,10 @@ impl Daemon {
         let audit =
             audit::AuditLog::open(&config.state_dir, config.audit).map_err(StartError::Audit)?;
         let (drain, draining) = tokio::sync::watch::channel(false);
+        let contract = http::contract::Contract::from_document(http::openapi::model())
+            .map_err(StartError::Contract)?;
         let state = AppState {
+            contract: Arc::new(contract),
             audit,
             plane: Arc::new(plane),
             metrics,

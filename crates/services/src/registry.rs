@@ -549,13 +549,24 @@ fn decode_continue(token: &str) -> Result<String, ServiceError> {
 /// Parses an `If-Match` / `resource_version` value: a decimal revision,
 /// optionally quoted as an HTTP entity tag.
 pub fn parse_resource_version(text: &str) -> Result<Revision, ServiceError> {
-    let trimmed = text.trim().trim_start_matches("W/").trim_matches('"');
-    trimmed
-        .parse::<Revision>()
-        .ok()
-        .filter(|revision| *revision >= 0)
-        .ok_or_else(|| ServiceError::InvalidParameter {
-            parameter: "resource_version",
-            message: format!("{text:?} is not a resource_version returned by the server"),
-        })
+    let invalid = || ServiceError::InvalidParameter {
+        parameter: "resource_version",
+        message: format!(
+            "{text:?} is not a resource_version returned by the server (1-18 digits, optionally as an ETag \"N\" or W/\"N\")"
+        ),
+    };
+    let unwrapped = text.strip_prefix("W/").unwrap_or(text);
+    let digits = match unwrapped.strip_prefix('"') {
+        Some(rest) => rest.strip_suffix('"').ok_or_else(invalid)?,
+        None => unwrapped,
+    };
+    // At most 18 digits: every such number fits an i64 with room for the
+    // `+ 1` a watch adds, and no store reaches 10^18 revisions.
+    if digits.is_empty() || digits.len() > 18 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(invalid());
+    }
+    digits.parse::<Revision>().map_err(|_| invalid())
 }
+
+/// The grammar [`parse_resource_version`] accepts, for the API document.
+pub const RESOURCE_VERSION_PATTERN: &str = r#"^(W/)?("[0-9]{1,18}"|[0-9]{1,18})$"#;

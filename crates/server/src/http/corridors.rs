@@ -15,11 +15,15 @@ use corridor_model::meta::Operation;
 use corridor_model::problem::Problem;
 use corridor_services::corridors::CorridorError;
 
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
 use super::AppState;
 use super::caller::Authenticated;
-use super::extract::{IfMatch, ListQuery, StrictJson};
+use super::extract::{IfMatch, IfMatchHeader, ListParams, ListQuery, StrictJson};
 use super::list::list_or_watch_visible;
 use super::problem::{ApiError, ApiResult};
+use super::responses::{BodyProblems, IfMatchProblems, ListProblems, NotFoundProblem};
 use corridor_services::Caller;
 
 impl From<CorridorError> for ApiError {
@@ -32,6 +36,16 @@ impl From<CorridorError> for ApiError {
         }
         ApiError(error.to_problem())
     }
+}
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_corridor, list_corridors))
+        .routes(routes!(get_corridor, delete_corridor))
+        .routes(routes!(corridor_telemetry))
+        .routes(routes!(recalibrate_corridor))
+        .routes(routes!(renew_corridor_lease))
+        .routes(routes!(inject_twin_fault))
 }
 
 /// The corridor, if the caller may see it; else the same 404 as a missing
@@ -64,11 +78,12 @@ fn with_location(status: StatusCode, location: String, body: impl serde::Seriali
     post,
     path = "/v1/corridors",
     tag = "corrd",
+    security(("mtls" = ["tenant"])),
     request_body = CorridorRequest,
     responses(
         (status = 201, description = "Granted", body = Corridor),
         (status = 409, description = "No path, wavelength or lane can carry it (InsufficientCapacity, binding constraint named)", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid request, the field named", body = Problem, content_type = "application/problem+json"),
+        BodyProblems,
         (status = 503, description = "Capacity kept changing during admission; retry", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -92,16 +107,17 @@ pub async fn create_corridor(
     get,
     path = "/v1/corridors",
     tag = "corrd",
-    params(
-        ("limit" = Option<usize>, Query, description = "Page size, 1..=1000"),
-        ("continue" = Option<String>, Query, description = "Token from the previous page's X-Continue header"),
-        ("label_selector" = Option<String>, Query, description = "k=v,k!=v,k"),
-        ("watch" = Option<bool>, Query, description = "Stream changes as server-sent events"),
-        ("resource_version" = Option<String>, Query, description = "With watch: changes after this version"),
-    ),
+    security(("mtls" = ["tenant"])),
+    params(ListParams),
     responses(
-        (status = 200, description = "The corridors", body = [Corridor]),
-        (status = 422, description = "Bad query parameter", body = Problem, content_type = "application/problem+json"),
+        (status = 200, description = "The corridors: a bare JSON array (paging in the X-Continue, Link and X-Resource-Version headers), or with `watch=true` a server-sent event stream of ADDED/MODIFIED/DELETED events",
+            content((Vec<Corridor> = "application/json"), (String = "text/event-stream")),
+            headers(
+                ("X-Resource-Version" = String, description = "The store revision the page was read at; watch from it"),
+                ("X-Continue" = String, description = "Token for the next page, absent on the last"),
+                ("Link" = String, description = "rel=\"next\" link to the next page"),
+            )),
+        ListProblems,
     )
 )]
 pub async fn list_corridors(
@@ -125,10 +141,11 @@ pub async fn list_corridors(
     get,
     path = "/v1/corridors/{id}",
     tag = "corrd",
+    security(("mtls" = ["tenant"])),
     params(("id" = String, Path, description = "Corridor id")),
     responses(
         (status = 200, description = "The corridor", body = Corridor),
-        (status = 404, description = "No such corridor (or another domain's)", body = Problem, content_type = "application/problem+json"),
+        NotFoundProblem,
     )
 )]
 pub async fn get_corridor(
@@ -146,14 +163,15 @@ pub async fn get_corridor(
     delete,
     path = "/v1/corridors/{id}",
     tag = "corrd",
+    security(("mtls" = ["tenant"])),
     params(
         ("id" = String, Path, description = "Corridor id"),
-        ("If-Match" = Option<String>, Header, description = "Release only at this resource_version"),
+        IfMatchHeader,
     ),
     responses(
         (status = 200, description = "Released", body = Corridor),
-        (status = 404, description = "No such corridor (or another domain's)", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "If-Match is stale", body = Problem, content_type = "application/problem+json"),
+        NotFoundProblem,
+        IfMatchProblems,
     )
 )]
 pub async fn delete_corridor(
@@ -183,10 +201,11 @@ pub async fn delete_corridor(
     get,
     path = "/v1/corridors/{id}/telemetry",
     tag = "corrd",
+    security(("mtls" = ["tenant"])),
     params(("id" = String, Path, description = "Corridor id")),
     responses(
         (status = 200, description = "Telemetry", body = CorridorTelemetry),
-        (status = 404, description = "No such corridor (or another domain's)", body = Problem, content_type = "application/problem+json"),
+        NotFoundProblem,
         (status = 409, description = "The corridor holds no lanes", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -205,10 +224,11 @@ pub async fn corridor_telemetry(
     post,
     path = "/v1/corridors/{id}/recalibrate",
     tag = "corrd",
+    security(("mtls" = ["tenant"])),
     params(("id" = String, Path, description = "Corridor id")),
     responses(
         (status = 202, description = "Started; poll the operation", body = Operation),
-        (status = 404, description = "No such corridor (or another domain's)", body = Problem, content_type = "application/problem+json"),
+        NotFoundProblem,
         (status = 409, description = "No lit lanes to re-lock (held for attestation, or released)", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -230,10 +250,11 @@ pub async fn recalibrate_corridor(
     post,
     path = "/v1/corridors/{id}/lease",
     tag = "corrd",
+    security(("mtls" = ["tenant"])),
     params(("id" = String, Path, description = "Corridor id")),
     responses(
         (status = 200, description = "Renewed", body = Corridor),
-        (status = 404, description = "No such corridor, another domain's, or its lease already expired", body = Problem, content_type = "application/problem+json"),
+        NotFoundProblem,
         (status = 409, description = "The corridor has no lease (granted without policy_lease_ttl_s)", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -253,11 +274,12 @@ pub async fn renew_corridor_lease(
     post,
     path = "/v1/admin/twin/faults",
     tag = "corrd",
+    security(("mtls" = ["admin"])),
     request_body = TwinFaultRequest,
     responses(
         (status = 204, description = "Injected"),
-        (status = 409, description = "The optical plant is not the digital twin (reason NotATwin)", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Unknown port or link, or a lane or value out of range", body = Problem, content_type = "application/problem+json"),
+        BodyProblems,
+        (status = 409, description = "The optical plant is real modules, not the digital twin (reason NotATwin)", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn inject_twin_fault(

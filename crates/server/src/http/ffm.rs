@@ -19,11 +19,15 @@ use corridor_model::policy::{Policy, PolicyRequest};
 use corridor_model::problem::Problem;
 use corridor_services::ffm::FfmError;
 
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
 use super::AppState;
 use super::caller::Authenticated;
-use super::extract::{IfMatch, ListQuery, StrictJson};
+use super::extract::{IfMatch, IfMatchHeader, ListParams, ListQuery, StrictJson};
 use super::list::{RESOURCE_VERSION_HEADER, list_or_watch};
 use super::problem::{ApiError, ApiResult};
+use super::responses::{BodyProblems, IfMatchProblems, ListProblems, NotFoundProblem};
 use corridor_services::Caller;
 
 /// The hand-off token of a bundle (see the module docs).
@@ -61,6 +65,19 @@ async fn visible(state: &AppState, caller: &Caller, id: &str) -> ApiResult<FfmBu
     }
 }
 
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(alloc_ffm))
+        .routes(routes!(list_ffm))
+        .routes(routes!(get_ffm, delete_ffm))
+        .routes(routes!(ffm_telemetry))
+        .routes(routes!(patch_ffm_bandwidth))
+        .routes(routes!(patch_ffm_latency_class))
+        .routes(routes!(renew_ffm_lease))
+        .routes(routes!(create_policy, list_policies))
+        .routes(routes!(get_policy, delete_policy))
+}
+
 /// Allocate memory (RFC "Allocate Memory").
 ///
 /// Admission checks the tier's devices for the bytes and the floor in every
@@ -71,12 +88,13 @@ async fn visible(state: &AppState, caller: &Caller, id: &str) -> ApiResult<FfmBu
     post,
     path = "/v1/ffm/alloc",
     tag = "memqosd",
+    security(("mtls" = ["tenant"])),
     request_body = FfmAllocRequest,
     responses(
         (status = 201, description = "Allocated", body = FfmBundle,
             headers(("X-Ffm-Token" = String, description = "Token for the Unix-socket fd hand-off"))),
         (status = 409, description = "Does not fit: names the binding device and window", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid request: names the field", body = Problem, content_type = "application/problem+json"),
+        BodyProblems,
     )
 )]
 pub async fn alloc_ffm(
@@ -105,15 +123,17 @@ pub async fn alloc_ffm(
     get,
     path = "/v1/ffm",
     tag = "memqosd",
-    params(
-        ("limit" = Option<usize>, Query, description = "Page size, 1..=1000"),
-        ("continue" = Option<String>, Query, description = "Token from X-Continue"),
-        ("label_selector" = Option<String>, Query, description = "k=v,k!=v,k"),
-        ("watch" = Option<bool>, Query, description = "Stream changes as server-sent events"),
-        ("resource_version" = Option<String>, Query, description = "With watch: changes after this version"),
-    ),
+    security(("mtls" = ["tenant"])),
+    params(ListParams),
     responses(
-        (status = 200, description = "The bundles", body = [FfmBundle]),
+        (status = 200, description = "The bundles: a bare JSON array (paging in the X-Continue, Link and X-Resource-Version headers), or with `watch=true` a server-sent event stream of ADDED/MODIFIED/DELETED events",
+            content((Vec<FfmBundle> = "application/json"), (String = "text/event-stream")),
+            headers(
+                ("X-Resource-Version" = String, description = "The store revision the page was read at; watch from it"),
+                ("X-Continue" = String, description = "Token for the next page, absent on the last"),
+                ("Link" = String, description = "rel=\"next\" link to the next page"),
+            )),
+        ListProblems,
     )
 )]
 pub async fn list_ffm(
@@ -186,11 +206,12 @@ async fn watch_domain(state: &AppState, domain: String, query: ListQuery) -> Api
     get,
     path = "/v1/ffm/{id}",
     tag = "memqosd",
+    security(("mtls" = ["tenant"])),
     params(("id" = String, Path, description = "Bundle id")),
     responses(
         (status = 200, description = "The bundle", body = FfmBundle,
             headers(("X-Ffm-Token" = String, description = "Token for the Unix-socket fd hand-off"))),
-        (status = 404, description = "No such bundle (or another domain's)", body = Problem, content_type = "application/problem+json"),
+        NotFoundProblem,
     )
 )]
 pub async fn get_ffm(
@@ -214,11 +235,12 @@ pub async fn get_ffm(
     delete,
     path = "/v1/ffm/{id}",
     tag = "memqosd",
-    params(("id" = String, Path, description = "Bundle id")),
+    security(("mtls" = ["tenant"])),
+    params(("id" = String, Path, description = "Bundle id"), IfMatchHeader),
     responses(
         (status = 200, description = "The freed bundle", body = FfmBundle),
-        (status = 404, description = "No such bundle", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "If-Match is stale", body = Problem, content_type = "application/problem+json"),
+        NotFoundProblem,
+        IfMatchProblems,
     )
 )]
 pub async fn delete_ffm(
@@ -246,10 +268,11 @@ pub async fn delete_ffm(
     get,
     path = "/v1/ffm/{id}/telemetry",
     tag = "memqosd",
+    security(("mtls" = ["tenant"])),
     params(("id" = String, Path, description = "Bundle id")),
     responses(
         (status = 200, description = "Telemetry", body = FfmTelemetry),
-        (status = 404, description = "No such bundle", body = Problem, content_type = "application/problem+json"),
+        NotFoundProblem,
     )
 )]
 pub async fn ffm_telemetry(
@@ -268,13 +291,14 @@ pub async fn ffm_telemetry(
     patch,
     path = "/v1/ffm/{id}/bandwidth",
     tag = "memqosd",
+    security(("mtls" = ["tenant"])),
     params(("id" = String, Path, description = "Bundle id")),
     request_body = BandwidthPatch,
     responses(
         (status = 200, description = "The bundle with its new floor", body = FfmBundle),
-        (status = 404, description = "No such bundle", body = Problem, content_type = "application/problem+json"),
+        NotFoundProblem,
         (status = 409, description = "Does not fit, or migrating", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid floor", body = Problem, content_type = "application/problem+json"),
+        BodyProblems,
     )
 )]
 pub async fn patch_ffm_bandwidth(
@@ -296,13 +320,14 @@ pub async fn patch_ffm_bandwidth(
     patch,
     path = "/v1/ffm/{id}/latency_class",
     tag = "memqosd",
+    security(("mtls" = ["tenant"])),
     params(("id" = String, Path, description = "Bundle id")),
     request_body = LatencyClassPatch,
     responses(
         (status = 202, description = "Migration started", body = Operation),
-        (status = 404, description = "No such bundle", body = Problem, content_type = "application/problem+json"),
+        NotFoundProblem,
         (status = 409, description = "Destination does not fit, or already migrating", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Tier incompatible with the bundle's persistence", body = Problem, content_type = "application/problem+json"),
+        BodyProblems,
     )
 )]
 pub async fn patch_ffm_latency_class(
@@ -325,10 +350,11 @@ pub async fn patch_ffm_latency_class(
     post,
     path = "/v1/ffm/{id}/lease",
     tag = "memqosd",
+    security(("mtls" = ["tenant"])),
     params(("id" = String, Path, description = "Bundle id")),
     responses(
         (status = 200, description = "Renewed", body = FfmBundle),
-        (status = 404, description = "No such bundle, or its lease already ended", body = Problem, content_type = "application/problem+json"),
+        NotFoundProblem,
     )
 )]
 pub async fn renew_ffm_lease(
@@ -346,11 +372,12 @@ pub async fn renew_ffm_lease(
     post,
     path = "/v1/policies",
     tag = "memqosd",
+    security(("mtls" = ["tenant"])),
     request_body = PolicyRequest,
     responses(
         (status = 201, description = "Created", body = Policy),
         (status = 409, description = "Would over-commit a device in a window", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid policy", body = Problem, content_type = "application/problem+json"),
+        BodyProblems,
     )
 )]
 pub async fn create_policy(
@@ -374,12 +401,18 @@ pub async fn create_policy(
     get,
     path = "/v1/policies",
     tag = "memqosd",
-    params(
-        ("limit" = Option<usize>, Query, description = "Page size, 1..=1000"),
-        ("continue" = Option<String>, Query, description = "Token from X-Continue"),
-        ("label_selector" = Option<String>, Query, description = "k=v,k!=v,k"),
-    ),
-    responses((status = 200, description = "The policies", body = [Policy]))
+    security(("mtls" = ["tenant"])),
+    params(ListParams),
+    responses(
+        (status = 200, description = "The policies: a bare JSON array (paging in the X-Continue, Link and X-Resource-Version headers), or with `watch=true` a server-sent event stream of ADDED/MODIFIED/DELETED events",
+            content((Vec<Policy> = "application/json"), (String = "text/event-stream")),
+            headers(
+                ("X-Resource-Version" = String, description = "The store revision the page was read at; watch from it"),
+                ("X-Continue" = String, description = "Token for the next page, absent on the last"),
+                ("Link" = String, description = "rel=\"next\" link to the next page"),
+            )),
+        ListProblems,
+    )
 )]
 pub async fn list_policies(
     State(state): State<AppState>,
@@ -429,10 +462,11 @@ async fn visible_policy(state: &AppState, caller: &Caller, id: &str) -> ApiResul
     get,
     path = "/v1/policies/{id}",
     tag = "memqosd",
+    security(("mtls" = ["tenant"])),
     params(("id" = String, Path, description = "Policy id")),
     responses(
         (status = 200, description = "The policy", body = Policy),
-        (status = 404, description = "No such policy", body = Problem, content_type = "application/problem+json"),
+        NotFoundProblem,
     )
 )]
 pub async fn get_policy(
@@ -449,10 +483,11 @@ pub async fn get_policy(
     delete,
     path = "/v1/policies/{id}",
     tag = "memqosd",
+    security(("mtls" = ["tenant"])),
     params(("id" = String, Path, description = "Policy id")),
     responses(
         (status = 200, description = "The deleted policy", body = Policy),
-        (status = 404, description = "No such policy", body = Problem, content_type = "application/problem+json"),
+        NotFoundProblem,
     )
 )]
 pub async fn delete_policy(

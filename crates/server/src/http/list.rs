@@ -66,6 +66,19 @@ pub async fn list_or_watch_visible<T: Resource>(
     Ok((headers, Json(page.items)).into_response())
 }
 
+/// Resolves when the server drains or the client's `timeout_seconds` is up.
+async fn stream_end(drained: impl std::future::Future<Output = ()>, timeout: Option<Duration>) {
+    match timeout {
+        Some(timeout) => {
+            tokio::select! {
+                () = drained => {}
+                () = tokio::time::sleep(timeout) => {}
+            }
+        }
+        None => drained.await,
+    }
+}
+
 /// Server-sent events: one `ADDED`/`MODIFIED`/`DELETED` event per change
 /// after `resource_version` (or from now), each with `id` = the revision so
 /// an `EventSource` reconnect resumes with `Last-Event-ID`.
@@ -104,7 +117,7 @@ async fn watch<T: Resource>(
             };
             Ok::<_, Infallible>(sse)
         })
-        .take_until(state.drained())
+        .take_until(stream_end(state.drained(), query.watch_timeout))
         .boxed();
     Ok(Sse::new(stream)
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
