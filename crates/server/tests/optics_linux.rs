@@ -284,3 +284,59 @@ async fn corridord_with_linux_optics_provisions_a_corridor_on_file_backed_cmis_m
         );
     }
 }
+
+#[test]
+fn corridord_refuses_to_start_when_a_topology_port_has_no_module() {
+    let dir = tempfile::tempdir().unwrap();
+    let rack = two_port_rack();
+    // The embedded 16-port rack with devices for two of its ports only.
+    let _modules: Vec<FileModule> = PORTS
+        .iter()
+        .map(|port| {
+            FileModule::spawn(
+                dir.path().join(format!("{port}.eeprom")),
+                module(&rack, port),
+                Duration::from_millis(1),
+            )
+            .unwrap()
+        })
+        .collect();
+    let config = write_config(dir.path(), &rack);
+    let text = std::fs::read_to_string(&config).unwrap();
+    let text: String = text
+        .lines()
+        .filter(|l| !l.starts_with("topology"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(&config, text).unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_corridord"))
+        .arg("--config")
+        .arg(&config)
+        .arg("--state-dir")
+        .arg(dir.path().join("state"))
+        .arg("--listen")
+        .arg(format!("127.0.0.1:{}", free_port()))
+        .arg("--optics")
+        .arg("linux")
+        .arg("--insecure-dev")
+        .arg("--log-format")
+        .arg("text")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("cannot open the optical modules"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("op-h0-1"),
+        "names an unmapped port: {stderr}"
+    );
+    assert!(
+        !stderr.contains("\"op-h0-0\""),
+        "a mapped port is not listed: {stderr}"
+    );
+}
