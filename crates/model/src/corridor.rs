@@ -437,11 +437,12 @@ pub struct CorridorTelemetry {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TwinFaultRequest {
-    /// Optical port id (laser ageing, ring detuning, temperature step, clear).
+    /// Optical port id: required by every fault but `link_cut` (a 422 with
+    /// rule `compatible` otherwise).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(pattern = "^[A-Za-z0-9._:-]{1,63}$")]
     pub port: Option<String>,
-    /// Link id (link cut).
+    /// Link id: required by `link_cut`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(pattern = "^[A-Za-z0-9._:-]{1,63}$")]
     pub link: Option<String>,
@@ -486,6 +487,19 @@ impl Validate for TwinFaultRequest {
         }
         if let Some(link) = &self.link {
             v.identifier("/link", link);
+        }
+        // Which id a fault needs depends on its kind: a relation between
+        // fields, so the rule is `compatible`.
+        match (&self.fault, &self.link, &self.port) {
+            (TwinFaultKind::LinkCut { .. }, None, _) => {
+                v.add("/link", rule::COMPATIBLE, "link_cut needs the link id");
+            }
+            (TwinFaultKind::LinkCut { .. }, Some(_), _) | (_, _, Some(_)) => {}
+            (_, _, None) => v.add(
+                "/port",
+                rule::COMPATIBLE,
+                "this fault acts on an optical port: name it in port",
+            ),
         }
         match self.fault {
             TwinFaultKind::LaserAgeing { db, .. } => {

@@ -279,12 +279,13 @@ pub async fn renew_corridor_lease(
     responses(
         (status = 204, description = "Injected"),
         BodyProblems,
+        (status = 409, description = "The optical plant is real modules, not the digital twin (reason NotATwin)", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn inject_twin_fault(
     State(state): State<AppState>,
     StrictJson(request): StrictJson<TwinFaultRequest>,
 ) -> ApiResult<StatusCode> {
-    state.plane.corridors.inject_fault(&request)?;
+    state.plane.corridors.inject_fault(&request).await?;
     Ok(StatusCode::NO_CONTENT)
 }

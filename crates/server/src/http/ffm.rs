@@ -302,7 +302,7 @@ pub async fn renew_ffm_lease(
     request_body = PolicyRequest,
     responses(
         (status = 201, description = "Created", body = Policy),
-        (status = 409, description = "Would over-commit a device in a window", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Would over-commit a device in a window (InsufficientCapacity), or the domain already has a policy of this name (PolicyNameTaken)", body = Problem, content_type = "application/problem+json"),
         BodyProblems,
     )
 )]
@@ -386,6 +386,7 @@ pub async fn get_policy(
     responses(
         (status = 200, description = "The deleted policy", body = Policy),
         NotFoundProblem,
+        (status = 409, description = "Without this policy's window the live grants would over-commit a device (InsufficientCapacity)", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn delete_policy(

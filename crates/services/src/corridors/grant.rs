@@ -309,7 +309,7 @@ async fn try_grant(
     }
     for (victim, lease) in victims {
         if let Some(a) = &victim.assignment {
-            let _ = service.darken(&victim.id, a);
+            let _ = service.darken(&victim.id, a).await;
         }
         revoke(service, lease).await;
     }

@@ -25,7 +25,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use corridor_hal::optical::{TwinFault, TwinOptics};
+use corridor_hal::optical::{OpticalPlant, TwinFault};
 use corridor_hal::{Clock, Topology};
 use corridor_model::corridor::{
     Corridor, CorridorRequest, CorridorStatus, CorridorTelemetry, TwinFaultKind, TwinFaultRequest,
@@ -78,7 +78,8 @@ pub struct CorridorService {
     clock: Arc<dyn Clock>,
     fabric: Arc<fabric::Fabric>,
     cache: Mutex<Cache>,
-    optics: Arc<TwinOptics>,
+    /// The optical ports: the twin or real modules, chosen in configuration.
+    optics: Arc<dyn OpticalPlant>,
     operations: Operations,
     counters: Mutex<HashMap<String, ErrorCounter>>,
     /// Lanes this process has lit, by corridor: the reconciler takes down
@@ -94,19 +95,17 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 const ADMISSION_ATTEMPTS: usize = 32;
 
 impl CorridorService {
-    /// Maps the topology, builds the twin's optical ports and rebuilds the
-    /// planning cache from the ledger in the store.
+    /// Maps the topology, takes the optical plant (whose ports are the
+    /// topology's) and rebuilds the planning cache from the ledger in the
+    /// store.
     pub async fn start(
         store: Arc<dyn StateStore>,
         topology: &Topology,
+        optics: Arc<dyn OpticalPlant>,
         clock: Arc<dyn Clock>,
         operations: Operations,
     ) -> Result<Self, CorridorError> {
         let fabric = fabric::Fabric::from_topology(topology)?;
-        let optics = TwinOptics::new(topology).map_err(|source| CorridorError::Optical {
-            port: "*".into(),
-            source,
-        })?;
         let cache = Cache::load(&fabric, store.as_ref()).await?;
         let service = Self {
             registry: Registry::new(Arc::clone(&store)),
@@ -114,7 +113,7 @@ impl CorridorService {
             clock,
             fabric: Arc::new(fabric),
             cache: Mutex::new(cache),
-            optics: Arc::new(optics),
+            optics,
             operations,
             counters: Mutex::new(HashMap::new()),
             lit: Mutex::new(HashMap::new()),
@@ -126,23 +125,23 @@ impl CorridorService {
     }
 
     /// Provisions the corridor's lanes and remembers them as lit.
-    pub(crate) fn light(
+    pub(crate) async fn light(
         &self,
         id: &str,
         a: &corridor_model::corridor::CorridorAssignment,
     ) -> Result<(), CorridorError> {
         lock(&self.lit).insert(id.to_owned(), a.clone());
-        optics::provision(&self.optics, a)
+        optics::provision(&self.optics, a).await
     }
 
     /// Takes the corridor's lanes down.
-    pub(crate) fn darken(
+    pub(crate) async fn darken(
         &self,
         id: &str,
         a: &corridor_model::corridor::CorridorAssignment,
     ) -> Result<(), CorridorError> {
         lock(&self.lit).remove(id);
-        optics::release(&self.optics, a)
+        optics::release(&self.optics, a).await
     }
 
     /// Corridors whose lanes this process has lit.
@@ -154,8 +153,8 @@ impl CorridorService {
         &self.registry
     }
 
-    pub fn optics(&self) -> &TwinOptics {
-        &self.optics
+    pub fn optics(&self) -> &dyn OpticalPlant {
+        self.optics.as_ref()
     }
 
     pub fn fabric(&self) -> &fabric::Fabric {
@@ -261,10 +260,12 @@ impl CorridorService {
         let Some(assignment) = corridor.assignment.clone() else {
             return corridor;
         };
-        let outcome = self
-            .light(&corridor.id, &assignment)
-            .and_then(|()| optics::settle(&self.optics, &assignment, now))
-            .and_then(|()| optics::read(&self.optics, &corridor, &assignment));
+        let outcome = async {
+            self.light(&corridor.id, &assignment).await?;
+            optics::settle(&self.optics, &assignment, now).await?;
+            optics::read(&self.optics, &corridor, &assignment).await
+        }
+        .await;
         self.write_back(corridor, lease, |c| {
             match &outcome {
                 Ok(readback) => {
@@ -304,10 +305,10 @@ impl CorridorService {
             if matches!(c.status, CorridorStatus::Active | CorridorStatus::Degraded)
                 && let Some(a) = &c.assignment
             {
-                let _ = self.light(&c.id, a);
+                let _ = self.light(&c.id, a).await;
             }
         }
-        let _ = self.optics.advance(self.clock.now());
+        let _ = self.advance(self.clock.now()).await;
     }
 
     pub async fn get(&self, id: &str) -> Result<Corridor, CorridorError> {
@@ -364,7 +365,7 @@ impl CorridorService {
         {
             // The capacity is already free in the store; a hardware error
             // here leaves dark lanes the next grant re-provisions anyway.
-            if let Err(e) = self.darken(id, a) {
+            if let Err(e) = self.darken(id, a).await {
                 tracing::warn!(corridor = %id, error = %crate::error::error_chain(&e), "cannot take the lanes down");
             }
         }
@@ -384,14 +385,14 @@ impl CorridorService {
     /// clock's current time.
     pub async fn telemetry(&self, corridor: &Corridor) -> Result<CorridorTelemetry, CorridorError> {
         let now = self.clock.now();
-        self.advance(now)?;
+        self.advance(now).await?;
         let Some(a) = &corridor.assignment else {
             return Err(CorridorError::InsufficientCapacity(format!(
                 "corridor {} holds no lanes (status {:?})",
                 corridor.id, corridor.status
             )));
         };
-        let readback = optics::read(&self.optics, corridor, a)?;
+        let readback = optics::read(&self.optics, corridor, a).await?;
         let tech = admission::technology(corridor.corridor_type).technology();
         let energy = tech.energy();
         let lanes = a.module_lanes.len() as f64;
@@ -441,13 +442,8 @@ impl CorridorService {
         entry.errors.floor().min(u64::MAX as f64) as u64
     }
 
-    fn advance(&self, now: DateTime<Utc>) -> Result<(), CorridorError> {
-        self.optics
-            .advance(now)
-            .map_err(|source| CorridorError::Optical {
-                port: "*".into(),
-                source,
-            })
+    async fn advance(&self, now: DateTime<Utc>) -> Result<(), CorridorError> {
+        optics::advance(&self.optics, now).await
     }
 
     /// Starts a recalibration (a CMIS re-lock of every lane) as a
@@ -485,6 +481,7 @@ impl CorridorService {
                         .report(10, "cycling the CMIS data path (DPDeinit, ApplyDPInit)")
                         .await;
                     optics::relock(&service.optics, &assignment)
+                        .await
                         .map_err(|e| Problem::internal(crate::error::error_chain(&e)))?;
                     let _ = progress
                         .report(70, "lasers re-tuned; reading telemetry back")
@@ -492,6 +489,7 @@ impl CorridorService {
                     let now = service.clock.now();
                     service
                         .advance(now)
+                        .await
                         .map_err(|e| Problem::internal(crate::error::error_chain(&e)))?;
                     let corridor = service
                         .registry
@@ -499,6 +497,7 @@ impl CorridorService {
                         .await
                         .map_err(|e| e.to_problem())?;
                     let readback = optics::read(&service.optics, &corridor, &assignment)
+                        .await
                         .map_err(|e| Problem::internal(crate::error::error_chain(&e)))?;
                     let updated = service
                         .registry
@@ -521,41 +520,65 @@ impl CorridorService {
     }
 
     /// Injects a fault into the twin (admin only); the reconciler reacts to
-    /// what the ports then report.
-    pub fn inject_fault(&self, request: &TwinFaultRequest) -> Result<(), CorridorError> {
+    /// what the ports then report. A plant of real modules has no fault
+    /// handle: that is [`CorridorError::NotATwin`], before anything else.
+    pub async fn inject_fault(&self, request: &TwinFaultRequest) -> Result<(), CorridorError> {
+        let Some(faults) = self.optics.twin_faults() else {
+            return Err(CorridorError::NotATwin {
+                backend: self.optics.backend(),
+            });
+        };
         let now = self.clock.now();
-        self.advance(now)?;
+        self.advance(now).await?;
+        let field = |pointer: &str, rule: &'static str, message: String| CorridorError::Field {
+            pointer: pointer.into(),
+            rule,
+            message,
+        };
+        // Every refusal names the request field at fault; only a failure of
+        // the twin itself is an internal error.
+        let refused = |target: &str, source: corridor_hal::OpticalError| match source {
+            corridor_hal::OpticalError::UnknownPort { port } => field(
+                "/port",
+                "exists",
+                format!("no optical port {port:?} in the topology"),
+            ),
+            corridor_hal::OpticalError::UnknownLink { link } => field(
+                "/link",
+                "exists",
+                format!("no link {link:?} in the topology"),
+            ),
+            e @ corridor_hal::OpticalError::InvalidLane { .. } => {
+                // The lane is in the schema's range but not on this port.
+                field("/fault/lane", "exists", e.to_string())
+            }
+            corridor_hal::OpticalError::InvalidFault(message)
+            | corridor_hal::OpticalError::Unsupported {
+                reason: message, ..
+            } => field("/fault", "range", message),
+            source => CorridorError::Optical {
+                port: target.to_owned(),
+                source,
+            },
+        };
         match &request.fault {
             TwinFaultKind::LinkCut { cut } => {
                 let Some(link) = &request.link else {
-                    return Err(CorridorError::Field {
-                        pointer: "/link".into(),
-                        rule: "required",
-                        message: "link_cut needs the link id".into(),
-                    });
+                    return Err(field(
+                        "/link",
+                        "compatible",
+                        "link_cut needs the link id".into(),
+                    ));
                 };
-                if !self.optics.set_link_cut(link, *cut) {
-                    return Err(CorridorError::Field {
-                        pointer: "/link".into(),
-                        rule: "exists",
-                        message: format!("no link {link:?} in the topology"),
-                    });
-                }
+                faults.cut_link(link, *cut).map_err(|e| refused(link, e))?;
             }
             other => {
                 let Some(port) = &request.port else {
-                    return Err(CorridorError::Field {
-                        pointer: "/port".into(),
-                        rule: "required",
-                        message: "this fault needs the optical port id".into(),
-                    });
-                };
-                let Some(p) = self.optics.port(port) else {
-                    return Err(CorridorError::Field {
-                        pointer: "/port".into(),
-                        rule: "exists",
-                        message: format!("no optical port {port:?} in the topology"),
-                    });
+                    return Err(field(
+                        "/port",
+                        "compatible",
+                        "this fault needs the optical port id".into(),
+                    ));
                 };
                 let fault = match *other {
                     TwinFaultKind::LaserAgeing { lane, db } => TwinFault::LaserAgeing { lane, db },
@@ -566,30 +589,14 @@ impl CorridorService {
                         TwinFault::TemperatureStep { celsius }
                     }
                     TwinFaultKind::Clear => {
-                        return p.clear_faults().map_err(|source| CorridorError::Optical {
-                            port: port.clone(),
-                            source,
-                        });
+                        return faults.clear(port).map_err(|e| refused(port, e));
                     }
                     TwinFaultKind::LinkCut { .. } => unreachable!("handled above"),
                 };
-                p.inject(fault).map_err(|source| match source {
-                    corridor_hal::OpticalError::InvalidFault(message)
-                    | corridor_hal::OpticalError::Unsupported {
-                        reason: message, ..
-                    } => CorridorError::Field {
-                        pointer: "/fault".into(),
-                        rule: "range",
-                        message,
-                    },
-                    source => CorridorError::Optical {
-                        port: port.clone(),
-                        source,
-                    },
-                })?;
+                faults.inject(port, fault).map_err(|e| refused(port, e))?;
             }
         }
-        self.advance(now)
+        self.advance(now).await
     }
 
     /// Starts the reconciler: every `interval` of real time it advances the

@@ -26,7 +26,6 @@
 //! | `restore` | the ledger and every bundle's memory rebuilt after a restart |
 //! | `reconcile` | the watch that frees what lease expiry deleted |
 //! | [`handoff`] | the Unix-socket fd hand-off (`SCM_RIGHTS`) and its authorisation |
-//! | `fd_limit` | `RLIMIT_NOFILE` raised so admission, not 1024 fds, bounds bundles |
 //! | [`memory`] | the real memory (sealed memfd or persistent file, `mbind`) |
 //! | [`admission`] | memory devices from a `MemoryProvider` as ledger devices |
 //! | [`model`] | max-min fair bandwidth sharing and the M/M/1 tail model |
@@ -58,7 +57,6 @@ mod bandwidth;
 mod bundles;
 pub mod config;
 pub mod error;
-mod fd_limit;
 mod grants;
 pub mod handoff;
 pub mod memory;
@@ -152,7 +150,11 @@ impl FfmService {
         topology: &Topology,
         config: FfmConfig,
     ) -> Result<Arc<Self>, FfmError> {
-        fd_limit::raise();
+        // Every live bundle holds an fd: admission, not a default of 1024
+        // descriptors, must bound the number of bundles.
+        if let Err(error) = corridor_hal::memory::fd_passing::raise_fd_limit() {
+            tracing::warn!(%error, "cannot raise RLIMIT_NOFILE; bundles are limited by it");
+        }
         let provider: Arc<dyn MemoryProvider> = match &config.provider {
             Some(p) => Arc::clone(p),
             None => Arc::new(TwinMemory::new(topology)),
