@@ -456,6 +456,7 @@ pub enum TwinFaultKind {
     /// The laser of `lane` (every lane if absent) emits `db` less.
     LaserAgeing {
         #[serde(default)]
+        #[schema(minimum = 0, maximum = 255)]
         lane: Option<u8>,
         #[schema(minimum = 0, maximum = 60)]
         db: f64,
@@ -464,6 +465,7 @@ pub enum TwinFaultKind {
     /// laser line: the heater lock is frozen there.
     RingDetuning {
         #[serde(default)]
+        #[schema(minimum = 0, maximum = 255)]
         lane: Option<u8>,
         #[schema(minimum = -20, maximum = 20)]
         nm: f64,

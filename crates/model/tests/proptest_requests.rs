@@ -9,7 +9,7 @@ use corridor_model::corridor::{
     MAX_GBPS, MAX_LANES, MAX_LATENCY_BUDGET_NS, MAX_LEASE_TTL_S, MAX_REACH_MM, QosPriority,
 };
 use corridor_model::ffm::{
-    FfmAllocRequest, LatencyClass, MAX_BYTES, MAX_FLOOR_GBS, MIN_BYTES, Persistence,
+    FfmAllocRequest, LatencyClass, MAX_BYTES, MAX_FLOOR_GBS, MIN_BYTES, PAGE_BYTES, Persistence,
 };
 use corridor_model::json::from_slice_validated;
 use corridor_model::units::{
@@ -90,7 +90,7 @@ fn latency_class() -> impl Strategy<Value = LatencyClass> {
 
 prop_compose! {
     fn ffm_request()(
-        bytes in MIN_BYTES..=MAX_BYTES,
+        pages in (MIN_BYTES / PAGE_BYTES)..=(MAX_BYTES / PAGE_BYTES),
         latency_class in latency_class(),
         floor in 0.0..=MAX_FLOOR_GBS,
         persistent in prop::sample::select(vec![Persistence::Dax, Persistence::File]),
@@ -103,7 +103,7 @@ prop_compose! {
         // Only the tiers that can persist get a persistent mode.
         let persistence = if persist && latency_class.can_persist() { persistent } else { Persistence::None };
         FfmAllocRequest {
-            bytes: Bytes(bytes),
+            bytes: Bytes(pages * PAGE_BYTES),
             latency_class,
             bandwidth_floor_gbs: GigabytesPerSecond(floor),
             persistence,

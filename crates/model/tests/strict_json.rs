@@ -152,6 +152,6 @@ fn validated_entry_point_reports_rules_after_shape() {
     );
     assert_eq!(encoded["status"], 422);
     assert_eq!(encoded["errors"][0]["pointer"], "/lambda_nm");
-    assert_eq!(encoded["errors"][0]["rule"], "length");
+    assert_eq!(encoded["errors"][0]["rule"], "compatible");
     assert!(encoded.get("instance").is_none());
 }

@@ -49,6 +49,7 @@ redb_checks!(
     lease_revoke,
     watch_from_revision_replays_then_live,
     watch_from_zero_sees_only_future,
+    watch_from_one_replays_everything,
     watch_compacted_errors,
     watch_during_concurrent_writes_is_gapless,
     concurrent_cas_increments_are_serialisable,
