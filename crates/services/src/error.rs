@@ -78,9 +78,24 @@ impl ServiceError {
             source => ServiceError::Store { context, source },
         }
     }
+}
 
-    /// The RFC 9457 body the HTTP layer sends for this error.
-    pub fn to_problem(&self) -> Problem {
+/// Every error a service call can end with, as the API shows it: the one
+/// vocabulary the HTTP layer converts from (one `From` for all of them).
+pub trait ToProblem {
+    /// The RFC 9457 body the HTTP layer sends for this error. A 5xx is the
+    /// server's own failure and carries the error chain in `detail`.
+    fn to_problem(&self) -> Problem;
+}
+
+impl ToProblem for Problem {
+    fn to_problem(&self) -> Problem {
+        self.clone()
+    }
+}
+
+impl ToProblem for ServiceError {
+    fn to_problem(&self) -> Problem {
         match self {
             ServiceError::NotFound { kind, id } => Problem::not_found(kind, id),
             ServiceError::AlreadyExists { .. } => {

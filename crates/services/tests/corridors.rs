@@ -1,6 +1,7 @@
 //! The corridor service against a real redb store and the default twin,
 //! with a manual clock.
 
+use corridor_services::error::ToProblem;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;

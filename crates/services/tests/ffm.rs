@@ -1,6 +1,7 @@
 //! memqosd at the service level: admission, the RFC example, the race,
 //! policies, restart with restored memory, hand-off over the Unix socket.
 
+use corridor_services::error::ToProblem;
 use std::io::{BufRead, BufReader, IoSliceMut, Write};
 use std::os::unix::net::UnixStream;
 use std::sync::Arc;

@@ -2,6 +2,7 @@
 //! preconditions, pagination with label filters, watches, leases and
 //! long-running operations.
 
+use corridor_services::error::ToProblem;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;

@@ -13,7 +13,6 @@ use axum::response::{IntoResponse, Response};
 use corridor_model::corridor::{Corridor, CorridorRequest, CorridorTelemetry, TwinFaultRequest};
 use corridor_model::meta::Operation;
 use corridor_model::problem::Problem;
-use corridor_services::corridors::CorridorError;
 
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -22,21 +21,9 @@ use super::AppState;
 use super::caller::Authenticated;
 use super::extract::{IfMatch, IfMatchHeader, ListParams, ListQuery, StrictJson};
 use super::list::list_or_watch_visible;
-use super::problem::{ApiError, ApiResult};
+use super::problem::ApiResult;
 use super::responses::{BodyProblems, IfMatchProblems, ListProblems, NotFoundProblem};
 use corridor_services::Caller;
-
-impl From<CorridorError> for ApiError {
-    fn from(error: CorridorError) -> Self {
-        if matches!(
-            error,
-            CorridorError::Topology(_) | CorridorError::Optical { .. }
-        ) {
-            tracing::error!(error = %corridor_services::error::error_chain(&error), "corridor request failed");
-        }
-        ApiError(error.to_problem())
-    }
-}
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

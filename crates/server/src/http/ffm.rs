@@ -19,7 +19,7 @@ use corridor_model::ffm::{
 use corridor_model::meta::Operation;
 use corridor_model::policy::{Policy, PolicyRequest};
 use corridor_model::problem::Problem;
-use corridor_services::ffm::{BundleAndToken, FfmError};
+use corridor_services::ffm::BundleAndToken;
 
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -28,20 +28,11 @@ use super::AppState;
 use super::caller::Authenticated;
 use super::extract::{IfMatch, IfMatchHeader, ListParams, ListQuery, ParsedJson};
 use super::list::{events_response, page_response, watch_from};
-use super::problem::{ApiError, ApiResult};
+use super::problem::ApiResult;
 use super::responses::{BodyProblems, IfMatchProblems, ListProblems, NotFoundProblem};
 
 /// The hand-off token of a bundle (see the module docs).
 pub const TOKEN_HEADER: HeaderName = HeaderName::from_static("x-ffm-token");
-
-impl From<FfmError> for ApiError {
-    fn from(error: FfmError) -> Self {
-        if error.is_internal() {
-            tracing::error!(error = %corridor_services::error::error_chain(&error), "memqosd request failed");
-        }
-        ApiError(error.to_problem())
-    }
-}
 
 /// `Location: {path}`.
 fn location(headers: &mut HeaderMap, path: &str) {

@@ -12,6 +12,7 @@ use axum::Json;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
+use corridor_services::error::ToProblem;
 use corridor_services::{Page, Registry, Resource, ServiceError, WatchEvent};
 use corridor_store::Revision;
 use futures::{Stream, StreamExt};

@@ -3,7 +3,7 @@
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use corridor_model::problem::{PROBLEM_TYPE_BASE, Problem, ProblemKind};
-use corridor_services::ServiceError;
+use corridor_services::error::ToProblem;
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
@@ -11,21 +11,16 @@ pub const PROBLEM_JSON: &str = "application/problem+json";
 #[derive(Debug)]
 pub struct ApiError(pub Problem);
 
-impl From<Problem> for ApiError {
-    fn from(problem: Problem) -> Self {
-        ApiError(problem)
-    }
-}
-
-impl From<ServiceError> for ApiError {
-    fn from(error: ServiceError) -> Self {
-        if matches!(
-            error,
-            ServiceError::Store { .. } | ServiceError::Corrupt { .. }
-        ) {
-            tracing::error!(error = %corridor_services::error::error_chain(&error), "request failed");
+/// The one conversion from every service error (and from a bare
+/// [`Problem`]): a 5xx is the server's own failure, logged with the chain
+/// its `detail` carries.
+impl<E: ToProblem> From<E> for ApiError {
+    fn from(error: E) -> Self {
+        let problem = error.to_problem();
+        if problem.status >= 500 {
+            tracing::error!(detail = %problem.detail, "request failed");
         }
-        ApiError(error.to_problem())
+        ApiError(problem)
     }
 }
 

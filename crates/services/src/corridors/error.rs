@@ -3,6 +3,7 @@
 use corridor_model::problem::{FieldViolation, Problem};
 
 use crate::ServiceError;
+use crate::error::ToProblem;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CorridorError {
@@ -55,8 +56,8 @@ pub enum CorridorError {
     Service(#[from] ServiceError),
 }
 
-impl CorridorError {
-    pub fn to_problem(&self) -> Problem {
+impl ToProblem for CorridorError {
+    fn to_problem(&self) -> Problem {
         match self {
             CorridorError::Lambda { index, message } => Problem::validation(vec![FieldViolation {
                 pointer: format!("/lambda_nm/{index}"),

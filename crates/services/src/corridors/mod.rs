@@ -40,6 +40,7 @@ use corridor_store::StateStore;
 
 pub use error::CorridorError;
 
+use crate::error::ToProblem;
 use crate::operations::Operations;
 use crate::{ListOptions, Page, Registry};
 use ledger::Cache;

@@ -6,6 +6,7 @@ use corridor_planner::memory::Rejection;
 
 use super::memory::MemoryError;
 use crate::ServiceError;
+use crate::error::ToProblem;
 use crate::error::error_chain;
 
 #[derive(Debug, thiserror::Error)]
@@ -52,8 +53,8 @@ impl From<Rejection> for FfmError {
     }
 }
 
-impl FfmError {
-    pub fn to_problem(&self) -> Problem {
+impl ToProblem for FfmError {
+    fn to_problem(&self) -> Problem {
         match self {
             FfmError::Invalid(errors) => Problem::validation(errors.clone()),
             FfmError::Rejected(r) => Problem::insufficient_capacity(r.to_string()),
@@ -70,7 +71,9 @@ impl FfmError {
             }
         }
     }
+}
 
+impl FfmError {
     /// Whether this is the server's fault (worth logging), not the client's.
     pub fn is_internal(&self) -> bool {
         self.to_problem().status >= 500

@@ -12,6 +12,7 @@ use corridor_planner::memory::Placement;
 
 use super::error::FfmError;
 use super::{FfmService, admission, lock, visibility};
+use crate::error::ToProblem;
 use crate::operations::Progress;
 use crate::{Caller, ServiceError};
 
