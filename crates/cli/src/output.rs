@@ -1,7 +1,7 @@
 //! Rendering resources as a table, JSON or YAML.
 
 use clap::ValueEnum;
-use corridor_client::WatchEvent;
+use corridor_client::ResourceEvent;
 use serde_json::Value;
 
 use crate::kinds::Kind;
@@ -38,7 +38,7 @@ pub fn render(kind: Kind, items: &[Value], format: Format) -> anyhow::Result<Str
 /// event as one JSON line / one YAML document.
 pub fn render_event(
     kind: Kind,
-    event: &WatchEvent<Value>,
+    event: &ResourceEvent<Value>,
     format: Format,
 ) -> anyhow::Result<String> {
     let whole = serde_json::json!({

@@ -142,7 +142,7 @@ pub struct Page<T> {
 
 /// A change reported by a watch.
 #[derive(Debug, Clone, Deserialize)]
-pub struct WatchEvent<T> {
+pub struct ResourceEvent<T> {
     #[serde(rename = "type")]
     pub event_type: String,
     pub resource_version: String,
@@ -297,7 +297,7 @@ impl Client {
         &self,
         path: &str,
         resource_version: Option<&str>,
-    ) -> Result<BoxStream<'static, Result<WatchEvent<T>>>> {
+    ) -> Result<BoxStream<'static, Result<ResourceEvent<T>>>> {
         let url = self.url(path);
         let mut query = vec![("watch", "true".to_string())];
         if let Some(rv) = resource_version {

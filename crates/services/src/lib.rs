@@ -21,5 +21,5 @@ pub mod resource;
 pub use caller::Caller;
 pub use control_plane::ControlPlane;
 pub use error::ServiceError;
-pub use registry::{ListOptions, Page, Registry, WatchEvent, WatchEventType};
+pub use registry::{ListOptions, Page, Registry, ResourceEvent, ResourceEventType};
 pub use resource::Resource;

@@ -50,7 +50,7 @@ pub struct Page<T> {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
-pub enum WatchEventType {
+pub enum ResourceEventType {
     Added,
     Modified,
     Deleted,
@@ -58,14 +58,15 @@ pub enum WatchEventType {
 
 /// A change to one object, as sent on watch streams.
 #[derive(Debug, Clone, Serialize)]
-pub struct WatchEvent<T> {
+pub struct ResourceEvent<T> {
     #[serde(rename = "type")]
-    pub event_type: WatchEventType,
+    pub event_type: ResourceEventType,
     pub resource_version: String,
     pub object: T,
 }
 
-pub type WatchEvents<T> = Pin<Box<dyn Stream<Item = Result<WatchEvent<T>, ServiceError>> + Send>>;
+pub type ResourceEvents<T> =
+    Pin<Box<dyn Stream<Item = Result<ResourceEvent<T>, ServiceError>> + Send>>;
 
 /// Typed access to the objects of kind `T`.
 pub struct Registry<T> {
@@ -441,7 +442,7 @@ impl<T: Resource> Registry<T> {
         &self,
         from_revision: Revision,
         selector: LabelSelector,
-    ) -> Result<WatchEvents<T>, ServiceError> {
+    ) -> Result<ResourceEvents<T>, ServiceError> {
         let stream = self
             .store
             .watch(&Self::prefix(), from_revision)
@@ -458,16 +459,16 @@ impl<T: Resource> Registry<T> {
                 let (event_type, object) = match event.kind {
                     EventKind::Put => {
                         let event_type = if event.kv.create_revision == event.kv.mod_revision {
-                            WatchEventType::Added
+                            ResourceEventType::Added
                         } else {
-                            WatchEventType::Modified
+                            ResourceEventType::Modified
                         };
                         (event_type, decode::<T>(&event.kv))
                     }
                     // Without the previous value there is nothing to show
                     // but the key; every backend is asked for prev_kv.
                     EventKind::Delete => match &event.prev_kv {
-                        Some(prev) => (WatchEventType::Deleted, decode::<T>(prev)),
+                        Some(prev) => (ResourceEventType::Deleted, decode::<T>(prev)),
                         None => return None,
                     },
                 };
@@ -479,7 +480,7 @@ impl<T: Resource> Registry<T> {
                     return None;
                 }
                 object.set_resource_version(revision.to_string());
-                Some(Ok(WatchEvent {
+                Some(Ok(ResourceEvent {
                     event_type,
                     resource_version: revision.to_string(),
                     object,

@@ -12,7 +12,7 @@ use corridor_hal::{Clock, ManualClock};
 use corridor_model::meta::{OperationKind, OperationState, ResourceKind, ResourceRef};
 use corridor_services::labels::LabelSelector;
 use corridor_services::operations::Operations;
-use corridor_services::{ListOptions, Registry, Resource, ServiceError, WatchEventType};
+use corridor_services::{ListOptions, Registry, Resource, ResourceEventType, ServiceError};
 use corridor_store::{RedbOptions, RedbStore, StateStore};
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
@@ -228,9 +228,9 @@ async fn watch_from_a_list_revision_sees_every_later_change() {
     assert_eq!(
         kinds,
         vec![
-            (WatchEventType::Modified, "a".to_string()),
-            (WatchEventType::Added, "b".to_string()),
-            (WatchEventType::Deleted, "a".to_string()),
+            (ResourceEventType::Modified, "a".to_string()),
+            (ResourceEventType::Added, "b".to_string()),
+            (ResourceEventType::Deleted, "a".to_string()),
         ]
     );
 }
@@ -270,7 +270,7 @@ async fn leased_objects_expire_and_renewal_extends_them() {
         widgets.renew_lease("renewed", Utc::now()).await.unwrap();
         if let Ok(Some(Ok(event))) =
             tokio::time::timeout(Duration::from_millis(500), events.next()).await
-            && event.event_type == WatchEventType::Deleted
+            && event.event_type == ResourceEventType::Deleted
         {
             deleted = Some(event.object.id);
         }

@@ -32,8 +32,8 @@ use futures::StreamExt;
 use futures::future::BoxFuture;
 
 use crate::{
-    Compare, CompareOp, EventKind, KeyValue, LeaseId, Op, OpResult, RangeRequest, Revision,
-    StateStore, StoreError, Txn, WatchEvent, WatchStream,
+    Compare, CompareOp, EventKind, KeyValue, KvEvent, LeaseId, Op, OpResult, RangeRequest,
+    Revision, StateStore, StoreError, Txn, WatchStream,
 };
 
 /// One conformance check.
@@ -86,7 +86,7 @@ where
 /// Longest wait for anything that should be immediate; generous for loaded CI.
 const PATIENCE: Duration = Duration::from_secs(10);
 
-async fn next_event(stream: &mut WatchStream) -> WatchEvent {
+async fn next_event(stream: &mut WatchStream) -> KvEvent {
     match tokio::time::timeout(PATIENCE, stream.next()).await {
         Ok(Some(Ok(event))) => event,
         Ok(Some(Err(error))) => panic!("watch failed: {error}"),

@@ -24,6 +24,6 @@ pub use crate::etcd::{EtcdOptions, EtcdStore, EtcdTls};
 pub use crate::redb::{RedbOptions, RedbStore, WalError, wal_path, wal_pending_records};
 pub use crate::store::StateStore;
 pub use crate::types::{
-    Compare, CompareOp, CompareTarget, EventKind, KeyValue, LeaseId, LeaseInfo, Op, OpResult,
-    RangeRequest, RangeResponse, Revision, Txn, TxnResponse, WatchEvent, WatchStream,
+    Compare, CompareOp, CompareTarget, EventKind, KeyValue, KvEvent, LeaseId, LeaseInfo, Op,
+    OpResult, RangeRequest, RangeResponse, Revision, Txn, TxnResponse, WatchStream,
 };

@@ -290,7 +290,7 @@ pub enum EventKind {
 
 /// One change seen by a watch. The event's revision is `kv.mod_revision`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WatchEvent {
+pub struct KvEvent {
     pub kind: EventKind,
     /// The key after the change. For a delete: the key, an empty value,
     /// `mod_revision` = the deletion's revision, and zero create revision/version.
@@ -299,7 +299,7 @@ pub struct WatchEvent {
     pub prev_kv: Option<KeyValue>,
 }
 
-impl WatchEvent {
+impl KvEvent {
     pub fn revision(&self) -> Revision {
         self.kv.mod_revision
     }
@@ -318,4 +318,4 @@ pub struct LeaseInfo {
 }
 
 /// Changes in revision order. It ends after yielding an error.
-pub type WatchStream = Pin<Box<dyn Stream<Item = Result<WatchEvent, StoreError>> + Send>>;
+pub type WatchStream = Pin<Box<dyn Stream<Item = Result<KvEvent, StoreError>> + Send>>;

@@ -13,7 +13,7 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use corridor_services::error::ToProblem;
-use corridor_services::{Page, Registry, Resource, ServiceError, WatchEvent};
+use corridor_services::{Page, Registry, Resource, ResourceEvent, ServiceError};
 use corridor_store::Revision;
 use futures::{Stream, StreamExt};
 use serde::Serialize;
@@ -123,7 +123,7 @@ pub fn watch_from(query: &ListQuery) -> Revision {
 pub fn events_response<T: Serialize>(
     state: &AppState,
     timeout: Option<Duration>,
-    events: impl Stream<Item = Result<WatchEvent<T>, ServiceError>> + Send + 'static,
+    events: impl Stream<Item = Result<ResourceEvent<T>, ServiceError>> + Send + 'static,
 ) -> Response {
     let stream = events
         .map(|event| {

@@ -13,7 +13,7 @@ use super::memory::BundleMemory;
 use super::tokens::token_key;
 use super::{BundleAndToken, FfmService, lock, visibility};
 use crate::labels::LabelSelector;
-use crate::registry::WatchEvents;
+use crate::registry::ResourceEvents;
 use crate::{Caller, ListOptions, Page, ServiceError};
 
 impl FfmService {
@@ -51,7 +51,7 @@ impl FfmService {
         caller: &Caller,
         from_revision: Revision,
         selector: LabelSelector,
-    ) -> Result<WatchEvents<FfmBundle>, FfmError> {
+    ) -> Result<ResourceEvents<FfmBundle>, FfmError> {
         Ok(visibility::watch(&self.bundles, caller, from_revision, selector).await?)
     }
 

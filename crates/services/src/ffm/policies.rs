@@ -19,7 +19,7 @@ use super::timezone::utc_offset;
 use super::{FfmService, lock, visibility};
 use crate::ids::new_id;
 use crate::labels::LabelSelector;
-use crate::registry::WatchEvents;
+use crate::registry::ResourceEvents;
 use crate::{Caller, ListOptions, Page, Registry, ServiceError};
 
 const NAME_PREFIX: &str = "/ffm/policy-names/";
@@ -166,7 +166,7 @@ impl FfmService {
         caller: &Caller,
         from_revision: Revision,
         selector: LabelSelector,
-    ) -> Result<WatchEvents<Policy>, FfmError> {
+    ) -> Result<ResourceEvents<Policy>, FfmError> {
         Ok(visibility::watch(&self.policies, caller, from_revision, selector).await?)
     }
 

@@ -13,7 +13,7 @@ use corridor_store::{KeyValue, Revision};
 use futures::StreamExt;
 
 use crate::labels::LabelSelector;
-use crate::registry::WatchEvents;
+use crate::registry::ResourceEvents;
 use crate::{Caller, ListOptions, Page, Registry, Resource, ServiceError};
 
 /// A resource that belongs to one security domain.
@@ -73,7 +73,7 @@ pub(super) async fn watch<T: Owned>(
     caller: &Caller,
     from_revision: Revision,
     selector: LabelSelector,
-) -> Result<WatchEvents<T>, ServiceError> {
+) -> Result<ResourceEvents<T>, ServiceError> {
     let events = registry.watch(from_revision, selector).await?;
     let caller = caller.clone();
     Ok(Box::pin(events.filter(move |event| {

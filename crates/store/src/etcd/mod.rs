@@ -27,8 +27,8 @@ use etcd_client::{
 use futures::StreamExt;
 
 use crate::{
-    Compare, CompareOp, CompareTarget, EventKind, KeyValue, LeaseId, LeaseInfo, Op, OpResult,
-    RangeRequest, RangeResponse, Revision, StateStore, StoreError, Txn, TxnResponse, WatchEvent,
+    Compare, CompareOp, CompareTarget, EventKind, KeyValue, KvEvent, LeaseId, LeaseInfo, Op,
+    OpResult, RangeRequest, RangeResponse, Revision, StateStore, StoreError, Txn, TxnResponse,
     WatchStream,
 };
 
@@ -481,7 +481,7 @@ impl StateStore for EtcdStore {
         // the watch on the server.
         let events = futures::stream::unfold(Some(stream), move |state| async move {
             let mut stream = state?;
-            let batch: Vec<Result<WatchEvent, StoreError>> = match stream.message().await {
+            let batch: Vec<Result<KvEvent, StoreError>> = match stream.message().await {
                 Ok(Some(response)) if response.compact_revision() > 0 => {
                     vec![Err(StoreError::Compacted {
                         requested: from_revision,
@@ -561,12 +561,12 @@ async fn compaction_of(stream: &mut etcd_client::WatchStream, requested: Revisio
     }
 }
 
-fn watch_event(event: &etcd_client::Event) -> Result<WatchEvent, StoreError> {
+fn watch_event(event: &etcd_client::Event) -> Result<KvEvent, StoreError> {
     let kv = event.kv().ok_or_else(|| StoreError::Corrupt {
         context: "an etcd watch event",
         detail: "no key-value".into(),
     })?;
-    Ok(WatchEvent {
+    Ok(KvEvent {
         kind: match event.event_type() {
             EventType::Put => EventKind::Put,
             EventType::Delete => EventKind::Delete,

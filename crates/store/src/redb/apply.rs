@@ -16,8 +16,8 @@ use super::schema::{
     self, EVENTS, KEYS, LEASE_KEYS, LEASES, META, META_COMPACTED, META_NEXT_LEASE, META_REVISION,
 };
 use crate::{
-    Compare, CompareOp, CompareTarget, EventKind, KeyValue, LeaseId, Op, OpResult, Revision,
-    StoreError, Txn, TxnResponse, WatchEvent,
+    Compare, CompareOp, CompareTarget, EventKind, KeyValue, KvEvent, LeaseId, Op, OpResult,
+    Revision, StoreError, Txn, TxnResponse,
 };
 
 /// The outer error is fatal to the batch (the write transaction is abandoned and
@@ -28,7 +28,7 @@ pub(crate) type Applied<T> = Result<Result<T, StoreError>, StoreError>;
 #[derive(Debug)]
 pub(crate) struct RevisionEvents {
     pub revision: Revision,
-    pub events: Vec<WatchEvent>,
+    pub events: Vec<KvEvent>,
 }
 
 /// The store-wide counters kept in the `META` table.
@@ -126,7 +126,7 @@ impl<'txn, 'idx> Batch<'txn, 'idx> {
                         lease,
                     };
                     self.write_key(&kv, prev.as_ref())?;
-                    events.push(WatchEvent {
+                    events.push(KvEvent {
                         kind: EventKind::Put,
                         kv,
                         prev_kv: prev.clone(),
@@ -364,7 +364,7 @@ impl<'txn, 'idx> Batch<'txn, 'idx> {
         &mut self,
         deleted: &[KeyValue],
         revision: Revision,
-        events: &mut Vec<WatchEvent>,
+        events: &mut Vec<KvEvent>,
     ) -> Result<(), StoreError> {
         for prev in deleted {
             self.keys
@@ -373,7 +373,7 @@ impl<'txn, 'idx> Batch<'txn, 'idx> {
             if let Some(lease) = prev.lease {
                 self.detach(lease, &prev.key)?;
             }
-            events.push(WatchEvent {
+            events.push(KvEvent {
                 kind: EventKind::Delete,
                 kv: KeyValue {
                     key: prev.key.clone(),
@@ -407,7 +407,7 @@ impl<'txn, 'idx> Batch<'txn, 'idx> {
     }
 
     /// Gives the changes of one transaction the next revision and logs them.
-    fn record(&mut self, events: Vec<WatchEvent>) -> Result<(), StoreError> {
+    fn record(&mut self, events: Vec<KvEvent>) -> Result<(), StoreError> {
         if events.is_empty() {
             return Ok(());
         }

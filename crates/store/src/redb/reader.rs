@@ -10,7 +10,7 @@ use super::schema::{
     self, EVENTS, INITIAL_REVISION, KEYS, LEASE_KEYS, LEASES, META, META_COMPACTED, META_REVISION,
 };
 use crate::{
-    KeyValue, LeaseId, LeaseInfo, RangeRequest, RangeResponse, Revision, StoreError, WatchEvent,
+    KeyValue, KvEvent, LeaseId, LeaseInfo, RangeRequest, RangeResponse, Revision, StoreError,
 };
 
 pub(crate) fn begin(db: &Database) -> Result<ReadTransaction, StoreError> {
@@ -135,7 +135,7 @@ pub(crate) fn history_page(
     from: Revision,
     to: Revision,
     max_revisions: usize,
-) -> Result<(Vec<WatchEvent>, Revision), StoreError> {
+) -> Result<(Vec<KvEvent>, Revision), StoreError> {
     let rtx = begin(db)?;
     let (_, compacted) = revisions(&rtx)?;
     if from < compacted {

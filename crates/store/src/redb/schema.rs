@@ -6,7 +6,7 @@
 
 use redb::TableDefinition;
 
-use crate::{EventKind, KeyValue, LeaseId, Revision, StoreError, WatchEvent};
+use crate::{EventKind, KeyValue, KvEvent, LeaseId, Revision, StoreError};
 
 /// key → [`encode_record`]: the live keys.
 pub(crate) const KEYS: TableDefinition<&str, &[u8]> = TableDefinition::new("keys");
@@ -47,7 +47,7 @@ pub(crate) fn decode_record(key: &str, bytes: &[u8]) -> Result<KeyValue, StoreEr
 }
 
 /// The stored form of all events of one revision.
-pub(crate) fn encode_events(events: &[WatchEvent]) -> Vec<u8> {
+pub(crate) fn encode_events(events: &[KvEvent]) -> Vec<u8> {
     let mut out = Vec::new();
     put_u32(&mut out, events.len());
     for event in events {
@@ -69,7 +69,7 @@ pub(crate) fn encode_events(events: &[WatchEvent]) -> Vec<u8> {
     out
 }
 
-pub(crate) fn decode_events(bytes: &[u8]) -> Result<Vec<WatchEvent>, StoreError> {
+pub(crate) fn decode_events(bytes: &[u8]) -> Result<Vec<KvEvent>, StoreError> {
     let mut reader = Reader::new(bytes, "event log");
     let count = reader.u32()?;
     let mut events = Vec::with_capacity(count.min(1024));
@@ -86,7 +86,7 @@ pub(crate) fn decode_events(bytes: &[u8]) -> Result<Vec<WatchEvent>, StoreError>
             1 => Some(reader.kv_fields(key)?),
             other => return Err(reader.corrupt(format!("bad prev_kv tag {other}"))),
         };
-        events.push(WatchEvent { kind, kv, prev_kv });
+        events.push(KvEvent { kind, kv, prev_kv });
     }
     reader.finish()?;
     Ok(events)
@@ -211,14 +211,14 @@ mod tests {
             })
     }
 
-    fn event_strategy() -> impl Strategy<Value = WatchEvent> {
+    fn event_strategy() -> impl Strategy<Value = KvEvent> {
         "[a-z/]{0,12}".prop_flat_map(|key| {
             (
                 any::<bool>(),
                 kv_strategy(key.clone()),
                 proptest::option::of(kv_strategy(key)),
             )
-                .prop_map(|(put, kv, prev_kv)| WatchEvent {
+                .prop_map(|(put, kv, prev_kv)| KvEvent {
                     kind: if put {
                         EventKind::Put
                     } else {

@@ -15,7 +15,7 @@ use tokio::sync::broadcast::error::RecvError;
 
 use super::apply::RevisionEvents;
 use super::reader;
-use crate::{Revision, StoreError, WatchEvent, WatchStream};
+use crate::{KvEvent, Revision, StoreError, WatchStream};
 
 /// Revisions read from the log per step, so a long replay neither holds one
 /// read transaction open for long nor loads the whole history into memory.
@@ -70,12 +70,12 @@ struct Watch {
     next: Revision,
     /// Revisions up to here come from the log, later ones from the channel.
     history_end: Revision,
-    pending: VecDeque<WatchEvent>,
+    pending: VecDeque<KvEvent>,
     finished: bool,
 }
 
 impl Watch {
-    async fn step(mut self) -> Option<(Result<WatchEvent, StoreError>, Self)> {
+    async fn step(mut self) -> Option<(Result<KvEvent, StoreError>, Self)> {
         loop {
             if let Some(event) = self.pending.pop_front() {
                 return Some((Ok(event), self));
