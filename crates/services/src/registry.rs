@@ -223,6 +223,17 @@ impl<T: Resource> Registry<T> {
     /// `limit` matching objects; scanning continues in store-sized chunks
     /// until the page is full or the kind is exhausted.
     pub async fn list(&self, options: &ListOptions) -> Result<Page<T>, ServiceError> {
+        self.list_visible(options, |_| true).await
+    }
+
+    /// [`Self::list`] of the objects `visible` accepts (a caller's own
+    /// domain, say), filtered like the labels before the limit applies, so
+    /// a page is never short while more visible objects follow.
+    pub async fn list_visible(
+        &self,
+        options: &ListOptions,
+        visible: impl Fn(&T) -> bool + Send,
+    ) -> Result<Page<T>, ServiceError> {
         let limit = options
             .limit
             .unwrap_or(MAX_PAGE_SIZE)
@@ -248,7 +259,7 @@ impl<T: Resource> Registry<T> {
             for kv in &response.kvs {
                 let object = decode::<T>(kv)?;
                 after = Some(kv.key.clone());
-                if !options.label_selector.matches(object.labels()) {
+                if !options.label_selector.matches(object.labels()) || !visible(&object) {
                     continue;
                 }
                 if items.len() == limit {

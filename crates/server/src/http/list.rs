@@ -12,8 +12,11 @@ use axum::Json;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use corridor_services::{Registry, Resource};
+use corridor_services::registry::WatchEvents;
+use corridor_services::{Page, Registry, Resource};
+use corridor_store::Revision;
 use futures::StreamExt;
+use serde::Serialize;
 
 use super::AppState;
 use super::extract::ListQuery;
@@ -34,7 +37,8 @@ pub async fn list_or_watch<T: Resource>(
 }
 
 /// As [`list_or_watch`], showing only the objects `visible` accepts (a
-/// security domain sees its own); pages may then hold fewer than `limit`.
+/// security domain sees its own), filtered before paging so pages are
+/// never short.
 pub async fn list_or_watch_visible<T: Resource>(
     state: &AppState,
     registry: &Registry<T>,
@@ -43,10 +47,32 @@ pub async fn list_or_watch_visible<T: Resource>(
     visible: impl Fn(&T) -> bool + Send + Sync + 'static,
 ) -> ApiResult<Response> {
     if query.watch {
-        return watch(state, registry, query, visible).await;
+        let events = registry
+            .watch(watch_from(&query), query.options.label_selector.clone())
+            .await?;
+        let events = events.filter(move |event| {
+            std::future::ready(match event {
+                Ok(event) => visible(&event.object),
+                Err(_) => true,
+            })
+        });
+        return Ok(watch_response(state, Box::pin(events)));
     }
-    let mut page = registry.list(&query.options).await?;
-    page.items.retain(|item| visible(item));
+    let page = registry.list_visible(&query.options, &visible).await?;
+    Ok(page_response(path, &query, page))
+}
+
+/// The store revision a watch for `query` starts from: after its
+/// `resource_version`, or (0) from now.
+pub fn watch_from(query: &ListQuery) -> Revision {
+    match query.resource_version {
+        Some(revision) => revision + 1,
+        None => 0,
+    }
+}
+
+/// A list page as the RFC's bare array, paging and revision in headers.
+pub fn page_response<T: Serialize>(path: &str, query: &ListQuery, page: Page<T>) -> Response {
     let mut headers = HeaderMap::new();
     headers.insert(RESOURCE_VERSION_HEADER, HeaderValue::from(page.revision));
     if let Some(token) = &page.continue_token {
@@ -63,33 +89,14 @@ pub async fn list_or_watch_visible<T: Resource>(
             headers.insert(header::LINK, value);
         }
     }
-    Ok((headers, Json(page.items)).into_response())
+    (headers, Json(page.items)).into_response()
 }
 
-/// Server-sent events: one `ADDED`/`MODIFIED`/`DELETED` event per change
-/// after `resource_version` (or from now), each with `id` = the revision so
-/// an `EventSource` reconnect resumes with `Last-Event-ID`.
-async fn watch<T: Resource>(
-    state: &AppState,
-    registry: &Registry<T>,
-    query: ListQuery,
-    visible: impl Fn(&T) -> bool + Send + Sync + 'static,
-) -> ApiResult<Response> {
-    let from = match query.resource_version {
-        Some(revision) => revision + 1,
-        None => 0,
-    };
-    let events = registry
-        .watch(from, query.options.label_selector.clone())
-        .await?;
+/// Server-sent events: one `ADDED`/`MODIFIED`/`DELETED` event per change,
+/// each with `id` = the revision so an `EventSource` reconnect resumes
+/// with `Last-Event-ID`; the stream ends when the server drains.
+pub fn watch_response<T: Resource>(state: &AppState, events: WatchEvents<T>) -> Response {
     let stream = events
-        .filter(move |event| {
-            let keep = match event {
-                Ok(event) => visible(&event.object),
-                Err(_) => true,
-            };
-            std::future::ready(keep)
-        })
         .map(|event| {
             let sse = match event {
                 Ok(event) => Event::default()
@@ -106,7 +113,7 @@ async fn watch<T: Resource>(
         })
         .take_until(state.drained())
         .boxed();
-    Ok(Sse::new(stream)
+    Sse::new(stream)
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
-        .into_response())
+        .into_response()
 }
