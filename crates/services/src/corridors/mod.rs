@@ -154,6 +154,19 @@ impl CorridorService {
         optics::provision(&self.optics, a)
     }
 
+    /// Whether another corridor has any of `a`'s module lanes lit on its
+    /// ports.
+    fn lit_elsewhere(&self, id: &str, a: &corridor_model::corridor::CorridorAssignment) -> bool {
+        lock(&self.lit).iter().any(|(other_id, other)| {
+            other_id != id
+                && other.ports.iter().any(|p| a.ports.contains(p))
+                && other
+                    .module_lanes
+                    .iter()
+                    .any(|l| a.module_lanes.contains(l))
+        })
+    }
+
     /// Takes the corridor's lanes down, except those another corridor has
     /// lit since this one's capacity was freed.
     pub(crate) fn darken(
@@ -307,7 +320,15 @@ impl CorridorService {
         for victim in &plan.preempt {
             victims.push(self.registry.get_kv(victim).await?);
         }
-        let early = victims.is_empty() && !corridor.attestation_required;
+        // Early only when no lane of the plan is lit for another corridor
+        // in this process: a cache that missed a grant (a refresh racing a
+        // commit) must cost a lost compare, never a live corridor's light.
+        let early = victims.is_empty()
+            && !corridor.attestation_required
+            && corridor
+                .assignment
+                .as_ref()
+                .is_none_or(|a| !self.lit_elsewhere(id, a));
         if corridor.attestation_required {
             hold_for_attestation(&mut corridor, now);
         } else if early && let Some(a) = corridor.assignment.clone() {
@@ -547,20 +568,22 @@ impl CorridorService {
             if !response.succeeded {
                 continue;
             }
-            if let Some(lease) = kv.lease {
-                let _ = self.store.lease_revoke(lease).await;
-            }
-            lock(&self.cache).release(id);
             let mut released = object;
             if let Some(a) = &released.assignment
                 && released.status != CorridorStatus::Released
             {
-                // The capacity is already free in the store; a hardware
-                // error here leaves dark lanes the next grant re-provisions
-                // anyway.
+                // Dark before the cache lets this process plan onto the
+                // lanes again (a grant lights early only lanes no one has
+                // lit). The capacity is already free in the store; a
+                // hardware error here leaves dark lanes the next grant
+                // re-provisions anyway.
                 if let Err(e) = self.darken(id, a) {
                     tracing::warn!(corridor = %id, error = %crate::error::error_chain(&e), "cannot take the lanes down");
                 }
+            }
+            lock(&self.cache).release(id);
+            if let Some(lease) = kv.lease {
+                let _ = self.store.lease_revoke(lease).await;
             }
             lock(&self.counters).remove(id);
             released.meta.resource_version = response.revision.to_string();

@@ -199,6 +199,13 @@ pub async fn reconcile_once(service: &CorridorService) -> Result<PassReport, Cor
         .map(|(id, a)| (id.clone(), a.clone()))
         .collect();
     for (id, a) in orphans {
+        // An admission lights its lanes before its object is written (the
+        // grant transaction records the outcome); until then its plan is
+        // held in the cache. Checked before the store, which it reaches
+        // only after the hold is confirmed.
+        if lock(&service.cache).tentative.contains_key(&id) {
+            continue;
+        }
         // The list may predate a grant made since: only the store's word
         // that the object is gone (ids are never reused) or released
         // counts.
@@ -206,6 +213,10 @@ pub async fn reconcile_once(service: &CorridorService) -> Result<PassReport, Cor
             Err(crate::ServiceError::NotFound { .. }) => {}
             Ok(c) if c.status == CorridorStatus::Released => {}
             _ => continue,
+        }
+        if lock(&service.lit).get(&id) != Some(&a) {
+            // Lit again since the snapshot (the admission retried).
+            continue;
         }
         report.released.push(id.clone());
         if let Err(e) = service.darken(&id, &a) {
