@@ -14,3 +14,6 @@ fi
 # etcd (for the store benchmark's side-by-side comparison and the etcd
 # backend) and protoc (etcd-client compiles etcd's protobufs).
 "$here/install-etcd.sh"
+
+# The API contract tools (OpenAPI 3.1 validator, Schemathesis) under target/.
+"$here/install-api-tools.sh"

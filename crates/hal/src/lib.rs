@@ -7,8 +7,9 @@
 //!   the default rack embedded in the binary;
 //! - [`clock`]: the [`Clock`] trait, a scaled real-time clock and a manual clock for tests;
 //! - [`optical`]: the [`OpticalPort`] trait (CMIS provisioning, tuning and monitors through the
-//!   module memory map) with a `twin` backend fed by the physics model and a `linux` backend
-//!   over optoe `eeprom` files or `/dev/i2c-N`;
+//!   module memory map) and the [`OpticalPlant`] that holds a control plane's ports, with a
+//!   `twin` backend fed by the physics model (its fault injection behind [`TwinFaults`]) and a
+//!   `linux` backend over optoe `eeprom` files or `/dev/i2c-N`;
 //! - [`memory`]: the [`MemoryProvider`] trait (NUMA nodes, HMAT figures, kernel memory tiers,
 //!   CXL memdevs/regions, weighted interleave) with a `linux` sysfs backend and a `twin`
 //!   backend, and T0–T3 classification from latency and bandwidth.
@@ -48,5 +49,8 @@ pub use clock::{Clock, ClockError, ManualClock, ScaledClock};
 pub use memory::{
     MemoryError, MemoryInventory, MemoryNode, MemoryProvider, SysfsMemory, Tier, TwinMemory,
 };
-pub use optical::{OpticalError, OpticalPort, PortMonitors, TwinOpticalPort, TwinOptics};
+pub use optical::{
+    LinuxOptics, OpticalError, OpticalPlant, OpticalPort, PortMonitors, TwinFaults,
+    TwinOpticalPort, TwinOptics,
+};
 pub use topology::{Topology, TopologyDocument, TopologyError};

@@ -80,31 +80,45 @@ pub struct CorridorRequest {
     pub corridor_type: CorridorType,
     /// 1..=64.
     #[schema(example = 8, minimum = 1, maximum = 64)]
+    #[serde(deserialize_with = "crate::units::integral")]
     pub lanes: u32,
-    /// One distinct wavelength per lane, within the C+L band.
-    #[schema(example = json!([1550, 1551, 1552, 1553, 1554, 1555, 1556, 1557]))]
+    /// One wavelength per lane (exactly `lanes` of them), within the C+L
+    /// band, at least 0.05 nm apart. The count and the spacing relate
+    /// fields or items, which JSON Schema cannot state: a request breaking
+    /// them is a 422 with rule `compatible` or `unique`.
+    #[schema(
+        example = json!([1550, 1551, 1552, 1553, 1554, 1555, 1556, 1557]),
+        schema_with = crate::schema::wavelengths
+    )]
     pub lambda_nm: Vec<Nanometers>,
     /// Guaranteed aggregate rate, > 0.
+    #[schema(value_type = f64, exclusive_minimum = 0, maximum = 12800)]
     pub min_gbps: Gbps,
     /// End-to-end latency the path must stay under, > 0.
+    #[schema(value_type = u64, minimum = 1, maximum = 1000000)]
     pub latency_budget_ns: Nanoseconds,
     /// Physical distance to cover, > 0.
+    #[schema(value_type = f64, exclusive_minimum = 0, maximum = 10000000)]
     pub reach_mm: Millimeters,
     pub mode: CorridorMode,
     pub qos: CorridorQos,
     /// Grant only over devices holding a valid attestation ticket.
     pub attestation_required: bool,
-    /// The two optical port ids to join; the planner picks them if absent.
+    /// The two (different) optical port ids to join; the planner picks
+    /// them if absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(min_items = 2, max_items = 2)]
+    #[schema(schema_with = crate::schema::port_pair)]
     pub endpoints: Option<[String; 2]>,
     /// Owner; defaults to the client certificate's domain.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = "^[A-Za-z0-9_-]{1,63}$")]
     pub security_domain: Option<String>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schema(schema_with = crate::schema::labels)]
     pub labels: BTreeMap<String, String>,
     /// Lease length; the server default applies if absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<u64>, minimum = 1, maximum = 31536000)]
     pub policy_lease_ttl_s: Option<Seconds>,
 }
 
@@ -147,7 +161,7 @@ fn validate_lambdas(v: &mut Violations, lanes: u32, lambdas: &[Nanometers]) {
     if lambdas.len() != lanes as usize {
         v.add(
             "/lambda_nm",
-            rule::LENGTH,
+            rule::COMPATIBLE,
             format!(
                 "one wavelength per lane: {lanes} lanes but {} wavelengths",
                 lambdas.len()
@@ -423,11 +437,14 @@ pub struct CorridorTelemetry {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TwinFaultRequest {
-    /// Optical port id (laser ageing, ring detuning, temperature step, clear).
+    /// Optical port id: required by every fault but `link_cut` (a 422 with
+    /// rule `compatible` otherwise).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = "^[A-Za-z0-9._:-]{1,63}$")]
     pub port: Option<String>,
-    /// Link id (link cut).
+    /// Link id: required by `link_cut`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = "^[A-Za-z0-9._:-]{1,63}$")]
     pub link: Option<String>,
     pub fault: TwinFaultKind,
 }
@@ -440,6 +457,7 @@ pub enum TwinFaultKind {
     LaserAgeing {
         #[serde(default)]
         lane: Option<u8>,
+        #[schema(minimum = 0, maximum = 60)]
         db: f64,
     },
     /// The rings of `lane` (every lane if absent) are held `nm` off the
@@ -447,12 +465,16 @@ pub enum TwinFaultKind {
     RingDetuning {
         #[serde(default)]
         lane: Option<u8>,
+        #[schema(minimum = -20, maximum = 20)]
         nm: f64,
     },
     /// Cut (`true`) or repair (`false`) the link.
     LinkCut { cut: bool },
     /// Step the module case temperature by `celsius`.
-    TemperatureStep { celsius: f64 },
+    TemperatureStep {
+        #[schema(minimum = -100, maximum = 100)]
+        celsius: f64,
+    },
     /// Remove every fault of the port.
     Clear,
 }
@@ -465,6 +487,19 @@ impl Validate for TwinFaultRequest {
         }
         if let Some(link) = &self.link {
             v.identifier("/link", link);
+        }
+        // Which id a fault needs depends on its kind: a relation between
+        // fields, so the rule is `compatible`.
+        match (&self.fault, &self.link, &self.port) {
+            (TwinFaultKind::LinkCut { .. }, None, _) => {
+                v.add("/link", rule::COMPATIBLE, "link_cut needs the link id");
+            }
+            (TwinFaultKind::LinkCut { .. }, Some(_), _) | (_, _, Some(_)) => {}
+            (_, _, None) => v.add(
+                "/port",
+                rule::COMPATIBLE,
+                "this fault acts on an optical port: name it in port",
+            ),
         }
         match self.fault {
             TwinFaultKind::LaserAgeing { db, .. } => {

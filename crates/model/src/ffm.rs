@@ -16,6 +16,10 @@ pub const MIN_BYTES: u64 = 4096;
 /// Largest bundle: 1 PiB (2^50), the ceiling of a CXL 3.x fabric-attached
 /// pool today; also keeps byte arithmetic far from u64 overflow.
 pub const MAX_BYTES: u64 = 1 << 50;
+/// Bundles are whole pages: memfd sizes and NUMA placements are page
+/// granular, so a size that is not would be split into parts that are not
+/// either.
+pub const PAGE_BYTES: u64 = 4096;
 /// Largest floor: 10 TB/s, ten HBM3e stacks. A floor above it can never be
 /// met and is most likely a unit mistake (MB/s for GB/s).
 pub const MAX_FLOOR_GBS: f64 = 10_000.0;
@@ -70,23 +74,34 @@ pub enum Persistence {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FfmAllocRequest {
-    /// 4096..=2^50.
-    #[schema(example = 274877906944_u64)]
+    /// 4096..=2^50, a whole number of 4 KiB pages.
+    #[schema(
+        example = 274877906944_u64,
+        value_type = u64,
+        minimum = 4096,
+        maximum = 1125899906842624_u64,
+        multiple_of = 4096
+    )]
     pub bytes: Bytes,
     pub latency_class: LatencyClass,
     /// Guaranteed bandwidth, ≥ 0 (0 means best effort).
     #[serde(rename = "bandwidth_floor_GBs")]
+    #[schema(value_type = f64, minimum = 0, maximum = 10000)]
     pub bandwidth_floor_gbs: GigabytesPerSecond,
+    /// `file` and `dax` need a persistent tier (`T2` or `T3`); another
+    /// pairing is a 422 with rule `compatible`.
     pub persistence: Persistence,
     /// Whether other processes of the same security domain may map it.
     pub shareable: bool,
     /// 1..=63 characters of `[A-Za-z0-9_-]`.
-    #[schema(example = "tenantA")]
+    #[schema(example = "tenantA", pattern = "^[A-Za-z0-9_-]{1,63}$")]
     pub security_domain: String,
     /// Lease length (1..=31 536 000); the server default applies if absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<u64>, minimum = 1, maximum = 31536000)]
     pub policy_lease_ttl_s: Option<Seconds>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schema(schema_with = crate::schema::labels)]
     pub labels: BTreeMap<String, String>,
 }
 
@@ -97,7 +112,18 @@ fn validate_floor(v: &mut Violations, pointer: &str, floor: GigabytesPerSecond) 
 impl Validate for FfmAllocRequest {
     fn validate(&self) -> Result<(), Vec<FieldViolation>> {
         let mut v = Violations::new();
-        v.range("/bytes", self.bytes.get(), MIN_BYTES, MAX_BYTES);
+        if v.range("/bytes", self.bytes.get(), MIN_BYTES, MAX_BYTES)
+            && self.bytes.get() % PAGE_BYTES != 0
+        {
+            v.add(
+                "/bytes",
+                rule::FORMAT,
+                format!(
+                    "must be a whole number of {PAGE_BYTES}-byte pages, got {}",
+                    self.bytes.get()
+                ),
+            );
+        }
         validate_floor(&mut v, "/bandwidth_floor_GBs", self.bandwidth_floor_gbs);
         if self.persistence != Persistence::None && !self.latency_class.can_persist() {
             v.add(
@@ -217,6 +243,7 @@ impl FfmBundle {
 pub struct BandwidthPatch {
     /// New floor, ≥ 0.
     #[serde(rename = "floor_GBs")]
+    #[schema(value_type = f64, minimum = 0, maximum = 10000)]
     pub floor_gbs: GigabytesPerSecond,
 }
 

@@ -26,6 +26,7 @@ pub mod json;
 pub mod meta;
 pub mod policy;
 pub mod problem;
+pub mod schema;
 pub mod units;
 pub mod validate;
 

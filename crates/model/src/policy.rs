@@ -37,9 +37,11 @@ pub enum Weekday {
 pub struct PolicySelector {
     /// Every label must match.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schema(schema_with = crate::schema::labels)]
     pub match_labels: BTreeMap<String, String>,
     /// Bundle ids; any of them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schema(schema_with = crate::schema::identifiers)]
     pub ids: Vec<String>,
 }
 
@@ -54,16 +56,20 @@ impl PolicySelector {
 #[serde(deny_unknown_fields)]
 pub struct PolicyWindow {
     /// `HH:MM`, 24-hour.
-    #[schema(example = "20:00")]
+    #[schema(example = "20:00", pattern = "^([01][0-9]|2[0-3]):[0-5][0-9]$")]
     pub start: String,
     /// `HH:MM`, 24-hour, exclusive.
-    #[schema(example = "08:00")]
+    #[schema(example = "08:00", pattern = "^([01][0-9]|2[0-3]):[0-5][0-9]$")]
     pub end: String,
     /// IANA zone name, e.g. `Europe/Paris` or `UTC`.
-    #[schema(example = "UTC")]
+    #[schema(
+        example = "UTC",
+        pattern = "^(UTC|GMT|Etc/UTC|Etc/GMT|Etc/GMT\\+([0-9]|1[0-2])|Etc/GMT-([0-9]|1[0-4]))$"
+    )]
     pub time_zone: String,
     /// Days on which the window *starts*; every day if empty.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schema(schema_with = crate::schema::weekdays)]
     pub days: Vec<Weekday>,
 }
 
@@ -87,14 +93,34 @@ pub fn parse_hhmm(text: &str) -> Option<u16> {
 /// `UTC`, `Etc/GMT+5`). Whether the zone exists needs the tz database, which
 /// this pure crate does not carry; the service checks that.
 pub fn is_time_zone_shaped(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 64
-        && name.split('/').all(|part| {
-            part.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
-                && part
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '+'))
-        })
+    fixed_offset_minutes(name).is_some()
+}
+
+/// The offset from UTC, in minutes east, of the zones a policy may name:
+/// `UTC` (also `GMT`, `Etc/UTC`, `Etc/GMT`) and `Etc/GMT+N` (N = 0..=12) or
+/// `Etc/GMT-N` (N = 0..=14), with POSIX's sign (`Etc/GMT+5` is UTC−5). No
+/// other spelling is accepted, so the API document's pattern is exact.
+pub fn fixed_offset_minutes(name: &str) -> Option<i16> {
+    if matches!(name, "UTC" | "GMT" | "Etc/UTC" | "Etc/GMT") {
+        return Some(0);
+    }
+    let rest = name.strip_prefix("Etc/GMT")?;
+    let (sign, digits) = match rest.as_bytes().first()? {
+        b'+' => (-1, &rest[1..]),
+        b'-' => (1, &rest[1..]),
+        _ => return None,
+    };
+    let canonical = match digits.len() {
+        1 => true,
+        2 => !digits.starts_with('0'),
+        _ => false,
+    };
+    if !canonical || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let hours: i16 = digits.parse().ok()?;
+    let limit = if sign < 0 { 12 } else { 14 };
+    (hours <= limit).then_some(sign * hours * 60)
 }
 
 impl PolicyWindow {
@@ -146,7 +172,7 @@ impl Validate for PolicyWindow {
                 "/time_zone",
                 rule::FORMAT,
                 format!(
-                    "{:?} is not an IANA time zone name such as Europe/Paris or UTC",
+                    "{:?} is not a supported time zone: UTC, or a fixed offset Etc/GMT+N (0..=12) or Etc/GMT-N (0..=14); no tz database is loaded",
                     self.time_zone
                 ),
             );
@@ -169,18 +195,22 @@ impl Validate for PolicyWindow {
 #[serde(deny_unknown_fields)]
 pub struct PolicyRequest {
     /// 1..=63 characters, unique within the security domain.
-    #[schema(example = "nightly-batch")]
+    #[schema(example = "nightly-batch", pattern = "^[A-Za-z0-9._:-]{1,63}$")]
     pub name: String,
-    #[schema(example = "tenantA")]
+    #[schema(example = "tenantA", pattern = "^[A-Za-z0-9_-]{1,63}$")]
     pub security_domain: String,
+    /// Reserved: this ledger admits whole-domain policies only, so the
+    /// selector must be empty (or absent); a non-empty one is a 422.
+    #[schema(schema_with = crate::schema::empty_selector)]
     #[serde(default)]
     pub target: PolicySelector,
     /// Bandwidth floor while the window is open, > 0.
     #[serde(rename = "min_GBs")]
-    #[schema(example = 150)]
+    #[schema(example = 150, value_type = f64, exclusive_minimum = 0, maximum = 10000)]
     pub min_gbs: GigabytesPerSecond,
     pub window: PolicyWindow,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schema(schema_with = crate::schema::labels)]
     pub labels: BTreeMap<String, String>,
 }
 
@@ -294,17 +324,25 @@ mod tests {
     fn time_zone_shapes() {
         for ok in [
             "UTC",
-            "Europe/Paris",
-            "America/Argentina/Buenos_Aires",
+            "GMT",
             "Etc/GMT+5",
+            "Etc/GMT-14",
+            "Etc/GMT+12",
+            "Etc/GMT-0",
         ] {
             assert!(is_time_zone_shaped(ok), "{ok}");
         }
+        assert_eq!(fixed_offset_minutes("Etc/GMT+5"), Some(-300));
+        assert_eq!(fixed_offset_minutes("Etc/GMT-14"), Some(14 * 60));
         for bad in [
             "",
+            "Europe/Paris",
             "Europe/",
-            "/Paris",
-            "Europe Paris",
+            "Etc/GMT5",
+            "Etc/GMT+05",
+            "Etc/GMT+13",
+            "Etc/GMT-15",
+            "Etc/GMT++1",
             "../etc/passwd",
             "+01:00",
         ] {

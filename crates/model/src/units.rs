@@ -69,15 +69,67 @@ macro_rules! float_unit {
     };
 }
 
+/// Deserializes a non-negative integer, also written as a number with a
+/// zero fraction (`4096.0`): JSON Schema's `integer` includes those, and
+/// the API document promises JSON Schema's meaning.
+pub fn integral<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: TryFrom<u64>,
+{
+    struct Integral<T>(std::marker::PhantomData<T>);
+
+    impl<T: TryFrom<u64>> serde::de::Visitor<'_> for Integral<T> {
+        type Value = T;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a non-negative integer")
+        }
+
+        fn visit_u64<E: serde::de::Error>(self, value: u64) -> Result<T, E> {
+            T::try_from(value).map_err(|_| {
+                E::invalid_value(
+                    serde::de::Unexpected::Unsigned(value),
+                    &"an integer in range",
+                )
+            })
+        }
+
+        fn visit_i64<E: serde::de::Error>(self, value: i64) -> Result<T, E> {
+            let unsigned = u64::try_from(value)
+                .map_err(|_| E::invalid_value(serde::de::Unexpected::Signed(value), &self))?;
+            self.visit_u64(unsigned)
+        }
+
+        fn visit_f64<E: serde::de::Error>(self, value: f64) -> Result<T, E> {
+            // 2^64 is exactly representable; every integral f64 below it
+            // converts without loss.
+            if value.fract() == 0.0 && (0.0..18_446_744_073_709_551_616.0).contains(&value) {
+                self.visit_u64(value as u64)
+            } else {
+                Err(E::invalid_type(serde::de::Unexpected::Float(value), &self))
+            }
+        }
+    }
+
+    deserializer.deserialize_any(Integral(std::marker::PhantomData))
+}
+
 macro_rules! integer_unit {
     ($(#[$doc:meta])* $name:ident, $symbol:literal) => {
         $(#[$doc])*
         #[derive(
             Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default,
-            Serialize, Deserialize, ToSchema,
+            Serialize, ToSchema,
         )]
         #[serde(transparent)]
         pub struct $name(pub u64);
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                integral(deserializer).map(Self)
+            }
+        }
 
         impl $name {
             pub const fn new(value: u64) -> Self {

@@ -82,15 +82,15 @@ fn corridor_rules() {
     let cases: Vec<(Value, Vec<(&str, &str)>)> = vec![
         (
             with(&base, "/lanes", json!(0)),
-            vec![("/lanes", "range"), ("/lambda_nm", "length")],
+            vec![("/lanes", "range"), ("/lambda_nm", "compatible")],
         ),
         (
             with(&base, "/lanes", json!(65)),
-            vec![("/lanes", "range"), ("/lambda_nm", "length")],
+            vec![("/lanes", "range"), ("/lambda_nm", "compatible")],
         ),
         (
             with(&base, "/lanes", json!(5)),
-            vec![("/lambda_nm", "length")],
+            vec![("/lambda_nm", "compatible")],
         ),
         (
             with(&base, "/lambda_nm/2", json!(1519.9)),
@@ -526,7 +526,7 @@ fn policy() -> Value {
         "security_domain": "tenantA",
         "target": {"match_labels": {"app": "batch"}},
         "min_GBs": 150,
-        "window": {"start": "20:00", "end": "08:00", "time_zone": "Europe/Paris", "days": ["mon", "fri"]}
+        "window": {"start": "20:00", "end": "08:00", "time_zone": "Etc/GMT-1", "days": ["mon", "fri"]}
     })
 }
 

@@ -1,6 +1,8 @@
 //! Planning throughput and latency: `Planner::decide` on NSFNET with 80 wavelengths per link,
 //! single thread, against a snapshot warmed to steady state at the load where First-Fit on the
-//! shortest path blocks about 1 % (276.8 Erl, from the `blocking` bench).
+//! shortest path blocks about 1 % (276.8 Erl, from the `blocking` bench). "ours" is the default
+//! policy, Max-Sum ([`MaxSum`]); the previous default (`AdaptiveKsp`) and k-SP First-Fit are
+//! timed on the same snapshot for comparison.
 //!
 //! Run: `nice -n 15 cargo bench -p corridor-planner --bench planning`
 
@@ -96,7 +98,10 @@ fn run(
 
 fn main() {
     let planner = Planner::new(topologies::nsfnet(W, 1e6), K, Metric::Length);
-    // Warm: steady state of our policy at LOAD (all grants bronze, 1 lane).
+    let ours = MaxSum::new(&planner);
+    // Warm: steady state at LOAD (all grants bronze, 1 lane). The snapshots are warmed by the
+    // previous default, AdaptiveKsp, as before Max-Sum, so that every row times the same
+    // state across versions; one row adds Max-Sum on its own steady state.
     let (_, occ) = simulate(
         &planner,
         &AdaptiveKsp::default(),
@@ -128,21 +133,50 @@ fn main() {
         false,
     );
     run(
-        "wavelengths only, ours",
+        "wavelengths only, ksp-ff",
+        &planner,
+        &occ,
+        &KspFirstFit,
+        &wl,
+        false,
+    );
+    run(
+        "wavelengths only, adaptive-ksp (previous default)",
         &planner,
         &occ,
         &AdaptiveKsp::default(),
         &wl,
         false,
     );
+    run("wavelengths only, ours", &planner, &occ, &ours, &wl, false);
+    let (_, own) = simulate(
+        &planner,
+        &ours,
+        Traffic::new(14, LOAD, 1.0, 11),
+        1,
+        Qos::Bronze,
+        0,
+        100_000,
+    );
+    #[allow(clippy::cast_precision_loss)]
+    let own_util = own.busy_slots() as f64 / (21.0 * f64::from(W)) * 100.0;
+    run(
+        &format!("wavelengths only, ours, snapshot warmed by ours ({own_util:.1} % busy)"),
+        &planner,
+        &own,
+        &ours,
+        &wl,
+        false,
+    );
     // Same shape at rack scale (1 km -> 1 mm of fibre) so that lanes close: physics on.
     let rack = Planner::new(topologies::nsfnet(W, 1.0), K, Metric::Length);
+    let rack_ours = MaxSum::new(&rack);
     let ph = requests(CALLS, true);
     run(
         "physics (Si, KP4, 1e-12), ours, memo warm",
         &rack,
         &occ,
-        &AdaptiveKsp::default(),
+        &rack_ours,
         &ph,
         false,
     );
@@ -151,7 +185,7 @@ fn main() {
         "physics, ours, memo cleared before every call",
         &rack,
         &occ,
-        &AdaptiveKsp::default(),
+        &rack_ours,
         &cold,
         true,
     );
@@ -171,7 +205,7 @@ fn main() {
         &format!("overloaded snapshot ({hot_util:.0} % busy), ours"),
         &planner,
         &hot,
-        &AdaptiveKsp::default(),
+        &ours,
         &wl,
         false,
     );

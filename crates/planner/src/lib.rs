@@ -8,7 +8,7 @@
 //! | [`graph`] | optical topology from plain data: nodes, undirected links (length, medium, couplers, W) |
 //! | [`ksp`] | Yen's k shortest loopless paths, cached for every pair |
 //! | [`occupancy`] | per-link `u128` wavelength and per-node `u32` module-lane bitsets, grants, revision (compare-and-swap token) |
-//! | [`policy`] | [`WavelengthPolicy`]: [`FirstFitShortest`] (baseline), [`AdaptiveKsp`] (ours), [`KspFirstFit`] |
+//! | [`policy`] | [`WavelengthPolicy`]: [`MaxSum`] (the default), [`FirstFitShortest`] and [`KspFirstFit`] (baselines), [`AdaptiveKsp`] (the previous default) |
 //! | [`planner`] | [`Planner::decide`]: feasibility (reach, latency, BER via `corridor-physics`), QoS, pre-emption |
 //! | [`sim`] | seeded dynamic-traffic simulator (Poisson arrivals, exponential holding), Erlang-B |
 //! | [`topologies`] | NSFNET (14 nodes, 21 links) and a single link |
@@ -21,7 +21,8 @@
 //! let planner = Planner::new(topo, 4, Metric::Length);
 //! let mut occ = Occupancy::new(planner.topology());
 //! let req = Request::wavelengths(NodeId(0), NodeId(12), 2, Qos::Silver);
-//! let d = planner.decide(&occ, &req, &AdaptiveKsp::default()).unwrap();
+//! let policy = MaxSum::new(&planner);
+//! let d = planner.decide(&occ, &req, &policy).unwrap();
 //! assert_eq!(d.channels, vec![0, 1]);
 //! occ.apply(&d, GrantId(1)).unwrap();
 //! // The same decision cannot be applied twice: the revision moved on.
@@ -48,8 +49,8 @@ pub use occupancy::{
 };
 pub use planner::{BlockReason, Blocked, Decision, LanePlan, LaneSpec, Planner, Request};
 pub use policy::{
-    AdaptiveKsp, Assign, Candidate, Choice, FirstFitShortest, KspFirstFit, WavelengthPolicy,
-    first_fit, most_used,
+    AdaptiveKsp, Assign, Candidate, Choice, FirstFitShortest, KspFirstFit, MAX_SUM_EXTRA_HOPS,
+    MaxSum, WavelengthPolicy, first_fit, most_used,
 };
 
 #[cfg(test)]

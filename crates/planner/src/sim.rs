@@ -1,6 +1,7 @@
 //! Dynamic-traffic simulator: Poisson arrivals, exponential holding times, uniform random
-//! source/destination pairs, from a seed. Running two policies with the same seed gives them
-//! the same arrival sequence (common random numbers).
+//! source/destination pairs, from a seed, in one QoS class or a gold/silver/bronze mix.
+//! Running two policies with the same seed gives them the same arrival sequence (common
+//! random numbers), which [`paired_difference`] turns into a tight comparison.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -192,38 +193,164 @@ pub fn simulate_batches(
 ) -> (Vec<SimReport>, Occupancy) {
     assert!(batches > 0, "at least one batch");
     let per_batch = (arrivals / batches).max(1);
+    let mut reports = vec![SimReport::default(); batches];
+    let occ = drive(
+        planner,
+        policy,
+        traffic.take(warmup + arrivals),
+        |a| (Request::wavelengths(a.src, a.dst, lanes, qos), ()),
+        |i, (), outcome| {
+            if i < warmup {
+                return;
+            }
+            let b = &mut reports[((i - warmup) / per_batch).min(batches - 1)];
+            b.arrivals += 1;
+            b.blocked += u64::from(outcome.is_none());
+        },
+    );
+    (reports, occ)
+}
+
+/// Share of arrivals per QoS class, in percent; bronze takes the rest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClassMix {
+    /// Gold share (%).
+    pub gold_percent: u32,
+    /// Silver share (%).
+    pub silver_percent: u32,
+}
+
+/// Outcome of a mixed-class run ([`simulate_classes`]), per class.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ClassReport {
+    /// Gold arrivals and how many were blocked.
+    pub gold: SimReport,
+    /// Silver arrivals and how many were blocked.
+    pub silver: SimReport,
+    /// Bronze arrivals and how many were blocked at arrival.
+    pub bronze: SimReport,
+    /// Bronze grants cut short by gold pre-emption (counted when the pre-empting gold
+    /// arrival is counted).
+    pub preempted: u64,
+}
+
+impl ClassReport {
+    /// Share of admitted bronze grants that gold pre-empted (0 when none was admitted).
+    #[must_use]
+    pub fn preempted_share(&self) -> f64 {
+        let admitted = self.bronze.arrivals - self.bronze.blocked;
+        if admitted == 0 {
+            return 0.0;
+        }
+        #[allow(clippy::cast_precision_loss)]
+        let s = self.preempted as f64 / admitted as f64;
+        s
+    }
+}
+
+/// Runs `traffic` with each arrival's class drawn from `mix` by a generator seeded with
+/// `class_seed` (independent of the traffic's, so every policy sees the same classes in the
+/// same order), `lanes` wavelengths per request; counts the last `arrivals`. With
+/// `preemption` false, gold arrivals are planned as silver (no precedence, no pre-emption), so
+/// a paired run shows what pre-emption costs bronze and what it saves gold.
+///
+/// # Panics
+/// As [`simulate`], or if the mix's shares add up to more than 100 %.
+#[allow(clippy::too_many_arguments)]
+pub fn simulate_classes(
+    planner: &Planner,
+    policy: &dyn WavelengthPolicy,
+    traffic: Traffic,
+    lanes: u16,
+    mix: ClassMix,
+    preemption: bool,
+    class_seed: u64,
+    warmup: usize,
+    arrivals: usize,
+) -> ClassReport {
+    assert!(
+        mix.gold_percent + mix.silver_percent <= 100,
+        "class shares above 100 %"
+    );
+    let mut rng = SplitMix64::new(class_seed);
+    let mut report = ClassReport::default();
+    drive(
+        planner,
+        policy,
+        traffic.take(warmup + arrivals),
+        |a| {
+            let draw = rng.below(100);
+            let qos = if draw < mix.gold_percent {
+                Qos::Gold
+            } else if draw < mix.gold_percent + mix.silver_percent {
+                Qos::Silver
+            } else {
+                Qos::Bronze
+            };
+            let planned = if qos == Qos::Gold && !preemption {
+                Qos::Silver
+            } else {
+                qos
+            };
+            (Request::wavelengths(a.src, a.dst, lanes, planned), qos)
+        },
+        |i, class, outcome| {
+            if i < warmup {
+                return;
+            }
+            let r = match class {
+                Qos::Gold => &mut report.gold,
+                Qos::Silver => &mut report.silver,
+                Qos::Bronze => &mut report.bronze,
+            };
+            r.arrivals += 1;
+            match outcome {
+                None => r.blocked += 1,
+                Some(preempted) => report.preempted += preempted as u64,
+            }
+        },
+    );
+    report
+}
+
+/// The event loop shared by the simulators: releases departed grants, asks `request` for the
+/// request of each arrival (and a tag for it, such as its class), plans it and applies the
+/// decision, then tells `record` the arrival's index, its tag and the outcome (`Some(grants
+/// pre-empted)` when placed, `None` when blocked). Returns the final occupancy.
+fn drive<T>(
+    planner: &Planner,
+    policy: &dyn WavelengthPolicy,
+    arrivals: impl Iterator<Item = Arrival>,
+    mut request: impl FnMut(&Arrival) -> (Request, T),
+    mut record: impl FnMut(usize, T, Option<usize>),
+) -> Occupancy {
     let mut occ = Occupancy::new(planner.topology());
     let mut departures: BinaryHeap<Reverse<Departure>> = BinaryHeap::new();
-    let mut reports = vec![SimReport::default(); batches];
     let mut next_id = 0u64;
-    for (i, a) in traffic.take(warmup + arrivals).enumerate() {
+    for (i, a) in arrivals.enumerate() {
         while let Some(Reverse(Departure(t, id))) = departures.peek()
             && *t <= a.time
         {
             let id = *id;
             departures.pop();
+            // A pre-empted grant is already gone: releasing it again is a no-op.
             occ.release(GrantId(id));
         }
-        let batch = (i >= warmup).then(|| ((i - warmup) / per_batch).min(batches - 1));
-        if let Some(b) = batch {
-            reports[b].arrivals += 1;
-        }
-        let req = Request::wavelengths(a.src, a.dst, lanes, qos);
-        match planner.decide(&occ, &req, policy) {
+        let (req, tag) = request(&a);
+        let outcome = match planner.decide(&occ, &req, policy) {
             Ok(d) => {
                 next_id += 1;
-                occ.apply(&d, GrantId(next_id))
+                let released = occ
+                    .apply(&d, GrantId(next_id))
                     .expect("a fresh decision applies");
                 departures.push(Reverse(Departure(a.time + a.holding, next_id)));
+                Some(released.len())
             }
-            Err(_) => {
-                if let Some(b) = batch {
-                    reports[b].blocked += 1;
-                }
-            }
-        }
+            Err(_) => None,
+        };
+        record(i, tag, outcome);
     }
-    (reports, occ)
+    occ
 }
 
 /// Total of batch reports, and the half-width of the 95 % batch-means confidence interval of
@@ -246,14 +373,45 @@ pub fn batch_summary(batches: &[SimReport]) -> (SimReport, f64) {
         .map(|b| (b.blocking() - mean).powi(2))
         .sum::<f64>()
         / (nf - 1.0);
-    // Two-sided 97.5 % quantiles of Student t for 1..=30 degrees of freedom, then normal.
+    (total, t975(n - 1) * (var / nf).sqrt())
+}
+
+/// Two-sided 95 % quantile (97.5 % one-sided) of Student's t with `df` degrees of freedom
+/// (tabulated for 1..=30, normal beyond).
+fn t975(df: usize) -> f64 {
     const T975: [f64; 30] = [
         12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160,
         2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056,
         2.052, 2.048, 2.045, 2.042,
     ];
-    let t = T975.get(n - 2).copied().unwrap_or(1.96);
-    (total, t * (var / nf).sqrt())
+    T975.get(df.wrapping_sub(1)).copied().unwrap_or(1.96)
+}
+
+/// Paired comparison of two runs on the same arrivals, batch by batch: the mean over batches
+/// of `ours − scale × base` blocking and the half-width of its 95 % confidence interval
+/// (Student t over the per-batch differences; common random numbers make the batches of the
+/// two runs positively correlated, so this interval is much narrower than the difference of
+/// two independent ones). `scale` 1 compares, 0.5 tests "at most half".
+///
+/// # Panics
+/// If the runs have different numbers of batches.
+#[must_use]
+pub fn paired_difference(ours: &[SimReport], base: &[SimReport], scale: f64) -> (f64, f64) {
+    assert_eq!(ours.len(), base.len(), "paired runs need the same batches");
+    let d: Vec<f64> = ours
+        .iter()
+        .zip(base)
+        .map(|(o, b)| o.blocking() - scale * b.blocking())
+        .collect();
+    let n = d.len();
+    #[allow(clippy::cast_precision_loss)]
+    let nf = n as f64;
+    let mean = d.iter().sum::<f64>() / nf.max(1.0);
+    if n < 2 {
+        return (mean, 0.0);
+    }
+    let var = d.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (nf - 1.0);
+    (mean, t975(n - 1) * (var / nf).sqrt())
 }
 
 /// Erlang-B blocking of `servers` servers offered `load` Erlangs (stable recursion

@@ -589,3 +589,75 @@ fn decide_among_prefers_free_capacity_then_the_fewest_victims() {
         .unwrap_err();
     assert!(e.reason.is_occupancy(), "{e}");
 }
+
+/// All-bronze traffic through the class simulator is the single-class simulator; with gold in
+/// the mix, gold pre-empts bronze and blocks less, and without pre-emption nothing is cut short.
+#[test]
+fn class_simulation_counts_each_class() {
+    let p = Planner::new(topologies::nsfnet(8, 1e6), 4, Metric::Length);
+    let traffic = || sim::Traffic::new(14, 60.0, 1.0, 4);
+    let (single, _) = sim::simulate(&p, &KspFirstFit, traffic(), 1, Qos::Bronze, 500, 20_000);
+    let bronze_only = sim::ClassMix {
+        gold_percent: 0,
+        silver_percent: 0,
+    };
+    let r = sim::simulate_classes(
+        &p,
+        &KspFirstFit,
+        traffic(),
+        1,
+        bronze_only,
+        true,
+        1,
+        500,
+        20_000,
+    );
+    assert_eq!(r.bronze, single);
+    assert_eq!((r.gold.arrivals, r.silver.arrivals, r.preempted), (0, 0, 0));
+
+    let mix = sim::ClassMix {
+        gold_percent: 30,
+        silver_percent: 30,
+    };
+    let with = sim::simulate_classes(&p, &KspFirstFit, traffic(), 1, mix, true, 1, 500, 20_000);
+    assert_eq!(
+        with.gold.arrivals + with.silver.arrivals + with.bronze.arrivals,
+        20_000
+    );
+    assert!(with.gold.arrivals > 5_000 && with.silver.arrivals > 5_000);
+    assert!(with.preempted > 0);
+    assert!(with.preempted_share() > 0.0);
+    assert!(with.gold.blocking() < with.bronze.blocking());
+    let without = sim::simulate_classes(&p, &KspFirstFit, traffic(), 1, mix, false, 1, 500, 20_000);
+    assert_eq!(
+        without.gold.arrivals, with.gold.arrivals,
+        "same classes drawn"
+    );
+    assert_eq!(without.preempted, 0);
+    assert!(without.gold.blocking() > with.gold.blocking());
+}
+
+#[test]
+fn paired_difference_is_per_batch() {
+    let r = |blocked| sim::SimReport {
+        arrivals: 100,
+        blocked,
+    };
+    let a = [r(10), r(20), r(30)];
+    assert_eq!(sim::paired_difference(&a, &a, 1.0), (0.0, 0.0));
+    // Differences 0.01 each: mean 0.01, no spread, although each run alone varies a lot.
+    let b = [r(9), r(19), r(29)];
+    let (mean, half) = sim::paired_difference(&a, &b, 1.0);
+    assert!(
+        (mean - 0.01).abs() < 1e-12 && half < 1e-12,
+        "{mean} ± {half}"
+    );
+    // Differences 0, 0.02 (ours − base): mean 0.01, sd √2·0.01, standard error 0.01, t(1)
+    // quantile 12.706.
+    let (mean, half) = sim::paired_difference(&[r(10), r(12)], &[r(10), r(10)], 1.0);
+    assert!((mean - 0.01).abs() < 1e-12);
+    assert!((half - 12.706 * 0.01).abs() < 1e-9, "{half}");
+    // Scale 0.5: ours 0.05 against half of 0.10.
+    let (mean, _) = sim::paired_difference(&[r(5)], &[r(10)], 0.5);
+    assert!(mean.abs() < 1e-12);
+}

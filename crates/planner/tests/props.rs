@@ -10,20 +10,20 @@ enum Op {
         dst: u32,
         lanes: u16,
         qos: u8,
-        adaptive: bool,
+        policy: u8,
     },
     Release(usize),
 }
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
-        3 => (0u32..14, 0u32..13, 1u16..4, 0u8..3, any::<bool>()).prop_map(
-            |(src, d, lanes, qos, adaptive)| Op::Request {
+        3 => (0u32..14, 0u32..13, 1u16..4, 0u8..3, 0u8..3).prop_map(
+            |(src, d, lanes, qos, policy)| Op::Request {
                 src,
                 dst: if d >= src { d + 1 } else { d },
                 lanes,
                 qos,
-                adaptive,
+                policy,
             }
         ),
         1 => any::<usize>().prop_map(Op::Release),
@@ -39,13 +39,15 @@ proptest! {
         let mut occ = Occupancy::new(planner.topology());
         let mut live: Vec<GrantId> = Vec::new();
         let mut next = 0u64;
+        let max_sum = MaxSum::new(&planner);
+        let policies: [&dyn WavelengthPolicy; 3] =
+            [&max_sum, &AdaptiveKsp::default(), &FirstFitShortest];
         for op in ops {
             match op {
-                Op::Request { src, dst, lanes, qos, adaptive } => {
+                Op::Request { src, dst, lanes, qos, policy } => {
                     let qos = [Qos::Bronze, Qos::Silver, Qos::Gold][usize::from(qos)];
                     let req = Request::wavelengths(NodeId(src), NodeId(dst), lanes, qos);
-                    let policy: &dyn WavelengthPolicy =
-                        if adaptive { &AdaptiveKsp::default() } else { &FirstFitShortest };
+                    let policy = policies[usize::from(policy)];
                     if let Ok(d) = planner.decide(&occ, &req, policy) {
                         prop_assert_eq!(d.channels.len(), usize::from(lanes));
                         prop_assert_eq!(d.mask, mask_of(&d.channels));

@@ -5,8 +5,10 @@
 //! both, so each setting has exactly one winner and the order is easy to
 //! explain in `--help`.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 use serde::Deserialize;
@@ -121,6 +123,57 @@ pub struct Overrides {
     /// Where memqosd finds memory tiers [default: twin]
     #[arg(long, env = "CORRIDOR_MEMORY_PROVIDER", global = true)]
     pub memory_provider: Option<MemoryProviderKind>,
+
+    /// corrd's optical ports: the twin's, or real CMIS modules through the
+    /// device paths under [optics.ports] in the configuration file
+    /// [default: twin]
+    #[arg(long, env = "CORRIDOR_OPTICS", global = true)]
+    pub optics: Option<OpticsBackendKind>,
+}
+
+/// corrd's optical plant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ValueEnum, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum OpticsBackendKind {
+    /// The twin topology's simulated modules, fed by the physics model.
+    #[default]
+    Twin,
+    /// Real modules: one optoe `eeprom` file or `/dev/i2c-N` per topology
+    /// optical port.
+    Linux,
+}
+
+/// Status-poll interval of real modules when the file does not set one.
+pub const DEFAULT_OPTICS_POLL: Duration = Duration::from_millis(10);
+
+/// corrd's optical settings (`[optics]` in the file).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpticsSettings {
+    pub backend: OpticsBackendKind,
+    /// Topology port id → the module's CMIS map (optoe `eeprom` file or
+    /// `/dev/i2c-N`); used by the linux backend.
+    pub ports: BTreeMap<String, PathBuf>,
+    /// Sleep between two status polls of a real module.
+    pub poll_interval: Duration,
+}
+
+impl Default for OpticsSettings {
+    fn default() -> Self {
+        OpticsSettings {
+            backend: OpticsBackendKind::Twin,
+            ports: BTreeMap::new(),
+            poll_interval: DEFAULT_OPTICS_POLL,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileOptics {
+    backend: Option<OpticsBackendKind>,
+    poll_interval_ms: Option<u64>,
+    #[serde(default)]
+    ports: BTreeMap<String, PathBuf>,
 }
 
 /// memqosd's source of memory devices.
@@ -172,6 +225,8 @@ struct FileConfig {
     audit: FileAudit,
     #[serde(default)]
     ffm: FileFfm,
+    #[serde(default)]
+    optics: FileOptics,
     #[serde(default)]
     store: FileStore,
 }
@@ -242,6 +297,8 @@ pub struct Config {
     pub store: StoreBackend,
     /// memqosd.
     pub ffm: FfmSettings,
+    /// corrd's optical plant.
+    pub optics: OpticsSettings,
 }
 
 /// When `audit.log` is rotated and how many old files are kept.
@@ -286,6 +343,12 @@ pub enum ConfigError {
     EtcdEndpoint(String),
     #[error("TLS to etcd needs etcd_ca, and etcd_cert with etcd_key; missing {0}")]
     PartialEtcdTls(&'static str),
+    #[error(
+        "the linux optics backend needs the CMIS device of every topology optical port under [optics.ports] in the configuration file; none is given"
+    )]
+    NoOpticsDevices,
+    #[error("[optics] poll_interval_ms must be 1 or more")]
+    OpticsPoll,
 }
 
 impl Config {
@@ -381,9 +444,22 @@ impl Config {
                 .or(file.ffm.provider)
                 .unwrap_or_default(),
         };
+        let optics = OpticsSettings {
+            backend: overrides.optics.or(file.optics.backend).unwrap_or_default(),
+            poll_interval: match file.optics.poll_interval_ms {
+                Some(0) => return Err(ConfigError::OpticsPoll),
+                Some(ms) => Duration::from_millis(ms),
+                None => DEFAULT_OPTICS_POLL,
+            },
+            ports: file.optics.ports,
+        };
+        if optics.backend == OpticsBackendKind::Linux && optics.ports.is_empty() {
+            return Err(ConfigError::NoOpticsDevices);
+        }
         Ok(Config {
             store,
             ffm,
+            optics,
             insecure_dev: overrides.insecure_dev || file.insecure_dev,
             security_domains,
             tls,
@@ -441,6 +517,7 @@ impl Config {
             audit: AuditSettings::default(),
             store: StoreBackend::Embedded,
             ffm: FfmSettings::default(),
+            optics: OpticsSettings::default(),
         }
     }
 
@@ -515,6 +592,56 @@ mod tests {
         assert!(matches!(
             Config::resolve(&overrides),
             Err(ConfigError::TimeScale(_))
+        ));
+    }
+
+    #[test]
+    fn optics_backend_comes_from_the_flag_or_the_file_with_the_ports_from_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(
+            dir.path(),
+            "state_dir = \"/srv/c\"\n[optics]\npoll_interval_ms = 2\n[optics.ports]\n\"op-h0-0\" = \"/sys/bus/i2c/devices/3-0050/eeprom\"\n\"op-h1-0\" = \"/dev/i2c-4\"\n",
+        );
+        let file_only = Overrides {
+            config: Some(path.clone()),
+            ..Overrides::default()
+        };
+        let optics = Config::resolve(&file_only).unwrap().optics;
+        assert_eq!(optics.backend, OpticsBackendKind::Twin);
+        assert_eq!(optics.poll_interval, Duration::from_millis(2));
+        assert_eq!(
+            optics.ports["op-h1-0"],
+            PathBuf::from("/dev/i2c-4"),
+            "{optics:?}"
+        );
+        let flag = Overrides {
+            config: Some(path),
+            optics: Some(OpticsBackendKind::Linux),
+            ..Overrides::default()
+        };
+        assert_eq!(
+            Config::resolve(&flag).unwrap().optics.backend,
+            OpticsBackendKind::Linux
+        );
+        // linux without devices is refused before anything starts.
+        let bare = Overrides {
+            state_dir: Some("/tmp/x".into()),
+            optics: Some(OpticsBackendKind::Linux),
+            ..Overrides::default()
+        };
+        assert!(matches!(
+            Config::resolve(&bare),
+            Err(ConfigError::NoOpticsDevices)
+        ));
+        let zero = write(dir.path(), "[optics]\npoll_interval_ms = 0\n");
+        let zero = Overrides {
+            config: Some(zero),
+            state_dir: Some("/tmp/x".into()),
+            ..Overrides::default()
+        };
+        assert!(matches!(
+            Config::resolve(&zero),
+            Err(ConfigError::OpticsPoll)
         ));
     }
 

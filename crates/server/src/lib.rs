@@ -18,11 +18,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use corridor_hal::clock::{Clock, ScaledClock};
 use corridor_hal::topology::Topology;
+use corridor_hal::{LinuxOptics, OpticalPlant, TwinOptics};
 use corridor_services::ControlPlane;
 use corridor_store::{EtcdOptions, EtcdStore, RedbOptions, RedbStore, StateStore};
 use tokio::net::TcpListener;
 
-use crate::config::{Config, StoreBackend};
+use crate::config::{Config, OpticsBackendKind, StoreBackend};
 use crate::http::AppState;
 use crate::metered_store::MeteredStore;
 use crate::metrics::Metrics;
@@ -55,8 +56,14 @@ pub enum StartError {
     Topology(#[source] corridor_hal::topology::TopologyError),
     #[error("invalid simulated clock")]
     Clock(#[source] corridor_hal::ClockError),
+    #[error("cannot build the twin's optical ports")]
+    TwinOptics(#[source] corridor_hal::OpticalError),
+    #[error("cannot open the optical modules (--optics linux)")]
+    LinuxOptics(#[source] corridor_hal::optical::LinuxOpticsError),
     #[error("cannot start the control plane")]
     Services(#[source] corridor_services::ServiceError),
+    #[error("the API document's declarations are incomplete")]
+    Contract(#[source] http::contract::ContractError),
     #[error("cannot listen on {addr}")]
     Listen {
         addr: SocketAddr,
@@ -77,6 +84,31 @@ pub enum StartError {
         #[source]
         source: std::io::Error,
     },
+}
+
+/// corrd's optical plant as configured: the twin's ports, or a real module
+/// per topology port (opened on a blocking thread: opening reads each
+/// module's identity over its device).
+async fn open_optics(
+    config: &Config,
+    topology: &Arc<Topology>,
+) -> Result<Arc<dyn OpticalPlant>, StartError> {
+    match config.optics.backend {
+        OpticsBackendKind::Twin => Ok(Arc::new(
+            TwinOptics::new(topology).map_err(StartError::TwinOptics)?,
+        )),
+        OpticsBackendKind::Linux => {
+            let topology = Arc::clone(topology);
+            let settings = config.optics.clone();
+            let plant = tokio::task::spawn_blocking(move || {
+                LinuxOptics::open(&topology, &settings.ports, settings.poll_interval)
+            })
+            .await
+            .expect("opening the optical modules does not panic")
+            .map_err(StartError::LinuxOptics)?;
+            Ok(Arc::new(plant))
+        }
+    }
 }
 
 /// Real time between corridor reconcile passes.
@@ -158,7 +190,14 @@ impl Daemon {
                     source,
                 }
             })?;
-        let plane = ControlPlane::start_with(store, Arc::new(topology), clock, ffm)
+        let topology = Arc::new(topology);
+        let optics = open_optics(config, &topology).await?;
+        tracing::info!(
+            backend = optics.backend(),
+            ports = optics.inventory().len(),
+            "optical plant"
+        );
+        let plane = ControlPlane::start_with_optics(store, topology, clock, ffm, optics)
             .await
             .map_err(StartError::Services)?;
 
@@ -176,7 +215,10 @@ impl Daemon {
         let audit =
             audit::AuditLog::open(&config.state_dir, config.audit).map_err(StartError::Audit)?;
         let (drain, draining) = tokio::sync::watch::channel(false);
+        let contract = http::contract::Contract::from_document(http::openapi::model())
+            .map_err(StartError::Contract)?;
         let state = AppState {
+            contract: Arc::new(contract),
             audit,
             plane: Arc::new(plane),
             metrics,

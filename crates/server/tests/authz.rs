@@ -69,34 +69,21 @@ enum Kind {
     Admin,
 }
 
-fn kind_of(path: &str) -> Kind {
-    const TABLE: &[(&str, Kind)] = &[
-        ("/healthz", Kind::Probe),
-        ("/readyz", Kind::Probe),
-        ("/openapi.json", Kind::Discovery),
-        ("/metrics", Kind::Metrics),
-        ("/v1/fabman/devices", Kind::Inventory),
-        ("/v1/heliopass/profiles", Kind::Inventory),
-        ("/v1/corridors", Kind::Tenant),
-        ("/v1/ffm", Kind::Tenant),
-        ("/v1/policies", Kind::Tenant),
-        ("/v1/fabman/paths", Kind::Tenant),
-        ("/v1/fabman/attest", Kind::Tenant),
-        ("/v1/heliopass/calibrate", Kind::Infrastructure),
-        ("/v1/attest", Kind::Infrastructure),
-        ("/v1/operations", Kind::Infrastructure),
-        ("/v1/admin", Kind::Admin),
-    ];
-    TABLE
-        .iter()
-        .find(|(prefix, _)| path == *prefix || path.starts_with(&format!("{prefix}/")))
-        .map(|(_, kind)| *kind)
-        .unwrap_or_else(|| {
-            panic!(
-                "{path} is not in the authorisation matrix: decide who may call it \
-                 (server: http::auth::scope_of) and add it to this table"
-            )
-        })
+/// The kind of a route, from the scope its declaration names in the
+/// document (the one place a route's authorisation is written). This file
+/// keeps its own expectation per kind in [`expected`], so the server's
+/// decisions are checked against an independent statement of the policy.
+fn kind_of(scope: &str) -> Kind {
+    match scope {
+        "probe" => Kind::Probe,
+        "discovery" => Kind::Discovery,
+        "inventory" => Kind::Inventory,
+        "tenant" => Kind::Tenant,
+        "infrastructure" => Kind::Infrastructure,
+        "observability" => Kind::Metrics,
+        "admin" => Kind::Admin,
+        other => panic!("scope {other:?} is not in the authorisation matrix: add its expectations"),
+    }
 }
 
 fn expected(caller: Caller, kind: Kind, method: &str) -> Outcome {
@@ -125,20 +112,27 @@ fn expected(caller: Caller, kind: Kind, method: &str) -> Outcome {
     }
 }
 
-/// Every (method, path template) the server routes.
-fn routes() -> Vec<(String, String)> {
+/// Every (method, path template, kind) the server routes, from the
+/// document the router is built from.
+fn routes() -> Vec<(String, String, Kind)> {
     let doc: Value = serde_json::from_str(&openapi::document()).unwrap();
     let mut routes = Vec::new();
     for (path, item) in doc["paths"].as_object().unwrap() {
-        for method in item.as_object().unwrap().keys() {
-            if ["get", "post", "put", "patch", "delete", "head"].contains(&method.as_str()) {
-                routes.push((method.to_uppercase(), path.clone()));
+        for (method, operation) in item.as_object().unwrap() {
+            if !["get", "post", "put", "patch", "delete", "head"].contains(&method.as_str()) {
+                continue;
             }
+            let scopes: Vec<&str> = operation["security"]
+                .as_array()
+                .unwrap_or_else(|| panic!("{method} {path} declares no security"))
+                .iter()
+                .filter_map(|requirement| requirement["mtls"].as_array())
+                .flatten()
+                .filter_map(Value::as_str)
+                .collect();
+            assert_eq!(scopes.len(), 1, "{method} {path}: {scopes:?}");
+            routes.push((method.to_uppercase(), path.clone(), kind_of(scopes[0])));
         }
-    }
-    // Operational endpoints the RFC document does not list.
-    for path in ["/healthz", "/readyz", "/metrics", "/openapi.json"] {
-        routes.push(("GET".into(), path.into()));
     }
     assert!(routes.len() > 30, "{routes:?}");
     routes
@@ -256,8 +250,7 @@ async fn every_route_times_every_caller() {
     let material = key_material(&pki.dir);
     let mut failures = Vec::new();
     let mut checked = 0;
-    for (method, template) in routes() {
-        let kind = kind_of(&template);
+    for (method, template, kind) in routes() {
         let url = format!("{base}{}", concrete(&template));
         for caller in CALLERS {
             let want = expected(caller, kind, &method);
@@ -276,6 +269,15 @@ async fn every_route_times_every_caller() {
                     match status {
                         401 => Outcome::Unauthenticated,
                         403 => Outcome::Forbidden,
+                        // Past authorisation a handler may refuse the
+                        // matrix's placeholder input, never fail: a 5xx
+                        // (other than a pending endpoint's 501) is a bug.
+                        _ if status >= 500 && status != 501 => {
+                            failures.push(format!(
+                                "{method} {template} as {caller:?}: server error {status}: {body}"
+                            ));
+                            Outcome::Passes
+                        }
                         _ if kind == Kind::Probe && status != 200 => {
                             failures.push(format!("{method} {template} as {caller:?}: {status}"));
                             Outcome::Passes

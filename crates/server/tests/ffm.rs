@@ -349,6 +349,45 @@ async fn bad_input_is_a_problem_naming_the_field() {
     server.stop().await;
 }
 
+#[tokio::test]
+async fn policy_names_are_unique_per_domain_and_policies_are_their_own_404() {
+    let server = Running::start().await;
+    let a = server.as_(&tenant("tenantA"));
+    let b = server.as_(&tenant("tenantB"));
+    let night = r#"{"name":"night","security_domain":"tenantA","min_GBs":10,"window":{"start":"20:00","end":"08:00","time_zone":"UTC"}}"#;
+    let (status, headers, created) = send(&a, "POST", server.url("/v1/policies"), night).await;
+    assert_eq!(status, 201, "{created}");
+    assert!(headers.contains_key("location"));
+    let (status, headers, problem) = send(&a, "POST", server.url("/v1/policies"), night).await;
+    assert_eq!(status, 409, "{problem}");
+    assert_eq!(headers["content-type"], "application/problem+json");
+    assert_eq!(problem["reason"], "PolicyNameTaken");
+    // tenantB may use the name; it cannot see tenantA's policy, which
+    // answers exactly like a missing one, naming the policy kind.
+    let theirs = night.replace("tenantA", "tenantB");
+    let (status, _, own) = send(&b, "POST", server.url("/v1/policies"), &theirs).await;
+    assert_eq!(status, 201, "{own}");
+    let id = created["id"].as_str().unwrap();
+    for method in ["GET", "DELETE"] {
+        let (status, _, hidden) =
+            send(&b, method, server.url(&format!("/v1/policies/{id}")), "").await;
+        let (_, _, missing) =
+            send(&b, method, server.url("/v1/policies/pol-000000000000"), "").await;
+        assert_eq!(status, 404, "{method}: {hidden}");
+        assert_eq!(hidden["reason"], missing["reason"]);
+        assert_eq!(hidden["title"], missing["title"]);
+        assert_eq!(
+            hidden["detail"],
+            format!("policies \"{id}\" not found"),
+            "{hidden}"
+        );
+    }
+    let (_, _, listed) = send(&b, "GET", server.url("/v1/policies"), "").await;
+    assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+    assert_eq!(listed[0]["id"], own["id"]);
+    server.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sixty_four_clients_never_over_admit() {
     let server = Running::start().await;

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use corridor_hal::{Clock, Topology};
+use corridor_hal::{Clock, OpticalPlant, Topology, TwinOptics};
 use corridor_model::calibration::AmbientProfile;
 use corridor_model::fabric::FabricDevice;
 use corridor_store::StateStore;
@@ -38,12 +38,32 @@ impl ControlPlane {
         Self::start_with(store, topology, clock, FfmConfig::ephemeral()).await
     }
 
-    /// As [`ControlPlane::start`], with memqosd's directories and provider.
+    /// As [`ControlPlane::start`], with memqosd's directories and provider;
+    /// corrd drives the twin's optical ports.
     pub async fn start_with(
         store: Arc<dyn StateStore>,
         topology: Arc<Topology>,
         clock: Arc<dyn Clock>,
         ffm: FfmConfig,
+    ) -> Result<ControlPlane, ServiceError> {
+        let optics = TwinOptics::new(&topology).map_err(|e| ServiceError::Startup {
+            service: "corrd",
+            message: format!(
+                "the twin's optical ports: {}",
+                crate::error::error_chain(&e)
+            ),
+        })?;
+        Self::start_with_optics(store, topology, clock, ffm, Arc::new(optics)).await
+    }
+
+    /// As [`ControlPlane::start_with`], with corrd on the given optical
+    /// plant (the twin or real modules; its ports are the topology's).
+    pub async fn start_with_optics(
+        store: Arc<dyn StateStore>,
+        topology: Arc<Topology>,
+        clock: Arc<dyn Clock>,
+        ffm: FfmConfig,
+        optics: Arc<dyn OpticalPlant>,
     ) -> Result<ControlPlane, ServiceError> {
         let devices = Registry::new(Arc::clone(&store));
         inventory::publish_devices(&devices, &topology, clock.now()).await?;
@@ -51,6 +71,7 @@ impl ControlPlane {
         let corridors = CorridorService::start(
             Arc::clone(&store),
             &topology,
+            optics,
             Arc::clone(&clock),
             operations.clone(),
         )

@@ -19,14 +19,22 @@ pub struct LabelSelector {
 }
 
 impl LabelSelector {
+    /// Parses `term(,term)*`, where a term is `key`, `key=value`,
+    /// `key==value` or `key!=value`; keys are 1-63 and values 0-63
+    /// characters of `[A-Za-z0-9._/-]` (the label alphabet), with no
+    /// spaces. The empty string selects everything. The grammar is exactly
+    /// [`SELECTOR_PATTERN`], which the API document publishes.
     pub fn parse(text: &str) -> Result<Self, ServiceError> {
         let mut requirements = Vec::new();
-        for term in text.split(',').map(str::trim).filter(|t| !t.is_empty()) {
+        if text.is_empty() {
+            return Ok(Self { requirements });
+        }
+        for term in text.split(',') {
             let requirement = if let Some((key, value)) = term.split_once("!=") {
-                Requirement::NotEquals(checked_key(key)?, value.trim().to_string())
+                Requirement::NotEquals(checked_key(key)?, checked_value(value)?)
             } else if let Some((key, value)) = term.split_once('=') {
                 let value = value.strip_prefix('=').unwrap_or(value);
-                Requirement::Equals(checked_key(key)?, value.trim().to_string())
+                Requirement::Equals(checked_key(key)?, checked_value(value)?)
             } else {
                 Requirement::Exists(checked_key(term)?)
             };
@@ -50,20 +58,34 @@ impl LabelSelector {
     }
 }
 
+/// The selector grammar of [`LabelSelector::parse`], for the API document.
+pub const SELECTOR_PATTERN: &str = "^([A-Za-z0-9._/-]{1,63}((!=|==?)[A-Za-z0-9._/-]{0,63})?(,[A-Za-z0-9._/-]{1,63}((!=|==?)[A-Za-z0-9._/-]{0,63})?)*)?$";
+
+fn label_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/')
+}
+
 fn checked_key(key: &str) -> Result<String, ServiceError> {
-    let key = key.trim();
-    let valid = !key.is_empty()
-        && key.len() <= 253
-        && key
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/'));
-    if valid {
+    if (1..=63).contains(&key.len()) && key.chars().all(label_char) {
         Ok(key.to_string())
     } else {
         Err(ServiceError::InvalidParameter {
             parameter: "label_selector",
             message: format!(
-                "label key {key:?} must be 1-253 characters of letters, digits, '-', '_', '.', '/'"
+                "label key {key:?} must be 1-63 characters of letters, digits, '-', '_', '.', '/' (terms are key, key=value, key==value or key!=value, separated by commas without spaces)"
+            ),
+        })
+    }
+}
+
+fn checked_value(value: &str) -> Result<String, ServiceError> {
+    if value.len() <= 63 && value.chars().all(label_char) {
+        Ok(value.to_string())
+    } else {
+        Err(ServiceError::InvalidParameter {
+            parameter: "label_selector",
+            message: format!(
+                "label value {value:?} must be at most 63 characters of letters, digits, '-', '_', '.', '/'"
             ),
         })
     }
@@ -82,7 +104,7 @@ mod tests {
 
     #[test]
     fn equality_inequality_and_existence() {
-        let selector = LabelSelector::parse("rack=r1, tier!=t3,team").unwrap();
+        let selector = LabelSelector::parse("rack=r1,tier!=t3,team").unwrap();
         assert!(selector.matches(Some(&labels(&[("rack", "r1"), ("team", "x")]))));
         assert!(!selector.matches(Some(&labels(&[
             ("rack", "r1"),
@@ -106,7 +128,9 @@ mod tests {
 
     #[test]
     fn bad_key_is_rejected_naming_the_parameter() {
-        let err = LabelSelector::parse("bad key=1").unwrap_err();
-        assert!(err.to_string().contains("label_selector"), "{err}");
+        for bad in ["bad key=1", "a=b c", "a,,b", "a=b,", " a", "k=é", "a!=b!=c"] {
+            let err = LabelSelector::parse(bad).unwrap_err();
+            assert!(err.to_string().contains("label_selector"), "{bad}: {err}");
+        }
     }
 }

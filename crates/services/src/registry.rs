@@ -11,8 +11,6 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 use corridor_store::{
     Compare, CompareOp, EventKind, KeyValue, LeaseId, Op, OpResult, RangeRequest, Revision,
@@ -68,13 +66,6 @@ pub struct WatchEvent<T> {
 }
 
 pub type WatchEvents<T> = Pin<Box<dyn Stream<Item = Result<WatchEvent<T>, ServiceError>> + Send>>;
-
-/// The continue token's content. Encoded so clients treat it as opaque.
-#[derive(Serialize, Deserialize)]
-struct ContinueToken {
-    /// Last key returned; the next page starts after it.
-    after: String,
-}
 
 /// Typed access to the objects of kind `T`.
 pub struct Registry<T> {
@@ -226,13 +217,15 @@ impl<T: Resource> Registry<T> {
         self.list_visible(options, |_| true).await
     }
 
-    /// [`Self::list`] of the objects `visible` accepts (a caller's own
-    /// domain, say), filtered like the labels before the limit applies, so
-    /// a page is never short while more visible objects follow.
+    /// [`list`](Self::list) of the objects `visible` accepts (a security
+    /// domain's own, say). The predicate is applied with the label
+    /// selector, before the limit, so a page is short only at the end of
+    /// the kind and the continue token resumes after the last object
+    /// returned, never skipping a visible one.
     pub async fn list_visible(
         &self,
         options: &ListOptions,
-        visible: impl Fn(&T) -> bool + Send,
+        visible: impl Fn(&T) -> bool,
     ) -> Result<Page<T>, ServiceError> {
         let limit = options
             .limit
@@ -540,33 +533,68 @@ fn decode<T: Resource>(kv: &KeyValue) -> Result<T, ServiceError> {
     Ok(object)
 }
 
+/// A continue token is the last key returned, hex-encoded: opaque to
+/// clients, and every string of the documented shape
+/// ([`CONTINUE_PATTERN`]) is a cursor (the next page starts after that
+/// key), so the server never has to refuse a well-formed token.
 fn encode_continue(after: &str) -> String {
-    let token = ContinueToken {
-        after: after.to_string(),
-    };
-    URL_SAFE_NO_PAD.encode(serde_json::to_vec(&token).expect("token serialises"))
+    after.bytes().map(|b| format!("{b:02x}")).collect()
 }
 
 fn decode_continue(token: &str) -> Result<String, ServiceError> {
     let invalid = || ServiceError::InvalidParameter {
         parameter: "continue",
-        message: "not a token returned by a previous list of this kind".into(),
+        message: "not a token returned by a previous list (pairs of hex digits, 1 to 512 bytes)"
+            .into(),
     };
-    let bytes = URL_SAFE_NO_PAD.decode(token).map_err(|_| invalid())?;
-    let token: ContinueToken = serde_json::from_slice(&bytes).map_err(|_| invalid())?;
-    Ok(token.after)
+    let digits = token.as_bytes();
+    if digits.is_empty() || digits.len() % 2 != 0 || digits.len() > 1024 {
+        return Err(invalid());
+    }
+    let mut key = String::with_capacity(digits.len() / 2);
+    if !digits.iter().all(u8::is_ascii_hexdigit) {
+        return Err(invalid());
+    }
+    for pair in digits.chunks(2) {
+        let text = std::str::from_utf8(pair).map_err(|_| invalid())?;
+        let byte = u8::from_str_radix(text, 16).map_err(|_| invalid())?;
+        if !byte.is_ascii() {
+            return Err(invalid());
+        }
+        key.push(char::from(byte));
+    }
+    Ok(key)
 }
+
+/// Refuses a continue token that does not have the documented shape.
+pub fn check_continue(token: &str) -> Result<(), ServiceError> {
+    decode_continue(token).map(drop)
+}
+
+/// The grammar of continue tokens, for the API document.
+pub const CONTINUE_PATTERN: &str = "^([0-7][0-9a-fA-F]){1,512}$";
 
 /// Parses an `If-Match` / `resource_version` value: a decimal revision,
 /// optionally quoted as an HTTP entity tag.
 pub fn parse_resource_version(text: &str) -> Result<Revision, ServiceError> {
-    let trimmed = text.trim().trim_start_matches("W/").trim_matches('"');
-    trimmed
-        .parse::<Revision>()
-        .ok()
-        .filter(|revision| *revision >= 0)
-        .ok_or_else(|| ServiceError::InvalidParameter {
-            parameter: "resource_version",
-            message: format!("{text:?} is not a resource_version returned by the server"),
-        })
+    let invalid = || ServiceError::InvalidParameter {
+        parameter: "resource_version",
+        message: format!(
+            "{text:?} is not a resource_version returned by the server (1-18 digits, optionally as an ETag \"N\" or W/\"N\")"
+        ),
+    };
+    let unwrapped = text.strip_prefix("W/").unwrap_or(text);
+    let digits = match unwrapped.strip_prefix('"') {
+        Some(rest) => rest.strip_suffix('"').ok_or_else(invalid)?,
+        None => unwrapped,
+    };
+    // At most 18 digits: every such number fits an i64 with room for the
+    // `+ 1` a watch adds, and no store reaches 10^18 revisions.
+    if digits.is_empty() || digits.len() > 18 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(invalid());
+    }
+    digits.parse::<Revision>().map_err(|_| invalid())
 }
+
+/// The grammar [`parse_resource_version`] accepts, for the API document.
+pub const RESOURCE_VERSION_PATTERN: &str = r#"^(W/)?("[0-9]{1,18}"|[0-9]{1,18})$"#;

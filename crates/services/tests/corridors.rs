@@ -288,6 +288,7 @@ async fn the_reconciler_repairs_a_temperature_step_and_reroutes_around_a_cut() {
             link: None,
             fault: TwinFaultKind::TemperatureStep { celsius: 25.0 },
         })
+        .await
         .unwrap();
     clock.advance(Duration::from_secs(1));
     let report = reconcile::reconcile_once(&plane.corridors).await.unwrap();
@@ -310,6 +311,7 @@ async fn the_reconciler_repairs_a_temperature_step_and_reroutes_around_a_cut() {
             link: Some(c.path[0].clone()),
             fault: TwinFaultKind::LinkCut { cut: true },
         })
+        .await
         .unwrap();
     clock.advance(Duration::from_secs(1));
     let report = reconcile::reconcile_once(&plane.corridors).await.unwrap();
@@ -342,6 +344,7 @@ async fn a_pinned_corridor_that_cannot_be_repaired_says_so() {
                 nm: 0.2,
             },
         })
+        .await
         .unwrap();
     clock.advance(Duration::from_secs(1));
     let report = reconcile::reconcile_once(&plane.corridors).await.unwrap();
@@ -448,7 +451,15 @@ async fn two_services_on_one_store_replan_after_losing_a_race() {
     let clock = Arc::new(ManualClock::new(topology.twin().start_time));
     let start = || {
         let operations = Operations::new(Registry::new(Arc::clone(&store)), clock.clone());
-        CorridorService::start(Arc::clone(&store), &topology, clock.clone(), operations)
+        let optics: Arc<dyn corridor_hal::OpticalPlant> =
+            Arc::new(corridor_hal::TwinOptics::new(&topology).unwrap());
+        CorridorService::start(
+            Arc::clone(&store),
+            &topology,
+            optics,
+            clock.clone(),
+            operations,
+        )
     };
     let a = start().await.unwrap();
     let b = start().await.unwrap();
@@ -578,4 +589,62 @@ async fn a_domain_sees_its_own_corridors_in_full_pages() {
         }
     }
     assert!(plane.corridors.get(&system(), &theirs[0]).await.is_ok());
+}
+
+#[tokio::test]
+async fn refused_faults_name_the_field_at_fault() {
+    let dir = tempfile::tempdir().unwrap();
+    let (plane, _clock) = plane_in(dir.path()).await;
+    let cases = [
+        (
+            Some("op-h0-0"),
+            None,
+            TwinFaultKind::LaserAgeing {
+                lane: Some(9),
+                db: 3.0,
+            },
+            "/fault/lane",
+        ),
+        (
+            Some("op-h0-0"),
+            None,
+            TwinFaultKind::RingDetuning {
+                lane: Some(0),
+                nm: 0.1,
+            },
+            "/fault/lane",
+        ),
+        (Some("op-nowhere"), None, TwinFaultKind::Clear, "/port"),
+        (
+            Some("op-nowhere"),
+            None,
+            TwinFaultKind::TemperatureStep { celsius: 5.0 },
+            "/port",
+        ),
+        (
+            None,
+            Some("l-nowhere"),
+            TwinFaultKind::LinkCut { cut: true },
+            "/link",
+        ),
+    ];
+    for (port, link, fault, pointer) in cases {
+        let err = plane
+            .corridors
+            .inject_fault(&TwinFaultRequest {
+                port: port.map(str::to_owned),
+                link: link.map(str::to_owned),
+                fault,
+            })
+            .await
+            .unwrap_err();
+        let problem = err.to_problem();
+        assert_eq!(problem.status, 422, "{fault:?}: {problem:?}");
+        match err {
+            corridor_services::corridors::CorridorError::Field { pointer: p, .. } => {
+                assert_eq!(p, pointer, "{fault:?}");
+            }
+            other => panic!("{fault:?}: {other:?}"),
+        }
+    }
 }

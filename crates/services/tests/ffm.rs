@@ -6,10 +6,12 @@ use std::os::unix::net::UnixStream;
 use std::sync::Arc;
 
 use corridor_hal::{ManualClock, Topology};
+use corridor_model::ffm::FfmBundle;
 use corridor_model::ffm::{BandwidthPatch, FfmAllocRequest, LatencyClass, Persistence};
 use corridor_model::units::{Bytes, GigabytesPerSecond};
-use corridor_services::ControlPlane;
+use corridor_pki::Principal;
 use corridor_services::ffm::{FfmConfig, FfmError, handoff};
+use corridor_services::{Caller, ControlPlane};
 use corridor_store::{RedbOptions, RedbStore, StateStore};
 
 fn request(
@@ -30,6 +32,26 @@ fn request(
     }
 }
 
+fn tenant(domain: &str) -> Caller {
+    Caller::new(Principal::Domain(domain.into()))
+}
+
+fn admin() -> Caller {
+    Caller::new(Principal::Admin)
+}
+
+/// Allocates as tenantA (the requests' domain); the bundle and its token.
+async fn alloc(
+    plane: &ControlPlane,
+    request: FfmAllocRequest,
+) -> Result<(FfmBundle, String), FfmError> {
+    let answer = plane.ffm.create(&tenant("tenantA"), request).await?;
+    Ok((
+        answer.bundle,
+        answer.token.expect("the owner receives the token"),
+    ))
+}
+
 async fn plane(dir: &std::path::Path) -> ControlPlane {
     let store: Arc<dyn StateStore> =
         Arc::new(RedbStore::open(dir.join("store.redb"), RedbOptions::default()).unwrap());
@@ -48,16 +70,12 @@ async fn plane(dir: &std::path::Path) -> ControlPlane {
 async fn rfc_example_is_admitted_with_every_field() {
     let dir = tempfile::tempdir().unwrap();
     let plane = plane(dir.path()).await;
-    let (bundle, token) = plane
-        .ffm
-        .alloc(request(
-            274_877_906_944,
-            LatencyClass::T2,
-            150.0,
-            Persistence::None,
-        ))
-        .await
-        .unwrap();
+    let (bundle, token) = alloc(
+        &plane,
+        request(274_877_906_944, LatencyClass::T2, 150.0, Persistence::None),
+    )
+    .await
+    .unwrap();
     assert!(bundle.id.starts_with("ffm-"));
     assert_eq!(bundle.policy_lease_ttl_s.get(), 3600);
     assert_eq!(bundle.fds.len(), 1);
@@ -80,10 +98,11 @@ async fn concurrent_allocs_never_over_admit() {
         .map(|_| {
             let plane = Arc::clone(&plane);
             tokio::spawn(async move {
-                plane
-                    .ffm
-                    .alloc(request(1 << 20, LatencyClass::T2, 20.0, Persistence::None))
-                    .await
+                alloc(
+                    &plane,
+                    request(1 << 20, LatencyClass::T2, 20.0, Persistence::None),
+                )
+                .await
             })
         })
         .collect();
@@ -109,18 +128,12 @@ async fn concurrent_allocs_never_over_admit() {
         .iter()
         .filter(|d| d.device.tier == corridor_planner::memory::Tier::T2)
         .map(|d| {
-            (d.peak_gbs * corridor_services::ffm::service::DEFAULT_ADMISSION_SHARE * 1000.0).floor()
-                / 1000.0
+            (d.peak_gbs * corridor_services::ffm::DEFAULT_ADMISSION_SHARE * 1000.0).floor() / 1000.0
         })
         .sum();
     assert!(granted <= capacity + 1e-9, "{granted} > {capacity}");
     // And the store agrees with the ledger: as many objects as grants.
-    let page = plane
-        .ffm
-        .registry()
-        .list(&Default::default())
-        .await
-        .unwrap();
+    let page = plane.ffm.list(&admin(), &Default::default()).await.unwrap();
     assert_eq!(page.items.len() as f64, granted / 20.0);
 }
 
@@ -128,14 +141,16 @@ async fn concurrent_allocs_never_over_admit() {
 async fn bandwidth_patch_that_does_not_fit_changes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let plane = plane(dir.path()).await;
-    let (b, _) = plane
-        .ffm
-        .alloc(request(1 << 20, LatencyClass::T2, 10.0, Persistence::None))
-        .await
-        .unwrap();
+    let (b, _) = alloc(
+        &plane,
+        request(1 << 20, LatencyClass::T2, 10.0, Persistence::None),
+    )
+    .await
+    .unwrap();
     let err = plane
         .ffm
         .set_floor(
+            &tenant("tenantA"),
             &b.id,
             BandwidthPatch {
                 floor_gbs: GigabytesPerSecond(5000.0),
@@ -147,11 +162,12 @@ async fn bandwidth_patch_that_does_not_fit_changes_nothing() {
     let problem = err.to_problem();
     assert_eq!(problem.status, 409);
     assert!(problem.detail.contains("GB/s"), "{}", problem.detail);
-    let after = plane.ffm.get(&b.id).await.unwrap();
+    let after = plane.ffm.get(&admin(), &b.id).await.unwrap().bundle;
     assert_eq!(after.bandwidth_floor_gbs.get(), 10.0);
     let ok = plane
         .ffm
         .set_floor(
+            &tenant("tenantA"),
             &b.id,
             BandwidthPatch {
                 floor_gbs: GigabytesPerSecond(12.0),
@@ -213,7 +229,7 @@ async fn handoff_shares_memory_and_enforces_domain_token_and_exclusivity() {
     }));
     let mut exclusive = request(1 << 20, LatencyClass::T1, 1.0, Persistence::None);
     exclusive.shareable = false;
-    let (b, token) = plane.ffm.alloc(exclusive).await.unwrap();
+    let (b, token) = alloc(&plane, exclusive).await.unwrap();
     let socket = plane.ffm.config().socket_path.clone();
     let id = b.id.clone();
     tokio::task::spawn_blocking(move || {
@@ -259,25 +275,27 @@ async fn restart_restores_bundles_memory_and_capacity() {
     let dir = tempfile::tempdir().unwrap();
     let (kept, volatile) = {
         let plane = plane(dir.path()).await;
-        let (p, _) = plane
-            .ffm
-            .alloc(request(1 << 20, LatencyClass::T3, 5.0, Persistence::File))
-            .await
-            .unwrap();
+        let (p, _) = alloc(
+            &plane,
+            request(1 << 20, LatencyClass::T3, 5.0, Persistence::File),
+        )
+        .await
+        .unwrap();
         let mut f = std::fs::OpenOptions::new()
             .write(true)
             .open(&p.fds[0])
             .unwrap();
         f.write_all(b"survives").unwrap();
-        let (v, _) = plane
-            .ffm
-            .alloc(request(1 << 20, LatencyClass::T1, 5.0, Persistence::None))
-            .await
-            .unwrap();
+        let (v, _) = alloc(
+            &plane,
+            request(1 << 20, LatencyClass::T1, 5.0, Persistence::None),
+        )
+        .await
+        .unwrap();
         (p.id, v.id)
     };
     let plane = plane(dir.path()).await;
-    let p = plane.ffm.get(&kept).await.unwrap();
+    let p = plane.ffm.get(&admin(), &kept).await.unwrap().bundle;
     let mut text = String::new();
     BufReader::new(std::fs::File::open(&p.fds[0]).unwrap())
         .read_line(&mut text)
@@ -285,11 +303,11 @@ async fn restart_restores_bundles_memory_and_capacity() {
     assert!(text.starts_with("survives"));
     let retained = p.meta.condition("DataRetained").unwrap();
     assert!(retained.is_true());
-    let v = plane.ffm.get(&volatile).await.unwrap();
+    let v = plane.ffm.get(&admin(), &volatile).await.unwrap().bundle;
     assert!(!v.meta.condition("DataRetained").unwrap().is_true());
     assert!(std::fs::metadata(&v.fds[0]).is_ok(), "fd path restored");
     // Capacity came back with them: deleting frees it again.
-    plane.ffm.delete(&kept, None).await.unwrap();
+    plane.ffm.delete(&admin(), &kept, None).await.unwrap();
     assert!(
         !dir.path()
             .join("ffm-memory")
@@ -304,18 +322,18 @@ async fn lease_expiry_frees_memory_and_capacity() {
     let plane = plane(dir.path()).await;
     let mut short = request(1 << 20, LatencyClass::T2, 150.0, Persistence::None);
     short.policy_lease_ttl_s = Some(corridor_model::units::Seconds(1));
-    let (b, _) = plane.ffm.alloc(short).await.unwrap();
+    let (b, _) = alloc(&plane, short).await.unwrap();
     // The whole T2 capacity is taken: a second grant is refused now.
     let full = request(1 << 20, LatencyClass::T2, 150.0, Persistence::None);
     assert!(matches!(
-        plane.ffm.alloc(full.clone()).await,
+        alloc(&plane, full.clone()).await,
         Err(FfmError::Rejected(_))
     ));
     // Once the store expires the lease, the reconciler frees the grant:
     // the same request then fits. Poll (no timing is asserted).
     let mut granted = None;
     for _ in 0..600 {
-        if let Ok(g) = plane.ffm.alloc(full.clone()).await {
+        if let Ok(g) = alloc(&plane, full.clone()).await {
             granted = Some(g);
             break;
         }
@@ -323,11 +341,11 @@ async fn lease_expiry_frees_memory_and_capacity() {
     }
     assert!(granted.is_some(), "capacity never came back");
     assert!(
-        plane.ffm.get(&b.id).await.is_err(),
+        plane.ffm.get(&admin(), &b.id).await.is_err(),
         "expired bundle is gone"
     );
     assert!(
-        plane.ffm.token(&b.id).is_none(),
+        !plane.ffm.holds_memory(&b.id),
         "its memory and token are freed"
     );
 }
@@ -354,17 +372,18 @@ async fn policies_shape_admission_and_are_refused_when_they_over_commit() {
     let plane = plane(dir.path()).await;
     // Two 10 GB/s T2 bundles of tenantA.
     for _ in 0..2 {
-        plane
-            .ffm
-            .alloc(request(1 << 20, LatencyClass::T2, 10.0, Persistence::None))
-            .await
-            .unwrap();
+        alloc(
+            &plane,
+            request(1 << 20, LatencyClass::T2, 10.0, Persistence::None),
+        )
+        .await
+        .unwrap();
     }
     // "min 100 GB/s 20:00–08:00" would put each at 100 GB/s at night, more
     // than its device's 48 GB/s. Refused, naming the window.
     let err = plane
         .ffm
-        .create_policy(policy(100.0, "UTC"))
+        .create_policy(&tenant("tenantA"), policy(100.0, "UTC"))
         .await
         .unwrap_err();
     let problem = err.to_problem();
@@ -373,8 +392,7 @@ async fn policies_shape_admission_and_are_refused_when_they_over_commit() {
     assert!(
         plane
             .ffm
-            .policy_registry()
-            .list(&Default::default())
+            .list_policies(&admin(), &Default::default())
             .await
             .unwrap()
             .items
@@ -385,49 +403,58 @@ async fn policies_shape_admission_and_are_refused_when_they_over_commit() {
     // of the 70 GB/s T2 has left then, so only one more fits.
     let created = plane
         .ffm
-        .create_policy(policy(40.0, "Etc/GMT-1"))
+        .create_policy(&tenant("tenantA"), policy(40.0, "Etc/GMT-1"))
         .await
         .unwrap();
-    plane
-        .ffm
-        .alloc(request(1 << 20, LatencyClass::T2, 1.0, Persistence::None))
-        .await
-        .unwrap();
+    alloc(
+        &plane,
+        request(1 << 20, LatencyClass::T2, 1.0, Persistence::None),
+    )
+    .await
+    .unwrap();
     assert!(matches!(
-        plane
-            .ffm
-            .alloc(request(1 << 20, LatencyClass::T2, 1.0, Persistence::None))
-            .await,
+        alloc(
+            &plane,
+            request(1 << 20, LatencyClass::T2, 1.0, Persistence::None)
+        )
+        .await,
         Err(FfmError::Rejected(_))
     ));
     // Unknown zones are refused naming the field.
     let err = plane
         .ffm
-        .create_policy(policy(5.0, "Mars/Olympus"))
+        .create_policy(&tenant("tenantA"), policy(5.0, "Mars/Olympus"))
         .await
         .unwrap_err();
     assert_eq!(err.to_problem().errors[0].pointer, "/window/time_zone");
-    plane.ffm.delete_policy(&created.id).await.unwrap();
-    // Without the night floor, 1 GB/s bundles fit again.
     plane
         .ffm
-        .alloc(request(1 << 20, LatencyClass::T2, 1.0, Persistence::None))
+        .delete_policy(&tenant("tenantA"), &created.id)
         .await
         .unwrap();
+    // Without the night floor, 1 GB/s bundles fit again.
+    alloc(
+        &plane,
+        request(1 << 20, LatencyClass::T2, 1.0, Persistence::None),
+    )
+    .await
+    .unwrap();
 }
 
 #[tokio::test]
 async fn migration_keeps_persistent_bundles_on_persistent_tiers() {
     let dir = tempfile::tempdir().unwrap();
     let plane = Arc::new(plane(dir.path()).await);
-    let (b, _) = plane
-        .ffm
-        .alloc(request(1 << 20, LatencyClass::T3, 1.0, Persistence::File))
-        .await
-        .unwrap();
+    let (b, _) = alloc(
+        &plane,
+        request(1 << 20, LatencyClass::T3, 1.0, Persistence::File),
+    )
+    .await
+    .unwrap();
     let err = plane
         .ffm
         .migrate(
+            &tenant("tenantA"),
             &b.id,
             corridor_model::ffm::LatencyClassPatch {
                 latency_class: LatencyClass::T1,
@@ -438,4 +465,339 @@ async fn migration_keeps_persistent_bundles_on_persistent_tiers() {
     let problem = err.to_problem();
     assert_eq!(problem.status, 422);
     assert_eq!(problem.errors[0].pointer, "/latency_class");
+}
+
+#[tokio::test]
+async fn a_domains_list_pages_are_full_when_other_domains_interleave() {
+    let dir = tempfile::tempdir().unwrap();
+    let plane = plane(dir.path()).await;
+    let small = |domain: &str| {
+        let mut r = request(1 << 20, LatencyClass::T1, 0.0, Persistence::None);
+        r.security_domain = domain.into();
+        r
+    };
+    let mut own = Vec::new();
+    for _ in 0..6 {
+        let b = plane
+            .ffm
+            .create(&tenant("tenantA"), small("tenantA"))
+            .await
+            .unwrap();
+        own.push(b.bundle.id);
+    }
+    own.sort();
+    // Ids are random: add tenantB bundles until at least three sort between
+    // tenantA's first and last, so a page filtered after paging would be short.
+    let mut between = 0;
+    for _ in 0..100 {
+        if between >= 3 {
+            break;
+        }
+        let b = plane
+            .ffm
+            .create(&tenant("tenantB"), small("tenantB"))
+            .await
+            .unwrap();
+        if b.bundle.id > own[0] && b.bundle.id < own[5] {
+            between += 1;
+        }
+    }
+    assert!(between >= 3, "tenantB's bundles never interleaved");
+    let mut seen = Vec::new();
+    let mut options = corridor_services::ListOptions {
+        limit: Some(2),
+        ..Default::default()
+    };
+    let mut pages = 0;
+    loop {
+        let page = plane.ffm.list(&tenant("tenantA"), &options).await.unwrap();
+        pages += 1;
+        assert!(
+            page.items.iter().all(|b| b.security_domain == "tenantA"),
+            "{:?}",
+            page.items
+        );
+        assert_eq!(page.items.len(), 2, "page {pages} is short");
+        seen.extend(page.items.into_iter().map(|b| b.id));
+        match page.continue_token {
+            Some(t) => options.continue_token = Some(t),
+            None => break,
+        }
+    }
+    assert_eq!(pages, 3);
+    assert_eq!(seen, own, "every own bundle once, in key order");
+}
+
+#[tokio::test]
+async fn the_service_decides_visibility_ownership_and_tokens() {
+    let dir = tempfile::tempdir().unwrap();
+    let plane = Arc::new(plane(dir.path()).await);
+    // A domain principal's request naming another domain still makes a
+    // bundle of the caller's own domain.
+    let mut theirs = request(1 << 20, LatencyClass::T1, 1.0, Persistence::None);
+    theirs.security_domain = "tenantB".into();
+    let created = plane.ffm.create(&tenant("tenantA"), theirs).await.unwrap();
+    assert_eq!(created.bundle.security_domain, "tenantA");
+    assert!(created.token.is_some());
+    let id = created.bundle.id.clone();
+    // Admin and operator receive the token; read-only and other domains do not.
+    assert_eq!(
+        plane.ffm.get(&admin(), &id).await.unwrap().token,
+        created.token
+    );
+    let read_only = Caller::new(Principal::ReadOnly);
+    let seen = plane.ffm.get(&read_only, &id).await.unwrap();
+    assert_eq!(seen.bundle.id, id);
+    assert!(seen.token.is_none());
+    // Every call on another domain's bundle is the NotFound of a missing one.
+    let b = tenant("tenantB");
+    let missing = "ffm-000000000000";
+    let problems = |target: String| {
+        let plane = Arc::clone(&plane);
+        let b = b.clone();
+        async move {
+            let floor = BandwidthPatch {
+                floor_gbs: GigabytesPerSecond(2.0),
+            };
+            let class = corridor_model::ffm::LatencyClassPatch {
+                latency_class: LatencyClass::T2,
+            };
+            vec![
+                plane.ffm.get(&b, &target).await.unwrap_err().to_problem(),
+                plane
+                    .ffm
+                    .telemetry(&b, &target)
+                    .await
+                    .unwrap_err()
+                    .to_problem(),
+                plane.ffm.renew(&b, &target).await.unwrap_err().to_problem(),
+                plane
+                    .ffm
+                    .set_floor(&b, &target, floor, None)
+                    .await
+                    .unwrap_err()
+                    .to_problem(),
+                plane
+                    .ffm
+                    .migrate(&b, &target, class)
+                    .await
+                    .unwrap_err()
+                    .to_problem(),
+                plane
+                    .ffm
+                    .delete(&b, &target, None)
+                    .await
+                    .unwrap_err()
+                    .to_problem(),
+            ]
+        }
+    };
+    let foreign = problems(id.clone()).await;
+    let absent = problems(missing.to_owned()).await;
+    for (f, a) in foreign.iter().zip(&absent) {
+        assert_eq!(f.status, 404, "{f:?}");
+        assert_eq!(
+            (f.status, &f.title, &f.reason),
+            (a.status, &a.title, &a.reason)
+        );
+        assert_eq!(f.detail.replace(&id, missing), a.detail);
+    }
+    // Untouched by all that: still there, floor unchanged, not migrating.
+    let after = plane.ffm.get(&admin(), &id).await.unwrap().bundle;
+    assert_eq!(after.bandwidth_floor_gbs.get(), 1.0);
+    assert_eq!(after.latency_class, LatencyClass::T1);
+    // Policies: another domain's is NotFound too, and lists leave it out.
+    let policy = plane
+        .ffm
+        .create_policy(&tenant("tenantA"), policy(1.0, "UTC"))
+        .await
+        .unwrap();
+    for error in [
+        plane.ffm.get_policy(&b, &policy.id).await.unwrap_err(),
+        plane.ffm.delete_policy(&b, &policy.id).await.unwrap_err(),
+    ] {
+        let p = error.to_problem();
+        assert_eq!(p.status, 404);
+        assert_eq!(p.detail, format!("policies \"{}\" not found", policy.id));
+    }
+    let listed = plane
+        .ffm
+        .list_policies(&b, &Default::default())
+        .await
+        .unwrap();
+    assert!(listed.items.is_empty());
+    assert!(plane.ffm.get_policy(&admin(), &policy.id).await.is_ok());
+}
+
+#[tokio::test]
+async fn watches_carry_only_the_callers_domain() {
+    use futures::StreamExt;
+    let dir = tempfile::tempdir().unwrap();
+    let plane = plane(dir.path()).await;
+    let b = tenant("tenantB");
+    let mut bundles = plane.ffm.watch(&b, 0, Default::default()).await.unwrap();
+    let mut policies = plane
+        .ffm
+        .watch_policies(&b, 0, Default::default())
+        .await
+        .unwrap();
+    // tenantA's changes come first; tenantB's first event is its own.
+    alloc(
+        &plane,
+        request(1 << 20, LatencyClass::T1, 0.0, Persistence::None),
+    )
+    .await
+    .unwrap();
+    plane
+        .ffm
+        .create_policy(&tenant("tenantA"), policy(1.0, "UTC"))
+        .await
+        .unwrap();
+    let mut mine = request(1 << 20, LatencyClass::T1, 0.0, Persistence::None);
+    mine.security_domain = "tenantB".into();
+    let own = plane.ffm.create(&b, mine).await.unwrap().bundle;
+    let mut own_policy = policy(1.0, "UTC");
+    own_policy.security_domain = "tenantB".into();
+    let own_policy = plane.ffm.create_policy(&b, own_policy).await.unwrap();
+    let first = bundles.next().await.unwrap().unwrap();
+    assert_eq!(first.object.id, own.id);
+    let first = policies.next().await.unwrap().unwrap();
+    assert_eq!(first.object.id, own_policy.id);
+}
+
+#[tokio::test]
+async fn a_bundle_already_migrating_is_migration_in_progress() {
+    let dir = tempfile::tempdir().unwrap();
+    let plane = Arc::new(plane(dir.path()).await);
+    let (b, _) = alloc(
+        &plane,
+        request(1 << 20, LatencyClass::T1, 1.0, Persistence::None),
+    )
+    .await
+    .unwrap();
+    let a = tenant("tenantA");
+    let to_t2 = || corridor_model::ffm::LatencyClassPatch {
+        latency_class: LatencyClass::T2,
+    };
+    // On this single-threaded runtime the operation's job cannot run before
+    // the test yields, and reading a bundle from redb does not yield: the
+    // calls below all see the migration in progress.
+    plane.ffm.migrate(&a, &b.id, to_t2()).await.unwrap();
+    let again = plane.ffm.migrate(&a, &b.id, to_t2()).await.unwrap_err();
+    let resize = plane
+        .ffm
+        .set_floor(
+            &a,
+            &b.id,
+            BandwidthPatch {
+                floor_gbs: GigabytesPerSecond(2.0),
+            },
+            None,
+        )
+        .await
+        .unwrap_err();
+    for error in [again, resize] {
+        assert!(
+            matches!(error, FfmError::MigrationInProgress(ref id) if *id == b.id),
+            "{error:?}"
+        );
+        let problem = error.to_problem();
+        assert_eq!(problem.status, 409);
+        assert_eq!(problem.reason.as_deref(), Some("MigrationInProgress"));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn policy_names_are_unique_per_domain() {
+    let dir = tempfile::tempdir().unwrap();
+    let plane = Arc::new(plane(dir.path()).await);
+    let a = tenant("tenantA");
+    let first = plane
+        .ffm
+        .create_policy(&a, policy(1.0, "UTC"))
+        .await
+        .unwrap();
+    let taken = plane
+        .ffm
+        .create_policy(&a, policy(2.0, "UTC"))
+        .await
+        .unwrap_err();
+    let problem = taken.to_problem();
+    assert_eq!(problem.status, 409, "{problem:?}");
+    assert_eq!(problem.reason.as_deref(), Some("PolicyNameTaken"));
+    assert!(problem.detail.contains("night"), "{}", problem.detail);
+    // The same name in another domain is another policy.
+    let mut elsewhere = policy(1.0, "UTC");
+    elsewhere.security_domain = "tenantB".into();
+    plane
+        .ffm
+        .create_policy(&tenant("tenantB"), elsewhere)
+        .await
+        .unwrap();
+    // Deleting frees the name.
+    plane.ffm.delete_policy(&a, &first.id).await.unwrap();
+    let second = plane
+        .ffm
+        .create_policy(&a, policy(1.0, "UTC"))
+        .await
+        .unwrap();
+    plane.ffm.delete_policy(&a, &second.id).await.unwrap();
+    // Racing creates of one name: exactly one wins, in the store as well.
+    let racers: Vec<_> = (0..8)
+        .map(|_| {
+            let plane = Arc::clone(&plane);
+            tokio::spawn(async move {
+                plane
+                    .ffm
+                    .create_policy(&tenant("tenantA"), policy(1.0, "UTC"))
+                    .await
+            })
+        })
+        .collect();
+    let mut won = 0;
+    for racer in racers {
+        match racer.await.unwrap() {
+            Ok(_) => won += 1,
+            Err(FfmError::PolicyNameTaken { .. }) => {}
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert_eq!(won, 1);
+    let stored = plane
+        .ffm
+        .list_policies(&a, &Default::default())
+        .await
+        .unwrap();
+    assert_eq!(stored.items.len(), 1);
+}
+
+#[tokio::test]
+async fn a_policy_outside_the_ledger_is_deletable_and_unknown_ones_are_policies_not_ffm() {
+    let dir = tempfile::tempdir().unwrap();
+    let plane = plane(dir.path()).await;
+    // A policy stored without passing admission (as by another memqosd
+    // version, or one that no longer fits after a restart): the ledger
+    // does not hold it.
+    let outside = corridor_model::policy::Policy::new(
+        "pol-outside",
+        policy(1.0, "Europe/Paris"),
+        chrono::Utc::now(),
+    );
+    corridor_services::Registry::new(Arc::clone(&plane.store))
+        .create(&outside)
+        .await
+        .unwrap();
+    let a = tenant("tenantA");
+    let deleted = plane.ffm.delete_policy(&a, "pol-outside").await.unwrap();
+    assert_eq!(deleted.id, "pol-outside");
+    assert!(plane.ffm.get_policy(&a, "pol-outside").await.is_err());
+    // Gone now: a NotFound naming the policy kind, not a bundle.
+    let problem = plane
+        .ffm
+        .delete_policy(&a, "pol-outside")
+        .await
+        .unwrap_err()
+        .to_problem();
+    assert_eq!(problem.status, 404);
+    assert_eq!(problem.detail, "policies \"pol-outside\" not found");
 }

@@ -65,6 +65,7 @@ checks!(
     lease_revoke,
     watch_from_revision_replays_then_live,
     watch_from_zero_sees_only_future,
+    watch_from_one_replays_everything,
     watch_compacted_errors,
     watch_during_concurrent_writes_is_gapless,
     concurrent_cas_increments_are_serialisable,
@@ -701,6 +702,17 @@ pub async fn watch_from_zero_sees_only_future(store: Arc<dyn StateStore>) {
     let wanted = store.put("/z/wanted", b"2".to_vec(), None).await.unwrap();
     assert_eq!(wanted, current + 2);
     assert_eq!(next_event(&mut future).await.kv.key, "/z/wanted");
+}
+
+/// Revision 1 is the empty store's own revision, which no write made: a
+/// watch from it replays every write, as etcd's does.
+pub async fn watch_from_one_replays_everything(store: Arc<dyn StateStore>) {
+    let first = store.put("/one/a", b"1".to_vec(), None).await.unwrap();
+    store.put("/one/b", b"2".to_vec(), None).await.unwrap();
+    let mut watch = store.watch("/one/", 1).await.unwrap();
+    let event = next_event(&mut watch).await;
+    assert_eq!((event.kv.key.as_str(), event.revision()), ("/one/a", first));
+    assert_eq!(next_event(&mut watch).await.kv.key, "/one/b");
 }
 
 pub async fn watch_compacted_errors(store: Arc<dyn StateStore>) {

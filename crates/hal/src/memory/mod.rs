@@ -18,9 +18,14 @@
 //! the gaps from the cited table of memory-cxl.md §6, only when a caller asks, and marks those
 //! figures [`FigureSource::Default`].
 //!
+//! [`backend`] is the other half: the syscalls that create a bundle's memory and place it
+//! (memfd, `mbind`, `move_pages`, `mincore`) behind [`MemoryBackend`], so services make none.
+//!
 //! Tiers T0–T3 ([`Tier`]) are computed by [`classify`] from latency, bandwidth and media
 //! persistence, relative to the fastest node of the same host; never from names.
 
+pub mod backend;
+pub mod fd_passing;
 pub mod linux;
 pub mod twin;
 
@@ -29,6 +34,7 @@ use std::fmt::{self, Debug};
 
 use thiserror::Error;
 
+pub use backend::{BackendError, Binding, LinuxMemoryBackend, MemoryBackend, NumaMode};
 pub use linux::SysfsMemory;
 pub use twin::TwinMemory;
 

@@ -323,7 +323,6 @@ impl OpticalPort for OptoePort {
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
-    use std::sync::atomic::{AtomicBool, Ordering};
 
     use corridor_protocols::cmis::{
         CmisError, DataPathState, Lane, ModuleSim, ModuleState, PageAddress, SimProfile,
@@ -331,6 +330,7 @@ mod tests {
 
     use super::*;
     use crate::Topology;
+    use crate::optical::file_module::FileModule;
     use crate::optical::{TwinOpticalPort, TwinOptics};
 
     fn file_with(image: &[u8]) -> tempfile::NamedTempFile {
@@ -472,45 +472,6 @@ mod tests {
         assert!(OptoePort::open(OptoeConfig::new("x", file.path(), 33)).is_err());
     }
 
-    /// Plays the module on the file: applies the host's writes to a `ModuleSim`, ticks it and
-    /// writes back the bytes the module changed, until `stop`.
-    fn play_module(
-        path: PathBuf,
-        mut sim: ModuleSim,
-        stop: Arc<AtomicBool>,
-    ) -> std::thread::JoinHandle<ModuleSim> {
-        std::thread::spawn(move || {
-            let f = OpenOptions::new()
-                .read(true)
-                .write(true)
-                .open(path)
-                .unwrap();
-            let len = sim.map().to_linear().len();
-            while !stop.load(Ordering::Relaxed) {
-                let mut image = vec![0u8; len];
-                f.read_exact_at(&mut image, 0).unwrap();
-                let mine = sim.map().to_linear();
-                for (i, (&host, &module)) in image.iter().zip(&mine).enumerate() {
-                    if host != module
-                        && let Ok(at) = ByteAddr::from_linear(i)
-                    {
-                        // Read-only bytes are refused: the module's value is written back below.
-                        let _ = sim.write(at, &[host]);
-                    }
-                }
-                sim.tick();
-                let after = sim.map().to_linear();
-                for i in 0..len {
-                    if after[i] != image[i] {
-                        f.write_all_at(&after[i..=i], i as u64).unwrap();
-                    }
-                }
-                std::thread::sleep(Duration::from_micros(500));
-            }
-            sim
-        })
-    }
-
     #[test]
     fn end_to_end_against_a_module_playing_on_the_file() {
         let mut sim = ModuleSim::default();
@@ -519,9 +480,8 @@ mod tests {
         sim.set_tx_power_uw(lane1, 900.0).unwrap();
         sim.set_rx_power_uw(lane1, 310.0).unwrap();
         sim.set_pre_fec_ber(lane1, 2.5e-9).unwrap();
-        let file = file_with(&sim.map().to_linear());
-        let stop = Arc::new(AtomicBool::new(false));
-        let module = play_module(file.path().to_owned(), sim, Arc::clone(&stop));
+        let file = tempfile::NamedTempFile::new().unwrap();
+        let module = FileModule::spawn(file.path(), sim, Duration::from_micros(500)).unwrap();
 
         let cfg = OptoeConfig {
             poll_interval: Duration::from_millis(1),
@@ -533,8 +493,7 @@ mod tests {
         let monitors = port.read_monitors();
         let down = port.deprovision(&[1, 2, 3, 4]);
         let after = port.read_monitors();
-        stop.store(true, Ordering::Relaxed);
-        let sim = module.join().unwrap();
+        let sim = module.stop().unwrap();
 
         let report = report.unwrap();
         assert_eq!(report.lanes, vec![1, 2, 3, 4]);

@@ -18,13 +18,22 @@
 //!   values come from the physics model ([`corridor_physics`]) for the link the port is on;
 //!   [`TwinOptics`] builds one per topology port and advances them with the clock.
 //! * [`linux`]: [`OptoePort`] reads and writes the same map through an optoe `eeprom` sysfs
-//!   file (linear offsets) or a raw `/dev/i2c-N` device (page select via bytes 126/127).
+//!   file (linear offsets) or a raw `/dev/i2c-N` device (page select via bytes 126/127);
+//!   [`LinuxOptics`] opens one per topology port from the configured device paths.
+//!
+//! A control plane holds its ports as one [`OpticalPlant`] (`port(id)`, `advance`,
+//! `inventory`); the twin's fault injection is a separate handle, [`TwinFaults`], that only
+//! the twin offers. [`file_module`] plays a simulated module on an optoe-layout file, so the
+//! Linux backend can be run end to end without hardware.
 //!
 //! Both backends share the register-level code in this module (a small [`CmisIo`] trait:
 //! read bytes, write bytes, let time pass), so the twin and real hardware run the same plans
 //! and the same decoders.
 
+pub mod file_module;
 pub mod linux;
+pub mod linux_plant;
+pub mod plant;
 pub mod twin;
 
 use std::fmt::Debug;
@@ -39,6 +48,8 @@ use corridor_protocols::cmis::{
 use thiserror::Error;
 
 pub use linux::{OptoeAccess, OptoeConfig, OptoePort};
+pub use linux_plant::{LinuxOptics, LinuxOpticsError};
+pub use plant::{OpticalPlant, PlantPort, TwinFaults};
 pub use twin::{PortFaults, TwinFault, TwinOpticalPort, TwinOptics};
 
 /// Upper page 00h: vendor name, ASCII, 16 bytes (CMIS 5.x Table 8-28; SONiC
@@ -89,6 +100,18 @@ pub enum OpticalError {
     /// A twin fault with a value outside its range.
     #[error("invalid fault: {0}")]
     InvalidFault(String),
+    /// No port with this id in the plant.
+    #[error("no optical port {port:?} in the plant")]
+    UnknownPort {
+        /// The id asked for.
+        port: String,
+    },
+    /// No link with this id in the topology.
+    #[error("no link {link:?} in the topology")]
+    UnknownLink {
+        /// The id asked for.
+        link: String,
+    },
     /// The topology describes a port the twin cannot model.
     #[error("port {port}: {reason}")]
     Unsupported {

@@ -66,6 +66,7 @@ use corridor_protocols::cmis::{
     ProvisionRequest, SimProfile,
 };
 
+use super::plant::{OpticalPlant, PlantPort, TwinFaults};
 use super::{
     CmisIo, OpticalError, OpticalPort, PortIdentity, PortMonitors, ProvisionReport, Result,
     VENDOR_NAME_OFFSET, VENDOR_PN_OFFSET, VENDOR_SN_OFFSET, VENDOR_TEXT_LEN, check_lane,
@@ -322,6 +323,25 @@ fn sim_profile(port: &topology::OpticalPort, lanes: u8, grid: GridSpacing) -> Si
         grid,
         channel_range: (first, i16::try_from(last).unwrap_or(i16::MAX)),
     }
+}
+
+/// The CMIS module the twin puts behind topology port `port` (its lanes, grid, channel range
+/// and the two applications corrd selects: ApSel 1 = a whole bank, ApSel 2 = a single lane).
+/// Use it to simulate the same module behind the Linux backend
+/// ([`super::file_module::FileModule`]).
+///
+/// # Errors
+/// [`OpticalError::Unsupported`] for a port the twin cannot model (lanes outside 1–32, a flex
+/// grid, a spacing without a CMIS grid code).
+pub fn module_profile(port: &topology::OpticalPort) -> Result<SimProfile> {
+    let lanes = u8::try_from(port.lanes)
+        .ok()
+        .filter(|l| (1..=32).contains(l))
+        .ok_or_else(|| OpticalError::Unsupported {
+            port: port.id.as_str().to_owned(),
+            reason: format!("{} lanes: a CMIS module has 1 to 32", port.lanes),
+        })?;
+    Ok(sim_profile(port, lanes, grid_spacing(port)?))
 }
 
 /// A technology assembled for one direction of one lane: this port's ring and receiver, the
@@ -986,6 +1006,77 @@ impl TwinOptics {
                 true
             }
             None => false,
+        }
+    }
+}
+
+impl TwinOptics {
+    fn port_or_unknown(&self, id: &str) -> Result<&Arc<TwinOpticalPort>> {
+        self.port(id).ok_or_else(|| OpticalError::UnknownPort {
+            port: id.to_owned(),
+        })
+    }
+}
+
+impl OpticalPlant for TwinOptics {
+    fn backend(&self) -> &'static str {
+        "twin"
+    }
+
+    fn port(&self, id: &str) -> Option<&dyn OpticalPort> {
+        TwinOptics::port(self, id).map(|p| p.as_ref() as &dyn OpticalPort)
+    }
+
+    fn inventory(&self) -> Vec<PlantPort> {
+        self.ports
+            .iter()
+            .map(|p| PlantPort {
+                id: p.name.clone(),
+                lanes: p.lanes,
+                device: None,
+            })
+            .collect()
+    }
+
+    fn advance(&self, now: DateTime<Utc>) -> Result<()> {
+        TwinOptics::advance(self, now)
+    }
+
+    fn settle(&self, ports: &[String], now: DateTime<Utc>) -> Result<()> {
+        for id in ports {
+            if let Some(p) = TwinOptics::port(self, id) {
+                p.advance(now)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn blocks(&self) -> bool {
+        // Every operation is a step of an in-memory simulator: no sleep, no device.
+        false
+    }
+
+    fn twin_faults(&self) -> Option<&dyn TwinFaults> {
+        Some(self)
+    }
+}
+
+impl TwinFaults for TwinOptics {
+    fn inject(&self, port: &str, fault: TwinFault) -> Result<()> {
+        self.port_or_unknown(port)?.inject(fault)
+    }
+
+    fn clear(&self, port: &str) -> Result<()> {
+        self.port_or_unknown(port)?.clear_faults()
+    }
+
+    fn cut_link(&self, link: &str, cut: bool) -> Result<()> {
+        if self.set_link_cut(link, cut) {
+            Ok(())
+        } else {
+            Err(OpticalError::UnknownLink {
+                link: link.to_owned(),
+            })
         }
     }
 }

@@ -51,64 +51,7 @@ impl Identity {
     }
 }
 
-/// What kind of data a route exposes, which decides who may call it.
-/// Every routed path must have one: a route without a scope is refused to
-/// everyone (default deny), and the authorisation matrix test fails, so a
-/// new endpoint cannot ship unprotected by accident.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Scope {
-    /// `/healthz`, `/readyz`: anyone, even without a certificate, because
-    /// probes (load balancers, kubelets) rarely hold one.
-    Probe,
-    /// `/openapi.json`: any authenticated principal.
-    Discovery,
-    /// Devices and ambient profiles: cluster-scoped inventory every
-    /// principal may read (a tenant must see what it can ask for).
-    Inventory,
-    /// Corridors, bundles, policies, fabric paths and tickets: owned by a
-    /// security domain. A domain principal may use these routes; the
-    /// service shows it only its own objects (another domain's is a 404)
-    /// and a `security_domain` in the body must be its own.
-    Tenant,
-    /// Calibration, device attestation and operations: run the cluster,
-    /// not a tenant's share of it. Not for domain principals.
-    Infrastructure,
-    /// `/metrics`: cluster-wide figures; not for domain principals (counts
-    /// per route would leak other tenants' activity).
-    Observability,
-    /// `/v1/admin/*`: acts on the (simulated) plant itself, e.g. injects
-    /// faults into the digital twin. The admin principal only.
-    Admin,
-}
-
-/// The scope of a route template (as axum's `MatchedPath` shows it).
-pub fn scope_of(route: &str) -> Option<Scope> {
-    let scope = match route {
-        "/healthz" | "/readyz" => Scope::Probe,
-        "/openapi.json" => Scope::Discovery,
-        "/metrics" => Scope::Observability,
-        r if r.starts_with("/v1/fabman/devices") || r == "/v1/heliopass/profiles" => {
-            Scope::Inventory
-        }
-        r if r.starts_with("/v1/corridors")
-            || r.starts_with("/v1/ffm")
-            || r.starts_with("/v1/policies")
-            || r.starts_with("/v1/fabman/paths")
-            || r.starts_with("/v1/fabman/attest") =>
-        {
-            Scope::Tenant
-        }
-        r if r.starts_with("/v1/admin/") => Scope::Admin,
-        r if r.starts_with("/v1/heliopass/calibrate")
-            || r.starts_with("/v1/attest")
-            || r.starts_with("/v1/operations") =>
-        {
-            Scope::Infrastructure
-        }
-        _ => return None,
-    };
-    Some(scope)
-}
+pub use super::contract::Scope;
 
 /// Methods that change nothing.
 pub fn is_read(method: &axum::http::Method) -> bool {
@@ -127,9 +70,16 @@ pub enum Decision {
 }
 
 /// Who may call what. `route` is `None` for paths no route matches: those
-/// answer 404/405 to any authenticated caller.
-pub fn decide(identity: &Identity, method: &axum::http::Method, route: Option<&str>) -> Decision {
-    let scope = route.map(scope_of);
+/// answer 404/405 to any authenticated caller. `scope` is the route's
+/// declared scope ([`super::contract::Contract::scope`]); a routed path
+/// without one is refused to everyone.
+pub fn decide(
+    identity: &Identity,
+    method: &axum::http::Method,
+    route: Option<&str>,
+    scope: Option<Scope>,
+) -> Decision {
+    let scope = route.map(|_| scope);
     if scope == Some(Some(Scope::Probe)) {
         return Decision::Allow;
     }
@@ -222,38 +172,72 @@ mod tests {
             serial: "42".into(),
         };
         assert_eq!(
-            decide(&Identity::Anonymous, &Method::GET, Some("/healthz")),
+            decide(
+                &Identity::Anonymous,
+                &Method::GET,
+                Some("/healthz"),
+                Some(Scope::Probe)
+            ),
             Decision::Allow
         );
         assert!(matches!(
             decide(
                 &Identity::Anonymous,
                 &Method::GET,
-                Some("/v1/fabman/devices")
+                Some("/v1/fabman/devices"),
+                Some(Scope::Inventory)
             ),
             Decision::Unauthenticated(_)
         ));
         assert_eq!(
-            decide(&ro, &Method::GET, Some("/v1/corridors")),
+            decide(
+                &ro,
+                &Method::GET,
+                Some("/v1/corridors"),
+                Some(Scope::Tenant)
+            ),
             Decision::Allow
         );
         assert!(matches!(
-            decide(&ro, &Method::POST, Some("/v1/corridors")),
+            decide(
+                &ro,
+                &Method::POST,
+                Some("/v1/corridors"),
+                Some(Scope::Tenant)
+            ),
             Decision::Forbidden(_)
         ));
         assert_eq!(
-            decide(&domain("a"), &Method::POST, Some("/v1/corridors")),
+            decide(
+                &domain("a"),
+                &Method::POST,
+                Some("/v1/corridors"),
+                Some(Scope::Tenant)
+            ),
             Decision::Allow
         );
         assert!(matches!(
-            decide(&domain("a"), &Method::GET, Some("/v1/operations")),
+            decide(
+                &domain("a"),
+                &Method::GET,
+                Some("/v1/operations"),
+                Some(Scope::Infrastructure)
+            ),
             Decision::Forbidden(_)
         ));
         assert!(matches!(
-            decide(&Identity::InsecureDev, &Method::GET, Some("/v1/new-thing")),
+            decide(
+                &Identity::InsecureDev,
+                &Method::GET,
+                Some("/v1/new-thing"),
+                None
+            ),
             Decision::Forbidden(_)
         ));
-        assert_eq!(decide(&domain("a"), &Method::GET, None), Decision::Allow);
+        assert_eq!(
+            decide(&domain("a"), &Method::GET, None, None),
+            Decision::Allow
+        );
     }
 
     #[test]

@@ -15,11 +15,15 @@ use corridor_model::meta::Operation;
 use corridor_model::problem::Problem;
 use corridor_services::corridors::CorridorError;
 
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
 use super::AppState;
 use super::caller::Authenticated;
-use super::extract::{IfMatch, ListQuery, StrictJson};
-use super::list::{page_response, watch_from, watch_response};
+use super::extract::{IfMatch, IfMatchHeader, ListParams, ListQuery, StrictJson};
+use super::list::{events_response, page_response, watch_from};
 use super::problem::{ApiError, ApiResult};
+use super::responses::{BodyProblems, IfMatchProblems, ListProblems, NotFoundProblem};
 
 impl From<CorridorError> for ApiError {
     fn from(error: CorridorError) -> Self {
@@ -31,6 +35,16 @@ impl From<CorridorError> for ApiError {
         }
         ApiError(error.to_problem())
     }
+}
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_corridor, list_corridors))
+        .routes(routes!(get_corridor, delete_corridor))
+        .routes(routes!(corridor_telemetry))
+        .routes(routes!(recalibrate_corridor))
+        .routes(routes!(renew_corridor_lease))
+        .routes(routes!(inject_twin_fault))
 }
 
 fn with_location(status: StatusCode, location: String, body: impl serde::Serialize) -> Response {
@@ -53,11 +67,12 @@ fn with_location(status: StatusCode, location: String, body: impl serde::Seriali
     post,
     path = "/v1/corridors",
     tag = "corrd",
+    security(("mtls" = ["tenant"])),
     request_body = CorridorRequest,
     responses(
         (status = 201, description = "Granted", body = Corridor),
         (status = 409, description = "No path, wavelength or lane can carry it (InsufficientCapacity, binding constraint named)", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid request, the field named", body = Problem, content_type = "application/problem+json"),
+        BodyProblems,
         (status = 503, description = "Capacity kept changing during admission; retry", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -80,16 +95,17 @@ pub async fn create_corridor(
     get,
     path = "/v1/corridors",
     tag = "corrd",
-    params(
-        ("limit" = Option<usize>, Query, description = "Page size, 1..=1000"),
-        ("continue" = Option<String>, Query, description = "Token from the previous page's X-Continue header"),
-        ("label_selector" = Option<String>, Query, description = "k=v,k!=v,k"),
-        ("watch" = Option<bool>, Query, description = "Stream changes as server-sent events"),
-        ("resource_version" = Option<String>, Query, description = "With watch: changes after this version"),
-    ),
+    security(("mtls" = ["tenant"])),
+    params(ListParams),
     responses(
-        (status = 200, description = "The corridors", body = [Corridor]),
-        (status = 422, description = "Bad query parameter", body = Problem, content_type = "application/problem+json"),
+        (status = 200, description = "The corridors: a bare JSON array (paging in the X-Continue, Link and X-Resource-Version headers), or with `watch=true` a server-sent event stream of ADDED/MODIFIED/DELETED events",
+            content((Vec<Corridor> = "application/json"), (super::responses::WatchStreamEvent = "text/event-stream")),
+            headers(
+                ("X-Resource-Version" = String, description = "The store revision the page was read at; watch from it"),
+                ("X-Continue" = String, description = "Token for the next page, absent on the last"),
+                ("Link" = String, description = "rel=\"next\" link to the next page"),
+            )),
+        ListProblems,
     )
 )]
 pub async fn list_corridors(
@@ -103,10 +119,10 @@ pub async fn list_corridors(
         let events = corridors
             .watch(&caller, watch_from(&query), selector)
             .await?;
-        return Ok(watch_response(&state, events));
+        return Ok(events_response(&state, query.watch_timeout, events));
     }
     let page = corridors.list(&caller, &query.options).await?;
-    Ok(page_response("/v1/corridors", &query, page))
+    Ok(page_response("/v1/corridors", query.options.limit, page))
 }
 
 /// One corridor (RFC "Get corridor details").
@@ -114,10 +130,11 @@ pub async fn list_corridors(
     get,
     path = "/v1/corridors/{id}",
     tag = "corrd",
+    security(("mtls" = ["tenant"])),
     params(("id" = String, Path, description = "Corridor id")),
     responses(
         (status = 200, description = "The corridor", body = Corridor),
-        (status = 404, description = "No such corridor (or another domain's)", body = Problem, content_type = "application/problem+json"),
+        NotFoundProblem,
     )
 )]
 pub async fn get_corridor(
@@ -135,14 +152,15 @@ pub async fn get_corridor(
     delete,
     path = "/v1/corridors/{id}",
     tag = "corrd",
+    security(("mtls" = ["tenant"])),
     params(
         ("id" = String, Path, description = "Corridor id"),
-        ("If-Match" = Option<String>, Header, description = "Release only at this resource_version"),
+        IfMatchHeader,
     ),
     responses(
         (status = 200, description = "Released", body = Corridor),
-        (status = 404, description = "No such corridor (or another domain's)", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "If-Match is stale", body = Problem, content_type = "application/problem+json"),
+        NotFoundProblem,
+        IfMatchProblems,
     )
 )]
 pub async fn delete_corridor(
@@ -166,10 +184,11 @@ pub async fn delete_corridor(
     get,
     path = "/v1/corridors/{id}/telemetry",
     tag = "corrd",
+    security(("mtls" = ["tenant"])),
     params(("id" = String, Path, description = "Corridor id")),
     responses(
         (status = 200, description = "Telemetry", body = CorridorTelemetry),
-        (status = 404, description = "No such corridor (or another domain's)", body = Problem, content_type = "application/problem+json"),
+        NotFoundProblem,
         (status = 409, description = "The corridor holds no lanes", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -187,10 +206,11 @@ pub async fn corridor_telemetry(
     post,
     path = "/v1/corridors/{id}/recalibrate",
     tag = "corrd",
+    security(("mtls" = ["tenant"])),
     params(("id" = String, Path, description = "Corridor id")),
     responses(
         (status = 202, description = "Started; poll the operation", body = Operation),
-        (status = 404, description = "No such corridor (or another domain's)", body = Problem, content_type = "application/problem+json"),
+        NotFoundProblem,
         (status = 409, description = "No lit lanes to re-lock (held for attestation, or released)", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -211,10 +231,11 @@ pub async fn recalibrate_corridor(
     post,
     path = "/v1/corridors/{id}/lease",
     tag = "corrd",
+    security(("mtls" = ["tenant"])),
     params(("id" = String, Path, description = "Corridor id")),
     responses(
         (status = 200, description = "Renewed", body = Corridor),
-        (status = 404, description = "No such corridor, another domain's, or its lease already expired", body = Problem, content_type = "application/problem+json"),
+        NotFoundProblem,
         (status = 409, description = "The corridor has no lease (granted without policy_lease_ttl_s)", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -233,16 +254,18 @@ pub async fn renew_corridor_lease(
     post,
     path = "/v1/admin/twin/faults",
     tag = "corrd",
+    security(("mtls" = ["admin"])),
     request_body = TwinFaultRequest,
     responses(
         (status = 204, description = "Injected"),
-        (status = 422, description = "Unknown port or link, or a value out of range", body = Problem, content_type = "application/problem+json"),
+        BodyProblems,
+        (status = 409, description = "The optical plant is real modules, not the digital twin (reason NotATwin)", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn inject_twin_fault(
     State(state): State<AppState>,
     StrictJson(request): StrictJson<TwinFaultRequest>,
 ) -> ApiResult<StatusCode> {
-    state.plane.corridors.inject_fault(&request)?;
+    state.plane.corridors.inject_fault(&request).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -30,6 +30,26 @@ where
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let ParsedJson(value) = ParsedJson::<T>::from_request(request, state).await?;
+        value.validate().map_err(Problem::validation)?;
+        Ok(StrictJson(value))
+    }
+}
+
+/// A JSON body parsed as strictly as [`StrictJson`] but not validated: for
+/// services that validate their requests themselves (once, after applying
+/// what depends on the caller, such as the owning domain).
+#[derive(Debug)]
+pub struct ParsedJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for ParsedJson<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
         let is_json = request
             .headers()
             .get(header::CONTENT_TYPE)
@@ -52,8 +72,7 @@ where
                 ApiError(super::problem::payload_too_large(rejection.body_text()))
             })?;
         let value: T = from_slice_strict(&body)?;
-        value.validate().map_err(Problem::validation)?;
-        Ok(StrictJson(value))
+        Ok(ParsedJson(value))
     }
 }
 
@@ -75,7 +94,7 @@ impl<S: Send + Sync> FromRequestParts<S> for IfMatch {
                 message: "If-Match must be ASCII".into(),
             }]))
         })?;
-        if text.trim() == "*" {
+        if text == "*" {
             return Ok(IfMatch(None));
         }
         let revision = parse_resource_version(text).map_err(|_| {
@@ -89,16 +108,51 @@ impl<S: Send + Sync> FromRequestParts<S> for IfMatch {
     }
 }
 
-/// Query parameters of list endpoints.
-#[derive(Debug, Default, Deserialize)]
+/// Query parameters of list endpoints: parsed here and documented from
+/// the same declaration (`params(ListParams)`). Fields are strings so a bad
+/// value gets a problem naming the parameter instead of serde's message;
+/// the documented types and ranges are exactly what the parser accepts.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
-struct ListParams {
+#[into_params(parameter_in = Query)]
+pub struct ListParams {
+    /// Page size.
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 1000)]
     limit: Option<String>,
+    /// The token from the previous page's `X-Continue` header (opaque).
     #[serde(rename = "continue")]
+    #[param(pattern = "^([0-7][0-9a-fA-F]){1,512}$")]
     continue_token: Option<String>,
+    /// Label selector: comma-separated `key`, `key=value`, `key==value` or
+    /// `key!=value` terms, no spaces.
+    #[param(
+        pattern = "^([A-Za-z0-9._/-]{1,63}((!=|==?)[A-Za-z0-9._/-]{0,63})?(,[A-Za-z0-9._/-]{1,63}((!=|==?)[A-Za-z0-9._/-]{0,63})?)*)?$"
+    )]
     label_selector: Option<String>,
+    /// `true` streams changes as server-sent events (`text/event-stream`)
+    /// instead of answering a page.
+    #[param(value_type = Option<bool>)]
     watch: Option<String>,
+    /// With `watch`: end the stream after this many seconds (default: the
+    /// stream stays open until the client or the server goes away).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 3600)]
+    timeout_seconds: Option<String>,
+    /// With `watch`: stream the changes after this revision.
+    #[param(pattern = r#"^(W/)?("[0-9]{1,18}"|[0-9]{1,18})$"#)]
     resource_version: Option<String>,
+}
+
+/// The `If-Match` request header of writes, documented from here.
+#[derive(Debug, utoipa::IntoParams)]
+#[into_params(parameter_in = Header)]
+pub struct IfMatchHeader {
+    /// Apply only if the object is still at this resource_version (or `*`);
+    /// a stale one is a 409.
+    #[param(
+        rename = "If-Match",
+        pattern = r#"^(\*|(W/)?("[0-9]{1,18}"|[0-9]{1,18}))$"#
+    )]
+    pub if_match: String,
 }
 
 /// A parsed list or watch request.
@@ -108,6 +162,8 @@ pub struct ListQuery {
     pub watch: bool,
     /// Watch from this revision (exclusive, as Kubernetes): events after it.
     pub resource_version: Option<Revision>,
+    /// End a watch after this long.
+    pub watch_timeout: Option<std::time::Duration>,
 }
 
 fn query_violation(parameter: &str, rule: &str, message: String) -> ApiError {
@@ -128,7 +184,7 @@ impl<S: Send + Sync> FromRequestParts<S> for ListQuery {
                 "query",
                 "unknown_parameter",
                 format!(
-                    "{error}; list endpoints accept limit, continue, label_selector, watch, resource_version"
+                    "{error}; list endpoints accept limit, continue, label_selector, watch, timeout_seconds, resource_version"
                 ),
             )
         })?;
@@ -149,8 +205,8 @@ impl<S: Send + Sync> FromRequestParts<S> for ListQuery {
             },
         };
         let watch = match params.watch.as_deref() {
-            None | Some("false") | Some("0") => false,
-            Some("true") | Some("1") | Some("") => true,
+            None | Some("false") => false,
+            Some("true") => true,
             Some(other) => {
                 return Err(query_violation(
                     "watch",
@@ -169,10 +225,30 @@ impl<S: Send + Sync> FromRequestParts<S> for ListQuery {
                 )
             })?),
         };
+        let watch_timeout = match params.timeout_seconds.as_deref() {
+            None => None,
+            Some(text) => match text.parse::<u64>() {
+                Ok(seconds) if (1..=3600).contains(&seconds) => {
+                    Some(std::time::Duration::from_secs(seconds))
+                }
+                _ => {
+                    return Err(query_violation(
+                        "timeout_seconds",
+                        "range",
+                        format!("timeout_seconds must be an integer from 1 to 3600, got {text:?}"),
+                    ));
+                }
+            },
+        };
         let label_selector = match params.label_selector.as_deref() {
             None => LabelSelector::default(),
             Some(text) => LabelSelector::parse(text).map_err(ApiError::from)?,
         };
+        if let Some(token) = params.continue_token.as_deref() {
+            // Checked in watch mode too (where paging does not apply), so a
+            // malformed token is refused whatever else the request asks.
+            corridor_services::registry::check_continue(token).map_err(ApiError::from)?;
+        }
         Ok(ListQuery {
             options: ListOptions {
                 limit,
@@ -181,6 +257,7 @@ impl<S: Send + Sync> FromRequestParts<S> for ListQuery {
             },
             watch,
             resource_version,
+            watch_timeout,
         })
     }
 }

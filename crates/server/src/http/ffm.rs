@@ -1,11 +1,13 @@
 //! memqosd's HTTP endpoints: free-form memory bundles and bandwidth policies.
 //!
-//! Every handler takes the [`Caller`]: a domain principal sees only its own
-//! domain's bundles and policies (another domain's is the same `404` as a
-//! missing one; lists are filtered). The fd hand-off token travels in the
-//! `X-Ffm-Token` response header of `POST /v1/ffm/alloc` and
-//! `GET /v1/ffm/{id}`, so the RFC's response fields stay exactly as written;
-//! it is sent to the owning domain and to admin/operator, never to read-only.
+//! Handlers only translate HTTP: they parse the request, call
+//! [`FfmService`](corridor_services::ffm::FfmService) with the
+//! [`Caller`](corridor_services::Caller) and turn its answer into a
+//! response. The service decides visibility
+//! (another domain's bundle or policy is the same `404` as a missing one),
+//! ownership and who receives the fd hand-off token; the token travels in
+//! the `X-Ffm-Token` response header of `POST /v1/ffm/alloc` and
+//! `GET /v1/ffm/{id}`, so the RFC's response fields stay exactly as written.
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -17,48 +19,58 @@ use corridor_model::ffm::{
 use corridor_model::meta::Operation;
 use corridor_model::policy::{Policy, PolicyRequest};
 use corridor_model::problem::Problem;
-use corridor_services::ffm::FfmError;
+use corridor_services::ffm::{BundleAndToken, FfmError};
+
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::AppState;
 use super::caller::Authenticated;
-use super::extract::{IfMatch, ListQuery, StrictJson};
-use super::list::{RESOURCE_VERSION_HEADER, list_or_watch};
+use super::extract::{IfMatch, IfMatchHeader, ListParams, ListQuery, ParsedJson};
+use super::list::{events_response, page_response, watch_from};
 use super::problem::{ApiError, ApiResult};
-use corridor_services::Caller;
+use super::responses::{BodyProblems, IfMatchProblems, ListProblems, NotFoundProblem};
 
 /// The hand-off token of a bundle (see the module docs).
 pub const TOKEN_HEADER: HeaderName = HeaderName::from_static("x-ffm-token");
 
 impl From<FfmError> for ApiError {
     fn from(error: FfmError) -> Self {
-        if matches!(error, FfmError::Memory(_) | FfmError::Provider(_)) {
+        if error.is_internal() {
             tracing::error!(error = %corridor_services::error::error_chain(&error), "memqosd request failed");
         }
         ApiError(error.to_problem())
     }
 }
 
-fn not_found(kind: &str, id: &str) -> ApiError {
-    ApiError(Problem::not_found(kind, id))
+/// `Location: {path}`.
+fn location(headers: &mut HeaderMap, path: &str) {
+    if let Ok(v) = HeaderValue::from_str(path) {
+        headers.insert(header::LOCATION, v);
+    }
 }
 
-fn with_token(headers: &mut HeaderMap, caller: &Caller, owner: &str, token: Option<String>) {
-    if caller.receives_secrets_of(owner)
-        && let Some(t) = token
-        && let Ok(v) = HeaderValue::from_str(&t)
+/// The bundle as JSON, with the token header when the service gave one.
+fn bundle_response(status: StatusCode, mut headers: HeaderMap, answer: BundleAndToken) -> Response {
+    if let Some(token) = answer.token
+        && let Ok(v) = HeaderValue::from_str(&token)
     {
         headers.insert(TOKEN_HEADER, v);
     }
+    (status, headers, Json(answer.bundle)).into_response()
 }
 
-/// The bundle, if this caller may see it; otherwise the same 404 as a
-/// missing bundle.
-async fn visible(state: &AppState, caller: &Caller, id: &str) -> ApiResult<FfmBundle> {
-    match state.plane.ffm.get(id).await {
-        Ok(b) if caller.may_see(Some(&b.security_domain)) => Ok(b),
-        Ok(_) => Err(not_found("ffm", id)),
-        Err(e) => Err(e.into()),
-    }
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(alloc_ffm))
+        .routes(routes!(list_ffm))
+        .routes(routes!(get_ffm, delete_ffm))
+        .routes(routes!(ffm_telemetry))
+        .routes(routes!(patch_ffm_bandwidth))
+        .routes(routes!(patch_ffm_latency_class))
+        .routes(routes!(renew_ffm_lease))
+        .routes(routes!(create_policy, list_policies))
+        .routes(routes!(get_policy, delete_policy))
 }
 
 /// Allocate memory (RFC "Allocate Memory").
@@ -71,49 +83,46 @@ async fn visible(state: &AppState, caller: &Caller, id: &str) -> ApiResult<FfmBu
     post,
     path = "/v1/ffm/alloc",
     tag = "memqosd",
+    security(("mtls" = ["tenant"])),
     request_body = FfmAllocRequest,
     responses(
         (status = 201, description = "Allocated", body = FfmBundle,
             headers(("X-Ffm-Token" = String, description = "Token for the Unix-socket fd hand-off"))),
         (status = 409, description = "Does not fit: names the binding device and window", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid request: names the field", body = Problem, content_type = "application/problem+json"),
+        BodyProblems,
     )
 )]
 pub async fn alloc_ffm(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
-    StrictJson(mut request): StrictJson<FfmAllocRequest>,
+    ParsedJson(request): ParsedJson<FfmAllocRequest>,
 ) -> ApiResult<Response> {
-    if let Some(owner) = caller.owner_for(Some(&request.security_domain)) {
-        request.security_domain = owner;
-    }
-    let (bundle, token) = state.plane.ffm.alloc(request).await?;
+    let answer = state.plane.ffm.create(&caller, request).await?;
     let mut headers = HeaderMap::new();
-    if let Ok(v) = HeaderValue::from_str(&format!("/v1/ffm/{}", bundle.id)) {
-        headers.insert(header::LOCATION, v);
-    }
-    with_token(&mut headers, &caller, &bundle.security_domain, Some(token));
-    Ok((StatusCode::CREATED, headers, Json(bundle)).into_response())
+    location(&mut headers, &format!("/v1/ffm/{}", answer.bundle.id));
+    Ok(bundle_response(StatusCode::CREATED, headers, answer))
 }
 
 /// List bundles (filtered to the caller's domain); paging, labels, watch.
 ///
-/// A domain principal's pages are filtered after paging, so a page may hold
-/// fewer than `limit` items; follow `X-Continue`. A domain principal's watch
-/// carries only its own domain's events.
+/// A domain principal's pages are filtered before paging, so a page holds
+/// `limit` of its own bundles unless it is the last; follow `X-Continue`.
+/// A domain principal's watch carries only its own domain's events.
 #[utoipa::path(
     get,
     path = "/v1/ffm",
     tag = "memqosd",
-    params(
-        ("limit" = Option<usize>, Query, description = "Page size, 1..=1000"),
-        ("continue" = Option<String>, Query, description = "Token from X-Continue"),
-        ("label_selector" = Option<String>, Query, description = "k=v,k!=v,k"),
-        ("watch" = Option<bool>, Query, description = "Stream changes as server-sent events"),
-        ("resource_version" = Option<String>, Query, description = "With watch: changes after this version"),
-    ),
+    security(("mtls" = ["tenant"])),
+    params(ListParams),
     responses(
-        (status = 200, description = "The bundles", body = [FfmBundle]),
+        (status = 200, description = "The bundles: a bare JSON array (paging in the X-Continue, Link and X-Resource-Version headers), or with `watch=true` a server-sent event stream of ADDED/MODIFIED/DELETED events",
+            content((Vec<FfmBundle> = "application/json"), (super::responses::WatchStreamEvent = "text/event-stream")),
+            headers(
+                ("X-Resource-Version" = String, description = "The store revision the page was read at; watch from it"),
+                ("X-Continue" = String, description = "Token for the next page, absent on the last"),
+                ("Link" = String, description = "rel=\"next\" link to the next page"),
+            )),
+        ListProblems,
     )
 )]
 pub async fn list_ffm(
@@ -121,64 +130,19 @@ pub async fn list_ffm(
     Authenticated(caller): Authenticated,
     query: ListQuery,
 ) -> ApiResult<Response> {
+    let ffm = &state.plane.ffm;
     if query.watch {
-        return match caller.confined_to() {
-            None => list_or_watch(&state, state.plane.ffm.registry(), "/v1/ffm", query).await,
-            Some(domain) => watch_domain(&state, domain.to_owned(), query).await,
-        };
+        let events = ffm
+            .watch(
+                &caller,
+                watch_from(&query),
+                query.options.label_selector.clone(),
+            )
+            .await?;
+        return Ok(events_response(&state, query.watch_timeout, events));
     }
-    let page = state.plane.ffm.list(&query.options).await?;
-    let mut headers = HeaderMap::new();
-    headers.insert(RESOURCE_VERSION_HEADER, HeaderValue::from(page.revision));
-    if let Some(token) = &page.continue_token
-        && let Ok(v) = HeaderValue::from_str(token)
-    {
-        headers.insert(super::list::CONTINUE_HEADER, v);
-    }
-    let items: Vec<FfmBundle> = page
-        .items
-        .into_iter()
-        .filter(|b| caller.may_see(Some(&b.security_domain)))
-        .collect();
-    Ok((headers, Json(items)).into_response())
-}
-
-/// A watch of the bundles of one domain: other domains' events are dropped
-/// before they reach the stream, so their existence does not leak.
-async fn watch_domain(state: &AppState, domain: String, query: ListQuery) -> ApiResult<Response> {
-    use axum::response::sse::{Event, KeepAlive, Sse};
-    use futures::StreamExt;
-    let from = query.resource_version.map_or(0, |r| r + 1);
-    let events = state
-        .plane
-        .ffm
-        .registry()
-        .watch(from, query.options.label_selector.clone())
-        .await?;
-    let stream = events
-        .filter_map(move |event| {
-            let domain = domain.clone();
-            async move {
-                let sse = match event {
-                    Ok(event) if event.object.security_domain == domain => Event::default()
-                        .id(event.resource_version.clone())
-                        .event(format!("{:?}", event.event_type).to_uppercase())
-                        .json_data(&event)
-                        .unwrap_or_else(|_| Event::default().event("ERROR")),
-                    Ok(_) => return None,
-                    Err(error) => Event::default()
-                        .event("ERROR")
-                        .json_data(error.to_problem())
-                        .unwrap_or_else(|_| Event::default().event("ERROR")),
-                };
-                Some(Ok::<_, std::convert::Infallible>(sse))
-            }
-        })
-        .take_until(state.drained())
-        .boxed();
-    Ok(Sse::new(stream)
-        .keep_alive(KeepAlive::new().interval(std::time::Duration::from_secs(15)))
-        .into_response())
+    let page = ffm.list(&caller, &query.options).await?;
+    Ok(page_response("/v1/ffm", query.options.limit, page))
 }
 
 /// One bundle with live telemetry; the hand-off token in `X-Ffm-Token`.
@@ -186,11 +150,12 @@ async fn watch_domain(state: &AppState, domain: String, query: ListQuery) -> Api
     get,
     path = "/v1/ffm/{id}",
     tag = "memqosd",
+    security(("mtls" = ["tenant"])),
     params(("id" = String, Path, description = "Bundle id")),
     responses(
         (status = 200, description = "The bundle", body = FfmBundle,
             headers(("X-Ffm-Token" = String, description = "Token for the Unix-socket fd hand-off"))),
-        (status = 404, description = "No such bundle (or another domain's)", body = Problem, content_type = "application/problem+json"),
+        NotFoundProblem,
     )
 )]
 pub async fn get_ffm(
@@ -198,15 +163,8 @@ pub async fn get_ffm(
     Authenticated(caller): Authenticated,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
-    let bundle = visible(&state, &caller, &id).await?;
-    let mut headers = HeaderMap::new();
-    with_token(
-        &mut headers,
-        &caller,
-        &bundle.security_domain,
-        state.plane.ffm.token(&id),
-    );
-    Ok((headers, Json(bundle)).into_response())
+    let answer = state.plane.ffm.get(&caller, &id).await?;
+    Ok(bundle_response(StatusCode::OK, HeaderMap::new(), answer))
 }
 
 /// Free a bundle: its memory, its capacity and its token, at once.
@@ -214,11 +172,12 @@ pub async fn get_ffm(
     delete,
     path = "/v1/ffm/{id}",
     tag = "memqosd",
-    params(("id" = String, Path, description = "Bundle id")),
+    security(("mtls" = ["tenant"])),
+    params(("id" = String, Path, description = "Bundle id"), IfMatchHeader),
     responses(
         (status = 200, description = "The freed bundle", body = FfmBundle),
-        (status = 404, description = "No such bundle", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "If-Match is stale", body = Problem, content_type = "application/problem+json"),
+        NotFoundProblem,
+        IfMatchProblems,
     )
 )]
 pub async fn delete_ffm(
@@ -227,18 +186,9 @@ pub async fn delete_ffm(
     Path(id): Path<String>,
     IfMatch(precondition): IfMatch,
 ) -> ApiResult<Json<FfmBundle>> {
-    // One read serves the visibility check and the delete's precondition.
-    match state
-        .plane
-        .ffm
-        .delete_visible(&id, precondition, |b| {
-            caller.may_see(Some(&b.security_domain))
-        })
-        .await?
-    {
-        Some(bundle) => Ok(Json(bundle)),
-        None => Err(not_found("ffm", &id)),
-    }
+    Ok(Json(
+        state.plane.ffm.delete(&caller, &id, precondition).await?,
+    ))
 }
 
 /// Telemetry: modelled achieved bandwidth and p99, moved pages, resident bytes.
@@ -246,10 +196,11 @@ pub async fn delete_ffm(
     get,
     path = "/v1/ffm/{id}/telemetry",
     tag = "memqosd",
+    security(("mtls" = ["tenant"])),
     params(("id" = String, Path, description = "Bundle id")),
     responses(
         (status = 200, description = "Telemetry", body = FfmTelemetry),
-        (status = 404, description = "No such bundle", body = Problem, content_type = "application/problem+json"),
+        NotFoundProblem,
     )
 )]
 pub async fn ffm_telemetry(
@@ -257,8 +208,7 @@ pub async fn ffm_telemetry(
     Authenticated(caller): Authenticated,
     Path(id): Path<String>,
 ) -> ApiResult<Json<FfmTelemetry>> {
-    visible(&state, &caller, &id).await?;
-    Ok(Json(state.plane.ffm.telemetry(&id).await?))
+    Ok(Json(state.plane.ffm.telemetry(&caller, &id).await?))
 }
 
 /// Adjust the bandwidth floor (RFC "Adjust Bandwidth"): re-admitted on the
@@ -268,13 +218,14 @@ pub async fn ffm_telemetry(
     patch,
     path = "/v1/ffm/{id}/bandwidth",
     tag = "memqosd",
+    security(("mtls" = ["tenant"])),
     params(("id" = String, Path, description = "Bundle id")),
     request_body = BandwidthPatch,
     responses(
         (status = 200, description = "The bundle with its new floor", body = FfmBundle),
-        (status = 404, description = "No such bundle", body = Problem, content_type = "application/problem+json"),
+        NotFoundProblem,
         (status = 409, description = "Does not fit, or migrating", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid floor", body = Problem, content_type = "application/problem+json"),
+        BodyProblems,
     )
 )]
 pub async fn patch_ffm_bandwidth(
@@ -282,11 +233,14 @@ pub async fn patch_ffm_bandwidth(
     Authenticated(caller): Authenticated,
     Path(id): Path<String>,
     IfMatch(precondition): IfMatch,
-    StrictJson(patch): StrictJson<BandwidthPatch>,
+    ParsedJson(patch): ParsedJson<BandwidthPatch>,
 ) -> ApiResult<Json<FfmBundle>> {
-    visible(&state, &caller, &id).await?;
     Ok(Json(
-        state.plane.ffm.set_floor(&id, patch, precondition).await?,
+        state
+            .plane
+            .ffm
+            .set_floor(&caller, &id, patch, precondition)
+            .await?,
     ))
 }
 
@@ -296,27 +250,25 @@ pub async fn patch_ffm_bandwidth(
     patch,
     path = "/v1/ffm/{id}/latency_class",
     tag = "memqosd",
+    security(("mtls" = ["tenant"])),
     params(("id" = String, Path, description = "Bundle id")),
     request_body = LatencyClassPatch,
     responses(
         (status = 202, description = "Migration started", body = Operation),
-        (status = 404, description = "No such bundle", body = Problem, content_type = "application/problem+json"),
+        NotFoundProblem,
         (status = 409, description = "Destination does not fit, or already migrating", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Tier incompatible with the bundle's persistence", body = Problem, content_type = "application/problem+json"),
+        BodyProblems,
     )
 )]
 pub async fn patch_ffm_latency_class(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
     Path(id): Path<String>,
-    StrictJson(patch): StrictJson<LatencyClassPatch>,
+    ParsedJson(patch): ParsedJson<LatencyClassPatch>,
 ) -> ApiResult<Response> {
-    visible(&state, &caller, &id).await?;
-    let operation = state.plane.ffm.migrate(&id, patch).await?;
+    let operation = state.plane.ffm.migrate(&caller, &id, patch).await?;
     let mut headers = HeaderMap::new();
-    if let Ok(v) = HeaderValue::from_str(&format!("/v1/operations/{}", operation.id)) {
-        headers.insert(header::LOCATION, v);
-    }
+    location(&mut headers, &format!("/v1/operations/{}", operation.id));
     Ok((StatusCode::ACCEPTED, headers, Json(operation)).into_response())
 }
 
@@ -325,10 +277,11 @@ pub async fn patch_ffm_latency_class(
     post,
     path = "/v1/ffm/{id}/lease",
     tag = "memqosd",
+    security(("mtls" = ["tenant"])),
     params(("id" = String, Path, description = "Bundle id")),
     responses(
         (status = 200, description = "Renewed", body = FfmBundle),
-        (status = 404, description = "No such bundle, or its lease already ended", body = Problem, content_type = "application/problem+json"),
+        NotFoundProblem,
     )
 )]
 pub async fn renew_ffm_lease(
@@ -336,8 +289,7 @@ pub async fn renew_ffm_lease(
     Authenticated(caller): Authenticated,
     Path(id): Path<String>,
 ) -> ApiResult<Json<FfmBundle>> {
-    visible(&state, &caller, &id).await?;
-    Ok(Json(state.plane.ffm.renew(&id).await?))
+    Ok(Json(state.plane.ffm.renew(&caller, &id).await?))
 }
 
 /// Create a time-windowed floor policy ("min 150 GB/s 20:00–08:00"); refused
@@ -346,26 +298,22 @@ pub async fn renew_ffm_lease(
     post,
     path = "/v1/policies",
     tag = "memqosd",
+    security(("mtls" = ["tenant"])),
     request_body = PolicyRequest,
     responses(
         (status = 201, description = "Created", body = Policy),
-        (status = 409, description = "Would over-commit a device in a window", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid policy", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Would over-commit a device in a window (InsufficientCapacity), or the domain already has a policy of this name (PolicyNameTaken)", body = Problem, content_type = "application/problem+json"),
+        BodyProblems,
     )
 )]
 pub async fn create_policy(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
-    StrictJson(mut request): StrictJson<PolicyRequest>,
+    ParsedJson(request): ParsedJson<PolicyRequest>,
 ) -> ApiResult<Response> {
-    if let Some(owner) = caller.owner_for(Some(&request.security_domain)) {
-        request.security_domain = owner;
-    }
-    let policy = state.plane.ffm.create_policy(request).await?;
+    let policy = state.plane.ffm.create_policy(&caller, request).await?;
     let mut headers = HeaderMap::new();
-    if let Ok(v) = HeaderValue::from_str(&format!("/v1/policies/{}", policy.id)) {
-        headers.insert(header::LOCATION, v);
-    }
+    location(&mut headers, &format!("/v1/policies/{}", policy.id));
     Ok((StatusCode::CREATED, headers, Json(policy)).into_response())
 }
 
@@ -374,54 +322,37 @@ pub async fn create_policy(
     get,
     path = "/v1/policies",
     tag = "memqosd",
-    params(
-        ("limit" = Option<usize>, Query, description = "Page size, 1..=1000"),
-        ("continue" = Option<String>, Query, description = "Token from X-Continue"),
-        ("label_selector" = Option<String>, Query, description = "k=v,k!=v,k"),
-    ),
-    responses((status = 200, description = "The policies", body = [Policy]))
+    security(("mtls" = ["tenant"])),
+    params(ListParams),
+    responses(
+        (status = 200, description = "The policies: a bare JSON array (paging in the X-Continue, Link and X-Resource-Version headers), or with `watch=true` a server-sent event stream of ADDED/MODIFIED/DELETED events",
+            content((Vec<Policy> = "application/json"), (super::responses::WatchStreamEvent = "text/event-stream")),
+            headers(
+                ("X-Resource-Version" = String, description = "The store revision the page was read at; watch from it"),
+                ("X-Continue" = String, description = "Token for the next page, absent on the last"),
+                ("Link" = String, description = "rel=\"next\" link to the next page"),
+            )),
+        ListProblems,
+    )
 )]
 pub async fn list_policies(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
     query: ListQuery,
 ) -> ApiResult<Response> {
-    if query.watch && caller.confined_to().is_none() {
-        return list_or_watch(
-            &state,
-            state.plane.ffm.policy_registry(),
-            "/v1/policies",
-            query,
-        )
-        .await;
+    let ffm = &state.plane.ffm;
+    if query.watch {
+        let events = ffm
+            .watch_policies(
+                &caller,
+                watch_from(&query),
+                query.options.label_selector.clone(),
+            )
+            .await?;
+        return Ok(events_response(&state, query.watch_timeout, events));
     }
-    let page = state
-        .plane
-        .ffm
-        .policy_registry()
-        .list(&query.options)
-        .await?;
-    let mut headers = HeaderMap::new();
-    headers.insert(RESOURCE_VERSION_HEADER, HeaderValue::from(page.revision));
-    if let Some(token) = &page.continue_token
-        && let Ok(v) = HeaderValue::from_str(token)
-    {
-        headers.insert(super::list::CONTINUE_HEADER, v);
-    }
-    let items: Vec<Policy> = page
-        .items
-        .into_iter()
-        .filter(|p| caller.may_see(Some(&p.security_domain)))
-        .collect();
-    Ok((headers, Json(items)).into_response())
-}
-
-async fn visible_policy(state: &AppState, caller: &Caller, id: &str) -> ApiResult<Policy> {
-    match state.plane.ffm.policy_registry().get(id).await {
-        Ok(p) if caller.may_see(Some(&p.security_domain)) => Ok(p),
-        Ok(_) => Err(not_found("policies", id)),
-        Err(e) => Err(e.into()),
-    }
+    let page = ffm.list_policies(&caller, &query.options).await?;
+    Ok(page_response("/v1/policies", query.options.limit, page))
 }
 
 /// One policy.
@@ -429,10 +360,11 @@ async fn visible_policy(state: &AppState, caller: &Caller, id: &str) -> ApiResul
     get,
     path = "/v1/policies/{id}",
     tag = "memqosd",
+    security(("mtls" = ["tenant"])),
     params(("id" = String, Path, description = "Policy id")),
     responses(
         (status = 200, description = "The policy", body = Policy),
-        (status = 404, description = "No such policy", body = Problem, content_type = "application/problem+json"),
+        NotFoundProblem,
     )
 )]
 pub async fn get_policy(
@@ -440,7 +372,7 @@ pub async fn get_policy(
     Authenticated(caller): Authenticated,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Policy>> {
-    Ok(Json(visible_policy(&state, &caller, &id).await?))
+    Ok(Json(state.plane.ffm.get_policy(&caller, &id).await?))
 }
 
 /// Delete a policy; the floors it set return to the bundles' own (refused
@@ -449,10 +381,12 @@ pub async fn get_policy(
     delete,
     path = "/v1/policies/{id}",
     tag = "memqosd",
+    security(("mtls" = ["tenant"])),
     params(("id" = String, Path, description = "Policy id")),
     responses(
         (status = 200, description = "The deleted policy", body = Policy),
-        (status = 404, description = "No such policy", body = Problem, content_type = "application/problem+json"),
+        NotFoundProblem,
+        (status = 409, description = "Without this policy's window the live grants would over-commit a device (InsufficientCapacity)", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn delete_policy(
@@ -460,6 +394,5 @@ pub async fn delete_policy(
     Authenticated(caller): Authenticated,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Policy>> {
-    visible_policy(&state, &caller, &id).await?;
-    Ok(Json(state.plane.ffm.delete_policy(&id).await?))
+    Ok(Json(state.plane.ffm.delete_policy(&caller, &id).await?))
 }

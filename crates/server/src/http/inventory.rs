@@ -6,12 +6,21 @@ use axum::extract::{Path, State};
 use axum::response::Response;
 use corridor_model::calibration::AmbientProfile;
 use corridor_model::fabric::FabricDevice;
-use corridor_model::problem::Problem;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::AppState;
-use super::extract::ListQuery;
+use super::extract::{ListParams, ListQuery};
 use super::list::list_or_watch;
 use super::problem::ApiResult;
+use super::responses::{ListProblems, NotFoundProblem};
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_devices))
+        .routes(routes!(get_device))
+        .routes(routes!(list_profiles))
+}
 
 /// List the fabric's devices (RFC "List Devices").
 ///
@@ -22,16 +31,17 @@ use super::problem::ApiResult;
     get,
     path = "/v1/fabman/devices",
     tag = "fabmand",
-    params(
-        ("limit" = Option<usize>, Query, description = "Page size, 1..=1000"),
-        ("continue" = Option<String>, Query, description = "Token from the previous page's X-Continue header"),
-        ("label_selector" = Option<String>, Query, description = "k=v,k!=v,k"),
-        ("watch" = Option<bool>, Query, description = "Stream changes as server-sent events"),
-        ("resource_version" = Option<String>, Query, description = "With watch: changes after this version"),
-    ),
+    security(("mtls" = ["inventory"])),
+    params(ListParams),
     responses(
-        (status = 200, description = "The devices", body = [FabricDevice]),
-        (status = 422, description = "Bad query parameter", body = Problem, content_type = "application/problem+json"),
+        (status = 200, description = "The devices: a bare JSON array (paging in the X-Continue, Link and X-Resource-Version headers), or with `watch=true` a server-sent event stream of ADDED/MODIFIED/DELETED events",
+            content((Vec<FabricDevice> = "application/json"), (super::responses::WatchStreamEvent = "text/event-stream")),
+            headers(
+                ("X-Resource-Version" = String, description = "The store revision the page was read at; watch from it"),
+                ("X-Continue" = String, description = "Token for the next page, absent on the last"),
+                ("Link" = String, description = "rel=\"next\" link to the next page"),
+            )),
+        ListProblems,
     )
 )]
 pub async fn list_devices(State(state): State<AppState>, query: ListQuery) -> ApiResult<Response> {
@@ -43,10 +53,11 @@ pub async fn list_devices(State(state): State<AppState>, query: ListQuery) -> Ap
     get,
     path = "/v1/fabman/devices/{id}",
     tag = "fabmand",
+    security(("mtls" = ["inventory"])),
     params(("id" = String, Path, description = "Device id")),
     responses(
         (status = 200, description = "The device", body = FabricDevice),
-        (status = 404, description = "No such device", body = Problem, content_type = "application/problem+json"),
+        NotFoundProblem,
     )
 )]
 pub async fn get_device(
@@ -61,6 +72,7 @@ pub async fn get_device(
     get,
     path = "/v1/heliopass/profiles",
     tag = "heliopassd",
+    security(("mtls" = ["inventory"])),
     responses((status = 200, description = "The profiles", body = [AmbientProfile]))
 )]
 pub async fn list_profiles(State(state): State<AppState>) -> Json<Vec<AmbientProfile>> {

@@ -12,10 +12,9 @@ use axum::Json;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use corridor_services::registry::WatchEvents;
-use corridor_services::{Page, Registry, Resource};
+use corridor_services::{Page, Registry, Resource, ServiceError, WatchEvent};
 use corridor_store::Revision;
-use futures::StreamExt;
+use futures::{Stream, StreamExt};
 use serde::Serialize;
 
 use super::AppState;
@@ -37,8 +36,7 @@ pub async fn list_or_watch<T: Resource>(
 }
 
 /// As [`list_or_watch`], showing only the objects `visible` accepts (a
-/// security domain sees its own), filtered before paging so pages are
-/// never short.
+/// security domain sees its own); pages may then hold fewer than `limit`.
 pub async fn list_or_watch_visible<T: Resource>(
     state: &AppState,
     registry: &Registry<T>,
@@ -47,32 +45,17 @@ pub async fn list_or_watch_visible<T: Resource>(
     visible: impl Fn(&T) -> bool + Send + Sync + 'static,
 ) -> ApiResult<Response> {
     if query.watch {
-        let events = registry
-            .watch(watch_from(&query), query.options.label_selector.clone())
-            .await?;
-        let events = events.filter(move |event| {
-            std::future::ready(match event {
-                Ok(event) => visible(&event.object),
-                Err(_) => true,
-            })
-        });
-        return Ok(watch_response(state, Box::pin(events)));
+        return watch(state, registry, query, visible).await;
     }
+    // Filtered before paging, so a page is short only at the end.
     let page = registry.list_visible(&query.options, &visible).await?;
-    Ok(page_response(path, &query, page))
+    Ok(page_response(path, query.options.limit, page))
 }
 
-/// The store revision a watch for `query` starts from: after its
-/// `resource_version`, or (0) from now.
-pub fn watch_from(query: &ListQuery) -> Revision {
-    match query.resource_version {
-        Some(revision) => revision + 1,
-        None => 0,
-    }
-}
-
-/// A list page as the RFC's bare array, paging and revision in headers.
-pub fn page_response<T: Serialize>(path: &str, query: &ListQuery, page: Page<T>) -> Response {
+/// A page as the RFC's bare JSON array, its metadata in headers:
+/// `X-Resource-Version`, and `X-Continue` plus `Link: rel="next"` when more
+/// follow (`path` and `limit` make the link).
+pub fn page_response<T: Serialize>(path: &str, limit: Option<usize>, page: Page<T>) -> Response {
     let mut headers = HeaderMap::new();
     headers.insert(RESOURCE_VERSION_HEADER, HeaderValue::from(page.revision));
     if let Some(token) = &page.continue_token {
@@ -81,7 +64,7 @@ pub fn page_response<T: Serialize>(path: &str, query: &ListQuery, page: Page<T>)
             headers.insert(CONTINUE_HEADER, value);
         }
         let mut next = format!("<{path}?continue={token}");
-        if let Some(limit) = query.options.limit {
+        if let Some(limit) = limit {
             next.push_str(&format!("&limit={limit}"));
         }
         next.push_str(">; rel=\"next\"");
@@ -92,10 +75,55 @@ pub fn page_response<T: Serialize>(path: &str, query: &ListQuery, page: Page<T>)
     (headers, Json(page.items)).into_response()
 }
 
-/// Server-sent events: one `ADDED`/`MODIFIED`/`DELETED` event per change,
-/// each with `id` = the revision so an `EventSource` reconnect resumes
-/// with `Last-Event-ID`; the stream ends when the server drains.
-pub fn watch_response<T: Resource>(state: &AppState, events: WatchEvents<T>) -> Response {
+/// Resolves when the server drains or the client's `timeout_seconds` is up.
+async fn stream_end(drained: impl std::future::Future<Output = ()>, timeout: Option<Duration>) {
+    match timeout {
+        Some(timeout) => {
+            tokio::select! {
+                () = drained => {}
+                () = tokio::time::sleep(timeout) => {}
+            }
+        }
+        None => drained.await,
+    }
+}
+
+/// Server-sent events: one `ADDED`/`MODIFIED`/`DELETED` event per change
+/// after `resource_version` (or from now), each with `id` = the revision so
+/// an `EventSource` reconnect resumes with `Last-Event-ID`.
+async fn watch<T: Resource>(
+    state: &AppState,
+    registry: &Registry<T>,
+    query: ListQuery,
+    visible: impl Fn(&T) -> bool + Send + Sync + 'static,
+) -> ApiResult<Response> {
+    let from = watch_from(&query);
+    let events = registry
+        .watch(from, query.options.label_selector.clone())
+        .await?;
+    let events = events.filter(move |event| {
+        let keep = match event {
+            Ok(event) => visible(&event.object),
+            Err(_) => true,
+        };
+        std::future::ready(keep)
+    });
+    Ok(events_response(state, query.watch_timeout, events))
+}
+
+/// The revision a watch starts after: events from `resource_version + 1`,
+/// or from now without one.
+pub fn watch_from(query: &ListQuery) -> Revision {
+    query.resource_version.map_or(0, |revision| revision + 1)
+}
+
+/// A stream of watch events as server-sent events, ended when the server
+/// drains or after `timeout` (the client's `timeout_seconds`).
+pub fn events_response<T: Serialize>(
+    state: &AppState,
+    timeout: Option<Duration>,
+    events: impl Stream<Item = Result<WatchEvent<T>, ServiceError>> + Send + 'static,
+) -> Response {
     let stream = events
         .map(|event| {
             let sse = match event {
@@ -111,7 +139,7 @@ pub fn watch_response<T: Resource>(state: &AppState, events: WatchEvents<T>) -> 
             };
             Ok::<_, Infallible>(sse)
         })
-        .take_until(state.drained())
+        .take_until(stream_end(state.drained(), timeout))
         .boxed();
     Sse::new(stream)
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))

@@ -44,6 +44,9 @@ pub async fn observe(State(state): State<AppState>, request: Request, next: Next
         .extensions_mut()
         .insert(RequestId(request_id.clone()));
     let mut response = next.run(request).await;
+    if route != "unmatched" {
+        response = hold_to_contract(&state, &method, &route, response);
+    }
     let elapsed = started.elapsed();
     let status = response.status().as_u16();
     state
@@ -60,6 +63,45 @@ pub async fn observe(State(state): State<AppState>, request: Request, next: Next
         micros = elapsed.as_micros() as u64,
         "request"
     );
+    response
+}
+
+/// Checks an answer against the document. An operation that answers a
+/// status or content type its declaration does not show is a bug in the
+/// declaration or the code: it is logged, and in debug builds (every test
+/// and every fuzzing run) replaced by a 500 naming the mismatch, so that no
+/// test can pass while the two disagree. Methods a route does not have
+/// (405) are not operations and are not checked.
+fn hold_to_contract(
+    state: &AppState,
+    method: &axum::http::Method,
+    route: &str,
+    response: Response,
+) -> Response {
+    if state.contract.operation(method, route).is_none() {
+        return response;
+    }
+    let status = response.status().as_u16();
+    let content_type = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    if state
+        .contract
+        .documents(method, route, status, content_type.as_deref())
+    {
+        return response;
+    }
+    let detail = format!(
+        "{method} {route} answered {status} ({}), which its OpenAPI declaration does not show",
+        content_type.as_deref().unwrap_or("no body")
+    );
+    tracing::error!(%detail, "undocumented response");
+    if cfg!(debug_assertions) {
+        let problem = corridor_model::problem::Problem::internal(detail);
+        return super::problem::ApiError(problem).into_response();
+    }
     response
 }
 
@@ -109,7 +151,10 @@ pub async fn authorize(State(state): State<AppState>, request: Request, next: Ne
         )
     };
 
-    let denied = match decide(&identity, &method, route.as_deref()) {
+    let scope = route
+        .as_deref()
+        .and_then(|route| state.contract.scope(&method, route));
+    let denied = match decide(&identity, &method, route.as_deref(), scope) {
         Decision::Allow => None,
         Decision::Unauthenticated(reason) => {
             Some(deny(StatusCode::UNAUTHORIZED, "unauthenticated", reason))

@@ -1,7 +1,17 @@
 //! The HTTP API: routing, middleware and the OpenAPI document.
+//!
+//! Each endpoint is declared once, by its handler's `#[utoipa::path]`
+//! attribute: method, path, parameters, every response, and its
+//! authorisation scope (`security(("mtls" = ["<scope>"]))`). Each module's
+//! `routes()` registers its handlers with `utoipa_axum::routes!`, which
+//! reads the path from that attribute; [`api`] merges them into the axum
+//! router and the OpenAPI document at once, and the middleware reads the
+//! scopes and the documented responses back out of that document
+//! ([`contract`]).
 
 pub mod auth;
 pub mod caller;
+pub mod contract;
 pub mod corridors;
 pub mod extract;
 pub mod ffm;
@@ -13,13 +23,14 @@ pub mod openapi;
 pub mod operations;
 pub mod pending;
 pub mod problem;
+pub mod responses;
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use axum::Router;
-use axum::routing::{get, post};
 use corridor_services::ControlPlane;
+use utoipa_axum::router::OpenApiRouter;
 
 use crate::metrics::Metrics;
 use problem::ApiError;
@@ -36,6 +47,8 @@ pub struct AppState {
     pub draining: tokio::sync::watch::Receiver<bool>,
     /// Every mutating call and every denial goes here.
     pub audit: crate::audit::AuditLog,
+    /// Scopes and documented responses, read from the API document.
+    pub contract: Arc<contract::Contract>,
 }
 
 impl AppState {
@@ -48,78 +61,26 @@ impl AppState {
     }
 }
 
-/// Every route of the API. New endpoints must be added here and to
-/// `openapi::ApiDoc`; the OpenAPI test fails if one is missing.
+/// The whole API as one router plus the document generated from the same
+/// declarations.
+pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    let (router, mut document) = OpenApiRouter::with_openapi(openapi::base())
+        .merge(corridors::routes())
+        .merge(ffm::routes())
+        .merge(inventory::routes())
+        .merge(pending::routes())
+        .merge(operations::routes())
+        .merge(health::routes())
+        .merge(openapi::routes())
+        .split_for_parts();
+    responses::layer_responses(&mut document);
+    (router, document)
+}
+
+/// The API router with its middleware, ready to serve.
 pub fn router(state: AppState) -> Router {
-    use pending::*;
-    let api = Router::new()
-        // corrd
-        .route(
-            "/v1/corridors",
-            post(corridors::create_corridor).get(corridors::list_corridors),
-        )
-        .route(
-            "/v1/corridors/{id}",
-            get(corridors::get_corridor).delete(corridors::delete_corridor),
-        )
-        .route(
-            "/v1/corridors/{id}/telemetry",
-            get(corridors::corridor_telemetry),
-        )
-        .route(
-            "/v1/corridors/{id}/recalibrate",
-            post(corridors::recalibrate_corridor),
-        )
-        .route(
-            "/v1/corridors/{id}/lease",
-            post(corridors::renew_corridor_lease),
-        )
-        .route("/v1/admin/twin/faults", post(corridors::inject_twin_fault))
-        // memqosd
-        .route("/v1/ffm/alloc", post(ffm::alloc_ffm))
-        .route("/v1/ffm", get(ffm::list_ffm))
-        .route("/v1/ffm/{id}", get(ffm::get_ffm).delete(ffm::delete_ffm))
-        .route("/v1/ffm/{id}/telemetry", get(ffm::ffm_telemetry))
-        .route(
-            "/v1/ffm/{id}/bandwidth",
-            axum::routing::patch(ffm::patch_ffm_bandwidth),
-        )
-        .route(
-            "/v1/ffm/{id}/latency_class",
-            axum::routing::patch(ffm::patch_ffm_latency_class),
-        )
-        .route("/v1/ffm/{id}/lease", post(ffm::renew_ffm_lease))
-        .route(
-            "/v1/policies",
-            post(ffm::create_policy).get(ffm::list_policies),
-        )
-        .route(
-            "/v1/policies/{id}",
-            get(ffm::get_policy).delete(ffm::delete_policy),
-        )
-        // fabmand
-        .route("/v1/fabman/devices", get(inventory::list_devices))
-        .route("/v1/fabman/devices/{id}", get(inventory::get_device))
-        .route("/v1/fabman/paths", post(create_path).get(list_paths))
-        .route("/v1/fabman/paths/{id}", get(get_path).delete(delete_path))
-        .route("/v1/fabman/attest", post(fabman_attest))
-        .route("/v1/fabman/attest/{ticket_id}", get(fabman_get_ticket))
-        // heliopassd
-        .route("/v1/heliopass/calibrate", post(heliopass_calibrate))
-        .route("/v1/heliopass/profiles", get(inventory::list_profiles))
-        // attestd
-        .route("/v1/attest/device", post(attest_device))
-        .route("/v1/attest/spdm", post(attest_spdm))
-        .route("/v1/attest/measured-boot/{device_id}", get(measured_boot))
-        .route("/v1/attest/{attestation_id}", get(get_attestation))
-        // operations
-        .route("/v1/operations", get(operations::list_operations))
-        .route("/v1/operations/{id}", get(operations::get_operation))
-        // operations endpoints
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
-        .route("/metrics", get(health::metrics))
-        .route("/openapi.json", get(openapi::serve))
+    let (api, _) = api();
+    let api = api
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed);
 

@@ -1,81 +1,32 @@
-//! The OpenAPI document, generated from the handlers' annotations.
+//! The OpenAPI document: its fixed parts here, its paths from the handlers'
+//! declarations (see [`super::api`]).
 //!
 //! The generated document is checked in as `openapi/corridoros.json`; a test
-//! fails when it drifts, so API changes are always reviewed as a diff.
+//! fails when it drifts, so API changes are always reviewed as a diff, and
+//! another validates it against the OpenAPI 3.1 specification.
 
-use axum::Json;
-use utoipa::OpenApi;
+use std::sync::LazyLock;
 
-use super::{corridors, ffm, inventory, operations, pending};
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use utoipa::openapi::security::SecurityScheme;
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::AppState;
+use super::contract::SECURITY_SCHEME;
 
 #[derive(Debug, OpenApi)]
 #[openapi(
     info(
         title = "CorridorOS API",
-        description = "Photonic corridors, free-form memory, CXL fabric paths, calibration and attestation (RFC-0001 v4).",
+        description = "Photonic corridors, free-form memory, CXL fabric paths, calibration and attestation (RFC-0001 v4).\n\nEvery operation names the scope that decides who may call it in its `security` requirement (`mtls` with one role name): `probe` (anyone), `discovery` (any authenticated principal), `inventory` (everyone reads; security domains read only), `tenant` (a security domain sees only its own objects; another domain's are 404), `infrastructure` and `observability` (not for security domains), `admin` (the admin principal only).",
         version = "4.0.0",
         license(name = "Apache-2.0"),
     ),
-    paths(
-        corridors::create_corridor,
-        corridors::list_corridors,
-        corridors::get_corridor,
-        corridors::delete_corridor,
-        corridors::corridor_telemetry,
-        corridors::recalibrate_corridor,
-        corridors::renew_corridor_lease,
-        corridors::inject_twin_fault,
-        ffm::alloc_ffm,
-        ffm::list_ffm,
-        ffm::get_ffm,
-        ffm::delete_ffm,
-        ffm::ffm_telemetry,
-        ffm::patch_ffm_bandwidth,
-        ffm::patch_ffm_latency_class,
-        ffm::renew_ffm_lease,
-        ffm::create_policy,
-        ffm::list_policies,
-        ffm::get_policy,
-        ffm::delete_policy,
-        inventory::list_devices,
-        inventory::get_device,
-        pending::create_path,
-        pending::list_paths,
-        pending::get_path,
-        pending::delete_path,
-        pending::fabman_attest,
-        pending::fabman_get_ticket,
-        pending::heliopass_calibrate,
-        inventory::list_profiles,
-        pending::attest_device,
-        pending::get_attestation,
-        pending::measured_boot,
-        pending::attest_spdm,
-        operations::list_operations,
-        operations::get_operation,
-    ),
-    components(schemas(
-        corridor_model::corridor::CorridorRequest,
-        corridor_model::corridor::Corridor,
-        corridor_model::corridor::CorridorTelemetry,
-        corridor_model::corridor::CorridorAssignment,
-        corridor_model::corridor::TwinFaultRequest,
-        corridor_model::ffm::FfmAllocRequest,
-        corridor_model::ffm::FfmBundle,
-        corridor_model::ffm::FfmTelemetry,
-        corridor_model::ffm::BandwidthPatch,
-        corridor_model::ffm::LatencyClassPatch,
-        corridor_model::fabric::FabricPathRequest,
-        corridor_model::fabric::FabricPath,
-        corridor_model::calibration::CalibrationRequest,
-        corridor_model::calibration::Calibration,
-        corridor_model::attestation::AttestDeviceRequest,
-        corridor_model::attestation::SpdmAttestRequest,
-        corridor_model::attestation::AttestationTicket,
-        corridor_model::attestation::MeasuredBoot,
-        corridor_model::policy::PolicyRequest,
-        corridor_model::policy::Policy,
-    )),
+    modifiers(&MutualTlsScheme),
+    components(schemas(corridor_model::problem::Problem)),
     tags(
         (name = "corrd", description = "Photonic corridors"),
         (name = "memqosd", description = "Free-form memory and bandwidth policies"),
@@ -83,19 +34,72 @@ use super::{corridors, ffm, inventory, operations, pending};
         (name = "heliopassd", description = "Optical calibration"),
         (name = "attestd", description = "Measured boot and device attestation"),
         (name = "operations", description = "Long-running operations"),
+        (name = "service", description = "Probes, metrics and this document"),
     )
 )]
-pub struct ApiDoc;
+struct ApiDoc;
 
-/// The document as pretty JSON with a trailing newline, exactly as checked in.
-pub fn document() -> String {
-    let mut text = ApiDoc::openapi()
+/// Declares the TLS client-certificate scheme the operations refer to.
+#[derive(Debug)]
+struct MutualTlsScheme;
+
+impl Modify for MutualTlsScheme {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            SECURITY_SCHEME,
+            SecurityScheme::MutualTls {
+                description: Some(
+                    "TLS 1.3 client certificate issued by the cluster CA; its principal (admin, operator, read-only or a security domain) is the caller".into(),
+                ),
+                extensions: None,
+            },
+        );
+    }
+}
+
+/// The fixed parts of the document, before the routes are merged in.
+pub fn base() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}
+
+static DOCUMENT: LazyLock<utoipa::openapi::OpenApi> = LazyLock::new(|| super::api().1);
+
+static DOCUMENT_JSON: LazyLock<String> = LazyLock::new(|| {
+    let mut text = DOCUMENT
         .to_pretty_json()
         .expect("the OpenAPI document serialises");
     text.push('\n');
     text
+});
+
+/// The whole document, generated once.
+pub fn model() -> &'static utoipa::openapi::OpenApi {
+    &DOCUMENT
 }
 
-pub async fn serve() -> Json<utoipa::openapi::OpenApi> {
-    Json(ApiDoc::openapi())
+/// The document as pretty JSON with a trailing newline, exactly as checked in.
+pub fn document() -> String {
+    DOCUMENT_JSON.clone()
+}
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(serve))
+}
+
+/// This document.
+#[utoipa::path(
+    get,
+    path = "/openapi.json",
+    tag = "service",
+    security(("mtls" = ["discovery"])),
+    responses((status = 200, description = "The OpenAPI 3.1 document", content_type = "application/json", body = Object))
+)]
+pub async fn serve() -> Response {
+    let mut response = DOCUMENT_JSON.as_str().into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
 }

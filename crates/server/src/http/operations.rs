@@ -4,25 +4,38 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::response::Response;
 use corridor_model::meta::Operation;
-use corridor_model::problem::Problem;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::AppState;
-use super::extract::ListQuery;
+use super::extract::{ListParams, ListQuery};
 use super::list::list_or_watch;
 use super::problem::ApiResult;
+use super::responses::{ListProblems, NotFoundProblem};
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_operations))
+        .routes(routes!(get_operation))
+}
 
 /// List operations; supports paging, labels and watch like every list.
 #[utoipa::path(
     get,
     path = "/v1/operations",
     tag = "operations",
-    params(
-        ("limit" = Option<usize>, Query, description = "Page size, 1..=1000"),
-        ("continue" = Option<String>, Query, description = "Token from X-Continue"),
-        ("watch" = Option<bool>, Query, description = "Stream changes as server-sent events"),
-        ("resource_version" = Option<String>, Query, description = "With watch: changes after this version"),
-    ),
-    responses((status = 200, description = "The operations", body = [Operation]))
+    security(("mtls" = ["infrastructure"])),
+    params(ListParams),
+    responses(
+        (status = 200, description = "The operations: a bare JSON array (paging in the X-Continue, Link and X-Resource-Version headers), or with `watch=true` a server-sent event stream of ADDED/MODIFIED/DELETED events",
+            content((Vec<Operation> = "application/json"), (super::responses::WatchStreamEvent = "text/event-stream")),
+            headers(
+                ("X-Resource-Version" = String, description = "The store revision the page was read at; watch from it"),
+                ("X-Continue" = String, description = "Token for the next page, absent on the last"),
+                ("Link" = String, description = "rel=\"next\" link to the next page"),
+            )),
+        ListProblems,
+    )
 )]
 pub async fn list_operations(
     State(state): State<AppState>,
@@ -42,10 +55,11 @@ pub async fn list_operations(
     get,
     path = "/v1/operations/{id}",
     tag = "operations",
+    security(("mtls" = ["infrastructure"])),
     params(("id" = String, Path, description = "Operation id")),
     responses(
         (status = 200, description = "The operation", body = Operation),
-        (status = 404, description = "No such operation", body = Problem, content_type = "application/problem+json"),
+        NotFoundProblem,
     )
 )]
 pub async fn get_operation(

@@ -5,18 +5,28 @@
 //! the issue that builds it: never a fake success.
 
 use corridor_model::problem::Problem;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
+use super::AppState;
 use super::problem::ApiError;
+use super::responses::NotImplementedProblem;
 
-/// Declares a documented endpoint that answers 501 until its service lands.
-#[macro_export]
+/// Declares a documented endpoint that answers 501 until its service
+/// lands: method, path (with its path parameters), tag, scope and the
+/// issue that builds it.
 macro_rules! pending_endpoint {
-    ($name:ident, $method:ident, $path:literal, $tag:literal, $issue:literal) => {
+    (
+        $name:ident, $method:ident, $path:literal, $tag:literal, $scope:literal,
+        [$($param:literal),*], $issue:literal
+    ) => {
         #[utoipa::path(
             $method,
             path = $path,
             tag = $tag,
-            responses((status = 501, description = "Not implemented yet", body = Problem, content_type = "application/problem+json"))
+            security(("mtls" = [$scope])),
+            params($(($param = String, Path, description = "Identifier")),*),
+            responses(NotImplementedProblem)
         )]
         pub async fn $name() -> ApiError {
             ApiError(Problem::not_implemented(
@@ -27,85 +37,120 @@ macro_rules! pending_endpoint {
     };
 }
 
-// fabmand: CXL fabric paths and device attestation (a later issue).
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_path, list_paths))
+        .routes(routes!(get_path, delete_path))
+        .routes(routes!(fabman_attest))
+        .routes(routes!(fabman_get_ticket))
+        .routes(routes!(heliopass_calibrate))
+        .routes(routes!(attest_device))
+        .routes(routes!(get_attestation))
+        .routes(routes!(measured_boot))
+        .routes(routes!(attest_spdm))
+}
+
+// fabmand: CXL fabric paths (issue #12) and device attestation (#11).
 pending_endpoint!(
     create_path,
     post,
     "/v1/fabman/paths",
     "fabmand",
-    "the CXL fabric issue (not yet filed)"
+    "tenant",
+    [],
+    "issue #12, fabric manager"
 );
 pending_endpoint!(
     list_paths,
     get,
     "/v1/fabman/paths",
     "fabmand",
-    "the CXL fabric issue (not yet filed)"
+    "tenant",
+    [],
+    "issue #12, fabric manager"
 );
 pending_endpoint!(
     get_path,
     get,
     "/v1/fabman/paths/{id}",
     "fabmand",
-    "the CXL fabric issue (not yet filed)"
+    "tenant",
+    ["id"],
+    "issue #12, fabric manager"
 );
 pending_endpoint!(
     delete_path,
     delete,
     "/v1/fabman/paths/{id}",
     "fabmand",
-    "the CXL fabric issue (not yet filed)"
+    "tenant",
+    ["id"],
+    "issue #12, fabric manager"
 );
 pending_endpoint!(
     fabman_attest,
     post,
     "/v1/fabman/attest",
     "fabmand",
-    "the attestation issue (not yet filed)"
+    "tenant",
+    [],
+    "issue #11, attestation"
 );
 pending_endpoint!(
     fabman_get_ticket,
     get,
     "/v1/fabman/attest/{ticket_id}",
     "fabmand",
-    "the attestation issue (not yet filed)"
+    "tenant",
+    ["ticket_id"],
+    "issue #11, attestation"
 );
 
-// heliopassd: calibration (a later issue).
+// heliopassd: calibration (issue #13).
 pending_endpoint!(
     heliopass_calibrate,
     post,
     "/v1/heliopass/calibrate",
     "heliopassd",
-    "the HELIOPASS calibration issue (not yet filed)"
+    "infrastructure",
+    [],
+    "issue #13, HELIOPASS calibration"
 );
 
-// attestd: attestation (a later issue).
+// attestd: attestation (issue #11).
 pending_endpoint!(
     attest_device,
     post,
     "/v1/attest/device",
     "attestd",
-    "the attestation issue (not yet filed)"
+    "infrastructure",
+    [],
+    "issue #11, attestation"
 );
 pending_endpoint!(
     get_attestation,
     get,
     "/v1/attest/{attestation_id}",
     "attestd",
-    "the attestation issue (not yet filed)"
+    "infrastructure",
+    ["attestation_id"],
+    "issue #11, attestation"
 );
 pending_endpoint!(
     measured_boot,
     get,
     "/v1/attest/measured-boot/{device_id}",
     "attestd",
-    "the attestation issue (not yet filed)"
+    "infrastructure",
+    ["device_id"],
+    "issue #11, attestation"
 );
 pending_endpoint!(
     attest_spdm,
     post,
     "/v1/attest/spdm",
     "attestd",
-    "the attestation issue (not yet filed)"
+    "infrastructure",
+    [],
+    "issue #11, attestation"
 );

@@ -62,6 +62,15 @@ pub enum CorridorError {
         source: corridor_hal::OpticalError,
     },
 
+    /// Twin-only operations (fault injection) on a plant of real modules.
+    #[error("the optical plant is {backend}, not the digital twin: it takes no injected faults")]
+    NotATwin { backend: &'static str },
+
+    /// A blocking optical-plant job was dropped before it ran (the runtime
+    /// is shutting down).
+    #[error("the optical plant job was cancelled: corridord is shutting down")]
+    PlantJobCancelled,
+
     #[error(transparent)]
     Service(#[from] ServiceError),
 }
@@ -95,6 +104,8 @@ impl CorridorError {
             CorridorError::NoLanes { .. } => Problem::conflict("NoLanes", self.to_string()),
             CorridorError::Contention { .. } => Problem::unavailable(self.to_string()),
             CorridorError::NotLit { .. } => Problem::conflict("NotLit", self.to_string()),
+            CorridorError::NotATwin { .. } => Problem::conflict("NotATwin", self.to_string()),
+            CorridorError::PlantJobCancelled => Problem::unavailable(self.to_string()),
             CorridorError::Topology(_) | CorridorError::Optical { .. } => {
                 Problem::internal(crate::error::error_chain(self))
             }

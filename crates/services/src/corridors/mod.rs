@@ -35,7 +35,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use corridor_hal::optical::{TwinFault, TwinOptics};
+use corridor_hal::optical::{OpticalPlant, TwinFault};
 use corridor_hal::{Clock, Topology};
 use corridor_model::corridor::{
     Corridor, CorridorRequest, CorridorStatus, CorridorTelemetry, TwinFaultKind, TwinFaultRequest,
@@ -92,12 +92,17 @@ pub struct CorridorService {
     clock: Arc<dyn Clock>,
     fabric: Arc<fabric::Fabric>,
     cache: Mutex<Cache>,
-    optics: Arc<TwinOptics>,
+    /// The optical ports: the twin or real modules, chosen in configuration.
+    optics: Arc<dyn OpticalPlant>,
     operations: Operations,
     counters: Mutex<HashMap<String, ErrorCounter>>,
     /// Lanes this process has lit, by corridor: the reconciler takes down
     /// those whose corridor is gone (lease expiry, pre-emption elsewhere).
     lit: Mutex<HashMap<String, corridor_model::corridor::CorridorAssignment>>,
+    /// Orders lighting and darkening (held across the plant's calls): a
+    /// released corridor's darken and a new grant's light of the same
+    /// lanes never interleave.
+    lighting: tokio::sync::Mutex<()>,
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -108,19 +113,17 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 const ADMISSION_ATTEMPTS: usize = 32;
 
 impl CorridorService {
-    /// Maps the topology, builds the twin's optical ports and rebuilds the
-    /// planning cache from the ledger in the store.
+    /// Maps the topology, takes the optical plant (whose ports are the
+    /// topology's) and rebuilds the planning cache from the ledger in the
+    /// store.
     pub async fn start(
         store: Arc<dyn StateStore>,
         topology: &Topology,
+        optics: Arc<dyn OpticalPlant>,
         clock: Arc<dyn Clock>,
         operations: Operations,
     ) -> Result<Self, CorridorError> {
         let fabric = fabric::Fabric::from_topology(topology)?;
-        let optics = TwinOptics::new(topology).map_err(|source| CorridorError::Optical {
-            port: "*".into(),
-            source,
-        })?;
         let cache = Cache::load(&fabric, store.as_ref()).await?;
         let service = Self {
             registry: Registry::new(Arc::clone(&store)),
@@ -128,10 +131,11 @@ impl CorridorService {
             clock,
             fabric: Arc::new(fabric),
             cache: Mutex::new(cache),
-            optics: Arc::new(optics),
+            optics,
             operations,
             counters: Mutex::new(HashMap::new()),
             lit: Mutex::new(HashMap::new()),
+            lighting: tokio::sync::Mutex::new(()),
         };
         // Corridors that were lit before a restart are lit again: the twin's
         // modules start dark, as real modules after a power cycle.
@@ -144,14 +148,14 @@ impl CorridorService {
     /// Under the `lit` lock, like [`Self::darken`]: a corridor's capacity
     /// is freed in the store (and the cache) before its lanes go dark, so
     /// a new grant may light the same lanes first; the lock orders the two.
-    pub(crate) fn light(
+    pub(crate) async fn light(
         &self,
         id: &str,
         a: &corridor_model::corridor::CorridorAssignment,
     ) -> Result<(), CorridorError> {
-        let mut lit = lock(&self.lit);
-        lit.insert(id.to_owned(), a.clone());
-        optics::provision(&self.optics, a)
+        let _order = self.lighting.lock().await;
+        lock(&self.lit).insert(id.to_owned(), a.clone());
+        optics::provision(&self.optics, a).await
     }
 
     /// Whether another corridor has any of `a`'s module lanes lit on its
@@ -169,23 +173,28 @@ impl CorridorService {
 
     /// Takes the corridor's lanes down, except those another corridor has
     /// lit since this one's capacity was freed.
-    pub(crate) fn darken(
+    pub(crate) async fn darken(
         &self,
         id: &str,
         a: &corridor_model::corridor::CorridorAssignment,
     ) -> Result<(), CorridorError> {
-        let mut lit = lock(&self.lit);
-        lit.remove(id);
-        let mut down = a.clone();
-        down.module_lanes.retain(|lane| {
-            !lit.values().any(|other| {
-                other.module_lanes.contains(lane) && other.ports.iter().any(|p| a.ports.contains(p))
-            })
-        });
+        let _order = self.lighting.lock().await;
+        let down = {
+            let mut lit = lock(&self.lit);
+            lit.remove(id);
+            let mut down = a.clone();
+            down.module_lanes.retain(|lane| {
+                !lit.values().any(|other| {
+                    other.module_lanes.contains(lane)
+                        && other.ports.iter().any(|p| a.ports.contains(p))
+                })
+            });
+            down
+        };
         if down.module_lanes.is_empty() {
             return Ok(());
         }
-        optics::release(&self.optics, &down)
+        optics::release(&self.optics, &down).await
     }
 
     /// Corridors whose lanes this process has lit.
@@ -193,8 +202,8 @@ impl CorridorService {
         lock(&self.lit).keys().cloned().collect()
     }
 
-    pub fn optics(&self) -> &TwinOptics {
-        &self.optics
+    pub fn optics(&self) -> &dyn OpticalPlant {
+        self.optics.as_ref()
     }
 
     pub fn fabric(&self) -> &fabric::Fabric {
@@ -332,7 +341,7 @@ impl CorridorService {
         if corridor.attestation_required {
             hold_for_attestation(&mut corridor, now);
         } else if early && let Some(a) = corridor.assignment.clone() {
-            let outcome = self.bring_up(&corridor, &a, now);
+            let outcome = self.bring_up(&corridor, &a, now).await;
             record_bring_up(&mut corridor, &a, &outcome, now);
         }
         let txn = grant::grant_txn(&self.fabric, &corridor, plan, &victims, lease, now);
@@ -341,7 +350,7 @@ impl CorridorService {
             Ok(response) if response.succeeded => response,
             failed => {
                 if early && let Some(a) = &corridor.assignment {
-                    let _ = self.darken(id, a);
+                    let _ = self.darken(id, a).await;
                 }
                 return Err(match failed {
                     Ok(_) => ServiceError::ConditionFailed {
@@ -366,7 +375,7 @@ impl CorridorService {
         }
         for (victim, kv) in &victims {
             if let Some(a) = &victim.assignment {
-                let _ = self.darken(&victim.id, a);
+                let _ = self.darken(&victim.id, a).await;
             }
             if let Some(lease) = kv.lease {
                 let _ = self.store.lease_revoke(lease).await;
@@ -381,22 +390,22 @@ impl CorridorService {
             return Ok(corridor);
         };
         let now = self.clock.now();
-        let outcome = self.bring_up(&corridor, &a, now);
+        let outcome = self.bring_up(&corridor, &a, now).await;
         Ok(self
             .write_back(corridor, lease, |c| record_bring_up(c, &a, &outcome, now))
             .await)
     }
 
     /// Lights the lanes, settles both ends and reads them back.
-    fn bring_up(
+    async fn bring_up(
         &self,
         corridor: &Corridor,
         a: &corridor_model::corridor::CorridorAssignment,
         now: DateTime<Utc>,
     ) -> Result<optics::Readback, CorridorError> {
-        self.light(&corridor.id, a)
-            .and_then(|()| optics::settle(&self.optics, a, now))
-            .and_then(|()| optics::read(&self.optics, corridor, a))
+        self.light(&corridor.id, a).await?;
+        optics::settle(&self.optics, a, now).await?;
+        optics::read(&self.optics, corridor, a).await
     }
 
     /// Writes `mutate(corridor)` back if the object is still at the
@@ -455,10 +464,10 @@ impl CorridorService {
             if matches!(c.status, CorridorStatus::Active | CorridorStatus::Degraded)
                 && let Some(a) = &c.assignment
             {
-                let _ = self.light(&c.id, a);
+                let _ = self.light(&c.id, a).await;
             }
         }
-        let _ = self.optics.advance(self.clock.now());
+        let _ = self.advance(self.clock.now()).await;
     }
 
     /// The corridor, if `caller` may see it; another domain's is the same
@@ -577,7 +586,7 @@ impl CorridorService {
                 // lit). The capacity is already free in the store; a
                 // hardware error here leaves dark lanes the next grant
                 // re-provisions anyway.
-                if let Err(e) = self.darken(id, a) {
+                if let Err(e) = self.darken(id, a).await {
                     tracing::warn!(corridor = %id, error = %crate::error::error_chain(&e), "cannot take the lanes down");
                 }
             }
@@ -611,7 +620,7 @@ impl CorridorService {
     ) -> Result<CorridorTelemetry, CorridorError> {
         let corridor = &self.get(caller, id).await?;
         let now = self.clock.now();
-        self.advance(now)?;
+        self.advance(now).await?;
         // A released (pre-empted) corridor's lanes may be another's now.
         let Some(a) = corridor
             .assignment
@@ -620,7 +629,7 @@ impl CorridorService {
         else {
             return Err(no_lanes(corridor));
         };
-        let readback = optics::read(&self.optics, corridor, a)?;
+        let readback = optics::read(&self.optics, corridor, a).await?;
         let tech = admission::technology(corridor.corridor_type).technology();
         let energy = tech.energy();
         let lanes = a.module_lanes.len() as f64;
@@ -670,13 +679,8 @@ impl CorridorService {
         entry.errors.floor().min(u64::MAX as f64) as u64
     }
 
-    fn advance(&self, now: DateTime<Utc>) -> Result<(), CorridorError> {
-        self.optics
-            .advance(now)
-            .map_err(|source| CorridorError::Optical {
-                port: "*".into(),
-                source,
-            })
+    async fn advance(&self, now: DateTime<Utc>) -> Result<(), CorridorError> {
+        optics::advance(&self.optics, now).await
     }
 
     /// Starts a recalibration (a CMIS re-lock of every lane) as a
@@ -713,6 +717,7 @@ impl CorridorService {
                         .report(10, "cycling the CMIS data path (DPDeinit, ApplyDPInit)")
                         .await;
                     optics::relock(&service.optics, &assignment)
+                        .await
                         .map_err(|e| Problem::internal(crate::error::error_chain(&e)))?;
                     let _ = progress
                         .report(70, "lasers re-tuned; reading telemetry back")
@@ -720,6 +725,7 @@ impl CorridorService {
                     let now = service.clock.now();
                     service
                         .advance(now)
+                        .await
                         .map_err(|e| Problem::internal(crate::error::error_chain(&e)))?;
                     let corridor = service
                         .registry
@@ -727,6 +733,7 @@ impl CorridorService {
                         .await
                         .map_err(|e| e.to_problem())?;
                     let readback = optics::read(&service.optics, &corridor, &assignment)
+                        .await
                         .map_err(|e| Problem::internal(crate::error::error_chain(&e)))?;
                     let updated = service
                         .registry
@@ -749,41 +756,65 @@ impl CorridorService {
     }
 
     /// Injects a fault into the twin (admin only); the reconciler reacts to
-    /// what the ports then report.
-    pub fn inject_fault(&self, request: &TwinFaultRequest) -> Result<(), CorridorError> {
+    /// what the ports then report. A plant of real modules has no fault
+    /// handle: that is [`CorridorError::NotATwin`], before anything else.
+    pub async fn inject_fault(&self, request: &TwinFaultRequest) -> Result<(), CorridorError> {
+        let Some(faults) = self.optics.twin_faults() else {
+            return Err(CorridorError::NotATwin {
+                backend: self.optics.backend(),
+            });
+        };
         let now = self.clock.now();
-        self.advance(now)?;
+        self.advance(now).await?;
+        let field = |pointer: &str, rule: &'static str, message: String| CorridorError::Field {
+            pointer: pointer.into(),
+            rule,
+            message,
+        };
+        // Every refusal names the request field at fault; only a failure of
+        // the twin itself is an internal error.
+        let refused = |target: &str, source: corridor_hal::OpticalError| match source {
+            corridor_hal::OpticalError::UnknownPort { port } => field(
+                "/port",
+                "exists",
+                format!("no optical port {port:?} in the topology"),
+            ),
+            corridor_hal::OpticalError::UnknownLink { link } => field(
+                "/link",
+                "exists",
+                format!("no link {link:?} in the topology"),
+            ),
+            e @ corridor_hal::OpticalError::InvalidLane { .. } => {
+                // The lane is in the schema's range but not on this port.
+                field("/fault/lane", "exists", e.to_string())
+            }
+            corridor_hal::OpticalError::InvalidFault(message)
+            | corridor_hal::OpticalError::Unsupported {
+                reason: message, ..
+            } => field("/fault", "range", message),
+            source => CorridorError::Optical {
+                port: target.to_owned(),
+                source,
+            },
+        };
         match &request.fault {
             TwinFaultKind::LinkCut { cut } => {
                 let Some(link) = &request.link else {
-                    return Err(CorridorError::Field {
-                        pointer: "/link".into(),
-                        rule: "required",
-                        message: "link_cut needs the link id".into(),
-                    });
+                    return Err(field(
+                        "/link",
+                        "compatible",
+                        "link_cut needs the link id".into(),
+                    ));
                 };
-                if !self.optics.set_link_cut(link, *cut) {
-                    return Err(CorridorError::Field {
-                        pointer: "/link".into(),
-                        rule: "exists",
-                        message: format!("no link {link:?} in the topology"),
-                    });
-                }
+                faults.cut_link(link, *cut).map_err(|e| refused(link, e))?;
             }
             other => {
                 let Some(port) = &request.port else {
-                    return Err(CorridorError::Field {
-                        pointer: "/port".into(),
-                        rule: "required",
-                        message: "this fault needs the optical port id".into(),
-                    });
-                };
-                let Some(p) = self.optics.port(port) else {
-                    return Err(CorridorError::Field {
-                        pointer: "/port".into(),
-                        rule: "exists",
-                        message: format!("no optical port {port:?} in the topology"),
-                    });
+                    return Err(field(
+                        "/port",
+                        "compatible",
+                        "this fault needs the optical port id".into(),
+                    ));
                 };
                 let fault = match *other {
                     TwinFaultKind::LaserAgeing { lane, db } => TwinFault::LaserAgeing { lane, db },
@@ -794,30 +825,14 @@ impl CorridorService {
                         TwinFault::TemperatureStep { celsius }
                     }
                     TwinFaultKind::Clear => {
-                        return p.clear_faults().map_err(|source| CorridorError::Optical {
-                            port: port.clone(),
-                            source,
-                        });
+                        return faults.clear(port).map_err(|e| refused(port, e));
                     }
                     TwinFaultKind::LinkCut { .. } => unreachable!("handled above"),
                 };
-                p.inject(fault).map_err(|source| match source {
-                    corridor_hal::OpticalError::InvalidFault(message)
-                    | corridor_hal::OpticalError::Unsupported {
-                        reason: message, ..
-                    } => CorridorError::Field {
-                        pointer: "/fault".into(),
-                        rule: "range",
-                        message,
-                    },
-                    source => CorridorError::Optical {
-                        port: port.clone(),
-                        source,
-                    },
-                })?;
+                faults.inject(port, fault).map_err(|e| refused(port, e))?;
             }
         }
-        self.advance(now)
+        self.advance(now).await
     }
 
     /// Starts the reconciler: every `interval` of real time it advances the

@@ -4,8 +4,18 @@
 //! Every number here comes from the ports' memory maps (on the twin, the
 //! physics model behind them) or from the technology's energy model; the
 //! service never makes one up.
+//!
+//! The plant is an [`OpticalPlant`]: the twin or real modules, never named
+//! here. Real modules block the calling thread (status polls sleep between
+//! reads), so every operation goes through [`on_plant`], which runs it on
+//! tokio's blocking pool when the plant [blocks](OpticalPlant::blocks) and
+//! inline when it does not (the twin: a hop to another thread would only
+//! add latency to every grant).
 
-use corridor_hal::optical::{OpticalPort, PortMonitors, TwinOpticalPort, TwinOptics};
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use corridor_hal::optical::{OpticalPlant, OpticalPort, PortMonitors};
 use corridor_model::corridor::{
     Corridor, CorridorAssignment, DriftLevel, EyeMargin, LaneTelemetry,
 };
@@ -16,7 +26,9 @@ use corridor_protocols::cmis::ProvisionRequest;
 use super::error::CorridorError;
 
 /// Application 1 of the twin modules is a whole 8-lane bank; application 2
-/// a single lane at any position (the module's advertised descriptors).
+/// a single lane at any position (the module's advertised descriptors,
+/// `corridor_hal::optical::twin::module_profile`). Real modules behind the
+/// linux backend must advertise the same two.
 const AP_SEL_BANK: u8 = 1;
 const AP_SEL_SINGLE: u8 = 2;
 
@@ -35,21 +47,48 @@ fn optical(port: &str) -> impl FnOnce(corridor_hal::OpticalError) -> CorridorErr
     }
 }
 
-fn port<'a>(
-    optics: &'a TwinOptics,
-    id: &str,
-) -> Result<&'a std::sync::Arc<TwinOpticalPort>, CorridorError> {
-    optics
-        .port(id)
-        .ok_or_else(|| CorridorError::Topology(format!("no twin port {id}")))
+fn port<'a>(plant: &'a dyn OpticalPlant, id: &str) -> Result<&'a dyn OpticalPort, CorridorError> {
+    plant.port(id).ok_or_else(|| {
+        CorridorError::Topology(format!(
+            "no optical port {id} in the {} plant",
+            plant.backend()
+        ))
+    })
+}
+
+/// Runs `job` against the plant: on tokio's blocking pool when the plant's
+/// operations block on device I/O, inline otherwise.
+pub async fn on_plant<T, F>(plant: &Arc<dyn OpticalPlant>, job: F) -> Result<T, CorridorError>
+where
+    T: Send + 'static,
+    F: FnOnce(&dyn OpticalPlant) -> Result<T, CorridorError> + Send + 'static,
+{
+    if !plant.blocks() {
+        return job(plant.as_ref());
+    }
+    let plant = Arc::clone(plant);
+    match tokio::task::spawn_blocking(move || job(plant.as_ref())).await {
+        Ok(outcome) => outcome,
+        // A panic in the job is a bug: let it surface as it would inline.
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(_) => Err(CorridorError::PlantJobCancelled),
+    }
 }
 
 /// Runs the CMIS provisioning sequence (leave low power, deinit, ApSel,
 /// ApplyDPInit, poll until DPActivated) for the corridor's module lanes on
 /// both ends, then tunes each lane's laser to its grid channel.
-pub fn provision(optics: &TwinOptics, a: &CorridorAssignment) -> Result<(), CorridorError> {
+pub async fn provision(
+    plant: &Arc<dyn OpticalPlant>,
+    a: &CorridorAssignment,
+) -> Result<(), CorridorError> {
+    let a = a.clone();
+    on_plant(plant, move |plant| provision_now(plant, &a)).await
+}
+
+fn provision_now(plant: &dyn OpticalPlant, a: &CorridorAssignment) -> Result<(), CorridorError> {
     for id in &a.ports {
-        let p = port(optics, id)?;
+        let p = port(plant, id)?;
         let lanes = &a.module_lanes;
         if lanes.len() == 8 && lanes[0] % 8 == 1 {
             let bank = (lanes[0] - 1) / 8;
@@ -70,19 +109,31 @@ pub fn provision(optics: &TwinOptics, a: &CorridorAssignment) -> Result<(), Corr
 
 /// Brings both ends' receivers up to date after provisioning: the first
 /// port was provisioned before the far end lit its lasers, so it computes
-/// its receivers again (one step of that port only, not the whole twin).
-pub fn settle(
-    optics: &TwinOptics,
+/// its receivers again (one port only, not the whole plant).
+pub async fn settle(
+    plant: &Arc<dyn OpticalPlant>,
     a: &CorridorAssignment,
-    now: chrono::DateTime<chrono::Utc>,
+    now: DateTime<Utc>,
 ) -> Result<(), CorridorError> {
-    let first = &a.ports[0];
-    port(optics, first)?.advance(now).map_err(optical(first))
+    let first = a.ports[..1].to_vec();
+    on_plant(plant, move |plant| {
+        plant.settle(&first, now).map_err(optical(&first[0]))
+    })
+    .await
+}
+
+/// Brings every port up to `now` (the twin's physics; nothing on real
+/// modules).
+pub async fn advance(
+    plant: &Arc<dyn OpticalPlant>,
+    now: DateTime<Utc>,
+) -> Result<(), CorridorError> {
+    on_plant(plant, move |plant| plant.advance(now).map_err(optical("*"))).await
 }
 
 /// Re-centres every laser on its channel (a CMIS tune, which re-locks the
 /// laser at the current case temperature).
-fn tune(p: &TwinOpticalPort, a: &CorridorAssignment, id: &str) -> Result<(), CorridorError> {
+fn tune(p: &dyn OpticalPort, a: &CorridorAssignment, id: &str) -> Result<(), CorridorError> {
     for (&lane, &n) in a.module_lanes.iter().zip(&a.grid_channels) {
         let channel = i16::try_from(n)
             .map_err(|_| CorridorError::Topology(format!("grid channel {n} does not fit CMIS")))?;
@@ -93,23 +144,45 @@ fn tune(p: &TwinOpticalPort, a: &CorridorAssignment, id: &str) -> Result<(), Cor
 
 /// A re-lock: cycle the data path (DPDeinit, ApplyDPInit re-centres the
 /// rings at the current temperature) and re-tune the lasers.
-pub fn relock(optics: &TwinOptics, a: &CorridorAssignment) -> Result<(), CorridorError> {
-    release(optics, a)?;
-    provision(optics, a)
+pub async fn relock(
+    plant: &Arc<dyn OpticalPlant>,
+    a: &CorridorAssignment,
+) -> Result<(), CorridorError> {
+    let a = a.clone();
+    on_plant(plant, move |plant| {
+        release_now(plant, &a)?;
+        provision_now(plant, &a)
+    })
+    .await
 }
 
 /// Re-tunes the lasers only (the cheapest repair).
-pub fn retune(optics: &TwinOptics, a: &CorridorAssignment) -> Result<(), CorridorError> {
-    for id in &a.ports {
-        tune(port(optics, id)?, a, id)?;
-    }
-    Ok(())
+pub async fn retune(
+    plant: &Arc<dyn OpticalPlant>,
+    a: &CorridorAssignment,
+) -> Result<(), CorridorError> {
+    let a = a.clone();
+    on_plant(plant, move |plant| {
+        for id in &a.ports {
+            tune(port(plant, id)?, &a, id)?;
+        }
+        Ok(())
+    })
+    .await
 }
 
 /// Takes the lanes down (Tx disable, DPDeinit) on both ends.
-pub fn release(optics: &TwinOptics, a: &CorridorAssignment) -> Result<(), CorridorError> {
+pub async fn release(
+    plant: &Arc<dyn OpticalPlant>,
+    a: &CorridorAssignment,
+) -> Result<(), CorridorError> {
+    let a = a.clone();
+    on_plant(plant, move |plant| release_now(plant, &a)).await
+}
+
+fn release_now(plant: &dyn OpticalPlant, a: &CorridorAssignment) -> Result<(), CorridorError> {
     for id in &a.ports {
-        port(optics, id)?
+        port(plant, id)?
             .deprovision(&a.module_lanes)
             .map_err(optical(id))?;
     }
@@ -132,16 +205,22 @@ pub struct Readback {
     pub all_up: bool,
 }
 
-pub fn read(
-    optics: &TwinOptics,
-    corridor: &Corridor,
+/// Reads the corridor's lanes back from both ends' memory maps.
+pub async fn read(
+    plant: &Arc<dyn OpticalPlant>,
+    _corridor: &Corridor,
     a: &CorridorAssignment,
 ) -> Result<Readback, CorridorError> {
+    let a = a.clone();
+    on_plant(plant, move |plant| read_now(plant, &a)).await
+}
+
+fn read_now(plant: &dyn OpticalPlant, a: &CorridorAssignment) -> Result<Readback, CorridorError> {
     let monitors: Vec<(String, PortMonitors)> = a
         .ports
         .iter()
         .map(|id| {
-            port(optics, id)?
+            port(plant, id)?
                 .read_lane_monitors(&a.module_lanes)
                 .map(|m| (id.clone(), m))
                 .map_err(optical(id))
@@ -195,7 +274,6 @@ pub fn read(
             bias_v: None,
         });
     }
-    let _ = corridor;
     Ok(Readback {
         lanes,
         worst_ber,
@@ -228,5 +306,61 @@ pub fn drift_level(share: f64) -> DriftLevel {
         DriftLevel::Medium
     } else {
         DriftLevel::High
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use corridor_hal::optical::PlantPort;
+
+    /// A plant with no ports that says whether it blocks.
+    #[derive(Debug)]
+    struct Plant(bool);
+
+    impl OpticalPlant for Plant {
+        fn backend(&self) -> &'static str {
+            "test"
+        }
+        fn port(&self, _id: &str) -> Option<&dyn OpticalPort> {
+            None
+        }
+        fn inventory(&self) -> Vec<PlantPort> {
+            Vec::new()
+        }
+        fn advance(&self, _now: DateTime<Utc>) -> corridor_hal::optical::Result<()> {
+            Ok(())
+        }
+        fn settle(&self, _: &[String], _: DateTime<Utc>) -> corridor_hal::optical::Result<()> {
+            Ok(())
+        }
+        fn blocks(&self) -> bool {
+            self.0
+        }
+    }
+
+    #[tokio::test]
+    async fn a_blocking_plant_runs_off_the_runtime_thread_and_the_twin_inline() {
+        // A current-thread runtime: its only worker is this test's thread.
+        let here = std::thread::current().id();
+        let blocking: Arc<dyn OpticalPlant> = Arc::new(Plant(true));
+        let inline: Arc<dyn OpticalPlant> = Arc::new(Plant(false));
+        let ran_on = |plant| on_plant(plant, |_| Ok(std::thread::current().id()));
+        assert_ne!(ran_on(&blocking).await.unwrap(), here);
+        assert_eq!(ran_on(&inline).await.unwrap(), here);
+        // An operation on a port the plant lacks names the port and the backend.
+        assert!(matches!(
+            provision(&blocking, &assignment()).await,
+            Err(CorridorError::Topology(m)) if m.contains("port a") && m.contains("test plant")
+        ));
+    }
+
+    fn assignment() -> CorridorAssignment {
+        serde_json::from_value(serde_json::json!({
+            "ports": ["a", "b"], "module_lanes": [1], "grid_channels": [3],
+            "grid_spacing_ghz": 100.0, "lane_rate_gbps": 25.0, "modulation": "NRZ",
+            "fec": "KP4", "latency_ns": 1.0, "margin_db": 3.0, "energy_pj_per_bit": 1.0
+        }))
+        .unwrap()
     }
 }

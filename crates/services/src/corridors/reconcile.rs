@@ -181,7 +181,7 @@ pub struct PassReport {
 /// One reconcile pass at the clock's current time.
 pub async fn reconcile_once(service: &CorridorService) -> Result<PassReport, CorridorError> {
     let now = service.clock.now();
-    service.advance(now)?;
+    service.advance(now).await?;
     service.refresh().await?;
     let mut report = PassReport::default();
     let corridors = service.list_all().await?;
@@ -219,7 +219,7 @@ pub async fn reconcile_once(service: &CorridorService) -> Result<PassReport, Cor
             continue;
         }
         report.released.push(id.clone());
-        if let Err(e) = service.darken(&id, &a) {
+        if let Err(e) = service.darken(&id, &a).await {
             tracing::warn!(corridor = %id, error = %crate::error::error_chain(&e), "cannot take an orphan's lanes down");
         }
     }
@@ -233,7 +233,7 @@ pub async fn reconcile_once(service: &CorridorService) -> Result<PassReport, Cor
         }
         let Some(a) = &c.assignment else { continue };
         report.checked += 1;
-        let mut readback = optics::read(&service.optics, c, a)?;
+        let mut readback = optics::read(&service.optics, c, a).await?;
         let mut healthy = is_healthy(&readback);
         let mut repair: Option<&str> = None;
         if !healthy {
@@ -242,15 +242,15 @@ pub async fn reconcile_once(service: &CorridorService) -> Result<PassReport, Cor
             // 2. Cycle the data path (re-locks the rings as well).
             for (step, name) in [(0, "re-tuned the lasers"), (1, "re-locked the data path")] {
                 let done = if step == 0 {
-                    optics::retune(&service.optics, a)
+                    optics::retune(&service.optics, a).await
                 } else {
-                    optics::relock(&service.optics, a)
+                    optics::relock(&service.optics, a).await
                 };
                 if done.is_err() {
                     continue;
                 }
-                service.advance(now)?;
-                readback = optics::read(&service.optics, c, a)?;
+                service.advance(now).await?;
+                readback = optics::read(&service.optics, c, a).await?;
                 if is_healthy(&readback) {
                     healthy = true;
                     repair = Some(name);
@@ -361,14 +361,14 @@ async fn reroute(
         readback.worst_ber
     );
     let moved = move_to(service, c, &plan, &reason).await?;
-    let _ = service.darken(&c.id, a);
+    let _ = service.darken(&c.id, a).await;
     let now = service.clock.now();
     let Some(new) = moved.assignment.clone() else {
         return Ok(None);
     };
-    service.light(&c.id, &new)?;
-    service.advance(now)?;
-    let readback = optics::read(&service.optics, &moved, &new)?;
+    service.light(&c.id, &new).await?;
+    service.advance(now).await?;
+    let readback = optics::read(&service.optics, &moved, &new).await?;
     let updated = service
         .registry
         .update(&c.id, None, |obj| {

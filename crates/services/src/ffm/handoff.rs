@@ -17,16 +17,81 @@
 //! lives). Once a process holds an fd the kernel cannot stop it from passing
 //! it on; the rule bounds what memqosd hands out, nothing more.
 
-use std::io::{BufRead, BufReader, IoSlice, Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::os::fd::AsFd;
+use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
-use rustix::net::{SendAncillaryBuffer, SendAncillaryMessage, SendFlags};
+use corridor_hal::memory::fd_passing::{own_uid, peer_credentials, send_with_fd};
 use serde::{Deserialize, Serialize};
 
-use super::service::FfmService;
+use super::tokens::same_token;
+use super::{FfmService, lock};
+
+/// Why a hand-off was refused (the socket answers with this text).
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum HandoffError {
+    /// Unknown bundle, other domain or wrong token: one answer, so the
+    /// socket does not reveal which bundles exist.
+    #[error("no such bundle for this domain and token")]
+    Denied,
+    #[error("bundle is not shareable and is already held by another client")]
+    Busy,
+}
+
+/// A hand-off in progress: keeps a non-shareable bundle's single slot until
+/// dropped (when the client's connection closes).
+#[derive(Debug)]
+pub struct Hold {
+    service: Weak<FfmService>,
+    id: String,
+}
+
+impl Drop for Hold {
+    fn drop(&mut self) {
+        if let Some(service) = self.service.upgrade()
+            && let Some(l) = lock(&service.live).get_mut(&self.id)
+        {
+            l.holders = l.holders.saturating_sub(1);
+        }
+    }
+}
+
+impl FfmService {
+    /// Authorises a hand-off of bundle `id` to a client of `domain` holding
+    /// `token`; returns a duplicate of the fd and the hold that ends with the
+    /// client's connection.
+    pub fn handoff(
+        self: &Arc<Self>,
+        id: &str,
+        domain: &str,
+        token: &str,
+    ) -> Result<(OwnedFd, Hold), HandoffError> {
+        let mut live = lock(&self.live);
+        let l = live.get_mut(id).ok_or(HandoffError::Denied)?;
+        if l.domain != domain || !same_token(&l.token, token) {
+            return Err(HandoffError::Denied);
+        }
+        if !l.shareable && l.holders > 0 {
+            return Err(HandoffError::Busy);
+        }
+        let fd = l
+            .memory
+            .fd()
+            .try_clone_to_owned()
+            .map_err(|_| HandoffError::Denied)?;
+        l.holders += 1;
+        Ok((
+            fd,
+            Hold {
+                service: Arc::downgrade(self),
+                id: id.to_owned(),
+            },
+        ))
+    }
+}
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -114,9 +179,8 @@ fn reply(stream: &mut UnixStream, r: &HandoffReply) -> std::io::Result<()> {
 }
 
 fn handle(mut stream: UnixStream, service: &Arc<FfmService>) -> std::io::Result<()> {
-    let cred = rustix::net::sockopt::socket_peercred(&stream)?;
-    let own = rustix::process::getuid();
-    if cred.uid != own && !cred.uid.is_root() {
+    let cred = peer_credentials(&stream)?;
+    if cred.uid != own_uid() && cred.uid != 0 {
         return reply(
             &mut stream,
             &HandoffReply {
@@ -154,10 +218,9 @@ fn handle(mut stream: UnixStream, service: &Arc<FfmService>) -> std::io::Result<
             );
         }
     };
-    let bytes = rustix::fs::fstat(&fd)
-        .map(|s| s.st_size as u64)
-        .unwrap_or(0);
-    tracing::info!(bundle = %request.id, pid = cred.pid.as_raw_nonzero().get(), uid = cred.uid.as_raw(), "ffm fd handed over");
+    let fd = std::fs::File::from(fd);
+    let bytes = fd.metadata().map(|m| m.len()).unwrap_or(0);
+    tracing::info!(bundle = %request.id, pid = cred.pid, uid = cred.uid, "ffm fd handed over");
     let mut body = serde_json::to_vec(&HandoffReply {
         ok: true,
         bytes: Some(bytes),
@@ -165,16 +228,7 @@ fn handle(mut stream: UnixStream, service: &Arc<FfmService>) -> std::io::Result<
     })
     .map_err(std::io::Error::other)?;
     body.push(b'\n');
-    let fds = [fd.as_fd()];
-    let mut space = [std::mem::MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
-    let mut control = SendAncillaryBuffer::new(&mut space);
-    control.push(SendAncillaryMessage::ScmRights(&fds));
-    rustix::net::sendmsg(
-        &stream,
-        &[IoSlice::new(&body)],
-        &mut control,
-        SendFlags::NOSIGNAL,
-    )?;
+    send_with_fd(&stream, &body, fd.as_fd())?;
     drop(fd);
     // Hold until the client hangs up (EOF or error).
     let mut sink = [0u8; 64];

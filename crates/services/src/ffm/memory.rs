@@ -1,44 +1,29 @@
 //! The real memory behind a bundle: a sealed `memfd` (or, for persistent
 //! bundles, a sparse file in the persistent directory) with the placement's
-//! NUMA policy applied by `mbind(2)`.
+//! NUMA policy applied.
 //!
-//! * `memfd_create(MFD_CLOEXEC | MFD_ALLOW_SEALING)`, `ftruncate(bytes)`
-//!   (sparse: no page exists until touched), then `F_SEAL_GROW |
-//!   F_SEAL_SHRINK | F_SEAL_SEAL` so no holder of the fd can resize it under
-//!   another's mapping (a shrink would SIGBUS every mapper).
-//! * The policy is set by mapping the fd `MAP_SHARED`, calling `mbind` on the
-//!   mapping and unmapping it again: for shmem (memfd) the kernel keeps a
-//!   *shared* policy on the inode, so it governs every later page fault from
-//!   any process (mm/shmem.c `shmem_set_policy`). Regular files have no
-//!   shared policy: for persistent bundles the policy only holds for the
-//!   mapping it was set on, and the outcome says so.
-//! * Several nodes use `MPOL_WEIGHTED_INTERLEAVE` (Linux 6.9+, weights are the
-//!   system-wide `/sys/kernel/mm/mempolicy/weighted_interleave/nodeN`); on an
-//!   older kernel (EINVAL) plain `MPOL_INTERLEAVE`, and the outcome says so.
-//! * Migration is `mbind(MPOL_MF_MOVE)` over the resident pages; resident
-//!   pages off the target nodes are counted with `move_pages(2)` (query
-//!   mode, `nodes = NULL`) before and after, so `moved_pages` is what the
-//!   kernel reports, not an estimate. Scans go 1 GiB at a time, so the
-//!   RFC's 256 GiB bundle costs no more scan memory than a small one.
+//! The syscalls (memfd creation and sealing, mapping, `mbind` with weighted
+//! interleave, `move_pages`, `mincore`) live in the HAL behind
+//! [`MemoryBackend`] (`corridor_hal::memory::backend`); this module decides
+//! what to ask for and what to tell the bundle's owner:
+//!
+//! * which of the placement's NUMA nodes this host has (twin placements may
+//!   name nodes it lacks: the memory is then bound to the host's own);
+//! * the notes on the `Placed` condition: a fallback from weighted to plain
+//!   interleave (kernels before 6.9), a one-node host, a persistent bundle
+//!   (a regular file has no shared NUMA policy, so the policy holds for the
+//!   daemon's mapping only).
 
-use std::ffi::c_void;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
-use std::ptr::NonNull;
 
-use rustix::fs::{MemfdFlags, SealFlags};
-use rustix::mm::{MapFlags, ProtFlags};
+use corridor_hal::memory::{BackendError, LinuxMemoryBackend, MemoryBackend, NumaMode};
 
-/// `mbind` modes (include/uapi/linux/mempolicy.h).
-const MPOL_BIND: i32 = 2;
-const MPOL_INTERLEAVE: i32 = 3;
-const MPOL_WEIGHTED_INTERLEAVE: i32 = 6;
-/// `mbind` flag: move pages that violate the new policy.
-const MPOL_MF_MOVE: u32 = 1 << 1;
-
-const PAGE: u64 = 4096;
-/// Pages scanned at a time (1 GiB of 4 KiB pages).
-const WINDOW_PAGES: usize = 1 << 18;
+/// The backend bundles use: the running kernel's.
+fn backend() -> &'static dyn MemoryBackend {
+    static LINUX: LinuxMemoryBackend = LinuxMemoryBackend;
+    &LINUX
+}
 
 /// What went wrong with a bundle's memory, with the step and the bundle.
 #[derive(Debug, thiserror::Error)]
@@ -59,11 +44,11 @@ pub enum MemoryError {
     },
 }
 
-fn sys<'a>(id: &'a str, step: &'static str) -> impl FnOnce(rustix::io::Errno) -> MemoryError + 'a {
+fn sys(id: &str) -> impl FnOnce(BackendError) -> MemoryError + '_ {
     move |e| MemoryError::Sys {
         id: id.to_owned(),
-        step,
-        source: e.into(),
+        step: e.step,
+        source: e.source,
     }
 }
 
@@ -106,14 +91,9 @@ pub struct BundleMemory {
 impl BundleMemory {
     /// A new sealed memfd of `bytes` (sparse).
     pub fn memfd(id: &str, bytes: u64) -> Result<Self, MemoryError> {
-        let fd = rustix::fs::memfd_create(
-            format!("corridor-ffm-{id}"),
-            MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING,
-        )
-        .map_err(sys(id, "memfd_create"))?;
-        rustix::fs::ftruncate(&fd, bytes).map_err(sys(id, "ftruncate the memfd"))?;
-        rustix::fs::fcntl_add_seals(&fd, SealFlags::GROW | SealFlags::SHRINK | SealFlags::SEAL)
-            .map_err(sys(id, "seal the memfd against resize"))?;
+        let fd = backend()
+            .sealed_memfd(&format!("corridor-ffm-{id}"), bytes)
+            .map_err(sys(id))?;
         Ok(Self {
             id: id.to_owned(),
             fd,
@@ -139,8 +119,8 @@ impl BundleMemory {
             .write(true)
             .create(true)
             .truncate(false)
+            // std opens every file O_CLOEXEC: the fd does not leak into children.
             .mode(0o600)
-            .custom_flags(libc::O_CLOEXEC)
             .open(&path)
             .map_err(file_err)?;
         let len = file.metadata().map_err(file_err)?.len();
@@ -231,242 +211,39 @@ impl BundleMemory {
                 0,
             ));
         }
-        let mapping = Mapping::new(&self.id, self.fd.as_fd(), self.bytes)?;
-        let before = if move_resident {
-            mapping.off_target_pages(&self.id, &nodes)?
-        } else {
-            0
-        };
-        let mask = node_mask(&nodes);
-        let flags = if move_resident { MPOL_MF_MOVE } else { 0 };
-        let mode = if nodes.len() == 1 {
-            mapping.mbind(&self.id, MPOL_BIND, &mask, flags)?;
-            "MPOL_BIND"
-        } else {
-            match mapping.mbind(&self.id, MPOL_WEIGHTED_INTERLEAVE, &mask, flags) {
-                Ok(()) => "MPOL_WEIGHTED_INTERLEAVE",
-                Err(_) => {
-                    notes.push(
-                        "kernel refused MPOL_WEIGHTED_INTERLEAVE (needs Linux 6.9+): \
-                         plain MPOL_INTERLEAVE, equal weights"
-                            .to_owned(),
-                    );
-                    mapping.mbind(&self.id, MPOL_INTERLEAVE, &mask, flags)?;
-                    "MPOL_INTERLEAVE"
-                }
-            }
-        };
-        // Pages that were resident off the target nodes and no longer are:
-        // what mbind(MPOL_MF_MOVE) moved (pages it could not move stay off).
-        let moved = if move_resident {
-            before.saturating_sub(mapping.off_target_pages(&self.id, &nodes)?)
-        } else {
-            0
-        };
-        Ok((PolicyOutcome { nodes, mode, notes }, moved))
+        let binding = backend()
+            .bind(self.fd.as_fd(), self.bytes, &nodes, move_resident)
+            .map_err(sys(&self.id))?;
+        if binding.mode == NumaMode::Interleave {
+            notes.push(
+                "kernel refused MPOL_WEIGHTED_INTERLEAVE (needs Linux 6.9+): \
+                 plain MPOL_INTERLEAVE, equal weights"
+                    .to_owned(),
+            );
+        }
+        Ok((
+            PolicyOutcome {
+                nodes,
+                mode: binding.mode.as_str(),
+                notes,
+            },
+            binding.moved_pages,
+        ))
     }
 
     /// Pages of the bundle present in memory (`mincore`), for telemetry.
     pub fn resident_pages(&self) -> Result<u64, MemoryError> {
-        if self.bytes == 0 {
-            return Ok(0);
-        }
-        let mapping = Mapping::new(&self.id, self.fd.as_fd(), self.bytes)?;
-        let mut resident = 0;
-        for (first, count) in mapping.windows() {
-            resident += mapping
-                .residency(&self.id, first, count)?
-                .iter()
-                .filter(|&&b| b & 1 == 1)
-                .count() as u64;
-        }
-        Ok(resident)
-    }
-}
-
-/// `maxnode`-style bit mask over `u64` words.
-fn node_mask(nodes: &[u32]) -> Vec<u64> {
-    let max = nodes.iter().copied().max().unwrap_or(0) as usize;
-    let mut mask = vec![0u64; max / 64 + 1];
-    for &n in nodes {
-        mask[n as usize / 64] |= 1 << (n % 64);
-    }
-    mask
-}
-
-/// A temporary `MAP_SHARED` mapping of a bundle's fd, unmapped on drop.
-/// Mapping does not populate anything: a sparse bundle stays sparse.
-struct Mapping {
-    ptr: NonNull<c_void>,
-    len: usize,
-}
-
-impl Mapping {
-    fn new(id: &str, fd: BorrowedFd<'_>, bytes: u64) -> Result<Self, MemoryError> {
-        let len = usize::try_from(bytes).map_err(|_| MemoryError::Sys {
-            id: id.to_owned(),
-            step: "map the bundle",
-            source: std::io::Error::other("larger than the address space"),
-        })?;
-        // SAFETY: a fresh mapping chosen by the kernel (null hint) aliases no
-        // Rust object; it is only handed to mbind/mincore/move_pages and
-        // unmapped in Drop, never dereferenced.
-        let ptr = unsafe {
-            rustix::mm::mmap(
-                std::ptr::null_mut(),
-                len,
-                ProtFlags::READ | ProtFlags::WRITE,
-                MapFlags::SHARED | MapFlags::NORESERVE,
-                fd,
-                0,
-            )
-        }
-        .map_err(sys(id, "mmap the bundle"))?;
-        let ptr = NonNull::new(ptr).ok_or_else(|| MemoryError::Sys {
-            id: id.to_owned(),
-            step: "mmap the bundle",
-            source: std::io::Error::other("null mapping"),
-        })?;
-        Ok(Self { ptr, len })
+        backend()
+            .resident_pages(self.fd.as_fd(), self.bytes)
+            .map_err(sys(&self.id))
     }
 
-    fn mbind(&self, id: &str, mode: i32, mask: &[u64], flags: u32) -> Result<(), MemoryError> {
-        // maxnode counts bits; the kernel reads maxnode-1 of them (the
-        // historical off-by-one libnuma also compensates for).
-        let maxnode = (mask.len() * 64 + 1) as libc::c_ulong;
-        // SAFETY: addr/len is our own live mapping; the mask outlives the
-        // call and holds maxnode-1 bits; mbind touches no Rust memory.
-        let rc = unsafe {
-            libc::syscall(
-                libc::SYS_mbind,
-                self.ptr.as_ptr(),
-                self.len as libc::c_ulong,
-                mode as libc::c_ulong,
-                mask.as_ptr(),
-                maxnode,
-                flags as libc::c_ulong,
-            )
-        };
-        if rc != 0 {
-            return Err(MemoryError::Sys {
-                id: id.to_owned(),
-                step: "mbind",
-                source: std::io::Error::last_os_error(),
-            });
-        }
-        Ok(())
-    }
-
-    /// The mapping in windows of [`WINDOW_PAGES`] pages, `(first, count)`:
-    /// scans never hold per-page state for more than one window, so a
-    /// 256 GiB bundle costs no more memory to scan than a 1 GiB one.
-    fn windows(&self) -> impl Iterator<Item = (usize, usize)> + use<> {
-        let pages = self.len.div_ceil(PAGE as usize);
-        (0..pages)
-            .step_by(WINDOW_PAGES)
-            .map(move |first| (first, WINDOW_PAGES.min(pages - first)))
-    }
-
-    /// `mincore` vector of `count` pages from page `first`: bit 0 of each
-    /// byte = page resident. For shmem this reports the page cache, mapped
-    /// here or not.
-    fn residency(&self, id: &str, first: usize, count: usize) -> Result<Vec<u8>, MemoryError> {
-        let off = first * PAGE as usize;
-        let len = (count * PAGE as usize).min(self.len - off);
-        let mut vec = vec![0u8; count];
-        // SAFETY: [off, off+len) lies inside our live mapping; vec has one
-        // byte per page of it.
-        let rc = unsafe {
-            libc::mincore(
-                self.ptr.as_ptr().cast::<u8>().add(off).cast(),
-                len,
-                vec.as_mut_ptr(),
-            )
-        };
-        if rc != 0 {
-            return Err(MemoryError::Sys {
-                id: id.to_owned(),
-                step: "mincore",
-                source: std::io::Error::last_os_error(),
-            });
-        }
-        Ok(vec)
-    }
-
-    /// Resident pages that are on none of `targets`, via `move_pages` in
-    /// query mode. Resident pages are first mapped with
-    /// `MADV_POPULATE_READ` (they are in the page cache already, so nothing
-    /// is allocated) because both `move_pages` and `mbind(MPOL_MF_MOVE)`
-    /// only see pages mapped in this address space.
-    fn off_target_pages(&self, id: &str, targets: &[u32]) -> Result<u64, MemoryError> {
-        let base = self.ptr.as_ptr().cast::<u8>();
-        let mut off_target = 0u64;
-        for (first, count) in self.windows() {
-            let residency = self.residency(id, first, count)?;
-            let mut i = 0;
-            while i < residency.len() {
-                if residency[i] & 1 == 0 {
-                    i += 1;
-                    continue;
-                }
-                let start = i;
-                while i < residency.len() && residency[i] & 1 == 1 {
-                    i += 1;
-                }
-                let off = (first + start) * PAGE as usize;
-                let len = ((i - start) * PAGE as usize).min(self.len - off);
-                // SAFETY: [off, off+len) lies inside our mapping (page
-                // indexes come from mincore over it); populate-read only
-                // maps pages already in the page cache.
-                let rc =
-                    unsafe { libc::madvise(base.add(off).cast(), len, libc::MADV_POPULATE_READ) };
-                if rc != 0 {
-                    return Err(MemoryError::Sys {
-                        id: id.to_owned(),
-                        step: "madvise(MADV_POPULATE_READ)",
-                        source: std::io::Error::last_os_error(),
-                    });
-                }
-                let addrs: Vec<*mut c_void> = (start..i)
-                    // SAFETY: each address is a page inside our mapping.
-                    .map(|p| unsafe { base.add((first + p) * PAGE as usize) }.cast())
-                    .collect();
-                let mut status = vec![0i32; addrs.len()];
-                // SAFETY: pid 0 = this process; addrs/status have `count`
-                // elements; nodes = NULL asks for the current node of each
-                // page and moves nothing.
-                let rc = unsafe {
-                    libc::syscall(
-                        libc::SYS_move_pages,
-                        0 as libc::c_long,
-                        addrs.len() as libc::c_ulong,
-                        addrs.as_ptr(),
-                        std::ptr::null::<i32>(),
-                        status.as_mut_ptr(),
-                        0 as libc::c_long,
-                    )
-                };
-                if rc < 0 {
-                    return Err(MemoryError::Sys {
-                        id: id.to_owned(),
-                        step: "move_pages (query)",
-                        source: std::io::Error::last_os_error(),
-                    });
-                }
-                off_target += status
-                    .iter()
-                    .filter(|&&n| n >= 0 && !targets.contains(&n.unsigned_abs()))
-                    .count() as u64;
-            }
-        }
-        Ok(off_target)
-    }
-}
-
-impl Drop for Mapping {
-    fn drop(&mut self) {
-        // SAFETY: unmaps exactly the mapping created in `new`, once.
-        let _ = unsafe { rustix::mm::munmap(self.ptr.as_ptr(), self.len) };
+    /// Whether the fd is sealed against grow, shrink and further seals
+    /// (memfd bundles are; persistent files cannot be).
+    pub fn sealed_against_resize(&self) -> Result<bool, MemoryError> {
+        backend()
+            .sealed_against_resize(self.fd.as_fd())
+            .map_err(sys(&self.id))
     }
 }
 
@@ -478,12 +255,10 @@ mod tests {
     #[test]
     fn memfd_is_sparse_sealed_and_bound() {
         let m = BundleMemory::memfd("t1", 1 << 30).unwrap();
-        let seals = rustix::fs::fcntl_get_seals(m.fd()).unwrap();
-        assert!(seals.contains(SealFlags::GROW | SealFlags::SHRINK | SealFlags::SEAL));
-        assert!(
-            rustix::fs::ftruncate(m.fd(), 4096).is_err(),
-            "shrink is sealed"
-        );
+        assert!(m.sealed_against_resize().unwrap());
+        let dup = std::fs::File::from(m.fd().try_clone_to_owned().unwrap());
+        assert!(dup.set_len(4096).is_err(), "shrink is sealed");
+        assert!(dup.set_len(2 << 30).is_err(), "grow is sealed");
         assert_eq!(m.resident_pages().unwrap(), 0, "nothing touched yet");
         let (outcome, moved) = m.apply_policy(&local_memory_nodes(), true).unwrap();
         assert_eq!(moved, 0);

@@ -1,16 +1,204 @@
 //! memqosd: free-form memory bundles and bandwidth policies (issue #4).
 //!
-//! * [`memory`]: the real memory (sealed memfd or persistent file, `mbind`).
-//! * [`admission`]: memory devices from a `MemoryProvider` as ledger devices.
-//! * [`model`]: max-min fair bandwidth sharing and the M/M/1 tail model.
-//! * [`service`]: [`FfmService`]: alloc, get, list, delete, the PATCHes,
-//!   leases, policies, restore after restart, the expiry reconciler.
-//! * [`handoff`]: the Unix-socket fd hand-off (`SCM_RIGHTS`).
+//! [`FfmService`] is the one entry point. Every call takes the
+//! [`Caller`](crate::Caller) it is made for, and the service decides what
+//! depends on the object: another domain's bundle or policy is the same
+//! `NotFound` as a missing one, new objects belong to
+//! [`Caller::owner_for`](crate::Caller::owner_for), and the hand-off token
+//! goes only to callers that
+//! [receive the owner's secrets](crate::Caller::receives_secrets_of).
+//!
+//! | module | one job |
+//! |---|---|
+//! | [`config`] | where memqosd keeps things; admission share and default lease |
+//! | [`error`] | [`FfmError`] and its problem+json |
+//! | `visibility` | the one path deciding which bundles and policies a caller sees (get, list, watch) |
+//! | `alloc` | `create`: admission under the ledger's lock, then the one-transaction grant |
+//! | `bundles` | get, list, watch, lease renewal, delete, and freeing a bundle |
+//! | `bandwidth` | `PATCH …/bandwidth`: re-admission of the floor |
+//! | `migration` | `PATCH …/latency_class`: the migration operation |
+//! | `telemetry` | the bandwidth model's cached outcome, overlaid on bundles |
+//! | `policies` | time-windowed floors, their names unique per domain |
+//! | `timezone` | UTC offsets known without a tz database |
+//! | `grants` | the store keys beside a bundle (grant, epoch) and the object + grant write |
+//! | `tokens` | hand-off tokens: making, comparing, who receives them |
+//! | `placement` | a ledger placement applied to memory, and described on the bundle |
+//! | `restore` | the ledger and every bundle's memory rebuilt after a restart |
+//! | `reconcile` | the watch that frees what lease expiry deleted |
+//! | [`handoff`] | the Unix-socket fd hand-off (`SCM_RIGHTS`) and its authorisation |
+//! | [`memory`] | the real memory (sealed memfd or persistent file, `mbind`) |
+//! | [`admission`] | memory devices from a `MemoryProvider` as ledger devices |
+//! | [`model`] | max-min fair bandwidth sharing and the M/M/1 tail model |
+//!
+//! **Admission is one store transaction.** A grant writes, in one `txn`, the
+//! bundle object (`/registry/ffm/{id}`), its ledger entry
+//! (`/ffm/grants/{id}`: the planner's request and placement) and its hand-off
+//! token (`/ffm/tokens/{id}`), all three on the bundle's store lease, so a
+//! lease expiry or a DELETE frees object and capacity in the same revision.
+//! The transaction also compares `/ffm/epoch` with the revision this process
+//! wrote at start: a second memqosd opening the same store fences the first,
+//! whose grants then fail instead of admitting against a stale ledger.
+//! Within the process the decision itself is taken under the in-memory
+//! ledger's lock (claimed before the write, released if the write fails), so
+//! concurrent clients are serialised on admission but still share the
+//! store's group commit. The in-memory ledger is a cache: at start it is
+//! rebuilt from the grant keys and the policies.
+//!
+//! **Leases.** A bundle lives on a store lease of `policy_lease_ttl_s`;
+//! `renew` keeps it alive. When the store expires it the keys vanish and the
+//! reconciler (a watch on the bundle prefix) frees the memory and the ledger
+//! entry. The ledger counts a bundle in every time segment until it is freed
+//! (request `end_s = None`), which is conservative: renewals cannot fail for
+//! capacity.
 
 pub mod admission;
+mod alloc;
+mod bandwidth;
+mod bundles;
+pub mod config;
+pub mod error;
+mod grants;
 pub mod handoff;
 pub mod memory;
+mod migration;
 pub mod model;
-pub mod service;
+mod placement;
+mod policies;
+mod reconcile;
+mod restore;
+mod telemetry;
+mod timezone;
+mod tokens;
+mod visibility;
 
-pub use service::{FfmConfig, FfmError, FfmService};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use corridor_hal::memory::{MemoryProvider, TwinMemory};
+use corridor_hal::{Clock, Topology};
+use corridor_model::ffm::FfmBundle;
+use corridor_model::policy::Policy;
+use corridor_planner::memory::{Ledger, LedgerConfig};
+use corridor_store::StateStore;
+
+pub use config::{DEFAULT_ADMISSION_SHARE, DEFAULT_LEASE_TTL_S, FfmConfig};
+pub use error::FfmError;
+pub use handoff::{HandoffError, Hold};
+
+use crate::Registry;
+use crate::operations::Operations;
+use admission::DeviceInfo;
+use memory::BundleMemory;
+
+crate::meta_resource!(FfmBundle, "ffm", leased);
+
+crate::meta_resource!(Policy, "policies");
+
+/// A bundle as one caller receives it: the hand-off token only when the
+/// caller may receive the owner's secrets
+/// (see [`Caller::receives_secrets_of`](crate::Caller::receives_secrets_of)).
+#[derive(Debug, Clone)]
+pub struct BundleAndToken {
+    pub bundle: FfmBundle,
+    pub token: Option<String>,
+}
+
+/// A live bundle's memory and hand-off state.
+#[derive(Debug)]
+struct Live {
+    memory: Arc<BundleMemory>,
+    token: String,
+    domain: String,
+    shareable: bool,
+    /// Open hand-offs of a non-shareable bundle (0 or 1).
+    holders: usize,
+    migrating: bool,
+}
+
+/// The memqosd service.
+#[derive(Debug)]
+pub struct FfmService {
+    bundles: Registry<FfmBundle>,
+    policies: Registry<Policy>,
+    store: Arc<dyn StateStore>,
+    clock: Arc<dyn Clock>,
+    operations: Operations,
+    config: FfmConfig,
+    devices: Vec<DeviceInfo>,
+    /// What discovery could not know (told on every `Placed` condition).
+    device_notes: Vec<String>,
+    ledger: Mutex<Ledger>,
+    live: Mutex<HashMap<String, Live>>,
+    /// The revision of `/ffm/epoch` this process wrote at start.
+    epoch: i64,
+    telemetry: telemetry::Cache,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding the lock leaves consistent data (every mutation
+    // is a single ledger call); keep serving rather than poison everything.
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl FfmService {
+    /// Discovers the devices, fences the ledger, loads the policies,
+    /// restores every live bundle and starts the expiry reconciler.
+    pub async fn start(
+        store: Arc<dyn StateStore>,
+        clock: Arc<dyn Clock>,
+        operations: Operations,
+        topology: &Topology,
+        config: FfmConfig,
+    ) -> Result<Arc<Self>, FfmError> {
+        // Every live bundle holds an fd: admission, not a default of 1024
+        // descriptors, must bound the number of bundles.
+        if let Err(error) = corridor_hal::memory::fd_passing::raise_fd_limit() {
+            tracing::warn!(%error, "cannot raise RLIMIT_NOFILE; bundles are limited by it");
+        }
+        let provider: Arc<dyn MemoryProvider> = match &config.provider {
+            Some(p) => Arc::clone(p),
+            None => Arc::new(TwinMemory::new(topology)),
+        };
+        let inventory = provider.discover().map_err(FfmError::Provider)?;
+        let (devices, device_notes) = admission::devices(inventory);
+        for note in &device_notes {
+            tracing::warn!("{note}");
+        }
+        let mut ledger = Ledger::new(
+            LedgerConfig {
+                admission_share: config.admission_share,
+            },
+            devices.iter().map(|d| d.device.clone()).collect(),
+        )?;
+        let epoch = grants::fence(store.as_ref(), clock.now()).await?;
+        let policies = Registry::<Policy>::new(Arc::clone(&store));
+        policies::load(&policies, &mut ledger).await?;
+        let service = Arc::new(Self {
+            bundles: Registry::new(Arc::clone(&store)),
+            policies,
+            store,
+            clock,
+            operations,
+            config,
+            devices,
+            device_notes,
+            ledger: Mutex::new(ledger),
+            live: Mutex::new(HashMap::new()),
+            epoch,
+            telemetry: telemetry::Cache::default(),
+        });
+        let revision = service.restore().await?;
+        tokio::spawn(reconcile::run(Arc::downgrade(&service), revision + 1));
+        Ok(service)
+    }
+
+    pub fn config(&self) -> &FfmConfig {
+        &self.config
+    }
+
+    /// Whether this process still holds the memory of bundle `id` (for
+    /// tests and diagnostics: false once DELETE or lease expiry freed it).
+    pub fn holds_memory(&self, id: &str) -> bool {
+        lock(&self.live).contains_key(id)
+    }
+}

@@ -21,6 +21,9 @@ use crate::{Revision, StoreError, WatchEvent, WatchStream};
 /// read transaction open for long nor loads the whole history into memory.
 const HISTORY_PAGE: usize = 256;
 
+/// The revision of the first write: an empty store is at revision 1.
+const FIRST_WRITE_REVISION: Revision = 2;
+
 pub(crate) fn watch(
     db: &Arc<Database>,
     live: broadcast::Receiver<Arc<RevisionEvents>>,
@@ -45,10 +48,12 @@ pub(crate) fn watch(
         db: Arc::downgrade(db),
         live,
         prefix: prefix.to_owned(),
+        // Revision 1 is the empty store's; no write made it and the log
+        // starts at 2, so a watch from 1 starts with the first write.
         next: if from_revision == 0 {
             current + 1
         } else {
-            from_revision
+            from_revision.max(FIRST_WRITE_REVISION)
         },
         history_end: current,
         pending: VecDeque::new(),

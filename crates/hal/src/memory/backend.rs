@@ -1,0 +1,434 @@
+//! Backing memory: the syscalls that create a bundle's memory and place it on NUMA nodes,
+//! behind the [`MemoryBackend`] trait so that services hold no syscall.
+//!
+//! [`LinuxMemoryBackend`] is the kernel's:
+//!
+//! * `memfd_create(MFD_CLOEXEC | MFD_ALLOW_SEALING)`, `ftruncate(bytes)` (sparse: no page
+//!   exists until touched), then `F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL`, so no holder of
+//!   the fd can resize it under another's mapping (a shrink would SIGBUS every mapper).
+//! * A NUMA policy is set by mapping the fd `MAP_SHARED`, calling `mbind` on the mapping and
+//!   unmapping it: for shmem (memfd) the kernel keeps a *shared* policy on the inode, which
+//!   governs every later fault from any process (mm/shmem.c `shmem_set_policy`). A regular
+//!   file has no shared policy: there it holds for that mapping only.
+//! * Several nodes use `MPOL_WEIGHTED_INTERLEAVE` (Linux 6.9+, by raw syscall; the weights
+//!   are the system-wide `/sys/kernel/mm/mempolicy/weighted_interleave/nodeN`), falling back
+//!   to `MPOL_INTERLEAVE` when the kernel refuses it.
+//! * Migration is `mbind(MPOL_MF_MOVE)` over the resident pages; resident pages off the
+//!   target nodes are counted with `move_pages(2)` in query mode (`nodes = NULL`) before and
+//!   after, so the count moved is the kernel's, not an estimate. Residency is `mincore(2)`.
+//!   Scans go 1 GiB at a time, so a 256 GiB bundle costs no more scan memory than a small one.
+
+use std::ffi::c_void;
+use std::fmt::Debug;
+use std::os::fd::{BorrowedFd, OwnedFd};
+use std::ptr::NonNull;
+
+use rustix::fs::{MemfdFlags, SealFlags};
+use rustix::mm::{MapFlags, ProtFlags};
+use thiserror::Error;
+
+/// `mbind` modes (include/uapi/linux/mempolicy.h).
+const MPOL_BIND: i32 = 2;
+const MPOL_INTERLEAVE: i32 = 3;
+const MPOL_WEIGHTED_INTERLEAVE: i32 = 6;
+/// `mbind` flag: move pages that violate the new policy.
+const MPOL_MF_MOVE: u32 = 1 << 1;
+
+const PAGE: u64 = 4096;
+/// Pages scanned at a time (1 GiB of 4 KiB pages).
+const WINDOW_PAGES: usize = 1 << 18;
+
+/// A syscall that failed, and which step of the operation it was.
+#[derive(Debug, Error)]
+#[error("{step}")]
+pub struct BackendError {
+    /// What was being done ("memfd_create", "mbind", …).
+    pub step: &'static str,
+    /// The OS error.
+    #[source]
+    pub source: std::io::Error,
+}
+
+impl BackendError {
+    fn new(step: &'static str, source: impl Into<std::io::Error>) -> Self {
+        Self {
+            step,
+            source: source.into(),
+        }
+    }
+
+    fn last_os(step: &'static str) -> Self {
+        Self::new(step, std::io::Error::last_os_error())
+    }
+}
+
+/// The NUMA policy mode a [`MemoryBackend::bind`] applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NumaMode {
+    /// One node: `MPOL_BIND`.
+    Bind,
+    /// Several nodes, weighted by the kernel's interleave weights.
+    WeightedInterleave,
+    /// Several nodes, equal weights: the kernel refused weighted interleave (before 6.9).
+    Interleave,
+}
+
+impl NumaMode {
+    /// The kernel's name of the mode.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Bind => "MPOL_BIND",
+            Self::WeightedInterleave => "MPOL_WEIGHTED_INTERLEAVE",
+            Self::Interleave => "MPOL_INTERLEAVE",
+        }
+    }
+}
+
+/// What [`MemoryBackend::bind`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Binding {
+    /// The mode in force.
+    pub mode: NumaMode,
+    /// Resident pages that left nodes outside the target set (0 unless asked to move).
+    pub moved_pages: u64,
+}
+
+/// The syscalls behind a memory bundle.
+pub trait MemoryBackend: Send + Sync + Debug {
+    /// A new anonymous memory file of `bytes` (sparse), sealed against any resize.
+    ///
+    /// # Errors
+    /// The step that failed (create, size, seal).
+    fn sealed_memfd(&self, name: &str, bytes: u64) -> Result<OwnedFd, BackendError>;
+
+    /// Whether the fd is sealed against grow, shrink and further sealing.
+    ///
+    /// # Errors
+    /// The seals cannot be read.
+    fn sealed_against_resize(&self, fd: BorrowedFd<'_>) -> Result<bool, BackendError>;
+
+    /// Sets the NUMA policy of the first `bytes` of the fd to `nodes` (non-empty; one node
+    /// binds, several interleave). With `move_resident`, pages already resident elsewhere are
+    /// migrated, and the number that left the other nodes is returned.
+    ///
+    /// # Errors
+    /// The step that failed (map, mbind, the residency scans).
+    fn bind(
+        &self,
+        fd: BorrowedFd<'_>,
+        bytes: u64,
+        nodes: &[u32],
+        move_resident: bool,
+    ) -> Result<Binding, BackendError>;
+
+    /// Pages of the first `bytes` of the fd present in memory.
+    ///
+    /// # Errors
+    /// The step that failed (map, mincore).
+    fn resident_pages(&self, fd: BorrowedFd<'_>, bytes: u64) -> Result<u64, BackendError>;
+}
+
+/// The Linux kernel's memfd, `mbind`, `move_pages` and `mincore`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LinuxMemoryBackend;
+
+impl MemoryBackend for LinuxMemoryBackend {
+    fn sealed_memfd(&self, name: &str, bytes: u64) -> Result<OwnedFd, BackendError> {
+        let fd = rustix::fs::memfd_create(name, MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING)
+            .map_err(|e| BackendError::new("memfd_create", e))?;
+        rustix::fs::ftruncate(&fd, bytes)
+            .map_err(|e| BackendError::new("ftruncate the memfd", e))?;
+        rustix::fs::fcntl_add_seals(&fd, SealFlags::GROW | SealFlags::SHRINK | SealFlags::SEAL)
+            .map_err(|e| BackendError::new("seal the memfd against resize", e))?;
+        Ok(fd)
+    }
+
+    fn sealed_against_resize(&self, fd: BorrowedFd<'_>) -> Result<bool, BackendError> {
+        match rustix::fs::fcntl_get_seals(fd) {
+            Ok(seals) => Ok(seals.contains(SealFlags::GROW | SealFlags::SHRINK | SealFlags::SEAL)),
+            // Only shmem and hugetlbfs files carry seals; anything else cannot be sealed.
+            Err(rustix::io::Errno::INVAL) => Ok(false),
+            Err(e) => Err(BackendError::new("read the seals", e)),
+        }
+    }
+
+    fn bind(
+        &self,
+        fd: BorrowedFd<'_>,
+        bytes: u64,
+        nodes: &[u32],
+        move_resident: bool,
+    ) -> Result<Binding, BackendError> {
+        let one = nodes.len() == 1;
+        if bytes == 0 {
+            // Nothing to map; an empty bundle has no page to place.
+            return Ok(Binding {
+                mode: if one {
+                    NumaMode::Bind
+                } else {
+                    NumaMode::WeightedInterleave
+                },
+                moved_pages: 0,
+            });
+        }
+        let mapping = Mapping::new(fd, bytes)?;
+        let before = if move_resident {
+            mapping.off_target_pages(nodes)?
+        } else {
+            0
+        };
+        let mask = node_mask(nodes);
+        let flags = if move_resident { MPOL_MF_MOVE } else { 0 };
+        let mode = if one {
+            mapping.mbind(MPOL_BIND, &mask, flags)?;
+            NumaMode::Bind
+        } else if mapping
+            .mbind(MPOL_WEIGHTED_INTERLEAVE, &mask, flags)
+            .is_ok()
+        {
+            NumaMode::WeightedInterleave
+        } else {
+            mapping.mbind(MPOL_INTERLEAVE, &mask, flags)?;
+            NumaMode::Interleave
+        };
+        // Pages that were resident off the target nodes and no longer are: what
+        // mbind(MPOL_MF_MOVE) moved (pages it could not move stay off).
+        let moved_pages = if move_resident {
+            before.saturating_sub(mapping.off_target_pages(nodes)?)
+        } else {
+            0
+        };
+        Ok(Binding { mode, moved_pages })
+    }
+
+    fn resident_pages(&self, fd: BorrowedFd<'_>, bytes: u64) -> Result<u64, BackendError> {
+        if bytes == 0 {
+            return Ok(0);
+        }
+        let mapping = Mapping::new(fd, bytes)?;
+        let mut resident = 0;
+        for (first, count) in mapping.windows() {
+            resident += mapping
+                .residency(first, count)?
+                .iter()
+                .filter(|&&b| b & 1 == 1)
+                .count() as u64;
+        }
+        Ok(resident)
+    }
+}
+
+/// `maxnode`-style bit mask over `u64` words.
+fn node_mask(nodes: &[u32]) -> Vec<u64> {
+    let max = nodes.iter().copied().max().unwrap_or(0) as usize;
+    let mut mask = vec![0u64; max / 64 + 1];
+    for &n in nodes {
+        mask[n as usize / 64] |= 1 << (n % 64);
+    }
+    mask
+}
+
+/// A temporary `MAP_SHARED` mapping of a bundle's fd, unmapped on drop.
+/// Mapping does not populate anything: a sparse bundle stays sparse.
+struct Mapping {
+    ptr: NonNull<c_void>,
+    len: usize,
+}
+
+impl Mapping {
+    fn new(fd: BorrowedFd<'_>, bytes: u64) -> Result<Self, BackendError> {
+        let len = usize::try_from(bytes).map_err(|_| {
+            BackendError::new(
+                "map the bundle",
+                std::io::Error::other("larger than the address space"),
+            )
+        })?;
+        // SAFETY: a fresh mapping chosen by the kernel (null hint) aliases no Rust object; it
+        // is only handed to mbind/mincore/move_pages/madvise and unmapped in Drop, never
+        // dereferenced.
+        let ptr = unsafe {
+            rustix::mm::mmap(
+                std::ptr::null_mut(),
+                len,
+                ProtFlags::READ | ProtFlags::WRITE,
+                MapFlags::SHARED | MapFlags::NORESERVE,
+                fd,
+                0,
+            )
+        }
+        .map_err(|e| BackendError::new("mmap the bundle", e))?;
+        let ptr = NonNull::new(ptr).ok_or_else(|| {
+            BackendError::new("mmap the bundle", std::io::Error::other("null mapping"))
+        })?;
+        Ok(Self { ptr, len })
+    }
+
+    fn mbind(&self, mode: i32, mask: &[u64], flags: u32) -> Result<(), BackendError> {
+        // maxnode counts bits; the kernel reads maxnode-1 of them (the historical off-by-one
+        // libnuma also compensates for).
+        let maxnode = (mask.len() * 64 + 1) as libc::c_ulong;
+        // SAFETY: addr/len is our own live mapping; the mask outlives the call and holds
+        // maxnode-1 bits; mbind touches no Rust memory. By raw syscall because libc has no
+        // wrapper and MPOL_WEIGHTED_INTERLEAVE is newer than most libnuma.
+        let rc = unsafe {
+            libc::syscall(
+                libc::SYS_mbind,
+                self.ptr.as_ptr(),
+                self.len as libc::c_ulong,
+                mode as libc::c_ulong,
+                mask.as_ptr(),
+                maxnode,
+                flags as libc::c_ulong,
+            )
+        };
+        if rc != 0 {
+            return Err(BackendError::last_os("mbind"));
+        }
+        Ok(())
+    }
+
+    /// The mapping in windows of [`WINDOW_PAGES`] pages, `(first, count)`: scans never hold
+    /// per-page state for more than one window.
+    fn windows(&self) -> impl Iterator<Item = (usize, usize)> + use<> {
+        let pages = self.len.div_ceil(PAGE as usize);
+        (0..pages)
+            .step_by(WINDOW_PAGES)
+            .map(move |first| (first, WINDOW_PAGES.min(pages - first)))
+    }
+
+    /// `mincore` vector of `count` pages from page `first`: bit 0 of each byte = page
+    /// resident. For shmem this reports the page cache, mapped here or not.
+    fn residency(&self, first: usize, count: usize) -> Result<Vec<u8>, BackendError> {
+        let off = first * PAGE as usize;
+        let len = (count * PAGE as usize).min(self.len - off);
+        let mut vec = vec![0u8; count];
+        // SAFETY: [off, off+len) lies inside our live mapping; vec has one byte per page of it.
+        let rc = unsafe {
+            libc::mincore(
+                self.ptr.as_ptr().cast::<u8>().add(off).cast(),
+                len,
+                vec.as_mut_ptr(),
+            )
+        };
+        if rc != 0 {
+            return Err(BackendError::last_os("mincore"));
+        }
+        Ok(vec)
+    }
+
+    /// Resident pages that are on none of `targets`, via `move_pages` in query mode.
+    /// Resident pages are first mapped with `MADV_POPULATE_READ` (they are in the page cache
+    /// already, so nothing is allocated) because both `move_pages` and `mbind(MPOL_MF_MOVE)`
+    /// only see pages mapped in this address space.
+    fn off_target_pages(&self, targets: &[u32]) -> Result<u64, BackendError> {
+        let base = self.ptr.as_ptr().cast::<u8>();
+        let mut off_target = 0u64;
+        for (first, count) in self.windows() {
+            let residency = self.residency(first, count)?;
+            let mut i = 0;
+            while i < residency.len() {
+                if residency[i] & 1 == 0 {
+                    i += 1;
+                    continue;
+                }
+                let start = i;
+                while i < residency.len() && residency[i] & 1 == 1 {
+                    i += 1;
+                }
+                let off = (first + start) * PAGE as usize;
+                let len = ((i - start) * PAGE as usize).min(self.len - off);
+                // SAFETY: [off, off+len) lies inside our mapping (page indexes come from
+                // mincore over it); populate-read only maps pages already in the page cache.
+                let rc =
+                    unsafe { libc::madvise(base.add(off).cast(), len, libc::MADV_POPULATE_READ) };
+                if rc != 0 {
+                    return Err(BackendError::last_os("madvise(MADV_POPULATE_READ)"));
+                }
+                let addrs: Vec<*mut c_void> = (start..i)
+                    // SAFETY: each address is a page inside our mapping.
+                    .map(|p| unsafe { base.add((first + p) * PAGE as usize) }.cast())
+                    .collect();
+                let mut status = vec![0i32; addrs.len()];
+                // SAFETY: pid 0 = this process; addrs/status have `addrs.len()` elements;
+                // nodes = NULL asks for the current node of each page and moves nothing.
+                let rc = unsafe {
+                    libc::syscall(
+                        libc::SYS_move_pages,
+                        0 as libc::c_long,
+                        addrs.len() as libc::c_ulong,
+                        addrs.as_ptr(),
+                        std::ptr::null::<i32>(),
+                        status.as_mut_ptr(),
+                        0 as libc::c_long,
+                    )
+                };
+                if rc < 0 {
+                    return Err(BackendError::last_os("move_pages (query)"));
+                }
+                off_target += status
+                    .iter()
+                    .filter(|&&n| n >= 0 && !targets.contains(&n.unsigned_abs()))
+                    .count() as u64;
+            }
+        }
+        Ok(off_target)
+    }
+}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        // SAFETY: unmaps exactly the mapping created in `new`, once.
+        let _ = unsafe { rustix::mm::munmap(self.ptr.as_ptr(), self.len) };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Seek, SeekFrom, Write};
+    use std::os::fd::AsFd;
+
+    use super::*;
+
+    fn local_nodes() -> Vec<u32> {
+        std::fs::read_to_string("/sys/devices/system/node/has_memory")
+            .ok()
+            .and_then(|t| crate::memory::parse_list(t.trim()).ok())
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| vec![0])
+    }
+
+    #[test]
+    fn a_memfd_is_sparse_sealed_and_bound_where_asked() {
+        let linux = LinuxMemoryBackend;
+        let fd = linux.sealed_memfd("hal-test", 1 << 30).unwrap();
+        assert!(linux.sealed_against_resize(fd.as_fd()).unwrap());
+        assert!(
+            rustix::fs::ftruncate(&fd, 4096).is_err(),
+            "shrink is sealed"
+        );
+        assert_eq!(linux.resident_pages(fd.as_fd(), 1 << 30).unwrap(), 0);
+        let nodes = local_nodes();
+        let binding = linux.bind(fd.as_fd(), 1 << 30, &nodes[..1], true).unwrap();
+        assert_eq!(binding.mode, NumaMode::Bind);
+        assert_eq!(binding.moved_pages, 0);
+        let mut f = std::fs::File::from(fd.try_clone().unwrap());
+        f.write_all(b"hello").unwrap();
+        f.seek(SeekFrom::Start(1 << 20)).unwrap();
+        f.write_all(b"x").unwrap();
+        assert_eq!(linux.resident_pages(fd.as_fd(), 1 << 30).unwrap(), 2);
+        // Moving to the node the pages are on moves nothing.
+        let again = linux.bind(fd.as_fd(), 1 << 30, &nodes[..1], true).unwrap();
+        assert_eq!(again.moved_pages, 0);
+    }
+
+    #[test]
+    fn a_plain_file_is_not_sealed_and_node_masks_cover_every_node() {
+        let linux = LinuxMemoryBackend;
+        let file = tempfile::tempfile().unwrap();
+        assert!(!linux.sealed_against_resize(file.as_fd()).unwrap());
+        assert_eq!(node_mask(&[0]), vec![1]);
+        assert_eq!(node_mask(&[1, 64]), vec![2, 1]);
+        assert_eq!(NumaMode::Interleave.as_str(), "MPOL_INTERLEAVE");
+    }
+}

@@ -1,0 +1,86 @@
+//! The optical plant: every optical port a control plane drives, behind one trait, so corrd
+//! runs the same code on the digital twin and on real modules.
+//!
+//! [`OpticalPlant`] is to the ports what [`crate::MemoryProvider`] is to memory: the service
+//! holds an `Arc<dyn OpticalPlant>` chosen in configuration (`--optics twin|linux`) and never
+//! names a backend. What only the twin can do — inject faults — is not part of the plant but a
+//! separate handle, [`OpticalPlant::twin_faults`], which real hardware does not offer.
+
+use std::fmt::Debug;
+use std::path::PathBuf;
+
+use chrono::{DateTime, Utc};
+
+use super::{OpticalPort, Result, TwinFault};
+
+/// One port of the plant, as listed by [`OpticalPlant::inventory`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlantPort {
+    /// The topology's port id.
+    pub id: String,
+    /// Module lanes (1–32).
+    pub lanes: u8,
+    /// The device file the module's memory map is reached through (`None` on the twin).
+    pub device: Option<PathBuf>,
+}
+
+/// Every optical port of one control plane.
+pub trait OpticalPlant: Send + Sync + Debug {
+    /// Which backend this is (`"twin"`, `"linux"`), for logs and problems.
+    fn backend(&self) -> &'static str;
+
+    /// The port with this topology id.
+    fn port(&self, id: &str) -> Option<&dyn OpticalPort>;
+
+    /// Every port, in topology order.
+    fn inventory(&self) -> Vec<PlantPort>;
+
+    /// Brings every port's model up to `now`. The twin steps its modules and recomputes the
+    /// physics; real modules move on their own time, so the Linux backend does nothing.
+    ///
+    /// # Errors
+    /// Physics or codec errors on the twin.
+    fn advance(&self, now: DateTime<Utc>) -> Result<()>;
+
+    /// Brings only the given ports up to `now`: after the far end of a link has just lit its
+    /// lasers, the near end computes its receivers again without stepping the whole plant.
+    /// Unknown ids are skipped.
+    ///
+    /// # Errors
+    /// As [`OpticalPlant::advance`].
+    fn settle(&self, ports: &[String], now: DateTime<Utc>) -> Result<()>;
+
+    /// Whether port operations may block the calling thread on device I/O (status polls that
+    /// sleep between reads). Async callers run such a plant's operations on
+    /// `tokio::task::spawn_blocking`; the twin's operations are in-memory and never sleep.
+    fn blocks(&self) -> bool;
+
+    /// The fault-injection handle, on the twin only.
+    fn twin_faults(&self) -> Option<&dyn TwinFaults> {
+        None
+    }
+}
+
+/// Faults injected into a simulated plant, for exercising reconcilers and alarms. Real
+/// hardware has no such handle: [`OpticalPlant::twin_faults`] returns `None` there.
+pub trait TwinFaults: Send + Sync + Debug {
+    /// Injects `fault` into port `port`; it takes effect on that port at once and on the far end
+    /// of its link at the next advance.
+    ///
+    /// # Errors
+    /// [`super::OpticalError::UnknownPort`], [`super::OpticalError::InvalidLane`] for a lane
+    /// outside the port, [`super::OpticalError::InvalidFault`] for a value out of range.
+    fn inject(&self, port: &str, fault: TwinFault) -> Result<()>;
+
+    /// Removes every fault of port `port` (and repairs its link).
+    ///
+    /// # Errors
+    /// [`super::OpticalError::UnknownPort`], or physics errors recomputing the port.
+    fn clear(&self, port: &str) -> Result<()>;
+
+    /// Cuts (or repairs) link `link`; takes effect at the next advance.
+    ///
+    /// # Errors
+    /// [`super::OpticalError::UnknownLink`].
+    fn cut_link(&self, link: &str, cut: bool) -> Result<()>;
+}

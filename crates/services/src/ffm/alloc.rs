@@ -1,0 +1,136 @@
+//! `POST /v1/ffm/alloc`: admission under the in-memory ledger's lock, then
+//! one store transaction that writes the bundle, its grant and its token on
+//! the bundle's lease (and compares the epoch).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use corridor_model::ffm::{FfmAllocRequest, FfmBundle, Persistence};
+use corridor_model::validate::Validate;
+use corridor_planner::memory::{self as planner, MBps, Placement, Request};
+use corridor_store::Op;
+
+use super::error::{FfmError, store_err};
+use super::grants::{grant_key, json};
+use super::memory::BundleMemory;
+use super::tokens::{random_token, token_key};
+use super::{BundleAndToken, FfmService, Live, admission, lock};
+use crate::ids::new_id;
+use crate::{Caller, ServiceError};
+
+impl FfmService {
+    /// Allocates a bundle owned by [`Caller::owner_for`] the request's
+    /// domain. The token comes back only if the caller may receive it.
+    pub async fn create(
+        &self,
+        caller: &Caller,
+        mut request: FfmAllocRequest,
+    ) -> Result<BundleAndToken, FfmError> {
+        if let Some(owner) = caller.owner_for(Some(&request.security_domain)) {
+            request.security_domain = owner;
+        }
+        request.validate().map_err(FfmError::Invalid)?;
+        let id = new_id("ffm");
+        let now = self.clock.now();
+        let mut bundle = FfmBundle::pending(&id, request, self.config.default_ttl, now);
+        let planner_request = Request {
+            bytes: bundle.bytes.get(),
+            latency_class: admission::tier(bundle.latency_class),
+            floor: MBps::from_gbps(bundle.bandwidth_floor_gbs.get()),
+            security_domain: Some(bundle.security_domain.clone()),
+            start_s: now.timestamp(),
+            end_s: None,
+        };
+        let placement = lock(&self.ledger).allocate(&id, planner_request.clone())?;
+        match self
+            .commit(&mut bundle, &planner_request, &placement, now)
+            .await
+        {
+            Ok(()) => {
+                let token = self.token_for(caller, &bundle);
+                Ok(BundleAndToken {
+                    bundle: self.with_telemetry(bundle),
+                    token,
+                })
+            }
+            Err(e) => {
+                let _ = lock(&self.ledger).free(&id);
+                if bundle.persistence != Persistence::None {
+                    let _ = BundleMemory::remove_file(&id, &self.config.memory_dir);
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Makes the memory and writes object, grant and token in one
+    /// transaction; the bundle becomes live once that succeeded.
+    async fn commit(
+        &self,
+        bundle: &mut FfmBundle,
+        request: &Request,
+        placement: &Placement,
+        now: DateTime<Utc>,
+    ) -> Result<(), FfmError> {
+        let (memory, outcome) = self.materialise(
+            &bundle.id,
+            bundle.bytes.get(),
+            bundle.persistence,
+            placement,
+        )?;
+        bundle.fds = vec![memory.proc_path()];
+        bundle.placement = self.placement_view(placement);
+        bundle
+            .meta
+            .set_condition(self.placed_condition(&outcome, now));
+        let token = random_token();
+        let ttl_s = bundle.policy_lease_ttl_s.get();
+        let lease = self
+            .store
+            .lease_grant(Duration::from_secs(ttl_s))
+            .await
+            .map_err(store_err("grant a bundle lease"))?;
+        bundle.meta.lease_expires_at = Some(now + chrono::Duration::seconds(ttl_s as i64));
+        let grant = planner::Bundle {
+            id: bundle.id.clone(),
+            request: request.clone(),
+            placement: placement.clone(),
+            migrating_to: None,
+        };
+        let created = self
+            .bundles
+            .create_with(
+                bundle,
+                Some(lease),
+                vec![self.epoch_unchanged()],
+                vec![
+                    Op::put_with_lease(grant_key(&bundle.id), json(&grant), lease),
+                    Op::put_with_lease(token_key(&bundle.id), token.clone().into_bytes(), lease),
+                ],
+            )
+            .await;
+        *bundle = match created {
+            Ok(created) => created,
+            Err(e) => {
+                let _ = self.store.lease_revoke(lease).await;
+                return Err(match e {
+                    ServiceError::ConditionFailed { .. } => FfmError::Fenced,
+                    other => FfmError::Service(other),
+                });
+            }
+        };
+        lock(&self.live).insert(
+            bundle.id.clone(),
+            Live {
+                memory: Arc::new(memory),
+                token,
+                domain: bundle.security_domain.clone(),
+                shareable: bundle.shareable,
+                holders: 0,
+                migrating: false,
+            },
+        );
+        Ok(())
+    }
+}

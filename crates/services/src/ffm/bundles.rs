@@ -1,0 +1,137 @@
+//! Reading and ending bundles: get, list and watch (through the caller's
+//! visibility), lease renewal, DELETE, and freeing a bundle's memory and
+//! capacity (shared by DELETE and the expiry reconciler).
+
+use std::sync::Arc;
+
+use corridor_model::ffm::{FfmBundle, Persistence};
+use corridor_store::{Compare, CompareOp, Op, Revision, Txn};
+
+use super::error::{FfmError, store_err};
+use super::grants::grant_key;
+use super::memory::BundleMemory;
+use super::tokens::token_key;
+use super::{BundleAndToken, FfmService, lock, visibility};
+use crate::labels::LabelSelector;
+use crate::registry::WatchEvents;
+use crate::{Caller, ListOptions, Page, ServiceError};
+
+impl FfmService {
+    /// The bundle with live telemetry, and its token if the caller may
+    /// receive it.
+    pub async fn get(&self, caller: &Caller, id: &str) -> Result<BundleAndToken, FfmError> {
+        let (bundle, _) = visibility::get(&self.bundles, caller, id).await?;
+        let token = self.token_for(caller, &bundle);
+        Ok(BundleAndToken {
+            bundle: self.with_telemetry(bundle),
+            token,
+        })
+    }
+
+    /// One page of the bundles the caller sees, with live telemetry.
+    pub async fn list(
+        &self,
+        caller: &Caller,
+        options: &ListOptions,
+    ) -> Result<Page<FfmBundle>, FfmError> {
+        let mut page = visibility::list(&self.bundles, caller, options).await?;
+        let snapshot = self.snapshot();
+        page.items = page
+            .items
+            .into_iter()
+            .map(|b| self.overlay(b, &snapshot))
+            .collect();
+        Ok(page)
+    }
+
+    /// Changes after `from_revision` (0 = from now) to the bundles the
+    /// caller sees, as stored (no telemetry: it is not a stored change).
+    pub async fn watch(
+        &self,
+        caller: &Caller,
+        from_revision: Revision,
+        selector: LabelSelector,
+    ) -> Result<WatchEvents<FfmBundle>, FfmError> {
+        Ok(visibility::watch(&self.bundles, caller, from_revision, selector).await?)
+    }
+
+    /// `POST /v1/ffm/{id}/lease`: another full TTL for object, grant and
+    /// token (they share the lease).
+    pub async fn renew(&self, caller: &Caller, id: &str) -> Result<FfmBundle, FfmError> {
+        visibility::get(&self.bundles, caller, id).await?;
+        let renewed = self.bundles.renew_lease(id, self.clock.now()).await?;
+        Ok(self.with_telemetry(renewed))
+    }
+
+    /// `DELETE /v1/ffm/{id}`: removes object, grant and token in one
+    /// transaction, then frees the memory. The bundle is read once, for the
+    /// visibility check and the transaction's precondition alike.
+    pub async fn delete(
+        &self,
+        caller: &Caller,
+        id: &str,
+        precondition: Option<Revision>,
+    ) -> Result<FfmBundle, FfmError> {
+        let (bundle, kv) = visibility::get(&self.bundles, caller, id).await?;
+        if let Some(expected) = precondition
+            && expected != kv.mod_revision
+        {
+            return Err(FfmError::Service(ServiceError::StaleVersion {
+                kind: "ffm",
+                id: id.to_owned(),
+                expected: expected.to_string(),
+                actual: kv.mod_revision.to_string(),
+            }));
+        }
+        let response = self
+            .store
+            .txn(Txn {
+                compares: vec![Compare::mod_revision(
+                    &kv.key,
+                    CompareOp::Equal,
+                    kv.mod_revision,
+                )],
+                success: vec![
+                    Op::delete(&kv.key),
+                    Op::delete(grant_key(id)),
+                    Op::delete(token_key(id)),
+                ],
+                failure: Vec::new(),
+            })
+            .await
+            .map_err(store_err("delete a bundle"))?;
+        if !response.succeeded {
+            return Err(FfmError::Service(ServiceError::StaleVersion {
+                kind: "ffm",
+                id: id.to_owned(),
+                expected: kv.mod_revision.to_string(),
+                actual: "a newer version".into(),
+            }));
+        }
+        if let Some(lease) = kv.lease {
+            // The keys are gone already; the lease only needs returning so
+            // the lease table does not fill with orphans. Off the response
+            // path: it is one more store write the client need not wait for.
+            let store = Arc::clone(&self.store);
+            tokio::spawn(async move {
+                let _ = store.lease_revoke(lease).await;
+            });
+        }
+        self.release(id, bundle.persistence);
+        Ok(bundle)
+    }
+
+    /// Frees a bundle's memory and ledger entry (idempotent: DELETE and the
+    /// reconciler may both call it).
+    pub(super) fn release(&self, id: &str, persistence: Persistence) {
+        // Memory first, capacity last: whoever sees the capacity back also
+        // sees the old bundle's memory and token gone.
+        let gone = lock(&self.live).remove(id);
+        let _ = lock(&self.ledger).free(id);
+        let persistent = persistence != Persistence::None
+            || gone.as_ref().is_some_and(|l| l.memory.file().is_some());
+        if persistent && let Err(e) = BundleMemory::remove_file(id, &self.config.memory_dir) {
+            tracing::warn!(bundle = id, error = %e, "cannot remove a persistent bundle's file");
+        }
+    }
+}

@@ -1,0 +1,55 @@
+//! Where memqosd keeps things and how it finds memory.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use corridor_hal::memory::MemoryProvider;
+use corridor_model::units::Seconds;
+use rand::Rng;
+
+/// memqosd's admission share: the top of memory-cxl.md §5's band ("Σfloors
+/// ≤ ~65–75 % of peak, where latency turns exponential"). The planner's own
+/// default is the middle (0.7); at 0.7 the default twin's four T2 devices
+/// (200 GB/s peak) admit 140 GB/s and the RFC's 150 GB/s T2 example would
+/// be refused, at 0.75 they admit exactly 150.
+pub const DEFAULT_ADMISSION_SHARE: f64 = 0.75;
+
+/// Default lease when the request names none: the RFC example's 3600 s.
+pub const DEFAULT_LEASE_TTL_S: u64 = 3600;
+
+#[derive(Debug, Clone)]
+pub struct FfmConfig {
+    /// Share of each device's peak that floors may take.
+    pub admission_share: f64,
+    /// Directory of persistent bundles' files (survives restarts).
+    pub memory_dir: PathBuf,
+    /// The fd hand-off socket.
+    pub socket_path: PathBuf,
+    pub default_ttl: Seconds,
+    /// `None`: the twin's memory from the topology.
+    pub provider: Option<Arc<dyn MemoryProvider>>,
+}
+
+impl FfmConfig {
+    /// Everything inside `state_dir`: `ffm-memory/` and `ffm.sock`.
+    pub fn in_dir(state_dir: &Path) -> Self {
+        Self {
+            admission_share: DEFAULT_ADMISSION_SHARE,
+            memory_dir: state_dir.join("ffm-memory"),
+            socket_path: state_dir.join("ffm.sock"),
+            default_ttl: Seconds(DEFAULT_LEASE_TTL_S),
+            provider: None,
+        }
+    }
+
+    /// A fresh private directory under the system temp dir, for control
+    /// planes started without a state directory (tests).
+    pub fn ephemeral() -> Self {
+        let dir = std::env::temp_dir().join(format!(
+            "corridor-ffm-{}-{:08x}",
+            std::process::id(),
+            rand::rng().random::<u32>()
+        ));
+        Self::in_dir(&dir)
+    }
+}

@@ -1,0 +1,123 @@
+//! What the memory service can answer besides the registry's errors, and
+//! its problem+json.
+
+use corridor_model::problem::{FieldViolation, Problem};
+use corridor_planner::memory::Rejection;
+
+use super::memory::MemoryError;
+use crate::ServiceError;
+use crate::error::error_chain;
+
+#[derive(Debug, thiserror::Error)]
+pub enum FfmError {
+    #[error("invalid request")]
+    Invalid(Vec<FieldViolation>),
+    /// The ledger refused: capacity (bytes, a floor in a window, a policy)
+    /// or a device class with no device.
+    #[error("{0}")]
+    Rejected(Rejection),
+    #[error("another memqosd opened this store and now owns the capacity ledger")]
+    Fenced,
+    #[error("bundle {0:?} is migrating; try again when its operation ends")]
+    MigrationInProgress(String),
+    #[error("security domain {domain:?} already has a policy named {name:?}")]
+    PolicyNameTaken { domain: String, name: String },
+    #[error(transparent)]
+    Memory(#[from] MemoryError),
+    #[error(transparent)]
+    Service(#[from] ServiceError),
+    #[error("the memory provider could not list the devices")]
+    Provider(#[source] corridor_hal::memory::MemoryError),
+    #[error("the {0} task ended without an answer")]
+    Task(&'static str, #[source] tokio::task::JoinError),
+}
+
+/// The ledger's refusals that are not about capacity become the service's
+/// own errors here, once, so every `?` on a ledger call reports them right:
+/// an id the ledger does not know is the `NotFound` of its kind, and a
+/// bundle already migrating is its own conflict.
+impl From<Rejection> for FfmError {
+    fn from(rejection: Rejection) -> Self {
+        match rejection {
+            Rejection::UnknownBundle(id) => {
+                FfmError::Service(ServiceError::NotFound { kind: "ffm", id })
+            }
+            Rejection::UnknownPolicy(id) => FfmError::Service(ServiceError::NotFound {
+                kind: "policies",
+                id,
+            }),
+            Rejection::Migrating(id) => FfmError::MigrationInProgress(id),
+            other => FfmError::Rejected(other),
+        }
+    }
+}
+
+impl FfmError {
+    pub fn to_problem(&self) -> Problem {
+        match self {
+            FfmError::Invalid(errors) => Problem::validation(errors.clone()),
+            FfmError::Rejected(r) => Problem::insufficient_capacity(r.to_string()),
+            FfmError::Fenced => Problem::conflict("LedgerFenced", self.to_string()),
+            FfmError::MigrationInProgress(_) => {
+                Problem::conflict("MigrationInProgress", self.to_string())
+            }
+            FfmError::PolicyNameTaken { .. } => {
+                Problem::conflict("PolicyNameTaken", self.to_string())
+            }
+            FfmError::Service(e) => e.to_problem(),
+            FfmError::Memory(_) | FfmError::Provider(_) | FfmError::Task(..) => {
+                Problem::internal(error_chain(self))
+            }
+        }
+    }
+
+    /// Whether this is the server's fault (worth logging), not the client's.
+    pub fn is_internal(&self) -> bool {
+        self.to_problem().status >= 500
+    }
+
+    pub(super) fn field(pointer: &str, rule: &str, message: impl Into<String>) -> Self {
+        FfmError::Invalid(vec![FieldViolation {
+            pointer: pointer.to_owned(),
+            rule: rule.to_owned(),
+            message: message.into(),
+        }])
+    }
+}
+
+/// Maps a store failure to the service error naming what was being done.
+pub(super) fn store_err(
+    context: &'static str,
+) -> impl FnOnce(corridor_store::StoreError) -> FfmError {
+    move |source| FfmError::Service(ServiceError::Store { context, source })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ledger_refusals_that_are_not_capacity_get_their_own_answers() {
+        let p = FfmError::from(Rejection::UnknownPolicy("pol-1".into())).to_problem();
+        assert_eq!(
+            (p.status, p.detail.as_str()),
+            (404, "policies \"pol-1\" not found")
+        );
+        let p = FfmError::from(Rejection::UnknownBundle("ffm-1".into())).to_problem();
+        assert_eq!(
+            (p.status, p.detail.as_str()),
+            (404, "ffm \"ffm-1\" not found")
+        );
+        let p = FfmError::from(Rejection::Migrating("ffm-1".into())).to_problem();
+        assert_eq!(
+            (p.status, p.reason.as_deref()),
+            (409, Some("MigrationInProgress"))
+        );
+        let p =
+            FfmError::from(Rejection::NoDevice(corridor_planner::memory::Tier::T0)).to_problem();
+        assert_eq!(
+            (p.status, p.reason.as_deref()),
+            (409, Some("InsufficientCapacity"))
+        );
+    }
+}

@@ -1,0 +1,158 @@
+//! `PATCH /v1/ffm/{id}/latency_class`: the destination is reserved in the
+//! ledger, then a `Migration` operation moves the resident pages
+//! (`mbind(MPOL_MF_MOVE)`) and commits the new placement, or aborts and
+//! gives the reservation back.
+
+use std::sync::Arc;
+
+use corridor_model::ffm::{LatencyClassPatch, Persistence};
+use corridor_model::meta::{Operation, OperationKind, ResourceKind, ResourceRef};
+use corridor_model::validate::Validate;
+use corridor_planner::memory::Placement;
+
+use super::error::FfmError;
+use super::{FfmService, admission, lock, visibility};
+use crate::operations::Progress;
+use crate::{Caller, ServiceError};
+
+/// How often the commit re-reads a bundle that changed under it (a renewal
+/// or a PATCH) before giving up.
+const COMMIT_ATTEMPTS: usize = 8;
+
+impl FfmService {
+    /// Reserves the destination and starts the migration operation; a
+    /// bundle already migrating is `MigrationInProgress`.
+    pub async fn migrate(
+        self: &Arc<Self>,
+        caller: &Caller,
+        id: &str,
+        patch: LatencyClassPatch,
+    ) -> Result<Operation, FfmError> {
+        patch.validate().map_err(FfmError::Invalid)?;
+        let (bundle, _) = visibility::get(&self.bundles, caller, id).await?;
+        if bundle.persistence != Persistence::None && !patch.latency_class.can_persist() {
+            return Err(FfmError::field(
+                "/latency_class",
+                "compatible",
+                format!(
+                    "a {:?}-persistent bundle cannot move to volatile {:?}",
+                    bundle.persistence, patch.latency_class
+                ),
+            ));
+        }
+        let dest = lock(&self.ledger).migrate_begin(id, admission::tier(patch.latency_class))?;
+        self.set_migrating(id, true);
+        let service = Arc::clone(self);
+        let bundle_id = id.to_owned();
+        let started = self
+            .operations
+            .start(
+                OperationKind::Migration,
+                ResourceRef::new(ResourceKind::FfmBundle, id),
+                move |progress| async move {
+                    let result = service.run_migration(&bundle_id, dest, &progress).await;
+                    service.set_migrating(&bundle_id, false);
+                    match result {
+                        Ok(v) => Ok(Some(v)),
+                        Err(e) => {
+                            let _ = lock(&service.ledger).migrate_abort(&bundle_id);
+                            Err(e.to_problem())
+                        }
+                    }
+                },
+            )
+            .await;
+        started.map_err(|e| {
+            let _ = lock(&self.ledger).migrate_abort(id);
+            self.set_migrating(id, false);
+            e.into()
+        })
+    }
+
+    fn set_migrating(&self, id: &str, migrating: bool) {
+        if let Some(l) = lock(&self.live).get_mut(id) {
+            l.migrating = migrating;
+        }
+    }
+
+    async fn run_migration(
+        &self,
+        id: &str,
+        dest: Placement,
+        progress: &Progress,
+    ) -> Result<serde_json::Value, FfmError> {
+        let memory = lock(&self.live)
+            .get(id)
+            .map(|l| Arc::clone(&l.memory))
+            .ok_or_else(|| ServiceError::NotFound {
+                kind: "ffm",
+                id: id.to_owned(),
+            })?;
+        let _ = progress
+            .report(
+                10,
+                format!(
+                    "destination reserved on {:?}",
+                    dest.shares.iter().map(|s| &s.device).collect::<Vec<_>>()
+                ),
+            )
+            .await;
+        let nodes = self.numa_nodes(&dest);
+        let started = std::time::Instant::now();
+        let (outcome, moved) =
+            tokio::task::spawn_blocking(move || memory.apply_policy(&nodes, true))
+                .await
+                .map_err(|e| FfmError::Task("migration", e))??;
+        let elapsed = started.elapsed().as_secs_f64();
+        // The twin's duration: every byte crosses the slowest device link of
+        // source and destination once (read there, write here).
+        let (source_gbs, bytes) = match lock(&self.ledger).bundle(id) {
+            Some(b) => (self.min_peak(&b.placement), b.request.bytes),
+            None => (f64::INFINITY, 0),
+        };
+        let link_gbs = source_gbs.min(self.min_peak(&dest));
+        let modelled_s = bytes as f64 / (link_gbs * 1e9);
+        let _ = progress
+            .report(
+                80,
+                format!("{moved} resident pages moved by mbind(MPOL_MF_MOVE) in {elapsed:.3} s"),
+            )
+            .await;
+        let (placement, grant) = {
+            let mut ledger = lock(&self.ledger);
+            let placement = ledger.migrate_commit(id)?;
+            (placement, ledger.bundle(id).cloned())
+        };
+        let now = self.clock.now();
+        let placed = self.placed_condition(&outcome, now);
+        let view = self.placement_view(&placement);
+        let class = admission::class(placement.latency_class);
+        for _ in 0..COMMIT_ATTEMPTS {
+            let (mut bundle, kv) = self.bundles.get_kv(id).await?;
+            bundle.latency_class = class;
+            bundle.placement = view.clone();
+            bundle.moved_pages += moved;
+            bundle.meta.updated_at = now;
+            bundle.meta.set_condition(placed.clone());
+            match self.write_with_grant(&kv, &bundle, grant.as_ref()).await {
+                Ok(_) => {
+                    return Ok(serde_json::json!({
+                        "latency_class": class,
+                        "moved_pages": moved,
+                        "measured_seconds": elapsed,
+                        "twin_link_GBs": link_gbs,
+                        "twin_modelled_seconds": modelled_s,
+                        "policy": outcome.mode,
+                        "notes": outcome.notes,
+                    }));
+                }
+                Err(FfmError::Service(ServiceError::StaleVersion { .. })) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(FfmError::Service(ServiceError::ConditionFailed {
+            kind: "ffm",
+            id: id.to_owned(),
+        }))
+    }
+}

@@ -1,0 +1,92 @@
+//! A ledger placement applied to memory (the devices' NUMA nodes bound on
+//! the bundle's memory) and described on the bundle (`placement`, the
+//! `Placed` condition).
+
+use chrono::{DateTime, Utc};
+use corridor_model::ffm::{Persistence, TierPlacement};
+use corridor_model::meta::{Condition, ConditionStatus};
+use corridor_model::units::Bytes;
+use corridor_planner::memory::Placement;
+
+use super::FfmService;
+use super::admission;
+use super::error::FfmError;
+use super::memory::{BundleMemory, PolicyOutcome};
+
+impl FfmService {
+    /// The host NUMA nodes of the placement's devices (those that have one).
+    pub(super) fn numa_nodes(&self, placement: &Placement) -> Vec<u32> {
+        placement
+            .shares
+            .iter()
+            .filter_map(|s| self.devices.get(s.index as usize).and_then(|d| d.numa_node))
+            .collect()
+    }
+
+    /// The placement in the API's shape.
+    pub(super) fn placement_view(&self, placement: &Placement) -> Vec<TierPlacement> {
+        placement
+            .shares
+            .iter()
+            .map(|s| TierPlacement {
+                latency_class: admission::class(placement.latency_class),
+                node: s.device.clone(),
+                bytes: Bytes(s.bytes),
+            })
+            .collect()
+    }
+
+    /// The slowest device link of the placement, GB/s (infinite if empty).
+    pub(super) fn min_peak(&self, placement: &Placement) -> f64 {
+        placement
+            .shares
+            .iter()
+            .filter_map(|s| self.devices.get(s.index as usize))
+            .map(|d| d.peak_gbs)
+            .fold(f64::INFINITY, f64::min)
+    }
+
+    /// `Placed`: the NUMA policy applied and everything that qualifies it
+    /// (fallbacks, twin nodes this host lacks).
+    pub(super) fn placed_condition(
+        &self,
+        outcome: &PolicyOutcome,
+        now: DateTime<Utc>,
+    ) -> Condition {
+        let mut message = format!("{} on host NUMA nodes {:?}", outcome.mode, outcome.nodes);
+        for note in outcome.notes.iter().chain(&self.device_notes) {
+            message.push_str("; ");
+            message.push_str(note);
+        }
+        Condition::new(
+            "Placed",
+            ConditionStatus::True,
+            match outcome.mode {
+                "MPOL_WEIGHTED_INTERLEAVE" => "MpolWeightedInterleave",
+                "MPOL_INTERLEAVE" => "MpolInterleave",
+                _ => "MpolBind",
+            },
+            message,
+            now,
+        )
+    }
+
+    /// Creates (or, for persistent bundles, reopens) the memory of a
+    /// bundle and applies its placement.
+    pub(super) fn materialise(
+        &self,
+        id: &str,
+        bytes: u64,
+        persistence: Persistence,
+        placement: &Placement,
+    ) -> Result<(BundleMemory, PolicyOutcome), FfmError> {
+        let memory = match persistence {
+            Persistence::None => BundleMemory::memfd(id, bytes)?,
+            Persistence::File | Persistence::Dax => {
+                BundleMemory::persistent(id, bytes, &self.config.memory_dir)?
+            }
+        };
+        let (outcome, _) = memory.apply_policy(&self.numa_nodes(placement), false)?;
+        Ok((memory, outcome))
+    }
+}

@@ -1,0 +1,204 @@
+//! Telemetry: the bandwidth model's outcome for every bundle, cached per
+//! ledger revision and minute, and overlaid on the bundles a caller reads
+//! (`achieved_GBs`, `tail_p99_ms`, `FloorMet`); `GET …/telemetry` adds the
+//! resident bytes counted on the memory itself.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use corridor_model::ffm::{FfmBundle, FfmTelemetry, TierBytes};
+use corridor_model::meta::{Condition, ConditionStatus};
+use corridor_model::units::{Bytes, GigabytesPerSecond};
+use corridor_planner::memory::{self as planner, MBps};
+
+use super::error::FfmError;
+use super::model::{self, Outcome, Part};
+use super::{FfmService, lock, visibility};
+use crate::Caller;
+
+/// The model is recomputed at most once per this many times its own cost,
+/// so with many live bundles it takes at most 1/50 of a core however fast
+/// bundles come and go; bundles newer than the last run say so.
+const MODEL_DUTY: u32 = 50;
+
+/// Telemetry of every bundle at one ledger revision.
+#[derive(Debug, Clone)]
+struct Snapshot {
+    revision: u64,
+    minute: i64,
+    outcomes: Arc<BTreeMap<String, Outcome>>,
+    computed_at: Instant,
+    cost: Duration,
+}
+
+/// The last model run, and whether one is running now.
+#[derive(Debug, Default)]
+pub(super) struct Cache {
+    last: Mutex<Option<Snapshot>>,
+    /// Set while one caller recomputes the model.
+    running: AtomicBool,
+}
+
+impl FfmService {
+    /// `GET /v1/ffm/{id}/telemetry`.
+    pub async fn telemetry(&self, caller: &Caller, id: &str) -> Result<FfmTelemetry, FfmError> {
+        let (bundle, _) = visibility::get(&self.bundles, caller, id).await?;
+        let bundle = self.with_telemetry(bundle);
+        let (migrating, memory) = match lock(&self.live).get(id) {
+            Some(l) => (l.migrating, Some(Arc::clone(&l.memory))),
+            None => (false, None),
+        };
+        let resident_bytes = match memory {
+            Some(m) => {
+                tokio::task::spawn_blocking(move || m.resident_pages())
+                    .await
+                    .map_err(|e| FfmError::Task("resident-page count", e))??
+                    * 4096
+            }
+            None => 0,
+        };
+        Ok(FfmTelemetry {
+            achieved_gbs: bundle.achieved_gbs,
+            bandwidth_floor_gbs: bundle.bandwidth_floor_gbs,
+            tail_p99_ms: bundle.tail_p99_ms,
+            moved_pages: bundle.moved_pages,
+            latency_class: bundle.latency_class,
+            migrating,
+            resident: vec![TierBytes {
+                latency_class: bundle.latency_class,
+                bytes: Bytes(resident_bytes),
+            }],
+            observed_at: Some(self.clock.now()),
+        })
+    }
+
+    /// The bundle with the model's current figures.
+    pub(super) fn with_telemetry(&self, bundle: FfmBundle) -> FfmBundle {
+        let snapshot = self.snapshot();
+        self.overlay(bundle, &snapshot)
+    }
+
+    pub(super) fn overlay(
+        &self,
+        mut bundle: FfmBundle,
+        snapshot: &BTreeMap<String, Outcome>,
+    ) -> FfmBundle {
+        let now = self.clock.now();
+        let Some(o) = snapshot.get(&bundle.id) else {
+            bundle.meta.set_condition(Condition::new(
+                "FloorMet",
+                ConditionStatus::Unknown,
+                "TelemetryPending",
+                "allocated after the last run of the bandwidth model (it runs at most once per 50 times its own cost); achieved_GBs and tail_p99_ms are 0 until the next",
+                now,
+            ));
+            return bundle;
+        };
+        bundle.achieved_gbs = GigabytesPerSecond(round3(o.achieved_gbs));
+        bundle.tail_p99_ms = round3(o.tail_p99_ms);
+        bundle.meta.set_condition(if o.floor_violated {
+            Condition::new(
+                "FloorMet",
+                ConditionStatus::False,
+                "FloorViolated",
+                format!(
+                    "modelled {:.3} GB/s is below the {:.3} GB/s floor in force (max-min fair sharing with floors)",
+                    o.achieved_gbs, o.floor_gbs
+                ),
+                now,
+            )
+        } else {
+            Condition::new(
+                "FloorMet",
+                ConditionStatus::True,
+                "FloorMet",
+                format!(
+                    "modelled {:.3} GB/s for a {:.3} GB/s floor in force (max-min fair sharing with floors)",
+                    o.achieved_gbs, o.floor_gbs
+                ),
+                now,
+            )
+        });
+        bundle
+    }
+
+    /// The model's outcome for every bundle, recomputed when the ledger or
+    /// the minute (policy windows) changed.
+    ///
+    /// Only the model's inputs are gathered under the ledger's lock; the
+    /// model itself runs outside it, so allocs and DELETEs are not held up
+    /// by it. While one caller recomputes, the others take the previous
+    /// outcome (bundles newer than it say so).
+    pub(super) fn snapshot(&self) -> Arc<BTreeMap<String, Outcome>> {
+        let cache = &self.telemetry;
+        let minute = self.clock.now().timestamp().div_euclid(60);
+        // The cost that throttles recomputation counts gathering the inputs
+        // as well as running the model.
+        let started;
+        let (revision, parts) = {
+            let ledger = lock(&self.ledger);
+            {
+                let cached = lock(&cache.last);
+                if let Some(s) = cached.as_ref()
+                    && ((s.revision == ledger.revision() && s.minute == minute)
+                        || s.computed_at.elapsed() < s.cost * MODEL_DUTY
+                        || cache.running.load(Ordering::Acquire))
+                {
+                    return Arc::clone(&s.outcomes);
+                }
+            }
+            cache.running.store(true, Ordering::Release);
+            started = Instant::now();
+            let segment = ledger.segments().at(planner::week_minute(minute));
+            let mut parts = BTreeMap::new();
+            for b in ledger.bundles() {
+                let floor = ledger
+                    .window_floors(&b.request)
+                    .ok()
+                    .and_then(|f| f.iter().find(|(s, _)| *s == segment).map(|(_, f)| *f))
+                    .unwrap_or(b.request.floor.0);
+                let shares = &b.placement.shares;
+                let weights: Vec<u64> = shares.iter().map(|s| s.weight).collect();
+                let total_w: u64 = weights.iter().sum();
+                let mut floor_parts = Vec::new();
+                planner::apportion(floor, &weights, &mut floor_parts);
+                let v = shares
+                    .iter()
+                    .zip(floor_parts)
+                    .map(|(s, f)| Part {
+                        device: s.index as usize,
+                        fraction: if total_w == 0 {
+                            1.0 / shares.len() as f64
+                        } else {
+                            s.weight as f64 / total_w as f64
+                        },
+                        floor_gbs: MBps(f).gbps(),
+                    })
+                    .collect();
+                parts.insert(b.id.clone(), v);
+            }
+            (ledger.revision(), parts)
+        };
+        let peaks: Vec<f64> = self.devices.iter().map(|d| d.peak_gbs).collect();
+        let outcomes = Arc::new(model::evaluate(&peaks, &parts));
+        let cost = started.elapsed();
+        // Dropped outside every lock: freeing 10,000 entries is not free.
+        let stale = lock(&cache.last).replace(Snapshot {
+            revision,
+            minute,
+            outcomes: Arc::clone(&outcomes),
+            computed_at: Instant::now(),
+            cost,
+        });
+        cache.running.store(false, Ordering::Release);
+        drop(stale);
+        drop(parts);
+        outcomes
+    }
+}
+
+fn round3(v: f64) -> f64 {
+    (v * 1000.0).round() / 1000.0
+}
