@@ -275,7 +275,12 @@ fn get_corridors_watch_prints_grants() {
         .unwrap();
     let created = server
         ._runtime
-        .block_on(server.plane.corridors.create(request, None))
+        .block_on(
+            server
+                .plane
+                .corridors
+                .create(&corridor_services::Caller::system(), request),
+        )
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     let mut seen = None;

@@ -11,6 +11,13 @@ use thiserror::Error;
 /// Largest number of wavelength slots per link (occupancy is a `u128` bitset per link).
 pub const MAX_WAVELENGTHS: u16 = 128;
 
+/// Largest number of module lanes per node (occupancy is a `u32` bitset per node).
+pub const MAX_MODULE_LANES: u8 = 32;
+
+/// Module lanes are addressed in banks of this many (a CMIS data path spans consecutive lanes
+/// of one bank), so a lane run never crosses a bank boundary.
+pub const MODULE_LANE_BANK: u8 = 8;
+
 /// Index of a node in its [`Topology`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct NodeId(pub u32);
@@ -44,16 +51,30 @@ pub struct NodeSpec {
     /// add/drop site). Adds to the lane's `rings_passed` in the physics model.
     #[serde(default)]
     pub through_rings: u32,
+    /// Module lanes of the node's optical module (0..=32): a corridor whose path touches this
+    /// node holds one lane per wavelength here, the same consecutive run on every such node of
+    /// its path. 0 = the node has no module lanes to hold (a transparent switching site, or a
+    /// network-scale study that plans wavelengths only).
+    #[serde(default)]
+    pub module_lanes: u8,
 }
 
 impl NodeSpec {
-    /// A node without transit rings.
+    /// A node without transit rings or module lanes.
     #[must_use]
     pub fn new(name: impl Into<String>) -> Self {
         Self {
             name: name.into(),
             through_rings: 0,
+            module_lanes: 0,
         }
+    }
+
+    /// The same node with `lanes` module lanes.
+    #[must_use]
+    pub fn with_module_lanes(mut self, lanes: u8) -> Self {
+        self.module_lanes = lanes;
+        self
     }
 }
 
@@ -147,6 +168,14 @@ pub enum TopologyError {
     /// Two nodes share a name.
     #[error("duplicate node name {0:?}")]
     DuplicateName(String),
+    /// More module lanes than a node's bitset holds.
+    #[error("node {node}: {lanes} module lanes, at most {MAX_MODULE_LANES}")]
+    BadModuleLanes {
+        /// Node name.
+        node: String,
+        /// Count given.
+        lanes: u8,
+    },
     /// More nodes or links than fit a `u32`.
     #[error("topology too large")]
     TooLarge,
@@ -204,6 +233,12 @@ impl Topology {
         for node in &spec.nodes {
             if !names.insert(node.name.as_str()) {
                 return Err(TopologyError::DuplicateName(node.name.clone()));
+            }
+            if node.module_lanes > MAX_MODULE_LANES {
+                return Err(TopologyError::BadModuleLanes {
+                    node: node.name.clone(),
+                    lanes: node.module_lanes,
+                });
             }
         }
         let mut adjacency = vec![Vec::new(); n];

@@ -7,7 +7,7 @@
 //! |---|---|
 //! | [`graph`] | optical topology from plain data: nodes, undirected links (length, medium, couplers, W) |
 //! | [`ksp`] | Yen's k shortest loopless paths, cached for every pair |
-//! | [`occupancy`] | per-link `u128` wavelength bitsets, grants, revision (compare-and-swap token) |
+//! | [`occupancy`] | per-link `u128` wavelength and per-node `u32` module-lane bitsets, grants, revision (compare-and-swap token) |
 //! | [`policy`] | [`WavelengthPolicy`]: [`MaxSum`] (the default), [`FirstFitShortest`] and [`KspFirstFit`] (baselines), [`AdaptiveKsp`] (the previous default) |
 //! | [`planner`] | [`Planner::decide`]: feasibility (reach, latency, BER via `corridor-physics`), QoS, pre-emption |
 //! | [`sim`] | seeded dynamic-traffic simulator (Poisson arrivals, exponential holding), Erlang-B |
@@ -39,12 +39,13 @@ pub mod sim;
 pub mod topologies;
 
 pub use graph::{
-    Link, LinkId, LinkSpec, MAX_WAVELENGTHS, NodeId, NodeSpec, Topology, TopologyError,
-    TopologySpec,
+    Link, LinkId, LinkSpec, MAX_MODULE_LANES, MAX_WAVELENGTHS, MODULE_LANE_BANK, NodeId, NodeSpec,
+    Topology, TopologyError, TopologySpec,
 };
 pub use ksp::{Metric, Path, PathCache, k_shortest_paths};
 pub use occupancy::{
-    Grant, GrantId, Mask, Occupancy, OccupancyError, Qos, full_mask, mask_indices, mask_of,
+    Grant, GrantId, LaneMask, Mask, Occupancy, OccupancyError, Qos, full_lanes, full_mask,
+    mask_indices, mask_of,
 };
 pub use planner::{BlockReason, Blocked, Decision, LanePlan, LaneSpec, Planner, Request};
 pub use policy::{

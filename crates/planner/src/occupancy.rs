@@ -1,5 +1,6 @@
-//! Per-link wavelength occupancy as `u128` bitsets (bit `i` = wavelength slot `i`), with the
-//! grants that hold them.
+//! Per-link wavelength occupancy as `u128` bitsets (bit `i` = wavelength slot `i`) and per-node
+//! module-lane occupancy as `u32` bitsets (bit `i` = module lane `i + 1`), with the grants that
+//! hold them.
 //!
 //! Wavelength continuity along a path is the AND of its links' free masks. An [`Occupancy`]
 //! carries a revision that every mutation bumps: the planner decides against an immutable
@@ -11,10 +12,23 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::graph::{LinkId, MAX_WAVELENGTHS, Topology};
+use crate::graph::{LinkId, MAX_MODULE_LANES, MAX_WAVELENGTHS, NodeId, Topology};
 
 /// A set of wavelength slots.
 pub type Mask = u128;
+
+/// A set of module lanes of one node: bit `i` is lane `i + 1` (CMIS numbers lanes from 1).
+pub type LaneMask = u32;
+
+/// The lanes `1..=n` (bits `0..n`).
+#[must_use]
+pub fn full_lanes(n: u8) -> LaneMask {
+    if n >= MAX_MODULE_LANES {
+        u32::MAX
+    } else {
+        (1u32 << n) - 1
+    }
+}
 
 /// The slots `0..w`.
 #[must_use]
@@ -78,6 +92,8 @@ pub struct Grant {
     pub links: Vec<LinkId>,
     /// Wavelength slots held on each of them.
     pub channels: Mask,
+    /// Module lanes held, per node (each node once; empty when the nodes have none).
+    pub module_lanes: Vec<(NodeId, LaneMask)>,
 }
 
 /// Why a mutation was refused.
@@ -105,7 +121,15 @@ pub enum OccupancyError {
         /// Conflicting slots.
         channels: Mask,
     },
-    /// A link id out of range, an empty grant, or a repeated link.
+    /// A module lane is busy (or beyond the node's lanes) on a node.
+    #[error("module lanes {lanes:#x} not free on node {node:?}")]
+    LanesBusy {
+        /// Node.
+        node: NodeId,
+        /// Conflicting lanes.
+        lanes: LaneMask,
+    },
+    /// A link or node id out of range, an empty grant, or a repeated link or node.
     #[error("invalid grant: {0}")]
     Invalid(&'static str),
 }
@@ -122,13 +146,29 @@ pub struct Occupancy {
     owner: Vec<u64>,
     grants: BTreeMap<GrantId, Grant>,
     lambda_links: [u32; 128],
+    /// Module lanes per node: what exists, what is held, what bronze holds, and by whom
+    /// (`MAX_MODULE_LANES` owners per node).
+    lane_capacity: Vec<LaneMask>,
+    lanes_used: Vec<LaneMask>,
+    lanes_bronze: Vec<LaneMask>,
+    lane_owner: Vec<u64>,
+    any_lanes: bool,
 }
+
+const LANES: usize = MAX_MODULE_LANES as usize;
 
 impl Occupancy {
     /// Empty occupancy at revision 0.
     #[must_use]
     pub fn new(topo: &Topology) -> Self {
         let n = topo.link_count();
+        let lane_capacity: Vec<LaneMask> = (0..topo.node_count())
+            .map(|i| {
+                #[allow(clippy::cast_possible_truncation)]
+                let node = NodeId(i as u32);
+                full_lanes(topo.node(node).module_lanes)
+            })
+            .collect();
         Self {
             revision: 0,
             capacity: topo
@@ -141,6 +181,11 @@ impl Occupancy {
             owner: vec![NO_OWNER; n * 128],
             grants: BTreeMap::new(),
             lambda_links: [0; 128],
+            any_lanes: lane_capacity.iter().any(|&c| c != 0),
+            lane_capacity,
+            lanes_used: vec![0; topo.node_count()],
+            lanes_bronze: vec![0; topo.node_count()],
+            lane_owner: vec![NO_OWNER; topo.node_count() * LANES],
         }
     }
 
@@ -171,6 +216,19 @@ impl Occupancy {
         self.used.len()
     }
 
+    /// Number of nodes.
+    #[must_use]
+    pub fn node_count(&self) -> usize {
+        self.lane_capacity.len()
+    }
+
+    /// Whether any node has module lanes (if none does, planning is wavelengths only).
+    #[must_use]
+    #[inline]
+    pub fn has_module_lanes(&self) -> bool {
+        self.any_lanes
+    }
+
     /// Free slots on `link`.
     #[must_use]
     #[inline]
@@ -197,6 +255,36 @@ impl Occupancy {
         links.iter().fold(u128::MAX, |m, &l| {
             m & self.capacity[l.index()] & (!self.used[l.index()] | self.bronze[l.index()])
         })
+    }
+
+    /// Module lanes of `node` (all of them, held or not).
+    #[must_use]
+    #[inline]
+    pub fn module_lanes(&self, node: NodeId) -> LaneMask {
+        self.lane_capacity[node.index()]
+    }
+
+    /// Free module lanes of `node`.
+    #[must_use]
+    #[inline]
+    pub fn free_lanes(&self, node: NodeId) -> LaneMask {
+        self.lane_capacity[node.index()] & !self.lanes_used[node.index()]
+    }
+
+    /// Module lanes of `node` that are free or held by bronze grants.
+    #[must_use]
+    pub fn preemptible_lanes(&self, node: NodeId) -> LaneMask {
+        self.lane_capacity[node.index()]
+            & (!self.lanes_used[node.index()] | self.lanes_bronze[node.index()])
+    }
+
+    /// The grant holding module-lane bit `bit` (lane `bit + 1`) of `node`.
+    #[must_use]
+    pub fn lane_owner(&self, node: NodeId, bit: u8) -> Option<GrantId> {
+        let o = *self
+            .lane_owner
+            .get(node.index() * LANES + usize::from(bit))?;
+        (o != NO_OWNER).then_some(GrantId(o))
     }
 
     /// The grant holding slot `lambda` on `link`.
@@ -265,6 +353,24 @@ impl Occupancy {
                 });
             }
         }
+        for (i, &(n, lanes)) in g.module_lanes.iter().enumerate() {
+            if n.index() >= self.lanes_used.len() {
+                return Err(OccupancyError::Invalid("node out of range"));
+            }
+            if g.module_lanes[..i].iter().any(|&(m, _)| m == n) {
+                return Err(OccupancyError::Invalid("node repeated"));
+            }
+            let conflict = lanes & !self.free_lanes(n);
+            if conflict != 0 {
+                return Err(OccupancyError::LanesBusy {
+                    node: n,
+                    lanes: conflict,
+                });
+            }
+        }
+        for &(n, lanes) in &g.module_lanes {
+            self.hold_lanes(n, lanes, g.id, g.qos);
+        }
         let lambdas = mask_indices(g.channels);
         for &l in &g.links {
             self.used[l.index()] |= g.channels;
@@ -285,9 +391,32 @@ impl Occupancy {
         Ok(())
     }
 
+    fn hold_lanes(&mut self, n: NodeId, lanes: LaneMask, id: GrantId, qos: Qos) {
+        self.lanes_used[n.index()] |= lanes;
+        if qos == Qos::Bronze {
+            self.lanes_bronze[n.index()] |= lanes;
+        }
+        let mut rest = lanes;
+        while rest != 0 {
+            let bit = rest.trailing_zeros() as usize;
+            rest &= rest - 1;
+            self.lane_owner[n.index() * LANES + bit] = id.0;
+        }
+    }
+
     /// Releases grant `id`, returning it (`None`, and no revision bump, if unknown).
     pub fn release(&mut self, id: GrantId) -> Option<Grant> {
         let g = self.grants.remove(&id)?;
+        for &(n, lanes) in &g.module_lanes {
+            self.lanes_used[n.index()] &= !lanes;
+            self.lanes_bronze[n.index()] &= !lanes;
+            let mut rest = lanes;
+            while rest != 0 {
+                let bit = rest.trailing_zeros() as usize;
+                rest &= rest - 1;
+                self.lane_owner[n.index() * LANES + bit] = NO_OWNER;
+            }
+        }
         let lambdas = mask_indices(g.channels);
         for &l in &g.links {
             self.used[l.index()] &= !g.channels;
@@ -347,6 +476,39 @@ impl Occupancy {
         }
         if lambda_links != self.lambda_links {
             return Err("per-wavelength link counts differ".into());
+        }
+        let nodes = self.lanes_used.len();
+        let mut lanes_used = vec![0u32; nodes];
+        let mut lanes_bronze = vec![0u32; nodes];
+        for g in self.grants.values() {
+            for &(n, lanes) in &g.module_lanes {
+                if lanes_used[n.index()] & lanes != 0 {
+                    return Err(format!("node {n:?}: module lanes overlap"));
+                }
+                lanes_used[n.index()] |= lanes;
+                if g.qos == Qos::Bronze {
+                    lanes_bronze[n.index()] |= lanes;
+                }
+                for bit in 0..LANES {
+                    if lanes >> bit & 1 == 1 && self.lane_owner[n.index() * LANES + bit] != g.id.0 {
+                        return Err(format!("node {n:?} lane bit {bit}: owner mismatch"));
+                    }
+                }
+            }
+        }
+        for n in 0..nodes {
+            if lanes_used[n] != self.lanes_used[n] || lanes_bronze[n] != self.lanes_bronze[n] {
+                return Err(format!("node {n}: lane masks differ from grants"));
+            }
+            if lanes_used[n] & !self.lane_capacity[n] != 0 {
+                return Err(format!("node {n}: lane beyond the module's"));
+            }
+            for bit in 0..LANES {
+                let owned = self.lane_owner[n * LANES + bit] != NO_OWNER;
+                if owned != (lanes_used[n] >> bit & 1 == 1) {
+                    return Err(format!("node {n} lane bit {bit}: stale owner"));
+                }
+            }
         }
         Ok(())
     }

@@ -11,9 +11,11 @@ use corridor_physics::{
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::graph::{LinkId, MAX_WAVELENGTHS, NodeId, Topology};
+use crate::graph::{LinkId, MAX_MODULE_LANES, MAX_WAVELENGTHS, MODULE_LANE_BANK, NodeId, Topology};
 use crate::ksp::{Metric, Path, PathCache};
-use crate::occupancy::{Grant, GrantId, Mask, Occupancy, OccupancyError, Qos, mask_indices};
+use crate::occupancy::{
+    Grant, GrantId, LaneMask, Mask, Occupancy, OccupancyError, Qos, mask_indices,
+};
 use crate::policy::{Candidate, WavelengthPolicy, first_fit};
 
 /// Physical layer of a request: which device technology, FEC and post-FEC BER target. The lane
@@ -58,6 +60,11 @@ pub struct Request {
     pub qos: Qos,
     /// Physical-layer check; `None` plans wavelengths only (e.g. for network-scale studies).
     pub physics: Option<LaneSpec>,
+    /// Wavelength slots the requester fixed (exactly `lanes` of them), or `None` for the
+    /// policy to choose. Fixed slots go on the shortest feasible path that has them free; gold
+    /// pre-empts bronze for exactly these slots.
+    #[serde(default)]
+    pub channels: Option<Mask>,
 }
 
 impl Request {
@@ -73,7 +80,15 @@ impl Request {
             reach_mm: None,
             qos,
             physics: None,
+            channels: None,
         }
+    }
+
+    /// The same request on the fixed wavelength slots `channels`.
+    #[must_use]
+    pub fn with_channels(mut self, channels: Mask) -> Self {
+        self.channels = Some(channels);
+        self
     }
 }
 
@@ -121,6 +136,9 @@ pub struct Decision {
     pub mask: Mask,
     /// Physical-layer plan (with `Request::physics`).
     pub lane: Option<LanePlan>,
+    /// Module lanes held on the path's nodes that have them: the same consecutive run on each
+    /// (empty when no node of the path has module lanes).
+    pub module_lanes: Vec<(NodeId, LaneMask)>,
     /// Bronze grants to release first (gold pre-emption); empty otherwise.
     pub preempt: Vec<GrantId>,
 }
@@ -134,6 +152,7 @@ impl Decision {
             qos: self.qos,
             links: self.path.links.clone(),
             channels: self.mask,
+            module_lanes: self.module_lanes.clone(),
         }
     }
 }
@@ -196,9 +215,48 @@ pub enum BlockReason {
     Wavelengths {
         /// Lanes needed.
         lanes: u16,
-        /// Continuous free (gold: free or bronze) slots on the shortest feasible path.
+        /// Continuous free (gold: free or bronze) slots on the shortest feasible path (with
+        /// fixed slots: how many of them).
         free: u32,
     },
+    /// A node of every otherwise feasible path has too few module lanes for the request (or the
+    /// request needs more than one bank of them): no release of capacity can change that.
+    #[error(
+        "module lanes: {lanes} lanes needed in one bank of {MODULE_LANE_BANK}, node {node:?} has {module_lanes}"
+    )]
+    PortLanes {
+        /// Lanes needed.
+        lanes: u16,
+        /// The node that cannot carry them.
+        node: NodeId,
+        /// Its module lanes.
+        module_lanes: u8,
+    },
+    /// The wavelengths fit on a feasible path but no run of `lanes` consecutive module lanes is
+    /// free (for gold: free or bronze) on every node of it.
+    #[error(
+        "module lanes: no run of {lanes} consecutive lanes free on every node of the path; node {node:?} has {free} free"
+    )]
+    ModuleLanes {
+        /// Lanes needed.
+        lanes: u16,
+        /// The path's node with the fewest free (gold: free or bronze) lanes.
+        node: NodeId,
+        /// Its free (gold: free or bronze) lanes.
+        free: u32,
+    },
+}
+
+impl BlockReason {
+    /// Whether the occupancy blocks the request (some path is feasible, its capacity is held),
+    /// rather than the request being impossible on this topology.
+    #[must_use]
+    pub fn is_occupancy(&self) -> bool {
+        matches!(
+            self,
+            BlockReason::Wavelengths { .. } | BlockReason::ModuleLanes { .. }
+        )
+    }
 }
 
 /// A request that cannot be placed, with the link that binds it when there is one (the
@@ -304,6 +362,8 @@ impl Planner {
     /// Gold takes the shortest feasible path that has `lanes` continuous free wavelengths; if
     /// none has, the pre-emption planner picks, over the feasible paths, the smallest set of
     /// bronze grants whose release frees `lanes` continuous wavelengths (ties: shorter path).
+    /// Where the path's nodes have module lanes, the same run of `lanes` consecutive lanes must
+    /// be free (gold: free or freed by pre-emption) on each of them.
     ///
     /// # Errors
     /// [`Blocked`] with the binding constraint.
@@ -313,17 +373,80 @@ impl Planner {
         req: &Request,
         policy: &dyn WavelengthPolicy,
     ) -> Result<Decision, Blocked> {
+        self.decide_among(occ, std::slice::from_ref(req), policy)
+    }
+
+    /// Plans the first of `alternatives` (the same corridor between different endpoints, say)
+    /// that can be placed without pre-emption, in order; failing that, the gold alternative
+    /// whose placement pre-empts the fewest bronze grants (ties: the earlier alternative, then
+    /// the shorter path). One call decides among every alternative, so a caller never mixes
+    /// its own pre-emption with the planner's.
+    ///
+    /// # Errors
+    /// The [`Blocked`] of the first alternative that the occupancy blocks (some path of it is
+    /// feasible), else of the first alternative.
+    pub fn decide_among(
+        &self,
+        occ: &Occupancy,
+        alternatives: &[Request],
+        policy: &dyn WavelengthPolicy,
+    ) -> Result<Decision, Blocked> {
+        let mut blocked: Option<Blocked> = None;
+        let mut note = |b: Blocked| {
+            if blocked
+                .as_ref()
+                .is_none_or(|kept| !kept.reason.is_occupancy() && b.reason.is_occupancy())
+            {
+                blocked = Some(b);
+            }
+        };
+        let mut feasible = Vec::with_capacity(alternatives.len());
+        for req in alternatives {
+            match self.candidates(occ, req) {
+                Ok(f) => match self.place(occ, req, &f, policy) {
+                    Ok(d) => return Ok(d),
+                    Err(b) => {
+                        note(b);
+                        feasible.push((req, f));
+                    }
+                },
+                Err(b) => note(b),
+            }
+        }
+        let mut best: Option<Decision> = None;
+        for (req, f) in &feasible {
+            if req.qos == Qos::Gold
+                && let Some(d) = self.preempting(occ, req, f)
+                && best
+                    .as_ref()
+                    .is_none_or(|b| d.preempt.len() < b.preempt.len())
+            {
+                best = Some(d);
+            }
+        }
+        if let Some(d) = best {
+            return Ok(d);
+        }
+        Err(blocked.unwrap_or_else(|| Blocked::new(BlockReason::Invalid("no alternative"))))
+    }
+
+    /// The physically feasible paths of `req`, shortest first, with their lane plans.
+    fn candidates<'p>(&'p self, occ: &Occupancy, req: &Request) -> Result<Feasible<'p>, Blocked> {
         self.validate(req)?;
         let paths = self.paths.get(req.src, req.dst);
         if paths.is_empty() {
             return Err(Blocked::new(BlockReason::NoRoute));
         }
-        let lanes = u32::from(req.lanes);
-        let mut cands: Vec<Candidate<'_>> = Vec::with_capacity(paths.len());
+        let mut cands: Vec<Candidate<'p>> = Vec::with_capacity(paths.len());
         let mut plans: Vec<Option<LanePlan>> = Vec::with_capacity(paths.len());
         let mut first_fail: Option<Blocked> = None;
         for (rank, p) in paths.iter().enumerate() {
-            match self.feasibility(req, rank, p) {
+            // A node that can never carry the lanes says more than the
+            // physics of a path through it.
+            let verdict = self
+                .lanes_fit(occ, p, req.lanes)
+                .and_then(|()| self.feasibility(req, rank, p));
+            match verdict {
                 Ok(plan) => {
                     cands.push(Candidate {
                         rank,
@@ -342,70 +465,215 @@ impl Planner {
                 }
             }
         }
-        let Some(shortest) = cands.first() else {
+        if cands.is_empty() {
             return Err(first_fail.unwrap_or_else(|| Blocked::new(BlockReason::NoRoute)));
+        }
+        Ok(Feasible {
+            paths,
+            cands,
+            plans,
+        })
+    }
+
+    /// Whether every node of `p` that has module lanes could ever hold `lanes` of them in one
+    /// bank.
+    fn lanes_fit(&self, occ: &Occupancy, p: &Path, lanes: u16) -> Result<(), BlockReason> {
+        if !occ.has_module_lanes() {
+            return Ok(());
+        }
+        for &n in &p.nodes {
+            let have = self.topo.node(n).module_lanes;
+            if have > 0 && (lanes > u16::from(have) || lanes > u16::from(MODULE_LANE_BANK)) {
+                return Err(BlockReason::PortLanes {
+                    lanes,
+                    node: n,
+                    module_lanes: have,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn decision(
+        occ: &Occupancy,
+        req: &Request,
+        f: &Feasible<'_>,
+        i: usize,
+        mask: Mask,
+        run: LaneMask,
+        preempt: Vec<GrantId>,
+    ) -> Decision {
+        let path = Arc::clone(&f.paths[f.cands[i].rank]);
+        let module_lanes = if run == 0 {
+            Vec::new()
+        } else {
+            lane_nodes(occ, &path).map(|n| (n, run)).collect()
         };
-        let make = |i: usize, mask: Mask, preempt: Vec<GrantId>| Decision {
+        Decision {
             revision: occ.revision(),
             qos: req.qos,
-            path: Arc::clone(&paths[cands[i].rank]),
-            path_rank: cands[i].rank,
+            path,
+            path_rank: f.cands[i].rank,
             channels: mask_indices(mask),
             mask,
-            lane: plans[i],
+            lane: f.plans[i],
+            module_lanes,
             preempt,
-        };
-        if req.qos == Qos::Gold {
-            for i in 0..cands.len() {
-                if cands[i].free.count_ones() >= lanes
-                    && let Some(c) = policy.choose(occ, lanes, &cands[i..=i])
-                {
-                    return Ok(make(i, c.channels, Vec::new()));
+        }
+    }
+
+    /// A placement on free capacity only.
+    fn place(
+        &self,
+        occ: &Occupancy,
+        req: &Request,
+        f: &Feasible<'_>,
+        policy: &dyn WavelengthPolicy,
+    ) -> Result<Decision, Blocked> {
+        let lanes = u32::from(req.lanes);
+        let cands = &f.cands;
+        let free_run = |c: &Candidate<'_>| lane_run(occ, c.path, lanes, |n| occ.free_lanes(n));
+        match req.channels {
+            Some(fixed) => {
+                for (i, c) in cands.iter().enumerate() {
+                    if c.free & fixed == fixed
+                        && let Some(run) = free_run(c)
+                    {
+                        return Ok(Self::decision(occ, req, f, i, fixed, run, Vec::new()));
+                    }
                 }
             }
-            let mut best: Option<(usize, Mask, Vec<GrantId>)> = None;
-            for (i, c) in cands.iter().enumerate() {
-                if let Some((mask, set)) = plan_preemption(occ, lanes, c)
-                    && best.as_ref().is_none_or(|b| set.len() < b.2.len())
-                {
-                    best = Some((i, mask, set));
+            None if req.qos == Qos::Gold => {
+                for i in 0..cands.len() {
+                    if cands[i].free.count_ones() >= lanes
+                        && let Some(run) = free_run(&cands[i])
+                        && let Some(c) = policy.choose(occ, lanes, &cands[i..=i])
+                    {
+                        return Ok(Self::decision(occ, req, f, i, c.channels, run, Vec::new()));
+                    }
                 }
             }
-            if let Some((i, mask, set)) = best {
-                return Ok(make(i, mask, set));
+            None if !occ.has_module_lanes() => {
+                if let Some(c) = policy.choose(occ, lanes, cands) {
+                    debug_assert!(
+                        c.channels.count_ones() == lanes
+                            && c.channels & !cands[c.candidate].free == 0
+                    );
+                    return Ok(Self::decision(
+                        occ,
+                        req,
+                        f,
+                        c.candidate,
+                        c.channels,
+                        0,
+                        Vec::new(),
+                    ));
+                }
             }
-            let pre = occ.preemptible_along(&shortest.path.links);
-            return Err(Blocked {
-                reason: BlockReason::Wavelengths {
-                    lanes: req.lanes,
-                    free: pre.count_ones(),
-                },
-                binding_link: shortest
-                    .path
-                    .links
+            None => {
+                // The policy chooses among the paths that have a module-lane run free.
+                let runs: Vec<(usize, LaneMask)> = cands
                     .iter()
-                    .copied()
-                    .min_by_key(|&l| (occ.preemptible_along(&[l]).count_ones(), l)),
-            });
+                    .enumerate()
+                    .filter_map(|(i, c)| free_run(c).map(|run| (i, run)))
+                    .collect();
+                let usable: Vec<Candidate<'_>> = runs.iter().map(|&(i, _)| cands[i]).collect();
+                if !usable.is_empty()
+                    && let Some(c) = policy.choose(occ, lanes, &usable)
+                {
+                    let (i, run) = runs[c.candidate];
+                    return Ok(Self::decision(occ, req, f, i, c.channels, run, Vec::new()));
+                }
+            }
         }
-        if let Some(c) = policy.choose(occ, lanes, &cands) {
-            debug_assert!(
-                c.channels.count_ones() == lanes && c.channels & !cands[c.candidate].free == 0
-            );
-            return Ok(make(c.candidate, c.channels, Vec::new()));
+        Err(Self::blocked(occ, req, f))
+    }
+
+    /// Why `req` has no placement (for gold: counting what bronze holds as available).
+    fn blocked(occ: &Occupancy, req: &Request, f: &Feasible<'_>) -> Blocked {
+        let gold = req.qos == Qos::Gold;
+        let on_link = |l: LinkId| {
+            if gold {
+                occ.preemptible_along(&[l])
+            } else {
+                occ.free(l)
+            }
+        };
+        let along = |c: &Candidate<'_>| {
+            let m = if gold {
+                occ.preemptible_along(&c.path.links)
+            } else {
+                c.free
+            };
+            match req.channels {
+                Some(fixed) => m & fixed,
+                None => m,
+            }
+        };
+        let wanted = u32::from(req.lanes);
+        if occ.has_module_lanes()
+            && let Some(c) = f.cands.iter().find(|c| along(c).count_ones() >= wanted)
+        {
+            // The wavelengths fit: the module lanes bind.
+            let lanes_of = |n: NodeId| {
+                if gold {
+                    occ.preemptible_lanes(n)
+                } else {
+                    occ.free_lanes(n)
+                }
+            };
+            if let Some(node) =
+                lane_nodes(occ, c.path).min_by_key(|&n| (lanes_of(n).count_ones(), n))
+            {
+                return Blocked {
+                    reason: BlockReason::ModuleLanes {
+                        lanes: req.lanes,
+                        node,
+                        free: lanes_of(node).count_ones(),
+                    },
+                    binding_link: None,
+                };
+            }
         }
-        Err(Blocked {
+        let shortest = &f.cands[0];
+        Blocked {
             reason: BlockReason::Wavelengths {
                 lanes: req.lanes,
-                free: shortest.free.count_ones(),
+                free: along(shortest).count_ones(),
             },
-            binding_link: shortest
-                .path
-                .links
-                .iter()
-                .copied()
-                .min_by_key(|&l| (occ.free(l).count_ones(), l)),
-        })
+            binding_link: shortest.path.links.iter().copied().min_by_key(|&l| {
+                let m = match req.channels {
+                    Some(fixed) => on_link(l) & fixed,
+                    None => on_link(l),
+                };
+                (m.count_ones(), l)
+            }),
+        }
+    }
+
+    /// Gold over bronze: over the feasible paths, the placement whose bronze victims are
+    /// fewest (ties: the shorter path). The wavelengths are chosen first (the fixed ones, or
+    /// the cheapest set), then the module-lane run that adds the fewest victims.
+    fn preempting(&self, occ: &Occupancy, req: &Request, f: &Feasible<'_>) -> Option<Decision> {
+        let lanes = u32::from(req.lanes);
+        let mut best: Option<(usize, Mask, LaneMask, Vec<GrantId>)> = None;
+        for (i, c) in f.cands.iter().enumerate() {
+            let found = match req.channels {
+                Some(fixed) => fixed_preemption(occ, fixed, c),
+                None => plan_preemption(occ, lanes, c),
+            };
+            let Some((mask, mut set)) = found else {
+                continue;
+            };
+            let Some(run) = lane_preemption(occ, c.path, lanes, &mut set) else {
+                continue;
+            };
+            if best.as_ref().is_none_or(|b| set.len() < b.3.len()) {
+                best = Some((i, mask, run, set));
+            }
+        }
+        let (i, mask, run, set) = best?;
+        Some(Self::decision(occ, req, f, i, mask, run, set))
     }
 
     fn validate(&self, req: &Request) -> Result<(), Blocked> {
@@ -433,6 +701,12 @@ impl Planner {
             && !(s.target_ber > 0.0 && s.target_ber < 0.375)
         {
             return invalid("target BER must be in (0, 0.375)");
+        }
+        if req
+            .channels
+            .is_some_and(|m| m.count_ones() != u32::from(req.lanes))
+        {
+            return invalid("fixed channels must number exactly `lanes`");
         }
         Ok(())
     }
@@ -630,6 +904,134 @@ impl Planner {
     }
 }
 
+/// The feasible paths of one request, shortest first.
+struct Feasible<'p> {
+    paths: &'p [Arc<Path>],
+    cands: Vec<Candidate<'p>>,
+    plans: Vec<Option<LanePlan>>,
+}
+
+/// The nodes of `path` that have module lanes.
+fn lane_nodes<'a>(occ: &'a Occupancy, path: &'a Path) -> impl Iterator<Item = NodeId> + 'a {
+    path.nodes
+        .iter()
+        .copied()
+        .filter(move |&n| occ.module_lanes(n) != 0)
+}
+
+/// The runs of `lanes` consecutive module lanes within one bank, lowest first.
+fn runs(lanes: u32) -> impl Iterator<Item = LaneMask> {
+    let bank = u32::from(MODULE_LANE_BANK);
+    let width = u32::from(MAX_MODULE_LANES);
+    let ones = if (1..=bank).contains(&lanes) {
+        (1u32 << lanes) - 1
+    } else {
+        0
+    };
+    (0..width.saturating_sub(lanes.saturating_sub(1)))
+        .filter(move |&first| ones != 0 && first / bank == (first + lanes - 1) / bank)
+        .map(move |first| ones << first)
+}
+
+/// The lowest run of `lanes` consecutive module lanes (one bank) inside `available(n)` on
+/// every node of `path` that has module lanes: `Some(0)` when none has, `None` when no run is
+/// available.
+fn lane_run(
+    occ: &Occupancy,
+    path: &Path,
+    lanes: u32,
+    available: impl Fn(NodeId) -> LaneMask,
+) -> Option<LaneMask> {
+    if !occ.has_module_lanes() {
+        return Some(0);
+    }
+    let mut any = false;
+    let avail = lane_nodes(occ, path).fold(LaneMask::MAX, |m, n| {
+        any = true;
+        m & available(n)
+    });
+    if !any {
+        return Some(0);
+    }
+    runs(lanes).find(|&run| run & !avail == 0)
+}
+
+/// The bronze grants in the way of the fixed slots `fixed` on `c` (`None` if a slot is held
+/// by silver or gold, or does not exist on a link).
+fn fixed_preemption(
+    occ: &Occupancy,
+    fixed: Mask,
+    c: &Candidate<'_>,
+) -> Option<(Mask, Vec<GrantId>)> {
+    if fixed & !occ.preemptible_along(&c.path.links) != 0 {
+        return None;
+    }
+    let mut set: Vec<GrantId> = Vec::new();
+    for w in mask_indices(fixed & !c.free) {
+        for g in owners(occ, &c.path.links, w) {
+            if !set.contains(&g) {
+                set.push(g);
+            }
+        }
+    }
+    set.sort_unstable();
+    Some((fixed, set))
+}
+
+/// The module-lane run on `path` that adds the fewest bronze victims to `set` (lanes held by
+/// grants already in `set` count as free; ties: the lowest run); adds them. `Some(0)` when no
+/// node of the path has module lanes.
+fn lane_preemption(
+    occ: &Occupancy,
+    path: &Path,
+    lanes: u32,
+    set: &mut Vec<GrantId>,
+) -> Option<LaneMask> {
+    if !occ.has_module_lanes() {
+        return Some(0);
+    }
+    let nodes: Vec<NodeId> = lane_nodes(occ, path).collect();
+    if nodes.is_empty() {
+        return Some(0);
+    }
+    let mut best: Option<(LaneMask, Vec<GrantId>)> = None;
+    'runs: for run in runs(lanes) {
+        let mut extra: Vec<GrantId> = Vec::new();
+        for &n in &nodes {
+            if run & !occ.module_lanes(n) != 0 {
+                continue 'runs;
+            }
+            let mut busy = run & !occ.free_lanes(n);
+            while busy != 0 {
+                #[allow(clippy::cast_possible_truncation)]
+                let bit = busy.trailing_zeros() as u8;
+                busy &= busy - 1;
+                let Some(owner) = occ.lane_owner(n, bit) else {
+                    continue 'runs;
+                };
+                if set.contains(&owner) || extra.contains(&owner) {
+                    continue;
+                }
+                if occ.get(owner).is_none_or(|g| g.qos != Qos::Bronze) {
+                    continue 'runs;
+                }
+                extra.push(owner);
+            }
+        }
+        if best.as_ref().is_none_or(|b| extra.len() < b.1.len()) {
+            let done = extra.is_empty();
+            best = Some((run, extra));
+            if done {
+                break;
+            }
+        }
+    }
+    let (run, extra) = best?;
+    set.extend(extra);
+    set.sort_unstable();
+    Some(run)
+}
+
 /// Owners (distinct) of slot `w` along `links`.
 fn owners(occ: &Occupancy, links: &[LinkId], w: u16) -> Vec<GrantId> {
     let mut out: Vec<GrantId> = Vec::new();
@@ -790,6 +1192,30 @@ impl Occupancy {
                 return Err(OccupancyError::Busy {
                     link: l,
                     channels: conflict,
+                });
+            }
+        }
+        for &(n, lanes) in &d.module_lanes {
+            if n.index() >= self.node_count() {
+                return Err(OccupancyError::Invalid("node out of range"));
+            }
+            let mut conflict = lanes & !self.free_lanes(n);
+            let mut rest = conflict;
+            while rest != 0 {
+                #[allow(clippy::cast_possible_truncation)]
+                let bit = rest.trailing_zeros() as u8;
+                rest &= rest - 1;
+                if self
+                    .lane_owner(n, bit)
+                    .is_some_and(|o| d.preempt.contains(&o))
+                {
+                    conflict &= !(1u32 << bit);
+                }
+            }
+            if conflict != 0 {
+                return Err(OccupancyError::LanesBusy {
+                    node: n,
+                    lanes: conflict,
                 });
             }
         }

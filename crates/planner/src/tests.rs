@@ -96,6 +96,7 @@ fn continuity_is_and_of_links() {
         qos: Qos::Silver,
         links: vec![LinkId(0)],
         channels: 0b0001,
+        module_lanes: Vec::new(),
     })
     .unwrap();
     occ.grant(Grant {
@@ -103,6 +104,7 @@ fn continuity_is_and_of_links() {
         qos: Qos::Silver,
         links: vec![LinkId(1)],
         channels: 0b0010,
+        module_lanes: Vec::new(),
     })
     .unwrap();
     assert_eq!(occ.free_along(&[LinkId(0), LinkId(1)]), 0b1100);
@@ -137,6 +139,7 @@ fn first_fit_and_most_used() {
         qos: Qos::Silver,
         links: vec![LinkId(0)],
         channels: 1 << 5,
+        module_lanes: Vec::new(),
     })
     .unwrap();
     // Slot 5 is busy on one link, so it is the most used one free on link 1.
@@ -154,6 +157,7 @@ fn adaptive_deflects_where_baseline_blocks() {
         qos: Qos::Silver,
         links: vec![LinkId(0)],
         channels: 0b11,
+        module_lanes: Vec::new(),
     })
     .unwrap();
     let req = Request::wavelengths(NodeId(0), NodeId(2), 1, Qos::Silver);
@@ -181,6 +185,7 @@ fn preemption_fixture() -> (Planner, Occupancy) {
         qos,
         links: links.iter().map(|&l| LinkId(l)).collect(),
         channels: ch,
+        module_lanes: Vec::new(),
     };
     for gr in [
         g(1, Qos::Silver, &[0, 1], 0b0001),
@@ -282,6 +287,7 @@ fn rfc_request_physics() {
         reach_mm: Some(75.0),
         qos: Qos::Gold,
         physics: Some(LaneSpec::default()),
+        channels: None,
     };
     let d = p.decide(&occ, &req, &AdaptiveKsp::default()).unwrap();
     let lane = d.lane.unwrap();
@@ -346,6 +352,7 @@ fn invalid_requests() {
         Request::wavelengths(NodeId(0), NodeId(99), 1, Qos::Bronze),
         Request::wavelengths(NodeId(0), NodeId(1), 0, Qos::Bronze),
         Request::wavelengths(NodeId(0), NodeId(1), 129, Qos::Bronze),
+        Request::wavelengths(NodeId(0), NodeId(1), 2, Qos::Bronze).with_channels(0b1),
     ] {
         assert!(matches!(
             p.decide(&occ, &r, &FirstFitShortest).unwrap_err().reason,
@@ -404,6 +411,183 @@ fn simulation_is_deterministic() {
         .0
     };
     assert_eq!(run(), run());
+}
+
+/// Line 0-1-2 with W = 16 wavelengths per link and `lanes` module lanes on every node.
+fn laned(lanes: u8) -> (Planner, Occupancy) {
+    let t = Topology::new(TopologySpec {
+        nodes: (0..3)
+            .map(|i| NodeSpec::new(format!("p{i}")).with_module_lanes(lanes))
+            .collect(),
+        links: vec![
+            LinkSpec::new(0, 1, 1.0, Medium::Fiber, 16),
+            LinkSpec::new(1, 2, 1.0, Medium::Fiber, 16),
+        ],
+    })
+    .unwrap();
+    let p = Planner::new(t, 2, Metric::Hops);
+    let occ = Occupancy::new(p.topology());
+    (p, occ)
+}
+
+#[test]
+fn module_lanes_are_held_on_every_node_in_one_bank() {
+    let (p, mut occ) = laned(16);
+    let req = Request::wavelengths(NodeId(0), NodeId(2), 3, Qos::Silver);
+    let mut id = 0;
+    let mut runs = Vec::new();
+    // Runs of three in banks of eight: 1-3, 4-6, then 9-11 (7-9 would cross the bank).
+    for _ in 0..3 {
+        let d = p.decide(&occ, &req, &FirstFitShortest).unwrap();
+        let nodes: Vec<NodeId> = d.module_lanes.iter().map(|&(n, _)| n).collect();
+        assert_eq!(nodes, vec![NodeId(0), NodeId(1), NodeId(2)]);
+        assert!(
+            d.module_lanes
+                .iter()
+                .all(|&(_, m)| m == d.module_lanes[0].1)
+        );
+        runs.push(d.module_lanes[0].1);
+        id += 1;
+        occ.apply(&d, GrantId(id)).unwrap();
+    }
+    assert_eq!(runs, vec![0b111, 0b111_000, 0b111 << 8]);
+    occ.check_consistency().unwrap();
+    // A grant whose lanes are taken is refused whatever its wavelengths.
+    let clash = Grant {
+        id: GrantId(99),
+        qos: Qos::Silver,
+        links: vec![LinkId(0)],
+        channels: 1 << 12,
+        module_lanes: vec![(NodeId(1), 0b100)],
+    };
+    assert_eq!(
+        occ.grant(clash),
+        Err(OccupancyError::LanesBusy {
+            node: NodeId(1),
+            lanes: 0b100
+        })
+    );
+    // Released lanes are free again.
+    occ.release(GrantId(1));
+    let d = p.decide(&occ, &req, &FirstFitShortest).unwrap();
+    assert_eq!(d.module_lanes[0].1, 0b111);
+    occ.check_consistency().unwrap();
+}
+
+#[test]
+fn module_lanes_bind_when_wavelengths_are_free() {
+    let (p, mut occ) = laned(4);
+    let two = Request::wavelengths(NodeId(0), NodeId(2), 2, Qos::Silver);
+    for id in 1..=2 {
+        let d = p.decide(&occ, &two, &FirstFitShortest).unwrap();
+        occ.apply(&d, GrantId(id)).unwrap();
+    }
+    // 4 of 16 wavelengths are held, every module lane is.
+    assert_eq!(occ.free_along(&[LinkId(0), LinkId(1)]).count_ones(), 12);
+    let e = p.decide(&occ, &two, &FirstFitShortest).unwrap_err();
+    assert_eq!(
+        e.reason,
+        BlockReason::ModuleLanes {
+            lanes: 2,
+            node: NodeId(0),
+            free: 0
+        },
+        "{e}"
+    );
+    // More lanes than a node has: no occupancy can help.
+    let five = Request::wavelengths(NodeId(0), NodeId(2), 5, Qos::Silver);
+    let e = p.decide(&Occupancy::new(p.topology()), &five, &FirstFitShortest);
+    assert_eq!(
+        e.unwrap_err().reason,
+        BlockReason::PortLanes {
+            lanes: 5,
+            node: NodeId(0),
+            module_lanes: 4
+        }
+    );
+    // Topologies without module lanes plan wavelengths only, as before.
+    let (p0, occ0) = laned(0);
+    let d = p0.decide(&occ0, &five, &FirstFitShortest).unwrap();
+    assert!(d.module_lanes.is_empty());
+}
+
+#[test]
+fn fixed_channels_are_taken_as_given() {
+    let (p, mut occ) = laned(8);
+    let req = Request::wavelengths(NodeId(0), NodeId(1), 2, Qos::Silver).with_channels(0b1010);
+    let d = p.decide(&occ, &req, &FirstFitShortest).unwrap();
+    assert_eq!(d.channels, vec![1, 3]);
+    assert_eq!(d.module_lanes, vec![(NodeId(0), 0b11), (NodeId(1), 0b11)]);
+    occ.apply(&d, GrantId(1)).unwrap();
+    // The same slots again: blocked on wavelengths (module lanes are free), naming the link.
+    let e = p.decide(&occ, &req, &FirstFitShortest).unwrap_err();
+    assert_eq!(e.reason, BlockReason::Wavelengths { lanes: 2, free: 0 });
+    assert_eq!(e.binding_link, Some(LinkId(0)));
+}
+
+#[test]
+fn gold_preempts_bronze_for_module_lanes_and_fixed_channels() {
+    let (p, mut occ) = laned(2);
+    // Bronze holds both module lanes of node 0 and 1 on wavelengths 0-1.
+    let bronze = Request::wavelengths(NodeId(0), NodeId(1), 2, Qos::Bronze);
+    let d = p.decide(&occ, &bronze, &FirstFitShortest).unwrap();
+    occ.apply(&d, GrantId(1)).unwrap();
+    // Gold on other wavelengths: they are free, the lanes are not; the bronze grant goes.
+    let gold = Request::wavelengths(NodeId(0), NodeId(1), 2, Qos::Gold).with_channels(0b1100);
+    let d = p.decide(&occ, &gold, &FirstFitShortest).unwrap();
+    assert_eq!(d.preempt, vec![GrantId(1)]);
+    assert_eq!(d.channels, vec![2, 3]);
+    assert_eq!(d.module_lanes[0].1, 0b11);
+    // Silver in the same place is not pre-empted: the lanes bind.
+    let silver = Request::wavelengths(NodeId(0), NodeId(1), 2, Qos::Silver);
+    let mut held = Occupancy::new(p.topology());
+    let s = p.decide(&held, &silver, &FirstFitShortest).unwrap();
+    held.apply(&s, GrantId(2)).unwrap();
+    let e = p.decide(&held, &gold, &FirstFitShortest).unwrap_err();
+    assert!(matches!(e.reason, BlockReason::ModuleLanes { .. }), "{e}");
+    // Fixed gold slots held by bronze: exactly that grant goes.
+    let released = occ.apply(&d, GrantId(3)).unwrap();
+    assert_eq!(released.len(), 1);
+    occ.check_consistency().unwrap();
+    let gold2 = Request::wavelengths(NodeId(0), NodeId(1), 2, Qos::Gold).with_channels(0b1100);
+    let e = p.decide(&occ, &gold2, &FirstFitShortest).unwrap_err();
+    assert!(e.reason.is_occupancy(), "gold does not pre-empt gold: {e}");
+}
+
+#[test]
+fn decide_among_prefers_free_capacity_then_the_fewest_victims() {
+    let (p, mut occ) = laned(8);
+    // Pair (0, 1) is full of bronze on slot 0; pair (1, 2) is free.
+    let bronze = Request::wavelengths(NodeId(0), NodeId(1), 1, Qos::Bronze).with_channels(1);
+    let d = p.decide(&occ, &bronze, &FirstFitShortest).unwrap();
+    occ.apply(&d, GrantId(1)).unwrap();
+    let gold = |a, b| Request::wavelengths(NodeId(a), NodeId(b), 1, Qos::Gold).with_channels(1);
+    let d = p
+        .decide_among(&occ, &[gold(0, 1), gold(1, 2)], &FirstFitShortest)
+        .unwrap();
+    assert!(
+        d.preempt.is_empty(),
+        "free capacity elsewhere beats pre-emption"
+    );
+    assert_eq!(d.path.links, vec![LinkId(1)]);
+    occ.apply(&d, GrantId(2)).unwrap();
+    // Now only pre-emption on the first pair can place it.
+    let d = p
+        .decide_among(&occ, &[gold(1, 2), gold(0, 1)], &FirstFitShortest)
+        .unwrap();
+    assert_eq!(d.preempt, vec![GrantId(1)]);
+    assert_eq!(d.path.links, vec![LinkId(0)]);
+    // A silver request there is blocked by the occupancy; that is the reason given even
+    // after an alternative that is physically impossible.
+    let silver = |a, b, lanes| Request::wavelengths(NodeId(a), NodeId(b), lanes, Qos::Silver);
+    let e = p
+        .decide_among(
+            &occ,
+            &[silver(0, 1, 9), silver(0, 1, 1).with_channels(1)],
+            &FirstFitShortest,
+        )
+        .unwrap_err();
+    assert!(e.reason.is_occupancy(), "{e}");
 }
 
 /// All-bronze traffic through the class simulator is the single-class simulator; with gold in

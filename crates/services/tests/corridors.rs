@@ -11,9 +11,12 @@ use corridor_model::corridor::{
     CorridorRequest, CorridorStatus, EyeMargin, QosPriority, TwinFaultKind, TwinFaultRequest,
 };
 use corridor_model::json::from_slice_strict;
-use corridor_services::ControlPlane;
+use corridor_pki::Principal;
+use corridor_services::corridors::CorridorService;
 use corridor_services::corridors::ledger::LEDGER_PREFIX;
 use corridor_services::corridors::{CorridorError, reconcile};
+use corridor_services::operations::Operations;
+use corridor_services::{Caller, ControlPlane, ListOptions, Registry};
 use corridor_store::{RangeRequest, RedbOptions, RedbStore, StateStore};
 
 /// The RFC's "Allocate Corridor" body with `SiCorridor` chosen.
@@ -47,6 +50,15 @@ fn request(lambdas: &[f64], priority: QosPriority) -> CorridorRequest {
     r.min_gbps = corridor_model::units::Gbps(50.0 * lambdas.len() as f64);
     r.qos.priority = priority;
     r
+}
+
+/// The control plane acting for itself: sees and owns everything.
+fn system() -> Caller {
+    Caller::system()
+}
+
+fn tenant(name: &str) -> Caller {
+    Caller::new(Principal::domain(name).unwrap())
 }
 
 async fn plane_in(dir: &std::path::Path) -> (ControlPlane, Arc<ManualClock>) {
@@ -104,7 +116,7 @@ async fn the_rfc_request_is_granted_and_held_for_attestation() {
     let (plane, _) = plane_in(dir.path()).await;
     let c = plane
         .corridors
-        .create(rfc_request(), Some("tenantA".into()))
+        .create(&tenant("tenantA"), rfc_request())
         .await
         .unwrap();
     assert_eq!(c.lanes, 8);
@@ -127,7 +139,7 @@ async fn an_unattested_corridor_goes_active_with_telemetry_from_cmis() {
     let (plane, clock) = plane_in(dir.path()).await;
     let c = plane
         .corridors
-        .create(request(&[1550.0, 1551.0], QosPriority::Silver), None)
+        .create(&system(), request(&[1550.0, 1551.0], QosPriority::Silver))
         .await
         .unwrap();
     assert_eq!(c.status, CorridorStatus::Active, "{c:#?}");
@@ -137,13 +149,13 @@ async fn an_unattested_corridor_goes_active_with_telemetry_from_cmis() {
     let report = reconcile::reconcile_once(&plane.corridors).await.unwrap();
     assert_eq!(report.checked, 1);
     assert!(report.degraded.is_empty(), "{report:?}");
-    let same = plane.corridors.get(&c.id).await.unwrap();
+    let same = plane.corridors.get(&system(), &c.id).await.unwrap();
     assert_eq!(same.meta.resource_version, c.meta.resource_version);
-    let t0 = plane.corridors.telemetry(&c).await.unwrap();
+    let t0 = plane.corridors.telemetry(&system(), &c.id).await.unwrap();
     assert_eq!(t0.lanes.len(), 2);
     assert!(t0.temp_c.get() > 20.0 && t0.temp_c.get() < 60.0);
     clock.advance(Duration::from_secs(6 * 3600));
-    let t1 = plane.corridors.telemetry(&c).await.unwrap();
+    let t1 = plane.corridors.telemetry(&system(), &c.id).await.unwrap();
     // Six simulated hours of the diurnal profile move the module.
     assert_ne!(t0.temp_c, t1.temp_c);
     assert!(t1.power_pj_per_bit.get() > 0.0);
@@ -155,7 +167,7 @@ async fn off_grid_wavelengths_are_refused_naming_the_lane() {
     let (plane, _) = plane_in(dir.path()).await;
     match plane
         .corridors
-        .create(request(&[1550.0, 1530.0], QosPriority::Silver), None)
+        .create(&system(), request(&[1550.0, 1530.0], QosPriority::Silver))
         .await
     {
         Err(CorridorError::Lambda { index: 1, .. }) => {}
@@ -179,7 +191,7 @@ async fn sixty_four_racing_grants_never_share_a_wavelength() {
             r.latency_budget_ns = corridor_model::units::Nanoseconds(1000);
             r.min_gbps = corridor_model::units::Gbps(20.0);
             let _ = i;
-            plane.corridors.create(r, None).await
+            plane.corridors.create(&system(), r).await
         }));
     }
     let mut granted = 0;
@@ -203,7 +215,7 @@ async fn a_restart_rebuilds_occupancy_from_the_store() {
         let (plane, _) = plane_in(dir.path()).await;
         let c = plane
             .corridors
-            .create(request(&[1550.0], QosPriority::Silver), None)
+            .create(&system(), request(&[1550.0], QosPriority::Silver))
             .await
             .unwrap();
         let cache = plane.corridors.cache_snapshot();
@@ -216,12 +228,16 @@ async fn a_restart_rebuilds_occupancy_from_the_store() {
     // The same wavelength with the same endpoints cannot be granted again.
     let mut again = request(&[1550.0], QosPriority::Silver);
     again.endpoints = first.assignment.as_ref().map(|a| a.ports.clone());
-    match plane.corridors.create(again, None).await {
+    match plane.corridors.create(&system(), again).await {
         Err(CorridorError::InsufficientCapacity(_)) => {}
         other => panic!("{other:?}"),
     }
     assert_no_double_grant(&plane).await;
-    plane.corridors.release(&first.id, None).await.unwrap();
+    plane
+        .corridors
+        .delete(&system(), &first.id, None)
+        .await
+        .unwrap();
     assert!(ledger(&plane).await.is_empty());
 }
 
@@ -231,11 +247,11 @@ async fn gold_preempts_bronze_and_the_bronze_owner_sees_why() {
     let (plane, _) = plane_in(dir.path()).await;
     let mut bronze = request(&[1550.0], QosPriority::Bronze);
     bronze.endpoints = Some(["op-h0-0".into(), "op-h1-0".into()]);
-    let bronze = plane.corridors.create(bronze, None).await.unwrap();
+    let bronze = plane.corridors.create(&system(), bronze).await.unwrap();
     let mut gold = request(&[1550.0], QosPriority::Gold);
     gold.endpoints = Some(["op-h0-0".into(), "op-h1-0".into()]);
-    let gold = plane.corridors.create(gold, None).await.unwrap();
-    let seen = plane.corridors.get(&bronze.id).await.unwrap();
+    let gold = plane.corridors.create(&system(), gold).await.unwrap();
+    let seen = plane.corridors.get(&system(), &bronze.id).await.unwrap();
     assert_eq!(seen.status, CorridorStatus::Released);
     let why = seen.meta.condition("Preempted").unwrap();
     assert_eq!(why.reason, "PreemptedByGold");
@@ -244,11 +260,11 @@ async fn gold_preempts_bronze_and_the_bronze_owner_sees_why() {
     // Silver is not pre-emptible.
     let mut silver = request(&[1551.0], QosPriority::Silver);
     silver.endpoints = Some(["op-h0-0".into(), "op-h1-0".into()]);
-    plane.corridors.create(silver, None).await.unwrap();
+    plane.corridors.create(&system(), silver).await.unwrap();
     let mut gold2 = request(&[1551.0], QosPriority::Gold);
     gold2.endpoints = Some(["op-h0-0".into(), "op-h1-0".into()]);
     assert!(matches!(
-        plane.corridors.create(gold2, None).await,
+        plane.corridors.create(&system(), gold2).await,
         Err(CorridorError::InsufficientCapacity(_))
     ));
 }
@@ -259,7 +275,7 @@ async fn the_reconciler_repairs_a_temperature_step_and_reroutes_around_a_cut() {
     let (plane, clock) = plane_in(dir.path()).await;
     let mut r = request(&[1550.0, 1551.0], QosPriority::Silver);
     r.reach_mm = corridor_model::units::Millimeters(75.0);
-    let c = plane.corridors.create(r, None).await.unwrap();
+    let c = plane.corridors.create(&system(), r).await.unwrap();
     assert_eq!(c.status, CorridorStatus::Active);
     let a = c.assignment.clone().unwrap();
 
@@ -280,7 +296,7 @@ async fn the_reconciler_repairs_a_temperature_step_and_reroutes_around_a_cut() {
     assert_eq!(report.checked, 1);
     assert_eq!(report.degraded, vec![c.id.clone()], "{report:?}");
     assert_eq!(report.repaired, vec![c.id.clone()], "{report:?}");
-    let after = plane.corridors.get(&c.id).await.unwrap();
+    let after = plane.corridors.get(&system(), &c.id).await.unwrap();
     assert_eq!(
         after.status,
         CorridorStatus::Active,
@@ -302,7 +318,7 @@ async fn the_reconciler_repairs_a_temperature_step_and_reroutes_around_a_cut() {
     let report = reconcile::reconcile_once(&plane.corridors).await.unwrap();
     assert_eq!(report.degraded, vec![c.id.clone()], "{report:?}");
     assert_eq!(report.repaired, vec![c.id.clone()], "{report:?}");
-    let moved = plane.corridors.get(&c.id).await.unwrap();
+    let moved = plane.corridors.get(&system(), &c.id).await.unwrap();
     assert_ne!(moved.path, c.path);
     assert_eq!(moved.status, CorridorStatus::Active, "{moved:#?}");
     assert_eq!(moved.meta.condition("Repaired").unwrap().reason, "Rerouted");
@@ -315,7 +331,7 @@ async fn a_pinned_corridor_that_cannot_be_repaired_says_so() {
     let (plane, clock) = plane_in(dir.path()).await;
     let mut r = request(&[1550.0], QosPriority::Gold);
     r.endpoints = Some(["op-h0-0".into(), "op-h1-0".into()]);
-    let c = plane.corridors.create(r, None).await.unwrap();
+    let c = plane.corridors.create(&system(), r).await.unwrap();
     assert_eq!(c.status, CorridorStatus::Active);
     // Rings frozen 0.2 nm off the line: re-tune and re-lock cannot move a
     // frozen heater loop, and the endpoints are pinned.
@@ -334,7 +350,7 @@ async fn a_pinned_corridor_that_cannot_be_repaired_says_so() {
     clock.advance(Duration::from_secs(1));
     let report = reconcile::reconcile_once(&plane.corridors).await.unwrap();
     assert_eq!(report.unrepaired, vec![c.id.clone()], "{report:?}");
-    let seen = plane.corridors.get(&c.id).await.unwrap();
+    let seen = plane.corridors.get(&system(), &c.id).await.unwrap();
     assert_eq!(seen.status, CorridorStatus::Degraded);
     assert_ne!(seen.eye_margin, EyeMargin::Ok);
     let repaired = seen.meta.condition("Repaired").unwrap();
@@ -344,7 +360,11 @@ async fn a_pinned_corridor_that_cannot_be_repaired_says_so() {
         "BerAboveThreshold"
     );
     // Telemetry reports the bad lane from the CMIS read-back.
-    let t = plane.corridors.telemetry(&seen).await.unwrap();
+    let t = plane
+        .corridors
+        .telemetry(&system(), &seen.id)
+        .await
+        .unwrap();
     assert!(t.ber > 1e-5, "{}", t.ber);
 }
 
@@ -355,16 +375,16 @@ async fn an_expired_lease_frees_the_capacity_and_the_lanes() {
     let mut r = request(&[1550.0], QosPriority::Silver);
     r.endpoints = Some(["op-h0-0".into(), "op-h1-0".into()]);
     r.policy_lease_ttl_s = Some(corridor_model::units::Seconds(1));
-    let c = plane.corridors.create(r.clone(), None).await.unwrap();
+    let c = plane.corridors.create(&system(), r.clone()).await.unwrap();
     assert!(c.meta.lease_expires_at.is_some());
     assert_eq!(c.status, CorridorStatus::Active);
-    let renewed = plane.corridors.renew_lease(&c.id).await.unwrap();
+    let renewed = plane.corridors.renew_lease(&system(), &c.id).await.unwrap();
     assert!(renewed.meta.lease_expires_at >= c.meta.lease_expires_at);
     // Store leases run on the wall clock: wait for the store to expire it
     // (no timing is asserted, only the outcome).
     let mut gone = false;
     for _ in 0..200 {
-        if plane.corridors.get(&c.id).await.is_err() {
+        if plane.corridors.get(&system(), &c.id).await.is_err() {
             gone = true;
             break;
         }
@@ -375,13 +395,201 @@ async fn an_expired_lease_frees_the_capacity_and_the_lanes() {
         ledger(&plane).await.is_empty(),
         "ledger keys share the lease"
     );
+    // The same wavelength on the same ports can be granted again, before
+    // the reconciler has taken the expired corridor's lanes down...
+    r.policy_lease_ttl_s = None;
+    let again = plane.corridors.create(&system(), r).await.unwrap();
+    assert_eq!(again.status, CorridorStatus::Active);
+    assert_eq!(again.assignment, c.assignment, "the very same lanes");
+    // ...and taking them down for the expired one leaves the new one lit.
     let report = reconcile::reconcile_once(&plane.corridors).await.unwrap();
     assert_eq!(report.released, vec![c.id.clone()]);
-    assert!(plane.corridors.lit().is_empty());
-    // The same wavelength on the same ports can be granted again.
-    r.policy_lease_ttl_s = None;
-    plane.corridors.create(r, None).await.unwrap();
+    assert!(report.degraded.is_empty(), "{report:?}");
+    assert_eq!(plane.corridors.lit(), vec![again.id.clone()]);
     assert_no_double_grant(&plane).await;
+}
+
+#[tokio::test]
+async fn a_grant_is_one_store_write_holding_its_outcome() {
+    let dir = tempfile::tempdir().unwrap();
+    let (plane, _) = plane_in(dir.path()).await;
+    let c = plane
+        .corridors
+        .create(&system(), request(&[1550.0, 1551.0], QosPriority::Silver))
+        .await
+        .unwrap();
+    assert_eq!(c.status, CorridorStatus::Active, "{c:#?}");
+    // The object was written once, already lit and read back, in the
+    // same transaction as every ledger key; that revision is its version.
+    let key = Registry::<corridor_model::corridor::Corridor>::key(&c.id);
+    let kv = plane.store.get(&key).await.unwrap().unwrap();
+    assert_eq!(
+        kv.create_revision, kv.mod_revision,
+        "written again after the grant"
+    );
+    assert_eq!(c.meta.resource_version, kv.mod_revision.to_string());
+    let stored: corridor_model::corridor::Corridor = serde_json::from_slice(&kv.value).unwrap();
+    assert_eq!(stored.status, CorridorStatus::Active);
+    let keys = plane
+        .store
+        .range(RangeRequest::prefix(LEDGER_PREFIX))
+        .await
+        .unwrap();
+    assert_eq!(
+        keys.kvs.len(),
+        2 + 2 * 2,
+        "2 channels on 1 link, 2 lanes on 2 ports"
+    );
+    assert!(keys.kvs.iter().all(|k| k.mod_revision == kv.mod_revision));
+}
+
+#[tokio::test]
+async fn two_services_on_one_store_replan_after_losing_a_race() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn StateStore> =
+        Arc::new(RedbStore::open(dir.path().join("state.redb"), RedbOptions::default()).unwrap());
+    let topology = Topology::default_twin();
+    let clock = Arc::new(ManualClock::new(topology.twin().start_time));
+    let start = || {
+        let operations = Operations::new(Registry::new(Arc::clone(&store)), clock.clone());
+        let optics: Arc<dyn corridor_hal::OpticalPlant> =
+            Arc::new(corridor_hal::TwinOptics::new(&topology).unwrap());
+        CorridorService::start(
+            Arc::clone(&store),
+            &topology,
+            optics,
+            clock.clone(),
+            operations,
+        )
+    };
+    let a = start().await.unwrap();
+    let b = start().await.unwrap();
+    // B's cache knows nothing of what A grants: B plans onto it, loses the
+    // transaction's compares, refreshes and plans again.
+    let mut pinned = request(&[1550.0], QosPriority::Silver);
+    pinned.endpoints = Some(["op-h0-0".into(), "op-h1-0".into()]);
+    a.create(&system(), pinned.clone()).await.unwrap();
+    match b.create(&system(), pinned).await {
+        Err(CorridorError::InsufficientCapacity(_)) => {}
+        other => panic!("{other:?}"),
+    }
+    let mut free = request(&[1551.0], QosPriority::Silver);
+    free.reach_mm = corridor_model::units::Millimeters(5000.0);
+    free.latency_budget_ns = corridor_model::units::Nanoseconds(1000);
+    free.min_gbps = corridor_model::units::Gbps(20.0);
+    let first = a.create(&system(), free.clone()).await.unwrap();
+    let second = b.create(&system(), free).await.unwrap();
+    assert_ne!(first.path, second.path, "B replanned onto another link");
+    let mut seen = HashMap::new();
+    for c in a.list_all().await.unwrap() {
+        for key in corridor_services::corridors::grant::keys_of(a.fabric(), &c) {
+            assert!(
+                seen.insert(key.clone(), c.id.clone()).is_none(),
+                "{key} twice"
+            );
+        }
+    }
+    assert_eq!(seen.len(), 3 * (1 + 2));
+}
+
+#[tokio::test]
+async fn refusals_say_what_happened() {
+    let dir = tempfile::tempdir().unwrap();
+    let (plane, _) = plane_in(dir.path()).await;
+    // Nine lanes: no port's module has them; waiting cannot help.
+    let nine: Vec<f64> = (1550..=1558).map(f64::from).collect();
+    match plane
+        .corridors
+        .create(&system(), request(&nine, QosPriority::Silver))
+        .await
+    {
+        Err(CorridorError::ExceedsPortLanes { lanes: 9, .. }) => {}
+        other => panic!("{other:?}"),
+    }
+    // A reach shorter than every link: no path, whatever is held.
+    let mut short = request(&[1550.0], QosPriority::Silver);
+    short.reach_mm = corridor_model::units::Millimeters(0.5);
+    match plane.corridors.create(&system(), short).await {
+        Err(e @ CorridorError::NoFeasiblePath(_)) => {
+            assert_eq!(e.to_problem().reason.as_deref(), Some("NoFeasiblePath"));
+            assert!(e.to_string().contains("reach"), "{e}");
+        }
+        other => panic!("{other:?}"),
+    }
+    // A pre-empted corridor holds no lanes: its telemetry says so rather
+    // than reading lanes that are now the gold corridor's.
+    let mut bronze = request(&[1550.0], QosPriority::Bronze);
+    bronze.endpoints = Some(["op-h0-0".into(), "op-h1-0".into()]);
+    let bronze = plane.corridors.create(&system(), bronze).await.unwrap();
+    let mut gold = request(&[1550.0], QosPriority::Gold);
+    gold.endpoints = Some(["op-h0-0".into(), "op-h1-0".into()]);
+    plane.corridors.create(&system(), gold).await.unwrap();
+    match plane.corridors.telemetry(&system(), &bronze.id).await {
+        Err(e @ CorridorError::NoLanes { .. }) => {
+            assert_eq!(e.to_problem().reason.as_deref(), Some("NoLanes"));
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_domain_sees_its_own_corridors_in_full_pages() {
+    let dir = tempfile::tempdir().unwrap();
+    let (plane, _) = plane_in(dir.path()).await;
+    let mut theirs = Vec::new();
+    for (i, lambda) in [1550.0, 1551.0, 1552.0, 1553.0, 1554.0, 1555.0]
+        .into_iter()
+        .enumerate()
+    {
+        let owner = if i % 2 == 0 { "tenantA" } else { "tenantB" };
+        let mut r = request(&[lambda], QosPriority::Silver);
+        r.reach_mm = corridor_model::units::Millimeters(5000.0);
+        r.latency_budget_ns = corridor_model::units::Nanoseconds(1000);
+        r.min_gbps = corridor_model::units::Gbps(20.0);
+        let c = plane.corridors.create(&tenant(owner), r).await.unwrap();
+        assert_eq!(c.security_domain.as_deref(), Some(owner));
+        if owner == "tenantB" {
+            theirs.push(c.id);
+        }
+    }
+    let a = tenant("tenantA");
+    let mut options = ListOptions {
+        limit: Some(1),
+        ..ListOptions::default()
+    };
+    let mut seen = Vec::new();
+    loop {
+        let page = plane.corridors.list(&a, &options).await.unwrap();
+        // Filtered before paging: a page is never short while more follow.
+        assert_eq!(page.items.len(), 1, "{:?}", page.items);
+        seen.extend(page.items);
+        match page.continue_token {
+            Some(token) => options.continue_token = Some(token),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 3);
+    assert!(
+        seen.iter()
+            .all(|c| c.security_domain.as_deref() == Some("tenantA"))
+    );
+    // Another domain's corridor is reported exactly like a missing one.
+    for id in [theirs[0].as_str(), "cor-000000000000"] {
+        for result in [
+            plane.corridors.get(&a, id).await.map(|_| ()),
+            plane.corridors.telemetry(&a, id).await.map(|_| ()),
+            plane.corridors.renew_lease(&a, id).await.map(|_| ()),
+            plane.corridors.delete(&a, id, None).await.map(|_| ()),
+        ] {
+            match result {
+                Err(CorridorError::Service(corridor_services::ServiceError::NotFound {
+                    ..
+                })) => {}
+                other => panic!("{id}: {other:?}"),
+            }
+        }
+    }
+    assert!(plane.corridors.get(&system(), &theirs[0]).await.is_ok());
 }
 
 #[tokio::test]

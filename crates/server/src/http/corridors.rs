@@ -1,10 +1,10 @@
 //! corrd's HTTP endpoints: photonic corridors, and the admin-only twin
 //! fault injection the corridor reconciler reacts to.
 //!
-//! Handlers only translate: the corridor service admits, grants, provisions
-//! and reads telemetry. Visibility is per object: a security domain sees
-//! its own corridors, and another domain's id answers exactly like a
-//! missing one.
+//! Handlers only translate HTTP: the corridor service receives the
+//! caller and decides visibility (another domain's id answers exactly like
+//! a missing one) and ownership, admits, grants, provisions and reads
+//! telemetry.
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -20,10 +20,9 @@ use utoipa_axum::routes;
 use super::AppState;
 use super::caller::Authenticated;
 use super::extract::{IfMatch, IfMatchHeader, ListParams, ListQuery, StrictJson};
-use super::list::list_or_watch_visible;
+use super::list::{events_response, page_response, watch_from};
 use super::problem::ApiResult;
 use super::responses::{BodyProblems, IfMatchProblems, ListProblems, NotFoundProblem};
-use corridor_services::Caller;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -33,16 +32,6 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(recalibrate_corridor))
         .routes(routes!(renew_corridor_lease))
         .routes(routes!(inject_twin_fault))
-}
-
-/// The corridor, if the caller may see it; else the same 404 as a missing
-/// one.
-async fn visible(state: &AppState, caller: &Caller, id: &str) -> ApiResult<Corridor> {
-    let corridor = state.plane.corridors.get(id).await?;
-    if !caller.may_see(corridor.security_domain.as_deref()) {
-        return Err(Problem::not_found("corridors", id).into());
-    }
-    Ok(corridor)
 }
 
 fn with_location(status: StatusCode, location: String, body: impl serde::Serialize) -> Response {
@@ -69,7 +58,7 @@ fn with_location(status: StatusCode, location: String, body: impl serde::Seriali
     request_body = CorridorRequest,
     responses(
         (status = 201, description = "Granted", body = Corridor),
-        (status = 409, description = "No path, wavelength or lane can carry it (InsufficientCapacity, binding constraint named)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Cannot be granted: the channels or lanes are held by others (InsufficientCapacity, binding constraint named), no path meets reach, latency, rate and BER whatever is held (NoFeasiblePath), or more lanes than a port's module has (ExceedsPortLanes)", body = Problem, content_type = "application/problem+json"),
         BodyProblems,
         (status = 503, description = "Capacity kept changing during admission; retry", body = Problem, content_type = "application/problem+json"),
     )
@@ -79,8 +68,7 @@ pub async fn create_corridor(
     Authenticated(caller): Authenticated,
     StrictJson(request): StrictJson<CorridorRequest>,
 ) -> ApiResult<Response> {
-    let owner = caller.owner_for(request.security_domain.as_deref());
-    let corridor = state.plane.corridors.create(request, owner).await?;
+    let corridor = state.plane.corridors.create(&caller, request).await?;
     let location = format!("/v1/corridors/{}", corridor.id);
     Ok(with_location(StatusCode::CREATED, location, corridor))
 }
@@ -112,15 +100,16 @@ pub async fn list_corridors(
     Authenticated(caller): Authenticated,
     query: ListQuery,
 ) -> ApiResult<Response> {
-    let registry = state.plane.corridors.registry().clone();
-    list_or_watch_visible(
-        &state,
-        &registry,
-        "/v1/corridors",
-        query,
-        move |c: &Corridor| caller.may_see(c.security_domain.as_deref()),
-    )
-    .await
+    let corridors = &state.plane.corridors;
+    if query.watch {
+        let selector = query.options.label_selector.clone();
+        let events = corridors
+            .watch(&caller, watch_from(&query), selector)
+            .await?;
+        return Ok(events_response(&state, query.watch_timeout, events));
+    }
+    let page = corridors.list(&caller, &query.options).await?;
+    Ok(page_response("/v1/corridors", query.options.limit, page))
 }
 
 /// One corridor (RFC "Get corridor details").
@@ -140,7 +129,7 @@ pub async fn get_corridor(
     Authenticated(caller): Authenticated,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Corridor>> {
-    Ok(Json(visible(&state, &caller, &id).await?))
+    Ok(Json(state.plane.corridors.get(&caller, &id).await?))
 }
 
 /// Release a corridor: the object and its capacity ledger go in one
@@ -167,17 +156,11 @@ pub async fn delete_corridor(
     Path(id): Path<String>,
     IfMatch(precondition): IfMatch,
 ) -> ApiResult<Json<Corridor>> {
-    // One read serves both the visibility check and the release's first
-    // attempt (its transaction compares the record's revision).
-    let (corridor, kv) = state.plane.corridors.get_kv(&id).await?;
-    if !caller.may_see(corridor.security_domain.as_deref()) {
-        return Err(Problem::not_found("corridors", &id).into());
-    }
     Ok(Json(
         state
             .plane
             .corridors
-            .release_read(&id, precondition, Some((corridor, kv)))
+            .delete(&caller, &id, precondition)
             .await?,
     ))
 }
@@ -201,8 +184,7 @@ pub async fn corridor_telemetry(
     Authenticated(caller): Authenticated,
     Path(id): Path<String>,
 ) -> ApiResult<Json<CorridorTelemetry>> {
-    let corridor = visible(&state, &caller, &id).await?;
-    Ok(Json(state.plane.corridors.telemetry(&corridor).await?))
+    Ok(Json(state.plane.corridors.telemetry(&caller, &id).await?))
 }
 
 /// Recalibrate (RFC "Recalibrate corridor"): a CMIS re-lock of every lane
@@ -224,8 +206,7 @@ pub async fn recalibrate_corridor(
     Authenticated(caller): Authenticated,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
-    let corridor = visible(&state, &caller, &id).await?;
-    let operation = state.plane.corridors.recalibrate(&corridor).await?;
+    let operation = state.plane.corridors.recalibrate(&caller, &id).await?;
     let location = format!("/v1/operations/{}", operation.id);
     Ok(with_location(StatusCode::ACCEPTED, location, operation))
 }
@@ -250,8 +231,7 @@ pub async fn renew_corridor_lease(
     Authenticated(caller): Authenticated,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Corridor>> {
-    visible(&state, &caller, &id).await?;
-    Ok(Json(state.plane.corridors.renew_lease(&id).await?))
+    Ok(Json(state.plane.corridors.renew_lease(&caller, &id).await?))
 }
 
 /// Inject a fault into the digital twin's optical plant (admin only):

@@ -48,8 +48,8 @@ pub async fn list_or_watch_visible<T: Resource>(
     if query.watch {
         return watch(state, registry, query, visible).await;
     }
-    let mut page = registry.list(&query.options).await?;
-    page.items.retain(|item| visible(item));
+    // Filtered before paging, so a page is short only at the end.
+    let page = registry.list_visible(&query.options, &visible).await?;
     Ok(page_response(path, query.options.limit, page))
 }
 

@@ -1,23 +1,26 @@
-//! Admission: which path, channels and module lanes a request gets, decided
-//! by the planner (reach, latency and BER through `corridor-physics`) on a
-//! snapshot of the ledger cache. Pure: no store, no clock.
+//! Admission: which path, channels and module lanes a request gets, in one
+//! question to the planner ([`corridor_planner::Planner::decide_among`])
+//! over every port pair the request allows, against a snapshot of the
+//! ledger cache. The planner checks reach, latency and BER through
+//! `corridor-physics`, finds the module-lane run (the ports' lanes are
+//! planner nodes' lanes) and makes the gold pre-emption of bronze; this
+//! module only translates requests in and decisions out. Pure: no store,
+//! no clock.
 //!
-//! The RFC request fixes its wavelengths (`lambda_nm`), so the wavelength
-//! policy here does not choose slots: it accepts the first feasible path on
-//! which the snapped slots are free and both ends have the module lanes.
+//! The RFC request fixes its wavelengths (`lambda_nm`): they are snapped to
+//! each pair's grid and passed to the planner as fixed slots.
 
 use std::sync::Arc;
 
 use corridor_model::corridor::{CorridorRequest, CorridorType, QosPriority};
 use corridor_physics::Fec;
 use corridor_planner::{
-    BlockReason, Blocked, Candidate, Choice, LanePlan, LaneSpec, Mask, Occupancy, Path, Qos,
-    Request, WavelengthPolicy, mask_of,
+    BlockReason, Blocked, Decision, FirstFitShortest, LanePlan, LaneSpec, Path, Request, mask_of,
 };
 
 use super::error::CorridorError;
 use super::fabric::Fabric;
-use super::ledger::{Cache, Holding};
+use super::ledger::{Cache, Holding, planner_qos};
 
 /// A placement for one request.
 #[derive(Debug, Clone)]
@@ -25,37 +28,35 @@ pub struct Plan {
     pub path: Arc<Path>,
     /// Slots per corridor lane, in request order.
     pub slots: Vec<u16>,
-    /// Module lane per corridor lane, the same on every port of the path.
+    /// Module lane per corridor lane (1-based, ascending), the same on
+    /// every port of `lane_ports`.
     pub module_lanes: Vec<u8>,
+    /// The path's ports that hold module lanes.
+    pub lane_ports: Vec<usize>,
     pub lane: LanePlan,
-    /// Bronze corridors to release first (gold pre-emption).
+    /// Bronze corridors the grant releases (gold pre-emption).
     pub preempt: Vec<String>,
 }
 
 impl Plan {
     pub fn holding(&self, qos: QosPriority) -> Holding {
+        let mut slots = self.slots.clone();
+        slots.sort_unstable();
         Holding {
             qos,
             links: self
                 .path
                 .links
                 .iter()
-                .map(|l| (l.index(), sorted(&self.slots)))
+                .map(|l| (l.index(), slots.clone()))
                 .collect(),
             ports: self
-                .path
-                .nodes
+                .lane_ports
                 .iter()
-                .map(|n| (n.index(), self.module_lanes.clone()))
+                .map(|&p| (p, self.module_lanes.clone()))
                 .collect(),
         }
     }
-}
-
-fn sorted(slots: &[u16]) -> Vec<u16> {
-    let mut s = slots.to_vec();
-    s.sort_unstable();
-    s
 }
 
 pub fn technology(t: CorridorType) -> corridor_physics::CorridorType {
@@ -65,73 +66,13 @@ pub fn technology(t: CorridorType) -> corridor_physics::CorridorType {
     }
 }
 
-/// The first run of `lanes` consecutive module lanes free on every port of
-/// `nodes`, within one 8-lane CMIS bank (a provisioning request addresses
-/// consecutive lanes of one bank).
-fn lane_run(fabric: &Fabric, used: &[u32], nodes: &[usize], lanes: usize) -> Option<Vec<u8>> {
-    let max = nodes
-        .iter()
-        .map(|&p| fabric.ports[p].lanes)
-        .min()
-        .unwrap_or(0);
-    if lanes == 0 || lanes > 8 {
-        return None;
-    }
-    let busy = nodes.iter().fold(0u32, |m, &p| m | used[p]);
-    for first in 1..=max {
-        let last = first as usize + lanes - 1;
-        if last > max as usize || (first - 1) / 8 != (last as u8 - 1) / 8 {
-            continue;
-        }
-        let run: Vec<u8> = (first..=last as u8).collect();
-        if run.iter().all(|&l| busy & (1 << (l - 1)) == 0) {
-            return Some(run);
-        }
-    }
-    None
-}
-
-/// Accepts the first candidate whose path has the fixed slots free and a
-/// free module-lane run on every port.
-#[derive(Debug)]
-struct FixedChannels<'a> {
-    fabric: &'a Fabric,
-    used_lanes: &'a [u32],
-    mask: Mask,
-    lanes: usize,
-}
-
-impl WavelengthPolicy for FixedChannels<'_> {
-    fn name(&self) -> &str {
-        "fixed-channels"
-    }
-
-    fn choose(
-        &self,
-        _occ: &Occupancy,
-        _lanes: u32,
-        candidates: &[Candidate<'_>],
-    ) -> Option<Choice> {
-        candidates.iter().enumerate().find_map(|(i, c)| {
-            let nodes: Vec<usize> = c.path.nodes.iter().map(|n| n.index()).collect();
-            (c.free & self.mask == self.mask
-                && lane_run(self.fabric, self.used_lanes, &nodes, self.lanes).is_some())
-            .then_some(Choice {
-                candidate: i,
-                channels: self.mask,
-            })
-        })
-    }
-}
-
-/// Why a pair could not take the request.
-#[derive(Debug)]
-enum PairFailure {
-    Physics(String),
-    Capacity(String),
-}
-
-fn planner_request(fabric: &Fabric, req: &CorridorRequest, src: usize, dst: usize) -> Request {
+fn planner_request(
+    fabric: &Fabric,
+    req: &CorridorRequest,
+    src: usize,
+    dst: usize,
+    slots: &[u16],
+) -> Request {
     Request {
         src: fabric.node(src),
         dst: fabric.node(dst),
@@ -139,33 +80,23 @@ fn planner_request(fabric: &Fabric, req: &CorridorRequest, src: usize, dst: usiz
         min_gbps: req.min_gbps.get(),
         latency_budget_ns: Some(req.latency_budget_ns.get() as f64),
         reach_mm: Some(req.reach_mm.get()),
-        // The QoS decision (pre-emption) is made here with fixed slots; the
-        // planner only checks physics and the policy's fit.
-        qos: Qos::Silver,
+        qos: planner_qos(req.qos.priority),
         physics: Some(LaneSpec {
             technology: technology(req.corridor_type),
             fec: Fec::Kp4,
             target_ber: corridor_physics::lane::DEFAULT_TARGET_BER,
         }),
+        channels: Some(mask_of(slots)),
     }
 }
 
-fn describe(fabric: &Fabric, blocked: &Blocked) -> PairFailure {
-    let link = blocked
-        .binding_link
-        .map(|l| format!(" (binding link {})", fabric.link_id(l)))
-        .unwrap_or_default();
-    match &blocked.reason {
-        BlockReason::Wavelengths { .. } => PairFailure::Capacity(format!(
-            "the requested channels or module lanes are taken{link}"
-        )),
-        other => PairFailure::Physics(format!("{other}{link}")),
-    }
-}
-
-/// Plans `req` against `cache`; `endpoints` are port indices if the request
-/// names them, else every link's pair is tried in topology order.
-pub fn plan(fabric: &Fabric, cache: &Cache, req: &CorridorRequest) -> Result<Plan, CorridorError> {
+/// The port pairs `req` may use: its endpoints, or every link's ends in
+/// topology order; pairs touching an `avoid` port are left out.
+fn pairs(
+    fabric: &Fabric,
+    req: &CorridorRequest,
+    avoid: &[usize],
+) -> Result<Vec<(usize, usize)>, CorridorError> {
     let pairs: Vec<(usize, usize)> = match &req.endpoints {
         Some([a, b]) => {
             let find = |i: usize, id: &str| {
@@ -175,7 +106,15 @@ pub fn plan(fabric: &Fabric, cache: &Cache, req: &CorridorRequest) -> Result<Pla
                     message: format!("no optical port {id:?} in the topology"),
                 })
             };
-            vec![(find(0, a)?, find(1, b)?)]
+            let (a, b) = (find(0, a)?, find(1, b)?);
+            if a == b {
+                return Err(CorridorError::Field {
+                    pointer: "/endpoints/1".into(),
+                    rule: "distinct",
+                    message: "a corridor joins two different ports".into(),
+                });
+            }
+            vec![(a, b)]
         }
         None => fabric
             .links
@@ -183,174 +122,124 @@ pub fn plan(fabric: &Fabric, cache: &Cache, req: &CorridorRequest) -> Result<Pla
             .map(|l| (l.ports[0], l.ports[1]))
             .collect(),
     };
-    let lanes = req.lanes as usize;
-    let mut failures: Vec<(String, PairFailure)> = Vec::new();
-    let empty = Occupancy::new(fabric.planner.topology());
-    let mut preemptible: Vec<Plan> = Vec::new();
-    for (src, dst) in pairs {
-        let slots = fabric.snap(
-            src,
-            &req.lambda_nm.iter().map(|l| l.get()).collect::<Vec<_>>(),
-        )?;
-        let mask = mask_of(&slots);
-        let pair = format!("{}-{}", fabric.ports[src].id, fabric.ports[dst].id);
-        if lanes > fabric.ports[src].lanes.min(fabric.ports[dst].lanes) as usize || lanes > 8 {
-            failures.push((
-                pair,
-                PairFailure::Capacity(format!(
-                    "{lanes} lanes requested, the ports have {} module lanes",
-                    fabric.ports[src].lanes.min(fabric.ports[dst].lanes)
-                )),
-            ));
-            continue;
-        }
-        let request = planner_request(fabric, req, src, dst);
-        let policy = FixedChannels {
-            fabric,
-            used_lanes: &cache.lanes,
-            mask,
-            lanes,
-        };
-        match fabric.planner.decide(&cache.occupancy, &request, &policy) {
-            Ok(decision) => {
-                let Some(lane) = decision.lane else {
-                    continue;
-                };
-                let nodes: Vec<usize> = decision.path.nodes.iter().map(|n| n.index()).collect();
-                let Some(module_lanes) = lane_run(fabric, &cache.lanes, &nodes, lanes) else {
-                    continue;
-                };
-                return Ok(Plan {
-                    path: decision.path,
-                    slots,
-                    module_lanes,
-                    lane,
-                    preempt: Vec::new(),
-                });
-            }
-            Err(blocked) => {
-                let failure = describe(fabric, &blocked);
-                if req.qos.priority == QosPriority::Gold
-                    && matches!(failure, PairFailure::Capacity(_))
-                    && let Some(p) = plan_preemption(fabric, cache, &empty, &request, &slots)
-                {
-                    preemptible.push(p);
-                }
-                failures.push((pair, failure));
-            }
-        }
-    }
-    if let Some(best) = preemptible.into_iter().min_by_key(|p| p.preempt.len()) {
-        return Ok(best);
-    }
-    // Name the binding constraint: capacity if any pair was physically
-    // feasible, else the physics of the first pair.
-    let detail = failures
-        .iter()
-        .find(|(_, f)| matches!(f, PairFailure::Capacity(_)))
-        .or(failures.first())
-        .map(|(pair, f)| match f {
-            PairFailure::Capacity(m) | PairFailure::Physics(m) => format!("{pair}: {m}"),
-        })
-        .unwrap_or_else(|| "no optical link in the topology".into());
-    let tried = failures.len();
-    Err(CorridorError::InsufficientCapacity(format!(
-        "{detail} ({tried} port pair(s) tried)"
-    )))
+    Ok(pairs
+        .into_iter()
+        .filter(|(a, b)| !avoid.contains(a) && !avoid.contains(b))
+        .collect())
 }
 
-/// Gold over bronze: on the feasible path of `request`, the slots and lanes
-/// it needs must be free or held only by bronze corridors; those are
-/// pre-empted.
-fn plan_preemption(
+/// Plans `req` against `cache`, never through a port of `avoid` (the
+/// reconciler moving a corridor off failing ports).
+pub fn plan(
     fabric: &Fabric,
     cache: &Cache,
-    empty: &Occupancy,
-    request: &Request,
-    slots: &[u16],
-) -> Option<Plan> {
-    let mask = mask_of(slots);
-    let lanes = slots.len();
-    // Physics and path on an empty fabric: the occupancy plays no part.
-    let unconstrained = FixedChannels {
-        fabric,
-        used_lanes: &vec![0; fabric.ports.len()],
-        mask,
-        lanes,
+    req: &CorridorRequest,
+    avoid: &[usize],
+) -> Result<Plan, CorridorError> {
+    let lambdas: Vec<f64> = req.lambda_nm.iter().map(|l| l.get()).collect();
+    let pairs = pairs(fabric, req, avoid)?;
+    let mut alternatives = Vec::with_capacity(pairs.len());
+    let mut slots = Vec::with_capacity(pairs.len());
+    for &(src, dst) in &pairs {
+        let snapped = fabric.snap(src, &lambdas)?;
+        alternatives.push(planner_request(fabric, req, src, dst, &snapped));
+        slots.push(snapped);
+    }
+    if alternatives.is_empty() {
+        return Err(CorridorError::NoFeasiblePath(
+            "no optical link in the topology joins ports this corridor may use".into(),
+        ));
+    }
+    // The wavelengths are fixed, so the policy is never asked to choose.
+    let decision = fabric
+        .planner
+        .decide_among(&cache.occupancy, &alternatives, &FirstFitShortest)
+        .map_err(|blocked| refusal(fabric, &blocked, alternatives.len()))?;
+    if decision
+        .path
+        .nodes
+        .iter()
+        .any(|n| avoid.contains(&n.index()))
+    {
+        return Err(CorridorError::InsufficientCapacity(
+            "every placement left crosses a port being avoided".into(),
+        ));
+    }
+    let chosen = alternatives
+        .iter()
+        .position(|r| r.src == decision.path.nodes[0] && Some(&r.dst) == decision.path.nodes.last())
+        .ok_or_else(|| CorridorError::Topology("the planner answered an unasked pair".into()))?;
+    to_plan(cache, decision, slots.swap_remove(chosen))
+}
+
+fn to_plan(cache: &Cache, decision: Decision, slots: Vec<u16>) -> Result<Plan, CorridorError> {
+    let Some(lane) = decision.lane else {
+        return Err(CorridorError::Topology(
+            "the planner decided without a physics verdict".into(),
+        ));
     };
-    let decision = fabric.planner.decide(empty, request, &unconstrained).ok()?;
-    let lane = decision.lane?;
-    let mut victims: Vec<String> = Vec::new();
-    for &link in &decision.path.links {
-        for slot in corridor_planner::mask_indices(mask) {
-            if let Some(owner) = cache.occupancy.owner(link, slot) {
-                let name = cache.by_grant.get(&owner)?;
-                let (_, holding) = cache.holdings.get(name)?;
-                if holding.qos != QosPriority::Bronze {
-                    return None;
-                }
-                if !victims.contains(name) {
-                    victims.push(name.clone());
-                }
-            }
-        }
-    }
-    // Module lanes: what stays used once the victims are gone.
-    let mut used = cache.lanes.clone();
-    for name in &victims {
-        if let Some((_, holding)) = cache.holdings.get(name) {
-            for (port, ls) in &holding.ports {
-                for &l in ls {
-                    used[*port] &= !(1 << (l - 1));
-                }
-            }
-        }
-    }
-    let nodes: Vec<usize> = decision.path.nodes.iter().map(|n| n.index()).collect();
-    let module_lanes = match lane_run(fabric, &used, &nodes, lanes) {
-        Some(run) => run,
-        None => {
-            // Bronze corridors holding lanes on these ports can go too.
-            let mut extra: Vec<String> = cache
-                .holdings
-                .iter()
-                .filter(|(name, (_, h))| {
-                    h.qos == QosPriority::Bronze
-                        && !victims.contains(name)
-                        && h.ports.iter().any(|(p, _)| nodes.contains(p))
-                })
-                .map(|(name, _)| name.clone())
-                .collect();
-            extra.sort();
-            let mut run = None;
-            for name in extra {
-                if let Some((_, holding)) = cache.holdings.get(&name) {
-                    for (port, ls) in &holding.ports {
-                        for &l in ls {
-                            used[*port] &= !(1 << (l - 1));
-                        }
-                    }
-                }
-                victims.push(name);
-                run = lane_run(fabric, &used, &nodes, lanes);
-                if run.is_some() {
-                    break;
-                }
-            }
-            run?
-        }
-    };
-    if victims.is_empty() {
-        // Nothing to pre-empt yet the policy failed: the cache moved; let
-        // the caller's retry replan.
-        return None;
-    }
-    victims.sort();
-    Some(Plan {
+    let run = decision.module_lanes.first().map_or(0, |&(_, run)| run);
+    let module_lanes: Vec<u8> = (0..32u8)
+        .filter(|b| run >> b & 1 == 1)
+        .map(|b| b + 1)
+        .collect();
+    let preempt = decision
+        .preempt
+        .iter()
+        .map(|g| {
+            cache.by_grant.get(g).cloned().ok_or_else(|| {
+                CorridorError::Topology(format!("the planning cache lost grant {g:?}"))
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Plan {
+        lane_ports: decision
+            .module_lanes
+            .iter()
+            .map(|&(n, _)| n.index())
+            .collect(),
         path: decision.path,
-        slots: slots.to_vec(),
+        slots,
         module_lanes,
         lane,
-        preempt: victims,
+        preempt,
     })
+}
+
+/// What the planner's refusal means for the client: capacity that is held
+/// (retry later), a request no port can carry, or one no path can meet.
+fn refusal(fabric: &Fabric, blocked: &Blocked, tried: usize) -> CorridorError {
+    let link = blocked
+        .binding_link
+        .map(|l| format!(" (binding link {})", fabric.link_id(l)))
+        .unwrap_or_default();
+    let port = |n: corridor_planner::NodeId| fabric.ports[n.index()].id.clone();
+    match &blocked.reason {
+        BlockReason::Wavelengths { lanes, free } => CorridorError::InsufficientCapacity(format!(
+            "the requested channels are taken: {free} of {lanes} free on the shortest feasible path{link} ({tried} port pair(s) tried)"
+        )),
+        BlockReason::ModuleLanes { lanes, node, free } => {
+            CorridorError::InsufficientCapacity(format!(
+                "no run of {lanes} consecutive module lanes is free on every port of the path: port {} has {free} free ({tried} port pair(s) tried)",
+                port(*node)
+            ))
+        }
+        BlockReason::PortLanes {
+            lanes,
+            node,
+            module_lanes,
+        } => CorridorError::ExceedsPortLanes {
+            lanes: *lanes,
+            port: port(*node),
+            module_lanes: *module_lanes,
+        },
+        BlockReason::Invalid(message) => CorridorError::Field {
+            pointer: String::new(),
+            rule: "plannable",
+            message: (*message).into(),
+        },
+        other => {
+            CorridorError::NoFeasiblePath(format!("{other}{link} ({tried} port pair(s) tried)"))
+        }
+    }
 }

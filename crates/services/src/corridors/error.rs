@@ -19,9 +19,29 @@ pub enum CorridorError {
         message: String,
     },
 
-    /// No path, wavelength set or port lane can carry the request.
+    /// A path could carry the request, but its wavelengths or module
+    /// lanes are held by other corridors (retry when they are released).
     #[error("insufficient capacity: {0}")]
     InsufficientCapacity(String),
+
+    /// No path of the fabric meets the request's reach, latency, rate or
+    /// BER, whatever is held: the request must change, not wait.
+    #[error("no feasible path: {0}")]
+    NoFeasiblePath(String),
+
+    /// More lanes than a port's module has (or than one 8-lane CMIS bank).
+    #[error(
+        "{lanes} lanes requested, port {port} has {module_lanes} module lanes (at most 8 in one bank)"
+    )]
+    ExceedsPortLanes {
+        lanes: u16,
+        port: String,
+        module_lanes: u8,
+    },
+
+    /// The corridor holds no lanes (never granted, or released).
+    #[error("corridor {id} holds no lanes (status {status})")]
+    NoLanes { id: String, status: String },
 
     /// The corridor's lanes are dark on purpose; nothing to re-lock.
     #[error("corridor {id} has no lit lanes: {why}")]
@@ -76,6 +96,13 @@ impl ToProblem for CorridorError {
             CorridorError::InsufficientCapacity(detail) => {
                 Problem::insufficient_capacity(detail.clone())
             }
+            CorridorError::NoFeasiblePath(_) => {
+                Problem::conflict("NoFeasiblePath", self.to_string())
+            }
+            CorridorError::ExceedsPortLanes { .. } => {
+                Problem::conflict("ExceedsPortLanes", self.to_string())
+            }
+            CorridorError::NoLanes { .. } => Problem::conflict("NoLanes", self.to_string()),
             CorridorError::Contention { .. } => Problem::unavailable(self.to_string()),
             CorridorError::NotLit { .. } => Problem::conflict("NotLit", self.to_string()),
             CorridorError::NotATwin { .. } => Problem::conflict("NotATwin", self.to_string()),

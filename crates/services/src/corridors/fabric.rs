@@ -1,7 +1,7 @@
 //! The twin topology's optical ports and links as the planner's graph.
 //!
-//! Nodes are optical ports and links are the topology's links, so a path is
-//! the chain of links a lane crosses. Wavelength slot `i` of a link is the
+//! Nodes are optical ports (with their module lanes) and links are the
+//! topology's links, so a path is the chain of links a lane crosses. Wavelength slot `i` of a link is the
 //! `i`-th channel of its ports' grid (grid index `first_channel + i`), which
 //! is how the requested `lambda_nm` are snapped: nearest channel of the
 //! port grid within half a spacing, each lane on a distinct channel.
@@ -123,7 +123,12 @@ impl Fabric {
             });
         }
         let graph = Graph::new(TopologySpec {
-            nodes: ports.iter().map(|p| NodeSpec::new(p.id.clone())).collect(),
+            // A port's module lanes are the planner's node lanes: a corridor
+            // holds the same run of them on every port of its path.
+            nodes: ports
+                .iter()
+                .map(|p| NodeSpec::new(p.id.clone()).with_module_lanes(p.lanes))
+                .collect(),
             links: specs,
         })
         .map_err(|e| CorridorError::Topology(e.to_string()))?;

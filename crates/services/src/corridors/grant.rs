@@ -1,28 +1,27 @@
-//! The store transactions that move capacity: grant (with gold pre-emption
-//! of bronze), release, and move (reroute).
+//! The store transactions that move capacity: grant (with the gold
+//! pre-emption of bronze the planner decided), release, and move (reroute).
+//! Pure: each function builds the corridor object or the one transaction;
+//! the service runs it.
 //!
-//! Each is one transaction over the corridor object(s) and the ledger keys,
+//! Each transaction covers the corridor object(s) and the ledger keys,
 //! guarded by compares: new ledger keys must be absent (create_revision 0),
 //! objects changed or released alongside must be at the revision read. A
-//! failed compare means the cache was stale: refresh from the store and
-//! plan again, a bounded number of times.
+//! failed compare means the cache was stale: the service refreshes it from
+//! the store and plans again, a bounded number of times.
 
-use std::time::Duration;
-
+use chrono::{DateTime, Utc};
 use corridor_model::corridor::{
     Corridor, CorridorAssignment, CorridorRequest, CorridorStatus, EyeMargin, LaneState, LaneStatus,
 };
 use corridor_model::meta::{Condition, ConditionStatus};
 use corridor_model::units::{Gbps, Nanometers};
-use corridor_store::{Compare, CompareOp, LeaseId, Op, Revision, Txn};
+use corridor_store::{Compare, CompareOp, KeyValue, LeaseId, Op, Txn};
 
-use super::admission::{self, Plan};
-use super::error::CorridorError;
+use super::admission::Plan;
+use super::conditions;
 use super::fabric::{Fabric, wavelength_nm};
 use super::ledger::{Holder, channel_key, lane_key};
-use super::{ADMISSION_ATTEMPTS, CorridorService, conditions, lock};
-use crate::ids::new_id;
-use crate::{Registry, ServiceError};
+use crate::Registry;
 
 /// Ledger keys a corridor object holds, from its own record (the object
 /// is written in the same transaction as its keys, so they agree).
@@ -64,9 +63,9 @@ fn plan_keys(fabric: &Fabric, plan: &Plan) -> Vec<String> {
             keys.push(channel_key(fabric.link_id(link), n));
         }
     }
-    for node in &plan.path.nodes {
+    for &port in &plan.lane_ports {
         for &lane in &plan.module_lanes {
-            keys.push(lane_key(&fabric.ports[node.index()].id, lane));
+            keys.push(lane_key(&fabric.ports[port].id, lane));
         }
     }
     keys
@@ -74,7 +73,7 @@ fn plan_keys(fabric: &Fabric, plan: &Plan) -> Vec<String> {
 
 /// Writes the plan into `corridor`: path, channels, assignment and the
 /// model's predictions until telemetry replaces them.
-fn apply_plan(fabric: &Fabric, corridor: &mut Corridor, plan: &Plan) {
+pub fn apply_plan(fabric: &Fabric, corridor: &mut Corridor, plan: &Plan) {
     let first_link = plan.path.links[0].index();
     let spacing = fabric.ports[fabric.links[first_link].ports[0]].spacing_ghz;
     let channels: Vec<i32> = plan
@@ -128,73 +127,17 @@ fn encode(corridor: &Corridor) -> Vec<u8> {
     serde_json::to_vec(corridor).expect("API types always serialise to JSON")
 }
 
-/// Admission loop: plan on the cache, grant in one transaction, replan on
-/// a lost race.
-pub async fn admit(
-    service: &CorridorService,
-    request: &CorridorRequest,
-) -> Result<(Corridor, Option<LeaseId>), CorridorError> {
-    let fabric = &service.fabric;
-    let mut refreshed_after_block = false;
-    let id = new_id("cor");
-    for _ in 0..ADMISSION_ATTEMPTS {
-        // Plan and hold the plan in the cache under one lock, so concurrent
-        // requests in this process plan around each other instead of all
-        // racing for the same first-fit lane; the store still decides.
-        let plan = {
-            let mut cache = lock(&service.cache);
-            let plan = admission::plan(fabric, &cache, request);
-            if let Ok(plan) = &plan {
-                for victim in &plan.preempt {
-                    cache.release(victim);
-                }
-                cache.hold_tentative(&id, plan.holding(request.qos.priority));
-            }
-            plan
-        };
-        let plan = match plan {
-            Ok(plan) => plan,
-            Err(CorridorError::InsufficientCapacity(_)) if !refreshed_after_block => {
-                // The cache may miss releases by lease expiry or by another
-                // replica: look at the store once before saying no.
-                refreshed_after_block = true;
-                service.refresh().await?;
-                continue;
-            }
-            Err(e) => return Err(e),
-        };
-        match try_grant(service, &id, request, &plan).await {
-            Ok(corridor) => return Ok(corridor),
-            Err(CorridorError::Service(
-                ServiceError::ConditionFailed { .. } | ServiceError::NotFound { .. },
-            )) => {
-                lock(&service.cache).release(&id);
-                service.refresh().await?;
-            }
-            Err(e) => {
-                lock(&service.cache).release(&id);
-                return Err(e);
-            }
-        }
-    }
-    Err(CorridorError::Contention {
-        attempts: ADMISSION_ATTEMPTS,
-    })
-}
-
-async fn try_grant(
-    service: &CorridorService,
+/// The corridor a grant of `plan` creates: planned, `provisioning`, its
+/// capacity admitted, its lease's expiry if it has one.
+pub fn granted(
+    fabric: &Fabric,
     id: &str,
     request: &CorridorRequest,
     plan: &Plan,
-) -> Result<(Corridor, Option<LeaseId>), CorridorError> {
-    let fabric = &service.fabric;
-    let now = service.clock.now();
-    let holder = Holder {
-        corridor: id.to_owned(),
-        qos: request.qos.priority,
-    };
-    let mut corridor = Corridor::pending(holder.corridor.clone(), request.clone(), now);
+    lease_ttl: Option<std::time::Duration>,
+    now: DateTime<Utc>,
+) -> Corridor {
+    let mut corridor = Corridor::pending(id.to_owned(), request.clone(), now);
     apply_plan(fabric, &mut corridor, plan);
     corridor.status = CorridorStatus::Provisioning;
     corridor.meta.set_condition(Condition::new(
@@ -207,45 +150,75 @@ async fn try_grant(
             corridor.path.join(" > "),
             plan.lane.rate.0,
             format!("{:?}", plan.lane.modulation).to_uppercase(),
-            plan_keys(fabric, plan).len()
+            plan.slots.len() * plan.path.links.len()
+                + plan.module_lanes.len() * plan.lane_ports.len()
         ),
         now,
     ));
+    if let Some(ttl) = lease_ttl {
+        corridor.meta.lease_expires_at =
+            Some(now + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::MAX));
+    }
+    corridor
+}
+
+/// A bronze corridor as a gold grant leaves it: released, saying by whom.
+/// The record outlives the grant (no lease): its owner deletes it.
+pub fn preempted(victim: &mut Corridor, by: &Corridor, now: DateTime<Utc>) {
+    victim.status = CorridorStatus::Released;
+    victim.meta.updated_at = now;
+    victim.meta.lease_expires_at = None;
+    victim.meta.set_condition(Condition::new(
+        conditions::PREEMPTED,
+        ConditionStatus::True,
+        "PreemptedByGold",
+        format!(
+            "released to make room for gold corridor {} on {}; the capacity is gone, delete this record when read",
+            by.id,
+            by.path.join(" > ")
+        ),
+        now,
+    ));
+}
+
+/// The grant: in one transaction, the new corridor object (absent before)
+/// and every ledger key of `plan` (absent before, unless a victim holds it)
+/// attached to `lease`; each pre-empted victim (still at the revision it
+/// was read at) rewritten as [`preempted`], without a lease, and its ledger
+/// keys the grant does not take over deleted.
+pub fn grant_txn(
+    fabric: &Fabric,
+    corridor: &Corridor,
+    plan: &Plan,
+    victims: &[(Corridor, KeyValue)],
+    lease: Option<LeaseId>,
+    now: DateTime<Utc>,
+) -> Txn {
+    let key = Registry::<Corridor>::key(&corridor.id);
     let keys = plan_keys(fabric, plan);
-    let mut compares = Vec::new();
-    let mut ops = Vec::new();
-    // Pre-empted bronze corridors: released in this very transaction.
+    let mut compares = vec![Compare::absent(key.clone())];
+    let mut ops = vec![Op::Put {
+        key,
+        value: encode(corridor),
+        lease,
+    }];
     let mut victim_keys: Vec<String> = Vec::new();
-    let mut victims = Vec::new();
-    for victim in &plan.preempt {
-        let (mut object, kv) = service.registry.get_kv(victim).await?;
+    for (victim, kv) in victims {
         compares.push(Compare::mod_revision(
             kv.key.clone(),
             CompareOp::Equal,
             kv.mod_revision,
         ));
-        victim_keys.extend(keys_of(fabric, &object));
-        object.status = CorridorStatus::Released;
-        object.meta.updated_at = now;
-        object.meta.lease_expires_at = None;
-        object.meta.set_condition(Condition::new(
-            conditions::PREEMPTED,
-            ConditionStatus::True,
-            "PreemptedByGold",
-            format!(
-                "released to make room for gold corridor {} on {}; the capacity is gone, delete this record when read",
-                corridor.id,
-                corridor.path.join(" > ")
-            ),
-            now,
-        ));
+        // The victim's record as read says which keys it holds; the
+        // compare above makes sure that is still so.
+        victim_keys.extend(keys_of(fabric, victim));
+        let mut released = victim.clone();
+        preempted(&mut released, corridor, now);
         ops.push(Op::Put {
             key: kv.key.clone(),
-            value: encode(&object),
-            // The record outlives the grant: no lease, the owner deletes it.
+            value: encode(&released),
             lease: None,
         });
-        victims.push((object, kv.lease));
     }
     for key in &keys {
         if !victim_keys.contains(key) {
@@ -257,163 +230,60 @@ async fn try_grant(
             ops.push(Op::Delete { key: key.clone() });
         }
     }
-    let lease = match request.policy_lease_ttl_s {
-        Some(ttl) => Some(
-            service
-                .store
-                .lease_grant(Duration::from_secs(ttl.get()))
-                .await
-                .map_err(|e| {
-                    CorridorError::Service(ServiceError::Store {
-                        context: "grant a corridor lease",
-                        source: e,
-                    })
-                })?,
-        ),
-        None => None,
-    };
-    if let (Some(ttl), Some(_)) = (request.policy_lease_ttl_s, lease) {
-        corridor.meta.lease_expires_at =
-            Some(now + chrono::Duration::seconds(i64::try_from(ttl.get()).unwrap_or(i64::MAX)));
-    }
     let value = Holder {
         corridor: corridor.id.clone(),
-        qos: holder.qos,
+        qos: corridor.qos.priority,
     }
     .encode();
-    for key in &keys {
+    for key in keys {
         ops.push(Op::Put {
-            key: key.clone(),
+            key,
             value: value.clone(),
             lease,
         });
     }
-    let created = service
-        .registry
-        .create_with(&corridor, lease, compares, ops)
-        .await;
-    let created = match created {
-        Ok(c) => c,
-        Err(e) => {
-            revoke(service, lease).await;
-            return Err(e.into());
-        }
-    };
-    {
-        let mut cache = lock(&service.cache);
-        for (victim, _) in &victims {
-            cache.release(&victim.id);
-        }
-        cache.hold(&created.id, plan.holding(request.qos.priority));
-        cache.confirm(&created.id);
-    }
-    for (victim, lease) in victims {
-        if let Some(a) = &victim.assignment {
-            let _ = service.darken(&victim.id, a).await;
-        }
-        revoke(service, lease).await;
-    }
-    Ok((created, lease))
-}
-
-async fn revoke(service: &CorridorService, lease: Option<LeaseId>) {
-    if let Some(lease) = lease {
-        let _ = service.store.lease_revoke(lease).await;
+    Txn {
+        compares,
+        success: ops,
+        failure: Vec::new(),
     }
 }
 
-/// Deletes the corridor object and its ledger keys in one transaction.
-/// `read` is the object and its record as the caller has just read them
-/// (used for the first attempt instead of reading again; the transaction's
-/// compare on the record's revision guards it like any read).
-pub async fn release(
-    service: &CorridorService,
-    id: &str,
-    precondition: Option<Revision>,
-    mut read: Option<(Corridor, corridor_store::KeyValue)>,
-) -> Result<Corridor, CorridorError> {
-    for _ in 0..ADMISSION_ATTEMPTS {
-        let (object, kv) = match read.take() {
-            Some(read) => read,
-            None => service.registry.get_kv(id).await?,
-        };
-        if let Some(expected) = precondition
-            && expected != kv.mod_revision
-        {
-            return Err(ServiceError::StaleVersion {
-                kind: "corridors",
-                id: id.to_owned(),
-                expected: expected.to_string(),
-                actual: kv.mod_revision.to_string(),
-            }
-            .into());
-        }
-        let mut ops = vec![Op::Delete {
-            key: kv.key.clone(),
-        }];
-        ops.extend(
-            keys_of(&service.fabric, &object)
-                .into_iter()
-                .map(|key| Op::Delete { key }),
-        );
-        let response = service
-            .store
-            .txn(Txn {
-                compares: vec![Compare::mod_revision(
-                    kv.key.clone(),
-                    CompareOp::Equal,
-                    kv.mod_revision,
-                )],
-                success: ops,
-                failure: Vec::new(),
-            })
-            .await
-            .map_err(|e| ServiceError::Store {
-                context: "release a corridor",
-                source: e,
-            })?;
-        if !response.succeeded {
-            continue;
-        }
-        revoke(service, kv.lease).await;
-        lock(&service.cache).release(id);
-        let mut released = object;
-        released.meta.resource_version = response.revision.to_string();
-        return Ok(released);
+/// The release: the corridor object (at the revision read) and its ledger
+/// keys deleted in one transaction.
+pub fn release_txn(fabric: &Fabric, corridor: &Corridor, kv: &KeyValue) -> Txn {
+    let mut ops = vec![Op::Delete {
+        key: kv.key.clone(),
+    }];
+    ops.extend(
+        keys_of(fabric, corridor)
+            .into_iter()
+            .map(|key| Op::Delete { key }),
+    );
+    Txn {
+        compares: vec![Compare::mod_revision(
+            kv.key.clone(),
+            CompareOp::Equal,
+            kv.mod_revision,
+        )],
+        success: ops,
+        failure: Vec::new(),
     }
-    Err(CorridorError::Contention {
-        attempts: ADMISSION_ATTEMPTS,
-    })
 }
 
-/// Moves a corridor to `plan` (another path or channel set): old keys out,
-/// new keys in, object rewritten, all in one transaction.
-pub async fn move_to(
-    service: &CorridorService,
-    corridor: &Corridor,
+/// The move of `current` (at the revision of `kv`) to `plan`, another path
+/// or channel set: `moved` is the object as it will be; old keys out, new
+/// keys in (absent before unless the corridor held them), all in one
+/// transaction under the corridor's lease.
+pub fn move_txn(
+    fabric: &Fabric,
+    current: &Corridor,
+    kv: &KeyValue,
+    moved: &Corridor,
     plan: &Plan,
-    reason: &str,
-) -> Result<Corridor, CorridorError> {
-    let fabric = &service.fabric;
-    let (current, kv) = service.registry.get_kv(&corridor.id).await?;
-    let old_keys = keys_of(fabric, &current);
+) -> Txn {
+    let old_keys = keys_of(fabric, current);
     let new_keys = plan_keys(fabric, plan);
-    let now = service.clock.now();
-    let mut moved = current.clone();
-    apply_plan(fabric, &mut moved, plan);
-    moved.status = CorridorStatus::Provisioning;
-    moved.meta.updated_at = now;
-    moved.meta.set_condition(Condition::new(
-        conditions::REPAIRED,
-        ConditionStatus::True,
-        "Rerouted",
-        format!(
-            "{reason}; moved from {} to {}",
-            current.path.join(" > "),
-            moved.path.join(" > ")
-        ),
-        now,
-    ));
     let mut compares = vec![Compare::mod_revision(
         kv.key.clone(),
         CompareOp::Equal,
@@ -421,12 +291,12 @@ pub async fn move_to(
     )];
     let mut ops = vec![Op::Put {
         key: kv.key.clone(),
-        value: encode(&moved),
+        value: encode(moved),
         lease: kv.lease,
     }];
     let value = Holder {
-        corridor: corridor.id.clone(),
-        qos: corridor.qos.priority,
+        corridor: current.id.clone(),
+        qos: current.qos.priority,
     }
     .encode();
     for key in &new_keys {
@@ -444,31 +314,9 @@ pub async fn move_to(
             ops.push(Op::Delete { key: key.clone() });
         }
     }
-    let response = service
-        .store
-        .txn(Txn {
-            compares,
-            success: ops,
-            failure: Vec::new(),
-        })
-        .await
-        .map_err(|e| ServiceError::Store {
-            context: "move a corridor",
-            source: e,
-        })?;
-    if !response.succeeded {
-        return Err(ServiceError::ConditionFailed {
-            kind: "corridors",
-            id: corridor.id.clone(),
-        }
-        .into());
+    Txn {
+        compares,
+        success: ops,
+        failure: Vec::new(),
     }
-    {
-        let mut cache = lock(&service.cache);
-        cache.release(&corridor.id);
-        cache.hold(&corridor.id, plan.holding(corridor.qos.priority));
-    }
-    moved.meta.resource_version = response.revision.to_string();
-    let _ = Registry::<Corridor>::key(&corridor.id);
-    Ok(moved)
 }

@@ -11,7 +11,7 @@
 use std::collections::HashMap;
 
 use corridor_model::corridor::QosPriority;
-use corridor_planner::{Grant, GrantId, LinkId, Occupancy, Qos, mask_of};
+use corridor_planner::{Grant, GrantId, LaneMask, LinkId, NodeId, Occupancy, Qos, mask_of};
 use corridor_store::{RangeRequest, StateStore};
 use serde::{Deserialize, Serialize};
 
@@ -59,12 +59,12 @@ pub struct Holding {
     pub ports: Vec<(usize, Vec<u8>)>,
 }
 
-/// In-memory view of the ledger, for planning only.
+/// In-memory view of the ledger, for planning only: the planner's
+/// occupancy (channels per link, module lanes per port) and which corridor
+/// holds each grant.
 #[derive(Debug, Clone)]
 pub struct Cache {
     pub occupancy: Occupancy,
-    /// Module lanes in use per port (bit 0 = lane 1).
-    pub lanes: Vec<u32>,
     pub holdings: HashMap<String, (GrantId, Holding)>,
     pub by_grant: HashMap<GrantId, String>,
     /// Plans of admissions still in flight (held here so that concurrent
@@ -77,7 +77,6 @@ impl Cache {
     pub fn empty(fabric: &Fabric) -> Self {
         Self {
             occupancy: Occupancy::new(fabric.planner.topology()),
-            lanes: vec![0; fabric.ports.len()],
             holdings: HashMap::new(),
             by_grant: HashMap::new(),
             tentative: HashMap::new(),
@@ -102,6 +101,17 @@ impl Cache {
             .iter()
             .map(|(l, _)| LinkId(*l as u32))
             .collect();
+        let module_lanes: Vec<(NodeId, LaneMask)> = holding
+            .ports
+            .iter()
+            .map(|(port, lanes)| {
+                let mask = lanes
+                    .iter()
+                    .filter(|&&l| (1..=32).contains(&l))
+                    .fold(0, |m, &l| m | 1 << (l - 1));
+                (NodeId(*port as u32), mask)
+            })
+            .collect();
         if !links.is_empty() && !slots.is_empty() {
             // A conflicting grant in the cache means the cache is stale
             // (the store refused nothing): the next refresh repairs it.
@@ -110,12 +120,8 @@ impl Cache {
                 qos: planner_qos(holding.qos),
                 links,
                 channels: mask_of(&slots),
+                module_lanes,
             });
-        }
-        for (port, lanes) in &holding.ports {
-            for &lane in lanes {
-                self.lanes[*port] |= 1 << (lane - 1);
-            }
         }
         self.by_grant.insert(id, corridor.to_owned());
         self.holdings.insert(corridor.to_owned(), (id, holding));
@@ -143,22 +149,10 @@ impl Cache {
 
     pub fn release(&mut self, corridor: &str) {
         self.tentative.remove(corridor);
-        if let Some((id, holding)) = self.holdings.remove(corridor) {
+        if let Some((id, _)) = self.holdings.remove(corridor) {
             self.occupancy.release(id);
             self.by_grant.remove(&id);
-            for (port, lanes) in &holding.ports {
-                for &lane in lanes {
-                    self.lanes[*port] &= !(1 << (lane - 1));
-                }
-            }
         }
-    }
-
-    /// Free module lanes of `port`, ascending (1-based).
-    pub fn free_lanes(&self, fabric: &Fabric, port: usize) -> Vec<u8> {
-        (1..=fabric.ports[port].lanes)
-            .filter(|&l| self.lanes[port] & (1 << (l - 1)) == 0)
-            .collect()
     }
 
     /// Rebuilds the cache from the ledger keys in the store.

@@ -4,13 +4,23 @@
 //! |---|---|
 //! | [`fabric`] | the twin topology's ports and links as the planner's graph; λ snapping |
 //! | [`ledger`] | the store keys that hold capacity, and the planning cache rebuilt from them |
-//! | [`admission`] | path, channels and module lanes for a request (planner + physics), gold pre-emption |
-//! | [`grant`] | the store transactions: grant, release, pre-empt, move |
+//! | [`admission`] | one planner decision per request: path, channels, module lanes, gold pre-emption |
+//! | [`grant`] | the corridor objects and store transactions: grant (with pre-emption), release, move |
 //! | [`optics`] | CMIS provisioning, re-lock and telemetry read-back on the optical ports |
 //! | [`reconcile`] | the loop that watches telemetry and repairs corridors |
 //!
 //! The store is the only truth about who holds what: every change of
 //! capacity is one transaction over the corridor object and its ledger keys.
+//!
+//! A grant, followed from [`CorridorService::create`]: the planner decides
+//! once on the cache ([`admission::plan`], held there tentatively so that
+//! concurrent requests plan around it); the lanes are lit and read back
+//! when nothing has to go dark first; one transaction
+//! ([`grant::grant_txn`]) writes the object with that outcome, the
+//! pre-empted corridors and every ledger key; its revision is the
+//! object's `resource_version`. A lost compare refreshes the cache and
+//! plans again. Every call takes the [`Caller`]: another domain's corridor
+//! is reported exactly like a missing one.
 
 pub mod admission;
 pub mod error;
@@ -36,13 +46,17 @@ use corridor_model::meta::{
 use corridor_model::problem::Problem;
 use corridor_model::units::{Celsius, PicojoulesPerBit};
 use corridor_physics::Fec;
-use corridor_store::StateStore;
+use corridor_store::{LeaseId, StateStore};
 
 pub use error::CorridorError;
 
 use crate::error::ToProblem;
+use crate::ids::new_id;
+use crate::labels::LabelSelector;
 use crate::operations::Operations;
-use crate::{ListOptions, Page, Registry};
+use crate::registry::ResourceEvents;
+use crate::{Caller, ListOptions, Page, Registry, ServiceError};
+use admission::Plan;
 use ledger::Cache;
 
 crate::meta_resource!(Corridor, "corridors", leased);
@@ -86,6 +100,10 @@ pub struct CorridorService {
     /// Lanes this process has lit, by corridor: the reconciler takes down
     /// those whose corridor is gone (lease expiry, pre-emption elsewhere).
     lit: Mutex<HashMap<String, corridor_model::corridor::CorridorAssignment>>,
+    /// Orders lighting and darkening (held across the plant's calls): a
+    /// released corridor's darken and a new grant's light of the same
+    /// lanes never interleave.
+    lighting: tokio::sync::Mutex<()>,
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -118,6 +136,7 @@ impl CorridorService {
             operations,
             counters: Mutex::new(HashMap::new()),
             lit: Mutex::new(HashMap::new()),
+            lighting: tokio::sync::Mutex::new(()),
         };
         // Corridors that were lit before a restart are lit again: the twin's
         // modules start dark, as real modules after a power cycle.
@@ -126,32 +145,62 @@ impl CorridorService {
     }
 
     /// Provisions the corridor's lanes and remembers them as lit.
+    ///
+    /// Under the `lit` lock, like [`Self::darken`]: a corridor's capacity
+    /// is freed in the store (and the cache) before its lanes go dark, so
+    /// a new grant may light the same lanes first; the lock orders the two.
     pub(crate) async fn light(
         &self,
         id: &str,
         a: &corridor_model::corridor::CorridorAssignment,
     ) -> Result<(), CorridorError> {
+        let _order = self.lighting.lock().await;
         lock(&self.lit).insert(id.to_owned(), a.clone());
         optics::provision(&self.optics, a).await
     }
 
-    /// Takes the corridor's lanes down.
+    /// Whether another corridor has any of `a`'s module lanes lit on its
+    /// ports.
+    fn lit_elsewhere(&self, id: &str, a: &corridor_model::corridor::CorridorAssignment) -> bool {
+        lock(&self.lit).iter().any(|(other_id, other)| {
+            other_id != id
+                && other.ports.iter().any(|p| a.ports.contains(p))
+                && other
+                    .module_lanes
+                    .iter()
+                    .any(|l| a.module_lanes.contains(l))
+        })
+    }
+
+    /// Takes the corridor's lanes down, except those another corridor has
+    /// lit since this one's capacity was freed.
     pub(crate) async fn darken(
         &self,
         id: &str,
         a: &corridor_model::corridor::CorridorAssignment,
     ) -> Result<(), CorridorError> {
-        lock(&self.lit).remove(id);
-        optics::release(&self.optics, a).await
+        let _order = self.lighting.lock().await;
+        let down = {
+            let mut lit = lock(&self.lit);
+            lit.remove(id);
+            let mut down = a.clone();
+            down.module_lanes.retain(|lane| {
+                !lit.values().any(|other| {
+                    other.module_lanes.contains(lane)
+                        && other.ports.iter().any(|p| a.ports.contains(p))
+                })
+            });
+            down
+        };
+        if down.module_lanes.is_empty() {
+            return Ok(());
+        }
+        optics::release(&self.optics, &down).await
     }
 
     /// Corridors whose lanes this process has lit.
     pub fn lit(&self) -> Vec<String> {
         lock(&self.lit).keys().cloned().collect()
-    }
-
-    pub fn registry(&self) -> &Registry<Corridor> {
-        &self.registry
     }
 
     pub fn optics(&self) -> &dyn OpticalPlant {
@@ -176,15 +225,188 @@ impl CorridorService {
         Ok(())
     }
 
-    /// Admits, grants and provisions a corridor owned by `owner`.
+    /// Admits, grants and provisions a corridor for `caller`, owned by the
+    /// caller's domain (or, for the cluster's principals, the domain the
+    /// request names).
     pub async fn create(
         &self,
+        caller: &Caller,
         mut request: CorridorRequest,
-        owner: Option<String>,
     ) -> Result<Corridor, CorridorError> {
-        request.security_domain = owner;
-        let (granted, lease) = grant::admit(self, &request).await?;
-        Ok(self.bring_up(granted, lease).await)
+        request.security_domain = caller.owner_for(request.security_domain.as_deref());
+        let ttl = request
+            .policy_lease_ttl_s
+            .map(|ttl| Duration::from_secs(ttl.get()));
+        let lease = match ttl {
+            Some(ttl) => Some(self.store.lease_grant(ttl).await.map_err(|e| {
+                CorridorError::Service(ServiceError::Store {
+                    context: "grant a corridor lease",
+                    source: e,
+                })
+            })?),
+            None => None,
+        };
+        let granted = self.admit(&new_id("cor"), &request, lease, ttl).await;
+        if granted.is_err()
+            && let Some(lease) = lease
+        {
+            // Nothing refers to the lease: give it back rather than let it
+            // linger until it expires.
+            let _ = self.store.lease_revoke(lease).await;
+        }
+        granted
+    }
+
+    /// Plans `request` on the cache and holds the plan there, under one
+    /// lock, so concurrent requests in this process plan around each other
+    /// instead of racing for the same first fit; the store still decides.
+    fn plan_and_hold(&self, id: &str, request: &CorridorRequest) -> Result<Plan, CorridorError> {
+        let mut cache = lock(&self.cache);
+        let plan = admission::plan(&self.fabric, &cache, request, &[])?;
+        for victim in &plan.preempt {
+            cache.release(victim);
+        }
+        cache.hold_tentative(id, plan.holding(request.qos.priority));
+        Ok(plan)
+    }
+
+    /// The admission loop: plan, bring up, grant in one transaction; replan
+    /// on a lost race.
+    async fn admit(
+        &self,
+        id: &str,
+        request: &CorridorRequest,
+        lease: Option<LeaseId>,
+        ttl: Option<Duration>,
+    ) -> Result<Corridor, CorridorError> {
+        let mut refreshed_after_block = false;
+        for _ in 0..ADMISSION_ATTEMPTS {
+            let plan = match self.plan_and_hold(id, request) {
+                Ok(plan) => plan,
+                Err(CorridorError::InsufficientCapacity(_)) if !refreshed_after_block => {
+                    // The cache may miss releases by lease expiry or by
+                    // another replica: look at the store once before
+                    // saying no.
+                    refreshed_after_block = true;
+                    self.refresh().await?;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            match self.try_grant(id, request, &plan, lease, ttl).await {
+                Ok(corridor) => return Ok(corridor),
+                Err(CorridorError::Service(
+                    ServiceError::ConditionFailed { .. } | ServiceError::NotFound { .. },
+                )) => {
+                    lock(&self.cache).release(id);
+                    self.refresh().await?;
+                }
+                Err(e) => {
+                    lock(&self.cache).release(id);
+                    return Err(e);
+                }
+            }
+        }
+        Err(CorridorError::Contention {
+            attempts: ADMISSION_ATTEMPTS,
+        })
+    }
+
+    /// One attempt at granting `plan`. The lanes are lit before the
+    /// transaction when nothing lit has to go dark first (no pre-emption),
+    /// so the object is written once, with its outcome; they go dark again
+    /// if the transaction loses its compares.
+    async fn try_grant(
+        &self,
+        id: &str,
+        request: &CorridorRequest,
+        plan: &Plan,
+        lease: Option<LeaseId>,
+        ttl: Option<Duration>,
+    ) -> Result<Corridor, CorridorError> {
+        let now = self.clock.now();
+        let mut corridor = grant::granted(&self.fabric, id, request, plan, ttl, now);
+        let mut victims = Vec::with_capacity(plan.preempt.len());
+        for victim in &plan.preempt {
+            victims.push(self.registry.get_kv(victim).await?);
+        }
+        // Early only when no lane of the plan is lit for another corridor
+        // in this process: a cache that missed a grant (a refresh racing a
+        // commit) must cost a lost compare, never a live corridor's light.
+        let early = victims.is_empty()
+            && !corridor.attestation_required
+            && corridor
+                .assignment
+                .as_ref()
+                .is_none_or(|a| !self.lit_elsewhere(id, a));
+        if corridor.attestation_required {
+            hold_for_attestation(&mut corridor, now);
+        } else if early && let Some(a) = corridor.assignment.clone() {
+            let outcome = self.bring_up(&corridor, &a, now).await;
+            record_bring_up(&mut corridor, &a, &outcome, now);
+        }
+        let txn = grant::grant_txn(&self.fabric, &corridor, plan, &victims, lease, now);
+        let response = self.store.txn(txn).await;
+        let response = match response {
+            Ok(response) if response.succeeded => response,
+            failed => {
+                if early && let Some(a) = &corridor.assignment {
+                    let _ = self.darken(id, a).await;
+                }
+                return Err(match failed {
+                    Ok(_) => ServiceError::ConditionFailed {
+                        kind: "corridors",
+                        id: id.to_owned(),
+                    },
+                    Err(source) => ServiceError::Store {
+                        context: "grant a corridor",
+                        source,
+                    },
+                }
+                .into());
+            }
+        };
+        corridor.meta.resource_version = response.revision.to_string();
+        {
+            let mut cache = lock(&self.cache);
+            for (victim, _) in &victims {
+                cache.release(&victim.id);
+            }
+            cache.confirm(id);
+        }
+        for (victim, kv) in &victims {
+            if let Some(a) = &victim.assignment {
+                let _ = self.darken(&victim.id, a).await;
+            }
+            if let Some(lease) = kv.lease {
+                let _ = self.store.lease_revoke(lease).await;
+            }
+        }
+        if early || corridor.attestation_required {
+            return Ok(corridor);
+        }
+        // The pre-empted lanes are dark now: light the new ones and record
+        // the outcome (a second write, only after a pre-emption).
+        let Some(a) = corridor.assignment.clone() else {
+            return Ok(corridor);
+        };
+        let now = self.clock.now();
+        let outcome = self.bring_up(&corridor, &a, now).await;
+        Ok(self
+            .write_back(corridor, lease, |c| record_bring_up(c, &a, &outcome, now))
+            .await)
+    }
+
+    /// Lights the lanes, settles both ends and reads them back.
+    async fn bring_up(
+        &self,
+        corridor: &Corridor,
+        a: &corridor_model::corridor::CorridorAssignment,
+        now: DateTime<Utc>,
+    ) -> Result<optics::Readback, CorridorError> {
+        self.light(&corridor.id, a).await?;
+        optics::settle(&self.optics, a, now).await?;
+        optics::read(&self.optics, corridor, a).await
     }
 
     /// Writes `mutate(corridor)` back if the object is still at the
@@ -235,69 +457,6 @@ impl CorridorService {
             .unwrap_or(corridor)
     }
 
-    /// Provisions a freshly granted corridor and records the outcome.
-    async fn bring_up(
-        &self,
-        corridor: Corridor,
-        lease: Option<corridor_store::LeaseId>,
-    ) -> Corridor {
-        let now = self.clock.now();
-        if corridor.attestation_required {
-            // No attestation service exists yet: the capacity is held, the
-            // lanes stay dark, and the corridor says why.
-            return self
-                .write_back(corridor, lease, |c| {
-                    c.meta.set_condition(Condition::new(
-                        conditions::ATTESTED,
-                        ConditionStatus::False,
-                        "AttestationUnavailable",
-                        "attestation_required is set and no attestation service (attestd) runs in this control plane yet; activation is held until one attests the path",
-                        now,
-                    ));
-                    c.meta.updated_at = now;
-                })
-                .await;
-        }
-        let Some(assignment) = corridor.assignment.clone() else {
-            return corridor;
-        };
-        let outcome = async {
-            self.light(&corridor.id, &assignment).await?;
-            optics::settle(&self.optics, &assignment, now).await?;
-            optics::read(&self.optics, &corridor, &assignment).await
-        }
-        .await;
-        self.write_back(corridor, lease, |c| {
-            match &outcome {
-                Ok(readback) => {
-                    c.meta.set_condition(Condition::new(
-                        conditions::PROVISIONED,
-                        ConditionStatus::True,
-                        "DataPathActivated",
-                        format!(
-                            "CMIS data path activated on module lanes {:?} of {} and {}",
-                            assignment.module_lanes, assignment.ports[0], assignment.ports[1]
-                        ),
-                        now,
-                    ));
-                    reconcile::apply_readback(c, readback, now);
-                }
-                Err(e) => {
-                    c.status = CorridorStatus::Failed;
-                    c.meta.set_condition(Condition::new(
-                        conditions::PROVISIONED,
-                        ConditionStatus::False,
-                        "ProvisioningFailed",
-                        crate::error::error_chain(e),
-                        now,
-                    ));
-                }
-            }
-            c.meta.updated_at = now;
-        })
-        .await
-    }
-
     async fn relight_after_restart(&self) {
         let Ok(all) = self.list_all().await else {
             return;
@@ -312,20 +471,58 @@ impl CorridorService {
         let _ = self.advance(self.clock.now()).await;
     }
 
-    pub async fn get(&self, id: &str) -> Result<Corridor, CorridorError> {
-        Ok(self.registry.get(id).await?)
+    /// The corridor, if `caller` may see it; another domain's is the same
+    /// `NotFound` as a missing one.
+    pub async fn get(&self, caller: &Caller, id: &str) -> Result<Corridor, CorridorError> {
+        Ok(self.get_kv(caller, id).await?.0)
     }
 
-    /// The corridor and its store record (revision, lease).
-    pub async fn get_kv(
+    /// [`Self::get`] with the store record (revision, lease).
+    async fn get_kv(
         &self,
+        caller: &Caller,
         id: &str,
     ) -> Result<(Corridor, corridor_store::KeyValue), CorridorError> {
-        Ok(self.registry.get_kv(id).await?)
+        let (corridor, kv) = self.registry.get_kv(id).await?;
+        if !caller.may_see(corridor.security_domain.as_deref()) {
+            return Err(ServiceError::NotFound {
+                kind: "corridors",
+                id: id.to_owned(),
+            }
+            .into());
+        }
+        Ok((corridor, kv))
     }
 
-    pub async fn list(&self, options: &ListOptions) -> Result<Page<Corridor>, CorridorError> {
-        Ok(self.registry.list(options).await?)
+    /// One page of the corridors `caller` may see, filtered before paging
+    /// so a page is never short.
+    pub async fn list(
+        &self,
+        caller: &Caller,
+        options: &ListOptions,
+    ) -> Result<Page<Corridor>, CorridorError> {
+        Ok(self
+            .registry
+            .list_visible(options, |c| caller.may_see(c.security_domain.as_deref()))
+            .await?)
+    }
+
+    /// Changes to the corridors `caller` may see, from `from_revision` on.
+    pub async fn watch(
+        &self,
+        caller: &Caller,
+        from_revision: corridor_store::Revision,
+        selector: LabelSelector,
+    ) -> Result<ResourceEvents<Corridor>, CorridorError> {
+        use futures::StreamExt;
+        let caller = caller.clone();
+        let events = self.registry.watch(from_revision, selector).await?;
+        Ok(Box::pin(events.filter(move |event| {
+            std::future::ready(match event {
+                Ok(event) => caller.may_see(event.object.security_domain.as_deref()),
+                Err(_) => true,
+            })
+        })))
     }
 
     /// Every corridor, across pages.
@@ -342,56 +539,96 @@ impl CorridorService {
         }
     }
 
-    /// Releases the corridor: object and ledger keys go in one transaction,
-    /// then the lanes are taken down. Returns the object as released.
-    pub async fn release(
+    /// Releases the corridor: object and ledger keys go in one transaction
+    /// (if still at `precondition`, the client's `If-Match`), then the lanes
+    /// are taken down. Returns the object as released.
+    pub async fn delete(
         &self,
+        caller: &Caller,
         id: &str,
         precondition: Option<corridor_store::Revision>,
     ) -> Result<Corridor, CorridorError> {
-        self.release_read(id, precondition, None).await
-    }
-
-    /// [`Self::release`] starting from the object and store record the
-    /// caller has just read with [`Self::get_kv`] (saves reading it again).
-    pub async fn release_read(
-        &self,
-        id: &str,
-        precondition: Option<corridor_store::Revision>,
-        read: Option<(Corridor, corridor_store::KeyValue)>,
-    ) -> Result<Corridor, CorridorError> {
-        let mut released = grant::release(self, id, precondition, read).await?;
-        if let Some(a) = &released.assignment
-            && released.status != CorridorStatus::Released
-        {
-            // The capacity is already free in the store; a hardware error
-            // here leaves dark lanes the next grant re-provisions anyway.
-            if let Err(e) = self.darken(id, a).await {
-                tracing::warn!(corridor = %id, error = %crate::error::error_chain(&e), "cannot take the lanes down");
+        // The read that checks visibility serves the first attempt too
+        // (the transaction compares the record's revision).
+        let mut read = Some(self.get_kv(caller, id).await?);
+        for _ in 0..ADMISSION_ATTEMPTS {
+            let (object, kv) = match read.take() {
+                Some(read) => read,
+                None => self.registry.get_kv(id).await?,
+            };
+            if let Some(expected) = precondition
+                && expected != kv.mod_revision
+            {
+                return Err(ServiceError::StaleVersion {
+                    kind: "corridors",
+                    id: id.to_owned(),
+                    expected: expected.to_string(),
+                    actual: kv.mod_revision.to_string(),
+                }
+                .into());
             }
+            let response = self
+                .store
+                .txn(grant::release_txn(&self.fabric, &object, &kv))
+                .await
+                .map_err(|source| ServiceError::Store {
+                    context: "release a corridor",
+                    source,
+                })?;
+            if !response.succeeded {
+                continue;
+            }
+            let mut released = object;
+            if let Some(a) = &released.assignment
+                && released.status != CorridorStatus::Released
+            {
+                // Dark before the cache lets this process plan onto the
+                // lanes again (a grant lights early only lanes no one has
+                // lit). The capacity is already free in the store; a
+                // hardware error here leaves dark lanes the next grant
+                // re-provisions anyway.
+                if let Err(e) = self.darken(id, a).await {
+                    tracing::warn!(corridor = %id, error = %crate::error::error_chain(&e), "cannot take the lanes down");
+                }
+            }
+            lock(&self.cache).release(id);
+            if let Some(lease) = kv.lease {
+                let _ = self.store.lease_revoke(lease).await;
+            }
+            lock(&self.counters).remove(id);
+            released.meta.resource_version = response.revision.to_string();
+            released.status = CorridorStatus::Released;
+            released.meta.updated_at = self.clock.now();
+            return Ok(released);
         }
-        lock(&self.counters).remove(id);
-        let now = self.clock.now();
-        released.status = CorridorStatus::Released;
-        released.meta.updated_at = now;
-        Ok(released)
+        Err(CorridorError::Contention {
+            attempts: ADMISSION_ATTEMPTS,
+        })
     }
 
     /// Renews the corridor's lease (its ledger keys share it).
-    pub async fn renew_lease(&self, id: &str) -> Result<Corridor, CorridorError> {
+    pub async fn renew_lease(&self, caller: &Caller, id: &str) -> Result<Corridor, CorridorError> {
+        self.get_kv(caller, id).await?;
         Ok(self.registry.renew_lease(id, self.clock.now()).await?)
     }
 
     /// Live telemetry, read back from both ends' CMIS memory maps at the
     /// clock's current time.
-    pub async fn telemetry(&self, corridor: &Corridor) -> Result<CorridorTelemetry, CorridorError> {
+    pub async fn telemetry(
+        &self,
+        caller: &Caller,
+        id: &str,
+    ) -> Result<CorridorTelemetry, CorridorError> {
+        let corridor = &self.get(caller, id).await?;
         let now = self.clock.now();
         self.advance(now).await?;
-        let Some(a) = &corridor.assignment else {
-            return Err(CorridorError::InsufficientCapacity(format!(
-                "corridor {} holds no lanes (status {:?})",
-                corridor.id, corridor.status
-            )));
+        // A released (pre-empted) corridor's lanes may be another's now.
+        let Some(a) = corridor
+            .assignment
+            .as_ref()
+            .filter(|_| corridor.status != CorridorStatus::Released)
+        else {
+            return Err(no_lanes(corridor));
         };
         let readback = optics::read(&self.optics, corridor, a).await?;
         let tech = admission::technology(corridor.corridor_type).technology();
@@ -451,13 +688,12 @@ impl CorridorService {
     /// long-running operation.
     pub async fn recalibrate(
         self: &Arc<Self>,
-        corridor: &Corridor,
+        caller: &Caller,
+        id: &str,
     ) -> Result<Operation, CorridorError> {
+        let corridor = &self.get(caller, id).await?;
         let Some(assignment) = corridor.assignment.clone() else {
-            return Err(CorridorError::InsufficientCapacity(format!(
-                "corridor {} holds no lanes to recalibrate",
-                corridor.id
-            )));
+            return Err(no_lanes(corridor));
         };
         if corridor.attestation_required || corridor.status == CorridorStatus::Released {
             // Re-locking would light lanes that are dark on purpose.
@@ -605,4 +841,60 @@ impl CorridorService {
     pub fn spawn_reconciler(self: &Arc<Self>, interval: Duration) -> reconcile::ReconcilerHandle {
         reconcile::spawn(Arc::clone(self), interval)
     }
+}
+
+fn no_lanes(corridor: &Corridor) -> CorridorError {
+    CorridorError::NoLanes {
+        id: corridor.id.clone(),
+        status: format!("{:?}", corridor.status).to_lowercase(),
+    }
+}
+
+/// A corridor whose activation waits for attestation: capacity held,
+/// lanes dark, and it says why.
+fn hold_for_attestation(c: &mut Corridor, now: DateTime<Utc>) {
+    c.meta.set_condition(Condition::new(
+        conditions::ATTESTED,
+        ConditionStatus::False,
+        "AttestationUnavailable",
+        "attestation_required is set and no attestation service (attestd) runs in this control plane yet; activation is held until one attests the path",
+        now,
+    ));
+    c.meta.updated_at = now;
+}
+
+/// Records how bringing the lanes up went: provisioned and read back
+/// (`active` or `degraded`), or `failed` with the error chain.
+fn record_bring_up(
+    c: &mut Corridor,
+    a: &corridor_model::corridor::CorridorAssignment,
+    outcome: &Result<optics::Readback, CorridorError>,
+    now: DateTime<Utc>,
+) {
+    match outcome {
+        Ok(readback) => {
+            c.meta.set_condition(Condition::new(
+                conditions::PROVISIONED,
+                ConditionStatus::True,
+                "DataPathActivated",
+                format!(
+                    "CMIS data path activated on module lanes {:?} of {} and {}",
+                    a.module_lanes, a.ports[0], a.ports[1]
+                ),
+                now,
+            ));
+            reconcile::apply_readback(c, readback, now);
+        }
+        Err(e) => {
+            c.status = CorridorStatus::Failed;
+            c.meta.set_condition(Condition::new(
+                conditions::PROVISIONED,
+                ConditionStatus::False,
+                "ProvisioningFailed",
+                crate::error::error_chain(e),
+                now,
+            ));
+        }
+    }
+    c.meta.updated_at = now;
 }

@@ -199,6 +199,13 @@ pub async fn reconcile_once(service: &CorridorService) -> Result<PassReport, Cor
         .map(|(id, a)| (id.clone(), a.clone()))
         .collect();
     for (id, a) in orphans {
+        // An admission lights its lanes before its object is written (the
+        // grant transaction records the outcome); until then its plan is
+        // held in the cache. Checked before the store, which it reaches
+        // only after the hold is confirmed.
+        if lock(&service.cache).tentative.contains_key(&id) {
+            continue;
+        }
         // The list may predate a grant made since: only the store's word
         // that the object is gone (ids are never reused) or released
         // counts.
@@ -206,6 +213,10 @@ pub async fn reconcile_once(service: &CorridorService) -> Result<PassReport, Cor
             Err(crate::ServiceError::NotFound { .. }) => {}
             Ok(c) if c.status == CorridorStatus::Released => {}
             _ => continue,
+        }
+        if lock(&service.lit).get(&id) != Some(&a) {
+            // Lit again since the snapshot (the admission retried).
+            continue;
         }
         report.released.push(id.clone());
         if let Err(e) = service.darken(&id, &a).await {
@@ -330,14 +341,16 @@ async fn reroute(
         return Ok(None);
     };
     let plan = {
-        let mut cache = lock(&service.cache).clone();
-        // Exclude the failing ports: mark every lane busy there.
-        for id in &a.ports {
-            if let Some(p) = service.fabric.port_index(id) {
-                cache.lanes[p] = u32::MAX;
-            }
-        }
-        match admission::plan(&service.fabric, &cache, &c.request()) {
+        let cache = lock(&service.cache);
+        // Anywhere but the failing ports.
+        let avoid: Vec<usize> = a
+            .ports
+            .iter()
+            .filter_map(|id| service.fabric.port_index(id))
+            .collect();
+        match admission::plan(&service.fabric, &cache, &c.request(), &avoid) {
+            // A repair does not pre-empt: the reconciler has no request to
+            // weigh against the bronze corridor it would release.
             Ok(plan) if plan.preempt.is_empty() => plan,
             _ => return Ok(None),
         }
@@ -347,7 +360,7 @@ async fn reroute(
         c.path.join(" > "),
         readback.worst_ber
     );
-    let moved = grant::move_to(service, c, &plan, &reason).await?;
+    let moved = move_to(service, c, &plan, &reason).await?;
     let _ = service.darken(&c.id, a).await;
     let now = service.clock.now();
     let Some(new) = moved.assignment.clone() else {
@@ -365,4 +378,54 @@ async fn reroute(
         })
         .await?;
     Ok(Some(updated))
+}
+
+/// Moves a corridor to `plan` in one transaction ([`grant::move_txn`]) and
+/// moves its holding in the cache.
+async fn move_to(
+    service: &CorridorService,
+    corridor: &Corridor,
+    plan: &admission::Plan,
+    reason: &str,
+) -> Result<Corridor, CorridorError> {
+    let fabric = &service.fabric;
+    let (current, kv) = service.registry.get_kv(&corridor.id).await?;
+    let now = service.clock.now();
+    let mut moved = current.clone();
+    grant::apply_plan(fabric, &mut moved, plan);
+    moved.status = CorridorStatus::Provisioning;
+    moved.meta.updated_at = now;
+    moved.meta.set_condition(Condition::new(
+        conditions::REPAIRED,
+        ConditionStatus::True,
+        "Rerouted",
+        format!(
+            "{reason}; moved from {} to {}",
+            current.path.join(" > "),
+            moved.path.join(" > ")
+        ),
+        now,
+    ));
+    let response = service
+        .store
+        .txn(grant::move_txn(fabric, &current, &kv, &moved, plan))
+        .await
+        .map_err(|source| crate::ServiceError::Store {
+            context: "move a corridor",
+            source,
+        })?;
+    if !response.succeeded {
+        return Err(crate::ServiceError::ConditionFailed {
+            kind: "corridors",
+            id: corridor.id.clone(),
+        }
+        .into());
+    }
+    {
+        let mut cache = lock(&service.cache);
+        cache.release(&corridor.id);
+        cache.hold(&corridor.id, plan.holding(corridor.qos.priority));
+    }
+    moved.meta.resource_version = response.revision.to_string();
+    Ok(moved)
 }

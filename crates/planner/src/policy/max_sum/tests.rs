@@ -20,6 +20,7 @@ fn silver(occ: &mut Occupancy, id: u64, links: &[u32], channels: Mask) {
         qos: Qos::Silver,
         links: links.iter().map(|&l| LinkId(l)).collect(),
         channels,
+        module_lanes: Vec::new(),
     })
     .unwrap();
 }
