@@ -455,7 +455,7 @@ pub struct TwinFaultRequest {
 pub enum TwinFaultKind {
     /// The laser of `lane` (every lane if absent) emits `db` less.
     LaserAgeing {
-        #[serde(default)]
+        #[serde(default, deserialize_with = "crate::units::integral_option")]
         #[schema(minimum = 0, maximum = 255)]
         lane: Option<u8>,
         #[schema(minimum = 0, maximum = 60)]
@@ -464,7 +464,7 @@ pub enum TwinFaultKind {
     /// The rings of `lane` (every lane if absent) are held `nm` off the
     /// laser line: the heater lock is frozen there.
     RingDetuning {
-        #[serde(default)]
+        #[serde(default, deserialize_with = "crate::units::integral_option")]
         #[schema(minimum = 0, maximum = 255)]
         lane: Option<u8>,
         #[schema(minimum = -20, maximum = 20)]

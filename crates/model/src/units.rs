@@ -115,6 +115,23 @@ where
     deserializer.deserialize_any(Integral(std::marker::PhantomData))
 }
 
+/// [`integral`] for an optional field (with `#[serde(default)]`).
+pub fn integral_option<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: TryFrom<u64>,
+{
+    struct Whole<T>(T);
+
+    impl<'de, T: TryFrom<u64>> Deserialize<'de> for Whole<T> {
+        fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+            integral(deserializer).map(Whole)
+        }
+    }
+
+    Ok(Option::<Whole<T>>::deserialize(deserializer)?.map(|whole| whole.0))
+}
+
 macro_rules! integer_unit {
     ($(#[$doc:meta])* $name:ident, $symbol:literal) => {
         $(#[$doc])*

@@ -55,7 +55,7 @@ fn devices() -> Vec<Device> {
     d
 }
 
-fn request(rng: &mut SplitMix64, floor_scale: f64) -> Request {
+fn request(rng: &mut SplitMix64, floor_scale: f64) -> BundleDemand {
     let tier = TIERS[rng.below(4) as usize];
     let bytes = u64::from(1 + rng.below(64)) << 24; // 16 MiB .. 1 GiB
     #[allow(clippy::cast_precision_loss)]
@@ -66,7 +66,7 @@ fn request(rng: &mut SplitMix64, floor_scale: f64) -> Request {
         1 => Some(start + 3600 * (1 + i64::from(rng.below(24)))),
         _ => Some(start + 86_400 * (1 + i64::from(rng.below(10)))),
     };
-    Request {
+    BundleDemand {
         bytes,
         latency_class: tier,
         floor: MBps::from_gbps(floor),
@@ -79,7 +79,7 @@ fn request(rng: &mut SplitMix64, floor_scale: f64) -> Request {
 fn main() {
     let mut ledger = Ledger::new(LedgerConfig::default(), devices()).unwrap();
     for (id, w) in [("night", "20:00–08:00"), ("batch", "01:00–05:00")] {
-        let mut p = Policy {
+        let mut p = WindowedFloor {
             id: id.into(),
             floor: MBps::from_gbps(0.2),
             window: DailyWindow::parse(w).unwrap().with_offset(60),
@@ -117,7 +117,7 @@ fn main() {
     );
 
     // Requests from the same mix, with floors up to 8 GB/s so some are refused.
-    let reqs: Vec<Request> = (0..DECISIONS).map(|_| request(&mut rng, 8.0)).collect();
+    let reqs: Vec<BundleDemand> = (0..DECISIONS).map(|_| request(&mut rng, 8.0)).collect();
     let mut lat = Vec::with_capacity(DECISIONS);
     let mut admitted = 0usize;
     let t0 = Instant::now();

@@ -29,8 +29,8 @@ fn percentile(sorted: &[u64], q: f64) -> f64 {
     v / 1e3
 }
 
-/// Request mix: 1–4 lanes; 20 % gold, 50 % silver, 30 % bronze; uniform pairs.
-fn requests(n: usize, physics: bool) -> Vec<Request> {
+/// Demand mix: 1–4 lanes; 20 % gold, 50 % silver, 30 % bronze; uniform pairs.
+fn requests(n: usize, physics: bool) -> Vec<CorridorDemand> {
     let mut rng = SplitMix64::new(0xDEC1DE);
     (0..n)
         .map(|_| {
@@ -46,7 +46,7 @@ fn requests(n: usize, physics: bool) -> Vec<Request> {
                 2..=6 => Qos::Silver,
                 _ => Qos::Bronze,
             };
-            let mut r = Request::wavelengths(NodeId(src), NodeId(dst), lanes, qos);
+            let mut r = CorridorDemand::wavelengths(NodeId(src), NodeId(dst), lanes, qos);
             if physics {
                 r.physics = Some(LaneSpec::default());
                 r.min_gbps = 50.0 * f64::from(lanes);
@@ -62,7 +62,7 @@ fn run(
     planner: &Planner,
     occ: &Occupancy,
     policy: &dyn WavelengthPolicy,
-    reqs: &[Request],
+    reqs: &[CorridorDemand],
     cold: bool,
 ) {
     let mut times = Vec::with_capacity(reqs.len());
@@ -180,7 +180,7 @@ fn main() {
         &ph,
         false,
     );
-    let cold: Vec<Request> = ph.iter().copied().take(CALLS / 10).collect();
+    let cold: Vec<CorridorDemand> = ph.iter().copied().take(CALLS / 10).collect();
     run(
         "physics, ours, memo cleared before every call",
         &rack,

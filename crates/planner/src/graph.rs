@@ -1,7 +1,7 @@
 //! Optical topology graph: nodes are optical ports or switching sites, links are undirected
 //! waveguides or fibres with a length, a medium, couplers and a number of wavelength slots.
 //!
-//! Built from plain data ([`TopologySpec`]) so that the service can map the twin's topology
+//! Built from plain data ([`GraphSpec`]) so that the service can map the twin's topology
 //! onto it.
 
 use corridor_physics::{Couplers, Medium};
@@ -18,11 +18,11 @@ pub const MAX_MODULE_LANES: u8 = 32;
 /// of one bank), so a lane run never crosses a bank boundary.
 pub const MODULE_LANE_BANK: u8 = 8;
 
-/// Index of a node in its [`Topology`].
+/// Index of a node in its [`Graph`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct NodeId(pub u32);
 
-/// Index of a link in its [`Topology`].
+/// Index of a link in its [`Graph`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct LinkId(pub u32);
 
@@ -78,7 +78,7 @@ impl NodeSpec {
     }
 }
 
-/// An undirected link between nodes `a` and `b` (indices into [`TopologySpec::nodes`]).
+/// An undirected link between nodes `a` and `b` (indices into [`GraphSpec::nodes`]).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct LinkSpec {
     /// One end.
@@ -113,14 +113,14 @@ impl LinkSpec {
 
 /// A topology as plain data.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-pub struct TopologySpec {
+pub struct GraphSpec {
     /// Nodes.
     pub nodes: Vec<NodeSpec>,
     /// Links.
     pub links: Vec<LinkSpec>,
 }
 
-/// Why a [`TopologySpec`] was rejected.
+/// Why a [`GraphSpec`] was rejected.
 #[derive(Debug, Clone, PartialEq, Error)]
 pub enum TopologyError {
     /// A link names a node that does not exist.
@@ -212,19 +212,19 @@ impl Link {
 
 /// A validated, immutable topology with adjacency lists.
 #[derive(Debug, Clone)]
-pub struct Topology {
+pub struct Graph {
     nodes: Vec<NodeSpec>,
     links: Vec<Link>,
     adjacency: Vec<Vec<(NodeId, LinkId)>>,
 }
 
-impl Topology {
+impl Graph {
     /// Validates `spec` and builds adjacency lists (in link order, so everything downstream
     /// is deterministic).
     ///
     /// # Errors
     /// A [`TopologyError`] naming the first bad node or link.
-    pub fn new(spec: TopologySpec) -> Result<Self, TopologyError> {
+    pub fn new(spec: GraphSpec) -> Result<Self, TopologyError> {
         if u32::try_from(spec.nodes.len()).is_err() || u32::try_from(spec.links.len()).is_err() {
             return Err(TopologyError::TooLarge);
         }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::graph::{LinkId, NodeId, Topology};
+use crate::graph::{Graph, LinkId, NodeId};
 
 /// What "shortest" means.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
@@ -44,7 +44,7 @@ impl Path {
         self.links.len()
     }
 
-    fn from_links(topo: &Topology, src: NodeId, links: Vec<LinkId>, metric: Metric) -> Self {
+    fn from_links(topo: &Graph, src: NodeId, links: Vec<LinkId>, metric: Metric) -> Self {
         let mut nodes = Vec::with_capacity(links.len() + 1);
         nodes.push(src);
         let (mut length_mm, mut flight_ns, mut cost) = (0.0, 0.0, 0.0);
@@ -76,7 +76,7 @@ impl Path {
     }
 }
 
-fn weight(topo: &Topology, l: LinkId, metric: Metric) -> f64 {
+fn weight(topo: &Graph, l: LinkId, metric: Metric) -> f64 {
     let link = topo.link(l);
     match metric {
         Metric::Length => link.length_mm,
@@ -105,7 +105,7 @@ impl PartialOrd for HeapItem {
 
 /// Dijkstra from `src` to `dst` avoiding `banned_nodes` and `banned_links`; returns the links.
 fn dijkstra(
-    topo: &Topology,
+    topo: &Graph,
     src: NodeId,
     dst: NodeId,
     metric: Metric,
@@ -155,7 +155,7 @@ fn dijkstra(
 /// fewer hops, then lexicographic link ids — deterministic).
 #[must_use]
 pub fn k_shortest_paths(
-    topo: &Topology,
+    topo: &Graph,
     src: NodeId,
     dst: NodeId,
     k: usize,
@@ -226,7 +226,7 @@ impl PathCache {
     /// Runs Yen for every unordered pair `{s, d}` (s < d) and stores the reversed paths for
     /// `(d, s)`, so both directions use the same routes.
     #[must_use]
-    pub fn new(topo: &Topology, k: usize, metric: Metric) -> Self {
+    pub fn new(topo: &Graph, k: usize, metric: Metric) -> Self {
         let n = topo.node_count();
         let mut paths = vec![Vec::new(); n * n];
         for s in 0..n {

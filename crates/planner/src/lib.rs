@@ -20,7 +20,7 @@
 //! let topo = topologies::nsfnet(16, 1.0);
 //! let planner = Planner::new(topo, 4, Metric::Length);
 //! let mut occ = Occupancy::new(planner.topology());
-//! let req = Request::wavelengths(NodeId(0), NodeId(12), 2, Qos::Silver);
+//! let req = CorridorDemand::wavelengths(NodeId(0), NodeId(12), 2, Qos::Silver);
 //! let policy = MaxSum::new(&planner);
 //! let d = planner.decide(&occ, &req, &policy).unwrap();
 //! assert_eq!(d.channels, vec![0, 1]);
@@ -39,15 +39,15 @@ pub mod sim;
 pub mod topologies;
 
 pub use graph::{
-    Link, LinkId, LinkSpec, MAX_MODULE_LANES, MAX_WAVELENGTHS, MODULE_LANE_BANK, NodeId, NodeSpec,
-    Topology, TopologyError, TopologySpec,
+    Graph, GraphSpec, Link, LinkId, LinkSpec, MAX_MODULE_LANES, MAX_WAVELENGTHS, MODULE_LANE_BANK,
+    NodeId, NodeSpec, TopologyError,
 };
 pub use ksp::{Metric, Path, PathCache, k_shortest_paths};
 pub use occupancy::{
     Grant, GrantId, LaneMask, Mask, Occupancy, OccupancyError, Qos, full_lanes, full_mask,
     mask_indices, mask_of,
 };
-pub use planner::{BlockReason, Blocked, Decision, LanePlan, LaneSpec, Planner, Request};
+pub use planner::{BlockReason, Blocked, CorridorDemand, Decision, LanePlan, LaneSpec, Planner};
 pub use policy::{
     AdaptiveKsp, Assign, Candidate, Choice, FirstFitShortest, KspFirstFit, MAX_SUM_EXTRA_HOPS,
     MaxSum, WavelengthPolicy, first_fit, most_used,

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::graph::{LinkId, MAX_MODULE_LANES, MAX_WAVELENGTHS, NodeId, Topology};
+use crate::graph::{Graph, LinkId, MAX_MODULE_LANES, MAX_WAVELENGTHS, NodeId};
 
 /// A set of wavelength slots.
 pub type Mask = u128;
@@ -160,7 +160,7 @@ const LANES: usize = MAX_MODULE_LANES as usize;
 impl Occupancy {
     /// Empty occupancy at revision 0.
     #[must_use]
-    pub fn new(topo: &Topology) -> Self {
+    pub fn new(topo: &Graph) -> Self {
         let n = topo.link_count();
         let lane_capacity: Vec<LaneMask> = (0..topo.node_count())
             .map(|i| {
@@ -194,7 +194,7 @@ impl Occupancy {
     /// # Errors
     /// As [`Occupancy::grant`] (overlapping grants are refused).
     pub fn from_grants(
-        topo: &Topology,
+        topo: &Graph,
         grants: impl IntoIterator<Item = Grant>,
     ) -> Result<Self, OccupancyError> {
         let mut o = Self::new(topo);

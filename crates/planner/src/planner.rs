@@ -11,7 +11,7 @@ use corridor_physics::{
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::graph::{LinkId, MAX_MODULE_LANES, MAX_WAVELENGTHS, MODULE_LANE_BANK, NodeId, Topology};
+use crate::graph::{Graph, LinkId, MAX_MODULE_LANES, MAX_WAVELENGTHS, MODULE_LANE_BANK, NodeId};
 use crate::ksp::{Metric, Path, PathCache};
 use crate::occupancy::{
     Grant, GrantId, LaneMask, Mask, Occupancy, OccupancyError, Qos, mask_indices,
@@ -42,7 +42,7 @@ impl Default for LaneSpec {
 
 /// A corridor request between two nodes.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct Request {
+pub struct CorridorDemand {
     /// Source node.
     pub src: NodeId,
     /// Destination node.
@@ -67,7 +67,7 @@ pub struct Request {
     pub channels: Option<Mask>,
 }
 
-impl Request {
+impl CorridorDemand {
     /// A wavelength-only request: `lanes` wavelengths, no physical constraint.
     #[must_use]
     pub fn wavelengths(src: NodeId, dst: NodeId, lanes: u16, qos: Qos) -> Self {
@@ -134,7 +134,7 @@ pub struct Decision {
     pub channels: Vec<u16>,
     /// The same slots as a mask.
     pub mask: Mask,
-    /// Physical-layer plan (with `Request::physics`).
+    /// Physical-layer plan (with `CorridorDemand::physics`).
     pub lane: Option<LanePlan>,
     /// Module lanes held on the path's nodes that have them: the same consecutive run on each
     /// (empty when no node of the path has module lanes).
@@ -307,7 +307,7 @@ const PREEMPT_EXHAUSTIVE_LIMIT: u64 = 4096;
 /// changes timing only, never a result.
 #[derive(Debug)]
 pub struct Planner {
-    topo: Topology,
+    topo: Graph,
     paths: PathCache,
     requirements: Vec<LaneRequirement>,
     memo: Mutex<HashMap<PhysKey, Result<LanePlan, BlockReason>>>,
@@ -317,7 +317,7 @@ impl Planner {
     /// Precomputes the `k` shortest paths of every pair under `metric`, and the receiver
     /// requirements of every (modulation, FEC) at the default 1e-12 target.
     #[must_use]
-    pub fn new(topo: Topology, k: usize, metric: Metric) -> Self {
+    pub fn new(topo: Graph, k: usize, metric: Metric) -> Self {
         let paths = PathCache::new(&topo, k, metric);
         let mut requirements = Vec::new();
         for m in [Modulation::Nrz, Modulation::Pam4] {
@@ -339,7 +339,7 @@ impl Planner {
 
     /// The topology.
     #[must_use]
-    pub fn topology(&self) -> &Topology {
+    pub fn topology(&self) -> &Graph {
         &self.topo
     }
 
@@ -370,7 +370,7 @@ impl Planner {
     pub fn decide(
         &self,
         occ: &Occupancy,
-        req: &Request,
+        req: &CorridorDemand,
         policy: &dyn WavelengthPolicy,
     ) -> Result<Decision, Blocked> {
         self.decide_among(occ, std::slice::from_ref(req), policy)
@@ -388,7 +388,7 @@ impl Planner {
     pub fn decide_among(
         &self,
         occ: &Occupancy,
-        alternatives: &[Request],
+        alternatives: &[CorridorDemand],
         policy: &dyn WavelengthPolicy,
     ) -> Result<Decision, Blocked> {
         let mut blocked: Option<Blocked> = None;
@@ -431,7 +431,11 @@ impl Planner {
     }
 
     /// The physically feasible paths of `req`, shortest first, with their lane plans.
-    fn candidates<'p>(&'p self, occ: &Occupancy, req: &Request) -> Result<Feasible<'p>, Blocked> {
+    fn candidates<'p>(
+        &'p self,
+        occ: &Occupancy,
+        req: &CorridorDemand,
+    ) -> Result<Feasible<'p>, Blocked> {
         self.validate(req)?;
         let paths = self.paths.get(req.src, req.dst);
         if paths.is_empty() {
@@ -496,7 +500,7 @@ impl Planner {
 
     fn decision(
         occ: &Occupancy,
-        req: &Request,
+        req: &CorridorDemand,
         f: &Feasible<'_>,
         i: usize,
         mask: Mask,
@@ -526,7 +530,7 @@ impl Planner {
     fn place(
         &self,
         occ: &Occupancy,
-        req: &Request,
+        req: &CorridorDemand,
         f: &Feasible<'_>,
         policy: &dyn WavelengthPolicy,
     ) -> Result<Decision, Blocked> {
@@ -590,7 +594,7 @@ impl Planner {
     }
 
     /// Why `req` has no placement (for gold: counting what bronze holds as available).
-    fn blocked(occ: &Occupancy, req: &Request, f: &Feasible<'_>) -> Blocked {
+    fn blocked(occ: &Occupancy, req: &CorridorDemand, f: &Feasible<'_>) -> Blocked {
         let gold = req.qos == Qos::Gold;
         let on_link = |l: LinkId| {
             if gold {
@@ -654,7 +658,12 @@ impl Planner {
     /// Gold over bronze: over the feasible paths, the placement whose bronze victims are
     /// fewest (ties: the shorter path). The wavelengths are chosen first (the fixed ones, or
     /// the cheapest set), then the module-lane run that adds the fewest victims.
-    fn preempting(&self, occ: &Occupancy, req: &Request, f: &Feasible<'_>) -> Option<Decision> {
+    fn preempting(
+        &self,
+        occ: &Occupancy,
+        req: &CorridorDemand,
+        f: &Feasible<'_>,
+    ) -> Option<Decision> {
         let lanes = u32::from(req.lanes);
         let mut best: Option<(usize, Mask, LaneMask, Vec<GrantId>)> = None;
         for (i, c) in f.cands.iter().enumerate() {
@@ -676,7 +685,7 @@ impl Planner {
         Some(Self::decision(occ, req, f, i, mask, run, set))
     }
 
-    fn validate(&self, req: &Request) -> Result<(), Blocked> {
+    fn validate(&self, req: &CorridorDemand) -> Result<(), Blocked> {
         let n = self.topo.node_count();
         let invalid = |m| Err(Blocked::new(BlockReason::Invalid(m)));
         if req.src.index() >= n || req.dst.index() >= n {
@@ -725,7 +734,7 @@ impl Planner {
     /// offered lane rate that meets `min_gbps`, the BER target with margin and the budget.
     fn feasibility(
         &self,
-        req: &Request,
+        req: &CorridorDemand,
         rank: usize,
         p: &Path,
     ) -> Result<Option<LanePlan>, BlockReason> {
@@ -785,7 +794,7 @@ impl Planner {
 
     fn evaluate_path(
         &self,
-        req: &Request,
+        req: &CorridorDemand,
         spec: LaneSpec,
         p: &Path,
     ) -> Result<LanePlan, BlockReason> {

@@ -8,7 +8,7 @@ use std::collections::BinaryHeap;
 
 use crate::graph::NodeId;
 use crate::occupancy::{GrantId, Occupancy, Qos};
-use crate::planner::{Planner, Request};
+use crate::planner::{CorridorDemand, Planner};
 use crate::policy::WavelengthPolicy;
 
 /// SplitMix64 (Steele, Lea & Flood, OOPSLA 2014): small, fast, and stable across crate
@@ -198,7 +198,7 @@ pub fn simulate_batches(
         planner,
         policy,
         traffic.take(warmup + arrivals),
-        |a| (Request::wavelengths(a.src, a.dst, lanes, qos), ()),
+        |a| (CorridorDemand::wavelengths(a.src, a.dst, lanes, qos), ()),
         |i, (), outcome| {
             if i < warmup {
                 return;
@@ -292,7 +292,10 @@ pub fn simulate_classes(
             } else {
                 qos
             };
-            (Request::wavelengths(a.src, a.dst, lanes, planned), qos)
+            (
+                CorridorDemand::wavelengths(a.src, a.dst, lanes, planned),
+                qos,
+            )
         },
         |i, class, outcome| {
             if i < warmup {
@@ -321,7 +324,7 @@ fn drive<T>(
     planner: &Planner,
     policy: &dyn WavelengthPolicy,
     arrivals: impl Iterator<Item = Arrival>,
-    mut request: impl FnMut(&Arrival) -> (Request, T),
+    mut request: impl FnMut(&Arrival) -> (CorridorDemand, T),
     mut record: impl FnMut(usize, T, Option<usize>),
 ) -> Occupancy {
     let mut occ = Occupancy::new(planner.topology());

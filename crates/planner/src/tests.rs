@@ -2,11 +2,11 @@
 
 use corridor_physics::{Couplers, Medium};
 
-use crate::graph::{LinkSpec, NodeSpec, Topology, TopologySpec};
+use crate::graph::{Graph, GraphSpec, LinkSpec, NodeSpec};
 use crate::*;
 
-fn topo(nodes: usize, links: &[(u32, u32, f64)], w: u16) -> Topology {
-    Topology::new(TopologySpec {
+fn topo(nodes: usize, links: &[(u32, u32, f64)], w: u16) -> Graph {
+    Graph::new(GraphSpec {
         nodes: (0..nodes).map(|i| NodeSpec::new(format!("n{i}"))).collect(),
         links: links
             .iter()
@@ -17,7 +17,7 @@ fn topo(nodes: usize, links: &[(u32, u32, f64)], w: u16) -> Topology {
 }
 
 /// The graph of the Wikipedia "Yen's algorithm" example (C, D, E, F, G, H), undirected.
-fn yen_example() -> Topology {
+fn yen_example() -> Graph {
     // C=0 D=1 E=2 F=3 G=4 H=5
     topo(
         6,
@@ -75,7 +75,7 @@ fn yen_line_and_disconnected() {
 #[test]
 fn topology_rejects_bad_input() {
     let bad = |l: LinkSpec| {
-        Topology::new(TopologySpec {
+        Graph::new(GraphSpec {
             nodes: vec![NodeSpec::new("a"), NodeSpec::new("b")],
             links: vec![l],
         })
@@ -112,7 +112,7 @@ fn continuity_is_and_of_links() {
     let d = p
         .decide(
             &occ,
-            &Request::wavelengths(NodeId(0), NodeId(2), 1, Qos::Bronze),
+            &CorridorDemand::wavelengths(NodeId(0), NodeId(2), 1, Qos::Bronze),
             &FirstFitShortest,
         )
         .unwrap();
@@ -120,7 +120,7 @@ fn continuity_is_and_of_links() {
     let d2 = p
         .decide(
             &occ,
-            &Request::wavelengths(NodeId(0), NodeId(2), 3, Qos::Bronze),
+            &CorridorDemand::wavelengths(NodeId(0), NodeId(2), 3, Qos::Bronze),
             &FirstFitShortest,
         )
         .unwrap_err();
@@ -160,7 +160,7 @@ fn adaptive_deflects_where_baseline_blocks() {
         module_lanes: Vec::new(),
     })
     .unwrap();
-    let req = Request::wavelengths(NodeId(0), NodeId(2), 1, Qos::Silver);
+    let req = CorridorDemand::wavelengths(NodeId(0), NodeId(2), 1, Qos::Silver);
     assert!(p.decide(&occ, &req, &FirstFitShortest).is_err());
     let ours = AdaptiveKsp {
         reserve: 0,
@@ -202,22 +202,22 @@ fn preemption_fixture() -> (Planner, Occupancy) {
 #[test]
 fn preemption_picks_minimal_bronze_set() {
     let (p, mut occ) = preemption_fixture();
-    let gold = Request::wavelengths(NodeId(0), NodeId(2), 1, Qos::Gold);
+    let gold = CorridorDemand::wavelengths(NodeId(0), NodeId(2), 1, Qos::Gold);
     let d = p.decide(&occ, &gold, &FirstFitShortest).unwrap();
     assert_eq!(d.preempt, vec![GrantId(4)], "one grant beats two");
     assert_eq!(d.channels, vec![2]);
     // Silver and bronze never pre-empt.
     for q in [Qos::Silver, Qos::Bronze] {
-        let r = Request::wavelengths(NodeId(0), NodeId(2), 1, q);
+        let r = CorridorDemand::wavelengths(NodeId(0), NodeId(2), 1, q);
         assert!(p.decide(&occ, &r, &AdaptiveKsp::default()).is_err());
     }
     // Two lanes: slots 1 and 2, all three bronze grants; silver untouched.
-    let gold2 = Request::wavelengths(NodeId(0), NodeId(2), 2, Qos::Gold);
+    let gold2 = CorridorDemand::wavelengths(NodeId(0), NodeId(2), 2, Qos::Gold);
     let d2 = p.decide(&occ, &gold2, &FirstFitShortest).unwrap();
     assert_eq!(d2.preempt, vec![GrantId(2), GrantId(3), GrantId(4)]);
     assert_eq!(d2.channels, vec![1, 2]);
     // Three lanes would need silver slots: blocked, naming a link.
-    let gold3 = Request::wavelengths(NodeId(0), NodeId(2), 3, Qos::Gold);
+    let gold3 = CorridorDemand::wavelengths(NodeId(0), NodeId(2), 3, Qos::Gold);
     let e = p.decide(&occ, &gold3, &FirstFitShortest).unwrap_err();
     assert_eq!(e.reason, BlockReason::Wavelengths { lanes: 3, free: 2 });
     assert_eq!(e.binding_link, Some(LinkId(1)));
@@ -235,7 +235,7 @@ fn preemption_picks_minimal_bronze_set() {
 fn gold_prefers_free_capacity_to_preemption() {
     let (p, mut occ) = preemption_fixture();
     occ.release(GrantId(5));
-    let gold = Request::wavelengths(NodeId(0), NodeId(2), 1, Qos::Gold);
+    let gold = CorridorDemand::wavelengths(NodeId(0), NodeId(2), 1, Qos::Gold);
     let d = p.decide(&occ, &gold, &FirstFitShortest).unwrap();
     assert!(d.preempt.is_empty());
     assert_eq!(d.channels, vec![3]);
@@ -244,7 +244,7 @@ fn gold_prefers_free_capacity_to_preemption() {
 #[test]
 fn apply_is_compare_and_swap() {
     let (p, mut occ) = preemption_fixture();
-    let gold = Request::wavelengths(NodeId(0), NodeId(2), 1, Qos::Gold);
+    let gold = CorridorDemand::wavelengths(NodeId(0), NodeId(2), 1, Qos::Gold);
     let d = p.decide(&occ, &gold, &FirstFitShortest).unwrap();
     let before = occ.clone();
     occ.release(GrantId(1));
@@ -265,7 +265,7 @@ fn apply_is_compare_and_swap() {
 /// The RFC corridor: 8 lanes, 400 Gb/s, 250 ns, 75 mm of SiN with two edge couplers.
 #[test]
 fn rfc_request_physics() {
-    let t = Topology::new(TopologySpec {
+    let t = Graph::new(GraphSpec {
         nodes: vec![NodeSpec::new("a"), NodeSpec::new("b")],
         links: vec![LinkSpec {
             couplers: Couplers {
@@ -278,7 +278,7 @@ fn rfc_request_physics() {
     .unwrap();
     let p = Planner::new(t, 2, Metric::Latency);
     let occ = Occupancy::new(p.topology());
-    let req = Request {
+    let req = CorridorDemand {
         src: NodeId(0),
         dst: NodeId(1),
         lanes: 8,
@@ -295,14 +295,14 @@ fn rfc_request_physics() {
     assert!((lane.rate.0 - 53.125).abs() < 1e-9, "{lane:?}");
     assert!(lane.achievable_gbps >= 400.0 && lane.post_fec_ber <= 1e-12);
     assert!(lane.latency_ns <= 250.0);
-    let short = Request {
+    let short = CorridorDemand {
         reach_mm: Some(50.0),
         ..req
     };
     let e = p.decide(&occ, &short, &FirstFitShortest).unwrap_err();
     assert!(matches!(e.reason, BlockReason::Reach { .. }));
     assert_eq!(e.binding_link, Some(LinkId(0)));
-    let fast = Request {
+    let fast = CorridorDemand {
         latency_budget_ns: Some(50.0),
         ..req
     };
@@ -310,7 +310,7 @@ fn rfc_request_physics() {
         p.decide(&occ, &fast, &FirstFitShortest).unwrap_err().reason,
         BlockReason::Latency { .. }
     ));
-    let greedy = Request {
+    let greedy = CorridorDemand {
         min_gbps: 5000.0,
         ..req
     };
@@ -327,17 +327,17 @@ fn rfc_request_physics() {
 #[test]
 fn physics_blocks_long_lossy_paths() {
     // 20 m of SOI strip: hopeless loss.
-    let t = Topology::new(TopologySpec {
+    let t = Graph::new(GraphSpec {
         nodes: vec![NodeSpec::new("a"), NodeSpec::new("b")],
         links: vec![LinkSpec::new(0, 1, 20_000.0, Medium::SoiStrip, 8)],
     })
     .unwrap();
     let p = Planner::new(t, 2, Metric::Latency);
     let occ = Occupancy::new(p.topology());
-    let req = Request {
+    let req = CorridorDemand {
         physics: Some(LaneSpec::default()),
         min_gbps: 100.0,
-        ..Request::wavelengths(NodeId(0), NodeId(1), 4, Qos::Silver)
+        ..CorridorDemand::wavelengths(NodeId(0), NodeId(1), 4, Qos::Silver)
     };
     let e = p.decide(&occ, &req, &FirstFitShortest).unwrap_err();
     assert!(matches!(e.reason, BlockReason::Ber { .. }), "{e}");
@@ -348,11 +348,11 @@ fn invalid_requests() {
     let p = Planner::new(topologies::nsfnet(8, 1.0), 2, Metric::Length);
     let occ = Occupancy::new(p.topology());
     for r in [
-        Request::wavelengths(NodeId(0), NodeId(0), 1, Qos::Bronze),
-        Request::wavelengths(NodeId(0), NodeId(99), 1, Qos::Bronze),
-        Request::wavelengths(NodeId(0), NodeId(1), 0, Qos::Bronze),
-        Request::wavelengths(NodeId(0), NodeId(1), 129, Qos::Bronze),
-        Request::wavelengths(NodeId(0), NodeId(1), 2, Qos::Bronze).with_channels(0b1),
+        CorridorDemand::wavelengths(NodeId(0), NodeId(0), 1, Qos::Bronze),
+        CorridorDemand::wavelengths(NodeId(0), NodeId(99), 1, Qos::Bronze),
+        CorridorDemand::wavelengths(NodeId(0), NodeId(1), 0, Qos::Bronze),
+        CorridorDemand::wavelengths(NodeId(0), NodeId(1), 129, Qos::Bronze),
+        CorridorDemand::wavelengths(NodeId(0), NodeId(1), 2, Qos::Bronze).with_channels(0b1),
     ] {
         assert!(matches!(
             p.decide(&occ, &r, &FirstFitShortest).unwrap_err().reason,
@@ -415,7 +415,7 @@ fn simulation_is_deterministic() {
 
 /// Line 0-1-2 with W = 16 wavelengths per link and `lanes` module lanes on every node.
 fn laned(lanes: u8) -> (Planner, Occupancy) {
-    let t = Topology::new(TopologySpec {
+    let t = Graph::new(GraphSpec {
         nodes: (0..3)
             .map(|i| NodeSpec::new(format!("p{i}")).with_module_lanes(lanes))
             .collect(),
@@ -433,7 +433,7 @@ fn laned(lanes: u8) -> (Planner, Occupancy) {
 #[test]
 fn module_lanes_are_held_on_every_node_in_one_bank() {
     let (p, mut occ) = laned(16);
-    let req = Request::wavelengths(NodeId(0), NodeId(2), 3, Qos::Silver);
+    let req = CorridorDemand::wavelengths(NodeId(0), NodeId(2), 3, Qos::Silver);
     let mut id = 0;
     let mut runs = Vec::new();
     // Runs of three in banks of eight: 1-3, 4-6, then 9-11 (7-9 would cross the bank).
@@ -477,7 +477,7 @@ fn module_lanes_are_held_on_every_node_in_one_bank() {
 #[test]
 fn module_lanes_bind_when_wavelengths_are_free() {
     let (p, mut occ) = laned(4);
-    let two = Request::wavelengths(NodeId(0), NodeId(2), 2, Qos::Silver);
+    let two = CorridorDemand::wavelengths(NodeId(0), NodeId(2), 2, Qos::Silver);
     for id in 1..=2 {
         let d = p.decide(&occ, &two, &FirstFitShortest).unwrap();
         occ.apply(&d, GrantId(id)).unwrap();
@@ -495,7 +495,7 @@ fn module_lanes_bind_when_wavelengths_are_free() {
         "{e}"
     );
     // More lanes than a node has: no occupancy can help.
-    let five = Request::wavelengths(NodeId(0), NodeId(2), 5, Qos::Silver);
+    let five = CorridorDemand::wavelengths(NodeId(0), NodeId(2), 5, Qos::Silver);
     let e = p.decide(&Occupancy::new(p.topology()), &five, &FirstFitShortest);
     assert_eq!(
         e.unwrap_err().reason,
@@ -514,7 +514,8 @@ fn module_lanes_bind_when_wavelengths_are_free() {
 #[test]
 fn fixed_channels_are_taken_as_given() {
     let (p, mut occ) = laned(8);
-    let req = Request::wavelengths(NodeId(0), NodeId(1), 2, Qos::Silver).with_channels(0b1010);
+    let req =
+        CorridorDemand::wavelengths(NodeId(0), NodeId(1), 2, Qos::Silver).with_channels(0b1010);
     let d = p.decide(&occ, &req, &FirstFitShortest).unwrap();
     assert_eq!(d.channels, vec![1, 3]);
     assert_eq!(d.module_lanes, vec![(NodeId(0), 0b11), (NodeId(1), 0b11)]);
@@ -529,17 +530,18 @@ fn fixed_channels_are_taken_as_given() {
 fn gold_preempts_bronze_for_module_lanes_and_fixed_channels() {
     let (p, mut occ) = laned(2);
     // Bronze holds both module lanes of node 0 and 1 on wavelengths 0-1.
-    let bronze = Request::wavelengths(NodeId(0), NodeId(1), 2, Qos::Bronze);
+    let bronze = CorridorDemand::wavelengths(NodeId(0), NodeId(1), 2, Qos::Bronze);
     let d = p.decide(&occ, &bronze, &FirstFitShortest).unwrap();
     occ.apply(&d, GrantId(1)).unwrap();
     // Gold on other wavelengths: they are free, the lanes are not; the bronze grant goes.
-    let gold = Request::wavelengths(NodeId(0), NodeId(1), 2, Qos::Gold).with_channels(0b1100);
+    let gold =
+        CorridorDemand::wavelengths(NodeId(0), NodeId(1), 2, Qos::Gold).with_channels(0b1100);
     let d = p.decide(&occ, &gold, &FirstFitShortest).unwrap();
     assert_eq!(d.preempt, vec![GrantId(1)]);
     assert_eq!(d.channels, vec![2, 3]);
     assert_eq!(d.module_lanes[0].1, 0b11);
     // Silver in the same place is not pre-empted: the lanes bind.
-    let silver = Request::wavelengths(NodeId(0), NodeId(1), 2, Qos::Silver);
+    let silver = CorridorDemand::wavelengths(NodeId(0), NodeId(1), 2, Qos::Silver);
     let mut held = Occupancy::new(p.topology());
     let s = p.decide(&held, &silver, &FirstFitShortest).unwrap();
     held.apply(&s, GrantId(2)).unwrap();
@@ -549,7 +551,8 @@ fn gold_preempts_bronze_for_module_lanes_and_fixed_channels() {
     let released = occ.apply(&d, GrantId(3)).unwrap();
     assert_eq!(released.len(), 1);
     occ.check_consistency().unwrap();
-    let gold2 = Request::wavelengths(NodeId(0), NodeId(1), 2, Qos::Gold).with_channels(0b1100);
+    let gold2 =
+        CorridorDemand::wavelengths(NodeId(0), NodeId(1), 2, Qos::Gold).with_channels(0b1100);
     let e = p.decide(&occ, &gold2, &FirstFitShortest).unwrap_err();
     assert!(e.reason.is_occupancy(), "gold does not pre-empt gold: {e}");
 }
@@ -558,10 +561,11 @@ fn gold_preempts_bronze_for_module_lanes_and_fixed_channels() {
 fn decide_among_prefers_free_capacity_then_the_fewest_victims() {
     let (p, mut occ) = laned(8);
     // Pair (0, 1) is full of bronze on slot 0; pair (1, 2) is free.
-    let bronze = Request::wavelengths(NodeId(0), NodeId(1), 1, Qos::Bronze).with_channels(1);
+    let bronze = CorridorDemand::wavelengths(NodeId(0), NodeId(1), 1, Qos::Bronze).with_channels(1);
     let d = p.decide(&occ, &bronze, &FirstFitShortest).unwrap();
     occ.apply(&d, GrantId(1)).unwrap();
-    let gold = |a, b| Request::wavelengths(NodeId(a), NodeId(b), 1, Qos::Gold).with_channels(1);
+    let gold =
+        |a, b| CorridorDemand::wavelengths(NodeId(a), NodeId(b), 1, Qos::Gold).with_channels(1);
     let d = p
         .decide_among(&occ, &[gold(0, 1), gold(1, 2)], &FirstFitShortest)
         .unwrap();
@@ -579,7 +583,8 @@ fn decide_among_prefers_free_capacity_then_the_fewest_victims() {
     assert_eq!(d.path.links, vec![LinkId(0)]);
     // A silver request there is blocked by the occupancy; that is the reason given even
     // after an alternative that is physically impossible.
-    let silver = |a, b, lanes| Request::wavelengths(NodeId(a), NodeId(b), lanes, Qos::Silver);
+    let silver =
+        |a, b, lanes| CorridorDemand::wavelengths(NodeId(a), NodeId(b), lanes, Qos::Silver);
     let e = p
         .decide_among(
             &occ,

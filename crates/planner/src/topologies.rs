@@ -2,7 +2,7 @@
 
 use corridor_physics::Medium;
 
-use crate::graph::{LinkSpec, NodeSpec, Topology, TopologySpec};
+use crate::graph::{Graph, GraphSpec, LinkSpec, NodeSpec};
 
 /// NSFNET links `(a, b, km)`, nodes numbered 1..=14 as in the source.
 ///
@@ -43,15 +43,15 @@ pub const NSFNET_LINKS_KM: [(u32, u32, f64); 21] = [
 /// # Panics
 /// If `w` is not in 1..=128 or `mm_per_km` is not finite and > 0.
 #[must_use]
-pub fn nsfnet(w: u16, mm_per_km: f64) -> Topology {
-    let spec = TopologySpec {
+pub fn nsfnet(w: u16, mm_per_km: f64) -> Graph {
+    let spec = GraphSpec {
         nodes: (0..14).map(|i| NodeSpec::new(format!("n{i}"))).collect(),
         links: NSFNET_LINKS_KM
             .iter()
             .map(|&(a, b, km)| LinkSpec::new(a - 1, b - 1, km * mm_per_km, Medium::Fiber, w))
             .collect(),
     };
-    Topology::new(spec).expect("valid NSFNET parameters")
+    Graph::new(spec).expect("valid NSFNET parameters")
 }
 
 /// Two nodes joined by one link of `w` wavelengths (for Erlang-B checks).
@@ -59,8 +59,8 @@ pub fn nsfnet(w: u16, mm_per_km: f64) -> Topology {
 /// # Panics
 /// If `w` is not in 1..=128.
 #[must_use]
-pub fn single_link(w: u16) -> Topology {
-    Topology::new(TopologySpec {
+pub fn single_link(w: u16) -> Graph {
+    Graph::new(GraphSpec {
         nodes: vec![NodeSpec::new("a"), NodeSpec::new("b")],
         links: vec![LinkSpec::new(0, 1, 1000.0, Medium::Fiber, w)],
     })

@@ -106,14 +106,14 @@ type Totals = (Vec<(u32, u32)>, Vec<Vec<u64>>, Vec<u64>);
 
 #[derive(Clone, Debug)]
 struct MBundle {
-    req: Request,
+    req: BundleDemand,
     shares: Shares,
     dest: Option<(Tier, Shares)>,
 }
 
 #[derive(Clone, Debug, Default)]
 struct Model {
-    policies: Vec<Policy>,
+    policies: Vec<WindowedFloor>,
     bundles: BTreeMap<String, MBundle>,
 }
 
@@ -143,7 +143,7 @@ fn naive_apportion(total: u64, w: &[u64]) -> Vec<u64> {
 }
 
 /// Does the policy's window cover UTC week minute `m`? (Local clock arithmetic, day by day.)
-fn policy_covers(p: &Policy, m: u32) -> bool {
+fn policy_covers(p: &WindowedFloor, m: u32) -> bool {
     let w = p.window;
     let local = (i64::from(m) + i64::from(w.utc_offset_min)).rem_euclid(i64::from(WEEK_MIN));
     let day = u32::try_from(local / 1440).unwrap();
@@ -158,7 +158,7 @@ fn policy_covers(p: &Policy, m: u32) -> bool {
     }
 }
 
-fn lives_at(req: &Request, m: u32) -> bool {
+fn lives_at(req: &BundleDemand, m: u32) -> bool {
     let Some(end) = req.end_s else { return true };
     let a = req.start_s.div_euclid(60);
     let b = -(-end).div_euclid(60);
@@ -192,7 +192,7 @@ impl Model {
         out
     }
 
-    fn floor_at(&self, req: &Request, m: u32) -> u64 {
+    fn floor_at(&self, req: &BundleDemand, m: u32) -> u64 {
         self.policies
             .iter()
             .filter(|p| p.security_domain.is_none() || p.security_domain == req.security_domain)
@@ -236,7 +236,7 @@ impl Model {
     }
 
     /// Some single device of `class` could take `req` whole on top of the current totals.
-    fn single_fits(&self, l: &Ledger, req: &Request) -> bool {
+    fn single_fits(&self, l: &Ledger, req: &BundleDemand) -> bool {
         let (segs, g, bytes) = self.totals(l.devices().count());
         l.devices().enumerate().any(|(i, d)| {
             d.tier == req.latency_class
@@ -309,7 +309,7 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                 domain,
             } => {
                 let start_s = MONDAY + start * 1800;
-                let req = Request {
+                let req = BundleDemand {
                     bytes: gib * GIB,
                     latency_class: CLASSES[class],
                     floor: gb(floor),
@@ -409,7 +409,7 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                 days,
                 domain,
             } => {
-                let p = Policy {
+                let p = WindowedFloor {
                     id: format!("p{pid}"),
                     floor: gb(floor),
                     window: DailyWindow::new(start * 30, end * 30)

@@ -5,7 +5,7 @@ use proptest::prelude::*;
 
 #[derive(Debug, Clone)]
 enum Op {
-    Request {
+    CorridorDemand {
         src: u32,
         dst: u32,
         lanes: u16,
@@ -18,7 +18,7 @@ enum Op {
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         3 => (0u32..14, 0u32..13, 1u16..4, 0u8..3, 0u8..3).prop_map(
-            |(src, d, lanes, qos, policy)| Op::Request {
+            |(src, d, lanes, qos, policy)| Op::CorridorDemand {
                 src,
                 dst: if d >= src { d + 1 } else { d },
                 lanes,
@@ -44,9 +44,9 @@ proptest! {
             [&max_sum, &AdaptiveKsp::default(), &FirstFitShortest];
         for op in ops {
             match op {
-                Op::Request { src, dst, lanes, qos, policy } => {
+                Op::CorridorDemand { src, dst, lanes, qos, policy } => {
                     let qos = [Qos::Bronze, Qos::Silver, Qos::Gold][usize::from(qos)];
-                    let req = Request::wavelengths(NodeId(src), NodeId(dst), lanes, qos);
+                    let req = CorridorDemand::wavelengths(NodeId(src), NodeId(dst), lanes, qos);
                     let policy = policies[usize::from(policy)];
                     if let Ok(d) = planner.decide(&occ, &req, policy) {
                         prop_assert_eq!(d.channels.len(), usize::from(lanes));
@@ -94,7 +94,7 @@ proptest! {
         let mut ids = Vec::new();
         for (i, (src, d, lanes)) in ops.into_iter().enumerate() {
             let dst = if d >= src { d + 1 } else { d };
-            let req = Request::wavelengths(NodeId(src), NodeId(dst), lanes, Qos::Silver);
+            let req = CorridorDemand::wavelengths(NodeId(src), NodeId(dst), lanes, Qos::Silver);
             if let Ok(dec) = planner.decide(&occ, &req, &AdaptiveKsp::default()) {
                 occ.apply(&dec, GrantId(i as u64)).unwrap();
                 ids.push(GrantId(i as u64));
@@ -123,7 +123,7 @@ proptest! {
             .filter(|(a, b, _)| a != b)
             .map(|&(a, b, l)| LinkSpec::new(a, b, f64::from(l), corridor_physics::Medium::Fiber, 4))
             .collect();
-        let topo = Topology::new(TopologySpec {
+        let topo = Graph::new(GraphSpec {
             nodes: (0..6).map(|i| NodeSpec::new(format!("n{i}"))).collect(),
             links,
         })
@@ -135,7 +135,7 @@ proptest! {
         // Brute force: DFS over simple paths (as link sequences).
         let mut all = Vec::new();
         let mut visited = [false; 6];
-        fn dfs(t: &Topology, at: NodeId, cost: f64, visited: &mut [bool; 6], all: &mut Vec<f64>) {
+        fn dfs(t: &Graph, at: NodeId, cost: f64, visited: &mut [bool; 6], all: &mut Vec<f64>) {
             if at == NodeId(5) {
                 all.push(cost);
                 return;

@@ -101,6 +101,9 @@ async fn fuzzing_from_the_document_finds_no_disagreement() {
         .arg(report.path())
         .env("SCHEMATHESIS_HOOKS", "corridor_hooks")
         .env("PYTHONPATH", &hooks)
+        // Schemathesis keeps a crash cache in its working directory: keep it
+        // out of the source tree, so every run starts from the same state.
+        .current_dir(report.path())
         .stdin(Stdio::null())
         .kill_on_drop(true);
     let output = tokio::time::timeout(Duration::from_secs(900), command.output())

@@ -112,7 +112,7 @@ impl Default for LedgerConfig {
 /// value (the maximum, if several policies cover the same time), raised or lowered from the
 /// bundle's own floor. "min 150 GB/s 20:00–08:00".
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Policy {
+pub struct WindowedFloor {
     pub id: String,
     pub floor: MBps,
     pub window: DailyWindow,
@@ -121,7 +121,7 @@ pub struct Policy {
     pub security_domain: Option<String>,
 }
 
-impl Policy {
+impl WindowedFloor {
     fn selects(&self, domain: Option<&str>) -> bool {
         match &self.security_domain {
             None => true,
@@ -133,7 +133,7 @@ impl Policy {
 /// What a bundle asks for (the RFC's `bytes`, `latency_class`, `bandwidth_floor_GBs`,
 /// `security_domain`, plus its lifetime).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Request {
+pub struct BundleDemand {
     pub bytes: u64,
     pub latency_class: Tier,
     pub floor: MBps,
@@ -146,7 +146,7 @@ pub struct Request {
     pub end_s: Option<i64>,
 }
 
-impl Request {
+impl BundleDemand {
     /// A bundle starting at `start_s` with no end and no security domain.
     #[must_use]
     pub fn new(bytes: u64, latency_class: Tier, floor_gbps: f64, start_s: i64) -> Self {
@@ -189,7 +189,7 @@ pub struct Placement {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Bundle {
     pub id: String,
-    pub request: Request,
+    pub request: BundleDemand,
     pub placement: Placement,
     /// Destination reserved by [`Ledger::migrate_begin`], held with the source until commit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -224,7 +224,7 @@ pub enum Rejection {
     #[error("no {0} device")]
     NoDevice(Tier),
     #[error("policy {policy} would put {device} in {window} at {granted} of {capacity} GB/s")]
-    Policy {
+    WindowedFloor {
         policy: String,
         device: String,
         window: String,
@@ -273,7 +273,7 @@ pub struct Ledger {
     config: LedgerConfig,
     revision: u64,
     devices: Vec<DeviceState>,
-    policies: Vec<Policy>,
+    policies: Vec<WindowedFloor>,
     segments: Segments,
     bundles: BTreeMap<String, Bundle>,
 }
@@ -444,7 +444,7 @@ impl Ledger {
     }
 
     #[must_use]
-    pub fn policies(&self) -> &[Policy] {
+    pub fn policies(&self) -> &[WindowedFloor] {
         &self.policies
     }
 
@@ -477,7 +477,7 @@ impl Ledger {
     ///
     /// # Errors
     /// A lifetime that ends before it starts.
-    pub fn window_floors(&self, req: &Request) -> Result<Vec<(usize, u64)>, Rejection> {
+    pub fn window_floors(&self, req: &BundleDemand) -> Result<Vec<(usize, u64)>, Rejection> {
         let span = Span::of_lifetime(req.start_s, req.end_s)
             .ok_or_else(|| Rejection::Invalid("end_s must be after start_s".into()))?;
         let mut out = Vec::new();
@@ -487,9 +487,9 @@ impl Ledger {
 
     fn floors_into(
         &self,
-        policies: &[Policy],
+        policies: &[WindowedFloor],
         segments: &Segments,
-        req: &Request,
+        req: &BundleDemand,
         span: Span,
         out: &mut Vec<(usize, u64)>,
     ) {
@@ -509,7 +509,7 @@ impl Ledger {
         }
     }
 
-    fn validate(req: &Request) -> Result<Span, Rejection> {
+    fn validate(req: &BundleDemand) -> Result<Span, Rejection> {
         if req.bytes == 0 {
             return Err(Rejection::Invalid("bytes must be positive".into()));
         }
@@ -528,7 +528,7 @@ impl Ledger {
     /// # Errors
     /// [`Rejection::Bandwidth`] naming the binding device and window, [`Rejection::Bytes`],
     /// [`Rejection::NoDevice`], [`Rejection::Invalid`].
-    pub fn admit(&self, req: &Request) -> Result<Placement, Rejection> {
+    pub fn admit(&self, req: &BundleDemand) -> Result<Placement, Rejection> {
         let span = Self::validate(req)?;
         let mut floors = Vec::new();
         self.floors_into(&self.policies, &self.segments, req, span, &mut floors);
@@ -540,7 +540,7 @@ impl Ledger {
         })
     }
 
-    fn place(&self, req: &Request, floors: &[(usize, u64)]) -> Result<Vec<Share>, Rejection> {
+    fn place(&self, req: &BundleDemand, floors: &[(usize, u64)]) -> Result<Vec<Share>, Rejection> {
         let class = req.latency_class;
         let fmax = floors.iter().map(|&(_, f)| f).max().unwrap_or(0);
         let mut class_devices = 0usize;
@@ -702,7 +702,7 @@ impl Ledger {
         Ok(())
     }
 
-    fn floors_of(&self, req: &Request) -> Vec<(usize, u64)> {
+    fn floors_of(&self, req: &BundleDemand) -> Vec<(usize, u64)> {
         let mut out = Vec::new();
         if let Some(span) = Span::of_lifetime(req.start_s, req.end_s) {
             self.floors_into(&self.policies, &self.segments, req, span, &mut out);
@@ -712,7 +712,7 @@ impl Ledger {
 
     fn bandwidth_rejection(
         &self,
-        req: &Request,
+        req: &BundleDemand,
         (dev, seg, requested): (usize, usize, u64),
     ) -> Rejection {
         let d = &self.devices[dev];
@@ -733,7 +733,7 @@ impl Ledger {
         }
     }
 
-    fn class_free(&self, req: &Request, class: Tier) -> u64 {
+    fn class_free(&self, req: &BundleDemand, class: Tier) -> u64 {
         let floors = self.floors_of(req);
         self.devices
             .iter()
@@ -755,7 +755,12 @@ impl Ledger {
     ///
     /// # Errors
     /// [`Rejection::Stale`], [`Rejection::DuplicateBundle`], or a placement that does not fit.
-    pub fn apply(&mut self, id: &str, req: Request, placement: Placement) -> Result<(), Rejection> {
+    pub fn apply(
+        &mut self,
+        id: &str,
+        req: BundleDemand,
+        placement: Placement,
+    ) -> Result<(), Rejection> {
         if placement.revision != self.revision {
             return Err(Rejection::Stale {
                 decided: placement.revision,
@@ -795,7 +800,7 @@ impl Ledger {
     ///
     /// # Errors
     /// As [`Ledger::admit`]; [`Rejection::DuplicateBundle`].
-    pub fn allocate(&mut self, id: &str, req: Request) -> Result<Placement, Rejection> {
+    pub fn allocate(&mut self, id: &str, req: BundleDemand) -> Result<Placement, Rejection> {
         if self.bundles.contains_key(id) {
             return Err(Rejection::DuplicateBundle(id.to_string()));
         }
@@ -805,7 +810,7 @@ impl Ledger {
     }
 
     /// Re-admits a bundle with a changed request on the same devices and weights.
-    fn respec(&mut self, id: &str, new: Request) -> Result<Placement, Rejection> {
+    fn respec(&mut self, id: &str, new: BundleDemand) -> Result<Placement, Rejection> {
         Self::validate(&new)?;
         let b = self
             .bundles
@@ -954,8 +959,8 @@ impl Ledger {
     /// segments; if any (device, window) would be over capacity the change is refused.
     ///
     /// # Errors
-    /// [`Rejection::Policy`] naming the device and window that would be over.
-    pub fn set_policy(&mut self, policy: Policy) -> Result<(), Rejection> {
+    /// [`Rejection::WindowedFloor`] naming the device and window that would be over.
+    pub fn set_policy(&mut self, policy: WindowedFloor) -> Result<(), Rejection> {
         let name = policy.id.clone();
         let mut policies = self.policies.clone();
         match policies.iter_mut().find(|p| p.id == policy.id) {
@@ -969,8 +974,8 @@ impl Ledger {
     /// the same re-check as [`Ledger::set_policy`].
     ///
     /// # Errors
-    /// [`Rejection::UnknownPolicy`]; [`Rejection::Policy`].
-    pub fn remove_policy(&mut self, id: &str) -> Result<Policy, Rejection> {
+    /// [`Rejection::UnknownPolicy`]; [`Rejection::WindowedFloor`].
+    pub fn remove_policy(&mut self, id: &str) -> Result<WindowedFloor, Rejection> {
         let i = self
             .policies
             .iter()
@@ -982,7 +987,11 @@ impl Ledger {
         Ok(removed)
     }
 
-    fn replace_policies(&mut self, policies: Vec<Policy>, name: &str) -> Result<(), Rejection> {
+    fn replace_policies(
+        &mut self,
+        policies: Vec<WindowedFloor>,
+        name: &str,
+    ) -> Result<(), Rejection> {
         if policies.len() > usize::from(u16::MAX) {
             return Err(Rejection::Invalid("too many policies".into()));
         }
@@ -1021,7 +1030,7 @@ impl Ledger {
                             .join(" & ")
                     }
                 };
-                return Err(Rejection::Policy {
+                return Err(Rejection::WindowedFloor {
                     policy: name.to_string(),
                     device: d.device.id.clone(),
                     window: label,

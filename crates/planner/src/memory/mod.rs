@@ -5,7 +5,7 @@
 //! - [`Device`]: id, [`Tier`] (T0–T3), bytes, peak bandwidth; floors are admitted up to an
 //!   admission share of peak, [`DEFAULT_ADMISSION_SHARE`] = 0.7 (memory-cxl.md §5: keep
 //!   Σfloors ≤ ~65–75 % of peak, where latency turns exponential).
-//! - [`Policy`]: "min 150 GB/s 20:00–08:00" — a [`DailyWindow`] in local time at a fixed UTC
+//! - [`WindowedFloor`]: "min 150 GB/s 20:00–08:00" — a [`DailyWindow`] in local time at a fixed UTC
 //!   offset (the service turns IANA zone names into offsets), selecting bundles by security
 //!   domain, that sets (raises or lowers) their floor inside the window.
 //! - [`Segments`]: the cyclic week cut at every policy-window edge; a bundle's lifetime is
@@ -27,14 +27,14 @@
 //! assert_eq!(ledger.capacity(0), MBps::from_gbps(201.6)); // 0.7 × 288
 //!
 //! // 150 GB/s fits on one device.
-//! let p = ledger.allocate("ffm-1", Request::new(1 << 30, Tier::T2, 150.0, 0)).unwrap();
+//! let p = ledger.allocate("ffm-1", BundleDemand::new(1 << 30, Tier::T2, 150.0, 0)).unwrap();
 //! assert_eq!(p.shares.len(), 1);
 //! // 220 GB/s fits on neither alone: weighted interleave, weights = free bandwidth.
-//! let p = ledger.allocate("ffm-2", Request::new(1 << 30, Tier::T2, 220.0, 0)).unwrap();
+//! let p = ledger.allocate("ffm-2", BundleDemand::new(1 << 30, Tier::T2, 220.0, 0)).unwrap();
 //! assert_eq!(p.shares.len(), 2);
 //! assert_eq!(p.shares.iter().map(|s| s.floor).map(|f| f.0).sum::<u64>(), 220_000);
 //! // A night policy raising every floor to 200 GB/s would over-commit: refused, nothing changes.
-//! let night = Policy {
+//! let night = WindowedFloor {
 //!     id: "night".into(),
 //!     floor: MBps::from_gbps(200.0),
 //!     window: DailyWindow::parse("20:00–08:00").unwrap(),
@@ -49,8 +49,8 @@ mod ledger;
 mod time;
 
 pub use ledger::{
-    Bundle, DEFAULT_ADMISSION_SHARE, Device, Ledger, LedgerConfig, MBps, Placement, Policy,
-    Rejection, Request, Share, Tier, apportion,
+    Bundle, BundleDemand, DEFAULT_ADMISSION_SHARE, Device, Ledger, LedgerConfig, MBps, Placement,
+    Rejection, Share, Tier, WindowedFloor, apportion,
 };
 pub use time::{
     DAY_MIN, DailyWindow, EVERY_DAY, Segments, Span, WEEK_MIN, WindowError, week_minute,

@@ -14,8 +14,8 @@ fn ledger(devices: Vec<Device>) -> Ledger {
     Ledger::new(LedgerConfig::default(), devices).unwrap()
 }
 
-fn policy(id: &str, gbps: f64, window: &str) -> Policy {
-    Policy {
+fn policy(id: &str, gbps: f64, window: &str) -> WindowedFloor {
+    WindowedFloor {
         id: id.into(),
         floor: MBps::from_gbps(gbps),
         window: DailyWindow::parse(window).unwrap(),
@@ -78,7 +78,7 @@ fn single_device_when_it_fits() {
     let mut l = ledger(t2(2, 288.0));
     assert_eq!(l.capacity(0), MBps(201_600));
     let p = l
-        .allocate("a", Request::new(GIB, Tier::T2, 150.0, MONDAY))
+        .allocate("a", BundleDemand::new(GIB, Tier::T2, 150.0, MONDAY))
         .unwrap();
     assert_eq!(p.shares.len(), 1);
     assert_eq!(p.shares[0].floor, MBps(150_000));
@@ -86,7 +86,7 @@ fn single_device_when_it_fits() {
     assert_eq!(p.shares[0].interleave_weight, 1);
     // The next one goes to the device with more headroom.
     let q = l
-        .allocate("b", Request::new(GIB, Tier::T2, 10.0, MONDAY))
+        .allocate("b", BundleDemand::new(GIB, Tier::T2, 10.0, MONDAY))
         .unwrap();
     assert_ne!(q.shares[0].index, p.shares[0].index);
     l.verify().unwrap();
@@ -95,13 +95,13 @@ fn single_device_when_it_fits() {
 #[test]
 fn split_weights_follow_free_bandwidth() {
     let mut l = ledger(t2(3, 100.0)); // 70 GB/s admissible each
-    l.allocate("a", Request::new(GIB, Tier::T2, 40.0, MONDAY))
+    l.allocate("a", BundleDemand::new(GIB, Tier::T2, 40.0, MONDAY))
         .unwrap(); // dev 1: 30 free
-    l.allocate("b", Request::new(GIB, Tier::T2, 20.0, MONDAY))
+    l.allocate("b", BundleDemand::new(GIB, Tier::T2, 20.0, MONDAY))
         .unwrap(); // dev 2: 50 free
     // dev 3: 70 free. 100 GB/s needs dev 3 (70) + dev 2 (50): weights 70:50.
     let p = l
-        .allocate("c", Request::new(12 * GIB, Tier::T2, 100.0, MONDAY))
+        .allocate("c", BundleDemand::new(12 * GIB, Tier::T2, 100.0, MONDAY))
         .unwrap();
     let names: Vec<&str> = p.shares.iter().map(|s| s.device.as_str()).collect();
     assert_eq!(names, ["cxl-dev-003", "cxl-dev-002"]);
@@ -119,8 +119,14 @@ fn split_weights_follow_free_bandwidth() {
     assert!(l.granted(1, 0) <= l.capacity(1));
     l.verify().unwrap();
     // Nothing is left for another 20 GB/s beyond what the class holds: 30 + 8.33 + 11.67 = 50.
-    assert!(l.admit(&Request::new(GIB, Tier::T2, 50.0, MONDAY)).is_ok());
-    assert!(l.admit(&Request::new(GIB, Tier::T2, 50.1, MONDAY)).is_err());
+    assert!(
+        l.admit(&BundleDemand::new(GIB, Tier::T2, 50.0, MONDAY))
+            .is_ok()
+    );
+    assert!(
+        l.admit(&BundleDemand::new(GIB, Tier::T2, 50.1, MONDAY))
+            .is_err()
+    );
 }
 
 #[test]
@@ -129,7 +135,7 @@ fn split_skips_devices_without_the_bytes() {
     devs[2].bytes = GIB; // the freest device is nearly full of bytes
     let mut l = ledger(devs);
     let p = l
-        .allocate("a", Request::new(40 * GIB, Tier::T2, 100.0, MONDAY))
+        .allocate("a", BundleDemand::new(40 * GIB, Tier::T2, 100.0, MONDAY))
         .unwrap();
     assert!(p.shares.iter().all(|s| s.device != "cxl-dev-003"));
     assert_eq!(p.shares.iter().map(|s| s.bytes).sum::<u64>(), 40 * GIB);
@@ -142,16 +148,16 @@ fn rejection_names_binding_device_and_window() {
     l.set_policy(policy("night", 180.0, "20:00–08:00")).unwrap();
     // Own floor 20 GB/s, raised to 180 at night: it lands on one device.
     let p = l
-        .allocate("a", Request::new(GIB, Tier::T2, 20.0, MONDAY))
+        .allocate("a", BundleDemand::new(GIB, Tier::T2, 20.0, MONDAY))
         .unwrap();
     assert_eq!(p.shares.len(), 1);
     let busy = p.shares[0].index as usize;
     // Fill the other device at night too.
-    l.allocate("b", Request::new(GIB, Tier::T2, 20.0, MONDAY))
+    l.allocate("b", BundleDemand::new(GIB, Tier::T2, 20.0, MONDAY))
         .unwrap();
     let before = l.clone();
     let err = l
-        .allocate("c", Request::new(GIB, Tier::T2, 30.0, MONDAY))
+        .allocate("c", BundleDemand::new(GIB, Tier::T2, 30.0, MONDAY))
         .unwrap_err();
     let msg = err.to_string();
     assert!(
@@ -168,9 +174,9 @@ fn rejection_names_binding_device_and_window() {
     ));
     assert_eq!(l, before, "a rejection changes nothing");
     // A bundle living only in the day is not bound by the night.
-    let day = Request {
+    let day = BundleDemand {
         end_s: Some(MONDAY + 18 * 3600),
-        ..Request::new(GIB, Tier::T2, 30.0, MONDAY + 9 * 3600)
+        ..BundleDemand::new(GIB, Tier::T2, 30.0, MONDAY + 9 * 3600)
     };
     l.allocate("d", day).unwrap();
     let _ = busy;
@@ -180,9 +186,9 @@ fn rejection_names_binding_device_and_window() {
 #[test]
 fn resize_readmits_and_rejection_changes_nothing() {
     let mut l = ledger(t2(1, 100.0));
-    l.allocate("a", Request::new(GIB, Tier::T2, 30.0, MONDAY))
+    l.allocate("a", BundleDemand::new(GIB, Tier::T2, 30.0, MONDAY))
         .unwrap();
-    l.allocate("b", Request::new(GIB, Tier::T2, 30.0, MONDAY))
+    l.allocate("b", BundleDemand::new(GIB, Tier::T2, 30.0, MONDAY))
         .unwrap();
     let p = l.resize("a", MBps::from_gbps(40.0)).unwrap();
     assert_eq!(p.shares[0].floor, MBps(40_000));
@@ -205,7 +211,7 @@ fn migrate_holds_both_until_commit() {
     let mut devs = t2(1, 100.0);
     devs.push(Device::new("dram-0", Tier::T1, 64 * GIB, 300.0));
     let mut l = ledger(devs);
-    l.allocate("a", Request::new(GIB, Tier::T2, 50.0, MONDAY))
+    l.allocate("a", BundleDemand::new(GIB, Tier::T2, 50.0, MONDAY))
         .unwrap();
     let dest = l.migrate_begin("a", Tier::T1).unwrap();
     assert_eq!(dest.shares[0].device, "dram-0");
@@ -226,7 +232,7 @@ fn migrate_holds_both_until_commit() {
     l.migrate_abort("a").unwrap();
     assert_eq!((l.granted(0, 0), l.granted(1, 0)), (MBps(0), MBps(50_000)));
     // No room on the destination: refused, nothing changes.
-    l.allocate("b", Request::new(GIB, Tier::T2, 60.0, MONDAY))
+    l.allocate("b", BundleDemand::new(GIB, Tier::T2, 60.0, MONDAY))
         .unwrap();
     let before = l.clone();
     assert!(l.migrate("a", Tier::T2).is_err());
@@ -237,9 +243,9 @@ fn migrate_holds_both_until_commit() {
 #[test]
 fn policy_change_rechecks_every_bundle() {
     let mut l = ledger(t2(1, 100.0));
-    l.allocate("a", Request::new(GIB, Tier::T2, 10.0, MONDAY))
+    l.allocate("a", BundleDemand::new(GIB, Tier::T2, 10.0, MONDAY))
         .unwrap();
-    l.allocate("b", Request::new(GIB, Tier::T2, 10.0, MONDAY))
+    l.allocate("b", BundleDemand::new(GIB, Tier::T2, 10.0, MONDAY))
         .unwrap();
     l.set_policy(policy("night", 35.0, "20:00–08:00")).unwrap();
     assert_eq!(l.granted(0, 0), MBps(70_000)); // Monday 00:00 is night
@@ -272,13 +278,13 @@ fn policy_change_rechecks_every_bundle() {
 fn expire_and_free_leave_nothing() {
     let mut l = ledger(t2(2, 100.0));
     for i in 0..10 {
-        let r = Request {
+        let r = BundleDemand {
             end_s: Some(MONDAY + 3600 * (i + 1)),
-            ..Request::new(GIB, Tier::T2, 5.0, MONDAY)
+            ..BundleDemand::new(GIB, Tier::T2, 5.0, MONDAY)
         };
         l.allocate(&format!("b{i}"), r).unwrap();
     }
-    l.allocate("forever", Request::new(GIB, Tier::T2, 5.0, MONDAY))
+    l.allocate("forever", BundleDemand::new(GIB, Tier::T2, 5.0, MONDAY))
         .unwrap();
     assert_eq!(l.expire(MONDAY + 3600 * 5).len(), 5);
     assert_eq!(l.len(), 6);
@@ -291,7 +297,7 @@ fn expire_and_free_leave_nothing() {
 #[test]
 fn apply_is_compare_and_swap() {
     let mut l = ledger(t2(1, 100.0));
-    let r = Request::new(GIB, Tier::T2, 50.0, MONDAY);
+    let r = BundleDemand::new(GIB, Tier::T2, 50.0, MONDAY);
     let d1 = l.admit(&r).unwrap();
     let d2 = l.admit(&r).unwrap();
     l.apply("a", r.clone(), d1).unwrap();
@@ -302,7 +308,7 @@ fn apply_is_compare_and_swap() {
 fn serde_round_trip() {
     let mut l = ledger(t2(2, 288.0));
     l.set_policy(policy("night", 150.0, "20:00–08:00")).unwrap();
-    l.allocate("a", Request::new(GIB, Tier::T2, 220.0, MONDAY))
+    l.allocate("a", BundleDemand::new(GIB, Tier::T2, 220.0, MONDAY))
         .unwrap();
     let json = serde_json::to_string(&l).unwrap();
     let back: Ledger = serde_json::from_str(&json).unwrap();
@@ -314,15 +320,15 @@ fn serde_round_trip() {
 fn invalid_requests() {
     let l = ledger(t2(1, 100.0));
     assert!(matches!(
-        l.admit(&Request::new(0, Tier::T2, 1.0, 0)),
+        l.admit(&BundleDemand::new(0, Tier::T2, 1.0, 0)),
         Err(Rejection::Invalid(_))
     ));
     assert!(matches!(
-        l.admit(&Request::new(1, Tier::T0, 1.0, 0)),
+        l.admit(&BundleDemand::new(1, Tier::T0, 1.0, 0)),
         Err(Rejection::NoDevice(Tier::T0))
     ));
     assert!(matches!(
-        l.admit(&Request::new(300 * GIB, Tier::T2, 0.0, 0)),
+        l.admit(&BundleDemand::new(300 * GIB, Tier::T2, 0.0, 0)),
         Err(Rejection::Bytes { .. })
     ));
     assert!(

@@ -152,7 +152,7 @@ pub struct IfMatchHeader {
         rename = "If-Match",
         pattern = r#"^(\*|(W/)?("[0-9]{1,18}"|[0-9]{1,18}))$"#
     )]
-    pub if_match: String,
+    pub if_match: Option<String>,
 }
 
 /// A parsed list or watch request.

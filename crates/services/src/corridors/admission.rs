@@ -15,7 +15,8 @@ use std::sync::Arc;
 use corridor_model::corridor::{CorridorRequest, CorridorType, QosPriority};
 use corridor_physics::Fec;
 use corridor_planner::{
-    BlockReason, Blocked, Decision, FirstFitShortest, LanePlan, LaneSpec, Path, Request, mask_of,
+    BlockReason, Blocked, CorridorDemand, Decision, FirstFitShortest, LanePlan, LaneSpec, Path,
+    mask_of,
 };
 
 use super::error::CorridorError;
@@ -72,8 +73,8 @@ fn planner_request(
     src: usize,
     dst: usize,
     slots: &[u16],
-) -> Request {
-    Request {
+) -> CorridorDemand {
+    CorridorDemand {
         src: fabric.node(src),
         dst: fabric.node(dst),
         lanes: req.lanes as u16,

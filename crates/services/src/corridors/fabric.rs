@@ -10,9 +10,7 @@ use corridor_hal::Topology;
 use corridor_hal::topology::{GridKind, Medium as HalMedium};
 use corridor_physics::budget::{FIBER_GROUP_INDEX, SIN_GROUP_INDEX, SOI_GROUP_INDEX};
 use corridor_physics::{Couplers, Medium};
-use corridor_planner::{
-    LinkId, LinkSpec, Metric, NodeId, NodeSpec, Planner, Topology as Graph, TopologySpec,
-};
+use corridor_planner::{Graph, GraphSpec, LinkId, LinkSpec, Metric, NodeId, NodeSpec, Planner};
 
 use super::error::CorridorError;
 
@@ -122,7 +120,7 @@ impl Fabric {
                 length_mm: link.length_mm.0,
             });
         }
-        let graph = Graph::new(TopologySpec {
+        let graph = Graph::new(GraphSpec {
             // A port's module lanes are the planner's node lanes: a corridor
             // holds the same run of them on every port of its path.
             nodes: ports

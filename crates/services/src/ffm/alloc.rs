@@ -8,7 +8,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use corridor_model::ffm::{FfmAllocRequest, FfmBundle, Persistence};
 use corridor_model::validate::Validate;
-use corridor_planner::memory::{self as planner, MBps, Placement, Request};
+use corridor_planner::memory::{self as planner, BundleDemand, MBps, Placement};
 use corridor_store::Op;
 
 use super::error::{FfmError, store_err};
@@ -34,7 +34,7 @@ impl FfmService {
         let id = new_id("ffm");
         let now = self.clock.now();
         let mut bundle = FfmBundle::pending(&id, request, self.config.default_ttl, now);
-        let planner_request = Request {
+        let planner_request = BundleDemand {
             bytes: bundle.bytes.get(),
             latency_class: admission::tier(bundle.latency_class),
             floor: MBps::from_gbps(bundle.bandwidth_floor_gbs.get()),
@@ -69,7 +69,7 @@ impl FfmService {
     async fn commit(
         &self,
         bundle: &mut FfmBundle,
-        request: &Request,
+        request: &BundleDemand,
         placement: &Placement,
         now: DateTime<Utc>,
     ) -> Result<(), FfmError> {

@@ -250,7 +250,7 @@ impl FfmService {
 
 /// The ledger's form of a policy: a daily window in minutes at a fixed UTC
 /// offset, over the whole domain.
-fn ledger_policy(policy: &Policy) -> Result<planner::Policy, FfmError> {
+fn ledger_policy(policy: &Policy) -> Result<planner::WindowedFloor, FfmError> {
     if !policy.target.is_empty() {
         return Err(FfmError::field(
             "/target",
@@ -292,7 +292,7 @@ fn ledger_policy(policy: &Policy) -> Result<planner::Policy, FfmError> {
         .map_err(|e| FfmError::field("/window", "format", e.to_string()))?
         .with_offset(offset)
         .on_days(days);
-    Ok(planner::Policy {
+    Ok(planner::WindowedFloor {
         id: policy.id.clone(),
         floor: MBps::from_gbps(policy.min_gbs.get()),
         window,

@@ -1,10 +1,10 @@
 use corridor_physics::Medium;
 
-use crate::graph::{LinkSpec, NodeSpec, Topology, TopologySpec};
+use crate::graph::{Graph, GraphSpec, LinkSpec, NodeSpec};
 use crate::*;
 
-fn topo(nodes: usize, links: &[(u32, u32, f64)], w: u16) -> Topology {
-    Topology::new(TopologySpec {
+fn topo(nodes: usize, links: &[(u32, u32, f64)], w: u16) -> Graph {
+    Graph::new(GraphSpec {
         nodes: (0..nodes).map(|i| NodeSpec::new(format!("n{i}"))).collect(),
         links: links
             .iter()
@@ -36,8 +36,8 @@ fn max_sum_keeps_continuity_that_first_fit_destroys() {
     assert_eq!(ours.routes(), 3);
     let mut base = Occupancy::new(p.topology());
     silver(&mut base, 1, &[1], 0b10);
-    let near = Request::wavelengths(NodeId(0), NodeId(1), 1, Qos::Silver);
-    let far = Request::wavelengths(NodeId(0), NodeId(2), 1, Qos::Silver);
+    let near = CorridorDemand::wavelengths(NodeId(0), NodeId(1), 1, Qos::Silver);
+    let far = CorridorDemand::wavelengths(NodeId(0), NodeId(2), 1, Qos::Silver);
 
     let ff = p.decide(&base, &near, &KspFirstFit).unwrap();
     let ms = p.decide(&base, &near, &ours).unwrap();
@@ -82,7 +82,7 @@ fn max_sum_deflects_where_that_saves_capacity() {
     silver(&mut occ, 1, &[0], 0b10);
     silver(&mut occ, 2, &[3], 0b10);
     silver(&mut occ, 3, &[4], 0b10);
-    let req = Request::wavelengths(NodeId(0), NodeId(2), 1, Qos::Silver);
+    let req = CorridorDemand::wavelengths(NodeId(0), NodeId(2), 1, Qos::Silver);
     let ff = p.decide(&occ, &req, &KspFirstFit).unwrap();
     assert_eq!((ff.path_rank, ff.channels.clone()), (0, vec![0]));
     assert_eq!(ours.loss(&occ, &ff.path.links, ff.mask), 4);
@@ -90,7 +90,7 @@ fn max_sum_deflects_where_that_saves_capacity() {
     assert_eq!((ms.path_rank, ms.channels.clone()), (1, vec![1]));
     assert_eq!(ours.loss(&occ, &ms.path.links, ms.mask), 2);
     // Afterwards 3→4 still fits on its shortest path with Max-Sum's choice, not with FF's.
-    let far = Request::wavelengths(NodeId(3), NodeId(4), 1, Qos::Silver);
+    let far = CorridorDemand::wavelengths(NodeId(3), NodeId(4), 1, Qos::Silver);
     let mut after = occ.clone();
     after.apply(&ms, GrantId(9)).unwrap();
     assert_eq!(p.decide(&after, &far, &ours).unwrap().path_rank, 0);
@@ -107,7 +107,7 @@ fn max_sum_on_empty_network_is_first_fit_on_shortest() {
     assert_eq!(ours.routes(), 91);
     let occ = Occupancy::new(p.topology());
     for (s, t) in [(0, 13), (3, 9), (12, 1)] {
-        let req = Request::wavelengths(NodeId(s), NodeId(t), 3, Qos::Bronze);
+        let req = CorridorDemand::wavelengths(NodeId(s), NodeId(t), 3, Qos::Bronze);
         let d = p.decide(&occ, &req, &ours).unwrap();
         assert_eq!(d.path_rank, 0);
         assert_eq!(d.channels, vec![0, 1, 2]);
@@ -124,7 +124,7 @@ fn max_sum_of_another_topology_falls_back_to_ksp_first_fit() {
     let mut occ = Occupancy::new(p.topology());
     silver(&mut occ, 1, &[5], 0b1);
     for (s, t) in [(0, 13), (4, 5), (13, 2)] {
-        let req = Request::wavelengths(NodeId(s), NodeId(t), 2, Qos::Bronze);
+        let req = CorridorDemand::wavelengths(NodeId(s), NodeId(t), 2, Qos::Bronze);
         assert_eq!(
             p.decide(&occ, &req, &foreign).unwrap(),
             p.decide(&occ, &req, &KspFirstFit).unwrap()
@@ -174,7 +174,7 @@ fn max_sum_choice_minimises_loss() {
                 best = Some(best.map_or(cost, |b: u32| b.min(cost)));
             }
             #[allow(clippy::cast_possible_truncation)]
-            let req = Request::wavelengths(NodeId(s), NodeId(t), lanes as u16, Qos::Bronze);
+            let req = CorridorDemand::wavelengths(NodeId(s), NodeId(t), lanes as u16, Qos::Bronze);
             match p.decide(&occ, &req, &ours) {
                 Ok(d) => {
                     assert_eq!(d.channels.len(), lanes as usize);
@@ -214,7 +214,7 @@ fn max_sum_decides_the_same_for_paths_it_did_not_index() {
         let t = (s + 1 + rng.below(13)) % 14;
         #[allow(clippy::cast_possible_truncation)]
         let lanes = 1 + rng.below(3) as u16;
-        let req = Request::wavelengths(NodeId(s), NodeId(t), lanes, Qos::Bronze);
+        let req = CorridorDemand::wavelengths(NodeId(s), NodeId(t), lanes, Qos::Bronze);
         let mine = p.decide(&occ, &req, &own);
         assert_eq!(mine, p.decide(&occ, &req, &foreign));
         deflected += usize::from(mine.is_ok_and(|d| d.path_rank > 0));
