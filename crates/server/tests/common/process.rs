@@ -25,10 +25,13 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// The `corridord` binary cargo built for these tests.
+pub const BINARY: &str = env!("CARGO_BIN_EXE_corridord");
+
 /// `corridord` with its output discarded; a test adds its flags and
 /// environment (and pipes stderr to read the log).
 pub fn command() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_corridord"));
+    let mut command = Command::new(BINARY);
     command.stdout(Stdio::null()).stderr(Stdio::null());
     command
 }
