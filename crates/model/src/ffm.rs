@@ -113,7 +113,7 @@ impl Validate for FfmAllocRequest {
     fn validate(&self) -> Result<(), Vec<FieldViolation>> {
         let mut v = Violations::new();
         if v.range("/bytes", self.bytes.get(), MIN_BYTES, MAX_BYTES)
-            && self.bytes.get() % PAGE_BYTES != 0
+            && !self.bytes.get().is_multiple_of(PAGE_BYTES)
         {
             v.add(
                 "/bytes",

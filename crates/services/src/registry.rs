@@ -548,7 +548,7 @@ fn decode_continue(token: &str) -> Result<String, ServiceError> {
             .into(),
     };
     let digits = token.as_bytes();
-    if digits.is_empty() || digits.len() % 2 != 0 || digits.len() > 1024 {
+    if digits.is_empty() || !digits.len().is_multiple_of(2) || digits.len() > 1024 {
         return Err(invalid());
     }
     let mut key = String::with_capacity(digits.len() / 2);
