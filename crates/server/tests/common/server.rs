@@ -162,7 +162,10 @@ impl Server {
 
     /// A raw HTTP client authenticated as `principal`.
     pub fn http(&self, principal: &Principal) -> reqwest::Client {
-        self.require_tls();
+        assert!(
+            self.tls.is_some(),
+            "--insecure-dev has no principals: use admin()"
+        );
         http_client(&tls_options(self.state.path(), Some(principal)))
     }
 
@@ -173,12 +176,5 @@ impl Server {
             Some(_) => typed_client(&self.base, self.state.path(), principal),
             None => corridor_client::Client::new(&self.base).unwrap(),
         }
-    }
-
-    fn require_tls(&self) {
-        assert!(
-            self.tls.is_some(),
-            "--insecure-dev has no principals: use admin()"
-        );
     }
 }
