@@ -4,13 +4,15 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use corridor_client::{Client, TlsOptions};
+use common::problem::{Reply, assert_problem};
+use common::server::{Options, Server};
 use corridor_hal::Topology;
-use corridor_pki::{PkiPaths, Principal};
-use corridor_server::config::Config;
-use corridor_server::{Daemon, http::openapi};
+use corridor_pki::Principal;
+use corridor_server::http::openapi;
 use futures::StreamExt;
 use serde_json::Value;
+
+mod common;
 
 /// The RFC's "List Devices" fields, every one of which each device carries.
 const RFC_DEVICE_FIELDS: [&str; 12] = [
@@ -28,100 +30,25 @@ const RFC_DEVICE_FIELDS: [&str; 12] = [
     "attestation_ticket",
 ];
 
-struct Running {
-    base: String,
-    /// An admin mTLS client, as corridorctl would build from the state dir.
-    http: reqwest::Client,
-    tls: TlsOptions,
-    plane: std::sync::Arc<corridor_services::ControlPlane>,
-    server: corridor_server::Background,
-    _state: tempfile::TempDir,
+/// GETs `url` as the admin.
+async fn get(server: &Server, url: &str) -> reqwest::Response {
+    server.admin().get(url).send().await.unwrap()
 }
 
-impl Running {
-    async fn start() -> Running {
-        let state = tempfile::tempdir().unwrap();
-        Self::start_in(state).await
-    }
-
-    async fn start_in(state: tempfile::TempDir) -> Running {
-        let config = Config::local(state.path());
-        let daemon = Daemon::start(&config).await.expect("corridord starts");
-        let base = daemon.base_url();
-        assert!(base.starts_with("https://"), "{base}");
-        let pki = PkiPaths::in_state_dir(state.path());
-        let tls = TlsOptions {
-            ca: pki.ca_cert(),
-            identity: Some((
-                pki.client_cert(&Principal::Admin),
-                pki.client_key(&Principal::Admin),
-            )),
-        };
-        let http = reqwest::Client::builder()
-            .tls_backend_preconfigured(corridor_client::rustls_config(&tls).unwrap())
-            .build()
-            .unwrap();
-        let plane = daemon.plane().clone();
-        Running {
-            base,
-            http,
-            tls,
-            plane,
-            server: daemon.spawn(),
-            _state: state,
-        }
-    }
-
-    async fn stop(self) -> tempfile::TempDir {
-        self.server.stop().await.unwrap();
-        drop(self.plane);
-        self._state
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{}", self.base, path)
-    }
-
-    async fn get(&self, url: &str) -> reqwest::Response {
-        self.http.get(url).send().await.unwrap()
-    }
-
-    /// GETs `path` as the admin and decodes the JSON body.
-    async fn json<T: serde::de::DeserializeOwned>(&self, path: &str) -> T {
-        self.get(&self.url(path)).await.json().await.unwrap()
-    }
-
-    fn client(&self) -> Client {
-        Client::with_tls(&self.base, &self.tls).unwrap()
-    }
+/// GETs `path` as the admin and decodes the JSON body.
+async fn json<T: serde::de::DeserializeOwned>(server: &Server, path: &str) -> T {
+    get(server, &server.url(path)).await.json().await.unwrap()
 }
 
-fn assert_problem(response_status: u16, content_type: &str, body: &Value, status: u16) {
-    assert_eq!(response_status, status, "{body}");
-    assert_eq!(content_type, "application/problem+json", "{body}");
-    assert_eq!(body["status"], status, "{body}");
-    assert!(
-        body["type"].as_str().unwrap().starts_with("https://"),
-        "{body}"
-    );
-    assert!(body["title"].is_string(), "{body}");
-}
-
-async fn problem(response: reqwest::Response) -> (u16, String, Value) {
-    let status = response.status().as_u16();
-    let content_type = response
-        .headers()
-        .get("content-type")
-        .map(|v| v.to_str().unwrap().to_string())
-        .unwrap_or_default();
-    let body = response.json::<Value>().await.unwrap();
-    (status, content_type, body)
+/// GETs `path` as the admin, read whole.
+async fn reply(server: &Server, path: &str) -> Reply {
+    Reply::read(get(server, &server.url(path)).await).await
 }
 
 #[tokio::test]
 async fn devices_have_every_rfc_field_and_match_the_twin() {
-    let server = Running::start().await;
-    let devices: Vec<Value> = server.json("/v1/fabman/devices").await;
+    let server = Server::start().await;
+    let devices: Vec<Value> = json(&server, "/v1/fabman/devices").await;
     let topology = Topology::default_twin();
     assert_eq!(devices.len(), topology.cxl_devices().len());
     for device in &devices {
@@ -140,10 +67,10 @@ async fn devices_have_every_rfc_field_and_match_the_twin() {
         );
     }
     let first = devices[0]["id"].as_str().unwrap();
-    let one: Value = server.json(&format!("/v1/fabman/devices/{first}")).await;
+    let one: Value = json(&server, &format!("/v1/fabman/devices/{first}")).await;
     assert_eq!(&one, &devices[0]);
 
-    let client = server.client();
+    let client = server.client(&Principal::Admin);
     let typed = client.devices().await.unwrap();
     assert_eq!(typed.len(), devices.len());
     server.stop().await;
@@ -151,29 +78,23 @@ async fn devices_have_every_rfc_field_and_match_the_twin() {
 
 #[tokio::test]
 async fn unknown_device_route_and_method_are_problems() {
-    let server = Running::start().await;
-    let (status, ct, body) =
-        problem(server.get(&server.url("/v1/fabman/devices/nope")).await).await;
-    assert_problem(status, &ct, &body, 404);
-
-    let (status, ct, body) = problem(server.get(&server.url("/v1/nowhere")).await).await;
-    assert_problem(status, &ct, &body, 404);
+    let server = Server::start().await;
+    assert_problem(&reply(&server, "/v1/fabman/devices/nope").await, 404);
+    assert_problem(&reply(&server, "/v1/nowhere").await, 404);
 
     let response = server
-        .http
-        .clone()
+        .admin()
         .put(server.url("/v1/fabman/devices"))
         .send()
         .await
         .unwrap();
-    let (status, ct, body) = problem(response).await;
-    assert_problem(status, &ct, &body, 405);
+    assert_problem(&Reply::read(response).await, 405);
     server.stop().await;
 }
 
 #[tokio::test]
 async fn bad_query_parameters_name_the_parameter() {
-    let server = Running::start().await;
+    let server = Server::start().await;
     for (query, pointer) in [
         ("limit=0", "?limit"),
         ("limit=abc", "?limit"),
@@ -183,26 +104,21 @@ async fn bad_query_parameters_name_the_parameter() {
         ("continue=garbage", "?continue"),
         ("colour=red", "?query"),
     ] {
-        let (status, ct, body) = problem(
-            server
-                .get(&server.url(&format!("/v1/fabman/devices?{query}")))
-                .await,
-        )
-        .await;
-        assert_problem(status, &ct, &body, 422);
-        assert_eq!(body["errors"][0]["pointer"], pointer, "{query}: {body}");
+        let reply = reply(&server, &format!("/v1/fabman/devices?{query}")).await;
+        assert_problem(&reply, 422);
+        assert_eq!(reply.pointer(), pointer, "{query}: {}", reply.body);
     }
     server.stop().await;
 }
 
 #[tokio::test]
 async fn paging_follows_continue_tokens_to_the_end() {
-    let server = Running::start().await;
-    let all: Vec<Value> = server.json("/v1/fabman/devices").await;
+    let server = Server::start().await;
+    let all: Vec<Value> = json(&server, "/v1/fabman/devices").await;
     let mut seen = Vec::new();
     let mut next = server.url("/v1/fabman/devices?limit=1");
     loop {
-        let response = server.get(&next).await;
+        let response = get(&server, &next).await;
         let token = response
             .headers()
             .get("x-continue")
@@ -228,35 +144,33 @@ async fn paging_follows_continue_tokens_to_the_end() {
 
 #[tokio::test]
 async fn label_selectors_filter_devices() {
-    let server = Running::start().await;
-    let all: Vec<Value> = server.json("/v1/fabman/devices").await;
+    let server = Server::start().await;
+    let all: Vec<Value> = json(&server, "/v1/fabman/devices").await;
     let (key, value) = all[0]["labels"]
         .as_object()
         .and_then(|labels| labels.iter().next())
         .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string()))
         .expect("devices carry labels");
-    let matching: Vec<Value> = server
-        .json(&format!(
-            "/v1/fabman/devices?label_selector={key}%3D{value}"
-        ))
-        .await;
+    let matching: Vec<Value> = json(
+        &server,
+        &format!("/v1/fabman/devices?label_selector={key}%3D{value}"),
+    )
+    .await;
     let expected = all
         .iter()
         .filter(|d| d["labels"][&key] == value.as_str())
         .count();
     assert_eq!(matching.len(), expected);
     assert!(!matching.is_empty());
-    let none: Vec<Value> = server
-        .json("/v1/fabman/devices?label_selector=no-such-label")
-        .await;
+    let none: Vec<Value> = json(&server, "/v1/fabman/devices?label_selector=no-such-label").await;
     assert!(none.is_empty());
     server.stop().await;
 }
 
 #[tokio::test]
 async fn watch_streams_changes_after_the_list_revision() {
-    let server = Running::start().await;
-    let client = server.client();
+    let server = Server::start().await;
+    let client = server.client(&Principal::Admin);
     let page = client
         .list_page::<Value>("/v1/fabman/devices", None, None, None)
         .await
@@ -267,7 +181,7 @@ async fn watch_streams_changes_after_the_list_revision() {
         .unwrap();
     let id = page.items[0]["id"].as_str().unwrap().to_string();
     server
-        .plane
+        .plane()
         .devices
         .update(&id, None, |device| {
             device.status = corridor_model::fabric::DeviceStatus::Degraded;
@@ -288,8 +202,8 @@ async fn watch_streams_changes_after_the_list_revision() {
 
 #[tokio::test]
 async fn every_pending_rfc_endpoint_answers_501_problem() {
-    let server = Running::start().await;
-    let http = server.http.clone();
+    let server = Server::start().await;
+    let http = server.admin();
     let pending = [
         ("POST", "/v1/fabman/paths"),
         ("POST", "/v1/fabman/attest"),
@@ -308,8 +222,11 @@ async fn every_pending_rfc_endpoint_answers_501_problem() {
             .send()
             .await
             .unwrap();
-        let (status, ct, body) = problem(response).await;
-        assert_problem(status, &ct, &body, 501);
+        let Reply { body, .. } = {
+            let reply = Reply::read(response).await;
+            assert_problem(&reply, 501);
+            reply
+        };
         assert!(
             body["detail"].as_str().unwrap().contains('#')
                 || body["detail"].as_str().unwrap().contains("issue"),
@@ -321,13 +238,12 @@ async fn every_pending_rfc_endpoint_answers_501_problem() {
 
 #[tokio::test]
 async fn health_ready_and_metrics() {
-    let server = Running::start().await;
-    assert_eq!(server.get(&server.url("/healthz")).await.status(), 200);
-    assert_eq!(server.get(&server.url("/readyz")).await.status(), 200);
-    server.get(&server.url("/v1/fabman/devices")).await;
-    server.get(&server.url("/v1/fabman/devices/nope")).await;
-    let text = server
-        .get(&server.url("/metrics"))
+    let server = Server::start().await;
+    assert_eq!(get(&server, &server.url("/healthz")).await.status(), 200);
+    assert_eq!(get(&server, &server.url("/readyz")).await.status(), 200);
+    get(&server, &server.url("/v1/fabman/devices")).await;
+    get(&server, &server.url("/v1/fabman/devices/nope")).await;
+    let text = get(&server, &server.url("/metrics"))
         .await
         .text()
         .await
@@ -355,11 +271,11 @@ async fn health_ready_and_metrics() {
 
 #[tokio::test]
 async fn inventory_survives_a_restart_on_the_same_state_dir() {
-    let server = Running::start().await;
-    let before: Vec<Value> = server.json("/v1/fabman/devices").await;
+    let server = Server::start().await;
+    let before: Vec<Value> = json(&server, "/v1/fabman/devices").await;
     let state = server.stop().await;
-    let server = Running::start_in(state).await;
-    let after: Vec<Value> = server.json("/v1/fabman/devices").await;
+    let server = Options::default().state(state).start().await;
+    let after: Vec<Value> = json(&server, "/v1/fabman/devices").await;
     let ids = |list: &[Value]| -> BTreeSet<String> {
         list.iter()
             .map(|d| d["id"].as_str().unwrap().to_string())

@@ -10,12 +10,14 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use common::clients::http_client;
+use common::server::Options;
 use corridor_client::TlsOptions;
-use corridor_pki::{Ca, Issued, PkiPaths, Principal};
-use corridor_server::Daemon;
-use corridor_server::config::Config;
+use corridor_pki::{Ca, Issued, Principal};
 use corridor_server::http::openapi;
 use serde_json::Value;
+
+mod common;
 
 /// Who calls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -164,13 +166,6 @@ fn write_identity(
     (cert, key)
 }
 
-fn http(tls: &TlsOptions) -> reqwest::Client {
-    reqwest::Client::builder()
-        .tls_backend_preconfigured(corridor_client::rustls_config(tls).unwrap())
-        .build()
-        .unwrap()
-}
-
 /// The base64 body lines of every private key under `dir`, to look for in
 /// outputs.
 fn key_material(dir: &Path) -> Vec<String> {
@@ -204,15 +199,12 @@ fn assert_no_secrets(what: &str, text: &str, material: &[String]) {
 
 #[tokio::test]
 async fn every_route_times_every_caller() {
-    let state = tempfile::tempdir().unwrap();
-    let mut config = Config::local(state.path());
-    config.security_domains = vec!["tenantA".into(), "tenantB".into()];
-    let daemon = Daemon::start(&config).await.unwrap();
-    let base = daemon.base_url();
-    let tls_state = daemon.tls().unwrap();
-    let server = daemon.spawn();
-
-    let pki = PkiPaths::in_state_dir(state.path());
+    let server = Options::default()
+        .domains(&["tenantA", "tenantB"])
+        .start()
+        .await;
+    let base = server.base();
+    let pki = server.pki();
     let ca = Ca::load(&pki).unwrap();
     let scratch = tempfile::tempdir().unwrap();
     let now = time::OffsetDateTime::now_utc();
@@ -225,7 +217,7 @@ async fn every_route_times_every_caller() {
         .unwrap();
     let revoked = ca.issue_client(&Principal::Admin).unwrap();
     ca.revoke(&revoked.serial).unwrap();
-    tls_state.reload().unwrap();
+    server.tls().unwrap().reload().unwrap();
 
     let files = |p: Principal| Some((pki.client_cert(&p), pki.client_key(&p)));
     let mut clients = BTreeMap::new();
@@ -244,7 +236,7 @@ async fn every_route_times_every_caller() {
             ca: pki.ca_cert(),
             identity,
         };
-        clients.insert(caller, http(&tls));
+        clients.insert(caller, http_client(&tls));
     }
 
     let material = key_material(&pki.dir);
@@ -299,7 +291,7 @@ async fn every_route_times_every_caller() {
 
     // The audit log has every denial and every mutation, as JSON lines,
     // and no key material.
-    let audit = std::fs::read_to_string(state.path().join("audit.log")).unwrap();
+    let audit = std::fs::read_to_string(server.state_dir().join("audit.log")).unwrap();
     assert_no_secrets("audit.log", &audit, &material);
     let entries: Vec<Value> = audit
         .lines()
@@ -327,5 +319,5 @@ async fn every_route_times_every_caller() {
         "{audit}"
     );
 
-    server.stop().await.unwrap();
+    server.stop().await;
 }

@@ -3,35 +3,30 @@
 //! `make test` installs etcd first (scripts/install-etcd.sh); without an
 //! `etcd` on PATH this test fails and says so.
 
-use corridor_server::Daemon;
-use corridor_server::config::{Config, StoreBackend};
+use common::server::{Options, Server};
+use corridor_pki::Principal;
+use corridor_server::config::StoreBackend;
 use corridor_store::StateStore;
 use corridor_store::etcd::testing::ThrowawayEtcd;
 
-async fn daemon_on(etcd: &ThrowawayEtcd, state: &std::path::Path) -> Daemon {
-    let mut config = Config::local(state);
-    config.insecure_dev = true;
-    config.store = StoreBackend::Etcd {
-        endpoints: vec![etcd.endpoint().to_string()],
-        tls: etcd.options().tls,
-    };
-    Daemon::start(&config).await.unwrap()
+mod common;
+
+async fn daemon_on(etcd: &ThrowawayEtcd) -> Server {
+    Options::default().insecure_dev().etcd(etcd).start().await
 }
 
 #[tokio::test]
 async fn two_daemons_on_one_etcd_serve_the_same_state() {
     let etcd = ThrowawayEtcd::start().await.unwrap();
-    let (state_a, state_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let a = daemon_on(&etcd, state_a.path()).await;
-    let b = daemon_on(&etcd, state_b.path()).await;
+    let a = daemon_on(&etcd).await;
+    let b = daemon_on(&etcd).await;
     assert!(
-        !state_a.path().join(corridor_server::STORE_FILE).exists(),
+        !a.state_dir().join(corridor_server::STORE_FILE).exists(),
         "no embedded store is opened when etcd is configured"
     );
-    let (base_a, base_b) = (a.base_url(), b.base_url());
-    let (a, b) = (a.spawn(), b.spawn());
-    let client_a = corridor_client::Client::new(&base_a).unwrap();
-    let client_b = corridor_client::Client::new(&base_b).unwrap();
+    // --insecure-dev: every caller is the admin.
+    let client_a = a.client(&Principal::Admin);
+    let client_b = b.client(&Principal::Admin);
 
     let seen_by_a = client_a.devices().await.unwrap();
     let seen_by_b = client_b.devices().await.unwrap();
@@ -63,20 +58,22 @@ async fn two_daemons_on_one_etcd_serve_the_same_state() {
     assert_eq!(client_a.devices().await.unwrap().len(), 3);
     assert_eq!(client_b.devices().await.unwrap().len(), 3);
 
-    a.stop().await.unwrap();
-    b.stop().await.unwrap();
+    a.stop().await;
+    b.stop().await;
 }
 
 #[tokio::test]
 async fn an_unreachable_etcd_fails_the_start_with_the_endpoint_named() {
-    let state = tempfile::tempdir().unwrap();
-    let mut config = Config::local(state.path());
-    config.insecure_dev = true;
-    config.store = StoreBackend::Etcd {
-        endpoints: vec!["http://127.0.0.1:9".into()],
-        tls: None,
-    };
-    let error = Daemon::start(&config).await.unwrap_err();
+    let error = Options::default()
+        .insecure_dev()
+        .store(StoreBackend::Etcd {
+            endpoints: vec!["http://127.0.0.1:9".into()],
+            tls: None,
+        })
+        .try_start()
+        .await
+        .err()
+        .expect("the start fails");
     assert!(error.to_string().contains("127.0.0.1:9"), "{error}");
 }
 
@@ -86,7 +83,7 @@ async fn an_unreachable_etcd_fails_the_start_with_the_endpoint_named() {
 /// for etcd; its admin client certificate for corridord).
 #[tokio::test]
 async fn corridord_reaches_etcd_over_mutual_tls_only_with_its_certificate() {
-    use corridor_pki::{PkiPaths, Principal};
+    use corridor_pki::PkiPaths;
     use corridor_store::EtcdTls;
     use corridor_store::etcd::testing::ServerTls;
 
@@ -112,13 +109,10 @@ async fn corridord_reaches_etcd_over_mutual_tls_only_with_its_certificate() {
     .unwrap();
     assert!(etcd.endpoint().starts_with("https://"));
 
-    let state = tempfile::tempdir().unwrap();
-    let daemon = daemon_on(&etcd, state.path()).await;
-    let base = daemon.base_url();
-    let daemon = daemon.spawn();
-    let http = corridor_client::Client::new(&base).unwrap();
+    let daemon = daemon_on(&etcd).await;
+    let http = daemon.client(&Principal::Admin);
     assert_eq!(http.devices().await.unwrap().len(), 4);
-    daemon.stop().await.unwrap();
+    daemon.stop().await;
 
     // Without a client certificate, or without TLS, etcd refuses.
     let mut anonymous = etcd.options();

@@ -3,18 +3,21 @@
 //! mapping a bundle, and kill -9 of the real corridord.
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
+use std::process::Command;
 use std::time::Duration;
 
+use common::clients::typed_client;
+use common::problem::Reply;
+use common::process::{Corridord, free_port};
+use common::server::{Options, Server};
+use corridor_client::Client;
 use corridor_client::ffm::{BundleHandle, MappedBundle};
-use corridor_client::{Client, TlsOptions};
 use corridor_model::ffm::{FfmAllocRequest, LatencyClass, Persistence};
 use corridor_model::units::{Bytes, GigabytesPerSecond};
-use corridor_pki::{PkiPaths, Principal};
-use corridor_server::Daemon;
-use corridor_server::config::Config;
+use corridor_pki::Principal;
 use serde_json::{Value, json};
+
+mod common;
 
 /// The RFC's "Allocate Memory" request, byte for byte.
 const RFC_ALLOC: &str = r#"{
@@ -48,82 +51,26 @@ const RFC_RESPONSE_FIELDS: [&str; 13] = [
     "tail_p99_ms",
 ];
 
-fn tls(state: &Path, principal: &Principal) -> TlsOptions {
-    let pki = PkiPaths::in_state_dir(state);
-    TlsOptions {
-        ca: pki.ca_cert(),
-        identity: Some((pki.client_cert(principal), pki.client_key(principal))),
-    }
+async fn start() -> Server {
+    Options::default()
+        .domains(&["tenantA", "tenantB"])
+        .start()
+        .await
 }
 
-fn http(state: &Path, principal: &Principal) -> reqwest::Client {
-    reqwest::Client::builder()
-        .tls_backend_preconfigured(corridor_client::rustls_config(&tls(state, principal)).unwrap())
-        .build()
-        .unwrap()
-}
-
-struct Running {
-    base: String,
-    state: tempfile::TempDir,
-    server: corridor_server::Background,
-    plane: Arc<corridor_services::ControlPlane>,
-}
-
-impl Running {
-    async fn start() -> Running {
-        let state = tempfile::tempdir().unwrap();
-        let mut config = Config::local(state.path());
-        config.security_domains = vec!["tenantA".into(), "tenantB".into()];
-        let daemon = Daemon::start(&config).await.expect("corridord starts");
-        let base = daemon.base_url();
-        let plane = daemon.plane().clone();
-        Running {
-            base,
-            state,
-            plane,
-            server: daemon.spawn(),
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-
-    fn as_(&self, principal: &Principal) -> reqwest::Client {
-        http(self.state.path(), principal)
-    }
-
-    fn client(&self, principal: &Principal) -> Client {
-        Client::with_tls(&self.base, &tls(self.state.path(), principal)).unwrap()
-    }
-
-    fn socket(&self) -> std::path::PathBuf {
-        self.state.path().join("ffm.sock")
-    }
-
-    async fn stop(self) {
-        self.server.stop().await.unwrap();
-        drop(self.plane);
-    }
-}
-
+/// Sends `body` and returns the status, headers and JSON body (`Null` when
+/// there is none).
 async fn send(
     client: &reqwest::Client,
     method: &str,
     url: String,
     body: &str,
 ) -> (u16, reqwest::header::HeaderMap, Value) {
-    let response = client
-        .request(method.parse().unwrap(), url)
-        .header("content-type", "application/json")
-        .body(body.to_owned())
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    let headers = response.headers().clone();
-    let body = response.json::<Value>().await.unwrap_or(Value::Null);
+    let Reply {
+        status,
+        headers,
+        body,
+    } = common::problem::send(client, method, url, body).await;
     (status, headers, body)
 }
 
@@ -133,8 +80,8 @@ fn tenant(name: &str) -> Principal {
 
 #[tokio::test]
 async fn rfc_examples_verbatim() {
-    let server = Running::start().await;
-    let a = server.as_(&tenant("tenantA"));
+    let server = start().await;
+    let a = server.http(&tenant("tenantA"));
     let (status, headers, body) = send(&a, "POST", server.url("/v1/ffm/alloc"), RFC_ALLOC).await;
     assert_eq!(status, 201, "{body}");
     for field in RFC_RESPONSE_FIELDS {
@@ -248,9 +195,9 @@ async fn rfc_examples_verbatim() {
 // Mapping is blocking socket I/O served by this same runtime: two workers.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn another_domains_bundle_is_a_404_like_a_missing_one() {
-    let server = Running::start().await;
-    let a = server.as_(&tenant("tenantA"));
-    let b = server.as_(&tenant("tenantB"));
+    let server = start().await;
+    let a = server.http(&tenant("tenantA"));
+    let b = server.http(&tenant("tenantB"));
     let small = RFC_ALLOC
         .replace("274877906944", "1048576")
         .replace("150", "1");
@@ -299,7 +246,7 @@ async fn another_domains_bundle_is_a_404_like_a_missing_one() {
     assert!(stolen.map(server.socket()).is_err());
     // Read-only sees it but gets no token.
     let (status, headers, _) = send(
-        &server.as_(&Principal::ReadOnly),
+        &server.http(&Principal::ReadOnly),
         "GET",
         server.url(&format!("/v1/ffm/{id}")),
         "",
@@ -312,8 +259,8 @@ async fn another_domains_bundle_is_a_404_like_a_missing_one() {
 
 #[tokio::test]
 async fn bad_input_is_a_problem_naming_the_field() {
-    let server = Running::start().await;
-    let a = server.as_(&tenant("tenantA"));
+    let server = start().await;
+    let a = server.http(&tenant("tenantA"));
     for (body, pointer) in [
         (RFC_ALLOC.replace("274877906944", "0"), "/bytes"),
         (RFC_ALLOC.replace("\"T2\"", "\"T9\""), "/latency_class"),
@@ -351,9 +298,9 @@ async fn bad_input_is_a_problem_naming_the_field() {
 
 #[tokio::test]
 async fn policy_names_are_unique_per_domain_and_policies_are_their_own_404() {
-    let server = Running::start().await;
-    let a = server.as_(&tenant("tenantA"));
-    let b = server.as_(&tenant("tenantB"));
+    let server = start().await;
+    let a = server.http(&tenant("tenantA"));
+    let b = server.http(&tenant("tenantB"));
     let night = r#"{"name":"night","security_domain":"tenantA","min_GBs":10,"window":{"start":"20:00","end":"08:00","time_zone":"UTC"}}"#;
     let (status, headers, created) = send(&a, "POST", server.url("/v1/policies"), night).await;
     assert_eq!(status, 201, "{created}");
@@ -390,7 +337,7 @@ async fn policy_names_are_unique_per_domain_and_policies_are_their_own_404() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sixty_four_clients_never_over_admit() {
-    let server = Running::start().await;
+    let server = start().await;
     let client = server.client(&tenant("tenantA"));
     let request = FfmAllocRequest {
         bytes: Bytes(1 << 20),
@@ -446,7 +393,7 @@ fn child_maps_bundle() {
 // Mapping is blocking socket I/O served by this same runtime: two workers.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn another_process_maps_the_same_bytes() {
-    let server = Running::start().await;
+    let server = start().await;
     let client = server.client(&tenant("tenantA"));
     let small: FfmAllocRequest = serde_json::from_str(
         &RFC_ALLOC
@@ -483,60 +430,30 @@ async fn another_process_maps_the_same_bytes() {
     server.stop().await;
 }
 
-/// Kills the child by pid when the test ends, however it ends.
-struct Guard(Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
+fn spawn_corridord(state: &Path, port: u16) -> Corridord {
+    let mut command = common::process::command();
+    command.env("CORRIDOR_STATE_DIR", state).args([
+        "--listen",
+        &format!("127.0.0.1:{port}"),
+        "--security-domain",
+        "tenantA",
+    ]);
+    Corridord::spawn(command, state, port, true)
 }
 
-fn spawn_corridord(state: &Path, port: u16) -> Guard {
-    Guard(
-        Command::new(env!("CARGO_BIN_EXE_corridord"))
-            .env("CORRIDOR_STATE_DIR", state)
-            .args([
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-                "--security-domain",
-                "tenantA",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    )
-}
-
-async fn ready(state: &Path, base: &str) -> Client {
-    for _ in 0..2000 {
-        if PkiPaths::in_state_dir(state)
-            .client_cert(&tenant("tenantA"))
-            .exists()
-            && let Ok(client) = Client::with_tls(base, &tls(state, &tenant("tenantA")))
-            && client.ready().await.unwrap_or(false)
-        {
-            return client;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("corridord never became ready");
+/// Waits for `corridord` and returns tenantA's client.
+async fn ready(corridord: &mut Corridord, state: &Path) -> Client {
+    corridord.ready().await;
+    typed_client(&corridord.base(), state, &tenant("tenantA"))
 }
 
 #[tokio::test]
 async fn kill_dash_nine_loses_no_acknowledged_bundle_and_restores_fds() {
     let state = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let base = format!("https://127.0.0.1:{port}");
+    let port = free_port();
     let socket = state.path().join("ffm.sock");
     let mut first = spawn_corridord(state.path(), port);
-    let client = ready(state.path(), &base).await;
+    let client = ready(&mut first, state.path()).await;
     let mut persistent: FfmAllocRequest = serde_json::from_str(
         &RFC_ALLOC
             .replace("274877906944", "1048576")
@@ -557,14 +474,11 @@ async fn kill_dash_nine_loses_no_acknowledged_bundle_and_restores_fds() {
     for _ in 0..20 {
         acknowledged.push(client.ffm_alloc(&volatile).await.unwrap().bundle.id);
     }
-    let old_pid = first.0.id();
-    // SAFETY: kill(2) on our own unreaped child.
-    let rc = unsafe { libc::kill(old_pid as libc::pid_t, libc::SIGKILL) };
-    assert_eq!(rc, 0);
-    let _ = first.0.wait();
+    let old_pid = first.pid();
+    first.kill_dash_nine();
 
-    let _second = spawn_corridord(state.path(), port);
-    let client = ready(state.path(), &base).await;
+    let mut second = spawn_corridord(state.path(), port);
+    let client = ready(&mut second, state.path()).await;
     let listed: Vec<String> = client
         .ffm_list()
         .await

@@ -12,17 +12,11 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use corridor_pki::{PkiPaths, Principal};
-use corridor_server::Daemon;
-use corridor_server::config::Config;
+use common::server::Server;
+use common::workspace;
+use corridor_pki::Principal;
 
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .ancestors()
-        .nth(2)
-        .expect("crates/server is two levels below the workspace")
-        .to_path_buf()
-}
+mod common;
 
 fn tool(name: &str) -> PathBuf {
     let dir = std::env::var_os("CORRIDOR_API_TOOLS")
@@ -57,13 +51,9 @@ fn checked_in_document_is_valid_openapi_3_1() {
 /// a fixed seed and a bounded number of cases per operation.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fuzzing_from_the_document_finds_no_disagreement() {
-    let state = tempfile::tempdir().unwrap();
-    let config = Config::local(state.path());
-    let daemon = Daemon::start(&config).await.unwrap();
-    let base = daemon.base_url();
-    let server = daemon.spawn();
-
-    let pki = PkiPaths::in_state_dir(state.path());
+    let server = Server::start().await;
+    let base = server.base().to_owned();
+    let pki = server.pki();
     let report = tempfile::tempdir().unwrap();
     let examples = std::env::var("CORRIDOR_FUZZ_EXAMPLES").unwrap_or_else(|_| "12".into());
     let hooks = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fuzz");
@@ -110,7 +100,7 @@ async fn fuzzing_from_the_document_finds_no_disagreement() {
         .await
         .expect("the fuzzing run is bounded: it ended within 15 minutes")
         .expect("schemathesis runs");
-    server.stop().await.unwrap();
+    server.stop().await;
     let text = String::from_utf8_lossy(&output.stdout).into_owned()
         + &String::from_utf8_lossy(&output.stderr);
     assert!(

@@ -4,10 +4,12 @@
 //! the modules and their data paths through the CMIS state machines, which the test reads back
 //! from what the modules recorded.
 
-use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::problem::Reply;
+use common::process::{self, Corridord, free_port};
 
 use corridor_hal::Topology;
 use corridor_hal::optical::file_module::{FileModule, ModuleSnapshot};
@@ -15,25 +17,9 @@ use corridor_hal::optical::twin::module_profile;
 use corridor_protocols::cmis::{DataPathState, Lane, ModuleSim, ModuleState};
 use serde_json::{Value, json};
 
+mod common;
+
 const PORTS: [&str; 2] = ["op-h0-0", "op-h1-0"];
-
-/// Stops corridord by pid if the test fails half-way.
-struct Guard(Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// The default rack cut down to one cabled port pair: with real modules every optical port of
 /// the topology needs a device, and this test has two.
@@ -60,35 +46,9 @@ fn module(rack: &Topology, port: &str) -> ModuleSim {
     sim
 }
 
-async fn wait_ready(client: &reqwest::Client, base: &str, child: &mut Child) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Ok(r) = client.get(format!("{base}/readyz")).send().await
-            && r.status() == 200
-        {
-            return;
-        }
-        if let Some(status) = child.try_wait().unwrap() {
-            let mut stderr = String::new();
-            use std::io::Read;
-            child
-                .stderr
-                .take()
-                .unwrap()
-                .read_to_string(&mut stderr)
-                .unwrap();
-            panic!("corridord exited with {status}: {stderr}");
-        }
-        assert!(Instant::now() < deadline, "corridord never became ready");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 async fn send(request: reqwest::RequestBuilder) -> (u16, Value) {
-    let response = request.send().await.unwrap();
-    let status = response.status().as_u16();
-    let text = response.text().await.unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    let reply = Reply::read(request.send().await.unwrap()).await;
+    (reply.status, reply.body)
 }
 
 /// Index of the first snapshot at or after `from` matching `want`.
@@ -181,8 +141,8 @@ async fn corridord_with_linux_optics_provisions_a_corridor_on_file_backed_cmis_m
         .collect();
     let config = write_config(dir.path(), &rack);
     let port = free_port();
-    let base = format!("http://127.0.0.1:{port}");
-    let child = Command::new(env!("CARGO_BIN_EXE_corridord"))
+    let mut command = process::command();
+    command
         .arg("--config")
         .arg(&config)
         .arg("--state-dir")
@@ -194,13 +154,11 @@ async fn corridord_with_linux_optics_provisions_a_corridor_on_file_backed_cmis_m
         .arg("--insecure-dev")
         .arg("--log")
         .arg("warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut guard = Guard(child);
+        .stderr(Stdio::piped());
+    let mut corridord = Corridord::spawn(command, &dir.path().join("state"), port, false);
+    corridord.ready().await;
+    let base = corridord.base();
     let client = reqwest::Client::new();
-    wait_ready(&client, &base, &mut guard.0).await;
 
     let request = json!({
         "corridor_type": "SiCorridor",
@@ -257,14 +215,8 @@ async fn corridord_with_linux_optics_provisions_a_corridor_on_file_backed_cmis_m
     let (status, released) = send(client.delete(format!("{base}/v1/corridors/{id}"))).await;
     assert_eq!(status, 200, "{released}");
 
-    // SAFETY: kill(2) on our own child's pid, which it has not reaped yet.
-    let rc = unsafe { libc::kill(guard.0.id() as libc::pid_t, libc::SIGTERM) };
-    assert_eq!(rc, 0);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while guard.0.try_wait().unwrap().is_none() {
-        assert!(Instant::now() < deadline, "corridord ignored SIGTERM");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    corridord.signal(libc::SIGTERM);
+    corridord.wait_exit(Duration::from_secs(10), "SIGTERM");
 
     for (port, module) in PORTS.iter().zip(modules) {
         let seen = module.transitions();
@@ -309,7 +261,7 @@ fn corridord_refuses_to_start_when_a_topology_port_has_no_module() {
         .map(|l| format!("{l}\n"))
         .collect();
     std::fs::write(&config, text).unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_corridord"))
+    let output = Command::new(process::BINARY)
         .arg("--config")
         .arg(&config)
         .arg("--state-dir")

@@ -1,124 +1,41 @@
 //! The real `corridord` binary: configuration from flags and environment,
 //! readiness, and a graceful exit on SIGTERM. Every child is stopped by pid.
 
-use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::process::{self, Corridord, free_port};
 use corridor_client::TlsOptions;
-use corridor_pki::{PkiPaths, Principal};
+use corridor_pki::PkiPaths;
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Kills the child by pid if the test fails half-way.
-struct Guard(Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn wait_ready(state_dir: &Path, addr: &str) -> bool {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while Instant::now() < deadline {
-        if get_status(state_dir, addr, "/readyz") == Some(200) {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    false
-}
-
-/// Minimal blocking HTTPS GET over std::net and rustls (admin
-/// certificate from the state directory), so this test needs no async
-/// runtime. `None` until corridord has written its PKI and listens.
-fn get_status(state_dir: &Path, addr: &str, path: &str) -> Option<u16> {
-    use std::io::{Read, Write};
-    let pki = PkiPaths::in_state_dir(state_dir);
-    let tls = TlsOptions {
-        ca: pki.ca_cert(),
-        identity: Some((
-            pki.client_cert(&Principal::Admin),
-            pki.client_key(&Principal::Admin),
-        )),
-    };
-    let config = corridor_client::rustls_config(&tls).ok()?;
-    let name = rustls_pki_types::ServerName::try_from("localhost").ok()?;
-    let mut connection = rustls::ClientConnection::new(Arc::new(config), name).ok()?;
-    let mut tcp = std::net::TcpStream::connect(addr).ok()?;
-    let mut stream = rustls::Stream::new(&mut connection, &mut tcp);
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut response = Vec::new();
-    // A close_notify-less EOF is fine here: we only need the status line.
-    let _ = stream.read_to_end(&mut response);
-    String::from_utf8_lossy(&response)
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
-}
+mod common;
 
 #[test]
 fn corridord_starts_from_env_and_flags_and_stops_cleanly_on_sigterm() {
     let state = tempfile::tempdir().unwrap();
     let port = free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_corridord"))
+    let mut command = process::command();
+    command
         // The environment sets the state dir; the flag sets the address.
         .env("CORRIDOR_STATE_DIR", state.path())
         .env("CORRIDOR_LISTEN", "127.0.0.1:1") // overridden by the flag below
         .arg("--listen")
         .arg(format!("127.0.0.1:{port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut guard = Guard(child);
-    let addr = format!("127.0.0.1:{port}");
-    assert!(
-        wait_ready(state.path(), &addr),
-        "corridord never became ready"
-    );
+        .stderr(Stdio::piped());
+    let mut corridord = Corridord::spawn(command, state.path(), port, true);
+    corridord.ready_blocking();
     assert!(state.path().join("store.redb").exists());
     assert_eq!(
-        get_status(state.path(), &addr, "/v1/fabman/devices"),
+        corridord.get_status_blocking("/v1/fabman/devices"),
         Some(200)
     );
 
-    // SAFETY: kill(2) on our own unreaped child's pid.
-    let rc = unsafe { libc::kill(guard.0.id() as libc::pid_t, libc::SIGTERM) };
-    assert_eq!(rc, 0);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let status = loop {
-        if let Some(status) = guard.0.try_wait().unwrap() {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "corridord ignored SIGTERM");
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    corridord.signal(libc::SIGTERM);
+    let status = corridord.wait_exit(Duration::from_secs(10), "SIGTERM");
     assert!(status.success(), "exit status {status}");
-    let mut stderr = String::new();
-    use std::io::Read;
-    guard
-        .0
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
+    let stderr = corridord.stderr();
     // JSON logs: every line parses and the shutdown was logged.
     for line in stderr.lines() {
         serde_json::from_str::<serde_json::Value>(line)
@@ -155,20 +72,14 @@ fn sighup_reloads_the_server_certificate_for_new_connections() {
     let state = tempfile::tempdir().unwrap();
     let port = free_port();
     let addr = format!("127.0.0.1:{port}");
-    let child = Command::new(env!("CARGO_BIN_EXE_corridord"))
+    let mut command = process::command();
+    command
         .arg("--state-dir")
         .arg(state.path())
         .arg("--listen")
-        .arg(&addr)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let guard = Guard(child);
-    assert!(
-        wait_ready(state.path(), &addr),
-        "corridord never became ready"
-    );
+        .arg(&addr);
+    let mut corridord = Corridord::spawn(command, state.path(), port, true);
+    corridord.ready_blocking();
     let before = server_serial(state.path(), &addr);
 
     // A new server certificate from the same CA, then SIGHUP.
@@ -179,9 +90,7 @@ fn sighup_reloads_the_server_certificate_for_new_connections() {
         .unwrap();
     corridor_pki::write_file(&pki.server_key(), issued.key_pem.as_bytes(), 0o600).unwrap();
     corridor_pki::write_file(&pki.server_cert(), issued.cert_pem.as_bytes(), 0o644).unwrap();
-    // SAFETY: kill(2) on our own unreaped child's pid.
-    let rc = unsafe { libc::kill(guard.0.id() as libc::pid_t, libc::SIGHUP) };
-    assert_eq!(rc, 0);
+    corridord.signal(libc::SIGHUP);
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let now = server_serial(state.path(), &addr);
@@ -196,7 +105,7 @@ fn sighup_reloads_the_server_certificate_for_new_connections() {
         std::thread::sleep(Duration::from_millis(50));
     }
     assert_ne!(before, issued.serial);
-    assert_eq!(get_status(state.path(), &addr, "/readyz"), Some(200));
+    assert_eq!(corridord.get_status_blocking("/readyz"), Some(200));
 }
 
 /// The serial of the certificate the server presents to a new connection.
@@ -222,7 +131,7 @@ fn a_bad_config_file_is_reported_with_the_key() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("corridord.toml");
     std::fs::write(&path, "listne = \"127.0.0.1:9\"\n").unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_corridord"))
+    let output = Command::new(process::BINARY)
         .arg("--config")
         .arg(&path)
         .output()
@@ -234,7 +143,7 @@ fn a_bad_config_file_is_reported_with_the_key() {
 
 #[test]
 fn openapi_subcommand_prints_the_document() {
-    let output = Command::new(env!("CARGO_BIN_EXE_corridord"))
+    let output = Command::new(process::BINARY)
         .arg("openapi")
         .output()
         .unwrap();

@@ -5,11 +5,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::server::{Options, Server};
 use corridor_client::TlsOptions;
 use corridor_pki::{Ca, PkiPaths, Principal};
-use corridor_server::Daemon;
-use corridor_server::config::Config;
-use corridor_server::tls::TlsState;
 use rustls::crypto::aws_lc_rs::{self, kx_group};
 use rustls::{ClientConfig, NamedGroup, RootCertStore};
 use rustls_pki_types::pem::PemObject;
@@ -19,43 +17,34 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
-struct Running {
-    addr: std::net::SocketAddr,
-    pki: PkiPaths,
-    tls: Arc<TlsState>,
-    server: corridor_server::Background,
-    _state: tempfile::TempDir,
+mod common;
+
+/// Raw TLS connections to the harness's server, with the client's groups,
+/// versions and certificate chosen by the test.
+trait RawTls {
+    fn admin_pem(&self) -> (CertPem, KeyPem);
+    fn roots(&self) -> RootCertStore;
+    fn client_config(
+        &self,
+        groups: Vec<&'static dyn rustls::crypto::SupportedKxGroup>,
+        versions: &[&'static rustls::SupportedProtocolVersion],
+        identity: Option<(CertPem, KeyPem)>,
+    ) -> ClientConfig;
+    async fn connect(&self, config: ClientConfig) -> std::io::Result<TlsStream<TcpStream>>;
 }
 
-impl Running {
-    async fn start() -> Running {
-        let state = tempfile::tempdir().unwrap();
-        let daemon = Daemon::start(&Config::local(state.path())).await.unwrap();
-        let addr = daemon.local_addr;
-        let tls = daemon.tls().expect("TLS is the default");
-        Running {
-            addr,
-            pki: PkiPaths::in_state_dir(state.path()),
-            tls,
-            server: daemon.spawn(),
-            _state: state,
-        }
-    }
-
-    async fn stop(self) {
-        self.server.stop().await.unwrap();
-    }
-
-    fn admin(&self) -> (CertPem, KeyPem) {
+impl RawTls for Server {
+    fn admin_pem(&self) -> (CertPem, KeyPem) {
+        let pki = self.pki();
         (
-            CertPem(std::fs::read(self.pki.client_cert(&Principal::Admin)).unwrap()),
-            KeyPem(std::fs::read(self.pki.client_key(&Principal::Admin)).unwrap()),
+            CertPem(std::fs::read(pki.client_cert(&Principal::Admin)).unwrap()),
+            KeyPem(std::fs::read(pki.client_key(&Principal::Admin)).unwrap()),
         )
     }
 
     fn roots(&self) -> RootCertStore {
         let mut roots = RootCertStore::empty();
-        for cert in CertificateDer::pem_file_iter(self.pki.ca_cert()).unwrap() {
+        for cert in CertificateDer::pem_file_iter(self.pki().ca_cert()).unwrap() {
             roots.add(cert.unwrap()).unwrap();
         }
         roots
@@ -89,7 +78,7 @@ impl Running {
     }
 
     async fn connect(&self, config: ClientConfig) -> std::io::Result<TlsStream<TcpStream>> {
-        let tcp = TcpStream::connect(self.addr).await?;
+        let tcp = TcpStream::connect(self.addr()).await?;
         TlsConnector::from(Arc::new(config))
             .connect(ServerName::try_from("localhost").unwrap(), tcp)
             .await
@@ -139,13 +128,13 @@ async fn get(stream: &mut TlsStream<TcpStream>, path: &str) -> std::io::Result<u
 
 #[tokio::test]
 async fn the_hybrid_group_is_negotiated_when_offered_and_x25519_otherwise() {
-    let server = Running::start().await;
+    let server = Server::start().await;
     let tls13: &[&'static rustls::SupportedProtocolVersion] = &[&rustls::version::TLS13];
 
     let config = server.client_config(
         vec![kx_group::X25519MLKEM768, kx_group::X25519],
         tls13,
-        Some(server.admin()),
+        Some(server.admin_pem()),
     );
     let mut stream = server.connect(config).await.unwrap();
     assert_eq!(get(&mut stream, "/v1/fabman/devices").await.unwrap(), 200);
@@ -159,7 +148,7 @@ async fn the_hybrid_group_is_negotiated_when_offered_and_x25519_otherwise() {
         Some(rustls::ProtocolVersion::TLSv1_3)
     );
 
-    let config = server.client_config(vec![kx_group::X25519], tls13, Some(server.admin()));
+    let config = server.client_config(vec![kx_group::X25519], tls13, Some(server.admin_pem()));
     let mut stream = server.connect(config).await.unwrap();
     assert_eq!(get(&mut stream, "/healthz").await.unwrap(), 200);
     assert_eq!(
@@ -173,7 +162,7 @@ async fn the_hybrid_group_is_negotiated_when_offered_and_x25519_otherwise() {
 
     // The client crate (corridorctl) offers the hybrid group first too.
     let tls = TlsOptions {
-        ca: server.pki.ca_cert(),
+        ca: server.pki().ca_cert(),
         identity: None,
     };
     let config = corridor_client::rustls_config(&tls).unwrap();
@@ -192,11 +181,11 @@ async fn the_hybrid_group_is_negotiated_when_offered_and_x25519_otherwise() {
 
 #[tokio::test]
 async fn tls_1_2_is_refused() {
-    let server = Running::start().await;
+    let server = Server::start().await;
     let config = server.client_config(
         vec![kx_group::X25519],
         &[&rustls::version::TLS12],
-        Some(server.admin()),
+        Some(server.admin_pem()),
     );
     let result = server.connect(config).await;
     assert!(result.is_err(), "a TLS 1.2 handshake succeeded");
@@ -205,8 +194,8 @@ async fn tls_1_2_is_refused() {
 
 #[tokio::test]
 async fn plain_http_is_refused() {
-    let server = Running::start().await;
-    let mut tcp = TcpStream::connect(server.addr).await.unwrap();
+    let server = Server::start().await;
+    let mut tcp = TcpStream::connect(server.addr()).await.unwrap();
     tcp.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
         .await
         .unwrap();
@@ -221,9 +210,9 @@ async fn plain_http_is_refused() {
 
 #[tokio::test]
 async fn expired_and_foreign_certificates_are_refused() {
-    let server = Running::start().await;
+    let server = Server::start().await;
     let tls13: &[&'static rustls::SupportedProtocolVersion] = &[&rustls::version::TLS13];
-    let ca = Ca::load(&server.pki).unwrap();
+    let ca = Ca::load(&server.pki()).unwrap();
     let now = time::OffsetDateTime::now_utc();
     let expired = ca
         .issue_client_valid(
@@ -268,9 +257,9 @@ async fn expired_and_foreign_certificates_are_refused() {
 
 #[tokio::test]
 async fn revocation_applies_on_reload_and_closes_the_revoked_clients_connections() {
-    let server = Running::start().await;
+    let server = Server::start().await;
     let tls13: &[&'static rustls::SupportedProtocolVersion] = &[&rustls::version::TLS13];
-    let ca = Ca::load(&server.pki).unwrap();
+    let ca = Ca::load(&server.pki()).unwrap();
     let issued = ca.issue_client(&Principal::Operator).unwrap();
     let identity = || {
         Some((
@@ -281,7 +270,11 @@ async fn revocation_applies_on_reload_and_closes_the_revoked_clients_connections
     let config = server.client_config(vec![kx_group::X25519MLKEM768], tls13, identity());
     let mut open = server.connect(config.clone()).await.unwrap();
     assert_eq!(get(&mut open, "/v1/fabman/devices").await.unwrap(), 200);
-    let admin = server.client_config(vec![kx_group::X25519MLKEM768], tls13, Some(server.admin()));
+    let admin = server.client_config(
+        vec![kx_group::X25519MLKEM768],
+        tls13,
+        Some(server.admin_pem()),
+    );
     let mut bystander = server.connect(admin).await.unwrap();
     assert_eq!(get(&mut bystander, "/healthz").await.unwrap(), 200);
 
@@ -290,7 +283,7 @@ async fn revocation_applies_on_reload_and_closes_the_revoked_clients_connections
     let mut before = server.connect(config.clone()).await.unwrap();
     assert_eq!(get(&mut before, "/healthz").await.unwrap(), 200);
 
-    server.tls.reload().unwrap();
+    server.tls().unwrap().reload().unwrap();
     let refused = match server.connect(config).await {
         Err(_) => true,
         Ok(mut stream) => get(&mut stream, "/healthz").await.is_err(),
@@ -316,34 +309,30 @@ async fn revocation_applies_on_reload_and_closes_the_revoked_clients_connections
 
 #[tokio::test]
 async fn a_failed_reload_keeps_the_previous_configuration() {
-    let server = Running::start().await;
-    let good = std::fs::read(server.pki.server_cert()).unwrap();
-    std::fs::write(server.pki.server_cert(), b"not a certificate").unwrap();
-    assert!(server.tls.reload().is_err());
+    let server = Server::start().await;
+    let good = std::fs::read(server.pki().server_cert()).unwrap();
+    std::fs::write(server.pki().server_cert(), b"not a certificate").unwrap();
+    assert!(server.tls().unwrap().reload().is_err());
     let config = server.client_config(
         vec![kx_group::X25519MLKEM768],
         &[&rustls::version::TLS13],
-        Some(server.admin()),
+        Some(server.admin_pem()),
     );
     let mut stream = server.connect(config).await.unwrap();
     assert_eq!(get(&mut stream, "/healthz").await.unwrap(), 200);
-    std::fs::write(server.pki.server_cert(), good).unwrap();
-    server.tls.reload().unwrap();
+    std::fs::write(server.pki().server_cert(), good).unwrap();
+    server.tls().unwrap().reload().unwrap();
     server.stop().await;
 }
 
 #[tokio::test]
 async fn insecure_dev_serves_plain_http() {
-    let state = tempfile::tempdir().unwrap();
-    let mut config = Config::local(state.path());
-    config.insecure_dev = true;
-    let daemon = Daemon::start(&config).await.unwrap();
-    assert!(daemon.tls().is_none());
-    let base = daemon.base_url();
+    let server = Options::default().insecure_dev().start().await;
+    assert!(server.tls().is_none());
+    let base = server.base();
     assert!(base.starts_with("http://"), "{base}");
-    let server = daemon.spawn();
-    let client = corridor_client::Client::new(&base).unwrap();
+    let client = corridor_client::Client::new(base).unwrap();
     assert_eq!(client.devices().await.unwrap().len(), 4);
-    assert!(!PkiPaths::in_state_dir(state.path()).ca_key().exists());
-    server.stop().await.unwrap();
+    assert!(!server.pki().ca_key().exists());
+    server.stop().await;
 }

@@ -1,0 +1,24 @@
+//! The server test harness every `tests/*.rs` binary shares: an in-process
+//! corridord on a free loopback port with its own state directory
+//! ([`server`]), clients for a principal built from that directory's PKI
+//! ([`clients`]), replies and RFC 9457 problem assertions ([`problem`]), and
+//! the real `corridord` binary as a child process stopped by pid
+//! ([`process`]).
+//!
+//! Each test binary compiles this module on its own and uses a part of it,
+//! so what one binary leaves unused is not dead code.
+#![allow(dead_code)]
+
+pub mod clients;
+pub mod problem;
+pub mod process;
+pub mod server;
+
+/// The workspace root (crates/server is two levels below it).
+pub fn workspace() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .nth(2)
+        .expect("crates/server is two levels below the workspace")
+        .to_path_buf()
+}
