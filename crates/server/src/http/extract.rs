@@ -142,17 +142,37 @@ pub struct ListParams {
     resource_version: Option<String>,
 }
 
-/// The `If-Match` request header of writes, documented from here.
-#[derive(Debug, utoipa::IntoParams)]
-#[into_params(parameter_in = Header)]
-pub struct IfMatchHeader {
-    /// Apply only if the object is still at this resource_version (or `*`);
-    /// a stale one is a 409.
-    #[param(
-        rename = "If-Match",
-        pattern = r#"^(\*|(W/)?("[0-9]{1,18}"|[0-9]{1,18}))$"#
-    )]
-    pub if_match: Option<String>,
+/// The `If-Match` request header of writes, documented from here (by hand:
+/// the derive would make an optional header nullable, and a header cannot
+/// be null).
+#[derive(Debug)]
+pub struct IfMatchHeader;
+
+/// The grammar [`IfMatch`] accepts: `*` or a resource_version.
+pub const IF_MATCH_PATTERN: &str = r#"^(\*|(W/)?("[0-9]{1,18}"|[0-9]{1,18}))$"#;
+
+impl utoipa::IntoParams for IfMatchHeader {
+    fn into_params(
+        _: impl Fn() -> Option<utoipa::openapi::path::ParameterIn>,
+    ) -> Vec<utoipa::openapi::path::Parameter> {
+        use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
+        use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
+        vec![
+            ParameterBuilder::new()
+                .name("If-Match")
+                .parameter_in(ParameterIn::Header)
+                .required(utoipa::openapi::Required::False)
+                .description(Some(
+                    "Apply only if the object is still at this resource_version (or `*`); a stale one is a 409.",
+                ))
+                .schema(Some(
+                    ObjectBuilder::new()
+                        .schema_type(SchemaType::new(Type::String))
+                        .pattern(Some(IF_MATCH_PATTERN)),
+                ))
+                .build(),
+        ]
+    }
 }
 
 /// A parsed list or watch request.
