@@ -40,6 +40,7 @@ bench: deps
 	$(CARGO) bench -p corridor-planner --bench planning
 	$(CARGO) bench -p corridor-planner --bench memory_admission
 	$(CARGO) bench -p corridor-server --bench corridor_grants
+	$(CARGO) bench -p corridor-server --bench ffm
 
 ## Regenerate the checked-in OpenAPI document after an API change.
 openapi:
