@@ -1,14 +1,15 @@
 //! corrd over HTTP: the RFC's corridor examples verbatim, visibility across
 //! security domains, racing grants, restarts, bad input and twin faults,
-//! against an in-process corridord on a free loopback port.
+//! against an in-process corridord on a free loopback port (the shared
+//! harness in `common/`).
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
 
-use corridor_client::TlsOptions;
-use corridor_pki::{PkiPaths, Principal};
-use corridor_server::Daemon;
-use corridor_server::config::Config;
+mod common;
+
+use common::clients::domain;
+use common::server::{Options, Server};
+use corridor_pki::Principal;
 use corridor_services::ControlPlane;
 use corridor_services::corridors::grant::keys_of;
 use corridor_services::corridors::ledger::LEDGER_PREFIX;
@@ -65,65 +66,17 @@ const RFC_TELEMETRY_FIELDS: [&str; 6] = [
     "error_count",
 ];
 
-struct Running {
-    base: String,
-    pki: PkiPaths,
-    plane: Arc<ControlPlane>,
-    server: corridor_server::Background,
-    state: tempfile::TempDir,
+/// corridord with two tenant domains, on the shared harness.
+async fn start_in(state: Option<tempfile::TempDir>) -> Server {
+    let options = Options::default().domains(&["tenantA", "tenantB"]);
+    match state {
+        Some(state) => options.state(state).start().await,
+        None => options.start().await,
+    }
 }
 
-impl Running {
-    async fn start_in(state: tempfile::TempDir) -> Running {
-        let mut config = Config::local(state.path());
-        config.security_domains = vec!["tenantA".into(), "tenantB".into()];
-        let daemon = Daemon::start(&config).await.expect("corridord starts");
-        let base = daemon.base_url();
-        let plane = daemon.plane().clone();
-        Running {
-            base,
-            pki: PkiPaths::in_state_dir(state.path()),
-            plane,
-            server: daemon.spawn(),
-            state,
-        }
-    }
-
-    async fn start() -> Running {
-        Self::start_in(tempfile::tempdir().unwrap()).await
-    }
-
-    async fn stop(self) -> tempfile::TempDir {
-        self.server.stop().await.unwrap();
-        drop(self.plane);
-        self.state
-    }
-
-    fn as_(&self, principal: Principal) -> reqwest::Client {
-        let tls = TlsOptions {
-            ca: self.pki.ca_cert(),
-            identity: Some((
-                self.pki.client_cert(&principal),
-                self.pki.client_key(&principal),
-            )),
-        };
-        reqwest::Client::builder()
-            .tls_backend_preconfigured(corridor_client::rustls_config(&tls).unwrap())
-            .build()
-            .unwrap()
-    }
-
-    fn admin(&self) -> reqwest::Client {
-        self.as_(Principal::Admin)
-    }
-
-    fn tenant(&self, name: &str) -> reqwest::Client {
-        self.as_(Principal::domain(name).unwrap())
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{}", self.base, path)
-    }
+fn tenant(server: &Server, name: &str) -> reqwest::Client {
+    server.http(&domain(name))
 }
 
 async fn post_raw(client: &reqwest::Client, url: &str, body: String) -> (u16, Value) {
@@ -196,8 +149,8 @@ async fn assert_no_double_grant(plane: &ControlPlane) {
 
 #[tokio::test]
 async fn the_rfc_corridor_examples_work_verbatim() {
-    let server = Running::start().await;
-    let tenant = server.tenant("tenantA");
+    let server = start_in(None).await;
+    let tenant = tenant(&server, "tenantA");
     let (status, corridor) = post_raw(
         &tenant,
         &server.url("/v1/corridors"),
@@ -276,16 +229,16 @@ async fn the_rfc_corridor_examples_work_verbatim() {
         ),
         other => panic!("{other}: {carbon}"),
     }
-    assert_no_double_grant(&server.plane).await;
+    assert_no_double_grant(server.plane()).await;
     server.stop().await;
 }
 
 #[tokio::test]
 async fn an_active_corridor_reports_cmis_telemetry_and_releases_its_capacity() {
-    let server = Running::start().await;
+    let server = start_in(None).await;
     let admin = server.admin();
     let (status, c) = post_raw(
-        &admin,
+        admin,
         &server.url("/v1/corridors"),
         small(1550.0, "silver", Some(["op-h0-0", "op-h1-0"])),
     )
@@ -294,11 +247,7 @@ async fn an_active_corridor_reports_cmis_telemetry_and_releases_its_capacity() {
     assert_eq!(c["status"], "active", "{c}");
     assert_eq!(c["eye_margin"], "ok");
     let id = c["id"].as_str().unwrap().to_owned();
-    let (_, t) = get(
-        &admin,
-        &server.url(&format!("/v1/corridors/{id}/telemetry")),
-    )
-    .await;
+    let (_, t) = get(admin, &server.url(&format!("/v1/corridors/{id}/telemetry"))).await;
     assert!(t["ber"].as_f64().unwrap() < 1e-5, "{t}");
     assert!(t["power_pj_per_bit"].as_f64().unwrap() > 0.0, "{t}");
     assert_eq!(t["drift"], "low");
@@ -315,7 +264,7 @@ async fn an_active_corridor_reports_cmis_telemetry_and_releases_its_capacity() {
 
     // Same endpoints and wavelength again: the ledger refuses.
     let (status, problem) = post_raw(
-        &admin,
+        admin,
         &server.url("/v1/corridors"),
         small(1550.0, "silver", Some(["op-h0-0", "op-h1-0"])),
     )
@@ -331,24 +280,24 @@ async fn an_active_corridor_reports_cmis_telemetry_and_releases_its_capacity() {
     assert_eq!(response.status().as_u16(), 200);
     let released: Value = response.json().await.unwrap();
     assert_eq!(released["status"], "released");
-    let (status, _) = get(&admin, &server.url(&format!("/v1/corridors/{id}"))).await;
+    let (status, _) = get(admin, &server.url(&format!("/v1/corridors/{id}"))).await;
     assert_eq!(status, 404);
     let (status, again) = post_raw(
-        &admin,
+        admin,
         &server.url("/v1/corridors"),
         small(1550.0, "silver", Some(["op-h0-0", "op-h1-0"])),
     )
     .await;
     assert_eq!(status, 201, "{again}");
-    assert_no_double_grant(&server.plane).await;
+    assert_no_double_grant(server.plane()).await;
     server.stop().await;
 }
 
 #[tokio::test]
 async fn another_domains_corridor_is_a_404_like_a_missing_one() {
-    let server = Running::start().await;
-    let a = server.tenant("tenantA");
-    let b = server.tenant("tenantB");
+    let server = start_in(None).await;
+    let a = tenant(&server, "tenantA");
+    let b = tenant(&server, "tenantB");
     let (status, c) = post_raw(
         &a,
         &server.url("/v1/corridors"),
@@ -392,11 +341,11 @@ async fn another_domains_corridor_is_a_404_like_a_missing_one() {
 
 #[tokio::test]
 async fn sixty_four_racing_clients_never_get_the_same_wavelength() {
-    let server = Running::start().await;
+    let server = start_in(None).await;
     let url = server.url("/v1/corridors");
     let mut tasks = Vec::new();
     for i in 0..64 {
-        let client = server.admin();
+        let client = server.admin().clone();
         let url = url.clone();
         // Four wavelengths shared by 16 clients each, no endpoints: the
         // planner picks among the 8 links.
@@ -416,21 +365,21 @@ async fn sixty_four_racing_clients_never_get_the_same_wavelength() {
     }
     // 8 links x 4 wavelengths can each be held once.
     assert_eq!(granted, 32);
-    let all = server.plane.corridors.list_all().await.unwrap();
+    let all = server.plane().corridors.list_all().await.unwrap();
     let mut held = HashSet::new();
     for c in &all {
         let a = c.assignment.as_ref().unwrap();
         assert!(held.insert((c.path.clone(), a.grid_channels.clone())));
     }
-    assert_no_double_grant(&server.plane).await;
+    assert_no_double_grant(server.plane()).await;
     server.stop().await;
 }
 
 #[tokio::test]
 async fn a_restart_rebuilds_occupancy_and_grants_nothing_twice() {
-    let server = Running::start().await;
+    let server = start_in(None).await;
     let (status, first) = post_raw(
-        &server.admin(),
+        server.admin(),
         &server.url("/v1/corridors"),
         small(1552.0, "silver", Some(["op-h2-2", "op-h0-2"])),
     )
@@ -438,28 +387,28 @@ async fn a_restart_rebuilds_occupancy_and_grants_nothing_twice() {
     assert_eq!(status, 201, "{first}");
     let state = server.stop().await;
 
-    let server = Running::start_in(state).await;
+    let server = start_in(Some(state)).await;
     let (status, problem) = post_raw(
-        &server.admin(),
+        server.admin(),
         &server.url("/v1/corridors"),
         small(1552.0, "silver", Some(["op-h0-2", "op-h2-2"])),
     )
     .await;
     assert_eq!(status, 409, "{problem}");
     let (status, kept) = get(
-        &server.admin(),
+        server.admin(),
         &server.url(&format!("/v1/corridors/{}", first["id"].as_str().unwrap())),
     )
     .await;
     assert_eq!(status, 200);
     assert_eq!(kept["path"], first["path"]);
-    assert_no_double_grant(&server.plane).await;
+    assert_no_double_grant(server.plane()).await;
     server.stop().await;
 }
 
 #[tokio::test]
 async fn bad_corridor_requests_name_the_field() {
-    let server = Running::start().await;
+    let server = start_in(None).await;
     let admin = server.admin();
     let url = server.url("/v1/corridors");
     let mut off_grid: Value = serde_json::from_str(&rfc_request("SiCorridor")).unwrap();
@@ -500,16 +449,16 @@ async fn bad_corridor_requests_name_the_field() {
             "{pointer} not named: {problem}"
         );
     }
-    assert_no_double_grant(&server.plane).await;
+    assert_no_double_grant(server.plane()).await;
     server.stop().await;
 }
 
 #[tokio::test]
 async fn twin_faults_are_admin_only_and_show_in_telemetry() {
-    let server = Running::start().await;
+    let server = start_in(None).await;
     let admin = server.admin();
     let (status, c) = post_raw(
-        &admin,
+        admin,
         &server.url("/v1/corridors"),
         small(1550.0, "gold", Some(["op-h0-0", "op-h1-0"])),
     )
@@ -519,24 +468,20 @@ async fn twin_faults_are_admin_only_and_show_in_telemetry() {
         json!({"port": "op-h1-0", "fault": {"kind": "ring_detuning", "nm": 0.2}}).to_string();
     let faults = server.url("/v1/admin/twin/faults");
     for principal in [Principal::Operator, Principal::domain("tenantA").unwrap()] {
-        let (status, _) = post_raw(&server.as_(principal), &faults, fault.clone()).await;
+        let (status, _) = post_raw(&server.http(&principal), &faults, fault.clone()).await;
         assert_eq!(status, 403);
     }
     let (status, body) = post_raw(
-        &admin,
+        admin,
         &faults,
         json!({"port": "op-nowhere", "fault": {"kind": "clear"}}).to_string(),
     )
     .await;
     assert_eq!(status, 422, "{body}");
-    let (status, _) = post_raw(&admin, &faults, fault).await;
+    let (status, _) = post_raw(admin, &faults, fault).await;
     assert_eq!(status, 204);
     let id = c["id"].as_str().unwrap();
-    let (_, t) = get(
-        &admin,
-        &server.url(&format!("/v1/corridors/{id}/telemetry")),
-    )
-    .await;
+    let (_, t) = get(admin, &server.url(&format!("/v1/corridors/{id}/telemetry"))).await;
     assert!(t["ber"].as_f64().unwrap() > 1e-5, "{t}");
     server.stop().await;
 }
