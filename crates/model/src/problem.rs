@@ -269,11 +269,12 @@ impl Problem {
         )
     }
 
-    /// 501 for an endpoint not built yet; `issue_hint` says where it is tracked.
-    pub fn not_implemented(endpoint: impl fmt::Display, issue_hint: impl fmt::Display) -> Self {
+    /// 501 for an endpoint not built yet; `missing` names the capability
+    /// that would serve it.
+    pub fn not_implemented(endpoint: impl fmt::Display, missing: impl fmt::Display) -> Self {
         Self::new(
             ProblemKind::NotImplemented,
-            format!("{endpoint} is not implemented yet ({issue_hint})"),
+            format!("{endpoint} is not implemented yet: {missing} is not built"),
         )
     }
 
@@ -396,7 +397,7 @@ mod tests {
             (409, Some("StaleResourceVersion"))
         );
 
-        let p = Problem::not_implemented("POST /v1/attest/spdm", "tracked in ROADMAP.md");
+        let p = Problem::not_implemented("POST /v1/attest/spdm", "the attestation service");
         assert_eq!(
             (p.status, p.reason.as_deref()),
             (501, Some("NotImplemented"))

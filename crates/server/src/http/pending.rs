@@ -2,7 +2,7 @@
 //!
 //! They are routed and documented now so the API surface is complete and
 //! stable, and each answers `501 Not Implemented` as problem+json naming
-//! the issue that builds it: never a fake success.
+//! the capability that is missing: never a fake success.
 
 use corridor_model::problem::Problem;
 use utoipa_axum::router::OpenApiRouter;
@@ -14,11 +14,11 @@ use super::responses::NotImplementedProblem;
 
 /// Declares a documented endpoint that answers 501 until its service
 /// lands: method, path (with its path parameters), tag, scope and the
-/// issue that builds it.
+/// capability that is missing.
 macro_rules! pending_endpoint {
     (
         $name:ident, $method:ident, $path:literal, $tag:literal, $scope:literal,
-        [$($param:literal),*], $issue:literal
+        [$($param:literal),*], $missing:literal
     ) => {
         #[utoipa::path(
             $method,
@@ -31,7 +31,7 @@ macro_rules! pending_endpoint {
         pub async fn $name() -> ApiError {
             ApiError(Problem::not_implemented(
                 concat!(stringify!($method), " ", $path),
-                $issue,
+                $missing,
             ))
         }
     };
@@ -50,7 +50,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(attest_spdm))
 }
 
-// fabmand: CXL fabric paths (issue #12) and device attestation (#11).
+// fabmand: CXL fabric paths and device attestation.
 pending_endpoint!(
     create_path,
     post,
@@ -58,7 +58,7 @@ pending_endpoint!(
     "fabmand",
     "tenant",
     [],
-    "issue #12, fabric manager"
+    "the CXL fabric manager (fabmand: switch paths with QoS over the FM API)"
 );
 pending_endpoint!(
     list_paths,
@@ -67,7 +67,7 @@ pending_endpoint!(
     "fabmand",
     "tenant",
     [],
-    "issue #12, fabric manager"
+    "the CXL fabric manager (fabmand: switch paths with QoS over the FM API)"
 );
 pending_endpoint!(
     get_path,
@@ -76,7 +76,7 @@ pending_endpoint!(
     "fabmand",
     "tenant",
     ["id"],
-    "issue #12, fabric manager"
+    "the CXL fabric manager (fabmand: switch paths with QoS over the FM API)"
 );
 pending_endpoint!(
     delete_path,
@@ -85,7 +85,7 @@ pending_endpoint!(
     "fabmand",
     "tenant",
     ["id"],
-    "issue #12, fabric manager"
+    "the CXL fabric manager (fabmand: switch paths with QoS over the FM API)"
 );
 pending_endpoint!(
     fabman_attest,
@@ -94,7 +94,7 @@ pending_endpoint!(
     "fabmand",
     "tenant",
     [],
-    "issue #11, attestation"
+    "the attestation service (attestd: SPDM, TPM measured boot, signed tickets)"
 );
 pending_endpoint!(
     fabman_get_ticket,
@@ -103,10 +103,10 @@ pending_endpoint!(
     "fabmand",
     "tenant",
     ["ticket_id"],
-    "issue #11, attestation"
+    "the attestation service (attestd: SPDM, TPM measured boot, signed tickets)"
 );
 
-// heliopassd: calibration (issue #13).
+// heliopassd: calibration.
 pending_endpoint!(
     heliopass_calibrate,
     post,
@@ -114,10 +114,10 @@ pending_endpoint!(
     "heliopassd",
     "infrastructure",
     [],
-    "issue #13, HELIOPASS calibration"
+    "HELIOPASS optical calibration (heliopassd)"
 );
 
-// attestd: attestation (issue #11).
+// attestd: attestation.
 pending_endpoint!(
     attest_device,
     post,
@@ -125,7 +125,7 @@ pending_endpoint!(
     "attestd",
     "infrastructure",
     [],
-    "issue #11, attestation"
+    "the attestation service (attestd: SPDM, TPM measured boot, signed tickets)"
 );
 pending_endpoint!(
     get_attestation,
@@ -134,7 +134,7 @@ pending_endpoint!(
     "attestd",
     "infrastructure",
     ["attestation_id"],
-    "issue #11, attestation"
+    "the attestation service (attestd: SPDM, TPM measured boot, signed tickets)"
 );
 pending_endpoint!(
     measured_boot,
@@ -143,7 +143,7 @@ pending_endpoint!(
     "attestd",
     "infrastructure",
     ["device_id"],
-    "issue #11, attestation"
+    "the attestation service (attestd: SPDM, TPM measured boot, signed tickets)"
 );
 pending_endpoint!(
     attest_spdm,
@@ -152,5 +152,5 @@ pending_endpoint!(
     "attestd",
     "infrastructure",
     [],
-    "issue #11, attestation"
+    "the attestation service (attestd: SPDM, TPM measured boot, signed tickets)"
 );

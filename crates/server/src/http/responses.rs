@@ -108,7 +108,7 @@ problem_set!(
 problem_set!(
     /// An endpoint whose service a later issue builds.
     NotImplementedProblem {
-        501 => "Not implemented yet; `detail` names the issue that builds it",
+        501 => "Not implemented yet; `detail` names the capability that is missing",
     }
 );
 
