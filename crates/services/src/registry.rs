@@ -495,7 +495,9 @@ fn expiry(now: DateTime<Utc>, ttl: Duration) -> DateTime<Utc> {
     now + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::MAX)
 }
 
-fn check_precondition<T: Resource>(
+/// `If-Match`: the object read (`kv`) must still be at the expected
+/// revision, else [`ServiceError::StaleVersion`].
+pub fn check_precondition<T: Resource>(
     id: &str,
     precondition: Option<Revision>,
     kv: &KeyValue,

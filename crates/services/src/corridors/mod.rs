@@ -55,6 +55,7 @@ use crate::ids::new_id;
 use crate::labels::LabelSelector;
 use crate::operations::Operations;
 use crate::registry::ResourceEvents;
+use crate::registry::check_precondition;
 use crate::{Caller, ListOptions, Page, Registry, ServiceError};
 use admission::Plan;
 use ledger::Cache;
@@ -556,17 +557,7 @@ impl CorridorService {
                 Some(read) => read,
                 None => self.registry.get_kv(id).await?,
             };
-            if let Some(expected) = precondition
-                && expected != kv.mod_revision
-            {
-                return Err(ServiceError::StaleVersion {
-                    kind: "corridors",
-                    id: id.to_owned(),
-                    expected: expected.to_string(),
-                    actual: kv.mod_revision.to_string(),
-                }
-                .into());
-            }
+            check_precondition::<Corridor>(id, precondition, &kv)?;
             let response = self
                 .store
                 .txn(grant::release_txn(&self.fabric, &object, &kv))

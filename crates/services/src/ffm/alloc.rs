@@ -2,7 +2,6 @@
 //! one store transaction that writes the bundle, its grant and its token on
 //! the bundle's lease (and compares the epoch).
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -120,17 +119,7 @@ impl FfmService {
                 });
             }
         };
-        lock(&self.live).insert(
-            bundle.id.clone(),
-            Live {
-                memory: Arc::new(memory),
-                token,
-                domain: bundle.security_domain.clone(),
-                shareable: bundle.shareable,
-                holders: 0,
-                migrating: false,
-            },
-        );
+        lock(&self.live).insert(bundle.id.clone(), Live::new(memory, token, bundle));
         Ok(())
     }
 }

@@ -9,7 +9,8 @@ use corridor_store::Revision;
 
 use super::error::FfmError;
 use super::{FfmService, lock, visibility};
-use crate::{Caller, ServiceError};
+use crate::Caller;
+use crate::registry::check_precondition;
 
 impl FfmService {
     pub async fn set_floor(
@@ -21,16 +22,7 @@ impl FfmService {
     ) -> Result<FfmBundle, FfmError> {
         patch.validate().map_err(FfmError::Invalid)?;
         let (bundle, kv) = visibility::get(&self.bundles, caller, id).await?;
-        if let Some(expected) = precondition
-            && expected != kv.mod_revision
-        {
-            return Err(FfmError::Service(ServiceError::StaleVersion {
-                kind: "ffm",
-                id: id.to_owned(),
-                expected: expected.to_string(),
-                actual: kv.mod_revision.to_string(),
-            }));
-        }
+        check_precondition::<FfmBundle>(id, precondition, &kv)?;
         let old = bundle.bandwidth_floor_gbs;
         let grant = {
             let mut ledger = lock(&self.ledger);

@@ -14,6 +14,7 @@ use super::tokens::token_key;
 use super::{BundleAndToken, FfmService, lock, visibility};
 use crate::labels::LabelSelector;
 use crate::registry::ResourceEvents;
+use crate::registry::check_precondition;
 use crate::{Caller, ListOptions, Page, ServiceError};
 
 impl FfmService {
@@ -73,16 +74,7 @@ impl FfmService {
         precondition: Option<Revision>,
     ) -> Result<FfmBundle, FfmError> {
         let (bundle, kv) = visibility::get(&self.bundles, caller, id).await?;
-        if let Some(expected) = precondition
-            && expected != kv.mod_revision
-        {
-            return Err(FfmError::Service(ServiceError::StaleVersion {
-                kind: "ffm",
-                id: id.to_owned(),
-                expected: expected.to_string(),
-                actual: kv.mod_revision.to_string(),
-            }));
-        }
+        check_precondition::<FfmBundle>(id, precondition, &kv)?;
         let response = self
             .store
             .txn(Txn {

@@ -115,6 +115,21 @@ struct Live {
     migrating: bool,
 }
 
+impl Live {
+    /// A bundle's memory as it comes live (allocated or restored): nobody
+    /// holds it yet and no migration runs.
+    fn new(memory: BundleMemory, token: String, bundle: &FfmBundle) -> Self {
+        Live {
+            memory: Arc::new(memory),
+            token,
+            domain: bundle.security_domain.clone(),
+            shareable: bundle.shareable,
+            holders: 0,
+            migrating: false,
+        }
+    }
+}
+
 /// The memqosd service.
 #[derive(Debug)]
 pub struct FfmService {

@@ -2,8 +2,6 @@
 //! ledger, every bundle's memory recreated (persistent bundles reopen their
 //! file), its fd path rewritten with the new pid, and its token kept.
 
-use std::sync::Arc;
-
 use chrono::{DateTime, Utc};
 use corridor_model::ffm::Persistence;
 use corridor_model::meta::{Condition, ConditionStatus};
@@ -133,17 +131,7 @@ impl FfmService {
         });
         bundle.meta.updated_at = now;
         self.write_with_grant(&kv, &bundle, Some(&grant)).await?;
-        lock(&self.live).insert(
-            id,
-            Live {
-                memory: Arc::new(memory),
-                token,
-                domain: bundle.security_domain.clone(),
-                shareable: bundle.shareable,
-                holders: 0,
-                migrating: false,
-            },
-        );
+        lock(&self.live).insert(id, Live::new(memory, token, &bundle));
         Ok(())
     }
 }
