@@ -427,7 +427,7 @@ pub struct CorridorTelemetry {
     pub error_count: u64,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub lanes: Vec<LaneTelemetry>,
-    /// When the sample was taken (simulated time on the twin).
+    /// When the sample was taken (wall-clock time).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_at: Option<DateTime<Utc>>,
 }

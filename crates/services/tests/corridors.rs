@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use corridor_hal::{ManualClock, Topology};
+use corridor_hal::{Clock, ManualClock, Topology};
 use corridor_model::corridor::{
     CorridorRequest, CorridorStatus, EyeMargin, QosPriority, TwinFaultKind, TwinFaultRequest,
 };
@@ -525,8 +525,9 @@ async fn refusals_say_what_happened() {
     gold.endpoints = Some(["op-h0-0".into(), "op-h1-0".into()]);
     plane.corridors.create(&system(), gold).await.unwrap();
     match plane.corridors.telemetry(&system(), &bronze.id).await {
-        Err(e @ CorridorError::NoLanes { .. }) => {
-            assert_eq!(e.to_problem().reason.as_deref(), Some("NoLanes"));
+        Err(e @ CorridorError::NotLit { .. }) => {
+            assert_eq!(e.to_problem().reason.as_deref(), Some("NotLit"));
+            assert!(e.to_string().contains("released"), "{e}");
         }
         other => panic!("{other:?}"),
     }
@@ -648,4 +649,172 @@ async fn refused_faults_name_the_field_at_fault() {
             other => panic!("{fault:?}: {other:?}"),
         }
     }
+}
+
+#[tokio::test]
+async fn metadata_and_leases_read_the_wall_clock_and_physics_the_plant_clock() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn StateStore> =
+        Arc::new(RedbStore::open(dir.path().join("state.redb"), RedbOptions::default()).unwrap());
+    let topology = Topology::default_twin();
+    // The plant runs a day ahead of the wall (as `make run`'s ×60 twin
+    // soon does); metadata must not follow it.
+    let wall = Arc::new(ManualClock::new(
+        chrono::DateTime::parse_from_rfc3339("2026-12-03T10:00:00Z")
+            .unwrap()
+            .to_utc(),
+    ));
+    let plant = Arc::new(ManualClock::new(
+        chrono::DateTime::parse_from_rfc3339("2026-12-04T10:00:00Z")
+            .unwrap()
+            .to_utc(),
+    ));
+    let clocks = corridor_hal::Clocks::new(wall.clone(), plant.clone());
+    let plane = ControlPlane::start(store, Arc::new(topology), clocks)
+        .await
+        .unwrap();
+    let mut r = request(&[1550.0], QosPriority::Silver);
+    r.policy_lease_ttl_s = Some(corridor_model::units::Seconds(30));
+    let c = plane.corridors.create(&system(), r).await.unwrap();
+    assert_eq!(c.status, CorridorStatus::Active, "{c:#?}");
+    assert_eq!(c.meta.updated_at, wall.now());
+    assert_eq!(
+        c.meta.lease_expires_at,
+        Some(wall.now() + chrono::TimeDelta::seconds(30))
+    );
+    assert!(
+        c.meta
+            .conditions
+            .iter()
+            .all(|k| k.last_transition_time == wall.now())
+    );
+    // Six plant hours move the module's temperature; the wall has not moved.
+    let t0 = plane.corridors.telemetry(&system(), &c.id).await.unwrap();
+    plant.advance(Duration::from_secs(6 * 3600));
+    let t1 = plane.corridors.telemetry(&system(), &c.id).await.unwrap();
+    assert_ne!(t0.temp_c, t1.temp_c);
+    assert_eq!(t1.observed_at, Some(wall.now()));
+    let renewed = plane.corridors.renew_lease(&system(), &c.id).await.unwrap();
+    assert_eq!(
+        renewed.meta.lease_expires_at,
+        Some(wall.now() + chrono::TimeDelta::seconds(30))
+    );
+}
+
+#[tokio::test]
+async fn a_held_corridor_has_no_telemetry_only_its_lane_states() {
+    let dir = tempfile::tempdir().unwrap();
+    let (plane, _) = plane_in(dir.path()).await;
+    let held = plane
+        .corridors
+        .create(&tenant("tenantA"), rfc_request())
+        .await
+        .unwrap();
+    assert_eq!(held.status, CorridorStatus::Provisioning);
+    match plane
+        .corridors
+        .telemetry(&tenant("tenantA"), &held.id)
+        .await
+    {
+        Err(e @ CorridorError::NotLit { .. }) => {
+            assert_eq!(e.to_problem().status, 409);
+            assert!(e.to_string().contains("held for attestation"), "{e}");
+        }
+        other => panic!("a held corridor served telemetry: {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_lit_corridor_with_a_dark_lane_names_it_instead_of_a_ber() {
+    let dir = tempfile::tempdir().unwrap();
+    let (plane, clock) = plane_in(dir.path()).await;
+    let mut r = request(&[1550.0], QosPriority::Gold);
+    r.endpoints = Some(["op-h0-0".into(), "op-h1-0".into()]);
+    let c = plane.corridors.create(&system(), r).await.unwrap();
+    assert_eq!(c.status, CorridorStatus::Active);
+    plane
+        .corridors
+        .inject_fault(&TwinFaultRequest {
+            port: None,
+            link: Some(c.path[0].clone()),
+            fault: TwinFaultKind::LinkCut { cut: true },
+        })
+        .await
+        .unwrap();
+    clock.advance(Duration::from_secs(1));
+    match plane.corridors.telemetry(&system(), &c.id).await {
+        Err(e @ CorridorError::NotLit { .. }) => {
+            assert!(e.to_string().contains("no light received"), "{e}");
+        }
+        other => panic!("a cut link served telemetry: {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn error_counts_are_charged_only_while_lit_and_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn StateStore> =
+        Arc::new(RedbStore::open(dir.path().join("state.redb"), RedbOptions::default()).unwrap());
+    let topology = Topology::default_twin();
+    let clock = Arc::new(ManualClock::new(topology.twin().start_time));
+    // The plant outlives the service: a restarted corrd finds the modules
+    // still lit, as real modules would be.
+    let optics: Arc<dyn corridor_hal::OpticalPlant> =
+        Arc::new(corridor_hal::TwinOptics::new(&topology).unwrap());
+    let start = || {
+        let operations = Operations::new(Registry::new(Arc::clone(&store)), clock.clone());
+        CorridorService::start(
+            Arc::clone(&store),
+            &topology,
+            Arc::clone(&optics),
+            clock.clone(),
+            operations,
+        )
+    };
+    let first = start().await.unwrap();
+    let mut r = request(&[1550.0], QosPriority::Gold);
+    r.endpoints = Some(["op-h0-0".into(), "op-h1-0".into()]);
+    let c = first.create(&system(), r).await.unwrap();
+    // Rings detuned: a pre-FEC BER high enough for post-FEC errors.
+    first
+        .inject_fault(&TwinFaultRequest {
+            port: Some("op-h1-0".into()),
+            link: None,
+            fault: TwinFaultKind::RingDetuning {
+                lane: None,
+                nm: 0.1,
+            },
+        })
+        .await
+        .unwrap();
+    let t0 = first.telemetry(&system(), &c.id).await.unwrap();
+    clock.advance(Duration::from_secs(60));
+    let t1 = first.telemetry(&system(), &c.id).await.unwrap();
+    assert!(t1.error_count > t0.error_count, "{t0:?} then {t1:?}");
+    // Cut for an hour: the lanes are dark, nothing is charged for it.
+    let path = c.path[0].clone();
+    let cut = |cut: bool| TwinFaultRequest {
+        port: None,
+        link: Some(path.clone()),
+        fault: TwinFaultKind::LinkCut { cut },
+    };
+    first.inject_fault(&cut(true)).await.unwrap();
+    reconcile::reconcile_once(&first).await.unwrap();
+    clock.advance(Duration::from_secs(3600));
+    assert!(first.telemetry(&system(), &c.id).await.is_err());
+    first.inject_fault(&cut(false)).await.unwrap();
+    let t2 = first.telemetry(&system(), &c.id).await.unwrap();
+    assert_eq!(t2.error_count, t1.error_count, "dark time was charged");
+    // A restart continues from the stored count.
+    drop(first);
+    let second = start().await.unwrap();
+    let t3 = second.telemetry(&system(), &c.id).await.unwrap();
+    assert!(t3.error_count >= t2.error_count, "{t2:?} then {t3:?}");
+    // Released: the count goes with the corridor.
+    second.delete(&system(), &c.id, None).await.unwrap();
+    let left = store
+        .range(RangeRequest::prefix("/counters/"))
+        .await
+        .unwrap();
+    assert!(left.kvs.is_empty(), "{:?}", left.kvs);
 }
