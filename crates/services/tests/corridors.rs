@@ -128,6 +128,24 @@ async fn the_rfc_request_is_granted_and_held_for_attestation() {
     let held = c.meta.condition("Attested").unwrap();
     assert_eq!(held.reason, "AttestationUnavailable");
     assert_eq!(c.security_domain.as_deref(), Some("tenantA"));
+    // Each requested wavelength is reported with the grid channel it was
+    // snapped to: 1550 nm is n = 3 of the 100 GHz grid, 193.4 THz.
+    assert_eq!(c.assigned_lambda_nm.len(), 8);
+    assert!(
+        (c.assigned_lambda_nm[0].0 - 299_792_458.0 / 193.4e12 * 1e9).abs() < 1e-9,
+        "{:?}",
+        c.assigned_lambda_nm
+    );
+    for (asked, got) in c.lambda_nm.iter().zip(&c.assigned_lambda_nm) {
+        // Within half a 100 GHz channel (≈ 0.4 nm at 1550 nm).
+        assert!((asked.0 - got.0).abs() < 0.41, "{asked:?} -> {got:?}");
+    }
+    // No lease asked for: the server default applies, shown on the object.
+    assert_eq!(c.policy_lease_ttl_s.map(|s| s.get()), Some(3600));
+    assert_eq!(
+        c.meta.lease_expires_at,
+        Some(c.created_at + chrono::TimeDelta::seconds(3600))
+    );
     // 8 channel keys on one link + 8 lanes on each of 2 ports.
     assert_eq!(ledger(&plane).await.len(), 24);
     assert_no_double_grant(&plane).await;

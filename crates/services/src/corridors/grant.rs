@@ -90,6 +90,10 @@ pub fn apply_plan(fabric: &Fabric, corridor: &mut Corridor, plan: &Plan) {
         .map(|&l| fabric.link_id(l).to_owned())
         .collect();
     corridor.hops = plan.path.links.len() as u32;
+    corridor.assigned_lambda_nm = channels
+        .iter()
+        .map(|&n| Nanometers(wavelength_nm(n, spacing)))
+        .collect();
     corridor.channels = channels
         .iter()
         .enumerate()

@@ -231,19 +231,21 @@ impl CorridorService {
         mut request: CorridorRequest,
     ) -> Result<Corridor, CorridorError> {
         request.security_domain = caller.owner_for(request.security_domain.as_deref());
-        let ttl = request
+        // Every corridor holds its capacity under a lease: the server
+        // default when the request names none, shown on the object.
+        let ttl_s = *request
             .policy_lease_ttl_s
-            .map(|ttl| Duration::from_secs(ttl.get()));
-        let lease = match ttl {
-            Some(ttl) => Some(self.store.lease_grant(ttl).await.map_err(|e| {
-                CorridorError::Service(ServiceError::Store {
-                    context: "grant a corridor lease",
-                    source: e,
-                })
-            })?),
-            None => None,
-        };
-        let granted = self.admit(&new_id("cor"), &request, lease, ttl).await;
+            .get_or_insert(corridor_model::units::Seconds(
+                corridor_model::corridor::DEFAULT_LEASE_TTL_S,
+            ));
+        let ttl = Duration::from_secs(ttl_s.get());
+        let lease = Some(self.store.lease_grant(ttl).await.map_err(|e| {
+            CorridorError::Service(ServiceError::Store {
+                context: "grant a corridor lease",
+                source: e,
+            })
+        })?);
+        let granted = self.admit(&new_id("cor"), &request, lease, Some(ttl)).await;
         if granted.is_err()
             && let Some(lease) = lease
         {
