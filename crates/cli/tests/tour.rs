@@ -35,7 +35,7 @@ fn tour_commands(readme: &str) -> Vec<String> {
             current.push('\n');
         }
         current.push_str(line);
-        if current.matches('\'').count() % 2 == 0 {
+        if current.matches('\'').count().is_multiple_of(2) {
             commands.push(std::mem::take(&mut current));
         }
     }
