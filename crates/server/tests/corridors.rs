@@ -345,7 +345,7 @@ async fn another_domains_corridor_is_a_404_like_a_missing_one() {
     server.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sixty_four_racing_clients_never_get_the_same_wavelength() {
     let server = start_in(None).await;
     let url = server.url("/v1/corridors");
