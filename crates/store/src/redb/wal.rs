@@ -27,14 +27,12 @@
 //! acknowledged and is cut off; a bad frame followed by data is corruption
 //! and refuses to open.
 
-use std::fs::{File, OpenOptions};
-use std::io::Read;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::disk::{Disk, LogFile};
 use crate::{LeaseId, Revision, StoreError, Txn};
 
 pub(crate) const MAGIC: &[u8; 8] = b"CRDWAL\x00\x01";
@@ -211,7 +209,7 @@ pub fn pending_records(path: &Path) -> Result<usize, StoreError> {
 
 /// The open log file.
 pub(crate) struct Wal {
-    file: File,
+    file: Box<dyn LogFile>,
     path: PathBuf,
     /// End of the last record.
     len: u64,
@@ -223,9 +221,9 @@ pub(crate) struct Wal {
 const ZERO_CHUNK: usize = 1 << 20;
 
 impl Wal {
-    /// Opens (or creates) the log and returns the records it holds, cutting
-    /// off a torn last write.
-    pub fn open(path: &Path) -> Result<(Wal, Vec<Record>), StoreError> {
+    /// Opens (or creates) the log on `disk` and returns the records it
+    /// holds, cutting off a torn last write.
+    pub fn open(disk: &dyn Disk, path: &Path) -> Result<(Wal, Vec<Record>), StoreError> {
         let io = |context: &'static str| {
             let path = path.to_path_buf();
             move |source: std::io::Error| StoreError::Wal {
@@ -234,16 +232,10 @@ impl Wal {
                 source: source.into(),
             }
         };
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(path)
+        let mut file = disk
+            .open_log(path)
             .map_err(io("open the write-ahead log"))?;
-        let mut bytes = Vec::new();
-        file.read_to_end(&mut bytes)
-            .map_err(io("read the write-ahead log"))?;
+        let bytes = file.read_all().map_err(io("read the write-ahead log"))?;
         let decoded = decode(&bytes).map_err(|error| StoreError::Wal {
             context: "parse the write-ahead log",
             path: path.to_path_buf(),
@@ -341,6 +333,7 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
+    use crate::redb::disk::LocalDisk;
     use crate::{Compare, Op};
 
     fn sample() -> Record {
@@ -484,7 +477,7 @@ mod tests {
     fn the_file_survives_reopen_and_reset() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("w.wal");
-        let (mut wal, records) = Wal::open(&path).unwrap();
+        let (mut wal, records) = Wal::open(&LocalDisk, &path).unwrap();
         assert!(records.is_empty());
         assert_eq!(std::fs::metadata(&path).unwrap().len(), SEGMENT_BYTES);
         wal.append(&encode_owned(&sample())).unwrap();
@@ -492,10 +485,10 @@ mod tests {
         let torn = &encode_owned(&Record { seq: 8, ..sample() })[..12];
         wal.file.write_all_at(torn, wal.len).unwrap();
         drop(wal);
-        let (mut wal, records) = Wal::open(&path).unwrap();
+        let (mut wal, records) = Wal::open(&LocalDisk, &path).unwrap();
         assert_eq!(records, vec![sample()]);
         assert_eq!(
-            Wal::open(&path).unwrap().1,
+            Wal::open(&LocalDisk, &path).unwrap().1,
             vec![sample()],
             "the torn bytes were zeroed"
         );
@@ -504,7 +497,7 @@ mod tests {
         wal.reset().unwrap();
         assert_eq!(wal.pending_bytes(), 0);
         drop(wal);
-        assert!(Wal::open(&path).unwrap().1.is_empty());
+        assert!(Wal::open(&LocalDisk, &path).unwrap().1.is_empty());
         assert_eq!(std::fs::metadata(&path).unwrap().len(), SEGMENT_BYTES);
     }
 
