@@ -112,6 +112,16 @@ struct State {
     powered: bool,
     /// Mutating operations still allowed before the power fails.
     ops_left: Option<u64>,
+    /// Every mutating operation this boot, in order: the file and what.
+    history: Vec<(PathBuf, Operation)>,
+}
+
+/// A mutating operation on a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    Write,
+    SetLen,
+    Sync,
 }
 
 /// One boot of the simulated disk. Cheap to clone (clones share it).
@@ -133,6 +143,7 @@ impl SimDisk {
                 files,
                 powered: true,
                 ops_left: None,
+                history: Vec::new(),
             })),
         }
     }
@@ -155,6 +166,11 @@ impl SimDisk {
 
     pub fn powered(&self) -> bool {
         self.lock().powered
+    }
+
+    /// The mutating operations this boot so far, in order.
+    pub fn history(&self) -> Vec<(PathBuf, Operation)> {
+        self.lock().history.clone()
     }
 
     /// The next boot: the files as the platter holds them after this boot's
@@ -214,7 +230,7 @@ impl SimHandle {
         Ok(f(&state.files[&self.path]))
     }
 
-    fn mutate(&self, f: impl FnOnce(&mut SimFile)) -> std::io::Result<()> {
+    fn mutate(&self, operation: Operation, f: impl FnOnce(&mut SimFile)) -> std::io::Result<()> {
         let mut state = self.disk.lock();
         if !state.powered {
             return Err(power_off());
@@ -227,6 +243,7 @@ impl SimHandle {
             Some(n) => state.ops_left = Some(n - 1),
             None => {}
         }
+        state.history.push((self.path.clone(), operation));
         let file = state.files.get_mut(&self.path).expect("opened files exist");
         f(file);
         Ok(())
@@ -255,15 +272,15 @@ impl StorageBackend for SimHandle {
     }
 
     fn set_len(&self, len: u64) -> std::io::Result<()> {
-        self.mutate(|f| f.set_len(len as usize))
+        self.mutate(Operation::SetLen, |f| f.set_len(len as usize))
     }
 
     fn sync_data(&self) -> std::io::Result<()> {
-        self.mutate(SimFile::sync)
+        self.mutate(Operation::Sync, SimFile::sync)
     }
 
     fn write(&self, offset: u64, data: &[u8]) -> std::io::Result<()> {
-        self.mutate(|f| f.write(offset as usize, data))
+        self.mutate(Operation::Write, |f| f.write(offset as usize, data))
     }
 }
 
@@ -273,15 +290,15 @@ impl LogFile for SimHandle {
     }
 
     fn write_all_at(&mut self, data: &[u8], offset: u64) -> std::io::Result<()> {
-        self.mutate(|f| f.write(offset as usize, data))
+        self.mutate(Operation::Write, |f| f.write(offset as usize, data))
     }
 
     fn sync_data(&mut self) -> std::io::Result<()> {
-        self.mutate(SimFile::sync)
+        self.mutate(Operation::Sync, SimFile::sync)
     }
 
     fn sync_all(&mut self) -> std::io::Result<()> {
-        self.mutate(SimFile::sync)
+        self.mutate(Operation::Sync, SimFile::sync)
     }
 }
 
