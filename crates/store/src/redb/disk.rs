@@ -29,6 +29,11 @@ pub trait Disk: Debug + Send + Sync {
 
     /// Opens (or creates, empty) the write-ahead log file at `path`.
     fn open_log(&self, path: &Path) -> std::io::Result<Box<dyn LogFile>>;
+
+    /// Makes the entries of directory `dir` durable: a file just created
+    /// survives a power cut only once its directory is synced, however
+    /// often the file itself was.
+    fn sync_directory(&self, dir: &Path) -> std::io::Result<()>;
 }
 
 /// What the write-ahead log needs of its file. Durability is exactly what
@@ -63,6 +68,10 @@ impl Disk for LocalDisk {
             .truncate(false)
             .open(path)?;
         Ok(Box::new(file))
+    }
+
+    fn sync_directory(&self, dir: &Path) -> std::io::Result<()> {
+        File::open(dir)?.sync_all()
     }
 }
 

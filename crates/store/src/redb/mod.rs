@@ -137,6 +137,16 @@ impl RedbStore {
         } else {
             (None, Vec::new())
         };
+        // Either file may have just been created: nothing is acknowledged
+        // before their names are as durable as their contents.
+        let dir = match path.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir,
+            _ => Path::new("."),
+        };
+        disk.sync_directory(dir).map_err(|error| {
+            let error = std::io::Error::new(error.kind(), format!("{}: {error}", dir.display()));
+            StoreError::backend("sync the store's directory", error)
+        })?;
         let mut writer = Writer {
             db: Arc::clone(&db),
             commands: receiver,

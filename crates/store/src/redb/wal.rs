@@ -565,6 +565,10 @@ mod tests {
                 .open(path)?;
             Ok(Box::new(FlakyFile(file, *self)))
         }
+
+        fn sync_directory(&self, dir: &Path) -> std::io::Result<()> {
+            LocalDisk.sync_directory(dir)
+        }
     }
 
     impl LogFile for FlakyFile {

@@ -9,7 +9,9 @@
 //! [`Loss::TornPages`] each page written since the last sync independently
 //! reached the platter or did not, as when the kernel's write-back got to
 //! some dirty pages of a file and not others (a page is the unit: sectors
-//! inside one page are not torn apart).
+//! inside one page are not torn apart). A file created since its directory
+//! was last synced is gone after the cut ([`Loss::TornPages`]: gone or not,
+//! at random), however often the file itself was synced.
 //!
 //! The power can be cut at a chosen point ([`SimDisk::arm`]): the `n`-th
 //! mutating operation (write, set_len, sync) from then on fails instead of
@@ -109,6 +111,8 @@ impl SimFile {
 #[derive(Debug)]
 struct State {
     files: BTreeMap<PathBuf, SimFile>,
+    /// Files whose name a directory sync made durable.
+    named: BTreeSet<PathBuf>,
     powered: bool,
     /// Mutating operations still allowed before the power fails.
     ops_left: Option<u64>,
@@ -122,6 +126,7 @@ pub enum Operation {
     Write,
     SetLen,
     Sync,
+    SyncDirectory,
 }
 
 /// One boot of the simulated disk. Cheap to clone (clones share it).
@@ -140,6 +145,7 @@ impl SimDisk {
     fn with_files(files: BTreeMap<PathBuf, SimFile>) -> Self {
         SimDisk {
             state: Arc::new(Mutex::new(State {
+                named: files.keys().cloned().collect(),
                 files,
                 powered: true,
                 ops_left: None,
@@ -178,11 +184,12 @@ impl SimDisk {
     pub fn reboot(&self, loss: Loss, rng: &mut impl Rng) -> SimDisk {
         let mut state = self.lock();
         state.powered = false;
-        let files = state
-            .files
-            .iter()
-            .map(|(path, file)| (path.clone(), file.after_power_loss(loss, rng)))
-            .collect();
+        let mut files = BTreeMap::new();
+        for (path, file) in &state.files {
+            if state.named.contains(path) || (loss == Loss::TornPages && rng.random_bool(0.5)) {
+                files.insert(path.clone(), file.after_power_loss(loss, rng));
+            }
+        }
         SimDisk::with_files(files)
     }
 
@@ -208,6 +215,37 @@ impl Disk for SimDisk {
     fn open_log(&self, path: &Path) -> std::io::Result<Box<dyn LogFile>> {
         Ok(Box::new(self.handle(path)))
     }
+
+    fn sync_directory(&self, dir: &Path) -> std::io::Result<()> {
+        let mut state = self.lock();
+        spend_operation(&mut state, dir, Operation::SyncDirectory)?;
+        let in_dir: Vec<PathBuf> = state
+            .files
+            .keys()
+            .filter(|path| path.parent() == Some(dir))
+            .cloned()
+            .collect();
+        state.named.extend(in_dir);
+        Ok(())
+    }
+}
+
+/// Counts one mutating operation, or fails it if the power is off or goes
+/// off now.
+fn spend_operation(state: &mut State, path: &Path, operation: Operation) -> std::io::Result<()> {
+    if !state.powered {
+        return Err(power_off());
+    }
+    match state.ops_left {
+        Some(0) | Some(1) => {
+            state.powered = false;
+            return Err(power_off());
+        }
+        Some(n) => state.ops_left = Some(n - 1),
+        None => {}
+    }
+    state.history.push((path.to_path_buf(), operation));
+    Ok(())
 }
 
 /// An open file on one boot of the disk.
@@ -232,18 +270,7 @@ impl SimHandle {
 
     fn mutate(&self, operation: Operation, f: impl FnOnce(&mut SimFile)) -> std::io::Result<()> {
         let mut state = self.disk.lock();
-        if !state.powered {
-            return Err(power_off());
-        }
-        match state.ops_left {
-            Some(0) | Some(1) => {
-                state.powered = false;
-                return Err(power_off());
-            }
-            Some(n) => state.ops_left = Some(n - 1),
-            None => {}
-        }
-        state.history.push((self.path.clone(), operation));
+        spend_operation(&mut state, &self.path, operation)?;
         let file = state.files.get_mut(&self.path).expect("opened files exist");
         f(file);
         Ok(())
@@ -337,6 +364,7 @@ mod tests {
             let path = Path::new("/f");
             let disk = SimDisk::default();
             let mut file = disk.open_log(path).unwrap();
+            disk.sync_directory(Path::new("/")).unwrap();
             let mut synced = Vec::new();
             for step in &steps {
                 match step {
@@ -376,6 +404,7 @@ mod tests {
         let path = Path::new("/f");
         let disk = SimDisk::default();
         let mut file = disk.open_log(path).unwrap();
+        disk.sync_directory(Path::new("/")).unwrap();
         disk.arm(2);
         file.write_all_at(b"a", 0).unwrap();
         assert!(file.sync_data().is_err());
@@ -383,5 +412,21 @@ mod tests {
         assert!(file.read_all().is_err());
         let after = disk.reboot(Loss::Unsynced, &mut StdRng::seed_from_u64(0));
         assert_eq!(after.contents(path).unwrap(), b"");
+    }
+
+    #[test]
+    fn a_new_file_needs_its_directory_synced_to_survive() {
+        let disk = SimDisk::default();
+        for name in ["/d/named", "/d/unnamed"] {
+            let mut file = disk.open_log(Path::new(name)).unwrap();
+            file.write_all_at(b"data", 0).unwrap();
+            file.sync_all().unwrap();
+            if name == "/d/named" {
+                disk.sync_directory(Path::new("/d")).unwrap();
+            }
+        }
+        let after = disk.reboot(Loss::Unsynced, &mut StdRng::seed_from_u64(0));
+        assert_eq!(after.contents(Path::new("/d/named")).unwrap(), b"data");
+        assert_eq!(after.contents(Path::new("/d/unnamed")), None);
     }
 }
