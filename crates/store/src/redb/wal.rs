@@ -315,10 +315,13 @@ impl Wal {
             return Ok(()); // nothing written since the last reset
         }
         let header_end = (first + FRAME_HEADER as u64).min(used);
-        self.zero(first, header_end)?;
-        self.file.sync_data()?;
+        // The old records are dead from here (redb holds them durably); if a
+        // step fails, the next append finishes the zeroing before it writes,
+        // rather than writing after records a zero first header now hides.
         self.len = first;
         self.stale_end = used;
+        self.zero(first, header_end)?;
+        self.file.sync_data()?;
         self.zero(header_end, used)?;
         self.file.sync_data()?;
         self.stale_end = first;
@@ -539,15 +542,25 @@ mod tests {
         assert_eq!(std::fs::metadata(&path).unwrap().len(), SEGMENT_BYTES);
     }
 
-    /// Real files on which every write starting at byte `fail_at` fails.
+    /// Real files with one injected failure: of every write starting at
+    /// byte `write_at`, or of the `sync_call`-th `sync_data` (the write or
+    /// sync is then not done; a failed sync still leaves its writes in the
+    /// file, as the page cache would).
     #[derive(Debug, Clone, Copy)]
-    struct FlakyWrite {
-        fail_at: u64,
+    enum Fault {
+        WriteAt(u64),
+        SyncCall(usize),
     }
 
-    struct FlakyFile(std::fs::File, FlakyWrite);
+    #[derive(Debug, Clone)]
+    struct Flaky {
+        fault: Fault,
+        syncs: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    }
 
-    impl Disk for FlakyWrite {
+    struct FlakyFile(std::fs::File, Flaky);
+
+    impl Disk for Flaky {
         fn open_database(
             &self,
             builder: &redb::Builder,
@@ -563,7 +576,7 @@ mod tests {
                 .create(true)
                 .truncate(false)
                 .open(path)?;
-            Ok(Box::new(FlakyFile(file, *self)))
+            Ok(Box::new(FlakyFile(file, self.clone())))
         }
 
         fn sync_directory(&self, dir: &Path) -> std::io::Result<()> {
@@ -576,12 +589,23 @@ mod tests {
             self.0.read_all()
         }
         fn write_all_at(&mut self, data: &[u8], offset: u64) -> std::io::Result<()> {
-            if offset == self.1.fail_at {
+            if let Fault::WriteAt(at) = self.1.fault
+                && at == offset
+            {
                 return Err(std::io::Error::other("injected write failure"));
             }
             LogFile::write_all_at(&mut self.0, data, offset)
         }
         fn sync_data(&mut self) -> std::io::Result<()> {
+            let call = 1 + self
+                .1
+                .syncs
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            if let Fault::SyncCall(n) = self.1.fault
+                && n == call
+            {
+                return Err(std::io::Error::other("injected fdatasync failure"));
+            }
             LogFile::sync_data(&mut self.0)
         }
         fn sync_all(&mut self) -> std::io::Result<()> {
@@ -589,11 +613,11 @@ mod tests {
         }
     }
 
-    /// A reset that emptied the log but failed to zero the old records
-    /// behind it: the next append zeroes them first, so no old record can
-    /// follow a new one.
+    /// A reset that fails at any step: the next append zeroes what is left
+    /// of the old records first, so no old record can follow a new one and
+    /// no new one hides behind a zeroed first frame header.
     #[test]
-    fn an_append_after_a_half_failed_reset_leaves_no_old_record_behind() {
+    fn an_append_after_a_failed_reset_is_the_only_record() {
         // Old records full of what reads as a 16-byte frame header at one
         // alignment in four, and new records of four lengths: left in place,
         // the old bytes after a new record read as a damaged frame followed
@@ -605,13 +629,19 @@ mod tests {
             )],
             ..sample()
         };
-        for extra in 0..4 {
+        // sync_data calls: the two appends, then the reset's two steps. The
+        // appends write at MAGIC.len(), so a write there cannot be failed.
+        let faults = [
+            Fault::SyncCall(3),
+            Fault::WriteAt((MAGIC.len() + FRAME_HEADER) as u64),
+            Fault::SyncCall(4),
+        ];
+        for (fault, extra) in faults.into_iter().flat_map(|f| (0..4).map(move |e| (f, e))) {
             let dir = tempfile::tempdir().unwrap();
             let path = dir.path().join("w.wal");
-            // The reset's second step (zeroing after the first frame header)
-            // fails; its first step and the appends (at MAGIC.len()) do not.
-            let disk = FlakyWrite {
-                fail_at: (MAGIC.len() + FRAME_HEADER) as u64,
+            let disk = Flaky {
+                fault,
+                syncs: Default::default(),
             };
             let (mut wal, _) = Wal::open(&disk, &path).unwrap();
             wal.append(&encode_owned(&long(1))).unwrap();
@@ -625,7 +655,11 @@ mod tests {
             wal.append(&encode_owned(&short)).unwrap();
             drop(wal);
             let reopened = Wal::open(&LocalDisk, &path).map(|(_, records)| records);
-            assert_eq!(reopened.ok(), Some(vec![short]), "{extra} extra bytes");
+            assert_eq!(
+                reopened.ok(),
+                Some(vec![short]),
+                "{fault:?}, {extra} extra bytes"
+            );
         }
     }
 
