@@ -21,7 +21,9 @@ pub mod conformance;
 pub use crate::error::{BoxError, StoreError};
 #[cfg(feature = "etcd")]
 pub use crate::etcd::{EtcdOptions, EtcdStore, EtcdTls};
-pub use crate::redb::{RedbOptions, RedbStore, WalError, wal_path, wal_pending_records};
+pub use crate::redb::{
+    Disk, LocalDisk, LogFile, RedbOptions, RedbStore, WalError, wal_path, wal_pending_records,
+};
 pub use crate::store::StateStore;
 pub use crate::types::{
     Compare, CompareOp, CompareTarget, EventKind, KeyValue, KvEvent, LeaseId, LeaseInfo, Op,

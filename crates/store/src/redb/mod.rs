@@ -6,6 +6,7 @@
 //! events), [`lease`] (the writer's deadline index).
 
 mod apply;
+mod disk;
 mod lease;
 mod reader;
 mod schema;
@@ -13,6 +14,7 @@ mod wal;
 mod watch;
 mod writer;
 
+pub use self::disk::{Disk, LocalDisk, LogFile};
 pub use self::wal::{WalError, pending_records as wal_pending_records};
 
 use std::path::{Path, PathBuf};
@@ -100,10 +102,21 @@ impl RedbStore {
     /// is a plain thread. [`StoreError::AlreadyOpen`] if any handle, in this
     /// process or another, has the file open.
     pub fn open(path: impl AsRef<Path>, options: RedbOptions) -> Result<Self, StoreError> {
+        Self::open_on(&LocalDisk, path, options)
+    }
+
+    /// [`RedbStore::open`] with the files on `disk` (which is only used while
+    /// opening). Tests use it to put the store on storage that misbehaves.
+    pub fn open_on(
+        disk: &dyn Disk,
+        path: impl AsRef<Path>,
+        options: RedbOptions,
+    ) -> Result<Self, StoreError> {
         let path = path.as_ref().to_path_buf();
-        let db = Database::builder()
-            .set_cache_size(options.cache_size_bytes)
-            .create(&path)
+        let mut builder = Database::builder();
+        builder.set_cache_size(options.cache_size_bytes);
+        let db = disk
+            .open_database(&builder, &path)
             .map_err(|error| match error {
                 DatabaseError::DatabaseAlreadyOpen => {
                     StoreError::AlreadyOpen { path: path.clone() }
@@ -116,7 +129,7 @@ impl RedbStore {
         let (commands, receiver) = mpsc::channel();
         let (events, _) = broadcast::channel(options.watch_buffer.max(1));
         let (wal, records) = if options.write_ahead_log {
-            let (wal, records) = wal::Wal::open(&wal_path(&path))?;
+            let (wal, records) = wal::Wal::open(disk, &wal_path(&path))?;
             (
                 Some(WalState::new(wal, wal_seq, options.checkpoint_interval)),
                 records,
@@ -124,6 +137,16 @@ impl RedbStore {
         } else {
             (None, Vec::new())
         };
+        // Either file may have just been created: nothing is acknowledged
+        // before their names are as durable as their contents.
+        let dir = match path.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir,
+            _ => Path::new("."),
+        };
+        disk.sync_directory(dir).map_err(|error| {
+            let error = std::io::Error::new(error.kind(), format!("{}: {error}", dir.display()));
+            StoreError::backend("sync the store's directory", error)
+        })?;
         let mut writer = Writer {
             db: Arc::clone(&db),
             commands: receiver,

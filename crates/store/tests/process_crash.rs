@@ -1,7 +1,14 @@
-//! Power-cut test for the redb store: a child process writes as fast as it can
-//! and reports each write only after the store acknowledged it; the parent kills
-//! it with SIGKILL at a random moment, reopens the file and checks that every
-//! acknowledged write is there and the event log has no holes.
+//! Process-crash test for the redb store: a child process writes as fast as it
+//! can and reports each write only after the store acknowledged it; the parent
+//! kills it with SIGKILL at a random moment, reopens the file and checks that
+//! every acknowledged write is there and the event log has no holes.
+//!
+//! This is not a power cut: the kernel's page cache outlives the process, so
+//! a write that was never fsync'd still reaches the file and a missing fsync
+//! goes unnoticed here. `power_cut/` covers that, on a simulated disk that
+//! loses whatever was not synced. What this test adds is the real thing: a
+//! real file, a real process death at an arbitrary instruction, real redb
+//! file locks released by the kernel.
 //!
 //! The child is this same test binary, re-run with `--exact crash_child` and
 //! [`CHILD_ENV`] set; in a normal run `crash_child` does nothing.

@@ -1,0 +1,96 @@
+//! Where the store's two files live: the seam between the store and storage.
+//!
+//! [`RedbStore::open`](super::RedbStore::open) uses [`LocalDisk`], plain files
+//! with redb's own file backend, exactly as before this seam existed. Tests
+//! open the store on a [`Disk`] of their own through
+//! [`RedbStore::open_on`](super::RedbStore::open_on), for instance one that
+//! forgets every byte not yet fsync'd when it "loses power"
+//! (`tests/power_cut/`), which a SIGKILL cannot show because the page cache
+//! survives the process.
+//!
+//! The disk is consulted only while opening; the log is then reached
+//! through one boxed [`LogFile`], whose dynamic call costs nothing next to
+//! the fdatasync each append waits for.
+
+use std::fmt::Debug;
+use std::fs::{File, OpenOptions};
+use std::io::Read;
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+
+use redb::{Builder, Database, DatabaseError};
+
+/// Opens the database file and its write-ahead log.
+pub trait Disk: Debug + Send + Sync {
+    /// Opens (or creates) the redb database at `path` with `builder`'s
+    /// settings: `builder.create(path)` on a real filesystem, or
+    /// `builder.create_with_backend(..)` for storage of one's own.
+    fn open_database(&self, builder: &Builder, path: &Path) -> Result<Database, DatabaseError>;
+
+    /// Opens (or creates, empty) the write-ahead log file at `path`.
+    fn open_log(&self, path: &Path) -> std::io::Result<Box<dyn LogFile>>;
+
+    /// Makes the entries of directory `dir` durable: a file just created
+    /// survives a power cut only once its directory is synced, however
+    /// often the file itself was.
+    fn sync_directory(&self, dir: &Path) -> std::io::Result<()>;
+}
+
+/// What the write-ahead log needs of its file. Durability is exactly what
+/// [`LogFile::sync_data`] and [`LogFile::sync_all`] promise, as with
+/// `fdatasync(2)` and `fsync(2)`: bytes written and not yet synced may be
+/// lost, or partly lost, if the machine loses power.
+pub trait LogFile: Send {
+    /// The whole file.
+    fn read_all(&mut self) -> std::io::Result<Vec<u8>>;
+    /// Writes all of `data` at `offset`, growing the file if needed.
+    fn write_all_at(&mut self, data: &[u8], offset: u64) -> std::io::Result<()>;
+    /// Makes the data written so far (and the file size) durable.
+    fn sync_data(&mut self) -> std::io::Result<()>;
+    /// [`LogFile::sync_data`] and every other piece of metadata.
+    fn sync_all(&mut self) -> std::io::Result<()>;
+}
+
+/// The local filesystem: what production uses.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LocalDisk;
+
+impl Disk for LocalDisk {
+    fn open_database(&self, builder: &Builder, path: &Path) -> Result<Database, DatabaseError> {
+        builder.create(path)
+    }
+
+    fn open_log(&self, path: &Path) -> std::io::Result<Box<dyn LogFile>> {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)?;
+        Ok(Box::new(file))
+    }
+
+    fn sync_directory(&self, dir: &Path) -> std::io::Result<()> {
+        File::open(dir)?.sync_all()
+    }
+}
+
+impl LogFile for File {
+    fn read_all(&mut self) -> std::io::Result<Vec<u8>> {
+        let mut bytes = Vec::new();
+        self.read_to_end(&mut bytes)?;
+        Ok(bytes)
+    }
+
+    fn write_all_at(&mut self, data: &[u8], offset: u64) -> std::io::Result<()> {
+        FileExt::write_all_at(self, data, offset)
+    }
+
+    fn sync_data(&mut self) -> std::io::Result<()> {
+        File::sync_data(self)
+    }
+
+    fn sync_all(&mut self) -> std::io::Result<()> {
+        File::sync_all(self)
+    }
+}
