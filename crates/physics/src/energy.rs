@@ -108,7 +108,10 @@ mod tests {
         assert!((both_ends.0 - plan.laser.0).abs() < 1e-12);
         // 1.5 V × 24.92 mA / 53.125 Gb/s ≈ 0.70 pJ/b.
         assert!((plan.laser.0 - 0.7036).abs() < 1e-3, "{plan:?}");
-        assert_eq!(laser_energy_per_bit(&DFB_DIODE, [], rate), PicojoulesPerBit(0.0));
+        assert_eq!(
+            laser_energy_per_bit(&DFB_DIODE, [], rate),
+            PicojoulesPerBit(0.0)
+        );
     }
 
     #[test]

@@ -286,7 +286,13 @@ impl DfbDiode {
             10.0,
             "0 < slope <= 10 mW/mA",
         )?;
-        check_range("DFB forward voltage (V)", self.forward_v, 0.1, 10.0, "0.1..=10 V")?;
+        check_range(
+            "DFB forward voltage (V)",
+            self.forward_v,
+            0.1,
+            10.0,
+            "0.1..=10 V",
+        )?;
         check_range(
             "DFB TEC setpoint (°C)",
             self.tec_setpoint_c,

@@ -10,7 +10,8 @@ use crate::ber::Modulation;
 use crate::budget::ReceiverModel;
 use crate::energy::{SUN2015_RX, SUN2015_TX};
 use crate::ring::{
-    DFB_DIODE, DFB_DRIFT_NM_PER_K, LaserModel, Microring, SI_HEATER_MW_PER_NM, SI_RING_DRIFT_NM_PER_K,
+    DFB_DIODE, DFB_DRIFT_NM_PER_K, LaserModel, Microring, SI_HEATER_MW_PER_NM,
+    SI_RING_DRIFT_NM_PER_K,
 };
 use crate::units::{Dbm, Decibels, Gbaud, Gbps, Micrometers, Milliwatts, PicojoulesPerBit};
 

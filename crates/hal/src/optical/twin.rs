@@ -64,14 +64,13 @@ use corridor_physics::lane::DEFAULT_TARGET_BER;
 use corridor_physics::technology::{EnergyModel, InsertionLosses, LaneRateOption, Maturity};
 use corridor_physics::{
     CorridorTechnology, CorridorType, Couplers, DFB_DIODE, Dbm, Decibels, Fec, Gbaud, Gbps,
-    HeaterState,
-    Kelvin, LaneParams, LaneRequirement, LaserModel, Micrometers, Millimeters, Milliwatts,
-    ReceiverModel, SiCorridor, evaluate_lane_with,
+    HeaterState, Kelvin, LaneParams, LaneRequirement, LaserModel, Micrometers, Millimeters,
+    Milliwatts, ReceiverModel, SiCorridor, evaluate_lane_with,
 };
 use corridor_protocols::cmis::application::{self, LaneCapability, LaneModulation};
 use corridor_protocols::cmis::{
-    ByteAddr, DataPathState, GridSpacing, Lane, ModuleSim, PageAddress,
-    ProvisionRequest, SimProfile,
+    ByteAddr, DataPathState, GridSpacing, Lane, ModuleSim, PageAddress, ProvisionRequest,
+    SimProfile,
 };
 
 use super::plant::{OpticalPlant, PlantPort, TwinFaults};
@@ -415,7 +414,8 @@ impl PortModel {
             requirement_of(corridor_physics::Modulation::Nrz)?,
             requirement_of(corridor_physics::Modulation::Pam4)?,
         ];
-        let requirement = requirements[usize::from(modulation == corridor_physics::Modulation::Pam4)];
+        let requirement =
+            requirements[usize::from(modulation == corridor_physics::Modulation::Pam4)];
         let rate = Gbps(port.lane_rate_gbps.0);
         let base = SiCorridor::DEFAULT;
         let ring = corridor_physics::Microring {
@@ -743,7 +743,8 @@ impl TwinOpticalPort {
             let t_laser = LASER_TEC_SETPOINT_C + laser_dt;
             let active = own.tx_on[i];
             sim.set_tx_power_uw(lane, 1000.0 * 10f64.powf(own.launch_dbm[i] / 10.0))?;
-            let bias = DFB_DIODE.bias_ma(Milliwatts(10f64.powf(m.nominal_launch_dbm / 10.0)), t_laser);
+            let bias =
+                DFB_DIODE.bias_ma(Milliwatts(10f64.powf(m.nominal_launch_dbm / 10.0)), t_laser);
             sim.set_bias_ma(lane, if active { bias } else { 0.0 })?;
             sim.set_laser_temperature_c(lane, t_laser)?;
             let shift_nm = m.laser_drift_nm_per_k * laser_dt;
@@ -869,7 +870,8 @@ impl TwinOpticalPort {
                 bias: Milliwatts(m.ring.default_bias.0),
             };
         }
-        let requirement = &m.requirements[usize::from(modulation == corridor_physics::Modulation::Pam4)];
+        let requirement =
+            &m.requirements[usize::from(modulation == corridor_physics::Modulation::Pam4)];
         evaluate_lane_with(&tech, &p, requirement).map_err(|source| OpticalError::Physics {
             port: self.name.clone(),
             source,

@@ -148,9 +148,8 @@ pub fn advertisements(
     modulation: LaneModulation,
     bank_lanes: u8,
 ) -> Option<[ApplicationDescriptor; 2]> {
-    let same = |m: &&MediaInterface| {
-        m.modulation == modulation && (m.lane_gbps - lane_gbps).abs() < 1e-9
-    };
+    let same =
+        |m: &&MediaInterface| m.modulation == modulation && (m.lane_gbps - lane_gbps).abs() < 1e-9;
     let pick = |lanes: u8| -> Option<(u8, u8)> {
         // Standard PMD whose lane count is `lanes`, with its host interface (SFF-8024 host
         // IDs: 400GAUI-8 C2M = 17, 50GAUI-1 C2M = 10).
@@ -187,7 +186,10 @@ mod tests {
     #[test]
     fn known_codes_carry_their_standard_lane() {
         let fr8 = media_interface(26).unwrap();
-        assert_eq!((fr8.lane_gbps, fr8.modulation), (53.125, LaneModulation::Pam4));
+        assert_eq!(
+            (fr8.lane_gbps, fr8.modulation),
+            (53.125, LaneModulation::Pam4)
+        );
         assert!(media_interface(0x7F).is_none());
     }
 
@@ -195,11 +197,17 @@ mod tests {
     fn advertisements_round_trip_through_capabilities() {
         let [bank, single] = advertisements(53.125, LaneModulation::Pam4, 8).unwrap();
         assert_eq!((bank.host_interface_id, bank.media_interface_id), (17, 26));
-        assert_eq!((single.host_interface_id, single.media_interface_id), (10, 11));
+        assert_eq!(
+            (single.host_interface_id, single.media_interface_id),
+            (10, 11)
+        );
         let cap = LaneCapability::of(1, &bank).unwrap();
         assert_eq!(cap.media_lanes, 8);
         assert!(cap.may_start_at(1) && !cap.may_start_at(2));
-        assert_eq!(cap.describe(), "ApSel 1 (400GBASE-FR8, 8 × 53.125 Gb/s PAM4)");
+        assert_eq!(
+            cap.describe(),
+            "ApSel 1 (400GBASE-FR8, 8 × 53.125 Gb/s PAM4)"
+        );
         let [bank, single] = advertisements(32.0, LaneModulation::Nrz, 4).unwrap();
         assert_eq!(bank.media_interface_id, 0xC0);
         assert_eq!((bank.media_lane_count, single.media_lane_count), (4, 1));
