@@ -12,8 +12,8 @@
 //! | [`ber`] | `erfc`/`erfcx`, Q-function, NRZ/PAM4 BER and inverses |
 //! | [`fec`] | Reed–Solomon (KP4, KR4) post-FEC BER, thresholds, FEC latency |
 //! | [`latency`] | time of flight n_g·L/c, SerDes costs |
-//! | [`ring`] | microring resonance, Lorentzian, FSR, heater lock; DFB laser |
-//! | [`energy`] | energy per bit: Tx, Rx, tuning, laser |
+//! | [`ring`] | microring resonance, Lorentzian, FSR, heater lock; DFB laser and its drive (`I·V_f`) |
+//! | [`energy`] | energy per bit: Tx, Rx, tuning, laser (plan and telemetry alike) |
 //! | [`technology`] | `SiCorridor`, `CarbonCorridor` behind [`CorridorTechnology`] |
 //! | [`lane`] | [`evaluate_lane`]: everything above for one lane → [`LaneReport`] |
 //!

@@ -178,7 +178,7 @@ pub const DEFAULT_LASER: LaserModel = LaserModel {
     drift_nm_per_k: DFB_DRIFT_NM_PER_K,
 };
 
-const SI_RATES: [LaneRateOption; 6] = [
+const SI_RATES: [LaneRateOption; 5] = [
     // 16 Gb/s NRZ per λ: Ayar Labs TeraPHY (Wade et al., OFC 2021).
     LaneRateOption {
         rate: Gbps(16.0),
@@ -197,12 +197,6 @@ const SI_RATES: [LaneRateOption; 6] = [
     // 53.125 Gb/s PAM4 (26.5625 GBd): IEEE 802.3 50G lane with KP4. Assumption for Si rings.
     LaneRateOption {
         rate: Gbps(53.125),
-        modulation: Modulation::Pam4,
-    },
-    // 64 Gb/s PAM4 (32 GBd): assumption, two bits per symbol on the 32 GBd symbol rate of the
-    // Intel OCI NRZ lane above (reference/photonics.md §2); no standard names this lane.
-    LaneRateOption {
-        rate: Gbps(64.0),
         modulation: Modulation::Pam4,
     },
     // 106.25 Gb/s PAM4 (53.125 GBd): IEEE 802.3ck 100G lane. Assumption: within reach of

@@ -10,7 +10,7 @@
 //!
 //! Standard codes are from SFF-8024's SMF media interface table (as SONiC's `sff8024.py`
 //! prints it) with the lane signal of the IEEE 802.3 clause each names. The twin's corridor
-//! lanes that no standard names (32 Gb/s NRZ and 64 Gb/s PAM4 DWDM lanes) use codes from
+//! lane that no standard names (the 32 Gb/s NRZ DWDM lane of Intel OCI) uses a code from
 //! 0xC0 up, which SFF-8024 leaves to custom use; a real module behind the Linux backend that
 //! advertises a code missing here carries nothing the planner can use.
 
@@ -72,13 +72,6 @@ pub const MEDIA_INTERFACES: &[MediaInterface] = &[
         name: "corridor DWDM 32G NRZ",
         lane_gbps: 32.0,
         modulation: LaneModulation::Nrz,
-    },
-    // Custom: a 32 GBd PAM4 DWDM lane, 64 Gb/s.
-    MediaInterface {
-        id: 0xC1,
-        name: "corridor DWDM 64G PAM4",
-        lane_gbps: 64.0,
-        modulation: LaneModulation::Pam4,
     },
 ];
 
