@@ -738,7 +738,7 @@ async fn telemetry_ber_is_post_fec_and_floored_at_the_f16_step() {
     let pre = json["pre_fec_ber"]
         .as_f64()
         .expect("pre_fec_ber is a number");
-    assert!(pre >= 1e-24 && pre < 2.4e-5, "{json}");
+    assert!((1e-24..2.4e-5).contains(&pre), "{json}");
     let post = Fec::Kp4.post_fec_ber(pre);
     assert!(
         post < 1e-24,
