@@ -17,3 +17,6 @@ fi
 
 # The API contract tools (OpenAPI 3.1 validator, Schemathesis) under target/.
 "$here/install-api-tools.sh"
+
+# curl and jq for the README's tour (and the test that runs it).
+"$here/install-tour-tools.sh"

@@ -12,11 +12,14 @@ use crate::output::{Format, render};
 
 #[derive(Debug, Subcommand)]
 pub enum CorridorCommand {
-    /// Allocate a corridor from a JSON request (the RFC's body); `-` reads
-    /// standard input.
+    /// Allocate a corridor from a JSON request (the RFC's body), given
+    /// inline or with `-f FILE` (`-f -` reads standard input).
     Create {
+        /// The request as JSON text
+        #[arg(conflicts_with = "file", required_unless_present = "file")]
+        json: Option<String>,
         #[arg(long, short = 'f')]
-        file: PathBuf,
+        file: Option<PathBuf>,
     },
     /// Release a corridor.
     Delete { id: String },
@@ -27,21 +30,36 @@ pub enum CorridorCommand {
     /// Renew a corridor's lease.
     Renew { id: String },
     /// Inject a twin fault (admin only) from a JSON body such as
-    /// `{"port":"op-h1-0","fault":{"kind":"ring_detuning","nm":0.2}}`.
+    /// `{"port":"op-h1-0","fault":{"kind":"ring_detuning","nm":0.2}}`,
+    /// given inline or with `-f FILE` (`-f -` reads standard input).
     Fault {
+        /// The fault as JSON text
+        #[arg(conflicts_with = "file", required_unless_present = "file")]
+        json: Option<String>,
         #[arg(long, short = 'f')]
-        file: PathBuf,
+        file: Option<PathBuf>,
     },
 }
 
-fn read_json<T: serde::de::DeserializeOwned>(file: &PathBuf) -> anyhow::Result<T> {
-    let text = if file.as_os_str() == "-" {
-        std::io::read_to_string(std::io::stdin())?
-    } else {
-        std::fs::read_to_string(file)
-            .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?
+/// The JSON body given inline, or read from `file` (`-` = standard input).
+fn read_json<T: serde::de::DeserializeOwned>(
+    json: Option<String>,
+    file: Option<PathBuf>,
+) -> anyhow::Result<T> {
+    let (text, origin) = match (json, file) {
+        (Some(text), _) => (text, "the JSON argument".to_owned()),
+        (None, Some(file)) if file.as_os_str() == "-" => (
+            std::io::read_to_string(std::io::stdin())?,
+            "standard input".to_owned(),
+        ),
+        (None, Some(file)) => (
+            std::fs::read_to_string(&file)
+                .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?,
+            file.display().to_string(),
+        ),
+        (None, None) => anyhow::bail!("give the JSON inline or with -f FILE"),
     };
-    serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))
+    serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("{origin}: {e}"))
 }
 
 fn show(value: impl serde::Serialize, kind: Kind, format: Format) -> anyhow::Result<()> {
@@ -52,8 +70,8 @@ fn show(value: impl serde::Serialize, kind: Kind, format: Format) -> anyhow::Res
 
 pub async fn run(client: &Client, command: CorridorCommand, format: Format) -> anyhow::Result<()> {
     match command {
-        CorridorCommand::Create { file } => {
-            let request: CorridorRequest = read_json(&file)?;
+        CorridorCommand::Create { json, file } => {
+            let request: CorridorRequest = read_json(json, file)?;
             show(
                 client.create_corridor(&request).await?,
                 Kind::Corridors,
@@ -86,8 +104,8 @@ pub async fn run(client: &Client, command: CorridorCommand, format: Format) -> a
             Kind::Corridors,
             format,
         ),
-        CorridorCommand::Fault { file } => {
-            let fault: TwinFaultRequest = read_json(&file)?;
+        CorridorCommand::Fault { json, file } => {
+            let fault: TwinFaultRequest = read_json(json, file)?;
             client.inject_twin_fault(&fault).await?;
             println!("fault injected");
             Ok(())

@@ -1,7 +1,10 @@
-//! Simulated time.
+//! Wall-clock and simulated time.
 //!
-//! The twin and the reconcilers read time only through [`Clock`], so that `make run` can play
-//! a day of ambient drift in minutes ([`ScaledClock`]) and tests can step time exactly
+//! Two clocks, two jobs ([`Clocks`]): API metadata and leases read the **wall clock**
+//! ([`WallClock`]: `created_at`, conditions, `lease_expires_at` must agree with the real-second
+//! TTLs the store enforces and never jump back on restart), while the optical plant's physics
+//! and calibration advance on the **plant clock**, which may be simulated: `make run` plays a
+//! day of ambient drift in minutes ([`ScaledClock`]). Tests step either exactly
 //! ([`ManualClock`]).
 //!
 //! **Determinism rule:** given the topology, its seed and the sequence of clock readings,
@@ -39,6 +42,51 @@ impl<C: Clock + ?Sized> Clock for Box<C> {
 impl<C: Clock + ?Sized> Clock for &C {
     fn now(&self) -> DateTime<Utc> {
         (**self).now()
+    }
+}
+
+/// The system's UTC time, read on every call (it follows NTP steps, as timestamps shown to
+/// people and compared with other machines should).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct WallClock;
+
+impl Clock for WallClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
+/// The two clocks a control plane reads.
+#[derive(Debug, Clone)]
+pub struct Clocks {
+    /// Metadata timestamps, conditions and leases: real time.
+    pub wall: Arc<dyn Clock>,
+    /// The optical plant's physics and calibration: simulated time on a twin run faster than
+    /// real time, the wall clock on real hardware.
+    pub plant: Arc<dyn Clock>,
+}
+
+impl Clocks {
+    /// The wall clock for metadata and `plant` for the plant's physics.
+    #[must_use]
+    pub fn new(wall: Arc<dyn Clock>, plant: Arc<dyn Clock>) -> Self {
+        Self { wall, plant }
+    }
+
+    /// One clock for both jobs (tests that step time with a [`ManualClock`], a deterministic
+    /// replay, or real hardware on the wall clock).
+    #[must_use]
+    pub fn single(clock: Arc<dyn Clock>) -> Self {
+        Self {
+            wall: Arc::clone(&clock),
+            plant: clock,
+        }
+    }
+}
+
+impl<C: Clock + ?Sized + 'static> From<Arc<C>> for Clocks {
+    fn from(clock: Arc<C>) -> Self {
+        Self::single(Arc::new(clock))
     }
 }
 
@@ -89,16 +137,6 @@ impl ScaledClock {
             })
         } else {
             Err(ClockError::InvalidScale(scale))
-        }
-    }
-
-    /// The wall clock: starts at the current UTC time and runs at real speed.
-    #[must_use]
-    pub fn wall() -> Self {
-        Self {
-            start: Utc::now(),
-            origin: Instant::now(),
-            scale: 1.0,
         }
     }
 

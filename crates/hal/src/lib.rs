@@ -45,7 +45,7 @@ pub mod memory;
 pub mod optical;
 pub mod topology;
 
-pub use clock::{Clock, ClockError, ManualClock, ScaledClock};
+pub use clock::{Clock, ClockError, Clocks, ManualClock, ScaledClock, WallClock};
 pub use memory::{
     MemoryError, MemoryInventory, MemoryNode, MemoryProvider, SysfsMemory, Tier, TwinMemory,
 };

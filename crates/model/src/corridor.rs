@@ -116,11 +116,16 @@ pub struct CorridorRequest {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     #[schema(schema_with = crate::schema::labels)]
     pub labels: BTreeMap<String, String>,
-    /// Lease length; the server default applies if absent.
+    /// Lease length in seconds; [`DEFAULT_LEASE_TTL_S`] (3600) if absent.
+    /// The capacity is released when the lease runs out unless
+    /// `POST /v1/corridors/{id}/lease` renews it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<u64>, minimum = 1, maximum = 31536000)]
     pub policy_lease_ttl_s: Option<Seconds>,
 }
+
+/// Lease length of a corridor whose request names none, seconds.
+pub const DEFAULT_LEASE_TTL_S: u64 = 3600;
 
 impl Validate for CorridorRequest {
     fn validate(&self) -> Result<(), Vec<FieldViolation>> {
@@ -258,7 +263,13 @@ pub struct Corridor {
     pub id: String,
     pub corridor_type: CorridorType,
     pub lanes: u32,
+    /// The wavelengths as requested.
     pub lambda_nm: Vec<Nanometers>,
+    /// The DWDM grid channel each requested wavelength was snapped to (the
+    /// nearest channel of the ports' grid), in request order: what the
+    /// lasers are tuned to. Empty until capacity is granted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub assigned_lambda_nm: Vec<Nanometers>,
     pub min_gbps: Gbps,
     pub latency_budget_ns: Nanoseconds,
     pub reach_mm: Millimeters,
@@ -373,6 +384,7 @@ impl Corridor {
             corridor_type,
             lanes,
             lambda_nm,
+            assigned_lambda_nm: Vec::new(),
             min_gbps,
             latency_budget_ns,
             reach_mm,
@@ -459,7 +471,7 @@ pub struct CorridorTelemetry {
     pub error_count: u64,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub lanes: Vec<LaneTelemetry>,
-    /// When the sample was taken (simulated time on the twin).
+    /// When the sample was taken (wall-clock time).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_at: Option<DateTime<Utc>>,
 }

@@ -58,6 +58,9 @@ pub struct FabricDevice {
     pub firmware_version: String,
     pub capacity_bytes: Bytes,
     pub latency_ns: Nanoseconds,
+    /// Gigabits per second, as the field name says: a 64 GB/s CXL Gen5 ×16
+    /// device is 512. (The RFC's example shows 64 here, which in Gb/s would
+    /// be an 8 GB/s device, too slow for its own 150 GB/s T2 bundle.)
     pub bandwidth_gbps: Gbps,
     pub status: DeviceStatus,
     pub last_seen: DateTime<Utc>,

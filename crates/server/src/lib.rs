@@ -16,7 +16,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use corridor_hal::clock::{Clock, ScaledClock};
+use corridor_hal::clock::{Clock, Clocks, ScaledClock, WallClock};
 use corridor_hal::topology::Topology;
 use corridor_hal::{LinuxOptics, OpticalPlant, TwinOptics};
 use corridor_services::ControlPlane;
@@ -178,10 +178,12 @@ impl Daemon {
             None => Topology::default_twin(),
         };
         let time_scale = config.time_scale.unwrap_or(topology.twin().time_scale);
-        // Simulated time starts at the wall clock so timestamps read
-        // naturally; the topology's start_time is for reproducible runs.
-        let clock: Arc<dyn Clock> =
+        // The plant's simulated time starts at the wall clock so its ambient
+        // profile follows the time of day; the topology's start_time is for
+        // reproducible runs. Metadata and leases read the wall clock itself.
+        let plant_clock: Arc<dyn Clock> =
             Arc::new(ScaledClock::new(chrono::Utc::now(), time_scale).map_err(StartError::Clock)?);
+        let clocks = Clocks::new(Arc::new(WallClock), plant_clock);
         let ffm = config.ffm_config();
         let ffm_socket =
             corridor_services::ffm::handoff::bind(&ffm.socket_path).map_err(|source| {
@@ -197,7 +199,7 @@ impl Daemon {
             ports = optics.inventory().len(),
             "optical plant"
         );
-        let plane = ControlPlane::start_with_optics(store, topology, clock, ffm, optics)
+        let plane = ControlPlane::start_with_optics(store, topology, clocks, ffm, optics)
             .await
             .map_err(StartError::Services)?;
 

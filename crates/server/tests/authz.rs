@@ -4,7 +4,9 @@
 //! file does not know fails the test, so a new endpoint cannot slip in
 //! without somebody deciding who may call it.
 //!
-//! Also: the audit log records denials and mutations, and no response body
+//! Creating routes get a valid body, so an allowed caller's mutation must
+//! succeed (201); a refused TLS handshake counts as a refusal only while the
+//! server still answers. Also: the audit log records denials and mutations, and no response body
 //! or audit line carries private-key material.
 
 use std::collections::BTreeMap;
@@ -154,6 +156,28 @@ fn concrete(template: &str) -> String {
         .join("/")
 }
 
+/// A valid body for the tenant routes that create something, owned by
+/// tenantA, so the matrix checks that an allowed caller's mutation really
+/// succeeds (201), not only that it gets past authorisation. Distinct per
+/// caller: corridors on their own channel, policies under their own name.
+fn valid_body(method: &str, template: &str, caller: Caller) -> Option<String> {
+    let n = CALLERS.iter().position(|&c| c == caller).unwrap();
+    match (method, template) {
+        ("POST", "/v1/corridors") => Some(format!(
+            r#"{{"corridor_type":"SiCorridor","lanes":1,"lambda_nm":[{}],"min_gbps":20,"latency_budget_ns":1000,"reach_mm":5000,"mode":"fiber","qos":{{"pfc":false,"priority":"silver"}},"attestation_required":false,"security_domain":"tenantA"}}"#,
+            1550 + n
+        )),
+        ("POST", "/v1/ffm/alloc") => Some(
+            r#"{"bytes":4096,"latency_class":"T1","bandwidth_floor_GBs":1,"persistence":"none","shareable":false,"security_domain":"tenantA"}"#
+                .to_owned(),
+        ),
+        ("POST", "/v1/policies") => Some(format!(
+            r#"{{"name":"matrix-{n}","security_domain":"tenantA","min_GBs":1,"window":{{"start":"20:00","end":"08:00","time_zone":"UTC"}}}}"#
+        )),
+        _ => None,
+    }
+}
+
 fn write_identity(
     dir: &Path,
     name: &str,
@@ -247,17 +271,41 @@ async fn every_route_times_every_caller() {
         for caller in CALLERS {
             let want = expected(caller, kind, &method);
             let mut request = clients[&caller].request(method.parse().unwrap(), &url);
+            let valid = valid_body(&method, &template, caller);
             if method != "GET" {
+                let body = valid
+                    .clone()
+                    .unwrap_or_else(|| r#"{"security_domain":"tenantA"}"#.to_owned());
                 request = request
                     .header("content-type", "application/json")
-                    .body(r#"{"security_domain":"tenantA"}"#);
+                    .body(body);
             }
             let got = match request.send().await {
-                Err(_) => Outcome::Refused,
+                Err(error) => {
+                    // A refusal is the TLS handshake turning the
+                    // certificate away from a server that is up: a dead or
+                    // unreachable server is a failure, not a refusal.
+                    let alive = clients[&Caller::Admin]
+                        .get(format!("{base}/healthz"))
+                        .send()
+                        .await
+                        .is_ok_and(|r| r.status() == 200);
+                    if !alive {
+                        failures.push(format!(
+                            "{method} {template} as {caller:?}: the server is down after: {error}"
+                        ));
+                    }
+                    Outcome::Refused
+                }
                 Ok(response) => {
                     let status = response.status().as_u16();
                     let body = response.text().await.unwrap_or_default();
                     assert_no_secrets(&format!("{method} {url}"), &body, &material);
+                    if valid.is_some() && want == Outcome::Passes && status != 201 {
+                        failures.push(format!(
+                            "{method} {template} as {caller:?}: a valid request got {status}: {body}"
+                        ));
+                    }
                     match status {
                         401 => Outcome::Unauthenticated,
                         403 => Outcome::Forbidden,
@@ -306,7 +354,9 @@ async fn every_route_times_every_caller() {
                 && e["time"].is_string()
         })
     };
-    assert!(find("admin", "POST /v1/corridors", 422), "{audit}");
+    assert!(find("admin", "POST /v1/corridors", 201), "{audit}");
+    assert!(find("domain/tenantA", "POST /v1/ffm/alloc", 201), "{audit}");
+    assert!(find("operator", "POST /v1/policies", 201), "{audit}");
     assert!(find("read-only", "POST /v1/corridors", 403), "{audit}");
     assert!(find("anonymous", "GET /v1/fabman/devices", 401), "{audit}");
     assert!(find("domain/tenantB", "POST /v1/ffm/alloc", 403), "{audit}");

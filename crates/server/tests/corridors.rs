@@ -190,14 +190,16 @@ async fn the_rfc_corridor_examples_work_verbatim() {
         &server.url(&format!("/v1/corridors/{id}/telemetry")),
     )
     .await;
-    assert_eq!(status, 200, "{telemetry}");
-    for field in RFC_TELEMETRY_FIELDS {
-        assert!(
-            telemetry.get(field).is_some(),
-            "{field} missing: {telemetry}"
-        );
-    }
-    assert_eq!(telemetry["lanes"].as_array().unwrap().len(), 8);
+    // Held lanes are dark: no numbers, the lane state instead.
+    assert_eq!(status, 409, "{telemetry}");
+    assert_eq!(telemetry["reason"], "NotLit", "{telemetry}");
+    assert!(
+        telemetry["detail"]
+            .as_str()
+            .unwrap()
+            .contains("held for attestation"),
+        "{telemetry}"
+    );
     // Held lanes stay dark: no re-lock either.
     let response = tenant
         .post(server.url(&format!("/v1/corridors/{id}/recalibrate")))
@@ -247,7 +249,11 @@ async fn an_active_corridor_reports_cmis_telemetry_and_releases_its_capacity() {
     assert_eq!(c["status"], "active", "{c}");
     assert_eq!(c["eye_margin"], "ok");
     let id = c["id"].as_str().unwrap().to_owned();
-    let (_, t) = get(admin, &server.url(&format!("/v1/corridors/{id}/telemetry"))).await;
+    let (status, t) = get(admin, &server.url(&format!("/v1/corridors/{id}/telemetry"))).await;
+    assert_eq!(status, 200, "{t}");
+    for field in RFC_TELEMETRY_FIELDS {
+        assert!(t.get(field).is_some(), "{field} missing: {t}");
+    }
     assert!(t["ber"].as_f64().unwrap() < 1e-5, "{t}");
     assert!(t["power_pj_per_bit"].as_f64().unwrap() > 0.0, "{t}");
     assert_eq!(t["drift"], "low");
@@ -339,7 +345,7 @@ async fn another_domains_corridor_is_a_404_like_a_missing_one() {
     server.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sixty_four_racing_clients_never_get_the_same_wavelength() {
     let server = start_in(None).await;
     let url = server.url("/v1/corridors");

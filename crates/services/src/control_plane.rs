@@ -1,9 +1,10 @@
 //! The services of one corridord, wired to one store, one hardware
-//! inventory and one clock.
+//! inventory and its two clocks (wall time for metadata, plant time for
+//! the optical plant's physics).
 
 use std::sync::Arc;
 
-use corridor_hal::{Clock, OpticalPlant, Topology, TwinOptics};
+use corridor_hal::{Clocks, OpticalPlant, Topology, TwinOptics};
 use corridor_model::calibration::AmbientProfile;
 use corridor_model::fabric::FabricDevice;
 use corridor_store::StateStore;
@@ -18,7 +19,7 @@ use crate::{Registry, ServiceError};
 pub struct ControlPlane {
     pub store: Arc<dyn StateStore>,
     pub topology: Arc<Topology>,
-    pub clock: Arc<dyn Clock>,
+    pub clocks: Clocks,
     pub devices: Registry<FabricDevice>,
     pub operations: Operations,
     /// corrd: photonic corridors.
@@ -33,9 +34,9 @@ impl ControlPlane {
     pub async fn start(
         store: Arc<dyn StateStore>,
         topology: Arc<Topology>,
-        clock: Arc<dyn Clock>,
+        clocks: impl Into<Clocks>,
     ) -> Result<ControlPlane, ServiceError> {
-        Self::start_with(store, topology, clock, FfmConfig::ephemeral()).await
+        Self::start_with(store, topology, clocks, FfmConfig::ephemeral()).await
     }
 
     /// As [`ControlPlane::start`], with memqosd's directories and provider;
@@ -43,7 +44,7 @@ impl ControlPlane {
     pub async fn start_with(
         store: Arc<dyn StateStore>,
         topology: Arc<Topology>,
-        clock: Arc<dyn Clock>,
+        clocks: impl Into<Clocks>,
         ffm: FfmConfig,
     ) -> Result<ControlPlane, ServiceError> {
         let optics = TwinOptics::new(&topology).map_err(|e| ServiceError::Startup {
@@ -53,7 +54,7 @@ impl ControlPlane {
                 crate::error::error_chain(&e)
             ),
         })?;
-        Self::start_with_optics(store, topology, clock, ffm, Arc::new(optics)).await
+        Self::start_with_optics(store, topology, clocks, ffm, Arc::new(optics)).await
     }
 
     /// As [`ControlPlane::start_with`], with corrd on the given optical
@@ -61,18 +62,20 @@ impl ControlPlane {
     pub async fn start_with_optics(
         store: Arc<dyn StateStore>,
         topology: Arc<Topology>,
-        clock: Arc<dyn Clock>,
+        clocks: impl Into<Clocks>,
         ffm: FfmConfig,
         optics: Arc<dyn OpticalPlant>,
     ) -> Result<ControlPlane, ServiceError> {
+        let clocks = clocks.into();
         let devices = Registry::new(Arc::clone(&store));
-        inventory::publish_devices(&devices, &topology, clock.now()).await?;
-        let operations = Operations::new(Registry::new(Arc::clone(&store)), Arc::clone(&clock));
+        inventory::publish_devices(&devices, &topology, clocks.wall.now()).await?;
+        let operations =
+            Operations::new(Registry::new(Arc::clone(&store)), Arc::clone(&clocks.wall));
         let corridors = CorridorService::start(
             Arc::clone(&store),
             &topology,
             optics,
-            Arc::clone(&clock),
+            clocks.clone(),
             operations.clone(),
         )
         .await
@@ -80,7 +83,7 @@ impl ControlPlane {
         .map_err(ServiceError::from)?;
         let ffm = FfmService::start(
             Arc::clone(&store),
-            Arc::clone(&clock),
+            Arc::clone(&clocks.wall),
             operations.clone(),
             &topology,
             ffm,
@@ -97,7 +100,7 @@ impl ControlPlane {
             ffm,
             store,
             topology,
-            clock,
+            clocks,
             devices,
             operations,
             corridors,

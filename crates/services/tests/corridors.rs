@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use corridor_hal::{ManualClock, Topology};
+use corridor_hal::{Clock, ManualClock, Topology};
 use corridor_model::corridor::{
     CorridorRequest, CorridorStatus, EyeMargin, QosPriority, TwinFaultKind, TwinFaultRequest,
 };
@@ -130,6 +130,24 @@ async fn the_rfc_request_is_granted_and_held_for_attestation() {
     let held = c.meta.condition("Attested").unwrap();
     assert_eq!(held.reason, "AttestationUnavailable");
     assert_eq!(c.security_domain.as_deref(), Some("tenantA"));
+    // Each requested wavelength is reported with the grid channel it was
+    // snapped to: 1550 nm is n = 3 of the 100 GHz grid, 193.4 THz.
+    assert_eq!(c.assigned_lambda_nm.len(), 8);
+    assert!(
+        (c.assigned_lambda_nm[0].0 - 299_792_458.0 / 193.4e12 * 1e9).abs() < 1e-9,
+        "{:?}",
+        c.assigned_lambda_nm
+    );
+    for (asked, got) in c.lambda_nm.iter().zip(&c.assigned_lambda_nm) {
+        // Within half a 100 GHz channel (≈ 0.4 nm at 1550 nm).
+        assert!((asked.0 - got.0).abs() < 0.41, "{asked:?} -> {got:?}");
+    }
+    // No lease asked for: the server default applies, shown on the object.
+    assert_eq!(c.policy_lease_ttl_s.map(|s| s.get()), Some(3600));
+    assert_eq!(
+        c.meta.lease_expires_at,
+        Some(c.created_at + chrono::TimeDelta::seconds(3600))
+    );
     // 8 channel keys on one link + 8 lanes on each of 2 ports.
     assert_eq!(ledger(&plane).await.len(), 24);
     assert_no_double_grant(&plane).await;
@@ -177,37 +195,113 @@ async fn off_grid_wavelengths_are_refused_naming_the_lane() {
     }
 }
 
-#[tokio::test]
-async fn sixty_four_racing_grants_never_share_a_wavelength() {
+/// Replays the store's whole history and fails if a ledger key (a
+/// (link, channel) or a (port, module lane)) was ever written for one
+/// corridor while another held it: the no-double-grant property over every
+/// revision, not only the final state. Without pre-emption (no gold
+/// request) a key only ever changes hands through its deletion.
+async fn assert_history_has_no_double_grant(store: &Arc<dyn StateStore>) -> usize {
+    use futures::StreamExt;
+    let end = store.current_revision().await.unwrap();
+    let mut history = store.watch("/", 1).await.unwrap();
+    let mut grants = 0;
+    while let Some(event) = tokio::time::timeout(Duration::from_secs(10), history.next())
+        .await
+        .expect("the history replays")
+    {
+        let event = event.unwrap();
+        if event.kv.key.starts_with(LEDGER_PREFIX) && !event.kv.value.is_empty() {
+            let holder = |value: &[u8]| -> String {
+                let v: serde_json::Value = serde_json::from_slice(value).unwrap();
+                v["corridor"].as_str().unwrap().to_owned()
+            };
+            let now = holder(&event.kv.value);
+            if let Some(prev) = &event.prev_kv {
+                let before = holder(&prev.value);
+                assert_eq!(
+                    before,
+                    now,
+                    "{} granted to {now} at revision {} while {before} held it",
+                    event.kv.key,
+                    event.revision()
+                );
+            } else {
+                grants += 1;
+            }
+        }
+        if event.revision() >= end {
+            break;
+        }
+    }
+    grants
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sixty_four_racing_grants_on_two_services_never_share_a_wavelength() {
     let dir = tempfile::tempdir().unwrap();
-    let (plane, _) = plane_in(dir.path()).await;
-    let plane = Arc::new(plane);
+    let store: Arc<dyn StateStore> =
+        Arc::new(RedbStore::open(dir.path().join("state.redb"), RedbOptions::default()).unwrap());
+    let topology = Topology::default_twin();
+    let clock = Arc::new(ManualClock::new(topology.twin().start_time));
+    // Two corrds on one store, as two replicas would be: each plans on its
+    // own cache, so they race on the store's compare-and-swap and the loser
+    // replans.
+    let mut services = Vec::new();
+    for _ in 0..2 {
+        let operations = Operations::new(Registry::new(Arc::clone(&store)), clock.clone());
+        let optics: Arc<dyn corridor_hal::OpticalPlant> =
+            Arc::new(corridor_hal::TwinOptics::new(&topology).unwrap());
+        services.push(Arc::new(
+            CorridorService::start(
+                Arc::clone(&store),
+                &topology,
+                optics,
+                clock.clone(),
+                operations,
+            )
+            .await
+            .unwrap(),
+        ));
+    }
+    let barrier = Arc::new(tokio::sync::Barrier::new(64));
     let mut tasks = Vec::new();
     for i in 0..64 {
-        let plane = Arc::clone(&plane);
+        let service = Arc::clone(&services[i % 2]);
+        let barrier = Arc::clone(&barrier);
         tasks.push(tokio::spawn(async move {
             // Everyone wants 1550 nm on one lane, without endpoints and with
-            // a reach every link meets: 8 links can carry 8 of them.
+            // a reach every link meets: each link carries one of them.
             let mut r = request(&[1550.0], QosPriority::Silver);
             r.reach_mm = corridor_model::units::Millimeters(5000.0);
             r.latency_budget_ns = corridor_model::units::Nanoseconds(1000);
             r.min_gbps = corridor_model::units::Gbps(20.0);
-            let _ = i;
-            plane.corridors.create(&system(), r).await
+            barrier.wait().await;
+            service.create(&system(), r).await
         }));
     }
-    let mut granted = 0;
+    let mut granted = Vec::new();
     for t in tasks {
         match t.await.unwrap() {
-            Ok(_) => granted += 1,
+            Ok(c) => granted.push(c),
             Err(CorridorError::InsufficientCapacity(_)) => {}
             Err(e) => panic!("{e}"),
         }
     }
-    let feasible = plane.corridors.fabric().links.len();
-    assert!(granted <= feasible, "{granted} grants on {feasible} links");
-    assert!(granted > 0);
-    assert_no_double_grant(&plane).await;
+    // Every link carries 1550 nm exactly once: all of them granted, none
+    // twice, whichever replica won each race.
+    let links = services[0].fabric().links.len();
+    assert_eq!(
+        granted.len(),
+        links,
+        "{} grants on {links} links",
+        granted.len()
+    );
+    let mut paths: Vec<&String> = granted.iter().map(|c| &c.path[0]).collect();
+    paths.sort();
+    paths.dedup();
+    assert_eq!(paths.len(), links, "two grants share a link");
+    let grants = assert_history_has_no_double_grant(&store).await;
+    assert!(grants >= links, "{grants} ledger grants replayed");
 }
 
 #[tokio::test]
@@ -529,8 +623,9 @@ async fn refusals_say_what_happened() {
     gold.endpoints = Some(["op-h0-0".into(), "op-h1-0".into()]);
     plane.corridors.create(&system(), gold).await.unwrap();
     match plane.corridors.telemetry(&system(), &bronze.id).await {
-        Err(e @ CorridorError::NoLanes { .. }) => {
-            assert_eq!(e.to_problem().reason.as_deref(), Some("NoLanes"));
+        Err(e @ CorridorError::NotLit { .. }) => {
+            assert_eq!(e.to_problem().reason.as_deref(), Some("NotLit"));
+            assert!(e.to_string().contains("released"), "{e}");
         }
         other => panic!("{other:?}"),
     }
@@ -783,4 +878,172 @@ async fn telemetry_energy_matches_the_plan() {
         "telemetry {measured} pJ/b vs plan {planned} pJ/b ({} with tuning)",
         a.energy_pj_per_bit
     );
+}
+
+#[tokio::test]
+async fn metadata_and_leases_read_the_wall_clock_and_physics_the_plant_clock() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn StateStore> =
+        Arc::new(RedbStore::open(dir.path().join("state.redb"), RedbOptions::default()).unwrap());
+    let topology = Topology::default_twin();
+    // The plant runs a day ahead of the wall (as `make run`'s ×60 twin
+    // soon does); metadata must not follow it.
+    let wall = Arc::new(ManualClock::new(
+        chrono::DateTime::parse_from_rfc3339("2026-12-03T10:00:00Z")
+            .unwrap()
+            .to_utc(),
+    ));
+    let plant = Arc::new(ManualClock::new(
+        chrono::DateTime::parse_from_rfc3339("2026-12-04T10:00:00Z")
+            .unwrap()
+            .to_utc(),
+    ));
+    let clocks = corridor_hal::Clocks::new(wall.clone(), plant.clone());
+    let plane = ControlPlane::start(store, Arc::new(topology), clocks)
+        .await
+        .unwrap();
+    let mut r = request(&[1550.0], QosPriority::Silver);
+    r.policy_lease_ttl_s = Some(corridor_model::units::Seconds(30));
+    let c = plane.corridors.create(&system(), r).await.unwrap();
+    assert_eq!(c.status, CorridorStatus::Active, "{c:#?}");
+    assert_eq!(c.meta.updated_at, wall.now());
+    assert_eq!(
+        c.meta.lease_expires_at,
+        Some(wall.now() + chrono::TimeDelta::seconds(30))
+    );
+    assert!(
+        c.meta
+            .conditions
+            .iter()
+            .all(|k| k.last_transition_time == wall.now())
+    );
+    // Six plant hours move the module's temperature; the wall has not moved.
+    let t0 = plane.corridors.telemetry(&system(), &c.id).await.unwrap();
+    plant.advance(Duration::from_secs(6 * 3600));
+    let t1 = plane.corridors.telemetry(&system(), &c.id).await.unwrap();
+    assert_ne!(t0.temp_c, t1.temp_c);
+    assert_eq!(t1.observed_at, Some(wall.now()));
+    let renewed = plane.corridors.renew_lease(&system(), &c.id).await.unwrap();
+    assert_eq!(
+        renewed.meta.lease_expires_at,
+        Some(wall.now() + chrono::TimeDelta::seconds(30))
+    );
+}
+
+#[tokio::test]
+async fn a_held_corridor_has_no_telemetry_only_its_lane_states() {
+    let dir = tempfile::tempdir().unwrap();
+    let (plane, _) = plane_in(dir.path()).await;
+    let held = plane
+        .corridors
+        .create(&tenant("tenantA"), rfc_request())
+        .await
+        .unwrap();
+    assert_eq!(held.status, CorridorStatus::Provisioning);
+    match plane
+        .corridors
+        .telemetry(&tenant("tenantA"), &held.id)
+        .await
+    {
+        Err(e @ CorridorError::NotLit { .. }) => {
+            assert_eq!(e.to_problem().status, 409);
+            assert!(e.to_string().contains("held for attestation"), "{e}");
+        }
+        other => panic!("a held corridor served telemetry: {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_lit_corridor_with_a_dark_lane_names_it_instead_of_a_ber() {
+    let dir = tempfile::tempdir().unwrap();
+    let (plane, clock) = plane_in(dir.path()).await;
+    let mut r = request(&[1550.0], QosPriority::Gold);
+    r.endpoints = Some(["op-h0-0".into(), "op-h1-0".into()]);
+    let c = plane.corridors.create(&system(), r).await.unwrap();
+    assert_eq!(c.status, CorridorStatus::Active);
+    plane
+        .corridors
+        .inject_fault(&TwinFaultRequest {
+            port: None,
+            link: Some(c.path[0].clone()),
+            fault: TwinFaultKind::LinkCut { cut: true },
+        })
+        .await
+        .unwrap();
+    clock.advance(Duration::from_secs(1));
+    match plane.corridors.telemetry(&system(), &c.id).await {
+        Err(e @ CorridorError::NotLit { .. }) => {
+            assert!(e.to_string().contains("no light received"), "{e}");
+        }
+        other => panic!("a cut link served telemetry: {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn error_counts_are_charged_only_while_lit_and_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn StateStore> =
+        Arc::new(RedbStore::open(dir.path().join("state.redb"), RedbOptions::default()).unwrap());
+    let topology = Topology::default_twin();
+    let clock = Arc::new(ManualClock::new(topology.twin().start_time));
+    // The plant outlives the service: a restarted corrd finds the modules
+    // still lit, as real modules would be.
+    let optics: Arc<dyn corridor_hal::OpticalPlant> =
+        Arc::new(corridor_hal::TwinOptics::new(&topology).unwrap());
+    let start = || {
+        let operations = Operations::new(Registry::new(Arc::clone(&store)), clock.clone());
+        CorridorService::start(
+            Arc::clone(&store),
+            &topology,
+            Arc::clone(&optics),
+            clock.clone(),
+            operations,
+        )
+    };
+    let first = start().await.unwrap();
+    let mut r = request(&[1550.0], QosPriority::Gold);
+    r.endpoints = Some(["op-h0-0".into(), "op-h1-0".into()]);
+    let c = first.create(&system(), r).await.unwrap();
+    // Rings detuned: a pre-FEC BER high enough for post-FEC errors.
+    first
+        .inject_fault(&TwinFaultRequest {
+            port: Some("op-h1-0".into()),
+            link: None,
+            fault: TwinFaultKind::RingDetuning {
+                lane: None,
+                nm: 0.1,
+            },
+        })
+        .await
+        .unwrap();
+    let t0 = first.telemetry(&system(), &c.id).await.unwrap();
+    clock.advance(Duration::from_secs(60));
+    let t1 = first.telemetry(&system(), &c.id).await.unwrap();
+    assert!(t1.error_count > t0.error_count, "{t0:?} then {t1:?}");
+    // Cut for an hour: the lanes are dark, nothing is charged for it.
+    let path = c.path[0].clone();
+    let cut = |cut: bool| TwinFaultRequest {
+        port: None,
+        link: Some(path.clone()),
+        fault: TwinFaultKind::LinkCut { cut },
+    };
+    first.inject_fault(&cut(true)).await.unwrap();
+    reconcile::reconcile_once(&first).await.unwrap();
+    clock.advance(Duration::from_secs(3600));
+    assert!(first.telemetry(&system(), &c.id).await.is_err());
+    first.inject_fault(&cut(false)).await.unwrap();
+    let t2 = first.telemetry(&system(), &c.id).await.unwrap();
+    assert_eq!(t2.error_count, t1.error_count, "dark time was charged");
+    // A restart continues from the stored count.
+    drop(first);
+    let second = start().await.unwrap();
+    let t3 = second.telemetry(&system(), &c.id).await.unwrap();
+    assert!(t3.error_count >= t2.error_count, "{t2:?} then {t3:?}");
+    // Released: the count goes with the corridor.
+    second.delete(&system(), &c.id, None).await.unwrap();
+    let left = store
+        .range(RangeRequest::prefix("/counters/"))
+        .await
+        .unwrap();
+    assert!(left.kvs.is_empty(), "{:?}", left.kvs);
 }

@@ -176,7 +176,7 @@ pub async fn delete_corridor(
     responses(
         (status = 200, description = "Telemetry", body = CorridorTelemetry),
         NotFoundProblem,
-        (status = 409, description = "The corridor holds no lanes", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Its lanes are not all lit (held for attestation, provisioning, released or pre-empted, a data path down, no light): the problem names each lane's state, reason `NotLit`", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn corridor_telemetry(

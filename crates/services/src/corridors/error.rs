@@ -52,8 +52,9 @@ pub enum CorridorError {
     #[error("corridor {id} holds no lanes (status {status})")]
     NoLanes { id: String, status: String },
 
-    /// The corridor's lanes are dark on purpose; nothing to re-lock.
-    #[error("corridor {id} has no lit lanes: {why}")]
+    /// The corridor's lanes are not all lit: nothing to re-lock, no
+    /// telemetry to read. `why` names the lane states.
+    #[error("corridor {id}'s lanes are not lit: {why}")]
     NotLit { id: String, why: String },
 
     /// Admission kept losing compare-and-swap races.

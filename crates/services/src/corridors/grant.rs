@@ -90,6 +90,10 @@ pub fn apply_plan(fabric: &Fabric, corridor: &mut Corridor, plan: &Plan) {
         .map(|&l| fabric.link_id(l).to_owned())
         .collect();
     corridor.hops = plan.path.links.len() as u32;
+    corridor.assigned_lambda_nm = channels
+        .iter()
+        .map(|&n| Nanometers(wavelength_nm(n, spacing)))
+        .collect();
     corridor.channels = channels
         .iter()
         .enumerate()
@@ -220,6 +224,9 @@ pub fn grant_txn(
             value: encode(&released),
             lease: None,
         });
+        ops.push(Op::Delete {
+            key: super::error_count::key(&victim.id),
+        });
     }
     for key in &keys {
         if !victim_keys.contains(key) {
@@ -253,9 +260,14 @@ pub fn grant_txn(
 /// The release: the corridor object (at the revision read) and its ledger
 /// keys deleted in one transaction.
 pub fn release_txn(fabric: &Fabric, corridor: &Corridor, kv: &KeyValue) -> Txn {
-    let mut ops = vec![Op::Delete {
-        key: kv.key.clone(),
-    }];
+    let mut ops = vec![
+        Op::Delete {
+            key: kv.key.clone(),
+        },
+        Op::Delete {
+            key: super::error_count::key(&corridor.id),
+        },
+    ];
     ops.extend(
         keys_of(fabric, corridor)
             .into_iter()

@@ -24,6 +24,7 @@
 
 pub mod admission;
 pub mod error;
+mod error_count;
 pub mod fabric;
 pub mod grant;
 pub mod ledger;
@@ -36,7 +37,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use corridor_hal::optical::{OpticalPlant, TwinFault};
-use corridor_hal::{Clock, Topology};
+use corridor_hal::{Clocks, Topology};
 use corridor_model::corridor::{
     Corridor, CorridorRequest, CorridorStatus, CorridorTelemetry, TwinFaultKind, TwinFaultRequest,
 };
@@ -78,26 +79,20 @@ pub mod conditions {
     pub const PREEMPTED: &str = "Preempted";
 }
 
-/// Error counts integrate the modelled post-FEC BER over time; kept in
-/// memory (a restart starts counting again, as a module's counters do).
-#[derive(Debug, Clone, Copy)]
-struct ErrorCounter {
-    at: DateTime<Utc>,
-    errors: f64,
-}
-
 /// The photonic corridor service.
 #[derive(Debug)]
 pub struct CorridorService {
     registry: Registry<Corridor>,
     store: Arc<dyn StateStore>,
-    clock: Arc<dyn Clock>,
+    /// Wall time for metadata and leases; plant time for the physics.
+    clocks: Clocks,
     fabric: Arc<fabric::Fabric>,
     cache: Mutex<Cache>,
     /// The optical ports: the twin or real modules, chosen in configuration.
     optics: Arc<dyn OpticalPlant>,
     operations: Operations,
-    counters: Mutex<HashMap<String, ErrorCounter>>,
+    /// Post-FEC error counts of the corridors read back since start.
+    counters: Mutex<HashMap<String, error_count::ErrorCount>>,
     /// Lanes this process has lit, by corridor: the reconciler takes down
     /// those whose corridor is gone (lease expiry, pre-emption elsewhere).
     lit: Mutex<HashMap<String, corridor_model::corridor::CorridorAssignment>>,
@@ -122,16 +117,17 @@ impl CorridorService {
         store: Arc<dyn StateStore>,
         topology: &Topology,
         optics: Arc<dyn OpticalPlant>,
-        clock: Arc<dyn Clock>,
+        clocks: impl Into<Clocks>,
         operations: Operations,
     ) -> Result<Self, CorridorError> {
+        let clocks = clocks.into();
         let applications = optics::read_capabilities(&optics).await?;
         let fabric = fabric::Fabric::from_topology(topology, &applications)?;
         let cache = Cache::load(&fabric, store.as_ref()).await?;
         let service = Self {
             registry: Registry::new(Arc::clone(&store)),
             store,
-            clock,
+            clocks,
             fabric: Arc::new(fabric),
             cache: Mutex::new(cache),
             optics,
@@ -236,19 +232,21 @@ impl CorridorService {
         mut request: CorridorRequest,
     ) -> Result<Corridor, CorridorError> {
         request.security_domain = caller.owner_for(request.security_domain.as_deref());
-        let ttl = request
+        // Every corridor holds its capacity under a lease: the server
+        // default when the request names none, shown on the object.
+        let ttl_s = *request
             .policy_lease_ttl_s
-            .map(|ttl| Duration::from_secs(ttl.get()));
-        let lease = match ttl {
-            Some(ttl) => Some(self.store.lease_grant(ttl).await.map_err(|e| {
-                CorridorError::Service(ServiceError::Store {
-                    context: "grant a corridor lease",
-                    source: e,
-                })
-            })?),
-            None => None,
-        };
-        let granted = self.admit(&new_id("cor"), &request, lease, ttl).await;
+            .get_or_insert(corridor_model::units::Seconds(
+                corridor_model::corridor::DEFAULT_LEASE_TTL_S,
+            ));
+        let ttl = Duration::from_secs(ttl_s.get());
+        let lease = Some(self.store.lease_grant(ttl).await.map_err(|e| {
+            CorridorError::Service(ServiceError::Store {
+                context: "grant a corridor lease",
+                source: e,
+            })
+        })?);
+        let granted = self.admit(&new_id("cor"), &request, lease, Some(ttl)).await;
         if granted.is_err()
             && let Some(lease) = lease
         {
@@ -326,7 +324,7 @@ impl CorridorService {
         lease: Option<LeaseId>,
         ttl: Option<Duration>,
     ) -> Result<Corridor, CorridorError> {
-        let now = self.clock.now();
+        let now = self.clocks.wall.now();
         let mut corridor = grant::granted(&self.fabric, id, request, plan, ttl, now);
         let mut victims = Vec::with_capacity(plan.preempt.len());
         for victim in &plan.preempt {
@@ -344,7 +342,7 @@ impl CorridorService {
         if corridor.attestation_required {
             hold_for_attestation(&mut corridor, now);
         } else if early && let Some(a) = corridor.assignment.clone() {
-            let outcome = self.bring_up(&corridor, &a, now).await;
+            let outcome = self.bring_up(&corridor, &a).await;
             record_bring_up(&mut corridor, &a, &outcome, now);
         }
         let txn = grant::grant_txn(&self.fabric, &corridor, plan, &victims, lease, now);
@@ -392,8 +390,8 @@ impl CorridorService {
         let Some(a) = corridor.assignment.clone() else {
             return Ok(corridor);
         };
-        let now = self.clock.now();
-        let outcome = self.bring_up(&corridor, &a, now).await;
+        let now = self.clocks.wall.now();
+        let outcome = self.bring_up(&corridor, &a).await;
         Ok(self
             .write_back(corridor, lease, |c| record_bring_up(c, &a, &outcome, now))
             .await)
@@ -404,10 +402,9 @@ impl CorridorService {
         &self,
         corridor: &Corridor,
         a: &corridor_model::corridor::CorridorAssignment,
-        now: DateTime<Utc>,
     ) -> Result<optics::Readback, CorridorError> {
         self.light(&corridor.id, a).await?;
-        optics::settle(&self.optics, a, now).await?;
+        optics::settle(&self.optics, a, self.clocks.plant.now()).await?;
         optics::read(&self.optics, corridor, a).await
     }
 
@@ -470,7 +467,7 @@ impl CorridorService {
                 let _ = self.light(&c.id, a).await;
             }
         }
-        let _ = self.advance(self.clock.now()).await;
+        let _ = self.advance().await;
     }
 
     /// The corridor, if `caller` may see it; another domain's is the same
@@ -590,7 +587,7 @@ impl CorridorService {
             lock(&self.counters).remove(id);
             released.meta.resource_version = response.revision.to_string();
             released.status = CorridorStatus::Released;
-            released.meta.updated_at = self.clock.now();
+            released.meta.updated_at = self.clocks.wall.now();
             return Ok(released);
         }
         Err(CorridorError::Contention {
@@ -601,28 +598,32 @@ impl CorridorService {
     /// Renews the corridor's lease (its ledger keys share it).
     pub async fn renew_lease(&self, caller: &Caller, id: &str) -> Result<Corridor, CorridorError> {
         self.get_kv(caller, id).await?;
-        Ok(self.registry.renew_lease(id, self.clock.now()).await?)
+        Ok(self
+            .registry
+            .renew_lease(id, self.clocks.wall.now())
+            .await?)
     }
 
     /// Live telemetry, read back from both ends' CMIS memory maps at the
-    /// clock's current time.
+    /// plant clock's current time. A corridor whose lanes are not all lit
+    /// (held, provisioning, released, pre-empted, a data path down or no
+    /// light) has no telemetry: [`CorridorError::NotLit`] names the lane
+    /// states instead of numbers no lane produced.
     pub async fn telemetry(
         &self,
         caller: &Caller,
         id: &str,
     ) -> Result<CorridorTelemetry, CorridorError> {
         let corridor = &self.get(caller, id).await?;
-        let now = self.clock.now();
-        self.advance(now).await?;
-        // A released (pre-empted) corridor's lanes may be another's now.
-        let Some(a) = corridor
-            .assignment
-            .as_ref()
-            .filter(|_| corridor.status != CorridorStatus::Released)
-        else {
-            return Err(no_lanes(corridor));
-        };
+        let a = lit_assignment(corridor)?;
+        self.advance().await?;
         let readback = optics::read(&self.optics, corridor, a).await?;
+        if !readback.dark.is_empty() {
+            return Err(CorridorError::NotLit {
+                id: corridor.id.clone(),
+                why: readback.dark.join("; "),
+            });
+        }
         let tech = admission::technology(corridor.corridor_type).technology();
         let energy = tech.energy();
         // The energy model the planner predicts with: every lit laser's
@@ -635,7 +636,7 @@ impl CorridorService {
             corridor_physics::Gbps(a.lane_rate_gbps),
         );
         let power = laser.0 + energy.tx.0 + energy.rx.0;
-        let errors = self.count_errors(corridor, &readback, now);
+        let errors = self.count_errors(corridor, Some(&readback)).await?;
         Ok(CorridorTelemetry {
             ber: readback.worst_post_fec_ber,
             pre_fec_ber: optics::reported_ber(readback.worst_ber).0,
@@ -652,35 +653,84 @@ impl CorridorService {
             },
             error_count: errors,
             lanes: readback.lanes,
-            observed_at: Some(now),
+            observed_at: Some(self.clocks.wall.now()),
         })
     }
 
-    /// Post-FEC errors since the first reading: the KP4 model's post-FEC
-    /// BER at the read-back pre-FEC BER, times the bits carried.
-    fn count_errors(
+    /// Charges the interval since the corridor's last read-back to its
+    /// error count ([`error_count`]) and stores the whole count when it
+    /// grew. `None` (or a read-back with a dark lane) ends the interval
+    /// uncharged.
+    pub(crate) async fn count_errors(
         &self,
         corridor: &Corridor,
-        readback: &optics::Readback,
-        now: DateTime<Utc>,
-    ) -> u64 {
-        let Some(a) = &corridor.assignment else {
-            return 0;
+        readback: Option<&optics::Readback>,
+    ) -> Result<u64, CorridorError> {
+        let sample = match (&corridor.assignment, readback) {
+            (Some(a), Some(r)) if r.dark.is_empty() => Some(error_count::LitSample {
+                at: self.clocks.plant.now(),
+                post_fec_ber: Fec::Kp4.post_fec_ber(r.worst_ber.min(0.5)),
+                bits_per_s: a.lane_rate_gbps * 1e9 * a.module_lanes.len() as f64,
+            }),
+            _ => None,
         };
-        let mut counters = lock(&self.counters);
-        let entry = counters.entry(corridor.id.clone()).or_insert(ErrorCounter {
-            at: now,
-            errors: 0.0,
-        });
-        let dt = (now - entry.at).num_milliseconds().max(0) as f64 / 1000.0;
-        let bits = a.lane_rate_gbps * 1e9 * a.module_lanes.len() as f64 * dt;
-        entry.errors += Fec::Kp4.post_fec_ber(readback.worst_ber.min(0.5)) * bits;
-        entry.at = now;
-        entry.errors.floor().min(u64::MAX as f64) as u64
+        let known = lock(&self.counters).get(&corridor.id).map(|c| c.whole());
+        let before = match known {
+            Some(whole) => whole,
+            None => {
+                let stored = self.store.get(&error_count::key(&corridor.id)).await;
+                let whole = stored
+                    .map_err(ServiceError::store("read a corridor's error count"))?
+                    .and_then(|kv| std::str::from_utf8(&kv.value).ok()?.parse().ok())
+                    .unwrap_or(0);
+                lock(&self.counters)
+                    .entry(corridor.id.clone())
+                    .or_insert_with(|| error_count::ErrorCount::resume(whole));
+                whole
+            }
+        };
+        let after = {
+            let mut counters = lock(&self.counters);
+            let count = counters.entry(corridor.id.clone()).or_default();
+            count.record(sample);
+            count.whole()
+        };
+        if after > before {
+            self.store_error_count(&corridor.id, after).await?;
+        }
+        Ok(after)
     }
 
-    async fn advance(&self, now: DateTime<Utc>) -> Result<(), CorridorError> {
-        optics::advance(&self.optics, now).await
+    /// Writes the whole error count under the corridor's lease, only while
+    /// the corridor exists (a release deletes the key in its transaction).
+    async fn store_error_count(&self, id: &str, whole: u64) -> Result<(), CorridorError> {
+        let Ok((_, kv)) = self.registry.get_kv(id).await else {
+            return Ok(());
+        };
+        let txn = corridor_store::Txn {
+            compares: vec![corridor_store::Compare::mod_revision(
+                kv.key.clone(),
+                corridor_store::CompareOp::Equal,
+                kv.mod_revision,
+            )],
+            success: vec![corridor_store::Op::Put {
+                key: error_count::key(id),
+                value: whole.to_string().into_bytes(),
+                lease: kv.lease,
+            }],
+            failure: Vec::new(),
+        };
+        // Lost to a concurrent write of the object: the next sample stores it.
+        self.store
+            .txn(txn)
+            .await
+            .map_err(ServiceError::store("store a corridor's error count"))?;
+        Ok(())
+    }
+
+    /// Advances the plant's physics to the plant clock's current time.
+    async fn advance(&self) -> Result<(), CorridorError> {
+        optics::advance(&self.optics, self.clocks.plant.now()).await
     }
 
     /// Starts a recalibration (a CMIS re-lock of every lane) as a
@@ -722,9 +772,9 @@ impl CorridorService {
                     let _ = progress
                         .report(70, "lasers re-tuned; reading telemetry back")
                         .await;
-                    let now = service.clock.now();
+                    let now = service.clocks.wall.now();
                     service
-                        .advance(now)
+                        .advance()
                         .await
                         .map_err(|e| Problem::internal(crate::error::error_chain(&e)))?;
                     let corridor = service
@@ -764,8 +814,7 @@ impl CorridorService {
                 backend: self.optics.backend(),
             });
         };
-        let now = self.clock.now();
-        self.advance(now).await?;
+        self.advance().await?;
         let field = |pointer: &str, rule: &'static str, message: String| CorridorError::Field {
             pointer: pointer.into(),
             rule,
@@ -832,13 +881,44 @@ impl CorridorService {
                 faults.inject(port, fault).map_err(|e| refused(port, e))?;
             }
         }
-        self.advance(now).await
+        self.advance().await
     }
 
     /// Starts the reconciler: every `interval` of real time it advances the
     /// twin to the clock and repairs what it reads. Stop it with the handle.
     pub fn spawn_reconciler(self: &Arc<Self>, interval: Duration) -> reconcile::ReconcilerHandle {
         reconcile::spawn(Arc::clone(self), interval)
+    }
+}
+
+/// The corridor's lanes, if its status says they should be lit; else why
+/// they are dark.
+fn lit_assignment(
+    corridor: &Corridor,
+) -> Result<&corridor_model::corridor::CorridorAssignment, CorridorError> {
+    let why = match corridor.status {
+        CorridorStatus::Active | CorridorStatus::Degraded => None,
+        CorridorStatus::Provisioning if corridor.attestation_required => {
+            Some("every lane dark: activation is held for attestation".to_owned())
+        }
+        CorridorStatus::Released => {
+            Some("every lane dark: the corridor is released and its lanes returned".to_owned())
+        }
+        other => Some(format!(
+            "every lane dark: the corridor is {}",
+            format!("{other:?}").to_lowercase()
+        )),
+    };
+    match (why, corridor.assignment.as_ref()) {
+        (None, Some(a)) => Ok(a),
+        (None, None) => Err(CorridorError::NotLit {
+            id: corridor.id.clone(),
+            why: "no lanes are assigned".to_owned(),
+        }),
+        (Some(why), _) => Err(CorridorError::NotLit {
+            id: corridor.id.clone(),
+            why,
+        }),
     }
 }
 

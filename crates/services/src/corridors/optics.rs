@@ -311,6 +311,9 @@ pub struct Readback {
     pub laser_bias_ma: Vec<f64>,
     /// Every lane DPActivated and receiving light at both ends.
     pub all_up: bool,
+    /// Each lane end that is not lit, and why ("lane 2 at sled1-p0: data
+    /// path Deactivated"); empty when every lane is lit at both ends.
+    pub dark: Vec<String>,
 }
 
 /// Reads the corridor's lanes back from both ends' memory maps.
@@ -336,8 +339,9 @@ fn read_now(plant: &dyn OpticalPlant, a: &CorridorAssignment) -> Result<Readback
         .collect::<Result<_, _>>()?;
     let spacing_mhz = a.grid_spacing_ghz * 1000.0;
     let mut lanes = Vec::with_capacity(a.module_lanes.len());
-    let (mut worst_ber, mut worst_drift, mut all_up) = (0.0f64, 0.0f64, true);
+    let (mut worst_ber, mut worst_drift) = (0.0f64, 0.0f64);
     let mut laser_bias_ma = Vec::new();
+    let mut dark = Vec::new();
     let fec = fec_of(a);
     let temp_c = monitors
         .iter()
@@ -347,17 +351,20 @@ fn read_now(plant: &dyn OpticalPlant, a: &CorridorAssignment) -> Result<Readback
         let mut ber = 0.0f64;
         let mut freq_error = 0.0f64;
         let mut laser_t = f64::NEG_INFINITY;
-        for (_, m) in &monitors {
+        for (port, m) in &monitors {
             let Some(l) = m.lane(lane) else {
-                all_up = false;
+                dark.push(format!("lane {i} at {port}: module lane {lane} absent"));
                 continue;
             };
             // No light or no data path: the receiver sees a coin toss.
             let lane_ber = l.pre_fec_ber.unwrap_or(0.5);
-            if l.data_path != Some(corridor_protocols::cmis::DataPathState::Activated)
-                || l.rx_power_uw <= 0.0
-            {
-                all_up = false;
+            match l.data_path {
+                Some(corridor_protocols::cmis::DataPathState::Activated) => {}
+                Some(state) => dark.push(format!("lane {i} at {port}: data path {state:?}")),
+                None => dark.push(format!("lane {i} at {port}: data path state unknown")),
+            }
+            if l.rx_power_uw <= 0.0 {
+                dark.push(format!("lane {i} at {port}: no light received"));
             }
             ber = ber.max(lane_ber);
             if let Some(e) = l.laser_freq_error_mhz
@@ -399,7 +406,8 @@ fn read_now(plant: &dyn OpticalPlant, a: &CorridorAssignment) -> Result<Readback
         temp_c,
         worst_drift_share: worst_drift,
         laser_bias_ma,
-        all_up,
+        all_up: dark.is_empty(),
+        dark,
     })
 }
 

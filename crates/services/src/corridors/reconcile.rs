@@ -181,8 +181,8 @@ pub struct PassReport {
 
 /// One reconcile pass at the clock's current time.
 pub async fn reconcile_once(service: &CorridorService) -> Result<PassReport, CorridorError> {
-    let now = service.clock.now();
-    service.advance(now).await?;
+    let now = service.clocks.wall.now();
+    service.advance().await?;
     service.refresh().await?;
     let mut report = PassReport::default();
     let corridors = service.list_all().await?;
@@ -235,6 +235,11 @@ pub async fn reconcile_once(service: &CorridorService) -> Result<PassReport, Cor
         let Some(a) = &c.assignment else { continue };
         report.checked += 1;
         let mut readback = optics::read(&service.optics, c, a).await?;
+        // Every pass samples the post-FEC BER, so each interval's errors
+        // are charged at that interval's BER, not at a later reading's.
+        if !c.attestation_required && c.status != CorridorStatus::Provisioning {
+            service.count_errors(c, Some(&readback)).await?;
+        }
         let mut healthy = is_healthy(&readback);
         let mut repair: Option<&str> = None;
         if !healthy {
@@ -250,7 +255,7 @@ pub async fn reconcile_once(service: &CorridorService) -> Result<PassReport, Cor
                 if done.is_err() {
                     continue;
                 }
-                service.advance(now).await?;
+                service.advance().await?;
                 readback = optics::read(&service.optics, c, a).await?;
                 if is_healthy(&readback) {
                     healthy = true;
@@ -363,12 +368,12 @@ async fn reroute(
     );
     let moved = move_to(service, c, &plan, &reason).await?;
     let _ = service.darken(&c.id, a).await;
-    let now = service.clock.now();
+    let now = service.clocks.wall.now();
     let Some(new) = moved.assignment.clone() else {
         return Ok(None);
     };
     service.light(&c.id, &new).await?;
-    service.advance(now).await?;
+    service.advance().await?;
     let readback = optics::read(&service.optics, &moved, &new).await?;
     let updated = service
         .registry
@@ -391,7 +396,7 @@ async fn move_to(
 ) -> Result<Corridor, CorridorError> {
     let fabric = &service.fabric;
     let (current, kv) = service.registry.get_kv(&corridor.id).await?;
-    let now = service.clock.now();
+    let now = service.clocks.wall.now();
     let mut moved = current.clone();
     grant::apply_plan(fabric, &mut moved, plan);
     moved.status = CorridorStatus::Provisioning;
