@@ -247,6 +247,8 @@ pub struct LaneStatus {
     pub lane: u32,
     pub lambda_nm: Nanometers,
     pub state: LaneState,
+    /// Post-FEC bit error rate of the lane, worse end (never below the
+    /// CMIS F16 floor 1e-24, which then is an upper bound).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ber: Option<f64>,
     /// Received optical power.
@@ -283,7 +285,10 @@ pub struct Corridor {
     pub policy_lease_ttl_s: Option<Seconds>,
     /// Rate the planned path can carry (≥ `min_gbps` once active).
     pub achievable_gbps: Gbps,
-    /// Bit error rate (pre-FEC), worst lane.
+    /// Post-FEC bit error rate of the worst lane (the RFC's 1e-12 target is
+    /// post-FEC): the model's prediction until the lanes are lit, then
+    /// the read-back pre-FEC BER through the assignment's FEC. Never below
+    /// the CMIS F16 floor 1e-24, which then is an upper bound.
     pub ber: f64,
     pub eye_margin: EyeMargin,
     pub created_at: DateTime<Utc>,
@@ -418,7 +423,18 @@ pub enum DriftLevel {
 pub struct LaneTelemetry {
     pub lane: u32,
     pub lambda_nm: Nanometers,
+    /// Post-FEC bit error rate of the lane, worse end: the pre-FEC BER the
+    /// modules report through the assignment's FEC model. Never below the
+    /// CMIS F16 floor 1e-24; at the floor `ber_is_upper_bound` is true.
     pub ber: f64,
+    /// Pre-FEC bit error rate the modules report (CMIS VDM), worse end,
+    /// never below the F16 floor 1e-24.
+    #[serde(default)]
+    pub pre_fec_ber: f64,
+    /// True when `ber` is the measurement floor: the true rate is at most
+    /// that.
+    #[serde(default)]
+    pub ber_is_upper_bound: bool,
     pub temp_c: Celsius,
     /// Detuning from the calibrated wavelength, in picometres.
     pub drift_pm: f64,
@@ -431,8 +447,24 @@ pub struct LaneTelemetry {
 /// Body of `GET /v1/corridors/{id}/telemetry`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct CorridorTelemetry {
+    /// Post-FEC bit error rate of the worst lane (the RFC's 1e-12 is
+    /// post-FEC): the worst pre-FEC BER the modules report through the
+    /// assignment's FEC model (KP4 by default). Never exactly 0: below the
+    /// CMIS F16 floor 1e-24 it reads 1e-24 with `ber_is_upper_bound`.
     pub ber: f64,
+    /// Pre-FEC bit error rate of the worst lane, as the modules report it
+    /// (CMIS VDM, F16), never below the F16 floor 1e-24.
+    #[serde(default)]
+    pub pre_fec_ber: f64,
+    /// True when `ber` is the measurement floor: the true rate is at most
+    /// that.
+    #[serde(default)]
+    pub ber_is_upper_bound: bool,
     pub temp_c: Celsius,
+    /// Energy per bit: every lit laser's electrical power (its reported
+    /// bias × the DFB's forward voltage, the model the planner predicts
+    /// with) over the bits it carries, plus the technology's modulator
+    /// driver and receiver energy. Ring heaters are not read back.
     pub power_pj_per_bit: PicojoulesPerBit,
     pub drift: DriftLevel,
     pub utilization_percent: f64,

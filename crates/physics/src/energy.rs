@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::ring::DfbDiode;
 use crate::units::{Gbps, Milliwatts, PicojoulesPerBit};
 
 /// Sun et al., Nature 528:534 (2015), doi 10.1038/nature16454: Tx (modulator driver) energy
@@ -59,9 +60,59 @@ impl EnergySplit {
     }
 }
 
+/// Laser energy per bit of lit lanes from the drive currents their lasers report: the
+/// electrical power of every laser ([`DfbDiode::electrical_power`], the function the planner's
+/// [`crate::LaserModel::electrical_power`] uses) over the bits those lasers carry, each laser
+/// one lane at `lane_rate` in its own direction. For one laser at its predicted bias this is
+/// exactly the planner's [`EnergySplit::laser`]; lasers at both ends of a corridor count the
+/// bits of both directions. 0 when no laser is given.
+#[must_use]
+pub fn laser_energy_per_bit(
+    diode: &DfbDiode,
+    bias_ma: impl IntoIterator<Item = f64>,
+    lane_rate: Gbps,
+) -> PicojoulesPerBit {
+    let (mut power, mut lasers) = (0.0, 0u32);
+    for bias in bias_ma {
+        power += diode.electrical_power(bias).0;
+        lasers += 1;
+    }
+    if lasers == 0 || lane_rate.0 <= 0.0 {
+        return PicojoulesPerBit(0.0);
+    }
+    Milliwatts(power) / (lane_rate * f64::from(lasers))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ring::DFB_DIODE;
+    use crate::technology::DEFAULT_LASER;
+
+    /// Telemetry from reported bias and the planner's prediction are one model: the same laser
+    /// at its predicted bias gives the same pJ/b, at one end or both.
+    #[test]
+    fn telemetry_and_plan_share_the_laser_model() {
+        let rate = Gbps(53.125);
+        let plan = EnergySplit::new(
+            SUN2015_TX,
+            SUN2015_RX,
+            Milliwatts(0.0),
+            DEFAULT_LASER.electrical_power(),
+            rate,
+        );
+        let bias = DEFAULT_LASER.bias_ma();
+        let one = laser_energy_per_bit(&DFB_DIODE, [bias], rate);
+        let both_ends = laser_energy_per_bit(&DFB_DIODE, vec![bias; 16], rate);
+        assert!((one.0 - plan.laser.0).abs() < 1e-12, "{one:?} vs {plan:?}");
+        assert!((both_ends.0 - plan.laser.0).abs() < 1e-12);
+        // 1.5 V × 24.92 mA / 53.125 Gb/s ≈ 0.70 pJ/b.
+        assert!((plan.laser.0 - 0.7036).abs() < 1e-3, "{plan:?}");
+        assert_eq!(
+            laser_energy_per_bit(&DFB_DIODE, [], rate),
+            PicojoulesPerBit(0.0)
+        );
+    }
 
     #[test]
     fn sun_2015_sums() {

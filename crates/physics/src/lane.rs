@@ -403,9 +403,10 @@ mod tests {
         assert!((r.received_dbm.0 + 6.1).abs() < 1e-9);
         assert_eq!(r.limiting_factor, LimitingFactor::Loss(LossItem::Couplers));
         assert!(r.lock_held);
-        // Energy: 0.02 + 0.50 + 2 mW/53.125 + 10 mW/53.125 ≈ 0.746 pJ/b.
+        // Energy: 0.02 + 0.50 + 2 mW/53.125 + the DFB's 1.5 V × 24.92 mA/53.125 ≈ 1.26 pJ/b.
+        let laser_mw = 1.5 * (10.0 * 0.4f64.exp() + 10.0);
         assert!(
-            (r.energy.total().0 - (0.52 + 12.0 / 53.125)).abs() < 1e-9,
+            (r.energy.total().0 - (0.52 + (2.0 + laser_mw) / 53.125)).abs() < 1e-9,
             "{:?}",
             r.energy
         );

@@ -213,13 +213,104 @@ impl Microring {
     }
 }
 
+/// How a DFB laser diode turns electrical power into light: threshold current and its
+/// temperature dependence, slope efficiency above threshold, forward voltage.
+///
+/// Model: the light–current curve of a laser diode above threshold,
+/// `P = η_s·(I − I_th(T))` with `I_th(T) = I_th(25 °C)·exp((T − 25 °C)/T0)` (the
+/// characteristic-temperature model; Coldren, Corzine & Mašanović, *Diode Lasers and Photonic
+/// Integrated Circuits*, 2nd ed., Wiley 2012, ch. 2), and electrical power `I·V_f`. The
+/// parameter values are assumptions for a 1550 nm InGaAsP DFB (reference/ holds no laser
+/// power figures): see [`DFB_DIODE`].
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct DfbDiode {
+    /// Threshold current at 25 °C, mA.
+    pub threshold_ma_25c: f64,
+    /// Characteristic temperature T0 of the threshold, K.
+    pub t0_k: f64,
+    /// Slope efficiency above threshold into the lane, mW/mA.
+    pub slope_mw_per_ma: f64,
+    /// Forward voltage at operating current, V.
+    pub forward_v: f64,
+    /// Chip temperature its TEC holds, °C.
+    pub tec_setpoint_c: f64,
+}
+
+/// The DFB every lane uses. Assumptions (typical 1550 nm InGaAsP DFB datasheet class; none of
+/// these figures is in reference/): threshold 10 mA at 25 °C, T0 = 50 K, 0.1 mW/mA slope into
+/// the lane after coupling, 1.5 V forward voltage (InP DFBs run at 1.2–1.8 V), TEC setpoint
+/// 45 °C. At 0 dBm launched this draws ≈ 24.9 mA · 1.5 V ≈ 37 mW: a wall-plug efficiency of
+/// ≈ 2.7 %, TEC power not included.
+pub const DFB_DIODE: DfbDiode = DfbDiode {
+    threshold_ma_25c: 10.0,
+    t0_k: 50.0,
+    slope_mw_per_ma: 0.1,
+    forward_v: 1.5,
+    tec_setpoint_c: 45.0,
+};
+
+impl DfbDiode {
+    /// Threshold current at chip temperature `chip_c`, mA.
+    #[must_use]
+    pub fn threshold_ma(&self, chip_c: f64) -> f64 {
+        self.threshold_ma_25c * ((chip_c - 25.0) / self.t0_k).exp()
+    }
+
+    /// Drive current that launches `launch` at chip temperature `chip_c`, mA.
+    #[must_use]
+    pub fn bias_ma(&self, launch: Milliwatts, chip_c: f64) -> f64 {
+        self.threshold_ma(chip_c) + launch.0 / self.slope_mw_per_ma
+    }
+
+    /// Electrical power drawn at drive current `bias_ma`: `I·V_f`. The one laser-power function
+    /// of the workspace: the planner's prediction (from [`Self::bias_ma`]) and the telemetry
+    /// (from the bias current a module reports) both go through it.
+    #[must_use]
+    pub fn electrical_power(&self, bias_ma: f64) -> Milliwatts {
+        Milliwatts(bias_ma.max(0.0) * self.forward_v)
+    }
+
+    fn validate(&self) -> Result<()> {
+        check_range(
+            "DFB threshold (mA)",
+            self.threshold_ma_25c,
+            0.0,
+            1e3,
+            "0..=1000 mA",
+        )?;
+        check_range("DFB T0 (K)", self.t0_k, 1.0, 1e4, "1..=1e4 K")?;
+        check_range(
+            "DFB slope efficiency (mW/mA)",
+            self.slope_mw_per_ma,
+            1e-6,
+            10.0,
+            "0 < slope <= 10 mW/mA",
+        )?;
+        check_range(
+            "DFB forward voltage (V)",
+            self.forward_v,
+            0.1,
+            10.0,
+            "0.1..=10 V",
+        )?;
+        check_range(
+            "DFB TEC setpoint (°C)",
+            self.tec_setpoint_c,
+            -50.0,
+            150.0,
+            "-50..=150 °C",
+        )?;
+        Ok(())
+    }
+}
+
 /// A laser source feeding one lane.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct LaserModel {
     /// Optical power launched into the lane (after any comb/splitter).
     pub launch_power: Dbm,
-    /// Wall-plug efficiency (optical out / electrical in), 0 < η ≤ 1.
-    pub wall_plug_efficiency: f64,
+    /// The diode and how it is driven.
+    pub diode: DfbDiode,
     /// Wavelength drift with laser temperature when not held by a TEC, nm/K.
     pub drift_nm_per_k: f64,
 }
@@ -232,10 +323,18 @@ impl LaserModel {
         Nanometers(self.drift_nm_per_k * delta_t.0)
     }
 
-    /// Electrical power drawn to launch `launch_power`.
+    /// Drive current at the TEC setpoint for `launch_power`, mA.
+    #[must_use]
+    pub fn bias_ma(&self) -> f64 {
+        self.diode
+            .bias_ma(self.launch_power.to_milliwatts(), self.diode.tec_setpoint_c)
+    }
+
+    /// Electrical power drawn to launch `launch_power` at the TEC setpoint
+    /// ([`DfbDiode::electrical_power`] at [`Self::bias_ma`]).
     #[must_use]
     pub fn electrical_power(&self) -> Milliwatts {
-        self.launch_power.to_milliwatts() / self.wall_plug_efficiency
+        self.diode.electrical_power(self.bias_ma())
     }
 
     /// Checks the parameters.
@@ -250,13 +349,7 @@ impl LaserModel {
             30.0,
             "-40..=30 dBm",
         )?;
-        check_range(
-            "wall-plug efficiency",
-            self.wall_plug_efficiency,
-            1e-6,
-            1.0,
-            "0 < η ≤ 1",
-        )?;
+        self.diode.validate()?;
         check_range(
             "laser drift (nm/K)",
             self.drift_nm_per_k,
@@ -364,7 +457,7 @@ mod tests {
         // A laser that drifts with the ring (0.1 vs 0.08 nm/K) leaves 0.02 nm/K to track.
         let laser = LaserModel {
             launch_power: Dbm(0.0),
-            wall_plug_efficiency: 0.1,
+            diode: DFB_DIODE,
             drift_nm_per_k: DFB_DRIFT_NM_PER_K,
         };
         let open = r.open_loop(Kelvin(5.0), laser.drift(Kelvin(5.0)), Milliwatts(1.0));
@@ -375,12 +468,16 @@ mod tests {
     fn laser() {
         let laser = LaserModel {
             launch_power: Dbm(0.0),
-            wall_plug_efficiency: 0.1,
+            diode: DFB_DIODE,
             drift_nm_per_k: DFB_DRIFT_NM_PER_K,
         };
         // 8 K moves a DFB by one 100 GHz channel (0.8 nm).
         assert!((laser.drift(Kelvin(8.0)).0 - 0.8).abs() < 1e-12);
-        assert!((laser.electrical_power().0 - 10.0).abs() < 1e-12);
+        // 10 mA · e^(20/50) + 1 mW / 0.1 mW/mA ≈ 24.92 mA, times 1.5 V.
+        let bias = 10.0 * 0.4f64.exp() + 10.0;
+        assert!((laser.bias_ma() - bias).abs() < 1e-12);
+        assert!((laser.electrical_power().0 - 1.5 * bias).abs() < 1e-12);
+        assert_eq!(laser.diode.electrical_power(-1.0), Milliwatts(0.0));
         assert!(laser.validate().is_ok());
         assert!(si_ring(5.0).validate().is_ok());
     }

@@ -10,7 +10,8 @@ use crate::ber::Modulation;
 use crate::budget::ReceiverModel;
 use crate::energy::{SUN2015_RX, SUN2015_TX};
 use crate::ring::{
-    DFB_DRIFT_NM_PER_K, LaserModel, Microring, SI_HEATER_MW_PER_NM, SI_RING_DRIFT_NM_PER_K,
+    DFB_DIODE, DFB_DRIFT_NM_PER_K, LaserModel, Microring, SI_HEATER_MW_PER_NM,
+    SI_RING_DRIFT_NM_PER_K,
 };
 use crate::units::{Dbm, Decibels, Gbaud, Gbps, Micrometers, Milliwatts, PicojoulesPerBit};
 
@@ -166,12 +167,14 @@ pub trait CorridorTechnology: std::fmt::Debug + Send + Sync {
 }
 
 /// Laser per lane shared by both technologies: 0 dBm launched (assumption: an external DFB/comb
-/// line after splitting; TeraPHY/OCI-class sources deliver 0–5 dBm per λ), 10 % wall-plug
-/// efficiency including TEC (assumption), DFB drift 0.1 nm/K (reference/photonics.md §2) —
-/// production lasers hold their line with a TEC + etalon locker, so lanes default to ΔT = 0.
+/// line after splitting; TeraPHY/OCI-class sources deliver 0–5 dBm per λ), driven as
+/// [`DFB_DIODE`] (its electrical power is [`crate::ring::DfbDiode::electrical_power`], the same
+/// function telemetry applies to a module's reported bias), DFB drift 0.1 nm/K
+/// (reference/photonics.md §2) — production lasers hold their line with a TEC + etalon locker,
+/// so lanes default to ΔT = 0.
 pub const DEFAULT_LASER: LaserModel = LaserModel {
     launch_power: Dbm(0.0),
-    wall_plug_efficiency: 0.10,
+    diode: DFB_DIODE,
     drift_nm_per_k: DFB_DRIFT_NM_PER_K,
 };
 

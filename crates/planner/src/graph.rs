@@ -4,6 +4,7 @@
 //! Built from plain data ([`GraphSpec`]) so that the service can map the twin's topology
 //! onto it.
 
+use corridor_physics::technology::LaneRateOption;
 use corridor_physics::{Couplers, Medium};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
@@ -43,7 +44,7 @@ impl LinkId {
 }
 
 /// A node: an optical port or a transparent switching site.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NodeSpec {
     /// Name (unique).
     pub name: String,
@@ -57,6 +58,12 @@ pub struct NodeSpec {
     /// network-scale study that plans wavelengths only).
     #[serde(default)]
     pub module_lanes: u8,
+    /// Lane signals the node's module can carry (an optical port: its CMIS Applications). A
+    /// path through the node uses one of these, and only if the request's technology offers
+    /// it. Empty = no constraint of the node's own (a transparent switching site, or a study
+    /// that plans with the technology's rates alone).
+    #[serde(default)]
+    pub lane_rates: Vec<LaneRateOption>,
 }
 
 impl NodeSpec {
@@ -67,7 +74,15 @@ impl NodeSpec {
             name: name.into(),
             through_rings: 0,
             module_lanes: 0,
+            lane_rates: Vec::new(),
         }
+    }
+
+    /// The same node carrying only the lane signals `rates`.
+    #[must_use]
+    pub fn with_lane_rates(mut self, rates: Vec<LaneRateOption>) -> Self {
+        self.lane_rates = rates;
+        self
     }
 
     /// The same node with `lanes` module lanes.

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use corridor_physics::technology::LaneRateOption;
 use corridor_physics::{
     CorridorType, Couplers, Fec, Gbps, LaneParams, LaneRequirement, LimitingFactor, Medium,
     Millimeters, Modulation, evaluate_lane_with,
@@ -188,6 +189,22 @@ pub enum BlockReason {
         /// Lanes requested.
         lanes: u16,
         /// Best achievable.
+        max_gbps: f64,
+        /// Requested.
+        min_gbps: f64,
+    },
+    /// A node's module carries no lane signal of the technology that gives `min_gbps` with
+    /// this many lanes: its applications bind, not the path or what is held.
+    #[error(
+        "lane capability: node {node:?}'s lanes carry at most {max_gbps:.1} Gb/s net over {lanes} lanes, {min_gbps} requested"
+    )]
+    NodeRate {
+        /// The node whose lane signals fall short (the first on the path).
+        node: NodeId,
+        /// Lanes requested.
+        lanes: u16,
+        /// Best achievable through it (0 if it carries none of the technology's signals, or
+        /// none the path's other nodes carry).
         max_gbps: f64,
         /// Requested.
         min_gbps: f64,
@@ -814,6 +831,35 @@ impl Planner {
         let lanes = f64::from(req.lanes);
         let mut options: Vec<_> = tech.lane_rates().to_vec();
         options.sort_by(|a, b| a.rate.0.total_cmp(&b.rate.0));
+        // Only what every node's module carries: a node whose signals cannot give the rate
+        // is named (the first on the path), as is the first whose signals share none with
+        // the nodes before it.
+        let carries = |caps: &[LaneRateOption], o: &LaneRateOption| {
+            caps.iter()
+                .any(|c| c.modulation == o.modulation && (c.rate.0 - o.rate.0).abs() < 1e-9)
+        };
+        let net = |o: &LaneRateOption| lanes * o.rate.0 * spec.fec.rate();
+        for &n in &p.nodes {
+            let caps = &self.topo.node(n).lane_rates;
+            if caps.is_empty() {
+                continue;
+            }
+            let own_best = options
+                .iter()
+                .filter(|o| carries(caps, o))
+                .map(net)
+                .fold(0.0, f64::max);
+            options.retain(|o| carries(caps, o));
+            let best = options.iter().map(net).fold(0.0, f64::max);
+            if own_best + 1e-9 < req.min_gbps || best + 1e-9 < req.min_gbps {
+                return Err(BlockReason::NodeRate {
+                    node: n,
+                    lanes: req.lanes,
+                    max_gbps: best,
+                    min_gbps: req.min_gbps,
+                });
+            }
+        }
         let max_gbps = options
             .iter()
             .map(|o| lanes * o.rate.0 * spec.fec.rate())

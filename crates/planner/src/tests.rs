@@ -324,6 +324,82 @@ fn rfc_request_physics() {
     assert_eq!(p.decide(&occ, &req, &AdaptiveKsp::default()).unwrap(), d);
 }
 
+/// The RFC corridor between ports whose modules carry `a` and `b` lane signals.
+fn rfc_between(
+    a: Vec<corridor_physics::technology::LaneRateOption>,
+    b: Vec<corridor_physics::technology::LaneRateOption>,
+) -> Result<Decision, Blocked> {
+    let t = Graph::new(GraphSpec {
+        nodes: vec![
+            NodeSpec::new("a").with_lane_rates(a),
+            NodeSpec::new("b").with_lane_rates(b),
+        ],
+        links: vec![LinkSpec {
+            couplers: Couplers {
+                grating: 0,
+                edge: 2,
+            },
+            ..LinkSpec::new(0, 1, 75.0, Medium::SiliconNitride, 40)
+        }],
+    })
+    .unwrap();
+    let p = Planner::new(t, 2, Metric::Latency);
+    let occ = Occupancy::new(p.topology());
+    let req = CorridorDemand {
+        src: NodeId(0),
+        dst: NodeId(1),
+        lanes: 8,
+        min_gbps: 400.0,
+        latency_budget_ns: Some(250.0),
+        reach_mm: Some(75.0),
+        qos: Qos::Gold,
+        physics: Some(LaneSpec::default()),
+        channels: None,
+    };
+    p.decide(&occ, &req, &FirstFitShortest)
+}
+
+/// A node's lane signals bind: the planner plans only what both ends' modules carry, and a
+/// rate no node's signal reaches names the node.
+#[test]
+fn nodes_carry_only_their_lane_signals() {
+    use corridor_physics::technology::LaneRateOption;
+    let nrz32 = LaneRateOption {
+        rate: corridor_physics::Gbps(32.0),
+        modulation: corridor_physics::Modulation::Nrz,
+    };
+    let pam4_53 = LaneRateOption {
+        rate: corridor_physics::Gbps(53.125),
+        modulation: corridor_physics::Modulation::Pam4,
+    };
+    let pam4_106 = LaneRateOption {
+        rate: corridor_physics::Gbps(106.25),
+        modulation: corridor_physics::Modulation::Pam4,
+    };
+    // Both carry 53.125 PAM4 (b also 106.25): the lowest shared signal meeting 400 Gb/s.
+    let d = rfc_between(vec![pam4_53], vec![pam4_53, pam4_106]).unwrap();
+    assert!((d.lane.unwrap().rate.0 - 53.125).abs() < 1e-9);
+    // 8 × 32 G NRZ at node b: 241.9 Gb/s net, and the refusal names b.
+    let e = rfc_between(vec![pam4_53], vec![nrz32]).unwrap_err();
+    match e.reason {
+        BlockReason::NodeRate {
+            node,
+            lanes: 8,
+            max_gbps,
+            ..
+        } => {
+            assert_eq!(node, NodeId(1));
+            assert!(max_gbps < 1e-9, "no shared signal: {max_gbps}");
+        }
+        other => panic!("{other:?}"),
+    }
+    let e = rfc_between(vec![nrz32], vec![nrz32]).unwrap_err();
+    assert!(
+        matches!(e.reason, BlockReason::NodeRate { node: NodeId(0), max_gbps, .. } if (max_gbps - 8.0 * 32.0 * 514.0 / 544.0).abs() < 1e-6),
+        "{e:?}"
+    );
+}
+
 #[test]
 fn physics_blocks_long_lossy_paths() {
     // 20 m of SOI strip: hopeless loss.

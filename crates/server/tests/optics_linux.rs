@@ -199,8 +199,12 @@ async fn corridord_with_linux_optics_provisions_a_corridor_on_file_backed_cmis_m
         (telemetry["temp_c"].as_f64().unwrap() - 41.0).abs() < 0.01,
         "{telemetry}"
     );
-    let ber = telemetry["ber"].as_f64().unwrap();
-    assert!((ber - 2.0e-9).abs() / 2.0e-9 < 1e-2, "{telemetry}");
+    // The modules report a pre-FEC BER of 2e-9; through KP4 that is far
+    // below the F16 floor, so `ber` (post-FEC) is the floor, flagged.
+    let pre = telemetry["pre_fec_ber"].as_f64().unwrap();
+    assert!((pre - 2.0e-9).abs() / 2.0e-9 < 1e-2, "{telemetry}");
+    assert_eq!(telemetry["ber"].as_f64(), Some(1e-24), "{telemetry}");
+    assert_eq!(telemetry["ber_is_upper_bound"], json!(true), "{telemetry}");
 
     // Real modules take no injected faults: a 409 saying so, never a 500.
     let (status, problem) = send(

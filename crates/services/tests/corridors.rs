@@ -11,7 +11,9 @@ use corridor_model::corridor::{
     CorridorRequest, CorridorStatus, EyeMargin, QosPriority, TwinFaultKind, TwinFaultRequest,
 };
 use corridor_model::json::from_slice_strict;
+use corridor_physics::Fec;
 use corridor_pki::Principal;
+use corridor_protocols::cmis::{LaneCapability, LaneModulation};
 use corridor_services::corridors::CorridorService;
 use corridor_services::corridors::ledger::LEDGER_PREFIX;
 use corridor_services::corridors::{CorridorError, reconcile};
@@ -459,7 +461,9 @@ async fn a_pinned_corridor_that_cannot_be_repaired_says_so() {
         .telemetry(&system(), &seen.id)
         .await
         .unwrap();
-    assert!(t.ber > 1e-5, "{}", t.ber);
+    // The eye fails on the pre-FEC BER; `ber` is what is left after FEC.
+    assert!(t.pre_fec_ber > 1e-5, "{t:?}");
+    assert!(t.ber <= t.pre_fec_ber, "{t:?}");
 }
 
 #[tokio::test]
@@ -743,6 +747,137 @@ async fn refused_faults_name_the_field_at_fault() {
             other => panic!("{fault:?}: {other:?}"),
         }
     }
+}
+
+/// The RFC request, unattested so that its lanes light.
+fn rfc_lit() -> CorridorRequest {
+    let mut r = rfc_request();
+    r.attestation_required = false;
+    r
+}
+
+/// One lane model: the RFC corridor is planned with the lane signal its
+/// ports' modules advertise, and both modules run the application (ApSel)
+/// that carries exactly that lane.
+#[tokio::test]
+async fn the_rfc_corridor_runs_the_lane_its_ports_advertise() {
+    let dir = tempfile::tempdir().unwrap();
+    let (plane, _) = plane_in(dir.path()).await;
+    let c = plane.corridors.create(&system(), rfc_lit()).await.unwrap();
+    assert_eq!(c.status, CorridorStatus::Active, "{c:#?}");
+    let a = c.assignment.clone().unwrap();
+    assert_eq!((a.lane_rate_gbps, a.modulation.as_str()), (53.125, "pam4"));
+    let net = 8.0 * a.lane_rate_gbps * 514.0 / 544.0;
+    assert!((c.achievable_gbps.get() - net).abs() < 1e-9, "{c:#?}");
+    for id in &a.ports {
+        let port = plane.corridors.optics().port(id).unwrap();
+        let identity = port.identity().unwrap();
+        let monitors = port.read_lane_monitors(&a.module_lanes).unwrap();
+        for lane in &monitors.lanes {
+            let (_, descriptor) = identity
+                .applications
+                .iter()
+                .find(|(ap, _)| *ap == lane.active_ap_sel)
+                .unwrap_or_else(|| panic!("{id} lane {}: no active application", lane.lane));
+            let cap = LaneCapability::of(lane.active_ap_sel, descriptor).unwrap();
+            assert_eq!(
+                (cap.media.lane_gbps, cap.media.modulation),
+                (a.lane_rate_gbps, LaneModulation::Pam4),
+                "{id} lane {}: {}",
+                lane.lane,
+                cap.describe()
+            );
+        }
+    }
+}
+
+/// A request no application of a port's module can carry is a 409 naming
+/// the port and its applications: 8 lanes of 400 Gb/s between the 32 Gb/s
+/// NRZ fibre ports give at most 241.9 Gb/s.
+#[tokio::test]
+async fn a_rate_no_port_application_carries_is_refused_naming_both() {
+    let dir = tempfile::tempdir().unwrap();
+    let (plane, _) = plane_in(dir.path()).await;
+    let mut r = rfc_lit();
+    r.endpoints = Some(["op-h0-2".into(), "op-h2-2".into()]);
+    r.reach_mm = corridor_model::units::Millimeters(5000.0);
+    r.latency_budget_ns = corridor_model::units::Nanoseconds(1000);
+    match plane.corridors.create(&system(), r).await {
+        Err(e @ CorridorError::PortApplication { .. }) => {
+            let problem = e.to_problem();
+            assert_eq!(problem.status, 409);
+            assert_eq!(problem.reason.as_deref(), Some("ExceedsPortApplication"));
+            let m = e.to_string();
+            assert!(m.contains("op-h0-2"), "{m}");
+            assert!(
+                m.contains("ApSel 1 (corridor DWDM 32G NRZ, 8 × 32 Gb/s NRZ)"),
+                "{m}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(ledger(&plane).await.is_empty());
+}
+
+/// `ber` is post-FEC everywhere, with the pre-FEC BER beside it; a rate
+/// below the CMIS F16 floor is the floor, flagged as an upper bound.
+#[tokio::test]
+async fn telemetry_ber_is_post_fec_and_floored_at_the_f16_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let (plane, _) = plane_in(dir.path()).await;
+    let c = plane.corridors.create(&system(), rfc_lit()).await.unwrap();
+    assert_eq!(c.status, CorridorStatus::Active, "{c:#?}");
+    let t = plane.corridors.telemetry(&system(), &c.id).await.unwrap();
+    // Through JSON, as a client reads it.
+    let json = serde_json::to_value(&t).unwrap();
+    let pre = json["pre_fec_ber"]
+        .as_f64()
+        .expect("pre_fec_ber is a number");
+    assert!((1e-24..2.4e-5).contains(&pre), "{json}");
+    let post = Fec::Kp4.post_fec_ber(pre);
+    assert!(
+        post < 1e-24,
+        "healthy KP4 lanes are below the floor: {post}"
+    );
+    assert_eq!(json["ber"].as_f64(), Some(1e-24), "{json}");
+    assert_eq!(
+        json["ber_is_upper_bound"],
+        serde_json::json!(true),
+        "{json}"
+    );
+    for lane in json["lanes"].as_array().unwrap() {
+        assert_eq!(lane["ber"].as_f64(), Some(1e-24), "{lane}");
+        assert!(lane["pre_fec_ber"].as_f64().unwrap() >= 1e-24, "{lane}");
+    }
+    // The corridor object says the same.
+    let seen = plane.corridors.get(&system(), &c.id).await.unwrap();
+    assert_eq!(seen.ber, 1e-24);
+    assert!(
+        seen.channels.iter().all(|l| l.ber == Some(1e-24)),
+        "{seen:#?}"
+    );
+}
+
+/// One energy model: the telemetry's pJ/b (lasers from their reported
+/// bias, Tx, Rx) is the planner's prediction less the ring heaters, which
+/// are not read back.
+#[tokio::test]
+async fn telemetry_energy_matches_the_plan() {
+    let dir = tempfile::tempdir().unwrap();
+    let (plane, _) = plane_in(dir.path()).await;
+    let c = plane.corridors.create(&system(), rfc_lit()).await.unwrap();
+    let a = c.assignment.clone().unwrap();
+    let t = plane.corridors.telemetry(&system(), &c.id).await.unwrap();
+    let tech = corridor_physics::CorridorType::SiCorridor.technology();
+    // The plan's heaters: two rings per lane at their bias.
+    let tuning = 2.0 * tech.microring().default_bias.0 / a.lane_rate_gbps;
+    let planned = a.energy_pj_per_bit - tuning;
+    let measured = t.power_pj_per_bit.get();
+    assert!(
+        (measured - planned).abs() < 0.05 * planned,
+        "telemetry {measured} pJ/b vs plan {planned} pJ/b ({} with tuning)",
+        a.energy_pj_per_bit
+    );
 }
 
 #[tokio::test]

@@ -15,15 +15,21 @@
 //!   [`LASER_TEC_RESIDUAL`] of the case temperature change since the lane was last locked
 //!   (provisioned or tuned); the rest moves its line by `laser.drift_nm_per_k`, reported as the
 //!   VDM laser frequency error (Δf = −Δλ·f²/c) and laser temperature. Bias follows a DFB under
-//!   a constant drive setpoint: `I = I_th(T_laser) + P_nominal/η` ([`DFB_THRESHOLD_MA`],
-//!   [`DFB_T0_K`], [`DFB_SLOPE_MW_PER_MA`]); ageing lowers the light at that current.
+//!   a constant drive setpoint: `I = I_th(T_laser) + P_nominal/η`
+//!   ([`corridor_physics::DfbDiode::bias_ma`] of [`corridor_physics::DFB_DIODE`], the diode the
+//!   planner's energy model uses); ageing lowers the light at that current.
 //! * **Received power and pre-FEC BER** of lane *i* come from
 //!   [`corridor_physics::evaluate_lane_with`] for the link the port is on: the far end's lane *i*
 //!   laser (its launch power and drift, so ageing over there shows up here), the link's length
 //!   and loss per cm (medium from the topology), both ends' coupler losses, this port's ring
 //!   (radius, Q, drift, heater efficiency from the topology) held by its heater lock against
 //!   the ring's temperature change since lock, this port's receiver sensitivity, KP4 FEC and the
-//!   RFC's 1e-12 target. No light arrives (Rx 0 µW, pre-FEC BER 0.5) when the link is cut,
+//!   RFC's 1e-12 target, at the rate and modulation of the lane's active CMIS Application (the
+//!   lane the corridor was granted; before any ApSel, the port's first advertised one).
+//! * **Advertised Applications**: ApSel 1 = a whole bank's data path, ApSel 2 = one lane, both
+//!   carrying the topology port's `lane_rate_gbps` and `modulation` (media interface IDs from
+//!   [`corridor_protocols::cmis::application`]); a port whose lane signal has no media
+//!   interface ID is refused. No light arrives (Rx 0 µW, pre-FEC BER 0.5) when the link is cut,
 //!   the port has no link, or the far end's lane is not DPActivated.
 //! * **Faults** ([`TwinFault`]): laser ageing (dB), ring detuning (nm: the heater loop is
 //!   frozen with the ring that far off the laser line; the larger of the two ends' detunings
@@ -57,13 +63,14 @@ use corridor_physics::budget::{FIBER_GROUP_INDEX, SIN_GROUP_INDEX, SOI_GROUP_IND
 use corridor_physics::lane::DEFAULT_TARGET_BER;
 use corridor_physics::technology::{EnergyModel, InsertionLosses, LaneRateOption, Maturity};
 use corridor_physics::{
-    CorridorTechnology, CorridorType, Couplers, Dbm, Decibels, Fec, Gbaud, Gbps, HeaterState,
-    Kelvin, LaneParams, LaneRequirement, LaserModel, Micrometers, Millimeters, Milliwatts,
-    ReceiverModel, SiCorridor, evaluate_lane_with,
+    CorridorTechnology, CorridorType, Couplers, DFB_DIODE, Dbm, Decibels, Fec, Gbaud, Gbps,
+    HeaterState, Kelvin, LaneParams, LaneRequirement, LaserModel, Micrometers, Millimeters,
+    Milliwatts, ReceiverModel, SiCorridor, evaluate_lane_with,
 };
+use corridor_protocols::cmis::application::{self, LaneCapability, LaneModulation};
 use corridor_protocols::cmis::{
-    ApplicationDescriptor, ByteAddr, DataPathState, GridSpacing, Lane, ModuleSim, PageAddress,
-    ProvisionRequest, SimProfile,
+    ByteAddr, DataPathState, GridSpacing, Lane, ModuleSim, PageAddress, ProvisionRequest,
+    SimProfile,
 };
 
 use super::plant::{OpticalPlant, PlantPort, TwinFaults};
@@ -87,14 +94,8 @@ pub const LAUNCH_SPREAD_DB: f64 = 0.5;
 /// Assumption: a TEC loop rejecting 90 % of the change; with 0.1 nm/K a 10 K case step moves
 /// the line by 0.1 nm (≈ 12.5 GHz).
 pub const LASER_TEC_RESIDUAL: f64 = 0.1;
-/// TEC setpoint of the laser chip, °C (assumption: a typical DFB operating point).
-pub const LASER_TEC_SETPOINT_C: f64 = 45.0;
-/// DFB threshold current at 25 °C, mA (assumption: typical 1550 nm DFB).
-pub const DFB_THRESHOLD_MA: f64 = 10.0;
-/// Characteristic temperature of the threshold, I_th ∝ exp(T/T0), K (assumption: InGaAsP DFB).
-pub const DFB_T0_K: f64 = 50.0;
-/// Slope efficiency of a fresh laser, mW/mA (assumption).
-pub const DFB_SLOPE_MW_PER_MA: f64 = 0.1;
+/// TEC setpoint of the laser chip, °C: the DFB model's ([`corridor_physics::DFB_DIODE`]).
+pub const LASER_TEC_SETPOINT_C: f64 = DFB_DIODE.tec_setpoint_c;
 /// Supply voltage the twin reports, V (QSFP-DD 3.3 V rail).
 pub const VCC_V: f64 = 3.3;
 /// Pre-FEC BER reported without light: the receiver decides at random.
@@ -178,9 +179,11 @@ struct PortModel {
     ring: corridor_physics::Microring,
     receiver: ReceiverModel,
     coupler_loss_db: f64,
+    /// The lane signal before any ApSel: the port's first advertised application.
     rate: Gbps,
     modulation: corridor_physics::Modulation,
-    requirement: LaneRequirement,
+    /// Receiver requirement per modulation (NRZ, PAM4) at KP4 and the 1e-12 target.
+    requirements: [LaneRequirement; 2],
     grid: GridSpacing,
     link: Option<LinkModel>,
 }
@@ -215,7 +218,7 @@ struct Inner {
 /// A memoised receiver evaluation of one lane.
 #[derive(Debug, Clone, Copy)]
 struct RxMemo {
-    key: [u64; 4],
+    key: [u64; 6],
     rx_uw: f64,
     ber: f64,
 }
@@ -287,6 +290,15 @@ fn physics_modulation(m: topology::Modulation) -> corridor_physics::Modulation {
     }
 }
 
+/// The lane signal an advertised application carries, as the physics model names it.
+fn lane_signal(cap: &LaneCapability) -> (Gbps, corridor_physics::Modulation) {
+    let modulation = match cap.media.modulation {
+        LaneModulation::Nrz => corridor_physics::Modulation::Nrz,
+        LaneModulation::Pam4 => corridor_physics::Modulation::Pam4,
+    };
+    (Gbps(cap.media.lane_gbps), modulation)
+}
+
 fn physics_medium(link: &topology::Link) -> corridor_physics::Medium {
     let group_index = match link.medium {
         topology::Medium::Soi => SOI_GROUP_INDEX,
@@ -300,39 +312,43 @@ fn physics_medium(link: &topology::Link) -> corridor_physics::Medium {
 }
 
 /// The module a topology port advertises: its lanes, one application for a whole bank's data
-/// path (up to 8 lanes, first lane 1) and one for single lanes (any first lane), its grid and
-/// channel range.
-fn sim_profile(port: &topology::OpticalPort, lanes: u8, grid: GridSpacing) -> SimProfile {
+/// path (up to 8 lanes, first lane 1) and one for single lanes (any first lane), both carrying
+/// the port's lane rate and modulation, its grid and channel range.
+fn sim_profile(port: &topology::OpticalPort, lanes: u8, grid: GridSpacing) -> Result<SimProfile> {
     let first = i16::try_from(port.grid.first_channel).unwrap_or(i16::MIN);
     let last = i32::from(first) + i32::from(port.grid.channels) - 1;
-    // Interface IDs: the 400G-DR4 codes of the xcvr-emu profile (photonics.md §1); the twin
-    // does not model the host electrical interface, so they only label the applications.
-    let app = |count: u8, assignment: u8| ApplicationDescriptor {
-        host_interface_id: 79,
-        media_interface_id: 28,
-        host_lane_count: count,
-        media_lane_count: count,
-        host_lane_assignment: assignment,
+    let modulation = match port.modulation {
+        topology::Modulation::Nrz => LaneModulation::Nrz,
+        topology::Modulation::Pam4 => LaneModulation::Pam4,
     };
-    SimProfile {
+    let applications = application::advertisements(port.lane_rate_gbps.0, modulation, lanes.min(8))
+        .ok_or_else(|| OpticalError::Unsupported {
+            port: port.id.as_str().to_owned(),
+            reason: format!(
+                "no CMIS media interface ID carries {} Gb/s {:?} lanes",
+                port.lane_rate_gbps.0, port.modulation
+            ),
+        })?;
+    Ok(SimProfile {
         lanes,
         identifier: 0x18,
         revision: 0x52,
         media_type: 0x02,
-        applications: vec![app(lanes.min(8), 0x01), app(1, 0xFF)],
+        applications: applications.to_vec(),
         grid,
         channel_range: (first, i16::try_from(last).unwrap_or(i16::MAX)),
-    }
+    })
 }
 
 /// The CMIS module the twin puts behind topology port `port` (its lanes, grid, channel range
-/// and the two applications corrd selects: ApSel 1 = a whole bank, ApSel 2 = a single lane).
+/// and its two applications, both carrying the port's lane signal: ApSel 1 = a whole bank,
+/// ApSel 2 = a single lane).
 /// Use it to simulate the same module behind the Linux backend
 /// ([`super::file_module::FileModule`]).
 ///
 /// # Errors
 /// [`OpticalError::Unsupported`] for a port the twin cannot model (lanes outside 1–32, a flex
-/// grid, a spacing without a CMIS grid code).
+/// grid, a spacing without a CMIS grid code, a lane signal without a media interface ID).
 pub fn module_profile(port: &topology::OpticalPort) -> Result<SimProfile> {
     let lanes = u8::try_from(port.lanes)
         .ok()
@@ -341,7 +357,7 @@ pub fn module_profile(port: &topology::OpticalPort) -> Result<SimProfile> {
             port: port.id.as_str().to_owned(),
             reason: format!("{} lanes: a CMIS module has 1 to 32", port.lanes),
         })?;
-    Ok(sim_profile(port, lanes, grid_spacing(port)?))
+    sim_profile(port, lanes, grid_spacing(port)?)
 }
 
 /// A technology assembled for one direction of one lane: this port's ring and receiver, the
@@ -392,8 +408,14 @@ impl PortModel {
         };
         let seed = topo.twin().seed;
         let modulation = physics_modulation(port.modulation);
+        let requirement_of =
+            |m| LaneRequirement::new(m, Fec::Kp4, DEFAULT_TARGET_BER).map_err(physics);
+        let requirements = [
+            requirement_of(corridor_physics::Modulation::Nrz)?,
+            requirement_of(corridor_physics::Modulation::Pam4)?,
+        ];
         let requirement =
-            LaneRequirement::new(modulation, Fec::Kp4, DEFAULT_TARGET_BER).map_err(physics)?;
+            requirements[usize::from(modulation == corridor_physics::Modulation::Pam4)];
         let rate = Gbps(port.lane_rate_gbps.0);
         let base = SiCorridor::DEFAULT;
         let ring = corridor_physics::Microring {
@@ -447,7 +469,7 @@ impl PortModel {
             coupler_loss_db: port.coupler_loss_db.0,
             rate,
             modulation,
-            requirement,
+            requirements,
             grid: grid_spacing(port)?,
             link,
         })
@@ -492,7 +514,7 @@ impl TwinOpticalPort {
                 reason: format!("{} lanes: a CMIS module has 1 to 32", port.lanes),
             })?;
         let model = PortModel::new(topo, index, lanes)?;
-        let mut sim = ModuleSim::new(sim_profile(port, lanes, model.grid))?;
+        let mut sim = ModuleSim::new(sim_profile(port, lanes, model.grid)?)?;
         // Vendor identity in upper page 00h: module-owned bytes, written as the module's ROM.
         let p00 = sim.map_mut().page_mut(PageAddress::PAGE_00);
         for (offset, value) in [
@@ -721,8 +743,8 @@ impl TwinOpticalPort {
             let t_laser = LASER_TEC_SETPOINT_C + laser_dt;
             let active = own.tx_on[i];
             sim.set_tx_power_uw(lane, 1000.0 * 10f64.powf(own.launch_dbm[i] / 10.0))?;
-            let bias = DFB_THRESHOLD_MA * ((t_laser - 25.0) / DFB_T0_K).exp()
-                + 10f64.powf(m.nominal_launch_dbm / 10.0) / DFB_SLOPE_MW_PER_MA;
+            let bias =
+                DFB_DIODE.bias_ma(Milliwatts(10f64.powf(m.nominal_launch_dbm / 10.0)), t_laser);
             sim.set_bias_ma(lane, if active { bias } else { 0.0 })?;
             sim.set_laser_temperature_c(lane, t_laser)?;
             let shift_nm = m.laser_drift_nm_per_k * laser_dt;
@@ -743,18 +765,25 @@ impl TwinOpticalPort {
                     let detune = own_faults.ring_detuning_nm[i]
                         .abs()
                         .max(peer_faults.ring_detuning_nm.get(i).map_or(0.0, |d| d.abs()));
+                    let (rate, modulation) = self.lane_signal(sim, lane);
                     let inputs = [
                         peer.launch_dbm[i],
                         peer.laser_delta_t[i],
                         t_case - inner.ring_lock_c[i],
                         detune,
+                        rate.0,
+                        f64::from(modulation.bits_per_symbol()),
                     ];
                     let key = inputs.map(f64::to_bits);
                     match inner.rx_memo[i] {
                         Some(memo) if memo.key == key => (memo.rx_uw, memo.ber),
                         _ => {
-                            let r =
-                                self.evaluate(link, inputs[0], inputs[1], inputs[2], inputs[3])?;
+                            let r = self.evaluate(
+                                link,
+                                [inputs[0], inputs[1], inputs[2], inputs[3]],
+                                rate,
+                                modulation,
+                            )?;
                             let out = (1000.0 * 10f64.powf(r.received_dbm.0 / 10.0), r.pre_fec_ber);
                             inner.rx_memo[i] = Some(RxMemo {
                                 key,
@@ -773,13 +802,27 @@ impl TwinOpticalPort {
         Ok(())
     }
 
+    /// The lane signal of `lane`: its active application's, else the port's default.
+    fn lane_signal(&self, sim: &ModuleSim, lane: Lane) -> (Gbps, corridor_physics::Modulation) {
+        sim.map()
+            .active_dp_config(lane)
+            .ok()
+            .map(|c| c.ap_sel)
+            .filter(|&ap| ap != 0)
+            .and_then(|ap| LaneCapability::of(ap, &sim.map().application(ap).ok()?))
+            .map_or((self.model.rate, self.model.modulation), |cap| {
+                lane_signal(&cap)
+            })
+    }
+
+    /// The receiver of one lane: `[launch dBm, laser ΔT, ring ΔT, detuning nm]` at the lane
+    /// signal `rate`, `modulation`.
     fn evaluate(
         &self,
         link: &LinkModel,
-        launch_dbm: f64,
-        laser_dt: f64,
-        ring_dt: f64,
-        detune_nm: f64,
+        [launch_dbm, laser_dt, ring_dt, detune_nm]: [f64; 4],
+        rate: Gbps,
+        modulation: corridor_physics::Modulation,
     ) -> Result<corridor_physics::LaneReport> {
         let m = &self.model;
         let base = SiCorridor::DEFAULT;
@@ -807,8 +850,8 @@ impl TwinOpticalPort {
                 edge: 2,
             },
             u32::from(self.lanes) - 1,
-            m.rate,
-            m.modulation,
+            rate,
+            modulation,
         );
         // The physics model accepts ±300 K; the fault ranges keep inputs well inside it.
         p.laser_delta_t = Kelvin(laser_dt.clamp(-300.0, 300.0));
@@ -827,7 +870,9 @@ impl TwinOpticalPort {
                 bias: Milliwatts(m.ring.default_bias.0),
             };
         }
-        evaluate_lane_with(&tech, &p, &m.requirement).map_err(|source| OpticalError::Physics {
+        let requirement =
+            &m.requirements[usize::from(modulation == corridor_physics::Modulation::Pam4)];
+        evaluate_lane_with(&tech, &p, requirement).map_err(|source| OpticalError::Physics {
             port: self.name.clone(),
             source,
         })
@@ -1163,7 +1208,8 @@ mod tests {
                 assert!((l.tx_power_dbm()).abs() <= 0.51, "{l:?}");
                 // 0 dBm − (0.4 SiN + 3 couplers + 1 modulator + 7·0.05 rings + 1 drop) ≈ −5.75.
                 assert!((l.rx_power_dbm() + 5.75).abs() < 0.6, "{l:?}");
-                assert!(l.pre_fec_ber.unwrap() < 1e-12);
+                // PAM4 with ~3 dB over the KP4 threshold: a decade under it and more.
+                assert!(l.pre_fec_ber.unwrap() < 2.4e-5, "{l:?}");
                 assert!(l.bias_ma > 10.0 && l.bias_ma < 40.0);
             }
         }
@@ -1179,6 +1225,41 @@ mod tests {
             Err(OpticalError::InvalidLane { .. })
         ));
         assert!(c.provision(&ProvisionRequest::new(1, 0, 2, 8)).is_err());
+    }
+
+    /// The advertised Applications are the port's lane capability: each carries exactly the
+    /// topology port's lane rate and modulation, on a bank and on a single lane.
+    #[test]
+    fn every_port_advertises_the_lane_its_topology_port_carries() {
+        let topo = Topology::default_twin();
+        let optics = TwinOptics::new(&topo).unwrap();
+        for port in topo.optical_ports() {
+            let id = optics.port(port.id.as_str()).unwrap().identity().unwrap();
+            let caps: Vec<LaneCapability> = id
+                .applications
+                .iter()
+                .map(|(ap, d)| LaneCapability::of(*ap, d).unwrap())
+                .collect();
+            assert_eq!(caps.len(), 2, "{}", port.id.as_str());
+            for cap in &caps {
+                let modulation = match port.modulation {
+                    topology::Modulation::Nrz => LaneModulation::Nrz,
+                    topology::Modulation::Pam4 => LaneModulation::Pam4,
+                };
+                assert_eq!(
+                    (cap.media.lane_gbps, cap.media.modulation),
+                    (port.lane_rate_gbps.0, modulation),
+                    "{} {}",
+                    port.id.as_str(),
+                    cap.describe()
+                );
+            }
+            assert_eq!((caps[0].ap_sel, caps[0].media_lanes), (1, 8));
+            assert_eq!((caps[1].ap_sel, caps[1].media_lanes), (2, 1));
+        }
+        // The RFC's lane on the SiN waveguide ports: 400GBASE-FR8's.
+        let sin = optics.port("op-h0-0").unwrap().identity().unwrap();
+        assert_eq!(sin.applications[0].1.media_interface_id, 26);
     }
 
     fn lane_of(p: &TwinOpticalPort, n: u8) -> LaneMonitors {
@@ -1333,7 +1414,7 @@ mod tests {
         let id = a.identity().unwrap();
         assert_eq!(id.identifier, 0x18);
         assert_eq!(id.vendor_name, "CORRIDOR TWIN");
-        assert_eq!(id.part_number, "CT-SIN-8X32");
+        assert_eq!(id.part_number, "CT-SIN-8X53P4");
         assert_eq!(id.serial, "CT25H0P00000");
         assert_eq!(id.applications.len(), 2);
 

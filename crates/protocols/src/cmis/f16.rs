@@ -16,6 +16,9 @@ pub const MAX_EXPONENT: u8 = 31;
 pub const EXPONENT_BIAS: i32 = 24;
 /// Largest representable value, 2047·10⁷.
 pub const MAX_VALUE: f64 = 2047.0e7;
+/// Smallest non-zero value, 1·10⁻²⁴ (m = 1, e = 0): the floor of any BER a module reports in
+/// F16. A smaller rate cannot be told from it, so it reads as "at most this".
+pub const MIN_STEP: f64 = 1e-24;
 
 /// 10^k for k = 0..=24 (exact in f64 up to 10^22).
 fn pow10(k: i32) -> f64 {
@@ -122,6 +125,13 @@ mod tests {
             }
         }
         Err(CmisError::F16Unrepresentable { value })
+    }
+
+    #[test]
+    fn min_step_is_the_smallest_nonzero_code() {
+        // 1/10^24 in f64 is one ulp above the literal 1e-24.
+        assert!((decode(join(0, 1)) - MIN_STEP).abs() <= MIN_STEP * 1e-15);
+        assert_eq!(encode(MIN_STEP).unwrap(), join(0, 1));
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! OIF CMIS 5.x memory-map codec (pure: no I/O, no clocks).
 //!
 //! * [`addr`]: page/bank addressing, linear optoe offsets, lanes.
+//! * [`application`]: the lane signal (rate, modulation) behind an application descriptor.
 //! * [`map`]: [`MemoryMap`], [`Field`] descriptors ([`map::fields`]) and typed accessors for the
 //!   lower page and pages 01h, 04h, 10h, 11h, 12h.
 //! * [`vdm`]: VDM descriptors and values (pages 20h–27h), [`f16`]: the VDM F16 number format.
@@ -13,6 +14,7 @@
 //! its own. Multi-byte values are big-endian.
 
 pub mod addr;
+pub mod application;
 pub mod error;
 pub mod f16;
 pub mod map;
@@ -22,6 +24,7 @@ pub mod tunable;
 pub mod vdm;
 
 pub use addr::{ByteAddr, Lane, PageAddress};
+pub use application::{LaneCapability, LaneModulation, MediaInterface};
 pub use error::{CmisError, Result};
 pub use map::{ApplicationDescriptor, DpConfig, Durations, Encoding, Field, MemoryMap};
 pub use module_sim::{ModuleSim, SimProfile};

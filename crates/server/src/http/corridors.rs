@@ -58,7 +58,7 @@ fn with_location(status: StatusCode, location: String, body: impl serde::Seriali
     request_body = CorridorRequest,
     responses(
         (status = 201, description = "Granted", body = Corridor),
-        (status = 409, description = "Cannot be granted: the channels or lanes are held by others (InsufficientCapacity, binding constraint named), no path meets reach, latency, rate and BER whatever is held (NoFeasiblePath), or more lanes than a port's module has (ExceedsPortLanes)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Cannot be granted: the channels or lanes are held by others (InsufficientCapacity, binding constraint named), no path meets reach, latency, rate and BER whatever is held (NoFeasiblePath), more lanes than a port's module has (ExceedsPortLanes), or a rate no CMIS application of a port's module carries with that many lanes (ExceedsPortApplication, port and applications named)", body = Problem, content_type = "application/problem+json"),
         BodyProblems,
         (status = 503, description = "Capacity kept changing during admission; retry", body = Problem, content_type = "application/problem+json"),
     )

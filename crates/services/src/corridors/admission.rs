@@ -234,6 +234,18 @@ fn refusal(fabric: &Fabric, blocked: &Blocked, tried: usize) -> CorridorError {
             port: port(*node),
             module_lanes: *module_lanes,
         },
+        BlockReason::NodeRate {
+            node,
+            lanes,
+            max_gbps,
+            min_gbps,
+        } => CorridorError::PortApplication {
+            port: port(*node),
+            wanted: format!(
+                "{lanes} lanes giving {min_gbps} Gb/s net (at most {max_gbps:.1} Gb/s on this path)"
+            ),
+            applications: super::optics::describe(&fabric.ports[node.index()].applications),
+        },
         BlockReason::Invalid(message) => CorridorError::Field {
             pointer: String::new(),
             rule: "plannable",

@@ -39,6 +39,15 @@ pub enum CorridorError {
         module_lanes: u8,
     },
 
+    /// No application a port's module advertises carries the request's
+    /// lanes at its rate: the module binds, whatever is held.
+    #[error("port {port} cannot carry {wanted}: its module's CMIS applications are {applications}")]
+    PortApplication {
+        port: String,
+        wanted: String,
+        applications: String,
+    },
+
     /// The corridor holds no lanes (never granted, or released).
     #[error("corridor {id} holds no lanes (status {status})")]
     NoLanes { id: String, status: String },
@@ -102,6 +111,9 @@ impl ToProblem for CorridorError {
             }
             CorridorError::ExceedsPortLanes { .. } => {
                 Problem::conflict("ExceedsPortLanes", self.to_string())
+            }
+            CorridorError::PortApplication { .. } => {
+                Problem::conflict("ExceedsPortApplication", self.to_string())
             }
             CorridorError::NoLanes { .. } => Problem::conflict("NoLanes", self.to_string()),
             CorridorError::Contention { .. } => Problem::unavailable(self.to_string()),

@@ -6,11 +6,15 @@
 //! is how the requested `lambda_nm` are snapped: nearest channel of the
 //! port grid within half a spacing, each lane on a distinct channel.
 
+use std::collections::HashMap;
+
 use corridor_hal::Topology;
 use corridor_hal::topology::{GridKind, Medium as HalMedium};
 use corridor_physics::budget::{FIBER_GROUP_INDEX, SIN_GROUP_INDEX, SOI_GROUP_INDEX};
+use corridor_physics::technology::LaneRateOption;
 use corridor_physics::{Couplers, Medium};
 use corridor_planner::{Graph, GraphSpec, LinkId, LinkSpec, Metric, NodeId, NodeSpec, Planner};
+use corridor_protocols::cmis::{LaneCapability, LaneModulation};
 
 use super::error::CorridorError;
 
@@ -30,6 +34,9 @@ pub struct PortInfo {
     pub first_channel: i32,
     pub channels: u16,
     pub spacing_ghz: f64,
+    /// What its module advertises it can carry (CMIS Applications with a
+    /// known lane signal): the only lane signals planned on it.
+    pub applications: Vec<LaneCapability>,
 }
 
 /// One link, with the ports at its ends.
@@ -50,10 +57,24 @@ pub struct Fabric {
 }
 
 impl Fabric {
-    /// Builds the graph from the topology's optical ports and links.
-    pub fn from_topology(topology: &Topology) -> Result<Self, CorridorError> {
+    /// Builds the graph from the topology's optical ports and links, each
+    /// port carrying what its module advertises (`applications`, by port
+    /// id, as [`super::optics::read_capabilities`] reads them).
+    pub fn from_topology(
+        topology: &Topology,
+        applications: &HashMap<String, Vec<LaneCapability>>,
+    ) -> Result<Self, CorridorError> {
         let mut ports = Vec::new();
         for port in topology.optical_ports() {
+            let id = port.id.as_str();
+            let caps = applications.get(id).cloned().unwrap_or_default();
+            if caps.is_empty() {
+                // An empty capability would read as "anything" to the
+                // planner; a module that says nothing carries nothing.
+                return Err(CorridorError::Topology(format!(
+                    "port {id}: its module advertises no CMIS application with a known lane signal"
+                )));
+            }
             if port.grid.kind != GridKind::Fixed {
                 return Err(CorridorError::Topology(format!(
                     "port {}: only fixed DWDM grids are planned",
@@ -66,6 +87,7 @@ impl Fabric {
                 first_channel: port.grid.first_channel,
                 channels: port.grid.channels.min(corridor_planner::MAX_WAVELENGTHS),
                 spacing_ghz: port.grid.spacing_ghz.0,
+                applications: caps,
             });
         }
         let index = |id: &str| ports.iter().position(|p| p.id == id);
@@ -125,7 +147,11 @@ impl Fabric {
             // holds the same run of them on every port of its path.
             nodes: ports
                 .iter()
-                .map(|p| NodeSpec::new(p.id.clone()).with_module_lanes(p.lanes))
+                .map(|p| {
+                    NodeSpec::new(p.id.clone())
+                        .with_module_lanes(p.lanes)
+                        .with_lane_rates(p.applications.iter().map(lane_rate).collect())
+                })
                 .collect(),
             links: specs,
         })
@@ -203,6 +229,17 @@ impl Fabric {
     }
 }
 
+/// The lane signal of an application, as the planner names it.
+fn lane_rate(cap: &LaneCapability) -> LaneRateOption {
+    LaneRateOption {
+        rate: corridor_physics::Gbps(cap.media.lane_gbps),
+        modulation: match cap.media.modulation {
+            LaneModulation::Nrz => corridor_physics::Modulation::Nrz,
+            LaneModulation::Pam4 => corridor_physics::Modulation::Pam4,
+        },
+    }
+}
+
 /// Vacuum wavelength of grid channel n, nm.
 pub fn wavelength_nm(n: i32, spacing_ghz: f64) -> f64 {
     C_M_PER_S / ((193_100.0 + f64::from(n) * spacing_ghz) * 1e9) * 1e9
@@ -212,9 +249,28 @@ pub fn wavelength_nm(n: i32, spacing_ghz: f64) -> f64 {
 mod tests {
     use super::*;
 
+    /// What the default twin's modules advertise, by port.
+    pub(crate) fn twin_applications(topology: &Topology) -> HashMap<String, Vec<LaneCapability>> {
+        let optics = corridor_hal::optical::TwinOptics::new(topology).unwrap();
+        optics
+            .ports()
+            .iter()
+            .map(|p| {
+                use corridor_hal::optical::OpticalPort;
+                let id = p.identity().unwrap();
+                (p.name().to_owned(), super::super::optics::capabilities(&id))
+            })
+            .collect()
+    }
+
+    fn default_fabric() -> Fabric {
+        let t = Topology::default_twin();
+        Fabric::from_topology(&t, &twin_applications(&t)).unwrap()
+    }
+
     #[test]
     fn the_default_twin_maps_every_port_and_link() {
-        let fabric = Fabric::from_topology(&Topology::default_twin()).unwrap();
+        let fabric = default_fabric();
         assert_eq!(fabric.ports.len(), 16);
         assert_eq!(fabric.links.len(), 8);
         assert_eq!(fabric.planner.topology().link_count(), 8);
@@ -222,7 +278,7 @@ mod tests {
 
     #[test]
     fn the_rfc_wavelengths_snap_to_eight_distinct_channels() {
-        let fabric = Fabric::from_topology(&Topology::default_twin()).unwrap();
+        let fabric = default_fabric();
         let lambdas: Vec<f64> = (1550..=1557).map(f64::from).collect();
         let slots = fabric.snap(0, &lambdas).unwrap();
         let mut sorted = slots.clone();
@@ -235,7 +291,7 @@ mod tests {
 
     #[test]
     fn out_of_band_and_clashing_wavelengths_name_the_lane() {
-        let fabric = Fabric::from_topology(&Topology::default_twin()).unwrap();
+        let fabric = default_fabric();
         match fabric.snap(0, &[1550.0, 1530.0]) {
             Err(CorridorError::Lambda { index: 1, .. }) => {}
             other => panic!("{other:?}"),

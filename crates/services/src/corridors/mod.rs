@@ -121,7 +121,8 @@ impl CorridorService {
         operations: Operations,
     ) -> Result<Self, CorridorError> {
         let clocks = clocks.into();
-        let fabric = fabric::Fabric::from_topology(topology)?;
+        let applications = optics::read_capabilities(&optics).await?;
+        let fabric = fabric::Fabric::from_topology(topology, &applications)?;
         let cache = Cache::load(&fabric, store.as_ref()).await?;
         let service = Self {
             registry: Registry::new(Arc::clone(&store)),
@@ -625,14 +626,21 @@ impl CorridorService {
         }
         let tech = admission::technology(corridor.corridor_type).technology();
         let energy = tech.energy();
-        let lanes = a.module_lanes.len() as f64;
-        let rate_gbps = a.lane_rate_gbps * lanes;
-        // Laser wall-plug power of both ends over the corridor's line rate,
-        // plus the technology's modulator-driver and receiver energy.
-        let power = readback.laser_mw / rate_gbps + energy.tx.0 + energy.rx.0;
+        // The energy model the planner predicts with: every lit laser's
+        // electrical power (from its reported bias) over the bits it
+        // carries, plus the technology's modulator-driver and receiver
+        // energy. Heater power is not read back, so tuning is left out.
+        let laser = corridor_physics::energy::laser_energy_per_bit(
+            &tech.laser().diode,
+            readback.laser_bias_ma.iter().copied(),
+            corridor_physics::Gbps(a.lane_rate_gbps),
+        );
+        let power = laser.0 + energy.tx.0 + energy.rx.0;
         let errors = self.count_errors(corridor, Some(&readback)).await?;
         Ok(CorridorTelemetry {
-            ber: readback.worst_ber,
+            ber: readback.worst_post_fec_ber,
+            pre_fec_ber: optics::reported_ber(readback.worst_ber).0,
+            ber_is_upper_bound: readback.post_fec_is_upper_bound,
             temp_c: Celsius(readback.temp_c),
             power_pj_per_bit: PicojoulesPerBit(power),
             drift: optics::drift_level(readback.worst_drift_share),

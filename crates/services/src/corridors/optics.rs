@@ -14,28 +14,137 @@
 
 use std::sync::Arc;
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
-use corridor_hal::optical::{OpticalPlant, OpticalPort, PortMonitors};
+use corridor_hal::optical::{OpticalPlant, OpticalPort, PortIdentity, PortMonitors};
 use corridor_model::corridor::{
     Corridor, CorridorAssignment, DriftLevel, EyeMargin, LaneTelemetry,
 };
 use corridor_model::units::{Celsius, Nanometers};
+use corridor_physics::Fec;
 use corridor_physics::fec::KP4_PRE_FEC_BER_THRESHOLD;
-use corridor_protocols::cmis::ProvisionRequest;
+use corridor_protocols::cmis::f16::MIN_STEP as F16_MIN_STEP;
+use corridor_protocols::cmis::{LaneCapability, LaneModulation, ProvisionRequest};
 
 use super::error::CorridorError;
 
-/// Application 1 of the twin modules is a whole 8-lane bank; application 2
-/// a single lane at any position (the module's advertised descriptors,
-/// `corridor_hal::optical::twin::module_profile`). Real modules behind the
-/// linux backend must advertise the same two.
-const AP_SEL_BANK: u8 = 1;
-const AP_SEL_SINGLE: u8 = 2;
+/// What a port's module can carry: its advertised CMIS Applications whose
+/// media interface has a known lane signal (the others carry nothing corrd
+/// can plan).
+pub fn capabilities(identity: &PortIdentity) -> Vec<LaneCapability> {
+    identity
+        .applications
+        .iter()
+        .filter_map(|(ap, d)| LaneCapability::of(*ap, d))
+        .collect()
+}
 
-/// Forward voltage of a DFB laser diode at operating current, V
-/// (assumption: InP DFBs run at 1.2-1.8 V). Laser wall-plug power is the
-/// read-back bias current times this.
-const LASER_FORWARD_V: f64 = 1.5;
+/// Reads every port's advertised applications from the plant, by port id.
+pub async fn read_capabilities(
+    plant: &Arc<dyn OpticalPlant>,
+) -> Result<HashMap<String, Vec<LaneCapability>>, CorridorError> {
+    on_plant(plant, |plant| {
+        plant
+            .inventory()
+            .into_iter()
+            .map(|p| {
+                let caps = capabilities(&port(plant, &p.id)?.identity().map_err(optical(&p.id))?);
+                Ok((p.id, caps))
+            })
+            .collect()
+    })
+    .await
+}
+
+/// Whether application `cap` carries the assignment's lane signal.
+fn carries(cap: &LaneCapability, a: &CorridorAssignment) -> bool {
+    let modulation = match cap.media.modulation {
+        LaneModulation::Nrz => "nrz",
+        LaneModulation::Pam4 => "pam4",
+    };
+    (cap.media.lane_gbps - a.lane_rate_gbps).abs() < 1e-9 && a.modulation == modulation
+}
+
+/// The CMIS provisioning requests that light the assignment's module lanes
+/// on a port advertising `caps`: one data path of an application whose
+/// media lanes are exactly the corridor's lanes (a whole bank's run, where
+/// the application may start), else one single-lane data path per lane;
+/// always an application carrying the granted lane signal.
+pub fn select_applications(
+    port: &str,
+    caps: &[LaneCapability],
+    a: &CorridorAssignment,
+) -> Result<Vec<ProvisionRequest>, CorridorError> {
+    let lanes = &a.module_lanes;
+    let refuse = || CorridorError::PortApplication {
+        port: port.to_owned(),
+        wanted: format!(
+            "{} × {} Gb/s {}",
+            lanes.len(),
+            a.lane_rate_gbps,
+            a.modulation.to_uppercase()
+        ),
+        applications: describe(caps),
+    };
+    let first = *lanes.first().ok_or_else(refuse)?;
+    let bank = (first - 1) / 8;
+    let in_bank = (first - 1) % 8 + 1;
+    let consecutive = lanes.windows(2).all(|w| w[1] == w[0] + 1);
+    let same_bank = lanes.iter().all(|&l| (l - 1) / 8 == bank);
+    if consecutive
+        && same_bank
+        && let Some(cap) = caps.iter().find(|c| {
+            carries(c, a) && usize::from(c.media_lanes) == lanes.len() && c.may_start_at(in_bank)
+        })
+    {
+        let count = u8::try_from(lanes.len()).map_err(|_| refuse())?;
+        return Ok(vec![ProvisionRequest::new(
+            cap.ap_sel, bank, in_bank, count,
+        )]);
+    }
+    lanes
+        .iter()
+        .map(|&lane| {
+            let (bank, first) = ((lane - 1) / 8, (lane - 1) % 8 + 1);
+            caps.iter()
+                .find(|c| carries(c, a) && c.media_lanes == 1 && c.may_start_at(first))
+                .map(|c| ProvisionRequest::new(c.ap_sel, bank, first, 1))
+                .ok_or_else(refuse)
+        })
+        .collect()
+}
+
+/// The applications as messages name them.
+pub fn describe(caps: &[LaneCapability]) -> String {
+    if caps.is_empty() {
+        return "none with a known lane signal".into();
+    }
+    caps.iter()
+        .map(LaneCapability::describe)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A BER as corrd reports it: below the measurement floor (the smallest
+/// step of CMIS F16, the format modules report BER in) it is the floor,
+/// flagged as an upper bound — never 0, never a model's 1e-300.
+pub fn reported_ber(ber: f64) -> (f64, bool) {
+    if ber.is_nan() || ber < F16_MIN_STEP {
+        (F16_MIN_STEP, true)
+    } else {
+        (ber, false)
+    }
+}
+
+/// The FEC an assignment names (`kp4`, `kr4`, `none`).
+pub fn fec_of(a: &CorridorAssignment) -> Fec {
+    match a.fec.as_str() {
+        "none" => Fec::None,
+        "kr4" => Fec::Kr4,
+        _ => Fec::Kp4,
+    }
+}
 
 /// Speed of light, m/s (exact, SI).
 const C_M_PER_S: f64 = 299_792_458.0;
@@ -89,18 +198,11 @@ pub async fn provision(
 fn provision_now(plant: &dyn OpticalPlant, a: &CorridorAssignment) -> Result<(), CorridorError> {
     for id in &a.ports {
         let p = port(plant, id)?;
-        let lanes = &a.module_lanes;
-        if lanes.len() == 8 && lanes[0] % 8 == 1 {
-            let bank = (lanes[0] - 1) / 8;
-            p.provision(&ProvisionRequest::new(AP_SEL_BANK, bank, 1, 8))
-                .map_err(optical(id))?;
-        } else {
-            for &lane in lanes {
-                let bank = (lane - 1) / 8;
-                let first = (lane - 1) % 8 + 1;
-                p.provision(&ProvisionRequest::new(AP_SEL_SINGLE, bank, first, 1))
-                    .map_err(optical(id))?;
-            }
+        // The module's own advertisements say which ApSel carries the
+        // granted lane signal.
+        let caps = capabilities(&p.identity().map_err(optical(id))?);
+        for request in select_applications(id, &caps, a)? {
+            p.provision(&request).map_err(optical(id))?;
         }
         tune(p, a, id)?;
     }
@@ -195,12 +297,18 @@ pub struct Readback {
     pub lanes: Vec<LaneTelemetry>,
     /// Worst lane, pre-FEC, worse end.
     pub worst_ber: f64,
+    /// Worst lane, post-FEC (the assignment's FEC), as reported: at least
+    /// the measurement floor.
+    pub worst_post_fec_ber: f64,
+    /// Whether `worst_post_fec_ber` is the floor, i.e. an upper bound.
+    pub post_fec_is_upper_bound: bool,
     /// Hotter module case, °C.
     pub temp_c: f64,
     /// Largest laser frequency error as a share of the channel spacing.
     pub worst_drift_share: f64,
-    /// Laser wall-plug power of all lanes, both ends, mW.
-    pub laser_mw: f64,
+    /// Drive current of every lit laser (both ends), mA: the energy model
+    /// turns it into electrical power.
+    pub laser_bias_ma: Vec<f64>,
     /// Every lane DPActivated and receiving light at both ends.
     pub all_up: bool,
     /// Each lane end that is not lit, and why ("lane 2 at sled1-p0: data
@@ -231,8 +339,10 @@ fn read_now(plant: &dyn OpticalPlant, a: &CorridorAssignment) -> Result<Readback
         .collect::<Result<_, _>>()?;
     let spacing_mhz = a.grid_spacing_ghz * 1000.0;
     let mut lanes = Vec::with_capacity(a.module_lanes.len());
-    let (mut worst_ber, mut worst_drift, mut laser_mw) = (0.0f64, 0.0f64, 0.0);
+    let (mut worst_ber, mut worst_drift) = (0.0f64, 0.0f64);
+    let mut laser_bias_ma = Vec::new();
     let mut dark = Vec::new();
+    let fec = fec_of(a);
     let temp_c = monitors
         .iter()
         .map(|(_, m)| m.temperature_c)
@@ -263,7 +373,9 @@ fn read_now(plant: &dyn OpticalPlant, a: &CorridorAssignment) -> Result<Readback
                 freq_error = e;
             }
             laser_t = laser_t.max(l.laser_temperature_c.unwrap_or(m.temperature_c));
-            laser_mw += l.bias_ma * LASER_FORWARD_V;
+            if l.bias_ma > 0.0 {
+                laser_bias_ma.push(l.bias_ma);
+            }
         }
         worst_ber = worst_ber.max(ber);
         worst_drift = worst_drift.max(freq_error.abs() / spacing_mhz);
@@ -271,22 +383,29 @@ fn read_now(plant: &dyn OpticalPlant, a: &CorridorAssignment) -> Result<Readback
         // Δλ = −Δf·λ²/c, in picometres.
         let lambda_m = C_M_PER_S / f_hz;
         let drift_pm = -(freq_error * 1e6) * lambda_m * lambda_m / C_M_PER_S * 1e12;
+        let (pre_fec_ber, _) = reported_ber(ber);
+        let (post_fec_ber, ber_is_upper_bound) = reported_ber(fec.post_fec_ber(ber));
         lanes.push(LaneTelemetry {
             lane: i as u32,
             lambda_nm: Nanometers(lambda_m * 1e9),
-            ber,
+            ber: post_fec_ber,
+            pre_fec_ber,
+            ber_is_upper_bound,
             temp_c: Celsius(laser_t),
             drift_pm,
             heater_mw: None,
             bias_v: None,
         });
     }
+    let (worst_post_fec_ber, post_fec_is_upper_bound) = reported_ber(fec.post_fec_ber(worst_ber));
     Ok(Readback {
         lanes,
         worst_ber,
+        worst_post_fec_ber,
+        post_fec_is_upper_bound,
         temp_c,
         worst_drift_share: worst_drift,
-        laser_mw,
+        laser_bias_ma,
         all_up: dark.is_empty(),
         dark,
     })
@@ -361,6 +480,62 @@ mod tests {
             provision(&blocking, &assignment()).await,
             Err(CorridorError::Topology(m)) if m.contains("port a") && m.contains("test plant")
         ));
+    }
+
+    fn caps(lane_gbps: f64, modulation: LaneModulation) -> Vec<LaneCapability> {
+        let [bank, single] =
+            corridor_protocols::cmis::application::advertisements(lane_gbps, modulation, 8)
+                .unwrap();
+        // Advertised single lane first: the ApSel is read, not assumed.
+        vec![
+            LaneCapability::of(1, &single).unwrap(),
+            LaneCapability::of(2, &bank).unwrap(),
+        ]
+    }
+
+    fn rfc_assignment(module_lanes: Vec<u8>) -> CorridorAssignment {
+        let mut a = assignment();
+        a.lane_rate_gbps = 53.125;
+        a.modulation = "pam4".into();
+        a.grid_channels = vec![0; module_lanes.len()];
+        a.module_lanes = module_lanes;
+        a
+    }
+
+    #[test]
+    fn provisioning_selects_the_application_carrying_the_granted_lane() {
+        let pam4 = caps(53.125, LaneModulation::Pam4);
+        // A whole bank: the 8-lane application, wherever it is advertised.
+        let all = select_applications("p", &pam4, &rfc_assignment((1..=8).collect())).unwrap();
+        assert_eq!(all, vec![ProvisionRequest::new(2, 0, 1, 8)]);
+        // Lanes the bank application cannot start at: one single-lane path each.
+        let some = select_applications("p", &pam4, &rfc_assignment(vec![10, 11])).unwrap();
+        assert_eq!(
+            some,
+            vec![
+                ProvisionRequest::new(1, 1, 2, 1),
+                ProvisionRequest::new(1, 1, 3, 1)
+            ]
+        );
+        // A module whose applications carry another lane signal is refused,
+        // naming the port and what it advertises.
+        let nrz = caps(32.0, LaneModulation::Nrz);
+        match select_applications("op-x", &nrz, &rfc_assignment((1..=8).collect())) {
+            Err(e @ CorridorError::PortApplication { .. }) => {
+                let m = e.to_string();
+                assert!(m.contains("op-x") && m.contains("32 Gb/s NRZ"), "{m}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_ber_below_the_f16_floor_is_the_floor_as_an_upper_bound() {
+        assert_eq!(reported_ber(0.0), (1e-24, true));
+        assert_eq!(reported_ber(f64::MIN_POSITIVE), (1e-24, true));
+        assert_eq!(reported_ber(f64::NAN), (1e-24, true));
+        assert_eq!(reported_ber(3e-13), (3e-13, false));
+        assert_eq!(reported_ber(1e-24), (1e-24, false));
     }
 
     fn assignment() -> CorridorAssignment {

@@ -27,17 +27,18 @@ pub fn is_healthy(r: &Readback) -> bool {
     eye_margin(r.worst_ber, r.all_up) == EyeMargin::Ok && r.worst_drift_share < MAX_DRIFT_SHARE
 }
 
-/// Writes a read-back into the corridor: worst-lane pre-FEC BER, eye
-/// margin, per-lane state, and `active`/`degraded` with the reason.
+/// Writes a read-back into the corridor: worst-lane post-FEC BER, eye
+/// margin (from the pre-FEC BER), per-lane state, and `active`/`degraded` with the reason.
 pub fn apply_readback(c: &mut Corridor, r: &Readback, now: DateTime<Utc>) {
-    c.ber = r.worst_ber;
+    // `ber` is post-FEC everywhere; the eye is judged on the pre-FEC BER.
+    c.ber = r.worst_post_fec_ber;
     c.eye_margin = eye_margin(r.worst_ber, r.all_up);
     for (status, lane) in c.channels.iter_mut().zip(&r.lanes) {
         status.ber = Some(lane.ber);
-        status.state = match eye_margin(lane.ber, r.all_up) {
+        status.state = match eye_margin(lane.pre_fec_ber, r.all_up) {
             EyeMargin::Ok => LaneState::Up,
             EyeMargin::Marginal => LaneState::Degraded,
-            EyeMargin::Fail if lane.ber >= 0.5 => LaneState::Down,
+            EyeMargin::Fail if lane.pre_fec_ber >= 0.5 => LaneState::Down,
             EyeMargin::Fail => LaneState::Degraded,
         };
     }
