@@ -140,6 +140,7 @@ pub async fn run(client: &Client, state_dir: &Path, command: FfmCommand) -> anyh
                 },
                 shareable,
                 security_domain: domain,
+                host: None,
                 policy_lease_ttl_s: ttl.map(Seconds),
                 labels: Default::default(),
             };
