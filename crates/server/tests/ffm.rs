@@ -332,7 +332,10 @@ async fn hosts_sources_and_body_shape() {
     let (status, _, problem) = send(&a, "POST", server.url("/v1/ffm/alloc"), &on_h2).await;
     assert_eq!(status, 409, "{problem}");
     let detail = problem["detail"].as_str().unwrap();
-    assert!(detail.contains("host h2") && detail.contains("T2"), "{detail}");
+    assert!(
+        detail.contains("host h2") && detail.contains("T2"),
+        "{detail}"
+    );
     let (status, _, problem) = send(
         &a,
         "POST",
