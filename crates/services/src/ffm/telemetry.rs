@@ -263,3 +263,70 @@ impl FfmService {
 fn round3(v: f64) -> f64 {
     (v * 1000.0).round() / 1000.0
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use corridor_hal::{ManualClock, Topology};
+    use corridor_model::ffm::{FfmAllocRequest, LatencyClass, Persistence, TelemetrySource};
+    use corridor_model::units::{Bytes, GigabytesPerSecond};
+    use corridor_pki::Principal;
+    use corridor_store::{RedbOptions, RedbStore, StateStore};
+
+    use super::super::{FfmConfig, FfmService};
+    use crate::operations::Operations;
+    use crate::{Caller, Registry};
+
+    fn request(floor: f64) -> FfmAllocRequest {
+        FfmAllocRequest {
+            bytes: Bytes(1 << 20),
+            latency_class: LatencyClass::T1,
+            bandwidth_floor_gbs: GigabytesPerSecond(floor),
+            persistence: Persistence::None,
+            shareable: true,
+            security_domain: "tenantA".into(),
+            host: None,
+            policy_lease_ttl_s: None,
+            labels: Default::default(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_bundle_newer_than_the_cached_run_is_evaluated_not_zero() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn StateStore> =
+            Arc::new(RedbStore::open(dir.path().join("s.redb"), RedbOptions::default()).unwrap());
+        let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
+        let operations = Operations::new(Registry::new(Arc::clone(&store)), clock.clone());
+        let service = FfmService::start(
+            store,
+            clock,
+            operations,
+            &Topology::default_twin(),
+            FfmConfig::in_dir(dir.path()),
+        )
+        .await
+        .unwrap();
+        let caller = Caller::new(Principal::Domain("tenantA".into()));
+        service.create(&caller, request(5.0)).await.unwrap();
+        // Make the cached run look expensive: the duty throttle now serves
+        // it for an hour, whatever the ledger does.
+        if let Some(s) = super::lock(&service.telemetry.last).as_mut() {
+            s.cost = Duration::from_secs(3600);
+        }
+        let newer = service.create(&caller, request(7.0)).await.unwrap().bundle;
+        assert_eq!(newer.telemetry_source, TelemetrySource::Model, "{newer:?}");
+        assert!(newer.achieved_gbs.get() >= 7.0, "{newer:?}");
+        assert!(newer.tail_p99_ms > 0.0, "{newer:?}");
+        let listed = service.list(&caller, &Default::default()).await.unwrap();
+        assert!(
+            listed
+                .items
+                .iter()
+                .all(|b| b.telemetry_source == TelemetrySource::Model && b.achieved_gbs.get() > 0.0),
+            "{listed:?}"
+        );
+    }
+}
