@@ -57,6 +57,9 @@ pub enum FfmCommand {
         /// Lease in seconds [default: the server's]
         #[arg(long)]
         ttl: Option<u64>,
+        /// Host whose processes map the bundle [default: the server's default host]
+        #[arg(long)]
+        host: Option<String>,
     },
     /// Free a bundle.
     Delete { id: String },
@@ -128,6 +131,7 @@ pub async fn run(client: &Client, state_dir: &Path, command: FfmCommand) -> anyh
             shareable,
             domain,
             ttl,
+            host,
         } => {
             let request = FfmAllocRequest {
                 bytes: Bytes(bytes),
@@ -140,6 +144,7 @@ pub async fn run(client: &Client, state_dir: &Path, command: FfmCommand) -> anyh
                 },
                 shareable,
                 security_domain: domain,
+                host,
                 policy_lease_ttl_s: ttl.map(Seconds),
                 labels: Default::default(),
             };

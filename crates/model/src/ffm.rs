@@ -96,6 +96,17 @@ pub struct FfmAllocRequest {
     /// 1..=63 characters of `[A-Za-z0-9_-]`.
     #[schema(example = "tenantA", pattern = "^[A-Za-z0-9_-]{1,63}$")]
     pub security_domain: String,
+    /// The host whose processes will map the bundle (an extension: the RFC's
+    /// body has none). Placement uses only memory this host reaches: its own
+    /// tiers, and pooled CXL devices behind a switch it has an upstream port
+    /// on. Absent: the server's default host (on the twin, the topology's
+    /// first host, `h0` by default; on real hardware, the machine corridord
+    /// runs on). A host the server does not know is a 422 (rule `enum`); a
+    /// host that cannot reach enough of the tier is a 409 naming host and
+    /// tier.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(example = "h0", pattern = "^[A-Za-z0-9._-]{1,63}$")]
+    pub host: Option<String>,
     /// Lease length (1..=31 536 000); the server default applies if absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<u64>, minimum = 1, maximum = 31536000)]
@@ -136,6 +147,19 @@ impl Validate for FfmAllocRequest {
             );
         }
         v.security_domain("/security_domain", &self.security_domain);
+        if let Some(host) = &self.host {
+            let ok = (1..=63).contains(&host.len())
+                && host
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+            if !ok {
+                v.add(
+                    "/host",
+                    rule::FORMAT,
+                    format!("must be 1..=63 characters of [A-Za-z0-9._-], got {host:?}"),
+                );
+            }
+        }
         if let Some(ttl) = self.policy_lease_ttl_s {
             v.range("/policy_lease_ttl_s", ttl.get(), 1, MAX_LEASE_TTL_S);
         }
@@ -165,6 +189,11 @@ pub struct FfmBundle {
     pub persistence: Persistence,
     pub shareable: bool,
     pub security_domain: String,
+    /// The host the bundle was placed for (the request's, or the server's
+    /// default host): every part of `placement` is memory it reaches.
+    #[serde(default)]
+    #[schema(example = "h0")]
+    pub host: String,
     pub created_at: DateTime<Utc>,
     /// Lease length in effect (the request's, or the server default).
     pub policy_lease_ttl_s: Seconds,
@@ -172,13 +201,22 @@ pub struct FfmBundle {
     /// reachable through.
     #[serde(default)]
     pub fds: Vec<String>,
-    /// Bandwidth measured over the last interval.
+    /// Bandwidth the bundle achieves, GB/s: modelled (see
+    /// `telemetry_source`), not measured: the bundle's max-min fair share
+    /// (with floors) of its devices when every live bundle is backlogged.
+    /// `GET /v1/ffm/{id}/telemetry` gives a measured figure where the kernel
+    /// counts one.
     #[serde(rename = "achieved_GBs")]
     pub achieved_gbs: GigabytesPerSecond,
     /// Pages moved between tiers since allocation.
     pub moved_pages: u64,
-    /// 99th percentile access stall over the last interval, in ms.
+    /// 99th percentile access stall, in ms: modelled (M/M/1 sojourn time of
+    /// a 2 MiB transfer at the promised load of the bundle's busiest device).
     pub tail_p99_ms: f64,
+    /// Where `achieved_GBs` and `tail_p99_ms` come from (`model` on a
+    /// bundle; `none` when no grant could be evaluated).
+    #[serde(default = "model_source")]
+    pub telemetry_source: TelemetrySource,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub placement: Vec<TierPlacement>,
     #[serde(flatten)]
@@ -195,16 +233,20 @@ impl FfmBundle {
             persistence: self.persistence,
             shareable: self.shareable,
             security_domain: self.security_domain.clone(),
+            // A bundle stored before bundles had hosts has none to repeat.
+            host: (!self.host.is_empty()).then(|| self.host.clone()),
             policy_lease_ttl_s: Some(self.policy_lease_ttl_s),
             labels: self.meta.labels.clone(),
         }
     }
 
-    /// A bundle just accepted from `request`, nothing placed or measured yet.
+    /// A bundle just accepted from `request`, nothing placed or measured yet;
+    /// `default_host` when the request names none.
     pub fn pending(
         id: impl Into<String>,
         request: FfmAllocRequest,
         default_ttl: Seconds,
+        default_host: &str,
         now: DateTime<Utc>,
     ) -> Self {
         let FfmAllocRequest {
@@ -214,6 +256,7 @@ impl FfmBundle {
             persistence,
             shareable,
             security_domain,
+            host,
             policy_lease_ttl_s,
             labels,
         } = request;
@@ -225,12 +268,14 @@ impl FfmBundle {
             persistence,
             shareable,
             security_domain,
+            host: host.unwrap_or_else(|| default_host.to_owned()),
             created_at: now,
             policy_lease_ttl_s: policy_lease_ttl_s.unwrap_or(default_ttl),
             fds: Vec::new(),
             achieved_gbs: GigabytesPerSecond(0.0),
             moved_pages: 0,
             tail_p99_ms: 0.0,
+            telemetry_source: TelemetrySource::None,
             placement: Vec::new(),
             meta: ResourceMeta::new(now).with_labels(labels),
         }
@@ -270,6 +315,27 @@ impl Validate for LatencyClassPatch {
     }
 }
 
+/// Where a bundle's telemetry figures come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TelemetrySource {
+    /// Computed by memqosd's model, not measured: `achieved_GBs` is the
+    /// bundle's max-min fair share (with floors) of the devices it is placed
+    /// on, every live bundle competing as if backlogged; `tail_p99_ms` is the
+    /// M/M/1 sojourn-time p99 of a 2 MiB transfer at the devices' promised
+    /// load. Both are evaluated at the moment of the answer.
+    Model,
+    /// `achieved_GBs` measured: the resctrl MBM counter (`mbm_total_bytes`,
+    /// summed over L3 domains) of the monitoring group named after the
+    /// bundle id, over the interval since the previous reading. `tail_p99_ms`
+    /// stays modelled (no kernel counter measures access stalls).
+    Counter,
+    /// No figure: the bundle holds no capacity grant the model could
+    /// evaluate (a grant that no longer fits after a restart);
+    /// `achieved_GBs` and `tail_p99_ms` are 0 and mean nothing.
+    None,
+}
+
 /// Bytes resident in one tier.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct TierBytes {
@@ -277,14 +343,27 @@ pub struct TierBytes {
     pub bytes: Bytes,
 }
 
+fn model_source() -> TelemetrySource {
+    TelemetrySource::Model
+}
+
 /// Body of `GET /v1/ffm/{id}/telemetry`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct FfmTelemetry {
+    /// Bandwidth the bundle achieves, GB/s. With `source` `counter`: measured
+    /// by the resctrl MBM counter of the monitoring group named after the
+    /// bundle id, over the interval since the previous telemetry read. With
+    /// `model`: the max-min fair share model's figure, not a measurement.
     #[serde(rename = "achieved_GBs")]
     pub achieved_gbs: GigabytesPerSecond,
     #[serde(rename = "bandwidth_floor_GBs")]
     pub bandwidth_floor_gbs: GigabytesPerSecond,
+    /// 99th percentile access stall, ms: always modelled (M/M/1), whatever
+    /// `source` says of `achieved_GBs`.
     pub tail_p99_ms: f64,
+    /// Where `achieved_GBs` comes from: `counter` (measured), `model`, or
+    /// `none` (no grant to evaluate).
+    pub source: TelemetrySource,
     pub moved_pages: u64,
     pub latency_class: LatencyClass,
     /// A tier migration is in progress.

@@ -27,7 +27,8 @@ use crate::validate::{Validate, pointer, rule};
 /// It does not run [`Validate`]; see [`from_slice_validated`].
 ///
 /// Known leniency: serde's derived structs also accept a JSON array of the
-/// fields in declaration order; this function does not forbid that.
+/// fields in declaration order; [`from_body_strict`] refuses that for
+/// request bodies.
 #[allow(clippy::result_large_err)] // see LARGE_ERR below
 pub fn from_slice_strict<T: DeserializeOwned>(body: &[u8]) -> Result<T, Problem> {
     if body.iter().all(u8::is_ascii_whitespace) {
@@ -48,6 +49,26 @@ pub fn from_slice_strict<T: DeserializeOwned>(body: &[u8]) -> Result<T, Problem>
     // Trailing bytes after the document (`{...}{...}`) are a syntax error too.
     de.end().map_err(|e| problem_from_error(String::new(), e))?;
     Ok(value)
+}
+
+/// [`from_slice_strict`] for a request body, which in this API is always a
+/// JSON object: a top-level array is a 422 even where serde's derived struct
+/// would take it as the fields in declaration order
+/// (`[4096,"T1",0,"none",false,"tenantA"]` would be an alloc). Known
+/// leniency left: a *nested* struct (a corridor's `qos`) still accepts that
+/// sequence form.
+#[allow(clippy::result_large_err)] // see LARGE_ERR below
+pub fn from_body_strict<T: DeserializeOwned>(body: &[u8]) -> Result<T, Problem> {
+    if body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[')
+        && serde_json::from_slice::<serde::de::IgnoredAny>(body).is_ok()
+    {
+        return Err(Problem::validation(vec![FieldViolation {
+            pointer: String::new(),
+            rule: rule::TYPE.into(),
+            message: "expected a JSON object, got an array".into(),
+        }]));
+    }
+    from_slice_strict(body)
 }
 
 /// [`from_slice_strict`] followed by [`Validate::validate`]; rule violations

@@ -7,8 +7,8 @@
 //!
 //! Decoding a request body is two steps, both collecting field pointers:
 //!
-//! 1. [`json::from_slice_strict`] rejects malformed JSON (400), wrong types,
-//!    missing and unknown fields (422);
+//! 1. [`json::from_body_strict`] rejects malformed JSON (400), a body that
+//!    is not an object, wrong types, missing and unknown fields (422);
 //! 2. [`Validate::validate`] checks ranges, lengths and cross-field rules,
 //!    reporting every violation at once (422).
 //!

@@ -109,6 +109,7 @@ prop_compose! {
             persistence,
             shareable,
             security_domain,
+            host: None,
             policy_lease_ttl_s: ttl.map(Seconds),
             labels,
         }

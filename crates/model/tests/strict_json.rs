@@ -4,7 +4,7 @@
 use corridor_model::corridor::CorridorRequest;
 use corridor_model::fabric::FabricPathRequest;
 use corridor_model::ffm::FfmAllocRequest;
-use corridor_model::json::{from_slice_strict, from_slice_validated};
+use corridor_model::json::{from_body_strict, from_slice_strict, from_slice_validated};
 use corridor_model::policy::PolicyRequest;
 use corridor_model::{Problem, ProblemKind};
 use serde_json::json;
@@ -154,4 +154,23 @@ fn validated_entry_point_reports_rules_after_shape() {
     assert_eq!(encoded["errors"][0]["pointer"], "/lambda_nm");
     assert_eq!(encoded["errors"][0]["rule"], "compatible");
     assert!(encoded.get("instance").is_none());
+}
+
+#[test]
+fn an_array_is_not_an_alloc_body() {
+    // serde's sequence form of the struct, field by field in declaration order.
+    let p = from_body_strict::<FfmAllocRequest>(br#"[4096,"T1",0,"none",false,"tenantA"]"#)
+        .unwrap_err();
+    let (pointer, rule, message) = only_violation(&p);
+    assert_eq!((pointer, rule), ("", "type"), "{message}");
+    assert!(message.contains("object"), "{message}");
+    // The object form of the same values is an alloc.
+    let ok = from_slice_validated::<FfmAllocRequest>(
+        br#"{"bytes":4096,"latency_class":"T1","bandwidth_floor_GBs":0,"persistence":"none","shareable":false,"security_domain":"tenantA"}"#,
+    )
+    .unwrap();
+    assert_eq!(ok.bytes.get(), 4096);
+    // A malformed array is still a syntax error (400), not a 422.
+    let p = from_body_strict::<FfmAllocRequest>(b"[4096,").unwrap_err();
+    assert_eq!(p.status, 400, "{p:#?}");
 }

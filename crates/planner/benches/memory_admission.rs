@@ -73,6 +73,7 @@ fn request(rng: &mut SplitMix64, floor_scale: f64) -> BundleDemand {
         security_domain: Some(format!("tenant{}", rng.below(4))),
         start_s: start,
         end_s: end,
+        host: None,
     }
 }
 

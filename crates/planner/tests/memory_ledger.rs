@@ -316,6 +316,7 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                     security_domain: domain.map(|d| format!("tenant{d}")),
                     start_s,
                     end_s: len.map(|n| start_s + n * 1800),
+                    host: None,
                 };
                 let id = format!("b{next}");
                 next += 1;

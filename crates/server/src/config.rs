@@ -195,6 +195,9 @@ pub struct FfmSettings {
     /// Persistent bundles' files; `None` = `<state_dir>/ffm-memory`.
     pub memory_dir: Option<PathBuf>,
     pub provider: MemoryProviderKind,
+    /// Host of bundles whose request names none; `None` = the topology's
+    /// first host (twin) or this machine (linux provider).
+    pub default_host: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -203,6 +206,7 @@ struct FileFfm {
     socket: Option<PathBuf>,
     memory_dir: Option<PathBuf>,
     provider: Option<MemoryProviderKind>,
+    default_host: Option<String>,
 }
 
 /// The configuration file's shape.
@@ -443,6 +447,7 @@ impl Config {
                 .memory_provider
                 .or(file.ffm.provider)
                 .unwrap_or_default(),
+            default_host: file.ffm.default_host,
         };
         let optics = OpticsSettings {
             backend: overrides.optics.or(file.optics.backend).unwrap_or_default(),
@@ -530,6 +535,7 @@ impl Config {
         if let Some(dir) = &self.ffm.memory_dir {
             ffm.memory_dir = dir.clone();
         }
+        ffm.default_host = self.ffm.default_host.clone();
         if self.ffm.provider == MemoryProviderKind::Linux {
             ffm.provider = Some(std::sync::Arc::new(corridor_hal::memory::SysfsMemory::new(
                 "/sys",

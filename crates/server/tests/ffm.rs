@@ -296,6 +296,57 @@ async fn bad_input_is_a_problem_naming_the_field() {
     server.stop().await;
 }
 
+/// The RFC's body names no host: the bundle is the default host's and says
+/// so, with the source of its figures; a body naming a host that reaches too
+/// little T2 is a 409 naming host and tier; the sequence form of the body is
+/// refused.
+#[tokio::test]
+async fn hosts_sources_and_body_shape() {
+    let server = start().await;
+    let a = server.http(&tenant("tenantA"));
+    let (status, _, body) = send(&a, "POST", server.url("/v1/ffm/alloc"), RFC_ALLOC).await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["host"], "h0");
+    assert_eq!(body["telemetry_source"], "model");
+    let placed = body["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "Placed")
+        .unwrap_or_else(|| panic!("no Placed condition: {body}"));
+    assert_eq!(placed["reason"], "Modelled", "{body}");
+    let id = body["id"].as_str().unwrap();
+    let (status, _, t) = send(
+        &a,
+        "GET",
+        server.url(&format!("/v1/ffm/{id}/telemetry")),
+        "",
+    )
+    .await;
+    assert_eq!(status, 200, "{t}");
+    assert_eq!(t["source"], "model");
+    let on_h2 = RFC_ALLOC.replace(
+        "\"security_domain\": \"tenantA\"",
+        "\"security_domain\": \"tenantA\",\n  \"host\": \"h2\"",
+    );
+    let (status, _, problem) = send(&a, "POST", server.url("/v1/ffm/alloc"), &on_h2).await;
+    assert_eq!(status, 409, "{problem}");
+    let detail = problem["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("host h2") && detail.contains("T2"),
+        "{detail}"
+    );
+    let (status, _, problem) = send(
+        &a,
+        "POST",
+        server.url("/v1/ffm/alloc"),
+        r#"[4096,"T1",0,"none",false,"tenantA"]"#,
+    )
+    .await;
+    assert_eq!(status, 422, "{problem}");
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn policy_names_are_unique_per_domain_and_policies_are_their_own_404() {
     let server = start().await;
@@ -346,6 +397,7 @@ async fn sixty_four_clients_never_over_admit() {
         persistence: Persistence::None,
         shareable: true,
         security_domain: "tenantA".into(),
+        host: None,
         policy_lease_ttl_s: None,
         labels: Default::default(),
     };
@@ -366,7 +418,8 @@ async fn sixty_four_clients_never_over_admit() {
             }
         }
     }
-    // 150 GB/s of T2 admission capacity in the default twin: 15 of 10 GB/s.
+    // 150 GB/s of T2 admission capacity reachable from the default host
+    // (h0) of the default twin: 15 of 10 GB/s.
     assert_eq!(ok, 15, "{ok} granted, {refused} refused");
     assert_eq!(client.ffm_list().await.unwrap().len(), 15);
     server.stop().await;

@@ -28,6 +28,7 @@ fn request(
         persistence,
         shareable: true,
         security_domain: "tenantA".into(),
+        host: None,
         policy_lease_ttl_s: None,
         labels: Default::default(),
     }
@@ -112,7 +113,7 @@ async fn concurrent_allocs_never_over_admit() {
     for t in tasks {
         match t.await.unwrap() {
             Ok((b, _)) => granted += b.bandwidth_floor_gbs.get(),
-            Err(FfmError::Rejected(_)) => refused += 1,
+            Err(FfmError::HostCannotReach { .. }) => refused += 1,
             Err(e) => panic!("{e}"),
         }
     }
@@ -120,14 +121,17 @@ async fn concurrent_allocs_never_over_admit() {
         refused > 0,
         "the race must exceed capacity to prove anything"
     );
-    // Capacity: admission share × peak summed over T2 devices, from the same inventory.
+    // Capacity: admission share × peak summed over the T2 devices the
+    // default host (h0) reaches, from the same inventory.
     let inventory = corridor_hal::memory::TwinMemory::new(&Topology::default_twin());
     let (devices, _) = corridor_services::ffm::admission::devices(
         corridor_hal::MemoryProvider::discover(&inventory).unwrap(),
     );
     let capacity: f64 = devices
         .iter()
-        .filter(|d| d.device.tier == corridor_planner::memory::Tier::T2)
+        .filter(|d| {
+            d.device.tier == corridor_planner::memory::Tier::T2 && d.device.reaches(Some("h0"))
+        })
         .map(|d| {
             (d.peak_gbs * corridor_services::ffm::DEFAULT_ADMISSION_SHARE * 1000.0).floor() / 1000.0
         })
@@ -328,7 +332,7 @@ async fn lease_expiry_frees_memory_and_capacity() {
     let full = request(1 << 20, LatencyClass::T2, 150.0, Persistence::None);
     assert!(matches!(
         alloc(&plane, full.clone()).await,
-        Err(FfmError::Rejected(_))
+        Err(FfmError::HostCannotReach { .. })
     ));
     // Once the store expires the lease, the reconciler frees the grant:
     // the same request then fits. Poll (no timing is asserted).
@@ -419,7 +423,7 @@ async fn policies_shape_admission_and_are_refused_when_they_over_commit() {
             request(1 << 20, LatencyClass::T2, 1.0, Persistence::None)
         )
         .await,
-        Err(FfmError::Rejected(_))
+        Err(FfmError::HostCannotReach { .. })
     ));
     // Unknown zones are refused naming the field.
     let err = plane
@@ -801,4 +805,178 @@ async fn a_policy_outside_the_ledger_is_deletable_and_unknown_ones_are_policies_
         .to_problem();
     assert_eq!(problem.status, 404);
     assert_eq!(problem.detail, "policies \"pol-outside\" not found");
+}
+
+/// The memory devices `host` reaches on `topology`, computed from the
+/// topology itself (not from memqosd's inventory): its own memory, and
+/// every pooled device on a switch the host has an upstream port on.
+fn reachable(topology: &Topology, host: &str) -> std::collections::BTreeSet<String> {
+    let mut out: std::collections::BTreeSet<String> = topology
+        .memory_devices()
+        .filter(|(h, _)| h.id.as_str() == host)
+        .map(|(_, m)| m.id.as_str().to_owned())
+        .collect();
+    for device in topology.cxl_devices() {
+        if topology
+            .hosts_on_switch(device.switch.as_str())
+            .any(|h| h.id.as_str() == host)
+        {
+            out.insert(device.id.as_str().to_owned());
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn a_bundle_never_gets_memory_its_host_cannot_reach() {
+    let topology = Topology::default_twin();
+    // Every host of the default twin, every tier, floors from best effort to
+    // more than any host reaches: each grant only on reachable devices, each
+    // refusal a 409 naming the host and the tier.
+    for host in topology.hosts() {
+        let host = host.id.as_str();
+        let dir = tempfile::tempdir().unwrap();
+        let plane = plane(dir.path()).await;
+        let reach = reachable(&topology, host);
+        let mut granted = 0;
+        for class in LatencyClass::ALL {
+            for floor in [0.0, 20.0, 60.0, 150.0, 400.0, 2000.0] {
+                let mut r = request(1 << 30, class, floor, Persistence::None);
+                r.host = Some(host.to_owned());
+                match alloc(&plane, r).await {
+                    Ok((bundle, _)) => {
+                        granted += 1;
+                        assert_eq!(bundle.host, host);
+                        assert!(!bundle.placement.is_empty());
+                        for part in &bundle.placement {
+                            assert!(
+                                reach.contains(&part.node),
+                                "{host}'s {class:?} bundle got {} (it reaches {reach:?})",
+                                part.node
+                            );
+                        }
+                    }
+                    Err(e) => {
+                        let p = e.to_problem();
+                        assert_eq!(p.status, 409, "{host} {class:?} {floor}: {p:?}");
+                        assert!(
+                            p.detail.contains(&format!("host {host} "))
+                                && p.detail.contains(&format!("{class:?}")),
+                            "{}",
+                            p.detail
+                        );
+                    }
+                }
+            }
+        }
+        assert!(granted > 0, "{host} got nothing at all");
+    }
+}
+
+#[tokio::test]
+async fn hosts_that_reach_too_little_are_refused_and_unknown_hosts_are_invalid() {
+    let dir = tempfile::tempdir().unwrap();
+    let plane = plane(dir.path()).await;
+    // h2 has no CXL of its own: the pooled devices admit 0.75 × 164 = 123 GB/s.
+    let mut rfc_on_h2 = request(274_877_906_944, LatencyClass::T2, 150.0, Persistence::None);
+    rfc_on_h2.host = Some("h2".into());
+    let p = alloc(&plane, rfc_on_h2).await.unwrap_err().to_problem();
+    assert_eq!(p.status, 409, "{p:?}");
+    assert!(
+        p.detail.contains("host h2") && p.detail.contains("T2"),
+        "{}",
+        p.detail
+    );
+    // h1 has no HBM at all.
+    let mut hbm_on_h1 = request(1 << 30, LatencyClass::T0, 1.0, Persistence::None);
+    hbm_on_h1.host = Some("h1".into());
+    let p = alloc(&plane, hbm_on_h1).await.unwrap_err().to_problem();
+    assert_eq!(p.status, 409, "{p:?}");
+    assert!(
+        p.detail.contains("host h1") && p.detail.contains("T0"),
+        "{}",
+        p.detail
+    );
+    // A host the topology does not have is the request's fault.
+    let mut nowhere = request(1 << 30, LatencyClass::T1, 1.0, Persistence::None);
+    nowhere.host = Some("h9".into());
+    let p = alloc(&plane, nowhere).await.unwrap_err().to_problem();
+    assert_eq!(p.status, 422, "{p:?}");
+    assert_eq!(p.errors[0].pointer, "/host");
+    // No host named: the default host, h0, the RFC's example fits.
+    let (rfc, _) = alloc(
+        &plane,
+        request(274_877_906_944, LatencyClass::T2, 150.0, Persistence::None),
+    )
+    .await
+    .unwrap();
+    assert_eq!(rfc.host, "h0");
+}
+
+#[tokio::test]
+async fn twin_placements_bind_nothing_on_this_machine() {
+    let dir = tempfile::tempdir().unwrap();
+    let plane = plane(dir.path()).await;
+    // h0's HBM is twin NUMA node 2: nothing of this machine is that node.
+    let (b, _) = alloc(
+        &plane,
+        request(1 << 20, LatencyClass::T0, 1.0, Persistence::None),
+    )
+    .await
+    .unwrap();
+    let placed = b.meta.condition("Placed").expect("Placed condition");
+    assert_eq!(placed.reason, "Modelled", "{placed:?}");
+    assert!(placed.message.contains("modelled"), "{}", placed.message);
+}
+
+#[tokio::test]
+async fn telemetry_says_model_until_a_counter_measures() {
+    use corridor_model::ffm::TelemetrySource;
+    let dir = tempfile::tempdir().unwrap();
+    let resctrl = dir.path().join("resctrl");
+    let store: Arc<dyn StateStore> =
+        Arc::new(RedbStore::open(dir.path().join("store.redb"), RedbOptions::default()).unwrap());
+    let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
+    let mut config = FfmConfig::in_dir(dir.path());
+    config.counters = Some(Arc::new(corridor_hal::memory::ResctrlMbm::new(&resctrl)));
+    let plane = ControlPlane::start_with(
+        store,
+        Arc::new(Topology::default_twin()),
+        Arc::clone(&clock) as Arc<dyn corridor_hal::Clock>,
+        config,
+    )
+    .await
+    .unwrap();
+    let (b, _) = alloc(
+        &plane,
+        request(1 << 20, LatencyClass::T1, 10.0, Persistence::None),
+    )
+    .await
+    .unwrap();
+    // The bundle is evaluated by the model at once, and says so.
+    assert_eq!(b.telemetry_source, TelemetrySource::Model);
+    assert!(b.achieved_gbs.get() >= 10.0, "{b:?}");
+    let owner = tenant("tenantA");
+    let t = plane.ffm.telemetry(&owner, &b.id).await.unwrap();
+    assert_eq!(t.source, TelemetrySource::Model, "no resctrl group yet");
+    // The client's tasks are in the monitoring group named after the bundle.
+    let counter = |bytes: u64| {
+        for (domain, share) in [("mon_L3_00", bytes / 4), ("mon_L3_01", bytes - bytes / 4)] {
+            let d = resctrl
+                .join("mon_groups")
+                .join(&b.id)
+                .join("mon_data")
+                .join(domain);
+            std::fs::create_dir_all(&d).unwrap();
+            std::fs::write(d.join("mbm_total_bytes"), format!("{share}\n")).unwrap();
+        }
+    };
+    counter(1_000_000_000);
+    let t = plane.ffm.telemetry(&owner, &b.id).await.unwrap();
+    assert_eq!(t.source, TelemetrySource::Model, "one reading is no rate");
+    clock.advance(std::time::Duration::from_secs(2));
+    counter(7_000_000_000);
+    let t = plane.ffm.telemetry(&owner, &b.id).await.unwrap();
+    assert_eq!(t.source, TelemetrySource::Counter);
+    assert_eq!(t.achieved_gbs.get(), 3.0, "6 GB over 2 s");
 }

@@ -97,6 +97,7 @@ impl SysfsMemory {
         Ok(MemoryNode {
             id: format!("node{n}"),
             host: None,
+            reachable_from: Vec::new(),
             numa_node: Some(n),
             cpus,
             total_bytes,
@@ -262,6 +263,7 @@ impl MemoryProvider for SysfsMemory {
             };
         }
         Ok(MemoryInventory {
+            realm: super::NodeRealm::ThisMachine,
             nodes,
             cxl_memdevs,
             cxl_regions,

@@ -18,6 +18,8 @@
 //! the gaps from the cited table of memory-cxl.md §6, only when a caller asks, and marks those
 //! figures [`FigureSource::Default`].
 //!
+//! [`mbm`] reads measured memory traffic (resctrl MBM counters) behind [`BandwidthCounters`].
+//!
 //! [`backend`] is the other half: the syscalls that create a bundle's memory and place it
 //! (memfd, `mbind`, `move_pages`, `mincore`) behind [`MemoryBackend`], so services make none.
 //!
@@ -27,6 +29,7 @@
 pub mod backend;
 pub mod fd_passing;
 pub mod linux;
+pub mod mbm;
 pub mod twin;
 
 use std::collections::BTreeMap;
@@ -36,6 +39,7 @@ use thiserror::Error;
 
 pub use backend::{BackendError, Binding, LinuxMemoryBackend, MemoryBackend, NumaMode};
 pub use linux::SysfsMemory;
+pub use mbm::{BandwidthCounters, NoCounters, ResctrlMbm};
 pub use twin::TwinMemory;
 
 /// Why discovery failed. Missing files are not errors (they are unknowns); these are.
@@ -161,7 +165,13 @@ pub struct MemoryNode {
     /// Host the node belongs to (twin: host id; `None` for an unbound CXL pool device and on
     /// linux, where the inventory is the local host's).
     pub host: Option<String>,
-    /// Linux NUMA node number (`None` for a twin CXL pool device not bound to a host).
+    /// Hosts whose processes can reach this memory: the node's own host, and for a twin pool
+    /// device every host with an upstream port on the device's switch. Empty on linux, where
+    /// every node is the local host's.
+    pub reachable_from: Vec<String>,
+    /// NUMA node number (`None` for a twin CXL pool device not bound to a host). Whose
+    /// numbering it is says [`MemoryInventory::realm`]: only a [`NodeRealm::ThisMachine`]
+    /// number may be given to `mbind`.
     pub numa_node: Option<u32>,
     /// CPUs on the node (`nodeN/cpulist`); `None` when unknown, empty for a memory-only node.
     pub cpus: Option<Vec<u32>>,
@@ -250,9 +260,22 @@ pub struct WeightedInterleave {
     pub auto_file: Option<String>,
 }
 
+/// Whose NUMA nodes an inventory describes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum NodeRealm {
+    /// The machine this process runs on (sysfs): its node numbers are real `mbind` targets.
+    #[default]
+    ThisMachine,
+    /// A modelled rack (the twin): node numbers are the modelled hosts' and name nothing on
+    /// this machine; placements on them are modelled and bind no real memory.
+    Modelled,
+}
+
 /// What a provider found.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MemoryInventory {
+    /// Whose nodes these are (decides whether their NUMA numbers may reach `mbind`).
+    pub realm: NodeRealm,
     /// Nodes, in id order of discovery (linux: by node number).
     pub nodes: Vec<MemoryNode>,
     /// CXL memdevs.

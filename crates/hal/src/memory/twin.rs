@@ -5,14 +5,17 @@
 //!   write) and latency, all marked [`FigureSource::Twin`]. A `cxl` device lists itself as its
 //!   memdev; a `pmem` device is persistent media.
 //! * Each switched CXL device (`[[cxl_devices]]`) is a node with no host and no NUMA node (it
-//!   becomes one only when the fabric manager binds it), with its media from the topology.
+//!   becomes one only when the fabric manager binds it), with its media from the topology,
+//!   reachable from every host with an upstream port on its switch.
+//! * The inventory's realm is [`NodeRealm::Modelled`]: the twin hosts' NUMA numbers name no
+//!   node of the machine corridord runs on, and nothing may pass them to `mbind`.
 //!
 //! Modelled, not measured: free bytes equal capacity (allocations are the planner's ledger,
 //! not this layer's); there are no kernel tiers and no weighted-interleave state.
 
 use super::{
     CxlMemdev, Figure, FigureSource, MediaKind, MemoryError, MemoryInventory, MemoryNode,
-    MemoryProvider, Performance, WeightedInterleave,
+    MemoryProvider, NodeRealm, Performance, WeightedInterleave,
 };
 use crate::topology::{Media, MemoryTier, Topology};
 
@@ -52,6 +55,7 @@ impl TwinMemory {
             nodes.push(MemoryNode {
                 id: dev.id.as_str().to_owned(),
                 host: Some(host.id.as_str().to_owned()),
+                reachable_from: vec![host.id.as_str().to_owned()],
                 numa_node: Some(dev.numa_node),
                 cpus: None,
                 total_bytes: Some(dev.bytes.get()),
@@ -84,6 +88,10 @@ impl TwinMemory {
             nodes.push(MemoryNode {
                 id: dev.id.as_str().to_owned(),
                 host: None,
+                reachable_from: topology
+                    .hosts_on_switch(dev.switch.as_str())
+                    .map(|h| h.id.as_str().to_owned())
+                    .collect(),
                 numa_node: None,
                 cpus: Some(Vec::new()),
                 total_bytes: Some(bytes),
@@ -101,6 +109,7 @@ impl TwinMemory {
         }
         Self {
             inventory: MemoryInventory {
+                realm: NodeRealm::Modelled,
                 nodes,
                 cxl_memdevs,
                 cxl_regions: Vec::new(),
@@ -137,6 +146,7 @@ mod tests {
         let expect = [
             ("h0-dram0", Tier::T1),
             ("h0-hbm0", Tier::T0),
+            ("h0-cxl0", Tier::T2),
             ("h1-dram1", Tier::T1),
             ("h1-cxl0", Tier::T2),
             ("h2-hbm0", Tier::T0),
@@ -162,6 +172,14 @@ mod tests {
         assert_eq!(hbm.numa_node, Some(2));
         assert_eq!(hbm.performance.bandwidth_gbs(), Some(1640.0));
         assert_eq!(inv.node("h1-cxl0").unwrap().cxl_memdevs, vec!["h1-cxl0"]);
+        // Host memory is its host's alone; a pool device is every host's that has an upstream
+        // port on its switch; none of the numbers are this machine's.
+        assert_eq!(inv.realm, NodeRealm::Modelled);
+        assert_eq!(inv.node("h1-cxl0").unwrap().reachable_from, vec!["h1"]);
+        assert_eq!(
+            inv.node("cxl-dev-003").unwrap().reachable_from,
+            vec!["h0", "h1", "h2", "h3"]
+        );
     }
 
     #[test]

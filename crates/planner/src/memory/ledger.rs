@@ -77,6 +77,11 @@ pub struct Device {
     /// Overrides the ledger's [`LedgerConfig::admission_share`] for this device.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub admission_share: Option<f64>,
+    /// Hosts that can reach the device (its own host for local memory, every host with a
+    /// path through the fabric's switches for a pooled device). Empty: every host, as for a
+    /// ledger of one host's memory.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hosts: Vec<String>,
 }
 
 impl Device {
@@ -89,6 +94,23 @@ impl Device {
             bytes,
             peak: MBps::from_gbps(peak_gbps),
             admission_share: None,
+            hosts: Vec::new(),
+        }
+    }
+
+    /// The device, reachable only from `hosts`.
+    #[must_use]
+    pub fn reachable_from(mut self, hosts: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        self.hosts = hosts.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Whether a bundle for `host` (`None`: no host named) may use the device.
+    #[must_use]
+    pub fn reaches(&self, host: Option<&str>) -> bool {
+        match host {
+            None => true,
+            Some(h) => self.hosts.is_empty() || self.hosts.iter().any(|x| x == h),
         }
     }
 }
@@ -144,6 +166,10 @@ pub struct BundleDemand {
     /// Unix seconds (lease expiry); `None` = until freed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub end_s: Option<i64>,
+    /// The host whose processes use the bundle: only devices it reaches
+    /// ([`Device::reaches`]) are placed on, migrations included. `None`: any device.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
 }
 
 impl BundleDemand {
@@ -157,6 +183,7 @@ impl BundleDemand {
             security_domain: None,
             start_s,
             end_s: None,
+            host: None,
         }
     }
 }
@@ -549,7 +576,7 @@ impl Ledger {
         let mut cands: Vec<Headroom> = Vec::new();
         let mut largest_free = 0u64;
         for (i, d) in self.devices.iter().enumerate() {
-            if d.device.tier != class {
+            if d.device.tier != class || !d.device.reaches(req.host.as_deref()) {
                 continue;
             }
             class_devices += 1;
@@ -728,7 +755,7 @@ impl Ledger {
             class_devices: self
                 .devices
                 .iter()
-                .filter(|d| d.device.tier == class)
+                .filter(|d| d.device.tier == class && d.device.reaches(req.host.as_deref()))
                 .count(),
         }
     }
@@ -737,7 +764,7 @@ impl Ledger {
         let floors = self.floors_of(req);
         self.devices
             .iter()
-            .filter(|d| d.device.tier == class)
+            .filter(|d| d.device.tier == class && d.device.reaches(req.host.as_deref()))
             .map(|d| {
                 floors
                     .iter()

@@ -176,6 +176,7 @@ fn rejection_names_binding_device_and_window() {
     // A bundle living only in the day is not bound by the night.
     let day = BundleDemand {
         end_s: Some(MONDAY + 18 * 3600),
+        host: None,
         ..BundleDemand::new(GIB, Tier::T2, 30.0, MONDAY + 9 * 3600)
     };
     l.allocate("d", day).unwrap();
@@ -280,6 +281,7 @@ fn expire_and_free_leave_nothing() {
     for i in 0..10 {
         let r = BundleDemand {
             end_s: Some(MONDAY + 3600 * (i + 1)),
+            host: None,
             ..BundleDemand::new(GIB, Tier::T2, 5.0, MONDAY)
         };
         l.allocate(&format!("b{i}"), r).unwrap();
@@ -338,4 +340,44 @@ fn invalid_requests() {
         )
         .is_err()
     );
+}
+
+#[test]
+fn a_bundle_for_a_host_uses_only_devices_it_reaches() {
+    // Two T2 devices: one only h0 reaches, one only h1 reaches, and a T1 on h1.
+    let devices = vec![
+        Device::new("h0-cxl", Tier::T2, 256 * GIB, 100.0).reachable_from(["h0"]),
+        Device::new("h1-cxl", Tier::T2, 256 * GIB, 100.0).reachable_from(["h1"]),
+        Device::new("h1-dram", Tier::T1, 256 * GIB, 200.0).reachable_from(["h1"]),
+    ];
+    let mut l = ledger(devices);
+    let for_h0 = |floor: f64| BundleDemand {
+        host: Some("h0".into()),
+        ..BundleDemand::new(GIB, Tier::T2, floor, MONDAY)
+    };
+    // 70 GB/s fits on h0's device alone; striping onto h1's would be needed for 120.
+    let p = l.allocate("a", for_h0(50.0)).unwrap();
+    assert!(p.shares.iter().all(|s| s.device == "h0-cxl"), "{p:?}");
+    let err = l.allocate("b", for_h0(50.0)).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Rejection::Bandwidth {
+                class_devices: 1,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    // h0 reaches no T1 device: nowhere to migrate to, however free h1's DRAM is.
+    assert_eq!(
+        l.migrate_begin("a", Tier::T1),
+        Err(Rejection::NoDevice(Tier::T1))
+    );
+    // No host named: any device.
+    let any = l
+        .allocate("c", BundleDemand::new(GIB, Tier::T2, 60.0, MONDAY))
+        .unwrap();
+    assert!(any.shares.iter().all(|s| s.device == "h1-cxl"), "{any:?}");
+    l.verify().unwrap();
 }

@@ -5,7 +5,7 @@ use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::header;
 use axum::http::request::Parts;
-use corridor_model::json::from_slice_strict;
+use corridor_model::json::from_body_strict;
 use corridor_model::problem::{FieldViolation, Problem};
 use corridor_model::validate::Validate;
 use corridor_services::ListOptions;
@@ -71,7 +71,7 @@ where
             .map_err(|rejection| {
                 ApiError(super::problem::payload_too_large(rejection.body_text()))
             })?;
-        let value: T = from_slice_strict(&body)?;
+        let value: T = from_body_strict(&body)?;
         Ok(ParsedJson(value))
     }
 }

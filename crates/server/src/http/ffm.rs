@@ -66,9 +66,13 @@ pub fn routes() -> OpenApiRouter<AppState> {
 
 /// Allocate memory (RFC "Allocate Memory").
 ///
-/// Admission checks the tier's devices for the bytes and the floor in every
+/// The bundle belongs to `host` (absent: the server's default host, `h0` on
+/// the default twin) and admission uses only memory that host reaches: its
+/// own tiers and the pooled CXL devices behind its switches. Admission
+/// checks those devices of the tier for the bytes and the floor in every
 /// policy window; the bundle's memory is a sealed memfd (or a persistent
-/// file) with the placement's NUMA policy. The hand-off token is in
+/// file) with the placement's NUMA policy (nothing bound when the devices
+/// are the twin's: `Placed` reason `Modelled`). The hand-off token is in
 /// `X-Ffm-Token`.
 #[utoipa::path(
     post,
@@ -79,7 +83,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
     responses(
         (status = 201, description = "Allocated", body = FfmBundle,
             headers(("X-Ffm-Token" = String, description = "Token for the Unix-socket fd hand-off"))),
-        (status = 409, description = "Does not fit: names the binding device and window", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Does not fit: names the host, the tier, the binding device and window", body = Problem, content_type = "application/problem+json"),
         BodyProblems,
     )
 )]
@@ -182,7 +186,10 @@ pub async fn delete_ffm(
     ))
 }
 
-/// Telemetry: modelled achieved bandwidth and p99, moved pages, resident bytes.
+/// Telemetry: achieved bandwidth (measured by the resctrl MBM counter of
+/// the monitoring group named after the bundle id where there is one,
+/// `source: counter`; else modelled, `source: model`), modelled p99, moved
+/// pages, resident bytes.
 #[utoipa::path(
     get,
     path = "/v1/ffm/{id}/telemetry",

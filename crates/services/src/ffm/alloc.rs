@@ -30,9 +30,10 @@ impl FfmService {
             request.security_domain = owner;
         }
         request.validate().map_err(FfmError::Invalid)?;
+        let host = self.hosts.resolve(request.host.as_deref())?;
         let id = new_id("ffm");
         let now = self.clock.now();
-        let mut bundle = FfmBundle::pending(&id, request, self.config.default_ttl, now);
+        let mut bundle = FfmBundle::pending(&id, request, self.config.default_ttl, &host, now);
         let planner_request = BundleDemand {
             bytes: bundle.bytes.get(),
             latency_class: admission::tier(bundle.latency_class),
@@ -40,8 +41,12 @@ impl FfmService {
             security_domain: Some(bundle.security_domain.clone()),
             start_s: now.timestamp(),
             end_s: None,
+            // Only memory the bundle's host reaches.
+            host: Some(host.clone()),
         };
-        let placement = lock(&self.ledger).allocate(&id, planner_request.clone())?;
+        let placement = lock(&self.ledger)
+            .allocate(&id, planner_request.clone())
+            .map_err(|r| FfmError::for_host(&host, planner_request.latency_class, r))?;
         match self
             .commit(&mut bundle, &planner_request, &placement, now)
             .await

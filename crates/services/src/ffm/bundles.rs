@@ -36,7 +36,7 @@ impl FfmService {
         options: &ListOptions,
     ) -> Result<Page<FfmBundle>, FfmError> {
         let mut page = visibility::list(&self.bundles, caller, options).await?;
-        let snapshot = self.snapshot();
+        let snapshot = self.snapshot_covering(page.items.iter().map(|b| b.id.as_str()));
         page.items = page
             .items
             .into_iter()
@@ -119,6 +119,7 @@ impl FfmService {
         // Memory first, capacity last: whoever sees the capacity back also
         // sees the old bundle's memory and token gone.
         let gone = lock(&self.live).remove(id);
+        self.telemetry.forget(id);
         let _ = lock(&self.ledger).free(id);
         let persistent = persistence != Persistence::None
             || gone.as_ref().is_some_and(|l| l.memory.file().is_some());

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use corridor_hal::memory::MemoryProvider;
+use corridor_hal::memory::{BandwidthCounters, MemoryProvider};
 use corridor_model::units::Seconds;
 use rand::Rng;
 
@@ -28,6 +28,13 @@ pub struct FfmConfig {
     pub default_ttl: Seconds,
     /// `None`: the twin's memory from the topology.
     pub provider: Option<Arc<dyn MemoryProvider>>,
+    /// The host of bundles whose request names none. `None`: the first host
+    /// the provider lists (the twin topology's first, `h0` by default), or,
+    /// for memory of this machine alone, this machine (its host name).
+    pub default_host: Option<String>,
+    /// Measured bandwidth. `None`: the kernel's resctrl MBM counters at
+    /// `/sys/fs/resctrl` (absent when resctrl is not mounted).
+    pub counters: Option<Arc<dyn BandwidthCounters>>,
 }
 
 impl FfmConfig {
@@ -39,6 +46,8 @@ impl FfmConfig {
             socket_path: state_dir.join("ffm.sock"),
             default_ttl: Seconds(DEFAULT_LEASE_TTL_S),
             provider: None,
+            default_host: None,
+            counters: None,
         }
     }
 

@@ -2,7 +2,7 @@
 //! its problem+json.
 
 use corridor_model::problem::{FieldViolation, Problem};
-use corridor_planner::memory::Rejection;
+use corridor_planner::memory::{Rejection, Tier};
 
 use super::memory::MemoryError;
 use crate::ServiceError;
@@ -17,6 +17,16 @@ pub enum FfmError {
     /// or a device class with no device.
     #[error("{0}")]
     Rejected(Rejection),
+    /// The ledger refused a bundle placed for `host`, which reaches too
+    /// little (or none) of the tier.
+    #[error("host {host} cannot reach enough {class} memory: {rejection}")]
+    HostCannotReach {
+        host: String,
+        class: Tier,
+        rejection: Rejection,
+    },
+    #[error("the default host {host:?} reaches none of the discovered memory (hosts: {known:?})")]
+    DefaultHost { host: String, known: Vec<String> },
     #[error("another memqosd opened this store and now owns the capacity ledger")]
     Fenced,
     #[error("bundle {0:?} is migrating; try again when its operation ends")]
@@ -29,6 +39,8 @@ pub enum FfmError {
     Service(#[from] ServiceError),
     #[error("the memory provider could not list the devices")]
     Provider(#[source] corridor_hal::memory::MemoryError),
+    #[error("the memory-bandwidth counter could not be read")]
+    Counter(#[source] corridor_hal::memory::MemoryError),
     #[error("the {0} task ended without an answer")]
     Task(&'static str, #[source] tokio::task::JoinError),
 }
@@ -58,6 +70,7 @@ impl ToProblem for FfmError {
         match self {
             FfmError::Invalid(errors) => Problem::validation(errors.clone()),
             FfmError::Rejected(r) => Problem::insufficient_capacity(r.to_string()),
+            FfmError::HostCannotReach { .. } => Problem::insufficient_capacity(self.to_string()),
             FfmError::Fenced => Problem::conflict("LedgerFenced", self.to_string()),
             FfmError::MigrationInProgress(_) => {
                 Problem::conflict("MigrationInProgress", self.to_string())
@@ -66,14 +79,33 @@ impl ToProblem for FfmError {
                 Problem::conflict("PolicyNameTaken", self.to_string())
             }
             FfmError::Service(e) => e.to_problem(),
-            FfmError::Memory(_) | FfmError::Provider(_) | FfmError::Task(..) => {
-                Problem::internal(error_chain(self))
-            }
+            FfmError::Memory(_)
+            | FfmError::Provider(_)
+            | FfmError::Counter(_)
+            | FfmError::Task(..)
+            | FfmError::DefaultHost { .. } => Problem::internal(error_chain(self)),
         }
     }
 }
 
 impl FfmError {
+    /// A ledger refusal of a bundle placed for `host`: capacity refusals
+    /// name the host and the tier (the host may reach too little of it);
+    /// the others keep their own answers.
+    pub(super) fn for_host(host: &str, class: Tier, rejection: Rejection) -> Self {
+        match rejection {
+            r
+            @ (Rejection::Bandwidth { .. } | Rejection::Bytes { .. } | Rejection::NoDevice(_)) => {
+                FfmError::HostCannotReach {
+                    host: host.to_owned(),
+                    class,
+                    rejection: r,
+                }
+            }
+            other => other.into(),
+        }
+    }
+
     /// Whether this is the server's fault (worth logging), not the client's.
     pub fn is_internal(&self) -> bool {
         self.to_problem().status >= 500

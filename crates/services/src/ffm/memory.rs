@@ -7,8 +7,13 @@
 //! [`MemoryBackend`] (`corridor_hal::memory::backend`); this module decides
 //! what to ask for and what to tell the bundle's owner:
 //!
-//! * which of the placement's NUMA nodes this host has (twin placements may
-//!   name nodes it lacks: the memory is then bound to the host's own);
+//! * what a placement may bind at all ([`NumaTarget`]): the NUMA nodes of
+//!   this machine when the devices were discovered on it (sysfs), nothing
+//!   when they are the twin's (their node numbers are the modelled hosts',
+//!   and passing them to `mbind` would bind real memory to whatever this
+//!   machine happens to number the same);
+//! * which of the wanted nodes this machine has (a sysfs tree read from
+//!   another root may name nodes it lacks);
 //! * the notes on the `Placed` condition: a fallback from weighted to plain
 //!   interleave (kernels before 6.9), a one-node host, a persistent bundle
 //!   (a regular file has no shared NUMA policy, so the policy holds for the
@@ -77,6 +82,19 @@ pub fn local_memory_nodes() -> Vec<u32> {
     }
     vec![0]
 }
+
+/// What a placement asks of this machine's memory policy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NumaTarget {
+    /// Bind to these NUMA nodes of this machine.
+    ThisMachine(Vec<u32>),
+    /// The placement is on modelled (twin) devices, named here: nothing of
+    /// this machine corresponds to them, so nothing is bound.
+    Modelled(Vec<String>),
+}
+
+/// The mode reported when a modelled placement binds nothing.
+pub const MODELLED_MODE: &str = "MPOL_DEFAULT";
 
 /// The memory of one bundle.
 #[derive(Debug)]
@@ -159,6 +177,31 @@ impl BundleMemory {
     /// same user can `open()` it; everyone else uses the Unix-socket hand-off.
     pub fn proc_path(&self) -> String {
         format!("/proc/{}/fd/{}", std::process::id(), self.fd.as_raw_fd())
+    }
+
+    /// Applies what a placement asks: [`Self::apply_policy`] for nodes of
+    /// this machine; for a modelled placement no `mbind` at all (the memory
+    /// keeps this machine's default policy) and a note saying so.
+    pub fn place(
+        &self,
+        target: &NumaTarget,
+        move_resident: bool,
+    ) -> Result<(PolicyOutcome, u64), MemoryError> {
+        match target {
+            NumaTarget::ThisMachine(nodes) => self.apply_policy(nodes, move_resident),
+            NumaTarget::Modelled(devices) => Ok((
+                PolicyOutcome {
+                    nodes: Vec::new(),
+                    mode: MODELLED_MODE,
+                    notes: vec![format!(
+                        "the placement on {devices:?} is modelled: those are twin devices whose \
+                         NUMA numbers name no node of this machine, so nothing is bound and the \
+                         memory follows this machine's default policy"
+                    )],
+                },
+                0,
+            )),
+        }
     }
 
     /// Applies the policy for `wanted` NUMA nodes with `weights` (the

@@ -41,7 +41,10 @@ impl FfmService {
                 ),
             ));
         }
-        let dest = lock(&self.ledger).migrate_begin(id, admission::tier(patch.latency_class))?;
+        let class = admission::tier(patch.latency_class);
+        let dest = lock(&self.ledger)
+            .migrate_begin(id, class)
+            .map_err(|r| FfmError::for_host(&bundle.host, class, r))?;
         self.set_migrating(id, true);
         let service = Arc::clone(self);
         let bundle_id = id.to_owned();
@@ -98,12 +101,11 @@ impl FfmService {
                 ),
             )
             .await;
-        let nodes = self.numa_nodes(&dest);
+        let target = self.numa_target(&dest);
         let started = std::time::Instant::now();
-        let (outcome, moved) =
-            tokio::task::spawn_blocking(move || memory.apply_policy(&nodes, true))
-                .await
-                .map_err(|e| FfmError::Task("migration", e))??;
+        let (outcome, moved) = tokio::task::spawn_blocking(move || memory.place(&target, true))
+            .await
+            .map_err(|e| FfmError::Task("migration", e))??;
         let elapsed = started.elapsed().as_secs_f64();
         // The twin's duration: every byte crosses the slowest device link of
         // source and destination once (read there, write here).
@@ -116,7 +118,11 @@ impl FfmService {
         let _ = progress
             .report(
                 80,
-                format!("{moved} resident pages moved by mbind(MPOL_MF_MOVE) in {elapsed:.3} s"),
+                if outcome.mode == super::memory::MODELLED_MODE {
+                    "modelled placement: no page of this machine moved (twin devices)".to_owned()
+                } else {
+                    format!("{moved} resident pages moved by mbind(MPOL_MF_MOVE) in {elapsed:.3} s")
+                },
             )
             .await;
         let (placement, grant) = {

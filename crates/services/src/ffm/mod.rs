@@ -22,7 +22,8 @@
 //! | `timezone` | UTC offsets known without a tz database |
 //! | `grants` | the store keys beside a bundle (grant, epoch) and the object + grant write |
 //! | `tokens` | hand-off tokens: making, comparing, who receives them |
-//! | `placement` | a ledger placement applied to memory, and described on the bundle |
+//! | `placement` | a ledger placement applied to memory (the one place it becomes an `mbind` mask), and described on the bundle |
+//! | `hosts` | which hosts bundles are placed for, the default one, and checking a request's |
 //! | `restore` | the ledger and every bundle's memory rebuilt after a restart |
 //! | `reconcile` | the watch that frees what lease expiry deleted |
 //! | [`handoff`] | the Unix-socket fd hand-off (`SCM_RIGHTS`) and its authorisation |
@@ -59,6 +60,7 @@ pub mod config;
 pub mod error;
 mod grants;
 pub mod handoff;
+mod hosts;
 pub mod memory;
 mod migration;
 pub mod model;
@@ -74,7 +76,7 @@ mod visibility;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use corridor_hal::memory::{MemoryProvider, TwinMemory};
+use corridor_hal::memory::{BandwidthCounters, MemoryProvider, ResctrlMbm, TwinMemory};
 use corridor_hal::{Clock, Topology};
 use corridor_model::ffm::FfmBundle;
 use corridor_model::policy::Policy;
@@ -140,6 +142,9 @@ pub struct FfmService {
     operations: Operations,
     config: FfmConfig,
     devices: Vec<DeviceInfo>,
+    /// The hosts bundles may be placed for, and the one a request naming
+    /// none gets.
+    hosts: hosts::Hosts,
     /// What discovery could not know (told on every `Placed` condition).
     device_notes: Vec<String>,
     ledger: Mutex<Ledger>,
@@ -147,6 +152,8 @@ pub struct FfmService {
     /// The revision of `/ffm/epoch` this process wrote at start.
     epoch: i64,
     telemetry: telemetry::Cache,
+    /// Measured memory traffic per bundle (resctrl MBM), where there is any.
+    counters: Arc<dyn BandwidthCounters>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -176,6 +183,8 @@ impl FfmService {
         };
         let inventory = provider.discover().map_err(FfmError::Provider)?;
         let (devices, device_notes) = admission::devices(inventory);
+        let hosts = hosts::Hosts::of(&devices, config.default_host.as_deref())?;
+        let service_counters = config.counters.clone();
         for note in &device_notes {
             tracing::warn!("{note}");
         }
@@ -196,11 +205,16 @@ impl FfmService {
             operations,
             config,
             devices,
+            hosts,
             device_notes,
             ledger: Mutex::new(ledger),
             live: Mutex::new(HashMap::new()),
             epoch,
             telemetry: telemetry::Cache::default(),
+            counters: match &service_counters {
+                Some(c) => Arc::clone(c),
+                None => Arc::new(ResctrlMbm::system()),
+            },
         });
         let revision = service.restore().await?;
         tokio::spawn(reconcile::run(Arc::downgrade(&service), revision + 1));

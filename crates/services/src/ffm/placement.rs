@@ -9,18 +9,27 @@ use corridor_model::units::Bytes;
 use corridor_planner::memory::Placement;
 
 use super::FfmService;
-use super::admission;
+use super::admission::{self, Backing};
 use super::error::FfmError;
-use super::memory::{BundleMemory, PolicyOutcome};
+use super::memory::{BundleMemory, MODELLED_MODE, NumaTarget, PolicyOutcome};
 
 impl FfmService {
-    /// The host NUMA nodes of the placement's devices (those that have one).
-    pub(super) fn numa_nodes(&self, placement: &Placement) -> Vec<u32> {
-        placement
-            .shares
-            .iter()
-            .filter_map(|s| self.devices.get(s.index as usize).and_then(|d| d.numa_node))
-            .collect()
+    /// The one place a placement becomes an `mbind` node mask: this
+    /// machine's NUMA nodes when every device of the placement is one of
+    /// them, otherwise (twin devices) a modelled placement that binds nothing.
+    pub(super) fn numa_target(&self, placement: &Placement) -> NumaTarget {
+        let mut nodes = Vec::new();
+        for share in &placement.shares {
+            match self.devices.get(share.index as usize).map(|d| d.backing) {
+                Some(Backing::ThisMachine(n)) => nodes.push(n),
+                Some(Backing::Modelled) | None => {
+                    return NumaTarget::Modelled(
+                        placement.shares.iter().map(|s| s.device.clone()).collect(),
+                    );
+                }
+            }
+        }
+        NumaTarget::ThisMachine(nodes)
     }
 
     /// The placement in the API's shape.
@@ -53,7 +62,11 @@ impl FfmService {
         outcome: &PolicyOutcome,
         now: DateTime<Utc>,
     ) -> Condition {
-        let mut message = format!("{} on host NUMA nodes {:?}", outcome.mode, outcome.nodes);
+        let mut message = if outcome.mode == MODELLED_MODE {
+            format!("{} (nothing bound)", outcome.mode)
+        } else {
+            format!("{} on host NUMA nodes {:?}", outcome.mode, outcome.nodes)
+        };
         for note in outcome.notes.iter().chain(&self.device_notes) {
             message.push_str("; ");
             message.push_str(note);
@@ -64,6 +77,7 @@ impl FfmService {
             match outcome.mode {
                 "MPOL_WEIGHTED_INTERLEAVE" => "MpolWeightedInterleave",
                 "MPOL_INTERLEAVE" => "MpolInterleave",
+                MODELLED_MODE => "Modelled",
                 _ => "MpolBind",
             },
             message,
@@ -86,7 +100,7 @@ impl FfmService {
                 BundleMemory::persistent(id, bytes, &self.config.memory_dir)?
             }
         };
-        let (outcome, _) = memory.apply_policy(&self.numa_nodes(placement), false)?;
+        let (outcome, _) = memory.place(&self.numa_target(placement), false)?;
         Ok((memory, outcome))
     }
 }

@@ -1,14 +1,20 @@
 //! Telemetry: the bandwidth model's outcome for every bundle, cached per
 //! ledger revision and minute, and overlaid on the bundles a caller reads
-//! (`achieved_GBs`, `tail_p99_ms`, `FloorMet`); `GET …/telemetry` adds the
-//! resident bytes counted on the memory itself.
+//! (`achieved_GBs`, `tail_p99_ms`, `FloorMet`, `telemetry_source: model`);
+//! `GET …/telemetry` adds the resident bytes counted on the memory itself
+//! and, where the kernel counts it (resctrl MBM, a monitoring group named
+//! after the bundle id), the measured bandwidth with `source: counter`.
+//!
+//! A bundle the cached run does not cover (allocated since) is never shown
+//! with invented zeros: reading it forces a run of the model.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use corridor_model::ffm::{FfmBundle, FfmTelemetry, TierBytes};
+use chrono::{DateTime, Utc};
+use corridor_model::ffm::{FfmBundle, FfmTelemetry, TelemetrySource, TierBytes};
 use corridor_model::meta::{Condition, ConditionStatus};
 use corridor_model::units::{Bytes, GigabytesPerSecond};
 use corridor_planner::memory::{self as planner, MBps};
@@ -39,6 +45,15 @@ pub(super) struct Cache {
     last: Mutex<Option<Snapshot>>,
     /// Set while one caller recomputes the model.
     running: AtomicBool,
+    /// Each bundle's previous MBM counter reading and when it was taken.
+    counter_readings: Mutex<std::collections::HashMap<String, (u64, DateTime<Utc>)>>,
+}
+
+impl Cache {
+    /// Forgets a freed bundle's counter reading.
+    pub(super) fn forget(&self, id: &str) {
+        lock(&self.counter_readings).remove(id);
+    }
 }
 
 impl FfmService {
@@ -46,6 +61,7 @@ impl FfmService {
     pub async fn telemetry(&self, caller: &Caller, id: &str) -> Result<FfmTelemetry, FfmError> {
         let (bundle, _) = visibility::get(&self.bundles, caller, id).await?;
         let bundle = self.with_telemetry(bundle);
+        let measured = self.measured_gbs(id)?;
         let (migrating, memory) = match lock(&self.live).get(id) {
             Some(l) => (l.migrating, Some(Arc::clone(&l.memory))),
             None => (false, None),
@@ -59,10 +75,15 @@ impl FfmService {
             }
             None => 0,
         };
+        let (achieved_gbs, source) = match measured {
+            Some(gbs) => (GigabytesPerSecond(round3(gbs)), TelemetrySource::Counter),
+            None => (bundle.achieved_gbs, bundle.telemetry_source),
+        };
         Ok(FfmTelemetry {
-            achieved_gbs: bundle.achieved_gbs,
+            achieved_gbs,
             bandwidth_floor_gbs: bundle.bandwidth_floor_gbs,
             tail_p99_ms: bundle.tail_p99_ms,
+            source,
             moved_pages: bundle.moved_pages,
             latency_class: bundle.latency_class,
             migrating,
@@ -74,10 +95,45 @@ impl FfmService {
         })
     }
 
+    /// The bandwidth the MBM counter of the bundle's monitoring group
+    /// measured since the previous reading, GB/s; `None` without a counter,
+    /// on the first reading, or when the counter went backwards (the group
+    /// was recreated) or no time passed.
+    fn measured_gbs(&self, id: &str) -> Result<Option<f64>, FfmError> {
+        let Some(bytes) = self.counters.total_bytes(id).map_err(FfmError::Counter)? else {
+            return Ok(None);
+        };
+        let now = self.clock.now();
+        let previous = lock(&self.telemetry.counter_readings).insert(id.to_owned(), (bytes, now));
+        Ok(previous.and_then(|(before, at)| {
+            let seconds = (now - at).num_microseconds()? as f64 / 1e6;
+            (bytes >= before && seconds > 0.0).then(|| (bytes - before) as f64 / seconds / 1e9)
+        }))
+    }
+
     /// The bundle with the model's current figures.
     pub(super) fn with_telemetry(&self, bundle: FfmBundle) -> FfmBundle {
-        let snapshot = self.snapshot();
+        let snapshot = self.snapshot_covering([bundle.id.as_str()]);
         self.overlay(bundle, &snapshot)
+    }
+
+    /// The model's outcome, from a run that evaluated every bundle of `ids`
+    /// the ledger holds: the cached run if it did, else a fresh one.
+    pub(super) fn snapshot_covering<'a>(
+        &self,
+        ids: impl IntoIterator<Item = &'a str>,
+    ) -> Arc<BTreeMap<String, Outcome>> {
+        let cached = self.snapshot(false);
+        let uncovered = {
+            let ledger = lock(&self.ledger);
+            ids.into_iter()
+                .any(|id| !cached.contains_key(id) && ledger.bundle(id).is_some())
+        };
+        if uncovered {
+            self.snapshot(true)
+        } else {
+            cached
+        }
     }
 
     pub(super) fn overlay(
@@ -87,15 +143,19 @@ impl FfmService {
     ) -> FfmBundle {
         let now = self.clock.now();
         let Some(o) = snapshot.get(&bundle.id) else {
+            bundle.telemetry_source = TelemetrySource::None;
+            bundle.achieved_gbs = GigabytesPerSecond(0.0);
+            bundle.tail_p99_ms = 0.0;
             bundle.meta.set_condition(Condition::new(
                 "FloorMet",
                 ConditionStatus::Unknown,
-                "TelemetryPending",
-                "allocated after the last run of the bandwidth model (it runs at most once per 50 times its own cost); achieved_GBs and tail_p99_ms are 0 until the next",
+                "NotModelled",
+                "the bundle holds no capacity grant the bandwidth model could evaluate; achieved_GBs and tail_p99_ms are 0 and mean nothing (telemetry_source none)",
                 now,
             ));
             return bundle;
         };
+        bundle.telemetry_source = TelemetrySource::Model;
         bundle.achieved_gbs = GigabytesPerSecond(round3(o.achieved_gbs));
         bundle.tail_p99_ms = round3(o.tail_p99_ms);
         bundle.meta.set_condition(if o.floor_violated {
@@ -125,13 +185,13 @@ impl FfmService {
     }
 
     /// The model's outcome for every bundle, recomputed when the ledger or
-    /// the minute (policy windows) changed.
+    /// the minute (policy windows) changed, or always with `force`.
     ///
     /// Only the model's inputs are gathered under the ledger's lock; the
     /// model itself runs outside it, so allocs and DELETEs are not held up
     /// by it. While one caller recomputes, the others take the previous
     /// outcome (bundles newer than it say so).
-    pub(super) fn snapshot(&self) -> Arc<BTreeMap<String, Outcome>> {
+    fn snapshot(&self, force: bool) -> Arc<BTreeMap<String, Outcome>> {
         let cache = &self.telemetry;
         let minute = self.clock.now().timestamp().div_euclid(60);
         // The cost that throttles recomputation counts gathering the inputs
@@ -142,6 +202,7 @@ impl FfmService {
             {
                 let cached = lock(&cache.last);
                 if let Some(s) = cached.as_ref()
+                    && !force
                     && ((s.revision == ledger.revision() && s.minute == minute)
                         || s.computed_at.elapsed() < s.cost * MODEL_DUTY
                         || cache.running.load(Ordering::Acquire))
@@ -201,4 +262,71 @@ impl FfmService {
 
 fn round3(v: f64) -> f64 {
     (v * 1000.0).round() / 1000.0
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use corridor_hal::{ManualClock, Topology};
+    use corridor_model::ffm::{FfmAllocRequest, LatencyClass, Persistence, TelemetrySource};
+    use corridor_model::units::{Bytes, GigabytesPerSecond};
+    use corridor_pki::Principal;
+    use corridor_store::{RedbOptions, RedbStore, StateStore};
+
+    use super::super::{FfmConfig, FfmService};
+    use crate::operations::Operations;
+    use crate::{Caller, Registry};
+
+    fn request(floor: f64) -> FfmAllocRequest {
+        FfmAllocRequest {
+            bytes: Bytes(1 << 20),
+            latency_class: LatencyClass::T1,
+            bandwidth_floor_gbs: GigabytesPerSecond(floor),
+            persistence: Persistence::None,
+            shareable: true,
+            security_domain: "tenantA".into(),
+            host: None,
+            policy_lease_ttl_s: None,
+            labels: Default::default(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_bundle_newer_than_the_cached_run_is_evaluated_not_zero() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn StateStore> =
+            Arc::new(RedbStore::open(dir.path().join("s.redb"), RedbOptions::default()).unwrap());
+        let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
+        let operations = Operations::new(Registry::new(Arc::clone(&store)), clock.clone());
+        let service = FfmService::start(
+            store,
+            clock,
+            operations,
+            &Topology::default_twin(),
+            FfmConfig::in_dir(dir.path()),
+        )
+        .await
+        .unwrap();
+        let caller = Caller::new(Principal::Domain("tenantA".into()));
+        service.create(&caller, request(5.0)).await.unwrap();
+        // Make the cached run look expensive: the duty throttle now serves
+        // it for an hour, whatever the ledger does.
+        if let Some(s) = super::lock(&service.telemetry.last).as_mut() {
+            s.cost = Duration::from_secs(3600);
+        }
+        let newer = service.create(&caller, request(7.0)).await.unwrap().bundle;
+        assert_eq!(newer.telemetry_source, TelemetrySource::Model, "{newer:?}");
+        assert!(newer.achieved_gbs.get() >= 7.0, "{newer:?}");
+        assert!(newer.tail_p99_ms > 0.0, "{newer:?}");
+        let listed = service.list(&caller, &Default::default()).await.unwrap();
+        assert!(
+            listed
+                .items
+                .iter()
+                .all(|b| b.telemetry_source == TelemetrySource::Model && b.achieved_gbs.get() > 0.0),
+            "{listed:?}"
+        );
+    }
 }
