@@ -422,6 +422,36 @@ async fn sixty_four_clients_never_over_admit() {
     // (h0) of the default twin: 15 of 10 GB/s.
     assert_eq!(ok, 15, "{ok} granted, {refused} refused");
     assert_eq!(client.ffm_list().await.unwrap().len(), 15);
+    // Per device, not only in total: the floors the store's grants put on
+    // each device stay within its admission share of its bandwidth.
+    let grants = server
+        .plane()
+        .store
+        .range(corridor_store::RangeRequest::prefix("/ffm/grants/"))
+        .await
+        .unwrap();
+    assert_eq!(grants.kvs.len(), 15);
+    let mut floors: std::collections::BTreeMap<String, u64> = Default::default();
+    for kv in &grants.kvs {
+        let grant: Value = serde_json::from_slice(&kv.value).unwrap();
+        for share in grant["placement"]["shares"].as_array().unwrap() {
+            *floors
+                .entry(share["device"].as_str().unwrap().to_owned())
+                .or_default() += share["floor"].as_u64().unwrap();
+        }
+    }
+    let topology = &server.plane().topology;
+    for (device, floor_mbps) in &floors {
+        let gbs = match topology.memory_device(device) {
+            Some((_, memory)) => memory.bandwidth_gbs.0,
+            None => topology.cxl_device(device).unwrap().bandwidth_gbs.0,
+        };
+        let cap_mbps = corridor_services::ffm::DEFAULT_ADMISSION_SHARE * gbs * 1000.0;
+        assert!(
+            *floor_mbps as f64 <= cap_mbps + 1.0,
+            "{device}: {floor_mbps} MB/s of floors granted, its share is {cap_mbps} MB/s"
+        );
+    }
     server.stop().await;
 }
 
