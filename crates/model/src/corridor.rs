@@ -453,13 +453,15 @@ pub struct CorridorTelemetry {
     /// CMIS F16 floor 1e-24 it reads 1e-24 with `ber_is_upper_bound`.
     pub ber: f64,
     /// Pre-FEC bit error rate of the worst lane, as the modules report it
-    /// (CMIS VDM, F16), never below the F16 floor 1e-24.
-    #[serde(default)]
-    pub pre_fec_ber: f64,
+    /// (CMIS VDM, F16), never below the F16 floor 1e-24. Always present in
+    /// corridord's answers; absent only in documents that predate it (the
+    /// RFC's example).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pre_fec_ber: Option<f64>,
     /// True when `ber` is the measurement floor: the true rate is at most
-    /// that.
-    #[serde(default)]
-    pub ber_is_upper_bound: bool,
+    /// that. Always present in corridord's answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ber_is_upper_bound: Option<bool>,
     pub temp_c: Celsius,
     /// Energy per bit: every lit laser's electrical power (its reported
     /// bias × the DFB's forward voltage, the model the planner predicts
@@ -474,6 +476,26 @@ pub struct CorridorTelemetry {
     /// When the sample was taken (wall-clock time).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_at: Option<DateTime<Utc>>,
+    /// Where `ber`, `pre_fec_ber`, `temp_c`, `drift` and the lasers' bias
+    /// behind `power_pj_per_bit` come from. Always present in corridord's
+    /// answers. `utilization_percent` is the committed share
+    /// (`min_gbps / achievable_gbps`) whatever the source: no traffic
+    /// counter is read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<CorridorTelemetrySource>,
+}
+
+/// Where a corridor's telemetry figures come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CorridorTelemetrySource {
+    /// The digital twin: simulated CMIS modules whose monitor registers the
+    /// physics model fills (link budget, ring drift, ambient profile). Read
+    /// back through the same CMIS code as real modules, but modelled.
+    Model,
+    /// Real CMIS modules' monitors (VDM pre-FEC BER, case temperature,
+    /// laser bias and frequency error), read over optoe/i2c.
+    Counter,
 }
 
 /// Body of `POST /v1/admin/twin/faults`: a fault for the digital twin's

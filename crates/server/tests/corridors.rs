@@ -256,6 +256,8 @@ async fn an_active_corridor_reports_cmis_telemetry_and_releases_its_capacity() {
     }
     assert!(t["ber"].as_f64().unwrap() < 1e-5, "{t}");
     assert!(t["power_pj_per_bit"].as_f64().unwrap() > 0.0, "{t}");
+    // The twin's modules are simulated: their figures say so.
+    assert_eq!(t["source"], "model", "{t}");
     assert_eq!(t["drift"], "low");
 
     // Recalibration is an operation.

@@ -205,6 +205,8 @@ async fn corridord_with_linux_optics_provisions_a_corridor_on_file_backed_cmis_m
     assert!((pre - 2.0e-9).abs() / 2.0e-9 < 1e-2, "{telemetry}");
     assert_eq!(telemetry["ber"].as_f64(), Some(1e-24), "{telemetry}");
     assert_eq!(telemetry["ber_is_upper_bound"], json!(true), "{telemetry}");
+    // Read from module registers, not computed by corrd.
+    assert_eq!(telemetry["source"], "counter", "{telemetry}");
 
     // Real modules take no injected faults: a 409 saying so, never a 500.
     let (status, problem) = send(

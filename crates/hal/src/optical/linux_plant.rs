@@ -134,6 +134,10 @@ impl OpticalPlant for LinuxOptics {
         "linux"
     }
 
+    fn readings_are_modelled(&self) -> bool {
+        false
+    }
+
     fn port(&self, id: &str) -> Option<&dyn OpticalPort> {
         self.ports
             .iter()

@@ -29,6 +29,11 @@ pub trait OpticalPlant: Send + Sync + Debug {
     /// Which backend this is (`"twin"`, `"linux"`), for logs and problems.
     fn backend(&self) -> &'static str;
 
+    /// Whether what the ports report comes from a model (the twin's
+    /// simulated modules, whose registers the physics fills) rather than
+    /// from modules measuring real light. Telemetry says which.
+    fn readings_are_modelled(&self) -> bool;
+
     /// The port with this topology id.
     fn port(&self, id: &str) -> Option<&dyn OpticalPort>;
 

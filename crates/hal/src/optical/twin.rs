@@ -1068,6 +1068,10 @@ impl OpticalPlant for TwinOptics {
         "twin"
     }
 
+    fn readings_are_modelled(&self) -> bool {
+        true
+    }
+
     fn port(&self, id: &str) -> Option<&dyn OpticalPort> {
         TwinOptics::port(self, id).map(|p| p.as_ref() as &dyn OpticalPort)
     }

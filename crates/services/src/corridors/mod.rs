@@ -39,7 +39,8 @@ use chrono::{DateTime, Utc};
 use corridor_hal::optical::{OpticalPlant, TwinFault};
 use corridor_hal::{Clocks, Topology};
 use corridor_model::corridor::{
-    Corridor, CorridorRequest, CorridorStatus, CorridorTelemetry, TwinFaultKind, TwinFaultRequest,
+    Corridor, CorridorRequest, CorridorStatus, CorridorTelemetry, CorridorTelemetrySource,
+    TwinFaultKind, TwinFaultRequest,
 };
 use corridor_model::meta::{
     Condition, ConditionStatus, Operation, OperationKind, ResourceKind, ResourceRef,
@@ -639,8 +640,8 @@ impl CorridorService {
         let errors = self.count_errors(corridor, Some(&readback)).await?;
         Ok(CorridorTelemetry {
             ber: readback.worst_post_fec_ber,
-            pre_fec_ber: optics::reported_ber(readback.worst_ber).0,
-            ber_is_upper_bound: readback.post_fec_is_upper_bound,
+            pre_fec_ber: Some(optics::reported_ber(readback.worst_ber).0),
+            ber_is_upper_bound: Some(readback.post_fec_is_upper_bound),
             temp_c: Celsius(readback.temp_c),
             power_pj_per_bit: PicojoulesPerBit(power),
             drift: optics::drift_level(readback.worst_drift_share),
@@ -654,6 +655,11 @@ impl CorridorService {
             error_count: errors,
             lanes: readback.lanes,
             observed_at: Some(self.clocks.wall.now()),
+            source: Some(if self.optics.readings_are_modelled() {
+                CorridorTelemetrySource::Model
+            } else {
+                CorridorTelemetrySource::Counter
+            }),
         })
     }
 

@@ -449,6 +449,9 @@ mod tests {
         fn backend(&self) -> &'static str {
             "test"
         }
+        fn readings_are_modelled(&self) -> bool {
+            true
+        }
         fn port(&self, _id: &str) -> Option<&dyn OpticalPort> {
             None
         }
