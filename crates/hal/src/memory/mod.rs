@@ -337,7 +337,7 @@ pub trait MemoryProvider: Send + Sync + Debug {
     fn weighted_interleave(&self) -> Result<Option<WeightedInterleave>, MemoryError>;
 }
 
-/// Memory tiers as the placement code uses them (issue 4, memory-cxl.md §6).
+/// Memory tiers as the placement code uses them (memory-cxl.md §6).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Tier {
     /// High bandwidth at DRAM latency (HBM).

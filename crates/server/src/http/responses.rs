@@ -106,7 +106,7 @@ problem_set!(
 );
 
 problem_set!(
-    /// An endpoint whose service a later issue builds.
+    /// An endpoint whose service is not built yet (the answer names it).
     NotImplementedProblem {
         501 => "Not implemented yet; `detail` names the capability that is missing",
     }

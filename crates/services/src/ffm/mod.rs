@@ -1,4 +1,4 @@
-//! memqosd: free-form memory bundles and bandwidth policies (issue #4).
+//! memqosd: free-form memory bundles and bandwidth policies.
 //!
 //! [`FfmService`] is the one entry point. Every call takes the
 //! [`Caller`](crate::Caller) it is made for, and the service decides what
