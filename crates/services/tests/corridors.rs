@@ -74,6 +74,31 @@ async fn plane_in(dir: &std::path::Path) -> (ControlPlane, Arc<ManualClock>) {
     (plane, clock)
 }
 
+/// One corrd on `store`, driving `optics`, as one replica (or one run of a
+/// restarted process) would: its own planning cache, the shared store.
+async fn corrd_on(
+    store: &Arc<dyn StateStore>,
+    topology: &Topology,
+    optics: Arc<dyn corridor_hal::OpticalPlant>,
+    clock: &Arc<ManualClock>,
+) -> CorridorService {
+    let operations = Operations::new(Registry::new(Arc::clone(store)), clock.clone());
+    CorridorService::start(
+        Arc::clone(store),
+        topology,
+        optics,
+        clock.clone(),
+        operations,
+    )
+    .await
+    .unwrap()
+}
+
+/// A fresh twin of `topology`.
+fn twin(topology: &Topology) -> Arc<dyn corridor_hal::OpticalPlant> {
+    Arc::new(corridor_hal::TwinOptics::new(topology).unwrap())
+}
+
 /// Every ledger key with its holder, and a check that every live corridor
 /// holds exactly the keys its record names.
 async fn ledger(plane: &ControlPlane) -> HashMap<String, String> {
@@ -248,19 +273,8 @@ async fn sixty_four_racing_grants_on_two_services_never_share_a_wavelength() {
     // replans.
     let mut services = Vec::new();
     for _ in 0..2 {
-        let operations = Operations::new(Registry::new(Arc::clone(&store)), clock.clone());
-        let optics: Arc<dyn corridor_hal::OpticalPlant> =
-            Arc::new(corridor_hal::TwinOptics::new(&topology).unwrap());
         services.push(Arc::new(
-            CorridorService::start(
-                Arc::clone(&store),
-                &topology,
-                optics,
-                clock.clone(),
-                operations,
-            )
-            .await
-            .unwrap(),
+            corrd_on(&store, &topology, twin(&topology), &clock).await,
         ));
     }
     let barrier = Arc::new(tokio::sync::Barrier::new(64));
@@ -548,20 +562,8 @@ async fn two_services_on_one_store_replan_after_losing_a_race() {
         Arc::new(RedbStore::open(dir.path().join("state.redb"), RedbOptions::default()).unwrap());
     let topology = Topology::default_twin();
     let clock = Arc::new(ManualClock::new(topology.twin().start_time));
-    let start = || {
-        let operations = Operations::new(Registry::new(Arc::clone(&store)), clock.clone());
-        let optics: Arc<dyn corridor_hal::OpticalPlant> =
-            Arc::new(corridor_hal::TwinOptics::new(&topology).unwrap());
-        CorridorService::start(
-            Arc::clone(&store),
-            &topology,
-            optics,
-            clock.clone(),
-            operations,
-        )
-    };
-    let a = start().await.unwrap();
-    let b = start().await.unwrap();
+    let a = corrd_on(&store, &topology, twin(&topology), &clock).await;
+    let b = corrd_on(&store, &topology, twin(&topology), &clock).await;
     // B's cache knows nothing of what A grants: B plans onto it, loses the
     // transaction's compares, refreshes and plans again.
     let mut pinned = request(&[1550.0], QosPriority::Silver);
@@ -988,19 +990,8 @@ async fn error_counts_are_charged_only_while_lit_and_survive_a_restart() {
     let clock = Arc::new(ManualClock::new(topology.twin().start_time));
     // The plant outlives the service: a restarted corrd finds the modules
     // still lit, as real modules would be.
-    let optics: Arc<dyn corridor_hal::OpticalPlant> =
-        Arc::new(corridor_hal::TwinOptics::new(&topology).unwrap());
-    let start = || {
-        let operations = Operations::new(Registry::new(Arc::clone(&store)), clock.clone());
-        CorridorService::start(
-            Arc::clone(&store),
-            &topology,
-            Arc::clone(&optics),
-            clock.clone(),
-            operations,
-        )
-    };
-    let first = start().await.unwrap();
+    let optics = twin(&topology);
+    let first = corrd_on(&store, &topology, Arc::clone(&optics), &clock).await;
     let mut r = request(&[1550.0], QosPriority::Gold);
     r.endpoints = Some(["op-h0-0".into(), "op-h1-0".into()]);
     let c = first.create(&system(), r).await.unwrap();
@@ -1036,7 +1027,7 @@ async fn error_counts_are_charged_only_while_lit_and_survive_a_restart() {
     assert_eq!(t2.error_count, t1.error_count, "dark time was charged");
     // A restart continues from the stored count.
     drop(first);
-    let second = start().await.unwrap();
+    let second = corrd_on(&store, &topology, Arc::clone(&optics), &clock).await;
     let t3 = second.telemetry(&system(), &c.id).await.unwrap();
     assert!(t3.error_count >= t2.error_count, "{t2:?} then {t3:?}");
     // Released: the count goes with the corridor.

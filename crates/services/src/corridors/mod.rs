@@ -47,7 +47,6 @@ use corridor_model::meta::{
 };
 use corridor_model::problem::Problem;
 use corridor_model::units::{Celsius, PicojoulesPerBit};
-use corridor_physics::Fec;
 use corridor_store::{LeaseId, StateStore};
 
 pub use error::CorridorError;
@@ -675,7 +674,8 @@ impl CorridorService {
         let sample = match (&corridor.assignment, readback) {
             (Some(a), Some(r)) if r.dark.is_empty() => Some(error_count::LitSample {
                 at: self.clocks.plant.now(),
-                post_fec_ber: Fec::Kp4.post_fec_ber(r.worst_ber.min(0.5)),
+                // The read-back's own post-FEC figure (the assignment's FEC).
+                post_fec_ber: r.worst_post_fec_ber,
                 bits_per_s: a.lane_rate_gbps * 1e9 * a.module_lanes.len() as f64,
             }),
             _ => None,
