@@ -108,7 +108,8 @@ pub fn apply_plan(fabric: &Fabric, corridor: &mut Corridor, plan: &Plan) {
     corridor.achievable_gbps = Gbps(plan.lane.achievable_gbps);
     // Until the lanes are lit, `ber` is the model's prediction (post-FEC),
     // floored as a measurement would be.
-    corridor.ber = super::optics::reported_ber(plan.lane.post_fec_ber).0;
+    (corridor.ber, corridor.ber_is_upper_bound) =
+        super::optics::reported_ber(plan.lane.post_fec_ber);
     corridor.eye_margin = if plan.lane.margin_db >= plan.lane.required_margin_db {
         EyeMargin::Ok
     } else {
