@@ -927,7 +927,7 @@ async fn telemetry_energy_matches_the_plan() {
     let c = plane.corridors.create(&system(), rfc_lit()).await.unwrap();
     let a = c.assignment.clone().unwrap();
     let t = plane.corridors.telemetry(&system(), &c.id).await.unwrap();
-    let tech = corridor_physics::CorridorType::SiCorridor.technology();
+    let tech = corridor_physics::DeviceTechnology::SiCorridor.technology();
     // The plan's heaters: two rings per lane at their bias.
     let tuning = 2.0 * tech.microring().default_bias.0 / a.lane_rate_gbps;
     let planned = a.energy_pj_per_bit - tuning;

@@ -61,10 +61,10 @@ impl Plan {
     }
 }
 
-pub fn technology(t: CorridorType) -> corridor_physics::CorridorType {
+pub fn technology(t: CorridorType) -> corridor_physics::DeviceTechnology {
     match t {
-        CorridorType::SiCorridor => corridor_physics::CorridorType::SiCorridor,
-        CorridorType::CarbonCorridor => corridor_physics::CorridorType::CarbonCorridor,
+        CorridorType::SiCorridor => corridor_physics::DeviceTechnology::SiCorridor,
+        CorridorType::CarbonCorridor => corridor_physics::DeviceTechnology::CarbonCorridor,
     }
 }
 
