@@ -4,11 +4,11 @@
 use corridor_attest::spdm::{
     Contraindication, DevicePolicy, FixedNonces, Requester, RequesterConfig, SystemNonces, Verdict,
 };
+use corridor_hal::Topology;
 use corridor_hal::attestation::{
     SpdmFault, SpdmTransport, TwinSpdm, TwinSpdmConfig, identity::FIRMWARE_INDEX,
     reference_measurements,
 };
-use corridor_hal::Topology;
 use corridor_pki::pinning::SpkiPin;
 use corridor_protocols::spdm::{AsymAlgo, HashAlgo, MeasurementHash};
 
@@ -29,13 +29,21 @@ fn policy(twin: &TwinSpdm, id: &str) -> DevicePolicy {
 fn attest(twin: &TwinSpdm, requester: &Requester, id: &str) -> Verdict {
     let mut t = twin.open(id).map_err(|e| e.to_string());
     match &mut t {
-        Ok(t) => requester.attest(t, &policy(twin, id), &mut SystemNonces).verdict,
+        Ok(t) => {
+            requester
+                .attest(t, &policy(twin, id), &mut SystemNonces)
+                .verdict
+        }
         Err(e) => Verdict::Contraindicated(Contraindication::Unreachable { detail: e.clone() }),
     }
 }
 
 fn first_device(twin: &TwinSpdm) -> String {
-    twin.devices().next().expect("the default rack has devices").id.clone()
+    twin.devices()
+        .next()
+        .expect("the default rack has devices")
+        .id
+        .clone()
 }
 
 #[test]
@@ -43,7 +51,10 @@ fn every_default_rack_device_attests() {
     let twin = twin(TwinSpdmConfig::default());
     let requester = Requester::default();
     let ids: Vec<String> = twin.devices().map(|d| d.id.clone()).collect();
-    assert!(ids.len() >= 4, "switches, CXL devices and optical modules: {ids:?}");
+    assert!(
+        ids.len() >= 4,
+        "switches, CXL devices and optical modules: {ids:?}"
+    );
     for id in &ids {
         let mut t = twin.open(id).unwrap();
         let report = requester.attest(&mut t, &policy(&twin, id), &mut SystemNonces);
@@ -53,7 +64,11 @@ fn every_default_rack_device_attests() {
         assert_eq!((n.asym, n.hash), (AsymAlgo::EcdsaP256, HashAlgo::Sha256));
         assert_eq!(n.measurement_hash, MeasurementHash::Hash(HashAlgo::Sha384));
         // 3 VCA + digests + 2 certificate chunks (chain > 512 bytes) + challenge + measurements.
-        assert!(report.exchanges >= 8, "{id}: {} exchanges", report.exchanges);
+        assert!(
+            report.exchanges >= 8,
+            "{id}: {} exchanges",
+            report.exchanges
+        );
     }
 }
 
@@ -284,12 +299,26 @@ fn fixed_nonces_make_the_requests_reproducible() {
         let mut nonces = FixedNonces::new(vec![[1; 32], [2; 32]]);
         let report = Requester::default().attest(&mut t, &policy(twin, &id), &mut nonces);
         assert_eq!(report.verdict, Verdict::Affirming);
-        t.exchanges.into_iter().map(|e| e.request).collect::<Vec<_>>()
+        t.exchanges
+            .into_iter()
+            .map(|e| e.request)
+            .collect::<Vec<_>>()
     };
     let first = record(&twin);
     assert_eq!(first, record(&twin));
-    let challenge = first.iter().find(|q| q[1] == 0x83).expect("a CHALLENGE was sent");
-    assert_eq!(&challenge[4..36], &[1; 32], "CHALLENGE carries the first fixed nonce");
+    let challenge = first
+        .iter()
+        .find(|q| q[1] == 0x83)
+        .expect("a CHALLENGE was sent");
+    assert_eq!(
+        &challenge[4..36],
+        &[1; 32],
+        "CHALLENGE carries the first fixed nonce"
+    );
     let measurements = first.last().unwrap();
-    assert_eq!(&measurements[4..36], &[2; 32], "GET_MEASUREMENTS carries the second");
+    assert_eq!(
+        &measurements[4..36],
+        &[2; 32],
+        "GET_MEASUREMENTS carries the second"
+    );
 }

@@ -40,36 +40,51 @@ pub struct LeafKey {
 
 fn parse(der: &[u8]) -> Result<X509Certificate<'_>, ChainFault> {
     match X509Certificate::from_der(der) {
-        Ok((rest, cert)) if rest.is_empty() => Ok(cert),
+        Ok(([], cert)) => Ok(cert),
         Ok(_) => Err(ChainFault::Invalid("bytes after a certificate".into())),
-        Err(e) => Err(ChainFault::Invalid(format!("certificate does not parse: {e}"))),
+        Err(e) => Err(ChainFault::Invalid(format!(
+            "certificate does not parse: {e}"
+        ))),
     }
 }
 
 fn curve_of(cert: &X509Certificate<'_>) -> Result<AsymAlgo, ChainFault> {
     let spki = cert.public_key();
     if spki.algorithm.algorithm != OID_KEY_TYPE_EC_PUBLIC_KEY {
-        return Err(ChainFault::Invalid(format!("{}: the key is not an EC key", cert.subject())));
+        return Err(ChainFault::Invalid(format!(
+            "{}: the key is not an EC key",
+            cert.subject()
+        )));
     }
     let curve = spki
         .algorithm
         .parameters
         .as_ref()
         .and_then(|p| p.as_oid().ok())
-        .ok_or_else(|| ChainFault::Invalid(format!("{}: the EC key names no curve", cert.subject())))?;
+        .ok_or_else(|| {
+            ChainFault::Invalid(format!("{}: the EC key names no curve", cert.subject()))
+        })?;
     if curve == OID_EC_P256 {
         Ok(AsymAlgo::EcdsaP256)
     } else if curve == OID_NIST_EC_P384 {
         Ok(AsymAlgo::EcdsaP384)
     } else {
-        Err(ChainFault::Invalid(format!("{}: curve {curve} is not P-256 or P-384", cert.subject())))
+        Err(ChainFault::Invalid(format!(
+            "{}: curve {curve} is not P-256 or P-384",
+            cert.subject()
+        )))
     }
 }
 
 /// Whether `child` names `issuer` and carries its valid signature.
 fn issued_by(child: &X509Certificate<'_>, issuer: &X509Certificate<'_>) -> Result<(), String> {
     if child.issuer() != issuer.subject() {
-        return Err(format!("{} names issuer {}, not {}", child.subject(), child.issuer(), issuer.subject()));
+        return Err(format!(
+            "{} names issuer {}, not {}",
+            child.subject(),
+            child.issuer(),
+            issuer.subject()
+        ));
     }
     let sig_oid = &child.signature_algorithm.algorithm;
     let hash = if *sig_oid == OID_SIG_ECDSA_WITH_SHA256 {
@@ -79,18 +94,38 @@ fn issued_by(child: &X509Certificate<'_>, issuer: &X509Certificate<'_>) -> Resul
     } else if *sig_oid == OID_SIG_ECDSA_WITH_SHA512 {
         HashAlgo::Sha512
     } else {
-        return Err(format!("{}: signature algorithm {sig_oid} is not ECDSA with SHA-2", child.subject()));
+        return Err(format!(
+            "{}: signature algorithm {sig_oid} is not ECDSA with SHA-2",
+            child.subject()
+        ));
     };
     let curve = curve_of(issuer).map_err(|f| format!("{f:?}"))?;
-    UnparsedPublicKey::new(ecdsa_der_alg(curve, hash), &issuer.public_key().subject_public_key.data)
-        .verify(child.tbs_certificate.as_ref(), &child.signature_value.data)
-        .map_err(|_| format!("{}: the signature of {} does not verify", child.subject(), issuer.subject()))
+    UnparsedPublicKey::new(
+        ecdsa_der_alg(curve, hash),
+        &issuer.public_key().subject_public_key.data,
+    )
+    .verify(child.tbs_certificate.as_ref(), &child.signature_value.data)
+    .map_err(|_| {
+        format!(
+            "{}: the signature of {} does not verify",
+            child.subject(),
+            issuer.subject()
+        )
+    })
 }
 
 /// Checks `certs` (root-most first) against `roots` and `pins`, at `now` (Unix seconds)
 /// when given, and returns the leaf key.
-pub fn check_chain(certs: &[&[u8]], roots: &[Vec<u8>], pins: &[SpkiPin], now: Option<i64>) -> Result<LeafKey, ChainFault> {
-    let parsed = certs.iter().map(|c| parse(c)).collect::<Result<Vec<_>, _>>()?;
+pub fn check_chain(
+    certs: &[&[u8]],
+    roots: &[Vec<u8>],
+    pins: &[SpkiPin],
+    now: Option<i64>,
+) -> Result<LeafKey, ChainFault> {
+    let parsed = certs
+        .iter()
+        .map(|c| parse(c))
+        .collect::<Result<Vec<_>, _>>()?;
     let (first, leaf) = match (parsed.first(), parsed.last()) {
         (Some(f), Some(l)) => (f, l),
         _ => return Err(ChainFault::Invalid("the chain holds no certificate".into())),
@@ -114,14 +149,21 @@ pub fn check_chain(certs: &[&[u8]], roots: &[Vec<u8>], pins: &[SpkiPin], now: Op
     }
     for pair in parsed.windows(2) {
         if !pair[0].is_ca() {
-            return Err(ChainFault::NotToRoot(format!("{} issues certificates but is not a CA", pair[0].subject())));
+            return Err(ChainFault::NotToRoot(format!(
+                "{} issues certificates but is not a CA",
+                pair[0].subject()
+            )));
         }
         issued_by(&pair[1], &pair[0]).map_err(ChainFault::NotToRoot)?;
     }
     if let Some(now) = now {
-        let at = ASN1Time::from_timestamp(now).map_err(|e| ChainFault::Invalid(format!("time {now}: {e}")))?;
+        let at = ASN1Time::from_timestamp(now)
+            .map_err(|e| ChainFault::Invalid(format!("time {now}: {e}")))?;
         if let Some(c) = parsed.iter().find(|c| !c.validity().is_valid_at(at)) {
-            return Err(ChainFault::NotToRoot(format!("{} is not valid at {at}", c.subject())));
+            return Err(ChainFault::NotToRoot(format!(
+                "{} is not valid at {at}",
+                c.subject()
+            )));
         }
     }
     let pin = SpkiPin::of_spki(leaf.public_key().raw);

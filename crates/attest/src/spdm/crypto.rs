@@ -70,7 +70,13 @@ pub fn raw_to_der(raw: &[u8]) -> Vec<u8> {
 /// Verifies an SPDM signature: ECDSA with `hash` over `message`, raw `r ‖ s`, by the
 /// uncompressed public point `public_point`.
 #[must_use]
-pub fn verify_raw(curve: AsymAlgo, hash: HashAlgo, public_point: &[u8], message: &[u8], raw_sig: &[u8]) -> bool {
+pub fn verify_raw(
+    curve: AsymAlgo,
+    hash: HashAlgo,
+    public_point: &[u8],
+    message: &[u8],
+    raw_sig: &[u8],
+) -> bool {
     if raw_sig.len() != curve.signature_len() {
         return false;
     }

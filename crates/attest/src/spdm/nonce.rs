@@ -51,13 +51,16 @@ impl NonceSource for FixedNonces {
     }
 }
 
+/// Recent nonces: insertion order (to forget the oldest) and a set (to look up).
+type Seen = (VecDeque<[u8; NONCE_LEN]>, HashSet<[u8; NONCE_LEN]>);
+
 /// The responder nonces seen recently (bounded, oldest forgotten first). A responder must
 /// answer every CHALLENGE and signed GET_MEASUREMENTS with a fresh nonce; one seen before
 /// means a replayed answer.
 #[derive(Debug)]
 pub struct NonceHistory {
     capacity: usize,
-    inner: Mutex<(VecDeque<[u8; NONCE_LEN]>, HashSet<[u8; NONCE_LEN]>)>,
+    inner: Mutex<Seen>,
 }
 
 impl NonceHistory {
@@ -88,8 +91,10 @@ impl NonceHistory {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, (VecDeque<[u8; NONCE_LEN]>, HashSet<[u8; NONCE_LEN]>)> {
-        self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    fn lock(&self) -> std::sync::MutexGuard<'_, Seen> {
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 

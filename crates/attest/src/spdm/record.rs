@@ -123,7 +123,11 @@ impl SpdmTransport for ReplayTransport {
         if e.request != request {
             return Err(SpdmTransportError::Unreachable {
                 device: peer,
-                reason: format!("request {} differs from the recorded {}", hex(request), hex(&e.request)),
+                reason: format!(
+                    "request {} differs from the recorded {}",
+                    hex(request),
+                    hex(&e.request)
+                ),
             });
         }
         self.next += 1;
@@ -132,15 +136,17 @@ impl SpdmTransport for ReplayTransport {
 }
 
 fn hex(bytes: &[u8]) -> String {
-    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
 }
 
 fn unhex(text: &str) -> Option<Vec<u8>> {
     let text: String = text.chars().filter(|c| !c.is_whitespace()).collect();
-    if text.len() % 2 != 0 {
+    if !text.len().is_multiple_of(2) {
         return None;
     }
     (0..text.len())

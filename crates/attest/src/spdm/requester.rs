@@ -94,15 +94,24 @@ fn garbage(request: &'static str, detail: impl Into<String>) -> Contraindication
 impl Session<'_> {
     /// One exchange: returns the raw request, the raw response and the decoded response,
     /// which must be `expected` (anything else, ERROR included, is a contraindication).
-    fn exchange(&mut self, request: &Request, expected: &'static str) -> Step<(Vec<u8>, Vec<u8>, Response)> {
+    fn exchange(
+        &mut self,
+        request: &Request,
+        expected: &'static str,
+    ) -> Step<(Vec<u8>, Vec<u8>, Response)> {
         let name = request.name();
-        let raw_req = request.encode().map_err(|e| garbage(name, format!("cannot encode: {e}")))?;
+        let raw_req = request
+            .encode()
+            .map_err(|e| garbage(name, format!("cannot encode: {e}")))?;
         self.report.exchanges += 1;
         let raw_resp = self.transport.exchange(&raw_req).map_err(|e| match e {
             SpdmTransportError::Framing { .. } => garbage(name, error_chain(&e)),
-            other => Contraindication::Unreachable { detail: error_chain(&other) },
+            other => Contraindication::Unreachable {
+                detail: error_chain(&other),
+            },
         })?;
-        let resp = Response::decode(&raw_resp, &self.ctx).map_err(|e| garbage(name, e.to_string()))?;
+        let resp =
+            Response::decode(&raw_resp, &self.ctx).map_err(|e| garbage(name, e.to_string()))?;
         match &resp {
             Response::Error {
                 error_code,
@@ -113,7 +122,10 @@ impl Session<'_> {
                 code: *error_code,
                 data: *error_data,
             }),
-            r if r.name() != expected => Err(garbage(name, format!("answered {} instead of {expected}", r.name()))),
+            r if r.name() != expected => Err(garbage(
+                name,
+                format!("answered {} instead of {expected}", r.name()),
+            )),
             _ => Ok((raw_req, raw_resp, resp)),
         }
     }
@@ -164,7 +176,12 @@ impl Requester {
         session.report
     }
 
-    fn run(&self, s: &mut Session<'_>, policy: &DevicePolicy, nonces: &mut dyn NonceSource) -> Step<()> {
+    fn run(
+        &self,
+        s: &mut Session<'_>,
+        policy: &DevicePolicy,
+        nonces: &mut dyn NonceSource,
+    ) -> Step<()> {
         let negotiated = self.vca(s)?;
         let (chain_bytes, leaf) = self.certificate(s, negotiated, policy)?;
         self.challenge(s, negotiated, &chain_bytes, &leaf, nonces)?;
@@ -198,7 +215,10 @@ impl Requester {
         let needed = capability::CERT_CAP | capability::CHAL_CAP | capability::MEAS_CAP_SIG;
         if c.flags & needed != needed {
             return Err(Contraindication::Negotiation {
-                detail: format!("capabilities 0x{:08x} lack CERT, CHAL or signed MEAS", c.flags),
+                detail: format!(
+                    "capabilities 0x{:08x} lack CERT, CHAL or signed MEAS",
+                    c.flags
+                ),
             });
         }
         s.transcript.append_a(&q);
@@ -217,19 +237,29 @@ impl Requester {
         let Response::Algorithms(a) = resp else {
             return Err(garbage("NEGOTIATE_ALGORITHMS", "not ALGORITHMS"));
         };
-        let neg = |e: corridor_protocols::spdm::SpdmError| Contraindication::Negotiation { detail: e.to_string() };
+        let neg = |e: corridor_protocols::spdm::SpdmError| Contraindication::Negotiation {
+            detail: e.to_string(),
+        };
         let asym = AsymAlgo::from_selection("ALGORITHMS", a.base_asym_sel).map_err(neg)?;
-        let hash_algo = HashAlgo::from_base_selection("ALGORITHMS", a.base_hash_sel).map_err(neg)?;
+        let hash_algo =
+            HashAlgo::from_base_selection("ALGORITHMS", a.base_hash_sel).map_err(neg)?;
         let measurement_hash =
             MeasurementHash::from_selection("ALGORITHMS", a.measurement_hash_algo).map_err(neg)?;
-        if asym.bit() & self.config.base_asym == 0 || hash_algo.base_bit() & self.config.base_hash == 0 {
+        if asym.bit() & self.config.base_asym == 0
+            || hash_algo.base_bit() & self.config.base_hash == 0
+        {
             return Err(Contraindication::Negotiation {
-                detail: format!("the device selected {asym:?}/{hash_algo:?}, which were not offered"),
+                detail: format!(
+                    "the device selected {asym:?}/{hash_algo:?}, which were not offered"
+                ),
             });
         }
         if a.measurement_specification_sel != MEASUREMENT_SPEC_DMTF {
             return Err(Contraindication::Negotiation {
-                detail: format!("measurement specification 0x{:02x} is not DMTF", a.measurement_specification_sel),
+                detail: format!(
+                    "measurement specification 0x{:02x} is not DMTF",
+                    a.measurement_specification_sel
+                ),
             });
         }
         if measurement_hash == MeasurementHash::RawBitStream {
@@ -285,16 +315,28 @@ impl Requester {
                 return Err(garbage("GET_CERTIFICATE", "not CERTIFICATE"));
             };
             if slot_id != 0 {
-                return Err(garbage("GET_CERTIFICATE", format!("answered for slot {slot_id}")));
+                return Err(garbage(
+                    "GET_CERTIFICATE",
+                    format!("answered for slot {slot_id}"),
+                ));
             }
             if portion.is_empty() && remainder_length != 0 {
-                return Err(garbage("GET_CERTIFICATE", "an empty portion with bytes remaining"));
+                return Err(garbage(
+                    "GET_CERTIFICATE",
+                    "an empty portion with bytes remaining",
+                ));
             }
             if portion.len() > usize::from(self.config.certificate_chunk) {
-                return Err(garbage("GET_CERTIFICATE", format!("a portion of {} bytes, more than asked", portion.len())));
+                return Err(garbage(
+                    "GET_CERTIFICATE",
+                    format!("a portion of {} bytes, more than asked", portion.len()),
+                ));
             }
             if chain.len() + portion.len() + usize::from(remainder_length) > usize::from(u16::MAX) {
-                return Err(garbage("GET_CERTIFICATE", "the chain would exceed 65535 bytes"));
+                return Err(garbage(
+                    "GET_CERTIFICATE",
+                    "the chain would exceed 65535 bytes",
+                ));
             }
             chain.extend_from_slice(&portion);
             s.transcript.append_b(&q);
@@ -309,33 +351,47 @@ impl Requester {
                 detail: "the chain's hash is not the slot 0 digest of DIGESTS".into(),
             });
         }
-        let parsed = CertChain::decode(&chain, n.hash.len()).map_err(|e| Contraindication::CertificateInvalid {
-            detail: e.to_string(),
+        let parsed = CertChain::decode(&chain, n.hash.size()).map_err(|e| {
+            Contraindication::CertificateInvalid {
+                detail: e.to_string(),
+            }
         })?;
-        let ders = parsed.der_certificates().map_err(|e| Contraindication::CertificateInvalid {
-            detail: e.to_string(),
-        })?;
+        let ders = parsed
+            .der_certificates()
+            .map_err(|e| Contraindication::CertificateInvalid {
+                detail: e.to_string(),
+            })?;
         if hash(n.hash, &[ders[0]]) != parsed.root_hash {
             return Err(Contraindication::RootHashMismatch);
         }
-        let leaf = check_chain(&ders, &policy.roots, &policy.pins, policy.now_unix).map_err(|f| match f {
-            ChainFault::Invalid(detail) => Contraindication::CertificateInvalid { detail },
-            ChainFault::NotToRoot(detail) => Contraindication::ChainNotToRoot { detail },
-            ChainFault::NotPinned(pin) => {
-                s.report.leaf_pin = Some(pin);
-                Contraindication::LeafKeyNotPinned { pin }
-            }
-        })?;
+        let leaf = check_chain(&ders, &policy.roots, &policy.pins, policy.now_unix).map_err(
+            |f| match f {
+                ChainFault::Invalid(detail) => Contraindication::CertificateInvalid { detail },
+                ChainFault::NotToRoot(detail) => Contraindication::ChainNotToRoot { detail },
+                ChainFault::NotPinned(pin) => {
+                    s.report.leaf_pin = Some(pin);
+                    Contraindication::LeafKeyNotPinned { pin }
+                }
+            },
+        )?;
         s.report.leaf_pin = Some(leaf.pin);
         if leaf.curve != n.asym {
             return Err(Contraindication::CertificateInvalid {
-                detail: format!("the device key is {:?}, the device negotiated {:?}", leaf.curve, n.asym),
+                detail: format!(
+                    "the device key is {:?}, the device negotiated {:?}",
+                    leaf.curve, n.asym
+                ),
             });
         }
         Ok((chain, leaf))
     }
 
-    fn fresh(&self, message: &'static str, ours: &[u8; NONCE_LEN], theirs: &[u8; NONCE_LEN]) -> Step<()> {
+    fn fresh(
+        &self,
+        message: &'static str,
+        ours: &[u8; NONCE_LEN],
+        theirs: &[u8; NONCE_LEN],
+    ) -> Step<()> {
         if theirs == ours {
             return Err(Contraindication::StaleNonce {
                 message,
@@ -345,7 +401,10 @@ impl Requester {
         if self.history.seen(theirs) {
             return Err(Contraindication::StaleNonce {
                 message,
-                detail: format!("the responder's nonce {} was seen before", Hex(theirs.to_vec())),
+                detail: format!(
+                    "the responder's nonce {} was seen before",
+                    Hex(theirs.to_vec())
+                ),
             });
         }
         Ok(())
@@ -371,7 +430,10 @@ impl Requester {
             return Err(garbage("CHALLENGE", "not CHALLENGE_AUTH"));
         };
         if auth.slot_id() != 0 {
-            return Err(garbage("CHALLENGE", format!("answered for slot {}", auth.slot_id())));
+            return Err(garbage(
+                "CHALLENGE",
+                format!("answered for slot {}", auth.slot_id()),
+            ));
         }
         if auth.cert_chain_hash != hash(n.hash, &[chain]) {
             return Err(Contraindication::CertificateInvalid {
@@ -427,12 +489,23 @@ impl Requester {
         self.history.record(m.nonce);
         s.transcript.reset_m();
         let MeasurementHash::Hash(meas_hash) = n.measurement_hash else {
-            return Err(garbage("GET_MEASUREMENTS", "raw measurements were not negotiated"));
-        };
-        if let Some(b) = m.blocks.iter().find(|b| !b.is_raw() && b.value.len() != meas_hash.len()) {
             return Err(garbage(
                 "GET_MEASUREMENTS",
-                format!("block {} holds {} bytes, not a {meas_hash:?} digest", b.index, b.value.len()),
+                "raw measurements were not negotiated",
+            ));
+        };
+        if let Some(b) = m
+            .blocks
+            .iter()
+            .find(|b| !b.is_raw() && b.value.len() != meas_hash.size())
+        {
+            return Err(garbage(
+                "GET_MEASUREMENTS",
+                format!(
+                    "block {} holds {} bytes, not a {meas_hash:?} digest",
+                    b.index,
+                    b.value.len()
+                ),
             ));
         }
         s.report.measurements = m.blocks.clone();

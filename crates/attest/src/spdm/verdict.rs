@@ -35,10 +35,17 @@ pub enum Contraindication {
     Unreachable { detail: String },
     /// An answer that is not the SPDM message expected.
     #[error("garbage answer to {request}: {detail}")]
-    Garbage { request: &'static str, detail: String },
+    Garbage {
+        request: &'static str,
+        detail: String,
+    },
     /// The device answered ERROR.
     #[error("the device answered {request} with ERROR 0x{code:02x} (data 0x{data:02x})")]
-    ErrorResponse { request: &'static str, code: u8, data: u8 },
+    ErrorResponse {
+        request: &'static str,
+        code: u8,
+        data: u8,
+    },
     /// No version, capability or algorithm in common.
     #[error("negotiation failed: {detail}")]
     Negotiation { detail: String },
@@ -60,13 +67,20 @@ pub enum Contraindication {
     BadSignature { message: &'static str },
     /// The responder's nonce was seen before or reflects ours: a replayed answer.
     #[error("stale nonce in {message}: {detail}")]
-    StaleNonce { message: &'static str, detail: String },
+    StaleNonce {
+        message: &'static str,
+        detail: String,
+    },
     /// A reference measurement is absent from the device's.
     #[error("measurement {index} is missing")]
     MeasurementMissing { index: u8 },
     /// A measurement differs from its reference value.
     #[error("measurement {index} is {actual}, expected {expected}")]
-    MeasurementMismatch { index: u8, expected: Hex, actual: Hex },
+    MeasurementMismatch {
+        index: u8,
+        expected: Hex,
+        actual: Hex,
+    },
 }
 
 /// Bytes that print as lowercase hex.

@@ -82,10 +82,19 @@ impl AttestableDevice {
             self.vendor.as_bytes(),
             self.model.as_bytes(),
         ]);
-        let config = join(&[b"config", self.kind.as_str().as_bytes(), self.serial.as_bytes()]);
+        let config = join(&[
+            b"config",
+            self.kind.as_str().as_bytes(),
+            self.serial.as_bytes(),
+        ]);
         vec![
             block(1, value_type::IMMUTABLE_ROM, hash, &rom),
-            block(2, value_type::MUTABLE_FIRMWARE, hash, &self.firmware_image()),
+            block(
+                2,
+                value_type::MUTABLE_FIRMWARE,
+                hash,
+                &self.firmware_image(),
+            ),
             block(3, value_type::FIRMWARE_CONFIG, hash, &config),
         ]
     }

@@ -53,7 +53,15 @@ fn rfc5915(asym: AsymAlgo, scalar: &[u8]) -> Vec<u8> {
         AsymAlgo::EcdsaP384 => &[0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22],
     };
     let body_len = 3 + 2 + scalar.len() + 2 + curve_oid.len();
-    let mut out = vec![0x30, body_len as u8, 0x02, 0x01, 0x01, 0x04, scalar.len() as u8];
+    let mut out = vec![
+        0x30,
+        body_len as u8,
+        0x02,
+        0x01,
+        0x01,
+        0x04,
+        scalar.len() as u8,
+    ];
     out.extend_from_slice(scalar);
     out.extend_from_slice(&[0xa0, curve_oid.len() as u8]);
     out.extend_from_slice(curve_oid);
@@ -83,9 +91,10 @@ impl TwinKey {
             ctx.update(label.as_bytes());
             ctx.update(&counter.to_be_bytes());
             let scalar = ctx.finish();
-            let Ok(signer) =
-                EcdsaKeyPair::from_private_key_der(signing_alg(asym), &rfc5915(asym, scalar.as_ref()))
-            else {
+            let Ok(signer) = EcdsaKeyPair::from_private_key_der(
+                signing_alg(asym),
+                &rfc5915(asym, scalar.as_ref()),
+            ) else {
                 continue;
             };
             let pkcs8 = signer.to_pkcs8v1().map_err(|_| TwinSpdmError::Key {
@@ -100,7 +109,11 @@ impl TwinKey {
                 label: label.to_string(),
                 reason: e.to_string(),
             })?;
-            return Ok(TwinKey { asym, signer, rcgen });
+            return Ok(TwinKey {
+                asym,
+                signer,
+                rcgen,
+            });
         }
         Err(TwinSpdmError::Key {
             label: label.to_string(),
@@ -130,7 +143,12 @@ pub struct TwinCa {
 
 impl TwinCa {
     /// The CA named `name`, its key derived from `seed` and `label`.
-    pub fn new(seed: u64, label: &str, name: &str, asym: AsymAlgo) -> Result<TwinCa, TwinSpdmError> {
+    pub fn new(
+        seed: u64,
+        label: &str,
+        name: &str,
+        asym: AsymAlgo,
+    ) -> Result<TwinCa, TwinSpdmError> {
         let key = TwinKey::derive(seed, label, asym)?;
         let mut params = CertificateParams::default();
         params.distinguished_name.push(DnType::CommonName, name);
@@ -141,10 +159,12 @@ impl TwinCa {
         params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
         params.serial_number = Some(SerialNumber::from(1u64));
         validity(&mut params);
-        let cert = params.self_signed(&key.rcgen).map_err(|e| TwinSpdmError::Certificate {
-            subject: name.to_string(),
-            reason: e.to_string(),
-        })?;
+        let cert = params
+            .self_signed(&key.rcgen)
+            .map_err(|e| TwinSpdmError::Certificate {
+                subject: name.to_string(),
+                reason: e.to_string(),
+            })?;
         Ok(TwinCa {
             der: cert.der().to_vec(),
             issuer: Issuer::new(params, key.rcgen),
@@ -152,9 +172,16 @@ impl TwinCa {
     }
 
     /// Issues the device certificate of `device_id` for `key`.
-    pub fn issue_device(&self, device_id: &str, serial: u64, key: &TwinKey) -> Result<Vec<u8>, TwinSpdmError> {
+    pub fn issue_device(
+        &self,
+        device_id: &str,
+        serial: u64,
+        key: &TwinKey,
+    ) -> Result<Vec<u8>, TwinSpdmError> {
         let mut params = CertificateParams::default();
-        params.distinguished_name.push(DnType::CommonName, device_id);
+        params
+            .distinguished_name
+            .push(DnType::CommonName, device_id);
         params
             .distinguished_name
             .push(DnType::OrganizationName, "CorridorOS digital twin");
@@ -162,12 +189,13 @@ impl TwinCa {
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         params.serial_number = Some(SerialNumber::from(serial));
         validity(&mut params);
-        let cert = params
-            .signed_by(&key.rcgen, &self.issuer)
-            .map_err(|e| TwinSpdmError::Certificate {
-                subject: device_id.to_string(),
-                reason: e.to_string(),
-            })?;
+        let cert =
+            params
+                .signed_by(&key.rcgen, &self.issuer)
+                .map_err(|e| TwinSpdmError::Certificate {
+                    subject: device_id.to_string(),
+                    reason: e.to_string(),
+                })?;
         Ok(cert.der().to_vec())
     }
 }

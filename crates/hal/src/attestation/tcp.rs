@@ -24,33 +24,55 @@ pub struct EmuTcpTransport {
 
 impl EmuTcpTransport {
     /// Connects to `addr`; `timeout` bounds the connect and every read and write.
-    pub fn connect(addr: SocketAddr, transport: EmuTransport, timeout: Duration) -> Result<Self, SpdmTransportError> {
+    pub fn connect(
+        addr: SocketAddr,
+        transport: EmuTransport,
+        timeout: Duration,
+    ) -> Result<Self, SpdmTransportError> {
         let peer = addr.to_string();
-        let stream = TcpStream::connect_timeout(&addr, timeout).map_err(|e| SpdmTransportError::Unreachable {
-            device: peer.clone(),
-            reason: e.to_string(),
+        let stream = TcpStream::connect_timeout(&addr, timeout).map_err(|e| {
+            SpdmTransportError::Unreachable {
+                device: peer.clone(),
+                reason: e.to_string(),
+            }
         })?;
         let io = |action| {
             let peer = peer.clone();
-            move |source| SpdmTransportError::Io { peer, action, source }
+            move |source| SpdmTransportError::Io {
+                peer,
+                action,
+                source,
+            }
         };
-        stream.set_read_timeout(Some(timeout)).map_err(io("setting the read timeout"))?;
-        stream.set_write_timeout(Some(timeout)).map_err(io("setting the write timeout"))?;
+        stream
+            .set_read_timeout(Some(timeout))
+            .map_err(io("setting the read timeout"))?;
+        stream
+            .set_write_timeout(Some(timeout))
+            .map_err(io("setting the write timeout"))?;
         // One small request, one response: Nagle would only add latency.
         stream.set_nodelay(true).map_err(io("disabling Nagle"))?;
-        Ok(EmuTcpTransport { stream, transport, peer })
+        Ok(EmuTcpTransport {
+            stream,
+            transport,
+            peer,
+        })
     }
 
     fn send(&mut self, command: u32, spdm: &[u8]) -> Result<(), SpdmTransportError> {
-        let frame = emu::encode_frame(command, self.transport, spdm).map_err(|source| SpdmTransportError::Framing {
-            peer: self.peer.clone(),
-            source,
+        let frame = emu::encode_frame(command, self.transport, spdm).map_err(|source| {
+            SpdmTransportError::Framing {
+                peer: self.peer.clone(),
+                source,
+            }
         })?;
-        self.stream.write_all(&frame).map_err(|source| SpdmTransportError::Io {
-            peer: self.peer.clone(),
-            action: "sending a request",
-            source,
-        })
+        self.stream
+            .write_all(&frame)
+            .map_err(|source| SpdmTransportError::Io {
+                peer: self.peer.clone(),
+                action: "sending a request",
+                source,
+            })
     }
 
     fn receive(&mut self) -> Result<(EmuHeader, Vec<u8>), SpdmTransportError> {
@@ -68,7 +90,9 @@ impl EmuTcpTransport {
     fn read_exact(&mut self, buf: &mut [u8]) -> Result<(), SpdmTransportError> {
         self.stream.read_exact(buf).map_err(|source| {
             if source.kind() == std::io::ErrorKind::UnexpectedEof {
-                SpdmTransportError::Closed { peer: self.peer.clone() }
+                SpdmTransportError::Closed {
+                    peer: self.peer.clone(),
+                }
             } else {
                 SpdmTransportError::Io {
                     peer: self.peer.clone(),
@@ -102,10 +126,15 @@ impl SpdmTransport for EmuTcpTransport {
             },
         };
         if header.command == command::SHUTDOWN {
-            return Err(SpdmTransportError::Closed { peer: self.peer.clone() });
+            return Err(SpdmTransportError::Closed {
+                peer: self.peer.clone(),
+            });
         }
         if header.command != command::NORMAL {
-            return Err(bad(format!("command 0x{:x} instead of NORMAL", header.command)));
+            return Err(bad(format!(
+                "command 0x{:x} instead of NORMAL",
+                header.command
+            )));
         }
         if header.transport_type != self.transport.code() {
             return Err(bad(format!(
@@ -137,7 +166,13 @@ impl SpdmConnector for EmuTcpConnector {
         let addr = self
             .peers
             .get(device_id)
-            .ok_or_else(|| SpdmTransportError::UnknownDevice { device: device_id.to_string() })?;
-        Ok(Box::new(EmuTcpTransport::connect(*addr, self.transport, self.timeout)?))
+            .ok_or_else(|| SpdmTransportError::UnknownDevice {
+                device: device_id.to_string(),
+            })?;
+        Ok(Box::new(EmuTcpTransport::connect(
+            *addr,
+            self.transport,
+            self.timeout,
+        )?))
     }
 }

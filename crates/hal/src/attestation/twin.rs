@@ -27,9 +27,9 @@ use corridor_protocols::spdm::request::{MEASUREMENTS_ALL, measurement_attributes
 use corridor_protocols::spdm::response::{VERSION_ENTRY_12, error_code};
 use corridor_protocols::spdm::signing::signed_message;
 use corridor_protocols::spdm::{
-    Algorithms, AsymAlgo, CapabilityFields, CertChain, ChallengeAuth, HashAlgo,
-    MeasurementBlock, MeasurementHash, Measurements, Negotiated, Request, Response,
-    SignedResponse, SpdmError, Transcript, VERSION_12, capability,
+    Algorithms, AsymAlgo, CapabilityFields, CertChain, ChallengeAuth, HashAlgo, MeasurementBlock,
+    MeasurementHash, Measurements, Negotiated, Request, Response, SignedResponse, SpdmError,
+    Transcript, VERSION_12, capability,
 };
 
 use super::identity::{AttestableDevice, FIRMWARE_INDEX, attestable_devices, hash_bytes};
@@ -81,7 +81,10 @@ pub struct TwinSpdmFaults(Arc<Mutex<HashMap<String, BTreeSet<SpdmFault>>>>);
 
 impl TwinSpdmFaults {
     pub fn inject(&self, device: &str, fault: SpdmFault) {
-        self.lock().entry(device.to_string()).or_default().insert(fault);
+        self.lock()
+            .entry(device.to_string())
+            .or_default()
+            .insert(fault);
     }
 
     pub fn clear(&self, device: &str, fault: SpdmFault) {
@@ -105,7 +108,9 @@ impl TwinSpdmFaults {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, BTreeSet<SpdmFault>>> {
         // A poisoned map only means a panicking test thread held it; the data is still sound.
-        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
@@ -137,7 +142,10 @@ pub struct TwinSpdm {
 
 impl TwinSpdm {
     /// One responder for every attestable device of `topology`, keys from its seed.
-    pub fn from_topology(topology: &Topology, config: TwinSpdmConfig) -> Result<TwinSpdm, TwinSpdmError> {
+    pub fn from_topology(
+        topology: &Topology,
+        config: TwinSpdmConfig,
+    ) -> Result<TwinSpdm, TwinSpdmError> {
         Self::new(topology.twin().seed, attestable_devices(topology), config)
     }
 
@@ -148,7 +156,12 @@ impl TwinSpdm {
         config: TwinSpdmConfig,
     ) -> Result<TwinSpdm, TwinSpdmError> {
         let ca = TwinCa::new(seed, "vendor-ca", "CorridorOS twin vendor CA", config.asym)?;
-        let rogue = Arc::new(TwinCa::new(seed, "rogue-ca", "CorridorOS twin vendor CA", config.asym)?);
+        let rogue = Arc::new(TwinCa::new(
+            seed,
+            "rogue-ca",
+            "CorridorOS twin vendor CA",
+            config.asym,
+        )?);
         let mut map = HashMap::with_capacity(devices.len());
         let mut order = Vec::with_capacity(devices.len());
         for (i, identity) in devices.into_iter().enumerate() {
@@ -197,7 +210,10 @@ impl TwinSpdm {
 
     /// The devices, in topology order.
     pub fn devices(&self) -> impl Iterator<Item = &AttestableDevice> {
-        self.order.iter().filter_map(|id| self.devices.get(id)).map(|d| &d.identity)
+        self.order
+            .iter()
+            .filter_map(|id| self.devices.get(id))
+            .map(|d| &d.identity)
     }
 
     #[must_use]
@@ -222,7 +238,9 @@ impl TwinSpdm {
         let device = self
             .devices
             .get(id)
-            .ok_or_else(|| SpdmTransportError::UnknownDevice { device: id.to_string() })?;
+            .ok_or_else(|| SpdmTransportError::UnknownDevice {
+                device: id.to_string(),
+            })?;
         if self.faults.has(id, SpdmFault::Unreachable) {
             return Err(unreachable(id));
         }
@@ -299,14 +317,20 @@ impl SpdmTransport for TwinSpdmTransport {
             Err(SpdmError::Version { got, .. }) => {
                 Ok(Reply::Encode(error(error_code::VERSION_MISMATCH, got)))
             }
-            Err(_) => Ok(Reply::Encode(error(error_code::INVALID_REQUEST, VERSION_12))),
+            Err(_) => Ok(Reply::Encode(error(
+                error_code::INVALID_REQUEST,
+                VERSION_12,
+            ))),
         };
         match response {
             Ok(Reply::Encode(r)) => r.encode(),
             Ok(Reply::Bytes(b)) => Ok(b),
             Err(code) => error(code, VERSION_12).encode(),
         }
-        .map_err(|e| SpdmTransportError::Framing { peer: id, source: e })
+        .map_err(|e| SpdmTransportError::Framing {
+            peer: id,
+            source: e,
+        })
     }
 }
 
@@ -325,7 +349,12 @@ impl TwinSpdmTransport {
         let n = self.device.nonce_counter.fetch_add(1, Ordering::Relaxed);
         let digest = hash_bytes(
             HashAlgo::Sha256,
-            &[b"corridor-twin-spdm-nonce", &self.seed.to_be_bytes(), self.device.identity.id.as_bytes(), &n.to_be_bytes()],
+            &[
+                b"corridor-twin-spdm-nonce",
+                &self.seed.to_be_bytes(),
+                self.device.identity.id.as_bytes(),
+                &n.to_be_bytes(),
+            ],
         );
         let mut out = [0u8; 32];
         out.copy_from_slice(&digest);
@@ -349,7 +378,10 @@ impl TwinSpdmTransport {
     }
 
     fn blocks(&self) -> Vec<MeasurementBlock> {
-        let mut blocks = self.device.identity.measurement_blocks(self.config.measurement_hash);
+        let mut blocks = self
+            .device
+            .identity
+            .measurement_blocks(self.config.measurement_hash);
         if self.fault(SpdmFault::TamperedFirmware) {
             let mut image = self.device.identity.firmware_image();
             image.extend_from_slice(b"\0implant");
@@ -368,7 +400,11 @@ impl TwinSpdmTransport {
                     // The rogue CA signs a certificate for the device's own key, so only
                     // the issuer is wrong.
                     let mut certs = self.rogue.der.clone();
-                    if let Ok(leaf) = self.rogue.issue_device(&self.device.identity.id, self.device.serial, &self.device.key) {
+                    if let Ok(leaf) = self.rogue.issue_device(
+                        &self.device.identity.id,
+                        self.device.serial,
+                        &self.device.key,
+                    ) {
                         certs.extend_from_slice(&leaf);
                     }
                     certs
@@ -506,7 +542,9 @@ impl TwinSpdmTransport {
                     return Ok(Reply::Bytes(old));
                 }
                 let summary = (*measurement_summary != 0).then(|| {
-                    let record = corridor_protocols::spdm::measurement::encode_record(&self.blocks()).unwrap_or_default();
+                    let record =
+                        corridor_protocols::spdm::measurement::encode_record(&self.blocks())
+                            .unwrap_or_default();
                     hash_bytes(negotiated.hash, &[&record])
                 });
                 let responder_nonce = if stale { *nonce } else { self.nonce() };

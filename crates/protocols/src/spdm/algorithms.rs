@@ -110,7 +110,7 @@ impl HashAlgo {
 
     /// Digest size in bytes.
     #[must_use]
-    pub fn len(self) -> usize {
+    pub fn size(self) -> usize {
         match self {
             HashAlgo::Sha256 => 32,
             HashAlgo::Sha384 => 48,

@@ -111,7 +111,12 @@ impl Put for Vec<u8> {
 }
 
 /// A length that must fit a field of `max`, or the typed error naming it.
-pub(crate) fn fits(message: &'static str, field: &'static str, len: usize, max: usize) -> Result<()> {
+pub(crate) fn fits(
+    message: &'static str,
+    field: &'static str,
+    len: usize,
+    max: usize,
+) -> Result<()> {
     if len > max {
         Err(SpdmError::TooLarge {
             message,

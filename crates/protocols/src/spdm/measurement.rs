@@ -41,7 +41,12 @@ impl MeasurementBlock {
     fn encode(&self, out: &mut Vec<u8>) -> Result<()> {
         let m = "measurement block";
         check_index(m, self.index)?;
-        fits(m, "DMTFSpecMeasurementValueSize", self.value.len(), usize::from(u16::MAX) - 3)?;
+        fits(
+            m,
+            "DMTFSpecMeasurementValueSize",
+            self.value.len(),
+            usize::from(u16::MAX) - 3,
+        )?;
         out.put_u8(self.index);
         out.put_u8(MEASUREMENT_SPEC_DMTF);
         out.put_u16(self.value.len() as u16 + 3);

@@ -20,8 +20,8 @@
 //! them.
 
 pub mod algorithms;
-mod codec;
 pub mod cert_chain;
+mod codec;
 pub mod emu;
 pub mod error;
 pub mod measurement;

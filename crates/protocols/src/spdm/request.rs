@@ -42,7 +42,9 @@ impl CapabilityFields {
             return Err(SpdmError::Inconsistent {
                 message: r.message(),
                 field: "MaxSPDMmsgSize",
-                reason: format!("{max_spdm_msg_size} is below DataTransferSize {data_transfer_size}"),
+                reason: format!(
+                    "{max_spdm_msg_size} is below DataTransferSize {data_transfer_size}"
+                ),
             });
         }
         Ok(CapabilityFields {
@@ -211,7 +213,10 @@ impl Request {
                 fits(m, "ReqAlgStruct count", n.alg_structs.len(), 4)?;
                 let len = NEGOTIATE_FIXED
                     + 4 * (n.ext_asym.len() + n.ext_hash.len())
-                    + n.alg_structs.iter().map(AlgStruct::encoded_len).sum::<usize>();
+                    + n.alg_structs
+                        .iter()
+                        .map(AlgStruct::encoded_len)
+                        .sum::<usize>();
                 fits(m, "Length", len, NEGOTIATE_MAX_LEN)?;
                 out.extend_from_slice(&[
                     VERSION_12,
@@ -303,7 +308,9 @@ impl Request {
         expect_version(name, expected, version)?;
         let request = match code {
             code::GET_VERSION => Request::GetVersion,
-            code::GET_CAPABILITIES => Request::GetCapabilities(CapabilityFields::decode_from(&mut r)?),
+            code::GET_CAPABILITIES => {
+                Request::GetCapabilities(CapabilityFields::decode_from(&mut r)?)
+            }
             code::NEGOTIATE_ALGORITHMS => {
                 let length = usize::from(r.u16("Length")?);
                 if length != bytes.len() {

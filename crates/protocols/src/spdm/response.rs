@@ -170,8 +170,16 @@ impl Response {
                 fits(m, "RespAlgStruct count", a.alg_structs.len(), 4)?;
                 let len = ALGORITHMS_FIXED
                     + 4 * (a.ext_asym_sel.len() + a.ext_hash_sel.len())
-                    + a.alg_structs.iter().map(AlgStruct::encoded_len).sum::<usize>();
-                out.extend_from_slice(&[VERSION_12, code::ALGORITHMS, a.alg_structs.len() as u8, 0]);
+                    + a.alg_structs
+                        .iter()
+                        .map(AlgStruct::encoded_len)
+                        .sum::<usize>();
+                out.extend_from_slice(&[
+                    VERSION_12,
+                    code::ALGORITHMS,
+                    a.alg_structs.len() as u8,
+                    0,
+                ]);
                 out.put_u16(len as u16);
                 out.put_u8(a.measurement_specification_sel);
                 out.put_u8(a.other_params_selection);
@@ -212,15 +220,30 @@ impl Response {
                 remainder_length,
             } => {
                 check_slot("CERTIFICATE", *slot_id)?;
-                fits("CERTIFICATE", "PortionLength", portion.len(), usize::from(u16::MAX))?;
+                fits(
+                    "CERTIFICATE",
+                    "PortionLength",
+                    portion.len(),
+                    usize::from(u16::MAX),
+                )?;
                 out.extend_from_slice(&[VERSION_12, code::CERTIFICATE, *slot_id, 0]);
                 out.put_u16(portion.len() as u16);
                 out.put_u16(*remainder_length);
                 out.extend_from_slice(portion);
             }
             Response::ChallengeAuth(c) => {
-                fits("CHALLENGE_AUTH", "OpaqueDataLength", c.opaque.len(), MAX_OPAQUE_LEN)?;
-                out.extend_from_slice(&[VERSION_12, code::CHALLENGE_AUTH, c.attributes, c.slot_mask]);
+                fits(
+                    "CHALLENGE_AUTH",
+                    "OpaqueDataLength",
+                    c.opaque.len(),
+                    MAX_OPAQUE_LEN,
+                )?;
+                out.extend_from_slice(&[
+                    VERSION_12,
+                    code::CHALLENGE_AUTH,
+                    c.attributes,
+                    c.slot_mask,
+                ]);
                 out.extend_from_slice(&c.cert_chain_hash);
                 out.extend_from_slice(&c.nonce);
                 if let Some(h) = &c.measurement_summary_hash {
@@ -236,7 +259,12 @@ impl Response {
                 fits(name, "OpaqueDataLength", m.opaque.len(), MAX_OPAQUE_LEN)?;
                 check_slot(name, m.slot_id)?;
                 let record = encode_record(&m.blocks)?;
-                fits(name, "MeasurementRecordLength", record.len(), MAX_RECORD_LEN)?;
+                fits(
+                    name,
+                    "MeasurementRecordLength",
+                    record.len(),
+                    MAX_RECORD_LEN,
+                )?;
                 let param2 = m.slot_id | ((m.content_changed & 0x03) << 4);
                 out.extend_from_slice(&[VERSION_12, code::MEASUREMENTS, m.total_indices, param2]);
                 out.put_u8(m.blocks.len() as u8);
@@ -366,7 +394,7 @@ impl Response {
                 })
             }
             code::DIGESTS => {
-                let hash_len = ctx.negotiated(name)?.hash.len();
+                let hash_len = ctx.negotiated(name)?.hash.size();
                 let digests = (0..param2.count_ones())
                     .map(|_| r.take("Digest", hash_len).map(<[u8]>::to_vec))
                     .collect::<Result<_>>()?;
@@ -387,10 +415,10 @@ impl Response {
             }
             code::CHALLENGE_AUTH => {
                 let n = ctx.negotiated(name)?;
-                let cert_chain_hash = r.take("CertChainHash", n.hash.len())?.to_vec();
+                let cert_chain_hash = r.take("CertChainHash", n.hash.size())?.to_vec();
                 let nonce = r.array("Nonce")?;
                 let measurement_summary_hash = if ctx.challenge_summary {
-                    Some(r.take("MeasurementSummaryHash", n.hash.len())?.to_vec())
+                    Some(r.take("MeasurementSummaryHash", n.hash.size())?.to_vec())
                 } else {
                     None
                 };
