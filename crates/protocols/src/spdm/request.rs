@@ -313,6 +313,14 @@ impl Request {
             }
             code::NEGOTIATE_ALGORITHMS => {
                 let length = usize::from(r.u16("Length")?);
+                if length > bytes.len() {
+                    return Err(SpdmError::Truncated {
+                        message: name,
+                        field: "Length",
+                        need: length,
+                        have: bytes.len(),
+                    });
+                }
                 if length != bytes.len() {
                     return Err(SpdmError::Inconsistent {
                         message: name,

@@ -354,6 +354,14 @@ impl Response {
             code::CAPABILITIES => Response::Capabilities(CapabilityFields::decode_from(r)?),
             code::ALGORITHMS => {
                 let length = usize::from(r.u16("Length")?);
+                if length > total_len {
+                    return Err(SpdmError::Truncated {
+                        message: name,
+                        field: "Length",
+                        need: length,
+                        have: total_len,
+                    });
+                }
                 if length != total_len {
                     return Err(SpdmError::Inconsistent {
                         message: name,
