@@ -372,6 +372,13 @@ impl TicketClaims {
         !self.submods.is_empty() && self.status() == Status::Affirming
     }
 
+    /// Whether the ticket expires within `margin_secs` of `now`: the service re-attests the
+    /// bound devices then, so that a corridor does not go `degraded` merely because its
+    /// ticket ran out.
+    pub fn expires_within(&self, now: u64, margin_secs: u64) -> bool {
+        now.saturating_add(margin_secs) >= self.exp
+    }
+
     /// Checks the profile's rules; see [`ClaimsError`] for each.
     pub fn validate(&self) -> Result<(), ClaimsError> {
         if self.eat_profile != PROFILE {

@@ -141,20 +141,11 @@ impl TicketSigner {
 
     /// Validates the claims and signs them with both keys.
     pub fn sign(&self, claims: &TicketClaims) -> Result<SignedTicket, SignError> {
-        claims.validate()?;
-        let payload = encode_claims(claims).map_err(SignError::Encode)?;
-        self.sign_payload(payload)
-    }
-
-    /// Signs payload bytes as they are, unvalidated. Only tests use it, to show that the
-    /// verifier refuses validly signed but malformed claims.
-    #[doc(hidden)]
-    pub fn sign_payload(&self, payload: Vec<u8>) -> Result<SignedTicket, SignError> {
-        let signatures = self.signature_headers(
+        let headers = self.signature_headers(
             (iana::Algorithm::ML_DSA_65, self.mldsa_kid.clone()),
             (iana::Algorithm::ES384, self.ecdsa_kid.clone()),
         );
-        self.sign_with_headers(payload, signatures)
+        self.sign_with_headers(claims, headers)
     }
 
     /// The two signature protected headers, `alg` and `kid` in each.
@@ -167,10 +158,22 @@ impl TicketSigner {
         [mldsa, ecdsa].map(|(alg, kid)| HeaderBuilder::new().algorithm(alg).key_id(kid).build())
     }
 
-    /// Signs with the given signature headers (first ML-DSA, then ECDSA). Tests use it to
-    /// produce tickets whose headers lie (swapped kids).
+    /// Signs valid claims under the given signature headers (first ML-DSA, then ECDSA).
+    /// Tests use it to produce tickets whose headers lie (swapped or borrowed kids); such a
+    /// ticket only ever fails verification.
     #[doc(hidden)]
     pub fn sign_with_headers(
+        &self,
+        claims: &TicketClaims,
+        headers: [coset::Header; 2],
+    ) -> Result<SignedTicket, SignError> {
+        claims.validate()?;
+        let payload = encode_claims(claims).map_err(SignError::Encode)?;
+        self.sign_payload(payload, headers)
+    }
+
+    /// Signs payload bytes as they are. Crate-private: every public path validates first.
+    pub(crate) fn sign_payload(
         &self,
         payload: Vec<u8>,
         [mldsa_header, ecdsa_header]: [coset::Header; 2],

@@ -222,3 +222,65 @@ fn describe_alg(alg: &Algorithm) -> String {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::ticket::cbor::encode_claims;
+    use crate::ticket::claims::{Appraisal, PROFILE, PolicyHash, Status, TrustVector, VerifierId};
+    use crate::ticket::error::ClaimsError;
+    use crate::ticket::nonce::Nonce;
+    use crate::ticket::sign::TicketSigner;
+
+    #[test]
+    fn validly_signed_but_invalid_claims_are_refused() {
+        let signer = TicketSigner::generate().unwrap();
+        let claims = TicketClaims {
+            eat_profile: PROFILE.to_string(),
+            iat: 100,
+            exp: 100,
+            eat_nonce: Nonce::new(vec![1; 32]).unwrap(),
+            verifier_id: VerifierId {
+                developer: "d".to_string(),
+                build: "b".to_string(),
+            },
+            attestation_id: "attest-1".to_string(),
+            submods: BTreeMap::from([(
+                "host-tpm".to_string(),
+                Appraisal {
+                    status: Status::Affirming,
+                    trust_vector: TrustVector {
+                        hardware: Some(2),
+                        ..TrustVector::default()
+                    },
+                    policy_id: None,
+                },
+            )]),
+            corridor_ids: vec![],
+            bundle_ids: vec![],
+            path_ids: vec![],
+            tenant: None,
+            security_domain: None,
+            policy_hash: PolicyHash([0; 32]),
+        };
+        let headers = signer.signature_headers(
+            (iana::Algorithm::ML_DSA_65, signer.mldsa_key_id().to_vec()),
+            (iana::Algorithm::ES384, signer.ecdsa_key_id().to_vec()),
+        );
+        let ticket = signer
+            .sign_payload(encode_claims(&claims).unwrap(), headers)
+            .unwrap();
+        let verdict = signer
+            .verifier()
+            .unwrap()
+            .verify(&ticket.bytes, 100, &RevocationList::new());
+        assert_eq!(
+            verdict,
+            Err(VerifyError::Decode(DecodeError::Claims(
+                ClaimsError::ExpiryNotAfterIssue { iat: 100, exp: 100 }
+            )))
+        );
+    }
+}
