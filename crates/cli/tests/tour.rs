@@ -184,9 +184,17 @@ fn the_readme_tour_runs_verbatim() {
     // What the tour's comments promise.
     let rfc = answer("| tee rfc-corridor.json");
     assert!(rfc.contains("assigned_lambda_nm"), "{rfc}");
-    let held = answer("/v1/corridors/$rfc/telemetry");
-    assert!(held.contains("NotLit") && held.contains("409"), "{held}");
-    assert!(held.contains("held for attestation"), "{held}");
+    let attested = answer("jq '{status, attestations}'");
+    assert!(
+        attested.contains("\"active\"") && attested.contains("attest-"),
+        "{attested}"
+    );
+    let telemetry = answer("/v1/corridors/$rfc/telemetry");
+    assert!(telemetry.contains("\"source\""), "{telemetry}");
+    let attestation = answer("/v1/attest/$att");
+    assert!(attestation.contains("\"affirming\""), "{attestation}");
+    let verified = answer("/v1/fabman/attest/$ticket");
+    assert!(verified.contains("\"valid\":true"), "{verified}");
     let lit = answer("corridor telemetry $id");
     for field in ["ber", "temp_c", "power_pj_per_bit", "drift", "error_count"] {
         assert!(lit.contains(&format!("\"{field}\"")), "{field}: {lit}");

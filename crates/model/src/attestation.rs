@@ -7,7 +7,7 @@ use utoipa::ToSchema;
 
 use crate::meta::{ResourceMeta, ResourceRef};
 use crate::problem::FieldViolation;
-use crate::validate::{Validate, Violations, pointer, rule};
+use crate::validate::{Validate, Violations, pointer};
 
 /// Shortest nonce: 8 bytes (64 bits) is the least that makes replay of an
 /// old quote improbable.
@@ -18,36 +18,18 @@ pub const MAX_NONCE_BYTES: usize = 64;
 /// SPDM 1.2 fixes the requester nonce of CHALLENGE and GET_MEASUREMENTS at
 /// 32 bytes.
 pub const SPDM_NONCE_BYTES: usize = 32;
-/// Evidence larger than 1 MiB is not a measurement transcript; the bound also
-/// keeps one request from pinning server memory.
-pub const MAX_EVIDENCE_CHARS: usize = 1 << 20;
-
-fn validate_base64(v: &mut Violations, at: &str, value: &str) {
-    let shape_ok = value.len().is_multiple_of(4)
-        && value
-            .trim_end_matches('=')
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '/'))
-        && value.len() - value.trim_end_matches('=').len() <= 2;
-    if !shape_ok {
-        v.add(at, rule::FORMAT, "must be standard, padded base64");
-    }
-    v.length(at, value.len(), 1, MAX_EVIDENCE_CHARS);
-}
-
-/// Body of `POST /v1/attest/device`.
+/// Body of `POST /v1/attest/device`. attestd collects the evidence from
+/// the device itself (an SPDM exchange it runs); evidence a client
+/// collected is not accepted.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AttestDeviceRequest {
-    #[schema(example = "cxl-dev-001")]
+    #[schema(example = "cxl-dev-001", pattern = "^[A-Za-z0-9._:-]{1,63}$")]
     pub device_id: String,
-    /// Freshness challenge, hex (8..=64 bytes).
-    #[schema(example = "5f1c9a0b7e3d2c48")]
+    /// Freshness challenge, hex (8..=64 bytes), single-use: the ticket
+    /// carries it as `eat_nonce`.
+    #[schema(example = "5f1c9a0b7e3d2c48", pattern = "^([0-9a-fA-F]{2}){8,64}$")]
     pub nonce: String,
-    /// Evidence the client already collected (base64 SPDM measurement
-    /// transcript or TPM quote); the service collects it itself if absent.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub evidence: Option<String>,
 }
 
 impl Validate for AttestDeviceRequest {
@@ -55,9 +37,6 @@ impl Validate for AttestDeviceRequest {
         let mut v = Violations::new();
         v.identifier("/device_id", &self.device_id);
         v.hex("/nonce", &self.nonce, MIN_NONCE_BYTES, MAX_NONCE_BYTES);
-        if let Some(evidence) = &self.evidence {
-            validate_base64(&mut v, "/evidence", evidence);
-        }
         v.into_result()
     }
 }
@@ -67,10 +46,11 @@ impl Validate for AttestDeviceRequest {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FabricAttestRequest {
-    #[schema(example = "cxl-dev-001")]
+    #[schema(example = "cxl-dev-001", pattern = "^[A-Za-z0-9._:-]{1,63}$")]
     pub device_id: String,
-    /// Hex; the fabric manager draws one if absent.
+    /// Hex (8..=64 bytes), single-use; the service draws one if absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = "^([0-9a-fA-F]{2}){8,64}$")]
     pub nonce: Option<String>,
     /// Allocations (corridors, bundles, paths) the ticket is bound to.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -96,11 +76,14 @@ impl Validate for FabricAttestRequest {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SpdmAttestRequest {
+    #[schema(pattern = "^[A-Za-z0-9._:-]{1,63}$")]
     pub device_id: String,
     /// Exactly 32 bytes, hex.
+    #[schema(pattern = "^[0-9a-fA-F]{64}$")]
     pub nonce: String,
     /// Certificate slot, 0..=7 (SPDM has eight).
     #[serde(default)]
+    #[schema(minimum = 0, maximum = 7)]
     pub slot_id: u8,
     /// Measurement block indices, 1..=254 each; empty asks for all (SPDM's
     /// 0xFF).

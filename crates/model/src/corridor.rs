@@ -325,9 +325,11 @@ pub struct Corridor {
     /// channels and the lane plan the physics model chose.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub assignment: Option<CorridorAssignment>,
-    /// Ticket binding the corridor to attested devices.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub attestation_ticket: Option<String>,
+    /// With `attestation_required`: the attestations (`attest-…`) of the
+    /// optical modules at the corridor's two ends that vouched for them
+    /// when it was activated, near end first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attestations: Vec<String>,
     #[serde(flatten)]
     pub meta: ResourceMeta,
 }
@@ -423,7 +425,7 @@ impl Corridor {
             path: Vec::new(),
             hops: 0,
             assignment: None,
-            attestation_ticket: None,
+            attestations: Vec::new(),
             meta: ResourceMeta::new(now).with_labels(labels),
         }
     }

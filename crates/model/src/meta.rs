@@ -217,6 +217,7 @@ impl std::fmt::Display for ResourceKind {
 #[serde(deny_unknown_fields)]
 pub struct ResourceRef {
     pub kind: ResourceKind,
+    #[schema(pattern = "^[A-Za-z0-9._:-]{1,63}$")]
     pub id: String,
 }
 

@@ -9,6 +9,7 @@ pub mod http;
 pub mod metered_store;
 pub mod metrics;
 pub mod serve;
+pub mod ticket_keys;
 pub mod tls;
 
 use std::net::SocketAddr;
@@ -60,6 +61,8 @@ pub enum StartError {
     TwinOptics(#[source] corridor_hal::OpticalError),
     #[error("cannot open the optical modules (--optics linux)")]
     LinuxOptics(#[source] corridor_hal::optical::LinuxOpticsError),
+    #[error("cannot load attestd's ticket keys")]
+    TicketKeys(#[source] ticket_keys::TicketKeyError),
     #[error("cannot start the control plane")]
     Services(#[source] corridor_services::ServiceError),
     #[error("the API document's declarations are incomplete")]
@@ -199,7 +202,9 @@ impl Daemon {
             ports = optics.inventory().len(),
             "optical plant"
         );
-        let plane = ControlPlane::start_with_optics(store, topology, clocks, ffm, optics)
+        let signer =
+            ticket_keys::load_or_create(&config.state_dir).map_err(StartError::TicketKeys)?;
+        let plane = ControlPlane::start_full(store, topology, clocks, ffm, optics, signer)
             .await
             .map_err(StartError::Services)?;
 
@@ -262,6 +267,9 @@ impl Daemon {
             .plane
             .corridors
             .spawn_reconciler(CORRIDOR_RECONCILE_INTERVAL);
+        // attestd attests every twin device now and renews tickets before
+        // they expire; held corridors activate on the reconciler's next pass.
+        let attestation = self.state.plane.attestation.spawn_attestation_loop();
         self.state.ready.store(true, Ordering::Release);
         tracing::info!(
             addr = %self.local_addr,
@@ -287,6 +295,8 @@ impl Daemon {
         };
         let served = serve::serve(self.listener, self.tls, app, shutdown).await;
         reconciler.stop().await;
+        attestation.abort();
+        let _ = attestation.await;
         served.map_err(StartError::Serve)?;
         self.state.ready.store(false, Ordering::Release);
         Ok(())

@@ -206,11 +206,7 @@ async fn every_pending_rfc_endpoint_answers_501_problem() {
     let http = server.admin();
     let pending = [
         ("POST", "/v1/fabman/paths"),
-        ("POST", "/v1/fabman/attest"),
-        ("GET", "/v1/fabman/attest/attest-123456"),
         ("POST", "/v1/heliopass/calibrate"),
-        ("POST", "/v1/attest/device"),
-        ("GET", "/v1/attest/att-1"),
         ("GET", "/v1/attest/measured-boot/cxl-dev-001"),
         ("POST", "/v1/attest/spdm"),
     ];

@@ -81,8 +81,11 @@ async fn fuzzing_from_the_document_finds_no_disagreement() {
             &examples,
             "--seed",
             "20261203",
+            // One worker: with two, Hypothesis' lambda-source cache is
+            // shared between threads and now and then raises a KeyError of
+            // its own (a "Runtime Error" that is no finding about us).
             "--workers",
-            "2",
+            "1",
             "--request-timeout",
             "20",
             "--no-color",

@@ -10,6 +10,10 @@ use corridor_model::calibration::AmbientProfile;
 use corridor_model::fabric::FabricDevice;
 use corridor_store::StateStore;
 
+use corridor_attest::ticket::TicketSigner;
+use corridor_hal::attestation::{TwinSpdm, TwinSpdmConfig, TwinSpdmFaults};
+
+use crate::attestation::{AttestationService, TrustAnchors};
 use crate::corridors::CorridorService;
 use crate::ffm::{FfmConfig, FfmService};
 use crate::inventory::{self, DeviceInventory};
@@ -29,6 +33,10 @@ pub struct ControlPlane {
     pub corridors: Arc<CorridorService>,
     /// memqosd: free-form memory and policies.
     pub ffm: Arc<FfmService>,
+    /// attestd: device attestation and tickets.
+    pub attestation: Arc<AttestationService>,
+    /// Fault injection into the twin's SPDM responders.
+    pub spdm_faults: TwinSpdmFaults,
 }
 
 impl ControlPlane {
@@ -61,7 +69,9 @@ impl ControlPlane {
     }
 
     /// As [`ControlPlane::start_with`], with corrd on the given optical
-    /// plant (the twin or real modules; its ports are the topology's).
+    /// plant (the twin or real modules; its ports are the topology's) and
+    /// attestd signing with fresh keys (tickets verify only while this
+    /// process lives; corridord passes its persistent keys instead).
     pub async fn start_with_optics(
         store: Arc<dyn StateStore>,
         topology: Arc<Topology>,
@@ -69,7 +79,47 @@ impl ControlPlane {
         ffm: FfmConfig,
         optics: Arc<dyn OpticalPlant>,
     ) -> Result<ControlPlane, ServiceError> {
+        let signer = TicketSigner::generate().map_err(|e| ServiceError::Startup {
+            service: "attestd",
+            message: format!("ticket keys: {}", crate::error::error_chain(&e)),
+        })?;
+        Self::start_full(store, topology, clocks, ffm, optics, signer).await
+    }
+
+    /// Every service, with attestd signing tickets with `signer`.
+    pub async fn start_full(
+        store: Arc<dyn StateStore>,
+        topology: Arc<Topology>,
+        clocks: impl Into<Clocks>,
+        ffm: FfmConfig,
+        optics: Arc<dyn OpticalPlant>,
+        signer: TicketSigner,
+    ) -> Result<ControlPlane, ServiceError> {
         let clocks = clocks.into();
+        // The twin's SPDM responders answer for every simulated device;
+        // what is trusted about them is taken from them at start, as an
+        // operator enrols devices.
+        let spdm = TwinSpdm::from_topology(&topology, TwinSpdmConfig::default()).map_err(|e| {
+            ServiceError::Startup {
+                service: "attestd",
+                message: format!(
+                    "the twin's SPDM responders: {}",
+                    crate::error::error_chain(&e)
+                ),
+            }
+        })?;
+        let anchors = TrustAnchors::of_twin(&spdm).map_err(|e| ServiceError::Startup {
+            service: "attestd",
+            message: format!("the twin's device keys: {e}"),
+        })?;
+        let spdm = Arc::new(spdm);
+        let attestation = Arc::new(AttestationService::new(
+            Arc::clone(&store),
+            Arc::clone(&clocks.wall),
+            spdm.clone(),
+            anchors,
+            signer,
+        )?);
         let mut ffm = ffm;
         // One memory provider for memqosd's placements and the device
         // inventory, so both see the same devices.
@@ -113,6 +163,7 @@ impl ControlPlane {
                 message: crate::error::error_chain(&other),
             },
         })?;
+        corridors.attach_trust(attestation.clone());
         Ok(ControlPlane {
             ffm,
             store,
@@ -122,6 +173,8 @@ impl ControlPlane {
             inventory,
             operations,
             corridors,
+            attestation,
+            spdm_faults: spdm.faults(),
         })
     }
 

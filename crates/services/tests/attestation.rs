@@ -39,7 +39,6 @@ fn request(device: &str, nonce: &str) -> AttestDeviceRequest {
     AttestDeviceRequest {
         device_id: device.into(),
         nonce: nonce.into(),
-        evidence: None,
     }
 }
 
@@ -115,7 +114,7 @@ async fn a_nonce_is_used_once() {
 }
 
 #[tokio::test]
-async fn unknown_devices_and_client_evidence_are_refused() {
+async fn unknown_devices_are_refused() {
     let f = fixture();
     let caller = Caller::system();
     let e = f
@@ -124,8 +123,106 @@ async fn unknown_devices_and_client_evidence_are_refused() {
         .await
         .unwrap_err();
     assert_eq!(e.to_problem().status, 404);
-    let mut r = request("op-h0-0", "0011223344556677");
-    r.evidence = Some("AAAA".into());
-    let e = f.service.attest_device(&caller, r).await.unwrap_err();
-    assert_eq!(e.to_problem().status, 422);
+}
+
+/// The RFC's corridor (`attestation_required: true`) is held with its lanes
+/// dark until both end modules are attested, then goes active naming the
+/// attestations; when one end's newest attestation is contraindicated it
+/// goes degraded with that reason, and a new corridor on that module stays
+/// dark saying why.
+#[tokio::test]
+async fn attested_corridors_follow_their_end_modules_tickets() {
+    use corridor_model::corridor::{CorridorRequest, CorridorStatus};
+    use corridor_services::ControlPlane;
+    use corridor_services::corridors::reconcile::reconcile_once;
+
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn StateStore> =
+        Arc::new(RedbStore::open(dir.path().join("state.redb"), RedbOptions::default()).unwrap());
+    let topology = Topology::default_twin();
+    let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
+    let plane = ControlPlane::start(store, Arc::new(topology), clock.clone())
+        .await
+        .unwrap();
+    let rfc: CorridorRequest = corridor_model::json::from_slice_strict(
+        br#"{"corridor_type": "SiCorridor", "lanes": 8,
+        "lambda_nm": [1550, 1551, 1552, 1553, 1554, 1555, 1556, 1557],
+        "min_gbps": 400, "latency_budget_ns": 250, "reach_mm": 75, "mode": "waveguide",
+        "qos": {"pfc": true, "priority": "gold"}, "attestation_required": true}"#,
+    )
+    .unwrap();
+    let system = Caller::system();
+    let held = plane.corridors.create(&system, rfc.clone()).await.unwrap();
+    assert_eq!(held.status, CorridorStatus::Provisioning, "{held:#?}");
+    let why = |c: &corridor_model::corridor::Corridor| {
+        c.meta
+            .conditions
+            .iter()
+            .find(|k| k.condition_type == "Attested")
+            .map(|k| (k.status, k.message.clone()))
+            .unwrap()
+    };
+    assert!(
+        why(&held).1.contains("not attested yet"),
+        "{:?}",
+        why(&held)
+    );
+    reconcile_once(&plane.corridors).await.unwrap();
+    let still = plane.corridors.get(&system, &held.id).await.unwrap();
+    assert_eq!(still.status, CorridorStatus::Provisioning);
+
+    // attestd attests every twin device; the next pass lights the corridor.
+    assert!(
+        plane
+            .attestation
+            .attest_due(std::time::Duration::from_secs(3600))
+            .await
+            > 0
+    );
+    let report = reconcile_once(&plane.corridors).await.unwrap();
+    assert_eq!(report.activated, vec![held.id.clone()]);
+    let active = plane.corridors.get(&system, &held.id).await.unwrap();
+    assert_eq!(active.status, CorridorStatus::Active, "{active:#?}");
+    assert_eq!(active.attestations.len(), 2);
+    let ends = active.assignment.clone().unwrap().ports;
+    for (port, id) in ends.iter().zip(&active.attestations) {
+        let a = plane.attestation.get(&system, id).await.unwrap();
+        assert_eq!(&a.device_id, port);
+        assert_eq!(a.verdict, AttestationVerdict::Affirming);
+    }
+    // Telemetry is real now: the lanes are lit.
+    plane.corridors.telemetry(&system, &held.id).await.unwrap();
+
+    // The near end's firmware is tampered with and re-attested.
+    plane
+        .spdm_faults
+        .inject(&ends[0], SpdmFault::TamperedFirmware);
+    let bad = plane
+        .attestation
+        .attest_device(&system, request(&ends[0], "feedfacecafebeef"))
+        .await
+        .unwrap();
+    assert_eq!(bad.verdict, AttestationVerdict::Contraindicated);
+    reconcile_once(&plane.corridors).await.unwrap();
+    let degraded = plane.corridors.get(&system, &held.id).await.unwrap();
+    assert_eq!(degraded.status, CorridorStatus::Degraded, "{degraded:#?}");
+    let (status, message) = why(&degraded);
+    assert_eq!(status, corridor_model::meta::ConditionStatus::False);
+    assert!(
+        message.contains(&bad.id) && message.contains("measurement"),
+        "{message}"
+    );
+
+    // A new attested corridor on that module is held, dark, saying why.
+    plane
+        .corridors
+        .delete(&system, &held.id, None)
+        .await
+        .unwrap();
+    let mut again = rfc;
+    again.endpoints = Some([ends[0].clone(), ends[1].clone()]);
+    let dark = plane.corridors.create(&system, again).await.unwrap();
+    assert_eq!(dark.status, CorridorStatus::Provisioning, "{dark:#?}");
+    assert!(why(&dark).1.contains("measurement"), "{:?}", why(&dark));
+    assert!(plane.corridors.telemetry(&system, &dark.id).await.is_err());
 }

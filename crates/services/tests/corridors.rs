@@ -154,10 +154,15 @@ async fn the_rfc_request_is_granted_and_held_for_attestation() {
     assert_eq!(c.hops, 1);
     assert_eq!(c.channels.len(), 8);
     assert!(c.achievable_gbps.get() >= 400.0, "{}", c.achievable_gbps);
-    // Attestation does not exist yet: capacity held, activation held.
+    // No device is attested yet: capacity held, activation held.
     assert_eq!(c.status, CorridorStatus::Provisioning);
     let held = c.meta.condition("Attested").unwrap();
-    assert_eq!(held.reason, "AttestationUnavailable");
+    assert_eq!(held.reason, "AttestationPending");
+    assert!(
+        held.message.contains("not attested yet"),
+        "{}",
+        held.message
+    );
     assert_eq!(c.security_domain.as_deref(), Some("tenantA"));
     // Each requested wavelength is reported with the grid channel it was
     // snapped to: 1550 nm is n = 3 of the 100 GHz grid, 193.4 THz.

@@ -9,6 +9,7 @@
 //! scopes and the documented responses back out of that document
 //! ([`contract`]).
 
+pub mod attestation;
 pub mod auth;
 pub mod caller;
 pub mod contract;
@@ -65,6 +66,7 @@ impl AppState {
 /// declarations.
 pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     let (router, mut document) = OpenApiRouter::with_openapi(openapi::base())
+        .merge(attestation::routes())
         .merge(corridors::routes())
         .merge(ffm::routes())
         .merge(inventory::routes())

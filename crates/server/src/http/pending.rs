@@ -41,16 +41,12 @@ pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(create_path, list_paths))
         .routes(routes!(get_path, delete_path))
-        .routes(routes!(fabman_attest))
-        .routes(routes!(fabman_get_ticket))
         .routes(routes!(heliopass_calibrate))
-        .routes(routes!(attest_device))
-        .routes(routes!(get_attestation))
         .routes(routes!(measured_boot))
         .routes(routes!(attest_spdm))
 }
 
-// fabmand: CXL fabric paths and device attestation.
+// fabmand: CXL fabric paths.
 pending_endpoint!(
     create_path,
     post,
@@ -87,24 +83,6 @@ pending_endpoint!(
     ["id"],
     "the CXL fabric manager (fabmand: switch paths with QoS over the FM API)"
 );
-pending_endpoint!(
-    fabman_attest,
-    post,
-    "/v1/fabman/attest",
-    "fabmand",
-    "tenant",
-    [],
-    "the attestation service (attestd: SPDM, TPM measured boot, signed tickets)"
-);
-pending_endpoint!(
-    fabman_get_ticket,
-    get,
-    "/v1/fabman/attest/{ticket_id}",
-    "fabmand",
-    "tenant",
-    ["ticket_id"],
-    "the attestation service (attestd: SPDM, TPM measured boot, signed tickets)"
-);
 
 // heliopassd: calibration.
 pending_endpoint!(
@@ -118,24 +96,6 @@ pending_endpoint!(
 );
 
 // attestd: attestation.
-pending_endpoint!(
-    attest_device,
-    post,
-    "/v1/attest/device",
-    "attestd",
-    "infrastructure",
-    [],
-    "the attestation service (attestd: SPDM, TPM measured boot, signed tickets)"
-);
-pending_endpoint!(
-    get_attestation,
-    get,
-    "/v1/attest/{attestation_id}",
-    "attestd",
-    "infrastructure",
-    ["attestation_id"],
-    "the attestation service (attestd: SPDM, TPM measured boot, signed tickets)"
-);
 pending_endpoint!(
     measured_boot,
     get,

@@ -52,6 +52,11 @@ impl TrustAnchors {
         })
     }
 
+    /// Every device with a reference, in id order.
+    pub fn device_ids(&self) -> Vec<String> {
+        self.devices.keys().cloned().collect()
+    }
+
     /// Whether `device` has a reference (only those can be attested).
     pub fn knows(&self, device: &str) -> bool {
         self.devices.contains_key(device)

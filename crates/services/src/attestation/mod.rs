@@ -45,6 +45,7 @@ use corridor_store::{Compare, Op, StateStore};
 pub use anchors::TrustAnchors;
 pub use error::AttestationError;
 
+use crate::corridors::trust::DeviceStanding;
 use crate::{Caller, ListOptions, Registry, ServiceError};
 
 crate::meta_resource!(AttestationTicket, "attestations", leased);
@@ -115,20 +116,12 @@ impl AttestationService {
     /// `POST /v1/attest/device`: attests one device now.
     ///
     /// # Errors
-    /// Unknown device (404), evidence supplied by the client (422: attestd
-    /// collects its own), a nonce used before (409), store failures.
+    /// Unknown device (404), a nonce used before (409), store failures.
     pub async fn attest_device(
         &self,
         _caller: &Caller,
         request: AttestDeviceRequest,
     ) -> Result<AttestationTicket, AttestationError> {
-        if request.evidence.is_some() {
-            return Err(AttestationError::Field {
-                pointer: "/evidence",
-                rule: "compatible",
-                message: "attestd collects evidence from the device itself; client-collected evidence is not appraised".into(),
-            });
-        }
         self.attest(&request.device_id, &request.nonce, Vec::new(), None)
             .await
     }
@@ -392,7 +385,21 @@ impl AttestationService {
         }
     }
 
-    /// The newest ticket that vouches for `device_id` now, if any.
+    /// The device's newest attestation, whatever its verdict.
+    ///
+    /// # Errors
+    /// Store failures.
+    pub async fn newest(&self, device_id: &str) -> Result<Option<AttestationTicket>, ServiceError> {
+        let page = self
+            .attestations
+            .list_visible(&ListOptions::default(), |a| a.device_id == device_id)
+            .await?;
+        Ok(page.items.into_iter().max_by_key(|a| a.issued_at))
+    }
+
+    /// The ticket that vouches for `device_id` now: its newest attestation,
+    /// if that one is affirming, unexpired, unrevoked and verifies. A newer
+    /// contraindicated attestation supersedes an older affirming one.
     ///
     /// # Errors
     /// Store failures.
@@ -401,16 +408,111 @@ impl AttestationService {
         device_id: &str,
     ) -> Result<Option<AttestationTicket>, ServiceError> {
         let now = self.clock.now();
-        let page = self
-            .attestations
-            .list_visible(&ListOptions::default(), |a| {
-                a.device_id == device_id && a.is_valid_at(now)
-            })
-            .await?;
-        Ok(page
-            .items
-            .into_iter()
-            .filter(|a| self.ticket_fault(a, now).is_none())
-            .max_by_key(|a| a.issued_at))
+        Ok(self
+            .newest(device_id)
+            .await?
+            .filter(|a| a.is_valid_at(now) && self.ticket_fault(a, now).is_none()))
+    }
+
+    /// Attests every known device whose standing is not a ticket valid for
+    /// at least `margin` more, with a nonce of its own. Returns how many it
+    /// attested.
+    pub async fn attest_due(&self, margin: Duration) -> usize {
+        let now = self.clock.now();
+        let soon = now + chrono::Duration::from_std(margin).unwrap_or(chrono::Duration::MAX);
+        let mut attested = 0;
+        for device in self.anchors.device_ids() {
+            let due = match self.newest(&device).await {
+                Ok(Some(a)) => !(a.is_valid_at(now) && a.expires_at > soon),
+                Ok(None) => true,
+                Err(error) => {
+                    tracing::warn!(%device, error = %crate::error::error_chain(&error), "cannot read attestations");
+                    continue;
+                }
+            };
+            if !due {
+                continue;
+            }
+            let mut nonce = [0u8; 32];
+            rand::Rng::fill(&mut rand::rng(), &mut nonce);
+            match self
+                .attest(&device, &appraisal::hex(&nonce), Vec::new(), None)
+                .await
+            {
+                Ok(a) => {
+                    attested += 1;
+                    if a.verdict != AttestationVerdict::Affirming {
+                        tracing::warn!(%device, reason = a.reason.as_deref().unwrap_or(""), "device contraindicated");
+                    }
+                }
+                Err(error) => {
+                    tracing::warn!(%device, error = %crate::error::error_chain(&error), "attestation failed");
+                }
+            }
+        }
+        attested
+    }
+
+    /// Attests every device now and keeps re-attesting those whose ticket
+    /// is within [`REATTEST_MARGIN`] of expiry, every [`REATTEST_PERIOD`],
+    /// until the service is dropped or the returned task is aborted (which
+    /// drops its hold on the service, and so on the store, at once).
+    pub fn spawn_attestation_loop(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+        let service = Arc::downgrade(self);
+        tokio::spawn(async move {
+            loop {
+                let Some(s) = service.upgrade() else { return };
+                s.attest_due(REATTEST_MARGIN).await;
+                drop(s);
+                tokio::time::sleep(REATTEST_PERIOD).await;
+            }
+        })
+    }
+}
+
+/// A ticket this close to expiry is renewed by a fresh attestation.
+pub const REATTEST_MARGIN: Duration = Duration::from_secs(3600);
+/// How often due devices are looked for.
+pub const REATTEST_PERIOD: Duration = Duration::from_secs(60);
+
+#[async_trait::async_trait]
+impl crate::corridors::trust::DeviceTrust for AttestationService {
+    async fn standing(&self, device_id: &str) -> DeviceStanding {
+        let now = self.clock.now();
+        match self.newest(device_id).await {
+            Err(e) => DeviceStanding::Untrusted {
+                reason: format!(
+                    "its attestations cannot be read: {}",
+                    crate::error::error_chain(&e)
+                ),
+            },
+            Ok(None) => DeviceStanding::Untrusted {
+                reason: "not attested yet".into(),
+            },
+            Ok(Some(a)) => {
+                let fault = if a.verdict != AttestationVerdict::Affirming {
+                    Some(format!(
+                        "attestation {} is {}: {}",
+                        a.id,
+                        "contraindicated",
+                        a.reason.as_deref().unwrap_or("no reason given")
+                    ))
+                } else if now >= a.expires_at {
+                    Some(format!(
+                        "the ticket of attestation {} expired at {}",
+                        a.id, a.expires_at
+                    ))
+                } else {
+                    self.ticket_fault(&a, now)
+                        .map(|why| format!("the ticket of attestation {}: {why}", a.id))
+                };
+                match fault {
+                    None => DeviceStanding::Trusted {
+                        attestation_id: a.id,
+                    },
+                    Some(reason) => DeviceStanding::Untrusted { reason },
+                }
+            }
+        }
     }
 }

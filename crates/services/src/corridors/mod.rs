@@ -30,6 +30,7 @@ pub mod grant;
 pub mod ledger;
 pub mod optics;
 pub mod reconcile;
+pub mod trust;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -100,6 +101,9 @@ pub struct CorridorService {
     /// released corridor's darken and a new grant's light of the same
     /// lanes never interleave.
     lighting: tokio::sync::Mutex<()>,
+    /// Who vouches for the devices at corridors' ends (attestd); without
+    /// it `attestation_required` corridors stay held.
+    trust: std::sync::OnceLock<Arc<dyn trust::DeviceTrust>>,
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -135,11 +139,26 @@ impl CorridorService {
             counters: Mutex::new(HashMap::new()),
             lit: Mutex::new(HashMap::new()),
             lighting: tokio::sync::Mutex::new(()),
+            trust: std::sync::OnceLock::new(),
         };
         // Corridors that were lit before a restart are lit again: the twin's
         // modules start dark, as real modules after a power cycle.
         service.relight_after_restart().await;
         Ok(service)
+    }
+
+    /// Lets `attestation_required` corridors activate once `trust` vouches
+    /// for the devices at both their ends. Set once, at start.
+    pub fn attach_trust(&self, trust: Arc<dyn trust::DeviceTrust>) {
+        let _ = self.trust.set(trust);
+    }
+
+    /// The attestations vouching for both ends of `a`, or why not.
+    pub(crate) async fn vouched(
+        &self,
+        a: &corridor_model::corridor::CorridorAssignment,
+    ) -> Result<Vec<String>, String> {
+        trust::vouched(self.trust.get().map(|t| t.as_ref()), a).await
     }
 
     /// Provisions the corridor's lanes and remembers them as lit.
@@ -328,18 +347,34 @@ impl CorridorService {
         for victim in &plan.preempt {
             victims.push(self.registry.get_kv(victim).await?);
         }
+        // An attested corridor is lit only while both end modules are
+        // vouched for; otherwise its capacity is held with the lanes dark.
+        let held = if corridor.attestation_required
+            && let Some(a) = corridor.assignment.clone()
+        {
+            match self.vouched(&a).await {
+                Ok(ids) => {
+                    trust::record_attested(&mut corridor, ids, now);
+                    false
+                }
+                Err(why) => {
+                    trust::record_held(&mut corridor, &why, now);
+                    true
+                }
+            }
+        } else {
+            false
+        };
         // Early only when no lane of the plan is lit for another corridor
         // in this process: a cache that missed a grant (a refresh racing a
         // commit) must cost a lost compare, never a live corridor's light.
         let early = victims.is_empty()
-            && !corridor.attestation_required
+            && !held
             && corridor
                 .assignment
                 .as_ref()
                 .is_none_or(|a| !self.lit_elsewhere(id, a));
-        if corridor.attestation_required {
-            hold_for_attestation(&mut corridor, now);
-        } else if early && let Some(a) = corridor.assignment.clone() {
+        if early && let Some(a) = corridor.assignment.clone() {
             let outcome = self.bring_up(&corridor, &a).await;
             record_bring_up(&mut corridor, &a, &outcome, now);
         }
@@ -380,7 +415,7 @@ impl CorridorService {
                 let _ = self.store.lease_revoke(lease).await;
             }
         }
-        if early || corridor.attestation_required {
+        if early || held {
             return Ok(corridor);
         }
         // The pre-empted lanes are dark now: light the new ones and record
@@ -398,7 +433,7 @@ impl CorridorService {
     }
 
     /// Lights the lanes, settles both ends and reads them back.
-    async fn bring_up(
+    pub(crate) async fn bring_up(
         &self,
         corridor: &Corridor,
         a: &corridor_model::corridor::CorridorAssignment,
@@ -750,7 +785,7 @@ impl CorridorService {
         let Some(assignment) = corridor.assignment.clone() else {
             return Err(no_lanes(corridor));
         };
-        if corridor.attestation_required || corridor.status == CorridorStatus::Released {
+        if trust::is_held(corridor) || corridor.status == CorridorStatus::Released {
             // Re-locking would light lanes that are dark on purpose.
             return Err(CorridorError::NotLit {
                 id: corridor.id.clone(),
@@ -935,22 +970,9 @@ fn no_lanes(corridor: &Corridor) -> CorridorError {
     }
 }
 
-/// A corridor whose activation waits for attestation: capacity held,
-/// lanes dark, and it says why.
-fn hold_for_attestation(c: &mut Corridor, now: DateTime<Utc>) {
-    c.meta.set_condition(Condition::new(
-        conditions::ATTESTED,
-        ConditionStatus::False,
-        "AttestationUnavailable",
-        "attestation_required is set and no attestation service (attestd) runs in this control plane yet; activation is held until one attests the path",
-        now,
-    ));
-    c.meta.updated_at = now;
-}
-
 /// Records how bringing the lanes up went: provisioned and read back
 /// (`active` or `degraded`), or `failed` with the error chain.
-fn record_bring_up(
+pub(crate) fn record_bring_up(
     c: &mut Corridor,
     a: &corridor_model::corridor::CorridorAssignment,
     outcome: &Result<optics::Readback, CorridorError>,

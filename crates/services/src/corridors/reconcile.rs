@@ -15,7 +15,7 @@ use corridor_model::meta::{Condition, ConditionStatus};
 
 use super::error::CorridorError;
 use super::optics::{self, Readback, eye_margin};
-use super::{CorridorService, admission, conditions, grant, lock};
+use super::{CorridorService, admission, conditions, grant, lock, trust};
 
 /// Laser drift beyond this share of the channel spacing counts as a fault
 /// even while the BER holds: the line is walking towards its neighbour's
@@ -178,6 +178,79 @@ pub struct PassReport {
     pub unrepaired: Vec<String>,
     /// Corridors gone from the store whose lanes were taken down.
     pub released: Vec<String>,
+    /// Corridors held for attestation whose ends are now vouched for: lit.
+    pub activated: Vec<String>,
+}
+
+/// The attestation side of one corridor's pass: a held corridor is lit
+/// once both its ends are vouched for; a lit one whose ends no longer are
+/// goes `degraded` with the reason. True when its health is checked next.
+async fn attestation_pass(
+    service: &CorridorService,
+    c: &Corridor,
+    a: &corridor_model::corridor::CorridorAssignment,
+    now: chrono::DateTime<chrono::Utc>,
+    report: &mut PassReport,
+) -> Result<bool, CorridorError> {
+    let vouched = service.vouched(a).await;
+    let condition = c
+        .meta
+        .conditions
+        .iter()
+        .find(|k| k.condition_type == conditions::ATTESTED);
+    match (trust::is_held(c), vouched) {
+        (true, Ok(ids)) => {
+            let outcome = service.bring_up(c, a).await;
+            service
+                .registry
+                .update(&c.id, None, |obj| {
+                    trust::record_attested(obj, ids.clone(), now);
+                    super::record_bring_up(obj, a, &outcome, now);
+                    Ok(())
+                })
+                .await?;
+            report.activated.push(c.id.clone());
+            Ok(false)
+        }
+        (true, Err(why)) => {
+            if condition.is_none_or(|k| !k.message.ends_with(&why)) {
+                service
+                    .registry
+                    .update(&c.id, None, |obj| {
+                        trust::record_held(obj, &why, now);
+                        Ok(())
+                    })
+                    .await?;
+            }
+            Ok(false)
+        }
+        (false, Ok(ids)) => {
+            if c.attestations != ids || condition.is_none_or(|k| k.status != ConditionStatus::True)
+            {
+                service
+                    .registry
+                    .update(&c.id, None, |obj| {
+                        trust::record_attested(obj, ids.clone(), now);
+                        Ok(())
+                    })
+                    .await?;
+            }
+            Ok(true)
+        }
+        (false, Err(why)) => {
+            if c.status != CorridorStatus::Degraded || condition.is_none_or(|k| k.message != why) {
+                service
+                    .registry
+                    .update(&c.id, None, |obj| {
+                        trust::record_lost(obj, &why, now);
+                        Ok(())
+                    })
+                    .await?;
+                report.degraded.push(c.id.clone());
+            }
+            Ok(false)
+        }
+    }
 }
 
 /// One reconcile pass at the clock's current time.
@@ -229,11 +302,13 @@ pub async fn reconcile_once(service: &CorridorService) -> Result<PassReport, Cor
         if !matches!(
             c.status,
             CorridorStatus::Active | CorridorStatus::Degraded | CorridorStatus::Provisioning
-        ) || c.attestation_required
-        {
+        ) {
             continue;
         }
         let Some(a) = &c.assignment else { continue };
+        if c.attestation_required && !attestation_pass(service, c, a, now, &mut report).await? {
+            continue;
+        }
         report.checked += 1;
         let mut readback = optics::read(&service.optics, c, a).await?;
         // Every pass samples the post-FEC BER, so each interval's errors
