@@ -5,3 +5,4 @@
 //! and event-log replay, and signing and verifying attestation tickets.
 
 pub mod spdm;
+pub mod ticket;

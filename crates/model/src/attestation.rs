@@ -151,50 +151,81 @@ pub struct Measurement {
     pub digest: String,
 }
 
-/// Ticket signature algorithms. Tickets are dual-signed, post-quantum and
-/// classical, so that a break of either alone does not forge one.
+/// The two signature algorithms every ticket carries together, post-quantum
+/// and classical, so that a break of either alone does not forge one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 pub enum SignatureAlgorithm {
     #[serde(rename = "ML-DSA-65")]
     MlDsa65,
-    #[serde(rename = "Ed25519")]
-    Ed25519,
     #[serde(rename = "ECDSA-P384-SHA384")]
     EcdsaP384Sha384,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct TicketSignature {
-    pub alg: SignatureAlgorithm,
-    /// Base64 signature over the ticket's canonical JSON without signatures.
-    pub value: String,
-}
-
-/// An attestation ticket: the appraised provenance of a device, bound to the
-/// allocations that rely on it (`GET /v1/attest/{id}`,
-/// `GET /v1/fabman/attest/{ticket_id}`).
+/// One attestation of one device (`GET /v1/attest/{attestation_id}`): the
+/// appraisal of its SPDM evidence and the ticket that states it.
+///
+/// `id` is the attestation (`attest-` and 12 hex digits, the RFC's
+/// `attest-123456` shape); `ticket_id` names its signed ticket (`tkt-` and
+/// the hex of the first 16 bytes of SHA-256 over the COSE bytes): one
+/// attestation issues exactly one ticket, whatever its verdict.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct AttestationTicket {
-    #[schema(example = "attest-123456")]
+    #[schema(example = "attest-5f1c9a0b7e3d")]
     pub id: String,
     pub device_id: String,
     pub verdict: AttestationVerdict,
-    /// Hex nonce the evidence was bound to.
+    /// Hex nonce the evidence was bound to (single use).
     pub nonce: String,
+    /// The device's measurement blocks, as it reported them.
     #[serde(default)]
     pub measurements: Vec<Measurement>,
     pub issued_at: DateTime<Utc>,
+    /// After this the ticket no longer vouches for the device and what
+    /// relies on it needs a new attestation.
     pub expires_at: DateTime<Utc>,
+    /// The signatures the ticket carries, all of which must verify.
     pub signature_algs: Vec<SignatureAlgorithm>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub signatures: Vec<TicketSignature>,
+    #[schema(example = "tkt-0f3a5c7e9b1d2f4a6c8e0a2b4d6f8a1c")]
+    pub ticket_id: String,
+    /// The ticket: an EAR claims set in a COSE_Sign (RFC 9052) signed by
+    /// ML-DSA-65 and ECDSA P-384, base64. Verifiable offline with the
+    /// attestation service's public keys.
+    pub ticket: String,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub bound_to: Vec<ResourceRef>,
+    /// The security domain whose objects the ticket is bound to; it may
+    /// read the ticket.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub security_domain: Option<String>,
     /// Why the verdict is not `affirming`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// Set when the ticket was revoked: it no longer vouches for anything.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoked: Option<String>,
     #[serde(flatten)]
     pub meta: ResourceMeta,
+}
+
+/// Body of `GET /v1/fabman/attest/{ticket_id}`: whether a ticket vouches
+/// for its device now, checked as a relying party would (both signatures,
+/// expiry, revocation).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct TicketVerification {
+    pub ticket_id: String,
+    pub attestation_id: String,
+    pub device_id: String,
+    /// True only when both signatures verify, the ticket has not expired
+    /// and is not revoked, and its verdict is `affirming`.
+    pub valid: bool,
+    pub verdict: AttestationVerdict,
+    /// Why `valid` is false.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    pub expires_at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub bound_to: Vec<ResourceRef>,
+    pub checked_at: DateTime<Utc>,
 }
 
 /// The RFC calls the same resource an attestation and a ticket.
@@ -204,6 +235,7 @@ impl AttestationTicket {
     /// Whether the ticket vouches for its device at `now`.
     pub fn is_valid_at(&self, now: DateTime<Utc>) -> bool {
         self.verdict == AttestationVerdict::Affirming
+            && self.revoked.is_none()
             && self.issued_at <= now
             && now < self.expires_at
     }

@@ -6,6 +6,7 @@
 //! `corridor-server` only translates between HTTP and these calls, so the same
 //! logic runs under tests, on the twin and on real hardware.
 
+pub mod attestation;
 pub mod caller;
 pub mod control_plane;
 pub mod corridors;

@@ -1,0 +1,416 @@
+//! attestd: device attestation over SPDM 1.2 and the tickets that state it.
+//!
+//! An attestation challenges one device through its [`SpdmConnector`] (the
+//! twin's in-process responders, or a real responder over the DMTF
+//! spdm-emu socket framing), appraises the evidence against the
+//! [`TrustAnchors`] (vendor root, pinned device key, reference
+//! measurements), and issues a ticket: an EAR claims set in a COSE_Sign
+//! signed by ML-DSA-65 and ECDSA P-384 together (`corridor_attest::ticket`).
+//! Every attestation issues a ticket, whatever its verdict, so a refusal is
+//! as verifiable as an approval.
+//!
+//! The record and its nonce are written in one transaction under one lease
+//! of the ticket's lifetime: a nonce is single-use for as long as any ticket
+//! naming it could be presented, and records of expired tickets disappear
+//! with their lease.
+//!
+//! - [`anchors`]: what is trusted, and its policy hash.
+//! - [`appraisal`]: an SPDM report as API measurements and EAR claims.
+//! - [`error`]: refusals and their problems.
+
+pub mod anchors;
+pub mod appraisal;
+pub mod error;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine as _;
+use chrono::{DateTime, Utc};
+use corridor_attest::spdm::{
+    AttestationReport, Contraindication, Requester, SystemNonces, Verdict,
+};
+use corridor_attest::ticket::{RevocationList, TicketSigner, TicketVerifier};
+use corridor_hal::Clock;
+use corridor_hal::attestation::SpdmConnector;
+use corridor_model::attestation::{
+    AttestDeviceRequest, AttestationTicket, AttestationVerdict, FabricAttestRequest,
+    SignatureAlgorithm, TicketVerification,
+};
+use corridor_model::corridor::Corridor;
+use corridor_model::ffm::FfmBundle;
+use corridor_model::meta::{ResourceKind, ResourceMeta, ResourceRef};
+use corridor_store::{Compare, Op, StateStore};
+
+pub use anchors::TrustAnchors;
+pub use error::AttestationError;
+
+use crate::{Caller, ListOptions, Registry, ServiceError};
+
+crate::meta_resource!(AttestationTicket, "attestations", leased);
+
+/// How long a ticket vouches for its device. A day: long enough that
+/// re-attestation is rare work, short enough that a firmware change or a
+/// revoked vendor key stops being trusted within a day even if nobody
+/// revokes the ticket by hand.
+pub const TICKET_TTL: Duration = Duration::from_secs(24 * 3600);
+
+/// Store key of a used nonce (hex): present while any ticket naming it is alive.
+fn nonce_key(nonce_hex: &str) -> String {
+    format!("/attest/nonces/{nonce_hex}")
+}
+
+#[derive(Debug)]
+pub struct AttestationService {
+    attestations: Registry<AttestationTicket>,
+    corridors: Registry<Corridor>,
+    bundles: Registry<FfmBundle>,
+    store: Arc<dyn StateStore>,
+    connector: Arc<dyn SpdmConnector>,
+    anchors: TrustAnchors,
+    /// Shared by every attestation: it remembers responder nonces, so a
+    /// device replaying an old answer is caught across attestations.
+    requester: Arc<Requester>,
+    signer: TicketSigner,
+    verifier: TicketVerifier,
+    clock: Arc<dyn Clock>,
+}
+
+impl AttestationService {
+    /// # Errors
+    /// The signer's public keys do not make a verifier (a key bug).
+    pub fn new(
+        store: Arc<dyn StateStore>,
+        clock: Arc<dyn Clock>,
+        connector: Arc<dyn SpdmConnector>,
+        anchors: TrustAnchors,
+        signer: TicketSigner,
+    ) -> Result<Self, ServiceError> {
+        let verifier = signer.verifier().map_err(|e| ServiceError::Startup {
+            service: "attestd",
+            message: format!(
+                "the ticket keys do not verify their own signatures: {}",
+                crate::error::error_chain(&e)
+            ),
+        })?;
+        Ok(Self {
+            attestations: Registry::new(Arc::clone(&store)),
+            corridors: Registry::new(Arc::clone(&store)),
+            bundles: Registry::new(Arc::clone(&store)),
+            store,
+            connector,
+            anchors,
+            requester: Arc::new(Requester::default()),
+            signer,
+            verifier,
+            clock,
+        })
+    }
+
+    /// The verifier of this service's tickets (its public keys).
+    pub fn verifier(&self) -> &TicketVerifier {
+        &self.verifier
+    }
+
+    /// `POST /v1/attest/device`: attests one device now.
+    ///
+    /// # Errors
+    /// Unknown device (404), evidence supplied by the client (422: attestd
+    /// collects its own), a nonce used before (409), store failures.
+    pub async fn attest_device(
+        &self,
+        _caller: &Caller,
+        request: AttestDeviceRequest,
+    ) -> Result<AttestationTicket, AttestationError> {
+        if request.evidence.is_some() {
+            return Err(AttestationError::Field {
+                pointer: "/evidence",
+                rule: "compatible",
+                message: "attestd collects evidence from the device itself; client-collected evidence is not appraised".into(),
+            });
+        }
+        self.attest(&request.device_id, &request.nonce, Vec::new(), None)
+            .await
+    }
+
+    /// `POST /v1/fabman/attest`: attests a fabric device and binds the
+    /// ticket to the allocations that rely on it (which must exist and be
+    /// visible to the caller).
+    ///
+    /// # Errors
+    /// As [`Self::attest_device`], and a bound object that does not exist
+    /// (422 on `/bind_to`).
+    pub async fn fabric_attest(
+        &self,
+        caller: &Caller,
+        request: FabricAttestRequest,
+    ) -> Result<AttestationTicket, AttestationError> {
+        let mut domain = None;
+        for bound in &request.bind_to {
+            let owner = match bound.kind {
+                ResourceKind::Corridor => self
+                    .corridors
+                    .get(&bound.id)
+                    .await
+                    .ok()
+                    .map(|c| c.security_domain),
+                ResourceKind::FfmBundle => self
+                    .bundles
+                    .get(&bound.id)
+                    .await
+                    .ok()
+                    .map(|b| Some(b.security_domain)),
+                _ => None,
+            };
+            match owner {
+                Some(owner) if caller.may_see(owner.as_deref()) => {
+                    domain = domain.or(owner);
+                }
+                _ => {
+                    return Err(AttestationError::BoundObjectMissing {
+                        kind: bound.kind.as_str(),
+                        id: bound.id.clone(),
+                    });
+                }
+            }
+        }
+        let nonce = match request.nonce {
+            Some(nonce) => nonce,
+            None => {
+                let mut bytes = [0u8; 32];
+                rand::Rng::fill(&mut rand::rng(), &mut bytes);
+                appraisal::hex(&bytes)
+            }
+        };
+        self.attest(&request.device_id, &nonce, request.bind_to, domain)
+            .await
+    }
+
+    async fn attest(
+        &self,
+        device_id: &str,
+        nonce_hex: &str,
+        bound_to: Vec<ResourceRef>,
+        security_domain: Option<String>,
+    ) -> Result<AttestationTicket, AttestationError> {
+        let nonce_hex = nonce_hex.to_ascii_lowercase();
+        let now = self.clock.now();
+        let policy = self
+            .anchors
+            .policy(device_id, now.timestamp())
+            .ok_or_else(|| AttestationError::UnknownDevice(device_id.to_owned()))?;
+        // Refuse a replay before challenging the device; the transaction
+        // below decides races between two requests with one nonce.
+        if self
+            .store
+            .get(&nonce_key(&nonce_hex))
+            .await
+            .map_err(ServiceError::store("read a nonce"))?
+            .is_some()
+        {
+            return Err(AttestationError::NonceReplayed(nonce_hex));
+        }
+        let connector = Arc::clone(&self.connector);
+        let requester = Arc::clone(&self.requester);
+        let device = device_id.to_owned();
+        // The exchange is blocking device I/O (or, on the twin, signing).
+        let report = tokio::task::spawn_blocking(move || match connector.connect(&device) {
+            Ok(mut transport) => requester.attest(transport.as_mut(), &policy, &mut SystemNonces),
+            Err(e) => AttestationReport {
+                verdict: Verdict::Contraindicated(Contraindication::Unreachable {
+                    detail: crate::error::error_chain(&e),
+                }),
+                negotiated: None,
+                leaf_pin: None,
+                measurements: Vec::new(),
+                exchanges: 0,
+            },
+        })
+        .await
+        .map_err(|e| AttestationError::Exchange(e.to_string()))?;
+
+        let id = appraisal::new_attestation_id();
+        let issued_at = now;
+        let expires_at =
+            now + chrono::Duration::from_std(TICKET_TTL).unwrap_or(chrono::Duration::MAX);
+        let claims = appraisal::claims(appraisal::ClaimsInput {
+            attestation_id: &id,
+            device_id,
+            report: &report,
+            nonce_hex: &nonce_hex,
+            issued_at,
+            expires_at,
+            bound_to: &bound_to,
+            security_domain: security_domain.as_deref(),
+            policy_hash: self.anchors.hash(),
+        })?;
+        let signed = self.signer.sign(&claims).map_err(AttestationError::Sign)?;
+        let mut record = AttestationTicket {
+            id: id.clone(),
+            device_id: device_id.to_owned(),
+            verdict: if report.verdict.is_affirming() {
+                AttestationVerdict::Affirming
+            } else {
+                AttestationVerdict::Contraindicated
+            },
+            nonce: nonce_hex.clone(),
+            measurements: appraisal::measurements(&report),
+            issued_at,
+            expires_at,
+            signature_algs: vec![
+                SignatureAlgorithm::MlDsa65,
+                SignatureAlgorithm::EcdsaP384Sha384,
+            ],
+            ticket_id: signed.id.as_str().to_owned(),
+            ticket: base64::engine::general_purpose::STANDARD.encode(&signed.bytes),
+            bound_to,
+            security_domain,
+            reason: report.verdict.reason().map(ToString::to_string),
+            revoked: None,
+            meta: ResourceMeta::new(now).with_labels(
+                [
+                    ("device".to_string(), device_id.to_owned()),
+                    ("ticket".to_string(), signed.id.as_str().to_owned()),
+                ]
+                .into(),
+            ),
+        };
+        record.meta.lease_expires_at = Some(expires_at);
+        let lease = self
+            .store
+            .lease_grant(TICKET_TTL)
+            .await
+            .map_err(ServiceError::store("grant an attestation lease"))?;
+        let key = nonce_key(&nonce_hex);
+        let created = self
+            .attestations
+            .create_with(
+                &record,
+                Some(lease),
+                vec![Compare::absent(&key)],
+                vec![Op::Put {
+                    key,
+                    value: id.into_bytes(),
+                    lease: Some(lease),
+                }],
+            )
+            .await;
+        match created {
+            Ok(created) => Ok(created),
+            Err(e) => {
+                let _ = self.store.lease_revoke(lease).await;
+                Err(match e {
+                    ServiceError::ConditionFailed { .. } => {
+                        AttestationError::NonceReplayed(nonce_hex)
+                    }
+                    other => other.into(),
+                })
+            }
+        }
+    }
+
+    /// `GET /v1/attest/{attestation_id}`.
+    ///
+    /// # Errors
+    /// Not found (also when the caller's domain may not see it).
+    pub async fn get(&self, caller: &Caller, id: &str) -> Result<AttestationTicket, ServiceError> {
+        let record = self.attestations.get(id).await?;
+        if caller.may_see(record.security_domain.as_deref()) {
+            Ok(record)
+        } else {
+            Err(ServiceError::NotFound {
+                kind: "attestations",
+                id: id.to_owned(),
+            })
+        }
+    }
+
+    /// The attestation whose ticket is `ticket_id`.
+    async fn by_ticket(
+        &self,
+        caller: &Caller,
+        ticket_id: &str,
+    ) -> Result<AttestationTicket, ServiceError> {
+        let page = self
+            .attestations
+            .list_visible(&ListOptions::default(), |a| {
+                a.ticket_id == ticket_id && caller.may_see(a.security_domain.as_deref())
+            })
+            .await?;
+        page.items
+            .into_iter()
+            .next()
+            .ok_or_else(|| ServiceError::NotFound {
+                kind: "tickets",
+                id: ticket_id.to_owned(),
+            })
+    }
+
+    /// `GET /v1/fabman/attest/{ticket_id}`: verifies the ticket as a
+    /// relying party would, from its bytes: both signatures, expiry,
+    /// revocation, verdict.
+    ///
+    /// # Errors
+    /// Not found (also when the caller's domain may not see it).
+    pub async fn verify_ticket(
+        &self,
+        caller: &Caller,
+        ticket_id: &str,
+    ) -> Result<TicketVerification, ServiceError> {
+        let record = self.by_ticket(caller, ticket_id).await?;
+        let now = self.clock.now();
+        let reason = self.ticket_fault(&record, now);
+        Ok(TicketVerification {
+            ticket_id: record.ticket_id,
+            attestation_id: record.id,
+            device_id: record.device_id,
+            valid: reason.is_none(),
+            verdict: record.verdict,
+            reason,
+            expires_at: record.expires_at,
+            bound_to: record.bound_to,
+            checked_at: now,
+        })
+    }
+
+    /// Why `record`'s ticket does not vouch for its device at `now`, or
+    /// `None` when it does.
+    fn ticket_fault(&self, record: &AttestationTicket, now: DateTime<Utc>) -> Option<String> {
+        let bytes = match base64::engine::general_purpose::STANDARD.decode(&record.ticket) {
+            Ok(bytes) => bytes,
+            Err(e) => return Some(format!("the stored ticket is not base64: {e}")),
+        };
+        let unix = u64::try_from(now.timestamp()).unwrap_or(0);
+        match self.verifier.verify(&bytes, unix, &RevocationList::new()) {
+            Err(e) => Some(crate::error::error_chain(&e)),
+            Ok(verified) if !verified.claims.is_affirming() => {
+                Some(record.reason.clone().unwrap_or_else(|| {
+                    format!("the ticket's verdict is {}", verified.claims.status())
+                }))
+            }
+            Ok(_) => record.revoked.clone().map(|why| format!("revoked: {why}")),
+        }
+    }
+
+    /// The newest ticket that vouches for `device_id` now, if any.
+    ///
+    /// # Errors
+    /// Store failures.
+    pub async fn current_ticket(
+        &self,
+        device_id: &str,
+    ) -> Result<Option<AttestationTicket>, ServiceError> {
+        let now = self.clock.now();
+        let page = self
+            .attestations
+            .list_visible(&ListOptions::default(), |a| {
+                a.device_id == device_id && a.is_valid_at(now)
+            })
+            .await?;
+        Ok(page
+            .items
+            .into_iter()
+            .filter(|a| self.ticket_fault(a, now).is_none())
+            .max_by_key(|a| a.issued_at))
+    }
+}
