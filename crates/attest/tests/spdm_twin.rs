@@ -322,3 +322,49 @@ fn fixed_nonces_make_the_requests_reproducible() {
         "GET_MEASUREMENTS carries the second"
     );
 }
+
+/// Rewrites DIGESTS and the first CERTIFICATE so that the chain is self-consistent with
+/// DIGESTS but its RootHash is not the hash of its first certificate.
+#[derive(Debug)]
+struct RootHashForger<T> {
+    inner: T,
+    forged_digest: Vec<u8>,
+}
+
+impl<T: SpdmTransport> SpdmTransport for RootHashForger<T> {
+    fn exchange(&mut self, request: &[u8]) -> Result<Vec<u8>, corridor_hal::SpdmTransportError> {
+        let mut r = self.inner.exchange(request)?;
+        match r[1] {
+            0x01 => r[4..].copy_from_slice(&self.forged_digest),
+            // The first portion: header 8 bytes, chain header 4, then the root hash.
+            0x02 if request[4..6] == [0, 0] => r[12] ^= 0xFF,
+            _ => {}
+        }
+        Ok(r)
+    }
+}
+
+#[test]
+fn a_root_hash_that_is_not_the_first_certificates_is_refused() {
+    let twin = twin(TwinSpdmConfig::default());
+    let id = first_device(&twin);
+    let mut rec = corridor_attest::spdm::RecordingTransport::new(twin.open(&id).unwrap());
+    let report = Requester::default().attest(&mut rec, &policy(&twin, &id), &mut SystemNonces);
+    assert_eq!(report.verdict, Verdict::Affirming);
+    let mut chain: Vec<u8> = rec
+        .exchanges
+        .iter()
+        .filter(|e| e.response[1] == 0x02)
+        .flat_map(|e| e.response[8..].to_vec())
+        .collect();
+    chain[4] ^= 0xFF;
+    let mut forger = RootHashForger {
+        inner: twin.open(&id).unwrap(),
+        forged_digest: corridor_attest::spdm::crypto::hash(HashAlgo::Sha256, &[&chain]),
+    };
+    let report = Requester::default().attest(&mut forger, &policy(&twin, &id), &mut SystemNonces);
+    assert_eq!(
+        report.verdict,
+        Verdict::Contraindicated(Contraindication::RootHashMismatch)
+    );
+}

@@ -351,6 +351,16 @@ fn inconsistent_fields_are_named() {
             ..
         })
     ));
+    // Found by the fuzzer: a MEASUREMENTS slot the encoder refuses must not decode.
+    let mut measurements = responses()[8].0.clone();
+    measurements[3] = 0x08;
+    assert!(matches!(
+        Response::decode(&measurements, &responses()[8].1),
+        Err(SpdmError::Inconsistent {
+            field: "SlotID",
+            ..
+        })
+    ));
     // DIGESTS before ALGORITHMS cannot be sized.
     assert!(Response::decode(&responses()[3].0, &ResponseContext::default()).is_err());
     // An ALGORITHMS selection that is two algorithms at once.

@@ -10,7 +10,8 @@
 //!
 //! Each device's chain is `vendor CA ‖ device certificate`, the CA shared by every twin
 //! device and both keys derived from the topology seed ([`super::keys`]). Responder nonces
-//! are `SHA-256(seed ‖ device ‖ counter)`, fresh per response and reproducible per run.
+//! come from aws-lc's random generator (see [`TwinSpdmTransport`]'s `nonce`), so SPDM
+//! answers, like ECDSA signatures, are outside the twin's bit-for-bit determinism.
 //!
 //! Faults ([`SpdmFault`], injected through the [`TwinSpdmFaults`] handle, per device):
 //! a tampered firmware measurement, a chain issued by a rogue CA, a corrupted signature, a
@@ -18,7 +19,6 @@
 //! none yet, the requester's own nonce reflected), and an unreachable device.
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use aws_lc_rs::rand::SystemRandom;
@@ -123,7 +123,6 @@ struct TwinDevice {
     certs: Vec<u8>,
     /// DER: rogue CA ‖ device certificate issued by it (built on first use).
     rogue_certs: OnceLock<Vec<u8>>,
-    nonce_counter: AtomicU64,
     last_challenge_auth: Mutex<Option<Vec<u8>>>,
     last_measurements: Mutex<Option<Vec<u8>>>,
 }
@@ -177,7 +176,6 @@ impl TwinSpdm {
                 key,
                 certs,
                 rogue_certs: OnceLock::new(),
-                nonce_counter: AtomicU64::new(0),
                 last_challenge_auth: Mutex::new(None),
                 last_measurements: Mutex::new(None),
             };
@@ -201,6 +199,12 @@ impl TwinSpdm {
     #[must_use]
     pub fn vendor_root_der(&self) -> &[u8] {
         &self.ca.der
+    }
+
+    /// The seed the keys were derived from.
+    #[must_use]
+    pub fn seed(&self) -> u64 {
+        self.seed
     }
 
     #[must_use]
@@ -245,7 +249,6 @@ impl TwinSpdm {
             return Err(unreachable(id));
         }
         Ok(TwinSpdmTransport {
-            seed: self.seed,
             config: self.config,
             device: Arc::clone(device),
             rogue: Arc::clone(&self.rogue),
@@ -289,7 +292,6 @@ struct Connection {
 /// One in-process connection to a twin device: an SPDM responder.
 #[derive(Debug)]
 pub struct TwinSpdmTransport {
-    seed: u64,
     config: TwinSpdmConfig,
     device: Arc<TwinDevice>,
     rogue: Arc<TwinCa>,
@@ -345,20 +347,15 @@ impl TwinSpdmTransport {
         self.faults.has(&self.device.identity.id, fault)
     }
 
-    fn nonce(&self) -> [u8; 32] {
-        let n = self.device.nonce_counter.fetch_add(1, Ordering::Relaxed);
-        let digest = hash_bytes(
-            HashAlgo::Sha256,
-            &[
-                b"corridor-twin-spdm-nonce",
-                &self.seed.to_be_bytes(),
-                self.device.identity.id.as_bytes(),
-                &n.to_be_bytes(),
-            ],
-        );
+    /// A fresh responder nonce. Drawn from aws-lc's generator, not from the topology seed:
+    /// seeded nonces would repeat after every restart of the twin, and a verifier that
+    /// remembers responder nonces (as `corridor-attest` does) would rightly call the
+    /// repeats stale. ECDSA signing is randomised anyway, so SPDM answers are not part of
+    /// the twin's bit-for-bit determinism.
+    fn nonce(&self) -> Result<[u8; 32], u8> {
         let mut out = [0u8; 32];
-        out.copy_from_slice(&digest);
-        out
+        aws_lc_rs::rand::fill(&mut out).map_err(|_| error_code::UNSPECIFIED)?;
+        Ok(out)
     }
 
     fn sign(&self, what: SignedResponse, transcript_hash: &[u8]) -> Result<Vec<u8>, u8> {
@@ -547,7 +544,7 @@ impl TwinSpdmTransport {
                             .unwrap_or_default();
                     hash_bytes(negotiated.hash, &[&record])
                 });
-                let responder_nonce = if stale { *nonce } else { self.nonce() };
+                let responder_nonce = if stale { *nonce } else { self.nonce()? };
                 let st = &mut self.state;
                 let unsigned = Response::ChallengeAuth(ChallengeAuth {
                     attributes: 0,
@@ -594,7 +591,7 @@ impl TwinSpdmTransport {
                 };
                 let responder_nonce = match (&g.signed, stale) {
                     (Some(s), true) => s.nonce,
-                    _ => self.nonce(),
+                    _ => self.nonce()?,
                 };
                 let unsigned = Response::Measurements(Measurements {
                     total_indices,

@@ -445,6 +445,7 @@ impl Response {
                 })
             }
             code::MEASUREMENTS => {
+                check_slot(name, param2 & 0x0F)?;
                 let count = r.u8("NumberOfBlocks")?;
                 let record_len = r.u24("MeasurementRecordLength")? as usize;
                 let blocks = decode_record(r.take("MeasurementRecord", record_len)?, count)?;
