@@ -4,4 +4,5 @@
 //! needs cryptography: checking SPDM signatures and certificate chains, TPM quotes
 //! and event-log replay, and signing and verifying attestation tickets.
 
+pub mod spdm;
 pub mod ticket;

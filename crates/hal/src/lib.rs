@@ -12,7 +12,10 @@
 //!   `linux` backend over optoe `eeprom` files or `/dev/i2c-N`;
 //! - [`memory`]: the [`MemoryProvider`] trait (NUMA nodes, HMAT figures, kernel memory tiers,
 //!   CXL memdevs/regions, weighted interleave) with a `linux` sysfs backend and a `twin`
-//!   backend, and T0–T3 classification from latency and bandwidth.
+//!   backend, and T0–T3 classification from latency and bandwidth;
+//! - [`attestation`]: the [`SpdmTransport`] seam of device attestation, with in-process twin
+//!   SPDM 1.2 responders ([`TwinSpdm`], faults behind [`TwinSpdmFaults`]) and a TCP backend
+//!   speaking the DMTF spdm-emu socket framing ([`EmuTcpTransport`]).
 //!
 //! # Determinism
 //!
@@ -40,11 +43,16 @@
 //! assert!((ambient.get() - 26.0).abs() < 1e-9); // diurnal peak: 24 °C + 4 °C / 2
 //! ```
 
+pub mod attestation;
 pub mod clock;
 pub mod memory;
 pub mod optical;
 pub mod topology;
 
+pub use attestation::{
+    EmuTcpTransport, SpdmConnector, SpdmFault, SpdmTransport, SpdmTransportError, TwinSpdm,
+    TwinSpdmConfig, TwinSpdmFaults,
+};
 pub use clock::{Clock, ClockError, Clocks, ManualClock, ScaledClock, WallClock};
 pub use memory::{
     MemoryError, MemoryInventory, MemoryNode, MemoryProvider, SysfsMemory, Tier, TwinMemory,
