@@ -393,6 +393,39 @@ fn keys_survive_a_pkcs8_round_trip_through_files() {
 }
 
 #[test]
+fn a_hundred_devices_fit_and_an_oversized_ticket_is_refused_by_the_signer() {
+    let signer = signer();
+    let mut c = claims();
+    for i in 0..100 {
+        c.submods
+            .insert(format!("device:cxl-dev-{i:03}"), support::affirming());
+    }
+    let ticket = signer.sign(&c).unwrap();
+    assert!(
+        ticket.bytes.len() < 16 * 1024,
+        "{} bytes",
+        ticket.bytes.len()
+    );
+    assert!(verify(&signer.verifier().unwrap(), &ticket.bytes).is_ok());
+
+    // 256 submods with names and policy ids at their length limits: valid claims, but
+    // over 130 KB encoded, so the signer refuses rather than issue an unverifiable ticket.
+    let mut c = claims();
+    for i in 0..256 {
+        let mut appraisal = support::affirming();
+        appraisal.policy_id = Some("p".repeat(256));
+        c.submods.insert(format!("device:{i:0>249}"), appraisal);
+    }
+    c.submods.retain(|name, _| name.starts_with("device:0"));
+    assert_eq!(c.submods.len(), 256);
+    assert_eq!(c.validate(), Ok(()));
+    assert!(matches!(
+        signer.sign(&c),
+        Err(SignError::TooLarge { max: 65536, .. })
+    ));
+}
+
+#[test]
 fn expiry_is_announced_before_it_happens() {
     let c = claims();
     assert!(!c.expires_within(IAT, 60));

@@ -26,9 +26,13 @@ use coset::{CborSerializable as _, CoseSign, TaggedCborSerializable as _};
 
 use super::error::DecodeError;
 
-/// The largest encoded ticket accepted or produced: 64 KiB. A ticket with 256 submods and
-/// both signatures (3309 + 96 bytes) stays well below it; anything larger is refused before
-/// it is parsed.
+/// The largest encoded ticket accepted or produced: 64 KiB. A corridor's ticket (two
+/// devices and the host, both signatures: 3309 + 96 bytes) is about 4 KB, and one appraising
+/// a hundred devices stays under 16 KB (tested). Larger input is refused before it is
+/// parsed, and the signer refuses to produce a ticket above the limit
+/// ([`SignError::TooLarge`]) rather than issue one that verifiers would reject.
+///
+/// [`SignError::TooLarge`]: super::SignError::TooLarge
 pub const MAX_TICKET_BYTES: usize = 64 * 1024;
 
 /// External AAD of both signatures (see the module docs).
