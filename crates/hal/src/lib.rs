@@ -12,7 +12,12 @@
 //!   `linux` backend over optoe `eeprom` files or `/dev/i2c-N`;
 //! - [`memory`]: the [`MemoryProvider`] trait (NUMA nodes, HMAT figures, kernel memory tiers,
 //!   CXL memdevs/regions, weighted interleave) with a `linux` sysfs backend and a `twin`
-//!   backend, and T0–T3 classification from latency and bandwidth.
+//!   backend, and T0–T3 classification from latency and bandwidth;
+//! - [`tpm`]: the [`Tpm`] root of trust (attestation key, quotes, PCR reads, the firmware
+//!   event log) with the tss-esapi backend [`TssTpm`] (swtpm or `/dev/tpmrm0`) and [`Swtpm`],
+//!   a software TPM process for tests and the twin;
+//! - [`confidential`]: what confidential-computing technology (SEV-SNP, TDX) the platform
+//!   offers or runs under, detected from `/proc` and `/sys`.
 //!
 //! # Determinism
 //!
@@ -41,9 +46,11 @@
 //! ```
 
 pub mod clock;
+pub mod confidential;
 pub mod memory;
 pub mod optical;
 pub mod topology;
+pub mod tpm;
 
 pub use clock::{Clock, ClockError, Clocks, ManualClock, ScaledClock, WallClock};
 pub use memory::{
@@ -54,3 +61,4 @@ pub use optical::{
     TwinOpticalPort, TwinOptics,
 };
 pub use topology::{Topology, TopologyDocument, TopologyError};
+pub use tpm::{Swtpm, Tpm, TpmError, TpmTransport, TssTpm};
