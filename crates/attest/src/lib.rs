@@ -3,3 +3,5 @@
 //! Byte layouts live in `corridor-protocols` (pure codecs); this crate holds what
 //! needs cryptography: checking SPDM signatures and certificate chains, TPM quotes
 //! and event-log replay, and signing and verifying attestation tickets.
+
+pub mod tpm;

@@ -36,6 +36,8 @@ use tss_esapi::structures::{
 use tss_esapi::tcti_ldr::TctiNameConf;
 use tss_esapi::traits::Marshall;
 
+use corridor_protocols::tcg::{EventLog, EventType};
+
 use super::{HashAlg, PcrSelection, PcrValue, Quote, Result, Tpm, TpmError};
 
 /// Where the kernel publishes the firmware's event log for the first TPM.
@@ -186,6 +188,25 @@ impl TssTpm {
                     source,
                 })
         })
+    }
+}
+
+impl TssTpm {
+    /// Extends the TPM with every measuring event of `log` (all but `EV_NO_ACTION`), in log
+    /// order: a simulated boot, so that the log replays to the TPM's PCRs. For swtpm (tests,
+    /// the twin); firmware does this on real hardware.
+    ///
+    /// # Errors
+    /// As [`TssTpm::extend_pcr`], for the first event the TPM refuses.
+    pub fn measure_log(&self, log: &EventLog) -> Result<()> {
+        for e in log
+            .events
+            .iter()
+            .filter(|e| e.event_type != EventType::EV_NO_ACTION)
+        {
+            self.extend_pcr(e.pcr, &e.digests)?;
+        }
+        Ok(())
     }
 }
 
