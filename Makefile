@@ -41,6 +41,7 @@ bench: deps
 	$(CARGO) bench -p corridor-planner --bench memory_admission
 	$(CARGO) bench -p corridor-server --bench corridor_grants
 	$(CARGO) bench -p corridor-server --bench ffm
+	$(CARGO) bench -p corridor-attest --bench tpm_quote
 
 ## Regenerate the checked-in OpenAPI document after an API change.
 openapi:

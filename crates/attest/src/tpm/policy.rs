@@ -112,6 +112,45 @@ impl MeasuredBootPolicy {
         }
     }
 
+    /// SHA-256 of the policy's canonical encoding, for tickets to name the policy they were
+    /// appraised under. Canonical: PCRs sorted and de-duplicated, rules sorted by (PCR, type,
+    /// required, allowed digests), digests sorted; so two policies with the same meaning
+    /// under [`MeasuredBootPolicy::evaluate`] hash alike whatever order they were written in.
+    #[must_use]
+    pub fn digest(&self) -> [u8; 32] {
+        let mut pcrs = self.pcrs.clone();
+        pcrs.sort_unstable();
+        pcrs.dedup();
+        let mut rules: Vec<&PolicyRule> = self.rules.iter().collect();
+        rules.sort_by(|a, b| {
+            (a.pcr, a.event_type, a.required, &a.allowed).cmp(&(
+                b.pcr,
+                b.event_type,
+                b.required,
+                &b.allowed,
+            ))
+        });
+        let mut ctx = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+        let len = |n: usize| u32::try_from(n).unwrap_or(u32::MAX).to_be_bytes();
+        ctx.update(b"corridor measured-boot policy v1\0");
+        ctx.update(&self.bank.id().to_be_bytes());
+        ctx.update(&len(pcrs.len()));
+        ctx.update(&pcrs);
+        ctx.update(&len(rules.len()));
+        for r in rules {
+            ctx.update(&[r.pcr, u8::from(r.required)]);
+            ctx.update(&r.event_type.0.to_be_bytes());
+            ctx.update(&len(r.allowed.len()));
+            for d in &r.allowed {
+                ctx.update(&len(d.len()));
+                ctx.update(d);
+            }
+        }
+        let mut out = [0u8; 32];
+        out.copy_from_slice(ctx.finish().as_ref());
+        out
+    }
+
     /// Judges every event of `log` in the policy's PCRs (`EV_NO_ACTION` events extend
     /// nothing and are not judged).
     #[must_use]
@@ -123,17 +162,20 @@ impl MeasuredBootPolicy {
                 continue;
             }
             let digest = e.digest(self.bank).map(<[u8]>::to_vec);
-            let rule = self
+            // Every rule for this (PCR, type) counts, whatever its position: the verdict does
+            // not depend on rule order (which is why `digest` may sort them).
+            let mut rules = self
                 .rules
                 .iter()
-                .find(|r| r.pcr == e.pcr && r.event_type == e.event_type);
-            let reason = match (&digest, rule) {
-                (None, _) => Some(RejectReason::MissingBank),
-                (Some(_), None) => Some(RejectReason::UnexpectedEvent),
-                (Some(d), Some(r)) if !r.allowed.contains(d) => {
+                .filter(|r| r.pcr == e.pcr && r.event_type == e.event_type)
+                .peekable();
+            let reason = match &digest {
+                None => Some(RejectReason::MissingBank),
+                Some(_) if rules.peek().is_none() => Some(RejectReason::UnexpectedEvent),
+                Some(d) if !rules.any(|r| r.allowed.contains(d)) => {
                     Some(RejectReason::DigestNotAllowed)
                 }
-                (Some(_), Some(_)) => None,
+                Some(_) => None,
             };
             match reason {
                 Some(reason) => rejected.push(RejectedEvent {
@@ -155,5 +197,79 @@ impl MeasuredBootPolicy {
             .map(|r| (r.pcr, r.event_type))
             .collect();
         PolicyVerdict { rejected, missing }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn log() -> EventLog {
+        let mut log = EventLog::new(&[HashAlg::Sha256]);
+        log.push(
+            0,
+            EventType::EV_POST_CODE,
+            vec![(HashAlg::Sha256, vec![1; 32])],
+            vec![],
+        );
+        log.push(
+            4,
+            EventType::EV_IPL,
+            vec![(HashAlg::Sha256, vec![2; 32])],
+            vec![],
+        );
+        log.push(
+            9,
+            EventType::EV_IPL,
+            vec![(HashAlg::Sha256, vec![3; 32])],
+            vec![],
+        );
+        log
+    }
+
+    #[test]
+    fn reference_policy_accepts_its_log_and_ignores_pcrs_it_does_not_judge() {
+        let p = MeasuredBootPolicy::from_reference_log(&log(), HashAlg::Sha256, &[0, 4]);
+        assert_eq!(p.rules.len(), 2);
+        assert!(p.evaluate(&log()).accepted());
+    }
+
+    #[test]
+    fn split_rules_for_one_pcr_and_type_are_order_independent() {
+        let rule = |d: u8| PolicyRule {
+            pcr: 4,
+            event_type: EventType::EV_IPL,
+            allowed: BTreeSet::from([vec![d; 32]]),
+            required: false,
+        };
+        let a = MeasuredBootPolicy {
+            bank: HashAlg::Sha256,
+            pcrs: vec![4],
+            rules: vec![rule(9), rule(2)],
+        };
+        let b = MeasuredBootPolicy {
+            bank: HashAlg::Sha256,
+            pcrs: vec![4],
+            rules: vec![rule(2), rule(9)],
+        };
+        assert!(a.evaluate(&log()).accepted() && b.evaluate(&log()).accepted());
+        assert_eq!(a.digest(), b.digest());
+    }
+
+    #[test]
+    fn digest_changes_with_any_allowed_digest_pcr_or_bank() {
+        let p = MeasuredBootPolicy::from_reference_log(&log(), HashAlg::Sha256, &[0, 4]);
+        let mut q = p.clone();
+        q.rules[1].allowed.insert(vec![7; 32]);
+        assert_ne!(p.digest(), q.digest());
+        let mut q = p.clone();
+        q.pcrs.push(9);
+        assert_ne!(p.digest(), q.digest());
+        let mut q = p.clone();
+        q.bank = HashAlg::Sha384;
+        assert_ne!(p.digest(), q.digest());
+        let mut q = p.clone();
+        q.rules[0].required = false;
+        assert_ne!(p.digest(), q.digest());
     }
 }

@@ -2,7 +2,7 @@
 //!
 //! * [`event_log`]: the PC Client crypto-agile event log (`Spec ID Event03` header,
 //!   `TCG_PCR_EVENT2` records), parser and encoder; [`event_type`] names the types.
-//! * [`replay`]: the PCR values a log implies, per bank, with the firmware profile's rules.
+//! * [`mod@replay`]: the PCR values a log implies, per bank, with the firmware profile's rules.
 //! * [`attest`]: `TPMS_ATTEST` of a `TPM2_Quote`; [`signature`]: `TPMT_SIGNATURE`;
 //!   [`public`]: `TPMT_PUBLIC` of an RSA or ECC attestation key.
 //!
