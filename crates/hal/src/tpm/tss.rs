@@ -444,3 +444,25 @@ fn selection_list(selection: &[PcrSelection]) -> Result<tss_esapi::structures::P
         source,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transports_name_their_tcti_and_the_device_is_found_only_when_present() {
+        let swtpm = TpmTransport::Swtpm {
+            host: "127.0.0.1".into(),
+            port: 2321,
+        };
+        assert_eq!(swtpm.tcti(), "swtpm:host=127.0.0.1,port=2321");
+        let dev = tempfile::tempdir().unwrap();
+        assert_eq!(TpmTransport::detect_device(dev.path()), None);
+        std::fs::write(dev.path().join("tpmrm0"), b"").unwrap();
+        let found = TpmTransport::detect_device(dev.path()).unwrap();
+        assert_eq!(
+            found.tcti(),
+            format!("device:{}", dev.path().join("tpmrm0").display())
+        );
+    }
+}
