@@ -4,4 +4,6 @@
 //! needs cryptography: checking SPDM signatures and certificate chains, TPM quotes
 //! and event-log replay, and signing and verifying attestation tickets.
 
+pub mod spdm;
+pub mod ticket;
 pub mod tpm;

@@ -13,6 +13,9 @@
 //! - [`memory`]: the [`MemoryProvider`] trait (NUMA nodes, HMAT figures, kernel memory tiers,
 //!   CXL memdevs/regions, weighted interleave) with a `linux` sysfs backend and a `twin`
 //!   backend, and T0–T3 classification from latency and bandwidth;
+//! - [`attestation`]: the [`SpdmTransport`] seam of device attestation, with in-process twin
+//!   SPDM 1.2 responders ([`TwinSpdm`], faults behind [`TwinSpdmFaults`]) and a TCP backend
+//!   speaking the DMTF spdm-emu socket framing ([`EmuTcpTransport`]);
 //! - [`tpm`]: the [`Tpm`] root of trust (attestation key, quotes, PCR reads, the firmware
 //!   event log) with the tss-esapi backend [`TssTpm`] (swtpm or `/dev/tpmrm0`) and [`Swtpm`],
 //!   a software TPM process for tests and the twin;
@@ -45,6 +48,7 @@
 //! assert!((ambient.get() - 26.0).abs() < 1e-9); // diurnal peak: 24 °C + 4 °C / 2
 //! ```
 
+pub mod attestation;
 pub mod clock;
 pub mod confidential;
 pub mod memory;
@@ -52,6 +56,10 @@ pub mod optical;
 pub mod topology;
 pub mod tpm;
 
+pub use attestation::{
+    EmuTcpTransport, SpdmConnector, SpdmFault, SpdmTransport, SpdmTransportError, TwinSpdm,
+    TwinSpdmConfig, TwinSpdmFaults,
+};
 pub use clock::{Clock, ClockError, Clocks, ManualClock, ScaledClock, WallClock};
 pub use memory::{
     MemoryError, MemoryInventory, MemoryNode, MemoryProvider, SysfsMemory, Tier, TwinMemory,

@@ -46,7 +46,9 @@ pub enum CorridorType {
 }
 
 /// Guiding medium. The RFC shows `waveguide`; `fiber` covers links between
-/// boards or racks.
+/// boards or racks. Honoured: a corridor runs only over ports (and so
+/// links) of its mode's medium — `waveguide` is SOI or SiN, `fiber` is
+/// single-mode fibre; endpoints of another medium are a 422 on `/mode`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum CorridorMode {
@@ -68,7 +70,13 @@ pub enum QosPriority {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CorridorQos {
-    /// Priority flow control (lossless class).
+    /// Lossless class (priority flow control). A corridor is a dedicated
+    /// circuit with no shared queue, so it never drops for congestion; what
+    /// could still lose traffic in flight is pre-emption by gold, which only
+    /// bronze suffers. So `pfc: true` is honoured by refusing it with
+    /// `bronze` (422, rule `compatible`): a lossless corridor is gold or
+    /// silver and is never pre-empted. Pause-frame configuration of the
+    /// hosts' NICs is above the optical modules and outside corridord.
     pub pfc: bool,
     pub priority: QosPriority,
 }
@@ -140,6 +148,13 @@ impl Validate for CorridorRequest {
             MAX_LATENCY_BUDGET_NS,
         );
         v.above("/reach_mm", self.reach_mm.get(), 0.0, MAX_REACH_MM);
+        if self.qos.pfc && self.qos.priority == QosPriority::Bronze {
+            v.add(
+                "/qos/pfc",
+                rule::COMPATIBLE,
+                "a lossless (pfc) corridor must be gold or silver: bronze may be pre-empted by gold, which drops what is in flight",
+            );
+        }
         if let Some([a, b]) = &self.endpoints {
             v.identifier("/endpoints/0", a);
             v.identifier("/endpoints/1", b);
@@ -290,6 +305,10 @@ pub struct Corridor {
     /// the read-back pre-FEC BER through the assignment's FEC. Never below
     /// the CMIS F16 floor 1e-24, which then is an upper bound.
     pub ber: f64,
+    /// True when `ber` sits at the CMIS F16 floor (1e-24): the real rate is
+    /// at most that, not equal to it.
+    #[serde(default)]
+    pub ber_is_upper_bound: bool,
     pub eye_margin: EyeMargin,
     pub created_at: DateTime<Utc>,
     pub status: CorridorStatus,
@@ -396,6 +415,7 @@ impl Corridor {
             policy_lease_ttl_s,
             achievable_gbps: Gbps(0.0),
             ber: 0.5,
+            ber_is_upper_bound: false,
             eye_margin: EyeMargin::Fail,
             created_at: now,
             status: CorridorStatus::Pending,

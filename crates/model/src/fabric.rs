@@ -62,8 +62,14 @@ pub struct FabricDevice {
     /// device is 512. (The RFC's example shows 64 here, which in Gb/s would
     /// be an 8 GB/s device, too slow for its own 150 GB/s T2 bundle.)
     pub bandwidth_gbps: Gbps,
+    /// `active` while the device's memory provider (the twin, or the
+    /// kernel's `/sys/bus/cxl` on Linux) lists it, `offline` when it no
+    /// longer does.
     pub status: DeviceStatus,
-    pub last_seen: DateTime<Utc>,
+    /// Wall-clock time the provider last listed the device, refreshed at
+    /// most once a minute while it stays listed; absent if never seen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_seen: Option<DateTime<Utc>>,
     /// Id of the current attestation ticket; `null` when not attested.
     pub attestation_ticket: Option<String>,
     #[serde(flatten)]

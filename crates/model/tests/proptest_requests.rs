@@ -74,7 +74,8 @@ prop_compose! {
             latency_budget_ns: Nanoseconds(latency),
             reach_mm: Millimeters(reach),
             mode: if fiber { CorridorMode::Fiber } else { CorridorMode::Waveguide },
-            qos: CorridorQos { pfc, priority },
+            // A lossless bronze corridor is refused (bronze may be pre-empted).
+            qos: CorridorQos { pfc: pfc && priority != QosPriority::Bronze, priority },
             attestation_required,
             endpoints: endpoints.map(|(a, b)| [a, b]),
             security_domain,

@@ -191,6 +191,10 @@ fn corridor_rules() {
             vec![("/qos/pfc", "required")],
         ),
         (
+            with(&base, "/qos/priority", json!("bronze")),
+            vec![("/qos/pfc", "compatible")],
+        ),
+        (
             with(&base, "/attestation_required", Value::Null),
             vec![("/attestation_required", "required")],
         ),

@@ -374,9 +374,9 @@ pub fn evaluate_lane_with(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::technology::CorridorType;
+    use crate::technology::DeviceTechnology;
 
-    fn rfc_lane(t: CorridorType) -> LaneParams {
+    fn rfc_lane(t: DeviceTechnology) -> LaneParams {
         // The RFC corridor: 75 mm, 8 lanes → 7 other rings passed, 50G-class PAM4 lanes,
         // in SiN with two edge couplers.
         LaneParams::new(
@@ -395,8 +395,8 @@ mod tests {
 
     #[test]
     fn si_rfc_lane_is_feasible() {
-        let tech = CorridorType::SiCorridor.technology();
-        let r = evaluate_lane(tech, &rfc_lane(CorridorType::SiCorridor)).unwrap();
+        let tech = DeviceTechnology::SiCorridor.technology();
+        let r = evaluate_lane(tech, &rfc_lane(DeviceTechnology::SiCorridor)).unwrap();
         assert!(r.feasible, "{r:#?}");
         assert!(r.post_fec_ber <= 1e-12);
         assert!((r.losses.total().0 - (0.75 + 3.0 + 1.0 + 0.35 + 1.0)).abs() < 1e-9);
@@ -422,8 +422,8 @@ mod tests {
     #[test]
     fn soi_75mm_is_not_viable() {
         // reference/photonics.md §2: 75 mm of SOI wire costs 15–30 dB.
-        let tech = CorridorType::SiCorridor.technology();
-        let mut p = rfc_lane(CorridorType::SiCorridor);
+        let tech = DeviceTechnology::SiCorridor.technology();
+        let mut p = rfc_lane(DeviceTechnology::SiCorridor);
         p.medium = Medium::SoiStrip;
         let r = evaluate_lane(tech, &p).unwrap();
         assert!(!r.feasible);
@@ -436,8 +436,8 @@ mod tests {
 
     #[test]
     fn unsupported_rate() {
-        let tech = CorridorType::CarbonCorridor.technology();
-        let mut p = rfc_lane(CorridorType::CarbonCorridor);
+        let tech = DeviceTechnology::CarbonCorridor.technology();
+        let mut p = rfc_lane(DeviceTechnology::CarbonCorridor);
         p.rate = Gbps(106.25);
         let r = evaluate_lane(tech, &p).unwrap();
         assert!(!r.feasible);
@@ -446,8 +446,8 @@ mod tests {
 
     #[test]
     fn open_loop_drift_costs_margin_and_lock_recovers_it() {
-        let tech = CorridorType::SiCorridor.technology();
-        let mut p = rfc_lane(CorridorType::SiCorridor);
+        let tech = DeviceTechnology::SiCorridor.technology();
+        let mut p = rfc_lane(DeviceTechnology::SiCorridor);
         p.ring_delta_t = Kelvin(1.0);
         let locked = evaluate_lane(tech, &p).unwrap();
         p.heater = HeaterState::Open {
@@ -472,8 +472,8 @@ mod tests {
 
     #[test]
     fn heater_out_of_range() {
-        let tech = CorridorType::SiCorridor.technology();
-        let mut p = rfc_lane(CorridorType::SiCorridor);
+        let tech = DeviceTechnology::SiCorridor.technology();
+        let mut p = rfc_lane(DeviceTechnology::SiCorridor);
         p.ring_delta_t = Kelvin(40.0); // needs 1.76 mW of cooling from a 1 mW bias
         let r = evaluate_lane(tech, &p).unwrap();
         assert!(!r.lock_held && !r.feasible);
@@ -483,10 +483,10 @@ mod tests {
 
     #[test]
     fn carbon_drifts_less_but_needs_more_margin() {
-        let c = CorridorType::CarbonCorridor.technology();
-        let si = CorridorType::SiCorridor.technology();
-        let mut pc = rfc_lane(CorridorType::CarbonCorridor);
-        let mut ps = rfc_lane(CorridorType::SiCorridor);
+        let c = DeviceTechnology::CarbonCorridor.technology();
+        let si = DeviceTechnology::SiCorridor.technology();
+        let mut pc = rfc_lane(DeviceTechnology::CarbonCorridor);
+        let mut ps = rfc_lane(DeviceTechnology::SiCorridor);
         for p in [&mut pc, &mut ps] {
             p.ring_delta_t = Kelvin(1.0);
             p.heater = HeaterState::Open {
@@ -501,8 +501,8 @@ mod tests {
 
     #[test]
     fn invalid_inputs_are_rejected() {
-        let tech = CorridorType::SiCorridor.technology();
-        let base = rfc_lane(CorridorType::SiCorridor);
+        let tech = DeviceTechnology::SiCorridor.technology();
+        let base = rfc_lane(DeviceTechnology::SiCorridor);
         let mut bad = Vec::new();
         let mut p = base;
         p.length = Millimeters(-1.0);
@@ -531,8 +531,8 @@ mod tests {
 
     #[test]
     fn requirement_reuse() {
-        let tech = CorridorType::SiCorridor.technology();
-        let p = rfc_lane(CorridorType::SiCorridor);
+        let tech = DeviceTechnology::SiCorridor.technology();
+        let p = rfc_lane(DeviceTechnology::SiCorridor);
         let req = LaneRequirement::for_lane(&p).unwrap();
         assert_eq!(
             evaluate_lane_with(tech, &p, &req).unwrap(),
@@ -549,8 +549,8 @@ mod tests {
 
     #[test]
     fn deterministic() {
-        let tech = CorridorType::SiCorridor.technology();
-        let p = rfc_lane(CorridorType::SiCorridor);
+        let tech = DeviceTechnology::SiCorridor.technology();
+        let p = rfc_lane(DeviceTechnology::SiCorridor);
         assert_eq!(
             evaluate_lane(tech, &p).unwrap(),
             evaluate_lane(tech, &p).unwrap()

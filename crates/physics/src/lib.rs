@@ -26,7 +26,7 @@
 //! assert_eq!(channels.len(), 8);
 //!
 //! // One 53.125 Gb/s PAM4 lane over 75 mm of SiN, two edge couplers, 7 other rings on the bus.
-//! let tech = CorridorType::SiCorridor.technology();
+//! let tech = DeviceTechnology::SiCorridor.technology();
 //! let params = LaneParams::new(
 //!     tech,
 //!     Medium::SiliconNitride,
@@ -67,5 +67,5 @@ pub use lane::{
     evaluate_lane_with,
 };
 pub use ring::{DFB_DIODE, DfbDiode, LaserModel, Microring};
-pub use technology::{CarbonCorridor, CorridorTechnology, CorridorType, Maturity, SiCorridor};
+pub use technology::{CarbonCorridor, CorridorTechnology, DeviceTechnology, Maturity, SiCorridor};
 pub use units::*;

@@ -15,9 +15,10 @@ use crate::ring::{
 };
 use crate::units::{Dbm, Decibels, Gbaud, Gbps, Micrometers, Milliwatts, PicojoulesPerBit};
 
-/// The RFC's `corridor_type`.
+/// The device technology of a corridor's lanes: the API's `corridor_type` as the physics
+/// models it, with its parameters ([`DeviceTechnology::technology`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
-pub enum CorridorType {
+pub enum DeviceTechnology {
     /// Silicon photonics corridor.
     #[default]
     SiCorridor,
@@ -25,7 +26,7 @@ pub enum CorridorType {
     CarbonCorridor,
 }
 
-impl CorridorType {
+impl DeviceTechnology {
     /// The technology with its cited default parameters.
     #[must_use]
     pub fn technology(self) -> &'static dyn CorridorTechnology {
@@ -45,7 +46,7 @@ impl CorridorType {
     }
 }
 
-impl std::fmt::Display for CorridorType {
+impl std::fmt::Display for DeviceTechnology {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
     }
@@ -126,7 +127,7 @@ pub struct EnergyModel {
 /// What the corridor service needs to know about a device technology.
 pub trait CorridorTechnology: std::fmt::Debug + Send + Sync {
     /// Which RFC `corridor_type` this is.
-    fn corridor_type(&self) -> CorridorType;
+    fn corridor_type(&self) -> DeviceTechnology;
     /// Lane rates offered (line rates).
     fn lane_rates(&self) -> &[LaneRateOption];
     /// Tx/Rx energy per bit (tuning and laser come from the lane's state).
@@ -271,8 +272,8 @@ impl Default for SiCorridor {
 }
 
 impl CorridorTechnology for SiCorridor {
-    fn corridor_type(&self) -> CorridorType {
-        CorridorType::SiCorridor
+    fn corridor_type(&self) -> DeviceTechnology {
+        DeviceTechnology::SiCorridor
     }
     fn lane_rates(&self) -> &[LaneRateOption] {
         &SI_RATES
@@ -393,8 +394,8 @@ impl Default for CarbonCorridor {
 }
 
 impl CorridorTechnology for CarbonCorridor {
-    fn corridor_type(&self) -> CorridorType {
-        CorridorType::CarbonCorridor
+    fn corridor_type(&self) -> DeviceTechnology {
+        DeviceTechnology::CarbonCorridor
     }
     fn lane_rates(&self) -> &[LaneRateOption] {
         &CARBON_RATES
@@ -427,7 +428,10 @@ mod tests {
 
     #[test]
     fn defaults_are_valid() {
-        for t in [CorridorType::SiCorridor, CorridorType::CarbonCorridor] {
+        for t in [
+            DeviceTechnology::SiCorridor,
+            DeviceTechnology::CarbonCorridor,
+        ] {
             let tech = t.technology();
             assert_eq!(tech.corridor_type(), t);
             tech.microring().validate().unwrap();
@@ -438,8 +442,8 @@ mod tests {
 
     #[test]
     fn carbon_is_less_mature_and_lossier() {
-        let si = CorridorType::SiCorridor.technology();
-        let c = CorridorType::CarbonCorridor.technology();
+        let si = DeviceTechnology::SiCorridor.technology();
+        let c = DeviceTechnology::CarbonCorridor.technology();
         assert!(c.required_margin() > si.required_margin());
         assert!(c.insertion_losses().modulator > si.insertion_losses().modulator);
         assert!(c.receiver().sensitivity > si.receiver().sensitivity);
@@ -450,7 +454,10 @@ mod tests {
     #[test]
     fn rings_hold_enough_channels() {
         // Both ring designs must fit 8 lanes of 100 GHz in one FSR (the RFC corridor).
-        for t in [CorridorType::SiCorridor, CorridorType::CarbonCorridor] {
+        for t in [
+            DeviceTechnology::SiCorridor,
+            DeviceTechnology::CarbonCorridor,
+        ] {
             let n = t
                 .technology()
                 .microring()
@@ -463,7 +470,7 @@ mod tests {
 
     #[test]
     fn supports_and_modulations() {
-        let si = CorridorType::SiCorridor.technology();
+        let si = DeviceTechnology::SiCorridor.technology();
         assert!(si.supports(Gbps(53.125), Modulation::Pam4));
         assert!(!si.supports(Gbps(53.125), Modulation::Nrz));
         assert_eq!(si.modulations(), vec![Modulation::Nrz, Modulation::Pam4]);
@@ -476,7 +483,7 @@ mod tests {
 
     #[test]
     fn serde_names_match_the_rfc() {
-        assert_eq!(CorridorType::SiCorridor.to_string(), "SiCorridor");
-        assert_eq!(CorridorType::CarbonCorridor.as_str(), "CarbonCorridor");
+        assert_eq!(DeviceTechnology::SiCorridor.to_string(), "SiCorridor");
+        assert_eq!(DeviceTechnology::CarbonCorridor.as_str(), "CarbonCorridor");
     }
 }

@@ -5,7 +5,7 @@ use corridor_physics::budget::{Couplers, Medium};
 use corridor_physics::fec::Fec;
 use corridor_physics::grid::{Grid, assign_distinct, snap};
 use corridor_physics::lane::{HeaterState, LaneParams, evaluate_lane};
-use corridor_physics::technology::CorridorType;
+use corridor_physics::technology::DeviceTechnology;
 use corridor_physics::units::{Dbm, Gbps, Kelvin, Millimeters, Milliwatts, Nanometers, Terahertz};
 use corridor_physics::{Modulation, PhysicsError};
 use proptest::prelude::*;
@@ -32,10 +32,10 @@ fn any_medium() -> impl Strategy<Value = Medium> {
     ]
 }
 
-fn any_type() -> impl Strategy<Value = CorridorType> {
+fn any_type() -> impl Strategy<Value = DeviceTechnology> {
     prop_oneof![
-        Just(CorridorType::SiCorridor),
-        Just(CorridorType::CarbonCorridor)
+        Just(DeviceTechnology::SiCorridor),
+        Just(DeviceTechnology::CarbonCorridor)
     ]
 }
 

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use corridor_physics::technology::LaneRateOption;
 use corridor_physics::{
-    CorridorType, Couplers, Fec, Gbps, LaneParams, LaneRequirement, LimitingFactor, Medium,
+    Couplers, DeviceTechnology, Fec, Gbps, LaneParams, LaneRequirement, LimitingFactor, Medium,
     Millimeters, Modulation, evaluate_lane_with,
 };
 use serde::{Deserialize, Serialize};
@@ -24,7 +24,7 @@ use crate::policy::{Candidate, WavelengthPolicy, first_fit};
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct LaneSpec {
     /// RFC `corridor_type`.
-    pub technology: CorridorType,
+    pub technology: DeviceTechnology,
     /// FEC.
     pub fec: Fec,
     /// Post-FEC BER target (RFC `ber`, default 1e-12).
@@ -34,7 +34,7 @@ pub struct LaneSpec {
 impl Default for LaneSpec {
     fn default() -> Self {
         Self {
-            technology: CorridorType::SiCorridor,
+            technology: DeviceTechnology::SiCorridor,
             fec: Fec::Kp4,
             target_ber: corridor_physics::lane::DEFAULT_TARGET_BER,
         }
@@ -97,7 +97,7 @@ impl CorridorDemand {
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct LanePlan {
     /// Technology.
-    pub technology: CorridorType,
+    pub technology: DeviceTechnology,
     /// Line rate per lane.
     pub rate: Gbps,
     /// Modulation.
@@ -303,7 +303,7 @@ struct PhysKey {
     pair: u32,
     rank: u16,
     lanes: u16,
-    technology: CorridorType,
+    technology: DeviceTechnology,
     fec: Fec,
     target_ber: u64,
     min_gbps: u64,

@@ -101,8 +101,10 @@ async fn get(client: &reqwest::Client, url: &str) -> (u16, Value) {
     )
 }
 
-/// A one-lane request body with wavelengths and reach every link meets.
-fn small(lambda: f64, priority: &str, endpoints: Option<[&str; 2]>) -> String {
+/// A one-lane request body with wavelengths and reach every link meets, on
+/// `mode`'s medium (the default twin's ports -0/-1 are SiN waveguides,
+/// -2/-3 fibre).
+fn small(lambda: f64, priority: &str, mode: &str, endpoints: Option<[&str; 2]>) -> String {
     let mut body = json!({
         "corridor_type": "SiCorridor",
         "lanes": 1,
@@ -110,7 +112,7 @@ fn small(lambda: f64, priority: &str, endpoints: Option<[&str; 2]>) -> String {
         "min_gbps": 20,
         "latency_budget_ns": 1000,
         "reach_mm": 5000,
-        "mode": "fiber",
+        "mode": mode,
         "qos": {"pfc": false, "priority": priority},
         "attestation_required": false
     });
@@ -242,7 +244,7 @@ async fn an_active_corridor_reports_cmis_telemetry_and_releases_its_capacity() {
     let (status, c) = post_raw(
         admin,
         &server.url("/v1/corridors"),
-        small(1550.0, "silver", Some(["op-h0-0", "op-h1-0"])),
+        small(1550.0, "silver", "waveguide", Some(["op-h0-0", "op-h1-0"])),
     )
     .await;
     assert_eq!(status, 201, "{c}");
@@ -274,7 +276,7 @@ async fn an_active_corridor_reports_cmis_telemetry_and_releases_its_capacity() {
     let (status, problem) = post_raw(
         admin,
         &server.url("/v1/corridors"),
-        small(1550.0, "silver", Some(["op-h0-0", "op-h1-0"])),
+        small(1550.0, "silver", "waveguide", Some(["op-h0-0", "op-h1-0"])),
     )
     .await;
     assert_eq!(status, 409, "{problem}");
@@ -293,7 +295,7 @@ async fn an_active_corridor_reports_cmis_telemetry_and_releases_its_capacity() {
     let (status, again) = post_raw(
         admin,
         &server.url("/v1/corridors"),
-        small(1550.0, "silver", Some(["op-h0-0", "op-h1-0"])),
+        small(1550.0, "silver", "waveguide", Some(["op-h0-0", "op-h1-0"])),
     )
     .await;
     assert_eq!(status, 201, "{again}");
@@ -309,7 +311,7 @@ async fn another_domains_corridor_is_a_404_like_a_missing_one() {
     let (status, c) = post_raw(
         &a,
         &server.url("/v1/corridors"),
-        small(1550.0, "silver", None),
+        small(1550.0, "silver", "fiber", None),
     )
     .await;
     assert_eq!(status, 201, "{c}");
@@ -355,11 +357,13 @@ async fn sixty_four_racing_clients_never_get_the_same_wavelength() {
     for i in 0..64 {
         let client = server.admin().clone();
         let url = url.clone();
-        // Four wavelengths shared by 16 clients each, no endpoints: the
-        // planner picks among the 8 links.
+        // Four wavelengths shared by 16 clients each, half on fibre and
+        // half on waveguides, no endpoints: the planner picks among the 4
+        // links of each medium.
         let lambda = [1550.0, 1551.0, 1552.0, 1553.0][i % 4];
+        let mode = ["fiber", "waveguide"][(i / 4) % 2];
         tasks.push(tokio::spawn(async move {
-            post_raw(&client, &url, small(lambda, "silver", None)).await
+            post_raw(&client, &url, small(lambda, "silver", mode, None)).await
         }));
     }
     let mut granted = 0;
@@ -389,7 +393,7 @@ async fn a_restart_rebuilds_occupancy_and_grants_nothing_twice() {
     let (status, first) = post_raw(
         server.admin(),
         &server.url("/v1/corridors"),
-        small(1552.0, "silver", Some(["op-h2-2", "op-h0-2"])),
+        small(1552.0, "silver", "fiber", Some(["op-h2-2", "op-h0-2"])),
     )
     .await;
     assert_eq!(status, 201, "{first}");
@@ -399,7 +403,7 @@ async fn a_restart_rebuilds_occupancy_and_grants_nothing_twice() {
     let (status, problem) = post_raw(
         server.admin(),
         &server.url("/v1/corridors"),
-        small(1552.0, "silver", Some(["op-h0-2", "op-h2-2"])),
+        small(1552.0, "silver", "fiber", Some(["op-h0-2", "op-h2-2"])),
     )
     .await;
     assert_eq!(status, 409, "{problem}");
@@ -425,7 +429,7 @@ async fn bad_corridor_requests_name_the_field() {
     no_lanes["lanes"] = json!(0);
     let mut unknown: Value = serde_json::from_str(&rfc_request("SiCorridor")).unwrap();
     unknown["colour"] = json!("blue");
-    let mut bad_port: Value = serde_json::from_str(&small(1550.0, "gold", None)).unwrap();
+    let mut bad_port: Value = serde_json::from_str(&small(1550.0, "gold", "fiber", None)).unwrap();
     bad_port["endpoints"] = json!(["op-h0-0", "op-nowhere"]);
     for (body, pointer) in [
         (off_grid, "/lambda_nm/3"),
@@ -468,7 +472,7 @@ async fn twin_faults_are_admin_only_and_show_in_telemetry() {
     let (status, c) = post_raw(
         admin,
         &server.url("/v1/corridors"),
-        small(1550.0, "gold", Some(["op-h0-0", "op-h1-0"])),
+        small(1550.0, "gold", "waveguide", Some(["op-h0-0", "op-h1-0"])),
     )
     .await;
     assert_eq!(status, 201, "{c}");

@@ -167,7 +167,7 @@ async fn corridord_with_linux_optics_provisions_a_corridor_on_file_backed_cmis_m
         "min_gbps": 20,
         "latency_budget_ns": 1000,
         "reach_mm": 5000,
-        "mode": "fiber",
+        "mode": "waveguide",
         "qos": {"pfc": false, "priority": "gold"},
         "attestation_required": false
     });

@@ -4,14 +4,15 @@
 
 use std::sync::Arc;
 
-use corridor_hal::{Clocks, OpticalPlant, Topology, TwinOptics};
+use corridor_hal::memory::MemoryProvider;
+use corridor_hal::{Clocks, OpticalPlant, Topology, TwinMemory, TwinOptics};
 use corridor_model::calibration::AmbientProfile;
 use corridor_model::fabric::FabricDevice;
 use corridor_store::StateStore;
 
 use crate::corridors::CorridorService;
 use crate::ffm::{FfmConfig, FfmService};
-use crate::inventory;
+use crate::inventory::{self, DeviceInventory};
 use crate::operations::Operations;
 use crate::{Registry, ServiceError};
 
@@ -21,6 +22,8 @@ pub struct ControlPlane {
     pub topology: Arc<Topology>,
     pub clocks: Clocks,
     pub devices: Registry<FabricDevice>,
+    /// Keeps `devices` true to what the memory provider lists.
+    pub inventory: Arc<DeviceInventory>,
     pub operations: Operations,
     /// corrd: photonic corridors.
     pub corridors: Arc<CorridorService>,
@@ -67,8 +70,22 @@ impl ControlPlane {
         optics: Arc<dyn OpticalPlant>,
     ) -> Result<ControlPlane, ServiceError> {
         let clocks = clocks.into();
+        let mut ffm = ffm;
+        // One memory provider for memqosd's placements and the device
+        // inventory, so both see the same devices.
+        let provider: Arc<dyn MemoryProvider> = match &ffm.provider {
+            Some(provider) => Arc::clone(provider),
+            None => Arc::new(TwinMemory::new(&topology)),
+        };
+        ffm.provider = Some(Arc::clone(&provider));
         let devices = Registry::new(Arc::clone(&store));
-        inventory::publish_devices(&devices, &topology, clocks.wall.now()).await?;
+        let inventory = DeviceInventory::start(
+            devices.clone(),
+            Arc::clone(&topology),
+            provider,
+            Arc::clone(&clocks.wall),
+        )
+        .await?;
         let operations =
             Operations::new(Registry::new(Arc::clone(&store)), Arc::clone(&clocks.wall));
         let corridors = CorridorService::start(
@@ -102,6 +119,7 @@ impl ControlPlane {
             topology,
             clocks,
             devices,
+            inventory,
             operations,
             corridors,
         })

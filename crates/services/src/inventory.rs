@@ -1,11 +1,16 @@
-//! Publishing the hardware inventory (from the twin topology or, later,
-//! from discovery) as API resources.
+//! The fabric's device inventory as API resources: what each CXL memory
+//! device of the topology is (from the topology) and whether it is there
+//! (from the memory provider's discovery: the twin's modelled devices, or
+//! the kernel's `/sys/bus/cxl` memdevs on Linux).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use corridor_hal::Topology;
+use corridor_hal::memory::{MemoryInventory, MemoryProvider};
 use corridor_hal::topology::{CxlDevice, CxlDeviceKind, Media};
+use corridor_hal::{Clock, Topology};
 use corridor_model::calibration::AmbientProfile;
 use corridor_model::fabric::{CxlDeviceType, DeviceStatus, FabricDevice};
 use corridor_model::meta::ResourceMeta;
@@ -19,8 +24,22 @@ crate::meta_resource!(FabricDevice, "devices");
 /// topology's GB/s are reported in Gb/s.
 const BITS_PER_BYTE: f64 = 8.0;
 
-/// The API view of one CXL memory device of the topology.
-pub fn fabric_device(device: &CxlDevice, seen: DateTime<Utc>) -> FabricDevice {
+/// How often the provider is asked which devices are there.
+pub const DEVICE_POLL: Duration = Duration::from_secs(10);
+
+/// While a device stays listed, `last_seen` is rewritten at most this
+/// often: a steady rack does not churn revisions or wake watchers on every
+/// poll, and `last_seen` is never more than this old for a present device.
+pub const LAST_SEEN_REFRESH: chrono::TimeDelta = chrono::TimeDelta::seconds(60);
+
+/// The API view of one CXL memory device of the topology, with what was
+/// observed of it.
+pub fn fabric_device(
+    device: &CxlDevice,
+    status: DeviceStatus,
+    last_seen: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> FabricDevice {
     let (kind, media) = match (device.kind, device.media) {
         (CxlDeviceKind::Type3Sld, _) => ("type3-sld", media_label(device.media)),
         (CxlDeviceKind::Type3Mld, _) => ("type3-mld", media_label(device.media)),
@@ -44,11 +63,11 @@ pub fn fabric_device(device: &CxlDevice, seen: DateTime<Utc>) -> FabricDevice {
         capacity_bytes: Bytes::new(device.capacity_bytes.0),
         latency_ns: Nanoseconds::new(device.latency_ns.0.round() as u64),
         bandwidth_gbps: Gbps::new(device.bandwidth_gbs.0 * BITS_PER_BYTE),
-        status: DeviceStatus::Active,
-        last_seen: seen,
+        status,
+        last_seen,
         // No attestation service yet: null, never an invented ticket.
         attestation_ticket: None,
-        meta: ResourceMeta::new(seen).with_labels(labels),
+        meta: ResourceMeta::new(now).with_labels(labels),
     }
 }
 
@@ -59,21 +78,47 @@ fn media_label(media: Media) -> &'static str {
     }
 }
 
-/// Writes every CXL memory device of the topology into the registry and
-/// removes devices that are no longer in it.
+/// The topology devices `found` lists: by serial number where the provider
+/// reads one (the kernel's `memN/serial`), else by id (the twin names its
+/// memdevs after the topology's devices).
+pub fn present(topology: &Topology, found: &MemoryInventory) -> BTreeSet<String> {
+    let same_serial = |a: &str, b: &str| {
+        let digits = |s: &str| {
+            s.trim()
+                .trim_start_matches("0x")
+                .trim_start_matches('0')
+                .to_ascii_lowercase()
+        };
+        digits(a) == digits(b)
+    };
+    topology
+        .cxl_devices()
+        .iter()
+        .filter(|device| {
+            found.cxl_memdevs.iter().any(|memdev| match &memdev.serial {
+                Some(serial) => same_serial(serial, &device.serial_number),
+                None => memdev.name == device.id.as_str(),
+            })
+        })
+        .map(|device| device.id.as_str().to_string())
+        .collect()
+}
+
+/// Writes every CXL memory device of the topology into the registry with
+/// the status `present` implies, and removes devices no longer in the
+/// topology.
 ///
-/// A device whose description has not changed keeps its stored record
-/// (including `last_seen` and `resource_version`), so restarts do not
-/// churn revisions or wake watchers.
+/// A present device is `active` with `last_seen` now, unless its record
+/// already says `active` with a `last_seen` younger than
+/// [`LAST_SEEN_REFRESH`]; an absent one is `offline` and keeps the
+/// `last_seen` it had. A record whose content does not change is not
+/// rewritten, so restarts and steady polls do not churn revisions.
 pub async fn publish_devices(
     devices: &Registry<FabricDevice>,
     topology: &Topology,
+    present: &BTreeSet<String>,
     now: DateTime<Utc>,
 ) -> Result<(), ServiceError> {
-    let mut wanted = BTreeMap::new();
-    for device in topology.cxl_devices() {
-        wanted.insert(device.id.as_str().to_string(), fabric_device(device, now));
-    }
     let existing = devices
         .list(&crate::ListOptions::default())
         .await?
@@ -83,29 +128,110 @@ pub async fn publish_devices(
         .collect::<BTreeMap<_, _>>();
     // The inventory is far below one page (MAX_PAGE_SIZE); a rack with more
     // devices than that would need paging here.
-    for (id, device) in &wanted {
-        match existing.get(id) {
-            Some(current) if same_description(current, device) => {}
+    let mut wanted = BTreeSet::new();
+    for device in topology.cxl_devices() {
+        let id = device.id.as_str();
+        wanted.insert(id.to_string());
+        let current = existing.get(id);
+        let before = current.and_then(|c| c.last_seen);
+        let (status, last_seen) = if present.contains(id) {
+            let fresh = current.is_some_and(|c| c.status == DeviceStatus::Active)
+                && before.is_some_and(|seen| now - seen < LAST_SEEN_REFRESH);
+            (DeviceStatus::Active, if fresh { before } else { Some(now) })
+        } else {
+            (DeviceStatus::Offline, before)
+        };
+        let record = fabric_device(device, status, last_seen, now);
+        match current {
+            Some(current) if same_content(current, &record) => {}
             _ => {
-                devices.upsert(device).await?;
+                devices.upsert(&record).await?;
             }
         }
     }
-    for id in existing.keys().filter(|id| !wanted.contains_key(*id)) {
+    for id in existing.keys().filter(|id| !wanted.contains(*id)) {
         devices.delete(id, None).await?;
     }
     Ok(())
 }
 
-/// Equal but for the fields that record when we looked.
-fn same_description(a: &FabricDevice, b: &FabricDevice) -> bool {
+/// Equal but for the bookkeeping of when the record was written.
+fn same_content(a: &FabricDevice, b: &FabricDevice) -> bool {
     let mut a = a.clone();
     let mut b = b.clone();
-    a.last_seen = b.last_seen;
     a.meta.updated_at = b.meta.updated_at;
     a.meta.resource_version.clear();
     b.meta.resource_version.clear();
     a == b
+}
+
+/// The device inventory of one corridord: asks the memory provider what is
+/// there every [`DEVICE_POLL`] and keeps the device records true.
+#[derive(Debug)]
+pub struct DeviceInventory {
+    devices: Registry<FabricDevice>,
+    topology: Arc<Topology>,
+    provider: Arc<dyn MemoryProvider>,
+    clock: Arc<dyn Clock>,
+}
+
+impl DeviceInventory {
+    /// Publishes what the provider lists now, then keeps polling until the
+    /// returned inventory is dropped.
+    ///
+    /// # Errors
+    /// [`ServiceError`] when the first publication cannot be stored.
+    pub async fn start(
+        devices: Registry<FabricDevice>,
+        topology: Arc<Topology>,
+        provider: Arc<dyn MemoryProvider>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Arc<Self>, ServiceError> {
+        let inventory = Arc::new(Self {
+            devices,
+            topology,
+            provider,
+            clock,
+        });
+        inventory.observe().await?;
+        tokio::spawn(poll(Arc::downgrade(&inventory)));
+        Ok(inventory)
+    }
+
+    /// One observation: discovery (on a blocking thread: the Linux provider
+    /// reads sysfs), then the records it implies. A discovery that fails
+    /// says nothing about the devices, so their records stay as they are.
+    ///
+    /// # Errors
+    /// [`ServiceError`] when the records cannot be read or written.
+    pub async fn observe(&self) -> Result<(), ServiceError> {
+        let provider = Arc::clone(&self.provider);
+        let found = match tokio::task::spawn_blocking(move || provider.discover()).await {
+            Ok(Ok(found)) => found,
+            Ok(Err(error)) => {
+                tracing::warn!(error = %crate::error::error_chain(&error), "device discovery failed; device records left as they were");
+                return Ok(());
+            }
+            Err(error) => {
+                tracing::warn!(%error, "device discovery panicked; device records left as they were");
+                return Ok(());
+            }
+        };
+        let present = present(&self.topology, &found);
+        publish_devices(&self.devices, &self.topology, &present, self.clock.now()).await
+    }
+}
+
+async fn poll(inventory: Weak<DeviceInventory>) {
+    loop {
+        tokio::time::sleep(DEVICE_POLL).await;
+        let Some(inventory) = inventory.upgrade() else {
+            return;
+        };
+        if let Err(error) = inventory.observe().await {
+            tracing::warn!(error = %crate::error::error_chain(&error), "device inventory not updated");
+        }
+    }
 }
 
 /// The topology's ambient profiles in the API's shape.
@@ -126,12 +252,15 @@ pub fn ambient_profiles(topology: &Topology) -> Vec<AmbientProfile> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use corridor_hal::TwinMemory;
+    use corridor_store::{RedbOptions, RedbStore, StateStore};
 
     #[test]
     fn devices_convert_bandwidth_to_gigabits_and_keep_identity() {
         let topology = Topology::default_twin();
         let first = &topology.cxl_devices()[0];
-        let device = fabric_device(first, Utc::now());
+        let now = Utc::now();
+        let device = fabric_device(first, DeviceStatus::Active, Some(now), now);
         assert_eq!(device.id, first.id.as_str());
         assert_eq!(device.bandwidth_gbps.get(), first.bandwidth_gbs.0 * 8.0);
         assert_eq!(device.capacity_bytes.get(), first.capacity_bytes.0);
@@ -140,6 +269,107 @@ mod tests {
         let json = serde_json::to_value(&device).unwrap();
         assert_eq!(json["type"], "Type-3");
         assert!(json["attestation_ticket"].is_null());
+    }
+
+    /// The twin lists its devices by id; the kernel by serial number (in
+    /// its own hex spelling), under `memN` names.
+    #[test]
+    fn devices_are_present_when_the_provider_lists_them() {
+        let topology = Topology::default_twin();
+        let all: BTreeSet<String> = topology
+            .cxl_devices()
+            .iter()
+            .map(|d| d.id.as_str().to_string())
+            .collect();
+        let twin = TwinMemory::new(&topology).discover().unwrap();
+        assert_eq!(present(&topology, &twin), all);
+
+        let first = &topology.cxl_devices()[0];
+        let mut kernel = twin.clone();
+        kernel.cxl_memdevs.retain(|m| m.name == first.id.as_str());
+        kernel.cxl_memdevs[0].name = "mem0".into();
+        kernel.cxl_memdevs[0].serial = Some(format!(
+            "0x{}",
+            first.serial_number.trim_start_matches("0x").to_uppercase()
+        ));
+        assert_eq!(
+            present(&topology, &kernel),
+            BTreeSet::from([first.id.as_str().to_string()])
+        );
+        kernel.cxl_memdevs[0].serial = Some("0xdeadbeef".into());
+        assert!(present(&topology, &kernel).is_empty());
+    }
+
+    /// Status and `last_seen` follow what is observed: a device that stops
+    /// being listed goes offline keeping when it was last seen, and comes
+    /// back active; a steady device's `last_seen` moves once a refresh
+    /// period has passed, not on every poll.
+    #[tokio::test]
+    async fn status_and_last_seen_follow_the_observations() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn StateStore> = Arc::new(
+            RedbStore::open(dir.path().join("state.redb"), RedbOptions::default()).unwrap(),
+        );
+        let devices = Registry::<FabricDevice>::new(store);
+        let topology = Topology::default_twin();
+        let all: BTreeSet<String> = topology
+            .cxl_devices()
+            .iter()
+            .map(|d| d.id.as_str().to_string())
+            .collect();
+        let gone = topology.cxl_devices()[0].id.as_str().to_string();
+        let t0 = DateTime::parse_from_rfc3339("2026-12-03T10:00:00Z")
+            .unwrap()
+            .to_utc();
+        let get = |id: String| {
+            let devices = devices.clone();
+            async move { devices.get(&id).await.unwrap() }
+        };
+
+        publish_devices(&devices, &topology, &all, t0)
+            .await
+            .unwrap();
+        let first = get(gone.clone()).await;
+        assert_eq!(first.status, DeviceStatus::Active);
+        assert_eq!(first.last_seen, Some(t0));
+
+        // A poll within the refresh period writes nothing.
+        let t1 = t0 + chrono::TimeDelta::seconds(10);
+        publish_devices(&devices, &topology, &all, t1)
+            .await
+            .unwrap();
+        let steady = get(gone.clone()).await;
+        assert_eq!(steady.meta.resource_version, first.meta.resource_version);
+        assert_eq!(steady.last_seen, Some(t0));
+
+        // The device disappears: offline, last seen at t0.
+        let mut fewer = all.clone();
+        fewer.remove(&gone);
+        let t2 = t0 + chrono::TimeDelta::seconds(20);
+        publish_devices(&devices, &topology, &fewer, t2)
+            .await
+            .unwrap();
+        let offline = get(gone.clone()).await;
+        assert_eq!(offline.status, DeviceStatus::Offline);
+        assert_eq!(offline.last_seen, Some(t0));
+        let other = topology.cxl_devices()[1].id.as_str().to_string();
+        assert_eq!(get(other.clone()).await.status, DeviceStatus::Active);
+
+        // Back: active, seen now.
+        let t3 = t0 + chrono::TimeDelta::seconds(30);
+        publish_devices(&devices, &topology, &all, t3)
+            .await
+            .unwrap();
+        let back = get(gone.clone()).await;
+        assert_eq!(back.status, DeviceStatus::Active);
+        assert_eq!(back.last_seen, Some(t3));
+
+        // A steady device is re-stamped once the refresh period is over.
+        let t4 = t0 + LAST_SEEN_REFRESH + chrono::TimeDelta::seconds(1);
+        publish_devices(&devices, &topology, &all, t4)
+            .await
+            .unwrap();
+        assert_eq!(get(other).await.last_seen, Some(t4));
     }
 
     #[test]

@@ -6,9 +6,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use corridor_hal::topology::Medium;
 use corridor_hal::{Clock, ManualClock, Topology};
 use corridor_model::corridor::{
-    CorridorRequest, CorridorStatus, EyeMargin, QosPriority, TwinFaultKind, TwinFaultRequest,
+    CorridorMode, CorridorRequest, CorridorStatus, EyeMargin, QosPriority, TwinFaultKind,
+    TwinFaultRequest,
 };
 use corridor_model::json::from_slice_strict;
 use corridor_physics::Fec;
@@ -51,6 +53,8 @@ fn request(lambdas: &[f64], priority: QosPriority) -> CorridorRequest {
         .collect();
     r.min_gbps = corridor_model::units::Gbps(50.0 * lambdas.len() as f64);
     r.qos.priority = priority;
+    // Lossless (pfc) is for corridors that are never pre-empted.
+    r.qos.pfc = priority != QosPriority::Bronze;
     r
 }
 
@@ -284,8 +288,12 @@ async fn sixty_four_racing_grants_on_two_services_never_share_a_wavelength() {
         let barrier = Arc::clone(&barrier);
         tasks.push(tokio::spawn(async move {
             // Everyone wants 1550 nm on one lane, without endpoints and with
-            // a reach every link meets: each link carries one of them.
+            // a reach every link meets: each link carries one of them. Half
+            // ask for fibre, half for waveguides, so every link is wanted.
             let mut r = request(&[1550.0], QosPriority::Silver);
+            if (i / 2) % 2 == 0 {
+                r.mode = CorridorMode::Fiber;
+            }
             r.reach_mm = corridor_model::units::Millimeters(5000.0);
             r.latency_budget_ns = corridor_model::units::Nanoseconds(1000);
             r.min_gbps = corridor_model::units::Gbps(20.0);
@@ -801,6 +809,7 @@ async fn a_rate_no_port_application_carries_is_refused_naming_both() {
     let dir = tempfile::tempdir().unwrap();
     let (plane, _) = plane_in(dir.path()).await;
     let mut r = rfc_lit();
+    r.mode = CorridorMode::Fiber;
     r.endpoints = Some(["op-h0-2".into(), "op-h2-2".into()]);
     r.reach_mm = corridor_model::units::Millimeters(5000.0);
     r.latency_budget_ns = corridor_model::units::Nanoseconds(1000);
@@ -819,6 +828,53 @@ async fn a_rate_no_port_application_carries_is_refused_naming_both() {
         other => panic!("{other:?}"),
     }
     assert!(ledger(&plane).await.is_empty());
+}
+
+/// `mode` chooses the medium: without endpoints a corridor lands only on
+/// ports (and so links) of its mode's medium, and endpoints of another
+/// medium are a 422 on `/mode` with nothing held.
+#[tokio::test]
+async fn a_corridor_runs_only_on_its_modes_medium() {
+    let dir = tempfile::tempdir().unwrap();
+    let (plane, _) = plane_in(dir.path()).await;
+    let topology = Topology::default_twin();
+    let medium_of = |port: &str| {
+        topology
+            .optical_ports()
+            .iter()
+            .find(|p| p.id.as_str() == port)
+            .map(|p| p.medium)
+            .unwrap()
+    };
+    // A fibre corridor the waveguide ports could carry just as well (one
+    // 32 G lane fits both), so only `mode` keeps it off them.
+    let mut fibre = request(&[1550.0], QosPriority::Gold);
+    fibre.mode = CorridorMode::Fiber;
+    fibre.min_gbps = corridor_model::units::Gbps(20.0);
+    fibre.reach_mm = corridor_model::units::Millimeters(5000.0);
+    fibre.latency_budget_ns = corridor_model::units::Nanoseconds(1000);
+    let mut waveguide = fibre.clone();
+    waveguide.mode = CorridorMode::Waveguide;
+    for (r, medium) in [(fibre.clone(), Medium::Fiber), (waveguide, Medium::Sin)] {
+        let c = plane.corridors.create(&system(), r).await.unwrap();
+        let ports = c.assignment.as_ref().unwrap().ports.clone();
+        for port in &ports {
+            assert_eq!(medium_of(port), medium, "{c:#?}");
+        }
+    }
+    let held = ledger(&plane).await;
+    fibre.endpoints = Some(["op-h0-0".into(), "op-h1-0".into()]);
+    match plane.corridors.create(&system(), fibre).await {
+        Err(e @ CorridorError::Field { .. }) => {
+            let problem = e.to_problem();
+            assert_eq!(problem.status, 422);
+            let m = e.to_string();
+            assert!(m.contains("op-h0-0") && m.contains("fiber"), "{m}");
+            assert!(format!("{problem:?}").contains("/mode"), "{problem:?}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(ledger(&plane).await, held, "a refusal holds nothing");
 }
 
 /// `ber` is post-FEC everywhere, with the pre-FEC BER beside it; a rate
@@ -854,6 +910,7 @@ async fn telemetry_ber_is_post_fec_and_floored_at_the_f16_step() {
     // The corridor object says the same.
     let seen = plane.corridors.get(&system(), &c.id).await.unwrap();
     assert_eq!(seen.ber, 1e-24);
+    assert!(seen.ber_is_upper_bound, "{seen:#?}");
     assert!(
         seen.channels.iter().all(|l| l.ber == Some(1e-24)),
         "{seen:#?}"
@@ -870,7 +927,7 @@ async fn telemetry_energy_matches_the_plan() {
     let c = plane.corridors.create(&system(), rfc_lit()).await.unwrap();
     let a = c.assignment.clone().unwrap();
     let t = plane.corridors.telemetry(&system(), &c.id).await.unwrap();
-    let tech = corridor_physics::CorridorType::SiCorridor.technology();
+    let tech = corridor_physics::DeviceTechnology::SiCorridor.technology();
     // The plan's heaters: two rings per lane at their bias.
     let tuning = 2.0 * tech.microring().default_bias.0 / a.lane_rate_gbps;
     let planned = a.energy_pj_per_bit - tuning;

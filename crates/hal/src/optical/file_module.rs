@@ -145,17 +145,19 @@ fn play(
             }
         }
         sim.tick();
-        let after = sim.map().to_linear();
-        for (i, (&new, &old)) in after.iter().zip(&image).enumerate() {
-            if new != old {
-                file.write_all_at(&[new], i as u64)?;
-            }
-        }
+        // Recorded before the file shows it: a host that sees a state in the
+        // file and then asks what the module passed through must find it.
         let now = ModuleSnapshot::of(&sim);
         {
             let mut seen = seen.lock().unwrap_or_else(PoisonError::into_inner);
             if seen.last() != Some(&now) {
                 seen.push(now);
+            }
+        }
+        let after = sim.map().to_linear();
+        for (i, (&new, &old)) in after.iter().zip(&image).enumerate() {
+            if new != old {
+                file.write_all_at(&[new], i as u64)?;
             }
         }
         std::thread::sleep(step);

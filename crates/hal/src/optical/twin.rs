@@ -63,7 +63,7 @@ use corridor_physics::budget::{FIBER_GROUP_INDEX, SIN_GROUP_INDEX, SOI_GROUP_IND
 use corridor_physics::lane::DEFAULT_TARGET_BER;
 use corridor_physics::technology::{EnergyModel, InsertionLosses, LaneRateOption, Maturity};
 use corridor_physics::{
-    CorridorTechnology, CorridorType, Couplers, DFB_DIODE, Dbm, Decibels, Fec, Gbaud, Gbps,
+    CorridorTechnology, Couplers, DFB_DIODE, Dbm, Decibels, DeviceTechnology, Fec, Gbaud, Gbps,
     HeaterState, Kelvin, LaneParams, LaneRequirement, LaserModel, Micrometers, Millimeters,
     Milliwatts, ReceiverModel, SiCorridor, evaluate_lane_with,
 };
@@ -372,8 +372,8 @@ struct LaneTech {
 }
 
 impl CorridorTechnology for LaneTech {
-    fn corridor_type(&self) -> CorridorType {
-        CorridorType::SiCorridor
+    fn corridor_type(&self) -> DeviceTechnology {
+        DeviceTechnology::SiCorridor
     }
     fn lane_rates(&self) -> &[LaneRateOption] {
         SiCorridor::DEFAULT.lane_rates()

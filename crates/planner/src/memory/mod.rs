@@ -3,7 +3,7 @@
 //! (times are Unix seconds passed in), no global state.
 //!
 //! - [`Device`]: id, [`Tier`] (T0–T3), bytes, peak bandwidth; floors are admitted up to an
-//!   admission share of peak, [`DEFAULT_ADMISSION_SHARE`] = 0.7 (memory-cxl.md §5: keep
+//!   admission share of peak, [`DEFAULT_ADMISSION_SHARE`] = 0.75 (memory-cxl.md §5: keep
 //!   Σfloors ≤ ~65–75 % of peak, where latency turns exponential).
 //! - [`WindowedFloor`]: "min 150 GB/s 20:00–08:00" — a [`DailyWindow`] in local time at a fixed UTC
 //!   offset (the service turns IANA zone names into offsets), selecting bundles by security
@@ -24,7 +24,7 @@
 //!     Device::new("cxl-dev-002", Tier::T2, 256 << 30, 288.0),
 //! ];
 //! let mut ledger = Ledger::new(LedgerConfig::default(), devices).unwrap();
-//! assert_eq!(ledger.capacity(0), MBps::from_gbps(201.6)); // 0.7 × 288
+//! assert_eq!(ledger.capacity(0), MBps::from_gbps(216.0)); // 0.75 × 288
 //!
 //! // 150 GB/s fits on one device.
 //! let p = ledger.allocate("ffm-1", BundleDemand::new(1 << 30, Tier::T2, 150.0, 0)).unwrap();
@@ -33,10 +33,11 @@
 //! let p = ledger.allocate("ffm-2", BundleDemand::new(1 << 30, Tier::T2, 220.0, 0)).unwrap();
 //! assert_eq!(p.shares.len(), 2);
 //! assert_eq!(p.shares.iter().map(|s| s.floor).map(|f| f.0).sum::<u64>(), 220_000);
-//! // A night policy raising every floor to 200 GB/s would over-commit: refused, nothing changes.
+//! // A night policy raising every floor to 220 GB/s would over-commit (440 > 432): refused,
+//! // nothing changes.
 //! let night = WindowedFloor {
 //!     id: "night".into(),
-//!     floor: MBps::from_gbps(200.0),
+//!     floor: MBps::from_gbps(220.0),
 //!     window: DailyWindow::parse("20:00–08:00").unwrap(),
 //!     security_domain: None,
 //! };

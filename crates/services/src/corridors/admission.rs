@@ -12,7 +12,8 @@
 
 use std::sync::Arc;
 
-use corridor_model::corridor::{CorridorRequest, CorridorType, QosPriority};
+use corridor_hal::topology::Medium;
+use corridor_model::corridor::{CorridorMode, CorridorRequest, CorridorType, QosPriority};
 use corridor_physics::Fec;
 use corridor_planner::{
     BlockReason, Blocked, CorridorDemand, Decision, FirstFitShortest, LanePlan, LaneSpec, Path,
@@ -20,7 +21,7 @@ use corridor_planner::{
 };
 
 use super::error::CorridorError;
-use super::fabric::Fabric;
+use super::fabric::{Fabric, PortInfo};
 use super::ledger::{Cache, Holding, planner_qos};
 
 /// A placement for one request.
@@ -60,10 +61,10 @@ impl Plan {
     }
 }
 
-pub fn technology(t: CorridorType) -> corridor_physics::CorridorType {
+pub fn technology(t: CorridorType) -> corridor_physics::DeviceTechnology {
     match t {
-        CorridorType::SiCorridor => corridor_physics::CorridorType::SiCorridor,
-        CorridorType::CarbonCorridor => corridor_physics::CorridorType::CarbonCorridor,
+        CorridorType::SiCorridor => corridor_physics::DeviceTechnology::SiCorridor,
+        CorridorType::CarbonCorridor => corridor_physics::DeviceTechnology::CarbonCorridor,
     }
 }
 
@@ -91,8 +92,20 @@ fn planner_request(
     }
 }
 
+/// Whether a port of `medium` guides light the way `mode` asks: board or
+/// chip waveguides (SOI, SiN) for `waveguide`, single-mode fibre for `fiber`.
+fn guides(mode: CorridorMode, medium: Medium) -> bool {
+    match mode {
+        CorridorMode::Waveguide => matches!(medium, Medium::Soi | Medium::Sin),
+        CorridorMode::Fiber => medium == Medium::Fiber,
+    }
+}
+
 /// The port pairs `req` may use: its endpoints, or every link's ends in
-/// topology order; pairs touching an `avoid` port are left out.
+/// topology order; pairs touching an `avoid` port are left out. Only ports
+/// of the requested `mode`'s medium qualify; since every link of a port has
+/// the port's medium (the topology loader checks it), every path between
+/// two such ports runs on that medium alone.
 fn pairs(
     fabric: &Fabric,
     req: &CorridorRequest,
@@ -115,18 +128,48 @@ fn pairs(
                     message: "a corridor joins two different ports".into(),
                 });
             }
+            for port in [a, b] {
+                let PortInfo { id, medium, .. } = &fabric.ports[port];
+                if !guides(req.mode, *medium) {
+                    return Err(CorridorError::Field {
+                        pointer: "/mode".into(),
+                        rule: "compatible",
+                        message: format!(
+                            "port {id} couples into {}, which is not a {} medium",
+                            medium_name(*medium),
+                            mode_name(req.mode)
+                        ),
+                    });
+                }
+            }
             vec![(a, b)]
         }
         None => fabric
             .links
             .iter()
             .map(|l| (l.ports[0], l.ports[1]))
+            .filter(|&(a, _)| guides(req.mode, fabric.ports[a].medium))
             .collect(),
     };
     Ok(pairs
         .into_iter()
         .filter(|(a, b)| !avoid.contains(a) && !avoid.contains(b))
         .collect())
+}
+
+fn medium_name(medium: Medium) -> &'static str {
+    match medium {
+        Medium::Soi => "an SOI waveguide",
+        Medium::Sin => "a SiN waveguide",
+        Medium::Fiber => "fibre",
+    }
+}
+
+fn mode_name(mode: CorridorMode) -> &'static str {
+    match mode {
+        CorridorMode::Waveguide => "waveguide",
+        CorridorMode::Fiber => "fiber",
+    }
 }
 
 /// Plans `req` against `cache`, never through a port of `avoid` (the
@@ -147,9 +190,10 @@ pub fn plan(
         slots.push(snapped);
     }
     if alternatives.is_empty() {
-        return Err(CorridorError::NoFeasiblePath(
-            "no optical link in the topology joins ports this corridor may use".into(),
-        ));
+        return Err(CorridorError::NoFeasiblePath(format!(
+            "no {} link in the topology joins ports this corridor may use",
+            mode_name(req.mode)
+        )));
     }
     // The wavelengths are fixed, so the policy is never asked to choose.
     let decision = fabric

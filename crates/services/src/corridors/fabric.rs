@@ -34,6 +34,10 @@ pub struct PortInfo {
     pub first_channel: i32,
     pub channels: u16,
     pub spacing_ghz: f64,
+    /// What the port couples into. The topology loader insists every link
+    /// of a port has the port's medium, so every path between two ports of
+    /// one medium runs on that medium alone.
+    pub medium: HalMedium,
     /// What its module advertises it can carry (CMIS Applications with a
     /// known lane signal): the only lane signals planned on it.
     pub applications: Vec<LaneCapability>,
@@ -87,6 +91,7 @@ impl Fabric {
                 first_channel: port.grid.first_channel,
                 channels: port.grid.channels.min(corridor_planner::MAX_WAVELENGTHS),
                 spacing_ghz: port.grid.spacing_ghz.0,
+                medium: port.medium,
                 applications: caps,
             });
         }

@@ -108,7 +108,8 @@ pub fn apply_plan(fabric: &Fabric, corridor: &mut Corridor, plan: &Plan) {
     corridor.achievable_gbps = Gbps(plan.lane.achievable_gbps);
     // Until the lanes are lit, `ber` is the model's prediction (post-FEC),
     // floored as a measurement would be.
-    corridor.ber = super::optics::reported_ber(plan.lane.post_fec_ber).0;
+    (corridor.ber, corridor.ber_is_upper_bound) =
+        super::optics::reported_ber(plan.lane.post_fec_ber);
     corridor.eye_margin = if plan.lane.margin_db >= plan.lane.required_margin_db {
         EyeMargin::Ok
     } else {
@@ -133,13 +134,13 @@ fn encode(corridor: &Corridor) -> Vec<u8> {
 }
 
 /// The corridor a grant of `plan` creates: planned, `provisioning`, its
-/// capacity admitted, its lease's expiry if it has one.
+/// capacity admitted, and when its lease expires.
 pub fn granted(
     fabric: &Fabric,
     id: &str,
     request: &CorridorRequest,
     plan: &Plan,
-    lease_ttl: Option<std::time::Duration>,
+    lease_ttl: std::time::Duration,
     now: DateTime<Utc>,
 ) -> Corridor {
     let mut corridor = Corridor::pending(id.to_owned(), request.clone(), now);
@@ -160,10 +161,8 @@ pub fn granted(
         ),
         now,
     ));
-    if let Some(ttl) = lease_ttl {
-        corridor.meta.lease_expires_at =
-            Some(now + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::MAX));
-    }
+    corridor.meta.lease_expires_at =
+        Some(now + chrono::Duration::from_std(lease_ttl).unwrap_or(chrono::Duration::MAX));
     corridor
 }
 
@@ -196,9 +195,10 @@ pub fn grant_txn(
     corridor: &Corridor,
     plan: &Plan,
     victims: &[(Corridor, KeyValue)],
-    lease: Option<LeaseId>,
+    lease: LeaseId,
     now: DateTime<Utc>,
 ) -> Txn {
+    let lease = Some(lease);
     let key = Registry::<Corridor>::key(&corridor.id);
     let keys = plan_keys(fabric, plan);
     let mut compares = vec![Compare::absent(key.clone())];

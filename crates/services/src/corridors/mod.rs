@@ -240,16 +240,14 @@ impl CorridorService {
                 corridor_model::corridor::DEFAULT_LEASE_TTL_S,
             ));
         let ttl = Duration::from_secs(ttl_s.get());
-        let lease = Some(self.store.lease_grant(ttl).await.map_err(|e| {
+        let lease = self.store.lease_grant(ttl).await.map_err(|e| {
             CorridorError::Service(ServiceError::Store {
                 context: "grant a corridor lease",
                 source: e,
             })
-        })?);
-        let granted = self.admit(&new_id("cor"), &request, lease, Some(ttl)).await;
-        if granted.is_err()
-            && let Some(lease) = lease
-        {
+        })?;
+        let granted = self.admit(&new_id("cor"), &request, lease, ttl).await;
+        if granted.is_err() {
             // Nothing refers to the lease: give it back rather than let it
             // linger until it expires.
             let _ = self.store.lease_revoke(lease).await;
@@ -276,8 +274,8 @@ impl CorridorService {
         &self,
         id: &str,
         request: &CorridorRequest,
-        lease: Option<LeaseId>,
-        ttl: Option<Duration>,
+        lease: LeaseId,
+        ttl: Duration,
     ) -> Result<Corridor, CorridorError> {
         let mut refreshed_after_block = false;
         for _ in 0..ADMISSION_ATTEMPTS {
@@ -321,8 +319,8 @@ impl CorridorService {
         id: &str,
         request: &CorridorRequest,
         plan: &Plan,
-        lease: Option<LeaseId>,
-        ttl: Option<Duration>,
+        lease: LeaseId,
+        ttl: Duration,
     ) -> Result<Corridor, CorridorError> {
         let now = self.clocks.wall.now();
         let mut corridor = grant::granted(&self.fabric, id, request, plan, ttl, now);
@@ -393,7 +391,9 @@ impl CorridorService {
         let now = self.clocks.wall.now();
         let outcome = self.bring_up(&corridor, &a).await;
         Ok(self
-            .write_back(corridor, lease, |c| record_bring_up(c, &a, &outcome, now))
+            .write_back(corridor, Some(lease), |c| {
+                record_bring_up(c, &a, &outcome, now);
+            })
             .await)
     }
 

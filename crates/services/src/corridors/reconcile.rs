@@ -32,6 +32,7 @@ pub fn is_healthy(r: &Readback) -> bool {
 pub fn apply_readback(c: &mut Corridor, r: &Readback, now: DateTime<Utc>) {
     // `ber` is post-FEC everywhere; the eye is judged on the pre-FEC BER.
     c.ber = r.worst_post_fec_ber;
+    c.ber_is_upper_bound = r.post_fec_is_upper_bound;
     c.eye_margin = eye_margin(r.worst_ber, r.all_up);
     for (status, lane) in c.channels.iter_mut().zip(&r.lanes) {
         status.ber = Some(lane.ber);

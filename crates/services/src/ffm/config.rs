@@ -7,12 +7,8 @@ use corridor_hal::memory::{BandwidthCounters, MemoryProvider};
 use corridor_model::units::Seconds;
 use rand::Rng;
 
-/// memqosd's admission share: the top of memory-cxl.md §5's band ("Σfloors
-/// ≤ ~65–75 % of peak, where latency turns exponential"). The planner's own
-/// default is the middle (0.7); at 0.7 the default twin's four T2 devices
-/// (200 GB/s peak) admit 140 GB/s and the RFC's 150 GB/s T2 example would
-/// be refused, at 0.75 they admit exactly 150.
-pub const DEFAULT_ADMISSION_SHARE: f64 = 0.75;
+/// memqosd admits floors up to the planner's default share of each device's peak.
+pub use corridor_planner::memory::DEFAULT_ADMISSION_SHARE;
 
 /// Default lease when the request names none: the RFC example's 3600 s.
 pub const DEFAULT_LEASE_TTL_S: u64 = 3600;
