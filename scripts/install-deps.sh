@@ -20,3 +20,7 @@ fi
 
 # curl and jq for the README's tour (and the test that runs it).
 "$here/install-tour-tools.sh"
+
+# swtpm, tpm2-tools and libtss2-dev for TPM measured boot (quotes against a software TPM,
+# tss-esapi's link, and tpm2_eventlog for the event-log cross-check).
+"$here/install-tpm.sh"

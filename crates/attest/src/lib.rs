@@ -6,3 +6,4 @@
 
 pub mod spdm;
 pub mod ticket;
+pub mod tpm;

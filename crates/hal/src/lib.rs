@@ -15,7 +15,12 @@
 //!   backend, and T0–T3 classification from latency and bandwidth;
 //! - [`attestation`]: the [`SpdmTransport`] seam of device attestation, with in-process twin
 //!   SPDM 1.2 responders ([`TwinSpdm`], faults behind [`TwinSpdmFaults`]) and a TCP backend
-//!   speaking the DMTF spdm-emu socket framing ([`EmuTcpTransport`]).
+//!   speaking the DMTF spdm-emu socket framing ([`EmuTcpTransport`]);
+//! - [`tpm`]: the [`Tpm`] root of trust (attestation key, quotes, PCR reads, the firmware
+//!   event log) with the tss-esapi backend [`TssTpm`] (swtpm or `/dev/tpmrm0`) and [`Swtpm`],
+//!   a software TPM process for tests and the twin;
+//! - [`confidential`]: what confidential-computing technology (SEV-SNP, TDX) the platform
+//!   offers or runs under, detected from `/proc` and `/sys`.
 //!
 //! # Determinism
 //!
@@ -45,9 +50,11 @@
 
 pub mod attestation;
 pub mod clock;
+pub mod confidential;
 pub mod memory;
 pub mod optical;
 pub mod topology;
+pub mod tpm;
 
 pub use attestation::{
     EmuTcpTransport, SpdmConnector, SpdmFault, SpdmTransport, SpdmTransportError, TwinSpdm,
@@ -62,3 +69,4 @@ pub use optical::{
     TwinOpticalPort, TwinOptics,
 };
 pub use topology::{Topology, TopologyDocument, TopologyError};
+pub use tpm::{Swtpm, Tpm, TpmError, TpmTransport, TssTpm};

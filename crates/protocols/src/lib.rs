@@ -6,6 +6,9 @@
 //! * [`spdm`]: the DMTF SPDM 1.2 messages of device attestation (both directions), the
 //!   certificate-chain header, the signed-message prefix, transcripts and the spdm-emu
 //!   socket framing.
+//! * [`tcg`]: TPM measured boot: the TCG crypto-agile event log and its replay, and the
+//!   `TPMS_ATTEST` / `TPMT_SIGNATURE` / `TPMT_PUBLIC` structures of a quote.
 
 pub mod cmis;
 pub mod spdm;
+pub mod tcg;

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Installs what the TPM measured-boot code and its tests need: swtpm and swtpm-tools (the
+# software TPM the tests start on free ports), libtss2-dev and pkg-config (tss-esapi 7.7
+# links Debian 12's tpm2-tss 3.2 through pkg-config), and tpm2-tools (`tpm2_eventlog`, which
+# the event-log tests use as an independent cross-check of our parser).
+# Idempotent: does nothing when everything is present. Needs root (or sudo) only when
+# something is missing.
+set -euo pipefail
+
+missing=()
+command -v swtpm >/dev/null 2>&1 || missing+=(swtpm)
+command -v swtpm_setup >/dev/null 2>&1 || missing+=(swtpm-tools)
+command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
+command -v tpm2_eventlog >/dev/null 2>&1 || missing+=(tpm2-tools)
+# The development package is what tss-esapi-sys's build script looks for.
+if ! pkg-config --exists tss2-esys tss2-tctildr tss2-mu 2>/dev/null; then
+    missing+=(libtss2-dev)
+fi
+
+if [ ${#missing[@]} -eq 0 ]; then
+    echo "install-tpm: swtpm, swtpm-tools, tpm2-tools, libtss2-dev and pkg-config already installed"
+    exit 0
+fi
+
+if [ "$(id -u)" -eq 0 ]; then
+    as_root=()
+elif command -v sudo >/dev/null 2>&1; then
+    as_root=(sudo)
+else
+    echo "install-tpm: need root (or sudo) to install: ${missing[*]}" >&2
+    exit 1
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+# An apt cache with no package lists cannot resolve anything; refresh it once in that case only.
+if ! apt-cache policy "${missing[0]}" 2>/dev/null | grep -q 'Candidate: [0-9]'; then
+    "${as_root[@]}" apt-get update
+fi
+"${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
+echo "install-tpm: installed ${missing[*]}"
