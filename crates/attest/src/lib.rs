@@ -4,6 +4,7 @@
 //! needs cryptography: checking SPDM signatures and certificate chains, TPM quotes
 //! and event-log replay, and signing and verifying attestation tickets.
 
+pub mod hex;
 pub mod spdm;
 pub mod ticket;
 pub mod tpm;

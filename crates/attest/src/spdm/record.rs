@@ -4,6 +4,7 @@
 //! The recording format is text, one exchange per two lines: `> <hex request>` then
 //! `< <hex response>`; `#` starts a comment.
 
+use crate::hex::encode as hex;
 use std::fmt::Write as _;
 
 use corridor_hal::attestation::{SpdmTransport, SpdmTransportError};
@@ -135,22 +136,8 @@ impl SpdmTransport for ReplayTransport {
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes
-        .iter()
-        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
-}
-
 fn unhex(text: &str) -> Option<Vec<u8>> {
+    // Recorded lines may wrap: whitespace inside the hex is not data.
     let text: String = text.chars().filter(|c| !c.is_whitespace()).collect();
-    if !text.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
-        .collect()
+    crate::hex::decode(&text)
 }

@@ -299,11 +299,11 @@ impl PolicyHash {
     }
 
     pub fn to_hex(&self) -> String {
-        super::id::hex(&self.0)
+        crate::hex::encode(&self.0)
     }
 
     pub fn from_hex(text: &str) -> Result<PolicyHash, ClaimsError> {
-        let bytes = super::id::unhex(text).ok_or(ClaimsError::BadPolicyHash)?;
+        let bytes = crate::hex::decode(text).ok_or(ClaimsError::BadPolicyHash)?;
         let array: [u8; 32] = bytes.try_into().map_err(|_| ClaimsError::BadPolicyHash)?;
         Ok(PolicyHash(array))
     }

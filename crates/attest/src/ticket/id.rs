@@ -35,7 +35,7 @@ impl TicketId {
         let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, cose_bytes);
         TicketId(format!(
             "{TICKET_ID_PREFIX}{}",
-            hex(&digest.as_ref()[..TICKET_ID_BYTES])
+            crate::hex::encode(&digest.as_ref()[..TICKET_ID_BYTES])
         ))
     }
 
@@ -80,36 +80,6 @@ impl From<TicketId> for String {
     }
 }
 
-/// Lowercase hex of some bytes.
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(2 * bytes.len());
-    for b in bytes {
-        out.push(DIGITS[usize::from(b >> 4)] as char);
-        out.push(DIGITS[usize::from(b & 0x0f)] as char);
-    }
-    out
-}
-
-/// Bytes of a lowercase or uppercase hex string; `None` if it is not hex of whole bytes.
-pub(crate) fn unhex(text: &str) -> Option<Vec<u8>> {
-    fn nibble(c: u8) -> Option<u8> {
-        match c {
-            b'0'..=b'9' => Some(c - b'0'),
-            b'a'..=b'f' => Some(c - b'a' + 10),
-            b'A'..=b'F' => Some(c - b'A' + 10),
-            _ => None,
-        }
-    }
-    if !text.len().is_multiple_of(2) {
-        return None;
-    }
-    text.as_bytes()
-        .chunks_exact(2)
-        .map(|pair| Some(nibble(pair[0])? << 4 | nibble(pair[1])?))
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -135,13 +105,5 @@ mod tests {
         ] {
             assert_eq!(TicketId::parse(bad), None, "{bad}");
         }
-    }
-
-    #[test]
-    fn hex_round_trips() {
-        let bytes: Vec<u8> = (0..=255).collect();
-        assert_eq!(unhex(&hex(&bytes)), Some(bytes));
-        assert_eq!(unhex("abc"), None);
-        assert_eq!(unhex("zz"), None);
     }
 }

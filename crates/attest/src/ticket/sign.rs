@@ -42,8 +42,8 @@ impl fmt::Debug for TicketSigner {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Key ids only: private keys never reach a log.
         f.debug_struct("TicketSigner")
-            .field("mldsa_kid", &super::id::hex(&self.mldsa_kid))
-            .field("ecdsa_kid", &super::id::hex(&self.ecdsa_kid))
+            .field("mldsa_kid", &crate::hex::encode(&self.mldsa_kid))
+            .field("ecdsa_kid", &crate::hex::encode(&self.ecdsa_kid))
             .finish_non_exhaustive()
     }
 }

@@ -14,9 +14,10 @@ use super::cbor::decode_claims;
 use super::claims::TicketClaims;
 use super::envelope::{ES384_NAME, EXTERNAL_AAD, ML_DSA_65_NAME, key_id, parse_envelope};
 use super::error::{DecodeError, KeyError, VerifyError};
-use super::id::{TicketId, hex};
+use super::id::TicketId;
 use super::nonce::NonceLedger;
 use super::revocation::RevocationList;
+use crate::hex::encode as hex;
 
 /// Default tolerance for an issuer clock ahead of the verifier's, applied to `iat` only:
 /// expiry is strict, because it is what sends a device back to re-attestation.

@@ -14,17 +14,12 @@ use corridor_protocols::spdm::{HashAlgo, MeasurementHash, measurement::value_typ
 
 use super::AttestationError;
 
-/// Lower-case hex of `bytes`.
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// A fresh attestation id: `attest-` and 12 random hex digits (the RFC's
 /// `attest-123456` shape, with room for a fleet's worth of attestations).
 pub fn new_attestation_id() -> String {
     let mut bytes = [0u8; 6];
     rand::Rng::fill(&mut rand::rng(), &mut bytes);
-    format!("attest-{}", hex(&bytes))
+    format!("attest-{}", corridor_attest::hex::encode(&bytes))
 }
 
 fn component(value_type: u8) -> &'static str {
@@ -56,7 +51,7 @@ pub fn measurements(report: &AttestationReport) -> Vec<Measurement> {
             index: block.index,
             description: Some(component(block.value_type).to_string()),
             digest_alg: if block.is_raw() { "raw" } else { alg }.to_string(),
-            digest: hex(&block.value),
+            digest: corridor_attest::hex::encode(&block.value),
         })
         .collect()
 }
@@ -115,23 +110,13 @@ pub struct ClaimsInput<'a> {
     pub policy_hash: PolicyHash,
 }
 
-fn unhex(text: &str) -> Option<Vec<u8>> {
-    (0..text.len())
-        .step_by(2)
-        .map(|i| {
-            text.get(i..i + 2)
-                .and_then(|b| u8::from_str_radix(b, 16).ok())
-        })
-        .collect()
-}
-
 /// The EAR claims of one device attestation.
 ///
 /// # Errors
 /// A nonce that is not 8..=64 bytes of hex (the request validators already
 /// refuse it; named here so nothing reaches the signer unchecked).
 pub fn claims(input: ClaimsInput<'_>) -> Result<TicketClaims, AttestationError> {
-    let nonce = unhex(input.nonce_hex)
+    let nonce = corridor_attest::hex::decode(input.nonce_hex)
         .and_then(|bytes| Nonce::new(bytes).ok())
         .ok_or_else(|| AttestationError::Field {
             pointer: "/nonce",

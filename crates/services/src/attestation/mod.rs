@@ -172,7 +172,7 @@ impl AttestationService {
             None => {
                 let mut bytes = [0u8; 32];
                 rand::Rng::fill(&mut rand::rng(), &mut bytes);
-                appraisal::hex(&bytes)
+                corridor_attest::hex::encode(&bytes)
             }
         };
         self.attest(&request.device_id, &nonce, request.bind_to, domain)
@@ -411,7 +411,28 @@ impl AttestationService {
         Ok(self
             .newest(device_id)
             .await?
-            .filter(|a| a.is_valid_at(now) && self.ticket_fault(a, now).is_none()))
+            .filter(|a| self.vouch_fault(a, now).is_none()))
+    }
+
+    /// Why attestation `a` does not vouch for its device at `now` (not
+    /// affirming, expired, or a ticket that does not verify or is
+    /// revoked), or `None` when it does.
+    fn vouch_fault(&self, a: &AttestationTicket, now: DateTime<Utc>) -> Option<String> {
+        if a.verdict != AttestationVerdict::Affirming {
+            Some(format!(
+                "attestation {} is contraindicated: {}",
+                a.id,
+                a.reason.as_deref().unwrap_or("no reason given")
+            ))
+        } else if now >= a.expires_at {
+            Some(format!(
+                "the ticket of attestation {} expired at {}",
+                a.id, a.expires_at
+            ))
+        } else {
+            self.ticket_fault(a, now)
+                .map(|why| format!("the ticket of attestation {}: {why}", a.id))
+        }
     }
 
     /// Attests every known device whose standing is not a ticket valid for
@@ -436,7 +457,12 @@ impl AttestationService {
             let mut nonce = [0u8; 32];
             rand::Rng::fill(&mut rand::rng(), &mut nonce);
             match self
-                .attest(&device, &appraisal::hex(&nonce), Vec::new(), None)
+                .attest(
+                    &device,
+                    &corridor_attest::hex::encode(&nonce),
+                    Vec::new(),
+                    None,
+                )
                 .await
             {
                 Ok(a) => {
@@ -490,22 +516,7 @@ impl crate::corridors::trust::DeviceTrust for AttestationService {
                 reason: "not attested yet".into(),
             },
             Ok(Some(a)) => {
-                let fault = if a.verdict != AttestationVerdict::Affirming {
-                    Some(format!(
-                        "attestation {} is {}: {}",
-                        a.id,
-                        "contraindicated",
-                        a.reason.as_deref().unwrap_or("no reason given")
-                    ))
-                } else if now >= a.expires_at {
-                    Some(format!(
-                        "the ticket of attestation {} expired at {}",
-                        a.id, a.expires_at
-                    ))
-                } else {
-                    self.ticket_fault(&a, now)
-                        .map(|why| format!("the ticket of attestation {}: {why}", a.id))
-                };
+                let fault = self.vouch_fault(&a, now);
                 match fault {
                     None => DeviceStanding::Trusted {
                         attestation_id: a.id,
