@@ -394,7 +394,14 @@ impl AttestationService {
             .attestations
             .list_visible(&ListOptions::default(), |a| a.device_id == device_id)
             .await?;
-        Ok(page.items.into_iter().max_by_key(|a| a.issued_at))
+        // Two attestations can share an instant (a coarse or manual clock):
+        // the later write, by store revision, is the newer.
+        Ok(page.items.into_iter().max_by_key(|a| {
+            (
+                a.issued_at,
+                a.meta.resource_version.parse::<i64>().unwrap_or(0),
+            )
+        }))
     }
 
     /// The ticket that vouches for `device_id` now: its newest attestation,
