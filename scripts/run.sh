@@ -11,7 +11,9 @@ server="https://$listen"
 state=${CORRIDOR_STATE_DIR:-${XDG_STATE_HOME:-$HOME/.local/state}/corridoros}
 pki="$state/pki"
 
-"$bin/corridord" --listen "$listen" --state-dir "$state" --log-format "${CORRIDOR_LOG_FORMAT:-text}" &
+# The twin host's measured boot runs on swtpm (scripts/install-tpm.sh installs it).
+"$bin/corridord" --listen "$listen" --state-dir "$state" --log-format "${CORRIDOR_LOG_FORMAT:-text}" \
+    --tpm "${CORRIDOR_TPM:-swtpm}" &
 pid=$!
 trap 'kill -TERM $pid 2>/dev/null; wait $pid' INT TERM
 

@@ -1,5 +1,6 @@
 //! `corridorctl`: the CorridorOS command-line client.
 
+mod attest;
 mod config;
 mod corridor;
 mod ffm;
@@ -90,6 +91,12 @@ enum Command {
         #[command(subcommand)]
         command: ffm::PolicyCommand,
     },
+    /// Attestation (attestd): device, spdm, get, ticket verify,
+    /// measured-boot.
+    Attest {
+        #[command(subcommand)]
+        command: attest::AttestCommand,
+    },
     /// The local PKI in the state directory (works offline, no server).
     Pki {
         #[command(subcommand)]
@@ -167,6 +174,7 @@ async fn run(cli: Cli) -> Result<(), anyhow::Error> {
             ffm::run(&client, &state_dir, command).await
         }
         Command::Policy { command } => ffm::policy(&client, command).await,
+        Command::Attest { command } => attest::run(&client, command, cli.output).await,
         Command::Status => {
             if client.ready().await? {
                 println!("{server}: ready");

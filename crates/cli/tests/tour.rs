@@ -87,7 +87,9 @@ fn the_readme_tour_runs_verbatim() {
         .unwrap();
     // corridord's default state dir under XDG_STATE_HOME, where the tour's
     // `pki=` line looks for the certificates.
-    let config = Config::local(&xdg.join("corridoros"));
+    let mut config = Config::local(&xdg.join("corridoros"));
+    // As `make run` starts it (scripts/run.sh): measured boot on swtpm.
+    config.tpm = corridor_server::config::TpmKind::Swtpm;
     let daemon = runtime.block_on(Daemon::start(&config)).unwrap();
     let base = daemon.base_url();
     assert!(base.starts_with("https://"), "{base}");

@@ -8,7 +8,7 @@ use serde::de::DeserializeOwned;
 use crate::{Client, Result, decode, encode_segment};
 
 impl Client {
-    async fn send_json<T: DeserializeOwned>(
+    pub(crate) async fn send_json<T: DeserializeOwned>(
         &self,
         method: reqwest::Method,
         path: &str,

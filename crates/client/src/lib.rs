@@ -4,6 +4,7 @@
 //! CorridorOS. Errors from the server arrive as the RFC 9457 problem the
 //! server sent, so callers can match on `status` and `reason`.
 
+mod attestation;
 mod corridors;
 pub mod ffm;
 mod sse;

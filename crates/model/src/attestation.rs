@@ -85,9 +85,12 @@ pub struct SpdmAttestRequest {
     #[serde(default)]
     #[schema(minimum = 0, maximum = 7)]
     pub slot_id: u8,
-    /// Measurement block indices, 1..=254 each; empty asks for all (SPDM's
-    /// 0xFF).
+    /// Measurement block indices, 1..=254 each, each once; empty asks for
+    /// all (SPDM's 0xFF). One GET_MEASUREMENTS per index, the last signed
+    /// over them all. Every block with a reference value must be among
+    /// them for an `affirming` verdict.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schema(schema_with = crate::schema::measurement_indices)]
     pub measurement_indices: Vec<u8>,
 }
 
@@ -101,9 +104,41 @@ impl Validate for SpdmAttestRequest {
             // 0 asks for the count and 0xFF for all: both are requests of
             // their own, not block indices.
             v.range(&pointer("/measurement_indices", i), *index, 1, 254);
+            if self.measurement_indices[..i].contains(index) {
+                v.add(
+                    pointer("/measurement_indices", i),
+                    "unique",
+                    format!("block {index} is asked for twice"),
+                );
+            }
         }
         v.into_result()
     }
+}
+
+/// The SPDM session an attestation ran: what was negotiated and which key
+/// signed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct SpdmSession {
+    /// `1.2`.
+    pub version: String,
+    /// Negotiated signature algorithm (`ECDSA_P256`, `ECDSA_P384`); absent
+    /// when negotiation did not finish.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_asym_algo: Option<String>,
+    /// Negotiated transcript hash (`SHA_256`, `SHA_384`, `SHA_512`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_hash_algo: Option<String>,
+    /// Negotiated measurement hash.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub measurement_hash_algo: Option<String>,
+    /// The certificate slot used.
+    pub slot_id: u8,
+    /// SHA-256 pin of the device's leaf key, as reported (pinned or not).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leaf_key_pin: Option<String>,
+    /// Request/response exchanges made.
+    pub exchanges: u32,
 }
 
 /// Appraisal result, after the IETF EAR (Entity Attestation Result) trust
@@ -186,6 +221,9 @@ pub struct AttestationTicket {
     /// Set when the ticket was revoked: it no longer vouches for anything.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revoked: Option<String>,
+    /// The SPDM session that collected the evidence.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spdm: Option<SpdmSession>,
     #[serde(flatten)]
     pub meta: ResourceMeta,
 }
@@ -242,7 +280,24 @@ pub struct PcrValue {
     pub digest: String,
 }
 
-/// What the TCG event log says, in brief.
+/// One record of the TCG event log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct BootEvent {
+    /// Position in the log (1 = first record after the header).
+    pub number: u64,
+    pub pcr: u8,
+    /// The spec name (`EV_SEPARATOR`, ...) or the hex value of an unknown type.
+    #[schema(example = "EV_EFI_BOOT_SERVICES_APPLICATION")]
+    pub event_type: String,
+    /// Hex digest in the report's bank; absent when the record has none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
+    /// The event data when it is printable text (a path, a version).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+/// What the TCG event log says.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct EventLogSummary {
     pub event_count: u64,
@@ -252,16 +307,98 @@ pub struct EventLogSummary {
     /// Components measured, in boot order (e.g. firmware, bootloader, kernel).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub components: Vec<String>,
+    /// Where the log comes from: `kernel` (the firmware's log as the kernel
+    /// publishes it) or `modelled` (the twin's boot, written by corridord
+    /// and extended into a software TPM: it measures no firmware).
+    #[schema(example = "modelled")]
+    pub origin: String,
+    /// Every record, in log order.
+    #[serde(default)]
+    pub events: Vec<BootEvent>,
 }
 
-/// Body of `GET /v1/attest/measured-boot/{device_id}`.
+/// An event the measured-boot policy does not allow.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct RejectedBootEvent {
+    pub number: u64,
+    pub pcr: u8,
+    pub event_type: String,
+    /// Hex; empty when the event has no digest in the policy's bank.
+    pub digest: String,
+    /// `unexpected_event`, `digest_not_allowed` or `missing_bank`.
+    pub reason: String,
+}
+
+/// The measured-boot policy's verdict on the log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct BootPolicyVerdict {
+    /// Nothing rejected, nothing required missing.
+    pub accepted: bool,
+    /// SHA-256 of the policy, hex: which policy judged.
+    pub policy_digest: String,
+    /// How the policy was made: `reference_log` (the reference boot the
+    /// operator enrolled) or `enrolled_at_start` (the log this host booted
+    /// with when corridord started: trust on first use).
+    pub source: String,
+    /// The PCRs the policy judges (and the quote must cover).
+    pub pcrs: Vec<u8>,
+    #[serde(default)]
+    pub rejected_events: Vec<RejectedBootEvent>,
+    /// Required `pcr:event_type` pairs with no accepted event.
+    #[serde(default)]
+    pub missing: Vec<String>,
+}
+
+/// The TPM behind a measured-boot report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct TpmInfo {
+    /// The transport, as a TCTI string (`device:/dev/tpmrm0`,
+    /// `swtpm:host=127.0.0.1,port=…`).
+    pub transport: String,
+    /// A software TPM (swtpm): real TPM 2.0 arithmetic and signatures, but
+    /// no firmware measured anything into it.
+    pub software: bool,
+}
+
+/// The platform's confidential-computing capability, as detected (not
+/// attested: no SEV-SNP report or TDX quote is checked).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ConfidentialComputingReport {
+    /// `sev-snp`, `tdx`, `sev` or `none`.
+    #[schema(example = "none")]
+    pub technology: String,
+    /// This OS runs in a virtual machine.
+    pub virtualised: bool,
+    /// What was looked at and found.
+    #[serde(default)]
+    pub evidence: Vec<String>,
+}
+
+/// Body of `GET /v1/attest/measured-boot/{device_id}`: a fresh quote of the
+/// host's TPM over the policy PCRs, the event log replayed against it, and
+/// the measured-boot policy's verdict on the log.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct MeasuredBoot {
+    /// The host whose TPM this is.
     pub device_id: String,
     pub pcr_bank: PcrBank,
+    /// The quoted PCRs (their values as the verified quote signed them;
+    /// as the log replays to them when the quote failed).
     pub pcrs: Vec<PcrValue>,
     pub event_log: EventLogSummary,
-    /// The TPM quote over `pcrs` verified against the attestation key.
+    /// The quote verified: signature by the enrolled attestation key,
+    /// this request's nonce, every policy PCR quoted, and the log replays
+    /// to the quoted digest.
     pub quote_verified: bool,
+    /// Why the quote did not verify.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quote_failure: Option<String>,
+    /// The nonce of this quote (hex, 32 bytes, drawn by attestd).
+    pub nonce: String,
+    pub policy: BootPolicyVerdict,
+    /// Quote verified and policy accepted.
+    pub trusted: bool,
+    pub tpm: TpmInfo,
+    pub confidential_computing: ConfidentialComputingReport,
     pub collected_at: DateTime<Utc>,
 }

@@ -69,6 +69,21 @@ pub fn wavelengths() -> Schema {
         .into()
 }
 
+/// SPDM measurement block indices, 1..=254 each (0 asks for the count and
+/// 255 for every block: requests of their own), each at most once.
+pub fn measurement_indices() -> Schema {
+    ArrayBuilder::new()
+        .items(
+            ObjectBuilder::new()
+                .schema_type(SchemaType::new(Type::Integer))
+                .minimum(Some(1))
+                .maximum(Some(254)),
+        )
+        .unique_items(true)
+        .max_items(Some(254))
+        .into()
+}
+
 /// Days of the week, each at most once.
 pub fn weekdays() -> Schema {
     ArrayBuilder::new()

@@ -129,6 +129,26 @@ pub struct Overrides {
     /// [default: twin]
     #[arg(long, env = "CORRIDOR_OPTICS", global = true)]
     pub optics: Option<OpticsBackendKind>,
+
+    /// This host's TPM for measured boot: none, a software TPM corridord
+    /// starts (the twin's modelled boot), or the kernel's /dev/tpmrm0 with
+    /// the firmware's event log [default: none]
+    #[arg(long, env = "CORRIDOR_TPM", global = true)]
+    pub tpm: Option<TpmKind>,
+}
+
+/// The TPM attestd quotes for `GET /v1/attest/measured-boot/{host}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ValueEnum, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum TpmKind {
+    /// No TPM: measured boot answers 404.
+    #[default]
+    None,
+    /// swtpm, started by corridord with its state under `<state_dir>/tpm`,
+    /// into which the twin's modelled boot is extended.
+    Swtpm,
+    /// The kernel's TPM (`/dev/tpmrm0`) and firmware event log.
+    Device,
 }
 
 /// corrd's optical plant.
@@ -233,6 +253,7 @@ struct FileConfig {
     optics: FileOptics,
     #[serde(default)]
     store: FileStore,
+    tpm: Option<TpmKind>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -303,6 +324,8 @@ pub struct Config {
     pub ffm: FfmSettings,
     /// corrd's optical plant.
     pub optics: OpticsSettings,
+    /// attestd's platform TPM.
+    pub tpm: TpmKind,
 }
 
 /// When `audit.log` is rotated and how many old files are kept.
@@ -465,6 +488,7 @@ impl Config {
             store,
             ffm,
             optics,
+            tpm: overrides.tpm.or(file.tpm).unwrap_or_default(),
             insecure_dev: overrides.insecure_dev || file.insecure_dev,
             security_domains,
             tls,
@@ -523,6 +547,7 @@ impl Config {
             store: StoreBackend::Embedded,
             ffm: FfmSettings::default(),
             optics: OpticsSettings::default(),
+            tpm: TpmKind::None,
         }
     }
 

@@ -8,6 +8,7 @@ pub mod config;
 pub mod http;
 pub mod metered_store;
 pub mod metrics;
+pub mod platform_tpm;
 pub mod serve;
 pub mod ticket_keys;
 pub mod tls;
@@ -63,6 +64,8 @@ pub enum StartError {
     LinuxOptics(#[source] corridor_hal::optical::LinuxOpticsError),
     #[error("cannot load attestd's ticket keys")]
     TicketKeys(#[source] ticket_keys::TicketKeyError),
+    #[error("cannot open the platform TPM (--tpm)")]
+    PlatformTpm(#[source] platform_tpm::PlatformTpmError),
     #[error("cannot start the control plane")]
     Services(#[source] corridor_services::ServiceError),
     #[error("the API document's declarations are incomplete")]
@@ -126,6 +129,8 @@ pub struct Daemon {
     tls: Option<Arc<TlsState>>,
     /// memqosd's fd hand-off socket, served alongside HTTPS.
     ffm_socket: tokio::net::UnixListener,
+    /// The swtpm process behind measured boot, if corridord started one.
+    _platform_tpm: Option<platform_tpm::PlatformTpmProcess>,
     pub local_addr: SocketAddr,
 }
 
@@ -207,6 +212,25 @@ impl Daemon {
         let plane = ControlPlane::start_full(store, topology, clocks, ffm, optics, signer)
             .await
             .map_err(StartError::Services)?;
+        let host = plane.ffm.default_host().to_owned();
+        let platform_tpm = {
+            let (kind, state_dir) = (config.tpm, config.state_dir.clone());
+            // swtpm start-up and the TPM's first key are blocking work.
+            tokio::task::spawn_blocking(move || platform_tpm::open(kind, &host, &state_dir))
+                .await
+                .expect("opening the TPM does not panic")
+                .map_err(StartError::PlatformTpm)?
+        };
+        let platform_tpm = platform_tpm.map(|(platform, process)| {
+            tracing::info!(
+                host = %platform.host,
+                transport = %platform.tpm.transport(),
+                origin = platform.origin.as_str(),
+                "platform TPM enrolled for measured boot"
+            );
+            plane.attestation.attach_platform(platform);
+            process
+        });
 
         let listener =
             TcpListener::bind(config.listen)
@@ -238,6 +262,7 @@ impl Daemon {
             drain,
             tls,
             ffm_socket,
+            _platform_tpm: platform_tpm,
             local_addr,
         })
     }

@@ -207,8 +207,6 @@ async fn every_pending_rfc_endpoint_answers_501_problem() {
     let pending = [
         ("POST", "/v1/fabman/paths"),
         ("POST", "/v1/heliopass/calibrate"),
-        ("GET", "/v1/attest/measured-boot/cxl-dev-001"),
-        ("POST", "/v1/attest/spdm"),
     ];
     for (method, path) in pending {
         let response = http

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use corridor_hal::attestation::{SpdmFault, TwinSpdm, TwinSpdmConfig};
 use corridor_hal::{Clock, ManualClock, Topology};
-use corridor_model::attestation::{AttestDeviceRequest, AttestationVerdict};
+use corridor_model::attestation::{AttestDeviceRequest, AttestationVerdict, SpdmAttestRequest};
 use corridor_services::Caller;
 use corridor_services::attestation::{AttestationError, AttestationService, TrustAnchors};
 use corridor_services::error::ToProblem;
@@ -225,4 +225,150 @@ async fn attested_corridors_follow_their_end_modules_tickets() {
     assert_eq!(dark.status, CorridorStatus::Provisioning, "{dark:#?}");
     assert!(why(&dark).1.contains("measurement"), "{:?}", why(&dark));
     assert!(plane.corridors.telemetry(&system, &dark.id).await.is_err());
+}
+
+fn spdm(device: &str, nonce_byte: u8, slot_id: u8, indices: &[u8]) -> SpdmAttestRequest {
+    SpdmAttestRequest {
+        device_id: device.into(),
+        nonce: corridor_attest::hex::encode(&[nonce_byte; 32]),
+        slot_id,
+        measurement_indices: indices.to_vec(),
+    }
+}
+
+/// `POST /v1/attest/spdm` fetches the blocks asked for, signed once over
+/// all of them, with the caller's nonce, and reports the session.
+#[tokio::test]
+async fn spdm_attestation_fetches_the_blocks_asked_for_and_names_the_session() {
+    let f = fixture();
+    let caller = Caller::system();
+    let all = f
+        .service
+        .attest_device(&caller, request("op-h0-0", "0102030405060708"))
+        .await
+        .unwrap();
+    let indices: Vec<u8> = all.measurements.iter().map(|m| m.index).collect();
+    assert!(indices.len() >= 2, "{all:#?}");
+    let a = f
+        .service
+        .attest_spdm(&caller, spdm("op-h0-0", 0x11, 0, &indices))
+        .await
+        .unwrap();
+    assert_eq!(a.verdict, AttestationVerdict::Affirming, "{a:#?}");
+    assert_eq!(a.measurements, all.measurements);
+    let session = a.spdm.clone().unwrap();
+    assert_eq!(session.version, "1.2");
+    assert_eq!(session.slot_id, 0);
+    assert!(session.leaf_key_pin.is_some() && session.base_asym_algo.is_some());
+    // VCA (3), DIGESTS, at least one CERTIFICATE, CHALLENGE, and one
+    // GET_MEASUREMENTS per block.
+    assert!(
+        session.exchanges as usize >= 6 + indices.len(),
+        "{session:?}"
+    );
+    assert_eq!(a.nonce, corridor_attest::hex::encode(&[0x11; 32]));
+}
+
+/// Evidence that leaves out a block with a reference value cannot affirm
+/// the device, and a slot without a chain is refused.
+#[tokio::test]
+async fn spdm_attestation_with_partial_evidence_or_an_empty_slot_is_contraindicated() {
+    let f = fixture();
+    let caller = Caller::system();
+    let all = f
+        .service
+        .attest_device(&caller, request("op-h0-0", "0102030405060709"))
+        .await
+        .unwrap();
+    let first = all.measurements[0].index;
+    let partial = f
+        .service
+        .attest_spdm(&caller, spdm("op-h0-0", 0x22, 0, &[first]))
+        .await
+        .unwrap();
+    assert_eq!(partial.verdict, AttestationVerdict::Contraindicated);
+    assert!(
+        partial.reason.as_deref().unwrap_or("").contains("missing"),
+        "{partial:#?}"
+    );
+    let slot = f
+        .service
+        .attest_spdm(&caller, spdm("op-h0-0", 0x33, 3, &[]))
+        .await
+        .unwrap();
+    assert_eq!(slot.verdict, AttestationVerdict::Contraindicated);
+    assert!(
+        slot.reason.as_deref().unwrap_or("").contains("slot 3"),
+        "{slot:#?}"
+    );
+}
+
+/// Measured boot on swtpm: the twin's boot verifies and passes its policy;
+/// a logged extra application is rejected by the policy while the quote
+/// still verifies; an unlogged extension breaks the quote's replay.
+#[tokio::test]
+async fn measured_boot_verifies_the_twin_boot_and_catches_both_tamperings() {
+    use corridor_hal::tpm::{Swtpm, TssTpm};
+    use corridor_services::attestation::{BootTamper, PlatformTpm};
+
+    let f = fixture();
+    let caller = Caller::system();
+    assert_eq!(
+        f.service
+            .measured_boot(&caller, "host-0")
+            .await
+            .unwrap_err()
+            .to_problem()
+            .status,
+        404
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let swtpm = Swtpm::start(dir.path()).expect("swtpm (scripts/install-tpm.sh)");
+    let log = dir.path().join("binary_bios_measurements");
+    let tpm = Arc::new(TssTpm::open(swtpm.transport(), Some(log.clone())).unwrap());
+    let platform = Arc::new(PlatformTpm::twin("host-0", tpm, &log, Default::default()).unwrap());
+    f.service.attach_platform(Arc::clone(&platform));
+
+    let good = f.service.measured_boot(&caller, "host-0").await.unwrap();
+    assert!(good.quote_verified, "{good:#?}");
+    assert!(good.policy.accepted && good.trusted, "{good:#?}");
+    assert!(good.tpm.software);
+    assert_eq!(good.event_log.origin, "modelled");
+    assert_eq!(good.pcrs.len(), 3);
+    assert!(
+        good.event_log
+            .components
+            .iter()
+            .any(|c| c.contains("corridord")),
+        "{:?}",
+        good.event_log.components
+    );
+    let again = f.service.measured_boot(&caller, "host-0").await.unwrap();
+    assert_ne!(good.nonce, again.nonce, "every quote has a fresh nonce");
+
+    platform.tamper(BootTamper::LoggedApplication).unwrap();
+    let logged = f.service.measured_boot(&caller, "host-0").await.unwrap();
+    assert!(logged.quote_verified, "{logged:#?}");
+    assert!(!logged.policy.accepted && !logged.trusted);
+    assert_eq!(logged.policy.rejected_events.len(), 1, "{logged:#?}");
+    assert_eq!(logged.policy.rejected_events[0].pcr, 4);
+    assert_eq!(
+        logged.policy.rejected_events[0].reason,
+        "digest_not_allowed"
+    );
+
+    platform.tamper(BootTamper::UnloggedExtension).unwrap();
+    let hidden = f.service.measured_boot(&caller, "host-0").await.unwrap();
+    assert!(!hidden.quote_verified && !hidden.trusted, "{hidden:#?}");
+    assert!(
+        hidden
+            .quote_failure
+            .as_deref()
+            .unwrap_or("")
+            .contains("replayed PCRs do not match"),
+        "{hidden:#?}"
+    );
+    drop(f);
+    drop(platform);
+    drop(swtpm);
 }

@@ -24,5 +24,5 @@ pub mod verdict;
 
 pub use nonce::{FixedNonces, NonceHistory, NonceSource, SystemNonces};
 pub use record::{Exchange, RecordingTransport, ReplayTransport};
-pub use requester::{DevicePolicy, Requester, RequesterConfig};
+pub use requester::{AttestOptions, DevicePolicy, Requester, RequesterConfig};
 pub use verdict::{AttestationReport, Contraindication, Hex, Verdict};

@@ -67,6 +67,19 @@ impl Default for RequesterConfig {
     }
 }
 
+/// What one attestation asks of the device.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AttestOptions {
+    /// The certificate slot (0..=7) whose chain authenticates the device and signs.
+    pub slot_id: u8,
+    /// Measurement blocks to fetch, one GET_MEASUREMENTS each, the last one signed over
+    /// the whole L1 transcript; empty fetches every block in one signed request.
+    pub indices: Vec<u8>,
+    /// The nonce of the signed GET_MEASUREMENTS, when the caller's challenge must be the
+    /// one the device signs over; `None` draws one from the nonce source.
+    pub measurement_nonce: Option<[u8; NONCE_LEN]>,
+}
+
 /// An SPDM requester with its configuration and the memory of responder nonces.
 #[derive(Debug, Default)]
 pub struct Requester {
@@ -151,12 +164,24 @@ impl Requester {
         }
     }
 
-    /// Attests the device behind `transport` against `policy`.
+    /// Attests the device behind `transport` against `policy`: slot 0, every measurement
+    /// block.
     pub fn attest(
         &self,
         transport: &mut dyn SpdmTransport,
         policy: &DevicePolicy,
         nonces: &mut dyn NonceSource,
+    ) -> AttestationReport {
+        self.attest_with(transport, policy, nonces, &AttestOptions::default())
+    }
+
+    /// Attests the device behind `transport` against `policy`, as `options` ask.
+    pub fn attest_with(
+        &self,
+        transport: &mut dyn SpdmTransport,
+        policy: &DevicePolicy,
+        nonces: &mut dyn NonceSource,
+        options: &AttestOptions,
     ) -> AttestationReport {
         let mut session = Session {
             transport,
@@ -170,7 +195,7 @@ impl Requester {
                 exchanges: 0,
             },
         };
-        if let Err(reason) = self.run(&mut session, policy, nonces) {
+        if let Err(reason) = self.run(&mut session, policy, nonces, options) {
             session.report.verdict = Verdict::Contraindicated(reason);
         }
         session.report
@@ -181,11 +206,18 @@ impl Requester {
         s: &mut Session<'_>,
         policy: &DevicePolicy,
         nonces: &mut dyn NonceSource,
+        options: &AttestOptions,
     ) -> Step<()> {
+        if options.slot_id > 7 {
+            return Err(garbage(
+                "GET_DIGESTS",
+                format!("slot {} does not exist (SPDM has 0..=7)", options.slot_id),
+            ));
+        }
         let negotiated = self.vca(s)?;
-        let (chain_bytes, leaf) = self.certificate(s, negotiated, policy)?;
-        self.challenge(s, negotiated, &chain_bytes, &leaf, nonces)?;
-        self.measurements(s, negotiated, &leaf, policy, nonces)
+        let (chain_bytes, leaf) = self.certificate(s, negotiated, policy, options.slot_id)?;
+        self.challenge(s, negotiated, &chain_bytes, &leaf, nonces, options.slot_id)?;
+        self.measurements(s, negotiated, &leaf, policy, nonces, options)
     }
 
     fn vca(&self, s: &mut Session<'_>) -> Step<Negotiated> {
@@ -284,15 +316,24 @@ impl Requester {
         s: &mut Session<'_>,
         n: Negotiated,
         policy: &DevicePolicy,
+        slot: u8,
     ) -> Step<(Vec<u8>, super::chain::LeafKey)> {
         let (q, r, resp) = s.exchange(&Request::GetDigests, "DIGESTS")?;
         let Response::Digests { slot_mask, digests } = resp else {
             return Err(garbage("GET_DIGESTS", "not DIGESTS"));
         };
-        if slot_mask & 1 == 0 {
-            return Err(garbage("GET_DIGESTS", "slot 0 holds no certificate chain"));
+        if slot_mask & (1 << slot) == 0 {
+            return Err(garbage(
+                "GET_DIGESTS",
+                format!("slot {slot} holds no certificate chain"),
+            ));
         }
-        let slot0_digest = digests[0].clone();
+        // DIGESTS lists one digest per populated slot, in slot order.
+        let position = (slot_mask & ((1u8 << slot) - 1)).count_ones() as usize;
+        let slot_digest = digests
+            .get(position)
+            .cloned()
+            .ok_or_else(|| garbage("GET_DIGESTS", format!("no digest for slot {slot}")))?;
         s.transcript.append_b(&q);
         s.transcript.append_b(&r);
 
@@ -301,7 +342,7 @@ impl Requester {
             let offset = u16::try_from(chain.len())
                 .map_err(|_| garbage("GET_CERTIFICATE", "the chain exceeds 65535 bytes"))?;
             let request = Request::GetCertificate {
-                slot_id: 0,
+                slot_id: slot,
                 offset,
                 length: self.config.certificate_chunk,
             };
@@ -314,7 +355,7 @@ impl Requester {
             else {
                 return Err(garbage("GET_CERTIFICATE", "not CERTIFICATE"));
             };
-            if slot_id != 0 {
+            if slot_id != slot {
                 return Err(garbage(
                     "GET_CERTIFICATE",
                     format!("answered for slot {slot_id}"),
@@ -346,9 +387,9 @@ impl Requester {
             }
         }
 
-        if hash(n.hash, &[&chain]) != slot0_digest {
+        if hash(n.hash, &[&chain]) != slot_digest {
             return Err(Contraindication::CertificateInvalid {
-                detail: "the chain's hash is not the slot 0 digest of DIGESTS".into(),
+                detail: format!("the chain's hash is not the slot {slot} digest of DIGESTS"),
             });
         }
         let parsed = CertChain::decode(&chain, n.hash.size()).map_err(|e| {
@@ -417,10 +458,11 @@ impl Requester {
         chain: &[u8],
         leaf: &super::chain::LeafKey,
         nonces: &mut dyn NonceSource,
+        slot: u8,
     ) -> Step<()> {
         let nonce = nonces.next_nonce();
         let request = Request::Challenge {
-            slot_id: 0,
+            slot_id: slot,
             measurement_summary: 0,
             nonce,
         };
@@ -429,7 +471,7 @@ impl Requester {
         let Response::ChallengeAuth(auth) = resp else {
             return Err(garbage("CHALLENGE", "not CHALLENGE_AUTH"));
         };
-        if auth.slot_id() != 0 {
+        if auth.slot_id() != slot {
             return Err(garbage(
                 "CHALLENGE",
                 format!("answered for slot {}", auth.slot_id()),
@@ -462,12 +504,41 @@ impl Requester {
         leaf: &super::chain::LeafKey,
         policy: &DevicePolicy,
         nonces: &mut dyn NonceSource,
+        options: &AttestOptions,
     ) -> Step<()> {
-        let nonce = nonces.next_nonce();
+        // L1 runs from the first GET_MEASUREMENTS to the signed response that ends it, so
+        // the one signature covers every block fetched on the way.
+        s.transcript.reset_m();
+        let mut blocks = Vec::new();
+        let (last, unsigned) = match options.indices.split_last() {
+            None => (MEASUREMENTS_ALL, &[][..]),
+            Some((last, before)) => (*last, before),
+        };
+        for &index in unsigned {
+            let request = Request::GetMeasurements(GetMeasurements {
+                attributes: 0,
+                operation: index,
+                signed: None,
+            });
+            s.ctx.measurements_signed = false;
+            let (q, r, resp) = s.exchange(&request, "MEASUREMENTS")?;
+            let Response::Measurements(m) = resp else {
+                return Err(garbage("GET_MEASUREMENTS", "not MEASUREMENTS"));
+            };
+            s.transcript.append_m(&q);
+            s.transcript.append_m(&r);
+            blocks.extend(m.blocks);
+        }
+        let nonce = options
+            .measurement_nonce
+            .unwrap_or_else(|| nonces.next_nonce());
         let request = Request::GetMeasurements(GetMeasurements {
             attributes: measurement_attributes::SIGNATURE_REQUESTED,
-            operation: MEASUREMENTS_ALL,
-            signed: Some(SignedRequest { nonce, slot_id: 0 }),
+            operation: last,
+            signed: Some(SignedRequest {
+                nonce,
+                slot_id: options.slot_id,
+            }),
         });
         s.ctx.measurements_signed = true;
         let (q, r, resp) = s.exchange(&request, "MEASUREMENTS")?;
@@ -476,7 +547,6 @@ impl Requester {
         };
         let signature = m.signature.clone().unwrap_or_default();
         self.fresh("MEASUREMENTS", &nonce, &m.nonce)?;
-        s.transcript.reset_m();
         s.transcript.append_m(&q);
         s.transcript.append_m(&r[..r.len() - signature.len()]);
         let l1 = hash(n.hash, &s.transcript.l1_parts());
@@ -487,6 +557,7 @@ impl Requester {
             });
         }
         self.history.record(m.nonce);
+        blocks.extend(m.blocks);
         s.transcript.reset_m();
         let MeasurementHash::Hash(meas_hash) = n.measurement_hash else {
             return Err(garbage(
@@ -494,8 +565,7 @@ impl Requester {
                 "raw measurements were not negotiated",
             ));
         };
-        if let Some(b) = m
-            .blocks
+        if let Some(b) = blocks
             .iter()
             .find(|b| !b.is_raw() && b.value.len() != meas_hash.size())
         {
@@ -508,10 +578,9 @@ impl Requester {
                 ),
             ));
         }
-        s.report.measurements = m.blocks.clone();
+        s.report.measurements = blocks.clone();
         for (index, expected) in &policy.reference {
-            let actual = m
-                .blocks
+            let actual = blocks
                 .iter()
                 .find(|b| b.index == *index)
                 .ok_or(Contraindication::MeasurementMissing { index: *index })?;

@@ -9,7 +9,8 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use corridor_model::attestation::{
-    AttestDeviceRequest, AttestationTicket, FabricAttestRequest, TicketVerification,
+    AttestDeviceRequest, AttestationTicket, FabricAttestRequest, MeasuredBoot, SpdmAttestRequest,
+    TicketVerification,
 };
 use corridor_model::problem::Problem;
 use utoipa_axum::router::OpenApiRouter;
@@ -25,6 +26,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(attest_device))
         .routes(routes!(get_attestation))
+        .routes(routes!(measured_boot))
+        .routes(routes!(attest_spdm))
         .routes(routes!(fabric_attest))
         .routes(routes!(verify_ticket))
 }
@@ -71,6 +74,39 @@ pub async fn attest_device(
     Ok(created(attestation))
 }
 
+/// SPDM 1.2 attestation as the caller asks it: the caller's 32-byte nonce
+/// is the one the device signs its measurements over; `slot_id` picks the
+/// certificate chain; `measurement_indices` fetches those blocks (one
+/// GET_MEASUREMENTS each, the last signed over all of them), every block
+/// by default. The result is an attestation like `POST /v1/attest/device`'s,
+/// with the SPDM session in `spdm`. A device without a chain in that slot,
+/// or a reference block left out of the indices, is contraindicated.
+#[utoipa::path(
+    post,
+    path = "/v1/attest/spdm",
+    tag = "attestd",
+    security(("mtls" = ["infrastructure"])),
+    request_body = SpdmAttestRequest,
+    responses(
+        (status = 201, description = "Attested: the verdict, the SPDM session and the signed ticket", body = AttestationTicket),
+        (status = 404, description = "No attestable device with this id", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The nonce was used before (NonceReplayed)", body = Problem, content_type = "application/problem+json"),
+        BodyProblems,
+    )
+)]
+pub async fn attest_spdm(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    StrictJson(request): StrictJson<SpdmAttestRequest>,
+) -> ApiResult<Response> {
+    let attestation = state
+        .plane
+        .attestation
+        .attest_spdm(&caller, request)
+        .await?;
+    Ok(created(attestation))
+}
+
 /// One attestation with its ticket.
 #[utoipa::path(
     get,
@@ -89,6 +125,38 @@ pub async fn get_attestation(
     Path(id): Path<String>,
 ) -> ApiResult<Json<AttestationTicket>> {
     Ok(Json(state.plane.attestation.get(&caller, &id).await?))
+}
+
+/// Measured boot of a host: a fresh TPM quote over the policy PCRs (nonce
+/// drawn by attestd), the TCG event log replayed against it, and the
+/// enrolled measured-boot policy's verdict on every event. `device_id` is
+/// the host corridord runs on; it reaches no other host's TPM. On the twin
+/// the TPM is swtpm and the firmware events are modelled
+/// (`event_log.origin`, `tpm.software` say so).
+#[utoipa::path(
+    get,
+    path = "/v1/attest/measured-boot/{device_id}",
+    tag = "attestd",
+    security(("mtls" = ["infrastructure"])),
+    params(("device_id" = String, Path, description = "The host (as in the topology, or this machine's host name)")),
+    responses(
+        (status = 200, description = "The quote, the replayed log and the policy's verdict", body = MeasuredBoot),
+        NotFoundProblem,
+        (status = 503, description = "The TPM did not answer", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn measured_boot(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    Path(device_id): Path<String>,
+) -> ApiResult<Json<MeasuredBoot>> {
+    Ok(Json(
+        state
+            .plane
+            .attestation
+            .measured_boot(&caller, &device_id)
+            .await?,
+    ))
 }
 
 /// Attest a fabric device and bind its ticket to the allocations that rely

@@ -42,8 +42,6 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(create_path, list_paths))
         .routes(routes!(get_path, delete_path))
         .routes(routes!(heliopass_calibrate))
-        .routes(routes!(measured_boot))
-        .routes(routes!(attest_spdm))
 }
 
 // fabmand: CXL fabric paths.
@@ -93,24 +91,4 @@ pending_endpoint!(
     "infrastructure",
     [],
     "HELIOPASS optical calibration (heliopassd)"
-);
-
-// attestd: attestation.
-pending_endpoint!(
-    measured_boot,
-    get,
-    "/v1/attest/measured-boot/{device_id}",
-    "attestd",
-    "infrastructure",
-    ["device_id"],
-    "the attestation service (attestd: SPDM, TPM measured boot, signed tickets)"
-);
-pending_endpoint!(
-    attest_spdm,
-    post,
-    "/v1/attest/spdm",
-    "attestd",
-    "infrastructure",
-    [],
-    "the attestation service (attestd: SPDM, TPM measured boot, signed tickets)"
 );

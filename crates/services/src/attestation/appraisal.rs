@@ -8,9 +8,9 @@ use corridor_attest::spdm::{AttestationReport, Contraindication, Verdict};
 use corridor_attest::ticket::{
     Appraisal, Nonce, PROFILE, PolicyHash, Status, TicketClaims, TrustVector, VerifierId, ar4si,
 };
-use corridor_model::attestation::Measurement;
+use corridor_model::attestation::{Measurement, SpdmSession};
 use corridor_model::meta::{ResourceKind, ResourceRef};
-use corridor_protocols::spdm::{HashAlgo, MeasurementHash, measurement::value_type};
+use corridor_protocols::spdm::{AsymAlgo, HashAlgo, MeasurementHash, measurement::value_type};
 
 use super::AttestationError;
 
@@ -54,6 +54,37 @@ pub fn measurements(report: &AttestationReport) -> Vec<Measurement> {
             digest: corridor_attest::hex::encode(&block.value),
         })
         .collect()
+}
+
+fn hash_name(hash: HashAlgo) -> &'static str {
+    match hash {
+        HashAlgo::Sha256 => "SHA_256",
+        HashAlgo::Sha384 => "SHA_384",
+        HashAlgo::Sha512 => "SHA_512",
+    }
+}
+
+/// The SPDM session of `report` as the API shows it.
+pub fn session(report: &AttestationReport, slot_id: u8) -> SpdmSession {
+    let negotiated = report.negotiated;
+    SpdmSession {
+        version: "1.2".into(),
+        base_asym_algo: negotiated.map(|n| {
+            match n.asym {
+                AsymAlgo::EcdsaP256 => "ECDSA_P256",
+                AsymAlgo::EcdsaP384 => "ECDSA_P384",
+            }
+            .into()
+        }),
+        base_hash_algo: negotiated.map(|n| hash_name(n.hash).into()),
+        measurement_hash_algo: negotiated.map(|n| match n.measurement_hash {
+            MeasurementHash::Hash(h) => hash_name(h).into(),
+            MeasurementHash::RawBitStream => "RAW_BIT_STREAM".into(),
+        }),
+        slot_id,
+        leaf_key_pin: report.leaf_pin.map(|pin| pin.to_string()),
+        exchanges: report.exchanges,
+    }
 }
 
 /// The AR4SI vector an SPDM verdict supports: identity from the chain and

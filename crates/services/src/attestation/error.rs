@@ -10,6 +10,13 @@ pub enum AttestationError {
     /// The device is not one attestd holds reference values for.
     #[error("no attestable device {0:?} (none with reference values and a pinned key)")]
     UnknownDevice(String),
+    /// No TPM is known for this host (corridord reaches only its own
+    /// host's TPM, and only when started with one).
+    #[error("no measured boot for {0:?}: corridord has no TPM for it (start it with --tpm)")]
+    NoMeasuredBoot(String),
+    /// The TPM did not answer: the host's root of trust is unavailable.
+    #[error("the TPM did not answer: {0}")]
+    Tpm(String),
     /// The request's nonce was used before (or is still reserved): a
     /// replayed challenge must never produce a second ticket.
     #[error("nonce {0} was already used: every attestation needs a fresh one")]
@@ -37,7 +44,10 @@ pub enum AttestationError {
 impl ToProblem for AttestationError {
     fn to_problem(&self) -> Problem {
         match self {
-            AttestationError::UnknownDevice(id) => Problem::not_found("devices", id),
+            AttestationError::UnknownDevice(id) | AttestationError::NoMeasuredBoot(id) => {
+                Problem::not_found("devices", id).with_detail(self.to_string())
+            }
+            AttestationError::Tpm(_) => Problem::unavailable(self.to_string()),
             AttestationError::NonceReplayed(_) => {
                 Problem::conflict("NonceReplayed", self.to_string())
             }

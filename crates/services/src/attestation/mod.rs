@@ -21,6 +21,8 @@
 pub mod anchors;
 pub mod appraisal;
 pub mod error;
+pub mod measured_boot;
+pub mod platform;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,14 +30,14 @@ use std::time::Duration;
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
 use corridor_attest::spdm::{
-    AttestationReport, Contraindication, Requester, SystemNonces, Verdict,
+    AttestOptions, AttestationReport, Contraindication, Requester, SystemNonces, Verdict,
 };
 use corridor_attest::ticket::{RevocationList, TicketSigner, TicketVerifier};
 use corridor_hal::Clock;
 use corridor_hal::attestation::SpdmConnector;
 use corridor_model::attestation::{
-    AttestDeviceRequest, AttestationTicket, AttestationVerdict, FabricAttestRequest,
-    SignatureAlgorithm, TicketVerification,
+    AttestDeviceRequest, AttestationTicket, AttestationVerdict, FabricAttestRequest, MeasuredBoot,
+    SignatureAlgorithm, SpdmAttestRequest, TicketVerification,
 };
 use corridor_model::corridor::Corridor;
 use corridor_model::ffm::FfmBundle;
@@ -43,7 +45,10 @@ use corridor_model::meta::{ResourceKind, ResourceMeta, ResourceRef};
 use corridor_store::{Compare, Op, StateStore};
 
 pub use anchors::TrustAnchors;
+pub use platform::{BootTamper, PlatformTpm};
+
 pub use error::AttestationError;
+use platform::PlatformSlot;
 
 use crate::corridors::trust::DeviceStanding;
 use crate::{Caller, ListOptions, Registry, ServiceError};
@@ -75,6 +80,8 @@ pub struct AttestationService {
     signer: TicketSigner,
     verifier: TicketVerifier,
     clock: Arc<dyn Clock>,
+    /// This host's TPM, when corridord was started with one.
+    platform: PlatformSlot,
 }
 
 impl AttestationService {
@@ -105,7 +112,36 @@ impl AttestationService {
             signer,
             verifier,
             clock,
+            platform: PlatformSlot::default(),
         })
+    }
+
+    /// Attaches this host's TPM (once; measured boot answers 404 until then).
+    pub fn attach_platform(&self, platform: Arc<PlatformTpm>) {
+        self.platform.attach(platform);
+    }
+
+    /// This host's TPM, if one is attached.
+    pub fn platform(&self) -> Option<&Arc<PlatformTpm>> {
+        self.platform.get()
+    }
+
+    /// `GET /v1/attest/measured-boot/{device_id}`: quotes this host's TPM
+    /// now and appraises its boot.
+    ///
+    /// # Errors
+    /// No TPM for `device_id` (404), the TPM does not answer (503).
+    pub async fn measured_boot(
+        &self,
+        _caller: &Caller,
+        device_id: &str,
+    ) -> Result<MeasuredBoot, AttestationError> {
+        let platform = self
+            .platform
+            .get()
+            .filter(|p| p.host == device_id)
+            .ok_or_else(|| AttestationError::NoMeasuredBoot(device_id.to_owned()))?;
+        measured_boot::report(platform, self.clock.now()).await
     }
 
     /// The verifier of this service's tickets (its public keys).
@@ -122,8 +158,48 @@ impl AttestationService {
         _caller: &Caller,
         request: AttestDeviceRequest,
     ) -> Result<AttestationTicket, AttestationError> {
-        self.attest(&request.device_id, &request.nonce, Vec::new(), None)
-            .await
+        self.attest(
+            &request.device_id,
+            &request.nonce,
+            Vec::new(),
+            None,
+            AttestOptions::default(),
+        )
+        .await
+    }
+
+    /// `POST /v1/attest/spdm`: an SPDM attestation as the caller asks it:
+    /// its 32-byte nonce is the one the device signs its measurements
+    /// over, from the slot and blocks it names.
+    ///
+    /// # Errors
+    /// As [`Self::attest_device`].
+    pub async fn attest_spdm(
+        &self,
+        _caller: &Caller,
+        request: SpdmAttestRequest,
+    ) -> Result<AttestationTicket, AttestationError> {
+        let nonce: [u8; corridor_model::attestation::SPDM_NONCE_BYTES] =
+            corridor_attest::hex::decode(&request.nonce)
+                .and_then(|bytes| bytes.try_into().ok())
+                .ok_or_else(|| AttestationError::Field {
+                    pointer: "/nonce",
+                    rule: "hex",
+                    message: "must be 32 bytes of hex".into(),
+                })?;
+        let options = AttestOptions {
+            slot_id: request.slot_id,
+            indices: request.measurement_indices,
+            measurement_nonce: Some(nonce),
+        };
+        self.attest(
+            &request.device_id,
+            &request.nonce,
+            Vec::new(),
+            None,
+            options,
+        )
+        .await
     }
 
     /// `POST /v1/fabman/attest`: attests a fabric device and binds the
@@ -175,8 +251,14 @@ impl AttestationService {
                 corridor_attest::hex::encode(&bytes)
             }
         };
-        self.attest(&request.device_id, &nonce, request.bind_to, domain)
-            .await
+        self.attest(
+            &request.device_id,
+            &nonce,
+            request.bind_to,
+            domain,
+            AttestOptions::default(),
+        )
+        .await
     }
 
     async fn attest(
@@ -185,6 +267,7 @@ impl AttestationService {
         nonce_hex: &str,
         bound_to: Vec<ResourceRef>,
         security_domain: Option<String>,
+        options: AttestOptions,
     ) -> Result<AttestationTicket, AttestationError> {
         let nonce_hex = nonce_hex.to_ascii_lowercase();
         let now = self.clock.now();
@@ -206,9 +289,12 @@ impl AttestationService {
         let connector = Arc::clone(&self.connector);
         let requester = Arc::clone(&self.requester);
         let device = device_id.to_owned();
+        let slot_id = options.slot_id;
         // The exchange is blocking device I/O (or, on the twin, signing).
         let report = tokio::task::spawn_blocking(move || match connector.connect(&device) {
-            Ok(mut transport) => requester.attest(transport.as_mut(), &policy, &mut SystemNonces),
+            Ok(mut transport) => {
+                requester.attest_with(transport.as_mut(), &policy, &mut SystemNonces, &options)
+            }
             Err(e) => AttestationReport {
                 verdict: Verdict::Contraindicated(Contraindication::Unreachable {
                     detail: crate::error::error_chain(&e),
@@ -260,6 +346,7 @@ impl AttestationService {
             security_domain,
             reason: report.verdict.reason().map(ToString::to_string),
             revoked: None,
+            spdm: Some(appraisal::session(&report, slot_id)),
             meta: ResourceMeta::new(now).with_labels(
                 [
                     ("device".to_string(), device_id.to_owned()),
@@ -469,6 +556,7 @@ impl AttestationService {
                     &corridor_attest::hex::encode(&nonce),
                     Vec::new(),
                     None,
+                    AttestOptions::default(),
                 )
                 .await
             {

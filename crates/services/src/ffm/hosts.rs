@@ -44,6 +44,11 @@ impl Hosts {
         Ok(Self { known, default })
     }
 
+    /// The host of requests that name none: the host this daemon runs on.
+    pub(super) fn default_host(&self) -> &str {
+        &self.default
+    }
+
     /// The host a request's bundle is for: the one it names, if known, or
     /// the default.
     pub(super) fn resolve(&self, requested: Option<&str>) -> Result<String, FfmError> {

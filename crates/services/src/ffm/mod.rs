@@ -221,6 +221,12 @@ impl FfmService {
         Ok(service)
     }
 
+    /// The host bundles go to when a request names none: the configured
+    /// one, else the twin's first host or this machine.
+    pub fn default_host(&self) -> &str {
+        self.hosts.default_host()
+    }
+
     pub fn config(&self) -> &FfmConfig {
         &self.config
     }
