@@ -116,6 +116,32 @@ impl Validate for SpdmAttestRequest {
     }
 }
 
+/// Longest revocation reason, in characters.
+pub const MAX_REVOCATION_REASON: usize = 256;
+
+/// Body of `POST /v1/attest/{attestation_id}/revoke`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RevokeRequest {
+    /// Why the ticket no longer vouches for its device (1..=256
+    /// characters); relying parties see it.
+    #[schema(example = "vendor key compromised", min_length = 1, max_length = 256)]
+    pub reason: String,
+}
+
+impl Validate for RevokeRequest {
+    fn validate(&self) -> Result<(), Vec<FieldViolation>> {
+        let mut v = Violations::new();
+        v.length(
+            "/reason",
+            self.reason.chars().count(),
+            1,
+            MAX_REVOCATION_REASON,
+        );
+        v.into_result()
+    }
+}
+
 /// The SPDM session an attestation ran: what was negotiated and which key
 /// signed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]

@@ -322,6 +322,9 @@ impl Daemon {
         reconciler.stop().await;
         attestation.abort();
         let _ = attestation.await;
+        // The inventory re-reads on every attestation; its task must not
+        // keep the store open after the daemon stops.
+        self.state.plane.inventory.stop().await;
         served.map_err(StartError::Serve)?;
         self.state.ready.store(false, Ordering::Release);
         Ok(())

@@ -28,18 +28,36 @@ async fn two_daemons_on_one_etcd_serve_the_same_state() {
     let client_a = a.client(&Principal::Admin);
     let client_b = b.client(&Principal::Admin);
 
-    let seen_by_a = client_a.devices().await.unwrap();
-    let seen_by_b = client_b.devices().await.unwrap();
-    assert_eq!(seen_by_a.len(), 4);
     let versions = |devices: &[corridor_model::fabric::FabricDevice]| {
         devices
             .iter()
-            .map(|d| (d.id.clone(), d.meta.resource_version.clone()))
+            .map(|d| {
+                (
+                    d.id.clone(),
+                    d.meta.resource_version.clone(),
+                    d.attestation_ticket.clone(),
+                )
+            })
             .collect::<Vec<_>>()
     };
-    // The second daemon found the inventory already published by the first
-    // and left it as it was: the same objects at the same revisions.
-    assert_eq!(versions(&seen_by_a), versions(&seen_by_b));
+    // Both daemons serve one inventory: once attestd has vouched for every
+    // device (each record then names its attestation), both list the same
+    // objects at the same revisions.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let seen_by_a = versions(&client_a.devices().await.unwrap());
+        let seen_by_b = versions(&client_b.devices().await.unwrap());
+        assert_eq!(seen_by_a.len(), 4);
+        let attested = seen_by_a.iter().all(|(_, _, ticket)| ticket.is_some());
+        if attested && seen_by_a == seen_by_b {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the daemons never agreed on an attested inventory: {seen_by_a:?} vs {seen_by_b:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
 
     // A change made in etcd behind both daemons' backs is what both serve.
     let direct = etcd.store().await.unwrap();

@@ -120,6 +120,7 @@ impl ControlPlane {
             anchors,
             signer,
         )?);
+        attestation.publish_issuer().await?;
         let mut ffm = ffm;
         // One memory provider for memqosd's placements and the device
         // inventory, so both see the same devices.
@@ -134,6 +135,7 @@ impl ControlPlane {
             Arc::clone(&topology),
             provider,
             Arc::clone(&clocks.wall),
+            Some(Arc::clone(&attestation)),
         )
         .await?;
         let operations =

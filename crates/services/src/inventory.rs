@@ -16,6 +16,7 @@ use corridor_model::fabric::{CxlDeviceType, DeviceStatus, FabricDevice};
 use corridor_model::meta::ResourceMeta;
 use corridor_model::units::{Bytes, Celsius, Gbps, Nanoseconds, Seconds};
 
+use crate::attestation::AttestationService;
 use crate::{Registry, ServiceError};
 
 crate::meta_resource!(FabricDevice, "devices");
@@ -38,6 +39,7 @@ pub fn fabric_device(
     device: &CxlDevice,
     status: DeviceStatus,
     last_seen: Option<DateTime<Utc>>,
+    attestation_ticket: Option<String>,
     now: DateTime<Utc>,
 ) -> FabricDevice {
     let (kind, media) = match (device.kind, device.media) {
@@ -65,8 +67,7 @@ pub fn fabric_device(
         bandwidth_gbps: Gbps::new(device.bandwidth_gbs.0 * BITS_PER_BYTE),
         status,
         last_seen,
-        // No attestation service yet: null, never an invented ticket.
-        attestation_ticket: None,
+        attestation_ticket,
         meta: ResourceMeta::new(now).with_labels(labels),
     }
 }
@@ -105,8 +106,9 @@ pub fn present(topology: &Topology, found: &MemoryInventory) -> BTreeSet<String>
 }
 
 /// Writes every CXL memory device of the topology into the registry with
-/// the status `present` implies, and removes devices no longer in the
-/// topology.
+/// the status `present` implies and the attestation that vouches for it
+/// now (`attestations`: device → attestation id), and removes devices no
+/// longer in the topology.
 ///
 /// A present device is `active` with `last_seen` now, unless its record
 /// already says `active` with a `last_seen` younger than
@@ -117,6 +119,7 @@ pub async fn publish_devices(
     devices: &Registry<FabricDevice>,
     topology: &Topology,
     present: &BTreeSet<String>,
+    attestations: &BTreeMap<String, String>,
     now: DateTime<Utc>,
 ) -> Result<(), ServiceError> {
     let existing = devices
@@ -141,7 +144,13 @@ pub async fn publish_devices(
         } else {
             (DeviceStatus::Offline, before)
         };
-        let record = fabric_device(device, status, last_seen, now);
+        let record = fabric_device(
+            device,
+            status,
+            last_seen,
+            attestations.get(id).cloned(),
+            now,
+        );
         match current {
             Some(current) if same_content(current, &record) => {}
             _ => {
@@ -166,13 +175,18 @@ fn same_content(a: &FabricDevice, b: &FabricDevice) -> bool {
 }
 
 /// The device inventory of one corridord: asks the memory provider what is
-/// there every [`DEVICE_POLL`] and keeps the device records true.
+/// there every [`DEVICE_POLL`] and keeps the device records true, with
+/// each device's current attestation once attestd is attached (refreshed
+/// whenever attestd records or revokes an attestation).
 #[derive(Debug)]
 pub struct DeviceInventory {
     devices: Registry<FabricDevice>,
     topology: Arc<Topology>,
     provider: Arc<dyn MemoryProvider>,
     clock: Arc<dyn Clock>,
+    attestation: Option<Arc<AttestationService>>,
+    /// The polling task, stopped by [`DeviceInventory::stop`].
+    poller: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 impl DeviceInventory {
@@ -186,16 +200,38 @@ impl DeviceInventory {
         topology: Arc<Topology>,
         provider: Arc<dyn MemoryProvider>,
         clock: Arc<dyn Clock>,
+        attestation: Option<Arc<AttestationService>>,
     ) -> Result<Arc<Self>, ServiceError> {
         let inventory = Arc::new(Self {
             devices,
             topology,
             provider,
             clock,
+            attestation,
+            poller: std::sync::Mutex::new(None),
         });
         inventory.observe().await?;
-        tokio::spawn(poll(Arc::downgrade(&inventory)));
+        let changes = inventory.attestation.as_ref().map(|a| a.changes());
+        let poller = tokio::spawn(poll(Arc::downgrade(&inventory), changes));
+        *inventory
+            .poller
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(poller);
         Ok(inventory)
+    }
+
+    /// Stops polling and waits until the task is gone, so that nothing it
+    /// holds (the store) outlives the daemon that stops it.
+    pub async fn stop(&self) {
+        let poller = self
+            .poller
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let Some(poller) = poller {
+            poller.abort();
+            let _ = poller.await;
+        }
     }
 
     /// One observation: discovery (on a blocking thread: the Linux provider
@@ -218,13 +254,39 @@ impl DeviceInventory {
             }
         };
         let present = present(&self.topology, &found);
-        publish_devices(&self.devices, &self.topology, &present, self.clock.now()).await
+        let mut attestations = BTreeMap::new();
+        if let Some(attestation) = &self.attestation {
+            for device in self.topology.cxl_devices() {
+                let id = device.id.as_str();
+                if let Some(current) = attestation.current_ticket(id).await? {
+                    attestations.insert(id.to_owned(), current.id);
+                }
+            }
+        }
+        publish_devices(
+            &self.devices,
+            &self.topology,
+            &present,
+            &attestations,
+            self.clock.now(),
+        )
+        .await
     }
 }
 
-async fn poll(inventory: Weak<DeviceInventory>) {
+async fn poll(
+    inventory: Weak<DeviceInventory>,
+    mut changes: Option<tokio::sync::watch::Receiver<u64>>,
+) {
     loop {
-        tokio::time::sleep(DEVICE_POLL).await;
+        match changes.as_mut() {
+            // A new or revoked attestation shows in the inventory at once.
+            Some(changes) => tokio::select! {
+                () = tokio::time::sleep(DEVICE_POLL) => {}
+                changed = changes.changed() => if changed.is_err() { return },
+            },
+            None => tokio::time::sleep(DEVICE_POLL).await,
+        }
         let Some(inventory) = inventory.upgrade() else {
             return;
         };
@@ -260,7 +322,7 @@ mod tests {
         let topology = Topology::default_twin();
         let first = &topology.cxl_devices()[0];
         let now = Utc::now();
-        let device = fabric_device(first, DeviceStatus::Active, Some(now), now);
+        let device = fabric_device(first, DeviceStatus::Active, Some(now), None, now);
         assert_eq!(device.id, first.id.as_str());
         assert_eq!(device.bandwidth_gbps.get(), first.bandwidth_gbs.0 * 8.0);
         assert_eq!(device.capacity_bytes.get(), first.capacity_bytes.0);
@@ -326,7 +388,7 @@ mod tests {
             async move { devices.get(&id).await.unwrap() }
         };
 
-        publish_devices(&devices, &topology, &all, t0)
+        publish_devices(&devices, &topology, &all, &BTreeMap::new(), t0)
             .await
             .unwrap();
         let first = get(gone.clone()).await;
@@ -335,7 +397,7 @@ mod tests {
 
         // A poll within the refresh period writes nothing.
         let t1 = t0 + chrono::TimeDelta::seconds(10);
-        publish_devices(&devices, &topology, &all, t1)
+        publish_devices(&devices, &topology, &all, &BTreeMap::new(), t1)
             .await
             .unwrap();
         let steady = get(gone.clone()).await;
@@ -346,7 +408,7 @@ mod tests {
         let mut fewer = all.clone();
         fewer.remove(&gone);
         let t2 = t0 + chrono::TimeDelta::seconds(20);
-        publish_devices(&devices, &topology, &fewer, t2)
+        publish_devices(&devices, &topology, &fewer, &BTreeMap::new(), t2)
             .await
             .unwrap();
         let offline = get(gone.clone()).await;
@@ -357,7 +419,7 @@ mod tests {
 
         // Back: active, seen now.
         let t3 = t0 + chrono::TimeDelta::seconds(30);
-        publish_devices(&devices, &topology, &all, t3)
+        publish_devices(&devices, &topology, &all, &BTreeMap::new(), t3)
             .await
             .unwrap();
         let back = get(gone.clone()).await;
@@ -366,7 +428,7 @@ mod tests {
 
         // A steady device is re-stamped once the refresh period is over.
         let t4 = t0 + LAST_SEEN_REFRESH + chrono::TimeDelta::seconds(1);
-        publish_devices(&devices, &topology, &all, t4)
+        publish_devices(&devices, &topology, &all, &BTreeMap::new(), t4)
             .await
             .unwrap();
         assert_eq!(get(other).await.last_seen, Some(t4));

@@ -372,3 +372,99 @@ async fn measured_boot_verifies_the_twin_boot_and_catches_both_tamperings() {
     drop(platform);
     drop(swtpm);
 }
+
+/// A revoked ticket stops vouching at once: verification says why, the
+/// device has no current attestation, and the inventory's
+/// `attestation_ticket` follows (set after attestation, cleared on
+/// revocation) without waiting for its poll.
+#[tokio::test]
+async fn revocation_ends_a_tickets_vouching_and_the_inventory_follows() {
+    use corridor_model::attestation::RevokeRequest;
+    use corridor_services::ControlPlane;
+
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn StateStore> =
+        Arc::new(RedbStore::open(dir.path().join("state.redb"), RedbOptions::default()).unwrap());
+    let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
+    let plane = ControlPlane::start(store, Arc::new(Topology::default_twin()), clock)
+        .await
+        .unwrap();
+    let system = Caller::system();
+    let device = "cxl-dev-001";
+    let shown = |plane: &ControlPlane| {
+        let devices = plane.devices.clone();
+        async move { devices.get(device).await.unwrap().attestation_ticket }
+    };
+    assert_eq!(shown(&plane).await, None, "no ticket is invented");
+    let a = plane
+        .attestation
+        .attest_device(&system, request(device, "a1a2a3a4a5a6a7a8"))
+        .await
+        .unwrap();
+    assert_eq!(a.verdict, AttestationVerdict::Affirming, "{a:#?}");
+    let within = std::time::Duration::from_secs(5);
+    let deadline = std::time::Instant::now() + within;
+    while shown(&plane).await.as_deref() != Some(a.id.as_str()) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "inventory never showed {}",
+            a.id
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+
+    let revoked = plane
+        .attestation
+        .revoke(
+            &system,
+            &a.id,
+            RevokeRequest {
+                reason: "vendor key compromised".into(),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(revoked.revoked.as_deref(), Some("vendor key compromised"));
+    let v = plane
+        .attestation
+        .verify_ticket(&system, &a.ticket_id)
+        .await
+        .unwrap();
+    assert!(!v.valid);
+    assert!(
+        v.reason
+            .as_deref()
+            .unwrap_or("")
+            .contains("vendor key compromised"),
+        "{v:#?}"
+    );
+    assert!(
+        plane
+            .attestation
+            .current_ticket(device)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let deadline = std::time::Instant::now() + within;
+    while shown(&plane).await.is_some() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "inventory kept the revoked ticket"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    // A second revocation keeps the first reason.
+    let again = plane
+        .attestation
+        .revoke(
+            &system,
+            &a.id,
+            RevokeRequest {
+                reason: "other".into(),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(again.revoked.as_deref(), Some("vendor key compromised"));
+}

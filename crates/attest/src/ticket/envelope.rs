@@ -85,6 +85,21 @@ pub fn parse_envelope(bytes: &[u8]) -> Result<CoseSign, DecodeError> {
     Ok(envelope)
 }
 
+/// The `kid`s of a ticket's signatures, in signature order, without checking any signature:
+/// for a relying party that trusts several issuers to pick the verifier to check it with.
+///
+/// # Errors
+/// The envelope does not parse.
+pub fn signature_key_ids(bytes: &[u8]) -> Result<Vec<Vec<u8>>, DecodeError> {
+    let envelope = parse_envelope(bytes)?;
+    Ok(envelope
+        .signatures
+        .iter()
+        .map(|s| s.protected.header.key_id.clone())
+        .filter(|kid| !kid.is_empty())
+        .collect())
+}
+
 /// Encodes a COSE_Sign as tagged CBOR.
 pub(crate) fn encode_envelope(envelope: CoseSign) -> Result<Vec<u8>, String> {
     envelope.to_tagged_vec().map_err(|e| e.to_string())

@@ -25,7 +25,7 @@ pub mod verify;
 pub use claims::{
     Appraisal, PROFILE, PolicyHash, Status, TicketClaims, Tier, TrustVector, VerifierId, ar4si,
 };
-pub use envelope::{MAX_TICKET_BYTES, key_id};
+pub use envelope::{MAX_TICKET_BYTES, key_id, signature_key_ids};
 pub use error::{ClaimsError, DecodeError, KeyError, NonceError, SignError, VerifyError};
 pub use id::TicketId;
 pub use nonce::{InMemoryNonceLedger, Nonce, NonceLedger};

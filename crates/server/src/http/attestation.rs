@@ -9,8 +9,8 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use corridor_model::attestation::{
-    AttestDeviceRequest, AttestationTicket, FabricAttestRequest, MeasuredBoot, SpdmAttestRequest,
-    TicketVerification,
+    AttestDeviceRequest, AttestationTicket, FabricAttestRequest, MeasuredBoot, RevokeRequest,
+    SpdmAttestRequest, TicketVerification,
 };
 use corridor_model::problem::Problem;
 use utoipa_axum::router::OpenApiRouter;
@@ -28,6 +28,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(get_attestation))
         .routes(routes!(measured_boot))
         .routes(routes!(attest_spdm))
+        .routes(routes!(revoke_attestation))
         .routes(routes!(fabric_attest))
         .routes(routes!(verify_ticket))
 }
@@ -125,6 +126,39 @@ pub async fn get_attestation(
     Path(id): Path<String>,
 ) -> ApiResult<Json<AttestationTicket>> {
     Ok(Json(state.plane.attestation.get(&caller, &id).await?))
+}
+
+/// Revoke an attestation's ticket: it stops vouching for its device at
+/// once (verification answers `valid: false` with `revoked: <reason>`), and
+/// corridors relying on it go `degraded` on the reconciler's next pass
+/// until the device is attested again. Revoking twice keeps the first
+/// reason.
+#[utoipa::path(
+    post,
+    path = "/v1/attest/{attestation_id}/revoke",
+    tag = "attestd",
+    security(("mtls" = ["infrastructure"])),
+    params(("attestation_id" = String, Path, description = "Attestation id (`attest-…`)")),
+    request_body = RevokeRequest,
+    responses(
+        (status = 200, description = "Revoked: the attestation with `revoked` set", body = AttestationTicket),
+        NotFoundProblem,
+        BodyProblems,
+    )
+)]
+pub async fn revoke_attestation(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    Path(id): Path<String>,
+    StrictJson(request): StrictJson<RevokeRequest>,
+) -> ApiResult<Json<AttestationTicket>> {
+    Ok(Json(
+        state
+            .plane
+            .attestation
+            .revoke(&caller, &id, request)
+            .await?,
+    ))
 }
 
 /// Measured boot of a host: a fresh TPM quote over the policy PCRs (nonce

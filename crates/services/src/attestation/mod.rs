@@ -21,6 +21,7 @@
 pub mod anchors;
 pub mod appraisal;
 pub mod error;
+pub mod issuers;
 pub mod measured_boot;
 pub mod platform;
 
@@ -37,7 +38,7 @@ use corridor_hal::Clock;
 use corridor_hal::attestation::SpdmConnector;
 use corridor_model::attestation::{
     AttestDeviceRequest, AttestationTicket, AttestationVerdict, FabricAttestRequest, MeasuredBoot,
-    SignatureAlgorithm, SpdmAttestRequest, TicketVerification,
+    RevokeRequest, SignatureAlgorithm, SpdmAttestRequest, TicketVerification,
 };
 use corridor_model::corridor::Corridor;
 use corridor_model::ffm::FfmBundle;
@@ -78,10 +79,14 @@ pub struct AttestationService {
     /// device replaying an old answer is caught across attestations.
     requester: Arc<Requester>,
     signer: TicketSigner,
-    verifier: TicketVerifier,
+    /// This replica's verifier and the other replicas' published ones.
+    issuers: issuers::Issuers,
     clock: Arc<dyn Clock>,
     /// This host's TPM, when corridord was started with one.
     platform: PlatformSlot,
+    /// Bumped after every attestation recorded or revoked, for those who
+    /// show the current one (the device inventory).
+    changed: tokio::sync::watch::Sender<u64>,
 }
 
 impl AttestationService {
@@ -105,20 +110,53 @@ impl AttestationService {
             attestations: Registry::new(Arc::clone(&store)),
             corridors: Registry::new(Arc::clone(&store)),
             bundles: Registry::new(Arc::clone(&store)),
+            issuers: issuers::Issuers::new(Arc::clone(&store), &signer, verifier),
             store,
             connector,
             anchors,
             requester: Arc::new(Requester::default()),
             signer,
-            verifier,
             clock,
             platform: PlatformSlot::default(),
+            changed: tokio::sync::watch::Sender::new(0),
         })
     }
 
     /// Attaches this host's TPM (once; measured boot answers 404 until then).
     pub fn attach_platform(&self, platform: Arc<PlatformTpm>) {
         self.platform.attach(platform);
+    }
+
+    /// `POST /v1/attest/{attestation_id}/revoke`: the ticket stops
+    /// vouching for its device at once (verification says `revoked: …`,
+    /// the corridors bound to it degrade on the reconciler's next pass).
+    /// Revoking a revoked ticket keeps the first reason.
+    ///
+    /// # Errors
+    /// Not found (also when the caller's domain may not see it).
+    pub async fn revoke(
+        &self,
+        caller: &Caller,
+        id: &str,
+        request: RevokeRequest,
+    ) -> Result<AttestationTicket, ServiceError> {
+        self.get(caller, id).await?;
+        let revoked = self
+            .attestations
+            .update(id, None, |a| {
+                if a.revoked.is_none() {
+                    a.revoked = Some(request.reason.clone());
+                }
+                Ok(())
+            })
+            .await?;
+        self.changed.send_modify(|n| *n += 1);
+        Ok(revoked)
+    }
+
+    /// Wakes after each attestation recorded or revoked.
+    pub fn changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changed.subscribe()
     }
 
     /// This host's TPM, if one is attached.
@@ -144,9 +182,18 @@ impl AttestationService {
         measured_boot::report(platform, self.clock.now()).await
     }
 
+    /// Publishes this replica's ticket keys so that every replica on the
+    /// store verifies its tickets (corridord does this at start).
+    ///
+    /// # Errors
+    /// The store refuses the write.
+    pub async fn publish_issuer(&self) -> Result<(), ServiceError> {
+        self.issuers.publish().await
+    }
+
     /// The verifier of this service's tickets (its public keys).
     pub fn verifier(&self) -> &TicketVerifier {
-        &self.verifier
+        self.issuers.own()
     }
 
     /// `POST /v1/attest/device`: attests one device now.
@@ -376,7 +423,10 @@ impl AttestationService {
             )
             .await;
         match created {
-            Ok(created) => Ok(created),
+            Ok(created) => {
+                self.changed.send_modify(|n| *n += 1);
+                Ok(created)
+            }
             Err(e) => {
                 let _ = self.store.lease_revoke(lease).await;
                 Err(match e {
@@ -439,7 +489,7 @@ impl AttestationService {
     ) -> Result<TicketVerification, ServiceError> {
         let record = self.by_ticket(caller, ticket_id).await?;
         let now = self.clock.now();
-        let reason = self.ticket_fault(&record, now);
+        let reason = self.ticket_fault(&record, now).await;
         Ok(TicketVerification {
             ticket_id: record.ticket_id,
             attestation_id: record.id,
@@ -455,13 +505,17 @@ impl AttestationService {
 
     /// Why `record`'s ticket does not vouch for its device at `now`, or
     /// `None` when it does.
-    fn ticket_fault(&self, record: &AttestationTicket, now: DateTime<Utc>) -> Option<String> {
+    async fn ticket_fault(&self, record: &AttestationTicket, now: DateTime<Utc>) -> Option<String> {
         let bytes = match base64::engine::general_purpose::STANDARD.decode(&record.ticket) {
             Ok(bytes) => bytes,
             Err(e) => return Some(format!("the stored ticket is not base64: {e}")),
         };
+        let verifier = match self.issuers.verifier_for(&bytes).await {
+            Ok(verifier) => verifier,
+            Err(why) => return Some(why),
+        };
         let unix = u64::try_from(now.timestamp()).unwrap_or(0);
-        match self.verifier.verify(&bytes, unix, &RevocationList::new()) {
+        match verifier.verify(&bytes, unix, &RevocationList::new()) {
             Err(e) => Some(crate::error::error_chain(&e)),
             Ok(verified) if !verified.claims.is_affirming() => {
                 Some(record.reason.clone().unwrap_or_else(|| {
@@ -502,16 +556,16 @@ impl AttestationService {
         device_id: &str,
     ) -> Result<Option<AttestationTicket>, ServiceError> {
         let now = self.clock.now();
-        Ok(self
-            .newest(device_id)
-            .await?
-            .filter(|a| self.vouch_fault(a, now).is_none()))
+        match self.newest(device_id).await? {
+            Some(a) if self.vouch_fault(&a, now).await.is_none() => Ok(Some(a)),
+            _ => Ok(None),
+        }
     }
 
     /// Why attestation `a` does not vouch for its device at `now` (not
     /// affirming, expired, or a ticket that does not verify or is
     /// revoked), or `None` when it does.
-    fn vouch_fault(&self, a: &AttestationTicket, now: DateTime<Utc>) -> Option<String> {
+    async fn vouch_fault(&self, a: &AttestationTicket, now: DateTime<Utc>) -> Option<String> {
         if a.verdict != AttestationVerdict::Affirming {
             Some(format!(
                 "attestation {} is contraindicated: {}",
@@ -525,6 +579,7 @@ impl AttestationService {
             ))
         } else {
             self.ticket_fault(a, now)
+                .await
                 .map(|why| format!("the ticket of attestation {}: {why}", a.id))
         }
     }
@@ -611,7 +666,7 @@ impl crate::corridors::trust::DeviceTrust for AttestationService {
                 reason: "not attested yet".into(),
             },
             Ok(Some(a)) => {
-                let fault = self.vouch_fault(&a, now);
+                let fault = self.vouch_fault(&a, now).await;
                 match fault {
                     None => DeviceStanding::Trusted {
                         attestation_id: a.id,
