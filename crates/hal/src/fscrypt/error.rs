@@ -33,6 +33,9 @@ pub enum FscryptError {
     /// A raw key of the wrong size.
     #[error("an fscrypt master key of {0} bytes (16 to 64)")]
     KeySize(usize),
+    /// The operating system's random generator failed.
+    #[error("the OS random generator failed to make a key")]
+    Random,
     /// The ioctl (or the open before it) failed.
     #[error("{op} on {path}")]
     Sys {

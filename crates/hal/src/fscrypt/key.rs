@@ -31,6 +31,20 @@ impl MasterKey {
         })
     }
 
+    /// A new key of [`MAX_KEY_SIZE`] bytes from the operating system's random generator
+    /// (aws-lc-rs `SystemRandom`), made in place so no other copy exists.
+    ///
+    /// # Errors
+    /// [`FscryptError::Random`] when the generator fails.
+    pub fn generate() -> Result<Self> {
+        let mut key = Self {
+            bytes: [0u8; MAX_KEY_SIZE],
+            len: MAX_KEY_SIZE,
+        };
+        aws_lc_rs::rand::fill(&mut key.bytes).map_err(|_| FscryptError::Random)?;
+        Ok(key)
+    }
+
     /// The key bytes.
     #[must_use]
     pub fn expose(&self) -> &[u8] {
@@ -88,6 +102,12 @@ mod tests {
             MasterKey::new(&[1; 65]),
             Err(FscryptError::KeySize(65))
         ));
+        let (a, b) = (
+            MasterKey::generate().unwrap(),
+            MasterKey::generate().unwrap(),
+        );
+        assert_eq!(a.expose().len(), 64);
+        assert_ne!(a.expose(), b.expose());
         let k = MasterKey::new(&[0xab; 64]).unwrap();
         assert_eq!(k.expose(), &[0xab; 64][..]);
         assert!(!format!("{k:?}").contains("ab"));

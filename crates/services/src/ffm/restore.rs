@@ -102,6 +102,7 @@ impl FfmService {
         };
         let (memory, outcome) = self.materialise(
             &id,
+            &bundle.security_domain,
             bundle.bytes.get(),
             bundle.persistence,
             &grant.placement,
@@ -129,6 +130,14 @@ impl FfmService {
                 now,
             ),
         });
+        if let Some(c) = self.at_rest_condition(
+            bundle.persistence,
+            &bundle.security_domain,
+            memory.file(),
+            now,
+        ) {
+            bundle.meta.set_condition(c);
+        }
         bundle.meta.updated_at = now;
         self.write_with_grant(&kv, &bundle, Some(&grant)).await?;
         lock(&self.live).insert(id, Live::new(memory, token, &bundle));
