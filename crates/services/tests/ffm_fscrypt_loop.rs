@@ -290,6 +290,12 @@ async fn a_persistent_bundle_is_ciphertext_on_disk_once_its_key_is_removed() {
         f.read_exact(&mut head).unwrap();
         assert_eq!(head, PATTERN);
     }
+    // A restart while the key is still in the filesystem (a crash leaves it there): adding
+    // it again is no error.
+    {
+        let plane = plane(&state, config()).await;
+        assert!(plane.ffm.holds_memory(&id));
+    }
     corridor_hal::fscrypt::remove_key(&memory_dir, key).unwrap();
 
     // A different boot (PCR 7 extended): the key stays sealed and the bundle is not restored.

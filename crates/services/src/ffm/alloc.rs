@@ -76,6 +76,8 @@ impl FfmService {
         placement: &Placement,
         now: DateTime<Utc>,
     ) -> Result<(), FfmError> {
+        self.prepare_at_rest(bundle.persistence, &bundle.security_domain)
+            .await?;
         let (memory, outcome) = self.materialise(
             &bundle.id,
             &bundle.security_domain,

@@ -248,7 +248,7 @@ impl FfmService {
     /// tests that lock a domain again.
     pub fn key_vault(&self) -> Option<&vault::KeyVault> {
         match &self.at_rest {
-            protection::AtRest::Encrypted(v) => Some(v),
+            protection::AtRest::Encrypted(v) => Some(v.as_ref()),
             _ => None,
         }
     }

@@ -64,7 +64,7 @@ impl Protection {
 /// What [`Protection`] resolved to at start.
 #[derive(Debug)]
 pub(super) enum AtRest {
-    Encrypted(KeyVault),
+    Encrypted(Arc<KeyVault>),
     Plaintext,
     Refused(String),
 }
@@ -86,12 +86,12 @@ impl AtRest {
                     })
                     .and_then(|()| fscrypt::check_support(dir));
                 match checked {
-                    Ok(()) => AtRest::Encrypted(KeyVault::new(
+                    Ok(()) => AtRest::Encrypted(Arc::new(KeyVault::new(
                         Arc::clone(tpm),
                         pcrs.clone(),
                         dir.clone(),
                         config.key_dir.clone(),
-                    )),
+                    ))),
                     Err(e) => AtRest::Refused(format!(
                         "persistent bundles are kept encrypted (fscrypt) and {}; \
                          put the memory directory on a filesystem with encryption \
@@ -106,6 +106,29 @@ impl AtRest {
 }
 
 impl FfmService {
+    /// Unlocks `domain`'s key before a persistent bundle's memory is made, on a blocking
+    /// thread: the first use of a domain in this process calls the TPM (seal or unseal),
+    /// which blocks for milliseconds (swtpm) to hundreds of milliseconds (a discrete TPM).
+    /// Nothing to do for volatile bundles, unencrypted storage, or a domain already open.
+    pub(super) async fn prepare_at_rest(
+        &self,
+        persistence: Persistence,
+        domain: &str,
+    ) -> Result<(), FfmError> {
+        let AtRest::Encrypted(vault) = &self.at_rest else {
+            return Ok(());
+        };
+        if persistence == Persistence::None || vault.identifier(domain).is_some() {
+            return Ok(());
+        }
+        let vault = Arc::clone(vault);
+        let domain = domain.to_owned();
+        tokio::task::spawn_blocking(move || vault.unlock(&domain))
+            .await
+            .map_err(|e| FfmError::Task("unlock a domain's key", e))??;
+        Ok(())
+    }
+
     /// The directory a persistent bundle of `domain` lives in, unlocking the domain's key
     /// when encrypted; the 422 refusal when persistent bundles cannot be protected.
     pub(super) fn persistent_dir(&self, domain: &str) -> Result<PathBuf, FfmError> {

@@ -100,6 +100,8 @@ impl FfmService {
             Ok(Some(kv)) => String::from_utf8_lossy(&kv.value).into_owned(),
             _ => random_token(),
         };
+        self.prepare_at_rest(bundle.persistence, &bundle.security_domain)
+            .await?;
         let (memory, outcome) = self.materialise(
             &id,
             &bundle.security_domain,
