@@ -31,7 +31,7 @@ impl MasterKey {
         })
     }
 
-    /// A new key of [`MAX_KEY_SIZE`] bytes from the operating system's random generator
+    /// A new key of 64 bytes (the largest the kernel takes) from the operating system's random generator
     /// (aws-lc-rs `SystemRandom`), made in place so no other copy exists.
     ///
     /// # Errors

@@ -1,5 +1,5 @@
 //! Encryption at rest of persistent bundles: the operator's choice ([`Protection`]), what it
-//! resolves to on this machine at start ([`AtRest`]), and what a bundle's conditions say
+//! resolves to on this machine at start (`AtRest`), and what a bundle's conditions say
 //! about it.
 //!
 //! * [`Protection::Fscrypt`]: each security domain's bundle files live in

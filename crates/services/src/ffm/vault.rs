@@ -19,7 +19,7 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use corridor_hal::fscrypt::{self, FscryptError, KeyIdentifier, KeyRemoval, MasterKey, Policy};
+use corridor_hal::fscrypt::{self, FscryptError, KeyIdentifier, MasterKey, Policy};
 use corridor_hal::tpm::{PcrSelection, SealedSecret, Tpm, TpmError};
 
 /// Why a domain's encrypted directory could not be unlocked.
@@ -166,22 +166,6 @@ impl KeyVault {
         }
         unlocked.insert(domain.to_owned(), id);
         Ok(dir)
-    }
-
-    /// Removes `domain`'s key from the filesystem (its files become ciphertext with encrypted
-    /// names once none is open); the next [`KeyVault::unlock`] unseals it again.
-    pub fn lock(&self, domain: &str) -> Result<KeyRemoval, VaultError> {
-        let mut unlocked = self.lock_map();
-        let Some(id) = unlocked.get(domain).copied() else {
-            return Ok(KeyRemoval::default());
-        };
-        let removal =
-            fscrypt::remove_key(&self.memory_dir, id).map_err(|source| VaultError::Fscrypt {
-                domain: domain.to_owned(),
-                source,
-            })?;
-        unlocked.remove(domain);
-        Ok(removal)
     }
 
     /// The domain's key: unsealed from its blob, or made and sealed when it has none.
