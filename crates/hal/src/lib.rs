@@ -19,6 +19,8 @@
 //! - [`tpm`]: the [`Tpm`] root of trust (attestation key, quotes, PCR reads, the firmware
 //!   event log) with the tss-esapi backend [`TssTpm`] (swtpm or `/dev/tpmrm0`) and [`Swtpm`],
 //!   a software TPM process for tests and the twin;
+//! - [`fscrypt`]: filesystem encryption (v2 policies) over the kernel's ioctls, the
+//!   mechanism under persistent memory bundles' encryption at rest;
 //! - [`confidential`]: what confidential-computing technology (SEV-SNP, TDX) the platform
 //!   offers or runs under, detected from `/proc` and `/sys`.
 //!
@@ -51,6 +53,7 @@
 pub mod attestation;
 pub mod clock;
 pub mod confidential;
+pub mod fscrypt;
 pub mod memory;
 pub mod optical;
 pub mod topology;

@@ -38,6 +38,18 @@ pub enum TpmError {
     /// The thread that owns the TPM context has stopped.
     #[error("the TPM worker thread has stopped")]
     WorkerGone,
+    /// Unseal refused because the policy session's PCR values differ from those the secret
+    /// was sealed to (`TPM_RC_POLICY_FAIL`): the platform booted (or was extended) into a
+    /// state other than the one the secret was sealed in.
+    #[error("the PCRs differ from those the secret was sealed to: {source}")]
+    PolicyMismatch {
+        /// What tss-esapi reported.
+        #[source]
+        source: tss_esapi::Error,
+    },
+    /// A stored sealed secret cannot be parsed.
+    #[error("malformed sealed secret: {0}")]
+    SealedFormat(String),
     /// swtpm could not be started.
     #[error("swtpm: {0}")]
     Swtpm(String),

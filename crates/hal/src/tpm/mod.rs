@@ -7,6 +7,10 @@
 //!   what the TPM signed (`corridor_protocols::tcg`).
 //! * [`TssTpm`]: the backend over tss-esapi 7.7 (Debian 12's tpm2-tss 3.2), reaching swtpm
 //!   through the `swtpm` TCTI or a kernel TPM through the `device` TCTI (`/dev/tpmrm0`).
+//! * Sealing: [`Tpm::seal`] keeps a secret (a disk-encryption key) as a TPM object that
+//!   unseals only while the policy PCRs hold the values they had when it was sealed
+//!   ([`SealedSecret`]); a changed boot, or any extend of those PCRs, refuses it
+//!   ([`TpmError::PolicyMismatch`]).
 //! * [`Swtpm`]: starts and stops a software TPM process (tests, benchmarks, the twin).
 //!
 //! # Modelled or real
@@ -23,13 +27,16 @@
 //! AK; today the verifier pins the AK it enrolled.
 
 mod error;
+mod sealed;
 pub mod swtpm;
 mod tss;
+mod tss_seal;
 
 use std::fmt::Debug;
 
 pub use corridor_protocols::tcg::{HashAlg, PcrSelection};
 pub use error::{Result, TpmError};
+pub use sealed::{MAX_SEALED_SECRET, SealedSecret, UnsealedSecret};
 pub use swtpm::Swtpm;
 pub use tss::{KERNEL_EVENT_LOG, TpmTransport, TssTpm};
 
@@ -98,4 +105,21 @@ pub trait Tpm: Send + Sync + Debug {
     /// # Errors
     /// [`TpmError::EventLog`] when the configured log cannot be read.
     fn event_log(&self) -> Result<Option<Vec<u8>>>;
+
+    /// Seals `secret` (1 to [`MAX_SEALED_SECRET`] bytes) under the storage primary key to a
+    /// PolicyPCR policy over the *current* values of `selection`.
+    ///
+    /// # Errors
+    /// [`TpmError::Invalid`] for an empty secret or selection, or a secret too large;
+    /// [`TpmError::Command`] when the TPM refuses.
+    fn seal(&self, secret: &[u8], selection: &[PcrSelection]) -> Result<SealedSecret>;
+
+    /// Unseals `sealed` in a policy session over `selection` (the selection it was sealed
+    /// with).
+    ///
+    /// # Errors
+    /// [`TpmError::PolicyMismatch`] when a selected PCR changed since sealing;
+    /// [`TpmError::SealedFormat`] for a malformed blob; [`TpmError::Command`] when the TPM
+    /// refuses otherwise (another TPM's blob fails to load).
+    fn unseal(&self, sealed: &SealedSecret, selection: &[PcrSelection]) -> Result<UnsealedSecret>;
 }

@@ -7,7 +7,8 @@
 //! Handles: swtpm has no resource manager, so every transient object left loaded stays in the
 //! TPM's few object slots until it restarts (`TPM_RC_OBJECT_MEMORY`, 0x902). The only object
 //! this backend keeps loaded is the attestation key, flushed when the worker stops (on drop);
-//! sessions are password sessions (no TPM object). Through `/dev/tpmrm0` the kernel's
+//! sessions are password sessions (no TPM object), except sealing's trial and policy
+//! sessions, which `tss_seal` flushes with its primary key and loaded object on every path. Through `/dev/tpmrm0` the kernel's
 //! resource manager would flush them anyway when the file closes.
 //!
 //! The attestation key is a primary key in the endorsement hierarchy from a fixed template
@@ -38,6 +39,8 @@ use tss_esapi::traits::Marshall;
 
 use corridor_protocols::tcg::{EventLog, EventType};
 
+use super::sealed::{SealedSecret, UnsealedSecret};
+use super::tss_seal;
 use super::{HashAlg, PcrSelection, PcrValue, Quote, Result, Tpm, TpmError};
 
 /// Where the kernel publishes the firmware's event log for the first TPM.
@@ -319,6 +322,19 @@ impl Tpm for TssTpm {
         })
     }
 
+    fn seal(&self, secret: &[u8], selection: &[PcrSelection]) -> Result<SealedSecret> {
+        let list = policy_selection(selection)?;
+        // The worker needs its own copy; this one is zeroed when the job drops it.
+        let secret = UnsealedSecret::new(secret.to_vec());
+        self.run(move |s| tss_seal::seal(&mut s.ctx, secret.expose(), list))
+    }
+
+    fn unseal(&self, sealed: &SealedSecret, selection: &[PcrSelection]) -> Result<UnsealedSecret> {
+        let list = policy_selection(selection)?;
+        let sealed = sealed.clone();
+        self.run(move |s| tss_seal::unseal(&mut s.ctx, &sealed, list))
+    }
+
     fn event_log(&self) -> Result<Option<Vec<u8>>> {
         let Some(path) = &self.event_log else {
             return Ok(None);
@@ -422,6 +438,16 @@ fn hashing(alg: HashAlg) -> HashingAlgorithm {
         HashAlg::Sha512 => HashingAlgorithm::Sha512,
         HashAlg::Sm3_256 => HashingAlgorithm::Sm3_256,
     }
+}
+
+/// A non-empty selection, as a PCR policy needs (an empty one would seal to nothing).
+fn policy_selection(selection: &[PcrSelection]) -> Result<tss_esapi::structures::PcrSelectionList> {
+    if selection.iter().all(|s| s.pcrs.is_empty()) {
+        return Err(TpmError::Invalid(
+            "a PCR policy over no PCRs would seal to nothing".into(),
+        ));
+    }
+    selection_list(selection)
 }
 
 fn selection_list(selection: &[PcrSelection]) -> Result<tss_esapi::structures::PcrSelectionList> {

@@ -12,7 +12,6 @@ use corridor_store::Op;
 
 use super::error::{FfmError, store_err};
 use super::grants::{grant_key, json};
-use super::memory::BundleMemory;
 use super::tokens::{random_token, token_key};
 use super::{BundleAndToken, FfmService, Live, admission, lock};
 use crate::ids::new_id;
@@ -61,7 +60,7 @@ impl FfmService {
             Err(e) => {
                 let _ = lock(&self.ledger).free(&id);
                 if bundle.persistence != Persistence::None {
-                    let _ = BundleMemory::remove_file(&id, &self.config.memory_dir);
+                    self.remove_persistent(&id, &bundle.security_domain);
                 }
                 Err(e)
             }
@@ -77,8 +76,11 @@ impl FfmService {
         placement: &Placement,
         now: DateTime<Utc>,
     ) -> Result<(), FfmError> {
+        self.prepare_at_rest(bundle.persistence, &bundle.security_domain)
+            .await?;
         let (memory, outcome) = self.materialise(
             &bundle.id,
+            &bundle.security_domain,
             bundle.bytes.get(),
             bundle.persistence,
             placement,
@@ -88,6 +90,14 @@ impl FfmService {
         bundle
             .meta
             .set_condition(self.placed_condition(&outcome, now));
+        if let Some(c) = self.at_rest_condition(
+            bundle.persistence,
+            &bundle.security_domain,
+            memory.file(),
+            now,
+        ) {
+            bundle.meta.set_condition(c);
+        }
         let token = random_token();
         let ttl_s = bundle.policy_lease_ttl_s.get();
         let lease = self

@@ -9,7 +9,6 @@ use corridor_store::{Compare, CompareOp, Op, Revision, Txn};
 
 use super::error::{FfmError, store_err};
 use super::grants::grant_key;
-use super::memory::BundleMemory;
 use super::tokens::token_key;
 use super::{BundleAndToken, FfmService, lock, visibility};
 use crate::labels::LabelSelector;
@@ -109,13 +108,15 @@ impl FfmService {
                 let _ = store.lease_revoke(lease).await;
             });
         }
-        self.release(id, bundle.persistence);
+        self.release(id, bundle.persistence, Some(&bundle.security_domain));
         Ok(bundle)
     }
 
     /// Frees a bundle's memory and ledger entry (idempotent: DELETE and the
-    /// reconciler may both call it).
-    pub(super) fn release(&self, id: &str, persistence: Persistence) {
+    /// reconciler may both call it). `domain` is the bundle's security
+    /// domain when known (where its persistent file is kept); a live
+    /// bundle's own is used otherwise.
+    pub(super) fn release(&self, id: &str, persistence: Persistence, domain: Option<&str>) {
         // Memory first, capacity last: whoever sees the capacity back also
         // sees the old bundle's memory and token gone.
         let gone = lock(&self.live).remove(id);
@@ -123,8 +124,15 @@ impl FfmService {
         let _ = lock(&self.ledger).free(id);
         let persistent = persistence != Persistence::None
             || gone.as_ref().is_some_and(|l| l.memory.file().is_some());
-        if persistent && let Err(e) = BundleMemory::remove_file(id, &self.config.memory_dir) {
-            tracing::warn!(bundle = id, error = %e, "cannot remove a persistent bundle's file");
+        if !persistent {
+            return;
+        }
+        match (&gone, domain) {
+            (Some(live), _) => self.remove_persistent(id, &live.domain),
+            (None, Some(domain)) => self.remove_persistent(id, domain),
+            // Neither live nor described: whatever file there was went with an earlier
+            // release of the same bundle.
+            (None, None) => {}
         }
     }
 }

@@ -7,6 +7,8 @@ use corridor_hal::memory::{BandwidthCounters, MemoryProvider};
 use corridor_model::units::Seconds;
 use rand::Rng;
 
+use super::protection::Protection;
+
 /// memqosd admits floors up to the planner's default share of each device's peak.
 pub use corridor_planner::memory::DEFAULT_ADMISSION_SHARE;
 
@@ -19,6 +21,10 @@ pub struct FfmConfig {
     pub admission_share: f64,
     /// Directory of persistent bundles' files (survives restarts).
     pub memory_dir: PathBuf,
+    /// Directory of the domains' sealed fscrypt keys (only ever the TPM's sealed blobs).
+    pub key_dir: PathBuf,
+    /// How persistent bundles are protected at rest.
+    pub protection: Protection,
     /// The fd hand-off socket.
     pub socket_path: PathBuf,
     pub default_ttl: Seconds,
@@ -34,17 +40,30 @@ pub struct FfmConfig {
 }
 
 impl FfmConfig {
-    /// Everything inside `state_dir`: `ffm-memory/` and `ffm.sock`.
+    /// Everything inside `state_dir`: `ffm-memory/`, `ffm-keys/` and `ffm.sock`.
+    ///
+    /// Protection is [`Protection::PlaintextOptOut`] until the caller chooses (the daemon
+    /// sets [`FfmConfig::protection`] from its configuration and the TPM it finds): the
+    /// opt-out keeps working what worked before, and every persistent bundle's
+    /// `EncryptedAtRest` condition says its data is plaintext.
     pub fn in_dir(state_dir: &Path) -> Self {
         Self {
             admission_share: DEFAULT_ADMISSION_SHARE,
             memory_dir: state_dir.join("ffm-memory"),
+            key_dir: state_dir.join("ffm-keys"),
+            protection: Protection::PlaintextOptOut,
             socket_path: state_dir.join("ffm.sock"),
             default_ttl: Seconds(DEFAULT_LEASE_TTL_S),
             provider: None,
             default_host: None,
             counters: None,
         }
+    }
+
+    /// The same configuration with persistent bundles protected by `protection`.
+    pub fn with_protection(mut self, protection: Protection) -> Self {
+        self.protection = protection;
+        self
     }
 
     /// A fresh private directory under the system temp dir, for control

@@ -5,6 +5,7 @@ use corridor_model::problem::{FieldViolation, Problem};
 use corridor_planner::memory::{Rejection, Tier};
 
 use super::memory::MemoryError;
+use super::vault::VaultError;
 use crate::ServiceError;
 use crate::error::ToProblem;
 use crate::error::error_chain;
@@ -37,6 +38,9 @@ pub enum FfmError {
     Memory(#[from] MemoryError),
     #[error(transparent)]
     Service(#[from] ServiceError),
+    /// A security domain's encrypted directory could not be unlocked (TPM, fscrypt).
+    #[error("the encrypted directory of a persistent bundle could not be unlocked")]
+    Vault(#[from] VaultError),
     #[error("the memory provider could not list the devices")]
     Provider(#[source] corridor_hal::memory::MemoryError),
     #[error("the memory-bandwidth counter could not be read")]
@@ -80,6 +84,7 @@ impl ToProblem for FfmError {
             }
             FfmError::Service(e) => e.to_problem(),
             FfmError::Memory(_)
+            | FfmError::Vault(_)
             | FfmError::Provider(_)
             | FfmError::Counter(_)
             | FfmError::Task(..)

@@ -28,6 +28,8 @@
 //! | `reconcile` | the watch that frees what lease expiry deleted |
 //! | [`handoff`] | the Unix-socket fd hand-off (`SCM_RIGHTS`) and its authorisation |
 //! | [`memory`] | the real memory (sealed memfd or persistent file, `mbind`) |
+//! | [`protection`] | encryption at rest of persistent bundles: the operator's choice, what it resolves to, the `EncryptedAtRest` condition |
+//! | [`vault`] | one fscrypt key per security domain, sealed by the TPM |
 //! | [`admission`] | memory devices from a `MemoryProvider` as ledger devices |
 //! | [`model`] | max-min fair bandwidth sharing and the M/M/1 tail model |
 //!
@@ -66,11 +68,13 @@ mod migration;
 pub mod model;
 mod placement;
 mod policies;
+pub mod protection;
 mod reconcile;
 mod restore;
 mod telemetry;
 mod timezone;
 mod tokens;
+pub mod vault;
 mod visibility;
 
 use std::collections::HashMap;
@@ -86,6 +90,7 @@ use corridor_store::StateStore;
 pub use config::{DEFAULT_ADMISSION_SHARE, DEFAULT_LEASE_TTL_S, FfmConfig};
 pub use error::FfmError;
 pub use handoff::{HandoffError, Hold};
+pub use protection::Protection;
 
 use crate::Registry;
 use crate::operations::Operations;
@@ -154,6 +159,8 @@ pub struct FfmService {
     telemetry: telemetry::Cache,
     /// Measured memory traffic per bundle (resctrl MBM), where there is any.
     counters: Arc<dyn BandwidthCounters>,
+    /// How persistent bundles are kept at rest, resolved at start.
+    at_rest: protection::AtRest,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -195,6 +202,17 @@ impl FfmService {
             devices.iter().map(|d| d.device.clone()).collect(),
         )?;
         let epoch = grants::fence(store.as_ref(), clock.now()).await?;
+        let at_rest = protection::AtRest::resolve(&config);
+        match &at_rest {
+            protection::AtRest::Encrypted(_) => {}
+            protection::AtRest::Plaintext => tracing::warn!(
+                dir = %config.memory_dir.display(),
+                "persistent bundles are kept in plaintext (the operator opted out of encryption at rest)"
+            ),
+            protection::AtRest::Refused(reason) => {
+                tracing::warn!(%reason, "persistent bundles will be refused");
+            }
+        }
         let policies = Registry::<Policy>::new(Arc::clone(&store));
         policies::load(&policies, &mut ledger).await?;
         let service = Arc::new(Self {
@@ -215,6 +233,7 @@ impl FfmService {
                 Some(c) => Arc::clone(c),
                 None => Arc::new(ResctrlMbm::system()),
             },
+            at_rest,
         });
         let revision = service.restore().await?;
         tokio::spawn(reconcile::run(Arc::downgrade(&service), revision + 1));
@@ -229,6 +248,15 @@ impl FfmService {
 
     pub fn config(&self) -> &FfmConfig {
         &self.config
+    }
+
+    /// The key vault when persistent bundles are encrypted (fscrypt), for diagnostics and
+    /// tests that lock a domain again.
+    pub fn key_vault(&self) -> Option<&vault::KeyVault> {
+        match &self.at_rest {
+            protection::AtRest::Encrypted(v) => Some(v.as_ref()),
+            _ => None,
+        }
     }
 
     /// Whether this process still holds the memory of bundle `id` (for

@@ -86,10 +86,13 @@ impl FfmService {
     }
 
     /// Creates (or, for persistent bundles, reopens) the memory of a
-    /// bundle and applies its placement.
+    /// bundle and applies its placement. A persistent bundle's file goes
+    /// where its security domain's files are kept at rest (refused when
+    /// they cannot be protected).
     pub(super) fn materialise(
         &self,
         id: &str,
+        domain: &str,
         bytes: u64,
         persistence: Persistence,
         placement: &Placement,
@@ -97,7 +100,7 @@ impl FfmService {
         let memory = match persistence {
             Persistence::None => BundleMemory::memfd(id, bytes)?,
             Persistence::File | Persistence::Dax => {
-                BundleMemory::persistent(id, bytes, &self.config.memory_dir)?
+                BundleMemory::persistent(id, bytes, &self.persistent_dir(domain)?)?
             }
         };
         let (outcome, _) = memory.place(&self.numa_target(placement), false)?;

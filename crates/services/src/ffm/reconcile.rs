@@ -43,12 +43,17 @@ pub(super) async fn run(service: Weak<FfmService>, from: i64) {
                     from = event.revision() + 1;
                     if event.kind == EventKind::Delete {
                         let id = event.kv.key.trim_start_matches(&prefix).to_owned();
-                        let persistence = event
+                        let previous = event
                             .prev_kv
                             .as_ref()
-                            .and_then(|kv| serde_json::from_slice::<FfmBundle>(&kv.value).ok())
-                            .map_or(Persistence::None, |b| b.persistence);
-                        service.release(&id, persistence);
+                            .and_then(|kv| serde_json::from_slice::<FfmBundle>(&kv.value).ok());
+                        service.release(
+                            &id,
+                            previous
+                                .as_ref()
+                                .map_or(Persistence::None, |b| b.persistence),
+                            previous.as_ref().map(|b| b.security_domain.as_str()),
+                        );
                     }
                 }
                 Err(e) => {
@@ -73,7 +78,7 @@ impl FfmService {
             if let Err(ServiceError::NotFound { .. }) = self.bundles.get(&id).await {
                 // Persistent or not is unknown now; a missing file is no
                 // error, so try to remove one.
-                self.release(&id, Persistence::File);
+                self.release(&id, Persistence::File, None);
             }
         }
     }

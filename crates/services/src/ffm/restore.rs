@@ -100,8 +100,11 @@ impl FfmService {
             Ok(Some(kv)) => String::from_utf8_lossy(&kv.value).into_owned(),
             _ => random_token(),
         };
+        self.prepare_at_rest(bundle.persistence, &bundle.security_domain)
+            .await?;
         let (memory, outcome) = self.materialise(
             &id,
+            &bundle.security_domain,
             bundle.bytes.get(),
             bundle.persistence,
             &grant.placement,
@@ -129,6 +132,14 @@ impl FfmService {
                 now,
             ),
         });
+        if let Some(c) = self.at_rest_condition(
+            bundle.persistence,
+            &bundle.security_domain,
+            memory.file(),
+            now,
+        ) {
+            bundle.meta.set_condition(c);
+        }
         bundle.meta.updated_at = now;
         self.write_with_grant(&kv, &bundle, Some(&grant)).await?;
         lock(&self.live).insert(id, Live::new(memory, token, &bundle));
