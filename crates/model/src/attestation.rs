@@ -82,14 +82,18 @@ pub struct SpdmAttestRequest {
     #[schema(pattern = "^[0-9a-fA-F]{64}$")]
     pub nonce: String,
     /// Certificate slot, 0..=7 (SPDM has eight).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::units::integral")]
     #[schema(minimum = 0, maximum = 7)]
     pub slot_id: u8,
     /// Measurement block indices, 1..=254 each, each once; empty asks for
     /// all (SPDM's 0xFF). One GET_MEASUREMENTS per index, the last signed
     /// over them all. Every block with a reference value must be among
     /// them for an `affirming` verdict.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "crate::units::integral_vec"
+    )]
     #[schema(schema_with = crate::schema::measurement_indices)]
     pub measurement_indices: Vec<u8>,
 }

@@ -115,6 +115,26 @@ where
     deserializer.deserialize_any(Integral(std::marker::PhantomData))
 }
 
+/// [`integral`] for each element of a list.
+pub fn integral_vec<'de, D, T>(deserializer: D) -> Result<Vec<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: TryFrom<u64>,
+{
+    struct Whole<T>(T);
+
+    impl<'de, T: TryFrom<u64>> Deserialize<'de> for Whole<T> {
+        fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+            integral(deserializer).map(Whole)
+        }
+    }
+
+    Ok(Vec::<Whole<T>>::deserialize(deserializer)?
+        .into_iter()
+        .map(|whole| whole.0)
+        .collect())
+}
+
 /// [`integral`] for an optional field (with `#[serde(default)]`).
 pub fn integral_option<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
 where

@@ -589,3 +589,23 @@ fn policy_rules() {
         assert_eq!(check::<PolicyRequest>(&body), pairs(&expected), "{body}");
     }
 }
+
+/// JSON Schema's `integer` includes numbers with a zero fraction: the SPDM
+/// request's slot and block indices accept `6.0` and `155.0` as the
+/// document promises, and refuse `1.5`.
+#[test]
+fn spdm_request_integers_may_carry_a_zero_fraction() {
+    use corridor_model::attestation::SpdmAttestRequest;
+    let nonce = "ab".repeat(32);
+    let ok: SpdmAttestRequest = serde_json::from_str(&format!(
+        r#"{{"device_id":"cxl-dev-001","nonce":"{nonce}","slot_id":6.0,"measurement_indices":[155.0,2]}}"#
+    ))
+    .unwrap();
+    assert_eq!((ok.slot_id, ok.measurement_indices), (6, vec![155, 2]));
+    assert!(
+        serde_json::from_str::<SpdmAttestRequest>(&format!(
+            r#"{{"device_id":"cxl-dev-001","nonce":"{nonce}","measurement_indices":[1.5]}}"#
+        ))
+        .is_err()
+    );
+}

@@ -135,6 +135,12 @@ pub struct Overrides {
     /// the firmware's event log [default: none]
     #[arg(long, env = "CORRIDOR_TPM", global = true)]
     pub tpm: Option<TpmKind>,
+
+    /// Keep persistent memory bundles in plaintext files: the operator's
+    /// explicit opt-out of encryption at rest (without it they are
+    /// encrypted with a TPM-sealed key per security domain, or refused)
+    #[arg(long, env = "CORRIDOR_PLAINTEXT_PERSISTENCE", global = true)]
+    pub plaintext_persistence: bool,
 }
 
 /// The TPM attestd quotes for `GET /v1/attest/measured-boot/{host}`.
@@ -254,6 +260,8 @@ struct FileConfig {
     #[serde(default)]
     store: FileStore,
     tpm: Option<TpmKind>,
+    #[serde(default)]
+    plaintext_persistence: bool,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -326,6 +334,8 @@ pub struct Config {
     pub optics: OpticsSettings,
     /// attestd's platform TPM.
     pub tpm: TpmKind,
+    /// Persistent bundles in plaintext (the operator's explicit opt-out).
+    pub plaintext_persistence: bool,
 }
 
 /// When `audit.log` is rotated and how many old files are kept.
@@ -489,6 +499,7 @@ impl Config {
             ffm,
             optics,
             tpm: overrides.tpm.or(file.tpm).unwrap_or_default(),
+            plaintext_persistence: overrides.plaintext_persistence || file.plaintext_persistence,
             insecure_dev: overrides.insecure_dev || file.insecure_dev,
             security_domains,
             tls,
@@ -548,6 +559,37 @@ impl Config {
             ffm: FfmSettings::default(),
             optics: OpticsSettings::default(),
             tpm: TpmKind::None,
+            // Tests write persistent bundles in temporary directories on
+            // filesystems without encryption; the encrypted path has its
+            // own tests on an `-O encrypt` image.
+            plaintext_persistence: true,
+        }
+    }
+
+    /// How memqosd keeps persistent bundles at rest: plaintext only when
+    /// the operator opted out; else encrypted with keys sealed by `tpm` to
+    /// PCR 0 (firmware) and PCR 7 (Secure Boot policy), as
+    /// systemd-cryptenroll defaults to PCR 7 — a new kernel or corridord
+    /// build does not lock the data out, a changed firmware or Secure Boot
+    /// state does; refused when there is no TPM.
+    pub fn at_rest_protection(
+        &self,
+        tpm: Option<std::sync::Arc<dyn corridor_hal::tpm::Tpm>>,
+    ) -> corridor_services::ffm::Protection {
+        use corridor_hal::tpm::{HashAlg, PcrSelection};
+        use corridor_services::ffm::Protection;
+        match (self.plaintext_persistence, tpm) {
+            (true, _) => Protection::PlaintextOptOut,
+            (false, Some(tpm)) => Protection::Fscrypt {
+                tpm,
+                pcrs: vec![PcrSelection::new(HashAlg::Sha256, &[0, 7])],
+            },
+            (false, None) => Protection::Unavailable {
+                reason: "persistent bundles are kept encrypted with a key the TPM seals, and \
+                         corridord has no TPM (start it with --tpm swtpm|device, or opt out \
+                         of encryption at rest with --plaintext-persistence)"
+                    .into(),
+            },
         }
     }
 

@@ -192,7 +192,18 @@ impl Daemon {
         let plant_clock: Arc<dyn Clock> =
             Arc::new(ScaledClock::new(chrono::Utc::now(), time_scale).map_err(StartError::Clock)?);
         let clocks = Clocks::new(Arc::new(WallClock), plant_clock);
-        let ffm = config.ffm_config();
+        // The TPM first: memqosd seals and unseals domain keys with it, and
+        // the twin's boot must be measured before anything unseals.
+        let opened_tpm = {
+            let (kind, state_dir) = (config.tpm, config.state_dir.clone());
+            tokio::task::spawn_blocking(move || platform_tpm::open(kind, &state_dir))
+                .await
+                .expect("opening the TPM does not panic")
+                .map_err(StartError::PlatformTpm)?
+        };
+        let ffm = config
+            .ffm_config()
+            .with_protection(config.at_rest_protection(opened_tpm.as_ref().map(|o| o.tpm())));
         let ffm_socket =
             corridor_services::ffm::handoff::bind(&ffm.socket_path).map_err(|source| {
                 StartError::FfmSocket {
@@ -212,14 +223,18 @@ impl Daemon {
         let plane = ControlPlane::start_full(store, topology, clocks, ffm, optics, signer)
             .await
             .map_err(StartError::Services)?;
-        let host = plane.ffm.default_host().to_owned();
-        let platform_tpm = {
-            let (kind, state_dir) = (config.tpm, config.state_dir.clone());
-            // swtpm start-up and the TPM's first key are blocking work.
-            tokio::task::spawn_blocking(move || platform_tpm::open(kind, &host, &state_dir))
-                .await
-                .expect("opening the TPM does not panic")
-                .map_err(StartError::PlatformTpm)?
+        let platform_tpm = match opened_tpm {
+            None => None,
+            Some(opened) => {
+                let host = plane.ffm.default_host().to_owned();
+                // The attestation key's first use is blocking TPM work.
+                Some(
+                    tokio::task::spawn_blocking(move || opened.enrol(&host))
+                        .await
+                        .expect("enrolling the TPM does not panic")
+                        .map_err(StartError::PlatformTpm)?,
+                )
+            }
         };
         let platform_tpm = platform_tpm.map(|(platform, process)| {
             tracing::info!(

@@ -1,12 +1,19 @@
 //! attestd's platform TPM, as `--tpm` asks: none, a software TPM corridord
 //! starts and boots with the twin's modelled boot, or the kernel's TPM.
+//!
+//! Two steps, because the TPM serves two services: [`open`] reaches the TPM
+//! (and measures the twin's boot into swtpm) before memqosd starts, since
+//! memqosd unseals its domain keys against those PCRs while restoring
+//! persistent bundles; [`OpenedTpm::enrol`] hands it to attestd once the
+//! host it answers for is known.
 
 use std::path::Path;
 use std::sync::Arc;
 
-use corridor_hal::tpm::{KERNEL_EVENT_LOG, Swtpm, TpmError, TpmTransport, TssTpm};
+use corridor_hal::confidential::ConfidentialComputing;
+use corridor_hal::tpm::{KERNEL_EVENT_LOG, Swtpm, Tpm, TpmError, TpmTransport, TssTpm};
 use corridor_services::attestation::PlatformTpm;
-use corridor_services::attestation::platform::PlatformError;
+use corridor_services::attestation::platform::{MeasuredTwinBoot, PlatformError};
 
 use crate::config::TpmKind;
 
@@ -23,26 +30,56 @@ pub enum PlatformTpmError {
     NoDevice,
     #[error("opening the TPM")]
     Open(#[source] TpmError),
-    #[error("enrolling the TPM's measured boot")]
+    #[error("measuring or enrolling the TPM's boot")]
     Enrol(#[source] PlatformError),
 }
 
-/// What a started platform TPM keeps alive: the swtpm process, which dies
-/// with the daemon.
+/// A reached TPM, before attestd enrols it.
+#[derive(Debug)]
+pub struct OpenedTpm {
+    tpm: Arc<dyn Tpm>,
+    boot: Option<MeasuredTwinBoot>,
+    /// The swtpm process, which must outlive every user of `tpm`.
+    pub process: PlatformTpmProcess,
+}
+
+/// What a started platform TPM keeps alive: the swtpm process, killed and
+/// reaped when dropped.
 #[derive(Debug)]
 pub struct PlatformTpmProcess(#[allow(dead_code)] Option<Swtpm>);
 
-/// Opens the TPM `kind` names for `host` and enrols its boot.
+impl OpenedTpm {
+    /// The TPM, for memqosd's key vault.
+    pub fn tpm(&self) -> Arc<dyn Tpm> {
+        Arc::clone(&self.tpm)
+    }
+
+    /// Enrols the TPM's boot and key for measured boot of `host`.
+    ///
+    /// # Errors
+    /// The TPM refuses, or the kernel's event log cannot be read.
+    pub fn enrol(
+        self,
+        host: &str,
+    ) -> Result<(Arc<PlatformTpm>, PlatformTpmProcess), PlatformTpmError> {
+        let confidential: ConfidentialComputing =
+            corridor_hal::confidential::detect(Path::new("/"));
+        let platform = match self.boot {
+            Some(boot) => PlatformTpm::twin(host, boot, confidential),
+            None => PlatformTpm::kernel(host, self.tpm, confidential),
+        }
+        .map_err(PlatformTpmError::Enrol)?;
+        Ok((Arc::new(platform), self.process))
+    }
+}
+
+/// Reaches the TPM `kind` names; for swtpm, starts it under
+/// `<state_dir>/tpm` and measures the twin's boot into it.
 ///
 /// # Errors
 /// swtpm cannot start, the device is missing or does not answer, or the
-/// boot cannot be enrolled.
-pub fn open(
-    kind: TpmKind,
-    host: &str,
-    state_dir: &Path,
-) -> Result<Option<(Arc<PlatformTpm>, PlatformTpmProcess)>, PlatformTpmError> {
-    let confidential = corridor_hal::confidential::detect(Path::new("/"));
+/// twin's boot cannot be measured.
+pub fn open(kind: TpmKind, state_dir: &Path) -> Result<Option<OpenedTpm>, PlatformTpmError> {
     match kind {
         TpmKind::None => Ok(None),
         TpmKind::Swtpm => {
@@ -53,20 +90,28 @@ pub fn open(
             })?;
             let swtpm = Swtpm::start(&dir).map_err(PlatformTpmError::Swtpm)?;
             let log_path = dir.join("binary_bios_measurements");
-            let tpm = TssTpm::open(swtpm.transport(), Some(log_path.clone()))
-                .map_err(PlatformTpmError::Open)?;
-            let platform = PlatformTpm::twin(host, Arc::new(tpm), &log_path, confidential)
+            let tpm = Arc::new(
+                TssTpm::open(swtpm.transport(), Some(log_path.clone()))
+                    .map_err(PlatformTpmError::Open)?,
+            );
+            let boot = MeasuredTwinBoot::measure(Arc::clone(&tpm), &log_path)
                 .map_err(PlatformTpmError::Enrol)?;
-            Ok(Some((Arc::new(platform), PlatformTpmProcess(Some(swtpm)))))
+            Ok(Some(OpenedTpm {
+                tpm,
+                boot: Some(boot),
+                process: PlatformTpmProcess(Some(swtpm)),
+            }))
         }
         TpmKind::Device => {
             let transport =
                 TpmTransport::detect_device(Path::new("/dev")).ok_or(PlatformTpmError::NoDevice)?;
             let tpm = TssTpm::open(transport, Some(KERNEL_EVENT_LOG.into()))
                 .map_err(PlatformTpmError::Open)?;
-            let platform = PlatformTpm::kernel(host, Arc::new(tpm), confidential)
-                .map_err(PlatformTpmError::Enrol)?;
-            Ok(Some((Arc::new(platform), PlatformTpmProcess(None))))
+            Ok(Some(OpenedTpm {
+                tpm: Arc::new(tpm),
+                boot: None,
+                process: PlatformTpmProcess(None),
+            }))
         }
     }
 }

@@ -520,6 +520,10 @@ fn spawn_corridord(state: &Path, port: u16) -> Corridord {
         &format!("127.0.0.1:{port}"),
         "--security-domain",
         "tenantA",
+        // Crash safety of persistent bundles is the subject here, on a
+        // filesystem without encryption; encryption at rest has its own
+        // tests (services: ffm_at_rest, ffm_fscrypt_loop).
+        "--plaintext-persistence",
     ]);
     Corridord::spawn(command, state, port, true)
 }
@@ -592,4 +596,38 @@ async fn kill_dash_nine_loses_no_acknowledged_bundle_and_restores_fds() {
             .iter()
             .all(|&b| b == 0)
     );
+}
+
+/// Without a TPM and without the operator's opt-out, a persistent bundle is
+/// refused (422 naming `/persistence`), never kept in plaintext silently;
+/// volatile bundles are unaffected.
+#[tokio::test]
+async fn persistent_bundles_need_encryption_at_rest_or_the_operators_opt_out() {
+    let server = Options::default()
+        .domains(&["tenantA"])
+        .encryption_at_rest_required()
+        .start()
+        .await;
+    let client = server.client(&tenant("tenantA"));
+    let mut request: FfmAllocRequest = serde_json::from_str(
+        &RFC_ALLOC
+            .replace("274877906944", "1048576")
+            .replace("150", "1"),
+    )
+    .unwrap();
+    request.persistence = Persistence::File;
+    request.latency_class = LatencyClass::T3;
+    let refused = client.ffm_alloc(&request).await.unwrap_err();
+    let problem = refused.problem().expect("a problem").clone();
+    assert_eq!(problem.status, 422, "{problem:?}");
+    let violation = &problem.errors[0];
+    assert_eq!(violation.pointer, "/persistence", "{problem:?}");
+    assert!(violation.message.contains("--tpm"), "{problem:?}");
+    assert!(
+        client.ffm_list().await.unwrap().is_empty(),
+        "nothing half-made"
+    );
+    request.persistence = Persistence::None;
+    client.ffm_alloc(&request).await.unwrap();
+    server.stop().await;
 }

@@ -309,6 +309,7 @@ async fn spdm_attestation_with_partial_evidence_or_an_empty_slot_is_contraindica
 #[tokio::test]
 async fn measured_boot_verifies_the_twin_boot_and_catches_both_tamperings() {
     use corridor_hal::tpm::{Swtpm, TssTpm};
+    use corridor_services::attestation::platform::MeasuredTwinBoot;
     use corridor_services::attestation::{BootTamper, PlatformTpm};
 
     let f = fixture();
@@ -326,7 +327,8 @@ async fn measured_boot_verifies_the_twin_boot_and_catches_both_tamperings() {
     let swtpm = Swtpm::start(dir.path()).expect("swtpm (scripts/install-tpm.sh)");
     let log = dir.path().join("binary_bios_measurements");
     let tpm = Arc::new(TssTpm::open(swtpm.transport(), Some(log.clone())).unwrap());
-    let platform = Arc::new(PlatformTpm::twin("host-0", tpm, &log, Default::default()).unwrap());
+    let boot = MeasuredTwinBoot::measure(tpm, &log).unwrap();
+    let platform = Arc::new(PlatformTpm::twin("host-0", boot, Default::default()).unwrap());
     f.service.attach_platform(Arc::clone(&platform));
 
     let good = f.service.measured_boot(&caller, "host-0").await.unwrap();

@@ -22,6 +22,7 @@ pub struct Options {
     insecure_dev: bool,
     store: Option<StoreBackend>,
     state: Option<tempfile::TempDir>,
+    encryption_at_rest_required: bool,
 }
 
 impl Options {
@@ -50,6 +51,13 @@ impl Options {
         self
     }
 
+    /// Persistent bundles without the plaintext opt-out tests default to
+    /// (`--plaintext-persistence`), as corridord starts by default.
+    pub fn encryption_at_rest_required(mut self) -> Self {
+        self.encryption_at_rest_required = true;
+        self
+    }
+
     /// An existing state directory (a restart), instead of a new one.
     pub fn state(mut self, state: tempfile::TempDir) -> Self {
         self.state = Some(state);
@@ -64,6 +72,9 @@ impl Options {
         let mut config = Config::local(state.path());
         config.security_domains = self.security_domains;
         config.insecure_dev = self.insecure_dev;
+        if self.encryption_at_rest_required {
+            config.plaintext_persistence = false;
+        }
         if let Some(store) = self.store {
             config.store = store;
         }

@@ -86,6 +86,39 @@ pub enum PlatformError {
     NotTwin,
 }
 
+/// The twin's boot, measured into a fresh software TPM: done before
+/// anything seals a secret to the TPM's PCRs, so that a restart (which
+/// measures the same boot again) unseals it.
+#[derive(Debug)]
+pub struct MeasuredTwinBoot {
+    tpm: Arc<TssTpm>,
+    log_path: PathBuf,
+    log: EventLog,
+}
+
+impl MeasuredTwinBoot {
+    /// Writes the twin's boot log to `log_path` (the file `tpm` was opened
+    /// with) and extends its events into the TPM.
+    ///
+    /// # Errors
+    /// The TPM refuses, or the log cannot be written.
+    pub fn measure(tpm: Arc<TssTpm>, log_path: &Path) -> Result<Self, PlatformError> {
+        let log = twin_boot_log();
+        write_log(log_path, &log)?;
+        tpm.measure_log(&log)?;
+        Ok(Self {
+            tpm,
+            log_path: log_path.to_owned(),
+            log,
+        })
+    }
+
+    /// The TPM the boot was measured into.
+    pub fn tpm(&self) -> &Arc<TssTpm> {
+        &self.tpm
+    }
+}
+
 /// The twin's writable side: its TPM (to extend) and its log file.
 #[derive(Debug)]
 struct TwinBoot {
@@ -110,34 +143,29 @@ pub struct PlatformTpm {
 }
 
 impl PlatformTpm {
-    /// The twin host `host` on a software TPM: writes the modelled boot's
-    /// log to `log_path` (the file `tpm` was opened with), extends it into
-    /// the TPM and enrols it.
+    /// The twin host `host` on the software TPM its boot was measured
+    /// into: enrols that boot and the TPM's attestation key.
     ///
     /// # Errors
-    /// The TPM refuses, or the log cannot be written.
+    /// The TPM refuses.
     pub fn twin(
         host: &str,
-        tpm: Arc<TssTpm>,
-        log_path: &Path,
+        boot: MeasuredTwinBoot,
         confidential: ConfidentialComputing,
     ) -> Result<Self, PlatformError> {
-        let log = twin_boot_log();
-        write_log(log_path, &log)?;
-        tpm.measure_log(&log)?;
-        let pinned_ak = tpm.attestation_key()?;
-        let policy = MeasuredBootPolicy::from_reference_log(&log, POLICY_BANK, &TWIN_PCRS);
+        let pinned_ak = boot.tpm.attestation_key()?;
+        let policy = MeasuredBootPolicy::from_reference_log(&boot.log, POLICY_BANK, &TWIN_PCRS);
         Ok(Self {
             host: host.to_owned(),
-            tpm: tpm.clone(),
+            tpm: boot.tpm.clone(),
             pinned_ak,
             policy,
             origin: BootOrigin::Modelled,
             confidential,
             twin: Some(TwinBoot {
-                tpm,
-                log_path: log_path.to_owned(),
-                log: Mutex::new(log),
+                tpm: boot.tpm,
+                log_path: boot.log_path,
+                log: Mutex::new(boot.log),
             }),
         })
     }
