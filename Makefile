@@ -42,6 +42,7 @@ bench: deps
 	$(CARGO) bench -p corridor-server --bench corridor_grants
 	$(CARGO) bench -p corridor-server --bench ffm
 	$(CARGO) bench -p corridor-attest --bench spdm_attestation
+	$(CARGO) bench -p corridor-attest --bench tickets
 	$(CARGO) bench -p corridor-attest --bench tpm_quote
 
 ## Regenerate the checked-in OpenAPI document after an API change.

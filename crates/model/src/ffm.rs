@@ -219,6 +219,10 @@ pub struct FfmBundle {
     pub telemetry_source: TelemetrySource,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub placement: Vec<TierPlacement>,
+    /// Attestations (`attest-…`) that vouched for the CXL devices holding
+    /// the bundle when it was placed; a device without one is absent.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attestations: Vec<String>,
     #[serde(flatten)]
     pub meta: ResourceMeta,
 }
@@ -277,6 +281,7 @@ impl FfmBundle {
             tail_p99_ms: 0.0,
             telemetry_source: TelemetrySource::None,
             placement: Vec::new(),
+            attestations: Vec::new(),
             meta: ResourceMeta::new(now).with_labels(labels),
         }
     }

@@ -166,6 +166,7 @@ impl ControlPlane {
             },
         })?;
         corridors.attach_trust(attestation.clone());
+        ffm.attach_trust(attestation.clone());
         Ok(ControlPlane {
             ffm,
             store,

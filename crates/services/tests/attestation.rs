@@ -470,3 +470,52 @@ async fn revocation_ends_a_tickets_vouching_and_the_inventory_follows() {
         .unwrap();
     assert_eq!(again.revoked.as_deref(), Some("vendor key compromised"));
 }
+
+/// A bundle records the attestations that vouched for the CXL devices
+/// holding it when it was placed; before attestation it records none.
+#[tokio::test]
+async fn bundles_record_the_attestations_of_the_devices_they_sit_on() {
+    use corridor_model::ffm::{FfmAllocRequest, LatencyClass, Persistence};
+    use corridor_model::units::{Bytes, GigabytesPerSecond};
+    use corridor_services::ControlPlane;
+
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn StateStore> =
+        Arc::new(RedbStore::open(dir.path().join("state.redb"), RedbOptions::default()).unwrap());
+    let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
+    let plane = ControlPlane::start(store, Arc::new(Topology::default_twin()), clock)
+        .await
+        .unwrap();
+    let system = Caller::system();
+    let request = FfmAllocRequest {
+        bytes: Bytes(1 << 20),
+        latency_class: LatencyClass::T2,
+        bandwidth_floor_gbs: GigabytesPerSecond(1.0),
+        persistence: Persistence::None,
+        shareable: true,
+        security_domain: "tenantA".into(),
+        host: None,
+        policy_lease_ttl_s: None,
+        labels: Default::default(),
+    };
+    let before = plane
+        .ffm
+        .create(&system, request.clone())
+        .await
+        .unwrap()
+        .bundle;
+    assert!(before.attestations.is_empty(), "{before:#?}");
+
+    plane
+        .attestation
+        .attest_due(std::time::Duration::from_secs(3600))
+        .await;
+    let after = plane.ffm.create(&system, request).await.unwrap().bundle;
+    assert!(!after.attestations.is_empty(), "{after:#?}");
+    for part in &after.placement {
+        let current = plane.attestation.current_ticket(&part.node).await.unwrap();
+        if let Some(current) = current {
+            assert!(after.attestations.contains(&current.id), "{after:#?}");
+        }
+    }
+}

@@ -87,6 +87,7 @@ impl FfmService {
         )?;
         bundle.fds = vec![memory.proc_path()];
         bundle.placement = self.placement_view(placement);
+        bundle.attestations = self.attestations_of(&bundle.placement).await;
         bundle
             .meta
             .set_condition(self.placed_condition(&outcome, now));

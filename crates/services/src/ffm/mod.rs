@@ -161,6 +161,8 @@ pub struct FfmService {
     counters: Arc<dyn BandwidthCounters>,
     /// How persistent bundles are kept at rest, resolved at start.
     at_rest: protection::AtRest,
+    /// attestd, asked which devices under a new bundle are vouched for.
+    trust: std::sync::OnceLock<Arc<dyn crate::corridors::trust::DeviceTrust>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -234,10 +236,38 @@ impl FfmService {
                 None => Arc::new(ResctrlMbm::system()),
             },
             at_rest,
+            trust: std::sync::OnceLock::new(),
         });
         let revision = service.restore().await?;
         tokio::spawn(reconcile::run(Arc::downgrade(&service), revision + 1));
         Ok(service)
+    }
+
+    /// Records, on each new bundle, the attestations vouching for the CXL
+    /// devices that hold it.
+    pub fn attach_trust(&self, trust: Arc<dyn crate::corridors::trust::DeviceTrust>) {
+        let _ = self.trust.set(trust);
+    }
+
+    /// The attestations vouching for the devices of `placement` now (those
+    /// without one are left out: the bundle does not require attestation).
+    async fn attestations_of(
+        &self,
+        placement: &[corridor_model::ffm::TierPlacement],
+    ) -> Vec<String> {
+        use crate::corridors::trust::DeviceStanding;
+        let Some(trust) = self.trust.get() else {
+            return Vec::new();
+        };
+        let mut ids = Vec::new();
+        for part in placement {
+            if let DeviceStanding::Trusted { attestation_id } = trust.standing(&part.node).await
+                && !ids.contains(&attestation_id)
+            {
+                ids.push(attestation_id);
+            }
+        }
+        ids
     }
 
     /// The host bundles go to when a request names none: the configured
