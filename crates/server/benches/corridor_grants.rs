@@ -40,9 +40,11 @@ struct Lifetime {
     deleted: i64,
 }
 
-/// `CORRIDOR_BENCH_DARK=1` sends `attestation_required: true`: capacity is
-/// granted and released exactly as usual, but the lanes stay dark (no CMIS
-/// provisioning), which isolates the cost of the twin's CMIS sequences.
+/// `CORRIDOR_BENCH_DARK=1` sends `attestation_required: true` to a
+/// corridord started with `--attest-on-request`: capacity is granted and
+/// released exactly as usual, but nothing attests the modules, so the lanes
+/// stay dark (no CMIS provisioning), which isolates the cost of the twin's
+/// CMIS sequences.
 fn body(client: usize, dark: bool) -> String {
     // Grid channel n = -8 + client % 16 of the twin's 100 GHz grid, as a
     // wavelength; no endpoints, so the planner spreads clients over links.
@@ -82,7 +84,13 @@ async fn main() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(10);
     let dark = std::env::var("CORRIDOR_BENCH_DARK").is_ok_and(|v| v == "1");
-    let server = Server::spawn(true);
+    // Dark: attestd attests only on request, so attestation_required
+    // corridors stay held with their lanes dark for the whole run.
+    let server = if dark {
+        Server::spawn_with(true, &["--attest-on-request"])
+    } else {
+        Server::spawn(true)
+    };
     let base = format!("http://{}", server.addr);
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(CLIENTS)

@@ -141,6 +141,12 @@ pub struct Overrides {
     /// encrypted with a TPM-sealed key per security domain, or refused)
     #[arg(long, env = "CORRIDOR_PLAINTEXT_PERSISTENCE", global = true)]
     pub plaintext_persistence: bool,
+
+    /// Attest devices only when asked (POST /v1/attest/device): no
+    /// attestation of every device at start, no renewal before tickets
+    /// expire; attestation_required corridors wait for an operator
+    #[arg(long, env = "CORRIDOR_ATTEST_ON_REQUEST", global = true)]
+    pub attest_on_request: bool,
 }
 
 /// The TPM attestd quotes for `GET /v1/attest/measured-boot/{host}`.
@@ -262,6 +268,8 @@ struct FileConfig {
     tpm: Option<TpmKind>,
     #[serde(default)]
     plaintext_persistence: bool,
+    #[serde(default)]
+    attest_on_request: bool,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -336,6 +344,8 @@ pub struct Config {
     pub tpm: TpmKind,
     /// Persistent bundles in plaintext (the operator's explicit opt-out).
     pub plaintext_persistence: bool,
+    /// attestd attests only on request (no loop at start and renewal).
+    pub attest_on_request: bool,
 }
 
 /// When `audit.log` is rotated and how many old files are kept.
@@ -500,6 +510,7 @@ impl Config {
             optics,
             tpm: overrides.tpm.or(file.tpm).unwrap_or_default(),
             plaintext_persistence: overrides.plaintext_persistence || file.plaintext_persistence,
+            attest_on_request: overrides.attest_on_request || file.attest_on_request,
             insecure_dev: overrides.insecure_dev || file.insecure_dev,
             security_domains,
             tls,
@@ -563,6 +574,7 @@ impl Config {
             // filesystems without encryption; the encrypted path has its
             // own tests on an `-O encrypt` image.
             plaintext_persistence: true,
+            attest_on_request: false,
         }
     }
 

@@ -131,6 +131,8 @@ pub struct Daemon {
     ffm_socket: tokio::net::UnixListener,
     /// The swtpm process behind measured boot, if corridord started one.
     _platform_tpm: Option<platform_tpm::PlatformTpmProcess>,
+    /// attestd attests only on request (`--attest-on-request`).
+    attest_on_request: bool,
     pub local_addr: SocketAddr,
 }
 
@@ -278,6 +280,7 @@ impl Daemon {
             tls,
             ffm_socket,
             _platform_tpm: platform_tpm,
+            attest_on_request: config.attest_on_request,
             local_addr,
         })
     }
@@ -309,7 +312,8 @@ impl Daemon {
             .spawn_reconciler(CORRIDOR_RECONCILE_INTERVAL);
         // attestd attests every twin device now and renews tickets before
         // they expire; held corridors activate on the reconciler's next pass.
-        let attestation = self.state.plane.attestation.spawn_attestation_loop();
+        let attestation = (!self.attest_on_request)
+            .then(|| self.state.plane.attestation.spawn_attestation_loop());
         self.state.ready.store(true, Ordering::Release);
         tracing::info!(
             addr = %self.local_addr,
@@ -335,8 +339,10 @@ impl Daemon {
         };
         let served = serve::serve(self.listener, self.tls, app, shutdown).await;
         reconciler.stop().await;
-        attestation.abort();
-        let _ = attestation.await;
+        if let Some(attestation) = attestation {
+            attestation.abort();
+            let _ = attestation.await;
+        }
         // The inventory re-reads on every attestation; its task must not
         // keep the store open after the daemon stops.
         self.state.plane.inventory.stop().await;

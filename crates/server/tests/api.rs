@@ -169,7 +169,9 @@ async fn label_selectors_filter_devices() {
 
 #[tokio::test]
 async fn watch_streams_changes_after_the_list_revision() {
-    let server = Server::start().await;
+    // No attestation at start: its tickets would change devices too, and
+    // this test follows the one change it makes.
+    let server = Options::default().attest_on_request().start().await;
     let client = server.client(&Principal::Admin);
     let page = client
         .list_page::<Value>("/v1/fabman/devices", None, None, None)
@@ -319,4 +321,44 @@ fn openapi_documents_every_rfc_endpoint() {
             "{method} {path} missing from the OpenAPI document"
         );
     }
+}
+
+/// With `--attest-on-request` nothing is attested at start: the inventory
+/// names no ticket until an operator attests a device, and then names that
+/// attestation.
+#[tokio::test]
+async fn on_request_attestation_attests_only_what_is_asked() {
+    let server = Options::default().attest_on_request().start().await;
+    let client = server.client(&Principal::Admin);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let devices = client.devices().await.unwrap();
+    assert!(
+        devices.iter().all(|d| d.attestation_ticket.is_none()),
+        "{devices:#?}"
+    );
+    let attested = client
+        .attest_device(&corridor_model::attestation::AttestDeviceRequest {
+            device_id: "cxl-dev-001".into(),
+            nonce: "0123456789abcdef".into(),
+        })
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let device = client.device("cxl-dev-001").await.unwrap();
+        if device.attestation_ticket.as_deref() == Some(attested.id.as_str()) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{device:#?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let others = client.devices().await.unwrap();
+    assert!(
+        others
+            .iter()
+            .filter(|d| d.id != "cxl-dev-001")
+            .all(|d| d.attestation_ticket.is_none()),
+        "{others:#?}"
+    );
+    server.stop().await;
 }

@@ -29,6 +29,11 @@ impl Server {
     /// Starts corridord with a fresh state directory; `insecure` serves
     /// plain HTTP (`--insecure-dev`), otherwise HTTPS with a new local PKI.
     pub fn spawn(insecure: bool) -> Server {
+        Self::spawn_with(insecure, &[])
+    }
+
+    /// As [`Server::spawn`], with more corridord arguments.
+    pub fn spawn_with(insecure: bool, args: &[&str]) -> Server {
         let state = tempfile::tempdir().expect("temp state dir");
         let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
         let mut command = Command::new(env!("CARGO_BIN_EXE_corridord"));
@@ -44,6 +49,7 @@ impl Server {
         if insecure {
             command.arg("--insecure-dev");
         }
+        command.args(args);
         let started = Instant::now();
         let child = command.spawn().expect("corridord starts");
         Server {

@@ -23,6 +23,7 @@ pub struct Options {
     store: Option<StoreBackend>,
     state: Option<tempfile::TempDir>,
     encryption_at_rest_required: bool,
+    attest_on_request: bool,
 }
 
 impl Options {
@@ -58,6 +59,12 @@ impl Options {
         self
     }
 
+    /// attestd attests only on request (`--attest-on-request`).
+    pub fn attest_on_request(mut self) -> Self {
+        self.attest_on_request = true;
+        self
+    }
+
     /// An existing state directory (a restart), instead of a new one.
     pub fn state(mut self, state: tempfile::TempDir) -> Self {
         self.state = Some(state);
@@ -72,6 +79,7 @@ impl Options {
         let mut config = Config::local(state.path());
         config.security_domains = self.security_domains;
         config.insecure_dev = self.insecure_dev;
+        config.attest_on_request = self.attest_on_request;
         if self.encryption_at_rest_required {
             config.plaintext_persistence = false;
         }
