@@ -5,7 +5,7 @@ mod support;
 use ciborium::Value;
 use corridor_attest::ticket::cbor::{decode_claims, encode_claims};
 use corridor_attest::ticket::{
-    Appraisal, ClaimsError, DecodeError, Status, TicketClaims, Tier, TrustVector, ar4si,
+    Appraisal, ClaimsError, DecodeError, Status, TicketClaims, TrustTier, TrustVector, ar4si,
 };
 use support::claims;
 
@@ -135,23 +135,23 @@ fn bound_ids_are_printable_and_bounded() {
 #[test]
 fn trust_tiers_follow_ar4si_ranges() {
     for (value, tier) in [
-        (-128, Tier::Contraindicated),
-        (-97, Tier::Contraindicated),
-        (-96, Tier::Warning),
-        (-33, Tier::Warning),
-        (-32, Tier::Affirming),
-        (-2, Tier::Affirming),
-        (-1, Tier::None),
-        (0, Tier::None),
-        (1, Tier::None),
-        (2, Tier::Affirming),
-        (31, Tier::Affirming),
-        (32, Tier::Warning),
-        (95, Tier::Warning),
-        (96, Tier::Contraindicated),
-        (127, Tier::Contraindicated),
+        (-128, TrustTier::Contraindicated),
+        (-97, TrustTier::Contraindicated),
+        (-96, TrustTier::Warning),
+        (-33, TrustTier::Warning),
+        (-32, TrustTier::Affirming),
+        (-2, TrustTier::Affirming),
+        (-1, TrustTier::None),
+        (0, TrustTier::None),
+        (1, TrustTier::None),
+        (2, TrustTier::Affirming),
+        (31, TrustTier::Affirming),
+        (32, TrustTier::Warning),
+        (95, TrustTier::Warning),
+        (96, TrustTier::Contraindicated),
+        (127, TrustTier::Contraindicated),
     ] {
-        assert_eq!(Tier::of(value), tier, "{value}");
+        assert_eq!(TrustTier::of(value), tier, "{value}");
     }
     assert_eq!(Status::Affirming.code(), 2);
     assert_eq!(Status::Warning.code(), 32);

@@ -88,38 +88,38 @@ impl fmt::Display for Status {
 /// The tier of one trustworthiness claim value (AR4SI §2.3.3): -1..=1 make no claim,
 /// -32..=31 affirm, -96..=95 warn, the rest contraindicate (veraison's `TrustClaim::tier`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Tier {
+pub enum TrustTier {
     None,
     Affirming,
     Warning,
     Contraindicated,
 }
 
-impl Tier {
-    pub const fn of(value: i8) -> Tier {
+impl TrustTier {
+    pub const fn of(value: i8) -> TrustTier {
         match value {
-            -1..=1 => Tier::None,
-            -32..=31 => Tier::Affirming,
-            -96..=95 => Tier::Warning,
-            _ => Tier::Contraindicated,
+            -1..=1 => TrustTier::None,
+            -32..=31 => TrustTier::Affirming,
+            -96..=95 => TrustTier::Warning,
+            _ => TrustTier::Contraindicated,
         }
     }
 
     pub const fn name(self) -> &'static str {
         match self {
-            Tier::None => "none",
-            Tier::Affirming => "affirming",
-            Tier::Warning => "warning",
-            Tier::Contraindicated => "contraindicated",
+            TrustTier::None => "none",
+            TrustTier::Affirming => "affirming",
+            TrustTier::Warning => "warning",
+            TrustTier::Contraindicated => "contraindicated",
         }
     }
 
     /// The weakest status that is consistent with a claim of this tier.
     const fn floor(self) -> Status {
         match self {
-            Tier::None | Tier::Affirming => Status::Affirming,
-            Tier::Warning => Status::Warning,
-            Tier::Contraindicated => Status::Contraindicated,
+            TrustTier::None | TrustTier::Affirming => Status::Affirming,
+            TrustTier::Warning => Status::Warning,
+            TrustTier::Contraindicated => Status::Contraindicated,
         }
     }
 }
@@ -172,7 +172,7 @@ pub mod ar4si {
 }
 
 /// The AR4SI trustworthiness vector of one appraisal: eight optional claims, each a signed
-/// byte whose range gives its [`Tier`]. An absent claim makes no statement.
+/// byte whose range gives its [`TrustTier`]. An absent claim makes no statement.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TrustVector {
@@ -248,13 +248,13 @@ impl TrustVector {
         self.entries().iter().all(|(_, v)| v.is_none())
     }
 
-    /// The worst tier among the claims present (`Tier::None` when empty).
-    pub fn worst_tier(&self) -> Tier {
+    /// The worst tier among the claims present (`TrustTier::None` when empty).
+    pub fn worst_tier(&self) -> TrustTier {
         self.entries()
             .iter()
-            .filter_map(|(_, v)| v.map(Tier::of))
+            .filter_map(|(_, v)| v.map(TrustTier::of))
             .max()
-            .unwrap_or(Tier::None)
+            .unwrap_or(TrustTier::None)
     }
 }
 

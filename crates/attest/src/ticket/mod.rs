@@ -23,7 +23,7 @@ pub mod sign;
 pub mod verify;
 
 pub use claims::{
-    Appraisal, PROFILE, PolicyHash, Status, TicketClaims, Tier, TrustVector, VerifierId, ar4si,
+    Appraisal, PROFILE, PolicyHash, Status, TicketClaims, TrustTier, TrustVector, VerifierId, ar4si,
 };
 pub use envelope::{MAX_TICKET_BYTES, key_id, signature_key_ids};
 pub use error::{ClaimsError, DecodeError, KeyError, NonceError, SignError, VerifyError};
