@@ -337,29 +337,9 @@ pub trait MemoryProvider: Send + Sync + Debug {
     fn weighted_interleave(&self) -> Result<Option<WeightedInterleave>, MemoryError>;
 }
 
-/// Memory tiers as the placement code uses them (memory-cxl.md §6).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Tier {
-    /// High bandwidth at DRAM latency (HBM).
-    T0,
-    /// Local DRAM latency band.
-    T1,
-    /// Tens to a couple of hundred ns slower (CXL direct or switched).
-    T2,
-    /// Persistent media or much slower.
-    T3,
-}
-
-impl fmt::Display for Tier {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::T0 => "T0",
-            Self::T1 => "T1",
-            Self::T2 => "T2",
-            Self::T3 => "T3",
-        })
-    }
-}
+/// Memory tiers as the placement code uses them (memory-cxl.md §6): the
+/// planner's admission tiers, which this module classifies devices into.
+pub use corridor_planner::memory::Tier;
 
 /// Extra latency over the fastest node of the host below which a node is in the local band
 /// (T0/T1). Remote-socket DRAM is about 1.5–2× local (memory-cxl.md §6) but HMAT `access0`

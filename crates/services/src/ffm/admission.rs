@@ -3,7 +3,7 @@
 //! the hosts that reach it, and whether its memory is this machine's NUMA
 //! node (a real `mbind` target) or a modelled twin device.
 
-use corridor_hal::memory::{MemoryInventory, NodeRealm, Tier as HalTier};
+use corridor_hal::memory::{MemoryInventory, NodeRealm};
 use corridor_model::ffm::LatencyClass;
 use corridor_planner::memory::{Device, Tier};
 
@@ -65,12 +65,6 @@ pub fn devices(mut inventory: MemoryInventory) -> (Vec<DeviceInfo>, Vec<String>)
                 node.id
             ));
             continue;
-        };
-        let tier = match tier {
-            HalTier::T0 => Tier::T0,
-            HalTier::T1 => Tier::T1,
-            HalTier::T2 => Tier::T2,
-            HalTier::T3 => Tier::T3,
         };
         let backing = match (inventory.realm, node.numa_node) {
             (NodeRealm::ThisMachine, Some(n)) => Backing::ThisMachine(n),
