@@ -333,6 +333,22 @@ impl RingLaneRegs {
         saturate_i16(c * 256.0)
     }
 
+    /// Encodes the 15-byte lane block (+0…+14).
+    #[must_use]
+    pub fn to_block(&self) -> [u8; LANE_BLOCK_LEN] {
+        let mut out = [0u8; LANE_BLOCK_LEN];
+        self.encode(&mut out);
+        out
+    }
+
+    /// Decodes a 15-byte lane block found at CMIS byte `offset` of page `page` (for errors).
+    ///
+    /// # Errors
+    /// [`CmisError::ValueOutOfRange`] for reserved lock-status bits.
+    pub fn from_block(b: &[u8; LANE_BLOCK_LEN], page: u8, offset: u8) -> Result<Self> {
+        Self::decode(b, page, offset)
+    }
+
     fn encode(&self, out: &mut [u8]) {
         out[0..2].copy_from_slice(&self.heater_code.to_be_bytes());
         out[2..4].copy_from_slice(&self.pd_code.to_be_bytes());
