@@ -43,6 +43,7 @@ bench: deps
 	$(CARGO) bench -p corridor-server --bench ffm
 	$(CARGO) bench -p corridor-attest --bench spdm_attestation
 	$(CARGO) bench -p corridor-attest --bench tpm_quote
+	$(CARGO) bench -p corridor-heliopass --bench heliopass
 
 ## Regenerate the checked-in OpenAPI document after an API change.
 openapi:
