@@ -44,6 +44,7 @@ bench: deps
 	$(CARGO) bench -p corridor-attest --bench spdm_attestation
 	$(CARGO) bench -p corridor-attest --bench tickets
 	$(CARGO) bench -p corridor-attest --bench tpm_quote
+	$(CARGO) bench -p corridor-heliopass --bench heliopass
 
 ## Regenerate the checked-in OpenAPI document after an API change.
 openapi:

@@ -26,6 +26,10 @@
 //! the twin offers. [`file_module`] plays a simulated module on an optoe-layout file, so the
 //! Linux backend can be run end to end without hardware.
 //!
+//! Microring control (heaters, monitor photodiodes, modulator bias) is a separate seam,
+//! [`rings::RingBank`], spoken over the HELIOPASS vendor pages B0h–B3h; [`ring_twin`] is its
+//! physics twin (why it is not part of [`OpticalPort`]: see [`rings`]).
+//!
 //! Both backends share the register-level code in this module (a small [`CmisIo`] trait:
 //! read bytes, write bytes, let time pass), so the twin and real hardware run the same plans
 //! and the same decoders.
@@ -34,6 +38,8 @@ pub mod file_module;
 pub mod linux;
 pub mod linux_plant;
 pub mod plant;
+pub mod ring_twin;
+pub mod rings;
 pub mod twin;
 
 use std::fmt::Debug;
@@ -50,6 +56,8 @@ use thiserror::Error;
 pub use linux::{OptoeAccess, OptoeConfig, OptoePort};
 pub use linux_plant::{LinuxOptics, LinuxOpticsError};
 pub use plant::{OpticalPlant, PlantPort, TwinFaults};
+pub use ring_twin::{RingBankConfig, RingBankTwin};
+pub use rings::{PageFileRingBank, RingBank};
 pub use twin::{PortFaults, TwinFault, TwinOpticalPort, TwinOptics};
 
 /// Upper page 00h: vendor name, ASCII, 16 bytes (CMIS 5.x Table 8-28; SONiC

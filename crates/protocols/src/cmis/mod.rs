@@ -8,6 +8,8 @@
 //! * [`tunable`]: laser grid codes and channel ↔ frequency.
 //! * [`state`]: module/DataPath state machines, ConfigStatus, the provisioning planner
 //!   ([`state::plan_provisioning`]) and a generic plan runner ([`state::run_plan`]).
+//! * [`ring_page`]: the HELIOPASS vendor pages B0h–B3h (ring heaters, monitor photodiodes,
+//!   modulator bias, lock status, laser fine tuning).
 //! * [`module_sim`]: a tick-driven simulated module for the digital twin and tests.
 //!
 //! Sources for offsets: `reference/photonics.md` §1 and OIF CMIS 5.x; each descriptor cites
@@ -19,6 +21,7 @@ pub mod error;
 pub mod f16;
 pub mod map;
 pub mod module_sim;
+pub mod ring_page;
 pub mod state;
 pub mod tunable;
 pub mod vdm;
@@ -28,6 +31,7 @@ pub use application::{LaneCapability, LaneModulation, MediaInterface};
 pub use error::{CmisError, Result};
 pub use map::{ApplicationDescriptor, DpConfig, Durations, Encoding, Field, MemoryMap};
 pub use module_sim::{ModuleSim, SimProfile};
+pub use ring_page::{LockState, LockStatus, RingLaneRegs, RingPage, RingPageHeader};
 pub use state::{
     Condition, ConfigStatus, DataPathState, ModuleState, PlanTarget, PollOutcome, ProvisionRequest,
     Step, plan_provisioning, run_plan,
