@@ -180,3 +180,31 @@ fn swtpm_is_killed_when_dropped_and_unreachable_tpm_is_an_open_error() {
         Err(corridor_hal::TpmError::Open { .. })
     ));
 }
+
+/// An swtpm whose owner died without stopping it (corridord under kill -9)
+/// holds its state directory's lock; the next start on that directory stops
+/// it instead of failing, and the state (the TPM's seeds) carries over.
+#[test]
+fn a_stale_swtpm_on_the_same_state_dir_is_stopped_by_the_next_start() {
+    let _g = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let first = Swtpm::start(dir.path()).unwrap();
+    let ak = TssTpm::open(first.transport(), None)
+        .unwrap()
+        .attestation_key()
+        .unwrap();
+    let stale = first.pid();
+    // The owner vanishes without dropping it: the process keeps running.
+    std::mem::forget(first);
+    let second = Swtpm::start(dir.path()).expect("a start over a stale swtpm");
+    let state = std::fs::read_to_string(format!("/proc/{stale}/stat")).unwrap_or_default();
+    assert!(
+        state.is_empty() || state.contains(") Z "),
+        "the stale swtpm {stale} still runs: {state}"
+    );
+    let again = TssTpm::open(second.transport(), None)
+        .unwrap()
+        .attestation_key()
+        .unwrap();
+    assert_eq!(ak, again, "the same TPM (seeds kept in the state dir)");
+}

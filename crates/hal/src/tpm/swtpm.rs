@@ -28,6 +28,7 @@ impl Swtpm {
     /// [`TpmError::Swtpm`] when swtpm is not installed (`scripts/install-tpm.sh`), exits, or
     /// does not listen within 10 s.
     pub fn start(state_dir: &Path) -> Result<Self> {
+        stop_stale(state_dir);
         let mut last = String::new();
         // A free port found by binding port 0 can be taken by someone else before swtpm binds
         // it; try a few pairs.
@@ -47,6 +48,8 @@ impl Swtpm {
                 .arg("not-need-init,startup-clear")
                 .arg("--log")
                 .arg(format!("file={},level=1", log.display()))
+                .arg("--pid")
+                .arg(format!("file={}", pid_file(state_dir).display()))
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
@@ -110,6 +113,47 @@ impl Drop for Swtpm {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+fn pid_file(state_dir: &Path) -> PathBuf {
+    state_dir.join("swtpm.pid")
+}
+
+/// Stops the swtpm a previous owner of `state_dir` left running (its parent was killed
+/// before it could stop it): swtpm locks its state directory, so a new one could not start.
+/// Only a process whose command line is swtpm on this very directory is signalled, so a
+/// recycled pid is left alone.
+fn stop_stale(state_dir: &Path) {
+    let Ok(text) = std::fs::read_to_string(pid_file(state_dir)) else {
+        return;
+    };
+    let Ok(pid) = text.trim().parse::<i32>() else {
+        return;
+    };
+    let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+        return;
+    };
+    let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+    let ours = format!("dir={}", state_dir.display());
+    if !cmdline.contains("swtpm") || !cmdline.split(' ').any(|arg| arg == ours) {
+        return;
+    }
+    // SAFETY: kill(2) with a pid read from the pid file, checked above to be an swtpm on
+    // this state directory; it touches no memory of ours.
+    unsafe {
+        libc::kill(pid, libc::SIGKILL);
+    }
+    // The lock is released when the process is gone; reaping is its parent's (init's) job.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Path::new(&format!("/proc/{pid}/cmdline")).exists() && Instant::now() < deadline {
+        let alive = std::fs::read(format!("/proc/{pid}/stat"))
+            .map(|stat| !String::from_utf8_lossy(&stat).contains(") Z "))
+            .unwrap_or(false);
+        if !alive {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
     }
 }
 
