@@ -115,20 +115,21 @@ where
     deserializer.deserialize_any(Integral(std::marker::PhantomData))
 }
 
+/// A value read by [`integral`], for containers of them.
+struct Whole<T>(T);
+
+impl<'de, T: TryFrom<u64>> Deserialize<'de> for Whole<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        integral(deserializer).map(Whole)
+    }
+}
+
 /// [`integral`] for each element of a list.
 pub fn integral_vec<'de, D, T>(deserializer: D) -> Result<Vec<T>, D::Error>
 where
     D: serde::Deserializer<'de>,
     T: TryFrom<u64>,
 {
-    struct Whole<T>(T);
-
-    impl<'de, T: TryFrom<u64>> Deserialize<'de> for Whole<T> {
-        fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-            integral(deserializer).map(Whole)
-        }
-    }
-
     Ok(Vec::<Whole<T>>::deserialize(deserializer)?
         .into_iter()
         .map(|whole| whole.0)
@@ -141,14 +142,6 @@ where
     D: serde::Deserializer<'de>,
     T: TryFrom<u64>,
 {
-    struct Whole<T>(T);
-
-    impl<'de, T: TryFrom<u64>> Deserialize<'de> for Whole<T> {
-        fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-            integral(deserializer).map(Whole)
-        }
-    }
-
     Ok(Option::<Whole<T>>::deserialize(deserializer)?.map(|whole| whole.0))
 }
 

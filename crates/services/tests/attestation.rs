@@ -35,6 +35,20 @@ fn fixture() -> Fixture {
     }
 }
 
+/// Every service on the default twin over a real redb store (the guard
+/// keeps the store's directory).
+async fn control_plane() -> (corridor_services::ControlPlane, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn StateStore> =
+        Arc::new(RedbStore::open(dir.path().join("state.redb"), RedbOptions::default()).unwrap());
+    let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
+    let plane =
+        corridor_services::ControlPlane::start(store, Arc::new(Topology::default_twin()), clock)
+            .await
+            .unwrap();
+    (plane, dir)
+}
+
 fn request(device: &str, nonce: &str) -> AttestDeviceRequest {
     AttestDeviceRequest {
         device_id: device.into(),
@@ -133,17 +147,9 @@ async fn unknown_devices_are_refused() {
 #[tokio::test]
 async fn attested_corridors_follow_their_end_modules_tickets() {
     use corridor_model::corridor::{CorridorRequest, CorridorStatus};
-    use corridor_services::ControlPlane;
     use corridor_services::corridors::reconcile::reconcile_once;
 
-    let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn StateStore> =
-        Arc::new(RedbStore::open(dir.path().join("state.redb"), RedbOptions::default()).unwrap());
-    let topology = Topology::default_twin();
-    let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
-    let plane = ControlPlane::start(store, Arc::new(topology), clock.clone())
-        .await
-        .unwrap();
+    let (plane, _dir) = control_plane().await;
     let rfc: CorridorRequest = corridor_model::json::from_slice_strict(
         br#"{"corridor_type": "SiCorridor", "lanes": 8,
         "lambda_nm": [1550, 1551, 1552, 1553, 1554, 1555, 1556, 1557],
@@ -384,13 +390,7 @@ async fn revocation_ends_a_tickets_vouching_and_the_inventory_follows() {
     use corridor_model::attestation::RevokeRequest;
     use corridor_services::ControlPlane;
 
-    let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn StateStore> =
-        Arc::new(RedbStore::open(dir.path().join("state.redb"), RedbOptions::default()).unwrap());
-    let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
-    let plane = ControlPlane::start(store, Arc::new(Topology::default_twin()), clock)
-        .await
-        .unwrap();
+    let (plane, _dir) = control_plane().await;
     let system = Caller::system();
     let device = "cxl-dev-001";
     let shown = |plane: &ControlPlane| {
@@ -477,15 +477,8 @@ async fn revocation_ends_a_tickets_vouching_and_the_inventory_follows() {
 async fn bundles_record_the_attestations_of_the_devices_they_sit_on() {
     use corridor_model::ffm::{FfmAllocRequest, LatencyClass, Persistence};
     use corridor_model::units::{Bytes, GigabytesPerSecond};
-    use corridor_services::ControlPlane;
 
-    let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn StateStore> =
-        Arc::new(RedbStore::open(dir.path().join("state.redb"), RedbOptions::default()).unwrap());
-    let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
-    let plane = ControlPlane::start(store, Arc::new(Topology::default_twin()), clock)
-        .await
-        .unwrap();
+    let (plane, _dir) = control_plane().await;
     let system = Caller::system();
     let request = FfmAllocRequest {
         bytes: Bytes(1 << 20),
