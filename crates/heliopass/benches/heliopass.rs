@@ -23,7 +23,7 @@ use std::time::Instant;
 
 use corridor_hal::optical::{RingBank, RingBankConfig, RingBankTwin};
 use corridor_heliopass::baseline::{HillClimb, step_all};
-use corridor_heliopass::linalg::{invert, mul_vec};
+use corridor_heliopass::linalg::{banded, invert, mul_vec};
 use corridor_heliopass::track::RingLoop;
 use corridor_heliopass::{
     Calibration, CalibrationSettings, Design, Tracker, TrackerSettings, brute_force, calibrate,
@@ -247,18 +247,7 @@ fn cost(c: &mut Criterion) {
         "\n== 4. Controller cost: one step of 1 000 rings (real time at 10 kHz: <= 100 us) =="
     );
     let s = TrackerSettings::default();
-    let k: Vec<Vec<f64>> = (0..RINGS)
-        .map(|i| {
-            (0..RINGS)
-                .map(|j| match i.abs_diff(j) {
-                    0 => 1.0,
-                    1 => 0.1,
-                    2 => 0.02,
-                    _ => 0.0,
-                })
-                .collect()
-        })
-        .collect();
+    let k = banded(RINGS, &[1.0, 0.1, 0.02]);
     let kinv = invert(&k).unwrap();
     let banks = 125;
     let mut loops: Vec<RingLoop> = (0..banks * RINGS)

@@ -14,6 +14,19 @@ pub fn identity(n: usize) -> Matrix {
         .collect()
 }
 
+/// The symmetric band matrix of size `n` with `bands[d]` at distance `|i − j| = d` from the
+/// diagonal and 0 beyond: the shape of heater crosstalk along a ring bank.
+#[must_use]
+pub fn banded(n: usize, bands: &[f64]) -> Matrix {
+    (0..n)
+        .map(|i| {
+            (0..n)
+                .map(|j| bands.get(i.abs_diff(j)).copied().unwrap_or(0.0))
+                .collect()
+        })
+        .collect()
+}
+
 /// `a⁻¹`.
 ///
 /// # Errors
@@ -66,18 +79,7 @@ mod tests {
     #[test]
     fn inverts_a_banded_crosstalk_matrix() {
         let n: usize = 6;
-        let k: Matrix = (0..n)
-            .map(|i| {
-                (0..n)
-                    .map(|j| match i.abs_diff(j) {
-                        0 => 1.0,
-                        1 => 0.1,
-                        2 => 0.02,
-                        _ => 0.0,
-                    })
-                    .collect()
-            })
-            .collect();
+        let k = banded(n, &[1.0, 0.1, 0.02]);
         let inv = invert(&k).unwrap();
         for (i, row) in k.iter().enumerate() {
             let col: Vec<f64> = (0..n).map(|r| inv[r][i]).collect();

@@ -283,14 +283,19 @@ impl Tracker {
     /// other rings where they are (P_i = Σ_j K⁻¹_ij u_j).
     fn limits(&self, i: usize, full: f64) -> (f64, f64) {
         let d = self.kinv[i][i];
-        let rest: f64 = self
-            .loops
+        let rest = self.others_mw(i);
+        ((0.0 - rest) / d, (full - rest) / d)
+    }
+
+    /// What the other rings' own-equivalent powers add to ring `i`'s heater
+    /// (Σ_{j≠i} K⁻¹_ij u_j).
+    fn others_mw(&self, i: usize) -> f64 {
+        self.loops
             .iter()
             .enumerate()
             .filter(|(j, _)| *j != i)
             .map(|(j, l)| self.kinv[i][j] * l.u_mw)
-            .sum();
-        ((0.0 - rest) / d, (full - rest) / d)
+            .sum()
     }
 
     fn write_heaters(&self, bank: &mut dyn RingBank, dither: i32) -> Result<()> {
@@ -311,13 +316,7 @@ impl Tracker {
         let step = s.search_step_linewidths * l.linewidth_nm * l.heater_mw_per_nm;
         let centre = l.u_mw;
         let n = (2.0 * half / step).ceil() as usize + 1;
-        let others: f64 = self
-            .loops
-            .iter()
-            .enumerate()
-            .filter(|(j, _)| *j != i)
-            .map(|(j, l)| self.kinv[i][j] * l.u_mw)
-            .sum();
+        let others = self.others_mw(i);
         let h = bank.header();
         let mut best = (f64::MIN, centre);
         for k in 0..n {

@@ -331,8 +331,10 @@ pub struct BootEvent {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct EventLogSummary {
     pub event_count: u64,
-    /// Replaying the log reproduces the quoted PCRs: the log is complete
-    /// and untampered.
+    /// The quote verified and the log replays to the PCR digest it signed:
+    /// the log is complete and untampered. False when the replay differs,
+    /// and when the quote failed an earlier check (its digest then proves
+    /// nothing; `quote_failure` says which).
     pub replay_matches_pcrs: bool,
     /// Components measured, in boot order (e.g. firmware, bootloader, kernel).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

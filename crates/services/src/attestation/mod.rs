@@ -49,7 +49,6 @@ pub use anchors::TrustAnchors;
 pub use platform::{BootTamper, PlatformTpm};
 
 pub use error::AttestationError;
-use platform::PlatformSlot;
 
 use crate::corridors::trust::DeviceStanding;
 use crate::{Caller, ListOptions, Registry, ServiceError};
@@ -83,7 +82,7 @@ pub struct AttestationService {
     issuers: issuers::Issuers,
     clock: Arc<dyn Clock>,
     /// This host's TPM, when corridord was started with one.
-    platform: PlatformSlot,
+    platform: std::sync::OnceLock<Arc<PlatformTpm>>,
     /// Bumped after every attestation recorded or revoked, for those who
     /// show the current one (the device inventory).
     changed: tokio::sync::watch::Sender<u64>,
@@ -117,14 +116,15 @@ impl AttestationService {
             requester: Arc::new(Requester::default()),
             signer,
             clock,
-            platform: PlatformSlot::default(),
+            platform: std::sync::OnceLock::new(),
             changed: tokio::sync::watch::Sender::new(0),
         })
     }
 
     /// Attaches this host's TPM (once; measured boot answers 404 until then).
     pub fn attach_platform(&self, platform: Arc<PlatformTpm>) {
-        self.platform.attach(platform);
+        // One TPM per host: a second attachment is ignored.
+        let _ = self.platform.set(platform);
     }
 
     /// `POST /v1/attest/{attestation_id}/revoke`: the ticket stops
@@ -654,6 +654,14 @@ pub const REATTEST_PERIOD: Duration = Duration::from_secs(60);
 #[async_trait::async_trait]
 impl crate::corridors::trust::DeviceTrust for AttestationService {
     async fn standing(&self, device_id: &str) -> DeviceStanding {
+        // memqosd asks about every node a bundle lands on, NUMA nodes
+        // included: only devices with reference values can have an
+        // attestation, so the others cost no store scan.
+        if !self.anchors.knows(device_id) {
+            return DeviceStanding::Untrusted {
+                reason: "attestd holds no reference values for it".into(),
+            };
+        }
         let now = self.clock.now();
         match self.newest(device_id).await {
             Err(e) => DeviceStanding::Untrusted {

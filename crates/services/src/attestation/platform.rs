@@ -112,11 +112,6 @@ impl MeasuredTwinBoot {
             log,
         })
     }
-
-    /// The TPM the boot was measured into.
-    pub fn tpm(&self) -> &Arc<TssTpm> {
-        &self.tpm
-    }
 }
 
 /// The twin's writable side: its TPM (to extend) and its log file.
@@ -306,21 +301,4 @@ fn twin_boot_log() -> EventLog {
         push(&mut log, pcr, EventType::EV_SEPARATOR, &[0; 4], &[0; 4]);
     }
     log
-}
-
-/// Holds the platform TPM once one is attached (none on a daemon started
-/// without `--tpm`).
-#[derive(Debug, Default)]
-pub struct PlatformSlot(std::sync::OnceLock<Arc<PlatformTpm>>);
-
-impl PlatformSlot {
-    /// Attaches the platform TPM; a second attachment is ignored (there is
-    /// one TPM per host).
-    pub fn attach(&self, platform: Arc<PlatformTpm>) {
-        let _ = self.0.set(platform);
-    }
-
-    pub fn get(&self) -> Option<&Arc<PlatformTpm>> {
-        self.0.get()
-    }
 }
