@@ -484,6 +484,32 @@ async fn bad_corridor_requests_name_the_field() {
             "{pointer} not named: {problem}"
         );
     }
+    // Sixteen lanes pass validation (up to 64) but no port's module has
+    // them: a 409 that says so, not a 422 and not a partial grant.
+    let mut sixteen: Value = serde_json::from_str(&rfc_request("SiCorridor")).unwrap();
+    sixteen["lanes"] = json!(16);
+    // Every channel of the twin's 100 GHz band, n = -8..=7.
+    let band: Vec<f64> = (-8..8)
+        .map(|n| 299_792_458.0 / ((193_100.0 + f64::from(n) * 100.0) * 1e9) * 1e9)
+        .collect();
+    sixteen["lambda_nm"] = json!(band);
+    sixteen["attestation_required"] = json!(false);
+    let (status, problem) = post_raw(&admin, &url, sixteen.to_string()).await;
+    assert_eq!(status, 409, "{problem}");
+    assert_eq!(problem["reason"], "ExceedsPortLanes", "{problem}");
+    assert!(
+        problem["detail"].as_str().unwrap().contains("16"),
+        "{problem}"
+    );
+    assert!(
+        server
+            .plane()
+            .corridors
+            .list_all()
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert_no_double_grant(server.plane()).await;
     server.stop().await;
 }
