@@ -35,6 +35,13 @@ enum Command {
     DefaultTopology,
 }
 
+/// mimalloc instead of glibc's allocator: corridord allocates many small,
+/// short-lived buffers per request (JSON, store records, CMIS pages), and a
+/// profile of the grant benchmark put glibc's malloc/free/consolidate at
+/// ~13 % of corridord's CPU (BENCHMARKS.md, corridor grants).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command.unwrap_or(Command::All) {
