@@ -10,6 +10,7 @@ pub mod metered_store;
 pub mod metrics;
 pub mod platform_tpm;
 pub mod serve;
+pub mod systemd;
 pub mod ticket_keys;
 pub mod tls;
 
@@ -320,6 +321,9 @@ impl Daemon {
             tls = self.tls.is_some(),
             "corridord listening"
         );
+        let notifier = systemd::Notifier::from_env();
+        notifier.ready(&format!("serving on {}", self.local_addr));
+        let watchdog = notifier.spawn_watchdog(Arc::clone(&self.state.plane.store));
         let mut stop_handoff = self.drain.subscribe();
         tokio::spawn(corridor_services::ffm::handoff::serve(
             self.ffm_socket,
@@ -332,12 +336,16 @@ impl Daemon {
         let ready = Arc::clone(&self.state.ready);
         let shutdown = async move {
             shutdown.await;
+            notifier.stopping();
             // Not ready any more: load balancers stop sending new work
             // while in-flight requests finish and watches are closed.
             ready.store(false, Ordering::Release);
             let _ = drain.send(true);
         };
         let served = serve::serve(self.listener, self.tls, app, shutdown).await;
+        if let Some(watchdog) = watchdog {
+            watchdog.abort();
+        }
         reconciler.stop().await;
         if let Some(attestation) = attestation {
             attestation.abort();

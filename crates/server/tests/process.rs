@@ -151,3 +151,59 @@ fn openapi_subcommand_prints_the_document() {
     let doc: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(doc["info"]["title"], "CorridorOS API");
 }
+
+/// Under systemd (`Type=notify`): READY=1 once it serves, WATCHDOG=1 at
+/// half of `WATCHDOG_USEC` while it runs, STOPPING=1 on SIGTERM — read
+/// from a datagram socket standing in for the service manager's.
+#[test]
+fn corridord_notifies_systemd_ready_watchdog_and_stopping() {
+    use std::os::unix::net::UnixDatagram;
+
+    let state = tempfile::tempdir().unwrap();
+    let socket_path = state.path().join("notify.sock");
+    let manager = UnixDatagram::bind(&socket_path).unwrap();
+    manager
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let port = free_port();
+    let mut command = process::command();
+    command
+        .env("CORRIDOR_STATE_DIR", state.path().join("state"))
+        .env("NOTIFY_SOCKET", &socket_path)
+        .env("WATCHDOG_USEC", "400000")
+        .arg("--listen")
+        .arg(format!("127.0.0.1:{port}"));
+    let mut corridord = Corridord::spawn(command, &state.path().join("state"), port, true);
+    let next = |manager: &UnixDatagram| {
+        let mut buf = [0u8; 512];
+        let n = manager.recv(&mut buf).expect("a notification");
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    };
+    let first = next(&manager);
+    assert!(first.lines().any(|l| l == "READY=1"), "{first}");
+    assert!(first.contains("STATUS=serving on"), "{first}");
+    // Ready means ready: /readyz already answers.
+    corridord.ready_blocking();
+
+    // At half of 400 ms: at least three pings within a second.
+    let started = Instant::now();
+    let mut pings = 0;
+    while started.elapsed() < Duration::from_secs(1) {
+        if next(&manager).lines().any(|l| l == "WATCHDOG=1") {
+            pings += 1;
+        }
+    }
+    assert!(pings >= 3, "{pings} watchdog pings in a second");
+
+    corridord.signal(libc::SIGTERM);
+    let mut stopping = false;
+    for _ in 0..10 {
+        if next(&manager).lines().any(|l| l == "STOPPING=1") {
+            stopping = true;
+            break;
+        }
+    }
+    assert!(stopping, "no STOPPING=1 after SIGTERM");
+    let status = corridord.wait_exit(Duration::from_secs(10), "SIGTERM");
+    assert!(status.success(), "exit status {status}");
+}

@@ -1,0 +1,126 @@
+//! `make install` lays out what the README and the unit promise, and the
+//! installed systemd unit verifies (`systemd-analyze verify` prints
+//! nothing for a valid unit; it warns and still exits 0 on an unknown
+//! value, so any output fails the test).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// A directory holding the binaries cargo built for this test run, as
+/// `make install` expects them in `BUILT`.
+fn built(scratch: &Path) -> PathBuf {
+    let corridorctl = PathBuf::from(env!("CARGO_BIN_EXE_corridorctl"));
+    // corridord is built beside corridorctl by `cargo test --workspace`
+    // (corridor-server's own tests need it).
+    let corridord = corridorctl.with_file_name("corridord");
+    assert!(
+        corridord.exists(),
+        "{} missing: run the workspace's tests (make test) or `cargo build --bins` first",
+        corridord.display()
+    );
+    let dir = scratch.join("built");
+    std::fs::create_dir_all(&dir).unwrap();
+    for binary in [&corridord, &corridorctl] {
+        std::os::unix::fs::symlink(binary, dir.join(binary.file_name().unwrap())).unwrap();
+    }
+    dir
+}
+
+fn make(args: &[String]) -> String {
+    let output = Command::new("make")
+        .arg("-s")
+        .arg("-C")
+        .arg(repo_root())
+        .args(args)
+        .output()
+        .expect("make runs");
+    assert!(
+        output.status.success(),
+        "make {args:?}: {}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[test]
+fn make_install_lays_out_binaries_config_and_a_unit_that_verifies() {
+    let scratch = tempfile::tempdir().unwrap();
+    let built = built(scratch.path());
+
+    // A DESTDIR staging install with the default prefix, as a package
+    // build does it.
+    let stage = scratch.path().join("stage");
+    make(&[
+        "install".into(),
+        format!("DESTDIR={}", stage.display()),
+        format!("BUILT={}", built.display()),
+    ]);
+    for file in [
+        "usr/local/bin/corridord",
+        "usr/local/bin/corridorctl",
+        "etc/corridoros/corridord.toml",
+        "usr/local/lib/systemd/system/corridord.service",
+        "usr/local/lib/sysusers.d/corridoros.conf",
+    ] {
+        assert!(stage.join(file).is_file(), "{file} not installed");
+    }
+    let unit =
+        std::fs::read_to_string(stage.join("usr/local/lib/systemd/system/corridord.service"))
+            .unwrap();
+    assert!(unit.contains("Type=notify"), "{unit}");
+    assert!(
+        unit.contains("ExecStart=/usr/local/bin/corridord --config /etc/corridoros/corridord.toml"),
+        "{unit}"
+    );
+    assert!(!unit.contains('@'), "unfilled placeholder: {unit}");
+
+    // A second install keeps an edited configuration.
+    let config = stage.join("etc/corridoros/corridord.toml");
+    std::fs::write(&config, "listen = \"127.0.0.1:9\"\n").unwrap();
+    make(&[
+        "install".into(),
+        format!("DESTDIR={}", stage.display()),
+        format!("BUILT={}", built.display()),
+    ]);
+    assert_eq!(
+        std::fs::read_to_string(&config).unwrap(),
+        "listen = \"127.0.0.1:9\"\n"
+    );
+
+    // uninstall removes what install laid out, keeping the configuration.
+    make(&["uninstall".into(), format!("DESTDIR={}", stage.display())]);
+    assert!(!stage.join("usr/local/bin/corridord").exists());
+    assert!(
+        !stage
+            .join("usr/local/lib/systemd/system/corridord.service")
+            .exists()
+    );
+    assert!(config.exists());
+
+    // systemd-analyze checks that ExecStart is executable on this machine:
+    // install into a prefix inside the scratch directory and verify there.
+    let prefix = scratch.path().join("root/usr");
+    make(&[
+        "install".into(),
+        format!("PREFIX={}", prefix.display()),
+        format!("SYSCONFDIR={}", scratch.path().join("root/etc").display()),
+        format!("BUILT={}", built.display()),
+    ]);
+    let unit = prefix.join("lib/systemd/system/corridord.service");
+    let output = Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(&unit)
+        .output()
+        .expect("systemd-analyze runs (scripts/install-ops.sh installs it)");
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(output.status.success() && said.trim().is_empty(), "{said}");
+}
