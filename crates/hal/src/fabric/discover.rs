@@ -44,7 +44,7 @@ pub enum PortStatus {
 }
 
 /// Kind of Type-3 device, from the port's connected device type.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum DeviceKind {
     /// Single-logical device.
     Type3Sld,
@@ -116,6 +116,9 @@ pub struct SwitchRecord {
     pub ports: Vec<PortRecord>,
     /// Every active virtual CXL switch and its vPPB bindings.
     pub vcs: Vec<VcsInfoBlock>,
+    /// Devices behind a trained port that refused a discovery command, by port: they are
+    /// left out of (or offline in) the device list, the rest of the switch is discovered.
+    pub device_errors: Vec<(u8, String)>,
 }
 
 /// A Type-3 device behind a switch port.
@@ -207,6 +210,11 @@ impl Discovery {
             }
             match result {
                 Ok((record, devices)) => {
+                    for (port, error) in &record.device_errors {
+                        if let Some(d) = self.seen.get_mut(&(ep.name.clone(), *port)) {
+                            d.error = Some(error.clone());
+                        }
+                    }
                     switches.push(record);
                     for d in devices {
                         self.seen.insert((d.switch.clone(), d.port), d);
@@ -258,6 +266,7 @@ fn scan_switch<T: FmTransport>(
         client.vcs_info(&vcs_ids)?
     };
     let mut devices = Vec::new();
+    let mut device_errors = Vec::new();
     for p in &ports {
         let kind = match p.connected_device_type {
             ConnectedDeviceType::Type3Sld => DeviceKind::Type3Sld,
@@ -267,7 +276,13 @@ fn scan_switch<T: FmTransport>(
         if p.config_state != PortConfigState::Dsp || !p.link_up() {
             continue;
         }
-        devices.push(scan_device(client, &ep.name, p.port_id, kind, now)?);
+        match scan_device(client, &ep.name, p.port_id, kind, now) {
+            Ok(d) => devices.push(d),
+            // A device that says no is that device's problem; anything else (a broken or
+            // malformed exchange) leaves the connection in doubt and fails the switch.
+            Err(e @ FabricError::Refused { .. }) => device_errors.push((p.port_id, e.to_string())),
+            Err(e) => return Err(e),
+        }
     }
     let record = SwitchRecord {
         name: ep.name.clone(),
@@ -280,6 +295,7 @@ fn scan_switch<T: FmTransport>(
         bound_vppbs: sw.bound_vppbs,
         ports: ports.iter().map(PortRecord::from_info).collect(),
         vcs,
+        device_errors,
     };
     Ok((record, devices))
 }

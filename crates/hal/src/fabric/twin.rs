@@ -83,6 +83,8 @@ struct DeviceTwin {
     qos: QosControl,
     allocated_bw: Vec<u8>,
     bw_limit: Vec<u8>,
+    /// Fault: the device's CCI answers every command with Internal Error.
+    failing: bool,
 }
 
 impl DeviceTwin {
@@ -115,6 +117,7 @@ impl DeviceTwin {
             // An even share each; the remainder of 256/n stays unallocated.
             allocated_bw: vec![(256 / u16::from(lds)).min(255) as u8; usize::from(lds)],
             bw_limit: vec![255; usize::from(lds)],
+            failing: false,
         }
     }
 
@@ -128,6 +131,9 @@ impl DeviceTwin {
 
     /// Answers one command sent to the device's FM-owned LD.
     fn handle(&mut self, request: &Request) -> Result<Response, ReturnCode> {
+        if self.failing {
+            return Err(ReturnCode::INTERNAL_ERROR);
+        }
         let mld_only = |mld: bool| {
             if mld {
                 Ok(())
@@ -644,8 +650,18 @@ pub struct SwitchTwin {
     addr: SocketAddr,
     state: Arc<Mutex<SwitchState>>,
     stop: Arc<AtomicBool>,
-    connections: Arc<Mutex<Vec<TcpStream>>>,
+    connections: Connections,
     acceptor: Option<JoinHandle<()>>,
+}
+
+/// The open connections, by a serial number, so that a stop can shut them down and a
+/// connection that ends removes its own entry (no descriptor outlives its connection).
+type Connections = Arc<Mutex<BTreeMap<u64, TcpStream>>>;
+
+fn lock_connections(
+    c: &Mutex<BTreeMap<u64, TcpStream>>,
+) -> MutexGuard<'_, BTreeMap<u64, TcpStream>> {
+    c.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl SwitchTwin {
@@ -655,7 +671,7 @@ impl SwitchTwin {
         let addr = listener.local_addr()?;
         let state = Arc::new(Mutex::new(SwitchState::from_topology(sw, topology)));
         let stop = Arc::new(AtomicBool::new(false));
-        let connections = Arc::new(Mutex::new(Vec::new()));
+        let connections: Connections = Arc::new(Mutex::new(BTreeMap::new()));
         let acceptor = {
             let (state, stop, connections) = (state.clone(), stop.clone(), connections.clone());
             std::thread::Builder::new()
@@ -690,12 +706,7 @@ impl Drop for SwitchTwin {
         self.stop.store(true, Ordering::SeqCst);
         // Wake the blocking accept; the loop sees `stop` and returns.
         let _ = TcpStream::connect(self.addr);
-        for c in self
-            .connections
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .drain(..)
-        {
+        for c in std::mem::take(&mut *lock_connections(&self.connections)).into_values() {
             let _ = c.shutdown(Shutdown::Both);
         }
         if let Some(t) = self.acceptor.take() {
@@ -708,34 +719,37 @@ fn accept_loop(
     listener: &TcpListener,
     state: &Arc<Mutex<SwitchState>>,
     stop: &AtomicBool,
-    connections: &Mutex<Vec<TcpStream>>,
+    connections: &Connections,
 ) {
-    let mut workers = Vec::new();
-    for stream in listener.incoming() {
+    let mut workers: Vec<JoinHandle<()>> = Vec::new();
+    for (serial, stream) in (0u64..).zip(listener.incoming()) {
         if stop.load(Ordering::SeqCst) {
             break;
         }
+        workers.retain(|w| !w.is_finished());
         let Ok(stream) = stream else { continue };
         let _ = stream.set_nodelay(true);
         let Ok(handle) = stream.try_clone() else {
             continue;
         };
-        connections
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .push(handle);
-        // The stop flag may have been set between the check above and the push, after
-        // Drop drained the list: shut this one down too.
+        lock_connections(connections).insert(serial, handle);
+        // The stop flag may have been set between the check above and the insert, after
+        // Drop emptied the map: shut this one down too.
         if stop.load(Ordering::SeqCst) {
             let _ = stream.shutdown(Shutdown::Both);
             break;
         }
-        let state = state.clone();
+        let (state, registry) = (state.clone(), connections.clone());
         if let Ok(w) = std::thread::Builder::new()
             .name("fm-twin-conn".into())
-            .spawn(move || serve(stream, &state))
+            .spawn(move || {
+                serve(stream, &state);
+                lock_connections(&registry).remove(&serial);
+            })
         {
             workers.push(w);
+        } else {
+            lock_connections(connections).remove(&serial);
         }
     }
     for w in workers {
@@ -855,6 +869,21 @@ impl FabricFaults {
                 return Err("a device is already plugged in");
             }
             twin.device = Some(DeviceTwin::from_topology(device));
+            Ok(())
+        })
+    }
+
+    /// Makes the device on `port` answer every command with Internal Error (a hung device
+    /// firmware), or heals it.
+    pub fn set_device_failing(
+        &self,
+        switch: &str,
+        port: u8,
+        failing: bool,
+    ) -> Result<(), FaultError> {
+        self.with_port(switch, port, |s, p| {
+            let twin = s.ports.get_mut(&p).ok_or("no such port")?;
+            twin.device.as_mut().ok_or("no device on the port")?.failing = failing;
             Ok(())
         })
     }
