@@ -55,6 +55,7 @@ bench: deps
 	$(CARGO) bench -p corridor-attest --bench tickets
 	$(CARGO) bench -p corridor-attest --bench tpm_quote
 	$(CARGO) bench -p corridor-heliopass --bench heliopass
+	$(CARGO) bench -p corridor-protocols --bench fmapi
 
 ## Install binaries, configuration (kept if present), the systemd unit and
 ## its sysusers entry under $(DESTDIR); run `make build` first.

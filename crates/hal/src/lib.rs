@@ -21,6 +21,9 @@
 //!   a software TPM process for tests and the twin;
 //! - [`fscrypt`]: filesystem encryption (v2 policies) over the kernel's ioctls, the
 //!   mechanism under persistent memory bundles' encryption at rest;
+//! - [`fabric`]: the CXL fabric-manager seam: the [`FmTransport`] trait with MCTP over TCP
+//!   ([`MctpTcpTransport`]), a typed FM API client, switch and MLD twins answering FM API
+//!   from the topology (faults behind [`FabricFaults`]) and discovery through FM API only;
 //! - [`confidential`]: what confidential-computing technology (SEV-SNP, TDX) the platform
 //!   offers or runs under, detected from `/proc` and `/sys`.
 //!
@@ -53,6 +56,7 @@
 pub mod attestation;
 pub mod clock;
 pub mod confidential;
+pub mod fabric;
 pub mod fscrypt;
 pub mod memory;
 pub mod optical;
@@ -64,6 +68,9 @@ pub use attestation::{
     TwinSpdmConfig, TwinSpdmFaults,
 };
 pub use clock::{Clock, ClockError, Clocks, ManualClock, ScaledClock, WallClock};
+pub use fabric::{
+    FabricError, FabricFaults, FabricTwin, FmClient, FmTransport, MctpTcpTransport, SwitchTwin,
+};
 pub use memory::{
     MemoryError, MemoryInventory, MemoryNode, MemoryProvider, SysfsMemory, Tier, TwinMemory,
 };

@@ -8,7 +8,10 @@
 //!   socket framing.
 //! * [`tcg`]: TPM measured boot: the TCG crypto-agile event log and its replay, and the
 //!   `TPMS_ATTEST` / `TPMT_SIGNATURE` / `TPMT_PUBLIC` structures of a quote.
+//! * [`fmapi`]: the CXL Fabric Manager API: CCI message header, switch / MLD / QoS command
+//!   payloads, MCTP packetisation (message type 07h) and its TCP stream framing.
 
 pub mod cmis;
+pub mod fmapi;
 pub mod spdm;
 pub mod tcg;
