@@ -494,7 +494,7 @@ async fn bad_corridor_requests_name_the_field() {
         .collect();
     sixteen["lambda_nm"] = json!(band);
     sixteen["attestation_required"] = json!(false);
-    let (status, problem) = post_raw(&admin, &url, sixteen.to_string()).await;
+    let (status, problem) = post_raw(admin, &url, sixteen.to_string()).await;
     assert_eq!(status, 409, "{problem}");
     assert_eq!(problem["reason"], "ExceedsPortLanes", "{problem}");
     assert!(
