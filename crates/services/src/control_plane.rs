@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use corridor_hal::fabric::{Discovery, FabricTwin};
 use corridor_hal::memory::MemoryProvider;
 use corridor_hal::{Clocks, OpticalPlant, Topology, TwinMemory, TwinOptics};
 use corridor_model::calibration::AmbientProfile;
@@ -37,7 +38,14 @@ pub struct ControlPlane {
     pub attestation: Arc<AttestationService>,
     /// Fault injection into the twin's SPDM responders.
     pub spdm_faults: TwinSpdmFaults,
+    /// The twin's CXL switches answering FM API (on loopback), while the
+    /// plane lives; `None` with a real (Linux) memory provider.
+    pub fabric: Option<Arc<FabricTwin>>,
 }
+
+/// How long one FM API connect or answer may take before the switch is
+/// counted as not answering.
+pub const FM_API_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
 impl ControlPlane {
     /// Wires the services and publishes the inventory into the store;
@@ -128,12 +136,28 @@ impl ControlPlane {
             Some(provider) => Arc::clone(provider),
             None => Arc::new(TwinMemory::new(&topology)),
         };
+        // On the twin, the switches are FM API twins and the inventory
+        // learns the fabric from them as it would from real switches; with
+        // a provided (Linux) memory provider there is no switch to ask.
+        let fabric = if ffm.provider.is_none() {
+            Some(Arc::new(FabricTwin::start(&topology).map_err(|e| {
+                ServiceError::Startup {
+                    service: "fabmand",
+                    message: format!("the twin's CXL switches: {e}"),
+                }
+            })?))
+        } else {
+            None
+        };
         ffm.provider = Some(Arc::clone(&provider));
         let devices = Registry::new(Arc::clone(&store));
         let inventory = DeviceInventory::start(
             devices.clone(),
             Arc::clone(&topology),
             provider,
+            fabric
+                .as_ref()
+                .map(|twin| Discovery::new(twin.endpoints(), FM_API_TIMEOUT)),
             Arc::clone(&clocks.wall),
             Some(Arc::clone(&attestation)),
         )
@@ -178,6 +202,7 @@ impl ControlPlane {
             corridors,
             attestation,
             spdm_faults: spdm.faults(),
+            fabric,
         })
     }
 

@@ -1,13 +1,16 @@
 //! The fabric's device inventory as API resources: what each CXL memory
-//! device of the topology is (from the topology) and whether it is there
-//! (from the memory provider's discovery: the twin's modelled devices, or
-//! the kernel's `/sys/bus/cxl` memdevs on Linux).
+//! device of the topology is (from the topology) and whether it is there:
+//! from FM API discovery of the switches when corridord manages the fabric
+//! (the twin's switch twins today; firmware revisions are what the devices
+//! report), else from the memory provider's discovery (the kernel's
+//! `/sys/bus/cxl` memdevs on Linux).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use corridor_hal::fabric::{Discovery, FabricSnapshot, PortStatus, wire_serial};
 use corridor_hal::memory::{MemoryInventory, MemoryProvider};
 use corridor_hal::topology::{CxlDevice, CxlDeviceKind, Media};
 use corridor_hal::{Clock, Topology};
@@ -42,6 +45,19 @@ pub fn fabric_device(
     attestation_ticket: Option<String>,
     now: DateTime<Utc>,
 ) -> FabricDevice {
+    fabric_device_seen(device, status, last_seen, attestation_ticket, None, now)
+}
+
+/// As [`fabric_device`], with the firmware revision the device itself
+/// reported (FM API Get FW Info) in place of the topology's.
+pub fn fabric_device_seen(
+    device: &CxlDevice,
+    status: DeviceStatus,
+    last_seen: Option<DateTime<Utc>>,
+    attestation_ticket: Option<String>,
+    reported_firmware: Option<&str>,
+    now: DateTime<Utc>,
+) -> FabricDevice {
     let (kind, media) = match (device.kind, device.media) {
         (CxlDeviceKind::Type3Sld, _) => ("type3-sld", media_label(device.media)),
         (CxlDeviceKind::Type3Mld, _) => ("type3-mld", media_label(device.media)),
@@ -61,7 +77,8 @@ pub fn fabric_device(
         vendor_id: device.vendor_id.to_string(),
         device_id: device.device_id.to_string(),
         serial_number: device.serial_number.clone(),
-        firmware_version: device.firmware_version.clone(),
+        firmware_version: reported_firmware
+            .map_or_else(|| device.firmware_version.clone(), str::to_owned),
         capacity_bytes: Bytes::new(device.capacity_bytes.0),
         latency_ns: Nanoseconds::new(device.latency_ns.0.round() as u64),
         bandwidth_gbps: Gbps::new(device.bandwidth_gbs.0 * BITS_PER_BYTE),
@@ -105,6 +122,33 @@ pub fn present(topology: &Topology, found: &MemoryInventory) -> BTreeSet<String>
         .collect()
 }
 
+/// What FM API discovery says of the topology's devices: which answered
+/// (matched by the serial number Identify reports; the twin puts the
+/// topology's textual serial on the wire as [`wire_serial`]), and the
+/// firmware revision each reported.
+pub fn present_in_fabric(
+    topology: &Topology,
+    snapshot: &FabricSnapshot,
+) -> (BTreeSet<String>, BTreeMap<String, String>) {
+    let mut present = BTreeSet::new();
+    let mut firmware = BTreeMap::new();
+    for device in topology.cxl_devices() {
+        let serial = wire_serial(&device.serial_number);
+        let found = snapshot
+            .devices
+            .iter()
+            .filter(|record| record.serial_number == serial)
+            .find(|record| record.status == PortStatus::Active);
+        if let Some(record) = found {
+            present.insert(device.id.as_str().to_string());
+            if let Some(revision) = &record.firmware_version {
+                firmware.insert(device.id.as_str().to_string(), revision.clone());
+            }
+        }
+    }
+    (present, firmware)
+}
+
 /// Writes every CXL memory device of the topology into the registry with
 /// the status `present` implies and the attestation that vouches for it
 /// now (`attestations`: device → attestation id), and removes devices no
@@ -119,6 +163,7 @@ pub async fn publish_devices(
     devices: &Registry<FabricDevice>,
     topology: &Topology,
     present: &BTreeSet<String>,
+    firmware: &BTreeMap<String, String>,
     attestations: &BTreeMap<String, String>,
     now: DateTime<Utc>,
 ) -> Result<(), ServiceError> {
@@ -144,11 +189,12 @@ pub async fn publish_devices(
         } else {
             (DeviceStatus::Offline, before)
         };
-        let record = fabric_device(
+        let record = fabric_device_seen(
             device,
             status,
             last_seen,
             attestations.get(id).cloned(),
+            firmware.get(id).map(String::as_str),
             now,
         );
         match current {
@@ -183,6 +229,10 @@ pub struct DeviceInventory {
     devices: Registry<FabricDevice>,
     topology: Arc<Topology>,
     provider: Arc<dyn MemoryProvider>,
+    /// FM API discovery of the switches, when corridord manages a fabric:
+    /// then presence and firmware come from what the switches answer, not
+    /// from the memory provider.
+    fabric: Option<Arc<std::sync::Mutex<Discovery>>>,
     clock: Arc<dyn Clock>,
     attestation: Option<Arc<AttestationService>>,
     /// The polling task, stopped by [`DeviceInventory::stop`].
@@ -199,6 +249,7 @@ impl DeviceInventory {
         devices: Registry<FabricDevice>,
         topology: Arc<Topology>,
         provider: Arc<dyn MemoryProvider>,
+        fabric: Option<Discovery>,
         clock: Arc<dyn Clock>,
         attestation: Option<Arc<AttestationService>>,
     ) -> Result<Arc<Self>, ServiceError> {
@@ -206,6 +257,7 @@ impl DeviceInventory {
             devices,
             topology,
             provider,
+            fabric: fabric.map(|d| Arc::new(std::sync::Mutex::new(d))),
             clock,
             attestation,
             poller: std::sync::Mutex::new(None),
@@ -234,26 +286,55 @@ impl DeviceInventory {
         }
     }
 
-    /// One observation: discovery (on a blocking thread: the Linux provider
-    /// reads sysfs), then the records it implies. A discovery that fails
-    /// says nothing about the devices, so their records stay as they are.
+    /// One observation: discovery (on a blocking thread: FM API exchanges
+    /// with the switches when a fabric is managed, else the memory
+    /// provider, whose Linux backend reads sysfs), then the records it
+    /// implies. A provider discovery that fails says nothing about the
+    /// devices, so their records stay as they are; a switch that cannot be
+    /// discovered leaves its devices offline (its error is logged).
     ///
     /// # Errors
     /// [`ServiceError`] when the records cannot be read or written.
     pub async fn observe(&self) -> Result<(), ServiceError> {
-        let provider = Arc::clone(&self.provider);
-        let found = match tokio::task::spawn_blocking(move || provider.discover()).await {
-            Ok(Ok(found)) => found,
-            Ok(Err(error)) => {
-                tracing::warn!(error = %crate::error::error_chain(&error), "device discovery failed; device records left as they were");
-                return Ok(());
+        let (present, firmware) = match &self.fabric {
+            Some(fabric) => {
+                let fabric = Arc::clone(fabric);
+                let now = self.clock.now();
+                let scanned = tokio::task::spawn_blocking(move || {
+                    fabric
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .scan(now)
+                })
+                .await;
+                let snapshot = match scanned {
+                    Ok(snapshot) => snapshot,
+                    Err(error) => {
+                        tracing::warn!(%error, "fabric discovery panicked; device records left as they were");
+                        return Ok(());
+                    }
+                };
+                for failure in &snapshot.failed {
+                    tracing::warn!(switch = %failure.name, error = %crate::error::error_chain(&failure.error), "switch not discovered; its devices count as offline");
+                }
+                present_in_fabric(&self.topology, &snapshot)
             }
-            Err(error) => {
-                tracing::warn!(%error, "device discovery panicked; device records left as they were");
-                return Ok(());
+            None => {
+                let provider = Arc::clone(&self.provider);
+                let found = match tokio::task::spawn_blocking(move || provider.discover()).await {
+                    Ok(Ok(found)) => found,
+                    Ok(Err(error)) => {
+                        tracing::warn!(error = %crate::error::error_chain(&error), "device discovery failed; device records left as they were");
+                        return Ok(());
+                    }
+                    Err(error) => {
+                        tracing::warn!(%error, "device discovery panicked; device records left as they were");
+                        return Ok(());
+                    }
+                };
+                (present(&self.topology, &found), BTreeMap::new())
             }
         };
-        let present = present(&self.topology, &found);
         let mut attestations = BTreeMap::new();
         if let Some(attestation) = &self.attestation {
             for device in self.topology.cxl_devices() {
@@ -267,6 +348,7 @@ impl DeviceInventory {
             &self.devices,
             &self.topology,
             &present,
+            &firmware,
             &attestations,
             self.clock.now(),
         )
@@ -388,18 +470,32 @@ mod tests {
             async move { devices.get(&id).await.unwrap() }
         };
 
-        publish_devices(&devices, &topology, &all, &BTreeMap::new(), t0)
-            .await
-            .unwrap();
+        publish_devices(
+            &devices,
+            &topology,
+            &all,
+            &BTreeMap::new(),
+            &BTreeMap::new(),
+            t0,
+        )
+        .await
+        .unwrap();
         let first = get(gone.clone()).await;
         assert_eq!(first.status, DeviceStatus::Active);
         assert_eq!(first.last_seen, Some(t0));
 
         // A poll within the refresh period writes nothing.
         let t1 = t0 + chrono::TimeDelta::seconds(10);
-        publish_devices(&devices, &topology, &all, &BTreeMap::new(), t1)
-            .await
-            .unwrap();
+        publish_devices(
+            &devices,
+            &topology,
+            &all,
+            &BTreeMap::new(),
+            &BTreeMap::new(),
+            t1,
+        )
+        .await
+        .unwrap();
         let steady = get(gone.clone()).await;
         assert_eq!(steady.meta.resource_version, first.meta.resource_version);
         assert_eq!(steady.last_seen, Some(t0));
@@ -408,9 +504,16 @@ mod tests {
         let mut fewer = all.clone();
         fewer.remove(&gone);
         let t2 = t0 + chrono::TimeDelta::seconds(20);
-        publish_devices(&devices, &topology, &fewer, &BTreeMap::new(), t2)
-            .await
-            .unwrap();
+        publish_devices(
+            &devices,
+            &topology,
+            &fewer,
+            &BTreeMap::new(),
+            &BTreeMap::new(),
+            t2,
+        )
+        .await
+        .unwrap();
         let offline = get(gone.clone()).await;
         assert_eq!(offline.status, DeviceStatus::Offline);
         assert_eq!(offline.last_seen, Some(t0));
@@ -419,18 +522,32 @@ mod tests {
 
         // Back: active, seen now.
         let t3 = t0 + chrono::TimeDelta::seconds(30);
-        publish_devices(&devices, &topology, &all, &BTreeMap::new(), t3)
-            .await
-            .unwrap();
+        publish_devices(
+            &devices,
+            &topology,
+            &all,
+            &BTreeMap::new(),
+            &BTreeMap::new(),
+            t3,
+        )
+        .await
+        .unwrap();
         let back = get(gone.clone()).await;
         assert_eq!(back.status, DeviceStatus::Active);
         assert_eq!(back.last_seen, Some(t3));
 
         // A steady device is re-stamped once the refresh period is over.
         let t4 = t0 + LAST_SEEN_REFRESH + chrono::TimeDelta::seconds(1);
-        publish_devices(&devices, &topology, &all, &BTreeMap::new(), t4)
-            .await
-            .unwrap();
+        publish_devices(
+            &devices,
+            &topology,
+            &all,
+            &BTreeMap::new(),
+            &BTreeMap::new(),
+            t4,
+        )
+        .await
+        .unwrap();
         assert_eq!(get(other).await.last_seen, Some(t4));
     }
 
