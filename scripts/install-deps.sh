@@ -24,3 +24,6 @@ fi
 # swtpm, tpm2-tools and libtss2-dev for TPM measured boot (quotes against a software TPM,
 # tss-esapi's link, and tpm2_eventlog for the event-log cross-check).
 "$here/install-tpm.sh"
+
+# QEMU user mode and the riscv64/aarch64 cross compilers for compatd's launches and tests.
+"$here/install-compat.sh"
