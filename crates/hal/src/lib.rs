@@ -52,6 +52,7 @@
 
 pub mod attestation;
 pub mod clock;
+pub mod compat;
 pub mod confidential;
 pub mod fscrypt;
 pub mod memory;

@@ -1,0 +1,14 @@
+//! compatd's host seam: finding translators (QEMU user mode) and their
+//! versions, launching a program under one as a confined child (its own
+//! uid, rlimits, process group, working directory) and observing what it
+//! costs. Every syscall compatd needs is here; the service decides what
+//! to run and records it.
+
+pub mod launch;
+pub mod probe;
+
+pub use launch::{
+    ExitInfo, LaunchError, LaunchSpec, Launched, Limits, ProcessLauncher, SpawnLauncher,
+    UsageSample,
+};
+pub use probe::{HostProbe, TranslatorBinary, TranslatorProbe};
