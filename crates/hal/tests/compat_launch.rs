@@ -32,7 +32,10 @@ fn is_zombie_or_gone(pid: u32) -> bool {
 
 #[test]
 fn exit_code_output_and_usage() {
-    let p = sh("echo out; echo err >&2; i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done; exit 3", 1 << 16);
+    let p = sh(
+        "echo out; echo err >&2; i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done; exit 3",
+        1 << 16,
+    );
     let exit = p.wait_timeout(Duration::from_secs(20)).expect("ended");
     assert_eq!((exit.code, exit.signal), (Some(3), None));
     assert!(exit.utime_s + exit.stime_s > 0.0, "{exit:?}");
@@ -48,7 +51,10 @@ fn exit_code_output_and_usage() {
 
 #[test]
 fn output_is_bounded() {
-    let p = sh("i=0; while [ $i -lt 100 ]; do echo 0123456789; i=$((i+1)); done", 64);
+    let p = sh(
+        "i=0; while [ $i -lt 100 ]; do echo 0123456789; i=$((i+1)); done",
+        64,
+    );
     p.wait_timeout(Duration::from_secs(20)).expect("ended");
     std::thread::sleep(Duration::from_millis(100));
     let (text, dropped) = p.output();
@@ -76,7 +82,10 @@ fn a_program_that_never_ends_is_killed_with_its_group() {
     // The forked sleep died with the group (it is reaped by init).
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
     while !is_zombie_or_gone(child) {
-        assert!(std::time::Instant::now() < deadline, "sleep {child} survived");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "sleep {child} survived"
+        );
         std::thread::sleep(Duration::from_millis(10));
     }
 }

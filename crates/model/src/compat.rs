@@ -559,6 +559,18 @@ pub struct EngineBinary {
     pub plugins: bool,
 }
 
+/// One engine's rendering of a profile.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct RenderedConfig {
+    pub engine: EngineKind,
+    /// Where the engine reads it (`.box64rc`, `AppConfig/<exe>.json`), or
+    /// `argv` / `binfmt environment` for QEMU.
+    pub path: String,
+    pub text: String,
+    /// Settings of the profile this engine cannot express.
+    pub notes: Vec<String>,
+}
+
 /// Body of `POST /v1/compat/processes`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -14,6 +14,7 @@ use corridor_attest::ticket::TicketSigner;
 use corridor_hal::attestation::{TwinSpdm, TwinSpdmConfig, TwinSpdmFaults};
 
 use crate::attestation::{AttestationService, TrustAnchors};
+use crate::compat::CompatService;
 use crate::corridors::CorridorService;
 use crate::ffm::{FfmConfig, FfmService};
 use crate::inventory::{self, DeviceInventory};
@@ -37,6 +38,8 @@ pub struct ControlPlane {
     pub attestation: Arc<AttestationService>,
     /// Fault injection into the twin's SPDM responders.
     pub spdm_faults: TwinSpdmFaults,
+    /// compatd: translation profiles and launched programs.
+    pub compat: Arc<CompatService>,
 }
 
 impl ControlPlane {
@@ -165,6 +168,7 @@ impl ControlPlane {
                 message: crate::error::error_chain(&other),
             },
         })?;
+        let compat = Arc::new(CompatService::start(Arc::clone(&store)).await?);
         corridors.attach_trust(attestation.clone());
         ffm.attach_trust(attestation.clone());
         Ok(ControlPlane {
@@ -178,6 +182,7 @@ impl ControlPlane {
             corridors,
             attestation,
             spdm_faults: spdm.faults(),
+            compat,
         })
     }
 

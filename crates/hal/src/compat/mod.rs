@@ -4,9 +4,15 @@
 //! costs. Every syscall compatd needs is here; the service decides what
 //! to run and records it.
 
+pub mod cross;
+pub mod files;
 pub mod launch;
 pub mod probe;
 
+pub use files::{
+    OpenedProgram, ProgramError, open_program, own_ids, prepare_working_dir, remove_working_dir,
+    running_as_root,
+};
 pub use launch::{
     ExitInfo, LaunchError, LaunchSpec, Launched, Limits, ProcessLauncher, SpawnLauncher,
     UsageSample,
