@@ -372,22 +372,28 @@ pub fn validate_env(v: &mut Violations, at: &str, env: &BTreeMap<String, String>
                 format!("{name:?} is not a variable name ({ENV_NAME_PATTERN})"),
             );
         }
-        if value.len() > MAX_VALUE_LEN || value.contains('\0') {
+        if too_long(value, MAX_VALUE_LEN) {
             v.add(
                 pointer(at, name),
                 rule::FORMAT,
-                format!("at most {MAX_VALUE_LEN} bytes and no NUL"),
+                format!("at most {MAX_VALUE_LEN} characters and no NUL"),
             );
         }
     }
 }
 
+/// Longer than `max` characters (the unit of the schema's patterns), or
+/// holding a NUL.
+fn too_long(value: &str, max: usize) -> bool {
+    value.chars().count() > max || value.contains('\0')
+}
+
 fn absolute_path(v: &mut Violations, at: &str, path: &str) {
-    if !path.starts_with('/') || path.len() > MAX_VALUE_LEN || path.contains('\0') {
+    if !path.starts_with('/') || too_long(path, MAX_VALUE_LEN) {
         v.add(
             at,
             rule::FORMAT,
-            format!("{path:?} is not an absolute path of at most {MAX_VALUE_LEN} bytes"),
+            format!("{path:?} is not an absolute path of at most {MAX_VALUE_LEN} characters"),
         );
     }
 }
@@ -425,7 +431,7 @@ impl Validate for EngineOptions {
             }
         }
         if let Some(argv0) = &self.argv0
-            && (argv0.is_empty() || argv0.len() > 255 || argv0.contains('\0'))
+            && (argv0.is_empty() || too_long(argv0, 255))
         {
             v.add("/argv0", rule::FORMAT, "1 to 255 bytes, no NUL");
         }
@@ -575,8 +581,12 @@ pub struct RenderedConfig {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LaunchRequest {
-    /// Absolute path of the guest program, inside one of the configured
-    /// allowed roots.
+    /// Absolute path of the guest program. What no schema can state is a
+    /// 422 on `/exe` with its rule: `allowed_roots` (it resolves outside
+    /// the directories the operator allowed, or inside corridord's state
+    /// directory), `exists` (no such file, or no profile serves it),
+    /// `readable`, `elf` (not an ELF file, or an architecture no engine
+    /// here serves).
     #[schema(example = "/srv/compat/hello.riscv64", pattern = "^/[^\\x00]{0,4095}$")]
     pub exe: String,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -586,7 +596,10 @@ pub struct LaunchRequest {
     #[schema(schema_with = env_schema)]
     pub env: BTreeMap<String, String>,
     /// The profile to run under; absent picks one by the program's ELF
-    /// header and file name.
+    /// header and file name. A 422 on `/profile` says why one cannot be
+    /// used: `exists` (none of that name is available to the caller),
+    /// `compatible` (another guest architecture), `installed` (its engine
+    /// is not installed here).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(pattern = "^[A-Za-z0-9._-]{1,63}$")]
     pub profile: Option<String>,
@@ -611,11 +624,11 @@ impl Validate for LaunchRequest {
             );
         }
         for (i, arg) in self.args.iter().enumerate() {
-            if arg.len() > MAX_VALUE_LEN || arg.contains('\0') {
+            if too_long(arg, MAX_VALUE_LEN) {
                 v.add(
                     pointer("/args", i),
                     rule::FORMAT,
-                    format!("at most {MAX_VALUE_LEN} bytes and no NUL"),
+                    format!("at most {MAX_VALUE_LEN} characters and no NUL"),
                 );
             }
         }

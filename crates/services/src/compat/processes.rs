@@ -183,7 +183,7 @@ impl CompatService {
                 let Some(chosen) = chosen else {
                     return Err(CompatError::field(
                         "/exe",
-                        "profile",
+                        "exists",
                         format!(
                             "no profile available to this caller runs {arch} programs named {file_name:?}"
                         ),
