@@ -45,6 +45,7 @@ bench: deps
 	$(CARGO) bench -p corridor-attest --bench tickets
 	$(CARGO) bench -p corridor-attest --bench tpm_quote
 	$(CARGO) bench -p corridor-heliopass --bench heliopass
+	$(CARGO) bench -p corridor-services --bench compat
 
 ## Regenerate the checked-in OpenAPI document after an API change.
 openapi:

@@ -17,8 +17,10 @@ pub struct TranslatorBinary {
 
 /// Finds translators.
 pub trait TranslatorProbe: Send + Sync + std::fmt::Debug {
-    /// Every QEMU user-mode binary for `targets`, dynamic build first.
-    fn qemu(&self, targets: &[&str]) -> Vec<TranslatorBinary>;
+    /// Every QEMU user-mode binary for `targets`, dynamic build first;
+    /// with `versions`, each is run once with `--version` (a process
+    /// start each: not for a launch's path).
+    fn qemu(&self, targets: &[&str], versions: bool) -> Vec<TranslatorBinary>;
     /// The path of an executable named `name` on the search path.
     fn which(&self, name: &str) -> Option<PathBuf>;
 }
@@ -66,7 +68,7 @@ pub fn version_line(binary: &Path) -> Option<String> {
 }
 
 impl TranslatorProbe for HostProbe {
-    fn qemu(&self, targets: &[&str]) -> Vec<TranslatorBinary> {
+    fn qemu(&self, targets: &[&str], versions: bool) -> Vec<TranslatorBinary> {
         let mut found = Vec::new();
         for target in targets {
             for static_build in [false, true] {
@@ -76,7 +78,7 @@ impl TranslatorProbe for HostProbe {
                     format!("qemu-{target}")
                 };
                 if let Some(path) = self.which(&name) {
-                    let version = version_line(&path);
+                    let version = if versions { version_line(&path) } else { None };
                     found.push(TranslatorBinary {
                         target: (*target).to_owned(),
                         path,

@@ -22,12 +22,16 @@ use super::responses::{BodyProblems, IfMatchProblems, ListProblems, NotFoundProb
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(list_engines))
-        .routes(routes!(create_profile, list_profiles))
-        .routes(routes!(get_profile, replace_profile, delete_profile))
-        .routes(routes!(render_profile))
-        .routes(routes!(launch_process, list_processes))
-        .routes(routes!(get_process, stop_process))
+        .routes(routes!(list_compat_engines))
+        .routes(routes!(create_compat_profile, list_compat_profiles))
+        .routes(routes!(
+            get_compat_profile,
+            replace_compat_profile,
+            delete_compat_profile
+        ))
+        .routes(routes!(render_compat_profile))
+        .routes(routes!(launch_compat_process, list_compat_processes))
+        .routes(routes!(get_compat_process, stop_compat_process))
 }
 
 fn created<T: serde::Serialize>(path: String, body: T) -> Response {
@@ -48,7 +52,9 @@ fn created<T: serde::Serialize>(path: String, body: T) -> Response {
     security(("mtls" = ["inventory"])),
     responses((status = 200, description = "Every engine compatd knows", body = Vec<EngineReport>))
 )]
-pub async fn list_engines(State(state): State<AppState>) -> ApiResult<Json<Vec<EngineReport>>> {
+pub async fn list_compat_engines(
+    State(state): State<AppState>,
+) -> ApiResult<Json<Vec<EngineReport>>> {
     let compat = state.plane.compat.clone();
     // Runs `qemu-<arch> --version` for each binary: off the runtime.
     let engines = tokio::task::spawn_blocking(move || compat.engines())
@@ -70,7 +76,7 @@ pub async fn list_engines(State(state): State<AppState>) -> ApiResult<Json<Vec<E
         BodyProblems,
     )
 )]
-pub async fn create_profile(
+pub async fn create_compat_profile(
     State(state): State<AppState>,
     ParsedJson(request): ParsedJson<ProfileRequest>,
 ) -> ApiResult<Response> {
@@ -99,7 +105,10 @@ pub async fn create_profile(
         ListProblems,
     )
 )]
-pub async fn list_profiles(State(state): State<AppState>, query: ListQuery) -> ApiResult<Response> {
+pub async fn list_compat_profiles(
+    State(state): State<AppState>,
+    query: ListQuery,
+) -> ApiResult<Response> {
     let registry = state.plane.compat.profile_registry().clone();
     list_or_watch(&state, &registry, "/v1/compat/profiles", query).await
 }
@@ -113,7 +122,7 @@ pub async fn list_profiles(State(state): State<AppState>, query: ListQuery) -> A
     params(("name" = String, Path, description = "Profile name")),
     responses((status = 200, description = "The profile", body = CompatProfile), NotFoundProblem)
 )]
-pub async fn get_profile(
+pub async fn get_compat_profile(
     State(state): State<AppState>,
     Path(name): Path<String>,
 ) -> ApiResult<Json<CompatProfile>> {
@@ -135,7 +144,7 @@ pub async fn get_profile(
         IfMatchProblems,
     )
 )]
-pub async fn replace_profile(
+pub async fn replace_compat_profile(
     State(state): State<AppState>,
     Path(name): Path<String>,
     IfMatch(precondition): IfMatch,
@@ -163,7 +172,7 @@ pub async fn replace_profile(
         IfMatchProblems,
     )
 )]
-pub async fn delete_profile(
+pub async fn delete_compat_profile(
     State(state): State<AppState>,
     Path(name): Path<String>,
     IfMatch(precondition): IfMatch,
@@ -188,7 +197,7 @@ pub async fn delete_profile(
     params(("name" = String, Path, description = "Profile name")),
     responses((status = 200, description = "The renderings", body = Vec<RenderedConfig>), NotFoundProblem)
 )]
-pub async fn render_profile(
+pub async fn render_compat_profile(
     State(state): State<AppState>,
     Path(name): Path<String>,
 ) -> ApiResult<Json<Vec<RenderedConfig>>> {
@@ -213,7 +222,7 @@ pub async fn render_profile(
         BodyProblems,
     )
 )]
-pub async fn launch_process(
+pub async fn launch_compat_process(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
     ParsedJson(request): ParsedJson<LaunchRequest>,
@@ -233,7 +242,7 @@ pub async fn launch_process(
     security(("mtls" = ["tenant"])),
     responses((status = 200, description = "The processes", body = Vec<CompatProcess>))
 )]
-pub async fn list_processes(
+pub async fn list_compat_processes(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
 ) -> ApiResult<Json<Vec<CompatProcess>>> {
@@ -250,7 +259,7 @@ pub async fn list_processes(
     params(("id" = String, Path, description = "Process id")),
     responses((status = 200, description = "The process", body = CompatProcess), NotFoundProblem)
 )]
-pub async fn get_process(
+pub async fn get_compat_process(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
     Path(id): Path<String>,
@@ -267,7 +276,7 @@ pub async fn get_process(
     params(("id" = String, Path, description = "Process id")),
     responses((status = 200, description = "The stopped process", body = CompatProcess), NotFoundProblem)
 )]
-pub async fn stop_process(
+pub async fn stop_compat_process(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
     Path(id): Path<String>,

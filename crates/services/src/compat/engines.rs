@@ -15,7 +15,7 @@ impl CompatService {
     /// QEMU binaries of every guest architecture, looked up now.
     pub(crate) fn qemu_binaries(&self) -> Vec<TranslatorBinary> {
         let targets: Vec<&str> = GuestArch::ALL.iter().map(|g| g.as_str()).collect();
-        self.probe.qemu(&targets)
+        self.probe.qemu(&targets, true)
     }
 
     /// The binary that runs `arch` under `engine`, preferring QEMU's
@@ -26,7 +26,7 @@ impl CompatService {
         }
         let targets = [arch.as_str()];
         self.probe
-            .qemu(&targets)
+            .qemu(&targets, false)
             .into_iter()
             .next()
             .map(|b| b.path.display().to_string())

@@ -392,6 +392,20 @@ impl CompatService {
         Ok(self.find(caller, id)?.snapshot())
     }
 
+    /// Waits up to `timeout` for the process to end, then answers it as
+    /// it is (still running if it did not end).
+    pub async fn wait(
+        &self,
+        caller: &Caller,
+        id: &str,
+        timeout: std::time::Duration,
+    ) -> Result<CompatProcess, CompatError> {
+        let entry = self.find(caller, id)?;
+        let waiter = Arc::clone(&entry);
+        let _ = tokio::task::spawn_blocking(move || waiter.handle.wait_timeout(timeout)).await;
+        Ok(entry.snapshot())
+    }
+
     /// `DELETE /v1/compat/processes/{id}`: stops it (SIGKILL to its group)
     /// and waits briefly for the kernel to reap it, so the answer shows
     /// the exit.
