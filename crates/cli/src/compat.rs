@@ -67,14 +67,12 @@ fn state(p: &CompatProcess) -> String {
                 (_, Some(signal)) => format!("signal {signal}"),
                 _ => "ended".into(),
             };
-            format!(
-                "{}({what})",
-                if *state == ProcessState::Killed {
-                    "killed "
-                } else {
-                    ""
-                }
-            )
+            let verb = if *state == ProcessState::Killed {
+                "killed"
+            } else {
+                "exited"
+            };
+            format!("{verb} ({what})")
         }
         (_, None) => "ended".into(),
     }
