@@ -27,3 +27,5 @@ fi
 
 # systemd-analyze for the installed unit's verification (make install test).
 "$here/install-ops.sh"
+# QEMU user mode and the riscv64/aarch64 cross compilers for compatd's launches and tests.
+"$here/install-compat.sh"

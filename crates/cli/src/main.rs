@@ -1,6 +1,7 @@
 //! `corridorctl`: the CorridorOS command-line client.
 
 mod attest;
+mod compat;
 mod config;
 mod corridor;
 mod ffm;
@@ -80,6 +81,11 @@ enum Command {
     },
     /// Check that the server is ready.
     Status,
+    /// Translation (compatd): engines, profiles, render, run, ps, kill.
+    Compat {
+        #[command(subcommand)]
+        command: compat::CompatCommand,
+    },
     /// Free-form memory bundles (memqosd): alloc, delete, floor, migrate,
     /// telemetry, renew, map.
     Ffm {
@@ -169,6 +175,7 @@ async fn run(cli: Cli) -> Result<(), anyhow::Error> {
     match cli.command {
         Command::Pki { .. } => unreachable!("handled above"),
         Command::Corridor { command } => corridor::run(&client, command, cli.output).await,
+        Command::Compat { command } => compat::run(&client, command, cli.output).await,
         Command::Ffm { command } => {
             let state_dir = config::state_dir(cli.state_dir.as_deref())?;
             ffm::run(&client, &state_dir, command).await

@@ -5,6 +5,7 @@
 //! server sent, so callers can match on `status` and `reason`.
 
 mod attestation;
+pub mod compat;
 mod corridors;
 pub mod ffm;
 mod sse;

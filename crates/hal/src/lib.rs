@@ -55,6 +55,7 @@
 
 pub mod attestation;
 pub mod clock;
+pub mod compat;
 pub mod confidential;
 pub mod fabric;
 pub mod fscrypt;

@@ -19,6 +19,7 @@
 
 pub mod attestation;
 pub mod calibration;
+pub mod compat;
 pub mod corridor;
 pub mod fabric;
 pub mod ffm;

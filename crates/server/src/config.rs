@@ -124,6 +124,16 @@ pub struct Overrides {
     #[arg(long, env = "CORRIDOR_MEMORY_PROVIDER", global = true)]
     pub memory_provider: Option<MemoryProviderKind>,
 
+    /// A directory whose programs compatd may launch (repeatable; none by
+    /// default, so nothing can be launched until an operator names one)
+    #[arg(
+        long = "compat-root",
+        env = "CORRIDOR_COMPAT_ROOTS",
+        value_delimiter = ',',
+        global = true
+    )]
+    pub compat_roots: Vec<PathBuf>,
+
     /// corrd's optical ports: the twin's, or real CMIS modules through the
     /// device paths under [optics.ports] in the configuration file
     /// [default: twin]
@@ -219,6 +229,29 @@ pub enum MemoryProviderKind {
     Linux,
 }
 
+/// compatd settings (`[compat]` in the file).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CompatSettings {
+    /// Directories whose programs may be launched.
+    pub allowed_roots: Vec<PathBuf>,
+    /// uid and gid launched programs run as when corridord is root
+    /// (default 65534, nobody).
+    pub run_as: Option<(u32, u32)>,
+    /// Parent of each process's working directory (default
+    /// `<temp dir>/corridor-compat`; never inside the state directory).
+    pub work_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileCompat {
+    #[serde(default)]
+    allowed_roots: Vec<PathBuf>,
+    run_as_uid: Option<u32>,
+    run_as_gid: Option<u32>,
+    work_dir: Option<PathBuf>,
+}
+
 /// memqosd settings (`[ffm]` in the file).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FfmSettings {
@@ -261,6 +294,8 @@ struct FileConfig {
     audit: FileAudit,
     #[serde(default)]
     ffm: FileFfm,
+    #[serde(default)]
+    compat: FileCompat,
     #[serde(default)]
     optics: FileOptics,
     #[serde(default)]
@@ -338,6 +373,8 @@ pub struct Config {
     pub store: StoreBackend,
     /// memqosd.
     pub ffm: FfmSettings,
+    /// compatd.
+    pub compat: CompatSettings,
     /// corrd's optical plant.
     pub optics: OpticsSettings,
     /// attestd's platform TPM.
@@ -492,6 +529,18 @@ impl Config {
                 .unwrap_or_default(),
             default_host: file.ffm.default_host,
         };
+        let compat = CompatSettings {
+            allowed_roots: if overrides.compat_roots.is_empty() {
+                file.compat.allowed_roots
+            } else {
+                overrides.compat_roots.clone()
+            },
+            run_as: match (file.compat.run_as_uid, file.compat.run_as_gid) {
+                (None, None) => None,
+                (uid, gid) => Some((uid.or(gid).unwrap_or(65534), gid.or(uid).unwrap_or(65534))),
+            },
+            work_dir: file.compat.work_dir,
+        };
         let optics = OpticsSettings {
             backend: overrides.optics.or(file.optics.backend).unwrap_or_default(),
             poll_interval: match file.optics.poll_interval_ms {
@@ -507,6 +556,7 @@ impl Config {
         Ok(Config {
             store,
             ffm,
+            compat,
             optics,
             tpm: overrides.tpm.or(file.tpm).unwrap_or_default(),
             plaintext_persistence: overrides.plaintext_persistence || file.plaintext_persistence,
@@ -568,6 +618,7 @@ impl Config {
             audit: AuditSettings::default(),
             store: StoreBackend::Embedded,
             ffm: FfmSettings::default(),
+            compat: CompatSettings::default(),
             optics: OpticsSettings::default(),
             tpm: TpmKind::None,
             // Tests write persistent bundles in temporary directories on
@@ -606,6 +657,22 @@ impl Config {
     }
 
     /// memqosd's configuration: directories default into the state dir.
+    /// compatd's settings, with the state directory it must never touch.
+    pub fn compat_config(&self) -> corridor_services::compat::CompatConfig {
+        let mut compat = corridor_services::compat::CompatConfig {
+            allowed_roots: self.compat.allowed_roots.clone(),
+            state_dir: Some(self.state_dir.clone()),
+            ..Default::default()
+        };
+        if let Some(run_as) = self.compat.run_as {
+            compat.run_as = run_as;
+        }
+        if let Some(dir) = &self.compat.work_dir {
+            compat.work_root = dir.clone();
+        }
+        compat
+    }
+
     pub fn ffm_config(&self) -> corridor_services::ffm::FfmConfig {
         let mut ffm = corridor_services::ffm::FfmConfig::in_dir(&self.state_dir);
         if let Some(socket) = &self.ffm.socket {

@@ -226,6 +226,7 @@ impl Daemon {
         let plane = ControlPlane::start_full(store, topology, clocks, ffm, optics, signer)
             .await
             .map_err(StartError::Services)?;
+        plane.compat.configure(config.compat_config());
         let platform_tpm = match opened_tpm {
             None => None,
             Some(opened) => {

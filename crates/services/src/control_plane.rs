@@ -15,6 +15,7 @@ use corridor_attest::ticket::TicketSigner;
 use corridor_hal::attestation::{TwinSpdm, TwinSpdmConfig, TwinSpdmFaults};
 
 use crate::attestation::{AttestationService, TrustAnchors};
+use crate::compat::CompatService;
 use crate::corridors::CorridorService;
 use crate::ffm::{FfmConfig, FfmService};
 use crate::inventory::{self, DeviceInventory};
@@ -41,6 +42,8 @@ pub struct ControlPlane {
     /// The twin's CXL switches answering FM API (on loopback), while the
     /// plane lives; `None` with a real (Linux) memory provider.
     pub fabric: Option<Arc<FabricTwin>>,
+    /// compatd: translation profiles and launched programs.
+    pub compat: Arc<CompatService>,
 }
 
 /// How long one FM API connect or answer may take before the switch is
@@ -189,6 +192,7 @@ impl ControlPlane {
                 message: crate::error::error_chain(&other),
             },
         })?;
+        let compat = Arc::new(CompatService::start(Arc::clone(&store)).await?);
         corridors.attach_trust(attestation.clone());
         ffm.attach_trust(attestation.clone());
         Ok(ControlPlane {
@@ -203,6 +207,7 @@ impl ControlPlane {
             attestation,
             spdm_faults: spdm.faults(),
             fabric,
+            compat,
         })
     }
 

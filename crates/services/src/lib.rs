@@ -8,6 +8,7 @@
 
 pub mod attestation;
 pub mod caller;
+pub mod compat;
 pub mod control_plane;
 pub mod corridors;
 pub mod error;

@@ -12,6 +12,7 @@
 pub mod attestation;
 pub mod auth;
 pub mod caller;
+pub mod compat;
 pub mod contract;
 pub mod corridors;
 pub mod extract;
@@ -67,6 +68,7 @@ impl AppState {
 pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     let (router, mut document) = OpenApiRouter::with_openapi(openapi::base())
         .merge(attestation::routes())
+        .merge(compat::routes())
         .merge(corridors::routes())
         .merge(ffm::routes())
         .merge(inventory::routes())

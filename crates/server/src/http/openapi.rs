@@ -33,6 +33,7 @@ use super::contract::SECURITY_SCHEME;
         (name = "fabmand", description = "CXL fabric devices, paths and device attestation"),
         (name = "heliopassd", description = "Optical calibration"),
         (name = "attestd", description = "Measured boot and device attestation"),
+        (name = "compatd", description = "Translation engines, per-program profiles and launched programs"),
         (name = "operations", description = "Long-running operations"),
         (name = "service", description = "Probes, metrics and this document"),
     )

@@ -30,7 +30,10 @@ def map_query(ctx, query):
 
 
 ACCEPTED = {200, 201, 202, 204, 401, 403, 404, 409, 501}
-RELATIONS = {"compatible", "unique", "exists", "grid"}
+# compatd's launch rules relate a path to this host: `allowed_roots` (the
+# operator's launch directories), `readable`, `elf` (the file's header),
+# `installed` (the profile's engine binary).
+RELATIONS = {"compatible", "unique", "exists", "grid", "allowed_roots", "readable", "elf", "installed"}
 
 
 @schemathesis.check

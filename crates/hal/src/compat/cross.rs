@@ -1,0 +1,79 @@
+//! Cross-compiling the project's C test programs (`crates/compat/programs`)
+//! for the guests the tests and the benchmark run: static, `-O2`, with
+//! Debian's cross compilers. Outputs are cached beside the build (the
+//! caller picks the directory) and rebuilt when the source is newer.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Why a program could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum CrossError {
+    #[error("{compiler} is not installed (scripts/install-compat.sh installs it)")]
+    Missing { compiler: String },
+    #[error("{compiler} failed on {source_file}: {stderr}")]
+    Failed {
+        compiler: String,
+        source_file: String,
+        stderr: String,
+    },
+    #[error("preparing {path}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// The compiler for `target` (`native`, or a Debian triplet's CPU:
+/// `riscv64`, `aarch64`).
+pub fn compiler(target: &str) -> String {
+    match target {
+        "native" => "cc".to_owned(),
+        cpu => format!("{cpu}-linux-gnu-gcc"),
+    }
+}
+
+/// `<out_dir>/<stem>.<target>`, compiled from `source` unless it is
+/// already there and newer than `source`.
+pub fn compile_c(source: &Path, target: &str, out_dir: &Path) -> Result<PathBuf, CrossError> {
+    let stem = source
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "program".to_owned());
+    let output = out_dir.join(format!("{stem}.{target}"));
+    let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    if let (Some(out), Some(src)) = (modified(&output), modified(source))
+        && out >= src
+    {
+        return Ok(output);
+    }
+    std::fs::create_dir_all(out_dir).map_err(|source| CrossError::Io {
+        path: out_dir.display().to_string(),
+        source,
+    })?;
+    let compiler = compiler(target);
+    // Build under a temporary name and rename, so a concurrent test never
+    // runs a half-written program.
+    let partial = out_dir.join(format!("{stem}.{target}.{}.partial", std::process::id()));
+    let result = Command::new(&compiler)
+        .args(["-O2", "-static", "-o"])
+        .arg(&partial)
+        .arg(source)
+        .output()
+        .map_err(|_| CrossError::Missing {
+            compiler: compiler.clone(),
+        })?;
+    if !result.status.success() {
+        return Err(CrossError::Failed {
+            compiler,
+            source_file: source.display().to_string(),
+            stderr: String::from_utf8_lossy(&result.stderr).into_owned(),
+        });
+    }
+    std::fs::rename(&partial, &output).map_err(|source| CrossError::Io {
+        path: output.display().to_string(),
+        source,
+    })?;
+    Ok(output)
+}

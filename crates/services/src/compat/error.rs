@@ -1,0 +1,62 @@
+//! The problems a compatd call can end with.
+
+use corridor_model::problem::{FieldViolation, Problem};
+
+use crate::ServiceError;
+use crate::error::{ToProblem, error_chain};
+
+/// What can go wrong in compatd.
+#[derive(Debug, thiserror::Error)]
+pub enum CompatError {
+    #[error(transparent)]
+    Service(#[from] ServiceError),
+    /// A request field names something unusable (a path outside the
+    /// allowed roots, a non-ELF file, an unserved architecture, an engine
+    /// not installed): 422 naming the field.
+    #[error("{pointer}: {message}")]
+    Field {
+        pointer: &'static str,
+        rule: &'static str,
+        message: String,
+    },
+    #[error("invalid request: {} problem(s)", .0.len())]
+    Invalid(Vec<FieldViolation>),
+    #[error("process {0:?} not found")]
+    ProcessNotFound(String),
+    #[error("preparing the working directory {path}")]
+    WorkingDir {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("launching the program")]
+    Launch(#[from] corridor_hal::compat::LaunchError),
+}
+
+impl CompatError {
+    pub fn field(pointer: &'static str, rule: &'static str, message: impl Into<String>) -> Self {
+        CompatError::Field {
+            pointer,
+            rule,
+            message: message.into(),
+        }
+    }
+}
+
+impl ToProblem for CompatError {
+    fn to_problem(&self) -> Problem {
+        match self {
+            CompatError::Service(e) => e.to_problem(),
+            CompatError::Field {
+                pointer,
+                rule,
+                message,
+            } => Problem::validation(vec![FieldViolation::new(*pointer, *rule, message.clone())]),
+            CompatError::Invalid(violations) => Problem::validation(violations.clone()),
+            CompatError::ProcessNotFound(id) => Problem::not_found("compat process", id),
+            CompatError::WorkingDir { .. } | CompatError::Launch(_) => {
+                Problem::internal(error_chain(self))
+            }
+        }
+    }
+}

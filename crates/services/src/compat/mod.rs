@@ -1,0 +1,68 @@
+//! compatd: translation engines, per-program profiles and the programs
+//! launched under them.
+//!
+//! One job per module: `config` (what an operator sets), `error` (the
+//! problems a call can end with), `engines` (what is installed),
+//! `profiles` (the resource and the built-in catalogue), `processes`
+//! (launch, observe, stop). The syscalls are in `corridor_hal::compat`;
+//! the ELF, binfmt and rendering logic in `corridor-compat`.
+
+pub mod config;
+pub mod engines;
+pub mod error;
+pub mod processes;
+pub mod profiles;
+
+use std::sync::{Arc, RwLock};
+
+use corridor_hal::compat::{HostProbe, ProcessLauncher, SpawnLauncher, TranslatorProbe};
+use corridor_model::compat::CompatProfile;
+use corridor_store::StateStore;
+
+pub use config::CompatConfig;
+pub use error::CompatError;
+
+use crate::{Registry, ServiceError};
+
+crate::meta_resource!(CompatProfile, "compat-profiles");
+
+/// compatd's entry point, held by the control plane.
+#[derive(Debug)]
+pub struct CompatService {
+    profiles: Registry<CompatProfile>,
+    config: RwLock<Arc<CompatConfig>>,
+    probe: Arc<dyn TranslatorProbe>,
+    launcher: Arc<dyn ProcessLauncher>,
+    processes: processes::ProcessTable,
+}
+
+impl CompatService {
+    /// Wires compatd to the store and this host's translators, and loads
+    /// the built-in catalogue into an empty profile store.
+    pub async fn start(store: Arc<dyn StateStore>) -> Result<CompatService, ServiceError> {
+        let service = CompatService {
+            profiles: Registry::new(store),
+            config: RwLock::new(Arc::new(CompatConfig::default())),
+            probe: Arc::new(HostProbe::default()),
+            launcher: Arc::new(SpawnLauncher),
+            processes: processes::ProcessTable::default(),
+        };
+        service.load_catalogue().await?;
+        Ok(service)
+    }
+
+    /// Replaces the configuration (corridord sets it once at start from
+    /// its flags and file; launches read it per call).
+    pub fn configure(&self, config: CompatConfig) {
+        *self.config.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(config);
+    }
+
+    pub fn config(&self) -> Arc<CompatConfig> {
+        Arc::clone(&self.config.read().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// The profile registry (for watches and tests).
+    pub fn profile_registry(&self) -> &Registry<CompatProfile> {
+        &self.profiles
+    }
+}
