@@ -53,9 +53,15 @@ pub fn compile_c(source: &Path, target: &str, out_dir: &Path) -> Result<PathBuf,
         source,
     })?;
     let compiler = compiler(target);
-    // Build under a temporary name and rename, so a concurrent test never
-    // runs a half-written program.
-    let partial = out_dir.join(format!("{stem}.{target}.{}.partial", std::process::id()));
+    // Build under a name of this call's own and rename, so a concurrent
+    // build (another test thread of this process, or another process)
+    // neither runs a half-written program nor renames this one's file away.
+    static BUILDS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let build = BUILDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let partial = out_dir.join(format!(
+        "{stem}.{target}.{}-{build}.partial",
+        std::process::id()
+    ));
     let result = Command::new(&compiler)
         .args(["-O2", "-static", "-o"])
         .arg(&partial)
