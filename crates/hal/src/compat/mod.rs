@@ -4,6 +4,7 @@
 //! costs. Every syscall compatd needs is here; the service decides what
 //! to run and records it.
 
+pub mod binfmt;
 pub mod cross;
 pub mod files;
 pub mod launch;
