@@ -7,7 +7,7 @@ use utoipa::ToSchema;
 use crate::meta::{OperationState, ResourceMeta};
 use crate::problem::FieldViolation;
 use crate::units::{Celsius, Nanometers, PicojoulesPerBit, Seconds};
-use crate::validate::{Validate, Violations};
+use crate::validate::{Validate, Violations, rule};
 
 /// Best BER target accepted: 1e-18 cannot be verified in any practical
 /// measurement time (it takes ~10^18 bits, hours at 400 Gb/s, per decade).
@@ -30,9 +30,11 @@ pub enum CalibrationMode {
     /// Sweep bias and heater over the full range, lane by lane.
     #[default]
     Full,
-    /// Track drift around the current operating point; fast, no traffic
-    /// interruption.
-    Incremental,
+    /// Track drift around the current operating point (the dither loop
+    /// from the stored calibration, re-acquiring lost rings); fast, no
+    /// traffic interruption. `incremental` is accepted as an alias.
+    #[serde(alias = "incremental")]
+    Track,
 }
 
 /// The optional targets shared by both calibration requests; absent ones
@@ -59,12 +61,20 @@ fn validate_targets(
     }
 }
 
-/// Body of `POST /v1/heliopass/calibrate`.
+/// Body of `POST /v1/heliopass/calibrate`: a corridor (every lane of
+/// both its ends) or one optical port (its whole ring bank).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CalibrationRequest {
+    /// The corridor to calibrate; exactly one of `corridor_id` and `port`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(example = "cor-7af3")]
-    pub corridor_id: String,
+    pub corridor_id: Option<String>,
+    /// The optical port (topology id) to calibrate (admin: a port may carry
+    /// several domains' lanes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(example = "op-h0-0")]
+    pub port: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target_ber: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -79,7 +89,24 @@ pub struct CalibrationRequest {
 impl Validate for CalibrationRequest {
     fn validate(&self) -> Result<(), Vec<FieldViolation>> {
         let mut v = Violations::new();
-        v.identifier("/corridor_id", &self.corridor_id);
+        match (&self.corridor_id, &self.port) {
+            (Some(id), None) => {
+                v.identifier("/corridor_id", id);
+            }
+            (None, Some(port)) => {
+                v.identifier("/port", port);
+            }
+            (None, None) => v.add(
+                "/corridor_id",
+                rule::REQUIRED,
+                "name the corridor (corridor_id) or the optical port (port) to calibrate",
+            ),
+            (Some(_), Some(_)) => v.add(
+                "/port",
+                rule::COMPATIBLE,
+                "name either a corridor or a port, not both",
+            ),
+        }
         validate_targets(
             &mut v,
             self.target_ber,
@@ -108,7 +135,8 @@ pub struct RecalibrateRequest {
 impl RecalibrateRequest {
     pub fn for_corridor(self, corridor_id: impl Into<String>) -> CalibrationRequest {
         CalibrationRequest {
-            corridor_id: corridor_id.into(),
+            corridor_id: Some(corridor_id.into()),
+            port: None,
             target_ber: self.target_ber,
             power_budget_pj_per_bit: self.power_budget_pj_per_bit,
             ambient_profile: self.ambient_profile,
@@ -130,17 +158,47 @@ impl Validate for RecalibrateRequest {
     }
 }
 
-/// The operating point found for one lane.
+/// Where one ring's loop is (the HELIOPASS vendor page's lock status).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum LaneLockState {
+    /// Heater parked, no loop.
+    Parked,
+    /// Calibration sweep or re-acquisition under way.
+    Acquiring,
+    /// The dither loop holds the ring on its lane.
+    Locked,
+    /// Lock lost; re-acquisition pending.
+    Lost,
+}
+
+/// The operating point found for one lane (one end's ring), and its
+/// progress while the calibration runs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct LaneCalibration {
+    /// Module lane (1-based).
     pub lane: u32,
+    /// The optical port (corridor end) the ring is on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<String>,
+    /// The lane's laser line (grid position).
     pub target_lambda_nm: Nanometers,
-    /// Resonance reached, within the ring's locking accuracy.
+    /// Resonance reached: the line plus the loop's latest error estimate.
     pub achieved_lambda_nm: Nanometers,
-    /// Modulator bias.
+    /// Loop state.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<LaneLockState>,
+    /// Modulator bias, V (reverse bias is negative).
     pub bias_v: f64,
-    /// Ring heater power.
+    /// Ring heater power, mW.
     pub heater_mw: f64,
+    /// The loop's detuning estimate, pm.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lock_error_pm: Option<f64>,
+    /// Pre-FEC BER the ring page reported before the run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ber_before: Option<f64>,
+    /// Pre-FEC BER reported after (the operating point's).
     pub ber: f64,
 }
 
@@ -149,7 +207,10 @@ pub struct LaneCalibration {
 pub struct Calibration {
     #[schema(example = "cal-19be")]
     pub id: String,
-    pub corridor_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub corridor_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<String>,
     pub mode: CalibrationMode,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ambient_profile: Option<String>,
@@ -183,6 +244,7 @@ impl Calibration {
         Self {
             id: id.into(),
             corridor_id: request.corridor_id,
+            port: request.port,
             mode: request.mode.unwrap_or_default(),
             ambient_profile: request.ambient_profile,
             target_ber: request.target_ber,
@@ -201,18 +263,110 @@ impl Calibration {
 }
 
 /// A named ambient temperature profile (`GET /v1/heliopass/profiles`):
-/// `base_temp_c + swing_c · sin(2π t / period_s)`.
+/// at `t` seconds after it applies, the base (`base_temp_c`, replaced by
+/// the `temp_c` of the latest step with `at_s ≤ t`) plus
+/// `swing_c / 2 · sin(2π t / period_s)`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct AmbientProfile {
     #[schema(example = "datacenter-diurnal")]
     pub name: String,
     #[serde(default)]
     pub description: String,
+    /// Where the figures come from.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub source: String,
     pub base_temp_c: Celsius,
-    /// Amplitude, ≥ 0.
+    /// Peak-to-peak swing, ≥ 0.
     pub swing_c: Celsius,
     /// ≥ 1.
     pub period_s: Seconds,
+    /// Step changes of the base, in increasing time order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub steps: Vec<AmbientStep>,
+}
+
+/// A step change of an ambient profile's base temperature.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AmbientStep {
+    /// Seconds after the profile applies.
+    pub at_s: Seconds,
+    /// The new base, °C.
+    pub temp_c: Celsius,
+}
+
+/// Body of `PUT /v1/admin/twin/ambient`: which part of the twin follows
+/// which profile (a listed one by name, or one given inline). Neither
+/// `host` nor `port`: the whole rack.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TwinAmbientRequest {
+    /// Only this host's optical ports.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(example = "h0")]
+    pub host: Option<String>,
+    /// Only this optical port.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(example = "op-h0-0")]
+    pub port: Option<String>,
+    /// A profile of `GET /v1/heliopass/profiles`; exactly one of `profile`
+    /// and `custom`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(example = "step-up-10k")]
+    pub profile: Option<String>,
+    /// A profile given inline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub custom: Option<AmbientProfile>,
+}
+
+impl Validate for TwinAmbientRequest {
+    fn validate(&self) -> Result<(), Vec<FieldViolation>> {
+        let mut v = Violations::new();
+        if self.host.is_some() && self.port.is_some() {
+            v.add("/port", rule::COMPATIBLE, "name a host or a port, not both");
+        }
+        if let Some(h) = &self.host {
+            v.identifier("/host", h);
+        }
+        if let Some(p) = &self.port {
+            v.identifier("/port", p);
+        }
+        match (&self.profile, &self.custom) {
+            (Some(name), None) => {
+                v.identifier("/profile", name);
+            }
+            (None, Some(custom)) => {
+                if let Err(items) = custom.validate() {
+                    for item in items {
+                        v.add(format!("/custom{}", item.pointer), &item.rule, item.message);
+                    }
+                }
+            }
+            (None, None) => v.add(
+                "/profile",
+                rule::REQUIRED,
+                "name a profile (profile) or give one (custom)",
+            ),
+            (Some(_), Some(_)) => v.add(
+                "/custom",
+                rule::COMPATIBLE,
+                "name a profile or give one, not both",
+            ),
+        }
+        v.into_result()
+    }
+}
+
+/// What `PUT /v1/admin/twin/ambient` applied.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct TwinAmbientStatus {
+    /// The profile now followed.
+    pub profile: AmbientProfile,
+    /// Its time origin: the plant's simulated time when it was applied.
+    pub applied_at: DateTime<Utc>,
+    /// The optical ports that follow it.
+    pub ports: Vec<String>,
 }
 
 impl Validate for AmbientProfile {
@@ -234,6 +388,38 @@ impl Validate for AmbientProfile {
         );
         // One year: the longest cycle (seasonal) worth modelling.
         v.range("/period_s", self.period_s.get(), 1, 31_536_000);
+        // The swing must stay physical around the base.
+        if self.base_temp_c.get().is_finite() && self.swing_c.get().is_finite() {
+            let half = self.swing_c.get() / 2.0;
+            if self.base_temp_c.get() - half < MIN_AMBIENT_C
+                || self.base_temp_c.get() + half > MAX_AMBIENT_C
+            {
+                v.add(
+                    "/swing_c",
+                    rule::RANGE,
+                    format!("base ± swing/2 must stay within {MIN_AMBIENT_C}..={MAX_AMBIENT_C} °C"),
+                );
+            }
+        }
+        v.length("/steps", self.steps.len(), 0, 64);
+        let mut last = None;
+        for (i, step) in self.steps.iter().enumerate() {
+            v.range(
+                &format!("/steps/{i}/temp_c"),
+                step.temp_c.get(),
+                MIN_AMBIENT_C,
+                MAX_AMBIENT_C,
+            );
+            v.range(&format!("/steps/{i}/at_s"), step.at_s.get(), 0, 31_536_000);
+            if last.is_some_and(|l| step.at_s.get() <= l) {
+                v.add(
+                    format!("/steps/{i}/at_s"),
+                    rule::RANGE,
+                    "steps must be in increasing time order",
+                );
+            }
+            last = Some(step.at_s.get());
+        }
         v.into_result()
     }
 }

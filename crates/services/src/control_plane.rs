@@ -16,6 +16,7 @@ use corridor_hal::attestation::{TwinSpdm, TwinSpdmConfig, TwinSpdmFaults};
 use crate::attestation::{AttestationService, TrustAnchors};
 use crate::corridors::CorridorService;
 use crate::ffm::{FfmConfig, FfmService};
+use crate::heliopass::{HelioService, HelioSettings};
 use crate::inventory::{self, DeviceInventory};
 use crate::operations::Operations;
 use crate::{Registry, ServiceError};
@@ -31,6 +32,9 @@ pub struct ControlPlane {
     pub operations: Operations,
     /// corrd: photonic corridors.
     pub corridors: Arc<CorridorService>,
+    /// heliopassd: ring calibration and tracking (its loop is started by
+    /// whoever serves, as corrd's reconciler).
+    pub heliopass: Arc<HelioService>,
     /// memqosd: free-form memory and policies.
     pub ffm: Arc<FfmService>,
     /// attestd: device attestation and tickets.
@@ -140,6 +144,7 @@ impl ControlPlane {
         .await?;
         let operations =
             Operations::new(Registry::new(Arc::clone(&store)), Arc::clone(&clocks.wall));
+        let optics_for_helio = Arc::clone(&optics);
         let corridors = CorridorService::start(
             Arc::clone(&store),
             &topology,
@@ -150,6 +155,15 @@ impl ControlPlane {
         .await
         .map(Arc::new)
         .map_err(ServiceError::from)?;
+        let heliopass = Arc::new(HelioService::new(
+            Arc::clone(&optics_for_helio),
+            Arc::clone(&topology),
+            clocks.clone(),
+            operations.clone(),
+            Arc::clone(&corridors),
+            HelioSettings::default(),
+        ));
+        corridors.attach_tuning(heliopass.clone());
         let ffm = FfmService::start(
             Arc::clone(&store),
             Arc::clone(&clocks.wall),
@@ -176,6 +190,7 @@ impl ControlPlane {
             inventory,
             operations,
             corridors,
+            heliopass,
             attestation,
             spdm_faults: spdm.faults(),
         })
