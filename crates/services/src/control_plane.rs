@@ -163,7 +163,8 @@ impl ControlPlane {
             Arc::clone(&corridors),
             HelioSettings::default(),
         ));
-        corridors.attach_tuning(heliopass.clone());
+        let tuning: Arc<dyn crate::corridors::tuning::LaneTuning> = heliopass.clone();
+        corridors.attach_tuning(&tuning);
         let ffm = FfmService::start(
             Arc::clone(&store),
             Arc::clone(&clocks.wall),

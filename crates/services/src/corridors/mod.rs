@@ -105,8 +105,10 @@ pub struct CorridorService {
     /// Who vouches for the devices at corridors' ends (attestd); without
     /// it `attestation_required` corridors stay held.
     trust: std::sync::OnceLock<Arc<dyn trust::DeviceTrust>>,
-    /// heliopassd's ring state for the telemetry (absent: no tuning figures).
-    tuning: std::sync::OnceLock<Arc<dyn tuning::LaneTuning>>,
+    /// heliopassd's ring state for the telemetry (absent: no tuning
+    /// figures). Weak: heliopassd holds corrd, so a strong reference back
+    /// would keep both (and the store) alive after the plane is dropped.
+    tuning: std::sync::OnceLock<std::sync::Weak<dyn tuning::LaneTuning>>,
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -159,8 +161,12 @@ impl CorridorService {
 
     /// Lets the telemetry report heliopassd's ring state (heater power in
     /// `power_pj_per_bit`, lock error in `drift`). Set once, at start.
-    pub fn attach_tuning(&self, tuning: Arc<dyn tuning::LaneTuning>) {
-        let _ = self.tuning.set(tuning);
+    pub fn attach_tuning(&self, tuning: &Arc<dyn tuning::LaneTuning>) {
+        let _ = self.tuning.set(Arc::downgrade(tuning));
+    }
+
+    fn tuning(&self) -> Option<Arc<dyn tuning::LaneTuning>> {
+        self.tuning.get().and_then(std::sync::Weak::upgrade)
     }
 
     /// The assignments of the corridors this process has lit.
@@ -740,8 +746,7 @@ impl CorridorService {
         );
         // Ring heaters as heliopassd drives them: mW over Gb/s is pJ/bit.
         let tuning = self
-            .tuning
-            .get()
+            .tuning()
             .and_then(|t| t.tuning(&a.ports, &a.module_lanes));
         let bits_gbps = a.lane_rate_gbps * a.module_lanes.len() as f64;
         let heater = match &tuning {
@@ -857,7 +862,7 @@ impl CorridorService {
     /// Advances the plant's physics to the plant clock's current time.
     async fn advance(&self) -> Result<(), CorridorError> {
         let now = self.clocks.plant.now();
-        if let Some(tuning) = self.tuning.get() {
+        if let Some(tuning) = self.tuning() {
             tuning.catch_up(now);
         }
         optics::advance(&self.optics, now).await
