@@ -389,7 +389,10 @@ impl Validate for AmbientProfile {
         // One year: the longest cycle (seasonal) worth modelling.
         v.range("/period_s", self.period_s.get(), 1, 31_536_000);
         // The swing must stay physical around the base.
-        if self.base_temp_c.get().is_finite() && self.swing_c.get().is_finite() {
+        // (Only when both are in range on their own: one violation each.)
+        let base_ok = (MIN_AMBIENT_C..=MAX_AMBIENT_C).contains(&self.base_temp_c.get());
+        let swing_ok = (0.0..=MAX_AMBIENT_C - MIN_AMBIENT_C).contains(&self.swing_c.get());
+        if base_ok && swing_ok {
             let half = self.swing_c.get() / 2.0;
             if self.base_temp_c.get() - half < MIN_AMBIENT_C
                 || self.base_temp_c.get() + half > MAX_AMBIENT_C
