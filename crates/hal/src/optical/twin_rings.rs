@@ -10,10 +10,9 @@
 //!   [`super::plant::TwinAmbient`]) + the module's self-heating + an injected temperature step.
 //!   The same [`CaseTemperature`] gives the port's CMIS case temperature, so the module's
 //!   monitors and its rings never disagree.
-//! * **What the port's receivers see.** When the plant's time is set and when a controller
-//!   records a lock state, it publishes, per lane, the detuning of the ring nearest that lane's
-//!   line ([`RingOptics`]) — not inside a calibration sweep, whose µs of control time no
-//!   plant-time reading falls into. Once HELIOPASS has
+//! * **What the port's receivers see.** Whenever the plant's time is set it publishes, per
+//!   lane, the detuning of the ring nearest that lane's line ([`RingOptics`]) — never from
+//!   inside a calibration sweep, whose µs of control time no plant-time reading falls into. Once HELIOPASS has
 //!   taken the bank over (any ring's lock state written other than `Parked`), the port computes
 //!   its lanes' BER at that detuning instead of its built-in ideal heater lock: a bank nobody
 //!   tracks drifts off its lanes with the ambient, and the BER shows it.
@@ -140,8 +139,9 @@ impl RingBank for PortRings {
 
     fn set_lock_state(&mut self, ring: usize, state: LockState) -> Result<()> {
         self.bank.set_lock_state(ring, state)?;
+        // Published with the next plant time: a calibration's sweep marks
+        // rings acquiring and parks them again within µs of control time.
         self.engaged[ring] = state != LockState::Parked;
-        self.publish();
         Ok(())
     }
 
