@@ -66,18 +66,21 @@ fn validate_targets(
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CalibrationRequest {
-    /// The corridor to calibrate; exactly one of `corridor_id` and `port`.
+    /// The corridor to calibrate; exactly one of `corridor_id` and `port`
+    /// (a 422 with rule `compatible` otherwise).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(example = "cor-7af3")]
+    #[schema(example = "cor-7af3", pattern = "^[A-Za-z0-9._:-]{1,63}$")]
     pub corridor_id: Option<String>,
     /// The optical port (topology id) to calibrate (admin: a port may carry
     /// several domains' lanes).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(example = "op-h0-0")]
+    #[schema(example = "op-h0-0", pattern = "^[A-Za-z0-9._:-]{1,63}$")]
     pub port: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1e-18, maximum = 0.01)]
     pub target_ber: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<f64>, exclusive_minimum = 0, maximum = 100)]
     pub power_budget_pj_per_bit: Option<PicojoulesPerBit>,
     /// Name of an [`AmbientProfile`] to calibrate against.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -98,7 +101,7 @@ impl Validate for CalibrationRequest {
             }
             (None, None) => v.add(
                 "/corridor_id",
-                rule::REQUIRED,
+                rule::COMPATIBLE,
                 "name the corridor (corridor_id) or the optical port (port) to calibrate",
             ),
             (Some(_), Some(_)) => v.add(
@@ -269,20 +272,28 @@ impl Calibration {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AmbientProfile {
-    #[schema(example = "datacenter-diurnal")]
+    #[schema(example = "datacenter-diurnal", pattern = "^[A-Za-z0-9._:-]{1,63}$")]
     pub name: String,
     #[serde(default)]
+    #[schema(max_length = 1024)]
     pub description: String,
     /// Where the figures come from.
     #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[schema(max_length = 1024)]
     pub source: String,
+    #[schema(value_type = f64, minimum = -40, maximum = 125)]
     pub base_temp_c: Celsius,
-    /// Peak-to-peak swing, ≥ 0.
+    /// Peak-to-peak swing, ≥ 0; base ± swing/2 must stay within −40…125 °C
+    /// (a 422 with rule `compatible` otherwise).
+    #[schema(value_type = f64, minimum = 0, maximum = 165)]
     pub swing_c: Celsius,
     /// ≥ 1.
+    #[schema(value_type = u64, minimum = 1, maximum = 31536000)]
     pub period_s: Seconds,
-    /// Step changes of the base, in increasing time order.
+    /// Step changes of the base, in increasing time order (a 422 with rule
+    /// `compatible` otherwise).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schema(max_items = 64)]
     pub steps: Vec<AmbientStep>,
 }
 
@@ -291,8 +302,10 @@ pub struct AmbientProfile {
 #[serde(deny_unknown_fields)]
 pub struct AmbientStep {
     /// Seconds after the profile applies.
+    #[schema(value_type = u64, minimum = 0, maximum = 31536000)]
     pub at_s: Seconds,
     /// The new base, °C.
+    #[schema(value_type = f64, minimum = -40, maximum = 125)]
     pub temp_c: Celsius,
 }
 
@@ -304,16 +317,16 @@ pub struct AmbientStep {
 pub struct TwinAmbientRequest {
     /// Only this host's optical ports.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(example = "h0")]
+    #[schema(example = "h0", pattern = "^[A-Za-z0-9._:-]{1,63}$")]
     pub host: Option<String>,
     /// Only this optical port.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(example = "op-h0-0")]
+    #[schema(example = "op-h0-0", pattern = "^[A-Za-z0-9._:-]{1,63}$")]
     pub port: Option<String>,
     /// A profile of `GET /v1/heliopass/profiles`; exactly one of `profile`
     /// and `custom`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(example = "step-up-10k")]
+    #[schema(example = "step-up-10k", pattern = "^[A-Za-z0-9._:-]{1,63}$")]
     pub profile: Option<String>,
     /// A profile given inline.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -345,7 +358,7 @@ impl Validate for TwinAmbientRequest {
             }
             (None, None) => v.add(
                 "/profile",
-                rule::REQUIRED,
+                rule::COMPATIBLE,
                 "name a profile (profile) or give one (custom)",
             ),
             (Some(_), Some(_)) => v.add(
@@ -399,7 +412,7 @@ impl Validate for AmbientProfile {
             {
                 v.add(
                     "/swing_c",
-                    rule::RANGE,
+                    rule::COMPATIBLE,
                     format!("base ± swing/2 must stay within {MIN_AMBIENT_C}..={MAX_AMBIENT_C} °C"),
                 );
             }
@@ -417,7 +430,7 @@ impl Validate for AmbientProfile {
             if last.is_some_and(|l| step.at_s.get() <= l) {
                 v.add(
                     format!("/steps/{i}/at_s"),
-                    rule::RANGE,
+                    rule::COMPATIBLE,
                     "steps must be in increasing time order",
                 );
             }
