@@ -84,6 +84,7 @@ pub struct CalibrationRequest {
     pub power_budget_pj_per_bit: Option<PicojoulesPerBit>,
     /// Name of an [`AmbientProfile`] to calibrate against.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = "^[A-Za-z0-9._:-]{1,63}$")]
     pub ambient_profile: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mode: Option<CalibrationMode>,
@@ -130,6 +131,7 @@ pub struct RecalibrateRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub power_budget_pj_per_bit: Option<PicojoulesPerBit>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = "^[A-Za-z0-9._:-]{1,63}$")]
     pub ambient_profile: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mode: Option<CalibrationMode>,
@@ -216,6 +218,7 @@ pub struct Calibration {
     pub port: Option<String>,
     pub mode: CalibrationMode,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = "^[A-Za-z0-9._:-]{1,63}$")]
     pub ambient_profile: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target_ber: Option<f64>,
