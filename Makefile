@@ -57,6 +57,7 @@ bench: deps
 	$(CARGO) bench -p corridor-heliopass --bench heliopass
 	$(CARGO) bench -p corridor-protocols --bench fmapi
 	$(CARGO) bench -p corridor-services --bench compat
+	$(CARGO) bench -p corridor-services --bench tracking
 
 ## Install binaries, configuration (kept if present), the systemd unit and
 ## its sysusers entry under $(DESTDIR); run `make build` first.

@@ -2,6 +2,7 @@
 
 mod attest;
 mod compat;
+mod calibrate;
 mod config;
 mod corridor;
 mod ffm;
@@ -79,6 +80,12 @@ enum Command {
         #[command(subcommand)]
         command: corridor::CorridorCommand,
     },
+    /// HELIOPASS: calibrate a corridor's rings (or one port's) and show
+    /// each lane's progress live until the operation ends.
+    Calibrate(calibrate::CalibrateArgs),
+    /// Make the twin's rack, a host or a port follow an ambient profile
+    /// (admin only).
+    Ambient(calibrate::AmbientArgs),
     /// Check that the server is ready.
     Status,
     /// Translation (compatd): engines, profiles, render, run, ps, kill.
@@ -176,6 +183,8 @@ async fn run(cli: Cli) -> Result<(), anyhow::Error> {
         Command::Pki { .. } => unreachable!("handled above"),
         Command::Corridor { command } => corridor::run(&client, command, cli.output).await,
         Command::Compat { command } => compat::run(&client, command, cli.output).await,
+        Command::Calibrate(args) => calibrate::run(&client, args, cli.output).await,
+        Command::Ambient(args) => calibrate::ambient(&client, args).await,
         Command::Ffm { command } => {
             let state_dir = config::state_dir(cli.state_dir.as_deref())?;
             ffm::run(&client, &state_dir, command).await

@@ -64,6 +64,33 @@ impl Client {
         .await
     }
 
+    /// `POST /v1/heliopass/calibrate`: the started operation (poll it with
+    /// [`Client::operation`]).
+    pub async fn calibrate(
+        &self,
+        request: &corridor_model::calibration::CalibrationRequest,
+    ) -> Result<Operation> {
+        self.send_json(
+            reqwest::Method::POST,
+            "/v1/heliopass/calibrate",
+            Some(request),
+        )
+        .await
+    }
+
+    /// `PUT /v1/admin/twin/ambient` (admin only).
+    pub async fn set_twin_ambient(
+        &self,
+        request: &corridor_model::calibration::TwinAmbientRequest,
+    ) -> Result<corridor_model::calibration::TwinAmbientStatus> {
+        self.send_json(
+            reqwest::Method::PUT,
+            "/v1/admin/twin/ambient",
+            Some(request),
+        )
+        .await
+    }
+
     /// `POST /v1/corridors/{id}/lease`.
     pub async fn renew_corridor_lease(&self, id: &str) -> Result<Corridor> {
         self.send_json(

@@ -488,8 +488,12 @@ pub struct CorridorTelemetry {
     /// Energy per bit: every lit laser's electrical power (its reported
     /// bias × the DFB's forward voltage, the model the planner predicts
     /// with) over the bits it carries, plus the technology's modulator
-    /// driver and receiver energy. Ring heaters are not read back.
+    /// driver and receiver energy, plus the ring heaters' power (both
+    /// ends) as heliopassd's trackers drive them, once it calibrated them.
     pub power_pj_per_bit: PicojoulesPerBit,
+    /// The worse of the lasers' offset from their grid lines and the rings'
+    /// lock error (a share of the linewidth, from heliopassd's trackers):
+    /// under 10 % `low`, under 25 % `medium`, else `high`.
     pub drift: DriftLevel,
     pub utilization_percent: f64,
     pub error_count: u64,

@@ -282,6 +282,10 @@ pub struct Operation {
     /// Kind-specific outcome once succeeded (e.g. the calibration result).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub result: Option<serde_json::Value>,
+    /// Kind-specific detail of the progress while running (a calibration:
+    /// the calibration document so far, each lane's state in it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progress_detail: Option<serde_json::Value>,
     /// Why it failed, once failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<Problem>,
@@ -307,6 +311,7 @@ impl Operation {
             created_at: now,
             updated_at: now,
             result: None,
+            progress_detail: None,
             error: None,
             resource_version: String::new(),
         }

@@ -430,7 +430,7 @@ fn calibration_rules() {
             with(&base, "/mode", json!("quick")),
             vec![("/mode", "enum")],
         ),
-        (json!({}), vec![("/corridor_id", "required")]),
+        (json!({}), vec![("/corridor_id", "compatible")]),
     ];
     for (body, expected) in cases {
         assert_eq!(
@@ -461,6 +461,26 @@ fn ambient_profile_rules() {
     assert_eq!(
         check::<AmbientProfile>(&with(&base, "/period_s", json!(0))),
         pairs(&[("/period_s", "range")])
+    );
+    // The swing must keep the profile physical around its base.
+    assert_eq!(
+        check::<AmbientProfile>(&with(&base, "/base_temp_c", json!(124))),
+        pairs(&[("/swing_c", "compatible")])
+    );
+    assert_eq!(
+        check::<AmbientProfile>(&with(
+            &base,
+            "/steps",
+            json!([{"at_s": 60, "temp_c": 30}, {"at_s": 30, "temp_c": 130}])
+        )),
+        pairs(&[
+            ("/steps/1/temp_c", "range"),
+            ("/steps/1/at_s", "compatible")
+        ])
+    );
+    assert_eq!(
+        check::<AmbientProfile>(&with(&base, "/colour", json!("red"))),
+        pairs(&[("/colour", "unknown_field")])
     );
 }
 

@@ -157,6 +157,16 @@ pub struct Overrides {
     /// expire; attestation_required corridors wait for an operator
     #[arg(long, env = "CORRIDOR_ATTEST_ON_REQUEST", global = true)]
     pub attest_on_request: bool,
+
+    /// heliopassd's ring-tracker control rate in simulated time, Hz
+    /// (default 1000)
+    #[arg(long, env = "CORRIDOR_HELIOPASS_CONTROL_HZ", global = true)]
+    pub heliopass_control_hz: Option<f64>,
+
+    /// Do not run heliopassd's tracking loop (rings then drift with the
+    /// ambient: for demonstrations and tests only)
+    #[arg(long, env = "CORRIDOR_NO_RING_TRACKING", global = true)]
+    pub no_ring_tracking: bool,
 }
 
 /// The TPM attestd quotes for `GET /v1/attest/measured-boot/{host}`.
@@ -305,6 +315,9 @@ struct FileConfig {
     plaintext_persistence: bool,
     #[serde(default)]
     attest_on_request: bool,
+    heliopass_control_hz: Option<f64>,
+    #[serde(default)]
+    no_ring_tracking: bool,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -383,6 +396,9 @@ pub struct Config {
     pub plaintext_persistence: bool,
     /// attestd attests only on request (no loop at start and renewal).
     pub attest_on_request: bool,
+    /// heliopassd's tracker control rate (simulated time) and whether its
+    /// loop runs.
+    pub heliopass: corridor_services::heliopass::HelioSettings,
 }
 
 /// When `audit.log` is rotated and how many old files are kept.
@@ -431,6 +447,10 @@ pub enum ConfigError {
         "the linux optics backend needs the CMIS device of every topology optical port under [optics.ports] in the configuration file; none is given"
     )]
     NoOpticsDevices,
+    #[error(
+        "heliopass_control_hz {0} is outside 1..=100000 Hz (the tracker's period must be a positive number of microseconds a ring heater can follow)"
+    )]
+    HeliopassControlHz(f64),
     #[error("[optics] poll_interval_ms must be 1 or more")]
     OpticsPoll,
 }
@@ -561,6 +581,20 @@ impl Config {
             tpm: overrides.tpm.or(file.tpm).unwrap_or_default(),
             plaintext_persistence: overrides.plaintext_persistence || file.plaintext_persistence,
             attest_on_request: overrides.attest_on_request || file.attest_on_request,
+            heliopass: {
+                let hz = overrides
+                    .heliopass_control_hz
+                    .or(file.heliopass_control_hz)
+                    .unwrap_or(1000.0);
+                if !(hz.is_finite() && (1.0..=100_000.0).contains(&hz)) {
+                    return Err(ConfigError::HeliopassControlHz(hz));
+                }
+                corridor_services::heliopass::HelioSettings {
+                    control_hz: hz,
+                    tracking: !(overrides.no_ring_tracking || file.no_ring_tracking),
+                    ..Default::default()
+                }
+            },
             insecure_dev: overrides.insecure_dev || file.insecure_dev,
             security_domains,
             tls,
@@ -626,6 +660,7 @@ impl Config {
             // own tests on an `-O encrypt` image.
             plaintext_persistence: true,
             attest_on_request: false,
+            heliopass: corridor_services::heliopass::HelioSettings::default(),
         }
     }
 

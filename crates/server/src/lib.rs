@@ -227,6 +227,7 @@ impl Daemon {
             .await
             .map_err(StartError::Services)?;
         plane.compat.configure(config.compat_config());
+        plane.heliopass.configure(config.heliopass.clone());
         let platform_tpm = match opened_tpm {
             None => None,
             Some(opened) => {
@@ -316,6 +317,8 @@ impl Daemon {
         // they expire; held corridors activate on the reconciler's next pass.
         let attestation = (!self.attest_on_request)
             .then(|| self.state.plane.attestation.spawn_attestation_loop());
+        // heliopassd's ring trackers follow the twin clock for every lit lane.
+        let tracking = self.state.plane.heliopass.spawn_tracking();
         self.state.ready.store(true, Ordering::Release);
         tracing::info!(
             addr = %self.local_addr,
@@ -348,6 +351,9 @@ impl Daemon {
             watchdog.abort();
         }
         reconciler.stop().await;
+        if let Some(tracking) = tracking {
+            tracking.stop().await;
+        }
         if let Some(attestation) = attestation {
             attestation.abort();
             let _ = attestation.await;

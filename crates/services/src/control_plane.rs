@@ -18,6 +18,7 @@ use crate::attestation::{AttestationService, TrustAnchors};
 use crate::compat::CompatService;
 use crate::corridors::CorridorService;
 use crate::ffm::{FfmConfig, FfmService};
+use crate::heliopass::{HelioService, HelioSettings};
 use crate::inventory::{self, DeviceInventory};
 use crate::operations::Operations;
 use crate::{Registry, ServiceError};
@@ -33,6 +34,9 @@ pub struct ControlPlane {
     pub operations: Operations,
     /// corrd: photonic corridors.
     pub corridors: Arc<CorridorService>,
+    /// heliopassd: ring calibration and tracking (its loop is started by
+    /// whoever serves, as corrd's reconciler).
+    pub heliopass: Arc<HelioService>,
     /// memqosd: free-form memory and policies.
     pub ffm: Arc<FfmService>,
     /// attestd: device attestation and tickets.
@@ -167,6 +171,7 @@ impl ControlPlane {
         .await?;
         let operations =
             Operations::new(Registry::new(Arc::clone(&store)), Arc::clone(&clocks.wall));
+        let optics_for_helio = Arc::clone(&optics);
         let corridors = CorridorService::start(
             Arc::clone(&store),
             &topology,
@@ -177,6 +182,16 @@ impl ControlPlane {
         .await
         .map(Arc::new)
         .map_err(ServiceError::from)?;
+        let heliopass = Arc::new(HelioService::new(
+            Arc::clone(&optics_for_helio),
+            Arc::clone(&topology),
+            clocks.clone(),
+            operations.clone(),
+            Arc::clone(&corridors),
+            HelioSettings::default(),
+        ));
+        let tuning: Arc<dyn crate::corridors::tuning::LaneTuning> = heliopass.clone();
+        corridors.attach_tuning(&tuning);
         let ffm = FfmService::start(
             Arc::clone(&store),
             Arc::clone(&clocks.wall),
@@ -204,6 +219,7 @@ impl ControlPlane {
             inventory,
             operations,
             corridors,
+            heliopass,
             attestation,
             spdm_faults: spdm.faults(),
             fabric,

@@ -17,7 +17,7 @@ use corridor_hal::{Clock, Topology};
 use corridor_model::calibration::AmbientProfile;
 use corridor_model::fabric::{CxlDeviceType, DeviceStatus, FabricDevice};
 use corridor_model::meta::ResourceMeta;
-use corridor_model::units::{Bytes, Celsius, Gbps, Nanoseconds, Seconds};
+use corridor_model::units::{Bytes, Gbps, Nanoseconds};
 
 use crate::attestation::AttestationService;
 use crate::{Registry, ServiceError};
@@ -383,13 +383,7 @@ pub fn ambient_profiles(topology: &Topology) -> Vec<AmbientProfile> {
     topology
         .ambient_profiles()
         .iter()
-        .map(|profile| AmbientProfile {
-            name: profile.name.as_str().to_string(),
-            description: profile.description.clone(),
-            base_temp_c: Celsius::new(profile.base_temp_c.0),
-            swing_c: Celsius::new(profile.swing_c.0),
-            period_s: Seconds::new(profile.period_s.0.round() as u64),
-        })
+        .map(crate::heliopass::api_profile)
         .collect()
 }
 

@@ -13,6 +13,7 @@ pub mod control_plane;
 pub mod corridors;
 pub mod error;
 pub mod ffm;
+pub mod heliopass;
 pub mod ids;
 pub mod inventory;
 pub mod labels;

@@ -62,6 +62,27 @@ impl Progress {
     }
 }
 
+impl Progress {
+    /// As [`Progress::report`], with the kind's progress detail.
+    pub async fn report_detail(
+        &self,
+        percent: u8,
+        message: impl Into<String>,
+        detail: serde_json::Value,
+    ) -> Result<(), ServiceError> {
+        let message = message.into();
+        let now = self.clock.now();
+        self.registry
+            .update(&self.id, None, |op| {
+                op.progress(percent, message.clone(), now);
+                op.progress_detail = Some(detail.clone());
+                Ok(())
+            })
+            .await
+            .map(|_| ())
+    }
+}
+
 impl Operations {
     pub fn new(registry: Registry<Operation>, clock: Arc<dyn Clock>) -> Self {
         Self { registry, clock }

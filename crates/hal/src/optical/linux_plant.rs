@@ -14,8 +14,10 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use thiserror::Error;
 
+use super::linux::OptoeAccess;
 use super::linux::{OptoeConfig, OptoePort};
-use super::plant::{OpticalPlant, PlantPort};
+use super::plant::{OpticalPlant, PlantPort, SharedRingBank};
+use super::rings::PageFileRingBank;
 use super::{OpticalError, OpticalPort, Result};
 use crate::topology::Topology;
 
@@ -63,6 +65,9 @@ pub enum LinuxOpticsError {
 #[derive(Debug)]
 pub struct LinuxOptics {
     ports: Vec<OptoePort>,
+    /// Ring banks opened so far, by port: one handle per module, so its mutex is the bank's
+    /// single owner.
+    rings: std::sync::Mutex<BTreeMap<String, SharedRingBank>>,
 }
 
 impl LinuxOptics {
@@ -125,7 +130,10 @@ impl LinuxOptics {
             opened.identity().map_err(device)?;
             ports.push(opened);
         }
-        Ok(Self { ports })
+        Ok(Self {
+            ports,
+            rings: std::sync::Mutex::new(BTreeMap::new()),
+        })
     }
 }
 
@@ -168,5 +176,33 @@ impl OpticalPlant for LinuxOptics {
     fn blocks(&self) -> bool {
         // Status polls sleep between reads, and i2c transfers wait on the bus.
         true
+    }
+
+    /// The HELIOPASS pages of an optoe `eeprom` module; `None` for a module whose page B0h
+    /// does not carry the ring header (a standard module) or one reached through raw i2c-dev
+    /// (the page-file bank speaks the linear optoe layout only).
+    fn ring_bank(&self, id: &str) -> Result<Option<SharedRingBank>> {
+        let Some(port) = self.ports.iter().find(|p| p.name() == id) else {
+            return Ok(None);
+        };
+        let mut rings = self
+            .rings
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(bank) = rings.get(id) {
+            return Ok(Some(std::sync::Arc::clone(bank)));
+        }
+        let config = port.config();
+        if config.access != OptoeAccess::Eeprom {
+            return Ok(None);
+        }
+        let bank = match PageFileRingBank::open(&config.path, usize::from(config.lanes)) {
+            Ok(bank) => bank,
+            Err(e @ OpticalError::Io { .. }) => return Err(e),
+            Err(_) => return Ok(None),
+        };
+        let bank: SharedRingBank = std::sync::Arc::new(std::sync::Mutex::new(Box::new(bank)));
+        rings.insert(id.to_owned(), std::sync::Arc::clone(&bank));
+        Ok(Some(bank))
     }
 }

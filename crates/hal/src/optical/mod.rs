@@ -41,6 +41,7 @@ pub mod plant;
 pub mod ring_twin;
 pub mod rings;
 pub mod twin;
+pub mod twin_rings;
 
 use std::fmt::Debug;
 
@@ -55,7 +56,7 @@ use thiserror::Error;
 
 pub use linux::{OptoeAccess, OptoeConfig, OptoePort};
 pub use linux_plant::{LinuxOptics, LinuxOpticsError};
-pub use plant::{OpticalPlant, PlantPort, TwinFaults};
+pub use plant::{AmbientScope, OpticalPlant, PlantPort, SharedRingBank, TwinAmbient, TwinFaults};
 pub use ring_twin::{RingBankConfig, RingBankTwin};
 pub use rings::{PageFileRingBank, RingBank};
 pub use twin::{PortFaults, TwinFault, TwinOpticalPort, TwinOptics};

@@ -8,10 +8,18 @@
 
 use std::fmt::Debug;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 
+use super::rings::RingBank;
 use super::{OpticalPort, Result, TwinFault};
+use crate::topology::AmbientProfile;
+
+/// A module's ring bank as the plant hands it out. The mutex is the bank's ownership: a
+/// calibration or a tracking pass holds it for its whole run, so two controllers on the same
+/// rings never interleave ([`RingBank`] methods take `&mut self` for the same reason).
+pub type SharedRingBank = Arc<Mutex<Box<dyn RingBank + Send>>>;
 
 /// One port of the plant, as listed by [`OpticalPlant::inventory`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,6 +72,51 @@ pub trait OpticalPlant: Send + Sync + Debug {
     fn twin_faults(&self) -> Option<&dyn TwinFaults> {
         None
     }
+
+    /// The microring bank of port `id` (HELIOPASS vendor pages B0h–B3h), where the module has
+    /// one: every twin port does; a real module only if its pages answer.
+    ///
+    /// # Errors
+    /// I/O or codec errors opening a real module's pages.
+    fn ring_bank(&self, id: &str) -> Result<Option<SharedRingBank>> {
+        let _ = id;
+        Ok(None)
+    }
+
+    /// The handle that sets the twin's ambient temperature, on the twin only.
+    fn twin_ambient(&self) -> Option<&dyn TwinAmbient> {
+        None
+    }
+}
+
+/// Where an ambient profile applies in the twin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AmbientScope {
+    /// Every port of the rack.
+    Rack,
+    /// The ports of one host (topology host id).
+    Host(String),
+    /// One port.
+    Port(String),
+}
+
+/// The twin's ambient temperature: which profile each port's case follows. Real hardware has
+/// none ([`OpticalPlant::twin_ambient`] is `None`): its temperature is the room's.
+pub trait TwinAmbient: Send + Sync + Debug {
+    /// Makes the ports in `scope` follow `profile` from `now` on (the profile's time origin is
+    /// `now`: a step at `at_s` happens `at_s` seconds after it is applied). Returns the ports.
+    ///
+    /// # Errors
+    /// [`super::OpticalError::UnknownPort`] (also for a host with no optical port).
+    fn apply_ambient(
+        &self,
+        scope: &AmbientScope,
+        profile: &AmbientProfile,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<String>>;
+
+    /// The profile port `id` follows and its time origin.
+    fn ambient_of(&self, id: &str) -> Option<(AmbientProfile, DateTime<Utc>)>;
 }
 
 /// Faults injected into a simulated plant, for exercising reconcilers and alarms. Real

@@ -77,6 +77,12 @@ pub trait RingBank: Debug {
 
     /// Control time since the bank was opened, µs.
     fn elapsed_us(&self) -> f64;
+
+    /// The plant's simulated clock has reached `now`: a twin bank takes its port's case
+    /// temperature at that instant; a real module lives in real time and ignores it.
+    fn set_plant_time(&mut self, now: chrono::DateTime<chrono::Utc>) {
+        let _ = now;
+    }
 }
 
 /// [`OpticalError::InvalidLane`] unless `ring < rings`.

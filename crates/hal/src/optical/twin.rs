@@ -7,9 +7,17 @@
 //! [`ModuleSim`] once and recomputes, for each lane, from the topology, the seed, the time and
 //! the injected faults:
 //!
-//! * **Module temperature** = the active ambient profile at the elapsed time
+//! * **Module temperature** = the ambient profile the port follows (the topology's active one
+//!   from twin start, or one applied later to the rack, the port's host or the port through
+//!   [`TwinAmbient`], from the moment of application) at the elapsed time
 //!   ([`crate::topology::AmbientProfile::temperature_at`]) + [`MODULE_SELF_HEATING_K`] + a
 //!   seeded per-module spread of ±[`SELF_HEATING_SPREAD_K`] + any injected temperature step.
+//! * **Microrings**: every port carries a [`RingBankTwin`] (one ring per lane, on the port's
+//!   lane lines, physics in [`super::ring_twin`]) behind [`OpticalPlant::ring_bank`], following
+//!   the same case temperature ([`super::twin_rings`]). Until HELIOPASS takes a bank over, the
+//!   port's lanes use the ideal heater lock below; afterwards their receivers see the bank's
+//!   actual ring detuning (the larger of the two ends'), so an untracked bank drifts off its
+//!   lanes and its BER shows it.
 //! * **Laser**: launch power = the port's `laser.output_power_dbm` + a seeded per-lane spread of
 //!   ±[`LAUNCH_SPREAD_DB`] − injected ageing. The laser sits on a TEC that rejects all but
 //!   [`LASER_TEC_RESIDUAL`] of the case temperature change since the lane was last locked
@@ -73,7 +81,11 @@ use corridor_protocols::cmis::{
     SimProfile,
 };
 
-use super::plant::{OpticalPlant, PlantPort, TwinFaults};
+use super::plant::{
+    AmbientScope, OpticalPlant, PlantPort, SharedRingBank, TwinAmbient, TwinFaults,
+};
+use super::ring_twin::{RingBankConfig, RingBankTwin, grid_wavelengths_nm};
+use super::twin_rings::{CaseTemperature, PortRings, RingOptics};
 use super::{
     CmisIo, OpticalError, OpticalPort, PortIdentity, PortMonitors, ProvisionReport, Result,
     VENDOR_NAME_OFFSET, VENDOR_PN_OFFSET, VENDOR_SN_OFFSET, VENDOR_TEXT_LEN, check_lane,
@@ -157,6 +169,8 @@ struct Published {
     launch_dbm: Vec<f64>,
     /// Laser chip temperature change since lock, K.
     laser_delta_t: Vec<f64>,
+    /// Per lane, the ring bank's detuning once HELIOPASS drives it, nm.
+    ring_detune_nm: Option<Vec<f64>>,
 }
 
 #[derive(Debug, Default)]
@@ -171,7 +185,6 @@ struct Shared {
 struct PortModel {
     index: usize,
     start: DateTime<Utc>,
-    ambient: AmbientProfile,
     self_heating_k: f64,
     launch_dbm: Vec<f64>,
     nominal_launch_dbm: f64,
@@ -227,8 +240,15 @@ struct RxMemo {
 #[derive(Debug)]
 pub struct TwinOpticalPort {
     name: String,
+    host: String,
     lanes: u8,
     model: PortModel,
+    /// The case temperature the module and its rings follow.
+    case: Arc<Mutex<CaseTemperature>>,
+    /// What the ring bank publishes for this port's receivers.
+    ring_optics: Arc<Mutex<RingOptics>>,
+    /// The module's ring bank (HELIOPASS vendor pages).
+    rings: SharedRingBank,
     shared: Arc<Mutex<Shared>>,
     inner: Mutex<Inner>,
 }
@@ -458,7 +478,6 @@ impl PortModel {
         Ok(Self {
             index,
             start: topo.twin().start_time,
-            ambient: topo.active_ambient_profile().clone(),
             self_heating_k: MODULE_SELF_HEATING_K
                 + SELF_HEATING_SPREAD_K * spread(seed, index, usize::MAX, 2),
             launch_dbm,
@@ -475,9 +494,14 @@ impl PortModel {
         })
     }
 
-    fn module_temp_c(&self, now: DateTime<Utc>, faults: &PortFaults) -> f64 {
-        let elapsed = (now - self.start).as_seconds_f64();
-        self.ambient.temperature_at(elapsed).0 + self.self_heating_k + faults.temperature_step_c
+    /// The case temperature of this port under the topology's active profile, from start.
+    fn case(&self, topo: &Topology) -> CaseTemperature {
+        CaseTemperature {
+            profile: topo.active_ambient_profile().clone(),
+            origin: self.start,
+            self_heating_k: self.self_heating_k,
+            step_c: 0.0,
+        }
     }
 }
 
@@ -547,10 +571,21 @@ impl TwinOpticalPort {
         }
         sim.tick();
         let start = model.start;
-        let t0 = model.module_temp_c(start, &PortFaults::default());
+        let case = model.case(topo);
+        let t0 = case.at(start);
+        let case = Arc::new(Mutex::new(case));
+        let ring_optics = Arc::new(Mutex::new(RingOptics::default()));
+        let rings = ring_bank(topo, index, lanes, &model)?;
+        let mut rings = PortRings::new(rings, Arc::clone(&case), Arc::clone(&ring_optics));
+        super::rings::RingBank::set_plant_time(&mut rings, start);
+        let rings: Box<dyn super::rings::RingBank + Send> = Box::new(rings);
         Ok(Self {
             name,
+            host: port.host.as_str().to_owned(),
             lanes,
+            case,
+            ring_optics,
+            rings: Arc::new(Mutex::new(rings)),
             shared,
             inner: Mutex::new(Inner {
                 sim,
@@ -627,7 +662,10 @@ impl TwinOpticalPort {
                 TwinFault::RingDetuning { nm, .. } => {
                     lanes.iter().for_each(|&i| f.ring_detuning_nm[i] = nm);
                 }
-                TwinFault::TemperatureStep { celsius } => f.temperature_step_c = celsius,
+                TwinFault::TemperatureStep { celsius } => {
+                    f.temperature_step_c = celsius;
+                    lock(&self.case).step_c = celsius;
+                }
                 TwinFault::LinkCut(_) => {}
             }
         }
@@ -650,6 +688,7 @@ impl TwinOpticalPort {
                 sh.cut_links[link.index] = false;
             }
         }
+        lock(&self.case).step_c = 0.0;
         self.refresh()
     }
 
@@ -681,14 +720,31 @@ impl TwinOpticalPort {
     }
 
     fn update_temperature(&self, now: DateTime<Utc>) {
-        let faults = lock(&self.shared).faults[self.model.index].clone();
+        let t = lock(&self.case).at(now);
         let mut inner = lock(&self.inner);
-        inner.module_temp_c = self.model.module_temp_c(now, &faults);
+        inner.module_temp_c = t;
         inner.now = now;
+    }
+
+    /// The module's ring bank.
+    #[must_use]
+    pub fn ring_bank(&self) -> SharedRingBank {
+        Arc::clone(&self.rings)
+    }
+
+    /// The topology host the port belongs to.
+    #[must_use]
+    pub fn host(&self) -> &str {
+        &self.host
     }
 
     /// One module step and the module temperature at `now`.
     fn step(&self, now: DateTime<Utc>) {
+        // The rings follow the clock whether or not a controller runs (a bank nobody tracks
+        // drifts); a controller holding the bank sets the time itself as it steps.
+        if let Ok(mut bank) = self.rings.try_lock() {
+            bank.set_plant_time(now);
+        }
         lock(&self.inner).sim.tick();
         self.update_temperature(now);
     }
@@ -709,6 +765,7 @@ impl TwinOpticalPort {
             p.laser_delta_t
                 .push((inner.module_temp_c - inner.laser_lock_c[i]) * LASER_TEC_RESIDUAL);
         }
+        p.ring_detune_nm = lock(&self.ring_optics).detune_nm.clone();
         sh.published[self.model.index] = p;
     }
 
@@ -762,9 +819,17 @@ impl TwinOpticalPort {
                 (Some(link), Some(peer), Some(peer_faults))
                     if !cut && peer.tx_on.get(i).copied().unwrap_or(false) =>
                 {
+                    let bank = |p: &Published| {
+                        p.ring_detune_nm
+                            .as_ref()
+                            .and_then(|d| d.get(i).copied())
+                            .unwrap_or(0.0)
+                    };
                     let detune = own_faults.ring_detuning_nm[i]
                         .abs()
-                        .max(peer_faults.ring_detuning_nm.get(i).map_or(0.0, |d| d.abs()));
+                        .max(peer_faults.ring_detuning_nm.get(i).map_or(0.0, |d| d.abs()))
+                        .max(bank(&own))
+                        .max(bank(peer));
                     let (rate, modulation) = self.lane_signal(sim, lane);
                     let inputs = [
                         peer.launch_dbm[i],
@@ -1055,6 +1120,66 @@ impl TwinOptics {
     }
 }
 
+/// The ring bank of port `index`: one ring per lane on the port's lane lines (lane *k* on the
+/// grid's channel `first_channel + k`, as the port's lasers start), the topology's ring design,
+/// designed for the nominal case temperature (25 °C inlet + [`MODULE_SELF_HEATING_K`]), seeded
+/// per port.
+fn ring_bank(topo: &Topology, index: usize, lanes: u8, model: &PortModel) -> Result<RingBankTwin> {
+    let port = &topo.optical_ports()[index];
+    let spacing = port.grid.spacing_ghz.0;
+    let first_thz = 193.1 + f64::from(port.grid.first_channel) * spacing * 1e-3;
+    let mut cfg = RingBankConfig::new(
+        usize::from(lanes),
+        splitmix64(topo.twin().seed ^ splitmix64(index as u64 ^ 0x7269_6e67)),
+    );
+    cfg.laser_nm = grid_wavelengths_nm(usize::from(lanes), first_thz, spacing);
+    cfg.ring = corridor_physics::Microring {
+        heater_max: cfg.ring.heater_max,
+        default_bias: cfg.ring.default_bias,
+        ..model.ring
+    };
+    cfg.reference_c = 25.0 + MODULE_SELF_HEATING_K;
+    RingBankTwin::new(cfg)
+}
+
+impl TwinAmbient for TwinOptics {
+    fn apply_ambient(
+        &self,
+        scope: &AmbientScope,
+        profile: &AmbientProfile,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<String>> {
+        let chosen: Vec<&Arc<TwinOpticalPort>> = match scope {
+            AmbientScope::Rack => self.ports.iter().collect(),
+            AmbientScope::Host(h) => self.ports.iter().filter(|p| p.host == *h).collect(),
+            AmbientScope::Port(id) => vec![self.port_or_unknown(id)?],
+        };
+        if chosen.is_empty() {
+            let AmbientScope::Host(h) = scope else {
+                unreachable!("a rack has ports and a port scope is one port")
+            };
+            return Err(OpticalError::UnknownPort {
+                port: format!("(any optical port of host {h})"),
+            });
+        }
+        for p in &chosen {
+            {
+                let mut case = lock(&p.case);
+                case.profile = profile.clone();
+                case.origin = now;
+            }
+            p.refresh()?;
+        }
+        Ok(chosen.iter().map(|p| p.name.clone()).collect())
+    }
+
+    fn ambient_of(&self, id: &str) -> Option<(AmbientProfile, DateTime<Utc>)> {
+        let p = TwinOptics::port(self, id)?;
+        let case = lock(&p.case);
+        Some((case.profile.clone(), case.origin))
+    }
+}
+
 impl TwinOptics {
     fn port_or_unknown(&self, id: &str) -> Result<&Arc<TwinOpticalPort>> {
         self.port(id).ok_or_else(|| OpticalError::UnknownPort {
@@ -1106,6 +1231,14 @@ impl OpticalPlant for TwinOptics {
     }
 
     fn twin_faults(&self) -> Option<&dyn TwinFaults> {
+        Some(self)
+    }
+
+    fn ring_bank(&self, id: &str) -> Result<Option<SharedRingBank>> {
+        Ok(TwinOptics::port(self, id).map(|p| p.ring_bank()))
+    }
+
+    fn twin_ambient(&self) -> Option<&dyn TwinAmbient> {
         Some(self)
     }
 }

@@ -489,6 +489,9 @@ pub struct AmbientProfile {
     pub name: ProfileName,
     /// What the profile represents.
     pub description: String,
+    /// Where its figures come from (a reference, or "assumption" with its bound).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub source: String,
     /// Base temperature, °C.
     pub base_temp_c: Celsius,
     /// Peak-to-peak periodic swing, °C (0 for a constant profile).
@@ -609,6 +612,7 @@ mod tests {
         let p = AmbientProfile {
             name: ProfileName::new("p").unwrap(),
             description: String::new(),
+            source: String::new(),
             base_temp_c: Celsius(24.0),
             swing_c: Celsius(4.0),
             period_s: Seconds(86_400.0),

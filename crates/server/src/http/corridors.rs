@@ -187,8 +187,9 @@ pub async fn corridor_telemetry(
     Ok(Json(state.plane.corridors.telemetry(&caller, &id).await?))
 }
 
-/// Recalibrate (RFC "Recalibrate corridor"): a CMIS re-lock of every lane
-/// (data path cycled, lasers re-tuned) as a long-running operation.
+/// Recalibrate (RFC "Recalibrate corridor"): a HELIOPASS `full`
+/// calibration of the corridor's rings at both ends (as
+/// `POST /v1/heliopass/calibrate` with this corridor), a long operation.
 #[utoipa::path(
     post,
     path = "/v1/corridors/{id}/recalibrate",
@@ -198,7 +199,7 @@ pub async fn corridor_telemetry(
     responses(
         (status = 202, description = "Started; poll the operation", body = Operation),
         NotFoundProblem,
-        (status = 409, description = "No lit lanes to re-lock (held for attestation, or released)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Its lanes are dark (NotLit: held for attestation, provisioning, released), a calibration of its ports is under way (CalibrationInProgress) or a module has no ring pages (NotCalibratable)", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn recalibrate_corridor(
@@ -206,9 +207,9 @@ pub async fn recalibrate_corridor(
     Authenticated(caller): Authenticated,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
-    let operation = state.plane.corridors.recalibrate(&caller, &id).await?;
-    let location = format!("/v1/operations/{}", operation.id);
-    Ok(with_location(StatusCode::ACCEPTED, location, operation))
+    let request = corridor_model::calibration::RecalibrateRequest::default().for_corridor(id);
+    let operation = state.plane.heliopass.calibrate(&caller, request).await?;
+    Ok(super::heliopass::accepted(operation))
 }
 
 /// Renew the corridor's lease for another full `policy_lease_ttl_s`; its

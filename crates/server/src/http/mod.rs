@@ -18,6 +18,7 @@ pub mod corridors;
 pub mod extract;
 pub mod ffm;
 pub mod health;
+pub mod heliopass;
 pub mod inventory;
 pub mod list;
 pub mod middleware;
@@ -71,6 +72,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(compat::routes())
         .merge(corridors::routes())
         .merge(ffm::routes())
+        .merge(heliopass::routes())
         .merge(inventory::routes())
         .merge(pending::routes())
         .merge(operations::routes())

@@ -41,7 +41,6 @@ pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(create_path, list_paths))
         .routes(routes!(get_path, delete_path))
-        .routes(routes!(heliopass_calibrate))
 }
 
 // fabmand: CXL fabric paths.
@@ -80,15 +79,4 @@ pending_endpoint!(
     "tenant",
     ["id"],
     "the CXL fabric manager (fabmand: switch paths with QoS over the FM API)"
-);
-
-// heliopassd: calibration.
-pending_endpoint!(
-    heliopass_calibrate,
-    post,
-    "/v1/heliopass/calibrate",
-    "heliopassd",
-    "infrastructure",
-    [],
-    "HELIOPASS optical calibration (heliopassd)"
 );

@@ -24,6 +24,8 @@ pub struct Options {
     state: Option<tempfile::TempDir>,
     encryption_at_rest_required: bool,
     attest_on_request: bool,
+    heliopass: Option<corridor_services::heliopass::HelioSettings>,
+    time_scale: Option<f64>,
 }
 
 impl Options {
@@ -65,6 +67,18 @@ impl Options {
         self
     }
 
+    /// heliopassd's settings (control rate, tracking on or off).
+    pub fn heliopass(mut self, settings: corridor_services::heliopass::HelioSettings) -> Self {
+        self.heliopass = Some(settings);
+        self
+    }
+
+    /// Simulated seconds per real second of the plant clock.
+    pub fn time_scale(mut self, scale: f64) -> Self {
+        self.time_scale = Some(scale);
+        self
+    }
+
     /// An existing state directory (a restart), instead of a new one.
     pub fn state(mut self, state: tempfile::TempDir) -> Self {
         self.state = Some(state);
@@ -80,6 +94,12 @@ impl Options {
         config.security_domains = self.security_domains;
         config.insecure_dev = self.insecure_dev;
         config.attest_on_request = self.attest_on_request;
+        if let Some(settings) = self.heliopass {
+            config.heliopass = settings;
+        }
+        if self.time_scale.is_some() {
+            config.time_scale = self.time_scale;
+        }
         if self.encryption_at_rest_required {
             config.plaintext_persistence = false;
         }

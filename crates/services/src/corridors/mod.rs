@@ -31,6 +31,7 @@ pub mod ledger;
 pub mod optics;
 pub mod reconcile;
 pub mod trust;
+pub mod tuning;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -104,6 +105,10 @@ pub struct CorridorService {
     /// Who vouches for the devices at corridors' ends (attestd); without
     /// it `attestation_required` corridors stay held.
     trust: std::sync::OnceLock<Arc<dyn trust::DeviceTrust>>,
+    /// heliopassd's ring state for the telemetry (absent: no tuning
+    /// figures). Weak: heliopassd holds corrd, so a strong reference back
+    /// would keep both (and the store) alive after the plane is dropped.
+    tuning: std::sync::OnceLock<std::sync::Weak<dyn tuning::LaneTuning>>,
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -140,6 +145,7 @@ impl CorridorService {
             lit: Mutex::new(HashMap::new()),
             lighting: tokio::sync::Mutex::new(()),
             trust: std::sync::OnceLock::new(),
+            tuning: std::sync::OnceLock::new(),
         };
         // Corridors that were lit before a restart are lit again: the twin's
         // modules start dark, as real modules after a power cycle.
@@ -151,6 +157,74 @@ impl CorridorService {
     /// for the devices at both their ends. Set once, at start.
     pub fn attach_trust(&self, trust: Arc<dyn trust::DeviceTrust>) {
         let _ = self.trust.set(trust);
+    }
+
+    /// Lets the telemetry report heliopassd's ring state (heater power in
+    /// `power_pj_per_bit`, lock error in `drift`). Set once, at start.
+    pub fn attach_tuning(&self, tuning: &Arc<dyn tuning::LaneTuning>) {
+        let _ = self.tuning.set(Arc::downgrade(tuning));
+    }
+
+    fn tuning(&self) -> Option<Arc<dyn tuning::LaneTuning>> {
+        self.tuning.get().and_then(std::sync::Weak::upgrade)
+    }
+
+    /// The assignments of the corridors this process has lit.
+    pub fn lit_assignments(&self) -> Vec<(String, corridor_model::corridor::CorridorAssignment)> {
+        lock(&self.lit)
+            .iter()
+            .map(|(id, a)| (id.clone(), a.clone()))
+            .collect()
+    }
+
+    /// Sets `condition` on corridor `id` (no-op when it is unchanged or the
+    /// corridor is gone): heliopassd's ring-lock condition.
+    pub async fn record_condition(
+        &self,
+        id: &str,
+        condition: Condition,
+    ) -> Result<(), CorridorError> {
+        let Ok(current) = self.registry.get(id).await else {
+            return Ok(());
+        };
+        if current.meta.conditions.iter().any(|c| {
+            c.condition_type == condition.condition_type
+                && c.status == condition.status
+                && c.reason == condition.reason
+        }) {
+            return Ok(());
+        }
+        match self
+            .registry
+            .update(id, None, |c| {
+                c.meta.set_condition(condition.clone());
+                Ok(())
+            })
+            .await
+        {
+            Ok(_) | Err(ServiceError::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Reads corridor `id`'s lanes back at the plant's time and records the
+    /// outcome (status, BER, eye margin), as a recalibration ends.
+    pub async fn record_readback(&self, id: &str) -> Result<Corridor, CorridorError> {
+        let corridor = self.registry.get(id).await?;
+        let Some(assignment) = corridor.assignment.clone() else {
+            return Err(no_lanes(&corridor));
+        };
+        self.advance().await?;
+        let readback = optics::read(&self.optics, &corridor, &assignment).await?;
+        let now = self.clocks.wall.now();
+        Ok(self
+            .registry
+            .update(id, None, |c| {
+                reconcile::apply_readback(c, &readback, now);
+                c.meta.updated_at = now;
+                Ok(())
+            })
+            .await?)
     }
 
     /// The attestations vouching for both ends of `a`, or why not.
@@ -670,7 +744,16 @@ impl CorridorService {
             readback.laser_bias_ma.iter().copied(),
             corridor_physics::Gbps(a.lane_rate_gbps),
         );
-        let power = laser.0 + energy.tx.0 + energy.rx.0;
+        // Ring heaters as heliopassd drives them: mW over Gb/s is pJ/bit.
+        let tuning = self
+            .tuning()
+            .and_then(|t| t.tuning(&a.ports, &a.module_lanes));
+        let bits_gbps = a.lane_rate_gbps * a.module_lanes.len() as f64;
+        let heater = match &tuning {
+            Some(t) if bits_gbps > 0.0 => t.heater_mw / bits_gbps,
+            _ => 0.0,
+        };
+        let power = laser.0 + energy.tx.0 + energy.rx.0 + heater;
         let errors = self.count_errors(corridor, Some(&readback)).await?;
         Ok(CorridorTelemetry {
             ber: readback.worst_post_fec_ber,
@@ -678,7 +761,14 @@ impl CorridorService {
             ber_is_upper_bound: Some(readback.post_fec_is_upper_bound),
             temp_c: Celsius(readback.temp_c),
             power_pj_per_bit: PicojoulesPerBit(power),
-            drift: optics::drift_level(readback.worst_drift_share),
+            // The worse of the laser's offset from its grid line and the
+            // rings' lock error (a share of the linewidth: under 10 % is
+            // the loop's noise floor, above 25 % the drop response falls).
+            drift: optics::drift_level(
+                readback
+                    .worst_drift_share
+                    .max(tuning.as_ref().map_or(0.0, |t| t.worst_error_share)),
+            ),
             // The reserved share of what the lane plan can carry: the twin
             // has no traffic generator, so this is the committed load.
             utilization_percent: if corridor.achievable_gbps.get() > 0.0 {
@@ -771,7 +861,11 @@ impl CorridorService {
 
     /// Advances the plant's physics to the plant clock's current time.
     async fn advance(&self) -> Result<(), CorridorError> {
-        optics::advance(&self.optics, self.clocks.plant.now()).await
+        let now = self.clocks.plant.now();
+        if let Some(tuning) = self.tuning() {
+            tuning.catch_up(now);
+        }
+        optics::advance(&self.optics, now).await
     }
 
     /// Starts a recalibration (a CMIS re-lock of every lane) as a

@@ -1,0 +1,31 @@
+//! What corrd asks heliopassd about a corridor's rings: the tuning state the
+//! telemetry reports (heater power, lock error) and whether the rings hold
+//! lock. corrd does not depend on heliopassd; heliopassd attaches itself
+//! ([`super::CorridorService::attach_tuning`]), as attestd does for trust.
+
+use std::fmt;
+
+/// The rings of some lanes of one corridor, both ends.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TuningState {
+    /// Heater power of the corridor's rings (both ends), mW.
+    pub heater_mw: f64,
+    /// Largest |lock error| as a share of the ring linewidth.
+    pub worst_error_share: f64,
+    /// Ring lanes whose lock is lost or re-acquiring ("op-h0-0 lane 3").
+    pub unlocked: Vec<String>,
+}
+
+/// heliopassd, as corrd sees it.
+pub trait LaneTuning: Send + Sync + fmt::Debug {
+    /// The tracked state of `lanes` on `ports`; `None` when HELIOPASS does
+    /// not drive these rings (never calibrated, or no ring pages).
+    fn tuning(&self, ports: &[String], lanes: &[u8]) -> Option<TuningState>;
+
+    /// Brings the ring trackers to the plant's time `now`, before corrd
+    /// advances the plant: no reading sees rings the loop has not followed.
+    fn catch_up(&self, now: chrono::DateTime<chrono::Utc>);
+}
+
+/// Condition type of a corridor whose rings HELIOPASS tracks.
+pub const RING_LOCK: &str = "RingLock";

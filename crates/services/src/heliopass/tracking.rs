@@ -1,0 +1,326 @@
+//! Continuous tracking: every lit port's tracker, stepped on the plant's
+//! simulated time at the configured control rate.
+//!
+//! **Catching up.** [`HelioService::catch_up`] brings every calibrated
+//! port's tracker to the plant's time. corrd calls it before it advances
+//! the plant (so no reading ever sees a bank the tracker has not caught up
+//! with), and the loop ([`spawn`]) calls it every
+//! [`super::HelioSettings::tick`] so tracking runs when nobody reads.
+//!
+//! **Which periods run.** Between two catch-ups, `due` control periods
+//! passed in simulated time (12 000 at 1 kHz, ×60, 200 ms). Up to
+//! [`super::HelioSettings::max_periods_per_tick`] instants are spread evenly
+//! over the interval; at each the bank is set to that instant's temperature
+//! and a period runs if a ring is not locked, the bank's sensor moved more
+//! than [`super::HelioSettings::quiet_k`] since the last period that ran, or
+//! [`super::HelioSettings::keepalive_s`] passed. Otherwise the period is
+//! skipped: on the twin the ambient is the only disturbance, and a locked
+//! loop with no disturbance only re-measures noise. Skipped periods are
+//! counted ([`super::control::PortStats`]). This is what keeps the loop under
+//! 10 % of a core at ×60 (BENCHMARKS.md); a real module would run the
+//! controller at its rate on its own core.
+//!
+//! **Loss of lock.** A ring the tracker reports lost is searched and
+//! re-acquired by the tracker itself; the corridor shows `RingLock=False /
+//! Reacquiring` meanwhile. Not locked again within
+//! [`super::HelioSettings::reacquire_periods`] → `RingLock=False /
+//! ReacquireFailed`: the lane's BER is corrd's reconciler's to repair
+//! (re-tune, cycle, reroute), as for any unhealthy corridor.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use corridor_hal::optical::RingBank;
+use corridor_model::meta::{Condition, ConditionStatus};
+use corridor_protocols::cmis::LockState;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use super::control::PortControl;
+use super::{HelioService, lock};
+use crate::corridors::tuning::RING_LOCK;
+
+/// Stops the tracking loop.
+#[derive(Debug)]
+pub struct TrackingHandle {
+    stop: watch::Sender<bool>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl TrackingHandle {
+    pub async fn stop(mut self) {
+        let _ = self.stop.send(true);
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for TrackingHandle {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+    }
+}
+
+/// Runs a tracking pass every tick until stopped.
+pub fn spawn(service: Arc<HelioService>) -> TrackingHandle {
+    let (stop, mut stopped) = watch::channel(false);
+    let tick = service.settings().tick;
+    let task = tokio::spawn(async move {
+        let mut interval = tokio::time::interval(tick);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = interval.tick() => {}
+                _ = stopped.changed() => break,
+            }
+            service.pass().await;
+        }
+    });
+    TrackingHandle {
+        stop,
+        task: Some(task),
+    }
+}
+
+/// What one port's catch-up did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CatchUp {
+    pub periods_run: u64,
+    pub periods_skipped: u64,
+    pub lost: u64,
+}
+
+impl HelioService {
+    /// Lit ports → the module lanes lit on them.
+    fn lit_ports(&self) -> BTreeMap<String, BTreeSet<u8>> {
+        let mut ports: BTreeMap<String, BTreeSet<u8>> = BTreeMap::new();
+        for (_, a) in self.corridors.lit_assignments() {
+            for p in &a.ports {
+                ports
+                    .entry(p.clone())
+                    .or_default()
+                    .extend(a.module_lanes.iter().copied());
+            }
+        }
+        ports
+    }
+
+    /// Brings every calibrated port's tracker to `now` (see the module
+    /// documentation). Ports under calibration are left to it. A port whose
+    /// corridors were released stays tracked: its rings stay on their lanes
+    /// for the next grant instead of drifting off with the ambient.
+    pub fn catch_up(&self, now: DateTime<Utc>) -> CatchUp {
+        let mut total = CatchUp::default();
+        if !self.settings().tracking {
+            return total;
+        }
+        for (port, control) in self.controls() {
+            if self.is_busy(&port) {
+                continue;
+            }
+            let mut c = lock(&control);
+            match step_port(&mut c, now, &self.settings()) {
+                Ok(done) => {
+                    total.periods_run += done.periods_run;
+                    total.periods_skipped += done.periods_skipped;
+                    total.lost += done.lost;
+                }
+                Err(e) => {
+                    tracing::warn!(port = %port, error = %crate::error::error_chain(&e), "tracking period failed");
+                }
+            }
+        }
+        total
+    }
+
+    /// One pass of the loop: calibrate lit ports never calibrated, catch up,
+    /// then set each lit corridor's `RingLock` condition.
+    pub async fn pass(self: &Arc<Self>) {
+        let lit = self.lit_ports();
+        for port in lit.keys() {
+            let known = lock(&self.ports)
+                .get(port)
+                .is_some_and(|c| lock(c).is_calibrated());
+            if known || self.is_busy(port) || self.optics.port(port).is_none() {
+                continue;
+            }
+            // A lit port HELIOPASS has never calibrated: calibrate it once
+            // (a port without ring pages is skipped).
+            let Ok(control) = self.control(port) else {
+                continue;
+            };
+            lock(&self.busy).insert(
+                port.clone(),
+                "the tracking loop's first calibration of this lit port".into(),
+            );
+            let now = self.plant_now();
+            let settings = self.settings();
+            let outcome = tokio::task::spawn_blocking(move || {
+                lock(&control).calibrate(
+                    corridor_model::calibration::CalibrationMode::Full,
+                    now,
+                    &settings,
+                )
+            })
+            .await;
+            lock(&self.busy).remove(port);
+            match outcome {
+                Ok(Ok(())) => tracing::info!(port = %port, "ring bank calibrated for tracking"),
+                Ok(Err(e)) => {
+                    tracing::warn!(port = %port, error = %crate::error::error_chain(&e), "calibration for tracking failed")
+                }
+                Err(e) => tracing::warn!(port = %port, error = %e, "calibration task failed"),
+            }
+        }
+        let service = Arc::clone(self);
+        let now = self.plant_now();
+        let _ = tokio::task::spawn_blocking(move || service.catch_up(now)).await;
+        self.record_conditions().await;
+    }
+
+    /// `RingLock` on every lit corridor whose rings HELIOPASS drives.
+    async fn record_conditions(&self) {
+        let now = self.wall_now();
+        for (id, a) in self.corridors.lit_assignments() {
+            let mut unlocked = Vec::new();
+            let mut failed = Vec::new();
+            let mut tracked = false;
+            for port in &a.ports {
+                let Some(control) = lock(&self.ports).get(port).cloned() else {
+                    continue;
+                };
+                // A port under calibration is left out of this pass.
+                let Ok(c) = control.try_lock() else {
+                    continue;
+                };
+                if !c.is_calibrated() {
+                    continue;
+                }
+                tracked = true;
+                for lane in c.unlocked_lanes() {
+                    if !a.module_lanes.contains(&lane) {
+                        continue;
+                    }
+                    let ring_failed = (0..c.unlocked_for.len()).any(|ring| {
+                        c.lane_of_ring(ring) == Some(lane)
+                            && c.unlocked_for[ring]
+                                .is_some_and(|n| n > self.settings().reacquire_periods)
+                    });
+                    let name = format!("{port} lane {lane}");
+                    if ring_failed {
+                        failed.push(name);
+                    } else {
+                        unlocked.push(name);
+                    }
+                }
+            }
+            if !tracked {
+                continue;
+            }
+            let condition = if !failed.is_empty() {
+                Condition::new(
+                    RING_LOCK,
+                    ConditionStatus::False,
+                    "ReacquireFailed",
+                    format!(
+                        "rings of {} did not lock again within {} control periods; corrd's reconciler repairs the lanes (re-tune, data-path cycle, reroute)",
+                        failed.join(", "),
+                        self.settings().reacquire_periods
+                    ),
+                    now,
+                )
+            } else if !unlocked.is_empty() {
+                Condition::new(
+                    RING_LOCK,
+                    ConditionStatus::False,
+                    "Reacquiring",
+                    format!(
+                        "lock lost on {}: power-monitor search under way",
+                        unlocked.join(", ")
+                    ),
+                    now,
+                )
+            } else {
+                Condition::new(
+                    RING_LOCK,
+                    ConditionStatus::True,
+                    "Locked",
+                    "every ring of the corridor is held on its lane by the dither loop",
+                    now,
+                )
+            };
+            if let Err(e) = self.corridors.record_condition(&id, condition).await {
+                tracing::warn!(corridor = %id, error = %crate::error::error_chain(&e), "cannot record RingLock");
+            }
+        }
+    }
+}
+
+/// Runs `c`'s tracker up to `now` (see the module documentation); public
+/// for the tracking benchmark.
+pub fn step_port(
+    c: &mut PortControl,
+    now: DateTime<Utc>,
+    s: &super::HelioSettings,
+) -> Result<CatchUp, corridor_heliopass::HelioError> {
+    let mut done = CatchUp::default();
+    let Some(from) = c.sim_time else {
+        return Ok(done);
+    };
+    if now <= from || c.tracker_mut().is_none() {
+        return Ok(done);
+    }
+    let hz = s.control_hz.max(1.0);
+    let span = (now - from).as_seconds_f64();
+    let due = (span * hz).floor() as u64;
+    if due == 0 {
+        return Ok(done);
+    }
+    let instants = due.min(u64::from(s.max_periods_per_tick.max(1)));
+    let bank_arc = c.bank();
+    let mut bank = lock(&bank_arc);
+    let bank: &mut dyn RingBank = bank.as_mut();
+    for k in 1..=instants {
+        let t = from + TimeDelta::nanoseconds((span * 1e9 * k as f64 / instants as f64) as i64);
+        bank.set_plant_time(t);
+        let tracker = c.tracker_mut().expect("checked above");
+        let all_locked = tracker.loops.iter().all(|l| l.state == LockState::Locked);
+        let temp = bank.read(0)?.temperature_c();
+        let quiet = c.last_run.is_some_and(|(at, t_c)| {
+            (temp - t_c).abs() <= s.quiet_k && (t - at).as_seconds_f64() < s.keepalive_s
+        });
+        if all_locked && quiet {
+            continue;
+        }
+        let tracker = c.tracker_mut().expect("checked above");
+        let report = tracker.step(bank)?;
+        let states: Vec<bool> = tracker
+            .loops
+            .iter()
+            .map(|l| l.state == LockState::Locked)
+            .collect();
+        done.periods_run += 1;
+        done.lost += report.lost.len() as u64;
+        c.stats.lock_losses += report.lost.len() as u64;
+        for (ring, locked) in states.into_iter().enumerate() {
+            let slot = &mut c.unlocked_for[ring];
+            *slot = if locked {
+                None
+            } else {
+                let n = slot.map_or(0, |n| n + 1);
+                if n == s.reacquire_periods + 1 {
+                    c.stats.handed_over += 1;
+                }
+                Some(n)
+            };
+        }
+        c.last_run = Some((t, temp));
+    }
+    done.periods_skipped = due - done.periods_run;
+    c.stats.periods_run += done.periods_run;
+    c.stats.periods_skipped += done.periods_skipped;
+    c.sim_time = Some(now);
+    Ok(done)
+}
