@@ -1,8 +1,8 @@
 //! `corridorctl`: the CorridorOS command-line client.
 
 mod attest;
-mod compat;
 mod calibrate;
+mod compat;
 mod config;
 mod corridor;
 mod ffm;
