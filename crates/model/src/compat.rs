@@ -190,7 +190,11 @@ pub struct EngineOptions {
     pub memory_ordering: Option<MemoryOrdering>,
     /// Most guest instructions per translated block: FEX `MaxInst`; 1 is
     /// QEMU's `-singlestep` (one instruction per block, ~38× slower here).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::units::integral_option"
+    )]
     #[schema(minimum = 1, maximum = 65535)]
     pub max_block_instructions: Option<u32>,
     /// Translate across branches into larger blocks: FEX `Multiblock`,
@@ -607,7 +611,11 @@ pub struct LaunchRequest {
     #[schema(example = "tenantA", pattern = "^[A-Za-z0-9_-]{1,63}$")]
     pub security_domain: Option<String>,
     /// Wall-clock limit; the process is killed after it (default 60).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::units::integral_option"
+    )]
     #[schema(minimum = 1, maximum = 3600)]
     pub timeout_s: Option<u32>,
 }
@@ -743,6 +751,24 @@ mod tests {
             launch_domains: vec![],
             description: String::new(),
         }
+    }
+
+    /// JSON Schema's `integer` includes 2.0 (found by the contract fuzzer:
+    /// a profile with `max_block_instructions: 2.0` was refused).
+    #[test]
+    fn integer_options_accept_integral_floats() {
+        let options: EngineOptions =
+            serde_json::from_value(serde_json::json!({"max_block_instructions": 2.0})).unwrap();
+        assert_eq!(options.max_block_instructions, Some(2));
+        assert!(
+            serde_json::from_value::<EngineOptions>(
+                serde_json::json!({"max_block_instructions": 2.5})
+            )
+            .is_err()
+        );
+        let launch: LaunchRequest =
+            serde_json::from_value(serde_json::json!({"exe": "/x", "timeout_s": 30.0})).unwrap();
+        assert_eq!(launch.timeout_s, Some(30));
     }
 
     #[test]
