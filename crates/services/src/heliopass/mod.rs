@@ -438,6 +438,19 @@ impl HelioService {
             }
         }
         let calibration_id = new_id("cal");
+        // The tracking loop's own first calibration of a newly lit port is
+        // short and not the caller's doing: wait for it (bounded) rather
+        // than refuse a recalibration asked right after the corridor lit.
+        let waited_until = std::time::Instant::now() + tracking::FIRST_CALIBRATION_WAIT;
+        while std::time::Instant::now() < waited_until
+            && ports.iter().any(|p| {
+                lock(&self.busy)
+                    .get(p)
+                    .is_some_and(|by| by == tracking::FIRST_CALIBRATION)
+            })
+        {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
         // Claim every port before the operation starts: the claim is the
         // refusal of a second calibration, never a queue.
         {

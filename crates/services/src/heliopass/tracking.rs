@@ -48,6 +48,15 @@ pub struct TrackingHandle {
     task: Option<JoinHandle<()>>,
 }
 
+/// Who holds a port while the tracking loop calibrates it for the first
+/// time. A caller's calibration waits for this one (it is the system's own
+/// and short) instead of being refused.
+pub(crate) const FIRST_CALIBRATION: &str = "the tracking loop's first calibration of this lit port";
+
+/// How long a caller's calibration waits for the tracking loop's first
+/// calibration of its ports before it is refused as busy.
+pub(crate) const FIRST_CALIBRATION_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 impl TrackingHandle {
     pub async fn stop(mut self) {
         let _ = self.stop.send(true);
@@ -151,10 +160,7 @@ impl HelioService {
             let Ok(control) = self.control(port) else {
                 continue;
             };
-            lock(&self.busy).insert(
-                port.clone(),
-                "the tracking loop's first calibration of this lit port".into(),
-            );
+            lock(&self.busy).insert(port.clone(), FIRST_CALIBRATION.into());
             let now = self.plant_now();
             let settings = self.settings();
             let outcome = tokio::task::spawn_blocking(move || {
