@@ -60,24 +60,47 @@ async fn two_daemons_on_one_etcd_serve_the_same_state() {
     }
 
     // A change made in etcd behind both daemons' backs is what both serve.
+    // (A policy, because nothing reconciles it back: a device deleted from
+    // the store reappears as soon as the inventory polls the switches that
+    // still answer for it.)
+    // (Created through the last-started daemon: the memory ledger is fenced
+    // to the newest memqosd on a store.)
+    let created = client_b.policy_create(&night_policy()).await.unwrap();
+    assert_eq!(client_a.policy(&created.id).await.unwrap().id, created.id);
     let direct = etcd.store().await.unwrap();
     let keys = direct
         .range(corridor_store::RangeRequest::prefix("/registry/"))
         .await
         .unwrap();
-    let device_key = keys
+    let policy_key = keys
         .kvs
         .iter()
-        .find(|kv| kv.key.ends_with("/cxl-dev-004"))
-        .expect("the inventory lives in etcd")
+        .find(|kv| kv.key.ends_with(&format!("/{}", created.id)))
+        .expect("the policy lives in etcd")
         .key
         .clone();
-    direct.delete(&device_key).await.unwrap();
-    assert_eq!(client_a.devices().await.unwrap().len(), 3);
-    assert_eq!(client_b.devices().await.unwrap().len(), 3);
+    direct.delete(&policy_key).await.unwrap();
+    assert!(client_a.policies().await.unwrap().is_empty());
+    assert!(client_b.policies().await.unwrap().is_empty());
 
     a.stop().await;
     b.stop().await;
+}
+
+fn night_policy() -> corridor_model::policy::PolicyRequest {
+    corridor_model::policy::PolicyRequest {
+        name: "night".into(),
+        security_domain: "tenantA".into(),
+        target: Default::default(),
+        min_gbs: corridor_model::units::GigabytesPerSecond(10.0),
+        window: corridor_model::policy::PolicyWindow {
+            start: "20:00".into(),
+            end: "08:00".into(),
+            time_zone: "UTC".into(),
+            days: vec![],
+        },
+        labels: Default::default(),
+    }
 }
 
 #[tokio::test]
