@@ -12,6 +12,7 @@
 //! | [`planner`] | [`Planner::decide`]: feasibility (reach, latency, BER via `corridor-physics`), QoS, pre-emption |
 //! | [`sim`] | seeded dynamic-traffic simulator (Poisson arrivals, exponential holding), Erlang-B |
 //! | [`topologies`] | NSFNET (14 nodes, 21 links) and a single link |
+//! | [`cxl`] | CXL fabric paths: fewest-switch, widest route with every port's bandwidth and the latency bound |
 //! | [`memory`] | free-form memory: bundle placement (weighted interleave) and the time-windowed bandwidth-floor ledger |
 //!
 //! ```
@@ -29,6 +30,7 @@
 //! assert!(occ.apply(&d, GrantId(2)).is_err());
 //! ```
 
+pub mod cxl;
 pub mod graph;
 pub mod ksp;
 pub mod memory;
