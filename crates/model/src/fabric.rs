@@ -182,6 +182,76 @@ pub struct FabricHop {
     pub egress_port: u16,
 }
 
+/// A vPPB of a host's virtual CXL switch bound to a device port (Bind vPPB, 5201h).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct VppbBinding {
+    pub switch_id: String,
+    /// The virtual CXL switch of the host's upstream port.
+    pub vcs_id: u8,
+    pub vppb_id: u8,
+    /// The physical downstream port bound.
+    pub port: u16,
+    /// The logical device bound on a multi-logical device; absent for a whole port (an SLD).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ld_id: Option<u16>,
+}
+
+/// The memory a path's logical device holds (Get LD Allocations, 5401h, read back).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct LdGrant {
+    pub device: String,
+    pub ld_id: u16,
+    pub capacity_bytes: Bytes,
+}
+
+/// The bandwidth share of one logical device (Set QoS Allocated BW, 5407h, and Set QoS BW
+/// Limit, 5409h), as read back from the device. Fractions are of the device's bandwidth,
+/// in 256ths, as the FM API carries them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct QosShare {
+    pub device: String,
+    pub ld_id: u16,
+    #[schema(maximum = 255)]
+    pub allocated_bw_fraction: u8,
+    #[schema(maximum = 255)]
+    pub bw_limit_fraction: u8,
+    /// `allocated_bw_fraction` of the device's bandwidth.
+    pub allocated_gbps: Gbps,
+    /// `bw_limit_fraction` of the device's bandwidth.
+    pub limit_gbps: Gbps,
+}
+
+/// What creating the path wrote into the fabric, read back from the switches and devices.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct PathProgramming {
+    #[serde(default)]
+    pub bindings: Vec<VppbBinding>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ld_allocation: Option<LdGrant>,
+    #[serde(default)]
+    pub qos_shares: Vec<QosShare>,
+    /// Egress port congestion control enabled on the target (Set QoS Control, 5404h): how
+    /// a CXL device signals congestion (its DevLoad backpressure), which `qos.ecn` asks for.
+    pub congestion_control: bool,
+    /// Where the path's bandwidth guarantee is enforced: `device` (QoS shares on a
+    /// multi-logical device) or `admission` (only the port ledger: an SLD or a host target
+    /// has no FM-owned QoS).
+    pub enforcement: QosEnforcement,
+    /// What is modelled rather than spoken on the wire (CXL 3.x PBR routing tables and GIM
+    /// windows: no open implementation of those commands exists).
+    #[serde(default)]
+    pub modelled: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum QosEnforcement {
+    /// The target device enforces the share (QoS Allocated BW and BW Limit).
+    Device,
+    /// Only admission holds the guarantee: no component on the path takes a QoS share.
+    Admission,
+}
+
 /// A fabric path as the server returns it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct FabricPath {
@@ -196,6 +266,13 @@ pub struct FabricPath {
     pub status: PathStatus,
     #[serde(default)]
     pub hops: Vec<FabricHop>,
+    /// The route's idle latency as modelled from the topology (the target's latency through
+    /// one switch, plus 100 ns per further switch); absent until routed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub predicted_latency_ns: Option<Nanoseconds>,
+    /// What was programmed, read back; absent until programmed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub programming: Option<PathProgramming>,
     pub created_at: DateTime<Utc>,
     #[serde(flatten)]
     pub meta: ResourceMeta,
@@ -233,6 +310,8 @@ impl FabricPath {
             qos,
             status: PathStatus::Pending,
             hops: Vec::new(),
+            predicted_latency_ns: None,
+            programming: None,
             created_at: now,
             meta: ResourceMeta::new(now),
         }

@@ -139,7 +139,10 @@ impl fmt::Display for RouteError {
                 "port {port} has {free_gbps} Gb/s free, {needed_gbps} Gb/s needed"
             ),
             RouteError::Latency { best_ns, bound_ns } => {
-                write!(f, "the fastest route takes {best_ns} ns, above {bound_ns} ns")
+                write!(
+                    f,
+                    "the fastest route takes {best_ns} ns, above {bound_ns} ns"
+                )
             }
         }
     }
@@ -450,7 +453,9 @@ mod tests {
     #[test]
     fn one_switch_route_costs_the_targets_latency() {
         let f = two_switches();
-        let r = f.route(&demand("h0", "d0", 50.0, 300), all_free(&f)).unwrap();
+        let r = f
+            .route(&demand("h0", "d0", 50.0, 300), all_free(&f))
+            .unwrap();
         assert_eq!(r.hops.len(), 1);
         assert_eq!(r.latency_ns, 300);
         assert_eq!(f.ports()[r.hops[0].ingress].number, 0);
@@ -461,7 +466,9 @@ mod tests {
     #[test]
     fn an_isl_adds_a_switch_hop() {
         let f = two_switches();
-        let r = f.route(&demand("h0", "d1", 50.0, 400), all_free(&f)).unwrap();
+        let r = f
+            .route(&demand("h0", "d1", 50.0, 400), all_free(&f))
+            .unwrap();
         assert_eq!(r.hops.len(), 2);
         assert_eq!(r.latency_ns, 400);
         let numbers: Vec<u8> = r.ports().map(|p| f.ports()[p].number).collect();
@@ -501,7 +508,10 @@ mod tests {
         );
         assert!(matches!(
             f.route(&demand("h9", "d0", 1.0, 300), all_free(&f)),
-            Err(RouteError::UnknownEndpoint { which: "source", .. })
+            Err(RouteError::UnknownEndpoint {
+                which: "source",
+                ..
+            })
         ));
     }
 
@@ -536,7 +546,9 @@ mod tests {
         f.link(c, d);
         let dev = f.add_port(s[2], 8, 256.0);
         f.attach("d", EndpointKind::Device, 300, dev);
-        let r = f.route(&demand("h0", "d", 1.0, 1_000), all_free(&f)).unwrap();
+        let r = f
+            .route(&demand("h0", "d", 1.0, 1_000), all_free(&f))
+            .unwrap();
         let switches: Vec<usize> = r.hops.iter().map(|h| h.switch).collect();
         assert_eq!(switches, s);
         assert_eq!(r.ports().collect::<Vec<_>>(), [h, a, b, c, d, dev]);

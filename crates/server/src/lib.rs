@@ -319,6 +319,9 @@ impl Daemon {
             .then(|| self.state.plane.attestation.spawn_attestation_loop());
         // heliopassd's ring trackers follow the twin clock for every lit lane.
         let tracking = self.state.plane.heliopass.spawn_tracking();
+        // fabmand follows the switches: paths over a missing port degrade and
+        // are programmed again when it is back.
+        let paths = self.state.plane.paths.spawn_reconciler();
         self.state.ready.store(true, Ordering::Release);
         tracing::info!(
             addr = %self.local_addr,
@@ -351,6 +354,8 @@ impl Daemon {
             watchdog.abort();
         }
         reconciler.stop().await;
+        paths.abort();
+        let _ = paths.await;
         if let Some(tracking) = tracking {
             tracking.stop().await;
         }

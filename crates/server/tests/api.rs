@@ -202,30 +202,79 @@ async fn watch_streams_changes_after_the_list_revision() {
     server.stop().await;
 }
 
+/// The RFC's "Create Path" body, verbatim.
+const RFC_PATH: &str = r#"{
+  "source_device": "cxl-dev-001",
+  "target_device": "cxl-dev-002",
+  "path_type": "PBR",
+  "bandwidth_gbps": 64,
+  "latency_ns": 200,
+  "qos": {
+    "priority": "gold",
+    "min_bandwidth_gbps": 50,
+    "max_latency_ns": 300,
+    "pfc": true,
+    "ecn": false
+  }
+}"#;
+
 #[tokio::test]
-async fn every_pending_rfc_endpoint_answers_501_problem() {
+async fn the_rfc_path_example_works_verbatim_and_a_full_port_is_named() {
     let server = Server::start().await;
     let http = server.admin();
-    let pending = [("POST", "/v1/fabman/paths")];
-    for (method, path) in pending {
-        let response = http
-            .request(method.parse().unwrap(), server.url(path))
+    let post = |body: String| {
+        http.post(server.url("/v1/fabman/paths"))
             .header("content-type", "application/json")
-            .body("{}")
+            .body(body)
             .send()
+    };
+    let response = post(RFC_PATH.to_owned()).await.unwrap();
+    assert_eq!(response.status(), 201);
+    let location = response.headers()["location"].to_str().unwrap().to_owned();
+    let path: Value = response.json().await.unwrap();
+    assert_eq!(
+        location,
+        format!("/v1/fabman/paths/{}", path["id"].as_str().unwrap())
+    );
+    assert_eq!(path["status"], "active", "{path}");
+    assert_eq!(
+        path["hops"],
+        serde_json::json!([{"switch_id": "sw0", "ingress_port": 8, "egress_port": 9}])
+    );
+    assert_eq!(path["qos"]["min_bandwidth_gbps"], 50.0);
+    assert_eq!(path["programming"]["enforcement"], "admission");
+    let one: Value = json(&server, &location).await;
+    assert_eq!(one["id"], path["id"]);
+    let all: Vec<Value> = json(&server, "/v1/fabman/paths").await;
+    assert_eq!(all.len(), 1);
+
+    // cxl-dev-002's port admits 192 Gb/s; 50 are held: 150 more is 8 short.
+    let greedy = RFC_PATH
+        .replace("\"min_bandwidth_gbps\": 50", "\"min_bandwidth_gbps\": 150")
+        .replace("\"bandwidth_gbps\": 64", "\"bandwidth_gbps\": 150");
+    let full = Reply::read(post(greedy).await.unwrap()).await;
+    assert_problem(&full, 409);
+    let detail = full.body["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("sw0/9") && detail.contains("short by 8.0"),
+        "{detail}"
+    );
+
+    // Unknown device: 422 naming the field.
+    let unknown = Reply::read(
+        post(RFC_PATH.replace("cxl-dev-002", "cxl-dev-404"))
             .await
-            .unwrap();
-        let Reply { body, .. } = {
-            let reply = Reply::read(response).await;
-            assert_problem(&reply, 501);
-            reply
-        };
-        let detail = body["detail"].as_str().unwrap();
-        assert!(
-            detail.contains("is not implemented yet: ") && detail.ends_with(" is not built"),
-            "{method} {path}: {body}"
-        );
-    }
+            .unwrap(),
+    )
+    .await;
+    assert_problem(&unknown, 422);
+    assert_eq!(unknown.body["errors"][0]["pointer"], "/target_device");
+
+    let deleted = http.delete(server.url(&location)).send().await.unwrap();
+    assert_eq!(deleted.status(), 200);
+    let deleted: Value = deleted.json().await.unwrap();
+    assert_eq!(deleted["status"], "released");
+    assert_problem(&reply(&server, &location).await, 404);
     server.stop().await;
 }
 

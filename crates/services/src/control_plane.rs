@@ -17,6 +17,7 @@ use corridor_hal::attestation::{TwinSpdm, TwinSpdmConfig, TwinSpdmFaults};
 use crate::attestation::{AttestationService, TrustAnchors};
 use crate::compat::CompatService;
 use crate::corridors::CorridorService;
+use crate::fabman::PathService;
 use crate::ffm::{FfmConfig, FfmService};
 use crate::heliopass::{HelioService, HelioSettings};
 use crate::inventory::{self, DeviceInventory};
@@ -48,6 +49,8 @@ pub struct ControlPlane {
     pub fabric: Option<Arc<FabricTwin>>,
     /// compatd: translation profiles and launched programs.
     pub compat: Arc<CompatService>,
+    /// fabmand: CXL fabric paths (its reconciler is started by whoever serves).
+    pub paths: Arc<PathService>,
 }
 
 /// How long one FM API connect or answer may take before the switch is
@@ -208,6 +211,16 @@ impl ControlPlane {
             },
         })?;
         let compat = Arc::new(CompatService::start(Arc::clone(&store)).await?);
+        let paths = Arc::new(PathService::new(
+            Arc::clone(&store),
+            &topology,
+            fabric
+                .as_ref()
+                .map(|twin| twin.endpoints())
+                .unwrap_or_default(),
+            FM_API_TIMEOUT,
+            Arc::clone(&clocks.wall),
+        ));
         corridors.attach_trust(attestation.clone());
         ffm.attach_trust(attestation.clone());
         Ok(ControlPlane {
@@ -224,6 +237,7 @@ impl ControlPlane {
             spdm_faults: spdm.faults(),
             fabric,
             compat,
+            paths,
         })
     }
 

@@ -12,6 +12,7 @@ pub mod compat;
 pub mod control_plane;
 pub mod corridors;
 pub mod error;
+pub mod fabman;
 pub mod ffm;
 pub mod heliopass;
 pub mod ids;

@@ -205,6 +205,18 @@ impl<T: FmTransport> FmClient<T> {
         }
     }
 
+    /// Set QoS Control (5404h) on the MLD on `port`; returns what it accepted.
+    pub fn set_qos_control(
+        &mut self,
+        port: u8,
+        set: QosControl,
+    ) -> Result<QosControl, FabricError> {
+        match self.tunnel(port, &Request::SetQosControl(set))? {
+            Response::QosControl(r) => Ok(r),
+            _ => unreachable!("Set QoS Control decodes only to QosControl"),
+        }
+    }
+
     /// Get QoS Allocated BW (5406h) of `count` LDs from `start_ld` of the MLD on `port`.
     pub fn qos_allocated_bw(
         &mut self,

@@ -34,7 +34,11 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(inject_twin_fault))
 }
 
-fn with_location(status: StatusCode, location: String, body: impl serde::Serialize) -> Response {
+pub(super) fn with_location(
+    status: StatusCode,
+    location: String,
+    body: impl serde::Serialize,
+) -> Response {
     let mut response = (status, Json(body)).into_response();
     if let Ok(value) = HeaderValue::from_str(&location) {
         response.headers_mut().insert(header::LOCATION, value);

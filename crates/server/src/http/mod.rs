@@ -16,6 +16,7 @@ pub mod compat;
 pub mod contract;
 pub mod corridors;
 pub mod extract;
+pub mod fabman;
 pub mod ffm;
 pub mod health;
 pub mod heliopass;
@@ -24,7 +25,6 @@ pub mod list;
 pub mod middleware;
 pub mod openapi;
 pub mod operations;
-pub mod pending;
 pub mod problem;
 pub mod responses;
 
@@ -74,7 +74,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(ffm::routes())
         .merge(heliopass::routes())
         .merge(inventory::routes())
-        .merge(pending::routes())
+        .merge(fabman::routes())
         .merge(operations::routes())
         .merge(health::routes())
         .merge(openapi::routes())

@@ -105,13 +105,6 @@ problem_set!(
     }
 );
 
-problem_set!(
-    /// An endpoint whose service is not built yet (the answer names it).
-    NotImplementedProblem {
-        501 => "Not implemented yet; `detail` names the capability that is missing",
-    }
-);
-
 /// Statuses a layer in front of every handler can answer, added to every
 /// operation of the document.
 pub fn layer_responses(document: &mut OpenApi) {

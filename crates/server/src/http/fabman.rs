@@ -1,0 +1,139 @@
+//! fabmand's path endpoints: CXL fabric paths with QoS, admitted against every port's
+//! bandwidth and programmed into the switches over FM API.
+//!
+//! Paths are cluster infrastructure: operators create and delete them, read-only
+//! principals read them, security domains do not see them.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use corridor_model::fabric::{FabricPath, FabricPathRequest};
+use corridor_model::problem::Problem;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::AppState;
+use super::corridors::with_location;
+use super::extract::{IfMatch, IfMatchHeader, ListParams, ListQuery, StrictJson};
+use super::list::list_or_watch;
+use super::problem::ApiResult;
+use super::responses::{BodyProblems, IfMatchProblems, ListProblems, NotFoundProblem};
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_path, list_paths))
+        .routes(routes!(get_path, delete_path))
+}
+
+/// Create a fabric path (RFC "Create Path").
+///
+/// Routes from `source_device` to `target_device` (hosts' root ports and devices:
+/// host → device for `HBR` or `PBR`, device → device for `PBR`, host → host for `GIM`)
+/// over ports with `qos.min_bandwidth_gbps` free and a modelled latency within
+/// `qos.max_latency_ns`; grants the bandwidth on every port in one store transaction;
+/// then, host → device, binds a vPPB of the host's virtual switch to the device (a free
+/// LD of a multi-logical device) and sets the LD's QoS share and limit over FM API, read
+/// back into `programming`. `qos.ecn` enables the target's egress congestion control
+/// (only an MLD has it: otherwise 422); `qos.pfc` is what CXL's credit-based link layer
+/// always gives. PBR routing entries and GIM windows are modelled and say so in
+/// `programming.modelled`.
+#[utoipa::path(
+    post,
+    path = "/v1/fabman/paths",
+    tag = "fabmand",
+    security(("mtls" = ["infrastructure"])),
+    request_body = FabricPathRequest,
+    responses(
+        (status = 201, description = "Admitted and programmed", body = FabricPath),
+        (status = 409, description = "Cannot be granted: a port on the best route has too little bandwidth left (InsufficientCapacity, naming the port and the shortfall), no route meets the latency bound or joins the endpoints (NoFeasiblePath), the device is bound to other hosts (DeviceTaken), the host's virtual switch has no free vPPB (NoFreeVppb), or this corridord has no switch to program (NoFabricManager)", body = Problem, content_type = "application/problem+json"),
+        BodyProblems,
+        (status = 503, description = "A switch did not answer or refused a command, or the capacity kept changing; nothing was left granted. Retry", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn create_path(
+    State(state): State<AppState>,
+    StrictJson(request): StrictJson<FabricPathRequest>,
+) -> ApiResult<Response> {
+    let path = state.plane.paths.create(request).await?;
+    let location = format!("/v1/fabman/paths/{}", path.id);
+    Ok(with_location(StatusCode::CREATED, location, path))
+}
+
+/// List fabric paths.
+///
+/// A bare array; `limit`/`continue` paging (next token in `X-Continue`),
+/// `label_selector`, and `watch=true&resource_version=N` as server-sent events.
+#[utoipa::path(
+    get,
+    path = "/v1/fabman/paths",
+    tag = "fabmand",
+    security(("mtls" = ["infrastructure"])),
+    params(ListParams),
+    responses(
+        (status = 200, description = "The paths: a bare JSON array (paging in the X-Continue, Link and X-Resource-Version headers), or with `watch=true` a server-sent event stream of ADDED/MODIFIED/DELETED events",
+            content((Vec<FabricPath> = "application/json"), (super::responses::WatchStreamEvent = "text/event-stream")),
+            headers(
+                ("X-Resource-Version" = String, description = "The store revision the page was read at; watch from it"),
+                ("X-Continue" = String, description = "Token for the next page, absent on the last"),
+                ("Link" = String, description = "rel=\"next\" link to the next page"),
+            )),
+        ListProblems,
+    )
+)]
+pub async fn list_paths(State(state): State<AppState>, query: ListQuery) -> ApiResult<Response> {
+    list_or_watch(
+        &state,
+        state.plane.paths.registry(),
+        "/v1/fabman/paths",
+        query,
+    )
+    .await
+}
+
+/// One fabric path.
+#[utoipa::path(
+    get,
+    path = "/v1/fabman/paths/{id}",
+    tag = "fabmand",
+    security(("mtls" = ["infrastructure"])),
+    params(("id" = String, Path, description = "Path id")),
+    responses(
+        (status = 200, description = "The path", body = FabricPath),
+        NotFoundProblem,
+    )
+)]
+pub async fn get_path(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<FabricPath>> {
+    Ok(Json(state.plane.paths.registry().get(&id).await?))
+}
+
+/// Release a fabric path: the object and its bandwidth on every port go in one
+/// transaction, then its vPPB binding (unless another path of the host uses it) and the
+/// device's QoS shares are taken back. Answers the path as released. `If-Match` makes it
+/// conditional.
+#[utoipa::path(
+    delete,
+    path = "/v1/fabman/paths/{id}",
+    tag = "fabmand",
+    security(("mtls" = ["infrastructure"])),
+    params(
+        ("id" = String, Path, description = "Path id"),
+        IfMatchHeader,
+    ),
+    responses(
+        (status = 200, description = "Released", body = FabricPath),
+        NotFoundProblem,
+        IfMatchProblems,
+        (status = 503, description = "The capacity kept changing; retry", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn delete_path(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    IfMatch(precondition): IfMatch,
+) -> ApiResult<Json<FabricPath>> {
+    Ok(Json(state.plane.paths.delete(&id, precondition).await?))
+}

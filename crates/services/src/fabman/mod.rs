@@ -1,0 +1,761 @@
+//! fabmand's paths: CXL fabric paths with QoS, admitted against a per-port bandwidth
+//! ledger in one store transaction and programmed into the switches over FM API.
+//!
+//! - **Admission** ([`ledger`]): route over the free bandwidth of every port
+//!   ([`corridor_planner::cxl`]), then write the path and its share on each port key in one
+//!   transaction comparing the revisions the route was planned on; a lost race replans.
+//! - **Programming** ([`program`]): a host-to-device path binds a vPPB of the host's
+//!   virtual CXL switch to the device (a free LD of an MLD, the whole port of an SLD) and,
+//!   on an MLD, sets every LD's QoS Allocated BW and BW Limit from the paths on it (and
+//!   egress congestion control for `ecn`), then reads them back. Device-to-device (PBR) and
+//!   host-to-host (GIM) paths are admitted and routed, but their CXL 3.x routing entries are
+//!   modelled: no open implementation of the PBR/GFD commands exists (the path says so).
+//! - **Reconciling**: FM API discovery every [`RECONCILE_PERIOD`]; a path crossing a port
+//!   or device that is gone turns `degraded`, and is programmed again when it is back.
+//!
+//! Paths hold no lease: a path is infrastructure an operator creates and deletes.
+
+pub mod error;
+pub mod graph;
+pub mod ledger;
+pub mod program;
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use corridor_hal::fabric::{Discovery, FabricSnapshot, PortStatus, SwitchEndpoint};
+use corridor_hal::{Clock, Topology};
+use corridor_model::fabric::{
+    FabricHop, FabricPath, FabricPathRequest, LdGrant, PathProgramming, PathStatus, QosEnforcement,
+    VppbBinding,
+};
+use corridor_model::meta::{Condition, ConditionStatus, condition_type};
+use corridor_model::units::{Bytes, Nanoseconds};
+use corridor_planner::cxl::{Demand, EndpointKind, Route, RouteError};
+use corridor_store::{Revision, StateStore};
+
+pub use error::PathError;
+use graph::FabricMap;
+use ledger::LedgerView;
+use program::{DeviceQos, HostToDevice, SwitchLink};
+
+use crate::{Registry, ServiceError};
+
+crate::meta_resource!(FabricPath, "fabric-paths");
+
+/// How often the reconciler asks the switches what is there.
+pub const RECONCILE_PERIOD: Duration = Duration::from_secs(2);
+
+/// Admission attempts before a 503.
+const ADMISSION_ATTEMPTS: usize = 8;
+
+/// What one path is, for programming.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Shape {
+    HostToDevice,
+    DeviceToDevice,
+    HostToHost,
+}
+
+#[derive(Debug)]
+pub struct PathService {
+    paths: Registry<FabricPath>,
+    store: Arc<dyn StateStore>,
+    map: FabricMap,
+    switches: BTreeMap<String, SwitchLink>,
+    clock: Arc<dyn Clock>,
+    /// One FM API programming at a time: bindings and QoS vectors are read-modify-write
+    /// on the devices.
+    programming: tokio::sync::Mutex<()>,
+    /// Graph ports that discovery last found down (their device gone or link down).
+    down: Mutex<HashSet<usize>>,
+    discovery: Mutex<Option<Discovery>>,
+}
+
+fn field(pointer: &'static str, rule: &'static str, message: String) -> PathError {
+    PathError::Field {
+        pointer,
+        rule,
+        message,
+    }
+}
+
+impl PathService {
+    /// A path service for the topology's fabric, programming the switches at `endpoints`
+    /// (none: paths cannot be created, see [`PathError::NoFabricManager`]).
+    pub fn new(
+        store: Arc<dyn StateStore>,
+        topology: &Topology,
+        endpoints: Vec<SwitchEndpoint>,
+        timeout: Duration,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        let switches = endpoints
+            .iter()
+            .map(|e| {
+                (
+                    e.name.clone(),
+                    SwitchLink {
+                        name: e.name.clone(),
+                        addr: e.addr,
+                        timeout,
+                    },
+                )
+            })
+            .collect();
+        let discovery = (!endpoints.is_empty()).then(|| Discovery::new(endpoints, timeout));
+        PathService {
+            paths: Registry::new(Arc::clone(&store)),
+            store,
+            map: FabricMap::from_topology(topology),
+            switches,
+            clock,
+            programming: tokio::sync::Mutex::new(()),
+            down: Mutex::new(HashSet::new()),
+            discovery: Mutex::new(discovery),
+        }
+    }
+
+    /// The paths registry (list, get and watch read it directly).
+    pub fn registry(&self) -> &Registry<FabricPath> {
+        &self.paths
+    }
+
+    fn shape(&self, request: &FabricPathRequest) -> Result<Shape, PathError> {
+        let kind = |pointer: &'static str, name: &str| {
+            self.map
+                .graph
+                .endpoint(name)
+                .map(|e| e.kind)
+                .ok_or_else(|| {
+                    field(
+                        pointer,
+                        "exists",
+                        format!("{name:?} is neither a host nor a device of the CXL fabric"),
+                    )
+                })
+        };
+        let source = kind("/source_device", &request.source_device)?;
+        let target = kind("/target_device", &request.target_device)?;
+        use corridor_model::fabric::PathType;
+        let shape = match (source, target) {
+            (EndpointKind::Host, EndpointKind::Device) => Shape::HostToDevice,
+            (EndpointKind::Device, EndpointKind::Device) => Shape::DeviceToDevice,
+            (EndpointKind::Host, EndpointKind::Host) => Shape::HostToHost,
+            (EndpointKind::Device, EndpointKind::Host) => {
+                return Err(field(
+                    "/source_device",
+                    "path_shape",
+                    "a device reaches a host's memory only through GIM between hosts; put the host as source and the device as target".into(),
+                ));
+            }
+        };
+        match (request.path_type, shape) {
+            (PathType::Hbr, Shape::HostToDevice) | (PathType::Pbr, Shape::HostToDevice) => {}
+            (PathType::Pbr, Shape::DeviceToDevice) | (PathType::Gim, Shape::HostToHost) => {}
+            (PathType::Hbr, _) => {
+                return Err(field(
+                    "/path_type",
+                    "path_shape",
+                    "HBR (hierarchy-based routing) joins a host to a device below it; device-to-device needs PBR, host-to-host GIM".into(),
+                ));
+            }
+            (PathType::Gim, _) => {
+                return Err(field(
+                    "/path_type",
+                    "path_shape",
+                    "GIM (global integrated memory) joins two hosts".into(),
+                ));
+            }
+            (PathType::Pbr, _) => {
+                return Err(field(
+                    "/path_type",
+                    "path_shape",
+                    "PBR joins a host or device to a device; host-to-host memory is GIM".into(),
+                ));
+            }
+        }
+        if request.qos.ecn {
+            let target_mld = self
+                .map
+                .devices
+                .get(&request.target_device)
+                .is_some_and(|d| d.mld);
+            if shape != Shape::HostToDevice || !target_mld {
+                return Err(field(
+                    "/qos/ecn",
+                    "supported",
+                    format!(
+                        "ecn is egress congestion control on the target's FM-owned QoS (an MLD, reached from a host); {} has none",
+                        request.target_device
+                    ),
+                ));
+            }
+        }
+        Ok(shape)
+    }
+
+    fn route(&self, request: &FabricPathRequest, view: &LedgerView) -> Result<Route, PathError> {
+        use corridor_model::fabric::PathType;
+        let down = self.down.lock().expect("down ports").clone();
+        let demand = Demand {
+            source: &request.source_device,
+            target: &request.target_device,
+            min_gbps: request.qos.min_bandwidth_gbps.get(),
+            max_latency_ns: request.qos.max_latency_ns.get(),
+            max_switches: (request.path_type == PathType::Hbr).then_some(1),
+        };
+        let free = |port: usize| {
+            (!down.contains(&port)).then(|| {
+                self.map.admissible_gbps(port)
+                    - view.held_gbps(&ledger::key_of_port(&self.map, port))
+            })
+        };
+        self.map.graph.route(&demand, free).map_err(|e| match e {
+            RouteError::Bandwidth {
+                port,
+                free_gbps,
+                needed_gbps,
+            } => PathError::InsufficientCapacity {
+                port: self.map.port_name(port),
+                free_gbps: free_gbps.max(0.0),
+                admissible_gbps: self.map.admissible_gbps(port),
+                needed_gbps,
+            },
+            RouteError::UnknownEndpoint { which, name } => field(
+                if which == "source" {
+                    "/source_device"
+                } else {
+                    "/target_device"
+                },
+                "exists",
+                format!("{name:?} is not a fabric endpoint"),
+            ),
+            other => PathError::NoFeasiblePath(other.to_string()),
+        })
+    }
+
+    fn hops(&self, route: &Route) -> Vec<FabricHop> {
+        let ports = self.map.graph.ports();
+        route
+            .hops
+            .iter()
+            .map(|h| FabricHop {
+                switch_id: self.map.graph.switches()[h.switch].clone(),
+                ingress_port: ports[h.ingress].number.into(),
+                egress_port: ports[h.egress].number.into(),
+            })
+            .collect()
+    }
+
+    /// Admits, routes and programs a path (`POST /v1/fabman/paths`).
+    pub async fn create(&self, request: FabricPathRequest) -> Result<FabricPath, PathError> {
+        let shape = self.shape(&request)?;
+        if self.switches.is_empty() {
+            return Err(PathError::NoFabricManager);
+        }
+        let now = self.clock.now();
+        let id = crate::ids::new_id("path");
+        let mut admitted = None;
+        for _ in 0..ADMISSION_ATTEMPTS {
+            let view = LedgerView::read(self.store.as_ref()).await?;
+            let route = self.route(&request, &view)?;
+            let mut path = FabricPath::pending(id.clone(), request.clone(), now);
+            path.status = PathStatus::Programming;
+            path.hops = self.hops(&route);
+            path.predicted_latency_ns = Some(Nanoseconds(route.latency_ns));
+            path.meta.set_condition(Condition::new(
+                condition_type::ADMITTED,
+                ConditionStatus::True,
+                "BandwidthGranted",
+                format!(
+                    "{} Gb/s guaranteed on {} ports; predicted latency {} ns (modelled)",
+                    request.qos.min_bandwidth_gbps.get(),
+                    route.hops.len() * 2,
+                    route.latency_ns
+                ),
+                now,
+            ));
+            let response = self
+                .store
+                .txn(ledger::grant_txn(&view, &path))
+                .await
+                .map_err(ServiceError::store("grant a fabric path"))?;
+            if response.succeeded {
+                admitted = Some((path, response.revision));
+                break;
+            }
+        }
+        let Some((path, revision)) = admitted else {
+            return Err(PathError::Contention {
+                attempts: ADMISSION_ATTEMPTS,
+            });
+        };
+        let _guard = self.programming.lock().await;
+        match self.program(&path, shape).await {
+            Ok(programming) => {
+                let now = self.clock.now();
+                let updated = self
+                    .paths
+                    .update(&path.id, Some(revision), |p| {
+                        p.programming = Some(programming.clone());
+                        p.status = PathStatus::Active;
+                        p.meta.updated_at = now;
+                        p.meta.set_condition(Condition::new(
+                            condition_type::READY,
+                            ConditionStatus::True,
+                            "Programmed",
+                            ready_message(&programming),
+                            now,
+                        ));
+                        Ok(())
+                    })
+                    .await?;
+                Ok(updated)
+            }
+            Err(e) => {
+                // Nothing stays granted for a path the fabric did not take.
+                if let Ok((current, kv)) = self.paths.get_kv(&path.id).await {
+                    let view = LedgerView::read(self.store.as_ref()).await?;
+                    let _ = self
+                        .store
+                        .txn(ledger::release_txn(&view, &current, &kv))
+                        .await;
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Programs `path` (admitted, hops set) into the fabric; returns what was read back.
+    async fn program(&self, path: &FabricPath, shape: Shape) -> Result<PathProgramming, PathError> {
+        let mut programming = PathProgramming {
+            bindings: Vec::new(),
+            ld_allocation: None,
+            qos_shares: Vec::new(),
+            congestion_control: false,
+            enforcement: QosEnforcement::Admission,
+            modelled: Vec::new(),
+        };
+        match shape {
+            Shape::HostToDevice => {
+                let device = self
+                    .map
+                    .devices
+                    .get(&path.target_device)
+                    .cloned()
+                    .expect("a routed device target is in the map");
+                let hop = &path.hops[path.hops.len() - 1];
+                let link = self.switch(&hop.switch_id)?;
+                let first = &path.hops[0];
+                let usp = u8::try_from(first.ingress_port).expect("ports are u8 in the graph");
+                let spec = HostToDevice {
+                    usp,
+                    port: device.port,
+                    mld: device.mld,
+                };
+                if path.hops.len() > 1 {
+                    programming.modelled.push(format!(
+                        "PBR routing entries across {} inter-switch links (no open FM API command set for them)",
+                        path.hops.len() - 1
+                    ));
+                }
+                let bound = blocking(move || program::bind(&link, spec)).await?;
+                let ld = bound.binding.ld_id;
+                programming.bindings.push(bound.binding.clone());
+                if let Some(ld) = ld {
+                    let qos = self
+                        .device_qos(&path.target_device, Some((path, ld)), None)
+                        .await?;
+                    let link = self.switch(&hop.switch_id)?;
+                    let ld8 = u8::try_from(ld).expect("LD ids of an MLD fit in 4 bits");
+                    let read = blocking(move || program::set_qos(&link, &qos, ld8)).await?;
+                    programming.ld_allocation = Some(LdGrant {
+                        device: path.target_device.clone(),
+                        ld_id: ld,
+                        capacity_bytes: Bytes(read.ld_bytes),
+                    });
+                    programming.qos_shares.push(read.share);
+                    programming.congestion_control = read.congestion_control;
+                    programming.enforcement = QosEnforcement::Device;
+                }
+            }
+            Shape::DeviceToDevice => {
+                programming.modelled.push(format!(
+                    "PBR routing entries {} (edge-port PIDs and switch routing tables: no open FM API command set exists for CXL 3.x PBR)",
+                    route_text(path)
+                ));
+            }
+            Shape::HostToHost => {
+                programming.modelled.push(format!(
+                    "GIM window and PBR routing entries {} (no open FM API command set exists for CXL 3.x GIM/GFD)",
+                    route_text(path)
+                ));
+            }
+        }
+        Ok(programming)
+    }
+
+    fn switch(&self, name: &str) -> Result<SwitchLink, PathError> {
+        self.switches
+            .get(name)
+            .cloned()
+            .ok_or(PathError::NoFabricManager)
+    }
+
+    /// The QoS vectors of a device from the paths that hold its LDs: each LD with paths
+    /// gets the sum of their guarantees as its allocated share and the sum of their asked
+    /// bandwidth as its limit; LDs without paths share what is left evenly, unlimited.
+    /// `adding` is a path being programmed (its LD not yet recorded), `removing` one being
+    /// released.
+    async fn device_qos(
+        &self,
+        device: &str,
+        adding: Option<(&FabricPath, u16)>,
+        removing: Option<&str>,
+    ) -> Result<DeviceQos, PathError> {
+        let facts = self
+            .map
+            .devices
+            .get(device)
+            .cloned()
+            .expect("only known devices are programmed");
+        let link = self.switch(&facts.switch)?;
+        let port = facts.port;
+        let lds = blocking(move || {
+            let mut client = corridor_hal::fabric::FmClient::new(
+                corridor_hal::fabric::MctpTcpTransport::connect(link.addr, link.timeout)?,
+            );
+            Ok(client.ld_info(port)?.ld_count)
+        })
+        .await?;
+        let lds = usize::from(lds.min(16));
+        let mut guaranteed = vec![0.0f64; lds];
+        let mut asked = vec![0.0f64; lds];
+        let mut congestion = false;
+        let mut count = |path: &FabricPath, ld: u16| {
+            let i = usize::from(ld);
+            if i < lds {
+                guaranteed[i] += path.qos.min_bandwidth_gbps.get();
+                asked[i] += path.bandwidth_gbps.get();
+                congestion |= path.qos.ecn;
+            }
+        };
+        for path in self.all_paths().await? {
+            if Some(path.id.as_str()) == removing || path.target_device != device {
+                continue;
+            }
+            if let Some(ld) = path
+                .programming
+                .as_ref()
+                .and_then(|p| p.ld_allocation.as_ref())
+                .map(|l| l.ld_id)
+            {
+                count(&path, ld);
+            }
+        }
+        if let Some((path, ld)) = adding {
+            count(path, ld);
+        }
+        let fraction = |gbps: f64| ((gbps / facts.gbps * 256.0).ceil() as u32).min(255) as u8;
+        let mut allocated: Vec<u8> = guaranteed.iter().map(|&g| fraction(g)).collect();
+        let limit: Vec<u8> = asked
+            .iter()
+            .map(|&a| if a > 0.0 { fraction(a) } else { 255 })
+            .collect();
+        let idle: Vec<usize> = (0..lds).filter(|&i| guaranteed[i] == 0.0).collect();
+        let used: u32 = allocated.iter().map(|&f| u32::from(f)).sum();
+        if !idle.is_empty() {
+            let each = (256u32.saturating_sub(used) / idle.len() as u32).min(255) as u8;
+            for i in idle {
+                allocated[i] = each;
+            }
+        }
+        Ok(DeviceQos {
+            device: device.to_owned(),
+            port,
+            allocated,
+            limit,
+            congestion_control: congestion,
+            device_gbps: facts.gbps,
+        })
+    }
+
+    async fn all_paths(&self) -> Result<Vec<FabricPath>, ServiceError> {
+        Ok(self
+            .paths
+            .list(&crate::registry::ListOptions::default())
+            .await?
+            .items)
+    }
+
+    /// Releases a path (`DELETE /v1/fabman/paths/{id}`): the object and its shares go in
+    /// one transaction, then its binding (if no other path of the host uses it) and the
+    /// device's QoS are taken back. Answers the path as released.
+    pub async fn delete(
+        &self,
+        id: &str,
+        precondition: Option<Revision>,
+    ) -> Result<FabricPath, PathError> {
+        let mut released = None;
+        for _ in 0..ADMISSION_ATTEMPTS {
+            let (path, kv) = self.paths.get_kv(id).await?;
+            crate::registry::check_precondition::<FabricPath>(id, precondition, &kv)?;
+            let view = LedgerView::read(self.store.as_ref()).await?;
+            let response = self
+                .store
+                .txn(ledger::release_txn(&view, &path, &kv))
+                .await
+                .map_err(ServiceError::store("release a fabric path"))?;
+            if response.succeeded {
+                released = Some((path, response.revision));
+                break;
+            }
+        }
+        let Some((mut path, revision)) = released else {
+            return Err(PathError::Contention {
+                attempts: ADMISSION_ATTEMPTS,
+            });
+        };
+        let _guard = self.programming.lock().await;
+        if let Err(e) = self.unprogram(&path).await {
+            // The grant is gone; what the switch still holds is reported, and the next
+            // path on the device rewrites its QoS vectors whole.
+            tracing::warn!(path = %path.id, error = %crate::error::error_chain(&e), "fabric path released, but the switch was not reprogrammed");
+        }
+        let now = self.clock.now();
+        path.status = PathStatus::Released;
+        path.meta.updated_at = now;
+        path.meta.resource_version = revision.to_string();
+        Ok(path)
+    }
+
+    async fn unprogram(&self, path: &FabricPath) -> Result<(), PathError> {
+        let Some(programming) = &path.programming else {
+            return Ok(());
+        };
+        let others = self.all_paths().await?;
+        for binding in &programming.bindings {
+            let shared = others.iter().any(|p| {
+                p.id != path.id
+                    && p.programming
+                        .as_ref()
+                        .is_some_and(|q| q.bindings.contains(binding))
+            });
+            if !shared {
+                let link = self.switch(&binding.switch_id)?;
+                let binding = binding.clone();
+                blocking(move || program::unbind(&link, &binding)).await?;
+            }
+        }
+        if let Some(ld) = &programming.ld_allocation {
+            let qos = self.device_qos(&ld.device, None, Some(&path.id)).await?;
+            let facts = &self.map.devices[&ld.device];
+            let link = self.switch(&facts.switch)?;
+            let ld8 = u8::try_from(ld.ld_id).expect("LD ids of an MLD fit in 4 bits");
+            blocking(move || program::set_qos(&link, &qos, ld8)).await?;
+        }
+        Ok(())
+    }
+
+    /// One reconcile pass: discovers the fabric, marks paths over missing ports or devices
+    /// `degraded`, and programs degraded (or never programmed) paths again once their
+    /// ports are back.
+    pub async fn reconcile_once(self: &Arc<Self>) -> Result<(), PathError> {
+        let this = Arc::clone(self);
+        let now = self.clock.now();
+        let Some(snapshot) = blocking(move || {
+            let mut discovery = this.discovery.lock().expect("discovery");
+            Ok(discovery.as_mut().map(|d| d.scan(now)))
+        })
+        .await?
+        else {
+            return Ok(());
+        };
+        let down = self.down_ports(&snapshot);
+        *self.down.lock().expect("down ports") = down.clone();
+        for path in self.all_paths().await? {
+            let broken: Vec<String> = self
+                .path_ports(&path)
+                .into_iter()
+                .filter(|p| down.contains(p))
+                .map(|p| self.map.port_name(p))
+                .collect();
+            let now = self.clock.now();
+            if !broken.is_empty() {
+                if path.status != PathStatus::Degraded {
+                    let message = format!(
+                        "port {} is down or its device is gone (FM API discovery)",
+                        broken.join(", ")
+                    );
+                    self.paths
+                        .update(&path.id, None, |p| {
+                            p.status = PathStatus::Degraded;
+                            p.meta.updated_at = now;
+                            p.meta.set_condition(Condition::new(
+                                condition_type::READY,
+                                ConditionStatus::False,
+                                "PortDown",
+                                message.clone(),
+                                now,
+                            ));
+                            p.meta.set_condition(Condition::new(
+                                condition_type::DEGRADED,
+                                ConditionStatus::True,
+                                "PortDown",
+                                message.clone(),
+                                now,
+                            ));
+                            Ok(())
+                        })
+                        .await?;
+                }
+                continue;
+            }
+            if matches!(path.status, PathStatus::Degraded) {
+                let Ok(shape) = self.shape(&path.request()) else {
+                    continue;
+                };
+                let _guard = self.programming.lock().await;
+                match self.program(&path, shape).await {
+                    Ok(programming) => {
+                        self.paths
+                            .update(&path.id, None, |p| {
+                                p.programming = Some(programming.clone());
+                                p.status = PathStatus::Active;
+                                p.meta.updated_at = now;
+                                p.meta.set_condition(Condition::new(
+                                    condition_type::READY,
+                                    ConditionStatus::True,
+                                    "Reprogrammed",
+                                    ready_message(&programming),
+                                    now,
+                                ));
+                                p.meta.set_condition(Condition::new(
+                                    condition_type::DEGRADED,
+                                    ConditionStatus::False,
+                                    "PortsBack",
+                                    "every port of the route answers again".to_owned(),
+                                    now,
+                                ));
+                                Ok(())
+                            })
+                            .await?;
+                    }
+                    Err(e) => {
+                        tracing::warn!(path = %path.id, error = %crate::error::error_chain(&e), "degraded fabric path not reprogrammed yet")
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Reconciles every [`RECONCILE_PERIOD`] until the service is dropped.
+    pub fn spawn_reconciler(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+        let weak = Arc::downgrade(self);
+        tokio::spawn(async move {
+            loop {
+                let Some(service) = weak.upgrade() else {
+                    return;
+                };
+                if let Err(e) = service.reconcile_once().await {
+                    tracing::warn!(error = %crate::error::error_chain(&e), "fabric path reconcile failed");
+                }
+                drop(service);
+                tokio::time::sleep(RECONCILE_PERIOD).await;
+            }
+        })
+    }
+
+    /// Graph ports that the snapshot shows down: every port of a switch that did not
+    /// answer, upstream ports whose link is down, device ports whose device is not active.
+    fn down_ports(&self, snapshot: &FabricSnapshot) -> HashSet<usize> {
+        let graph = &self.map.graph;
+        let mut down = HashSet::new();
+        for (i, port) in graph.ports().iter().enumerate() {
+            let switch = &graph.switches()[port.switch];
+            let Some(record) = snapshot.switches.iter().find(|s| &s.name == switch) else {
+                down.insert(i);
+                continue;
+            };
+            let state = record.ports.iter().find(|p| p.port == port.number);
+            let link_up = state.is_some_and(|p| p.status == PortStatus::Active);
+            let is_device = graph
+                .endpoint_at(i)
+                .is_some_and(|name| self.map.devices.contains_key(name));
+            let device_up = !is_device
+                || snapshot.devices.iter().any(|d| {
+                    &d.switch == switch && d.port == port.number && d.status == PortStatus::Active
+                });
+            if !link_up || !device_up {
+                down.insert(i);
+            }
+        }
+        down
+    }
+
+    fn path_ports(&self, path: &FabricPath) -> Vec<usize> {
+        let graph = &self.map.graph;
+        path.hops
+            .iter()
+            .flat_map(|h| {
+                let s = graph.switches().iter().position(|n| *n == h.switch_id);
+                [h.ingress_port, h.egress_port]
+                    .into_iter()
+                    .filter_map(move |p| s.and_then(|s| graph.port_index(s, u8::try_from(p).ok()?)))
+            })
+            .collect()
+    }
+}
+
+/// Runs blocking FM API work on the blocking pool.
+async fn blocking<T: Send + 'static>(
+    job: impl FnOnce() -> Result<T, program::ProgramError> + Send + 'static,
+) -> Result<T, PathError> {
+    tokio::task::spawn_blocking(job)
+        .await
+        .map_err(|_| PathError::Cancelled)?
+        .map_err(PathError::from)
+}
+
+fn route_text(path: &FabricPath) -> String {
+    path.hops
+        .iter()
+        .map(|h| {
+            format!(
+                "{} port {} -> port {}",
+                h.switch_id, h.ingress_port, h.egress_port
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn ready_message(p: &PathProgramming) -> String {
+    let mut parts: Vec<String> = p
+        .bindings
+        .iter()
+        .map(|b: &VppbBinding| {
+            format!(
+                "{} VCS {} vPPB {} bound to port {}{}",
+                b.switch_id,
+                b.vcs_id,
+                b.vppb_id,
+                b.port,
+                b.ld_id.map(|l| format!(" LD {l}")).unwrap_or_default()
+            )
+        })
+        .collect();
+    for q in &p.qos_shares {
+        parts.push(format!(
+            "{} LD {} QoS share {}/256, limit {}/256",
+            q.device, q.ld_id, q.allocated_bw_fraction, q.bw_limit_fraction
+        ));
+    }
+    if parts.is_empty() {
+        parts.push("admitted; routing modelled".into());
+    }
+    parts.join("; ")
+}
