@@ -42,7 +42,7 @@ pub enum CorridorCommand {
 }
 
 /// The JSON body given inline, or read from `file` (`-` = standard input).
-fn read_json<T: serde::de::DeserializeOwned>(
+pub(crate) fn read_json<T: serde::de::DeserializeOwned>(
     json: Option<String>,
     file: Option<PathBuf>,
 ) -> anyhow::Result<T> {
@@ -62,7 +62,7 @@ fn read_json<T: serde::de::DeserializeOwned>(
     serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("{origin}: {e}"))
 }
 
-fn show(value: impl serde::Serialize, kind: Kind, format: Format) -> anyhow::Result<()> {
+pub(crate) fn show(value: impl serde::Serialize, kind: Kind, format: Format) -> anyhow::Result<()> {
     let value: Value = serde_json::to_value(value)?;
     print!("{}", render(kind, &[value], format)?);
     Ok(())

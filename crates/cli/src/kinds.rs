@@ -124,6 +124,8 @@ impl Kind {
                         col("SOURCE", "source_device"),
                         col("TARGET", "target_device"),
                         col("TYPE", "path_type"),
+                        col("GBPS", "bandwidth_gbps"),
+                        col("LATENCY_NS", "predicted_latency_ns"),
                         col("STATUS", "status"),
                     ]
                 }

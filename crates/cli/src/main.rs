@@ -5,6 +5,7 @@ mod calibrate;
 mod compat;
 mod config;
 mod corridor;
+mod fabric;
 mod ffm;
 mod kinds;
 mod output;
@@ -99,6 +100,11 @@ enum Command {
         #[command(subcommand)]
         command: ffm::FfmCommand,
     },
+    /// CXL fabric (fabmand): devices, paths, path create/get/delete.
+    Fabric {
+        #[command(subcommand)]
+        command: fabric::FabricCommand,
+    },
     /// Time-windowed bandwidth policies (memqosd).
     Policy {
         #[command(subcommand)]
@@ -190,6 +196,7 @@ async fn run(cli: Cli) -> Result<(), anyhow::Error> {
             ffm::run(&client, &state_dir, command).await
         }
         Command::Policy { command } => ffm::policy(&client, command).await,
+        Command::Fabric { command } => fabric::run(&client, command, cli.output).await,
         Command::Attest { command } => attest::run(&client, command, cli.output).await,
         Command::Status => {
             if client.ready().await? {

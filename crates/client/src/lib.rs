@@ -7,6 +7,7 @@
 mod attestation;
 pub mod compat;
 mod corridors;
+mod fabric;
 pub mod ffm;
 mod sse;
 

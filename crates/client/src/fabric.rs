@@ -1,0 +1,37 @@
+//! fabmand: CXL fabric paths.
+
+use corridor_model::fabric::{FabricPath, FabricPathRequest};
+
+use crate::{Client, Result, encode_segment};
+
+impl Client {
+    /// `POST /v1/fabman/paths`: the path as admitted and programmed.
+    pub async fn create_path(&self, request: &FabricPathRequest) -> Result<FabricPath> {
+        self.send_json(reqwest::Method::POST, "/v1/fabman/paths", Some(request))
+            .await
+    }
+
+    /// `GET /v1/fabman/paths/{id}`.
+    pub async fn path(&self, id: &str) -> Result<FabricPath> {
+        self.get_json(&format!("/v1/fabman/paths/{}", encode_segment(id)))
+            .await
+    }
+
+    /// Every fabric path.
+    pub async fn paths(&self) -> Result<Vec<FabricPath>> {
+        Ok(self
+            .list_all::<FabricPath>("/v1/fabman/paths", None)
+            .await?
+            .items)
+    }
+
+    /// `DELETE /v1/fabman/paths/{id}`: the path as released.
+    pub async fn delete_path(&self, id: &str) -> Result<FabricPath> {
+        self.send_json(
+            reqwest::Method::DELETE,
+            &format!("/v1/fabman/paths/{}", encode_segment(id)),
+            None::<&()>,
+        )
+        .await
+    }
+}
