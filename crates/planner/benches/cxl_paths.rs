@@ -21,8 +21,12 @@ const ROUTES: usize = 20_000;
 
 fn fabric() -> CxlFabric {
     let mut f = CxlFabric::new(100);
-    let spines: Vec<usize> = (0..SPINES).map(|i| f.add_switch(format!("spine{i}"))).collect();
-    let leaves: Vec<usize> = (0..LEAVES).map(|i| f.add_switch(format!("leaf{i}"))).collect();
+    let spines: Vec<usize> = (0..SPINES)
+        .map(|i| f.add_switch(format!("spine{i}")))
+        .collect();
+    let leaves: Vec<usize> = (0..LEAVES)
+        .map(|i| f.add_switch(format!("leaf{i}")))
+        .collect();
     for (l, &leaf) in leaves.iter().enumerate() {
         for (s, &spine) in spines.iter().enumerate() {
             let up = f.add_port(leaf, (200 + s) as u8, 512.0);
