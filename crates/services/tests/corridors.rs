@@ -448,6 +448,67 @@ async fn the_reconciler_repairs_a_temperature_step_and_reroutes_around_a_cut() {
     assert_no_double_grant(&plane).await;
 }
 
+/// HELIOPASS as corrd sees it, calibrating every port while told to.
+#[derive(Debug, Default)]
+struct Calibrating(std::sync::atomic::AtomicBool);
+
+impl corridor_services::corridors::tuning::LaneTuning for Calibrating {
+    fn tuning(
+        &self,
+        _: &[String],
+        _: &[u8],
+    ) -> Option<corridor_services::corridors::tuning::TuningState> {
+        None
+    }
+
+    fn catch_up(&self, _: chrono::DateTime<chrono::Utc>) {}
+
+    fn calibrating(&self, _: &[String]) -> bool {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// A calibration sweeps the rings across the lane on purpose: what a reading shows then
+/// is judged after it, not "repaired" under it; once it is over, the same fault is.
+#[tokio::test]
+async fn a_reading_taken_while_heliopass_calibrates_is_not_repaired() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn StateStore> =
+        Arc::new(RedbStore::open(dir.path().join("state.redb"), RedbOptions::default()).unwrap());
+    let topology = Topology::default_twin();
+    let clock = Arc::new(ManualClock::new(topology.twin().start_time));
+    let corrd = corrd_on(&store, &topology, twin(&topology), &clock).await;
+    let calibrating = Arc::new(Calibrating(std::sync::atomic::AtomicBool::new(true)));
+    let tuning: Arc<dyn corridor_services::corridors::tuning::LaneTuning> = calibrating.clone();
+    corrd.attach_tuning(&tuning);
+    let mut r = request(&[1550.0, 1551.0], QosPriority::Silver);
+    r.reach_mm = corridor_model::units::Millimeters(75.0);
+    let c = corrd.create(&system(), r).await.unwrap();
+    let a = c.assignment.clone().unwrap();
+    corrd
+        .inject_fault(&TwinFaultRequest {
+            port: Some(a.ports[1].clone()),
+            link: None,
+            fault: TwinFaultKind::TemperatureStep { celsius: 25.0 },
+        })
+        .await
+        .unwrap();
+    clock.advance(Duration::from_secs(1));
+    let report = reconcile::reconcile_once(&corrd).await.unwrap();
+    assert_eq!(report.deferred, vec![c.id.clone()], "{report:?}");
+    assert!(report.repaired.is_empty(), "{report:?}");
+    let seen = corrd.get(&system(), &c.id).await.unwrap();
+    assert!(seen.meta.condition("Repaired").is_none(), "{seen:#?}");
+
+    calibrating
+        .0
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    clock.advance(Duration::from_secs(1));
+    let report = reconcile::reconcile_once(&corrd).await.unwrap();
+    assert!(report.deferred.is_empty(), "{report:?}");
+    assert_eq!(report.repaired, vec![c.id.clone()], "{report:?}");
+}
+
 #[tokio::test]
 async fn a_pinned_corridor_that_cannot_be_repaired_says_so() {
     let dir = tempfile::tempdir().unwrap();

@@ -180,6 +180,9 @@ pub struct PassReport {
     pub released: Vec<String>,
     /// Corridors held for attestation whose ends are now vouched for: lit.
     pub activated: Vec<String>,
+    /// Corridors whose reading fell while HELIOPASS calibrates their rings: judged on a
+    /// later pass, not repaired under the calibration.
+    pub deferred: Vec<String>,
 }
 
 /// The attestation side of one corridor's pass: a held corridor is lit
@@ -317,6 +320,13 @@ pub async fn reconcile_once(service: &CorridorService) -> Result<PassReport, Cor
             service.count_errors(c, Some(&readback)).await?;
         }
         let mut healthy = is_healthy(&readback);
+        if !healthy && service.tuning().is_some_and(|t| t.calibrating(&a.ports)) {
+            // HELIOPASS is sweeping these rings: a reading mid-calibration is no fault
+            // to repair (re-tuning the lasers under it would fight the calibration).
+            // The next pass after it judges the lanes.
+            report.deferred.push(c.id.clone());
+            continue;
+        }
         let mut repair: Option<&str> = None;
         if !healthy {
             report.degraded.push(c.id.clone());

@@ -25,6 +25,11 @@ pub trait LaneTuning: Send + Sync + fmt::Debug {
     /// Brings the ring trackers to the plant's time `now`, before corrd
     /// advances the plant: no reading sees rings the loop has not followed.
     fn catch_up(&self, now: chrono::DateTime<chrono::Utc>);
+
+    /// Whether HELIOPASS is calibrating any of `ports` now: a calibration sweeps the
+    /// rings' heaters across the lane on purpose, so what a reading shows meanwhile is
+    /// not a fault for corrd to repair.
+    fn calibrating(&self, ports: &[String]) -> bool;
 }
 
 /// Condition type of a corridor whose rings HELIOPASS tracks.

@@ -649,6 +649,10 @@ impl LaneTuning for HelioService {
         HelioService::catch_up(self, now);
     }
 
+    fn calibrating(&self, ports: &[String]) -> bool {
+        ports.iter().any(|p| self.is_busy(p))
+    }
+
     fn tuning(&self, ports: &[String], lanes: &[u8]) -> Option<TuningState> {
         let mut state = TuningState::default();
         let mut any = false;
