@@ -636,7 +636,7 @@ fn header_as_request(h: &CciHeader) -> CciHeader {
 
 /// A locked switch state, recovering from a poisoned lock (a panicking connection thread
 /// must not take the twin down with it).
-fn lock(state: &Mutex<SwitchState>) -> MutexGuard<'_, SwitchState> {
+fn lock<T>(state: &Mutex<T>) -> MutexGuard<'_, T> {
     state
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -651,8 +651,24 @@ pub struct SwitchTwin {
     state: Arc<Mutex<SwitchState>>,
     stop: Arc<AtomicBool>,
     connections: Connections,
+    recorder: Recorder,
     acceptor: Option<JoinHandle<()>>,
 }
+
+/// One request and its reply as the switch twin saw them on the wire.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Exchange {
+    /// Which connection it came on (in accept order): one fabric manager operation uses
+    /// its own connection.
+    pub connection: u64,
+    /// The CCI request message (12-byte header and payload).
+    pub request: Vec<u8>,
+    /// The CCI response message.
+    pub reply: Vec<u8>,
+}
+
+/// While recording, every exchange in arrival order.
+type Recorder = Arc<Mutex<Option<Vec<Exchange>>>>;
 
 /// The open connections, by a serial number, so that a stop can shut them down and a
 /// connection that ends removes its own entry (no descriptor outlives its connection).
@@ -672,11 +688,17 @@ impl SwitchTwin {
         let state = Arc::new(Mutex::new(SwitchState::from_topology(sw, topology)));
         let stop = Arc::new(AtomicBool::new(false));
         let connections: Connections = Arc::new(Mutex::new(BTreeMap::new()));
+        let recorder: Recorder = Arc::new(Mutex::new(None));
         let acceptor = {
-            let (state, stop, connections) = (state.clone(), stop.clone(), connections.clone());
+            let (state, stop, connections, recorder) = (
+                state.clone(),
+                stop.clone(),
+                connections.clone(),
+                recorder.clone(),
+            );
             std::thread::Builder::new()
                 .name(format!("fm-twin-{}", sw.id.as_str()))
-                .spawn(move || accept_loop(&listener, &state, &stop, &connections))?
+                .spawn(move || accept_loop(&listener, &state, &stop, &connections, &recorder))?
         };
         Ok(SwitchTwin {
             id: sw.id.as_str().to_owned(),
@@ -684,8 +706,20 @@ impl SwitchTwin {
             state,
             stop,
             connections,
+            recorder,
             acceptor: Some(acceptor),
         })
+    }
+
+    /// Starts keeping every exchange (dropping what was kept before): for transcripts of
+    /// what a fabric manager said.
+    pub fn record(&self) {
+        *lock(&self.recorder) = Some(Vec::new());
+    }
+
+    /// The exchanges kept since [`SwitchTwin::record`], and stops keeping them.
+    pub fn take_recording(&self) -> Vec<Exchange> {
+        lock(&self.recorder).take().unwrap_or_default()
     }
 
     /// The topology id of the switch.
@@ -720,6 +754,7 @@ fn accept_loop(
     state: &Arc<Mutex<SwitchState>>,
     stop: &AtomicBool,
     connections: &Connections,
+    recorder: &Recorder,
 ) {
     let mut workers: Vec<JoinHandle<()>> = Vec::new();
     for (serial, stream) in (0u64..).zip(listener.incoming()) {
@@ -739,11 +774,11 @@ fn accept_loop(
             let _ = stream.shutdown(Shutdown::Both);
             break;
         }
-        let (state, registry) = (state.clone(), connections.clone());
+        let (state, registry, recorder) = (state.clone(), connections.clone(), recorder.clone());
         if let Ok(w) = std::thread::Builder::new()
             .name("fm-twin-conn".into())
             .spawn(move || {
-                serve(stream, &state);
+                serve(stream, &state, &recorder, serial);
                 lock_connections(&registry).remove(&serial);
             })
         {
@@ -758,7 +793,7 @@ fn accept_loop(
 }
 
 /// Answers requests on one connection until it closes or sends something unreadable.
-fn serve(mut stream: TcpStream, state: &Mutex<SwitchState>) {
+fn serve(mut stream: TcpStream, state: &Mutex<SwitchState>, recorder: &Recorder, connection: u64) {
     let mut reassembler = Reassembler::new();
     let mut scratch = Vec::new();
     loop {
@@ -777,6 +812,13 @@ fn serve(mut stream: TcpStream, state: &Mutex<SwitchState>) {
         let Ok(reply) = answer(cci, |r| lock(state).handle(r)) else {
             continue;
         };
+        if let Some(kept) = lock(recorder).as_mut() {
+            kept.push(Exchange {
+                connection,
+                request: cci.to_vec(),
+                reply: reply.clone(),
+            });
+        }
         let route = Route {
             dest_eid: message.src_eid,
             src_eid: message.dest_eid,
@@ -933,6 +975,22 @@ impl FabricTwin {
                 name: s.id.clone(),
                 addr: s.addr,
             })
+            .collect()
+    }
+
+    /// Starts recording every switch's exchanges ([`SwitchTwin::record`]).
+    pub fn record(&self) {
+        for s in &self.switches {
+            s.record();
+        }
+    }
+
+    /// Each switch's recorded exchanges, by topology id, and stops recording.
+    #[must_use]
+    pub fn take_recordings(&self) -> BTreeMap<String, Vec<Exchange>> {
+        self.switches
+            .iter()
+            .map(|s| (s.id.clone(), s.take_recording()))
             .collect()
     }
 

@@ -87,6 +87,58 @@ impl Opcode {
     /// Get Multi-Headed Info (§7.6.7.5.1).
     pub const GET_MHD_INFO: Opcode = Opcode(0x5500);
 
+    /// The command's name in CXL r3.1, for the commands this codec speaks.
+    #[must_use]
+    pub fn name(self) -> Option<&'static str> {
+        Some(match self {
+            Opcode::IDENTIFY => "Identify",
+            Opcode::BACKGROUND_OPERATION_STATUS => "Background Operation Status",
+            Opcode::GET_FW_INFO => "Get FW Info",
+            Opcode::IDENTIFY_SWITCH_DEVICE => "Identify Switch Device",
+            Opcode::GET_PHYSICAL_PORT_STATE => "Get Physical Port State",
+            Opcode::PHYSICAL_PORT_CONTROL => "Physical Port Control",
+            Opcode::GET_VCS_INFO => "Get Virtual CXL Switch Info",
+            Opcode::BIND_VPPB => "Bind vPPB",
+            Opcode::UNBIND_VPPB => "Unbind vPPB",
+            Opcode::TUNNEL_MANAGEMENT => "Tunnel Management Command",
+            Opcode::GET_LD_INFO => "Get LD Info",
+            Opcode::GET_LD_ALLOCATIONS => "Get LD Allocations",
+            Opcode::SET_LD_ALLOCATIONS => "Set LD Allocations",
+            Opcode::GET_QOS_CONTROL => "Get QoS Control",
+            Opcode::SET_QOS_CONTROL => "Set QoS Control",
+            Opcode::GET_QOS_STATUS => "Get QoS Status",
+            Opcode::GET_QOS_ALLOCATED_BW => "Get QoS Allocated BW",
+            Opcode::SET_QOS_ALLOCATED_BW => "Set QoS Allocated BW",
+            Opcode::GET_QOS_BW_LIMIT => "Get QoS BW Limit",
+            Opcode::SET_QOS_BW_LIMIT => "Set QoS BW Limit",
+            Opcode::GET_MHD_INFO => "Get Multi-Headed Info",
+            _ => return None,
+        })
+    }
+
+    /// Whether the command only reads state: Identify, the status and info commands and
+    /// every `Get …`. The others change the switch or device (or, for Tunnel Management,
+    /// carry a command that may).
+    #[must_use]
+    pub fn is_query(self) -> bool {
+        matches!(
+            self,
+            Opcode::IDENTIFY
+                | Opcode::BACKGROUND_OPERATION_STATUS
+                | Opcode::GET_FW_INFO
+                | Opcode::IDENTIFY_SWITCH_DEVICE
+                | Opcode::GET_PHYSICAL_PORT_STATE
+                | Opcode::GET_VCS_INFO
+                | Opcode::GET_LD_INFO
+                | Opcode::GET_LD_ALLOCATIONS
+                | Opcode::GET_QOS_CONTROL
+                | Opcode::GET_QOS_STATUS
+                | Opcode::GET_QOS_ALLOCATED_BW
+                | Opcode::GET_QOS_BW_LIMIT
+                | Opcode::GET_MHD_INFO
+        )
+    }
+
     /// The command set (high byte).
     #[must_use]
     pub fn set(self) -> u8 {
@@ -268,4 +320,46 @@ pub fn decode_message(bytes: &[u8]) -> Result<(CciHeader, &[u8]), FmApiError> {
         });
     }
     Ok((header, payload))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Opcode;
+
+    const SPOKEN: [Opcode; 21] = [
+        Opcode::IDENTIFY,
+        Opcode::BACKGROUND_OPERATION_STATUS,
+        Opcode::GET_FW_INFO,
+        Opcode::IDENTIFY_SWITCH_DEVICE,
+        Opcode::GET_PHYSICAL_PORT_STATE,
+        Opcode::PHYSICAL_PORT_CONTROL,
+        Opcode::GET_VCS_INFO,
+        Opcode::BIND_VPPB,
+        Opcode::UNBIND_VPPB,
+        Opcode::TUNNEL_MANAGEMENT,
+        Opcode::GET_LD_INFO,
+        Opcode::GET_LD_ALLOCATIONS,
+        Opcode::SET_LD_ALLOCATIONS,
+        Opcode::GET_QOS_CONTROL,
+        Opcode::SET_QOS_CONTROL,
+        Opcode::GET_QOS_STATUS,
+        Opcode::GET_QOS_ALLOCATED_BW,
+        Opcode::SET_QOS_ALLOCATED_BW,
+        Opcode::GET_QOS_BW_LIMIT,
+        Opcode::SET_QOS_BW_LIMIT,
+        Opcode::GET_MHD_INFO,
+    ];
+
+    #[test]
+    fn every_spoken_command_has_its_name_and_only_reads_are_queries() {
+        for opcode in SPOKEN {
+            let name = opcode.name().unwrap_or_else(|| panic!("{opcode} unnamed"));
+            let reads = name.starts_with("Get ")
+                || name.starts_with("Identify")
+                || name == "Background Operation Status";
+            assert_eq!(opcode.is_query(), reads, "{opcode} {name}");
+        }
+        assert_eq!(Opcode(0x4300).name(), None);
+        assert!(!Opcode(0x4300).is_query());
+    }
 }
