@@ -18,6 +18,8 @@ pub enum Kind {
     Policies,
     #[value(alias = "path")]
     Paths,
+    #[value(alias = "port")]
+    Ports,
 }
 
 /// A table column: header and the JSON field it shows.
@@ -40,12 +42,19 @@ impl Kind {
             Kind::Ffm => "/v1/ffm",
             Kind::Policies => "/v1/policies",
             Kind::Paths => "/v1/fabman/paths",
+            Kind::Ports => "/v1/fabman/ports",
         }
     }
 
     pub fn item_path(self, id: &str) -> anyhow::Result<String> {
-        if self == Kind::Profiles {
-            anyhow::bail!("profiles are listed, not fetched one by one: use `get profiles`");
+        match self {
+            Kind::Profiles => {
+                anyhow::bail!("profiles are listed, not fetched one by one: use `get profiles`")
+            }
+            Kind::Ports => {
+                anyhow::bail!("ports are listed, not fetched one by one: use `get ports`")
+            }
+            _ => {}
         }
         Ok(format!(
             "{}/{}",
@@ -127,6 +136,20 @@ impl Kind {
                         col("GBPS", "bandwidth_gbps"),
                         col("LATENCY_NS", "predicted_latency_ns"),
                         col("STATUS", "status"),
+                    ]
+                }
+            }
+            Kind::Ports => {
+                const {
+                    &[
+                        col("SWITCH", "switch_id"),
+                        col("PORT", "port"),
+                        col("ATTACHED", "attached_to"),
+                        col("CAPACITY_GBPS", "capacity_gbps"),
+                        col("ADMISSIBLE", "admissible_gbps"),
+                        col("GUARANTEED", "guaranteed_gbps"),
+                        col("FREE", "free_gbps"),
+                        col("LINK", "link"),
                     ]
                 }
             }

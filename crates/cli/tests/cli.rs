@@ -87,12 +87,30 @@ fn errors_are_reported_with_the_servers_problem() {
     let (ok, _, err) = corridorctl(&server, &["get", "device", "nope"]);
     assert!(!ok);
     assert!(err.contains("404"), "{err}");
-    let (ok, _, err) = corridorctl(&server, &["get", "paths"]);
+    // A command that would change the fabric behind fabmand: refused, naming the field.
+    let (ok, _, err) = corridorctl(&server, &["fabric", "raw", "sw0", "0x5201", "00000800"]);
     assert!(!ok);
-    assert!(err.contains("501"), "{err}");
+    assert!(err.contains("422") && err.contains("/opcode"), "{err}");
     let (ok, _, err) = corridorctl(&server, &["get", "devices", "-l", "bad key"]);
     assert!(!ok);
     assert!(err.contains("?label_selector"), "{err}");
+}
+
+#[test]
+fn fabric_ports_and_a_raw_fm_api_query() {
+    let server = start();
+    let (ok, table, err) = corridorctl(&server, &["fabric", "ports"]);
+    assert!(ok, "{err}");
+    assert!(
+        table.contains("FREE") && table.contains("cxl-dev-002"),
+        "{table}"
+    );
+    let (ok, out, err) = corridorctl(&server, &["fabric", "raw", "sw0", "5101", "0109"]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("5101h (Get Physical Port State) return code 0") && out.contains("port_id: 9"),
+        "{out}"
+    );
 }
 
 #[test]

@@ -317,3 +317,134 @@ impl FabricPath {
         }
     }
 }
+
+/// What is attached to a switch port in fabmand's routing graph.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PortAttachment {
+    /// A host's root port on an upstream switch port (configuration: FM API does not say
+    /// who is behind an upstream port).
+    Host,
+    /// A Type-3 device on a downstream port.
+    Device,
+}
+
+/// Whether a port's link (and device) answered the last FM API discovery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PortLink {
+    /// Link in L0 and, on a device port, the device answering.
+    Up,
+    /// Link down, device gone, or the switch did not answer.
+    Down,
+    /// Not discovered yet, or this corridord manages no switches.
+    Unknown,
+}
+
+/// One switch port fabmand routes over, as it admits bandwidth on it
+/// (`GET /v1/fabman/ports`; empty ports carry nothing and are not listed): its
+/// capacity, the share guarantees may take, what paths hold and what is left, all read at
+/// one store revision.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct FabricPort {
+    #[schema(example = "sw0")]
+    pub switch_id: String,
+    #[schema(example = 9)]
+    pub port: u16,
+    pub attachment: PortAttachment,
+    /// The host or device on the port.
+    #[schema(example = "cxl-dev-002")]
+    pub attached_to: String,
+    /// Raw signalling per direction (width × GT/s), no more than the device on it delivers.
+    pub capacity_gbps: Gbps,
+    /// What guarantees may take: 75 % of the capacity (above it, latency turns exponential).
+    pub admissible_gbps: Gbps,
+    /// The sum of the guarantees of the paths crossing the port.
+    pub guaranteed_gbps: Gbps,
+    /// `admissible_gbps − guaranteed_gbps`: what the next path can be granted here.
+    pub free_gbps: Gbps,
+    /// The paths crossing the port, by id.
+    #[serde(default)]
+    pub paths: Vec<String>,
+    pub link: PortLink,
+    /// When FM API discovery last looked at the port; absent before the first scan.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_at: Option<DateTime<Utc>>,
+}
+
+/// The largest request payload a raw FM API query may carry: the query commands take at
+/// most a few bytes (a port list of up to 256 ids is the longest).
+pub const MAX_RAW_PAYLOAD_BYTES: usize = 512;
+
+/// Body of `POST /v1/fabman/switches/{switch_id}/commands`: one FM API query, sent to the
+/// switch (or, with `tunnel_port`, to the device behind one of its ports) as given.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FmApiCommand {
+    /// The opcode as the CXL specification writes it: four hex digits and `h`. Only
+    /// queries are sent: Identify (0001h), Background Operation Status (0002h), Get FW
+    /// Info (0200h), Identify Switch Device (5100h), Get Physical Port State (5101h), Get
+    /// VCS Info (5200h), Get LD Info (5400h), Get LD Allocations (5401h), Get QoS Control
+    /// (5403h), Get QoS Status (5405h), Get QoS Allocated BW (5406h), Get QoS BW Limit
+    /// (5408h), Get Multi-Headed Info (5500h). Commands that change the fabric are
+    /// fabmand's own (paths bind vPPBs and set QoS) and are refused.
+    #[schema(example = "5101h", pattern = "^[0-9A-Fa-f]{4}h$")]
+    pub opcode: String,
+    /// The request payload as hex, as the command's layout has it (empty for commands
+    /// without one; 5101h takes a port count and the port ids: `020809`).
+    #[serde(default)]
+    #[schema(example = "020809", pattern = "^([0-9A-Fa-f]{2}){0,512}$")]
+    pub payload_hex: String,
+    /// Tunnel the command (Tunnel Management, 5300h) to the component behind this switch
+    /// port, e.g. an MLD's FM-owned LD for the 54xxh commands.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(example = 9, minimum = 0, maximum = 255)]
+    pub tunnel_port: Option<u8>,
+}
+
+impl FmApiCommand {
+    /// The opcode's value, when `opcode` is well-formed.
+    pub fn opcode_value(&self) -> Option<u16> {
+        let digits = self.opcode.strip_suffix('h')?;
+        (digits.len() == 4)
+            .then(|| u16::from_str_radix(digits, 16).ok())
+            .flatten()
+    }
+}
+
+impl Validate for FmApiCommand {
+    fn validate(&self) -> Result<(), Vec<FieldViolation>> {
+        let mut v = Violations::new();
+        if self.opcode_value().is_none() {
+            v.add(
+                "/opcode",
+                rule::FORMAT,
+                "must be four hexadecimal digits and `h`, as in 5101h",
+            );
+        }
+        v.hex("/payload_hex", &self.payload_hex, 0, MAX_RAW_PAYLOAD_BYTES);
+        v.into_result()
+    }
+}
+
+/// What a switch answered to an [`FmApiCommand`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct FmApiReply {
+    pub switch_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tunnel_port: Option<u8>,
+    #[schema(example = "5101h")]
+    pub opcode: String,
+    /// The command's name in the CXL specification.
+    #[schema(example = "Get Physical Port State")]
+    pub command: String,
+    /// The CCI return code (0 = Success; 3 = Unsupported; CXL r3.1 Table 8-34).
+    pub return_code: u16,
+    /// The response payload as hex (on success).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payload_hex: Option<String>,
+    /// The decoded response as fabmand's codec reads it (on success): a text rendering of
+    /// the fields, for people, not a stable format.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decoded: Option<String>,
+}

@@ -259,6 +259,26 @@ async fn the_rfc_path_example_works_verbatim_and_a_full_port_is_named() {
         detail.contains("sw0/9") && detail.contains("short by 8.0"),
         "{detail}"
     );
+    // The port the 409 names, as the ports list shows it: 192 admissible, 50 held by the
+    // path, 142 free; the source device's port (8) holds the same share.
+    let ports: Vec<Value> = json(&server, "/v1/fabman/ports").await;
+    let port = |switch: &str, number: u64| {
+        ports
+            .iter()
+            .find(|p| p["switch_id"] == switch && p["port"] == number)
+            .unwrap_or_else(|| panic!("{switch}/{number} in {ports:?}"))
+            .clone()
+    };
+    let named = port("sw0", 9);
+    assert_eq!(named["attached_to"], "cxl-dev-002");
+    assert_eq!(named["attachment"], "device");
+    assert_eq!(named["admissible_gbps"], 192.0);
+    assert_eq!(named["guaranteed_gbps"], 50.0);
+    assert_eq!(named["free_gbps"], 142.0);
+    assert_eq!(named["paths"], serde_json::json!([path["id"]]));
+    assert_eq!(port("sw0", 8)["guaranteed_gbps"], 50.0);
+    let untouched = ports.iter().filter(|p| p["guaranteed_gbps"] == 0.0).count();
+    assert_eq!(untouched, ports.len() - 2, "{ports:?}");
 
     // Unknown device: 422 naming the field.
     let unknown = Reply::read(
@@ -275,6 +295,109 @@ async fn the_rfc_path_example_works_verbatim_and_a_full_port_is_named() {
     let deleted: Value = deleted.json().await.unwrap();
     assert_eq!(deleted["status"], "released");
     assert_problem(&reply(&server, &location).await, 404);
+    let ports: Vec<Value> = json(&server, "/v1/fabman/ports").await;
+    assert!(
+        ports
+            .iter()
+            .all(|p| p["guaranteed_gbps"] == 0.0 && p["paths"] == serde_json::json!([])),
+        "released path still held: {ports:?}"
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn an_operator_queries_a_switch_over_fm_api_and_changes_are_refused() {
+    let server = Server::start().await;
+    let http = server.admin();
+    let send = |switch: &str, body: Value| {
+        http.post(server.url(&format!("/v1/fabman/switches/{switch}/commands")))
+            .json(&body)
+            .send()
+    };
+    // Get Physical Port State for ports 8 and 9 of sw0: both devices' ports, decoded.
+    let ports = send(
+        "sw0",
+        serde_json::json!({"opcode": "5101h", "payload_hex": "020809"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(ports.status(), 200);
+    let ports: Value = ports.json().await.unwrap();
+    assert_eq!(ports["command"], "Get Physical Port State");
+    assert_eq!(ports["return_code"], 0);
+    let decoded = ports["decoded"].as_str().unwrap();
+    assert!(
+        decoded.contains("port_id: 8") && decoded.contains("port_id: 9"),
+        "{decoded}"
+    );
+    // The payload starts with the number of ports answered.
+    assert!(
+        ports["payload_hex"].as_str().unwrap().starts_with("02"),
+        "{ports}"
+    );
+
+    // Tunnelled to the MLD on port 8, Get LD Info answers; the SLD on port 9 has no LDs
+    // and says so with Unsupported (3), which is an answer, not an error.
+    let mld = send(
+        "sw0",
+        serde_json::json!({"opcode": "5400h", "tunnel_port": 8}),
+    )
+    .await
+    .unwrap();
+    let mld: Value = mld.json().await.unwrap();
+    assert_eq!(mld["return_code"], 0, "{mld}");
+    assert!(mld["decoded"].as_str().unwrap().contains("LdInfo"), "{mld}");
+    let sld: Value = send(
+        "sw0",
+        serde_json::json!({"opcode": "5400h", "tunnel_port": 9}),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(sld["return_code"], 3, "{sld}");
+    assert!(sld.get("decoded").is_none(), "{sld}");
+
+    // Bind vPPB changes the fabric: refused on the opcode, and nothing was sent.
+    let bind = Reply::read(
+        send(
+            "sw0",
+            serde_json::json!({"opcode": "5201h", "payload_hex": "00000800"}),
+        )
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_problem(&bind, 422);
+    assert_eq!(bind.body["errors"][0]["pointer"], "/opcode");
+    // A port list shorter than its count: refused on the payload.
+    let short = Reply::read(
+        send(
+            "sw0",
+            serde_json::json!({"opcode": "5101h", "payload_hex": "0308"}),
+        )
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_problem(&short, 422);
+    assert_eq!(short.body["errors"][0]["pointer"], "/payload_hex");
+    let malformed = Reply::read(
+        send("sw0", serde_json::json!({"opcode": "0x5101"}))
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_problem(&malformed, 422);
+    assert_eq!(malformed.body["errors"][0]["pointer"], "/opcode");
+    let nowhere = Reply::read(
+        send("sw9", serde_json::json!({"opcode": "0001h"}))
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_problem(&nowhere, 404);
     server.stop().await;
 }
 

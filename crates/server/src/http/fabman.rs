@@ -8,7 +8,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use corridor_model::fabric::{FabricPath, FabricPathRequest};
+use corridor_model::fabric::{FabricPath, FabricPathRequest, FabricPort, FmApiCommand, FmApiReply};
 use corridor_model::problem::Problem;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -24,6 +24,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(create_path, list_paths))
         .routes(routes!(get_path, delete_path))
+        .routes(routes!(list_ports))
+        .routes(routes!(query_switch))
 }
 
 /// Create a fabric path (RFC "Create Path").
@@ -136,4 +138,52 @@ pub async fn delete_path(
     IfMatch(precondition): IfMatch,
 ) -> ApiResult<Json<FabricPath>> {
     Ok(Json(state.plane.paths.delete(&id, precondition).await?))
+}
+
+/// The fabric's switch ports and their bandwidth.
+///
+/// Every port fabmand routes over (hosts' upstream ports, devices' downstream ports):
+/// its capacity, the share guarantees may take, the guarantees the paths crossing it
+/// hold and what is left, read from the bandwidth ledger at one store revision, and its
+/// link as FM API discovery last found it. The port a 409 names is here.
+#[utoipa::path(
+    get,
+    path = "/v1/fabman/ports",
+    tag = "fabmand",
+    security(("mtls" = ["infrastructure"])),
+    responses((status = 200, description = "The ports, by switch and port number", body = [FabricPort]))
+)]
+pub async fn list_ports(State(state): State<AppState>) -> ApiResult<Json<Vec<FabricPort>>> {
+    Ok(Json(state.plane.paths.ports().await?))
+}
+
+/// Send one FM API query to a switch and read its answer decoded.
+///
+/// For operators looking at what a switch reports: the request goes out as given (to the
+/// switch, or with `tunnel_port` through Tunnel Management to the component behind that
+/// port), and the reply carries the return code, the response payload and its decoding.
+/// Only queries are sent; commands that change the fabric are fabmand's own (create or
+/// delete a path) and are refused naming `opcode`.
+#[utoipa::path(
+    post,
+    path = "/v1/fabman/switches/{switch_id}/commands",
+    tag = "fabmand",
+    security(("mtls" = ["infrastructure"])),
+    params(("switch_id" = String, Path, description = "The switch, as `GET /v1/fabman/ports` names it")),
+    request_body = FmApiCommand,
+    responses(
+        (status = 200, description = "The switch answered (a return code other than 0 is its answer too)", body = FmApiReply),
+        NotFoundProblem,
+        BodyProblems,
+        (status = 503, description = "The switch did not answer, or answered malformed bytes", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn query_switch(
+    State(state): State<AppState>,
+    Path(switch_id): Path<String>,
+    StrictJson(command): StrictJson<FmApiCommand>,
+) -> ApiResult<Json<FmApiReply>> {
+    Ok(Json(
+        state.plane.paths.query_switch(&switch_id, command).await?,
+    ))
 }

@@ -60,7 +60,12 @@ impl LedgerView {
 
     /// What is held on the port key.
     pub fn held_gbps(&self, key: &str) -> f64 {
-        self.ports.get(key).map_or(0.0, |(s, _)| s.held_gbps())
+        self.shares_of(key).map_or(0.0, PortShares::held_gbps)
+    }
+
+    /// The shares on the port key, if any path ever held it.
+    pub fn shares_of(&self, key: &str) -> Option<&PortShares> {
+        self.ports.get(key).map(|(s, _)| s)
     }
 
     /// Each port key and its shares.

@@ -19,19 +19,21 @@ pub mod error;
 pub mod graph;
 pub mod ledger;
 pub mod program;
+pub mod raw;
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use corridor_hal::fabric::{Discovery, FabricSnapshot, PortStatus, SwitchEndpoint};
 use corridor_hal::{Clock, Topology};
 use corridor_model::fabric::{
-    FabricHop, FabricPath, FabricPathRequest, LdGrant, PathProgramming, PathStatus, QosEnforcement,
-    VppbBinding,
+    FabricHop, FabricPath, FabricPathRequest, FabricPort, LdGrant, PathProgramming, PathStatus,
+    PortAttachment, PortLink, QosEnforcement, VppbBinding,
 };
 use corridor_model::meta::{Condition, ConditionStatus, condition_type};
-use corridor_model::units::{Bytes, Nanoseconds};
+use corridor_model::units::{Bytes, Gbps, Nanoseconds};
 use corridor_planner::cxl::{Demand, EndpointKind, Route, RouteError};
 use corridor_store::{Revision, StateStore};
 
@@ -70,6 +72,8 @@ pub struct PathService {
     programming: tokio::sync::Mutex<()>,
     /// Graph ports that discovery last found down (their device gone or link down).
     down: Mutex<HashSet<usize>>,
+    /// When discovery last scanned the switches (`None` before the first scan).
+    discovered_at: Mutex<Option<DateTime<Utc>>>,
     discovery: Mutex<Option<Discovery>>,
 }
 
@@ -113,6 +117,7 @@ impl PathService {
             clock,
             programming: tokio::sync::Mutex::new(()),
             down: Mutex::new(HashSet::new()),
+            discovered_at: Mutex::new(None),
             discovery: Mutex::new(discovery),
         }
     }
@@ -120,6 +125,53 @@ impl PathService {
     /// The paths registry (list, get and watch read it directly).
     pub fn registry(&self) -> &Registry<FabricPath> {
         &self.paths
+    }
+
+    /// Every port the fabric routes over with what its paths hold and what is left, from
+    /// one read of the ledger, and each link as the last discovery found it.
+    pub async fn ports(&self) -> Result<Vec<FabricPort>, ServiceError> {
+        let view = LedgerView::read(self.store.as_ref()).await?;
+        let down = self.down.lock().expect("down ports").clone();
+        let observed_at = *self.discovered_at.lock().expect("discovery time");
+        let graph = &self.map.graph;
+        let ports = graph
+            .ports()
+            .iter()
+            .enumerate()
+            .filter_map(|(i, port)| {
+                let attached_to = graph.endpoint_at(i)?.to_owned();
+                let attachment = if self.map.devices.contains_key(&attached_to) {
+                    PortAttachment::Device
+                } else {
+                    PortAttachment::Host
+                };
+                let key = ledger::key_of_port(&self.map, i);
+                let held = view.shares_of(&key);
+                let guaranteed = held.map_or(0.0, ledger::PortShares::held_gbps);
+                let admissible = self.map.admissible_gbps(i);
+                let link = match observed_at {
+                    None => PortLink::Unknown,
+                    Some(_) if down.contains(&i) => PortLink::Down,
+                    Some(_) => PortLink::Up,
+                };
+                Some(FabricPort {
+                    switch_id: graph.switches()[port.switch].clone(),
+                    port: u16::from(port.number),
+                    attachment,
+                    attached_to,
+                    capacity_gbps: Gbps(port.capacity_gbps),
+                    admissible_gbps: Gbps(admissible),
+                    guaranteed_gbps: Gbps(guaranteed),
+                    free_gbps: Gbps(admissible - guaranteed),
+                    paths: held
+                        .map(|h| h.shares.keys().cloned().collect())
+                        .unwrap_or_default(),
+                    link,
+                    observed_at,
+                })
+            })
+            .collect();
+        Ok(ports)
     }
 
     fn shape(&self, request: &FabricPathRequest) -> Result<Shape, PathError> {
@@ -575,6 +627,7 @@ impl PathService {
         };
         let down = self.down_ports(&snapshot);
         *self.down.lock().expect("down ports") = down.clone();
+        *self.discovered_at.lock().expect("discovery time") = Some(now);
         for path in self.all_paths().await? {
             let broken: Vec<String> = self
                 .path_ports(&path)

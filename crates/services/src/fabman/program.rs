@@ -55,7 +55,7 @@ pub struct SwitchLink {
 }
 
 impl SwitchLink {
-    fn connect(&self) -> Result<FmClient<MctpTcpTransport>, FabricError> {
+    pub(super) fn connect(&self) -> Result<FmClient<MctpTcpTransport>, FabricError> {
         Ok(FmClient::new(MctpTcpTransport::connect(
             self.addr,
             self.timeout,
