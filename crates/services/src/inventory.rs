@@ -337,6 +337,7 @@ impl DeviceInventory {
         };
         let mut attestations = BTreeMap::new();
         if let Some(attestation) = &self.attestation {
+            self.report_moves(attestation, &present).await?;
             for device in self.topology.cxl_devices() {
                 let id = device.id.as_str();
                 if let Some(current) = attestation.current_ticket(id).await? {
@@ -353,6 +354,40 @@ impl DeviceInventory {
             self.clock.now(),
         )
         .await
+    }
+}
+
+impl DeviceInventory {
+    /// Tells attestd which devices are away (their tickets are revoked; they are not
+    /// attested while gone) and which came back since the records were written (attested
+    /// afresh when attestd attests unasked).
+    async fn report_moves(
+        &self,
+        attestation: &AttestationService,
+        present: &BTreeSet<String>,
+    ) -> Result<(), ServiceError> {
+        let active: BTreeSet<String> = self
+            .devices
+            .list(&crate::ListOptions::default())
+            .await?
+            .items
+            .into_iter()
+            .filter(|d| d.status == DeviceStatus::Active)
+            .map(|d| d.id)
+            .collect();
+        for device in self.topology.cxl_devices() {
+            let id = device.id.as_str();
+            if !present.contains(id) {
+                if let Some(revoked) = attestation.device_left(id).await? {
+                    tracing::info!(device = %id, attestation = %revoked.id, "device left the fabric; its ticket is revoked");
+                }
+            } else if !active.contains(id)
+                && let Some(fresh) = attestation.device_arrived(id).await
+            {
+                tracing::info!(device = %id, attestation = %fresh.id, verdict = ?fresh.verdict, "device back on the fabric; attested again");
+            }
+        }
+        Ok(())
     }
 }
 

@@ -24,6 +24,7 @@ pub mod error;
 pub mod issuers;
 pub mod measured_boot;
 pub mod platform;
+mod presence;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -86,6 +87,11 @@ pub struct AttestationService {
     /// Bumped after every attestation recorded or revoked, for those who
     /// show the current one (the device inventory).
     changed: tokio::sync::watch::Sender<u64>,
+    /// Devices FM API discovery last found gone: not attested until they are back.
+    absent: std::sync::Mutex<std::collections::BTreeSet<String>>,
+    /// Whether devices are attested without being asked (the attestation loop runs):
+    /// then a device that comes back is attested at once.
+    automatic: std::sync::atomic::AtomicBool,
 }
 
 impl AttestationService {
@@ -118,6 +124,8 @@ impl AttestationService {
             clock,
             platform: std::sync::OnceLock::new(),
             changed: tokio::sync::watch::Sender::new(0),
+            absent: std::sync::Mutex::new(std::collections::BTreeSet::new()),
+            automatic: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -141,11 +149,20 @@ impl AttestationService {
         request: RevokeRequest,
     ) -> Result<AttestationTicket, ServiceError> {
         self.get(caller, id).await?;
+        self.revoke_unasked(id, &request.reason).await
+    }
+
+    /// Revokes attestation `id` with `reason` (a first reason stays).
+    async fn revoke_unasked(
+        &self,
+        id: &str,
+        reason: &str,
+    ) -> Result<AttestationTicket, ServiceError> {
         let revoked = self
             .attestations
             .update(id, None, |a| {
                 if a.revoked.is_none() {
-                    a.revoked = Some(request.reason.clone());
+                    a.revoked = Some(reason.to_owned());
                 }
                 Ok(())
             })
@@ -592,6 +609,9 @@ impl AttestationService {
         let soon = now + chrono::Duration::from_std(margin).unwrap_or(chrono::Duration::MAX);
         let mut attested = 0;
         for device in self.anchors.device_ids() {
+            if self.is_absent(&device) {
+                continue;
+            }
             let due = match self.newest(&device).await {
                 Ok(Some(a)) => !(a.is_valid_at(now) && a.expires_at > soon),
                 Ok(None) => true,
@@ -634,6 +654,8 @@ impl AttestationService {
     /// until the service is dropped or the returned task is aborted (which
     /// drops its hold on the service, and so on the store, at once).
     pub fn spawn_attestation_loop(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+        self.automatic
+            .store(true, std::sync::atomic::Ordering::Release);
         let service = Arc::downgrade(self);
         tokio::spawn(async move {
             loop {
