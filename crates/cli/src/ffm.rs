@@ -109,6 +109,7 @@ pub enum PolicyCommand {
         /// HH:MM (before start wraps past midnight)
         #[arg(long)]
         end: String,
+        /// IANA time zone of start and end, e.g. Europe/Berlin
         #[arg(long, default_value = "UTC")]
         time_zone: String,
     },

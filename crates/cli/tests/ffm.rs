@@ -80,11 +80,24 @@ fn ffm_verbs_end_to_end() {
     assert!(ok, "{err}");
     assert!(out.contains(id), "{out}");
     let (ok, out, err) = ctl(&[
-        "policy", "create", "--name", "night", "--domain", "tenantA", "--min", "10", "--start",
-        "20:00", "--end", "08:00",
+        "policy",
+        "create",
+        "--name",
+        "night",
+        "--domain",
+        "tenantA",
+        "--min",
+        "10",
+        "--start",
+        "20:00",
+        "--end",
+        "08:00",
+        "--time-zone",
+        "Europe/Berlin",
     ]);
     assert!(ok, "{err}");
     let policy: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(policy["window"]["time_zone"], "Europe/Berlin");
     let (ok, _, err) = ctl(&["policy", "delete", policy["id"].as_str().unwrap()]);
     assert!(ok, "{err}");
     let (ok, _, err) = ctl(&["ffm", "delete", id]);

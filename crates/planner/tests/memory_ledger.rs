@@ -418,6 +418,7 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                         .with_offset(offset)
                         .on_days(days),
                     security_domain: domain.map(|d| format!("tenant{d}")),
+                    time_zone: None,
                 };
                 let mut m2 = m.clone();
                 match m2.policies.iter_mut().find(|q| q.id == p.id) {

@@ -293,6 +293,18 @@ async fn bad_input_is_a_problem_naming_the_field() {
         problem.to_string().contains("/window/time_zone"),
         "{problem}"
     );
+    assert_eq!(problem["errors"][0]["rule"], "exists", "{problem}");
+    // Any zone of the IANA tz database is accepted, daylight saving time
+    // and all.
+    let (status, _, created) = send(
+        &a,
+        "POST",
+        server.url("/v1/policies"),
+        r#"{"name":"berlin-night","security_domain":"tenantA","min_GBs":10,"window":{"start":"20:00","end":"08:00","time_zone":"Europe/Berlin"}}"#,
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(created["window"]["time_zone"], "Europe/Berlin");
     server.stop().await;
 }
 
