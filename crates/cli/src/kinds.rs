@@ -18,6 +18,10 @@ pub enum Kind {
     Policies,
     #[value(alias = "path")]
     Paths,
+    /// memqosd's memory devices, their tiers and admitted floors per
+    /// policy window (a snapshot: no id lookup, selector or watch).
+    #[value(alias = "tier")]
+    Tiers,
 }
 
 /// A table column: header and the JSON field it shows.
@@ -40,6 +44,7 @@ impl Kind {
             Kind::Ffm => "/v1/ffm",
             Kind::Policies => "/v1/policies",
             Kind::Paths => "/v1/fabman/paths",
+            Kind::Tiers => "/v1/ffm/tiers",
         }
     }
 
@@ -127,6 +132,21 @@ impl Kind {
                         col("GBPS", "bandwidth_gbps"),
                         col("LATENCY_NS", "predicted_latency_ns"),
                         col("STATUS", "status"),
+                    ]
+                }
+            }
+            // One row per device and policy window (`ffm::tier_rows`).
+            Kind::Tiers => {
+                const {
+                    &[
+                        col("DEVICE", "id"),
+                        col("TIER", "tier"),
+                        col("SOURCE", "source"),
+                        col("CAPACITY", "capacity_bytes"),
+                        col("GBS", "bandwidth_GBs"),
+                        col("WINDOW", "window"),
+                        col("ADMITTED_GBS", "admitted_GBs"),
+                        col("LEFT_GBS", "available_GBs"),
                     ]
                 }
             }
