@@ -1,13 +1,19 @@
 //! `corridorctl ffm …` and `corridorctl policy …`: memqosd's verbs. Lists
-//! and single objects are also under `get ffm` / `get policies`.
+//! and single objects are also under `get ffm` / `get policies`; the
+//! devices memqosd allocates on under `get tiers`.
 
 use std::path::{Path, PathBuf};
 
 use clap::Subcommand;
 use corridor_client::Client;
 use corridor_model::ffm::{FfmAllocRequest, LatencyClass, Persistence};
+use corridor_model::memory_tiers::MemoryTiers;
 use corridor_model::policy::{PolicyRequest, PolicySelector, PolicyWindow};
 use corridor_model::units::{Bytes, GigabytesPerSecond, Seconds};
+use serde_json::{Value, json};
+
+use crate::kinds::Kind;
+use crate::output::{Format, render};
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 #[value(rename_all = "UPPER")]
@@ -109,6 +115,7 @@ pub enum PolicyCommand {
         /// HH:MM (before start wraps past midnight)
         #[arg(long)]
         end: String,
+        /// IANA time zone of start and end, e.g. Europe/Berlin
         #[arg(long, default_value = "UTC")]
         time_zone: String,
     },
@@ -222,4 +229,46 @@ pub async fn policy(client: &Client, command: PolicyCommand) -> anyhow::Result<(
         }
         PolicyCommand::Delete { id } => print(&client.policy_delete(&id).await?),
     }
+}
+
+/// `corridorctl get tiers [device]`: the whole document as JSON or YAML, or
+/// a table of one row per device and policy window.
+pub async fn tiers(client: &Client, device: Option<&str>, format: Format) -> anyhow::Result<()> {
+    let mut doc = client.ffm_tiers().await?;
+    if let Some(id) = device {
+        doc.devices.retain(|d| d.id == id);
+        if doc.devices.is_empty() {
+            anyhow::bail!("memqosd allocates on no device {id:?} (see `corridorctl get tiers`)");
+        }
+    }
+    match format {
+        Format::Table => print!("{}", render(Kind::Tiers, &tier_rows(&doc), format)?),
+        Format::Json | Format::Yaml => {
+            print!(
+                "{}",
+                render(Kind::Tiers, &[serde_json::to_value(&doc)?], format)?
+            )
+        }
+    }
+    Ok(())
+}
+
+/// One flat row per device and window, for the table.
+pub fn tier_rows(doc: &MemoryTiers) -> Vec<Value> {
+    let mut rows = Vec::new();
+    for d in &doc.devices {
+        for w in &d.windows {
+            rows.push(json!({
+                "id": d.id,
+                "tier": d.tier,
+                "source": d.source,
+                "capacity_bytes": d.capacity_bytes,
+                "bandwidth_GBs": d.bandwidth_gbs.value,
+                "window": w.window,
+                "admitted_GBs": w.admitted_gbs,
+                "available_GBs": w.available_gbs,
+            }));
+        }
+    }
+    rows
 }

@@ -20,6 +20,10 @@ pub enum Kind {
     Paths,
     #[value(alias = "port")]
     Ports,
+    /// memqosd's memory devices, their tiers and admitted floors per
+    /// policy window (a snapshot: no id lookup, selector or watch).
+    #[value(alias = "tier")]
+    Tiers,
 }
 
 /// A table column: header and the JSON field it shows.
@@ -43,6 +47,7 @@ impl Kind {
             Kind::Policies => "/v1/policies",
             Kind::Paths => "/v1/fabman/paths",
             Kind::Ports => "/v1/fabman/ports",
+            Kind::Tiers => "/v1/ffm/tiers",
         }
     }
 
@@ -150,6 +155,21 @@ impl Kind {
                         col("GUARANTEED", "guaranteed_gbps"),
                         col("FREE", "free_gbps"),
                         col("LINK", "link"),
+                    ]
+                }
+            }
+            // One row per device and policy window (`ffm::tier_rows`).
+            Kind::Tiers => {
+                const {
+                    &[
+                        col("DEVICE", "id"),
+                        col("TIER", "tier"),
+                        col("SOURCE", "source"),
+                        col("CAPACITY", "capacity_bytes"),
+                        col("GBS", "bandwidth_GBs"),
+                        col("WINDOW", "window"),
+                        col("ADMITTED_GBS", "admitted_GBs"),
+                        col("LEFT_GBS", "available_GBs"),
                     ]
                 }
             }

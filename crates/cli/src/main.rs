@@ -64,7 +64,7 @@ struct Cli {
 enum Command {
     /// Show resources: `get devices`, `get device cxl-pool-0`, `get profiles`.
     Get {
-        /// Resource kind (devices, profiles, operations, corridors, ffm, policies, paths)
+        /// Resource kind (devices, profiles, operations, corridors, ffm, policies, paths, tiers)
         kind: Kind,
         /// One resource by id; omit to list
         id: Option<String>,
@@ -212,6 +212,14 @@ async fn run(cli: Cli) -> Result<(), anyhow::Error> {
             selector,
             watch,
         } => {
+            if kind == Kind::Tiers {
+                if watch || selector.is_some() {
+                    anyhow::bail!(
+                        "tiers are one snapshot of memqosd's ledger: no --watch or --selector"
+                    );
+                }
+                return ffm::tiers(&client, id.as_deref(), cli.output).await;
+            }
             if let Some(id) = id {
                 let value: serde_json::Value = client.get_json(&kind.item_path(&id)?).await?;
                 print!("{}", render(kind, &[value], cli.output)?);

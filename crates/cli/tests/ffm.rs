@@ -80,11 +80,61 @@ fn ffm_verbs_end_to_end() {
     assert!(ok, "{err}");
     assert!(out.contains(id), "{out}");
     let (ok, out, err) = ctl(&[
-        "policy", "create", "--name", "night", "--domain", "tenantA", "--min", "10", "--start",
-        "20:00", "--end", "08:00",
+        "policy",
+        "create",
+        "--name",
+        "night",
+        "--domain",
+        "tenantA",
+        "--min",
+        "10",
+        "--start",
+        "20:00",
+        "--end",
+        "08:00",
+        "--time-zone",
+        "Europe/Berlin",
     ]);
     assert!(ok, "{err}");
     let policy: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(policy["window"]["time_zone"], "Europe/Berlin");
+    // What memqosd allocates on: a row per device and window; the bundle's
+    // 7.5 GB/s by day and the policy's 10 at night on its T1 device.
+    let (ok, table, err) = ctl(&["get", "tiers"]);
+    assert!(ok, "{err}");
+    let header = table.lines().next().unwrap();
+    for column in [
+        "DEVICE",
+        "TIER",
+        "SOURCE",
+        "WINDOW",
+        "ADMITTED_GBS",
+        "LEFT_GBS",
+    ] {
+        assert!(header.contains(column), "{table}");
+    }
+    assert!(
+        table
+            .lines()
+            .any(|l| l.contains("T1") && l.contains("outside policy windows") && l.contains("7.5")),
+        "{table}"
+    );
+    assert!(
+        table.lines().any(|l| l.contains("T1")
+            && l.contains("20:00–08:00 Europe/Berlin")
+            && l.contains("10")),
+        "{table}"
+    );
+    let (ok, out, err) = ctl(&["get", "tiers", "-o", "json"]);
+    assert!(ok, "{err}");
+    let tiers: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let first = tiers["devices"][0]["id"].as_str().unwrap().to_owned();
+    let (ok, out, err) = ctl(&["get", "tiers", &first, "-o", "json"]);
+    assert!(ok, "{err}");
+    let one: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(one["devices"].as_array().unwrap().len(), 1, "{out}");
+    let (ok, _, err) = ctl(&["get", "tiers", "no-such-device"]);
+    assert!(!ok && err.contains("no-such-device"), "{err}");
     let (ok, _, err) = ctl(&["policy", "delete", policy["id"].as_str().unwrap()]);
     assert!(ok, "{err}");
     let (ok, _, err) = ctl(&["ffm", "delete", id]);

@@ -18,6 +18,7 @@ use std::ptr::NonNull;
 use corridor_model::ffm::{
     BandwidthPatch, FfmAllocRequest, FfmBundle, FfmTelemetry, LatencyClass, LatencyClassPatch,
 };
+use corridor_model::memory_tiers::MemoryTiers;
 use corridor_model::meta::Operation;
 use corridor_model::policy::{Policy, PolicyRequest};
 use corridor_model::units::GigabytesPerSecond;
@@ -313,6 +314,13 @@ impl Client {
     pub async fn ffm_telemetry(&self, id: &str) -> Result<FfmTelemetry> {
         self.get_json(&format!("/v1/ffm/{}/telemetry", encode_segment(id)))
             .await
+    }
+
+    /// `GET /v1/ffm/tiers`: every device memqosd allocates on, its tier and
+    /// why, and the floors admitted on it per policy window (infrastructure
+    /// principals: admin, operator, read-only).
+    pub async fn ffm_tiers(&self) -> Result<MemoryTiers> {
+        self.get_json("/v1/ffm/tiers").await
     }
 
     pub async fn ffm_renew(&self, id: &str) -> Result<FfmBundle> {

@@ -24,6 +24,7 @@ pub mod corridor;
 pub mod fabric;
 pub mod ffm;
 pub mod json;
+pub mod memory_tiers;
 pub mod meta;
 pub mod policy;
 pub mod problem;

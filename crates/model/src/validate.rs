@@ -37,6 +37,8 @@ pub mod rule {
     pub const DUPLICATE: &str = "duplicate";
     /// Two fields whose values cannot go together.
     pub const COMPATIBLE: &str = "compatible";
+    /// A reference to something that does not exist (an unknown time zone).
+    pub const EXISTS: &str = "exists";
 }
 
 /// Appends one reference token to a JSON pointer, escaping `~` and `/` as

@@ -577,7 +577,11 @@ fn policy_rules() {
         ),
         (
             with(&base, "/window/time_zone", json!("Paris time")),
-            vec![("/window/time_zone", "format")],
+            vec![("/window/time_zone", "exists")],
+        ),
+        (
+            with(&base, "/window/time_zone", json!("Europe/Berlin")),
+            vec![],
         ),
         (
             with(&base, "/window/days", json!(["mon", "mon"])),

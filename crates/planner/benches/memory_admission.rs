@@ -85,6 +85,7 @@ fn main() {
             floor: MBps::from_gbps(0.2),
             window: DailyWindow::parse(w).unwrap().with_offset(60),
             security_domain: Some("tenant0".into()),
+            time_zone: None,
         };
         if id == "batch" {
             p.security_domain = Some("tenant1".into());

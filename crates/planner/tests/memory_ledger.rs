@@ -57,7 +57,8 @@ enum Op {
         floor: u64,
         start: u16,
         end: u16,
-        offset: i16,
+        /// Equal for a fixed-offset zone; two for one with daylight saving time.
+        offsets: (i16, i16),
         days: u8,
         domain: Option<u8>,
     },
@@ -84,9 +85,9 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (any::<usize>(), 0usize..3).prop_map(|(pick, class)| Op::MigrateBegin { pick, class }),
         1 => any::<usize>().prop_map(|pick| Op::MigrateCommit { pick }),
         1 => any::<usize>().prop_map(|pick| Op::MigrateAbort { pick }),
-        1 => (0u8..3, floor, 0u16..48, 0u16..48, prop::sample::select(vec![-300i16, 0, 60, 330]),
+        1 => (0u8..3, floor, 0u16..48, 0u16..48, prop::sample::select(vec![(-300i16, -300i16), (0, 0), (60, 60), (330, 330), (60, 120), (-300, -240)]),
               prop_oneof![Just(0x7fu8), 1u8..0x7f], domain)
-            .prop_map(|(pid, floor, start, end, offset, days, domain)| Op::SetPolicy { pid, floor, start, end, offset, days, domain }),
+            .prop_map(|(pid, floor, start, end, offsets, days, domain)| Op::SetPolicy { pid, floor, start, end, offsets, days, domain }),
         1 => (0u8..3).prop_map(|pid| Op::RemovePolicy { pid }),
         1 => (0i64..700).prop_map(|at| Op::Expire { at }),
         2 => any::<usize>().prop_map(|pick| Op::Free { pick }),
@@ -142,10 +143,11 @@ fn naive_apportion(total: u64, w: &[u64]) -> Vec<u64> {
     v
 }
 
-/// Does the policy's window cover UTC week minute `m`? (Local clock arithmetic, day by day.)
-fn policy_covers(p: &WindowedFloor, m: u32) -> bool {
+/// Does the policy's window cover UTC week minute `m` at UTC offset `offset`? (Local clock
+/// arithmetic, day by day.)
+fn covers_at(p: &WindowedFloor, m: u32, offset: i16) -> bool {
     let w = p.window;
-    let local = (i64::from(m) + i64::from(w.utc_offset_min)).rem_euclid(i64::from(WEEK_MIN));
+    let local = (i64::from(m) + i64::from(offset)).rem_euclid(i64::from(WEEK_MIN));
     let day = u32::try_from(local / 1440).unwrap();
     let tod = u32::try_from(local % 1440).unwrap();
     let prev = (day + 6) % 7;
@@ -156,6 +158,41 @@ fn policy_covers(p: &WindowedFloor, m: u32) -> bool {
     } else {
         (on(day) && tod >= s) || (on(prev) && tod < e)
     }
+}
+
+/// The window's offsets: both ends of its zone's range.
+fn offsets(p: &WindowedFloor) -> (i16, i16) {
+    let w = p.window;
+    let alt = w.utc_offset_alt_min.unwrap_or(w.utc_offset_min);
+    (w.utc_offset_min.min(alt), w.utc_offset_min.max(alt))
+}
+
+/// May the window cover `m`: at some offset between its zone's two (a transition night's
+/// occurrence starts and ends anywhere in between). Every edge here is a multiple of 30
+/// minutes, so offsets in steps of 30 are enough.
+fn policy_may_cover(p: &WindowedFloor, m: u32) -> bool {
+    let (lo, hi) = offsets(p);
+    (lo..=hi)
+        .step_by(30)
+        .chain([hi])
+        .any(|o| covers_at(p, m, o))
+}
+
+/// Does one occurrence of the window cover `m` at every offset between its zone's two?
+fn policy_surely_covers(p: &WindowedFloor, m: u32) -> bool {
+    let (lo, hi) = offsets(p);
+    let w = p.window;
+    let spread = u32::from(hi.abs_diff(lo));
+    let len = w.len_min();
+    if len <= spread {
+        return false;
+    }
+    (0..7u32).filter(|d| w.days & (1 << d) != 0).any(|d| {
+        // Latest start (at the smallest offset) to earliest end (at the largest).
+        let a = i64::from(d * 1440 + u32::from(w.start_min)) - i64::from(lo);
+        let off = (i64::from(m) - a).rem_euclid(i64::from(WEEK_MIN));
+        off < i64::from(len - spread)
+    })
 }
 
 fn lives_at(req: &BundleDemand, m: u32) -> bool {
@@ -174,13 +211,20 @@ impl Model {
         let mut starts = vec![0u32];
         for p in &self.policies {
             let w = p.window;
+            let (lo, hi) = offsets(p);
+            let spread = i64::from(hi.abs_diff(lo));
             for d in 0..7u32 {
                 if w.days & (1 << d) == 0 {
                     continue;
                 }
-                let a = i64::from(d * 1440 + u32::from(w.start_min)) - i64::from(w.utc_offset_min);
+                let local = i64::from(d * 1440 + u32::from(w.start_min));
                 let len = i64::from(w.len_min());
-                for x in [a, a + len] {
+                // Earliest start and latest end; the core's edges when there is a core.
+                let mut edges = vec![local - i64::from(hi), local + len - i64::from(lo)];
+                if len > spread {
+                    edges.extend([local - i64::from(lo), local + len - i64::from(hi)]);
+                }
+                for x in edges {
                     starts.push(u32::try_from(x.rem_euclid(i64::from(WEEK_MIN))).unwrap());
                 }
             }
@@ -192,14 +236,27 @@ impl Model {
         out
     }
 
+    /// The floor counted at `m`: the largest of the policies that surely hold; where some only
+    /// may hold, they count as holding and as not holding (the larger floor).
     fn floor_at(&self, req: &BundleDemand, m: u32) -> u64 {
-        self.policies
-            .iter()
-            .filter(|p| p.security_domain.is_none() || p.security_domain == req.security_domain)
-            .filter(|p| policy_covers(p, m))
+        let selected = || {
+            self.policies
+                .iter()
+                .filter(|p| p.security_domain.is_none() || p.security_domain == req.security_domain)
+        };
+        let sure = selected()
+            .filter(|p| policy_surely_covers(p, m))
             .map(|p| p.floor.0)
-            .max()
-            .unwrap_or(req.floor.0)
+            .max();
+        let maybe = selected()
+            .filter(|p| policy_may_cover(p, m) && !policy_surely_covers(p, m))
+            .map(|p| p.floor.0)
+            .max();
+        match (sure, maybe) {
+            (Some(f), m) => f.max(m.unwrap_or(0)),
+            (None, Some(m)) => m.max(req.floor.0),
+            (None, None) => req.floor.0,
+        }
     }
 
     /// (segments, granted[device][segment], bytes[device])
@@ -406,7 +463,7 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                 floor,
                 start,
                 end,
-                offset,
+                offsets,
                 days,
                 domain,
             } => {
@@ -415,9 +472,10 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                     floor: gb(floor),
                     window: DailyWindow::new(start * 30, end * 30)
                         .unwrap()
-                        .with_offset(offset)
+                        .with_offsets(offsets.0, offsets.1)
                         .on_days(days),
                     security_domain: domain.map(|d| format!("tenant{d}")),
+                    time_zone: None,
                 };
                 let mut m2 = m.clone();
                 match m2.policies.iter_mut().find(|q| q.id == p.id) {

@@ -293,6 +293,18 @@ async fn bad_input_is_a_problem_naming_the_field() {
         problem.to_string().contains("/window/time_zone"),
         "{problem}"
     );
+    assert_eq!(problem["errors"][0]["rule"], "exists", "{problem}");
+    // Any zone of the IANA tz database is accepted, daylight saving time
+    // and all.
+    let (status, _, created) = send(
+        &a,
+        "POST",
+        server.url("/v1/policies"),
+        r#"{"name":"berlin-night","security_domain":"tenantA","min_GBs":10,"window":{"start":"20:00","end":"08:00","time_zone":"Europe/Berlin"}}"#,
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(created["window"]["time_zone"], "Europe/Berlin");
     server.stop().await;
 }
 
@@ -629,5 +641,137 @@ async fn persistent_bundles_need_encryption_at_rest_or_the_operators_opt_out() {
     );
     request.persistence = Persistence::None;
     client.ffm_alloc(&request).await.unwrap();
+    server.stop().await;
+}
+
+/// The floors admitted on the T2 devices in the window named `window`
+/// (`None`: outside every policy window), summed over the devices, with
+/// what is left there.
+fn t2_floors(tiers: &Value, policy: Option<&str>) -> (f64, f64) {
+    let mut admitted = 0.0;
+    let mut left = 0.0;
+    for d in tiers["devices"].as_array().unwrap() {
+        if d["tier"] != "T2" {
+            continue;
+        }
+        let w = d["windows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|w| {
+                let ids = w["policies"].as_array().unwrap();
+                match policy {
+                    None => ids.is_empty(),
+                    Some(p) => ids.iter().any(|i| i == p),
+                }
+            })
+            .unwrap_or_else(|| panic!("no window {policy:?} on {d}"));
+        admitted += w["admitted_GBs"].as_f64().unwrap();
+        left += w["available_GBs"].as_f64().unwrap();
+    }
+    (admitted, left)
+}
+
+/// `GET /v1/ffm/tiers` shows what memqosd allocates on: each device's tier
+/// and why, and per policy window the floors admitted and what is left,
+/// which move when a bundle is allocated and when it is freed. Tenants may
+/// not read it (it shows every domain's reservations).
+#[tokio::test]
+async fn tiers_show_admitted_floors_per_window_as_bundles_come_and_go() {
+    let server = start().await;
+    let a = server.http(&tenant("tenantA"));
+    let admin = typed_client(server.base(), server.state_dir(), &Principal::Admin);
+    let srv = &server;
+    let tiers = move || async move {
+        let (status, _, body) = send(srv.admin(), "GET", srv.url("/v1/ffm/tiers"), "").await;
+        assert_eq!(status, 200, "{body}");
+        body
+    };
+    let (status, _, problem) = send(&a, "GET", server.url("/v1/ffm/tiers"), "").await;
+    assert_eq!(status, 403, "{problem}");
+
+    // The typed client reads the same document.
+    let typed = admin.ffm_tiers().await.unwrap();
+    assert!(!typed.devices.is_empty());
+    let before = tiers().await;
+    assert_eq!(before["admission_share"], 0.75);
+    for d in before["devices"].as_array().unwrap() {
+        // The default twin's devices are modelled, with the topology's figures.
+        assert_eq!(d["source"], "model", "{d}");
+        assert_eq!(d["bandwidth_GBs"]["origin"], "twin", "{d}");
+        assert!(!d["basis"]["rule"].as_str().unwrap().is_empty(), "{d}");
+        assert!(d["capacity_bytes"].as_u64().unwrap() > 0, "{d}");
+        // No policy yet: one window, the whole week, nothing admitted.
+        assert_eq!(d["windows"].as_array().unwrap().len(), 1, "{d}");
+        assert_eq!(d["windows"][0]["admitted_GBs"], 0.0, "{d}");
+        let admission = d["admission_GBs"].as_f64().unwrap();
+        let peak = d["bandwidth_GBs"]["value"].as_f64().unwrap();
+        assert!((admission - 0.75 * peak).abs() < 0.01, "{d}");
+        assert_eq!(d["windows"][0]["available_GBs"], d["admission_GBs"], "{d}");
+    }
+    let t2 = before["devices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["tier"] == "T2")
+        .unwrap();
+    assert!(t2["basis"]["rule"].as_str().unwrap().contains("T2"), "{t2}");
+
+    // A night policy of tenantA in Berlin time: a second window appears.
+    let (status, _, policy) = send(
+        &a,
+        "POST",
+        server.url("/v1/policies"),
+        r#"{"name":"night","security_domain":"tenantA","min_GBs":12,"window":{"start":"20:00","end":"08:00","time_zone":"Europe/Berlin"}}"#,
+    )
+    .await;
+    assert_eq!(status, 201, "{policy}");
+    let pid = policy["id"].as_str().unwrap();
+    let with_policy = tiers().await;
+    let (day0, day_left0) = t2_floors(&with_policy, None);
+    let (night0, _) = t2_floors(&with_policy, Some(pid));
+    assert_eq!((day0, night0), (0.0, 0.0));
+    let window = with_policy["devices"][0]["windows"][1]["window"]
+        .as_str()
+        .unwrap();
+    assert!(
+        window.contains("20:00–08:00 Europe/Berlin"),
+        "{with_policy}"
+    );
+
+    // A 5 GB/s T2 bundle: 5 GB/s admitted by day, the policy's 12 at night.
+    let (status, _, bundle) = send(
+        &a,
+        "POST",
+        server.url("/v1/ffm/alloc"),
+        r#"{"bytes":1048576,"latency_class":"T2","bandwidth_floor_GBs":5,"persistence":"none","shareable":true,"security_domain":"tenantA"}"#,
+    )
+    .await;
+    assert_eq!(status, 201, "{bundle}");
+    let allocated = tiers().await;
+    assert!(
+        allocated["ledger_revision"].as_u64() > with_policy["ledger_revision"].as_u64(),
+        "{allocated}"
+    );
+    let (day, day_left) = t2_floors(&allocated, None);
+    let (night, _) = t2_floors(&allocated, Some(pid));
+    assert!((day - 5.0).abs() < 0.01, "{day}: {allocated}");
+    assert!((night - 12.0).abs() < 0.01, "{night}: {allocated}");
+    assert!((day_left0 - day_left - 5.0).abs() < 0.01, "{allocated}");
+    let held: u64 = allocated["devices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["allocated_bytes"].as_u64().unwrap())
+        .sum();
+    assert_eq!(held, 1_048_576);
+
+    // Freed: nothing admitted again.
+    let id = bundle["id"].as_str().unwrap();
+    let (status, _, _) = send(&a, "DELETE", server.url(&format!("/v1/ffm/{id}")), "").await;
+    assert_eq!(status, 200);
+    let freed = tiers().await;
+    assert_eq!(t2_floors(&freed, None), (0.0, day_left0));
+    assert_eq!(t2_floors(&freed, Some(pid)).0, 0.0);
     server.stop().await;
 }

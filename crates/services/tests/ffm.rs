@@ -980,3 +980,63 @@ async fn telemetry_says_model_until_a_counter_measures() {
     assert_eq!(t.source, TelemetrySource::Counter);
     assert_eq!(t.achieved_gbs.get(), 3.0, "6 GB over 2 s");
 }
+
+/// A policy in any IANA zone: "20:00–08:00 Europe/Berlin" is admitted, and
+/// the floor in force follows Berlin's wall clock, summer and winter time
+/// alike (20:30 CEST is 18:30 UTC in July; 18:30 UTC in January is 19:30
+/// CET, before the window).
+#[tokio::test]
+async fn a_policy_in_europe_berlin_follows_berlin_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn StateStore> =
+        Arc::new(RedbStore::open(dir.path().join("store.redb"), RedbOptions::default()).unwrap());
+    let july = chrono::DateTime::parse_from_rfc3339("2026-07-15T18:30:00Z")
+        .unwrap()
+        .to_utc();
+    let clock = Arc::new(ManualClock::new(july));
+    let plane = ControlPlane::start_with(
+        store,
+        Arc::new(Topology::default_twin().clone()),
+        clock.clone(),
+        FfmConfig::in_dir(dir.path()),
+    )
+    .await
+    .unwrap();
+    let (bundle, _) = alloc(
+        &plane,
+        request(1 << 20, LatencyClass::T2, 1.0, Persistence::None),
+    )
+    .await
+    .unwrap();
+    let created = plane
+        .ffm
+        .create_policy(&tenant("tenantA"), policy(20.0, "Europe/Berlin"))
+        .await
+        .unwrap();
+    assert_eq!(created.window.time_zone, "Europe/Berlin");
+    let floor_in_force = |at: &str| {
+        let plane = &plane;
+        let clock = clock.clone();
+        let at = chrono::DateTime::parse_from_rfc3339(at).unwrap().to_utc();
+        let id = bundle.id.clone();
+        async move {
+            clock.set(at);
+            // The model's cached run is throttled; let it be recomputed.
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            let b = plane.ffm.get(&admin(), &id).await.unwrap().bundle;
+            b.meta.condition("FloorMet").unwrap().message.clone()
+        }
+    };
+    let summer_evening = floor_in_force("2026-07-15T18:30:00Z").await;
+    assert!(
+        summer_evening.contains("20.000 GB/s floor"),
+        "{summer_evening}"
+    );
+    let winter_evening = floor_in_force("2026-01-15T18:30:00Z").await;
+    assert!(
+        winter_evening.contains("1.000 GB/s floor"),
+        "{winter_evening}"
+    );
+    let winter_night = floor_in_force("2026-01-15T19:30:00Z").await;
+    assert!(winter_night.contains("20.000 GB/s floor"), "{winter_night}");
+}

@@ -403,19 +403,31 @@ pub fn classify_one(
 pub fn classify(nodes: &[MemoryNode]) -> Vec<Option<Tier>> {
     nodes
         .iter()
-        .map(|node| {
-            let peers: Vec<&MemoryNode> = nodes
-                .iter()
-                .filter(|p| p.media != MediaKind::Persistent)
-                .filter(|p| node.host.is_none() || p.host == node.host)
-                .collect();
-            let reference = reference_of(&peers);
+        .zip(references(nodes))
+        .map(|(node, reference)| {
             classify_one(
                 node.performance.latency_ns(),
                 node.performance.bandwidth_gbs(),
                 node.media,
                 reference,
             )
+        })
+        .collect()
+}
+
+/// What [`classify`] compares each node with (its host's fastest node and DRAM baseline), in
+/// node order: the basis of a node's tier, for whoever explains it.
+#[must_use]
+pub fn references(nodes: &[MemoryNode]) -> Vec<Option<TierReference>> {
+    nodes
+        .iter()
+        .map(|node| {
+            let peers: Vec<&MemoryNode> = nodes
+                .iter()
+                .filter(|p| p.media != MediaKind::Persistent)
+                .filter(|p| node.host.is_none() || p.host == node.host)
+                .collect();
+            reference_of(&peers)
         })
         .collect()
 }

@@ -143,6 +143,10 @@ pub struct WindowedFloor {
     /// Only bundles of this security domain; `None` selects every bundle.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub security_domain: Option<String>,
+    /// The IANA zone the window's local time is in, kept for whoever evaluates the window at
+    /// an instant ([`Ledger::floor_in_force`]); the ledger itself counts the window's offsets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_zone: Option<String>,
 }
 
 impl WindowedFloor {
@@ -526,16 +530,48 @@ impl Ledger {
         let domain = req.security_domain.as_deref();
         for r in segments.overlapping(span) {
             for s in r {
-                let mut floor = None::<u64>;
-                for &p in segments.cover(s) {
-                    let p = &policies[usize::from(p)];
+                // A policy that only may cover the segment (a window with two offsets, see
+                // `time`) is counted as in force and as not in force: the larger floor.
+                let mut sure = None::<u64>;
+                let mut maybe = None::<u64>;
+                let partial = segments.partial(s);
+                for &i in segments.cover(s) {
+                    let p = &policies[usize::from(i)];
                     if p.selects(domain) {
-                        floor = Some(floor.map_or(p.floor.0, |f| f.max(p.floor.0)));
+                        let slot = if partial.contains(&i) {
+                            &mut maybe
+                        } else {
+                            &mut sure
+                        };
+                        *slot = Some(slot.map_or(p.floor.0, |f| f.max(p.floor.0)));
                     }
                 }
-                out.push((s, floor.unwrap_or(req.floor.0)));
+                let floor = match (sure, maybe) {
+                    (Some(f), m) => f.max(m.unwrap_or(0)),
+                    (None, Some(m)) => m.max(req.floor.0),
+                    (None, None) => req.floor.0,
+                };
+                out.push((s, floor));
             }
         }
+    }
+
+    /// The floor of a bundle at one instant, given which policies are in force then (the
+    /// service decides that in the policy's own time zone): the largest floor of the policies
+    /// in force that select it, else its own. Unlike [`Self::window_floors`], not conservative.
+    #[must_use]
+    pub fn floor_in_force(
+        &self,
+        req: &BundleDemand,
+        in_force: impl Fn(&WindowedFloor) -> bool,
+    ) -> u64 {
+        let domain = req.security_domain.as_deref();
+        self.policies
+            .iter()
+            .filter(|p| p.selects(domain) && in_force(p))
+            .map(|p| p.floor.0)
+            .max()
+            .unwrap_or(req.floor.0)
     }
 
     fn validate(req: &BundleDemand) -> Result<Span, Rejection> {

@@ -40,6 +40,7 @@
 //!     floor: MBps::from_gbps(220.0),
 //!     window: DailyWindow::parse("20:00–08:00").unwrap(),
 //!     security_domain: None,
+//!     time_zone: None,
 //! };
 //! let before = ledger.clone();
 //! assert!(ledger.set_policy(night).is_err());

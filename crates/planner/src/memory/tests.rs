@@ -30,6 +30,7 @@ fn policy(id: &str, gbps: f64, window: &str) -> WindowedFloor {
         floor: MBps::from_gbps(gbps),
         window: DailyWindow::parse(window).unwrap(),
         security_domain: None,
+        time_zone: None,
     }
 }
 
@@ -60,6 +61,63 @@ fn windows_wrap_midnight_and_the_week() {
     assert!(!sat.covers(1300) && !sat.covers(6 * DAY_MIN + 1300));
     assert!(DailyWindow::parse("25:00-08:00").is_err());
     assert!(DailyWindow::parse("20:00").is_err());
+}
+
+#[test]
+fn a_window_with_two_offsets_may_cover_its_hull_and_surely_its_core() {
+    // 20:00–08:00 in Europe/Berlin: CET (+60) or CEST (+120). Monday's occurrence starts at
+    // 18:00 UTC (summer) or 19:00 UTC (winter) and ends at 06:00 or 07:00 UTC.
+    let w = DailyWindow::parse("20:00–08:00")
+        .unwrap()
+        .with_offsets(120, 60);
+    assert_eq!(w.offset_range(), (60, 120));
+    assert_eq!(w.to_string(), "20:00–08:00 UTC+01:00/+02:00");
+    assert!(w.utc_intervals().contains(&(1080, 1080 + 13 * 60)));
+    assert!(w.core_intervals().contains(&(1140, 1140 + 11 * 60)));
+    assert!(w.covers(1080) && !w.surely_covers(1080));
+    assert!(w.covers(1139) && !w.surely_covers(1139) && w.surely_covers(1140));
+    assert!(w.surely_covers(DAY_MIN + 359) && !w.surely_covers(DAY_MIN + 360));
+    assert!(w.covers(DAY_MIN + 419) && !w.covers(DAY_MIN + 420));
+    // Equal offsets are one fixed offset.
+    assert_eq!(
+        DailyWindow::parse("20:00–08:00")
+            .unwrap()
+            .with_offsets(60, 60),
+        w.with_offset(60)
+    );
+    // A window shorter than the offsets' difference surely covers nothing.
+    let short = DailyWindow::parse("02:10–02:50")
+        .unwrap()
+        .with_offsets(60, 120);
+    assert!(short.core_intervals().is_empty());
+    let segs = Segments::build(&[short]);
+    assert!((0..segs.len()).all(|i| segs.cover(i) == segs.partial(i)));
+}
+
+/// Where a policy with two offsets only may be in force, admission counts the larger of its
+/// floor and the bundle's own: a policy lowering a floor lowers it only where it surely holds.
+#[test]
+fn a_policy_with_two_offsets_counts_the_larger_floor_where_it_only_may_hold() {
+    let mut l = ledger(t2(1, 100.0));
+    let mut low = policy("low", 1.0, "20:00–08:00");
+    low.window = low.window.with_offsets(60, 120);
+    l.set_policy(low).unwrap();
+    let req = BundleDemand::new(GIB, Tier::T2, 10.0, MONDAY);
+    let floors = l.window_floors(&req).unwrap();
+    let at = |m: u32| {
+        let seg = l.segments().at(m);
+        floors.iter().find(|(s, _)| *s == seg).unwrap().1
+    };
+    let ten = MBps::from_gbps(10.0).0;
+    let one = MBps::from_gbps(1.0).0;
+    assert_eq!(at(1079), ten); // Monday 17:59 UTC: no window
+    assert_eq!(at(1080), ten); // 18:00: in force in summer only
+    assert_eq!(at(1140), one); // 19:00: in force either way
+    assert_eq!(at(DAY_MIN + 360), ten); // Tuesday 06:00: in winter only
+    assert_eq!(at(DAY_MIN + 420), ten);
+    // At an instant, the caller says which policies are in force.
+    assert_eq!(l.floor_in_force(&req, |_| true), one);
+    assert_eq!(l.floor_in_force(&req, |_| false), ten);
 }
 
 #[test]

@@ -1,9 +1,15 @@
 //! Time for the memory ledger, kept pure: no clock, no time-zone database.
 //!
 //! The ledger works on a **cyclic week** measured in minutes from Monday 00:00 UTC
-//! (`0..WEEK_MIN`). Policies are daily windows in local time given as a fixed UTC offset in
-//! minutes; converting an IANA zone name (and its DST rules) to an offset is the service's job,
-//! done when the policy is written. A bundle's lifetime (`start_s`, optional `end_s`, both Unix
+//! (`0..WEEK_MIN`). Policies are daily windows in local time given as UTC offsets in minutes:
+//! one for a fixed-offset zone, two for a zone with daylight saving time (its standard and its
+//! summer offset). Converting an IANA zone name to those offsets is the service's job, done when
+//! the policy is written. A week in UTC cannot say which of the two offsets is in force, so a
+//! window with two offsets is counted **conservatively**: it may cover every minute between its
+//! earliest possible start and its latest possible end (its *hull*), and surely covers only the
+//! minutes between its latest start and its earliest end (its *core*). Where it only may cover a
+//! segment, the floor counted there is the larger of the policy's and the one it would replace,
+//! so admission holds whichever offset is in force, transition nights included. A bundle's lifetime (`start_s`, optional `end_s`, both Unix
 //! seconds) is projected onto the week: a bundle that lives a week or longer (or has no end)
 //! occupies every segment; a shorter one occupies the segments its interval touches, modulo the
 //! week. That projection is conservative: two bundles in the same weekday slot of different
@@ -38,6 +44,10 @@ pub struct DailyWindow {
     pub end_min: u16,
     /// Local time = UTC + `utc_offset_min` (e.g. +60 for CET, -300 for EST).
     pub utc_offset_min: i16,
+    /// The zone's other offset, if it has one (daylight saving time: +120 for CEST beside
+    /// CET's +60): the window is then counted over both (see the module's notes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub utc_offset_alt_min: Option<i16>,
     pub days: u8,
 }
 
@@ -62,6 +72,7 @@ impl DailyWindow {
             start_min,
             end_min,
             utc_offset_min: 0,
+            utc_offset_alt_min: None,
             days: EVERY_DAY,
         })
     }
@@ -92,7 +103,24 @@ impl DailyWindow {
     #[must_use]
     pub fn with_offset(mut self, utc_offset_min: i16) -> Self {
         self.utc_offset_min = utc_offset_min;
+        self.utc_offset_alt_min = None;
         self
+    }
+
+    /// The same window in a zone that takes both offsets in turn (daylight saving time); equal
+    /// offsets are one fixed offset.
+    #[must_use]
+    pub fn with_offsets(mut self, a: i16, b: i16) -> Self {
+        self.utc_offset_min = a.min(b);
+        self.utc_offset_alt_min = (a != b).then_some(a.max(b));
+        self
+    }
+
+    /// The smallest and the largest offset the window's zone takes.
+    #[must_use]
+    pub fn offset_range(&self) -> (i16, i16) {
+        let alt = self.utc_offset_alt_min.unwrap_or(self.utc_offset_min);
+        (self.utc_offset_min.min(alt), self.utc_offset_min.max(alt))
     }
 
     /// The same window on other local days (bit 0 = Monday).
@@ -109,9 +137,32 @@ impl DailyWindow {
         if e > s { e - s } else { e + DAY_MIN - s }
     }
 
-    /// The window's occurrences as non-wrapping UTC intervals `[a, b)` of the week.
+    /// The minutes the window's occurrences may cover, whichever of its offsets is in force,
+    /// as non-wrapping UTC intervals `[a, b)` of the week: from the start at the largest offset
+    /// to the end at the smallest. With one offset, exactly its occurrences.
     #[must_use]
     pub fn utc_intervals(&self) -> Vec<(u32, u32)> {
+        let (lo, hi) = self.offset_range();
+        let spread = u32::from(hi.abs_diff(lo));
+        self.intervals(hi, self.len_min() + spread)
+    }
+
+    /// The minutes the window's occurrences surely cover, whichever of its offsets is in
+    /// force: from the start at the smallest offset to the end at the largest (empty for a
+    /// window shorter than the offsets' difference). With one offset, the same as
+    /// [`Self::utc_intervals`].
+    #[must_use]
+    pub fn core_intervals(&self) -> Vec<(u32, u32)> {
+        let (lo, hi) = self.offset_range();
+        let spread = u32::from(hi.abs_diff(lo));
+        match self.len_min().checked_sub(spread) {
+            Some(len) if len > 0 => self.intervals(lo, len),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Occurrences starting at the local start minus `offset`, `len` minutes long.
+    fn intervals(&self, offset: i16, len: u32) -> Vec<(u32, u32)> {
         let mut out = Vec::new();
         let week = i64::from(WEEK_MIN);
         for d in 0..7u32 {
@@ -120,8 +171,8 @@ impl DailyWindow {
             }
             let local = i64::from(d * DAY_MIN + u32::from(self.start_min));
             #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-            let a = (local - i64::from(self.utc_offset_min)).rem_euclid(week) as u32;
-            let b = a + self.len_min();
+            let a = (local - i64::from(offset)).rem_euclid(week) as u32;
+            let b = a + len;
             if b <= WEEK_MIN {
                 out.push((a, b));
             } else {
@@ -132,10 +183,16 @@ impl DailyWindow {
         out
     }
 
-    /// Whether the window covers week minute `m` (UTC).
+    /// Whether the window may cover week minute `m` (UTC); see [`Self::utc_intervals`].
     #[must_use]
     pub fn covers(&self, m: u32) -> bool {
         self.utc_intervals().iter().any(|&(a, b)| a <= m && m < b)
+    }
+
+    /// Whether the window surely covers week minute `m` (UTC); see [`Self::core_intervals`].
+    #[must_use]
+    pub fn surely_covers(&self, m: u32) -> bool {
+        self.core_intervals().iter().any(|&(a, b)| a <= m && m < b)
     }
 }
 
@@ -148,10 +205,23 @@ impl fmt::Display for DailyWindow {
         hhmm(f, u32::from(self.start_min))?;
         f.write_str("–")?;
         hhmm(f, u32::from(self.end_min))?;
-        if self.utc_offset_min != 0 {
-            let o = i32::from(self.utc_offset_min);
+        let offset = |f: &mut fmt::Formatter<'_>, o: i16| {
+            let o = i32::from(o);
             let sign = if o < 0 { '-' } else { '+' };
-            write!(f, " UTC{sign}{:02}:{:02}", o.abs() / 60, o.abs() % 60)?;
+            write!(f, "{sign}{:02}:{:02}", o.abs() / 60, o.abs() % 60)
+        };
+        match self.offset_range() {
+            (0, 0) => {}
+            (lo, hi) if lo == hi => {
+                f.write_str(" UTC")?;
+                offset(f, lo)?;
+            }
+            (lo, hi) => {
+                f.write_str(" UTC")?;
+                offset(f, lo)?;
+                f.write_str("/")?;
+                offset(f, hi)?;
+            }
         }
         if self.days != EVERY_DAY {
             let names: Vec<&str> = (0..7)
@@ -213,8 +283,11 @@ pub struct Segments {
     /// Segment starts, ascending, `starts[0] == 0`; segment `i` ends at `starts[i+1]` or the
     /// end of the week.
     starts: Vec<u32>,
-    /// Indices (into the ledger's policy list) of the policies covering each segment.
+    /// Indices (into the ledger's policy list) of the policies that may cover each segment.
     cover: Vec<Vec<u16>>,
+    /// Those of `cover` that only may cover it (a window with two offsets, outside its core).
+    #[serde(default)]
+    partial: Vec<Vec<u16>>,
 }
 
 impl Segments {
@@ -223,8 +296,9 @@ impl Segments {
     pub fn build(windows: &[DailyWindow]) -> Self {
         let intervals: Vec<Vec<(u32, u32)>> =
             windows.iter().map(DailyWindow::utc_intervals).collect();
+        let cores: Vec<Vec<(u32, u32)>> = windows.iter().map(DailyWindow::core_intervals).collect();
         let mut starts = vec![0u32];
-        for iv in &intervals {
+        for iv in intervals.iter().chain(&cores) {
             for &(a, b) in iv {
                 starts.push(a);
                 if b < WEEK_MIN {
@@ -234,22 +308,32 @@ impl Segments {
         }
         starts.sort_unstable();
         starts.dedup();
+        let inside = |iv: &[(u32, u32)], s: u32| iv.iter().any(|&(a, b)| a <= s && s < b);
+        #[allow(clippy::cast_possible_truncation)]
+        let index = |i: usize| i as u16;
         let cover = starts
             .iter()
             .map(|&s| {
-                intervals
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, iv)| iv.iter().any(|&(a, b)| a <= s && s < b))
-                    .map(|(i, _)| {
-                        #[allow(clippy::cast_possible_truncation)]
-                        let i = i as u16;
-                        i
-                    })
+                (0..windows.len())
+                    .filter(|&i| inside(&intervals[i], s))
+                    .map(index)
                     .collect()
             })
             .collect();
-        Self { starts, cover }
+        let partial = starts
+            .iter()
+            .map(|&s| {
+                (0..windows.len())
+                    .filter(|&i| inside(&intervals[i], s) && !inside(&cores[i], s))
+                    .map(index)
+                    .collect()
+            })
+            .collect();
+        Self {
+            starts,
+            cover,
+            partial,
+        }
     }
 
     /// Number of segments (at least one).
@@ -273,10 +357,17 @@ impl Segments {
         )
     }
 
-    /// Policies covering segment `i`.
+    /// Policies that may cover segment `i` (surely, unless also in [`Self::partial`]).
     #[must_use]
     pub fn cover(&self, i: usize) -> &[u16] {
         &self.cover[i]
+    }
+
+    /// Policies that only may cover segment `i`: windows with two offsets whose occurrence
+    /// covers it under one of them and not the other.
+    #[must_use]
+    pub fn partial(&self, i: usize) -> &[u16] {
+        self.partial.get(i).map_or(&[], Vec::as_slice)
     }
 
     /// Segment holding week minute `m`.

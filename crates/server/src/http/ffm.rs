@@ -16,6 +16,7 @@ use axum::response::{IntoResponse, Response};
 use corridor_model::ffm::{
     BandwidthPatch, FfmAllocRequest, FfmBundle, FfmTelemetry, LatencyClassPatch,
 };
+use corridor_model::memory_tiers::MemoryTiers;
 use corridor_model::meta::Operation;
 use corridor_model::policy::{Policy, PolicyRequest};
 use corridor_model::problem::Problem;
@@ -57,6 +58,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(list_ffm))
         .routes(routes!(get_ffm, delete_ffm))
         .routes(routes!(ffm_telemetry))
+        .routes(routes!(ffm_tiers))
         .routes(routes!(patch_ffm_bandwidth))
         .routes(routes!(patch_ffm_latency_class))
         .routes(routes!(renew_ffm_lease))
@@ -184,6 +186,28 @@ pub async fn delete_ffm(
     Ok(Json(
         state.plane.ffm.delete(&caller, &id, precondition).await?,
     ))
+}
+
+/// The memory memqosd allocates on, its tiers and the floors admitted.
+///
+/// Every device or NUMA node of memqosd's admission ledger with its tier and why (`source`: `model` for the
+/// twin's devices, `discovered` for this machine's nodes read from `/sys`,
+/// with the HMAT figures, kernel memory tier and CXL regions discovery
+/// found), its capacity and bandwidth, and per policy window the floors
+/// admitted on it and what is left. One snapshot of the ledger
+/// (`ledger_revision`). An infrastructure read: it shows every domain's
+/// reservations.
+#[utoipa::path(
+    get,
+    path = "/v1/ffm/tiers",
+    tag = "memqosd",
+    security(("mtls" = ["infrastructure"])),
+    responses(
+        (status = 200, description = "The devices, their tiers and admitted floors", body = MemoryTiers),
+    )
+)]
+pub async fn ffm_tiers(State(state): State<AppState>) -> Json<MemoryTiers> {
+    Json(state.plane.ffm.tiers())
 }
 
 /// Telemetry: achieved bandwidth (measured by the resctrl MBM counter of

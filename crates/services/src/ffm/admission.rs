@@ -3,8 +3,14 @@
 //! the hosts that reach it, and whether its memory is this machine's NUMA
 //! node (a real `mbind` target) or a modelled twin device.
 
-use corridor_hal::memory::{MemoryInventory, NodeRealm};
+use corridor_hal::memory::{
+    self as hal, FigureSource, LOCAL_BAND_EXTRA_NS, MediaKind, MemoryInventory, MemoryNode,
+    NodeRealm, T0_BANDWIDTH_RATIO, T0_MIN_BANDWIDTH_GBS, T3_EXTRA_NS, TierReference,
+};
 use corridor_model::ffm::LatencyClass;
+use corridor_model::memory_tiers::{
+    self as view, FigureOrigin, SourcedFigure, TierBasis, TierSource,
+};
 use corridor_planner::memory::{Device, Tier};
 
 /// Where a device's memory is, as far as `mbind` is concerned.
@@ -25,6 +31,12 @@ pub struct DeviceInfo {
     pub device: Device,
     pub backing: Backing,
     pub peak_gbs: f64,
+    /// Whether discovery read the device on this machine or the twin models it.
+    pub source: TierSource,
+    /// Where `peak_gbs` comes from.
+    pub peak_origin: FigureOrigin,
+    /// Why the device has its tier (`GET /v1/ffm/tiers`).
+    pub basis: TierBasis,
 }
 
 pub fn tier(class: LatencyClass) -> Tier {
@@ -54,9 +66,14 @@ pub fn class(tier: Tier) -> LatencyClass {
 pub fn devices(mut inventory: MemoryInventory) -> (Vec<DeviceInfo>, Vec<String>) {
     inventory.fill_defaults();
     let tiers = inventory.tiers();
+    let references = hal::references(&inventory.nodes);
+    let source = match inventory.realm {
+        NodeRealm::ThisMachine => TierSource::Discovered,
+        NodeRealm::Modelled => TierSource::Model,
+    };
     let mut out = Vec::new();
     let mut notes = Vec::new();
-    for (node, tier) in inventory.nodes.iter().zip(tiers) {
+    for ((node, tier), reference) in inventory.nodes.iter().zip(tiers).zip(references) {
         let (Some(tier), Some(bytes), Some(bw)) =
             (tier, node.total_bytes, node.performance.bandwidth_gbs())
         else {
@@ -70,14 +87,80 @@ pub fn devices(mut inventory: MemoryInventory) -> (Vec<DeviceInfo>, Vec<String>)
             (NodeRealm::ThisMachine, Some(n)) => Backing::ThisMachine(n),
             _ => Backing::Modelled,
         };
+        let peak_origin = node
+            .performance
+            .read_bandwidth_gbs
+            .or(node.performance.write_bandwidth_gbs)
+            .map_or(FigureOrigin::Default, |f| origin(f.source));
         out.push(DeviceInfo {
             device: Device::new(node.id.clone(), tier, bytes, bw)
                 .reachable_from(node.reachable_from.iter().cloned()),
             backing,
             peak_gbs: bw,
+            source,
+            peak_origin,
+            basis: basis(node, tier, reference),
         });
     }
     (out, notes)
+}
+
+fn origin(source: FigureSource) -> FigureOrigin {
+    match source {
+        FigureSource::Hmat => FigureOrigin::Hmat,
+        FigureSource::Twin => FigureOrigin::Twin,
+        FigureSource::Default => FigureOrigin::Default,
+    }
+}
+
+/// What the classifier (`corridor_hal::memory::classify_one`) saw, and its
+/// rule that decided, in words.
+fn basis(node: &MemoryNode, tier: Tier, reference: Option<TierReference>) -> TierBasis {
+    let perf = &node.performance;
+    let latency = perf.read_latency_ns.or(perf.write_latency_ns);
+    let bandwidth = perf.bandwidth_gbs();
+    let rule = match (node.media, latency, reference) {
+        (MediaKind::Persistent, _, _) => "persistent media is T3".to_string(),
+        (_, Some(l), Some(r)) => {
+            let extra = l.value - r.fastest_latency_ns;
+            let above = format!(
+                "latency {:.0} ns is {extra:.0} ns above the host's fastest node ({:.0} ns)",
+                l.value, r.fastest_latency_ns
+            );
+            match tier {
+                Tier::T3 => format!("{above}: more than {T3_EXTRA_NS:.0} ns above is T3"),
+                Tier::T2 => format!(
+                    "{above}: more than {LOCAL_BAND_EXTRA_NS:.0} ns and at most {T3_EXTRA_NS:.0} ns above is T2"
+                ),
+                Tier::T0 => format!(
+                    "{above}, within {LOCAL_BAND_EXTRA_NS:.0} ns, and bandwidth {:.0} GB/s is at least {T0_MIN_BANDWIDTH_GBS:.0} GB/s and {T0_BANDWIDTH_RATIO}× the host's slowest local node ({:.0} GB/s): T0",
+                    bandwidth.unwrap_or(0.0),
+                    r.baseline_bandwidth_gbs.unwrap_or(0.0)
+                ),
+                Tier::T1 => format!(
+                    "{above}, within {LOCAL_BAND_EXTRA_NS:.0} ns, and its bandwidth is not T0's (at least {T0_MIN_BANDWIDTH_GBS:.0} GB/s and {T0_BANDWIDTH_RATIO}× the host's slowest local node): T1"
+                ),
+            }
+        }
+        _ => format!("{tier:?}"),
+    };
+    TierBasis {
+        rule,
+        latency_ns: latency.map(|f| SourcedFigure {
+            value: f.value,
+            origin: origin(f.source),
+        }),
+        fastest_latency_ns: reference.map(|r| r.fastest_latency_ns),
+        media: match node.media {
+            MediaKind::Volatile => view::MediaKind::Volatile,
+            MediaKind::Persistent => view::MediaKind::Persistent,
+            MediaKind::Unknown => view::MediaKind::Unknown,
+        },
+        numa_node: node.numa_node,
+        kernel_memory_tier: node.kernel_tier,
+        cxl_regions: node.cxl_regions.clone(),
+        cxl_memdevs: node.cxl_memdevs.clone(),
+    }
 }
 
 #[cfg(test)]
@@ -95,6 +178,12 @@ mod tests {
         let (modelled, _) = devices(twin.clone());
         assert!(!modelled.is_empty());
         assert!(modelled.iter().all(|d| d.backing == Backing::Modelled));
+        assert!(modelled.iter().all(|d| d.source == TierSource::Model));
+        assert!(
+            modelled
+                .iter()
+                .all(|d| d.peak_origin == FigureOrigin::Twin && !d.basis.rule.is_empty())
+        );
         // The same nodes discovered on this machine are bound to their nodes.
         let mut here = twin;
         here.realm = NodeRealm::ThisMachine;
@@ -106,7 +195,45 @@ mod tests {
         assert_eq!(real.len(), here.nodes.len());
         for (d, n) in real.iter().zip(&here.nodes) {
             assert_eq!(d.backing, Backing::ThisMachine(n.numa_node.unwrap()));
+            assert_eq!(d.source, TierSource::Discovered);
+            assert_eq!(d.basis.numa_node, n.numa_node);
             assert!(d.device.reaches(Some("any-host")));
         }
+    }
+}
+
+#[cfg(test)]
+mod discovered {
+    use std::path::Path;
+
+    use corridor_hal::memory::{MemoryProvider, SysfsMemory};
+    use corridor_model::memory_tiers::{FigureOrigin, TierSource};
+
+    use super::devices;
+
+    /// A machine's nodes read from sysfs say so, with what the kernel
+    /// published: HMAT figures, the memory tier, the CXL region.
+    #[test]
+    fn discovered_nodes_carry_the_kernels_figures() {
+        let root =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../hal/tests/fixtures/sysfs-2s-cxl-hmat");
+        let inventory = SysfsMemory::new(root).discover().unwrap();
+        let (devices, _) = devices(inventory);
+        assert!(!devices.is_empty());
+        assert!(devices.iter().all(|d| d.source == TierSource::Discovered));
+        let cxl = devices
+            .iter()
+            .find(|d| !d.basis.cxl_regions.is_empty())
+            .expect("the CXL node");
+        assert_eq!(cxl.peak_origin, FigureOrigin::Hmat, "{cxl:?}");
+        assert_eq!(
+            cxl.basis.latency_ns.map(|l| l.origin),
+            Some(FigureOrigin::Hmat)
+        );
+        assert!(cxl.basis.kernel_memory_tier.is_some(), "{cxl:?}");
+        assert!(
+            cxl.basis.rule.contains("above the host's fastest node"),
+            "{cxl:?}"
+        );
     }
 }

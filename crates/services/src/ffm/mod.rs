@@ -19,7 +19,8 @@
 //! | `migration` | `PATCH …/latency_class`: the migration operation |
 //! | `telemetry` | the bandwidth model's cached outcome, overlaid on bundles |
 //! | `policies` | time-windowed floors, their names unique per domain |
-//! | `timezone` | UTC offsets known without a tz database |
+//! | `tiers` | `GET /v1/ffm/tiers`: each device's tier and why, and the floors admitted on it per policy window, from one ledger snapshot |
+//! | `timezone` | policy windows in IANA zones: the offsets admission counts, whether one is in force now |
 //! | `grants` | the store keys beside a bundle (grant, epoch) and the object + grant write |
 //! | `tokens` | hand-off tokens: making, comparing, who receives them |
 //! | `placement` | a ledger placement applied to memory (the one place it becomes an `mbind` mask), and described on the bundle |
@@ -72,6 +73,7 @@ pub mod protection;
 mod reconcile;
 mod restore;
 mod telemetry;
+mod tiers;
 mod timezone;
 mod tokens;
 pub mod vault;
@@ -216,7 +218,7 @@ impl FfmService {
             }
         }
         let policies = Registry::<Policy>::new(Arc::clone(&store));
-        policies::load(&policies, &mut ledger).await?;
+        policies::load(&policies, &mut ledger, clock.now()).await?;
         let service = Arc::new(Self {
             bundles: Registry::new(Arc::clone(&store)),
             policies,

@@ -9,13 +9,14 @@
 //! with a "key absent" compare in the policy's own create transaction, so
 //! two racing creates cannot both take it; the delete transaction frees it.
 
-use corridor_model::policy::{Policy, PolicyRequest, Weekday, parse_hhmm};
+use chrono::{DateTime, Utc};
+use corridor_model::policy::{Policy, PolicyRequest, parse_hhmm};
 use corridor_model::validate::Validate;
 use corridor_planner::memory::{self as planner, DailyWindow, Ledger, MBps};
 use corridor_store::{Compare, CompareOp, Op, Revision, StateStore, Txn};
 
 use super::error::{FfmError, store_err};
-use super::timezone::utc_offset;
+use super::timezone::{day_bit, offset_range};
 use super::{FfmService, lock, visibility};
 use crate::ids::new_id;
 use crate::labels::LabelSelector;
@@ -41,12 +42,16 @@ fn name_taken(policy: &Policy) -> FfmError {
 /// it is not yet (policies stored before names were reserved). A policy
 /// that no longer fits the ledger (a smaller admission share, say) is left
 /// out of admission but stays listed, and can be deleted.
-pub(super) async fn load(registry: &Registry<Policy>, ledger: &mut Ledger) -> Result<(), FfmError> {
+pub(super) async fn load(
+    registry: &Registry<Policy>,
+    ledger: &mut Ledger,
+    now: DateTime<Utc>,
+) -> Result<(), FfmError> {
     let mut options = ListOptions::default();
     loop {
         let page = registry.list(&options).await?;
         for policy in &page.items {
-            match ledger_policy(policy) {
+            match ledger_policy(policy, now) {
                 Ok(p) => {
                     if let Err(e) = ledger.set_policy(p) {
                         tracing::error!(policy = %policy.id, error = %e, "stored policy does not fit the ledger; left out of admission");
@@ -104,7 +109,7 @@ impl FfmService {
         }
         request.validate().map_err(FfmError::Invalid)?;
         let policy = Policy::new(new_id("pol"), request, self.clock.now());
-        let planner_policy = ledger_policy(&policy)?;
+        let planner_policy = ledger_policy(&policy, policy.created_at)?;
         let name = name_key(&policy.security_domain, &policy.name);
         // Checked before admission so a taken name is reported as such, not
         // as whatever the ledger thinks of the floor; the transaction's
@@ -248,9 +253,10 @@ impl FfmService {
     }
 }
 
-/// The ledger's form of a policy: a daily window in minutes at a fixed UTC
-/// offset, over the whole domain.
-fn ledger_policy(policy: &Policy) -> Result<planner::WindowedFloor, FfmError> {
+/// The ledger's form of a policy: a daily window in minutes at the UTC
+/// offsets its zone takes from `now` on (two for a zone with daylight saving
+/// time), over the whole domain.
+fn ledger_policy(policy: &Policy, now: DateTime<Utc>) -> Result<planner::WindowedFloor, FfmError> {
     if !policy.target.is_empty() {
         return Err(FfmError::field(
             "/target",
@@ -258,12 +264,12 @@ fn ledger_policy(policy: &Policy) -> Result<planner::WindowedFloor, FfmError> {
             "this ledger admits whole-domain policies only; leave target empty",
         ));
     }
-    let offset = utc_offset(&policy.window.time_zone).ok_or_else(|| {
+    let (lo, hi) = offset_range(&policy.window.time_zone, now).ok_or_else(|| {
         FfmError::field(
             "/window/time_zone",
-            "supported",
+            "exists",
             format!(
-                "{:?} is not known here: without a tz database only UTC and Etc/GMT±N are accepted",
+                "{:?} is not a time zone of the IANA tz database",
                 policy.window.time_zone
             ),
         )
@@ -290,25 +296,13 @@ fn ledger_policy(policy: &Policy) -> Result<planner::WindowedFloor, FfmError> {
     };
     let window = DailyWindow::new(start, end)
         .map_err(|e| FfmError::field("/window", "format", e.to_string()))?
-        .with_offset(offset)
+        .with_offsets(lo, hi)
         .on_days(days);
     Ok(planner::WindowedFloor {
         id: policy.id.clone(),
         floor: MBps::from_gbps(policy.min_gbs.get()),
         window,
         security_domain: Some(policy.security_domain.clone()),
+        time_zone: Some(policy.window.time_zone.clone()),
     })
-}
-
-/// The ledger's day bits: Monday is bit 0.
-fn day_bit(day: Weekday) -> u8 {
-    match day {
-        Weekday::Mon => 0,
-        Weekday::Tue => 1,
-        Weekday::Wed => 2,
-        Weekday::Thu => 3,
-        Weekday::Fri => 4,
-        Weekday::Sat => 5,
-        Weekday::Sun => 6,
-    }
 }

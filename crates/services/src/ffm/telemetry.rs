@@ -21,7 +21,7 @@ use corridor_planner::memory::{self as planner, MBps};
 
 use super::error::FfmError;
 use super::model::{self, Outcome, Part};
-use super::{FfmService, lock, visibility};
+use super::{FfmService, lock, timezone, visibility};
 use crate::Caller;
 
 /// The model is recomputed at most once per this many times its own cost,
@@ -212,14 +212,13 @@ impl FfmService {
             }
             cache.running.store(true, Ordering::Release);
             started = Instant::now();
-            let segment = ledger.segments().at(planner::week_minute(minute));
+            // The floor in force now, each policy's window read on its own
+            // zone's wall clock (admission's floors are conservative across
+            // daylight saving time; these are the ones in force).
+            let now = self.clock.now();
             let mut parts = BTreeMap::new();
             for b in ledger.bundles() {
-                let floor = ledger
-                    .window_floors(&b.request)
-                    .ok()
-                    .and_then(|f| f.iter().find(|(s, _)| *s == segment).map(|(_, f)| *f))
-                    .unwrap_or(b.request.floor.0);
+                let floor = ledger.floor_in_force(&b.request, |p| timezone::in_force(p, now));
                 let shares = &b.placement.shares;
                 let weights: Vec<u64> = shares.iter().map(|s| s.weight).collect();
                 let total_w: u64 = weights.iter().sum();
