@@ -94,9 +94,13 @@ pub enum PathType {
 #[serde(deny_unknown_fields)]
 pub struct FabricQos {
     pub priority: QosPriority,
-    /// Guaranteed share, 0..=`bandwidth_gbps`.
+    /// Guaranteed share, Gb/s: at most the path's `bandwidth_gbps` (a larger one is a
+    /// 422 with rule `compatible`).
+    #[schema(value_type = f64, minimum = 0, maximum = 1024)]
     pub min_bandwidth_gbps: Gbps,
-    /// Bound on latency, ≥ the path's `latency_ns`.
+    /// Bound on latency, ns: at least the path's `latency_ns` (a smaller one is a 422
+    /// with rule `compatible`).
+    #[schema(value_type = u64, minimum = 1, maximum = 100000)]
     pub max_latency_ns: Nanoseconds,
     /// Priority flow control.
     pub pfc: bool,
@@ -108,13 +112,20 @@ pub struct FabricQos {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FabricPathRequest {
-    #[schema(example = "cxl-dev-001")]
+    /// A fabric endpoint: a host (its root ports) or a device (an unknown one is a 422
+    /// with rule `exists`).
+    #[schema(example = "cxl-dev-001", pattern = "^[A-Za-z0-9._:-]{1,63}$")]
     pub source_device: String,
-    #[schema(example = "cxl-dev-002")]
+    /// A fabric endpoint other than `source_device` (the same one is a 422 with rule
+    /// `unique`).
+    #[schema(example = "cxl-dev-002", pattern = "^[A-Za-z0-9._:-]{1,63}$")]
     pub target_device: String,
     pub path_type: PathType,
+    /// Asked bandwidth, Gb/s (one x16 CXL 3.x link carries at most 1024).
+    #[schema(value_type = f64, exclusive_minimum = 0, maximum = 1024)]
     pub bandwidth_gbps: Gbps,
-    /// Target latency.
+    /// Target latency, ns.
+    #[schema(value_type = u64, minimum = 1, maximum = 100000)]
     pub latency_ns: Nanoseconds,
     pub qos: FabricQos,
 }
@@ -145,19 +156,25 @@ impl Validate for FabricPathRequest {
         } else {
             MAX_PATH_GBPS
         };
-        v.range(
-            "/qos/min_bandwidth_gbps",
-            self.qos.min_bandwidth_gbps.get(),
-            0.0,
-            max_share,
-        );
+        let share = self.qos.min_bandwidth_gbps.get();
+        if v.range("/qos/min_bandwidth_gbps", share, 0.0, MAX_PATH_GBPS) && share > max_share {
+            v.add(
+                "/qos/min_bandwidth_gbps",
+                rule::COMPATIBLE,
+                format!(
+                    "the guaranteed share {share} exceeds the path's bandwidth_gbps {max_share}"
+                ),
+            );
+        }
+        let bound = self.qos.max_latency_ns.get();
         let min_bound = if latency_ok { self.latency_ns.get() } else { 1 };
-        v.range(
-            "/qos/max_latency_ns",
-            self.qos.max_latency_ns.get(),
-            min_bound,
-            MAX_PATH_LATENCY_NS,
-        );
+        if v.range("/qos/max_latency_ns", bound, 1, MAX_PATH_LATENCY_NS) && bound < min_bound {
+            v.add(
+                "/qos/max_latency_ns",
+                rule::COMPATIBLE,
+                format!("the latency bound {bound} is below the path's latency_ns {min_bound}"),
+            );
+        }
         v.into_result()
     }
 }
@@ -388,10 +405,14 @@ pub struct FmApiCommand {
     /// (5403h), Get QoS Status (5405h), Get QoS Allocated BW (5406h), Get QoS BW Limit
     /// (5408h), Get Multi-Headed Info (5500h). Commands that change the fabric are
     /// fabmand's own (paths bind vPPBs and set QoS) and are refused.
-    #[schema(example = "5101h", pattern = "^[0-9A-Fa-f]{4}h$")]
+    #[schema(
+        example = "5101h",
+        pattern = "^(0001|0002|0200|5100|5101|5200|5400|5401|5403|5405|5406|5408|5500)h$"
+    )]
     pub opcode: String,
     /// The request payload as hex, as the command's layout has it (empty for commands
-    /// without one; 5101h takes a port count and the port ids: `020809`).
+    /// without one; 5101h takes a port count and the port ids: `020809`). A payload that
+    /// is not the command's layout is a 422 with rule `compatible`.
     #[serde(default)]
     #[schema(example = "020809", pattern = "^([0-9A-Fa-f]{2}){0,512}$")]
     pub payload_hex: String,

@@ -372,7 +372,7 @@ fn fabric_path_rules() {
         ),
         (
             with(&base, "/qos/min_bandwidth_gbps", json!(65)),
-            vec![("/qos/min_bandwidth_gbps", "range")],
+            vec![("/qos/min_bandwidth_gbps", "compatible")],
         ),
         (
             with(&base, "/qos/min_bandwidth_gbps", json!(-1)),
@@ -380,6 +380,10 @@ fn fabric_path_rules() {
         ),
         (
             with(&base, "/qos/max_latency_ns", json!(199)),
+            vec![("/qos/max_latency_ns", "compatible")],
+        ),
+        (
+            with(&base, "/qos/max_latency_ns", json!(0)),
             vec![("/qos/max_latency_ns", "range")],
         ),
         (

@@ -61,7 +61,7 @@ fn request_of(command: &FmApiCommand) -> Result<(Request, &'static str), PathErr
     let request = Request::decode(opcode, &payload).map_err(|e| {
         field(
             "/payload_hex",
-            rule::FORMAT,
+            rule::COMPATIBLE,
             format!("not a {name} request: {e}"),
         )
     })?;
