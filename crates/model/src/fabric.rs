@@ -418,7 +418,11 @@ pub struct FmApiCommand {
     pub payload_hex: String,
     /// Tunnel the command (Tunnel Management, 5300h) to the component behind this switch
     /// port, e.g. an MLD's FM-owned LD for the 54xxh commands.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::units::integral_option"
+    )]
     #[schema(example = 9, minimum = 0, maximum = 255)]
     pub tunnel_port: Option<u8>,
 }

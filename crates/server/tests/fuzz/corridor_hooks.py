@@ -2,10 +2,11 @@
 (crates/server/tests/openapi_contract.rs).
 
 - Watches are streams that never end by themselves; whenever a generated
-  list request asks for `watch=true`, the hook adds `timeout_seconds=1` so
-  the server closes the stream and the response can be checked. A watch
-  case that also pages (`limit`, `continue`) is sent as a list: paging does
-  not apply to a watch, and every stream costs a second of the run.
+  request would open one (`watch=true` with no or a valid `timeout_seconds`),
+  the hook sets `timeout_seconds=1` so the server closes the stream and the
+  response can be checked. A watch case that also pages (`limit`,
+  `continue`) is sent as a list: paging does not apply to a watch, and
+  every stream costs a second of the run.
 - `positive_data_acceptance_by_rule` replaces Schemathesis' built-in
   positive-data check. A request the schema calls valid must not be
   refused, with one documented exception: a 422 whose every violation has
@@ -27,18 +28,35 @@ from schemathesis.core.failures import Failure
 PAGING = ("limit", "continue")
 
 
+def _whole_seconds(value):
+    """The value as an integer number of seconds the server accepts, else None."""
+    try:
+        seconds = int(str(value))
+    except ValueError:
+        return None
+    return seconds if 1 <= seconds <= 3600 else None
+
+
 @schemathesis.hook
-def map_query(ctx, query):
-    if query and str(query.get("watch")).lower() == "true":
-        if any(name in query for name in PAGING):
-            # Paging does not apply to a watch (the server checks the token
-            # and otherwise ignores both): the case asks nothing of the
-            # stream that a plain watch does not, and each stream costs its
-            # second. Sent as a list, it checks the paging instead.
-            query["watch"] = "false"
-        else:
-            query["timeout_seconds"] = 1
-    return query
+def before_call(ctx, case, **kwargs):
+    # Applied to every case of every phase (the coverage phase builds its
+    # cases without the map_* hooks, so a watch there ran until the request
+    # timeout: 20 s a case, ten minutes a run). Only a watch the server would
+    # stream is touched; a malformed one (watch=2, timeout_seconds=0.5) is
+    # refused at once and stays as generated.
+    query = case.query
+    if not query or str(query.get("watch")) != "true":
+        return
+    timeout = query.get("timeout_seconds")
+    if timeout is not None and _whole_seconds(timeout) is None:
+        return
+    if any(name in query for name in PAGING):
+        # Paging does not apply to a watch (the server checks the token and
+        # otherwise ignores both): the case asks nothing of the stream that a
+        # plain watch does not. Sent as a list, it checks the paging instead.
+        query["watch"] = "false"
+    else:
+        query["timeout_seconds"] = 1
 
 
 ACCEPTED = {200, 201, 202, 204, 401, 403, 404, 409, 501}

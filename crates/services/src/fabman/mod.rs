@@ -34,6 +34,7 @@ use corridor_model::fabric::{
 };
 use corridor_model::meta::{Condition, ConditionStatus, condition_type};
 use corridor_model::units::{Bytes, Gbps, Nanoseconds};
+use corridor_model::validate::rule;
 use corridor_planner::cxl::{Demand, EndpointKind, Route, RouteError};
 use corridor_store::{Revision, StateStore};
 
@@ -183,7 +184,7 @@ impl PathService {
                 .ok_or_else(|| {
                     field(
                         pointer,
-                        "exists",
+                        rule::EXISTS,
                         format!("{name:?} is neither a host nor a device of the CXL fabric"),
                     )
                 })
@@ -198,7 +199,7 @@ impl PathService {
             (EndpointKind::Device, EndpointKind::Host) => {
                 return Err(field(
                     "/source_device",
-                    "path_shape",
+                    rule::COMPATIBLE,
                     "a device reaches a host's memory only through GIM between hosts; put the host as source and the device as target".into(),
                 ));
             }
@@ -209,21 +210,21 @@ impl PathService {
             (PathType::Hbr, _) => {
                 return Err(field(
                     "/path_type",
-                    "path_shape",
+                    rule::COMPATIBLE,
                     "HBR (hierarchy-based routing) joins a host to a device below it; device-to-device needs PBR, host-to-host GIM".into(),
                 ));
             }
             (PathType::Gim, _) => {
                 return Err(field(
                     "/path_type",
-                    "path_shape",
+                    rule::COMPATIBLE,
                     "GIM (global integrated memory) joins two hosts".into(),
                 ));
             }
             (PathType::Pbr, _) => {
                 return Err(field(
                     "/path_type",
-                    "path_shape",
+                    rule::COMPATIBLE,
                     "PBR joins a host or device to a device; host-to-host memory is GIM".into(),
                 ));
             }
@@ -237,7 +238,7 @@ impl PathService {
             if shape != Shape::HostToDevice || !target_mld {
                 return Err(field(
                     "/qos/ecn",
-                    "supported",
+                    rule::COMPATIBLE,
                     format!(
                         "ecn is egress congestion control on the target's FM-owned QoS (an MLD, reached from a host); {} has none",
                         request.target_device
@@ -281,7 +282,7 @@ impl PathService {
                 } else {
                     "/target_device"
                 },
-                "exists",
+                rule::EXISTS,
                 format!("{name:?} is not a fabric endpoint"),
             ),
             other => PathError::NoFeasiblePath(other.to_string()),
