@@ -131,8 +131,13 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Decoded, WalError> {
     }
     if bytes.len() < MAGIC.len() || &bytes[..MAGIC.len()] != MAGIC {
         // A header torn by a crash while the log was first created holds no
-        // record; anything else is not our file.
-        if bytes.len() < MAGIC.len() && MAGIC.starts_with(bytes) {
+        // record: cut short, or still the zeros the file was preallocated
+        // with (the header is written after them and never again). A zero
+        // header in front of whole records, or anything else, is not our file.
+        let unwritten = bytes.len() >= MAGIC.len()
+            && bytes[..MAGIC.len()].iter().all(|b| *b == 0)
+            && !frame_follows(bytes, MAGIC.len());
+        if unwritten || (bytes.len() < MAGIC.len() && MAGIC.starts_with(bytes)) {
             return Ok(Decoded {
                 records: Vec::new(),
                 valid_len: 0,
@@ -157,8 +162,11 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Decoded, WalError> {
         if len == 0 && crc == 0 {
             // No record is empty: this is the zeroed, unused end of the file,
             // or, as the first frame, an emptied log whose reset was cut
-            // short (see `Wal::reset`): what follows it is stale.
-            if offset == MAGIC.len() || zeros_from(offset) {
+            // short (see `Wal::reset`): what follows it is stale. Elsewhere,
+            // bytes after it are the remains of a torn last write whose
+            // header page was lost (a later page of the same write landed),
+            // unless a whole record follows: that is damage.
+            if offset == MAGIC.len() || !frame_follows(bytes, offset + 1) {
                 break;
             }
             return Err(WalError::Corrupt { offset });
@@ -171,7 +179,7 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Decoded, WalError> {
         }
         let payload = &rest[FRAME_HEADER..end];
         if crc32fast::hash(payload) != crc {
-            if zeros_from(offset + end) {
+            if zeros_from(offset + end) || !frame_follows(bytes, offset + 1) {
                 break; // torn last frame
             }
             return Err(WalError::Corrupt { offset });
@@ -186,6 +194,27 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Decoded, WalError> {
     Ok(Decoded {
         records,
         valid_len: offset,
+    })
+}
+
+/// Whether a whole record (a frame whose CRC holds over a payload that
+/// decodes) starts anywhere at or after `from`. Only the last write can be
+/// torn, and under torn pages any subset of its pages may land, so bytes
+/// after the last good record that hold no whole record are what is left of
+/// it; a whole record after a bad frame means acknowledged data after damage.
+fn frame_follows(bytes: &[u8], from: usize) -> bool {
+    let Some(last) = bytes.len().checked_sub(FRAME_HEADER) else {
+        return false;
+    };
+    (from..=last).any(|at| {
+        let len = u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes")) as usize;
+        let crc = u32::from_le_bytes(bytes[at + 4..at + 8].try_into().expect("4 bytes"));
+        let start = at + FRAME_HEADER;
+        len != 0
+            && len <= MAX_PAYLOAD
+            && len <= bytes.len() - start
+            && crc32fast::hash(&bytes[start..start + len]) == crc
+            && postcard::from_bytes::<Record>(&bytes[start..start + len]).is_ok()
     })
 }
 
@@ -492,10 +521,16 @@ mod tests {
         let mut torn = bytes[..bytes.len() - 3].to_vec();
         torn.extend([0u8; 100]);
         assert_eq!(decode(&torn).unwrap().records.len(), 1);
-        // Data after the zeros is not ours to ignore.
+        // Bytes after the zeros that hold no whole record are the remains of
+        // a torn last write (a later page of it landed, not the first): cut.
         let mut stray = padded.clone();
         stray.push(1);
-        assert!(matches!(decode(&stray), Err(WalError::Corrupt { .. })));
+        assert_eq!(decode(&stray).unwrap().records.len(), 2);
+        assert_eq!(decode(&stray).unwrap().valid_len, bytes.len());
+        // A whole record after the zeros is acknowledged data after damage.
+        let mut gap = padded.clone();
+        gap.extend(encode_owned(&Record { seq: 9, ..sample() }));
+        assert!(matches!(decode(&gap), Err(WalError::Corrupt { .. })));
         let mut damaged = bytes.clone();
         damaged[MAGIC.len() + FRAME_HEADER] ^= 0xff;
         assert_eq!(
@@ -511,6 +546,12 @@ mod tests {
         assert_eq!(decode(&emptied).unwrap().records, vec![]);
         assert_eq!(decode(&emptied).unwrap().valid_len, MAGIC.len());
         assert_eq!(decode(b"NOTAWAL!"), Err(WalError::BadHeader));
+        // Preallocated zeros whose header never landed: an empty log.
+        assert_eq!(decode(&[0u8; 64]).unwrap().valid_len, 0);
+        // A zero header in front of a whole record is damage, not a new log.
+        let mut headless = log_of(&[sample()]);
+        headless[..MAGIC.len()].fill(0);
+        assert_eq!(decode(&headless), Err(WalError::BadHeader));
         assert_eq!(decode(&MAGIC[..3]).unwrap().records, vec![]);
     }
 
