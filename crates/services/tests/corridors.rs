@@ -23,6 +23,15 @@ use corridor_services::operations::Operations;
 use corridor_services::{Caller, ControlPlane, ListOptions, Registry};
 use corridor_store::{RangeRequest, RedbOptions, RedbStore, StateStore};
 
+/// A redb store in `dir`, the default twin and a manual clock at its start.
+fn fresh(dir: &std::path::Path) -> (Arc<dyn StateStore>, Topology, Arc<ManualClock>) {
+    let store: Arc<dyn StateStore> =
+        Arc::new(RedbStore::open(dir.join("state.redb"), RedbOptions::default()).unwrap());
+    let topology = Topology::default_twin();
+    let clock = Arc::new(ManualClock::new(topology.twin().start_time));
+    (store, topology, clock)
+}
+
 /// The RFC's "Allocate Corridor" body with `SiCorridor` chosen.
 const RFC_REQUEST: &str = r#"{
   "corridor_type": "SiCorridor",
@@ -68,10 +77,7 @@ fn tenant(name: &str) -> Caller {
 }
 
 async fn plane_in(dir: &std::path::Path) -> (ControlPlane, Arc<ManualClock>) {
-    let store: Arc<dyn StateStore> =
-        Arc::new(RedbStore::open(dir.join("state.redb"), RedbOptions::default()).unwrap());
-    let topology = Topology::default_twin();
-    let clock = Arc::new(ManualClock::new(topology.twin().start_time));
+    let (store, topology, clock) = fresh(dir);
     let plane = ControlPlane::start(store, Arc::new(topology), clock.clone())
         .await
         .unwrap();
@@ -273,10 +279,7 @@ async fn assert_history_has_no_double_grant(store: &Arc<dyn StateStore>) -> usiz
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sixty_four_racing_grants_on_two_services_never_share_a_wavelength() {
     let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn StateStore> =
-        Arc::new(RedbStore::open(dir.path().join("state.redb"), RedbOptions::default()).unwrap());
-    let topology = Topology::default_twin();
-    let clock = Arc::new(ManualClock::new(topology.twin().start_time));
+    let (store, topology, clock) = fresh(dir.path());
     // Two corrds on one store, as two replicas would be: each plans on its
     // own cache, so they race on the store's compare-and-swap and the loser
     // replans.
@@ -473,10 +476,7 @@ impl corridor_services::corridors::tuning::LaneTuning for Calibrating {
 #[tokio::test]
 async fn a_reading_taken_while_heliopass_calibrates_is_not_repaired() {
     let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn StateStore> =
-        Arc::new(RedbStore::open(dir.path().join("state.redb"), RedbOptions::default()).unwrap());
-    let topology = Topology::default_twin();
-    let clock = Arc::new(ManualClock::new(topology.twin().start_time));
+    let (store, topology, clock) = fresh(dir.path());
     let corrd = corrd_on(&store, &topology, twin(&topology), &clock).await;
     let calibrating = Arc::new(Calibrating(std::sync::atomic::AtomicBool::new(true)));
     let tuning: Arc<dyn corridor_services::corridors::tuning::LaneTuning> = calibrating.clone();
@@ -632,10 +632,7 @@ async fn a_grant_is_one_store_write_holding_its_outcome() {
 #[tokio::test]
 async fn two_services_on_one_store_replan_after_losing_a_race() {
     let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn StateStore> =
-        Arc::new(RedbStore::open(dir.path().join("state.redb"), RedbOptions::default()).unwrap());
-    let topology = Topology::default_twin();
-    let clock = Arc::new(ManualClock::new(topology.twin().start_time));
+    let (store, topology, clock) = fresh(dir.path());
     let a = corrd_on(&store, &topology, twin(&topology), &clock).await;
     let b = corrd_on(&store, &topology, twin(&topology), &clock).await;
     // B's cache knows nothing of what A grants: B plans onto it, loses the
@@ -1107,10 +1104,7 @@ async fn a_lit_corridor_with_a_dark_lane_names_it_instead_of_a_ber() {
 #[tokio::test]
 async fn error_counts_are_charged_only_while_lit_and_survive_a_restart() {
     let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn StateStore> =
-        Arc::new(RedbStore::open(dir.path().join("state.redb"), RedbOptions::default()).unwrap());
-    let topology = Topology::default_twin();
-    let clock = Arc::new(ManualClock::new(topology.twin().start_time));
+    let (store, topology, clock) = fresh(dir.path());
     // The plant outlives the service: a restarted corrd finds the modules
     // still lit, as real modules would be.
     let optics = twin(&topology);

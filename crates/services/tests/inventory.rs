@@ -11,13 +11,19 @@ use corridor_model::fabric::DeviceStatus;
 use corridor_services::ControlPlane;
 use corridor_store::{RedbOptions, RedbStore, StateStore};
 
+/// A redb store in `dir`, the default twin and a manual clock at its start.
+fn fresh(dir: &std::path::Path) -> (Arc<dyn StateStore>, Topology, Arc<ManualClock>) {
+    let store: Arc<dyn StateStore> =
+        Arc::new(RedbStore::open(dir.join("state.redb"), RedbOptions::default()).unwrap());
+    let topology = Topology::default_twin();
+    let clock = Arc::new(ManualClock::new(topology.twin().start_time));
+    (store, topology, clock)
+}
+
 #[tokio::test]
 async fn devices_follow_what_the_switches_answer_over_fm_api() {
     let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn StateStore> =
-        Arc::new(RedbStore::open(dir.path().join("state.redb"), RedbOptions::default()).unwrap());
-    let topology = Topology::default_twin();
-    let clock = Arc::new(ManualClock::new(topology.twin().start_time));
+    let (store, topology, clock) = fresh(dir.path());
     let plane = ControlPlane::start(store, Arc::new(topology.clone()), clock.clone())
         .await
         .unwrap();
@@ -89,10 +95,7 @@ async fn devices_follow_what_the_switches_answer_over_fm_api() {
 #[tokio::test]
 async fn a_device_that_leaves_loses_its_ticket_and_is_attested_again_when_back() {
     let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn StateStore> =
-        Arc::new(RedbStore::open(dir.path().join("state.redb"), RedbOptions::default()).unwrap());
-    let topology = Topology::default_twin();
-    let clock = Arc::new(ManualClock::new(topology.twin().start_time));
+    let (store, topology, clock) = fresh(dir.path());
     let plane = ControlPlane::start(store, Arc::new(topology.clone()), clock.clone())
         .await
         .unwrap();
