@@ -57,6 +57,7 @@ bench: deps
 	$(CARGO) bench -p corridor-heliopass --bench heliopass
 	$(CARGO) bench -p corridor-protocols --bench fmapi
 	$(CARGO) bench -p corridor-planner --bench cxl_paths
+	$(CARGO) bench -p corridor-services --bench fabric_paths
 	$(CARGO) bench -p corridor-services --bench compat
 	$(CARGO) bench -p corridor-services --bench tracking
 

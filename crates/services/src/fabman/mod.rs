@@ -53,6 +53,9 @@ pub const RECONCILE_PERIOD: Duration = Duration::from_secs(2);
 /// Admission attempts before a 503.
 const ADMISSION_ATTEMPTS: usize = 8;
 
+/// How long a release keeps retrying while the port keys keep changing under it.
+const RELEASE_PATIENCE: Duration = Duration::from_secs(5);
+
 /// What one path is, for programming.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Shape {
@@ -311,7 +314,10 @@ impl PathService {
         let now = self.clock.now();
         let id = crate::ids::new_id("path");
         let mut admitted = None;
-        for _ in 0..ADMISSION_ATTEMPTS {
+        for attempt in 0..ADMISSION_ATTEMPTS {
+            if attempt > 0 {
+                contention_backoff(attempt).await;
+            }
             let view = LedgerView::read(self.store.as_ref()).await?;
             let route = self.route(&request, &view)?;
             let mut path = FabricPath::pending(id.clone(), request.clone(), now);
@@ -552,7 +558,15 @@ impl PathService {
         precondition: Option<Revision>,
     ) -> Result<FabricPath, PathError> {
         let mut released = None;
-        for _ in 0..ADMISSION_ATTEMPTS {
+        // A release frees capacity and asks for none: it keeps trying for as long as the
+        // keys keep changing under it (bounded in time), where a grant gives up.
+        let deadline = tokio::time::Instant::now() + RELEASE_PATIENCE;
+        let mut attempts = 0;
+        while tokio::time::Instant::now() < deadline {
+            if attempts > 0 {
+                contention_backoff(attempts).await;
+            }
+            attempts += 1;
             let (path, kv) = self.paths.get_kv(id).await?;
             crate::registry::check_precondition::<FabricPath>(id, precondition, &kv)?;
             let view = LedgerView::read(self.store.as_ref()).await?;
@@ -567,9 +581,7 @@ impl PathService {
             }
         }
         let Some((mut path, revision)) = released else {
-            return Err(PathError::Contention {
-                attempts: ADMISSION_ATTEMPTS,
-            });
+            return Err(PathError::Contention { attempts });
         };
         let _guard = self.programming.lock().await;
         if let Err(e) = self.unprogram(&path).await {
@@ -762,6 +774,16 @@ impl PathService {
             })
             .collect()
     }
+}
+
+/// Waits a random time, up to 100 µs × 2^attempt (at most 12.8 ms), before admission
+/// attempt `attempt` retries a transaction that lost a race: grants and releases racing on
+/// the same port keys spread out instead of colliding again in lockstep (without it, 16
+/// clients on two ports made releases give up after 8 attempts).
+async fn contention_backoff(attempt: usize) {
+    let ceiling_us = 100u64 << attempt.min(7);
+    let wait = rand::random_range(0..=ceiling_us);
+    tokio::time::sleep(Duration::from_micros(wait)).await;
 }
 
 /// Runs blocking FM API work on the blocking pool.
