@@ -32,10 +32,16 @@ impl AttestationService {
         &self,
         device_id: &str,
     ) -> Result<Option<AttestationTicket>, ServiceError> {
-        self.absent
+        let newly_gone = self
+            .absent
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .insert(device_id.to_owned());
+        if !newly_gone {
+            // Revoked when it left; the inventory reports it every poll while it is
+            // away, and that costs no store scan.
+            return Ok(None);
+        }
         match self.newest(device_id).await? {
             Some(a) if a.revoked.is_none() => {
                 Ok(Some(self.revoke_unasked(&a.id, LEFT_THE_FABRIC).await?))
