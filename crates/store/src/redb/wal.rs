@@ -67,6 +67,8 @@ pub(crate) enum Logged {
     LeaseKeepAlive(LeaseId),
     LeaseRevoke(LeaseId),
     Compact(Revision),
+    TxnWithNewLease(Duration, Txn),
+    TxnThenRevoke(Txn, LeaseId),
 }
 
 /// [`Logged`] borrowing the request, so logging does not clone a batch.
@@ -78,6 +80,8 @@ pub(crate) enum LoggedRef<'a> {
     LeaseKeepAlive(LeaseId),
     LeaseRevoke(LeaseId),
     Compact(Revision),
+    TxnWithNewLease(Duration, &'a Txn),
+    TxnThenRevoke(&'a Txn, LeaseId),
 }
 
 #[derive(Debug, Serialize)]
