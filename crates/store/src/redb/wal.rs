@@ -419,6 +419,15 @@ mod tests {
                 Logged::LeaseKeepAlive(4),
                 Logged::LeaseRevoke(5),
                 Logged::Compact(9),
+                Logged::TxnWithNewLease(
+                    Duration::from_secs(60),
+                    Txn::new().and_then([Op::put_with_lease(
+                        "/b",
+                        b"y".to_vec(),
+                        crate::NEW_LEASE,
+                    )]),
+                ),
+                Logged::TxnThenRevoke(Txn::new().and_then([Op::delete("/b")]), 6),
             ],
         }
     }
@@ -433,6 +442,8 @@ mod tests {
                 Logged::LeaseKeepAlive(id) => LoggedRef::LeaseKeepAlive(*id),
                 Logged::LeaseRevoke(id) => LoggedRef::LeaseRevoke(*id),
                 Logged::Compact(rev) => LoggedRef::Compact(*rev),
+                Logged::TxnWithNewLease(ttl, txn) => LoggedRef::TxnWithNewLease(*ttl, txn),
+                Logged::TxnThenRevoke(txn, lease) => LoggedRef::TxnThenRevoke(txn, *lease),
             })
             .collect();
         encode(&RecordRef {
