@@ -53,7 +53,7 @@ impl FfmService {
             Ok(()) => {
                 let token = self.token_for(caller, &bundle);
                 Ok(BundleAndToken {
-                    bundle: self.with_telemetry(bundle),
+                    bundle: self.with_telemetry(bundle).await,
                     token,
                 })
             }

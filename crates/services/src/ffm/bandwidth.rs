@@ -40,7 +40,7 @@ impl FfmService {
         match self.write_with_grant(&kv, &updated, grant.as_ref()).await {
             Ok(revision) => {
                 updated.meta.resource_version = revision.to_string();
-                Ok(self.with_telemetry(updated))
+                Ok(self.with_telemetry(updated).await)
             }
             Err(e) => {
                 let _ = lock(&self.ledger).resize(id, MBps::from_gbps(old.get()));

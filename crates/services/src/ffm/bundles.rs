@@ -21,7 +21,7 @@ impl FfmService {
         let (bundle, _) = visibility::get(&self.bundles, caller, id).await?;
         let token = self.token_for(caller, &bundle);
         Ok(BundleAndToken {
-            bundle: self.with_telemetry(bundle),
+            bundle: self.with_telemetry(bundle).await,
             token,
         })
     }
@@ -33,7 +33,8 @@ impl FfmService {
         options: &ListOptions,
     ) -> Result<Page<FfmBundle>, FfmError> {
         let mut page = visibility::list(&self.bundles, caller, options).await?;
-        let snapshot = self.snapshot_covering(page.items.iter().map(|b| b.id.as_str()));
+        let ids: Vec<&str> = page.items.iter().map(|b| b.id.as_str()).collect();
+        let snapshot = self.snapshot_covering(&ids).await;
         page.items = page
             .items
             .into_iter()
@@ -58,7 +59,7 @@ impl FfmService {
     pub async fn renew(&self, caller: &Caller, id: &str) -> Result<FfmBundle, FfmError> {
         visibility::get(&self.bundles, caller, id).await?;
         let renewed = self.bundles.renew_lease(id, self.clock.now()).await?;
-        Ok(self.with_telemetry(renewed))
+        Ok(self.with_telemetry(renewed).await)
     }
 
     /// `DELETE /v1/ffm/{id}`: removes object, grant and token in one

@@ -45,6 +45,12 @@ pub(super) struct Cache {
     last: Mutex<Option<Snapshot>>,
     /// Set while one caller recomputes the model.
     running: AtomicBool,
+    /// Held by the caller running the model for bundles the last run does
+    /// not cover. Callers that need a run queue here and mostly find, when
+    /// their turn comes, that the run they waited for covered them too: one
+    /// run serves every bundle allocated before it started, as a group
+    /// commit serves every write of its batch.
+    turn: tokio::sync::Mutex<()>,
     /// Each bundle's previous MBM counter reading and when it was taken.
     counter_readings: Mutex<std::collections::HashMap<String, (u64, DateTime<Utc>)>>,
 }
@@ -60,7 +66,7 @@ impl FfmService {
     /// `GET /v1/ffm/{id}/telemetry`.
     pub async fn telemetry(&self, caller: &Caller, id: &str) -> Result<FfmTelemetry, FfmError> {
         let (bundle, _) = visibility::get(&self.bundles, caller, id).await?;
-        let bundle = self.with_telemetry(bundle);
+        let bundle = self.with_telemetry(bundle).await;
         let measured = self.measured_gbs(id)?;
         let (migrating, memory) = match lock(&self.live).get(id) {
             Some(l) => (l.migrating, Some(Arc::clone(&l.memory))),
@@ -112,28 +118,38 @@ impl FfmService {
     }
 
     /// The bundle with the model's current figures.
-    pub(super) fn with_telemetry(&self, bundle: FfmBundle) -> FfmBundle {
-        let snapshot = self.snapshot_covering([bundle.id.as_str()]);
+    pub(super) async fn with_telemetry(&self, bundle: FfmBundle) -> FfmBundle {
+        let snapshot = self.snapshot_covering(&[bundle.id.as_str()]).await;
         self.overlay(bundle, &snapshot)
     }
 
     /// The model's outcome, from a run that evaluated every bundle of `ids`
-    /// the ledger holds: the cached run if it did, else a fresh one.
-    pub(super) fn snapshot_covering<'a>(
-        &self,
-        ids: impl IntoIterator<Item = &'a str>,
-    ) -> Arc<BTreeMap<String, Outcome>> {
+    /// the ledger holds: the cached run if it did, else the next run, which
+    /// this caller starts unless a run it waited for covered it already.
+    pub(super) async fn snapshot_covering(&self, ids: &[&str]) -> Arc<BTreeMap<String, Outcome>> {
         let cached = self.snapshot(false);
-        let uncovered = {
-            let ledger = lock(&self.ledger);
-            ids.into_iter()
-                .any(|id| !cached.contains_key(id) && ledger.bundle(id).is_some())
-        };
-        if uncovered {
-            self.snapshot(true)
-        } else {
-            cached
+        if self.covers(&cached, ids) {
+            return cached;
         }
+        let _turn = self.telemetry.turn.lock().await;
+        // The guard must be gone before `covers` takes the ledger's lock:
+        // `snapshot` takes the two in the other order.
+        let last = lock(&self.telemetry.last)
+            .as_ref()
+            .map(|s| Arc::clone(&s.outcomes));
+        if let Some(last) = last
+            && self.covers(&last, ids)
+        {
+            return last;
+        }
+        self.snapshot(true)
+    }
+
+    /// Whether `outcomes` evaluated every bundle of `ids` the ledger holds.
+    fn covers(&self, outcomes: &BTreeMap<String, Outcome>, ids: &[&str]) -> bool {
+        let ledger = lock(&self.ledger);
+        ids.iter()
+            .all(|id| outcomes.contains_key(*id) || ledger.bundle(id).is_none())
     }
 
     pub(super) fn overlay(
