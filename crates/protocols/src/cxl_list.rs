@@ -48,7 +48,8 @@ pub enum CxlListError {
     },
 }
 
-/// Every CXL object of one `cxl list` output, flattened in the order listed.
+/// Every CXL object of one `cxl list` output, flattened; each list is in natural name order
+/// (`mem2` before `mem10`), since ndctl's own order is not kept by the JSON reader.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct CxlListing {
     /// CXL roots (`root0`).
@@ -401,7 +402,49 @@ pub fn parse(bytes: &[u8]) -> Result<CxlListing, CxlListError> {
         Value::Number(_) => return Err(CxlListError::Shape("number")),
         Value::String(_) => return Err(CxlListError::Shape("string")),
     }
+    listing
+        .buses
+        .sort_by(|a, b| natural(&a.bus).cmp(&natural(&b.bus)));
+    listing
+        .ports
+        .sort_by(|a, b| natural(&a.port).cmp(&natural(&b.port)));
+    listing
+        .endpoints
+        .sort_by(|a, b| natural(&a.endpoint).cmp(&natural(&b.endpoint)));
+    listing
+        .memdevs
+        .sort_by(|a, b| natural(&a.memdev).cmp(&natural(&b.memdev)));
+    listing
+        .decoders
+        .sort_by(|a, b| natural(&a.decoder).cmp(&natural(&b.decoder)));
+    listing
+        .regions
+        .sort_by(|a, b| natural(&a.region).cmp(&natural(&b.region)));
     Ok(listing)
+}
+
+/// A name as text and number runs, so that `decoder5.0 < decoder10.0`.
+fn natural(name: &str) -> Vec<(String, u128)> {
+    let mut out = Vec::new();
+    let mut text = String::new();
+    let mut digits = String::new();
+    for c in name.chars() {
+        if c.is_ascii_digit() {
+            digits.push(c);
+        } else {
+            if !digits.is_empty() {
+                // Longer than u128 holds: compare as the largest number (ties keep order).
+                out.push((
+                    std::mem::take(&mut text),
+                    digits.parse().unwrap_or(u128::MAX),
+                ));
+                digits.clear();
+            }
+            text.push(c);
+        }
+    }
+    out.push((text, digits.parse().unwrap_or(0)));
+    out
 }
 
 /// Recursion is bounded by serde_json's own nesting limit (128) on what it parsed.
@@ -556,6 +599,14 @@ mod tests {
         assert!(matches!(parse(b"3"), Err(CxlListError::Shape("number"))));
         assert!(matches!(parse(b"[{"), Err(CxlListError::Json(_))));
         assert!(parse(b" \n").unwrap().is_empty());
+    }
+
+    #[test]
+    fn names_sort_naturally() {
+        let l = parse(br#"[{"memdev":"mem10"},{"memdev":"mem2"},{"memdev":"mem1"}]"#).unwrap();
+        let names: Vec<&str> = l.memdevs.iter().map(|m| m.memdev.as_str()).collect();
+        assert_eq!(names, ["mem1", "mem2", "mem10"]);
+        assert!(natural("decoder5.0") < natural("decoder10.0"));
     }
 
     #[test]
