@@ -402,24 +402,12 @@ pub fn parse(bytes: &[u8]) -> Result<CxlListing, CxlListError> {
         Value::Number(_) => return Err(CxlListError::Shape("number")),
         Value::String(_) => return Err(CxlListError::Shape("string")),
     }
-    listing
-        .buses
-        .sort_by(|a, b| natural(&a.bus).cmp(&natural(&b.bus)));
-    listing
-        .ports
-        .sort_by(|a, b| natural(&a.port).cmp(&natural(&b.port)));
-    listing
-        .endpoints
-        .sort_by(|a, b| natural(&a.endpoint).cmp(&natural(&b.endpoint)));
-    listing
-        .memdevs
-        .sort_by(|a, b| natural(&a.memdev).cmp(&natural(&b.memdev)));
-    listing
-        .decoders
-        .sort_by(|a, b| natural(&a.decoder).cmp(&natural(&b.decoder)));
-    listing
-        .regions
-        .sort_by(|a, b| natural(&a.region).cmp(&natural(&b.region)));
+    listing.buses.sort_by_key(|a| natural(&a.bus));
+    listing.ports.sort_by_key(|a| natural(&a.port));
+    listing.endpoints.sort_by_key(|a| natural(&a.endpoint));
+    listing.memdevs.sort_by_key(|a| natural(&a.memdev));
+    listing.decoders.sort_by_key(|a| natural(&a.decoder));
+    listing.regions.sort_by_key(|a| natural(&a.region));
     Ok(listing)
 }
 
