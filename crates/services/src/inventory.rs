@@ -33,7 +33,7 @@ crate::meta_resource!(FabricDevice, "devices");
 /// topology's GB/s are reported in Gb/s.
 const BITS_PER_BYTE: f64 = 8.0;
 
-/// How often the provider is asked which devices are there.
+/// How often the source is asked which devices are there.
 pub const DEVICE_POLL: Duration = Duration::from_secs(10);
 
 /// While a device stays listed, `last_seen` is rewritten at most this
@@ -829,6 +829,52 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(get(other).await.last_seen, Some(t4));
+    }
+
+    /// QEMU's expanders all report serial 0: such devices are told apart
+    /// by their PCI function, and one without either by its memdev name.
+    #[test]
+    fn discovered_ids_avoid_shared_serials() {
+        use corridor_hal::cxl::{CxlSource, DiscoveredMemdev};
+        let memdev = |name: &str, serial: Option<&str>, host: Option<&str>| DiscoveredMemdev {
+            memdev: CxlMemdev {
+                name: name.into(),
+                serial: serial.map(str::to_owned),
+                numa_node: Some(0),
+                ram_bytes: Some(1 << 30),
+                pmem_bytes: None,
+                firmware_version: None,
+                host: host.map(str::to_owned),
+            },
+            enabled: Some(true),
+            vendor_id: None,
+            device_id: None,
+        };
+        let snapshot = CxlSnapshot {
+            source: CxlSource::CxlList,
+            memdevs: vec![
+                memdev("mem0", Some("0x0"), Some("0000:d3:00.0")),
+                memdev("mem1", Some("0x0"), Some("0000:a9:00.0")),
+                memdev("mem2", Some("0x5A3C0009"), None),
+                memdev("mem3", None, None),
+            ],
+            regions: Vec::new(),
+        };
+        let observed = observe_linux(&Topology::default_twin(), &snapshot, Utc::now());
+        assert!(observed.present.is_empty());
+        let ids: Vec<&str> = observed.discovered.iter().map(|d| d.id.as_str()).collect();
+        assert_eq!(
+            ids,
+            [
+                "cxl-pci-0000-d3-00-0",
+                "cxl-pci-0000-a9-00-0",
+                "cxl-sn-5a3c0009",
+                "cxl-mem3"
+            ]
+        );
+        let first = &observed.discovered[0];
+        assert_eq!(first.meta.labels["media"], "ram");
+        assert_eq!(first.vendor_id, "", "no PCI identity read: not invented");
     }
 
     #[test]
