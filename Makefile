@@ -21,6 +21,7 @@ all: build
 
 deps:
 	@scripts/install-deps.sh
+	@scripts/install-cxl.sh
 
 build:
 	$(CARGO) build --release --bins

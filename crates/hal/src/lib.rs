@@ -24,6 +24,8 @@
 //! - [`fabric`]: the CXL fabric-manager seam: the [`FmTransport`] trait with MCTP over TCP
 //!   ([`MctpTcpTransport`]), a typed FM API client, switch and MLD twins answering FM API
 //!   from the topology (faults behind [`FabricFaults`]) and discovery through FM API only;
+//! - [`cxl`]: the CXL memory devices of a Linux host for the device inventory, from ndctl's
+//!   `cxl list` (behind [`cxl::CxlCli`]) or `/sys/bus/cxl` when the tool is not installed;
 //! - [`confidential`]: what confidential-computing technology (SEV-SNP, TDX) the platform
 //!   offers or runs under, detected from `/proc` and `/sys`.
 //!
@@ -57,6 +59,7 @@ pub mod attestation;
 pub mod clock;
 pub mod compat;
 pub mod confidential;
+pub mod cxl;
 pub mod fabric;
 pub mod fscrypt;
 pub mod memory;

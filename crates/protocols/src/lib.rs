@@ -10,8 +10,11 @@
 //!   `TPMS_ATTEST` / `TPMT_SIGNATURE` / `TPMT_PUBLIC` structures of a quote.
 //! * [`fmapi`]: the CXL Fabric Manager API: CCI message header, switch / MLD / QoS command
 //!   payloads, MCTP packetisation (message type 07h) and its TCP stream framing.
+//! * [`cxl_list`]: the JSON ndctl's `cxl list` prints (memdevs, regions, decoders, ports),
+//!   whatever shape the options give it.
 
 pub mod cmis;
+pub mod cxl_list;
 pub mod fmapi;
 pub mod spdm;
 pub mod tcg;

@@ -2,16 +2,21 @@
 //! device of the topology is (from the topology) and whether it is there:
 //! from FM API discovery of the switches when corridord manages the fabric
 //! (the twin's switch twins today; firmware revisions are what the devices
-//! report), else from the memory provider's discovery (the kernel's
-//! `/sys/bus/cxl` memdevs on Linux).
+//! report); on Linux from the CXL memory devices the host lists (ndctl's
+//! `cxl list` when installed, else `/sys/bus/cxl`: [`LinuxCxlDiscovery`]),
+//! merged into the same records: a topology device found by its serial
+//! number shows what the host reports of it, and a device the topology does
+//! not name gets a record of its own; else (a provider that reads no sysfs)
+//! from the memory provider's memdevs.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use corridor_hal::cxl::{CxlSnapshot, DiscoveredMemdev, LinuxCxlDiscovery};
 use corridor_hal::fabric::{Discovery, FabricSnapshot, PortStatus, wire_serial};
-use corridor_hal::memory::{MemoryInventory, MemoryProvider};
+use corridor_hal::memory::{CxlMemdev, MemoryInventory, MemoryProvider};
 use corridor_hal::topology::{CxlDevice, CxlDeviceKind, Media};
 use corridor_hal::{Clock, Topology};
 use corridor_model::calibration::AmbientProfile;
@@ -28,7 +33,7 @@ crate::meta_resource!(FabricDevice, "devices");
 /// topology's GB/s are reported in Gb/s.
 const BITS_PER_BYTE: f64 = 8.0;
 
-/// How often the provider is asked which devices are there.
+/// How often the source is asked which devices are there.
 pub const DEVICE_POLL: Duration = Duration::from_secs(10);
 
 /// While a device stays listed, `last_seen` is rewritten at most this
@@ -100,26 +105,190 @@ fn media_label(media: Media) -> &'static str {
 /// reads one (the kernel's `memN/serial`), else by id (the twin names its
 /// memdevs after the topology's devices).
 pub fn present(topology: &Topology, found: &MemoryInventory) -> BTreeSet<String> {
-    let same_serial = |a: &str, b: &str| {
-        let digits = |s: &str| {
-            s.trim()
-                .trim_start_matches("0x")
-                .trim_start_matches('0')
-                .to_ascii_lowercase()
-        };
-        digits(a) == digits(b)
-    };
     topology
         .cxl_devices()
         .iter()
-        .filter(|device| {
-            found.cxl_memdevs.iter().any(|memdev| match &memdev.serial {
-                Some(serial) => same_serial(serial, &device.serial_number),
-                None => memdev.name == device.id.as_str(),
-            })
-        })
+        .filter(|device| found.cxl_memdevs.iter().any(|m| is_device(m, device)))
         .map(|device| device.id.as_str().to_string())
         .collect()
+}
+
+/// Whether a memdev is this topology device: by serial number where the
+/// memdev has one (in any hex spelling: `0x5A3C0002` = `5a3c0002`), else by
+/// name.
+fn is_device(memdev: &CxlMemdev, device: &CxlDevice) -> bool {
+    let digits = |s: &str| {
+        s.trim()
+            .trim_start_matches("0x")
+            .trim_start_matches('0')
+            .to_ascii_lowercase()
+    };
+    match &memdev.serial {
+        Some(serial) => digits(serial) == digits(&device.serial_number),
+        None => memdev.name == device.id.as_str(),
+    }
+}
+
+/// What one observation says about the devices.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Observations {
+    /// Topology devices that are there.
+    pub present: BTreeSet<String>,
+    /// Firmware revision each present topology device reported.
+    pub firmware: BTreeMap<String, String>,
+    /// What the host reports of each present topology device, as labels
+    /// (`memdev`, `numa_node`, `pci`, `discovered_by`).
+    pub labels: BTreeMap<String, BTreeMap<String, String>>,
+    /// Devices found that the topology does not name, as records (status
+    /// and `last_seen` are decided when publishing).
+    pub discovered: Vec<FabricDevice>,
+    /// Whether records of devices the topology does not name are kept
+    /// (offline when gone) rather than removed: true where a host discovers
+    /// devices itself (Linux), false where only the topology's exist.
+    pub keeps_discovered: bool,
+}
+
+/// The label that marks a record of a device the topology does not name.
+pub const DISCOVERED_LABEL: (&str, &str) = ("source", "discovered");
+
+/// What Linux CXL discovery says of the devices: topology devices found by
+/// serial (else by memdev name) are present with the firmware and labels
+/// the host reports; every other memdev becomes a record of its own.
+pub fn observe_linux(
+    topology: &Topology,
+    snapshot: &CxlSnapshot,
+    now: DateTime<Utc>,
+) -> Observations {
+    let mut observed = Observations {
+        keeps_discovered: true,
+        ..Observations::default()
+    };
+    let mut matched = vec![false; snapshot.memdevs.len()];
+    for device in topology.cxl_devices() {
+        let Some(i) = snapshot
+            .memdevs
+            .iter()
+            .enumerate()
+            .position(|(i, m)| !matched[i] && is_device(&m.memdev, device))
+        else {
+            continue;
+        };
+        matched[i] = true;
+        let found = &snapshot.memdevs[i];
+        let id = device.id.as_str().to_string();
+        observed.present.insert(id.clone());
+        if let Some(revision) = &found.memdev.firmware_version {
+            observed.firmware.insert(id.clone(), revision.clone());
+        }
+        observed
+            .labels
+            .insert(id, host_labels(found, snapshot.source.as_str()));
+    }
+    let unmatched: Vec<&DiscoveredMemdev> = snapshot
+        .memdevs
+        .iter()
+        .zip(&matched)
+        .filter(|(_, m)| !**m)
+        .map(|(d, _)| d)
+        .collect();
+    for found in &unmatched {
+        let id = discovered_id(found, &snapshot.memdevs);
+        observed
+            .discovered
+            .push(discovered_device(&id, found, snapshot.source.as_str(), now));
+    }
+    observed
+}
+
+/// Labels of what the host reports of a memdev.
+fn host_labels(found: &DiscoveredMemdev, source: &str) -> BTreeMap<String, String> {
+    let mut labels = BTreeMap::from([
+        ("memdev".to_string(), found.memdev.name.clone()),
+        ("discovered_by".to_string(), source.to_string()),
+    ]);
+    if let Some(node) = found.memdev.numa_node {
+        labels.insert("numa_node".into(), node.to_string());
+    }
+    if let Some(host) = &found.memdev.host {
+        labels.insert("pci".into(), host.clone());
+    }
+    if found.enabled == Some(false) {
+        labels.insert("state".into(), "disabled".into());
+    }
+    labels
+}
+
+/// A stable id for a device the topology does not name: its serial number
+/// when no other listed memdev shares it (QEMU's expanders all report 0),
+/// else its PCI function, else its memdev name (which the kernel may hand
+/// to another device after a reboot, so it comes last).
+fn discovered_id(found: &DiscoveredMemdev, all: &[DiscoveredMemdev]) -> String {
+    let clean = |s: &str| {
+        s.chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() {
+                    c.to_ascii_lowercase()
+                } else {
+                    '-'
+                }
+            })
+            .collect::<String>()
+    };
+    if let Some(serial) = &found.memdev.serial {
+        let unique = all
+            .iter()
+            .filter(|m| m.memdev.serial.as_ref() == Some(serial))
+            .count()
+            == 1;
+        if unique {
+            return format!("cxl-sn-{}", clean(serial.trim_start_matches("0x")));
+        }
+    }
+    if let Some(host) = &found.memdev.host {
+        return format!("cxl-pci-{}", clean(host));
+    }
+    format!("cxl-{}", clean(&found.memdev.name))
+}
+
+/// The record of a device the topology does not name. What the host does
+/// not report is not invented: bandwidth and latency are not per-memdev
+/// facts in sysfs or `cxl list` (the kernel publishes them per region and
+/// node), so they are 0 with the label `performance: unknown`; a missing
+/// PCI identity or firmware revision is the empty string.
+fn discovered_device(
+    id: &str,
+    found: &DiscoveredMemdev,
+    source: &str,
+    now: DateTime<Utc>,
+) -> FabricDevice {
+    let m = &found.memdev;
+    let media = match (m.ram_bytes.unwrap_or(0) > 0, m.pmem_bytes.unwrap_or(0) > 0) {
+        (true, true) => "ram+pmem",
+        (false, true) => "pmem",
+        (true, false) => "ram",
+        (false, false) => "none",
+    };
+    let mut labels = host_labels(found, source);
+    labels.insert(DISCOVERED_LABEL.0.into(), DISCOVERED_LABEL.1.into());
+    labels.insert("kind".into(), "type3".into());
+    labels.insert("media".into(), media.into());
+    labels.insert("performance".into(), "unknown".into());
+    let hex = |v: Option<u16>| v.map(|v| format!("{v:#06x}")).unwrap_or_default();
+    FabricDevice {
+        id: id.to_string(),
+        device_type: CxlDeviceType::Type3,
+        vendor_id: hex(found.vendor_id),
+        device_id: hex(found.device_id),
+        serial_number: m.serial.clone().unwrap_or_default(),
+        firmware_version: m.firmware_version.clone().unwrap_or_default(),
+        capacity_bytes: Bytes::new(m.capacity_bytes().unwrap_or(0)),
+        latency_ns: Nanoseconds::new(0),
+        bandwidth_gbps: Gbps::new(0.0),
+        status: DeviceStatus::Active,
+        last_seen: None,
+        attestation_ticket: None,
+        meta: ResourceMeta::new(now).with_labels(labels),
+    }
 }
 
 /// What FM API discovery says of the topology's devices: which answered
@@ -150,20 +319,21 @@ pub fn present_in_fabric(
 }
 
 /// Writes every CXL memory device of the topology into the registry with
-/// the status `present` implies and the attestation that vouches for it
-/// now (`attestations`: device → attestation id), and removes devices no
-/// longer in the topology.
+/// the status `observed` implies and the attestation that vouches for it
+/// now (`attestations`: device → attestation id), writes the devices found
+/// that the topology does not name (Linux discovery), and removes records
+/// of devices that are neither.
 ///
 /// A present device is `active` with `last_seen` now, unless its record
 /// already says `active` with a `last_seen` younger than
 /// [`LAST_SEEN_REFRESH`]; an absent one is `offline` and keeps the
-/// `last_seen` it had. A record whose content does not change is not
-/// rewritten, so restarts and steady polls do not churn revisions.
+/// `last_seen` it had (a discovered device's record stays, offline, while
+/// `observed.keeps_discovered`). A record whose content does not change is
+/// not rewritten, so restarts and steady polls do not churn revisions.
 pub async fn publish_devices(
     devices: &Registry<FabricDevice>,
     topology: &Topology,
-    present: &BTreeSet<String>,
-    firmware: &BTreeMap<String, String>,
+    observed: &Observations,
     attestations: &BTreeMap<String, String>,
     now: DateTime<Utc>,
 ) -> Result<(), ServiceError> {
@@ -176,38 +346,85 @@ pub async fn publish_devices(
         .collect::<BTreeMap<_, _>>();
     // The inventory is far below one page (MAX_PAGE_SIZE); a rack with more
     // devices than that would need paging here.
-    let mut wanted = BTreeSet::new();
-    for device in topology.cxl_devices() {
-        let id = device.id.as_str();
-        wanted.insert(id.to_string());
-        let current = existing.get(id);
+    let seen = |current: Option<&FabricDevice>, present: bool| {
         let before = current.and_then(|c| c.last_seen);
-        let (status, last_seen) = if present.contains(id) {
+        if present {
             let fresh = current.is_some_and(|c| c.status == DeviceStatus::Active)
                 && before.is_some_and(|seen| now - seen < LAST_SEEN_REFRESH);
             (DeviceStatus::Active, if fresh { before } else { Some(now) })
         } else {
             (DeviceStatus::Offline, before)
-        };
-        let record = fabric_device_seen(
+        }
+    };
+    let mut wanted = BTreeSet::new();
+    for device in topology.cxl_devices() {
+        let id = device.id.as_str();
+        wanted.insert(id.to_string());
+        let current = existing.get(id);
+        let (status, last_seen) = seen(current, observed.present.contains(id));
+        let mut record = fabric_device_seen(
             device,
             status,
             last_seen,
             attestations.get(id).cloned(),
-            firmware.get(id).map(String::as_str),
+            observed.firmware.get(id).map(String::as_str),
             now,
         );
-        match current {
-            Some(current) if same_content(current, &record) => {}
-            _ => {
-                devices.upsert(&record).await?;
-            }
+        if let Some(labels) = observed.labels.get(id) {
+            record.meta.labels.extend(labels.clone());
+        }
+        write_if_changed(devices, current, &record).await?;
+    }
+    for found in &observed.discovered {
+        if wanted.contains(&found.id) {
+            // Two memdevs cannot both be one record; the first listed wins.
+            continue;
+        }
+        wanted.insert(found.id.clone());
+        let current = existing.get(&found.id);
+        let (status, last_seen) = seen(current, true);
+        let record = FabricDevice {
+            status,
+            last_seen,
+            ..found.clone()
+        };
+        write_if_changed(devices, current, &record).await?;
+    }
+    for (id, current) in existing.iter().filter(|(id, _)| !wanted.contains(*id)) {
+        let discovered = current
+            .meta
+            .labels
+            .get(DISCOVERED_LABEL.0)
+            .map(String::as_str)
+            == Some(DISCOVERED_LABEL.1);
+        if discovered && observed.keeps_discovered {
+            let (status, last_seen) = seen(Some(current), false);
+            let record = FabricDevice {
+                status,
+                last_seen,
+                meta: ResourceMeta {
+                    updated_at: now,
+                    ..current.meta.clone()
+                },
+                ..current.clone()
+            };
+            write_if_changed(devices, Some(current), &record).await?;
+        } else {
+            devices.delete(id, None).await?;
         }
     }
-    for id in existing.keys().filter(|id| !wanted.contains(*id)) {
-        devices.delete(id, None).await?;
-    }
     Ok(())
+}
+
+async fn write_if_changed(
+    devices: &Registry<FabricDevice>,
+    current: Option<&FabricDevice>,
+    record: &FabricDevice,
+) -> Result<(), ServiceError> {
+    match current {
+        Some(current) if same_content(current, record) => Ok(()),
+        _ => devices.upsert(record).await.map(|_| ()),
+    }
 }
 
 /// Equal but for the bookkeeping of when the record was written.
@@ -220,7 +437,36 @@ fn same_content(a: &FabricDevice, b: &FabricDevice) -> bool {
     a == b
 }
 
-/// The device inventory of one corridord: asks the memory provider what is
+/// Where the inventory learns which devices are there.
+#[derive(Debug, Clone)]
+pub enum DeviceSource {
+    /// FM API discovery of the switches, when corridord manages a fabric
+    /// (the twin's switch twins): presence and firmware come from what the
+    /// switches answer.
+    Fabric(Arc<std::sync::Mutex<Discovery>>),
+    /// The CXL memory devices this Linux host lists (`cxl list`, else
+    /// `/sys/bus/cxl`), merged into the topology's records.
+    Linux(Arc<LinuxCxlDiscovery>),
+    /// The memory provider's memdevs (a provider that reads no sysfs).
+    Provider(Arc<dyn MemoryProvider>),
+}
+
+impl DeviceSource {
+    /// FM API discovery when a fabric is given; else Linux CXL discovery
+    /// under the provider's sysfs root when it reads one (`cxl list` only
+    /// for the real `/sys`); else the provider itself.
+    pub fn choose(provider: Arc<dyn MemoryProvider>, fabric: Option<Discovery>) -> Self {
+        if let Some(fabric) = fabric {
+            return Self::Fabric(Arc::new(std::sync::Mutex::new(fabric)));
+        }
+        match provider.sysfs_root() {
+            Some(root) => Self::Linux(Arc::new(LinuxCxlDiscovery::for_root(root))),
+            None => Self::Provider(provider),
+        }
+    }
+}
+
+/// The device inventory of one corridord: asks its [`DeviceSource`] what is
 /// there every [`DEVICE_POLL`] and keeps the device records true, with
 /// each device's current attestation once attestd is attached (refreshed
 /// whenever attestd records or revokes an attestation).
@@ -228,11 +474,7 @@ fn same_content(a: &FabricDevice, b: &FabricDevice) -> bool {
 pub struct DeviceInventory {
     devices: Registry<FabricDevice>,
     topology: Arc<Topology>,
-    provider: Arc<dyn MemoryProvider>,
-    /// FM API discovery of the switches, when corridord manages a fabric:
-    /// then presence and firmware come from what the switches answer, not
-    /// from the memory provider.
-    fabric: Option<Arc<std::sync::Mutex<Discovery>>>,
+    source: DeviceSource,
     clock: Arc<dyn Clock>,
     attestation: Option<Arc<AttestationService>>,
     /// The polling task, stopped by [`DeviceInventory::stop`].
@@ -240,8 +482,8 @@ pub struct DeviceInventory {
 }
 
 impl DeviceInventory {
-    /// Publishes what the provider lists now, then keeps polling until the
-    /// returned inventory is dropped.
+    /// Publishes what the source ([`DeviceSource::choose`]) lists now, then
+    /// keeps polling until the returned inventory is dropped.
     ///
     /// # Errors
     /// [`ServiceError`] when the first publication cannot be stored.
@@ -253,11 +495,25 @@ impl DeviceInventory {
         clock: Arc<dyn Clock>,
         attestation: Option<Arc<AttestationService>>,
     ) -> Result<Arc<Self>, ServiceError> {
+        let source = DeviceSource::choose(provider, fabric);
+        Self::start_with(devices, topology, source, clock, attestation).await
+    }
+
+    /// As [`DeviceInventory::start`], from a given source.
+    ///
+    /// # Errors
+    /// [`ServiceError`] when the first publication cannot be stored.
+    pub async fn start_with(
+        devices: Registry<FabricDevice>,
+        topology: Arc<Topology>,
+        source: DeviceSource,
+        clock: Arc<dyn Clock>,
+        attestation: Option<Arc<AttestationService>>,
+    ) -> Result<Arc<Self>, ServiceError> {
         let inventory = Arc::new(Self {
             devices,
             topology,
-            provider,
-            fabric: fabric.map(|d| Arc::new(std::sync::Mutex::new(d))),
+            source,
             clock,
             attestation,
             poller: std::sync::Mutex::new(None),
@@ -287,19 +543,19 @@ impl DeviceInventory {
     }
 
     /// One observation: discovery (on a blocking thread: FM API exchanges
-    /// with the switches when a fabric is managed, else the memory
-    /// provider, whose Linux backend reads sysfs), then the records it
-    /// implies. A provider discovery that fails says nothing about the
-    /// devices, so their records stay as they are; a switch that cannot be
-    /// discovered leaves its devices offline (its error is logged).
+    /// with the switches when a fabric is managed, `cxl list` or sysfs on
+    /// Linux, else the memory provider), then the records it implies. A
+    /// discovery that fails says nothing about the devices, so their records
+    /// stay as they are; a switch that cannot be discovered leaves its
+    /// devices offline (its error is logged).
     ///
     /// # Errors
     /// [`ServiceError`] when the records cannot be read or written.
     pub async fn observe(&self) -> Result<(), ServiceError> {
-        let (present, firmware) = match &self.fabric {
-            Some(fabric) => {
+        let now = self.clock.now();
+        let observed = match &self.source {
+            DeviceSource::Fabric(fabric) => {
                 let fabric = Arc::clone(fabric);
-                let now = self.clock.now();
                 let scanned = tokio::task::spawn_blocking(move || {
                     fabric
                         .lock()
@@ -317,10 +573,30 @@ impl DeviceInventory {
                 for failure in &snapshot.failed {
                     tracing::warn!(switch = %failure.name, error = %crate::error::error_chain(&failure.error), "switch not discovered; its devices count as offline");
                 }
-                present_in_fabric(&self.topology, &snapshot)
+                let (present, firmware) = present_in_fabric(&self.topology, &snapshot);
+                Observations {
+                    present,
+                    firmware,
+                    ..Observations::default()
+                }
             }
-            None => {
-                let provider = Arc::clone(&self.provider);
+            DeviceSource::Linux(cxl) => {
+                let cxl = Arc::clone(cxl);
+                let snapshot = match tokio::task::spawn_blocking(move || cxl.discover()).await {
+                    Ok(Ok(snapshot)) => snapshot,
+                    Ok(Err(error)) => {
+                        tracing::warn!(error = %crate::error::error_chain(&error), "CXL device discovery failed; device records left as they were");
+                        return Ok(());
+                    }
+                    Err(error) => {
+                        tracing::warn!(%error, "CXL device discovery panicked; device records left as they were");
+                        return Ok(());
+                    }
+                };
+                observe_linux(&self.topology, &snapshot, now)
+            }
+            DeviceSource::Provider(provider) => {
+                let provider = Arc::clone(provider);
                 let found = match tokio::task::spawn_blocking(move || provider.discover()).await {
                     Ok(Ok(found)) => found,
                     Ok(Err(error)) => {
@@ -332,12 +608,16 @@ impl DeviceInventory {
                         return Ok(());
                     }
                 };
-                (present(&self.topology, &found), BTreeMap::new())
+                Observations {
+                    present: present(&self.topology, &found),
+                    ..Observations::default()
+                }
             }
         };
+        let present = &observed.present;
         let mut attestations = BTreeMap::new();
         if let Some(attestation) = &self.attestation {
-            self.report_moves(attestation, &present).await?;
+            self.report_moves(attestation, present).await?;
             for device in self.topology.cxl_devices() {
                 let id = device.id.as_str();
                 if let Some(current) = attestation.current_ticket(id).await? {
@@ -348,8 +628,7 @@ impl DeviceInventory {
         publish_devices(
             &self.devices,
             &self.topology,
-            &present,
-            &firmware,
+            &observed,
             &attestations,
             self.clock.now(),
         )
@@ -473,6 +752,13 @@ mod tests {
         assert!(present(&topology, &kernel).is_empty());
     }
 
+    fn seen(present: &BTreeSet<String>) -> Observations {
+        Observations {
+            present: present.clone(),
+            ..Observations::default()
+        }
+    }
+
     /// Status and `last_seen` follow what is observed: a device that stops
     /// being listed goes offline keeping when it was last seen, and comes
     /// back active; a steady device's `last_seen` moves once a refresh
@@ -499,32 +785,18 @@ mod tests {
             async move { devices.get(&id).await.unwrap() }
         };
 
-        publish_devices(
-            &devices,
-            &topology,
-            &all,
-            &BTreeMap::new(),
-            &BTreeMap::new(),
-            t0,
-        )
-        .await
-        .unwrap();
+        publish_devices(&devices, &topology, &seen(&all), &BTreeMap::new(), t0)
+            .await
+            .unwrap();
         let first = get(gone.clone()).await;
         assert_eq!(first.status, DeviceStatus::Active);
         assert_eq!(first.last_seen, Some(t0));
 
         // A poll within the refresh period writes nothing.
         let t1 = t0 + chrono::TimeDelta::seconds(10);
-        publish_devices(
-            &devices,
-            &topology,
-            &all,
-            &BTreeMap::new(),
-            &BTreeMap::new(),
-            t1,
-        )
-        .await
-        .unwrap();
+        publish_devices(&devices, &topology, &seen(&all), &BTreeMap::new(), t1)
+            .await
+            .unwrap();
         let steady = get(gone.clone()).await;
         assert_eq!(steady.meta.resource_version, first.meta.resource_version);
         assert_eq!(steady.last_seen, Some(t0));
@@ -533,16 +805,9 @@ mod tests {
         let mut fewer = all.clone();
         fewer.remove(&gone);
         let t2 = t0 + chrono::TimeDelta::seconds(20);
-        publish_devices(
-            &devices,
-            &topology,
-            &fewer,
-            &BTreeMap::new(),
-            &BTreeMap::new(),
-            t2,
-        )
-        .await
-        .unwrap();
+        publish_devices(&devices, &topology, &seen(&fewer), &BTreeMap::new(), t2)
+            .await
+            .unwrap();
         let offline = get(gone.clone()).await;
         assert_eq!(offline.status, DeviceStatus::Offline);
         assert_eq!(offline.last_seen, Some(t0));
@@ -551,33 +816,65 @@ mod tests {
 
         // Back: active, seen now.
         let t3 = t0 + chrono::TimeDelta::seconds(30);
-        publish_devices(
-            &devices,
-            &topology,
-            &all,
-            &BTreeMap::new(),
-            &BTreeMap::new(),
-            t3,
-        )
-        .await
-        .unwrap();
+        publish_devices(&devices, &topology, &seen(&all), &BTreeMap::new(), t3)
+            .await
+            .unwrap();
         let back = get(gone.clone()).await;
         assert_eq!(back.status, DeviceStatus::Active);
         assert_eq!(back.last_seen, Some(t3));
 
         // A steady device is re-stamped once the refresh period is over.
         let t4 = t0 + LAST_SEEN_REFRESH + chrono::TimeDelta::seconds(1);
-        publish_devices(
-            &devices,
-            &topology,
-            &all,
-            &BTreeMap::new(),
-            &BTreeMap::new(),
-            t4,
-        )
-        .await
-        .unwrap();
+        publish_devices(&devices, &topology, &seen(&all), &BTreeMap::new(), t4)
+            .await
+            .unwrap();
         assert_eq!(get(other).await.last_seen, Some(t4));
+    }
+
+    /// QEMU's expanders all report serial 0: such devices are told apart
+    /// by their PCI function, and one without either by its memdev name.
+    #[test]
+    fn discovered_ids_avoid_shared_serials() {
+        use corridor_hal::cxl::{CxlSource, DiscoveredMemdev};
+        let memdev = |name: &str, serial: Option<&str>, host: Option<&str>| DiscoveredMemdev {
+            memdev: CxlMemdev {
+                name: name.into(),
+                serial: serial.map(str::to_owned),
+                numa_node: Some(0),
+                ram_bytes: Some(1 << 30),
+                pmem_bytes: None,
+                firmware_version: None,
+                host: host.map(str::to_owned),
+            },
+            enabled: Some(true),
+            vendor_id: None,
+            device_id: None,
+        };
+        let snapshot = CxlSnapshot {
+            source: CxlSource::CxlList,
+            memdevs: vec![
+                memdev("mem0", Some("0x0"), Some("0000:d3:00.0")),
+                memdev("mem1", Some("0x0"), Some("0000:a9:00.0")),
+                memdev("mem2", Some("0x5A3C0009"), None),
+                memdev("mem3", None, None),
+            ],
+            regions: Vec::new(),
+        };
+        let observed = observe_linux(&Topology::default_twin(), &snapshot, Utc::now());
+        assert!(observed.present.is_empty());
+        let ids: Vec<&str> = observed.discovered.iter().map(|d| d.id.as_str()).collect();
+        assert_eq!(
+            ids,
+            [
+                "cxl-pci-0000-d3-00-0",
+                "cxl-pci-0000-a9-00-0",
+                "cxl-sn-5a3c0009",
+                "cxl-mem3"
+            ]
+        );
+        let first = &observed.discovered[0];
+        assert_eq!(first.meta.labels["media"], "ram");
+        assert_eq!(first.vendor_id, "", "no PCI identity read: not invented");
     }
 
     #[test]

@@ -9,8 +9,10 @@
 //!   corrected it to MB/second), latency in ns. A `0` means "not provided" and is unknown;
 //! * `devices/virtual/memory_tiering/memory_tierN/nodelist` (the ABI doc says `nodes`; the
 //!   real file is `nodelist`, and both are accepted);
-//! * `bus/cxl/devices/memN/{serial,numa_node,ram/size,pmem/size}` and
-//!   `bus/cxl/devices/regionN/{size,mode,target0..N}`; a region's memdevs come from
+//! * `bus/cxl/devices/memN/{serial,numa_node,ram/size,pmem/size,firmware_version}` (and the
+//!   PCI function `memN` hangs under, from where its link points), and
+//!   `bus/cxl/devices/regionN/{size,mode,interleave_ways,interleave_granularity,commit,
+//!   target0..N}`; a region's memdevs come from
 //!   `endpointX/uport` of each target decoder `decoderX.Y`, its NUMA node from a
 //!   `target_node` file of its dax device (`regionN/dax_regionN/daxN.M/target_node`);
 //! * `kernel/mm/mempolicy/weighted_interleave/{nodeN,auto,__auto_type}`.
@@ -141,9 +143,22 @@ impl SysfsMemory {
                 numa_node: read_i64(&path.join("numa_node"))?.and_then(|v| u32::try_from(v).ok()),
                 ram_bytes: read_u64(&path.join("ram/size"))?,
                 pmem_bytes: read_u64(&path.join("pmem/size"))?,
+                firmware_version: read_opt(&path.join("firmware_version"))?
+                    .map(|s| s.trim().to_owned())
+                    .filter(|s| !s.is_empty()),
+                host: pci_parent(&path),
             });
         }
         Ok(out)
+    }
+
+    /// The CXL memdevs and regions under `bus/cxl/devices` alone (no NUMA nodes needed):
+    /// what the device inventory reads when `cxl list` is not installed.
+    ///
+    /// # Errors
+    /// [`MemoryError`] when a file exists but cannot be read or parsed.
+    pub fn cxl_objects(&self) -> Result<(Vec<CxlMemdev>, Vec<CxlRegion>), MemoryError> {
+        Ok((self.cxl_memdevs()?, self.cxl_regions()?))
     }
 
     fn cxl_regions(&self) -> Result<Vec<CxlRegion>, MemoryError> {
@@ -175,6 +190,10 @@ impl SysfsMemory {
                 targets,
                 memdevs,
                 numa_node: find_target_node(&path, 3)?,
+                interleave_ways: read_u64(&path.join("interleave_ways"))?
+                    .and_then(|v| u32::try_from(v).ok()),
+                interleave_granularity: read_u64(&path.join("interleave_granularity"))?,
+                committed: read_u64(&path.join("commit"))?.map(|v| v != 0),
             });
         }
         Ok(out)
@@ -275,6 +294,32 @@ impl MemoryProvider for SysfsMemory {
     fn weighted_interleave(&self) -> Result<Option<WeightedInterleave>, MemoryError> {
         self.read_weighted_interleave()
     }
+
+    fn sysfs_root(&self) -> Option<&Path> {
+        Some(&self.root)
+    }
+}
+
+/// The PCI function (`DDDD:bb:dd.f`) a `memN` entry sits under: `bus/cxl/devices/memN` is a
+/// link into the device tree (`devices/pci0000:34/0000:34:00.0/0000:35:00.0/mem0`), whose
+/// parent directory is named after the function. `None` when it is not a link into such a
+/// directory (a plain fixture directory).
+fn pci_parent(memdev: &Path) -> Option<String> {
+    let target = fs::read_link(memdev).ok()?;
+    let parent = target.parent()?.file_name()?.to_str()?;
+    is_pci_address(parent).then(|| parent.to_owned())
+}
+
+/// `DDDD:bb:dd.f` in hexadecimal.
+pub(crate) fn is_pci_address(name: &str) -> bool {
+    let b = name.as_bytes();
+    b.len() == 12
+        && b[4] == b':'
+        && b[7] == b':'
+        && b[10] == b'.'
+        && b.iter()
+            .enumerate()
+            .all(|(i, c)| matches!(i, 4 | 7 | 10) || c.is_ascii_hexdigit())
 }
 
 fn io_err(path: &Path, source: std::io::Error) -> MemoryError {

@@ -220,6 +220,22 @@ pub struct CxlMemdev {
     pub ram_bytes: Option<u64>,
     /// Persistent capacity (`pmem/size`).
     pub pmem_bytes: Option<u64>,
+    /// Firmware revision the device reports (`firmware_version`).
+    pub firmware_version: Option<String>,
+    /// The PCI function the memdev belongs to (`0000:35:00.0`): the parent of `memN` in the
+    /// device tree, `host` in `cxl list`.
+    pub host: Option<String>,
+}
+
+impl CxlMemdev {
+    /// Volatile plus persistent capacity; `None` when neither is known.
+    #[must_use]
+    pub fn capacity_bytes(&self) -> Option<u64> {
+        match (self.ram_bytes, self.pmem_bytes) {
+            (None, None) => None,
+            (r, p) => Some(r.unwrap_or(0).saturating_add(p.unwrap_or(0))),
+        }
+    }
 }
 
 /// A CXL region (`/sys/bus/cxl/devices/regionN`).
@@ -237,6 +253,13 @@ pub struct CxlRegion {
     pub memdevs: Vec<String>,
     /// NUMA node the region is onlined as (a `target_node` under the region's dax device).
     pub numa_node: Option<u32>,
+    /// Interleave ways (`interleave_ways`).
+    pub interleave_ways: Option<u32>,
+    /// Interleave granularity, bytes (`interleave_granularity`).
+    pub interleave_granularity: Option<u64>,
+    /// Whether its decoders are committed (`commit` = 1; `decode_state` `commit` in
+    /// `cxl list`).
+    pub committed: Option<bool>,
 }
 
 /// One kernel memory tier (`/sys/devices/virtual/memory_tiering/memory_tierN`).
@@ -335,6 +358,12 @@ pub trait MemoryProvider: Send + Sync + Debug {
     /// # Errors
     /// [`MemoryError`] when the directory exists but cannot be read or parsed.
     fn weighted_interleave(&self) -> Result<Option<WeightedInterleave>, MemoryError>;
+
+    /// The sysfs tree this provider reads, when it reads one (the Linux backend): the device
+    /// inventory discovers CXL devices under the same root. `None` for the twin.
+    fn sysfs_root(&self) -> Option<&std::path::Path> {
+        None
+    }
 }
 
 /// Memory tiers as the placement code uses them (memory-cxl.md §6): the

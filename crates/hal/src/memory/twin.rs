@@ -50,6 +50,8 @@ impl TwinMemory {
                     numa_node: None,
                     ram_bytes: Some(dev.bytes.get()),
                     pmem_bytes: None,
+                    firmware_version: None,
+                    host: None,
                 });
             }
             nodes.push(MemoryNode {
@@ -84,6 +86,8 @@ impl TwinMemory {
                 numa_node: None,
                 ram_bytes: Some(if persistent { 0 } else { bytes }),
                 pmem_bytes: Some(if persistent { bytes } else { 0 }),
+                firmware_version: Some(dev.firmware_version.clone()),
+                host: None,
             });
             nodes.push(MemoryNode {
                 id: dev.id.as_str().to_owned(),
