@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use corridor_store::{
-    LeaseId, LeaseInfo, LeasedTxn, RangeRequest, RangeResponse, Revision, StateStore, StoreError, Txn,
-    TxnResponse, WatchStream,
+    LeaseId, LeaseInfo, LeasedTxn, RangeRequest, RangeResponse, Revision, StateStore, StoreError,
+    Txn, TxnResponse, WatchStream,
 };
 
 use crate::metrics::Metrics;
