@@ -38,13 +38,16 @@ impl StateStore for MeteredStore {
     }
 
     async fn txn(&self, txn: Txn) -> Result<TxnResponse, StoreError> {
+        let started = std::time::Instant::now();
         let result = self.inner.txn(txn).await;
+        let elapsed = started.elapsed();
         let outcome = match &result {
             Ok(response) if response.succeeded => "ok",
             Ok(_) => "compare_failed",
             Err(_) => "error",
         };
         self.metrics.observe_store("txn", outcome);
+        self.metrics.observe_store_txn(outcome, elapsed);
         result
     }
 
