@@ -77,6 +77,8 @@ const BUNDLE: &str = r#"{
 struct Fixture {
     server: Server,
     lit: String,
+    /// The optical links the lit corridor runs over.
+    lit_path: Vec<String>,
     held: String,
     bundle: String,
 }
@@ -112,6 +114,12 @@ async fn fixture() -> Fixture {
     let bundle = post(&server, "/v1/ffm/alloc", BUNDLE).await;
     Fixture {
         lit: lit["id"].as_str().unwrap().to_owned(),
+        lit_path: lit["path"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l.as_str().unwrap().to_owned())
+            .collect(),
         held: held["id"].as_str().unwrap().to_owned(),
         bundle: bundle["id"].as_str().unwrap().to_owned(),
         server,
@@ -297,6 +305,14 @@ async fn a_scrape_passes_promtool_and_shows_what_each_resource_holds() {
         1.0,
         "exactly one drift level is current"
     );
+
+    // λ occupancy: every link of the lit corridor's path holds its channel.
+    assert!(!f.lit_path.is_empty());
+    for link in &f.lit_path {
+        let held = one("corridor_link_wavelengths_held", &[("link", link)]);
+        let all = one("corridor_link_wavelengths", &[("link", link)]);
+        assert!(held >= 1.0 && held <= all, "{link}: {held} of {all}");
+    }
 
     // The held corridor: it exists and says so, but no lane is lit, so no
     // figure a lit lane would produce is exported.

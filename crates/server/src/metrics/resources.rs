@@ -148,6 +148,18 @@ const FAMILIES: &[Spec] = &[
         Kind::Counter,
     ),
     (
+        "link_wavelengths",
+        "DWDM channels an optical link can carry (both its ports' grids)",
+        U::None,
+        Kind::Gauge,
+    ),
+    (
+        "link_wavelengths_held",
+        "DWDM channels held on an optical link by granted corridors and admissions in flight, as corrd's planner sees them",
+        U::None,
+        Kind::Gauge,
+    ),
+    (
         "lane_state",
         "Corridor lane state as a state set (up, down, calibrating, degraded), as the reconciler last judged it",
         U::None,
@@ -431,6 +443,7 @@ impl ResourceSnapshot {
     pub async fn gather(plane: &ControlPlane) -> ResourceSnapshot {
         let mut snapshot = ResourceSnapshot::default();
         snapshot.gather_corridors(plane).await;
+        snapshot.links(plane);
         snapshot.gather_bundles(plane).await;
         snapshot.gather_memory(&plane.ffm.tiers());
         snapshot.gather_fabric(plane).await;
@@ -478,6 +491,25 @@ impl ResourceSnapshot {
                 }
             };
             self.corridor(corridor, telemetry);
+        }
+    }
+
+    /// λ occupancy: channels held per optical link, from the planner's
+    /// cache (the ledger as corrd last read it, plus admissions in flight),
+    /// so no store read.
+    fn links(&mut self, plane: &ControlPlane) {
+        let fabric = plane.corridors.fabric();
+        let cache = plane.corridors.cache_snapshot();
+        for (index, link) in fabric.links.iter().enumerate() {
+            let Ok(index) = u32::try_from(index) else {
+                break;
+            };
+            let id = corridor_planner::LinkId(index);
+            let used = cache.occupancy.used(id).count_ones();
+            let free = cache.occupancy.free(id).count_ones();
+            let labels = || vec![("link", link.id.clone())];
+            self.push("link_wavelengths", labels(), f64::from(used + free));
+            self.push("link_wavelengths_held", labels(), f64::from(used));
         }
     }
 
