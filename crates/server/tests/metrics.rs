@@ -388,6 +388,19 @@ async fn a_scrape_passes_promtool_and_shows_what_each_resource_holds() {
         1.0
     );
 
+    // The embedded store's files on disk.
+    assert!(one("corridor_store_file_size_bytes", &[("file", "store")]) > 0.0);
+    assert!(one("corridor_store_file_size_bytes", &[("file", "wal")]) > 0.0);
+    assert!(
+        !find(
+            &all,
+            "corridor_store_transaction_duration_seconds_count",
+            &[("result", "ok")]
+        )
+        .is_empty(),
+        "{text}"
+    );
+
     // OpenMetrics to whoever asks for it, with the same series.
     let (content_type, open) = scrape(
         &f.server,

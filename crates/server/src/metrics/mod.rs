@@ -96,6 +96,43 @@ pub fn admission_outcome(status: u16) -> &'static str {
     }
 }
 
+/// The embedded store's files, sized by a `stat` at scrape time (nothing
+/// is read). The log is preallocated in segments, so its size is the space
+/// it holds on disk, not the records pending in it.
+#[derive(Debug)]
+struct StoreFiles(Arc<std::sync::OnceLock<std::path::PathBuf>>);
+
+impl prometheus_client::collector::Collector for StoreFiles {
+    fn encode(
+        &self,
+        mut encoder: prometheus_client::encoding::DescriptorEncoder,
+    ) -> Result<(), std::fmt::Error> {
+        use prometheus_client::encoding::EncodeMetric;
+        use prometheus_client::metrics::gauge::ConstGauge;
+        let Some(store) = self.0.get() else {
+            return Ok(());
+        };
+        let files = [
+            ("store", store.clone()),
+            ("wal", corridor_store::wal_path(store)),
+        ];
+        let mut family = encoder.encode_descriptor(
+            "store_file_size",
+            "On-disk size of the embedded store's files: the redb database (store) and its write-ahead log (wal, preallocated in segments)",
+            Some(&Unit::Bytes),
+            prometheus_client::metrics::MetricType::Gauge,
+        )?;
+        for (file, path) in files {
+            // A file that cannot be read has no size to show.
+            if let Ok(meta) = std::fs::metadata(&path) {
+                let labels = [("file", file)];
+                ConstGauge::new(meta.len() as f64).encode(family.encode_family(&labels)?)?;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// The text format a scrape receives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -146,6 +183,8 @@ pub struct Metrics {
     pub store_txn_duration: Family<StoreTxnLabels, Histogram>,
     pub admissions: Family<AdmissionLabels, Counter>,
     pub admission_duration: Family<AdmissionLabels, Histogram>,
+    /// The embedded store's file, once the daemon opened one (none on etcd).
+    store_file: Arc<std::sync::OnceLock<std::path::PathBuf>>,
 }
 
 /// 50 µs .. ~3.3 s: loopback reads sit at the low end, a corridor grant
@@ -200,6 +239,8 @@ impl Metrics {
             admission_duration.clone(),
         );
         registry.register_collector(Box::new(process::ProcessCollector::new()));
+        let store_file = Arc::new(std::sync::OnceLock::new());
+        registry.register_collector(Box::new(StoreFiles(Arc::clone(&store_file))));
         Arc::new(Self {
             registry,
             http_requests,
@@ -208,7 +249,14 @@ impl Metrics {
             store_txn_duration,
             admissions,
             admission_duration,
+            store_file,
         })
+    }
+
+    /// Exports the on-disk size of the embedded store at `path` and its
+    /// write-ahead log. Set once, when the daemon opens the store.
+    pub fn watch_store_file(&self, path: std::path::PathBuf) {
+        let _ = self.store_file.set(path);
     }
 
     pub fn observe_request(&self, method: &str, route: &str, status: u16, elapsed: Duration) {
