@@ -197,13 +197,13 @@ const FAMILIES: &[Spec] = &[
     ),
     (
         "lane_heater_power",
-        "Ring heater power of one lane as heliopassd drives it (lit, calibrated lanes only)",
+        "Ring heater power reported for one lane (lit lanes whose read-back reports one; the twin reports none per lane, the corridor energy includes heliopassd's heaters)",
         U::Watts,
         Kind::Gauge,
     ),
     (
         "lane_bias",
-        "Ring bias voltage of one lane (lit lanes whose rings report one)",
+        "Bias voltage reported for one lane (lit lanes whose read-back reports one; the twin reports none)",
         U::Volts,
         Kind::Gauge,
     ),
