@@ -418,6 +418,20 @@ async fn a_scrape_passes_promtool_and_shows_what_each_resource_holds() {
         "{open}"
     );
 
+    // Every family is documented in docs/metrics.md.
+    let docs = std::fs::read_to_string(common::workspace().join("docs/metrics.md")).unwrap();
+    for line in text.lines() {
+        let Some(name) = line
+            .strip_prefix("# TYPE ")
+            .and_then(|rest| rest.split_whitespace().next())
+        else {
+            continue;
+        };
+        let documented = docs.contains(&format!("`{name}`"))
+            || (name.starts_with("corridor_process_") && docs.contains("`corridor_process_*`"));
+        assert!(documented, "{name} is not in docs/metrics.md");
+    }
+
     // Tenants do not read cluster-wide figures.
     let response = f
         .server

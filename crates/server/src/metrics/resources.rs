@@ -550,7 +550,9 @@ impl ResourceSnapshot {
             let labels = vec![
                 ("corridor", c.id.clone()),
                 ("lane", lane.lane.to_string()),
-                ("lambda_nm", lane.lambda_nm.get().to_string()),
+                // Picometre resolution: the grid's channels are 0.4 nm
+                // apart or more, and a label is no place for float noise.
+                ("lambda_nm", format!("{:.3}", lane.lambda_nm.get())),
             ];
             self.state_set("lane_state", &labels, "state", &LANE_STATES, &lane.state);
         }
