@@ -444,6 +444,54 @@ async fn a_scrape_passes_promtool_and_shows_what_each_resource_holds() {
     f.server.stop().await;
 }
 
+#[tokio::test]
+async fn a_scrape_out_of_time_leaves_out_the_telemetry_it_could_not_read_and_says_so() {
+    let f = fixture().await;
+    // A client that waits at most 1 µs: the 0.8 µs the scrape may spend
+    // are gone before the first read-back could begin, so none is started.
+    let response = f
+        .server
+        .http(&Principal::ReadOnly)
+        .get(f.server.url("/metrics"))
+        .header("x-prometheus-scrape-timeout-seconds", "0.000001")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let text = response.text().await.unwrap();
+    let (clean, complaints) = promtool_check(&text);
+    assert!(clean && complaints.trim().is_empty(), "{complaints}");
+    let all = samples(&text);
+    let lit = f.lit.as_str();
+    // The corridor is there; its figures are not, and the scrape says why.
+    assert_eq!(
+        find(
+            &all,
+            "corridor_corridor_status",
+            &[("corridor", lit), ("status", "active")]
+        )[0]
+        .value,
+        1.0
+    );
+    assert!(
+        find(
+            &all,
+            "corridor_corridor_post_fec_bit_error_ratio",
+            &[("corridor", lit)]
+        )
+        .is_empty(),
+        "{text}"
+    );
+    let failures = find(
+        &all,
+        "corridor_metrics_collection_failures",
+        &[("resource", "corridor_telemetry")],
+    );
+    assert_eq!(failures.len(), 1, "{text}");
+    assert_eq!(failures[0].value, 1.0, "the one lit corridor");
+    f.server.stop().await;
+}
+
 /// A Prometheus child, killed by its pid when dropped (also on a failed
 /// assertion), with its data directory in a temporary directory.
 struct Prometheus {

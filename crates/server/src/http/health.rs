@@ -10,7 +10,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AppState;
-use crate::metrics::{Format, ResourceSnapshot};
+use crate::metrics::{Format, ResourceSnapshot, scrape_budget};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -77,7 +77,13 @@ pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Respo
             .get(header::ACCEPT)
             .and_then(|accept| accept.to_str().ok()),
     );
-    let resources = ResourceSnapshot::gather(&state.plane).await;
+    let budget = scrape_budget(
+        headers
+            .get("x-prometheus-scrape-timeout-seconds")
+            .and_then(|timeout| timeout.to_str().ok()),
+    );
+    let deadline = std::time::Instant::now() + budget;
+    let resources = ResourceSnapshot::gather(&state.plane, deadline).await;
     let mut response = state.metrics.encode(format, resources).into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,

@@ -133,6 +133,25 @@ impl prometheus_client::collector::Collector for StoreFiles {
     }
 }
 
+/// The share of its client's scrape timeout a scrape may spend reading the
+/// resources; the rest is for encoding and the way back.
+const BUDGET_SHARE: f64 = 0.8;
+
+/// Prometheus's default scrape timeout, for clients that do not say theirs.
+const DEFAULT_SCRAPE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long a scrape may spend reading the resources, from the timeout
+/// Prometheus sends in `X-Prometheus-Scrape-Timeout-Seconds` (10 s, its
+/// default, when absent or unreadable).
+pub fn scrape_budget(timeout_header: Option<&str>) -> Duration {
+    let timeout = timeout_header
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .filter(|t| t.is_finite() && *t > 0.0)
+        .and_then(|t| Duration::try_from_secs_f64(t).ok())
+        .unwrap_or(DEFAULT_SCRAPE_TIMEOUT);
+    timeout.mul_f64(BUDGET_SHARE)
+}
+
 /// The text format a scrape receives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -388,6 +407,14 @@ mod tests {
             3,
             "{text}"
         );
+    }
+
+    #[test]
+    fn the_budget_follows_the_scrape_timeout() {
+        assert_eq!(scrape_budget(Some("2.5")), Duration::from_secs(2));
+        assert_eq!(scrape_budget(None), Duration::from_secs(8));
+        assert_eq!(scrape_budget(Some("soon")), Duration::from_secs(8));
+        assert_eq!(scrape_budget(Some("-1")), Duration::from_secs(8));
     }
 
     #[test]

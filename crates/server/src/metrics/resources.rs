@@ -15,6 +15,7 @@
 //! dashboard's query names a family that exists before the first corridor.
 
 use std::collections::BTreeMap;
+use std::time::Instant;
 
 use corridor_model::corridor::{
     Corridor, CorridorStatus, CorridorTelemetry, DriftLevel, EyeMargin, LaneState,
@@ -343,7 +344,7 @@ const FAMILIES: &[Spec] = &[
     ),
     (
         "metrics_collection_failures",
-        "Reads of a resource that failed while this scrape was collected (their series are missing from it)",
+        "Reads of a resource that failed, or did not finish within the scrape's time budget (corridor_telemetry), while this scrape was collected: their series are missing from it",
         U::None,
         Kind::Gauge,
     ),
@@ -429,20 +430,28 @@ impl ResourceSnapshot {
             error = %corridor_services::error::error_chain(error),
             "metrics: cannot read the resource; its series are left out of this scrape"
         );
+        self.count_failures(resource, 1);
+    }
+
+    fn count_failures(&mut self, resource: &'static str, failures: usize) {
         let counted = self
             .samples
             .entry("metrics_collection_failures")
             .or_default();
         match counted.iter_mut().find(|(l, _)| l[0].1 == resource) {
-            Some((_, n)) => *n += 1.0,
-            None => counted.push((vec![("resource", resource.to_owned())], 1.0)),
+            Some((_, n)) => *n += failures as f64,
+            None => counted.push((vec![("resource", resource.to_owned())], failures as f64)),
         }
     }
 
-    /// Reads every resource's current state from the services.
-    pub async fn gather(plane: &ControlPlane) -> ResourceSnapshot {
+    /// Reads every resource's current state from the services. Corridor
+    /// telemetry still unread at `deadline` is left out of this scrape
+    /// (and counted as `corridor_telemetry` collection failures), so the
+    /// scrape answers within its client's timeout instead of being dropped
+    /// whole.
+    pub async fn gather(plane: &ControlPlane, deadline: Instant) -> ResourceSnapshot {
         let mut snapshot = ResourceSnapshot::default();
-        snapshot.gather_corridors(plane).await;
+        snapshot.gather_corridors(plane, deadline).await;
         snapshot.links(plane);
         snapshot.gather_bundles(plane).await;
         snapshot.gather_memory(&plane.ffm.tiers());
@@ -450,7 +459,7 @@ impl ResourceSnapshot {
         snapshot
     }
 
-    async fn gather_corridors(&mut self, plane: &ControlPlane) {
+    async fn gather_corridors(&mut self, plane: &ControlPlane, deadline: Instant) {
         let corridors = match plane.corridors.list_all().await {
             Ok(corridors) => corridors,
             Err(error) => return self.failed("corridor", &error),
@@ -464,18 +473,42 @@ impl ResourceSnapshot {
             .filter(|c| may_be_lit(c))
             .map(|c| c.id.clone())
             .collect();
-        let telemetry: BTreeMap<String, Result<CorridorTelemetry, CorridorError>> =
-            futures::stream::iter(lit)
+        // `None`: not read, the budget was spent before the read began.
+        let read: BTreeMap<String, Option<Result<CorridorTelemetry, CorridorError>>> =
+            futures::stream::iter(lit.iter().cloned())
                 .map(|id| {
                     let service = std::sync::Arc::clone(&plane.corridors);
                     async move {
+                        // Checked here as well as by the timer below, whose
+                        // millisecond ticks would let a read start late.
+                        if Instant::now() >= deadline {
+                            return (id, None);
+                        }
                         let read = service.telemetry(&Caller::system(), &id).await;
-                        (id, read)
+                        (id, Some(read))
                     }
                 })
                 .buffer_unordered(TELEMETRY_READS_IN_FLIGHT)
+                // A read cut off here is safe to drop: an error count it
+                // had charged but not stored is stored by the next read.
+                .take_until(tokio::time::sleep_until(deadline.into()))
                 .collect()
                 .await;
+        let unread = lit
+            .iter()
+            .filter(|id| !matches!(read.get(*id), Some(Some(_))))
+            .count();
+        if unread > 0 {
+            tracing::warn!(
+                unread,
+                "metrics: corridor telemetry not read within the scrape's time budget; those corridors have no figures in this scrape"
+            );
+            self.count_failures("corridor_telemetry", unread);
+        }
+        let telemetry: BTreeMap<String, Result<CorridorTelemetry, CorridorError>> = read
+            .into_iter()
+            .filter_map(|(id, read)| Some((id, read?)))
+            .collect();
         for corridor in &corridors {
             let telemetry = match telemetry.get(&corridor.id) {
                 Some(Ok(t)) => Some(t),
