@@ -73,7 +73,25 @@ const BUNDLE: &str = r#"{
   "security_domain": "tenantA"
 }"#;
 
-/// What the tests create: a lit corridor, a held (dark) one and a bundle.
+/// The RFC's "Create Path" body: 50 Gb/s guaranteed from cxl-dev-001 to
+/// cxl-dev-002 through switch sw0 (ports 8 and 9 of the default twin).
+const RFC_PATH: &str = r#"{
+  "source_device": "cxl-dev-001",
+  "target_device": "cxl-dev-002",
+  "path_type": "PBR",
+  "bandwidth_gbps": 64,
+  "latency_ns": 200,
+  "qos": {
+    "priority": "gold",
+    "min_bandwidth_gbps": 50,
+    "max_latency_ns": 300,
+    "pfc": true,
+    "ecn": false
+  }
+}"#;
+
+/// What the tests create: a lit corridor, a held (dark) one, a bundle and
+/// a fabric path.
 struct Fixture {
     server: Server,
     lit: String,
@@ -81,6 +99,7 @@ struct Fixture {
     lit_path: Vec<String>,
     held: String,
     bundle: String,
+    path: String,
 }
 
 async fn post(server: &Server, path: &str, body: &str) -> Value {
@@ -112,6 +131,7 @@ async fn fixture() -> Fixture {
         "held for attestation: {held}"
     );
     let bundle = post(&server, "/v1/ffm/alloc", BUNDLE).await;
+    let path = post(&server, "/v1/fabman/paths", RFC_PATH).await;
     Fixture {
         lit: lit["id"].as_str().unwrap().to_owned(),
         lit_path: lit["path"]
@@ -122,6 +142,7 @@ async fn fixture() -> Fixture {
             .collect(),
         held: held["id"].as_str().unwrap().to_owned(),
         bundle: bundle["id"].as_str().unwrap().to_owned(),
+        path: path["id"].as_str().unwrap().to_owned(),
         server,
     }
 }
@@ -368,10 +389,51 @@ async fn a_scrape_passes_promtool_and_shows_what_each_resource_holds() {
         &[("bundle", bundle), ("source", "model")],
     );
 
-    // Fabric ports from the twin's switches; admissions as they were decided.
-    assert!(
-        !find(&all, "corridor_fabric_port_capacity_bytes_per_second", &[]).is_empty(),
-        "{text}"
+    // The fabric path and the ports it holds bandwidth on (50 Gb/s).
+    let path = f.path.as_str();
+    assert_eq!(
+        one(
+            "corridor_fabric_path_status",
+            &[("path", path), ("status", "active")]
+        ),
+        1.0
+    );
+    assert_eq!(
+        one(
+            "corridor_fabric_path_guaranteed_bandwidth_bytes_per_second",
+            &[("path", path), ("path_type", "PBR")]
+        ),
+        50e9 / 8.0
+    );
+    for port in ["8", "9"] {
+        let with = [("switch", "sw0"), ("port", port)];
+        assert_eq!(
+            one(
+                "corridor_fabric_port_guaranteed_bandwidth_bytes_per_second",
+                &with
+            ),
+            50e9 / 8.0,
+            "sw0/{port}"
+        );
+        let admissible = one(
+            "corridor_fabric_port_admissible_bandwidth_bytes_per_second",
+            &with,
+        );
+        assert_eq!(
+            one(
+                "corridor_fabric_port_free_bandwidth_bytes_per_second",
+                &with
+            ),
+            admissible - 50e9 / 8.0,
+            "sw0/{port}"
+        );
+    }
+    assert_eq!(
+        one(
+            "corridor_admissions_total",
+            &[("resource", "fabric_path"), ("outcome", "granted")]
+        ),
+        1.0
     );
     assert_eq!(
         one(
@@ -741,6 +803,12 @@ fn exported_names(text: &str) -> BTreeSet<String> {
     names
 }
 
+/// Dashboard queries that show only trouble, so are empty on a healthy
+/// fixture.
+fn may_be_empty(expr: &str) -> bool {
+    expr.contains(" < on ") || expr.contains("corridor_metrics_collection_failures")
+}
+
 /// The dashboards shipped in `deploy/grafana/dashboards/`.
 fn dashboards() -> Vec<(PathBuf, Value)> {
     let dir = common::workspace().join("deploy/grafana/dashboards");
@@ -864,6 +932,12 @@ async fn prometheus_scrapes_corridord_over_mtls_and_every_dashboard_query_resolv
                 "{}: {query:?}: {answer}",
                 path.display()
             );
+            // With a lit corridor, a bundle and a path every panel has data,
+            // but those that show only trouble (a bundle under its floor, a
+            // failed read): a misspelt label value would show nothing.
+            if !may_be_empty(&expr) {
+                prometheus.wait_for(&client, &query).await;
+            }
             checked += 1;
         }
     }
