@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use corridor_store::{
-    LeaseId, LeaseInfo, RangeRequest, RangeResponse, Revision, StateStore, StoreError, Txn,
+    LeaseId, LeaseInfo, LeasedTxn, RangeRequest, RangeResponse, Revision, StateStore, StoreError, Txn,
     TxnResponse, WatchStream,
 };
 
@@ -48,6 +48,28 @@ impl StateStore for MeteredStore {
         };
         self.metrics.observe_store("txn", outcome);
         self.metrics.observe_store_txn(outcome, elapsed);
+        result
+    }
+
+    async fn txn_with_new_lease(&self, ttl: Duration, txn: Txn) -> Result<LeasedTxn, StoreError> {
+        let result = self.inner.txn_with_new_lease(ttl, txn).await;
+        let outcome = match &result {
+            Ok(leased) if leased.response.succeeded => "ok",
+            Ok(_) => "compare_failed",
+            Err(_) => "error",
+        };
+        self.metrics.observe_store("txn_with_new_lease", outcome);
+        result
+    }
+
+    async fn txn_then_revoke(&self, txn: Txn, lease: LeaseId) -> Result<TxnResponse, StoreError> {
+        let result = self.inner.txn_then_revoke(txn, lease).await;
+        let outcome = match &result {
+            Ok(response) if response.succeeded => "ok",
+            Ok(_) => "compare_failed",
+            Err(_) => "error",
+        };
+        self.metrics.observe_store("txn_then_revoke", outcome);
         result
     }
 

@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use corridor_store::{
-    Compare, CompareOp, EventKind, KeyValue, LeaseId, Op, OpResult, RangeRequest, Revision,
-    StateStore, Txn,
+    Compare, CompareOp, EventKind, KeyValue, LeaseId, NEW_LEASE, Op, OpResult, RangeRequest,
+    Revision, StateStore, Txn, TxnResponse,
 };
 use futures::{Stream, StreamExt};
 use serde::{Deserialize, Serialize};
@@ -124,22 +124,11 @@ impl<T: Resource> Registry<T> {
         ttl: Duration,
         now: DateTime<Utc>,
     ) -> Result<T, ServiceError> {
-        let lease = self
-            .store
-            .lease_grant(ttl)
-            .await
-            .map_err(ServiceError::store("grant a lease"))?;
         let mut object = object.clone();
         object.set_lease_expires_at(Some(expiry(now, ttl)));
-        let result = self
-            .create_with(&object, Some(lease), Vec::new(), Vec::new())
-            .await;
-        if result.is_err() {
-            // Nothing refers to the lease: give it back rather than let it
-            // linger until it expires.
-            let _ = self.store.lease_revoke(lease).await;
-        }
-        result
+        self.create_with_new_lease(&object, ttl, Vec::new(), Vec::new())
+            .await
+            .map(|(created, _)| created)
     }
 
     /// Creates the object together with other compares and writes in one
@@ -149,9 +138,48 @@ impl<T: Resource> Registry<T> {
         &self,
         object: &T,
         lease: Option<LeaseId>,
+        compares: Vec<Compare>,
+        ops: Vec<Op>,
+    ) -> Result<T, ServiceError> {
+        let response = self
+            .store
+            .txn(Self::create_txn(object, lease, compares, ops))
+            .await
+            .map_err(ServiceError::store("create an object"))?;
+        Self::created(object, response)
+    }
+
+    /// [`create_with`](Self::create_with) under a lease of `ttl` that the
+    /// same transaction grants (one durable write on the embedded store):
+    /// the object is attached to it, and so is every op of `ops` naming
+    /// [`NEW_LEASE`]. Returns the object and its lease; a refused create
+    /// leaves no lease behind.
+    pub async fn create_with_new_lease(
+        &self,
+        object: &T,
+        ttl: Duration,
+        compares: Vec<Compare>,
+        ops: Vec<Op>,
+    ) -> Result<(T, LeaseId), ServiceError> {
+        let txn = Self::create_txn(object, Some(NEW_LEASE), compares, ops);
+        let leased = self
+            .store
+            .txn_with_new_lease(ttl, txn)
+            .await
+            .map_err(ServiceError::store("create an object"))?;
+        let created = Self::created(object, leased.response)?;
+        let lease = leased
+            .lease
+            .expect("a store grants the lease of a transaction that succeeded");
+        Ok((created, lease))
+    }
+
+    fn create_txn(
+        object: &T,
+        lease: Option<LeaseId>,
         mut compares: Vec<Compare>,
         mut ops: Vec<Op>,
-    ) -> Result<T, ServiceError> {
+    ) -> Txn {
         let key = Self::key(object.id());
         compares.insert(0, Compare::absent(&key));
         ops.insert(
@@ -162,15 +190,15 @@ impl<T: Resource> Registry<T> {
                 lease,
             },
         );
-        let response = self
-            .store
-            .txn(Txn {
-                compares,
-                success: ops,
-                failure: vec![Op::Get { key: key.clone() }],
-            })
-            .await
-            .map_err(ServiceError::store("create an object"))?;
+        Txn {
+            compares,
+            success: ops,
+            failure: vec![Op::Get { key }],
+        }
+    }
+
+    /// The object as created, or why the create's transaction lost.
+    fn created(object: &T, response: TxnResponse) -> Result<T, ServiceError> {
         if !response.succeeded {
             return match response.results.first() {
                 Some(OpResult::Get { kv: Some(_) }) => Err(ServiceError::AlreadyExists {

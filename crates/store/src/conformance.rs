@@ -32,8 +32,8 @@ use futures::StreamExt;
 use futures::future::BoxFuture;
 
 use crate::{
-    Compare, CompareOp, EventKind, KeyValue, KvEvent, LeaseId, Op, OpResult, RangeRequest,
-    Revision, StateStore, StoreError, Txn, WatchStream,
+    Compare, CompareOp, EventKind, KeyValue, KvEvent, LeaseId, NEW_LEASE, Op, OpResult,
+    RangeRequest, Revision, StateStore, StoreError, Txn, WatchStream,
 };
 
 /// One conformance check.
@@ -63,6 +63,8 @@ checks!(
     lease_expiry_deletes_keys,
     lease_keepalive_extends,
     lease_revoke,
+    txn_with_new_lease_grants_only_on_success,
+    txn_then_revoke_ends_the_lease,
     watch_from_revision_replays_then_live,
     watch_from_zero_sees_only_future,
     watch_from_one_replays_everything,
@@ -653,6 +655,138 @@ pub async fn lease_revoke(store: Arc<dyn StateStore>) {
     let empty = store.lease_grant(Duration::from_secs(60)).await.unwrap();
     store.lease_revoke(empty).await.unwrap();
     assert_eq!(store.current_revision().await.unwrap(), before + 1);
+}
+
+pub async fn txn_with_new_lease_grants_only_on_success(store: Arc<dyn StateStore>) {
+    // Compares hold: the lease exists, holds exactly the keys that named
+    // it, and takes them when it ends.
+    let leased = store
+        .txn_with_new_lease(
+            Duration::from_secs(60),
+            Txn::new()
+                .when([Compare::version("/nl/a", CompareOp::Equal, 0)])
+                .and_then([
+                    Op::put_with_lease("/nl/a", "1", NEW_LEASE),
+                    Op::put_with_lease("/nl/b", "2", NEW_LEASE),
+                    Op::put("/nl/plain", "3"),
+                ]),
+        )
+        .await
+        .unwrap();
+    assert!(leased.response.succeeded);
+    let lease = leased
+        .lease
+        .expect("a successful transaction has its lease");
+    assert!(lease > 0, "a real lease id, not the placeholder: {lease}");
+    assert_eq!(must_get(&*store, "/nl/a").await.lease, Some(lease));
+    assert_eq!(
+        must_get(&*store, "/nl/a").await.mod_revision,
+        leased.response.revision
+    );
+    let info = store.lease_time_to_live(lease).await.unwrap().unwrap();
+    assert_eq!(info.keys, ["/nl/a", "/nl/b"]);
+    assert!(info.granted_ttl >= Duration::from_secs(60));
+
+    // Compares fail: the failure branch runs and no lease is granted.
+    let before = store.current_revision().await.unwrap();
+    let lost = store
+        .txn_with_new_lease(
+            Duration::from_secs(60),
+            Txn::new()
+                .when([Compare::version("/nl/a", CompareOp::Equal, 0)])
+                .and_then([Op::put_with_lease("/nl/a", "again", NEW_LEASE)])
+                .or_else([Op::get("/nl/a")]),
+        )
+        .await
+        .unwrap();
+    assert!(!lost.response.succeeded);
+    assert_eq!(lost.lease, None);
+    assert_eq!(store.current_revision().await.unwrap(), before);
+    assert_eq!(text(&must_get(&*store, "/nl/a").await), "1");
+
+    // The failure branch cannot name the lease; another lease that does
+    // not exist refuses the whole transaction, and nothing is applied.
+    let refused = store
+        .txn_with_new_lease(
+            Duration::from_secs(60),
+            Txn::new().or_else([Op::put_with_lease("/nl/c", "x", NEW_LEASE)]),
+        )
+        .await;
+    assert!(
+        matches!(refused, Err(StoreError::InvalidRequest(_))),
+        "{refused:?}"
+    );
+    let bogus: LeaseId = 0x0bad_1ea5e;
+    let refused = store
+        .txn_with_new_lease(
+            Duration::from_secs(60),
+            Txn::new().and_then([
+                Op::put_with_lease("/nl/d", "x", NEW_LEASE),
+                Op::put_with_lease("/nl/e", "x", bogus),
+            ]),
+        )
+        .await;
+    // etcd's answer does not say which lease it missed.
+    assert!(
+        matches!(refused, Err(StoreError::LeaseNotFound(_))),
+        "{refused:?}"
+    );
+    assert_eq!(store.get("/nl/d").await.unwrap(), None);
+    assert_eq!(store.current_revision().await.unwrap(), before);
+
+    store.lease_revoke(lease).await.unwrap();
+    assert_eq!(store.get("/nl/a").await.unwrap(), None);
+    assert_eq!(store.get("/nl/b").await.unwrap(), None);
+    assert!(store.get("/nl/plain").await.unwrap().is_some());
+}
+
+pub async fn txn_then_revoke_ends_the_lease(store: Arc<dyn StateStore>) {
+    let lease = store.lease_grant(Duration::from_secs(60)).await.unwrap();
+    let a = store
+        .put("/tr/a", b"1".to_vec(), Some(lease))
+        .await
+        .unwrap();
+    store
+        .put("/tr/b", b"2".to_vec(), Some(lease))
+        .await
+        .unwrap();
+
+    // A lost compare leaves the lease and its keys alone.
+    let lost = store
+        .txn_then_revoke(
+            Txn::new()
+                .when([Compare::mod_revision("/tr/a", CompareOp::Equal, a - 1)])
+                .and_then([Op::delete("/tr/a")]),
+            lease,
+        )
+        .await
+        .unwrap();
+    assert!(!lost.succeeded);
+    assert!(store.lease_time_to_live(lease).await.unwrap().is_some());
+    assert!(store.get("/tr/b").await.unwrap().is_some());
+
+    // The release deletes one key itself; the lease's end takes the other.
+    let released = store
+        .txn_then_revoke(
+            Txn::new()
+                .when([Compare::mod_revision("/tr/a", CompareOp::Equal, a)])
+                .and_then([Op::delete("/tr/a")]),
+            lease,
+        )
+        .await
+        .unwrap();
+    assert!(released.succeeded);
+    assert_eq!(store.get("/tr/a").await.unwrap(), None);
+    assert_eq!(store.get("/tr/b").await.unwrap(), None);
+    assert_eq!(store.lease_time_to_live(lease).await.unwrap(), None);
+
+    // A lease already gone is not an error: the transaction still runs.
+    let done = store
+        .txn_then_revoke(Txn::new().and_then([Op::put("/tr/c", "3")]), lease)
+        .await
+        .unwrap();
+    assert!(done.succeeded);
+    assert!(store.get("/tr/c").await.unwrap().is_some());
 }
 
 pub async fn watch_from_revision_replays_then_live(store: Arc<dyn StateStore>) {

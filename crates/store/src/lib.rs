@@ -26,6 +26,6 @@ pub use crate::redb::{
 };
 pub use crate::store::StateStore;
 pub use crate::types::{
-    Compare, CompareOp, CompareTarget, EventKind, KeyValue, KvEvent, LeaseId, LeaseInfo, Op,
-    OpResult, RangeRequest, RangeResponse, Revision, Txn, TxnResponse, WatchStream,
+    Compare, CompareOp, CompareTarget, EventKind, KeyValue, KvEvent, LeaseId, LeaseInfo, LeasedTxn,
+    NEW_LEASE, Op, OpResult, RangeRequest, RangeResponse, Revision, Txn, TxnResponse, WatchStream,
 };

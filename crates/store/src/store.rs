@@ -6,8 +6,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::{
-    KeyValue, LeaseId, LeaseInfo, Op, OpResult, RangeRequest, RangeResponse, Revision, StoreError,
-    Txn, TxnResponse, WatchStream,
+    KeyValue, LeaseId, LeaseInfo, LeasedTxn, Op, OpResult, RangeRequest, RangeResponse, Revision,
+    StoreError, Txn, TxnResponse, WatchStream,
 };
 
 /// A revisioned, transactional key-value store with leases and watches.
@@ -82,6 +82,59 @@ pub trait StateStore: Debug + Send + Sync + 'static {
 
     /// A lease's TTLs and keys, or `None` if it does not exist (any more).
     async fn lease_time_to_live(&self, id: LeaseId) -> Result<Option<LeaseInfo>, StoreError>;
+
+    /// Grants a lease of `ttl` and runs `txn` in one step: every put of
+    /// `txn` naming [`crate::NEW_LEASE`] is attached to the new lease. The lease
+    /// exists only if the transaction succeeded (`lease` is `None`
+    /// otherwise), so a lost compare leaves no lease behind.
+    ///
+    /// The default is what etcd can do: a lease grant, then the
+    /// transaction, then a revoke if it lost (three round trips, two of
+    /// them consensus writes). The embedded store overrides it with one
+    /// logged write, so a grant that owns its lease waits for one
+    /// durable write instead of two.
+    async fn txn_with_new_lease(&self, ttl: Duration, txn: Txn) -> Result<LeasedTxn, StoreError> {
+        if txn.new_lease_on_failure() {
+            return Err(StoreError::InvalidRequest(
+                "only the success branch can name the new lease".into(),
+            ));
+        }
+        let lease = self.lease_grant(ttl).await?;
+        let response = self.txn(txn.with_new_lease(lease)).await;
+        match response {
+            Ok(response) if response.succeeded => Ok(LeasedTxn {
+                lease: Some(lease),
+                response,
+            }),
+            other => {
+                // Nothing refers to the lease: give it back now rather than
+                // let it linger until it expires.
+                let _ = self.lease_revoke(lease).await;
+                other.map(|response| LeasedTxn {
+                    lease: None,
+                    response,
+                })
+            }
+        }
+    }
+
+    /// Runs `txn` and, if it succeeded, ends `lease` with it: the usual
+    /// release, where the transaction deletes the lease's keys and the
+    /// lease itself has no further use. A lease already gone (expired) is
+    /// not an error.
+    ///
+    /// The default is etcd's two calls (the revoke is a second consensus
+    /// write); the embedded store does both in one logged write.
+    async fn txn_then_revoke(&self, txn: Txn, lease: LeaseId) -> Result<TxnResponse, StoreError> {
+        let response = self.txn(txn).await?;
+        if response.succeeded {
+            match self.lease_revoke(lease).await {
+                Ok(()) | Err(StoreError::LeaseNotFound(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(response)
+    }
 
     /// Changes to keys under `prefix` with revision `>= from_revision`; 0 means
     /// only changes after the call. [`StoreError::Compacted`] if that history is

@@ -265,6 +265,51 @@ impl Txn {
     }
 }
 
+/// Stands for the lease that [`crate::StateStore::txn_with_new_lease`]
+/// grants, in the puts of the transaction's success branch. Real lease ids
+/// are positive in both backends, so it cannot name an existing lease.
+pub const NEW_LEASE: LeaseId = -1;
+
+impl Txn {
+    /// This transaction with [`NEW_LEASE`] in its success branch replaced by
+    /// `lease`.
+    #[must_use]
+    pub fn with_new_lease(mut self, lease: LeaseId) -> Self {
+        for op in &mut self.success {
+            if let Op::Put {
+                lease: l @ Some(NEW_LEASE),
+                ..
+            } = op
+            {
+                *l = Some(lease);
+            }
+        }
+        self
+    }
+
+    /// Whether the failure branch names [`NEW_LEASE`], which no store
+    /// accepts: the lease exists only when the transaction succeeds.
+    pub fn new_lease_on_failure(&self) -> bool {
+        self.failure.iter().any(|op| {
+            matches!(
+                op,
+                Op::Put {
+                    lease: Some(NEW_LEASE),
+                    ..
+                }
+            )
+        })
+    }
+}
+
+/// What [`crate::StateStore::txn_with_new_lease`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeasedTxn {
+    /// The lease granted, if the transaction succeeded.
+    pub lease: Option<LeaseId>,
+    pub response: TxnResponse,
+}
+
 /// The result of one [`Op`], in the order of the branch that ran.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OpResult {

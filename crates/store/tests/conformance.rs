@@ -47,6 +47,8 @@ redb_checks!(
     lease_expiry_deletes_keys,
     lease_keepalive_extends,
     lease_revoke,
+    txn_with_new_lease_grants_only_on_success,
+    txn_then_revoke_ends_the_lease,
     watch_from_revision_replays_then_live,
     watch_from_zero_sees_only_future,
     watch_from_one_replays_everything,

@@ -251,7 +251,7 @@ pub fn wavelength_nm(n: i32, spacing_ghz: f64) -> f64 {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// What the default twin's modules advertise, by port.
@@ -268,7 +268,7 @@ mod tests {
             .collect()
     }
 
-    fn default_fabric() -> Fabric {
+    pub(crate) fn default_fabric() -> Fabric {
         let t = Topology::default_twin();
         Fabric::from_topology(&t, &twin_applications(&t)).unwrap()
     }

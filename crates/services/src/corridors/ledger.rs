@@ -71,6 +71,23 @@ pub struct Cache {
     /// admissions plan around them; not yet in the store).
     pub tentative: HashMap<String, Holding>,
     next_grant: u64,
+    /// Local changes made while reloads from the store are in flight, in
+    /// order: a reload's snapshot may predate them, and must not undo them.
+    reload_journal: Vec<(u64, LocalChange)>,
+    /// Sequence number of the next local change.
+    change_seq: u64,
+    /// Reloads begun and not yet finished.
+    reloads_in_flight: usize,
+}
+
+/// A change to the cache that a snapshot read before it cannot show.
+#[derive(Debug, Clone)]
+enum LocalChange {
+    /// The corridor's capacity went back (released, or its admission
+    /// lost): ids are never reused, so it is gone for good.
+    Released(String),
+    /// The corridor's grant committed.
+    Confirmed(String, Holding),
 }
 
 impl Cache {
@@ -81,6 +98,59 @@ impl Cache {
             by_grant: HashMap::new(),
             tentative: HashMap::new(),
             next_grant: 1,
+            reload_journal: Vec::new(),
+            change_seq: 0,
+            reloads_in_flight: 0,
+        }
+    }
+
+    fn note(&mut self, change: LocalChange) {
+        if self.reloads_in_flight > 0 {
+            self.reload_journal.push((self.change_seq, change));
+        }
+        self.change_seq += 1;
+    }
+
+    /// Marks the start of a reload: call before reading the store, and
+    /// pass the mark to [`finish_reload`](Self::finish_reload).
+    pub fn begin_reload(&mut self) -> u64 {
+        self.reloads_in_flight += 1;
+        self.change_seq
+    }
+
+    /// Replaces this cache with `fresh`, read from the store after `mark`
+    /// was taken, keeping what happened here since: in-flight admissions,
+    /// and grants confirmed or capacity released after the mark (the
+    /// snapshot may predate them; without this a release would come back
+    /// as a stale hold and refuse admissions the store has room for).
+    pub fn finish_reload(&mut self, mut fresh: Cache, mark: u64) {
+        for (seq, change) in &self.reload_journal {
+            if *seq < mark {
+                continue;
+            }
+            match change {
+                LocalChange::Released(corridor) => fresh.release(corridor),
+                LocalChange::Confirmed(corridor, holding) => fresh.hold(corridor, holding.clone()),
+            }
+        }
+        // Last: an admission retrying under the same id may have been
+        // released above and be held again now.
+        fresh.adopt_tentative(self);
+        fresh.reloads_in_flight = self.reloads_in_flight.saturating_sub(1);
+        fresh.change_seq = self.change_seq;
+        if fresh.reloads_in_flight > 0 {
+            fresh.reload_journal = std::mem::take(&mut self.reload_journal);
+        } else {
+            fresh.reload_journal = Vec::new();
+        }
+        *self = fresh;
+    }
+
+    /// Ends a reload that failed (the store could not be read).
+    pub fn abandon_reload(&mut self) {
+        self.reloads_in_flight = self.reloads_in_flight.saturating_sub(1);
+        if self.reloads_in_flight == 0 {
+            self.reload_journal.clear();
         }
     }
 
@@ -136,6 +206,12 @@ impl Cache {
     /// The admission committed: its holding is now backed by the store.
     pub fn confirm(&mut self, corridor: &str) {
         self.tentative.remove(corridor);
+        if self.reloads_in_flight > 0
+            && let Some((_, holding)) = self.holdings.get(corridor)
+        {
+            let holding = holding.clone();
+            self.note(LocalChange::Confirmed(corridor.to_owned(), holding));
+        }
     }
 
     /// A cache rebuilt from the store keeps this one's in-flight holds.
@@ -152,6 +228,9 @@ impl Cache {
         if let Some((id, _)) = self.holdings.remove(corridor) {
             self.occupancy.release(id);
             self.by_grant.remove(&id);
+        }
+        if self.reloads_in_flight > 0 {
+            self.note(LocalChange::Released(corridor.to_owned()));
         }
     }
 
@@ -211,5 +290,81 @@ impl Cache {
             cache.hold(&corridor, holding);
         }
         Ok(cache)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::corridors::fabric::tests::default_fabric;
+
+    fn holding(port: usize) -> Holding {
+        Holding {
+            qos: QosPriority::Silver,
+            links: vec![(0, vec![3])],
+            ports: vec![(port, vec![1])],
+        }
+    }
+
+    /// A reload whose snapshot was read before a release must not bring
+    /// the released corridor back as a hold: every later admission that
+    /// needed its lanes would be refused although the store has room.
+    #[test]
+    fn a_release_during_a_reload_stays_released() {
+        let fabric = default_fabric();
+        let mut cache = Cache::empty(&fabric);
+        cache.hold("cor-a", holding(0));
+        let mark = cache.begin_reload();
+        let snapshot = cache.clone(); // the store as read, before the release
+        cache.release("cor-a");
+        cache.finish_reload(snapshot, mark);
+        assert!(
+            !cache.holdings.contains_key("cor-a"),
+            "{:?}",
+            cache.holdings
+        );
+        assert_eq!(cache.reloads_in_flight, 0);
+        assert!(cache.reload_journal.is_empty());
+    }
+
+    /// A grant confirmed after the snapshot was read stays held, and an
+    /// admission retrying under its id after a release is held again.
+    #[test]
+    fn grants_confirmed_and_admissions_in_flight_survive_a_reload() {
+        let fabric = default_fabric();
+        let mut cache = Cache::empty(&fabric);
+        cache.hold_tentative("cor-b", holding(0));
+        cache.hold_tentative("cor-c", holding(2));
+        let mark = cache.begin_reload();
+        let snapshot = Cache::empty(&fabric); // neither committed yet
+        cache.confirm("cor-b");
+        // cor-c lost its race, was released and planned again.
+        cache.release("cor-c");
+        cache.hold_tentative("cor-c", holding(4));
+        cache.finish_reload(snapshot, mark);
+        assert!(cache.holdings.contains_key("cor-b"));
+        assert_eq!(cache.holdings["cor-c"].1, holding(4));
+        assert!(cache.tentative.contains_key("cor-c"));
+    }
+
+    /// Two overlapping reloads: the first to finish keeps the journal the
+    /// second still needs.
+    #[test]
+    fn overlapping_reloads_each_see_the_changes_after_their_mark() {
+        let fabric = default_fabric();
+        let mut cache = Cache::empty(&fabric);
+        cache.hold("cor-d", holding(0));
+        cache.hold("cor-e", holding(2));
+        let first = cache.begin_reload();
+        let first_snapshot = cache.clone();
+        let second = cache.begin_reload();
+        cache.release("cor-d");
+        let second_snapshot = cache.clone();
+        cache.release("cor-e");
+        cache.finish_reload(first_snapshot, first);
+        assert_eq!(cache.reloads_in_flight, 1);
+        cache.finish_reload(second_snapshot, second);
+        assert!(cache.holdings.is_empty(), "{:?}", cache.holdings);
+        assert_eq!(cache.reloads_in_flight, 0);
     }
 }

@@ -49,7 +49,7 @@ use corridor_model::meta::{
 };
 use corridor_model::problem::Problem;
 use corridor_model::units::{Celsius, PicojoulesPerBit};
-use corridor_store::{LeaseId, StateStore};
+use corridor_store::{LeasedTxn, StateStore};
 
 pub use error::CorridorError;
 
@@ -309,11 +309,17 @@ impl CorridorService {
 
     /// Re-reads the ledger from the store into the cache.
     pub async fn refresh(&self) -> Result<(), CorridorError> {
-        let mut fresh = Cache::load(&self.fabric, self.store.as_ref()).await?;
-        let mut cache = lock(&self.cache);
-        fresh.adopt_tentative(&cache);
-        *cache = fresh;
-        Ok(())
+        let mark = lock(&self.cache).begin_reload();
+        match Cache::load(&self.fabric, self.store.as_ref()).await {
+            Ok(fresh) => {
+                lock(&self.cache).finish_reload(fresh, mark);
+                Ok(())
+            }
+            Err(e) => {
+                lock(&self.cache).abandon_reload();
+                Err(e.into())
+            }
+        }
     }
 
     /// Admits, grants and provisions a corridor for `caller`, owned by the
@@ -333,19 +339,7 @@ impl CorridorService {
                 corridor_model::corridor::DEFAULT_LEASE_TTL_S,
             ));
         let ttl = Duration::from_secs(ttl_s.get());
-        let lease = self.store.lease_grant(ttl).await.map_err(|e| {
-            CorridorError::Service(ServiceError::Store {
-                context: "grant a corridor lease",
-                source: e,
-            })
-        })?;
-        let granted = self.admit(&new_id("cor"), &request, lease, ttl).await;
-        if granted.is_err() {
-            // Nothing refers to the lease: give it back rather than let it
-            // linger until it expires.
-            let _ = self.store.lease_revoke(lease).await;
-        }
-        granted
+        self.admit(&new_id("cor"), &request, ttl).await
     }
 
     /// Plans `request` on the cache and holds the plan there, under one
@@ -367,7 +361,6 @@ impl CorridorService {
         &self,
         id: &str,
         request: &CorridorRequest,
-        lease: LeaseId,
         ttl: Duration,
     ) -> Result<Corridor, CorridorError> {
         let mut refreshed_after_block = false;
@@ -384,7 +377,7 @@ impl CorridorService {
                 }
                 Err(e) => return Err(e),
             };
-            match self.try_grant(id, request, &plan, lease, ttl).await {
+            match self.try_grant(id, request, &plan, ttl).await {
                 Ok(corridor) => return Ok(corridor),
                 Err(CorridorError::Service(
                     ServiceError::ConditionFailed { .. } | ServiceError::NotFound { .. },
@@ -406,13 +399,14 @@ impl CorridorService {
     /// One attempt at granting `plan`. The lanes are lit before the
     /// transaction when nothing lit has to go dark first (no pre-emption),
     /// so the object is written once, with its outcome; they go dark again
-    /// if the transaction loses its compares.
+    /// if the transaction loses its compares. The transaction grants the
+    /// corridor's lease itself, so a grant waits for one durable write and
+    /// a lost attempt leaves no lease behind.
     async fn try_grant(
         &self,
         id: &str,
         request: &CorridorRequest,
         plan: &Plan,
-        lease: LeaseId,
         ttl: Duration,
     ) -> Result<Corridor, CorridorError> {
         let now = self.clocks.wall.now();
@@ -452,15 +446,25 @@ impl CorridorService {
             let outcome = self.bring_up(&corridor, &a).await;
             record_bring_up(&mut corridor, &a, &outcome, now);
         }
-        let txn = grant::grant_txn(&self.fabric, &corridor, plan, &victims, lease, now);
-        let response = self.store.txn(txn).await;
-        let response = match response {
-            Ok(response) if response.succeeded => response,
+        let txn = grant::grant_txn(
+            &self.fabric,
+            &corridor,
+            plan,
+            &victims,
+            corridor_store::NEW_LEASE,
+            now,
+        );
+        let response = self.store.txn_with_new_lease(ttl, txn).await;
+        let (lease, response) = match response {
+            Ok(LeasedTxn {
+                lease: Some(lease),
+                response,
+            }) if response.succeeded => (lease, response),
             failed => {
                 if early && let Some(a) = &corridor.assignment {
                     let _ = self.darken(id, a).await;
                 }
-                return Err(match failed {
+                return Err(match failed.map(|leased| leased.response) {
                     Ok(_) => ServiceError::ConditionFailed {
                         kind: "corridors",
                         id: id.to_owned(),
@@ -665,14 +669,17 @@ impl CorridorService {
                 None => self.registry.get_kv(id).await?,
             };
             check_precondition::<Corridor>(id, precondition, &kv)?;
-            let response = self
-                .store
-                .txn(grant::release_txn(&self.fabric, &object, &kv))
-                .await
-                .map_err(|source| ServiceError::Store {
-                    context: "release a corridor",
-                    source,
-                })?;
+            // The lease ends with the release, in the same durable write:
+            // the transaction deletes everything it held.
+            let release = grant::release_txn(&self.fabric, &object, &kv);
+            let response = match kv.lease {
+                Some(lease) => self.store.txn_then_revoke(release, lease).await,
+                None => self.store.txn(release).await,
+            }
+            .map_err(|source| ServiceError::Store {
+                context: "release a corridor",
+                source,
+            })?;
             if !response.succeeded {
                 continue;
             }
@@ -690,9 +697,6 @@ impl CorridorService {
                 }
             }
             lock(&self.cache).release(id);
-            if let Some(lease) = kv.lease {
-                let _ = self.store.lease_revoke(lease).await;
-            }
             lock(&self.counters).remove(id);
             released.meta.resource_version = response.revision.to_string();
             released.status = CorridorStatus::Released;

@@ -8,9 +8,9 @@ use chrono::{DateTime, Utc};
 use corridor_model::ffm::{FfmAllocRequest, FfmBundle, Persistence};
 use corridor_model::validate::Validate;
 use corridor_planner::memory::{self as planner, BundleDemand, MBps, Placement};
-use corridor_store::Op;
+use corridor_store::{NEW_LEASE, Op};
 
-use super::error::{FfmError, store_err};
+use super::error::FfmError;
 use super::grants::{grant_key, json};
 use super::tokens::{random_token, token_key};
 use super::{BundleAndToken, FfmService, Live, admission, lock};
@@ -101,11 +101,6 @@ impl FfmService {
         }
         let token = random_token();
         let ttl_s = bundle.policy_lease_ttl_s.get();
-        let lease = self
-            .store
-            .lease_grant(Duration::from_secs(ttl_s))
-            .await
-            .map_err(store_err("grant a bundle lease"))?;
         bundle.meta.lease_expires_at = Some(now + chrono::Duration::seconds(ttl_s as i64));
         let grant = planner::Bundle {
             id: bundle.id.clone(),
@@ -113,22 +108,27 @@ impl FfmService {
             placement: placement.clone(),
             migrating_to: None,
         };
+        // Object, grant, token and their lease: one transaction, so one
+        // durable write on the embedded store.
         let created = self
             .bundles
-            .create_with(
+            .create_with_new_lease(
                 bundle,
-                Some(lease),
+                Duration::from_secs(ttl_s),
                 vec![self.epoch_unchanged()],
                 vec![
-                    Op::put_with_lease(grant_key(&bundle.id), json(&grant), lease),
-                    Op::put_with_lease(token_key(&bundle.id), token.clone().into_bytes(), lease),
+                    Op::put_with_lease(grant_key(&bundle.id), json(&grant), NEW_LEASE),
+                    Op::put_with_lease(
+                        token_key(&bundle.id),
+                        token.clone().into_bytes(),
+                        NEW_LEASE,
+                    ),
                 ],
             )
             .await;
         *bundle = match created {
-            Ok(created) => created,
+            Ok((created, _lease)) => created,
             Err(e) => {
-                let _ = self.store.lease_revoke(lease).await;
                 return Err(match e {
                     ServiceError::ConditionFailed { .. } => FfmError::Fenced,
                     other => FfmError::Service(other),

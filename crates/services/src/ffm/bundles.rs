@@ -2,8 +2,6 @@
 //! visibility), lease renewal, DELETE, and freeing a bundle's memory and
 //! capacity (shared by DELETE and the expiry reconciler).
 
-use std::sync::Arc;
-
 use corridor_model::ffm::{FfmBundle, Persistence};
 use corridor_store::{Compare, CompareOp, Op, Revision, Txn};
 
@@ -74,23 +72,26 @@ impl FfmService {
     ) -> Result<FfmBundle, FfmError> {
         let (bundle, kv) = visibility::get(&self.bundles, caller, id).await?;
         check_precondition::<FfmBundle>(id, precondition, &kv)?;
-        let response = self
-            .store
-            .txn(Txn {
-                compares: vec![Compare::mod_revision(
-                    &kv.key,
-                    CompareOp::Equal,
-                    kv.mod_revision,
-                )],
-                success: vec![
-                    Op::delete(&kv.key),
-                    Op::delete(grant_key(id)),
-                    Op::delete(token_key(id)),
-                ],
-                failure: Vec::new(),
-            })
-            .await
-            .map_err(store_err("delete a bundle"))?;
+        let release = Txn {
+            compares: vec![Compare::mod_revision(
+                &kv.key,
+                CompareOp::Equal,
+                kv.mod_revision,
+            )],
+            success: vec![
+                Op::delete(&kv.key),
+                Op::delete(grant_key(id)),
+                Op::delete(token_key(id)),
+            ],
+            failure: Vec::new(),
+        };
+        // The lease ends in the same durable write: the transaction deletes
+        // every key it held, and no orphaned lease is left to expire.
+        let response = match kv.lease {
+            Some(lease) => self.store.txn_then_revoke(release, lease).await,
+            None => self.store.txn(release).await,
+        }
+        .map_err(store_err("delete a bundle"))?;
         if !response.succeeded {
             return Err(FfmError::Service(ServiceError::StaleVersion {
                 kind: "ffm",
@@ -98,15 +99,6 @@ impl FfmService {
                 expected: kv.mod_revision.to_string(),
                 actual: "a newer version".into(),
             }));
-        }
-        if let Some(lease) = kv.lease {
-            // The keys are gone already; the lease only needs returning so
-            // the lease table does not fill with orphans. Off the response
-            // path: it is one more store write the client need not wait for.
-            let store = Arc::clone(&self.store);
-            tokio::spawn(async move {
-                let _ = store.lease_revoke(lease).await;
-            });
         }
         self.release(id, bundle.persistence, Some(&bundle.security_domain));
         Ok(bundle)

@@ -16,8 +16,8 @@ use super::schema::{
     self, EVENTS, KEYS, LEASE_KEYS, LEASES, META, META_COMPACTED, META_NEXT_LEASE, META_REVISION,
 };
 use crate::{
-    Compare, CompareOp, CompareTarget, EventKind, KeyValue, KvEvent, LeaseId, Op, OpResult,
-    Revision, StoreError, Txn, TxnResponse,
+    Compare, CompareOp, CompareTarget, EventKind, KeyValue, KvEvent, LeaseId, LeasedTxn, Op,
+    OpResult, Revision, StoreError, Txn, TxnResponse,
 };
 
 /// The outer error is fatal to the batch (the write transaction is abandoned and
@@ -169,6 +169,61 @@ impl<'txn, 'idx> Batch<'txn, 'idx> {
         self.counters.next_lease += 1;
         self.set_lease(id, LeaseEntry::starting_at(ttl_ms, self.now_ms))?;
         Ok(Ok(id))
+    }
+
+    /// [`crate::StateStore::txn_with_new_lease`] inside the batch: the
+    /// lease is granted only when the compares hold, and taken back if the
+    /// transaction is then refused (a put naming another, unknown lease).
+    pub fn txn_with_new_lease(&mut self, ttl: Duration, txn: Txn) -> Applied<LeasedTxn> {
+        if txn.new_lease_on_failure() {
+            return Ok(Err(StoreError::InvalidRequest(
+                "only the success branch can name the new lease".into(),
+            )));
+        }
+        let mut holds = true;
+        for compare in &txn.compares {
+            if !self.holds(compare)? {
+                holds = false;
+                break;
+            }
+        }
+        if !holds {
+            // The failure branch runs; it cannot name the lease.
+            return Ok(self.txn(txn)?.map(|response| LeasedTxn {
+                lease: None,
+                response,
+            }));
+        }
+        let lease = match self.lease_grant(ttl)? {
+            Ok(lease) => lease,
+            Err(refused) => return Ok(Err(refused)),
+        };
+        match self.txn(txn.with_new_lease(lease))? {
+            Ok(response) => Ok(Ok(LeasedTxn {
+                lease: Some(lease),
+                response,
+            })),
+            Err(refused) => {
+                // Nothing was written under it: the lease has no keys.
+                self.lease_revoke(lease)?.ok();
+                Ok(Err(refused))
+            }
+        }
+    }
+
+    /// [`crate::StateStore::txn_then_revoke`] inside the batch.
+    pub fn txn_then_revoke(&mut self, txn: Txn, lease: LeaseId) -> Applied<TxnResponse> {
+        let response = match self.txn(txn)? {
+            Ok(response) => response,
+            Err(refused) => return Ok(Err(refused)),
+        };
+        if response.succeeded {
+            match self.lease_revoke(lease)? {
+                Ok(()) | Err(StoreError::LeaseNotFound(_)) => {}
+                Err(refused) => return Ok(Err(refused)),
+            }
+        }
+        Ok(Ok(response))
     }
 
     pub fn lease_keep_alive(&mut self, id: LeaseId) -> Applied<Duration> {

@@ -34,8 +34,8 @@ use self::schema::{
 };
 use self::writer::{Command, Reply, WalState, Writer, WriterConfig};
 use crate::{
-    KeyValue, LeaseId, LeaseInfo, RangeRequest, RangeResponse, Revision, StateStore, StoreError,
-    Txn, TxnResponse, WatchStream,
+    KeyValue, LeaseId, LeaseInfo, LeasedTxn, RangeRequest, RangeResponse, Revision, StateStore,
+    StoreError, Txn, TxnResponse, WatchStream,
 };
 
 /// Tuning for [`RedbStore::open`]. The defaults suit a control plane.
@@ -278,6 +278,18 @@ impl StateStore for RedbStore {
 
     async fn txn(&self, txn: Txn) -> Result<TxnResponse, StoreError> {
         self.request(|reply| Command::Txn(txn, reply)).await
+    }
+
+    /// One logged write: lease and transaction share the batch's fsync.
+    async fn txn_with_new_lease(&self, ttl: Duration, txn: Txn) -> Result<LeasedTxn, StoreError> {
+        self.request(|reply| Command::TxnWithNewLease(ttl, txn, reply))
+            .await
+    }
+
+    /// One logged write: the revoke rides the transaction's batch.
+    async fn txn_then_revoke(&self, txn: Txn, lease: LeaseId) -> Result<TxnResponse, StoreError> {
+        self.request(|reply| Command::TxnThenRevoke(txn, lease, reply))
+            .await
     }
 
     async fn current_revision(&self) -> Result<Revision, StoreError> {

@@ -67,6 +67,8 @@ pub(crate) enum Logged {
     LeaseKeepAlive(LeaseId),
     LeaseRevoke(LeaseId),
     Compact(Revision),
+    TxnWithNewLease(Duration, Txn),
+    TxnThenRevoke(Txn, LeaseId),
 }
 
 /// [`Logged`] borrowing the request, so logging does not clone a batch.
@@ -78,6 +80,8 @@ pub(crate) enum LoggedRef<'a> {
     LeaseKeepAlive(LeaseId),
     LeaseRevoke(LeaseId),
     Compact(Revision),
+    TxnWithNewLease(Duration, &'a Txn),
+    TxnThenRevoke(&'a Txn, LeaseId),
 }
 
 #[derive(Debug, Serialize)]
@@ -415,6 +419,15 @@ mod tests {
                 Logged::LeaseKeepAlive(4),
                 Logged::LeaseRevoke(5),
                 Logged::Compact(9),
+                Logged::TxnWithNewLease(
+                    Duration::from_secs(60),
+                    Txn::new().and_then([Op::put_with_lease(
+                        "/b",
+                        b"y".to_vec(),
+                        crate::NEW_LEASE,
+                    )]),
+                ),
+                Logged::TxnThenRevoke(Txn::new().and_then([Op::delete("/b")]), 6),
             ],
         }
     }
@@ -429,6 +442,8 @@ mod tests {
                 Logged::LeaseKeepAlive(id) => LoggedRef::LeaseKeepAlive(*id),
                 Logged::LeaseRevoke(id) => LoggedRef::LeaseRevoke(*id),
                 Logged::Compact(rev) => LoggedRef::Compact(*rev),
+                Logged::TxnWithNewLease(ttl, txn) => LoggedRef::TxnWithNewLease(*ttl, txn),
+                Logged::TxnThenRevoke(txn, lease) => LoggedRef::TxnThenRevoke(txn, *lease),
             })
             .collect();
         encode(&RecordRef {

@@ -27,12 +27,14 @@ use super::apply::{Applied, Batch, BatchOutcome, Counters, RevisionEvents, backe
 use super::lease::{LeaseIndex, now_unix_ms};
 use super::schema::{LEASES, META, META_WAL_SEQ};
 use super::wal::{self, Logged, LoggedRef, Record, RecordRef, Wal};
-use crate::{LeaseId, Revision, StoreError, Txn, TxnResponse};
+use crate::{LeaseId, LeasedTxn, Revision, StoreError, Txn, TxnResponse};
 
 pub(crate) type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
 
 pub(crate) enum Command {
     Txn(Txn, Reply<TxnResponse>),
+    TxnWithNewLease(Duration, Txn, Reply<LeasedTxn>),
+    TxnThenRevoke(Txn, LeaseId, Reply<TxnResponse>),
     LeaseGrant(Duration, Reply<LeaseId>),
     LeaseKeepAlive(LeaseId, Reply<Duration>),
     LeaseRevoke(LeaseId, Reply<()>),
@@ -345,6 +347,12 @@ impl Writer {
                 }
                 let answer = match command {
                     Command::Txn(txn, reply) => settle(batch.txn(txn), reply, &mut fatal),
+                    Command::TxnWithNewLease(ttl, txn, reply) => {
+                        settle(batch.txn_with_new_lease(ttl, txn), reply, &mut fatal)
+                    }
+                    Command::TxnThenRevoke(txn, lease, reply) => {
+                        settle(batch.txn_then_revoke(txn, lease), reply, &mut fatal)
+                    }
                     Command::LeaseGrant(ttl, reply) => {
                         settle(batch.lease_grant(ttl), reply, &mut fatal)
                     }
@@ -459,6 +467,8 @@ fn settle<T: Send + 'static>(
 fn logged_ref(command: &Command) -> Option<LoggedRef<'_>> {
     Some(match command {
         Command::Txn(txn, _) => LoggedRef::Txn(txn),
+        Command::TxnWithNewLease(ttl, txn, _) => LoggedRef::TxnWithNewLease(*ttl, txn),
+        Command::TxnThenRevoke(txn, lease, _) => LoggedRef::TxnThenRevoke(txn, *lease),
         Command::LeaseGrant(ttl, _) => LoggedRef::LeaseGrant(*ttl),
         Command::LeaseKeepAlive(id, _) => LoggedRef::LeaseKeepAlive(*id),
         Command::LeaseRevoke(id, _) => LoggedRef::LeaseRevoke(*id),
@@ -471,6 +481,12 @@ fn logged_ref(command: &Command) -> Option<LoggedRef<'_>> {
 fn replayed_command(logged: Logged) -> Command {
     match logged {
         Logged::Txn(txn) => Command::Txn(txn, oneshot::channel().0),
+        Logged::TxnWithNewLease(ttl, txn) => {
+            Command::TxnWithNewLease(ttl, txn, oneshot::channel().0)
+        }
+        Logged::TxnThenRevoke(txn, lease) => {
+            Command::TxnThenRevoke(txn, lease, oneshot::channel().0)
+        }
         Logged::LeaseGrant(ttl) => Command::LeaseGrant(ttl, oneshot::channel().0),
         Logged::LeaseKeepAlive(id) => Command::LeaseKeepAlive(id, oneshot::channel().0),
         Logged::LeaseRevoke(id) => Command::LeaseRevoke(id, oneshot::channel().0),
@@ -482,6 +498,8 @@ fn replayed_command(logged: Logged) -> Command {
 fn refuse(command: Command) -> Option<Deferred> {
     Some(match command {
         Command::Txn(_, reply) => defer(reply, Err(StoreError::Closed)),
+        Command::TxnWithNewLease(_, _, reply) => defer(reply, Err(StoreError::Closed)),
+        Command::TxnThenRevoke(_, _, reply) => defer(reply, Err(StoreError::Closed)),
         Command::LeaseGrant(_, reply) => defer(reply, Err(StoreError::Closed)),
         Command::LeaseKeepAlive(_, reply) => defer(reply, Err(StoreError::Closed)),
         Command::LeaseRevoke(_, reply) => defer(reply, Err(StoreError::Closed)),

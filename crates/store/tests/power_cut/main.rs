@@ -26,8 +26,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use corridor_store::{
-    Compare, CompareOp, KeyValue, Op, RangeRequest, RedbOptions, RedbStore, Revision, StateStore,
-    Txn,
+    Compare, CompareOp, KeyValue, NEW_LEASE, Op, RangeRequest, RedbOptions, RedbStore, Revision,
+    StateStore, Txn,
 };
 use futures::StreamExt;
 use proptest::prelude::*;
@@ -228,11 +228,30 @@ async fn write_until_the_power_fails(
             for seq in 0.. {
                 let id = format!("{boot}-{task}-{seq}");
                 let keys = txn_keys(&id);
+                // The odd task's transactions grant their own lease (one
+                // logged write holding both), as a corridor grant does.
+                let leased = task % 2 == 1;
+                let lease = leased.then_some(NEW_LEASE);
                 let txn = Txn::new()
                     .when([Compare::absent(&keys[0])])
-                    .and_then(keys.iter().map(|k| Op::put(k, id.clone().into_bytes())));
+                    .and_then(keys.iter().map(|k| Op::Put {
+                        key: k.clone(),
+                        value: id.clone().into_bytes(),
+                        lease,
+                    }));
                 ledger.lock().unwrap().txns.insert(id.clone(), None);
-                match store.txn(txn).await {
+                let sent = if leased {
+                    store
+                        .txn_with_new_lease(Duration::from_secs(3600), txn)
+                        .await
+                        .map(|leased| {
+                            assert!(leased.lease.is_some() == leased.response.succeeded);
+                            leased.response
+                        })
+                } else {
+                    store.txn(txn).await
+                };
+                match sent {
                     Ok(response) => {
                         assert!(response.succeeded, "transaction {id}: its guard failed");
                         fresh(response.revision, &id);
@@ -384,6 +403,20 @@ async fn check(
                 panic!("boot {boot}: acknowledged transaction {id}@{acked} is lost")
             });
             assert_eq!(kvs[0].mod_revision, *acked, "boot {boot}: transaction {id}");
+        }
+    }
+    // A transaction that granted its own lease came back with it: every
+    // leased key names a lease that exists and lists exactly its keys.
+    for (id, kvs) in &by_txn {
+        if let Some(lease) = kvs[0].lease {
+            let info = store
+                .lease_time_to_live(lease)
+                .await
+                .unwrap()
+                .unwrap_or_else(|| panic!("boot {boot}: transaction {id}'s lease {lease} is gone"));
+            let mut keys: Vec<String> = kvs.iter().map(|kv| kv.key.clone()).collect();
+            keys.sort();
+            assert_eq!(info.keys, keys, "boot {boot}: lease of transaction {id}");
         }
     }
 
