@@ -239,7 +239,7 @@ impl Metrics {
             Family::<StoreTxnLabels, Histogram>::new_with_constructor(latency_histogram);
         registry.register_with_unit(
             "store_transaction_duration",
-            "State-store transaction latency, from the call to its durable commit (or refusal), by result",
+            "State-store transaction latency (every kind: plain, with a new lease, then revoking one), from the call to its durable commit (or refusal), by result",
             Unit::Seconds,
             store_txn_duration.clone(),
         );
