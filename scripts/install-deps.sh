@@ -29,3 +29,6 @@ fi
 "$here/install-ops.sh"
 # QEMU user mode and the riscv64/aarch64 cross compilers for compatd's launches and tests.
 "$here/install-compat.sh"
+# Prometheus and promtool for the metrics tests (a real scrape checked by promtool,
+# a real Prometheus scraping corridord over mTLS, the dashboards' queries).
+"$here/install-prometheus.sh"

@@ -182,6 +182,9 @@ impl Daemon {
         };
         let backend = open_store(config).await?;
         let metrics = Metrics::new();
+        if matches!(config.store, StoreBackend::Embedded) {
+            metrics.watch_store_file(config.state_dir.join(STORE_FILE));
+        }
         let store: Arc<dyn StateStore> = Arc::new(MeteredStore::new(backend, Arc::clone(&metrics)));
 
         let topology = match &config.topology {

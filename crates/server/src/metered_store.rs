@@ -38,35 +38,44 @@ impl StateStore for MeteredStore {
     }
 
     async fn txn(&self, txn: Txn) -> Result<TxnResponse, StoreError> {
+        let started = std::time::Instant::now();
         let result = self.inner.txn(txn).await;
+        let elapsed = started.elapsed();
         let outcome = match &result {
             Ok(response) if response.succeeded => "ok",
             Ok(_) => "compare_failed",
             Err(_) => "error",
         };
         self.metrics.observe_store("txn", outcome);
+        self.metrics.observe_store_txn(outcome, elapsed);
         result
     }
 
     async fn txn_with_new_lease(&self, ttl: Duration, txn: Txn) -> Result<LeasedTxn, StoreError> {
+        let started = std::time::Instant::now();
         let result = self.inner.txn_with_new_lease(ttl, txn).await;
+        let elapsed = started.elapsed();
         let outcome = match &result {
             Ok(leased) if leased.response.succeeded => "ok",
             Ok(_) => "compare_failed",
             Err(_) => "error",
         };
         self.metrics.observe_store("txn_with_new_lease", outcome);
+        self.metrics.observe_store_txn(outcome, elapsed);
         result
     }
 
     async fn txn_then_revoke(&self, txn: Txn, lease: LeaseId) -> Result<TxnResponse, StoreError> {
+        let started = std::time::Instant::now();
         let result = self.inner.txn_then_revoke(txn, lease).await;
+        let elapsed = started.elapsed();
         let outcome = match &result {
             Ok(response) if response.succeeded => "ok",
             Ok(_) => "compare_failed",
             Err(_) => "error",
         };
         self.metrics.observe_store("txn_then_revoke", outcome);
+        self.metrics.observe_store_txn(outcome, elapsed);
         result
     }
 

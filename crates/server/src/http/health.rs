@@ -3,13 +3,14 @@
 use std::sync::atomic::Ordering;
 
 use axum::extract::State;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AppState;
+use crate::metrics::{Format, ResourceSnapshot, scrape_budget};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -55,19 +56,38 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
     }
 }
 
-/// Metrics in the OpenMetrics text format.
+/// Metrics in the OpenMetrics or Prometheus text format.
+///
+/// OpenMetrics 1.0 to a client whose Accept header names it (Prometheus
+/// does), else the Prometheus text format 0.0.4 (promtool, curl). The
+/// resources' series (corridors and lanes, memory bundles and devices,
+/// fabric paths, ports and devices) are read from the services at scrape
+/// time; see `docs/metrics.md`.
 #[utoipa::path(
     get,
     path = "/metrics",
     tag = "service",
     security(("mtls" = ["observability"])),
-    responses((status = 200, description = "Counters, gauges and histograms", content_type = "application/openmetrics-text", body = String))
+    responses((status = 200, description = "Counters, gauges and histograms: OpenMetrics 1.0 when the Accept header names application/openmetrics-text, else the Prometheus text format 0.0.4",
+        content((String = "application/openmetrics-text"), (String = "text/plain"))))
 )]
-pub async fn metrics(State(state): State<AppState>) -> Response {
-    let mut response = state.metrics.encode().into_response();
+pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let format = Format::negotiate(
+        headers
+            .get(header::ACCEPT)
+            .and_then(|accept| accept.to_str().ok()),
+    );
+    let budget = scrape_budget(
+        headers
+            .get("x-prometheus-scrape-timeout-seconds")
+            .and_then(|timeout| timeout.to_str().ok()),
+    );
+    let deadline = std::time::Instant::now() + budget;
+    let resources = ResourceSnapshot::gather(&state.plane, deadline).await;
+    let mut response = state.metrics.encode(format, resources).into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,
-        HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
+        HeaderValue::from_static(format.content_type()),
     );
     response
 }

@@ -1,0 +1,933 @@
+//! The resources' current state as series, read from the services at scrape
+//! time: corridors and their lanes (corrd), memory bundles and devices
+//! (memqosd), fabric paths, ports and devices (fabmand).
+//!
+//! A figure is exported only where a model or a measurement produced it: a
+//! corridor whose lanes are not all lit (held for attestation, being
+//! provisioned, released, a lane dark) has no telemetry, so it has no BER,
+//! temperature, energy or drift sample — only its status and lane states.
+//! Every modelled or measured series carries `source` as the service's
+//! document says it (`model` for the twin's CMIS modules and memqosd's
+//! bandwidth model, `counter` for real monitors); planned figures from the
+//! physics model (`achievable`) say `model` too.
+//!
+//! Every family is described on every scrape, even without samples, so a
+//! dashboard's query names a family that exists before the first corridor.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use corridor_model::corridor::{
+    Corridor, CorridorStatus, CorridorTelemetry, DriftLevel, EyeMargin, LaneState,
+};
+use corridor_model::fabric::{FabricDevice, FabricPath, FabricPort, PathStatus, PortLink};
+use corridor_model::ffm::{FfmBundle, TelemetrySource};
+use corridor_model::memory_tiers::MemoryTiers;
+use corridor_services::corridors::CorridorError;
+use corridor_services::{Caller, ControlPlane, ListOptions};
+use futures::StreamExt;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::registry::Unit;
+
+/// Corridors whose lanes are read back at once during a scrape: each read
+/// is a short CMIS exchange per lane; a few in flight keep a scrape of many
+/// corridors short without crowding out the reconciler.
+const TELEMETRY_READS_IN_FLIGHT: usize = 8;
+
+/// How a family's samples are typed.
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    Gauge,
+    Counter,
+    Info,
+}
+
+/// The unit suffix of a family (base units, as Prometheus asks).
+#[derive(Debug, Clone, Copy)]
+enum U {
+    None,
+    Seconds,
+    Bytes,
+    Celsius,
+    Meters,
+    Volts,
+    Watts,
+    BytesPerSecond,
+    JoulesPerBit,
+}
+
+impl U {
+    fn unit(self) -> Option<Unit> {
+        Some(match self {
+            U::None => return None,
+            U::Seconds => Unit::Seconds,
+            U::Bytes => Unit::Bytes,
+            U::Celsius => Unit::Celsius,
+            U::Meters => Unit::Meters,
+            U::Volts => Unit::Volts,
+            U::Watts => Unit::Other("watts".into()),
+            U::BytesPerSecond => Unit::Other("bytes_per_second".into()),
+            U::JoulesPerBit => Unit::Other("joules_per_bit".into()),
+        })
+    }
+}
+
+/// One family: its name without prefix and unit, help, unit and type.
+type Spec = (&'static str, &'static str, U, Kind);
+
+/// Every resource family, in the order of the exposition.
+const FAMILIES: &[Spec] = &[
+    // corrd: corridors.
+    (
+        "corridor",
+        "A corridor as granted: type, mode, QoS priority and security domain",
+        U::None,
+        Kind::Info,
+    ),
+    (
+        "corridor_status",
+        "Corridor lifecycle as a state set: 1 for the corridor's current status, 0 for the others",
+        U::None,
+        Kind::Gauge,
+    ),
+    (
+        "corridor_min_bandwidth",
+        "Bandwidth the corridor's request guarantees (min_gbps)",
+        U::BytesPerSecond,
+        Kind::Gauge,
+    ),
+    (
+        "corridor_achievable_bandwidth",
+        "Rate the granted lane plan carries, as the physics model planned it (absent until granted)",
+        U::BytesPerSecond,
+        Kind::Gauge,
+    ),
+    (
+        "corridor_post_fec_bit_error_ratio",
+        "Post-FEC bit error ratio of the corridor's worst lane, read back now (lit corridors only; at the CMIS F16 floor 1e-24 it is an upper bound)",
+        U::None,
+        Kind::Gauge,
+    ),
+    (
+        "corridor_pre_fec_bit_error_ratio",
+        "Pre-FEC bit error ratio of the corridor's worst lane as the modules report it (lit corridors only)",
+        U::None,
+        Kind::Gauge,
+    ),
+    (
+        "corridor_eye_margin",
+        "Eye margin of the worst lane as a state set (ok, marginal, fail), judged on the pre-FEC BER (lit corridors only)",
+        U::None,
+        Kind::Gauge,
+    ),
+    (
+        "corridor_temperature",
+        "Module temperature the corridor's ends report (lit corridors only)",
+        U::Celsius,
+        Kind::Gauge,
+    ),
+    (
+        "corridor_energy",
+        "Energy per bit: lasers from their reported bias, modulator driver and receiver, ring heaters (lit corridors only)",
+        U::JoulesPerBit,
+        Kind::Gauge,
+    ),
+    (
+        "corridor_drift",
+        "Worse of laser offset from its grid line and ring lock error, as a state set (low under 10 % of the linewidth, medium under 25 %, high) (lit corridors only)",
+        U::None,
+        Kind::Gauge,
+    ),
+    (
+        "corridor_post_fec_bit_errors",
+        "Post-FEC bit errors charged to the corridor since it was granted: each interval between read-backs at that interval's post-FEC BER and rate",
+        U::None,
+        Kind::Counter,
+    ),
+    (
+        "link_wavelengths",
+        "DWDM channels an optical link can carry (both its ports' grids)",
+        U::None,
+        Kind::Gauge,
+    ),
+    (
+        "link_wavelengths_held",
+        "DWDM channels held on an optical link by granted corridors and admissions in flight, as corrd's planner sees them",
+        U::None,
+        Kind::Gauge,
+    ),
+    (
+        "lane_state",
+        "Corridor lane state as a state set (up, down, calibrating, degraded), as the reconciler last judged it",
+        U::None,
+        Kind::Gauge,
+    ),
+    (
+        "lane_post_fec_bit_error_ratio",
+        "Post-FEC bit error ratio of one lane, worse end, read back now (lit lanes only)",
+        U::None,
+        Kind::Gauge,
+    ),
+    (
+        "lane_pre_fec_bit_error_ratio",
+        "Pre-FEC bit error ratio of one lane as the modules report it, worse end (lit lanes only)",
+        U::None,
+        Kind::Gauge,
+    ),
+    (
+        "lane_post_fec_bit_error_ratio_is_upper_bound",
+        "1 when the lane's post-FEC BER sits at the CMIS F16 floor 1e-24, so the real ratio is at most that (lit lanes only)",
+        U::None,
+        Kind::Gauge,
+    ),
+    (
+        "lane_temperature",
+        "Temperature at one lane's module (lit lanes only)",
+        U::Celsius,
+        Kind::Gauge,
+    ),
+    (
+        "lane_drift",
+        "Detuning of one lane from its calibrated wavelength (lit lanes only)",
+        U::Meters,
+        Kind::Gauge,
+    ),
+    (
+        "lane_heater_power",
+        "Ring heater power reported for one lane (lit lanes whose read-back reports one; the twin reports none per lane, the corridor energy includes heliopassd's heaters)",
+        U::Watts,
+        Kind::Gauge,
+    ),
+    (
+        "lane_bias",
+        "Bias voltage reported for one lane (lit lanes whose read-back reports one; the twin reports none)",
+        U::Volts,
+        Kind::Gauge,
+    ),
+    // memqosd: bundles and the devices they sit on.
+    (
+        "ffm_bundle",
+        "A memory bundle: tier (latency class), security domain, host and persistence",
+        U::None,
+        Kind::Info,
+    ),
+    (
+        "ffm_bundle_size",
+        "Bytes the bundle holds",
+        U::Bytes,
+        Kind::Gauge,
+    ),
+    (
+        "ffm_bundle_floor_bandwidth",
+        "Bandwidth floor the bundle was granted (bandwidth_floor_GBs)",
+        U::BytesPerSecond,
+        Kind::Gauge,
+    ),
+    (
+        "ffm_bundle_achieved_bandwidth",
+        "Bandwidth the bundle achieves: memqosd's max-min fair share with floors (source model) when every live bundle is backlogged; absent when no grant could be evaluated",
+        U::BytesPerSecond,
+        Kind::Gauge,
+    ),
+    (
+        "ffm_bundle_tail_p99_latency",
+        "99th percentile access stall of the bundle (M/M/1 sojourn time of a 2 MiB transfer at its busiest device's promised load, source model); absent when no grant could be evaluated",
+        U::Seconds,
+        Kind::Gauge,
+    ),
+    (
+        "ffm_bundle_moved_pages",
+        "Pages moved between tiers since the bundle was allocated",
+        U::None,
+        Kind::Counter,
+    ),
+    (
+        "memory_device_capacity",
+        "Bytes of a memory device memqosd allocates on",
+        U::Bytes,
+        Kind::Gauge,
+    ),
+    (
+        "memory_device_allocated",
+        "Bytes of a memory device held by bundles",
+        U::Bytes,
+        Kind::Gauge,
+    ),
+    (
+        "memory_device_peak_bandwidth",
+        "Peak bandwidth of a memory device, with the origin of the figure (hmat, twin, default)",
+        U::BytesPerSecond,
+        Kind::Gauge,
+    ),
+    (
+        "memory_device_admission_bandwidth",
+        "Bandwidth admission may grant as floors on a memory device (its admission share of the peak)",
+        U::BytesPerSecond,
+        Kind::Gauge,
+    ),
+    (
+        "memory_device_admitted_bandwidth",
+        "Bandwidth floors admitted on a memory device, in the policy window that holds the most",
+        U::BytesPerSecond,
+        Kind::Gauge,
+    ),
+    // fabmand: paths, ports and devices.
+    (
+        "fabric_path_status",
+        "Fabric path lifecycle as a state set: 1 for the path's current status, 0 for the others",
+        U::None,
+        Kind::Gauge,
+    ),
+    (
+        "fabric_path_guaranteed_bandwidth",
+        "Bandwidth the fabric path holds on every port it crosses (qos.min_bandwidth_gbps)",
+        U::BytesPerSecond,
+        Kind::Gauge,
+    ),
+    (
+        "fabric_path_bandwidth",
+        "Bandwidth the fabric path asked for (bandwidth_gbps; at least its guarantee)",
+        U::BytesPerSecond,
+        Kind::Gauge,
+    ),
+    (
+        "fabric_port_capacity",
+        "Line rate of a CXL switch port",
+        U::BytesPerSecond,
+        Kind::Gauge,
+    ),
+    (
+        "fabric_port_admissible_bandwidth",
+        "Bandwidth admission may grant on a CXL switch port",
+        U::BytesPerSecond,
+        Kind::Gauge,
+    ),
+    (
+        "fabric_port_guaranteed_bandwidth",
+        "Bandwidth the fabric paths crossing a port hold on it",
+        U::BytesPerSecond,
+        Kind::Gauge,
+    ),
+    (
+        "fabric_port_free_bandwidth",
+        "Bandwidth a new fabric path may still take on a port (admissible minus guaranteed)",
+        U::BytesPerSecond,
+        Kind::Gauge,
+    ),
+    (
+        "fabric_port_link",
+        "Port link as the last FM API discovery found it, as a state set (up, down, unknown)",
+        U::None,
+        Kind::Gauge,
+    ),
+    (
+        "fabric_device_status",
+        "CXL device as the inventory lists it, as a state set (active, offline)",
+        U::None,
+        Kind::Gauge,
+    ),
+    (
+        "fabric_device_capacity",
+        "Bytes of a CXL device",
+        U::Bytes,
+        Kind::Gauge,
+    ),
+    (
+        "fabric_device_attested",
+        "1 while the device holds a current attestation ticket",
+        U::None,
+        Kind::Gauge,
+    ),
+    (
+        "metrics_collection_failures",
+        "Reads of a resource that failed, or did not finish within the scrape's time budget (corridor_telemetry), while this scrape was collected: their series are missing from it",
+        U::None,
+        Kind::Gauge,
+    ),
+];
+
+type Labels = Vec<(&'static str, String)>;
+
+/// The resources' series for one scrape, gathered by
+/// [`ResourceSnapshot::gather`] and encoded as a collector.
+#[derive(Debug, Default)]
+pub struct ResourceSnapshot {
+    samples: BTreeMap<&'static str, Vec<(Labels, f64)>>,
+}
+
+/// The wire name of an enum value (its serde name), as the API writes it.
+fn wire<T: serde::Serialize + std::fmt::Debug>(value: &T) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(s)) => s,
+        _ => format!("{value:?}").to_lowercase(),
+    }
+}
+
+const CORRIDOR_STATUSES: [CorridorStatus; 6] = [
+    CorridorStatus::Pending,
+    CorridorStatus::Provisioning,
+    CorridorStatus::Active,
+    CorridorStatus::Degraded,
+    CorridorStatus::Released,
+    CorridorStatus::Failed,
+];
+const LANE_STATES: [LaneState; 4] = [
+    LaneState::Up,
+    LaneState::Down,
+    LaneState::Calibrating,
+    LaneState::Degraded,
+];
+const EYE_MARGINS: [EyeMargin; 3] = [EyeMargin::Ok, EyeMargin::Marginal, EyeMargin::Fail];
+const DRIFT_LEVELS: [DriftLevel; 3] = [DriftLevel::Low, DriftLevel::Medium, DriftLevel::High];
+const PATH_STATUSES: [PathStatus; 6] = [
+    PathStatus::Pending,
+    PathStatus::Programming,
+    PathStatus::Active,
+    PathStatus::Degraded,
+    PathStatus::Released,
+    PathStatus::Failed,
+];
+const PORT_LINKS: [PortLink; 3] = [PortLink::Up, PortLink::Down, PortLink::Unknown];
+
+impl ResourceSnapshot {
+    fn push(&mut self, family: &'static str, labels: Labels, value: f64) {
+        debug_assert!(
+            FAMILIES.iter().any(|(name, ..)| *name == family),
+            "{family} is not described in FAMILIES"
+        );
+        // NaN or infinity would be no figure at all: leave the sample out.
+        if value.is_finite() {
+            self.samples
+                .entry(family)
+                .or_default()
+                .push((labels, value));
+        }
+    }
+
+    /// One sample per state, 1 for `current`: a state set.
+    fn state_set<T: serde::Serialize + std::fmt::Debug + PartialEq>(
+        &mut self,
+        family: &'static str,
+        labels: &Labels,
+        name: &'static str,
+        states: &[T],
+        current: &T,
+    ) {
+        for state in states {
+            let mut labels = labels.clone();
+            labels.push((name, wire(state)));
+            self.push(family, labels, if state == current { 1.0 } else { 0.0 });
+        }
+    }
+
+    fn failed(&mut self, resource: &'static str, error: &dyn std::error::Error) {
+        tracing::warn!(
+            resource,
+            error = %corridor_services::error::error_chain(error),
+            "metrics: cannot read the resource; its series are left out of this scrape"
+        );
+        self.count_failures(resource, 1);
+    }
+
+    fn count_failures(&mut self, resource: &'static str, failures: usize) {
+        let counted = self
+            .samples
+            .entry("metrics_collection_failures")
+            .or_default();
+        match counted.iter_mut().find(|(l, _)| l[0].1 == resource) {
+            Some((_, n)) => *n += failures as f64,
+            None => counted.push((vec![("resource", resource.to_owned())], failures as f64)),
+        }
+    }
+
+    /// Reads every resource's current state from the services. Corridor
+    /// telemetry still unread at `deadline` is left out of this scrape
+    /// (and counted as `corridor_telemetry` collection failures), so the
+    /// scrape answers within its client's timeout instead of being dropped
+    /// whole.
+    pub async fn gather(plane: &ControlPlane, deadline: Instant) -> ResourceSnapshot {
+        let mut snapshot = ResourceSnapshot::default();
+        snapshot.gather_corridors(plane, deadline).await;
+        snapshot.links(plane);
+        snapshot.gather_bundles(plane).await;
+        snapshot.gather_memory(&plane.ffm.tiers());
+        snapshot.gather_fabric(plane).await;
+        snapshot
+    }
+
+    async fn gather_corridors(&mut self, plane: &ControlPlane, deadline: Instant) {
+        let corridors = match plane.corridors.list_all().await {
+            Ok(corridors) => corridors,
+            Err(error) => return self.failed("corridor", &error),
+        };
+        // Telemetry exists only for corridors whose every lane is lit; the
+        // service answers NotLit for the others, which is no failure.
+        // Owned ids and service handles: the scrape's future must be Send
+        // for any lifetime, which borrowed closures in a stream defeat.
+        let lit: Vec<String> = corridors
+            .iter()
+            .filter(|c| may_be_lit(c))
+            .map(|c| c.id.clone())
+            .collect();
+        // `None`: not read, the budget was spent before the read began.
+        let read: BTreeMap<String, Option<Result<CorridorTelemetry, CorridorError>>> =
+            futures::stream::iter(lit.iter().cloned())
+                .map(|id| {
+                    let service = std::sync::Arc::clone(&plane.corridors);
+                    async move {
+                        // Checked here as well as by the timer below, whose
+                        // millisecond ticks would let a read start late.
+                        if Instant::now() >= deadline {
+                            return (id, None);
+                        }
+                        let read = service.telemetry(&Caller::system(), &id).await;
+                        (id, Some(read))
+                    }
+                })
+                .buffer_unordered(TELEMETRY_READS_IN_FLIGHT)
+                // A read cut off here is safe to drop: an error count it
+                // had charged but not stored is stored by the next read.
+                .take_until(tokio::time::sleep_until(deadline.into()))
+                .collect()
+                .await;
+        let unread = lit
+            .iter()
+            .filter(|id| !matches!(read.get(*id), Some(Some(_))))
+            .count();
+        if unread > 0 {
+            tracing::warn!(
+                unread,
+                "metrics: corridor telemetry not read within the scrape's time budget; those corridors have no figures in this scrape"
+            );
+            self.count_failures("corridor_telemetry", unread);
+        }
+        let telemetry: BTreeMap<String, Result<CorridorTelemetry, CorridorError>> = read
+            .into_iter()
+            .filter_map(|(id, read)| Some((id, read?)))
+            .collect();
+        for corridor in &corridors {
+            let telemetry = match telemetry.get(&corridor.id) {
+                Some(Ok(t)) => Some(t),
+                Some(Err(CorridorError::NotLit { .. })) | None => None,
+                // Gone between the list and the read (released): nothing
+                // to show, nothing failed.
+                Some(Err(CorridorError::Service(corridor_services::ServiceError::NotFound {
+                    ..
+                }))) => continue,
+                Some(Err(error)) => {
+                    self.failed("corridor", error);
+                    None
+                }
+            };
+            self.corridor(corridor, telemetry);
+        }
+    }
+
+    /// λ occupancy: channels held per optical link, from the planner's
+    /// cache (the ledger as corrd last read it, plus admissions in flight),
+    /// so no store read.
+    fn links(&mut self, plane: &ControlPlane) {
+        let fabric = plane.corridors.fabric();
+        let cache = plane.corridors.cache_snapshot();
+        for (index, link) in fabric.links.iter().enumerate() {
+            let Ok(index) = u32::try_from(index) else {
+                break;
+            };
+            let id = corridor_planner::LinkId(index);
+            let used = cache.occupancy.used(id).count_ones();
+            let free = cache.occupancy.free(id).count_ones();
+            let labels = || vec![("link", link.id.clone())];
+            self.push("link_wavelengths", labels(), f64::from(used + free));
+            self.push("link_wavelengths_held", labels(), f64::from(used));
+        }
+    }
+
+    fn corridor(&mut self, c: &Corridor, telemetry: Option<&CorridorTelemetry>) {
+        let id = || vec![("corridor", c.id.clone())];
+        self.push(
+            "corridor",
+            vec![
+                ("corridor", c.id.clone()),
+                ("corridor_type", wire(&c.corridor_type)),
+                ("mode", wire(&c.mode)),
+                ("priority", wire(&c.qos.priority)),
+                (
+                    "security_domain",
+                    c.security_domain.clone().unwrap_or_default(),
+                ),
+            ],
+            1.0,
+        );
+        self.state_set(
+            "corridor_status",
+            &id(),
+            "status",
+            &CORRIDOR_STATUSES,
+            &c.status,
+        );
+        self.push("corridor_min_bandwidth", id(), gbit(c.min_gbps.get()));
+        if c.assignment.is_some() {
+            let mut labels = id();
+            labels.push(("source", "model".to_owned()));
+            self.push(
+                "corridor_achievable_bandwidth",
+                labels,
+                gbit(c.achievable_gbps.get()),
+            );
+        }
+        for lane in &c.channels {
+            let labels = vec![
+                ("corridor", c.id.clone()),
+                ("lane", lane.lane.to_string()),
+                // Picometre resolution: the grid's channels are 0.4 nm
+                // apart or more, and a label is no place for float noise.
+                ("lambda_nm", format!("{:.3}", lane.lambda_nm.get())),
+            ];
+            self.state_set("lane_state", &labels, "state", &LANE_STATES, &lane.state);
+        }
+        let Some(t) = telemetry else {
+            return;
+        };
+        let source = t
+            .source
+            .as_ref()
+            .map(wire)
+            .unwrap_or_else(|| "model".to_owned());
+        let sourced = || vec![("corridor", c.id.clone()), ("source", source.clone())];
+        self.push("corridor_post_fec_bit_error_ratio", sourced(), t.ber);
+        if let Some(pre) = t.pre_fec_ber {
+            self.push("corridor_pre_fec_bit_error_ratio", sourced(), pre);
+        }
+        // The object's eye margin is the reconciler's judgement of the
+        // latest read-back; shown only while there is one to judge.
+        self.state_set(
+            "corridor_eye_margin",
+            &sourced(),
+            "margin",
+            &EYE_MARGINS,
+            &c.eye_margin,
+        );
+        self.push("corridor_temperature", sourced(), t.temp_c.get());
+        self.push(
+            "corridor_energy",
+            sourced(),
+            t.power_pj_per_bit.get() * 1e-12,
+        );
+        self.state_set(
+            "corridor_drift",
+            &sourced(),
+            "level",
+            &DRIFT_LEVELS,
+            &t.drift,
+        );
+        self.push(
+            "corridor_post_fec_bit_errors",
+            sourced(),
+            t.error_count as f64,
+        );
+        for lane in &t.lanes {
+            let labels = || {
+                vec![
+                    ("corridor", c.id.clone()),
+                    ("lane", lane.lane.to_string()),
+                    ("source", source.clone()),
+                ]
+            };
+            self.push("lane_post_fec_bit_error_ratio", labels(), lane.ber);
+            self.push("lane_pre_fec_bit_error_ratio", labels(), lane.pre_fec_ber);
+            self.push(
+                "lane_post_fec_bit_error_ratio_is_upper_bound",
+                labels(),
+                if lane.ber_is_upper_bound { 1.0 } else { 0.0 },
+            );
+            self.push("lane_temperature", labels(), lane.temp_c.get());
+            self.push("lane_drift", labels(), lane.drift_pm * 1e-12);
+            if let Some(mw) = lane.heater_mw {
+                self.push("lane_heater_power", labels(), mw * 1e-3);
+            }
+            if let Some(v) = lane.bias_v {
+                self.push("lane_bias", labels(), v);
+            }
+        }
+    }
+
+    async fn gather_bundles(&mut self, plane: &ControlPlane) {
+        let caller = Caller::system();
+        let mut options = ListOptions::default();
+        loop {
+            let page = match plane.ffm.list(&caller, &options).await {
+                Ok(page) => page,
+                Err(error) => return self.failed("ffm_bundle", &error),
+            };
+            for bundle in &page.items {
+                self.bundle(bundle);
+            }
+            match page.continue_token {
+                Some(token) => options.continue_token = Some(token),
+                None => return,
+            }
+        }
+    }
+
+    fn bundle(&mut self, b: &FfmBundle) {
+        let tier = wire(&b.latency_class);
+        let labels = || vec![("bundle", b.id.clone()), ("tier", tier.clone())];
+        self.push(
+            "ffm_bundle",
+            vec![
+                ("bundle", b.id.clone()),
+                ("tier", tier.clone()),
+                ("security_domain", b.security_domain.clone()),
+                ("host", b.host.clone()),
+                ("persistence", wire(&b.persistence)),
+            ],
+            1.0,
+        );
+        self.push("ffm_bundle_size", labels(), b.bytes.get() as f64);
+        self.push(
+            "ffm_bundle_floor_bandwidth",
+            labels(),
+            b.bandwidth_floor_gbs.get() * 1e9,
+        );
+        self.push("ffm_bundle_moved_pages", labels(), b.moved_pages as f64);
+        // `none`: no grant the model could evaluate, so its zeros mean
+        // nothing and are not exported.
+        if b.telemetry_source != TelemetrySource::None {
+            let mut sourced = labels();
+            sourced.push(("source", wire(&b.telemetry_source)));
+            self.push(
+                "ffm_bundle_achieved_bandwidth",
+                sourced.clone(),
+                b.achieved_gbs.get() * 1e9,
+            );
+            self.push("ffm_bundle_tail_p99_latency", sourced, b.tail_p99_ms * 1e-3);
+        }
+    }
+
+    fn gather_memory(&mut self, tiers: &MemoryTiers) {
+        for d in &tiers.devices {
+            let labels = || vec![("device", d.id.clone()), ("tier", wire(&d.tier))];
+            self.push(
+                "memory_device_capacity",
+                labels(),
+                d.capacity_bytes.get() as f64,
+            );
+            self.push(
+                "memory_device_allocated",
+                labels(),
+                d.allocated_bytes.get() as f64,
+            );
+            let mut sourced = labels();
+            sourced.push(("source", wire(&d.bandwidth_gbs.origin)));
+            self.push(
+                "memory_device_peak_bandwidth",
+                sourced,
+                d.bandwidth_gbs.value * 1e9,
+            );
+            self.push(
+                "memory_device_admission_bandwidth",
+                labels(),
+                d.admission_gbs.get() * 1e9,
+            );
+            let admitted = d
+                .windows
+                .iter()
+                .map(|w| w.admitted_gbs.get())
+                .fold(0.0, f64::max);
+            self.push("memory_device_admitted_bandwidth", labels(), admitted * 1e9);
+        }
+    }
+
+    async fn gather_fabric(&mut self, plane: &ControlPlane) {
+        let mut options = ListOptions::default();
+        loop {
+            let page = match plane.paths.registry().list(&options).await {
+                Ok(page) => page,
+                Err(error) => {
+                    self.failed("fabric_path", &error);
+                    break;
+                }
+            };
+            for path in &page.items {
+                self.path(path);
+            }
+            match page.continue_token {
+                Some(token) => options.continue_token = Some(token),
+                None => break,
+            }
+        }
+        match plane.paths.ports().await {
+            Ok(ports) => ports.iter().for_each(|p| self.port(p)),
+            Err(error) => self.failed("fabric_port", &error),
+        }
+        let mut options = ListOptions::default();
+        loop {
+            let page = match plane.devices.list(&options).await {
+                Ok(page) => page,
+                Err(error) => return self.failed("fabric_device", &error),
+            };
+            for device in &page.items {
+                self.device(device);
+            }
+            match page.continue_token {
+                Some(token) => options.continue_token = Some(token),
+                None => return,
+            }
+        }
+    }
+
+    fn path(&mut self, p: &FabricPath) {
+        let labels = || vec![("path", p.id.clone())];
+        self.state_set(
+            "fabric_path_status",
+            &labels(),
+            "status",
+            &PATH_STATUSES,
+            &p.status,
+        );
+        let endpoints = vec![
+            ("path", p.id.clone()),
+            ("source_device", p.source_device.clone()),
+            ("target_device", p.target_device.clone()),
+            ("path_type", wire(&p.path_type)),
+        ];
+        self.push(
+            "fabric_path_guaranteed_bandwidth",
+            endpoints,
+            gbit(p.qos.min_bandwidth_gbps.get()),
+        );
+        self.push(
+            "fabric_path_bandwidth",
+            labels(),
+            gbit(p.bandwidth_gbps.get()),
+        );
+    }
+
+    fn port(&mut self, p: &FabricPort) {
+        let labels = || {
+            vec![
+                ("switch", p.switch_id.clone()),
+                ("port", p.port.to_string()),
+                ("attached_to", p.attached_to.clone()),
+            ]
+        };
+        self.push(
+            "fabric_port_capacity",
+            labels(),
+            gbit(p.capacity_gbps.get()),
+        );
+        self.push(
+            "fabric_port_admissible_bandwidth",
+            labels(),
+            gbit(p.admissible_gbps.get()),
+        );
+        self.push(
+            "fabric_port_guaranteed_bandwidth",
+            labels(),
+            gbit(p.guaranteed_gbps.get()),
+        );
+        self.push(
+            "fabric_port_free_bandwidth",
+            labels(),
+            gbit(p.free_gbps.get()),
+        );
+        self.state_set("fabric_port_link", &labels(), "link", &PORT_LINKS, &p.link);
+    }
+
+    fn device(&mut self, d: &FabricDevice) {
+        let labels = || {
+            vec![
+                ("device", d.id.clone()),
+                ("device_type", wire(&d.device_type)),
+            ]
+        };
+        let status = wire(&d.status);
+        for state in ["active", "offline"] {
+            let mut l = labels();
+            l.push(("status", state.to_owned()));
+            self.push(
+                "fabric_device_status",
+                l,
+                if status == state { 1.0 } else { 0.0 },
+            );
+        }
+        self.push(
+            "fabric_device_capacity",
+            labels(),
+            d.capacity_bytes.get() as f64,
+        );
+        self.push(
+            "fabric_device_attested",
+            labels(),
+            if d.attestation_ticket.is_some() {
+                1.0
+            } else {
+                0.0
+            },
+        );
+    }
+}
+
+/// Gb/s (the API's unit for links) in bytes per second, the base unit
+/// Prometheus asks for.
+fn gbit(gbps: f64) -> f64 {
+    gbps * 1e9 / 8.0
+}
+
+/// Corridors whose lanes may be lit: the service decides (a held one
+/// answers NotLit), this only skips the reads that cannot succeed.
+fn may_be_lit(c: &Corridor) -> bool {
+    matches!(c.status, CorridorStatus::Active | CorridorStatus::Degraded) && c.assignment.is_some()
+}
+
+impl Collector for ResourceSnapshot {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        for (name, help, unit, kind) in FAMILIES {
+            let unit = unit.unit();
+            let metric_type = match kind {
+                Kind::Gauge => MetricType::Gauge,
+                Kind::Counter => MetricType::Counter,
+                Kind::Info => MetricType::Info,
+            };
+            let mut family = encoder.encode_descriptor(name, help, unit.as_ref(), metric_type)?;
+            let Some(samples) = self.samples.get(name) else {
+                continue;
+            };
+            for (labels, value) in samples {
+                match kind {
+                    Kind::Info => family.encode_info(labels)?,
+                    Kind::Gauge => ConstGauge::new(*value).encode(family.encode_family(labels)?)?,
+                    Kind::Counter => {
+                        ConstCounter::new(*value).encode(family.encode_family(labels)?)?
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_family_is_described_once() {
+        let mut names: Vec<&str> = FAMILIES.iter().map(|(n, ..)| *n).collect();
+        names.sort_unstable();
+        let before = names.len();
+        names.dedup();
+        assert_eq!(before, names.len(), "a family is described twice");
+    }
+
+    #[test]
+    fn a_value_that_is_no_figure_is_left_out() {
+        let mut snapshot = ResourceSnapshot::default();
+        snapshot.push("corridor_temperature", vec![], f64::NAN);
+        assert!(!snapshot.samples.contains_key("corridor_temperature"));
+    }
+}
