@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use common::problem::{Reply, assert_problem};
+use common::rfc;
 use common::server::{Options, Server};
 use corridor_hal::Topology;
 use corridor_pki::Principal;
@@ -204,22 +205,6 @@ async fn watch_streams_changes_after_the_list_revision() {
     server.stop().await;
 }
 
-/// The RFC's "Create Path" body, verbatim.
-const RFC_PATH: &str = r#"{
-  "source_device": "cxl-dev-001",
-  "target_device": "cxl-dev-002",
-  "path_type": "PBR",
-  "bandwidth_gbps": 64,
-  "latency_ns": 200,
-  "qos": {
-    "priority": "gold",
-    "min_bandwidth_gbps": 50,
-    "max_latency_ns": 300,
-    "pfc": true,
-    "ecn": false
-  }
-}"#;
-
 #[tokio::test]
 async fn the_rfc_path_example_works_verbatim_and_a_full_port_is_named() {
     let server = Server::start().await;
@@ -230,7 +215,7 @@ async fn the_rfc_path_example_works_verbatim_and_a_full_port_is_named() {
             .body(body)
             .send()
     };
-    let response = post(RFC_PATH.to_owned()).await.unwrap();
+    let response = post(rfc::PATH.to_owned()).await.unwrap();
     assert_eq!(response.status(), 201);
     let location = response.headers()["location"].to_str().unwrap().to_owned();
     let path: Value = response.json().await.unwrap();
@@ -251,7 +236,7 @@ async fn the_rfc_path_example_works_verbatim_and_a_full_port_is_named() {
     assert_eq!(all.len(), 1);
 
     // cxl-dev-002's port admits 192 Gb/s; 50 are held: 150 more is 8 short.
-    let greedy = RFC_PATH
+    let greedy = rfc::PATH
         .replace("\"min_bandwidth_gbps\": 50", "\"min_bandwidth_gbps\": 150")
         .replace("\"bandwidth_gbps\": 64", "\"bandwidth_gbps\": 150");
     let full = Reply::read(post(greedy).await.unwrap()).await;
@@ -284,7 +269,7 @@ async fn the_rfc_path_example_works_verbatim_and_a_full_port_is_named() {
 
     // Unknown device: 422 naming the field.
     let unknown = Reply::read(
-        post(RFC_PATH.replace("cxl-dev-002", "cxl-dev-404"))
+        post(rfc::PATH.replace("cxl-dev-002", "cxl-dev-404"))
             .await
             .unwrap(),
     )

@@ -7,25 +7,10 @@ use std::time::{Duration, Instant};
 
 mod common;
 
+use common::rfc;
 use common::server::{Options, Server};
 use corridor_services::heliopass::HelioSettings;
 use serde_json::{Value, json};
-
-/// The RFC's "Allocate Corridor" body, verbatim (as in `corridors.rs`).
-const RFC_REQUEST: &str = r#"{
-  "corridor_type": "SiCorridor",
-  "lanes": 8,
-  "lambda_nm": [1550, 1551, 1552, 1553, 1554, 1555, 1556, 1557],
-  "min_gbps": 400,
-  "latency_budget_ns": 250,
-  "reach_mm": 75,
-  "mode": "waveguide",
-  "qos": {
-    "pfc": true,
-    "priority": "gold"
-  },
-  "attestation_required": true
-}"#;
 
 /// ×600: the step profile's +10 K at 60 s comes 0.1 s after it applies.
 async fn start(tracking: bool) -> Server {
@@ -60,7 +45,7 @@ async fn rfc_corridor(server: &Server) -> Value {
         .admin()
         .post(server.url("/v1/corridors"))
         .header("content-type", "application/json")
-        .body(RFC_REQUEST)
+        .body(rfc::CORRIDOR)
         .send()
         .await
         .unwrap();

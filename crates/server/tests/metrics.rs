@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 mod common;
 
 use common::process::free_port;
+use common::rfc;
 use common::server::{Options, Server};
 use corridor_pki::Principal;
 use serde_json::{Value, json};
@@ -44,24 +45,6 @@ fn lit_corridor() -> String {
     .to_string()
 }
 
-/// The RFC's "Allocate Corridor" body: it requires attestation, so under
-/// `--attest-on-request` (nobody asks) its capacity is held with every lane
-/// dark.
-const RFC_CORRIDOR: &str = r#"{
-  "corridor_type": "SiCorridor",
-  "lanes": 8,
-  "lambda_nm": [1550, 1551, 1552, 1553, 1554, 1555, 1556, 1557],
-  "min_gbps": 400,
-  "latency_budget_ns": 250,
-  "reach_mm": 75,
-  "mode": "waveguide",
-  "qos": {
-    "pfc": true,
-    "priority": "gold"
-  },
-  "attestation_required": true
-}"#;
-
 /// A small bundle with a bandwidth floor (the RFC's example asks for
 /// 256 GiB; the series are the same for 1 MiB).
 const BUNDLE: &str = r#"{
@@ -71,23 +54,6 @@ const BUNDLE: &str = r#"{
   "persistence": "none",
   "shareable": true,
   "security_domain": "tenantA"
-}"#;
-
-/// The RFC's "Create Path" body: 50 Gb/s guaranteed from cxl-dev-001 to
-/// cxl-dev-002 through switch sw0 (ports 8 and 9 of the default twin).
-const RFC_PATH: &str = r#"{
-  "source_device": "cxl-dev-001",
-  "target_device": "cxl-dev-002",
-  "path_type": "PBR",
-  "bandwidth_gbps": 64,
-  "latency_ns": 200,
-  "qos": {
-    "priority": "gold",
-    "min_bandwidth_gbps": 50,
-    "max_latency_ns": 300,
-    "pfc": true,
-    "ecn": false
-  }
 }"#;
 
 /// What the tests create: a lit corridor, a held (dark) one, a bundle and
@@ -125,13 +91,13 @@ async fn fixture() -> Fixture {
         .await;
     let lit = post(&server, "/v1/corridors", &lit_corridor()).await;
     assert_eq!(lit["status"], "active", "{lit}");
-    let held = post(&server, "/v1/corridors", RFC_CORRIDOR).await;
+    let held = post(&server, "/v1/corridors", rfc::CORRIDOR).await;
     assert_eq!(
         held["status"], "provisioning",
         "held for attestation: {held}"
     );
     let bundle = post(&server, "/v1/ffm/alloc", BUNDLE).await;
-    let path = post(&server, "/v1/fabman/paths", RFC_PATH).await;
+    let path = post(&server, "/v1/fabman/paths", rfc::PATH).await;
     Fixture {
         lit: lit["id"].as_str().unwrap().to_owned(),
         lit_path: lit["path"]

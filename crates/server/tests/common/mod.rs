@@ -3,7 +3,7 @@
 //! ([`server`]), clients for a principal built from that directory's PKI
 //! ([`clients`]), replies and RFC 9457 problem assertions ([`problem`]), and
 //! the real `corridord` binary as a child process stopped by pid
-//! ([`process`]).
+//! ([`process`]), and the RFC's request bodies verbatim ([`rfc`]).
 //!
 //! Each test binary compiles this module on its own and uses a part of it,
 //! so what one binary leaves unused is not dead code.
@@ -12,6 +12,7 @@
 pub mod clients;
 pub mod problem;
 pub mod process;
+pub mod rfc;
 pub mod server;
 
 /// The workspace root (crates/server is two levels below it).
