@@ -1,7 +1,7 @@
 //! The server test harness every `tests/*.rs` binary shares: an in-process
 //! corridord on a free loopback port with its own state directory
 //! ([`server`]), clients for a principal built from that directory's PKI
-//! ([`clients`]), replies and RFC 9457 problem assertions ([`problem`]), and
+//! ([`clients`]), replies and RFC 9457 problem assertions ([`problem`]),
 //! the real `corridord` binary as a child process stopped by pid
 //! ([`process`]), and the RFC's request bodies verbatim ([`rfc`]).
 //!
