@@ -17,13 +17,18 @@ struct Server {
 }
 
 fn start() -> Server {
+    start_with(|_| {})
+}
+
+fn start_with(configure: impl FnOnce(&mut Config)) -> Server {
     let state = tempfile::tempdir().unwrap();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .unwrap();
-    let config = Config::local(state.path());
+    let mut config = Config::local(state.path());
+    configure(&mut config);
     let daemon = runtime.block_on(Daemon::start(&config)).unwrap();
     let base = daemon.base_url();
     let plane = daemon.plane().clone();
@@ -123,6 +128,29 @@ fn server_address_from_the_environment_and_status() {
         .output()
         .unwrap();
     assert!(output.status.success());
+    assert!(String::from_utf8_lossy(&output.stdout).contains("ready"));
+}
+
+/// Where the system has no CA certificates (an image built `FROM
+/// scratch`), plain HTTP still works: the client loads no roots it does
+/// not need. Without that, building the client failed with "No CA
+/// certificates were loaded from the system" before any request.
+#[test]
+fn plain_http_needs_no_system_ca_certificates() {
+    let server = start_with(|config| config.insecure_dev = true);
+    assert!(server.base.starts_with("http://"), "{}", server.base);
+    let empty = tempfile::tempdir().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_corridorctl"))
+        .env("CORRIDOR_STATE_DIR", server._state.path())
+        .env("SSL_CERT_FILE", empty.path().join("none.pem"))
+        .env("SSL_CERT_DIR", empty.path())
+        .arg("--server")
+        .arg(&server.base)
+        .arg("status")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
     assert!(String::from_utf8_lossy(&output.stdout).contains("ready"));
 }
 

@@ -89,6 +89,17 @@ pub fn rustls_config_with_groups(
     }
 }
 
+/// A TLS configuration that trusts no certificate, for a plain-HTTP
+/// client that never makes a TLS connection.
+fn trusting_nothing() -> rustls::ClientConfig {
+    let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .expect("aws-lc-rs supports TLS 1.3")
+        .with_root_certificates(rustls::RootCertStore::empty())
+        .with_no_client_auth()
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     #[error("invalid server address {address:?}: {reason}")]
@@ -200,6 +211,10 @@ impl Client {
         let mut builder = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
             .pool_idle_timeout(Duration::from_secs(60));
+        // Plain HTTP needs no roots: reqwest would otherwise load the
+        // system's at build and refuse to build where there are none (an
+        // image `FROM scratch`). HTTPS without options keeps the system's.
+        let tls = tls.or_else(|| base.starts_with("http://").then(trusting_nothing));
         if let Some(config) = tls {
             builder = builder.tls_backend_preconfigured(config);
         }
