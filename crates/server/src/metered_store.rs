@@ -23,6 +23,24 @@ impl MeteredStore {
         Self { inner, metrics }
     }
 
+    /// Counts one transaction of kind `op` by outcome and times it from
+    /// `started` to its durable commit (or refusal).
+    fn observe_txn(
+        &self,
+        op: &'static str,
+        started: std::time::Instant,
+        response: Result<&TxnResponse, &StoreError>,
+    ) {
+        let elapsed = started.elapsed();
+        let outcome = match response {
+            Ok(response) if response.succeeded => "ok",
+            Ok(_) => "compare_failed",
+            Err(_) => "error",
+        };
+        self.metrics.observe_store(op, outcome);
+        self.metrics.observe_store_txn(outcome, elapsed);
+    }
+
     fn count<T>(&self, op: &'static str, result: &Result<T, StoreError>) {
         let outcome = if result.is_ok() { "ok" } else { "error" };
         self.metrics.observe_store(op, outcome);
@@ -40,42 +58,22 @@ impl StateStore for MeteredStore {
     async fn txn(&self, txn: Txn) -> Result<TxnResponse, StoreError> {
         let started = std::time::Instant::now();
         let result = self.inner.txn(txn).await;
-        let elapsed = started.elapsed();
-        let outcome = match &result {
-            Ok(response) if response.succeeded => "ok",
-            Ok(_) => "compare_failed",
-            Err(_) => "error",
-        };
-        self.metrics.observe_store("txn", outcome);
-        self.metrics.observe_store_txn(outcome, elapsed);
+        self.observe_txn("txn", started, result.as_ref());
         result
     }
 
     async fn txn_with_new_lease(&self, ttl: Duration, txn: Txn) -> Result<LeasedTxn, StoreError> {
         let started = std::time::Instant::now();
         let result = self.inner.txn_with_new_lease(ttl, txn).await;
-        let elapsed = started.elapsed();
-        let outcome = match &result {
-            Ok(leased) if leased.response.succeeded => "ok",
-            Ok(_) => "compare_failed",
-            Err(_) => "error",
-        };
-        self.metrics.observe_store("txn_with_new_lease", outcome);
-        self.metrics.observe_store_txn(outcome, elapsed);
+        let response = result.as_ref().map(|leased| &leased.response);
+        self.observe_txn("txn_with_new_lease", started, response);
         result
     }
 
     async fn txn_then_revoke(&self, txn: Txn, lease: LeaseId) -> Result<TxnResponse, StoreError> {
         let started = std::time::Instant::now();
         let result = self.inner.txn_then_revoke(txn, lease).await;
-        let elapsed = started.elapsed();
-        let outcome = match &result {
-            Ok(response) if response.succeeded => "ok",
-            Ok(_) => "compare_failed",
-            Err(_) => "error",
-        };
-        self.metrics.observe_store("txn_then_revoke", outcome);
-        self.metrics.observe_store_txn(outcome, elapsed);
+        self.observe_txn("txn_then_revoke", started, result.as_ref());
         result
     }
 
