@@ -1,10 +1,12 @@
 //! Feeds arbitrary bytes to compatd's parsers: the ELF header reader, the
-//! binfmt_misc registration string and entry file parsers. Any panic is a
+//! binfmt_misc registration string and entry file parsers, the TCG
+//! plugin's count report. Any panic is a
 //! bug; whatever parses must render and parse back to the same value.
 #![no_main]
 
 use corridor_compat::binfmt::{Entry, Registration};
 use corridor_compat::elf::ElfHeader;
+use corridor_compat::tcg_counts::TcgCounts;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -19,5 +21,8 @@ fuzz_target!(|data: &[u8]| {
     }
     if let Ok(e) = Entry::parse(&text) {
         assert_eq!(Entry::parse(&e.render()).unwrap(), e);
+    }
+    if let Some(counts) = TcgCounts::parse(&text) {
+        assert_eq!(TcgCounts::parse(&counts.render()), Some(counts));
     }
 });

@@ -6,13 +6,15 @@
 //! - [`binfmt`]: binfmt_misc registration strings and entry files;
 //! - [`render`]: a profile as each engine reads it;
 //! - [`matching`]: which profile runs a program when none is named;
-//! - [`catalogue`]: the built-in profiles, shipped as data.
+//! - [`catalogue`]: the built-in profiles, shipped as data;
+//! - [`tcg_counts`]: what compatd's TCG plugin reports when a program exits.
 
 pub mod binfmt;
 pub mod catalogue;
 pub mod elf;
 pub mod matching;
 pub mod render;
+pub mod tcg_counts;
 
 use corridor_model::compat::GuestArch;
 

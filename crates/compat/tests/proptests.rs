@@ -3,6 +3,7 @@
 
 use corridor_compat::binfmt::{Entry, Flags, Matcher, Registration};
 use corridor_compat::elf::ElfHeader;
+use corridor_compat::tcg_counts::TcgCounts;
 use proptest::prelude::*;
 
 fn flags() -> impl Strategy<Value = Flags> {
@@ -72,6 +73,15 @@ proptest! {
         if let Ok(e) = Entry::parse(&text) {
             prop_assert_eq!(Entry::parse(&e.render()).unwrap(), e);
         }
+        if let Some(counts) = TcgCounts::parse(&text) {
+            prop_assert_eq!(TcgCounts::parse(&counts.render()), Some(counts));
+        }
+    }
+
+    #[test]
+    fn tcg_counts_round_trip(instructions in any::<u64>(), blocks in any::<u64>()) {
+        let counts = TcgCounts { instructions, blocks };
+        prop_assert_eq!(TcgCounts::parse(&counts.render()), Some(counts));
     }
 
     #[test]

@@ -692,6 +692,16 @@ pub struct ProcessUsage {
     pub peak_rss_bytes: u64,
     /// Threads now (running) or the most seen (ended).
     pub threads: u32,
+    /// Guest instructions QEMU executed, counted by compatd's TCG plugin
+    /// and reported when the program exits. Absent while it runs, without
+    /// the plugin (see `tcg_plugin`), or when it was killed before QEMU's
+    /// exit hook ran. Counted per translation block entered: exact for a
+    /// single-threaded guest; concurrent guest threads can lose increments.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guest_instructions: Option<u64>,
+    /// Translation blocks QEMU translated (the same plugin and conditions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blocks_translated: Option<u64>,
 }
 
 /// Who a launched program runs as, and why.
@@ -724,6 +734,10 @@ pub struct CompatProcess {
     pub security_domain: Option<String>,
     pub run_as: RunAs,
     pub working_dir: String,
+    /// Whether compatd's TCG counting plugin runs inside this QEMU: only
+    /// a dynamic QEMU build loads plugins, and counting can be switched
+    /// off (`[compat] count_instructions`).
+    pub tcg_plugin: bool,
     pub state: ProcessState,
     pub started_at: DateTime<Utc>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -250,6 +250,9 @@ pub struct CompatSettings {
     /// Parent of each process's working directory (default
     /// `<temp dir>/corridor-compat`; never inside the state directory).
     pub work_dir: Option<PathBuf>,
+    /// Whether QEMU's dynamic build runs programs with compatd's TCG
+    /// plugin counting guest instructions (default on).
+    pub count_instructions: Option<bool>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -260,6 +263,7 @@ struct FileCompat {
     run_as_uid: Option<u32>,
     run_as_gid: Option<u32>,
     work_dir: Option<PathBuf>,
+    count_instructions: Option<bool>,
 }
 
 /// memqosd settings (`[ffm]` in the file).
@@ -560,6 +564,7 @@ impl Config {
                 (uid, gid) => Some((uid.or(gid).unwrap_or(65534), gid.or(uid).unwrap_or(65534))),
             },
             work_dir: file.compat.work_dir,
+            count_instructions: file.compat.count_instructions,
         };
         let optics = OpticsSettings {
             backend: overrides.optics.or(file.optics.backend).unwrap_or_default(),
@@ -704,6 +709,9 @@ impl Config {
         }
         if let Some(dir) = &self.compat.work_dir {
             compat.work_root = dir.clone();
+        }
+        if let Some(count) = self.compat.count_instructions {
+            compat.count_instructions = count;
         }
         compat
     }

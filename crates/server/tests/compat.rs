@@ -135,6 +135,10 @@ async fn engines_profiles_and_a_riscv64_launch() {
         assert!(output.contains("denied (Permission denied)"), "{output}");
     }
     assert!(ended["usage"]["peak_rss_bytes"].as_u64().unwrap() > 0);
+    // Counted by compatd's TCG plugin inside Debian's dynamic QEMU.
+    assert_eq!(ended["tcg_plugin"], true);
+    assert!(ended["usage"]["guest_instructions"].as_u64().unwrap() > 1000);
+    assert!(ended["usage"]["blocks_translated"].as_u64().unwrap() > 10);
     server.stop().await;
 }
 

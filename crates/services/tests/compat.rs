@@ -366,3 +366,61 @@ async fn domains_launch_only_with_granting_profiles_and_see_their_own() {
     let (pointer, _, _) = field(f.service.launch(&b, request).await.unwrap_err());
     assert_eq!(pointer, "/profile");
 }
+
+#[tokio::test]
+async fn the_tcg_plugin_counts_guest_instructions_deterministically() {
+    let f = fixture().await;
+    let admin = Caller::system();
+    let exe = program("cpumix", "riscv64");
+    let mut runs = Vec::new();
+    for rounds in ["1", "1", "3"] {
+        let p = f
+            .service
+            .launch(&admin, launch(&exe, &[rounds]))
+            .await
+            .unwrap();
+        assert!(p.tcg_plugin, "Debian's qemu-user is a dynamic build");
+        let p = ended(&f.service, &admin, &p.id).await;
+        assert_eq!(p.exit.as_ref().unwrap().code, Some(0), "{p:?}");
+        runs.push((
+            p.usage.guest_instructions.expect("counted"),
+            p.usage.blocks_translated.expect("counted"),
+        ));
+    }
+    // The same program with the same input executes the same instructions.
+    assert_eq!(runs[0], runs[1]);
+    let (one, blocks) = runs[0];
+    assert!(one > 1_000_000 && blocks > 100 && one > blocks, "{runs:?}");
+    // Three rounds execute about three times the work, through mostly the
+    // same blocks.
+    let (three, blocks_three) = runs[2];
+    assert!(three > 2 * one && three < 4 * one, "{runs:?}");
+    assert!(blocks_three < 2 * blocks, "{runs:?}");
+
+    // A program killed before QEMU's exit hook reports no counts.
+    let p = f
+        .service
+        .launch(&admin, launch(&program("hello", "riscv64"), &["spin"]))
+        .await
+        .unwrap();
+    let p = f.service.stop(&admin, &p.id).await.unwrap();
+    assert_eq!(p.state, ProcessState::Killed);
+    assert_eq!(
+        (p.usage.guest_instructions, p.usage.blocks_translated),
+        (None, None)
+    );
+
+    // With counting off, QEMU runs without the plugin.
+    f.service.configure(CompatConfig {
+        count_instructions: false,
+        ..(*f.service.config()).clone()
+    });
+    let p = f
+        .service
+        .launch(&admin, launch(&exe, &["1"]))
+        .await
+        .unwrap();
+    assert!(!p.tcg_plugin);
+    let p = ended(&f.service, &admin, &p.id).await;
+    assert_eq!(p.usage.guest_instructions, None);
+}

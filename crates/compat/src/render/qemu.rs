@@ -103,10 +103,12 @@ pub fn command(
         argv.push("-strace".to_owned());
     }
     if let Some(plugin) = plugin {
-        let mut spec = plugin.path.to_owned();
+        // QEMU reads `-plugin` as an option list: a comma inside the path
+        // or an argument is written twice.
+        let mut spec = plugin.path.replace(',', ",,");
         for arg in plugin.args {
             spec.push(',');
-            spec.push_str(arg);
+            spec.push_str(&arg.replace(',', ",,"));
         }
         argv.extend(["-plugin".to_owned(), spec]);
     }
@@ -182,4 +184,37 @@ pub fn shell_line(command: &QemuCommand) -> String {
     words.push(quote(&command.program));
     words.extend(command.args.iter().map(|a| quote(a)));
     words.join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use corridor_model::compat::{EngineKind, GuestArch};
+
+    #[test]
+    fn commas_in_a_plugin_path_or_argument_are_doubled() {
+        let spec = ProfileSpec {
+            guest_arch: GuestArch::Riscv64,
+            engine: EngineKind::Qemu,
+            matcher: Default::default(),
+            options: Default::default(),
+            binfmt_flags: String::new(),
+            launch_domains: Vec::new(),
+            description: String::new(),
+        };
+        let cmd = command(
+            &spec,
+            "/usr/bin/qemu-riscv64",
+            "/p",
+            &[],
+            Some(Plugin {
+                path: "/a,b/counter.so",
+                args: &["out=/w/x,y".into()],
+            }),
+        );
+        assert_eq!(
+            cmd.args,
+            ["-plugin", "/a,,b/counter.so,out=/w/x,,y", "/p"].map(String::from)
+        );
+    }
 }

@@ -9,6 +9,7 @@ pub mod cross;
 pub mod files;
 pub mod launch;
 pub mod probe;
+pub mod tcg;
 
 pub use files::{
     OpenedProgram, ProgramError, open_program, own_ids, prepare_working_dir, remove_working_dir,

@@ -24,6 +24,18 @@ pub struct CompatConfig {
     pub output_limit: usize,
     /// Ended processes kept for `GET` (the oldest go first).
     pub keep_finished: usize,
+    /// Whether programs under a dynamic QEMU build run with compatd's TCG
+    /// plugin counting the guest instructions and translated blocks.
+    pub count_instructions: bool,
+}
+
+impl CompatConfig {
+    /// Where compatd's TCG plugin is installed: beside the working
+    /// directories, readable by the launched programs' uid, never in the
+    /// state directory.
+    pub fn plugin_dir(&self) -> PathBuf {
+        self.work_root.join(".plugins")
+    }
 }
 
 impl Default for CompatConfig {
@@ -38,6 +50,7 @@ impl Default for CompatConfig {
             default_timeout: Duration::from_secs(60),
             output_limit: 64 * 1024,
             keep_finished: 256,
+            count_instructions: true,
         }
     }
 }

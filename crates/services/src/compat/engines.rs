@@ -20,16 +20,16 @@ impl CompatService {
 
     /// The binary that runs `arch` under `engine`, preferring QEMU's
     /// dynamic build (it accepts plugins).
-    pub(crate) fn interpreter(&self, engine: EngineKind, arch: GuestArch) -> Option<String> {
+    pub(crate) fn translator(
+        &self,
+        engine: EngineKind,
+        arch: GuestArch,
+    ) -> Option<TranslatorBinary> {
         if engine != EngineKind::Qemu {
             return None;
         }
         let targets = [arch.as_str()];
-        self.probe
-            .qemu(&targets, false)
-            .into_iter()
-            .next()
-            .map(|b| b.path.display().to_string())
+        self.probe.qemu(&targets, false).into_iter().next()
     }
 
     /// `GET /v1/compat/engines`.

@@ -13,7 +13,8 @@ pub mod error;
 pub mod processes;
 pub mod profiles;
 
-use std::sync::{Arc, RwLock};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, RwLock};
 
 use corridor_hal::compat::{HostProbe, ProcessLauncher, SpawnLauncher, TranslatorProbe};
 use corridor_model::compat::CompatProfile;
@@ -34,6 +35,8 @@ pub struct CompatService {
     probe: Arc<dyn TranslatorProbe>,
     launcher: Arc<dyn ProcessLauncher>,
     processes: processes::ProcessTable,
+    /// The TCG plugin's installed path, once written.
+    plugin: Mutex<Option<PathBuf>>,
 }
 
 impl CompatService {
@@ -46,6 +49,7 @@ impl CompatService {
             probe: Arc::new(HostProbe::default()),
             launcher: Arc::new(SpawnLauncher),
             processes: processes::ProcessTable::default(),
+            plugin: Mutex::new(None),
         };
         service.load_catalogue().await?;
         Ok(service)
@@ -59,6 +63,29 @@ impl CompatService {
 
     pub fn config(&self) -> Arc<CompatConfig> {
         Arc::clone(&self.config.read().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// The TCG plugin's path under `config`'s plugin directory, written
+    /// there the first time (and again if the directory moved or the file
+    /// went away).
+    pub(crate) fn tcg_plugin(&self, config: &CompatConfig) -> Result<String, CompatError> {
+        let dir = config.plugin_dir();
+        let mut installed = self.plugin.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(path) = installed.as_ref()
+            && path.parent() == Some(dir.as_path())
+            && path.is_file()
+        {
+            return Ok(path.display().to_string());
+        }
+        let path = corridor_hal::compat::tcg::install_plugin(&dir).map_err(|source| {
+            CompatError::WorkingDir {
+                path: dir.display().to_string(),
+                source,
+            }
+        })?;
+        let shown = path.display().to_string();
+        *installed = Some(path);
+        Ok(shown)
     }
 
     /// The profile registry (for watches and tests).

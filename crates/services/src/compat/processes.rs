@@ -8,12 +8,13 @@
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use chrono::{DateTime, Utc};
 use corridor_compat::elf::ElfHeader;
 use corridor_compat::matching::best_profile;
 use corridor_compat::render::qemu;
+use corridor_compat::tcg_counts::TcgCounts;
 use corridor_hal::compat::{self as hal, LaunchSpec, Launched, ProgramError};
 use corridor_model::Validate;
 use corridor_model::compat::{
@@ -34,6 +35,9 @@ struct Entry {
     record: CompatProcess,
     handle: Arc<Launched>,
     finished_at: Mutex<Option<DateTime<Utc>>>,
+    /// What the TCG plugin reported, read once after the exit (before the
+    /// working directory holding the report is removed).
+    counts: OnceLock<Option<TcgCounts>>,
 }
 
 /// The launched processes, by id, in launch order.
@@ -66,11 +70,14 @@ impl Entry {
                 });
                 let mut finished = self.finished_at.lock().unwrap_or_else(|e| e.into_inner());
                 record.finished_at = Some(*finished.get_or_insert_with(Utc::now));
+                let counts = self.counts();
                 record.usage = ProcessUsage {
                     utime_s: exit.utime_s,
                     stime_s: exit.stime_s,
                     peak_rss_bytes: exit.peak_rss_bytes,
                     threads: handle.max_threads(),
+                    guest_instructions: counts.map(|c| c.instructions),
+                    blocks_translated: counts.map(|c| c.blocks),
                 };
             }
             None => {
@@ -81,6 +88,8 @@ impl Entry {
                         stime_s: sample.stime_s,
                         peak_rss_bytes: sample.peak_rss_bytes,
                         threads: sample.threads,
+                        guest_instructions: None,
+                        blocks_translated: None,
                     };
                 }
             }
@@ -89,6 +98,18 @@ impl Entry {
         record.output = output;
         record.output_dropped_bytes = dropped;
         record
+    }
+
+    /// The plugin's counts; call only once the process has exited (the
+    /// report is written by QEMU's exit hook).
+    fn counts(&self) -> Option<TcgCounts> {
+        *self.counts.get_or_init(|| {
+            if self.record.tcg_plugin {
+                hal::tcg::read_counts(Path::new(&self.record.working_dir))
+            } else {
+                None
+            }
+        })
     }
 }
 
@@ -177,7 +198,7 @@ impl CompatService {
                     profiles.iter().map(|p| (p.id.as_str(), &p.spec)),
                     arch,
                     &file_name,
-                    |engine, arch| self.interpreter(engine, arch).is_some(),
+                    |engine, arch| self.translator(engine, arch).is_some(),
                 )
                 .map(str::to_owned);
                 let Some(chosen) = chosen else {
@@ -206,7 +227,7 @@ impl CompatService {
             ));
         }
         let engine = profile.spec.engine;
-        let interpreter = self.interpreter(engine, arch).ok_or_else(|| {
+        let translator = self.translator(engine, arch).ok_or_else(|| {
             CompatError::field(
                 "/profile",
                 "installed",
@@ -222,6 +243,7 @@ impl CompatService {
                 },
             )
         })?;
+        let interpreter = translator.path.display().to_string();
 
         let seq = {
             let mut next = self
@@ -264,7 +286,22 @@ impl CompatService {
         if spec.options.argv0.is_none() {
             spec.options.argv0 = Some(file_name.clone());
         }
-        let command = qemu::command(&spec, &interpreter, PROGRAM_FD_PATH, &request.args, None);
+        let plugin = if config.count_instructions && !translator.static_build {
+            Some(self.tcg_plugin(&config)?)
+        } else {
+            None
+        };
+        let plugin_args = [hal::tcg::counts_argument(&working_dir)];
+        let command = qemu::command(
+            &spec,
+            &interpreter,
+            PROGRAM_FD_PATH,
+            &request.args,
+            plugin.as_deref().map(|path| qemu::Plugin {
+                path,
+                args: &plugin_args,
+            }),
+        );
         let mut env = vec![
             ("PATH".to_owned(), "/usr/bin:/bin".to_owned()),
             ("HOME".to_owned(), working_dir.display().to_string()),
@@ -307,6 +344,7 @@ impl CompatService {
             security_domain: caller.owner_for(request.security_domain.as_deref()),
             run_as,
             working_dir: working_dir.display().to_string(),
+            tcg_plugin: plugin.is_some(),
             state: ProcessState::Running,
             started_at: Utc::now(),
             finished_at: None,
@@ -319,6 +357,7 @@ impl CompatService {
             record,
             handle: Arc::clone(&handle),
             finished_at: Mutex::new(None),
+            counts: OnceLock::new(),
         });
         self.insert(seq, Arc::clone(&entry), config.keep_finished);
         // The wall-clock limit, and the working directory's removal once
@@ -337,6 +376,7 @@ impl CompatService {
                 .finished_at
                 .lock()
                 .unwrap_or_else(|e| e.into_inner()) = Some(Utc::now());
+            watcher.counts();
             let _ = hal::remove_working_dir(Path::new(&watcher.record.working_dir));
         });
         Ok(entry.snapshot())

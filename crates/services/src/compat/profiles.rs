@@ -100,7 +100,8 @@ impl CompatService {
         let profile = self.profiles.get(name).await?;
         let spec = &profile.spec;
         let interpreter = self
-            .interpreter(EngineKind::Qemu, spec.guest_arch)
+            .translator(EngineKind::Qemu, spec.guest_arch)
+            .map(|t| t.path.display().to_string())
             .unwrap_or_else(|| format!("qemu-{}", spec.guest_arch));
         let command = qemu::command(spec, &interpreter, "<exe>", &[], None);
         let (env, env_notes) = qemu::binfmt_env(spec);
