@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use clap::Subcommand;
 use corridor_client::Client;
-use corridor_model::compat::{CompatProcess, LaunchRequest, ProcessState};
+use corridor_model::compat::{BinfmtStatus, CompatProcess, LaunchRequest, ProcessState};
 use serde::Serialize;
 
 use crate::output::Format;
@@ -40,6 +40,10 @@ pub enum CompatCommand {
         /// Print the started process and return at once
         #[arg(long, short = 'd')]
         detach: bool,
+        /// Start it through the profile's binfmt_misc registration in a
+        /// private user namespace (the kernel picks the interpreter)
+        #[arg(long)]
+        binfmt: bool,
         /// Arguments for the program (after `--`)
         #[arg(last = true)]
         args: Vec<String>,
@@ -48,6 +52,9 @@ pub enum CompatCommand {
     Ps { id: Option<String> },
     /// Stop a process.
     Kill { id: String },
+    /// binfmt_misc: the host's table, whether this kernel has private
+    /// instances, and each profile's registration.
+    Binfmt,
 }
 
 fn print<T: Serialize>(value: &T, format: Format) -> anyhow::Result<()> {
@@ -79,13 +86,78 @@ fn state(p: &CompatProcess) -> String {
 }
 
 fn cost(p: &CompatProcess) -> String {
-    format!(
+    let mut line = format!(
         "user {:.3}s sys {:.3}s peak RSS {:.1} MiB threads {}",
         p.usage.utime_s,
         p.usage.stime_s,
         p.usage.peak_rss_bytes as f64 / (1024.0 * 1024.0),
         p.usage.threads
-    )
+    );
+    if let (Some(instructions), Some(blocks)) =
+        (p.usage.guest_instructions, p.usage.blocks_translated)
+    {
+        line.push_str(&format!(
+            " guest instructions {instructions} blocks translated {blocks}"
+        ));
+    }
+    line
+}
+
+fn binfmt_table(status: &BinfmtStatus) {
+    let host = &status.host;
+    println!(
+        "host table {}: {}",
+        host.path,
+        match (host.mounted, host.enabled) {
+            (false, _) => "not mounted",
+            (true, true) => "enabled",
+            (true, false) => "disabled",
+        }
+    );
+    println!(
+        "kernel {}: private instances in user namespaces {}",
+        status.kernel_release,
+        if status.private_instances {
+            "yes"
+        } else {
+            "no (needs Linux 6.7)"
+        }
+    );
+    println!();
+    println!(
+        "{:<28} {:<9} {:<6} INTERPRETER",
+        "HOST ENTRY", "ENABLED", "FLAGS"
+    );
+    for e in &host.entries {
+        match &e.error {
+            Some(error) => println!("{:<28} unreadable: {error}", e.name),
+            None => println!(
+                "{:<28} {:<9} {:<6} {}",
+                e.name,
+                e.enabled.map_or("-", |on| if on { "yes" } else { "no" }),
+                e.flags.as_deref().unwrap_or("-"),
+                e.interpreter.as_deref().unwrap_or("-")
+            ),
+        }
+    }
+    println!();
+    println!(
+        "{:<20} {:<8} {:<24} REGISTRATION",
+        "PROFILE", "ARCH", "HOST ENTRIES"
+    );
+    for p in &status.profiles {
+        println!(
+            "{:<20} {:<8} {:<24} {}",
+            p.profile,
+            p.guest_arch.as_str(),
+            if p.host_entries.is_empty() {
+                "-".to_owned()
+            } else {
+                p.host_entries.join(",")
+            },
+            p.registration.as_deref().unwrap_or(&p.note)
+        );
+    }
 }
 
 fn table(processes: &[CompatProcess]) {
@@ -157,6 +229,7 @@ pub async fn run(client: &Client, command: CompatCommand, format: Format) -> any
             env,
             timeout,
             detach,
+            binfmt,
             args,
         } => {
             // The server resolves the path; a relative one means ours.
@@ -176,6 +249,7 @@ pub async fn run(client: &Client, command: CompatCommand, format: Format) -> any
                     profile,
                     security_domain: domain,
                     timeout_s: timeout,
+                    binfmt,
                 })
                 .await?;
             if detach {
@@ -223,6 +297,14 @@ pub async fn run(client: &Client, command: CompatCommand, format: Format) -> any
                 return print(&processes, format);
             }
             table(&processes);
+            Ok(())
+        }
+        CompatCommand::Binfmt => {
+            let status = client.compat_binfmt().await?;
+            if format != Format::Table {
+                return print(&status, format);
+            }
+            binfmt_table(&status);
             Ok(())
         }
         CompatCommand::Kill { id } => {

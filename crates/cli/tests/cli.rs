@@ -361,3 +361,53 @@ fn spawn_watch(server: &Server, kind: &str) -> std::process::Child {
         .spawn()
         .unwrap()
 }
+
+/// hello.riscv64, cross-compiled once per build into a directory of its own
+/// (the allowed launch root).
+fn hello_riscv64() -> std::path::PathBuf {
+    let out = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-compat-programs");
+    let source =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../compat/programs/hello.c");
+    corridor_hal::compat::cross::compile_c(&source, "riscv64", &out).unwrap()
+}
+
+#[test]
+fn compat_run_reports_the_cost_and_binfmt_shows_the_registrations() {
+    let exe = hello_riscv64();
+    let dir = exe.parent().unwrap().to_path_buf();
+    let server = start_with(|config| config.compat.allowed_roots = vec![dir.clone()]);
+    // `corridorctl compat run ./hello.riscv64`, relative to where it runs.
+    let output = Command::new(env!("CARGO_BIN_EXE_corridorctl"))
+        .current_dir(&dir)
+        .env("CORRIDOR_STATE_DIR", server._state.path())
+        .args(["--server", &server.base, "compat", "run", "./hello.riscv64"])
+        .args(["--", "exit:0"])
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr),
+    );
+    assert!(output.status.success(), "{stdout}{stderr}");
+    assert_eq!(stdout, "hello from hello.riscv64\n");
+    assert!(stderr.contains("under riscv64-linux (qemu"), "{stderr}");
+    assert!(stderr.contains("exit 0"), "{stderr}");
+    assert!(stderr.contains("guest instructions "), "{stderr}");
+
+    let (ok, table, err) = corridorctl(&server, &["compat", "binfmt"]);
+    assert!(ok, "{err}");
+    assert!(
+        table.contains("host table /proc/sys/fs/binfmt_misc"),
+        "{table}"
+    );
+    assert!(table.contains(":corridor-riscv64-linux:M:0:"), "{table}");
+
+    let exe_arg = exe.display().to_string();
+    let (ok, stdout, err) = corridorctl(&server, &["compat", "run", "--binfmt", &exe_arg]);
+    assert!(ok, "{err}");
+    assert_eq!(stdout, format!("hello from {exe_arg}\n"));
+
+    let (ok, ps, err) = corridorctl(&server, &["compat", "ps"]);
+    assert!(ok, "{err}");
+    assert_eq!(ps.lines().count(), 1 + 2, "{ps}");
+}

@@ -1,7 +1,8 @@
 //! compatd: translation engines, profiles and launched processes.
 
 use corridor_model::compat::{
-    CompatProcess, CompatProfile, EngineReport, LaunchRequest, ProfileRequest, RenderedConfig,
+    BinfmtStatus, CompatProcess, CompatProfile, EngineReport, LaunchRequest, ProfileRequest,
+    RenderedConfig,
 };
 
 use crate::{Client, Result, encode_segment};
@@ -58,6 +59,11 @@ impl Client {
     }
 
     /// `GET /v1/compat/processes`.
+    /// `GET /v1/compat/binfmt`.
+    pub async fn compat_binfmt(&self) -> Result<BinfmtStatus> {
+        self.get_json("/v1/compat/binfmt").await
+    }
+
     pub async fn compat_processes(&self) -> Result<Vec<CompatProcess>> {
         self.get_json("/v1/compat/processes").await
     }

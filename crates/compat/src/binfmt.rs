@@ -81,6 +81,35 @@ pub enum Matcher {
     Extension(String),
 }
 
+impl Matcher {
+    /// Whether the kernel would hand a file named `file_name` whose first
+    /// bytes are `head` to this entry: its magic compared under its mask
+    /// (every bit when it has none), or its extension.
+    pub fn claims(&self, file_name: &str, head: &[u8]) -> bool {
+        match self {
+            Matcher::Magic {
+                offset,
+                magic,
+                mask,
+            } => {
+                let start = *offset as usize;
+                let Some(bytes) = head.get(start..start + magic.len()) else {
+                    return false;
+                };
+                bytes.iter().zip(magic).enumerate().all(|(i, (b, m))| {
+                    let bits = mask
+                        .as_ref()
+                        .map_or(0xff, |mask| mask.get(i).copied().unwrap_or(0xff));
+                    b & bits == m & bits
+                })
+            }
+            Matcher::Extension(extension) => file_name
+                .rsplit_once('.')
+                .is_some_and(|(_, ext)| ext == extension),
+        }
+    }
+}
+
 /// One binfmt_misc registration.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Registration {
@@ -471,5 +500,38 @@ pub fn parse_status(text: &str) -> Option<bool> {
         "enabled" => Some(true),
         "disabled" => Some(false),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::elf::binfmt_magic;
+    use corridor_model::compat::GuestArch;
+
+    /// Debian's qemu-user-static entry for riscv64, as the kernel shows it.
+    const DEBIAN_RISCV64: &str = "enabled\ninterpreter /usr/libexec/qemu-binfmt/riscv64-binfmt-P\nflags: POCF\noffset 0\nmagic 7f454c460201010000000000000000000200f300\nmask ffffffffffffff00fffffffffffffffffeffffff\n";
+
+    #[test]
+    fn an_entry_claims_the_architecture_it_was_registered_for() {
+        let entry = Entry::parse(DEBIAN_RISCV64).unwrap();
+        let (riscv, _) = binfmt_magic(GuestArch::Riscv64);
+        let (arm, _) = binfmt_magic(GuestArch::Aarch64);
+        assert!(entry.matcher.claims("hello", &riscv));
+        assert!(!entry.matcher.claims("hello", &arm));
+        // A PIE (e_type 3) passes the mask's 0xfe low byte too.
+        let mut pie = riscv.clone();
+        pie[16] = 3;
+        assert!(entry.matcher.claims("hello", &pie));
+        // Too short a file is never claimed.
+        assert!(!entry.matcher.claims("hello", &riscv[..10]));
+    }
+
+    #[test]
+    fn extension_entries_match_the_file_name() {
+        let m = Matcher::Extension("exe".into());
+        assert!(m.claims("game.exe", b""));
+        assert!(!m.claims("game.exe.txt", b""));
+        assert!(!m.claims("exe", b""));
     }
 }

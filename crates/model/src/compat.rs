@@ -618,6 +618,15 @@ pub struct LaunchRequest {
     )]
     #[schema(minimum = 1, maximum = 3600)]
     pub timeout_s: Option<u32>,
+    /// Start the program as the kernel would through binfmt_misc: in a user
+    /// and mount namespace of its own whose private binfmt_misc instance
+    /// (Linux 6.7 and later) holds only this profile's registration, the
+    /// program is executed directly and the kernel picks the interpreter.
+    /// The host's table is never touched. The profile's options reach QEMU
+    /// as their environment twins (`QEMU_CPU`, …). A 422 on `/binfmt`
+    /// (rule `supported`) when this kernel has no private instances.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub binfmt: bool,
 }
 
 impl Validate for LaunchRequest {
@@ -738,6 +747,9 @@ pub struct CompatProcess {
     /// a dynamic QEMU build loads plugins, and counting can be switched
     /// off (`[compat] count_instructions`).
     pub tcg_plugin: bool,
+    /// Whether it was started through a private binfmt_misc registration
+    /// (`binfmt` in the launch) rather than by naming the interpreter.
+    pub binfmt: bool,
     pub state: ProcessState,
     pub started_at: DateTime<Utc>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -749,6 +761,78 @@ pub struct CompatProcess {
     pub output: String,
     /// Bytes of output dropped from the front to keep the log bounded.
     pub output_dropped_bytes: u64,
+}
+
+/// binfmt_misc as compatd sees it (`GET /v1/compat/binfmt`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct BinfmtStatus {
+    /// The host's table, read now. compatd never writes it.
+    pub host: BinfmtHostTable,
+    /// This kernel's release (`uname -r`).
+    pub kernel_release: String,
+    /// Whether this kernel gives a user namespace a binfmt_misc instance of
+    /// its own (Linux 6.7 and later): what launches with `binfmt` use.
+    pub private_instances: bool,
+    /// Each profile's registration, as compatd writes it into a private
+    /// instance.
+    pub profiles: Vec<BinfmtProfileRegistration>,
+}
+
+/// The host's binfmt_misc table.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct BinfmtHostTable {
+    /// Where it is read (`/proc/sys/fs/binfmt_misc`).
+    pub path: String,
+    /// Whether binfmt_misc is mounted there.
+    pub mounted: bool,
+    /// Whether the table is enabled (its `status`).
+    pub enabled: bool,
+    pub entries: Vec<BinfmtHostEntry>,
+}
+
+/// One entry of the host's table, or why its file did not parse.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct BinfmtHostEntry {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interpreter: Option<String>,
+    /// The entry's flags (`P`, `O`, `C`, `F`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flags: Option<String>,
+    /// Magic entries: byte offset of the magic.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offset: Option<u32>,
+    /// Magic entries: the magic bytes, hex.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub magic_hex: Option<String>,
+    /// Magic entries: the mask, hex (absent: every bit compared).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mask_hex: Option<String>,
+    /// Extension entries: the file-name extension.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extension: Option<String>,
+    /// Why the entry file did not parse (the other fields are then absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// A profile's binfmt_misc registration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct BinfmtProfileRegistration {
+    pub profile: String,
+    pub guest_arch: GuestArch,
+    pub engine: EngineKind,
+    /// The string written to `register`; absent when the profile's engine
+    /// is not installed here (`note` says so).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registration: Option<String>,
+    /// Entries of the host's table that already claim this architecture's
+    /// programs (enabled or not).
+    pub host_entries: Vec<String>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub note: String,
 }
 
 #[cfg(test)]
@@ -813,6 +897,7 @@ mod tests {
             profile: Some("a/b".into()),
             security_domain: None,
             timeout_s: Some(0),
+            binfmt: false,
         };
         let pointers: Vec<_> = r
             .validate()

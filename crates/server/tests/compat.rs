@@ -246,3 +246,75 @@ async fn domains_launch_with_granting_profiles_and_see_their_own() {
     );
     server.stop().await;
 }
+
+#[tokio::test]
+async fn binfmt_shows_the_host_table_and_a_launch_goes_through_a_private_registration() {
+    let server = start().await;
+    let admin = server.admin();
+    let status = Reply::read(
+        admin
+            .get(server.url("/v1/compat/binfmt"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status.status, 200, "{:?}", status.body);
+    assert_eq!(status.body["host"]["path"], "/proc/sys/fs/binfmt_misc");
+    assert_eq!(status.body["private_instances"], true);
+    let riscv = status.body["profiles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["profile"] == "riscv64-linux")
+        .unwrap()
+        .clone();
+    assert!(
+        riscv["registration"]
+            .as_str()
+            .unwrap()
+            .starts_with(":corridor-riscv64-linux:M:0:"),
+        "{riscv}"
+    );
+    // A tenant does not read the host's table.
+    let tenant = Reply::read(
+        server
+            .http(&domain("a"))
+            .get(server.url("/v1/compat/binfmt"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(tenant.status, 403);
+
+    let reply = send(
+        admin,
+        "POST",
+        server.url("/v1/compat/processes"),
+        &json!({"exe": hello_riscv64(), "binfmt": true}).to_string(),
+    )
+    .await;
+    assert_eq!(reply.status, 201, "{:?}", reply.body);
+    assert_eq!(reply.body["binfmt"], true);
+    let id = reply.body["id"].as_str().unwrap().to_owned();
+    let ended = until_ended(&server, &id).await;
+    assert_eq!(ended["exit"]["code"], 0, "{ended}");
+    // The kernel named the program by its path, as binfmt_misc does.
+    let path = std::fs::canonicalize(hello_riscv64()).unwrap();
+    assert_eq!(
+        ended["output"],
+        format!("hello from {}\n", path.display()),
+        "{ended}"
+    );
+    let bad = send(
+        admin,
+        "POST",
+        server.url("/v1/compat/processes"),
+        &json!({"exe": hello_riscv64(), "binfmt": "yes"}).to_string(),
+    )
+    .await;
+    assert_problem(&bad, 422);
+    assert_eq!(bad.pointer(), "/binfmt", "{:?}", bad.body);
+    server.stop().await;
+}

@@ -161,6 +161,7 @@ fn main() {
                         profile: None,
                         security_domain: None,
                         timeout_s: Some(30),
+                        binfmt: false,
                     },
                 )
                 .await

@@ -84,6 +84,7 @@ fn launch(exe: &Path, args: &[&str]) -> LaunchRequest {
         profile: None,
         security_domain: None,
         timeout_s: Some(30),
+        binfmt: false,
     }
 }
 
@@ -423,4 +424,51 @@ async fn the_tcg_plugin_counts_guest_instructions_deterministically() {
     assert!(!p.tcg_plugin);
     let p = ended(&f.service, &admin, &p.id).await;
     assert_eq!(p.usage.guest_instructions, None);
+}
+
+#[tokio::test]
+async fn a_binfmt_launch_runs_the_program_directly_through_a_private_registration() {
+    let f = fixture().await;
+    let admin = Caller::system();
+    let host_before = std::fs::read_dir("/proc/sys/fs/binfmt_misc")
+        .map(|d| d.count())
+        .unwrap_or(0);
+    let exe = program("hello", "riscv64");
+    let mut request = launch(&exe, &["exit:3"]);
+    request.binfmt = true;
+    let p = f.service.launch(&admin, request).await.unwrap();
+    assert!(p.binfmt);
+    let p = ended(&f.service, &admin, &p.id).await;
+    assert_eq!(p.exit.as_ref().unwrap().code, Some(3), "{p:?}");
+    // The kernel started QEMU with the program's path, as binfmt_misc does
+    // (a direct launch hands QEMU an fd and names the program with -0).
+    let canonical = std::fs::canonicalize(&exe).unwrap();
+    assert_eq!(p.output, format!("hello from {}\n", canonical.display()));
+    // The plugin rode along in QEMU_PLUGIN.
+    assert!(p.tcg_plugin);
+    assert!(p.usage.guest_instructions.unwrap() > 1000, "{:?}", p.usage);
+    // The host's table is as it was.
+    let host_after = std::fs::read_dir("/proc/sys/fs/binfmt_misc")
+        .map(|d| d.count())
+        .unwrap_or(0);
+    assert_eq!(host_before, host_after);
+
+    // The report lists each profile's registration.
+    let status = f.service.binfmt().await.unwrap();
+    assert!(status.private_instances, "{}", status.kernel_release);
+    let riscv = status
+        .profiles
+        .iter()
+        .find(|r| r.profile == "riscv64-linux")
+        .unwrap();
+    let line = riscv.registration.as_deref().unwrap();
+    assert!(line.starts_with(":corridor-riscv64-linux:M:0:"), "{line}");
+    assert!(line.contains("qemu-riscv64"), "{line}");
+    let box64 = status
+        .profiles
+        .iter()
+        .find(|r| r.engine == EngineKind::Box64);
+    if let Some(box64) = box64 {
+        assert!(box64.registration.is_none() && !box64.note.is_empty());
+    }
 }

@@ -29,6 +29,20 @@ pub struct Plugin<'a> {
     pub args: &'a [String],
 }
 
+impl Plugin<'_> {
+    /// The value of `-plugin` (or of `QEMU_PLUGIN` for a launch through
+    /// binfmt_misc). QEMU reads it as an option list: a comma inside the
+    /// path or an argument is written twice.
+    pub fn option(&self) -> String {
+        let mut option = self.path.replace(',', ",,");
+        for arg in self.args {
+            option.push(',');
+            option.push_str(&arg.replace(',', ",,"));
+        }
+        option
+    }
+}
+
 fn ignored(options: &EngineOptions) -> Vec<String> {
     let mut notes = Vec::new();
     let engine = "QEMU user mode";
@@ -103,14 +117,7 @@ pub fn command(
         argv.push("-strace".to_owned());
     }
     if let Some(plugin) = plugin {
-        // QEMU reads `-plugin` as an option list: a comma inside the path
-        // or an argument is written twice.
-        let mut spec = plugin.path.replace(',', ",,");
-        for arg in plugin.args {
-            spec.push(',');
-            spec.push_str(&arg.replace(',', ",,"));
-        }
-        argv.extend(["-plugin".to_owned(), spec]);
+        argv.extend(["-plugin".to_owned(), plugin.option()]);
     }
     argv.push(exe.to_owned());
     argv.extend(args.iter().cloned());

@@ -10,6 +10,7 @@
 //! execs the program directly — the kernel then picks the interpreter from
 //! the registration, exactly as it would system-wide.
 
+use std::ffi::OsString;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -113,6 +114,63 @@ pub struct NamespacedRun {
 const NAMESPACE_SCRIPT: &str = "mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc \
      && printf '%s' \"$1\" > /proc/sys/fs/binfmt_misc/register && shift && exec \"$@\"";
 
+/// The command — `unshare` and its arguments — that runs `program` with
+/// `args` directly (no interpreter named on the command line) in a user and
+/// mount namespace of its own whose private binfmt_misc holds only
+/// `registration`. The kernel then picks the interpreter from the
+/// registration, as it would system-wide; the host's table is untouched.
+///
+/// # Errors
+/// [`BinfmtHostError::Registration`] when the registration cannot be
+/// written as a string.
+pub fn private_namespace_command(
+    registration: &Registration,
+    program: &Path,
+    args: &[String],
+) -> Result<(String, Vec<OsString>), BinfmtHostError> {
+    let register = registration.render()?;
+    let mut argv: Vec<OsString> = [
+        "--user",
+        "--map-root-user",
+        "--mount",
+        "--fork",
+        "--kill-child",
+        "sh",
+        "-c",
+        NAMESPACE_SCRIPT,
+        "sh",
+    ]
+    .into_iter()
+    .map(OsString::from)
+    .collect();
+    argv.push(register.into());
+    argv.push(program.as_os_str().to_owned());
+    argv.extend(args.iter().map(OsString::from));
+    Ok(("unshare".to_owned(), argv))
+}
+
+/// This kernel's release, and whether it gives a user namespace a
+/// binfmt_misc instance of its own (Linux 6.7 and later).
+pub fn private_instances() -> (String, bool) {
+    let release = rustix::system::uname()
+        .release()
+        .to_string_lossy()
+        .into_owned();
+    let supported = kernel_at_least(&release, 6, 7);
+    (release, supported)
+}
+
+/// Whether a `uname -r` release is `major.minor` or later.
+fn kernel_at_least(release: &str, major: u32, minor: u32) -> bool {
+    let mut parts = release
+        .split(|c: char| !c.is_ascii_digit())
+        .map(|p| p.parse::<u32>().ok());
+    match (parts.next().flatten(), parts.next().flatten()) {
+        (Some(a), Some(b)) => (a, b) >= (major, minor),
+        _ => false,
+    }
+}
+
 /// Runs `program` with `args` directly (no interpreter named on the command
 /// line) in a user and mount namespace of its own whose private
 /// binfmt_misc holds only `registration`, killing it at `timeout`.
@@ -127,19 +185,9 @@ pub fn run_in_private_namespace(
     args: &[String],
     timeout: Duration,
 ) -> Result<NamespacedRun, BinfmtHostError> {
-    let register = registration.render()?;
-    let mut child = Command::new("unshare")
-        .args([
-            "--user",
-            "--map-root-user",
-            "--mount",
-            "--fork",
-            "--kill-child",
-        ])
-        .args(["sh", "-c", NAMESPACE_SCRIPT, "sh"])
-        .arg(register)
-        .arg(program)
-        .args(args)
+    let (unshare, argv) = private_namespace_command(registration, program, args)?;
+    let mut child = Command::new(unshare)
+        .args(argv)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -193,6 +241,16 @@ pub fn run_in_private_namespace(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn kernel_releases_compare_by_major_and_minor() {
+        assert!(kernel_at_least("6.18.44-fc-v1252", 6, 7));
+        assert!(kernel_at_least("6.7.0", 6, 7));
+        assert!(kernel_at_least("7.0", 6, 7));
+        assert!(!kernel_at_least("6.1.0-28-amd64", 6, 7));
+        assert!(!kernel_at_least("5.19.17", 6, 7));
+        assert!(!kernel_at_least("garbage", 6, 7));
+    }
 
     #[test]
     fn a_fixture_table_reads_entries_and_bad_ones_say_why() {

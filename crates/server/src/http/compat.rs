@@ -7,8 +7,8 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use corridor_model::compat::{
-    CompatProcess, CompatProfile, EngineReport, LaunchRequest, ProfileRequest, ProfileSpec,
-    RenderedConfig,
+    BinfmtStatus, CompatProcess, CompatProfile, EngineReport, LaunchRequest, ProfileRequest,
+    ProfileSpec, RenderedConfig,
 };
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -23,6 +23,7 @@ use super::responses::{BodyProblems, IfMatchProblems, ListProblems, NotFoundProb
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_compat_engines))
+        .routes(routes!(get_compat_binfmt))
         .routes(routes!(create_compat_profile, list_compat_profiles))
         .routes(routes!(
             get_compat_profile,
@@ -61,6 +62,21 @@ pub async fn list_compat_engines(
         .await
         .map_err(|e| corridor_model::problem::Problem::internal(format!("engine probe: {e}")))?;
     Ok(Json(engines))
+}
+
+/// binfmt_misc: the host's table as the kernel shows it (compatd never
+/// writes it), whether this kernel gives user namespaces private instances
+/// (what launches with `binfmt` use), and each profile's registration
+/// string with the host entries that already claim its architecture.
+#[utoipa::path(
+    get,
+    path = "/v1/compat/binfmt",
+    tag = "compatd",
+    security(("mtls" = ["infrastructure"])),
+    responses((status = 200, description = "binfmt_misc on this host and every profile's registration", body = BinfmtStatus))
+)]
+pub async fn get_compat_binfmt(State(state): State<AppState>) -> ApiResult<Json<BinfmtStatus>> {
+    Ok(Json(state.plane.compat.binfmt().await?))
 }
 
 /// Create a translation profile.
@@ -207,7 +223,9 @@ pub async fn render_compat_profile(
 /// Launch a program under its engine: the named profile, or the one its
 /// ELF header and file name select. It runs as its own unprivileged user
 /// (when corridord is root), with rlimits, in a working directory of its
-/// own, killed after `timeout_s`. A domain may launch only with profiles
+/// own, killed after `timeout_s`. With `binfmt` it is executed directly
+/// through its profile's registration in a private binfmt_misc instance of
+/// a user namespace of its own. A domain may launch only with profiles
 /// that grant it. A path outside the allowed roots, a non-ELF file, an
 /// architecture or engine not served here are 422 naming the field
 /// (`/exe`, `/profile`).

@@ -29,8 +29,16 @@ pub enum CompatError {
         #[source]
         source: std::io::Error,
     },
+    #[error("installing the TCG plugin in {path}")]
+    PluginInstall {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("launching the program")]
     Launch(#[from] corridor_hal::compat::LaunchError),
+    #[error("reading the host's binfmt_misc table")]
+    Binfmt(#[from] corridor_hal::compat::binfmt::BinfmtHostError),
 }
 
 impl CompatError {
@@ -54,9 +62,10 @@ impl ToProblem for CompatError {
             } => Problem::validation(vec![FieldViolation::new(*pointer, *rule, message.clone())]),
             CompatError::Invalid(violations) => Problem::validation(violations.clone()),
             CompatError::ProcessNotFound(id) => Problem::not_found("compat process", id),
-            CompatError::WorkingDir { .. } | CompatError::Launch(_) => {
-                Problem::internal(error_chain(self))
-            }
+            CompatError::WorkingDir { .. }
+            | CompatError::PluginInstall { .. }
+            | CompatError::Launch(_)
+            | CompatError::Binfmt(_) => Problem::internal(error_chain(self)),
         }
     }
 }

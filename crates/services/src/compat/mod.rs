@@ -1,12 +1,14 @@
 //! compatd: translation engines, per-program profiles and the programs
 //! launched under them.
 //!
-//! One job per module: `config` (what an operator sets), `error` (the
+//! One job per module: `config` (what an operator sets), `binfmt` (the
+//! host's table and each profile's registration), `error` (the
 //! problems a call can end with), `engines` (what is installed),
 //! `profiles` (the resource and the built-in catalogue), `processes`
 //! (launch, observe, stop). The syscalls are in `corridor_hal::compat`;
 //! the ELF, binfmt and rendering logic in `corridor-compat`.
 
+pub mod binfmt;
 pub mod config;
 pub mod engines;
 pub mod error;
@@ -78,7 +80,7 @@ impl CompatService {
             return Ok(path.display().to_string());
         }
         let path = corridor_hal::compat::tcg::install_plugin(&dir).map_err(|source| {
-            CompatError::WorkingDir {
+            CompatError::PluginInstall {
                 path: dir.display().to_string(),
                 source,
             }

@@ -125,7 +125,7 @@ fn program_error(e: ProgramError) -> CompatError {
 impl CompatService {
     /// Profiles a caller may launch with: all for the cluster's
     /// principals, those granting its domain for a domain.
-    async fn launchable_profiles(
+    pub(crate) async fn launchable_profiles(
         &self,
         caller: &Caller,
     ) -> Result<Vec<CompatProfile>, CompatError> {
@@ -244,6 +244,13 @@ impl CompatService {
             )
         })?;
         let interpreter = translator.path.display().to_string();
+        // A launch through binfmt_misc: its registration, checked before
+        // anything is created.
+        let registration = if request.binfmt {
+            Some(self.private_registration(&profile, arch, &interpreter)?)
+        } else {
+            None
+        };
 
         let seq = {
             let mut next = self
@@ -282,8 +289,9 @@ impl CompatService {
         })?;
 
         let mut spec = profile.spec.clone();
-        // The guest sees its own name, not the fd path QEMU opens.
-        if spec.options.argv0.is_none() {
+        // The guest sees its own name, not the fd path QEMU opens (through
+        // binfmt_misc the kernel names it, by its path).
+        if spec.options.argv0.is_none() && registration.is_none() {
             spec.options.argv0 = Some(file_name.clone());
         }
         let plugin = if config.count_instructions && !translator.static_build {
@@ -292,21 +300,43 @@ impl CompatService {
             None
         };
         let plugin_args = [hal::tcg::counts_argument(&working_dir)];
-        let command = qemu::command(
-            &spec,
-            &interpreter,
-            PROGRAM_FD_PATH,
-            &request.args,
-            plugin.as_deref().map(|path| qemu::Plugin {
-                path,
-                args: &plugin_args,
-            }),
-        );
+        let plugin = plugin.as_deref().map(|path| qemu::Plugin {
+            path,
+            args: &plugin_args,
+        });
+        let (launcher, launcher_args, engine_env, exe_fd) = match &registration {
+            None => {
+                let command = qemu::command(
+                    &spec,
+                    &interpreter,
+                    PROGRAM_FD_PATH,
+                    &request.args,
+                    plugin.clone(),
+                );
+                let args = command.args.iter().map(OsString::from).collect();
+                (command.program, args, command.env, Some(program.fd))
+            }
+            // The kernel starts QEMU with no flags: the profile's options
+            // and the plugin travel as QEMU's environment twins. The
+            // kernel opens the program by its path.
+            Some(registration) => {
+                let (unshare, argv) = hal::binfmt::private_namespace_command(
+                    registration,
+                    &program.canonical,
+                    &request.args,
+                )?;
+                let (mut env, _) = qemu::binfmt_env(&spec);
+                if let Some(plugin) = &plugin {
+                    env.push(("QEMU_PLUGIN".to_owned(), plugin.option()));
+                }
+                (unshare, argv, env, None)
+            }
+        };
         let mut env = vec![
             ("PATH".to_owned(), "/usr/bin:/bin".to_owned()),
             ("HOME".to_owned(), working_dir.display().to_string()),
         ];
-        env.extend(command.env.iter().cloned());
+        env.extend(engine_env);
         env.extend(request.env.iter().map(|(k, v)| (k.clone(), v.clone())));
         let timeout = request
             .timeout_s
@@ -316,11 +346,11 @@ impl CompatService {
         // CPU time can never usefully exceed the wall-clock limit.
         limits.cpu_s = limits.cpu_s.min(timeout.as_secs().max(1));
         let handle = self.launcher.launch(LaunchSpec {
-            program: command.program.clone().into(),
-            args: command.args.iter().map(OsString::from).collect(),
+            program: launcher.into(),
+            args: launcher_args,
             env,
             working_dir: working_dir.clone(),
-            exe_fd: Some(program.fd),
+            exe_fd,
             credentials,
             limits,
             output_limit: config.output_limit,
@@ -345,6 +375,7 @@ impl CompatService {
             run_as,
             working_dir: working_dir.display().to_string(),
             tcg_plugin: plugin.is_some(),
+            binfmt: registration.is_some(),
             state: ProcessState::Running,
             started_at: Utc::now(),
             finished_at: None,
