@@ -53,8 +53,12 @@ pub enum CompatCommand {
     /// Stop a process.
     Kill { id: String },
     /// binfmt_misc: the host's table, whether this kernel has private
-    /// instances, and each profile's registration.
-    Binfmt,
+    /// instances, and each profile's registration; `register`/`unregister`
+    /// change the host's own table (when the server allows it).
+    Binfmt {
+        #[command(subcommand)]
+        action: Option<BinfmtAction>,
+    },
 }
 
 fn print<T: Serialize>(value: &T, format: Format) -> anyhow::Result<()> {
@@ -181,6 +185,14 @@ fn table(processes: &[CompatProcess]) {
     }
 }
 
+#[derive(Debug, Subcommand)]
+pub enum BinfmtAction {
+    /// Register a profile in the host's binfmt_misc table.
+    Register { profile: String },
+    /// Remove a profile's entry from the host's binfmt_misc table.
+    Unregister { profile: String },
+}
+
 pub async fn run(client: &Client, command: CompatCommand, format: Format) -> anyhow::Result<()> {
     match command {
         CompatCommand::Engines => print(&client.compat_engines().await?, format),
@@ -299,7 +311,20 @@ pub async fn run(client: &Client, command: CompatCommand, format: Format) -> any
             table(&processes);
             Ok(())
         }
-        CompatCommand::Binfmt => {
+        CompatCommand::Binfmt {
+            action: Some(action),
+        } => {
+            let registration = match action {
+                BinfmtAction::Register { profile } => {
+                    client.register_compat_binfmt(&profile).await?
+                }
+                BinfmtAction::Unregister { profile } => {
+                    client.unregister_compat_binfmt(&profile).await?
+                }
+            };
+            print(&registration, format)
+        }
+        CompatCommand::Binfmt { action: None } => {
             let status = client.compat_binfmt().await?;
             if format != Format::Table {
                 return print(&status, format);

@@ -401,6 +401,13 @@ fn compat_run_reports_the_cost_and_binfmt_shows_the_registrations() {
         "{table}"
     );
     assert!(table.contains(":corridor-riscv64-linux:M:0:"), "{table}");
+    // The host's own table only when the server is configured for it.
+    let (ok, _, err) = corridorctl(&server, &["compat", "binfmt", "register", "riscv64-linux"]);
+    assert!(!ok);
+    assert!(
+        err.contains("SystemWideOff") || err.contains("binfmt_system_wide"),
+        "{err}"
+    );
 
     let exe_arg = exe.display().to_string();
     let (ok, stdout, err) = corridorctl(&server, &["compat", "run", "--binfmt", &exe_arg]);

@@ -1,8 +1,8 @@
 //! compatd: translation engines, profiles and launched processes.
 
 use corridor_model::compat::{
-    BinfmtStatus, CompatProcess, CompatProfile, EngineReport, LaunchRequest, ProfileRequest,
-    RenderedConfig,
+    BinfmtProfileRegistration, BinfmtStatus, CompatProcess, CompatProfile, EngineReport,
+    LaunchRequest, ProfileRequest, RenderedConfig,
 };
 
 use crate::{Client, Result, encode_segment};
@@ -62,6 +62,27 @@ impl Client {
     /// `GET /v1/compat/binfmt`.
     pub async fn compat_binfmt(&self) -> Result<BinfmtStatus> {
         self.get_json("/v1/compat/binfmt").await
+    }
+
+    /// `PUT /v1/compat/binfmt/{name}`: registers the profile in the host's
+    /// table (when the server allows it).
+    pub async fn register_compat_binfmt(&self, name: &str) -> Result<BinfmtProfileRegistration> {
+        self.send_json(
+            reqwest::Method::PUT,
+            &format!("/v1/compat/binfmt/{}", encode_segment(name)),
+            None::<&()>,
+        )
+        .await
+    }
+
+    /// `DELETE /v1/compat/binfmt/{name}`.
+    pub async fn unregister_compat_binfmt(&self, name: &str) -> Result<BinfmtProfileRegistration> {
+        self.send_json(
+            reqwest::Method::DELETE,
+            &format!("/v1/compat/binfmt/{}", encode_segment(name)),
+            None::<&()>,
+        )
+        .await
     }
 
     pub async fn compat_processes(&self) -> Result<Vec<CompatProcess>> {

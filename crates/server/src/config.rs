@@ -253,6 +253,9 @@ pub struct CompatSettings {
     /// Whether QEMU's dynamic build runs programs with compatd's TCG
     /// plugin counting guest instructions (default on).
     pub count_instructions: Option<bool>,
+    /// Whether profiles may be registered in the host's own binfmt_misc
+    /// table through the API (default off).
+    pub binfmt_system_wide: Option<bool>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -264,6 +267,7 @@ struct FileCompat {
     run_as_gid: Option<u32>,
     work_dir: Option<PathBuf>,
     count_instructions: Option<bool>,
+    binfmt_system_wide: Option<bool>,
 }
 
 /// memqosd settings (`[ffm]` in the file).
@@ -565,6 +569,7 @@ impl Config {
             },
             work_dir: file.compat.work_dir,
             count_instructions: file.compat.count_instructions,
+            binfmt_system_wide: file.compat.binfmt_system_wide,
         };
         let optics = OpticsSettings {
             backend: overrides.optics.or(file.optics.backend).unwrap_or_default(),
@@ -712,6 +717,9 @@ impl Config {
         }
         if let Some(count) = self.compat.count_instructions {
             compat.count_instructions = count;
+        }
+        if let Some(system_wide) = self.compat.binfmt_system_wide {
+            compat.binfmt_system_wide = system_wide;
         }
         compat
     }

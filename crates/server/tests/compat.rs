@@ -287,6 +287,20 @@ async fn binfmt_shows_the_host_table_and_a_launch_goes_through_a_private_registr
     )
     .await;
     assert_eq!(tenant.status, 403);
+    // The host's own table is off limits unless configured.
+    let refused = send(
+        admin,
+        "PUT",
+        server.url("/v1/compat/binfmt/riscv64-linux"),
+        "",
+    )
+    .await;
+    assert_problem(&refused, 409);
+    assert_eq!(
+        refused.body["reason"], "SystemWideOff",
+        "{:?}",
+        refused.body
+    );
 
     let reply = send(
         admin,

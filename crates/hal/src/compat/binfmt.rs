@@ -47,6 +47,37 @@ pub enum BinfmtHostError {
     Spawn(#[source] std::io::Error),
     #[error("waiting for the namespaced program failed")]
     Wait(#[source] std::io::Error),
+    #[error("the kernel refused the write to {path}")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Registers `registration` in the binfmt_misc table mounted at `root`
+/// (the kernel parses the string written to `register`; it refuses a name
+/// already taken with `EEXIST`).
+///
+/// # Errors
+/// [`BinfmtHostError::Registration`] when it cannot be written as a
+/// string, [`BinfmtHostError::Write`] when the kernel refuses it.
+pub fn register(root: &Path, registration: &Registration) -> Result<(), BinfmtHostError> {
+    let line = registration.render()?;
+    let path = root.join("register");
+    // One write(2): the kernel reads the whole registration from it.
+    std::fs::write(&path, line).map_err(|source| BinfmtHostError::Write { path, source })
+}
+
+/// Removes the entry `name` from the table mounted at `root` (writing `-1`
+/// to its file, as the kernel documents).
+///
+/// # Errors
+/// [`BinfmtHostError::Write`] when there is no such entry or the kernel
+/// refuses.
+pub fn unregister(root: &Path, name: &str) -> Result<(), BinfmtHostError> {
+    let path = root.join(name);
+    std::fs::write(&path, "-1").map_err(|source| BinfmtHostError::Write { path, source })
 }
 
 /// Reads the binfmt_misc table mounted at `root` (the host's is

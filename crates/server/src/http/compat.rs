@@ -7,8 +7,8 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use corridor_model::compat::{
-    BinfmtStatus, CompatProcess, CompatProfile, EngineReport, LaunchRequest, ProfileRequest,
-    ProfileSpec, RenderedConfig,
+    BinfmtProfileRegistration, BinfmtStatus, CompatProcess, CompatProfile, EngineReport,
+    LaunchRequest, ProfileRequest, ProfileSpec, RenderedConfig,
 };
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -24,6 +24,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_compat_engines))
         .routes(routes!(get_compat_binfmt))
+        .routes(routes!(register_compat_binfmt, unregister_compat_binfmt))
         .routes(routes!(create_compat_profile, list_compat_profiles))
         .routes(routes!(
             get_compat_profile,
@@ -77,6 +78,55 @@ pub async fn list_compat_engines(
 )]
 pub async fn get_compat_binfmt(State(state): State<AppState>) -> ApiResult<Json<BinfmtStatus>> {
     Ok(Json(state.plane.compat.binfmt().await?))
+}
+
+/// Register profile `name` in the host's own binfmt_misc table (entry
+/// `corridor-<name>`): from then on the kernel runs that architecture's
+/// programs under the profile's interpreter for every process on the
+/// host. Refused (409) unless `[compat] binfmt_system_wide = true` and
+/// corridord is root; `SystemWideOff`, `NotPrivileged`,
+/// `EngineNotInstalled`, `RegistrationInvalid` and `AlreadyRegistered` say
+/// why.
+#[utoipa::path(
+    put,
+    path = "/v1/compat/binfmt/{name}",
+    tag = "compatd",
+    security(("mtls" = ["infrastructure"])),
+    params(("name" = String, Path, description = "Profile name")),
+    responses(
+        (status = 200, description = "Registered; the profile's registration as the host's table now shows it", body = BinfmtProfileRegistration),
+        (status = 409, description = "Not allowed here, or registered already (reason)", body = corridor_model::problem::Problem, content_type = "application/problem+json"),
+        NotFoundProblem,
+    )
+)]
+pub async fn register_compat_binfmt(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> ApiResult<Json<BinfmtProfileRegistration>> {
+    Ok(Json(state.plane.compat.register_system_wide(&name).await?))
+}
+
+/// Remove profile `name`'s entry (`corridor-<name>`) from the host's
+/// binfmt_misc table; 404 when it is not there, 409 as for `PUT`.
+#[utoipa::path(
+    delete,
+    path = "/v1/compat/binfmt/{name}",
+    tag = "compatd",
+    security(("mtls" = ["infrastructure"])),
+    params(("name" = String, Path, description = "Profile name")),
+    responses(
+        (status = 200, description = "Removed; the profile's registration as the host's table now shows it", body = BinfmtProfileRegistration),
+        (status = 409, description = "Not allowed here (reason)", body = corridor_model::problem::Problem, content_type = "application/problem+json"),
+        NotFoundProblem,
+    )
+)]
+pub async fn unregister_compat_binfmt(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> ApiResult<Json<BinfmtProfileRegistration>> {
+    Ok(Json(
+        state.plane.compat.unregister_system_wide(&name).await?,
+    ))
 }
 
 /// Create a translation profile.

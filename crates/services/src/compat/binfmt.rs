@@ -91,6 +91,106 @@ impl CompatService {
         Ok(registration)
     }
 
+    /// `PUT /v1/compat/binfmt/{name}`: registers profile `name` in the
+    /// host's own table, when `binfmt_system_wide` allows it and corridord
+    /// is root. The entry is named `corridor-<name>`.
+    pub async fn register_system_wide(
+        &self,
+        name: &str,
+    ) -> Result<BinfmtProfileRegistration, CompatError> {
+        self.system_wide_allowed()?;
+        let profile = self.profiles.get(name).await?;
+        let interpreter = self
+            .translator(profile.spec.engine, profile.spec.guest_arch)
+            .ok_or_else(|| CompatError::BinfmtConflict {
+                reason: "EngineNotInstalled",
+                message: format!(
+                    "profile {name} runs under {} for {}, which is not installed here",
+                    profile.spec.engine, profile.spec.guest_arch
+                ),
+            })?
+            .path
+            .display()
+            .to_string();
+        let registration = registration_for(
+            &profile.id,
+            profile.spec.guest_arch,
+            &interpreter,
+            &profile.spec.binfmt_flags,
+        )
+        .map_err(|e| CompatError::BinfmtConflict {
+            reason: "RegistrationInvalid",
+            message: format!("profile {name}'s binfmt_misc registration: {e}"),
+        })?;
+        let root = Path::new(HOST_BINFMT_ROOT);
+        if root.join(&registration.name).exists() {
+            return Err(CompatError::BinfmtConflict {
+                reason: "AlreadyRegistered",
+                message: format!(
+                    "{} is registered already (DELETE /v1/compat/binfmt/{name} first)",
+                    registration.name
+                ),
+            });
+        }
+        match host::register(root, &registration) {
+            // Registered by someone else since the check.
+            Err(host::BinfmtHostError::Write { source, .. })
+                if source.kind() == std::io::ErrorKind::AlreadyExists =>
+            {
+                return Err(CompatError::BinfmtConflict {
+                    reason: "AlreadyRegistered",
+                    message: format!("{} is registered already", registration.name),
+                });
+            }
+            other => other?,
+        }
+        let table = host::read_table(root)?;
+        Ok(self.registration_view(&profile, &table.entries))
+    }
+
+    /// `DELETE /v1/compat/binfmt/{name}`: removes `corridor-<name>` from
+    /// the host's table.
+    pub async fn unregister_system_wide(
+        &self,
+        name: &str,
+    ) -> Result<BinfmtProfileRegistration, CompatError> {
+        self.system_wide_allowed()?;
+        let profile = self.profiles.get(name).await?;
+        let root = Path::new(HOST_BINFMT_ROOT);
+        let entry = format!("corridor-{}", profile.id);
+        if !root.join(&entry).exists() {
+            return Err(CompatError::BinfmtEntryNotFound(entry));
+        }
+        match host::unregister(root, &entry) {
+            // Removed by someone else since the check.
+            Err(host::BinfmtHostError::Write { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound =>
+            {
+                return Err(CompatError::BinfmtEntryNotFound(entry));
+            }
+            other => other?,
+        }
+        let table = host::read_table(root)?;
+        Ok(self.registration_view(&profile, &table.entries))
+    }
+
+    fn system_wide_allowed(&self) -> Result<(), CompatError> {
+        if !self.config().binfmt_system_wide {
+            return Err(CompatError::BinfmtConflict {
+                reason: "SystemWideOff",
+                message: "system-wide binfmt_misc registration is off ([compat] binfmt_system_wide = true enables it); a launch with binfmt uses a private registration instead".into(),
+            });
+        }
+        if !corridor_hal::compat::running_as_root() {
+            return Err(CompatError::BinfmtConflict {
+                reason: "NotPrivileged",
+                message: "corridord is not root: only root writes the host's binfmt_misc table"
+                    .into(),
+            });
+        }
+        Ok(())
+    }
+
     /// `GET /v1/compat/binfmt`.
     pub async fn binfmt(&self) -> Result<BinfmtStatus, CompatError> {
         let profiles = self.launchable_profiles(&Caller::system()).await?;

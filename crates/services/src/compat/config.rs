@@ -27,6 +27,10 @@ pub struct CompatConfig {
     /// Whether programs under a dynamic QEMU build run with compatd's TCG
     /// plugin counting the guest instructions and translated blocks.
     pub count_instructions: bool,
+    /// Whether `PUT /v1/compat/binfmt/{name}` may register a profile in the
+    /// host's own binfmt_misc table (off by default: it changes how every
+    /// process on the host runs those programs; it also needs root).
+    pub binfmt_system_wide: bool,
 }
 
 impl CompatConfig {
@@ -51,6 +55,7 @@ impl Default for CompatConfig {
             output_limit: 64 * 1024,
             keep_finished: 256,
             count_instructions: true,
+            binfmt_system_wide: false,
         }
     }
 }

@@ -39,6 +39,16 @@ pub enum CompatError {
     Launch(#[from] corridor_hal::compat::LaunchError),
     #[error("reading the host's binfmt_misc table")]
     Binfmt(#[from] corridor_hal::compat::binfmt::BinfmtHostError),
+    /// A system-wide binfmt_misc change that cannot be made now: 409 with
+    /// `reason`.
+    #[error("{message}")]
+    BinfmtConflict {
+        reason: &'static str,
+        message: String,
+    },
+    /// No entry of this name in the host's table.
+    #[error("no binfmt_misc entry {0:?} in the host's table")]
+    BinfmtEntryNotFound(String),
 }
 
 impl CompatError {
@@ -62,6 +72,10 @@ impl ToProblem for CompatError {
             } => Problem::validation(vec![FieldViolation::new(*pointer, *rule, message.clone())]),
             CompatError::Invalid(violations) => Problem::validation(violations.clone()),
             CompatError::ProcessNotFound(id) => Problem::not_found("compat process", id),
+            CompatError::BinfmtConflict { reason, message } => {
+                Problem::conflict(*reason, message.clone())
+            }
+            CompatError::BinfmtEntryNotFound(name) => Problem::not_found("binfmt_misc entry", name),
             CompatError::WorkingDir { .. }
             | CompatError::PluginInstall { .. }
             | CompatError::Launch(_)
