@@ -121,6 +121,49 @@ enum Command {
         #[command(subcommand)]
         command: PkiCommand,
     },
+    /// Print a shell completion script: `corridorctl completion bash >
+    /// /usr/share/bash-completion/completions/corridorctl` (`make install`
+    /// installs all three).
+    Completion {
+        #[arg(value_enum)]
+        shell: CompletionShell,
+    },
+    /// Print corridorctl's man page (roff, section 1); `make install`
+    /// installs it.
+    #[command(hide = true)]
+    Manpage,
+}
+
+/// The shells `completion` writes for.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum CompletionShell {
+    Bash,
+    Zsh,
+    Fish,
+}
+
+/// Completion and man page: generated from the clap definitions, so they
+/// cannot disagree with the flags; no server needed.
+fn generated(command: &Command) -> Option<std::io::Result<()>> {
+    use clap::CommandFactory;
+    let mut cli = Cli::command();
+    let mut out = std::io::stdout();
+    match command {
+        Command::Completion { shell } => {
+            let shell = match shell {
+                CompletionShell::Bash => clap_complete::Shell::Bash,
+                CompletionShell::Zsh => clap_complete::Shell::Zsh,
+                CompletionShell::Fish => clap_complete::Shell::Fish,
+            };
+            // Into a buffer first: clap_complete panics on a write error
+            // (a closed pipe, `| head`), and this reports it instead.
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut cli, "corridorctl", &mut script);
+            Some(std::io::Write::write_all(&mut out, &script))
+        }
+        Command::Manpage => Some(clap_mangen::Man::new(cli).section("1").render(&mut out)),
+        _ => None,
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -170,6 +213,9 @@ async fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> Result<(), anyhow::Error> {
+    if let Some(written) = generated(&cli.command) {
+        return Ok(written?);
+    }
     if let Command::Pki { command } = cli.command {
         return pki(&config::state_dir(cli.state_dir.as_deref())?, command);
     }
@@ -186,7 +232,9 @@ async fn run(cli: Cli) -> Result<(), anyhow::Error> {
         Client::new(&server)?
     };
     match cli.command {
-        Command::Pki { .. } => unreachable!("handled above"),
+        Command::Pki { .. } | Command::Completion { .. } | Command::Manpage => {
+            unreachable!("handled above")
+        }
         Command::Corridor { command } => corridor::run(&client, command, cli.output).await,
         Command::Compat { command } => compat::run(&client, command, cli.output).await,
         Command::Calibrate(args) => calibrate::run(&client, args, cli.output).await,

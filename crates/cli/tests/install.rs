@@ -66,9 +66,42 @@ fn make_install_lays_out_binaries_config_and_a_unit_that_verifies() {
         "etc/corridoros/corridord.toml",
         "usr/local/lib/systemd/system/corridord.service",
         "usr/local/lib/sysusers.d/corridoros.conf",
+        "usr/local/share/man/man8/corridord.8",
+        "usr/local/share/man/man1/corridorctl.1",
+        "usr/local/share/bash-completion/completions/corridorctl",
+        "usr/local/share/zsh/vendor-completions/_corridorctl",
+        "usr/local/share/fish/vendor_completions.d/corridorctl.fish",
     ] {
         assert!(stage.join(file).is_file(), "{file} not installed");
     }
+    // The man pages describe the binaries' real flags (generated from the
+    // clap definitions).
+    let page = std::fs::read_to_string(stage.join("usr/local/share/man/man8/corridord.8")).unwrap();
+    assert!(
+        page.starts_with(".ie") && page.contains(".TH corridord 8"),
+        "{page}"
+    );
+    assert!(page.contains("\\-\\-listen"), "{page}");
+    let page =
+        std::fs::read_to_string(stage.join("usr/local/share/man/man1/corridorctl.1")).unwrap();
+    assert!(
+        page.contains(".TH corridorctl 1") && page.contains("compat"),
+        "{page}"
+    );
+    // bash loads the completion and binds it to corridorctl.
+    let bash = Command::new("bash")
+        .arg("-c")
+        .arg("source \"$1\" && complete -p corridorctl")
+        .arg("bash")
+        .arg(stage.join("usr/local/share/bash-completion/completions/corridorctl"))
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&bash.stdout);
+    assert!(
+        bash.status.success() && said.contains("-F _corridorctl corridorctl"),
+        "{said}{}",
+        String::from_utf8_lossy(&bash.stderr)
+    );
     let unit =
         std::fs::read_to_string(stage.join("usr/local/lib/systemd/system/corridord.service"))
             .unwrap();
@@ -95,6 +128,12 @@ fn make_install_lays_out_binaries_config_and_a_unit_that_verifies() {
     // uninstall removes what install laid out, keeping the configuration.
     make(&["uninstall".into(), format!("DESTDIR={}", stage.display())]);
     assert!(!stage.join("usr/local/bin/corridord").exists());
+    assert!(!stage.join("usr/local/share/man/man8/corridord.8").exists());
+    assert!(
+        !stage
+            .join("usr/local/share/bash-completion/completions/corridorctl")
+            .exists()
+    );
     assert!(
         !stage
             .join("usr/local/lib/systemd/system/corridord.service")

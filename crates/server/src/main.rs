@@ -33,6 +33,10 @@ enum Command {
     CheckTopology { path: std::path::PathBuf },
     /// Print the embedded default topology and exit.
     DefaultTopology,
+    /// Print corridord's man page (roff, section 8) and exit; `make
+    /// install` installs it.
+    #[command(hide = true)]
+    Manpage,
 }
 
 /// mimalloc instead of glibc's allocator: corridord allocates many small,
@@ -66,6 +70,16 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::Manpage => {
+            let page = clap_mangen::Man::new(<Cli as clap::CommandFactory>::command()).section("8");
+            match page.render(&mut std::io::stdout()) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(error) => {
+                    eprintln!("corridord: writing the man page: {error}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::All => run(&cli.overrides),
     }
 }
