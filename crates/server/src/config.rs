@@ -61,6 +61,11 @@ pub struct Overrides {
     #[arg(long = "log", env = "CORRIDOR_LOG", global = true)]
     pub log_filter: Option<String>,
 
+    /// OTLP/HTTP endpoint traces are sent to, e.g.
+    /// http://127.0.0.1:4318/v1/traces [default: no tracing export]
+    #[arg(long, env = "CORRIDOR_OTLP_ENDPOINT", global = true)]
+    pub otlp_endpoint: Option<String>,
+
     /// Serve plain HTTP without authentication (every caller is admin).
     /// For a developer's own machine only; logs a warning at start.
     #[arg(long, env = "CORRIDOR_INSECURE_DEV", global = true)]
@@ -359,6 +364,7 @@ struct FileAudit {
 struct FileLog {
     format: Option<LogFormat>,
     filter: Option<String>,
+    otlp_endpoint: Option<String>,
 }
 
 /// Where corridord keeps its state.
@@ -381,6 +387,8 @@ pub struct Config {
     pub time_scale: Option<f64>,
     pub log_format: LogFormat,
     pub log_filter: String,
+    /// Where traces go over OTLP/HTTP (JSON); `None`: nowhere.
+    pub otlp_endpoint: Option<String>,
     /// The file the settings came from, if any, for the startup log.
     pub source: Option<PathBuf>,
     /// Plain HTTP, no authentication.
@@ -622,6 +630,7 @@ impl Config {
                 .clone()
                 .or(file.log.filter)
                 .unwrap_or_else(|| "info".to_string()),
+            otlp_endpoint: overrides.otlp_endpoint.clone().or(file.log.otlp_endpoint),
             source,
         })
     }
@@ -655,6 +664,7 @@ impl Config {
             time_scale: None,
             log_format: LogFormat::Json,
             log_filter: "warn".into(),
+            otlp_endpoint: None,
             source: None,
             insecure_dev: false,
             security_domains: Vec::new(),

@@ -6,6 +6,7 @@
 pub mod audit;
 pub mod config;
 pub mod http;
+pub mod logging;
 pub mod metered_store;
 pub mod metrics;
 pub mod platform_tpm;

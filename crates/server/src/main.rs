@@ -3,10 +3,9 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use corridor_server::config::{Config, LogFormat, Overrides};
+use corridor_server::config::{Config, Overrides};
 use corridor_server::{Daemon, reload_on_sighup, shutdown_signal};
 use corridor_services::error::error_chain;
-use tracing_subscriber::EnvFilter;
 
 /// CorridorOS control-plane daemon: photonic corridors, free-form memory,
 /// CXL fabric, calibration and attestation behind one REST API.
@@ -92,7 +91,13 @@ fn run(overrides: &Overrides) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    init_logging(&config);
+    let _logging = match corridor_server::logging::init(&config) {
+        Ok(guard) => guard,
+        Err(error) => {
+            eprintln!("corridord: {}", error_chain(&error));
+            return ExitCode::FAILURE;
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("corridord")
@@ -126,16 +131,5 @@ fn run(overrides: &Overrides) -> ExitCode {
             tracing::error!(error = %error_chain(&error), "corridord failed");
             ExitCode::FAILURE
         }
-    }
-}
-
-fn init_logging(config: &Config) {
-    let filter = EnvFilter::try_new(&config.log_filter).unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match config.log_format {
-        LogFormat::Json => builder.json().flatten_event(true).init(),
-        LogFormat::Text => builder.init(),
     }
 }

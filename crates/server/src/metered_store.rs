@@ -10,7 +10,14 @@ use corridor_store::{
     Txn, TxnResponse, WatchStream,
 };
 
+use tracing::Instrument;
+
 use crate::metrics::Metrics;
+
+/// A store transaction's span: a child of the request that caused it.
+fn txn_span(kind: &'static str) -> tracing::Span {
+    tracing::info_span!("store.txn", otel.name = %format_args!("store {kind}"), store.kind = kind)
+}
 
 #[derive(Debug)]
 pub struct MeteredStore {
@@ -57,14 +64,18 @@ impl StateStore for MeteredStore {
 
     async fn txn(&self, txn: Txn) -> Result<TxnResponse, StoreError> {
         let started = std::time::Instant::now();
-        let result = self.inner.txn(txn).await;
+        let result = self.inner.txn(txn).instrument(txn_span("txn")).await;
         self.observe_txn("txn", started, result.as_ref());
         result
     }
 
     async fn txn_with_new_lease(&self, ttl: Duration, txn: Txn) -> Result<LeasedTxn, StoreError> {
         let started = std::time::Instant::now();
-        let result = self.inner.txn_with_new_lease(ttl, txn).await;
+        let result = self
+            .inner
+            .txn_with_new_lease(ttl, txn)
+            .instrument(txn_span("txn_with_new_lease"))
+            .await;
         let response = result.as_ref().map(|leased| &leased.response);
         self.observe_txn("txn_with_new_lease", started, response);
         result
@@ -72,7 +83,11 @@ impl StateStore for MeteredStore {
 
     async fn txn_then_revoke(&self, txn: Txn, lease: LeaseId) -> Result<TxnResponse, StoreError> {
         let started = std::time::Instant::now();
-        let result = self.inner.txn_then_revoke(txn, lease).await;
+        let result = self
+            .inner
+            .txn_then_revoke(txn, lease)
+            .instrument(txn_span("txn_then_revoke"))
+            .await;
         self.observe_txn("txn_then_revoke", started, result.as_ref());
         result
     }

@@ -12,6 +12,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
+use tracing::Instrument;
 
 use chrono::{DateTime, Utc};
 use corridor_hal::cxl::{CxlSnapshot, DiscoveredMemdev, LinuxCxlDiscovery};
@@ -556,7 +557,9 @@ impl DeviceInventory {
         let observed = match &self.source {
             DeviceSource::Fabric(fabric) => {
                 let fabric = Arc::clone(fabric);
+                let span = tracing::Span::current();
                 let scanned = tokio::task::spawn_blocking(move || {
+                    let _entered = span.entered();
                     fabric
                         .lock()
                         .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -686,7 +689,10 @@ async fn poll(
         let Some(inventory) = inventory.upgrade() else {
             return;
         };
-        if let Err(error) = inventory.observe().await {
+        // One trace per pass: its FM API commands and store writes are
+        // children of this span.
+        let pass = tracing::info_span!("inventory.observe");
+        if let Err(error) = inventory.observe().instrument(pass).await {
             tracing::warn!(error = %crate::error::error_chain(&error), "device inventory not updated");
         }
     }

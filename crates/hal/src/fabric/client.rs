@@ -79,6 +79,15 @@ impl<T: FmTransport> FmClient<T> {
 
     /// Sends one command to the endpoint itself.
     pub fn call(&mut self, request: &Request) -> Result<Response, FabricError> {
+        let opcode = request.opcode();
+        let _span = tracing::info_span!(
+            "fmapi.command",
+            otel.name = %format_args!("FM API {}", opcode.name().unwrap_or("vendor")),
+            otel.kind = "client",
+            fmapi.opcode = %format_args!("{:04X}h", opcode.0),
+            peer = self.peer(),
+        )
+        .entered();
         let (tag, message) = self.encode(request)?;
         let reply = self.transport.exchange(&message);
         self.buf = message;

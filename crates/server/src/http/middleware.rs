@@ -8,6 +8,7 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderName, HeaderValue};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use tracing::Instrument;
 
 use super::AppState;
 use crate::audit::AuditEntry;
@@ -43,26 +44,44 @@ pub async fn observe(State(state): State<AppState>, request: Request, next: Next
     request
         .extensions_mut()
         .insert(RequestId(request_id.clone()));
-    let mut response = next.run(request).await;
+    // The request's span: its children are the store transactions and
+    // device commands it causes; exported over OTLP when configured.
+    let span = tracing::info_span!(
+        "http.request",
+        otel.name = %format_args!("{method} {route}"),
+        otel.kind = "server",
+        http.request.method = %method,
+        http.route = %route,
+        http.response.status_code = tracing::field::Empty,
+        request_id = %request_id,
+        trace_id = tracing::field::Empty,
+    );
+    if let Some(trace_id) = crate::logging::trace_id(&span) {
+        span.record("trace_id", trace_id);
+    }
+    let mut response = next.run(request).instrument(span.clone()).await;
     if route != "unmatched" {
         response = hold_to_contract(&state, &method, &route, response);
     }
     let elapsed = started.elapsed();
     let status = response.status().as_u16();
+    span.record("http.response.status_code", status);
     state
         .metrics
         .observe_request(method.as_str(), &route, status, elapsed);
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         response.headers_mut().insert(REQUEST_ID_HEADER, value);
     }
-    tracing::debug!(
-        request_id,
-        method = %method,
-        route,
-        status,
-        micros = elapsed.as_micros() as u64,
-        "request"
-    );
+    span.in_scope(|| {
+        tracing::debug!(
+            request_id,
+            method = %method,
+            route,
+            status,
+            micros = elapsed.as_micros() as u64,
+            "request"
+        );
+    });
     response
 }
 

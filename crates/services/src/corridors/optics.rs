@@ -176,7 +176,10 @@ where
         return job(plant.as_ref());
     }
     let plant = Arc::clone(plant);
-    match tokio::task::spawn_blocking(move || job(plant.as_ref())).await {
+    // The plant's device I/O belongs to the caller's span (a request's or a
+    // reconcile pass's).
+    let span = tracing::Span::current();
+    match tokio::task::spawn_blocking(move || span.in_scope(|| job(plant.as_ref()))).await {
         Ok(outcome) => outcome,
         // A panic in the job is a bug: let it surface as it would inline.
         Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),

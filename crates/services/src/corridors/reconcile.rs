@@ -8,6 +8,7 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
+use tracing::Instrument;
 
 use chrono::{DateTime, Utc};
 use corridor_model::corridor::{Corridor, CorridorStatus, EyeMargin, LaneState};
@@ -156,7 +157,8 @@ pub fn spawn(service: Arc<CorridorService>, interval: Duration) -> ReconcilerHan
             tokio::select! {
                 _ = &mut stopped => return,
                 _ = ticker.tick() => {
-                    if let Err(e) = reconcile_once(&service).await {
+                    let pass = tracing::info_span!("corrd.reconcile");
+                    if let Err(e) = reconcile_once(&service).instrument(pass).await {
                         tracing::warn!(error = %crate::error::error_chain(&e), "corridor reconcile pass failed");
                     }
                 }

@@ -790,7 +790,10 @@ async fn contention_backoff(attempt: usize) {
 async fn blocking<T: Send + 'static>(
     job: impl FnOnce() -> Result<T, program::ProgramError> + Send + 'static,
 ) -> Result<T, PathError> {
-    tokio::task::spawn_blocking(job)
+    // The FM API commands the job sends belong to the caller's span (the
+    // request's, for a trace).
+    let span = tracing::Span::current();
+    tokio::task::spawn_blocking(move || span.in_scope(job))
         .await
         .map_err(|_| PathError::Cancelled)?
         .map_err(PathError::from)
