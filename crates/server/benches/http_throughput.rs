@@ -1,6 +1,8 @@
 //! HTTP benchmark of a real corridord process on loopback:
 //! cold start to `/readyz`, idle RSS, and `GET /v1/fabman/devices` with 32
-//! keep-alive connections (throughput, p50/p99 latency).
+//! keep-alive connections (throughput, p50/p99 latency), with the tracing
+//! spans disabled by the log filter and enabled without a collector, side by
+//! side.
 //!
 //! The load generator is a minimal HTTP/1.1 client over raw TCP so that, on
 //! a 2-core machine, it takes as little CPU from the server as possible.
@@ -140,12 +142,41 @@ async fn main() {
     tokio::time::sleep(Duration::from_secs(1)).await;
     let idle_rss = server.rss_kib().unwrap_or(0);
     println!("idle RSS after start: {:.1} MiB", idle_rss as f64 / 1024.0);
+    drop(server);
 
+    // Side by side, alternating: the request, store and device spans
+    // disabled by the log filter (`--log warn`, the level these figures
+    // were always taken at) and enabled with no OTLP collector (`--log
+    // info`, corridord's default), so the spans' own cost shows.
     let duration = Duration::from_secs(seconds);
+    for round in 1..=2 {
+        for (name, filter) in [
+            ("spans off (--log warn)", "warn"),
+            ("spans on, no collector (--log info)", "info"),
+        ] {
+            let server = Server::spawn_with(true, &["--log", filter]);
+            assert!(wait_ready(server.addr, Duration::from_secs(10)).await);
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            let (rps, p50, p99, count, errors) = load(server.addr, duration).await;
+            println!(
+                "round {round}, {name}: GET {PATH}: {rps:.0} req/s, p50 {p50:.2} ms, p99 {p99:.2} ms, {count} requests, {errors} errors"
+            );
+            if round == 2 && filter == "info" {
+                println!(
+                    "RSS after load: {:.1} MiB",
+                    server.rss_kib().unwrap_or(0) as f64 / 1024.0
+                );
+            }
+        }
+    }
+}
+
+/// `duration` of load on 32 keep-alive connections after a 1 s warm-up:
+/// requests per second, p50 and p99 in ms, requests, errors.
+async fn load(addr: SocketAddr, duration: Duration) -> (f64, f64, f64, usize, u64) {
     let warmup = Duration::from_secs(1);
     let mut tasks = Vec::new();
     for _ in 0..CONNECTIONS {
-        let addr = server.addr;
         tasks.push(tokio::spawn(async move {
             let mut connection = Connection::open(addr, PATH).await.expect("connect");
             let start = Instant::now();
@@ -173,15 +204,11 @@ async fn main() {
         errors += e;
     }
     latencies.sort();
-    let rps = latencies.len() as f64 / duration.as_secs_f64();
-    println!(
-        "GET {PATH}: {rps:.0} req/s, p50 {:.2} ms, p99 {:.2} ms, {} requests, {errors} errors",
+    (
+        latencies.len() as f64 / duration.as_secs_f64(),
         percentile(&latencies, 0.5).as_secs_f64() * 1e3,
         percentile(&latencies, 0.99).as_secs_f64() * 1e3,
-        latencies.len()
-    );
-    println!(
-        "RSS after load: {:.1} MiB",
-        server.rss_kib().unwrap_or(0) as f64 / 1024.0
-    );
+        latencies.len(),
+        errors,
+    )
 }

@@ -42,12 +42,14 @@ impl Server {
             .arg(addr.to_string())
             .arg("--state-dir")
             .arg(state.path())
-            .arg("--log")
-            .arg("warn")
             .stdout(Stdio::null())
             .stderr(Stdio::null());
         if insecure {
             command.arg("--insecure-dev");
+        }
+        // Quiet unless the caller chose a filter (clap takes `--log` once).
+        if !args.contains(&"--log") {
+            command.args(["--log", "warn"]);
         }
         command.args(args);
         let started = Instant::now();
