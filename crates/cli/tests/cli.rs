@@ -362,13 +362,10 @@ fn spawn_watch(server: &Server, kind: &str) -> std::process::Child {
         .unwrap()
 }
 
-/// hello.riscv64, cross-compiled once per build into a directory of its own
-/// (the allowed launch root).
+/// hello.riscv64, cross-compiled once per build (its directory is the
+/// allowed launch root).
 fn hello_riscv64() -> std::path::PathBuf {
-    let out = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-compat-programs");
-    let source =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../compat/programs/hello.c");
-    corridor_hal::compat::cross::compile_c(&source, "riscv64", &out).unwrap()
+    corridor_hal::compat::cross::shipped_program("hello", "riscv64").unwrap()
 }
 
 #[test]

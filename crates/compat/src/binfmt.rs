@@ -460,26 +460,7 @@ impl Entry {
     /// Whether a file whose first bytes are `head` and whose name is
     /// `file_name` is handled by this entry (the kernel's check).
     pub fn matches(&self, head: &[u8], file_name: &str) -> bool {
-        if !self.enabled {
-            return false;
-        }
-        match &self.matcher {
-            Matcher::Extension(ext) => file_name.rsplit_once('.').is_some_and(|(_, e)| e == ext),
-            Matcher::Magic {
-                offset,
-                magic,
-                mask,
-            } => {
-                let start = *offset as usize;
-                let Some(window) = head.get(start..start + magic.len()) else {
-                    return false;
-                };
-                window.iter().enumerate().all(|(i, b)| {
-                    let m = mask.as_ref().map_or(0xff, |mask| mask[i]);
-                    b & m == magic[i] & m
-                })
-            }
-        }
+        self.enabled && self.matcher.claims(file_name, head)
     }
 }
 

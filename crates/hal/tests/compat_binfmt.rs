@@ -7,19 +7,11 @@ use std::time::Duration;
 
 use corridor_compat::registration_for;
 use corridor_hal::compat::binfmt::{HOST_BINFMT_ROOT, read_table, run_in_private_namespace};
-use corridor_hal::compat::cross::compile_c;
+use corridor_hal::compat::cross::shipped_program;
 use corridor_model::compat::GuestArch;
 
 fn hello_riscv64() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let out = exe
-        .parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("compat-programs");
-    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("../compat/programs/hello.c");
-    compile_c(&source, "riscv64", &out).unwrap()
+    shipped_program("hello", "riscv64").unwrap()
 }
 
 fn qemu_riscv64() -> String {

@@ -3,7 +3,7 @@
 //! that cannot read corridord's own keys, bad input as field problems,
 //! stopping a program, and who may launch and see what.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 mod common;
@@ -11,20 +11,12 @@ mod common;
 use common::clients::domain;
 use common::problem::{Reply, assert_problem, send};
 use common::server::{Options, Server};
-use corridor_hal::compat::cross::compile_c;
+use corridor_hal::compat::cross::shipped_program;
 use corridor_pki::Principal;
 use serde_json::{Value, json};
 
 fn hello_riscv64() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let out = exe
-        .parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("compat-programs");
-    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("../compat/programs/hello.c");
-    compile_c(&source, "riscv64", &out).unwrap()
+    shipped_program("hello", "riscv64").unwrap()
 }
 
 async fn start() -> Server {

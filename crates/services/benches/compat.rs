@@ -28,7 +28,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use corridor_hal::compat::cross::compile_c;
+use corridor_hal::compat::cross;
 use corridor_hal::compat::{LaunchSpec, Limits, ProcessLauncher, SpawnLauncher};
 use corridor_model::compat::{LaunchRequest, ProcessState};
 use corridor_services::Caller;
@@ -43,17 +43,11 @@ fn env_usize(name: &str, default: usize) -> usize {
 }
 
 fn out_dir() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    exe.parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("compat-programs")
+    cross::program_dir()
 }
 
 fn build(name: &str, target: &str) -> PathBuf {
-    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../compat/programs/{name}.c"));
-    compile_c(&source, target, &out_dir()).unwrap_or_else(|e| panic!("{e}"))
+    cross::shipped_program(name, target).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// User CPU seconds and output of one run, from `wait4`'s rusage.

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use corridor_hal::compat::cross::compile_c;
+use corridor_hal::compat::cross;
 use corridor_model::compat::{
     CompatProcess, EngineKind, GuestArch, LaunchRequest, ProcessState, ProfileMatch,
     ProfileRequest, ProfileSpec,
@@ -20,19 +20,12 @@ use corridor_services::compat::{CompatConfig, CompatError, CompatService};
 use corridor_store::StateStore;
 use corridor_store::{RedbOptions, RedbStore};
 
-/// `target/<profile>/compat-programs`: cross-compiled once per build.
 fn program_dir() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    exe.parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("compat-programs")
+    cross::program_dir()
 }
 
 fn program(name: &str, target: &str) -> PathBuf {
-    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../compat/programs/{name}.c"));
-    compile_c(&source, target, &program_dir()).unwrap()
+    cross::shipped_program(name, target).unwrap()
 }
 
 struct Fixture {

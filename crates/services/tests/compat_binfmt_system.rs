@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 
-use corridor_hal::compat::binfmt::{HOST_BINFMT_ROOT, read_table};
-use corridor_hal::compat::cross::compile_c;
+use corridor_hal::compat::binfmt::{HOST_BINFMT_ROOT, private_instance_command, read_table};
+use corridor_hal::compat::cross::shipped_program;
 use corridor_model::problem::Problem;
 use corridor_services::compat::{CompatConfig, CompatError, CompatService};
 use corridor_services::error::ToProblem;
@@ -20,15 +20,7 @@ const INSIDE: &str = "CORRIDOR_TEST_PRIVATE_BINFMT";
 const TEST: &str = "a_profile_is_registered_and_removed_in_the_tables_compatd_is_given";
 
 fn hello_riscv64() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let out = exe
-        .parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("compat-programs");
-    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("../compat/programs/hello.c");
-    compile_c(&source, "riscv64", &out).unwrap()
+    shipped_program("hello", "riscv64").unwrap()
 }
 
 fn problem(e: CompatError) -> Problem {
@@ -40,20 +32,12 @@ fn a_profile_is_registered_and_removed_in_the_tables_compatd_is_given() {
     let hello = hello_riscv64();
     if std::env::var_os(INSIDE).is_none() {
         let host_before = read_table(Path::new(HOST_BINFMT_ROOT)).unwrap();
-        let output = Command::new("unshare")
-            .args([
-                "--user",
-                "--map-root-user",
-                "--mount",
-                "--fork",
-                "--kill-child",
-                "sh",
-                "-c",
-                "mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc && exec \"$@\"",
-                "sh",
-            ])
-            .arg(std::env::current_exe().unwrap())
-            .args([TEST, "--exact", "--nocapture", "--test-threads=1"])
+        let (unshare, argv) = private_instance_command(
+            &std::env::current_exe().unwrap(),
+            &[TEST, "--exact", "--nocapture", "--test-threads=1"],
+        );
+        let output = Command::new(unshare)
+            .args(argv)
             .env(INSIDE, "1")
             .output()
             .unwrap();

@@ -139,11 +139,29 @@ pub struct NamespacedRun {
     pub stderr: String,
 }
 
-/// The script `unshare` runs as root of the new user namespace: mount a
-/// private binfmt_misc instance, register, exec the program. Arguments:
-/// `$1` the registration string, `$2...` the program and its arguments.
-const NAMESPACE_SCRIPT: &str = "mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc \
-     && printf '%s' \"$1\" > /proc/sys/fs/binfmt_misc/register && shift && exec \"$@\"";
+/// What `unshare` runs as root of the new user namespace: mount a private
+/// binfmt_misc instance over the host's path, then the rest of the script.
+const MOUNT_PRIVATE_INSTANCE: &str = "mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc";
+
+/// `unshare` arguments that run `sh -c <script>` as root of a new user and
+/// mount namespace, killed with `unshare` itself; `script` sees `$1…`.
+fn unshare_argv(script: &str) -> Vec<OsString> {
+    let script = format!("{MOUNT_PRIVATE_INSTANCE} && {script}");
+    [
+        "--user",
+        "--map-root-user",
+        "--mount",
+        "--fork",
+        "--kill-child",
+        "sh",
+        "-c",
+        &script,
+        "sh",
+    ]
+    .into_iter()
+    .map(OsString::from)
+    .collect()
+}
 
 /// The command — `unshare` and its arguments — that runs `program` with
 /// `args` directly (no interpreter named on the command line) in a user and
@@ -160,24 +178,24 @@ pub fn private_namespace_command(
     args: &[String],
 ) -> Result<(String, Vec<OsString>), BinfmtHostError> {
     let register = registration.render()?;
-    let mut argv: Vec<OsString> = [
-        "--user",
-        "--map-root-user",
-        "--mount",
-        "--fork",
-        "--kill-child",
-        "sh",
-        "-c",
-        NAMESPACE_SCRIPT,
-        "sh",
-    ]
-    .into_iter()
-    .map(OsString::from)
-    .collect();
+    let mut argv = unshare_argv(
+        "printf '%s' \"$1\" > /proc/sys/fs/binfmt_misc/register && shift && exec \"$@\"",
+    );
     argv.push(register.into());
     argv.push(program.as_os_str().to_owned());
     argv.extend(args.iter().map(OsString::from));
     Ok(("unshare".to_owned(), argv))
+}
+
+/// The command that runs `program` with `args` as root of a user and mount
+/// namespace whose `/proc/sys/fs/binfmt_misc` is an empty private instance:
+/// there, "the host's table" is that instance, so system-wide registration
+/// can be exercised without touching the host's.
+pub fn private_instance_command(program: &Path, args: &[&str]) -> (String, Vec<OsString>) {
+    let mut argv = unshare_argv("exec \"$@\"");
+    argv.push(program.as_os_str().to_owned());
+    argv.extend(args.iter().map(OsString::from));
+    ("unshare".to_owned(), argv)
 }
 
 /// This kernel's release, and whether it gives a user namespace a

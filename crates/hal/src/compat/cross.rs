@@ -25,6 +25,30 @@ pub enum CrossError {
     },
 }
 
+/// Where tests and benchmarks keep the shipped programs they build:
+/// `target/<profile>/compat-programs`, beside the running test binary
+/// (`target/<profile>/deps/<test>`), so a build directory caches them.
+pub fn program_dir() -> PathBuf {
+    let exe = std::env::current_exe().unwrap_or_default();
+    exe.parent()
+        .and_then(Path::parent)
+        .unwrap_or_else(|| Path::new("."))
+        .join("compat-programs")
+}
+
+/// The shipped program `crates/compat/programs/<name>.c` built for
+/// `target` into [`program_dir`] (for tests and benchmarks, which run from
+/// the source tree).
+///
+/// # Errors
+/// As [`compile_c`].
+pub fn shipped_program(name: &str, target: &str) -> Result<PathBuf, CrossError> {
+    let source = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../compat/programs")
+        .join(format!("{name}.c"));
+    compile_c(&source, target, &program_dir())
+}
+
 /// The compiler for `target` (`native`, or a Debian triplet's CPU:
 /// `riscv64`, `aarch64`).
 pub fn compiler(target: &str) -> String {
