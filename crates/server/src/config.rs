@@ -783,6 +783,37 @@ mod tests {
     }
 
     #[test]
+    fn the_shipped_compat_and_log_settings_parse_when_uncommented() {
+        // deploy/corridord.toml documents optional sections as comments;
+        // uncommented, [compat] and the OTLP endpoint must be keys this
+        // version reads (the file rejects unknown keys).
+        let shipped = include_str!("../../../deploy/corridord.toml");
+        let compat: String = shipped
+            .lines()
+            .skip_while(|l| *l != "# [compat]")
+            .map(|l| l.trim_start_matches("# "))
+            .map(|l| format!("{}\n", l.split("   #").next().unwrap_or(l).trim_end()))
+            .collect();
+        assert!(compat.starts_with("[compat]"), "{compat}");
+        let dir = tempfile::tempdir().unwrap();
+        let text = format!("[log]\notlp_endpoint = \"http://127.0.0.1:4318/v1/traces\"\n{compat}");
+        let overrides = Overrides {
+            config: Some(write(dir.path(), &text)),
+            ..Overrides::default()
+        };
+        let config = Config::resolve(&overrides).unwrap();
+        assert_eq!(
+            config.otlp_endpoint.as_deref(),
+            Some("http://127.0.0.1:4318/v1/traces")
+        );
+        assert_eq!(config.compat.count_instructions, Some(true));
+        assert_eq!(config.compat.binfmt_system_wide, Some(false));
+        assert_eq!(config.compat.run_as, Some((65534, 65534)));
+        let compat = config.compat_config();
+        assert!(compat.count_instructions && !compat.binfmt_system_wide);
+    }
+
+    #[test]
     fn unknown_keys_in_the_file_are_errors() {
         let dir = tempfile::tempdir().unwrap();
         let path = write(dir.path(), "listne = \"127.0.0.1:9000\"\n");
