@@ -198,6 +198,9 @@ pub struct StepReport {
     pub max_error_nm: f64,
     /// Control time this period took, µs.
     pub elapsed_us: f64,
+    /// The bank's temperature this period: the mean of every ring's sensor reading, °C (the
+    /// sensor noise divided by √rings).
+    pub sensor_c: f64,
 }
 
 /// The bank-level tracker: dither, feed-forward, decoupling, search, laser and bias loops.
@@ -396,6 +399,7 @@ impl Tracker {
             lost: Vec::new(),
             max_error_nm: 0.0,
             elapsed_us: 0.0,
+            sensor_c: t,
         };
         for i in 0..n {
             if jumped {
