@@ -20,6 +20,14 @@
 //! 10 % of a core at ×60 (BENCHMARKS.md); a real module would run the
 //! controller at its rate on its own core.
 //!
+//! While a ring acquires (after a step or a loss), the periods due in the
+//! instant's slot run back to back until every ring is locked, as a
+//! controller at the control rate would run them: one period per instant
+//! stretched a relock over seconds of simulated time at ×600, and corrd,
+//! reading in between, sometimes saw a ring part-way and re-tuned a healthy
+//! corridor. A ring past [`super::HelioSettings::reacquire_periods`] gets one
+//! period per instant again.
+//!
 //! The sensor has noise (0.01 K RMS on the twin), so "moved" compares the
 //! instant's reading with the *mean* of every ring's reading in the last
 //! period that ran ([`corridor_heliopass::StepReport::sensor_c`]), not with
@@ -295,6 +303,7 @@ pub fn step_port(
         return Ok(done);
     }
     let instants = due.min(u64::from(s.max_periods_per_tick.max(1)));
+    let slot = due.div_ceil(instants);
     let bank_arc = c.bank();
     let mut bank = lock(&bank_arc);
     let bank: &mut dyn RingBank = bank.as_mut();
@@ -310,47 +319,77 @@ pub fn step_port(
         if all_locked && quiet {
             continue;
         }
-        let tracker = c.tracker_mut().expect("checked above");
-        let before: Vec<bool> = tracker
-            .loops
-            .iter()
-            .map(|l| l.state == LockState::Locked)
-            .collect();
-        let report = tracker.step(bank)?;
-        let states: Vec<bool> = tracker
-            .loops
-            .iter()
-            .map(|l| l.state == LockState::Locked)
-            .collect();
-        let left = before
-            .iter()
-            .zip(&states)
-            .filter(|&(&was, &is)| was && !is)
-            .count() as u64;
-        done.periods_run += 1;
-        done.lost += report.lost.len() as u64;
-        done.left_locked += left;
-        c.stats.lock_losses += report.lost.len() as u64;
-        c.stats.left_locked += left;
-        for (ring, locked) in states.into_iter().enumerate() {
-            let slot = &mut c.unlocked_for[ring];
-            *slot = if locked {
-                None
-            } else {
-                let n = slot.map_or(0, |n| n + 1);
-                if n == s.reacquire_periods + 1 {
-                    c.stats.handed_over += 1;
-                }
-                Some(n)
-            };
+        // While rings acquire, the periods due in this instant's slot run
+        // back to back, as a controller at the control rate would run them:
+        // one period per instant would stretch a relock after a step over
+        // seconds of simulated time at ×600 (instants 0.6 s apart), with the
+        // rings part-way in between. A ring past its re-acquisition budget
+        // (handed to corrd) gets one period per instant, so a bank that
+        // cannot lock costs no more than before.
+        let mut in_slot = 0;
+        loop {
+            let sensor_c = run_period(c, bank, s, &mut done)?;
+            c.last_run = Some((t, sensor_c));
+            in_slot += 1;
+            let acquiring = c
+                .unlocked_for
+                .iter()
+                .any(|u| u.is_some_and(|n| n <= s.reacquire_periods));
+            if !acquiring || in_slot >= slot {
+                break;
+            }
         }
-        c.last_run = Some((t, report.sensor_c));
     }
-    done.periods_skipped = due - done.periods_run;
+    done.periods_skipped = due.saturating_sub(done.periods_run);
     c.stats.periods_run += done.periods_run;
     c.stats.periods_skipped += done.periods_skipped;
     c.sim_time = Some(now);
     Ok(done)
+}
+
+/// Runs one tracker period on `bank` and books it; returns the period's
+/// bank temperature (the mean of every ring's sensor reading).
+fn run_period(
+    c: &mut PortControl,
+    bank: &mut dyn RingBank,
+    s: &super::HelioSettings,
+    done: &mut CatchUp,
+) -> Result<f64, corridor_heliopass::HelioError> {
+    let tracker = c.tracker_mut().expect("checked above");
+    let before: Vec<bool> = tracker
+        .loops
+        .iter()
+        .map(|l| l.state == LockState::Locked)
+        .collect();
+    let report = tracker.step(bank)?;
+    let states: Vec<bool> = tracker
+        .loops
+        .iter()
+        .map(|l| l.state == LockState::Locked)
+        .collect();
+    let left = before
+        .iter()
+        .zip(&states)
+        .filter(|&(&was, &is)| was && !is)
+        .count() as u64;
+    done.periods_run += 1;
+    done.lost += report.lost.len() as u64;
+    done.left_locked += left;
+    c.stats.lock_losses += report.lost.len() as u64;
+    c.stats.left_locked += left;
+    for (ring, locked) in states.into_iter().enumerate() {
+        let slot = &mut c.unlocked_for[ring];
+        *slot = if locked {
+            None
+        } else {
+            let n = slot.map_or(0, |n| n + 1);
+            if n == s.reacquire_periods + 1 {
+                c.stats.handed_over += 1;
+            }
+            Some(n)
+        };
+    }
+    Ok(report.sensor_c)
 }
 
 #[cfg(test)]
