@@ -403,6 +403,45 @@ mod tests {
     use super::super::control::{PortControl, design_of};
     use super::step_port;
 
+    /// A +10 K step that falls into the last instant of a catch-up: the
+    /// rings are locked again when the catch-up returns (the periods due in
+    /// that instant's slot run back to back), so nothing that reads the
+    /// plant after it sees them part-way.
+    #[test]
+    fn a_step_is_relocked_within_its_instant() {
+        let topology = Topology::default_twin();
+        let optics = TwinOptics::new(&topology).unwrap();
+        let settings = HelioSettings::default();
+        let port = &topology.optical_ports()[0];
+        let bank = optics.ring_bank(port.id.as_str()).unwrap().unwrap();
+        let mut c = PortControl::new(port.id.as_str(), bank, design_of(port), &settings);
+        let start = topology.twin().start_time;
+        c.calibrate(CalibrationMode::Full, start, &settings)
+            .unwrap();
+        let profile = topology
+            .ambient_profiles()
+            .iter()
+            .find(|p| p.name.as_str() == "step-up-10k")
+            .unwrap()
+            .clone();
+        optics
+            .apply_ambient(
+                &AmbientScope::Port(port.id.as_str().to_owned()),
+                &profile,
+                start,
+            )
+            .unwrap();
+        // 200 instants 0.3015 s apart: the step (at 60 s) falls between the
+        // last two.
+        let done = step_port(&mut c, start + TimeDelta::milliseconds(60_300), &settings).unwrap();
+        assert_eq!(done.left_locked, 8, "the step reached every ring: {done:?}");
+        assert!(
+            c.unlocked_lanes().is_empty(),
+            "rings still acquiring after the catch-up: lanes {:?}",
+            c.unlocked_lanes()
+        );
+    }
+
     /// A calibrated, locked port under a slow ambient at ×60 (12 s of
     /// simulated time per pass, as the loop runs it): no ring leaves
     /// `Locked` between instants (a flicker would run an acquiring period
