@@ -442,6 +442,39 @@ mod tests {
         );
     }
 
+    /// A ring that cannot lock (its calibrated peak is out of reach, so its
+    /// monitor level never counts as locked) is handed over to corrd after
+    /// the re-acquisition budget, once, and from then on costs one period
+    /// per instant, not a slot's worth.
+    #[test]
+    fn a_ring_that_cannot_lock_is_handed_over_and_costs_one_period_per_instant() {
+        let topology = Topology::default_twin();
+        let optics = TwinOptics::new(&topology).unwrap();
+        let settings = HelioSettings::default();
+        let port = &topology.optical_ports()[0];
+        let bank = optics.ring_bank(port.id.as_str()).unwrap().unwrap();
+        let mut c = PortControl::new(port.id.as_str(), bank, design_of(port), &settings);
+        let start = topology.twin().start_time;
+        c.calibrate(CalibrationMode::Full, start, &settings)
+            .unwrap();
+        {
+            let t = c.tracker_mut().unwrap();
+            t.loops[0].peak_ua = 1e9;
+            t.loops[0].state = corridor_protocols::cmis::LockState::Acquiring;
+        }
+        // ×60: 12 s of simulated time, 12 000 periods due over 200 instants.
+        let done = step_port(&mut c, start + TimeDelta::seconds(12), &settings).unwrap();
+        assert_eq!(c.stats.handed_over, 1, "{:?}", c.stats);
+        let lane = c.lane_of_ring(0).unwrap();
+        assert_eq!(c.unlocked_lanes(), vec![lane]);
+        let budget = u64::from(settings.reacquire_periods) + 1;
+        assert!(
+            done.periods_run <= budget + 200,
+            "{} periods: a ring past its budget still ran bursts",
+            done.periods_run
+        );
+    }
+
     /// A calibrated, locked port under a slow ambient at ×60 (12 s of
     /// simulated time per pass, as the loop runs it): no ring leaves
     /// `Locked` between instants (a flicker would run an acquiring period
