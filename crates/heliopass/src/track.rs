@@ -40,10 +40,20 @@ pub struct TrackerSettings {
     /// Proportional gain (fraction of the estimated correction applied at once). With the
     /// integral gain, chosen on the twin: higher gains overshoot (kp 0.3/ki 0.5 relocked in
     /// 190 µs mean, 220 µs max after +10 K; 0.1/0.3 in 145/180 µs), as the small-signal
-    /// estimate over-reads while the heater still settles.
+    /// estimate over-reads while the heater still settles. (Measured before a step's
+    /// feed-forward moved to the half period with a settle; see
+    /// [`TrackerSettings::acquire_ki`].)
     pub kp: f64,
     /// Integral gain per period.
     pub ki: f64,
+    /// Integral gain per period while a ring is acquiring. After a step's feed-forward the
+    /// residual is a near-constant offset (the ring's dλ/dT is the design's ± 3 %: up to
+    /// ~24 pm for 10 K), which the integrator removes; with the heaters settled first
+    /// ([`TrackerSettings::jump_settle_us`]) the estimate is sound and kp + this < 1 does not
+    /// overshoot. Worst relock after −10 K (BENCHMARKS.md, 2026-12-04): 0.3 (= `ki`) 230 µs
+    /// on the benchmark's seeds; 0.6 190 µs there but 230 µs on seed 11; 0.8 150 µs there and
+    /// 190 µs over 12 other seeds — the 200 µs with little to spare.
+    pub acquire_ki: f64,
     /// Monitor level (fraction of the calibrated peak) below which a ring counts as unlocked.
     pub lost_level: f64,
     /// Consecutive periods below [`TrackerSettings::lost_level`] before declaring loss.
@@ -52,6 +62,10 @@ pub struct TrackerSettings {
     pub temperature_alpha: f64,
     /// A reading this far (K) from the filtered temperature is a step: the filter jumps.
     pub temperature_jump_k: f64,
+    /// After a step's feed-forward, control time to let the heaters settle before the next
+    /// dither samples, µs (the twin's heater lag is 5 µs: 4 time constants leave 1.8 % of the
+    /// move, whose change between the two samples is then under the dither's effect).
+    pub jump_settle_us: f64,
     /// |δ̂| below this many linewidths for [`TrackerSettings::lost_periods`] periods → locked.
     pub locked_linewidths: f64,
     /// Power-monitor search half-window, nm (under half a 100 GHz lane spacing, so the
@@ -77,10 +91,12 @@ impl Default for TrackerSettings {
             dither_codes: 1,
             kp: 0.1,
             ki: 0.3,
+            acquire_ki: 0.8,
             lost_level: 0.5,
             lost_periods: 3,
             temperature_alpha: 0.02,
             temperature_jump_k: 0.5,
+            jump_settle_us: 20.0,
             locked_linewidths: 0.1,
             search_half_nm: 0.3,
             search_step_linewidths: 0.25,
@@ -168,7 +184,12 @@ impl RingLoop {
         self.error_nm = d;
         let c = -self.heater_mw_per_nm * d;
         // Conditional integration: never wind further past a limit.
-        let next = self.integ_mw + s.ki * c;
+        let ki = if self.state == LockState::Acquiring {
+            s.acquire_ki
+        } else {
+            s.ki
+        };
+        let next = self.integ_mw + ki * c;
         self.integ_mw = next.clamp(lo, hi);
         self.u_mw = (self.integ_mw + s.kp * c).clamp(lo, hi);
         if self.state == LockState::Acquiring {
@@ -198,6 +219,9 @@ pub struct StepReport {
     pub max_error_nm: f64,
     /// Control time this period took, µs.
     pub elapsed_us: f64,
+    /// The bank's temperature this period: the mean of every ring's sensor reading, °C (the
+    /// sensor noise divided by √rings).
+    pub sensor_c: f64,
 }
 
 /// The bank-level tracker: dither, feed-forward, decoupling, search, laser and bias loops.
@@ -367,21 +391,22 @@ impl Tracker {
             laser_err[i] = f64::from(r.laser_error_mhz);
             ber[i] = r.pre_fec_ber();
         }
+        // A step in the bank's temperature: the rings sit far off their lasers, so the second
+        // half's samples would tell nothing. Feed the step forward now, not a half period
+        // later, and let the heaters settle before the next period samples.
+        let t = temps / n.max(1) as f64;
+        if (t - self.temperature_c).abs() > self.settings.temperature_jump_k {
+            return self.jump(bank, t, &laser_err, start);
+        }
         self.write_heaters(bank, -d)?;
         bank.wait_us(period / 2.0);
         for (i, m) in minus.iter_mut().enumerate() {
             *m = h.pd_ua(bank.read(i)?.pd_code);
         }
 
-        // Thermal feed-forward from the bank sensor.
-        let t = temps / n.max(1) as f64;
+        // Thermal feed-forward from the bank sensor (low-passed: steps took the branch above).
         let s = self.settings.clone();
-        let new_t = if (t - self.temperature_c).abs() > s.temperature_jump_k {
-            t
-        } else {
-            self.temperature_c + s.temperature_alpha * (t - self.temperature_c)
-        };
-        let jumped = (t - self.temperature_c).abs() > s.temperature_jump_k;
+        let new_t = self.temperature_c + s.temperature_alpha * (t - self.temperature_c);
         let dt = new_t - self.temperature_c;
         self.temperature_c = new_t;
         for l in &mut self.loops {
@@ -396,17 +421,9 @@ impl Tracker {
             lost: Vec::new(),
             max_error_nm: 0.0,
             elapsed_us: 0.0,
+            sensor_c: t,
         };
         for i in 0..n {
-            if jumped {
-                // This period's samples predate the feed-forward: no PI update on them.
-                if self.loops[i].state == LockState::Locked {
-                    self.loops[i].state = LockState::Acquiring;
-                    self.loops[i].count = 0;
-                    bank.set_lock_state(i, LockState::Acquiring)?;
-                }
-                continue;
-            }
             let dither_nm =
                 f64::from(self.settings.dither_codes) * h.heater_lsb_mw() * self.k_row_sum[i]
                     / self.loops[i].heater_mw_per_nm;
@@ -428,29 +445,7 @@ impl Tracker {
             self.search(bank, i)?;
         }
 
-        // Laser: keep each lane on its grid line (integral on the locker's error). The ring on
-        // a lane follows that lane's laser: feed the predicted change of the laser's deviation
-        // from the grid (measured error, plus the offset just applied) forward to the ring.
-        let mut moved_nm = vec![0.0; n];
-        for (c, e) in laser_err.iter().enumerate() {
-            let before = self.laser_offset_mhz[c].round();
-            self.laser_offset_mhz[c] =
-                (self.laser_offset_mhz[c] - s.laser_gain * e).clamp(-32768.0, 32767.0);
-            let after = self.laser_offset_mhz[c].round();
-            bank.set_laser_offset_mhz(c, after as i16)?;
-            // Δλ = −λ²·Δf/c (c in nm/s, Δf in Hz).
-            let l = self.lane_nm[c];
-            let dev = -l * l * (e + after - before) * 1e6 / 2.997_924_58e17;
-            if let Some(prev) = self.laser_dev_nm[c] {
-                moved_nm[c] = dev - prev;
-            }
-            self.laser_dev_nm[c] = Some(dev);
-        }
-        for (i, lp) in self.loops.iter_mut().enumerate() {
-            let ff = lp.heater_mw_per_nm * moved_nm[self.lane_of_ring[i]];
-            lp.integ_mw += ff;
-            lp.u_mw += ff;
-        }
+        self.laser_loop(bank, &laser_err)?;
 
         // Modulator bias: perturb and observe on the pre-FEC BER.
         self.periods += 1;
@@ -470,6 +465,74 @@ impl Tracker {
         self.write_heaters(bank, 0)?;
         report.elapsed_us = bank.elapsed_us() - start;
         Ok(report)
+    }
+
+    /// Laser: keep each lane on its grid line (integral on the locker's error `laser_err`,
+    /// MHz). The ring on a lane follows that lane's laser: feed the predicted change of the
+    /// laser's deviation from the grid (measured error, plus the offset just applied) forward
+    /// to the ring.
+    fn laser_loop(&mut self, bank: &mut dyn RingBank, laser_err: &[f64]) -> Result<()> {
+        let gain = self.settings.laser_gain;
+        let mut moved_nm = vec![0.0; self.loops.len()];
+        for (c, e) in laser_err.iter().enumerate() {
+            let before = self.laser_offset_mhz[c].round();
+            self.laser_offset_mhz[c] =
+                (self.laser_offset_mhz[c] - gain * e).clamp(-32768.0, 32767.0);
+            let after = self.laser_offset_mhz[c].round();
+            bank.set_laser_offset_mhz(c, after as i16)?;
+            // Δλ = −λ²·Δf/c (c in nm/s, Δf in Hz).
+            let l = self.lane_nm[c];
+            let dev = -l * l * (e + after - before) * 1e6 / 2.997_924_58e17;
+            if let Some(prev) = self.laser_dev_nm[c] {
+                moved_nm[c] = dev - prev;
+            }
+            self.laser_dev_nm[c] = Some(dev);
+        }
+        for (i, lp) in self.loops.iter_mut().enumerate() {
+            let ff = lp.heater_mw_per_nm * moved_nm[self.lane_of_ring[i]];
+            lp.integ_mw += ff;
+            lp.u_mw += ff;
+        }
+        Ok(())
+    }
+
+    /// The rest of a period in which the bank's sensor stepped by more than
+    /// [`TrackerSettings::temperature_jump_k`] from the filtered temperature (read at `t`):
+    /// the filter jumps to it, the whole change is fed forward to every ring, locked rings go
+    /// back to acquiring, the laser loop runs on the half period's locker readings (the
+    /// lasers moved with the step too, and the rings follow them), the heaters are written and
+    /// given
+    /// [`TrackerSettings::jump_settle_us`] to settle. No PI update: this period's samples
+    /// predate the feed-forward.
+    fn jump(
+        &mut self,
+        bank: &mut dyn RingBank,
+        t: f64,
+        laser_err: &[f64],
+        start: f64,
+    ) -> Result<StepReport> {
+        let dt = t - self.temperature_c;
+        self.temperature_c = t;
+        for (i, l) in self.loops.iter_mut().enumerate() {
+            let ff = -l.heater_mw_per_nm * self.drift_nm_per_k * dt;
+            l.integ_mw += ff;
+            l.u_mw += ff;
+            if l.state == LockState::Locked {
+                l.state = LockState::Acquiring;
+                l.count = 0;
+                bank.set_lock_state(i, LockState::Acquiring)?;
+            }
+        }
+        self.laser_loop(bank, laser_err)?;
+        self.write_heaters(bank, 0)?;
+        bank.wait_us(self.settings.jump_settle_us);
+        Ok(StepReport {
+            locked: Vec::new(),
+            lost: Vec::new(),
+            max_error_nm: 0.0,
+            elapsed_us: bank.elapsed_us() - start,
+            sensor_c: t,
+        })
     }
 
     /// Parks every ring (heaters off, state Parked).

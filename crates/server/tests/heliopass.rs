@@ -115,15 +115,19 @@ async fn telemetry(server: &Server, id: &str) -> (u16, Value) {
 }
 
 async fn apply_step(server: &Server) {
+    apply_profile(server, "step-up-10k").await;
+}
+
+async fn apply_profile(server: &Server, profile: &str) {
     let (status, body) = send(
         server.admin(),
         reqwest::Method::PUT,
         &server.url("/v1/admin/twin/ambient"),
-        Some(json!({"profile": "step-up-10k"})),
+        Some(json!({ "profile": profile })),
     )
     .await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(body["profile"]["name"], "step-up-10k");
+    assert_eq!(body["profile"]["name"], profile);
     assert_eq!(body["ports"].as_array().unwrap().len(), 16, "{body}");
 }
 
@@ -274,8 +278,54 @@ async fn rfc_corridor_calibrates_with_progress_and_rides_a_10k_step() {
     server.stop().await;
 }
 
-/// The control for the test above: the same calibration and step with the
-/// tracking loop off leaves the rings where the step put them.
+/// The issue's ±10 K: −10 K on the whole rack, the corridor stays active
+/// with BER under target and its rings locked, without corrd's repair.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rfc_corridor_rides_a_minus_10k_step() {
+    let server = start(true).await;
+    let corridor = rfc_corridor(&server).await;
+    let id = corridor["id"].as_str().unwrap();
+    let ports = corridor["assignment"]["ports"].clone();
+    calibrate(&server, id).await;
+    let (_, before) = telemetry(&server, id).await;
+    apply_profile(&server, "step-down-10k").await;
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let (status, t) = telemetry(&server, id).await;
+        assert_eq!(status, 200, "{t}");
+        assert!(t["ber"].as_f64().unwrap() < 1e-12, "{t}");
+    }
+    let (_, after) = telemetry(&server, id).await;
+    let cooled = before["temp_c"].as_f64().unwrap() - after["temp_c"].as_f64().unwrap();
+    assert!(cooled > 8.0, "the step did not arrive: {before} → {after}");
+    assert_ne!(after["drift"], "high", "{after}");
+    let (_, c) = send(
+        server.admin(),
+        reqwest::Method::GET,
+        &server.url(&format!("/v1/corridors/{id}")),
+        None,
+    )
+    .await;
+    assert_eq!(c["status"], "active", "{c}");
+    assert_eq!(c["assignment"]["ports"], ports, "{c}");
+    let conditions = c["conditions"].as_array().unwrap();
+    assert!(
+        conditions
+            .iter()
+            .any(|k| k["type"] == "RingLock" && k["status"] == "True"),
+        "{c}"
+    );
+    assert!(
+        !conditions.iter().any(|k| k["type"] == "Repaired"),
+        "corrd had to repair: {c}"
+    );
+    server.stop().await;
+}
+
+/// The control for `rfc_corridor_calibrates_with_progress_and_rides_a_10k_step`:
+/// the same calibration and step with the tracking loop off leaves the rings
+/// where the step put them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_the_tracker_the_step_detunes_the_rings() {
     let server = start(false).await;

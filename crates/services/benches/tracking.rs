@@ -6,8 +6,10 @@
 //! `cargo bench -p corridor-services --bench tracking`
 //!
 //! Prints the share of one core the trackers take (their CPU time over
-//! the 30 s of real time they stand for) and, separately, the plant's own
-//! advance (which corrd's reconciler does once a second regardless).
+//! the 30 s of real time they stand for), the periods run and skipped, the
+//! rings that left `Locked` (a loss or a re-acquisition after a temperature
+//! jump) and, separately, the plant's own advance (which corrd's reconciler
+//! does once a second regardless).
 
 use std::time::{Duration, Instant};
 
@@ -66,7 +68,7 @@ fn main() {
             .apply_ambient(&AmbientScope::Rack, profile, now)
             .expect("applies");
         let (mut tracking, mut plant) = (Duration::ZERO, Duration::ZERO);
-        let (mut run, mut skipped, mut lost) = (0u64, 0u64, 0u64);
+        let (mut run, mut skipped, mut lost, mut left) = (0u64, 0u64, 0u64, 0u64);
         for _ in 0..passes {
             now += sim_per_pass;
             let t = Instant::now();
@@ -75,6 +77,7 @@ fn main() {
                 run += done.periods_run;
                 skipped += done.periods_skipped;
                 lost += done.lost;
+                left += done.left_locked;
             }
             tracking += t.elapsed();
             let t = Instant::now();
@@ -83,7 +86,7 @@ fn main() {
         }
         println!(
             "{name:>20}: trackers {:.2} % of one core ({:.3} s CPU for {} s real at x{SCALE}), \
-             periods run {run}, skipped {skipped}, lock losses {lost}; plant advance every pass {:.2} %",
+             periods run {run}, skipped {skipped}, lock losses {lost}, rings that left Locked {left}; plant advance every pass {:.2} %",
             100.0 * tracking.as_secs_f64() / REAL.as_secs_f64(),
             tracking.as_secs_f64(),
             REAL.as_secs(),

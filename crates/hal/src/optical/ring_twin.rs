@@ -451,6 +451,28 @@ impl RingBankTwin {
         d - f * (d / f).round()
     }
 
+    /// Truth: per lane `c`, |detuning| of the ring nearest its laser line, nm — the same
+    /// numbers as the fold of [`Self::detuning_nm`] over the rings, with each resonance and
+    /// each laser line computed once (n + n instead of n² decodes; the twin port publishes
+    /// this at every plant instant).
+    #[must_use]
+    pub fn nearest_detunings_nm(&self) -> Vec<f64> {
+        let n = self.rings();
+        let res: Vec<f64> = (0..n).map(|i| self.resonance_nm(i)).collect();
+        let las: Vec<f64> = (0..n).map(|c| self.laser_nm(c)).collect();
+        las.iter()
+            .map(|&l| {
+                res.iter()
+                    .zip(&self.fsr)
+                    .map(|(&r, &f)| {
+                        let d = r - l;
+                        (d - f * (d / f).round()).abs()
+                    })
+                    .fold(f64::INFINITY, f64::min)
+            })
+            .collect()
+    }
+
     /// Truth: the unit's parameters, for tests and benchmarks (never for controllers).
     #[must_use]
     pub fn truth(&self) -> BankTruth {
@@ -703,6 +725,24 @@ mod tests {
         assert!((-4.0..=0.0).contains(&v));
         assert!(b.ber_at(1, v) < 1e-12, "{}", b.ber_at(1, v));
         assert!(b.ber_at(1, v) <= b.ber_at(1, v + 0.5).min(b.ber_at(1, (v - 0.5).max(-4.0))));
+    }
+
+    #[test]
+    fn nearest_detunings_are_the_fold_of_every_detuning() {
+        let mut b = bank(7);
+        for (i, code) in [(0, 9000u16), (3, 30_000), (5, 65_000)] {
+            b.set_heater_code(i, code).unwrap();
+        }
+        b.wait_us(50.0);
+        b.set_ambient_c(31.7);
+        let naive: Vec<f64> = (0..b.rings())
+            .map(|c| {
+                (0..b.rings())
+                    .map(|i| b.detuning_nm(i, c).abs())
+                    .fold(f64::INFINITY, f64::min)
+            })
+            .collect();
+        assert_eq!(b.nearest_detunings_nm(), naive);
     }
 
     #[test]

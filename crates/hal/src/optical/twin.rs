@@ -1181,6 +1181,43 @@ impl TwinAmbient for TwinOptics {
 }
 
 impl TwinOptics {
+    /// The receiver of module lane `lane` (1-based) of port `id` as the twin computes it when
+    /// the lane's rings sit `detune_nm` off the laser line (the larger of the two ends'
+    /// detunings, applied to both the far-end modulator and this end's drop filter, as
+    /// [`TwinOpticalPort`] does once HELIOPASS drives the bank): the far end's lane laser at its
+    /// seeded launch power without ageing, its laser locked (no TEC residual), the port's
+    /// default lane signal, KP4 and the 1e-12 target. The same
+    /// [`corridor_physics::evaluate_lane_with`] call the port's receivers make, so benchmarks
+    /// can turn a ring's tracking error into the post-FEC BER the twin would report.
+    ///
+    /// # Errors
+    /// [`OpticalError::UnknownPort`], [`OpticalError::InvalidLane`],
+    /// [`OpticalError::Unsupported`] for a port without a link, physics errors.
+    pub fn lane_at_detuning(
+        &self,
+        id: &str,
+        lane: u8,
+        detune_nm: f64,
+    ) -> Result<corridor_physics::LaneReport> {
+        let port = self.port_or_unknown(id)?;
+        let i = usize::from(check_lane(&port.name, port.lanes, lane)?.number() - 1);
+        let link = port
+            .model
+            .link
+            .as_ref()
+            .ok_or_else(|| OpticalError::Unsupported {
+                port: port.name.clone(),
+                reason: "no link: no light reaches its receivers".into(),
+            })?;
+        let launch = self.ports[link.peer].model.launch_dbm[i];
+        port.evaluate(
+            link,
+            [launch, 0.0, 0.0, detune_nm.abs()],
+            port.model.rate,
+            port.model.modulation,
+        )
+    }
+
     fn port_or_unknown(&self, id: &str) -> Result<&Arc<TwinOpticalPort>> {
         self.port(id).ok_or_else(|| OpticalError::UnknownPort {
             port: id.to_owned(),
@@ -1519,6 +1556,29 @@ mod tests {
         })
         .unwrap();
         optics.advance(at(&optics, 7)).unwrap();
+    }
+
+    #[test]
+    fn lane_at_detuning_is_what_the_receiver_reports() {
+        let optics = optics_with("steady-lab", 3);
+        let (a, _b) = lit(&optics);
+        let at0 = optics.lane_at_detuning(&a.name, 1, 0.0).unwrap();
+        assert!((lane1(&a).rx_power_dbm() - at0.received_dbm.0).abs() < 0.01);
+        a.inject(TwinFault::RingDetuning {
+            lane: Some(1),
+            nm: 0.05,
+        })
+        .unwrap();
+        optics.advance(at(&optics, 3)).unwrap();
+        let detuned = lane1(&a);
+        for d in [0.05, -0.05] {
+            let model = optics.lane_at_detuning(&a.name, 1, d).unwrap();
+            assert!((detuned.rx_power_dbm() - model.received_dbm.0).abs() < 0.01);
+            let ber = detuned.pre_fec_ber.unwrap();
+            assert!(((ber - model.pre_fec_ber) / model.pre_fec_ber).abs() < 0.01);
+        }
+        assert!(optics.lane_at_detuning(&a.name, 9, 0.0).is_err());
+        assert!(optics.lane_at_detuning("nope", 1, 0.0).is_err());
     }
 
     #[test]

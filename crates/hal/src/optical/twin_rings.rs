@@ -99,15 +99,11 @@ impl PortRings {
     }
 
     fn publish(&self) {
-        let detune = self.engaged.iter().any(|&e| e).then(|| {
-            (0..self.bank.rings())
-                .map(|c| {
-                    (0..self.bank.rings())
-                        .map(|i| self.bank.detuning_nm(i, c).abs())
-                        .fold(f64::INFINITY, f64::min)
-                })
-                .collect()
-        });
+        let detune = self
+            .engaged
+            .iter()
+            .any(|&e| e)
+            .then(|| self.bank.nearest_detunings_nm());
         lock(&self.optics).detune_nm = detune;
     }
 }

@@ -52,6 +52,9 @@ pub struct PortStats {
     pub lock_losses: u64,
     /// Losses not re-acquired within the budget (handed to corrd).
     pub handed_over: u64,
+    /// Rings that left `Locked` (losses and re-acquisitions after a
+    /// temperature jump).
+    pub left_locked: u64,
 }
 
 /// One port's controller state.
@@ -63,7 +66,8 @@ pub struct PortControl {
     tracker: Option<Tracker>,
     /// Simulated time the tracker has reached.
     pub(crate) sim_time: Option<DateTime<Utc>>,
-    /// Simulated time and bank temperature of the latest period run.
+    /// Simulated time and bank temperature (the mean of every ring's sensor
+    /// reading) of the latest period run.
     pub(crate) last_run: Option<(DateTime<Utc>, f64)>,
     /// Per ring, periods since it lost lock (while not locked again).
     pub(crate) unlocked_for: Vec<Option<u32>>,
@@ -148,7 +152,14 @@ impl PortControl {
         // Publishes the locked state for the port's receivers.
         bank.set_plant_time(now);
         self.sim_time = Some(now);
-        self.last_run = Some((now, bank.read(0)?.temperature_c()));
+        // The reference the tracking loop's quiet test compares with: the
+        // mean of every ring's sensor reading, as a period's report gives.
+        let rings = bank.rings().max(1);
+        let mut sum = 0.0;
+        for ring in 0..rings {
+            sum += bank.read(ring)?.temperature_c();
+        }
+        self.last_run = Some((now, sum / rings as f64));
         self.unlocked_for.iter_mut().for_each(|u| *u = None);
         Ok(())
     }
