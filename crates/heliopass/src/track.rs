@@ -215,6 +215,9 @@ pub struct StepReport {
     pub locked: Vec<usize>,
     /// Rings that lost lock (and were searched) this period.
     pub lost: Vec<usize>,
+    /// Rings whose loop locked on another lane's laser line this period (sent back to
+    /// acquiring, steered to their own lane's predicted power).
+    pub wrong_lane: Vec<usize>,
     /// Largest |detuning estimate|, nm.
     pub max_error_nm: f64,
     /// Control time this period took, µs.
@@ -238,6 +241,13 @@ pub struct Tracker {
     laser_dev_nm: Vec<Option<f64>>,
     lane_of_ring: Vec<usize>,
     lane_nm: Vec<f64>,
+    /// Own-equivalent power that puts each ring on its own lane as the model predicts it:
+    /// the calibration's plan moved by every feed-forward (temperature, laser) but by no PI
+    /// correction. A ring locked far from it is locked on another lane's laser line.
+    expected_mw: Vec<f64>,
+    /// The narrowest spacing between two lanes, nm: half of it is how far a lock may sit
+    /// from its prediction and still be on its own lane.
+    lane_spacing_nm: f64,
     bias_mv: Vec<i16>,
     bias_dir: Vec<i16>,
     bias_last_ber: Vec<f64>,
@@ -274,6 +284,8 @@ impl Tracker {
             laser_dev_nm: vec![None; n],
             lane_of_ring: cal.plan.lane_of_ring.clone(),
             lane_nm: design.lane_nm.clone(),
+            expected_mw: cal.plan.own_mw.clone(),
+            lane_spacing_nm: narrowest_spacing(&design.lane_nm),
             bias_mv: vec![0; n],
             bias_dir: vec![-1; n],
             bias_last_ber: vec![f64::NAN; n],
@@ -409,16 +421,18 @@ impl Tracker {
         let new_t = self.temperature_c + s.temperature_alpha * (t - self.temperature_c);
         let dt = new_t - self.temperature_c;
         self.temperature_c = new_t;
-        for l in &mut self.loops {
+        for (l, expected) in self.loops.iter_mut().zip(&mut self.expected_mw) {
             let ff = -l.heater_mw_per_nm * self.drift_nm_per_k * dt;
             l.integ_mw += ff;
             l.u_mw += ff;
+            *expected += ff;
         }
 
         let full = h.heater_full_scale_mw();
         let mut report = StepReport {
             locked: Vec::new(),
             lost: Vec::new(),
+            wrong_lane: Vec::new(),
             max_error_nm: 0.0,
             elapsed_us: 0.0,
             sensor_c: t,
@@ -429,6 +443,20 @@ impl Tracker {
                     / self.loops[i].heater_mw_per_nm;
             let (lo, hi) = self.limits(i, full);
             match self.loops[i].update(plus[i], minus[i], dither_nm, &s, lo, hi) {
+                LoopEvent::Locked if !self.on_own_lane(i) => {
+                    // Locked on another lane's laser (a step past the heater's range, or a
+                    // search that found the nearest line): not locked. Steer back to the
+                    // prediction; a prediction out of range keeps the ring acquiring until
+                    // the handover to corrd.
+                    let expected = self.expected_mw[i].clamp(lo, hi);
+                    let l = &mut self.loops[i];
+                    l.state = LockState::Acquiring;
+                    l.count = 0;
+                    l.integ_mw = expected;
+                    l.u_mw = expected;
+                    bank.set_lock_state(i, LockState::Acquiring)?;
+                    report.wrong_lane.push(i);
+                }
                 LoopEvent::Locked => {
                     bank.set_lock_state(i, LockState::Locked)?;
                     report.locked.push(i);
@@ -492,6 +520,7 @@ impl Tracker {
             let ff = lp.heater_mw_per_nm * moved_nm[self.lane_of_ring[i]];
             lp.integ_mw += ff;
             lp.u_mw += ff;
+            self.expected_mw[i] += ff;
         }
         Ok(())
     }
@@ -513,10 +542,11 @@ impl Tracker {
     ) -> Result<StepReport> {
         let dt = t - self.temperature_c;
         self.temperature_c = t;
-        for (i, l) in self.loops.iter_mut().enumerate() {
+        for (i, (l, expected)) in self.loops.iter_mut().zip(&mut self.expected_mw).enumerate() {
             let ff = -l.heater_mw_per_nm * self.drift_nm_per_k * dt;
             l.integ_mw += ff;
             l.u_mw += ff;
+            *expected += ff;
             if l.state == LockState::Locked {
                 l.state = LockState::Acquiring;
                 l.count = 0;
@@ -529,10 +559,18 @@ impl Tracker {
         Ok(StepReport {
             locked: Vec::new(),
             lost: Vec::new(),
+            wrong_lane: Vec::new(),
             max_error_nm: 0.0,
             elapsed_us: bank.elapsed_us() - start,
             sensor_c: t,
         })
+    }
+
+    /// Whether ring `i`'s loop sits within half a lane spacing of the power its own lane
+    /// is predicted to need.
+    fn on_own_lane(&self, i: usize) -> bool {
+        let l = &self.loops[i];
+        (l.u_mw - self.expected_mw[i]).abs() < 0.5 * self.lane_spacing_nm * l.heater_mw_per_nm
     }
 
     /// Parks every ring (heaters off, state Parked).
@@ -547,6 +585,16 @@ impl Tracker {
         }
         Ok(())
     }
+}
+
+/// The narrowest gap between two lanes' wavelengths, nm (infinite with fewer than two).
+fn narrowest_spacing(lane_nm: &[f64]) -> f64 {
+    let mut sorted = lane_nm.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    sorted
+        .windows(2)
+        .map(|w| w[1] - w[0])
+        .fold(f64::INFINITY, f64::min)
 }
 
 #[cfg(test)]

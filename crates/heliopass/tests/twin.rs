@@ -175,3 +175,36 @@ fn bias_sweep_finds_least_ber() {
     assert!(bank.ber_at(1, f64::from(mv) * 1e-3) < 1e-12);
     assert_eq!(bank.read(1).unwrap().bias_mv, mv);
 }
+
+/// A step past what the heaters can follow: no ring may claim `Locked` while it sits on
+/// another lane's laser line (before lane identity was checked, +60 K left four rings
+/// "locked" 1.6–3.2 nm off their own lanes, and +30 K one).
+#[test]
+fn a_ring_never_claims_lock_on_another_lanes_line() {
+    for step in [30.0, 60.0] {
+        let (mut bank, design) = setup(8, 11);
+        let cal = calibrate(&mut bank, &design, &CalibrationSettings::default()).unwrap();
+        let mut t = Tracker::from_calibration(&cal, &design, TrackerSettings::default());
+        settle(&mut bank, &mut t, 300);
+        bank.set_ambient_c(bank.ambient_c() + step);
+        let half_spacing = 0.4;
+        let mut refused = 0;
+        for period in 0..3000 {
+            let report = t.step(&mut bank).unwrap();
+            refused += report.wrong_lane.len();
+            for (ring, l) in t.loops.iter().enumerate() {
+                if l.state == LockState::Locked {
+                    let off = bank.detuning_nm(ring, cal.plan.lane_of_ring[ring]).abs();
+                    assert!(
+                        off < half_spacing,
+                        "+{step} K, period {period}: ring {ring} locked {off:.3} nm off its lane"
+                    );
+                }
+            }
+        }
+        assert!(
+            refused > 0,
+            "+{step} K: no lock on a wrong line was refused"
+        );
+    }
+}
