@@ -114,6 +114,53 @@ async fn telemetry(server: &Server, id: &str) -> (u16, Value) {
     .await
 }
 
+/// Applies the ambient `profile` (a ±10 K step) to the whole rack and
+/// checks the corridor rides it: BER under 1e-12 at every reading for 3 s
+/// and after, drift not `high` (the lasers' own TEC residual is the port
+/// model's, up to 12.5 % of the spacing after 10 K: `medium`), still active
+/// on the same ports with its rings locked, never repaired by corrd.
+/// Answers the telemetry after the step.
+async fn rides_step(
+    server: &Server,
+    id: &str,
+    ports: &Value,
+    before: &Value,
+    profile: &str,
+) -> Value {
+    apply_profile(server, profile).await;
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let (status, t) = telemetry(server, id).await;
+        assert_eq!(status, 200, "{t}");
+        assert!(t["ber"].as_f64().unwrap() < 1e-12, "{t}");
+    }
+    let (_, after) = telemetry(server, id).await;
+    assert!(after["ber"].as_f64().unwrap() < 1e-12, "{before} → {after}");
+    assert_ne!(after["drift"], "high", "{after}");
+    let (_, c) = send(
+        server.admin(),
+        reqwest::Method::GET,
+        &server.url(&format!("/v1/corridors/{id}")),
+        None,
+    )
+    .await;
+    assert_eq!(c["status"], "active", "{c}");
+    assert_eq!(&c["assignment"]["ports"], ports, "{c}");
+    let conditions = c["conditions"].as_array().unwrap();
+    assert!(
+        conditions
+            .iter()
+            .any(|k| k["type"] == "RingLock" && k["status"] == "True"),
+        "{c}"
+    );
+    assert!(
+        !conditions.iter().any(|k| k["type"] == "Repaired"),
+        "corrd had to repair: {c}"
+    );
+    after
+}
+
 async fn apply_step(server: &Server) {
     apply_profile(server, "step-up-10k").await;
 }
@@ -225,43 +272,9 @@ async fn rfc_corridor_calibrates_with_progress_and_rides_a_10k_step() {
     assert!(before["power_pj_per_bit"].as_f64().unwrap() > 0.0);
 
     // +10 K on the whole rack; the trackers follow it.
-    apply_step(&server).await;
-    let deadline = Instant::now() + Duration::from_secs(3);
-    while Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        let (status, t) = telemetry(&server, id).await;
-        assert_eq!(status, 200, "{t}");
-        assert!(t["ber"].as_f64().unwrap() < 1e-12, "{t}");
-    }
-    let (_, after) = telemetry(&server, id).await;
+    let after = rides_step(&server, id, &ports, &before, "step-up-10k").await;
     let warmed = after["temp_c"].as_f64().unwrap() - before["temp_c"].as_f64().unwrap();
     assert!(warmed > 8.0, "the step did not arrive: {before} → {after}");
-    assert!(after["ber"].as_f64().unwrap() < 1e-12, "{after}");
-    // The rings hold lock (the lasers' own TEC residual is the port
-    // model's, up to 12.5 % of the spacing after +10 K: `medium`).
-    assert_ne!(after["drift"], "high", "{after}");
-
-    let (_, c) = send(
-        server.admin(),
-        reqwest::Method::GET,
-        &server.url(&format!("/v1/corridors/{id}")),
-        None,
-    )
-    .await;
-    assert_eq!(c["status"], "active", "{c}");
-    // Not repaired by corrd: the same ports, and the rings hold lock.
-    assert_eq!(c["assignment"]["ports"], ports, "{c}");
-    let conditions = c["conditions"].as_array().unwrap();
-    assert!(
-        conditions
-            .iter()
-            .any(|k| k["type"] == "RingLock" && k["status"] == "True"),
-        "{c}"
-    );
-    assert!(
-        !conditions.iter().any(|k| k["type"] == "Repaired"),
-        "corrd had to repair: {c}"
-    );
 
     // The recalibration of the RFC goes through HELIOPASS too.
     let (status, op) = send(
@@ -288,38 +301,9 @@ async fn rfc_corridor_rides_a_minus_10k_step() {
     let ports = corridor["assignment"]["ports"].clone();
     calibrate(&server, id).await;
     let (_, before) = telemetry(&server, id).await;
-    apply_profile(&server, "step-down-10k").await;
-    let deadline = Instant::now() + Duration::from_secs(3);
-    while Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        let (status, t) = telemetry(&server, id).await;
-        assert_eq!(status, 200, "{t}");
-        assert!(t["ber"].as_f64().unwrap() < 1e-12, "{t}");
-    }
-    let (_, after) = telemetry(&server, id).await;
+    let after = rides_step(&server, id, &ports, &before, "step-down-10k").await;
     let cooled = before["temp_c"].as_f64().unwrap() - after["temp_c"].as_f64().unwrap();
     assert!(cooled > 8.0, "the step did not arrive: {before} → {after}");
-    assert_ne!(after["drift"], "high", "{after}");
-    let (_, c) = send(
-        server.admin(),
-        reqwest::Method::GET,
-        &server.url(&format!("/v1/corridors/{id}")),
-        None,
-    )
-    .await;
-    assert_eq!(c["status"], "active", "{c}");
-    assert_eq!(c["assignment"]["ports"], ports, "{c}");
-    let conditions = c["conditions"].as_array().unwrap();
-    assert!(
-        conditions
-            .iter()
-            .any(|k| k["type"] == "RingLock" && k["status"] == "True"),
-        "{c}"
-    );
-    assert!(
-        !conditions.iter().any(|k| k["type"] == "Repaired"),
-        "corrd had to repair: {c}"
-    );
     server.stop().await;
 }
 

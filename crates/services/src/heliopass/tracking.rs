@@ -403,12 +403,19 @@ mod tests {
     use super::super::control::{PortControl, design_of};
     use super::step_port;
 
-    /// A +10 K step that falls into the last instant of a catch-up: the
-    /// rings are locked again when the catch-up returns (the periods due in
-    /// that instant's slot run back to back), so nothing that reads the
-    /// plant after it sees them part-way.
-    #[test]
-    fn a_step_is_relocked_within_its_instant() {
+    /// The default twin's first optical port, calibrated at the twin's start
+    /// by a port control; with `profile`, that topology profile then applied
+    /// to the port. Answers the settings, the control, the start, the
+    /// profile and the plant (kept alive for the test's length).
+    fn calibrated_first_port(
+        profile: Option<&str>,
+    ) -> (
+        HelioSettings,
+        PortControl,
+        chrono::DateTime<chrono::Utc>,
+        Option<corridor_hal::topology::AmbientProfile>,
+        TwinOptics,
+    ) {
         let topology = Topology::default_twin();
         let optics = TwinOptics::new(&topology).unwrap();
         let settings = HelioSettings::default();
@@ -418,19 +425,32 @@ mod tests {
         let start = topology.twin().start_time;
         c.calibrate(CalibrationMode::Full, start, &settings)
             .unwrap();
-        let profile = topology
-            .ambient_profiles()
-            .iter()
-            .find(|p| p.name.as_str() == "step-up-10k")
-            .unwrap()
-            .clone();
-        optics
-            .apply_ambient(
-                &AmbientScope::Port(port.id.as_str().to_owned()),
-                &profile,
-                start,
-            )
-            .unwrap();
+        let profile = profile.map(|name| {
+            let profile = topology
+                .ambient_profiles()
+                .iter()
+                .find(|p| p.name.as_str() == name)
+                .unwrap()
+                .clone();
+            optics
+                .apply_ambient(
+                    &AmbientScope::Port(port.id.as_str().to_owned()),
+                    &profile,
+                    start,
+                )
+                .unwrap();
+            profile
+        });
+        (settings, c, start, profile, optics)
+    }
+
+    /// A +10 K step that falls into the last instant of a catch-up: the
+    /// rings are locked again when the catch-up returns (the periods due in
+    /// that instant's slot run back to back), so nothing that reads the
+    /// plant after it sees them part-way.
+    #[test]
+    fn a_step_is_relocked_within_its_instant() {
+        let (settings, mut c, start, _, _optics) = calibrated_first_port(Some("step-up-10k"));
         // 200 instants 0.3015 s apart: the step (at 60 s) falls between the
         // last two.
         let done = step_port(&mut c, start + TimeDelta::milliseconds(60_300), &settings).unwrap();
@@ -448,15 +468,7 @@ mod tests {
     /// per instant, not a slot's worth.
     #[test]
     fn a_ring_that_cannot_lock_is_handed_over_and_costs_one_period_per_instant() {
-        let topology = Topology::default_twin();
-        let optics = TwinOptics::new(&topology).unwrap();
-        let settings = HelioSettings::default();
-        let port = &topology.optical_ports()[0];
-        let bank = optics.ring_bank(port.id.as_str()).unwrap().unwrap();
-        let mut c = PortControl::new(port.id.as_str(), bank, design_of(port), &settings);
-        let start = topology.twin().start_time;
-        c.calibrate(CalibrationMode::Full, start, &settings)
-            .unwrap();
+        let (settings, mut c, start, _, _optics) = calibrated_first_port(None);
         {
             let t = c.tracker_mut().unwrap();
             t.loops[0].peak_ua = 1e9;
@@ -483,28 +495,9 @@ mod tests {
     /// `quiet_k` the case temperature really moved — not the sensor's noise.
     #[test]
     fn a_locked_bank_runs_only_the_periods_its_triggers_call_for() {
-        let topology = Topology::default_twin();
-        let optics = TwinOptics::new(&topology).unwrap();
-        let settings = HelioSettings::default();
-        let port = &topology.optical_ports()[0];
-        let bank = optics.ring_bank(port.id.as_str()).unwrap().unwrap();
-        let mut c = PortControl::new(port.id.as_str(), bank, design_of(port), &settings);
-        let start = topology.twin().start_time;
-        c.calibrate(CalibrationMode::Full, start, &settings)
-            .unwrap();
-        let profile = topology
-            .ambient_profiles()
-            .iter()
-            .find(|p| p.name.as_str() == "hvac-cycling")
-            .unwrap()
-            .clone();
-        optics
-            .apply_ambient(
-                &AmbientScope::Port(port.id.as_str().to_owned()),
-                &profile,
-                start,
-            )
-            .unwrap();
+        let (settings, mut c, start, profile, _optics) =
+            calibrated_first_port(Some("hvac-cycling"));
+        let profile = profile.unwrap();
         let (passes, pass_s) = (40, 12);
         let mut now = start;
         let (mut run, mut left, mut lost) = (0, 0, 0);
