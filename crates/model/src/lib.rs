@@ -28,6 +28,7 @@ pub mod memory_tiers;
 pub mod meta;
 pub mod policy;
 pub mod problem;
+pub mod rfc_examples;
 pub mod schema;
 pub mod units;
 pub mod validate;

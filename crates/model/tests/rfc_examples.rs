@@ -11,6 +11,7 @@ use corridor_model::fabric::{
 };
 use corridor_model::ffm::{BandwidthPatch, FfmAllocRequest, FfmBundle, LatencyClass, Persistence};
 use corridor_model::json::{from_slice_strict, from_slice_validated};
+use corridor_model::rfc_examples::FABRIC_PATH_REQUEST;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -108,21 +109,6 @@ const FABRIC_DEVICES: &str = r#"[
     "attestation_ticket": "attest-123456"
   }
 ]"#;
-
-const FABRIC_PATH_REQUEST: &str = r#"{
-  "source_device": "cxl-dev-001",
-  "target_device": "cxl-dev-002",
-  "path_type": "PBR",
-  "bandwidth_gbps": 64,
-  "latency_ns": 200,
-  "qos": {
-    "priority": "gold",
-    "min_bandwidth_gbps": 50,
-    "max_latency_ns": 300,
-    "pfc": true,
-    "ecn": false
-  }
-}"#;
 
 /// Asserts that every field of `example` (recursively, for objects) comes
 /// back with the same name and the same JSON value.

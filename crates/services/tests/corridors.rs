@@ -32,24 +32,8 @@ fn fresh(dir: &std::path::Path) -> (Arc<dyn StateStore>, Topology, Arc<ManualClo
     (store, topology, clock)
 }
 
-/// The RFC's "Allocate Corridor" body with `SiCorridor` chosen.
-const RFC_REQUEST: &str = r#"{
-  "corridor_type": "SiCorridor",
-  "lanes": 8,
-  "lambda_nm": [1550, 1551, 1552, 1553, 1554, 1555, 1556, 1557],
-  "min_gbps": 400,
-  "latency_budget_ns": 250,
-  "reach_mm": 75,
-  "mode": "waveguide",
-  "qos": {
-    "pfc": true,
-    "priority": "gold"
-  },
-  "attestation_required": true
-}"#;
-
 fn rfc_request() -> CorridorRequest {
-    from_slice_strict(RFC_REQUEST.as_bytes()).unwrap()
+    from_slice_strict(corridor_model::rfc_examples::CORRIDOR_REQUEST.as_bytes()).unwrap()
 }
 
 fn request(lambdas: &[f64], priority: QosPriority) -> CorridorRequest {

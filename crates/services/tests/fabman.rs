@@ -56,23 +56,7 @@ fn request(
 
 /// The RFC's example, verbatim.
 fn rfc_request() -> FabricPathRequest {
-    serde_json::from_str(
-        r#"{
-          "source_device": "cxl-dev-001",
-          "target_device": "cxl-dev-002",
-          "path_type": "PBR",
-          "bandwidth_gbps": 64,
-          "latency_ns": 200,
-          "qos": {
-            "priority": "gold",
-            "min_bandwidth_gbps": 50,
-            "max_latency_ns": 300,
-            "pfc": true,
-            "ecn": false
-          }
-        }"#,
-    )
-    .unwrap()
+    serde_json::from_str(corridor_model::rfc_examples::FABRIC_PATH_REQUEST).unwrap()
 }
 
 fn scan(plane: &ControlPlane) -> FabricSnapshot {

@@ -1,37 +1,6 @@
-//! The RFC's request bodies, verbatim, for the tests that send them.
+//! The RFC's request bodies, verbatim, for the tests that send them (the
+//! one copy is `corridor_model::rfc_examples`).
 
-/// "Allocate Corridor", with `SiCorridor` for the RFC's
-/// `"SiCorridor" | "CarbonCorridor"`. It requires attestation, so under
-/// `--attest-on-request` (nobody asks) its capacity is held with every
-/// lane dark.
-pub const CORRIDOR: &str = r#"{
-  "corridor_type": "SiCorridor",
-  "lanes": 8,
-  "lambda_nm": [1550, 1551, 1552, 1553, 1554, 1555, 1556, 1557],
-  "min_gbps": 400,
-  "latency_budget_ns": 250,
-  "reach_mm": 75,
-  "mode": "waveguide",
-  "qos": {
-    "pfc": true,
-    "priority": "gold"
-  },
-  "attestation_required": true
-}"#;
-
-/// "Create Path": 50 Gb/s guaranteed from cxl-dev-001 to cxl-dev-002
-/// through switch sw0 (ports 8 and 9 of the default twin).
-pub const PATH: &str = r#"{
-  "source_device": "cxl-dev-001",
-  "target_device": "cxl-dev-002",
-  "path_type": "PBR",
-  "bandwidth_gbps": 64,
-  "latency_ns": 200,
-  "qos": {
-    "priority": "gold",
-    "min_bandwidth_gbps": 50,
-    "max_latency_ns": 300,
-    "pfc": true,
-    "ecn": false
-  }
-}"#;
+// Each test binary compiles the whole harness; not all of them send these.
+#[allow(unused_imports)]
+pub use corridor_model::rfc_examples::{CORRIDOR_REQUEST as CORRIDOR, FABRIC_PATH_REQUEST as PATH};
