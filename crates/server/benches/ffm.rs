@@ -236,7 +236,7 @@ fn populate_vs_anonymous() {
         // A fresh bundle each round: populating allocates its pages.
         let bundle = BundleMemory::memfd("bench", GIB as u64).expect("memfd");
         bundle
-            .apply_policy(&local_memory_nodes(), false)
+            .apply_policy(&local_memory_nodes(), None)
             .expect("mbind");
         fd_times.push(populate(Some(bundle.fd())));
         drop(bundle);
@@ -249,7 +249,7 @@ fn populate_vs_anonymous() {
         // Populating through the fd with fallocate(2), then mapping.
         let bundle = BundleMemory::memfd("bench-falloc", GIB as u64).expect("memfd");
         bundle
-            .apply_policy(&local_memory_nodes(), false)
+            .apply_policy(&local_memory_nodes(), None)
             .expect("mbind");
         let t = Instant::now();
         rustix::fs::fallocate(
@@ -289,7 +289,7 @@ fn populate_vs_anonymous() {
 fn migration_vs_memcpy() {
     let bundle = BundleMemory::memfd("bench-migrate", GIB as u64).expect("memfd");
     let nodes = local_memory_nodes();
-    bundle.apply_policy(&nodes, false).expect("mbind");
+    bundle.apply_policy(&nodes, None).expect("mbind");
     {
         let f = std::fs::File::from(bundle.fd().try_clone_to_owned().unwrap());
         let chunk = vec![0x5au8; 1 << 20];
@@ -298,7 +298,9 @@ fn migration_vs_memcpy() {
         }
     }
     let t = Instant::now();
-    let (outcome, moved) = bundle.apply_policy(&nodes, true).expect("migrate");
+    let (outcome, moved) = bundle
+        .apply_policy(&nodes, Some(&mut |_| {}))
+        .expect("migrate");
     let migrate = t.elapsed();
     let src = vec![1u8; GIB];
     let mut dst = vec![0u8; GIB];

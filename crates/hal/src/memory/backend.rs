@@ -13,10 +13,16 @@
 //! * Several nodes use `MPOL_WEIGHTED_INTERLEAVE` (Linux 6.9+, by raw syscall; the weights
 //!   are the system-wide `/sys/kernel/mm/mempolicy/weighted_interleave/nodeN`), falling back
 //!   to `MPOL_INTERLEAVE` when the kernel refuses it.
-//! * Migration is `mbind(MPOL_MF_MOVE)` over the resident pages; resident pages off the
-//!   target nodes are counted with `move_pages(2)` in query mode (`nodes = NULL`) before and
-//!   after, so the count moved is the kernel's, not an estimate. Residency is `mincore(2)`.
-//!   Scans go 1 GiB at a time, so a 256 GiB bundle costs no more scan memory than a small one.
+//! * Migration to one node is `move_pages(2)` over the resident pages that are elsewhere, in
+//!   chunks ([`move_chunk_pages`]), each chunk's count reported as it completes (the
+//!   operation's progress). A bundle's pages are usually mapped by its users too, and the
+//!   kernel moves a page mapped by several processes only with `MPOL_MF_MOVE_ALL`, which needs
+//!   `CAP_SYS_NICE`; without it the call falls back to `MPOL_MF_MOVE` and says how many shared
+//!   pages stayed. Migration to several nodes is `mbind` with the same flags (the kernel
+//!   spreads the pages by the interleave). Pages off the target are found with `move_pages` in
+//!   query mode (`nodes = NULL`), so every count is the kernel's, not an estimate. Residency
+//!   is `mincore(2)`. Scans go 1 GiB at a time, so a 256 GiB bundle costs no more scan memory
+//!   than a small one.
 
 use std::ffi::c_void;
 use std::fmt::Debug;
@@ -31,8 +37,22 @@ use thiserror::Error;
 const MPOL_BIND: i32 = 2;
 const MPOL_INTERLEAVE: i32 = 3;
 const MPOL_WEIGHTED_INTERLEAVE: i32 = 6;
-/// `mbind` flag: move pages that violate the new policy.
+/// `mbind`/`move_pages` flag: move pages mapped only by this process.
 const MPOL_MF_MOVE: u32 = 1 << 1;
+/// `mbind`/`move_pages` flag: move pages whoever maps them (`CAP_SYS_NICE`).
+const MPOL_MF_MOVE_ALL: u32 = 1 << 2;
+/// A migration reports progress about this many times, whatever the bundle's size.
+pub const MOVE_REPORTS: u64 = 64;
+/// Pages per `move_pages` call of a migration, at least (4 MiB: the per-call cost of
+/// page-table walks and TLB shootdowns stays spread) and at most (1 GiB, one scan window).
+const MOVE_CHUNK_PAGES: std::ops::RangeInclusive<u64> = 1024..=(1 << 18);
+
+/// Pages per `move_pages` call for a migration of `resident` pages: about
+/// [`MOVE_REPORTS`] calls, within [`MOVE_CHUNK_PAGES`].
+#[must_use]
+pub fn move_chunk_pages(resident: u64) -> usize {
+    (resident / MOVE_REPORTS).clamp(*MOVE_CHUNK_PAGES.start(), *MOVE_CHUNK_PAGES.end()) as usize
+}
 
 const PAGE: u64 = 4096;
 /// Pages scanned at a time (1 GiB of 4 KiB pages).
@@ -94,6 +114,30 @@ pub struct Binding {
     pub moved_pages: u64,
 }
 
+/// How far a [`MemoryBackend::migrate`] has come.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MigrationProgress {
+    /// Pages present in memory when the migration started (the work to examine).
+    pub resident_pages: u64,
+    /// Resident pages examined so far.
+    pub examined_pages: u64,
+    /// Pages the kernel moved onto the target so far.
+    pub moved_pages: u64,
+    /// Pages that stayed off the target (busy, or shared without `CAP_SYS_NICE`).
+    pub left_pages: u64,
+}
+
+/// What a [`MemoryBackend::migrate`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Migration {
+    /// The mode in force afterwards.
+    pub mode: NumaMode,
+    pub progress: MigrationProgress,
+    /// Whether pages mapped by other processes could be moved (`MPOL_MF_MOVE_ALL`); false
+    /// when the kernel refused it for want of `CAP_SYS_NICE`.
+    pub moved_shared: bool,
+}
+
 /// The syscalls behind a memory bundle.
 pub trait MemoryBackend: Send + Sync + Debug {
     /// A new anonymous memory file of `bytes` (sparse), sealed against any resize.
@@ -127,6 +171,20 @@ pub trait MemoryBackend: Send + Sync + Debug {
     /// # Errors
     /// The step that failed (map, mincore).
     fn resident_pages(&self, fd: BorrowedFd<'_>, bytes: u64) -> Result<u64, BackendError>;
+
+    /// Sets the NUMA policy of the first `bytes` of the fd to `nodes` (as [`Self::bind`]) and
+    /// moves the resident pages that are elsewhere onto them, calling `progress` as chunks
+    /// complete.
+    ///
+    /// # Errors
+    /// The step that failed (map, mbind, the residency scans, move_pages).
+    fn migrate(
+        &self,
+        fd: BorrowedFd<'_>,
+        bytes: u64,
+        nodes: &[u32],
+        progress: &mut dyn FnMut(MigrationProgress),
+    ) -> Result<Migration, BackendError>;
 }
 
 /// The Linux kernel's memfd, `mbind`, `move_pages` and `mincore`.
@@ -172,34 +230,74 @@ impl MemoryBackend for LinuxMemoryBackend {
                 moved_pages: 0,
             });
         }
+        if move_resident {
+            let migration = self.migrate(fd, bytes, nodes, &mut |_| {})?;
+            return Ok(Binding {
+                mode: migration.mode,
+                moved_pages: migration.progress.moved_pages,
+            });
+        }
         let mapping = Mapping::new(fd, bytes)?;
-        let before = if move_resident {
-            mapping.off_target_pages(nodes)?
-        } else {
-            0
-        };
-        let mask = node_mask(nodes);
-        let flags = if move_resident { MPOL_MF_MOVE } else { 0 };
-        let mode = if one {
-            mapping.mbind(MPOL_BIND, &mask, flags)?;
-            NumaMode::Bind
-        } else if mapping
-            .mbind(MPOL_WEIGHTED_INTERLEAVE, &mask, flags)
-            .is_ok()
+        let mode = mapping.set_policy(nodes, 0)?;
+        Ok(Binding {
+            mode,
+            moved_pages: 0,
+        })
+    }
+
+    fn migrate(
+        &self,
+        fd: BorrowedFd<'_>,
+        bytes: u64,
+        nodes: &[u32],
+        progress: &mut dyn FnMut(MigrationProgress),
+    ) -> Result<Migration, BackendError> {
+        let mut done = MigrationProgress::default();
+        if bytes == 0 {
+            return Ok(Migration {
+                mode: if nodes.len() == 1 {
+                    NumaMode::Bind
+                } else {
+                    NumaMode::WeightedInterleave
+                },
+                progress: done,
+                moved_shared: true,
+            });
+        }
+        let mapping = Mapping::new(fd, bytes)?;
+        done.resident_pages = self.resident_pages(fd, bytes)?;
+        progress(done);
+        if let [target] = nodes {
+            // The policy first, so pages faulted in during the move land on the target.
+            let mode = mapping.set_policy(nodes, 0)?;
+            let moved_shared = mapping.move_resident_to(*target, &mut done, progress)?;
+            return Ok(Migration {
+                mode,
+                progress: done,
+                moved_shared,
+            });
+        }
+        // Several nodes: the kernel's interleave decides where each page goes, so mbind
+        // moves them; counted before and after.
+        let before = mapping.off_target_pages(nodes)?;
+        let (mode, moved_shared) = match mapping.set_policy(nodes, MPOL_MF_MOVE | MPOL_MF_MOVE_ALL)
         {
-            NumaMode::WeightedInterleave
-        } else {
-            mapping.mbind(MPOL_INTERLEAVE, &mask, flags)?;
-            NumaMode::Interleave
+            Ok(mode) => (mode, true),
+            Err(e) if e.source.raw_os_error() == Some(libc::EPERM) => {
+                (mapping.set_policy(nodes, MPOL_MF_MOVE)?, false)
+            }
+            Err(e) => return Err(e),
         };
-        // Pages that were resident off the target nodes and no longer are: what
-        // mbind(MPOL_MF_MOVE) moved (pages it could not move stay off).
-        let moved_pages = if move_resident {
-            before.saturating_sub(mapping.off_target_pages(nodes)?)
-        } else {
-            0
-        };
-        Ok(Binding { mode, moved_pages })
+        let after = mapping.off_target_pages(nodes)?;
+        done.examined_pages = done.resident_pages;
+        done.moved_pages = before.saturating_sub(after);
+        done.left_pages = after;
+        progress(done);
+        Ok(Migration {
+            mode,
+            progress: done,
+            moved_shared,
+        })
     }
 
     fn resident_pages(&self, fd: BorrowedFd<'_>, bytes: u64) -> Result<u64, BackendError> {
@@ -264,6 +362,21 @@ impl Mapping {
         Ok(Self { ptr, len })
     }
 
+    /// Binds (one node) or interleaves (several) the mapping over `nodes` with `mbind` `flags`;
+    /// the mode in force.
+    fn set_policy(&self, nodes: &[u32], flags: u32) -> Result<NumaMode, BackendError> {
+        let mask = node_mask(nodes);
+        if nodes.len() == 1 {
+            self.mbind(MPOL_BIND, &mask, flags)?;
+            Ok(NumaMode::Bind)
+        } else if self.mbind(MPOL_WEIGHTED_INTERLEAVE, &mask, flags).is_ok() {
+            Ok(NumaMode::WeightedInterleave)
+        } else {
+            self.mbind(MPOL_INTERLEAVE, &mask, flags)?;
+            Ok(NumaMode::Interleave)
+        }
+    }
+
     fn mbind(&self, mode: i32, mask: &[u64], flags: u32) -> Result<(), BackendError> {
         // maxnode counts bits; the kernel reads maxnode-1 of them (the historical off-by-one
         // libnuma also compensates for).
@@ -317,13 +430,14 @@ impl Mapping {
         Ok(vec)
     }
 
-    /// Resident pages that are on none of `targets`, via `move_pages` in query mode.
-    /// Resident pages are first mapped with `MADV_POPULATE_READ` (they are in the page cache
-    /// already, so nothing is allocated) because both `move_pages` and `mbind(MPOL_MF_MOVE)`
-    /// only see pages mapped in this address space.
-    fn off_target_pages(&self, targets: &[u32]) -> Result<u64, BackendError> {
-        let base = self.ptr.as_ptr().cast::<u8>();
-        let mut off_target = 0u64;
+    /// Calls `each` with every run of resident pages, `(first page, count)`, after mapping
+    /// them here with `MADV_POPULATE_READ` (they are in the page cache already, so nothing is
+    /// allocated): `move_pages` and `mbind(MPOL_MF_MOVE)` only see pages mapped in this
+    /// address space.
+    fn for_each_resident_run(
+        &self,
+        each: &mut dyn FnMut(usize, usize) -> Result<(), BackendError>,
+    ) -> Result<(), BackendError> {
         for (first, count) in self.windows() {
             let residency = self.residency(first, count)?;
             let mut i = 0;
@@ -340,40 +454,138 @@ impl Mapping {
                 let len = ((i - start) * PAGE as usize).min(self.len - off);
                 // SAFETY: [off, off+len) lies inside our mapping (page indexes come from
                 // mincore over it); populate-read only maps pages already in the page cache.
-                let rc =
-                    unsafe { libc::madvise(base.add(off).cast(), len, libc::MADV_POPULATE_READ) };
+                let rc = unsafe {
+                    libc::madvise(
+                        self.ptr.as_ptr().cast::<u8>().add(off).cast(),
+                        len,
+                        libc::MADV_POPULATE_READ,
+                    )
+                };
                 if rc != 0 {
                     return Err(BackendError::last_os("madvise(MADV_POPULATE_READ)"));
                 }
-                let addrs: Vec<*mut c_void> = (start..i)
-                    // SAFETY: each address is a page inside our mapping.
-                    .map(|p| unsafe { base.add((first + p) * PAGE as usize) }.cast())
-                    .collect();
-                let mut status = vec![0i32; addrs.len()];
-                // SAFETY: pid 0 = this process; addrs/status have `addrs.len()` elements;
-                // nodes = NULL asks for the current node of each page and moves nothing.
-                let rc = unsafe {
-                    libc::syscall(
-                        libc::SYS_move_pages,
-                        0 as libc::c_long,
-                        addrs.len() as libc::c_ulong,
-                        addrs.as_ptr(),
-                        std::ptr::null::<i32>(),
-                        status.as_mut_ptr(),
-                        0 as libc::c_long,
-                    )
-                };
-                if rc < 0 {
-                    return Err(BackendError::last_os("move_pages (query)"));
-                }
-                off_target += status
-                    .iter()
-                    .filter(|&&n| n >= 0 && !targets.contains(&n.unsigned_abs()))
-                    .count() as u64;
+                each(first + start, i - start)?;
             }
         }
+        Ok(())
+    }
+
+    /// The addresses of `count` pages from page `first`.
+    fn page_addrs(&self, first: usize, count: usize) -> Vec<*mut c_void> {
+        let base = self.ptr.as_ptr().cast::<u8>();
+        (first..first + count)
+            // SAFETY: callers pass page ranges inside the mapping.
+            .map(|p| unsafe { base.add(p * PAGE as usize) }.cast())
+            .collect()
+    }
+
+    /// Resident pages that are on none of `targets`, via `move_pages` in query mode.
+    fn off_target_pages(&self, targets: &[u32]) -> Result<u64, BackendError> {
+        let mut off_target = 0u64;
+        self.for_each_resident_run(&mut |first, count| {
+            let addrs = self.page_addrs(first, count);
+            off_target += query_nodes(&addrs)?
+                .iter()
+                .filter(|&&n| n >= 0 && !targets.contains(&n.unsigned_abs()))
+                .count() as u64;
+            Ok(())
+        })?;
         Ok(off_target)
     }
+
+    /// Moves every resident page not on `target` there, [`move_chunk_pages`] at a time,
+    /// updating `done` and calling `progress` after each chunk. Whether pages mapped by other
+    /// processes could be moved (false: the kernel refused `MPOL_MF_MOVE_ALL`).
+    fn move_resident_to(
+        &self,
+        target: u32,
+        done: &mut MigrationProgress,
+        progress: &mut dyn FnMut(MigrationProgress),
+    ) -> Result<bool, BackendError> {
+        let mut flags = MPOL_MF_MOVE_ALL;
+        let chunk_pages = move_chunk_pages(done.resident_pages);
+        self.for_each_resident_run(&mut |first, count| {
+            for chunk in (first..first + count).step_by(chunk_pages) {
+                let n = chunk_pages.min(first + count - chunk);
+                let addrs = self.page_addrs(chunk, n);
+                // Only pages elsewhere go to move_pages, so every page it reports on the
+                // target afterwards is one it moved.
+                let off: Vec<*mut c_void> = query_nodes(&addrs)?
+                    .iter()
+                    .zip(&addrs)
+                    .filter(|&(&node, _)| node >= 0 && node.unsigned_abs() != target)
+                    .map(|(_, &addr)| addr)
+                    .collect();
+                if !off.is_empty() {
+                    let status = match move_pages(&off, target, flags) {
+                        Err(e) if e.source.raw_os_error() == Some(libc::EPERM) => {
+                            flags = MPOL_MF_MOVE;
+                            move_pages(&off, target, flags)?
+                        }
+                        other => other?,
+                    };
+                    let moved = status
+                        .iter()
+                        .filter(|&&n| n >= 0 && n.unsigned_abs() == target)
+                        .count() as u64;
+                    done.moved_pages += moved;
+                    done.left_pages += off.len() as u64 - moved;
+                }
+                done.examined_pages += n as u64;
+                progress(*done);
+            }
+            Ok(())
+        })?;
+        Ok(flags == MPOL_MF_MOVE_ALL)
+    }
+}
+
+/// The node of each page at `addrs` in this process (`move_pages` with `nodes = NULL`, which
+/// moves nothing); a negative entry is an errno (`-ENOENT`: not present).
+fn query_nodes(addrs: &[*mut c_void]) -> Result<Vec<i32>, BackendError> {
+    let mut status = vec![0i32; addrs.len()];
+    // SAFETY: pid 0 = this process; addrs/status have `addrs.len()` elements and outlive the
+    // call; nodes = NULL asks for the current node of each page and moves nothing.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_move_pages,
+            0 as libc::c_long,
+            addrs.len() as libc::c_ulong,
+            addrs.as_ptr(),
+            std::ptr::null::<i32>(),
+            status.as_mut_ptr(),
+            0 as libc::c_long,
+        )
+    };
+    if rc < 0 {
+        return Err(BackendError::last_os("move_pages (query)"));
+    }
+    Ok(status)
+}
+
+/// Moves the pages at `addrs` (mapped in this process) to `target` with `flags`; each page's
+/// node afterwards, or a negative errno for a page that did not move.
+fn move_pages(addrs: &[*mut c_void], target: u32, flags: u32) -> Result<Vec<i32>, BackendError> {
+    let nodes = vec![target as i32; addrs.len()];
+    let mut status = vec![0i32; addrs.len()];
+    // SAFETY: pid 0 = this process; addrs, nodes and status have `addrs.len()` elements each
+    // and outlive the call; the kernel copies page contents, never touching Rust memory.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_move_pages,
+            0 as libc::c_long,
+            addrs.len() as libc::c_ulong,
+            addrs.as_ptr(),
+            nodes.as_ptr(),
+            status.as_mut_ptr(),
+            flags as libc::c_long,
+        )
+    };
+    // A positive return is the number of pages not migrated (their status says why).
+    if rc < 0 {
+        return Err(BackendError::last_os("move_pages"));
+    }
+    Ok(status)
 }
 
 impl Drop for Mapping {

@@ -37,7 +37,10 @@ use std::fmt::{self, Debug};
 
 use thiserror::Error;
 
-pub use backend::{BackendError, Binding, LinuxMemoryBackend, MemoryBackend, NumaMode};
+pub use backend::{
+    BackendError, Binding, LinuxMemoryBackend, MemoryBackend, Migration, MigrationProgress,
+    NumaMode,
+};
 pub use linux::SysfsMemory;
 pub use mbm::{BandwidthCounters, NoCounters, ResctrlMbm};
 pub use twin::TwinMemory;

@@ -22,7 +22,9 @@
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
-use corridor_hal::memory::{BackendError, LinuxMemoryBackend, MemoryBackend, NumaMode};
+use corridor_hal::memory::{
+    BackendError, LinuxMemoryBackend, MemoryBackend, MigrationProgress, NumaMode,
+};
 
 /// The backend bundles use: the running kernel's.
 fn backend() -> &'static dyn MemoryBackend {
@@ -181,14 +183,15 @@ impl BundleMemory {
 
     /// Applies what a placement asks: [`Self::apply_policy`] for nodes of
     /// this machine; for a modelled placement no `mbind` at all (the memory
-    /// keeps this machine's default policy) and a note saying so.
+    /// keeps this machine's default policy) and a note saying so. With
+    /// `migration`, resident pages move and it hears of each chunk.
     pub fn place(
         &self,
         target: &NumaTarget,
-        move_resident: bool,
+        migration: Option<&mut dyn FnMut(MigrationProgress)>,
     ) -> Result<(PolicyOutcome, u64), MemoryError> {
         match target {
-            NumaTarget::ThisMachine(nodes) => self.apply_policy(nodes, move_resident),
+            NumaTarget::ThisMachine(nodes) => self.apply_policy(nodes, migration),
             NumaTarget::Modelled(devices) => Ok((
                 PolicyOutcome {
                     nodes: Vec::new(),
@@ -204,14 +207,14 @@ impl BundleMemory {
         }
     }
 
-    /// Applies the policy for `wanted` NUMA nodes with `weights` (the
-    /// placement's, one per node; ignored for one node). With `move_pages`,
-    /// resident pages are migrated and the count of pages that changed node
-    /// is returned.
+    /// Applies the policy for `wanted` NUMA nodes (weighted interleave over
+    /// several). With `migration`, resident pages elsewhere are moved onto
+    /// them (`move_pages`, chunk by chunk, each reported to `migration`) and
+    /// the count of pages that changed node is returned.
     pub fn apply_policy(
         &self,
         wanted: &[u32],
-        move_resident: bool,
+        migration: Option<&mut dyn FnMut(MigrationProgress)>,
     ) -> Result<(PolicyOutcome, u64), MemoryError> {
         let local = local_memory_nodes();
         let mut notes = Vec::new();
@@ -254,10 +257,34 @@ impl BundleMemory {
                 0,
             ));
         }
-        let binding = backend()
-            .bind(self.fd.as_fd(), self.bytes, &nodes, move_resident)
-            .map_err(sys(&self.id))?;
-        if binding.mode == NumaMode::Interleave {
+        let (mode, moved) = match migration {
+            None => {
+                let binding = backend()
+                    .bind(self.fd.as_fd(), self.bytes, &nodes, false)
+                    .map_err(sys(&self.id))?;
+                (binding.mode, 0)
+            }
+            Some(progress) => {
+                let done = backend()
+                    .migrate(self.fd.as_fd(), self.bytes, &nodes, progress)
+                    .map_err(sys(&self.id))?;
+                let left = done.progress.left_pages;
+                if left > 0 && !done.moved_shared {
+                    notes.push(format!(
+                        "{left} pages stayed off {nodes:?}: they are mapped by other processes \
+                         too, and moving shared pages (MPOL_MF_MOVE_ALL) needs CAP_SYS_NICE, \
+                         which corridord lacks"
+                    ));
+                } else if left > 0 {
+                    notes.push(format!(
+                        "{left} pages stayed off {nodes:?}: the kernel could not move them \
+                         (busy or pinned); they follow the policy when next faulted"
+                    ));
+                }
+                (done.mode, done.progress.moved_pages)
+            }
+        };
+        if mode == NumaMode::Interleave {
             notes.push(
                 "kernel refused MPOL_WEIGHTED_INTERLEAVE (needs Linux 6.9+): \
                  plain MPOL_INTERLEAVE, equal weights"
@@ -267,10 +294,10 @@ impl BundleMemory {
         Ok((
             PolicyOutcome {
                 nodes,
-                mode: binding.mode.as_str(),
+                mode: mode.as_str(),
                 notes,
             },
-            binding.moved_pages,
+            moved,
         ))
     }
 
@@ -303,7 +330,9 @@ mod tests {
         assert!(dup.set_len(4096).is_err(), "shrink is sealed");
         assert!(dup.set_len(2 << 30).is_err(), "grow is sealed");
         assert_eq!(m.resident_pages().unwrap(), 0, "nothing touched yet");
-        let (outcome, moved) = m.apply_policy(&local_memory_nodes(), true).unwrap();
+        let (outcome, moved) = m
+            .apply_policy(&local_memory_nodes(), Some(&mut |_| {}))
+            .unwrap();
         assert_eq!(moved, 0);
         assert!(!outcome.nodes.is_empty());
         // Touch two pages through a dup of the fd, as a client would.
@@ -313,7 +342,7 @@ mod tests {
         f.write_all(b"x").unwrap();
         assert_eq!(m.resident_pages().unwrap(), 2);
         // Migrating to the nodes it is already on moves nothing.
-        let (_, moved) = m.apply_policy(&outcome.nodes, true).unwrap();
+        let (_, moved) = m.apply_policy(&outcome.nodes, Some(&mut |_| {})).unwrap();
         assert_eq!(moved, 0);
         assert!(m.proc_path().starts_with("/proc/"));
     }

@@ -1,10 +1,12 @@
 //! `PATCH /v1/ffm/{id}/latency_class`: the destination is reserved in the
-//! ledger, then a `Migration` operation moves the resident pages
-//! (`mbind(MPOL_MF_MOVE)`) and commits the new placement, or aborts and
-//! gives the reservation back.
+//! ledger, then a `Migration` operation moves the resident pages (the
+//! HAL's `move_pages` in chunks, whose counts are the operation's
+//! progress) and commits the new placement, or aborts and gives the
+//! reservation back.
 
 use std::sync::Arc;
 
+use corridor_hal::memory::MigrationProgress;
 use corridor_model::ffm::{LatencyClassPatch, Persistence};
 use corridor_model::meta::{Operation, OperationKind, ResourceKind, ResourceRef};
 use corridor_model::validate::Validate;
@@ -103,9 +105,33 @@ impl FfmService {
             .await;
         let target = self.numa_target(&dest);
         let started = std::time::Instant::now();
-        let (outcome, moved) = tokio::task::spawn_blocking(move || memory.place(&target, true))
-            .await
-            .map_err(|e| FfmError::Task("migration", e))??;
+        // The kernel's move runs on a blocking thread; each chunk's counts
+        // (about 64 per migration, whatever its size) come back through a
+        // channel and each becomes the operation's progress, in order.
+        let (counts, mut chunks) = tokio::sync::mpsc::unbounded_channel();
+        let moving = tokio::task::spawn_blocking(move || {
+            memory.place(
+                &target,
+                Some(&mut |done: MigrationProgress| {
+                    let _ = counts.send(done);
+                }),
+            )
+        });
+        // The channel closes when the closure is dropped, after the last chunk.
+        while let Some(done) = chunks.recv().await {
+            let _ = progress
+                .report_detail(
+                    migration_percent(&done),
+                    format!(
+                        "move_pages: {} of {} resident pages examined, {} moved",
+                        done.examined_pages, done.resident_pages, done.moved_pages
+                    ),
+                    progress_detail(&done),
+                )
+                .await;
+        }
+        let placed = moving.await;
+        let (outcome, moved) = placed.map_err(|e| FfmError::Task("migration", e))??;
         let elapsed = started.elapsed().as_secs_f64();
         // The twin's duration: every byte crosses the slowest device link of
         // source and destination once (read there, write here).
@@ -121,7 +147,7 @@ impl FfmService {
                 if outcome.mode == super::memory::MODELLED_MODE {
                     "modelled placement: no page of this machine moved (twin devices)".to_owned()
                 } else {
-                    format!("{moved} resident pages moved by mbind(MPOL_MF_MOVE) in {elapsed:.3} s")
+                    format!("{moved} resident pages moved by the kernel in {elapsed:.3} s")
                 },
             )
             .await;
@@ -162,4 +188,25 @@ impl FfmService {
             id: id.to_owned(),
         }))
     }
+}
+
+/// 10 % once the destination is reserved, 80 % once every resident page
+/// was examined; the move is the part between.
+fn migration_percent(done: &MigrationProgress) -> u8 {
+    let share = if done.resident_pages == 0 {
+        1.0
+    } else {
+        done.examined_pages as f64 / done.resident_pages as f64
+    };
+    10 + (70.0 * share.clamp(0.0, 1.0)) as u8
+}
+
+/// The operation's `progress_detail` during a migration: the kernel's counts.
+fn progress_detail(done: &MigrationProgress) -> serde_json::Value {
+    serde_json::json!({
+        "resident_pages": done.resident_pages,
+        "examined_pages": done.examined_pages,
+        "moved_pages": done.moved_pages,
+        "left_pages": done.left_pages,
+    })
 }

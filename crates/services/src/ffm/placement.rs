@@ -103,7 +103,7 @@ impl FfmService {
                 BundleMemory::persistent(id, bytes, &self.persistent_dir(domain)?)?
             }
         };
-        let (outcome, _) = memory.place(&self.numa_target(placement), false)?;
+        let (outcome, _) = memory.place(&self.numa_target(placement), None)?;
         Ok((memory, outcome))
     }
 }
