@@ -124,6 +124,20 @@ fn two_sockets_and_cxl_without_hmat() {
 }
 
 #[test]
+fn a_persistent_cxl_region_onlined_through_libnvdimm_finds_its_node() {
+    let inv = fixture("sysfs-qemu-cxl-pmem").discover().unwrap();
+    let r0 = &inv.cxl_regions[0];
+    assert_eq!(r0.mode.as_deref(), Some("pmem"));
+    assert_eq!(r0.numa_node, Some(2), "the nd region at the same address");
+    let n2 = inv.node("node2").unwrap();
+    assert_eq!(n2.cxl_regions, vec!["region0"]);
+    assert_eq!(n2.cxl_memdevs, vec!["mem0"]);
+    // Onlined as system RAM: volatile, whatever the device's medium.
+    assert_eq!(n2.media, MediaKind::Volatile);
+    assert!(inv.node("node1").unwrap().cxl_regions.is_empty());
+}
+
+#[test]
 fn single_node_vm() {
     let inv = fixture("sysfs-1node-vm").discover().unwrap();
     assert_eq!(inv.nodes.len(), 1);

@@ -14,7 +14,10 @@
 //!   `bus/cxl/devices/regionN/{size,mode,interleave_ways,interleave_granularity,commit,
 //!   target0..N}`; a region's memdevs come from
 //!   `endpointX/uport` of each target decoder `decoderX.Y`, its NUMA node from a
-//!   `target_node` file of its dax device (`regionN/dax_regionN/daxN.M/target_node`);
+//!   `target_node` file of its dax device (`regionN/dax_regionN/daxN.M/target_node`), or for
+//!   a persistent region onlined through libnvdimm, of the nd region at the same physical
+//!   address (`bus/nd/devices/regionN/{resource,target_node}`, as QEMU's CXL Type-3 device
+//!   shows it);
 //! * `kernel/mm/mempolicy/weighted_interleave/{nodeN,auto,__auto_type}`.
 //!
 //! A missing file is an unknown, never an error and never a made-up number.
@@ -189,7 +192,10 @@ impl SysfsMemory {
                 mode: read_opt(&path.join("mode"))?.map(|s| s.trim().to_owned()),
                 targets,
                 memdevs,
-                numa_node: find_target_node(&path, 3)?,
+                numa_node: match find_target_node(&path, 3)? {
+                    Some(node) => Some(node),
+                    None => self.nd_region_target_node(read_u64(&path.join("resource"))?)?,
+                },
                 interleave_ways: read_u64(&path.join("interleave_ways"))?
                     .and_then(|v| u32::try_from(v).ok()),
                 interleave_granularity: read_u64(&path.join("interleave_granularity"))?,
@@ -197,6 +203,22 @@ impl SysfsMemory {
             });
         }
         Ok(out)
+    }
+
+    /// A persistent (`pmem`) CXL region is onlined through libnvdimm, not under the region's
+    /// own directory: its nd region (`bus/nd/devices/regionN`, the same physical `resource`)
+    /// carries the `target_node` that `daxctl reconfigure-device --mode=system-ram` onlines.
+    fn nd_region_target_node(&self, resource: Option<u64>) -> Result<Option<u32>, MemoryError> {
+        let Some(resource) = resource else {
+            return Ok(None);
+        };
+        let dir = self.root.join("bus/nd/devices");
+        for (_, path) in numbered_entries(&dir, "region")? {
+            if read_u64(&path.join("resource"))? == Some(resource) {
+                return Ok(read_i64(&path.join("target_node"))?.and_then(|n| u32::try_from(n).ok()));
+            }
+        }
+        Ok(None)
     }
 
     /// `decoderX.Y` → `endpointX/uport` → `memN`.
@@ -270,12 +292,14 @@ impl MemoryProvider for SysfsMemory {
                     }
                 }
             }
+            // A region that is a NUMA node was onlined as system RAM (`kmem`): the kernel
+            // allocates from it like DRAM and nothing on it survives a reboot, so the node is
+            // volatile memory even when the region's device is persistent (`pmem` mode, as
+            // QEMU's Type-3 device offers; the region keeps its mode in `cxl_regions`).
             let modes: Vec<Option<&str>> = regions.iter().map(|r| r.mode.as_deref()).collect();
             node.media = if modes.is_empty() || modes.contains(&None) {
                 MediaKind::Unknown
-            } else if modes.iter().all(|m| *m == Some("pmem")) {
-                MediaKind::Persistent
-            } else if modes.iter().all(|m| *m == Some("ram")) {
+            } else if modes.iter().all(|m| matches!(m, Some("ram" | "pmem"))) {
                 MediaKind::Volatile
             } else {
                 MediaKind::Unknown
