@@ -29,6 +29,9 @@ fi
 "$here/install-ops.sh"
 # QEMU user mode and the riscv64/aarch64 cross compilers for compatd's launches and tests.
 "$here/install-compat.sh"
+# QEMU's system emulator, busybox, ndctl/daxctl and Debian's 6.12 cloud kernel (cached under
+# target/vm) for the guest-kernel tests of memqosd on real NUMA/HMAT/CXL tiers.
+"$here/install-vm.sh"
 # Prometheus and promtool for the metrics tests (a real scrape checked by promtool,
 # a real Prometheus scraping corridord over mTLS, the dashboards' queries).
 "$here/install-prometheus.sh"
