@@ -1,6 +1,7 @@
 //! memqosd on a real kernel with real memory tiers: Debian's 6.12 cloud
-//! kernel under QEMU (TCG) with two HMAT-described NUMA nodes, and again
-//! with an emulated CXL Type-3 device onlined as a third node. Inside the
+//! kernel under QEMU (TCG) with two HMAT-described NUMA nodes, the same on
+//! Debian 12's own 6.1 kernel, and 6.12 again with an emulated CXL Type-3
+//! device onlined as a third node. Inside the
 //! guest the real corridord runs with `--memory-provider linux` and this
 //! binary's `guest_agent` checks where the kernel put every page.
 //!
@@ -37,6 +38,11 @@ fn boot_and_pass(scenario: Scenario) {
 #[test]
 fn a_two_node_hmat_guest_places_bundles_by_tier_and_migrates_them_live() {
     boot_and_pass(Scenario::Hmat);
+}
+
+#[test]
+fn on_debian_12s_own_kernel_whose_tiers_ignore_hmat_the_tiers_still_come_from_hmat() {
+    boot_and_pass(Scenario::HmatLts);
 }
 
 #[test]

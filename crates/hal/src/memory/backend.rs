@@ -46,6 +46,8 @@ pub const MOVE_REPORTS: u64 = 64;
 /// Pages per `move_pages` call of a migration, at least (4 MiB: the per-call cost of
 /// page-table walks and TLB shootdowns stays spread) and at most (1 GiB, one scan window).
 const MOVE_CHUNK_PAGES: std::ops::RangeInclusive<u64> = 1024..=(1 << 18);
+/// Passes over a chunk's pages before those still elsewhere are reported as left behind.
+const MOVE_PASSES: usize = 4;
 
 /// Pages per `move_pages` call for a migration of `resident` pages: about
 /// [`MOVE_REPORTS`] calls, within [`MOVE_CHUNK_PAGES`].
@@ -517,19 +519,9 @@ impl Mapping {
                     .map(|(_, &addr)| addr)
                     .collect();
                 if !off.is_empty() {
-                    let status = match move_pages(&off, target, flags) {
-                        Err(e) if e.source.raw_os_error() == Some(libc::EPERM) => {
-                            flags = MPOL_MF_MOVE;
-                            move_pages(&off, target, flags)?
-                        }
-                        other => other?,
-                    };
-                    let moved = status
-                        .iter()
-                        .filter(|&&n| n >= 0 && n.unsigned_abs() == target)
-                        .count() as u64;
+                    let (moved, left) = self.move_pages_to(&off, target, &mut flags)?;
                     done.moved_pages += moved;
-                    done.left_pages += off.len() as u64 - moved;
+                    done.left_pages += left;
                 }
                 done.examined_pages += n as u64;
                 progress(*done);
@@ -537,6 +529,45 @@ impl Mapping {
             Ok(())
         })?;
         Ok(flags == MPOL_MF_MOVE_ALL)
+    }
+}
+
+impl Mapping {
+    /// Moves the pages at `addrs` (all off `target`) there, passing again over those a pass
+    /// left behind (a page being written or locked can fail to move for a moment); the pages
+    /// it moved and those still elsewhere, as the kernel reports them afterwards. `flags`
+    /// drops to `MPOL_MF_MOVE` for good when the kernel refuses `MPOL_MF_MOVE_ALL`.
+    fn move_pages_to(
+        &self,
+        addrs: &[*mut c_void],
+        target: u32,
+        flags: &mut u32,
+    ) -> Result<(u64, u64), BackendError> {
+        let mut off = addrs.to_vec();
+        for _ in 0..MOVE_PASSES {
+            match move_pages(&off, target, *flags) {
+                Err(e)
+                    if e.source.raw_os_error() == Some(libc::EPERM) && *flags != MPOL_MF_MOVE =>
+                {
+                    *flags = MPOL_MF_MOVE;
+                    move_pages(&off, target, *flags)?;
+                }
+                other => other?,
+            }
+            // Where the pages are now, asked again: when some pages fail, the kernel
+            // (6.1 at least) returns their count and leaves the status array unwritten.
+            off = query_nodes(&off)?
+                .iter()
+                .zip(&off)
+                .filter(|&(&node, _)| node >= 0 && node.unsigned_abs() != target)
+                .map(|(_, &addr)| addr)
+                .collect();
+            if off.is_empty() {
+                break;
+            }
+        }
+        let left = off.len() as u64;
+        Ok((addrs.len() as u64 - left, left))
     }
 }
 
@@ -563,9 +594,10 @@ fn query_nodes(addrs: &[*mut c_void]) -> Result<Vec<i32>, BackendError> {
     Ok(status)
 }
 
-/// Moves the pages at `addrs` (mapped in this process) to `target` with `flags`; each page's
-/// node afterwards, or a negative errno for a page that did not move.
-fn move_pages(addrs: &[*mut c_void], target: u32, flags: u32) -> Result<Vec<i32>, BackendError> {
+/// Moves the pages at `addrs` (mapped in this process) to `target` with `flags`. The status
+/// array is not returned: kernels leave it unwritten when some pages fail, so callers ask
+/// where the pages are afterwards with [`query_nodes`].
+fn move_pages(addrs: &[*mut c_void], target: u32, flags: u32) -> Result<(), BackendError> {
     let nodes = vec![target as i32; addrs.len()];
     let mut status = vec![0i32; addrs.len()];
     // SAFETY: pid 0 = this process; addrs, nodes and status have `addrs.len()` elements each
@@ -581,11 +613,11 @@ fn move_pages(addrs: &[*mut c_void], target: u32, flags: u32) -> Result<Vec<i32>
             flags as libc::c_long,
         )
     };
-    // A positive return is the number of pages not migrated (their status says why).
+    // A positive return is the number of pages not migrated.
     if rc < 0 {
         return Err(BackendError::last_os("move_pages"));
     }
-    Ok(status)
+    Ok(())
 }
 
 impl Drop for Mapping {

@@ -36,6 +36,9 @@ pub enum Scenario {
     /// The same two nodes plus a 256 MiB persistent CXL Type-3 device behind
     /// two root ports, onlined as system RAM (node 2, 128 MiB usable).
     Cxl,
+    /// The two HMAT nodes on Debian 12's own 6.1 kernel, whose memory tiers
+    /// ignore HMAT: both nodes are in kernel tier 4.
+    HmatLts,
 }
 
 impl Scenario {
@@ -43,6 +46,15 @@ impl Scenario {
         match self {
             Scenario::Hmat => "hmat",
             Scenario::Cxl => "cxl",
+            Scenario::HmatLts => "hmatlts",
+        }
+    }
+
+    /// Which cached kernel it boots (`target/vm/kernel/<name>`).
+    fn kernel(self) -> &'static str {
+        match self {
+            Scenario::Hmat | Scenario::Cxl => "current",
+            Scenario::HmatLts => "lts",
         }
     }
 
@@ -50,6 +62,7 @@ impl Scenario {
         match name {
             "hmat" => Some(Scenario::Hmat),
             "cxl" => Some(Scenario::Cxl),
+            "hmatlts" => Some(Scenario::HmatLts),
             _ => None,
         }
     }
@@ -64,11 +77,13 @@ pub struct Kernel {
 }
 
 impl Kernel {
-    pub fn cached() -> Kernel {
+    /// The kernel `scripts/install-vm.sh` recorded as `name` (`current`:
+    /// 6.12; `lts`: Debian 12's 6.1).
+    pub fn cached(name: &str) -> Kernel {
         let cache = std::env::var_os("CORRIDOR_VM_CACHE")
             .map(PathBuf::from)
             .unwrap_or_else(|| super::common::workspace().join("target/vm"));
-        let current = cache.join("kernel/current");
+        let current = cache.join("kernel").join(name);
         let version = std::fs::read_to_string(&current)
             .unwrap_or_else(|e| {
                 panic!(
@@ -193,7 +208,7 @@ fn machine(scenario: Scenario, state: &Path) -> Vec<String> {
     push("-smp");
     push("2");
     match scenario {
-        Scenario::Hmat => {
+        Scenario::Hmat | Scenario::HmatLts => {
             push("-machine");
             push("q35,hmat=on");
             push("-m");
@@ -295,7 +310,7 @@ impl Boot {
 /// Boots `scenario` with an initramfs holding corridord and this test
 /// binary, and returns the console once the guest powered off.
 pub fn boot(scenario: Scenario) -> Boot {
-    let kernel = Kernel::cached();
+    let kernel = Kernel::cached(scenario.kernel());
     let work = tempfile::tempdir().unwrap();
     let mut image = Initramfs::new();
     image.busybox();
