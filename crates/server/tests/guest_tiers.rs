@@ -7,7 +7,6 @@
 //!
 //! One guest at a time (each takes two emulated CPUs of this machine's two).
 
-mod common;
 mod guest;
 
 use std::sync::Mutex;

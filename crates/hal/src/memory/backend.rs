@@ -545,21 +545,25 @@ impl Mapping {
     ) -> Result<(u64, u64), BackendError> {
         let mut off = addrs.to_vec();
         for _ in 0..MOVE_PASSES {
-            match move_pages(&off, target, *flags) {
+            let status = match move_pages(&off, target, *flags) {
                 Err(e)
                     if e.source.raw_os_error() == Some(libc::EPERM) && *flags != MPOL_MF_MOVE =>
                 {
                     *flags = MPOL_MF_MOVE;
-                    move_pages(&off, target, *flags)?;
+                    move_pages(&off, target, *flags)?
                 }
                 other => other?,
-            }
-            // Where the pages are now, asked again: when some pages fail, the kernel
-            // (6.1 at least) returns their count and leaves the status array unwritten.
-            off = query_nodes(&off)?
+            };
+            // When some pages fail, the kernel (6.1 at least) returns their count and leaves
+            // the status array unwritten: then where the pages are is asked again.
+            let status = match status {
+                Some(status) => status,
+                None => query_nodes(&off)?,
+            };
+            off = status
                 .iter()
                 .zip(&off)
-                .filter(|&(&node, _)| node >= 0 && node.unsigned_abs() != target)
+                .filter(|&(&node, _)| node < 0 || node.unsigned_abs() != target)
                 .map(|(_, &addr)| addr)
                 .collect();
             if off.is_empty() {
@@ -594,10 +598,15 @@ fn query_nodes(addrs: &[*mut c_void]) -> Result<Vec<i32>, BackendError> {
     Ok(status)
 }
 
-/// Moves the pages at `addrs` (mapped in this process) to `target` with `flags`. The status
-/// array is not returned: kernels leave it unwritten when some pages fail, so callers ask
-/// where the pages are afterwards with [`query_nodes`].
-fn move_pages(addrs: &[*mut c_void], target: u32, flags: u32) -> Result<(), BackendError> {
+/// Moves the pages at `addrs` (mapped in this process) to `target` with `flags`: each page's
+/// node (or a negative errno) when the kernel moved every page it could, `None` when it
+/// reports pages not moved, for it then leaves the status array unwritten (ask
+/// [`query_nodes`]).
+fn move_pages(
+    addrs: &[*mut c_void],
+    target: u32,
+    flags: u32,
+) -> Result<Option<Vec<i32>>, BackendError> {
     let nodes = vec![target as i32; addrs.len()];
     let mut status = vec![0i32; addrs.len()];
     // SAFETY: pid 0 = this process; addrs, nodes and status have `addrs.len()` elements each
@@ -614,10 +623,11 @@ fn move_pages(addrs: &[*mut c_void], target: u32, flags: u32) -> Result<(), Back
         )
     };
     // A positive return is the number of pages not migrated.
-    if rc < 0 {
-        return Err(BackendError::last_os("move_pages"));
+    match rc {
+        0 => Ok(Some(status)),
+        1.. => Ok(None),
+        _ => Err(BackendError::last_os("move_pages")),
     }
-    Ok(())
 }
 
 impl Drop for Mapping {

@@ -20,19 +20,19 @@ use futures::StreamExt;
 
 use super::{FINDING, PASSED, Scenario};
 
-const LISTEN: &str = "127.0.0.1:7070";
-const STATE_DIR: &str = "/tmp/corridord";
-const PAGE: usize = 4096;
+pub const LISTEN: &str = "127.0.0.1:7070";
+pub const STATE_DIR: &str = "/tmp/corridord";
+pub const PAGE: usize = 4096;
 /// Bundles on the emulated CXL node stay small: its writes run at ~4 MiB/s.
 const CXL_BUNDLE: u64 = 8 << 20;
 const DRAM_BUNDLE: u64 = 32 << 20;
 
-fn finding(key: &str, value: impl std::fmt::Display) {
+pub fn finding(key: &str, value: impl std::fmt::Display) {
     println!("{FINDING}{key} {value}");
 }
 
 /// The guest's corridord, killed when the agent ends however it ends.
-struct Daemon(Child);
+pub struct Daemon(Child);
 
 impl Drop for Daemon {
     fn drop(&mut self) {
@@ -41,7 +41,7 @@ impl Drop for Daemon {
     }
 }
 
-fn start_corridord() -> Daemon {
+pub fn start_corridord() -> Daemon {
     let log = std::fs::File::create("/tmp/corridord.log").unwrap();
     let child = Command::new("/bin/corridord")
         .args([
@@ -62,7 +62,7 @@ fn start_corridord() -> Daemon {
     Daemon(child)
 }
 
-async fn wait_ready(daemon: &mut Daemon, client: &Client) {
+pub async fn wait_ready(daemon: &mut Daemon, client: &Client) {
     let deadline = Instant::now() + Duration::from_secs(300);
     loop {
         if let Some(status) = daemon.0.try_wait().unwrap() {
@@ -86,7 +86,7 @@ async fn wait_ready(daemon: &mut Daemon, client: &Client) {
 /// Where the kernel holds each page of `[ptr, ptr + len)` in this process:
 /// node → pages (negative keys are errnos, e.g. -ENOENT for a page not
 /// present). Asks `move_pages` with `nodes = NULL`, which moves nothing.
-fn nodes_of(ptr: *const u8, len: usize) -> BTreeMap<i32, usize> {
+pub fn nodes_of(ptr: *const u8, len: usize) -> BTreeMap<i32, usize> {
     let pages: Vec<*const libc::c_void> = (0..len / PAGE)
         // SAFETY: each address is a page inside the caller's live mapping.
         .map(|i| unsafe { ptr.add(i * PAGE) }.cast())
@@ -118,7 +118,7 @@ fn nodes_of(ptr: *const u8, len: usize) -> BTreeMap<i32, usize> {
     nodes
 }
 
-fn request(bytes: u64, class: LatencyClass) -> FfmAllocRequest {
+pub fn request(bytes: u64, class: LatencyClass) -> FfmAllocRequest {
     serde_json::from_value(serde_json::json!({
         "bytes": bytes,
         "latency_class": class,
@@ -133,7 +133,7 @@ fn request(bytes: u64, class: LatencyClass) -> FfmAllocRequest {
 /// Maps a new bundle of `class` through the hand-off socket, writes every
 /// page (memqosd's policy decides where each lands), and checks that the
 /// kernel put every page on the node memqosd's placement names.
-async fn place(client: &Client, class: LatencyClass, bytes: u64) -> (FfmBundle, MappedBundle) {
+pub async fn place(client: &Client, class: LatencyClass, bytes: u64) -> (FfmBundle, MappedBundle) {
     let handle = client.ffm_alloc(&request(bytes, class)).await.unwrap();
     let mut mapped = handle
         .map(format!("{STATE_DIR}/ffm.sock"))

@@ -12,7 +12,12 @@
 //! (run by `make test`) installs QEMU and caches the kernel under
 //! `target/vm/`.
 
+// The guest-kernel test and the guest benchmark each use a part of this
+// module (the test's checks, the benchmark's timings).
+#![allow(dead_code)]
+
 pub mod agent;
+pub mod bench;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -68,6 +73,15 @@ impl Scenario {
     }
 }
 
+/// The workspace root (crates/server is two levels below it).
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .nth(2)
+        .expect("crates/server is two levels below the workspace")
+        .to_path_buf()
+}
+
 /// The kernel cached by `scripts/install-vm.sh`.
 #[derive(Debug)]
 pub struct Kernel {
@@ -82,7 +96,7 @@ impl Kernel {
     pub fn cached(name: &str) -> Kernel {
         let cache = std::env::var_os("CORRIDOR_VM_CACHE")
             .map(PathBuf::from)
-            .unwrap_or_else(|| super::common::workspace().join("target/vm"));
+            .unwrap_or_else(|| workspace().join("target/vm"));
         let current = cache.join("kernel").join(name);
         let version = std::fs::read_to_string(&current)
             .unwrap_or_else(|e| {
@@ -314,9 +328,9 @@ pub fn boot(scenario: Scenario) -> Boot {
     let work = tempfile::tempdir().unwrap();
     let mut image = Initramfs::new();
     image.busybox();
-    let init = super::common::workspace().join("tests/vm/init.sh");
+    let init = workspace().join("tests/vm/init.sh");
     image.file(&init, "/init", 0o755);
-    image.executable(Path::new(super::common::process::BINARY), "/bin/corridord");
+    image.executable(Path::new(env!("CARGO_BIN_EXE_corridord")), "/bin/corridord");
     image.executable(&std::env::current_exe().unwrap(), "/bin/agent");
     if scenario == Scenario::Cxl {
         for tool in ["cxl", "ndctl", "daxctl"] {
