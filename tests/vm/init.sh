@@ -14,6 +14,12 @@ ip link set lo up
 
 scenario=$(sed -n 's/.*corridor\.scenario=\([a-z0-9]*\).*/\1/p' /proc/cmdline)
 echo "corridor-guest: kernel $(uname -r), scenario ${scenario:-none}"
+# The host's huge-page policy for memfds (Debian's default is `never`).
+shmem=$(sed -n 's/.*corridor\.shmem=\([a-z_]*\).*/\1/p' /proc/cmdline)
+if [ -n "$shmem" ]; then
+    echo "$shmem" > /sys/kernel/mm/transparent_hugepage/shmem_enabled
+    echo "corridor-guest: shmem_enabled $(cat /sys/kernel/mm/transparent_hugepage/shmem_enabled)"
+fi
 
 step() {
     echo "corridor-guest: $*"

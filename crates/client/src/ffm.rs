@@ -138,6 +138,12 @@ impl MappedBundle {
             )
         }
         .map_err(|e| io(e.into()))?;
+        // Ask for transparent huge pages: on a host whose shmem policy is
+        // `advise`, only mappings that ask get them (the bundle's
+        // `page_size` says whether the host allows them at all). Advice, so
+        // a kernel without THP refusing it changes nothing.
+        // SAFETY: the range is exactly the mapping just created.
+        let _ = unsafe { rustix::mm::madvise(ptr, len, rustix::mm::Advice::LinuxHugepage) };
         let ptr = NonNull::new(ptr.cast::<u8>())
             .ok_or_else(|| io(std::io::Error::other("null mapping")))?;
         Ok(Self {

@@ -210,6 +210,10 @@ pub struct FfmBundle {
     pub achieved_gbs: GigabytesPerSecond,
     /// Pages moved between tiers since allocation.
     pub moved_pages: u64,
+    /// The pages the kernel may back the bundle with (decided at allocation
+    /// from this host's settings).
+    #[serde(default)]
+    pub page_size: PageSize,
     /// 99th percentile access stall, in ms: modelled (M/M/1 sojourn time of
     /// a 2 MiB transfer at the promised load of the bundle's busiest device).
     pub tail_p99_ms: f64,
@@ -278,6 +282,7 @@ impl FfmBundle {
             fds: Vec::new(),
             achieved_gbs: GigabytesPerSecond(0.0),
             moved_pages: 0,
+            page_size: PageSize::Base,
             tail_p99_ms: 0.0,
             telemetry_source: TelemetrySource::None,
             placement: Vec::new(),
@@ -318,6 +323,21 @@ impl Validate for LatencyClassPatch {
         // the new tier depends on the bundle and is checked by the service.
         Ok(())
     }
+}
+
+/// The pages backing a bundle's memory.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PageSize {
+    /// 4 KiB pages: a persistent file, a bundle under 2 MiB, or a host whose
+    /// `transparent_hugepage/shmem_enabled` is `never` or `deny`.
+    #[default]
+    Base,
+    /// Transparent huge pages: the host's `shmem_enabled` lets the kernel
+    /// back each 2 MiB-aligned extent of the memfd with one 2 MiB page when
+    /// it finds one (else 4 KiB pages). Under `advise` only mappings that
+    /// ask (`MADV_HUGEPAGE`) get them; corridor-client's mappings ask.
+    TransparentHuge,
 }
 
 /// Where a bundle's telemetry figures come from.

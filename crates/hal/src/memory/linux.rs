@@ -18,7 +18,8 @@
 //!   a persistent region onlined through libnvdimm, of the nd region at the same physical
 //!   address (`bus/nd/devices/regionN/{resource,target_node}`, as QEMU's CXL Type-3 device
 //!   shows it);
-//! * `kernel/mm/mempolicy/weighted_interleave/{nodeN,auto,__auto_type}`.
+//! * `kernel/mm/mempolicy/weighted_interleave/{nodeN,auto,__auto_type}`;
+//! * `kernel/mm/transparent_hugepage/shmem_enabled` (whether memfds may get 2 MiB pages).
 //!
 //! A missing file is an unknown, never an error and never a made-up number.
 
@@ -219,6 +220,26 @@ impl SysfsMemory {
             }
         }
         Ok(None)
+    }
+
+    /// The host's transparent-huge-page policy for shmem (memfds), `None` on a kernel without
+    /// THP.
+    ///
+    /// # Errors
+    /// [`MemoryError::Parse`] when the file names no policy in brackets.
+    pub fn shmem_huge_pages(&self) -> Result<Option<ShmemHugePages>, MemoryError> {
+        let path = self
+            .root
+            .join("kernel/mm/transparent_hugepage/shmem_enabled");
+        let Some(text) = read_opt(&path)? else {
+            return Ok(None);
+        };
+        ShmemHugePages::parse(&text)
+            .map(Some)
+            .ok_or_else(|| MemoryError::Parse {
+                path: path.display().to_string(),
+                reason: format!("no policy in brackets: {:?}", text.trim()),
+            })
     }
 
     /// `decoderX.Y` → `endpointX/uport` → `memN`.
@@ -456,6 +477,50 @@ fn find_target_node(dir: &Path, depth: u32) -> Result<Option<u32>, MemoryError> 
     Ok(None)
 }
 
+/// `transparent_hugepage/shmem_enabled`: when shmem (a memfd) may get 2 MiB pages
+/// (Documentation/admin-guide/mm/transhuge.rst).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShmemHugePages {
+    /// Whenever a 2 MiB-aligned extent fits in the file.
+    Always,
+    /// Only extents within the file's size.
+    WithinSize,
+    /// Only for mappings that ask with `MADV_HUGEPAGE`.
+    Advise,
+    /// Never.
+    Never,
+    /// Never, even for tmpfs mounts that ask (emergency off).
+    Deny,
+    /// Always, for testing.
+    Force,
+}
+
+impl ShmemHugePages {
+    /// The policy in brackets of the file's text, e.g.
+    /// `always within_size advise [never] deny force`.
+    #[must_use]
+    pub fn parse(text: &str) -> Option<Self> {
+        let chosen = text
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix('[')?.strip_suffix(']'))?;
+        Some(match chosen {
+            "always" => Self::Always,
+            "within_size" => Self::WithinSize,
+            "advise" => Self::Advise,
+            "never" => Self::Never,
+            "deny" => Self::Deny,
+            "force" => Self::Force,
+            _ => return None,
+        })
+    }
+
+    /// Whether a memfd can get huge pages at all (for `Advise`, in mappings that ask).
+    #[must_use]
+    pub fn allows_huge_pages(self) -> bool {
+        !matches!(self, Self::Never | Self::Deny)
+    }
+}
+
 /// `Node 0 MemTotal:  24523212 kB` lines → (total, free) in bytes.
 fn parse_node_meminfo(text: &str, path: &Path) -> Result<(Option<u64>, Option<u64>), MemoryError> {
     let mut total = None;
@@ -502,5 +567,29 @@ mod tests {
         assert_eq!(parse_bool("true\n"), Some(true));
         assert_eq!(parse_bool("N"), Some(false));
         assert_eq!(parse_bool("maybe"), None);
+    }
+
+    #[test]
+    fn shmem_huge_page_policies_as_the_kernel_prints_them() {
+        // This machine's file, and the guest's after `echo advise > …`.
+        let host = "always within_size advise [never] deny force\n";
+        assert_eq!(ShmemHugePages::parse(host), Some(ShmemHugePages::Never));
+        let guest = "always within_size [advise] never deny force\n";
+        assert_eq!(ShmemHugePages::parse(guest), Some(ShmemHugePages::Advise));
+        assert_eq!(
+            ShmemHugePages::parse("[within_size] always"),
+            Some(ShmemHugePages::WithinSize)
+        );
+        assert_eq!(ShmemHugePages::parse("always within_size advise"), None);
+        assert_eq!(ShmemHugePages::parse("[sometimes]"), None);
+        assert!(ShmemHugePages::Advise.allows_huge_pages());
+        assert!(!ShmemHugePages::Deny.allows_huge_pages());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_shmem_enabled_text_parses_without_panicking(text in "\\PC*") {
+            let _ = ShmemHugePages::parse(&text);
+        }
     }
 }

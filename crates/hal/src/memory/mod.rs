@@ -41,7 +41,7 @@ pub use backend::{
     BackendError, Binding, LinuxMemoryBackend, MemoryBackend, Migration, MigrationProgress,
     NumaMode,
 };
-pub use linux::SysfsMemory;
+pub use linux::{ShmemHugePages, SysfsMemory};
 pub use mbm::{BandwidthCounters, NoCounters, ResctrlMbm};
 pub use twin::TwinMemory;
 

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use corridor_client::Client;
 use corridor_client::ffm::MappedBundle;
-use corridor_model::ffm::{FfmAllocRequest, FfmBundle, LatencyClass, Persistence};
+use corridor_model::ffm::{FfmAllocRequest, FfmBundle, LatencyClass, PageSize, Persistence};
 use corridor_model::memory_tiers::FigureOrigin;
 use corridor_model::meta::{Operation, OperationState};
 use futures::StreamExt;
@@ -160,6 +160,32 @@ pub async fn place(client: &Client, class: LatencyClass, bytes: u64) -> (FfmBund
     (bundle, mapped)
 }
 
+/// Bytes of `[ptr, ptr + len)` mapped with 2 MiB page-table entries
+/// (`ShmemPmdMapped` of its line in `/proc/self/smaps`): huge pages the
+/// kernel really gave, not the policy.
+pub fn huge_mapped_bytes(ptr: *const u8, len: usize) -> u64 {
+    let smaps = std::fs::read_to_string("/proc/self/smaps").unwrap();
+    let start = ptr as usize;
+    let mut inside = false;
+    for line in smaps.lines() {
+        if let Some((range, _)) = line.split_once(' ')
+            && let Some((from, to)) = range.split_once('-')
+            && let (Ok(from), Ok(to)) = (
+                usize::from_str_radix(from, 16),
+                usize::from_str_radix(to, 16),
+            )
+        {
+            inside = from <= start && start + len <= to;
+            continue;
+        }
+        if inside && let Some(kb) = line.strip_prefix("ShmemPmdMapped:") {
+            let kb: u64 = kb.trim().trim_end_matches("kB").trim().parse().unwrap();
+            return kb * 1024;
+        }
+    }
+    panic!("no smaps entry covers {start:#x}+{len}");
+}
+
 pub fn run() {
     let scenario = std::env::var("CORRIDOR_GUEST_SCENARIO")
         .ok()
@@ -260,6 +286,23 @@ async fn checks(scenario: Scenario) {
     };
     let (t1, t1_map) = place(&client, LatencyClass::T1, t1_bytes).await;
     assert_eq!(t1.placement[0].node, "node0");
+    // Huge pages where the guest's shmem policy allows them, and only there:
+    // what the bundle reports is what the kernel mapped.
+    let huge = huge_mapped_bytes(t1_map.as_slice().as_ptr(), t1_map.len());
+    finding(
+        "T1_page_size",
+        format!("{:?}, {huge} bytes mapped huge", t1.page_size),
+    );
+    match scenario {
+        Scenario::Hmat => {
+            assert_eq!(t1.page_size, PageSize::TransparentHuge);
+            assert!(huge > 0, "no 2 MiB mapping though the policy allows it");
+        }
+        Scenario::Cxl | Scenario::HmatLts => {
+            assert_eq!(t1.page_size, PageSize::Base);
+            assert_eq!(huge, 0);
+        }
+    }
     let (t2, mut t2_map) = place(&client, LatencyClass::T2, t2_bytes).await;
     assert_eq!(t2.placement[0].node, format!("node{slow_node}"));
     let (t1, t2) = (t1.id, t2.id);

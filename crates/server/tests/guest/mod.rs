@@ -55,6 +55,16 @@ impl Scenario {
         }
     }
 
+    /// The guest's `transparent_hugepage/shmem_enabled`: `advise` on the
+    /// 6.12 two-node machine (memfds get 2 MiB pages where a mapping asks),
+    /// the kernel's default `never` elsewhere.
+    fn shmem_huge_pages(self) -> &'static str {
+        match self {
+            Scenario::Hmat => "advise",
+            Scenario::Cxl | Scenario::HmatLts => "never",
+        }
+    }
+
     /// Which cached kernel it boots (`target/vm/kernel/<name>`).
     fn kernel(self) -> &'static str {
         match self {
@@ -368,8 +378,9 @@ pub fn boot(scenario: Scenario) -> Boot {
         .arg(format!(
             // pci=nomsi: 6.12's cxl_pci needs it under QEMU 7.2 (§4
             // workaround 2); harmless without CXL.
-            "console=ttyS0 panic=-1 pci=nomsi loglevel=4 corridor.scenario={}",
-            scenario.name()
+            "console=ttyS0 panic=-1 pci=nomsi loglevel=4 corridor.scenario={} corridor.shmem={}",
+            scenario.name(),
+            scenario.shmem_huge_pages()
         ))
         .args(["-display", "none", "-monitor", "none", "-no-reboot"])
         .arg("-serial")

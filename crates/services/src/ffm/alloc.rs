@@ -86,6 +86,7 @@ impl FfmService {
             placement,
         )?;
         bundle.fds = vec![memory.proc_path()];
+        bundle.page_size = memory.page_size();
         bundle.placement = self.placement_view(placement);
         bundle.attestations = self.attestations_of(&bundle.placement).await;
         bundle

@@ -23,8 +23,9 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use corridor_hal::memory::{
-    BackendError, LinuxMemoryBackend, MemoryBackend, MigrationProgress, NumaMode,
+    BackendError, LinuxMemoryBackend, MemoryBackend, MigrationProgress, NumaMode, SysfsMemory,
 };
+use corridor_model::ffm::PageSize;
 
 /// The backend bundles use: the running kernel's.
 fn backend() -> &'static dyn MemoryBackend {
@@ -173,6 +174,21 @@ impl BundleMemory {
 
     pub fn file(&self) -> Option<&Path> {
         self.file.as_deref()
+    }
+
+    /// The pages the kernel may back this memory with: huge pages for a
+    /// memfd of at least one 2 MiB page on a host whose shmem THP policy
+    /// allows them (read now: an operator may change it at any time, and a
+    /// bundle reports the policy it was created under).
+    pub fn page_size(&self) -> PageSize {
+        const HUGE_PAGE: u64 = 2 << 20;
+        if self.file.is_some() || self.bytes < HUGE_PAGE {
+            return PageSize::Base;
+        }
+        match SysfsMemory::new("/sys").shmem_huge_pages() {
+            Ok(Some(policy)) if policy.allows_huge_pages() => PageSize::TransparentHuge,
+            _ => PageSize::Base,
+        }
     }
 
     /// The fd as the RFC shows it: `/proc/<pid>/fd/<n>`. A process of the

@@ -110,6 +110,7 @@ impl FfmService {
             &grant.placement,
         )?;
         bundle.fds = vec![memory.proc_path()];
+        bundle.page_size = memory.page_size();
         bundle
             .meta
             .set_condition(self.placed_condition(&outcome, now));
