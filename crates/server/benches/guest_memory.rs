@@ -1,7 +1,8 @@
 //! memqosd on a real kernel with two NUMA nodes (Debian's 6.12 cloud kernel
 //! under QEMU TCG, `scripts/install-vm.sh`): migration of a bundle between
-//! the nodes against bare `move_pages` of the same pages, alternating in the
-//! same guest. The figures are TCG's (an emulated CPU copies the pages), so
+//! the nodes against bare `move_pages` of the same pages, and populating a
+//! fresh bundle against anonymous memory and a bare memfd (all with 2 MiB
+//! pages), alternating in the same guest. The figures are TCG's (an emulated CPU copies the pages), so
 //! they compare the two paths, not this machine's memory.
 //!
 //! `cargo bench -p corridor-server --bench guest_memory`

@@ -1,6 +1,8 @@
 //! The guest side of `cargo bench --bench guest_memory`: memqosd's
 //! migration of a bundle between the two NUMA nodes against `move_pages` of
-//! the same pages by bare code, alternating, in the same guest. Prints one
+//! the same pages by bare code, and populating a fresh bundle against
+//! anonymous memory and a bare memfd (the guest's shmem policy is `advise`:
+//! all three get 2 MiB pages), alternating, in the same guest. Prints one
 //! `corridor-guest-bench:` line per measurement; the host prints them.
 
 use std::time::{Duration, Instant};
@@ -81,6 +83,141 @@ async fn memqosd_move(client: &Client, id: &str, class: LatencyClass) -> (Durati
     panic!("the operations watch ended before the migration did");
 }
 
+/// Populating memory of `len` bytes at `ptr` for writing
+/// (`MADV_POPULATE_WRITE`); the time it took.
+fn populate_write(ptr: *mut libc::c_void, len: usize) -> Duration {
+    let started = Instant::now();
+    // SAFETY: the range is a live mapping the caller owns; populating only
+    // allocates and maps its pages.
+    let rc = unsafe { libc::madvise(ptr, len, libc::MADV_POPULATE_WRITE) };
+    assert_eq!(
+        rc,
+        0,
+        "MADV_POPULATE_WRITE: {}",
+        std::io::Error::last_os_error()
+    );
+    started.elapsed()
+}
+
+/// A fresh mapping of `len` bytes: of `fd` (shared) or anonymous, with
+/// `MAP_POPULATE` or not, asking for huge pages (`MADV_HUGEPAGE`) after
+/// mapping. The mapping and the time the `mmap` call took.
+fn map(fd: Option<libc::c_int>, len: usize, populate: bool) -> (*mut libc::c_void, Duration) {
+    let mut flags = match fd {
+        Some(_) => libc::MAP_SHARED,
+        None => libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+    };
+    if populate {
+        flags |= libc::MAP_POPULATE;
+    }
+    let started = Instant::now();
+    // SAFETY: a new mapping at a kernel-chosen address; unmapped by the
+    // caller.
+    let ptr = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            flags,
+            fd.unwrap_or(-1),
+            0,
+        )
+    };
+    let elapsed = started.elapsed();
+    assert_ne!(
+        ptr,
+        libc::MAP_FAILED,
+        "mmap: {}",
+        std::io::Error::last_os_error()
+    );
+    // SAFETY: the range is the mapping just created.
+    unsafe { libc::madvise(ptr, len, libc::MADV_HUGEPAGE) };
+    (ptr, elapsed)
+}
+
+fn unmap(ptr: *mut libc::c_void, len: usize) {
+    // SAFETY: unmaps a mapping `map` created, once.
+    unsafe { libc::munmap(ptr, len) };
+}
+
+/// Populating a fresh bundle (received over the hand-off socket, placed by
+/// memqosd) against anonymous memory and a bare memfd, alternating; each
+/// figure the median of its rounds.
+async fn populate(client: &Client) {
+    const POPULATE_BYTES: u64 = 128 << 20;
+    const POPULATE_ROUNDS: usize = 5;
+    let len = POPULATE_BYTES as usize;
+    let mut times: std::collections::BTreeMap<&str, Vec<Duration>> = Default::default();
+    for _ in 0..POPULATE_ROUNDS {
+        // The bundle as its user gets it: memqosd's memfd with the tier's
+        // policy, mapped by corridor-client (which asks for huge pages).
+        let (bundle, mut mapped) = place(client, LatencyClass::T1, POPULATE_BYTES).await;
+        // `place` wrote one word per page; a second fresh bundle measures
+        // populating from nothing.
+        drop(mapped);
+        client.ffm_delete(&bundle.id).await.unwrap();
+        let handle = client
+            .ffm_alloc(&super::agent::request(POPULATE_BYTES, LatencyClass::T1))
+            .await
+            .unwrap();
+        mapped = handle
+            .map(format!("{}/ffm.sock", super::agent::STATE_DIR))
+            .unwrap();
+        let ptr = mapped.as_mut_slice().as_mut_ptr().cast();
+        times
+            .entry("bundle, MADV_POPULATE_WRITE")
+            .or_default()
+            .push(populate_write(ptr, len));
+        let huge = super::agent::huge_mapped_bytes(ptr.cast(), len);
+        // Compared with huge pages elsewhere, the bundle must have them too.
+        assert_eq!(huge, POPULATE_BYTES, "the bundle is not all 2 MiB pages");
+        drop(mapped);
+        client.ffm_delete(&handle.bundle.id).await.unwrap();
+
+        let (anon, took) = map(None, len, true);
+        times
+            .entry("anonymous, MAP_POPULATE")
+            .or_default()
+            .push(took);
+        unmap(anon, len);
+        let (anon, _) = map(None, len, false);
+        times
+            .entry("anonymous, MADV_POPULATE_WRITE")
+            .or_default()
+            .push(populate_write(anon, len));
+        unmap(anon, len);
+
+        // SAFETY: memfd_create with a valid C string; the fd is closed below.
+        let fd = unsafe { libc::memfd_create(c"bench".as_ptr(), libc::MFD_CLOEXEC) };
+        assert!(fd >= 0);
+        // SAFETY: fd is the memfd just created.
+        assert_eq!(unsafe { libc::ftruncate(fd, len as libc::off_t) }, 0);
+        let (bare, _) = map(Some(fd), len, false);
+        times
+            .entry("bare memfd, MADV_POPULATE_WRITE")
+            .or_default()
+            .push(populate_write(bare, len));
+        unmap(bare, len);
+        // SAFETY: closes the memfd created above, once.
+        unsafe { libc::close(fd) };
+    }
+    let median = |name: &str| {
+        let mut v = times[name].clone();
+        v.sort();
+        v[v.len() / 2]
+    };
+    let bundle = median("bundle, MADV_POPULATE_WRITE");
+    for name in times.keys() {
+        let m = median(name);
+        line(format!(
+            "populate {} MiB, {name}: {:.1} ms (the bundle takes {:.2}x this; median of {POPULATE_ROUNDS})",
+            POPULATE_BYTES >> 20,
+            m.as_secs_f64() * 1e3,
+            bundle.as_secs_f64() / m.as_secs_f64(),
+        ));
+    }
+}
+
 pub fn run() {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -121,6 +258,8 @@ pub fn run() {
                 ));
             }
         }
+        drop(map);
+        populate(&client).await;
         line("done");
     });
 }
