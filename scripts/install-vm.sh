@@ -32,7 +32,7 @@ fi
 
 missing=()
 command -v qemu-system-x86_64 >/dev/null 2>&1 || missing+=(qemu-system-x86)
-[ -x /bin/busybox ] && /bin/busybox --list 2>/dev/null | grep -qx ip || missing+=(busybox-static)
+dpkg -s busybox-static >/dev/null 2>&1 || missing+=(busybox-static)
 command -v cpio >/dev/null 2>&1 || missing+=(cpio)
 command -v xz >/dev/null 2>&1 || missing+=(xz-utils)
 command -v depmod >/dev/null 2>&1 || missing+=(kmod)
