@@ -93,6 +93,9 @@ pub enum NumaMode {
     WeightedInterleave,
     /// Several nodes, equal weights: the kernel refused weighted interleave (before 6.9).
     Interleave,
+    /// Several nodes, each 2 MiB extent bound to one of them, in the bundle's own ratio
+    /// ([`weighted_extents`]).
+    Extents,
 }
 
 impl NumaMode {
@@ -103,6 +106,7 @@ impl NumaMode {
             Self::Bind => "MPOL_BIND",
             Self::WeightedInterleave => "MPOL_WEIGHTED_INTERLEAVE",
             Self::Interleave => "MPOL_INTERLEAVE",
+            Self::Extents => "MPOL_BIND per extent",
         }
     }
 }
@@ -140,6 +144,55 @@ pub struct Migration {
     pub moved_shared: bool,
 }
 
+/// The unit a bundle over several nodes is split in: one huge page, so each extent can be one
+/// 2 MiB page and no page straddles two nodes.
+pub const EXTENT: u64 = 2 << 20;
+
+/// A byte range of a bundle bound to one node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NodeRange {
+    pub offset: u64,
+    pub len: u64,
+    pub node: u32,
+}
+
+/// Splits `bytes` into [`EXTENT`]s dealt to `weights`' nodes by smooth weighted round robin
+/// (each extent to the node furthest below its share so far), so every node's bytes stay
+/// within one extent of its share at every point of the bundle, and neighbouring extents
+/// usually alternate (a sequential reader draws on every node). Adjacent extents of one node
+/// are merged. Nodes of weight 0 get nothing; all weights 0 binds everything to the first.
+#[must_use]
+pub fn weighted_extents(bytes: u64, weights: &[(u32, u64)]) -> Vec<NodeRange> {
+    let total: u64 = weights.iter().map(|&(_, w)| w).sum();
+    let mut current = vec![0i128; weights.len()];
+    let mut ranges: Vec<NodeRange> = Vec::new();
+    let mut offset = 0;
+    while offset < bytes {
+        let pick = if total == 0 {
+            0
+        } else {
+            for (c, &(_, w)) in current.iter_mut().zip(weights) {
+                *c += i128::from(w);
+            }
+            let pick = (0..weights.len())
+                .max_by_key(|&i| (current[i], std::cmp::Reverse(i)))
+                .unwrap_or(0);
+            current[pick] -= i128::from(total);
+            pick
+        };
+        let Some(&(node, _)) = weights.get(pick) else {
+            break;
+        };
+        let len = EXTENT.min(bytes - offset);
+        match ranges.last_mut() {
+            Some(last) if last.node == node => last.len += len,
+            _ => ranges.push(NodeRange { offset, len, node }),
+        }
+        offset += len;
+    }
+    ranges
+}
+
 /// The syscalls behind a memory bundle.
 pub trait MemoryBackend: Send + Sync + Debug {
     /// A new anonymous memory file of `bytes` (sparse), sealed against any resize.
@@ -173,6 +226,21 @@ pub trait MemoryBackend: Send + Sync + Debug {
     /// # Errors
     /// The step that failed (map, mincore).
     fn resident_pages(&self, fd: BorrowedFd<'_>, bytes: u64) -> Result<u64, BackendError>;
+
+    /// Binds each range of `layout` (from [`weighted_extents`]) to its node: a bundle over
+    /// several nodes in its own ratio, which the kernel's weighted interleave cannot give (its
+    /// weights are system-wide). With `move_resident`, resident pages move to their range's
+    /// node and the count that did is returned.
+    ///
+    /// # Errors
+    /// The step that failed (map, mbind, the residency scans).
+    fn bind_extents(
+        &self,
+        fd: BorrowedFd<'_>,
+        bytes: u64,
+        layout: &[NodeRange],
+        move_resident: bool,
+    ) -> Result<Binding, BackendError>;
 
     /// Sets the NUMA policy of the first `bytes` of the fd to `nodes` (as [`Self::bind`]) and
     /// moves the resident pages that are elsewhere onto them, calling `progress` as chunks
@@ -302,6 +370,51 @@ impl MemoryBackend for LinuxMemoryBackend {
         })
     }
 
+    fn bind_extents(
+        &self,
+        fd: BorrowedFd<'_>,
+        bytes: u64,
+        layout: &[NodeRange],
+        move_resident: bool,
+    ) -> Result<Binding, BackendError> {
+        if bytes == 0 {
+            return Ok(Binding {
+                mode: NumaMode::Extents,
+                moved_pages: 0,
+            });
+        }
+        let mapping = Mapping::new(fd, bytes)?;
+        let before = if move_resident {
+            mapping.misplaced_pages(layout)?
+        } else {
+            0
+        };
+        let mut flags = if move_resident {
+            MPOL_MF_MOVE | MPOL_MF_MOVE_ALL
+        } else {
+            0
+        };
+        for range in layout {
+            let mask = node_mask(&[range.node]);
+            match mapping.mbind_range(range.offset, range.len, MPOL_BIND, &mask, flags) {
+                Err(e) if e.source.raw_os_error() == Some(libc::EPERM) && move_resident => {
+                    flags = MPOL_MF_MOVE;
+                    mapping.mbind_range(range.offset, range.len, MPOL_BIND, &mask, flags)?;
+                }
+                other => other?,
+            }
+        }
+        let moved_pages = if move_resident {
+            before.saturating_sub(mapping.misplaced_pages(layout)?)
+        } else {
+            0
+        };
+        Ok(Binding {
+            mode: NumaMode::Extents,
+            moved_pages,
+        })
+    }
+
     fn resident_pages(&self, fd: BorrowedFd<'_>, bytes: u64) -> Result<u64, BackendError> {
         if bytes == 0 {
             return Ok(0);
@@ -377,6 +490,57 @@ impl Mapping {
             self.mbind(MPOL_INTERLEAVE, &mask, flags)?;
             Ok(NumaMode::Interleave)
         }
+    }
+
+    /// `mbind` of `[offset, offset + len)` of the mapping (offset page-aligned).
+    fn mbind_range(
+        &self,
+        offset: u64,
+        len: u64,
+        mode: i32,
+        mask: &[u64],
+        flags: u32,
+    ) -> Result<(), BackendError> {
+        let maxnode = (mask.len() * 64 + 1) as libc::c_ulong;
+        let end = (offset + len).min(self.len as u64);
+        // SAFETY: [offset, end) lies inside our live mapping (callers pass ranges of the
+        // bundle's layout, clamped to the mapping); the mask outlives the call and holds
+        // maxnode-1 bits; mbind touches no Rust memory.
+        let rc = unsafe {
+            libc::syscall(
+                libc::SYS_mbind,
+                self.ptr.as_ptr().cast::<u8>().add(offset as usize),
+                (end - offset) as libc::c_ulong,
+                mode as libc::c_ulong,
+                mask.as_ptr(),
+                maxnode,
+                flags as libc::c_ulong,
+            )
+        };
+        if rc != 0 {
+            return Err(BackendError::last_os("mbind"));
+        }
+        Ok(())
+    }
+
+    /// Resident pages not on the node `layout` gives their range.
+    fn misplaced_pages(&self, layout: &[NodeRange]) -> Result<u64, BackendError> {
+        let mut misplaced = 0u64;
+        self.for_each_resident_run(&mut |first, count| {
+            let addrs = self.page_addrs(first, count);
+            for (i, node) in query_nodes(&addrs)?.into_iter().enumerate() {
+                let offset = (first + i) as u64 * PAGE;
+                let want = layout
+                    .iter()
+                    .find(|r| r.offset <= offset && offset < r.offset + r.len)
+                    .map(|r| r.node);
+                if node >= 0 && want.is_some_and(|w| w != node.unsigned_abs()) {
+                    misplaced += 1;
+                }
+            }
+            Ok(())
+        })?;
+        Ok(misplaced)
     }
 
     fn mbind(&self, mode: i32, mask: &[u64], flags: u32) -> Result<(), BackendError> {
@@ -674,6 +838,58 @@ mod tests {
         // Moving to the node the pages are on moves nothing.
         let again = linux.bind(fd.as_fd(), 1 << 30, &nodes[..1], true).unwrap();
         assert_eq!(again.moved_pages, 0);
+    }
+
+    #[test]
+    fn extents_follow_the_weights_and_alternate() {
+        let mib = 1 << 20;
+        // 7:1 over 16 MiB: 14 MiB and 2 MiB, the lighter node in the middle of the cycle.
+        let layout = weighted_extents(16 * mib, &[(2, 27), (1, 4)]);
+        let bytes_on = |n: u32| {
+            layout
+                .iter()
+                .filter(|r| r.node == n)
+                .map(|r| r.len)
+                .sum::<u64>()
+        };
+        assert_eq!(bytes_on(2) + bytes_on(1), 16 * mib);
+        assert_eq!((bytes_on(2), bytes_on(1)), (14 * mib, 2 * mib));
+        assert!(
+            layout.windows(2).all(|w| w[0].node != w[1].node),
+            "{layout:?}"
+        );
+        assert!(
+            layout
+                .windows(2)
+                .all(|w| w[0].offset + w[0].len == w[1].offset)
+        );
+        // Equal weights alternate extent by extent; a tail shorter than an extent stays.
+        let even = weighted_extents(5 * mib, &[(0, 1), (1, 1)]);
+        assert_eq!(
+            even.iter().map(|r| (r.node, r.len)).collect::<Vec<_>>(),
+            vec![(0, 2 * mib), (1, 2 * mib), (0, mib)]
+        );
+        assert_eq!(weighted_extents(3 * mib, &[(4, 0), (5, 0)]).len(), 1);
+        assert!(weighted_extents(0, &[(0, 1)]).is_empty());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn every_node_stays_within_one_extent_of_its_share(
+            extents in 1u64..400,
+            weights in proptest::collection::vec(1u64..1000, 1..5),
+        ) {
+            let bytes = extents * EXTENT;
+            let shares: Vec<(u32, u64)> =
+                weights.iter().enumerate().map(|(i, &w)| (i as u32, w)).collect();
+            let layout = weighted_extents(bytes, &shares);
+            let total: u64 = weights.iter().sum();
+            for &(node, w) in &shares {
+                let got: u64 = layout.iter().filter(|r| r.node == node).map(|r| r.len).sum();
+                let want = bytes as f64 * w as f64 / total as f64;
+                proptest::prop_assert!((got as f64 - want).abs() <= EXTENT as f64, "{node}: {got} vs {want}");
+            }
+        }
     }
 
     #[test]

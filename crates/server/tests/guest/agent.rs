@@ -160,6 +160,44 @@ pub async fn place(client: &Client, class: LatencyClass, bytes: u64) -> (FfmBund
     (bundle, mapped)
 }
 
+/// A T2 floor neither T2 node can carry alone (the CXL node's cited
+/// 36 GB/s and the slow node's HMAT 5 GB/s, each 75 % admissible) is split
+/// over both, and the kernel holds each node's pages in the admitted ratio
+/// (within one 2 MiB extent), not the system-wide interleave weights.
+async fn split_in_the_admitted_ratio(client: &Client) {
+    let mut split = request(CXL_BUNDLE * 2, LatencyClass::T2);
+    split.bandwidth_floor_gbs = corridor_model::units::GigabytesPerSecond(29.0);
+    let handle = client.ffm_alloc(&split).await.unwrap();
+    let shares: Vec<(i32, u64)> = handle
+        .bundle
+        .placement
+        .iter()
+        .map(|p| {
+            (
+                p.node.trim_start_matches("node").parse().unwrap(),
+                p.bytes.get(),
+            )
+        })
+        .collect();
+    assert_eq!(shares.len(), 2, "split over both T2 nodes: {shares:?}");
+    let mut mapped = handle.map(format!("{STATE_DIR}/ffm.sock")).unwrap();
+    for page in mapped.as_mut_slice().chunks_mut(PAGE) {
+        page[0] = 1;
+    }
+    let pages = nodes_of(mapped.as_slice().as_ptr(), mapped.len());
+    finding(
+        "split_bundle",
+        format!("shares {shares:?} pages_by_node {pages:?}"),
+    );
+    for (node, bytes) in shares {
+        let held = pages.get(&node).copied().unwrap_or(0) as u64 * PAGE as u64;
+        assert!(
+            held.abs_diff(bytes) <= 2 << 20,
+            "node{node} holds {held} bytes for a share of {bytes}: {pages:?}"
+        );
+    }
+}
+
 /// Bytes of `[ptr, ptr + len)` mapped with 2 MiB page-table entries
 /// (`ShmemPmdMapped` of its line in `/proc/self/smaps`): huge pages the
 /// kernel really gave, not the policy.
@@ -412,6 +450,9 @@ async fn checks(scenario: Scenario) {
         .count();
     assert_eq!(lost, 0, "pages whose last write did not survive the move");
 
+    if scenario == Scenario::Cxl {
+        split_in_the_admitted_ratio(&client).await;
+    }
     drop(t1_map);
     client.ffm_delete(&t1).await.unwrap();
     finding(

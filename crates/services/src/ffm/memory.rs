@@ -23,7 +23,8 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use corridor_hal::memory::{
-    BackendError, LinuxMemoryBackend, MemoryBackend, MigrationProgress, NumaMode, SysfsMemory,
+    BackendError, EXTENT, LinuxMemoryBackend, MemoryBackend, MigrationProgress, NumaMode,
+    SysfsMemory, weighted_extents,
 };
 use corridor_model::ffm::PageSize;
 
@@ -89,8 +90,9 @@ pub fn local_memory_nodes() -> Vec<u32> {
 /// What a placement asks of this machine's memory policy.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NumaTarget {
-    /// Bind to these NUMA nodes of this machine.
-    ThisMachine(Vec<u32>),
+    /// Bind to these NUMA nodes of this machine, each with its share of
+    /// the bytes.
+    ThisMachine(Vec<(u32, u64)>),
     /// The placement is on modelled (twin) devices, named here: nothing of
     /// this machine corresponds to them, so nothing is bound.
     Modelled(Vec<String>),
@@ -207,7 +209,17 @@ impl BundleMemory {
         migration: Option<&mut dyn FnMut(MigrationProgress)>,
     ) -> Result<(PolicyOutcome, u64), MemoryError> {
         match target {
-            NumaTarget::ThisMachine(nodes) => self.apply_policy(nodes, migration),
+            NumaTarget::ThisMachine(shares) => {
+                let local = local_memory_nodes();
+                let mut nodes: Vec<u32> = shares.iter().map(|&(n, _)| n).collect();
+                nodes.sort_unstable();
+                nodes.dedup();
+                if nodes.len() > 1 && nodes.iter().all(|n| local.contains(n)) {
+                    self.apply_split(shares, migration)
+                } else {
+                    self.apply_policy(&nodes, migration)
+                }
+            }
             NumaTarget::Modelled(devices) => Ok((
                 PolicyOutcome {
                     nodes: Vec::new(),
@@ -223,8 +235,58 @@ impl BundleMemory {
         }
     }
 
-    /// Applies the policy for `wanted` NUMA nodes (weighted interleave over
-    /// several). With `migration`, resident pages elsewhere are moved onto
+    /// A bundle over several nodes of this machine in the ratio of its
+    /// shares: each 2 MiB extent bound to one node (the HAL's
+    /// `weighted_extents`), since the kernel's weighted interleave takes
+    /// system-wide weights that no one bundle's ratio may set. With
+    /// `migration`, resident pages move to their extent's node (one report,
+    /// at the end).
+    fn apply_split(
+        &self,
+        shares: &[(u32, u64)],
+        migration: Option<&mut dyn FnMut(MigrationProgress)>,
+    ) -> Result<(PolicyOutcome, u64), MemoryError> {
+        let layout = weighted_extents(self.bytes, shares);
+        let moving = migration.is_some();
+        let resident = if moving { self.resident_pages()? } else { 0 };
+        let binding = backend()
+            .bind_extents(self.fd.as_fd(), self.bytes, &layout, moving)
+            .map_err(sys(&self.id))?;
+        if let Some(progress) = migration {
+            progress(MigrationProgress {
+                resident_pages: resident,
+                examined_pages: resident,
+                moved_pages: binding.moved_pages,
+                left_pages: 0,
+            });
+        }
+        let mut notes = vec![format!(
+            "{} extents of 2 MiB bound node by node in the placement's ratio {:?}",
+            self.bytes.div_ceil(EXTENT),
+            shares
+        )];
+        if self.file.is_some() {
+            notes.push(
+                "persistent bundle: a regular file has no shared NUMA policy; \
+                 the policy holds for the daemon's mapping only"
+                    .to_owned(),
+            );
+        }
+        let mut nodes: Vec<u32> = shares.iter().map(|&(n, _)| n).collect();
+        nodes.sort_unstable();
+        nodes.dedup();
+        Ok((
+            PolicyOutcome {
+                nodes,
+                mode: binding.mode.as_str(),
+                notes,
+            },
+            binding.moved_pages,
+        ))
+    }
+
+    /// Applies the policy for `wanted` NUMA nodes (the kernel's weighted
+    /// interleave over several). With `migration`, resident pages elsewhere are moved onto
     /// them (`move_pages`, chunk by chunk, each reported to `migration`) and
     /// the count of pages that changed node is returned.
     pub fn apply_policy(

@@ -21,7 +21,7 @@ impl FfmService {
         let mut nodes = Vec::new();
         for share in &placement.shares {
             match self.devices.get(share.index as usize).map(|d| d.backing) {
-                Some(Backing::ThisMachine(n)) => nodes.push(n),
+                Some(Backing::ThisMachine(n)) => nodes.push((n, share.bytes)),
                 Some(Backing::Modelled) | None => {
                     return NumaTarget::Modelled(
                         placement.shares.iter().map(|s| s.device.clone()).collect(),
@@ -77,6 +77,7 @@ impl FfmService {
             match outcome.mode {
                 "MPOL_WEIGHTED_INTERLEAVE" => "MpolWeightedInterleave",
                 "MPOL_INTERLEAVE" => "MpolInterleave",
+                "MPOL_BIND per extent" => "MpolBindPerExtent",
                 MODELLED_MODE => "Modelled",
                 _ => "MpolBind",
             },
