@@ -9,8 +9,10 @@
 //! - the resources' current state, read from the services at scrape time
 //!   into a [`resources::ResourceSnapshot`] and encoded by it as a
 //!   collector: corridors and their lanes, memory bundles and devices,
-//!   fabric paths, ports and devices. Nothing is cached between scrapes, so
-//!   a series is never older than the scrape that shows it.
+//!   fabric paths, ports and devices. The metrics module caches nothing
+//!   between scrapes; a corridor's optical figures are its latest read-back
+//!   (corrd's reconciler takes one of every lit corridor each second), at
+//!   most [`resources::TELEMETRY_MAX_AGE`] old.
 //!
 //! Both formats Prometheus reads are served: OpenMetrics 1.0 to a client
 //! that asks for it (Prometheus does), the 0.0.4 text format otherwise
