@@ -52,6 +52,7 @@ bench: deps
 	$(CARGO) bench -p corridor-store --bench store_throughput
 	$(CARGO) bench -p corridor-server --bench http_throughput
 	$(CARGO) bench -p corridor-server --bench tls
+	$(CARGO) bench -p corridor-server --bench metrics_scrape
 	$(CARGO) bench -p corridor-planner --bench blocking
 	$(CARGO) bench -p corridor-planner --bench planning
 	$(CARGO) bench -p corridor-planner --bench memory_admission

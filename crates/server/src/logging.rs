@@ -99,14 +99,25 @@ pub fn init(config: &Config) -> Result<LoggingGuard, LoggingError> {
     Ok(LoggingGuard { provider })
 }
 
-/// The OpenTelemetry trace id of `span`, when traces are exported (`None`
+/// A span's OpenTelemetry trace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpanTrace {
+    /// The trace id, 32 lowercase hex digits.
+    pub trace_id: String,
+    /// Whether the trace is sampled, i.e. exported: only then can a metric's
+    /// exemplar point at it.
+    pub sampled: bool,
+}
+
+/// The OpenTelemetry trace of `span`, when traces are exported (`None`
 /// without an OTLP layer: the span then has no OpenTelemetry context).
-pub fn trace_id(span: &tracing::Span) -> Option<String> {
+pub fn trace(span: &tracing::Span) -> Option<SpanTrace> {
     use opentelemetry::trace::TraceContextExt;
     use tracing_opentelemetry::OpenTelemetrySpanExt;
     let context = span.context();
     let span_context = context.span().span_context().clone();
-    span_context
-        .is_valid()
-        .then(|| span_context.trace_id().to_string())
+    span_context.is_valid().then(|| SpanTrace {
+        trace_id: span_context.trace_id().to_string(),
+        sampled: span_context.is_sampled(),
+    })
 }

@@ -11,6 +11,7 @@
 //! binary ([`Topology::default_twin`]) so that `corridord` runs with no file at all.
 
 mod error;
+mod generate;
 mod ids;
 mod model;
 mod units;
@@ -20,6 +21,7 @@ use std::path::Path;
 use std::sync::OnceLock;
 
 pub use error::{Issue, Location, TopologyError};
+pub use generate::{GENERATED_TOPOLOGY_NAME, generated_twin};
 pub use ids::{
     CMIS_TEXT_LEN, CmisText, CmisTextError, CxlDeviceId, CxlSwitchId, HostId, IdError, LinkId,
     MAX_ID_LEN, MemoryDeviceId, OpticalPortId, PciId, PciIdError, ProfileName,

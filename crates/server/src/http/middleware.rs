@@ -56,8 +56,9 @@ pub async fn observe(State(state): State<AppState>, request: Request, next: Next
         request_id = %request_id,
         trace_id = tracing::field::Empty,
     );
-    if let Some(trace_id) = crate::logging::trace_id(&span) {
-        span.record("trace_id", trace_id);
+    let trace = crate::logging::trace(&span);
+    if let Some(trace) = &trace {
+        span.record("trace_id", trace.trace_id.as_str());
     }
     let mut response = next.run(request).instrument(span.clone()).await;
     if route != "unmatched" {
@@ -66,9 +67,14 @@ pub async fn observe(State(state): State<AppState>, request: Request, next: Next
     let elapsed = started.elapsed();
     let status = response.status().as_u16();
     span.record("http.response.status_code", status);
+    // An exemplar names a trace a reader can open: a sampled one.
+    let exemplar = trace
+        .as_ref()
+        .filter(|trace| trace.sampled)
+        .map(|trace| trace.trace_id.as_str());
     state
         .metrics
-        .observe_request(method.as_str(), &route, status, elapsed);
+        .observe_request(method.as_str(), &route, status, elapsed, exemplar);
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         response.headers_mut().insert(REQUEST_ID_HEADER, value);
     }

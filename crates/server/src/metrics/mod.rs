@@ -9,13 +9,22 @@
 //! - the resources' current state, read from the services at scrape time
 //!   into a [`resources::ResourceSnapshot`] and encoded by it as a
 //!   collector: corridors and their lanes, memory bundles and devices,
-//!   fabric paths, ports and devices. Nothing is cached between scrapes, so
-//!   a series is never older than the scrape that shows it.
+//!   fabric paths, ports and devices. The metrics module caches nothing
+//!   between scrapes; a corridor's optical figures are its latest read-back
+//!   (corrd's reconciler takes one of every lit corridor each second), at
+//!   most [`resources::TELEMETRY_MAX_AGE`] old.
 //!
 //! Both formats Prometheus reads are served: OpenMetrics 1.0 to a client
 //! that asks for it (Prometheus does), the 0.0.4 text format otherwise
 //! (`promtool check metrics`, curl). They differ in how a counter family is
 //! named, so one text cannot be both.
+//!
+//! The request and admission latency histograms carry OpenMetrics
+//! exemplars: each bucket keeps the latest observation that fell in it with
+//! the `trace_id` of the request that made it, so a slow bucket on a
+//! dashboard leads to a trace of one such request. Only requests with a
+//! sampled OpenTelemetry trace (corridord exporting over OTLP) leave one;
+//! the 0.0.4 text format has no exemplars and shows none.
 
 pub mod process;
 pub mod resources;
@@ -25,6 +34,7 @@ use std::time::Duration;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::exemplar::HistogramWithExemplars;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::{Registry, Unit};
@@ -45,6 +55,17 @@ pub struct RequestLabels {
 pub struct RouteLabels {
     pub route: String,
 }
+
+/// An exemplar's labels: the trace of the request the observation came
+/// from (32 lowercase hex digits, the W3C trace id).
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TraceLabels {
+    pub trace_id: String,
+}
+
+/// A latency histogram whose buckets name the trace of their latest
+/// observation.
+pub type TracedHistogram = HistogramWithExemplars<TraceLabels>;
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct StoreOpLabels {
@@ -197,11 +218,11 @@ impl Format {
 pub struct Metrics {
     registry: Registry,
     pub http_requests: Family<RequestLabels, Counter>,
-    pub http_duration: Family<RouteLabels, Histogram>,
+    pub http_duration: Family<RouteLabels, TracedHistogram>,
     pub store_ops: Family<StoreOpLabels, Counter>,
     pub store_txn_duration: Family<StoreTxnLabels, Histogram>,
     pub admissions: Family<AdmissionLabels, Counter>,
-    pub admission_duration: Family<AdmissionLabels, Histogram>,
+    pub admission_duration: Family<AdmissionLabels, TracedHistogram>,
     /// The embedded store's file, once the daemon opened one (none on etcd).
     store_file: Arc<std::sync::OnceLock<std::path::PathBuf>>,
 }
@@ -209,7 +230,16 @@ pub struct Metrics {
 /// 50 µs .. ~3.3 s: loopback reads sit at the low end, a corridor grant
 /// that lights and reads back lanes or an FM API programming at the top.
 fn latency_histogram() -> Histogram {
-    Histogram::new(exponential_buckets(0.00005, 2.0, 17))
+    Histogram::new(latency_buckets())
+}
+
+fn latency_buckets() -> impl Iterator<Item = f64> {
+    exponential_buckets(0.00005, 2.0, 17)
+}
+
+/// The request latency histograms: the same buckets, with exemplars.
+fn traced_latency_histogram() -> TracedHistogram {
+    TracedHistogram::new(latency_buckets())
 }
 
 impl Metrics {
@@ -222,7 +252,7 @@ impl Metrics {
             http_requests.clone(),
         );
         let http_duration =
-            Family::<RouteLabels, Histogram>::new_with_constructor(latency_histogram);
+            Family::<RouteLabels, TracedHistogram>::new_with_constructor(traced_latency_histogram);
         registry.register_with_unit(
             "http_request_duration",
             "Time from request received to response headers sent, by matched route (watches are not timed)",
@@ -249,8 +279,9 @@ impl Metrics {
             "Requests for capacity (corridor grants, memory bundle allocations, fabric paths) by resource and outcome (granted, refused, invalid, denied, unavailable, error)",
             admissions.clone(),
         );
-        let admission_duration =
-            Family::<AdmissionLabels, Histogram>::new_with_constructor(latency_histogram);
+        let admission_duration = Family::<AdmissionLabels, TracedHistogram>::new_with_constructor(
+            traced_latency_histogram,
+        );
         registry.register_with_unit(
             "admission_duration",
             "Time to decide a request for capacity, grant and bring-up included, by resource and outcome",
@@ -278,7 +309,24 @@ impl Metrics {
         let _ = self.store_file.set(path);
     }
 
-    pub fn observe_request(&self, method: &str, route: &str, status: u16, elapsed: Duration) {
+    /// Counts a request and times it; `trace_id` (the request's sampled
+    /// trace, if any) becomes the exemplar of the buckets it lands in.
+    pub fn observe_request(
+        &self,
+        method: &str,
+        route: &str,
+        status: u16,
+        elapsed: Duration,
+        trace_id: Option<&str>,
+    ) {
+        let exemplar = || {
+            trace_id.map(|trace_id| TraceLabels {
+                trace_id: trace_id.to_owned(),
+            })
+        };
+        // When the exemplar was taken: OpenMetrics lets a scraper tell an
+        // exemplar from the last minute from one of last week.
+        let now = trace_id.map(|_| std::time::SystemTime::now());
         self.http_requests
             .get_or_create(&RequestLabels {
                 method: method.to_string(),
@@ -290,7 +338,7 @@ impl Metrics {
             .get_or_create(&RouteLabels {
                 route: route.to_string(),
             })
-            .observe(elapsed.as_secs_f64());
+            .observe(elapsed.as_secs_f64(), exemplar(), now);
         if method == "POST"
             && let Some((_, resource)) = ADMISSION_ROUTES.iter().find(|(r, _)| *r == route)
         {
@@ -299,9 +347,11 @@ impl Metrics {
                 outcome: admission_outcome(status),
             };
             self.admissions.get_or_create(&labels).inc();
-            self.admission_duration
-                .get_or_create(&labels)
-                .observe(elapsed.as_secs_f64());
+            self.admission_duration.get_or_create(&labels).observe(
+                elapsed.as_secs_f64(),
+                exemplar(),
+                now,
+            );
         }
     }
 
@@ -347,7 +397,13 @@ mod tests {
     #[test]
     fn exposition_has_requests_and_process_metrics() {
         let metrics = Metrics::new();
-        metrics.observe_request("GET", "/v1/fabman/devices", 200, Duration::from_millis(2));
+        metrics.observe_request(
+            "GET",
+            "/v1/fabman/devices",
+            200,
+            Duration::from_millis(2),
+            None,
+        );
         metrics.observe_store("txn", "ok");
         let text = metrics.encode(Format::OpenMetrics, ResourceSnapshot::default());
         assert!(
@@ -388,10 +444,10 @@ mod tests {
     #[test]
     fn admissions_are_counted_by_resource_and_outcome() {
         let metrics = Metrics::new();
-        metrics.observe_request("POST", "/v1/corridors", 201, Duration::from_millis(3));
-        metrics.observe_request("POST", "/v1/corridors", 409, Duration::from_millis(1));
-        metrics.observe_request("GET", "/v1/corridors", 200, Duration::from_millis(1));
-        metrics.observe_request("POST", "/v1/ffm/alloc", 422, Duration::from_millis(1));
+        metrics.observe_request("POST", "/v1/corridors", 201, Duration::from_millis(3), None);
+        metrics.observe_request("POST", "/v1/corridors", 409, Duration::from_millis(1), None);
+        metrics.observe_request("GET", "/v1/corridors", 200, Duration::from_millis(1), None);
+        metrics.observe_request("POST", "/v1/ffm/alloc", 422, Duration::from_millis(1), None);
         let text = metrics.encode(Format::OpenMetrics, ResourceSnapshot::default());
         for line in [
             "corridor_admissions_total{resource=\"corridor\",outcome=\"granted\"} 1",
@@ -407,6 +463,49 @@ mod tests {
             3,
             "{text}"
         );
+    }
+
+    #[test]
+    fn latency_buckets_name_the_request_trace_in_openmetrics_only() {
+        let metrics = Metrics::new();
+        let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+        metrics.observe_request(
+            "POST",
+            "/v1/corridors",
+            201,
+            Duration::from_millis(3),
+            Some(trace),
+        );
+        // Untraced: counted, but leaves no exemplar of its own.
+        metrics.observe_request(
+            "GET",
+            "/v1/fabman/devices",
+            200,
+            Duration::from_millis(3),
+            None,
+        );
+        let text = metrics.encode(Format::OpenMetrics, ResourceSnapshot::default());
+        let exemplar = format!(" # {{trace_id=\"{trace}\"}} 0.003 ");
+        // The encoder writes `le` first among a bucket's labels.
+        for (bucket, labels) in [
+            (
+                "corridor_http_request_duration_seconds_bucket{",
+                "route=\"/v1/corridors\"}",
+            ),
+            (
+                "corridor_admission_duration_seconds_bucket{",
+                "resource=\"corridor\",outcome=\"granted\"}",
+            ),
+        ] {
+            assert!(
+                text.lines()
+                    .any(|l| l.starts_with(bucket) && l.contains(labels) && l.contains(&exemplar)),
+                "{bucket}…{labels} with {exemplar} missing:\n{text}"
+            );
+        }
+        assert_eq!(text.matches(" # {").count(), 2, "{text}");
+        let plain = metrics.encode(Format::PrometheusText, ResourceSnapshot::default());
+        assert!(!plain.contains(trace), "{plain}");
     }
 
     #[test]

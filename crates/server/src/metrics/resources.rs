@@ -2,6 +2,13 @@
 //! time: corridors and their lanes (corrd), memory bundles and devices
 //! (memqosd), fabric paths, ports and devices (fabmand).
 //!
+//! A corridor's figures (BER, temperature, energy, drift, per lane) are
+//! those of its latest read-back, which corrd's reconciler takes of every
+//! lit corridor each pass (every second): a scrape reads no module and
+//! steps no physics, and shows no read-back older than
+//! [`TELEMETRY_MAX_AGE`]. Everything else is read from the services at
+//! scrape time.
+//!
 //! A figure is exported only where a model or a measurement produced it: a
 //! corridor whose lanes are not all lit (held for attestation, being
 //! provisioned, released, a lane dark) has no telemetry, so it has no BER,
@@ -25,7 +32,6 @@ use corridor_model::ffm::{FfmBundle, TelemetrySource};
 use corridor_model::memory_tiers::MemoryTiers;
 use corridor_services::corridors::CorridorError;
 use corridor_services::{Caller, ControlPlane, ListOptions};
-use futures::StreamExt;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
 use prometheus_client::metrics::MetricType;
@@ -33,10 +39,13 @@ use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::Unit;
 
-/// Corridors whose lanes are read back at once during a scrape: each read
-/// is a short CMIS exchange per lane; a few in flight keep a scrape of many
-/// corridors short without crowding out the reconciler.
-const TELEMETRY_READS_IN_FLIGHT: usize = 8;
+/// The oldest read-back a scrape shows a corridor's figures from. corrd's
+/// reconciler reads every lit corridor once a second (a bring-up and a
+/// telemetry request read too), so ten seconds is ten passes: a corridor
+/// with no read-back that recent has a reconciler that fell behind, and
+/// its figures are left out (counted as `corridor_telemetry` collection
+/// failures) rather than shown stale.
+pub const TELEMETRY_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// How a family's samples are typed.
 #[derive(Debug, Clone, Copy)]
@@ -108,7 +117,7 @@ const FAMILIES: &[Spec] = &[
     ),
     (
         "corridor_post_fec_bit_error_ratio",
-        "Post-FEC bit error ratio of the corridor's worst lane, read back now (lit corridors only; at the CMIS F16 floor 1e-24 it is an upper bound)",
+        "Post-FEC bit error ratio of the corridor's worst lane at its latest read-back (lit corridors only; at the CMIS F16 floor 1e-24 it is an upper bound)",
         U::None,
         Kind::Gauge,
     ),
@@ -168,7 +177,7 @@ const FAMILIES: &[Spec] = &[
     ),
     (
         "lane_post_fec_bit_error_ratio",
-        "Post-FEC bit error ratio of one lane, worse end, read back now (lit lanes only)",
+        "Post-FEC bit error ratio of one lane, worse end, at its latest read-back (lit lanes only)",
         U::None,
         Kind::Gauge,
     ),
@@ -465,65 +474,42 @@ impl ResourceSnapshot {
             Err(error) => return self.failed("corridor", &error),
         };
         // Telemetry exists only for corridors whose every lane is lit; the
-        // service answers NotLit for the others, which is no failure.
-        // Owned ids and service handles: the scrape's future must be Send
-        // for any lifetime, which borrowed closures in a stream defeat.
-        let lit: Vec<String> = corridors
-            .iter()
-            .filter(|c| may_be_lit(c))
-            .map(|c| c.id.clone())
-            .collect();
-        // `None`: not read, the budget was spent before the read began.
-        let read: BTreeMap<String, Option<Result<CorridorTelemetry, CorridorError>>> =
-            futures::stream::iter(lit.iter().cloned())
-                .map(|id| {
-                    let service = std::sync::Arc::clone(&plane.corridors);
-                    async move {
-                        // Checked here as well as by the timer below, whose
-                        // millisecond ticks would let a read start late.
-                        if Instant::now() >= deadline {
-                            return (id, None);
-                        }
-                        let read = service.telemetry(&Caller::system(), &id).await;
-                        (id, Some(read))
-                    }
-                })
-                .buffer_unordered(TELEMETRY_READS_IN_FLIGHT)
-                // A read cut off here is safe to drop: an error count it
-                // had charged but not stored is stored by the next read.
-                .take_until(tokio::time::sleep_until(deadline.into()))
-                .collect()
-                .await;
-        let unread = lit
-            .iter()
-            .filter(|id| !matches!(read.get(*id), Some(Some(_))))
-            .count();
+        // service answers NotLit for the others, which is no failure. It
+        // comes from each corridor's latest read-back (the reconciler reads
+        // every lit corridor each pass), not from the plant: see
+        // `TELEMETRY_MAX_AGE`.
+        let mut telemetry: BTreeMap<&str, CorridorTelemetry> = BTreeMap::new();
+        let mut unread = 0;
+        for corridor in corridors.iter().filter(|c| may_be_lit(c)) {
+            // Charging an error interval may write the count to the store:
+            // a scrape whose client gives up soon stops reading in time.
+            if Instant::now() >= deadline {
+                unread += 1;
+                continue;
+            }
+            match plane
+                .corridors
+                .latest_telemetry(corridor, TELEMETRY_MAX_AGE)
+                .await
+            {
+                Ok(Some(t)) => {
+                    telemetry.insert(&corridor.id, t);
+                }
+                Ok(None) => unread += 1,
+                Err(CorridorError::NotLit { .. }) => {}
+                Err(error) => self.failed("corridor", &error),
+            }
+        }
         if unread > 0 {
             tracing::warn!(
                 unread,
-                "metrics: corridor telemetry not read within the scrape's time budget; those corridors have no figures in this scrape"
+                "metrics: corridors without a read-back within the scrape's time budget and {} s; those corridors have no figures in this scrape",
+                TELEMETRY_MAX_AGE.as_secs()
             );
             self.count_failures("corridor_telemetry", unread);
         }
-        let telemetry: BTreeMap<String, Result<CorridorTelemetry, CorridorError>> = read
-            .into_iter()
-            .filter_map(|(id, read)| Some((id, read?)))
-            .collect();
         for corridor in &corridors {
-            let telemetry = match telemetry.get(&corridor.id) {
-                Some(Ok(t)) => Some(t),
-                Some(Err(CorridorError::NotLit { .. })) | None => None,
-                // Gone between the list and the read (released): nothing
-                // to show, nothing failed.
-                Some(Err(CorridorError::Service(corridor_services::ServiceError::NotFound {
-                    ..
-                }))) => continue,
-                Some(Err(error)) => {
-                    self.failed("corridor", error);
-                    None
-                }
-            };
-            self.corridor(corridor, telemetry);
+            self.corridor(corridor, telemetry.get(corridor.id.as_str()));
         }
     }
 

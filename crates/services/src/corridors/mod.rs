@@ -95,6 +95,9 @@ pub struct CorridorService {
     operations: Operations,
     /// Post-FEC error counts of the corridors read back since start.
     counters: Mutex<HashMap<String, error_count::ErrorCount>>,
+    /// The latest read-back of each corridor whose lanes are all lit, for
+    /// [`Self::latest_telemetry`].
+    readings: Mutex<HashMap<String, Reading>>,
     /// Lanes this process has lit, by corridor: the reconciler takes down
     /// those whose corridor is gone (lease expiry, pre-emption elsewhere).
     lit: Mutex<HashMap<String, corridor_model::corridor::CorridorAssignment>>,
@@ -109,6 +112,16 @@ pub struct CorridorService {
     /// figures). Weak: heliopassd holds corrd, so a strong reference back
     /// would keep both (and the store) alive after the plane is dropped.
     tuning: std::sync::OnceLock<std::sync::Weak<dyn tuning::LaneTuning>>,
+}
+
+/// A lit corridor's read-back, for [`CorridorService::latest_telemetry`].
+#[derive(Debug, Clone)]
+struct Reading {
+    /// The lanes it read: a corridor moved since has no reading yet.
+    assignment: corridor_model::corridor::CorridorAssignment,
+    readback: optics::Readback,
+    /// Wall time of the read-back.
+    at: DateTime<Utc>,
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -142,6 +155,7 @@ impl CorridorService {
             optics,
             operations,
             counters: Mutex::new(HashMap::new()),
+            readings: Mutex::new(HashMap::new()),
             lit: Mutex::new(HashMap::new()),
             lighting: tokio::sync::Mutex::new(()),
             trust: std::sync::OnceLock::new(),
@@ -271,6 +285,7 @@ impl CorridorService {
         a: &corridor_model::corridor::CorridorAssignment,
     ) -> Result<(), CorridorError> {
         let _order = self.lighting.lock().await;
+        lock(&self.readings).remove(id);
         let down = {
             let mut lit = lock(&self.lit);
             lit.remove(id);
@@ -518,7 +533,9 @@ impl CorridorService {
     ) -> Result<optics::Readback, CorridorError> {
         self.light(&corridor.id, a).await?;
         optics::settle(&self.optics, a, self.clocks.plant.now()).await?;
-        optics::read(&self.optics, corridor, a).await
+        let readback = optics::read(&self.optics, corridor, a).await?;
+        self.remember(&corridor.id, a, &readback);
+        Ok(readback)
     }
 
     /// Writes `mutate(corridor)` back if the object is still at the
@@ -731,12 +748,84 @@ impl CorridorService {
         let a = lit_assignment(corridor)?;
         self.advance().await?;
         let readback = optics::read(&self.optics, corridor, a).await?;
+        self.remember(&corridor.id, a, &readback);
         if !readback.dark.is_empty() {
             return Err(CorridorError::NotLit {
                 id: corridor.id.clone(),
                 why: readback.dark.join("; "),
             });
         }
+        let now = self.clocks.wall.now();
+        self.assemble(corridor, a, readback, now).await
+    }
+
+    /// Telemetry of `corridor` (listed by a caller who may see it) from its
+    /// latest read-back, if one was taken within `max_age`: by the
+    /// reconciler's pass (every lit corridor, every pass), at bring-up or
+    /// by [`Self::telemetry`]. The plant is not touched, which makes this
+    /// what `/metrics` reads: advancing the plant steps every port of the
+    /// rack and every ring heliopassd tracks, and reading 1,000 corridors
+    /// live made a scrape take seconds. The interval since the corridor's
+    /// last error sample is charged at that read-back's post-FEC BER, as
+    /// [`Self::telemetry`] charges it at a fresh one; `observed_at` is when
+    /// the read-back was taken.
+    ///
+    /// `Ok(None)` when there is no read-back that recent of the corridor's
+    /// current lanes (the reconciler has fallen behind); `NotLit` as
+    /// [`Self::telemetry`] when the corridor's lanes are not all lit.
+    pub async fn latest_telemetry(
+        &self,
+        corridor: &Corridor,
+        max_age: std::time::Duration,
+    ) -> Result<Option<CorridorTelemetry>, CorridorError> {
+        let a = lit_assignment(corridor)?;
+        let oldest = self.clocks.wall.now()
+            - chrono::Duration::from_std(max_age).unwrap_or(chrono::Duration::MAX);
+        let reading = lock(&self.readings)
+            .get(&corridor.id)
+            .filter(|r| r.assignment == *a && r.at >= oldest)
+            .cloned();
+        let Some(reading) = reading else {
+            return Ok(None);
+        };
+        Ok(Some(
+            self.assemble(corridor, a, reading.readback, reading.at)
+                .await?,
+        ))
+    }
+
+    /// Keeps `readback` as the corridor's latest reading while every lane
+    /// is lit; forgets it otherwise (a dark lane has no figures to show).
+    pub(crate) fn remember(
+        &self,
+        id: &str,
+        a: &corridor_model::corridor::CorridorAssignment,
+        readback: &optics::Readback,
+    ) {
+        let mut readings = lock(&self.readings);
+        if readback.dark.is_empty() {
+            readings.insert(
+                id.to_owned(),
+                Reading {
+                    assignment: a.clone(),
+                    readback: readback.clone(),
+                    at: self.clocks.wall.now(),
+                },
+            );
+        } else {
+            readings.remove(id);
+        }
+    }
+
+    /// The telemetry a lit read-back taken at `observed_at` shows, and the
+    /// interval since the last error sample charged at its BER.
+    async fn assemble(
+        &self,
+        corridor: &Corridor,
+        a: &corridor_model::corridor::CorridorAssignment,
+        readback: optics::Readback,
+        observed_at: DateTime<Utc>,
+    ) -> Result<CorridorTelemetry, CorridorError> {
         let tech = admission::technology(corridor.corridor_type).technology();
         let energy = tech.energy();
         // The energy model the planner predicts with: every lit laser's
@@ -782,7 +871,7 @@ impl CorridorService {
             },
             error_count: errors,
             lanes: readback.lanes,
-            observed_at: Some(self.clocks.wall.now()),
+            observed_at: Some(observed_at),
             source: Some(if self.optics.readings_are_modelled() {
                 CorridorTelemetrySource::Model
             } else {

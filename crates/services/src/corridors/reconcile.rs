@@ -271,6 +271,7 @@ pub async fn reconcile_once(service: &CorridorService) -> Result<PassReport, Cor
         .map(|c| c.id.as_str())
         .collect();
     lock(&service.counters).retain(|id, _| live.contains(id.as_str()));
+    lock(&service.readings).retain(|id, _| live.contains(id.as_str()));
     // Lanes whose corridor is gone (its lease expired, or it was released
     // by another replica) go dark: the store freed the capacity already.
     let orphans: Vec<(String, corridor_model::corridor::CorridorAssignment)> = lock(&service.lit)
@@ -316,6 +317,8 @@ pub async fn reconcile_once(service: &CorridorService) -> Result<PassReport, Cor
         }
         report.checked += 1;
         let mut readback = optics::read(&service.optics, c, a).await?;
+        // The reading `/metrics` shows until the next pass.
+        service.remember(&c.id, a, &readback);
         // Every pass samples the post-FEC BER, so each interval's errors
         // are charged at that interval's BER, not at a later reading's.
         if !c.attestation_required && c.status != CorridorStatus::Provisioning {
@@ -345,6 +348,7 @@ pub async fn reconcile_once(service: &CorridorService) -> Result<PassReport, Cor
                 }
                 service.advance().await?;
                 readback = optics::read(&service.optics, c, a).await?;
+                service.remember(&c.id, a, &readback);
                 if is_healthy(&readback) {
                     healthy = true;
                     repair = Some(name);
@@ -463,6 +467,7 @@ async fn reroute(
     service.light(&c.id, &new).await?;
     service.advance().await?;
     let readback = optics::read(&service.optics, &moved, &new).await?;
+    service.remember(&c.id, &new, &readback);
     let updated = service
         .registry
         .update(&c.id, None, |obj| {

@@ -1,0 +1,341 @@
+//! Exemplars: with traces exported over OTLP, the request and admission
+//! latency histograms name, on the bucket a request's time fell in, the
+//! trace id of that request — the very trace the OTLP receiver got. They
+//! are OpenMetrics only: the 0.0.4 text format carries none and still
+//! passes `promtool check metrics`, and a real Prometheus with exemplar
+//! storage scrapes and stores them.
+//!
+//! Prometheus and promtool come from Debian's `prometheus` package
+//! (`scripts/install-prometheus.sh`, run by `make test`); without them this
+//! test fails, it does not skip.
+
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::routing::post;
+use common::process::{self, Corridord, free_port};
+use serde_json::{Value, json};
+
+/// Every wait in this test is bounded by this.
+const WAIT: Duration = Duration::from_secs(30);
+
+const INSTALL_HINT: &str =
+    "install Debian's prometheus package (scripts/install-prometheus.sh, run by `make test`)";
+
+const OPENMETRICS: &str = "application/openmetrics-text;version=1.0.0";
+
+/// (trace id, span name) of every span the receiver got.
+type Spans = Arc<Mutex<Vec<(String, String)>>>;
+
+/// An OTLP/HTTP JSON receiver on a free loopback port; answers its URL.
+async fn receiver(spans: Spans) -> String {
+    let app = Router::new().route(
+        "/v1/traces",
+        post(move |body: Bytes| {
+            let spans = Arc::clone(&spans);
+            async move {
+                let export: Value = serde_json::from_slice(&body).expect("OTLP JSON");
+                let mut got = spans.lock().unwrap();
+                for resource in export["resourceSpans"].as_array().into_iter().flatten() {
+                    for scope in resource["scopeSpans"].as_array().into_iter().flatten() {
+                        for span in scope["spans"].as_array().into_iter().flatten() {
+                            let text = |key: &str| span[key].as_str().unwrap_or("").to_owned();
+                            got.push((text("traceId"), text("name")));
+                        }
+                    }
+                }
+                "{}"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{addr}/v1/traces")
+}
+
+/// The trace id of the exemplar on a `bucket` line (`name_bucket`) with
+/// every label of `with` (`le` is among the labels, in any order), if any
+/// such bucket has one. Checks the line's shape:
+/// `name{…} count # {trace_id="…"} value timestamp`.
+fn exemplar(text: &str, bucket: &str, with: &[(&str, &str)]) -> Option<String> {
+    let line = text
+        .lines()
+        .filter(|l| l.starts_with(&format!("{bucket}{{")))
+        .filter(|l| {
+            let labels = &l[..l.find('}').unwrap_or(l.len())];
+            with.iter()
+                .all(|(k, v)| labels.contains(&format!("{k}=\"{v}\"")))
+        })
+        .find(|l| l.contains(" # {"))?;
+    let (_, exemplar) = line.split_once(" # {").unwrap();
+    let (labels, rest) = exemplar
+        .split_once("} ")
+        .unwrap_or_else(|| panic!("exemplar without a value: {line}"));
+    let trace_id = labels
+        .strip_prefix("trace_id=\"")
+        .and_then(|l| l.strip_suffix('"'))
+        .unwrap_or_else(|| panic!("exemplar labels are not just a trace id: {line}"));
+    let mut fields = rest.split(' ');
+    let value: f64 = fields.next().unwrap().parse().unwrap();
+    let timestamp: f64 = fields
+        .next()
+        .unwrap_or_else(|| panic!("exemplar without a timestamp: {line}"))
+        .parse()
+        .unwrap();
+    assert!(value > 0.0 && value < 60.0, "{line}");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    assert!(
+        (now - timestamp).abs() < 600.0,
+        "exemplar not taken now: {line}"
+    );
+    Some(trace_id.to_owned())
+}
+
+fn is_trace_id(id: &str) -> bool {
+    id.len() == 32
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+        && id.bytes().any(|b| b != b'0')
+}
+
+async fn scrape(client: &reqwest::Client, base: &str, accept: Option<&str>) -> String {
+    let mut request = client.get(format!("{base}/metrics"));
+    if let Some(accept) = accept {
+        request = request.header("accept", accept);
+    }
+    let response = request.send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    response.text().await.unwrap()
+}
+
+fn promtool_check(text: &str) -> (bool, String) {
+    use std::io::Write;
+    let mut child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run promtool ({e}): {INSTALL_HINT}"));
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    let mut said = String::from_utf8_lossy(&output.stdout).into_owned();
+    said.push_str(&String::from_utf8_lossy(&output.stderr));
+    (output.status.success(), said)
+}
+
+/// A Prometheus child with exemplar storage, scraping `target` over plain
+/// HTTP every second; killed by its pid when dropped.
+struct Prometheus {
+    child: Child,
+    base: String,
+    log: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Prometheus {
+    fn start(target: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let config = format!(
+            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n  - job_name: corridord\n    static_configs:\n      - targets: [\"{target}\"]\n"
+        );
+        let config_path = dir.path().join("prometheus.yml");
+        std::fs::write(&config_path, config).unwrap();
+        let port = free_port();
+        let log = dir.path().join("prometheus.log");
+        let child = Command::new("prometheus")
+            .arg(format!("--config.file={}", config_path.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.path().join("data").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .arg("--enable-feature=exemplar-storage")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start prometheus ({e}): {INSTALL_HINT}"));
+        Prometheus {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+            log,
+            _dir: dir,
+        }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The trace ids of the exemplars Prometheus stored for `selector` in
+    /// the last ten minutes, once it has any (at most [`WAIT`]).
+    async fn exemplar_trace_ids(
+        &mut self,
+        client: &reqwest::Client,
+        selector: &str,
+    ) -> Vec<String> {
+        let started = Instant::now();
+        loop {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_secs_f64();
+            let answer: Option<Value> = match client
+                .get(format!("{}/api/v1/query_exemplars", self.base))
+                .query(&[
+                    ("query", selector.to_owned()),
+                    ("start", format!("{:.3}", now - 600.0)),
+                    ("end", format!("{:.3}", now + 60.0)),
+                ])
+                .send()
+                .await
+            {
+                Ok(response) => response.json().await.ok(),
+                Err(_) => None,
+            };
+            let ids: Vec<String> = answer
+                .iter()
+                .flat_map(|a| a["data"].as_array().into_iter().flatten())
+                .flat_map(|series| series["exemplars"].as_array().into_iter().flatten())
+                .filter_map(|e| e["labels"]["trace_id"].as_str().map(str::to_owned))
+                .collect();
+            if !ids.is_empty() {
+                return ids;
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("prometheus exited ({status}):\n{}", self.log());
+            }
+            assert!(
+                started.elapsed() < WAIT,
+                "no exemplar for {selector} after {WAIT:?} (last answer {answer:?}); prometheus log:\n{}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+}
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        // SIGKILL to this child's pid only; its data are a temporary
+        // directory, nothing to flush.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_granted_corridor_leaves_its_trace_id_on_the_latency_buckets() {
+    let spans: Spans = Arc::default();
+    let endpoint = receiver(Arc::clone(&spans)).await;
+    let state = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut command = process::command();
+    command
+        .arg("--state-dir")
+        .arg(state.path())
+        .arg("--listen")
+        .arg(format!("127.0.0.1:{port}"))
+        .arg("--insecure-dev")
+        // The request spans are info spans: on, as by default.
+        .args(["--log", "info"])
+        .arg("--otlp-endpoint")
+        .arg(&endpoint);
+    let mut corridord = Corridord::spawn(command, state.path(), port, false);
+    corridord.ready().await;
+    let base = corridord.base();
+    let client = reqwest::Client::new();
+
+    let granted = client
+        .post(format!("{base}/v1/corridors"))
+        .json(&json!({
+            "corridor_type": "SiCorridor",
+            "lanes": 1,
+            "lambda_nm": [1550],
+            "min_gbps": 20,
+            "latency_budget_ns": 1000,
+            "reach_mm": 5000,
+            "mode": "waveguide",
+            "qos": {"pfc": false, "priority": "silver"},
+            "attestation_required": false
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(granted.status(), 201, "{}", granted.text().await.unwrap());
+
+    let text = scrape(&client, &base, Some(OPENMETRICS)).await;
+    let admission = exemplar(
+        &text,
+        "corridor_admission_duration_seconds_bucket",
+        &[("resource", "corridor"), ("outcome", "granted")],
+    )
+    .unwrap_or_else(|| panic!("no exemplar on the corridor admission histogram:\n{text}"));
+    let request = exemplar(
+        &text,
+        "corridor_http_request_duration_seconds_bucket",
+        &[("route", "/v1/corridors")],
+    )
+    .unwrap_or_else(|| panic!("no exemplar on the /v1/corridors request histogram:\n{text}"));
+    assert!(is_trace_id(&admission), "{admission}");
+    // One request made both observations.
+    assert_eq!(admission, request);
+
+    // The exemplar names the trace the request's span was exported in.
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let got = spans.lock().unwrap().clone();
+        if let Some((trace, _)) = got.iter().find(|(_, name)| name == "POST /v1/corridors") {
+            assert_eq!(*trace, admission, "the exemplar names another trace");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no span of POST /v1/corridors among {} received",
+            got.len()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // The text format has no exemplars, and promtool still passes it.
+    let plain = scrape(&client, &base, None).await;
+    assert!(!plain.contains(&admission), "{plain}");
+    assert!(!plain.contains(" # {"), "{plain}");
+    let (clean, complaints) = promtool_check(&plain);
+    assert!(
+        clean,
+        "promtool check metrics:\n{complaints}\n--- scrape ---\n{plain}"
+    );
+
+    // Prometheus itself reads and stores them.
+    let mut prometheus = Prometheus::start(corridord.addr());
+    let stored = prometheus
+        .exemplar_trace_ids(
+            &client,
+            "corridor_admission_duration_seconds_bucket{resource=\"corridor\"}",
+        )
+        .await;
+    assert!(
+        stored.contains(&admission),
+        "Prometheus stored {stored:?}, not {admission}"
+    );
+    drop(prometheus);
+
+    corridord.signal(libc::SIGTERM);
+    corridord.wait_exit(Duration::from_secs(10), "SIGTERM");
+}
