@@ -283,7 +283,9 @@ pub struct Operation {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub result: Option<serde_json::Value>,
     /// Kind-specific detail of the progress while running (a calibration:
-    /// the calibration document so far, each lane's state in it).
+    /// the calibration document so far, each lane's state in it; a
+    /// migration: the kernel's page counts so far, `resident_pages`,
+    /// `examined_pages`, `moved_pages`, `left_pages`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub progress_detail: Option<serde_json::Value>,
     /// Why it failed, once failed.

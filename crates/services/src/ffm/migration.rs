@@ -169,15 +169,21 @@ impl FfmService {
             bundle.meta.set_condition(placed.clone());
             match self.write_with_grant(&kv, &bundle, grant.as_ref()).await {
                 Ok(_) => {
-                    return Ok(serde_json::json!({
+                    let mut result = serde_json::json!({
                         "latency_class": class,
                         "moved_pages": moved,
                         "measured_seconds": elapsed,
-                        "twin_link_GBs": link_gbs,
-                        "twin_modelled_seconds": modelled_s,
                         "policy": outcome.mode,
                         "notes": outcome.notes,
-                    }));
+                    });
+                    // The twin's modelled duration only where the placement
+                    // is the twin's: on this machine's nodes the kernel moved
+                    // the pages and `measured_seconds` is the duration.
+                    if outcome.mode == super::memory::MODELLED_MODE {
+                        result["twin_link_GBs"] = serde_json::json!(link_gbs);
+                        result["twin_modelled_seconds"] = serde_json::json!(modelled_s);
+                    }
+                    return Ok(result);
                 }
                 Err(FfmError::Service(ServiceError::StaleVersion { .. })) => continue,
                 Err(e) => return Err(e),
