@@ -17,7 +17,9 @@ use super::agent::{LISTEN, PAGE, place, start_corridord, wait_ready};
 /// The bundle moved back and forth (64 MiB: long enough under TCG that the
 /// API's own cost is visible beside the copy, small enough for 1 GiB nodes).
 const BYTES: u64 = 64 << 20;
-const ROUNDS: usize = 3;
+/// Rounds of the migration comparison: single TCG timings of the same move
+/// vary by 2× on this machine, so the medians are what to read.
+const ROUNDS: usize = 9;
 const MPOL_MF_MOVE_ALL: libc::c_int = 1 << 2;
 
 fn line(text: impl std::fmt::Display) {
@@ -231,6 +233,7 @@ pub fn run() {
         let (bundle, map) = place(&client, LatencyClass::T2, BYTES).await;
         let (ptr, len) = (map.as_slice().as_ptr(), map.len());
         let mb = BYTES as f64 / 1e6;
+        let (mut bare_s, mut kernel_s, mut wall_s) = (Vec::new(), Vec::new(), Vec::new());
         for round in 0..ROUNDS {
             // Pages on node 1. Bare: to node 0 and back; memqosd: the same.
             let bare_there = bare_move(ptr, len, 0);
@@ -244,6 +247,9 @@ pub fn run() {
                 ("node0->node1", bare_back, wall_back, kernel_back),
             ] {
                 let bare = bare.as_secs_f64();
+                bare_s.push(bare);
+                kernel_s.push(kernel);
+                wall_s.push(wall.as_secs_f64());
                 line(format!(
                     "round {round} {direction} {mb:.0} MB: bare move_pages {:.1} MB/s ({:.3} s); \
                      memqosd migration {:.1} MB/s in the kernel ({kernel:.3} s, {:.2}x bare), \
@@ -258,6 +264,23 @@ pub fn run() {
                 ));
             }
         }
+        let median = |v: &mut Vec<f64>| {
+            v.sort_by(f64::total_cmp);
+            v[v.len() / 2]
+        };
+        let (bare, kernel, wall) = (
+            median(&mut bare_s),
+            median(&mut kernel_s),
+            median(&mut wall_s),
+        );
+        line(format!(
+            "migration {mb:.0} MB, medians of {} moves each: bare move_pages {bare:.3} s; \
+             memqosd {kernel:.3} s in the kernel ({:.2}x bare's throughput), \
+             {wall:.3} s PATCH to done ({:.2}x)",
+            bare_s.len(),
+            bare / kernel,
+            bare / wall,
+        ));
         drop(map);
         populate(&client).await;
         line("done");
