@@ -64,19 +64,6 @@ fn body(client: usize, dark: bool) -> String {
     .to_string()
 }
 
-async fn wait_ready(http: &reqwest::Client, base: &str) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        if let Ok(r) = http.get(format!("{base}/readyz")).send().await
-            && r.status().is_success()
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("corridord did not become ready");
-}
-
 #[tokio::main]
 async fn main() {
     let seconds: u64 = std::env::var("CORRIDOR_BENCH_SECONDS")
@@ -96,7 +83,7 @@ async fn main() {
         .pool_max_idle_per_host(CLIENTS)
         .build()
         .unwrap();
-    wait_ready(&http, &base).await;
+    support::wait_ready(&http, &base, Duration::from_secs(30)).await;
 
     let cpu_before = server.cpu_seconds();
     let deadline = Instant::now() + Duration::from_secs(seconds);

@@ -74,19 +74,6 @@ fn corridor(n: i32, waveguide: bool) -> String {
     .to_string()
 }
 
-async fn wait_ready(http: &reqwest::Client, base: &str) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while Instant::now() < deadline {
-        if let Ok(r) = http.get(format!("{base}/readyz")).send().await
-            && r.status().is_success()
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("corridord did not become ready");
-}
-
 /// Grants `count` lit one-lane corridors. A link carries a channel once,
 /// so a refused channel (409) is retried on the next of the grid's 16.
 async fn fill_corridors(http: &reqwest::Client, base: &str, count: usize) -> Vec<String> {
@@ -313,7 +300,7 @@ async fn main() {
     let empty = {
         let server = Server::spawn_with(true, &["--topology", &topology_arg]);
         let base = format!("http://{}", server.addr);
-        wait_ready(&http, &base).await;
+        support::wait_ready(&http, &base, Duration::from_secs(60)).await;
         scrape(
             "empty control plane".into(),
             &server,
@@ -328,7 +315,7 @@ async fn main() {
     // Loaded control plane.
     let server = Server::spawn_with(true, &["--topology", &topology_arg]);
     let base = format!("http://{}", server.addr);
-    wait_ready(&http, &base).await;
+    support::wait_ready(&http, &base, Duration::from_secs(60)).await;
     let started = Instant::now();
     let granted = fill_corridors(&http, &base, corridors).await;
     let corridor_fill = started.elapsed();

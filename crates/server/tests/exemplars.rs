@@ -12,52 +12,17 @@
 mod common;
 
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::Router;
-use axum::body::Bytes;
-use axum::routing::post;
+use common::observability::{PROMETHEUS_INSTALL_HINT, Spans, otlp_receiver, promtool_check};
 use common::process::{self, Corridord, free_port};
 use serde_json::{Value, json};
 
 /// Every wait in this test is bounded by this.
 const WAIT: Duration = Duration::from_secs(30);
 
-const INSTALL_HINT: &str =
-    "install Debian's prometheus package (scripts/install-prometheus.sh, run by `make test`)";
-
 const OPENMETRICS: &str = "application/openmetrics-text;version=1.0.0";
-
-/// (trace id, span name) of every span the receiver got.
-type Spans = Arc<Mutex<Vec<(String, String)>>>;
-
-/// An OTLP/HTTP JSON receiver on a free loopback port; answers its URL.
-async fn receiver(spans: Spans) -> String {
-    let app = Router::new().route(
-        "/v1/traces",
-        post(move |body: Bytes| {
-            let spans = Arc::clone(&spans);
-            async move {
-                let export: Value = serde_json::from_slice(&body).expect("OTLP JSON");
-                let mut got = spans.lock().unwrap();
-                for resource in export["resourceSpans"].as_array().into_iter().flatten() {
-                    for scope in resource["scopeSpans"].as_array().into_iter().flatten() {
-                        for span in scope["spans"].as_array().into_iter().flatten() {
-                            let text = |key: &str| span[key].as_str().unwrap_or("").to_owned();
-                            got.push((text("traceId"), text("name")));
-                        }
-                    }
-                }
-                "{}"
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    format!("http://{addr}/v1/traces")
-}
 
 /// The trace id of the exemplar on a `bucket` line (`name_bucket`) with
 /// every label of `with` (`le` is among the labels, in any order), if any
@@ -118,27 +83,6 @@ async fn scrape(client: &reqwest::Client, base: &str, accept: Option<&str>) -> S
     response.text().await.unwrap()
 }
 
-fn promtool_check(text: &str) -> (bool, String) {
-    use std::io::Write;
-    let mut child = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run promtool ({e}): {INSTALL_HINT}"));
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let output = child.wait_with_output().unwrap();
-    let mut said = String::from_utf8_lossy(&output.stdout).into_owned();
-    said.push_str(&String::from_utf8_lossy(&output.stderr));
-    (output.status.success(), said)
-}
-
 /// A Prometheus child with exemplar storage, scraping `target` over plain
 /// HTTP every second; killed by its pid when dropped.
 struct Prometheus {
@@ -169,7 +113,7 @@ impl Prometheus {
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot start prometheus ({e}): {INSTALL_HINT}"));
+            .unwrap_or_else(|e| panic!("cannot start prometheus ({e}): {PROMETHEUS_INSTALL_HINT}"));
         Prometheus {
             child,
             base: format!("http://127.0.0.1:{port}"),
@@ -242,7 +186,7 @@ impl Drop for Prometheus {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_granted_corridor_leaves_its_trace_id_on_the_latency_buckets() {
     let spans: Spans = Arc::default();
-    let endpoint = receiver(Arc::clone(&spans)).await;
+    let endpoint = otlp_receiver(Arc::clone(&spans)).await;
     let state = tempfile::tempdir().unwrap();
     let port = free_port();
     let mut command = process::command();
@@ -300,8 +244,8 @@ async fn a_granted_corridor_leaves_its_trace_id_on_the_latency_buckets() {
     let deadline = Instant::now() + WAIT;
     loop {
         let got = spans.lock().unwrap().clone();
-        if let Some((trace, _)) = got.iter().find(|(_, name)| name == "POST /v1/corridors") {
-            assert_eq!(*trace, admission, "the exemplar names another trace");
+        if let Some(span) = got.iter().find(|s| s.name == "POST /v1/corridors") {
+            assert_eq!(span.trace_id, admission, "the exemplar names another trace");
             break;
         }
         assert!(

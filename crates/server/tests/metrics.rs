@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 mod common;
 
+use common::observability::{PROMETHEUS_INSTALL_HINT, promtool_check};
 use common::process::free_port;
 use common::rfc;
 use common::server::{Options, Server};
@@ -24,9 +25,6 @@ use serde_json::{Value, json};
 
 /// Every wait on Prometheus is bounded by this.
 const WAIT: Duration = Duration::from_secs(30);
-
-const INSTALL_HINT: &str =
-    "install Debian's prometheus package (scripts/install-prometheus.sh, run by `make test`)";
 
 /// A one-lane corridor every default-twin link carries, lit at once
 /// (no attestation to wait for).
@@ -126,29 +124,6 @@ async fn scrape(server: &Server, principal: &Principal, accept: Option<&str>) ->
         .unwrap()
         .to_owned();
     (content_type, response.text().await.unwrap())
-}
-
-/// `promtool check metrics` on `text`: its complaints, one a line (none when
-/// clean), and whether it exited successfully.
-fn promtool_check(text: &str) -> (bool, String) {
-    use std::io::Write;
-    let mut child = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run promtool ({e}): {INSTALL_HINT}"));
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let output = child.wait_with_output().unwrap();
-    let mut said = String::from_utf8_lossy(&output.stdout).into_owned();
-    said.push_str(&String::from_utf8_lossy(&output.stderr));
-    (output.status.success(), said)
 }
 
 /// One sample of the text format: name, labels, value.
@@ -567,7 +542,7 @@ scrape_configs:
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot start prometheus ({e}): {INSTALL_HINT}"));
+            .unwrap_or_else(|e| panic!("cannot start prometheus ({e}): {PROMETHEUS_INSTALL_HINT}"));
         Prometheus {
             child,
             base: format!("http://127.0.0.1:{port}"),

@@ -6,55 +6,17 @@
 mod common;
 
 use std::process::Stdio;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::Router;
-use axum::body::Bytes;
-use axum::routing::post;
+use common::observability::{Spans, otlp_receiver};
 use common::process::{self, Corridord, free_port};
 use serde_json::Value;
-
-/// Every span the receiver got: (trace id, span id, parent span id, name).
-type Spans = Arc<Mutex<Vec<(String, String, String, String)>>>;
-
-/// An OTLP/HTTP JSON receiver on a free loopback port; answers its
-/// address.
-async fn receiver(spans: Spans) -> String {
-    let app = Router::new().route(
-        "/v1/traces",
-        post(move |body: Bytes| {
-            let spans = Arc::clone(&spans);
-            async move {
-                let export: Value = serde_json::from_slice(&body).expect("OTLP JSON");
-                let mut got = spans.lock().unwrap();
-                for resource in export["resourceSpans"].as_array().into_iter().flatten() {
-                    for scope in resource["scopeSpans"].as_array().into_iter().flatten() {
-                        for span in scope["spans"].as_array().into_iter().flatten() {
-                            let text = |key: &str| span[key].as_str().unwrap_or("").to_owned();
-                            got.push((
-                                text("traceId"),
-                                text("spanId"),
-                                text("parentSpanId"),
-                                text("name"),
-                            ));
-                        }
-                    }
-                }
-                "{}"
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    format!("http://{addr}/v1/traces")
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_is_one_trace_down_to_its_fm_api_command_and_the_log_names_it() {
     let spans: Spans = Arc::default();
-    let endpoint = receiver(Arc::clone(&spans)).await;
+    let endpoint = otlp_receiver(Arc::clone(&spans)).await;
     let state = tempfile::tempdir().unwrap();
     let port = free_port();
     let mut command = process::command();
@@ -94,10 +56,12 @@ async fn a_request_is_one_trace_down_to_its_fm_api_command_and_the_log_names_it(
     let deadline = Instant::now() + Duration::from_secs(20);
     let (request, command_span) = loop {
         let got = spans.lock().unwrap().clone();
-        let request = got.iter().find(|s| s.3 == request_name).cloned();
+        let request = got.iter().find(|s| s.name == request_name).cloned();
         let command_span = request.as_ref().and_then(|r| {
             got.iter()
-                .find(|s| s.0 == r.0 && s.3.starts_with("FM API Get Physical Port State"))
+                .find(|s| {
+                    s.trace_id == r.trace_id && s.name.starts_with("FM API Get Physical Port State")
+                })
                 .cloned()
         });
         if let (Some(request), Some(command_span)) = (&request, &command_span) {
@@ -108,7 +72,7 @@ async fn a_request_is_one_trace_down_to_its_fm_api_command_and_the_log_names_it(
             "{} spans received; the request's: {request:?}; FM API Get Physical Port State spans: {:?}",
             got.len(),
             got.iter()
-                .filter(|s| s.3.starts_with("FM API Get Physical Port State"))
+                .filter(|s| s.name.starts_with("FM API Get Physical Port State"))
                 .take(5)
                 .collect::<Vec<_>>()
         );
@@ -116,10 +80,10 @@ async fn a_request_is_one_trace_down_to_its_fm_api_command_and_the_log_names_it(
     };
     // One trace: the command is the request's child.
     assert_eq!(
-        command_span.2, request.1,
+        command_span.parent_span_id, request.span_id,
         "{command_span:?} under {request:?}"
     );
-    assert_eq!(request.0.len(), 32);
+    assert_eq!(request.trace_id.len(), 32);
 
     corridord.signal(libc::SIGTERM);
     corridord.wait_exit(Duration::from_secs(10), "SIGTERM");
@@ -131,5 +95,9 @@ async fn a_request_is_one_trace_down_to_its_fm_api_command_and_the_log_names_it(
             l["message"] == "request" && l["route"] == "/v1/fabman/switches/{switch_id}/commands"
         })
         .unwrap_or_else(|| panic!("no request line in {log}"));
-    assert_eq!(line["span"]["trace_id"], request.0.as_str(), "{line}");
+    assert_eq!(
+        line["span"]["trace_id"],
+        request.trace_id.as_str(),
+        "{line}"
+    );
 }

@@ -742,20 +742,7 @@ impl Mapping {
 /// The node of each page at `addrs` in this process (`move_pages` with `nodes = NULL`, which
 /// moves nothing); a negative entry is an errno (`-ENOENT`: not present).
 fn query_nodes(addrs: &[*mut c_void]) -> Result<Vec<i32>, BackendError> {
-    let mut status = vec![0i32; addrs.len()];
-    // SAFETY: pid 0 = this process; addrs/status have `addrs.len()` elements and outlive the
-    // call; nodes = NULL asks for the current node of each page and moves nothing.
-    let rc = unsafe {
-        libc::syscall(
-            libc::SYS_move_pages,
-            0 as libc::c_long,
-            addrs.len() as libc::c_ulong,
-            addrs.as_ptr(),
-            std::ptr::null::<i32>(),
-            status.as_mut_ptr(),
-            0 as libc::c_long,
-        )
-    };
+    let (rc, status) = sys_move_pages(addrs, None, 0);
     if rc < 0 {
         return Err(BackendError::last_os("move_pages (query)"));
     }
@@ -772,26 +759,38 @@ fn move_pages(
     flags: u32,
 ) -> Result<Option<Vec<i32>>, BackendError> {
     let nodes = vec![target as i32; addrs.len()];
+    // A positive return is the number of pages not migrated.
+    match sys_move_pages(addrs, Some(&nodes), flags) {
+        (0, status) => Ok(Some(status)),
+        (1.., _) => Ok(None),
+        _ => Err(BackendError::last_os("move_pages")),
+    }
+}
+
+/// `move_pages(2)` on this process: `nodes` (one per address) moves, `None` only asks where
+/// each page is. The raw return and the status array.
+fn sys_move_pages(
+    addrs: &[*mut c_void],
+    nodes: Option<&[i32]>,
+    flags: u32,
+) -> (libc::c_long, Vec<i32>) {
+    debug_assert!(nodes.is_none_or(|n| n.len() == addrs.len()));
     let mut status = vec![0i32; addrs.len()];
-    // SAFETY: pid 0 = this process; addrs, nodes and status have `addrs.len()` elements each
-    // and outlive the call; the kernel copies page contents, never touching Rust memory.
+    // SAFETY: pid 0 = this process; addrs, status (and nodes, when given) have `addrs.len()`
+    // elements each and outlive the call; the kernel reads the addresses' pages and writes
+    // only `status`, never other Rust memory.
     let rc = unsafe {
         libc::syscall(
             libc::SYS_move_pages,
             0 as libc::c_long,
             addrs.len() as libc::c_ulong,
             addrs.as_ptr(),
-            nodes.as_ptr(),
+            nodes.map_or(std::ptr::null(), <[i32]>::as_ptr),
             status.as_mut_ptr(),
             flags as libc::c_long,
         )
     };
-    // A positive return is the number of pages not migrated.
-    match rc {
-        0 => Ok(Some(status)),
-        1.. => Ok(None),
-        _ => Err(BackendError::last_os("move_pages")),
-    }
+    (rc, status)
 }
 
 impl Drop for Mapping {

@@ -16,6 +16,21 @@ fn free_port() -> u16 {
         .expect("a free loopback port")
 }
 
+/// Waits until `base`'s `/readyz` answers 2xx through `http`; panics after
+/// `timeout`.
+pub async fn wait_ready(http: &reqwest::Client, base: &str, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if let Ok(r) = http.get(format!("{base}/readyz")).send().await
+            && r.status().is_success()
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("corridord did not become ready within {timeout:?}");
+}
+
 /// A corridord child that is stopped (SIGTERM, then SIGKILL) when dropped.
 pub struct Server {
     child: Child,

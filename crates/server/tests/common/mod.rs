@@ -3,13 +3,15 @@
 //! ([`server`]), clients for a principal built from that directory's PKI
 //! ([`clients`]), replies and RFC 9457 problem assertions ([`problem`]),
 //! the real `corridord` binary as a child process stopped by pid
-//! ([`process`]), and the RFC's request bodies verbatim ([`rfc`]).
+//! ([`process`]), the RFC's request bodies verbatim ([`rfc`]), and an OTLP
+//! receiver and promtool for the observability tests ([`observability`]).
 //!
 //! Each test binary compiles this module on its own and uses a part of it,
 //! so what one binary leaves unused is not dead code.
 #![allow(dead_code)]
 
 pub mod clients;
+pub mod observability;
 pub mod problem;
 pub mod process;
 pub mod rfc;

@@ -210,11 +210,15 @@ impl BundleMemory {
     ) -> Result<(PolicyOutcome, u64), MemoryError> {
         match target {
             NumaTarget::ThisMachine(shares) => {
-                let local = local_memory_nodes();
                 let mut nodes: Vec<u32> = shares.iter().map(|&(n, _)| n).collect();
                 nodes.sort_unstable();
                 nodes.dedup();
-                if nodes.len() > 1 && nodes.iter().all(|n| local.contains(n)) {
+                // This machine's nodes are read only for a split: a one-node
+                // placement reads them once, in `apply_policy`.
+                if nodes.len() > 1 && {
+                    let local = local_memory_nodes();
+                    nodes.iter().all(|n| local.contains(n))
+                } {
                     self.apply_split(shares, migration)
                 } else {
                     self.apply_policy(&nodes, migration)
