@@ -67,6 +67,10 @@ pub struct RingSurvey {
     pub lane_mw: Vec<f64>,
     /// Measured heater efficiency (peak spacing over grid spacing), mW/nm.
     pub heater_mw_per_nm: f64,
+    /// Own-heater power that moves the ring by one free spectral range, mW: what taking the
+    /// next resonance order costs. Measured from the sweep (see [`survey_ring`]); the design
+    /// FSR × the measured efficiency only when the sweep met no wrap.
+    pub fsr_mw: f64,
     /// Mean peak monitor current, µA.
     pub peak_ua: f64,
     /// Measured linewidth, nm.
@@ -196,6 +200,12 @@ pub fn find_peaks(samples: &[(f64, f64)], threshold_frac: f64, min_sep_mw: f64) 
 /// largest gap between consecutive peaks (> 3 lane spacings) is that wrap; walking away from
 /// it names every peak. Without a wrap in the sweep there must be exactly one peak per lane.
 ///
+/// The ring's FSR in heater power: a lane met twice (once per resonance order) is one FSR
+/// apart exactly; otherwise the wrap gap spans one FSR less the grid's width from the bluest
+/// to the reddest lane, which the measured efficiency converts (the grid is exact, and the
+/// efficiency's error then acts on a few nm, not on the whole FSR). The design FSR differs
+/// from a unit's by its group index and its lane's wavelength (λ²/n_g·L).
+///
 /// # Errors
 /// [`HelioError::TooFewPeaks`] if some lane is missing, or the bank's errors.
 pub fn survey_ring(
@@ -298,13 +308,47 @@ pub fn survey_ring(
         widths.iter().sum::<f64>() / widths.len() as f64 / heater_mw_per_nm
     };
     let peak_ua = peaks.iter().map(|p| p.pd_ua).sum::<f64>() / peaks.len() as f64;
+    let fsr_mw = measured_fsr_mw(&peaks, &lane_of_peak, wrap, design, heater_mw_per_nm);
     Ok(RingSurvey {
         ring,
         lane_mw,
         heater_mw_per_nm,
+        fsr_mw,
         peak_ua,
         linewidth_nm,
     })
+}
+
+/// One FSR of ring heater power, mW, from a survey's named peaks (see [`survey_ring`]).
+fn measured_fsr_mw(
+    peaks: &[Peak],
+    lane_of_peak: &[usize],
+    wrap: Option<usize>,
+    design: &Design,
+    heater_mw_per_nm: f64,
+) -> f64 {
+    // The same lane in two orders.
+    let twice: Vec<f64> = lane_of_peak
+        .iter()
+        .enumerate()
+        .filter_map(|(a, lane)| {
+            lane_of_peak[a + 1..]
+                .iter()
+                .position(|l| l == lane)
+                .map(|b| peaks[a + 1 + b].heater_mw - peaks[a].heater_mw)
+        })
+        .collect();
+    if !twice.is_empty() {
+        return twice.iter().sum::<f64>() / twice.len() as f64;
+    }
+    match wrap {
+        Some(k) if k + 1 < peaks.len() => {
+            let order = design.lanes_blue_to_red();
+            let width_nm = design.lane_nm[order[order.len() - 1]] - design.lane_nm[order[0]];
+            peaks[k + 1].heater_mw - peaks[k].heater_mw + width_nm * heater_mw_per_nm
+        }
+        _ => design.fsr_nm * heater_mw_per_nm,
+    }
 }
 
 /// Fine sweep of ring `ring` from `hi` down to `lo` mW; the refined peak, mW.
@@ -429,10 +473,7 @@ pub fn calibrate(
     let crosstalk = measure_crosstalk(bank, &surveys, s)?;
     let crosstalk_inv = invert(&crosstalk)?;
     let costs: Vec<Vec<f64>> = surveys.iter().map(|sv| sv.lane_mw.clone()).collect();
-    let fsr_mw: Vec<f64> = surveys
-        .iter()
-        .map(|sv| design.fsr_nm * sv.heater_mw_per_nm)
-        .collect();
+    let fsr_mw: Vec<f64> = surveys.iter().map(|sv| sv.fsr_mw).collect();
     let plan = assign(
         &costs,
         &crosstalk_inv,

@@ -19,6 +19,16 @@
 //! no crosstalk): `u_i = I_i + Kp·c_i`, `I_i += Ki·c_i`, `c_i = −η_i·δ̂_i`; the heaters get
 //! `P = K⁻¹·u`. Anti-windup: a heater clamped at 0 or full scale stops its integrator moving
 //! further that way (conditional integration), so `I` stays within the reachable range.
+//!
+//! # Resonance orders
+//!
+//! A ring resonates every FSR (≈ 18 nm here, ≈ 10 mW of heater). The tracker predicts the
+//! power each ring's own lane needs (the calibration's plan moved by every feed-forward). When
+//! that prediction leaves the heater's range — a warming of tens of kelvin red-shifts the ring
+//! past its lane and a heater can only heat — the ring takes its neighbouring order, one
+//! measured FSR of heater away ([`crate::calibrate::RingSurvey::fsr_mw`]), and acquires there.
+//! Only a ring whose lane is out of reach in every order (a dead heater, a range smaller than
+//! an FSR) stays acquiring until the service hands the lane over.
 
 use corridor_hal::optical::RingBank;
 use corridor_protocols::cmis::LockState;
@@ -81,6 +91,9 @@ pub struct TrackerSettings {
     pub bias_every: u32,
     /// Bias perturbation, mV.
     pub bias_step_mv: i16,
+    /// Move a ring to its neighbouring resonance order when its own lane's predicted power
+    /// leaves the heater's range (see [`Tracker`]). Off only to exercise the wrong-lane check.
+    pub change_orders: bool,
 }
 
 impl Default for TrackerSettings {
@@ -104,6 +117,7 @@ impl Default for TrackerSettings {
             laser_gain: 0.3,
             bias_every: 100,
             bias_step_mv: 20,
+            change_orders: true,
         }
     }
 }
@@ -218,6 +232,9 @@ pub struct StepReport {
     /// Rings whose loop locked on another lane's laser line this period (sent back to
     /// acquiring, steered to their own lane's predicted power).
     pub wrong_lane: Vec<usize>,
+    /// Rings moved to another resonance order this period (their lane's predicted power left
+    /// the heater's range; acquiring again one FSR of heater away).
+    pub order_changed: Vec<usize>,
     /// Largest |detuning estimate|, nm.
     pub max_error_nm: f64,
     /// Control time this period took, µs.
@@ -248,6 +265,8 @@ pub struct Tracker {
     /// The narrowest spacing between two lanes, nm: half of it is how far a lock may sit
     /// from its prediction and still be on its own lane.
     lane_spacing_nm: f64,
+    /// Own-equivalent power of one FSR per ring (measured in calibration), mW.
+    fsr_mw: Vec<f64>,
     bias_mv: Vec<i16>,
     bias_dir: Vec<i16>,
     bias_last_ber: Vec<f64>,
@@ -286,6 +305,7 @@ impl Tracker {
             lane_nm: design.lane_nm.clone(),
             expected_mw: cal.plan.own_mw.clone(),
             lane_spacing_nm: narrowest_spacing(&design.lane_nm),
+            fsr_mw: cal.surveys.iter().map(|sv| sv.fsr_mw).collect(),
             bias_mv: vec![0; n],
             bias_dir: vec![-1; n],
             bias_last_ber: vec![f64::NAN; n],
@@ -429,15 +449,21 @@ impl Tracker {
         }
 
         let full = h.heater_full_scale_mw();
+        let order_changed = self.change_orders(bank, full)?;
         let mut report = StepReport {
             locked: Vec::new(),
             lost: Vec::new(),
             wrong_lane: Vec::new(),
+            order_changed,
             max_error_nm: 0.0,
             elapsed_us: 0.0,
             sensor_c: t,
         };
         for i in 0..n {
+            if report.order_changed.contains(&i) {
+                // This period's samples were taken one FSR of heater away.
+                continue;
+            }
             let dither_nm =
                 f64::from(self.settings.dither_codes) * h.heater_lsb_mw() * self.k_row_sum[i]
                     / self.loops[i].heater_mw_per_nm;
@@ -553,6 +579,8 @@ impl Tracker {
                 bank.set_lock_state(i, LockState::Acquiring)?;
             }
         }
+        let full = bank.header().heater_full_scale_mw();
+        let order_changed = self.change_orders(bank, full)?;
         self.laser_loop(bank, laser_err)?;
         self.write_heaters(bank, 0)?;
         bank.wait_us(self.settings.jump_settle_us);
@@ -560,10 +588,58 @@ impl Tracker {
             locked: Vec::new(),
             lost: Vec::new(),
             wrong_lane: Vec::new(),
+            order_changed,
             max_error_nm: 0.0,
             elapsed_us: bank.elapsed_us() - start,
             sensor_c: t,
         })
+    }
+
+    /// Moves every ring whose own lane's predicted power has left its heater's range to the
+    /// neighbouring resonance order: a warming past the range (a heater cannot cool) takes the
+    /// bluer order, one FSR more heat; a cooling past full scale the redder one, one FSR less.
+    /// The ring acquires again around the new prediction. A move changes the other heaters'
+    /// ranges through K⁻¹, so the check repeats until nothing moves (each ring at most once
+    /// per call). Returns the rings moved.
+    ///
+    /// # Errors
+    /// The bank's.
+    fn change_orders(&mut self, bank: &mut dyn RingBank, full: f64) -> Result<Vec<usize>> {
+        let mut moved: Vec<usize> = Vec::new();
+        if !self.settings.change_orders {
+            return Ok(moved);
+        }
+        loop {
+            let mut any = false;
+            for i in 0..self.loops.len() {
+                if moved.contains(&i) {
+                    continue;
+                }
+                let (lo, hi) = self.limits(i, full);
+                let (e, f) = (self.expected_mw[i], self.fsr_mw[i]);
+                let shift = if e < lo && e + f <= hi {
+                    f
+                } else if e > hi && e - f >= lo {
+                    -f
+                } else {
+                    continue;
+                };
+                self.expected_mw[i] += shift;
+                let l = &mut self.loops[i];
+                l.integ_mw = self.expected_mw[i];
+                l.u_mw = self.expected_mw[i];
+                l.count = 0;
+                if l.state != LockState::Acquiring {
+                    l.state = LockState::Acquiring;
+                    bank.set_lock_state(i, LockState::Acquiring)?;
+                }
+                moved.push(i);
+                any = true;
+            }
+            if !any {
+                return Ok(moved);
+            }
+        }
     }
 
     /// Whether ring `i`'s loop sits within half a lane spacing of the power its own lane

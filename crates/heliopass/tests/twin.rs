@@ -45,6 +45,9 @@ fn calibration_finds_every_lane_and_locks() {
         }
         let e = cal.surveys[i].heater_mw_per_nm / truth.heater_mw_per_nm[i];
         assert!((e - 1.0).abs() < 0.01, "efficiency ratio {e}");
+        // One FSR of heater within 0.5 % (an order change lands within the search window).
+        let f = cal.surveys[i].fsr_mw / (truth.fsr_nm[i] * truth.heater_mw_per_nm[i]);
+        assert!((f - 1.0).abs() < 0.005, "ring {i}: FSR ratio {f}");
     }
     let mut lanes = cal.plan.lane_of_ring.clone();
     lanes.sort_unstable();
@@ -179,12 +182,19 @@ fn bias_sweep_finds_least_ber() {
 /// A step past what the heaters can follow: no ring may claim `Locked` while it sits on
 /// another lane's laser line (before lane identity was checked, +60 K left four rings
 /// "locked" 1.6–3.2 nm off their own lanes, and +30 K one).
+///
+/// Order changes are off here: with them the rings reach their own lanes in the next order
+/// (the test below) and no wrong line is ever approached.
 #[test]
 fn a_ring_never_claims_lock_on_another_lanes_line() {
     for step in [30.0, 60.0] {
         let (mut bank, design) = setup(8, 11);
         let cal = calibrate(&mut bank, &design, &CalibrationSettings::default()).unwrap();
-        let mut t = Tracker::from_calibration(&cal, &design, TrackerSettings::default());
+        let settings = TrackerSettings {
+            change_orders: false,
+            ..TrackerSettings::default()
+        };
+        let mut t = Tracker::from_calibration(&cal, &design, settings);
         settle(&mut bank, &mut t, 300);
         bank.set_ambient_c(bank.ambient_c() + step);
         let half_spacing = 0.4;
@@ -206,5 +216,36 @@ fn a_ring_never_claims_lock_on_another_lanes_line() {
             refused > 0,
             "+{step} K: no lock on a wrong line was refused"
         );
+    }
+}
+
+/// A warming that red-shifts the rings past their lanes (a heater can only heat): each ring
+/// takes its next resonance order, one measured FSR of heater up, and locks on its own lane
+/// again. Without order changes the same steps leave rings unlocked (the test above).
+#[test]
+fn a_warming_past_the_heaters_range_moves_rings_to_the_next_order() {
+    for step in [30.0, 60.0] {
+        let (mut bank, design) = setup(8, 11);
+        let cal = calibrate(&mut bank, &design, &CalibrationSettings::default()).unwrap();
+        let mut t = Tracker::from_calibration(&cal, &design, TrackerSettings::default());
+        settle(&mut bank, &mut t, 300);
+        bank.set_ambient_c(bank.ambient_c() + step);
+        let mut changed = std::collections::BTreeSet::new();
+        for _ in 0..400 {
+            changed.extend(t.step(&mut bank).unwrap().order_changed);
+        }
+        assert!(!changed.is_empty(), "+{step} K: no ring changed order");
+        for (ring, l) in t.loops.iter().enumerate() {
+            assert_eq!(l.state, LockState::Locked, "+{step} K: ring {ring}");
+        }
+        for (ring, e) in errors(&bank, &cal.plan.lane_of_ring)
+            .into_iter()
+            .enumerate()
+        {
+            assert!(
+                e < 0.1 * design.linewidth_nm,
+                "+{step} K: ring {ring} {e:.4} nm off its lane"
+            );
+        }
     }
 }
