@@ -569,6 +569,14 @@ pub enum TwinFaultKind {
         #[schema(minimum = -100, maximum = 100)]
         celsius: f64,
     },
+    /// The ring heater of `lane` (every lane if absent) fails open: the ring
+    /// cools back to its unheated resonance whatever HELIOPASS drives, loses
+    /// lock and cannot re-acquire it.
+    HeaterFailure {
+        #[serde(default, deserialize_with = "crate::units::integral_option")]
+        #[schema(minimum = 0, maximum = 255)]
+        lane: Option<u8>,
+    },
     /// Remove every fault of the port.
     Clear,
 }
@@ -605,7 +613,9 @@ impl Validate for TwinFaultRequest {
             TwinFaultKind::TemperatureStep { celsius } => {
                 v.range("/fault/celsius", celsius, -100.0, 100.0);
             }
-            TwinFaultKind::LinkCut { .. } | TwinFaultKind::Clear => {}
+            TwinFaultKind::LinkCut { .. }
+            | TwinFaultKind::HeaterFailure { .. }
+            | TwinFaultKind::Clear => {}
         }
         v.into_result()
     }

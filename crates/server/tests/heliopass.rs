@@ -491,3 +491,104 @@ async fn profiles_are_listed_with_their_sources() {
     }
     server.stop().await;
 }
+
+/// The `RingLock` reason on a corridor object ("" without one).
+fn ring_lock_reason(c: &Value) -> String {
+    c["conditions"]
+        .as_array()
+        .and_then(|ks| ks.iter().find(|k| k["type"] == "RingLock"))
+        .and_then(|k| k["reason"].as_str())
+        .unwrap_or("")
+        .to_owned()
+}
+
+/// A heater fails open on one end of the RFC corridor: its rings cool off
+/// their lanes and no resonance order is in reach. heliopassd searches,
+/// gives up and records `RingLock=False/ReacquireFailed`; only then does
+/// corrd repair (re-tune, re-lock, reroute). On the corridor watch the
+/// hand-over always precedes the move, and the corridor ends active on
+/// other ports with its new rings locked.
+///
+/// heliopassd's loop records conditions every 3 s here, corrd's reconciler
+/// runs every second and steps the trackers itself: a corrd that acted on
+/// the lanes' live state would move the corridor before the hand-over is
+/// recorded (it did, with the wait removed).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_heater_is_handed_over_to_corrd_before_it_reroutes() {
+    use futures::StreamExt;
+
+    let server = Options::default()
+        .time_scale(600.0)
+        .heliopass(HelioSettings {
+            tick: Duration::from_secs(3),
+            ..HelioSettings::default()
+        })
+        .start()
+        .await;
+    let corridor = rfc_corridor(&server).await;
+    let id = corridor["id"].as_str().unwrap().to_owned();
+    let ports = corridor["assignment"]["ports"].clone();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, c) = send(
+            server.admin(),
+            reqwest::Method::GET,
+            &server.url(&format!("/v1/corridors/{id}")),
+            None,
+        )
+        .await;
+        if ring_lock_reason(&c) == "Locked" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never locked: {c}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let client = server.client(&corridor_pki::Principal::Admin);
+    let page = client
+        .list_page::<Value>("/v1/corridors", None, None, None)
+        .await
+        .unwrap();
+    let mut events = client
+        .watch::<Value>("/v1/corridors", page.resource_version.as_deref())
+        .await
+        .unwrap();
+    let (status, body) = send(
+        server.admin(),
+        reqwest::Method::POST,
+        &server.url("/v1/admin/twin/faults"),
+        Some(json!({"port": ports[0], "fault": {"kind": "heater_failure"}})),
+    )
+    .await;
+    assert!(status < 300, "{status} {body}");
+
+    let mut handed_over = false;
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let event = tokio::time::timeout(left, events.next())
+            .await
+            .unwrap_or_else(|_| panic!("no repair within 60 s; seen {seen:?}"))
+            .expect("watch open")
+            .expect("valid event");
+        let c = &event.object;
+        if c["id"] != id.as_str() {
+            continue;
+        }
+        let reason = ring_lock_reason(c);
+        let moved = c["assignment"]["ports"] != ports;
+        seen.push((reason.clone(), c["status"].clone(), moved));
+        if !moved {
+            handed_over |= reason == "ReacquireFailed";
+            continue;
+        }
+        assert!(
+            handed_over,
+            "corrd moved the corridor before heliopassd handed it over: {seen:?}"
+        );
+        if c["status"] == "active" && reason == "Locked" {
+            break;
+        }
+    }
+    server.stop().await;
+}

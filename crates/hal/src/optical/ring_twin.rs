@@ -297,6 +297,8 @@ pub struct RingBankTwin {
     fsr: Vec<f64>,
     crosstalk: Vec<Vec<f64>>,
     heater_mw: Vec<f64>,
+    /// Heaters failed open: they dissipate nothing whatever their drive code.
+    heater_failed: Vec<bool>,
     mod_offset: Vec<f64>,
     best_eye: f64,
     ambient_c: f64,
@@ -361,6 +363,7 @@ impl RingBankTwin {
             fsr,
             crosstalk,
             heater_mw: vec![0.0; n],
+            heater_failed: vec![false; n],
             mod_offset,
             best_eye,
             elapsed_us: 0.0,
@@ -482,6 +485,21 @@ impl RingBankTwin {
             heater_mw_per_nm: self.efficiency.clone(),
             crosstalk: self.crosstalk.clone(),
         }
+    }
+
+    /// Fails ring `ring`'s heater open (`true`: from now on it cools to ambient whatever
+    /// its drive code, which the registers still show) or repairs it (`false`). Out of range
+    /// rings are ignored.
+    pub fn set_heater_failed(&mut self, ring: usize, failed: bool) {
+        if let Some(f) = self.heater_failed.get_mut(ring) {
+            *f = failed;
+        }
+    }
+
+    /// Whether ring `ring`'s heater has failed open.
+    #[must_use]
+    pub fn heater_failed(&self, ring: usize) -> bool {
+        self.heater_failed.get(ring).copied().unwrap_or(false)
     }
 
     /// Truth: the heaters' actual (lagged) powers, mW.
@@ -615,7 +633,11 @@ impl RingBank for RingBankTwin {
         }
         let a = 1.0 - (-us / self.cfg.heater_tau_us).exp();
         for i in 0..self.heater_mw.len() {
-            let target = self.heater_setpoint_mw(i);
+            let target = if self.heater_failed[i] {
+                0.0
+            } else {
+                self.heater_setpoint_mw(i)
+            };
             self.heater_mw[i] += (target - self.heater_mw[i]) * a;
         }
         self.elapsed_us += us;
@@ -632,6 +654,23 @@ mod tests {
 
     fn bank(seed: u64) -> RingBankTwin {
         RingBankTwin::new(RingBankConfig::new(8, seed)).unwrap()
+    }
+
+    #[test]
+    fn a_failed_heater_cools_whatever_its_drive() {
+        let mut b = bank(2);
+        let cold = b.resonance_nm(4);
+        b.set_heater_code(4, b.header().heater_code(5.5)).unwrap();
+        b.wait_us(1_000.0);
+        assert!(b.resonance_nm(4) - cold > 9.0);
+        b.set_heater_failed(4, true);
+        b.wait_us(1_000.0);
+        assert!((b.resonance_nm(4) - cold).abs() < 1e-6);
+        // The register still shows the drive; a repair heats again.
+        assert_eq!(b.read(4).unwrap().heater_code, b.header().heater_code(5.5));
+        b.set_heater_failed(4, false);
+        b.wait_us(1_000.0);
+        assert!(b.resonance_nm(4) - cold > 9.0);
     }
 
     #[test]

@@ -145,6 +145,12 @@ pub enum TwinFault {
         /// Step, °C (may be negative).
         celsius: f64,
     },
+    /// The ring heater of the lane (all lanes if `None`) fails open: it no longer heats,
+    /// whatever the controller drives, and the ring cools back to its unheated resonance.
+    HeaterFailure {
+        /// Module lane 1–32, or every lane.
+        lane: Option<u8>,
+    },
 }
 
 /// The faults in effect on one port.
@@ -158,6 +164,8 @@ pub struct PortFaults {
     pub temperature_step_c: f64,
     /// Whether the port's link is cut.
     pub link_cut: bool,
+    /// Ring heaters failed open, per lane (index 0 = lane 1).
+    pub heater_failed: Vec<bool>,
 }
 
 /// What a port publishes for the far end of its link (its transmitters).
@@ -247,6 +255,8 @@ pub struct TwinOpticalPort {
     case: Arc<Mutex<CaseTemperature>>,
     /// What the ring bank publishes for this port's receivers.
     ring_optics: Arc<Mutex<RingOptics>>,
+    /// Ring heaters failed open (an injected fault), per lane; the bank applies them.
+    failed_heaters: Arc<Mutex<Vec<bool>>>,
     /// The module's ring bank (HELIOPASS vendor pages).
     rings: SharedRingBank,
     shared: Arc<Mutex<Shared>>,
@@ -576,7 +586,13 @@ impl TwinOpticalPort {
         let case = Arc::new(Mutex::new(case));
         let ring_optics = Arc::new(Mutex::new(RingOptics::default()));
         let rings = ring_bank(topo, index, lanes, &model)?;
-        let mut rings = PortRings::new(rings, Arc::clone(&case), Arc::clone(&ring_optics));
+        let failed_heaters = Arc::new(Mutex::new(vec![false; usize::from(lanes)]));
+        let mut rings = PortRings::new(
+            rings,
+            Arc::clone(&case),
+            Arc::clone(&ring_optics),
+            Arc::clone(&failed_heaters),
+        );
         super::rings::RingBank::set_plant_time(&mut rings, start);
         let rings: Box<dyn super::rings::RingBank + Send> = Box::new(rings);
         Ok(Self {
@@ -585,6 +601,7 @@ impl TwinOpticalPort {
             lanes,
             case,
             ring_optics,
+            failed_heaters,
             rings: Arc::new(Mutex::new(rings)),
             shared,
             inner: Mutex::new(Inner {
@@ -623,13 +640,17 @@ impl TwinOpticalPort {
     /// # Errors
     /// [`OpticalError::InvalidLane`] for a lane outside the port.
     pub fn inject(&self, fault: TwinFault) -> Result<()> {
-        let (value, range, what) = match fault {
-            TwinFault::LaserAgeing { db, .. } => (db, 0.0..=60.0, "laser ageing dB"),
-            TwinFault::RingDetuning { nm, .. } => (nm, -20.0..=20.0, "ring detuning nm"),
-            TwinFault::TemperatureStep { celsius } => (celsius, -100.0..=100.0, "temperature step"),
-            TwinFault::LinkCut(_) => (0.0, 0.0..=0.0, "link cut"),
+        let valued = match fault {
+            TwinFault::LaserAgeing { db, .. } => Some((db, 0.0..=60.0, "laser ageing dB")),
+            TwinFault::RingDetuning { nm, .. } => Some((nm, -20.0..=20.0, "ring detuning nm")),
+            TwinFault::TemperatureStep { celsius } => {
+                Some((celsius, -100.0..=100.0, "temperature step"))
+            }
+            TwinFault::LinkCut(_) | TwinFault::HeaterFailure { .. } => None,
         };
-        if !range.contains(&value) {
+        if let Some((value, range, what)) = valued
+            && !range.contains(&value)
+        {
             return Err(OpticalError::InvalidFault(format!(
                 "{what} {value} outside {}..={}",
                 range.start(),
@@ -637,14 +658,14 @@ impl TwinOpticalPort {
             )));
         }
         let lanes: Vec<usize> = match fault {
-            TwinFault::LaserAgeing { lane, .. } | TwinFault::RingDetuning { lane, .. } => {
-                match lane {
-                    Some(l) => vec![usize::from(
-                        check_lane(&self.name, self.lanes, l)?.number() - 1,
-                    )],
-                    None => (0..usize::from(self.lanes)).collect(),
-                }
-            }
+            TwinFault::LaserAgeing { lane, .. }
+            | TwinFault::RingDetuning { lane, .. }
+            | TwinFault::HeaterFailure { lane } => match lane {
+                Some(l) => vec![usize::from(
+                    check_lane(&self.name, self.lanes, l)?.number() - 1,
+                )],
+                None => (0..usize::from(self.lanes)).collect(),
+            },
             _ => Vec::new(),
         };
         {
@@ -665,6 +686,10 @@ impl TwinOpticalPort {
                 TwinFault::TemperatureStep { celsius } => {
                     f.temperature_step_c = celsius;
                     lock(&self.case).step_c = celsius;
+                }
+                TwinFault::HeaterFailure { .. } => {
+                    let mut failed = lock(&self.failed_heaters);
+                    lanes.iter().for_each(|&i| failed[i] = true);
                 }
                 TwinFault::LinkCut(_) => {}
             }
@@ -689,6 +714,7 @@ impl TwinOpticalPort {
             }
         }
         lock(&self.case).step_c = 0.0;
+        lock(&self.failed_heaters).fill(false);
         self.refresh()
     }
 
@@ -702,6 +728,7 @@ impl TwinOpticalPort {
             .link
             .as_ref()
             .is_some_and(|l| sh.cut_links[l.index]);
+        f.heater_failed = lock(&self.failed_heaters).clone();
         f
     }
 

@@ -9,7 +9,8 @@
 //!   ([`CaseTemperature`], set per rack, host or port through
 //!   [`super::plant::TwinAmbient`]) + the module's self-heating + an injected temperature step.
 //!   The same [`CaseTemperature`] gives the port's CMIS case temperature, so the module's
-//!   monitors and its rings never disagree.
+//!   monitors and its rings never disagree. Injected heater failures take effect at the same
+//!   moment.
 //! * **What the port's receivers see.** Whenever the plant's time is set it publishes, per
 //!   lane, the detuning of the ring nearest that lane's line ([`RingOptics`]) — never from
 //!   inside a calibration sweep, whose µs of control time no plant-time reading falls into. Once HELIOPASS has
@@ -68,6 +69,7 @@ pub struct PortRings {
     bank: RingBankTwin,
     case: Arc<Mutex<CaseTemperature>>,
     optics: Arc<Mutex<RingOptics>>,
+    failed_heaters: Arc<Mutex<Vec<bool>>>,
     engaged: Vec<bool>,
 }
 
@@ -76,18 +78,21 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl PortRings {
-    /// Wraps `bank`, following `case` and publishing into `optics`.
+    /// Wraps `bank`, following `case`, publishing into `optics`, and failing the heaters
+    /// `failed_heaters` marks (per ring; an injected fault, applied from the next plant time).
     #[must_use]
     pub fn new(
         bank: RingBankTwin,
         case: Arc<Mutex<CaseTemperature>>,
         optics: Arc<Mutex<RingOptics>>,
+        failed_heaters: Arc<Mutex<Vec<bool>>>,
     ) -> Self {
         let n = bank.rings();
         Self {
             bank,
             case,
             optics,
+            failed_heaters,
             engaged: vec![false; n],
         }
     }
@@ -154,6 +159,9 @@ impl RingBank for PortRings {
     fn set_plant_time(&mut self, now: DateTime<Utc>) {
         let t = lock(&self.case).at(now);
         self.bank.set_ambient_c(t);
+        for (ring, &failed) in lock(&self.failed_heaters).iter().enumerate() {
+            self.bank.set_heater_failed(ring, failed);
+        }
         self.publish();
     }
 }

@@ -98,6 +98,9 @@ pub struct CorridorService {
     /// The latest read-back of each corridor whose lanes are all lit, for
     /// [`Self::latest_telemetry`].
     readings: Mutex<HashMap<String, Reading>>,
+    /// Since when the reconciler has left each unhealthy corridor with
+    /// unlocked rings to heliopassd (see [`reconcile`]).
+    handover_waits: Mutex<HashMap<String, std::time::Instant>>,
     /// Lanes this process has lit, by corridor: the reconciler takes down
     /// those whose corridor is gone (lease expiry, pre-emption elsewhere).
     lit: Mutex<HashMap<String, corridor_model::corridor::CorridorAssignment>>,
@@ -156,6 +159,7 @@ impl CorridorService {
             operations,
             counters: Mutex::new(HashMap::new()),
             readings: Mutex::new(HashMap::new()),
+            handover_waits: Mutex::new(HashMap::new()),
             lit: Mutex::new(HashMap::new()),
             lighting: tokio::sync::Mutex::new(()),
             trust: std::sync::OnceLock::new(),
@@ -1101,6 +1105,7 @@ impl CorridorService {
                     TwinFaultKind::TemperatureStep { celsius } => {
                         TwinFault::TemperatureStep { celsius }
                     }
+                    TwinFaultKind::HeaterFailure { lane } => TwinFault::HeaterFailure { lane },
                     TwinFaultKind::Clear => {
                         return faults.clear(port).map_err(|e| refused(port, e));
                     }

@@ -4,6 +4,10 @@
 //! A degraded corridor is repaired in escalating steps: re-tune the lasers,
 //! re-lock the data path, then move it to another port pair keeping its
 //! QoS; if nothing works the corridor says so in `Repaired`.
+//!
+//! A corridor whose rings heliopassd tracks and which lost lock is left to
+//! heliopassd's search until it records `RingLock=False/ReacquireFailed`
+//! (the hand-over, through the store); then the steps above run.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -16,7 +20,7 @@ use corridor_model::meta::{Condition, ConditionStatus};
 
 use super::error::CorridorError;
 use super::optics::{self, Readback, eye_margin};
-use super::{CorridorService, admission, conditions, grant, lock, trust};
+use super::{CorridorService, admission, conditions, grant, lock, trust, tuning};
 
 /// Laser drift beyond this share of the channel spacing counts as a fault
 /// even while the BER holds: the line is walking towards its neighbour's
@@ -272,6 +276,7 @@ pub async fn reconcile_once(service: &CorridorService) -> Result<PassReport, Cor
         .collect();
     lock(&service.counters).retain(|id, _| live.contains(id.as_str()));
     lock(&service.readings).retain(|id, _| live.contains(id.as_str()));
+    lock(&service.handover_waits).retain(|id, _| live.contains(id.as_str()));
     // Lanes whose corridor is gone (its lease expired, or it was released
     // by another replica) go dark: the store freed the capacity already.
     let orphans: Vec<(String, corridor_model::corridor::CorridorAssignment)> = lock(&service.lit)
@@ -329,6 +334,10 @@ pub async fn reconcile_once(service: &CorridorService) -> Result<PassReport, Cor
             // HELIOPASS is sweeping these rings: a reading mid-calibration is no fault
             // to repair (re-tuning the lasers under it would fight the calibration).
             // The next pass after it judges the lanes.
+            report.deferred.push(c.id.clone());
+            continue;
+        }
+        if !healthy && left_to_heliopass(service, c, a) {
             report.deferred.push(c.id.clone());
             continue;
         }
@@ -426,6 +435,37 @@ pub async fn reconcile_once(service: &CorridorService) -> Result<PassReport, Cor
         }
     }
     Ok(report)
+}
+
+/// Whether the reconciler leaves unhealthy corridor `c` to heliopassd this
+/// pass: its rings lost lock and heliopassd has not recorded the hand-over
+/// (`RingLock=False/ReacquireFailed`) yet. Re-tuning the lasers or cycling
+/// the data path under a ring search would fight it, and acting on the
+/// recorded condition (not on heliopassd's live state) orders the hand-over
+/// for every watcher: the condition, then the repair. Bounded by
+/// [`tuning::HANDOVER_WAIT`] of real time, should heliopassd have stopped.
+fn left_to_heliopass(
+    service: &CorridorService,
+    c: &Corridor,
+    a: &corridor_model::corridor::CorridorAssignment,
+) -> bool {
+    let unlocked = service
+        .tuning()
+        .and_then(|t| t.tuning(&a.ports, &a.module_lanes))
+        .is_some_and(|t| !t.reacquiring.is_empty() || !t.handed_over.is_empty());
+    let handed_over = c
+        .meta
+        .condition(tuning::RING_LOCK)
+        .is_some_and(|k| k.reason == tuning::REACQUIRE_FAILED);
+    let mut waits = lock(&service.handover_waits);
+    if !unlocked || handed_over {
+        waits.remove(&c.id);
+        return false;
+    }
+    let since = *waits
+        .entry(c.id.clone())
+        .or_insert_with(std::time::Instant::now);
+    since.elapsed() < tuning::HANDOVER_WAIT
 }
 
 /// Plans the corridor on another port pair (its current ports excluded),

@@ -12,8 +12,12 @@ pub struct TuningState {
     pub heater_mw: f64,
     /// Largest |lock error| as a share of the ring linewidth.
     pub worst_error_share: f64,
-    /// Ring lanes whose lock is lost or re-acquiring ("op-h0-0 lane 3").
-    pub unlocked: Vec<String>,
+    /// Ring lanes whose lock is lost and which heliopassd is re-acquiring
+    /// ("op-h0-0 lane 3"): the lanes are its to recover.
+    pub reacquiring: Vec<String>,
+    /// Ring lanes heliopassd could not lock again within its budget: handed
+    /// over to corrd's reconciler.
+    pub handed_over: Vec<String>,
 }
 
 /// heliopassd, as corrd sees it.
@@ -34,3 +38,17 @@ pub trait LaneTuning: Send + Sync + fmt::Debug {
 
 /// Condition type of a corridor whose rings HELIOPASS tracks.
 pub const RING_LOCK: &str = "RingLock";
+/// `RingLock` reason: every ring is held on its lane.
+pub const LOCKED: &str = "Locked";
+/// `RingLock` reason: lock lost, heliopassd searching (corrd waits).
+pub const REACQUIRING: &str = "Reacquiring";
+/// `RingLock` reason: heliopassd gave up; corrd's reconciler repairs the
+/// lanes. The hand-over travels through the store: corrd acts on this
+/// recorded condition, so the watch always shows it before the repair.
+pub const REACQUIRE_FAILED: &str = "ReacquireFailed";
+
+/// Longest corrd waits for heliopassd on an unhealthy corridor whose rings
+/// are unlocked before it repairs the lanes anyway (heliopassd hands over
+/// within its budget of control periods, well under a second; this bounds
+/// the wait if it stopped).
+pub const HANDOVER_WAIT: std::time::Duration = std::time::Duration::from_secs(10);

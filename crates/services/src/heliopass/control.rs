@@ -207,7 +207,8 @@ impl PortControl {
     }
 
     /// The corridor-facing summary of `lanes`; `None` before a calibration.
-    pub fn tuning(&self, port: &str, lanes: &[u8]) -> Option<TuningState> {
+    /// A ring unlocked for more than `budget` periods is handed over.
+    pub fn tuning(&self, port: &str, lanes: &[u8], budget: u32) -> Option<TuningState> {
         let tracker = self.tracker.as_ref()?;
         let heaters = tracker.heater_mw();
         let mut state = TuningState::default();
@@ -221,7 +222,12 @@ impl PortControl {
                 .worst_error_share
                 .max(l.error_nm.abs() / l.linewidth_nm.max(1e-9));
             if l.state != LockState::Locked {
-                state.unlocked.push(format!("{port} lane {lane}"));
+                let name = format!("{port} lane {lane}");
+                if self.unlocked_for[ring].is_some_and(|n| n > budget) {
+                    state.handed_over.push(name);
+                } else {
+                    state.reacquiring.push(name);
+                }
             }
         }
         Some(state)

@@ -664,11 +664,12 @@ impl LaneTuning for HelioService {
             let Ok(c) = control.try_lock() else {
                 continue;
             };
-            if let Some(t) = c.tuning(port, lanes) {
+            if let Some(t) = c.tuning(port, lanes, self.settings().reacquire_periods) {
                 any = true;
                 state.heater_mw += t.heater_mw;
                 state.worst_error_share = state.worst_error_share.max(t.worst_error_share);
-                state.unlocked.extend(t.unlocked);
+                state.reacquiring.extend(t.reacquiring);
+                state.handed_over.extend(t.handed_over);
             }
         }
         any.then_some(state)

@@ -54,7 +54,7 @@ use tokio::task::JoinHandle;
 
 use super::control::PortControl;
 use super::{HelioService, lock};
-use crate::corridors::tuning::RING_LOCK;
+use crate::corridors::tuning::{LOCKED, REACQUIRE_FAILED, REACQUIRING, RING_LOCK};
 
 /// Stops the tracking loop.
 #[derive(Debug)]
@@ -207,6 +207,7 @@ impl HelioService {
     /// `RingLock` on every lit corridor whose rings HELIOPASS drives.
     async fn record_conditions(&self) {
         let now = self.wall_now();
+        let budget = self.settings().reacquire_periods;
         for (id, a) in self.corridors.lit_assignments() {
             let mut unlocked = Vec::new();
             let mut failed = Vec::new();
@@ -222,22 +223,10 @@ impl HelioService {
                 if !c.is_calibrated() {
                     continue;
                 }
-                tracked = true;
-                for lane in c.unlocked_lanes() {
-                    if !a.module_lanes.contains(&lane) {
-                        continue;
-                    }
-                    let ring_failed = (0..c.unlocked_for.len()).any(|ring| {
-                        c.lane_of_ring(ring) == Some(lane)
-                            && c.unlocked_for[ring]
-                                .is_some_and(|n| n > self.settings().reacquire_periods)
-                    });
-                    let name = format!("{port} lane {lane}");
-                    if ring_failed {
-                        failed.push(name);
-                    } else {
-                        unlocked.push(name);
-                    }
+                if let Some(t) = c.tuning(port, &a.module_lanes, budget) {
+                    tracked = true;
+                    unlocked.extend(t.reacquiring);
+                    failed.extend(t.handed_over);
                 }
             }
             if !tracked {
@@ -247,7 +236,7 @@ impl HelioService {
                 Condition::new(
                     RING_LOCK,
                     ConditionStatus::False,
-                    "ReacquireFailed",
+                    REACQUIRE_FAILED,
                     format!(
                         "rings of {} did not lock again within {} control periods; corrd's reconciler repairs the lanes (re-tune, data-path cycle, reroute)",
                         failed.join(", "),
@@ -259,7 +248,7 @@ impl HelioService {
                 Condition::new(
                     RING_LOCK,
                     ConditionStatus::False,
-                    "Reacquiring",
+                    REACQUIRING,
                     format!(
                         "lock lost on {}: power-monitor search under way",
                         unlocked.join(", ")
@@ -270,7 +259,7 @@ impl HelioService {
                 Condition::new(
                     RING_LOCK,
                     ConditionStatus::True,
-                    "Locked",
+                    LOCKED,
                     "every ring of the corridor is held on its lane by the dither loop",
                     now,
                 )
