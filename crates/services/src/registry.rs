@@ -246,6 +246,25 @@ impl<T: Resource> Registry<T> {
         self.list_visible(options, |_| true).await
     }
 
+    /// Every object of the kind, across pages, and the revision the first
+    /// page was read at: a watch from that revision + 1 misses nothing that
+    /// changed after the list began (it may replay what a later page
+    /// already showed).
+    pub async fn list_all(&self) -> Result<(Vec<T>, Revision), ServiceError> {
+        let mut out = Vec::new();
+        let mut options = ListOptions::default();
+        let mut first = None;
+        loop {
+            let page = self.list(&options).await?;
+            first.get_or_insert(page.revision);
+            out.extend(page.items);
+            match page.continue_token {
+                Some(token) => options.continue_token = Some(token),
+                None => return Ok((out, first.unwrap_or(page.revision))),
+            }
+        }
+    }
+
     /// [`list`](Self::list) of the objects `visible` accepts (a security
     /// domain's own, say). The predicate is applied with the label
     /// selector, before the limit, so a page is short only at the end of

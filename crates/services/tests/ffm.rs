@@ -1040,3 +1040,79 @@ async fn a_policy_in_europe_berlin_follows_berlin_time() {
     let winter_night = floor_in_force("2026-01-15T19:30:00Z").await;
     assert!(winter_night.contains("20.000 GB/s floor"), "{winter_night}");
 }
+
+/// Polls bundle `id` until its `Degraded` condition has `reason` (the
+/// presence follower applies inventory changes from a store watch).
+async fn degraded_reason(plane: &ControlPlane, id: &str, reason: &str) -> FfmBundle {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let b = plane.ffm.get(&admin(), id).await.unwrap().bundle;
+        if b.meta
+            .condition("Degraded")
+            .is_some_and(|k| k.reason == reason)
+        {
+            return b;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no Degraded/{reason} on {id}: {:?}",
+            b.meta.conditions
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// A pooled CXL device unplugged from its switch (FM API discovery lists it
+/// offline): the bundles with memory on it say so in `Degraded`, nothing new
+/// lands on it, and once it is plugged back both recover.
+#[tokio::test]
+async fn bundles_follow_their_devices_out_of_the_fabric_and_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let plane = plane(dir.path()).await;
+    // h2 has no CXL memory of its own: its T2 bundles land on pooled devices.
+    let mut on_pool = request(1 << 30, LatencyClass::T2, 1.0, Persistence::None);
+    on_pool.host = Some("h2".into());
+    let (bundle, _) = alloc(&plane, on_pool.clone()).await.unwrap();
+    assert_eq!(bundle.placement.len(), 1, "{:?}", bundle.placement);
+    let gone = bundle.placement[0].node.clone();
+    let topology = Topology::default_twin();
+    let device = topology
+        .cxl_device(&gone)
+        .unwrap_or_else(|| panic!("{gone} is not a pooled device"))
+        .clone();
+    // A heavier bundle on the other pooled device: left alone, the next
+    // placements would prefer `gone`, which keeps more headroom.
+    let mut heavy = on_pool.clone();
+    heavy.bandwidth_floor_gbs = GigabytesPerSecond(10.0);
+    let (heavy, _) = alloc(&plane, heavy).await.unwrap();
+    assert!(heavy.placement.iter().all(|p| p.node != gone));
+    let faults = plane.fabric.as_ref().expect("switch twins").faults();
+    faults.unplug(device.switch.as_str(), device.port).unwrap();
+    plane.inventory.observe().await.unwrap();
+    let degraded = degraded_reason(&plane, &bundle.id, "DeviceOffline").await;
+    let k = degraded.meta.condition("Degraded").unwrap();
+    assert_eq!(k.status, corridor_model::meta::ConditionStatus::True);
+    assert!(
+        k.message.contains(&gone) && k.message.contains("1073741824 bytes"),
+        "{}",
+        k.message
+    );
+    // Nothing new is placed on it while it is gone.
+    for _ in 0..3 {
+        let (other, _) = alloc(&plane, on_pool.clone()).await.unwrap();
+        assert!(
+            other.placement.iter().all(|p| p.node != gone),
+            "placed on offline {gone}: {:?}",
+            other.placement
+        );
+    }
+    faults
+        .plug(device.switch.as_str(), device.port, &device)
+        .unwrap();
+    plane.inventory.observe().await.unwrap();
+    let back = degraded_reason(&plane, &bundle.id, "DevicesBack").await;
+    assert_eq!(
+        back.meta.condition("Degraded").unwrap().status,
+        corridor_model::meta::ConditionStatus::False
+    );
+}

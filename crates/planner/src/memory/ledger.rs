@@ -288,6 +288,17 @@ struct DeviceState {
     used_bytes: u64,
     /// Σ granted floors per segment, MB/s.
     granted: Vec<u64>,
+    /// Gone from the fabric (discovery lists it offline): nothing new is placed on it; what
+    /// it holds stays booked until freed.
+    #[serde(default)]
+    offline: bool,
+}
+
+impl DeviceState {
+    /// Whether a new placement of class `class` for `host` may use this device.
+    fn serves(&self, class: Tier, host: Option<&str>) -> bool {
+        self.device.tier == class && self.device.reaches(host) && !self.offline
+    }
 }
 
 /// Free bandwidth of a device over the segments a request lives in, and where it is least.
@@ -413,9 +424,31 @@ impl Ledger {
             capacity,
             used_bytes: 0,
             granted: vec![0; self.segments.len()],
+            offline: false,
         });
         self.revision += 1;
         Ok(())
+    }
+
+    /// Marks device `id` gone from the fabric (`true`) or back (`false`): an offline device
+    /// takes no new placement (allocations, migrations, resizes that re-place); what it holds
+    /// stays booked. Answers whether anything changed (`false` for an unknown id too).
+    pub fn set_offline(&mut self, id: &str, offline: bool) -> bool {
+        let Some(d) = self.devices.iter_mut().find(|d| d.device.id == id) else {
+            return false;
+        };
+        if d.offline == offline {
+            return false;
+        }
+        d.offline = offline;
+        self.revision += 1;
+        true
+    }
+
+    /// Whether device `index` is marked offline.
+    #[must_use]
+    pub fn is_offline(&self, index: usize) -> bool {
+        self.devices.get(index).is_some_and(|d| d.offline)
     }
 
     // ----- read side -----
@@ -614,7 +647,7 @@ impl Ledger {
         let mut cands: Vec<Headroom> = Vec::new();
         let mut largest_free = 0u64;
         for (i, d) in self.devices.iter().enumerate() {
-            if d.device.tier != class || !d.device.reaches(req.host.as_deref()) {
+            if !d.serves(class, req.host.as_deref()) {
                 continue;
             }
             class_devices += 1;
@@ -793,7 +826,7 @@ impl Ledger {
             class_devices: self
                 .devices
                 .iter()
-                .filter(|d| d.device.tier == class && d.device.reaches(req.host.as_deref()))
+                .filter(|d| d.serves(class, req.host.as_deref()))
                 .count(),
         }
     }
@@ -802,7 +835,7 @@ impl Ledger {
         let floors = self.floors_of(req);
         self.devices
             .iter()
-            .filter(|d| d.device.tier == class && d.device.reaches(req.host.as_deref()))
+            .filter(|d| d.serves(class, req.host.as_deref()))
             .map(|d| {
                 floors
                     .iter()

@@ -161,6 +161,51 @@ fn single_device_when_it_fits() {
 }
 
 #[test]
+fn an_offline_device_takes_nothing_new_and_keeps_what_it_holds() {
+    let mut l = ledger(t2(2, 288.0));
+    let a = l
+        .allocate("a", BundleDemand::new(GIB, Tier::T2, 10.0, MONDAY))
+        .unwrap();
+    let gone = l
+        .devices()
+        .nth(a.shares[0].index as usize)
+        .unwrap()
+        .id
+        .clone();
+    assert!(l.set_offline(&gone, true));
+    assert!(!l.set_offline(&gone, true), "no change the second time");
+    assert!(!l.set_offline("cxl-dev-999", true), "unknown id");
+    for n in 0..4 {
+        let p = l
+            .allocate(
+                &format!("b{n}"),
+                BundleDemand::new(GIB, Tier::T2, 10.0, MONDAY),
+            )
+            .unwrap();
+        assert!(p.shares.iter().all(|s| s.device != gone), "{p:?}");
+    }
+    // What it held stays booked until freed.
+    assert_eq!(l.used_bytes(a.shares[0].index as usize), GIB);
+    // Both gone: no T2 device left.
+    let other = l.devices().find(|d| d.id != gone).unwrap().id.clone();
+    l.set_offline(&other, true);
+    assert!(matches!(
+        l.admit(&BundleDemand::new(GIB, Tier::T2, 1.0, MONDAY)),
+        Err(Rejection::NoDevice(Tier::T2))
+    ));
+    assert!(l.set_offline(&gone, false));
+    assert!(
+        l.admit(&BundleDemand::new(GIB, Tier::T2, 1.0, MONDAY))
+            .unwrap()
+            .shares
+            .iter()
+            .all(|s| s.device == gone)
+    );
+    l.free("a").unwrap();
+    l.verify().unwrap();
+}
+
+#[test]
 fn split_weights_follow_free_bandwidth() {
     let mut l = ledger(t2(3, 100.0)); // 70 GB/s admissible each
     l.allocate("a", BundleDemand::new(GIB, Tier::T2, 40.0, MONDAY))

@@ -660,16 +660,7 @@ impl CorridorService {
 
     /// Every corridor, across pages.
     pub async fn list_all(&self) -> Result<Vec<Corridor>, CorridorError> {
-        let mut out = Vec::new();
-        let mut options = ListOptions::default();
-        loop {
-            let page = self.registry.list(&options).await?;
-            out.extend(page.items);
-            match page.continue_token {
-                Some(token) => options.continue_token = Some(token),
-                None => return Ok(out),
-            }
-        }
+        Ok(self.registry.list_all().await?.0)
     }
 
     /// Releases the corridor: object and ledger keys go in one transaction

@@ -69,6 +69,7 @@ mod migration;
 pub mod model;
 mod placement;
 mod policies;
+pub mod presence;
 pub mod protection;
 mod reconcile;
 mod restore;
@@ -242,6 +243,7 @@ impl FfmService {
         });
         let revision = service.restore().await?;
         tokio::spawn(reconcile::run(Arc::downgrade(&service), revision + 1));
+        tokio::spawn(presence::follow(Arc::downgrade(&service)));
         Ok(service)
     }
 
