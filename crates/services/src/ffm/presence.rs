@@ -33,34 +33,34 @@ pub const DEVICE_OFFLINE: &str = "DeviceOffline";
 pub const DEVICES_BACK: &str = "DevicesBack";
 
 /// Follows the device inventory until the service is dropped.
+///
+/// Holds the service, and so the store, only weakly while it waits on the
+/// watch: dropping the control plane closes the store.
 pub(super) async fn follow(service: Weak<FfmService>) {
     loop {
-        let Some(registry) = service
-            .upgrade()
-            .map(|s| Registry::<FabricDevice>::new(std::sync::Arc::clone(&s.store)))
-        else {
+        if service.strong_count() == 0 {
             return;
-        };
-        if let Err(e) = follow_once(&service, &registry).await {
+        }
+        if let Err(e) = follow_once(&service).await {
             tracing::warn!(error = %crate::error::error_chain(&e), "memqosd cannot follow the device inventory; retrying");
         }
-        drop(registry);
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
 }
 
 /// One list-then-watch round; returns when the watch ends or fails.
-async fn follow_once(
-    service: &Weak<FfmService>,
-    registry: &Registry<FabricDevice>,
-) -> Result<(), ServiceError> {
-    let (devices, revision) = registry.list_all().await?;
-    if let Some(s) = service.upgrade() {
+async fn follow_once(service: &Weak<FfmService>) -> Result<(), ServiceError> {
+    let mut events = {
+        let Some(s) = service.upgrade() else {
+            return Ok(());
+        };
+        let registry = Registry::<FabricDevice>::new(std::sync::Arc::clone(&s.store));
+        let (devices, revision) = registry.list_all().await?;
         for device in &devices {
             s.device_presence(&device.id, device.status).await;
         }
-    }
-    let mut events = registry.watch(revision + 1, Default::default()).await?;
+        registry.watch(revision + 1, Default::default()).await?
+    };
     while let Some(event) = events.next().await {
         let event = event?;
         let Some(s) = service.upgrade() else {
