@@ -334,6 +334,36 @@ pub struct Corridor {
     pub meta: ResourceMeta,
 }
 
+/// What `POST /v1/corridors?dry_run=true` answers: the plan a grant of the
+/// request would make now, from the same planner and admission code up to
+/// the store transaction, with nothing committed (no capacity held, no lane
+/// lit, no lease). A grant made later plans again and may differ if
+/// capacity changed meanwhile.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct CorridorPlan {
+    /// Links in path order.
+    pub path: Vec<String>,
+    pub hops: u32,
+    /// The wavelengths the grant would tune, snapped to the ports' grid.
+    pub assigned_lambda_nm: Vec<Nanometers>,
+    /// `lanes × lane rate × FEC code rate`, Gb/s.
+    pub achievable_gbps: Gbps,
+    /// Predicted post-FEC BER of a lane (modelled), floored as a corridor
+    /// reports it.
+    pub ber: f64,
+    pub ber_is_upper_bound: bool,
+    pub eye_margin: EyeMargin,
+    /// Margin the technology requires over the receiver, dB (the plan's
+    /// `assignment.margin_db` is what the path gives).
+    pub required_margin_db: f64,
+    /// What limits the lane: `unsupported_rate`, `heater_range`, or
+    /// `loss:` and the largest term of the loss budget.
+    pub binding_constraint: String,
+    /// Bronze corridors a grant would pre-empt (gold requests only).
+    pub preempts: Vec<String>,
+    pub assignment: CorridorAssignment,
+}
+
 /// The hardware a granted corridor holds. Lane `i` of the corridor is
 /// module lane `module_lanes[i]` on both ports, tuned to ITU grid channel
 /// `grid_channels[i]` (f = 193.1 THz + n x spacing).

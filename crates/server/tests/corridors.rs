@@ -549,3 +549,69 @@ async fn twin_faults_are_admin_only_and_show_in_telemetry() {
     assert!(t["ber"].as_f64().unwrap() <= pre, "{t}");
     server.stop().await;
 }
+
+/// `?dry_run=true` answers the plan a grant would make (the same path,
+/// wavelengths and assignment the grant then gets) and commits nothing:
+/// no corridor, no ledger key. The refusal a grant would get is the dry
+/// run's too, and a bad flag or another parameter is a 422 naming it.
+#[tokio::test]
+async fn a_dry_run_shows_the_plan_and_commits_nothing() {
+    let server = start_in(None).await;
+    let tenant = tenant(&server, "tenantA");
+    let url = server.url("/v1/corridors?dry_run=true");
+    let (status, plan) = post_raw(&tenant, &url, rfc_request("SiCorridor")).await;
+    assert_eq!(status, 200, "{plan}");
+    assert_eq!(plan["assigned_lambda_nm"].as_array().unwrap().len(), 8);
+    assert!(plan["achievable_gbps"].as_f64().unwrap() >= 400.0, "{plan}");
+    assert!(plan["ber"].as_f64().unwrap() < 1e-12, "{plan}");
+    assert!(
+        plan["binding_constraint"]
+            .as_str()
+            .is_some_and(|b| !b.is_empty()),
+        "{plan}"
+    );
+    assert_eq!(plan["preempts"], json!([]));
+    // Nothing committed.
+    let (_, list) = get(&tenant, &server.url("/v1/corridors")).await;
+    assert_eq!(list, json!([]));
+    let held = server
+        .plane()
+        .store
+        .range(RangeRequest::prefix(LEDGER_PREFIX))
+        .await
+        .unwrap();
+    assert!(held.kvs.is_empty(), "a dry run held ledger keys");
+    // The grant plans the same way.
+    let (status, corridor) = post_raw(
+        &tenant,
+        &server.url("/v1/corridors"),
+        rfc_request("SiCorridor"),
+    )
+    .await;
+    assert_eq!(status, 201, "{corridor}");
+    for field in ["path", "hops", "assigned_lambda_nm", "assignment"] {
+        assert_eq!(plan[field], corridor[field], "{field}");
+    }
+    // A request no path meets: the dry run gets the grant's refusal.
+    let impossible =
+        rfc_request("SiCorridor").replace("\"latency_budget_ns\": 250", "\"latency_budget_ns\": 1");
+    let (dry_status, dry) = post_raw(&tenant, &url, impossible.clone()).await;
+    let (status, refused) = post_raw(&tenant, &server.url("/v1/corridors"), impossible).await;
+    assert_eq!((dry_status, status), (409, 409), "{dry} / {refused}");
+    assert_eq!(dry["reason"], refused["reason"], "{dry} / {refused}");
+    // Bad flags and unknown parameters name themselves.
+    for (query, pointer) in [("dry_run=yes", "?dry_run"), ("dryrun=true", "?query")] {
+        let (status, problem) = post_raw(
+            &tenant,
+            &server.url(&format!("/v1/corridors?{query}")),
+            rfc_request("SiCorridor"),
+        )
+        .await;
+        assert_eq!(status, 422, "{query}: {problem}");
+        assert_eq!(
+            problem["errors"][0]["pointer"], pointer,
+            "{query}: {problem}"
+        );
+    }
+    server.stop().await;
+}

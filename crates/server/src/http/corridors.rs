@@ -10,7 +10,9 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use corridor_model::corridor::{Corridor, CorridorRequest, CorridorTelemetry, TwinFaultRequest};
+use corridor_model::corridor::{
+    Corridor, CorridorPlan, CorridorRequest, CorridorTelemetry, TwinFaultRequest,
+};
 use corridor_model::meta::Operation;
 use corridor_model::problem::Problem;
 
@@ -19,7 +21,9 @@ use utoipa_axum::routes;
 
 use super::AppState;
 use super::caller::Authenticated;
-use super::extract::{IfMatch, IfMatchHeader, ListParams, ListQuery, StrictJson};
+use super::extract::{
+    DryRun, DryRunParams, IfMatch, IfMatchHeader, ListParams, ListQuery, StrictJson,
+};
 use super::list::{events_response, page_response, watch_from};
 use super::problem::ApiResult;
 use super::responses::{BodyProblems, IfMatchProblems, ListProblems, NotFoundProblem};
@@ -54,13 +58,19 @@ pub(super) fn with_location(
 /// with its capacity ledger, so no wavelength is ever granted twice. Gold
 /// may pre-empt bronze. With `attestation_required` the grant is held in
 /// `provisioning` until an attestation service exists.
+///
+/// `?dry_run=true` answers the plan a grant would make now (path,
+/// channels, predicted BER and margin, the binding constraint, what it
+/// would pre-empt) with nothing committed, or the refusal a grant would get.
 #[utoipa::path(
     post,
     path = "/v1/corridors",
     tag = "corrd",
     security(("mtls" = ["tenant"])),
+    params(DryRunParams),
     request_body = CorridorRequest,
     responses(
+        (status = 200, description = "`dry_run=true`: the plan a grant would make now; nothing is committed", body = CorridorPlan),
         (status = 201, description = "Granted", body = Corridor),
         (status = 409, description = "Cannot be granted: the channels or lanes are held by others (InsufficientCapacity, binding constraint named), no path meets reach, latency, rate and BER whatever is held (NoFeasiblePath), more lanes than a port's module has (ExceedsPortLanes), or a rate no CMIS application of a port's module carries with that many lanes (ExceedsPortApplication, port and applications named)", body = Problem, content_type = "application/problem+json"),
         BodyProblems,
@@ -70,8 +80,13 @@ pub(super) fn with_location(
 pub async fn create_corridor(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
+    DryRun(dry_run): DryRun,
     StrictJson(request): StrictJson<CorridorRequest>,
 ) -> ApiResult<Response> {
+    if dry_run {
+        let plan = state.plane.corridors.dry_run(&caller, request).await?;
+        return Ok((StatusCode::OK, Json(plan)).into_response());
+    }
     let corridor = state.plane.corridors.create(&caller, request).await?;
     let location = format!("/v1/corridors/{}", corridor.id);
     Ok(with_location(StatusCode::CREATED, location, corridor))

@@ -194,6 +194,54 @@ fn query_violation(parameter: &str, rule: &str, message: String) -> ApiError {
     }]))
 }
 
+/// A boolean query parameter: absent or `false` is false, `true` true;
+/// anything else the violation naming `parameter`.
+fn query_flag(parameter: &str, text: Option<&str>) -> Result<bool, Box<ApiError>> {
+    match text {
+        None | Some("false") => Ok(false),
+        Some("true") => Ok(true),
+        Some(other) => Err(Box::new(query_violation(
+            parameter,
+            "enum",
+            format!("{parameter} must be true or false, got {other:?}"),
+        ))),
+    }
+}
+
+/// The query of a create that can be tried without committing: `dry_run`
+/// only (any other parameter is refused naming it).
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct DryRunParams {
+    /// `true`: answer the plan a grant would make now (200) and commit
+    /// nothing.
+    #[param(value_type = Option<bool>)]
+    dry_run: Option<String>,
+}
+
+/// Whether a create asked `?dry_run=true`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DryRun(pub bool);
+
+impl<S: Send + Sync> FromRequestParts<S> for DryRun {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let raw = parts.uri.query().unwrap_or("");
+        let params: DryRunParams = serde_urlencoded::from_str(raw).map_err(|error| {
+            query_violation(
+                "query",
+                "unknown_parameter",
+                format!("{error}; this endpoint accepts dry_run"),
+            )
+        })?;
+        Ok(DryRun(
+            query_flag("dry_run", params.dry_run.as_deref()).map_err(|e| *e)?,
+        ))
+    }
+}
+
 impl<S: Send + Sync> FromRequestParts<S> for ListQuery {
     type Rejection = ApiError;
 
@@ -224,17 +272,7 @@ impl<S: Send + Sync> FromRequestParts<S> for ListQuery {
                 }
             },
         };
-        let watch = match params.watch.as_deref() {
-            None | Some("false") => false,
-            Some("true") => true,
-            Some(other) => {
-                return Err(query_violation(
-                    "watch",
-                    "enum",
-                    format!("watch must be true or false, got {other:?}"),
-                ));
-            }
-        };
+        let watch = query_flag("watch", params.watch.as_deref()).map_err(|e| *e)?;
         let resource_version = match params.resource_version.as_deref() {
             None => None,
             Some(text) => Some(parse_resource_version(text).map_err(|_| {

@@ -361,6 +361,59 @@ impl CorridorService {
         self.admit(&new_id("cor"), &request, ttl).await
     }
 
+    /// The plan a grant of `request` would make now (`?dry_run=true`): the
+    /// same ownership, defaults and planner as [`Self::create`], looking at
+    /// the store once more before a refusal for capacity as admission does,
+    /// and nothing held, lit or written.
+    pub async fn dry_run(
+        &self,
+        caller: &Caller,
+        mut request: CorridorRequest,
+    ) -> Result<corridor_model::corridor::CorridorPlan, CorridorError> {
+        request.security_domain = caller.owner_for(request.security_domain.as_deref());
+        let planned = {
+            let cache = lock(&self.cache);
+            admission::plan(&self.fabric, &cache, &request, &[])
+        };
+        let plan = match planned {
+            Err(CorridorError::InsufficientCapacity(_)) => {
+                self.refresh().await?;
+                let cache = lock(&self.cache);
+                admission::plan(&self.fabric, &cache, &request, &[])?
+            }
+            other => other?,
+        };
+        let mut corridor = Corridor::pending(String::new(), request, self.clocks.wall.now());
+        grant::apply_plan(&self.fabric, &mut corridor, &plan);
+        let binding_constraint = match plan.lane.limiting_factor {
+            corridor_physics::LimitingFactor::UnsupportedRate => "unsupported_rate".to_owned(),
+            corridor_physics::LimitingFactor::HeaterRange => "heater_range".to_owned(),
+            corridor_physics::LimitingFactor::Loss(item) => format!(
+                "loss: {}",
+                // The term's own (snake_case) serde name.
+                serde_json::to_value(item)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default()
+            ),
+        };
+        Ok(corridor_model::corridor::CorridorPlan {
+            path: corridor.path,
+            hops: corridor.hops,
+            assigned_lambda_nm: corridor.assigned_lambda_nm,
+            achievable_gbps: corridor.achievable_gbps,
+            ber: corridor.ber,
+            ber_is_upper_bound: corridor.ber_is_upper_bound,
+            eye_margin: corridor.eye_margin,
+            required_margin_db: plan.lane.required_margin_db,
+            binding_constraint,
+            preempts: plan.preempt.clone(),
+            assignment: corridor
+                .assignment
+                .expect("apply_plan always writes the assignment"),
+        })
+    }
+
     /// Plans `request` on the cache and holds the plan there, under one
     /// lock, so concurrent requests in this process plan around each other
     /// instead of racing for the same first fit; the store still decides.
