@@ -20,6 +20,10 @@ pub enum CorridorCommand {
         json: Option<String>,
         #[arg(long, short = 'f')]
         file: Option<PathBuf>,
+        /// Print the plan a grant would make now (path, channels, predicted
+        /// BER and margin, binding constraint) and commit nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Release a corridor.
     Delete { id: String },
@@ -70,7 +74,25 @@ pub(crate) fn show(value: impl serde::Serialize, kind: Kind, format: Format) -> 
 
 pub async fn run(client: &Client, command: CorridorCommand, format: Format) -> anyhow::Result<()> {
     match command {
-        CorridorCommand::Create { json, file } => {
+        CorridorCommand::Create {
+            json,
+            file,
+            dry_run: true,
+        } => {
+            let request: CorridorRequest = read_json(json, file)?;
+            // A plan is not a corridor: shown as JSON whatever the format.
+            let format = if format == Format::Table {
+                Format::Json
+            } else {
+                format
+            };
+            show(
+                client.plan_corridor(&request).await?,
+                Kind::Corridors,
+                format,
+            )
+        }
+        CorridorCommand::Create { json, file, .. } => {
             let request: CorridorRequest = read_json(json, file)?;
             show(
                 client.create_corridor(&request).await?,

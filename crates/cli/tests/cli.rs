@@ -260,6 +260,18 @@ fn corridor_verbs_create_inspect_and_release() {
     )
     .unwrap();
     let file = request.to_str().unwrap();
+    // A dry run prints the plan and creates nothing.
+    let (ok, plan, err) = corridorctl(&server, &["corridor", "create", "-f", file, "--dry-run"]);
+    assert!(ok, "{err}");
+    let plan: serde_json::Value = serde_json::from_str(&plan).unwrap();
+    assert_eq!(
+        plan["assigned_lambda_nm"].as_array().unwrap().len(),
+        2,
+        "{plan}"
+    );
+    let (ok, table, err) = corridorctl(&server, &["get", "corridors", "-o", "json"]);
+    assert!(ok, "{err}");
+    assert_eq!(table.trim(), "[]", "a dry run created a corridor");
     let (ok, created, err) =
         corridorctl(&server, &["corridor", "create", "-f", file, "-o", "json"]);
     assert!(ok, "{err}");

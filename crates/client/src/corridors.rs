@@ -1,6 +1,8 @@
 //! corrd: photonic corridors.
 
-use corridor_model::corridor::{Corridor, CorridorRequest, CorridorTelemetry, TwinFaultRequest};
+use corridor_model::corridor::{
+    Corridor, CorridorPlan, CorridorRequest, CorridorTelemetry, TwinFaultRequest,
+};
 use corridor_model::meta::Operation;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -22,6 +24,17 @@ impl Client {
     pub async fn create_corridor(&self, request: &CorridorRequest) -> Result<Corridor> {
         self.send_json(reqwest::Method::POST, "/v1/corridors", Some(request))
             .await
+    }
+
+    /// `POST /v1/corridors?dry_run=true`: the plan a grant would make now,
+    /// nothing committed.
+    pub async fn plan_corridor(&self, request: &CorridorRequest) -> Result<CorridorPlan> {
+        self.send_json(
+            reqwest::Method::POST,
+            "/v1/corridors?dry_run=true",
+            Some(request),
+        )
+        .await
     }
 
     /// `GET /v1/corridors/{id}`.
