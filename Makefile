@@ -20,7 +20,19 @@ FISHCOMPDIR ?= $(PREFIX)/share/fish/vendor_completions.d
 # (so `sudo make install` runs no compiler as root).
 BUILT ?= target/release
 
-.PHONY: all deps build run test lint fmt bench openapi clean install uninstall
+# Container images and the compose stack (deploy/compose.yaml), with podman: `make build
+# images compose-up`. podman and podman-compose read deploy/containers/containers.conf.
+IMAGE_TAG ?= latest
+COMPOSE_PROJECT ?= corridoros
+CORRIDOR_PORT ?= 7070
+PROMETHEUS_PORT ?= 9090
+PODMAN_ENV = CONTAINERS_CONF=$(CURDIR)/deploy/containers/containers.conf \
+	CORRIDOR_IMAGE_TAG=$(IMAGE_TAG) CORRIDOR_PORT=$(CORRIDOR_PORT) \
+	CORRIDOR_PROMETHEUS_PORT=$(PROMETHEUS_PORT)
+COMPOSE = $(PODMAN_ENV) podman-compose -p $(COMPOSE_PROJECT) -f deploy/compose.yaml
+
+.PHONY: all deps build run test lint fmt bench openapi clean install uninstall \
+	images compose-up compose-down compose-ps compose-logs
 
 all: build
 
@@ -107,6 +119,32 @@ uninstall:
 	  $(DESTDIR)$(MANDIR)/man8/corridord.8 $(DESTDIR)$(MANDIR)/man1/corridorctl.1 \
 	  $(DESTDIR)$(BASHCOMPDIR)/corridorctl $(DESTDIR)$(ZSHCOMPDIR)/_corridorctl \
 	  $(DESTDIR)$(FISHCOMPDIR)/corridorctl.fish
+
+## Build the images of deploy/compose.yaml FROM scratch (buildah) from the binaries in
+## $(BUILT); run `make build` first (like install, this target never compiles).
+images:
+	@$(PODMAN_ENV) scripts/build-images.sh $(BUILT) $(IMAGE_TAG)
+
+## Start the stack: first the PKI in corridord's state volume (Prometheus reads its client
+## certificate at start, and podman-compose does not wait for corridord's health check), then
+## corridord and Prometheus, published on 127.0.0.1:$(CORRIDOR_PORT) and :$(PROMETHEUS_PORT).
+compose-up:
+	@$(COMPOSE) run -T --rm --no-deps --entrypoint /usr/bin/corridorctl corridord pki init >/dev/null
+	@$(COMPOSE) up -d >/dev/null
+	@$(COMPOSE) ps
+
+## Stop and remove the stack's containers; the volumes (state, PKI, metrics) are kept
+## (`make compose-down VOLUMES=1` removes them too).
+compose-down:
+	@$(COMPOSE) down $(if $(VOLUMES),-v) >/dev/null
+	@CONTAINERS_CONF=$(CURDIR)/deploy/containers/containers.conf \
+	  podman network rm $(COMPOSE_PROJECT)_default >/dev/null 2>&1 || true
+
+compose-ps:
+	@$(COMPOSE) ps
+
+compose-logs:
+	@$(COMPOSE) logs $(SERVICE)
 
 ## Regenerate the checked-in OpenAPI document after an API change.
 openapi:

@@ -35,3 +35,6 @@ fi
 # Prometheus and promtool for the metrics tests (a real scrape checked by promtool,
 # a real Prometheus scraping corridord over mTLS, the dashboards' queries).
 "$here/install-prometheus.sh"
+# podman, buildah, runc, podman-compose and CNI's dnsname plugin for the container images and
+# the compose stack (make images, make compose-up, and the test that starts the stack).
+"$here/install-containers.sh"
