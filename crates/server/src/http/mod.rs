@@ -15,6 +15,7 @@ pub mod caller;
 pub mod compat;
 pub mod contract;
 pub mod corridors;
+pub mod docs;
 pub mod extract;
 pub mod fabman;
 pub mod ffm;
@@ -78,6 +79,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(operations::routes())
         .merge(health::routes())
         .merge(openapi::routes())
+        .merge(docs::routes())
         .split_for_parts();
     responses::layer_responses(&mut document);
     (router, document)
