@@ -31,7 +31,8 @@ use crate::output::{Format, render, render_event};
 #[derive(Debug, Parser)]
 #[command(name = "corridorctl", version)]
 struct Cli {
-    /// corridord base URL, e.g. https://127.0.0.1:7070
+    /// corridord base URL, e.g. https://127.0.0.1:7070; several replicas
+    /// separated by commas are tried in turn when one cannot be reached
     #[arg(long, short = 's', env = "CORRIDOR_SERVER", global = true)]
     server: Option<String>,
 
@@ -220,7 +221,7 @@ async fn run(cli: Cli) -> Result<(), anyhow::Error> {
         return pki(&config::state_dir(cli.state_dir.as_deref())?, command);
     }
     let server = config::server_address(cli.server.as_deref())?;
-    let client = if server.starts_with("https://") {
+    let client = if server.contains("https://") {
         let tls = config::tls_options(&config::TlsFlags {
             state_dir: cli.state_dir.as_deref(),
             ca: cli.ca.as_deref(),

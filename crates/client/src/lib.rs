@@ -12,6 +12,8 @@ pub mod ffm;
 mod sse;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use corridor_model::calibration::AmbientProfile;
@@ -163,11 +165,24 @@ pub struct ResourceEvent<T> {
     pub object: T,
 }
 
-/// A connection to one corridord.
+/// A connection to the control plane: one corridord, or several replicas
+/// serving one state, tried in turn.
+///
+/// **Failover.** Requests go to the address that answered last. When a
+/// request cannot reach it, the next address is tried, each at most once
+/// per request: for every method when the connection was never made (the
+/// server cannot have acted on it), for `GET`/`HEAD` on any transport
+/// error (reading twice changes nothing). A write whose connection broke
+/// after it was sent is not repeated elsewhere: the error says so, and the
+/// caller decides (re-reading the object, say). An answer from a server,
+/// even a problem, is final.
 #[derive(Debug, Clone)]
 pub struct Client {
     http: reqwest::Client,
-    base: String,
+    /// Base URLs in the order given; never empty.
+    servers: Arc<[String]>,
+    /// The index of the address that answered last.
+    current: Arc<AtomicUsize>,
 }
 
 /// Sends a request; the success body and headers, or the server's problem
@@ -188,9 +203,38 @@ async fn execute(url: &str, request: reqwest::RequestBuilder) -> Result<(Vec<u8>
     }
 }
 
+/// Whether a request of `method` that failed with `error` may be sent to
+/// another address (see [`Client`]).
+fn may_fail_over(method: &reqwest::Method, error: &ClientError) -> bool {
+    let ClientError::Transport { source, .. } = error else {
+        return false;
+    };
+    source.is_connect() || matches!(*method, reqwest::Method::GET | reqwest::Method::HEAD)
+}
+
+/// The base URLs of `server`: one, or several separated by commas.
+fn parse_servers(server: &str) -> Result<Vec<String>> {
+    let servers: Vec<String> = server
+        .split(',')
+        .map(|s| s.trim().trim_end_matches('/').to_string())
+        .collect();
+    for base in &servers {
+        if !(base.starts_with("http://") || base.starts_with("https://")) {
+            return Err(ClientError::InvalidServer {
+                address: server.to_string(),
+                reason: format!(
+                    "{base:?} must start with http:// or https:// (several addresses are separated by commas)"
+                ),
+            });
+        }
+    }
+    Ok(servers)
+}
+
 impl Client {
     /// `server` is a base URL such as `http://127.0.0.1:7070` (plain HTTP,
-    /// for a server started with `--insecure-dev`).
+    /// for a server started with `--insecure-dev`), or several separated by
+    /// commas (replicas of one control plane, tried in turn).
     pub fn new(server: &str) -> Result<Self> {
         Self::build(server, None)
     }
@@ -201,32 +245,37 @@ impl Client {
     }
 
     fn build(server: &str, tls: Option<rustls::ClientConfig>) -> Result<Self> {
-        let base = server.trim_end_matches('/').to_string();
-        if !(base.starts_with("http://") || base.starts_with("https://")) {
-            return Err(ClientError::InvalidServer {
-                address: server.to_string(),
-                reason: "must start with http:// or https://".into(),
-            });
-        }
+        let servers = parse_servers(server)?;
+        let plain = servers.iter().all(|b| b.starts_with("http://"));
         let mut builder = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
             .pool_idle_timeout(Duration::from_secs(60));
         // Plain HTTP needs no roots: reqwest would otherwise load the
         // system's at build and refuse to build where there are none (an
         // image `FROM scratch`). HTTPS without options keeps the system's.
-        let tls = tls.or_else(|| base.starts_with("http://").then(trusting_nothing));
+        let tls = tls.or_else(|| plain.then(trusting_nothing));
         if let Some(config) = tls {
             builder = builder.tls_backend_preconfigured(config);
         }
         let http = builder.build().map_err(|source| ClientError::Transport {
-            url: base.clone(),
+            url: servers[0].clone(),
             source,
         })?;
-        Ok(Self { http, base })
+        Ok(Self {
+            http,
+            servers: servers.into(),
+            current: Arc::new(AtomicUsize::new(0)),
+        })
     }
 
+    /// The address requests go to first: the one that answered last.
     pub fn base_url(&self) -> &str {
-        &self.base
+        &self.servers[self.current.load(Ordering::Relaxed) % self.servers.len()]
+    }
+
+    /// Every address, in the order given.
+    pub fn servers(&self) -> &[String] {
+        &self.servers
     }
 
     /// Sends `method path` with an optional JSON body; the success body
@@ -237,16 +286,64 @@ impl Client {
         path: &str,
         body: Option<&B>,
     ) -> Result<(Vec<u8>, HeaderMap)> {
-        let url = self.url(path);
-        let mut request = self.http.request(method, &url);
-        if let Some(body) = body {
-            request = request.json(body);
-        }
-        execute(&url, request).await
+        self.exchange(method, path, &[], body).await
     }
 
+    /// One request with failover (see [`Client`]).
+    async fn exchange<B: serde::Serialize + ?Sized + Sync>(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<&B>,
+    ) -> Result<(Vec<u8>, HeaderMap)> {
+        self.with_failover(
+            &method,
+            |http, url| {
+                let mut request = http.request(method.clone(), url).query(query);
+                if let Some(body) = body {
+                    request = request.json(body);
+                }
+                let url = url.to_owned();
+                async move { execute(&url, request).await }
+            },
+            path,
+        )
+        .await
+    }
+
+    /// Runs `attempt` against each address in turn, from the one that
+    /// answered last, while it fails in a way [`may_fail_over`] allows.
+    async fn with_failover<T, F, Fut>(
+        &self,
+        method: &reqwest::Method,
+        attempt: F,
+        path: &str,
+    ) -> Result<T>
+    where
+        F: Fn(&reqwest::Client, &str) -> Fut,
+        Fut: std::future::Future<Output = Result<T>>,
+    {
+        let n = self.servers.len();
+        let first = self.current.load(Ordering::Relaxed) % n;
+        let mut k = 0;
+        loop {
+            let i = (first + k) % n;
+            let url = format!("{}{}", self.servers[i], path);
+            match attempt(&self.http, &url).await {
+                Err(e) if k + 1 < n && may_fail_over(method, &e) => k += 1,
+                Err(e @ ClientError::Transport { .. }) => return Err(e),
+                answered => {
+                    self.current.store(i, Ordering::Relaxed);
+                    return answered;
+                }
+            }
+        }
+    }
+
+    /// `path` on the address requests go to first (for messages).
     fn url(&self, path: &str) -> String {
-        format!("{}{}", self.base, path)
+        format!("{}{}", self.base_url(), path)
     }
 
     /// GET a path and decode its JSON body.
@@ -256,8 +353,8 @@ impl Client {
     }
 
     async fn get_raw(&self, path: &str, query: &[(&str, String)]) -> Result<(Vec<u8>, HeaderMap)> {
-        let url = self.url(path);
-        execute(&url, self.http.get(&url).query(query)).await
+        self.exchange::<()>(reqwest::Method::GET, path, query, None)
+            .await
     }
 
     /// One page of a list endpoint.
@@ -316,22 +413,35 @@ impl Client {
         path: &str,
         resource_version: Option<&str>,
     ) -> Result<BoxStream<'static, Result<ResourceEvent<T>>>> {
-        let url = self.url(path);
         let mut query = vec![("watch", "true".to_string())];
         if let Some(rv) = resource_version {
             query.push(("resource_version", rv.to_string()));
         }
-        let response = self
-            .http
-            .get(&url)
-            .query(&query)
-            .header(ACCEPT, "text/event-stream")
-            .send()
-            .await
-            .map_err(|source| ClientError::Transport {
-                url: url.clone(),
-                source,
-            })?;
+        let query = &query;
+        let (url, response) = self
+            .with_failover(
+                &reqwest::Method::GET,
+                |http, url| {
+                    let request = http
+                        .get(url)
+                        .query(query)
+                        .header(ACCEPT, "text/event-stream");
+                    let url = url.to_owned();
+                    async move {
+                        let response =
+                            request
+                                .send()
+                                .await
+                                .map_err(|source| ClientError::Transport {
+                                    url: url.clone(),
+                                    source,
+                                })?;
+                        Ok((url, response))
+                    }
+                },
+                path,
+            )
+            .await?;
         let status = response.status();
         if !status.is_success() {
             let body = response.bytes().await.unwrap_or_default();
@@ -369,13 +479,24 @@ impl Client {
             .await
     }
 
-    /// True when `/readyz` answers 200.
+    /// True when `/readyz` answers 200 (from the first address that
+    /// answers).
     pub async fn ready(&self) -> Result<bool> {
-        let url = self.url("/readyz");
-        match self.http.get(&url).send().await {
-            Ok(response) => Ok(response.status().is_success()),
-            Err(source) => Err(ClientError::Transport { url, source }),
-        }
+        self.with_failover(
+            &reqwest::Method::GET,
+            |http, url| {
+                let request = http.get(url);
+                let url = url.to_owned();
+                async move {
+                    match request.send().await {
+                        Ok(response) => Ok(response.status().is_success()),
+                        Err(source) => Err(ClientError::Transport { url, source }),
+                    }
+                }
+            },
+            "/readyz",
+        )
+        .await
     }
 }
 
@@ -423,6 +544,10 @@ mod tests {
             Client::new("http://127.0.0.1:7070/").unwrap().base_url(),
             "http://127.0.0.1:7070"
         );
+        let several = Client::new("http://a:1, http://b:2/").unwrap();
+        assert_eq!(several.servers(), ["http://a:1", "http://b:2"]);
+        assert_eq!(several.base_url(), "http://a:1");
+        assert!(Client::new("http://a:1,b:2").is_err());
     }
 
     #[test]
