@@ -6,6 +6,7 @@
 # Idempotent: does nothing when everything is present. Needs root (or sudo) only when
 # something is missing.
 set -euo pipefail
+. "$(dirname "$0")/lib/apt.sh"
 
 missing=()
 command -v qemu-riscv64 >/dev/null 2>&1 && command -v qemu-aarch64 >/dev/null 2>&1 || missing+=(qemu-user)
@@ -20,18 +21,4 @@ if [ ${#missing[@]} -eq 0 ]; then
     exit 0
 fi
 
-if [ "$(id -u)" -eq 0 ]; then
-    as_root=()
-elif command -v sudo >/dev/null 2>&1; then
-    as_root=(sudo)
-else
-    echo "install-compat: need root (or sudo) to install: ${missing[*]}" >&2
-    exit 1
-fi
-
-# An apt cache with no package lists cannot resolve anything; refresh it once in that case only.
-if ! apt-cache policy "${missing[0]}" 2>/dev/null | grep -q 'Candidate: [0-9]'; then
-    "${as_root[@]}" apt-get update
-fi
-"${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
-echo "install-compat: installed ${missing[*]}"
+apt_install install-compat "${missing[@]}"

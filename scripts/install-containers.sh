@@ -7,6 +7,7 @@
 # All are Debian 12 packages. Idempotent: does nothing when everything is present. Needs root
 # (or sudo) only when something is missing.
 set -euo pipefail
+. "$(dirname "$0")/lib/apt.sh"
 
 missing=()
 command -v podman >/dev/null 2>&1 || missing+=(podman)
@@ -22,18 +23,4 @@ if [ ${#missing[@]} -eq 0 ]; then
     exit 0
 fi
 
-if [ "$(id -u)" -eq 0 ]; then
-    as_root=()
-elif command -v sudo >/dev/null 2>&1; then
-    as_root=(sudo)
-else
-    echo "install-containers: need root (or sudo) to install: ${missing[*]}" >&2
-    exit 1
-fi
-
-# An apt cache with no package lists cannot resolve anything; refresh it once in that case only.
-if ! apt-cache policy "${missing[0]}" 2>/dev/null | grep -q 'Candidate: [0-9]'; then
-    "${as_root[@]}" apt-get update
-fi
-"${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
-echo "install-containers: installed ${missing[*]}"
+apt_install install-containers "${missing[@]}"

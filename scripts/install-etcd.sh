@@ -4,6 +4,7 @@
 # (google/protobuf/*.proto, in libprotobuf-dev) for the etcd-client crate's build script.
 # Idempotent: does nothing when the binaries are already on PATH. Must run as root.
 set -euo pipefail
+. "$(dirname "$0")/lib/apt.sh"
 
 missing=()
 command -v etcd >/dev/null 2>&1 || missing+=(etcd-server)
@@ -16,17 +17,7 @@ if [ ${#missing[@]} -eq 0 ]; then
     exit 0
 fi
 
-if [ "$(id -u)" -ne 0 ]; then
-    echo "install-etcd: need root to install: ${missing[*]}" >&2
-    exit 1
-fi
-
-export DEBIAN_FRONTEND=noninteractive
-# An apt cache with no package lists cannot resolve anything; refresh it once in that case only.
-if ! apt-cache policy "${missing[0]}" 2>/dev/null | grep -q 'Candidate: [0-9]'; then
-    apt-get update
-fi
-apt-get install -y --no-install-recommends "${missing[@]}"
+apt_install install-etcd "${missing[@]}"
 
 # Debian's etcd-server package starts a system etcd on the default ports 2379/2380; the
 # benchmark and tests start their own on free ports, so the packaged service only wastes memory.
@@ -35,4 +26,3 @@ if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet etcd 2>/d
     systemctl disable etcd >/dev/null 2>&1 || true
 fi
 
-echo "install-etcd: installed ${missing[*]}"

@@ -4,24 +4,16 @@
 # a real Prometheus scraping corridord over mTLS. Idempotent: does nothing
 # when both are on PATH. Needs root only when something is missing.
 set -euo pipefail
+. "$(dirname "$0")/lib/apt.sh"
 
 if command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1; then
     echo "install-prometheus: prometheus and promtool already installed"
     exit 0
 fi
 
-if [ "$(id -u)" -ne 0 ]; then
-    echo "install-prometheus: need root to install the prometheus package (prometheus, promtool)" >&2
-    exit 1
-fi
-
-export DEBIAN_FRONTEND=noninteractive
-if ! apt-cache policy prometheus 2>/dev/null | grep -q 'Candidate: [0-9]'; then
-    apt-get update
-fi
 # The package's post-install starts a service only where systemd is PID 1;
 # the tests start their own Prometheus on a free loopback port.
-apt-get install -y --no-install-recommends prometheus
+apt_install install-prometheus prometheus
 for tool in prometheus promtool; do
     command -v "$tool" >/dev/null 2>&1 || {
         echo "install-prometheus: $tool is still missing after installing the package" >&2

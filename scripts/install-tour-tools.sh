@@ -3,6 +3,7 @@
 # calls) and jq (picks ids out of JSON answers). Idempotent: does nothing when
 # both are on PATH. Needs root only when something is missing.
 set -euo pipefail
+. "$(dirname "$0")/lib/apt.sh"
 
 missing=()
 command -v curl >/dev/null 2>&1 || missing+=(curl)
@@ -13,14 +14,4 @@ if [ ${#missing[@]} -eq 0 ]; then
     exit 0
 fi
 
-if [ "$(id -u)" -ne 0 ]; then
-    echo "install-tour-tools: need root to install: ${missing[*]}" >&2
-    exit 1
-fi
-
-export DEBIAN_FRONTEND=noninteractive
-if ! apt-cache policy "${missing[0]}" 2>/dev/null | grep -q 'Candidate: [0-9]'; then
-    apt-get update
-fi
-apt-get install -y --no-install-recommends "${missing[@]}"
-echo "install-tour-tools: installed ${missing[*]}"
+apt_install install-tour-tools "${missing[@]}"

@@ -9,6 +9,7 @@
 # Idempotent: does nothing when everything is present. Needs root (or sudo) only when
 # something is missing.
 set -euo pipefail
+. "$(dirname "$0")/lib/apt.sh"
 
 missing=()
 command -v swtpm >/dev/null 2>&1 || missing+=(swtpm)
@@ -28,19 +29,4 @@ if [ ${#missing[@]} -eq 0 ]; then
     exit 0
 fi
 
-if [ "$(id -u)" -eq 0 ]; then
-    as_root=()
-elif command -v sudo >/dev/null 2>&1; then
-    as_root=(sudo)
-else
-    echo "install-tpm: need root (or sudo) to install: ${missing[*]}" >&2
-    exit 1
-fi
-
-export DEBIAN_FRONTEND=noninteractive
-# An apt cache with no package lists cannot resolve anything; refresh it once in that case only.
-if ! apt-cache policy "${missing[0]}" 2>/dev/null | grep -q 'Candidate: [0-9]'; then
-    "${as_root[@]}" apt-get update
-fi
-"${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
-echo "install-tpm: installed ${missing[*]}"
+apt_install install-tpm "${missing[@]}"
