@@ -193,29 +193,7 @@ async fn rfc_corridor_calibrates_with_progress_and_rides_a_10k_step() {
 
     // The tracking loop calibrates a lit port it has never seen, and then
     // holds its rings: RingLock=True.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let (_, c) = send(
-            server.admin(),
-            reqwest::Method::GET,
-            &server.url(&format!("/v1/corridors/{id}")),
-            None,
-        )
-        .await;
-        let locked = c["conditions"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|k| k["type"] == "RingLock" && k["status"] == "True");
-        if locked {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the loop never locked the rings: {c}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_until_locked(&server, id).await;
 
     // Two calibrations of the same lanes: the second is refused while the
     // first runs, never interleaved.
@@ -492,6 +470,29 @@ async fn profiles_are_listed_with_their_sources() {
     server.stop().await;
 }
 
+/// Waits (up to 60 s) for the tracking loop to calibrate the corridor's
+/// ports and record `RingLock=True/Locked`.
+async fn wait_until_locked(server: &Server, id: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, c) = send(
+            server.admin(),
+            reqwest::Method::GET,
+            &server.url(&format!("/v1/corridors/{id}")),
+            None,
+        )
+        .await;
+        if ring_lock_reason(&c) == "Locked" {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the loop never locked the rings: {c}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// The `RingLock` reason on a corridor object ("" without one).
 fn ring_lock_reason(c: &Value) -> String {
     c["conditions"]
@@ -528,21 +529,7 @@ async fn a_failed_heater_is_handed_over_to_corrd_before_it_reroutes() {
     let corridor = rfc_corridor(&server).await;
     let id = corridor["id"].as_str().unwrap().to_owned();
     let ports = corridor["assignment"]["ports"].clone();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let (_, c) = send(
-            server.admin(),
-            reqwest::Method::GET,
-            &server.url(&format!("/v1/corridors/{id}")),
-            None,
-        )
-        .await;
-        if ring_lock_reason(&c) == "Locked" {
-            break;
-        }
-        assert!(Instant::now() < deadline, "never locked: {c}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_until_locked(&server, &id).await;
     let client = server.client(&corridor_pki::Principal::Admin);
     let page = client
         .list_page::<Value>("/v1/corridors", None, None, None)
