@@ -364,6 +364,65 @@ pub struct CorridorPlan {
     pub assignment: CorridorAssignment,
 }
 
+/// `GET /v1/corridors/{id}/physics`, the physics decoder: for each lane of
+/// the corridor at each end, the chain from the far end's laser through the
+/// link and the rings to the receiver's Q, BER, margin and energy per bit,
+/// term by term, each with its basis and the source of its numbers (paper,
+/// standard, datasheet, or a stated assumption). What the digital twin
+/// evaluated at its latest step: modelled, never measured (a plant of real
+/// modules answers 409 `NotATwin`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct CorridorPhysics {
+    pub id: String,
+    /// Always `model`.
+    pub source: CorridorTelemetrySource,
+    pub lanes: Vec<LanePhysics>,
+}
+
+/// One receiving lane's chain (see [`CorridorPhysics`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct LanePhysics {
+    /// The receiving port (the light comes from the other end).
+    pub port: String,
+    /// Corridor lane (0-based).
+    pub lane: u32,
+    /// CMIS module lane (1-based).
+    pub module_lane: u8,
+    /// Line rate, modulation, symbol rate and FEC.
+    pub signal: String,
+    /// Launch power, then every loss of the budget, then the received and
+    /// required power and the margin, in dB or dBm.
+    pub budget: Vec<PhysicsTerm>,
+    /// Decision Q of one eye.
+    pub q: f64,
+    pub pre_fec_ber: f64,
+    /// Post-FEC BER, floored at 1e-24 as a corridor reports it.
+    pub post_fec_ber: f64,
+    pub post_fec_ber_is_upper_bound: bool,
+    /// Margin the technology requires over the receiver, dB.
+    pub required_margin_db: f64,
+    /// `unsupported_rate`, `heater_range`, or `loss:` and the largest loss.
+    pub limiting_factor: String,
+    /// Energy per bit: transmitter, receiver, ring tuning, laser.
+    pub energy: Vec<PhysicsTerm>,
+    /// One-hop latency (time of flight, SerDes, FEC), ns.
+    pub latency_ns: f64,
+}
+
+/// One term of a lane's chain.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct PhysicsTerm {
+    /// e.g. `propagation`, `received`.
+    pub name: String,
+    pub value: f64,
+    /// `dB`, `dBm` or `pJ/b`.
+    pub unit: String,
+    /// How the value follows from the inputs (e.g. "75 mm × 0.01 dB/mm").
+    pub basis: String,
+    /// Where the numbers come from.
+    pub source: String,
+}
+
 /// The hardware a granted corridor holds. Lane `i` of the corridor is
 /// module lane `module_lanes[i]` on both ports, tuned to ITU grid channel
 /// `grid_channels[i]` (f = 193.1 THz + n x spacing).

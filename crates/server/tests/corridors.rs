@@ -615,3 +615,118 @@ async fn a_dry_run_shows_the_plan_and_commits_nothing() {
     }
     server.stop().await;
 }
+
+/// The physics decoder explains each receiving lane term by term: the
+/// budget adds up (launch minus every loss is the received power, minus the
+/// required power the margin), every term names its source, and the
+/// pre-FEC BER is the one the lane's telemetry reports. Another domain's
+/// corridor is a 404, a released one a 409 naming why.
+#[tokio::test]
+async fn the_physics_decoder_adds_up_and_matches_the_telemetry() {
+    let server = start_in(None).await;
+    let other = tenant(&server, "tenantB");
+    let tenant = tenant(&server, "tenantA");
+    let request = rfc_request("SiCorridor").replace(
+        "\"attestation_required\": true",
+        "\"attestation_required\": false",
+    );
+    let (status, corridor) = post_raw(&tenant, &server.url("/v1/corridors"), request).await;
+    assert_eq!(status, 201, "{corridor}");
+    let id = corridor["id"].as_str().unwrap().to_owned();
+    let (status, physics) = get(&tenant, &server.url(&format!("/v1/corridors/{id}/physics"))).await;
+    assert_eq!(status, 200, "{physics}");
+    assert_eq!(physics["source"], "model");
+    let lanes = physics["lanes"].as_array().unwrap();
+    assert_eq!(lanes.len(), 16, "8 lanes received at each end");
+    for lane in lanes {
+        let value = |name: &str| {
+            lane["budget"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|t| t["name"] == name)
+                .unwrap_or_else(|| panic!("no {name} in {lane}"))["value"]
+                .as_f64()
+                .unwrap()
+        };
+        let losses: f64 = [
+            "propagation",
+            "couplers",
+            "modulator",
+            "rings_through",
+            "ring_drop",
+            "detuning",
+        ]
+        .iter()
+        .map(|n| value(n))
+        .sum();
+        assert!(
+            (value("launch") + losses - value("received")).abs() < 1e-6,
+            "{lane}"
+        );
+        assert!(
+            (value("received") - value("required") - value("margin")).abs() < 1e-6,
+            "{lane}"
+        );
+        for t in lane["budget"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .chain(lane["energy"].as_array().unwrap())
+        {
+            assert!(!t["source"].as_str().unwrap().is_empty(), "{t}");
+        }
+        assert!(lane["post_fec_ber"].as_f64().unwrap() < 1e-12, "{lane}");
+    }
+    // The telemetry's worst pre-FEC BER is one of the decoded lanes' (the
+    // module's registers round it: within 5 %).
+    let (status, telemetry) = get(
+        &tenant,
+        &server.url(&format!("/v1/corridors/{id}/telemetry")),
+    )
+    .await;
+    assert_eq!(status, 200, "{telemetry}");
+    let reported = telemetry["pre_fec_ber"].as_f64().unwrap();
+    let decoded = lanes
+        .iter()
+        .map(|l| l["pre_fec_ber"].as_f64().unwrap())
+        .fold(0.0, f64::max);
+    assert!(
+        (reported / decoded - 1.0).abs() < 0.05,
+        "telemetry {reported:e}, decoder {decoded:e}"
+    );
+
+    let (status, _) = get(&other, &server.url(&format!("/v1/corridors/{id}/physics"))).await;
+    assert_eq!(status, 404);
+    // Its link cut: no light reaches the receivers, so no BER to explain
+    // (unless the reconciler moved the corridor to another link meanwhile).
+    let link = corridor["path"][0].as_str().unwrap().to_owned();
+    let response = server
+        .admin()
+        .post(server.url("/v1/admin/twin/faults"))
+        .json(&json!({"link": link, "fault": {"kind": "link_cut", "cut": true}}))
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_success(), "{response:?}");
+    let (status, problem) = get(&tenant, &server.url(&format!("/v1/corridors/{id}/physics"))).await;
+    if status == 200 {
+        let (_, moved) = get(&tenant, &server.url(&format!("/v1/corridors/{id}"))).await;
+        assert_ne!(
+            moved["path"][0],
+            link.as_str(),
+            "dark lanes decoded: {problem}"
+        );
+    } else {
+        assert_eq!(status, 409, "{problem}");
+        assert_eq!(problem["reason"], "NotLit", "{problem}");
+        assert!(
+            problem["detail"]
+                .as_str()
+                .unwrap()
+                .contains("receives no light"),
+            "{problem}"
+        );
+    }
+    server.stop().await;
+}

@@ -59,7 +59,7 @@ pub use linux_plant::{LinuxOptics, LinuxOpticsError};
 pub use plant::{AmbientScope, OpticalPlant, PlantPort, SharedRingBank, TwinAmbient, TwinFaults};
 pub use ring_twin::{RingBankConfig, RingBankTwin};
 pub use rings::{PageFileRingBank, RingBank};
-pub use twin::{PortFaults, TwinFault, TwinOpticalPort, TwinOptics};
+pub use twin::{LaneChain, PortFaults, TwinFault, TwinOpticalPort, TwinOptics};
 
 /// Upper page 00h: vendor name, ASCII, 16 bytes (CMIS 5.x Table 8-28; SONiC
 /// `mem_maps/public/cmis/pages/page00_upper.py` `VENDOR_NAME` at 129).

@@ -83,6 +83,17 @@ pub trait OpticalPlant: Send + Sync + Debug {
         Ok(None)
     }
 
+    /// What the model computed for the receiver of module lane `lane` (1-based) of port `id`
+    /// at the latest advance, term by term: on the twin only (a real module measures its
+    /// light, there is no model to show), and `None` for a dark lane.
+    ///
+    /// # Errors
+    /// Unknown ports or lanes.
+    fn lane_model(&self, id: &str, lane: u8) -> Result<Option<super::twin::LaneChain>> {
+        let _ = (id, lane);
+        Ok(None)
+    }
+
     /// The handle that sets the twin's ambient temperature, on the twin only.
     fn twin_ambient(&self) -> Option<&dyn TwinAmbient> {
         None

@@ -234,6 +234,8 @@ struct Inner {
     /// pre-FEC BER). The physics is a pure function of these inputs and the port's static
     /// model, so equal inputs give equal outputs without evaluating again.
     rx_memo: Vec<Option<RxMemo>>,
+    /// Whether light reached each receiving lane at the latest evaluation.
+    lit: Vec<bool>,
 }
 
 /// A memoised receiver evaluation of one lane.
@@ -242,6 +244,25 @@ struct RxMemo {
     key: [u64; 6],
     rx_uw: f64,
     ber: f64,
+    chain: LaneChain,
+}
+
+/// What the twin evaluated for one receiving lane at its latest advance: the physics inputs
+/// (the far end's launch, the link, the lane signal, temperatures, ring detuning) and the
+/// model's answer term by term. Modelled, never measured.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LaneChain {
+    /// Launch power of the far end's laser for this lane (seeded unit spread and ageing), dBm.
+    pub launch_dbm: f64,
+    /// The topology's coupler losses of both ends beyond the model's two 1.5 dB edge couplers,
+    /// booked with the modulator's insertion loss, dB.
+    pub coupler_excess_db: f64,
+    /// Residual ring detuning the lane sees (HELIOPASS's banks or an injected fault), nm.
+    pub detune_nm: f64,
+    /// The lane's physics inputs as evaluated.
+    pub params: corridor_physics::LaneParams,
+    /// The model's outcome.
+    pub report: corridor_physics::LaneReport,
 }
 
 /// One topology optical port in the twin: a [`ModuleSim`] fed by the physics model.
@@ -611,6 +632,7 @@ impl TwinOpticalPort {
                 module_temp_c: t0,
                 now: start,
                 rx_memo: vec![None; usize::from(lanes)],
+                lit: vec![false; usize::from(lanes)],
             }),
             model,
         })
@@ -868,25 +890,34 @@ impl TwinOpticalPort {
                     ];
                     let key = inputs.map(f64::to_bits);
                     match inner.rx_memo[i] {
-                        Some(memo) if memo.key == key => (memo.rx_uw, memo.ber),
+                        Some(memo) if memo.key == key => {
+                            inner.lit[i] = true;
+                            (memo.rx_uw, memo.ber)
+                        }
                         _ => {
-                            let r = self.evaluate(
+                            let chain = self.evaluate(
                                 link,
                                 [inputs[0], inputs[1], inputs[2], inputs[3]],
                                 rate,
                                 modulation,
                             )?;
+                            let r = chain.report;
                             let out = (1000.0 * 10f64.powf(r.received_dbm.0 / 10.0), r.pre_fec_ber);
                             inner.rx_memo[i] = Some(RxMemo {
                                 key,
                                 rx_uw: out.0,
                                 ber: out.1,
+                                chain,
                             });
+                            inner.lit[i] = true;
                             out
                         }
                     }
                 }
-                _ => (0.0, NO_LIGHT_BER),
+                _ => {
+                    inner.lit[i] = false;
+                    (0.0, NO_LIGHT_BER)
+                }
             };
             sim.set_rx_power_uw(lane, rx_uw)?;
             sim.set_pre_fec_ber(lane, ber)?;
@@ -915,7 +946,7 @@ impl TwinOpticalPort {
         [launch_dbm, laser_dt, ring_dt, detune_nm]: [f64; 4],
         rate: Gbps,
         modulation: corridor_physics::Modulation,
-    ) -> Result<corridor_physics::LaneReport> {
+    ) -> Result<LaneChain> {
         let m = &self.model;
         let base = SiCorridor::DEFAULT;
         let excess = m.coupler_loss_db + link.peer_coupler_loss_db - 2.0 * PHYSICS_EDGE_COUPLER_DB;
@@ -964,10 +995,28 @@ impl TwinOpticalPort {
         }
         let requirement =
             &m.requirements[usize::from(modulation == corridor_physics::Modulation::Pam4)];
-        evaluate_lane_with(&tech, &p, requirement).map_err(|source| OpticalError::Physics {
-            port: self.name.clone(),
-            source,
+        let report =
+            evaluate_lane_with(&tech, &p, requirement).map_err(|source| OpticalError::Physics {
+                port: self.name.clone(),
+                source,
+            })?;
+        Ok(LaneChain {
+            launch_dbm,
+            coupler_excess_db: excess,
+            detune_nm,
+            params: p,
+            report,
         })
+    }
+
+    /// The physics of receiving lane `i` (0-based) at the latest advance; `None` while no
+    /// light reaches it.
+    fn lane_chain(&self, i: usize) -> Option<LaneChain> {
+        let inner = lock(&self.inner);
+        if !inner.lit.get(i).copied().unwrap_or(false) {
+            return None;
+        }
+        inner.rx_memo.get(i).copied().flatten().map(|m| m.chain)
     }
 
     /// Marks `lanes` (0-based) as locked at the current case temperature and clears their BER
@@ -1243,6 +1292,7 @@ impl TwinOptics {
             port.model.rate,
             port.model.modulation,
         )
+        .map(|chain| chain.report)
     }
 
     fn port_or_unknown(&self, id: &str) -> Result<&Arc<TwinOpticalPort>> {
@@ -1296,6 +1346,12 @@ impl OpticalPlant for TwinOptics {
 
     fn twin_faults(&self) -> Option<&dyn TwinFaults> {
         Some(self)
+    }
+
+    fn lane_model(&self, id: &str, lane: u8) -> Result<Option<LaneChain>> {
+        let port = self.port_or_unknown(id)?;
+        let i = usize::from(check_lane(&port.name, port.lanes, lane)?.number() - 1);
+        Ok(port.lane_chain(i))
     }
 
     fn ring_bank(&self, id: &str) -> Result<Option<SharedRingBank>> {

@@ -11,7 +11,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use corridor_model::corridor::{
-    Corridor, CorridorPlan, CorridorRequest, CorridorTelemetry, TwinFaultRequest,
+    Corridor, CorridorPhysics, CorridorPlan, CorridorRequest, CorridorTelemetry, TwinFaultRequest,
 };
 use corridor_model::meta::Operation;
 use corridor_model::problem::Problem;
@@ -33,6 +33,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(create_corridor, list_corridors))
         .routes(routes!(get_corridor, delete_corridor))
         .routes(routes!(corridor_telemetry))
+        .routes(routes!(corridor_physics))
         .routes(routes!(recalibrate_corridor))
         .routes(routes!(renew_corridor_lease))
         .routes(routes!(inject_twin_fault))
@@ -204,6 +205,30 @@ pub async fn corridor_telemetry(
     Path(id): Path<String>,
 ) -> ApiResult<Json<CorridorTelemetry>> {
     Ok(Json(state.plane.corridors.telemetry(&caller, &id).await?))
+}
+
+/// The physics decoder: for each lane at each end, the chain from the far
+/// end's laser to the receiver's Q, BER, margin and pJ/bit, term by term,
+/// each with its basis and the source of its numbers. What the digital
+/// twin evaluated at its latest step (modelled, never measured).
+#[utoipa::path(
+    get,
+    path = "/v1/corridors/{id}/physics",
+    tag = "corrd",
+    security(("mtls" = ["tenant"])),
+    params(("id" = String, Path, description = "Corridor id")),
+    responses(
+        (status = 200, description = "The chain of every receiving lane", body = CorridorPhysics),
+        NotFoundProblem,
+        (status = 409, description = "Its lanes are not all lit (a dark lane has no BER to explain; reason `NotLit`), or the plant is real modules, which measure rather than model (reason `NotATwin`)", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn corridor_physics(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    Path(id): Path<String>,
+) -> ApiResult<Json<CorridorPhysics>> {
+    Ok(Json(state.plane.corridors.physics(&caller, &id).await?))
 }
 
 /// Recalibrate (RFC "Recalibrate corridor"): a HELIOPASS `full`

@@ -73,9 +73,13 @@ pub enum CorridorError {
         source: corridor_hal::OpticalError,
     },
 
-    /// Twin-only operations (fault injection) on a plant of real modules.
-    #[error("the optical plant is {backend}, not the digital twin: it takes no injected faults")]
-    NotATwin { backend: &'static str },
+    /// Twin-only operations (fault injection, the physics decoder) on a
+    /// plant of real modules; `what` says what the twin alone has.
+    #[error("the optical plant is {backend}, not the digital twin: {what}")]
+    NotATwin {
+        backend: &'static str,
+        what: &'static str,
+    },
 
     /// A blocking optical-plant job was dropped before it ran (the runtime
     /// is shutting down).

@@ -29,6 +29,7 @@ pub mod fabric;
 pub mod grant;
 pub mod ledger;
 pub mod optics;
+pub mod physics;
 pub mod reconcile;
 pub mod trust;
 pub mod tuning;
@@ -1088,6 +1089,7 @@ impl CorridorService {
         let Some(faults) = self.optics.twin_faults() else {
             return Err(CorridorError::NotATwin {
                 backend: self.optics.backend(),
+                what: "it takes no injected faults",
             });
         };
         self.advance().await?;
