@@ -12,7 +12,11 @@
 //!
 //! `cargo bench -p corridor-server --bench ffm`. `FFM_BENCH_SECONDS` sets
 //! the load time of (1) (default 10), `FFM_BENCH_LIVE` the live bundles
-//! (default 10000).
+//! (default 10000). `FFM_BENCH_BASELINE=<paths of other corridords, comma
+//! separated>` runs (1) against those builds too, alternating with this one
+//! (baselines first), `FFM_BENCH_ROUNDS` times (default 1), so a
+//! before/after comparison shares one run's machine load;
+//! `FFM_BENCH_ONLY_ALLOC=1` skips (2) and (3).
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -112,7 +116,7 @@ async fn wait_ready(addr: SocketAddr) {
     panic!("corridord never became ready");
 }
 
-async fn alloc_delete() {
+async fn alloc_delete(binary: &str, label: &str) {
     let seconds: u64 = std::env::var("FFM_BENCH_SECONDS")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -121,8 +125,9 @@ async fn alloc_delete() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(10_000);
-    let server = support::Server::spawn(true);
+    let server = support::Server::spawn_binary(binary, true, &[]);
     wait_ready(server.addr).await;
+    println!("ffm/alloc+delete [{label}]: {binary}");
     let addr = server.addr;
     // Populate the live set with 32 connections.
     let started = Instant::now();
@@ -146,6 +151,7 @@ async fn alloc_delete() {
         started.elapsed().as_secs_f64(),
         (per * CLIENTS) as f64 / started.elapsed().as_secs_f64()
     );
+    let cpu_before = server.cpu_seconds();
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let started = Instant::now();
     let tasks: Vec<_> = (0..CLIENTS)
@@ -190,6 +196,13 @@ async fn alloc_delete() {
             percentile(v, 0.5).as_secs_f64() * 1e3,
             percentile(v, 0.99).as_secs_f64() * 1e3,
             v.last().copied().unwrap_or_default().as_secs_f64() * 1e3,
+        );
+    }
+    if let (Some(before), Some(after)) = (cpu_before, server.cpu_seconds()) {
+        println!(
+            "ffm/alloc+delete: corridord CPU {:.2} s over the load ({:.0} µs per request)",
+            after - before,
+            (after - before) / both.len().max(1) as f64 * 1e6
         );
     }
     if let Some(rss) = server.rss_kib() {
@@ -329,12 +342,30 @@ fn migration_vs_memcpy() {
 
 fn main() {
     // Criterion-style filters are ignored; `cargo bench` passes `--bench`.
-    populate_vs_anonymous();
-    migration_vs_memcpy();
+    if std::env::var_os("FFM_BENCH_ONLY_ALLOC").is_none() {
+        populate_vs_anonymous();
+        migration_vs_memcpy();
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
         .build()
         .unwrap();
-    runtime.block_on(alloc_delete());
+    let this = env!("CARGO_BIN_EXE_corridord");
+    match std::env::var("FFM_BENCH_BASELINE") {
+        Ok(baselines) => {
+            let rounds: usize = std::env::var("FFM_BENCH_ROUNDS")
+                .ok()
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(1);
+            for round in 1..=rounds {
+                for (n, baseline) in baselines.split(',').enumerate() {
+                    let label = format!("baseline {} round {round}", n + 1);
+                    runtime.block_on(alloc_delete(baseline, &label));
+                }
+                runtime.block_on(alloc_delete(this, &format!("this build round {round}")));
+            }
+        }
+        Err(_) => runtime.block_on(alloc_delete(this, "this build")),
+    }
 }

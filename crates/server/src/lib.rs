@@ -269,6 +269,12 @@ impl Daemon {
         })?;
         let audit =
             audit::AuditLog::open(&config.state_dir, config.audit).map_err(StartError::Audit)?;
+        // Before anything is served: records the store recovered from its
+        // log are written now.
+        audit
+            .attach(plane.store.as_ref())
+            .await
+            .map_err(StartError::Audit)?;
         let (drain, draining) = tokio::sync::watch::channel(false);
         let contract = http::contract::Contract::from_document(http::openapi::model())
             .map_err(StartError::Contract)?;

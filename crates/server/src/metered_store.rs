@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use corridor_store::{
-    LeaseId, LeaseInfo, LeasedTxn, RangeRequest, RangeResponse, Revision, StateStore, StoreError,
-    Txn, TxnResponse, WatchStream,
+    LeaseId, LeaseInfo, LeasedTxn, NoteSink, RangeRequest, RangeResponse, Revision, StateStore,
+    StoreError, Txn, TxnResponse, WatchStream,
 };
 
 use tracing::Instrument;
@@ -132,5 +132,9 @@ impl StateStore for MeteredStore {
         let result = self.inner.compact(revision).await;
         self.count("compact", &result);
         result
+    }
+
+    async fn carry_notes(&self, sink: Arc<dyn NoteSink>) -> Result<bool, StoreError> {
+        self.inner.carry_notes(sink).await
     }
 }

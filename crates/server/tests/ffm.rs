@@ -595,6 +595,15 @@ async fn kill_dash_nine_loses_no_acknowledged_bundle_and_restores_fds() {
     );
     let map = kept.map(&socket).unwrap();
     assert_eq!(&map.as_slice()[..8], b"survives");
+    // Every acknowledged alloc has its audit record (written as answered,
+    // or restored from the store's log on the restart).
+    let audit = std::fs::read_to_string(state.path().join("audit.log")).unwrap();
+    let allocs = audit
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|l| l["action"] == "POST /v1/ffm/alloc" && l["result"] == "allowed")
+        .count();
+    assert_eq!(allocs, acknowledged.len(), "{audit}");
     let restored = client.ffm_get(&acknowledged[1]).await.unwrap().bundle;
     let condition = restored.meta.condition("DataRetained").unwrap();
     assert!(!condition.is_true(), "{condition:?}");

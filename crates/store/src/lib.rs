@@ -12,6 +12,7 @@ mod error;
 #[cfg(feature = "etcd")]
 pub mod etcd;
 mod redb;
+pub mod rider;
 mod store;
 mod types;
 
@@ -24,6 +25,7 @@ pub use crate::etcd::{EtcdOptions, EtcdStore, EtcdTls};
 pub use crate::redb::{
     Disk, LocalDisk, LogFile, RedbOptions, RedbStore, WalError, wal_path, wal_pending_records,
 };
+pub use crate::rider::{NoteSink, Rider};
 pub use crate::store::StateStore;
 pub use crate::types::{
     Compare, CompareOp, CompareTarget, EventKind, KeyValue, KvEvent, LeaseId, LeaseInfo, LeasedTxn,

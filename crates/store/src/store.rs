@@ -1,10 +1,12 @@
 //! The `StateStore` trait: etcd v3's key-value model as the control plane sees it.
 
 use std::fmt::Debug;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 
+use crate::rider::NoteSink;
 use crate::{
     KeyValue, LeaseId, LeaseInfo, LeasedTxn, Op, OpResult, RangeRequest, RangeResponse, Revision,
     StoreError, Txn, TxnResponse, WatchStream,
@@ -134,6 +136,16 @@ pub trait StateStore: Debug + Send + Sync + 'static {
             }
         }
         Ok(response)
+    }
+
+    /// Makes `sink` the owner of the notes this store's writes carry (see
+    /// [`crate::rider`]) and hands it the notes its log held on open.
+    /// `false` if this backend cannot carry notes: a write then never makes
+    /// a [`crate::Rider`] durable, and its owner must sync the note itself.
+    /// The default (etcd, whose log is not ours) cannot.
+    async fn carry_notes(&self, sink: Arc<dyn NoteSink>) -> Result<bool, StoreError> {
+        let _ = sink;
+        Ok(false)
     }
 
     /// Changes to keys under `prefix` with revision `>= from_revision`; 0 means

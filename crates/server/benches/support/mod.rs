@@ -49,9 +49,15 @@ impl Server {
 
     /// As [`Server::spawn`], with more corridord arguments.
     pub fn spawn_with(insecure: bool, args: &[&str]) -> Server {
+        Self::spawn_binary(env!("CARGO_BIN_EXE_corridord"), insecure, args)
+    }
+
+    /// As [`Server::spawn_with`], running the corridord at `binary` (another
+    /// build, for a side-by-side comparison in one run).
+    pub fn spawn_binary(binary: &str, insecure: bool, args: &[&str]) -> Server {
         let state = tempfile::tempdir().expect("temp state dir");
         let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-        let mut command = Command::new(env!("CARGO_BIN_EXE_corridord"));
+        let mut command = Command::new(binary);
         command
             .arg("--listen")
             .arg(addr.to_string())

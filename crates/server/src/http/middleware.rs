@@ -157,16 +157,20 @@ pub async fn authorize(State(state): State<AppState>, request: Request, next: Ne
         .get::<RequestId>()
         .map(|r| r.0.clone())
         .unwrap_or_default();
+    // The request's arrival: a line and the note its store write carried
+    // must agree on it (see `crate::audit`).
+    let arrived = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     let entry = |status: u16, result: &'static str, reason: Option<String>| AuditEntry {
-        time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        time: arrived.clone(),
         request_id: request_id.clone(),
         principal: identity.audit_name(),
         serial: identity.serial().map(str::to_owned),
         action: format!("{method} {}", route.as_deref().unwrap_or(&path)),
         resource: path.clone(),
         result,
-        status,
+        status: Some(status),
         reason,
+        detail: None,
     };
     let deny = |status: StatusCode, slug: &str, reason: String| {
         let problem = http_problem(status, slug, reason.clone()).with_instance(path.clone());
@@ -189,7 +193,7 @@ pub async fn authorize(State(state): State<AppState>, request: Request, next: Ne
     if let Some((record, error)) = denied {
         state.audit.record(&record).await;
         let mut response = error.into_response();
-        if record.status == 401 {
+        if record.status == Some(401) {
             response.headers_mut().insert(
                 axum::http::header::WWW_AUTHENTICATE,
                 HeaderValue::from_static("mTLS"),
@@ -226,12 +230,20 @@ pub async fn authorize(State(state): State<AppState>, request: Request, next: Ne
         request = Request::from_parts(parts, axum::body::Body::from(bytes));
     }
 
-    let response = next.run(request).await;
-    if !is_read(&method) {
-        state
-            .audit
-            .record(&entry(response.status().as_u16(), "allowed", None))
-            .await;
+    if is_read(&method) {
+        return next.run(request).await;
     }
+    // The record rides the request's first store write where the store
+    // can carry it (one durable write for both); otherwise it is synced on
+    // its own after the handler.
+    let pending = state.audit.rider(&entry(0, "allowed", None));
+    let response = match pending.as_ref().map(|p| p.rider()) {
+        Some(rider) => corridor_store::rider::carry(rider, next.run(request)).await,
+        None => next.run(request).await,
+    };
+    state
+        .audit
+        .finish(pending, &entry(response.status().as_u16(), "allowed", None))
+        .await;
     response
 }

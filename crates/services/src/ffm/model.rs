@@ -51,14 +51,29 @@ pub fn evaluate(
     peaks_gbs: &[f64],
     bundles: &BTreeMap<String, Vec<Part>>,
 ) -> BTreeMap<String, Outcome> {
-    let ids: Vec<&String> = bundles.keys().collect();
-    let parts: Vec<&Vec<Part>> = bundles.values().collect();
-    let n = ids.len();
+    let classes: Vec<(&[Part], u64)> = bundles.values().map(|p| (p.as_slice(), 1)).collect();
+    bundles
+        .keys()
+        .cloned()
+        .zip(evaluate_classes(peaks_gbs, &classes))
+        .collect()
+}
+
+/// [`evaluate`] over classes of identical bundles: `classes[i]` is the
+/// parts every bundle of class `i` has and how many bundles it holds.
+///
+/// Bundles with the same parts get the same outcome (max-min fairness has
+/// one solution, and swapping two identical bundles leaves it one), so the
+/// model runs once per class with every sum weighted by the class's count:
+/// its cost grows with the number of distinct shapes, not of bundles.
+pub fn evaluate_classes(peaks_gbs: &[f64], classes: &[(&[Part], u64)]) -> Vec<Outcome> {
+    let devices = peaks_gbs.len();
+    let count: Vec<f64> = classes.iter().map(|(_, n)| *n as f64).collect();
     // Floors, scaled down where a device is over-promised.
-    let mut floor_load = vec![0.0; peaks_gbs.len()];
-    for p in &parts {
+    let mut floor_load = vec![0.0; devices];
+    for ((p, _), &n) in classes.iter().zip(&count) {
         for s in p.iter() {
-            floor_load[s.device] += s.floor_gbs;
+            floor_load[s.device] += s.floor_gbs * n;
         }
     }
     let scale: Vec<f64> = floor_load
@@ -66,53 +81,56 @@ pub fn evaluate(
         .zip(peaks_gbs)
         .map(|(&l, &peak)| if l > peak && l > 0.0 { peak / l } else { 1.0 })
         .collect();
-    let floors: Vec<f64> = parts
+    let floors: Vec<f64> = classes
         .iter()
-        .map(|p| p.iter().map(|s| s.floor_gbs).sum::<f64>())
+        .map(|(p, _)| p.iter().map(|s| s.floor_gbs).sum::<f64>())
         .collect();
     // A striped bundle's rate is bound by its most over-promised device.
-    let mut rate: Vec<f64> = parts
+    let mut rate: Vec<f64> = classes
         .iter()
         .zip(&floors)
-        .map(|(p, &f)| p.iter().map(|s| scale[s.device]).fold(1.0_f64, f64::min) * f)
+        .map(|((p, _), &f)| p.iter().map(|s| scale[s.device]).fold(1.0_f64, f64::min) * f)
         .collect();
-    let mut load = vec![0.0; peaks_gbs.len()];
-    for (p, &r) in parts.iter().zip(&rate) {
+    let mut load = vec![0.0; devices];
+    for (((p, _), &r), &n) in classes.iter().zip(&rate).zip(&count) {
         for s in p.iter() {
-            load[s.device] += r * s.fraction;
+            load[s.device] += r * s.fraction * n;
         }
     }
     // Progressive filling.
-    let mut frozen: Vec<bool> = parts.iter().map(|p| p.is_empty()).collect();
+    let mut frozen: Vec<bool> = classes
+        .iter()
+        .map(|(p, n)| p.is_empty() || *n == 0)
+        .collect();
     let eps = 1e-9;
-    for _ in 0..=peaks_gbs.len() {
-        let mut weight = vec![0.0; peaks_gbs.len()];
-        for (i, p) in parts.iter().enumerate() {
+    for _ in 0..=devices {
+        let mut weight = vec![0.0; devices];
+        for (i, (p, _)) in classes.iter().enumerate() {
             if !frozen[i] {
                 for s in p.iter() {
-                    weight[s.device] += s.fraction;
+                    weight[s.device] += s.fraction * count[i];
                 }
             }
         }
-        let step = (0..peaks_gbs.len())
+        let step = (0..devices)
             .filter(|&d| weight[d] > 0.0)
             .map(|d| ((peaks_gbs[d] - load[d]).max(0.0)) / weight[d])
             .fold(f64::INFINITY, f64::min);
         if !step.is_finite() {
             break;
         }
-        for (i, p) in parts.iter().enumerate() {
+        for (i, (p, _)) in classes.iter().enumerate() {
             if !frozen[i] {
                 rate[i] += step;
                 for s in p.iter() {
-                    load[s.device] += step * s.fraction;
+                    load[s.device] += step * s.fraction * count[i];
                 }
             }
         }
-        let saturated: Vec<bool> = (0..peaks_gbs.len())
+        let saturated: Vec<bool> = (0..devices)
             .map(|d| load[d] >= peaks_gbs[d] - eps)
             .collect();
-        for (i, p) in parts.iter().enumerate() {
+        for (i, (p, _)) in classes.iter().enumerate() {
             if p.iter().any(|s| saturated[s.device]) {
                 frozen[i] = true;
             }
@@ -132,23 +150,16 @@ pub fn evaluate(
             100f64.ln() / gap * 1e3
         })
         .collect();
-    let mut out = BTreeMap::new();
-    for i in 0..n {
-        let tail = parts[i]
-            .iter()
-            .map(|s| p99_ms[s.device])
-            .fold(0.0_f64, f64::max);
-        out.insert(
-            ids[i].clone(),
-            Outcome {
-                achieved_gbs: rate[i],
-                floor_gbs: floors[i],
-                tail_p99_ms: tail,
-                floor_violated: rate[i] + 1e-6 < floors[i],
-            },
-        );
-    }
-    out
+    classes
+        .iter()
+        .enumerate()
+        .map(|(i, (p, _))| Outcome {
+            achieved_gbs: rate[i],
+            floor_gbs: floors[i],
+            tail_p99_ms: p.iter().map(|s| p99_ms[s.device]).fold(0.0_f64, f64::max),
+            floor_violated: rate[i] + 1e-6 < floors[i],
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -196,6 +207,40 @@ mod tests {
         let out = evaluate(&[64.0, 36.0], &b);
         // Half the traffic on the 36 GB/s device: 72 GB/s total.
         assert!((out["s"].achieved_gbs - 72.0).abs() < 1e-6);
+    }
+
+    /// A class of n identical bundles is the n bundles one by one.
+    #[test]
+    fn classes_match_bundles_one_by_one() {
+        let mut b = BTreeMap::new();
+        for i in 0..5 {
+            b.insert(format!("a{i}"), vec![part(0, 1.0, 3.0)]);
+        }
+        for i in 0..3 {
+            b.insert(
+                format!("s{i}"),
+                vec![part(0, 0.25, 2.0), part(1, 0.75, 6.0)],
+            );
+        }
+        b.insert("c".to_string(), vec![part(1, 1.0, 0.0)]);
+        let peaks = [64.0, 36.0];
+        let one_by_one = evaluate(&peaks, &b);
+        let a = [part(0, 1.0, 3.0)];
+        let s = [part(0, 0.25, 2.0), part(1, 0.75, 6.0)];
+        let c = [part(1, 1.0, 0.0)];
+        let classes = evaluate_classes(&peaks, &[(&a, 5), (&s, 3), (&c, 1)]);
+        for (id, class) in [("a0", 0), ("a4", 0), ("s2", 1), ("c", 2)] {
+            let (x, y) = (one_by_one[id], classes[class]);
+            assert!(
+                (x.achieved_gbs - y.achieved_gbs).abs() < 1e-9,
+                "{id}: {x:?} {y:?}"
+            );
+            assert!(
+                (x.tail_p99_ms - y.tail_p99_ms).abs() < 1e-9,
+                "{id}: {x:?} {y:?}"
+            );
+            assert_eq!(x.floor_violated, y.floor_violated, "{id}");
+        }
     }
 
     #[test]

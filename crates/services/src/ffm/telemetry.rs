@@ -5,10 +5,18 @@
 //! and, where the kernel counts it (resctrl MBM, a monitoring group named
 //! after the bundle id), the measured bandwidth with `source: counter`.
 //!
-//! A bundle the cached run does not cover (allocated since) is never shown
-//! with invented zeros: reading it forces a run of the model.
+//! The model runs over bundle *shapes* (the floor in force and the split
+//! over devices), each with its number of bundles: identical bundles get
+//! identical outcomes, so a run costs one pass over the ledger to count the
+//! shapes, and the model itself grows with the shapes, not the bundles. A
+//! bundle is covered by a run that evaluated its shape; one whose shape the
+//! cached run does not know (the first of its kind, or a policy window
+//! changed its floor) is never shown with invented zeros: reading it forces
+//! a run. A new bundle of a known shape reads the cached run's figures for
+//! that shape, as stale as every other bundle's (at most the throttle's
+//! interval, see `MODEL_DUTY`).
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -17,7 +25,7 @@ use chrono::{DateTime, Utc};
 use corridor_model::ffm::{FfmBundle, FfmTelemetry, TelemetrySource, TierBytes};
 use corridor_model::meta::{Condition, ConditionStatus};
 use corridor_model::units::{Bytes, GigabytesPerSecond};
-use corridor_planner::memory::{self as planner, MBps};
+use corridor_planner::memory::{self as planner, Ledger, MBps};
 
 use super::error::FfmError;
 use super::model::{self, Outcome, Part};
@@ -26,15 +34,80 @@ use crate::Caller;
 
 /// The model is recomputed at most once per this many times its own cost,
 /// so with many live bundles it takes at most 1/50 of a core however fast
-/// bundles come and go; bundles newer than the last run say so.
+/// bundles come and go (a bundle of a shape the last run did not evaluate
+/// forces a run).
 const MODEL_DUTY: u32 = 50;
+
+/// What decides a bundle's outcome in the model: the floor in force (MB/s)
+/// and, per device it is placed on, the device's index and split weight.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(super) struct Shape {
+    floor: u64,
+    shares: Vec<(u32, u64)>,
+}
+
+impl Shape {
+    /// `bundle`'s shape with the policy windows in force at `now`.
+    fn of(ledger: &Ledger, bundle: &planner::Bundle, now: DateTime<Utc>) -> Shape {
+        Shape {
+            floor: ledger.floor_in_force(&bundle.request, |p| timezone::in_force(p, now)),
+            shares: bundle
+                .placement
+                .shares
+                .iter()
+                .map(|s| (s.index, s.weight))
+                .collect(),
+        }
+    }
+
+    /// The model's view: each device's fraction of the traffic and its part
+    /// of the floor.
+    fn parts(&self) -> Vec<Part> {
+        let weights: Vec<u64> = self.shares.iter().map(|(_, w)| *w).collect();
+        let total_w: u64 = weights.iter().sum();
+        let mut floor_parts = Vec::new();
+        planner::apportion(self.floor, &weights, &mut floor_parts);
+        self.shares
+            .iter()
+            .zip(floor_parts)
+            .map(|(&(index, weight), f)| Part {
+                device: index as usize,
+                fraction: if total_w == 0 {
+                    1.0 / self.shares.len() as f64
+                } else {
+                    weight as f64 / total_w as f64
+                },
+                floor_gbs: MBps(f).gbps(),
+            })
+            .collect()
+    }
+}
+
+/// One run's outcome per shape, and the instant whose policy windows gave
+/// the shapes their floors.
+#[derive(Debug, Clone)]
+pub(super) struct Outcomes {
+    by_shape: HashMap<Shape, Outcome>,
+    at: DateTime<Utc>,
+}
+
+impl Outcomes {
+    /// `id`'s outcome, if the ledger holds it and this run evaluated its
+    /// shape (read under the ledger's lock the caller holds).
+    fn of(&self, ledger: &Ledger, id: &str) -> Option<Outcome> {
+        let bundle = ledger.bundle(id)?;
+        self.by_shape
+            .get(&Shape::of(ledger, bundle, self.at))
+            .copied()
+    }
+}
 
 /// Telemetry of every bundle at one ledger revision.
 #[derive(Debug, Clone)]
 struct Snapshot {
     revision: u64,
     minute: i64,
-    outcomes: Arc<BTreeMap<String, Outcome>>,
+    outcomes: Arc<Outcomes>,
     computed_at: Instant,
     cost: Duration,
 }
@@ -126,7 +199,7 @@ impl FfmService {
     /// The model's outcome, from a run that evaluated every bundle of `ids`
     /// the ledger holds: the cached run if it did, else the next run, which
     /// this caller starts unless a run it waited for covered it already.
-    pub(super) async fn snapshot_covering(&self, ids: &[&str]) -> Arc<BTreeMap<String, Outcome>> {
+    pub(super) async fn snapshot_covering(&self, ids: &[&str]) -> Arc<Outcomes> {
         let cached = self.snapshot(false);
         if self.covers(&cached, ids) {
             return cached;
@@ -146,19 +219,16 @@ impl FfmService {
     }
 
     /// Whether `outcomes` evaluated every bundle of `ids` the ledger holds.
-    fn covers(&self, outcomes: &BTreeMap<String, Outcome>, ids: &[&str]) -> bool {
+    fn covers(&self, outcomes: &Outcomes, ids: &[&str]) -> bool {
         let ledger = lock(&self.ledger);
         ids.iter()
-            .all(|id| outcomes.contains_key(*id) || ledger.bundle(id).is_none())
+            .all(|id| ledger.bundle(id).is_none() || outcomes.of(&ledger, id).is_some())
     }
 
-    pub(super) fn overlay(
-        &self,
-        mut bundle: FfmBundle,
-        snapshot: &BTreeMap<String, Outcome>,
-    ) -> FfmBundle {
+    pub(super) fn overlay(&self, mut bundle: FfmBundle, snapshot: &Outcomes) -> FfmBundle {
         let now = self.clock.now();
-        let Some(o) = snapshot.get(&bundle.id) else {
+        let outcome = snapshot.of(&lock(&self.ledger), &bundle.id);
+        let Some(o) = outcome else {
             bundle.telemetry_source = TelemetrySource::None;
             bundle.achieved_gbs = GigabytesPerSecond(0.0);
             bundle.tail_p99_ms = 0.0;
@@ -207,13 +277,13 @@ impl FfmService {
     /// model itself runs outside it, so allocs and DELETEs are not held up
     /// by it. While one caller recomputes, the others take the previous
     /// outcome (bundles newer than it say so).
-    fn snapshot(&self, force: bool) -> Arc<BTreeMap<String, Outcome>> {
+    fn snapshot(&self, force: bool) -> Arc<Outcomes> {
         let cache = &self.telemetry;
         let minute = self.clock.now().timestamp().div_euclid(60);
         // The cost that throttles recomputation counts gathering the inputs
         // as well as running the model.
         let started;
-        let (revision, parts) = {
+        let gathered = {
             let ledger = lock(&self.ledger);
             {
                 let cached = lock(&cache.last);
@@ -232,35 +302,31 @@ impl FfmService {
             // zone's wall clock (admission's floors are conservative across
             // daylight saving time; these are the ones in force).
             let now = self.clock.now();
-            let mut parts = BTreeMap::new();
+            let mut shapes: HashMap<Shape, u64> = HashMap::new();
             for b in ledger.bundles() {
-                let floor = ledger.floor_in_force(&b.request, |p| timezone::in_force(p, now));
-                let shares = &b.placement.shares;
-                let weights: Vec<u64> = shares.iter().map(|s| s.weight).collect();
-                let total_w: u64 = weights.iter().sum();
-                let mut floor_parts = Vec::new();
-                planner::apportion(floor, &weights, &mut floor_parts);
-                let v = shares
-                    .iter()
-                    .zip(floor_parts)
-                    .map(|(s, f)| Part {
-                        device: s.index as usize,
-                        fraction: if total_w == 0 {
-                            1.0 / shares.len() as f64
-                        } else {
-                            s.weight as f64 / total_w as f64
-                        },
-                        floor_gbs: MBps(f).gbps(),
-                    })
-                    .collect();
-                parts.insert(b.id.clone(), v);
+                *shapes.entry(Shape::of(&ledger, b, now)).or_default() += 1;
             }
-            (ledger.revision(), parts)
+            (ledger.revision(), shapes, now)
         };
+        let (revision, shapes, at) = gathered;
         let peaks: Vec<f64> = self.devices.iter().map(|d| d.peak_gbs).collect();
-        let outcomes = Arc::new(model::evaluate(&peaks, &parts));
+        let shapes: Vec<(Shape, u64)> = shapes.into_iter().collect();
+        let parts: Vec<Vec<Part>> = shapes.iter().map(|(shape, _)| shape.parts()).collect();
+        let classes: Vec<(&[Part], u64)> = parts
+            .iter()
+            .zip(&shapes)
+            .map(|(p, (_, n))| (p.as_slice(), *n))
+            .collect();
+        let evaluated = model::evaluate_classes(&peaks, &classes);
+        let outcomes = Arc::new(Outcomes {
+            by_shape: shapes
+                .into_iter()
+                .map(|(shape, _)| shape)
+                .zip(evaluated)
+                .collect(),
+            at,
+        });
         let cost = started.elapsed();
-        // Dropped outside every lock: freeing 10,000 entries is not free.
         let stale = lock(&cache.last).replace(Snapshot {
             revision,
             minute,
@@ -270,7 +336,6 @@ impl FfmService {
         });
         cache.running.store(false, Ordering::Release);
         drop(stale);
-        drop(parts);
         outcomes
     }
 }

@@ -18,6 +18,7 @@ pub use self::disk::{Disk, LocalDisk, LogFile};
 pub use self::wal::{WalError, pending_records as wal_pending_records};
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -33,6 +34,7 @@ use self::schema::{
     META_REVISION, META_WAL_SEQ,
 };
 use self::writer::{Command, Reply, WalState, Writer, WriterConfig};
+use crate::rider::{self, NoteSink};
 use crate::{
     KeyValue, LeaseId, LeaseInfo, LeasedTxn, RangeRequest, RangeResponse, Revision, StateStore,
     StoreError, Txn, TxnResponse, WatchStream,
@@ -87,6 +89,9 @@ struct Inner {
     commands: mpsc::Sender<Command>,
     events: broadcast::Sender<Arc<apply::RevisionEvents>>,
     writer: Mutex<Option<JoinHandle<()>>>,
+    /// Set once a note sink is attached: writes then take their caller's
+    /// rider along (`crate::rider`).
+    carrying: AtomicBool,
 }
 
 impl std::fmt::Debug for RedbStore {
@@ -159,6 +164,8 @@ impl RedbStore {
             },
             wal,
             poisoned: false,
+            sink: None,
+            unclaimed: Vec::new(),
         };
         let replayed = writer.recover(records)?;
         if replayed > 0 {
@@ -176,6 +183,7 @@ impl RedbStore {
                 commands,
                 events,
                 writer: Mutex::new(Some(handle)),
+                carrying: AtomicBool::new(false),
             }),
         })
     }
@@ -191,6 +199,23 @@ impl RedbStore {
             .send(command(reply))
             .map_err(|_| StoreError::Closed)?;
         answer.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// A write request, carrying the calling task's rider if it has one no
+    /// earlier write took and a sink owns the notes.
+    async fn write<T>(&self, command: impl FnOnce(Reply<T>) -> Command) -> Result<T, StoreError> {
+        let rider = if self.inner.carrying.load(Ordering::Acquire) {
+            rider::take()
+        } else {
+            None
+        };
+        match rider {
+            Some(rider) => {
+                self.request(|reply| Command::Noted(rider, Box::new(command(reply))))
+                    .await
+            }
+            None => self.request(command).await,
+        }
     }
 }
 
@@ -277,18 +302,18 @@ impl StateStore for RedbStore {
     }
 
     async fn txn(&self, txn: Txn) -> Result<TxnResponse, StoreError> {
-        self.request(|reply| Command::Txn(txn, reply)).await
+        self.write(|reply| Command::Txn(txn, reply)).await
     }
 
     /// One logged write: lease and transaction share the batch's fsync.
     async fn txn_with_new_lease(&self, ttl: Duration, txn: Txn) -> Result<LeasedTxn, StoreError> {
-        self.request(|reply| Command::TxnWithNewLease(ttl, txn, reply))
+        self.write(|reply| Command::TxnWithNewLease(ttl, txn, reply))
             .await
     }
 
     /// One logged write: the revoke rides the transaction's batch.
     async fn txn_then_revoke(&self, txn: Txn, lease: LeaseId) -> Result<TxnResponse, StoreError> {
-        self.request(|reply| Command::TxnThenRevoke(txn, lease, reply))
+        self.write(|reply| Command::TxnThenRevoke(txn, lease, reply))
             .await
     }
 
@@ -297,16 +322,15 @@ impl StateStore for RedbStore {
     }
 
     async fn lease_grant(&self, ttl: Duration) -> Result<LeaseId, StoreError> {
-        self.request(|reply| Command::LeaseGrant(ttl, reply)).await
+        self.write(|reply| Command::LeaseGrant(ttl, reply)).await
     }
 
     async fn lease_keep_alive(&self, id: LeaseId) -> Result<Duration, StoreError> {
-        self.request(|reply| Command::LeaseKeepAlive(id, reply))
-            .await
+        self.write(|reply| Command::LeaseKeepAlive(id, reply)).await
     }
 
     async fn lease_revoke(&self, id: LeaseId) -> Result<(), StoreError> {
-        self.request(|reply| Command::LeaseRevoke(id, reply)).await
+        self.write(|reply| Command::LeaseRevoke(id, reply)).await
     }
 
     async fn lease_time_to_live(&self, id: LeaseId) -> Result<Option<LeaseInfo>, StoreError> {
@@ -326,6 +350,19 @@ impl StateStore for RedbStore {
     async fn compact(&self, revision: Revision) -> Result<(), StoreError> {
         self.request(|reply| Command::Compact(revision, reply))
             .await
+    }
+
+    /// With the write-ahead log, a note rides its write's log record and
+    /// stays in the log until the sink settles it; without the log there is
+    /// no record to ride.
+    async fn carry_notes(&self, sink: Arc<dyn NoteSink>) -> Result<bool, StoreError> {
+        let carrying = self
+            .request(|reply| Command::AttachSink(sink, reply))
+            .await?;
+        if carrying {
+            self.inner.carrying.store(true, Ordering::Release);
+        }
+        Ok(carrying)
     }
 }
 

@@ -69,6 +69,10 @@ pub(crate) enum Logged {
     Compact(Revision),
     TxnWithNewLease(Duration, Txn),
     TxnThenRevoke(Txn, LeaseId),
+    /// A note riding the request that follows it (`crate::rider`), or, in
+    /// a record of notes only, one its sink had not settled when the log
+    /// was emptied. Replay applies nothing for it.
+    Note(Vec<u8>),
 }
 
 /// [`Logged`] borrowing the request, so logging does not clone a batch.
@@ -82,6 +86,7 @@ pub(crate) enum LoggedRef<'a> {
     Compact(Revision),
     TxnWithNewLease(Duration, &'a Txn),
     TxnThenRevoke(&'a Txn, LeaseId),
+    Note(&'a [u8]),
 }
 
 #[derive(Debug, Serialize)]
@@ -428,6 +433,7 @@ mod tests {
                     )]),
                 ),
                 Logged::TxnThenRevoke(Txn::new().and_then([Op::delete("/b")]), 6),
+                Logged::Note(b"{\"request_id\":\"req-1\"}".to_vec()),
             ],
         }
     }
@@ -444,6 +450,7 @@ mod tests {
                 Logged::Compact(rev) => LoggedRef::Compact(*rev),
                 Logged::TxnWithNewLease(ttl, txn) => LoggedRef::TxnWithNewLease(*ttl, txn),
                 Logged::TxnThenRevoke(txn, lease) => LoggedRef::TxnThenRevoke(txn, *lease),
+                Logged::Note(note) => LoggedRef::Note(note),
             })
             .collect();
         encode(&RecordRef {

@@ -27,6 +27,7 @@ use super::apply::{Applied, Batch, BatchOutcome, Counters, RevisionEvents, backe
 use super::lease::{LeaseIndex, now_unix_ms};
 use super::schema::{LEASES, META, META_WAL_SEQ};
 use super::wal::{self, Logged, LoggedRef, Record, RecordRef, Wal};
+use crate::rider::{NoteSink, Rider};
 use crate::{LeaseId, LeasedTxn, Revision, StoreError, Txn, TxnResponse};
 
 pub(crate) type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
@@ -39,6 +40,11 @@ pub(crate) enum Command {
     LeaseKeepAlive(LeaseId, Reply<Duration>),
     LeaseRevoke(LeaseId, Reply<()>),
     Compact(Revision, Reply<()>),
+    /// A write carrying its caller's note (`crate::rider`): logged in the
+    /// same record, just before the write.
+    Noted(Rider, Box<Command>),
+    /// Makes the sink the owner of carried notes.
+    AttachSink(Arc<dyn NoteSink>, Reply<bool>),
     Shutdown,
 }
 
@@ -108,6 +114,11 @@ pub(crate) struct Writer {
     /// disk disagree, so the writer refuses everything until a restart
     /// replays the log.
     pub poisoned: bool,
+    /// The owner of carried notes, once attached.
+    pub sink: Option<Arc<dyn NoteSink>>,
+    /// Notes found in the log on open that no sink has taken yet: they are
+    /// logged again whenever the log is emptied.
+    pub unclaimed: Vec<Arc<[u8]>>,
 }
 
 impl Writer {
@@ -163,8 +174,15 @@ impl Writer {
         let mut expected = state.seq + 1;
         let mut replayed = 0;
         for record in records {
+            // A note stays wanted until its sink has it, whether or not redb
+            // kept the write it rode.
+            self.unclaimed
+                .extend(record.requests.iter().filter_map(|logged| match logged {
+                    Logged::Note(note) => Some(Arc::from(note.as_slice())),
+                    _ => None,
+                }));
             if record.seq < expected {
-                continue; // redb kept this batch
+                continue; // redb kept this batch (or it holds notes only)
             }
             if record.seq != expected {
                 return Err(StoreError::Corrupt {
@@ -172,7 +190,11 @@ impl Writer {
                     detail: format!("record {} follows {}", record.seq, expected - 1),
                 });
             }
-            let commands = record.requests.into_iter().map(replayed_command).collect();
+            let commands = record
+                .requests
+                .into_iter()
+                .filter_map(replayed_command)
+                .collect();
             let mut deferred = Vec::new();
             let outcome = self.apply(
                 commands,
@@ -217,14 +239,21 @@ impl Writer {
         state.last_checkpoint = Instant::now();
         // If emptying fails, the records stay and are skipped on replay
         // (their sequence numbers are at or below the one just stored).
-        state.wal.reset().map_err(|source| StoreError::Wal {
-            context: "empty the write-ahead log after a checkpoint",
-            path: state.wal.path().to_path_buf(),
-            source: source.into(),
-        })
+        empty_log(state, self.sink.as_ref(), &self.unclaimed, now_unix_ms())
     }
 
-    fn process(&mut self, commands: Vec<Command>) {
+    fn process(&mut self, mut commands: Vec<Command>) {
+        commands.retain_mut(|command| {
+            let Command::AttachSink(sink, reply) = command else {
+                return true;
+            };
+            let (sink, reply) = (
+                Arc::clone(sink),
+                std::mem::replace(reply, oneshot::channel().0),
+            );
+            let _ = reply.send(self.attach(sink));
+            false
+        });
         if self.poisoned {
             let error = Arc::new(StoreError::Corrupt {
                 context: "the store writer",
@@ -275,6 +304,29 @@ impl Writer {
         }
     }
 
+    /// Hands the notes recovered from the log to `sink`, which owns every
+    /// note carried from now on.
+    fn attach(&mut self, sink: Arc<dyn NoteSink>) -> Result<bool, StoreError> {
+        if self.wal.is_none() {
+            // Without the log a note would have nowhere to ride.
+            return Ok(false);
+        }
+        sink.recovered(self.unclaimed.clone())
+            .map_err(|source| StoreError::Wal {
+                context: "hand the notes recovered from the write-ahead log to their owner",
+                path: self
+                    .wal
+                    .as_ref()
+                    .map(|w| w.wal.path().to_path_buf())
+                    .unwrap_or_default(),
+                source: source.into(),
+            })?;
+        // The next emptying of the log drops them.
+        self.unclaimed.clear();
+        self.sink = Some(sink);
+        Ok(true)
+    }
+
     /// Runs a batch in one write transaction. On `Err` nothing of it is on
     /// disk. `replay` is the log record's sequence number when the batch is
     /// being replayed from the log rather than received live.
@@ -293,7 +345,7 @@ impl Writer {
                 seq: state.seq + 1,
                 now_ms,
                 expired,
-                requests: commands.iter().filter_map(logged_ref).collect(),
+                requests: commands.iter().flat_map(logged_refs).collect(),
             })),
             _ => None,
         };
@@ -321,6 +373,19 @@ impl Writer {
             }
         };
 
+        // Notes ride only when a sink will own them (it is attached before
+        // any rider is sent, see `RedbStore::carry_notes`).
+        let riders: Vec<Rider> = if self.sink.is_some() {
+            commands
+                .iter()
+                .filter_map(|c| match c {
+                    Command::Noted(rider, _) => Some(rider.clone()),
+                    _ => None,
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
         let outcome = {
             let mut batch = match Batch::open(&wtx, self.counters, &mut self.leases, now_ms) {
                 Ok(batch) => batch,
@@ -345,6 +410,10 @@ impl Writer {
                     deferred.extend(refuse(command));
                     continue;
                 }
+                let command = match command {
+                    Command::Noted(_, inner) => *inner,
+                    other => other,
+                };
                 let answer = match command {
                     Command::Txn(txn, reply) => settle(batch.txn(txn), reply, &mut fatal),
                     Command::TxnWithNewLease(ttl, txn, reply) => {
@@ -365,7 +434,8 @@ impl Writer {
                     Command::Compact(revision, reply) => {
                         settle(batch.compact(revision), reply, &mut fatal)
                     }
-                    Command::Shutdown => continue,
+                    // Unwrapped above; attached in `process`.
+                    Command::Noted(..) | Command::AttachSink(..) | Command::Shutdown => continue,
                 };
                 deferred.push(answer);
             }
@@ -404,7 +474,10 @@ impl Writer {
             wtx.commit().map_err(backend("commit a checkpoint"))?;
             state.seq = seq;
             state.last_checkpoint = Instant::now();
-            if let Err(error) = state.wal.reset() {
+            // The notes are durable with the commit: the sink has them
+            // before the log is emptied, so it can settle or return them.
+            hand_over(&riders, self.sink.as_ref());
+            if let Err(error) = empty_log(state, self.sink.as_ref(), &self.unclaimed, now_ms) {
                 tracing::warn!(%error, "could not empty the write-ahead log after a checkpoint");
             }
             return Ok(outcome);
@@ -419,6 +492,9 @@ impl Writer {
                 source: source.into(),
             })?;
         state.seq = seq;
+        // The record is durable: so are the notes it carries (a failed
+        // commit below is replayed from it).
+        hand_over(&riders, self.sink.as_ref());
         if let Err(error) = wtx.commit() {
             // The record is durable but memory does not have it: only a
             // replay can reconcile the two.
@@ -463,7 +539,18 @@ fn settle<T: Send + 'static>(
     }
 }
 
-/// A request as the log records it.
+/// A request as the log records it: a carried note, then the write.
+fn logged_refs(command: &Command) -> Vec<LoggedRef<'_>> {
+    match command {
+        Command::Noted(rider, inner) => {
+            let mut refs = vec![LoggedRef::Note(rider.note())];
+            refs.extend(logged_ref(inner));
+            refs
+        }
+        other => logged_ref(other).into_iter().collect(),
+    }
+}
+
 fn logged_ref(command: &Command) -> Option<LoggedRef<'_>> {
     Some(match command {
         Command::Txn(txn, _) => LoggedRef::Txn(txn),
@@ -473,13 +560,15 @@ fn logged_ref(command: &Command) -> Option<LoggedRef<'_>> {
         Command::LeaseKeepAlive(id, _) => LoggedRef::LeaseKeepAlive(*id),
         Command::LeaseRevoke(id, _) => LoggedRef::LeaseRevoke(*id),
         Command::Compact(revision, _) => LoggedRef::Compact(*revision),
-        Command::Shutdown => return None,
+        Command::Noted(_, inner) => return logged_ref(inner),
+        Command::AttachSink(..) | Command::Shutdown => return None,
     })
 }
 
-/// A logged request turned back into a command nobody waits for.
-fn replayed_command(logged: Logged) -> Command {
-    match logged {
+/// A logged request turned back into a command nobody waits for (a note
+/// is not a command).
+fn replayed_command(logged: Logged) -> Option<Command> {
+    Some(match logged {
         Logged::Txn(txn) => Command::Txn(txn, oneshot::channel().0),
         Logged::TxnWithNewLease(ttl, txn) => {
             Command::TxnWithNewLease(ttl, txn, oneshot::channel().0)
@@ -491,7 +580,8 @@ fn replayed_command(logged: Logged) -> Command {
         Logged::LeaseKeepAlive(id) => Command::LeaseKeepAlive(id, oneshot::channel().0),
         Logged::LeaseRevoke(id) => Command::LeaseRevoke(id, oneshot::channel().0),
         Logged::Compact(revision) => Command::Compact(revision, oneshot::channel().0),
-    }
+        Logged::Note(_) => return None,
+    })
 }
 
 /// A placeholder answer for a request the batch never reached.
@@ -504,6 +594,65 @@ fn refuse(command: Command) -> Option<Deferred> {
         Command::LeaseKeepAlive(_, reply) => defer(reply, Err(StoreError::Closed)),
         Command::LeaseRevoke(_, reply) => defer(reply, Err(StoreError::Closed)),
         Command::Compact(_, reply) => defer(reply, Err(StoreError::Closed)),
+        Command::Noted(_, inner) => return refuse(*inner),
+        Command::AttachSink(_, reply) => defer(reply, Err(StoreError::Closed)),
         Command::Shutdown => return None,
     })
+}
+
+/// The notes of a batch now on disk go to their sink, and their riders learn
+/// it, before any write of the batch is acknowledged.
+fn hand_over(riders: &[Rider], sink: Option<&Arc<dyn NoteSink>>) {
+    let Some(sink) = sink else { return };
+    if riders.is_empty() {
+        return;
+    }
+    sink.committed(riders.iter().map(|r| Arc::clone(r.note())).collect());
+    for rider in riders {
+        rider.mark_durable();
+    }
+}
+
+/// Empties the log after a durable checkpoint, keeping the notes their
+/// sink has not made durable yet (or, with no sink, those recovered on
+/// open) in a record of notes only. That record takes the checkpoint's
+/// sequence number, which replay skips.
+fn empty_log(
+    state: &mut WalState,
+    sink: Option<&Arc<dyn NoteSink>>,
+    unclaimed: &[Arc<[u8]>],
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    let wal_error = |context: &'static str, path: &std::path::Path| {
+        let path = path.to_path_buf();
+        move |source: std::io::Error| StoreError::Wal {
+            context,
+            path,
+            source: source.into(),
+        }
+    };
+    let kept = match sink {
+        Some(sink) => sink.settle().map_err(wal_error(
+            "settle the notes the write-ahead log carries before emptying it",
+            state.wal.path(),
+        ))?,
+        None => unclaimed.to_vec(),
+    };
+    state.wal.reset().map_err(wal_error(
+        "empty the write-ahead log after a checkpoint",
+        state.wal.path(),
+    ))?;
+    if kept.is_empty() {
+        return Ok(());
+    }
+    let framed = wal::encode(&RecordRef {
+        seq: state.seq,
+        now_ms,
+        expired: &[],
+        requests: kept.iter().map(|n| LoggedRef::Note(n)).collect(),
+    });
+    state.wal.append(&framed).map_err(wal_error(
+        "keep unsettled notes in the emptied write-ahead log",
+        state.wal.path(),
+    ))
 }
