@@ -386,18 +386,7 @@ impl CorridorService {
         };
         let mut corridor = Corridor::pending(String::new(), request, self.clocks.wall.now());
         grant::apply_plan(&self.fabric, &mut corridor, &plan);
-        let binding_constraint = match plan.lane.limiting_factor {
-            corridor_physics::LimitingFactor::UnsupportedRate => "unsupported_rate".to_owned(),
-            corridor_physics::LimitingFactor::HeaterRange => "heater_range".to_owned(),
-            corridor_physics::LimitingFactor::Loss(item) => format!(
-                "loss: {}",
-                // The term's own (snake_case) serde name.
-                serde_json::to_value(item)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_owned))
-                    .unwrap_or_default()
-            ),
-        };
+        let binding_constraint = physics::limiting_factor_name(plan.lane.limiting_factor);
         Ok(corridor_model::corridor::CorridorPlan {
             path: corridor.path,
             hops: corridor.hops,

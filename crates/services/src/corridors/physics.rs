@@ -38,6 +38,22 @@ fn medium_name(medium: Medium) -> &'static str {
     }
 }
 
+/// What limits a lane, as the API names it: `unsupported_rate`,
+/// `heater_range`, or `loss:` and the largest term's (snake_case) name.
+pub(super) fn limiting_factor_name(factor: corridor_physics::LimitingFactor) -> String {
+    match factor {
+        corridor_physics::LimitingFactor::UnsupportedRate => "unsupported_rate".to_owned(),
+        corridor_physics::LimitingFactor::HeaterRange => "heater_range".to_owned(),
+        corridor_physics::LimitingFactor::Loss(item) => format!(
+            "loss: {}",
+            serde_json::to_value(item)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default()
+        ),
+    }
+}
+
 fn term(name: &str, value: f64, unit: &str, basis: String, source: &str) -> PhysicsTerm {
     PhysicsTerm {
         name: name.to_owned(),
@@ -187,17 +203,7 @@ fn lane_physics(port: &str, lane: u32, module_lane: u8, chain: &LaneChain) -> La
         ),
     ];
     let (post_fec_ber, upper) = optics::reported_ber(r.post_fec_ber);
-    let limiting_factor = match r.limiting_factor {
-        corridor_physics::LimitingFactor::UnsupportedRate => "unsupported_rate".to_owned(),
-        corridor_physics::LimitingFactor::HeaterRange => "heater_range".to_owned(),
-        corridor_physics::LimitingFactor::Loss(item) => format!(
-            "loss: {}",
-            serde_json::to_value(item)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_default()
-        ),
-    };
+    let limiting_factor = limiting_factor_name(r.limiting_factor);
     LanePhysics {
         port: port.to_owned(),
         lane,
