@@ -52,6 +52,11 @@ async fn rfc_corridor(server: &Server) -> Value {
     assert_eq!(response.status().as_u16(), 201);
     let corridor: Value = response.json().await.unwrap();
     let id = corridor["id"].as_str().unwrap().to_owned();
+    wait_for(server, &id, "active", |c| c["status"] == "active").await
+}
+
+/// Polls corridor `id` (up to 60 s) until `done` holds of it; answers it.
+async fn wait_for(server: &Server, id: &str, what: &str, done: impl Fn(&Value) -> bool) -> Value {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let (_, c) = send(
@@ -61,10 +66,10 @@ async fn rfc_corridor(server: &Server) -> Value {
             None,
         )
         .await;
-        if c["status"] == "active" {
+        if done(&c) {
             return c;
         }
-        assert!(Instant::now() < deadline, "never active: {c}");
+        assert!(Instant::now() < deadline, "never {what}: {c}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -473,24 +478,10 @@ async fn profiles_are_listed_with_their_sources() {
 /// Waits (up to 60 s) for the tracking loop to calibrate the corridor's
 /// ports and record `RingLock=True/Locked`.
 async fn wait_until_locked(server: &Server, id: &str) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let (_, c) = send(
-            server.admin(),
-            reqwest::Method::GET,
-            &server.url(&format!("/v1/corridors/{id}")),
-            None,
-        )
-        .await;
-        if ring_lock_reason(&c) == "Locked" {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the loop never locked the rings: {c}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_for(server, id, "locked by the tracking loop", |c| {
+        ring_lock_reason(c) == "Locked"
+    })
+    .await;
 }
 
 /// The `RingLock` reason on a corridor object ("" without one).
