@@ -453,6 +453,14 @@ impl corridor_services::corridors::tuning::LaneTuning for Calibrating {
     fn calibrating(&self, _: &[String]) -> bool {
         self.0.load(std::sync::atomic::Ordering::SeqCst)
     }
+
+    fn ring_lock(
+        &self,
+        _: &[String],
+        _: &[u8],
+    ) -> corridor_services::corridors::tuning::RingLockView {
+        corridor_services::corridors::tuning::RingLockView::NotTracked
+    }
 }
 
 /// A calibration sweeps the rings across the lane on purpose: what a reading shows then

@@ -337,7 +337,10 @@ pub async fn reconcile_once(service: &CorridorService) -> Result<PassReport, Cor
             report.deferred.push(c.id.clone());
             continue;
         }
-        if !healthy && left_to_heliopass(service, c, a) {
+        if healthy {
+            // A wait for heliopassd belongs to one episode of lost lock.
+            lock(&service.handover_waits).remove(&c.id);
+        } else if left_to_heliopass(service, c, a) {
             report.deferred.push(c.id.clone());
             continue;
         }
@@ -438,21 +441,25 @@ pub async fn reconcile_once(service: &CorridorService) -> Result<PassReport, Cor
 }
 
 /// Whether the reconciler leaves unhealthy corridor `c` to heliopassd this
-/// pass: its rings lost lock and heliopassd has not recorded the hand-over
-/// (`RingLock=False/ReacquireFailed`) yet. Re-tuning the lasers or cycling
-/// the data path under a ring search would fight it, and acting on the
-/// recorded condition (not on heliopassd's live state) orders the hand-over
-/// for every watcher: the condition, then the repair. Bounded by
-/// [`tuning::HANDOVER_WAIT`] of real time, should heliopassd have stopped.
+/// pass: its rings lost lock (or the tracking loop holds their ports right
+/// now, so whether they did cannot be read) and heliopassd has not recorded
+/// the hand-over (`RingLock=False/ReacquireFailed`) yet. Re-tuning the
+/// lasers or cycling the data path under a ring search would fight it, and
+/// acting on the recorded condition (not on heliopassd's live state) orders
+/// the hand-over for every watcher: the condition, then the repair. Bounded
+/// by [`tuning::HANDOVER_WAIT`] of real time, should heliopassd have
+/// stopped. Rings read as locked (or untracked) leave the lanes to corrd.
 fn left_to_heliopass(
     service: &CorridorService,
     c: &Corridor,
     a: &corridor_model::corridor::CorridorAssignment,
 ) -> bool {
-    let unlocked = service
-        .tuning()
-        .and_then(|t| t.tuning(&a.ports, &a.module_lanes))
-        .is_some_and(|t| !t.reacquiring.is_empty() || !t.handed_over.is_empty());
+    let unlocked = service.tuning().is_some_and(|t| {
+        matches!(
+            t.ring_lock(&a.ports, &a.module_lanes),
+            tuning::RingLockView::Unlocked | tuning::RingLockView::Unknown
+        )
+    });
     let handed_over = c
         .meta
         .condition(tuning::RING_LOCK)

@@ -34,6 +34,24 @@ pub trait LaneTuning: Send + Sync + fmt::Debug {
     /// rings' heaters across the lane on purpose, so what a reading shows meanwhile is
     /// not a fault for corrd to repair.
     fn calibrating(&self, ports: &[String]) -> bool;
+
+    /// Whether the rings of `lanes` on `ports` hold lock, as far as can be read without
+    /// waiting: [`RingLockView::Unknown`] while the tracking loop or a calibration holds
+    /// one of the ports (its state is changing under them).
+    fn ring_lock(&self, ports: &[String], lanes: &[u8]) -> RingLockView;
+}
+
+/// The lock state of a corridor's rings, as corrd's reconciler sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RingLockView {
+    /// HELIOPASS drives none of these rings.
+    NotTracked,
+    /// Every ring is locked on its lane.
+    Locked,
+    /// Some ring lost lock (re-acquiring, or handed over).
+    Unlocked,
+    /// A port is held by the tracking loop or a calibration right now.
+    Unknown,
 }
 
 /// Condition type of a corridor whose rings HELIOPASS tracks.

@@ -37,7 +37,7 @@ use corridor_model::units::{Celsius, Seconds};
 use thiserror::Error;
 
 use crate::Caller;
-use crate::corridors::tuning::{LaneTuning, TuningState};
+use crate::corridors::tuning::{LaneTuning, RingLockView, TuningState};
 use crate::corridors::{CorridorError, CorridorService};
 use crate::error::error_chain;
 use crate::ids::new_id;
@@ -651,6 +651,27 @@ impl LaneTuning for HelioService {
 
     fn calibrating(&self, ports: &[String]) -> bool {
         ports.iter().any(|p| self.is_busy(p))
+    }
+
+    fn ring_lock(&self, ports: &[String], lanes: &[u8]) -> RingLockView {
+        let budget = self.settings().reacquire_periods;
+        let mut view = RingLockView::NotTracked;
+        for port in ports {
+            let Some(control) = lock(&self.ports).get(port).cloned() else {
+                continue;
+            };
+            let Ok(c) = control.try_lock() else {
+                return RingLockView::Unknown;
+            };
+            match c.tuning(port, lanes, budget) {
+                Some(t) if !t.reacquiring.is_empty() || !t.handed_over.is_empty() => {
+                    view = RingLockView::Unlocked;
+                }
+                Some(_) if view == RingLockView::NotTracked => view = RingLockView::Locked,
+                _ => {}
+            }
+        }
+        view
     }
 
     fn tuning(&self, ports: &[String], lanes: &[u8]) -> Option<TuningState> {
