@@ -620,7 +620,7 @@ async fn a_dry_run_shows_the_plan_and_commits_nothing() {
 /// budget adds up (launch minus every loss is the received power, minus the
 /// required power the margin), every term names its source, and the
 /// pre-FEC BER is the one the lane's telemetry reports. Another domain's
-/// corridor is a 404, a released one a 409 naming why.
+/// corridor is a 404, one whose link is cut a 409 naming the dark lanes.
 #[tokio::test]
 async fn the_physics_decoder_adds_up_and_matches_the_telemetry() {
     let server = start_in(None).await;

@@ -11,13 +11,12 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::observability::{PROMETHEUS_INSTALL_HINT, Spans, otlp_receiver, promtool_check};
+use common::observability::{Prometheus, Spans, otlp_receiver, promtool_check};
 use common::process::{self, Corridord, free_port};
-use serde_json::{Value, json};
+use serde_json::json;
 
 /// Every wait in this test is bounded by this.
 const WAIT: Duration = Duration::from_secs(30);
@@ -83,104 +82,42 @@ async fn scrape(client: &reqwest::Client, base: &str, accept: Option<&str>) -> S
     response.text().await.unwrap()
 }
 
-/// A Prometheus child with exemplar storage, scraping `target` over plain
-/// HTTP every second; killed by its pid when dropped.
-struct Prometheus {
-    child: Child,
-    base: String,
-    log: std::path::PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl Prometheus {
-    fn start(target: &str) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let config = format!(
-            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n  - job_name: corridord\n    static_configs:\n      - targets: [\"{target}\"]\n"
-        );
-        let config_path = dir.path().join("prometheus.yml");
-        std::fs::write(&config_path, config).unwrap();
-        let port = free_port();
-        let log = dir.path().join("prometheus.log");
-        let child = Command::new("prometheus")
-            .arg(format!("--config.file={}", config_path.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.path().join("data").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .arg("--enable-feature=exemplar-storage")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start prometheus ({e}): {PROMETHEUS_INSTALL_HINT}"));
-        Prometheus {
-            child,
-            base: format!("http://127.0.0.1:{port}"),
-            log,
-            _dir: dir,
-        }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// The trace ids of the exemplars Prometheus stored for `selector` in
-    /// the last ten minutes, once it has any (at most [`WAIT`]).
-    async fn exemplar_trace_ids(
-        &mut self,
-        client: &reqwest::Client,
-        selector: &str,
-    ) -> Vec<String> {
-        let started = Instant::now();
-        loop {
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_secs_f64();
-            let answer: Option<Value> = match client
-                .get(format!("{}/api/v1/query_exemplars", self.base))
-                .query(&[
+/// The trace ids of the exemplars Prometheus stored for `selector` in the
+/// last ten minutes, once it has any (at most [`WAIT`]).
+async fn exemplar_trace_ids(
+    prometheus: &mut Prometheus,
+    client: &reqwest::Client,
+    selector: &str,
+) -> Vec<String> {
+    prometheus
+        .poll(
+            client,
+            "/api/v1/query_exemplars",
+            || {
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_secs_f64();
+                vec![
                     ("query", selector.to_owned()),
                     ("start", format!("{:.3}", now - 600.0)),
                     ("end", format!("{:.3}", now + 60.0)),
-                ])
-                .send()
-                .await
-            {
-                Ok(response) => response.json().await.ok(),
-                Err(_) => None,
-            };
-            let ids: Vec<String> = answer
-                .iter()
-                .flat_map(|a| a["data"].as_array().into_iter().flatten())
-                .flat_map(|series| series["exemplars"].as_array().into_iter().flatten())
-                .filter_map(|e| e["labels"]["trace_id"].as_str().map(str::to_owned))
-                .collect();
-            if !ids.is_empty() {
-                return ids;
-            }
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("prometheus exited ({status}):\n{}", self.log());
-            }
-            assert!(
-                started.elapsed() < WAIT,
-                "no exemplar for {selector} after {WAIT:?} (last answer {answer:?}); prometheus log:\n{}",
-                self.log()
-            );
-            tokio::time::sleep(Duration::from_millis(250)).await;
-        }
-    }
-}
-
-impl Drop for Prometheus {
-    fn drop(&mut self) {
-        // SIGKILL to this child's pid only; its data are a temporary
-        // directory, nothing to flush.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+                ]
+            },
+            WAIT,
+            &format!("exemplar for {selector}"),
+            |answer| {
+                let ids: Vec<String> = answer["data"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .flat_map(|series| series["exemplars"].as_array().into_iter().flatten())
+                    .filter_map(|e| e["labels"]["trace_id"].as_str().map(str::to_owned))
+                    .collect();
+                (!ids.is_empty()).then_some(ids)
+            },
+        )
+        .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -267,13 +204,19 @@ async fn a_granted_corridor_leaves_its_trace_id_on_the_latency_buckets() {
     );
 
     // Prometheus itself reads and stores them.
-    let mut prometheus = Prometheus::start(corridord.addr());
-    let stored = prometheus
-        .exemplar_trace_ids(
-            &client,
-            "corridor_admission_duration_seconds_bucket{resource=\"corridor\"}",
-        )
-        .await;
+    let mut prometheus = Prometheus::start(
+        &format!(
+            "    static_configs:\n      - targets: [\"{}\"]\n",
+            corridord.addr()
+        ),
+        &["--enable-feature=exemplar-storage"],
+    );
+    let stored = exemplar_trace_ids(
+        &mut prometheus,
+        &client,
+        "corridor_admission_duration_seconds_bucket{resource=\"corridor\"}",
+    )
+    .await;
     assert!(
         stored.contains(&admission),
         "Prometheus stored {stored:?}, not {admission}"

@@ -11,13 +11,11 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 mod common;
 
-use common::observability::{PROMETHEUS_INSTALL_HINT, promtool_check};
-use common::process::free_port;
+use common::observability::{Prometheus, promtool_check};
 use common::rfc;
 use common::server::{Options, Server};
 use corridor_pki::Principal;
@@ -495,28 +493,17 @@ async fn a_scrape_out_of_time_leaves_out_the_telemetry_it_could_not_read_and_say
     f.server.stop().await;
 }
 
-/// A Prometheus child, killed by its pid when dropped (also on a failed
-/// assertion), with its data directory in a temporary directory.
-struct Prometheus {
-    child: Child,
-    base: String,
-    log: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl Prometheus {
-    /// Starts Prometheus scraping `target` every second over mTLS as
-    /// `principal` of the PKI in `state_dir`.
-    fn start(target: std::net::SocketAddr, state_dir: &Path, principal: &Principal) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let pki = corridor_pki::PkiPaths::in_state_dir(state_dir);
-        let config = format!(
-            r#"global:
-  scrape_interval: 1s
-  scrape_timeout: 1s
-scrape_configs:
-  - job_name: corridord
-    scheme: https
+/// Prometheus scraping corridord at `target` every second over mTLS as
+/// `principal` of the PKI in `state_dir`.
+fn prometheus_over_mtls(
+    target: std::net::SocketAddr,
+    state_dir: &Path,
+    principal: &Principal,
+) -> Prometheus {
+    let pki = corridor_pki::PkiPaths::in_state_dir(state_dir);
+    Prometheus::start(
+        &format!(
+            r#"    scheme: https
     tls_config:
       ca_file: {ca}
       cert_file: {cert}
@@ -527,77 +514,30 @@ scrape_configs:
             ca = pki.ca_cert().display(),
             cert = pki.client_cert(principal).display(),
             key = pki.client_key(principal).display(),
-        );
-        let config_path = dir.path().join("prometheus.yml");
-        std::fs::write(&config_path, config).unwrap();
-        let port = free_port();
-        let log = dir.path().join("prometheus.log");
-        let child = Command::new("prometheus")
-            .arg(format!("--config.file={}", config_path.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.path().join("data").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start prometheus ({e}): {PROMETHEUS_INSTALL_HINT}"));
-        Prometheus {
-            child,
-            base: format!("http://127.0.0.1:{port}"),
-            log,
-            _dir: dir,
-        }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// `GET /api/v1/query?query=expr`: the whole answer, or `None` while
-    /// Prometheus does not answer yet.
-    async fn query(&self, client: &reqwest::Client, expr: &str) -> Option<Value> {
-        let response = client
-            .get(format!("{}/api/v1/query", self.base))
-            .query(&[("query", expr)])
-            .send()
-            .await
-            .ok()?;
-        response.json().await.ok()
-    }
-
-    /// Queries `expr` until it returns a sample (at most [`WAIT`]).
-    async fn wait_for(&mut self, client: &reqwest::Client, expr: &str) -> Vec<Value> {
-        let started = Instant::now();
-        loop {
-            if let Some(answer) = self.query(client, expr).await
-                && answer["status"] == "success"
-                && let Some(result) = answer["data"]["result"].as_array()
-                && !result.is_empty()
-            {
-                return result.clone();
-            }
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("prometheus exited ({status}):\n{}", self.log());
-            }
-            assert!(
-                started.elapsed() < WAIT,
-                "no sample for {expr} after {WAIT:?}; prometheus log:\n{}",
-                self.log()
-            );
-            tokio::time::sleep(Duration::from_millis(250)).await;
-        }
-    }
+        ),
+        &[],
+    )
 }
 
-impl Drop for Prometheus {
-    fn drop(&mut self) {
-        // SIGKILL to this child's pid only; its data are a temporary
-        // directory, nothing to flush.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// Queries `expr` until it returns a sample (at most [`WAIT`]).
+async fn wait_for_sample(
+    prometheus: &mut Prometheus,
+    client: &reqwest::Client,
+    expr: &str,
+) -> Vec<Value> {
+    prometheus
+        .poll(
+            client,
+            "/api/v1/query",
+            || vec![("query", expr.to_owned())],
+            WAIT,
+            &format!("sample for {expr}"),
+            |answer| {
+                let result = answer["data"]["result"].as_array()?;
+                (answer["status"] == "success" && !result.is_empty()).then(|| result.clone())
+            },
+        )
+        .await
 }
 
 /// Every `expr` in a Grafana dashboard, wherever it sits (panels, rows,
@@ -787,24 +727,22 @@ fn the_expression_reader_finds_metric_names_and_skips_labels() {
 async fn prometheus_scrapes_corridord_over_mtls_and_every_dashboard_query_resolves() {
     let f = fixture().await;
     let mut prometheus =
-        Prometheus::start(f.server.addr(), f.server.state_dir(), &Principal::ReadOnly);
+        prometheus_over_mtls(f.server.addr(), f.server.state_dir(), &Principal::ReadOnly);
     let client = reqwest::Client::new();
 
     // The target is up: the scrape went through TLS with the read-only
     // client certificate and parsed.
-    let up = prometheus
-        .wait_for(&client, r#"up{job="corridord"} == 1"#)
-        .await;
+    let up = wait_for_sample(&mut prometheus, &client, r#"up{job="corridord"} == 1"#).await;
     assert_eq!(up.len(), 1, "{up:?}");
 
     // The lit corridor's series, by its id.
     let lit = f.lit.as_str();
-    let result = prometheus
-        .wait_for(
-            &client,
-            &format!(r#"corridor_corridor_post_fec_bit_error_ratio{{corridor="{lit}"}}"#),
-        )
-        .await;
+    let result = wait_for_sample(
+        &mut prometheus,
+        &client,
+        &format!(r#"corridor_corridor_post_fec_bit_error_ratio{{corridor="{lit}"}}"#),
+    )
+    .await;
     assert_eq!(result.len(), 1, "{result:?}");
     assert_eq!(result[0]["metric"]["corridor"], lit, "{result:?}");
     assert_eq!(result[0]["metric"]["source"], "model", "{result:?}");
@@ -812,16 +750,20 @@ async fn prometheus_scrapes_corridord_over_mtls_and_every_dashboard_query_resolv
     assert!(ber > 0.0 && ber < 1e-12, "{ber}");
     // The held corridor is known to Prometheus, with no BER.
     let held = f.held.as_str();
-    prometheus
-        .wait_for(
-            &client,
-            &format!(r#"corridor_corridor_status{{corridor="{held}",status="provisioning"}} == 1"#),
-        )
-        .await;
+    wait_for_sample(
+        &mut prometheus,
+        &client,
+        &format!(r#"corridor_corridor_status{{corridor="{held}",status="provisioning"}} == 1"#),
+    )
+    .await;
     let answer = prometheus
-        .query(
+        .api(
             &client,
-            &format!(r#"corridor_corridor_post_fec_bit_error_ratio{{corridor="{held}"}}"#),
+            "/api/v1/query",
+            &[(
+                "query",
+                format!(r#"corridor_corridor_post_fec_bit_error_ratio{{corridor="{held}"}}"#),
+            )],
         )
         .await
         .unwrap();
@@ -829,9 +771,7 @@ async fn prometheus_scrapes_corridord_over_mtls_and_every_dashboard_query_resolv
     assert_eq!(answer["data"]["result"], json!([]), "{answer}");
     // The bundle's floor and achieved bandwidth.
     let bundle = f.bundle.as_str();
-    prometheus
-        .wait_for(
-            &client,
+    wait_for_sample(&mut prometheus, &client,
             &format!(
                 r#"corridor_ffm_bundle_achieved_bandwidth_bytes_per_second{{bundle="{bundle}",source="model"}} >= on (bundle) corridor_ffm_bundle_floor_bandwidth_bytes_per_second"#
             ),
@@ -866,7 +806,10 @@ async fn prometheus_scrapes_corridord_over_mtls_and_every_dashboard_query_resolv
                 );
             }
             let query = runnable(&expr);
-            let answer = prometheus.query(&client, &query).await.unwrap();
+            let answer = prometheus
+                .api(&client, "/api/v1/query", &[("query", query.clone())])
+                .await
+                .unwrap();
             assert_eq!(
                 answer["status"],
                 "success",
@@ -877,7 +820,7 @@ async fn prometheus_scrapes_corridord_over_mtls_and_every_dashboard_query_resolv
             // but those that show only trouble (a bundle under its floor, a
             // failed read): a misspelt label value would show nothing.
             if !may_be_empty(&expr) {
-                prometheus.wait_for(&client, &query).await;
+                wait_for_sample(&mut prometheus, &client, &query).await;
             }
             checked += 1;
         }

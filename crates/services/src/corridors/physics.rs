@@ -86,7 +86,10 @@ fn lane_physics(port: &str, lane: u32, module_lane: u8, chain: &LaneChain) -> La
             chain.launch_dbm,
             "dBm",
             "the far end's laser for this lane: the port's nominal launch power with its seeded unit spread and any injected ageing".into(),
-            "topology (launch power per port); unit spread ±0.5 dB (assumption, hal LAUNCH_SPREAD_DB)",
+            &format!(
+                "topology (launch power per port); unit spread ±{} dB (assumption, hal LAUNCH_SPREAD_DB)",
+                corridor_hal::optical::twin::LAUNCH_SPREAD_DB
+            ),
         ),
         term(
             "propagation",
@@ -105,8 +108,11 @@ fn lane_physics(port: &str, lane: u32, module_lane: u8, chain: &LaneChain) -> La
             -l.couplers.0,
             "dB",
             format!(
-                "{} edge coupler(s) × 1.5 dB + {} grating coupler(s) × 3 dB",
-                p.couplers.edge, p.couplers.grating
+                "{} edge coupler(s) × {} dB + {} grating coupler(s) × {} dB",
+                p.couplers.edge,
+                corridor_physics::budget::EDGE_COUPLER_LOSS.0,
+                p.couplers.grating,
+                corridor_physics::budget::GRATING_COUPLER_LOSS.0
             ),
             "edge 1.5 dB (assumption inside ~1–2 dB) and grating 3 dB (assumption inside 1.5–5 dB), reference/photonics.md §2 Link budget",
         ),
@@ -115,8 +121,9 @@ fn lane_physics(port: &str, lane: u32, module_lane: u8, chain: &LaneChain) -> La
             -l.modulator.0,
             "dB",
             format!(
-                "Tx ring modulator insertion loss, plus {:.2} dB of the topology's coupler losses beyond the two 1.5 dB edge couplers",
-                chain.coupler_excess_db
+                "Tx ring modulator insertion loss, plus {:.2} dB of the topology's coupler losses beyond the two {} dB edge couplers",
+                chain.coupler_excess_db,
+                corridor_physics::budget::EDGE_COUPLER_LOSS.0
             ),
             "~1 dB through-port loss of a biased depletion ring modulator (assumption, SiCorridor); coupler losses from the topology",
         ),
@@ -124,7 +131,11 @@ fn lane_physics(port: &str, lane: u32, module_lane: u8, chain: &LaneChain) -> La
             "rings_through",
             -l.rings_through.0,
             "dB",
-            format!("{} off-resonance rings on the bus × 0.05 dB", p.rings_passed),
+            format!(
+                "{} off-resonance rings on the bus × {} dB",
+                p.rings_passed,
+                corridor_physics::SiCorridor::DEFAULT.losses.ring_through.0
+            ),
             "0.05 dB per off-resonance ring passed (assumption, SiCorridor)",
         ),
         term(
