@@ -107,6 +107,13 @@ impl Device {
         self
     }
 
+    /// The device with its own admission share (`0..=1`, checked when it joins a ledger).
+    #[must_use]
+    pub fn with_admission_share(mut self, share: f64) -> Self {
+        self.admission_share = Some(share);
+        self
+    }
+
     /// Whether a bundle for `host` (`None`: no host named) may use the device.
     #[must_use]
     pub fn reaches(&self, host: Option<&str>) -> bool {
@@ -276,6 +283,16 @@ pub enum Rejection {
     NotMigrating(String),
     #[error("decision taken at revision {decided}, ledger is at {current}")]
     Stale { decided: u64, current: u64 },
+    #[error(
+        "{device} cannot shrink to {bytes} bytes and {capacity} GB/s: its bundles hold {used_bytes} bytes and up to {granted} GB/s"
+    )]
+    ReachBelowHeld {
+        device: String,
+        bytes: u64,
+        capacity: MBps,
+        used_bytes: u64,
+        granted: MBps,
+    },
     #[error("invalid request: {0}")]
     Invalid(String),
 }
@@ -292,13 +309,38 @@ struct DeviceState {
     /// it holds stays booked until freed.
     #[serde(default)]
     offline: bool,
+    /// No fabric path gives its host reach (a pooled device's per-host slice without an
+    /// active path, see [`Ledger::set_reach`]): nothing new is placed on it; what it holds
+    /// stays booked.
+    #[serde(default)]
+    closed: bool,
 }
 
 impl DeviceState {
     /// Whether a new placement of class `class` for `host` may use this device.
     fn serves(&self, class: Tier, host: Option<&str>) -> bool {
-        self.device.tier == class && self.device.reaches(host) && !self.offline
+        self.device.tier == class && self.device.reaches(host) && !self.offline && !self.closed
     }
+
+    /// The device's admission capacity at `peak` MB/s.
+    fn capacity_at(&self, peak: MBps, config: LedgerConfig) -> u64 {
+        let share = self
+            .device
+            .admission_share
+            .unwrap_or(config.admission_share);
+        admission_capacity(peak, share)
+    }
+}
+
+/// Admission capacity of a device: ⌊peak × share⌋ MB/s.
+fn admission_capacity(peak: MBps, share: f64) -> u64 {
+    #[allow(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        clippy::cast_precision_loss
+    )]
+    let capacity = (peak.0 as f64 * share).floor() as u64;
+    capacity
 }
 
 /// Free bandwidth of a device over the segments a request lives in, and where it is least.
@@ -413,21 +455,68 @@ impl Ledger {
                 device.id
             )));
         }
-        #[allow(
-            clippy::cast_possible_truncation,
-            clippy::cast_sign_loss,
-            clippy::cast_precision_loss
-        )]
-        let capacity = (device.peak.0 as f64 * share).floor() as u64;
+        let capacity = admission_capacity(device.peak, share);
         self.devices.push(DeviceState {
             device,
             capacity,
             used_bytes: 0,
             granted: vec![0; self.segments.len()],
             offline: false,
+            closed: false,
         });
         self.revision += 1;
         Ok(())
+    }
+
+    /// Sets what device `id` offers, for a device whose reach comes and goes with fabric
+    /// paths (a pooled CXL device's slice for one host: the bytes of the host's logical
+    /// device and the bandwidth its paths guarantee). `Some((bytes, peak))` opens it with
+    /// those limits; `None` closes it: nothing new is placed on it, what it holds stays
+    /// booked and its limits stay as they were. Answers whether anything changed (`false`
+    /// for an unknown id too).
+    ///
+    /// # Errors
+    /// [`Rejection::ReachBelowHeld`] when the limits are below what the device's bundles
+    /// hold (bytes, or floors in any segment); the ledger is unchanged.
+    pub fn set_reach(&mut self, id: &str, reach: Option<(u64, MBps)>) -> Result<bool, Rejection> {
+        let config = self.config;
+        let Some(d) = self.devices.iter_mut().find(|d| d.device.id == id) else {
+            return Ok(false);
+        };
+        let Some((bytes, peak)) = reach else {
+            if d.closed {
+                return Ok(false);
+            }
+            d.closed = true;
+            self.revision += 1;
+            return Ok(true);
+        };
+        let capacity = d.capacity_at(peak, config);
+        let held = d.granted.iter().copied().max().unwrap_or(0);
+        if bytes < d.used_bytes || capacity < held {
+            return Err(Rejection::ReachBelowHeld {
+                device: id.to_string(),
+                bytes,
+                capacity: MBps(capacity),
+                used_bytes: d.used_bytes,
+                granted: MBps(held),
+            });
+        }
+        if !d.closed && d.device.bytes == bytes && d.device.peak == peak {
+            return Ok(false);
+        }
+        d.device.bytes = bytes;
+        d.device.peak = peak;
+        d.capacity = capacity;
+        d.closed = false;
+        self.revision += 1;
+        Ok(true)
+    }
+
+    /// Whether device `index` is closed (see [`Ledger::set_reach`]).
+    #[must_use]
+    pub fn is_closed(&self, index: usize) -> bool {
+        self.devices.get(index).is_some_and(|d| d.closed)
     }
 
     /// Marks device `id` gone from the fabric (`true`) or back (`false`): an offline device

@@ -205,6 +205,55 @@ fn an_offline_device_takes_nothing_new_and_keeps_what_it_holds() {
     l.verify().unwrap();
 }
 
+/// A pooled device's slice for one host: closed until a path gives it limits, refused a
+/// shrink below what its bundles hold, closed again without losing what it holds.
+#[test]
+fn a_slice_opens_with_its_path_and_never_shrinks_below_what_it_holds() {
+    let slice = Device::new("cxl-dev-001@h0", Tier::T2, 0, 0.0)
+        .reachable_from(["h0"])
+        .with_admission_share(1.0);
+    let mut l = ledger(vec![slice]);
+    let for_h0 = |floor: f64| {
+        let mut d = BundleDemand::new(GIB, Tier::T2, floor, MONDAY);
+        d.host = Some("h0".into());
+        d
+    };
+    assert!(l.set_reach("cxl-dev-001@h0", None).unwrap(), "closed now");
+    assert!(matches!(
+        l.admit(&for_h0(1.0)),
+        Err(Rejection::NoDevice(Tier::T2))
+    ));
+    // A path guarantees 32 GB/s and its logical device holds 64 GiB.
+    assert!(
+        l.set_reach("cxl-dev-001@h0", Some((64 * GIB, MBps::from_gbps(32.0))))
+            .unwrap()
+    );
+    assert_eq!(l.capacity(0), MBps(32_000), "the whole guarantee: share 1");
+    l.allocate("a", for_h0(30.0)).unwrap();
+    assert!(matches!(
+        l.admit(&for_h0(3.0)),
+        Err(Rejection::Bandwidth { .. })
+    ));
+    // Shrinking below the 30 GB/s held is refused and changes nothing.
+    let before = l.revision();
+    assert!(matches!(
+        l.set_reach("cxl-dev-001@h0", Some((64 * GIB, MBps::from_gbps(16.0)))),
+        Err(Rejection::ReachBelowHeld { .. })
+    ));
+    assert!(matches!(
+        l.set_reach("cxl-dev-001@h0", Some((GIB / 2, MBps::from_gbps(32.0)))),
+        Err(Rejection::ReachBelowHeld { .. })
+    ));
+    assert_eq!(l.revision(), before);
+    // Closed (its path is going): nothing new, what it holds stays booked.
+    assert!(l.set_reach("cxl-dev-001@h0", None).unwrap());
+    assert!(l.admit(&for_h0(1.0)).is_err());
+    assert_eq!(l.used_bytes(0), GIB);
+    l.free("a").unwrap();
+    l.verify().unwrap();
+    assert!(!l.set_reach("cxl-dev-999@h0", None).unwrap(), "unknown id");
+}
+
 #[test]
 fn split_weights_follow_free_bandwidth() {
     let mut l = ledger(t2(3, 100.0)); // 70 GB/s admissible each
