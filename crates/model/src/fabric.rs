@@ -187,6 +187,10 @@ pub enum PathStatus {
     Programming,
     Active,
     Degraded,
+    /// A `DELETE` is checking that no memory bundle lives on what the path gives its
+    /// host: memqosd places nothing new through it meanwhile. It goes back to its earlier
+    /// status if bundles are found (the `DELETE` answers 409), or is released.
+    Releasing,
     Released,
     Failed,
 }

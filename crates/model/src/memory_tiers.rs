@@ -138,6 +138,25 @@ pub struct MemoryTierDevice {
     pub admission_gbs: GigabytesPerSecond,
     /// Admitted floors and what is left, per policy window.
     pub windows: Vec<WindowFloors>,
+    /// Present on a host's slice of a pooled CXL device (id `{device}@{host}`), whose
+    /// memory the host reaches only through fabric paths: `capacity_bytes` is then the
+    /// host's logical device (all of a single-logical device) and `bandwidth_GBs` and
+    /// `admission_GBs` the sum of its active paths' guaranteed bandwidth.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fabric_slice: Option<FabricSlice>,
+}
+
+/// A host's slice of a pooled CXL device.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct FabricSlice {
+    /// The pooled device.
+    #[schema(example = "cxl-dev-001")]
+    pub device: String,
+    #[schema(example = "h0")]
+    pub host: String,
+    /// Whether an active fabric path from the host to the device opens the slice now;
+    /// closed, nothing new is placed on it (what it holds stays booked).
+    pub open: bool,
 }
 
 /// `GET /v1/ffm/tiers`: memqosd's admission ledger as one consistent

@@ -209,6 +209,16 @@ async fn watch_streams_changes_after_the_list_revision() {
 async fn the_rfc_path_example_works_verbatim_and_a_full_port_is_named() {
     let server = Server::start().await;
     let http = server.admin();
+    // The default twin starts with h0's standing paths to its pooled memory (they hold
+    // 256 Gb/s on cxl-dev-001's port and 128 on cxl-dev-002's).
+    let standing: Vec<Value> = json(&server, "/v1/fabman/paths").await;
+    assert!(
+        standing
+            .iter()
+            .all(|p| p["source_device"] == "h0" && p["status"] == "active"),
+        "{standing:?}"
+    );
+    let ports_before: Vec<Value> = json(&server, "/v1/fabman/ports").await;
     let post = |body: String| {
         http.post(server.url("/v1/fabman/paths"))
             .header("content-type", "application/json")
@@ -233,9 +243,9 @@ async fn the_rfc_path_example_works_verbatim_and_a_full_port_is_named() {
     let one: Value = json(&server, &location).await;
     assert_eq!(one["id"], path["id"]);
     let all: Vec<Value> = json(&server, "/v1/fabman/paths").await;
-    assert_eq!(all.len(), 1);
+    assert_eq!(all.len(), standing.len() + 1);
 
-    // cxl-dev-002's port admits 192 Gb/s; 50 are held: 150 more is 8 short.
+    // cxl-dev-002's port admits 192 Gb/s; 128 + 50 are held: 150 more is 136 short.
     let greedy = rfc::PATH
         .replace("\"min_bandwidth_gbps\": 50", "\"min_bandwidth_gbps\": 150")
         .replace("\"bandwidth_gbps\": 64", "\"bandwidth_gbps\": 150");
@@ -243,11 +253,11 @@ async fn the_rfc_path_example_works_verbatim_and_a_full_port_is_named() {
     assert_problem(&full, 409);
     let detail = full.body["detail"].as_str().unwrap();
     assert!(
-        detail.contains("sw0/9") && detail.contains("short by 8.0"),
+        detail.contains("sw0/9") && detail.contains("short by 136.0"),
         "{detail}"
     );
     // The port the 409 names, as the ports list shows it: 192 admissible, 50 held by the
-    // path, 142 free; the source device's port (8) holds the same share.
+    // path and 128 by h0's, 14 free; the source device's port (8) holds 50 more.
     let ports: Vec<Value> = json(&server, "/v1/fabman/ports").await;
     let port = |switch: &str, number: u64| {
         ports
@@ -260,12 +270,28 @@ async fn the_rfc_path_example_works_verbatim_and_a_full_port_is_named() {
     assert_eq!(named["attached_to"], "cxl-dev-002");
     assert_eq!(named["attachment"], "device");
     assert_eq!(named["admissible_gbps"], 192.0);
-    assert_eq!(named["guaranteed_gbps"], 50.0);
-    assert_eq!(named["free_gbps"], 142.0);
-    assert_eq!(named["paths"], serde_json::json!([path["id"]]));
-    assert_eq!(port("sw0", 8)["guaranteed_gbps"], 50.0);
-    let untouched = ports.iter().filter(|p| p["guaranteed_gbps"] == 0.0).count();
-    assert_eq!(untouched, ports.len() - 2, "{ports:?}");
+    assert_eq!(named["guaranteed_gbps"], 178.0);
+    assert_eq!(named["free_gbps"], 14.0);
+    assert!(
+        named["paths"].as_array().unwrap().contains(&path["id"]),
+        "{named}"
+    );
+    assert_eq!(port("sw0", 8)["guaranteed_gbps"], 306.0);
+    // Every other port is as the standing paths left it.
+    for before in &ports_before {
+        let (switch, number) = (
+            before["switch_id"].as_str().unwrap(),
+            before["port"].as_u64().unwrap(),
+        );
+        if switch == "sw0" && (number == 8 || number == 9) {
+            continue;
+        }
+        assert_eq!(
+            port(switch, number)["guaranteed_gbps"],
+            before["guaranteed_gbps"],
+            "{switch}/{number}"
+        );
+    }
 
     // Unknown device: 422 naming the field.
     let unknown = Reply::read(
@@ -283,11 +309,21 @@ async fn the_rfc_path_example_works_verbatim_and_a_full_port_is_named() {
     assert_eq!(deleted["status"], "released");
     assert_problem(&reply(&server, &location).await, 404);
     let ports: Vec<Value> = json(&server, "/v1/fabman/ports").await;
-    assert!(
-        ports
-            .iter()
-            .all(|p| p["guaranteed_gbps"] == 0.0 && p["paths"] == serde_json::json!([])),
-        "released path still held: {ports:?}"
+    let held = |list: &[Value]| -> Vec<(Value, Value, Value)> {
+        list.iter()
+            .map(|p| {
+                (
+                    p["switch_id"].clone(),
+                    p["port"].clone(),
+                    p["paths"].clone(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(
+        held(&ports),
+        held(&ports_before),
+        "released path still held"
     );
     server.stop().await;
 }

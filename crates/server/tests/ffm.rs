@@ -453,12 +453,27 @@ async fn sixty_four_clients_never_over_admit() {
         }
     }
     let topology = &server.plane().topology;
+    let (paths, _) = server.plane().paths.registry().list_all().await.unwrap();
     for (device, floor_mbps) in &floors {
-        let gbs = match topology.memory_device(device) {
-            Some((_, memory)) => memory.bandwidth_gbs.0,
-            None => topology.cxl_device(device).unwrap().bandwidth_gbs.0,
+        let cap_mbps = match device.split_once('@') {
+            // A host's slice of a pooled device: what the host's paths to it guarantee.
+            Some((pooled, host)) => {
+                paths
+                    .iter()
+                    .filter(|p| p.source_device == host && p.target_device == pooled)
+                    .map(|p| p.qos.min_bandwidth_gbps.get())
+                    .sum::<f64>()
+                    / 8.0
+                    * 1000.0
+            }
+            None => {
+                let gbs = match topology.memory_device(device) {
+                    Some((_, memory)) => memory.bandwidth_gbs.0,
+                    None => topology.cxl_device(device).unwrap().bandwidth_gbs.0,
+                };
+                corridor_services::ffm::DEFAULT_ADMISSION_SHARE * gbs * 1000.0
+            }
         };
-        let cap_mbps = corridor_services::ffm::DEFAULT_ADMISSION_SHARE * gbs * 1000.0;
         assert!(
             *floor_mbps as f64 <= cap_mbps + 1.0,
             "{device}: {floor_mbps} MB/s of floors granted, its share is {cap_mbps} MB/s"
@@ -709,13 +724,22 @@ async fn tiers_show_admitted_floors_per_window_as_bundles_come_and_go() {
         assert_eq!(d["source"], "model", "{d}");
         assert_eq!(d["bandwidth_GBs"]["origin"], "twin", "{d}");
         assert!(!d["basis"]["rule"].as_str().unwrap().is_empty(), "{d}");
-        assert!(d["capacity_bytes"].as_u64().unwrap() > 0, "{d}");
+        // A slice no path opens (another host's share of a pooled device) has nothing.
+        let closed = d["fabric_slice"]["open"] == false;
+        assert_eq!(d["capacity_bytes"].as_u64().unwrap() == 0, closed, "{d}");
         // No policy yet: one window, the whole week, nothing admitted.
         assert_eq!(d["windows"].as_array().unwrap().len(), 1, "{d}");
         assert_eq!(d["windows"][0]["admitted_GBs"], 0.0, "{d}");
         let admission = d["admission_GBs"].as_f64().unwrap();
         let peak = d["bandwidth_GBs"]["value"].as_f64().unwrap();
-        assert!((admission - 0.75 * peak).abs() < 0.01, "{d}");
+        // A host's slice of a pooled device admits all its paths guarantee; a device of its
+        // own, the admission share of its peak.
+        let share = if d["fabric_slice"].is_object() {
+            1.0
+        } else {
+            0.75
+        };
+        assert!((admission - share * peak).abs() < 0.01, "{d}");
         assert_eq!(d["windows"][0]["available_GBs"], d["admission_GBs"], "{d}");
     }
     let t2 = before["devices"]

@@ -344,14 +344,16 @@ async fn a_scrape_passes_promtool_and_shows_what_each_resource_holds() {
         ),
         50e9 / 8.0
     );
-    for port in ["8", "9"] {
+    // h0's standing paths hold 256 Gb/s on cxl-dev-001's port (8) and 128 on
+    // cxl-dev-002's (9); the path adds its 50 on both.
+    for (port, standing_gbps) in [("8", 256e9), ("9", 128e9)] {
         let with = [("switch", "sw0"), ("port", port)];
         assert_eq!(
             one(
                 "corridor_fabric_port_guaranteed_bandwidth_bytes_per_second",
                 &with
             ),
-            50e9 / 8.0,
+            (standing_gbps + 50e9) / 8.0,
             "sw0/{port}"
         );
         let admissible = one(
@@ -363,7 +365,7 @@ async fn a_scrape_passes_promtool_and_shows_what_each_resource_holds() {
                 "corridor_fabric_port_free_bandwidth_bytes_per_second",
                 &with
             ),
-            admissible - 50e9 / 8.0,
+            admissible - (standing_gbps + 50e9) / 8.0,
             "sw0/{port}"
         );
     }

@@ -138,7 +138,9 @@ async fn main() {
     let dir = tempfile::tempdir().unwrap();
     let store: Arc<dyn StateStore> =
         Arc::new(RedbStore::open(dir.path().join("state.redb"), RedbOptions::default()).unwrap());
-    let topology = Topology::default_twin();
+    // An empty fabric, as before the twin had standing paths: the ports' whole admissible
+    // bandwidth is the benchmark's.
+    let topology = Topology::default_twin().without_standing_paths();
     let clock = Arc::new(ManualClock::new(topology.twin().start_time));
     let plane = Arc::new(
         ControlPlane::start(store, Arc::new(topology), clock)

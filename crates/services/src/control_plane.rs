@@ -195,6 +195,32 @@ impl ControlPlane {
         ));
         let tuning: Arc<dyn crate::corridors::tuning::LaneTuning> = heliopass.clone();
         corridors.attach_tuning(&tuning);
+        let paths = Arc::new(PathService::new(
+            Arc::clone(&store),
+            &topology,
+            fabric
+                .as_ref()
+                .map(|twin| twin.endpoints())
+                .unwrap_or_default(),
+            FM_API_TIMEOUT,
+            Arc::clone(&clocks.wall),
+        ));
+        // Where fabmand programs the switches, a host's pooled memory is what its paths
+        // give it: the standing paths first, so memqosd opens their slices before it
+        // restores the bundles on them.
+        if fabric.is_some() {
+            paths
+                .ensure_standing(&topology)
+                .await
+                .map_err(|e| ServiceError::Startup {
+                    service: "fabmand",
+                    message: format!(
+                        "the topology's standing fabric paths: {}",
+                        crate::error::error_chain(&e)
+                    ),
+                })?;
+            ffm.follow_fabric_paths = true;
+        }
         let ffm = FfmService::start(
             Arc::clone(&store),
             Arc::clone(&clocks.wall),
@@ -211,16 +237,6 @@ impl ControlPlane {
             },
         })?;
         let compat = Arc::new(CompatService::start(Arc::clone(&store)).await?);
-        let paths = Arc::new(PathService::new(
-            Arc::clone(&store),
-            &topology,
-            fabric
-                .as_ref()
-                .map(|twin| twin.endpoints())
-                .unwrap_or_default(),
-            FM_API_TIMEOUT,
-            Arc::clone(&clocks.wall),
-        ));
         corridors.attach_trust(attestation.clone());
         ffm.attach_trust(attestation.clone());
         Ok(ControlPlane {

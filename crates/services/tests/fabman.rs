@@ -23,7 +23,8 @@ async fn plane() -> (ControlPlane, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let store: Arc<dyn StateStore> =
         Arc::new(RedbStore::open(dir.path().join("state.redb"), RedbOptions::default()).unwrap());
-    let topology = Topology::default_twin();
+    // These tests admit paths on an empty fabric (memqosd's tests cover the standing ones).
+    let topology = Topology::default_twin().without_standing_paths();
     let clock = Arc::new(ManualClock::new(topology.twin().start_time));
     let plane = ControlPlane::start(store, Arc::new(topology), clock)
         .await

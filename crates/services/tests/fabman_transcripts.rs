@@ -177,7 +177,7 @@ async fn record(name: &str, request: FabricPathRequest) {
     let dir = tempfile::tempdir().unwrap();
     let store: Arc<dyn StateStore> =
         Arc::new(RedbStore::open(dir.path().join("state.redb"), RedbOptions::default()).unwrap());
-    let topology = Topology::default_twin();
+    let topology = Topology::default_twin().without_standing_paths();
     let clock = Arc::new(ManualClock::new(topology.twin().start_time));
     let plane = ControlPlane::start(store, Arc::new(topology), clock)
         .await

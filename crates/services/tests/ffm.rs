@@ -7,10 +7,14 @@ use std::os::unix::net::UnixStream;
 use std::sync::Arc;
 
 use corridor_hal::{ManualClock, Topology};
+use corridor_model::corridor::QosPriority;
+use corridor_model::fabric::{FabricPath, FabricPathRequest, FabricQos, PathType};
 use corridor_model::ffm::FfmBundle;
 use corridor_model::ffm::{BandwidthPatch, FfmAllocRequest, LatencyClass, Persistence};
 use corridor_model::units::{Bytes, GigabytesPerSecond};
+use corridor_model::units::{Gbps, Nanoseconds};
 use corridor_pki::Principal;
+use corridor_services::fabman::PathError;
 use corridor_services::ffm::{FfmConfig, FfmError, handoff};
 use corridor_services::{Caller, ControlPlane};
 use corridor_store::{RedbOptions, RedbStore, StateStore};
@@ -384,8 +388,9 @@ async fn policies_shape_admission_and_are_refused_when_they_over_commit() {
         .await
         .unwrap();
     }
-    // "min 100 GB/s 20:00–08:00" would put each at 100 GB/s at night, more
-    // than its device's 48 GB/s. Refused, naming the window.
+    // Both land on h0's largest slice, cxl-dev-003@h0 (75 GB/s, what h0's path to it
+    // guarantees). "min 100 GB/s 20:00–08:00" would put each at 100 GB/s at night, more
+    // than that. Refused, naming the window.
     let err = plane
         .ffm
         .create_policy(&tenant("tenantA"), policy(100.0, "UTC"))
@@ -403,20 +408,22 @@ async fn policies_shape_admission_and_are_refused_when_they_over_commit() {
             .items
             .is_empty()
     );
-    // 40 GB/s at night fits (each bundle stays on its 48 GB/s device) and
-    // then shapes admission: a new tenantA bundle counts 40 GB/s at night,
-    // of the 70 GB/s T2 has left then, so only one more fits.
+    // 35 GB/s at night fits (70 of the slice's 75) and then shapes admission: a new
+    // tenantA bundle counts 35 GB/s at night, of the 80 GB/s h0's T2 has left then
+    // (150 − 70), so two more fit and a third does not.
     let created = plane
         .ffm
-        .create_policy(&tenant("tenantA"), policy(40.0, "Etc/GMT-1"))
+        .create_policy(&tenant("tenantA"), policy(35.0, "Etc/GMT-1"))
         .await
         .unwrap();
-    alloc(
-        &plane,
-        request(1 << 20, LatencyClass::T2, 1.0, Persistence::None),
-    )
-    .await
-    .unwrap();
+    for _ in 0..2 {
+        alloc(
+            &plane,
+            request(1 << 20, LatencyClass::T2, 1.0, Persistence::None),
+        )
+        .await
+        .unwrap();
+    }
     assert!(matches!(
         alloc(
             &plane,
@@ -1069,7 +1076,11 @@ async fn degraded_reason(plane: &ControlPlane, id: &str, reason: &str) -> FfmBun
 async fn bundles_follow_their_devices_out_of_the_fabric_and_back() {
     let dir = tempfile::tempdir().unwrap();
     let plane = plane(dir.path()).await;
-    // h2 has no CXL memory of its own: its T2 bundles land on pooled devices.
+    // h2 has no CXL memory of its own: its T2 bundles land on the pooled devices its paths
+    // reach, 12 GB/s on each.
+    for device in ["cxl-dev-001", "cxl-dev-003"] {
+        open_path(&plane, "h2", device, 96.0).await;
+    }
     let mut on_pool = request(1 << 30, LatencyClass::T2, 1.0, Persistence::None);
     on_pool.host = Some("h2".into());
     let (bundle, _) = alloc(&plane, on_pool.clone()).await.unwrap();
@@ -1083,7 +1094,7 @@ async fn bundles_follow_their_devices_out_of_the_fabric_and_back() {
     // A heavier bundle on the other pooled device: left alone, the next
     // placements would prefer `gone`, which keeps more headroom.
     let mut heavy = on_pool.clone();
-    heavy.bandwidth_floor_gbs = GigabytesPerSecond(10.0);
+    heavy.bandwidth_floor_gbs = GigabytesPerSecond(5.0);
     let (heavy, _) = alloc(&plane, heavy).await.unwrap();
     assert!(heavy.placement.iter().all(|p| p.node != gone));
     let faults = plane.fabric.as_ref().expect("switch twins").faults();
@@ -1114,5 +1125,199 @@ async fn bundles_follow_their_devices_out_of_the_fabric_and_back() {
     assert_eq!(
         back.meta.condition("Degraded").unwrap().status,
         corridor_model::meta::ConditionStatus::False
+    );
+}
+
+/// A path from `host` to the pooled `device` guaranteeing `gbps` Gb/s, once memqosd has
+/// opened the host's slice with it (it follows the paths through a store watch).
+async fn open_path(plane: &ControlPlane, host: &str, device: &str, gbps: f64) -> FabricPath {
+    let path = plane
+        .paths
+        .create(FabricPathRequest {
+            source_device: host.into(),
+            target_device: device.into(),
+            path_type: PathType::Hbr,
+            bandwidth_gbps: Gbps(gbps),
+            latency_ns: Nanoseconds(300),
+            qos: FabricQos {
+                priority: QosPriority::Gold,
+                min_bandwidth_gbps: Gbps(gbps),
+                max_latency_ns: Nanoseconds(300),
+                pfc: false,
+                ecn: false,
+            },
+        })
+        .await
+        .unwrap();
+    slice_admits(plane, &format!("{device}@{host}"), Some(gbps / 8.0)).await;
+    path
+}
+
+/// Waits until the slice admits `gbs` GB/s of floors (`None`: until it is closed).
+async fn slice_admits(plane: &ControlPlane, slice: &str, gbs: Option<f64>) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let tiers = plane.ffm.tiers();
+        let device = tiers
+            .devices
+            .iter()
+            .find(|d| d.id == slice)
+            .unwrap_or_else(|| panic!("no slice {slice} in {:?}", tiers.devices));
+        let open = device.fabric_slice.as_ref().unwrap().open;
+        let now = open.then_some(device.admission_gbs.0);
+        if now == gbs {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{slice} admits {now:?} GB/s, not {gbs:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+fn on_host(host: &str, floor: f64) -> FfmAllocRequest {
+    let mut r = request(1 << 30, LatencyClass::T2, floor, Persistence::None);
+    r.host = Some(host.into());
+    r
+}
+
+/// h2 has no T2 memory of its own and no path: no T2 bundle. A path to cxl-dev-001 gives it
+/// what the path guarantees on its own LD and no more; the path cannot be deleted while a
+/// bundle lives on it (409 naming the bundle), and once the bundle is freed it can, and
+/// h2's T2 is gone again.
+#[tokio::test]
+async fn a_hosts_pooled_memory_is_what_its_paths_give_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let plane = plane(dir.path()).await;
+    assert!(matches!(
+        alloc(&plane, on_host("h2", 1.0)).await,
+        Err(FfmError::HostCannotReach { .. })
+    ));
+    // 80 Gb/s guaranteed: 10 GB/s of floors, on h2's LD of the MLD.
+    let path = open_path(&plane, "h2", "cxl-dev-001", 80.0).await;
+    let ld = path
+        .programming
+        .as_ref()
+        .unwrap()
+        .ld_allocation
+        .clone()
+        .unwrap();
+    let tiers = plane.ffm.tiers();
+    let slice = tiers
+        .devices
+        .iter()
+        .find(|d| d.id == "cxl-dev-001@h2")
+        .unwrap();
+    assert_eq!(slice.capacity_bytes, ld.capacity_bytes, "the host's LD");
+    let (bundle, _) = alloc(&plane, on_host("h2", 10.0)).await.unwrap();
+    assert_eq!(bundle.placement.len(), 1);
+    assert_eq!(bundle.placement[0].node, "cxl-dev-001");
+    assert!(matches!(
+        alloc(&plane, on_host("h2", 0.5)).await,
+        Err(FfmError::HostCannotReach { .. })
+    ));
+    // The path holds a live bundle's memory: its DELETE is refused and changes nothing.
+    let refused = plane.paths.delete(&path.id, None).await.unwrap_err();
+    assert!(
+        matches!(&refused, PathError::InUse { bundles, .. } if bundles == &vec![bundle.id.clone()]),
+        "{refused:?}"
+    );
+    let problem = refused.to_problem();
+    assert_eq!(
+        (problem.status, problem.reason.as_deref()),
+        (409, Some("PathInUse"))
+    );
+    let kept = plane.paths.registry().get(&path.id).await.unwrap();
+    assert_eq!(kept.status, corridor_model::fabric::PathStatus::Active);
+    slice_admits(&plane, "cxl-dev-001@h2", Some(10.0)).await;
+    // Freed, the path goes, and h2's T2 with it.
+    plane
+        .ffm
+        .delete(&tenant("tenantA"), &bundle.id, None)
+        .await
+        .unwrap();
+    plane.paths.delete(&path.id, None).await.unwrap();
+    slice_admits(&plane, "cxl-dev-001@h2", None).await;
+    assert!(matches!(
+        alloc(&plane, on_host("h2", 1.0)).await,
+        Err(FfmError::HostCannotReach { .. })
+    ));
+}
+
+/// Allocations through a path race its DELETE, round after round, on several threads: a
+/// path is only ever gone with no bundle on what it gave (checked from the grants in the
+/// store after each round), and every bundle an alloc was told about is on a path that
+/// still exists.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn no_bundle_outlives_its_path_under_racing_deletes() {
+    let dir = tempfile::tempdir().unwrap();
+    let plane = Arc::new(plane(dir.path()).await);
+    let (mut deleted, mut refused) = (0, 0);
+    for round in 0..30 {
+        let path = open_path(&plane, "h2", "cxl-dev-001", 80.0).await;
+        // Allocations and the DELETE each start after their own delay, so that across the
+        // rounds each goes first, and they overlap in between.
+        let (alloc_delay, delete_delay) = ((round % 6) * 400, ((round + 3) % 6) * 400);
+        let allocs: Vec<_> = (0..6)
+            .map(|_| {
+                let plane = Arc::clone(&plane);
+                tokio::spawn(async move {
+                    tokio::time::sleep(std::time::Duration::from_micros(alloc_delay)).await;
+                    alloc(&plane, on_host("h2", 0.5)).await
+                })
+            })
+            .collect();
+        let release = {
+            let plane = Arc::clone(&plane);
+            let id = path.id.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(std::time::Duration::from_micros(delete_delay)).await;
+                plane.paths.delete(&id, None).await
+            })
+        }
+        .await
+        .unwrap();
+        let mut granted = Vec::new();
+        for a in allocs {
+            if let Ok((bundle, _)) = a.await.unwrap() {
+                granted.push(bundle.id);
+            }
+        }
+        let on_slice =
+            corridor_services::ffm::reach::bundles_on(plane.store.as_ref(), "cxl-dev-001@h2")
+                .await
+                .unwrap();
+        match release {
+            Ok(_) => {
+                deleted += 1;
+                assert!(
+                    on_slice.is_empty(),
+                    "round {round}: path deleted with bundles {on_slice:?} on it"
+                );
+                assert!(
+                    granted.is_empty(),
+                    "round {round}: {granted:?} on a deleted path"
+                );
+            }
+            Err(PathError::InUse { .. }) => {
+                refused += 1;
+                for id in &granted {
+                    plane
+                        .ffm
+                        .delete(&tenant("tenantA"), id, None)
+                        .await
+                        .unwrap();
+                }
+                plane.paths.delete(&path.id, None).await.unwrap();
+            }
+            Err(other) => panic!("round {round}: {other:?}"),
+        }
+        slice_admits(&plane, "cxl-dev-001@h2", None).await;
+    }
+    // Both outcomes happened, so the race was run both ways.
+    assert!(
+        deleted > 0 && refused > 0,
+        "deleted {deleted}, refused {refused}"
     );
 }

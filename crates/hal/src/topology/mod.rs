@@ -30,7 +30,8 @@ pub use model::{
     AmbientProfile, AmbientStep, CxlDevice, CxlDeviceKind, CxlSwitch, FIXED_SPACINGS_GHZ,
     FLEX_CENTRE_GRANULARITY_GHZ, FLEX_SLOT_GRANULARITY_GHZ, GRID_ANCHOR_GHZ, Grid, GridKind, Host,
     LaserParameters, Link, Media, Medium, MemoryDevice, MemoryTier, Modulation, ModuleIdentity,
-    OpticalPort, PortPeer, PortRole, RingParameters, SwitchPort, TopologyDocument, TwinSettings,
+    OpticalPort, PortPeer, PortRole, RingParameters, StandingCxlPath, SwitchPort, TopologyDocument,
+    TwinSettings,
 };
 pub use units::{
     Bytes, Celsius, Dbm, Decibels, DecibelsPerCentimeter, GigabitsPerSecond, GigabytesPerSecond,
@@ -193,6 +194,20 @@ impl Topology {
     #[must_use]
     pub fn cxl_devices(&self) -> &[CxlDevice] {
         &self.doc.cxl_devices
+    }
+
+    /// The standing fabric paths fabmand creates at start (`[[cxl_paths]]`).
+    #[must_use]
+    pub fn standing_cxl_paths(&self) -> &[StandingCxlPath] {
+        &self.doc.cxl_paths
+    }
+
+    /// The same topology without standing fabric paths: a fabric that starts empty.
+    #[must_use]
+    pub fn without_standing_paths(&self) -> Self {
+        let mut doc = self.doc.clone();
+        doc.cxl_paths.clear();
+        Self { doc }
     }
 
     /// The CXL device with this id.

@@ -32,6 +32,10 @@ pub struct TopologyDocument {
     /// CXL Type-3 memory devices behind the switches.
     #[serde(default)]
     pub cxl_devices: Vec<CxlDevice>,
+    /// Standing fabric paths: fabmand creates each at start unless a path already joins
+    /// the same host and device (the paths a twin's hosts need for their pooled memory).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cxl_paths: Vec<StandingCxlPath>,
     /// Photonic transceiver ports on the hosts.
     #[serde(default)]
     pub optical_ports: Vec<OpticalPort>,
@@ -218,6 +222,19 @@ pub struct CxlDevice {
     pub latency_ns: Nanoseconds,
     /// Volatile or persistent media.
     pub media: Media,
+}
+
+/// A host-to-device fabric path the twin starts with (`[[cxl_paths]]`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StandingCxlPath {
+    /// The host (it must have an upstream port on the device's switch).
+    pub host: HostId,
+    /// The pooled device.
+    pub device: CxlDeviceId,
+    /// The guaranteed bandwidth, Gb/s: what the host's memory on the device may be
+    /// promised (memqosd admits floors up to it).
+    pub min_bandwidth_gbps: GigabitsPerSecond,
 }
 
 impl CxlDevice {

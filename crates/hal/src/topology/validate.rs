@@ -50,6 +50,7 @@ pub fn validate(doc: &TopologyDocument) -> Vec<Issue> {
     v.hosts();
     v.switches();
     v.devices();
+    v.standing_paths();
     v.optical_ports();
     v.links();
     v.ambient_profiles();
@@ -348,6 +349,55 @@ impl<'a> Validator<'a> {
             );
             self.device_attachment(dev, &p, &mut attachments);
             self.device_shape(dev, &p);
+        }
+    }
+
+    /// Each standing path joins a known host to a known device on a switch the host has an
+    /// upstream port on, with a positive guarantee, once per (host, device).
+    fn standing_paths(&mut self) {
+        let mut seen = FirstSeen::new();
+        let mut pairs = Vec::new();
+        for (i, path) in self.doc.cxl_paths.iter().enumerate() {
+            let p = format!("cxl_paths[{i}]");
+            self.require_positive(
+                path.min_bandwidth_gbps.get(),
+                format!("{p}.min_bandwidth_gbps"),
+                "min_bandwidth_gbps",
+            );
+            let Some(device) = self.doc.cxl_devices.iter().find(|d| d.id == path.device) else {
+                self.push(
+                    format!("{p}.device"),
+                    format!("unknown CXL device \"{}\"", path.device),
+                );
+                continue;
+            };
+            let cabled = self
+                .doc
+                .cxl_switches
+                .iter()
+                .filter(|s| s.id == device.switch)
+                .flat_map(|s| &s.ports)
+                .any(|port| {
+                    port.role == PortRole::Upstream
+                        && matches!(&port.connected_to, Some(PortPeer::Host(h)) if *h == path.host)
+                });
+            self.require(
+                cabled,
+                format!("{p}.host"),
+                format!(
+                    "host \"{}\" has no upstream port on switch \"{}\", which device \"{}\" hangs off",
+                    path.host, device.switch, path.device
+                ),
+            );
+            pairs.push((format!("{}/{}", path.host, path.device), p));
+        }
+        for (pair, p) in &pairs {
+            if let Some(first) = seen.check(pair, p) {
+                self.push(
+                    p.clone(),
+                    format!("a second standing path for {pair} (first: {first})"),
+                );
+            }
         }
     }
 

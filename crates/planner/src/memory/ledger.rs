@@ -558,6 +558,12 @@ impl Ledger {
         self.devices.iter().map(|d| &d.device)
     }
 
+    /// Device `index` as the ledger holds it now (its limits change with [`Ledger::set_reach`]).
+    #[must_use]
+    pub fn device(&self, index: usize) -> &Device {
+        &self.devices[index].device
+    }
+
     /// Admission capacity of device `index` (⌊peak × share⌋).
     #[must_use]
     pub fn capacity(&self, index: usize) -> MBps {

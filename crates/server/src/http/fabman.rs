@@ -18,7 +18,7 @@ use super::corridors::with_location;
 use super::extract::{IfMatch, IfMatchHeader, ListParams, ListQuery, StrictJson};
 use super::list::list_or_watch;
 use super::problem::ApiResult;
-use super::responses::{BodyProblems, IfMatchProblems, ListProblems, NotFoundProblem};
+use super::responses::{BodyProblems, ListProblems, NotFoundProblem};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -128,7 +128,8 @@ pub async fn get_path(
     responses(
         (status = 200, description = "Released", body = FabricPath),
         NotFoundProblem,
-        IfMatchProblems,
+        (status = 409, description = "If-Match names a stale resource_version (PreconditionFailed; re-read and retry), or memory bundles live on what the path gives its host (PathInUse, naming them: free or migrate them first; the path is left as it was)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "If-Match is not a resource_version the server returned", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "The capacity kept changing; retry", body = Problem, content_type = "application/problem+json"),
     )
 )]

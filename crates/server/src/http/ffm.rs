@@ -85,7 +85,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
     responses(
         (status = 201, description = "Allocated", body = FfmBundle,
             headers(("X-Ffm-Token" = String, description = "Token for the Unix-socket fd hand-off"))),
-        (status = 409, description = "Does not fit: names the host, the tier, the binding device and window", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Does not fit: names the host, the tier, the binding device and window (InsufficientCapacity; a host's pooled CXL memory is only what its fabric paths give it), or the fabric path under the placement kept being released while it was decided (FabricPathWithdrawn; retry)", body = Problem, content_type = "application/problem+json"),
         BodyProblems,
     )
 )]
@@ -278,7 +278,7 @@ pub async fn patch_ffm_bandwidth(
     responses(
         (status = 202, description = "Migration started", body = Operation),
         NotFoundProblem,
-        (status = 409, description = "Destination does not fit, or already migrating", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Destination does not fit (InsufficientCapacity), already migrating (MigrationInProgress)", body = Problem, content_type = "application/problem+json"),
         BodyProblems,
     )
 )]

@@ -106,7 +106,7 @@ impl Options {
         if let Some(store) = self.store {
             config.store = store;
         }
-        let daemon = Daemon::start(&config).await?;
+        let daemon = start_when_free(&config).await?;
         let base = daemon.base_url();
         let tls = daemon.tls();
         // The admin client most tests use, built once; under
@@ -128,6 +128,24 @@ impl Options {
 
     pub async fn start(self) -> Server {
         self.try_start().await.expect("corridord starts")
+    }
+}
+
+/// Starts a daemon; on a restart in the same process, waits (up to 5 s) for the previous
+/// one's store to close: its background tasks hold only weak handles between awaits, and
+/// drop the last strong one when they next wake, which may be just after `stop` returned.
+async fn start_when_free(config: &Config) -> Result<Daemon, StartError> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        match Daemon::start(config).await {
+            Err(StartError::Store {
+                source: corridor_store::StoreError::AlreadyOpen { .. },
+                ..
+            }) if std::time::Instant::now() < deadline => {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+            other => return other,
+        }
     }
 }
 

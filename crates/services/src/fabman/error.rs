@@ -38,6 +38,18 @@ pub enum PathError {
     #[error("no CXL switch answers FM API for this corridord: fabric paths cannot be programmed")]
     NoFabricManager,
 
+    /// Memory bundles live on what the path gives its host: releasing it would strand them.
+    #[error(
+        "path {path} gives host {host} the memory of {device} that bundles {} live on; free or migrate them first",
+        bundles.join(", ")
+    )]
+    InUse {
+        path: String,
+        host: String,
+        device: String,
+        bundles: Vec<String>,
+    },
+
     /// Admission kept losing compare-and-swap races.
     #[error("fabric capacity changed during {attempts} admission attempts; retry")]
     Contention { attempts: usize },
@@ -71,6 +83,7 @@ impl ToProblem for PathError {
             }
             PathError::NoFeasiblePath(_) => Problem::conflict("NoFeasiblePath", self.to_string()),
             PathError::NoFabricManager => Problem::conflict("NoFabricManager", self.to_string()),
+            PathError::InUse { .. } => Problem::conflict("PathInUse", self.to_string()),
             PathError::Program(ProgramError::DeviceTaken { .. }) => {
                 Problem::conflict("DeviceTaken", self.to_string())
             }

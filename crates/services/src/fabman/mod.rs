@@ -569,6 +569,9 @@ impl PathService {
             attempts += 1;
             let (path, kv) = self.paths.get_kv(id).await?;
             crate::registry::check_precondition::<FabricPath>(id, precondition, &kv)?;
+            let Some((path, kv)) = self.hold_for_release(path, kv).await? else {
+                continue;
+            };
             let view = LedgerView::read(self.store.as_ref()).await?;
             let response = self
                 .store
@@ -594,6 +597,109 @@ impl PathService {
         path.meta.updated_at = now;
         path.meta.resource_version = revision.to_string();
         Ok(path)
+    }
+
+    /// `host`'s slice of `device` in memqosd's ledger, if the path gives a host memory.
+    fn slice_of(&self, path: &FabricPath) -> Option<String> {
+        let source = self.map.graph.endpoint(&path.source_device)?;
+        (source.kind == EndpointKind::Host && self.map.devices.contains_key(&path.target_device))
+            .then(|| crate::ffm::reach::slice_id(&path.target_device, &path.source_device))
+    }
+
+    /// Before a path that gives a host memory is released: marks it `releasing` (so no
+    /// memqosd write placing memory through it can commit from then on, see
+    /// [`crate::ffm::reach`]), then reads memqosd's grants. Bundles on the host's slice
+    /// put the path back and answer [`PathError::InUse`]; none, and the marked path is
+    /// returned for the release to compare. `None`: the path changed meanwhile; try again.
+    async fn hold_for_release(
+        &self,
+        path: FabricPath,
+        kv: corridor_store::KeyValue,
+    ) -> Result<Option<(FabricPath, corridor_store::KeyValue)>, PathError> {
+        let Some(slice) = self.slice_of(&path) else {
+            return Ok(Some((path, kv)));
+        };
+        let before = path.status;
+        let now = self.clock.now();
+        let marked = self
+            .paths
+            .update(&path.id, Some(kv.mod_revision), |p| {
+                p.status = PathStatus::Releasing;
+                p.meta.updated_at = now;
+                Ok(())
+            })
+            .await;
+        let marked = match marked {
+            Ok(marked) => marked,
+            Err(ServiceError::StaleVersion { .. }) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        let bundles = crate::ffm::reach::bundles_on(self.store.as_ref(), &slice).await?;
+        let (path, kv) = self.paths.get_kv(&path.id).await?;
+        if kv.mod_revision.to_string() != marked.meta.resource_version {
+            return Ok(None);
+        }
+        if bundles.is_empty() {
+            return Ok(Some((path, kv)));
+        }
+        let restored = self
+            .paths
+            .update(&path.id, Some(kv.mod_revision), |p| {
+                p.status = before;
+                p.meta.updated_at = now;
+                Ok(())
+            })
+            .await;
+        if let Err(e) = restored {
+            tracing::warn!(path = %path.id, error = %crate::error::error_chain(&e), "a path kept from release could not be put back to its status");
+        }
+        Err(PathError::InUse {
+            path: path.id.clone(),
+            host: path.source_device.clone(),
+            device: path.target_device.clone(),
+            bundles,
+        })
+    }
+
+    /// Creates each of the topology's standing paths (`[[cxl_paths]]`) that no path joins
+    /// yet (a released or failed one does not count): the paths a twin's hosts need for
+    /// their pooled memory, made once and kept across restarts.
+    pub async fn ensure_standing(&self, topology: &Topology) -> Result<Vec<FabricPath>, PathError> {
+        let existing = self.all_paths().await?;
+        let mut created = Vec::new();
+        for standing in topology.standing_cxl_paths() {
+            let (host, device) = (standing.host.as_str(), standing.device.as_str());
+            let joined = existing.iter().any(|p| {
+                p.source_device == host
+                    && p.target_device == device
+                    && !matches!(p.status, PathStatus::Released | PathStatus::Failed)
+            });
+            if joined {
+                continue;
+            }
+            let latency = topology
+                .cxl_device(device)
+                .map_or(0, |d| d.latency_ns.get().ceil() as u64);
+            let gbps = standing.min_bandwidth_gbps.get();
+            let request = FabricPathRequest {
+                source_device: host.to_owned(),
+                target_device: device.to_owned(),
+                path_type: corridor_model::fabric::PathType::Hbr,
+                bandwidth_gbps: Gbps(gbps),
+                latency_ns: Nanoseconds(latency),
+                qos: corridor_model::fabric::FabricQos {
+                    priority: corridor_model::corridor::QosPriority::Gold,
+                    min_bandwidth_gbps: Gbps(gbps),
+                    max_latency_ns: Nanoseconds(latency),
+                    pfc: false,
+                    ecn: false,
+                },
+            };
+            let path = self.create(request).await?;
+            tracing::info!(path = %path.id, host, device, gbps, "standing fabric path created");
+            created.push(path);
+        }
+        Ok(created)
     }
 
     async fn unprogram(&self, path: &FabricPath) -> Result<(), PathError> {
@@ -642,6 +748,10 @@ impl PathService {
         *self.down.lock().expect("down ports") = down.clone();
         *self.discovered_at.lock().expect("discovery time") = Some(now);
         for path in self.all_paths().await? {
+            // A DELETE holds it: its status is the DELETE's to set.
+            if path.status == PathStatus::Releasing {
+                continue;
+            }
             let broken: Vec<String> = self
                 .path_ports(&path)
                 .into_iter()

@@ -37,6 +37,11 @@ pub struct DeviceInfo {
     pub peak_origin: FigureOrigin,
     /// Why the device has its tier (`GET /v1/ffm/tiers`).
     pub basis: TierBasis,
+    /// The device the memory is on: the ledger device's own id, or for a slice of a pooled
+    /// device ([`super::reach`]) the pooled device's.
+    pub physical: String,
+    /// The host whose slice of a pooled device this is (`None`: not a slice).
+    pub slice_host: Option<String>,
 }
 
 pub fn tier(class: LatencyClass) -> Tier {
@@ -100,6 +105,8 @@ pub fn devices(mut inventory: MemoryInventory) -> (Vec<DeviceInfo>, Vec<String>)
             source,
             peak_origin,
             basis: basis(node, tier, reference),
+            physical: node.id.clone(),
+            slice_host: None,
         });
     }
     (out, notes)

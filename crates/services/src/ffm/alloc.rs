@@ -17,6 +17,9 @@ use super::{BundleAndToken, FfmService, Live, admission, lock};
 use crate::ids::new_id;
 use crate::{Caller, ServiceError};
 
+/// Decisions tried when the fabric paths under a placement keep changing.
+const REACH_ATTEMPTS: usize = 3;
+
 impl FfmService {
     /// Allocates a bundle owned by [`Caller::owner_for`] the request's
     /// domain. The token comes back only if the caller may receive it.
@@ -43,27 +46,53 @@ impl FfmService {
             // Only memory the bundle's host reaches.
             host: Some(host.clone()),
         };
-        let placement = lock(&self.ledger)
-            .allocate(&id, planner_request.clone())
-            .map_err(|r| FfmError::for_host(&host, planner_request.latency_class, r))?;
-        match self
-            .commit(&mut bundle, &planner_request, &placement, now)
-            .await
-        {
-            Ok(()) => {
-                let token = self.token_for(caller, &bundle);
-                Ok(BundleAndToken {
-                    bundle: self.with_telemetry(bundle).await,
-                    token,
-                })
-            }
-            Err(e) => {
-                let _ = lock(&self.ledger).free(&id);
-                if bundle.persistence != Persistence::None {
-                    self.remove_persistent(&id, &bundle.security_domain);
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let placement = lock(&self.ledger)
+                .allocate(&id, planner_request.clone())
+                .map_err(|r| FfmError::for_host(&host, planner_request.latency_class, r))?;
+            let committed = match self.reach_compares(&placement) {
+                Ok(reach) => {
+                    self.commit(&mut bundle, &planner_request, &placement, reach, now)
+                        .await
                 }
-                Err(e)
+                Err(e) => Err(e),
+            };
+            let error = match committed {
+                Ok(()) => {
+                    let token = self.token_for(caller, &bundle);
+                    return Ok(BundleAndToken {
+                        bundle: self.with_telemetry(bundle).await,
+                        token,
+                    });
+                }
+                Err(e) => e,
+            };
+            let _ = lock(&self.ledger).free(&id);
+            if bundle.persistence != Persistence::None {
+                self.remove_persistent(&id, &bundle.security_domain);
             }
+            // A path that opened a slice of the placement changed under the decision:
+            // decide again on the paths as they are now.
+            let path_changed = match &error {
+                FfmError::ReachWithdrawn { .. } => true,
+                FfmError::Fenced => self.follows_paths() && self.epoch_is_ours().await,
+                _ => false,
+            };
+            if !path_changed {
+                return Err(error);
+            }
+            if attempt >= REACH_ATTEMPTS {
+                return Err(match error {
+                    FfmError::Fenced => FfmError::ReachWithdrawn {
+                        device: "a pooled device of the placement".into(),
+                        host,
+                    },
+                    other => other,
+                });
+            }
+            self.load_reach().await?;
         }
     }
 
@@ -74,6 +103,7 @@ impl FfmService {
         bundle: &mut FfmBundle,
         request: &BundleDemand,
         placement: &Placement,
+        reach: Vec<corridor_store::Compare>,
         now: DateTime<Utc>,
     ) -> Result<(), FfmError> {
         self.prepare_at_rest(bundle.persistence, &bundle.security_domain)
@@ -116,7 +146,9 @@ impl FfmService {
             .create_with_new_lease(
                 bundle,
                 Duration::from_secs(ttl_s),
-                vec![self.epoch_unchanged()],
+                std::iter::once(self.epoch_unchanged())
+                    .chain(reach)
+                    .collect(),
                 vec![
                     Op::put_with_lease(grant_key(&bundle.id), json(&grant), NEW_LEASE),
                     Op::put_with_lease(

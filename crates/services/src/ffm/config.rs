@@ -37,6 +37,10 @@ pub struct FfmConfig {
     /// Measured bandwidth. `None`: the kernel's resctrl MBM counters at
     /// `/sys/fs/resctrl` (absent when resctrl is not mounted).
     pub counters: Option<Arc<dyn BandwidthCounters>>,
+    /// Whether the topology's pooled CXL devices are reached only through fabmand's paths
+    /// (`super::reach`): set where a fabric manager programs the switches (the twin's).
+    /// Otherwise every host cabled to a device's switch reaches all of it.
+    pub follow_fabric_paths: bool,
 }
 
 impl FfmConfig {
@@ -57,6 +61,7 @@ impl FfmConfig {
             provider: None,
             default_host: None,
             counters: None,
+            follow_fabric_paths: false,
         }
     }
 

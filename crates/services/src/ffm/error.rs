@@ -30,6 +30,12 @@ pub enum FfmError {
     DefaultHost { host: String, known: Vec<String> },
     #[error("another memqosd opened this store and now owns the capacity ledger")]
     Fenced,
+    /// A slice of a pooled device lost the path that gave its host reach while the write
+    /// was being made.
+    #[error(
+        "no active fabric path gives host {host} reach to {device} any more (it is being released or changed); try again"
+    )]
+    ReachWithdrawn { device: String, host: String },
     #[error("bundle {0:?} is migrating; try again when its operation ends")]
     MigrationInProgress(String),
     #[error("security domain {domain:?} already has a policy named {name:?}")]
@@ -76,6 +82,9 @@ impl ToProblem for FfmError {
             FfmError::Rejected(r) => Problem::insufficient_capacity(r.to_string()),
             FfmError::HostCannotReach { .. } => Problem::insufficient_capacity(self.to_string()),
             FfmError::Fenced => Problem::conflict("LedgerFenced", self.to_string()),
+            FfmError::ReachWithdrawn { .. } => {
+                Problem::conflict("FabricPathWithdrawn", self.to_string())
+            }
             FfmError::MigrationInProgress(_) => {
                 Problem::conflict("MigrationInProgress", self.to_string())
             }

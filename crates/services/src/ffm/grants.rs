@@ -42,12 +42,31 @@ impl FfmService {
         Compare::mod_revision(EPOCH_KEY, CompareOp::Equal, self.epoch)
     }
 
+    /// Whether `/ffm/epoch` is still the one this process wrote (a failed compare was
+    /// about something else then).
+    pub(super) async fn epoch_is_ours(&self) -> bool {
+        matches!(self.store.get(EPOCH_KEY).await, Ok(Some(kv)) if kv.mod_revision == self.epoch)
+    }
+
     /// Writes the object (CAS on the revision read) and its grant in one txn.
     pub(super) async fn write_with_grant(
         &self,
         kv: &KeyValue,
         object: &FfmBundle,
         grant: Option<&planner::Bundle>,
+    ) -> Result<i64, FfmError> {
+        self.write_with_grant_if(kv, object, grant, Vec::new())
+            .await
+    }
+
+    /// [`FfmService::write_with_grant`], also comparing `extra` (the paths under memory
+    /// the write newly places, [`FfmService::reach_compares`]).
+    pub(super) async fn write_with_grant_if(
+        &self,
+        kv: &KeyValue,
+        object: &FfmBundle,
+        grant: Option<&planner::Bundle>,
+        extra: Vec<Compare>,
     ) -> Result<i64, FfmError> {
         let mut ops = vec![Op::Put {
             key: kv.key.clone(),
@@ -64,10 +83,13 @@ impl FfmService {
         let response = self
             .store
             .txn(Txn {
-                compares: vec![
+                compares: [
                     Compare::mod_revision(&kv.key, CompareOp::Equal, kv.mod_revision),
                     self.epoch_unchanged(),
-                ],
+                ]
+                .into_iter()
+                .chain(extra)
+                .collect(),
                 success: ops,
                 failure: Vec::new(),
             })

@@ -167,7 +167,13 @@ impl FfmService {
             bundle.moved_pages += moved;
             bundle.meta.updated_at = now;
             bundle.meta.set_condition(placed.clone());
-            match self.write_with_grant(&kv, &bundle, grant.as_ref()).await {
+            // The destination's paths as they are now: a path released meanwhile fails
+            // the write, and the migration with it.
+            let reach = self.reach_compares(&placement)?;
+            match self
+                .write_with_grant_if(&kv, &bundle, grant.as_ref(), reach)
+                .await
+            {
                 Ok(_) => {
                     let mut result = serde_json::json!({
                         "latency_class": class,

@@ -25,6 +25,7 @@
 //! | `tokens` | hand-off tokens: making, comparing, who receives them |
 //! | `placement` | a ledger placement applied to memory (the one place it becomes an `mbind` mask), and described on the bundle |
 //! | `hosts` | which hosts bundles are placed for, the default one, and checking a request's |
+//! | [`reach`] | pooled devices sliced per host, each slice's limits from fabmand's paths, the compares that keep a bundle from outliving its path |
 //! | `restore` | the ledger and every bundle's memory rebuilt after a restart |
 //! | `reconcile` | the watch that frees what lease expiry deleted |
 //! | [`handoff`] | the Unix-socket fd hand-off (`SCM_RIGHTS`) and its authorisation |
@@ -71,6 +72,7 @@ mod placement;
 mod policies;
 pub mod presence;
 pub mod protection;
+pub mod reach;
 mod reconcile;
 mod restore;
 mod telemetry;
@@ -150,6 +152,10 @@ pub struct FfmService {
     operations: Operations,
     config: FfmConfig,
     devices: Vec<DeviceInfo>,
+    /// The pooled devices sliced per host (empty: reach does not follow fabric paths).
+    pool: reach::PooledDevices,
+    /// The paths that open each slice, as last seen in the store.
+    reach: Mutex<reach::Reach>,
     /// The hosts bundles may be placed for, and the one a request naming
     /// none gets.
     hosts: hosts::Hosts,
@@ -195,6 +201,12 @@ impl FfmService {
         };
         let inventory = provider.discover().map_err(FfmError::Provider)?;
         let (devices, device_notes) = admission::devices(inventory);
+        let pool = if config.follow_fabric_paths {
+            reach::PooledDevices::of(topology)
+        } else {
+            reach::PooledDevices::default()
+        };
+        let devices = reach::split(devices, &pool);
         let hosts = hosts::Hosts::of(&devices, config.default_host.as_deref())?;
         let service_counters = config.counters.clone();
         for note in &device_notes {
@@ -228,6 +240,8 @@ impl FfmService {
             operations,
             config,
             devices,
+            pool,
+            reach: Mutex::new(reach::Reach::default()),
             hosts,
             device_notes,
             ledger: Mutex::new(ledger),
@@ -241,9 +255,19 @@ impl FfmService {
             at_rest,
             trust: std::sync::OnceLock::new(),
         });
+        // Slices open before the grants on them are restored.
+        if service.follows_paths() {
+            for slice in service.devices.iter().filter(|d| d.slice_host.is_some()) {
+                let _ = lock(&service.ledger).set_reach(&slice.device.id, None);
+            }
+            service.load_reach().await?;
+        }
         let revision = service.restore().await?;
         tokio::spawn(reconcile::run(Arc::downgrade(&service), revision + 1));
         tokio::spawn(presence::follow(Arc::downgrade(&service)));
+        if service.follows_paths() {
+            tokio::spawn(reach::follow(Arc::downgrade(&service)));
+        }
         Ok(service)
     }
 

@@ -39,7 +39,11 @@ impl FfmService {
             .iter()
             .map(|s| TierPlacement {
                 latency_class: admission::class(placement.latency_class),
-                node: s.device.clone(),
+                // A slice's memory is on its pooled device.
+                node: self
+                    .devices
+                    .get(s.index as usize)
+                    .map_or_else(|| s.device.clone(), |d| d.physical.clone()),
                 bytes: Bytes(s.bytes),
             })
             .collect()

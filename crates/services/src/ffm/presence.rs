@@ -81,9 +81,21 @@ impl FfmService {
     /// `Degraded` condition of the bundles it holds (only on a change).
     pub(super) async fn device_presence(&self, id: &str, status: DeviceStatus) {
         let offline = status == DeviceStatus::Offline;
+        // The ledger devices on it: the device itself, or each host's slice of a pooled one.
+        let on_device: Vec<usize> = self
+            .devices
+            .iter()
+            .enumerate()
+            .filter(|(_, d)| d.physical == id)
+            .map(|(i, _)| i)
+            .collect();
         let held: BTreeMap<String, u64> = {
             let mut ledger = lock(&self.ledger);
-            if !ledger.set_offline(id, offline) {
+            let mut changed = false;
+            for &i in &on_device {
+                changed |= ledger.set_offline(&self.devices[i].device.id, offline);
+            }
+            if !changed {
                 return;
             }
             ledger
@@ -93,7 +105,7 @@ impl FfmService {
                         .placement
                         .shares
                         .iter()
-                        .filter(|s| s.device == id)
+                        .filter(|s| on_device.contains(&(s.index as usize)))
                         .map(|s| s.bytes)
                         .sum();
                     (bytes > 0).then(|| (b.id.clone(), bytes))
@@ -152,7 +164,11 @@ impl FfmService {
                     .shares
                     .iter()
                     .filter(|s| ledger.is_offline(s.index as usize))
-                    .map(|s| s.device.clone())
+                    .map(|s| {
+                        self.devices
+                            .get(s.index as usize)
+                            .map_or_else(|| s.device.clone(), |d| d.physical.clone())
+                    })
                     .collect()
             })
             .unwrap_or_default();

@@ -311,7 +311,27 @@ impl FfmService {
         let (revision, shapes, at) = gathered;
         let peaks: Vec<f64> = self.devices.iter().map(|d| d.peak_gbs).collect();
         let shapes: Vec<(Shape, u64)> = shapes.into_iter().collect();
-        let parts: Vec<Vec<Part>> = shapes.iter().map(|(shape, _)| shape.parts()).collect();
+        // Hosts' slices of one pooled device share its bandwidth: the model sees the device.
+        let on_device: Vec<usize> = self
+            .devices
+            .iter()
+            .map(|d| {
+                self.devices
+                    .iter()
+                    .position(|o| o.physical == d.physical)
+                    .unwrap_or(0)
+            })
+            .collect();
+        let parts: Vec<Vec<Part>> = shapes
+            .iter()
+            .map(|(shape, _)| {
+                let mut parts = shape.parts();
+                for part in &mut parts {
+                    part.device = on_device.get(part.device).copied().unwrap_or(part.device);
+                }
+                parts
+            })
+            .collect();
         let classes: Vec<(&[Part], u64)> = parts
             .iter()
             .zip(&shapes)

@@ -9,7 +9,9 @@
 //! (`ledger_revision`), which a read of the store's grant and policy
 //! prefixes one after the other could not promise.
 
-use corridor_model::memory_tiers::{MemoryTierDevice, MemoryTiers, SourcedFigure, WindowFloors};
+use corridor_model::memory_tiers::{
+    FabricSlice, MemoryTierDevice, MemoryTiers, SourcedFigure, WindowFloors,
+};
 use corridor_model::units::{Bytes, GigabytesPerSecond};
 use corridor_planner::memory::{Ledger, MBps, WindowedFloor};
 
@@ -120,14 +122,23 @@ impl FfmService {
                     source: info.source,
                     reachable_from: info.device.hosts.clone(),
                     basis: info.basis.clone(),
-                    capacity_bytes: Bytes(info.device.bytes),
+                    capacity_bytes: Bytes(ledger.device(i).bytes),
                     allocated_bytes: Bytes(ledger.used_bytes(i)),
                     bandwidth_gbs: SourcedFigure {
-                        value: info.peak_gbs,
+                        // A slice's peak is what its paths guarantee, not the device's.
+                        value: match &info.slice_host {
+                            Some(_) => ledger.device(i).peak.gbps(),
+                            None => info.peak_gbs,
+                        },
                         origin: info.peak_origin,
                     },
                     admission_gbs: gbs(capacity),
                     windows,
+                    fabric_slice: info.slice_host.as_ref().map(|host| FabricSlice {
+                        device: info.physical.clone(),
+                        host: host.clone(),
+                        open: !ledger.is_closed(i),
+                    }),
                 }
             })
             .collect();
