@@ -113,6 +113,7 @@ fn discovery_of_the_default_twin_equals_the_topology() {
             let (state, cabled) = match (p.role, &p.connected_to) {
                 (PortRole::Upstream, peer) => (PortConfigState::Usp, peer.is_some()),
                 (PortRole::Downstream, peer) => (PortConfigState::Dsp, peer.is_some()),
+                (PortRole::Fabric, peer) => (PortConfigState::FabricPort, peer.is_some()),
             };
             assert_eq!(r.config_state, state, "port {}", p.port);
             let expect = if cabled {

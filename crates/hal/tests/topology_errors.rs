@@ -269,3 +269,36 @@ fn a_switch_port_or_optical_port_cannot_be_used_twice() {
         ]
     );
 }
+
+/// Inter-switch links are cabled both ways between fabric ports of two switches; standing
+/// paths join a host to a device on a switch it is cabled to.
+#[test]
+fn inter_switch_links_and_standing_paths_are_checked() {
+    let fabric_port = "  { port = 8, role = \"downstream\", width = 16, speed_gts = 32.0, connected_to = { device = \"pool-0\" } },\n";
+    let one_way = edit(
+        fabric_port,
+        &format!(
+            "{fabric_port}  {{ port = 12, role = \"fabric\", width = 16, speed_gts = 32.0, connected_to = {{ switch = {{ id = \"sw0\", port = 13 }} }} }},\n  {{ port = 13, role = \"fabric\", width = 16, speed_gts = 32.0 }},\n"
+        ),
+    );
+    let err = error_of(&one_way);
+    let issues: Vec<String> = err.issues().iter().map(ToString::to_string).collect();
+    assert_eq!(
+        issues,
+        [
+            "cxl_switches[0].ports[3].connected_to: an inter-switch link joins two different switches"
+        ]
+    );
+    let paths = format!(
+        "{MINIMAL}\n[[cxl_paths]]\nhost = \"host-a\"\ndevice = \"pool-0\"\nmin_bandwidth_gbps = 64.0\n\n[[cxl_paths]]\nhost = \"host-a\"\ndevice = \"pool-9\"\nmin_bandwidth_gbps = 0.0\n"
+    );
+    let err = error_of(&paths);
+    let issues: Vec<String> = err.issues().iter().map(ToString::to_string).collect();
+    assert_eq!(
+        issues,
+        [
+            "cxl_paths[1].min_bandwidth_gbps: min_bandwidth_gbps must be a positive number, got 0",
+            "cxl_paths[1].device: unknown CXL device \"pool-9\"",
+        ]
+    );
+}

@@ -55,6 +55,12 @@ impl Site {
                 *peer = match peer {
                     PortPeer::Host(_) => PortPeer::Host(HostId::new(id).unwrap()),
                     PortPeer::Device(_) => PortPeer::Device(CxlDeviceId::new(id).unwrap()),
+                    PortPeer::Switch(other) => {
+                        PortPeer::Switch(corridor_hal::topology::SwitchPortRef {
+                            id: CxlSwitchId::new(id).unwrap(),
+                            port: other.port,
+                        })
+                    }
                 };
             }
             Site::DeviceSwitch(i) => doc.cxl_devices[i].switch = CxlSwitchId::new(id).unwrap(),

@@ -348,6 +348,9 @@ pub enum PortAttachment {
     Host,
     /// A Type-3 device on a downstream port.
     Device,
+    /// Another switch's fabric port (an inter-switch link); `attached_to` is
+    /// `{switch}/{port}`.
+    Switch,
 }
 
 /// Whether a port's link (and device) answered the last FM API discovery.

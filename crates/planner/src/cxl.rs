@@ -218,6 +218,11 @@ impl CxlFabric {
         index
     }
 
+    /// Sets what `port` carries, Gb/s per direction.
+    pub fn set_capacity(&mut self, port: usize, capacity_gbps: f64) {
+        self.ports[port].capacity_gbps = capacity_gbps;
+    }
+
     /// Cables two ports of different switches together.
     pub fn link(&mut self, a: usize, b: usize) {
         self.ports[a].peer = Some(b);

@@ -364,3 +364,99 @@ async fn a_device_that_goes_degrades_its_paths_and_they_come_back_programmed() {
         BindingStatus::BoundLd
     );
 }
+
+/// The default twin's two switches joined by two inter-switch links (sw0 port 12 to sw1
+/// port 12, and 13 to 13, x16 at 32 GT/s), with no standing path.
+async fn plane_with_inter_switch_links() -> (ControlPlane, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn StateStore> =
+        Arc::new(RedbStore::open(dir.path().join("state.redb"), RedbOptions::default()).unwrap());
+    let mut doc = Topology::default_twin()
+        .without_standing_paths()
+        .document()
+        .clone();
+    for (switch, other) in [(0, "sw1"), (1, "sw0")] {
+        for port in [12, 13] {
+            doc.cxl_switches[switch].ports.push(
+                serde_json::from_value(serde_json::json!({
+                    "port": port,
+                    "role": "fabric",
+                    "width": 16,
+                    "speed_gts": 32.0,
+                    "connected_to": {"switch": {"id": other, "port": port}},
+                }))
+                .unwrap(),
+            );
+        }
+    }
+    let topology = Topology::from_document(doc, "two switches, two links").unwrap();
+    let clock = Arc::new(ManualClock::new(topology.twin().start_time));
+    let plane = ControlPlane::start(store, Arc::new(topology), clock)
+        .await
+        .unwrap();
+    (plane, dir)
+}
+
+/// The inter-switch link a path crosses, as its first hop's egress port.
+fn link_of(path: &corridor_model::fabric::FabricPath) -> u16 {
+    assert_eq!(path.hops.len(), 2, "{:?}", path.hops);
+    path.hops[0].egress_port
+}
+
+/// A device-to-device path across two switches moves to the other inter-switch link when
+/// the one it crosses goes down (its share moves with it, in one transaction), degrades
+/// when both are down, and moves back when one returns.
+#[tokio::test]
+async fn a_path_whose_link_goes_down_is_rerouted_over_another() {
+    let (plane, _dir) = plane_with_inter_switch_links().await;
+    let mut request = request("cxl-dev-001", "cxl-dev-003", PathType::Pbr, 64.0, 50.0);
+    // Two switches: the target's 300 ns plus 100 for the second.
+    request.qos.max_latency_ns = Nanoseconds(400);
+    let path = plane.paths.create(request).await.unwrap();
+    assert_eq!(path.status, PathStatus::Active);
+    let first = link_of(&path);
+    let other = if first == 12 { 13 } else { 12 };
+    let faults = plane.fabric.as_ref().unwrap().faults();
+
+    faults.set_link("sw0", first as u8, false).unwrap();
+    plane.paths.reconcile_once().await.unwrap();
+    let moved = plane.paths.registry().get(&path.id).await.unwrap();
+    assert_eq!(
+        moved.status,
+        PathStatus::Active,
+        "{:?}",
+        moved.meta.conditions
+    );
+    assert_eq!(link_of(&moved), other);
+    let admitted = moved.meta.condition("Admitted").unwrap();
+    assert_eq!(admitted.reason, "Rerouted", "{}", admitted.message);
+    // The share left the link that went down and holds the one it moved to, on both ends.
+    let held: std::collections::BTreeMap<String, f64> = ledger(&plane).await.into_iter().collect();
+    for switch in ["sw0", "sw1"] {
+        assert!(
+            !held.contains_key(&format!("{LEDGER_PREFIX}{switch}/{first}")),
+            "{held:?}"
+        );
+        assert_eq!(
+            held[&format!("{LEDGER_PREFIX}{switch}/{other}")],
+            50.0,
+            "{held:?}"
+        );
+    }
+
+    // Both links down: nowhere to go.
+    faults.set_link("sw0", other as u8, false).unwrap();
+    plane.paths.reconcile_once().await.unwrap();
+    let stuck = plane.paths.registry().get(&path.id).await.unwrap();
+    assert_eq!(stuck.status, PathStatus::Degraded);
+    assert_eq!(link_of(&stuck), other);
+
+    // The first link back: the path moves onto it.
+    faults.set_link("sw0", first as u8, true).unwrap();
+    plane.paths.reconcile_once().await.unwrap();
+    let back = plane.paths.registry().get(&path.id).await.unwrap();
+    assert_eq!(back.status, PathStatus::Active);
+    assert_eq!(link_of(&back), first);
+    plane.paths.delete(&path.id, None).await.unwrap();
+    assert!(ledger(&plane).await.is_empty());
+}

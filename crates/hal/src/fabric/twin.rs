@@ -277,6 +277,9 @@ struct PortTwin {
     width: u8,
     generation: u8,
     device: Option<DeviceTwin>,
+    /// A host or another switch is cabled to it (what an upstream or fabric port trains
+    /// with; a downstream port trains with its `device`).
+    cabled: bool,
     link_enabled: bool,
     perst: bool,
 }
@@ -285,7 +288,10 @@ impl PortTwin {
     /// Trained: something is cabled, the link is enabled and PERST# is released. An
     /// upstream port counts its host as the partner.
     fn link_up(&self) -> bool {
-        let partner = self.role == PortRole::Upstream || self.device.is_some();
+        let partner = match self.role {
+            PortRole::Upstream | PortRole::Fabric => self.cabled,
+            PortRole::Downstream => self.device.is_some(),
+        };
         partner && self.link_enabled && !self.perst
     }
 
@@ -307,6 +313,7 @@ impl PortTwin {
             config_state: match self.role {
                 PortRole::Upstream => PortConfigState::Usp,
                 PortRole::Downstream => PortConfigState::Dsp,
+                PortRole::Fabric => PortConfigState::FabricPort,
             },
             connected_cxl_version: if up { 0x02 } else { 0 },
             connected_device_type: connected,
@@ -364,6 +371,7 @@ impl SwitchState {
                     width: p.width,
                     generation: pcie_generation(p.speed_gts.get()),
                     device,
+                    cabled: p.connected_to.is_some(),
                     link_enabled: true,
                     perst: false,
                 };

@@ -30,8 +30,8 @@ pub use model::{
     AmbientProfile, AmbientStep, CxlDevice, CxlDeviceKind, CxlSwitch, FIXED_SPACINGS_GHZ,
     FLEX_CENTRE_GRANULARITY_GHZ, FLEX_SLOT_GRANULARITY_GHZ, GRID_ANCHOR_GHZ, Grid, GridKind, Host,
     LaserParameters, Link, Media, Medium, MemoryDevice, MemoryTier, Modulation, ModuleIdentity,
-    OpticalPort, PortPeer, PortRole, RingParameters, StandingCxlPath, SwitchPort, TopologyDocument,
-    TwinSettings,
+    OpticalPort, PortPeer, PortRole, RingParameters, StandingCxlPath, SwitchPort, SwitchPortRef,
+    TopologyDocument, TwinSettings,
 };
 pub use units::{
     Bytes, Celsius, Dbm, Decibels, DecibelsPerCentimeter, GigabitsPerSecond, GigabytesPerSecond,

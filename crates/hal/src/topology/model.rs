@@ -139,10 +139,13 @@ pub enum PortRole {
     Upstream,
     /// Towards a device (DSP).
     Downstream,
+    /// An inter-switch link to another switch's fabric port (CXL 3.x port-based routing).
+    Fabric,
 }
 
-/// What a switch port is cabled to. Written as an inline table, `{ host = "h0" }` or
-/// `{ device = "cxl-pool-0" }`, so the kind of the peer is explicit.
+/// What a switch port is cabled to. Written as an inline table, `{ host = "h0" }`,
+/// `{ device = "cxl-pool-0" }` or `{ switch = { id = "sw1", port = 12 } }`, so the kind of
+/// the peer is explicit.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase", deny_unknown_fields)]
 pub enum PortPeer {
@@ -150,6 +153,16 @@ pub enum PortPeer {
     Host(HostId),
     /// A CXL memory device.
     Device(CxlDeviceId),
+    /// Another switch's fabric port (an inter-switch link).
+    Switch(SwitchPortRef),
+}
+
+/// One port of one switch.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SwitchPortRef {
+    pub id: CxlSwitchId,
+    pub port: u8,
 }
 
 /// A physical switch port.
@@ -158,7 +171,7 @@ pub enum PortPeer {
 pub struct SwitchPort {
     /// Physical port number (the FM API's port bitmap is 256 bits, so a `u8`).
     pub port: u8,
-    /// Upstream (to a host) or downstream (to a device).
+    /// Upstream (to a host), downstream (to a device) or fabric (to another switch).
     pub role: PortRole,
     /// Link width in lanes (1, 2, 4, 8 or 16).
     pub width: u8,

@@ -300,11 +300,42 @@ impl<'a> Validator<'a> {
                         Some(_) => {}
                     }
                 }
-                (PortRole::Upstream, PortPeer::Device(_)) => {
-                    self.push(cp, "an upstream port connects to a host, not a device");
+                (PortRole::Fabric, PortPeer::Switch(other)) => {
+                    // The other end must be a fabric port cabled back to this one.
+                    let back = self
+                        .doc
+                        .cxl_switches
+                        .iter()
+                        .find(|s| s.id == other.id)
+                        .and_then(|s| s.ports.iter().find(|q| q.port == other.port));
+                    let reciprocal = back.is_some_and(|q| {
+                        q.role == PortRole::Fabric
+                            && q.connected_to
+                                == Some(PortPeer::Switch(super::model::SwitchPortRef {
+                                    id: sw.id.clone(),
+                                    port: port.port,
+                                }))
+                    });
+                    if other.id == sw.id {
+                        self.push(cp, "an inter-switch link joins two different switches");
+                    } else if !reciprocal {
+                        self.push(
+                            cp,
+                            format!(
+                                "switch \"{}\" port {} is not a fabric port cabled back to switch \"{}\" port {}",
+                                other.id, other.port, sw.id, port.port
+                            ),
+                        );
+                    }
                 }
-                (PortRole::Downstream, PortPeer::Host(_)) => {
-                    self.push(cp, "a downstream port connects to a device, not a host");
+                (PortRole::Upstream, _) => {
+                    self.push(cp, "an upstream port connects to a host");
+                }
+                (PortRole::Downstream, _) => {
+                    self.push(cp, "a downstream port connects to a device");
+                }
+                (PortRole::Fabric, _) => {
+                    self.push(cp, "a fabric port connects to another switch's fabric port");
                 }
             }
         }
@@ -753,5 +784,6 @@ fn describe_peer(peer: &PortPeer) -> String {
     match peer {
         PortPeer::Host(h) => format!("host \"{h}\""),
         PortPeer::Device(d) => format!("CXL device \"{d}\""),
+        PortPeer::Switch(s) => format!("switch \"{}\" port {}", s.id, s.port),
     }
 }

@@ -49,6 +49,8 @@ impl FabricMap {
     pub fn from_topology(topology: &Topology) -> Self {
         let mut graph = CxlFabric::new(SWITCH_HOP_NS);
         let mut devices = BTreeMap::new();
+        // Fabric ports by (switch, port), cabled together once every switch is in.
+        let mut fabric_ports: BTreeMap<(String, u8), (usize, String, u8)> = BTreeMap::new();
         for sw in topology.cxl_switches() {
             let s = graph.add_switch(sw.id.as_str());
             for p in &sw.ports {
@@ -92,10 +94,30 @@ impl FabricMap {
                             },
                         );
                     }
+                    (Some(PortPeer::Switch(other)), PortRole::Fabric) => {
+                        let index = graph.add_port(s, p.port, raw);
+                        fabric_ports.insert(
+                            (sw.id.as_str().to_owned(), p.port),
+                            (index, other.id.as_str().to_owned(), other.port),
+                        );
+                    }
                     // Empty ports carry nothing until a device is cabled (and the
                     // topology says what it is).
                     _ => {}
                 }
+            }
+        }
+        // An inter-switch link carries what the slower of its two ends does.
+        for (index, other_switch, other_port) in fabric_ports.values() {
+            if let Some((peer, _, _)) = fabric_ports.get(&(other_switch.clone(), *other_port))
+                && index < peer
+            {
+                let capacity = graph.ports()[*index]
+                    .capacity_gbps
+                    .min(graph.ports()[*peer].capacity_gbps);
+                graph.set_capacity(*index, capacity);
+                graph.set_capacity(*peer, capacity);
+                graph.link(*index, *peer);
             }
         }
         FabricMap { graph, devices }

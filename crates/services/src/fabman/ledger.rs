@@ -170,3 +170,34 @@ pub fn release_txn(view: &LedgerView, path: &FabricPath, kv: &KeyValue) -> Txn {
         failure: Vec::new(),
     }
 }
+
+/// A reroute: the path object (at the revision read) rewritten with its new hops, its share
+/// taken off the ports it leaves and put on the ports it joins (those it keeps unchanged), in
+/// one transaction comparing every key it touches.
+pub fn reroute_txn(view: &LedgerView, old: &FabricPath, new: &FabricPath, kv: &KeyValue) -> Txn {
+    let mut compares = vec![Compare::mod_revision(
+        kv.key.clone(),
+        CompareOp::Equal,
+        kv.mod_revision,
+    )];
+    let mut ops = vec![Op::Put {
+        key: kv.key.clone(),
+        value: serde_json::to_vec(new).expect("API types serialise"),
+        lease: kv.lease,
+    }];
+    let (before, after) = (keys_of(old), keys_of(new));
+    let gbps = new.qos.min_bandwidth_gbps.get();
+    for port in before.iter().filter(|k| !after.contains(k)) {
+        compares.push(view.compare(port));
+        ops.push(view.with(port, &old.id, None));
+    }
+    for port in after.iter().filter(|k| !before.contains(k)) {
+        compares.push(view.compare(port));
+        ops.push(view.with(port, &new.id, Some(gbps)));
+    }
+    Txn {
+        compares,
+        success: ops,
+        failure: Vec::new(),
+    }
+}

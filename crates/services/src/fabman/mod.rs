@@ -143,11 +143,13 @@ impl PathService {
             .iter()
             .enumerate()
             .filter_map(|(i, port)| {
-                let attached_to = graph.endpoint_at(i)?.to_owned();
-                let attachment = if self.map.devices.contains_key(&attached_to) {
-                    PortAttachment::Device
-                } else {
-                    PortAttachment::Host
+                let (attachment, attached_to) = match (graph.endpoint_at(i), port.peer) {
+                    (Some(name), _) if self.map.devices.contains_key(name) => {
+                        (PortAttachment::Device, name.to_owned())
+                    }
+                    (Some(name), _) => (PortAttachment::Host, name.to_owned()),
+                    (None, Some(peer)) => (PortAttachment::Switch, self.map.port_name(peer)),
+                    (None, None) => return None,
                 };
                 let key = ledger::key_of_port(&self.map, i);
                 let held = view.shares_of(&key);
@@ -760,6 +762,13 @@ impl PathService {
                 .collect();
             let now = self.clock.now();
             if !broken.is_empty() {
+                match self.reroute(&path, &broken).await {
+                    Ok(true) => continue,
+                    Ok(false) => {}
+                    Err(e) => {
+                        tracing::warn!(path = %path.id, error = %crate::error::error_chain(&e), "fabric path not rerouted")
+                    }
+                }
                 if path.status != PathStatus::Degraded {
                     let message = format!(
                         "port {} is down or its device is gone (FM API discovery)",
@@ -826,6 +835,123 @@ impl PathService {
             }
         }
         Ok(())
+    }
+
+    /// Moves `path`, whose `broken` ports are down, onto another route over ports that are
+    /// up, if one meets its guarantee and latency bound: the new hops and the moved shares in
+    /// one transaction (comparing the path and every port key it touches), then programmed.
+    /// `false`: no other route (the path stays on its ports and degrades until they return).
+    async fn reroute(&self, path: &FabricPath, broken: &[String]) -> Result<bool, PathError> {
+        if !matches!(path.status, PathStatus::Active | PathStatus::Degraded) {
+            return Ok(false);
+        }
+        let Ok(shape) = self.shape(&path.request()) else {
+            return Ok(false);
+        };
+        let (current, kv) = self.paths.get_kv(&path.id).await?;
+        if current.status != path.status {
+            return Ok(false);
+        }
+        let view = LedgerView::read(self.store.as_ref()).await?;
+        // The path's own share is free to it on the ports it would keep.
+        let own = ledger::keys_of(&current);
+        let gbps = current.qos.min_bandwidth_gbps.get();
+        let down = self.down.lock().expect("down ports").clone();
+        let request = current.request();
+        let demand = Demand {
+            source: &request.source_device,
+            target: &request.target_device,
+            min_gbps: gbps,
+            max_latency_ns: request.qos.max_latency_ns.get(),
+            max_switches: (request.path_type == corridor_model::fabric::PathType::Hbr).then_some(1),
+        };
+        let free = |port: usize| {
+            (!down.contains(&port)).then(|| {
+                let key = ledger::key_of_port(&self.map, port);
+                let mine = if own.contains(&key) { gbps } else { 0.0 };
+                self.map.admissible_gbps(port) - view.held_gbps(&key) + mine
+            })
+        };
+        let Ok(route) = self.map.graph.route(&demand, free) else {
+            return Ok(false);
+        };
+        let hops = self.hops(&route);
+        if hops == current.hops {
+            return Ok(false);
+        }
+        let now = self.clock.now();
+        let mut moved = current.clone();
+        let message = format!(
+            "port {} down: moved from {} to {}",
+            broken.join(", "),
+            route_text(&current),
+            {
+                let mut shown = current.clone();
+                shown.hops = hops.clone();
+                route_text(&shown)
+            }
+        );
+        moved.hops = hops;
+        moved.predicted_latency_ns = Some(Nanoseconds(route.latency_ns));
+        moved.status = PathStatus::Programming;
+        moved.meta.updated_at = now;
+        moved.meta.set_condition(Condition::new(
+            condition_type::ADMITTED,
+            ConditionStatus::True,
+            "Rerouted",
+            message.clone(),
+            now,
+        ));
+        let response = self
+            .store
+            .txn(ledger::reroute_txn(&view, &current, &moved, &kv))
+            .await
+            .map_err(ServiceError::store("reroute a fabric path"))?;
+        if !response.succeeded {
+            // Something moved under it; the next pass looks again.
+            return Ok(false);
+        }
+        let _guard = self.programming.lock().await;
+        let programmed = self.program(&moved, shape).await;
+        let now = self.clock.now();
+        self.paths
+            .update(&moved.id, Some(response.revision), |p| {
+                p.meta.updated_at = now;
+                match &programmed {
+                    Ok(programming) => {
+                        p.programming = Some(programming.clone());
+                        p.status = PathStatus::Active;
+                        p.meta.set_condition(Condition::new(
+                            condition_type::READY,
+                            ConditionStatus::True,
+                            "Rerouted",
+                            ready_message(programming),
+                            now,
+                        ));
+                        p.meta.set_condition(Condition::new(
+                            condition_type::DEGRADED,
+                            ConditionStatus::False,
+                            "Rerouted",
+                            message.clone(),
+                            now,
+                        ));
+                    }
+                    Err(e) => {
+                        p.status = PathStatus::Degraded;
+                        p.meta.set_condition(Condition::new(
+                            condition_type::READY,
+                            ConditionStatus::False,
+                            "RerouteNotProgrammed",
+                            crate::error::error_chain(e),
+                            now,
+                        ));
+                    }
+                }
+                Ok(())
+            })
+            .await?;
+        tracing::info!(path = %moved.id, %message, "fabric path rerouted");
+        Ok(programmed.is_ok())
     }
 
     /// Reconciles every [`RECONCILE_PERIOD`] until the service is dropped.
