@@ -69,7 +69,7 @@ async fn run(label: &str, plane: &Arc<ControlPlane>, requests: Vec<FabricPathReq
         let asked = requests[i % requests.len()].clone();
         tasks.push(tokio::spawn(async move {
             let mut times = Vec::new();
-            let mut refused = 0usize;
+            let mut refused = std::collections::BTreeMap::<String, usize>::new();
             while Instant::now() < deadline {
                 let start = Instant::now();
                 match plane.paths.create(asked.clone()).await {
@@ -77,28 +77,40 @@ async fn run(label: &str, plane: &Arc<ControlPlane>, requests: Vec<FabricPathReq
                         plane.paths.delete(&path.id, None).await.expect("deletes");
                         times.push(start.elapsed());
                     }
-                    // A 503 (contention) or 409: counted, and the client goes on.
-                    Err(_) => refused += 1,
+                    // A 503 (contention) or 409: counted by reason, and the client goes on.
+                    Err(e) => {
+                        let problem = corridor_services::error::ToProblem::to_problem(&e);
+                        let reason = problem.reason.unwrap_or_else(|| problem.status.to_string());
+                        *refused.entry(reason).or_default() += 1;
+                    }
                 }
             }
             (times, refused)
         }));
     }
     let mut times = Vec::new();
-    let mut refused = 0;
+    let mut reasons = std::collections::BTreeMap::<String, usize>::new();
     for task in tasks {
         let (t, r) = task.await.unwrap();
         times.extend(t);
-        refused += r;
+        for (reason, n) in r {
+            *reasons.entry(reason).or_default() += n;
+        }
     }
+    let refused: usize = reasons.values().sum();
     times.sort_unstable();
     #[allow(clippy::cast_precision_loss)]
     let rate = times.len() as f64 / RUN.as_secs_f64();
     println!(
-        "{label:<32} {CLIENTS} clients: {rate:>7.0} create+delete/s  p50 {:>6.2} ms  p99 {:>6.2} ms  ({} pairs, {refused} refused)",
+        "{label:<32} {CLIENTS} clients: {rate:>7.0} create+delete/s  p50 {:>6.2} ms  p99 {:>6.2} ms  ({} pairs, {refused} refused{})",
         percentile_ms(&times, 0.5),
         percentile_ms(&times, 0.99),
-        times.len()
+        times.len(),
+        if reasons.is_empty() {
+            String::new()
+        } else {
+            format!(": {reasons:?}")
+        }
     );
     // Replay the ledger's history: no port key ever above its admissible share.
     let to = plane

@@ -71,9 +71,10 @@ pub struct PathService {
     map: FabricMap,
     switches: BTreeMap<String, SwitchLink>,
     clock: Arc<dyn Clock>,
-    /// One FM API programming at a time: bindings and QoS vectors are read-modify-write
-    /// on the devices.
-    programming: tokio::sync::Mutex<()>,
+    /// One FM API programming at a time per switch: a VCS's bindings and a device's QoS
+    /// vectors are read-modify-write, and every device a host path programs hangs off one
+    /// switch, so paths on different switches program side by side.
+    programming: BTreeMap<String, tokio::sync::Mutex<()>>,
     /// Graph ports that discovery last found down (their device gone or link down).
     down: Mutex<HashSet<usize>>,
     /// When discovery last scanned the switches (`None` before the first scan).
@@ -119,7 +120,11 @@ impl PathService {
             map: FabricMap::from_topology(topology),
             switches,
             clock,
-            programming: tokio::sync::Mutex::new(()),
+            programming: topology
+                .cxl_switches()
+                .iter()
+                .map(|sw| (sw.id.as_str().to_owned(), tokio::sync::Mutex::new(())))
+                .collect(),
             down: Mutex::new(HashSet::new()),
             discovered_at: Mutex::new(None),
             discovery: Mutex::new(discovery),
@@ -353,7 +358,7 @@ impl PathService {
                 attempts: ADMISSION_ATTEMPTS,
             });
         };
-        let _guard = self.programming.lock().await;
+        let _guard = self.programming_lock(&path).await;
         match self.program(&path, shape).await {
             Ok(programming) => {
                 let now = self.clock.now();
@@ -588,7 +593,7 @@ impl PathService {
         let Some((mut path, revision)) = released else {
             return Err(PathError::Contention { attempts });
         };
-        let _guard = self.programming.lock().await;
+        let _guard = self.programming_lock(&path).await;
         if let Err(e) = self.unprogram(&path).await {
             // The grant is gone; what the switch still holds is reported, and the next
             // path on the device rewrites its QoS vectors whole.
@@ -599,6 +604,18 @@ impl PathService {
         path.meta.updated_at = now;
         path.meta.resource_version = revision.to_string();
         Ok(path)
+    }
+
+    /// The lock of the switch `path`'s FM API commands go to (its target device's), held
+    /// while they are sent; `None` for paths that send none (device to device, host to host:
+    /// their routing is modelled).
+    async fn programming_lock(&self, path: &FabricPath) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        let source = self.map.graph.endpoint(&path.source_device)?;
+        if source.kind != EndpointKind::Host {
+            return None;
+        }
+        let device = self.map.devices.get(&path.target_device)?;
+        Some(self.programming.get(&device.switch)?.lock().await)
     }
 
     /// `host`'s slice of `device` in memqosd's ledger, if the path gives a host memory.
@@ -802,7 +819,7 @@ impl PathService {
                 let Ok(shape) = self.shape(&path.request()) else {
                     continue;
                 };
-                let _guard = self.programming.lock().await;
+                let _guard = self.programming_lock(&path).await;
                 match self.program(&path, shape).await {
                     Ok(programming) => {
                         self.paths
@@ -911,7 +928,7 @@ impl PathService {
             // Something moved under it; the next pass looks again.
             return Ok(false);
         }
-        let _guard = self.programming.lock().await;
+        let _guard = self.programming_lock(&moved).await;
         let programmed = self.program(&moved, shape).await;
         let now = self.clock.now();
         self.paths
