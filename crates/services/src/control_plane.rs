@@ -209,6 +209,17 @@ impl ControlPlane {
         // give it: the standing paths first, so memqosd opens their slices before it
         // restores the bundles on them.
         if fabric.is_some() {
+            // The twin's switches start empty: what the store says is programmed, is.
+            paths
+                .reprogram_active()
+                .await
+                .map_err(|e| ServiceError::Startup {
+                    service: "fabmand",
+                    message: format!(
+                        "programming the active fabric paths again: {}",
+                        crate::error::error_chain(&e)
+                    ),
+                })?;
             paths
                 .ensure_standing(&topology)
                 .await

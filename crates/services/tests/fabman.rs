@@ -460,3 +460,54 @@ async fn a_path_whose_link_goes_down_is_rerouted_over_another() {
     plane.paths.delete(&path.id, None).await.unwrap();
     assert!(ledger(&plane).await.is_empty());
 }
+
+/// After a restart on the same store, the twin's switches (which start empty) hold the
+/// bindings and QoS vectors of the paths the store says are active, programmed again at
+/// start.
+#[tokio::test]
+async fn a_restart_programs_the_active_paths_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let start = |dir: std::path::PathBuf| async move {
+        let store: Arc<dyn StateStore> =
+            Arc::new(RedbStore::open(dir.join("state.redb"), RedbOptions::default()).unwrap());
+        let topology = Topology::default_twin().without_standing_paths();
+        let clock = Arc::new(ManualClock::new(topology.twin().start_time));
+        ControlPlane::start(store, Arc::new(topology), clock)
+            .await
+            .unwrap()
+    };
+    let plane = start(dir.path().to_owned()).await;
+    let path = plane
+        .paths
+        .create(request("h1", "cxl-dev-001", PathType::Hbr, 200.0, 100.0))
+        .await
+        .unwrap();
+    let binding = path.programming.as_ref().unwrap().bindings[0].clone();
+    let ld = usize::from(binding.ld_id.unwrap());
+    drop(plane);
+    // The store closes once the old plane's tasks have let go of it.
+    let root = dir.path().to_owned();
+    let plane = loop {
+        match RedbStore::open(root.join("state.redb"), RedbOptions::default()) {
+            Ok(store) => {
+                drop(store);
+                break start(root.clone()).await;
+            }
+            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
+        }
+    };
+    let snapshot = scan(&plane);
+    let sw0 = snapshot.switches.iter().find(|s| s.name == "sw0").unwrap();
+    let vcs = sw0.vcs.iter().find(|v| v.vcs_id == binding.vcs_id).unwrap();
+    let vppb = &vcs.vppbs[usize::from(binding.vppb_id)];
+    assert_eq!(vppb.status, BindingStatus::BoundLd, "{vcs:?}");
+    let device = snapshot
+        .devices
+        .iter()
+        .find(|d| d.switch == "sw0" && d.port == 8)
+        .unwrap();
+    assert_eq!(device.qos_allocated_bw[ld], 50, "{device:?}");
+    let kept = plane.paths.registry().get(&path.id).await.unwrap();
+    assert_eq!(kept.status, PathStatus::Active);
+    assert_eq!(kept.programming, path.programming);
+}

@@ -509,7 +509,10 @@ impl PathService {
             }
         };
         for path in self.all_paths().await? {
-            if Some(path.id.as_str()) == removing || path.target_device != device {
+            // The path being programmed counts once, as `adding` (the store may hold it with
+            // its LD already: programmed again at start or after degrading).
+            let being_added = adding.is_some_and(|(a, _)| a.id == path.id);
+            if Some(path.id.as_str()) == removing || path.target_device != device || being_added {
                 continue;
             }
             if let Some(ld) = path
@@ -678,6 +681,45 @@ impl PathService {
             device: path.target_device.clone(),
             bundles,
         })
+    }
+
+    /// Programs every active path that sends FM API commands again, as the store has it: a
+    /// switch that restarted (the twin's switches start afresh with corridord) has lost its
+    /// bindings and QoS vectors, and one that did not reuses what is in place (each step is
+    /// idempotent). A path whose programming reads back differently (another LD) is
+    /// rewritten; one the fabric refuses is left for the reconciler, with a warning.
+    pub async fn reprogram_active(&self) -> Result<usize, PathError> {
+        let mut programmed = 0;
+        for path in self.all_paths().await? {
+            if path.status != PathStatus::Active {
+                continue;
+            }
+            let Ok(shape) = self.shape(&path.request()) else {
+                continue;
+            };
+            let Some(_guard) = self.programming_lock(&path).await else {
+                continue;
+            };
+            match self.program(&path, shape).await {
+                Ok(programming) => {
+                    programmed += 1;
+                    if path.programming.as_ref() != Some(&programming) {
+                        let now = self.clock.now();
+                        self.paths
+                            .update(&path.id, None, |p| {
+                                p.programming = Some(programming.clone());
+                                p.meta.updated_at = now;
+                                Ok(())
+                            })
+                            .await?;
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(path = %path.id, error = %crate::error::error_chain(&e), "an active fabric path could not be programmed again at start")
+                }
+            }
+        }
+        Ok(programmed)
     }
 
     /// Creates each of the topology's standing paths (`[[cxl_paths]]`) that no path joins
