@@ -46,7 +46,11 @@ export function timeSeries(title, unit, { log = false, keep = 120, width = 320, 
     let index = 0;
     for (const samples of series.values()) {
       const points = samples.map((s) => `${px(s.t).toFixed(1)},${py(s.v).toFixed(1)}`).join(' ');
-      plot.append(svg('polyline', { points, fill: 'none', stroke: COLOURS[index % COLOURS.length], 'stroke-width': 1.5 }));
+      const colour = COLOURS[index % COLOURS.length];
+      plot.append(svg('polyline', { points, fill: 'none', stroke: colour, 'stroke-width': 1.5 }));
+      // The newest sample as a dot, so a series of one sample shows too.
+      const last = samples[samples.length - 1];
+      plot.append(svg('circle', { cx: px(last.t).toFixed(1), cy: py(last.v).toFixed(1), r: 2.5, fill: colour }));
       index += 1;
     }
     const label = (v) => (log ? `1e${v.toFixed(1)}` : v.toPrecision(4));
