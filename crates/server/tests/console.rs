@@ -46,8 +46,13 @@ fn pages(corridor: &str) -> Vec<(&'static str, String)> {
 
 /// Opens `route` and waits until its view has rendered.
 async fn show(browser: &Browser, proxy: &Forward, route: &str) {
-    browser.open(&proxy.url(&format!("/ui/{route}"))).await;
-    browser.wait_for("#view[data-ready]", PAGE).await;
+    browser
+        .open(
+            &proxy.url(&format!("/ui/{route}")),
+            "#view[data-ready]",
+            PAGE,
+        )
+        .await;
 }
 
 async fn count(browser: &Browser, css: &str) -> usize {

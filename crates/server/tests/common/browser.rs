@@ -98,10 +98,47 @@ impl Browser {
     }
 
     /// Loads `url` afresh (through about:blank, so that a hash route is a
-    /// new page, not a hash change racing the old view).
-    pub async fn open(&self, url: &str) {
-        self.client.goto("about:blank").await.unwrap();
-        self.client.goto(url).await.unwrap();
+    /// new page, not a hash change racing the old view) and waits, bounded,
+    /// until `ready` (a CSS selector) matches.
+    ///
+    /// Chromium abandons a load with ERR_NETWORK_CHANGED when the host's
+    /// interfaces change (other tests on this machine create and remove
+    /// network namespaces and bridges); it shows its error page then, and
+    /// the load is tried again, a bounded number of times, saying so.
+    pub async fn open(&self, url: &str, ready: &str, timeout: Duration) {
+        const ATTEMPTS: usize = 3;
+        for attempt in 1..=ATTEMPTS {
+            self.client.goto("about:blank").await.unwrap();
+            self.client.goto(url).await.unwrap();
+            let started = Instant::now();
+            loop {
+                if !self.all(ready).await.is_empty() {
+                    return;
+                }
+                if self.shows_load_error().await && attempt < ATTEMPTS {
+                    eprintln!("chromium could not load {url} (attempt {attempt}); loading again");
+                    break;
+                }
+                assert!(
+                    started.elapsed() < timeout,
+                    "{url}: no element matched {ready} within {timeout:?}; the page was:\n{}",
+                    self.client.source().await.unwrap_or_default()
+                );
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    }
+
+    /// Whether the window holds Chromium's own "could not load" page
+    /// (served from `chrome-error://chromewebdata/`, its frame
+    /// `#main-frame-error`) instead of the page asked for.
+    async fn shows_load_error(&self) -> bool {
+        let script = "return location.protocol === 'chrome-error:' \
+                      || document.getElementById('main-frame-error') !== null;";
+        matches!(
+            self.client.execute(script, vec![]).await,
+            Ok(serde_json::Value::Bool(true))
+        )
     }
 
     /// Waits (bounded) until `css` matches an element.
