@@ -26,7 +26,7 @@ function corridorRow(corridor) {
     h('td', {}, (corridor.path || []).join(' → ')), h('td', {}, corridor.security_domain || '—'));
 }
 
-function createForm(ctx, view) {
+function createForm(ctx) {
   return mutation(ctx, 'tenant', () => {
     const text = h('textarea', { id: 'corridor-request', 'aria-label': 'corridor request' });
     text.value = JSON.stringify(REQUEST_TEMPLATE, null, 2);
@@ -55,7 +55,7 @@ export function renderList(view, ctx) {
   const rows = h('tbody', {});
   view.append(h('table', {}, h('thead', {}, h('tr', {},
     ['corridor', 'status', 'priority', 'lanes', 'min Gb/s', 'path', 'domain'].map((c) => h('th', {}, c)))), rows));
-  view.append(createForm(ctx, view));
+  view.append(createForm(ctx));
   const corridors = new Map();
   const draw = () => rows.replaceChildren(...[...corridors.values()].map(corridorRow));
   const stop = listAndWatch('/v1/corridors',

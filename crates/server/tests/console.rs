@@ -118,7 +118,10 @@ async fn the_console_shows_live_corridors_and_offers_only_what_the_caller_may_do
     for (name, route) in pages(&id) {
         show(&browser, &admin, &route).await;
         if name == "corridor" {
-            browser.wait_for(".chart polyline", TELEMETRY).await;
+            // A line, not a dot: at least two telemetry readings plotted.
+            browser
+                .wait_for(".chart polyline[points*=' ']", TELEMETRY)
+                .await;
         }
         browser.screenshot(&shots, name).await;
     }

@@ -73,6 +73,8 @@ fn describe(identity: &Identity) -> WhoAmI {
             .into_iter()
             // Probes answer everyone; listing them says nothing.
             .filter(|scope| *scope != Scope::Probe)
+            // Any routed path will do: past "is it routed", `decide` reads
+            // only the scope and the method.
             .filter(|scope| {
                 decide(identity, method, Some("/v1/whoami"), Some(*scope)) == Decision::Allow
             })
