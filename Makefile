@@ -39,6 +39,7 @@ all: build
 deps:
 	@scripts/install-deps.sh
 	@scripts/install-cxl.sh
+	@scripts/install-browser.sh
 
 build:
 	$(CARGO) build --release --bins

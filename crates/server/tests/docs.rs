@@ -122,3 +122,89 @@ async fn the_api_reference_is_served_from_the_binary() {
     );
     server.stop().await;
 }
+
+/// `/ui/`: the operator console. Its page and every file it names come
+/// from this server, none names an external URL, and unknown files are a
+/// problem.
+#[tokio::test]
+async fn the_console_is_served_from_the_binary() {
+    let server = Server::start().await;
+    let reader = server.http(&Principal::ReadOnly);
+
+    let page = reader.get(server.url("/ui/")).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(
+        page.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    assert_eq!(page.headers()["cache-control"], "no-cache");
+    let policy = page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(policy.contains("default-src 'self'"), "{policy}");
+    let html = page.text().await.unwrap();
+    assert!(html.contains("<base href=\"/ui/\" />"), "{html}");
+    let files = references(&html.replace("<base href=\"/ui/\" />", ""));
+    assert!(files.iter().any(|f| f == "app.js"), "{files:?}");
+    for file in files
+        .iter()
+        .filter(|f| !f.starts_with('#') && *f != "/docs")
+    {
+        assert!(!file.contains("//"), "{file} names another origin");
+        let response = reader
+            .get(server.url(&format!("/ui/{file}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{file}");
+    }
+
+    // Every embedded file, scripts included (their imports are relative).
+    for asset in corridor_server::http::console::ASSETS {
+        let response = reader
+            .get(server.url(&format!("/ui/{}", asset.name)))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{}", asset.name);
+        assert_eq!(
+            response.headers()["content-type"],
+            asset.content_type,
+            "{}",
+            asset.name
+        );
+        let text = response.text().await.unwrap();
+        assert!(!names_external_url(&text), "{} names a URL", asset.name);
+        for import in text.lines().filter_map(|l| l.split(" from '").nth(1)) {
+            let name = import.trim_end_matches("';").trim_start_matches("./");
+            assert!(
+                corridor_server::http::console::ASSETS
+                    .iter()
+                    .any(|a| a.name == name),
+                "{} imports {name}, which is not served",
+                asset.name
+            );
+        }
+    }
+
+    for missing in ["/ui/nope.js", "/ui/..%2FCargo.toml", "/ui/%2Fetc%2Fpasswd"] {
+        let response = reader.get(server.url(missing)).send().await.unwrap();
+        assert_eq!(response.status(), 404, "{missing}");
+        assert_eq!(
+            response.headers()["content-type"],
+            "application/problem+json",
+            "{missing}"
+        );
+    }
+
+    let anonymous = http_client(&tls_options(server.state_dir(), None));
+    let refused = anonymous.get(server.url("/ui/")).send().await;
+    assert!(
+        refused.is_err() || refused.unwrap().status() == 401,
+        "an anonymous caller read the console"
+    );
+    server.stop().await;
+}

@@ -13,6 +13,7 @@ pub mod attestation;
 pub mod auth;
 pub mod caller;
 pub mod compat;
+pub mod console;
 pub mod contract;
 pub mod corridors;
 pub mod docs;
@@ -28,6 +29,8 @@ pub mod openapi;
 pub mod operations;
 pub mod problem;
 pub mod responses;
+pub mod topology;
+pub mod whoami;
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -80,6 +83,9 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(health::routes())
         .merge(openapi::routes())
         .merge(docs::routes())
+        .merge(console::routes())
+        .merge(topology::routes())
+        .merge(whoami::routes())
         .split_for_parts();
     responses::layer_responses(&mut document);
     (router, document)

@@ -4,13 +4,17 @@
 //! ([`clients`]), replies and RFC 9457 problem assertions ([`problem`]),
 //! the real `corridord` binary as a child process stopped by pid
 //! ([`process`]), the RFC's request bodies verbatim ([`rfc`]), and an OTLP
-//! receiver and promtool for the observability tests ([`observability`]).
+//! receiver and promtool for the observability tests ([`observability`]),
+//! and a headless Chromium with a certificate-presenting proxy for the
+//! console ([`browser`], [`forward`]).
 //!
 //! Each test binary compiles this module on its own and uses a part of it,
 //! so what one binary leaves unused is not dead code.
 #![allow(dead_code)]
 
+pub mod browser;
 pub mod clients;
+pub mod forward;
 pub mod observability;
 pub mod problem;
 pub mod process;
