@@ -23,6 +23,7 @@ pub mod compat;
 pub mod corridor;
 pub mod fabric;
 pub mod ffm;
+pub mod history;
 pub mod json;
 pub mod memory_tiers;
 pub mod meta;

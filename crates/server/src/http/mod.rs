@@ -21,6 +21,7 @@ pub mod fabman;
 pub mod ffm;
 pub mod health;
 pub mod heliopass;
+pub mod history;
 pub mod inventory;
 pub mod list;
 pub mod middleware;
@@ -74,6 +75,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(corridors::routes())
         .merge(ffm::routes())
         .merge(heliopass::routes())
+        .merge(history::routes())
         .merge(inventory::routes())
         .merge(fabman::routes())
         .merge(operations::routes())
