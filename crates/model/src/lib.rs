@@ -17,6 +17,7 @@
 //! Field names are the RFC's, including its capitals (`bandwidth_floor_GBs`);
 //! Rust field names are snake case and renamed on the wire.
 
+pub mod analytics;
 pub mod attestation;
 pub mod calibration;
 pub mod compat;

@@ -290,3 +290,153 @@ async fn bad_windows_are_problems_naming_the_parameter() {
     assert_eq!(status, 200, "{h}");
     assert_eq!(h["from"], "2026-12-04T02:12:00Z", "{h}");
 }
+
+/// Grants a one-lane waveguide corridor between `endpoints` on `lambda`
+/// and waits until it is lit; answers its id.
+async fn pinned_corridor(server: &Server, lambda: f64, endpoints: [&str; 2]) -> String {
+    let response = server
+        .admin()
+        .post(server.url("/v1/corridors"))
+        .json(&json!({
+            "corridor_type": "SiCorridor",
+            "lanes": 1,
+            "lambda_nm": [lambda],
+            "min_gbps": 20,
+            "latency_budget_ns": 1000,
+            "reach_mm": 5000,
+            "mode": "waveguide",
+            "qos": {"pfc": false, "priority": "silver"},
+            "attestation_required": false,
+            "endpoints": endpoints
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 201);
+    let id = response.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, c) = get(server, &format!("/v1/corridors/{id}")).await;
+        if c["status"] == "active" {
+            return id;
+        }
+        assert!(Instant::now() < deadline, "never active: {c}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn put_ambient(server: &Server, profile: &str) {
+    let response = server
+        .admin()
+        .put(server.url("/v1/admin/twin/ambient"))
+        .json(&json!({ "profile": profile }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200, "{profile}");
+}
+
+/// The synchrony analytics of the window from `from` to now.
+async fn synchrony(server: &Server, from: DateTime<Utc>) -> Value {
+    let from = from.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let (status, s) = get(server, &format!("/v1/analytics/synchrony?from={from}")).await;
+    assert_eq!(status, 200, "{s}");
+    s
+}
+
+fn group_of<'a>(s: &'a Value, id: &str) -> Option<&'a Value> {
+    s["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["corridors"].as_array().unwrap().iter().any(|c| c == id))
+}
+
+fn members(group: &Value) -> Vec<String> {
+    let mut ids: Vec<String> = group["corridors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_owned())
+        .collect();
+    ids.sort();
+    ids
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn synchrony_groups_what_steps_together_and_names_what_it_shares() {
+    // Buckets of 1 s, the reconciler's read-back period.
+    let server = start(Duration::from_secs(1), Duration::from_secs(3600)).await;
+    // A steady rack, so nothing moves unless a step moves it.
+    put_ambient(&server, "datacenter-steady").await;
+    let a = pinned_corridor(&server, 1550.0, ["op-h0-0", "op-h1-0"]).await;
+    let b = pinned_corridor(&server, 1551.0, ["op-h0-0", "op-h1-0"]).await;
+    let c = pinned_corridor(&server, 1550.0, ["op-h2-0", "op-h3-0"]).await;
+
+    // A module's case steps +8 K: the two corridors on its port move
+    // together, the third stays flat and joins no group.
+    let port_phase = Utc::now();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let response = server
+        .admin()
+        .post(server.url("/v1/admin/twin/faults"))
+        .json(&json!({"port": "op-h0-0", "fault": {"kind": "temperature_step", "celsius": 8.0}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 204);
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let s = synchrony(&server, port_phase).await;
+    for id in [&a, &b, &c] {
+        assert!(
+            s["corridors"].as_array().unwrap().iter().any(|x| x == id),
+            "{s}"
+        );
+    }
+    let group = group_of(&s, &a).unwrap_or_else(|| panic!("{a} is in no group: {s}"));
+    let mut ab = vec![a.clone(), b.clone()];
+    ab.sort();
+    assert_eq!(members(group), ab, "{s}");
+    assert_eq!(group["shared_cause"]["kind"], "port", "{s}");
+    assert!(
+        group["shared_cause"]["ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p == "op-h0-0"),
+        "{s}"
+    );
+    assert!(group_of(&s, &c).is_none(), "{c} was grouped: {s}");
+    let pair = &s["pairs"][0];
+    assert!(pair["correlation"].as_f64().unwrap() >= 0.8, "{s}");
+
+    // The rack's inlet steps +10 K: all three move together, and they share
+    // no port, link or host — only the rack.
+    let rack_phase = Utc::now();
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    put_ambient(&server, "step-up-10k").await;
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    let s = synchrony(&server, rack_phase).await;
+    let group = group_of(&s, &c).unwrap_or_else(|| panic!("{c} is in no group: {s}"));
+    let mut abc = vec![a.clone(), b.clone(), c.clone()];
+    abc.sort();
+    assert_eq!(members(group), abc, "{s}");
+    assert_eq!(group["shared_cause"]["kind"], "rack", "{s}");
+
+    // Bad input names the parameter.
+    for (query, pointer) in [
+        ("metric=ber", "?metric"),
+        ("from=soon", "?from"),
+        ("window=1h", "?query"),
+    ] {
+        let (status, problem) = get(&server, &format!("/v1/analytics/synchrony?{query}")).await;
+        assert_eq!(status, 422, "{query}: {problem}");
+        assert_eq!(
+            problem["errors"][0]["pointer"], pointer,
+            "{query}: {problem}"
+        );
+    }
+}

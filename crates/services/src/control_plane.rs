@@ -231,6 +231,7 @@ impl ControlPlane {
         let history = Arc::new(HistoryService::new(
             Arc::clone(&corridors),
             Arc::clone(&store),
+            Arc::clone(&topology),
             Arc::clone(&clocks.wall),
         ));
         Ok(ControlPlane {

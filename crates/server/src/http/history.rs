@@ -48,7 +48,7 @@ pub struct HistoryQuery {
     pub to: Option<DateTime<Utc>>,
 }
 
-fn violation(parameter: &str, rule: &str, message: String) -> ApiError {
+pub(super) fn violation(parameter: &str, rule: &str, message: String) -> ApiError {
     ApiError(Problem::validation(vec![FieldViolation {
         pointer: format!("?{parameter}"),
         rule: rule.into(),
@@ -56,7 +56,10 @@ fn violation(parameter: &str, rule: &str, message: String) -> ApiError {
     }]))
 }
 
-fn date_time(parameter: &str, text: Option<&str>) -> Result<Option<DateTime<Utc>>, Box<ApiError>> {
+pub(super) fn date_time(
+    parameter: &str,
+    text: Option<&str>,
+) -> Result<Option<DateTime<Utc>>, Box<ApiError>> {
     let Some(text) = text else {
         return Ok(None);
     };

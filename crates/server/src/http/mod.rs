@@ -9,6 +9,7 @@
 //! scopes and the documented responses back out of that document
 //! ([`contract`]).
 
+pub mod analytics;
 pub mod attestation;
 pub mod auth;
 pub mod caller;
@@ -70,6 +71,7 @@ impl AppState {
 /// declarations.
 pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     let (router, mut document) = OpenApiRouter::with_openapi(openapi::base())
+        .merge(analytics::routes())
         .merge(attestation::routes())
         .merge(compat::routes())
         .merge(corridors::routes())

@@ -185,6 +185,22 @@ impl HistoryLog {
         Ok(pruned)
     }
 
+    /// The ids of the corridors that have history files.
+    pub fn corridor_ids(&self) -> io::Result<Vec<String>> {
+        let mut ids = Vec::new();
+        for entry in fs::read_dir(&self.dir)? {
+            let entry = entry?;
+            if !entry.file_type()?.is_dir() {
+                continue;
+            }
+            if let Some(id) = entry.file_name().to_str().and_then(unhex) {
+                ids.push(id);
+            }
+        }
+        ids.sort();
+        Ok(ids)
+    }
+
     /// Bytes the history holds on disk (every segment file).
     pub fn bytes_on_disk(&self) -> io::Result<u64> {
         let mut total = 0;
@@ -198,6 +214,18 @@ impl HistoryLog {
         }
         Ok(total)
     }
+}
+
+/// The id a corridor directory's hex name encodes.
+fn unhex(name: &str) -> Option<String> {
+    if !name.len().is_multiple_of(2) {
+        return None;
+    }
+    let bytes: Option<Vec<u8>> = (0..name.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(name.get(i..i + 2)?, 16).ok())
+        .collect();
+    String::from_utf8(bytes?).ok()
 }
 
 /// The segment files of a corridor directory with their spans (none if
@@ -310,6 +338,7 @@ mod tests {
         assert_eq!(times, (0..9).map(|i| 11_000 + i * 250).collect::<Vec<_>>());
         assert!(read.windows(2).all(|w| w[0].revision() < w[1].revision()));
         assert!(log.read("cor-3", &window).unwrap().is_empty());
+        assert_eq!(log.corridor_ids().unwrap(), ["cor-1", "cor-2"]);
         // The id names a directory only through its hex.
         assert!(log.read("../..", &window).unwrap().is_empty());
     }
