@@ -326,6 +326,16 @@ impl Daemon {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> Result<(), StartError> {
         let app = http::router(self.state.clone());
+        // Corridor history: samples of what corrd reads back, every
+        // version of every corridor, pruned to the retention. First, so
+        // that its failure to start leaves no other task running.
+        let history = self
+            .state
+            .plane
+            .history
+            .spawn()
+            .await
+            .map_err(StartError::History)?;
         // corrd's reconciler follows the twin clock for as long as we serve.
         let reconciler = self
             .state
@@ -341,15 +351,6 @@ impl Daemon {
         // fabmand follows the switches: paths over a missing port degrade and
         // are programmed again when it is back.
         let paths = self.state.plane.paths.spawn_reconciler();
-        // Corridor history: samples of what corrd reads back, every
-        // version of every corridor, pruned to the retention.
-        let history = self
-            .state
-            .plane
-            .history
-            .spawn()
-            .await
-            .map_err(StartError::History)?;
         self.state.ready.store(true, Ordering::Release);
         tracing::info!(
             addr = %self.local_addr,
