@@ -1,9 +1,11 @@
 //! Corridor history over HTTP, against an in-process corridord sampling
-//! every 100-200 ms: a temperature step injected into the twin shows in
+//! every 100 ms to 1 s: a temperature step injected into the twin shows in
 //! the kept samples as it showed in the live telemetry, samples and object
 //! changes come in time and revision order, a released corridor's history
-//! stays readable, retention removes old records from disk, and bad
-//! windows are 422 problems naming the parameter.
+//! stays readable, retention removes old records, and bad windows are 422
+//! problems naming the parameter. Synchrony analytics over that history
+//! group the corridors a port's or the rack's temperature step moves
+//! together and name what they share.
 
 use std::time::{Duration, Instant};
 
@@ -30,37 +32,51 @@ async fn get(server: &Server, path: &str) -> (u16, Value) {
     (status, response.json().await.unwrap_or(Value::Null))
 }
 
-/// Grants a one-lane corridor and waits until it is lit (`active`).
-async fn lit_corridor(server: &Server) -> Value {
+/// Grants a one-lane waveguide corridor on `lambda` (between
+/// `endpoints` if given) and waits until it is lit; answers its id.
+async fn corridor(server: &Server, lambda: f64, endpoints: Option<[&str; 2]>) -> String {
+    let mut request = json!({
+        "corridor_type": "SiCorridor",
+        "lanes": 1,
+        "lambda_nm": [lambda],
+        "min_gbps": 20,
+        "latency_budget_ns": 1000,
+        "reach_mm": 5000,
+        "mode": "waveguide",
+        "qos": {"pfc": false, "priority": "silver"},
+        "attestation_required": false
+    });
+    if let Some(endpoints) = endpoints {
+        request["endpoints"] = json!(endpoints);
+    }
     let response = server
         .admin()
         .post(server.url("/v1/corridors"))
-        .json(&json!({
-            "corridor_type": "SiCorridor",
-            "lanes": 1,
-            "lambda_nm": [1550],
-            "min_gbps": 20,
-            "latency_budget_ns": 1000,
-            "reach_mm": 5000,
-            "mode": "waveguide",
-            "qos": {"pfc": false, "priority": "silver"},
-            "attestation_required": false
-        }))
+        .json(&request)
         .send()
         .await
         .unwrap();
     assert_eq!(response.status().as_u16(), 201);
-    let corridor: Value = response.json().await.unwrap();
-    let id = corridor["id"].as_str().unwrap().to_owned();
+    let id = response.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let (_, c) = get(server, &format!("/v1/corridors/{id}")).await;
         if c["status"] == "active" {
-            return c;
+            return id;
         }
         assert!(Instant::now() < deadline, "never active: {c}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// Grants a one-lane corridor and waits until it is lit (`active`);
+/// answers it.
+async fn lit_corridor(server: &Server) -> Value {
+    let id = corridor(server, 1550.0, None).await;
+    get(server, &format!("/v1/corridors/{id}")).await.1
 }
 
 fn at(value: &Value) -> DateTime<Utc> {
@@ -291,43 +307,6 @@ async fn bad_windows_are_problems_naming_the_parameter() {
     assert_eq!(h["from"], "2026-12-04T02:12:00Z", "{h}");
 }
 
-/// Grants a one-lane waveguide corridor between `endpoints` on `lambda`
-/// and waits until it is lit; answers its id.
-async fn pinned_corridor(server: &Server, lambda: f64, endpoints: [&str; 2]) -> String {
-    let response = server
-        .admin()
-        .post(server.url("/v1/corridors"))
-        .json(&json!({
-            "corridor_type": "SiCorridor",
-            "lanes": 1,
-            "lambda_nm": [lambda],
-            "min_gbps": 20,
-            "latency_budget_ns": 1000,
-            "reach_mm": 5000,
-            "mode": "waveguide",
-            "qos": {"pfc": false, "priority": "silver"},
-            "attestation_required": false,
-            "endpoints": endpoints
-        }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status().as_u16(), 201);
-    let id = response.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let (_, c) = get(server, &format!("/v1/corridors/{id}")).await;
-        if c["status"] == "active" {
-            return id;
-        }
-        assert!(Instant::now() < deadline, "never active: {c}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 async fn put_ambient(server: &Server, profile: &str) {
     let response = server
         .admin()
@@ -372,9 +351,9 @@ async fn synchrony_groups_what_steps_together_and_names_what_it_shares() {
     let server = start(Duration::from_secs(1), Duration::from_secs(3600)).await;
     // A steady rack, so nothing moves unless a step moves it.
     put_ambient(&server, "datacenter-steady").await;
-    let a = pinned_corridor(&server, 1550.0, ["op-h0-0", "op-h1-0"]).await;
-    let b = pinned_corridor(&server, 1551.0, ["op-h0-0", "op-h1-0"]).await;
-    let c = pinned_corridor(&server, 1550.0, ["op-h2-0", "op-h3-0"]).await;
+    let a = corridor(&server, 1550.0, Some(["op-h0-0", "op-h1-0"])).await;
+    let b = corridor(&server, 1551.0, Some(["op-h0-0", "op-h1-0"])).await;
+    let c = corridor(&server, 1550.0, Some(["op-h2-0", "op-h3-0"])).await;
 
     // A module's case steps +8 K: the two corridors on its port move
     // together, the third stays flat and joins no group.

@@ -314,6 +314,14 @@ mod tests {
         Utc.timestamp_millis_opt(m).unwrap()
     }
 
+    /// Every record the tests write.
+    fn everything() -> Window {
+        Window {
+            from: ms(0),
+            to: ms(100_000),
+        }
+    }
+
     fn sample(at_ms: i64, revision: u64) -> Record {
         Record::Sample(one_lane_sample(at_ms * 1000, revision, 40.0))
     }
@@ -355,12 +363,8 @@ mod tests {
         // hold only older records; [4 s, 5 s) may hold younger ones.
         let pruned = log.prune(ms(9_000), retention).unwrap();
         assert_eq!(pruned.segments, 4 + 2, "{pruned:?}");
-        let all = Window {
-            from: ms(0),
-            to: ms(100_000),
-        };
         let left: Vec<i64> = log
-            .read("cor-1", &all)
+            .read("cor-1", &everything())
             .unwrap()
             .iter()
             .map(|r| r.at_us() / 1000)
@@ -386,12 +390,8 @@ mod tests {
         // A new process (a fresh log) appends after it.
         let log = HistoryLog::open(dir.path(), 10_000).unwrap();
         log.append("cor-1", &[sample(2_000, 2)]).unwrap();
-        let all = Window {
-            from: ms(0),
-            to: ms(100_000),
-        };
         let revisions: Vec<u64> = log
-            .read("cor-1", &all)
+            .read("cor-1", &everything())
             .unwrap()
             .iter()
             .map(Record::revision)
