@@ -29,6 +29,18 @@ pub enum CorridorCommand {
     Delete { id: String },
     /// Live telemetry of a corridor.
     Telemetry { id: String },
+    /// A corridor's kept history: its telemetry samples and object
+    /// changes, oldest first, as a table (one row each) or JSON/YAML.
+    History {
+        id: String,
+        /// Start of the window, RFC 3339 (e.g. 2026-12-04T03:12:00Z)
+        /// [default: an hour before --to]
+        #[arg(long)]
+        from: Option<String>,
+        /// End of the window, RFC 3339 [default: now]
+        #[arg(long)]
+        to: Option<String>,
+    },
     /// Start a recalibration (a CMIS re-lock); prints the operation.
     Recalibrate { id: String },
     /// Renew a corridor's lease.
@@ -115,6 +127,17 @@ pub async fn run(client: &Client, command: CorridorCommand, format: Format) -> a
                 Kind::Corridors,
                 format,
             )
+        }
+        CorridorCommand::History { id, from, to } => {
+            let history = client
+                .corridor_history(&id, from.as_deref(), to.as_deref())
+                .await?;
+            if format == Format::Table {
+                print!("{}", crate::history::table(&history));
+                Ok(())
+            } else {
+                show(history, Kind::Corridors, format)
+            }
         }
         CorridorCommand::Recalibrate { id } => show(
             client.recalibrate_corridor(&id).await?,

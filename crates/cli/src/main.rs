@@ -7,6 +7,7 @@ mod config;
 mod corridor;
 mod fabric;
 mod ffm;
+mod history;
 mod kinds;
 mod output;
 

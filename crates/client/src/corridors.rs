@@ -3,6 +3,7 @@
 use corridor_model::corridor::{
     Corridor, CorridorPlan, CorridorRequest, CorridorTelemetry, TwinFaultRequest,
 };
+use corridor_model::history::CorridorHistory;
 use corridor_model::meta::Operation;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -65,6 +66,24 @@ impl Client {
     pub async fn corridor_telemetry(&self, id: &str) -> Result<CorridorTelemetry> {
         self.get_json(&format!("/v1/corridors/{}/telemetry", encode_segment(id)))
             .await
+    }
+
+    /// `GET /v1/corridors/{id}/history`: telemetry samples and object
+    /// changes between `from` and `to` (RFC 3339; the server's defaults,
+    /// the hour up to now, where absent).
+    pub async fn corridor_history(
+        &self,
+        id: &str,
+        from: Option<&str>,
+        to: Option<&str>,
+    ) -> Result<CorridorHistory> {
+        let path = format!("/v1/corridors/{}/history", encode_segment(id));
+        let query: Vec<(&str, String)> = [("from", from), ("to", to)]
+            .into_iter()
+            .filter_map(|(name, value)| Some((name, value?.to_owned())))
+            .collect();
+        let (body, _) = self.get_raw(&path, &query).await?;
+        decode(&self.url(&path), &body)
     }
 
     /// `POST /v1/corridors/{id}/recalibrate`: the started operation.

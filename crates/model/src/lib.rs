@@ -17,12 +17,14 @@
 //! Field names are the RFC's, including its capitals (`bandwidth_floor_GBs`);
 //! Rust field names are snake case and renamed on the wire.
 
+pub mod analytics;
 pub mod attestation;
 pub mod calibration;
 pub mod compat;
 pub mod corridor;
 pub mod fabric;
 pub mod ffm;
+pub mod history;
 pub mod json;
 pub mod memory_tiers;
 pub mod meta;

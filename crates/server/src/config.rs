@@ -172,6 +172,17 @@ pub struct Overrides {
     /// ambient: for demonstrations and tests only)
     #[arg(long, env = "CORRIDOR_NO_RING_TRACKING", global = true)]
     pub no_ring_tracking: bool,
+
+    /// Wall-clock seconds between two history samples of a lit corridor
+    /// (0.05 to 3600) [default: 10]
+    #[arg(long, env = "CORRIDOR_HISTORY_INTERVAL_S", global = true)]
+    pub history_interval_s: Option<f64>,
+
+    /// Seconds corridor history (telemetry samples and object changes) is
+    /// kept, at least the interval and at most 366 days
+    /// [default: 604800, 7 days]
+    #[arg(long, env = "CORRIDOR_HISTORY_RETENTION_S", global = true)]
+    pub history_retention_s: Option<f64>,
 }
 
 /// The TPM attestd quotes for `GET /v1/attest/measured-boot/{host}`.
@@ -331,6 +342,16 @@ struct FileConfig {
     heliopass_control_hz: Option<f64>,
     #[serde(default)]
     no_ring_tracking: bool,
+    #[serde(default)]
+    history: FileHistory,
+}
+
+/// `[history]` in the file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileHistory {
+    interval_s: Option<f64>,
+    retention_s: Option<f64>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -415,6 +436,9 @@ pub struct Config {
     /// heliopassd's tracker control rate (simulated time) and whether its
     /// loop runs.
     pub heliopass: corridor_services::heliopass::HelioSettings,
+    /// How often corridors' telemetry is sampled into the history and how
+    /// long history is kept.
+    pub history: corridor_services::history::HistorySettings,
 }
 
 /// When `audit.log` is rotated and how many old files are kept.
@@ -469,6 +493,12 @@ pub enum ConfigError {
     HeliopassControlHz(f64),
     #[error("[optics] poll_interval_ms must be 1 or more")]
     OpticsPoll,
+    #[error("history interval_s {0} is outside 0.05..=3600 s")]
+    HistoryInterval(f64),
+    #[error(
+        "history retention_s {retention} is outside {interval}..=31622400 s (at least one interval, at most 366 days)"
+    )]
+    HistoryRetention { retention: f64, interval: f64 },
 }
 
 impl Config {
@@ -591,7 +621,12 @@ impl Config {
         if optics.backend == OpticsBackendKind::Linux && optics.ports.is_empty() {
             return Err(ConfigError::NoOpticsDevices);
         }
+        let history = history_settings(
+            overrides.history_interval_s.or(file.history.interval_s),
+            overrides.history_retention_s.or(file.history.retention_s),
+        )?;
         Ok(Config {
+            history,
             store,
             ffm,
             compat,
@@ -634,6 +669,31 @@ impl Config {
             source,
         })
     }
+}
+
+/// The history's settings from the seconds given, checked: an interval
+/// from 50 ms (faster than the reconciler's 1 s read-backs only repeats
+/// them) to an hour, a retention from one interval to 366 days.
+fn history_settings(
+    interval_s: Option<f64>,
+    retention_s: Option<f64>,
+) -> Result<corridor_services::history::HistorySettings, ConfigError> {
+    let defaults = corridor_services::history::HistorySettings::default();
+    let interval = interval_s.unwrap_or(defaults.interval.as_secs_f64());
+    if !(interval.is_finite() && (0.05..=3600.0).contains(&interval)) {
+        return Err(ConfigError::HistoryInterval(interval));
+    }
+    let retention = retention_s.unwrap_or(defaults.retention.as_secs_f64());
+    if !(retention.is_finite() && (interval..=31_622_400.0).contains(&retention)) {
+        return Err(ConfigError::HistoryRetention {
+            retention,
+            interval,
+        });
+    }
+    Ok(corridor_services::history::HistorySettings {
+        interval: Duration::from_secs_f64(interval),
+        retention: Duration::from_secs_f64(retention),
+    })
 }
 
 fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
@@ -681,6 +741,7 @@ impl Config {
             plaintext_persistence: true,
             attest_on_request: false,
             heliopass: corridor_services::heliopass::HelioSettings::default(),
+            history: corridor_services::history::HistorySettings::default(),
         }
     }
 
@@ -780,6 +841,58 @@ mod tests {
         assert_eq!(config.time_scale, Some(60.0));
         assert_eq!(config.log_format, LogFormat::Text);
         assert_eq!(config.log_filter, "info");
+    }
+
+    #[test]
+    fn history_settings_come_from_the_file_or_flags_within_bounds() {
+        let shipped = include_str!("../../../deploy/corridord.toml");
+        let history: String = shipped
+            .lines()
+            .skip_while(|l| *l != "# [history]")
+            .take_while(|l| !l.is_empty())
+            .map(|l| {
+                format!(
+                    "{}\n",
+                    l.trim_start_matches("# ").split('#').next().unwrap_or(l)
+                )
+            })
+            .collect();
+        assert!(history.starts_with("[history]"), "{history}");
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(dir.path(), &history);
+        let from_file = Overrides {
+            config: Some(path.clone()),
+            ..Overrides::default()
+        };
+        let config = Config::resolve(&from_file).unwrap();
+        assert_eq!(
+            config.history,
+            corridor_services::history::HistorySettings::default()
+        );
+        let flags = Overrides {
+            config: Some(path),
+            history_interval_s: Some(0.25),
+            history_retention_s: Some(60.0),
+            ..Overrides::default()
+        };
+        let config = Config::resolve(&flags).unwrap();
+        assert_eq!(config.history.interval, Duration::from_millis(250));
+        assert_eq!(config.history.retention, Duration::from_secs(60));
+        for (interval, retention) in [(0.01, 60.0), (5.0, 1.0), (10.0, 4e7), (f64::NAN, 60.0)] {
+            let bad = Overrides {
+                history_interval_s: Some(interval),
+                history_retention_s: Some(retention),
+                state_dir: Some(dir.path().to_path_buf()),
+                ..Overrides::default()
+            };
+            assert!(
+                matches!(
+                    Config::resolve(&bad),
+                    Err(ConfigError::HistoryInterval(_) | ConfigError::HistoryRetention { .. })
+                ),
+                "{interval} {retention}"
+            );
+        }
     }
 
     #[test]

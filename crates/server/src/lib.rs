@@ -70,6 +70,8 @@ pub enum StartError {
     PlatformTpm(#[source] platform_tpm::PlatformTpmError),
     #[error("cannot start the control plane")]
     Services(#[source] corridor_services::ServiceError),
+    #[error("cannot keep corridor history")]
+    History(#[source] corridor_services::history::HistoryError),
     #[error("the API document's declarations are incomplete")]
     Contract(#[source] http::contract::ContractError),
     #[error("cannot listen on {addr}")]
@@ -118,6 +120,9 @@ async fn open_optics(
         }
     }
 }
+
+/// The history's files, under the state directory.
+pub const HISTORY_DIR: &str = "history";
 
 /// Real time between corridor reconcile passes.
 const CORRIDOR_RECONCILE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
@@ -232,6 +237,10 @@ impl Daemon {
             .map_err(StartError::Services)?;
         plane.compat.configure(config.compat_config());
         plane.heliopass.configure(config.heliopass.clone());
+        plane
+            .history
+            .configure(&config.state_dir.join(HISTORY_DIR), config.history)
+            .map_err(StartError::History)?;
         let platform_tpm = match opened_tpm {
             None => None,
             Some(opened) => {
@@ -317,6 +326,16 @@ impl Daemon {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> Result<(), StartError> {
         let app = http::router(self.state.clone());
+        // Corridor history: samples of what corrd reads back, every
+        // version of every corridor, pruned to the retention. First, so
+        // that its failure to start leaves no other task running.
+        let history = self
+            .state
+            .plane
+            .history
+            .spawn()
+            .await
+            .map_err(StartError::History)?;
         // corrd's reconciler follows the twin clock for as long as we serve.
         let reconciler = self
             .state
@@ -364,6 +383,9 @@ impl Daemon {
             watchdog.abort();
         }
         reconciler.stop().await;
+        if let Some(history) = history {
+            history.stop().await;
+        }
         paths.abort();
         let _ = paths.await;
         if let Some(tracking) = tracking {

@@ -20,6 +20,7 @@ use crate::corridors::CorridorService;
 use crate::fabman::PathService;
 use crate::ffm::{FfmConfig, FfmService};
 use crate::heliopass::{HelioService, HelioSettings};
+use crate::history::HistoryService;
 use crate::inventory::{self, DeviceInventory};
 use crate::operations::Operations;
 use crate::{Registry, ServiceError};
@@ -51,6 +52,10 @@ pub struct ControlPlane {
     pub compat: Arc<CompatService>,
     /// fabmand: CXL fabric paths (its reconciler is started by whoever serves).
     pub paths: Arc<PathService>,
+    /// Corridor telemetry and object changes kept by wall time and store
+    /// revision (kept once configured; its recorder is started by whoever
+    /// serves).
+    pub history: Arc<HistoryService>,
 }
 
 /// How long one FM API connect or answer may take before the switch is
@@ -250,7 +255,14 @@ impl ControlPlane {
         let compat = Arc::new(CompatService::start(Arc::clone(&store)).await?);
         corridors.attach_trust(attestation.clone());
         ffm.attach_trust(attestation.clone());
+        let history = Arc::new(HistoryService::new(
+            Arc::clone(&corridors),
+            Arc::clone(&store),
+            Arc::clone(&topology),
+            Arc::clone(&clocks.wall),
+        ));
         Ok(ControlPlane {
+            history,
             ffm,
             store,
             topology,

@@ -15,6 +15,7 @@ pub mod error;
 pub mod fabman;
 pub mod ffm;
 pub mod heliopass;
+pub mod history;
 pub mod ids;
 pub mod inventory;
 pub mod labels;

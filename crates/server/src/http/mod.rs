@@ -9,6 +9,7 @@
 //! scopes and the documented responses back out of that document
 //! ([`contract`]).
 
+pub mod analytics;
 pub mod attestation;
 pub mod auth;
 pub mod caller;
@@ -22,6 +23,7 @@ pub mod fabman;
 pub mod ffm;
 pub mod health;
 pub mod heliopass;
+pub mod history;
 pub mod inventory;
 pub mod list;
 pub mod middleware;
@@ -72,11 +74,13 @@ impl AppState {
 /// declarations.
 pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     let (router, mut document) = OpenApiRouter::with_openapi(openapi::base())
+        .merge(analytics::routes())
         .merge(attestation::routes())
         .merge(compat::routes())
         .merge(corridors::routes())
         .merge(ffm::routes())
         .merge(heliopass::routes())
+        .merge(history::routes())
         .merge(inventory::routes())
         .merge(fabman::routes())
         .merge(operations::routes())

@@ -34,6 +34,7 @@ use super::contract::SECURITY_SCHEME;
         (name = "heliopassd", description = "Optical calibration"),
         (name = "attestd", description = "Measured boot and device attestation"),
         (name = "compatd", description = "Translation engines, per-program profiles and launched programs"),
+        (name = "labs", description = "CorridorLabs analytics over the kept history"),
         (name = "operations", description = "Long-running operations"),
         (name = "service", description = "Probes, metrics and this document"),
     )

@@ -26,6 +26,7 @@ pub struct Options {
     attest_on_request: bool,
     heliopass: Option<corridor_services::heliopass::HelioSettings>,
     time_scale: Option<f64>,
+    history: Option<corridor_services::history::HistorySettings>,
 }
 
 impl Options {
@@ -79,6 +80,12 @@ impl Options {
         self
     }
 
+    /// How often corridor history is sampled and how long it is kept.
+    pub fn history(mut self, settings: corridor_services::history::HistorySettings) -> Self {
+        self.history = Some(settings);
+        self
+    }
+
     /// An existing state directory (a restart), instead of a new one.
     pub fn state(mut self, state: tempfile::TempDir) -> Self {
         self.state = Some(state);
@@ -96,6 +103,9 @@ impl Options {
         config.attest_on_request = self.attest_on_request;
         if let Some(settings) = self.heliopass {
             config.heliopass = settings;
+        }
+        if let Some(settings) = self.history {
+            config.history = settings;
         }
         if self.time_scale.is_some() {
             config.time_scale = self.time_scale;

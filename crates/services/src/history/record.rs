@@ -1,0 +1,290 @@
+//! What one history record holds on disk, and its encoding.
+//!
+//! Telemetry samples are postcard (a compact binary serde format, the one
+//! the store's write-ahead log uses) of plain fields: the API types skip
+//! absent fields, which a format without field names cannot decode, and
+//! their timestamps would be RFC 3339 text. Figures are kept as the
+//! `f64`s the telemetry served, so a replayed sample is exactly what was
+//! read. An object change keeps the corridor as its API JSON, as the
+//! store holds it.
+
+use chrono::{DateTime, Utc};
+use corridor_model::corridor::{
+    Corridor, CorridorTelemetry, CorridorTelemetrySource, DriftLevel, EyeMargin, LaneTelemetry,
+};
+use corridor_model::history::{HistoryChange, HistoryChangeType, HistorySample};
+use corridor_model::units::{Celsius, Nanometers, PicojoulesPerBit};
+use serde::{Deserialize, Serialize};
+
+/// One record of a corridor's history file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Record {
+    Sample(StoredSample),
+    Change(StoredChange),
+}
+
+impl Record {
+    /// Wall time of the record, Unix microseconds.
+    pub fn at_us(&self) -> i64 {
+        match self {
+            Record::Sample(s) => s.at_us,
+            Record::Change(c) => c.at_us,
+        }
+    }
+
+    /// Store revision the record belongs to.
+    pub fn revision(&self) -> u64 {
+        match self {
+            Record::Sample(s) => s.revision,
+            Record::Change(c) => c.revision,
+        }
+    }
+
+    pub fn encode(&self) -> Vec<u8> {
+        // Every field is a plain value: encoding cannot fail.
+        postcard::to_stdvec(self).expect("a history record encodes")
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<Record, postcard::Error> {
+        postcard::from_bytes(bytes)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredSample {
+    pub at_us: i64,
+    pub revision: u64,
+    /// `true`: the twin's model; `false`: real modules' monitors.
+    pub modelled: bool,
+    pub ber: f64,
+    pub pre_fec_ber: f64,
+    pub ber_is_upper_bound: bool,
+    pub eye_margin: u8,
+    pub temp_c: f64,
+    pub power_pj_per_bit: f64,
+    pub drift: u8,
+    pub lanes: Vec<StoredLane>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredLane {
+    pub lane: u32,
+    pub lambda_nm: f64,
+    pub ber: f64,
+    pub pre_fec_ber: f64,
+    pub ber_is_upper_bound: bool,
+    pub temp_c: f64,
+    pub drift_pm: f64,
+    pub heater_mw: Option<f64>,
+    pub bias_v: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredChange {
+    pub at_us: i64,
+    pub revision: u64,
+    /// 0 added, 1 modified, 2 deleted.
+    pub change: u8,
+    /// The corridor's API JSON.
+    pub object: Vec<u8>,
+}
+
+fn us(at: DateTime<Utc>) -> i64 {
+    at.timestamp_micros()
+}
+
+fn from_us(at_us: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_micros(at_us).unwrap_or_default()
+}
+
+const EYE: [EyeMargin; 3] = [EyeMargin::Ok, EyeMargin::Marginal, EyeMargin::Fail];
+const DRIFT: [DriftLevel; 3] = [DriftLevel::Low, DriftLevel::Medium, DriftLevel::High];
+const CHANGE: [HistoryChangeType; 3] = [
+    HistoryChangeType::Added,
+    HistoryChangeType::Modified,
+    HistoryChangeType::Deleted,
+];
+
+fn index_of<T: PartialEq>(table: &[T], value: &T) -> u8 {
+    table.iter().position(|v| v == value).unwrap_or(0) as u8
+}
+
+fn at_index<T: Copy>(table: &[T], index: u8) -> T {
+    table[usize::from(index).min(table.len() - 1)]
+}
+
+impl StoredSample {
+    /// The sample of telemetry `t` of the corridor at `revision`, with the
+    /// eye margin the reconciler would judge. `None` if `t` has no
+    /// `observed_at` (corridord's answers always carry it).
+    pub fn of(t: &CorridorTelemetry, revision: u64, eye_margin: EyeMargin) -> Option<Self> {
+        Some(StoredSample {
+            at_us: us(t.observed_at?),
+            revision,
+            modelled: t.source != Some(CorridorTelemetrySource::Counter),
+            ber: t.ber,
+            pre_fec_ber: t.pre_fec_ber.unwrap_or(t.ber),
+            ber_is_upper_bound: t.ber_is_upper_bound.unwrap_or(false),
+            eye_margin: index_of(&EYE, &eye_margin),
+            temp_c: t.temp_c.0,
+            power_pj_per_bit: t.power_pj_per_bit.0,
+            drift: index_of(&DRIFT, &t.drift),
+            lanes: t
+                .lanes
+                .iter()
+                .map(|l| StoredLane {
+                    lane: l.lane,
+                    lambda_nm: l.lambda_nm.0,
+                    ber: l.ber,
+                    pre_fec_ber: l.pre_fec_ber,
+                    ber_is_upper_bound: l.ber_is_upper_bound,
+                    temp_c: l.temp_c.0,
+                    drift_pm: l.drift_pm,
+                    heater_mw: l.heater_mw,
+                    bias_v: l.bias_v,
+                })
+                .collect(),
+        })
+    }
+
+    pub fn to_api(&self) -> HistorySample {
+        HistorySample {
+            observed_at: from_us(self.at_us),
+            resource_version: self.revision.to_string(),
+            source: if self.modelled {
+                CorridorTelemetrySource::Model
+            } else {
+                CorridorTelemetrySource::Counter
+            },
+            ber: self.ber,
+            pre_fec_ber: self.pre_fec_ber,
+            ber_is_upper_bound: self.ber_is_upper_bound,
+            eye_margin: at_index(&EYE, self.eye_margin),
+            temp_c: Celsius(self.temp_c),
+            power_pj_per_bit: PicojoulesPerBit(self.power_pj_per_bit),
+            drift: at_index(&DRIFT, self.drift),
+            lanes: self
+                .lanes
+                .iter()
+                .map(|l| LaneTelemetry {
+                    lane: l.lane,
+                    lambda_nm: Nanometers(l.lambda_nm),
+                    ber: l.ber,
+                    pre_fec_ber: l.pre_fec_ber,
+                    ber_is_upper_bound: l.ber_is_upper_bound,
+                    temp_c: Celsius(l.temp_c),
+                    drift_pm: l.drift_pm,
+                    heater_mw: l.heater_mw,
+                    bias_v: l.bias_v,
+                })
+                .collect(),
+        }
+    }
+}
+
+impl StoredChange {
+    pub fn of(
+        corridor: &Corridor,
+        change: HistoryChangeType,
+        revision: u64,
+        at: DateTime<Utc>,
+    ) -> Self {
+        StoredChange {
+            at_us: us(at),
+            revision,
+            change: index_of(&CHANGE, &change),
+            // A corridor always serialises.
+            object: serde_json::to_vec(corridor).unwrap_or_default(),
+        }
+    }
+
+    /// The corridor as recorded; `None` if the JSON no longer decodes (a
+    /// record from an incompatible build).
+    pub fn corridor(&self) -> Option<Corridor> {
+        serde_json::from_slice(&self.object).ok()
+    }
+
+    pub fn to_api(&self) -> Option<HistoryChange> {
+        let object = self.corridor()?;
+        Some(HistoryChange {
+            observed_at: from_us(self.at_us),
+            resource_version: self.revision.to_string(),
+            change: at_index(&CHANGE, self.change),
+            status: object.status,
+            object: Box::new(object),
+        })
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// A one-lane sample with full-width figures (no small values that
+    /// postcard's varints would shorten), as the default twin's corridors
+    /// report them.
+    pub(crate) fn one_lane_sample(at_us: i64, revision: u64, temp_c: f64) -> StoredSample {
+        StoredSample {
+            at_us,
+            revision,
+            modelled: true,
+            ber: 1.000_000_000_000_000_1e-24,
+            pre_fec_ber: 3.456_789_012_345_678e-9,
+            ber_is_upper_bound: true,
+            eye_margin: 0,
+            temp_c,
+            power_pj_per_bit: 2.345_678_901_234_567,
+            drift: 0,
+            lanes: vec![StoredLane {
+                lane: 0,
+                lambda_nm: 1_550.116_809_881_5,
+                ber: 1e-24,
+                pre_fec_ber: 3.456_789_012_345_678e-9,
+                ber_is_upper_bound: true,
+                temp_c,
+                drift_pm: 0.123_456_789,
+                heater_mw: Some(12.345_678_9),
+                bias_v: Some(1.234_567_89),
+            }],
+        }
+    }
+
+    #[test]
+    fn a_sample_round_trips_exactly() {
+        let sample = Record::Sample(one_lane_sample(1_800_000_000_123_456, 123_456, 41.25));
+        let decoded = Record::decode(&sample.encode()).unwrap();
+        assert_eq!(decoded, sample);
+        let Record::Sample(s) = decoded else {
+            unreachable!()
+        };
+        let api = s.to_api();
+        assert_eq!(api.temp_c, Celsius(41.25));
+        assert_eq!(api.source, CorridorTelemetrySource::Model);
+        assert_eq!(api.resource_version, "123456");
+        assert_eq!(api.observed_at.timestamp_micros(), 1_800_000_000_123_456);
+    }
+
+    /// The size the disk figures in ARCHITECTURE.md and the API document
+    /// are computed from: one one-lane sample, framed (4-byte length).
+    /// If this changes, recompute them.
+    #[test]
+    fn a_one_lane_sample_takes_the_documented_bytes() {
+        let sample = Record::Sample(one_lane_sample(1_800_000_000_123_456, 123_456, 41.25));
+        let framed = sample.encode().len() + 4;
+        assert_eq!(
+            framed,
+            super::super::ONE_LANE_SAMPLE_BYTES,
+            "recompute the disk figures"
+        );
+        let Record::Sample(mut wider) = sample else {
+            unreachable!()
+        };
+        wider.lanes.push(wider.lanes[0].clone());
+        let per_lane = Record::Sample(wider).encode().len() + 4 - framed;
+        assert_eq!(
+            per_lane,
+            super::super::PER_LANE_BYTES,
+            "recompute the disk figures"
+        );
+    }
+}

@@ -1,0 +1,269 @@
+//! The history's background tasks: a sampler that records each lit
+//! corridor's latest read-back every interval, a follower of the store's
+//! watch that records every version of every corridor object, and a
+//! pruning pass that removes what retention has passed.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use corridor_model::corridor::{Corridor, CorridorStatus};
+use corridor_model::history::HistoryChangeType;
+use futures::StreamExt;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use super::log::HistoryLog;
+use super::record::{Record, StoredChange, StoredSample};
+use super::{HistoryError, HistoryService, HistorySettings, on_files};
+use crate::corridors::error::CorridorError;
+use crate::labels::LabelSelector;
+use crate::{Caller, ResourceEventType};
+
+/// A read-back older than this is not sampled: the reconciler reads every
+/// lit corridor every second, so an older one means it has fallen behind
+/// (the same bound `/metrics` shows figures within).
+const FRESH: Duration = Duration::from_secs(10);
+
+/// The running tasks; [`RecorderHandle::stop`] ends them.
+#[derive(Debug)]
+pub struct RecorderHandle {
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl RecorderHandle {
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        for task in self.tasks {
+            let _ = task.await;
+        }
+    }
+}
+
+pub(super) async fn spawn(
+    service: Arc<HistoryService>,
+    log: Arc<HistoryLog>,
+    dir: PathBuf,
+    settings: HistorySettings,
+) -> Result<RecorderHandle, HistoryError> {
+    // Changes are followed from the revision after the current one, read
+    // before returning: every write after this call is recorded. What
+    // changed while corridord was down is not (its samples still name the
+    // revision they were taken at).
+    let current = service.store.current_revision().await.map_err(|e| {
+        HistoryError::Corridor(
+            crate::ServiceError::store("read the store's revision for the history")(e).into(),
+        )
+    })?;
+    let (stop, stopped) = watch::channel(false);
+    let sampler = tokio::spawn(sample_loop(
+        Arc::clone(&service),
+        Arc::clone(&log),
+        dir.clone(),
+        settings,
+        stopped.clone(),
+    ));
+    let follower = tokio::spawn(follow_changes(service, log, dir, current + 1, stopped));
+    Ok(RecorderHandle {
+        stop,
+        tasks: vec![sampler, follower],
+    })
+}
+
+async fn stopped_now(stopped: &mut watch::Receiver<bool>) {
+    let _ = stopped.wait_for(|s| *s).await;
+}
+
+async fn sample_loop(
+    service: Arc<HistoryService>,
+    log: Arc<HistoryLog>,
+    dir: PathBuf,
+    settings: HistorySettings,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let mut ticker = tokio::time::interval(settings.interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // Pruning is cheap (a directory listing) and retention is removed in
+    // whole segments, so once a segment span (at most a minute) is enough.
+    let span = Duration::from_millis(super::window::segment_span_ms(settings.retention) as u64);
+    let prune_every = span.min(Duration::from_secs(60));
+    let mut last_prune: Option<tokio::time::Instant> = None;
+    // Newest sample recorded per corridor: a read-back is recorded once.
+    let mut newest: HashMap<String, i64> = HashMap::new();
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            _ = stopped_now(&mut stopped) => return,
+        }
+        if let Err(e) = sample_once(&service, &log, &dir, &mut newest).await {
+            tracing::warn!(error = %crate::error::error_chain(&e), "history: sampling failed");
+        }
+        if last_prune.is_none_or(|at| at.elapsed() >= prune_every) {
+            last_prune = Some(tokio::time::Instant::now());
+            let now = service.wall.now();
+            let pruner = Arc::clone(&log);
+            match on_files(&dir, move || pruner.prune(now, settings.retention)).await {
+                Ok(pruned) if pruned.segments > 0 => tracing::debug!(
+                    segments = pruned.segments,
+                    bytes = pruned.bytes,
+                    "history: pruned"
+                ),
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(error = %crate::error::error_chain(&e), "history: pruning failed")
+                }
+            }
+        }
+    }
+}
+
+/// Records the latest read-back of every lit corridor not recorded yet.
+async fn sample_once(
+    service: &HistoryService,
+    log: &Arc<HistoryLog>,
+    dir: &std::path::Path,
+    newest: &mut HashMap<String, i64>,
+) -> Result<(), HistoryError> {
+    let corridors = service.corridors.list_all().await?;
+    newest.retain(|id, _| corridors.iter().any(|c| &c.id == id));
+    let mut batch: Vec<(String, Record)> = Vec::new();
+    for corridor in &corridors {
+        if !matches!(
+            corridor.status,
+            CorridorStatus::Active | CorridorStatus::Degraded
+        ) {
+            continue;
+        }
+        let telemetry = match service.corridors.latest_telemetry(corridor, FRESH).await {
+            Ok(Some(t)) => t,
+            // No fresh read-back, or lanes dark since the list: no sample.
+            Ok(None) | Err(CorridorError::NotLit { .. }) => continue,
+            Err(e) => return Err(e.into()),
+        };
+        let revision = corridor.meta.resource_version.parse().unwrap_or(0);
+        // All lanes are lit (else there is no telemetry): the eye as the
+        // reconciler judges it.
+        let eye = crate::corridors::optics::eye_margin(
+            telemetry.pre_fec_ber.unwrap_or(telemetry.ber),
+            true,
+        );
+        let Some(sample) = StoredSample::of(&telemetry, revision, eye) else {
+            continue;
+        };
+        if newest
+            .get(&corridor.id)
+            .is_some_and(|&at| at >= sample.at_us)
+        {
+            continue;
+        }
+        newest.insert(corridor.id.clone(), sample.at_us);
+        batch.push((corridor.id.clone(), Record::Sample(sample)));
+    }
+    if batch.is_empty() {
+        return Ok(());
+    }
+    let log = Arc::clone(log);
+    on_files(dir, move || {
+        for (id, record) in batch {
+            log.append(&id, std::slice::from_ref(&record))?;
+        }
+        Ok(())
+    })
+    .await
+}
+
+/// Records every version of every corridor object from revision `next`
+/// on, as the store's watch delivers them.
+async fn follow_changes(
+    service: Arc<HistoryService>,
+    log: Arc<HistoryLog>,
+    dir: PathBuf,
+    mut next: corridor_store::Revision,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let mut failed_starts = 0;
+    let system = Caller::system();
+    loop {
+        let events = tokio::select! {
+            events = service.corridors.watch(&system, next, LabelSelector::default()) => events,
+            _ = stopped_now(&mut stopped) => return,
+        };
+        let mut events = match events {
+            Ok(events) => {
+                failed_starts = 0;
+                events
+            }
+            Err(e) => {
+                failed_starts += 1;
+                tracing::warn!(error = %crate::error::error_chain(&e), from = next, "history: cannot follow corridor changes");
+                if failed_starts >= 2 {
+                    // Twice refused (the revision compacted away): go on
+                    // from now, saying which changes are not recorded.
+                    if let Ok(current) = service.store.current_revision().await {
+                        tracing::warn!(
+                            from = next,
+                            to = current,
+                            "history: corridor changes in these revisions are not recorded"
+                        );
+                        next = current + 1;
+                    }
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => continue,
+                    _ = stopped_now(&mut stopped) => return,
+                }
+            }
+        };
+        loop {
+            let event = tokio::select! {
+                event = events.next() => event,
+                _ = stopped_now(&mut stopped) => return,
+            };
+            let event = match event {
+                Some(Ok(event)) => event,
+                Some(Err(e)) => {
+                    // Lagged or broken: start again after the last one.
+                    tracing::warn!(error = %crate::error::error_chain(&e), "history: corridor watch ended");
+                    break;
+                }
+                None => break,
+            };
+            let Ok(revision) = event.resource_version.parse::<corridor_store::Revision>() else {
+                continue;
+            };
+            next = revision + 1;
+            let revision = u64::try_from(revision).unwrap_or(0);
+            let change = match event.event_type {
+                ResourceEventType::Added => HistoryChangeType::Added,
+                ResourceEventType::Modified => HistoryChangeType::Modified,
+                ResourceEventType::Deleted => HistoryChangeType::Deleted,
+            };
+            if let Err(e) =
+                record_change(&service, &log, &dir, &event.object, change, revision).await
+            {
+                tracing::warn!(error = %crate::error::error_chain(&e), "history: a corridor change was not recorded");
+            }
+        }
+    }
+}
+
+async fn record_change(
+    service: &HistoryService,
+    log: &Arc<HistoryLog>,
+    dir: &std::path::Path,
+    corridor: &Corridor,
+    change: HistoryChangeType,
+    revision: u64,
+) -> Result<(), HistoryError> {
+    let record = Record::Change(StoredChange::of(
+        corridor,
+        change,
+        revision,
+        service.wall.now(),
+    ));
+    let id = corridor.id.clone();
+    let log = Arc::clone(log);
+    on_files(dir, move || log.append(&id, &[record])).await
+}
