@@ -77,6 +77,10 @@ pub struct PathService {
     programming: BTreeMap<String, tokio::sync::Mutex<()>>,
     /// Graph ports that discovery last found down (their device gone or link down).
     down: Mutex<HashSet<usize>>,
+    /// Each MLD's LD count as Get LD Info last answered (every QoS write needs it);
+    /// forgotten when discovery finds the device's port down, since whatever is plugged
+    /// in next may have another count.
+    ld_counts: Mutex<BTreeMap<String, u16>>,
     /// When discovery last scanned the switches (`None` before the first scan).
     discovered_at: Mutex<Option<DateTime<Utc>>>,
     discovery: Mutex<Option<Discovery>>,
@@ -126,6 +130,7 @@ impl PathService {
                 .map(|sw| (sw.id.as_str().to_owned(), tokio::sync::Mutex::new(())))
                 .collect(),
             down: Mutex::new(HashSet::new()),
+            ld_counts: Mutex::new(BTreeMap::new()),
             discovered_at: Mutex::new(None),
             discovery: Mutex::new(discovery),
         }
@@ -489,13 +494,29 @@ impl PathService {
             .expect("only known devices are programmed");
         let link = self.switch(&facts.switch)?;
         let port = facts.port;
-        let lds = blocking(move || {
-            let mut client = corridor_hal::fabric::FmClient::new(
-                corridor_hal::fabric::MctpTcpTransport::connect(link.addr, link.timeout)?,
-            );
-            Ok(client.ld_info(port)?.ld_count)
-        })
-        .await?;
+        let known = self
+            .ld_counts
+            .lock()
+            .expect("LD counts")
+            .get(device)
+            .copied();
+        let lds = match known {
+            Some(lds) => lds,
+            None => {
+                let lds = blocking(move || {
+                    let mut client = corridor_hal::fabric::FmClient::new(
+                        corridor_hal::fabric::MctpTcpTransport::connect(link.addr, link.timeout)?,
+                    );
+                    Ok(client.ld_info(port)?.ld_count)
+                })
+                .await?;
+                self.ld_counts
+                    .lock()
+                    .expect("LD counts")
+                    .insert(device.to_owned(), lds);
+                lds
+            }
+        };
         let lds = usize::from(lds.min(16));
         let mut guaranteed = vec![0.0f64; lds];
         let mut asked = vec![0.0f64; lds];
@@ -806,6 +827,14 @@ impl PathService {
             return Ok(());
         };
         let down = self.down_ports(&snapshot);
+        {
+            let mut counts = self.ld_counts.lock().expect("LD counts");
+            for &port in &down {
+                if let Some(device) = self.map.graph.endpoint_at(port) {
+                    counts.remove(device);
+                }
+            }
+        }
         *self.down.lock().expect("down ports") = down.clone();
         *self.discovered_at.lock().expect("discovery time") = Some(now);
         for path in self.all_paths().await? {
