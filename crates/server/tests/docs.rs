@@ -99,11 +99,24 @@ async fn the_api_reference_is_served_from_the_binary() {
     assert!(!names_external_url(&oauth.text().await.unwrap()));
 
     // Unknown files are a problem, never a path outside the viewer.
-    for missing in [
-        "/docs/nope.js",
-        "/docs/..%2Fstate.redb",
-        "/docs/%2Fetc%2Fpasswd",
-    ] {
+    unknown_files_are_problems(
+        &server,
+        &reader,
+        &[
+            "/docs/nope.js",
+            "/docs/..%2Fstate.redb",
+            "/docs/%2Fetc%2Fpasswd",
+        ],
+    )
+    .await;
+    // Without a certificate: refused like the document itself.
+    refused_without_a_certificate(&server, "/docs/index.html").await;
+    server.stop().await;
+}
+
+/// Each of `paths` is a 404 problem, whatever it tries to reach.
+async fn unknown_files_are_problems(server: &Server, reader: &reqwest::Client, paths: &[&str]) {
+    for missing in paths {
         let response = reader.get(server.url(missing)).send().await.unwrap();
         assert_eq!(response.status(), 404, "{missing}");
         assert_eq!(
@@ -112,15 +125,16 @@ async fn the_api_reference_is_served_from_the_binary() {
             "{missing}"
         );
     }
+}
 
-    // Without a certificate: refused like the document itself.
+/// A caller with no certificate cannot read `path`.
+async fn refused_without_a_certificate(server: &Server, path: &str) {
     let anonymous = http_client(&tls_options(server.state_dir(), None));
-    let refused = anonymous.get(server.url("/docs/index.html")).send().await;
+    let refused = anonymous.get(server.url(path)).send().await;
     assert!(
         refused.is_err() || refused.unwrap().status() == 401,
-        "an anonymous caller read the reference"
+        "an anonymous caller read {path}"
     );
-    server.stop().await;
 }
 
 /// `/ui/`: the operator console. Its page and every file it names come
@@ -190,21 +204,12 @@ async fn the_console_is_served_from_the_binary() {
         }
     }
 
-    for missing in ["/ui/nope.js", "/ui/..%2FCargo.toml", "/ui/%2Fetc%2Fpasswd"] {
-        let response = reader.get(server.url(missing)).send().await.unwrap();
-        assert_eq!(response.status(), 404, "{missing}");
-        assert_eq!(
-            response.headers()["content-type"],
-            "application/problem+json",
-            "{missing}"
-        );
-    }
-
-    let anonymous = http_client(&tls_options(server.state_dir(), None));
-    let refused = anonymous.get(server.url("/ui/")).send().await;
-    assert!(
-        refused.is_err() || refused.unwrap().status() == 401,
-        "an anonymous caller read the console"
-    );
+    unknown_files_are_problems(
+        &server,
+        &reader,
+        &["/ui/nope.js", "/ui/..%2FCargo.toml", "/ui/%2Fetc%2Fpasswd"],
+    )
+    .await;
+    refused_without_a_certificate(&server, "/ui/").await;
     server.stop().await;
 }
