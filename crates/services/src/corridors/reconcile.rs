@@ -321,6 +321,10 @@ pub async fn reconcile_once(service: &CorridorService) -> Result<PassReport, Cor
             continue;
         }
         report.checked += 1;
+        // Whether HELIOPASS sweeps these rings before the reading and after it: a reading
+        // taken while a calibration ran is no fault, even if the calibration ended before
+        // the reading is judged.
+        let calibrating_before = service.tuning().is_some_and(|t| t.calibrating(&a.ports));
         let mut readback = optics::read(&service.optics, c, a).await?;
         // The reading `/metrics` shows until the next pass.
         service.remember(&c.id, a, &readback);
@@ -330,7 +334,9 @@ pub async fn reconcile_once(service: &CorridorService) -> Result<PassReport, Cor
             service.count_errors(c, Some(&readback)).await?;
         }
         let mut healthy = is_healthy(&readback);
-        if !healthy && service.tuning().is_some_and(|t| t.calibrating(&a.ports)) {
+        if !healthy
+            && (calibrating_before || service.tuning().is_some_and(|t| t.calibrating(&a.ports)))
+        {
             // HELIOPASS is sweeping these rings: a reading mid-calibration is no fault
             // to repair (re-tuning the lasers under it would fight the calibration).
             // The next pass after it judges the lanes.

@@ -170,7 +170,7 @@ impl HelioService {
             let known = lock(&self.ports)
                 .get(port)
                 .is_some_and(|c| lock(c).is_calibrated());
-            if known || self.is_busy(port) || self.optics.port(port).is_none() {
+            if known || self.optics.port(port).is_none() {
                 continue;
             }
             // A lit port HELIOPASS has never calibrated: calibrate it once
@@ -178,7 +178,17 @@ impl HelioService {
             let Ok(control) = self.control(port) else {
                 continue;
             };
-            lock(&self.busy).insert(port.clone(), FIRST_CALIBRATION.into());
+            // Claimed in one step with the check: an operator's calibration
+            // claiming the port in between must neither be overwritten nor
+            // have its claim removed when this one ends (corrd would then
+            // judge lanes whose rings are still being swept).
+            {
+                let mut busy = lock(&self.busy);
+                if busy.contains_key(port) {
+                    continue;
+                }
+                busy.insert(port.clone(), FIRST_CALIBRATION.into());
+            }
             let now = self.plant_now();
             let settings = self.settings();
             let outcome = tokio::task::spawn_blocking(move || {
@@ -189,7 +199,12 @@ impl HelioService {
                 )
             })
             .await;
-            lock(&self.busy).remove(port);
+            {
+                let mut busy = lock(&self.busy);
+                if busy.get(port).is_some_and(|by| by == FIRST_CALIBRATION) {
+                    busy.remove(port);
+                }
+            }
             match outcome {
                 Ok(Ok(())) => tracing::info!(port = %port, "ring bank calibrated for tracking"),
                 Ok(Err(e)) => {
