@@ -8,6 +8,7 @@ use std::collections::{HashMap, HashSet};
 mod common;
 
 use common::clients::domain;
+use common::requests::one_lane_corridor;
 use common::server::{Options, Server};
 use corridor_pki::Principal;
 use corridor_services::ControlPlane;
@@ -101,25 +102,9 @@ async fn get(client: &reqwest::Client, url: &str) -> (u16, Value) {
     )
 }
 
-/// A one-lane request body with wavelengths and reach every link meets, on
-/// `mode`'s medium (the default twin's ports -0/-1 are SiN waveguides,
-/// -2/-3 fibre).
+/// [`one_lane_corridor`] as a body.
 fn small(lambda: f64, priority: &str, mode: &str, endpoints: Option<[&str; 2]>) -> String {
-    let mut body = json!({
-        "corridor_type": "SiCorridor",
-        "lanes": 1,
-        "lambda_nm": [lambda],
-        "min_gbps": 20,
-        "latency_budget_ns": 1000,
-        "reach_mm": 5000,
-        "mode": mode,
-        "qos": {"pfc": false, "priority": priority},
-        "attestation_required": false
-    });
-    if let Some(e) = endpoints {
-        body["endpoints"] = json!(e);
-    }
-    body.to_string()
+    one_lane_corridor(lambda, priority, mode, endpoints).to_string()
 }
 
 /// No (link, channel) or (port, lane) held twice, judged from the objects,

@@ -34,15 +34,7 @@ async fn the_api_reference_is_served_from_the_binary() {
     let reader = server.http(&Principal::ReadOnly);
 
     // `/docs` is the page, its files relative to `/docs/`.
-    let page = reader.get(server.url("/docs")).send().await.unwrap();
-    assert_eq!(page.status(), 200);
-    assert!(
-        page.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("text/html")
-    );
-    let html = page.text().await.unwrap();
+    let (_, html) = html_page(&server, &reader, "/docs").await;
     assert!(!names_external_url(&html), "{html}");
     assert!(html.contains("<base href=\"/docs/\" />"), "{html}");
     let same = reader
@@ -114,6 +106,25 @@ async fn the_api_reference_is_served_from_the_binary() {
     server.stop().await;
 }
 
+/// GETs the HTML page at `path`: a 200 `text/html`; its headers and text.
+async fn html_page(
+    server: &Server,
+    reader: &reqwest::Client,
+    path: &str,
+) -> (reqwest::header::HeaderMap, String) {
+    let page = reader.get(server.url(path)).send().await.unwrap();
+    assert_eq!(page.status(), 200, "{path}");
+    let headers = page.headers().clone();
+    assert!(
+        headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html"),
+        "{path}"
+    );
+    (headers, page.text().await.unwrap())
+}
+
 /// Each of `paths` is a 404 problem, whatever it tries to reach.
 async fn unknown_files_are_problems(server: &Server, reader: &reqwest::Client, paths: &[&str]) {
     for missing in paths {
@@ -145,21 +156,10 @@ async fn the_console_is_served_from_the_binary() {
     let server = Server::start().await;
     let reader = server.http(&Principal::ReadOnly);
 
-    let page = reader.get(server.url("/ui/")).send().await.unwrap();
-    assert_eq!(page.status(), 200);
-    assert!(
-        page.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("text/html")
-    );
-    assert_eq!(page.headers()["cache-control"], "no-cache");
-    let policy = page.headers()["content-security-policy"]
-        .to_str()
-        .unwrap()
-        .to_owned();
+    let (headers, html) = html_page(&server, &reader, "/ui/").await;
+    assert_eq!(headers["cache-control"], "no-cache");
+    let policy = headers["content-security-policy"].to_str().unwrap();
     assert!(policy.contains("default-src 'self'"), "{policy}");
-    let html = page.text().await.unwrap();
     assert!(html.contains("<base href=\"/ui/\" />"), "{html}");
     let files = references(&html.replace("<base href=\"/ui/\" />", ""));
     assert!(files.iter().any(|f| f == "app.js"), "{files:?}");

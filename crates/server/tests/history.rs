@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 mod common;
 
 use chrono::{DateTime, Utc};
+use common::requests::one_lane_corridor;
 use common::server::{Options, Server};
 use corridor_services::history::HistorySettings;
 use serde_json::{Value, json};
@@ -35,20 +36,7 @@ async fn get(server: &Server, path: &str) -> (u16, Value) {
 /// Grants a one-lane waveguide corridor on `lambda` (between
 /// `endpoints` if given) and waits until it is lit; answers its id.
 async fn corridor(server: &Server, lambda: f64, endpoints: Option<[&str; 2]>) -> String {
-    let mut request = json!({
-        "corridor_type": "SiCorridor",
-        "lanes": 1,
-        "lambda_nm": [lambda],
-        "min_gbps": 20,
-        "latency_budget_ns": 1000,
-        "reach_mm": 5000,
-        "mode": "waveguide",
-        "qos": {"pfc": false, "priority": "silver"},
-        "attestation_required": false
-    });
-    if let Some(endpoints) = endpoints {
-        request["endpoints"] = json!(endpoints);
-    }
+    let request = one_lane_corridor(lambda, "silver", "waveguide", endpoints);
     let response = server
         .admin()
         .post(server.url("/v1/corridors"))

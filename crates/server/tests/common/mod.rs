@@ -3,7 +3,8 @@
 //! ([`server`]), clients for a principal built from that directory's PKI
 //! ([`clients`]), replies and RFC 9457 problem assertions ([`problem`]),
 //! the real `corridord` binary as a child process stopped by pid
-//! ([`process`]), the RFC's request bodies verbatim ([`rfc`]), and an OTLP
+//! ([`process`]), the RFC's request bodies verbatim ([`rfc`]) and others
+//! ([`requests`]), and an OTLP
 //! receiver and promtool for the observability tests ([`observability`]),
 //! and a headless Chromium with a certificate-presenting proxy for the
 //! console ([`browser`], [`forward`]).
@@ -18,6 +19,7 @@ pub mod forward;
 pub mod observability;
 pub mod problem;
 pub mod process;
+pub mod requests;
 pub mod rfc;
 pub mod server;
 

@@ -151,15 +151,14 @@ pub fn grant_txn(view: &LedgerView, path: &FabricPath) -> Txn {
 
 /// The release: the path object (at the revision read) deleted and its share taken off
 /// every port key, in one transaction.
-pub fn release_txn(view: &LedgerView, path: &FabricPath, kv: &KeyValue) -> Txn {
+pub fn release_txn(view: &LedgerView, path: &FabricPath, revision: i64) -> Txn {
+    let key = Registry::<FabricPath>::key(&path.id);
     let mut compares = vec![Compare::mod_revision(
-        kv.key.clone(),
+        key.clone(),
         CompareOp::Equal,
-        kv.mod_revision,
+        revision,
     )];
-    let mut ops = vec![Op::Delete {
-        key: kv.key.clone(),
-    }];
+    let mut ops = vec![Op::Delete { key }];
     for port in keys_of(path) {
         compares.push(view.compare(&port));
         ops.push(view.with(&port, &path.id, None));

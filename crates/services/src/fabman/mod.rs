@@ -391,7 +391,7 @@ impl PathService {
                     let view = LedgerView::read(self.store.as_ref()).await?;
                     let _ = self
                         .store
-                        .txn(ledger::release_txn(&view, &current, &kv))
+                        .txn(ledger::release_txn(&view, &current, kv.mod_revision))
                         .await;
                 }
                 Err(e)
@@ -600,13 +600,13 @@ impl PathService {
             attempts += 1;
             let (path, kv) = self.paths.get_kv(id).await?;
             crate::registry::check_precondition::<FabricPath>(id, precondition, &kv)?;
-            let Some((path, kv)) = self.hold_for_release(path, kv).await? else {
+            let Some((path, revision)) = self.hold_for_release(path, kv).await? else {
                 continue;
             };
             let view = LedgerView::read(self.store.as_ref()).await?;
             let response = self
                 .store
-                .txn(ledger::release_txn(&view, &path, &kv))
+                .txn(ledger::release_txn(&view, &path, revision))
                 .await
                 .map_err(ServiceError::store("release a fabric path"))?;
             if response.succeeded {
@@ -652,15 +652,16 @@ impl PathService {
     /// Before a path that gives a host memory is released: marks it `releasing` (so no
     /// memqosd write placing memory through it can commit from then on, see
     /// [`crate::ffm::reach`]), then reads memqosd's grants. Bundles on the host's slice
-    /// put the path back and answer [`PathError::InUse`]; none, and the marked path is
-    /// returned for the release to compare. `None`: the path changed meanwhile; try again.
+    /// put the path back and answer [`PathError::InUse`]; none, and the marked path and
+    /// its revision are returned for the release to compare. `None`: the path changed
+    /// meanwhile; try again.
     async fn hold_for_release(
         &self,
         path: FabricPath,
         kv: corridor_store::KeyValue,
-    ) -> Result<Option<(FabricPath, corridor_store::KeyValue)>, PathError> {
+    ) -> Result<Option<(FabricPath, Revision)>, PathError> {
         let Some(slice) = self.slice_of(&path) else {
-            return Ok(Some((path, kv)));
+            return Ok(Some((path, kv.mod_revision)));
         };
         let before = path.status;
         let now = self.clock.now();
@@ -677,17 +678,17 @@ impl PathService {
             Err(ServiceError::StaleVersion { .. }) => return Ok(None),
             Err(e) => return Err(e.into()),
         };
-        let bundles = crate::ffm::reach::bundles_on(self.store.as_ref(), &slice).await?;
-        let (path, kv) = self.paths.get_kv(&path.id).await?;
-        if kv.mod_revision.to_string() != marked.meta.resource_version {
+        let Ok(revision) = marked.meta.resource_version.parse::<Revision>() else {
             return Ok(None);
-        }
+        };
+        let bundles = crate::ffm::reach::bundles_on(self.store.as_ref(), &slice).await?;
+        // A change since the mark fails the release's compare (or the put-back's).
         if bundles.is_empty() {
-            return Ok(Some((path, kv)));
+            return Ok(Some((marked, revision)));
         }
         let restored = self
             .paths
-            .update(&path.id, Some(kv.mod_revision), |p| {
+            .update(&path.id, Some(revision), |p| {
                 p.status = before;
                 p.meta.updated_at = now;
                 Ok(())

@@ -86,7 +86,7 @@ impl FfmService {
             if attempt >= REACH_ATTEMPTS {
                 return Err(match error {
                     FfmError::Fenced => FfmError::ReachWithdrawn {
-                        device: "a pooled device of the placement".into(),
+                        device: self.pooled_devices_of(&placement).join(", "),
                         host,
                     },
                     other => other,

@@ -256,17 +256,19 @@ impl FfmService {
             trust: std::sync::OnceLock::new(),
         });
         // Slices open before the grants on them are restored.
-        if service.follows_paths() {
+        let paths_listed = if service.follows_paths() {
             for slice in service.devices.iter().filter(|d| d.slice_host.is_some()) {
                 let _ = lock(&service.ledger).set_reach(&slice.device.id, None);
             }
-            service.load_reach().await?;
-        }
+            Some(service.load_reach().await?)
+        } else {
+            None
+        };
         let revision = service.restore().await?;
         tokio::spawn(reconcile::run(Arc::downgrade(&service), revision + 1));
         tokio::spawn(presence::follow(Arc::downgrade(&service)));
-        if service.follows_paths() {
-            tokio::spawn(reach::follow(Arc::downgrade(&service)));
+        if let Some(listed) = paths_listed {
+            tokio::spawn(reach::follow(Arc::downgrade(&service), listed));
         }
         Ok(service)
     }

@@ -303,6 +303,19 @@ impl FfmService {
         Ok(compares)
     }
 
+    /// The pooled devices a placement has memory on through slices.
+    pub(super) fn pooled_devices_of(&self, placement: &Placement) -> Vec<String> {
+        let mut devices: Vec<String> = placement
+            .shares
+            .iter()
+            .filter_map(|s| self.devices.get(s.index as usize))
+            .filter(|d| d.slice_host.is_some())
+            .map(|d| d.physical.clone())
+            .collect();
+        devices.dedup();
+        devices
+    }
+
     /// Whether the service follows fabric paths (it has pooled devices to slice).
     pub(super) fn follows_paths(&self) -> bool {
         !self.pool.is_empty()
@@ -310,29 +323,35 @@ impl FfmService {
 }
 
 /// Follows the paths until the service is dropped: each round lists them (opening,
-/// resizing and closing slices) and then watches from the list's revision.
+/// resizing and closing slices) and then watches from the list's revision; the first
+/// round watches from `listed`, the revision start-up's list was read at.
 ///
 /// Holds the service, and so the store, only weakly while it waits on the watch: dropping
 /// the control plane closes the store.
-pub(super) async fn follow(service: Weak<FfmService>) {
+pub(super) async fn follow(service: Weak<FfmService>, listed: i64) {
+    let mut listed = Some(listed);
     loop {
         if service.strong_count() == 0 {
             return;
         }
-        if let Err(e) = follow_once(&service).await {
+        if let Err(e) = follow_once(&service, listed.take()).await {
             tracing::warn!(error = %crate::error::error_chain(&e), "memqosd cannot follow the fabric paths; relisting");
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
 }
 
-/// One list-then-watch round; returns when the watch ends or fails.
-async fn follow_once(service: &Weak<FfmService>) -> Result<(), FfmError> {
+/// One list-then-watch round (the list skipped when `listed` is the revision of one just
+/// taken); returns when the watch ends or fails.
+async fn follow_once(service: &Weak<FfmService>, listed: Option<i64>) -> Result<(), FfmError> {
     let mut events = {
         let Some(s) = service.upgrade() else {
             return Ok(());
         };
-        let revision = s.load_reach().await?;
+        let revision = match listed {
+            Some(revision) => revision,
+            None => s.load_reach().await?,
+        };
         Registry::<FabricPath>::new(std::sync::Arc::clone(&s.store))
             .watch(revision + 1, Default::default())
             .await?
