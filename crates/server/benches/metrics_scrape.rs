@@ -25,7 +25,9 @@
 //! 50 ms for 1,000 corridors and 10,000 bundles.
 //!
 //! `cargo bench -p corridor-server --bench metrics_scrape` (part of
-//! `make bench`). `METRICS_BENCH_SCRAPES` sets the scrapes per side
+//! `make bench`). `METRICS_BENCH_BASELINE=<corridord binary>` adds a
+//! loaded side run on that binary (an earlier build) before this build's,
+//! so a change is measured beside its baseline in one run. `METRICS_BENCH_SCRAPES` sets the scrapes per side
 //! (default 40), `METRICS_BENCH_SECONDS` bounds the time spent scraping per
 //! side (default 15).
 
@@ -253,6 +255,55 @@ async fn scrape(
     side
 }
 
+/// Fills `server` with `corridors` lit corridors and `bundles` bundles,
+/// then scrapes it; every scrape must hold them all, with no collection
+/// failure.
+async fn loaded_side(
+    label: String,
+    server: &Server,
+    http: &reqwest::Client,
+    corridors: usize,
+    bundles: usize,
+    scrapes: usize,
+    budget: Duration,
+) -> Side {
+    let base = format!("http://{}", server.addr);
+    support::wait_ready(http, &base, Duration::from_secs(60)).await;
+    let started = Instant::now();
+    let granted = fill_corridors(http, &base, corridors).await;
+    let corridor_fill = started.elapsed();
+    let started = Instant::now();
+    fill_bundles(http, &base, bundles).await;
+    let bundle_fill = started.elapsed();
+    println!(
+        "{label}: filled {} corridors in {:.1} s, {bundles} bundles in {:.1} s",
+        granted.len(),
+        corridor_fill.as_secs_f64(),
+        bundle_fill.as_secs_f64()
+    );
+    scrape(label, server, http, scrapes, budget, |text| {
+        let mut missing = Vec::new();
+        for (name, want) in [
+            ("corridor_corridor_info", corridors),
+            ("corridor_corridor_temperature_celsius", corridors),
+            ("corridor_ffm_bundle_info", bundles),
+        ] {
+            let got = count(text, name);
+            if got != want {
+                missing.push(format!("{name}: {got} series, {want} expected"));
+            }
+        }
+        for line in text
+            .lines()
+            .filter(|l| l.starts_with("corridor_metrics_collection_failures{"))
+        {
+            missing.push(format!("collection failure: {line}"));
+        }
+        missing
+    })
+    .await
+}
+
 fn ms(d: Duration) -> String {
     format!("{:.1} ms", d.as_secs_f64() * 1e3)
 }
@@ -312,91 +363,42 @@ async fn main() {
         .await
     };
 
-    // Loaded control plane.
+    // Loaded control plane: the baseline binary's first, when one is given.
+    let mut sides = vec![empty];
+    if let Ok(baseline) = std::env::var("METRICS_BENCH_BASELINE") {
+        let server = Server::spawn_binary(&baseline, true, &["--topology", &topology_arg]);
+        let label = format!("baseline: {corridors} corridors + {bundles} bundles");
+        sides.push(loaded_side(label, &server, &http, corridors, bundles, scrapes, budget).await);
+    }
     let server = Server::spawn_with(true, &["--topology", &topology_arg]);
-    let base = format!("http://{}", server.addr);
-    support::wait_ready(&http, &base, Duration::from_secs(60)).await;
-    let started = Instant::now();
-    let granted = fill_corridors(&http, &base, corridors).await;
-    let corridor_fill = started.elapsed();
-    let started = Instant::now();
-    fill_bundles(&http, &base, bundles).await;
-    let bundle_fill = started.elapsed();
-    println!(
-        "filled: {} corridors in {:.1} s, {bundles} bundles in {:.1} s",
-        granted.len(),
-        corridor_fill.as_secs_f64(),
-        bundle_fill.as_secs_f64()
-    );
-    let loaded = scrape(
-        format!("{corridors} corridors + {bundles} bundles"),
-        &server,
-        &http,
-        scrapes,
-        budget,
-        |text| {
-            let mut missing = Vec::new();
-            for (name, want) in [
-                ("corridor_corridor_info", corridors),
-                ("corridor_corridor_temperature_celsius", corridors),
-                ("corridor_ffm_bundle_info", bundles),
-            ] {
-                let got = count(text, name);
-                if got != want {
-                    missing.push(format!("{name}: {got} series, {want} expected"));
-                }
-            }
-            for line in text
-                .lines()
-                .filter(|l| l.starts_with("corridor_metrics_collection_failures{"))
-            {
-                missing.push(format!("collection failure: {line}"));
-            }
-            missing
-        },
-    )
-    .await;
-    println!("load average at end: {}", load_average());
+    let label = format!("{corridors} corridors + {bundles} bundles");
+    let loaded = loaded_side(label, &server, &http, corridors, bundles, scrapes, budget).await;
     drop(server);
+    println!("load average at end: {}", load_average());
+    sides.push(loaded);
 
     println!();
-    println!("| figure | {} | {} |", empty.label, loaded.label);
-    println!("|---|---|---|");
-    println!(
-        "| scrapes | {} | {} |",
-        empty.times.len(),
-        loaded.times.len()
-    );
-    for (name, p) in [("p50", 0.5), ("p99", 0.99)] {
-        println!(
-            "| {name} | {} | {} |",
-            ms(percentile(&empty.times, p)),
-            ms(percentile(&loaded.times, p))
-        );
-    }
-    println!(
-        "| max | {} | {} |",
-        ms(empty.times.last().copied().unwrap_or_default()),
-        ms(loaded.times.last().copied().unwrap_or_default())
-    );
-    println!("| bytes | {} | {} |", empty.bytes, loaded.bytes);
-    println!("| series | {} | {} |", empty.series, loaded.series);
+    let row = |name: &str, cell: &dyn Fn(&Side) -> String| {
+        let cells: Vec<String> = sides.iter().map(cell).collect();
+        println!("| {name} | {} |", cells.join(" | "));
+    };
+    row("figure", &|s| s.label.clone());
+    row("---", &|_| "---".into());
+    row("scrapes", &|s| s.times.len().to_string());
+    row("p50", &|s| ms(percentile(&s.times, 0.5)));
+    row("p99", &|s| ms(percentile(&s.times, 0.99)));
+    row("max", &|s| ms(s.times.last().copied().unwrap_or_default()));
+    row("bytes", &|s| s.bytes.to_string());
+    row("series", &|s| s.series.to_string());
     let cpu = |d: Option<Duration>| d.map_or("not measured".into(), ms);
-    println!(
-        "| corridord CPU per scrape (all threads) | {} | {} |",
-        cpu(empty.cpu_per_scrape),
-        cpu(loaded.cpu_per_scrape)
-    );
-
-    let share = |s: &Side| {
+    row("corridord CPU per scrape (all threads)", &|s| {
+        cpu(s.cpu_per_scrape)
+    });
+    row("corridord CPU between scrapes (one core)", &|s| {
         s.idle_cpu_share
             .map_or("not measured".into(), |c| format!("{:.0} %", 100.0 * c))
-    };
-    println!(
-        "| corridord CPU between scrapes (one core) | {} | {} |",
-        share(&empty),
-        share(&loaded)
-    );
+    });
+    let loaded = sides.last().expect("the loaded side");
     let p99 = percentile(&loaded.times, 0.99);
     println!();
     println!(
@@ -410,9 +412,16 @@ async fn main() {
             format!("NOT met ({})", ms(p99))
         }
     );
-    let failed = !loaded.problems.is_empty() || loaded.times.is_empty() || empty.times.is_empty();
-    for problem in &loaded.problems {
-        eprintln!("FAILED: the loaded scrape is incomplete: {problem}");
+    let failed = sides
+        .iter()
+        .any(|s| !s.problems.is_empty() || s.times.is_empty());
+    for side in &sides {
+        for problem in &side.problems {
+            eprintln!(
+                "FAILED: {}: the scrape is incomplete: {problem}",
+                side.label
+            );
+        }
     }
     if failed {
         std::process::exit(1);

@@ -71,6 +71,8 @@ pub type ResourceEvents<T> =
 /// Typed access to the objects of kind `T`.
 pub struct Registry<T> {
     store: Arc<dyn StateStore>,
+    /// Objects as lists last decoded them (shared by clones).
+    decoded: Arc<DecodedCache<T>>,
     _kind: PhantomData<fn() -> T>,
 }
 
@@ -78,8 +80,102 @@ impl<T> Clone for Registry<T> {
     fn clone(&self) -> Self {
         Self {
             store: Arc::clone(&self.store),
+            decoded: Arc::clone(&self.decoded),
             _kind: PhantomData,
         }
+    }
+}
+
+/// The objects a list decoded, by key, each with the `mod_revision` it was
+/// decoded at. A key's value at one revision never changes, so an object
+/// whose record still has that revision is cloned instead of decoded again:
+/// `/metrics` and the list endpoints read every bundle and corridor, which
+/// rarely change between two reads, and decoding their JSON was the
+/// largest cost of a loaded scrape. Nothing decides on a cached object that
+/// the store did not just return at that same revision; the transactions
+/// compare revisions as before. Each list drops the entries of the key
+/// range it read that the store no longer holds, so the cache holds at most
+/// what the last lists saw.
+struct DecodedCache<T> {
+    objects: std::sync::Mutex<std::collections::BTreeMap<String, (Revision, T)>>,
+}
+
+impl<T> Default for DecodedCache<T> {
+    fn default() -> Self {
+        Self {
+            objects: std::sync::Mutex::default(),
+        }
+    }
+}
+
+impl<T: Resource> DecodedCache<T> {
+    /// The objects of one range response, decoded or from the cache; the
+    /// cache then holds exactly the response's objects in the key range it
+    /// covered: after `after` (or from `prefix`), up to its last key, or to
+    /// the end of `prefix` when `exhausted`.
+    fn decode_range(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        kvs: &[KeyValue],
+        exhausted: bool,
+    ) -> Result<Vec<T>, ServiceError> {
+        let lock = || {
+            self.objects
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+        };
+        let cached: Vec<Option<T>> = {
+            let objects = lock();
+            kvs.iter()
+                .map(|kv| match objects.get(&kv.key) {
+                    Some((revision, object)) if *revision == kv.mod_revision => {
+                        Some(object.clone())
+                    }
+                    _ => None,
+                })
+                .collect()
+        };
+        // Misses are decoded without the lock, so one list's decoding does
+        // not hold up another's hits.
+        let mut decoded = Vec::new();
+        let mut out = Vec::with_capacity(kvs.len());
+        for (kv, hit) in kvs.iter().zip(cached) {
+            match hit {
+                Some(object) => out.push(object),
+                None => {
+                    let object = decode::<T>(kv)?;
+                    decoded.push((kv.key.clone(), kv.mod_revision, object.clone()));
+                    out.push(object);
+                }
+            }
+        }
+        let mut objects = lock();
+        for (key, revision, object) in decoded {
+            objects.insert(key, (revision, object));
+        }
+        // Entries in the covered range that the response did not hold are
+        // gone from the store.
+        use std::ops::Bound;
+        let start = match after {
+            Some(after) => Bound::Excluded(after.to_owned()),
+            None => Bound::Included(prefix.to_owned()),
+        };
+        let end = match kvs.last() {
+            Some(last) if !exhausted => Bound::Included(last.key.clone()),
+            _ => Bound::Unbounded,
+        };
+        let gone: Vec<String> = objects
+            .range((start, end))
+            .map(|(key, _)| key)
+            .take_while(|key| key.starts_with(prefix))
+            .filter(|key| kvs.binary_search_by(|kv| kv.key.as_str().cmp(key)).is_err())
+            .cloned()
+            .collect();
+        for key in gone {
+            objects.remove(&key);
+        }
+        Ok(out)
     }
 }
 
@@ -95,6 +191,7 @@ impl<T: Resource> Registry<T> {
     pub fn new(store: Arc<dyn StateStore>) -> Self {
         Self {
             store,
+            decoded: Arc::default(),
             _kind: PhantomData,
         }
     }
@@ -297,8 +394,11 @@ impl<T: Resource> Registry<T> {
                 .map_err(ServiceError::store("list objects"))?;
             first_revision.get_or_insert(response.revision);
             let exhausted = !response.more;
-            for kv in &response.kvs {
-                let object = decode::<T>(kv)?;
+            let prefix = Self::prefix();
+            let objects =
+                self.decoded
+                    .decode_range(&prefix, after.as_deref(), &response.kvs, exhausted)?;
+            for (kv, object) in response.kvs.iter().zip(objects) {
                 after = Some(kv.key.clone());
                 if !options.label_selector.matches(object.labels()) || !visible(&object) {
                     continue;
@@ -648,3 +748,85 @@ pub fn parse_resource_version(text: &str) -> Result<Revision, ServiceError> {
 
 /// The grammar [`parse_resource_version`] accepts, for the API document.
 pub const RESOURCE_VERSION_PATTERN: &str = r#"^(W/)?("[0-9]{1,18}"|[0-9]{1,18})$"#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Clone, Serialize, Deserialize)]
+    struct Thing {
+        id: String,
+        #[serde(default)]
+        resource_version: String,
+    }
+
+    impl Resource for Thing {
+        const KIND: &'static str = "things";
+        fn id(&self) -> &str {
+            &self.id
+        }
+        fn set_resource_version(&mut self, resource_version: String) {
+            self.resource_version = resource_version;
+        }
+    }
+
+    fn kv(id: &str, mod_revision: Revision) -> KeyValue {
+        KeyValue {
+            key: Registry::<Thing>::key(id),
+            value: format!(r#"{{"id":"{id}"}}"#).into_bytes(),
+            create_revision: 1,
+            mod_revision,
+            version: 1,
+            lease: None,
+        }
+    }
+
+    fn cached(cache: &DecodedCache<Thing>) -> Vec<(String, Revision)> {
+        cache
+            .objects
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(k, (r, _))| (k.clone(), *r))
+            .collect()
+    }
+
+    /// The cache keeps exactly what the store holds in each range a list
+    /// read: keys deleted since are dropped there, and only there.
+    #[test]
+    fn a_range_read_drops_the_keys_the_store_no_longer_holds() {
+        let prefix = Registry::<Thing>::prefix();
+        let cache = DecodedCache::<Thing>::default();
+        cache
+            .decode_range(
+                &prefix,
+                None,
+                &[kv("a", 2), kv("b", 3), kv("c", 4), kv("d", 5)],
+                true,
+            )
+            .unwrap();
+        assert_eq!(cached(&cache).len(), 4);
+        // A first page of two ("a", "c"): "b" is gone, "d" is beyond the page.
+        let page = cache
+            .decode_range(&prefix, None, &[kv("a", 2), kv("c", 6)], false)
+            .unwrap();
+        assert_eq!(
+            page[1].resource_version, "6",
+            "a changed record is decoded again"
+        );
+        assert_eq!(
+            cached(&cache),
+            [
+                (Registry::<Thing>::key("a"), 2),
+                (Registry::<Thing>::key("c"), 6),
+                (Registry::<Thing>::key("d"), 5),
+            ]
+        );
+        // The last page, after "c": empty, so "d" is gone too.
+        let after = Registry::<Thing>::key("c");
+        cache
+            .decode_range(&prefix, Some(&after), &[], true)
+            .unwrap();
+        assert_eq!(cached(&cache).len(), 2);
+    }
+}

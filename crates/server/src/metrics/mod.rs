@@ -26,6 +26,7 @@
 //! sampled OpenTelemetry trace (corridord exporting over OTLP) leave one;
 //! the 0.0.4 text format has no exemplars and shows none.
 
+pub mod exposition;
 pub mod process;
 pub mod resources;
 
@@ -369,23 +370,21 @@ impl Metrics {
 
     /// The event metrics and `resources` in `format`.
     pub fn encode(&self, format: Format, resources: ResourceSnapshot) -> String {
-        let mut scrape = Registry::with_prefix(PREFIX);
-        scrape.register_collector(Box::new(resources));
         let mut text = String::with_capacity(16 * 1024);
         let written = match format {
             Format::OpenMetrics => {
-                use prometheus_client::encoding::text;
-                text::encode_registry(&mut text, &self.registry)
-                    .and_then(|()| text::encode_registry(&mut text, &scrape))
-                    .and_then(|()| text::encode_eof(&mut text))
+                prometheus_client::encoding::text::encode_registry(&mut text, &self.registry)
             }
             Format::PrometheusText => {
-                use prometheus_client::encoding::prometheus_text;
-                prometheus_text::encode(&mut text, &self.registry)
-                    .and_then(|()| prometheus_text::encode(&mut text, &scrape))
+                prometheus_client::encoding::prometheus_text::encode(&mut text, &self.registry)
             }
         };
         written.expect("writing to a String cannot fail");
+        resources.write(&mut text, format);
+        if format == Format::OpenMetrics {
+            prometheus_client::encoding::text::encode_eof(&mut text)
+                .expect("writing to a String cannot fail");
+        }
         text
     }
 }

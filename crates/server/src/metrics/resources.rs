@@ -32,12 +32,9 @@ use corridor_model::ffm::{FfmBundle, TelemetrySource};
 use corridor_model::memory_tiers::MemoryTiers;
 use corridor_services::corridors::CorridorError;
 use corridor_services::{Caller, ControlPlane, ListOptions};
-use prometheus_client::collector::Collector;
-use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
-use prometheus_client::metrics::MetricType;
-use prometheus_client::metrics::counter::ConstCounter;
-use prometheus_client::metrics::gauge::ConstGauge;
-use prometheus_client::registry::Unit;
+
+use super::exposition::{Kind, Label, Spec, write_sample};
+use super::{Format, PREFIX};
 
 /// The oldest read-back a scrape shows a corridor's figures from. corrd's
 /// reconciler reads every lit corridor once a second (a bring-up and a
@@ -46,14 +43,6 @@ use prometheus_client::registry::Unit;
 /// its figures are left out (counted as `corridor_telemetry` collection
 /// failures) rather than shown stale.
 pub const TELEMETRY_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(10);
-
-/// How a family's samples are typed.
-#[derive(Debug, Clone, Copy)]
-enum Kind {
-    Gauge,
-    Counter,
-    Info,
-}
 
 /// The unit suffix of a family (base units, as Prometheus asks).
 #[derive(Debug, Clone, Copy)]
@@ -70,26 +59,26 @@ enum U {
 }
 
 impl U {
-    fn unit(self) -> Option<Unit> {
+    fn as_str(self) -> Option<&'static str> {
         Some(match self {
             U::None => return None,
-            U::Seconds => Unit::Seconds,
-            U::Bytes => Unit::Bytes,
-            U::Celsius => Unit::Celsius,
-            U::Meters => Unit::Meters,
-            U::Volts => Unit::Volts,
-            U::Watts => Unit::Other("watts".into()),
-            U::BytesPerSecond => Unit::Other("bytes_per_second".into()),
-            U::JoulesPerBit => Unit::Other("joules_per_bit".into()),
+            U::Seconds => "seconds",
+            U::Bytes => "bytes",
+            U::Celsius => "celsius",
+            U::Meters => "meters",
+            U::Volts => "volts",
+            U::Watts => "watts",
+            U::BytesPerSecond => "bytes_per_second",
+            U::JoulesPerBit => "joules_per_bit",
         })
     }
 }
 
 /// One family: its name without prefix and unit, help, unit and type.
-type Spec = (&'static str, &'static str, U, Kind);
+type Family = (&'static str, &'static str, U, Kind);
 
 /// Every resource family, in the order of the exposition.
-const FAMILIES: &[Spec] = &[
+const FAMILIES: &[Family] = &[
     // corrd: corridors.
     (
         "corridor",
@@ -359,13 +348,33 @@ const FAMILIES: &[Spec] = &[
     ),
 ];
 
-type Labels = Vec<(&'static str, String)>;
+/// The family's description as the exposition writes it.
+fn spec(family: &Family) -> Spec {
+    let (name, help, unit, kind) = *family;
+    Spec {
+        name,
+        help,
+        unit: unit.as_str(),
+        kind,
+    }
+}
+
+/// One family's sample lines, written as the resources are gathered.
+#[derive(Debug)]
+struct Lines {
+    /// The name every line starts with (prefix, unit and type suffix).
+    sample_name: String,
+    kind: Kind,
+    text: String,
+}
 
 /// The resources' series for one scrape, gathered by
-/// [`ResourceSnapshot::gather`] and encoded as a collector.
+/// [`ResourceSnapshot::gather`] and written by [`ResourceSnapshot::write`].
 #[derive(Debug, Default)]
 pub struct ResourceSnapshot {
-    samples: BTreeMap<&'static str, Vec<(Labels, f64)>>,
+    lines: BTreeMap<&'static str, Lines>,
+    /// Collection failures by resource, written last.
+    failures: BTreeMap<&'static str, usize>,
 }
 
 /// The wire name of an enum value (its serde name), as the API writes it.
@@ -403,17 +412,50 @@ const PATH_STATUSES: [PathStatus; 6] = [
 const PORT_LINKS: [PortLink; 3] = [PortLink::Up, PortLink::Down, PortLink::Unknown];
 
 impl ResourceSnapshot {
-    fn push(&mut self, family: &'static str, labels: Labels, value: f64) {
-        debug_assert!(
-            FAMILIES.iter().any(|(name, ..)| *name == family),
-            "{family} is not described in FAMILIES"
-        );
+    /// The lines of `family`, started on its first sample.
+    fn lines(&mut self, family: &'static str) -> Option<&mut Lines> {
+        if !self.lines.contains_key(family) {
+            let Some(described) = FAMILIES.iter().find(|(name, ..)| *name == family) else {
+                debug_assert!(false, "{family} is not described in FAMILIES");
+                return None;
+            };
+            let spec = spec(described);
+            self.lines.insert(
+                family,
+                Lines {
+                    sample_name: spec.sample_name(PREFIX),
+                    kind: spec.kind,
+                    text: String::new(),
+                },
+            );
+        }
+        self.lines.get_mut(family)
+    }
+
+    fn push(&mut self, family: &'static str, labels: &[Label<'_>], value: f64) {
+        self.push_with(family, labels, None, value);
+    }
+
+    fn push_with(
+        &mut self,
+        family: &'static str,
+        labels: &[Label<'_>],
+        extra: Option<Label<'_>>,
+        value: f64,
+    ) {
         // NaN or infinity would be no figure at all: leave the sample out.
-        if value.is_finite() {
-            self.samples
-                .entry(family)
-                .or_default()
-                .push((labels, value));
+        if !value.is_finite() {
+            return;
+        }
+        if let Some(lines) = self.lines(family) {
+            write_sample(
+                &mut lines.text,
+                &lines.sample_name,
+                lines.kind,
+                labels,
+                extra,
+                value,
+            );
         }
     }
 
@@ -421,15 +463,14 @@ impl ResourceSnapshot {
     fn state_set<T: serde::Serialize + std::fmt::Debug + PartialEq>(
         &mut self,
         family: &'static str,
-        labels: &Labels,
+        labels: &[Label<'_>],
         name: &'static str,
         states: &[T],
         current: &T,
     ) {
         for state in states {
-            let mut labels = labels.clone();
-            labels.push((name, wire(state)));
-            self.push(family, labels, if state == current { 1.0 } else { 0.0 });
+            let value = if state == current { 1.0 } else { 0.0 };
+            self.push_with(family, labels, Some((name, &wire(state))), value);
         }
     }
 
@@ -443,14 +484,7 @@ impl ResourceSnapshot {
     }
 
     fn count_failures(&mut self, resource: &'static str, failures: usize) {
-        let counted = self
-            .samples
-            .entry("metrics_collection_failures")
-            .or_default();
-        match counted.iter_mut().find(|(l, _)| l[0].1 == resource) {
-            Some((_, n)) => *n += failures as f64,
-            None => counted.push((vec![("resource", resource.to_owned())], failures as f64)),
-        }
+        *self.failures.entry(resource).or_default() += failures;
     }
 
     /// Reads every resource's current state from the services. Corridor
@@ -468,6 +502,31 @@ impl ResourceSnapshot {
         snapshot
     }
 
+    /// Every family in `format`: descriptors always (a dashboard's query
+    /// names a family that exists before its first sample), then the
+    /// family's samples.
+    pub fn write(&self, out: &mut String, format: Format) {
+        for family in FAMILIES {
+            let spec = spec(family);
+            spec.write_descriptor(out, PREFIX, format);
+            if spec.name == "metrics_collection_failures" {
+                let sample_name = spec.sample_name(PREFIX);
+                for (resource, count) in &self.failures {
+                    write_sample(
+                        out,
+                        &sample_name,
+                        spec.kind,
+                        &[("resource", resource)],
+                        None,
+                        *count as f64,
+                    );
+                }
+            } else if let Some(lines) = self.lines.get(spec.name) {
+                out.push_str(&lines.text);
+            }
+        }
+    }
+
     async fn gather_corridors(&mut self, plane: &ControlPlane, deadline: Instant) {
         let corridors = match plane.corridors.list_all().await {
             Ok(corridors) => corridors,
@@ -478,27 +537,29 @@ impl ResourceSnapshot {
         // comes from each corridor's latest read-back (the reconciler reads
         // every lit corridor each pass), not from the plant: see
         // `TELEMETRY_MAX_AGE`.
-        let mut telemetry: BTreeMap<&str, CorridorTelemetry> = BTreeMap::new();
         let mut unread = 0;
-        for corridor in corridors.iter().filter(|c| may_be_lit(c)) {
-            // Charging an error interval may write the count to the store:
-            // a scrape whose client gives up soon stops reading in time.
-            if Instant::now() >= deadline {
-                unread += 1;
-                continue;
-            }
-            match plane
-                .corridors
-                .latest_telemetry(corridor, TELEMETRY_MAX_AGE)
-                .await
-            {
-                Ok(Some(t)) => {
-                    telemetry.insert(&corridor.id, t);
+        for corridor in &corridors {
+            let mut telemetry = None;
+            if may_be_lit(corridor) {
+                // Charging an error interval may write the count to the
+                // store: a scrape whose client gives up soon stops reading
+                // in time.
+                if Instant::now() >= deadline {
+                    unread += 1;
+                } else {
+                    match plane
+                        .corridors
+                        .latest_telemetry(corridor, TELEMETRY_MAX_AGE)
+                        .await
+                    {
+                        Ok(Some(t)) => telemetry = Some(t),
+                        Ok(None) => unread += 1,
+                        Err(CorridorError::NotLit { .. }) => {}
+                        Err(error) => self.failed("corridor", &error),
+                    }
                 }
-                Ok(None) => unread += 1,
-                Err(CorridorError::NotLit { .. }) => {}
-                Err(error) => self.failed("corridor", &error),
             }
+            self.corridor(corridor, telemetry.as_ref());
         }
         if unread > 0 {
             tracing::warn!(
@@ -507,9 +568,6 @@ impl ResourceSnapshot {
                 TELEMETRY_MAX_AGE.as_secs()
             );
             self.count_failures("corridor_telemetry", unread);
-        }
-        for corridor in &corridors {
-            self.corridor(corridor, telemetry.get(corridor.id.as_str()));
         }
     }
 
@@ -526,52 +584,53 @@ impl ResourceSnapshot {
             let id = corridor_planner::LinkId(index);
             let used = cache.occupancy.used(id).count_ones();
             let free = cache.occupancy.free(id).count_ones();
-            let labels = || vec![("link", link.id.clone())];
-            self.push("link_wavelengths", labels(), f64::from(used + free));
-            self.push("link_wavelengths_held", labels(), f64::from(used));
+            let labels = [("link", link.id.as_str())];
+            self.push("link_wavelengths", &labels, f64::from(used + free));
+            self.push("link_wavelengths_held", &labels, f64::from(used));
         }
     }
 
     fn corridor(&mut self, c: &Corridor, telemetry: Option<&CorridorTelemetry>) {
-        let id = || vec![("corridor", c.id.clone())];
+        let id = [("corridor", c.id.as_str())];
         self.push(
             "corridor",
-            vec![
-                ("corridor", c.id.clone()),
-                ("corridor_type", wire(&c.corridor_type)),
-                ("mode", wire(&c.mode)),
-                ("priority", wire(&c.qos.priority)),
+            &[
+                ("corridor", &c.id),
+                ("corridor_type", &wire(&c.corridor_type)),
+                ("mode", &wire(&c.mode)),
+                ("priority", &wire(&c.qos.priority)),
                 (
                     "security_domain",
-                    c.security_domain.clone().unwrap_or_default(),
+                    c.security_domain.as_deref().unwrap_or_default(),
                 ),
             ],
             1.0,
         );
         self.state_set(
             "corridor_status",
-            &id(),
+            &id,
             "status",
             &CORRIDOR_STATUSES,
             &c.status,
         );
-        self.push("corridor_min_bandwidth", id(), gbit(c.min_gbps.get()));
+        self.push("corridor_min_bandwidth", &id, gbit(c.min_gbps.get()));
         if c.assignment.is_some() {
-            let mut labels = id();
-            labels.push(("source", "model".to_owned()));
-            self.push(
+            self.push_with(
                 "corridor_achievable_bandwidth",
-                labels,
+                &id,
+                Some(("source", "model")),
                 gbit(c.achievable_gbps.get()),
             );
         }
         for lane in &c.channels {
-            let labels = vec![
-                ("corridor", c.id.clone()),
-                ("lane", lane.lane.to_string()),
-                // Picometre resolution: the grid's channels are 0.4 nm
-                // apart or more, and a label is no place for float noise.
-                ("lambda_nm", format!("{:.3}", lane.lambda_nm.get())),
+            // Picometre resolution: the grid's channels are 0.4 nm apart or
+            // more, and a label is no place for float noise.
+            let lambda = format!("{:.3}", lane.lambda_nm.get());
+            let number = lane.lane.to_string();
+            let labels = [
+                ("corridor", c.id.as_str()),
+                ("lane", &number),
+                ("lambda_nm", &lambda),
             ];
             self.state_set("lane_state", &labels, "state", &LANE_STATES, &lane.state);
         }
@@ -583,60 +642,53 @@ impl ResourceSnapshot {
             .as_ref()
             .map(wire)
             .unwrap_or_else(|| "model".to_owned());
-        let sourced = || vec![("corridor", c.id.clone()), ("source", source.clone())];
-        self.push("corridor_post_fec_bit_error_ratio", sourced(), t.ber);
+        let sourced = [("corridor", c.id.as_str()), ("source", &source)];
+        self.push("corridor_post_fec_bit_error_ratio", &sourced, t.ber);
         if let Some(pre) = t.pre_fec_ber {
-            self.push("corridor_pre_fec_bit_error_ratio", sourced(), pre);
+            self.push("corridor_pre_fec_bit_error_ratio", &sourced, pre);
         }
         // The object's eye margin is the reconciler's judgement of the
         // latest read-back; shown only while there is one to judge.
         self.state_set(
             "corridor_eye_margin",
-            &sourced(),
+            &sourced,
             "margin",
             &EYE_MARGINS,
             &c.eye_margin,
         );
-        self.push("corridor_temperature", sourced(), t.temp_c.get());
+        self.push("corridor_temperature", &sourced, t.temp_c.get());
         self.push(
             "corridor_energy",
-            sourced(),
+            &sourced,
             t.power_pj_per_bit.get() * 1e-12,
         );
-        self.state_set(
-            "corridor_drift",
-            &sourced(),
-            "level",
-            &DRIFT_LEVELS,
-            &t.drift,
-        );
+        self.state_set("corridor_drift", &sourced, "level", &DRIFT_LEVELS, &t.drift);
         self.push(
             "corridor_post_fec_bit_errors",
-            sourced(),
+            &sourced,
             t.error_count as f64,
         );
         for lane in &t.lanes {
-            let labels = || {
-                vec![
-                    ("corridor", c.id.clone()),
-                    ("lane", lane.lane.to_string()),
-                    ("source", source.clone()),
-                ]
-            };
-            self.push("lane_post_fec_bit_error_ratio", labels(), lane.ber);
-            self.push("lane_pre_fec_bit_error_ratio", labels(), lane.pre_fec_ber);
+            let number = lane.lane.to_string();
+            let labels = [
+                ("corridor", c.id.as_str()),
+                ("lane", &number),
+                ("source", &source),
+            ];
+            self.push("lane_post_fec_bit_error_ratio", &labels, lane.ber);
+            self.push("lane_pre_fec_bit_error_ratio", &labels, lane.pre_fec_ber);
             self.push(
                 "lane_post_fec_bit_error_ratio_is_upper_bound",
-                labels(),
+                &labels,
                 if lane.ber_is_upper_bound { 1.0 } else { 0.0 },
             );
-            self.push("lane_temperature", labels(), lane.temp_c.get());
-            self.push("lane_drift", labels(), lane.drift_pm * 1e-12);
+            self.push("lane_temperature", &labels, lane.temp_c.get());
+            self.push("lane_drift", &labels, lane.drift_pm * 1e-12);
             if let Some(mw) = lane.heater_mw {
-                self.push("lane_heater_power", labels(), mw * 1e-3);
+                self.push("lane_heater_power", &labels, mw * 1e-3);
             }
             if let Some(v) = lane.bias_v {
-                self.push("lane_bias", labels(), v);
+                self.push("lane_bias", &labels, v);
             }
         }
     }
@@ -661,62 +713,68 @@ impl ResourceSnapshot {
 
     fn bundle(&mut self, b: &FfmBundle) {
         let tier = wire(&b.latency_class);
-        let labels = || vec![("bundle", b.id.clone()), ("tier", tier.clone())];
+        let labels = [("bundle", b.id.as_str()), ("tier", &tier)];
         self.push(
             "ffm_bundle",
-            vec![
-                ("bundle", b.id.clone()),
-                ("tier", tier.clone()),
-                ("security_domain", b.security_domain.clone()),
-                ("host", b.host.clone()),
-                ("persistence", wire(&b.persistence)),
+            &[
+                ("bundle", &b.id),
+                ("tier", &tier),
+                ("security_domain", &b.security_domain),
+                ("host", &b.host),
+                ("persistence", &wire(&b.persistence)),
             ],
             1.0,
         );
-        self.push("ffm_bundle_size", labels(), b.bytes.get() as f64);
+        self.push("ffm_bundle_size", &labels, b.bytes.get() as f64);
         self.push(
             "ffm_bundle_floor_bandwidth",
-            labels(),
+            &labels,
             b.bandwidth_floor_gbs.get() * 1e9,
         );
-        self.push("ffm_bundle_moved_pages", labels(), b.moved_pages as f64);
+        self.push("ffm_bundle_moved_pages", &labels, b.moved_pages as f64);
         // `none`: no grant the model could evaluate, so its zeros mean
         // nothing and are not exported.
         if b.telemetry_source != TelemetrySource::None {
-            let mut sourced = labels();
-            sourced.push(("source", wire(&b.telemetry_source)));
-            self.push(
+            let source = wire(&b.telemetry_source);
+            let sourced = Some(("source", source.as_str()));
+            self.push_with(
                 "ffm_bundle_achieved_bandwidth",
-                sourced.clone(),
+                &labels,
+                sourced,
                 b.achieved_gbs.get() * 1e9,
             );
-            self.push("ffm_bundle_tail_p99_latency", sourced, b.tail_p99_ms * 1e-3);
+            self.push_with(
+                "ffm_bundle_tail_p99_latency",
+                &labels,
+                sourced,
+                b.tail_p99_ms * 1e-3,
+            );
         }
     }
 
     fn gather_memory(&mut self, tiers: &MemoryTiers) {
         for d in &tiers.devices {
-            let labels = || vec![("device", d.id.clone()), ("tier", wire(&d.tier))];
+            let tier = wire(&d.tier);
+            let labels = [("device", d.id.as_str()), ("tier", &tier)];
             self.push(
                 "memory_device_capacity",
-                labels(),
+                &labels,
                 d.capacity_bytes.get() as f64,
             );
             self.push(
                 "memory_device_allocated",
-                labels(),
+                &labels,
                 d.allocated_bytes.get() as f64,
             );
-            let mut sourced = labels();
-            sourced.push(("source", wire(&d.bandwidth_gbs.origin)));
-            self.push(
+            self.push_with(
                 "memory_device_peak_bandwidth",
-                sourced,
+                &labels,
+                Some(("source", &wire(&d.bandwidth_gbs.origin))),
                 d.bandwidth_gbs.value * 1e9,
             );
             self.push(
                 "memory_device_admission_bandwidth",
-                labels(),
+                &labels,
                 d.admission_gbs.get() * 1e9,
             );
             let admitted = d
@@ -724,7 +782,7 @@ impl ResourceSnapshot {
                 .iter()
                 .map(|w| w.admitted_gbs.get())
                 .fold(0.0, f64::max);
-            self.push("memory_device_admitted_bandwidth", labels(), admitted * 1e9);
+            self.push("memory_device_admitted_bandwidth", &labels, admitted * 1e9);
         }
     }
 
@@ -767,88 +825,77 @@ impl ResourceSnapshot {
     }
 
     fn path(&mut self, p: &FabricPath) {
-        let labels = || vec![("path", p.id.clone())];
+        let labels = [("path", p.id.as_str())];
         self.state_set(
             "fabric_path_status",
-            &labels(),
+            &labels,
             "status",
             &PATH_STATUSES,
             &p.status,
         );
-        let endpoints = vec![
-            ("path", p.id.clone()),
-            ("source_device", p.source_device.clone()),
-            ("target_device", p.target_device.clone()),
-            ("path_type", wire(&p.path_type)),
-        ];
         self.push(
             "fabric_path_guaranteed_bandwidth",
-            endpoints,
+            &[
+                ("path", &p.id),
+                ("source_device", &p.source_device),
+                ("target_device", &p.target_device),
+                ("path_type", &wire(&p.path_type)),
+            ],
             gbit(p.qos.min_bandwidth_gbps.get()),
         );
         self.push(
             "fabric_path_bandwidth",
-            labels(),
+            &labels,
             gbit(p.bandwidth_gbps.get()),
         );
     }
 
     fn port(&mut self, p: &FabricPort) {
-        let labels = || {
-            vec![
-                ("switch", p.switch_id.clone()),
-                ("port", p.port.to_string()),
-                ("attached_to", p.attached_to.clone()),
-            ]
-        };
-        self.push(
-            "fabric_port_capacity",
-            labels(),
-            gbit(p.capacity_gbps.get()),
-        );
+        let port = p.port.to_string();
+        let labels = [
+            ("switch", p.switch_id.as_str()),
+            ("port", &port),
+            ("attached_to", &p.attached_to),
+        ];
+        self.push("fabric_port_capacity", &labels, gbit(p.capacity_gbps.get()));
         self.push(
             "fabric_port_admissible_bandwidth",
-            labels(),
+            &labels,
             gbit(p.admissible_gbps.get()),
         );
         self.push(
             "fabric_port_guaranteed_bandwidth",
-            labels(),
+            &labels,
             gbit(p.guaranteed_gbps.get()),
         );
         self.push(
             "fabric_port_free_bandwidth",
-            labels(),
+            &labels,
             gbit(p.free_gbps.get()),
         );
-        self.state_set("fabric_port_link", &labels(), "link", &PORT_LINKS, &p.link);
+        self.state_set("fabric_port_link", &labels, "link", &PORT_LINKS, &p.link);
     }
 
     fn device(&mut self, d: &FabricDevice) {
-        let labels = || {
-            vec![
-                ("device", d.id.clone()),
-                ("device_type", wire(&d.device_type)),
-            ]
-        };
+        let device_type = wire(&d.device_type);
+        let labels = [("device", d.id.as_str()), ("device_type", &device_type)];
         let status = wire(&d.status);
         for state in ["active", "offline"] {
-            let mut l = labels();
-            l.push(("status", state.to_owned()));
-            self.push(
+            self.push_with(
                 "fabric_device_status",
-                l,
+                &labels,
+                Some(("status", state)),
                 if status == state { 1.0 } else { 0.0 },
             );
         }
         self.push(
             "fabric_device_capacity",
-            labels(),
+            &labels,
             d.capacity_bytes.get() as f64,
         );
         self.push(
             "fabric_device_attested",
-            labels(),
+            &labels,
             if d.attestation_ticket.is_some() {
                 1.0
             } else {
@@ -870,33 +917,6 @@ fn may_be_lit(c: &Corridor) -> bool {
     matches!(c.status, CorridorStatus::Active | CorridorStatus::Degraded) && c.assignment.is_some()
 }
 
-impl Collector for ResourceSnapshot {
-    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        for (name, help, unit, kind) in FAMILIES {
-            let unit = unit.unit();
-            let metric_type = match kind {
-                Kind::Gauge => MetricType::Gauge,
-                Kind::Counter => MetricType::Counter,
-                Kind::Info => MetricType::Info,
-            };
-            let mut family = encoder.encode_descriptor(name, help, unit.as_ref(), metric_type)?;
-            let Some(samples) = self.samples.get(name) else {
-                continue;
-            };
-            for (labels, value) in samples {
-                match kind {
-                    Kind::Info => family.encode_info(labels)?,
-                    Kind::Gauge => ConstGauge::new(*value).encode(family.encode_family(labels)?)?,
-                    Kind::Counter => {
-                        ConstCounter::new(*value).encode(family.encode_family(labels)?)?
-                    }
-                }
-            }
-        }
-        Ok(())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -913,7 +933,29 @@ mod tests {
     #[test]
     fn a_value_that_is_no_figure_is_left_out() {
         let mut snapshot = ResourceSnapshot::default();
-        snapshot.push("corridor_temperature", vec![], f64::NAN);
-        assert!(!snapshot.samples.contains_key("corridor_temperature"));
+        snapshot.push("corridor_temperature", &[], f64::NAN);
+        let mut text = String::new();
+        snapshot.write(&mut text, Format::OpenMetrics);
+        assert!(
+            !text
+                .lines()
+                .any(|l| l.starts_with("corridor_corridor_temperature_celsius")),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn failures_are_counted_per_resource() {
+        let mut snapshot = ResourceSnapshot::default();
+        snapshot.count_failures("corridor_telemetry", 3);
+        snapshot.count_failures("corridor_telemetry", 2);
+        let mut text = String::new();
+        snapshot.write(&mut text, Format::PrometheusText);
+        assert!(
+            text.contains(
+                "corridor_metrics_collection_failures{resource=\"corridor_telemetry\"} 5.0\n"
+            ),
+            "{text}"
+        );
     }
 }
