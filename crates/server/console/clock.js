@@ -145,7 +145,7 @@ function dial(zone, policies, now) {
     const arc = svg('path', {
       d: arcPath(c, c, r, start, end), fill: 'none', stroke: colour,
       'stroke-width': ring - 2, 'stroke-opacity': active ? 1 : 0.55,
-      'stroke-dasharray': (policy.window.days || []).length ? '6 3' : null,
+      'stroke-dasharray': (policy.window.days || []).length ? '14 3' : null,
       class: 'policy-arc', 'data-policy': policy.id,
       'data-start': policy.window.start, 'data-end': policy.window.end,
       'data-wraps': end < start ? 'true' : 'false',
@@ -157,7 +157,7 @@ function dial(zone, policies, now) {
     const [x, y] = point(c, c, r, (start + duration(start, end) / 2) % DAY);
     root.append(svg('text', {
       x, y: y + 3.5, 'font-size': Math.min(10, ring - 4), 'text-anchor': 'middle',
-      fill: '#fff', 'font-weight': 600, 'pointer-events': 'none', class: 'policy-arc-label',
+      fill: active ? '#fff' : '#1d2330', 'font-weight': 600, 'pointer-events': 'none', class: 'policy-arc-label',
     }, `${number(policy.min_GBs, 0)}`));
   });
   if (clock) {
@@ -213,7 +213,7 @@ export function policyClock() {
     element.replaceChildren(
       h('div', { class: 'dials' }, [...zones.entries()].map(([zone, list]) => dial(zone, list, now))),
       h('p', { class: 'muted' }, 'Each ring is a policy; its arc is the window in the policy\u2019s time zone (dashed: on some days only), '
-        + 'labelled with its floor in GB/s; the hand is the time there now. Windows are admitted on every device the policy\u2019s bundles use (see the tiers above).'),
+        + 'labelled with its floor in GB/s (white while in force); the hand is the time there now. The memory page\u2019s tiers list the floors admitted per window on each device.'),
       table(['policy', 'domain', 'applies to', 'floor GB/s', 'window', 'time zone', 'starts on', 'length', 'in force now'], rows,
         { class: 'policy-table' }));
   };

@@ -185,10 +185,10 @@ export function renderBundle(view, ctx, id) {
   const chart = timeSeries('bandwidth: floor and achieved', 'GB/s');
   view.append(controlSlot, notices, summary,
     h('h2', {}, 'Placement'), placement,
-    h('h2', {}, 'Bandwidth'), telemetryState, h('div', { class: 'charts' }, chart.element),
     h('h2', {}, 'Migrations'), migrationNote,
     h('table', { class: 'migrations' }, h('thead', {}, h('tr', {},
       ['operation', 'state', 'progress', 'pages', 'message', 'outcome', 'started', 'updated'].map((c) => h('th', {}, c)))), migrations),
+    h('h2', {}, 'Bandwidth'), telemetryState, h('div', { class: 'charts' }, chart.element),
     h('h2', {}, 'Conditions'), conditions);
 
   const operations = new Map();
@@ -207,16 +207,19 @@ export function renderBundle(view, ctx, id) {
       controlSlot.replaceChildren(controls(ctx, id, b.latency_class, notices, noteOperation));
       controlsDrawn = true;
     }
+    // The migrate form offers the class the bundle is in now.
+    const classSelect = document.getElementById('migrate-class');
+    if (classSelect && document.activeElement !== classSelect) classSelect.value = b.latency_class;
     const floorInput = document.getElementById('floor-GBs');
     if (floorInput && document.activeElement !== floorInput && !floorInput.value) floorInput.value = b.bandwidth_floor_GBs;
-    summary.replaceChildren(table(['domain', 'host', 'latency class', 'bytes', 'persistence', 'shareable', 'pages', 'floor GB/s', 'achieved GB/s', 'p99 stall ms', 'moved pages', 'lease s', 'created'], [h('tr', {},
+    // Achieved bandwidth and p99 are under Bandwidth, from the telemetry
+    // endpoint: the watch carries the stored object, not those figures.
+    summary.replaceChildren(table(['domain', 'host', 'latency class', 'bytes', 'persistence', 'shareable', 'pages', 'floor GB/s', 'moved pages', 'lease s', 'created'], [h('tr', {},
       h('td', {}, b.security_domain), h('td', {}, b.host || '—'),
       h('td', { 'data-latency-class': b.latency_class }, `${b.latency_class} (${TIER_NAMES[b.latency_class] || '?'})`),
       h('td', {}, bytes(b.bytes)), h('td', {}, b.persistence), h('td', {}, b.shareable ? 'yes' : 'no'),
       h('td', {}, b.page_size || '—'),
       h('td', { 'data-floor': b.bandwidth_floor_GBs }, number(b.bandwidth_floor_GBs, 1)),
-      h('td', {}, number(b.achieved_GBs, 1), sourceTag(b.telemetry_source)),
-      h('td', {}, number(b.tail_p99_ms, 3), sourceTag('model')),
       h('td', {}, b.moved_pages), h('td', {}, b.policy_lease_ttl_s), h('td', {}, b.created_at))]));
     const total = (b.placement || []).reduce((sum, p) => sum + (p.bytes || 0), 0);
     placement.replaceChildren((b.placement || []).length
