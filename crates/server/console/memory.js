@@ -111,9 +111,10 @@ function controls(ctx, id, current, notices, onOperation) {
     form.addEventListener('submit', async (event) => {
       event.preventDefault();
       try {
-        const operation = await send('PATCH', `/v1/ffm/${encodeURIComponent(id)}/latency_class`, { latency_class: select.value });
-        say(h('div', { class: 'notice' }, `Migration to ${select.value} started: operation ${operation.id}`));
-        onOperation(operation);
+        const to = select.value;
+        const operation = await send('PATCH', `/v1/ffm/${encodeURIComponent(id)}/latency_class`, { latency_class: to });
+        say(h('div', { class: 'notice' }, `Migration to ${to} started: operation ${operation.id}`));
+        onOperation({ ...operation, requestedClass: to });
       } catch (error) {
         say(problemBox(error));
       }
@@ -161,7 +162,7 @@ function resultText(result) {
 }
 
 function operationRow(op) {
-  return h('tr', { 'data-operation': op.id, 'data-state': op.state },
+  return h('tr', { 'data-operation': op.id, 'data-state': op.state, 'data-seen-on': op.seenOn },
     h('td', {}, op.id),
     h('td', { class: `state ${op.state}` }, op.state),
     h('td', {}, h('progress', { max: 100, value: op.progress_percent }), ` ${op.progress_percent} %`),
@@ -198,7 +199,13 @@ export function renderBundle(view, ctx, id) {
       : [h('tr', {}, h('td', { colspan: 8, class: 'muted' }, 'No migration seen.'))]));
   };
   const isMine = (op) => op && op.kind === 'migration' && op.target && op.target.id === id;
-  const noteOperation = (op) => { if (isMine(op)) { operations.set(op.id, op); drawOperations(); } };
+  const noteOperation = (op) => {
+    if (!isMine(op)) return;
+    // Keep what the page knows of an operation it started (the class asked for).
+    const known = operations.get(op.id);
+    operations.set(op.id, known && known.requestedClass ? { ...op, requestedClass: known.requestedClass } : op);
+    drawOperations();
+  };
   drawOperations();
 
   let controlsDrawn = false;
@@ -232,9 +239,31 @@ export function renderBundle(view, ctx, id) {
       h('td', {}, c.type), h('td', {}, c.status), h('td', {}, c.reason), h('td', {}, c.message), h('td', {}, c.last_transition_time)))));
   };
 
+  // A caller that may not read operations learns how its own migrations
+  // ended from the bundle: no longer migrating and in the class asked for.
+  const mayReadOperations = ctx.mayRead('infrastructure');
+  const settleFromBundle = (t) => {
+    if (mayReadOperations) return;
+    let changed = false;
+    for (const op of operations.values()) {
+      if (['succeeded', 'failed', 'cancelled'].includes(op.state) || t.migrating) continue;
+      if (t.latency_class === op.requestedClass) {
+        Object.assign(op, {
+          state: 'succeeded', progress_percent: 100, seenOn: 'bundle',
+          message: `seen on the bundle: no longer migrating, now ${t.latency_class}`,
+        });
+      } else {
+        op.message = `the bundle is not migrating and is in ${t.latency_class}, not ${op.requestedClass}: the migration may have failed (its operation is not readable here)`;
+      }
+      changed = true;
+    }
+    if (changed) drawOperations();
+  };
+
   const readTelemetry = async () => {
     try {
       const { body: t } = await get(`/v1/ffm/${encoded}/telemetry`);
+      settleFromBundle(t);
       const at = Date.parse(t.observed_at) || Date.now();
       chart.push('floor (granted)', at, t.bandwidth_floor_GBs);
       chart.push(`achieved (${t.source})`, at, t.achieved_GBs);
@@ -273,7 +302,8 @@ export function renderBundle(view, ctx, id) {
       (type, object) => { if (type === 'DELETED') operations.delete(object.id); else noteOperation(object); },
       (error) => migrationNote.replaceChildren(problemBox(error))));
   } else {
-    migrationNote.textContent = `${ctx.me.principal} may not read operations (infrastructure scope): only migrations started from this page are shown, as they were accepted.`;
+    migrationNote.textContent = `${ctx.me.principal} may not read operations (infrastructure scope): only migrations started from this page are shown, `
+      + 'as they were accepted, and marked succeeded once the bundle is no longer migrating and is in the class asked for.';
   }
 
   readTelemetry();

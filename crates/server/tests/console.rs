@@ -17,8 +17,9 @@
 //! operator and the admin do. The memory pages: a policy's window is an arc
 //! on its zone's 24 h dial (one crossing midnight goes through midnight), a
 //! bundle's page shows its placement and a migration requested through the
-//! API with its final state, its floor control changes the floor, and a
-//! read-only identity gets neither control. Screenshots of every page are
+//! API with its final state, its floor control changes the floor, its
+//! domain's principal migrates it from the page, and a read-only identity
+//! gets neither control. Screenshots of every page are
 //! left in `<target>/console-screenshots/`.
 
 mod common;
@@ -394,6 +395,45 @@ async fn the_memory_pages_draw_policy_windows_and_follow_a_bundles_migration() {
             &format!("table.migrations tr[data-operation='{op}'][data-state='succeeded']"),
             PAGE,
         )
+        .await;
+
+    // The domain's own principal migrates it from the page. It may not
+    // read operations (infrastructure scope), so the page marks the
+    // migration it started succeeded from the bundle: not migrating, and
+    // in the class asked for.
+    let tenant = Forward::start(
+        server.http(&Principal::Domain("tenantA".into())),
+        server.base(),
+    )
+    .await;
+    show(&browser, &tenant, &page).await;
+    browser
+        .wait_for("table.placement tr[data-latency-class='T1']", PAGE)
+        .await;
+    browser
+        .client
+        .execute(
+            "document.getElementById('migrate-class').value = 'T0';",
+            vec![],
+        )
+        .await
+        .unwrap();
+    browser
+        .client
+        .find(Locator::Css("[data-action='migrate']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    browser
+        .wait_for(
+            "table.migrations tr[data-operation][data-state='succeeded'][data-seen-on='bundle']",
+            PAGE,
+        )
+        .await;
+    browser
+        .wait_for("table.placement tr[data-latency-class='T0']", PAGE)
         .await;
 
     browser.close().await;
