@@ -17,6 +17,8 @@ const routes = [
   [/^#\/corridors$/, corridor.renderList],
   [/^#\/corridors\/([^/]+)$/, corridor.render],
   [/^#\/memory$/, memory.render],
+  [/^#\/memory\/policies$/, memory.renderPolicies],
+  [/^#\/memory\/bundle\/([^/]+)$/, memory.renderBundle],
   [/^#\/fabric$/, fabric.render],
   [/^#\/faults$/, faults.render],
 ];

@@ -37,6 +37,7 @@ pub const ASSETS: &[Asset] = &[
     asset!("grid.js", JS),
     asset!("corridor.js", JS),
     asset!("memory.js", JS),
+    asset!("clock.js", JS),
     asset!("fabric.js", JS),
     asset!("faults.js", JS),
 ];
