@@ -309,8 +309,33 @@ impl FfmService {
             (ledger.revision(), shapes, now)
         };
         let (revision, shapes, at) = gathered;
-        let peaks: Vec<f64> = self.devices.iter().map(|d| d.peak_gbs).collect();
         let shapes: Vec<(Shape, u64)> = shapes.into_iter().collect();
+        let evaluated = self.run_model(&shapes);
+        let outcomes = Arc::new(Outcomes {
+            by_shape: shapes
+                .into_iter()
+                .map(|(shape, _)| shape)
+                .zip(evaluated)
+                .collect(),
+            at,
+        });
+        let cost = started.elapsed();
+        let stale = lock(&cache.last).replace(Snapshot {
+            revision,
+            minute,
+            outcomes: Arc::clone(&outcomes),
+            computed_at: Instant::now(),
+            cost,
+        });
+        cache.running.store(false, Ordering::Release);
+        drop(stale);
+        outcomes
+    }
+
+    /// Runs the bandwidth and tail models over `shapes` (each with its
+    /// number of bundles); one outcome per shape, in order.
+    fn run_model(&self, shapes: &[(Shape, u64)]) -> Vec<Outcome> {
+        let peaks: Vec<f64> = self.devices.iter().map(|d| d.peak_gbs).collect();
         // Hosts' slices of one pooled device share its bandwidth: the model sees the device.
         let on_device: Vec<usize> = self
             .devices
@@ -334,29 +359,52 @@ impl FfmService {
             .collect();
         let classes: Vec<(&[Part], u64)> = parts
             .iter()
-            .zip(&shapes)
+            .zip(shapes)
             .map(|(p, (_, n))| (p.as_slice(), *n))
             .collect();
-        let evaluated = model::evaluate_classes(&peaks, &classes);
-        let outcomes = Arc::new(Outcomes {
-            by_shape: shapes
-                .into_iter()
-                .map(|(shape, _)| shape)
-                .zip(evaluated)
-                .collect(),
-            at,
-        });
-        let cost = started.elapsed();
-        let stale = lock(&cache.last).replace(Snapshot {
-            revision,
-            minute,
-            outcomes: Arc::clone(&outcomes),
-            computed_at: Instant::now(),
-            cost,
-        });
-        cache.running.store(false, Ordering::Release);
-        drop(stale);
-        outcomes
+        model::evaluate_classes(&peaks, &classes)
+    }
+
+    /// What the model predicts for `extra`, a bundle not in the ledger yet,
+    /// competing with every bundle the ledger holds: the shapes are read
+    /// under the ledger's lock the caller holds ([`Prediction::gather`]) and
+    /// the model runs here, outside it.
+    pub(super) fn predict(&self, prediction: Prediction) -> Outcome {
+        let Prediction { mut shapes, extra } = prediction;
+        let index = match shapes.iter().position(|(s, _)| *s == extra) {
+            Some(i) => {
+                shapes[i].1 += 1;
+                i
+            }
+            None => {
+                shapes.push((extra, 1));
+                shapes.len() - 1
+            }
+        };
+        self.run_model(&shapes)[index]
+    }
+}
+
+/// The model's inputs for a bundle not in the ledger yet: every live
+/// bundle's shape with its count, and the new bundle's.
+#[derive(Debug)]
+pub(super) struct Prediction {
+    shapes: Vec<(Shape, u64)>,
+    extra: Shape,
+}
+
+impl Prediction {
+    /// Reads the shapes of `ledger` (under the lock the caller holds) and
+    /// `extra`'s, with the policy windows in force at `now`.
+    pub(super) fn gather(ledger: &Ledger, extra: &planner::Bundle, now: DateTime<Utc>) -> Self {
+        let mut shapes: HashMap<Shape, u64> = HashMap::new();
+        for b in ledger.bundles() {
+            *shapes.entry(Shape::of(ledger, b, now)).or_default() += 1;
+        }
+        Prediction {
+            shapes: shapes.into_iter().collect(),
+            extra: Shape::of(ledger, extra, now),
+        }
     }
 }
 
