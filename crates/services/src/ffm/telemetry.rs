@@ -135,7 +135,68 @@ impl Cache {
     }
 }
 
+/// One bundle's modelled figures at an instant, as the history records
+/// them (see `history::record`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct BundleReading {
+    pub id: String,
+    pub security_domain: String,
+    pub host: String,
+    pub latency_class: corridor_model::ffm::LatencyClass,
+    /// The devices holding its bytes (a pooled device's id, not its slice).
+    pub nodes: Vec<String>,
+    pub achieved_gbs: f64,
+    /// The floor in force at `at`.
+    pub floor_gbs: f64,
+    pub tail_p99_ms: f64,
+    pub floor_met: bool,
+    /// The admission ledger's revision the figures were modelled at.
+    pub ledger_revision: u64,
+    pub at: DateTime<Utc>,
+}
+
 impl FfmService {
+    /// The model's figures for every bundle the ledger holds, from a run
+    /// that evaluated them all (the cached one if it did). A bundle the run
+    /// could not evaluate has no reading rather than an invented one.
+    pub async fn readings(&self) -> Vec<BundleReading> {
+        let ids: Vec<String> = lock(&self.ledger).bundles().map(|b| b.id.clone()).collect();
+        let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+        let snapshot = self.snapshot_covering(&refs).await;
+        let at = self.clock.now();
+        let ledger = lock(&self.ledger);
+        ledger
+            .bundles()
+            .filter_map(|b| {
+                let o = snapshot.of(&ledger, &b.id)?;
+                let mut nodes: Vec<String> = b
+                    .placement
+                    .shares
+                    .iter()
+                    .map(|s| {
+                        self.devices
+                            .get(s.index as usize)
+                            .map_or_else(|| s.device.clone(), |d| d.physical.clone())
+                    })
+                    .collect();
+                nodes.dedup();
+                Some(BundleReading {
+                    id: b.id.clone(),
+                    security_domain: b.request.security_domain.clone().unwrap_or_default(),
+                    host: b.request.host.clone().unwrap_or_default(),
+                    latency_class: super::admission::class(b.placement.latency_class),
+                    nodes,
+                    achieved_gbs: o.achieved_gbs,
+                    floor_gbs: o.floor_gbs,
+                    tail_p99_ms: o.tail_p99_ms,
+                    floor_met: !o.floor_violated,
+                    ledger_revision: ledger.revision(),
+                    at,
+                })
+            })
+            .collect()
+    }
+
     /// `GET /v1/ffm/{id}/telemetry`.
     pub async fn telemetry(&self, caller: &Caller, id: &str) -> Result<FfmTelemetry, FfmError> {
         let (bundle, _) = visibility::get(&self.bundles, caller, id).await?;
