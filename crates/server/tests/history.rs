@@ -4,8 +4,9 @@
 //! changes come in time and revision order, a released corridor's history
 //! stays readable, retention removes old records, and bad windows are 422
 //! problems naming the parameter. Synchrony analytics over that history
-//! group the corridors a port's or the rack's temperature step moves
-//! together and name what they share.
+//! group the corridors (and their lanes) a port's or the rack's
+//! temperature step moves together, and the memory bundles a device's
+//! newcomer slows together, and name what they share.
 
 use std::time::{Duration, Instant};
 

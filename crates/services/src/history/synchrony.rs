@@ -205,6 +205,9 @@ pub struct BundlePlacement {
     pub tiers: BTreeSet<String>,
 }
 
+/// One level of a bundle placement (its devices, switch ports, …).
+type Pick = fn(&BundlePlacement) -> &BTreeSet<String>;
+
 /// The most specific part every bundle placement shares: a memory device,
 /// else a switch port, else a host, else a tier, else only the rack.
 pub fn bundle_shared_cause(placements: &[BundlePlacement], rack: &str) -> SharedCause {
@@ -215,11 +218,7 @@ pub fn bundle_shared_cause(placements: &[BundlePlacement], rack: &str) -> Shared
             .into_iter()
             .collect()
     };
-    let levels: [(
-        SharedCauseKind,
-        fn(&BundlePlacement) -> &BTreeSet<String>,
-        &str,
-    ); 4] = [
+    let levels: [(SharedCauseKind, Pick, &str); 4] = [
         (
             SharedCauseKind::Device,
             |p| &p.devices,
