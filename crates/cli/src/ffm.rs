@@ -66,6 +66,11 @@ pub enum FfmCommand {
         /// Host whose processes map the bundle [default: the server's default host]
         #[arg(long)]
         host: Option<String>,
+        /// Print the plan an alloc would grant now (devices and bytes, fabric
+        /// paths, floor per window, modelled GB/s, lease, binding
+        /// constraint) and commit nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Free a bundle.
     Delete { id: String },
@@ -139,6 +144,7 @@ pub async fn run(client: &Client, state_dir: &Path, command: FfmCommand) -> anyh
             domain,
             ttl,
             host,
+            dry_run,
         } => {
             let request = FfmAllocRequest {
                 bytes: Bytes(bytes),
@@ -155,6 +161,9 @@ pub async fn run(client: &Client, state_dir: &Path, command: FfmCommand) -> anyh
                 policy_lease_ttl_s: ttl.map(Seconds),
                 labels: Default::default(),
             };
+            if dry_run {
+                return print(&client.ffm_plan(&request).await?);
+            }
             let handle = client.ffm_alloc(&request).await?;
             print(&handle.bundle)?;
             if let Some(token) = handle.token {

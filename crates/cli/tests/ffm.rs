@@ -37,6 +37,29 @@ fn ffm_verbs_end_to_end() {
     let server = runtime.spawn(daemon.serve(std::future::pending()));
     let ctl = |args: &[&str]| corridorctl(state.path(), &base, args);
 
+    // A dry run prints the plan and allocates nothing.
+    let (ok, out, err) = ctl(&[
+        "ffm",
+        "alloc",
+        "--bytes",
+        "1048576",
+        "--class",
+        "T1",
+        "--floor",
+        "5",
+        "--domain",
+        "tenantA",
+        "--dry-run",
+    ]);
+    assert!(ok, "{err}");
+    let plan: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(plan["placement"][0]["bytes"], 1_048_576, "{plan}");
+    assert_eq!(plan["telemetry_source"], "model", "{plan}");
+    assert!(!err.contains("hand-off token"), "{err}");
+    let (ok, out, err) = ctl(&["get", "ffm", "-o", "json"]);
+    assert!(ok, "{err}");
+    assert_eq!(out.trim(), "[]", "a dry run allocated a bundle");
+
     let (ok, out, err) = ctl(&[
         "ffm",
         "alloc",

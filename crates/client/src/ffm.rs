@@ -18,6 +18,7 @@ use std::ptr::NonNull;
 use corridor_model::ffm::{
     BandwidthPatch, FfmAllocRequest, FfmBundle, FfmTelemetry, LatencyClass, LatencyClassPatch,
 };
+use corridor_model::ffm_plan::BundlePlan;
 use corridor_model::memory_tiers::MemoryTiers;
 use corridor_model::meta::Operation;
 use corridor_model::policy::{Policy, PolicyRequest};
@@ -263,6 +264,14 @@ impl Client {
             .send_json_with_headers(Method::POST, "/v1/ffm/alloc", Some(request))
             .await?;
         Ok(Self::handle(bundle, &headers))
+    }
+
+    /// `POST /v1/ffm/alloc?dry_run=true`: the plan an alloc would grant
+    /// now, nothing committed.
+    pub async fn ffm_plan(&self, request: &FfmAllocRequest) -> Result<BundlePlan> {
+        self.send_json_with_headers(Method::POST, "/v1/ffm/alloc?dry_run=true", Some(request))
+            .await
+            .map(|(plan, _)| plan)
     }
 
     /// `GET /v1/ffm/{id}`, with the token when the caller may have it.

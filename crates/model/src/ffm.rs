@@ -101,7 +101,7 @@ pub struct FfmAllocRequest {
     /// tiers, and pooled CXL devices behind a switch it has an upstream port
     /// on. Absent: the server's default host (on the twin, the topology's
     /// first host, `h0` by default; on real hardware, the machine corridord
-    /// runs on). A host the server does not know is a 422 (rule `enum`); a
+    /// runs on). A host the server does not know is a 422 (rule `exists`); a
     /// host that cannot reach enough of the tier is a 409 naming host and
     /// tier.
     #[serde(default, skip_serializing_if = "Option::is_none")]

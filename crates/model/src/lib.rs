@@ -24,6 +24,7 @@ pub mod compat;
 pub mod corridor;
 pub mod fabric;
 pub mod ffm;
+pub mod ffm_plan;
 pub mod history;
 pub mod json;
 pub mod memory_tiers;

@@ -808,3 +808,179 @@ async fn tiers_show_admitted_floors_per_window_as_bundles_come_and_go() {
     assert_eq!(t2_floors(&freed, Some(pid)).0, 0.0);
     server.stop().await;
 }
+
+/// The store's head revision.
+async fn store_revision(server: &Server) -> i64 {
+    server
+        .plane()
+        .store
+        .range(corridor_store::RangeRequest::prefix("/"))
+        .await
+        .unwrap()
+        .revision
+}
+
+/// Allocated bytes per device, from `GET /v1/ffm/tiers`.
+async fn allocated_bytes(server: &Server) -> Vec<(String, u64)> {
+    let (status, _, tiers) = send(server.admin(), "GET", server.url("/v1/ffm/tiers"), "").await;
+    assert_eq!(status, 200, "{tiers}");
+    tiers["devices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["id"].as_str().unwrap().to_owned(),
+                d["allocated_bytes"].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// `?dry_run=true` answers the plan a real alloc then grants (devices and
+/// bytes, the fabric paths of pooled slices, the floor per window, the
+/// modelled GB/s, the lease, the binding constraint) and commits nothing:
+/// the store's revision, the tiers' allocated bytes, the bundle list and
+/// the audit log are as before. A request that cannot be placed gets the
+/// same problem from a dry run as from an alloc; bad flags name `?dry_run`.
+#[tokio::test]
+async fn a_dry_run_plans_what_an_alloc_grants_and_commits_nothing() {
+    let server = start().await;
+    let a = server.http(&tenant("tenantA"));
+    let dry = server.url("/v1/ffm/alloc?dry_run=true");
+    let allocated = allocated_bytes(&server).await;
+
+    // Background passes may write meanwhile; a dry run that wrote would
+    // move the revision on every try.
+    let mut plan = Value::Null;
+    let mut unchanged = false;
+    for _ in 0..5 {
+        let before = store_revision(&server).await;
+        let (status, _, body) = send(&a, "POST", dry.clone(), RFC_ALLOC).await;
+        assert_eq!(status, 200, "{body}");
+        plan = body;
+        if store_revision(&server).await == before {
+            unchanged = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(unchanged, "every dry run moved the store's revision");
+    assert_eq!(allocated_bytes(&server).await, allocated);
+    let (_, _, list) = send(&a, "GET", server.url("/v1/ffm"), "").await;
+    assert_eq!(list, json!([]));
+
+    assert_eq!(plan["host"], "h0", "{plan}");
+    assert_eq!(plan["telemetry_source"], "model", "{plan}");
+    assert_eq!(plan["floor_met"], true, "{plan}");
+    assert_eq!(plan["lease"]["policy_lease_ttl_s"], 3600, "{plan}");
+    let shares = plan["placement"].as_array().unwrap();
+    assert!(!shares.is_empty(), "{plan}");
+    let planned_bytes: u64 = shares.iter().map(|s| s["bytes"].as_u64().unwrap()).sum();
+    assert_eq!(planned_bytes, 274_877_906_944);
+    // A pooled device's slice names the paths that open it.
+    for s in shares {
+        let pooled = s["device"].as_str().unwrap().contains('@');
+        assert_eq!(
+            pooled,
+            !s["fabric_paths"].as_array().unwrap().is_empty(),
+            "{s}"
+        );
+    }
+    assert_eq!(plan["windows"][0]["floor_GBs"], 150.0, "{plan}");
+    // 150 GB/s takes the whole T2 admission bandwidth the host reaches:
+    // the binding constraint is bandwidth with nothing left.
+    let binding = &plan["binding_constraint"];
+    assert_eq!(binding["kind"], "bandwidth", "{binding}");
+    assert!(binding["left"].as_f64().unwrap() < 0.01, "{binding}");
+    assert!(
+        shares.iter().any(|s| s["device"] == binding["device"]),
+        "{binding}"
+    );
+
+    // The alloc grants what was planned.
+    let (status, _, bundle) = send(&a, "POST", server.url("/v1/ffm/alloc"), RFC_ALLOC).await;
+    assert_eq!(status, 201, "{bundle}");
+    let granted: Vec<(Value, Value)> = bundle["placement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["node"].clone(), p["bytes"].clone()))
+        .collect();
+    let planned: Vec<(Value, Value)> = shares
+        .iter()
+        .map(|p| (p["node"].clone(), p["bytes"].clone()))
+        .collect();
+    assert_eq!(granted, planned, "{bundle} / {plan}");
+    let achieved = bundle["achieved_GBs"].as_f64().unwrap();
+    let predicted = plan["achieved_GBs"].as_f64().unwrap();
+    assert!((achieved - predicted).abs() < 0.002, "{bundle} / {plan}");
+    assert_eq!(
+        bundle["policy_lease_ttl_s"],
+        plan["lease"]["policy_lease_ttl_s"]
+    );
+
+    // Nothing is left for a second one: the same problem either way.
+    let (dry_status, _, dry_problem) = send(&a, "POST", dry.clone(), RFC_ALLOC).await;
+    let (status, _, problem) = send(&a, "POST", server.url("/v1/ffm/alloc"), RFC_ALLOC).await;
+    assert_eq!(
+        (dry_status, status),
+        (409, 409),
+        "{dry_problem} / {problem}"
+    );
+    assert_eq!(dry_problem["reason"], problem["reason"]);
+    assert_eq!(dry_problem["detail"], problem["detail"]);
+    // A host the server does not know: the alloc's 422 on /host.
+    let unknown_host = RFC_ALLOC.replace(
+        "\"shareable\": true,",
+        "\"shareable\": true, \"host\": \"nowhere\",",
+    );
+    let (status, _, problem) = send(&a, "POST", dry.clone(), &unknown_host).await;
+    assert_eq!(status, 422, "{problem}");
+    assert_eq!(problem["errors"][0]["pointer"], "/host", "{problem}");
+
+    // Bad flags and unknown parameters name themselves.
+    for (query, pointer) in [
+        ("dry_run=yes", "?dry_run"),
+        ("dry_run=1", "?dry_run"),
+        ("dryrun=true", "?query"),
+    ] {
+        let (status, _, problem) = send(
+            &a,
+            "POST",
+            server.url(&format!("/v1/ffm/alloc?{query}")),
+            RFC_ALLOC,
+        )
+        .await;
+        assert_eq!(status, 422, "{query}: {problem}");
+        assert_eq!(
+            problem["errors"][0]["pointer"], pointer,
+            "{query}: {problem}"
+        );
+    }
+
+    // Only the real allocs were audited, once the last one's line is written.
+    let audit_path = server.state_dir().join("audit.log");
+    let mut allocs = Vec::new();
+    for _ in 0..50 {
+        let audit = std::fs::read_to_string(&audit_path).unwrap_or_default();
+        allocs = audit
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|l| l["action"] == "POST /v1/ffm/alloc")
+            .map(|l| (l["resource"].clone(), l["status"].clone()))
+            .collect();
+        if allocs.len() >= 5 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // The 201, the 409, and the three refused flags (not dry runs).
+    let statuses: Vec<Value> = allocs.iter().map(|(_, s)| s.clone()).collect();
+    assert_eq!(
+        statuses,
+        vec![json!(201), json!(409), json!(422), json!(422), json!(422)],
+        "{allocs:?}"
+    );
+    server.stop().await;
+}

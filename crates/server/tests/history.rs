@@ -4,8 +4,9 @@
 //! changes come in time and revision order, a released corridor's history
 //! stays readable, retention removes old records, and bad windows are 422
 //! problems naming the parameter. Synchrony analytics over that history
-//! group the corridors a port's or the rack's temperature step moves
-//! together and name what they share.
+//! group the corridors (and their lanes) a port's or the rack's
+//! temperature step moves together, and the memory bundles a device's
+//! newcomer slows together, and name what they share.
 
 use std::time::{Duration, Instant};
 
@@ -379,6 +380,47 @@ async fn synchrony_groups_what_steps_together_and_names_what_it_shares() {
     assert!(group_of(&s, &c).is_none(), "{c} was grouped: {s}");
     let pair = &s["pairs"][0];
     assert!(pair["correlation"].as_f64().unwrap() >= 0.8, "{s}");
+    // Their lanes move together too, each a series of its own, and share
+    // the port; the third corridor's lane joins no group.
+    let lane = |id: &str| format!("{id}/lanes/0");
+    for id in [&a, &b, &c] {
+        assert!(
+            s["lanes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|x| *x == lane(id)),
+            "{s}"
+        );
+    }
+    let lane_group = s["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["kind"] == "lane")
+        .unwrap_or_else(|| panic!("no lane group: {s}"));
+    let mut lanes_ab = vec![lane(&a), lane(&b)];
+    lanes_ab.sort();
+    let mut members_of: Vec<String> = lane_group["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m.as_str().unwrap().to_owned())
+        .collect();
+    members_of.sort();
+    assert_eq!(members_of, lanes_ab, "{s}");
+    assert_eq!(lane_group["shared_cause"]["kind"], "port", "{s}");
+    let series_of = |id: &str| {
+        s["series"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["id"] == id)
+            .cloned()
+            .unwrap_or_else(|| panic!("no series {id}: {s}"))
+    };
+    assert_eq!(series_of(&lane(&a))["source"], "model", "{s}");
+    assert_eq!(series_of(&a)["kind"], "corridor", "{s}");
 
     // The rack's inlet steps +10 K: all three move together, and they share
     // no port, link or host — only the rack.
@@ -396,6 +438,7 @@ async fn synchrony_groups_what_steps_together_and_names_what_it_shares() {
     // Bad input names the parameter.
     for (query, pointer) in [
         ("metric=ber", "?metric"),
+        ("bundle_metric=gbs", "?bundle_metric"),
         ("from=soon", "?from"),
         ("window=1h", "?query"),
     ] {
@@ -406,4 +449,134 @@ async fn synchrony_groups_what_steps_together_and_names_what_it_shares() {
             "{query}: {problem}"
         );
     }
+}
+
+/// Allocates a floorless 64 MiB T1 bundle for `host`; answers its id.
+async fn bundle(server: &Server, host: &str) -> String {
+    let response = server
+        .admin()
+        .post(server.url("/v1/ffm/alloc"))
+        .json(&json!({
+            "bytes": 67_108_864,
+            "latency_class": "T1",
+            "bandwidth_floor_GBs": 0,
+            "persistence": "none",
+            "shareable": true,
+            "security_domain": "tenantA",
+            "host": host,
+        }))
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(status, 201, "{body}");
+    body["id"].as_str().unwrap().to_owned()
+}
+
+fn placement_nodes(server_bundle: &Value) -> Vec<String> {
+    server_bundle["placement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["node"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Two bundles on one device lose bandwidth together when a third comes
+/// to that device and regain it when it goes (memqosd's model: every
+/// bundle backlogged, max-min fair): the analytics group those two and
+/// point at the device. A bundle on another host's device, which loses
+/// bandwidth at another time, joins no group; bundles that never moved are
+/// flat, and one allocated just before the query has too few samples to be
+/// correlated and says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn synchrony_groups_bundles_that_share_a_device_and_names_it() {
+    let server = start(Duration::from_millis(200), Duration::from_secs(3600)).await;
+    let a = bundle(&server, "h0").await;
+    let b = bundle(&server, "h0").await;
+    let e = bundle(&server, "h1").await;
+    let (_, bundle_a) = get(&server, &format!("/v1/ffm/{a}")).await;
+    let (_, bundle_b) = get(&server, &format!("/v1/ffm/{b}")).await;
+    let device = placement_nodes(&bundle_a);
+    assert_eq!(
+        device,
+        placement_nodes(&bundle_b),
+        "{bundle_a} / {bundle_b}"
+    );
+    let from = Utc::now();
+    tokio::time::sleep(Duration::from_millis(1600)).await;
+    // A third bundle on their device: both get less.
+    let d = bundle(&server, "h0").await;
+    let (_, bundle_d) = get(&server, &format!("/v1/ffm/{d}")).await;
+    assert_eq!(placement_nodes(&bundle_d), device, "{bundle_d}");
+    tokio::time::sleep(Duration::from_millis(1600)).await;
+    let response = server
+        .admin()
+        .delete(server.url(&format!("/v1/ffm/{d}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    tokio::time::sleep(Duration::from_millis(1600)).await;
+    // Another host's bundle loses bandwidth later, on its own device.
+    let f = bundle(&server, "h1").await;
+    tokio::time::sleep(Duration::from_millis(1600)).await;
+    let late = bundle(&server, "h2").await;
+    tokio::time::sleep(Duration::from_millis(250)).await;
+
+    let s = synchrony(&server, from).await;
+    assert_eq!(s["bundle_metric"], "achieved_gbs", "{s}");
+    for id in [&a, &b, &e, &f] {
+        assert!(
+            s["bundles"].as_array().unwrap().iter().any(|x| x == id),
+            "{id}: {s}"
+        );
+    }
+    let bundle_groups: Vec<&Value> = s["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|g| g["kind"] == "bundle")
+        .collect();
+    assert_eq!(bundle_groups.len(), 1, "{s}");
+    let group = bundle_groups[0];
+    let mut ab = vec![a.clone(), b.clone()];
+    ab.sort();
+    let mut members: Vec<String> = group["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m.as_str().unwrap().to_owned())
+        .collect();
+    members.sort();
+    assert_eq!(members, ab, "{s}");
+    assert_eq!(group["corridors"], json!([]), "{s}");
+    assert_eq!(group["shared_cause"]["kind"], "device", "{s}");
+    assert_eq!(group["shared_cause"]["ids"], json!(device), "{s}");
+    let series_of = |id: &str| {
+        s["series"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["id"] == id)
+            .cloned()
+            .unwrap_or_else(|| panic!("no series {id}: {s}"))
+    };
+    for id in [&a, &b, &e] {
+        let series = series_of(id);
+        assert_eq!(series["kind"], "bundle", "{series}");
+        assert_eq!(series["source"], "model", "{series}");
+        assert_eq!(series["status"], "compared", "{series}");
+    }
+    assert_eq!(series_of(&f)["status"], "flat", "{s}");
+    assert_eq!(series_of(&late)["status"], "too_few_samples", "{s}");
+    assert!(
+        s["pairs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p["a"] != *e && p["b"] != *e),
+        "{e} was paired: {s}"
+    );
 }

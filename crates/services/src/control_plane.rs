@@ -257,6 +257,7 @@ impl ControlPlane {
         ffm.attach_trust(attestation.clone());
         let history = Arc::new(HistoryService::new(
             Arc::clone(&corridors),
+            Arc::clone(&ffm),
             Arc::clone(&store),
             Arc::clone(&topology),
             Arc::clone(&clocks.wall),

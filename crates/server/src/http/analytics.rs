@@ -1,12 +1,13 @@
 //! CorridorLabs analytics over the kept history: synchrony (which
-//! corridors degrade together, and what they share). The history service
+//! corridors, lanes and memory bundles degrade together, and what they
+//! share). The history service
 //! computes; this module parses the query.
 
 use axum::Json;
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use chrono::{DateTime, Utc};
-use corridor_model::analytics::{Synchrony, SynchronyMetric};
+use corridor_model::analytics::{BundleMetric, Synchrony, SynchronyMetric};
 use corridor_model::problem::Problem;
 use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
@@ -37,9 +38,12 @@ pub struct SynchronyParams {
     /// `compatible`.
     #[param(value_type = Option<String>, format = DateTime, pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?(Z|[+-][0-9]{2}:[0-9]{2})$")]
     to: Option<String>,
-    /// The figure correlated [default: temp_c].
+    /// The figure of corridors and lanes correlated [default: temp_c].
     #[param(value_type = Option<SynchronyMetric>)]
     metric: Option<String>,
+    /// The figure of memory bundles correlated [default: achieved_gbs].
+    #[param(value_type = Option<BundleMetric>)]
+    bundle_metric: Option<String>,
 }
 
 /// A parsed synchrony query.
@@ -48,6 +52,7 @@ pub struct SynchronyQuery {
     pub from: Option<DateTime<Utc>>,
     pub to: Option<DateTime<Utc>>,
     pub metric: SynchronyMetric,
+    pub bundle_metric: BundleMetric,
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for SynchronyQuery {
@@ -59,7 +64,7 @@ impl<S: Send + Sync> FromRequestParts<S> for SynchronyQuery {
             violation(
                 "query",
                 "unknown_parameter",
-                format!("{error}; this endpoint accepts from, to, metric"),
+                format!("{error}; this endpoint accepts from, to, metric, bundle_metric"),
             )
         })?;
         let metric = match params.metric.as_deref() {
@@ -76,22 +81,42 @@ impl<S: Send + Sync> FromRequestParts<S> for SynchronyQuery {
                 ));
             }
         };
+        let bundle_metric = match params.bundle_metric.as_deref() {
+            None | Some("achieved_gbs") => BundleMetric::AchievedGbs,
+            Some("floor_ratio") => BundleMetric::FloorRatio,
+            Some("tail_p99_ms") => BundleMetric::TailP99Ms,
+            Some(other) => {
+                return Err(violation(
+                    "bundle_metric",
+                    "enum",
+                    format!(
+                        "bundle_metric must be achieved_gbs, floor_ratio or tail_p99_ms, got {other:?}"
+                    ),
+                ));
+            }
+        };
         Ok(SynchronyQuery {
             from: date_time("from", params.from.as_deref()).map_err(|e| *e)?,
             to: date_time("to", params.to.as_deref()).map_err(|e| *e)?,
             metric,
+            bundle_metric,
         })
     }
 }
 
-/// Synchrony analytics: which corridors' kept telemetry moves together
-/// over the window (Pearson correlation of each pair's series, averaged
-/// per sampling interval, at or above 0.8; a series that does not move
-/// correlates with nothing), grouped, each group with the most specific
-/// part of the topology all its corridors share — a port (one module's
-/// case temperature and lasers), a link, a host, else the rack and its
-/// ambient temperature. Computed from this corridord's kept history, so
-/// the figures are what the samples hold (`model` on the twin).
+/// Synchrony analytics: which corridors, lanes and memory bundles degrade
+/// together over the window (Pearson correlation of each pair's series of
+/// one kind, averaged per sampling interval, at or above 0.8; a series
+/// that does not move, or has fewer than 4 buckets, correlates with
+/// nothing and `series` says so), grouped, each group with the most
+/// specific part of the topology all its members share. Corridors and
+/// lanes: a port (one module's case temperature and lasers), a link, a
+/// host, else the rack and its ambient temperature. Bundles: a memory
+/// device (its bandwidth shared by every bundle on it), a CXL switch port,
+/// a host, a tier, else the rack. Computed from this corridord's kept
+/// history, so the figures are what the samples hold, each series naming
+/// its source (`model` on the twin; bundles' figures are memqosd's
+/// bandwidth model, sampled every history interval).
 #[utoipa::path(
     get,
     path = "/v1/analytics/synchrony",
@@ -100,7 +125,7 @@ impl<S: Send + Sync> FromRequestParts<S> for SynchronyQuery {
     params(SynchronyParams),
     responses(
         (status = 200, description = "Correlated pairs and their groups", body = Synchrony),
-        (status = 422, description = "A window end is not an RFC 3339 date-time (rule `format`), the window is reversed or longer than a day (rule `compatible`, naming the parameter given), `metric` is not one of the three (rule `enum`), or the query has another parameter (`?query`)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A window end is not an RFC 3339 date-time (rule `format`), the window is reversed or longer than a day (rule `compatible`, naming the parameter given), `metric` or `bundle_metric` is not one of its three (rule `enum`), or the query has another parameter (`?query`)", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn synchrony(
@@ -112,7 +137,13 @@ pub async fn synchrony(
         state
             .plane
             .history
-            .synchrony(&caller, query.from, query.to, query.metric)
+            .synchrony(
+                &caller,
+                query.from,
+                query.to,
+                query.metric,
+                query.bundle_metric,
+            )
             .await?,
     ))
 }

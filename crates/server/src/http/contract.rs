@@ -124,6 +124,9 @@ pub struct OperationContract {
     pub scope: Scope,
     /// Status → the content types documented for it (empty: no body).
     pub responses: BTreeMap<u16, BTreeSet<String>>,
+    /// Whether it takes `?dry_run` (a request with `dry_run=true` commits
+    /// nothing, so it is not audited as a mutation).
+    pub dry_run: bool,
 }
 
 /// Every operation of the document, by method and route template.
@@ -155,11 +158,24 @@ impl Contract {
                 let method_upper = method.to_ascii_uppercase();
                 let scope = scope_of_operation(operation, &method_upper, route)?;
                 let responses = documented_responses(operation);
+                let dry_run = operation
+                    .get("parameters")
+                    .and_then(Value::as_array)
+                    .is_some_and(|parameters| {
+                        parameters.iter().any(|p| {
+                            p.get("name").and_then(Value::as_str) == Some("dry_run")
+                                && p.get("in").and_then(Value::as_str) == Some("query")
+                        })
+                    });
                 let method = Method::from_bytes(method_upper.as_bytes())
                     .expect("the method names above are valid");
                 operations.insert(
                     (method, route.clone()),
-                    OperationContract { scope, responses },
+                    OperationContract {
+                        scope,
+                        responses,
+                        dry_run,
+                    },
                 );
             }
         }
@@ -174,6 +190,19 @@ impl Contract {
             method
         };
         self.operations.get(&(method.clone(), route.to_owned()))
+    }
+
+    /// Whether `query` asks the operation for a dry run it declares: exactly
+    /// one `dry_run`, and `true` (anything else is the handler's 422, and
+    /// audited as the mutating call it then is).
+    pub fn is_dry_run(&self, method: &Method, route: &str, query: Option<&str>) -> bool {
+        let declared = self.operation(method, route).is_some_and(|op| op.dry_run);
+        let Ok(pairs) = serde_urlencoded::from_str::<Vec<(String, String)>>(query.unwrap_or(""))
+        else {
+            return false;
+        };
+        let mut flags = pairs.iter().filter(|(name, _)| name == "dry_run");
+        declared && flags.next().is_some_and(|(_, v)| v == "true") && flags.next().is_none()
     }
 
     /// The scope of a route template with any method: the middleware asks

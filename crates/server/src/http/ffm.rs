@@ -16,6 +16,7 @@ use axum::response::{IntoResponse, Response};
 use corridor_model::ffm::{
     BandwidthPatch, FfmAllocRequest, FfmBundle, FfmTelemetry, LatencyClassPatch,
 };
+use corridor_model::ffm_plan::BundlePlan;
 use corridor_model::memory_tiers::MemoryTiers;
 use corridor_model::meta::Operation;
 use corridor_model::policy::{Policy, PolicyRequest};
@@ -27,7 +28,9 @@ use utoipa_axum::routes;
 
 use super::AppState;
 use super::caller::Authenticated;
-use super::extract::{IfMatch, IfMatchHeader, ListParams, ListQuery, ParsedJson};
+use super::extract::{
+    DryRun, DryRunParams, IfMatch, IfMatchHeader, ListParams, ListQuery, ParsedJson,
+};
 use super::list::{events_response, page_response, watch_from};
 use super::problem::ApiResult;
 use super::responses::{BodyProblems, IfMatchProblems, ListProblems, NotFoundProblem};
@@ -76,13 +79,22 @@ pub fn routes() -> OpenApiRouter<AppState> {
 /// file) with the placement's NUMA policy (nothing bound when the devices
 /// are the twin's: `Placed` reason `Modelled`). The hand-off token is in
 /// `X-Ffm-Token`.
+///
+/// `?dry_run=true` answers the plan an alloc would grant now (devices and
+/// bytes per device, the fabric paths opening pooled slices, the floor
+/// admitted per policy window, the modelled achieved GB/s, the lease, the
+/// binding constraint) from the same admission code, with nothing
+/// committed (no grant, lease, memory or audit record), or the refusal an
+/// alloc would get.
 #[utoipa::path(
     post,
     path = "/v1/ffm/alloc",
     tag = "memqosd",
     security(("mtls" = ["tenant"])),
+    params(DryRunParams),
     request_body = FfmAllocRequest,
     responses(
+        (status = 200, description = "`dry_run=true`: the plan an alloc would grant now; nothing is committed", body = BundlePlan),
         (status = 201, description = "Allocated", body = FfmBundle,
             headers(("X-Ffm-Token" = String, description = "Token for the Unix-socket fd hand-off"))),
         (status = 409, description = "Does not fit: names the host, the tier, the binding device and window (InsufficientCapacity; a host's pooled CXL memory is only what its fabric paths give it), or the fabric path under the placement kept being released while it was decided (FabricPathWithdrawn; retry)", body = Problem, content_type = "application/problem+json"),
@@ -92,8 +104,13 @@ pub fn routes() -> OpenApiRouter<AppState> {
 pub async fn alloc_ffm(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
+    DryRun(dry_run): DryRun,
     ParsedJson(request): ParsedJson<FfmAllocRequest>,
 ) -> ApiResult<Response> {
+    if dry_run {
+        let plan = state.plane.ffm.dry_run(&caller, request).await?;
+        return Ok((StatusCode::OK, Json(plan)).into_response());
+    }
     let answer = state.plane.ffm.create(&caller, request).await?;
     let mut headers = HeaderMap::new();
     location(&mut headers, &format!("/v1/ffm/{}", answer.bundle.id));

@@ -230,7 +230,11 @@ pub async fn authorize(State(state): State<AppState>, request: Request, next: Ne
         request = Request::from_parts(parts, axum::body::Body::from(bytes));
     }
 
-    if is_read(&method) {
+    // A dry run commits nothing: no audit record, as for a read.
+    let dry_run = route
+        .as_deref()
+        .is_some_and(|r| state.contract.is_dry_run(&method, r, request.uri().query()));
+    if is_read(&method) || dry_run {
         return next.run(request).await;
     }
     // The record rides the request's first store write where the store

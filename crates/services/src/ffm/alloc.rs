@@ -7,7 +7,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use corridor_model::ffm::{FfmAllocRequest, FfmBundle, Persistence};
 use corridor_model::validate::Validate;
-use corridor_planner::memory::{self as planner, BundleDemand, MBps, Placement};
+use corridor_planner::memory::{self as planner, BundleDemand, Ledger, MBps, Placement, Rejection};
 use corridor_store::{NEW_LEASE, Op};
 
 use super::error::FfmError;
@@ -17,17 +17,28 @@ use super::{BundleAndToken, FfmService, Live, admission, lock};
 use crate::ids::new_id;
 use crate::{Caller, ServiceError};
 
-/// Decisions tried when the fabric paths under a placement keep changing.
-const REACH_ATTEMPTS: usize = 3;
+/// Decisions tried (by an alloc or a dry run) when the fabric paths under a placement keep changing.
+pub(super) const REACH_ATTEMPTS: usize = 3;
+
+/// An allocation request made ready for admission: the owner applied,
+/// validated, its host resolved, the bundle it would become and what the
+/// ledger is asked for. A real alloc and a dry run start from the same one.
+#[derive(Debug)]
+pub(super) struct Pending {
+    pub(super) bundle: FfmBundle,
+    pub(super) demand: BundleDemand,
+    pub(super) host: String,
+    pub(super) now: DateTime<Utc>,
+}
 
 impl FfmService {
-    /// Allocates a bundle owned by [`Caller::owner_for`] the request's
-    /// domain. The token comes back only if the caller may receive it.
-    pub async fn create(
+    /// Applies the owner ([`Caller::owner_for`]), validates the request and
+    /// resolves its host: every refusal a request gets before admission.
+    pub(super) fn pending(
         &self,
         caller: &Caller,
         mut request: FfmAllocRequest,
-    ) -> Result<BundleAndToken, FfmError> {
+    ) -> Result<Pending, FfmError> {
         if let Some(owner) = caller.owner_for(Some(&request.security_domain)) {
             request.security_domain = owner;
         }
@@ -35,8 +46,8 @@ impl FfmService {
         let host = self.hosts.resolve(request.host.as_deref())?;
         let id = new_id("ffm");
         let now = self.clock.now();
-        let mut bundle = FfmBundle::pending(&id, request, self.config.default_ttl, &host, now);
-        let planner_request = BundleDemand {
+        let bundle = FfmBundle::pending(&id, request, self.config.default_ttl, &host, now);
+        let demand = BundleDemand {
             bytes: bundle.bytes.get(),
             latency_class: admission::tier(bundle.latency_class),
             floor: MBps::from_gbps(bundle.bandwidth_floor_gbs.get()),
@@ -46,12 +57,50 @@ impl FfmService {
             // Only memory the bundle's host reaches.
             host: Some(host.clone()),
         };
+        Ok(Pending {
+            bundle,
+            demand,
+            host,
+            now,
+        })
+    }
+
+    /// The admission decision, shared by a real alloc and a dry run: where
+    /// the ledger would place `pending` now, or the refusal naming the host,
+    /// tier, binding device and window. `then` runs under the same hold of
+    /// the ledger's lock with the placement (a real alloc claims it there,
+    /// a dry run reads what the plan reports), so both see the ledger the
+    /// decision was taken on.
+    pub(super) fn decide<R>(
+        &self,
+        pending: &Pending,
+        then: impl FnOnce(&mut Ledger, &Placement) -> Result<R, Rejection>,
+    ) -> Result<(Placement, R), FfmError> {
+        let refused = |r| FfmError::for_host(&pending.host, pending.demand.latency_class, r);
+        let mut ledger = lock(&self.ledger);
+        let placement = ledger.admit(&pending.demand).map_err(refused)?;
+        let outcome = then(&mut ledger, &placement).map_err(refused)?;
+        Ok((placement, outcome))
+    }
+
+    /// Allocates a bundle owned by [`Caller::owner_for`] the request's
+    /// domain. The token comes back only if the caller may receive it.
+    pub async fn create(
+        &self,
+        caller: &Caller,
+        request: FfmAllocRequest,
+    ) -> Result<BundleAndToken, FfmError> {
+        let pending = self.pending(caller, request)?;
+        let (planner_request, host, now) =
+            (pending.demand.clone(), pending.host.clone(), pending.now);
+        let mut bundle = pending.bundle.clone();
+        let id = bundle.id.clone();
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let placement = lock(&self.ledger)
-                .allocate(&id, planner_request.clone())
-                .map_err(|r| FfmError::for_host(&host, planner_request.latency_class, r))?;
+            let (placement, ()) = self.decide(&pending, |ledger, placement| {
+                ledger.apply(&id, planner_request.clone(), placement.clone())
+            })?;
             let committed = match self.reach_compares(&placement) {
                 Ok(reach) => {
                     self.commit(&mut bundle, &planner_request, &placement, reach, now)

@@ -55,9 +55,11 @@ impl Hosts {
         match requested {
             None => Ok(self.default.clone()),
             Some(h) if self.known.contains(h) => Ok(h.to_owned()),
+            // A reference to the plant no schema can state, as an unknown
+            // port or device is: rule `exists`.
             Some(h) => Err(FfmError::field(
                 "/host",
-                "enum",
+                "exists",
                 format!(
                     "unknown host {h:?}; bundles can be placed for {:?}",
                     self.known

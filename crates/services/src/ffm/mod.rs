@@ -13,7 +13,8 @@
 //! | [`config`] | where memqosd keeps things; admission share and default lease |
 //! | [`error`] | [`FfmError`] and its problem+json |
 //! | `visibility` | the one path deciding which bundles and policies a caller sees (get, list, watch) |
-//! | `alloc` | `create`: admission under the ledger's lock, then the one-transaction grant |
+//! | `alloc` | `create`: the request made ready and the admission decision (shared with `dry_run`) under the ledger's lock, then the one-transaction grant |
+//! | `dry_run` | `POST /v1/ffm/alloc?dry_run=true`: the alloc's decision described as a plan (placement, windows, binding constraint, the model's prediction), nothing committed |
 //! | `bundles` | get, list, watch, lease renewal, delete, and freeing a bundle |
 //! | `bandwidth` | `PATCH …/bandwidth`: re-admission of the floor |
 //! | `migration` | `PATCH …/latency_class`: the migration operation |
@@ -61,6 +62,7 @@ mod alloc;
 mod bandwidth;
 mod bundles;
 pub mod config;
+mod dry_run;
 pub mod error;
 mod grants;
 pub mod handoff;
@@ -96,6 +98,7 @@ pub use config::{DEFAULT_ADMISSION_SHARE, DEFAULT_LEASE_TTL_S, FfmConfig};
 pub use error::FfmError;
 pub use handoff::{HandoffError, Hold};
 pub use protection::Protection;
+pub use telemetry::BundleReading;
 
 use crate::Registry;
 use crate::operations::Operations;

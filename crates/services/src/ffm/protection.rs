@@ -129,17 +129,28 @@ impl FfmService {
         Ok(())
     }
 
+    /// The refusal a persistent bundle gets when persistent bundles cannot be protected
+    /// (decided at start); touches no key, so a dry run can ask.
+    pub(super) fn refuse_unprotected(&self, persistence: Persistence) -> Result<(), FfmError> {
+        match &self.at_rest {
+            AtRest::Refused(reason) if persistence != Persistence::None => Err(FfmError::field(
+                "/persistence",
+                "encryption_at_rest",
+                reason.clone(),
+            )),
+            _ => Ok(()),
+        }
+    }
+
     /// The directory a persistent bundle of `domain` lives in, unlocking the domain's key
     /// when encrypted; the 422 refusal when persistent bundles cannot be protected.
     pub(super) fn persistent_dir(&self, domain: &str) -> Result<PathBuf, FfmError> {
         match &self.at_rest {
             AtRest::Encrypted(vault) => Ok(vault.unlock(domain)?),
             AtRest::Plaintext => Ok(self.config.memory_dir.clone()),
-            AtRest::Refused(reason) => Err(FfmError::field(
-                "/persistence",
-                "encryption_at_rest",
-                reason.clone(),
-            )),
+            AtRest::Refused(_) => self
+                .refuse_unprotected(Persistence::File)
+                .map(|()| self.config.memory_dir.clone()),
         }
     }
 

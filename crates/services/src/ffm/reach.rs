@@ -182,6 +182,18 @@ impl Reach {
         Some((bytes, MBps::from_gbps(gbps / BITS_PER_BYTE)))
     }
 
+    /// The ids of the paths that open `slice`, sorted.
+    fn opening(&self, slice: &str) -> Vec<String> {
+        let mut ids: Vec<String> = self
+            .paths
+            .iter()
+            .filter(|(_, p)| p.slice == slice)
+            .map(|(id, _)| id.clone())
+            .collect();
+        ids.sort();
+        ids
+    }
+
     /// The compares a write putting memory on `slice` carries: every path that opens it is
     /// still as memqosd saw it. Empty if no path opens it.
     fn compares(&self, slice: &str) -> Vec<Compare> {
@@ -301,6 +313,12 @@ impl FfmService {
             compares.extend(opening);
         }
         Ok(compares)
+    }
+
+    /// The fabric paths that open ledger device `device` (a host's slice of a
+    /// pooled device); empty for any other device.
+    pub(super) fn paths_opening(&self, device: &str) -> Vec<String> {
+        lock(&self.reach).opening(device)
     }
 
     /// The pooled devices a placement has memory on through slices.

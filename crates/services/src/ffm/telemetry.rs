@@ -135,7 +135,68 @@ impl Cache {
     }
 }
 
+/// One bundle's modelled figures at an instant, as the history records
+/// them (see `history::record`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct BundleReading {
+    pub id: String,
+    pub security_domain: String,
+    pub host: String,
+    pub latency_class: corridor_model::ffm::LatencyClass,
+    /// The devices holding its bytes (a pooled device's id, not its slice).
+    pub nodes: Vec<String>,
+    pub achieved_gbs: f64,
+    /// The floor in force at `at`.
+    pub floor_gbs: f64,
+    pub tail_p99_ms: f64,
+    pub floor_met: bool,
+    /// The admission ledger's revision the figures were modelled at.
+    pub ledger_revision: u64,
+    pub at: DateTime<Utc>,
+}
+
 impl FfmService {
+    /// The model's figures for every bundle the ledger holds, from a run
+    /// that evaluated them all (the cached one if it did). A bundle the run
+    /// could not evaluate has no reading rather than an invented one.
+    pub async fn readings(&self) -> Vec<BundleReading> {
+        let ids: Vec<String> = lock(&self.ledger).bundles().map(|b| b.id.clone()).collect();
+        let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+        let snapshot = self.snapshot_covering(&refs).await;
+        let at = self.clock.now();
+        let ledger = lock(&self.ledger);
+        ledger
+            .bundles()
+            .filter_map(|b| {
+                let o = snapshot.of(&ledger, &b.id)?;
+                let mut nodes: Vec<String> = b
+                    .placement
+                    .shares
+                    .iter()
+                    .map(|s| {
+                        self.devices
+                            .get(s.index as usize)
+                            .map_or_else(|| s.device.clone(), |d| d.physical.clone())
+                    })
+                    .collect();
+                nodes.dedup();
+                Some(BundleReading {
+                    id: b.id.clone(),
+                    security_domain: b.request.security_domain.clone().unwrap_or_default(),
+                    host: b.request.host.clone().unwrap_or_default(),
+                    latency_class: super::admission::class(b.placement.latency_class),
+                    nodes,
+                    achieved_gbs: o.achieved_gbs,
+                    floor_gbs: o.floor_gbs,
+                    tail_p99_ms: o.tail_p99_ms,
+                    floor_met: !o.floor_violated,
+                    ledger_revision: ledger.revision(),
+                    at,
+                })
+            })
+            .collect()
+    }
+
     /// `GET /v1/ffm/{id}/telemetry`.
     pub async fn telemetry(&self, caller: &Caller, id: &str) -> Result<FfmTelemetry, FfmError> {
         let (bundle, _) = visibility::get(&self.bundles, caller, id).await?;
@@ -309,8 +370,33 @@ impl FfmService {
             (ledger.revision(), shapes, now)
         };
         let (revision, shapes, at) = gathered;
-        let peaks: Vec<f64> = self.devices.iter().map(|d| d.peak_gbs).collect();
         let shapes: Vec<(Shape, u64)> = shapes.into_iter().collect();
+        let evaluated = self.run_model(&shapes);
+        let outcomes = Arc::new(Outcomes {
+            by_shape: shapes
+                .into_iter()
+                .map(|(shape, _)| shape)
+                .zip(evaluated)
+                .collect(),
+            at,
+        });
+        let cost = started.elapsed();
+        let stale = lock(&cache.last).replace(Snapshot {
+            revision,
+            minute,
+            outcomes: Arc::clone(&outcomes),
+            computed_at: Instant::now(),
+            cost,
+        });
+        cache.running.store(false, Ordering::Release);
+        drop(stale);
+        outcomes
+    }
+
+    /// Runs the bandwidth and tail models over `shapes` (each with its
+    /// number of bundles); one outcome per shape, in order.
+    fn run_model(&self, shapes: &[(Shape, u64)]) -> Vec<Outcome> {
+        let peaks: Vec<f64> = self.devices.iter().map(|d| d.peak_gbs).collect();
         // Hosts' slices of one pooled device share its bandwidth: the model sees the device.
         let on_device: Vec<usize> = self
             .devices
@@ -334,29 +420,52 @@ impl FfmService {
             .collect();
         let classes: Vec<(&[Part], u64)> = parts
             .iter()
-            .zip(&shapes)
+            .zip(shapes)
             .map(|(p, (_, n))| (p.as_slice(), *n))
             .collect();
-        let evaluated = model::evaluate_classes(&peaks, &classes);
-        let outcomes = Arc::new(Outcomes {
-            by_shape: shapes
-                .into_iter()
-                .map(|(shape, _)| shape)
-                .zip(evaluated)
-                .collect(),
-            at,
-        });
-        let cost = started.elapsed();
-        let stale = lock(&cache.last).replace(Snapshot {
-            revision,
-            minute,
-            outcomes: Arc::clone(&outcomes),
-            computed_at: Instant::now(),
-            cost,
-        });
-        cache.running.store(false, Ordering::Release);
-        drop(stale);
-        outcomes
+        model::evaluate_classes(&peaks, &classes)
+    }
+
+    /// What the model predicts for `extra`, a bundle not in the ledger yet,
+    /// competing with every bundle the ledger holds: the shapes are read
+    /// under the ledger's lock the caller holds ([`Prediction::gather`]) and
+    /// the model runs here, outside it.
+    pub(super) fn predict(&self, prediction: Prediction) -> Outcome {
+        let Prediction { mut shapes, extra } = prediction;
+        let index = match shapes.iter().position(|(s, _)| *s == extra) {
+            Some(i) => {
+                shapes[i].1 += 1;
+                i
+            }
+            None => {
+                shapes.push((extra, 1));
+                shapes.len() - 1
+            }
+        };
+        self.run_model(&shapes)[index]
+    }
+}
+
+/// The model's inputs for a bundle not in the ledger yet: every live
+/// bundle's shape with its count, and the new bundle's.
+#[derive(Debug)]
+pub(super) struct Prediction {
+    shapes: Vec<(Shape, u64)>,
+    extra: Shape,
+}
+
+impl Prediction {
+    /// Reads the shapes of `ledger` (under the lock the caller holds) and
+    /// `extra`'s, with the policy windows in force at `now`.
+    pub(super) fn gather(ledger: &Ledger, extra: &planner::Bundle, now: DateTime<Utc>) -> Self {
+        let mut shapes: HashMap<Shape, u64> = HashMap::new();
+        for b in ledger.bundles() {
+            *shapes.entry(Shape::of(ledger, b, now)).or_default() += 1;
+        }
+        Prediction {
+            shapes: shapes.into_iter().collect(),
+            extra: Shape::of(ledger, extra, now),
+        }
     }
 }
 

@@ -19,9 +19,9 @@ use super::admission::class;
 use super::{FfmService, lock};
 
 /// Outside every policy window.
-const NO_WINDOW: &str = "outside policy windows";
+pub(super) const NO_WINDOW: &str = "outside policy windows";
 
-fn gbs(v: MBps) -> GigabytesPerSecond {
+pub(super) fn gbs(v: MBps) -> GigabytesPerSecond {
     GigabytesPerSecond((v.gbps() * 1000.0).round() / 1000.0)
 }
 
@@ -30,7 +30,7 @@ fn hhmm(minutes: u16) -> String {
 }
 
 /// `id start–end zone [days]`, in the policy's own terms.
-fn label(policy: &WindowedFloor) -> String {
+pub(super) fn label(policy: &WindowedFloor) -> String {
     const DAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
     let w = &policy.window;
     let zone = policy.time_zone.clone().unwrap_or_else(|| {
@@ -60,7 +60,7 @@ fn label(policy: &WindowedFloor) -> String {
 
 /// The week's segments grouped by the policies covering them (the part of
 /// the week outside every window first): `(policy indices, segments)`.
-fn windows(ledger: &Ledger) -> Vec<(Vec<u16>, Vec<usize>)> {
+pub(super) fn windows(ledger: &Ledger) -> Vec<(Vec<u16>, Vec<usize>)> {
     let segments = ledger.segments();
     let mut groups: Vec<(Vec<u16>, Vec<usize>)> = Vec::new();
     for s in 0..segments.len() {

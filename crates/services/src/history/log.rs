@@ -140,7 +140,7 @@ impl HistoryLog {
                 .into_iter()
                 .filter_map(|r| match r {
                     Record::Change(c) => Some(c),
-                    Record::Sample(_) => None,
+                    Record::Sample(_) | Record::Bundle(_) => None,
                 })
                 .max_by_key(|c| c.revision);
             if newest.is_some() {

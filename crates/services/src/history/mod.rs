@@ -1,32 +1,31 @@
-//! Kept history of corridors: telemetry samples and object changes by
-//! wall time and store revision, with bounded retention, so "what did
+//! Kept history of corridors (telemetry samples and object changes by
+//! wall time and store revision) and of memory bundles (memqosd's modelled
+//! figures per sampling interval), with bounded retention, so "what did
 //! corridor X look like at 03:12" is a query.
 //!
 //! One job per module: `window` (pure time arithmetic: the query window,
 //! segment spans, retention), `record` (what a record holds and its
 //! encoding), `log` (the segment files), `recorder` (the tasks that sample
-//! telemetry, follow the store's watch and prune).
+//! corridor and bundle telemetry, follow the store's watch and prune),
+//! `synchrony` (pure: series, correlation, groups, shared causes) and
+//! `analytics` (the synchrony query over the kept files).
 //!
 //! The history lives in files under corridord's state directory, not in
 //! the `StateStore`: see ARCHITECTURE.md, "History", for why.
 
+mod analytics;
 pub mod log;
 pub mod record;
 mod recorder;
 pub mod synchrony;
 pub mod window;
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use corridor_hal::{Clock, Topology};
-use corridor_model::analytics::{
-    SYNCHRONY_MIN_CORRELATION, Synchrony, SynchronyGroup, SynchronyMetric,
-};
-use corridor_model::corridor::Corridor;
 use corridor_model::history::{CorridorHistory, MAX_HISTORY_SAMPLES};
 use corridor_model::problem::{FieldViolation, Problem};
 use corridor_store::StateStore;
@@ -34,6 +33,7 @@ use corridor_store::StateStore;
 use crate::corridors::CorridorService;
 use crate::corridors::error::CorridorError;
 use crate::error::ToProblem;
+use crate::ffm::FfmService;
 use crate::{Caller, ServiceError};
 use log::HistoryLog;
 use record::Record;
@@ -48,6 +48,11 @@ pub const ONE_LANE_SAMPLE_BYTES: usize = 113;
 
 /// Bytes each further lane adds to a sample (same test).
 pub const PER_LANE_BYTES: usize = 60;
+
+/// Bytes one memory bundle's sample takes on disk, framed, with one device
+/// and short ids: measured by
+/// `record::tests::a_bundle_sample_round_trips_and_takes_the_documented_bytes`.
+pub const BUNDLE_SAMPLE_BYTES: usize = 65;
 
 /// How often corridors are sampled and how long records are kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -123,6 +128,7 @@ struct Kept {
 #[derive(Debug)]
 pub struct HistoryService {
     corridors: Arc<CorridorService>,
+    ffm: Arc<FfmService>,
     store: Arc<dyn StateStore>,
     topology: Arc<Topology>,
     wall: Arc<dyn Clock>,
@@ -133,12 +139,14 @@ impl HistoryService {
     /// A service that keeps nothing until [`Self::configure`]d.
     pub fn new(
         corridors: Arc<CorridorService>,
+        ffm: Arc<FfmService>,
         store: Arc<dyn StateStore>,
         topology: Arc<Topology>,
         wall: Arc<dyn Clock>,
     ) -> Self {
         HistoryService {
             corridors,
+            ffm,
             store,
             topology,
             wall,
@@ -239,6 +247,8 @@ impl HistoryService {
                 }
                 Record::Sample(_) => truncated = true,
                 Record::Change(c) => changes.extend(c.to_api()),
+                // A bundle's id is not a corridor's: its records are not here.
+                Record::Bundle(_) => {}
             }
         }
         Ok(CorridorHistory {
@@ -251,129 +261,6 @@ impl HistoryService {
             changes,
             truncated,
         })
-    }
-}
-
-impl HistoryService {
-    /// Synchrony analytics over the kept samples in the window: which
-    /// corridors' `metric` moves together (Pearson correlation of their
-    /// series, bucketed by the sampling interval, at or above
-    /// [`SYNCHRONY_MIN_CORRELATION`]), grouped, each group with the most
-    /// specific part of the topology its corridors share. Corridors the
-    /// caller may not see are left out.
-    pub async fn synchrony(
-        &self,
-        caller: &Caller,
-        from: Option<DateTime<Utc>>,
-        to: Option<DateTime<Utc>>,
-        metric: SynchronyMetric,
-    ) -> Result<Synchrony, HistoryError> {
-        let window = window::resolve(from, to, self.wall.now())?;
-        let kept = self.kept()?;
-        // Where each corridor sits: the live object, else its last
-        // recorded version (a released corridor).
-        let live: HashMap<String, Corridor> = self
-            .corridors
-            .list_all()
-            .await?
-            .into_iter()
-            .map(|c| (c.id.clone(), c))
-            .collect();
-        let log = Arc::clone(&kept.log);
-        let bucket_us = i64::try_from(kept.settings.interval.as_micros())
-            .unwrap_or(i64::MAX)
-            .max(1);
-        let read = on_files(&kept.dir, move || {
-            let mut found = Vec::new();
-            for id in log.corridor_ids()? {
-                let records = log.read(&id, &window)?;
-                let points: Vec<(i64, f64)> = records
-                    .iter()
-                    .filter_map(|r| match r {
-                        Record::Sample(s) => Some((s.at_us, metric_of(s, metric))),
-                        Record::Change(_) => None,
-                    })
-                    .collect();
-                if points.is_empty() {
-                    continue;
-                }
-                let last = log.latest_change(&id)?.and_then(|c| c.corridor());
-                found.push((id, synchrony::bucketed(points, bucket_us), last));
-            }
-            Ok(found)
-        })
-        .await?;
-        let mut series = Vec::new();
-        let mut objects: HashMap<String, Corridor> = HashMap::new();
-        for (id, points, last) in read {
-            let object = live.get(&id).cloned().or(last);
-            let visible = match &object {
-                Some(c) => caller.may_see(c.security_domain.as_deref()),
-                // Nothing says whose it was: only the unconfined see it.
-                None => caller.confined_to().is_none(),
-            };
-            if !visible {
-                continue;
-            }
-            if let Some(c) = object {
-                objects.insert(id.clone(), c);
-            }
-            series.push((id, points));
-        }
-        let pairs = synchrony::correlated_pairs(&series, SYNCHRONY_MIN_CORRELATION);
-        let groups = synchrony::groups(&pairs)
-            .into_iter()
-            .map(|corridors| {
-                let placements: Vec<Option<synchrony::Placement>> = corridors
-                    .iter()
-                    .map(|id| objects.get(id).and_then(|c| self.placement(c)))
-                    .collect();
-                SynchronyGroup {
-                    shared_cause: synchrony::shared_cause(&placements, RACK),
-                    corridors,
-                }
-            })
-            .collect();
-        Ok(Synchrony {
-            from: window.from,
-            to: window.to,
-            metric,
-            bucket_s: kept.settings.interval.as_secs_f64(),
-            min_correlation: SYNCHRONY_MIN_CORRELATION,
-            corridors: series.into_iter().map(|(id, _)| id).collect(),
-            pairs,
-            groups,
-        })
-    }
-
-    /// The corridor's end ports, links and the ports' hosts.
-    fn placement(&self, corridor: &Corridor) -> Option<synchrony::Placement> {
-        let assignment = corridor.assignment.as_ref()?;
-        let ports: std::collections::BTreeSet<String> = assignment.ports.iter().cloned().collect();
-        let hosts = ports
-            .iter()
-            .filter_map(|p| self.topology.optical_port(p))
-            .map(|p| p.host.to_string())
-            .collect();
-        Some(synchrony::Placement {
-            ports,
-            links: corridor.path.iter().cloned().collect(),
-            hosts,
-        })
-    }
-}
-
-/// What the shared cause calls the one rack a topology describes (the
-/// topology has no rack id: its ambient profile reaches every port).
-const RACK: &str = "rack";
-
-/// The figure of a sample `metric` names; BER on a log scale, where its
-/// decades move.
-fn metric_of(sample: &record::StoredSample, metric: SynchronyMetric) -> f64 {
-    match metric {
-        SynchronyMetric::TempC => sample.temp_c,
-        SynchronyMetric::PreFecBer => sample.pre_fec_ber.max(f64::MIN_POSITIVE).log10(),
-        SynchronyMetric::PowerPjPerBit => sample.power_pj_per_bit,
     }
 }
 

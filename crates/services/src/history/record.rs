@@ -12,15 +12,21 @@ use chrono::{DateTime, Utc};
 use corridor_model::corridor::{
     Corridor, CorridorTelemetry, CorridorTelemetrySource, DriftLevel, EyeMargin, LaneTelemetry,
 };
+use corridor_model::ffm::LatencyClass;
 use corridor_model::history::{HistoryChange, HistoryChangeType, HistorySample};
 use corridor_model::units::{Celsius, Nanometers, PicojoulesPerBit};
 use serde::{Deserialize, Serialize};
 
-/// One record of a corridor's history file.
+use crate::ffm::BundleReading;
+
+/// One record of a corridor's or a memory bundle's history file.
+/// Variants are only ever appended: postcard names a variant by its index.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Record {
     Sample(StoredSample),
     Change(StoredChange),
+    /// A memory bundle's modelled figures (its own file, by bundle id).
+    Bundle(StoredBundleSample),
 }
 
 impl Record {
@@ -29,14 +35,17 @@ impl Record {
         match self {
             Record::Sample(s) => s.at_us,
             Record::Change(c) => c.at_us,
+            Record::Bundle(b) => b.at_us,
         }
     }
 
-    /// Store revision the record belongs to.
+    /// Store revision the record belongs to (a bundle sample: the admission
+    /// ledger's revision, the state its figures were modelled on).
     pub fn revision(&self) -> u64 {
         match self {
             Record::Sample(s) => s.revision,
             Record::Change(c) => c.revision,
+            Record::Bundle(b) => b.ledger_revision,
         }
     }
 
@@ -87,6 +96,56 @@ pub struct StoredChange {
     pub change: u8,
     /// The corridor's API JSON.
     pub object: Vec<u8>,
+}
+
+/// A memory bundle's figures as memqosd's model gave them at `at_us`, with
+/// where the bundle is (so a freed bundle's shared cause is still known).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredBundleSample {
+    pub at_us: i64,
+    pub ledger_revision: u64,
+    /// `true`: memqosd's model (every sample today); `false`: measured.
+    pub modelled: bool,
+    pub achieved_gbs: f64,
+    /// The floor in force.
+    pub floor_gbs: f64,
+    pub tail_p99_ms: f64,
+    pub floor_met: bool,
+    pub security_domain: String,
+    pub host: String,
+    /// Latency class, `0..=3` for T0..T3.
+    pub tier: u8,
+    /// The devices holding the bundle's bytes.
+    pub nodes: Vec<String>,
+}
+
+const TIERS: [LatencyClass; 4] = [
+    LatencyClass::T0,
+    LatencyClass::T1,
+    LatencyClass::T2,
+    LatencyClass::T3,
+];
+
+impl StoredBundleSample {
+    pub fn of(reading: &BundleReading) -> Self {
+        StoredBundleSample {
+            at_us: us(reading.at),
+            ledger_revision: reading.ledger_revision,
+            modelled: true,
+            achieved_gbs: reading.achieved_gbs,
+            floor_gbs: reading.floor_gbs,
+            tail_p99_ms: reading.tail_p99_ms,
+            floor_met: reading.floor_met,
+            security_domain: reading.security_domain.clone(),
+            host: reading.host.clone(),
+            tier: index_of(&TIERS, &reading.latency_class),
+            nodes: reading.nodes.clone(),
+        }
+    }
+
+    pub fn latency_class(&self) -> LatencyClass {
+        at_index(&TIERS, self.tier)
+    }
 }
 
 fn us(at: DateTime<Utc>) -> i64 {
@@ -284,6 +343,32 @@ pub(crate) mod tests {
         assert_eq!(
             per_lane,
             super::super::PER_LANE_BYTES,
+            "recompute the disk figures"
+        );
+    }
+
+    /// The bundle sample's size, for the disk figures in ARCHITECTURE.md:
+    /// one device, an 8-character domain and host id.
+    #[test]
+    fn a_bundle_sample_round_trips_and_takes_the_documented_bytes() {
+        let sample = Record::Bundle(StoredBundleSample {
+            at_us: 1_800_000_000_123_456,
+            ledger_revision: 123_456,
+            modelled: true,
+            achieved_gbs: 12.345_678_901_234_5,
+            floor_gbs: 5.0,
+            tail_p99_ms: 0.123_456_789_012_3,
+            floor_met: true,
+            security_domain: "tenantAB".into(),
+            host: "h0".into(),
+            tier: 1,
+            nodes: vec!["h0-dram0".into()],
+        });
+        let encoded = sample.encode();
+        assert_eq!(Record::decode(&encoded).unwrap(), sample);
+        assert_eq!(
+            encoded.len() + 4,
+            super::super::BUNDLE_SAMPLE_BYTES,
             "recompute the disk figures"
         );
     }

@@ -1,5 +1,6 @@
 //! The history's background tasks: a sampler that records each lit
-//! corridor's latest read-back every interval, a follower of the store's
+//! corridor's latest read-back and each memory bundle's modelled figures
+//! every interval, a follower of the store's
 //! watch that records every version of every corridor object, and a
 //! pruning pass that removes what retention has passed.
 
@@ -15,7 +16,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::log::HistoryLog;
-use super::record::{Record, StoredChange, StoredSample};
+use super::record::{Record, StoredBundleSample, StoredChange, StoredSample};
 use super::{HistoryError, HistoryService, HistorySettings, on_files};
 use crate::corridors::error::CorridorError;
 use crate::labels::LabelSelector;
@@ -119,7 +120,8 @@ async fn sample_loop(
     }
 }
 
-/// Records the latest read-back of every lit corridor not recorded yet.
+/// Records the latest read-back of every lit corridor not recorded yet, and
+/// every bundle's modelled figures now.
 async fn sample_once(
     service: &HistoryService,
     log: &Arc<HistoryLog>,
@@ -160,6 +162,15 @@ async fn sample_once(
         }
         newest.insert(corridor.id.clone(), sample.at_us);
         batch.push((corridor.id.clone(), Record::Sample(sample)));
+    }
+    // Bundles: memqosd keeps no history of its own, and its model's figures
+    // move only when the ledger or a policy window changes, so each
+    // interval's reading is what the series is made of.
+    for reading in service.ffm.readings().await {
+        batch.push((
+            reading.id.clone(),
+            Record::Bundle(StoredBundleSample::of(&reading)),
+        ));
     }
     if batch.is_empty() {
         return Ok(());

@@ -1,13 +1,14 @@
-//! Synchrony analytics, pure: which corridors' kept telemetry moves
-//! together over a window, and the most specific part of the topology they
-//! share. Series are averaged per sampling bucket and compared bucket by
-//! bucket (Pearson correlation); pairs at or above the threshold are
-//! grouped by connected components.
+//! Synchrony analytics, pure: which corridors', lanes' and bundles' kept
+//! telemetry moves together over a window, and the most specific part of
+//! the topology they share. Series are averaged per sampling bucket and
+//! compared bucket by bucket (Pearson correlation), each kind only with its
+//! own kind; pairs at or above the threshold are grouped by connected
+//! components.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use corridor_model::analytics::{
-    SYNCHRONY_MIN_COMMON_SAMPLES, SharedCause, SharedCauseKind, SynchronyPair,
+    SYNCHRONY_MIN_COMMON_SAMPLES, SeriesStatus, SharedCause, SharedCauseKind, SynchronyPair,
 };
 
 /// One corridor's series: bucket index → mean value in that bucket.
@@ -55,6 +56,18 @@ pub fn pearson(a: &Series, b: &Series) -> Option<(f64, usize)> {
         return None;
     }
     Some(((sxy / (sxx * syy).sqrt()).clamp(-1.0, 1.0), n))
+}
+
+/// Whether a series can be correlated at all: enough buckets, and movement.
+pub fn status(series: &Series) -> SeriesStatus {
+    if series.len() < SYNCHRONY_MIN_COMMON_SAMPLES {
+        return SeriesStatus::TooFewSamples;
+    }
+    // Against itself: `None` only when it does not move.
+    match pearson(series, series) {
+        Some(_) => SeriesStatus::Compared,
+        None => SeriesStatus::Flat,
+    }
 }
 
 /// Every pair of `series` correlating at or above `min`, strongest first.
@@ -120,8 +133,9 @@ pub struct Placement {
 
 /// The most specific part every placement shares: a port, else a link,
 /// else a host, else the rack (`rack` names it). `Unknown` when a
-/// corridor's placement is not known.
-pub fn shared_cause(placements: &[Option<Placement>], rack: &str) -> SharedCause {
+/// member's placement is not known. `noun` names the members (`corridor`,
+/// `lane`).
+pub fn shared_cause(placements: &[Option<Placement>], rack: &str, noun: &str) -> SharedCause {
     let Some(known) = placements
         .iter()
         .map(Option::as_ref)
@@ -130,8 +144,9 @@ pub fn shared_cause(placements: &[Option<Placement>], rack: &str) -> SharedCause
         return SharedCause {
             kind: SharedCauseKind::Unknown,
             ids: Vec::new(),
-            explanation: "a corridor of the group is released and its placement is no longer kept"
-                .into(),
+            explanation: format!(
+                "a {noun} of the group is released and its placement is no longer kept"
+            ),
         };
     };
     let common = |pick: fn(&Placement) -> &BTreeSet<String>| -> Vec<String> {
@@ -146,7 +161,7 @@ pub fn shared_cause(placements: &[Option<Placement>], rack: &str) -> SharedCause
         return SharedCause {
             kind: SharedCauseKind::Port,
             explanation: format!(
-                "every corridor of the group ends on {}: one module's case temperature and lasers",
+                "every {noun} of the group ends on {}: one module's case temperature and lasers",
                 ports.join(", ")
             ),
             ids: ports,
@@ -156,7 +171,7 @@ pub fn shared_cause(placements: &[Option<Placement>], rack: &str) -> SharedCause
     if !links.is_empty() {
         return SharedCause {
             kind: SharedCauseKind::Link,
-            explanation: format!("every corridor of the group crosses {}", links.join(", ")),
+            explanation: format!("every {noun} of the group crosses {}", links.join(", ")),
             ids: links,
         };
     }
@@ -165,7 +180,7 @@ pub fn shared_cause(placements: &[Option<Placement>], rack: &str) -> SharedCause
         return SharedCause {
             kind: SharedCauseKind::Host,
             explanation: format!(
-                "every corridor of the group ends on a port of host {}",
+                "every {noun} of the group ends on a port of host {}",
                 hosts.join(", ")
             ),
             ids: hosts,
@@ -175,7 +190,71 @@ pub fn shared_cause(placements: &[Option<Placement>], rack: &str) -> SharedCause
         kind: SharedCauseKind::Rack,
         ids: vec![rack.to_owned()],
         explanation: format!(
-            "the corridors share no port, link or host, only the {rack}: its ambient temperature (the twin's profile) reaches every port"
+            "the {noun}s share no port, link or host, only the {rack}: its ambient temperature (the twin's profile) reaches every port"
+        ),
+    }
+}
+
+/// Where a bundle's memory is: the devices holding its bytes, the CXL
+/// switch ports its pooled memory crosses, its host and its tier.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BundlePlacement {
+    pub devices: BTreeSet<String>,
+    pub switch_ports: BTreeSet<String>,
+    pub hosts: BTreeSet<String>,
+    pub tiers: BTreeSet<String>,
+}
+
+/// One level of a bundle placement (its devices, switch ports, …).
+type Pick = fn(&BundlePlacement) -> &BTreeSet<String>;
+
+/// The most specific part every bundle placement shares: a memory device,
+/// else a switch port, else a host, else a tier, else only the rack.
+pub fn bundle_shared_cause(placements: &[BundlePlacement], rack: &str) -> SharedCause {
+    let common = |pick: fn(&BundlePlacement) -> &BTreeSet<String>| -> Vec<String> {
+        let mut sets = placements.iter().map(pick);
+        let first = sets.next().cloned().unwrap_or_default();
+        sets.fold(first, |acc, s| acc.intersection(s).cloned().collect())
+            .into_iter()
+            .collect()
+    };
+    let levels: [(SharedCauseKind, Pick, &str); 4] = [
+        (
+            SharedCauseKind::Device,
+            |p| &p.devices,
+            "every bundle of the group has bytes on {}: the bundles placed there share its bandwidth",
+        ),
+        (
+            SharedCauseKind::SwitchPort,
+            |p| &p.switch_ports,
+            "every bundle of the group has pooled memory behind CXL switch port {}",
+        ),
+        (
+            SharedCauseKind::Host,
+            |p| &p.hosts,
+            "every bundle of the group is placed for host {}",
+        ),
+        (
+            SharedCauseKind::Tier,
+            |p| &p.tiers,
+            "every bundle of the group is in tier {} (on different devices)",
+        ),
+    ];
+    for (kind, pick, text) in levels {
+        let ids = common(pick);
+        if !ids.is_empty() {
+            return SharedCause {
+                kind,
+                explanation: text.replace("{}", &ids.join(", ")),
+                ids,
+            };
+        }
+    }
+    SharedCause {
+        kind: SharedCauseKind::Rack,
+        ids: vec![rack.to_owned()],
+        explanation: format!(
+            "the bundles share no memory device, switch port, host or tier, only the {rack}"
         ),
     }
 }
@@ -250,29 +329,77 @@ mod tests {
         let c = placement(&["p0", "p2"], &["l02"], &["h0", "h2"]);
         let d = placement(&["p3", "p4"], &["l34"], &["h0", "h4"]);
         let e = placement(&["p5", "p6"], &["l56"], &["h5", "h6"]);
-        let cause = shared_cause(&[a.clone(), b.clone()], "rack");
+        let cause = shared_cause(&[a.clone(), b.clone()], "rack", "corridor");
         assert_eq!(
             (cause.kind, cause.ids),
             (SharedCauseKind::Port, vec!["p0".into(), "p1".into()])
         );
-        let cause = shared_cause(&[a.clone(), c.clone()], "rack");
+        let cause = shared_cause(&[a.clone(), c.clone()], "rack", "corridor");
         assert_eq!(
             (cause.kind, cause.ids),
             (SharedCauseKind::Port, vec!["p0".into()])
         );
-        let cause = shared_cause(&[a.clone(), d.clone()], "rack");
+        let cause = shared_cause(&[a.clone(), d.clone()], "rack", "corridor");
         assert_eq!(
             (cause.kind, cause.ids),
             (SharedCauseKind::Host, vec!["h0".into()])
         );
-        let cause = shared_cause(&[a.clone(), e], "rack-a");
+        let cause = shared_cause(&[a.clone(), e], "rack-a", "corridor");
         assert_eq!(
             (cause.kind, cause.ids),
             (SharedCauseKind::Rack, vec!["rack-a".into()])
         );
         assert_eq!(
-            shared_cause(&[a, None], "rack").kind,
+            shared_cause(&[a, None], "rack", "corridor").kind,
             SharedCauseKind::Unknown
+        );
+    }
+
+    #[test]
+    fn a_bundle_cause_is_the_most_specific_shared_part_and_short_series_are_named() {
+        let set = |v: &[&str]| v.iter().map(|s| s.to_string()).collect();
+        let bundle = |devices: &[&str], ports: &[&str], host: &str, tier: &str| BundlePlacement {
+            devices: set(devices),
+            switch_ports: set(ports),
+            hosts: set(&[host]),
+            tiers: set(&[tier]),
+        };
+        let a = bundle(&["h0-dram"], &[], "h0", "T1");
+        let b = bundle(&["h0-dram"], &[], "h0", "T1");
+        let c = bundle(&["cxl-pool-0"], &["sw0:1", "sw0:8"], "h0", "T2");
+        let d = bundle(&["cxl-pool-1"], &["sw0:2", "sw0:8"], "h0", "T2");
+        let e = bundle(&["h1-dram"], &[], "h1", "T1");
+        let f = bundle(&["h2-hbm"], &[], "h2", "T0");
+        let cause = bundle_shared_cause(&[a.clone(), b], "rack");
+        assert_eq!(
+            (cause.kind, cause.ids),
+            (SharedCauseKind::Device, vec!["h0-dram".into()])
+        );
+        let cause = bundle_shared_cause(&[c.clone(), d], "rack");
+        assert_eq!(
+            (cause.kind, cause.ids),
+            (SharedCauseKind::SwitchPort, vec!["sw0:8".into()])
+        );
+        let cause = bundle_shared_cause(&[a.clone(), c], "rack");
+        assert_eq!(cause.kind, SharedCauseKind::Host);
+        let cause = bundle_shared_cause(&[a.clone(), e], "rack");
+        assert_eq!(
+            (cause.kind, cause.ids),
+            (SharedCauseKind::Tier, vec!["T1".into()])
+        );
+        assert_eq!(
+            bundle_shared_cause(&[a, f], "rack").kind,
+            SharedCauseKind::Rack
+        );
+
+        assert_eq!(
+            status(&series(&[1.0, 2.0, 3.0])),
+            SeriesStatus::TooFewSamples
+        );
+        assert_eq!(status(&series(&[2.0; 6])), SeriesStatus::Flat);
+        assert_eq!(
+            status(&series(&[1.0, 2.0, 1.0, 2.0])),
+            SeriesStatus::Compared
         );
     }
 }
