@@ -304,7 +304,9 @@ impl Clock for ScenarioClock {
 
 /// One step of SplitMix64 (Steele, Lea and Flood 2014): a full-period,
 /// well-mixed 64-bit sequence from any seed, in three lines and no crate.
-fn splitmix64(state: &mut u64) -> u64 {
+/// Its output is fixed by the algorithm, not by a crate's version, so a
+/// seeded replay stays the same across upgrades.
+pub fn splitmix64(state: &mut u64) -> u64 {
     *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
     let mut z = *state;
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
