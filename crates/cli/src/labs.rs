@@ -25,18 +25,14 @@ pub enum LabsCommand {
     },
 }
 
-/// Where reports live under a state directory (corridord reads the same).
-pub fn reports_dir(state_dir: &Path) -> PathBuf {
-    state_dir.join("labs")
-}
-
 pub async fn run(state_dir: &Path, command: LabsCommand) -> anyhow::Result<()> {
     match command {
         LabsCommand::Run { scenario, out } => {
             let text = std::fs::read_to_string(&scenario)
                 .with_context(|| format!("cannot read {}", scenario.display()))?;
             let scenario = labs::Scenario::from_toml_str(&text, &scenario.display().to_string())?;
-            let out = out.unwrap_or_else(|| reports_dir(state_dir).join(&scenario.file.name));
+            let out = out
+                .unwrap_or_else(|| labs::library::reports_dir(state_dir).join(&scenario.file.name));
             eprintln!(
                 "running {} ({} s of simulated time in steps of {} s, seed {})…",
                 scenario.file.name,

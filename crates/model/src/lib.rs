@@ -26,6 +26,7 @@ pub mod fabric;
 pub mod ffm;
 pub mod history;
 pub mod json;
+pub mod labs;
 pub mod memory_tiers;
 pub mod meta;
 pub mod policy;

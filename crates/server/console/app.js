@@ -10,6 +10,7 @@ import * as corridor from './corridor.js';
 import * as memory from './memory.js';
 import * as fabric from './fabric.js';
 import * as faults from './faults.js';
+import * as labs from './labs.js';
 
 const routes = [
   [/^#\/overview$/, overview.render],
@@ -19,6 +20,7 @@ const routes = [
   [/^#\/memory$/, memory.render],
   [/^#\/fabric$/, fabric.render],
   [/^#\/faults$/, faults.render],
+  [/^#\/labs(?:\/([^/]+))?$/, labs.render],
 ];
 
 let stopView = null;

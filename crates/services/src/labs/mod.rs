@@ -9,6 +9,7 @@
 //! `report.html` on every run.
 
 pub mod html;
+pub mod library;
 pub mod report;
 pub mod runner;
 pub mod scenario;

@@ -39,6 +39,7 @@ pub const ASSETS: &[Asset] = &[
     asset!("memory.js", JS),
     asset!("fabric.js", JS),
     asset!("faults.js", JS),
+    asset!("labs.js", JS),
 ];
 
 /// The file called `name`, if the console has one.
