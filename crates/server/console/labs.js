@@ -37,7 +37,7 @@ export function render(view, ctx, name) {
           title: `CorridorLabs report ${name}`,
           sandbox: '',
           'data-report-frame': name,
-          style: 'width:100%;height:80vh;border:1px solid #ccc',
+          class: 'labs-report',
         }));
     }
     view.setAttribute('data-ready', 'true');
