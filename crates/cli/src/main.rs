@@ -9,6 +9,7 @@ mod fabric;
 mod ffm;
 mod history;
 mod kinds;
+mod labs;
 mod output;
 
 use std::path::{Path, PathBuf};
@@ -118,6 +119,12 @@ enum Command {
         #[command(subcommand)]
         command: attest::AttestCommand,
     },
+    /// CorridorLabs: replay a scenario on the twin (runs here, no server)
+    /// and write its report where the console shows it.
+    Labs {
+        #[command(subcommand)]
+        command: labs::LabsCommand,
+    },
     /// The local PKI in the state directory (works offline, no server).
     Pki {
         #[command(subcommand)]
@@ -221,6 +228,9 @@ async fn run(cli: Cli) -> Result<(), anyhow::Error> {
     if let Command::Pki { command } = cli.command {
         return pki(&config::state_dir(cli.state_dir.as_deref())?, command);
     }
+    if let Command::Labs { command } = cli.command {
+        return labs::run(&config::state_dir(cli.state_dir.as_deref())?, command).await;
+    }
     let server = config::server_address(cli.server.as_deref())?;
     let client = if server.contains("https://") {
         let tls = config::tls_options(&config::TlsFlags {
@@ -234,7 +244,10 @@ async fn run(cli: Cli) -> Result<(), anyhow::Error> {
         Client::new(&server)?
     };
     match cli.command {
-        Command::Pki { .. } | Command::Completion { .. } | Command::Manpage => {
+        Command::Pki { .. }
+        | Command::Labs { .. }
+        | Command::Completion { .. }
+        | Command::Manpage => {
             unreachable!("handled above")
         }
         Command::Corridor { command } => corridor::run(&client, command, cli.output).await,

@@ -71,7 +71,7 @@ pub use attestation::{
     EmuTcpTransport, SpdmConnector, SpdmFault, SpdmTransport, SpdmTransportError, TwinSpdm,
     TwinSpdmConfig, TwinSpdmFaults,
 };
-pub use clock::{Clock, ClockError, Clocks, ManualClock, ScaledClock, WallClock};
+pub use clock::{Clock, ClockError, Clocks, ManualClock, ScaledClock, ScenarioClock, WallClock};
 pub use fabric::{
     FabricError, FabricFaults, FabricTwin, FmClient, FmTransport, MctpTcpTransport, SwitchTwin,
 };

@@ -27,6 +27,7 @@ pub mod ffm;
 pub mod ffm_plan;
 pub mod history;
 pub mod json;
+pub mod labs;
 pub mod memory_tiers;
 pub mod meta;
 pub mod policy;

@@ -10,6 +10,7 @@ import * as corridor from './corridor.js';
 import * as memory from './memory.js';
 import * as fabric from './fabric.js';
 import * as faults from './faults.js';
+import * as labs from './labs.js';
 
 const routes = [
   [/^#\/overview$/, overview.render],
@@ -21,6 +22,7 @@ const routes = [
   [/^#\/memory\/bundle\/([^/]+)$/, memory.renderBundle],
   [/^#\/fabric$/, fabric.render],
   [/^#\/faults$/, faults.render],
+  [/^#\/labs(?:\/([^/]+))?$/, labs.render],
 ];
 
 let stopView = null;

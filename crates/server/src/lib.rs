@@ -294,6 +294,7 @@ impl Daemon {
             metrics,
             ready: Arc::new(AtomicBool::new(false)),
             draining,
+            labs_dir: corridor_services::labs::library::reports_dir(&config.state_dir),
         };
         Ok(Daemon {
             listener,

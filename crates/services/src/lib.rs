@@ -19,6 +19,7 @@ pub mod history;
 pub mod ids;
 pub mod inventory;
 pub mod labels;
+pub mod labs;
 pub mod operations;
 pub mod registry;
 pub mod resource;

@@ -107,7 +107,12 @@ impl Operations {
         F: FnOnce(Progress) -> Fut + Send + 'static,
         Fut: Future<Output = Result<Option<serde_json::Value>, Problem>> + Send + 'static,
     {
-        let operation = Operation::pending(new_id("op"), kind, target, self.clock.now());
+        let operation = Operation::pending(
+            new_id(self.clock.as_ref(), "op"),
+            kind,
+            target,
+            self.clock.now(),
+        );
         let created = self.registry.create(&operation).await?;
         let progress = Progress {
             id: created.id.clone(),

@@ -23,7 +23,8 @@ pub use crate::error::{BoxError, StoreError};
 #[cfg(feature = "etcd")]
 pub use crate::etcd::{EtcdOptions, EtcdStore, EtcdTls};
 pub use crate::redb::{
-    Disk, LocalDisk, LogFile, RedbOptions, RedbStore, WalError, wal_path, wal_pending_records,
+    Disk, LeaseClock, LocalDisk, LogFile, RedbOptions, RedbStore, SystemLeaseClock, WalError,
+    wal_path, wal_pending_records,
 };
 pub use crate::rider::{NoteSink, Rider};
 pub use crate::store::StateStore;

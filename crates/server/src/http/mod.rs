@@ -25,6 +25,7 @@ pub mod health;
 pub mod heliopass;
 pub mod history;
 pub mod inventory;
+pub mod labs;
 pub mod list;
 pub mod middleware;
 pub mod openapi;
@@ -58,6 +59,8 @@ pub struct AppState {
     pub audit: crate::audit::AuditLog,
     /// Scopes and documented responses, read from the API document.
     pub contract: Arc<contract::Contract>,
+    /// CorridorLabs reports (`<state dir>/labs/`), served read-only.
+    pub labs_dir: std::path::PathBuf,
 }
 
 impl AppState {
@@ -81,6 +84,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(ffm::routes())
         .merge(heliopass::routes())
         .merge(history::routes())
+        .merge(labs::routes())
         .merge(inventory::routes())
         .merge(fabman::routes())
         .merge(operations::routes())

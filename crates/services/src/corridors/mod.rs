@@ -359,7 +359,8 @@ impl CorridorService {
                 corridor_model::corridor::DEFAULT_LEASE_TTL_S,
             ));
         let ttl = Duration::from_secs(ttl_s.get());
-        self.admit(&new_id("cor"), &request, ttl).await
+        self.admit(&new_id(self.clocks.wall.as_ref(), "cor"), &request, ttl)
+            .await
     }
 
     /// The plan a grant of `request` would make now (`?dry_run=true`): the

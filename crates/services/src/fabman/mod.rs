@@ -324,7 +324,7 @@ impl PathService {
             return Err(PathError::NoFabricManager);
         }
         let now = self.clock.now();
-        let id = crate::ids::new_id("path");
+        let id = crate::ids::new_id(self.clock.as_ref(), "path");
         let mut admitted = None;
         for attempt in 0..ADMISSION_ATTEMPTS {
             if attempt > 0 {

@@ -44,7 +44,7 @@ impl FfmService {
         }
         request.validate().map_err(FfmError::Invalid)?;
         let host = self.hosts.resolve(request.host.as_deref())?;
-        let id = new_id("ffm");
+        let id = new_id(self.clock.as_ref(), "ffm");
         let now = self.clock.now();
         let bundle = FfmBundle::pending(&id, request, self.config.default_ttl, &host, now);
         let demand = BundleDemand {

@@ -108,7 +108,11 @@ impl FfmService {
             request.security_domain = owner;
         }
         request.validate().map_err(FfmError::Invalid)?;
-        let policy = Policy::new(new_id("pol"), request, self.clock.now());
+        let policy = Policy::new(
+            new_id(self.clock.as_ref(), "pol"),
+            request,
+            self.clock.now(),
+        );
         let planner_policy = ledger_policy(&policy, policy.created_at)?;
         let name = name_key(&policy.security_domain, &policy.name);
         // Checked before admission so a taken name is reported as such, not

@@ -437,7 +437,7 @@ impl HelioService {
                 }
             }
         }
-        let calibration_id = new_id("cal");
+        let calibration_id = new_id(self.clocks.wall.as_ref(), "cal");
         // The tracking loop's own first calibration of a newly lit port is
         // short and not the caller's doing: wait for it (bounded) rather
         // than refuse a recalibration asked right after the corridor lit.

@@ -119,6 +119,15 @@ pub struct CatchUp {
     pub left_locked: u64,
 }
 
+/// What one tracking pass did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TrackingPass {
+    /// Lit ports calibrated for the first time, in port order.
+    pub calibrated: Vec<String>,
+    /// The catch-up of every tracked port to the pass's plant time.
+    pub caught_up: CatchUp,
+}
+
 impl HelioService {
     /// Lit ports → the module lanes lit on them.
     fn lit_ports(&self) -> BTreeMap<String, BTreeSet<u8>> {
@@ -163,8 +172,10 @@ impl HelioService {
     }
 
     /// One pass of the loop: calibrate lit ports never calibrated, catch up,
-    /// then set each lit corridor's `RingLock` condition.
-    pub async fn pass(self: &Arc<Self>) {
+    /// then set each lit corridor's `RingLock` condition. Returns what it
+    /// did (a replay reports it as calibration events; the loop ignores it).
+    pub async fn pass(self: &Arc<Self>) -> TrackingPass {
+        let mut done = TrackingPass::default();
         let lit = self.lit_ports();
         for port in lit.keys() {
             let known = lock(&self.ports)
@@ -206,7 +217,10 @@ impl HelioService {
                 }
             }
             match outcome {
-                Ok(Ok(())) => tracing::info!(port = %port, "ring bank calibrated for tracking"),
+                Ok(Ok(())) => {
+                    tracing::info!(port = %port, "ring bank calibrated for tracking");
+                    done.calibrated.push(port.clone());
+                }
                 Ok(Err(e)) => {
                     tracing::warn!(port = %port, error = %crate::error::error_chain(&e), "calibration for tracking failed")
                 }
@@ -215,8 +229,11 @@ impl HelioService {
         }
         let service = Arc::clone(self);
         let now = self.plant_now();
-        let _ = tokio::task::spawn_blocking(move || service.catch_up(now)).await;
+        if let Ok(caught_up) = tokio::task::spawn_blocking(move || service.catch_up(now)).await {
+            done.caught_up = caught_up;
+        }
         self.record_conditions().await;
+        done
     }
 
     /// `RingLock` on every lit corridor whose rings HELIOPASS drives.

@@ -7,17 +7,33 @@
 //! without races against keep-alives.
 
 use std::collections::{BTreeSet, HashMap};
+use std::fmt::Debug;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use redb::ReadableTable;
 
 use crate::LeaseId;
 
-pub(crate) fn now_unix_ms() -> i64 {
-    let since_epoch = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or(Duration::ZERO);
-    i64::try_from(since_epoch.as_millis()).unwrap_or(i64::MAX)
+/// Where the store reads "now" to grant, renew and expire leases: the
+/// system's time in a daemon ([`SystemLeaseClock`]). A deterministic replay
+/// (CorridorLabs) passes its scenario clock instead, so a lease's deadline
+/// and expiry are a function of the scenario, not of when it ran.
+pub trait LeaseClock: Send + Sync + Debug {
+    /// Unix milliseconds now.
+    fn now_unix_ms(&self) -> i64;
+}
+
+/// The system's wall clock (the default).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemLeaseClock;
+
+impl LeaseClock for SystemLeaseClock {
+    fn now_unix_ms(&self) -> i64 {
+        let since_epoch = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or(Duration::ZERO);
+        i64::try_from(since_epoch.as_millis()).unwrap_or(i64::MAX)
+    }
 }
 
 pub(crate) fn duration_ms(ttl: Duration) -> u64 {

@@ -15,6 +15,7 @@ mod watch;
 mod writer;
 
 pub use self::disk::{Disk, LocalDisk, LogFile};
+pub use self::lease::{LeaseClock, SystemLeaseClock};
 pub use self::wal::{WalError, pending_records as wal_pending_records};
 
 use std::path::{Path, PathBuf};
@@ -41,7 +42,7 @@ use crate::{
 };
 
 /// Tuning for [`RedbStore::open`]. The defaults suit a control plane.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct RedbOptions {
     /// How many of the latest revisions the event log keeps for watches that
     /// resume (0 keeps all). Older ones are compacted as writes go on.
@@ -61,6 +62,9 @@ pub struct RedbOptions {
     /// With the log: how long acknowledged writes may live only in the log
     /// before a durable redb commit empties it (bounds replay after a crash).
     pub checkpoint_interval: Duration,
+    /// The time leases are granted, renewed and expired by (the system's
+    /// clock unless a replay drives time itself).
+    pub lease_clock: Arc<dyn LeaseClock>,
 }
 
 impl Default for RedbOptions {
@@ -72,6 +76,7 @@ impl Default for RedbOptions {
             cache_size_bytes: 64 * 1024 * 1024,
             write_ahead_log: true,
             checkpoint_interval: Duration::from_millis(250),
+            lease_clock: Arc::new(SystemLeaseClock),
         }
     }
 }
@@ -92,6 +97,7 @@ struct Inner {
     /// Set once a note sink is attached: writes then take their caller's
     /// rider along (`crate::rider`).
     carrying: AtomicBool,
+    lease_clock: Arc<dyn LeaseClock>,
 }
 
 impl std::fmt::Debug for RedbStore {
@@ -162,6 +168,7 @@ impl RedbStore {
                 max_batch: options.max_batch.max(1),
                 retain_revisions: options.retain_revisions,
             },
+            clock: Arc::clone(&options.lease_clock),
             wal,
             poisoned: false,
             sink: None,
@@ -184,6 +191,7 @@ impl RedbStore {
                 events,
                 writer: Mutex::new(Some(handle)),
                 carrying: AtomicBool::new(false),
+                lease_clock: options.lease_clock,
             }),
         })
     }
@@ -334,7 +342,7 @@ impl StateStore for RedbStore {
     }
 
     async fn lease_time_to_live(&self, id: LeaseId) -> Result<Option<LeaseInfo>, StoreError> {
-        reader::lease_time_to_live(&self.inner.db, id, lease::now_unix_ms())
+        reader::lease_time_to_live(&self.inner.db, id, self.inner.lease_clock.now_unix_ms())
     }
 
     async fn watch(

@@ -24,7 +24,7 @@ use redb::{Database, Durability, ReadableDatabase};
 use tokio::sync::{broadcast, oneshot};
 
 use super::apply::{Applied, Batch, BatchOutcome, Counters, RevisionEvents, backend};
-use super::lease::{LeaseIndex, now_unix_ms};
+use super::lease::{LeaseClock, LeaseIndex};
 use super::schema::{LEASES, META, META_WAL_SEQ};
 use super::wal::{self, Logged, LoggedRef, Record, RecordRef, Wal};
 use crate::rider::{NoteSink, Rider};
@@ -119,6 +119,8 @@ pub(crate) struct Writer {
     /// Notes found in the log on open that no sink has taken yet: they are
     /// logged again whenever the log is emptied.
     pub unclaimed: Vec<Arc<[u8]>>,
+    /// Lease time (the system's clock, or a replay's).
+    pub clock: Arc<dyn LeaseClock>,
 }
 
 impl Writer {
@@ -127,7 +129,7 @@ impl Writer {
         while !shutting_down {
             let mut commands = Vec::new();
             let lease_wait = self.leases.next_deadline().map(|deadline| {
-                let wait = deadline.saturating_sub(now_unix_ms()).max(0);
+                let wait = deadline.saturating_sub(self.clock.now_unix_ms()).max(0);
                 Duration::from_millis(u64::try_from(wait).unwrap_or(0))
             });
             let checkpoint_wait = self.wal.as_ref().and_then(WalState::checkpoint_wait);
@@ -239,7 +241,12 @@ impl Writer {
         state.last_checkpoint = Instant::now();
         // If emptying fails, the records stay and are skipped on replay
         // (their sequence numbers are at or below the one just stored).
-        empty_log(state, self.sink.as_ref(), &self.unclaimed, now_unix_ms())
+        empty_log(
+            state,
+            self.sink.as_ref(),
+            &self.unclaimed,
+            self.clock.now_unix_ms(),
+        )
     }
 
     fn process(&mut self, mut commands: Vec<Command>) {
@@ -266,7 +273,7 @@ impl Writer {
             }
             return;
         }
-        let now_ms = now_unix_ms();
+        let now_ms = self.clock.now_unix_ms();
         let expired = self.leases.expired(now_ms);
         if commands.is_empty() && expired.is_empty() {
             if self

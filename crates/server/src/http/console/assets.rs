@@ -40,6 +40,7 @@ pub const ASSETS: &[Asset] = &[
     asset!("clock.js", JS),
     asset!("fabric.js", JS),
     asset!("faults.js", JS),
+    asset!("labs.js", JS),
 ];
 
 /// The file called `name`, if the console has one.
