@@ -564,7 +564,11 @@ impl AttestationService {
 
     /// The ticket that vouches for `device_id` now: its newest attestation,
     /// if that one is affirming, unexpired, unrevoked and verifies. A newer
-    /// contraindicated attestation supersedes an older affirming one.
+    /// contraindicated attestation supersedes an older affirming one. A
+    /// device reported gone from the fabric has none, even while the
+    /// revocation its departure started is still being written: a second
+    /// inventory pass racing the first must not publish the old ticket on
+    /// the offline record.
     ///
     /// # Errors
     /// Store failures.
@@ -572,6 +576,9 @@ impl AttestationService {
         &self,
         device_id: &str,
     ) -> Result<Option<AttestationTicket>, ServiceError> {
+        if self.is_absent(device_id) {
+            return Ok(None);
+        }
         let now = self.clock.now();
         match self.newest(device_id).await? {
             Some(a) if self.vouch_fault(&a, now).await.is_none() => Ok(Some(a)),
