@@ -19,7 +19,7 @@ use super::admission::class;
 use super::alloc::{Pending, REACH_ATTEMPTS};
 use super::error::FfmError;
 use super::telemetry::Prediction;
-use super::tiers::{NO_WINDOW, gbs, label, windows};
+use super::tiers::{gbs, window_name, windows};
 use crate::Caller;
 
 /// A plan as read under the ledger's lock; fabric paths and the model's
@@ -154,15 +154,7 @@ impl FfmService {
         let mut out = Vec::new();
         let mut window_of = HashMap::new();
         for (cover, segments) in windows(ledger) {
-            let name = if cover.is_empty() {
-                NO_WINDOW.to_string()
-            } else {
-                cover
-                    .iter()
-                    .map(|&p| label(&policies[usize::from(p)]))
-                    .collect::<Vec<_>>()
-                    .join(" & ")
-            };
+            let name = window_name(&cover, policies);
             let floor = segments
                 .iter()
                 .filter_map(|s| floor_of.get(s).copied())

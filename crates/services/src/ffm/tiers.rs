@@ -60,6 +60,19 @@ pub(super) fn label(policy: &WindowedFloor) -> String {
 
 /// The week's segments grouped by the policies covering them (the part of
 /// the week outside every window first): `(policy indices, segments)`.
+/// The name of a window: the policies whose windows cover it, or
+/// [`NO_WINDOW`].
+pub(super) fn window_name(cover: &[u16], policies: &[WindowedFloor]) -> String {
+    if cover.is_empty() {
+        return NO_WINDOW.to_string();
+    }
+    cover
+        .iter()
+        .map(|&p| label(&policies[usize::from(p)]))
+        .collect::<Vec<_>>()
+        .join(" & ")
+}
+
 pub(super) fn windows(ledger: &Ledger) -> Vec<(Vec<u16>, Vec<usize>)> {
     let segments = ledger.segments();
     let mut groups: Vec<(Vec<u16>, Vec<usize>)> = Vec::new();
@@ -98,15 +111,7 @@ impl FfmService {
                             .max()
                             .unwrap_or(0);
                         WindowFloors {
-                            window: if cover.is_empty() {
-                                NO_WINDOW.to_string()
-                            } else {
-                                cover
-                                    .iter()
-                                    .map(|&p| label(&policies[usize::from(p)]))
-                                    .collect::<Vec<_>>()
-                                    .join(" & ")
-                            },
+                            window: window_name(cover, policies),
                             policies: cover
                                 .iter()
                                 .map(|&p| policies[usize::from(p)].id.clone())
