@@ -11,6 +11,7 @@ pub mod metered_store;
 pub mod metrics;
 pub mod platform_tpm;
 pub mod serve;
+mod singletons;
 pub mod systemd;
 pub mod ticket_keys;
 pub mod tls;
@@ -24,7 +25,8 @@ use corridor_hal::clock::{Clock, Clocks, ScaledClock, WallClock};
 use corridor_hal::topology::Topology;
 use corridor_hal::{LinuxOptics, OpticalPlant, TwinOptics};
 use corridor_services::ControlPlane;
-use corridor_store::{EtcdOptions, EtcdStore, RedbOptions, RedbStore, StateStore};
+use corridor_services::leadership::{DEFAULT_LEADER_TTL, Leadership};
+use corridor_store::{EtcdOptions, EtcdStore, FencingStore, RedbOptions, RedbStore, StateStore};
 use tokio::net::TcpListener;
 
 use crate::config::{Config, OpticsBackendKind, StoreBackend};
@@ -124,9 +126,6 @@ async fn open_optics(
 /// The history's files, under the state directory.
 pub const HISTORY_DIR: &str = "history";
 
-/// Real time between corridor reconcile passes.
-const CORRIDOR_RECONCILE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
-
 /// A started daemon: listening, inventory published, ready to serve.
 #[derive(Debug)]
 pub struct Daemon {
@@ -140,6 +139,8 @@ pub struct Daemon {
     _platform_tpm: Option<platform_tpm::PlatformTpmProcess>,
     /// attestd attests only on request (`--attest-on-request`).
     attest_on_request: bool,
+    /// Whether this replica leads (always, on the embedded store).
+    leadership: Leadership,
     pub local_addr: SocketAddr,
 }
 
@@ -191,7 +192,11 @@ impl Daemon {
         if matches!(config.store, StoreBackend::Embedded) {
             metrics.watch_store_file(config.state_dir.join(STORE_FILE));
         }
-        let store: Arc<dyn StateStore> = Arc::new(MeteredStore::new(backend, Arc::clone(&metrics)));
+        // Writes the leader's singleton work makes carry its fencing token.
+        let store: Arc<dyn StateStore> = Arc::new(FencingStore::new(Arc::new(MeteredStore::new(
+            backend,
+            Arc::clone(&metrics),
+        ))));
 
         let topology = match &config.topology {
             Some(path) => Topology::load(path).map_err(StartError::Topology)?,
@@ -284,6 +289,20 @@ impl Daemon {
             .attach(plane.store.as_ref())
             .await
             .map_err(StartError::Audit)?;
+        let leadership = match config.store {
+            // One process has the file: it leads.
+            StoreBackend::Embedded => Leadership::sole(),
+            StoreBackend::Etcd { .. } => Leadership::campaign(
+                Arc::clone(&plane.store),
+                format!(
+                    "{} pid {} serving {}",
+                    plane.ffm.default_host(),
+                    std::process::id(),
+                    local_addr
+                ),
+                DEFAULT_LEADER_TTL,
+            ),
+        };
         let (drain, draining) = tokio::sync::watch::channel(false);
         let contract = http::contract::Contract::from_document(http::openapi::model())
             .map_err(StartError::Contract)?;
@@ -304,6 +323,7 @@ impl Daemon {
             ffm_socket,
             _platform_tpm: platform_tpm,
             attest_on_request: config.attest_on_request,
+            leadership,
             local_addr,
         })
     }
@@ -337,21 +357,14 @@ impl Daemon {
             .spawn()
             .await
             .map_err(StartError::History)?;
-        // corrd's reconciler follows the twin clock for as long as we serve.
-        let reconciler = self
-            .state
-            .plane
-            .corridors
-            .spawn_reconciler(CORRIDOR_RECONCILE_INTERVAL);
-        // attestd attests every twin device now and renews tickets before
-        // they expire; held corridors activate on the reconciler's next pass.
-        let attestation = (!self.attest_on_request)
-            .then(|| self.state.plane.attestation.spawn_attestation_loop());
-        // heliopassd's ring trackers follow the twin clock for every lit lane.
-        let tracking = self.state.plane.heliopass.spawn_tracking();
-        // fabmand follows the switches: paths over a missing port degrade and
-        // are programmed again when it is back.
-        let paths = self.state.plane.paths.spawn_reconciler();
+        // The work one replica does for the cluster, while this one leads.
+        let singletons = tokio::spawn(singletons::supervise(
+            Arc::clone(&self.state.plane),
+            self.attest_on_request,
+            self.leadership.subscribe(),
+            self.drain.subscribe(),
+            Arc::clone(&self.state.metrics),
+        ));
         self.state.ready.store(true, Ordering::Release);
         tracing::info!(
             addr = %self.local_addr,
@@ -383,19 +396,13 @@ impl Daemon {
         if let Some(watchdog) = watchdog {
             watchdog.abort();
         }
-        reconciler.stop().await;
         if let Some(history) = history {
             history.stop().await;
         }
-        paths.abort();
-        let _ = paths.await;
-        if let Some(tracking) = tracking {
-            tracking.stop().await;
-        }
-        if let Some(attestation) = attestation {
-            attestation.abort();
-            let _ = attestation.await;
-        }
+        // Draining stopped the singleton work; the next replica need not
+        // wait for the lease to lapse.
+        let _ = singletons.await;
+        self.leadership.resign().await;
         // The inventory re-reads on every attestation; its task must not
         // keep the store open after the daemon stops.
         self.state.plane.inventory.stop().await;

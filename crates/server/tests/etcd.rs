@@ -169,3 +169,64 @@ async fn corridord_reaches_etcd_over_mutual_tls_only_with_its_certificate() {
     plain.endpoints = vec![etcd.endpoint().replace("https://", "http://")];
     assert!(corridor_store::EtcdStore::connect(plain).await.is_err());
 }
+
+/// `corridor_leader` of a daemon's `/metrics`: 1 while it runs the
+/// singleton work.
+async fn leads(daemon: &Server) -> bool {
+    let text = daemon
+        .admin()
+        .get(daemon.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let value = text
+        .lines()
+        .find_map(|line| line.strip_prefix("corridor_leader "))
+        .expect("/metrics has corridor_leader");
+    value.trim() == "1"
+}
+
+/// Of two daemons on one etcd exactly one runs the reconcilers; when it
+/// stops (resigning), the other takes over well within its lease.
+#[tokio::test]
+async fn one_daemon_leads_and_the_other_takes_over_when_it_stops() {
+    let etcd = ThrowawayEtcd::start().await.unwrap();
+    let a = daemon_on(&etcd).await;
+    let b = daemon_on(&etcd).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let first_is_a = loop {
+        let (la, lb) = (leads(&a).await, leads(&b).await);
+        assert!(!(la && lb), "both daemons lead");
+        if la || lb {
+            break la;
+        }
+        assert!(std::time::Instant::now() < deadline, "nobody leads");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    let holder = etcd
+        .store()
+        .await
+        .unwrap()
+        .get(corridor_services::leadership::LEADER_KEY)
+        .await
+        .unwrap()
+        .expect("the leader key is in etcd");
+    let (leader, follower) = if first_is_a { (a, b) } else { (b, a) };
+    assert!(
+        String::from_utf8_lossy(&holder.value).contains(&leader.addr().to_string()),
+        "the key names the leader"
+    );
+    let stopped = std::time::Instant::now();
+    leader.stop().await;
+    while !leads(&follower).await {
+        assert!(
+            stopped.elapsed() < std::time::Duration::from_secs(10),
+            "the follower did not take over"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    follower.stop().await;
+}

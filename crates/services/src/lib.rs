@@ -20,6 +20,7 @@ pub mod ids;
 pub mod inventory;
 pub mod labels;
 pub mod labs;
+pub mod leadership;
 pub mod operations;
 pub mod registry;
 pub mod resource;

@@ -121,7 +121,7 @@ impl Operations {
         };
         let registry = self.registry.clone();
         let clock = Arc::clone(&self.clock);
-        tokio::spawn(async move {
+        corridor_store::fencing::spawn(async move {
             let id = progress.id.clone();
             let outcome = job(progress).await;
             let now = clock.now();

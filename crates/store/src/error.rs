@@ -72,6 +72,18 @@ pub enum StoreError {
         source: BoxError,
     },
 
+    /// A write made under a leader's fencing token found the leadership
+    /// gone: the leader key `key` no longer has the create revision `held`
+    /// (`now` is its create revision, 0 if nobody leads). Nothing was written.
+    #[error(
+        "leadership lost: {key} was created at revision {held} when this leader took it, and at {now} now (0: nobody leads); nothing was written"
+    )]
+    Fenced {
+        key: String,
+        held: Revision,
+        now: Revision,
+    },
+
     /// The store is shut down (or shutting down) and accepts no more requests.
     #[error("store is closed")]
     Closed,

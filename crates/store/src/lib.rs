@@ -7,10 +7,12 @@
 //!   v3 cluster, for control planes spanning machines.
 //! - `conformance` (feature `conformance`): the behaviour every implementation
 //!   must show, as async checks to run against a fresh store.
+//! - [`fencing`]: writes that only hold while their leader still leads.
 
 mod error;
 #[cfg(feature = "etcd")]
 pub mod etcd;
+pub mod fencing;
 mod redb;
 pub mod rider;
 mod store;
@@ -22,6 +24,7 @@ pub mod conformance;
 pub use crate::error::{BoxError, StoreError};
 #[cfg(feature = "etcd")]
 pub use crate::etcd::{EtcdOptions, EtcdStore, EtcdTls};
+pub use crate::fencing::{FencingStore, FencingToken, fenced};
 pub use crate::redb::{
     Disk, LeaseClock, LocalDisk, LogFile, RedbOptions, RedbStore, SystemLeaseClock, WalError,
     wal_path, wal_pending_records,

@@ -37,6 +37,7 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::exemplar::HistogramWithExemplars;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::{Registry, Unit};
 
@@ -224,6 +225,8 @@ pub struct Metrics {
     pub store_txn_duration: Family<StoreTxnLabels, Histogram>,
     pub admissions: Family<AdmissionLabels, Counter>,
     pub admission_duration: Family<AdmissionLabels, TracedHistogram>,
+    /// 1 while this replica runs the cluster's singleton work.
+    pub leader: Gauge,
     /// The embedded store's file, once the daemon opened one (none on etcd).
     store_file: Arc<std::sync::OnceLock<std::path::PathBuf>>,
 }
@@ -289,6 +292,12 @@ impl Metrics {
             Unit::Seconds,
             admission_duration.clone(),
         );
+        let leader = Gauge::default();
+        registry.register(
+            "leader",
+            "1 while this replica leads: it runs the work one replica does for the whole control plane (corrd's reconciler, heliopassd's tracking, fabmand's path reconciler, attestd's renewals); the embedded store's one process always leads",
+            leader.clone(),
+        );
         registry.register_collector(Box::new(process::ProcessCollector::new()));
         let store_file = Arc::new(std::sync::OnceLock::new());
         registry.register_collector(Box::new(StoreFiles(Arc::clone(&store_file))));
@@ -300,6 +309,7 @@ impl Metrics {
             store_txn_duration,
             admissions,
             admission_duration,
+            leader,
             store_file,
         })
     }

@@ -664,7 +664,7 @@ impl AttestationService {
         self.automatic
             .store(true, std::sync::atomic::Ordering::Release);
         let service = Arc::downgrade(self);
-        tokio::spawn(async move {
+        corridor_store::fencing::spawn(async move {
             loop {
                 let Some(s) = service.upgrade() else { return };
                 s.attest_due(REATTEST_MARGIN).await;

@@ -154,7 +154,7 @@ impl Drop for ReconcilerHandle {
 
 pub fn spawn(service: Arc<CorridorService>, interval: Duration) -> ReconcilerHandle {
     let (stop, mut stopped) = tokio::sync::oneshot::channel();
-    let task = tokio::spawn(async move {
+    let task = corridor_store::fencing::spawn(async move {
         let mut ticker = tokio::time::interval(interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {

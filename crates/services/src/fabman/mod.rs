@@ -1046,7 +1046,7 @@ impl PathService {
     /// Reconciles every [`RECONCILE_PERIOD`] until the service is dropped.
     pub fn spawn_reconciler(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
         let weak = Arc::downgrade(self);
-        tokio::spawn(async move {
+        corridor_store::fencing::spawn(async move {
             loop {
                 let Some(service) = weak.upgrade() else {
                     return;

@@ -91,7 +91,7 @@ impl Drop for TrackingHandle {
 pub fn spawn(service: Arc<HelioService>) -> TrackingHandle {
     let (stop, mut stopped) = watch::channel(false);
     let tick = service.settings().tick;
-    let task = tokio::spawn(async move {
+    let task = corridor_store::fencing::spawn(async move {
         let mut interval = tokio::time::interval(tick);
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {

@@ -1,0 +1,101 @@
+//! The work one replica does for the whole control plane, run while this
+//! replica leads ([`corridor_services::leadership`]) and inside its fence:
+//! corrd's reconciler, heliopassd's ring tracking, fabmand's path
+//! reconciler and attestd's renewals. On the embedded store the one process
+//! always leads, unfenced.
+
+use std::sync::Arc;
+
+use corridor_services::ControlPlane;
+use corridor_services::leadership::Leader;
+use tokio::sync::watch;
+
+use crate::metrics::Metrics;
+
+/// Real time between corridor reconcile passes.
+const CORRIDOR_RECONCILE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// The running singleton tasks.
+struct Singletons {
+    reconciler: corridor_services::corridors::reconcile::ReconcilerHandle,
+    attestation: Option<tokio::task::JoinHandle<()>>,
+    tracking: Option<corridor_services::heliopass::tracking::TrackingHandle>,
+    paths: tokio::task::JoinHandle<()>,
+}
+
+impl Singletons {
+    /// Starts every singleton task; called inside the leader's fence, so
+    /// each task (spawned through `corridor_store::fencing::spawn`) carries it.
+    fn start(plane: &ControlPlane, attest_on_request: bool) -> Self {
+        Self {
+            // corrd's reconciler follows the twin clock.
+            reconciler: plane
+                .corridors
+                .spawn_reconciler(CORRIDOR_RECONCILE_INTERVAL),
+            // attestd attests every twin device now and renews tickets
+            // before they expire; held corridors activate on the
+            // reconciler's next pass.
+            attestation: (!attest_on_request).then(|| plane.attestation.spawn_attestation_loop()),
+            // heliopassd's ring trackers follow the twin clock for every lit lane.
+            tracking: plane.heliopass.spawn_tracking(),
+            // fabmand follows the switches: paths over a missing port
+            // degrade and are programmed again when it is back.
+            paths: plane.paths.spawn_reconciler(),
+        }
+    }
+
+    async fn stop(self) {
+        self.reconciler.stop().await;
+        self.paths.abort();
+        let _ = self.paths.await;
+        if let Some(tracking) = self.tracking {
+            tracking.stop().await;
+        }
+        if let Some(attestation) = self.attestation {
+            attestation.abort();
+            let _ = attestation.await;
+        }
+    }
+}
+
+/// Runs the singleton work for as long as `leadership` says this replica
+/// leads, stopping it the moment it does not; returns, the work stopped,
+/// once `draining` turns true.
+pub(crate) async fn supervise(
+    plane: Arc<ControlPlane>,
+    attest_on_request: bool,
+    mut leadership: watch::Receiver<Option<Leader>>,
+    mut draining: watch::Receiver<bool>,
+    metrics: Arc<Metrics>,
+) {
+    loop {
+        let leader = tokio::select! {
+            leading = leadership.wait_for(Option::is_some) => match leading {
+                Ok(leader) => leader.clone().expect("waited for Some"),
+                // The election ended (the daemon is going away).
+                Err(_) => return,
+            },
+            _ = draining.wait_for(|draining| *draining) => return,
+        };
+        let work = match leader.token.clone() {
+            Some(token) => {
+                corridor_store::fenced(token, async {
+                    Singletons::start(&plane, attest_on_request)
+                })
+                .await
+            }
+            None => Singletons::start(&plane, attest_on_request),
+        };
+        metrics.leader.set(1);
+        let stopping = tokio::select! {
+            _ = leadership.wait_for(|now| now.as_ref() != Some(&leader)) => false,
+            _ = draining.wait_for(|draining| *draining) => true,
+        };
+        work.stop().await;
+        metrics.leader.set(0);
+        if stopping {
+            return;
+        }
+        tracing::warn!("leadership lost: the singleton work stopped");
+    }
+}
