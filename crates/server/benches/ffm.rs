@@ -17,11 +17,20 @@
 //! (baselines first), `FFM_BENCH_ROUNDS` times (default 1), so a
 //! before/after comparison shares one run's machine load;
 //! `FFM_BENCH_ONLY_ALLOC=1` skips (2) and (3).
+//!
+//! `FFM_BENCH_STORE=redb,etcd,etcd3` runs (1) once per store named, in that
+//! order, in one run: `redb` is the embedded store (the default), `etcd` a
+//! throwaway single-member etcd and `etcd3` a throwaway 3-member etcd on
+//! loopback, each started for its run and killed after it. On etcd an
+//! alloc grants its lease with its own consensus write before the
+//! transaction, and a DELETE revokes it with another after; on redb each is
+//! one logged write.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use corridor_services::ffm::memory::{BundleMemory, local_memory_nodes};
+use corridor_store::etcd::testing::{ThrowawayCluster, ThrowawayEtcd};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -116,7 +125,7 @@ async fn wait_ready(addr: SocketAddr) {
     panic!("corridord never became ready");
 }
 
-async fn alloc_delete(binary: &str, label: &str) {
+async fn alloc_delete(binary: &str, label: &str, store_args: &[String]) {
     let seconds: u64 = std::env::var("FFM_BENCH_SECONDS")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -125,7 +134,8 @@ async fn alloc_delete(binary: &str, label: &str) {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(10_000);
-    let server = support::Server::spawn_binary(binary, true, &[]);
+    let args: Vec<&str> = store_args.iter().map(String::as_str).collect();
+    let server = support::Server::spawn_binary(binary, true, &args);
     wait_ready(server.addr).await;
     println!("ffm/alloc+delete [{label}]: {binary}");
     let addr = server.addr;
@@ -352,20 +362,57 @@ fn main() {
         .build()
         .unwrap();
     let this = env!("CARGO_BIN_EXE_corridord");
-    match std::env::var("FFM_BENCH_BASELINE") {
-        Ok(baselines) => {
-            let rounds: usize = std::env::var("FFM_BENCH_ROUNDS")
-                .ok()
-                .and_then(|s| s.parse().ok())
-                .unwrap_or(1);
-            for round in 1..=rounds {
-                for (n, baseline) in baselines.split(',').enumerate() {
-                    let label = format!("baseline {} round {round}", n + 1);
-                    runtime.block_on(alloc_delete(baseline, &label));
+    let stores = std::env::var("FFM_BENCH_STORE").unwrap_or_else(|_| "redb".into());
+    for store in stores.split(',') {
+        runtime.block_on(with_store(store, |args, store_label| async move {
+            match std::env::var("FFM_BENCH_BASELINE") {
+                Ok(baselines) => {
+                    let rounds: usize = std::env::var("FFM_BENCH_ROUNDS")
+                        .ok()
+                        .and_then(|s| s.parse().ok())
+                        .unwrap_or(1);
+                    for round in 1..=rounds {
+                        for (n, baseline) in baselines.split(',').enumerate() {
+                            let label = format!("baseline {} round {round}, {store_label}", n + 1);
+                            alloc_delete(baseline, &label, &args).await;
+                        }
+                        let label = format!("this build round {round}, {store_label}");
+                        alloc_delete(this, &label, &args).await;
+                    }
                 }
-                runtime.block_on(alloc_delete(this, &format!("this build round {round}")));
+                Err(_) => alloc_delete(this, &format!("this build, {store_label}"), &args).await,
             }
+        }));
+    }
+}
+
+/// Runs `run` with corridord's arguments for `store` (and a label), the
+/// etcd it names (if any) alive until `run` is done.
+async fn with_store<F, Fut>(store: &str, run: F)
+where
+    F: FnOnce(Vec<String>, String) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let endpoint_args = |endpoints: Vec<String>| {
+        endpoints
+            .into_iter()
+            .flat_map(|e| ["--etcd-endpoint".to_string(), e])
+            .collect::<Vec<_>>()
+    };
+    match store.trim() {
+        "redb" => run(Vec::new(), "redb".into()).await,
+        "etcd" => {
+            let etcd = ThrowawayEtcd::start().await.expect("etcd starts");
+            let label = format!("etcd 1 member ({})", etcd.version());
+            run(endpoint_args(vec![etcd.endpoint().to_string()]), label).await;
         }
-        Err(_) => runtime.block_on(alloc_delete(this, "this build")),
+        "etcd3" => {
+            let cluster = ThrowawayCluster::start()
+                .await
+                .expect("etcd cluster starts");
+            let label = format!("etcd 3 members ({})", cluster.version());
+            run(endpoint_args(cluster.endpoints()), label).await;
+        }
+        other => panic!("FFM_BENCH_STORE: unknown store {other:?} (redb, etcd or etcd3)"),
     }
 }

@@ -1,6 +1,8 @@
-//! A throwaway single-node etcd for tests and benchmarks: a real `etcd`
-//! process on free loopback ports with its data in a temporary directory,
-//! killed by process id when dropped.
+//! Throwaway etcds for tests and benchmarks: real `etcd` processes on free
+//! loopback ports with their data in a temporary directory, killed by
+//! process id when dropped. [`ThrowawayEtcd`] is one member;
+//! [`ThrowawayCluster`] is three, with the means to kill, restart, pause and
+//! resume members and to find the leader.
 
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -60,18 +62,7 @@ impl ThrowawayEtcd {
     }
 
     async fn launch(tls: Option<(ServerTls, EtcdTls)>) -> Result<ThrowawayEtcd, String> {
-        let binary = find_on_path("etcd").ok_or(
-            "no `etcd` on PATH (scripts/install-etcd.sh installs it; `make test` runs it)",
-        )?;
-        let version = Command::new(&binary)
-            .arg("--version")
-            .output()
-            .map_err(|e| format!("cannot run {}: {e}", binary.display()))?;
-        let version = String::from_utf8_lossy(&version.stdout)
-            .lines()
-            .next()
-            .unwrap_or("unknown version")
-            .to_string();
+        let (binary, version) = etcd_binary()?;
         let dir = tempfile::tempdir().map_err(|e| format!("temp dir: {e}"))?;
         let (client, peer) = (
             free_port().map_err(|e| e.to_string())?,
@@ -169,6 +160,288 @@ impl ThrowawayEtcd {
     }
 
     /// A store connected to this etcd.
+    pub async fn store(&self) -> Result<EtcdStore, crate::StoreError> {
+        EtcdStore::connect(self.options()).await
+    }
+}
+
+/// What `etcd --version` printed first, and where the binary is.
+fn etcd_binary() -> Result<(PathBuf, String), String> {
+    let binary = find_on_path("etcd")
+        .ok_or("no `etcd` on PATH (scripts/install-etcd.sh installs it; `make test` runs it)")?;
+    let version = Command::new(&binary)
+        .arg("--version")
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", binary.display()))?;
+    let version = String::from_utf8_lossy(&version.stdout)
+        .lines()
+        .next()
+        .unwrap_or("unknown version")
+        .to_string();
+    Ok((binary, version))
+}
+
+/// One member of a [`ThrowawayCluster`].
+#[derive(Debug)]
+struct Member {
+    name: String,
+    client_url: String,
+    peer_url: String,
+    data_dir: PathBuf,
+    log: PathBuf,
+    /// `None` while the member is killed.
+    child: Option<Child>,
+}
+
+/// A throwaway 3-member etcd cluster (static bootstrap with
+/// `--initial-cluster`) on free loopback ports. Drop it to kill every
+/// member and remove the data.
+#[derive(Debug)]
+pub struct ThrowawayCluster {
+    binary: PathBuf,
+    version: String,
+    initial_cluster: String,
+    token: String,
+    members: Vec<Member>,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for ThrowawayCluster {
+    fn drop(&mut self) {
+        for member in &mut self.members {
+            if let Some(mut child) = member.child.take() {
+                // A stopped process still dies of SIGKILL; SIGCONT first
+                // anyway so nothing lingers half-alive if the kill is lost.
+                let _ = signal(child.id(), "CONT");
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+    }
+}
+
+/// Sends a signal with `kill(1)`, so this harness needs no libc binding.
+fn signal(pid: u32, name: &str) -> Result<(), String> {
+    let status = Command::new("kill")
+        .arg(format!("-{name}"))
+        .arg(pid.to_string())
+        .status()
+        .map_err(|e| format!("cannot run kill: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("kill -{name} {pid} failed: {status}"))
+    }
+}
+
+impl ThrowawayCluster {
+    /// Number of members.
+    pub const SIZE: usize = 3;
+
+    /// Starts three members and waits (up to 30 s) until each answers and
+    /// the cluster has a leader.
+    pub async fn start() -> Result<ThrowawayCluster, String> {
+        let (binary, version) = etcd_binary()?;
+        let dir = tempfile::tempdir().map_err(|e| format!("temp dir: {e}"))?;
+        let mut members = Vec::new();
+        for i in 0..Self::SIZE {
+            let name = format!("m{i}");
+            let client = free_port().map_err(|e| e.to_string())?;
+            let peer = free_port().map_err(|e| e.to_string())?;
+            members.push(Member {
+                client_url: format!("http://127.0.0.1:{client}"),
+                peer_url: format!("http://127.0.0.1:{peer}"),
+                data_dir: dir.path().join(format!("{name}.data")),
+                log: dir.path().join(format!("{name}.log")),
+                name,
+                child: None,
+            });
+        }
+        let initial_cluster = members
+            .iter()
+            .map(|m| format!("{}={}", m.name, m.peer_url))
+            .collect::<Vec<_>>()
+            .join(",");
+        let token = format!(
+            "throwaway-{}",
+            dir.path().file_name().unwrap_or_default().to_string_lossy()
+        );
+        let mut cluster = ThrowawayCluster {
+            binary,
+            version,
+            initial_cluster,
+            token,
+            members,
+            _dir: dir,
+        };
+        for i in 0..Self::SIZE {
+            cluster.spawn(i)?;
+        }
+        let give_up = Instant::now() + Duration::from_secs(30);
+        for i in 0..Self::SIZE {
+            cluster.wait_for_member(i, give_up).await?;
+        }
+        cluster.leader().await?;
+        Ok(cluster)
+    }
+
+    fn spawn(&mut self, i: usize) -> Result<(), String> {
+        let member = &mut self.members[i];
+        let log_file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&member.log)
+            .map_err(|e| e.to_string())?;
+        let child = Command::new(&self.binary)
+            .args(["--name", &member.name, "--data-dir"])
+            .arg(&member.data_dir)
+            .args(["--listen-client-urls", &member.client_url])
+            .args(["--advertise-client-urls", &member.client_url])
+            .args(["--listen-peer-urls", &member.peer_url])
+            .args(["--initial-advertise-peer-urls", &member.peer_url])
+            .args(["--initial-cluster", &self.initial_cluster])
+            .args(["--initial-cluster-token", &self.token])
+            // Ignored once the data dir holds the membership (a restart).
+            .args(["--initial-cluster-state", "new"])
+            .stdin(Stdio::null())
+            .stdout(log_file.try_clone().map_err(|e| e.to_string())?)
+            .stderr(log_file)
+            .spawn()
+            .map_err(|e| format!("cannot start etcd {}: {e}", member.name))?;
+        member.child = Some(child);
+        Ok(())
+    }
+
+    /// Waits until member `i` answers a status request.
+    async fn wait_for_member(&mut self, i: usize, give_up: Instant) -> Result<(), String> {
+        let mut last_error = String::from("no answer yet");
+        while Instant::now() < give_up {
+            let member = &mut self.members[i];
+            if let Some(Ok(Some(status))) = member.child.as_mut().map(Child::try_wait) {
+                let log = std::fs::read_to_string(&member.log).unwrap_or_default();
+                let tail: Vec<_> = log.lines().rev().take(5).collect();
+                return Err(format!(
+                    "etcd {} exited with {status}: {}",
+                    member.name,
+                    tail.join(" | ")
+                ));
+            }
+            match self.status(i).await {
+                Ok(status) if status.leader() != 0 => return Ok(()),
+                Ok(_) => last_error = "no leader yet".into(),
+                Err(e) => last_error = e,
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Err(format!(
+            "etcd {} not serving in time: {last_error}",
+            self.members[i].name
+        ))
+    }
+
+    /// Member `i`'s answer to etcd's maintenance status request.
+    async fn status(&self, i: usize) -> Result<etcd_client::StatusResponse, String> {
+        let options = etcd_client::ConnectOptions::new()
+            .with_connect_timeout(Duration::from_secs(1))
+            .with_timeout(Duration::from_secs(1));
+        let mut client =
+            etcd_client::Client::connect([self.members[i].client_url.as_str()], Some(options))
+                .await
+                .map_err(|e| format!("connect to {}: {e}", self.members[i].name))?;
+        client
+            .status()
+            .await
+            .map_err(|e| format!("status of {}: {e}", self.members[i].name))
+    }
+
+    /// The index of the leader, as the first running member that knows one
+    /// reports it (retried for up to 10 s, e.g. during an election).
+    pub async fn leader(&self) -> Result<usize, String> {
+        let give_up = Instant::now() + Duration::from_secs(10);
+        let mut last_error = String::from("no member answered");
+        while Instant::now() < give_up {
+            let mut ids = Vec::new();
+            let mut leader = 0;
+            for i in 0..self.members.len() {
+                if self.members[i].child.is_none() {
+                    continue;
+                }
+                match self.status(i).await {
+                    Ok(status) => {
+                        let id = status.header().map_or(0, |h| h.member_id());
+                        ids.push((i, id));
+                        if status.leader() != 0 {
+                            leader = status.leader();
+                        }
+                    }
+                    Err(e) => last_error = e,
+                }
+            }
+            if let Some(&(i, _)) = ids.iter().find(|(_, id)| leader != 0 && *id == leader) {
+                return Ok(i);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Err(format!("no leader within 10 s: {last_error}"))
+    }
+
+    /// The client URLs, in member order.
+    pub fn endpoints(&self) -> Vec<String> {
+        self.members.iter().map(|m| m.client_url.clone()).collect()
+    }
+
+    /// Member `i`'s client URL.
+    pub fn endpoint(&self, i: usize) -> &str {
+        &self.members[i].client_url
+    }
+
+    /// What `etcd --version` printed first.
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+
+    /// Member `i`'s process id, `None` while it is killed.
+    pub fn pid(&self, i: usize) -> Option<u32> {
+        self.members[i].child.as_ref().map(Child::id)
+    }
+
+    /// SIGKILLs member `i` (by its pid) and reaps it; its data stays.
+    pub fn kill(&mut self, i: usize) {
+        if let Some(mut child) = self.members[i].child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Restarts killed member `i` on its data dir and waits (up to 30 s)
+    /// until it answers with a leader.
+    pub async fn restart(&mut self, i: usize) -> Result<(), String> {
+        if self.members[i].child.is_some() {
+            return Err(format!("etcd {} is running", self.members[i].name));
+        }
+        self.spawn(i)?;
+        self.wait_for_member(i, Instant::now() + Duration::from_secs(30))
+            .await
+    }
+
+    /// SIGSTOPs member `i`: its sockets stay open but nothing answers.
+    pub fn pause(&self, i: usize) -> Result<(), String> {
+        let pid = self.pid(i).ok_or("member is killed")?;
+        signal(pid, "STOP")
+    }
+
+    /// SIGCONTs member `i`.
+    pub fn resume(&self, i: usize) -> Result<(), String> {
+        let pid = self.pid(i).ok_or("member is killed")?;
+        signal(pid, "CONT")
+    }
+
+    /// How to connect to all members, in member order.
+    pub fn options(&self) -> EtcdOptions {
+        EtcdOptions::new(self.endpoints())
+    }
+
+    /// A store on all members.
     pub async fn store(&self) -> Result<EtcdStore, crate::StoreError> {
         EtcdStore::connect(self.options()).await
     }
