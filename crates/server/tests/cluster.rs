@@ -1,0 +1,243 @@
+//! Three corridord replicas on a three-member etcd, under clients granting
+//! and releasing corridors through every replica, while the etcd leader is
+//! killed and then the corridord leader stops: no optical port lane is ever
+//! held by two corridors (checked by replaying the store's history of
+//! corridor objects), no acknowledged grant or release is lost, and another
+//! replica leads within 10 s.
+//!
+//! The replicas are daemons in this test process (each with its own
+//! services, twin and listener), so "stops" is a drain, not a `kill -9`;
+//! the etcd members are real processes and are killed by pid.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::server::{Options, Server};
+use corridor_model::corridor::{Corridor, CorridorRequest};
+use corridor_server::config::StoreBackend;
+use corridor_store::etcd::testing::ThrowawayCluster;
+use corridor_store::{EventKind, StateStore};
+use futures::StreamExt;
+use tokio::sync::Mutex;
+
+mod common;
+
+const CLIENTS: usize = 12;
+const RUN: Duration = Duration::from_secs(16);
+/// Every request is answered (or refused) within this.
+const REQUEST_BOUND: Duration = Duration::from_secs(30);
+
+fn request() -> CorridorRequest {
+    serde_json::from_str(
+        r#"{"corridor_type": "SiCorridor", "lanes": 2, "lambda_nm": [1550, 1551],
+            "min_gbps": 100, "latency_budget_ns": 250, "reach_mm": 75,
+            "mode": "waveguide", "qos": {"pfc": true, "priority": "gold"},
+            "attestation_required": false}"#,
+    )
+    .unwrap()
+}
+
+/// `corridor_leader` of a replica's `/metrics`.
+async fn leads(replica: &Server) -> bool {
+    let Ok(response) = replica.admin().get(replica.url("/metrics")).send().await else {
+        return false;
+    };
+    let text = response.text().await.unwrap_or_default();
+    text.lines()
+        .find_map(|line| line.strip_prefix("corridor_leader "))
+        .is_some_and(|value| value.trim() == "1")
+}
+
+/// Every (port, module lane) a corridor holds.
+fn port_lanes(corridor: &Corridor) -> Vec<(String, u8)> {
+    corridor
+        .assignment
+        .iter()
+        .flat_map(|a| {
+            a.ports
+                .iter()
+                .flat_map(move |port| a.module_lanes.iter().map(move |lane| (port.clone(), *lane)))
+        })
+        .collect()
+}
+
+#[derive(Debug, Default)]
+struct Acknowledged {
+    /// Created (201) and not acknowledged as released.
+    held: BTreeSet<String>,
+    /// Released (the DELETE answered 2xx).
+    released: BTreeSet<String>,
+    grants: usize,
+    refusals: usize,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn replicas_grant_without_overlap_while_etcd_and_corridord_leaders_fail() {
+    let mut etcd = ThrowawayCluster::start().await.unwrap();
+    let on_etcd = || {
+        Options::default().insecure_dev().store(StoreBackend::Etcd {
+            endpoints: etcd.endpoints(),
+            tls: None,
+        })
+    };
+    let mut replicas = Vec::new();
+    for _ in 0..3 {
+        replicas.push(Some(on_etcd().start().await));
+    }
+    let bases: Vec<String> = replicas
+        .iter()
+        .map(|r| r.as_ref().unwrap().base().to_owned())
+        .collect();
+
+    let acknowledged = Arc::new(Mutex::new(Acknowledged::default()));
+    let started = Instant::now();
+    let mut clients = Vec::new();
+    for client_index in 0..CLIENTS {
+        // Each client starts at its own replica and fails over to the others.
+        let first = client_index % bases.len();
+        let addresses: Vec<&str> = (0..bases.len())
+            .map(|i| bases[(first + i) % bases.len()].as_str())
+            .collect();
+        let client = corridor_client::Client::new(&addresses.join(",")).unwrap();
+        let acknowledged = Arc::clone(&acknowledged);
+        clients.push(tokio::spawn(async move {
+            while started.elapsed() < RUN {
+                let created =
+                    tokio::time::timeout(REQUEST_BOUND, client.create_corridor(&request()))
+                        .await
+                        .expect("a grant is answered in time");
+                let corridor = match created {
+                    Ok(corridor) => corridor,
+                    Err(_) => {
+                        // Refused or unknown (the store was failing over):
+                        // not acknowledged, so nothing is promised.
+                        acknowledged.lock().await.refusals += 1;
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                {
+                    let mut ack = acknowledged.lock().await;
+                    ack.grants += 1;
+                    ack.held.insert(corridor.id.clone());
+                }
+                let deleted =
+                    tokio::time::timeout(REQUEST_BOUND, client.delete_corridor(&corridor.id))
+                        .await
+                        .expect("a release is answered in time");
+                if deleted.is_ok() {
+                    let mut ack = acknowledged.lock().await;
+                    ack.held.remove(&corridor.id);
+                    ack.released.insert(corridor.id);
+                }
+            }
+        }));
+    }
+
+    // The etcd leader dies a quarter into the run.
+    tokio::time::sleep(RUN / 4).await;
+    let etcd_leader = etcd.leader().await.unwrap();
+    etcd.kill(etcd_leader);
+
+    // Half-way, the corridord leader stops; another must lead within 10 s.
+    tokio::time::sleep(RUN / 4).await;
+    let mut leader = None;
+    for (i, replica) in replicas.iter().enumerate() {
+        if leads(replica.as_ref().unwrap()).await {
+            assert!(leader.is_none(), "two replicas lead");
+            leader = Some(i);
+        }
+    }
+    let leader = leader.expect("a replica leads");
+    let stopped = Instant::now();
+    replicas[leader].take().unwrap().stop().await;
+    loop {
+        let mut leading = 0;
+        for replica in replicas.iter().flatten() {
+            leading += usize::from(leads(replica).await);
+        }
+        assert!(leading <= 1, "two replicas lead");
+        if leading == 1 {
+            break;
+        }
+        assert!(
+            stopped.elapsed() < Duration::from_secs(10),
+            "no replica took over within 10 s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    for client in clients {
+        client.await.unwrap();
+    }
+    let acknowledged = acknowledged.lock().await;
+    assert!(
+        acknowledged.grants > 0,
+        "no grant succeeded: {acknowledged:?}"
+    );
+
+    // Replay every version of every corridor object in revision order: at
+    // no revision do two live corridors share a port lane.
+    let store = etcd.store().await.unwrap();
+    let prefix = "/registry/corridors/";
+    let end = store.current_revision().await.unwrap();
+    let mut history = store.watch(prefix, 1).await.unwrap();
+    let mut live: BTreeMap<String, Vec<(String, u8)>> = BTreeMap::new();
+    let mut holders: BTreeMap<(String, u8), String> = BTreeMap::new();
+    let mut seen = BTreeSet::new();
+    while let Some(event) = tokio::time::timeout(Duration::from_secs(10), history.next())
+        .await
+        .unwrap()
+    {
+        let event = event.unwrap();
+        let id = event.kv.key[prefix.len()..].to_owned();
+        if let Some(previous) = live.remove(&id) {
+            for lane in previous {
+                holders.remove(&lane);
+            }
+        }
+        if event.kind == EventKind::Put {
+            let corridor: Corridor = serde_json::from_slice(&event.kv.value).unwrap();
+            let lanes = port_lanes(&corridor);
+            for lane in &lanes {
+                if let Some(other) = holders.insert(lane.clone(), id.clone()) {
+                    panic!(
+                        "at revision {} {lane:?} is held by {other} and {id}",
+                        event.kv.mod_revision
+                    );
+                }
+            }
+            live.insert(id.clone(), lanes);
+            seen.insert(id);
+        }
+        if event.kv.mod_revision >= end {
+            break;
+        }
+    }
+
+    // Nothing acknowledged is lost: every corridor a client holds is in the
+    // store, and none it released is.
+    let now: BTreeSet<String> = live.keys().cloned().collect();
+    for id in &acknowledged.held {
+        assert!(now.contains(id), "acknowledged grant {id} is gone");
+    }
+    for id in &acknowledged.released {
+        assert!(
+            seen.contains(id),
+            "acknowledged grant {id} never reached the store"
+        );
+        assert!(!now.contains(id), "released corridor {id} is still there");
+    }
+    eprintln!(
+        "{} grants, {} refusals or unknown outcomes, {} corridors held at the end",
+        acknowledged.grants,
+        acknowledged.refusals,
+        now.len()
+    );
+    drop(acknowledged);
+
+    for replica in replicas.into_iter().flatten() {
+        replica.stop().await;
+    }
+}
