@@ -15,15 +15,23 @@
 //!   to `MPOL_INTERLEAVE` when the kernel refuses it.
 //! * Migration to one node is `move_pages(2)` over the resident pages that are elsewhere, in
 //!   chunks ([`move_chunk_pages`]), each chunk's count reported as it completes (the
-//!   operation's progress). A bundle's pages are usually mapped by its users too, and the
-//!   kernel moves a page mapped by several processes only with `MPOL_MF_MOVE_ALL`, which needs
-//!   `CAP_SYS_NICE`; without it the call falls back to `MPOL_MF_MOVE` and says how many shared
-//!   pages stayed. Migration to several nodes is `mbind` with the same flags (the kernel
-//!   spreads the pages by the interleave). Pages off the target are found with `move_pages` in
-//!   query mode (`nodes = NULL`), so every count is the kernel's, not an estimate. Residency
+//!   operation's progress). A page is moved through the address space of a process that maps
+//!   it (`move_pages(pid, …)`, at the address that process's `/proc/<pid>/maps` gives the
+//!   bundle's offset), for the processes the caller names as holders; only pages none of
+//!   them maps are mapped into this process and moved from here. Mapping every page here too
+//!   made the kernel unmap and remap each page in two processes (and a 2 MiB page its user
+//!   maps with one PMD took 512 PTEs here). The kernel moves a page mapped by several
+//!   processes only with `MPOL_MF_MOVE_ALL`, which needs `CAP_SYS_NICE`; without it the call
+//!   falls back to `MPOL_MF_MOVE` and says how many shared pages stayed. Migration to several
+//!   nodes is `mbind` with the same flags (the kernel spreads the pages by the interleave).
+//!   Pages off the target are found with `move_pages` in query mode (`nodes = NULL`), or,
+//!   when the holders' `/proc/<pid>/numa_maps` show none of their pages on the target, not
+//!   asked at all: their chunks go to `move_pages` whole and its status array says which
+//!   pages moved. Every count is the kernel's, not an estimate. Residency
 //!   is `mincore(2)`. Scans go 1 GiB at a time, so a 256 GiB bundle costs no more scan memory
 //!   than a small one.
 
+use std::collections::BTreeMap;
 use std::ffi::c_void;
 use std::fmt::Debug;
 use std::os::fd::{BorrowedFd, OwnedFd};
@@ -131,6 +139,9 @@ pub struct MigrationProgress {
     pub moved_pages: u64,
     /// Pages that stayed off the target (busy, or shared without `CAP_SYS_NICE`).
     pub left_pages: u64,
+    /// Of the examined pages, those examined (and moved if elsewhere) in a holder's address
+    /// space rather than through the daemon's own mapping.
+    pub holder_pages: u64,
 }
 
 /// What a [`MemoryBackend::migrate`] did.
@@ -248,11 +259,18 @@ pub trait MemoryBackend: Send + Sync + Debug {
     ///
     /// # Errors
     /// The step that failed (map, mbind, the residency scans, move_pages).
+    ///
+    /// `holders` are processes known to map the fd (the hand-off socket's peers): a page one
+    /// of them maps is moved through that process's address space (its `/proc/<pid>/maps`
+    /// says where), so the kernel unmaps it from the users' mappings only; pages no holder
+    /// maps are moved through a mapping of the daemon's own. A holder that is gone, or whose
+    /// memory this process may not inspect (`PTRACE_MODE_READ_REALCREDS`), is passed over.
     fn migrate(
         &self,
         fd: BorrowedFd<'_>,
         bytes: u64,
         nodes: &[u32],
+        holders: &[i32],
         progress: &mut dyn FnMut(MigrationProgress),
     ) -> Result<Migration, BackendError>;
 }
@@ -301,7 +319,7 @@ impl MemoryBackend for LinuxMemoryBackend {
             });
         }
         if move_resident {
-            let migration = self.migrate(fd, bytes, nodes, &mut |_| {})?;
+            let migration = self.migrate(fd, bytes, nodes, &[], &mut |_| {})?;
             return Ok(Binding {
                 mode: migration.mode,
                 moved_pages: migration.progress.moved_pages,
@@ -320,6 +338,7 @@ impl MemoryBackend for LinuxMemoryBackend {
         fd: BorrowedFd<'_>,
         bytes: u64,
         nodes: &[u32],
+        holders: &[i32],
         progress: &mut dyn FnMut(MigrationProgress),
     ) -> Result<Migration, BackendError> {
         let mut done = MigrationProgress::default();
@@ -340,17 +359,49 @@ impl MemoryBackend for LinuxMemoryBackend {
         if let [target] = nodes {
             // The policy first, so pages faulted in during the move land on the target.
             let mode = mapping.set_policy(nodes, 0)?;
-            let mut moved_shared = mapping.move_resident_to(*target, &mut done, progress)?;
+            // Where the holders map the bundle, read once: a holder that maps or unmaps it
+            // during the move only changes which address space a page moves through.
+            let mut holders = holder_mappings(fd, holders);
+            // Whether no page the holders map is on the target yet (the usual case: the
+            // bundle sits on its old nodes), from their numa_maps after the policy is set,
+            // so a page first touched from here on lands on the target and counts as moved.
+            let none_on_target = !holders.is_empty()
+                && holder_pages_by_node(&holders)
+                    .is_some_and(|by_node| by_node.get(target).is_none_or(|&n| n == 0));
+            let mut moved_shared = mapping.move_resident_to(
+                *target,
+                &mut holders,
+                none_on_target,
+                &mut done,
+                progress,
+            )?;
             // A page can come back after its chunk moved: a NUMA-balancing hinting fault that
             // read the old policy before the mbind migrates it to the old node afterwards
             // (seen on 6.1 under a concurrent writer: 4 of 8,192 pages). One more sweep moves
-            // such pages again; what it leaves is what stays left.
-            if mapping.off_target_pages(nodes)? > 0 {
+            // such pages again; what it leaves is what stays left. When every page went
+            // through holders, their numa_maps say whether any is off the target (a mapping
+            // counted twice only makes the sweep run); else every page is asked.
+            let all_through_holders = done.holder_pages == done.examined_pages;
+            let off_target = match holder_pages_by_node(&holders) {
+                Some(by_node) if all_through_holders => by_node
+                    .iter()
+                    .filter(|&(n, _)| n != target)
+                    .map(|(_, &p)| p)
+                    .sum(),
+                _ => mapping.off_target_pages(nodes, &mut holders)?,
+            };
+            if off_target > 0 {
                 let mut sweep = MigrationProgress {
                     resident_pages: done.resident_pages,
                     ..MigrationProgress::default()
                 };
-                moved_shared &= mapping.move_resident_to(*target, &mut sweep, &mut |_| {})?;
+                moved_shared &= mapping.move_resident_to(
+                    *target,
+                    &mut holders,
+                    false,
+                    &mut sweep,
+                    &mut |_| {},
+                )?;
                 done.moved_pages += sweep.moved_pages;
                 done.left_pages = sweep.left_pages;
                 progress(done);
@@ -362,8 +413,10 @@ impl MemoryBackend for LinuxMemoryBackend {
             });
         }
         // Several nodes: the kernel's interleave decides where each page goes, so mbind
-        // moves them; counted before and after.
-        let before = mapping.off_target_pages(nodes)?;
+        // moves them; counted before and after. mbind moves only pages mapped in the calling
+        // process, so these counts go through the daemon's own mapping (no holders), which
+        // maps every resident page as it counts.
+        let before = mapping.off_target_pages(nodes, &mut [])?;
         let (mode, moved_shared) = match mapping.set_policy(nodes, MPOL_MF_MOVE | MPOL_MF_MOVE_ALL)
         {
             Ok(mode) => (mode, true),
@@ -372,7 +425,7 @@ impl MemoryBackend for LinuxMemoryBackend {
             }
             Err(e) => return Err(e),
         };
-        let after = mapping.off_target_pages(nodes)?;
+        let after = mapping.off_target_pages(nodes, &mut [])?;
         done.examined_pages = done.resident_pages;
         done.moved_pages = before.saturating_sub(after);
         done.left_pages = after;
@@ -546,7 +599,7 @@ impl Mapping {
         let mut misplaced = 0u64;
         self.for_each_resident_run(&mut |first, count| {
             let addrs = self.page_addrs(first, count);
-            for (i, node) in query_nodes(&addrs)?.into_iter().enumerate() {
+            for (i, node) in query_nodes(0, &addrs)?.into_iter().enumerate() {
                 let offset = (first + i) as u64 * PAGE;
                 // The layout is sorted by offset: the range holding the page is the last
                 // one starting at or before it.
@@ -645,144 +698,470 @@ impl Mapping {
             .collect()
     }
 
-    /// Resident pages that are on none of `targets`, via `move_pages` in query mode.
-    fn off_target_pages(&self, targets: &[u32]) -> Result<u64, BackendError> {
+    /// Resident pages that are on none of `targets`, via `move_pages` in query mode, each asked
+    /// in the address space of the first of `holders` that maps it, else in this one.
+    fn off_target_pages(
+        &self,
+        targets: &[u32],
+        holders: &mut [HolderMapping],
+    ) -> Result<u64, BackendError> {
         let mut off_target = 0u64;
-        self.for_each_resident_run(&mut |first, count| {
-            let addrs = self.page_addrs(first, count);
-            off_target += query_nodes(&addrs)?
+        self.for_each_resident_chunk(holders, WINDOW_PAGES, &mut |pid, addrs| {
+            let nodes = query_nodes(pid, addrs)?;
+            off_target += nodes
                 .iter()
                 .filter(|&&n| n >= 0 && !targets.contains(&n.unsigned_abs()))
                 .count() as u64;
-            Ok(())
+            Ok(absent(&nodes))
         })?;
         Ok(off_target)
     }
 
-    /// Moves every resident page not on `target` there, [`move_chunk_pages`] at a time,
-    /// updating `done` and calling `progress` after each chunk. Whether pages mapped by other
-    /// processes could be moved (false: the kernel refused `MPOL_MF_MOVE_ALL`).
+    /// Calls `each(pid, addrs)` with every resident page of the bundle, up to `chunk_pages` at
+    /// a time, addressed in the first of `holders` that maps it (`pid` its process) and, for
+    /// pages no holder maps, in this mapping (`pid` 0; mapped here first with
+    /// `MADV_POPULATE_READ`, since `move_pages` only sees pages mapped in the address space it
+    /// is given). `each` answers which of the pages are not mapped there (the kernel's
+    /// `-ENOENT` or `-EFAULT`): those go on to the next holder, then here. A holder whose
+    /// process is gone or may not be inspected (`each` failed `ESRCH` or `EPERM`) is marked
+    /// unusable and its pages go on too.
+    fn for_each_resident_chunk(
+        &self,
+        holders: &mut [HolderMapping],
+        chunk_pages: usize,
+        each: &mut ChunkVisitor<'_>,
+    ) -> Result<(), BackendError> {
+        for (first, count) in self.windows() {
+            let residency = self.residency(first, count)?;
+            let mut pending: Vec<usize> = (0..count)
+                .filter(|&i| residency[i] & 1 == 1)
+                .map(|i| first + i)
+                .collect();
+            for holder in holders.iter_mut() {
+                if pending.is_empty() {
+                    break;
+                }
+                if !holder.usable {
+                    continue;
+                }
+                let (inside, mut elsewhere): (Vec<usize>, Vec<usize>) = pending
+                    .iter()
+                    .partition(|&&p| holder.page_addr(p as u64).is_some());
+                for chunk in inside.chunks(chunk_pages) {
+                    if !holder.usable {
+                        elsewhere.extend_from_slice(chunk);
+                        continue;
+                    }
+                    let addrs: Vec<*mut c_void> = chunk
+                        .iter()
+                        .filter_map(|&p| holder.page_addr(p as u64))
+                        .collect();
+                    match each(holder.pid, &addrs) {
+                        Ok(not_there) => elsewhere.extend(
+                            chunk
+                                .iter()
+                                .zip(not_there)
+                                .filter(|&(_, not_there)| not_there)
+                                .map(|(&page, _)| page),
+                        ),
+                        // ESRCH: the process is gone; EPERM: this process may not inspect it
+                        // (another uid, or it made itself non-dumpable).
+                        Err(e)
+                            if matches!(
+                                e.source.raw_os_error(),
+                                Some(libc::ESRCH | libc::EPERM)
+                            ) =>
+                        {
+                            holder.usable = false;
+                            elsewhere.extend_from_slice(chunk);
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
+                elsewhere.sort_unstable();
+                pending = elsewhere;
+            }
+            self.populate_pages(&pending)?;
+            for chunk in pending.chunks(chunk_pages) {
+                let addrs: Vec<*mut c_void> = chunk.iter().map(|&p| self.page_addr(p)).collect();
+                each(0, &addrs)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Maps `pages` (sorted page indexes, resident) into this mapping with
+    /// `MADV_POPULATE_READ`, run by run: they are in the page cache already, so nothing is
+    /// allocated.
+    fn populate_pages(&self, pages: &[usize]) -> Result<(), BackendError> {
+        let mut i = 0;
+        while i < pages.len() {
+            let start = i;
+            while i + 1 < pages.len() && pages[i + 1] == pages[i] + 1 {
+                i += 1;
+            }
+            i += 1;
+            let off = pages[start] * PAGE as usize;
+            let len = ((i - start) * PAGE as usize).min(self.len - off);
+            // SAFETY: [off, off+len) lies inside our mapping (page indexes come from mincore
+            // over it); populate-read only maps pages already in the page cache.
+            let rc = unsafe {
+                libc::madvise(
+                    self.ptr.as_ptr().cast::<u8>().add(off).cast(),
+                    len,
+                    libc::MADV_POPULATE_READ,
+                )
+            };
+            if rc != 0 {
+                return Err(BackendError::last_os("madvise(MADV_POPULATE_READ)"));
+            }
+        }
+        Ok(())
+    }
+
+    /// The address of page `page` in this mapping.
+    fn page_addr(&self, page: usize) -> *mut c_void {
+        // SAFETY: callers pass page indexes inside the mapping.
+        unsafe { self.ptr.as_ptr().cast::<u8>().add(page * PAGE as usize) }.cast()
+    }
+
+    /// Moves every resident page not on `target` there, [`move_chunk_pages`] at a time and
+    /// through a holder's address space where one maps it, updating `done` and calling
+    /// `progress` after each chunk. Whether pages mapped by other processes could be moved
+    /// (false: the kernel refused `MPOL_MF_MOVE_ALL`).
+    ///
+    /// With `none_on_target` (the holders' `numa_maps` showed no page of theirs on the
+    /// target), a holder's chunk goes to `move_pages` as it is, as a bare caller would give
+    /// it, and every page the kernel reports on the target afterwards is one it moved. Else
+    /// (and always through this process's own mapping) each chunk is first asked where its
+    /// pages are, and only those elsewhere are moved: asking costs one more page-table walk
+    /// per page, which under emulation was a fifth of a migration.
     fn move_resident_to(
         &self,
         target: u32,
+        holders: &mut [HolderMapping],
+        none_on_target: bool,
         done: &mut MigrationProgress,
         progress: &mut dyn FnMut(MigrationProgress),
     ) -> Result<bool, BackendError> {
         let mut flags = MPOL_MF_MOVE_ALL;
         let chunk_pages = move_chunk_pages(done.resident_pages);
-        self.for_each_resident_run(&mut |first, count| {
-            for chunk in (first..first + count).step_by(chunk_pages) {
-                let n = chunk_pages.min(first + count - chunk);
-                let addrs = self.page_addrs(chunk, n);
+        self.for_each_resident_chunk(holders, chunk_pages, &mut |pid, addrs| {
+            let not_there = if pid != 0 && none_on_target {
+                let status = move_present_to(pid, addrs, target, &mut flags)?;
+                let not_there = absent(&status);
+                let present = not_there.iter().filter(|&&a| !a).count() as u64;
+                let placed = status
+                    .iter()
+                    .filter(|&&n| n >= 0 && n.unsigned_abs() == target)
+                    .count() as u64;
+                done.moved_pages += placed;
+                done.left_pages += present - placed;
+                done.examined_pages += present;
+                done.holder_pages += present;
+                not_there
+            } else {
+                let nodes = query_nodes(pid, addrs)?;
                 // Only pages elsewhere go to move_pages, so every page it reports on the
                 // target afterwards is one it moved.
-                let off: Vec<*mut c_void> = query_nodes(&addrs)?
+                let off: Vec<*mut c_void> = nodes
                     .iter()
-                    .zip(&addrs)
+                    .zip(addrs)
                     .filter(|&(&node, _)| node >= 0 && node.unsigned_abs() != target)
                     .map(|(_, &addr)| addr)
                     .collect();
                 if !off.is_empty() {
-                    let (moved, left) = self.move_pages_to(&off, target, &mut flags)?;
+                    let (moved, left) = move_pages_to(pid, &off, target, &mut flags)?;
                     done.moved_pages += moved;
                     done.left_pages += left;
                 }
-                done.examined_pages += n as u64;
-                progress(*done);
-            }
-            Ok(())
+                let not_there = absent(&nodes);
+                // Through this mapping every resident page is examined (populated here
+                // first); through a holder only those it maps.
+                let examined = if pid == 0 {
+                    addrs.len() as u64
+                } else {
+                    not_there.iter().filter(|&&a| !a).count() as u64
+                };
+                done.examined_pages += examined;
+                if pid != 0 {
+                    done.holder_pages += examined;
+                }
+                not_there
+            };
+            progress(*done);
+            Ok(not_there)
         })?;
         Ok(flags == MPOL_MF_MOVE_ALL)
     }
 }
 
-impl Mapping {
-    /// Moves the pages at `addrs` (all off `target`) there, passing again over those a pass
-    /// left behind (a page being written or locked can fail to move for a moment); the pages
-    /// it moved and those still elsewhere, as the kernel reports them afterwards. `flags`
-    /// drops to `MPOL_MF_MOVE` for good when the kernel refuses `MPOL_MF_MOVE_ALL`.
-    fn move_pages_to(
-        &self,
-        addrs: &[*mut c_void],
-        target: u32,
-        flags: &mut u32,
-    ) -> Result<(u64, u64), BackendError> {
-        let mut off = addrs.to_vec();
-        for _ in 0..MOVE_PASSES {
-            let status = match move_pages(&off, target, *flags) {
-                Err(e)
-                    if e.source.raw_os_error() == Some(libc::EPERM) && *flags != MPOL_MF_MOVE =>
-                {
-                    *flags = MPOL_MF_MOVE;
-                    move_pages(&off, target, *flags)?
-                }
-                other => other?,
-            };
-            // When some pages fail, the kernel (6.1 at least) returns their count and leaves
-            // the status array unwritten: then where the pages are is asked again.
-            let status = match status {
-                Some(status) => status,
-                None => query_nodes(&off)?,
-            };
-            off = status
-                .iter()
-                .zip(&off)
-                .filter(|&(&node, _)| node < 0 || node.unsigned_abs() != target)
-                .map(|(_, &addr)| addr)
-                .collect();
-            if off.is_empty() {
-                break;
+/// What [`Mapping::for_each_resident_chunk`] calls with a chunk's process (0: this one) and
+/// page addresses there; it answers which pages are not mapped there.
+type ChunkVisitor<'a> = dyn FnMut(i32, &[*mut c_void]) -> Result<Vec<bool>, BackendError> + 'a;
+
+/// Which of a `move_pages` status array's pages are not mapped in the address space asked
+/// (`-ENOENT`: no page there; `-EFAULT`: no mapping).
+fn absent(status: &[i32]) -> Vec<bool> {
+    status
+        .iter()
+        .map(|&n| n == -libc::ENOENT || n == -libc::EFAULT)
+        .collect()
+}
+
+/// Per node, the pages of `holders`' mappings of the bundle that their processes map, from
+/// `/proc/<pid>/numa_maps` (one line per mapping, `N<node>=<pages>`; the kernel counts a
+/// 2 MiB page mapped whole at once, where `move_pages` in query mode walks its 512 base
+/// pages one by one). `None` when a usable holder's file cannot be read or lacks a mapping.
+fn holder_pages_by_node(holders: &[HolderMapping]) -> Option<BTreeMap<u32, u64>> {
+    let mut by_node = BTreeMap::new();
+    let mut pids: Vec<i32> = holders.iter().filter(|h| h.usable).map(|h| h.pid).collect();
+    pids.sort_unstable();
+    pids.dedup();
+    for pid in pids {
+        let text = std::fs::read_to_string(format!("/proc/{pid}/numa_maps")).ok()?;
+        for holder in holders.iter().filter(|h| h.usable && h.pid == pid) {
+            let line = text.lines().find(|l| {
+                l.split_ascii_whitespace()
+                    .next()
+                    .and_then(|a| u64::from_str_radix(a, 16).ok())
+                    == Some(holder.start)
+            })?;
+            for (node, pages) in numa_maps_nodes(line) {
+                *by_node.entry(node).or_insert(0) += pages;
             }
         }
-        let left = off.len() as u64;
-        Ok((addrs.len() as u64 - left, left))
+    }
+    Some(by_node)
+}
+
+/// The `N<node>=<pages>` fields of one `numa_maps` line.
+fn numa_maps_nodes(line: &str) -> impl Iterator<Item = (u32, u64)> + '_ {
+    line.split_ascii_whitespace().filter_map(|field| {
+        let (node, pages) = field.strip_prefix('N')?.split_once('=')?;
+        Some((node.parse().ok()?, pages.parse().ok()?))
+    })
+}
+
+/// Where one process maps (part of) a bundle: one line of its `/proc/<pid>/maps`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct HolderMapping {
+    pid: i32,
+    /// The mapping's first and end addresses in that process.
+    start: u64,
+    end: u64,
+    /// The bundle offset mapped at `start`.
+    offset: u64,
+    /// False once the process was found gone or closed to this one.
+    usable: bool,
+}
+
+impl HolderMapping {
+    /// The address, in the holder's process, of the bundle's page `page`, if it maps it.
+    fn page_addr(&self, page: u64) -> Option<*mut c_void> {
+        let at = (page * PAGE).checked_sub(self.offset)?;
+        (at < self.end - self.start).then(|| (self.start + at) as usize as *mut c_void)
     }
 }
 
-/// The node of each page at `addrs` in this process (`move_pages` with `nodes = NULL`, which
-/// moves nothing); a negative entry is an errno (`-ENOENT`: not present).
-fn query_nodes(addrs: &[*mut c_void]) -> Result<Vec<i32>, BackendError> {
-    let (rc, status) = sys_move_pages(addrs, None, 0);
+/// One line of `/proc/<pid>/maps`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct MapsLine {
+    start: u64,
+    end: u64,
+    /// The file offset mapped at `start`.
+    offset: u64,
+    /// The file's device (major, minor) and inode.
+    device: (u32, u32),
+    inode: u64,
+}
+
+/// One line of `/proc/<pid>/maps` (`start-end perms offset major:minor inode path`).
+fn parse_maps_line(line: &str) -> Option<MapsLine> {
+    let mut fields = line.split_ascii_whitespace();
+    let (start, end) = fields.next()?.split_once('-')?;
+    let _perms = fields.next()?;
+    let offset = fields.next()?;
+    let (major, minor) = fields.next()?.split_once(':')?;
+    let inode = fields.next()?;
+    Some(MapsLine {
+        start: u64::from_str_radix(start, 16).ok()?,
+        end: u64::from_str_radix(end, 16).ok()?,
+        offset: u64::from_str_radix(offset, 16).ok()?,
+        device: (
+            u32::from_str_radix(major, 16).ok()?,
+            u32::from_str_radix(minor, 16).ok()?,
+        ),
+        inode: inode.parse().ok()?,
+    })
+}
+
+/// The mappings of the file behind `fd` in each of `pids`, found by its device and inode in
+/// `/proc/<pid>/maps`. A process that is gone, or whose maps this process may not read
+/// (`PTRACE_MODE_READ_FSCREDS`), contributes nothing: its pages are moved through the daemon's
+/// own mapping instead.
+fn holder_mappings(fd: BorrowedFd<'_>, pids: &[i32]) -> Vec<HolderMapping> {
+    let Ok(stat) = rustix::fs::fstat(fd) else {
+        return Vec::new();
+    };
+    let device = (
+        rustix::fs::major(stat.st_dev),
+        rustix::fs::minor(stat.st_dev),
+    );
+    let mut seen = pids.to_vec();
+    seen.sort_unstable();
+    seen.dedup();
+    let mut found = Vec::new();
+    for pid in seen {
+        let Ok(maps) = std::fs::read_to_string(format!("/proc/{pid}/maps")) else {
+            continue;
+        };
+        found.extend(maps.lines().filter_map(parse_maps_line).filter_map(|m| {
+            (m.device == device && m.inode == stat.st_ino).then_some(HolderMapping {
+                pid,
+                start: m.start,
+                end: m.end,
+                offset: m.offset,
+                usable: true,
+            })
+        }));
+    }
+    found
+}
+
+/// Moves the pages at `addrs` in process `pid` (0: this one; all off `target`) there,
+/// passing again over those a pass left behind (a page being written or locked can fail to
+/// move for a moment); the pages it moved and those still elsewhere, as the kernel reports
+/// them afterwards. `flags` drops to `MPOL_MF_MOVE` for good when the kernel refuses
+/// `MPOL_MF_MOVE_ALL`.
+fn move_pages_to(
+    pid: i32,
+    addrs: &[*mut c_void],
+    target: u32,
+    flags: &mut u32,
+) -> Result<(u64, u64), BackendError> {
+    let mut off = addrs.to_vec();
+    for _ in 0..MOVE_PASSES {
+        let status = match move_pages(pid, &off, target, *flags) {
+            Err(e) if e.source.raw_os_error() == Some(libc::EPERM) && *flags != MPOL_MF_MOVE => {
+                *flags = MPOL_MF_MOVE;
+                move_pages(pid, &off, target, *flags)?
+            }
+            other => other?,
+        };
+        // When some pages fail, the kernel (6.1 at least) returns their count and leaves
+        // the status array unwritten: then where the pages are is asked again.
+        let status = match status {
+            Some(status) => status,
+            None => query_nodes(pid, &off)?,
+        };
+        off = status
+            .iter()
+            .zip(&off)
+            .filter(|&(&node, _)| node < 0 || node.unsigned_abs() != target)
+            .map(|(_, &addr)| addr)
+            .collect();
+        if off.is_empty() {
+            break;
+        }
+    }
+    let left = off.len() as u64;
+    Ok((addrs.len() as u64 - left, left))
+}
+
+/// Moves the pages at `addrs` in process `pid` to `target` without asking where they are
+/// first, as a bare caller would, passing again over pages that did not move (up to
+/// [`MOVE_PASSES`] in all); each page's status afterwards: its node, or a negative errno
+/// (`-ENOENT`/`-EFAULT`: not mapped there, passed over at once). `flags` as for
+/// [`move_pages_to`].
+fn move_present_to(
+    pid: i32,
+    addrs: &[*mut c_void],
+    target: u32,
+    flags: &mut u32,
+) -> Result<Vec<i32>, BackendError> {
+    let mut status = vec![-libc::ENOENT; addrs.len()];
+    let mut todo: Vec<usize> = (0..addrs.len()).collect();
+    for _ in 0..MOVE_PASSES {
+        let these: Vec<*mut c_void> = todo.iter().map(|&i| addrs[i]).collect();
+        let now = match move_pages(pid, &these, target, *flags) {
+            Err(e) if e.source.raw_os_error() == Some(libc::EPERM) && *flags != MPOL_MF_MOVE => {
+                *flags = MPOL_MF_MOVE;
+                move_pages(pid, &these, target, *flags)?
+            }
+            other => other?,
+        };
+        let now = match now {
+            Some(now) => now,
+            None => query_nodes(pid, &these)?,
+        };
+        for (&i, &node) in todo.iter().zip(&now) {
+            status[i] = node;
+        }
+        todo.retain(|&i| {
+            let node = status[i];
+            !(node >= 0 && node.unsigned_abs() == target)
+                && node != -libc::ENOENT
+                && node != -libc::EFAULT
+        });
+        if todo.is_empty() {
+            break;
+        }
+    }
+    Ok(status)
+}
+
+/// The node of each page at `addrs` in process `pid` (0: this one) (`move_pages` with
+/// `nodes = NULL`, which moves nothing); a negative entry is an errno (`-ENOENT`: not
+/// present).
+fn query_nodes(pid: i32, addrs: &[*mut c_void]) -> Result<Vec<i32>, BackendError> {
+    let (rc, status) = sys_move_pages(pid, addrs, None, 0);
     if rc < 0 {
         return Err(BackendError::last_os("move_pages (query)"));
     }
     Ok(status)
 }
 
-/// Moves the pages at `addrs` (mapped in this process) to `target` with `flags`: each page's
-/// node (or a negative errno) when the kernel moved every page it could, `None` when it
-/// reports pages not moved, for it then leaves the status array unwritten (ask
+/// Moves the pages at `addrs` (mapped in process `pid`, 0 for this one) to `target` with
+/// `flags`: each page's node (or a negative errno) when the kernel moved every page it could,
+/// `None` when it reports pages not moved, for it then leaves the status array unwritten (ask
 /// [`query_nodes`]).
 fn move_pages(
+    pid: i32,
     addrs: &[*mut c_void],
     target: u32,
     flags: u32,
 ) -> Result<Option<Vec<i32>>, BackendError> {
     let nodes = vec![target as i32; addrs.len()];
     // A positive return is the number of pages not migrated.
-    match sys_move_pages(addrs, Some(&nodes), flags) {
+    match sys_move_pages(pid, addrs, Some(&nodes), flags) {
         (0, status) => Ok(Some(status)),
         (1.., _) => Ok(None),
         _ => Err(BackendError::last_os("move_pages")),
     }
 }
 
-/// `move_pages(2)` on this process: `nodes` (one per address) moves, `None` only asks where
-/// each page is. The raw return and the status array.
+/// `move_pages(2)` on process `pid` (0: this one): `nodes` (one per address) moves, `None`
+/// only asks where each page is. The raw return and the status array. The addresses are the
+/// other process's; the kernel checks that this one may inspect it
+/// (`PTRACE_MODE_READ_REALCREDS`: the same uid, or `CAP_SYS_PTRACE`) and fails `EPERM`
+/// otherwise, `ESRCH` when it is gone.
 fn sys_move_pages(
+    pid: i32,
     addrs: &[*mut c_void],
     nodes: Option<&[i32]>,
     flags: u32,
 ) -> (libc::c_long, Vec<i32>) {
     debug_assert!(nodes.is_none_or(|n| n.len() == addrs.len()));
     let mut status = vec![0i32; addrs.len()];
-    // SAFETY: pid 0 = this process; addrs, status (and nodes, when given) have `addrs.len()`
-    // elements each and outlive the call; the kernel reads the addresses' pages and writes
-    // only `status`, never other Rust memory.
+    // SAFETY: addrs, status (and nodes, when given) have `addrs.len()` elements each and
+    // outlive the call; the kernel only reads the address values (they name pages of process
+    // `pid` and are never dereferenced here) and writes only `status`, never other Rust
+    // memory.
     let rc = unsafe {
         libc::syscall(
             libc::SYS_move_pages,
-            0 as libc::c_long,
+            libc::c_long::from(pid),
             addrs.len() as libc::c_ulong,
             addrs.as_ptr(),
             nodes.map_or(std::ptr::null(), <[i32]>::as_ptr),
@@ -837,6 +1216,98 @@ mod tests {
         // Moving to the node the pages are on moves nothing.
         let again = linux.bind(fd.as_fd(), 1 << 30, &nodes[..1], true).unwrap();
         assert_eq!(again.moved_pages, 0);
+    }
+
+    #[test]
+    fn a_maps_line_names_range_offset_device_and_inode() {
+        let line = "7f3a1c000000-7f3a1c400000 rw-s 00200000 00:01 4242                       \
+                    /memfd:corridor-ffm-b1 (deleted)";
+        assert_eq!(
+            parse_maps_line(line),
+            Some(MapsLine {
+                start: 0x7f3a_1c00_0000,
+                end: 0x7f3a_1c40_0000,
+                offset: 0x20_0000,
+                device: (0, 1),
+                inode: 4242
+            })
+        );
+        assert_eq!(
+            parse_maps_line("7f00-7f10 r--p 00000000 fd:1a 9 /usr/lib/x.so").map(|m| m.device),
+            Some((0xfd, 0x1a))
+        );
+        assert_eq!(parse_maps_line("garbage"), None);
+        let numa = "7f3a1c000000 bind:1 file=/memfd:corridor-ffm-b1\\040(deleted) dirty=16384 \
+                    mapmax=2 N0=512 N1=15872 kernelpagesize_kB=4";
+        assert_eq!(
+            numa_maps_nodes(numa).collect::<Vec<_>>(),
+            vec![(0, 512), (1, 15872)]
+        );
+        let holder = HolderMapping {
+            pid: 1,
+            start: 0x10_0000,
+            end: 0x10_2000,
+            offset: 2 * PAGE,
+            usable: true,
+        };
+        assert_eq!(holder.page_addr(1), None, "before the mapped part");
+        assert_eq!(holder.page_addr(2), Some(0x10_0000 as *mut c_void));
+        assert_eq!(holder.page_addr(3), Some(0x10_1000 as *mut c_void));
+        assert_eq!(holder.page_addr(4), None, "after it");
+    }
+
+    /// A holder that maps the second half of a bundle: its pages are examined in its address
+    /// space, the first half (resident, mapped by no holder) through the daemon's own mapping,
+    /// and a holder that is gone is passed over; every resident page is examined once.
+    #[test]
+    fn pages_a_holder_maps_are_examined_there_and_the_rest_through_our_own_mapping() {
+        let linux = LinuxMemoryBackend;
+        let bytes = 64 * PAGE;
+        let fd = linux.sealed_memfd("hal-holder", bytes).unwrap();
+        let mut f = std::fs::File::from(fd.try_clone().unwrap());
+        f.write_all(&vec![7u8; bytes as usize]).unwrap();
+        // This process plays the holder: the second half mapped at an offset.
+        let half = (bytes / 2) as usize;
+        // SAFETY: a fresh shared mapping of the memfd's second half, unmapped below.
+        let ptr = unsafe {
+            rustix::mm::mmap(
+                std::ptr::null_mut(),
+                half,
+                ProtFlags::READ,
+                MapFlags::SHARED,
+                &fd,
+                bytes / 2,
+            )
+        }
+        .unwrap();
+        // SAFETY: the range is the mapping just created; populating maps resident pages.
+        unsafe { libc::madvise(ptr, half, libc::MADV_POPULATE_READ) };
+        let me = std::process::id() as i32;
+        let found = holder_mappings(fd.as_fd(), &[me, me]);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!((found[0].start, found[0].offset), (ptr as u64, bytes / 2));
+        // A pid no process has (above pid_max): gone, passed over.
+        let nodes = local_nodes();
+        let node = {
+            let mapping = Mapping::new(fd.as_fd(), bytes).unwrap();
+            let addr = mapping.page_addr(0);
+            mapping.populate_pages(&[0]).unwrap();
+            query_nodes(0, &[addr]).unwrap()[0].unsigned_abs()
+        };
+        let mut reports = Vec::new();
+        let migration = linux
+            .migrate(fd.as_fd(), bytes, &[node], &[i32::MAX, me], &mut |p| {
+                reports.push(p);
+            })
+            .unwrap();
+        let done = migration.progress;
+        assert_eq!(done.resident_pages, 64);
+        assert_eq!(done.examined_pages, 64, "{reports:?}");
+        assert_eq!(done.holder_pages, 32, "the holder's half: {reports:?}");
+        assert_eq!((done.moved_pages, done.left_pages), (0, 0));
+        assert!(nodes.contains(&node));
+        // SAFETY: unmaps the mapping created above, once.
+        unsafe { rustix::mm::munmap(ptr, half) }.unwrap();
     }
 
     #[test]

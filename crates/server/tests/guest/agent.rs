@@ -464,6 +464,16 @@ async fn checks(scenario: Scenario) {
             }
         }
     }
+    // The pages this process maps moved through its own address space (it
+    // is the hand-off's peer), not through a second mapping of corridord's.
+    let holder_pages = finished.result.as_ref().unwrap()["holder_pages"]
+        .as_u64()
+        .unwrap();
+    assert!(
+        holder_pages > 0,
+        "no page moved through the holder's address space: {:?}",
+        finished.result
+    );
     let lost = t2_map
         .as_slice()
         .chunks(PAGE)

@@ -58,7 +58,16 @@ fn bare_move(ptr: *const u8, len: usize, node: i32) -> Duration {
 /// operation's success, and the kernel part it measured itself. The
 /// operation is followed on a watch, not polled, so the measuring side
 /// takes no CPU from the emulated machine while the pages move.
-async fn memqosd_move(client: &Client, id: &str, class: LatencyClass) -> (Duration, f64) {
+///
+/// `via_holder` says which path the move must have taken: through the
+/// hand-off peer's address space (every page examined there) or through
+/// corridord's own mapping (none), so each figure is the path it names.
+async fn memqosd_move(
+    client: &Client,
+    id: &str,
+    class: LatencyClass,
+    via_holder: bool,
+) -> (Duration, f64) {
     let mut events = client
         .watch::<Operation>("/v1/operations", None)
         .await
@@ -73,9 +82,14 @@ async fn memqosd_move(client: &Client, id: &str, class: LatencyClass) -> (Durati
         match now.state {
             OperationState::Succeeded => {
                 let wall = started.elapsed();
-                let kernel = now.result.as_ref().unwrap()["measured_seconds"]
-                    .as_f64()
-                    .unwrap();
+                let result = now.result.as_ref().unwrap();
+                let kernel = result["measured_seconds"].as_f64().unwrap();
+                let holder_pages = result["holder_pages"].as_u64().unwrap();
+                assert_eq!(
+                    holder_pages > 0,
+                    via_holder,
+                    "the migration took the other path: {result}"
+                );
                 return (wall, kernel);
             }
             OperationState::Failed => panic!("migration failed: {now:?}"),
@@ -220,6 +234,40 @@ async fn populate(client: &Client) {
     }
 }
 
+/// A bundle of `class` mapped the other way a process of corridord's user
+/// can reach it: by opening its `fds` path (`/proc/<corridord>/fd/<n>`)
+/// rather than through the hand-off socket, so corridord does not know the
+/// process maps it and migrates its pages through a mapping of its own (what
+/// every migration did before it moved pages through the holders' address
+/// spaces). One word written per page, as `place` does; the mapping and its
+/// fd, for `unmap` and `close`.
+async fn place_unannounced(
+    client: &Client,
+    class: LatencyClass,
+    bytes: u64,
+) -> (String, *mut libc::c_void, libc::c_int) {
+    let handle = client
+        .ffm_alloc(&super::agent::request(bytes, class))
+        .await
+        .unwrap();
+    let path = std::ffi::CString::new(handle.bundle.fds[0].as_str()).unwrap();
+    // SAFETY: opens a path given as a C string; the fd is closed by the caller.
+    let fd = unsafe { libc::open(path.as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) };
+    assert!(
+        fd >= 0,
+        "open {:?}: {}",
+        handle.bundle.fds,
+        std::io::Error::last_os_error()
+    );
+    let len = bytes as usize;
+    let (ptr, _) = map(Some(fd), len, false);
+    for i in 0..len / PAGE {
+        // SAFETY: page i lies inside the live mapping of `len` bytes.
+        unsafe { ptr.cast::<u8>().add(i * PAGE).cast::<u64>().write(i as u64) };
+    }
+    (handle.bundle.id, ptr, fd)
+}
+
 pub fn run() {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -232,56 +280,93 @@ pub fn run() {
         wait_ready(&mut daemon, &client).await;
         let (bundle, map) = place(&client, LatencyClass::T2, BYTES).await;
         let (ptr, len) = (map.as_slice().as_ptr(), map.len());
+        // The same bundle again, its holder unknown to corridord: the
+        // migration path of pages no hand-off peer maps.
+        let (own_id, own_ptr, own_fd) =
+            place_unannounced(&client, LatencyClass::T2, BYTES).await;
         let mb = BYTES as f64 / 1e6;
-        let (mut bare_s, mut kernel_s, mut wall_s) = (Vec::new(), Vec::new(), Vec::new());
+        let mut times: std::collections::BTreeMap<&str, Vec<f64>> = Default::default();
         for round in 0..ROUNDS {
-            // Pages on node 1. Bare: to node 0 and back; memqosd: the same.
+            // Pages on node 1. Bare: to node 0 and back; memqosd: the same,
+            // through the holder's address space and through its own mapping.
             let bare_there = bare_move(ptr, len, 0);
             let bare_back = bare_move(ptr, len, 1);
             let (wall_there, kernel_there) =
-                memqosd_move(&client, &bundle.id, LatencyClass::T1).await;
+                memqosd_move(&client, &bundle.id, LatencyClass::T1, true).await;
             let (wall_back, kernel_back) =
-                memqosd_move(&client, &bundle.id, LatencyClass::T2).await;
-            for (direction, bare, wall, kernel) in [
-                ("node1->node0", bare_there, wall_there, kernel_there),
-                ("node0->node1", bare_back, wall_back, kernel_back),
+                memqosd_move(&client, &bundle.id, LatencyClass::T2, true).await;
+            let (own_wall_there, own_kernel_there) =
+                memqosd_move(&client, &own_id, LatencyClass::T1, false).await;
+            let (own_wall_back, own_kernel_back) =
+                memqosd_move(&client, &own_id, LatencyClass::T2, false).await;
+            for (direction, bare, wall, kernel, own_wall, own_kernel) in [
+                (
+                    "node1->node0",
+                    bare_there,
+                    wall_there,
+                    kernel_there,
+                    own_wall_there,
+                    own_kernel_there,
+                ),
+                (
+                    "node0->node1",
+                    bare_back,
+                    wall_back,
+                    kernel_back,
+                    own_wall_back,
+                    own_kernel_back,
+                ),
             ] {
                 let bare = bare.as_secs_f64();
-                bare_s.push(bare);
-                kernel_s.push(kernel);
-                wall_s.push(wall.as_secs_f64());
+                let (wall, own_wall) = (wall.as_secs_f64(), own_wall.as_secs_f64());
+                for (name, value) in [
+                    ("bare", bare),
+                    ("holder kernel", kernel),
+                    ("holder wall", wall),
+                    ("own kernel", own_kernel),
+                    ("own wall", own_wall),
+                ] {
+                    times.entry(name).or_default().push(value);
+                }
                 line(format!(
-                    "round {round} {direction} {mb:.0} MB: bare move_pages {:.1} MB/s ({:.3} s); \
-                     memqosd migration {:.1} MB/s in the kernel ({kernel:.3} s, {:.2}x bare), \
-                     {:.1} MB/s PATCH to done ({:.3} s, {:.2}x bare)",
+                    "round {round} {direction} {mb:.0} MB: bare move_pages {:.1} MB/s ({bare:.3} s); \
+                     memqosd through the holder {kernel:.3} s in the kernel ({:.2}x bare), \
+                     {wall:.3} s PATCH to done ({:.2}x); \
+                     memqosd through its own mapping {own_kernel:.3} s in the kernel ({:.2}x), \
+                     {own_wall:.3} s PATCH to done ({:.2}x)",
                     mb / bare,
-                    bare,
-                    mb / kernel,
                     bare / kernel,
-                    mb / wall.as_secs_f64(),
-                    wall.as_secs_f64(),
-                    bare / wall.as_secs_f64(),
+                    bare / wall,
+                    bare / own_kernel,
+                    bare / own_wall,
                 ));
             }
         }
-        let median = |v: &mut Vec<f64>| {
+        let median = |name: &str| {
+            let mut v = times[name].clone();
             v.sort_by(f64::total_cmp);
             v[v.len() / 2]
         };
-        let (bare, kernel, wall) = (
-            median(&mut bare_s),
-            median(&mut kernel_s),
-            median(&mut wall_s),
-        );
+        let bare = median("bare");
+        let figure = |name: &str| {
+            let m = median(name);
+            format!("{m:.3} s ({:.2}x bare's throughput)", bare / m)
+        };
         line(format!(
             "migration {mb:.0} MB, medians of {} moves each: bare move_pages {bare:.3} s; \
-             memqosd {kernel:.3} s in the kernel ({:.2}x bare's throughput), \
-             {wall:.3} s PATCH to done ({:.2}x)",
-            bare_s.len(),
-            bare / kernel,
-            bare / wall,
+             memqosd through the holder's address space {} in the kernel, {} PATCH to done; \
+             through its own mapping {} in the kernel, {} PATCH to done",
+            times["bare"].len(),
+            figure("holder kernel"),
+            figure("holder wall"),
+            figure("own kernel"),
+            figure("own wall"),
         ));
         drop(map);
+        unmap(own_ptr, len);
+        // SAFETY: closes the fd `place_unannounced` opened, once.
+        unsafe { libc::close(own_fd) };
+        client.ffm_delete(&own_id).await.unwrap();
         populate(&client).await;
         line("done");
     });

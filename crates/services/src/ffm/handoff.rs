@@ -9,7 +9,9 @@
 //! of the socket's `0600` mode) plus the bundle's token, which memqosd gives
 //! only to callers allowed to see the bundle (its domain or a cluster
 //! principal). Unknown bundle, other domain and wrong token get the same
-//! answer.
+//! answer. The peer's pid is kept on the bundle's memory while the
+//! connection lasts: a migration moves the pages that process maps through
+//! its own address space.
 //!
 //! A `shareable` bundle may be handed to any number of connections. A
 //! non-shareable one to one connection at a time: the hold lasts until the
@@ -27,6 +29,7 @@ use std::sync::{Arc, Weak};
 use corridor_hal::memory::fd_passing::{own_uid, peer_credentials, send_with_fd};
 use serde::{Deserialize, Serialize};
 
+use super::memory::BundleMemory;
 use super::tokens::same_token;
 use super::{FfmService, lock};
 
@@ -47,10 +50,30 @@ pub enum HandoffError {
 pub struct Hold {
     service: Weak<FfmService>,
     id: String,
+    /// The bundle's memory and the peer's pid, once [`Hold::peer`] named it.
+    memory: Weak<BundleMemory>,
+    pid: Option<i32>,
+}
+
+impl Hold {
+    /// Names the process at the other end (its `SO_PEERCRED` pid): while the
+    /// hold lasts, a migration moves the pages that process maps through its
+    /// own address space rather than through a mapping of corridord's.
+    pub fn peer(&mut self, pid: i32) {
+        if let Some(memory) = self.memory.upgrade() {
+            if let Some(old) = self.pid.replace(pid) {
+                memory.remove_holder(old);
+            }
+            memory.add_holder(pid);
+        }
+    }
 }
 
 impl Drop for Hold {
     fn drop(&mut self) {
+        if let (Some(memory), Some(pid)) = (self.memory.upgrade(), self.pid) {
+            memory.remove_holder(pid);
+        }
         if let Some(service) = self.service.upgrade()
             && let Some(l) = lock(&service.live).get_mut(&self.id)
         {
@@ -88,6 +111,8 @@ impl FfmService {
             Hold {
                 service: Arc::downgrade(self),
                 id: id.to_owned(),
+                memory: Arc::downgrade(&l.memory),
+                pid: None,
             },
         ))
     }
@@ -205,19 +230,21 @@ fn handle(mut stream: UnixStream, service: &Arc<FfmService>) -> std::io::Result<
             );
         }
     };
-    let (fd, hold) = match service.handoff(&request.id, &request.security_domain, &request.token) {
-        Ok(x) => x,
-        Err(e) => {
-            return reply(
-                &mut stream,
-                &HandoffReply {
-                    ok: false,
-                    bytes: None,
-                    error: Some(e.to_string()),
-                },
-            );
-        }
-    };
+    let (fd, mut hold) =
+        match service.handoff(&request.id, &request.security_domain, &request.token) {
+            Ok(x) => x,
+            Err(e) => {
+                return reply(
+                    &mut stream,
+                    &HandoffReply {
+                        ok: false,
+                        bytes: None,
+                        error: Some(e.to_string()),
+                    },
+                );
+            }
+        };
+    hold.peer(cred.pid);
     let fd = std::fs::File::from(fd);
     let bytes = fd.metadata().map(|m| m.len()).unwrap_or(0);
     tracing::info!(bundle = %request.id, pid = cred.pid, uid = cred.uid, "ffm fd handed over");

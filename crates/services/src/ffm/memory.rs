@@ -21,6 +21,7 @@
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use corridor_hal::memory::{
     BackendError, EXTENT, LinuxMemoryBackend, MemoryBackend, MigrationProgress, NumaMode,
@@ -71,6 +72,10 @@ pub struct PolicyOutcome {
     /// Whatever a reader must know: fallbacks, twin nodes that are not on
     /// this host, single-node hosts.
     pub notes: Vec<String>,
+    /// Resident pages a migration examined (and moved, if elsewhere) in a
+    /// hand-off peer's address space rather than through corridord's own
+    /// mapping; 0 when nothing migrated.
+    pub holder_pages: u64,
 }
 
 /// NUMA nodes of this host that have memory (`/sys/devices/system/node/has_memory`,
@@ -109,6 +114,10 @@ pub struct BundleMemory {
     bytes: u64,
     /// `Some` for persistent bundles: the file holding the data.
     file: Option<PathBuf>,
+    /// Processes the hand-off socket gave the fd to and whose connection is
+    /// still open (one entry per connection): a migration moves the pages
+    /// they map through their own address spaces.
+    holders: Mutex<Vec<i32>>,
 }
 
 impl BundleMemory {
@@ -122,6 +131,7 @@ impl BundleMemory {
             fd,
             bytes,
             file: None,
+            holders: Mutex::default(),
         })
     }
 
@@ -155,6 +165,7 @@ impl BundleMemory {
             fd: file.into(),
             bytes,
             file: Some(path),
+            holders: Mutex::default(),
         })
     }
 
@@ -164,6 +175,32 @@ impl BundleMemory {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
             other => other,
         }
+    }
+
+    /// Records that process `pid` received the fd (the hand-off peer).
+    pub fn add_holder(&self, pid: i32) {
+        self.holders
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(pid);
+    }
+
+    /// Forgets one hand-off to `pid` (its connection closed).
+    pub fn remove_holder(&self, pid: i32) {
+        let mut holders = self
+            .holders
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(i) = holders.iter().position(|&p| p == pid) {
+            holders.swap_remove(i);
+        }
+    }
+
+    fn holder_pids(&self) -> Vec<i32> {
+        self.holders
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     pub fn fd(&self) -> BorrowedFd<'_> {
@@ -233,6 +270,7 @@ impl BundleMemory {
                          NUMA numbers name no node of this machine, so nothing is bound and the \
                          memory follows this machine's default policy"
                     )],
+                    holder_pages: 0,
                 },
                 0,
             )),
@@ -262,6 +300,7 @@ impl BundleMemory {
                 examined_pages: resident,
                 moved_pages: binding.moved_pages,
                 left_pages: 0,
+                holder_pages: 0,
             });
         }
         let mut notes = vec![format!(
@@ -284,6 +323,7 @@ impl BundleMemory {
                 nodes,
                 mode: binding.mode.as_str(),
                 notes,
+                holder_pages: 0,
             },
             binding.moved_pages,
         ))
@@ -335,20 +375,27 @@ impl BundleMemory {
                     nodes,
                     mode: "MPOL_BIND",
                     notes,
+                    holder_pages: 0,
                 },
                 0,
             ));
         }
-        let (mode, moved) = match migration {
+        let (mode, moved, holder_pages) = match migration {
             None => {
                 let binding = backend()
                     .bind(self.fd.as_fd(), self.bytes, &nodes, false)
                     .map_err(sys(&self.id))?;
-                (binding.mode, 0)
+                (binding.mode, 0, 0)
             }
             Some(progress) => {
                 let done = backend()
-                    .migrate(self.fd.as_fd(), self.bytes, &nodes, progress)
+                    .migrate(
+                        self.fd.as_fd(),
+                        self.bytes,
+                        &nodes,
+                        &self.holder_pids(),
+                        progress,
+                    )
                     .map_err(sys(&self.id))?;
                 let left = done.progress.left_pages;
                 if left > 0 && !done.moved_shared {
@@ -363,7 +410,11 @@ impl BundleMemory {
                          (busy or pinned); they follow the policy when next faulted"
                     ));
                 }
-                (done.mode, done.progress.moved_pages)
+                (
+                    done.mode,
+                    done.progress.moved_pages,
+                    done.progress.holder_pages,
+                )
             }
         };
         if mode == NumaMode::Interleave {
@@ -378,6 +429,7 @@ impl BundleMemory {
                 nodes,
                 mode: mode.as_str(),
                 notes,
+                holder_pages,
             },
             moved,
         ))

@@ -181,6 +181,9 @@ impl FfmService {
                         "measured_seconds": elapsed,
                         "policy": outcome.mode,
                         "notes": outcome.notes,
+                        // Pages examined in their users' address spaces:
+                        // the rest went through corridord's own mapping.
+                        "holder_pages": outcome.holder_pages,
                     });
                     // The twin's modelled duration only where the placement
                     // is the twin's: on this machine's nodes the kernel moved
