@@ -71,6 +71,7 @@ bench: deps
 	$(CARGO) bench -p corridor-planner --bench memory_admission
 	$(CARGO) bench -p corridor-server --bench corridor_grants
 	$(CARGO) bench -p corridor-server --bench ffm
+	$(CARGO) bench -p corridor-server --bench failover
 	$(CARGO) bench -p corridor-server --bench guest_memory
 	$(CARGO) bench -p corridor-attest --bench spdm_attestation
 	$(CARGO) bench -p corridor-attest --bench tickets

@@ -111,6 +111,14 @@ impl Server {
     }
 }
 
+impl Server {
+    /// Kills the child at once (SIGKILL), as a crash would, and reaps it.
+    pub fn kill_now(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         // SAFETY: kill(2) on our own child's pid; the child has not been
