@@ -285,9 +285,12 @@ async fn a_store_keeps_serving_while_a_member_is_paused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_watch_moved_off_a_failed_member_reports_compaction() {
     let cluster = ThrowawayCluster::start().await.unwrap();
+    // The watch sits on a follower: pausing the raft leader would leave the
+    // others electing (answering "no leader") while this test writes.
+    let paused = (cluster.leader().await.unwrap() + 1) % 3;
     let store = step(
         "connect",
-        EtcdStore::connect(options_with_first(&cluster, 0)),
+        EtcdStore::connect(options_with_first(&cluster, paused)),
     )
     .await;
     let mut watch = step("watch", store.watch("/w/", 0)).await;
@@ -296,15 +299,15 @@ async fn a_watch_moved_off_a_failed_member_reports_compaction() {
     // Pause the watch's member, then write and compact through the others
     // before the watch notices (its HTTP/2 ping goes unanswered for
     // seconds), so the history it resumes from is gone.
-    cluster.pause(0).unwrap();
-    let mut others = options_with_first(&cluster, 1);
-    others.endpoints.retain(|e| e != cluster.endpoint(0));
+    cluster.pause(paused).unwrap();
+    let mut others = options_with_first(&cluster, (paused + 1) % 3);
+    others.endpoints.retain(|e| e != cluster.endpoint(paused));
     let writer = step("connect", EtcdStore::connect(others)).await;
     step("put", writer.put("/w/2", b"2".to_vec(), None)).await;
     let last = step("put", writer.put("/w/3", b"3".to_vec(), None)).await;
     step("compact", writer.compact(last)).await;
     let ended = timeout(BOUND, watch.next()).await.expect("bounded");
-    cluster.resume(0).unwrap();
+    cluster.resume(paused).unwrap();
     match ended {
         Some(Err(StoreError::Compacted {
             requested,
