@@ -669,20 +669,7 @@ impl Mapping {
                 while i < residency.len() && residency[i] & 1 == 1 {
                     i += 1;
                 }
-                let off = (first + start) * PAGE as usize;
-                let len = ((i - start) * PAGE as usize).min(self.len - off);
-                // SAFETY: [off, off+len) lies inside our mapping (page indexes come from
-                // mincore over it); populate-read only maps pages already in the page cache.
-                let rc = unsafe {
-                    libc::madvise(
-                        self.ptr.as_ptr().cast::<u8>().add(off).cast(),
-                        len,
-                        libc::MADV_POPULATE_READ,
-                    )
-                };
-                if rc != 0 {
-                    return Err(BackendError::last_os("madvise(MADV_POPULATE_READ)"));
-                }
+                self.populate_read_run(first + start, i - start)?;
                 each(first + start, i - start)?;
             }
         }
@@ -801,20 +788,27 @@ impl Mapping {
                 i += 1;
             }
             i += 1;
-            let off = pages[start] * PAGE as usize;
-            let len = ((i - start) * PAGE as usize).min(self.len - off);
-            // SAFETY: [off, off+len) lies inside our mapping (page indexes come from mincore
-            // over it); populate-read only maps pages already in the page cache.
-            let rc = unsafe {
-                libc::madvise(
-                    self.ptr.as_ptr().cast::<u8>().add(off).cast(),
-                    len,
-                    libc::MADV_POPULATE_READ,
-                )
-            };
-            if rc != 0 {
-                return Err(BackendError::last_os("madvise(MADV_POPULATE_READ)"));
-            }
+            self.populate_read_run(pages[start], i - start)?;
+        }
+        Ok(())
+    }
+
+    /// Maps `count` pages from page `first` that are already in the page cache
+    /// (`MADV_POPULATE_READ`), so `move_pages` from this mapping sees them.
+    fn populate_read_run(&self, first: usize, count: usize) -> Result<(), BackendError> {
+        let off = first * PAGE as usize;
+        let len = (count * PAGE as usize).min(self.len - off);
+        // SAFETY: [off, off+len) lies inside our mapping (page indexes come from mincore
+        // over it); populate-read only maps pages already in the page cache.
+        let rc = unsafe {
+            libc::madvise(
+                self.ptr.as_ptr().cast::<u8>().add(off).cast(),
+                len,
+                libc::MADV_POPULATE_READ,
+            )
+        };
+        if rc != 0 {
+            return Err(BackendError::last_os("madvise(MADV_POPULATE_READ)"));
         }
         Ok(())
     }
