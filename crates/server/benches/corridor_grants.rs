@@ -17,6 +17,9 @@
 //!
 //! Run with `cargo bench -p corridor-server --bench corridor_grants`.
 //! `CORRIDOR_BENCH_SECONDS` changes the load time (default 10).
+//! `CORRIDOR_BENCH_BASELINE=<path of another corridord>` measures that
+//! build too, alternating with this one for `CORRIDOR_BENCH_ROUNDS` rounds
+//! (default 1), so both see the same machine in one run.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -71,13 +74,38 @@ async fn main() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(10);
     let dark = std::env::var("CORRIDOR_BENCH_DARK").is_ok_and(|v| v == "1");
+    let this = env!("CARGO_BIN_EXE_corridord");
+    let mut failures = Vec::new();
+    match std::env::var("CORRIDOR_BENCH_BASELINE") {
+        Ok(baseline) => {
+            let rounds: usize = std::env::var("CORRIDOR_BENCH_ROUNDS")
+                .ok()
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(1);
+            for round in 1..=rounds {
+                for (binary, label) in [(baseline.as_str(), "baseline"), (this, "this build")] {
+                    println!("-- {label}, round {round}");
+                    failures.extend(measure(binary, seconds, dark).await);
+                }
+            }
+        }
+        Err(_) => failures.extend(measure(this, seconds, dark).await),
+    }
+    if !failures.is_empty() {
+        for failure in &failures {
+            eprintln!("FAILED: {failure}");
+        }
+        std::process::exit(1);
+    }
+}
+
+/// One load window against the corridord at `binary`; the checks that
+/// failed.
+async fn measure(binary: &str, seconds: u64, dark: bool) -> Vec<String> {
     // Dark: attestd attests only on request, so attestation_required
     // corridors stay held with their lanes dark for the whole run.
-    let server = if dark {
-        Server::spawn_with(true, &["--attest-on-request"])
-    } else {
-        Server::spawn(true)
-    };
+    let args: &[&str] = if dark { &["--attest-on-request"] } else { &[] };
+    let server = Server::spawn_binary(binary, true, args);
     let base = format!("http://{}", server.addr);
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(CLIENTS)
@@ -314,10 +342,5 @@ async fn main() {
         )),
     }
     drop(state);
-    if !failures.is_empty() {
-        for failure in &failures {
-            eprintln!("FAILED: {failure}");
-        }
-        std::process::exit(1);
-    }
+    failures
 }

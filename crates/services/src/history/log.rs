@@ -1,19 +1,31 @@
-//! The history's files: per corridor, one append-only segment file per
-//! time span, removed whole when retention has passed it.
+//! The history's files: one directory per time span holding one
+//! append-only segment file per corridor (or bundle), removed whole when
+//! retention has passed the span.
 //!
-//! Layout: `<dir>/<hex of the corridor id>/<start ms>-<end ms>.seg`. The
-//! id is hex-encoded so that no id, whatever it holds, names another path;
-//! the span is in the name so a segment keeps its own bounds when the
-//! retention (and with it the span of new segments) is changed between
+//! Layout: `<dir>/<start ms>-<end ms>/<hex of the id>.seg`. The id is
+//! hex-encoded so that no id, whatever it holds, names another path; the
+//! span is in the directory's name so its files keep their bounds when the
+//! retention (and with it the span of new directories) is changed between
 //! runs. A segment is a sequence of frames, a little-endian `u32` length
 //! then a postcard [`Record`].
+//!
+//! Directories are per span, not per corridor: corridors come and go many
+//! times a second under load, and a directory per corridor cost a `mkdir`
+//! per grant (a tenth of corridord's CPU in the grant benchmark) and left
+//! millions of directories for retention to remove. A span's directory is
+//! made once; pruning removes it whole.
 //!
 //! Nothing is fsynced: history is an observation kept for looking back,
 //! not an acknowledged write, and a crash loses only what the page cache
 //! had not written back. A frame torn by a crash is cut when the segment
 //! is next appended to, so later frames stay readable.
+//!
+//! The segment an id is appending to stays open (up to [`OPEN_SEGMENTS`]
+//! of them): a corridor's changes and samples go to the same segment for
+//! the whole span. [`HistoryLog::close`] lets a deleted corridor's go;
+//! pruning closes what it removes.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -34,34 +46,74 @@ pub struct Pruned {
 #[derive(Debug)]
 pub struct HistoryLog {
     dir: PathBuf,
-    /// Length of a new segment's span.
+    /// Length of a new span.
     span_ms: i64,
     /// Segments whose tail this process has checked (and cut if torn).
     checked: Mutex<HashSet<PathBuf>>,
+    /// The span directories and the open segments. Appends and pruning
+    /// both hold this lock, so a span is never removed under an append
+    /// writing to it. This process is the directory's only writer, so the
+    /// list of spans read at open stays true.
+    appending: Mutex<Appending>,
+}
+
+#[derive(Debug, Default)]
+struct Appending {
+    /// Every span directory, by start.
+    spans: Vec<Span>,
+    open: HashMap<String, OpenSegment>,
+    /// Segments opened so far (each one's `opened` is its count).
+    opened: u64,
+}
+
+/// How many segments stay open for appending: the corridors of a busy
+/// rack; past it, the oldest-opened is closed (and found again by name
+/// if appended to later).
+pub const OPEN_SEGMENTS: usize = 256;
+
+#[derive(Debug)]
+struct OpenSegment {
+    span: Span,
+    file: File,
+    /// When it was opened (an append count), to close the oldest first.
+    opened: u64,
 }
 
 impl HistoryLog {
-    /// The log in `dir` (created if missing) with new segments `span_ms`
-    /// long.
+    /// The log in `dir` (created if missing) with new spans `span_ms`
+    /// long. Files of the earlier layout (a directory per corridor) are
+    /// moved into their span's directory.
     pub fn open(dir: &Path, span_ms: i64) -> io::Result<HistoryLog> {
         fs::create_dir_all(dir)?;
+        move_per_corridor_files(dir)?;
+        let spans = span_dirs(dir)?;
         Ok(HistoryLog {
             dir: dir.to_path_buf(),
             span_ms,
             checked: Mutex::new(HashSet::new()),
+            appending: Mutex::new(Appending {
+                spans,
+                ..Appending::default()
+            }),
         })
     }
 
-    fn corridor_dir(&self, id: &str) -> PathBuf {
-        let hex: String = id.bytes().map(|b| format!("{b:02x}")).collect();
-        self.dir.join(hex)
+    fn span_dir(&self, span: Span) -> PathBuf {
+        self.dir.join(span_name(span))
+    }
+
+    fn segment_path(&self, span: Span, id: &str) -> PathBuf {
+        self.span_dir(span).join(segment_name(id))
+    }
+
+    /// The span directories, oldest first.
+    fn spans(&self) -> Vec<Span> {
+        crate::corridors::lock(&self.appending).spans.clone()
     }
 
     /// Appends `records` of corridor `id`, each to the segment of its
     /// wall time.
     pub fn append(&self, id: &str, records: &[Record]) -> io::Result<()> {
-        let dir = self.corridor_dir(id);
-        fs::create_dir_all(&dir)?;
         let mut by_segment: Vec<(Span, Vec<u8>)> = Vec::new();
         for record in records {
             let span = Span::holding(record.at_us().div_euclid(1000), self.span_ms);
@@ -78,47 +130,78 @@ impl HistoryLog {
             buffer.extend_from_slice(&frame_len.to_le_bytes());
             buffer.extend_from_slice(&bytes);
         }
+        let mut guard = crate::corridors::lock(&self.appending);
+        let appending = &mut *guard;
         for (span, frames) in by_segment {
-            let path = self
-                .existing_segment(&dir, span.start_ms)?
-                .unwrap_or_else(|| {
-                    dir.join(format!("{:013}-{:013}.seg", span.start_ms, span.end_ms))
-                });
-            let mut file = OpenOptions::new()
-                .create(true)
-                .read(true)
-                .append(true)
-                .open(&path)?;
-            let first_use = crate::corridors::lock(&self.checked).insert(path.clone());
-            if first_use {
-                cut_torn_tail(&mut file)?;
+            let open_here = appending
+                .open
+                .get(id)
+                .is_some_and(|open| open.span.holds(span.start_ms));
+            if !open_here {
+                // A span made under another length holds it, or a new one.
+                let span = match appending.spans.iter().find(|s| s.holds(span.start_ms)) {
+                    Some(existing) => *existing,
+                    None => {
+                        fs::create_dir_all(self.span_dir(span))?;
+                        let at = appending
+                            .spans
+                            .partition_point(|s| s.start_ms < span.start_ms);
+                        appending.spans.insert(at, span);
+                        span
+                    }
+                };
+                let file = self.open_segment(&self.segment_path(span, id))?;
+                if appending.open.len() >= OPEN_SEGMENTS && !appending.open.contains_key(id) {
+                    close_oldest(&mut appending.open);
+                }
+                appending.opened += 1;
+                appending.open.insert(
+                    id.to_owned(),
+                    OpenSegment {
+                        span,
+                        file,
+                        opened: appending.opened,
+                    },
+                );
             }
+            let open = appending.open.get_mut(id).expect("opened above");
             // One write per segment per call: concurrent readers see whole
             // frames or a tail they stop at.
-            file.write_all(&frames)?;
+            open.file.write_all(&frames)?;
         }
         Ok(())
     }
 
-    /// A segment of `dir` whose span holds `start_ms` (one made under
-    /// another span length), if any.
-    fn existing_segment(&self, dir: &Path, at_ms: i64) -> io::Result<Option<PathBuf>> {
-        Ok(segments(dir)?
-            .into_iter()
-            .find(|(span, _)| span.start_ms <= at_ms && at_ms < span.end_ms)
-            .map(|(_, path)| path))
+    /// Closes the segment `id` is appending to, if open (its corridor is
+    /// gone: nothing more will be appended).
+    pub fn close(&self, id: &str) {
+        crate::corridors::lock(&self.appending).open.remove(id);
+    }
+
+    /// The segment at `path` open for appending, its tail cut if torn the
+    /// first time this process opens it.
+    fn open_segment(&self, path: &Path) -> io::Result<File> {
+        let mut file = OpenOptions::new()
+            .create(true)
+            .read(true)
+            .append(true)
+            .open(path)?;
+        let first_use = crate::corridors::lock(&self.checked).insert(path.to_path_buf());
+        if first_use {
+            cut_torn_tail(&mut file)?;
+        }
+        Ok(file)
     }
 
     /// Corridor `id`'s records in `window`, ordered by wall time then store
     /// revision.
     pub fn read(&self, id: &str, window: &Window) -> io::Result<Vec<Record>> {
-        let dir = self.corridor_dir(id);
         let mut records = Vec::new();
-        for (span, path) in segments(&dir)? {
+        for span in self.spans() {
             if !span.overlaps(window) {
                 continue;
             }
-            for record in read_segment(&path)? {
+            for record in read_segment(&self.segment_path(span, id))? {
                 if let Some(at) = DateTime::<Utc>::from_timestamp_micros(record.at_us())
                     && window.contains(at)
                 {
@@ -132,11 +215,8 @@ impl HistoryLog {
 
     /// Corridor `id`'s newest recorded object change, whenever it was.
     pub fn latest_change(&self, id: &str) -> io::Result<Option<super::record::StoredChange>> {
-        let dir = self.corridor_dir(id);
-        let mut spans = segments(&dir)?;
-        spans.sort_by_key(|(span, _)| std::cmp::Reverse(*span));
-        for (_, path) in spans {
-            let newest = read_segment(&path)?
+        for span in self.spans().into_iter().rev() {
+            let newest = read_segment(&self.segment_path(span, id))?
                 .into_iter()
                 .filter_map(|r| match r {
                     Record::Change(c) => Some(c),
@@ -150,73 +230,89 @@ impl HistoryLog {
         Ok(None)
     }
 
-    /// Removes every segment retention has passed at `now`, and the
-    /// directories of corridors left with none.
+    /// Removes every span retention has passed at `now`, with its
+    /// segments.
     pub fn prune(&self, now: DateTime<Utc>, retention: std::time::Duration) -> io::Result<Pruned> {
         let mut pruned = Pruned::default();
-        for entry in fs::read_dir(&self.dir)? {
-            let dir = entry?.path();
-            if !dir.is_dir() {
-                continue;
+        let mut guard = crate::corridors::lock(&self.appending);
+        let appending = &mut *guard;
+        let expired: Vec<Span> = appending
+            .spans
+            .iter()
+            .filter(|s| s.expired(now, retention))
+            .copied()
+            .collect();
+        for span in expired {
+            let dir = self.span_dir(span);
+            for (_, path) in segments_in(&dir)? {
+                pruned.segments += 1;
+                pruned.bytes += fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+                crate::corridors::lock(&self.checked).remove(&path);
             }
-            let all = segments(&dir)?;
-            let mut left = all.len();
-            for (span, path) in all {
-                if span.expired(now, retention) {
-                    let bytes = fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-                    match fs::remove_file(&path) {
-                        Ok(()) => {
-                            pruned.segments += 1;
-                            pruned.bytes += bytes;
-                            left -= 1;
-                            crate::corridors::lock(&self.checked).remove(&path);
-                        }
-                        Err(e) if e.kind() == io::ErrorKind::NotFound => left -= 1,
-                        Err(e) => return Err(e),
-                    }
-                }
+            match fs::remove_dir_all(&dir) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
             }
-            if left == 0 {
-                // A concurrent append may have just created a segment:
-                // then the directory is not empty and stays.
-                let _ = fs::remove_dir(&dir);
-            }
+            appending.spans.retain(|s| *s != span);
+            appending.open.retain(|_, open| open.span != span);
         }
         Ok(pruned)
     }
 
-    /// The ids of the corridors that have history files.
+    /// The ids of the corridors (and bundles) that have history files.
     pub fn corridor_ids(&self) -> io::Result<Vec<String>> {
-        let mut ids = Vec::new();
-        for entry in fs::read_dir(&self.dir)? {
-            let entry = entry?;
-            if !entry.file_type()?.is_dir() {
-                continue;
-            }
-            if let Some(id) = entry.file_name().to_str().and_then(unhex) {
-                ids.push(id);
+        let mut ids = std::collections::BTreeSet::new();
+        for span in self.spans() {
+            for (id, _) in segments_in(&self.span_dir(span))? {
+                ids.insert(id);
             }
         }
-        ids.sort();
-        Ok(ids)
+        Ok(ids.into_iter().collect())
     }
 
     /// Bytes the history holds on disk (every segment file).
     pub fn bytes_on_disk(&self) -> io::Result<u64> {
         let mut total = 0;
-        for entry in fs::read_dir(&self.dir)? {
-            let dir = entry?.path();
-            if dir.is_dir() {
-                for (_, path) in segments(&dir)? {
-                    total += fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-                }
+        for span in self.spans() {
+            for (_, path) in segments_in(&self.span_dir(span))? {
+                total += fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
             }
         }
         Ok(total)
     }
 }
 
-/// The id a corridor directory's hex name encodes.
+/// Closes the segment opened longest ago.
+fn close_oldest(open: &mut HashMap<String, OpenSegment>) {
+    if let Some(id) = open
+        .iter()
+        .min_by_key(|(_, segment)| segment.opened)
+        .map(|(id, _)| id.clone())
+    {
+        open.remove(&id);
+    }
+}
+
+fn span_name(span: Span) -> String {
+    format!("{:013}-{:013}", span.start_ms, span.end_ms)
+}
+
+fn parse_span_name(name: &str) -> Option<Span> {
+    let (start, end) = name.split_once('-')?;
+    let span = Span {
+        start_ms: start.parse().ok()?,
+        end_ms: end.parse().ok()?,
+    };
+    (span.start_ms < span.end_ms).then_some(span)
+}
+
+fn segment_name(id: &str) -> String {
+    let hex: String = id.bytes().map(|b| format!("{b:02x}")).collect();
+    format!("{hex}.seg")
+}
+
+/// The id a hex name encodes.
 fn unhex(name: &str) -> Option<String> {
     if !name.len().is_multiple_of(2) {
         return None;
@@ -228,9 +324,25 @@ fn unhex(name: &str) -> Option<String> {
     String::from_utf8(bytes?).ok()
 }
 
-/// The segment files of a corridor directory with their spans (none if
-/// the directory does not exist); files of other names are ignored.
-fn segments(dir: &Path) -> io::Result<Vec<(Span, PathBuf)>> {
+/// The span directories of `dir`, oldest first; entries of other names
+/// are ignored.
+fn span_dirs(dir: &Path) -> io::Result<Vec<Span>> {
+    let mut spans = Vec::new();
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        if entry.file_type()?.is_dir()
+            && let Some(span) = entry.file_name().to_str().and_then(parse_span_name)
+        {
+            spans.push(span);
+        }
+    }
+    spans.sort_by_key(|s| s.start_ms);
+    Ok(spans)
+}
+
+/// The segments of a span directory with the ids they hold (none if the
+/// directory does not exist); files of other names are ignored.
+fn segments_in(dir: &Path) -> io::Result<Vec<(String, PathBuf)>> {
     let entries = match fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -239,32 +351,60 @@ fn segments(dir: &Path) -> io::Result<Vec<(Span, PathBuf)>> {
     let mut found = Vec::new();
     for entry in entries {
         let path = entry?.path();
-        if let Some(span) = path
+        if let Some(id) = path
             .file_name()
             .and_then(|n| n.to_str())
-            .and_then(parse_segment_name)
+            .and_then(|n| n.strip_suffix(".seg"))
+            .and_then(unhex)
         {
-            found.push((span, path));
+            found.push((id, path));
         }
     }
     Ok(found)
 }
 
-fn parse_segment_name(name: &str) -> Option<Span> {
-    let (start, end) = name.strip_suffix(".seg")?.split_once('-')?;
-    let span = Span {
-        start_ms: start.parse().ok()?,
-        end_ms: end.parse().ok()?,
-    };
-    (span.start_ms < span.end_ms).then_some(span)
+/// Moves the files of the earlier layout, `<dir>/<hex of the id>/<start
+/// ms>-<end ms>.seg`, to `<dir>/<start ms>-<end ms>/<hex of the id>.seg`,
+/// and removes the emptied per-corridor directories.
+fn move_per_corridor_files(dir: &Path) -> io::Result<()> {
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
+            continue;
+        };
+        if !entry.file_type()?.is_dir()
+            || parse_span_name(&name).is_some()
+            || unhex(&name).is_none()
+        {
+            continue;
+        }
+        for file in fs::read_dir(entry.path())? {
+            let file = file?;
+            let Some(span) = file
+                .file_name()
+                .to_str()
+                .and_then(|n| n.strip_suffix(".seg"))
+                .and_then(parse_span_name)
+            else {
+                continue;
+            };
+            let span_dir = dir.join(span_name(span));
+            fs::create_dir_all(&span_dir)?;
+            fs::rename(file.path(), span_dir.join(format!("{name}.seg")))?;
+        }
+        // Left if it holds anything else.
+        let _ = fs::remove_dir(entry.path());
+    }
+    Ok(())
 }
 
-/// Every whole frame of a segment; a frame that does not decode (written
-/// by an incompatible build) is skipped, a torn last frame ends the read.
+/// Every whole frame of a segment (none if it does not exist); a frame
+/// that does not decode (written by an incompatible build) is skipped, a
+/// torn last frame ends the read.
 fn read_segment(path: &Path) -> io::Result<Vec<Record>> {
     let bytes = match fs::read(path) {
         Ok(bytes) => bytes,
-        // Pruned between listing and reading.
+        // No records of this id in the span, or pruned since listed.
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(e),
     };
@@ -370,11 +510,91 @@ mod tests {
             .map(|r| r.at_us() / 1000)
             .collect();
         assert_eq!(left, (4..10).map(|i| i * 1_000 + 500).collect::<Vec<_>>());
-        // cor-2 had only expired segments: its directory is gone too.
-        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+        // cor-2 had only expired segments: it has no history left, and
+        // the expired spans' directories are gone.
+        assert_eq!(log.corridor_ids().unwrap(), ["cor-1"]);
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 6);
         assert!(pruned.bytes > 0);
         // Nothing more to remove at the same time.
         assert_eq!(log.prune(ms(9_000), retention).unwrap(), Pruned::default());
+    }
+
+    fn revisions(log: &HistoryLog, id: &str) -> Vec<u64> {
+        log.read(id, &everything())
+            .unwrap()
+            .iter()
+            .map(Record::revision)
+            .collect()
+    }
+
+    #[test]
+    fn an_append_after_pruning_removed_its_open_segment_is_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = HistoryLog::open(dir.path(), 1_000).unwrap();
+        log.append("cor-1", &[sample(500, 1)]).unwrap();
+        let retention = std::time::Duration::from_secs(5);
+        assert_eq!(log.prune(ms(9_000), retention).unwrap().segments, 1);
+        // A late record for the same span: written to a segment that
+        // exists, not to the removed file still open.
+        log.append("cor-1", &[sample(600, 2)]).unwrap();
+        assert_eq!(revisions(&log, "cor-1"), [2]);
+    }
+
+    #[test]
+    fn more_ids_than_open_segments_keep_every_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = HistoryLog::open(dir.path(), 10_000).unwrap();
+        let ids: Vec<String> = (0..OPEN_SEGMENTS + 7).map(|i| format!("cor-{i}")).collect();
+        for round in 0..3u64 {
+            for id in &ids {
+                log.append(id, &[sample(1_000 + round as i64, round)])
+                    .unwrap();
+            }
+        }
+        assert!(crate::corridors::lock(&log.appending).open.len() <= OPEN_SEGMENTS);
+        for id in &ids {
+            assert_eq!(revisions(&log, id), [0, 1, 2], "{id}");
+        }
+        // Closed and appended to again: the same segment, found by name.
+        log.close("cor-0");
+        log.append("cor-0", &[sample(1_500, 3)]).unwrap();
+        assert_eq!(revisions(&log, "cor-0"), [0, 1, 2, 3]);
+        let files = fs::read_dir(dir.path())
+            .unwrap()
+            .flat_map(|span| segments_in(&span.unwrap().path()).unwrap())
+            .filter(|(id, _)| id == "cor-0")
+            .count();
+        assert_eq!(files, 1);
+    }
+
+    #[test]
+    fn files_of_the_per_corridor_layout_are_moved_into_their_spans() {
+        let dir = tempfile::tempdir().unwrap();
+        // The earlier layout: <hex of the id>/<start>-<end>.seg.
+        let old = dir.path().join("636f722d31"); // "cor-1"
+        fs::create_dir(&old).unwrap();
+        let frame = |record: Record| {
+            let bytes = record.encode();
+            let mut framed = (bytes.len() as u32).to_le_bytes().to_vec();
+            framed.extend_from_slice(&bytes);
+            framed
+        };
+        fs::write(
+            old.join("0000000000000-0000000001000.seg"),
+            frame(sample(500, 1)),
+        )
+        .unwrap();
+        fs::write(
+            old.join("0000000001000-0000000002000.seg"),
+            frame(sample(1_500, 2)),
+        )
+        .unwrap();
+        let log = HistoryLog::open(dir.path(), 1_000).unwrap();
+        assert_eq!(revisions(&log, "cor-1"), [1, 2]);
+        assert!(!old.exists());
+        log.append("cor-1", &[sample(1_600, 3)]).unwrap();
+        assert_eq!(revisions(&log, "cor-1"), [1, 2, 3]);
+        assert_eq!(log.corridor_ids().unwrap(), ["cor-1"]);
     }
 
     #[test]
@@ -382,7 +602,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let log = HistoryLog::open(dir.path(), 10_000).unwrap();
         log.append("cor-1", &[sample(1_000, 1)]).unwrap();
-        let (_, path) = segments(&log.corridor_dir("cor-1")).unwrap().remove(0);
+        let path = log.segment_path(Span::holding(1_000, 10_000), "cor-1");
         // A crash mid-append: half a frame.
         let mut file = OpenOptions::new().append(true).open(&path).unwrap();
         file.write_all(&[200, 0, 0, 0, 1, 2, 3]).unwrap();

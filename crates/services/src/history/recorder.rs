@@ -9,9 +9,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use corridor_model::corridor::{Corridor, CorridorStatus};
+use corridor_model::corridor::CorridorStatus;
 use corridor_model::history::HistoryChangeType;
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -228,53 +228,97 @@ async fn follow_changes(
             }
         };
         loop {
-            let event = tokio::select! {
+            let first = tokio::select! {
                 event = events.next() => event,
                 _ = stopped_now(&mut stopped) => return,
             };
-            let event = match event {
-                Some(Ok(event)) => event,
-                Some(Err(e)) => {
-                    // Lagged or broken: start again after the last one.
-                    tracing::warn!(error = %crate::error::error_chain(&e), "history: corridor watch ended");
-                    break;
-                }
-                None => break,
-            };
-            let Ok(revision) = event.resource_version.parse::<corridor_store::Revision>() else {
-                continue;
-            };
-            next = revision + 1;
-            let revision = u64::try_from(revision).unwrap_or(0);
-            let change = match event.event_type {
-                ResourceEventType::Added => HistoryChangeType::Added,
-                ResourceEventType::Modified => HistoryChangeType::Modified,
-                ResourceEventType::Deleted => HistoryChangeType::Deleted,
-            };
-            if let Err(e) =
-                record_change(&service, &log, &dir, &event.object, change, revision).await
+            // The changes already delivered go to the files together: one
+            // blocking job per burst, not one per change.
+            let mut burst = vec![first];
+            while burst.len() < MAX_BURST
+                && let Some(event) = events.next().now_or_never()
             {
-                tracing::warn!(error = %crate::error::error_chain(&e), "history: a corridor change was not recorded");
+                burst.push(event);
+            }
+            let mut changes = Vec::with_capacity(burst.len());
+            let mut ended = false;
+            for event in burst {
+                let event = match event {
+                    Some(Ok(event)) => event,
+                    Some(Err(e)) => {
+                        // Lagged or broken: start again after the last one.
+                        tracing::warn!(error = %crate::error::error_chain(&e), "history: corridor watch ended");
+                        ended = true;
+                        break;
+                    }
+                    None => {
+                        ended = true;
+                        break;
+                    }
+                };
+                let Ok(revision) = event.resource_version.parse::<corridor_store::Revision>()
+                else {
+                    continue;
+                };
+                next = revision + 1;
+                let change = match event.event_type {
+                    ResourceEventType::Added => HistoryChangeType::Added,
+                    ResourceEventType::Modified => HistoryChangeType::Modified,
+                    ResourceEventType::Deleted => HistoryChangeType::Deleted,
+                };
+                changes.push(Change {
+                    record: Record::Change(StoredChange::of(
+                        &event.object,
+                        change,
+                        u64::try_from(revision).unwrap_or(0),
+                        service.wall.now(),
+                    )),
+                    id: event.object.id,
+                    deleted: change == HistoryChangeType::Deleted,
+                });
+            }
+            if let Err(e) = record_changes(&log, &dir, changes).await {
+                tracing::warn!(error = %crate::error::error_chain(&e), "history: corridor changes were not recorded");
+            }
+            if ended {
+                break;
             }
         }
     }
 }
 
-async fn record_change(
-    service: &HistoryService,
+/// The most changes written in one blocking job.
+const MAX_BURST: usize = 256;
+
+/// One corridor change to record.
+struct Change {
+    id: String,
+    record: Record,
+    /// The corridor is gone: its open segment is closed after the write.
+    deleted: bool,
+}
+
+async fn record_changes(
     log: &Arc<HistoryLog>,
     dir: &std::path::Path,
-    corridor: &Corridor,
-    change: HistoryChangeType,
-    revision: u64,
+    changes: Vec<Change>,
 ) -> Result<(), HistoryError> {
-    let record = Record::Change(StoredChange::of(
-        corridor,
-        change,
-        revision,
-        service.wall.now(),
-    ));
-    let id = corridor.id.clone();
+    if changes.is_empty() {
+        return Ok(());
+    }
     let log = Arc::clone(log);
-    on_files(dir, move || log.append(&id, &[record])).await
+    on_files(dir, move || {
+        // Every change is tried: one that fails does not drop the rest.
+        let mut first_error = None;
+        for change in changes {
+            if let Err(e) = log.append(&change.id, std::slice::from_ref(&change.record)) {
+                first_error.get_or_insert(e);
+            }
+            if change.deleted {
+                log.close(&change.id);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    })
+    .await
 }

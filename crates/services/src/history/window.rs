@@ -82,6 +82,11 @@ impl Span {
         }
     }
 
+    /// Whether the instant `at_ms` falls in the span.
+    pub fn holds(&self, at_ms: i64) -> bool {
+        self.start_ms <= at_ms && at_ms < self.end_ms
+    }
+
     /// Whether any instant of the window falls in the span.
     pub fn overlaps(&self, window: &Window) -> bool {
         self.start_ms <= window.to.timestamp_millis()
