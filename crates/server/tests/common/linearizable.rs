@@ -58,27 +58,42 @@ pub struct Operation<K> {
 }
 
 /// Why a history is not linearizable: the key whose history admits no
-/// order, with its operations.
+/// order, and where the search got furthest.
 #[derive(Debug)]
 pub struct Violation<K> {
     pub key: K,
-    pub operations: Vec<Operation<K>>,
+    /// How many of the key's operations there are.
+    pub operations: usize,
+    /// The most operations any order could linearize before it was stuck.
+    pub linearized: usize,
+    /// The key's holder at that point.
+    pub holder: Option<String>,
+    /// The operations that could have gone next there (in real time) but
+    /// that the lock refused: the witness.
+    pub stuck: Vec<Operation<K>>,
     /// The search gave up (too many configurations) rather than refuted.
     pub inconclusive: bool,
 }
 
 impl<K: Debug> std::fmt::Display for Violation<K> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let what = if self.inconclusive {
-            "the search gave up on"
-        } else {
-            "no linearization of"
-        };
-        writeln!(f, "{what} key {:?}; its operations:", self.key)?;
-        for op in &self.operations {
+        if self.inconclusive {
+            return write!(
+                f,
+                "the search gave up on key {:?} ({} operations)",
+                self.key, self.operations
+            );
+        }
+        writeln!(
+            f,
+            "no linearization of the {} operations on key {:?}: at best {} go in order, \
+             the key then held by {:?}, and none of these can go next:",
+            self.operations, self.key, self.linearized, self.holder
+        )?;
+        for op in &self.stuck {
             writeln!(
                 f,
-                "  client {:>3} [{} .. {}] {:?} {:?} {}",
+                "  client {:>3} [{} .. {}] {:?} {} {}",
                 op.client,
                 op.invoke,
                 op.complete
@@ -169,12 +184,20 @@ pub fn check<K: Ord + Clone + Debug>(history: &[Operation<K>]) -> Result<(), Vio
             }
         }
     }
+    let name_of: BTreeMap<u32, String> = names.into_iter().map(|(n, i)| (i, n)).collect();
     for (key, (ops, indices)) in per_key {
-        if let Err(inconclusive) = check_key(&ops) {
+        if let Err(stuck) = check_key(&ops) {
             return Err(Violation {
                 key,
-                operations: indices.iter().map(|&i| history[i].clone()).collect(),
-                inconclusive,
+                operations: ops.len(),
+                linearized: stuck.linearized,
+                holder: stuck.holder.and_then(|h| name_of.get(&h).cloned()),
+                stuck: stuck
+                    .candidates
+                    .iter()
+                    .map(|&i| history[indices[i]].clone())
+                    .collect(),
+                inconclusive: stuck.inconclusive,
             });
         }
     }
@@ -195,19 +218,33 @@ fn successors(holder: Option<u32>, op: &KeyOp) -> Vec<Option<u32>> {
     next
 }
 
+/// Where one key's search got furthest.
+struct Stuck {
+    linearized: usize,
+    holder: Option<u32>,
+    /// Operations that could go next in real time there.
+    candidates: Vec<usize>,
+    inconclusive: bool,
+}
+
 /// Depth-first search for an order of one key's operations that respects
 /// real time (an operation goes before every one invoked after it
 /// completed) and the lock's rules, memoising the configurations (set of
-/// operations linearized, holder) already refuted. `Err(true)` when the
-/// budget ran out.
-fn check_key(ops: &[KeyOp]) -> Result<(), bool> {
+/// operations linearized, holder) already visited.
+fn check_key(ops: &[KeyOp]) -> Result<(), Stuck> {
     let n = ops.len();
     let words = n.div_ceil(64);
     let required = ops.iter().filter(|op| !op.optional).count();
     let mut seen: HashSet<(Vec<u64>, Option<u32>)> = HashSet::new();
-    // (done set, holder, how many required operations are done)
-    let mut stack: Vec<(Vec<u64>, Option<u32>, usize)> = vec![(vec![0; words], None, 0)];
-    while let Some((done, holder, required_done)) = stack.pop() {
+    let mut deepest = Stuck {
+        linearized: 0,
+        holder: None,
+        candidates: Vec::new(),
+        inconclusive: false,
+    };
+    // (done set, holder, how many operations are done, how many of them required)
+    let mut stack: Vec<(Vec<u64>, Option<u32>, usize, usize)> = vec![(vec![0; words], None, 0, 0)];
+    while let Some((done, holder, done_count, required_done)) = stack.pop() {
         if required_done == required {
             // What is left may all have taken no effect.
             return Ok(());
@@ -216,7 +253,8 @@ fn check_key(ops: &[KeyOp]) -> Result<(), bool> {
             continue;
         }
         if seen.len() > BUDGET {
-            return Err(true);
+            deepest.inconclusive = true;
+            return Err(deepest);
         }
         let is_done = |i: usize| done[i / 64] & (1 << (i % 64)) != 0;
         // An operation may go next only if no pending one completed
@@ -226,19 +264,24 @@ fn check_key(ops: &[KeyOp]) -> Result<(), bool> {
             .map(|i| ops[i].complete)
             .min()
             .unwrap_or(u64::MAX);
-        for i in 0..n {
-            if is_done(i) || ops[i].invoke > earliest_completion {
-                continue;
-            }
+        let candidates: Vec<usize> = (0..n)
+            .filter(|&i| !is_done(i) && ops[i].invoke <= earliest_completion)
+            .collect();
+        if done_count >= deepest.linearized {
+            deepest.linearized = done_count;
+            deepest.holder = holder;
+            deepest.candidates.clone_from(&candidates);
+        }
+        for i in candidates {
             for next in successors(holder, &ops[i]) {
                 let mut after = done.clone();
                 after[i / 64] |= 1 << (i % 64);
                 let required_done = required_done + usize::from(!ops[i].optional);
-                stack.push((after, next, required_done));
+                stack.push((after, next, done_count + 1, required_done));
             }
         }
     }
-    Err(false)
+    Err(deepest)
 }
 
 #[cfg(test)]
@@ -339,6 +382,9 @@ mod tests {
         assert_eq!(violation.key, ("p0", 1));
         assert!(!violation.inconclusive);
         assert!(violation.to_string().contains("no linearization"));
+        // The witness: a holds the lane, and b's grant cannot go next.
+        assert_eq!(violation.holder.as_deref(), Some("a"));
+        assert!(violation.stuck.iter().any(|op| op.corridor == "b"));
     }
 
     #[test]
