@@ -10,24 +10,49 @@ use corridor_store::{EventKind, StateStore};
 use futures::StreamExt;
 
 /// How long a replica may take to answer `/metrics` before it counts as
-/// not leading (a paused or dead one never answers).
-const METRICS_TIMEOUT: Duration = Duration::from_secs(1);
+/// not answering (a paused or dead one never answers).
+const METRICS_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// Whether the replica at `base` (`http://127.0.0.1:port`) reports
-/// `corridor_leader 1` in its `/metrics`; false when it does not answer
-/// in time.
-pub async fn leads(http: &reqwest::Client, base: &str) -> bool {
+/// The scrape timeout announced to corridord, which spends at most 80% of
+/// it reading resources (some reads are not bounded by it: a replica cut
+/// off from its store answers late).
+const SCRAPE_TIMEOUT_S: &str = "1";
+
+/// `corridor_leader` of the replica at `base` (`http://127.0.0.1:port`):
+/// `Some(true)` while it runs the singleton work, `None` when it does not
+/// answer in time.
+pub async fn leader_gauge(http: &reqwest::Client, base: &str) -> Option<bool> {
+    leader_gauge_within(http, base, METRICS_TIMEOUT).await
+}
+
+/// [`leader_gauge`], waiting up to `timeout` for the answer (a replica cut
+/// off from its store answers `/metrics` only once its store reads give up).
+pub async fn leader_gauge_within(
+    http: &reqwest::Client,
+    base: &str,
+    timeout: Duration,
+) -> Option<bool> {
     let url = format!("{}/metrics", base.trim_end_matches('/'));
-    let answer = tokio::time::timeout(METRICS_TIMEOUT, async {
-        http.get(&url).send().await?.text().await
+    let answer = tokio::time::timeout(timeout, async {
+        http.get(&url)
+            .header("X-Prometheus-Scrape-Timeout-Seconds", SCRAPE_TIMEOUT_S)
+            .send()
+            .await?
+            .text()
+            .await
     })
     .await;
     let Ok(Ok(text)) = answer else {
-        return false;
+        return None;
     };
     text.lines()
         .find_map(|line| line.strip_prefix("corridor_leader "))
-        .is_some_and(|value| value.trim() == "1")
+        .map(|value| value.trim() == "1")
+}
+
+/// Whether the replica at `base` leads; false when it does not answer.
+pub async fn leads(http: &reqwest::Client, base: &str) -> bool {
+    leader_gauge(http, base).await.unwrap_or(false)
 }
 
 /// One (optical port, module lane): the unit no two corridors may hold.
