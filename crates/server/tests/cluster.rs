@@ -13,6 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::cluster::port_lanes;
 use common::server::{Options, Server};
 use corridor_model::corridor::{Corridor, CorridorRequest};
 use corridor_server::config::StoreBackend;
@@ -38,28 +39,10 @@ fn request() -> CorridorRequest {
     .unwrap()
 }
 
-/// `corridor_leader` of a replica's `/metrics`.
+/// `corridor_leader` of a replica's `/metrics` (false when it does not
+/// answer).
 async fn leads(replica: &Server) -> bool {
-    let Ok(response) = replica.admin().get(replica.url("/metrics")).send().await else {
-        return false;
-    };
-    let text = response.text().await.unwrap_or_default();
-    text.lines()
-        .find_map(|line| line.strip_prefix("corridor_leader "))
-        .is_some_and(|value| value.trim() == "1")
-}
-
-/// Every (port, module lane) a corridor holds.
-fn port_lanes(corridor: &Corridor) -> Vec<(String, u8)> {
-    corridor
-        .assignment
-        .iter()
-        .flat_map(|a| {
-            a.ports
-                .iter()
-                .flat_map(move |port| a.module_lanes.iter().map(move |lane| (port.clone(), *lane)))
-        })
-        .collect()
+    common::cluster::leads(replica.admin(), replica.base()).await
 }
 
 #[derive(Debug, Default)]

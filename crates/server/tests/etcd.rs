@@ -171,22 +171,9 @@ async fn corridord_reaches_etcd_over_mutual_tls_only_with_its_certificate() {
 }
 
 /// `corridor_leader` of a daemon's `/metrics`: 1 while it runs the
-/// singleton work.
+/// singleton work (false when it does not answer).
 async fn leads(daemon: &Server) -> bool {
-    let text = daemon
-        .admin()
-        .get(daemon.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let value = text
-        .lines()
-        .find_map(|line| line.strip_prefix("corridor_leader "))
-        .expect("/metrics has corridor_leader");
-    value.trim() == "1"
+    common::cluster::leads(daemon.admin(), daemon.base()).await
 }
 
 /// Of two daemons on one etcd exactly one runs the reconcilers; when it

@@ -143,7 +143,11 @@ async fn campaign(
 ) {
     loop {
         match try_lead(store.as_ref(), &candidate).await {
-            Ok(Attempt::Won { token, lease }) => {
+            Ok(Attempt::Won {
+                token,
+                lease,
+                granted,
+            }) => {
                 tracing::info!(key = %candidate.key, revision = token.create_revision, "leading");
                 if let Ok(mut held) = held.lock() {
                     *held = Some(lease);
@@ -151,7 +155,7 @@ async fn campaign(
                 let _ = state.send(Some(Leader {
                     token: Some(token.clone()),
                 }));
-                hold(store.as_ref(), &candidate, &token, lease).await;
+                hold(store.as_ref(), &candidate, &token, lease, granted).await;
                 let _ = state.send(None);
                 if let Ok(mut held) = held.lock() {
                     *held = None;
@@ -170,12 +174,21 @@ async fn campaign(
 }
 
 enum Attempt {
-    Won { token: FencingToken, lease: LeaseId },
-    Lost { observed: Revision },
+    Won {
+        token: FencingToken,
+        lease: LeaseId,
+        /// When the lease was asked for: it lapses one TTL after at the
+        /// earliest.
+        granted: Instant,
+    },
+    Lost {
+        observed: Revision,
+    },
 }
 
 /// One try: a fresh lease, and the key on it if nobody holds it.
 async fn try_lead(store: &dyn StateStore, candidate: &Candidate) -> Result<Attempt, StoreError> {
+    let granted = Instant::now();
     let lease = store.lease_grant(candidate.ttl).await?;
     let response = store
         .txn(
@@ -196,6 +209,7 @@ async fn try_lead(store: &dyn StateStore, candidate: &Candidate) -> Result<Attem
                 create_revision: response.revision,
             },
             lease,
+            granted,
         }),
         other => {
             let _ = store.lease_revoke(lease).await;
@@ -216,30 +230,49 @@ async fn try_lead(store: &dyn StateStore, candidate: &Candidate) -> Result<Attem
 
 /// Keeps the lease alive while the key is still this leader's. Returns
 /// when the leadership is lost, or could have been: the lease is gone, the
-/// key changed hands, or no renewal succeeded for a whole TTL.
-async fn hold(store: &dyn StateStore, candidate: &Candidate, token: &FencingToken, lease: LeaseId) {
-    let mut renewed = Instant::now();
+/// key changed hands, or no renewal succeeded for a whole TTL. `renewed` is
+/// when the lease was granted (a lower bound of its start at the store).
+///
+/// A store call that hangs (the store cut off, its connections blackholed)
+/// is given up once the TTL since the last renewal has passed: waiting for
+/// it would keep this replica leading, running the singleton work beside
+/// its successor, for as long as the store client's own timeouts allow.
+async fn hold(
+    store: &dyn StateStore,
+    candidate: &Candidate,
+    token: &FencingToken,
+    lease: LeaseId,
+    mut renewed: Instant,
+) {
+    let left = |renewed: Instant| candidate.ttl.saturating_sub(renewed.elapsed());
     loop {
         // Expiry is measured from the renewal's start at the store's end
         // at best; a third of the TTL leaves two tries before it.
-        let remaining = candidate.ttl.saturating_sub(renewed.elapsed());
-        tokio::time::sleep((candidate.ttl / 3).min(remaining)).await;
+        tokio::time::sleep((candidate.ttl / 3).min(left(renewed))).await;
         if renewed.elapsed() >= candidate.ttl {
             return;
         }
         let attempt = Instant::now();
-        match store.lease_keep_alive(lease).await {
-            Ok(_) => {}
-            Err(StoreError::LeaseNotFound(_)) => return,
-            Err(error) => {
+        match tokio::time::timeout(left(renewed), store.lease_keep_alive(lease)).await {
+            Err(_) => {
+                tracing::warn!("no renewal of the leader's lease for a whole TTL");
+                return;
+            }
+            Ok(Ok(_)) => {}
+            Ok(Err(StoreError::LeaseNotFound(_))) => return,
+            Ok(Err(error)) => {
                 tracing::warn!(%error, "could not renew the leader's lease");
                 continue;
             }
         }
-        match store.get(&candidate.key).await {
-            Ok(Some(kv)) if kv.create_revision == token.create_revision => renewed = attempt,
-            Ok(_) => return,
-            Err(error) => tracing::warn!(%error, "could not read the leader key"),
+        match tokio::time::timeout(left(renewed), store.get(&candidate.key)).await {
+            Err(_) => {
+                tracing::warn!("the leader key could not be read back within the TTL");
+                return;
+            }
+            Ok(Ok(Some(kv))) if kv.create_revision == token.create_revision => renewed = attempt,
+            Ok(Ok(_)) => return,
+            Ok(Err(error)) => tracing::warn!(%error, "could not read the leader key"),
         }
     }
 }

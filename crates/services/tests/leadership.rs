@@ -223,3 +223,96 @@ async fn spawned_singleton_work_keeps_the_fence() {
     );
     assert!(store.get("/work/spawned").await.unwrap().is_none());
 }
+
+/// A store that stops answering (every call hangs) once `cut` is set, as
+/// one behind a partition whose connections are blackholed does.
+#[derive(Debug)]
+struct Severable {
+    inner: Arc<dyn StateStore>,
+    cut: std::sync::atomic::AtomicBool,
+}
+
+impl Severable {
+    async fn reachable(&self) {
+        if self.cut.load(std::sync::atomic::Ordering::SeqCst) {
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl StateStore for Severable {
+    async fn range(
+        &self,
+        request: corridor_store::RangeRequest,
+    ) -> Result<corridor_store::RangeResponse, StoreError> {
+        self.reachable().await;
+        self.inner.range(request).await
+    }
+    async fn txn(&self, txn: Txn) -> Result<corridor_store::TxnResponse, StoreError> {
+        self.reachable().await;
+        self.inner.txn(txn).await
+    }
+    async fn current_revision(&self) -> Result<corridor_store::Revision, StoreError> {
+        self.reachable().await;
+        self.inner.current_revision().await
+    }
+    async fn lease_grant(&self, ttl: Duration) -> Result<corridor_store::LeaseId, StoreError> {
+        self.reachable().await;
+        self.inner.lease_grant(ttl).await
+    }
+    async fn lease_keep_alive(&self, id: corridor_store::LeaseId) -> Result<Duration, StoreError> {
+        self.reachable().await;
+        self.inner.lease_keep_alive(id).await
+    }
+    async fn lease_revoke(&self, id: corridor_store::LeaseId) -> Result<(), StoreError> {
+        self.reachable().await;
+        self.inner.lease_revoke(id).await
+    }
+    async fn lease_time_to_live(
+        &self,
+        id: corridor_store::LeaseId,
+    ) -> Result<Option<corridor_store::LeaseInfo>, StoreError> {
+        self.reachable().await;
+        self.inner.lease_time_to_live(id).await
+    }
+    async fn watch(
+        &self,
+        prefix: &str,
+        from_revision: corridor_store::Revision,
+    ) -> Result<corridor_store::WatchStream, StoreError> {
+        self.reachable().await;
+        self.inner.watch(prefix, from_revision).await
+    }
+    async fn compact(&self, revision: corridor_store::Revision) -> Result<(), StoreError> {
+        self.reachable().await;
+        self.inner.compact(revision).await
+    }
+}
+
+/// A leader whose store stops answering (its renewals hang rather than
+/// fail) stops leading once its lease could have lapsed: one TTL after its
+/// last renewal, not when the hung call gives up.
+#[tokio::test]
+async fn a_leader_cut_off_from_its_store_stops_leading_within_a_ttl() {
+    let (_dir, inner) = redb();
+    let store = Arc::new(Severable {
+        inner,
+        cut: std::sync::atomic::AtomicBool::new(false),
+    });
+    let leadership = Leadership::campaign(
+        Arc::clone(&store) as Arc<dyn StateStore>,
+        "cut-off".into(),
+        TTL,
+    );
+    let candidates = [Some(leadership)];
+    sole_leader(&candidates, 3 * TTL).await;
+    let cut = Instant::now();
+    store.cut.store(true, std::sync::atomic::Ordering::SeqCst);
+    let mut state = candidates[0].as_ref().unwrap().subscribe();
+    tokio::time::timeout(TTL + TTL / 4, state.wait_for(Option::is_none))
+        .await
+        .expect("still leading a TTL after the store stopped answering")
+        .unwrap();
+    assert!(cut.elapsed() <= TTL + TTL / 4, "{:?}", cut.elapsed());
+}

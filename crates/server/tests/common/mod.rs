@@ -6,6 +6,9 @@
 //! ([`process`]), the RFC's request bodies verbatim ([`rfc`]) and others
 //! ([`requests`]), and an OTLP
 //! receiver and promtool for the observability tests ([`observability`]),
+//! what the cluster-mode tests share ([`cluster`]: who leads, a corridor's
+//! port lanes, a replay of the store's corridor history) and a TCP proxy
+//! they can partition ([`tcp_proxy`]),
 //! and a headless Chromium with a certificate-presenting proxy for the
 //! console ([`browser`], [`forward`]).
 //!
@@ -15,6 +18,7 @@
 
 pub mod browser;
 pub mod clients;
+pub mod cluster;
 pub mod forward;
 pub mod observability;
 pub mod problem;
@@ -22,6 +26,7 @@ pub mod process;
 pub mod requests;
 pub mod rfc;
 pub mod server;
+pub mod tcp_proxy;
 
 /// The workspace root (crates/server is two levels below it).
 pub fn workspace() -> std::path::PathBuf {
