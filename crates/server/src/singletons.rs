@@ -91,8 +91,11 @@ pub(crate) async fn supervise(
             _ = leadership.wait_for(|now| now.as_ref() != Some(&leader)) => false,
             _ = draining.wait_for(|draining| *draining) => true,
         };
-        work.stop().await;
+        // The gauge says who leads, so it drops with the leadership; work
+        // still finishing a pass (a reconcile stuck in store calls of a
+        // replica cut off from etcd can take seconds) is fenced meanwhile.
         metrics.leader.set(0);
+        work.stop().await;
         if stopping {
             return;
         }

@@ -68,6 +68,9 @@ const RESUMED_STEP_DOWN: Duration = Duration::from_secs(3);
 /// (5 s) from its last renewal, which came before the cut, plus time to
 /// stop the singleton work.
 const CUT_OFF_STEP_DOWN: Duration = Duration::from_millis(6_500);
+/// How long a scrape announcing a 1 s timeout may take to answer: corridord
+/// reads resources for 80 % of it, then encodes.
+const SCRAPE_ANSWER: Duration = Duration::from_secs(2);
 
 fn request(op: &str) -> CorridorRequest {
     let mut request: CorridorRequest = serde_json::from_str(
@@ -530,8 +533,8 @@ async fn leader_pause_partition_and_kill_keep_grants_linearizable() {
     cluster.replicas[cut].partition();
     cluster.healthy[cut] = false;
     // Unable to renew, it stops leading once its lease could have lapsed,
-    // which its log tells (its `/metrics` does not answer while it is cut
-    // off); watched beside the election, so each is timed as it happens.
+    // which its log tells; watched beside the election, so each is timed
+    // as it happens.
     let ((successor, elected), noticed) = tokio::join!(
         async {
             let successor = cluster
@@ -543,6 +546,17 @@ async fn leader_pause_partition_and_kill_keep_grants_linearizable() {
     );
     eprintln!(
         "cut off replica {cut}: it stopped leading after {noticed:.1?}, replica {successor} leads after {elected:.1?}"
+    );
+    // Cut off, it still answers a scrape within the scrape's timeout (the
+    // store reads it cannot finish are left out) and says it does not lead.
+    let scraped_at = Instant::now();
+    let gauge =
+        leader_gauge_within(&cluster.http, &cluster.replicas[cut].base(), SCRAPE_ANSWER).await;
+    assert_eq!(
+        gauge,
+        Some(false),
+        "the cut-off replica's /metrics after {:.1?}: None is no answer",
+        scraped_at.elapsed()
     );
     tokio::time::sleep(FAULT.saturating_sub(cut_at.elapsed())).await;
     let healed_at = Instant::now();

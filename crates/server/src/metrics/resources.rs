@@ -342,7 +342,7 @@ const FAMILIES: &[Family] = &[
     ),
     (
         "metrics_collection_failures",
-        "Reads of a resource that failed, or did not finish within the scrape's time budget (corridor_telemetry), while this scrape was collected: their series are missing from it",
+        "Reads of a resource that failed, or did not finish within the scrape's time budget, while this scrape was collected: their series are missing from it",
         U::None,
         Kind::Gauge,
     ),
@@ -474,7 +474,7 @@ impl ResourceSnapshot {
         }
     }
 
-    fn failed(&mut self, resource: &'static str, error: &dyn std::error::Error) {
+    fn failed(&mut self, resource: &'static str, error: &(dyn std::error::Error + 'static)) {
         tracing::warn!(
             resource,
             error = %corridor_services::error::error_chain(error),
@@ -492,13 +492,18 @@ impl ResourceSnapshot {
     /// (and counted as `corridor_telemetry` collection failures), so the
     /// scrape answers within its client's timeout instead of being dropped
     /// whole.
+    ///
+    /// Every store read is bounded by `deadline` too: a read that has not
+    /// answered by then (a replica cut off from etcd waits on it for the
+    /// store's whole timeout) is a collection failure of its resource, and
+    /// the scrape still answers, with the series that need no store.
     pub async fn gather(plane: &ControlPlane, deadline: Instant) -> ResourceSnapshot {
         let mut snapshot = ResourceSnapshot::default();
         snapshot.gather_corridors(plane, deadline).await;
         snapshot.links(plane);
-        snapshot.gather_bundles(plane).await;
+        snapshot.gather_bundles(plane, deadline).await;
         snapshot.gather_memory(&plane.ffm.tiers());
-        snapshot.gather_fabric(plane).await;
+        snapshot.gather_fabric(plane, deadline).await;
         snapshot
     }
 
@@ -528,7 +533,7 @@ impl ResourceSnapshot {
     }
 
     async fn gather_corridors(&mut self, plane: &ControlPlane, deadline: Instant) {
-        let corridors = match plane.corridors.list_all().await {
+        let corridors = match within(deadline, plane.corridors.list_all()).await {
             Ok(corridors) => corridors,
             Err(error) => return self.failed("corridor", &error),
         };
@@ -693,11 +698,11 @@ impl ResourceSnapshot {
         }
     }
 
-    async fn gather_bundles(&mut self, plane: &ControlPlane) {
+    async fn gather_bundles(&mut self, plane: &ControlPlane, deadline: Instant) {
         let caller = Caller::system();
         let mut options = ListOptions::default();
         loop {
-            let page = match plane.ffm.list(&caller, &options).await {
+            let page = match within(deadline, plane.ffm.list(&caller, &options)).await {
                 Ok(page) => page,
                 Err(error) => return self.failed("ffm_bundle", &error),
             };
@@ -786,10 +791,10 @@ impl ResourceSnapshot {
         }
     }
 
-    async fn gather_fabric(&mut self, plane: &ControlPlane) {
+    async fn gather_fabric(&mut self, plane: &ControlPlane, deadline: Instant) {
         let mut options = ListOptions::default();
         loop {
-            let page = match plane.paths.registry().list(&options).await {
+            let page = match within(deadline, plane.paths.registry().list(&options)).await {
                 Ok(page) => page,
                 Err(error) => {
                     self.failed("fabric_path", &error);
@@ -804,13 +809,13 @@ impl ResourceSnapshot {
                 None => break,
             }
         }
-        match plane.paths.ports().await {
+        match within(deadline, plane.paths.ports()).await {
             Ok(ports) => ports.iter().for_each(|p| self.port(p)),
             Err(error) => self.failed("fabric_port", &error),
         }
         let mut options = ListOptions::default();
         loop {
-            let page = match plane.devices.list(&options).await {
+            let page = match within(deadline, plane.devices.list(&options)).await {
                 Ok(page) => page,
                 Err(error) => return self.failed("fabric_device", &error),
             };
@@ -909,6 +914,26 @@ impl ResourceSnapshot {
 /// Prometheus asks for.
 fn gbit(gbps: f64) -> f64 {
     gbps * 1e9 / 8.0
+}
+
+/// A store read of a scrape: failed, or not answered by the deadline.
+#[derive(Debug, thiserror::Error)]
+enum ScrapeRead<E: std::error::Error + 'static> {
+    #[error(transparent)]
+    Failed(E),
+    #[error("not answered within the scrape's time budget")]
+    Late,
+}
+
+/// `read`, unless `deadline` passes first.
+async fn within<T, E: std::error::Error + 'static>(
+    deadline: Instant,
+    read: impl std::future::Future<Output = Result<T, E>>,
+) -> Result<T, ScrapeRead<E>> {
+    match tokio::time::timeout_at(tokio::time::Instant::from_std(deadline), read).await {
+        Ok(result) => result.map_err(ScrapeRead::Failed),
+        Err(_) => Err(ScrapeRead::Late),
+    }
 }
 
 /// Corridors whose lanes may be lit: the service decides (a held one

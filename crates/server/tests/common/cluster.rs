@@ -14,8 +14,8 @@ use futures::StreamExt;
 const METRICS_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The scrape timeout announced to corridord, which spends at most 80% of
-/// it reading resources (some reads are not bounded by it: a replica cut
-/// off from its store answers late).
+/// it reading resources (a replica cut off from its store leaves out what
+/// it could not read by then).
 const SCRAPE_TIMEOUT_S: &str = "1";
 
 /// `corridor_leader` of the replica at `base` (`http://127.0.0.1:port`):
