@@ -424,14 +424,30 @@ async fn leader_pause_partition_and_kill_keep_grants_linearizable() {
     let etcd = ThrowawayCluster::start().await.unwrap();
     let direct = etcd.store().await.unwrap();
     let mut replicas = Vec::new();
-    // One after another: replicas started together on an empty store race
-    // to create the topology's standing fabric paths (fabmand reads, then
-    // creates), and the loser's admission fails its start.
+    // All at once, as a cluster's replicas come up: every fabmand creates
+    // the topology's standing fabric paths on the empty store together, and
+    // each must start (the first grant of each path commits, the others
+    // adopt it).
     for index in 0..3 {
-        let mut replica = Replica::start(&etcd, &logs, index).await;
-        replica.ready().await;
-        replicas.push(replica);
+        replicas.push(Replica::start(&etcd, &logs, index).await);
     }
+    for replica in &mut replicas {
+        replica.ready().await;
+    }
+    let standing = direct
+        .range(corridor_store::RangeRequest::prefix(
+            corridor_services::Registry::<corridor_model::fabric::FabricPath>::prefix(),
+        ))
+        .await
+        .unwrap()
+        .kvs;
+    assert_eq!(
+        standing.len(),
+        corridor_hal::Topology::default_twin()
+            .standing_cxl_paths()
+            .len(),
+        "one of each standing fabric path"
+    );
     let bases: Vec<String> = replicas.iter().map(Replica::base).collect();
     let mut cluster = Cluster {
         healthy: vec![true; replicas.len()],

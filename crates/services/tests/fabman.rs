@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use corridor_hal::fabric::{Discovery, FabricSnapshot};
+use corridor_hal::fabric::{Discovery, FabricSnapshot, FabricTwin};
 use corridor_hal::{ManualClock, Topology};
 use corridor_model::corridor::QosPriority;
 use corridor_model::fabric::{FabricPathRequest, FabricQos, PathStatus, PathType, QosEnforcement};
@@ -15,8 +15,8 @@ use corridor_protocols::fmapi::BindingStatus;
 use corridor_services::ControlPlane;
 use corridor_services::control_plane::FM_API_TIMEOUT;
 use corridor_services::error::ToProblem;
-use corridor_services::fabman::PathError;
 use corridor_services::fabman::ledger::{LEDGER_PREFIX, PortShares};
+use corridor_services::fabman::{PathError, PathService};
 use corridor_store::{RangeRequest, RedbOptions, RedbStore, StateStore};
 
 async fn plane() -> (ControlPlane, tempfile::TempDir) {
@@ -510,4 +510,126 @@ async fn a_restart_programs_the_active_paths_again() {
     let kept = plane.paths.registry().get(&path.id).await.unwrap();
     assert_eq!(kept.status, PathStatus::Active);
     assert_eq!(kept.programming, path.programming);
+}
+
+/// corridord replicas started together on one empty store each start fabmand, which
+/// creates the topology's standing paths: they all create them at once. Every one must
+/// start and see the same paths, each granted once: a second grant of a standing path
+/// does not fit beside the first on h0's upstream port (256 + 128 of 384 Gb/s), so a
+/// replica that asked for it again would fail its start for capacity.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn fabmands_starting_together_grant_each_standing_path_once() {
+    const REPLICAS: usize = 4;
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn StateStore> =
+        Arc::new(RedbStore::open(dir.path().join("state.redb"), RedbOptions::default()).unwrap());
+    let topology = Arc::new(Topology::default_twin());
+    let clock = Arc::new(ManualClock::new(topology.twin().start_time));
+    let standing = topology.standing_cxl_paths().len();
+    assert!(standing > 1);
+    // Each replica programs its own twin switches, as each corridord does.
+    let replicas: Vec<(FabricTwin, Arc<PathService>)> = (0..REPLICAS)
+        .map(|_| {
+            let fabric = FabricTwin::start(&topology).unwrap();
+            let service = Arc::new(PathService::new(
+                Arc::clone(&store),
+                &topology,
+                fabric.endpoints(),
+                FM_API_TIMEOUT,
+                clock.clone(),
+            ));
+            (fabric, service)
+        })
+        .collect();
+    let barrier = Arc::new(tokio::sync::Barrier::new(REPLICAS));
+    let starts: Vec<_> = replicas
+        .iter()
+        .map(|(_, service)| {
+            let (service, topology, barrier) = (
+                Arc::clone(service),
+                Arc::clone(&topology),
+                Arc::clone(&barrier),
+            );
+            tokio::spawn(async move {
+                barrier.wait().await;
+                service.ensure_standing(&topology).await
+            })
+        })
+        .collect();
+    let mut ensured = Vec::new();
+    for (replica, start) in starts.into_iter().enumerate() {
+        match start.await.unwrap() {
+            Ok(paths) => ensured.push(paths),
+            Err(e) => panic!(
+                "replica {replica}'s fabmand could not start: {}",
+                corridor_services::error::error_chain(&e)
+            ),
+        }
+    }
+
+    let stored = replicas[0]
+        .1
+        .registry()
+        .list(&corridor_services::ListOptions::default())
+        .await
+        .unwrap()
+        .items;
+    let mut pairs: Vec<(&str, &str)> = stored
+        .iter()
+        .map(|p| (p.source_device.as_str(), p.target_device.as_str()))
+        .collect();
+    pairs.sort_unstable();
+    pairs.dedup();
+    assert_eq!(stored.len(), standing, "{pairs:?}");
+    assert_eq!(pairs.len(), standing, "one path per standing pair");
+    let mut ids: Vec<&str> = stored.iter().map(|p| p.id.as_str()).collect();
+    ids.sort_unstable();
+    for (replica, paths) in ensured.iter().enumerate() {
+        let mut seen: Vec<&str> = paths.iter().map(|p| p.id.as_str()).collect();
+        seen.sort_unstable();
+        assert_eq!(seen, ids, "replica {replica} sees the standing paths");
+        for path in paths {
+            assert_eq!(
+                path.status,
+                PathStatus::Active,
+                "replica {replica}: {path:?}"
+            );
+        }
+    }
+    // The ledger holds each standing path's guarantee once, on its own ports.
+    let ledger = store
+        .range(RangeRequest::prefix(LEDGER_PREFIX))
+        .await
+        .unwrap()
+        .kvs;
+    for kv in &ledger {
+        let shares: PortShares = serde_json::from_slice(&kv.value).unwrap();
+        for (id, gbps) in &shares.shares {
+            let path = stored.iter().find(|p| &p.id == id);
+            let path = path.unwrap_or_else(|| panic!("{} holds a share for {id}", kv.key));
+            assert_eq!(*gbps, path.qos.min_bandwidth_gbps.get(), "{}", kv.key);
+        }
+    }
+    // Every replica's own switches carry h0's binding to its LD of cxl-dev-001.
+    let path = stored
+        .iter()
+        .find(|p| p.target_device == "cxl-dev-001")
+        .unwrap();
+    let binding = path.programming.as_ref().unwrap().bindings[0].clone();
+    for (replica, (fabric, _)) in replicas.iter().enumerate() {
+        let snapshot = Discovery::new(fabric.endpoints(), FM_API_TIMEOUT).scan(chrono::Utc::now());
+        let sw0 = snapshot.switches.iter().find(|s| s.name == "sw0").unwrap();
+        let vcs = sw0.vcs.iter().find(|v| v.vcs_id == binding.vcs_id).unwrap();
+        let vppb = &vcs.vppbs[usize::from(binding.vppb_id)];
+        assert_eq!(
+            vppb.status,
+            BindingStatus::BoundLd,
+            "replica {replica}: {vcs:?}"
+        );
+        assert_eq!(
+            Some(u16::from(vppb.ld_id)),
+            binding.ld_id,
+            "replica {replica}"
+        );
+    }
 }

@@ -56,6 +56,41 @@ const ADMISSION_ATTEMPTS: usize = 8;
 /// How long a release keeps retrying while the port keys keep changing under it.
 const RELEASE_PATIENCE: Duration = Duration::from_secs(5);
 
+/// How long a fabmand that found a standing path being programmed by another waits for
+/// it to come out (programming one path takes a few FM API round trips).
+const STANDING_PATIENCE: Duration = Duration::from_secs(10);
+
+/// How often it looks meanwhile.
+const STANDING_POLL: Duration = Duration::from_millis(20);
+
+/// What admission did with a path id.
+#[derive(Debug)]
+enum Admission {
+    /// Granted at this revision, status `programming`.
+    Granted(FabricPath, Revision),
+    /// A path was already stored under the id (only when asked to adopt one).
+    Exists(FabricPath),
+}
+
+/// The id of the topology's standing path from `host` to `device`: the same in every
+/// process, so that fabmands starting together on one store all grant one key and only
+/// the first commits. It looks like any other path id (`path-` and 12 hex digits): the
+/// first 48 bits of the 64-bit FNV-1a hash of `standing`, host and device (NUL-separated).
+/// FNV-1a is fixed by its definition, not by a crate's version, so the id stays the same
+/// across upgrades. The topology allows one standing path per host and device.
+pub fn standing_path_id(host: &str, device: &str) -> String {
+    const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+    const PRIME: u64 = 0x0000_0100_0000_01b3;
+    let mut hash = OFFSET;
+    for part in ["standing", host, device] {
+        for byte in part.bytes().chain([0]) {
+            hash ^= u64::from(byte);
+            hash = hash.wrapping_mul(PRIME);
+        }
+    }
+    format!("path-{:012x}", hash >> 16)
+}
+
 /// What one path is, for programming.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Shape {
@@ -84,6 +119,10 @@ pub struct PathService {
     /// When discovery last scanned the switches (`None` before the first scan).
     discovered_at: Mutex<Option<DateTime<Utc>>>,
     discovery: Mutex<Option<Discovery>>,
+    /// The paths programmed again at start ([`Self::reprogram_active`]) and the standing
+    /// paths this process created or adopted: a standing path another fabmand made active
+    /// after this one's start read the store is programmed here too, once.
+    programmed_here: Mutex<HashSet<String>>,
 }
 
 fn field(pointer: &'static str, rule: &'static str, message: String) -> PathError {
@@ -133,6 +172,7 @@ impl PathService {
             ld_counts: Mutex::new(BTreeMap::new()),
             discovered_at: Mutex::new(None),
             discovery: Mutex::new(discovery),
+            programmed_here: Mutex::new(HashSet::new()),
         }
     }
 
@@ -323,16 +363,40 @@ impl PathService {
         if self.switches.is_empty() {
             return Err(PathError::NoFabricManager);
         }
-        let now = self.clock.now();
         let id = crate::ids::new_id(self.clock.as_ref(), "path");
-        let mut admitted = None;
+        match self.admit(&id, &request, false).await? {
+            Admission::Granted(path, revision) => self.program_granted(path, revision, shape).await,
+            // Not asked for: a fresh random id is taken by nothing.
+            Admission::Exists(path) => Ok(path),
+        }
+    }
+
+    /// Routes `request` over the free bandwidth and grants it as path `id` in one
+    /// transaction, replanning when the ledger changed meanwhile. With `adopt`, a path
+    /// already stored under `id` is answered as it is instead: it is looked for after each
+    /// read of the ledger, so a grant of `id` that the read already holds is found there
+    /// rather than refused for the capacity it took.
+    async fn admit(
+        &self,
+        id: &str,
+        request: &FabricPathRequest,
+        adopt: bool,
+    ) -> Result<Admission, PathError> {
+        let now = self.clock.now();
         for attempt in 0..ADMISSION_ATTEMPTS {
             if attempt > 0 {
                 contention_backoff(attempt).await;
             }
             let view = LedgerView::read(self.store.as_ref()).await?;
-            let route = self.route(&request, &view)?;
-            let mut path = FabricPath::pending(id.clone(), request.clone(), now);
+            if adopt {
+                match self.paths.get(id).await {
+                    Ok(path) => return Ok(Admission::Exists(path)),
+                    Err(ServiceError::NotFound { .. }) => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            let route = self.route(request, &view)?;
+            let mut path = FabricPath::pending(id.to_owned(), request.clone(), now);
             path.status = PathStatus::Programming;
             path.hops = self.hops(&route);
             path.predicted_latency_ns = Some(Nanoseconds(route.latency_ns));
@@ -354,15 +418,22 @@ impl PathService {
                 .await
                 .map_err(ServiceError::store("grant a fabric path"))?;
             if response.succeeded {
-                admitted = Some((path, response.revision));
-                break;
+                return Ok(Admission::Granted(path, response.revision));
             }
         }
-        let Some((path, revision)) = admitted else {
-            return Err(PathError::Contention {
-                attempts: ADMISSION_ATTEMPTS,
-            });
-        };
+        Err(PathError::Contention {
+            attempts: ADMISSION_ATTEMPTS,
+        })
+    }
+
+    /// Programs a path just granted (at `revision`) and records what the switches read
+    /// back; if the fabric does not take it, its grant is released.
+    async fn program_granted(
+        &self,
+        path: FabricPath,
+        revision: Revision,
+        shape: Shape,
+    ) -> Result<FabricPath, PathError> {
         let _guard = self.programming_lock(&path).await;
         match self.program(&path, shape).await {
             Ok(programming) => {
@@ -713,51 +784,88 @@ impl PathService {
     pub async fn reprogram_active(&self) -> Result<usize, PathError> {
         let mut programmed = 0;
         for path in self.all_paths().await? {
-            if path.status != PathStatus::Active {
-                continue;
-            }
-            let Ok(shape) = self.shape(&path.request()) else {
-                continue;
-            };
-            let Some(_guard) = self.programming_lock(&path).await else {
-                continue;
-            };
-            match self.program(&path, shape).await {
-                Ok(programming) => {
-                    programmed += 1;
-                    if path.programming.as_ref() != Some(&programming) {
-                        let now = self.clock.now();
-                        self.paths
-                            .update(&path.id, None, |p| {
-                                p.programming = Some(programming.clone());
-                                p.meta.updated_at = now;
-                                Ok(())
-                            })
-                            .await?;
-                    }
-                }
-                Err(e) => {
-                    tracing::warn!(path = %path.id, error = %crate::error::error_chain(&e), "an active fabric path could not be programmed again at start")
-                }
+            if path.status == PathStatus::Active && self.program_again(&path).await? {
+                programmed += 1;
             }
         }
         Ok(programmed)
     }
 
+    /// Programs the active `path` again as the store has it (see [`Self::reprogram_active`]);
+    /// `false` if it sends no FM API commands or the fabric refused it (with a warning).
+    async fn program_again(&self, path: &FabricPath) -> Result<bool, PathError> {
+        let Ok(shape) = self.shape(&path.request()) else {
+            return Ok(false);
+        };
+        let Some(_guard) = self.programming_lock(path).await else {
+            return Ok(false);
+        };
+        match self.program(path, shape).await {
+            Ok(programming) => {
+                if path.programming.as_ref() != Some(&programming) {
+                    let now = self.clock.now();
+                    self.paths
+                        .update(&path.id, None, |p| {
+                            p.programming = Some(programming.clone());
+                            p.meta.updated_at = now;
+                            Ok(())
+                        })
+                        .await?;
+                }
+                self.mark_programmed(&path.id);
+                Ok(true)
+            }
+            Err(e) => {
+                tracing::warn!(path = %path.id, error = %crate::error::error_chain(&e), "an active fabric path could not be programmed again at start");
+                Ok(false)
+            }
+        }
+    }
+
+    fn mark_programmed(&self, id: &str) {
+        self.programmed_here
+            .lock()
+            .expect("programmed paths")
+            .insert(id.to_owned());
+    }
+
+    fn programmed_here(&self, id: &str) -> bool {
+        self.programmed_here
+            .lock()
+            .expect("programmed paths")
+            .contains(id)
+    }
+
     /// Creates each of the topology's standing paths (`[[cxl_paths]]`) that no path joins
     /// yet (a released or failed one does not count): the paths a twin's hosts need for
-    /// their pooled memory, made once and kept across restarts.
+    /// their pooled memory, made once and kept across restarts. Answers the standing paths
+    /// as they now are (those stood in for by a path made otherwise left out).
+    ///
+    /// Several fabmands may start at once on one store. Each standing path has an id fixed
+    /// by its host and device ([`standing_path_id`]), so they all grant the same key: the
+    /// first grant commits, and the others find the path there and adopt it (see
+    /// [`Self::standing_path`]) instead of asking the ports for its bandwidth a second time.
     pub async fn ensure_standing(&self, topology: &Topology) -> Result<Vec<FabricPath>, PathError> {
         let existing = self.all_paths().await?;
-        let mut created = Vec::new();
+        let mut ensured = Vec::new();
         for standing in topology.standing_cxl_paths() {
             let (host, device) = (standing.host.as_str(), standing.device.as_str());
+            let id = standing_path_id(host, device);
+            // A path of the pair made otherwise (by an operator, or by a corridord that
+            // gave standing paths random ids) stands in for it.
             let joined = existing.iter().any(|p| {
-                p.source_device == host
+                p.id != id
+                    && p.source_device == host
                     && p.target_device == device
                     && !matches!(p.status, PathStatus::Released | PathStatus::Failed)
             });
             if joined {
+                continue;
+            }
+            if let Some(path) = existing.iter().find(|p| p.id == id)
+                && self.programmed_here(&id)
+            {
+                ensured.push(path.clone());
                 continue;
             }
             let latency = topology
@@ -778,11 +886,60 @@ impl PathService {
                     ecn: false,
                 },
             };
-            let path = self.create(request).await?;
-            tracing::info!(path = %path.id, host, device, gbps, "standing fabric path created");
-            created.push(path);
+            ensured.push(self.standing_path(&id, request).await?);
         }
-        Ok(created)
+        Ok(ensured)
+    }
+
+    /// Grants and programs the standing path `id`, or adopts it if another fabmand got
+    /// there first. One still being programmed by the other is waited for (up to
+    /// [`STANDING_PATIENCE`]), then programmed here too if it came out active: a twin's
+    /// switches are this process's own, and programming a real switch again reuses what
+    /// is in place. One whose programming failed is released by its creator, and granted
+    /// here again.
+    async fn standing_path(
+        &self,
+        id: &str,
+        request: FabricPathRequest,
+    ) -> Result<FabricPath, PathError> {
+        let shape = self.shape(&request)?;
+        if self.switches.is_empty() {
+            return Err(PathError::NoFabricManager);
+        }
+        let (host, device) = (&request.source_device, &request.target_device);
+        let gbps = request.qos.min_bandwidth_gbps.get();
+        let deadline = tokio::time::Instant::now() + STANDING_PATIENCE;
+        loop {
+            match self.admit(id, &request, true).await? {
+                Admission::Granted(path, revision) => {
+                    let path = self.program_granted(path, revision, shape).await?;
+                    self.mark_programmed(id);
+                    tracing::info!(path = %path.id, host, device, gbps, "standing fabric path created");
+                    return Ok(path);
+                }
+                Admission::Exists(path)
+                    if path.status == PathStatus::Programming
+                        && tokio::time::Instant::now() < deadline =>
+                {
+                    tokio::time::sleep(STANDING_POLL).await;
+                }
+                Admission::Exists(path) => {
+                    if path.status == PathStatus::Programming {
+                        tracing::warn!(path = %path.id, host, device, "a standing fabric path another fabmand granted is still being programmed; adopted as it is");
+                        return Ok(path);
+                    }
+                    if path.status == PathStatus::Active
+                        && !self.programmed_here(id)
+                        && self.program_again(&path).await?
+                    {
+                        tracing::info!(path = %path.id, host, device, gbps, "standing fabric path another fabmand created, programmed here too");
+                        return Ok(self.paths.get(id).await?);
+                    }
+                    tracing::info!(path = %path.id, host, device, status = ?path.status, "standing fabric path found in the store, adopted");
+                    return Ok(path);
+                }
+            }
+        }
     }
 
     async fn unprogram(&self, path: &FabricPath) -> Result<(), PathError> {
@@ -1162,4 +1319,26 @@ fn ready_message(p: &PathProgramming) -> String {
         parts.push("admitted; routing modelled".into());
     }
     parts.join("; ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::standing_path_id;
+
+    #[test]
+    fn standing_path_ids_are_fixed_by_host_and_device_and_look_like_path_ids() {
+        let id = standing_path_id("h0", "cxl-dev-001");
+        // Pinned: stores keep this id, so every later corridord must derive the same one.
+        assert_eq!(id, "path-7dba7b4c23ea");
+        assert!(id.starts_with("path-"));
+        assert_eq!(id.len(), 17);
+        assert!(id[5..].chars().all(|c| c.is_ascii_hexdigit()));
+        assert_ne!(id, standing_path_id("h0", "cxl-dev-002"));
+        assert_ne!(id, standing_path_id("h1", "cxl-dev-001"));
+        // The separator keeps the parts apart.
+        assert_ne!(
+            standing_path_id("h0c", "xl-dev-001"),
+            standing_path_id("h0", "cxl-dev-001")
+        );
+    }
 }
