@@ -9,17 +9,15 @@
 //! services, twin and listener), so "stops" is a drain, not a `kill -9`;
 //! the etcd members are real processes and are killed by pid.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::cluster::port_lanes;
+use common::cluster::replay_corridors;
 use common::server::{Options, Server};
-use corridor_model::corridor::{Corridor, CorridorRequest};
+use corridor_model::corridor::CorridorRequest;
 use corridor_server::config::StoreBackend;
 use corridor_store::etcd::testing::ThrowawayCluster;
-use corridor_store::{EventKind, StateStore};
-use futures::StreamExt;
 use tokio::sync::Mutex;
 
 mod common;
@@ -163,41 +161,14 @@ async fn replicas_grant_without_overlap_while_etcd_and_corridord_leaders_fail() 
     // Replay every version of every corridor object in revision order: at
     // no revision do two live corridors share a port lane.
     let store = etcd.store().await.unwrap();
-    let prefix = "/registry/corridors/";
-    let end = store.current_revision().await.unwrap();
-    let mut history = store.watch(prefix, 1).await.unwrap();
-    let mut live: BTreeMap<String, Vec<(String, u8)>> = BTreeMap::new();
-    let mut holders: BTreeMap<(String, u8), String> = BTreeMap::new();
-    let mut seen = BTreeSet::new();
-    while let Some(event) = tokio::time::timeout(Duration::from_secs(10), history.next())
-        .await
-        .unwrap()
-    {
-        let event = event.unwrap();
-        let id = event.kv.key[prefix.len()..].to_owned();
-        if let Some(previous) = live.remove(&id) {
-            for lane in previous {
-                holders.remove(&lane);
-            }
-        }
-        if event.kind == EventKind::Put {
-            let corridor: Corridor = serde_json::from_slice(&event.kv.value).unwrap();
-            let lanes = port_lanes(&corridor);
-            for lane in &lanes {
-                if let Some(other) = holders.insert(lane.clone(), id.clone()) {
-                    panic!(
-                        "at revision {} {lane:?} is held by {other} and {id}",
-                        event.kv.mod_revision
-                    );
-                }
-            }
-            live.insert(id.clone(), lanes);
-            seen.insert(id);
-        }
-        if event.kv.mod_revision >= end {
-            break;
-        }
-    }
+    let replay = replay_corridors(&store).await;
+    assert!(
+        replay.double_holds.is_empty(),
+        "{} double holds, the first: {}",
+        replay.double_holds.len(),
+        replay.double_holds[0]
+    );
+    let (live, seen) = (replay.live, replay.seen);
 
     // Nothing acknowledged is lost: every corridor a client holds is in the
     // store, and none it released is.
