@@ -27,7 +27,7 @@ pub use discover::{
     SwitchRecord,
 };
 pub use tcp::{MctpTcpTransport, read_message, write_message};
-pub use twin::{Exchange, FabricFaults, FabricTwin, SwitchTwin, wire_serial};
+pub use twin::{Exchange, FabricFaults, FabricTwin, SwitchTwin, fnv1a_64, wire_serial};
 
 /// Why an FM API exchange failed.
 #[derive(Debug, thiserror::Error)]

@@ -46,7 +46,15 @@ use crate::topology::{CxlDevice, CxlDeviceKind, CxlSwitch, PortPeer, PortRole, T
 /// topology's serials are text). An inventory maps discovered serials back the same way.
 #[must_use]
 pub fn wire_serial(serial: &str) -> u64 {
-    serial.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+    fnv1a_64(serial.bytes())
+}
+
+/// The 64-bit FNV-1a hash of `bytes`: fixed by its definition rather than by
+/// a crate's version, so what is derived from it (serials, ids) stays the
+/// same across upgrades.
+#[must_use]
+pub fn fnv1a_64(bytes: impl IntoIterator<Item = u8>) -> u64 {
+    bytes.into_iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
         (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
     })
 }

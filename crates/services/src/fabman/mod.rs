@@ -75,19 +75,15 @@ enum Admission {
 /// The id of the topology's standing path from `host` to `device`: the same in every
 /// process, so that fabmands starting together on one store all grant one key and only
 /// the first commits. It looks like any other path id (`path-` and 12 hex digits): the
-/// first 48 bits of the 64-bit FNV-1a hash of `standing`, host and device (NUL-separated).
-/// FNV-1a is fixed by its definition, not by a crate's version, so the id stays the same
-/// across upgrades. The topology allows one standing path per host and device.
+/// first 48 bits of the 64-bit FNV-1a hash of `standing`, host and device (each followed by
+/// a NUL), which stays the same across upgrades. The topology allows one standing path per
+/// host and device.
 pub fn standing_path_id(host: &str, device: &str) -> String {
-    const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
-    const PRIME: u64 = 0x0000_0100_0000_01b3;
-    let mut hash = OFFSET;
-    for part in ["standing", host, device] {
-        for byte in part.bytes().chain([0]) {
-            hash ^= u64::from(byte);
-            hash = hash.wrapping_mul(PRIME);
-        }
-    }
+    let hash = corridor_hal::fabric::fnv1a_64(
+        ["standing", host, device]
+            .into_iter()
+            .flat_map(|part| part.bytes().chain([0])),
+    );
     format!("path-{:012x}", hash >> 16)
 }
 
