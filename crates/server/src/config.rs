@@ -297,6 +297,9 @@ pub struct FfmSettings {
     /// Host of bundles whose request names none; `None` = the topology's
     /// first host (twin) or this machine (linux provider).
     pub default_host: Option<String>,
+    /// Hosts whose bundles this corridord's memqosd allocates (`[ffm] hosts`); `None` =
+    /// every known host. In a cluster each replica serves its own host(s).
+    pub serve_hosts: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -306,6 +309,7 @@ struct FileFfm {
     memory_dir: Option<PathBuf>,
     provider: Option<MemoryProviderKind>,
     default_host: Option<String>,
+    hosts: Option<Vec<String>>,
 }
 
 /// The configuration file's shape.
@@ -594,6 +598,7 @@ impl Config {
                 .or(file.ffm.provider)
                 .unwrap_or_default(),
             default_host: file.ffm.default_host,
+            serve_hosts: file.ffm.hosts,
         };
         let compat = CompatSettings {
             allowed_roots: if overrides.compat_roots.is_empty() {
@@ -804,6 +809,7 @@ impl Config {
             ffm.memory_dir = dir.clone();
         }
         ffm.default_host = self.ffm.default_host.clone();
+        ffm.serve_hosts = self.ffm.serve_hosts.clone();
         if self.ffm.provider == MemoryProviderKind::Linux {
             ffm.provider = Some(std::sync::Arc::new(corridor_hal::memory::SysfsMemory::new(
                 "/sys",

@@ -1,6 +1,6 @@
 //! Capacity ledger per (device, week segment) and bundle placement.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
@@ -746,7 +746,7 @@ impl Ledger {
                 continue;
             }
             class_devices += 1;
-            let free_bytes = d.device.bytes - d.used_bytes;
+            let free_bytes = d.device.bytes.saturating_sub(d.used_bytes);
             largest_free = largest_free.max(free_bytes);
             let mut free = u64::MAX;
             let mut seg = 0;
@@ -830,7 +830,7 @@ impl Ledger {
             apportion(req.bytes, &weights, &mut parts);
             let short = (0..k).find(|&j| {
                 let d = &self.devices[cands[j].dev];
-                d.device.bytes - d.used_bytes < parts[j]
+                d.device.bytes.saturating_sub(d.used_bytes) < parts[j]
             });
             if let Some(j) = short {
                 cands.remove(j);
@@ -1160,7 +1160,7 @@ impl Ledger {
             Some(p) => *p = policy,
             None => policies.push(policy),
         }
-        self.replace_policies(policies, &name)
+        self.replace_policies_checked(policies, &name, true)
     }
 
     /// Removes a policy (the floors it raised or lowered return to the bundles' own), under
@@ -1176,14 +1176,15 @@ impl Ledger {
             .ok_or_else(|| Rejection::UnknownPolicy(id.to_string()))?;
         let mut policies = self.policies.clone();
         let removed = policies.remove(i);
-        self.replace_policies(policies, id)?;
+        self.replace_policies_checked(policies, id, true)?;
         Ok(removed)
     }
 
-    fn replace_policies(
+    fn replace_policies_checked(
         &mut self,
         policies: Vec<WindowedFloor>,
         name: &str,
+        check: bool,
     ) -> Result<(), Rejection> {
         if policies.len() > usize::from(u16::MAX) {
             return Err(Rejection::Invalid("too many policies".into()));
@@ -1209,7 +1210,7 @@ impl Ledger {
                 }
             }
         }
-        for (d, g) in self.devices.iter().zip(&granted) {
+        for (d, g) in self.devices.iter().zip(&granted).filter(|_| check) {
             if let Some(s) = (0..segments.len()).find(|&s| g[s] > d.capacity) {
                 let label = {
                     let cover = segments.cover(s);
@@ -1239,6 +1240,63 @@ impl Ledger {
         self.segments = segments;
         self.revision += 1;
         Ok(())
+    }
+
+    // ----- what another writer decided -----
+
+    /// Records a bundle another writer granted (a memqosd serving another host of the same
+    /// store), replacing any earlier record of it, without checking that it fits: the store
+    /// already committed it, so the ledger must count it even if this copy looks full
+    /// (its own claims in flight, or frees it has not seen yet). Shares are matched to this
+    /// ledger's devices by id; a share on a device this ledger does not know is left out,
+    /// and its device id returned. Placements are re-indexed to this ledger's devices.
+    pub fn record(&mut self, mut bundle: Bundle) -> Vec<String> {
+        let _ = self.forget(&bundle.id);
+        let mut unknown = Vec::new();
+        let index: HashMap<&str, u32> = self
+            .devices
+            .iter()
+            .enumerate()
+            .map(|(i, d)| (d.device.id.as_str(), i as u32))
+            .collect();
+        for placement in std::iter::once(&mut bundle.placement).chain(bundle.migrating_to.as_mut())
+        {
+            placement
+                .shares
+                .retain_mut(|share| match index.get(share.device.as_str()) {
+                    Some(&i) => {
+                        share.index = i;
+                        true
+                    }
+                    None => {
+                        unknown.push(share.device.clone());
+                        false
+                    }
+                });
+        }
+        let floors = self.floors_of(&bundle.request);
+        let _ = self.account(&bundle.placement.shares, &floors, true, false);
+        if let Some(dest) = &bundle.migrating_to {
+            let _ = self.account(&dest.shares, &floors, true, false);
+        }
+        self.revision += 1;
+        self.bundles.insert(bundle.id.clone(), bundle);
+        unknown
+    }
+
+    /// Forgets a bundle another writer freed: [`Ledger::free`] under the name the other
+    /// writer's side uses. `None` if it was not recorded.
+    pub fn forget(&mut self, id: &str) -> Option<Bundle> {
+        self.free(id).ok()
+    }
+
+    /// Replaces every policy with the ones another writer committed, without the capacity
+    /// check of [`Ledger::set_policy`] (the store holds them already).
+    ///
+    /// # Errors
+    /// [`Rejection::Invalid`] for more policies than the segments can index.
+    pub fn record_policies(&mut self, policies: Vec<WindowedFloor>) -> Result<(), Rejection> {
+        self.replace_policies_checked(policies, "", false)
     }
 
     /// Frees a bundle (and any migration destination it holds).

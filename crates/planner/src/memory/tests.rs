@@ -543,3 +543,50 @@ fn a_bundle_for_a_host_uses_only_devices_it_reaches() {
     assert!(any.shares.iter().all(|s| s.device == "h1-cxl"), "{any:?}");
     l.verify().unwrap();
 }
+
+/// Another writer's grants and policies are counted as committed: re-indexed by device id,
+/// replaced when recorded again, never refused for capacity, and the sums stay exact.
+#[test]
+fn records_of_another_writer_are_counted_without_refusal() {
+    let mut theirs = ledger(t2(2, 64.0));
+    let demand = |gbps| BundleDemand::new(4 * GIB, Tier::T2, gbps, MONDAY);
+    theirs.allocate("a", demand(20.0)).unwrap();
+    let granted_a = theirs.bundle("a").unwrap().clone();
+    // This ledger lists the devices in the other order and knows one more.
+    let mut devices = t2(2, 64.0);
+    devices.reverse();
+    devices.push(Device::new("cxl-dev-009", Tier::T2, 256 * GIB, 64.0));
+    let mut ours = ledger(devices);
+    assert!(ours.record(granted_a.clone()).is_empty());
+    ours.verify().unwrap();
+    let dev = granted_a.placement.shares[0].device.clone();
+    let index = ours.devices().position(|d| d.id == dev).unwrap();
+    assert_eq!(ours.used_bytes(index), 4 * GIB);
+    // Recorded again (a replayed event): replaced, not counted twice.
+    ours.record(granted_a.clone());
+    assert_eq!(ours.used_bytes(index), 4 * GIB);
+    ours.verify().unwrap();
+    // More than fits is still recorded: the store committed it.
+    let mut big = granted_a.clone();
+    big.id = "b".into();
+    big.placement.shares[0].bytes = 300 * GIB;
+    ours.record(big);
+    assert_eq!(ours.used_bytes(index), 304 * GIB);
+    assert!(
+        ours.admit(&demand(1.0)).is_ok(),
+        "other devices still take bundles"
+    );
+    // A share on a device this ledger does not know is left out and named.
+    let mut foreign = granted_a.clone();
+    foreign.id = "c".into();
+    foreign.placement.shares[0].device = "elsewhere".into();
+    assert_eq!(ours.record(foreign), vec!["elsewhere".to_string()]);
+    assert!(ours.forget("b").is_some());
+    assert!(ours.forget("b").is_none());
+    ours.verify().unwrap();
+    // Policies another writer committed replace these, even past capacity.
+    ours.record_policies(vec![policy("night", 10_000.0, "20:00–08:00")])
+        .unwrap();
+    assert_eq!(ours.policies().len(), 1);
+    assert!(ours.set_policy(policy("day", 1.0, "08:00–20:00")).is_err());
+}

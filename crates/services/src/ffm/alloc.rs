@@ -1,6 +1,6 @@
 //! `POST /v1/ffm/alloc`: admission under the in-memory ledger's lock, then
 //! one store transaction that writes the bundle, its grant and its token on
-//! the bundle's lease (and compares the epoch).
+//! the bundle's lease (and compares the host's epoch and the policies' version).
 
 use std::time::Duration;
 
@@ -91,6 +91,8 @@ impl FfmService {
         request: FfmAllocRequest,
     ) -> Result<BundleAndToken, FfmError> {
         let pending = self.pending(caller, request)?;
+        // Refuses a host another memqosd serves before any memory is made.
+        let fence = self.epoch_unchanged(&pending.host).await?;
         let (planner_request, host, now) =
             (pending.demand.clone(), pending.host.clone(), pending.now);
         let mut bundle = pending.bundle.clone();
@@ -98,12 +100,15 @@ impl FfmService {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let (placement, ()) = self.decide(&pending, |ledger, placement| {
-                ledger.apply(&id, planner_request.clone(), placement.clone())
+            let (placement, policies) = self.decide(&pending, |ledger, placement| {
+                ledger.apply(&id, planner_request.clone(), placement.clone())?;
+                // Under the same lock: the policies this decision counted.
+                Ok(self.policies_unchanged())
             })?;
             let committed = match self.reach_compares(&placement) {
                 Ok(reach) => {
-                    self.commit(&mut bundle, &planner_request, &placement, reach, now)
+                    let compares = [fence.clone(), policies].into_iter().chain(reach).collect();
+                    self.commit(&mut bundle, &planner_request, &placement, compares, now)
                         .await
                 }
                 Err(e) => Err(e),
@@ -122,26 +127,31 @@ impl FfmService {
             if bundle.persistence != Persistence::None {
                 self.remove_persistent(&id, &bundle.security_domain);
             }
-            // A path that opened a slice of the placement changed under the decision:
-            // decide again on the paths as they are now.
-            let path_changed = match &error {
+            // A path that opened a slice of the placement, or the policies, changed under
+            // the decision (the host's epoch is still ours): decide again on them as they
+            // are now.
+            let changed = match &error {
                 FfmError::ReachWithdrawn { .. } => true,
-                FfmError::Fenced => self.follows_paths() && self.epoch_is_ours().await,
+                FfmError::Fenced => self.epoch_is_ours(&host).await,
                 _ => false,
             };
-            if !path_changed {
+            if !changed {
                 return Err(error);
             }
             if attempt >= REACH_ATTEMPTS {
                 return Err(match error {
-                    FfmError::Fenced => FfmError::ReachWithdrawn {
+                    FfmError::Fenced if self.follows_paths() => FfmError::ReachWithdrawn {
                         device: self.pooled_devices_of(&placement).join(", "),
                         host,
                     },
+                    FfmError::Fenced => FfmError::LedgerChanged { attempts: attempt },
                     other => other,
                 });
             }
-            self.load_reach().await?;
+            if self.follows_paths() {
+                self.load_reach().await?;
+            }
+            self.catch_up().await?;
         }
     }
 
@@ -152,7 +162,7 @@ impl FfmService {
         bundle: &mut FfmBundle,
         request: &BundleDemand,
         placement: &Placement,
-        reach: Vec<corridor_store::Compare>,
+        compares: Vec<corridor_store::Compare>,
         now: DateTime<Utc>,
     ) -> Result<(), FfmError> {
         self.prepare_at_rest(bundle.persistence, &bundle.security_domain)
@@ -195,9 +205,7 @@ impl FfmService {
             .create_with_new_lease(
                 bundle,
                 Duration::from_secs(ttl_s),
-                std::iter::once(self.epoch_unchanged())
-                    .chain(reach)
-                    .collect(),
+                compares,
                 vec![
                     Op::put_with_lease(grant_key(&bundle.id), json(&grant), NEW_LEASE),
                     Op::put_with_lease(
@@ -205,6 +213,8 @@ impl FfmService {
                         token.clone().into_bytes(),
                         NEW_LEASE,
                     ),
+                    // Last: the other memqosds have applied the grant once they see this.
+                    Self::host_written(&bundle.host, &bundle.id),
                 ],
             )
             .await;

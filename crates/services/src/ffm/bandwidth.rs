@@ -24,7 +24,9 @@ impl FfmService {
         let (bundle, kv) = visibility::get(&self.bundles, caller, id).await?;
         check_precondition::<FfmBundle>(id, precondition, &kv)?;
         let old = bundle.bandwidth_floor_gbs;
-        let grant = {
+        // Only the memqosd serving the bundle's host writes its grant.
+        self.epoch_unchanged(&bundle.host).await?;
+        let (grant, policies) = {
             let mut ledger = lock(&self.ledger);
             // A floor resized mid-migration would be committed on one
             // placement and enforced on the other.
@@ -32,12 +34,15 @@ impl FfmService {
                 return Err(FfmError::MigrationInProgress(id.to_owned()));
             }
             ledger.resize(id, MBps::from_gbps(patch.floor_gbs.get()))?;
-            ledger.bundle(id).cloned()
+            (ledger.bundle(id).cloned(), self.policies_unchanged())
         };
         let mut updated = bundle;
         updated.bandwidth_floor_gbs = patch.floor_gbs;
         updated.meta.updated_at = self.clock.now();
-        match self.write_with_grant(&kv, &updated, grant.as_ref()).await {
+        match self
+            .write_with_grant_if(&kv, &updated, grant.as_ref(), vec![policies])
+            .await
+        {
             Ok(revision) => {
                 updated.meta.resource_version = revision.to_string();
                 Ok(self.with_telemetry(updated).await)

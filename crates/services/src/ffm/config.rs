@@ -34,6 +34,10 @@ pub struct FfmConfig {
     /// the provider lists (the twin topology's first, `h0` by default), or,
     /// for memory of this machine alone, this machine (its host name).
     pub default_host: Option<String>,
+    /// The hosts whose bundles this memqosd allocates (their memory lives in this
+    /// process). `None`: every host the inventory knows, the one-process story. In a
+    /// cluster, each replica serves its own host(s) (see `super::cluster`).
+    pub serve_hosts: Option<Vec<String>>,
     /// Measured bandwidth. `None`: the kernel's resctrl MBM counters at
     /// `/sys/fs/resctrl` (absent when resctrl is not mounted).
     pub counters: Option<Arc<dyn BandwidthCounters>>,
@@ -60,6 +64,7 @@ impl FfmConfig {
             default_ttl: Seconds(DEFAULT_LEASE_TTL_S),
             provider: None,
             default_host: None,
+            serve_hosts: None,
             counters: None,
             follow_fabric_paths: false,
         }

@@ -28,8 +28,26 @@ pub enum FfmError {
     },
     #[error("the default host {host:?} reaches none of the discovered memory (hosts: {known:?})")]
     DefaultHost { host: String, known: Vec<String> },
-    #[error("another memqosd opened this store and now owns the capacity ledger")]
+    #[error("another memqosd opened this store and now serves this host's bundles")]
     Fenced,
+    /// The request is for a host whose bundles another memqosd allocates (their memory
+    /// lives in that process).
+    #[error(
+        "bundles of host {host} are allocated by the memqosd serving it ({served_by}), not this one; send the request there"
+    )]
+    HostServedElsewhere { host: String, served_by: String },
+    /// A served host named in the configuration that cannot be served.
+    #[error("memqosd cannot serve host {host:?}: {reason}")]
+    ServedHost { host: String, reason: String },
+    /// A device reachable from hosts some of which another memqosd serves.
+    #[error(
+        "devices shared with hosts this memqosd does not serve need one memqosd serving all their hosts (or fabric paths slicing them per host): {devices:?}"
+    )]
+    SharedDevices { devices: Vec<String> },
+    /// The ledger kept changing under a decision (other memqosds granting or changing
+    /// policies at the same moment).
+    #[error("the capacity ledger changed under the decision {attempts} times; try again")]
+    LedgerChanged { attempts: usize },
     /// A slice of a pooled device lost the path that gave its host reach while the write
     /// was being made.
     #[error(
@@ -82,6 +100,10 @@ impl ToProblem for FfmError {
             FfmError::Rejected(r) => Problem::insufficient_capacity(r.to_string()),
             FfmError::HostCannotReach { .. } => Problem::insufficient_capacity(self.to_string()),
             FfmError::Fenced => Problem::conflict("LedgerFenced", self.to_string()),
+            FfmError::HostServedElsewhere { .. } => {
+                Problem::conflict("HostServedElsewhere", self.to_string())
+            }
+            FfmError::LedgerChanged { .. } => Problem::conflict("LedgerChanged", self.to_string()),
             FfmError::ReachWithdrawn { .. } => {
                 Problem::conflict("FabricPathWithdrawn", self.to_string())
             }
@@ -97,7 +119,9 @@ impl ToProblem for FfmError {
             | FfmError::Provider(_)
             | FfmError::Counter(_)
             | FfmError::Task(..)
-            | FfmError::DefaultHost { .. } => Problem::internal(error_chain(self)),
+            | FfmError::DefaultHost { .. }
+            | FfmError::ServedHost { .. }
+            | FfmError::SharedDevices { .. } => Problem::internal(error_chain(self)),
         }
     }
 }

@@ -1,35 +1,19 @@
 //! The store keys beside a bundle object: its ledger grant
-//! (`/ffm/grants/{id}`) and the epoch that fences a stale memqosd
-//! (`/ffm/epoch`), and the one write that changes object and grant together.
+//! (`/ffm/grants/{id}`), the compares of the host's epoch that fence a stale memqosd
+//! (`super::cluster`), and the one write that changes object and grant together.
 
-use chrono::{DateTime, Utc};
 use corridor_model::ffm::FfmBundle;
 use corridor_planner::memory as planner;
-use corridor_store::{Compare, CompareOp, KeyValue, Op, StateStore, Txn};
+use corridor_store::{Compare, CompareOp, KeyValue, Op, Txn};
 
 use super::FfmService;
+use super::cluster::epoch_key;
 use super::error::{FfmError, store_err};
 use crate::ServiceError;
 
 pub(super) const GRANT_PREFIX: &str = "/ffm/grants/";
-const EPOCH_KEY: &str = "/ffm/epoch";
-
 pub(super) fn grant_key(id: &str) -> String {
     format!("{GRANT_PREFIX}{id}")
-}
-
-/// Writes this process's epoch: every later capacity write compares it, so
-/// a second memqosd opening the same store fences this one. Returns the
-/// epoch's revision.
-pub(super) async fn fence(store: &dyn StateStore, now: DateTime<Utc>) -> Result<i64, FfmError> {
-    store
-        .put(
-            EPOCH_KEY,
-            format!("pid {} at {now}", std::process::id()).into_bytes(),
-            None,
-        )
-        .await
-        .map_err(store_err("fence the capacity ledger"))
 }
 
 pub(super) fn json<T: serde::Serialize>(value: &T) -> Vec<u8> {
@@ -37,15 +21,29 @@ pub(super) fn json<T: serde::Serialize>(value: &T) -> Vec<u8> {
 }
 
 impl FfmService {
-    /// The compare every capacity write carries: the ledger is still ours.
-    pub(super) fn epoch_unchanged(&self) -> Compare {
-        Compare::mod_revision(EPOCH_KEY, CompareOp::Equal, self.epoch)
+    /// The compare every write of a bundle of `host` carries: this memqosd still serves
+    /// the host. A host it does not serve is [`FfmError::HostServedElsewhere`].
+    pub(super) async fn epoch_unchanged(&self, host: &str) -> Result<Compare, FfmError> {
+        match self.epochs.get(host) {
+            Some(&epoch) => Ok(Compare::mod_revision(
+                epoch_key(host),
+                CompareOp::Equal,
+                epoch,
+            )),
+            None => Err(FfmError::HostServedElsewhere {
+                host: host.to_owned(),
+                served_by: self.served_by(host).await,
+            }),
+        }
     }
 
-    /// Whether `/ffm/epoch` is still the one this process wrote (a failed compare was
-    /// about something else then).
-    pub(super) async fn epoch_is_ours(&self) -> bool {
-        matches!(self.store.get(EPOCH_KEY).await, Ok(Some(kv)) if kv.mod_revision == self.epoch)
+    /// Whether the epoch of `host` is still the one this process wrote (a failed compare
+    /// was about something else then).
+    pub(super) async fn epoch_is_ours(&self, host: &str) -> bool {
+        let Some(&epoch) = self.epochs.get(host) else {
+            return false;
+        };
+        matches!(self.store.get(&epoch_key(host)).await, Ok(Some(kv)) if kv.mod_revision == epoch)
     }
 
     /// Writes the object (CAS on the revision read) and its grant in one txn.
@@ -60,7 +58,8 @@ impl FfmService {
     }
 
     /// [`FfmService::write_with_grant`], also comparing `extra` (the paths under memory
-    /// the write newly places, [`FfmService::reach_compares`]).
+    /// the write newly places, [`FfmService::reach_compares`]; the policies the decision
+    /// was taken on, [`FfmService::policies_unchanged`]).
     pub(super) async fn write_with_grant_if(
         &self,
         kv: &KeyValue,
@@ -79,13 +78,15 @@ impl FfmService {
                 value: json(g),
                 lease: kv.lease,
             });
+            // Last: the other memqosds have applied the grant once they see this.
+            ops.push(Self::host_written(&object.host, &object.id));
         }
         let response = self
             .store
             .txn(Txn {
                 compares: [
                     Compare::mod_revision(&kv.key, CompareOp::Equal, kv.mod_revision),
-                    self.epoch_unchanged(),
+                    self.epoch_unchanged(&object.host).await?,
                 ]
                 .into_iter()
                 .chain(extra)

@@ -16,21 +16,33 @@ use super::error::FfmError;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct Hosts {
     known: BTreeSet<String>,
+    /// The hosts whose bundles this memqosd allocates (their memory lives here).
+    served: BTreeSet<String>,
     default: String,
+    /// The devices list hosts (a twin or fabric inventory every memqosd shares), so the
+    /// grants of hosts served elsewhere are on devices this ledger knows too.
+    shared_inventory: bool,
 }
 
 impl Hosts {
-    pub(super) fn of(devices: &[DeviceInfo], configured: Option<&str>) -> Result<Self, FfmError> {
+    /// `serve`: the hosts this memqosd allocates for (`None`: every known host).
+    pub(super) fn of(
+        devices: &[DeviceInfo],
+        configured: Option<&str>,
+        serve: Option<&[String]>,
+    ) -> Result<Self, FfmError> {
         let mut known = BTreeSet::new();
         let mut first = None;
         for host in devices.iter().flat_map(|d| &d.device.hosts) {
             first.get_or_insert_with(|| host.clone());
             known.insert(host.clone());
         }
-        let default = match (configured, first) {
-            (Some(h), _) => h.to_owned(),
-            (None, Some(h)) => h,
-            (None, None) => machine_name(),
+        let shared_inventory = !known.is_empty();
+        let default = match (configured, serve.and_then(|s| s.first()), first) {
+            (Some(h), _, _) => h.to_owned(),
+            (None, Some(h), _) => h.clone(),
+            (None, None, Some(h)) => h,
+            (None, None, None) => machine_name(),
         };
         if known.is_empty() {
             // This machine's memory alone: every device reaches its one host.
@@ -41,7 +53,49 @@ impl Hosts {
                 known: known.into_iter().collect(),
             });
         }
-        Ok(Self { known, default })
+        let served: BTreeSet<String> = match serve {
+            None => known.clone(),
+            Some(hosts) => hosts.iter().cloned().collect(),
+        };
+        if let Some(unknown) = served.iter().find(|h| !known.contains(*h)) {
+            return Err(FfmError::ServedHost {
+                host: unknown.clone(),
+                reason: format!("no discovered memory is reachable from it (hosts: {known:?})"),
+            });
+        }
+        if !served.contains(&default) {
+            return Err(FfmError::ServedHost {
+                host: default,
+                reason: format!("it is the default host but not among the served ones {served:?}"),
+            });
+        }
+        Ok(Self {
+            known,
+            served,
+            default,
+            shared_inventory,
+        })
+    }
+
+    /// Every host some device is reachable from.
+    pub(super) fn known(&self) -> impl Iterator<Item = &str> {
+        self.known.iter().map(String::as_str)
+    }
+
+    /// The hosts whose bundles this memqosd allocates.
+    pub(super) fn served(&self) -> &BTreeSet<String> {
+        &self.served
+    }
+
+    /// Whether this memqosd allocates the bundles of `host`.
+    pub(super) fn serves(&self, host: &str) -> bool {
+        self.served.contains(host)
+    }
+
+    /// Whether the grants of hosts served elsewhere are on devices this ledger knows
+    /// (every memqosd discovers the same inventory): then it counts them.
+    pub(super) fn records_others(&self) -> bool {
+        self.shared_inventory && self.served.len() < self.known.len()
     }
 
     /// The host of requests that name none: the host this daemon runs on.

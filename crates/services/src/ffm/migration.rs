@@ -43,10 +43,18 @@ impl FfmService {
                 ),
             ));
         }
+        // The bundle's memory lives in the memqosd serving its host.
+        self.epoch_unchanged(&bundle.host).await?;
         let class = admission::tier(patch.latency_class);
-        let dest = lock(&self.ledger)
-            .migrate_begin(id, class)
-            .map_err(|r| FfmError::for_host(&bundle.host, class, r))?;
+        let (dest, policies) = {
+            let mut ledger = lock(&self.ledger);
+            let dest = ledger
+                .migrate_begin(id, class)
+                .map_err(|r| FfmError::for_host(&bundle.host, class, r))?;
+            // Under the same lock: the policies the destination was decided on. A policy
+            // written meanwhile fails the commit (its writer did not count the destination).
+            (dest, self.policies_unchanged())
+        };
         self.set_migrating(id, true);
         let service = Arc::clone(self);
         let bundle_id = id.to_owned();
@@ -56,7 +64,9 @@ impl FfmService {
                 OperationKind::Migration,
                 ResourceRef::new(ResourceKind::FfmBundle, id),
                 move |progress| async move {
-                    let result = service.run_migration(&bundle_id, dest, &progress).await;
+                    let result = service
+                        .run_migration(&bundle_id, dest, policies, &progress)
+                        .await;
                     service.set_migrating(&bundle_id, false);
                     match result {
                         Ok(v) => Ok(Some(v)),
@@ -85,6 +95,7 @@ impl FfmService {
         &self,
         id: &str,
         dest: Placement,
+        policies: corridor_store::Compare,
         progress: &Progress,
     ) -> Result<serde_json::Value, FfmError> {
         let memory = lock(&self.live)
@@ -169,9 +180,10 @@ impl FfmService {
             bundle.meta.set_condition(placed.clone());
             // The destination's paths as they are now: a path released meanwhile fails
             // the write, and the migration with it.
-            let reach = self.reach_compares(&placement)?;
+            let mut compares = self.reach_compares(&placement)?;
+            compares.push(policies.clone());
             match self
-                .write_with_grant_if(&kv, &bundle, grant.as_ref(), reach)
+                .write_with_grant_if(&kv, &bundle, grant.as_ref(), compares)
                 .await
             {
                 Ok(_) => {

@@ -22,7 +22,8 @@
 //! | `policies` | time-windowed floors, their names unique per domain |
 //! | `tiers` | `GET /v1/ffm/tiers`: each device's tier and why, and the floors admitted on it per policy window, from one ledger snapshot |
 //! | `timezone` | policy windows in IANA zones: the offsets admission counts, whether one is in force now |
-//! | `grants` | the store keys beside a bundle (grant, epoch) and the object + grant write |
+//! | `grants` | the store keys beside a bundle (grant, host epoch compare) and the object + grant write |
+//! | `cluster` | several memqosds on one store: each serves its hosts (per-host epochs), every ledger counts the others' grants and the policies, followed through a watch, with version keys that make those decisions safe |
 //! | `tokens` | hand-off tokens: making, comparing, who receives them |
 //! | `placement` | a ledger placement applied to memory (the one place it becomes an `mbind` mask), and described on the bundle |
 //! | `hosts` | which hosts bundles are placed for, the default one, and checking a request's |
@@ -41,9 +42,12 @@
 //! (`/ffm/grants/{id}`: the planner's request and placement) and its hand-off
 //! token (`/ffm/tokens/{id}`), all three on the bundle's store lease, so a
 //! lease expiry or a DELETE frees object and capacity in the same revision.
-//! The transaction also compares `/ffm/epoch` with the revision this process
-//! wrote at start: a second memqosd opening the same store fences the first,
-//! whose grants then fail instead of admitting against a stale ledger.
+//! The transaction also compares the epoch of the bundle's host
+//! (`/ffm/epoch/{host}`) with the revision this process wrote at start: a
+//! second memqosd serving the same host fences the first, whose grants for it
+//! then fail instead of admitting against a stale ledger; and it compares the
+//! policies' version key, so a policy another replica wrote and this ledger has
+//! not applied fails the grant (see `cluster`).
 //! Within the process the decision itself is taken under the in-memory
 //! ledger's lock (claimed before the write, released if the write fails), so
 //! concurrent clients are serialised on admission but still share the
@@ -61,6 +65,7 @@ pub mod admission;
 mod alloc;
 mod bandwidth;
 mod bundles;
+mod cluster;
 pub mod config;
 mod dry_run;
 pub mod error;
@@ -166,8 +171,12 @@ pub struct FfmService {
     device_notes: Vec<String>,
     ledger: Mutex<Ledger>,
     live: Mutex<HashMap<String, Live>>,
-    /// The revision of `/ffm/epoch` this process wrote at start.
-    epoch: i64,
+    /// The revision of each served host's epoch (`/ffm/epoch/{host}`) this process
+    /// wrote at start.
+    epochs: HashMap<String, i64>,
+    /// The version keys the ledger has applied (`cluster`). Locked after `ledger`,
+    /// never before.
+    seen: Mutex<cluster::Seen>,
     telemetry: telemetry::Cache,
     /// Measured memory traffic per bundle (resctrl MBM), where there is any.
     counters: Arc<dyn BandwidthCounters>,
@@ -210,7 +219,15 @@ impl FfmService {
             reach::PooledDevices::default()
         };
         let devices = reach::split(devices, &pool);
-        let hosts = hosts::Hosts::of(&devices, config.default_host.as_deref())?;
+        let hosts = hosts::Hosts::of(
+            &devices,
+            config.default_host.as_deref(),
+            config.serve_hosts.as_deref(),
+        )?;
+        let shared = cluster::shared_devices(devices.iter().map(|d| &d.device), hosts.served());
+        if !shared.is_empty() {
+            return Err(FfmError::SharedDevices { devices: shared });
+        }
         let service_counters = config.counters.clone();
         for note in &device_notes {
             tracing::warn!("{note}");
@@ -221,7 +238,12 @@ impl FfmService {
             },
             devices.iter().map(|d| d.device.clone()).collect(),
         )?;
-        let epoch = grants::fence(store.as_ref(), clock.now()).await?;
+        let epochs = FfmService::fence_hosts(
+            store.as_ref(),
+            hosts.served().iter().map(String::as_str),
+            clock.now(),
+        )
+        .await?;
         let at_rest = protection::AtRest::resolve(&config);
         match &at_rest {
             protection::AtRest::Encrypted(_) => {}
@@ -234,6 +256,8 @@ impl FfmService {
             }
         }
         let policies = Registry::<Policy>::new(Arc::clone(&store));
+        // Before the policies and grants they cover (see `cluster::read_versions`).
+        let (versions, versions_at) = cluster::read_versions(store.as_ref()).await?;
         policies::load(&policies, &mut ledger, clock.now()).await?;
         let service = Arc::new(Self {
             bundles: Registry::new(Arc::clone(&store)),
@@ -249,7 +273,8 @@ impl FfmService {
             device_notes,
             ledger: Mutex::new(ledger),
             live: Mutex::new(HashMap::new()),
-            epoch,
+            epochs,
+            seen: Mutex::new(cluster::Seen::default()),
             telemetry: telemetry::Cache::default(),
             counters: match &service_counters {
                 Some(c) => Arc::clone(c),
@@ -268,7 +293,9 @@ impl FfmService {
             None
         };
         let revision = service.restore().await?;
+        service.apply_versions(&versions);
         tokio::spawn(reconcile::run(Arc::downgrade(&service), revision + 1));
+        tokio::spawn(cluster::follow(Arc::downgrade(&service), versions_at + 1));
         tokio::spawn(presence::follow(Arc::downgrade(&service)));
         if let Some(listed) = paths_listed {
             tokio::spawn(reach::follow(Arc::downgrade(&service), listed));

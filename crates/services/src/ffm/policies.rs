@@ -25,6 +25,9 @@ use crate::{Caller, ListOptions, Page, Registry, ServiceError};
 
 const NAME_PREFIX: &str = "/ffm/policy-names/";
 
+/// Decisions a policy change makes while grants on other hosts keep moving the ledger.
+const POLICY_ATTEMPTS: usize = 8;
+
 /// The key that reserves `name` within `domain`. Both are identifiers
 /// (validated: no `/`), so the key is unambiguous.
 fn name_key(domain: &str, name: &str) -> String {
@@ -66,6 +69,28 @@ pub(super) async fn load(
         match page.continue_token {
             Some(t) => options.continue_token = Some(t),
             None => return Ok(()),
+        }
+    }
+}
+
+/// Every stored policy in the ledger's form, as another memqosd committed them (one not
+/// understood is left out, as at start).
+pub(super) async fn read_all(
+    registry: &Registry<Policy>,
+    now: DateTime<Utc>,
+) -> Result<Vec<planner::WindowedFloor>, FfmError> {
+    let mut options = ListOptions::default();
+    let mut out = Vec::new();
+    loop {
+        let page = registry.list(&options).await?;
+        out.extend(
+            page.items
+                .iter()
+                .filter_map(|policy| ledger_policy(policy, now).ok()),
+        );
+        match page.continue_token {
+            Some(t) => options.continue_token = Some(t),
+            None => return Ok(out),
         }
     }
 }
@@ -118,32 +143,50 @@ impl FfmService {
         // Checked before admission so a taken name is reported as such, not
         // as whatever the ledger thinks of the floor; the transaction's
         // compare is what makes it true under races.
-        if self.name_held(&name).await? {
-            return Err(name_taken(&policy));
-        }
-        lock(&self.ledger).set_policy(planner_policy)?;
-        let created = self
-            .policies
-            .create_with(
-                &policy,
-                None,
-                vec![self.epoch_unchanged(), Compare::absent(&name)],
-                vec![Op::put(&name, policy.id.clone().into_bytes())],
-            )
-            .await;
-        match created {
-            Ok(p) => Ok(p),
-            Err(e) => {
-                let _ = lock(&self.ledger).remove_policy(&policy.id);
-                Err(match e {
-                    ServiceError::ConditionFailed { .. } if self.name_held(&name).await? => {
-                        name_taken(&policy)
-                    }
-                    ServiceError::ConditionFailed { .. } => FfmError::Fenced,
-                    other => other.into(),
-                })
+        for attempt in 1.. {
+            if self.name_held(&name).await? {
+                return Err(name_taken(&policy));
+            }
+            let mut compares = {
+                let mut ledger = lock(&self.ledger);
+                ledger.set_policy(planner_policy.clone())?;
+                // Under the same lock: every host's grants and the policies it counted.
+                self.ledger_unchanged()
+            };
+            compares.push(Compare::absent(&name));
+            let created = self
+                .policies
+                .create_with(
+                    &policy,
+                    None,
+                    compares,
+                    vec![
+                        Op::put(&name, policy.id.clone().into_bytes()),
+                        // Last: the other memqosds have the policy once they see this.
+                        Self::policies_written(&policy.id),
+                    ],
+                )
+                .await;
+            let error = match created {
+                Ok(p) => return Ok(p),
+                Err(e) => e,
+            };
+            let _ = lock(&self.ledger).remove_policy(&policy.id);
+            match error {
+                ServiceError::ConditionFailed { .. } if self.name_held(&name).await? => {
+                    return Err(name_taken(&policy));
+                }
+                // A grant or policy this ledger had not applied: decide again on it.
+                ServiceError::ConditionFailed { .. } if attempt < POLICY_ATTEMPTS => {
+                    self.catch_up().await?;
+                }
+                ServiceError::ConditionFailed { .. } => {
+                    return Err(FfmError::LedgerChanged { attempts: attempt });
+                }
+                other => return Err(other.into()),
             }
         }
+        unreachable!("the loop returns")
     }
 
     async fn name_held(&self, key: &str) -> Result<bool, FfmError> {
@@ -182,37 +225,54 @@ impl FfmService {
     /// Deletes a policy and frees its name in one transaction; the floors
     /// it set return to the bundles' own (refused if that over-commits).
     pub async fn delete_policy(&self, caller: &Caller, id: &str) -> Result<Policy, FfmError> {
-        let (policy, kv) = visibility::get(&self.policies, caller, id).await?;
-        // A stored policy left out of admission at start is not in the
-        // ledger: there is nothing to take out, and it is deleted all the same.
-        let removed = {
-            let mut ledger = lock(&self.ledger);
-            if ledger.policies().iter().any(|p| p.id == id) {
-                Some(ledger.remove_policy(id)?)
-            } else {
-                None
+        for attempt in 1.. {
+            let (policy, kv) = visibility::get(&self.policies, caller, id).await?;
+            // A stored policy left out of admission at start is not in the
+            // ledger: there is nothing to take out, and it is deleted all the same.
+            let (removed, compares) = {
+                let mut ledger = lock(&self.ledger);
+                let removed = if ledger.policies().iter().any(|p| p.id == id) {
+                    Some(ledger.remove_policy(id)?)
+                } else {
+                    None
+                };
+                // Under the same lock: every host's grants and the policies it counted.
+                (removed, self.ledger_unchanged())
+            };
+            let result = self.delete_policy_keys(&policy, &kv, compares).await;
+            if result.is_err()
+                && let Some(p) = removed
+                && let Err(e) = lock(&self.ledger).set_policy(p)
+            {
+                tracing::error!(policy = id, error = %e, "a policy whose delete failed no longer fits the ledger");
             }
-        };
-        let result = self.delete_policy_keys(&policy, &kv).await;
-        if result.is_err()
-            && let Some(p) = removed
-            && let Err(e) = lock(&self.ledger).set_policy(p)
-        {
-            tracing::error!(policy = id, error = %e, "a policy whose delete failed no longer fits the ledger");
+            match result {
+                Ok(revision) => {
+                    let mut deleted = policy;
+                    deleted.meta.resource_version = revision.to_string();
+                    return Ok(deleted);
+                }
+                // The ledger moved (the policy itself is read again above: gone is 404).
+                Err(FfmError::LedgerChanged { .. }) if attempt < POLICY_ATTEMPTS => {
+                    self.catch_up().await?;
+                }
+                Err(FfmError::LedgerChanged { .. }) => {
+                    return Err(FfmError::LedgerChanged { attempts: attempt });
+                }
+                Err(e) => return Err(e),
+            }
         }
-        result.map(|revision| {
-            let mut deleted = policy;
-            deleted.meta.resource_version = revision.to_string();
-            deleted
-        })
+        unreachable!("the loop returns")
     }
 
     /// The policy object and, if it holds it, its name key; guarded by the
-    /// object's revision. Returns the delete's revision.
+    /// object's revision and `ledger` (the version keys the decision counted).
+    /// Returns the delete's revision.
     async fn delete_policy_keys(
         &self,
         policy: &Policy,
         kv: &corridor_store::KeyValue,
+        ledger: Vec<Compare>,
     ) -> Result<Revision, FfmError> {
         let name = name_key(&policy.security_domain, &policy.name);
         let mut compares = vec![Compare::mod_revision(
@@ -220,6 +280,7 @@ impl FfmService {
             CompareOp::Equal,
             kv.mod_revision,
         )];
+        compares.extend(ledger);
         let mut ops = vec![Op::delete(&kv.key)];
         let holder = self
             .store
@@ -236,6 +297,8 @@ impl FfmService {
             ));
             ops.push(Op::delete(&name));
         }
+        // Last: the other memqosds have the change once they see this.
+        ops.push(Self::policies_written(&policy.id));
         let response = self
             .store
             .txn(Txn {
@@ -249,11 +312,21 @@ impl FfmService {
             return Ok(response.revision);
         }
         // Policies are never updated in place, so a lost compare means a
-        // concurrent delete took it.
-        Err(FfmError::Service(ServiceError::NotFound {
-            kind: "policies",
-            id: policy.id.clone(),
-        }))
+        // concurrent delete took it, or the ledger moved under the decision.
+        let gone = self
+            .store
+            .get(&kv.key)
+            .await
+            .map_err(store_err("read a policy"))?
+            .is_none_or(|now| now.mod_revision != kv.mod_revision);
+        Err(if gone {
+            FfmError::Service(ServiceError::NotFound {
+                kind: "policies",
+                id: policy.id.clone(),
+            })
+        } else {
+            FfmError::LedgerChanged { attempts: 1 }
+        })
     }
 }
 

@@ -47,6 +47,14 @@ pub(super) async fn run(service: Weak<FfmService>, from: i64) {
                             .prev_kv
                             .as_ref()
                             .and_then(|kv| serde_json::from_slice::<FfmBundle>(&kv.value).ok());
+                        // Another host's bundle: its memory is in the memqosd serving that
+                        // host, and its grant leaves this ledger through `cluster`.
+                        if previous
+                            .as_ref()
+                            .is_some_and(|b| !service.hosts.serves(&b.host))
+                        {
+                            continue;
+                        }
                         service.release(
                             &id,
                             previous

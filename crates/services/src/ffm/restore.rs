@@ -24,6 +24,16 @@ impl FfmService {
     /// Returns the revision the grants were read at.
     pub(super) async fn restore(&self) -> Result<i64, FfmError> {
         let (grants, revision) = self.read_grants().await?;
+        // Other hosts' bundles live in the memqosds serving them: only counted here.
+        let (grants, others): (Vec<_>, Vec<_>) = grants.into_iter().partition(|g| {
+            g.request
+                .host
+                .as_deref()
+                .is_none_or(|h| self.hosts.serves(h))
+        });
+        for grant in others {
+            self.record_other(grant);
+        }
         let now = self.clock.now();
         let restored: Vec<_> = futures::stream::iter(grants)
             .map(|grant| self.restore_one(grant, now))
@@ -40,7 +50,7 @@ impl FfmService {
         Ok(revision)
     }
 
-    async fn read_grants(&self) -> Result<(Vec<planner::Bundle>, i64), FfmError> {
+    pub(super) async fn read_grants(&self) -> Result<(Vec<planner::Bundle>, i64), FfmError> {
         let mut after: Option<String> = None;
         let mut grants = Vec::new();
         let mut revision = 0;

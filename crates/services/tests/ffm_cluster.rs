@@ -1,0 +1,266 @@
+//! Several memqosds on one store, each serving its own host (cluster mode): each allocates
+//! only its hosts' bundles, any of them frees any bundle, a second memqosd for a host fences
+//! the first for that host alone, and a policy written through one memqosd never
+//! over-commits a device another memqosd was granting on at the same moment.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use corridor_hal::{ManualClock, Topology};
+use corridor_model::ffm::{FfmAllocRequest, LatencyClass, Persistence};
+use corridor_model::memory_tiers::MemoryTierDevice;
+use corridor_model::policy::{PolicyRequest, PolicyWindow};
+use corridor_model::units::{Bytes, GigabytesPerSecond};
+use corridor_pki::Principal;
+use corridor_services::error::ToProblem;
+use corridor_services::ffm::{FfmConfig, FfmError};
+use corridor_services::{Caller, ControlPlane};
+use corridor_store::{RedbOptions, RedbStore, StateStore};
+
+fn admin() -> Caller {
+    Caller::new(Principal::Admin)
+}
+
+fn on_host(host: &str, domain: &str, class: LatencyClass, floor: f64) -> FfmAllocRequest {
+    FfmAllocRequest {
+        bytes: Bytes(1 << 20),
+        latency_class: class,
+        bandwidth_floor_gbs: GigabytesPerSecond(floor),
+        persistence: Persistence::None,
+        shareable: true,
+        security_domain: domain.into(),
+        host: Some(host.into()),
+        policy_lease_ttl_s: None,
+        labels: Default::default(),
+    }
+}
+
+/// "min `gbs` GB/s 00:00–23:59 UTC" for `domain`: in force all day, so it raises every
+/// bundle of the domain whatever the time.
+fn all_day(domain: &str, gbs: f64) -> PolicyRequest {
+    PolicyRequest {
+        name: "all-day".into(),
+        security_domain: domain.into(),
+        target: Default::default(),
+        min_gbs: GigabytesPerSecond(gbs),
+        window: PolicyWindow {
+            start: "00:00".into(),
+            end: "23:59".into(),
+            time_zone: "UTC".into(),
+            days: vec![],
+        },
+        labels: Default::default(),
+    }
+}
+
+/// A control plane on `store` whose memqosd serves `hosts`.
+async fn replica(
+    store: &Arc<dyn StateStore>,
+    dir: &std::path::Path,
+    hosts: &[&str],
+) -> ControlPlane {
+    let mut ffm = FfmConfig::in_dir(dir);
+    ffm.serve_hosts = Some(hosts.iter().map(|h| (*h).to_owned()).collect());
+    ControlPlane::start_with(
+        Arc::clone(store),
+        Arc::new(Topology::default_twin()),
+        Arc::new(ManualClock::new(chrono::Utc::now())),
+        ffm,
+    )
+    .await
+    .unwrap()
+}
+
+fn store(dir: &std::path::Path) -> Arc<dyn StateStore> {
+    Arc::new(RedbStore::open(dir.join("store.redb"), RedbOptions::default()).unwrap())
+}
+
+/// The one device of `class` only `host` reaches.
+fn own_device(plane: &ControlPlane, host: &str, class: LatencyClass) -> MemoryTierDevice {
+    let mut own: Vec<_> = plane
+        .ffm
+        .tiers()
+        .devices
+        .into_iter()
+        .filter(|d| d.tier == class && d.reachable_from == [host.to_owned()])
+        .collect();
+    assert_eq!(own.len(), 1, "{host} has one {class:?} device of its own");
+    own.remove(0)
+}
+
+/// Bytes allocated on the devices of `class` only `host` reaches.
+fn allocated(plane: &ControlPlane, host: &str, class: LatencyClass) -> u64 {
+    plane
+        .ffm
+        .tiers()
+        .devices
+        .into_iter()
+        .filter(|d| d.tier == class && d.reachable_from == [host.to_owned()])
+        .map(|d| d.allocated_bytes.get())
+        .sum()
+}
+
+async fn until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !done() {
+        assert!(Instant::now() < deadline, "not within 10 s: {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn each_memqosd_allocates_its_hosts_and_any_frees_any() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path());
+    let a = replica(&store, &dir.path().join("a"), &["h0"]).await;
+    let b = replica(&store, &dir.path().join("b"), &["h1"]).await;
+    let tenant = Caller::new(Principal::Domain("tenantA".into()));
+
+    let on_h0 = a
+        .ffm
+        .create(&tenant, on_host("h0", "tenantA", LatencyClass::T1, 1.0))
+        .await
+        .unwrap()
+        .bundle;
+    assert!(a.ffm.holds_memory(&on_h0.id));
+    // h0's bundles are refused by h1's memqosd, naming who serves h0.
+    let refused = b
+        .ffm
+        .create(&tenant, on_host("h0", "tenantA", LatencyClass::T1, 1.0))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(refused, FfmError::HostServedElsewhere { .. }),
+        "{refused}"
+    );
+    let problem = refused.to_problem();
+    assert_eq!(problem.status, 409);
+    assert!(
+        problem.detail.contains("h0") && problem.detail.contains("memqosd pid"),
+        "{}",
+        problem.detail
+    );
+    let on_h1 = b
+        .ffm
+        .create(&tenant, on_host("h1", "tenantA", LatencyClass::T1, 1.0))
+        .await
+        .unwrap()
+        .bundle;
+    // Each ledger counts the other's grant once its watch brings it.
+    until("a counts h1's grant", || {
+        allocated(&a, "h1", LatencyClass::T1) == 1 << 20
+    })
+    .await;
+    until("b counts h0's grant", || {
+        allocated(&b, "h0", LatencyClass::T1) == 1 << 20
+    })
+    .await;
+    // Deleted through the other memqosd: the owner frees the memory, both ledgers the capacity.
+    b.ffm.delete(&admin(), &on_h0.id, None).await.unwrap();
+    until("a frees h0's memory", || !a.ffm.holds_memory(&on_h0.id)).await;
+    until("b forgets h0's grant", || {
+        allocated(&b, "h0", LatencyClass::T1) == 0
+    })
+    .await;
+    assert!(b.ffm.holds_memory(&on_h1.id));
+
+    // A second memqosd for h1 fences the first for h1 alone.
+    let b2 = replica(&store, &dir.path().join("b2"), &["h1"]).await;
+    let fenced = b
+        .ffm
+        .create(&tenant, on_host("h1", "tenantA", LatencyClass::T1, 1.0))
+        .await
+        .unwrap_err();
+    assert!(matches!(fenced, FfmError::Fenced), "{fenced}");
+    b2.ffm
+        .create(&tenant, on_host("h1", "tenantA", LatencyClass::T1, 1.0))
+        .await
+        .unwrap();
+    a.ffm
+        .create(&tenant, on_host("h0", "tenantA", LatencyClass::T1, 1.0))
+        .await
+        .unwrap();
+}
+
+/// The race a shared ledger must win: a policy raising a domain's floors, written through
+/// h0's memqosd, while h2's memqosd grants that domain's bundles on h2's one HBM device.
+/// Each round the policy fits the bundles there before the race and not with one more; so
+/// either the policy or the extra bundle must be refused. Afterwards a fresh memqosd reads
+/// the store and no device may be over its admission bandwidth.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_policy_never_over_commits_with_grants_another_memqosd_made() {
+    const ROUNDS: usize = 24;
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path());
+    let a = replica(&store, &dir.path().join("a"), &["h0"]).await;
+    let b = replica(&store, &dir.path().join("b"), &["h2"]).await;
+    let hbm = own_device(&b, "h2", LatencyClass::T0);
+    let capacity = hbm.admission_gbs.get();
+    let mut both_won = 0;
+    for round in 0..ROUNDS {
+        let domain = format!("race{round}");
+        let tenant = Caller::new(Principal::Domain(domain.clone()));
+        // Two bundles at a tiny floor; the policy would raise each to a third of the device
+        // (and then some): two fit, three do not.
+        let floor = capacity / 3.0 + 0.01;
+        let mut held = Vec::new();
+        for _ in 0..2 {
+            held.push(
+                b.ffm
+                    .create(&tenant, on_host("h2", &domain, LatencyClass::T0, 0.01))
+                    .await
+                    .unwrap()
+                    .bundle,
+            );
+        }
+        until("a counts the two bundles", || {
+            allocated(&a, "h2", LatencyClass::T0) == 2 << 20
+        })
+        .await;
+        // Either may reach the store first: each round delays one side by 0–3 ms.
+        let delay = Duration::from_millis((round / 2 % 4) as u64);
+        let (b_delay, a_delay) = if round % 2 == 0 {
+            (delay, Duration::ZERO)
+        } else {
+            (Duration::ZERO, delay)
+        };
+        let (extra, policy) = tokio::join!(
+            async {
+                tokio::time::sleep(b_delay).await;
+                b.ffm
+                    .create(&tenant, on_host("h2", &domain, LatencyClass::T0, 0.01))
+                    .await
+            },
+            async {
+                tokio::time::sleep(a_delay).await;
+                a.ffm.create_policy(&tenant, all_day(&domain, floor)).await
+            },
+        );
+        if extra.is_ok() && policy.is_ok() {
+            both_won += 1;
+        }
+        // Clean up, so every round starts from an empty device.
+        if let Ok(p) = policy {
+            a.ffm.delete_policy(&admin(), &p.id).await.unwrap();
+        }
+        if let Ok(e) = extra {
+            held.push(e.bundle);
+        }
+        // Checked before the clean-up of bundles: a fresh reader of the store.
+        if both_won > 0 {
+            break;
+        }
+        for bundle in held {
+            b.ffm.delete(&admin(), &bundle.id, None).await.unwrap();
+        }
+        until("a forgets the round's bundles", || {
+            allocated(&a, "h2", LatencyClass::T0) == 0
+        })
+        .await;
+    }
+    assert_eq!(
+        both_won, 0,
+        "a policy and a bundle it could not carry were both admitted on {}",
+        hbm.id
+    );
+}
