@@ -129,6 +129,17 @@ pub struct Overrides {
     #[arg(long, env = "CORRIDOR_MEMORY_PROVIDER", global = true)]
     pub memory_provider: Option<MemoryProviderKind>,
 
+    /// A host whose memory bundles this corridord's memqosd allocates (repeat, or
+    /// comma-separated; the first is the default host). In a cluster each replica serves
+    /// its own [default: `[ffm] hosts`, else every known host]
+    #[arg(
+        long = "ffm-host",
+        env = "CORRIDOR_FFM_HOSTS",
+        value_delimiter = ',',
+        global = true
+    )]
+    pub ffm_hosts: Vec<String>,
+
     /// A directory whose programs compatd may launch (repeatable; none by
     /// default, so nothing can be launched until an operator names one)
     #[arg(
@@ -598,7 +609,11 @@ impl Config {
                 .or(file.ffm.provider)
                 .unwrap_or_default(),
             default_host: file.ffm.default_host,
-            serve_hosts: file.ffm.hosts,
+            serve_hosts: if overrides.ffm_hosts.is_empty() {
+                file.ffm.hosts
+            } else {
+                Some(overrides.ffm_hosts.clone())
+            },
         };
         let compat = CompatSettings {
             allowed_roots: if overrides.compat_roots.is_empty() {

@@ -14,15 +14,18 @@
 //!    serves again as a follower;
 //! 3. the leader is killed with SIGKILL: another leads within 10 s.
 //!
-//! Every client operation is recorded (invocation, completion, outcome) and
+//! Half the clients grant and release corridors, half allocate and free
+//! memory bundles: each replica's memqosd serves its own host (`--ffm-host
+//! h<i>`), and a client allocates for the host of the replica it talks to.
+//!
+//! Every corridor operation is recorded (invocation, completion, outcome) and
 //! the history is checked for linearizability against the grant ledger
 //! ([`linearizable`]); the store's revision history of corridor objects is
 //! replayed (no port lane ever held twice), and every acknowledged grant not
-//! released is still there at the end.
-//!
-//! Only corridors are exercised: FFM admission is fenced to the
-//! last-started memqosd on a store (`/ffm/epoch`), so bundles succeed
-//! through one replica only and a failover test of them would test that.
+//! released is still there at the end. The store's history of memory grants
+//! is replayed too: at no revision may a device hold more bytes or floor
+//! bandwidth than it has; every acknowledged bundle not freed is still there,
+//! every acknowledged free is gone, and every replica allocated some.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -35,6 +38,8 @@ use common::process::{Corridord, command, free_port};
 use common::tcp_proxy::TcpProxy;
 use corridor_client::ClientError;
 use corridor_model::corridor::{Corridor, CorridorRequest};
+use corridor_model::ffm::{FfmAllocRequest, FfmBundle, LatencyClass, Persistence};
+use corridor_model::units::{Bytes, GigabytesPerSecond};
 use corridor_services::leadership::LEADER_KEY;
 use corridor_store::StateStore;
 use corridor_store::etcd::testing::ThrowawayCluster;
@@ -85,6 +90,40 @@ fn request(op: &str) -> CorridorRequest {
     request
 }
 
+/// A memory bundle for `host`: 1 MiB of DRAM (T1) at a 40 GB/s floor, so a
+/// host's DRAM device (153.75 GB/s admissible) holds three at once and the
+/// clients of one replica contend for it.
+fn bundle_request(host: &str, op: &str) -> FfmAllocRequest {
+    FfmAllocRequest {
+        bytes: Bytes(1 << 20),
+        latency_class: LatencyClass::T1,
+        bandwidth_floor_gbs: GigabytesPerSecond(40.0),
+        persistence: Persistence::None,
+        shareable: true,
+        security_domain: "tenantA".into(),
+        host: Some(host.to_owned()),
+        policy_lease_ttl_s: None,
+        labels: [("op".to_owned(), op.to_owned())].into(),
+    }
+}
+
+/// The host replica `index` serves.
+fn host_of(index: usize) -> String {
+    format!("h{index}")
+}
+
+/// One memory-bundle operation as a client saw it.
+#[derive(Debug, Clone)]
+struct BundleOp {
+    /// The bundle's id, or `label:<op>` while an alloc's outcome is unknown.
+    bundle: String,
+    host: String,
+    alloc: bool,
+    outcome: Outcome,
+}
+
+type BundleHistory = Arc<Mutex<Vec<BundleOp>>>;
+
 /// One corridord child and the proxies between it and each etcd member.
 struct Replica {
     daemon: Corridord,
@@ -110,6 +149,8 @@ impl Replica {
             .arg("--state-dir")
             .arg(state.path())
             .args(["--insecure-dev", "--log", "info", "--no-ring-tracking"])
+            .arg("--ffm-host")
+            .arg(host_of(index))
             // A file, not a pipe: nobody drains a pipe while the test runs.
             .stderr(std::fs::File::create(&log).unwrap());
         for proxy in &proxies {
@@ -282,6 +323,7 @@ struct Worker {
     current: usize,
     started: Instant,
     history: History,
+    bundles: BundleHistory,
     refusals: Refusals,
 }
 
@@ -314,7 +356,102 @@ impl Worker {
         }
     }
 
-    async fn run(mut self, stop: Arc<AtomicBool>) {
+    async fn run(self, stop: Arc<AtomicBool>) {
+        if self.index % 2 == 0 {
+            self.run_corridors(stop).await;
+        } else {
+            self.run_bundles(stop).await;
+        }
+    }
+
+    /// Allocates bundles for the host of the replica it talks to, holds each
+    /// 0–100 ms and frees it.
+    async fn run_bundles(mut self, stop: Arc<AtomicBool>) {
+        let mut n = 0;
+        let mut seed = 0xD1B5_4A32_D192_ED03u64 ^ (self.index as u64 + 1);
+        while !stop.load(Ordering::Relaxed) {
+            n += 1;
+            let label = format!("b{}-{n}", self.index);
+            let host = host_of(self.current % self.clients.len());
+            let answer = classify(
+                tokio::time::timeout(
+                    OP_TIMEOUT,
+                    self.client().ffm_alloc(&bundle_request(&host, &label)),
+                )
+                .await,
+            );
+            let (outcome, handle) = self.outcome(answer).await;
+            let bundle = handle.map(|h| h.bundle);
+            self.bundles.lock().await.push(BundleOp {
+                bundle: bundle
+                    .as_ref()
+                    .map_or_else(|| format!("label:{label}"), |b| b.id.clone()),
+                host: host.clone(),
+                alloc: true,
+                outcome,
+            });
+            match (outcome, bundle) {
+                (Outcome::Ok, Some(bundle)) => {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 7;
+                    seed ^= seed << 17;
+                    tokio::time::sleep(Duration::from_millis(seed % 100)).await;
+                    self.free_bundle(&bundle).await;
+                }
+                (Outcome::Unknown, _) => {
+                    self.turn();
+                    if let Some(bundle) = self.find_bundle(&label).await {
+                        self.free_bundle(&bundle).await;
+                    }
+                }
+                _ => {
+                    // Refused (the host's memory is full, or the replica no
+                    // longer serves it): try another replica's host next.
+                    self.turn();
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        }
+    }
+
+    /// The bundle an unknown alloc made, if it made one and a replica answers.
+    async fn find_bundle(&mut self, label: &str) -> Option<FfmBundle> {
+        for _ in 0..3 {
+            match tokio::time::timeout(OP_TIMEOUT, self.client().ffm_list()).await {
+                Ok(Ok(found)) => {
+                    return found
+                        .into_iter()
+                        .find(|b| b.meta.labels.get("op").map(String::as_str) == Some(label));
+                }
+                _ => self.turn(),
+            }
+        }
+        None
+    }
+
+    /// Frees `bundle` through whichever replica answers, trying again while
+    /// the outcome is unknown.
+    async fn free_bundle(&mut self, bundle: &FfmBundle) {
+        for _ in 0..5 {
+            let answer = classify(
+                tokio::time::timeout(OP_TIMEOUT, self.client().ffm_delete(&bundle.id)).await,
+            );
+            let (outcome, _) = self.outcome(answer).await;
+            self.bundles.lock().await.push(BundleOp {
+                bundle: bundle.id.clone(),
+                host: bundle.host.clone(),
+                alloc: false,
+                outcome,
+            });
+            if outcome != Outcome::Unknown {
+                return;
+            }
+            self.turn();
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    async fn run_corridors(mut self, stop: Arc<AtomicBool>) {
         let mut n = 0;
         // A cheap per-client jitter for how long a grant is held.
         let mut seed = 0x9E37_79B9_7F4A_7C15u64 ^ (self.index as u64 + 1);
@@ -457,7 +594,24 @@ async fn leader_pause_partition_and_kill_keep_grants_linearizable() {
     eprintln!("cluster up in {:.1?}", test_started.elapsed());
 
     let history: History = Arc::default();
+    let bundles: BundleHistory = Arc::default();
     let refusals: Refusals = Arc::default();
+    // What each memory device may hold, as memqosd admits it.
+    let tiers = corridor_client::Client::new(&bases[0])
+        .unwrap()
+        .ffm_tiers()
+        .await
+        .unwrap();
+    let limits: BTreeMap<String, (u64, f64)> = tiers
+        .devices
+        .iter()
+        .map(|d| {
+            (
+                d.id.clone(),
+                (d.capacity_bytes.get(), d.admission_gbs.get() * 1000.0),
+            )
+        })
+        .collect();
     let stop = Arc::new(AtomicBool::new(false));
     let started = Instant::now();
     let mut workers = Vec::new();
@@ -476,6 +630,7 @@ async fn leader_pause_partition_and_kill_keep_grants_linearizable() {
             current: index,
             started,
             history: Arc::clone(&history),
+            bundles: Arc::clone(&bundles),
             refusals: Arc::clone(&refusals),
         };
         workers.push(tokio::spawn(worker.run(Arc::clone(&stop))));
@@ -637,6 +792,10 @@ async fn leader_pause_partition_and_kill_keep_grants_linearizable() {
     let final_read = started.elapsed().as_micros() as u64;
     let mut history = std::mem::take(&mut *history.lock().await);
     let mut failures = Vec::new();
+    let bundles = std::mem::take(&mut *bundles.lock().await);
+    let memory = replay_memory(&direct, &limits).await;
+    failures.extend(memory.over.iter().take(10).cloned());
+    failures.extend(check_bundles(&bundles, &memory));
 
     // Grants whose answer was lost: the store tells which corridor each
     // made, if any (by its `op` label); one that made none touches no lane.
@@ -744,6 +903,19 @@ async fn leader_pause_partition_and_kill_keep_grants_linearizable() {
     let _ = std::fs::remove_dir_all(&logs);
     let count = |outcome| history.iter().filter(|op| op.outcome == outcome).count();
     let reasons = refusals.lock().await;
+    let allocated: BTreeMap<&str, usize> = bundles
+        .iter()
+        .filter(|op| op.alloc && op.outcome == Outcome::Ok)
+        .fold(BTreeMap::new(), |mut by_host, op| {
+            *by_host.entry(op.host.as_str()).or_default() += 1;
+            by_host
+        });
+    eprintln!(
+        "{} bundle operations: allocations acknowledged per host {allocated:?}; {} memory grants replayed, {} bundles at the end",
+        bundles.len(),
+        memory.grants,
+        memory.live.len(),
+    );
     eprintln!(
         "{} operations by {CLIENTS} clients: {} ok, {} refused {:?}, {} unknown \
          ({unknown_grants} grants, {resolved} of which the store shows made a corridor); \
@@ -757,4 +929,135 @@ async fn leader_pause_partition_and_kill_keep_grants_linearizable() {
         replay.live.len(),
         test_started.elapsed(),
     );
+}
+
+/// The store's history of memory grants, replayed.
+#[derive(Debug, Default)]
+struct MemoryReplay {
+    /// Every moment a device held more than it has.
+    over: Vec<String>,
+    /// Grants ever written.
+    grants: usize,
+    /// Bundle objects at the end, by id.
+    live: BTreeSet<String>,
+    /// Every bundle object that ever existed, by its `op` label.
+    by_label: BTreeMap<String, String>,
+}
+
+/// Replays every memory grant (`/ffm/grants/`) in revision order: at no
+/// revision may the grants on a device hold more bytes than it has or more
+/// floor bandwidth than it admits (`limits`: bytes, MB/s). Also lists the
+/// bundle objects at the end and every one ever created, by label.
+async fn replay_memory(
+    store: &dyn StateStore,
+    limits: &BTreeMap<String, (u64, f64)>,
+) -> MemoryReplay {
+    use corridor_planner::memory::Bundle;
+    use corridor_store::EventKind;
+    use futures::StreamExt;
+    let mut replay = MemoryReplay::default();
+    let end = store
+        .range(corridor_store::RangeRequest::prefix("/ffm/grants/"))
+        .await
+        .unwrap()
+        .revision;
+    let mut events = store.watch("/ffm/grants/", 1).await.unwrap();
+    let mut grants: BTreeMap<String, Bundle> = BTreeMap::new();
+    let mut held: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+    while let Ok(Some(event)) = tokio::time::timeout(Duration::from_secs(3), events.next()).await {
+        let event = event.unwrap();
+        let revision = event.kv.mod_revision;
+        if revision > end {
+            break;
+        }
+        if let Some(previous) = grants.remove(&event.kv.key) {
+            for share in &previous.placement.shares {
+                let h = held.entry(share.device.clone()).or_default();
+                h.0 -= share.bytes;
+                h.1 -= share.floor.0;
+            }
+        }
+        if event.kind == EventKind::Put {
+            replay.grants += 1;
+            let grant: Bundle = serde_json::from_slice(&event.kv.value).unwrap();
+            for share in &grant.placement.shares {
+                let h = held.entry(share.device.clone()).or_default();
+                h.0 += share.bytes;
+                h.1 += share.floor.0;
+                let (bytes, mbps) = limits[&share.device];
+                if h.0 > bytes || h.1 as f64 > mbps + 0.5 {
+                    replay.over.push(format!(
+                        "at revision {revision} {} holds {} bytes and {} MB/s of floors (it has {bytes} bytes, admits {mbps} MB/s)",
+                        share.device, h.0, h.1
+                    ));
+                }
+            }
+            grants.insert(event.kv.key.clone(), grant);
+        }
+        if revision >= end {
+            break;
+        }
+    }
+    let objects = store
+        .range(corridor_store::RangeRequest::prefix("/registry/ffm/"))
+        .await
+        .unwrap();
+    for kv in &objects.kvs {
+        let bundle: FfmBundle = serde_json::from_slice(&kv.value).unwrap();
+        replay.live.insert(bundle.id);
+    }
+    let mut created = store.watch("/registry/ffm/", 1).await.unwrap();
+    while let Ok(Some(event)) = tokio::time::timeout(Duration::from_secs(3), created.next()).await {
+        let event = event.unwrap();
+        if event.kind == EventKind::Put
+            && let Ok(bundle) = serde_json::from_slice::<FfmBundle>(&event.kv.value)
+            && let Some(label) = bundle.meta.labels.get("op")
+        {
+            replay.by_label.insert(label.clone(), bundle.id.clone());
+        }
+        if event.kv.mod_revision >= objects.revision {
+            break;
+        }
+    }
+    replay
+}
+
+/// Nothing acknowledged is lost: an acknowledged alloc no free touched is
+/// still there, an acknowledged free's bundle is gone; and every replica
+/// allocated some bundles for its host.
+fn check_bundles(ops: &[BundleOp], memory: &MemoryReplay) -> Vec<String> {
+    let mut failures = Vec::new();
+    let free_tried: BTreeSet<&str> = ops
+        .iter()
+        .filter(|op| !op.alloc)
+        .map(|op| op.bundle.as_str())
+        .collect();
+    let ever: BTreeSet<&str> = memory.by_label.values().map(String::as_str).collect();
+    for op in ops.iter().filter(|op| op.outcome == Outcome::Ok) {
+        if op.alloc {
+            if !ever.contains(op.bundle.as_str()) {
+                failures.push(format!(
+                    "acknowledged bundle {} never reached the store",
+                    op.bundle
+                ));
+            } else if !free_tried.contains(op.bundle.as_str()) && !memory.live.contains(&op.bundle)
+            {
+                failures.push(format!("acknowledged bundle {} is gone", op.bundle));
+            }
+        } else if memory.live.contains(&op.bundle) {
+            failures.push(format!("freed bundle {} is still there", op.bundle));
+        }
+    }
+    for index in 0..3 {
+        let host = host_of(index);
+        if !ops
+            .iter()
+            .any(|op| op.alloc && op.outcome == Outcome::Ok && op.host == host)
+        {
+            failures.push(format!(
+                "no bundle was allocated for {host} (through replica {index})"
+            ));
+        }
+    }
+    failures
 }
