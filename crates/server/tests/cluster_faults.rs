@@ -357,7 +357,7 @@ impl Worker {
     }
 
     async fn run(self, stop: Arc<AtomicBool>) {
-        if self.index % 2 == 0 {
+        if self.index.is_multiple_of(2) {
             self.run_corridors(stop).await;
         } else {
             self.run_bundles(stop).await;
