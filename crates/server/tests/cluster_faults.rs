@@ -73,6 +73,9 @@ const RESUMED_STEP_DOWN: Duration = Duration::from_secs(3);
 /// (5 s) from its last renewal, which came before the cut, plus time to
 /// stop the singleton work.
 const CUT_OFF_STEP_DOWN: Duration = Duration::from_millis(6_500);
+/// How long after a replica dies its bundles say `HostLost`: its host key's
+/// lease (5 s), then a surviving memqosd's watch and writes.
+const HOST_LOST_BOUND: Duration = Duration::from_secs(10);
 /// How long a scrape announcing a 1 s timeout may take to answer: corridord
 /// reads resources for 80 % of it, then encodes.
 const SCRAPE_ANSWER: Duration = Duration::from_secs(2);
@@ -768,6 +771,15 @@ async fn leader_pause_partition_and_kill_keep_grants_linearizable() {
     let killed = cluster
         .leader_within(Instant::now(), FAILOVER_BOUND, "before the kill")
         .await;
+    // A bundle whose memory dies with the replica: its host's memqosd.
+    let through_killed = corridor_client::Client::new(&cluster.replicas[killed].base()).unwrap();
+    let mut witness_request = bundle_request(&host_of(killed), "witness");
+    witness_request.bandwidth_floor_gbs = GigabytesPerSecond(0.1);
+    let witness = through_killed
+        .ffm_alloc(&witness_request)
+        .await
+        .expect("the witness bundle fits beside three 40 GB/s floors")
+        .bundle;
     let killed_at = Instant::now();
     cluster.replicas[killed].daemon.kill_dash_nine();
     cluster.healthy[killed] = false;
@@ -779,7 +791,26 @@ async fn leader_pause_partition_and_kill_keep_grants_linearizable() {
         killed_at.elapsed()
     );
 
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // Its host key lapses (5 s) and a surviving memqosd marks its bundles.
+    let through_successor =
+        corridor_client::Client::new(&cluster.replicas[successor].base()).unwrap();
+    let lost = loop {
+        let bundle = through_successor.ffm_get(&witness.id).await.unwrap().bundle;
+        if let Some(c) = bundle.meta.condition("HostLost") {
+            break c.clone();
+        }
+        assert!(
+            killed_at.elapsed() < HOST_LOST_BOUND,
+            "the killed replica's bundle {} is not HostLost after {HOST_LOST_BOUND:?}",
+            witness.id
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(lost.reason, "MemqosdGone", "{lost:?}");
+    eprintln!(
+        "the killed replica's bundle says HostLost after {:.1?}",
+        killed_at.elapsed()
+    );
     stop.store(true, Ordering::Relaxed);
     for worker in workers {
         worker.await.unwrap();

@@ -264,3 +264,53 @@ async fn a_policy_never_over_commits_with_grants_another_memqosd_made() {
         hbm.id
     );
 }
+
+/// A memqosd that stops (its process gone, here its service dropped) leaves its host's
+/// bundles in the store with their capacity; the others mark them `HostLost=True` once its
+/// host key lapses, and the memqosd that serves the host next restores them and marks them
+/// back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_gone_memqosds_bundles_say_host_lost_until_one_serves_the_host_again() {
+    use corridor_model::meta::ConditionStatus;
+    use corridor_services::ffm::liveness::{HOST_LOST, MEMQOSD_BACK, MEMQOSD_GONE};
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path());
+    let a = replica(&store, &dir.path().join("a"), &["h0"]).await;
+    let b = replica(&store, &dir.path().join("b"), &["h1"]).await;
+    let tenant = Caller::new(Principal::Domain("tenantA".into()));
+    let on_h1 = b
+        .ffm
+        .create(&tenant, on_host("h1", "tenantA", LatencyClass::T1, 1.0))
+        .await
+        .unwrap()
+        .bundle;
+    drop(b);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let lost = loop {
+        let bundle = a.ffm.get(&admin(), &on_h1.id).await.unwrap().bundle;
+        if let Some(c) = bundle.meta.condition(HOST_LOST) {
+            break c.clone();
+        }
+        assert!(Instant::now() < deadline, "no HostLost within 15 s");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(
+        (lost.status, lost.reason.as_str()),
+        (ConditionStatus::True, MEMQOSD_GONE)
+    );
+    assert!(
+        lost.message.contains("h1") && lost.message.contains("lease lapses at"),
+        "{}",
+        lost.message
+    );
+    // Its capacity is still held: the store still has the grant.
+    assert_eq!(allocated(&a, "h1", LatencyClass::T1), 1 << 20);
+    let b2 = replica(&store, &dir.path().join("b2"), &["h1"]).await;
+    assert!(b2.ffm.holds_memory(&on_h1.id));
+    let back = b2.ffm.get(&admin(), &on_h1.id).await.unwrap().bundle;
+    let condition = back.meta.condition(HOST_LOST).unwrap();
+    assert_eq!(
+        (condition.status, condition.reason.as_str()),
+        (ConditionStatus::False, MEMQOSD_BACK)
+    );
+}

@@ -286,6 +286,9 @@ impl FfmService {
         if key == POLICIES_VERSION_KEY && event.kind == EventKind::Put {
             return ApplyOutcome::PoliciesChanged;
         }
+        if key.starts_with(super::liveness::LIVENESS_PREFIX) && event.kind == EventKind::Delete {
+            return ApplyOutcome::HostLapsed(key.to_owned());
+        }
         if key.starts_with(HOST_VERSION_PREFIX) && event.kind == EventKind::Put {
             lock(&self.seen).observe(key, event.kv.mod_revision);
         }
@@ -324,6 +327,8 @@ impl FfmService {
 enum ApplyOutcome {
     Applied,
     PoliciesChanged,
+    /// A host's liveness key lapsed (`super::liveness`).
+    HostLapsed(String),
 }
 
 /// Follows the other hosts' grants and the policies until the service is dropped.
@@ -355,13 +360,19 @@ pub(super) async fn follow(service: Weak<FfmService>, mut from: Revision) {
                     break;
                 }
             };
-            if let ApplyOutcome::PoliciesChanged = s.apply(&event) {
+            match s.apply(&event) {
+                ApplyOutcome::Applied => {}
                 // The version is applied only once the policies it covers are.
-                match s.reload_policies().await {
+                ApplyOutcome::PoliciesChanged => match s.reload_policies().await {
                     Ok(()) => lock(&s.seen).observe(POLICIES_VERSION_KEY, event.kv.mod_revision),
-                    Err(e) => {
-                        tracing::error!(error = %crate::error::error_chain(&e), "policies written by another memqosd not applied")
-                    }
+                    Err(e) => tracing::error!(
+                        error = %crate::error::error_chain(&e),
+                        "policies written by another memqosd not applied"
+                    ),
+                },
+                // Marking bundles takes store round trips: not on the ledger's path.
+                ApplyOutcome::HostLapsed(key) => {
+                    tokio::spawn(async move { s.host_key_lapsed(&key).await });
                 }
             }
         }

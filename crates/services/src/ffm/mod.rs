@@ -26,7 +26,8 @@
 //! | `cluster` | several memqosds on one store: each serves its hosts (per-host epochs), every ledger counts the others' grants and the policies, followed through a watch, with version keys that make those decisions safe |
 //! | `tokens` | hand-off tokens: making, comparing, who receives them |
 //! | `placement` | a ledger placement applied to memory (the one place it becomes an `mbind` mask), and described on the bundle |
-//! | `hosts` | which hosts bundles are placed for, the default one, and checking a request's |
+//! | `hosts` | which hosts bundles are placed for, the default one, the ones this memqosd serves |
+//! | [`liveness`] | a short-leased key per served host; a lapsed one marks that host's bundles `HostLost` |
 //! | [`reach`] | pooled devices sliced per host, each slice's limits from fabmand's paths, the compares that keep a bundle from outliving its path |
 //! | `restore` | the ledger and every bundle's memory rebuilt after a restart |
 //! | `reconcile` | the watch that frees what lease expiry deleted |
@@ -72,6 +73,7 @@ pub mod error;
 mod grants;
 pub mod handoff;
 mod hosts;
+pub mod liveness;
 pub mod memory;
 mod migration;
 pub mod model;
@@ -296,6 +298,7 @@ impl FfmService {
         service.apply_versions(&versions);
         tokio::spawn(reconcile::run(Arc::downgrade(&service), revision + 1));
         tokio::spawn(cluster::follow(Arc::downgrade(&service), versions_at + 1));
+        tokio::spawn(liveness::keep(Arc::downgrade(&service)));
         tokio::spawn(presence::follow(Arc::downgrade(&service)));
         if let Some(listed) = paths_listed {
             tokio::spawn(reach::follow(Arc::downgrade(&service), listed));

@@ -143,6 +143,9 @@ impl FfmService {
                 now,
             ),
         });
+        if bundle.meta.condition(super::liveness::HOST_LOST).is_some() {
+            bundle.meta.set_condition(super::liveness::back(now));
+        }
         if let Some(c) = self.at_rest_condition(
             bundle.persistence,
             &bundle.security_domain,
