@@ -97,7 +97,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         (status = 200, description = "`dry_run=true`: the plan an alloc would grant now; nothing is committed", body = BundlePlan),
         (status = 201, description = "Allocated", body = FfmBundle,
             headers(("X-Ffm-Token" = String, description = "Token for the Unix-socket fd hand-off"))),
-        (status = 409, description = "Does not fit: names the host, the tier, the binding device and window (InsufficientCapacity; a host's pooled CXL memory is only what its fabric paths give it), or the fabric path under the placement kept being released while it was decided (FabricPathWithdrawn; retry)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Does not fit: names the host, the tier, the binding device and window (InsufficientCapacity; a host's pooled CXL memory is only what its fabric paths give it), or the fabric path under the placement kept being released while it was decided (FabricPathWithdrawn; retry), or the host's bundles are allocated by another replica's memqosd, named in the detail (HostServedElsewhere), or this memqosd was fenced by a newer one for the host (LedgerFenced), or the ledger kept changing under the decision (LedgerChanged; retry)", body = Problem, content_type = "application/problem+json"),
         BodyProblems,
     )
 )]
@@ -263,7 +263,7 @@ pub async fn ffm_telemetry(
     responses(
         (status = 200, description = "The bundle with its new floor", body = FfmBundle),
         NotFoundProblem,
-        (status = 409, description = "Does not fit, or migrating", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Does not fit (InsufficientCapacity), or migrating (MigrationInProgress), or the bundle's host is served by another replica's memqosd (HostServedElsewhere)", body = Problem, content_type = "application/problem+json"),
         BodyProblems,
     )
 )]
@@ -295,7 +295,7 @@ pub async fn patch_ffm_bandwidth(
     responses(
         (status = 202, description = "Migration started", body = Operation),
         NotFoundProblem,
-        (status = 409, description = "Destination does not fit (InsufficientCapacity), already migrating (MigrationInProgress)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Destination does not fit (InsufficientCapacity), already migrating (MigrationInProgress), or the bundle's host is served by another replica's memqosd (HostServedElsewhere)", body = Problem, content_type = "application/problem+json"),
         BodyProblems,
     )
 )]
@@ -341,7 +341,7 @@ pub async fn renew_ffm_lease(
     request_body = PolicyRequest,
     responses(
         (status = 201, description = "Created", body = Policy),
-        (status = 409, description = "Would over-commit a device in a window (InsufficientCapacity), or the domain already has a policy of this name (PolicyNameTaken)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Would over-commit a device in a window (InsufficientCapacity), or the domain already has a policy of this name (PolicyNameTaken), or grants on other hosts kept changing the ledger under the decision (LedgerChanged; retry)", body = Problem, content_type = "application/problem+json"),
         BodyProblems,
     )
 )]
@@ -425,7 +425,7 @@ pub async fn get_policy(
     responses(
         (status = 200, description = "The deleted policy", body = Policy),
         NotFoundProblem,
-        (status = 409, description = "Without this policy's window the live grants would over-commit a device (InsufficientCapacity)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Without this policy's window the live grants would over-commit a device (InsufficientCapacity), or grants on other hosts kept changing the ledger under the decision (LedgerChanged; retry)", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn delete_policy(

@@ -272,6 +272,10 @@ impl FfmService {
     fn apply(&self, event: &KvEvent) -> ApplyOutcome {
         let key = event.kv.key.as_str();
         if let Some(id) = key.strip_prefix(GRANT_PREFIX) {
+            if !self.hosts.records_others() {
+                // Every grant is this memqosd's own: nothing to decode.
+                return ApplyOutcome::Applied;
+            }
             match event.kind {
                 EventKind::Put => {
                     match serde_json::from_slice::<planner::Bundle>(&event.kv.value) {
