@@ -5,6 +5,8 @@
 //! the members through TCP proxies this test controls. Clients grant and
 //! release corridors through the replicas while, in turn:
 //!
+//! 0. the etcd leader (a member process) is killed: corridor operations go
+//!    on succeeding on the two members left;
 //! 1. the corridord leader is stopped (SIGSTOP) past its lease: another
 //!    replica leads within 10 s; resumed (SIGCONT), the old leader steps
 //!    down and the leader key stays with the new one (its late writes carry
@@ -73,6 +75,9 @@ const RESUMED_STEP_DOWN: Duration = Duration::from_secs(3);
 /// (5 s) from its last renewal, which came before the cut, plus time to
 /// stop the singleton work.
 const CUT_OFF_STEP_DOWN: Duration = Duration::from_millis(6_500);
+/// How long the test lets the cluster run on after the etcd leader dies:
+/// etcd elects another within its election timeout (1 s by default).
+const ETCD_RECOVERY: Duration = Duration::from_secs(4);
 /// How long after a replica dies its bundles say `HostLost`: its host key's
 /// lease (5 s), then a surviving memqosd's watch and writes.
 const HOST_LOST_BOUND: Duration = Duration::from_secs(10);
@@ -561,7 +566,7 @@ async fn leader_pause_partition_and_kill_keep_grants_linearizable() {
         "replica logs in {} (removed if the test passes)",
         logs.display()
     );
-    let etcd = ThrowawayCluster::start().await.unwrap();
+    let mut etcd = ThrowawayCluster::start().await.unwrap();
     let direct = etcd.store().await.unwrap();
     let mut replicas = Vec::new();
     // All at once, as a cluster's replicas come up: every fabmand creates
@@ -639,6 +644,28 @@ async fn leader_pause_partition_and_kill_keep_grants_linearizable() {
         workers.push(tokio::spawn(worker.run(Arc::clone(&stop))));
     }
     tokio::time::sleep(Duration::from_secs(3)).await;
+
+    // 0. The etcd leader (a member process) is killed: the two left keep a
+    // quorum, and the replicas' etcd clients move to them.
+    let etcd_leader = etcd.leader().await.unwrap();
+    let etcd_killed_at = started.elapsed().as_micros() as u64;
+    let member_killed = Instant::now();
+    etcd.kill(etcd_leader);
+    tokio::time::sleep(ETCD_RECOVERY).await;
+    let served_since = history
+        .lock()
+        .await
+        .iter()
+        .filter(|op| op.outcome == Outcome::Ok && op.invoke > etcd_killed_at)
+        .count();
+    assert!(
+        served_since > 0,
+        "no corridor operation succeeded within {ETCD_RECOVERY:?} of the etcd leader's death"
+    );
+    eprintln!(
+        "killed etcd member {etcd_leader} (the leader): {served_since} corridor operations acknowledged in the {:.1?} after",
+        member_killed.elapsed()
+    );
 
     // 1. The leader pauses past its lease.
     let paused = cluster
