@@ -1301,3 +1301,51 @@ async fn the_leaders_periodic_pass_lights_a_followers_grant_too() {
     assert_eq!(report.released, vec![granted.id.clone()], "{report:?}");
     assert!(leader.lit().is_empty());
 }
+
+#[tokio::test]
+async fn gold_through_a_follower_preempts_bronze_lit_on_the_leaders_plant() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, topology, clock) = fresh(dir.path());
+    let leader_plant = twin(&topology);
+    let leader = Arc::new(corrd_on(&store, &topology, Arc::clone(&leader_plant), &clock).await);
+    let follower = corrd_on(&store, &topology, twin(&topology), &clock).await;
+    let (_follows_tx, follows) = leadership(false);
+    follower.attach_leadership(follows);
+    let ends = Some(["op-h0-0".to_owned(), "op-h1-0".to_owned()]);
+    let mut bronze = request(&[1550.0], QosPriority::Bronze);
+    bronze.endpoints = ends.clone();
+    let bronze = leader.create(&system(), bronze).await.unwrap();
+    assert_eq!(bronze.status, CorridorStatus::Active);
+    let reconciler = leader.spawn_reconciler(Duration::from_secs(3600));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let mut gold = request(&[1550.0], QosPriority::Gold);
+    gold.endpoints = ends;
+    let gold = follower.create(&system(), gold).await.unwrap();
+    assert_eq!(gold.status, CorridorStatus::Provisioning, "{gold:#?}");
+    let id = gold.id.clone();
+    let active = within(Duration::from_secs(10), async || {
+        leader
+            .get(&system(), &id)
+            .await
+            .is_ok_and(|c| c.status == CorridorStatus::Active)
+            && leader.lit() == vec![id.clone()]
+    })
+    .await;
+    assert!(
+        active.is_some(),
+        "gold not lit in the bronze's place: lit {:?}",
+        leader.lit()
+    );
+    let lit = leader.get(&system(), &id).await.unwrap();
+    let a = lit.assignment.clone().unwrap();
+    let on_leader = corridor_services::corridors::optics::read(&leader_plant, &lit, &a)
+        .await
+        .unwrap();
+    assert!(
+        on_leader.all_up && on_leader.dark.is_empty(),
+        "{:?}",
+        on_leader.dark
+    );
+    reconciler.stop().await;
+}
