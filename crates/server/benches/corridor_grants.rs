@@ -222,6 +222,19 @@ impl Run<'_> {
             .build()
             .unwrap();
         support::wait_ready(&http, &base, Duration::from_secs(30)).await;
+        // Only the leader lights its grants (on etcd it campaigns after it
+        // is ready; until it wins, grants answer `provisioning`): the load
+        // starts once it leads.
+        if support::leader_of(
+            &http,
+            std::slice::from_ref(&server),
+            Duration::from_secs(30),
+        )
+        .await
+        .is_none()
+        {
+            eprintln!("{binary} never reported corridor_leader 1; its grants may stay dark");
+        }
 
         let cpu_before = server.cpu_seconds();
         let deadline = Instant::now() + Duration::from_secs(seconds);

@@ -21,23 +21,6 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[i]
 }
 
-async fn leads(http: &reqwest::Client, replica: &support::Server) -> bool {
-    let Ok(response) = http
-        .get(format!("http://{}/metrics", replica.addr))
-        .send()
-        .await
-    else {
-        return false;
-    };
-    response
-        .text()
-        .await
-        .unwrap_or_default()
-        .lines()
-        .find_map(|line| line.strip_prefix("corridor_leader "))
-        .is_some_and(|value| value.trim() == "1")
-}
-
 async fn replica(http: &reqwest::Client, etcd_args: &[String]) -> support::Server {
     let args: Vec<&str> = etcd_args.iter().map(String::as_str).collect();
     let server = support::Server::spawn_with(true, &args);
@@ -48,24 +31,6 @@ async fn replica(http: &reqwest::Client, etcd_args: &[String]) -> support::Serve
     )
     .await;
     server
-}
-
-/// The index of the replica that leads, waiting up to `within`.
-async fn leader_of(
-    http: &reqwest::Client,
-    replicas: &[support::Server],
-    within: Duration,
-) -> Option<usize> {
-    let deadline = Instant::now() + within;
-    while Instant::now() < deadline {
-        for (i, r) in replicas.iter().enumerate() {
-            if leads(http, r).await {
-                return Some(i);
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    None
 }
 
 async fn run(endpoints: Vec<String>, label: &str) {
@@ -84,13 +49,13 @@ async fn run(endpoints: Vec<String>, label: &str) {
     ];
     let mut failovers = Vec::with_capacity(trials);
     for trial in 0..trials {
-        let leader = leader_of(&http, &replicas, Duration::from_secs(30))
+        let leader = support::leader_of(&http, &replicas, Duration::from_secs(30))
             .await
             .expect("a replica leads");
         let killed = Instant::now();
         replicas[leader].kill_now();
         let follower = 1 - leader;
-        while !leads(&http, &replicas[follower]).await {
+        while !support::leads(&http, &replicas[follower]).await {
             assert!(
                 killed.elapsed() < Duration::from_secs(60),
                 "trial {trial}: the follower never took over"

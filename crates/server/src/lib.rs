@@ -303,6 +303,9 @@ impl Daemon {
                 DEFAULT_LEADER_TTL,
             ),
         };
+        // The leader drives the optical plant: grants through other
+        // replicas are written dark and lit by the leader's reconciler.
+        plane.corridors.attach_leadership(leadership.subscribe());
         let (drain, draining) = tokio::sync::watch::channel(false);
         let contract = http::contract::Contract::from_document(http::openapi::model())
             .map_err(StartError::Contract)?;

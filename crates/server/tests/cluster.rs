@@ -8,6 +8,10 @@
 //! The replicas are daemons in this test process (each with its own
 //! services, twin and listener), so "stops" is a drain, not a `kill -9`;
 //! the etcd members are real processes and are killed by pid.
+//!
+//! Only the leader drives the optical plant: a corridor granted through
+//! another replica answers `provisioning` and the leader lights it, and
+//! darkens it when another replica releases it.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -15,9 +19,9 @@ use std::time::{Duration, Instant};
 
 use common::cluster::replay_corridors;
 use common::server::{Options, Server};
-use corridor_model::corridor::CorridorRequest;
+use corridor_model::corridor::{CorridorRequest, CorridorStatus};
 use corridor_server::config::StoreBackend;
-use corridor_store::etcd::testing::ThrowawayCluster;
+use corridor_store::etcd::testing::{ThrowawayCluster, ThrowawayEtcd};
 use tokio::sync::Mutex;
 
 mod common;
@@ -209,6 +213,97 @@ async fn replicas_grant_without_overlap_while_etcd_and_corridord_leaders_fail() 
     drop(acknowledged);
 
     for replica in replicas.into_iter().flatten() {
+        replica.stop().await;
+    }
+}
+
+/// Polls `done` every 20 ms for at most `limit`; how long it took.
+async fn within<F: std::future::Future<Output = bool>>(
+    limit: Duration,
+    mut done: impl FnMut() -> F,
+) -> Option<Duration> {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if done().await {
+            return Some(start.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    None
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn corridors_granted_through_followers_are_lit_and_darkened_by_the_leader() {
+    let etcd = ThrowawayEtcd::start().await.unwrap();
+    let mut replicas = Vec::new();
+    for _ in 0..3 {
+        replicas.push(Options::default().insecure_dev().etcd(&etcd).start().await);
+    }
+    let elected = Instant::now();
+    let leader = loop {
+        let mut leading = Vec::new();
+        for (i, replica) in replicas.iter().enumerate() {
+            if leads(replica).await {
+                leading.push(i);
+            }
+        }
+        assert!(leading.len() <= 1, "two replicas lead: {leading:?}");
+        if let Some(&leader) = leading.first() {
+            break leader;
+        }
+        assert!(
+            elected.elapsed() < Duration::from_secs(10),
+            "no replica leads within 10 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let plant_owner = &replicas[leader];
+
+    for (i, follower) in replicas.iter().enumerate() {
+        let client = corridor_client::Client::new(follower.base()).unwrap();
+        let granted = client.create_corridor(&request()).await.unwrap();
+        let id = granted.id.clone();
+        if i == leader {
+            assert_eq!(granted.status, CorridorStatus::Active, "{granted:#?}");
+        } else {
+            assert_eq!(granted.status, CorridorStatus::Provisioning, "{granted:#?}");
+            let provisioned = granted.meta.condition("Provisioned").unwrap();
+            assert_eq!(provisioned.reason, "AwaitingPlantOwner", "{granted:#?}");
+            assert!(
+                follower.plane().corridors.lit().is_empty(),
+                "a follower lit lanes on its own plant"
+            );
+            let active = within(Duration::from_secs(10), || {
+                let client = &client;
+                let id = &id;
+                async move {
+                    client
+                        .corridor(id)
+                        .await
+                        .is_ok_and(|c| c.status == CorridorStatus::Active)
+                }
+            })
+            .await;
+            assert!(
+                active.is_some(),
+                "{id} granted through replica {i} never went active"
+            );
+        }
+        assert!(plant_owner.plane().corridors.lit().contains(&id));
+
+        client.delete_corridor(&id).await.unwrap();
+        let dark = within(Duration::from_secs(10), || {
+            let id = &id;
+            async move { !plant_owner.plane().corridors.lit().contains(id) }
+        })
+        .await;
+        assert!(
+            dark.is_some(),
+            "{id} released through replica {i} stayed lit on the leader's plant"
+        );
+    }
+
+    for replica in replicas {
         replica.stop().await;
     }
 }

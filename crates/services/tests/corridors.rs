@@ -1147,3 +1147,205 @@ async fn error_counts_are_charged_only_while_lit_and_survive_a_restart() {
         .unwrap();
     assert!(left.kvs.is_empty(), "{:?}", left.kvs);
 }
+
+/// A leadership state for [`CorridorService::attach_leadership`]: leading
+/// (unfenced, as the sole process) or not. The sender is kept by the test.
+fn leadership(
+    leading: bool,
+) -> (
+    tokio::sync::watch::Sender<Option<corridor_services::leadership::Leader>>,
+    tokio::sync::watch::Receiver<Option<corridor_services::leadership::Leader>>,
+) {
+    tokio::sync::watch::channel(
+        leading.then_some(corridor_services::leadership::Leader { token: None }),
+    )
+}
+
+/// Polls `done` every 10 ms for at most `limit` of real time.
+async fn within(limit: Duration, mut done: impl AsyncFnMut() -> bool) -> Option<Duration> {
+    let start = std::time::Instant::now();
+    while start.elapsed() < limit {
+        if done().await {
+            return Some(start.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    None
+}
+
+#[tokio::test]
+async fn a_grant_through_a_follower_is_lit_and_darkened_by_the_leaders_plant() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, topology, clock) = fresh(dir.path());
+    let leader_plant = twin(&topology);
+    let follower_plant = twin(&topology);
+    let leader = Arc::new(corrd_on(&store, &topology, Arc::clone(&leader_plant), &clock).await);
+    let follower = corrd_on(&store, &topology, Arc::clone(&follower_plant), &clock).await;
+    let (_leading, leads) = leadership(true);
+    let (follows_tx, follows) = leadership(false);
+    leader.attach_leadership(leads);
+    follower.attach_leadership(follows);
+    assert!(leader.drives_plant() && !follower.drives_plant());
+    // A period far beyond the test's waits: only the watch can wake the
+    // reconciler after its first pass.
+    let reconciler = leader.spawn_reconciler(Duration::from_secs(3600));
+    // Its first pass runs at once, on an empty store: let it finish, so
+    // the grant below is lit through the watch or not at all.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let granted = follower
+        .create(&system(), request(&[1550.0, 1551.0], QosPriority::Silver))
+        .await
+        .unwrap();
+    assert_eq!(granted.status, CorridorStatus::Provisioning, "{granted:#?}");
+    let provisioned = granted.meta.condition("Provisioned").unwrap();
+    assert_eq!(
+        (provisioned.status, provisioned.reason.as_str()),
+        (
+            corridor_model::meta::ConditionStatus::False,
+            "AwaitingPlantOwner"
+        )
+    );
+    let a = granted.assignment.clone().unwrap();
+    assert!(follower.lit().is_empty(), "the follower touched its optics");
+    let on_follower = corridor_services::corridors::optics::read(&follower_plant, &granted, &a)
+        .await
+        .unwrap();
+    assert!(!on_follower.dark.is_empty(), "lit on the follower's plant");
+
+    let id = granted.id.clone();
+    let active = within(Duration::from_secs(10), async || {
+        follower
+            .get(&system(), &id)
+            .await
+            .is_ok_and(|c| c.status == CorridorStatus::Active)
+    })
+    .await;
+    assert!(
+        active.is_some(),
+        "the leader never lit the follower's grant"
+    );
+    let lit = leader.get(&system(), &id).await.unwrap();
+    let provisioned = lit.meta.condition("Provisioned").unwrap();
+    assert_eq!(provisioned.reason, "DataPathActivated", "{lit:#?}");
+    assert_eq!(leader.lit(), vec![id.clone()]);
+    let on_leader = corridor_services::corridors::optics::read(&leader_plant, &lit, &a)
+        .await
+        .unwrap();
+    assert!(
+        on_leader.dark.is_empty() && on_leader.all_up,
+        "{:?}",
+        on_leader.dark
+    );
+
+    follower.delete(&system(), &id, None).await.unwrap();
+    assert!(
+        ledger_is_empty(&store).await,
+        "the release freed the ledger"
+    );
+    let dark = within(Duration::from_secs(10), async || leader.lit().is_empty()).await;
+    assert!(dark.is_some(), "the leader kept the released lanes lit");
+    let on_leader = corridor_services::corridors::optics::read(&leader_plant, &lit, &a)
+        .await
+        .unwrap();
+    assert!(
+        !on_leader.all_up && !on_leader.dark.is_empty(),
+        "lanes still lit on the leader's plant"
+    );
+
+    // Once the follower leads, it drives its own plant again: its grants
+    // are lit at once.
+    follows_tx
+        .send(Some(corridor_services::leadership::Leader { token: None }))
+        .unwrap();
+    let own = follower
+        .create(&system(), request(&[1552.0], QosPriority::Silver))
+        .await
+        .unwrap();
+    assert_eq!(own.status, CorridorStatus::Active, "{own:#?}");
+    reconciler.stop().await;
+}
+
+async fn ledger_is_empty(store: &Arc<dyn StateStore>) -> bool {
+    store
+        .range(RangeRequest::prefix(LEDGER_PREFIX))
+        .await
+        .unwrap()
+        .kvs
+        .is_empty()
+}
+
+#[tokio::test]
+async fn the_leaders_periodic_pass_lights_a_followers_grant_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, topology, clock) = fresh(dir.path());
+    let leader = corrd_on(&store, &topology, twin(&topology), &clock).await;
+    let follower = corrd_on(&store, &topology, twin(&topology), &clock).await;
+    let (_follows_tx, follows) = leadership(false);
+    follower.attach_leadership(follows);
+    let granted = follower
+        .create(&system(), request(&[1550.0], QosPriority::Silver))
+        .await
+        .unwrap();
+    assert_eq!(granted.status, CorridorStatus::Provisioning);
+    // No watch here: the pass alone finds the grant waiting for the plant.
+    let report = reconcile::reconcile_once(&leader).await.unwrap();
+    assert_eq!(report.activated, vec![granted.id.clone()], "{report:?}");
+    let lit = leader.get(&system(), &granted.id).await.unwrap();
+    assert_eq!(lit.status, CorridorStatus::Active, "{lit:#?}");
+    // Level-based: the next pass finds nothing left to light.
+    let report = reconcile::reconcile_once(&leader).await.unwrap();
+    assert!(report.activated.is_empty(), "{report:?}");
+    follower.delete(&system(), &granted.id, None).await.unwrap();
+    let report = reconcile::reconcile_once(&leader).await.unwrap();
+    assert_eq!(report.released, vec![granted.id.clone()], "{report:?}");
+    assert!(leader.lit().is_empty());
+}
+
+#[tokio::test]
+async fn gold_through_a_follower_preempts_bronze_lit_on_the_leaders_plant() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, topology, clock) = fresh(dir.path());
+    let leader_plant = twin(&topology);
+    let leader = Arc::new(corrd_on(&store, &topology, Arc::clone(&leader_plant), &clock).await);
+    let follower = corrd_on(&store, &topology, twin(&topology), &clock).await;
+    let (_follows_tx, follows) = leadership(false);
+    follower.attach_leadership(follows);
+    let ends = Some(["op-h0-0".to_owned(), "op-h1-0".to_owned()]);
+    let mut bronze = request(&[1550.0], QosPriority::Bronze);
+    bronze.endpoints = ends.clone();
+    let bronze = leader.create(&system(), bronze).await.unwrap();
+    assert_eq!(bronze.status, CorridorStatus::Active);
+    let reconciler = leader.spawn_reconciler(Duration::from_secs(3600));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let mut gold = request(&[1550.0], QosPriority::Gold);
+    gold.endpoints = ends;
+    let gold = follower.create(&system(), gold).await.unwrap();
+    assert_eq!(gold.status, CorridorStatus::Provisioning, "{gold:#?}");
+    let id = gold.id.clone();
+    let active = within(Duration::from_secs(10), async || {
+        leader
+            .get(&system(), &id)
+            .await
+            .is_ok_and(|c| c.status == CorridorStatus::Active)
+            && leader.lit() == vec![id.clone()]
+    })
+    .await;
+    assert!(
+        active.is_some(),
+        "gold not lit in the bronze's place: lit {:?}",
+        leader.lit()
+    );
+    let lit = leader.get(&system(), &id).await.unwrap();
+    let a = lit.assignment.clone().unwrap();
+    let on_leader = corridor_services::corridors::optics::read(&leader_plant, &lit, &a)
+        .await
+        .unwrap();
+    assert!(
+        on_leader.all_up && on_leader.dark.is_empty(),
+        "{:?}",
+        on_leader.dark
+    );
+    reconciler.stop().await;
+}

@@ -137,3 +137,40 @@ impl Drop for Server {
         let _ = self.child.wait();
     }
 }
+
+/// Whether `replica` runs the singleton work (`corridor_leader 1` in its
+/// `/metrics`); false when it does not answer.
+pub async fn leads(http: &reqwest::Client, replica: &Server) -> bool {
+    let Ok(response) = http
+        .get(format!("http://{}/metrics", replica.addr))
+        .send()
+        .await
+    else {
+        return false;
+    };
+    response
+        .text()
+        .await
+        .unwrap_or_default()
+        .lines()
+        .find_map(|line| line.strip_prefix("corridor_leader "))
+        .is_some_and(|value| value.trim() == "1")
+}
+
+/// The index of the replica that leads, waiting up to `within`.
+pub async fn leader_of(
+    http: &reqwest::Client,
+    replicas: &[Server],
+    within: Duration,
+) -> Option<usize> {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        for (i, r) in replicas.iter().enumerate() {
+            if leads(http, r).await {
+                return Some(i);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    None
+}

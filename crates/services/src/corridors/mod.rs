@@ -7,7 +7,18 @@
 //! | [`admission`] | one planner decision per request: path, channels, module lanes, gold pre-emption |
 //! | [`grant`] | the corridor objects and store transactions: grant (with pre-emption), release, move |
 //! | [`optics`] | CMIS provisioning, re-lock and telemetry read-back on the optical ports |
-//! | [`reconcile`] | the loop that watches telemetry and repairs corridors |
+//! | [`reconcile`] | the loop that watches telemetry and repairs corridors, and lights the grants other replicas made |
+//!
+//! Which replica drives the optical plant: the one that leads
+//! ([`crate::leadership`]), told to the service once at start through
+//! [`CorridorService::attach_leadership`] (no leadership attached: this
+//! process is the only one and drives it, as on the embedded store). Any
+//! replica grants; one that does not lead writes the grant with its lanes
+//! dark (`provisioning`, `Provisioned=False/AwaitingPlantOwner`) and
+//! touches no optics, also not on release. The leader's reconciler,
+//! woken by a watch on the corridor objects as well as by its period,
+//! lights such grants through the same bring-up a leader's own grant
+//! uses and takes down the lanes of corridors that left the store.
 //!
 //! The store is the only truth about who holds what: every change of
 //! capacity is one transaction over the corridor object and its ledger keys.
@@ -80,6 +91,10 @@ pub mod conditions {
     pub const REPAIRED: &str = "Repaired";
     /// Released by a gold corridor.
     pub const PREEMPTED: &str = "Preempted";
+
+    /// `Provisioned=False` reason of a grant made through a replica that
+    /// does not drive the optical plant: the leader lights it.
+    pub const AWAITING_PLANT_OWNER: &str = "AwaitingPlantOwner";
 }
 
 /// The photonic corridor service.
@@ -116,6 +131,10 @@ pub struct CorridorService {
     /// figures). Weak: heliopassd holds corrd, so a strong reference back
     /// would keep both (and the store) alive after the plane is dropped.
     tuning: std::sync::OnceLock<std::sync::Weak<dyn tuning::LaneTuning>>,
+    /// Whether this replica leads and so drives the optical plant (see the
+    /// module notes); unset: it always does.
+    leadership:
+        std::sync::OnceLock<tokio::sync::watch::Receiver<Option<crate::leadership::Leader>>>,
 }
 
 /// A lit corridor's read-back, for [`CorridorService::latest_telemetry`].
@@ -165,6 +184,7 @@ impl CorridorService {
             lighting: tokio::sync::Mutex::new(()),
             trust: std::sync::OnceLock::new(),
             tuning: std::sync::OnceLock::new(),
+            leadership: std::sync::OnceLock::new(),
         };
         // Corridors that were lit before a restart are lit again: the twin's
         // modules start dark, as real modules after a power cycle.
@@ -182,6 +202,25 @@ impl CorridorService {
     /// `power_pj_per_bit`, lock error in `drift`). Set once, at start.
     pub fn attach_tuning(&self, tuning: &Arc<dyn tuning::LaneTuning>) {
         let _ = self.tuning.set(Arc::downgrade(tuning));
+    }
+
+    /// Tells the service which replica drives the optical plant: this one
+    /// while `leadership` reads `Some` ([`crate::leadership::Leadership::subscribe`]).
+    /// Set once, at start, by the server; without it the service drives
+    /// the plant (the only process on the store).
+    pub fn attach_leadership(
+        &self,
+        leadership: tokio::sync::watch::Receiver<Option<crate::leadership::Leader>>,
+    ) {
+        let _ = self.leadership.set(leadership);
+    }
+
+    /// Whether this replica drives the optical plant now: grants it makes
+    /// are lit here, or else by the leader's reconciler.
+    pub fn drives_plant(&self) -> bool {
+        self.leadership
+            .get()
+            .is_none_or(|leadership| leadership.borrow().is_some())
     }
 
     fn tuning(&self) -> Option<Arc<dyn tuning::LaneTuning>> {
@@ -307,6 +346,11 @@ impl CorridorService {
             return Ok(());
         }
         optics::release(&self.optics, &down).await
+    }
+
+    /// Whether this process has lit corridor `id`'s lanes.
+    pub(crate) fn lit_here(&self, id: &str) -> bool {
+        lock(&self.lit).contains_key(id)
     }
 
     /// Corridors whose lanes this process has lit.
@@ -496,10 +540,17 @@ impl CorridorService {
         } else {
             false
         };
+        // A replica that does not drive the plant grants with the lanes
+        // dark; the leader lights them (and darkens the pre-empted ones).
+        let drives = self.drives_plant();
+        if !drives && !held {
+            record_awaiting_plant_owner(&mut corridor, now);
+        }
         // Early only when no lane of the plan is lit for another corridor
         // in this process: a cache that missed a grant (a refresh racing a
         // commit) must cost a lost compare, never a live corridor's light.
-        let early = victims.is_empty()
+        let early = drives
+            && victims.is_empty()
             && !held
             && corridor
                 .assignment
@@ -549,14 +600,16 @@ impl CorridorService {
             cache.confirm(id);
         }
         for (victim, kv) in &victims {
-            if let Some(a) = &victim.assignment {
+            if let Some(a) = &victim.assignment
+                && (drives || self.lit_here(&victim.id))
+            {
                 let _ = self.darken(&victim.id, a).await;
             }
             if let Some(lease) = kv.lease {
                 let _ = self.store.lease_revoke(lease).await;
             }
         }
-        if early || held {
+        if early || held || !drives {
             return Ok(corridor);
         }
         // The pre-empted lanes are dark now: light the new ones and record
@@ -740,8 +793,12 @@ impl CorridorService {
                 continue;
             }
             let mut released = object;
+            // On a replica that does not drive the plant the leader's
+            // reconciler takes the lanes down (the watch wakes it), unless
+            // this process lit them while it led.
             if let Some(a) = &released.assignment
                 && released.status != CorridorStatus::Released
+                && (self.drives_plant() || self.lit_here(id))
             {
                 // Dark before the cache lets this process plan onto the
                 // lanes again (a grant lights early only lanes no one has
@@ -1196,6 +1253,27 @@ fn no_lanes(corridor: &Corridor) -> CorridorError {
         id: corridor.id.clone(),
         status: format!("{:?}", corridor.status).to_lowercase(),
     }
+}
+
+/// Records that the grant waits for the replica that drives the optical
+/// plant (the leader) to light its lanes.
+fn record_awaiting_plant_owner(c: &mut Corridor, now: DateTime<Utc>) {
+    c.meta.set_condition(Condition::new(
+        conditions::PROVISIONED,
+        ConditionStatus::False,
+        conditions::AWAITING_PLANT_OWNER,
+        "granted through a replica that does not drive the optical plant; the leading replica lights the lanes",
+        now,
+    ));
+}
+
+/// Whether the corridor's grant waits for the plant's owner to light it.
+pub(crate) fn awaits_plant_owner(c: &Corridor) -> bool {
+    c.status == CorridorStatus::Provisioning
+        && !c.attestation_required
+        && c.meta
+            .condition(conditions::PROVISIONED)
+            .is_some_and(|k| k.reason == conditions::AWAITING_PLANT_OWNER)
 }
 
 /// Records how bringing the lanes up went: provisioned and read back

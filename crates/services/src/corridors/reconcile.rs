@@ -8,10 +8,20 @@
 //! A corridor whose rings heliopassd tracks and which lost lock is left to
 //! heliopassd's search until it records `RingLock=False/ReacquireFailed`
 //! (the hand-over, through the store); then the steps above run.
+//!
+//! The reconciler runs on the replica that drives the optical plant (the
+//! leader). Grants made through other replicas wait, dark, for it
+//! (`Provisioned=False/AwaitingPlantOwner`), and corridors they release
+//! leave lanes lit here: besides its period, a watch on the corridor
+//! objects wakes it for exactly those changes ([`on_change`]), so a
+//! grant through any replica is lit, and a release darkened, without
+//! waiting for the next pass.
 
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
+
+use futures::StreamExt;
 use tracing::Instrument;
 
 use chrono::{DateTime, Utc};
@@ -157,21 +167,177 @@ pub fn spawn(service: Arc<CorridorService>, interval: Duration) -> ReconcilerHan
     let task = corridor_store::fencing::spawn(async move {
         let mut ticker = tokio::time::interval(interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // Opened before the first pass (the ticker's first tick is now),
+        // so a change is either in that pass's list or on the watch.
+        let mut changes = watch_changes(&service).await;
         loop {
+            let next_change = async {
+                match changes.as_mut() {
+                    Some(events) => events.next().await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 _ = &mut stopped => return,
                 _ = ticker.tick() => {
+                    if changes.is_none() {
+                        // Lost (a store error, a compaction): every pass
+                        // is a full one, so nothing is missed for long.
+                        changes = watch_changes(&service).await;
+                    }
                     let pass = tracing::info_span!("corrd.reconcile");
                     if let Err(e) = reconcile_once(&service).instrument(pass).await {
                         tracing::warn!(error = %crate::error::error_chain(&e), "corridor reconcile pass failed");
                     }
                 }
+                event = next_change => match event {
+                    Some(Ok(event)) => {
+                        let span = tracing::debug_span!("corrd.reconcile.change", corridor = %event.object.id);
+                        if let Err(e) = on_change(&service, &event).instrument(span).await {
+                            tracing::warn!(corridor = %event.object.id, error = %crate::error::error_chain(&e), "reconciling a corridor change failed; the next pass tries again");
+                        }
+                    }
+                    Some(Err(e)) => {
+                        tracing::warn!(error = %crate::error::error_chain(&e), "the watch on corridors failed; reopened at the next pass");
+                        changes = None;
+                    }
+                    None => changes = None,
+                },
             }
         }
     });
     ReconcilerHandle {
         stop: Some(stop),
         task: Some(task),
+    }
+}
+
+/// A watch on every corridor object from now on, or `None` (logged) if the
+/// store refuses one.
+async fn watch_changes(
+    service: &CorridorService,
+) -> Option<crate::registry::ResourceEvents<Corridor>> {
+    match service
+        .registry
+        .watch(0, crate::labels::LabelSelector::default())
+        .await
+    {
+        Ok(events) => Some(events),
+        Err(e) => {
+            tracing::warn!(error = %crate::error::error_chain(&e), "cannot watch corridors; reconciling on the period only");
+            None
+        }
+    }
+}
+
+/// Reconciles the one corridor a watch event names, for the two changes
+/// another replica makes that this plant must follow: a grant waiting to
+/// be lit, and a corridor gone (released, pre-empted or expired) whose
+/// lanes are lit here. Everything else waits for the periodic pass.
+pub async fn on_change(
+    service: &CorridorService,
+    event: &crate::registry::ResourceEvent<Corridor>,
+) -> Result<PassReport, CorridorError> {
+    let mut report = PassReport::default();
+    let c = &event.object;
+    let gone = event.event_type == crate::registry::ResourceEventType::Deleted
+        || c.status == CorridorStatus::Released;
+    if gone {
+        let lit = lock(&service.lit).get(&c.id).cloned();
+        if let Some(a) = lit {
+            darken_orphan(service, &c.id, &a, &mut report).await;
+        }
+        return Ok(report);
+    }
+    let Some(a) = &c.assignment else {
+        return Ok(report);
+    };
+    let now = service.clocks.wall.now();
+    if trust::is_held(c) {
+        attestation_pass(service, c, a, now, &mut report).await?;
+    } else if super::awaits_plant_owner(c) {
+        light_awaiting(service, c, a, now, &mut report).await?;
+    }
+    Ok(report)
+}
+
+/// Takes down the lanes lit here for corridor `id` if the store says it is
+/// gone or released (the store freed the capacity already).
+async fn darken_orphan(
+    service: &CorridorService,
+    id: &str,
+    a: &corridor_model::corridor::CorridorAssignment,
+    report: &mut PassReport,
+) {
+    // An admission lights its lanes before its object is written (the
+    // grant transaction records the outcome); until then its plan is
+    // held in the cache. Checked before the store, which it reaches
+    // only after the hold is confirmed.
+    if lock(&service.cache).tentative.contains_key(id) {
+        return;
+    }
+    // The caller's view may predate a grant made since: only the store's
+    // word that the object is gone (ids are never reused) or released
+    // counts.
+    match service.registry.get(id).await {
+        Err(crate::ServiceError::NotFound { .. }) => {}
+        Ok(c) if c.status == CorridorStatus::Released => {}
+        _ => return,
+    }
+    if lock(&service.lit).get(id) != Some(a) {
+        // Lit again since the snapshot (the admission retried).
+        return;
+    }
+    report.released.push(id.to_owned());
+    if let Err(e) = service.darken(id, a).await {
+        tracing::warn!(corridor = %id, error = %crate::error::error_chain(&e), "cannot take an orphan's lanes down");
+    }
+}
+
+/// Lights a grant made through a replica that does not drive the plant,
+/// through the bring-up a grant made here uses, and records the outcome.
+async fn light_awaiting(
+    service: &CorridorService,
+    c: &Corridor,
+    a: &corridor_model::corridor::CorridorAssignment,
+    now: DateTime<Utc>,
+    report: &mut PassReport,
+) -> Result<(), CorridorError> {
+    let outcome = if service.lit_here(&c.id) {
+        // Lit already: `c` is an event or list older than the record that
+        // says so, or writing the outcome failed. Only the latter is
+        // written again, from a fresh read-back (no second bring-up).
+        match service.registry.get(&c.id).await {
+            Ok(current) if super::awaits_plant_owner(&current) => {}
+            Ok(_) | Err(crate::ServiceError::NotFound { .. }) => return Ok(()),
+            Err(e) => return Err(e.into()),
+        }
+        let readback = optics::read(&service.optics, c, a).await;
+        if let Ok(r) = &readback {
+            service.remember(&c.id, a, r);
+        }
+        readback
+    } else {
+        service.bring_up(c, a).await
+    };
+    let updated = service
+        .registry
+        .update(&c.id, None, |obj| {
+            super::record_bring_up(obj, a, &outcome, now);
+            Ok(())
+        })
+        .await;
+    match updated {
+        Ok(_) => {
+            report.activated.push(c.id.clone());
+            Ok(())
+        }
+        Err(crate::ServiceError::NotFound { .. }) => {
+            // Released while it was lit: dark again.
+            darken_orphan(service, &c.id, a, report).await;
+            Ok(())
+        }
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -184,7 +350,8 @@ pub struct PassReport {
     pub unrepaired: Vec<String>,
     /// Corridors gone from the store whose lanes were taken down.
     pub released: Vec<String>,
-    /// Corridors held for attestation whose ends are now vouched for: lit.
+    /// Corridors held for attestation whose ends are now vouched for, or
+    /// granted through another replica: lit.
     pub activated: Vec<String>,
     /// Corridors whose reading fell while HELIOPASS calibrates their rings: judged on a
     /// later pass, not repaired under the calibration.
@@ -285,29 +452,7 @@ pub async fn reconcile_once(service: &CorridorService) -> Result<PassReport, Cor
         .map(|(id, a)| (id.clone(), a.clone()))
         .collect();
     for (id, a) in orphans {
-        // An admission lights its lanes before its object is written (the
-        // grant transaction records the outcome); until then its plan is
-        // held in the cache. Checked before the store, which it reaches
-        // only after the hold is confirmed.
-        if lock(&service.cache).tentative.contains_key(&id) {
-            continue;
-        }
-        // The list may predate a grant made since: only the store's word
-        // that the object is gone (ids are never reused) or released
-        // counts.
-        match service.registry.get(&id).await {
-            Err(crate::ServiceError::NotFound { .. }) => {}
-            Ok(c) if c.status == CorridorStatus::Released => {}
-            _ => continue,
-        }
-        if lock(&service.lit).get(&id) != Some(&a) {
-            // Lit again since the snapshot (the admission retried).
-            continue;
-        }
-        report.released.push(id.clone());
-        if let Err(e) = service.darken(&id, &a).await {
-            tracing::warn!(corridor = %id, error = %crate::error::error_chain(&e), "cannot take an orphan's lanes down");
-        }
+        darken_orphan(service, &id, &a, &mut report).await;
     }
     for c in &corridors {
         if !matches!(
@@ -318,6 +463,10 @@ pub async fn reconcile_once(service: &CorridorService) -> Result<PassReport, Cor
         }
         let Some(a) = &c.assignment else { continue };
         if c.attestation_required && !attestation_pass(service, c, a, now, &mut report).await? {
+            continue;
+        }
+        if super::awaits_plant_owner(c) {
+            light_awaiting(service, c, a, now, &mut report).await?;
             continue;
         }
         report.checked += 1;
