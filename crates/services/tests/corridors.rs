@@ -1349,3 +1349,119 @@ async fn gold_through_a_follower_preempts_bronze_lit_on_the_leaders_plant() {
     );
     reconciler.stop().await;
 }
+
+#[tokio::test]
+async fn a_new_leader_takes_over_the_corridors_the_old_one_lit_without_repairing_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, topology, clock) = fresh(dir.path());
+    let a_plant = twin(&topology);
+    let b_plant = twin(&topology);
+    // Both start on an empty store: nothing for the start-up restore, so
+    // B's twin is dark for everything granted below.
+    let a = corrd_on(&store, &topology, Arc::clone(&a_plant), &clock).await;
+    let b = corrd_on(&store, &topology, Arc::clone(&b_plant), &clock).await;
+    let (a_leads, a_leadership) = leadership(true);
+    let (b_leads, b_leadership) = leadership(false);
+    a.attach_leadership(a_leadership);
+    b.attach_leadership(b_leadership);
+
+    let mut granted = Vec::new();
+    for lambdas in [&[1550.0, 1551.0][..], &[1552.0]] {
+        let c = a
+            .create(&system(), request(lambdas, QosPriority::Silver))
+            .await
+            .unwrap();
+        assert_eq!(c.status, CorridorStatus::Active, "{c:#?}");
+        granted.push(c.id);
+    }
+    let through_b = b
+        .create(&system(), request(&[1553.0], QosPriority::Gold))
+        .await
+        .unwrap();
+    assert_eq!(through_b.status, CorridorStatus::Provisioning);
+    let report = reconcile::reconcile_once(&a).await.unwrap();
+    assert_eq!(report.activated, vec![through_b.id.clone()], "{report:?}");
+    granted.push(through_b.id);
+    granted.sort();
+    let mut lit_on_a = a.lit();
+    lit_on_a.sort();
+    assert_eq!(lit_on_a, granted);
+    assert!(b.lit().is_empty(), "B touched its twin as a follower");
+    let mut before = HashMap::new();
+    for id in &granted {
+        let c = a.get(&system(), id).await.unwrap();
+        assert_eq!(c.status, CorridorStatus::Active, "{c:#?}");
+        let on_b = corridor_services::corridors::optics::read(
+            &b_plant,
+            &c,
+            c.assignment.as_ref().unwrap(),
+        )
+        .await
+        .unwrap();
+        assert!(!on_b.dark.is_empty(), "{id} lit on B's twin already");
+        before.insert(id.clone(), c);
+    }
+
+    // The lead moves to B.
+    a_leads.send(None).unwrap();
+    b_leads
+        .send(Some(corridor_services::leadership::Leader { token: None }))
+        .unwrap();
+    assert!(b.drives_plant() && !a.drives_plant());
+    let report = reconcile::reconcile_once(&b).await.unwrap();
+    let mut adopted = report.adopted.clone();
+    adopted.sort();
+    assert_eq!(adopted, granted, "{report:?}");
+    assert!(
+        report.degraded.is_empty()
+            && report.repaired.is_empty()
+            && report.unrepaired.is_empty()
+            && report.released.is_empty()
+            && report.activated.is_empty(),
+        "{report:?}"
+    );
+    let mut lit_on_b = b.lit();
+    lit_on_b.sort();
+    assert_eq!(lit_on_b, granted);
+    for id in &granted {
+        let c = b.get(&system(), id).await.unwrap();
+        let was = &before[id];
+        assert_eq!(c.status, CorridorStatus::Active, "{c:#?}");
+        assert!(c.meta.condition("Repaired").is_none(), "{c:#?}");
+        assert_eq!(c.assignment, was.assignment, "{id} moved");
+        assert_eq!(c.path, was.path, "{id} moved");
+        let assignment = c.assignment.as_ref().unwrap();
+        let on_b = corridor_services::corridors::optics::read(&b_plant, &c, assignment)
+            .await
+            .unwrap();
+        assert!(
+            on_b.all_up && on_b.dark.is_empty(),
+            "{id} dark on B's twin: {:?}",
+            on_b.dark
+        );
+    }
+    // Level-based: the next pass has nothing left to take over.
+    let report = reconcile::reconcile_once(&b).await.unwrap();
+    assert!(
+        report.adopted.is_empty() && report.degraded.is_empty(),
+        "{report:?}"
+    );
+
+    // A corridor the old leader lit, released through it as a follower,
+    // goes dark on the new leader's twin: B took its lanes over.
+    let gone = before[&granted[0]].clone();
+    a.delete(&system(), &gone.id, None).await.unwrap();
+    let report = reconcile::reconcile_once(&b).await.unwrap();
+    assert_eq!(report.released, vec![gone.id.clone()], "{report:?}");
+    let on_b = corridor_services::corridors::optics::read(
+        &b_plant,
+        &gone,
+        gone.assignment.as_ref().unwrap(),
+    )
+    .await
+    .unwrap();
+    assert!(
+        !on_b.dark.is_empty(),
+        "released lanes still lit on B's twin"
+    );
+}

@@ -19,6 +19,10 @@
 //! woken by a watch on the corridor objects as well as by its period,
 //! lights such grants through the same bring-up a leader's own grant
 //! uses and takes down the lanes of corridors that left the store.
+//! The twin is per process: each pass of the leader's reconciler first
+//! lights what the store holds as lit and its plant does not (after a
+//! failover, what the previous leader lit), as a physical plant stays lit
+//! across a change of controller (`CorridorService::adopt_lit`).
 //!
 //! The store is the only truth about who holds what: every change of
 //! capacity is one transaction over the corridor object and its ledger keys.
@@ -691,14 +695,54 @@ impl CorridorService {
         let Ok(all) = self.list_all().await else {
             return;
         };
-        for c in all {
-            if matches!(c.status, CorridorStatus::Active | CorridorStatus::Degraded)
-                && let Some(a) = &c.assignment
-            {
-                let _ = self.light(&c.id, a).await;
-            }
-        }
+        self.adopt_lit(&all).await;
         let _ = self.advance().await;
+    }
+
+    /// Makes this process's plant hold lit what the store records as lit
+    /// among `corridors` (`active` or `degraded`, with their assignment):
+    /// at start, and on every reconcile pass of the replica that drives
+    /// the plant, so a new leader takes over the corridors another leader
+    /// lit. Corridors lit here with the same lanes are left alone; lit
+    /// here on other lanes (moved meanwhile), taken down there first.
+    ///
+    /// On the twin, whose modules live in this process and start dark, the
+    /// lanes are provisioned again (a physical plant stays lit across a
+    /// controller's restart or failover; the twin is made to). Real modules
+    /// kept their state: they are only taken as lit here, untouched, and
+    /// the reconciler's read-back of them says whether they are (a module
+    /// that lost power reads dark and is re-locked like any dark lane).
+    /// Returns the corridors taken over; the caller advances the plant so
+    /// that the far ends' receivers see the light.
+    pub(crate) async fn adopt_lit(&self, corridors: &[Corridor]) -> Vec<String> {
+        let mut adopted = Vec::new();
+        for c in corridors {
+            if !matches!(c.status, CorridorStatus::Active | CorridorStatus::Degraded) {
+                continue;
+            }
+            let Some(a) = &c.assignment else { continue };
+            let before = lock(&self.lit).get(&c.id).cloned();
+            if before.as_ref() == Some(a) {
+                continue;
+            }
+            // Lanes another corridor has lit here: `c` is an older view
+            // than that grant (the store never gives two live corridors
+            // one lane); the next pass's fresh list decides.
+            if self.lit_elsewhere(&c.id, a) {
+                continue;
+            }
+            if let Some(old) = before {
+                let _ = self.darken(&c.id, &old).await;
+            }
+            if self.optics.readings_are_modelled() {
+                let _ = self.light(&c.id, a).await;
+            } else {
+                let _order = self.lighting.lock().await;
+                lock(&self.lit).insert(c.id.clone(), a.clone());
+            }
+            adopted.push(c.id.clone());
+        }
+        adopted
     }
 
     /// The corridor, if `caller` may see it; another domain's is the same

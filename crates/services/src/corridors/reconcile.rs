@@ -10,7 +10,9 @@
 //! (the hand-over, through the store); then the steps above run.
 //!
 //! The reconciler runs on the replica that drives the optical plant (the
-//! leader). Grants made through other replicas wait, dark, for it
+//! leader). Each pass first takes over what the store holds as lit and
+//! this plant does not (`CorridorService::adopt_lit`): after a failover,
+//! the corridors the previous leader lit. Grants made through other replicas wait, dark, for it
 //! (`Provisioned=False/AwaitingPlantOwner`), and corridors they release
 //! leave lanes lit here: besides its period, a watch on the corridor
 //! objects wakes it for exactly those changes ([`on_change`]), so a
@@ -353,6 +355,9 @@ pub struct PassReport {
     /// Corridors held for attestation whose ends are now vouched for, or
     /// granted through another replica: lit.
     pub activated: Vec<String>,
+    /// Corridors the store holds as lit that this plant did not have lit
+    /// (lit by the previous leader): lit here, not repaired.
+    pub adopted: Vec<String>,
     /// Corridors whose reading fell while HELIOPASS calibrates their rings: judged on a
     /// later pass, not repaired under the calibration.
     pub deferred: Vec<String>,
@@ -453,6 +458,14 @@ pub async fn reconcile_once(service: &CorridorService) -> Result<PassReport, Cor
         .collect();
     for (id, a) in orphans {
         darken_orphan(service, &id, &a, &mut report).await;
+    }
+    // Corridors the store holds as lit that this plant does not: lit by
+    // the replica that drove the plant before this one took the lead (or
+    // whose lead ended in the middle of a grant). Taken over before any
+    // lane is read, so they are not mistaken for lanes gone dark.
+    report.adopted = service.adopt_lit(&corridors).await;
+    if !report.adopted.is_empty() {
+        service.advance().await?;
     }
     for c in &corridors {
         if !matches!(
