@@ -616,6 +616,17 @@ impl CorridorService {
         if early || held || !drives {
             return Ok(corridor);
         }
+        if !self.drives_plant() {
+            // The lead moved since the plan: the new leader lights it (a
+            // bring-up here would light this replica's plant, and the new
+            // leader's would read the lanes dark and repair them).
+            let now = self.clocks.wall.now();
+            return Ok(self
+                .write_back(corridor, Some(lease), |c| {
+                    record_awaiting_plant_owner(c, now);
+                })
+                .await);
+        }
         // The pre-empted lanes are dark now: light the new ones and record
         // the outcome (a second write, only after a pre-emption).
         let Some(a) = corridor.assignment.clone() else {
