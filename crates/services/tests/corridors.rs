@@ -1237,6 +1237,21 @@ async fn a_grant_through_a_follower_is_lit_and_darkened_by_the_leaders_plant() {
         "{:?}",
         on_leader.dark
     );
+    // Telemetry and physics come from the plant that lit it: the follower,
+    // whose own twin is dark there, refuses and points at the leader.
+    leader.telemetry(&system(), &id).await.unwrap();
+    for refused in [
+        follower.telemetry(&system(), &id).await.map(drop),
+        follower.physics(&system(), &id).await.map(drop),
+    ] {
+        let problem = corridor_services::error::ToProblem::to_problem(&refused.unwrap_err());
+        assert_eq!(
+            (problem.status, problem.reason.as_deref()),
+            (409, Some("NotPlantOwner")),
+            "{}",
+            problem.detail
+        );
+    }
 
     follower.delete(&system(), &id, None).await.unwrap();
     assert!(

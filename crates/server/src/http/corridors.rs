@@ -196,7 +196,7 @@ pub async fn delete_corridor(
     responses(
         (status = 200, description = "Telemetry", body = CorridorTelemetry),
         NotFoundProblem,
-        (status = 409, description = "Its lanes are not all lit (held for attestation, provisioning, released or pre-empted, a data path down, no light): the problem names each lane's state, reason `NotLit`", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Its lanes are not all lit (held for attestation, provisioning, released or pre-empted, a data path down, no light): the problem names each lane's state, reason `NotLit`; or, in cluster mode, this replica does not drive the optical plant and the problem names the leader that does (reason `NotPlantOwner`)", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn corridor_telemetry(
@@ -220,7 +220,7 @@ pub async fn corridor_telemetry(
     responses(
         (status = 200, description = "The chain of every receiving lane", body = CorridorPhysics),
         NotFoundProblem,
-        (status = 409, description = "Its lanes are not all lit (a dark lane has no BER to explain; reason `NotLit`), or the plant is real modules, which measure rather than model (reason `NotATwin`)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Its lanes are not all lit (a dark lane has no BER to explain; reason `NotLit`), or the plant is real modules, which measure rather than model (reason `NotATwin`), or this replica does not drive the optical plant and the problem names the leader (reason `NotPlantOwner`)", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn corridor_physics(
@@ -243,7 +243,7 @@ pub async fn corridor_physics(
     responses(
         (status = 202, description = "Started; poll the operation", body = Operation),
         NotFoundProblem,
-        (status = 409, description = "Its lanes are dark (NotLit: held for attestation, provisioning, released), a calibration of its ports is under way (CalibrationInProgress) or a module has no ring pages (NotCalibratable)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Its lanes are dark (NotLit: held for attestation, provisioning, released), a calibration of its ports is under way (CalibrationInProgress) or a module has no ring pages (NotCalibratable), or this replica does not drive the optical plant and the problem names the leader (NotPlantOwner)", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn recalibrate_corridor(
@@ -291,7 +291,7 @@ pub async fn renew_corridor_lease(
     responses(
         (status = 204, description = "Injected"),
         BodyProblems,
-        (status = 409, description = "The optical plant is real modules, not the digital twin (reason NotATwin)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The optical plant is real modules, not the digital twin (reason NotATwin), or this replica does not drive the optical plant and the problem names the leader (reason NotPlantOwner)", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn inject_twin_fault(

@@ -41,7 +41,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
             headers(("Location" = String, description = "The operation"))),
         BodyProblems,
         NotFoundProblem,
-        (status = 409, description = "The corridor's lanes are dark (NotLit), a port is being calibrated already (CalibrationInProgress, naming the operation), `track` without a calibration or a module without ring pages (NotCalibratable)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The corridor's lanes are dark (NotLit), a port is being calibrated already (CalibrationInProgress, naming the operation), `track` without a calibration or a module without ring pages (NotCalibratable), or this replica does not drive the optical plant and the problem names the leader (NotPlantOwner)", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn calibrate(
@@ -74,7 +74,7 @@ pub fn accepted(operation: Operation) -> Response {
     responses(
         (status = 200, description = "Applied", body = TwinAmbientStatus),
         BodyProblems,
-        (status = 409, description = "The optical plant is real modules, not the digital twin (reason NotATwin)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The optical plant is real modules, not the digital twin (reason NotATwin), or this replica does not drive the optical plant and the problem names the leader (reason NotPlantOwner)", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn set_twin_ambient(

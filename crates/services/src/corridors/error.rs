@@ -57,6 +57,14 @@ pub enum CorridorError {
     #[error("corridor {id}'s lanes are not lit: {why}")]
     NotLit { id: String, why: String },
 
+    /// In cluster mode only the leader drives the optical plant: this
+    /// replica's own twin holds none of the lit lanes, so reading or acting
+    /// on the plant here would answer for a plant nobody uses.
+    #[error(
+        "this replica does not drive the optical plant; the leader does ({leader}): send plant reads and actions there"
+    )]
+    NotPlantOwner { leader: String },
+
     /// Admission kept losing compare-and-swap races.
     #[error("capacity changed during {attempts} admission attempts; retry")]
     Contention { attempts: usize },
@@ -123,6 +131,9 @@ impl ToProblem for CorridorError {
             CorridorError::Contention { .. } => Problem::unavailable(self.to_string()),
             CorridorError::NotLit { .. } => Problem::conflict("NotLit", self.to_string()),
             CorridorError::NotATwin { .. } => Problem::conflict("NotATwin", self.to_string()),
+            CorridorError::NotPlantOwner { .. } => {
+                Problem::conflict("NotPlantOwner", self.to_string())
+            }
             CorridorError::PlantJobCancelled => Problem::unavailable(self.to_string()),
             CorridorError::Topology(_) | CorridorError::Optical { .. } => {
                 Problem::internal(crate::error::error_chain(self))

@@ -227,6 +227,20 @@ impl CorridorService {
             .is_none_or(|leadership| leadership.borrow().is_some())
     }
 
+    /// Refuses a plant read or action on a replica that does not drive the
+    /// plant, naming the leader as its key says (`NotPlantOwner`).
+    pub async fn plant_here(&self) -> Result<(), CorridorError> {
+        if self.drives_plant() {
+            return Ok(());
+        }
+        let leader = match self.store.get(crate::leadership::LEADER_KEY).await {
+            Ok(Some(kv)) => String::from_utf8_lossy(&kv.value).into_owned(),
+            Ok(None) => "none elected right now".to_owned(),
+            Err(e) => format!("unknown: {e}"),
+        };
+        Err(CorridorError::NotPlantOwner { leader })
+    }
+
     fn tuning(&self) -> Option<Arc<dyn tuning::LaneTuning>> {
         self.tuning.get().and_then(std::sync::Weak::upgrade)
     }
@@ -896,6 +910,7 @@ impl CorridorService {
         id: &str,
     ) -> Result<CorridorTelemetry, CorridorError> {
         let corridor = &self.get(caller, id).await?;
+        self.plant_here().await?;
         let a = lit_assignment(corridor)?;
         self.advance().await?;
         let readback = optics::read(&self.optics, corridor, a).await?;
@@ -1188,6 +1203,7 @@ impl CorridorService {
     /// what the ports then report. A plant of real modules has no fault
     /// handle: that is [`CorridorError::NotATwin`], before anything else.
     pub async fn inject_fault(&self, request: &TwinFaultRequest) -> Result<(), CorridorError> {
+        self.plant_here().await?;
         let Some(faults) = self.optics.twin_faults() else {
             return Err(CorridorError::NotATwin {
                 backend: self.optics.backend(),

@@ -242,6 +242,7 @@ impl CorridorService {
         id: &str,
     ) -> Result<CorridorPhysics, CorridorError> {
         let corridor = self.get(caller, id).await?;
+        self.plant_here().await?;
         let a = lit_assignment(&corridor)?;
         if !self.optics.readings_are_modelled() {
             return Err(CorridorError::NotATwin {

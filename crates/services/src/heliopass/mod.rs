@@ -274,6 +274,8 @@ impl HelioService {
         &self,
         request: &TwinAmbientRequest,
     ) -> Result<TwinAmbientStatus, HelioError> {
+        // The ambient is the leader's twin's (in cluster mode).
+        self.corridors.plant_here().await?;
         let Some(ambient) = self.optics.twin_ambient() else {
             return Err(HelioError::NotATwin {
                 backend: self.optics.backend(),
@@ -377,6 +379,8 @@ impl HelioService {
         caller: &Caller,
         request: CalibrationRequest,
     ) -> Result<Operation, HelioError> {
+        // The rings are the leader's plant's (in cluster mode).
+        self.corridors.plant_here().await?;
         let mode = request.mode.unwrap_or_default();
         let (target, ports, lanes) = match (&request.corridor_id, &request.port) {
             (Some(id), _) => {
