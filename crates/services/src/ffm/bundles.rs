@@ -101,7 +101,13 @@ impl FfmService {
                 actual: "a newer version".into(),
             }));
         }
-        self.release(id, bundle.persistence, Some(&bundle.security_domain));
+        if self.hosts.serves(&bundle.host) {
+            self.release(id, bundle.persistence, Some(&bundle.security_domain));
+        } else {
+            // Another host's bundle: its memory (and any file) is in the memqosd serving
+            // that host, whose watch frees it; here only the ledger's record goes.
+            self.forget_other(id);
+        }
         Ok(bundle)
     }
 

@@ -249,7 +249,7 @@ impl FfmService {
 
     /// Forgets another host's freed grant (its own hosts' frees go through
     /// [`FfmService::release`], memory first).
-    fn forget_other(&self, id: &str) {
+    pub(super) fn forget_other(&self, id: &str) {
         let mut ledger = lock(&self.ledger);
         let others = ledger
             .bundle(id)

@@ -119,6 +119,11 @@ impl FfmService {
         if self.hosts.serves(host) {
             return;
         }
+        // A lapse replayed late (a watch resumed from an older revision): the host's
+        // memqosd may be back already.
+        if matches!(self.store.get(key).await, Ok(Some(_))) {
+            return;
+        }
         let now = self.clock.now();
         let bundles = match self.bundles.list_all().await {
             Ok((bundles, _)) => bundles,
