@@ -304,8 +304,12 @@ impl Daemon {
             ),
         };
         // The leader drives the optical plant: grants through other
-        // replicas are written dark and lit by the leader's reconciler.
-        plane.corridors.attach_leadership(leadership.subscribe());
+        // replicas are written dark and lit by the leader's reconciler. The
+        // embedded store has one process, which drives it alone (nothing
+        // attached), and its reconciler follows no other replica's grants.
+        if matches!(config.store, StoreBackend::Etcd { .. }) {
+            plane.corridors.attach_leadership(leadership.subscribe());
+        }
         let (drain, draining) = tokio::sync::watch::channel(false);
         let contract = http::contract::Contract::from_document(http::openapi::model())
             .map_err(StartError::Contract)?;

@@ -1324,6 +1324,10 @@ async fn gold_through_a_follower_preempts_bronze_lit_on_the_leaders_plant() {
     let leader_plant = twin(&topology);
     let leader = Arc::new(corrd_on(&store, &topology, Arc::clone(&leader_plant), &clock).await);
     let follower = corrd_on(&store, &topology, twin(&topology), &clock).await;
+    // Both attached: a service with none is alone on its store and its
+    // reconciler follows no other replica's grants.
+    let (_leading, leads) = leadership(true);
+    leader.attach_leadership(leads);
     let (_follows_tx, follows) = leadership(false);
     follower.attach_leadership(follows);
     let ends = Some(["op-h0-0".to_owned(), "op-h1-0".to_owned()]);

@@ -184,19 +184,22 @@ async fn each_memqosd_allocates_its_hosts_and_any_frees_any() {
 
 /// The race a shared ledger must win: a policy raising a domain's floors, written through
 /// h0's memqosd, while h2's memqosd grants that domain's bundles on h2's one HBM device.
-/// Each round the policy fits the bundles there before the race and not with one more; so
-/// either the policy or the extra bundle must be refused. Afterwards a fresh memqosd reads
-/// the store and no device may be over its admission bandwidth.
+/// Each round the policy fits the two bundles there before the race and not a third; so
+/// if the policy is admitted, none of the extra bundles granted around it may be.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_policy_never_over_commits_with_grants_another_memqosd_made() {
-    const ROUNDS: usize = 24;
+    const ROUNDS: usize = 48;
+    /// Extra bundles each round, staggered over 0–6 ms so some are decided inside the
+    /// policy's window between its decision and its commit, and some just after its
+    /// commit, before h2's memqosd has applied it.
+    const EXTRAS: u64 = 16;
+    const STAGGER: Duration = Duration::from_micros(400);
     let dir = tempfile::tempdir().unwrap();
     let store = store(dir.path());
     let a = replica(&store, &dir.path().join("a"), &["h0"]).await;
     let b = replica(&store, &dir.path().join("b"), &["h2"]).await;
     let hbm = own_device(&b, "h2", LatencyClass::T0);
     let capacity = hbm.admission_gbs.get();
-    let mut both_won = 0;
     for round in 0..ROUNDS {
         let domain = format!("race{round}");
         let tenant = Caller::new(Principal::Domain(domain.clone()));
@@ -217,39 +220,42 @@ async fn a_policy_never_over_commits_with_grants_another_memqosd_made() {
             allocated(&a, "h2", LatencyClass::T0) == 2 << 20
         })
         .await;
-        // Either may reach the store first: each round delays one side by 0–3 ms.
-        let delay = Duration::from_millis((round / 2 % 4) as u64);
-        let (b_delay, a_delay) = if round % 2 == 0 {
-            (delay, Duration::ZERO)
+        // Even rounds: the extra bundles start first and the policy 0–2 ms later (one
+        // commits inside the policy's window between decision and commit). Odd rounds:
+        // the policy starts first and the extra bundles 0–2 ms later (some are decided
+        // after its commit, before h2's memqosd has applied it).
+        let offset = STAGGER * (round / 2 % 6) as u32;
+        let (extras_at, policy_at) = if round % 2 == 0 {
+            (Duration::ZERO, offset)
         } else {
-            (Duration::ZERO, delay)
+            (offset, Duration::ZERO)
         };
-        let (extra, policy) = tokio::join!(
-            async {
-                tokio::time::sleep(b_delay).await;
+        let extras = futures::future::join_all((0..EXTRAS).map(|k| {
+            let (b, tenant, domain) = (&b, &tenant, &domain);
+            async move {
+                spin(extras_at + STAGGER * k as u32).await;
                 b.ffm
-                    .create(&tenant, on_host("h2", &domain, LatencyClass::T0, 0.01))
+                    .create(tenant, on_host("h2", domain, LatencyClass::T0, 0.01))
                     .await
-            },
-            async {
-                tokio::time::sleep(a_delay).await;
-                a.ffm.create_policy(&tenant, all_day(&domain, floor)).await
-            },
+            }
+        }));
+        let policy = async {
+            spin(policy_at).await;
+            a.ffm.create_policy(&tenant, all_day(&domain, floor)).await
+        };
+        let (extras, policy) = tokio::join!(extras, policy);
+        let admitted: Vec<_> = extras.into_iter().filter_map(Result::ok).collect();
+        assert!(
+            policy.is_err() || admitted.is_empty(),
+            "round {round}: a policy and {} bundles it could not carry were both admitted on {}",
+            admitted.len(),
+            hbm.id
         );
-        if extra.is_ok() && policy.is_ok() {
-            both_won += 1;
-        }
         // Clean up, so every round starts from an empty device.
         if let Ok(p) = policy {
             a.ffm.delete_policy(&admin(), &p.id).await.unwrap();
         }
-        if let Ok(e) = extra {
-            held.push(e.bundle);
-        }
-        // Checked before the clean-up of bundles: a fresh reader of the store.
-        if both_won > 0 {
-            break;
-        }
+        held.extend(admitted.into_iter().map(|a| a.bundle));
         for bundle in held {
             b.ffm.delete(&admin(), &bundle.id, None).await.unwrap();
         }
@@ -258,11 +264,14 @@ async fn a_policy_never_over_commits_with_grants_another_memqosd_made() {
         })
         .await;
     }
-    assert_eq!(
-        both_won, 0,
-        "a policy and a bundle it could not carry were both admitted on {}",
-        hbm.id
-    );
+}
+
+/// Waits `d` to the microsecond (tokio's timer rounds up to whole milliseconds).
+async fn spin(d: Duration) {
+    let until = Instant::now() + d;
+    while Instant::now() < until {
+        tokio::task::yield_now().await;
+    }
 }
 
 /// A memqosd that stops (its process gone, here its service dropped) leaves its host's

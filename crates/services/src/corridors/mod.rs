@@ -227,6 +227,12 @@ impl CorridorService {
             .is_none_or(|leadership| leadership.borrow().is_some())
     }
 
+    /// Whether other replicas may grant on this store (leadership attached):
+    /// then the reconciler follows their grants and releases on a watch.
+    pub(crate) fn shares_store(&self) -> bool {
+        self.leadership.get().is_some()
+    }
+
     /// Refuses a plant read or action on a replica that does not drive the
     /// plant, naming the leader as its key says (`NotPlantOwner`).
     pub async fn plant_here(&self) -> Result<(), CorridorError> {

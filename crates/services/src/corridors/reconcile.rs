@@ -15,7 +15,7 @@
 //! the corridors the previous leader lit. Grants made through other replicas wait, dark, for it
 //! (`Provisioned=False/AwaitingPlantOwner`), and corridors they release
 //! leave lanes lit here: besides its period, a watch on the corridor
-//! objects wakes it for exactly those changes ([`on_change`]), so a
+//! objects (opened only where other replicas share the store) wakes it for exactly those changes ([`on_change`]), so a
 //! grant through any replica is lit, and a release darkened, without
 //! waiting for the next pass.
 
@@ -214,11 +214,16 @@ pub fn spawn(service: Arc<CorridorService>, interval: Duration) -> ReconcilerHan
     }
 }
 
-/// A watch on every corridor object from now on, or `None` (logged) if the
-/// store refuses one.
+/// A watch on every corridor object from now on; `None` when no other
+/// replica shares the store, or (logged) if the store refuses one.
 async fn watch_changes(
     service: &CorridorService,
 ) -> Option<crate::registry::ResourceEvents<Corridor>> {
+    // The only process on its store: every change is its own, already
+    // acted on; following them would decode every grant's object again.
+    if !service.shares_store() {
+        return None;
+    }
     match service
         .registry
         .watch(0, crate::labels::LabelSelector::default())

@@ -71,6 +71,17 @@ pub(super) struct Seen {
 }
 
 impl Seen {
+    /// The revision of version key `key` this ledger has applied (0: none).
+    fn applied(&self, key: &str) -> Revision {
+        if key == POLICIES_VERSION_KEY {
+            self.policies
+        } else {
+            key.strip_prefix(HOST_VERSION_PREFIX)
+                .and_then(|h| self.hosts.get(h).copied())
+                .unwrap_or(0)
+        }
+    }
+
     fn observe(&mut self, key: &str, revision: Revision) {
         if key == POLICIES_VERSION_KEY {
             self.policies = self.policies.max(revision);
@@ -132,18 +143,12 @@ impl FfmService {
         let seen = lock(&self.seen);
         self.hosts
             .known()
-            .map(|h| {
-                Compare::mod_revision(
-                    host_version_key(h),
-                    CompareOp::Equal,
-                    seen.hosts.get(h).copied().unwrap_or(0),
-                )
+            .map(host_version_key)
+            .chain(std::iter::once(POLICIES_VERSION_KEY.to_owned()))
+            .map(|key| {
+                let applied = seen.applied(&key);
+                Compare::mod_revision(key, CompareOp::Equal, applied)
             })
-            .chain(std::iter::once(Compare::mod_revision(
-                POLICIES_VERSION_KEY,
-                CompareOp::Equal,
-                seen.policies,
-            )))
             .collect()
     }
 
@@ -163,26 +168,14 @@ impl FfmService {
     /// this memqosd's copy has applied the version keys as the store has them now, so the
     /// next decision sees what the failed one missed.
     pub(super) async fn catch_up(&self) -> Result<(), FfmError> {
-        let current = self
-            .store
-            .range(RangeRequest::prefix(VERSION_PREFIX))
-            .await
-            .map_err(store_err("read the ledger's version keys"))?;
+        let (current, _) = read_versions(self.store.as_ref()).await?;
         let deadline = Instant::now() + CATCH_UP;
         loop {
             let behind = {
                 let seen = lock(&self.seen);
-                current.kvs.iter().any(|kv| {
-                    let applied = if kv.key == POLICIES_VERSION_KEY {
-                        seen.policies
-                    } else {
-                        kv.key
-                            .strip_prefix(HOST_VERSION_PREFIX)
-                            .and_then(|h| seen.hosts.get(h).copied())
-                            .unwrap_or(0)
-                    };
-                    applied < kv.mod_revision
-                })
+                current
+                    .iter()
+                    .any(|(key, revision)| seen.applied(key) < *revision)
             };
             if !behind || Instant::now() >= deadline {
                 return Ok(());
@@ -191,26 +184,26 @@ impl FfmService {
         }
     }
 
-    /// Writes the epoch of every served host: from now on, a memqosd that served one of
-    /// them before fails its writes for it. Returns each host's epoch revision.
+    /// Writes the epoch of every served host, in one transaction: from now on, a memqosd
+    /// that served one of them before fails its writes for it. Returns the epochs'
+    /// revision (one for all).
     pub(super) async fn fence_hosts(
         store: &dyn corridor_store::StateStore,
         served: impl Iterator<Item = &str>,
         now: chrono::DateTime<chrono::Utc>,
-    ) -> Result<HashMap<String, Revision>, FfmError> {
-        let mut epochs = HashMap::new();
-        for host in served {
-            let revision = store
-                .put(
-                    &epoch_key(host),
-                    format!("memqosd pid {} since {now}", std::process::id()).into_bytes(),
-                    None,
-                )
-                .await
-                .map_err(store_err("fence a host's bundles"))?;
-            epochs.insert(host.to_owned(), revision);
-        }
-        Ok(epochs)
+    ) -> Result<Revision, FfmError> {
+        let value = format!("memqosd pid {} since {now}", std::process::id());
+        let fenced = store
+            .txn(corridor_store::Txn {
+                compares: Vec::new(),
+                success: served
+                    .map(|host| Op::put(epoch_key(host), value.clone().into_bytes()))
+                    .collect(),
+                failure: Vec::new(),
+            })
+            .await
+            .map_err(store_err("fence the hosts' bundles"))?;
+        Ok(fenced.revision)
     }
 
     /// Who serves `host` now, as its epoch key says (for the refusal of a request this

@@ -24,26 +24,25 @@ impl FfmService {
     /// The compare every write of a bundle of `host` carries: this memqosd still serves
     /// the host. A host it does not serve is [`FfmError::HostServedElsewhere`].
     pub(super) async fn epoch_unchanged(&self, host: &str) -> Result<Compare, FfmError> {
-        match self.epochs.get(host) {
-            Some(&epoch) => Ok(Compare::mod_revision(
+        if self.hosts.serves(host) {
+            Ok(Compare::mod_revision(
                 epoch_key(host),
                 CompareOp::Equal,
-                epoch,
-            )),
-            None => Err(FfmError::HostServedElsewhere {
+                self.epoch,
+            ))
+        } else {
+            Err(FfmError::HostServedElsewhere {
                 host: host.to_owned(),
                 served_by: self.served_by(host).await,
-            }),
+            })
         }
     }
 
     /// Whether the epoch of `host` is still the one this process wrote (a failed compare
     /// was about something else then).
     pub(super) async fn epoch_is_ours(&self, host: &str) -> bool {
-        let Some(&epoch) = self.epochs.get(host) else {
-            return false;
-        };
-        matches!(self.store.get(&epoch_key(host)).await, Ok(Some(kv)) if kv.mod_revision == epoch)
+        self.hosts.serves(host)
+            && matches!(self.store.get(&epoch_key(host)).await, Ok(Some(kv)) if kv.mod_revision == self.epoch)
     }
 
     /// Writes the object (CAS on the revision read) and its grant in one txn.

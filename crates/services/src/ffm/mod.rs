@@ -173,9 +173,9 @@ pub struct FfmService {
     device_notes: Vec<String>,
     ledger: Mutex<Ledger>,
     live: Mutex<HashMap<String, Live>>,
-    /// The revision of each served host's epoch (`/ffm/epoch/{host}`) this process
-    /// wrote at start.
-    epochs: HashMap<String, i64>,
+    /// The revision at which this process wrote every served host's epoch
+    /// (`/ffm/epoch/{host}`, one transaction at start).
+    epoch: i64,
     /// The version keys the ledger has applied (`cluster`). Locked after `ledger`,
     /// never before.
     seen: Mutex<cluster::Seen>,
@@ -240,7 +240,7 @@ impl FfmService {
             },
             devices.iter().map(|d| d.device.clone()).collect(),
         )?;
-        let epochs = FfmService::fence_hosts(
+        let epoch = FfmService::fence_hosts(
             store.as_ref(),
             hosts.served().iter().map(String::as_str),
             clock.now(),
@@ -275,7 +275,7 @@ impl FfmService {
             device_notes,
             ledger: Mutex::new(ledger),
             live: Mutex::new(HashMap::new()),
-            epochs,
+            epoch,
             seen: Mutex::new(cluster::Seen::default()),
             telemetry: telemetry::Cache::default(),
             counters: match &service_counters {
