@@ -39,30 +39,31 @@ fn liveness_key(host: &str) -> String {
     format!("{LIVENESS_PREFIX}{host}")
 }
 
-/// Keeps this memqosd's host keys alive until the service is dropped. A lapsed lease
-/// (the store unreachable past the TTL) is replaced by a new one, and then this
-/// memqosd's bundles are marked back.
-pub(super) async fn keep(service: Weak<FfmService>) {
-    let mut lapsed = false;
+/// Keeps this memqosd's host keys, announced on `lease` by [`FfmService::announce`]
+/// before it served anything, alive until the service is dropped. A lapsed lease (the
+/// store unreachable past the TTL) is replaced by a new one, and then this memqosd's
+/// bundles are marked back.
+pub(super) async fn keep(service: Weak<FfmService>, lease: corridor_store::LeaseId) {
+    if !renew(&service, lease).await {
+        return;
+    }
     loop {
         let Some(s) = service.upgrade() else {
             return;
         };
-        let held = s.hold_liveness().await;
+        let held = s.announce().await;
         drop(s);
         match held {
             Ok(lease) => {
-                if lapsed && let Some(s) = service.upgrade() {
+                if let Some(s) = service.upgrade() {
                     s.mark_own_back().await;
                 }
-                lapsed = renew(&service, lease).await;
-                if !lapsed {
+                if !renew(&service, lease).await {
                     return;
                 }
             }
             Err(e) => {
                 tracing::warn!(error = %e, "memqosd cannot announce its hosts; retrying");
-                lapsed = true;
                 tokio::time::sleep(LIVENESS_TTL / RENEWALS).await;
             }
         }
@@ -85,8 +86,10 @@ async fn renew(service: &Weak<FfmService>, lease: corridor_store::LeaseId) -> bo
 }
 
 impl FfmService {
-    /// Puts every served host's key on a fresh lease.
-    async fn hold_liveness(&self) -> Result<corridor_store::LeaseId, corridor_store::StoreError> {
+    /// Puts every served host's key on a fresh lease. Done before the memqosd serves (a
+    /// memqosd that dies having made bundles has always announced their host, so its
+    /// key's lapse tells the others) and again after a lapse.
+    pub(super) async fn announce(&self) -> Result<corridor_store::LeaseId, corridor_store::StoreError> {
         let store = &self.store;
         let lease = store.lease_grant(LIVENESS_TTL).await?;
         let value = format!(
@@ -124,7 +127,6 @@ impl FfmService {
         if matches!(self.store.get(key).await, Ok(Some(_))) {
             return;
         }
-        let now = self.clock.now();
         let bundles = match self.bundles.list_all().await {
             Ok((bundles, _)) => bundles,
             Err(e) => {
@@ -132,6 +134,38 @@ impl FfmService {
                 return;
             }
         };
+        self.mark_lost(host, &bundles).await;
+    }
+
+    /// Marks the bundles of every host no memqosd announces. The watch reports a lapse
+    /// as it happens; this catches one that happened while the watch was down (a lagged
+    /// or broken watch is followed by a resync, which calls this), so a lapse is never
+    /// missed for good.
+    pub(super) async fn mark_unannounced_hosts(&self) -> Result<(), ServiceError> {
+        let announced: std::collections::BTreeSet<String> = self
+            .store
+            .range(corridor_store::RangeRequest::prefix(LIVENESS_PREFIX))
+            .await
+            .map_err(ServiceError::store("read the memqosd host keys"))?
+            .kvs
+            .into_iter()
+            .filter_map(|kv| kv.key.strip_prefix(LIVENESS_PREFIX).map(str::to_owned))
+            .collect();
+        let (bundles, _) = self.bundles.list_all().await?;
+        let lost: std::collections::BTreeSet<&str> = bundles
+            .iter()
+            .map(|b| b.host.as_str())
+            .filter(|h| !self.hosts.serves(h) && !announced.contains(*h))
+            .collect();
+        for host in lost {
+            self.mark_lost(host, &bundles).await;
+        }
+        Ok(())
+    }
+
+    /// Marks `host`'s bundles among `bundles` `HostLost=True/MemqosdGone`.
+    async fn mark_lost(&self, host: &str, bundles: &[FfmBundle]) {
+        let now = self.clock.now();
         for bundle in bundles.iter().filter(|b| b.host == host) {
             let lost = bundle
                 .meta
