@@ -294,19 +294,7 @@ async fn a_gone_memqosds_bundles_say_host_lost_until_one_serves_the_host_again()
         .unwrap()
         .bundle;
     drop(b);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let lost = loop {
-        let bundle = a.ffm.get(&admin(), &on_h1.id).await.unwrap().bundle;
-        if let Some(c) = bundle.meta.condition(HOST_LOST) {
-            break c.clone();
-        }
-        let key = store.get("/ffm/hosts/h1").await.unwrap();
-        assert!(
-            Instant::now() < deadline,
-            "no HostLost within 30 s; h1's host key: {key:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let lost = host_lost_condition(&a, &store, &on_h1.id).await;
     assert_eq!(
         (lost.status, lost.reason.as_str()),
         (ConditionStatus::True, MEMQOSD_GONE)
@@ -328,12 +316,11 @@ async fn a_gone_memqosds_bundles_say_host_lost_until_one_serves_the_host_again()
     );
 }
 
-/// A store whose watches, once `losing` is set, turn every memqosd host-key event into a
-/// lagged-watch error: the watcher misses that event, as one cancelled for lagging does.
+/// A store whose watches drop every memqosd host-key event without a word, as a watch
+/// that lost events would.
 #[derive(Debug)]
 struct LosesHostKeyEvents {
     inner: Arc<dyn StateStore>,
-    losing: Arc<std::sync::atomic::AtomicBool>,
 }
 
 #[async_trait::async_trait]
@@ -374,18 +361,10 @@ impl StateStore for LosesHostKeyEvents {
         from_revision: corridor_store::Revision,
     ) -> Result<corridor_store::WatchStream, StoreError> {
         use futures::StreamExt;
-        let losing = Arc::clone(&self.losing);
         let events = self.inner.watch(prefix, from_revision).await?;
-        Ok(Box::pin(events.map(move |event| match event {
-            Ok(e)
-                if e.kv.key.starts_with("/ffm/hosts/")
-                    && losing.load(std::sync::atomic::Ordering::SeqCst) =>
-            {
-                Err(StoreError::WatchLagged {
-                    resume_from: e.kv.mod_revision,
-                })
-            }
-            other => other,
+        Ok(Box::pin(events.filter(|event| {
+            let lost = matches!(event, Ok(e) if e.kv.key.starts_with("/ffm/hosts/"));
+            std::future::ready(!lost)
         })))
     }
     async fn compact(&self, revision: corridor_store::Revision) -> Result<(), StoreError> {
@@ -393,19 +372,39 @@ impl StateStore for LosesHostKeyEvents {
     }
 }
 
-/// A host key that lapses while a memqosd's watch is broken (the event lost with it) is
-/// still noticed: the resync after the broken watch marks the bundles of every host no
-/// memqosd announces.
+/// Waits up to 30 s (a 5 s host-key TTL, with room for a loaded machine) for `plane` to
+/// read `HostLost` on bundle `id` of host h1.
+async fn host_lost_condition(
+    plane: &ControlPlane,
+    store: &Arc<dyn StateStore>,
+    id: &str,
+) -> corridor_model::meta::Condition {
+    use corridor_services::ffm::liveness::HOST_LOST;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let bundle = plane.ffm.get(&admin(), id).await.unwrap().bundle;
+        if let Some(c) = bundle.meta.condition(HOST_LOST) {
+            return c.clone();
+        }
+        let key = store.get("/ffm/hosts/h1").await.unwrap();
+        assert!(
+            Instant::now() < deadline,
+            "no HostLost within 30 s; h1's host key: {key:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A host lapse whose watch event is lost is still noticed: each memqosd's renewals look
+/// for hosts announced before and gone now.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_host_lapse_missed_by_a_broken_watch_is_caught_by_the_resync() {
+async fn a_host_lapse_whose_event_is_lost_is_caught_by_the_renewals() {
     use corridor_model::meta::ConditionStatus;
-    use corridor_services::ffm::liveness::{HOST_LOST, MEMQOSD_GONE};
+    use corridor_services::ffm::liveness::MEMQOSD_GONE;
     let dir = tempfile::tempdir().unwrap();
     let store = store(dir.path());
-    let losing = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let lossy: Arc<dyn StateStore> = Arc::new(LosesHostKeyEvents {
         inner: Arc::clone(&store),
-        losing: Arc::clone(&losing),
     });
     let a = replica(&lossy, &dir.path().join("a"), &["h0"]).await;
     let b = replica(&store, &dir.path().join("b"), &["h1"]).await;
@@ -416,21 +415,42 @@ async fn a_host_lapse_missed_by_a_broken_watch_is_caught_by_the_resync() {
         .await
         .unwrap()
         .bundle;
-    losing.store(true, std::sync::atomic::Ordering::SeqCst);
+    drop(b);
+    let lost = host_lost_condition(&a, &store, &on_h1.id).await;
+    assert_eq!(
+        (lost.status, lost.reason.as_str()),
+        (ConditionStatus::True, MEMQOSD_GONE)
+    );
+}
+
+/// A memqosd that starts after a host's key lapsed (no one was watching then) marks that
+/// host's bundles as it starts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_memqosd_started_after_a_host_lapsed_marks_its_bundles() {
+    use corridor_model::meta::ConditionStatus;
+    use corridor_services::ffm::liveness::MEMQOSD_GONE;
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path());
+    let b = replica(&store, &dir.path().join("b"), &["h1"]).await;
+    let tenant = Caller::new(Principal::Domain("tenantA".into()));
+    let on_h1 = b
+        .ffm
+        .create(&tenant, on_host("h1", "tenantA", LatencyClass::T1, 1.0))
+        .await
+        .unwrap()
+        .bundle;
     drop(b);
     let deadline = Instant::now() + Duration::from_secs(15);
-    let lost = loop {
-        let bundle = a.ffm.get(&admin(), &on_h1.id).await.unwrap().bundle;
-        if let Some(c) = bundle.meta.condition(HOST_LOST) {
-            break c.clone();
-        }
-        let key = store.get("/ffm/hosts/h1").await.unwrap();
-        assert!(
-            Instant::now() < deadline,
-            "no HostLost within 15 s; h1's host key: {key:?}"
-        );
+    while store.get("/ffm/hosts/h1").await.unwrap().is_some() {
+        assert!(Instant::now() < deadline, "h1's key never lapsed");
         tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    }
+    let a = replica(&store, &dir.path().join("a"), &["h0"]).await;
+    let bundle = a.ffm.get(&admin(), &on_h1.id).await.unwrap().bundle;
+    let lost = bundle
+        .meta
+        .condition(corridor_services::ffm::liveness::HOST_LOST)
+        .expect("marked as the memqosd started");
     assert_eq!(
         (lost.status, lost.reason.as_str()),
         (ConditionStatus::True, MEMQOSD_GONE)

@@ -317,10 +317,6 @@ impl FfmService {
         }
         self.reload_policies().await?;
         self.apply_versions(&versions);
-        // A host key that lapsed while the watch was down sent an event no one saw.
-        if let Err(e) = self.mark_unannounced_hosts().await {
-            tracing::warn!(error = %crate::error::error_chain(&e), "cannot check for lost hosts after a resync");
-        }
         Ok(from)
     }
 }

@@ -11,6 +11,7 @@
 //! store connection returned after its key lapsed) marks its bundles
 //! `HostLost=False/MemqosdBack`.
 
+use std::collections::BTreeSet;
 use std::sync::Weak;
 use std::time::Duration;
 
@@ -43,8 +44,12 @@ fn liveness_key(host: &str) -> String {
 /// before it served anything, alive until the service is dropped. A lapsed lease (the
 /// store unreachable past the TTL) is replaced by a new one, and then this memqosd's
 /// bundles are marked back.
-pub(super) async fn keep(service: Weak<FfmService>, lease: corridor_store::LeaseId) {
-    if !renew(&service, lease).await {
+pub(super) async fn keep(
+    service: Weak<FfmService>,
+    lease: corridor_store::LeaseId,
+    mut announced: BTreeSet<String>,
+) {
+    if !renew(&service, lease, &mut announced).await {
         return;
     }
     loop {
@@ -58,7 +63,7 @@ pub(super) async fn keep(service: Weak<FfmService>, lease: corridor_store::Lease
                 if let Some(s) = service.upgrade() {
                     s.mark_own_back().await;
                 }
-                if !renew(&service, lease).await {
+                if !renew(&service, lease, &mut announced).await {
                     return;
                 }
             }
@@ -71,8 +76,13 @@ pub(super) async fn keep(service: Weak<FfmService>, lease: corridor_store::Lease
 }
 
 /// Renews `lease` until it fails (true: held again on a new lease) or the service is
-/// dropped (false).
-async fn renew(service: &Weak<FfmService>, lease: corridor_store::LeaseId) -> bool {
+/// dropped (false). Each renewal also looks for hosts announced before and gone now: the
+/// watch reports a lapse as it happens, this catches one whose event was lost.
+async fn renew(
+    service: &Weak<FfmService>,
+    lease: corridor_store::LeaseId,
+    announced: &mut BTreeSet<String>,
+) -> bool {
     loop {
         tokio::time::sleep(LIVENESS_TTL / RENEWALS).await;
         let Some(s) = service.upgrade() else {
@@ -82,6 +92,7 @@ async fn renew(service: &Weak<FfmService>, lease: corridor_store::LeaseId) -> bo
             tracing::warn!(error = %e, "memqosd's host keys may lapse; announcing them again");
             return true;
         }
+        *announced = s.mark_hosts_gone_since(std::mem::take(announced)).await;
     }
 }
 
@@ -89,7 +100,9 @@ impl FfmService {
     /// Puts every served host's key on a fresh lease. Done before the memqosd serves (a
     /// memqosd that dies having made bundles has always announced their host, so its
     /// key's lapse tells the others) and again after a lapse.
-    pub(super) async fn announce(&self) -> Result<corridor_store::LeaseId, corridor_store::StoreError> {
+    pub(super) async fn announce(
+        &self,
+    ) -> Result<corridor_store::LeaseId, corridor_store::StoreError> {
         let store = &self.store;
         let lease = store.lease_grant(LIVENESS_TTL).await?;
         let value = format!(
@@ -137,12 +150,41 @@ impl FfmService {
         self.mark_lost(host, &bundles).await;
     }
 
-    /// Marks the bundles of every host no memqosd announces. The watch reports a lapse
-    /// as it happens; this catches one that happened while the watch was down (a lagged
-    /// or broken watch is followed by a resync, which calls this), so a lapse is never
-    /// missed for good.
-    pub(super) async fn mark_unannounced_hosts(&self) -> Result<(), ServiceError> {
-        let announced: std::collections::BTreeSet<String> = self
+    /// Marks the bundles of the hosts in `before` (announced at the last look) that no
+    /// memqosd announces now; returns what is announced now, keeping a host whose bundles
+    /// could not be marked so the next look tries again.
+    async fn mark_hosts_gone_since(&self, before: BTreeSet<String>) -> BTreeSet<String> {
+        let now = match self.announced_hosts().await {
+            Ok(now) => now,
+            Err(e) => {
+                tracing::warn!(error = %crate::error::error_chain(&e), "cannot read the memqosd host keys");
+                return before;
+            }
+        };
+        let gone: Vec<&String> = before
+            .iter()
+            .filter(|h| !now.contains(*h) && !self.hosts.serves(h))
+            .collect();
+        if gone.is_empty() {
+            return now;
+        }
+        match self.bundles.list_all().await {
+            Ok((bundles, _)) => {
+                for host in gone {
+                    self.mark_lost(host, &bundles).await;
+                }
+                now
+            }
+            Err(e) => {
+                tracing::warn!(error = %crate::error::error_chain(&e), "cannot mark the bundles of a lost host");
+                now.union(&before).cloned().collect()
+            }
+        }
+    }
+
+    /// The hosts whose memqosd holds its key now.
+    async fn announced_hosts(&self) -> Result<BTreeSet<String>, ServiceError> {
+        Ok(self
             .store
             .range(corridor_store::RangeRequest::prefix(LIVENESS_PREFIX))
             .await
@@ -150,9 +192,16 @@ impl FfmService {
             .kvs
             .into_iter()
             .filter_map(|kv| kv.key.strip_prefix(LIVENESS_PREFIX).map(str::to_owned))
-            .collect();
+            .collect())
+    }
+
+    /// At start: marks the bundles of every host no memqosd announces (one that died
+    /// before this memqosd was watching), and returns the hosts announced, where the
+    /// renewals start looking for lapses.
+    pub(super) async fn mark_unannounced_hosts(&self) -> Result<BTreeSet<String>, ServiceError> {
+        let announced = self.announced_hosts().await?;
         let (bundles, _) = self.bundles.list_all().await?;
-        let lost: std::collections::BTreeSet<&str> = bundles
+        let lost: BTreeSet<&str> = bundles
             .iter()
             .map(|b| b.host.as_str())
             .filter(|h| !self.hosts.serves(h) && !announced.contains(*h))
@@ -160,7 +209,7 @@ impl FfmService {
         for host in lost {
             self.mark_lost(host, &bundles).await;
         }
-        Ok(())
+        Ok(announced)
     }
 
     /// Marks `host`'s bundles among `bundles` `HostLost=True/MemqosdGone`.

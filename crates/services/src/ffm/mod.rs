@@ -294,15 +294,16 @@ impl FfmService {
         } else {
             None
         };
-        let announced = service
+        let lease = service
             .announce()
             .await
             .map_err(error::store_err("announce the served hosts"))?;
         let revision = service.restore().await?;
+        let others = service.mark_unannounced_hosts().await?;
         service.apply_versions(&versions);
         tokio::spawn(reconcile::run(Arc::downgrade(&service), revision + 1));
         tokio::spawn(cluster::follow(Arc::downgrade(&service), versions_at + 1));
-        tokio::spawn(liveness::keep(Arc::downgrade(&service), announced));
+        tokio::spawn(liveness::keep(Arc::downgrade(&service), lease, others));
         tokio::spawn(presence::follow(Arc::downgrade(&service)));
         if let Some(listed) = paths_listed {
             tokio::spawn(reach::follow(Arc::downgrade(&service), listed));
