@@ -34,6 +34,38 @@ pub trait Disk: Debug + Send + Sync {
     /// survives a power cut only once its directory is synced, however
     /// often the file itself was.
     fn sync_directory(&self, dir: &Path) -> std::io::Result<()>;
+
+    /// Up to the first `len` bytes of the database file at `path` (empty
+    /// when there is no file), read before redb opens it.
+    fn read_database_head(&self, path: &Path, len: usize) -> std::io::Result<Vec<u8>>;
+
+    /// Truncates the database file at `path` to nothing, durably.
+    fn empty_database(&self, path: &Path) -> std::io::Result<()>;
+}
+
+/// Where redb keeps its magic number: the first bytes of the file.
+const REDB_MAGIC_LEN: usize = 9;
+
+/// Empties a database file whose creation a crash interrupted, so redb
+/// creates it again; returns whether it did.
+///
+/// redb creates a database by sizing the file, writing and flushing its
+/// header without the magic number, then writing the magic number and
+/// flushing again, so that a file with the magic number is a whole
+/// database. A file with bytes and zeros where the magic number goes is
+/// one that never got there: nothing was ever committed to it (the write-ahead log, if
+/// any, still holds every acknowledged write), yet redb refuses to open it
+/// ("magic number mismatch") and the store could never start again. A
+/// database that did get its magic number never loses it (every later
+/// header write carries it), and any other foreign bytes are left for
+/// redb to refuse.
+pub(super) fn discard_uncreated_database(disk: &dyn Disk, path: &Path) -> std::io::Result<bool> {
+    let head = disk.read_database_head(path, REDB_MAGIC_LEN)?;
+    if head.is_empty() || head.iter().any(|b| *b != 0) {
+        return Ok(false);
+    }
+    disk.empty_database(path)?;
+    Ok(true)
 }
 
 /// What the write-ahead log needs of its file. Durability is exactly what
@@ -72,6 +104,23 @@ impl Disk for LocalDisk {
 
     fn sync_directory(&self, dir: &Path) -> std::io::Result<()> {
         File::open(dir)?.sync_all()
+    }
+
+    fn read_database_head(&self, path: &Path, len: usize) -> std::io::Result<Vec<u8>> {
+        let file = match File::open(path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        };
+        let mut head = Vec::with_capacity(len);
+        file.take(len as u64).read_to_end(&mut head)?;
+        Ok(head)
+    }
+
+    fn empty_database(&self, path: &Path) -> std::io::Result<()> {
+        let file = OpenOptions::new().write(true).open(path)?;
+        file.set_len(0)?;
+        file.sync_all()
     }
 }
 

@@ -126,6 +126,13 @@ impl RedbStore {
         let path = path.as_ref().to_path_buf();
         let mut builder = Database::builder();
         builder.set_cache_size(options.cache_size_bytes);
+        let uncreated = disk::discard_uncreated_database(disk, &path).map_err(|error| {
+            let error = std::io::Error::new(error.kind(), format!("{}: {error}", path.display()));
+            StoreError::backend("check the database file", error)
+        })?;
+        if uncreated {
+            tracing::warn!(path = %path.display(), "the database file's creation was interrupted (no magic number); created again");
+        }
         let db = disk
             .open_database(&builder, &path)
             .map_err(|error| match error {

@@ -645,6 +645,14 @@ mod tests {
         fn sync_directory(&self, dir: &Path) -> std::io::Result<()> {
             LocalDisk.sync_directory(dir)
         }
+
+        fn read_database_head(&self, path: &Path, len: usize) -> std::io::Result<Vec<u8>> {
+            LocalDisk.read_database_head(path, len)
+        }
+
+        fn empty_database(&self, path: &Path) -> std::io::Result<()> {
+            LocalDisk.empty_database(path)
+        }
     }
 
     impl LogFile for FlakyFile {

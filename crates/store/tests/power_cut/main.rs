@@ -146,7 +146,8 @@ fn run(scenario: &Scenario) {
             }
             Err(error) => assert!(
                 !disk.powered(),
-                "boot {boot}: open failed with the power on: {error}"
+                "boot {boot}: open failed with the power on: {error}: {:?}",
+                std::error::Error::source(&error)
             ),
         }
         assert!(

@@ -228,6 +228,23 @@ impl Disk for SimDisk {
         state.named.extend(in_dir);
         Ok(())
     }
+
+    fn read_database_head(&self, path: &Path, len: usize) -> std::io::Result<Vec<u8>> {
+        let state = self.lock();
+        if !state.powered {
+            return Err(power_off());
+        }
+        Ok(state
+            .files
+            .get(path)
+            .map_or_else(Vec::new, |f| f.current[..len.min(f.current.len())].to_vec()))
+    }
+
+    fn empty_database(&self, path: &Path) -> std::io::Result<()> {
+        let handle = self.handle(path);
+        StorageBackend::set_len(&handle, 0)?;
+        StorageBackend::sync_data(&handle)
+    }
 }
 
 /// Counts one mutating operation, or fails it if the power is off or goes
