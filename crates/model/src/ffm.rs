@@ -338,6 +338,13 @@ pub enum PageSize {
     /// it finds one (else 4 KiB pages). Under `advise` only mappings that
     /// ask (`MADV_HUGEPAGE`) get them; corridor-client's mappings ask.
     TransparentHuge,
+    /// 2 MiB pages from the kernel's hugetlb pool (`memfd_create` with
+    /// `MFD_HUGETLB | MFD_HUGE_2MB`), every one reserved and faulted in at
+    /// allocation where the placement binds: memqosd's `hugetlb_classes`
+    /// setting names the bundle's latency class and its size is a whole
+    /// number of 2 MiB pages. A pool without enough free pages refuses the
+    /// allocation (409 `HugePagesUnavailable`).
+    Hugetlb,
 }
 
 /// Where a bundle's telemetry figures come from.

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
+use corridor_model::ffm::LatencyClass;
 use serde::Deserialize;
 
 use crate::tls::TlsFiles;
@@ -139,6 +140,18 @@ pub struct Overrides {
         global = true
     )]
     pub ffm_hosts: Vec<String>,
+
+    /// A latency class (T0..T3) whose new bundles memqosd makes of 2 MiB pages from the
+    /// kernel's hugetlb pool, reserved at allocation (repeat, or comma-separated)
+    /// [default: `[ffm] hugetlb_classes`, else none]
+    #[arg(
+        long = "ffm-hugetlb-class",
+        env = "CORRIDOR_FFM_HUGETLB_CLASSES",
+        value_delimiter = ',',
+        value_parser = parse_latency_class,
+        global = true
+    )]
+    pub ffm_hugetlb_classes: Vec<LatencyClass>,
 
     /// A directory whose programs compatd may launch (repeatable; none by
     /// default, so nothing can be launched until an operator names one)
@@ -311,6 +324,8 @@ pub struct FfmSettings {
     /// Hosts whose bundles this corridord's memqosd allocates (`[ffm] hosts`); `None` =
     /// every known host. In a cluster each replica serves its own host(s).
     pub serve_hosts: Option<Vec<String>>,
+    /// Latency classes whose new bundles are made of hugetlb pages (`[ffm] hugetlb_classes`).
+    pub hugetlb_classes: Vec<LatencyClass>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -321,6 +336,16 @@ struct FileFfm {
     provider: Option<MemoryProviderKind>,
     default_host: Option<String>,
     hosts: Option<Vec<String>>,
+    #[serde(default)]
+    hugetlb_classes: Vec<LatencyClass>,
+}
+
+/// `T0`..`T3`, as the API spells a latency class.
+fn parse_latency_class(text: &str) -> Result<LatencyClass, String> {
+    LatencyClass::ALL
+        .into_iter()
+        .find(|c| format!("{c:?}") == text)
+        .ok_or_else(|| format!("{text:?} is not a latency class (T0, T1, T2 or T3)"))
 }
 
 /// The configuration file's shape.
@@ -614,6 +639,11 @@ impl Config {
             } else {
                 Some(overrides.ffm_hosts.clone())
             },
+            hugetlb_classes: if overrides.ffm_hugetlb_classes.is_empty() {
+                file.ffm.hugetlb_classes
+            } else {
+                overrides.ffm_hugetlb_classes.clone()
+            },
         };
         let compat = CompatSettings {
             allowed_roots: if overrides.compat_roots.is_empty() {
@@ -825,6 +855,7 @@ impl Config {
         }
         ffm.default_host = self.ffm.default_host.clone();
         ffm.serve_hosts = self.ffm.serve_hosts.clone();
+        ffm.hugetlb_classes = self.ffm.hugetlb_classes.clone();
         if self.ffm.provider == MemoryProviderKind::Linux {
             ffm.provider = Some(std::sync::Arc::new(corridor_hal::memory::SysfsMemory::new(
                 "/sys",
@@ -945,6 +976,33 @@ mod tests {
         assert_eq!(config.compat.run_as, Some((65534, 65534)));
         let compat = config.compat_config();
         assert!(compat.count_instructions && !compat.binfmt_system_wide);
+    }
+
+    #[test]
+    fn hugetlb_classes_come_from_the_file_or_the_flag() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(dir.path(), "[ffm]\nhugetlb_classes = [\"T0\", \"T1\"]\n");
+        let from_file = Overrides {
+            config: Some(path.clone()),
+            ..Overrides::default()
+        };
+        let config = Config::resolve(&from_file).unwrap();
+        assert_eq!(
+            config.ffm_config().hugetlb_classes,
+            vec![LatencyClass::T0, LatencyClass::T1]
+        );
+        let flagged = Overrides {
+            config: Some(path),
+            ffm_hugetlb_classes: vec![parse_latency_class("T2").unwrap()],
+            ..Overrides::default()
+        };
+        let config = Config::resolve(&flagged).unwrap();
+        assert_eq!(config.ffm_config().hugetlb_classes, vec![LatencyClass::T2]);
+        assert!(
+            parse_latency_class("t1")
+                .unwrap_err()
+                .contains("T0, T1, T2 or T3")
+        );
     }
 
     #[test]

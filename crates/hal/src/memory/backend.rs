@@ -65,6 +65,8 @@ pub fn move_chunk_pages(resident: u64) -> usize {
 }
 
 const PAGE: u64 = 4096;
+/// The huge page a hugetlb bundle is made of (x86-64's 2 MiB).
+pub const HUGE_PAGE_BYTES: u64 = 2 << 20;
 /// Pages scanned at a time (1 GiB of 4 KiB pages).
 const WINDOW_PAGES: usize = 1 << 18;
 
@@ -212,6 +214,24 @@ pub trait MemoryBackend: Send + Sync + Debug {
     /// The step that failed (create, size, seal).
     fn sealed_memfd(&self, name: &str, bytes: u64) -> Result<OwnedFd, BackendError>;
 
+    /// A new memory file of `bytes` (a multiple of [`HUGE_PAGE_BYTES`]) backed by the
+    /// kernel's pool of 2 MiB huge pages (`MFD_HUGETLB | MFD_HUGE_2MB`), sealed against any
+    /// resize. No page is taken from the pool yet: [`Self::populate`] takes them.
+    ///
+    /// # Errors
+    /// The step that failed (create, size, seal).
+    fn sealed_hugetlb_memfd(&self, name: &str, bytes: u64) -> Result<OwnedFd, BackendError>;
+
+    /// Takes every page of the first `bytes` of the fd now, where the fd's NUMA policy
+    /// says: a shared mapping that reserves them (for hugetlb memory, a pool with too few
+    /// free pages refuses it with `ENOMEM`), faulted in with `MADV_POPULATE_WRITE` (Linux
+    /// 5.14), so a hugetlb bundle holds its pages from allocation instead of meeting an
+    /// empty pool at a later fault.
+    ///
+    /// # Errors
+    /// The step that failed (map, populate); `ENOMEM` when the memory is not there.
+    fn populate(&self, fd: BorrowedFd<'_>, bytes: u64) -> Result<(), BackendError>;
+
     /// Whether the fd is sealed against grow, shrink and further sealing.
     ///
     /// # Errors
@@ -288,6 +308,65 @@ impl MemoryBackend for LinuxMemoryBackend {
         rustix::fs::fcntl_add_seals(&fd, SealFlags::GROW | SealFlags::SHRINK | SealFlags::SEAL)
             .map_err(|e| BackendError::new("seal the memfd against resize", e))?;
         Ok(fd)
+    }
+
+    fn sealed_hugetlb_memfd(&self, name: &str, bytes: u64) -> Result<OwnedFd, BackendError> {
+        if !bytes.is_multiple_of(HUGE_PAGE_BYTES) {
+            return Err(BackendError::new(
+                "size a hugetlb memfd",
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    format!("{bytes} bytes is not a whole number of 2 MiB pages"),
+                ),
+            ));
+        }
+        let fd = rustix::fs::memfd_create(
+            name,
+            MemfdFlags::CLOEXEC
+                | MemfdFlags::ALLOW_SEALING
+                | MemfdFlags::HUGETLB
+                | MemfdFlags::HUGE_2MB,
+        )
+        .map_err(|e| BackendError::new("memfd_create with MFD_HUGETLB", e))?;
+        rustix::fs::ftruncate(&fd, bytes)
+            .map_err(|e| BackendError::new("ftruncate the hugetlb memfd", e))?;
+        rustix::fs::fcntl_add_seals(&fd, SealFlags::GROW | SealFlags::SHRINK | SealFlags::SEAL)
+            .map_err(|e| BackendError::new("seal the hugetlb memfd against resize", e))?;
+        Ok(fd)
+    }
+
+    fn populate(&self, fd: BorrowedFd<'_>, bytes: u64) -> Result<(), BackendError> {
+        if bytes == 0 {
+            return Ok(());
+        }
+        let len = usize::try_from(bytes).map_err(|_| {
+            BackendError::new(
+                "map the bundle to populate it",
+                std::io::Error::other("larger than the address space"),
+            )
+        })?;
+        // Not MAP_NORESERVE, unlike `Mapping`: the reservation is the point.
+        // SAFETY: a fresh mapping chosen by the kernel (null hint) aliases no Rust object; it
+        // is only handed to madvise and munmap below, never dereferenced.
+        let ptr = unsafe {
+            rustix::mm::mmap(
+                std::ptr::null_mut(),
+                len,
+                ProtFlags::READ | ProtFlags::WRITE,
+                MapFlags::SHARED,
+                fd,
+                0,
+            )
+        }
+        .map_err(|e| BackendError::new("reserve the bundle's pages (mmap)", e))?;
+        // SAFETY: `ptr..ptr+len` is the mapping just made; MADV_POPULATE_WRITE only faults its
+        // pages in (writing nothing a reader could see: fresh pages are zero).
+        let populated =
+            unsafe { rustix::mm::madvise(ptr, len, rustix::mm::Advice::LinuxPopulateWrite) };
+        // SAFETY: the mapping made above, unmapped once; no reference into it exists.
+        let unmapped = unsafe { rustix::mm::munmap(ptr, len) };
+        populated.map_err(|e| BackendError::new("populate the bundle (MADV_POPULATE_WRITE)", e))?;
+        unmapped.map_err(|e| BackendError::new("unmap the populated bundle", e))
     }
 
     fn sealed_against_resize(&self, fd: BorrowedFd<'_>) -> Result<bool, BackendError> {
@@ -1186,6 +1265,34 @@ mod tests {
             .and_then(|t| crate::memory::parse_list(t.trim()).ok())
             .filter(|n| !n.is_empty())
             .unwrap_or_else(|| vec![0])
+    }
+
+    /// A hugetlb memfd must be whole 2 MiB pages, and one larger than what the pool has
+    /// free is refused with ENOMEM when its pages are taken, not at a later fault. (The
+    /// pool's size is whatever the machine has: asking for one page more than is free is
+    /// refused on any.)
+    #[test]
+    fn a_hugetlb_memfd_is_whole_pages_and_refused_beyond_the_free_pool() {
+        let linux = LinuxMemoryBackend;
+        let odd = linux.sealed_hugetlb_memfd("hal-hugetlb-odd", HUGE_PAGE_BYTES + PAGE);
+        assert_eq!(
+            odd.unwrap_err().source.kind(),
+            std::io::ErrorKind::InvalidInput
+        );
+        let available = crate::memory::SysfsMemory::new("/sys")
+            .available_huge_pages()
+            .unwrap()
+            .expect("the kernel has a 2 MiB hugetlb pool");
+        let bytes = (available + 1) * HUGE_PAGE_BYTES;
+        let fd = linux.sealed_hugetlb_memfd("hal-hugetlb", bytes).unwrap();
+        assert!(linux.sealed_against_resize(fd.as_fd()).unwrap());
+        let refused = linux.populate(fd.as_fd(), bytes).unwrap_err();
+        assert_eq!(
+            refused.source.kind(),
+            std::io::ErrorKind::OutOfMemory,
+            "{refused}: {}",
+            refused.source
+        );
     }
 
     #[test]

@@ -242,6 +242,23 @@ impl SysfsMemory {
             })
     }
 
+    /// 2 MiB huge pages of the hugetlb pool free and not reserved for a mapping already
+    /// made (`kernel/mm/hugepages/hugepages-2048kB/{free,resv}_hugepages`): what a new
+    /// hugetlb bundle can still take. `None` when the kernel has no such pool.
+    ///
+    /// # Errors
+    /// A file that is there but unreadable or not a number.
+    pub fn available_huge_pages(&self) -> Result<Option<u64>, MemoryError> {
+        let pool = self.root.join("kernel/mm/hugepages/hugepages-2048kB");
+        let (Some(free), Some(reserved)) = (
+            read_u64(&pool.join("free_hugepages"))?,
+            read_u64(&pool.join("resv_hugepages"))?,
+        ) else {
+            return Ok(None);
+        };
+        Ok(Some(free.saturating_sub(reserved)))
+    }
+
     /// `decoderX.Y` → `endpointX/uport` → `memN`.
     fn memdev_of_decoder(&self, decoder: &str) -> Option<String> {
         let port = decoder.strip_prefix("decoder")?.split('.').next()?;

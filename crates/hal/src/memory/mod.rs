@@ -38,8 +38,8 @@ use std::fmt::{self, Debug};
 use thiserror::Error;
 
 pub use backend::{
-    BackendError, Binding, EXTENT, LinuxMemoryBackend, MemoryBackend, Migration, MigrationProgress,
-    NodeRange, NumaMode, weighted_extents,
+    BackendError, Binding, EXTENT, HUGE_PAGE_BYTES, LinuxMemoryBackend, MemoryBackend, Migration,
+    MigrationProgress, NodeRange, NumaMode, weighted_extents,
 };
 pub use linux::{ShmemHugePages, SysfsMemory};
 pub use mbm::{BandwidthCounters, NoCounters, ResctrlMbm};

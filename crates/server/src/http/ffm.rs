@@ -97,7 +97,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         (status = 200, description = "`dry_run=true`: the plan an alloc would grant now; nothing is committed", body = BundlePlan),
         (status = 201, description = "Allocated", body = FfmBundle,
             headers(("X-Ffm-Token" = String, description = "Token for the Unix-socket fd hand-off"))),
-        (status = 409, description = "Does not fit: names the host, the tier, the binding device and window (InsufficientCapacity; a host's pooled CXL memory is only what its fabric paths give it), or the fabric path under the placement kept being released while it was decided (FabricPathWithdrawn; retry), or the host's bundles are allocated by another replica's memqosd, named in the detail (HostServedElsewhere), or this memqosd was fenced by a newer one for the host (LedgerFenced), or the ledger kept changing under the decision (LedgerChanged; retry)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Does not fit: names the host, the tier, the binding device and window (InsufficientCapacity; a host's pooled CXL memory is only what its fabric paths give it), or the fabric path under the placement kept being released while it was decided (FabricPathWithdrawn; retry), or the host's bundles are allocated by another replica's memqosd, named in the detail (HostServedElsewhere), or this memqosd was fenced by a newer one for the host (LedgerFenced), or the ledger kept changing under the decision (LedgerChanged; retry), or the bundle's latency class is made of hugetlb pages and the kernel's pool has too few free (HugePagesUnavailable)", body = Problem, content_type = "application/problem+json"),
         BodyProblems,
     )
 )]

@@ -172,6 +172,7 @@ impl FfmService {
             &bundle.security_domain,
             bundle.bytes.get(),
             bundle.persistence,
+            self.wants_hugetlb(bundle),
             placement,
         )?;
         bundle.fds = vec![memory.proc_path()];

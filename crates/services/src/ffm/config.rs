@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use corridor_hal::memory::{BandwidthCounters, MemoryProvider};
+use corridor_model::ffm::LatencyClass;
 use corridor_model::units::Seconds;
 use rand::Rng;
 
@@ -45,6 +46,10 @@ pub struct FfmConfig {
     /// (`super::reach`): set where a fabric manager programs the switches (the twin's).
     /// Otherwise every host cabled to a device's switch reaches all of it.
     pub follow_fabric_paths: bool,
+    /// Latency classes whose new bundles are made of 2 MiB pages from the kernel's hugetlb
+    /// pool (`MFD_HUGETLB`), reserved and faulted in at allocation, when not persistent and
+    /// a whole number of 2 MiB pages; the others are shmem memfds. Empty: none.
+    pub hugetlb_classes: Vec<LatencyClass>,
 }
 
 impl FfmConfig {
@@ -67,6 +72,7 @@ impl FfmConfig {
             serve_hosts: None,
             counters: None,
             follow_fabric_paths: false,
+            hugetlb_classes: Vec::new(),
         }
     }
 

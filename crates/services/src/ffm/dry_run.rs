@@ -62,6 +62,7 @@ impl FfmService {
         };
         // What an alloc refuses after placing, short of touching a key.
         self.refuse_unprotected(pending.bundle.persistence)?;
+        self.refuse_short_huge_pool(&pending.bundle)?;
         let Described {
             mut plan,
             prediction,

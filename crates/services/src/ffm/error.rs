@@ -54,6 +54,12 @@ pub enum FfmError {
         "no active fabric path gives host {host} reach to {device} any more (it is being released or changed); try again"
     )]
     ReachWithdrawn { device: String, host: String },
+    /// The hugetlb pool has too few free 2 MiB pages for a bundle that asks for them.
+    #[error(
+        "the bundle needs {needed} free 2 MiB huge pages and the hugetlb pool has {}; an operator grows it through /proc/sys/vm/nr_hugepages (or hugepages= at boot)",
+        available.map_or_else(|| "none".to_owned(), |n| format!("{n} free"))
+    )]
+    HugePagesUnavailable { needed: u64, available: Option<u64> },
     #[error("bundle {0:?} is migrating; try again when its operation ends")]
     MigrationInProgress(String),
     #[error("security domain {domain:?} already has a policy named {name:?}")]
@@ -106,6 +112,9 @@ impl ToProblem for FfmError {
             FfmError::LedgerChanged { .. } => Problem::conflict("LedgerChanged", self.to_string()),
             FfmError::ReachWithdrawn { .. } => {
                 Problem::conflict("FabricPathWithdrawn", self.to_string())
+            }
+            FfmError::HugePagesUnavailable { .. } => {
+                Problem::conflict("HugePagesUnavailable", self.to_string())
             }
             FfmError::MigrationInProgress(_) => {
                 Problem::conflict("MigrationInProgress", self.to_string())

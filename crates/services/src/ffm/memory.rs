@@ -118,6 +118,8 @@ pub struct BundleMemory {
     /// still open (one entry per connection): a migration moves the pages
     /// they map through their own address spaces.
     holders: Mutex<Vec<i32>>,
+    /// On the hugetlb pool (2 MiB pages), not shmem.
+    hugetlb: bool,
 }
 
 impl BundleMemory {
@@ -132,7 +134,32 @@ impl BundleMemory {
             bytes,
             file: None,
             holders: Mutex::default(),
+            hugetlb: false,
         })
+    }
+
+    /// A new sealed memfd of `bytes` (a whole number of 2 MiB pages) on the hugetlb pool;
+    /// its pages are taken by [`Self::populate`], once its placement is bound.
+    pub fn hugetlb_memfd(id: &str, bytes: u64) -> Result<Self, MemoryError> {
+        let fd = backend()
+            .sealed_hugetlb_memfd(&format!("corridor-ffm-{id}"), bytes)
+            .map_err(sys(id))?;
+        Ok(Self {
+            id: id.to_owned(),
+            fd,
+            bytes,
+            file: None,
+            holders: Mutex::default(),
+            hugetlb: true,
+        })
+    }
+
+    /// Takes every page of the memory now, where its policy binds them (see
+    /// `MemoryBackend::populate`).
+    pub fn populate(&self) -> Result<(), MemoryError> {
+        backend()
+            .populate(self.fd.as_fd(), self.bytes)
+            .map_err(sys(&self.id))
     }
 
     /// Opens (creating if absent) the persistent file of a bundle, sized to
@@ -166,6 +193,7 @@ impl BundleMemory {
             bytes,
             file: Some(path),
             holders: Mutex::default(),
+            hugetlb: false,
         })
     }
 
@@ -221,6 +249,9 @@ impl BundleMemory {
     /// bundle reports the policy it was created under).
     pub fn page_size(&self) -> PageSize {
         const HUGE_PAGE: u64 = 2 << 20;
+        if self.hugetlb {
+            return PageSize::Hugetlb;
+        }
         if self.file.is_some() || self.bytes < HUGE_PAGE {
             return PageSize::Base;
         }

@@ -3,7 +3,8 @@
 //! `Placed` condition).
 
 use chrono::{DateTime, Utc};
-use corridor_model::ffm::{Persistence, TierPlacement};
+use corridor_hal::memory::{HUGE_PAGE_BYTES, SysfsMemory};
+use corridor_model::ffm::{FfmBundle, Persistence, TierPlacement};
 use corridor_model::meta::{Condition, ConditionStatus};
 use corridor_model::units::Bytes;
 use corridor_planner::memory::Placement;
@@ -11,7 +12,7 @@ use corridor_planner::memory::Placement;
 use super::FfmService;
 use super::admission::{self, Backing};
 use super::error::FfmError;
-use super::memory::{BundleMemory, MODELLED_MODE, NumaTarget, PolicyOutcome};
+use super::memory::{BundleMemory, MODELLED_MODE, MemoryError, NumaTarget, PolicyOutcome};
 
 impl FfmService {
     /// The one place a placement becomes an `mbind` node mask: this
@@ -93,22 +94,69 @@ impl FfmService {
     /// Creates (or, for persistent bundles, reopens) the memory of a
     /// bundle and applies its placement. A persistent bundle's file goes
     /// where its security domain's files are kept at rest (refused when
-    /// they cannot be protected).
+    /// they cannot be protected). With `hugetlb` (only for `persistence:
+    /// none`), the memory is on the hugetlb pool and every page is taken
+    /// once the placement is bound, so they come from the bound node.
     pub(super) fn materialise(
         &self,
         id: &str,
         domain: &str,
         bytes: u64,
         persistence: Persistence,
+        hugetlb: bool,
         placement: &Placement,
     ) -> Result<(BundleMemory, PolicyOutcome), FfmError> {
         let memory = match persistence {
+            Persistence::None if hugetlb => BundleMemory::hugetlb_memfd(id, bytes)?,
             Persistence::None => BundleMemory::memfd(id, bytes)?,
             Persistence::File | Persistence::Dax => {
                 BundleMemory::persistent(id, bytes, &self.persistent_dir(domain)?)?
             }
         };
         let (outcome, _) = memory.place(&self.numa_target(placement), None)?;
+        if hugetlb {
+            memory.populate().map_err(|e| match e {
+                MemoryError::Sys { source, .. }
+                    if source.kind() == std::io::ErrorKind::OutOfMemory =>
+                {
+                    FfmError::HugePagesUnavailable {
+                        needed: bytes / HUGE_PAGE_BYTES,
+                        available: SysfsMemory::new("/sys")
+                            .available_huge_pages()
+                            .ok()
+                            .flatten(),
+                    }
+                }
+                other => other.into(),
+            })?;
+        }
         Ok((memory, outcome))
+    }
+
+    /// A dry run's view of [`Self::materialise`]'s pool check: the refusal an alloc of
+    /// `bundle` would meet if it went on the hugetlb pool now (a snapshot; the alloc takes
+    /// its pages or is refused when it runs).
+    pub(super) fn refuse_short_huge_pool(&self, bundle: &FfmBundle) -> Result<(), FfmError> {
+        if !self.wants_hugetlb(bundle) {
+            return Ok(());
+        }
+        let needed = bundle.bytes.get() / HUGE_PAGE_BYTES;
+        let available = SysfsMemory::new("/sys")
+            .available_huge_pages()
+            .ok()
+            .flatten();
+        if available.unwrap_or(0) < needed {
+            return Err(FfmError::HugePagesUnavailable { needed, available });
+        }
+        Ok(())
+    }
+
+    /// Whether a new bundle goes on the hugetlb pool: memqosd's `hugetlb_classes` names its
+    /// latency class, it is not persistent (a file has no huge pages) and it is a whole
+    /// number of 2 MiB pages.
+    pub(super) fn wants_hugetlb(&self, bundle: &FfmBundle) -> bool {
+        bundle.persistence == Persistence::None
+            && self.config.hugetlb_classes.contains(&bundle.latency_class)
+            && bundle.bytes.get().is_multiple_of(HUGE_PAGE_BYTES)
     }
 }

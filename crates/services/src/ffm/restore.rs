@@ -3,7 +3,7 @@
 //! file), its fd path rewritten with the new pid, and its token kept.
 
 use chrono::{DateTime, Utc};
-use corridor_model::ffm::Persistence;
+use corridor_model::ffm::{PageSize, Persistence};
 use corridor_model::meta::{Condition, ConditionStatus};
 use corridor_planner::memory as planner;
 use corridor_store::RangeRequest;
@@ -117,6 +117,8 @@ impl FfmService {
             &bundle.security_domain,
             bundle.bytes.get(),
             bundle.persistence,
+            // The pages it was made of, whatever the setting says now.
+            bundle.page_size == PageSize::Hugetlb,
             &grant.placement,
         )?;
         bundle.fds = vec![memory.proc_path()];
