@@ -16,7 +16,13 @@
 //! separated>` runs (1) against those builds too, alternating with this one
 //! (baselines first), `FFM_BENCH_ROUNDS` times (default 1), so a
 //! before/after comparison shares one run's machine load;
-//! `FFM_BENCH_ONLY_ALLOC=1` skips (2) and (3).
+//! `FFM_BENCH_ONLY_ALLOC=1` skips (2) and (3); `FFM_BENCH_ONLY_MEMORY=1` runs only
+//! them.
+//!
+//! (2) also times, run as root, a 1 GiB hugetlb bundle (`MFD_HUGETLB`, its 2 MiB pages
+//! taken by memqosd's own populate, `MADV_POPULATE_WRITE`) beside anonymous memory
+//! populated the same way, growing the kernel's hugetlb pool by 512 pages for it and
+//! shrinking it back after.
 //!
 //! `FFM_BENCH_STORE=redb,etcd,etcd3` runs (1) once per store named, in that
 //! order, in one run: `redb` is the embedded store (the default), `etcd` a
@@ -309,6 +315,106 @@ fn populate_vs_anonymous() {
     );
 }
 
+/// `MADV_POPULATE_WRITE` over a fresh anonymous 1 GiB mapping, timed, then unmapped.
+fn populate_anonymous_by_madvise() -> Duration {
+    use rustix::mm::{Advice, MapFlags, ProtFlags, madvise, mmap_anonymous, munmap};
+    let t = Instant::now();
+    // SAFETY: a fresh mapping at a kernel-chosen address, only advised and unmapped below,
+    // never dereferenced.
+    let ptr = unsafe {
+        mmap_anonymous(
+            std::ptr::null_mut(),
+            GIB,
+            ProtFlags::READ | ProtFlags::WRITE,
+            MapFlags::PRIVATE,
+        )
+    }
+    .expect("mmap 1 GiB");
+    // SAFETY: the mapping made just above; populating writes nothing visible.
+    unsafe { madvise(ptr, GIB, Advice::LinuxPopulateWrite) }.expect("MADV_POPULATE_WRITE");
+    let elapsed = t.elapsed();
+    // SAFETY: the mapping made just above.
+    unsafe { munmap(ptr, GIB) }.expect("munmap");
+    elapsed
+}
+
+/// The kernel's 2 MiB hugetlb pool, grown for a measurement and shrunk back on drop.
+struct GrownHugePool {
+    original: u64,
+}
+
+const HUGE_POOL: &str = "/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages";
+
+impl GrownHugePool {
+    /// `None` (saying why) when the pool cannot grow by `pages`: not root, or too little
+    /// free contiguous memory.
+    fn by(pages: u64) -> Option<Self> {
+        let read =
+            || -> Option<u64> { std::fs::read_to_string(HUGE_POOL).ok()?.trim().parse().ok() };
+        let original = read()?;
+        if let Err(e) = std::fs::write(HUGE_POOL, (original + pages).to_string()) {
+            println!("ffm/populate hugetlb: not measured: cannot grow {HUGE_POOL}: {e}");
+            return None;
+        }
+        let grown = Self { original };
+        let now = read()?;
+        if now < original + pages {
+            println!(
+                "ffm/populate hugetlb: not measured: the kernel found {} of {pages} free 2 MiB pages",
+                now - original
+            );
+            return None;
+        }
+        Some(grown)
+    }
+}
+
+impl Drop for GrownHugePool {
+    fn drop(&mut self) {
+        let _ = std::fs::write(HUGE_POOL, self.original.to_string());
+    }
+}
+
+/// A 1 GiB hugetlb bundle populated as memqosd does at allocation, against anonymous memory
+/// populated the same way (`MADV_POPULATE_WRITE`) and the usual way (`MAP_POPULATE`),
+/// interleaved in one run.
+fn populate_hugetlb_vs_anonymous() {
+    let Some(_pool) = GrownHugePool::by(GIB as u64 / (2 << 20)) else {
+        return;
+    };
+    let rounds = 5;
+    let (mut huge, mut anon_madvise, mut anon_map) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        let bundle = BundleMemory::hugetlb_memfd("bench-hugetlb", GIB as u64).expect("memfd");
+        bundle
+            .apply_policy(&local_memory_nodes(), None)
+            .expect("mbind");
+        let t = Instant::now();
+        bundle.populate().expect("populate the hugetlb bundle");
+        huge.push(t.elapsed());
+        drop(bundle);
+        anon_madvise.push(populate_anonymous_by_madvise());
+        anon_map.push(populate(None));
+    }
+    for v in [&mut huge, &mut anon_madvise, &mut anon_map] {
+        v.sort();
+    }
+    let (h, a, m) = (
+        huge[rounds / 2],
+        anon_madvise[rounds / 2],
+        anon_map[rounds / 2],
+    );
+    println!(
+        "ffm/populate 1 GiB hugetlb: bundle (MADV_POPULATE_WRITE) {:.1} ms ({:.2} GB/s); anonymous MADV_POPULATE_WRITE {:.1} ms, \
+         MAP_POPULATE {:.1} ms; ratio to anonymous MAP_POPULATE {:.3} (median of {rounds})",
+        h.as_secs_f64() * 1e3,
+        GIB as f64 / h.as_secs_f64() / 1e9,
+        a.as_secs_f64() * 1e3,
+        m.as_secs_f64() * 1e3,
+        h.as_secs_f64() / m.as_secs_f64()
+    );
+}
+
 fn migration_vs_memcpy() {
     let bundle = BundleMemory::memfd("bench-migrate", GIB as u64).expect("memfd");
     let nodes = local_memory_nodes();
@@ -354,7 +460,11 @@ fn main() {
     // Criterion-style filters are ignored; `cargo bench` passes `--bench`.
     if std::env::var_os("FFM_BENCH_ONLY_ALLOC").is_none() {
         populate_vs_anonymous();
+        populate_hugetlb_vs_anonymous();
         migration_vs_memcpy();
+    }
+    if std::env::var_os("FFM_BENCH_ONLY_MEMORY").is_some() {
+        return;
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
