@@ -21,6 +21,15 @@ if [ -n "$shmem" ]; then
     echo "corridor-guest: shmem_enabled $(cat /sys/kernel/mm/transparent_hugepage/shmem_enabled)"
 fi
 
+# 2 MiB hugetlb pages per node, for memqosd's hugetlb bundles.
+hugetlb=$(sed -n 's/.*corridor\.hugetlb=\([0-9]*\).*/\1/p' /proc/cmdline)
+if [ -n "$hugetlb" ] && [ "$hugetlb" -gt 0 ]; then
+    for pool in /sys/devices/system/node/node*/hugepages/hugepages-2048kB/nr_hugepages; do
+        echo "$hugetlb" > "$pool"
+        echo "corridor-guest: $pool $(cat "$pool")"
+    done
+fi
+
 step() {
     echo "corridor-guest: $*"
     "$@" > /tmp/step.log 2>&1 || { echo "corridor-guest: FAILED: $*"; cat /tmp/step.log; }

@@ -35,7 +35,7 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use corridor_services::ffm::memory::{BundleMemory, local_memory_nodes};
+use corridor_services::ffm::memory::{BundleMemory, NumaTarget, local_memory_nodes};
 use corridor_store::etcd::testing::{ThrowawayCluster, ThrowawayEtcd};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -386,11 +386,14 @@ fn populate_hugetlb_vs_anonymous() {
     let (mut huge, mut anon_madvise, mut anon_map) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..rounds {
         let bundle = BundleMemory::hugetlb_memfd("bench-hugetlb", GIB as u64).expect("memfd");
-        bundle
-            .apply_policy(&local_memory_nodes(), None)
-            .expect("mbind");
+        // This host's first node, as a one-node placement binds it.
+        let node = local_memory_nodes()[0];
+        let target = NumaTarget::ThisMachine(vec![(node, GIB as u64)]);
+        let (placed, _) = bundle.place(&target, None).expect("mbind");
         let t = Instant::now();
-        bundle.populate().expect("populate the hugetlb bundle");
+        bundle
+            .populate(&target, &placed)
+            .expect("populate the hugetlb bundle");
         huge.push(t.elapsed());
         drop(bundle);
         anon_madvise.push(populate_anonymous_by_madvise());

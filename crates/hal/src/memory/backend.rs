@@ -222,15 +222,23 @@ pub trait MemoryBackend: Send + Sync + Debug {
     /// The step that failed (create, size, seal).
     fn sealed_hugetlb_memfd(&self, name: &str, bytes: u64) -> Result<OwnedFd, BackendError>;
 
-    /// Takes every page of the first `bytes` of the fd now, where the fd's NUMA policy
-    /// says: a shared mapping that reserves them (for hugetlb memory, a pool with too few
-    /// free pages refuses it with `ENOMEM`), faulted in with `MADV_POPULATE_WRITE` (Linux
-    /// 5.14), so a hugetlb bundle holds its pages from allocation instead of meeting an
-    /// empty pool at a later fault.
+    /// Takes every page of the first `bytes` of the fd now, each range of `layout` on its
+    /// node (empty: wherever the kernel's default policy puts them): a shared mapping that
+    /// reserves them (for hugetlb memory, a pool with too few free pages refuses it with
+    /// `ENOMEM`), bound range by range, faulted in with `MADV_POPULATE_WRITE` (Linux 5.14).
+    /// So a hugetlb bundle holds its pages from allocation instead of meeting an empty pool
+    /// at a later fault. The binding is the populating mapping's own: hugetlbfs keeps no
+    /// shared policy on the file (shmem does), so an `mbind` through another mapping would
+    /// not reach these faults.
     ///
     /// # Errors
-    /// The step that failed (map, populate); `ENOMEM` when the memory is not there.
-    fn populate(&self, fd: BorrowedFd<'_>, bytes: u64) -> Result<(), BackendError>;
+    /// The step that failed (map, mbind, populate); `ENOMEM` when the memory is not there.
+    fn populate(
+        &self,
+        fd: BorrowedFd<'_>,
+        bytes: u64,
+        layout: &[NodeRange],
+    ) -> Result<(), BackendError>;
 
     /// Whether the fd is sealed against grow, shrink and further sealing.
     ///
@@ -335,38 +343,35 @@ impl MemoryBackend for LinuxMemoryBackend {
         Ok(fd)
     }
 
-    fn populate(&self, fd: BorrowedFd<'_>, bytes: u64) -> Result<(), BackendError> {
+    fn populate(
+        &self,
+        fd: BorrowedFd<'_>,
+        bytes: u64,
+        layout: &[NodeRange],
+    ) -> Result<(), BackendError> {
         if bytes == 0 {
             return Ok(());
         }
-        let len = usize::try_from(bytes).map_err(|_| {
-            BackendError::new(
-                "map the bundle to populate it",
-                std::io::Error::other("larger than the address space"),
-            )
-        })?;
-        // Not MAP_NORESERVE, unlike `Mapping`: the reservation is the point.
-        // SAFETY: a fresh mapping chosen by the kernel (null hint) aliases no Rust object; it
-        // is only handed to madvise and munmap below, never dereferenced.
-        let ptr = unsafe {
-            rustix::mm::mmap(
-                std::ptr::null_mut(),
-                len,
-                ProtFlags::READ | ProtFlags::WRITE,
-                MapFlags::SHARED,
-                fd,
+        let mapping = Mapping::reserving(fd, bytes)?;
+        for range in layout {
+            mapping.mbind_range(
+                range.offset,
+                range.len,
+                MPOL_BIND,
+                &node_mask(&[range.node]),
                 0,
+            )?;
+        }
+        // SAFETY: the whole of our live mapping; MADV_POPULATE_WRITE only faults its pages in
+        // (writing nothing a reader could see: fresh pages are zero).
+        unsafe {
+            rustix::mm::madvise(
+                mapping.ptr.as_ptr(),
+                mapping.len,
+                rustix::mm::Advice::LinuxPopulateWrite,
             )
         }
-        .map_err(|e| BackendError::new("reserve the bundle's pages (mmap)", e))?;
-        // SAFETY: `ptr..ptr+len` is the mapping just made; MADV_POPULATE_WRITE only faults its
-        // pages in (writing nothing a reader could see: fresh pages are zero).
-        let populated =
-            unsafe { rustix::mm::madvise(ptr, len, rustix::mm::Advice::LinuxPopulateWrite) };
-        // SAFETY: the mapping made above, unmapped once; no reference into it exists.
-        let unmapped = unsafe { rustix::mm::munmap(ptr, len) };
-        populated.map_err(|e| BackendError::new("populate the bundle (MADV_POPULATE_WRITE)", e))?;
-        unmapped.map_err(|e| BackendError::new("unmap the populated bundle", e))
+        .map_err(|e| BackendError::new("populate the bundle (MADV_POPULATE_WRITE)", e))
     }
 
     fn sealed_against_resize(&self, fd: BorrowedFd<'_>) -> Result<bool, BackendError> {
@@ -432,7 +437,7 @@ impl MemoryBackend for LinuxMemoryBackend {
                 moved_shared: true,
             });
         }
-        let mapping = Mapping::new(fd, bytes)?;
+        let mapping = Mapping::scanning(fd, bytes)?;
         done.resident_pages = self.resident_pages(fd, bytes)?;
         progress(done);
         if let [target] = nodes {
@@ -529,7 +534,11 @@ impl MemoryBackend for LinuxMemoryBackend {
                 moved_pages: 0,
             });
         }
-        let mapping = Mapping::new(fd, bytes)?;
+        let mapping = if move_resident {
+            Mapping::scanning(fd, bytes)?
+        } else {
+            Mapping::new(fd, bytes)?
+        };
         let before = if move_resident {
             mapping.misplaced_pages(layout)?
         } else {
@@ -565,7 +574,7 @@ impl MemoryBackend for LinuxMemoryBackend {
         if bytes == 0 {
             return Ok(0);
         }
-        let mapping = Mapping::new(fd, bytes)?;
+        let mapping = Mapping::scanning(fd, bytes)?;
         let mut resident = 0;
         for (first, count) in mapping.windows() {
             resident += mapping
@@ -576,6 +585,13 @@ impl MemoryBackend for LinuxMemoryBackend {
         }
         Ok(resident)
     }
+}
+
+/// Whether the fd is a file of hugetlbfs (a `MFD_HUGETLB` memfd is).
+fn is_hugetlbfs(fd: BorrowedFd<'_>) -> bool {
+    /// `HUGETLBFS_MAGIC` (include/uapi/linux/magic.h).
+    const HUGETLBFS_MAGIC: i64 = 0x9584_58f6;
+    rustix::fs::fstatfs(fd).is_ok_and(|s| s.f_type == HUGETLBFS_MAGIC)
 }
 
 /// `maxnode`-style bit mask over `u64` words.
@@ -596,7 +612,43 @@ struct Mapping {
 }
 
 impl Mapping {
+    /// A mapping that reserves nothing: bundles stay sparse.
     fn new(fd: BorrowedFd<'_>, bytes: u64) -> Result<Self, BackendError> {
+        Self::map(fd, bytes, MapFlags::SHARED | MapFlags::NORESERVE)
+    }
+
+    /// A mapping whose residency scans (`mincore`) see every page the file holds. mincore
+    /// sees a hugetlb page only where the calling mapping's page tables map it (for shmem it
+    /// also asks the page cache), so in a fresh mapping a hugetlb bundle would look empty:
+    /// its pages, all there since its allocation, are mapped first (`MADV_POPULATE_READ`
+    /// maps what the file holds). Only for scans: on a hole that would allocate, so a
+    /// binding made before the pages exist uses [`Self::new`].
+    fn scanning(fd: BorrowedFd<'_>, bytes: u64) -> Result<Self, BackendError> {
+        let mapping = Self::new(fd, bytes)?;
+        if is_hugetlbfs(fd) {
+            // SAFETY: the whole of the live mapping just made; populating for reading only
+            // maps pages and writes nothing.
+            unsafe {
+                rustix::mm::madvise(
+                    mapping.ptr.as_ptr(),
+                    mapping.len,
+                    rustix::mm::Advice::LinuxPopulateRead,
+                )
+            }
+            .map_err(|e| {
+                BackendError::new("map a hugetlb bundle's pages (MADV_POPULATE_READ)", e)
+            })?;
+        }
+        Ok(mapping)
+    }
+
+    /// A mapping that reserves the file's pages (for hugetlb memory, from the pool, or
+    /// `ENOMEM`), to populate.
+    fn reserving(fd: BorrowedFd<'_>, bytes: u64) -> Result<Self, BackendError> {
+        Self::map(fd, bytes, MapFlags::SHARED)
+    }
+
+    fn map(fd: BorrowedFd<'_>, bytes: u64, flags: MapFlags) -> Result<Self, BackendError> {
         let len = usize::try_from(bytes).map_err(|_| {
             BackendError::new(
                 "map the bundle",
@@ -611,7 +663,7 @@ impl Mapping {
                 std::ptr::null_mut(),
                 len,
                 ProtFlags::READ | ProtFlags::WRITE,
-                MapFlags::SHARED | MapFlags::NORESERVE,
+                flags,
                 fd,
                 0,
             )
@@ -1286,7 +1338,7 @@ mod tests {
         let bytes = (available + 1) * HUGE_PAGE_BYTES;
         let fd = linux.sealed_hugetlb_memfd("hal-hugetlb", bytes).unwrap();
         assert!(linux.sealed_against_resize(fd.as_fd()).unwrap());
-        let refused = linux.populate(fd.as_fd(), bytes).unwrap_err();
+        let refused = linux.populate(fd.as_fd(), bytes, &[]).unwrap_err();
         assert_eq!(
             refused.source.kind(),
             std::io::ErrorKind::OutOfMemory,

@@ -41,7 +41,7 @@ impl Drop for Daemon {
     }
 }
 
-pub fn start_corridord() -> Daemon {
+pub fn start_corridord(scenario: Scenario) -> Daemon {
     let log = std::fs::File::create("/tmp/corridord.log").unwrap();
     let child = Command::new("/bin/corridord")
         .args([
@@ -52,6 +52,11 @@ pub fn start_corridord() -> Daemon {
             STATE_DIR,
         ])
         .args(["--memory-provider", "linux"])
+        .args(if scenario.hugetlb_pages_per_node() > 0 {
+            &["--ffm-hugetlb-class", "T2"][..]
+        } else {
+            &[]
+        })
         // Nothing optical is under test: no attestation sweep, no ring
         // tracking, so the emulated CPUs serve memqosd.
         .args(["--attest-on-request", "--no-ring-tracking"])
@@ -224,6 +229,17 @@ pub fn huge_mapped_bytes(ptr: *const u8, len: usize) -> u64 {
     panic!("no smaps entry covers {start:#x}+{len}");
 }
 
+/// Free pages in node `node`'s 2 MiB hugetlb pool.
+fn huge_pool_free(node: usize) -> u64 {
+    std::fs::read_to_string(format!(
+        "/sys/devices/system/node/node{node}/hugepages/hugepages-2048kB/free_hugepages"
+    ))
+    .unwrap()
+    .trim()
+    .parse()
+    .unwrap()
+}
+
 pub fn run() {
     let scenario = std::env::var("CORRIDOR_GUEST_SCENARIO")
         .ok()
@@ -240,7 +256,7 @@ pub fn run() {
 
 async fn checks(scenario: Scenario) {
     let started = Instant::now();
-    let mut daemon = start_corridord();
+    let mut daemon = start_corridord(scenario);
     let client = Client::new(&format!("http://{LISTEN}")).unwrap();
     wait_ready(&mut daemon, &client).await;
     finding(
@@ -343,6 +359,19 @@ async fn checks(scenario: Scenario) {
     }
     let (t2, mut t2_map) = place(&client, LatencyClass::T2, t2_bytes).await;
     assert_eq!(t2.placement[0].node, format!("node{slow_node}"));
+    // Where the pools have pages, T2 bundles are hugetlb: the placement above was checked
+    // on 2 MiB pages, and the migration below moves them.
+    finding("T2_page_size", format!("{:?}", t2.page_size));
+    if scenario.hugetlb_pages_per_node() > 0 {
+        assert_eq!(t2.page_size, PageSize::Hugetlb);
+        assert_eq!(
+            huge_pool_free(slow_node),
+            u64::from(scenario.hugetlb_pages_per_node()) - t2_bytes / (2 << 20),
+            "the bundle's pages were taken from the slow node's pool at allocation"
+        );
+    } else {
+        assert_ne!(t2.page_size, PageSize::Hugetlb);
+    }
     let (t1, t2) = (t1.id, t2.id);
 
     // A live T2 bundle moves to T1 while this process keeps writing to it:
@@ -411,6 +440,20 @@ async fn checks(scenario: Scenario) {
     finding("writer_rounds", rounds);
     let moved = nodes_of(t2_map.as_slice().as_ptr(), t2_map.len());
     finding("migrated_pages_by_node", format!("{moved:?}"));
+    if scenario.hugetlb_pages_per_node() > 0 {
+        let (fast, slow) = (huge_pool_free(0), huge_pool_free(slow_node));
+        finding(
+            "hugetlb_free_by_node_after_migration",
+            format!("node0 {fast} node{slow_node} {slow}"),
+        );
+        // The huge pages themselves changed pools: taken on node 0, given back on the slow node.
+        let per_node = u64::from(scenario.hugetlb_pages_per_node());
+        assert_eq!(
+            (fast, slow),
+            (per_node - t2_bytes / (2 << 20), per_node),
+            "huge pages free by node after the move"
+        );
+    }
     // The kernel's counts as the operation reported them: they only grow,
     // some arrive while pages are still moving, and the last one has seen
     // every resident page.

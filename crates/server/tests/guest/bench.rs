@@ -275,7 +275,7 @@ pub fn run() {
         .build()
         .unwrap();
     runtime.block_on(async {
-        let mut daemon = start_corridord();
+        let mut daemon = start_corridord(super::Scenario::Hmat);
         let client = Client::new(&format!("http://{LISTEN}")).unwrap();
         wait_ready(&mut daemon, &client).await;
         let (bundle, map) = place(&client, LatencyClass::T2, BYTES).await;

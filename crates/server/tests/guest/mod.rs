@@ -65,6 +65,17 @@ impl Scenario {
         }
     }
 
+    /// 2 MiB hugetlb pages the guest's init puts in each node's pool, and then memqosd
+    /// makes T2 bundles of them (`--ffm-hugetlb-class T2`): on Debian 12's 6.1 two-node
+    /// machine, so its live T2 → T1 migration moves huge pages between nodes; none
+    /// elsewhere.
+    pub fn hugetlb_pages_per_node(self) -> u32 {
+        match self {
+            Scenario::HmatLts => 24,
+            Scenario::Hmat | Scenario::Cxl => 0,
+        }
+    }
+
     /// Which cached kernel it boots (`target/vm/kernel/<name>`).
     fn kernel(self) -> &'static str {
         match self {
@@ -382,9 +393,10 @@ pub fn boot(scenario: Scenario) -> Boot {
         .arg(format!(
             // pci=nomsi: 6.12's cxl_pci needs it under QEMU 7.2 (§4
             // workaround 2); harmless without CXL.
-            "console=ttyS0 panic=-1 pci=nomsi loglevel=4 corridor.scenario={} corridor.shmem={}",
+            "console=ttyS0 panic=-1 pci=nomsi loglevel=4 corridor.scenario={} corridor.shmem={} corridor.hugetlb={}",
             scenario.name(),
-            scenario.shmem_huge_pages()
+            scenario.shmem_huge_pages(),
+            scenario.hugetlb_pages_per_node()
         ))
         .args(["-display", "none", "-monitor", "none", "-no-reboot"])
         .arg("-serial")

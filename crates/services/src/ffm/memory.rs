@@ -24,8 +24,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use corridor_hal::memory::{
-    BackendError, EXTENT, LinuxMemoryBackend, MemoryBackend, MigrationProgress, NumaMode,
-    SysfsMemory, weighted_extents,
+    BackendError, EXTENT, LinuxMemoryBackend, MemoryBackend, MigrationProgress, NodeRange,
+    NumaMode, SysfsMemory, weighted_extents,
 };
 use corridor_model::ffm::PageSize;
 
@@ -154,11 +154,30 @@ impl BundleMemory {
         })
     }
 
-    /// Takes every page of the memory now, where its policy binds them (see
-    /// `MemoryBackend::populate`).
-    pub fn populate(&self) -> Result<(), MemoryError> {
+    /// Takes every page of the memory now, on the nodes [`Self::place`] bound it to with
+    /// `target` (it answered `placed`): each page bound again through the populating
+    /// mapping, since a hugetlb file keeps no shared policy (see `MemoryBackend::populate`).
+    pub fn populate(&self, target: &NumaTarget, placed: &PolicyOutcome) -> Result<(), MemoryError> {
+        let layout = match target {
+            NumaTarget::Modelled(_) => Vec::new(),
+            NumaTarget::ThisMachine(shares) if placed.mode == NumaMode::Extents.as_str() => {
+                weighted_extents(self.bytes, shares)
+            }
+            NumaTarget::ThisMachine(_) => match placed.nodes.as_slice() {
+                [] => Vec::new(),
+                &[node] => vec![NodeRange {
+                    offset: 0,
+                    len: self.bytes,
+                    node,
+                }],
+                nodes => {
+                    let even: Vec<(u32, u64)> = nodes.iter().map(|&n| (n, 1)).collect();
+                    weighted_extents(self.bytes, &even)
+                }
+            },
+        };
         backend()
-            .populate(self.fd.as_fd(), self.bytes)
+            .populate(self.fd.as_fd(), self.bytes, &layout)
             .map_err(sys(&self.id))
     }
 

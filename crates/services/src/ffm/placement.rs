@@ -113,9 +113,10 @@ impl FfmService {
                 BundleMemory::persistent(id, bytes, &self.persistent_dir(domain)?)?
             }
         };
-        let (outcome, _) = memory.place(&self.numa_target(placement), None)?;
+        let target = self.numa_target(placement);
+        let (outcome, _) = memory.place(&target, None)?;
         if hugetlb {
-            memory.populate().map_err(|e| match e {
+            memory.populate(&target, &outcome).map_err(|e| match e {
                 MemoryError::Sys { source, .. }
                     if source.kind() == std::io::ErrorKind::OutOfMemory =>
                 {
