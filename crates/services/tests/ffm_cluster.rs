@@ -274,6 +274,33 @@ async fn spin(d: Duration) {
     }
 }
 
+/// A bundle allocated on host h1 by a memqosd (serving h1 alone, on `store`) that is then
+/// gone: its service dropped, as its process would be.
+async fn bundle_of_a_gone_h1_memqosd(
+    store: &Arc<dyn StateStore>,
+    dir: &std::path::Path,
+) -> corridor_model::ffm::FfmBundle {
+    let b = replica(store, &dir.join("b"), &["h1"]).await;
+    let tenant = Caller::new(Principal::Domain("tenantA".into()));
+    let bundle = b
+        .ffm
+        .create(&tenant, on_host("h1", "tenantA", LatencyClass::T1, 1.0))
+        .await
+        .unwrap()
+        .bundle;
+    drop(b);
+    bundle
+}
+
+fn assert_memqosd_gone(lost: &corridor_model::meta::Condition) {
+    use corridor_model::meta::ConditionStatus;
+    use corridor_services::ffm::liveness::MEMQOSD_GONE;
+    assert_eq!(
+        (lost.status, lost.reason.as_str()),
+        (ConditionStatus::True, MEMQOSD_GONE)
+    );
+}
+
 /// A memqosd that stops (its process gone, here its service dropped) leaves its host's
 /// bundles in the store with their capacity; the others mark them `HostLost=True` once its
 /// host key lapses, and the memqosd that serves the host next restores them and marks them
@@ -281,24 +308,13 @@ async fn spin(d: Duration) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_gone_memqosds_bundles_say_host_lost_until_one_serves_the_host_again() {
     use corridor_model::meta::ConditionStatus;
-    use corridor_services::ffm::liveness::{HOST_LOST, MEMQOSD_BACK, MEMQOSD_GONE};
+    use corridor_services::ffm::liveness::{HOST_LOST, MEMQOSD_BACK};
     let dir = tempfile::tempdir().unwrap();
     let store = store(dir.path());
     let a = replica(&store, &dir.path().join("a"), &["h0"]).await;
-    let b = replica(&store, &dir.path().join("b"), &["h1"]).await;
-    let tenant = Caller::new(Principal::Domain("tenantA".into()));
-    let on_h1 = b
-        .ffm
-        .create(&tenant, on_host("h1", "tenantA", LatencyClass::T1, 1.0))
-        .await
-        .unwrap()
-        .bundle;
-    drop(b);
+    let on_h1 = bundle_of_a_gone_h1_memqosd(&store, dir.path()).await;
     let lost = host_lost_condition(&a, &store, &on_h1.id).await;
-    assert_eq!(
-        (lost.status, lost.reason.as_str()),
-        (ConditionStatus::True, MEMQOSD_GONE)
-    );
+    assert_memqosd_gone(&lost);
     assert!(
         lost.message.contains("h1") && lost.message.contains("lease lapses at"),
         "{}",
@@ -399,47 +415,24 @@ async fn host_lost_condition(
 /// for hosts announced before and gone now.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_host_lapse_whose_event_is_lost_is_caught_by_the_renewals() {
-    use corridor_model::meta::ConditionStatus;
-    use corridor_services::ffm::liveness::MEMQOSD_GONE;
     let dir = tempfile::tempdir().unwrap();
     let store = store(dir.path());
     let lossy: Arc<dyn StateStore> = Arc::new(LosesHostKeyEvents {
         inner: Arc::clone(&store),
     });
     let a = replica(&lossy, &dir.path().join("a"), &["h0"]).await;
-    let b = replica(&store, &dir.path().join("b"), &["h1"]).await;
-    let tenant = Caller::new(Principal::Domain("tenantA".into()));
-    let on_h1 = b
-        .ffm
-        .create(&tenant, on_host("h1", "tenantA", LatencyClass::T1, 1.0))
-        .await
-        .unwrap()
-        .bundle;
-    drop(b);
+    let on_h1 = bundle_of_a_gone_h1_memqosd(&store, dir.path()).await;
     let lost = host_lost_condition(&a, &store, &on_h1.id).await;
-    assert_eq!(
-        (lost.status, lost.reason.as_str()),
-        (ConditionStatus::True, MEMQOSD_GONE)
-    );
+    assert_memqosd_gone(&lost);
 }
 
 /// A memqosd that starts after a host's key lapsed (no one was watching then) marks that
 /// host's bundles as it starts.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_memqosd_started_after_a_host_lapsed_marks_its_bundles() {
-    use corridor_model::meta::ConditionStatus;
-    use corridor_services::ffm::liveness::MEMQOSD_GONE;
     let dir = tempfile::tempdir().unwrap();
     let store = store(dir.path());
-    let b = replica(&store, &dir.path().join("b"), &["h1"]).await;
-    let tenant = Caller::new(Principal::Domain("tenantA".into()));
-    let on_h1 = b
-        .ffm
-        .create(&tenant, on_host("h1", "tenantA", LatencyClass::T1, 1.0))
-        .await
-        .unwrap()
-        .bundle;
-    drop(b);
+    let on_h1 = bundle_of_a_gone_h1_memqosd(&store, dir.path()).await;
     let deadline = Instant::now() + Duration::from_secs(15);
     while store.get("/ffm/hosts/h1").await.unwrap().is_some() {
         assert!(Instant::now() < deadline, "h1's key never lapsed");
@@ -451,8 +444,5 @@ async fn a_memqosd_started_after_a_host_lapsed_marks_its_bundles() {
         .meta
         .condition(corridor_services::ffm::liveness::HOST_LOST)
         .expect("marked as the memqosd started");
-    assert_eq!(
-        (lost.status, lost.reason.as_str()),
-        (ConditionStatus::True, MEMQOSD_GONE)
-    );
+    assert_memqosd_gone(lost);
 }

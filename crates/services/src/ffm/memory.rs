@@ -125,32 +125,30 @@ pub struct BundleMemory {
 impl BundleMemory {
     /// A new sealed memfd of `bytes` (sparse).
     pub fn memfd(id: &str, bytes: u64) -> Result<Self, MemoryError> {
-        let fd = backend()
-            .sealed_memfd(&format!("corridor-ffm-{id}"), bytes)
-            .map_err(sys(id))?;
-        Ok(Self {
-            id: id.to_owned(),
-            fd,
-            bytes,
-            file: None,
-            holders: Mutex::default(),
-            hugetlb: false,
-        })
+        Self::anonymous(id, bytes, false)
     }
 
     /// A new sealed memfd of `bytes` (a whole number of 2 MiB pages) on the hugetlb pool;
     /// its pages are taken by [`Self::populate`], once its placement is bound.
     pub fn hugetlb_memfd(id: &str, bytes: u64) -> Result<Self, MemoryError> {
-        let fd = backend()
-            .sealed_hugetlb_memfd(&format!("corridor-ffm-{id}"), bytes)
-            .map_err(sys(id))?;
+        Self::anonymous(id, bytes, true)
+    }
+
+    fn anonymous(id: &str, bytes: u64, hugetlb: bool) -> Result<Self, MemoryError> {
+        let name = format!("corridor-ffm-{id}");
+        let fd = if hugetlb {
+            backend().sealed_hugetlb_memfd(&name, bytes)
+        } else {
+            backend().sealed_memfd(&name, bytes)
+        }
+        .map_err(sys(id))?;
         Ok(Self {
             id: id.to_owned(),
             fd,
             bytes,
             file: None,
             holders: Mutex::default(),
-            hugetlb: true,
+            hugetlb,
         })
     }
 
