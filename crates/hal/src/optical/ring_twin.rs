@@ -595,6 +595,21 @@ impl RingBank for RingBankTwin {
         Ok(self.regs(ring))
     }
 
+    fn read_temperature_c(&mut self, ring: usize) -> Result<f64> {
+        check_ring("ring-bank twin", ring, self.rings())?;
+        // The sensor's sample without the photodiode, etalon and BER physics a full read
+        // computes. The noise source still makes a full read's draws, in a full read's
+        // order, so the noise every later reading gets does not depend on how often a
+        // controller polled the temperature.
+        let _photodiode = self.noise.normal();
+        let _etalon = self.noise.normal();
+        let t = self.ambient_c + self.cfg.sensor_noise_k * self.noise.normal();
+        let mut regs = self.regs(ring);
+        regs.temperature_256 = RingLaneRegs::temperature_256_for(t);
+        self.store(ring, &regs);
+        Ok(regs.temperature_c())
+    }
+
     fn set_heater_code(&mut self, ring: usize, code: u16) -> Result<()> {
         check_ring("ring-bank twin", ring, self.rings())?;
         let mut regs = self.regs(ring);
@@ -654,6 +669,21 @@ mod tests {
 
     fn bank(seed: u64) -> RingBankTwin {
         RingBankTwin::new(RingBankConfig::new(8, seed)).unwrap()
+    }
+
+    /// Polling the temperature alone reads what a full read would, and leaves the noise of
+    /// every later reading as a full read would: how often a controller polls changes no
+    /// other figure.
+    #[test]
+    fn a_temperature_poll_reads_and_draws_as_a_full_read() {
+        let (mut polled, mut full) = (bank(7), bank(7));
+        for ambient in [25.0, 25.4, 31.0] {
+            polled.set_ambient_c(ambient);
+            full.set_ambient_c(ambient);
+            let t = polled.read_temperature_c(0).unwrap();
+            assert_eq!(t, full.read(0).unwrap().temperature_c());
+            assert_eq!(polled.read(3).unwrap(), full.read(3).unwrap());
+        }
     }
 
     #[test]

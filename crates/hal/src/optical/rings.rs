@@ -47,6 +47,17 @@ pub trait RingBank: Debug {
     /// [`OpticalError::InvalidLane`], codec or I/O errors.
     fn read(&mut self, ring: usize) -> Result<RingLaneRegs>;
 
+    /// Reads ring `ring`'s temperature sensor alone, °C (as the register holds it): what a
+    /// controller polls between control periods to decide whether one is due. A fresh
+    /// sample, like [`RingBank::read`]; a bank whose registers cost nothing extra to read
+    /// together may keep this default.
+    ///
+    /// # Errors
+    /// As [`RingBank::read`].
+    fn read_temperature_c(&mut self, ring: usize) -> Result<f64> {
+        Ok(self.read(ring)?.temperature_c())
+    }
+
     /// Writes the heater DAC code.
     ///
     /// # Errors

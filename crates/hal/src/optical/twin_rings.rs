@@ -126,6 +126,10 @@ impl RingBank for PortRings {
         self.bank.read(ring)
     }
 
+    fn read_temperature_c(&mut self, ring: usize) -> Result<f64> {
+        self.bank.read_temperature_c(ring)
+    }
+
     fn set_heater_code(&mut self, ring: usize, code: u16) -> Result<()> {
         self.bank.set_heater_code(ring, code)
     }

@@ -333,7 +333,7 @@ pub fn step_port(
         bank.set_plant_time(t);
         let tracker = c.tracker_mut().expect("checked above");
         let all_locked = tracker.loops.iter().all(|l| l.state == LockState::Locked);
-        let temp = bank.read(0)?.temperature_c();
+        let temp = bank.read_temperature_c(0)?;
         let quiet = c.last_run.is_some_and(|(at, t_c)| {
             (temp - t_c).abs() <= s.quiet_k && (t - at).as_seconds_f64() < s.keepalive_s
         });
