@@ -438,7 +438,9 @@ impl MemoryBackend for LinuxMemoryBackend {
             });
         }
         let mapping = Mapping::scanning(fd, bytes)?;
-        done.resident_pages = self.resident_pages(fd, bytes)?;
+        // Counted through this mapping: a second one would scan (and, for hugetlb, map)
+        // every page again.
+        done.resident_pages = mapping.resident_pages()?;
         progress(done);
         if let [target] = nodes {
             // The policy first, so pages faulted in during the move land on the target.
@@ -574,16 +576,7 @@ impl MemoryBackend for LinuxMemoryBackend {
         if bytes == 0 {
             return Ok(0);
         }
-        let mapping = Mapping::scanning(fd, bytes)?;
-        let mut resident = 0;
-        for (first, count) in mapping.windows() {
-            resident += mapping
-                .residency(first, count)?
-                .iter()
-                .filter(|&&b| b & 1 == 1)
-                .count() as u64;
-        }
-        Ok(resident)
+        Mapping::scanning(fd, bytes)?.resident_pages()
     }
 }
 
@@ -640,6 +633,19 @@ impl Mapping {
             })?;
         }
         Ok(mapping)
+    }
+
+    /// Pages of the mapping present in memory.
+    fn resident_pages(&self) -> Result<u64, BackendError> {
+        let mut resident = 0;
+        for (first, count) in self.windows() {
+            resident += self
+                .residency(first, count)?
+                .iter()
+                .filter(|&&b| b & 1 == 1)
+                .count() as u64;
+        }
+        Ok(resident)
     }
 
     /// A mapping that reserves the file's pages (for hugetlb memory, from the pool, or
