@@ -63,6 +63,7 @@ fmt:
 ## Benchmarks; figures go to BENCHMARKS.md by hand, with date and machine.
 bench: deps
 	$(CARGO) bench -p corridor-store --bench store_throughput
+	$(CARGO) bench -p corridor-store --bench checkpoint
 	$(CARGO) bench -p corridor-server --bench http_throughput
 	$(CARGO) bench -p corridor-server --bench tls
 	$(CARGO) bench -p corridor-server --bench metrics_scrape

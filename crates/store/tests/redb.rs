@@ -306,12 +306,17 @@ async fn the_write_ahead_log_replays_what_redb_had_not_made_durable() {
     assert!(!lost.succeeded);
     store.delete("/a").await.unwrap();
     let last = store.put("/c", b"3".to_vec(), None).await.unwrap();
-    let wal = corridor_store::wal_path(&live_path);
+    let logs = corridor_store::wal_paths(&live_path);
     assert!(
-        corridor_store::wal_pending_records(&wal).unwrap() > 0,
-        "the writes are in the log, not yet checkpointed"
+        logs.iter()
+            .map(|log| corridor_store::wal_pending_records(log).unwrap())
+            .sum::<usize>()
+            > 0,
+        "the writes are in the logs, not yet checkpointed"
     );
-    std::fs::copy(&wal, corridor_store::wal_path(&crashed_path)).unwrap();
+    for (log, copy) in logs.iter().zip(corridor_store::wal_paths(&crashed_path)) {
+        std::fs::copy(log, copy).unwrap();
+    }
     drop(store);
 
     let c_revision = last;

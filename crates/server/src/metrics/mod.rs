@@ -135,13 +135,11 @@ impl prometheus_client::collector::Collector for StoreFiles {
         let Some(store) = self.0.get() else {
             return Ok(());
         };
-        let files = [
-            ("store", store.clone()),
-            ("wal", corridor_store::wal_path(store)),
-        ];
+        let [wal, wal2] = corridor_store::wal_paths(store);
+        let files = [("store", store.clone()), ("wal", wal), ("wal2", wal2)];
         let mut family = encoder.encode_descriptor(
             "store_file_size",
-            "On-disk size of the embedded store's files: the redb database (store) and its write-ahead log (wal, preallocated in segments)",
+            "On-disk size of the embedded store's files: the redb database (store) and its two write-ahead logs (wal, wal2; a checkpoint switches from one to the other; preallocated in segments)",
             Some(&Unit::Bytes),
             prometheus_client::metrics::MetricType::Gauge,
         )?;

@@ -18,14 +18,15 @@ use std::io::Read;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
-use redb::{Builder, Database, DatabaseError};
+use redb::StorageBackend;
+use redb::backends::FileBackend;
 
 /// Opens the database file and its write-ahead log.
 pub trait Disk: Debug + Send + Sync {
-    /// Opens (or creates) the redb database at `path` with `builder`'s
-    /// settings: `builder.create(path)` on a real filesystem, or
-    /// `builder.create_with_backend(..)` for storage of one's own.
-    fn open_database(&self, builder: &Builder, path: &Path) -> Result<Database, DatabaseError>;
+    /// Opens (or creates, empty) the redb database file at `path`: a
+    /// `redb::backends::FileBackend` on a real filesystem, or storage of
+    /// one's own. The store puts its write-behind layer on top.
+    fn open_database(&self, path: &Path) -> std::io::Result<Box<dyn StorageBackend>>;
 
     /// Opens (or creates, empty) the write-ahead log file at `path`.
     fn open_log(&self, path: &Path) -> std::io::Result<Box<dyn LogFile>>;
@@ -88,8 +89,15 @@ pub trait LogFile: Send {
 pub struct LocalDisk;
 
 impl Disk for LocalDisk {
-    fn open_database(&self, builder: &Builder, path: &Path) -> Result<Database, DatabaseError> {
-        builder.create(path)
+    fn open_database(&self, path: &Path) -> std::io::Result<Box<dyn StorageBackend>> {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)?;
+        let backend = FileBackend::new(file).map_err(std::io::Error::other)?;
+        Ok(Box::new(backend))
     }
 
     fn open_log(&self, path: &Path) -> std::io::Result<Box<dyn LogFile>> {

@@ -8,10 +8,12 @@
 mod apply;
 mod disk;
 mod lease;
+mod logs;
 mod reader;
 mod schema;
 mod wal;
 mod watch;
+mod write_behind;
 mod writer;
 
 pub use self::disk::{Disk, LocalDisk, LogFile};
@@ -30,11 +32,13 @@ use tokio::sync::{broadcast, oneshot};
 
 use self::apply::{Counters, backend};
 use self::lease::LeaseIndex;
+use self::logs::WalState;
 use self::schema::{
     EVENTS, INITIAL_REVISION, KEYS, LEASE_KEYS, LEASES, META, META_COMPACTED, META_NEXT_LEASE,
     META_REVISION, META_WAL_SEQ,
 };
-use self::writer::{Command, Reply, WalState, Writer, WriterConfig};
+use self::write_behind::WriteBehind;
+use self::writer::{Command, Reply, Writer, WriterConfig};
 use crate::rider::{self, NoteSink};
 use crate::{
     KeyValue, LeaseId, LeaseInfo, LeasedTxn, RangeRequest, RangeResponse, Revision, StateStore,
@@ -62,6 +66,12 @@ pub struct RedbOptions {
     /// With the log: how long acknowledged writes may live only in the log
     /// before a durable redb commit empties it (bounds replay after a crash).
     pub checkpoint_interval: Duration,
+    /// With the log: write a checkpoint's pages and sync them on a thread of
+    /// their own, so the writer goes on answering meanwhile (the log is
+    /// emptied once they are on disk). Off, the writer does that I/O itself
+    /// and every request waits for it, about 20 ms per checkpoint under load
+    /// (BENCHMARKS.md); kept as a switch for that comparison.
+    pub checkpoint_write_behind: bool,
     /// The time leases are granted, renewed and expired by (the system's
     /// clock unless a replay drives time itself).
     pub lease_clock: Arc<dyn LeaseClock>,
@@ -76,6 +86,7 @@ impl Default for RedbOptions {
             cache_size_bytes: 64 * 1024 * 1024,
             write_ahead_log: true,
             checkpoint_interval: Duration::from_millis(250),
+            checkpoint_write_behind: true,
             lease_clock: Arc::new(SystemLeaseClock),
         }
     }
@@ -133,8 +144,21 @@ impl RedbStore {
         if uncreated {
             tracing::warn!(path = %path.display(), "the database file's creation was interrupted (no magic number); created again");
         }
-        let db = disk
-            .open_database(&builder, &path)
+        let file = disk.open_database(&path).map_err(|error| {
+            let error = std::io::Error::new(error.kind(), format!("{}: {error}", path.display()));
+            StoreError::backend("open the database file", error)
+        })?;
+        // With the log, checkpoints are written behind the writer (the logs
+        // hold what they cover until they are on disk); without it, every
+        // commit is the acknowledgement and must be on disk when it returns.
+        let (file, generations) = if options.write_ahead_log && options.checkpoint_write_behind {
+            WriteBehind::new(file)
+                .map_err(|e| StoreError::backend("start the store file's write-behind", e))?
+        } else {
+            WriteBehind::through(file)
+        };
+        let db = builder
+            .create_with_backend(file)
             .map_err(|error| match error {
                 DatabaseError::DatabaseAlreadyOpen => {
                     StoreError::AlreadyOpen { path: path.clone() }
@@ -146,14 +170,23 @@ impl RedbStore {
 
         let (commands, receiver) = mpsc::channel();
         let (events, _) = broadcast::channel(options.watch_buffer.max(1));
-        let (wal, records) = if options.write_ahead_log {
-            let (wal, records) = wal::Wal::open(disk, &wal_path(&path))?;
-            (
-                Some(WalState::new(wal, wal_seq, options.checkpoint_interval)),
-                records,
-            )
-        } else {
-            (None, Vec::new())
+        let (wal, records) = match options.write_ahead_log {
+            true => {
+                let [first, second] = wal_paths(&path);
+                let (active, records) = wal::Wal::open(disk, &first)?;
+                let (standby, more) = wal::Wal::open(disk, &second)?;
+                (
+                    Some(WalState::new(
+                        active,
+                        standby,
+                        generations,
+                        wal_seq,
+                        options.checkpoint_interval,
+                    )),
+                    logs::merge(records, more),
+                )
+            }
+            false => (None, Vec::new()),
         };
         // Either file may have just been created: nothing is acknowledged
         // before their names are as durable as their contents.
@@ -251,11 +284,21 @@ impl Drop for Inner {
     }
 }
 
-/// The write-ahead log of the store file at `path`.
+/// The first write-ahead log of the store file at `path`.
 pub fn wal_path(path: &Path) -> PathBuf {
-    let mut name = path.as_os_str().to_owned();
-    name.push(".wal");
-    PathBuf::from(name)
+    let [first, _] = wal_paths(path);
+    first
+}
+
+/// Both write-ahead logs of the store file at `path` (`<file>.wal` and
+/// `<file>.wal2`; a checkpoint switches from one to the other).
+pub fn wal_paths(path: &Path) -> [PathBuf; 2] {
+    ["wal", "wal2"].map(|suffix| {
+        let mut name = path.as_os_str().to_owned();
+        name.push(".");
+        name.push(suffix);
+        PathBuf::from(name)
+    })
 }
 
 /// Creates missing tables and reads the counters, leases and log position

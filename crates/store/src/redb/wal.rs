@@ -624,12 +624,8 @@ mod tests {
     struct FlakyFile(std::fs::File, Flaky);
 
     impl Disk for Flaky {
-        fn open_database(
-            &self,
-            builder: &redb::Builder,
-            path: &Path,
-        ) -> Result<redb::Database, redb::DatabaseError> {
-            builder.create(path)
+        fn open_database(&self, path: &Path) -> std::io::Result<Box<dyn redb::StorageBackend>> {
+            LocalDisk.open_database(path)
         }
 
         fn open_log(&self, path: &Path) -> std::io::Result<Box<dyn LogFile>> {

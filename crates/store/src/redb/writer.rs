@@ -18,15 +18,16 @@
 
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use redb::{Database, Durability, ReadableDatabase};
 use tokio::sync::{broadcast, oneshot};
 
 use super::apply::{Applied, Batch, BatchOutcome, Counters, RevisionEvents, backend};
 use super::lease::{LeaseClock, LeaseIndex};
+use super::logs::WalState;
 use super::schema::{LEASES, META, META_WAL_SEQ};
-use super::wal::{self, Logged, LoggedRef, Record, RecordRef, Wal};
+use super::wal::{self, Logged, LoggedRef, Record, RecordRef};
 use crate::rider::{NoteSink, Rider};
 use crate::{LeaseId, LeasedTxn, Revision, StoreError, Txn, TxnResponse};
 
@@ -69,37 +70,6 @@ fn defer<T: Send + 'static>(reply: Reply<T>, answer: Result<T, StoreError>) -> D
 pub(crate) struct WriterConfig {
     pub max_batch: usize,
     pub retain_revisions: u64,
-}
-
-/// The log and where the writer is in it.
-pub(crate) struct WalState {
-    pub wal: Wal,
-    /// Sequence number of the last record written or replayed.
-    pub seq: u64,
-    pub last_checkpoint: Instant,
-    pub interval: Duration,
-}
-
-impl WalState {
-    pub fn new(wal: Wal, seq: u64, interval: Duration) -> Self {
-        WalState {
-            wal,
-            seq,
-            last_checkpoint: Instant::now(),
-            interval,
-        }
-    }
-
-    fn checkpoint_due(&self) -> bool {
-        self.wal.pending_bytes() >= wal::CHECKPOINT_BYTES
-            || self.last_checkpoint.elapsed() >= self.interval
-    }
-
-    /// When an idle writer should wake to checkpoint, if anything is pending.
-    fn checkpoint_wait(&self) -> Option<Duration> {
-        (self.wal.pending_bytes() > 0)
-            .then(|| self.interval.saturating_sub(self.last_checkpoint.elapsed()))
-    }
 }
 
 pub(crate) struct Writer {
@@ -157,11 +127,14 @@ impl Writer {
             }
             self.process(commands);
         }
-        if self.wal.as_ref().is_some_and(|w| w.wal.pending_bytes() > 0)
+        if self.wal.as_ref().is_some_and(|w| w.pending_bytes() > 0)
             && !self.poisoned
-            && let Err(error) = self.checkpoint()
+            && let Err(error) = self.checkpoint(Wait::ForDisk)
         {
             tracing::error!(%error, "final checkpoint failed; the log will be replayed on open");
+        }
+        if let Some(state) = self.wal.as_mut() {
+            state.finish();
         }
         tracing::debug!("store writer stopped");
     }
@@ -173,6 +146,7 @@ impl Writer {
         let Some(state) = self.wal.as_ref() else {
             return Ok(0);
         };
+        let any_records = !records.is_empty();
         let mut expected = state.seq + 1;
         let mut replayed = 0;
         for record in records {
@@ -212,15 +186,16 @@ impl Writer {
             expected += 1;
             replayed += 1;
         }
-        if replayed > 0 || self.wal.as_ref().is_some_and(|w| w.wal.pending_bytes() > 0) {
-            self.checkpoint()?;
+        if replayed > 0 || any_records {
+            self.checkpoint(Wait::ForDisk)?;
         }
         Ok(replayed)
     }
 
-    /// A durable redb commit of everything applied so far; the log is then
-    /// emptied.
-    fn checkpoint(&mut self) -> Result<(), StoreError> {
+    /// A durable redb commit of everything applied so far; then the log
+    /// is switched (`Wait::No`) or, once the commit is on disk, both logs are
+    /// emptied (`Wait::ForDisk`).
+    fn checkpoint(&mut self, wait: Wait) -> Result<(), StoreError> {
         let Some(state) = self.wal.as_mut() else {
             return Ok(());
         };
@@ -238,15 +213,11 @@ impl Writer {
                 .map_err(backend("record the checkpoint's log position"))?;
         }
         wtx.commit().map_err(backend("commit a checkpoint"))?;
-        state.last_checkpoint = Instant::now();
-        // If emptying fails, the records stay and are skipped on replay
-        // (their sequence numbers are at or below the one just stored).
-        empty_log(
-            state,
-            self.sink.as_ref(),
-            &self.unclaimed,
-            self.clock.now_unix_ms(),
-        )
+        let now_ms = self.clock.now_unix_ms();
+        match wait {
+            Wait::No => state.rotate(self.sink.as_ref(), &self.unclaimed, now_ms),
+            Wait::ForDisk => state.empty_all(self.sink.as_ref(), &self.unclaimed, now_ms),
+        }
     }
 
     fn process(&mut self, mut commands: Vec<Command>) {
@@ -279,8 +250,8 @@ impl Writer {
             if self
                 .wal
                 .as_ref()
-                .is_some_and(|w| w.wal.pending_bytes() > 0 && w.checkpoint_due())
-                && let Err(error) = self.checkpoint()
+                .is_some_and(|w| w.pending_bytes() > 0 && w.checkpoint_due())
+                && let Err(error) = self.checkpoint(Wait::No)
             {
                 tracing::error!(%error, "checkpoint failed; retrying with the next batch");
             }
@@ -474,21 +445,6 @@ impl Writer {
                 .map_err(backend("commit a replayed group of writes"))?;
             return Ok(outcome);
         }
-        if state.checkpoint_due() {
-            // This batch's own commit is the checkpoint: no record needed.
-            wtx.set_durability(Durability::Immediate)
-                .map_err(backend("request a durable checkpoint"))?;
-            wtx.commit().map_err(backend("commit a checkpoint"))?;
-            state.seq = seq;
-            state.last_checkpoint = Instant::now();
-            // The notes are durable with the commit: the sink has them
-            // before the log is emptied, so it can settle or return them.
-            hand_over(&riders, self.sink.as_ref());
-            if let Err(error) = empty_log(state, self.sink.as_ref(), &self.unclaimed, now_ms) {
-                tracing::warn!(%error, "could not empty the write-ahead log after a checkpoint");
-            }
-            return Ok(outcome);
-        }
         let framed = logged.expect("live batches with a log are encoded");
         state
             .wal
@@ -502,6 +458,17 @@ impl Writer {
         // The record is durable: so are the notes it carries (a failed
         // commit below is replayed from it).
         hand_over(&riders, self.sink.as_ref());
+        // Every checkpoint interval the batch's own commit is the durable
+        // one; its I/O happens behind the writer (`write_behind`), and the
+        // log it leaves is emptied once that is done (`logs`).
+        let durable = state.checkpoint_due()
+            && match wtx.set_durability(Durability::Immediate) {
+                Ok(()) => true,
+                Err(error) => {
+                    tracing::warn!(%error, "could not make this batch's commit the checkpoint");
+                    false
+                }
+            };
         if let Err(error) = wtx.commit() {
             // The record is durable but memory does not have it: only a
             // replay can reconcile the two.
@@ -510,6 +477,11 @@ impl Writer {
                 "commit a logged group of writes",
                 error,
             ));
+        }
+        if durable && let Err(error) = state.rotate(self.sink.as_ref(), &self.unclaimed, now_ms) {
+            // Nothing more reaches the disk; the logs keep every write.
+            tracing::error!(%error, "a checkpoint did not reach the disk; refusing writes until a reopen replays the log");
+            self.poisoned = true;
         }
         Ok(outcome)
     }
@@ -528,6 +500,16 @@ impl Writer {
             Err(error) => tracing::error!(%error, "could not reload leases after a failed commit"),
         }
     }
+}
+
+/// Whether a checkpoint waits for its commit to reach the disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wait {
+    /// Switch logs and go on; the one left is emptied once the commit is on
+    /// disk.
+    No,
+    /// Wait, then empty both logs (open and shutdown).
+    ForDisk,
 }
 
 /// Turns one request's outcome into its deferred answer, noting a fatal error.
@@ -618,48 +600,4 @@ fn hand_over(riders: &[Rider], sink: Option<&Arc<dyn NoteSink>>) {
     for rider in riders {
         rider.mark_durable();
     }
-}
-
-/// Empties the log after a durable checkpoint, keeping the notes their
-/// sink has not made durable yet (or, with no sink, those recovered on
-/// open) in a record of notes only. That record takes the checkpoint's
-/// sequence number, which replay skips.
-fn empty_log(
-    state: &mut WalState,
-    sink: Option<&Arc<dyn NoteSink>>,
-    unclaimed: &[Arc<[u8]>],
-    now_ms: i64,
-) -> Result<(), StoreError> {
-    let wal_error = |context: &'static str, path: &std::path::Path| {
-        let path = path.to_path_buf();
-        move |source: std::io::Error| StoreError::Wal {
-            context,
-            path,
-            source: source.into(),
-        }
-    };
-    let kept = match sink {
-        Some(sink) => sink.settle().map_err(wal_error(
-            "settle the notes the write-ahead log carries before emptying it",
-            state.wal.path(),
-        ))?,
-        None => unclaimed.to_vec(),
-    };
-    state.wal.reset().map_err(wal_error(
-        "empty the write-ahead log after a checkpoint",
-        state.wal.path(),
-    ))?;
-    if kept.is_empty() {
-        return Ok(());
-    }
-    let framed = wal::encode(&RecordRef {
-        seq: state.seq,
-        now_ms,
-        expired: &[],
-        requests: kept.iter().map(|n| LoggedRef::Note(n)).collect(),
-    });
-    state.wal.append(&framed).map_err(wal_error(
-        "keep unsettled notes in the emptied write-ahead log",
-        state.wal.path(),
-    ))
 }

@@ -38,6 +38,7 @@ use self::sim_disk::{Loss, Operation, PAGE, SimDisk};
 
 const STORE: &str = "/power-cut/store.redb";
 const WAL: &str = "/power-cut/store.redb.wal";
+const WAL2: &str = "/power-cut/store.redb.wal2";
 const COUNTER: &str = "/counter";
 const PUT_TASKS: usize = 3;
 const TXN_TASKS: usize = 2;
@@ -173,12 +174,14 @@ fn run(scenario: &Scenario) {
     );
 }
 
-/// Whether the log file holds at least one record (its 8-byte header is
+/// Whether either log file holds at least one record (its 8-byte header is
 /// followed by a non-zero frame length).
 fn wal_has_records(disk: &SimDisk) -> bool {
-    disk.contents(Path::new(WAL))
-        .and_then(|bytes| bytes.get(8..12).map(|len| len.iter().any(|b| *b != 0)))
-        .unwrap_or(false)
+    [WAL, WAL2].iter().any(|log| {
+        disk.contents(Path::new(log))
+            .and_then(|bytes| bytes.get(8..12).map(|len| len.iter().any(|b| *b != 0)))
+            .unwrap_or(false)
+    })
 }
 
 /// Runs the writers until a disk operation fails because the power is cut,

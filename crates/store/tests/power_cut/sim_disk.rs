@@ -25,7 +25,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use corridor_store::{Disk, LogFile};
 use rand::Rng;
-use redb::{Builder, Database, DatabaseError, StorageBackend};
+use redb::StorageBackend;
 
 /// The unit of write-back and of tearing.
 pub const PAGE: usize = 4096;
@@ -208,8 +208,8 @@ impl SimDisk {
 }
 
 impl Disk for SimDisk {
-    fn open_database(&self, builder: &Builder, path: &Path) -> Result<Database, DatabaseError> {
-        builder.create_with_backend(self.handle(path))
+    fn open_database(&self, path: &Path) -> std::io::Result<Box<dyn StorageBackend>> {
+        Ok(Box::new(self.handle(path)))
     }
 
     fn open_log(&self, path: &Path) -> std::io::Result<Box<dyn LogFile>> {

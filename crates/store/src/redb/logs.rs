@@ -1,0 +1,321 @@
+//! The two write-ahead logs, and when each may be emptied.
+//!
+//! A checkpoint is a durable redb commit, but its I/O happens behind the
+//! writer ([`super::write_behind`]): when the commit returns, the records it
+//! covers may not be on disk in redb yet, so the log holding them cannot be
+//! emptied, while new records must go on being appended. Hence two logs: at
+//! a checkpoint the writer switches to the other one (emptied earlier), and
+//! a thread empties the one it left as soon as the checkpoint's generation is
+//! on disk. Replay reads both, in sequence order; whatever redb holds
+//! durably (at or below its stored sequence number) is skipped.
+//!
+//! If the other log is not empty yet when the next checkpoint comes (its
+//! thread still waits for the disk), the writer waits for it; if emptying it
+//! failed, the writer keeps appending to the current log and tries again at
+//! the next checkpoint: a longer log, nothing lost.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use super::wal::{self, LoggedRef, Record, RecordRef, Wal};
+use super::write_behind::Generations;
+use crate::StoreError;
+use crate::rider::NoteSink;
+
+/// The log not appended to.
+enum Standby {
+    /// Empty: the next checkpoint switches to it.
+    Empty(Wal),
+    /// Holds the records of a checkpoint not yet known to be on disk; a
+    /// thread empties it once it is.
+    Emptying(mpsc::Receiver<Emptied>),
+    /// Holds only records redb has on disk (emptying it failed, or it was
+    /// found so on open): emptied before it is used.
+    Stale(Wal),
+    /// Holds records the failed write-behind never put on disk: kept for
+    /// the replay of the next open.
+    Kept(Wal),
+    /// None: while being replaced, or lost with a thread that died.
+    Moving,
+}
+
+struct Emptied {
+    wal: Wal,
+    outcome: Result<(), EmptyFailure>,
+}
+
+enum EmptyFailure {
+    /// The checkpoint never reached the disk: the records must stay.
+    NotDurable(std::io::Error),
+    /// The checkpoint is on disk; zeroing the log failed.
+    Reset(std::io::Error),
+}
+
+/// The logs and where the writer is in them.
+pub(crate) struct WalState {
+    /// The log appended to.
+    pub wal: Wal,
+    standby: Standby,
+    generations: Generations,
+    /// Sequence number of the last record written or replayed.
+    pub seq: u64,
+    pub last_checkpoint: Instant,
+    pub interval: Duration,
+}
+
+impl WalState {
+    /// `standby` may hold records (an open after a crash): it is treated
+    /// as stale, which is right once the open's checkpoint is on disk.
+    pub fn new(
+        active: Wal,
+        standby: Wal,
+        generations: Generations,
+        seq: u64,
+        interval: Duration,
+    ) -> Self {
+        WalState {
+            wal: active,
+            standby: Standby::Stale(standby),
+            generations,
+            seq,
+            last_checkpoint: Instant::now(),
+            interval,
+        }
+    }
+
+    pub fn checkpoint_due(&self) -> bool {
+        self.wal.pending_bytes() >= wal::CHECKPOINT_BYTES
+            || self.last_checkpoint.elapsed() >= self.interval
+    }
+
+    /// When an idle writer should wake to checkpoint, if anything is pending.
+    pub fn checkpoint_wait(&self) -> Option<Duration> {
+        (self.wal.pending_bytes() > 0)
+            .then(|| self.interval.saturating_sub(self.last_checkpoint.elapsed()))
+    }
+
+    /// Bytes of records in the log appended to.
+    pub fn pending_bytes(&self) -> u64 {
+        self.wal.pending_bytes()
+    }
+
+    /// Right after a durable commit that covers every record logged so far:
+    /// switches to the other log and has the one left emptied once that
+    /// commit is on disk. The notes the sink cannot settle are logged again
+    /// in the new log first. `Err` only when the write-behind failed, so
+    /// nothing more can be made durable (the caller stops writing).
+    pub fn rotate(
+        &mut self,
+        sink: Option<&Arc<dyn NoteSink>>,
+        unclaimed: &[Arc<[u8]>],
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        self.last_checkpoint = Instant::now();
+        let generation = self.generations.sealed();
+        let Some(mut next) = self.take_empty_standby()? else {
+            return Ok(());
+        };
+        let kept = match settle(sink, unclaimed) {
+            Ok(kept) => kept,
+            Err(error) => {
+                tracing::warn!(%error, "the note sink could not settle; the log is kept until the next checkpoint");
+                self.standby = Standby::Empty(next);
+                return Ok(());
+            }
+        };
+        if let Err(error) = log_notes(&mut next, &kept, self.seq, now_ms) {
+            tracing::warn!(%error, path = %next.path().display(), "could not log unsettled notes in the other write-ahead log; staying on this one");
+            self.standby = Standby::Stale(next);
+            return Ok(());
+        }
+        let left = std::mem::replace(&mut self.wal, next);
+        self.standby = self.empty_when_durable(left, generation);
+        Ok(())
+    }
+
+    /// Has `left` emptied by a thread once `generation` is on disk; on the
+    /// writer itself if no thread can be started.
+    fn empty_when_durable(&self, left: Wal, generation: u64) -> Standby {
+        let (hand, handed) = mpsc::channel::<Wal>();
+        let (done, emptied) = mpsc::channel();
+        let generations = self.generations.clone();
+        let spawned = std::thread::Builder::new()
+            .name("corridor-store-log".into())
+            .spawn(move || {
+                let Ok(wal) = handed.recv() else { return };
+                let _ = done.send(empty_once_durable(wal, &generations, generation));
+            });
+        match spawned {
+            Ok(_) => {
+                let _ = hand.send(left);
+                Standby::Emptying(emptied)
+            }
+            Err(error) => {
+                tracing::warn!(%error, "could not start a thread to empty the write-ahead log; emptying it here");
+                let (sent, received) = mpsc::channel();
+                let _ = sent.send(empty_once_durable(left, &self.generations, generation));
+                Standby::Emptying(received)
+            }
+        }
+    }
+
+    /// Empties both logs once every commit so far is on disk, keeping the
+    /// notes the sink cannot settle. For open and shutdown, where nobody
+    /// waits on the writer.
+    pub fn empty_all(
+        &mut self,
+        sink: Option<&Arc<dyn NoteSink>>,
+        unclaimed: &[Arc<[u8]>],
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        let generation = self.generations.sealed();
+        self.generations
+            .wait_durable(generation)
+            .map_err(wal_error(
+                "wait for the checkpoint to reach the disk",
+                self.wal.path(),
+            ))?;
+        // Whatever the other log holds is on disk now; if it cannot be
+        // emptied, replay skips it.
+        if let Some(standby) = self.take_empty_standby()? {
+            self.standby = Standby::Empty(standby);
+        }
+        let kept = settle(sink, unclaimed).map_err(wal_error(
+            "settle the notes the write-ahead log carries before emptying it",
+            self.wal.path(),
+        ))?;
+        self.wal.reset().map_err(wal_error(
+            "empty the write-ahead log after a checkpoint",
+            self.wal.path(),
+        ))?;
+        log_notes(&mut self.wal, &kept, self.seq, now_ms).map_err(wal_error(
+            "keep unsettled notes in the emptied write-ahead log",
+            self.wal.path(),
+        ))
+    }
+
+    /// The other log, emptied, or `None` (with a warning) when it cannot be
+    /// yet. Waits for its emptying thread if it still runs.
+    fn take_empty_standby(&mut self) -> Result<Option<Wal>, StoreError> {
+        let mut wal = match std::mem::replace(&mut self.standby, Standby::Moving) {
+            Standby::Empty(wal) => return Ok(Some(wal)),
+            Standby::Stale(wal) => wal,
+            Standby::Emptying(emptied) => match emptied.recv() {
+                Ok(Emptied {
+                    wal,
+                    outcome: Ok(()),
+                }) => return Ok(Some(wal)),
+                Ok(Emptied {
+                    wal,
+                    outcome: Err(EmptyFailure::Reset(error)),
+                }) => {
+                    tracing::warn!(%error, path = %wal.path().display(), "could not empty the write-ahead log; trying again");
+                    wal
+                }
+                Ok(Emptied {
+                    wal,
+                    outcome: Err(EmptyFailure::NotDurable(error)),
+                }) => {
+                    let path = wal.path().to_path_buf();
+                    self.standby = Standby::Kept(wal);
+                    return Err(wal_error("write a checkpoint to the store file", &path)(
+                        error,
+                    ));
+                }
+                Err(_) => {
+                    return Err(StoreError::Corrupt {
+                        context: "the write-ahead log",
+                        detail: "the thread emptying the other log stopped without a word".into(),
+                    });
+                }
+            },
+            Standby::Kept(wal) => {
+                self.standby = Standby::Kept(wal);
+                return Ok(None);
+            }
+            Standby::Moving => return Ok(None),
+        };
+        match wal.reset() {
+            Ok(()) => Ok(Some(wal)),
+            Err(error) => {
+                tracing::warn!(%error, path = %wal.path().display(), "could not empty the other write-ahead log; staying on this one");
+                self.standby = Standby::Stale(wal);
+                Ok(None)
+            }
+        }
+    }
+
+    /// Waits for a running emptying thread, so nothing writes to the logs
+    /// once the writer has stopped.
+    pub fn finish(&mut self) {
+        if let Standby::Emptying(_) = self.standby {
+            match self.take_empty_standby() {
+                Ok(Some(wal)) => self.standby = Standby::Empty(wal),
+                Ok(None) => {}
+                Err(error) => {
+                    tracing::error!(%error, "the last checkpoint did not reach the disk; the log will be replayed on open")
+                }
+            }
+        }
+    }
+}
+
+fn empty_once_durable(mut wal: Wal, generations: &Generations, generation: u64) -> Emptied {
+    let outcome = match generations.wait_durable(generation) {
+        Err(error) => Err(EmptyFailure::NotDurable(error)),
+        Ok(()) => wal.reset().map_err(EmptyFailure::Reset),
+    };
+    Emptied { wal, outcome }
+}
+
+/// The records of both logs, in the order replay applies them: by sequence
+/// number, a batch's own record before a record of notes only that carries
+/// the same number (a checkpoint's unsettled notes), which replay skips.
+pub(crate) fn merge(mut first: Vec<Record>, second: Vec<Record>) -> Vec<Record> {
+    first.extend(second);
+    first.sort_by_key(|record| (record.seq, notes_only(record)));
+    first
+}
+
+fn notes_only(record: &Record) -> bool {
+    record
+        .requests
+        .iter()
+        .all(|logged| matches!(logged, wal::Logged::Note(_)))
+}
+
+fn settle(
+    sink: Option<&Arc<dyn NoteSink>>,
+    unclaimed: &[Arc<[u8]>],
+) -> std::io::Result<Vec<Arc<[u8]>>> {
+    match sink {
+        Some(sink) => sink.settle(),
+        None => Ok(unclaimed.to_vec()),
+    }
+}
+
+/// Logs `notes` in a record of notes only that takes the checkpoint's
+/// sequence number `seq`, which replay skips.
+fn log_notes(wal: &mut Wal, notes: &[Arc<[u8]>], seq: u64, now_ms: i64) -> std::io::Result<()> {
+    if notes.is_empty() {
+        return Ok(());
+    }
+    let framed = wal::encode(&RecordRef {
+        seq,
+        now_ms,
+        expired: &[],
+        requests: notes.iter().map(|n| LoggedRef::Note(n)).collect(),
+    });
+    wal.append(&framed)
+}
+
+fn wal_error(context: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> StoreError {
+    let path = path.to_path_buf();
+    move |source| StoreError::Wal {
+        context,
+        path,
+        source: source.into(),
+    }
+}
