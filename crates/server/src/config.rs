@@ -12,12 +12,20 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 use corridor_model::ffm::LatencyClass;
+use corridor_services::daemons::{DaemonNameError, Daemons, RfcDaemon};
 use serde::Deserialize;
 
 use crate::tls::TlsFiles;
 
 /// The system-wide configuration file, read when it exists.
 pub const SYSTEM_CONFIG: &str = "/etc/corridoros/corridord.toml";
+
+/// The file `corridord <daemon>` reads: `/etc/corridoros/<daemon>.conf`
+/// (the same keys as corridord.toml; `make install` lays out one per
+/// daemon, holding that daemon's settings).
+pub fn daemon_config_path(daemon: RfcDaemon) -> PathBuf {
+    Path::new(SYSTEM_CONFIG).with_file_name(format!("{}.conf", daemon.name()))
+}
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:7070";
 
@@ -33,9 +41,15 @@ pub enum LogFormat {
 /// optional so that "not given" can fall back to the file.
 #[derive(Debug, Clone, Default, Args)]
 pub struct Overrides {
-    /// Configuration file [default: /etc/corridoros/corridord.toml if present]
+    /// Configuration file [default: /etc/corridoros/corridord.toml if present;
+    /// /etc/corridoros/<daemon>.conf for `corridord <daemon>`]
     #[arg(long, env = "CORRIDOR_CONFIG", global = true)]
     pub config: Option<PathBuf>,
+
+    /// Run only these RFC daemons in this process, e.g. `corrd,memqosd`
+    /// (heliopassd runs in corrd's); needs the etcd store [default: all]
+    #[arg(long, env = "CORRIDOR_ONLY", value_delimiter = ',', global = true)]
+    pub only: Vec<RfcDaemon>,
 
     /// Address to listen on [default: 127.0.0.1:7070]
     #[arg(long, env = "CORRIDOR_LISTEN", global = true)]
@@ -352,6 +366,8 @@ fn parse_latency_class(text: &str) -> Result<LatencyClass, String> {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FileConfig {
+    /// The RFC daemons this process runs (`--only`).
+    daemons: Option<Vec<String>>,
     listen: Option<SocketAddr>,
     state_dir: Option<PathBuf>,
     topology: Option<PathBuf>,
@@ -442,6 +458,8 @@ pub enum StoreBackend {
 }
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// The RFC daemons this process runs (every one by default).
+    pub daemons: Daemons,
     pub listen: SocketAddr,
     pub state_dir: PathBuf,
     pub topology: Option<PathBuf>,
@@ -499,6 +517,15 @@ impl Default for AuditSettings {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    #[error("`daemons` in the configuration file")]
+    Daemon(#[source] DaemonNameError),
+    #[error("`daemons` in the configuration file names no daemon; leave it out to run all")]
+    NoDaemons,
+    #[error(
+        "running only {daemons} needs the etcd store (--etcd-endpoint or [store] etcd_endpoints): \
+         the embedded store has one owner process, so the other daemons could not share its state"
+    )]
+    SplitNeedsEtcd { daemons: String },
     #[error("cannot read configuration file {path}")]
     Read {
         path: PathBuf,
@@ -626,6 +653,23 @@ impl Config {
                 tls: etcd_tls,
             }
         };
+        let daemons = if !overrides.only.is_empty() {
+            Daemons::only(overrides.only.iter().copied()).ok_or(ConfigError::NoDaemons)?
+        } else if let Some(names) = &file.daemons {
+            let parsed = names
+                .iter()
+                .map(|name| name.parse::<RfcDaemon>())
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(ConfigError::Daemon)?;
+            Daemons::only(parsed).ok_or(ConfigError::NoDaemons)?
+        } else {
+            Daemons::all()
+        };
+        if !daemons.is_all() && matches!(store, StoreBackend::Embedded) {
+            return Err(ConfigError::SplitNeedsEtcd {
+                daemons: daemons.to_string(),
+            });
+        }
         let ffm = FfmSettings {
             socket: overrides.ffm_socket.clone().or(file.ffm.socket),
             memory_dir: file.ffm.memory_dir,
@@ -676,6 +720,7 @@ impl Config {
             overrides.history_retention_s.or(file.history.retention_s),
         )?;
         Ok(Config {
+            daemons,
             history,
             store,
             ffm,
@@ -768,6 +813,7 @@ impl Config {
     /// loopback port: what tests and benchmarks start.
     pub fn local(state_dir: &Path) -> Config {
         Config {
+            daemons: Daemons::all(),
             listen: "127.0.0.1:0".parse().expect("valid address"),
             state_dir: state_dir.to_path_buf(),
             topology: None,
