@@ -177,8 +177,12 @@ async fn corrd_and_memqosd_as_two_processes_share_one_etcd_and_run_only_their_ow
             "{host} is announced by {holder}, not memqosd's process"
         );
     }
-    // fabmand's inventory runs nowhere: no device record was published.
+    // fabmand's inventory runs nowhere: no device record was published;
+    // nor did attestd publish its issuer keys, nor compatd seed its
+    // catalogue.
     assert_eq!(keys(&store, "/registry/devices/").await, []);
+    assert_eq!(keys(&store, "/attest/issuers/").await, []);
+    assert_eq!(keys(&store, "/registry/compat-profiles/").await, []);
     // The fd hand-off socket is memqosd's alone.
     assert!(memqosd_dir.path().join("ffm.sock").exists());
     assert!(!corrd_dir.path().join("ffm.sock").exists());

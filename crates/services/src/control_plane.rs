@@ -307,7 +307,11 @@ impl ControlPlane {
                 message: crate::error::error_chain(&other),
             },
         })?;
-        let compat = Arc::new(CompatService::start(Arc::clone(&store)).await?);
+        let compat = Arc::new(if daemons.runs(RfcDaemon::Compatd) {
+            CompatService::start(Arc::clone(&store)).await?
+        } else {
+            CompatService::unseeded(Arc::clone(&store))
+        });
         corridors.attach_trust(attestation.clone());
         ffm.attach_trust(attestation.clone());
         let history = Arc::new(HistoryService::new(
