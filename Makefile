@@ -20,6 +20,24 @@ FISHCOMPDIR ?= $(PREFIX)/share/fish/vendor_completions.d
 # (so `sudo make install` runs no compiler as root).
 BUILT ?= target/release
 
+# The RFC's daemons as units of their own (deploy/systemd/daemon.service.in),
+# each with its /etc/corridoros/<daemon>.conf (deploy/daemons/); heliopassd
+# runs in corrd's process, so heliopassd.service is an alias of corrd.service
+# and heliopassd.conf is read by corrd. Per daemon: a description, and just
+# the capabilities it uses.
+DAEMONS = corrd memqosd fabmand attestd compatd
+DAEMON_CONFIGS = $(DAEMONS) heliopassd
+DAEMON_UNITS = $(DAEMONS:%=%.service) heliopassd.service corridoros-pki.service
+description_corrd = photonic corridors, the optical plant and HELIOPASS calibration (heliopassd)
+description_memqosd = free-form memory on CXL, the memory backend and the fd hand-off
+description_fabmand = CXL fabric manager, switches and paths
+description_attestd = device attestation, measured boot and tickets
+description_compatd = x86/x64 translation profiles and launched programs
+capabilities_memqosd = CAP_SYS_NICE
+capabilities_compatd = CAP_SETUID CAP_SETGID CAP_KILL
+write_execute_compatd = \# MemoryDenyWriteExecute is not set: QEMU, a child of compatd, writes and runs translated code.
+write_execute = $(or $(write_execute_$(1)),MemoryDenyWriteExecute=yes)
+
 # Container images and the compose stack (deploy/compose.yaml), with podman: `make build
 # images compose-up`. podman and podman-compose read deploy/containers/containers.conf.
 IMAGE_TAG ?= latest
@@ -103,6 +121,21 @@ install:
 	  deploy/systemd/corridord.service.in > $(DESTDIR)$(UNITDIR)/corridord.service
 	chmod 0644 $(DESTDIR)$(UNITDIR)/corridord.service
 	install -D -m 0644 deploy/systemd/corridoros.sysusers $(DESTDIR)$(SYSUSERSDIR)/corridoros.conf
+	@for daemon in $(DAEMON_CONFIGS); do \
+	  conf="$(DESTDIR)$(SYSCONFDIR)/corridoros/$$daemon.conf"; \
+	  if [ -e "$$conf" ]; then echo "keeping $$conf"; \
+	  else install -D -m 0644 deploy/daemons/$$daemon.conf "$$conf"; fi; \
+	done
+	$(foreach daemon,$(DAEMONS),sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
+	  -e 's|@DAEMON@|$(daemon)|g' -e 's|@DESCRIPTION@|$(description_$(daemon))|g' \
+	  -e 's|@CAPABILITIES@|$(capabilities_$(daemon))|g' \
+	  -e 's|@WRITE_EXECUTE@|$(call write_execute,$(daemon))|g' \
+	  deploy/systemd/daemon.service.in > $(DESTDIR)$(UNITDIR)/$(daemon).service && \
+	  chmod 0644 $(DESTDIR)$(UNITDIR)/$(daemon).service;)
+	ln -sf corrd.service $(DESTDIR)$(UNITDIR)/heliopassd.service
+	sed -e 's|@BINDIR@|$(BINDIR)|g' deploy/systemd/corridoros-pki.service.in \
+	  > $(DESTDIR)$(UNITDIR)/corridoros-pki.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/corridoros-pki.service
 	install -d $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man8 \
 	  $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR) $(DESTDIR)$(FISHCOMPDIR)
 	$(BUILT)/corridord manpage > $(DESTDIR)$(MANDIR)/man8/corridord.8
@@ -118,6 +151,7 @@ install:
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/corridord $(DESTDIR)$(BINDIR)/corridorctl \
 	  $(DESTDIR)$(UNITDIR)/corridord.service $(DESTDIR)$(SYSUSERSDIR)/corridoros.conf \
+	  $(DAEMON_UNITS:%=$(DESTDIR)$(UNITDIR)/%) \
 	  $(DESTDIR)$(MANDIR)/man8/corridord.8 $(DESTDIR)$(MANDIR)/man1/corridorctl.1 \
 	  $(DESTDIR)$(BASHCOMPDIR)/corridorctl $(DESTDIR)$(ZSHCOMPDIR)/_corridorctl \
 	  $(DESTDIR)$(FISHCOMPDIR)/corridorctl.fish
