@@ -231,6 +231,127 @@ async fn corrd_and_memqosd_as_two_processes_share_one_etcd_and_run_only_their_ow
     }
 }
 
+/// The RFC's "Allocate Memory" request: 150 GB/s of T2 is more than h0's
+/// direct expander gives, so it fits only on pooled devices, which reach h0
+/// only through the fabric paths fabmand programs.
+const RFC_ALLOC: &str = r#"{
+  "bytes": 274877906944,
+  "latency_class": "T2",
+  "bandwidth_floor_GBs": 150,
+  "persistence": "none",
+  "shareable": true,
+  "security_domain": "tenantA"
+}"#;
+
+#[tokio::test]
+async fn the_dependencies_between_daemon_processes_travel_through_the_store() {
+    let etcd = ThrowawayEtcd::start().await.unwrap();
+    let dirs: Vec<_> = (0..4).map(|_| tempfile::tempdir().unwrap()).collect();
+    let mut daemons: Vec<Corridord> = ["corrd", "memqosd", "fabmand", "attestd"]
+        .iter()
+        .zip(&dirs)
+        .map(|(daemon, dir)| spawn_daemon(daemon, &etcd, dir.path()))
+        .collect();
+    for daemon in &mut daemons {
+        daemon.ready().await;
+    }
+    let [corrd, memqosd, fabmand, attestd] = &daemons[..] else {
+        unreachable!("four daemons")
+    };
+    let http = reqwest::Client::new();
+    let at = |daemon: &Corridord, path: &str| format!("{}{path}", daemon.base());
+
+    // corrd ← attestd: a corridor that needs attestation activates once
+    // attestd (its own process) has attested both end modules; corrd reads
+    // the attestations and the issuer's keys from the store.
+    let mut body = one_lane_corridor(1550.12, "gold", "waveguide", None);
+    body["attestation_required"] = serde_json::Value::Bool(true);
+    let created = send(&http, "POST", at(corrd, "/v1/corridors"), &body.to_string()).await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let id = created.body["id"].as_str().unwrap().to_owned();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let active = loop {
+        let read = send(&http, "GET", at(corrd, &format!("/v1/corridors/{id}")), "").await;
+        if read.body["status"] == "active" {
+            break read.body;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the corridor never activated on attestd's tickets: {}",
+            read.body
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let attestations = active["attestations"].as_array().unwrap();
+    assert_eq!(attestations.len(), 2, "{active}");
+    for attestation in attestations {
+        let path = format!("/v1/attest/{}", attestation.as_str().unwrap());
+        let ticket = send(&http, "GET", at(attestd, &path), "").await;
+        assert_eq!(
+            ticket.status, 200,
+            "attestd serves the ticket: {}",
+            ticket.body
+        );
+    }
+
+    // memqosd ← fabmand: the RFC's T2 bundle lands on pooled devices, which
+    // h0 reaches through the standing paths fabmand wrote to the store.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let bundle = loop {
+        let allocated = send(&http, "POST", at(memqosd, "/v1/ffm/alloc"), RFC_ALLOC).await;
+        if allocated.status == 201 {
+            break allocated.body;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "memqosd never reached the pooled devices: {}",
+            allocated.body
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let pooled: Vec<&str> = bundle["placement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p["node"].as_str())
+        .filter(|node| node.starts_with("cxl-dev-"))
+        .collect();
+    assert!(!pooled.is_empty(), "placed on pooled devices: {bundle}");
+    let paths = send(&http, "GET", at(fabmand, "/v1/fabman/paths"), "").await;
+    assert_eq!(paths.status, 200, "{}", paths.body);
+    assert!(
+        !paths.body.as_array().unwrap().is_empty(),
+        "fabmand serves the paths: {}",
+        paths.body
+    );
+
+    // Each of the cluster-wide works is led by the process that runs it.
+    let store = etcd.store().await.unwrap();
+    let leaders = keys(&store, "/leader/").await;
+    for (key, daemon) in [
+        ("/leader/corridord", corrd),
+        ("/leader/fabmand", fabmand),
+        ("/leader/attestd", attestd),
+    ] {
+        let holder = leaders
+            .iter()
+            .find(|(k, _)| k == key)
+            .unwrap_or_else(|| panic!("{key} is held: {leaders:?}"));
+        assert!(
+            holder.1.contains(&format!("pid {}", daemon.pid())),
+            "{holder:?}"
+        );
+    }
+    for daemon in &mut daemons {
+        daemon.signal(libc::SIGTERM);
+        assert!(
+            daemon
+                .wait_exit(Duration::from_secs(20), "SIGTERM")
+                .success()
+        );
+    }
+}
+
 #[test]
 fn a_split_on_the_embedded_store_is_refused_naming_etcd() {
     let state = tempfile::tempdir().unwrap();
