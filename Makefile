@@ -48,9 +48,23 @@ PODMAN_ENV = CONTAINERS_CONF=$(CURDIR)/deploy/containers/containers.conf \
 	CORRIDOR_IMAGE_TAG=$(IMAGE_TAG) CORRIDOR_PORT=$(CORRIDOR_PORT) \
 	CORRIDOR_PROMETHEUS_PORT=$(PROMETHEUS_PORT)
 COMPOSE = $(PODMAN_ENV) podman-compose -p $(COMPOSE_PROJECT) -f deploy/compose.yaml
+# The RFC daemons' stack (docker-compose.yml at the root): one container per daemon on etcd,
+# published on 127.0.0.1:$(CORRD_PORT) (corrd) … $(COMPATD_PORT) (compatd).
+DAEMONS_PROJECT ?= corridoros-daemons
+CORRD_PORT ?= 7071
+MEMQOSD_PORT ?= 7072
+FABMAND_PORT ?= 7073
+ATTESTD_PORT ?= 7074
+COMPATD_PORT ?= 7075
+DAEMONS_COMPOSE = CONTAINERS_CONF=$(CURDIR)/deploy/containers/containers.conf \
+	CORRIDOR_IMAGE_TAG=$(IMAGE_TAG) CORRIDOR_CORRD_PORT=$(CORRD_PORT) \
+	CORRIDOR_MEMQOSD_PORT=$(MEMQOSD_PORT) CORRIDOR_FABMAND_PORT=$(FABMAND_PORT) \
+	CORRIDOR_ATTESTD_PORT=$(ATTESTD_PORT) CORRIDOR_COMPATD_PORT=$(COMPATD_PORT) \
+	podman-compose -p $(DAEMONS_PROJECT) -f docker-compose.yml
 
 .PHONY: all deps build run test lint fmt bench openapi clean install uninstall \
-	images compose-up compose-down compose-ps compose-logs
+	images compose-up compose-down compose-ps compose-logs \
+	daemons-up daemons-down daemons-ps daemons-logs
 
 all: build
 
@@ -181,6 +195,25 @@ compose-ps:
 
 compose-logs:
 	@$(COMPOSE) logs $(SERVICE)
+
+## The RFC daemons' stack (docker-compose.yml) with podman: podman-compose 1.0.3 starts the
+## one-off `pki` service without waiting for it, so the PKI and etcd come first, then the
+## daemons (the images: `make build images`).
+daemons-up:
+	@$(DAEMONS_COMPOSE) run -T --rm --no-deps pki >/dev/null
+	@$(DAEMONS_COMPOSE) up -d etcd >/dev/null
+	@$(DAEMONS_COMPOSE) up -d >/dev/null
+	@$(DAEMONS_COMPOSE) ps
+
+## Stop and remove the daemons' containers; `VOLUMES=1` removes the state and etcd volumes too.
+daemons-down:
+	@$(DAEMONS_COMPOSE) down $(if $(VOLUMES),-v) >/dev/null
+
+daemons-ps:
+	@$(DAEMONS_COMPOSE) ps
+
+daemons-logs:
+	@$(DAEMONS_COMPOSE) logs $(SERVICE)
 
 ## Regenerate the checked-in OpenAPI document after an API change.
 openapi:
