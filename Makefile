@@ -20,6 +20,24 @@ FISHCOMPDIR ?= $(PREFIX)/share/fish/vendor_completions.d
 # (so `sudo make install` runs no compiler as root).
 BUILT ?= target/release
 
+# The RFC's daemons as units of their own (deploy/systemd/daemon.service.in),
+# each with its /etc/corridoros/<daemon>.conf (deploy/daemons/); heliopassd
+# runs in corrd's process, so heliopassd.service is an alias of corrd.service
+# and heliopassd.conf is read by corrd. Per daemon: a description, and just
+# the capabilities it uses.
+DAEMONS = corrd memqosd fabmand attestd compatd
+DAEMON_CONFIGS = $(DAEMONS) heliopassd
+DAEMON_UNITS = $(DAEMONS:%=%.service) heliopassd.service corridoros-pki.service
+description_corrd = photonic corridors, the optical plant and HELIOPASS calibration (heliopassd)
+description_memqosd = free-form memory on CXL, the memory backend and the fd hand-off
+description_fabmand = CXL fabric manager, switches and paths
+description_attestd = device attestation, measured boot and tickets
+description_compatd = x86/x64 translation profiles and launched programs
+capabilities_memqosd = CAP_SYS_NICE
+capabilities_compatd = CAP_SETUID CAP_SETGID CAP_KILL
+write_execute_compatd = \# MemoryDenyWriteExecute is not set: QEMU, a child of compatd, writes and runs translated code.
+write_execute = $(or $(write_execute_$(1)),MemoryDenyWriteExecute=yes)
+
 # Container images and the compose stack (deploy/compose.yaml), with podman: `make build
 # images compose-up`. podman and podman-compose read deploy/containers/containers.conf.
 IMAGE_TAG ?= latest
@@ -30,9 +48,23 @@ PODMAN_ENV = CONTAINERS_CONF=$(CURDIR)/deploy/containers/containers.conf \
 	CORRIDOR_IMAGE_TAG=$(IMAGE_TAG) CORRIDOR_PORT=$(CORRIDOR_PORT) \
 	CORRIDOR_PROMETHEUS_PORT=$(PROMETHEUS_PORT)
 COMPOSE = $(PODMAN_ENV) podman-compose -p $(COMPOSE_PROJECT) -f deploy/compose.yaml
+# The RFC daemons' stack (docker-compose.yml at the root): one container per daemon on etcd,
+# published on 127.0.0.1:$(CORRD_PORT) (corrd) … $(COMPATD_PORT) (compatd).
+DAEMONS_PROJECT ?= corridoros-daemons
+CORRD_PORT ?= 7071
+MEMQOSD_PORT ?= 7072
+FABMAND_PORT ?= 7073
+ATTESTD_PORT ?= 7074
+COMPATD_PORT ?= 7075
+DAEMONS_COMPOSE = CONTAINERS_CONF=$(CURDIR)/deploy/containers/containers.conf \
+	CORRIDOR_IMAGE_TAG=$(IMAGE_TAG) CORRIDOR_CORRD_PORT=$(CORRD_PORT) \
+	CORRIDOR_MEMQOSD_PORT=$(MEMQOSD_PORT) CORRIDOR_FABMAND_PORT=$(FABMAND_PORT) \
+	CORRIDOR_ATTESTD_PORT=$(ATTESTD_PORT) CORRIDOR_COMPATD_PORT=$(COMPATD_PORT) \
+	podman-compose -p $(DAEMONS_PROJECT) -f docker-compose.yml
 
 .PHONY: all deps build run test lint fmt bench openapi clean install uninstall \
-	images compose-up compose-down compose-ps compose-logs
+	images compose-up compose-down compose-ps compose-logs \
+	daemons-up daemons-down daemons-ps daemons-logs
 
 all: build
 
@@ -104,6 +136,21 @@ install:
 	  deploy/systemd/corridord.service.in > $(DESTDIR)$(UNITDIR)/corridord.service
 	chmod 0644 $(DESTDIR)$(UNITDIR)/corridord.service
 	install -D -m 0644 deploy/systemd/corridoros.sysusers $(DESTDIR)$(SYSUSERSDIR)/corridoros.conf
+	@for daemon in $(DAEMON_CONFIGS); do \
+	  conf="$(DESTDIR)$(SYSCONFDIR)/corridoros/$$daemon.conf"; \
+	  if [ -e "$$conf" ]; then echo "keeping $$conf"; \
+	  else install -D -m 0644 deploy/daemons/$$daemon.conf "$$conf"; fi; \
+	done
+	$(foreach daemon,$(DAEMONS),sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
+	  -e 's|@DAEMON@|$(daemon)|g' -e 's|@DESCRIPTION@|$(description_$(daemon))|g' \
+	  -e 's|@CAPABILITIES@|$(capabilities_$(daemon))|g' \
+	  -e 's|@WRITE_EXECUTE@|$(call write_execute,$(daemon))|g' \
+	  deploy/systemd/daemon.service.in > $(DESTDIR)$(UNITDIR)/$(daemon).service && \
+	  chmod 0644 $(DESTDIR)$(UNITDIR)/$(daemon).service;)
+	ln -sf corrd.service $(DESTDIR)$(UNITDIR)/heliopassd.service
+	sed -e 's|@BINDIR@|$(BINDIR)|g' deploy/systemd/corridoros-pki.service.in \
+	  > $(DESTDIR)$(UNITDIR)/corridoros-pki.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/corridoros-pki.service
 	install -d $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man8 \
 	  $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR) $(DESTDIR)$(FISHCOMPDIR)
 	$(BUILT)/corridord manpage > $(DESTDIR)$(MANDIR)/man8/corridord.8
@@ -119,6 +166,7 @@ install:
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/corridord $(DESTDIR)$(BINDIR)/corridorctl \
 	  $(DESTDIR)$(UNITDIR)/corridord.service $(DESTDIR)$(SYSUSERSDIR)/corridoros.conf \
+	  $(DAEMON_UNITS:%=$(DESTDIR)$(UNITDIR)/%) \
 	  $(DESTDIR)$(MANDIR)/man8/corridord.8 $(DESTDIR)$(MANDIR)/man1/corridorctl.1 \
 	  $(DESTDIR)$(BASHCOMPDIR)/corridorctl $(DESTDIR)$(ZSHCOMPDIR)/_corridorctl \
 	  $(DESTDIR)$(FISHCOMPDIR)/corridorctl.fish
@@ -148,6 +196,25 @@ compose-ps:
 
 compose-logs:
 	@$(COMPOSE) logs $(SERVICE)
+
+## The RFC daemons' stack (docker-compose.yml) with podman: podman-compose 1.0.3 starts the
+## one-off `pki` service without waiting for it, so the PKI and etcd come first, then the
+## daemons (the images: `make build images`).
+daemons-up:
+	@$(DAEMONS_COMPOSE) run -T --rm --no-deps pki >/dev/null
+	@$(DAEMONS_COMPOSE) up -d etcd >/dev/null
+	@$(DAEMONS_COMPOSE) up -d >/dev/null
+	@$(DAEMONS_COMPOSE) ps
+
+## Stop and remove the daemons' containers; `VOLUMES=1` removes the state and etcd volumes too.
+daemons-down:
+	@$(DAEMONS_COMPOSE) down $(if $(VOLUMES),-v) >/dev/null
+
+daemons-ps:
+	@$(DAEMONS_COMPOSE) ps
+
+daemons-logs:
+	@$(DAEMONS_COMPOSE) logs $(SERVICE)
 
 ## Regenerate the checked-in OpenAPI document after an API change.
 openapi:

@@ -3,6 +3,8 @@
 # scratch, no base image and no registry:
 #   localhost/corridoros/corridord:TAG    corridord and corridorctl from the directory BUILT
 #   localhost/corridoros/prometheus:TAG   Debian's prometheus and deploy/containers/prometheus.yml
+#   localhost/corridoros/etcd:TAG         Debian's etcd, the store of the RFC daemons' stack
+#                                         (docker-compose.yml at the repository root)
 # each with exactly the shared libraries ldd names (scripts/container-rootfs.sh). The build
 # contexts are assembled under target/containers/TAG (or $CORRIDOR_IMAGE_WORK/TAG) and removed
 # afterwards. podman's settings come from CONTAINERS_CONF, by default
@@ -24,6 +26,8 @@ for bin in corridord corridorctl; do
 done
 prometheus=$(command -v prometheus) ||
     { echo "build-images: no prometheus on PATH: run scripts/install-prometheus.sh" >&2; exit 1; }
+etcd=$(command -v etcd) ||
+    { echo "build-images: no etcd on PATH: run scripts/install-etcd.sh" >&2; exit 1; }
 command -v buildah >/dev/null 2>&1 ||
     { echo "build-images: no buildah on PATH: run scripts/install-containers.sh" >&2; exit 1; }
 
@@ -59,3 +63,9 @@ users "$ctx/rootfs"
 mkdir -m 0700 "$ctx/data"
 cp "$repo/deploy/containers/prometheus.yml" "$ctx/prometheus.yml"
 build prometheus "$ctx"
+
+ctx=$work/etcd
+"$here/container-rootfs.sh" "$ctx/rootfs" "$etcd"
+users "$ctx/rootfs"
+mkdir -m 0700 "$ctx/data"
+build etcd "$ctx"

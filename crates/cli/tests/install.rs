@@ -1,10 +1,36 @@
-//! `make install` lays out what the README and the unit promise, and the
-//! installed systemd unit verifies (`systemd-analyze verify` prints
+//! `make install` lays out what the README and the units promise, and the
+//! installed systemd units verify (`systemd-analyze verify` prints
 //! nothing for a valid unit; it warns and still exits 0 on an unknown
-//! value, so any output fails the test).
+//! value, so any output fails the test): corridord.service (every daemon
+//! in one process) and one unit per RFC daemon, each with its
+//! /etc/corridoros/<daemon>.conf.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
+/// The RFC's daemons that are units of their own, with the capabilities
+/// each keeps (heliopassd.service is an alias of corrd.service).
+const DAEMON_UNITS: [(&str, &str); 5] = [
+    ("corrd", ""),
+    ("memqosd", "CAP_SYS_NICE"),
+    ("fabmand", ""),
+    ("attestd", ""),
+    ("compatd", "CAP_SETUID CAP_SETGID CAP_KILL"),
+];
+
+/// Every unit file install lays out.
+fn units() -> Vec<String> {
+    let mut units: Vec<String> = DAEMON_UNITS
+        .iter()
+        .map(|(daemon, _)| format!("{daemon}.service"))
+        .collect();
+    units.extend(
+        ["corridord", "heliopassd", "corridoros-pki"]
+            .iter()
+            .map(|name| format!("{name}.service")),
+    );
+    units
+}
 
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -74,6 +100,50 @@ fn make_install_lays_out_binaries_config_and_a_unit_that_verifies() {
     ] {
         assert!(stage.join(file).is_file(), "{file} not installed");
     }
+    // One unit and one configuration file per RFC daemon (heliopassd's
+    // settings are read by corrd's process, its unit is corrd's alias).
+    for daemon in [
+        "corrd",
+        "memqosd",
+        "fabmand",
+        "heliopassd",
+        "attestd",
+        "compatd",
+    ] {
+        let conf = stage.join(format!("etc/corridoros/{daemon}.conf"));
+        let text = std::fs::read_to_string(&conf).unwrap_or_else(|e| panic!("{daemon}.conf: {e}"));
+        assert!(
+            text.starts_with(&format!("# /etc/corridoros/{daemon}.conf")),
+            "{text}"
+        );
+    }
+    let unit_dir = stage.join("usr/local/lib/systemd/system");
+    for (daemon, capabilities) in DAEMON_UNITS {
+        let unit = std::fs::read_to_string(unit_dir.join(format!("{daemon}.service"))).unwrap();
+        for line in [
+            "Type=notify".to_owned(),
+            "WatchdogSec=30".to_owned(),
+            "NoNewPrivileges=yes".to_owned(),
+            "ProtectSystem=strict".to_owned(),
+            format!("StateDirectory=corridoros/{daemon}"),
+            format!(
+                "ExecStart=/usr/local/bin/corridord {daemon} --config /etc/corridoros/{daemon}.conf"
+            ),
+            format!("CapabilityBoundingSet={capabilities}"),
+            format!("AmbientCapabilities={capabilities}"),
+        ] {
+            assert!(
+                unit.lines().any(|l| l == line),
+                "{daemon}.service lacks {line:?}: {unit}"
+            );
+        }
+        assert!(!unit.contains('@'), "unfilled placeholder: {unit}");
+    }
+    assert_eq!(
+        std::fs::read_link(unit_dir.join("heliopassd.service")).unwrap(),
+        Path::new("corrd.service"),
+        "heliopassd.service is an alias of corrd.service"
+    );
     // The man pages describe the binaries' real flags (generated from the
     // clap definitions).
     let page = std::fs::read_to_string(stage.join("usr/local/share/man/man8/corridord.8")).unwrap();
@@ -127,6 +197,13 @@ fn make_install_lays_out_binaries_config_and_a_unit_that_verifies() {
 
     // uninstall removes what install laid out, keeping the configuration.
     make(&["uninstall".into(), format!("DESTDIR={}", stage.display())]);
+    for unit in units() {
+        assert!(
+            std::fs::symlink_metadata(unit_dir.join(&unit)).is_err(),
+            "{unit} left behind"
+        );
+    }
+    assert!(stage.join("etc/corridoros/corrd.conf").exists());
     assert!(!stage.join("usr/local/bin/corridord").exists());
     assert!(!stage.join("usr/local/share/man/man8/corridord.8").exists());
     assert!(
@@ -150,16 +227,22 @@ fn make_install_lays_out_binaries_config_and_a_unit_that_verifies() {
         format!("SYSCONFDIR={}", scratch.path().join("root/etc").display()),
         format!("BUILT={}", built.display()),
     ]);
-    let unit = prefix.join("lib/systemd/system/corridord.service");
-    let output = Command::new("systemd-analyze")
-        .arg("verify")
-        .arg(&unit)
-        .output()
-        .expect("systemd-analyze runs (scripts/install-ops.sh installs it)");
-    let said = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(output.status.success() && said.trim().is_empty(), "{said}");
+    for unit in units() {
+        let unit = prefix.join("lib/systemd/system").join(unit);
+        let output = Command::new("systemd-analyze")
+            .arg("verify")
+            .arg(&unit)
+            .output()
+            .expect("systemd-analyze runs (scripts/install-ops.sh installs it)");
+        let said = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(
+            output.status.success() && said.trim().is_empty(),
+            "{}: {said}",
+            unit.display()
+        );
+    }
 }

@@ -12,12 +12,20 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 use corridor_model::ffm::LatencyClass;
+use corridor_services::daemons::{DaemonNameError, Daemons, RfcDaemon};
 use serde::Deserialize;
 
 use crate::tls::TlsFiles;
 
 /// The system-wide configuration file, read when it exists.
 pub const SYSTEM_CONFIG: &str = "/etc/corridoros/corridord.toml";
+
+/// The file `corridord <daemon>` reads: `/etc/corridoros/<daemon>.conf`
+/// (the same keys as corridord.toml; `make install` lays out one per
+/// daemon, holding that daemon's settings).
+pub fn daemon_config_path(daemon: RfcDaemon) -> PathBuf {
+    Path::new(SYSTEM_CONFIG).with_file_name(format!("{}.conf", daemon.name()))
+}
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:7070";
 
@@ -33,9 +41,15 @@ pub enum LogFormat {
 /// optional so that "not given" can fall back to the file.
 #[derive(Debug, Clone, Default, Args)]
 pub struct Overrides {
-    /// Configuration file [default: /etc/corridoros/corridord.toml if present]
+    /// Configuration file [default: /etc/corridoros/corridord.toml if present;
+    /// /etc/corridoros/<daemon>.conf for `corridord <daemon>`]
     #[arg(long, env = "CORRIDOR_CONFIG", global = true)]
     pub config: Option<PathBuf>,
+
+    /// Run only these RFC daemons in this process, e.g. `corrd,memqosd`
+    /// (heliopassd runs in corrd's); needs the etcd store [default: all]
+    #[arg(long, env = "CORRIDOR_ONLY", value_delimiter = ',', global = true)]
+    pub only: Vec<RfcDaemon>,
 
     /// Address to listen on [default: 127.0.0.1:7070]
     #[arg(long, env = "CORRIDOR_LISTEN", global = true)]
@@ -352,6 +366,8 @@ fn parse_latency_class(text: &str) -> Result<LatencyClass, String> {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FileConfig {
+    /// The RFC daemons this process runs (`--only`).
+    daemons: Option<Vec<String>>,
     listen: Option<SocketAddr>,
     state_dir: Option<PathBuf>,
     topology: Option<PathBuf>,
@@ -384,6 +400,44 @@ struct FileConfig {
     no_ring_tracking: bool,
     #[serde(default)]
     history: FileHistory,
+}
+
+/// `heliopassd.conf`: the calibration settings the RFC gives heliopassd
+/// a file of its own for. heliopassd runs in corrd's process, which reads
+/// it beside `corrd.conf`; it holds these keys only.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HeliopassFile {
+    heliopass_control_hz: Option<f64>,
+    no_ring_tracking: Option<bool>,
+}
+
+/// The name of heliopassd's file, beside corrd's.
+pub const HELIOPASSD_CONFIG: &str = "heliopassd.conf";
+
+/// Reads `heliopassd.conf` beside `source` when `source` is corrd's file
+/// (`corrd.conf`) and heliopassd's exists; its keys then stand for the
+/// same keys of corrd's file.
+fn heliopass_file(source: Option<&Path>) -> Result<Option<(PathBuf, HeliopassFile)>, ConfigError> {
+    let Some(source) = source else {
+        return Ok(None);
+    };
+    if source.file_name() != Some(std::ffi::OsStr::new("corrd.conf")) {
+        return Ok(None);
+    }
+    let path = source.with_file_name(HELIOPASSD_CONFIG);
+    if !path.exists() {
+        return Ok(None);
+    }
+    let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
+        path: path.clone(),
+        source,
+    })?;
+    let file = toml::from_str(&text).map_err(|source| ConfigError::Parse {
+        path: path.clone(),
+        source,
+    })?;
+    Ok(Some((path, file)))
 }
 
 /// `[history]` in the file.
@@ -442,6 +496,8 @@ pub enum StoreBackend {
 }
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// The RFC daemons this process runs (every one by default).
+    pub daemons: Daemons,
     pub listen: SocketAddr,
     pub state_dir: PathBuf,
     pub topology: Option<PathBuf>,
@@ -499,6 +555,15 @@ impl Default for AuditSettings {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    #[error("`daemons` in the configuration file")]
+    Daemon(#[source] DaemonNameError),
+    #[error("`daemons` in the configuration file names no daemon; leave it out to run all")]
+    NoDaemons,
+    #[error(
+        "running only {daemons} needs the etcd store (--etcd-endpoint or [store] etcd_endpoints): \
+         the embedded store has one owner process, so the other daemons could not share its state"
+    )]
+    SplitNeedsEtcd { daemons: String },
     #[error("cannot read configuration file {path}")]
     Read {
         path: PathBuf,
@@ -551,6 +616,15 @@ impl Config {
             ),
             None => (FileConfig::default(), None),
         };
+        let mut file = file;
+        if let Some((_, heliopass)) = heliopass_file(source.as_deref())? {
+            if heliopass.heliopass_control_hz.is_some() {
+                file.heliopass_control_hz = heliopass.heliopass_control_hz;
+            }
+            if let Some(untracked) = heliopass.no_ring_tracking {
+                file.no_ring_tracking = untracked;
+            }
+        }
         let state_dir = match overrides.state_dir.clone().or(file.state_dir) {
             Some(dir) => dir,
             None => default_state_dir()?,
@@ -626,6 +700,23 @@ impl Config {
                 tls: etcd_tls,
             }
         };
+        let daemons = if !overrides.only.is_empty() {
+            Daemons::only(overrides.only.iter().copied()).ok_or(ConfigError::NoDaemons)?
+        } else if let Some(names) = &file.daemons {
+            let parsed = names
+                .iter()
+                .map(|name| name.parse::<RfcDaemon>())
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(ConfigError::Daemon)?;
+            Daemons::only(parsed).ok_or(ConfigError::NoDaemons)?
+        } else {
+            Daemons::all()
+        };
+        if !daemons.is_all() && matches!(store, StoreBackend::Embedded) {
+            return Err(ConfigError::SplitNeedsEtcd {
+                daemons: daemons.to_string(),
+            });
+        }
         let ffm = FfmSettings {
             socket: overrides.ffm_socket.clone().or(file.ffm.socket),
             memory_dir: file.ffm.memory_dir,
@@ -676,6 +767,7 @@ impl Config {
             overrides.history_retention_s.or(file.history.retention_s),
         )?;
         Ok(Config {
+            daemons,
             history,
             store,
             ffm,
@@ -768,6 +860,7 @@ impl Config {
     /// loopback port: what tests and benchmarks start.
     pub fn local(state_dir: &Path) -> Config {
         Config {
+            daemons: Daemons::all(),
             listen: "127.0.0.1:0".parse().expect("valid address"),
             state_dir: state_dir.to_path_buf(),
             topology: None,
@@ -868,11 +961,130 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeSet;
 
     fn write(dir: &Path, text: &str) -> PathBuf {
         let path = dir.join("corridord.toml");
         std::fs::write(&path, text).unwrap();
         path
+    }
+
+    /// The per-daemon files `make install` lays out, by daemon.
+    const DAEMON_FILES: [(RfcDaemon, &str, &str); 5] = [
+        (
+            RfcDaemon::Corrd,
+            "corrd.conf",
+            include_str!("../../../deploy/daemons/corrd.conf"),
+        ),
+        (
+            RfcDaemon::Memqosd,
+            "memqosd.conf",
+            include_str!("../../../deploy/daemons/memqosd.conf"),
+        ),
+        (
+            RfcDaemon::Fabmand,
+            "fabmand.conf",
+            include_str!("../../../deploy/daemons/fabmand.conf"),
+        ),
+        (
+            RfcDaemon::Attestd,
+            "attestd.conf",
+            include_str!("../../../deploy/daemons/attestd.conf"),
+        ),
+        (
+            RfcDaemon::Compatd,
+            "compatd.conf",
+            include_str!("../../../deploy/daemons/compatd.conf"),
+        ),
+    ];
+
+    #[test]
+    fn each_shipped_daemon_file_runs_its_daemon_on_etcd_with_the_shared_pki() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut ports = BTreeSet::new();
+        for (daemon, name, text) in DAEMON_FILES {
+            let path = dir.path().join(name);
+            std::fs::write(&path, text).unwrap();
+            assert_eq!(daemon_config_path(daemon).file_name().unwrap(), name);
+            let config = Config::resolve(&Overrides {
+                config: Some(path),
+                only: vec![daemon],
+                ..Overrides::default()
+            })
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(config.daemons, Daemons::only([daemon]).unwrap());
+            assert!(matches!(config.store, StoreBackend::Etcd { .. }), "{name}");
+            assert_eq!(
+                config.tls.as_ref().map(|tls| tls.client_ca.clone()),
+                Some(PathBuf::from("/var/lib/corridoros/pki/ca.pem")),
+                "{name}"
+            );
+            assert!(
+                config.state_dir.ends_with(daemon.name()),
+                "{name}: {}",
+                config.state_dir.display()
+            );
+            assert!(ports.insert(config.listen.port()), "{name} reuses a port");
+        }
+    }
+
+    #[test]
+    fn heliopassd_conf_beside_corrd_conf_sets_calibration_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let corrd = dir.path().join("corrd.conf");
+        std::fs::write(&corrd, DAEMON_FILES[0].2).unwrap();
+        let shipped = include_str!("../../../deploy/daemons/heliopassd.conf");
+        // Uncommented, the shipped keys are the ones this version reads.
+        let uncommented: String = shipped
+            .lines()
+            .filter(|l| l.starts_with("# heliopass_control_hz") || l.starts_with("# no_ring"))
+            .map(|l| format!("{}\n", l.trim_start_matches("# ")))
+            .collect();
+        let heliopassd = dir.path().join(HELIOPASSD_CONFIG);
+        std::fs::write(&heliopassd, &uncommented).unwrap();
+        let as_corrd = Overrides {
+            config: Some(corrd.clone()),
+            only: vec![RfcDaemon::Corrd],
+            ..Overrides::default()
+        };
+        let config = Config::resolve(&as_corrd).unwrap();
+        assert_eq!(config.heliopass.control_hz, 1000.0);
+        std::fs::write(
+            &heliopassd,
+            "heliopass_control_hz = 250.0\nno_ring_tracking = true\n",
+        )
+        .unwrap();
+        let config = Config::resolve(&as_corrd).unwrap();
+        assert_eq!(config.heliopass.control_hz, 250.0);
+        assert!(!config.heliopass.tracking);
+        // A flag still overrides it.
+        let flagged = Overrides {
+            heliopass_control_hz: Some(500.0),
+            ..as_corrd.clone()
+        };
+        assert_eq!(
+            Config::resolve(&flagged).unwrap().heliopass.control_hz,
+            500.0
+        );
+        // Only heliopassd's keys belong there.
+        std::fs::write(&heliopassd, "listen = \"127.0.0.1:9\"\n").unwrap();
+        assert!(matches!(
+            Config::resolve(&as_corrd),
+            Err(ConfigError::Parse { path, .. }) if path == heliopassd
+        ));
+    }
+
+    #[test]
+    fn a_subset_on_the_embedded_store_is_refused() {
+        let refused = Config::resolve(&Overrides {
+            state_dir: Some(PathBuf::from("/nonexistent")),
+            only: vec![RfcDaemon::Corrd, RfcDaemon::Memqosd],
+            ..Overrides::default()
+        });
+        assert!(
+            matches!(&refused, Err(ConfigError::SplitNeedsEtcd { daemons }) if daemons == "corrd,memqosd"),
+            "{refused:?}"
+        );
     }
 
     #[test]

@@ -25,7 +25,8 @@ use corridor_hal::clock::{Clock, Clocks, ScaledClock, WallClock};
 use corridor_hal::topology::Topology;
 use corridor_hal::{LinuxOptics, OpticalPlant, TwinOptics};
 use corridor_services::ControlPlane;
-use corridor_services::leadership::{DEFAULT_LEADER_TTL, Leadership};
+use corridor_services::daemons::RfcDaemon;
+use corridor_services::leadership::{self, DEFAULT_LEADER_TTL, Leadership};
 use corridor_store::{EtcdOptions, EtcdStore, FencingStore, RedbOptions, RedbStore, StateStore};
 use tokio::net::TcpListener;
 
@@ -133,14 +134,16 @@ pub struct Daemon {
     state: AppState,
     drain: tokio::sync::watch::Sender<bool>,
     tls: Option<Arc<TlsState>>,
-    /// memqosd's fd hand-off socket, served alongside HTTPS.
-    ffm_socket: tokio::net::UnixListener,
+    /// memqosd's fd hand-off socket, served alongside HTTPS where memqosd
+    /// runs.
+    ffm_socket: Option<tokio::net::UnixListener>,
     /// The swtpm process behind measured boot, if corridord started one.
     _platform_tpm: Option<platform_tpm::PlatformTpmProcess>,
     /// attestd attests only on request (`--attest-on-request`).
     attest_on_request: bool,
-    /// Whether this replica leads (always, on the embedded store).
-    leadership: Leadership,
+    /// Whether this replica leads each daemon's cluster-wide work (always,
+    /// on the embedded store).
+    elections: Vec<Election>,
     pub local_addr: SocketAddr,
 }
 
@@ -209,9 +212,15 @@ impl Daemon {
         let plant_clock: Arc<dyn Clock> =
             Arc::new(ScaledClock::new(chrono::Utc::now(), time_scale).map_err(StartError::Clock)?);
         let clocks = Clocks::new(Arc::new(WallClock), plant_clock);
+        let daemons = config.daemons.clone();
         // The TPM first: memqosd seals and unseals domain keys with it, and
-        // the twin's boot must be measured before anything unseals.
-        let opened_tpm = {
+        // the twin's boot must be measured before anything unseals. It is
+        // attestd's seam (measured boot); memqosd uses the same host TPM
+        // only to seal, so a process of neither opens none.
+        let uses_tpm = daemons.runs(RfcDaemon::Attestd) || daemons.runs(RfcDaemon::Memqosd);
+        let opened_tpm = if !uses_tpm {
+            None
+        } else {
             let (kind, state_dir) = (config.tpm, config.state_dir.clone());
             tokio::task::spawn_blocking(move || platform_tpm::open(kind, &state_dir))
                 .await
@@ -221,15 +230,28 @@ impl Daemon {
         let ffm = config
             .ffm_config()
             .with_protection(config.at_rest_protection(opened_tpm.as_ref().map(|o| o.tpm())));
-        let ffm_socket =
-            corridor_services::ffm::handoff::bind(&ffm.socket_path).map_err(|source| {
-                StartError::FfmSocket {
-                    path: ffm.socket_path.clone(),
-                    source,
-                }
-            })?;
+        // The fd hand-off socket is memqosd's: bundles' memory lives in the
+        // process that made it.
+        let ffm_socket = if daemons.runs(RfcDaemon::Memqosd) {
+            Some(
+                corridor_services::ffm::handoff::bind(&ffm.socket_path).map_err(|source| {
+                    StartError::FfmSocket {
+                        path: ffm.socket_path.clone(),
+                        source,
+                    }
+                })?,
+            )
+        } else {
+            None
+        };
         let topology = Arc::new(topology);
-        let optics = open_optics(config, &topology).await?;
+        // The optical plant is corrd's: another process plans over the
+        // twin's capabilities and opens no module.
+        let optics: Arc<dyn OpticalPlant> = if daemons.runs(RfcDaemon::Corrd) {
+            open_optics(config, &topology).await?
+        } else {
+            Arc::new(TwinOptics::new(&topology).map_err(StartError::TwinOptics)?)
+        };
         tracing::info!(
             backend = optics.backend(),
             ports = optics.inventory().len(),
@@ -237,9 +259,17 @@ impl Daemon {
         );
         let signer =
             ticket_keys::load_or_create(&config.state_dir).map_err(StartError::TicketKeys)?;
-        let plane = ControlPlane::start_full(store, topology, clocks, ffm, optics, signer)
-            .await
-            .map_err(StartError::Services)?;
+        let plane = ControlPlane::start_daemons(
+            store,
+            topology,
+            clocks,
+            ffm,
+            optics,
+            signer,
+            daemons.clone(),
+        )
+        .await
+        .map_err(StartError::Services)?;
         plane.compat.configure(config.compat_config());
         plane.heliopass.configure(config.heliopass.clone());
         plane
@@ -248,27 +278,26 @@ impl Daemon {
             .map_err(StartError::History)?;
         let platform_tpm = match opened_tpm {
             None => None,
+            // memqosd without attestd: the TPM seals keys only; measured
+            // boot is attestd's to enrol.
+            Some(opened) if !daemons.runs(RfcDaemon::Attestd) => Some(opened.process),
             Some(opened) => {
                 let host = plane.ffm.default_host().to_owned();
                 // The attestation key's first use is blocking TPM work.
-                Some(
-                    tokio::task::spawn_blocking(move || opened.enrol(&host))
-                        .await
-                        .expect("enrolling the TPM does not panic")
-                        .map_err(StartError::PlatformTpm)?,
-                )
+                let (platform, process) = tokio::task::spawn_blocking(move || opened.enrol(&host))
+                    .await
+                    .expect("enrolling the TPM does not panic")
+                    .map_err(StartError::PlatformTpm)?;
+                tracing::info!(
+                    host = %platform.host,
+                    transport = %platform.tpm.transport(),
+                    origin = platform.origin.as_str(),
+                    "platform TPM enrolled for measured boot"
+                );
+                plane.attestation.attach_platform(platform);
+                Some(process)
             }
         };
-        let platform_tpm = platform_tpm.map(|(platform, process)| {
-            tracing::info!(
-                host = %platform.host,
-                transport = %platform.tpm.transport(),
-                origin = platform.origin.as_str(),
-                "platform TPM enrolled for measured boot"
-            );
-            plane.attestation.attach_platform(platform);
-            process
-        });
 
         let listener =
             TcpListener::bind(config.listen)
@@ -289,26 +318,50 @@ impl Daemon {
             .attach(plane.store.as_ref())
             .await
             .map_err(StartError::Audit)?;
-        let leadership = match config.store {
-            // One process has the file: it leads.
-            StoreBackend::Embedded => Leadership::sole(),
-            StoreBackend::Etcd { .. } => Leadership::campaign(
-                Arc::clone(&plane.store),
-                format!(
-                    "{} pid {} serving {}",
-                    plane.ffm.default_host(),
-                    std::process::id(),
-                    local_addr
-                ),
-                DEFAULT_LEADER_TTL,
-            ),
+        let elections = match config.store {
+            // One process has the file: it runs every daemon and leads.
+            StoreBackend::Embedded => vec![Election {
+                daemons: daemons.iter().collect(),
+                leadership: Leadership::sole(),
+            }],
+            // Each daemon with work one replica does for the cluster has
+            // its own election, so a corrd process and a fabmand process
+            // each lead their own work.
+            StoreBackend::Etcd { .. } => daemons
+                .iter()
+                .filter_map(|daemon| {
+                    let key = leadership::leader_key(daemon)?;
+                    Some(Election {
+                        daemons: vec![daemon],
+                        leadership: Leadership::campaign_for(
+                            key,
+                            Arc::clone(&plane.store),
+                            format!(
+                                "{} pid {} serving {}",
+                                plane.ffm.default_host(),
+                                std::process::id(),
+                                local_addr
+                            ),
+                            DEFAULT_LEADER_TTL,
+                        ),
+                    })
+                })
+                .collect(),
         };
-        // The leader drives the optical plant: grants through other
+        // corrd's leader drives the optical plant: grants through other
         // replicas are written dark and lit by the leader's reconciler. The
         // embedded store has one process, which drives it alone (nothing
         // attached), and its reconciler follows no other replica's grants.
-        if matches!(config.store, StoreBackend::Etcd { .. }) {
-            plane.corridors.attach_leadership(leadership.subscribe());
+        // (A process without corrd follows for ever: see
+        // `CorridorService::start_without_plant`.)
+        if matches!(config.store, StoreBackend::Etcd { .. })
+            && let Some(corrd) = elections
+                .iter()
+                .find(|election| election.daemons.contains(&RfcDaemon::Corrd))
+        {
+            plane
+                .corridors
+                .attach_leadership(corrd.leadership.subscribe());
         }
         let (drain, draining) = tokio::sync::watch::channel(false);
         let contract = http::contract::Contract::from_document(http::openapi::model())
@@ -330,7 +383,7 @@ impl Daemon {
             ffm_socket,
             _platform_tpm: platform_tpm,
             attest_on_request: config.attest_on_request,
-            leadership,
+            elections,
             local_addr,
         })
     }
@@ -357,21 +410,32 @@ impl Daemon {
         // Corridor history: samples of what corrd reads back, every
         // version of every corridor, pruned to the retention. First, so
         // that its failure to start leaves no other task running.
-        let history = self
-            .state
-            .plane
-            .history
-            .spawn()
-            .await
-            .map_err(StartError::History)?;
+        // It samples corrd's plant, so it runs where corrd does.
+        let history = if self.state.plane.daemons.runs(RfcDaemon::Corrd) {
+            self.state
+                .plane
+                .history
+                .spawn()
+                .await
+                .map_err(StartError::History)?
+        } else {
+            None
+        };
         // The work one replica does for the cluster, while this one leads.
-        let singletons = tokio::spawn(singletons::supervise(
-            Arc::clone(&self.state.plane),
-            self.attest_on_request,
-            self.leadership.subscribe(),
-            self.drain.subscribe(),
-            Arc::clone(&self.state.metrics),
-        ));
+        let singletons: Vec<_> = self
+            .elections
+            .iter()
+            .map(|election| {
+                tokio::spawn(singletons::supervise(
+                    Arc::clone(&self.state.plane),
+                    self.attest_on_request,
+                    election.daemons.clone(),
+                    election.leadership.subscribe(),
+                    self.drain.subscribe(),
+                    Arc::clone(&self.state.metrics),
+                ))
+            })
+            .collect();
         self.state.ready.store(true, Ordering::Release);
         tracing::info!(
             addr = %self.local_addr,
@@ -381,14 +445,16 @@ impl Daemon {
         let notifier = systemd::Notifier::from_env();
         notifier.ready(&format!("serving on {}", self.local_addr));
         let watchdog = notifier.spawn_watchdog(Arc::clone(&self.state.plane.store));
-        let mut stop_handoff = self.drain.subscribe();
-        tokio::spawn(corridor_services::ffm::handoff::serve(
-            self.ffm_socket,
-            Arc::clone(&self.state.plane.ffm),
-            async move {
-                let _ = stop_handoff.wait_for(|draining| *draining).await;
-            },
-        ));
+        if let Some(ffm_socket) = self.ffm_socket {
+            let mut stop_handoff = self.drain.subscribe();
+            tokio::spawn(corridor_services::ffm::handoff::serve(
+                ffm_socket,
+                Arc::clone(&self.state.plane.ffm),
+                async move {
+                    let _ = stop_handoff.wait_for(|draining| *draining).await;
+                },
+            ));
+        }
         let drain = self.drain;
         let ready = Arc::clone(&self.state.ready);
         let shutdown = async move {
@@ -408,8 +474,12 @@ impl Daemon {
         }
         // Draining stopped the singleton work; the next replica need not
         // wait for the lease to lapse.
-        let _ = singletons.await;
-        self.leadership.resign().await;
+        for work in singletons {
+            let _ = work.await;
+        }
+        for election in self.elections {
+            election.leadership.resign().await;
+        }
         // The inventory re-reads on every attestation; its task must not
         // keep the store open after the daemon stops.
         self.state.plane.inventory.stop().await;
@@ -417,6 +487,14 @@ impl Daemon {
         self.state.ready.store(false, Ordering::Release);
         Ok(())
     }
+}
+
+/// One election this process stands in, and the daemons whose
+/// cluster-wide work its win starts.
+#[derive(Debug)]
+struct Election {
+    daemons: Vec<RfcDaemon>,
+    leadership: Leadership,
 }
 
 /// The configured state store: redb in the state directory, or etcd.

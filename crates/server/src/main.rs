@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use corridor_server::config::{Config, Overrides};
 use corridor_server::{Daemon, reload_on_sighup, shutdown_signal};
+use corridor_services::daemons::RfcDaemon;
 use corridor_services::error::error_chain;
 
 /// CorridorOS control-plane daemon: photonic corridors, free-form memory,
@@ -24,8 +25,25 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run every service in this process (the default).
+    /// Run every service in this process (the default); with `--only`, a
+    /// subset of them.
     All,
+    /// Run corrd alone: corridors, the optical plant and HELIOPASS
+    /// calibration and tracking (heliopassd). Reads
+    /// /etc/corridoros/corrd.conf by default; needs the etcd store.
+    Corrd,
+    /// Run memqosd alone: free-form memory, policies, the memory backend and
+    /// the fd hand-off socket. Reads /etc/corridoros/memqosd.conf by default.
+    Memqosd,
+    /// Run fabmand alone: the CXL switches, fabric paths and the device
+    /// inventory. Reads /etc/corridoros/fabmand.conf by default.
+    Fabmand,
+    /// Run attestd alone: device attestation, tickets and the platform TPM.
+    /// Reads /etc/corridoros/attestd.conf by default.
+    Attestd,
+    /// Run compatd alone: translation profiles and launched programs. Reads
+    /// /etc/corridoros/compatd.conf by default.
+    Compatd,
     /// Print the OpenAPI document and exit.
     Openapi,
     /// Check a topology file and exit (prints every problem found).
@@ -80,7 +98,26 @@ fn main() -> ExitCode {
             }
         }
         Command::All => run(&cli.overrides),
+        Command::Corrd => run(&for_daemon(cli.overrides, RfcDaemon::Corrd)),
+        Command::Memqosd => run(&for_daemon(cli.overrides, RfcDaemon::Memqosd)),
+        Command::Fabmand => run(&for_daemon(cli.overrides, RfcDaemon::Fabmand)),
+        Command::Attestd => run(&for_daemon(cli.overrides, RfcDaemon::Attestd)),
+        Command::Compatd => run(&for_daemon(cli.overrides, RfcDaemon::Compatd)),
     }
+}
+
+/// `corridord <daemon>`: that daemon alone, configured by its own file
+/// (`/etc/corridoros/<daemon>.conf`, as the RFC's deployment guide lays
+/// them out) unless `--config` names another.
+fn for_daemon(mut overrides: Overrides, daemon: RfcDaemon) -> Overrides {
+    overrides.only = vec![daemon];
+    if overrides.config.is_none() {
+        let own = corridor_server::config::daemon_config_path(daemon);
+        if own.exists() {
+            overrides.config = Some(own);
+        }
+    }
+    overrides
 }
 
 fn run(overrides: &Overrides) -> ExitCode {

@@ -8,6 +8,12 @@
 //! series. `make compose-down VOLUMES=1` and the removal of the images undo
 //! it all, also when an assertion fails (the guard's `Drop`).
 //!
+//! A second test runs the RFC daemons' stack (`docker-compose.yml` at the
+//! root, `make daemons-up`): corrd, memqosd, fabmand, attestd and compatd
+//! each in a container of its own on an etcd container, one PKI in the
+//! state volume; a corridor through corrd, a bundle through memqosd, and
+//! memqosd's 503 naming corrd for a corridor route.
+//!
 //! podman, buildah and podman-compose come from `scripts/install-containers.sh`
 //! (run by `make test`); without them the test fails. It skips, saying why
 //! on stderr, only when podman is there but cannot run a container on this
@@ -77,7 +83,14 @@ struct Stack {
     tag: String,
     make_args: Vec<String>,
     probe: String,
+    /// The Makefile target that takes the stack down.
+    down: &'static str,
+    /// The services whose logs a failure shows.
+    services: &'static [&'static str],
 }
+
+/// Every image `make images` builds.
+const IMAGES: [&str; 3] = ["corridord", "prometheus", "etcd"];
 
 impl Stack {
     fn make(&self, target: &str, more: &[&str]) -> Output {
@@ -110,23 +123,18 @@ impl Stack {
         PathBuf::from(path.trim())
     }
 
-    /// What podman says of the stack and corridord's log, for a failure.
+    /// What podman says of the stack and its services' logs, for a failure.
     fn diagnostics(&self) -> String {
         let ps = run("podman", &["ps", "-a", "--filter", &self.label()]);
-        let log = run(
-            "podman",
-            &["logs", "--tail", "40", &self.container("corridord")],
-        );
-        let prometheus = run(
-            "podman",
-            &["logs", "--tail", "20", &self.container("prometheus")],
-        );
-        format!(
-            "podman ps:\n{}\ncorridord:\n{}\nprometheus:\n{}",
-            said(&ps),
-            said(&log),
-            said(&prometheus)
-        )
+        let mut text = format!("podman ps:\n{}", said(&ps));
+        for service in self.services {
+            let log = run(
+                "podman",
+                &["logs", "--tail", "30", &self.container(service)],
+            );
+            text.push_str(&format!("\n{service}:\n{}", said(&log)));
+        }
+        text
     }
 
     /// podman-compose's name for `service`'s container.
@@ -135,10 +143,10 @@ impl Stack {
     }
 
     /// Stops and removes the containers, volumes and network of the
-    /// project (make compose-down), then anything of it podman-compose
-    /// left, then the images.
+    /// project (make compose-down or daemons-down), then anything of it
+    /// podman-compose left, then the images.
     fn remove(&self) {
-        self.make("compose-down", &["VOLUMES=1"]);
+        self.make(self.down, &["VOLUMES=1"]);
         let label = self.label();
         let left = run("podman", &["ps", "-aq", "--filter", &label]);
         for id in String::from_utf8_lossy(&left.stdout).split_whitespace() {
@@ -152,7 +160,7 @@ impl Stack {
             "podman",
             &["network", "rm", "-f", &format!("{}_default", self.project)],
         );
-        for image in ["corridord", "prometheus"] {
+        for image in IMAGES {
             run(
                 "podman",
                 &[
@@ -226,8 +234,8 @@ fn built() -> PathBuf {
     dir
 }
 
-#[test]
-fn compose_stack_serves_mtls_and_prometheus_scrapes_it() {
+/// Fails the test unless podman, buildah and podman-compose are installed.
+fn container_tools() {
     for tool in ["podman", "buildah", "podman-compose"] {
         let found = Command::new("sh")
             .arg("-c")
@@ -239,14 +247,24 @@ fn compose_stack_serves_mtls_and_prometheus_scrapes_it() {
             "{tool} is not installed: run scripts/install-containers.sh (make test does)"
         );
     }
-    let id = format!(
+}
+
+/// A name no other run uses, for the project and the images' tag.
+fn unique_id() -> String {
+    format!(
         "{}{}",
         std::process::id(),
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
             .subsec_micros()
-    );
+    )
+}
+
+#[test]
+fn compose_stack_serves_mtls_and_prometheus_scrapes_it() {
+    container_tools();
+    let id = unique_id();
     let (port, prometheus_port) = (free_port(), free_port());
     let (project, tag) = (format!("corridortest{id}"), format!("test{id}"));
     let stack = Stack {
@@ -259,6 +277,8 @@ fn compose_stack_serves_mtls_and_prometheus_scrapes_it() {
         probe: format!("localhost/corridoros/probe:{tag}"),
         project,
         tag,
+        down: "compose-down",
+        services: &["corridord", "prometheus"],
     };
 
     if let Err(why) = podman_runs_containers(&stack.probe) {
@@ -385,4 +405,148 @@ fn compose_stack_serves_mtls_and_prometheus_scrapes_it() {
     stack.make("compose-down", &["VOLUMES=1"]);
     let left = stack.leftovers();
     assert!(left.is_empty(), "left after compose-down: {left}");
+}
+
+#[test]
+fn rfc_daemons_stack_runs_each_daemon_in_its_own_container_on_etcd() {
+    container_tools();
+    let id = unique_id();
+    let ports: Vec<(&str, u16)> = ["CORRD", "MEMQOSD", "FABMAND", "ATTESTD", "COMPATD"]
+        .into_iter()
+        .map(|daemon| (daemon, free_port()))
+        .collect();
+    let (project, tag) = (format!("corridordaemons{id}"), format!("test{id}"));
+    let mut make_args = vec![
+        format!("IMAGE_TAG={tag}"),
+        format!("DAEMONS_PROJECT={project}"),
+    ];
+    make_args.extend(
+        ports
+            .iter()
+            .map(|(daemon, port)| format!("{daemon}_PORT={port}")),
+    );
+    let stack = Stack {
+        make_args,
+        probe: format!("localhost/corridoros/probe:{tag}"),
+        project,
+        tag,
+        down: "daemons-down",
+        services: &["etcd", "corrd", "memqosd"],
+    };
+    if let Err(why) = podman_runs_containers(&stack.probe) {
+        say(&format!(
+            "SKIPPED rfc_daemons_stack_runs_each_daemon_in_its_own_container_on_etcd: podman \
+             cannot run a container on this machine: {}",
+            why.trim()
+        ));
+        return;
+    }
+    let built = built();
+    let output = stack.make("images", &[&format!("BUILT={}", built.display())]);
+    assert!(output.status.success(), "make images: {}", said(&output));
+    let output = stack.make("daemons-up", &[]);
+    assert!(
+        output.status.success(),
+        "make daemons-up: {}\n{}",
+        said(&output),
+        stack.diagnostics()
+    );
+
+    // One PKI for every daemon, in the state volume; each daemon its own
+    // directory beside it.
+    let state_dir = stack.state_dir();
+    let tls = tls_options(&state_dir, Some(&Principal::Admin));
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let base = |daemon: &str| {
+        let port = ports.iter().find(|(d, _)| *d == daemon).unwrap().1;
+        format!("https://127.0.0.1:{port}")
+    };
+    for (daemon, _) in &ports {
+        let client = corridor_client::Client::with_tls(&base(daemon), &tls).unwrap();
+        let deadline = Instant::now() + WAIT;
+        while !runtime.block_on(client.ready()).unwrap_or(false) {
+            assert!(
+                Instant::now() < deadline,
+                "{daemon} in the stack not ready within {WAIT:?}\n{}",
+                stack.diagnostics()
+            );
+            std::thread::sleep(Duration::from_millis(250));
+        }
+        assert!(
+            state_dir.join(daemon.to_ascii_lowercase()).is_dir(),
+            "{daemon} keeps its files in its own directory"
+        );
+    }
+    let http = http_client(&tls);
+    let send = |method: reqwest::Method, url: String, body: Option<&str>| {
+        runtime.block_on(async {
+            let mut request = http.request(method, url);
+            if let Some(body) = body {
+                request = request
+                    .header("content-type", "application/json")
+                    .body(body.to_owned());
+            }
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            (
+                status,
+                response.json::<Value>().await.unwrap_or(Value::Null),
+            )
+        })
+    };
+    let corridor = r#"{"corridor_type": "SiCorridor", "lanes": 1, "lambda_nm": [1550.12],
+        "min_gbps": 20, "latency_budget_ns": 1000, "reach_mm": 5000, "mode": "waveguide",
+        "qos": {"pfc": false, "priority": "gold"}, "attestation_required": false}"#;
+    let (status, body) = send(
+        reqwest::Method::POST,
+        format!("{}/v1/corridors", base("CORRD")),
+        Some(corridor),
+    );
+    assert_eq!(status, 201, "{body}\n{}", stack.diagnostics());
+    let bundle = r#"{"bytes": 1048576, "latency_class": "T0", "bandwidth_floor_GBs": 1,
+        "persistence": "none", "shareable": false, "security_domain": "tenantA"}"#;
+    let (status, body) = send(
+        reqwest::Method::POST,
+        format!("{}/v1/ffm/alloc", base("MEMQOSD")),
+        Some(bundle),
+    );
+    assert_eq!(status, 201, "{body}\n{}", stack.diagnostics());
+    // memqosd's container does not run corrd, and says so.
+    let (status, body) = send(
+        reqwest::Method::GET,
+        format!("{}/v1/corridors", base("MEMQOSD")),
+        None,
+    );
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["reason"], "DaemonNotRunHere", "{body}");
+    // fabmand's container publishes the devices; the corridor lives in etcd,
+    // so corrd lists it.
+    let (status, devices) = send(
+        reqwest::Method::GET,
+        format!("{}/v1/fabman/devices", base("FABMAND")),
+        None,
+    );
+    assert_eq!(status, 200, "{devices}");
+    assert!(
+        devices.as_array().is_some_and(|d| !d.is_empty()),
+        "{devices}"
+    );
+    let health = run("podman", &["healthcheck", "run", &stack.container("corrd")]);
+    assert!(
+        health.status.success(),
+        "corrd's health check: {}",
+        said(&health)
+    );
+    let ps = stack.make("daemons-ps", &[]);
+    for service in ["etcd", "corrd", "memqosd", "fabmand", "attestd", "compatd"] {
+        assert!(
+            said(&ps).contains(&stack.container(service)),
+            "{service} in daemons-ps: {}",
+            said(&ps)
+        );
+    }
+
+    stack.make("daemons-down", &["VOLUMES=1"]);
+    let left = stack.leftovers();
+    assert!(left.is_empty(), "left after daemons-down: {left}");
 }

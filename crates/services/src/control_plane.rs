@@ -17,6 +17,7 @@ use corridor_hal::attestation::{TwinSpdm, TwinSpdmConfig, TwinSpdmFaults};
 use crate::attestation::{AttestationService, TrustAnchors};
 use crate::compat::CompatService;
 use crate::corridors::CorridorService;
+use crate::daemons::{Daemons, RfcDaemon};
 use crate::fabman::PathService;
 use crate::ffm::{FfmConfig, FfmService};
 use crate::heliopass::{HelioService, HelioSettings};
@@ -27,6 +28,12 @@ use crate::{Registry, ServiceError};
 
 #[derive(Debug)]
 pub struct ControlPlane {
+    /// The RFC daemons this process runs. Every service object exists in
+    /// every process (the code that reads their state through the store,
+    /// e.g. history and metrics, names them), but only a daemon run here
+    /// owns its hardware seam and runs its background work; the others
+    /// are held over the store alone and their routes answer 503.
+    pub daemons: Daemons,
     pub store: Arc<dyn StateStore>,
     pub topology: Arc<Topology>,
     pub clocks: Clocks,
@@ -118,6 +125,23 @@ impl ControlPlane {
         optics: Arc<dyn OpticalPlant>,
         signer: TicketSigner,
     ) -> Result<ControlPlane, ServiceError> {
+        Self::start_daemons(store, topology, clocks, ffm, optics, signer, Daemons::all()).await
+    }
+
+    /// The services of `daemons`, as [`ControlPlane::start_full`]: a daemon
+    /// not in the set opens none of its hardware and starts none of its
+    /// work. `optics` is driven only if corrd runs here (pass the twin's
+    /// ports otherwise: corrd's planner reads their capabilities, and no
+    /// module is ever lit through them).
+    pub async fn start_daemons(
+        store: Arc<dyn StateStore>,
+        topology: Arc<Topology>,
+        clocks: impl Into<Clocks>,
+        ffm: FfmConfig,
+        optics: Arc<dyn OpticalPlant>,
+        signer: TicketSigner,
+        daemons: Daemons,
+    ) -> Result<ControlPlane, ServiceError> {
         let clocks = clocks.into();
         // The twin's SPDM responders answer for every simulated device;
         // what is trusted about them is taken from them at start, as an
@@ -143,8 +167,15 @@ impl ControlPlane {
             anchors,
             signer,
         )?);
-        attestation.publish_issuer().await?;
+        // The issuer's keys are attestd's to publish; the others read them.
+        if daemons.runs(RfcDaemon::Attestd) {
+            attestation.publish_issuer().await?;
+        }
         let mut ffm = ffm;
+        // On the twin the topology's switches carry pooled memory, and
+        // memqosd follows the paths fabmand writes to the store, whichever
+        // process fabmand runs in.
+        let twin_memory = ffm.provider.is_none();
         // One memory provider for memqosd's placements and the device
         // inventory, so both see the same devices.
         let provider: Arc<dyn MemoryProvider> = match &ffm.provider {
@@ -154,7 +185,8 @@ impl ControlPlane {
         // On the twin, the switches are FM API twins and the inventory
         // learns the fabric from them as it would from real switches; with
         // a provided (Linux) memory provider there is no switch to ask.
-        let fabric = if ffm.provider.is_none() {
+        // The switch twins are the fabric transport: fabmand's seam.
+        let fabric = if twin_memory && daemons.runs(RfcDaemon::Fabmand) {
             Some(Arc::new(FabricTwin::start(&topology).map_err(|e| {
                 ServiceError::Startup {
                     service: "fabmand",
@@ -166,28 +198,50 @@ impl ControlPlane {
         };
         ffm.provider = Some(Arc::clone(&provider));
         let devices = Registry::new(Arc::clone(&store));
-        let inventory = DeviceInventory::start(
-            devices.clone(),
-            Arc::clone(&topology),
-            provider,
-            fabric
-                .as_ref()
-                .map(|twin| Discovery::new(twin.endpoints(), FM_API_TIMEOUT)),
-            Arc::clone(&clocks.wall),
-            Some(Arc::clone(&attestation)),
-        )
-        .await?;
+        // The device inventory is fabmand's (`/v1/fabman/devices`): it
+        // discovers through the switches and publishes into the store.
+        let inventory = if daemons.runs(RfcDaemon::Fabmand) {
+            DeviceInventory::start(
+                devices.clone(),
+                Arc::clone(&topology),
+                provider,
+                fabric
+                    .as_ref()
+                    .map(|twin| Discovery::new(twin.endpoints(), FM_API_TIMEOUT)),
+                Arc::clone(&clocks.wall),
+                Some(Arc::clone(&attestation)),
+            )
+            .await?
+        } else {
+            DeviceInventory::idle(
+                devices.clone(),
+                Arc::clone(&topology),
+                provider,
+                Arc::clone(&clocks.wall),
+            )
+        };
         let operations =
             Operations::new(Registry::new(Arc::clone(&store)), Arc::clone(&clocks.wall));
         let optics_for_helio = Arc::clone(&optics);
-        let corridors = CorridorService::start(
-            Arc::clone(&store),
-            &topology,
-            optics,
-            clocks.clone(),
-            operations.clone(),
-        )
-        .await
+        let corridors = if daemons.runs(RfcDaemon::Corrd) {
+            CorridorService::start(
+                Arc::clone(&store),
+                &topology,
+                optics,
+                clocks.clone(),
+                operations.clone(),
+            )
+            .await
+        } else {
+            CorridorService::start_without_plant(
+                Arc::clone(&store),
+                &topology,
+                optics,
+                clocks.clone(),
+                operations.clone(),
+            )
+            .await
+        }
         .map(Arc::new)
         .map_err(ServiceError::from)?;
         let heliopass = Arc::new(HelioService::new(
@@ -235,8 +289,9 @@ impl ControlPlane {
                         crate::error::error_chain(&e)
                     ),
                 })?;
-            ffm.follow_fabric_paths = true;
         }
+        ffm.follow_fabric_paths = twin_memory;
+        ffm.runs_memqosd = daemons.runs(RfcDaemon::Memqosd);
         let ffm = FfmService::start(
             Arc::clone(&store),
             Arc::clone(&clocks.wall),
@@ -252,7 +307,11 @@ impl ControlPlane {
                 message: crate::error::error_chain(&other),
             },
         })?;
-        let compat = Arc::new(CompatService::start(Arc::clone(&store)).await?);
+        let compat = Arc::new(if daemons.runs(RfcDaemon::Compatd) {
+            CompatService::start(Arc::clone(&store)).await?
+        } else {
+            CompatService::unseeded(Arc::clone(&store))
+        });
         corridors.attach_trust(attestation.clone());
         ffm.attach_trust(attestation.clone());
         let history = Arc::new(HistoryService::new(
@@ -263,6 +322,7 @@ impl ControlPlane {
             Arc::clone(&clocks.wall),
         ));
         Ok(ControlPlane {
+            daemons,
             history,
             ffm,
             store,

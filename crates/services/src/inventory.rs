@@ -529,6 +529,25 @@ impl DeviceInventory {
         Ok(inventory)
     }
 
+    /// The inventory of a process that does not run fabmand: the device
+    /// records are fabmand's to publish, so this one neither discovers nor
+    /// polls; it only names the records for the code that holds it.
+    pub fn idle(
+        devices: Registry<FabricDevice>,
+        topology: Arc<Topology>,
+        provider: Arc<dyn MemoryProvider>,
+        clock: Arc<dyn Clock>,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            devices,
+            topology,
+            source: DeviceSource::choose(provider, None),
+            clock,
+            attestation: None,
+            poller: std::sync::Mutex::new(None),
+        })
+    }
+
     /// Stops polling and waits until the task is gone, so that nothing it
     /// holds (the store) outlives the daemon that stops it.
     pub async fn stop(&self) {

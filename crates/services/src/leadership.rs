@@ -31,6 +31,22 @@ use tokio::sync::watch;
 /// The key the leader holds.
 pub const LEADER_KEY: &str = "/leader/corridord";
 
+/// The key whose holder runs `daemon`'s work for the cluster, for the
+/// daemons that have such work: corrd (its reconciler and heliopassd's ring
+/// tracking, on the plant it owns — the historic key, kept so operators and
+/// older replicas agree on it), fabmand (the path reconciler) and attestd
+/// (renewals). memqosd has none (each host's memqosd serves its own
+/// hosts, fenced per host), nor has compatd.
+pub fn leader_key(daemon: crate::daemons::RfcDaemon) -> Option<&'static str> {
+    use crate::daemons::RfcDaemon;
+    match daemon {
+        RfcDaemon::Corrd => Some(LEADER_KEY),
+        RfcDaemon::Fabmand => Some("/leader/fabmand"),
+        RfcDaemon::Attestd => Some("/leader/attestd"),
+        RfcDaemon::Memqosd | RfcDaemon::Compatd => None,
+    }
+}
+
 /// How long a leader's lease lives without renewal: the longest the cluster
 /// goes without a leader after one dies.
 pub const DEFAULT_LEADER_TTL: Duration = Duration::from_secs(5);
@@ -70,12 +86,22 @@ impl Leadership {
     /// Campaigns for [`LEADER_KEY`] on `store` as `identity` (written as the
     /// key's value, for operators), for as long as this lives.
     pub fn campaign(store: Arc<dyn StateStore>, identity: String, ttl: Duration) -> Self {
+        Self::campaign_for(LEADER_KEY, store, identity, ttl)
+    }
+
+    /// Campaigns for `key` (one of [`leader_key`]'s) on `store` as `identity`.
+    pub fn campaign_for(
+        key: &str,
+        store: Arc<dyn StateStore>,
+        identity: String,
+        ttl: Duration,
+    ) -> Self {
         let (tx, state) = watch::channel(None);
         let held = Arc::new(std::sync::Mutex::new(None));
         let campaign = tokio::spawn(campaign(
             Arc::clone(&store),
             Candidate {
-                key: LEADER_KEY.to_owned(),
+                key: key.to_owned(),
                 identity,
                 ttl,
             },

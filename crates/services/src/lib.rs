@@ -11,6 +11,7 @@ pub mod caller;
 pub mod compat;
 pub mod control_plane;
 pub mod corridors;
+pub mod daemons;
 pub mod error;
 pub mod fabman;
 pub mod ffm;

@@ -21,6 +21,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use axum::http::Method;
+use corridor_services::daemons::RfcDaemon;
 use serde_json::Value;
 
 /// The name of the security scheme every operation refers to: TLS client
@@ -127,6 +128,10 @@ pub struct OperationContract {
     /// Whether it takes `?dry_run` (a request with `dry_run=true` commits
     /// nothing, so it is not audited as a mutation).
     pub dry_run: bool,
+    /// The RFC daemon that serves it, named by the operation's tag; `None`
+    /// for routes every process serves. A process that does not run it
+    /// answers 503 ([`super::middleware::serve_here`]).
+    pub served_by: Option<RfcDaemon>,
 }
 
 /// Every operation of the document, by method and route template.
@@ -167,6 +172,14 @@ impl Contract {
                                 && p.get("in").and_then(Value::as_str) == Some("query")
                         })
                     });
+                let served_by = operation
+                    .get("tags")
+                    .and_then(Value::as_array)
+                    .and_then(|tags| {
+                        tags.iter()
+                            .filter_map(Value::as_str)
+                            .find_map(RfcDaemon::serving_tag)
+                    });
                 let method = Method::from_bytes(method_upper.as_bytes())
                     .expect("the method names above are valid");
                 operations.insert(
@@ -175,6 +188,7 @@ impl Contract {
                         scope,
                         responses,
                         dry_run,
+                        served_by,
                     },
                 );
             }

@@ -251,3 +251,39 @@ pub async fn authorize(State(state): State<AppState>, request: Request, next: Ne
         .await;
     response
 }
+
+/// Answers a route whose RFC daemon this process does not run with a 503
+/// naming that daemon (and the process leading its work, where the daemon
+/// has a leader), instead of letting a handler reach a service that is held
+/// here over the store only (`corridord memqosd` asked for a corridor).
+/// Runs inside [`authorize`]: who may not call the route learns nothing.
+pub async fn serve_here(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let served_by = request
+        .extensions()
+        .get::<MatchedPath>()
+        .and_then(|route| state.contract.operation(request.method(), route.as_str()))
+        .and_then(|operation| operation.served_by);
+    let Some(daemon) = served_by.filter(|daemon| !state.plane.daemons.runs(*daemon)) else {
+        return next.run(request).await;
+    };
+    let leader = match corridor_services::leadership::leader_key(daemon) {
+        Some(key) => match state.plane.store.get(key).await {
+            Ok(Some(kv)) => format!(
+                "; {daemon}'s work is led by {}",
+                String::from_utf8_lossy(&kv.value)
+            ),
+            Ok(None) => format!("; no {daemon} leads right now"),
+            Err(error) => format!("; who leads {daemon} cannot be read: {error}"),
+        },
+        None => String::new(),
+    };
+    let problem = corridor_model::problem::Problem::unavailable(format!(
+        "this corridord runs {} and not {daemon}, which serves {} {}: send it to a {daemon} process (`corridord {daemon}`){leader}",
+        state.plane.daemons,
+        request.method(),
+        request.uri().path(),
+    ))
+    .with_reason("DaemonNotRunHere")
+    .with_instance(request.uri().path().to_owned());
+    super::problem::ApiError(problem).into_response()
+}

@@ -107,8 +107,13 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(method_not_allowed);
 
     // Layers run outside-in from the last added: observe (request id,
-    // metrics) sees every request, then authorisation and audit.
+    // metrics) sees every request, then authorisation and audit, then the
+    // check that this process runs the route's daemon.
     api.layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        middleware::serve_here,
+    ))
+    .layer(axum::middleware::from_fn_with_state(
         state.clone(),
         middleware::authorize,
     ))

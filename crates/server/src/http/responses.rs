@@ -9,6 +9,9 @@
 //! [`super::contract`]), so a set that misses a status fails the tests.
 
 use std::collections::BTreeMap;
+use std::collections::btree_map::Entry;
+
+use corridor_services::daemons::RfcDaemon;
 
 use utoipa::openapi::content::ContentBuilder;
 use utoipa::openapi::response::ResponseBuilder;
@@ -151,6 +154,31 @@ pub fn layer_responses(document: &mut OpenApi) {
                     .responses
                     .entry(status.to_string())
                     .or_insert_with(|| problem_response(description));
+            }
+            // A route of one RFC daemon, asked of a process that does not
+            // run it (`corridord memqosd` asked for a corridor).
+            let daemon = operation
+                .tags
+                .iter()
+                .flatten()
+                .find_map(|tag| RfcDaemon::serving_tag(tag));
+            if let Some(daemon) = daemon {
+                let elsewhere = format!(
+                    "This process does not run {daemon}, which serves this route (reason DaemonNotRunHere; the detail names the {daemon} process leading, where there is one)"
+                );
+                match operation.responses.responses.entry("503".to_owned()) {
+                    Entry::Vacant(vacant) => {
+                        vacant.insert(problem_response(&elsewhere));
+                    }
+                    // The handler's own 503 (a switch or the TPM did not
+                    // answer) keeps its text; the layer's reason is added.
+                    Entry::Occupied(mut occupied) => {
+                        if let RefOr::T(response) = occupied.get_mut() {
+                            response.description =
+                                format!("{}; or: {elsewhere}", response.description);
+                        }
+                    }
+                }
             }
         }
     }

@@ -31,6 +31,7 @@ use corridor_model::fabric::{FabricDevice, FabricPath, FabricPort, PathStatus, P
 use corridor_model::ffm::{FfmBundle, TelemetrySource};
 use corridor_model::memory_tiers::MemoryTiers;
 use corridor_services::corridors::CorridorError;
+use corridor_services::daemons::RfcDaemon;
 use corridor_services::{Caller, ControlPlane, ListOptions};
 
 use super::exposition::{Kind, Label, Spec, write_sample};
@@ -499,11 +500,19 @@ impl ResourceSnapshot {
     /// the scrape still answers, with the series that need no store.
     pub async fn gather(plane: &ControlPlane, deadline: Instant) -> ResourceSnapshot {
         let mut snapshot = ResourceSnapshot::default();
-        snapshot.gather_corridors(plane, deadline).await;
-        snapshot.links(plane);
-        snapshot.gather_bundles(plane, deadline).await;
-        snapshot.gather_memory(&plane.ffm.tiers());
-        snapshot.gather_fabric(plane, deadline).await;
+        // Each process exports the series of the daemons it runs, so that
+        // split daemons scraped side by side give each series once.
+        if plane.daemons.runs(RfcDaemon::Corrd) {
+            snapshot.gather_corridors(plane, deadline).await;
+            snapshot.links(plane);
+        }
+        if plane.daemons.runs(RfcDaemon::Memqosd) {
+            snapshot.gather_bundles(plane, deadline).await;
+            snapshot.gather_memory(&plane.ffm.tiers());
+        }
+        if plane.daemons.runs(RfcDaemon::Fabmand) {
+            snapshot.gather_fabric(plane, deadline).await;
+        }
         snapshot
     }
 

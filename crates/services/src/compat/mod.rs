@@ -45,16 +45,22 @@ impl CompatService {
     /// Wires compatd to the store and this host's translators, and loads
     /// the built-in catalogue into an empty profile store.
     pub async fn start(store: Arc<dyn StateStore>) -> Result<CompatService, ServiceError> {
-        let service = CompatService {
+        let service = Self::unseeded(store);
+        service.load_catalogue().await?;
+        Ok(service)
+    }
+
+    /// The service in a process that does not run compatd: seeding the
+    /// built-in catalogue is compatd's to do, once, where it runs.
+    pub fn unseeded(store: Arc<dyn StateStore>) -> CompatService {
+        CompatService {
             profiles: Registry::new(store),
             config: RwLock::new(Arc::new(CompatConfig::default())),
             probe: Arc::new(HostProbe::default()),
             launcher: Arc::new(SpawnLauncher),
             processes: processes::ProcessTable::default(),
             plugin: Mutex::new(None),
-        };
-        service.load_catalogue().await?;
-        Ok(service)
+        }
     }
 
     /// Replaces the configuration (corridord sets it once at start from

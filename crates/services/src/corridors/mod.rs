@@ -169,6 +169,40 @@ impl CorridorService {
         clocks: impl Into<Clocks>,
         operations: Operations,
     ) -> Result<Self, CorridorError> {
+        let service = Self::load(store, topology, optics, clocks, operations).await?;
+        // Corridors that were lit before a restart are lit again: the twin's
+        // modules start dark, as real modules after a power cycle.
+        service.relight_after_restart().await;
+        Ok(service)
+    }
+
+    /// The service in a process that does not run corrd (`corridord
+    /// memqosd`): it plans over `optics`' capabilities for the code that
+    /// reads corridors, but never drives the plant — it follows forever
+    /// (as a replica that never wins the lead), lights nothing at start,
+    /// and nothing starts its reconciler.
+    pub async fn start_without_plant(
+        store: Arc<dyn StateStore>,
+        topology: &Topology,
+        optics: Arc<dyn OpticalPlant>,
+        clocks: impl Into<Clocks>,
+        operations: Operations,
+    ) -> Result<Self, CorridorError> {
+        let service = Self::load(store, topology, optics, clocks, operations).await?;
+        let (never_leads, following) = tokio::sync::watch::channel(None);
+        // The receiver alone keeps reading `None` once the sender is gone.
+        drop(never_leads);
+        service.attach_leadership(following);
+        Ok(service)
+    }
+
+    async fn load(
+        store: Arc<dyn StateStore>,
+        topology: &Topology,
+        optics: Arc<dyn OpticalPlant>,
+        clocks: impl Into<Clocks>,
+        operations: Operations,
+    ) -> Result<Self, CorridorError> {
         let clocks = clocks.into();
         let applications = optics::read_capabilities(&optics).await?;
         let fabric = fabric::Fabric::from_topology(topology, &applications)?;
@@ -190,9 +224,6 @@ impl CorridorService {
             tuning: std::sync::OnceLock::new(),
             leadership: std::sync::OnceLock::new(),
         };
-        // Corridors that were lit before a restart are lit again: the twin's
-        // modules start dark, as real modules after a power cycle.
-        service.relight_after_restart().await;
         Ok(service)
     }
 

@@ -50,6 +50,11 @@ pub struct FfmConfig {
     /// pool (`MFD_HUGETLB`), reserved and faulted in at allocation, when not persistent and
     /// a whole number of 2 MiB pages; the others are shmem memfds. Empty: none.
     pub hugetlb_classes: Vec<LatencyClass>,
+    /// Whether this process runs memqosd. `false` in a process of other
+    /// daemons (`corridord corrd`): the service is held over the store only —
+    /// it fences no host, announces none, restores no bundle, makes no
+    /// memory and starts none of memqosd's watches or reconcilers.
+    pub runs_memqosd: bool,
 }
 
 impl FfmConfig {
@@ -73,6 +78,7 @@ impl FfmConfig {
             counters: None,
             follow_fabric_paths: false,
             hugetlb_classes: Vec::new(),
+            runs_memqosd: true,
         }
     }
 

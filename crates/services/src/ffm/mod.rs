@@ -226,7 +226,11 @@ impl FfmService {
             config.default_host.as_deref(),
             config.serve_hosts.as_deref(),
         )?;
-        let shared = cluster::shared_devices(devices.iter().map(|d| &d.device), hosts.served());
+        let shared = if config.runs_memqosd {
+            cluster::shared_devices(devices.iter().map(|d| &d.device), hosts.served())
+        } else {
+            Vec::new()
+        };
         if !shared.is_empty() {
             return Err(FfmError::SharedDevices { devices: shared });
         }
@@ -240,12 +244,18 @@ impl FfmService {
             },
             devices.iter().map(|d| d.device.clone()).collect(),
         )?;
-        let epoch = FfmService::fence_hosts(
-            store.as_ref(),
-            hosts.served().iter().map(String::as_str),
-            clock.now(),
-        )
-        .await?;
+        // A process that does not run memqosd fences no host: it must not
+        // take a host away from the memqosd that serves it.
+        let epoch = if config.runs_memqosd {
+            FfmService::fence_hosts(
+                store.as_ref(),
+                hosts.served().iter().map(String::as_str),
+                clock.now(),
+            )
+            .await?
+        } else {
+            0
+        };
         let at_rest = protection::AtRest::resolve(&config);
         match &at_rest {
             protection::AtRest::Encrypted(_) => {}
@@ -285,6 +295,9 @@ impl FfmService {
             at_rest,
             trust: std::sync::OnceLock::new(),
         });
+        if !service.config.runs_memqosd {
+            return Ok(service);
+        }
         // Slices open before the grants on them are restored.
         let paths_listed = if service.follows_paths() {
             for slice in service.devices.iter().filter(|d| d.slice_host.is_some()) {
