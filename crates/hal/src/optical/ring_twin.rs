@@ -291,6 +291,8 @@ impl Noise {
 pub struct RingBankTwin {
     cfg: RingBankConfig,
     pages: Vec<[u8; 128]>,
+    /// Each ring's registers as `pages` encodes them (kept by `store`).
+    lanes: Vec<RingLaneRegs>,
     lambda0: Vec<f64>,
     drift: Vec<f64>,
     efficiency: Vec<f64>,
@@ -350,13 +352,15 @@ impl RingBankTwin {
                     .collect()
             })
             .collect();
-        let pages = (0..n.div_ceil(LANES_PER_RING_PAGE))
+        let pages: Vec<[u8; 128]> = (0..n.div_ceil(LANES_PER_RING_PAGE))
             .map(|_| RingPage::new(cfg.header).encode())
             .collect();
+        let lanes = (0..n).map(|ring| Self::decode_lane(&pages, ring)).collect();
         let best_eye = cfg.modulator.best_eye();
         Ok(Self {
             ambient_c: cfg.reference_c,
             pages,
+            lanes,
             lambda0,
             drift,
             efficiency,
@@ -390,20 +394,30 @@ impl RingBankTwin {
         self.ambient_c
     }
 
+    /// Ring `ring`'s registers: the decoded copy `store` keeps beside the
+    /// page bytes (the block codes round-trip exactly, so it is what decoding
+    /// the bytes would give; the physics reads a lane's registers n times per
+    /// ring read, and decoding them each time was most of a tracking poll).
     fn regs(&self, ring: usize) -> RingLaneRegs {
-        let (page, k) = page_of(ring);
-        let at = 8 + k * LANE_BLOCK_LEN;
-        let mut block = [0u8; LANE_BLOCK_LEN];
-        block.copy_from_slice(&self.pages[page][at..at + LANE_BLOCK_LEN]);
-        let (p, offset) = lane_block(ring_lane(ring)).expect("ring index checked");
-        // Only this twin writes the bytes, through `store`; they always decode.
-        RingLaneRegs::from_block(&block, p, offset).expect("the twin encodes valid blocks")
+        self.lanes[ring]
     }
 
     fn store(&mut self, ring: usize, regs: &RingLaneRegs) {
         let (page, k) = page_of(ring);
         let at = 8 + k * LANE_BLOCK_LEN;
         self.pages[page][at..at + LANE_BLOCK_LEN].copy_from_slice(&regs.to_block());
+        self.lanes[ring] = *regs;
+    }
+
+    /// Decodes ring `ring`'s registers from the page bytes.
+    fn decode_lane(pages: &[[u8; 128]], ring: usize) -> RingLaneRegs {
+        let (page, k) = page_of(ring);
+        let at = 8 + k * LANE_BLOCK_LEN;
+        let mut block = [0u8; LANE_BLOCK_LEN];
+        block.copy_from_slice(&pages[page][at..at + LANE_BLOCK_LEN]);
+        let (p, offset) = lane_block(ring_lane(ring)).expect("ring index checked");
+        // Only this twin writes the bytes, through `store`; they always decode.
+        RingLaneRegs::from_block(&block, p, offset).expect("the twin encodes valid blocks")
     }
 
     /// The encoded page `index` (B0h + index), as the host would read it.
@@ -460,20 +474,32 @@ impl RingBankTwin {
     /// this at every plant instant).
     #[must_use]
     pub fn nearest_detunings_nm(&self) -> Vec<f64> {
+        let mut out = Vec::with_capacity(self.rings());
+        self.nearest_detunings_into(&mut out);
+        out
+    }
+
+    /// [`Self::nearest_detunings_nm`] into `out` (replacing what it held), so a
+    /// caller publishing them at every plant instant reuses one buffer.
+    pub fn nearest_detunings_into(&self, out: &mut Vec<f64>) {
         let n = self.rings();
-        let res: Vec<f64> = (0..n).map(|i| self.resonance_nm(i)).collect();
-        let las: Vec<f64> = (0..n).map(|c| self.laser_nm(c)).collect();
-        las.iter()
-            .map(|&l| {
-                res.iter()
-                    .zip(&self.fsr)
-                    .map(|(&r, &f)| {
-                        let d = r - l;
-                        (d - f * (d / f).round()).abs()
-                    })
-                    .fold(f64::INFINITY, f64::min)
-            })
-            .collect()
+        // At most 32 rings (checked in `new`): no allocation per instant.
+        let mut res = [0.0_f64; 32];
+        for (i, r) in res.iter_mut().enumerate().take(n) {
+            *r = self.resonance_nm(i);
+        }
+        out.clear();
+        out.extend((0..n).map(|c| {
+            let l = self.laser_nm(c);
+            res[..n]
+                .iter()
+                .zip(&self.fsr)
+                .map(|(&r, &f)| {
+                    let d = r - l;
+                    (d - f * (d / f).round()).abs()
+                })
+                .fold(f64::INFINITY, f64::min)
+        }));
     }
 
     /// Truth: the unit's parameters, for tests and benchmarks (never for controllers).
@@ -684,6 +710,33 @@ mod tests {
             assert_eq!(t, full.read(0).unwrap().temperature_c());
             assert_eq!(polled.read(3).unwrap(), full.read(3).unwrap());
         }
+    }
+
+    /// The decoded registers the twin keeps are exactly what its page bytes decode to,
+    /// after every kind of write: the physics reads them, a host reads the bytes.
+    #[test]
+    fn the_kept_registers_are_what_the_pages_decode_to() {
+        let mut b = bank(11);
+        let agree = |b: &RingBankTwin| {
+            for ring in 0..b.rings() {
+                assert_eq!(
+                    b.regs(ring),
+                    RingBankTwin::decode_lane(&b.pages, ring),
+                    "ring {ring}"
+                );
+            }
+        };
+        agree(&b);
+        b.set_heater_code(2, 1234).unwrap();
+        b.set_bias_mv(5, -300).unwrap();
+        b.set_laser_offset_mhz(7, 40).unwrap();
+        b.set_lock_state(1, LockState::Locked).unwrap();
+        b.set_ambient_c(31.5);
+        for ring in 0..b.rings() {
+            b.read(ring).unwrap();
+        }
+        b.read_temperature_c(4).unwrap();
+        agree(&b);
     }
 
     #[test]

@@ -104,12 +104,14 @@ impl PortRings {
     }
 
     fn publish(&self) {
-        let detune = self
-            .engaged
-            .iter()
-            .any(|&e| e)
-            .then(|| self.bank.nearest_detunings_nm());
-        lock(&self.optics).detune_nm = detune;
+        let mut optics = lock(&self.optics);
+        if !self.engaged.iter().any(|&e| e) {
+            optics.detune_nm = None;
+            return;
+        }
+        // Refilled in place: this runs at every plant instant of every port.
+        let detune = optics.detune_nm.get_or_insert_with(Vec::new);
+        self.bank.nearest_detunings_into(detune);
     }
 }
 
