@@ -39,3 +39,14 @@ pub const FABRIC_PATH_REQUEST: &str = r#"{
     "ecn": false
   }
 }"#;
+
+/// "Allocate Memory" (`POST /v1/ffm/alloc`): 256 GiB of T2 with a 150 GB/s
+/// floor, shareable, for tenantA.
+pub const FFM_ALLOC_REQUEST: &str = r#"{
+  "bytes": 274877906944,
+  "latency_class": "T2",
+  "bandwidth_floor_GBs": 150,
+  "persistence": "none",
+  "shareable": true,
+  "security_domain": "tenantA"
+}"#;

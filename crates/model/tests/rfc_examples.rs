@@ -11,7 +11,7 @@ use corridor_model::fabric::{
 };
 use corridor_model::ffm::{BandwidthPatch, FfmAllocRequest, FfmBundle, LatencyClass, Persistence};
 use corridor_model::json::{from_slice_strict, from_slice_validated};
-use corridor_model::rfc_examples::FABRIC_PATH_REQUEST;
+use corridor_model::rfc_examples::{FABRIC_PATH_REQUEST, FFM_ALLOC_REQUEST};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -62,15 +62,6 @@ const CORRIDOR_TELEMETRY: &str = r#"{
   "drift": "low",
   "utilization_percent": 85.3,
   "error_count": 0
-}"#;
-
-const FFM_ALLOC_REQUEST: &str = r#"{
-  "bytes": 274877906944,
-  "latency_class": "T2",
-  "bandwidth_floor_GBs": 150,
-  "persistence": "none",
-  "shareable": true,
-  "security_domain": "tenantA"
 }"#;
 
 const FFM_ALLOC_RESPONSE: &str = r#"{

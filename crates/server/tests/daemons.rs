@@ -231,18 +231,6 @@ async fn corrd_and_memqosd_as_two_processes_share_one_etcd_and_run_only_their_ow
     }
 }
 
-/// The RFC's "Allocate Memory" request: 150 GB/s of T2 is more than h0's
-/// direct expander gives, so it fits only on pooled devices, which reach h0
-/// only through the fabric paths fabmand programs.
-const RFC_ALLOC: &str = r#"{
-  "bytes": 274877906944,
-  "latency_class": "T2",
-  "bandwidth_floor_GBs": 150,
-  "persistence": "none",
-  "shareable": true,
-  "security_domain": "tenantA"
-}"#;
-
 #[tokio::test]
 async fn the_dependencies_between_daemon_processes_travel_through_the_store() {
     let etcd = ThrowawayEtcd::start().await.unwrap();
@@ -298,7 +286,16 @@ async fn the_dependencies_between_daemon_processes_travel_through_the_store() {
     // h0 reaches through the standing paths fabmand wrote to the store.
     let deadline = Instant::now() + Duration::from_secs(30);
     let bundle = loop {
-        let allocated = send(&http, "POST", at(memqosd, "/v1/ffm/alloc"), RFC_ALLOC).await;
+        // The RFC's "Allocate Memory": 150 GB/s of T2 is more than h0's
+        // direct expander gives, so it fits only on pooled devices, which
+        // reach h0 only through the fabric paths fabmand programs.
+        let allocated = send(
+            &http,
+            "POST",
+            at(memqosd, "/v1/ffm/alloc"),
+            common::rfc::ALLOC,
+        )
+        .await;
         if allocated.status == 201 {
             break allocated.body;
         }

@@ -19,16 +19,6 @@ use serde_json::{Value, json};
 
 mod common;
 
-/// The RFC's "Allocate Memory" request, byte for byte.
-const RFC_ALLOC: &str = r#"{
-  "bytes": 274877906944,
-  "latency_class": "T2",
-  "bandwidth_floor_GBs": 150,
-  "persistence": "none",
-  "shareable": true,
-  "security_domain": "tenantA"
-}"#;
-
 /// The RFC's "Adjust Bandwidth" request, byte for byte.
 const RFC_BANDWIDTH: &str = r#"{
   "floor_GBs": 180
@@ -82,7 +72,8 @@ fn tenant(name: &str) -> Principal {
 async fn rfc_examples_verbatim() {
     let server = start().await;
     let a = server.http(&tenant("tenantA"));
-    let (status, headers, body) = send(&a, "POST", server.url("/v1/ffm/alloc"), RFC_ALLOC).await;
+    let (status, headers, body) =
+        send(&a, "POST", server.url("/v1/ffm/alloc"), common::rfc::ALLOC).await;
     assert_eq!(status, 201, "{body}");
     for field in RFC_RESPONSE_FIELDS {
         assert!(body.get(field).is_some(), "missing {field}: {body}");
@@ -124,7 +115,7 @@ async fn rfc_examples_verbatim() {
     assert_eq!(again["bandwidth_floor_GBs"], 150.0);
 
     // On HBM (T0) there is room: the same PATCH body succeeds.
-    let t0 = RFC_ALLOC
+    let t0 = common::rfc::ALLOC
         .replace("\"T2\"", "\"T0\"")
         .replace("274877906944", "4294967296");
     let (status, _, hbm) = send(&a, "POST", server.url("/v1/ffm/alloc"), &t0).await;
@@ -198,7 +189,7 @@ async fn another_domains_bundle_is_a_404_like_a_missing_one() {
     let server = start().await;
     let a = server.http(&tenant("tenantA"));
     let b = server.http(&tenant("tenantB"));
-    let small = RFC_ALLOC
+    let small = common::rfc::ALLOC
         .replace("274877906944", "1048576")
         .replace("150", "1");
     let (_, _, bundle) = send(&a, "POST", server.url("/v1/ffm/alloc"), &small).await;
@@ -262,12 +253,18 @@ async fn bad_input_is_a_problem_naming_the_field() {
     let server = start().await;
     let a = server.http(&tenant("tenantA"));
     for (body, pointer) in [
-        (RFC_ALLOC.replace("274877906944", "0"), "/bytes"),
-        (RFC_ALLOC.replace("\"T2\"", "\"T9\""), "/latency_class"),
-        (RFC_ALLOC.replace("\"bytes\"", "\"byts\""), "/byts"),
-        (RFC_ALLOC.replace("150", "-1"), "/bandwidth_floor_GBs"),
+        (common::rfc::ALLOC.replace("274877906944", "0"), "/bytes"),
         (
-            RFC_ALLOC
+            common::rfc::ALLOC.replace("\"T2\"", "\"T9\""),
+            "/latency_class",
+        ),
+        (common::rfc::ALLOC.replace("\"bytes\"", "\"byts\""), "/byts"),
+        (
+            common::rfc::ALLOC.replace("150", "-1"),
+            "/bandwidth_floor_GBs",
+        ),
+        (
+            common::rfc::ALLOC
                 .replace("\"none\"", "\"file\"")
                 .replace("\"T2\"", "\"T1\""),
             "/persistence",
@@ -316,7 +313,7 @@ async fn bad_input_is_a_problem_naming_the_field() {
 async fn hosts_sources_and_body_shape() {
     let server = start().await;
     let a = server.http(&tenant("tenantA"));
-    let (status, _, body) = send(&a, "POST", server.url("/v1/ffm/alloc"), RFC_ALLOC).await;
+    let (status, _, body) = send(&a, "POST", server.url("/v1/ffm/alloc"), common::rfc::ALLOC).await;
     assert_eq!(status, 201, "{body}");
     assert_eq!(body["host"], "h0");
     assert_eq!(body["telemetry_source"], "model");
@@ -337,7 +334,7 @@ async fn hosts_sources_and_body_shape() {
     .await;
     assert_eq!(status, 200, "{t}");
     assert_eq!(t["source"], "model");
-    let on_h2 = RFC_ALLOC.replace(
+    let on_h2 = common::rfc::ALLOC.replace(
         "\"security_domain\": \"tenantA\"",
         "\"security_domain\": \"tenantA\",\n  \"host\": \"h2\"",
     );
@@ -506,7 +503,7 @@ async fn another_process_maps_the_same_bytes() {
     let server = start().await;
     let client = server.client(&tenant("tenantA"));
     let small: FfmAllocRequest = serde_json::from_str(
-        &RFC_ALLOC
+        &common::rfc::ALLOC
             .replace("274877906944", "1048576")
             .replace("150", "1"),
     )
@@ -569,7 +566,7 @@ async fn kill_dash_nine_loses_no_acknowledged_bundle_and_restores_fds() {
     let mut first = spawn_corridord(state.path(), port);
     let client = ready(&mut first, state.path()).await;
     let mut persistent: FfmAllocRequest = serde_json::from_str(
-        &RFC_ALLOC
+        &common::rfc::ALLOC
             .replace("274877906944", "1048576")
             .replace("150", "1"),
     )
@@ -646,7 +643,7 @@ async fn persistent_bundles_need_encryption_at_rest_or_the_operators_opt_out() {
         .await;
     let client = server.client(&tenant("tenantA"));
     let mut request: FfmAllocRequest = serde_json::from_str(
-        &RFC_ALLOC
+        &common::rfc::ALLOC
             .replace("274877906944", "1048576")
             .replace("150", "1"),
     )
@@ -856,7 +853,7 @@ async fn a_dry_run_plans_what_an_alloc_grants_and_commits_nothing() {
     let mut unchanged = false;
     for _ in 0..5 {
         let before = store_revision(&server).await;
-        let (status, _, body) = send(&a, "POST", dry.clone(), RFC_ALLOC).await;
+        let (status, _, body) = send(&a, "POST", dry.clone(), common::rfc::ALLOC).await;
         assert_eq!(status, 200, "{body}");
         plan = body;
         if store_revision(&server).await == before {
@@ -899,7 +896,8 @@ async fn a_dry_run_plans_what_an_alloc_grants_and_commits_nothing() {
     );
 
     // The alloc grants what was planned.
-    let (status, _, bundle) = send(&a, "POST", server.url("/v1/ffm/alloc"), RFC_ALLOC).await;
+    let (status, _, bundle) =
+        send(&a, "POST", server.url("/v1/ffm/alloc"), common::rfc::ALLOC).await;
     assert_eq!(status, 201, "{bundle}");
     let granted: Vec<(Value, Value)> = bundle["placement"]
         .as_array()
@@ -921,8 +919,9 @@ async fn a_dry_run_plans_what_an_alloc_grants_and_commits_nothing() {
     );
 
     // Nothing is left for a second one: the same problem either way.
-    let (dry_status, _, dry_problem) = send(&a, "POST", dry.clone(), RFC_ALLOC).await;
-    let (status, _, problem) = send(&a, "POST", server.url("/v1/ffm/alloc"), RFC_ALLOC).await;
+    let (dry_status, _, dry_problem) = send(&a, "POST", dry.clone(), common::rfc::ALLOC).await;
+    let (status, _, problem) =
+        send(&a, "POST", server.url("/v1/ffm/alloc"), common::rfc::ALLOC).await;
     assert_eq!(
         (dry_status, status),
         (409, 409),
@@ -931,7 +930,7 @@ async fn a_dry_run_plans_what_an_alloc_grants_and_commits_nothing() {
     assert_eq!(dry_problem["reason"], problem["reason"]);
     assert_eq!(dry_problem["detail"], problem["detail"]);
     // A host the server does not know: the alloc's 422 on /host.
-    let unknown_host = RFC_ALLOC.replace(
+    let unknown_host = common::rfc::ALLOC.replace(
         "\"shareable\": true,",
         "\"shareable\": true, \"host\": \"nowhere\",",
     );
@@ -949,7 +948,7 @@ async fn a_dry_run_plans_what_an_alloc_grants_and_commits_nothing() {
             &a,
             "POST",
             server.url(&format!("/v1/ffm/alloc?{query}")),
-            RFC_ALLOC,
+            common::rfc::ALLOC,
         )
         .await;
         assert_eq!(status, 422, "{query}: {problem}");

@@ -3,4 +3,6 @@
 
 // Each test binary compiles the whole harness; not all of them send these.
 #[allow(unused_imports)]
-pub use corridor_model::rfc_examples::{CORRIDOR_REQUEST as CORRIDOR, FABRIC_PATH_REQUEST as PATH};
+pub use corridor_model::rfc_examples::{
+    CORRIDOR_REQUEST as CORRIDOR, FABRIC_PATH_REQUEST as PATH, FFM_ALLOC_REQUEST as ALLOC,
+};

@@ -84,30 +84,28 @@ pub trait LogFile: Send {
     fn sync_all(&mut self) -> std::io::Result<()>;
 }
 
+/// `path` for reading and writing, created empty if missing, never truncated.
+fn open_or_create(path: &Path) -> std::io::Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+}
+
 /// The local filesystem: what production uses.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct LocalDisk;
 
 impl Disk for LocalDisk {
     fn open_database(&self, path: &Path) -> std::io::Result<Box<dyn StorageBackend>> {
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(path)?;
-        let backend = FileBackend::new(file).map_err(std::io::Error::other)?;
+        let backend = FileBackend::new(open_or_create(path)?).map_err(std::io::Error::other)?;
         Ok(Box::new(backend))
     }
 
     fn open_log(&self, path: &Path) -> std::io::Result<Box<dyn LogFile>> {
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(path)?;
-        Ok(Box::new(file))
+        Ok(Box::new(open_or_create(path)?))
     }
 
     fn sync_directory(&self, dir: &Path) -> std::io::Result<()> {
