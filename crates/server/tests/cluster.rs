@@ -136,38 +136,19 @@ async fn replicas_grant_without_overlap_while_etcd_and_corridord_leaders_fail() 
         }));
     }
 
-    // The etcd leader dies a quarter into the run.
+    // The etcd leader dies a quarter into the run; a replica leads again
+    // within 10 s (its lease may lapse while etcd elects).
     tokio::time::sleep(RUN / 4).await;
     let etcd_leader = etcd.leader().await.unwrap();
     etcd.kill(etcd_leader);
+    let killed = Instant::now();
+    single_leader(&replicas, "the etcd leader died").await;
 
     // Half-way, the corridord leader stops; another must lead within 10 s.
-    tokio::time::sleep(RUN / 4).await;
-    let mut leader = None;
-    for (i, replica) in replicas.iter().enumerate() {
-        if leads(replica.as_ref().unwrap()).await {
-            assert!(leader.is_none(), "two replicas lead");
-            leader = Some(i);
-        }
-    }
-    let leader = leader.expect("a replica leads");
-    let stopped = Instant::now();
+    tokio::time::sleep((RUN / 4).saturating_sub(killed.elapsed())).await;
+    let leader = single_leader(&replicas, "before the corridord leader stops").await;
     replicas[leader].take().unwrap().stop().await;
-    loop {
-        let mut leading = 0;
-        for replica in replicas.iter().flatten() {
-            leading += usize::from(leads(replica).await);
-        }
-        assert!(leading <= 1, "two replicas lead");
-        if leading == 1 {
-            break;
-        }
-        assert!(
-            stopped.elapsed() < Duration::from_secs(10),
-            "no replica took over within 10 s"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    single_leader(&replicas, "the corridord leader stopped").await;
 
     for client in clients {
         client.await.unwrap();
@@ -214,6 +195,32 @@ async fn replicas_grant_without_overlap_while_etcd_and_corridord_leaders_fail() 
 
     for replica in replicas.into_iter().flatten() {
         replica.stop().await;
+    }
+}
+
+/// Waits up to 10 s for exactly one running replica to lead and returns its
+/// index; fails if two ever lead at once, or if none leads in time (`after`
+/// names the event the wait follows).
+async fn single_leader(replicas: &[Option<Server>], after: &str) -> usize {
+    let start = Instant::now();
+    loop {
+        let mut leading = Vec::new();
+        for (i, replica) in replicas.iter().enumerate() {
+            if let Some(replica) = replica
+                && leads(replica).await
+            {
+                leading.push(i);
+            }
+        }
+        assert!(leading.len() <= 1, "two replicas lead: {leading:?}");
+        if let Some(&leader) = leading.first() {
+            return leader;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "no replica led within 10 s after {after}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
