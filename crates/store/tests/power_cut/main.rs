@@ -5,8 +5,10 @@
 //! of the unsynced pages). Concurrent writers put keys, run three-key
 //! transactions and compare-and-swap a counter; the power fails at a random
 //! write or sync of the store's files (inside a log append, a commit, a
-//! checkpoint or a recovery); the disk "reboots" with what its platter
-//! holds; the store reopens on it and must show
+//! checkpoint or a recovery, or the checkpoint a recovery ends with,
+//! written behind while the reopened store is being checked); the disk
+//! "reboots" with what its platter holds; the store reopens on it and must
+//! show
 //! - every write it acknowledged, with the revision it acknowledged;
 //! - no transaction half-applied, acknowledged or not (all three keys or
 //!   none), and no value that nobody wrote;
@@ -27,7 +29,7 @@ use std::time::Duration;
 
 use corridor_store::{
     Compare, CompareOp, KeyValue, NEW_LEASE, Op, RangeRequest, RedbOptions, RedbStore, Revision,
-    StateStore, Txn,
+    StateStore, StoreError, Txn,
 };
 use futures::StreamExt;
 use proptest::prelude::*;
@@ -129,22 +131,35 @@ fn run(scenario: &Scenario) {
     let mut checked_through: Revision = 1;
     let mut acknowledged = 0usize;
     let mut cuts_with_log_records = 0usize;
+    let mut cuts_while_checking = 0usize;
 
     for boot in 0..CUTS {
         // Sometimes the cut lands while the store is still opening: during
         // the replay and the checkpoint that ends a recovery.
         disk.arm(rng.random_range(1..=MAX_OPS_BEFORE_CUT));
         match RedbStore::open_on(&disk, STORE, scenario.options.clone()) {
-            Ok(store) => {
-                checked_through = runtime.block_on(check(&store, &ledger, checked_through, boot));
-                acknowledged += runtime.block_on(write_until_the_power_fails(
-                    store,
-                    &disk,
-                    &ledger,
-                    boot,
-                    checked_through,
-                ));
-            }
+            // The recovery's checkpoint is written behind the open, so the
+            // power may fail while the reopened store is checked; its reads
+            // then fail, and the next boot checks again.
+            Ok(store) => match runtime.block_on(check(&store, &ledger, checked_through, boot)) {
+                Ok(revision) => {
+                    checked_through = revision;
+                    acknowledged += runtime.block_on(write_until_the_power_fails(
+                        store,
+                        &disk,
+                        &ledger,
+                        boot,
+                        checked_through,
+                    ));
+                }
+                Err(error) => {
+                    assert!(
+                        !disk.powered(),
+                        "boot {boot}: a read failed with the power on: {error}"
+                    );
+                    cuts_while_checking += 1;
+                }
+            },
             Err(error) => assert!(
                 !disk.powered(),
                 "boot {boot}: open failed with the power on: {error}: {:?}",
@@ -162,14 +177,19 @@ fn run(scenario: &Scenario) {
     }
     let store = RedbStore::open_on(&disk, STORE, scenario.options.clone())
         .unwrap_or_else(|e| panic!("the store does not open after the last cut: {e}"));
-    let final_revision = runtime.block_on(check(&store, &ledger, checked_through, CUTS));
-    runtime.block_on(check_event_log(&store, 2, final_revision, CUTS));
+    let final_revision = runtime
+        .block_on(check(&store, &ledger, checked_through, CUTS))
+        .unwrap();
+    runtime
+        .block_on(check_event_log(&store, 2, final_revision, CUTS))
+        .unwrap();
     drop(store);
 
     let ledger = ledger.lock().unwrap();
     eprintln!(
         "{scenario:?}: {acknowledged} writes acknowledged over {CUTS} cuts \
-         ({cuts_with_log_records} with log records to replay), {} transactions sent; none lost",
+         ({cuts_with_log_records} with log records to replay, {cuts_while_checking} while \
+         the reopened store was checked), {} transactions sent; none lost",
         ledger.txns.len()
     );
 }
@@ -337,20 +357,21 @@ fn parse_counter(kv: &KeyValue) -> u64 {
     std::str::from_utf8(&kv.value).unwrap().parse().unwrap()
 }
 
-async fn all_under(store: &RedbStore, prefix: &str) -> Vec<KeyValue> {
-    store.range(RangeRequest::prefix(prefix)).await.unwrap().kvs
+async fn all_under(store: &RedbStore, prefix: &str) -> Result<Vec<KeyValue>, StoreError> {
+    Ok(store.range(RangeRequest::prefix(prefix)).await?.kvs)
 }
 
-/// Checks the reopened store against the ledger and returns its revision.
+/// Checks the reopened store against the ledger and returns its revision;
+/// fails only when a read fails (the power may go while it checks).
 async fn check(
     store: &RedbStore,
     ledger: &Mutex<Ledger>,
     checked_through: Revision,
     boot: usize,
-) -> Revision {
+) -> Result<Revision, StoreError> {
     // A copy: no writer runs while the store is checked.
     let ledger = ledger.lock().unwrap().clone();
-    let revision = store.current_revision().await.unwrap();
+    let revision = store.current_revision().await?;
     assert!(
         revision >= ledger.highest_acked && revision >= checked_through,
         "boot {boot}: the revision went back to {revision} (acknowledged up to {}, \
@@ -358,7 +379,7 @@ async fn check(
         ledger.highest_acked
     );
 
-    let puts = all_under(store, "/put/").await;
+    let puts = all_under(store, "/put/").await?;
     let present: BTreeMap<&str, &KeyValue> = puts.iter().map(|kv| (kv.key.as_str(), kv)).collect();
     for (key, acked) in &ledger.puts {
         let kv = present
@@ -376,7 +397,7 @@ async fn check(
     }
 
     let mut by_txn: BTreeMap<String, Vec<&KeyValue>> = BTreeMap::new();
-    let txn_kvs = all_under(store, "/txn/").await;
+    let txn_kvs = all_under(store, "/txn/").await?;
     for kv in &txn_kvs {
         let id = kv.key.split('/').nth(2).unwrap().to_owned();
         assert_eq!(
@@ -415,8 +436,7 @@ async fn check(
         if let Some(lease) = kvs[0].lease {
             let info = store
                 .lease_time_to_live(lease)
-                .await
-                .unwrap()
+                .await?
                 .unwrap_or_else(|| panic!("boot {boot}: transaction {id}'s lease {lease} is gone"));
             let mut keys: Vec<String> = kvs.iter().map(|kv| kv.key.clone()).collect();
             keys.sort();
@@ -424,43 +444,43 @@ async fn check(
         }
     }
 
-    let counter = store
-        .get(COUNTER)
-        .await
-        .unwrap()
-        .map_or(0, |kv| parse_counter(&kv));
+    let counter = store.get(COUNTER).await?.map_or(0, |kv| parse_counter(&kv));
     assert!(
         counter >= ledger.counter_acked && counter <= ledger.counter_attempted,
         "boot {boot}: counter is {counter}, acknowledged up to {}, attempted up to {}",
         ledger.counter_acked,
         ledger.counter_attempted
     );
-    check_event_log(store, checked_through + 1, revision, boot).await;
-    revision
+    check_event_log(store, checked_through + 1, revision, boot).await?;
+    Ok(revision)
 }
 
 /// Every revision in `from..=to` has events, in order, and they are one
 /// write: a put, a whole three-key transaction, or one increment.
-async fn check_event_log(store: &RedbStore, from: Revision, to: Revision, boot: usize) {
+async fn check_event_log(
+    store: &RedbStore,
+    from: Revision,
+    to: Revision,
+    boot: usize,
+) -> Result<(), StoreError> {
     if from > to {
-        return;
+        return Ok(());
     }
     // Nothing is ever deleted or overwritten but the counter, so the keys
     // that last changed at `to` are all of its events: once they are in, the
     // log has been read to its end.
     let events_at_to = all_under(store, "/")
-        .await
+        .await?
         .iter()
         .filter(|kv| kv.mod_revision == to)
         .count();
-    let mut watch = store.watch("", from).await.unwrap();
+    let mut watch = store.watch("", from).await?;
     let mut at: BTreeMap<Revision, Vec<String>> = BTreeMap::new();
     while at.get(&to).map_or(0, Vec::len) < events_at_to.max(1) {
         let event = tokio::time::timeout(Duration::from_secs(5), watch.next())
             .await
             .unwrap_or_else(|_| panic!("boot {boot}: the event log stops before revision {to}"))
-            .unwrap()
-            .unwrap();
+            .unwrap_or_else(|| panic!("boot {boot}: the watch ended before revision {to}"))?;
         let revision = event.revision();
         assert!(
             revision >= from
@@ -491,6 +511,7 @@ async fn check_event_log(store: &RedbStore, from: Revision, to: Revision, boot: 
             "boot {boot}: revision {revision} is not one write: {keys:?}"
         );
     }
+    Ok(())
 }
 
 /// A checkpoint empties the log by writing zeros over its records, then
@@ -552,7 +573,7 @@ fn a_log_torn_while_being_emptied_still_opens() {
         let after = disk.reboot(Loss::TornPages, &mut StdRng::seed_from_u64(seed));
         let store = RedbStore::open_on(&after, STORE, options.clone())
             .unwrap_or_else(|e| panic!("seed {seed}: the store does not open: {e}"));
-        let kept = runtime.block_on(all_under(&store, "/k/")).len();
+        let kept = runtime.block_on(all_under(&store, "/k/")).unwrap().len();
         assert_eq!(kept, KEYS, "seed {seed}");
     }
 }
