@@ -463,8 +463,14 @@ impl RingBankTwin {
     /// Truth: resonance − laser line of lane `c`, folded into (−FSR/2, FSR/2], nm.
     #[must_use]
     pub fn detuning_nm(&self, i: usize, c: usize) -> f64 {
+        self.detuning_at(i, self.resonance_nm(i), c)
+    }
+
+    /// [`Self::detuning_nm`] of ring `i` at its resonance `resonance_nm`, computed once by a
+    /// caller that folds over every lane.
+    fn detuning_at(&self, i: usize, resonance_nm: f64, c: usize) -> f64 {
         let f = self.fsr[i];
-        let d = self.resonance_nm(i) - self.laser_nm(c);
+        let d = resonance_nm - self.laser_nm(c);
         d - f * (d / f).round()
     }
 
@@ -562,13 +568,14 @@ impl RingBankTwin {
 
     fn pd_mean_ua(&self, i: usize) -> f64 {
         let at = Nanometers(self.cfg.laser_nm[i]);
+        let resonance = self.resonance_nm(i);
         let light_mw: f64 = (0..self.cfg.laser_nm.len())
             .map(|c| {
                 self.cfg.laser_power_mw
                     * self
                         .cfg
                         .ring
-                        .drop_transmission(Nanometers(self.detuning_nm(i, c)), at)
+                        .drop_transmission(Nanometers(self.detuning_at(i, resonance, c)), at)
             })
             .sum();
         let pd = &self.cfg.pd;
