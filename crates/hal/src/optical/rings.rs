@@ -94,6 +94,15 @@ pub trait RingBank: Debug {
     fn set_plant_time(&mut self, now: chrono::DateTime<chrono::Utc>) {
         let _ = now;
     }
+
+    /// [`Self::set_plant_time`] for a controller that may only read the bank's temperature at
+    /// `now`: what the port's receivers see may wait until the bank's state next changes or
+    /// the plant time is next set. A twin tracking loop steps through many such instants
+    /// (one per control period) and acts at few of them; at the others, working out what the
+    /// receivers see is wasted.
+    fn pass_plant_time(&mut self, now: chrono::DateTime<chrono::Utc>) {
+        self.set_plant_time(now);
+    }
 }
 
 /// [`OpticalError::InvalidLane`] unless `ring < rings`.

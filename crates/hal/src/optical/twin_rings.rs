@@ -12,7 +12,9 @@
 //!   monitors and its rings never disagree. Injected heater failures take effect at the same
 //!   moment.
 //! * **What the port's receivers see.** Whenever the plant's time is set it publishes, per
-//!   lane, the detuning of the ring nearest that lane's line ([`RingOptics`]) — never from
+//!   lane, the detuning of the ring nearest that lane's line ([`RingOptics`]; a time merely
+//!   *passed* publishes before the bank's state next changes, so a tracking loop stepping
+//!   through quiet instants computes none of it) — never from
 //!   inside a calibration sweep, whose µs of control time no plant-time reading falls into. Once HELIOPASS has
 //!   taken the bank over (any ring's lock state written other than `Parked`), the port computes
 //!   its lanes' BER at that detuning instead of its built-in ideal heater lock: a bank nobody
@@ -71,6 +73,9 @@ pub struct PortRings {
     optics: Arc<Mutex<RingOptics>>,
     failed_heaters: Arc<Mutex<Vec<bool>>>,
     engaged: Vec<bool>,
+    /// A plant time was passed ([`RingBank::pass_plant_time`]) and what it shows is not
+    /// published yet: it is, before the bank's state next changes.
+    unpublished: bool,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -94,6 +99,7 @@ impl PortRings {
             optics,
             failed_heaters,
             engaged: vec![false; n],
+            unpublished: false,
         }
     }
 
@@ -101,6 +107,13 @@ impl PortRings {
     #[must_use]
     pub fn twin(&self) -> &RingBankTwin {
         &self.bank
+    }
+
+    /// Publishes what a passed plant time shows, before a change of state would alter it.
+    fn publish_passed(&mut self) {
+        if std::mem::take(&mut self.unpublished) {
+            self.publish();
+        }
     }
 
     fn publish(&self) {
@@ -133,18 +146,22 @@ impl RingBank for PortRings {
     }
 
     fn set_heater_code(&mut self, ring: usize, code: u16) -> Result<()> {
+        self.publish_passed();
         self.bank.set_heater_code(ring, code)
     }
 
     fn set_bias_mv(&mut self, ring: usize, mv: i16) -> Result<()> {
+        self.publish_passed();
         self.bank.set_bias_mv(ring, mv)
     }
 
     fn set_laser_offset_mhz(&mut self, ring: usize, mhz: i16) -> Result<()> {
+        self.publish_passed();
         self.bank.set_laser_offset_mhz(ring, mhz)
     }
 
     fn set_lock_state(&mut self, ring: usize, state: LockState) -> Result<()> {
+        self.publish_passed();
         self.bank.set_lock_state(ring, state)?;
         // Published with the next plant time: a calibration's sweep marks
         // rings acquiring and parks them again within µs of control time.
@@ -153,6 +170,7 @@ impl RingBank for PortRings {
     }
 
     fn wait_us(&mut self, us: f64) {
+        self.publish_passed();
         // Not published here: mid-sweep states of a calibration are µs of
         // control time the port's plant-time readings never fall into.
         self.bank.wait_us(us);
@@ -163,11 +181,79 @@ impl RingBank for PortRings {
     }
 
     fn set_plant_time(&mut self, now: DateTime<Utc>) {
+        self.pass_plant_time(now);
+        self.publish_passed();
+    }
+
+    fn pass_plant_time(&mut self, now: DateTime<Utc>) {
         let t = lock(&self.case).at(now);
         self.bank.set_ambient_c(t);
         for (ring, &failed) in lock(&self.failed_heaters).iter().enumerate() {
             self.bank.set_heater_failed(ring, failed);
         }
-        self.publish();
+        self.unpublished = true;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeDelta;
+
+    use super::super::ring_twin::RingBankConfig;
+    use super::*;
+    use crate::topology::Topology;
+
+    /// A bank following the default twin's `hvac-cycling` profile, and what it publishes.
+    fn port_rings() -> (PortRings, Arc<Mutex<RingOptics>>, DateTime<Utc>) {
+        let topology = Topology::default_twin();
+        let profile = topology
+            .ambient_profiles()
+            .iter()
+            .find(|p| p.name.as_str() == "hvac-cycling")
+            .expect("the default twin has hvac-cycling")
+            .clone();
+        let origin = topology.twin().start_time;
+        let case = Arc::new(Mutex::new(CaseTemperature {
+            profile,
+            origin,
+            self_heating_k: 3.0,
+            step_c: 0.0,
+        }));
+        let optics = Arc::new(Mutex::new(RingOptics::default()));
+        let bank = RingBankTwin::new(RingBankConfig::new(8, 5)).expect("8 rings");
+        let failed = Arc::new(Mutex::new(vec![false; 8]));
+        let mut rings = PortRings::new(bank, case, Arc::clone(&optics), failed);
+        for ring in 0..8 {
+            rings.set_lock_state(ring, LockState::Locked).unwrap();
+        }
+        rings.set_plant_time(origin);
+        (rings, optics, origin)
+    }
+
+    /// Times passed rather than set publish nothing until the bank's state changes, and then
+    /// exactly what setting the last of them would have published.
+    #[test]
+    fn a_passed_plant_time_is_published_before_the_state_changes() {
+        let (mut set, set_optics, start) = port_rings();
+        let (mut passed, passed_optics, _) = port_rings();
+        let published = |optics: &Arc<Mutex<RingOptics>>| lock(optics).clone();
+        for minute in 1..=5 {
+            let t = start + TimeDelta::minutes(minute);
+            set.set_plant_time(t);
+            passed.pass_plant_time(t);
+        }
+        assert_ne!(
+            published(&passed_optics),
+            published(&set_optics),
+            "the passed times were published (or the ambient did not move)"
+        );
+        set.set_heater_code(0, 1000).unwrap();
+        passed.set_heater_code(0, 1000).unwrap();
+        assert_eq!(published(&passed_optics), published(&set_optics));
+        // The heater write itself shows from the next plant time, in both.
+        let t = start + TimeDelta::minutes(6);
+        set.set_plant_time(t);
+        passed.set_plant_time(t);
+        assert_eq!(published(&passed_optics), published(&set_optics));
     }
 }

@@ -330,7 +330,13 @@ pub fn step_port(
     let bank: &mut dyn RingBank = bank.as_mut();
     for k in 1..=instants {
         let t = from + TimeDelta::nanoseconds((span * 1e9 * k as f64 / instants as f64) as i64);
-        bank.set_plant_time(t);
+        // Most instants only read the temperature: what the receivers see is published when
+        // a period acts on the bank, and at the last instant, which is `now`.
+        if k == instants {
+            bank.set_plant_time(t);
+        } else {
+            bank.pass_plant_time(t);
+        }
         let tracker = c.tracker_mut().expect("checked above");
         let all_locked = tracker.loops.iter().all(|l| l.state == LockState::Locked);
         let temp = bank.read_temperature_c(0)?;
