@@ -162,7 +162,14 @@ pub struct HelioService {
     ports: Mutex<HashMap<String, Arc<Mutex<PortControl>>>>,
     /// Ports under calibration → the operation calibrating them.
     busy: Mutex<HashMap<String, String>>,
+    /// Lit corridor → the `RingLock` (status, reason) this leadership term
+    /// last recorded on it, so a pass reads and rewrites only the corridors
+    /// whose condition changed (see [`tracking`]).
+    ring_lock_recorded: Mutex<HashMap<String, RecordedRingLock>>,
 }
+
+/// A `RingLock` condition as far as a pass compares it: status and reason.
+pub(crate) type RecordedRingLock = (corridor_model::meta::ConditionStatus, String);
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -231,6 +238,7 @@ impl HelioService {
             settings: std::sync::RwLock::new(settings),
             ports: Mutex::new(HashMap::new()),
             busy: Mutex::new(HashMap::new()),
+            ring_lock_recorded: Mutex::new(HashMap::new()),
         }
     }
 
