@@ -477,7 +477,7 @@ impl RingBankTwin {
     /// Truth: per lane `c`, |detuning| of the ring nearest its laser line, nm — the same
     /// numbers as the fold of [`Self::detuning_nm`] over the rings, with each resonance and
     /// each laser line computed once (n + n instead of n² decodes; the twin port publishes
-    /// this at every plant instant).
+    /// this at every plant time set).
     #[must_use]
     pub fn nearest_detunings_nm(&self) -> Vec<f64> {
         let mut out = Vec::with_capacity(self.rings());
@@ -486,7 +486,7 @@ impl RingBankTwin {
     }
 
     /// [`Self::nearest_detunings_nm`] into `out` (replacing what it held), so a
-    /// caller publishing them at every plant instant reuses one buffer.
+    /// caller publishing them at every plant time reuses one buffer.
     pub fn nearest_detunings_into(&self, out: &mut Vec<f64>) {
         let n = self.rings();
         // At most 32 rings (checked in `new`): no allocation per instant.

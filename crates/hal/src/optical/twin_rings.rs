@@ -122,7 +122,7 @@ impl PortRings {
             optics.detune_nm = None;
             return;
         }
-        // Refilled in place: this runs at every plant instant of every port.
+        // Refilled in place: this runs at every plant time set on every port.
         let detune = optics.detune_nm.get_or_insert_with(Vec::new);
         self.bank.nearest_detunings_into(detune);
     }
