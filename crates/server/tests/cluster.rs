@@ -242,28 +242,14 @@ async fn within<F: std::future::Future<Output = bool>>(
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn corridors_granted_through_followers_are_lit_and_darkened_by_the_leader() {
     let etcd = ThrowawayEtcd::start().await.unwrap();
-    let mut replicas = Vec::new();
+    let mut started = Vec::new();
     for _ in 0..3 {
-        replicas.push(Options::default().insecure_dev().etcd(&etcd).start().await);
+        started.push(Some(
+            Options::default().insecure_dev().etcd(&etcd).start().await,
+        ));
     }
-    let elected = Instant::now();
-    let leader = loop {
-        let mut leading = Vec::new();
-        for (i, replica) in replicas.iter().enumerate() {
-            if leads(replica).await {
-                leading.push(i);
-            }
-        }
-        assert!(leading.len() <= 1, "two replicas lead: {leading:?}");
-        if let Some(&leader) = leading.first() {
-            break leader;
-        }
-        assert!(
-            elected.elapsed() < Duration::from_secs(10),
-            "no replica leads within 10 s"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let leader = single_leader(&started, "the replicas started").await;
+    let replicas: Vec<Server> = started.into_iter().flatten().collect();
     let plant_owner = &replicas[leader];
 
     for (i, follower) in replicas.iter().enumerate() {
