@@ -26,8 +26,9 @@
 //!
 //! Reported per side: p50 / p99 / max scrape time, bytes, series (sample
 //! lines), corridord's own CPU time per scrape and its CPU use over
-//! `METRICS_BENCH_IDLE_SECONDS` (default 10) idle seconds before the scrapes (its reconcilers and heliopassd's loops,
-//! which a scrape competes with), from `/proc`, against the target of
+//! `METRICS_BENCH_IDLE_SECONDS` (default 10) idle seconds before the
+//! scrapes (its reconcilers and heliopassd's loops, which a scrape
+//! competes with), from `/proc`, against the target of
 //! 50 ms for 1,000 corridors and 10,000 bundles.
 //!
 //! `cargo bench -p corridor-server --bench metrics_scrape` (part of
