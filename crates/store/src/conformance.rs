@@ -58,6 +58,7 @@ checks!(
     txn_refuses_conflicting_writes,
     revision_monotonic_no_gaps,
     range_prefix_pagination,
+    range_keys_only,
     delete_prefix,
     put_with_unknown_lease_applies_nothing,
     lease_expiry_deletes_keys,
@@ -481,6 +482,45 @@ pub async fn range_prefix_pagination(store: Arc<dyn StateStore>) {
         .await
         .unwrap();
     assert!(late.kvs.is_empty() && !late.more);
+}
+
+/// A keys-only range answers the same keys, revisions, versions and leases
+/// as a full one, pages the same way, and carries no value.
+pub async fn range_keys_only(store: Arc<dyn StateStore>) {
+    let lease = store.lease_grant(Duration::from_secs(60)).await.unwrap();
+    for i in 0..5u8 {
+        let key = format!("/k/{i}");
+        store.put(&key, vec![i; 100], None).await.unwrap();
+    }
+    store.put("/k/1", b"again".to_vec(), Some(lease)).await.unwrap();
+    store.put("/l/0", b"x".to_vec(), None).await.unwrap();
+
+    let full = store.range(RangeRequest::prefix("/k/")).await.unwrap();
+    let keys = store
+        .range(RangeRequest::prefix("/k/").keys_only())
+        .await
+        .unwrap();
+    let without_values: Vec<KeyValue> = full
+        .kvs
+        .iter()
+        .map(|kv| KeyValue {
+            value: Vec::new(),
+            ..kv.clone()
+        })
+        .collect();
+    assert_eq!(keys.kvs, without_values);
+    assert_eq!(keys.kvs.len(), 5);
+    assert_eq!(keys.kvs[1].lease, Some(lease));
+    assert_eq!(keys.kvs[1].version, 2);
+    assert_eq!(keys.revision, full.revision);
+
+    let page = store
+        .range(RangeRequest::prefix("/k/").after("/k/1").limit(2).keys_only())
+        .await
+        .unwrap();
+    let page_keys: Vec<&str> = page.kvs.iter().map(|kv| kv.key.as_str()).collect();
+    assert_eq!(page_keys, ["/k/2", "/k/3"]);
+    assert!(page.more && page.kvs.iter().all(|kv| kv.value.is_empty()));
 }
 
 pub async fn delete_prefix(store: Arc<dyn StateStore>) {

@@ -48,6 +48,7 @@ pub struct RangeRequest {
     prefix: String,
     start_after: Option<String>,
     limit: Option<usize>,
+    keys_only: bool,
 }
 
 impl RangeRequest {
@@ -57,6 +58,7 @@ impl RangeRequest {
             prefix: prefix.into(),
             start_after: None,
             limit: None,
+            keys_only: false,
         }
     }
 
@@ -75,6 +77,16 @@ impl RangeRequest {
         self
     }
 
+    /// Keys and their revisions, versions and leases without their values
+    /// (every [`KeyValue::value`] is empty), as etcd's `keys_only`: a reader
+    /// that keeps what it decoded by revision asks which keys changed
+    /// without copying every value out of the store.
+    #[must_use]
+    pub fn keys_only(mut self) -> Self {
+        self.keys_only = true;
+        self
+    }
+
     pub fn prefix_str(&self) -> &str {
         &self.prefix
     }
@@ -85,6 +97,10 @@ impl RangeRequest {
 
     pub fn limit_value(&self) -> Option<usize> {
         self.limit
+    }
+
+    pub fn is_keys_only(&self) -> bool {
+        self.keys_only
     }
 }
 

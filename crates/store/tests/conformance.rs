@@ -42,6 +42,7 @@ redb_checks!(
     txn_refuses_conflicting_writes,
     revision_monotonic_no_gaps,
     range_prefix_pagination,
+    range_keys_only,
     delete_prefix,
     put_with_unknown_lease_applies_nothing,
     lease_expiry_deletes_keys,

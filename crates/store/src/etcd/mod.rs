@@ -572,6 +572,9 @@ impl StateStore for EtcdStore {
         if let Some(limit) = request.limit_value() {
             options = options.with_limit(i64::try_from(limit).unwrap_or(i64::MAX));
         }
+        if request.is_keys_only() {
+            options = options.with_keys_only();
+        }
         let response = self
             .call(Repeat::Safe, |mut client| {
                 let (start, options) = (start.clone(), options.clone());

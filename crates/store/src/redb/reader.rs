@@ -67,7 +67,11 @@ pub(crate) fn range(db: &Database, request: &RangeRequest) -> Result<RangeRespon
             more = true;
             break;
         }
-        kvs.push(schema::decode_record(key, bytes.value())?);
+        kvs.push(if request.is_keys_only() {
+            schema::decode_record_header(key, bytes.value())?
+        } else {
+            schema::decode_record(key, bytes.value())?
+        });
     }
     Ok(RangeResponse {
         kvs,

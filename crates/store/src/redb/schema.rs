@@ -46,6 +46,15 @@ pub(crate) fn decode_record(key: &str, bytes: &[u8]) -> Result<KeyValue, StoreEr
     Ok(kv)
 }
 
+/// A key's record without its value (left empty): what a keys-only range
+/// answers. The value's length is still checked against the record.
+pub(crate) fn decode_record_header(key: &str, bytes: &[u8]) -> Result<KeyValue, StoreError> {
+    let mut reader = Reader::new(bytes, "keys table");
+    let kv = reader.kv_header(key.to_owned())?;
+    reader.finish()?;
+    Ok(kv)
+}
+
 /// The stored form of all events of one revision.
 pub(crate) fn encode_events(events: &[KvEvent]) -> Vec<u8> {
     let mut out = Vec::new();
@@ -164,14 +173,28 @@ impl<'a> Reader<'a> {
     }
 
     fn kv_fields(&mut self, key: String) -> Result<KeyValue, StoreError> {
+        let mut kv = self.kv_revisions(key)?;
+        kv.value = self.bytes()?;
+        Ok(kv)
+    }
+
+    /// The fields of [`kv_fields`](Self::kv_fields), skipping the value.
+    fn kv_header(&mut self, key: String) -> Result<KeyValue, StoreError> {
+        let kv = self.kv_revisions(key)?;
+        let len = self.u32()?;
+        self.take(len)?;
+        Ok(kv)
+    }
+
+    /// A record's revisions, version and lease; the value follows them.
+    fn kv_revisions(&mut self, key: String) -> Result<KeyValue, StoreError> {
         let create_revision = self.i64()?;
         let mod_revision = self.i64()?;
         let version = self.i64()?;
         let lease: LeaseId = self.i64()?;
-        let value = self.bytes()?;
         Ok(KeyValue {
             key,
-            value,
+            value: Vec::new(),
             create_revision,
             mod_revision,
             version,
@@ -234,7 +257,9 @@ mod tests {
         #[test]
         fn records_round_trip(kv in "[a-zé/]{1,12}".prop_flat_map(kv_strategy)) {
             let decoded = decode_record(&kv.key, &encode_record(&kv)).unwrap();
-            prop_assert_eq!(decoded, kv);
+            prop_assert_eq!(&decoded, &kv);
+            let header = decode_record_header(&kv.key, &encode_record(&kv)).unwrap();
+            prop_assert_eq!(header, KeyValue { value: Vec::new(), ..kv });
         }
 
         #[test]
@@ -251,6 +276,18 @@ mod tests {
             let cut = cut.index(bytes.len());
             let is_corrupt = matches!(decode_events(&bytes[..cut]), Err(StoreError::Corrupt { .. }));
             prop_assert!(is_corrupt);
+        }
+
+        #[test]
+        fn truncated_records_are_corrupt_with_or_without_the_value(
+            kv in "[a-z/]{0,12}".prop_flat_map(kv_strategy),
+            cut in any::<prop::sample::Index>(),
+        ) {
+            let bytes = encode_record(&kv);
+            let cut = cut.index(bytes.len());
+            let whole = matches!(decode_record(&kv.key, &bytes[..cut]), Err(StoreError::Corrupt { .. }));
+            let header = matches!(decode_record_header(&kv.key, &bytes[..cut]), Err(StoreError::Corrupt { .. }));
+            prop_assert!(whole && header);
         }
     }
 }
