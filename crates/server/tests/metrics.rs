@@ -831,3 +831,80 @@ async fn prometheus_scrapes_corridord_over_mtls_and_every_dashboard_query_resolv
     drop(prometheus);
     f.server.stop().await;
 }
+
+/// A bundle's lines are kept between scrapes by the bundle's revision
+/// (`metrics/bundle_lines.rs`): each scrape still shows every bundle as it
+/// is then, a migrated one under its new tier only, a freed one nowhere and
+/// a new one at once.
+#[tokio::test]
+async fn each_scrape_shows_the_bundles_as_they_are_at_the_scrape() {
+    let server = Options::default().domains(&["tenantA"]).start().await;
+    let id = |bundle: &Value| bundle["id"].as_str().unwrap().to_owned();
+    let migrated = id(&post(&server, "/v1/ffm/alloc", BUNDLE).await);
+    let freed = id(&post(&server, "/v1/ffm/alloc", BUNDLE).await);
+    let tier_of = |all: &[Sample], bundle: &str| -> Vec<String> {
+        find(all, "corridor_ffm_bundle_info", &[("bundle", bundle)])
+            .iter()
+            .map(|s| s.labels["tier"].clone())
+            .collect()
+    };
+    let (_, text) = scrape(&server, &Principal::ReadOnly, None).await;
+    let all = samples(&text);
+    assert_eq!(tier_of(&all, &migrated), ["T1"], "{text}");
+    assert_eq!(tier_of(&all, &freed), ["T1"], "{text}");
+
+    let response = server
+        .admin()
+        .patch(server.url(&format!("/v1/ffm/{migrated}/latency_class")))
+        .header("content-type", "application/json")
+        .body(r#"{"latency_class":"T2"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 202);
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let bundle: Value = server
+            .admin()
+            .get(server.url(&format!("/v1/ffm/{migrated}")))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if bundle["latency_class"] == "T2" {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{bundle}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let response = server
+        .admin()
+        .delete(server.url(&format!("/v1/ffm/{freed}")))
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_success(), "{}", response.status());
+    let added = id(&post(&server, "/v1/ffm/alloc", BUNDLE).await);
+
+    let (_, text) = scrape(&server, &Principal::ReadOnly, None).await;
+    let all = samples(&text);
+    assert_eq!(tier_of(&all, &migrated), ["T2"], "{text}");
+    assert_eq!(
+        find(
+            &all,
+            "corridor_ffm_bundle_size_bytes",
+            &[("bundle", &migrated), ("tier", "T2")]
+        )
+        .len(),
+        1,
+        "{text}"
+    );
+    assert!(
+        all.iter().all(|s| s.labels.get("bundle") != Some(&freed)),
+        "{text}"
+    );
+    assert_eq!(tier_of(&all, &added), ["T1"], "{text}");
+    server.stop().await;
+}

@@ -23,6 +23,7 @@ pub mod labels;
 pub mod labs;
 pub mod leadership;
 pub mod operations;
+pub mod projection;
 pub mod registry;
 pub mod resource;
 

@@ -672,7 +672,7 @@ fn encode<T: Serialize>(object: &T) -> Vec<u8> {
     serde_json::to_vec(object).expect("API types always serialise to JSON")
 }
 
-fn decode<T: Resource>(kv: &KeyValue) -> Result<T, ServiceError> {
+pub(crate) fn decode<T: Resource>(kv: &KeyValue) -> Result<T, ServiceError> {
     let mut object: T =
         serde_json::from_slice(&kv.value).map_err(|source| ServiceError::Corrupt {
             kind: T::KIND,

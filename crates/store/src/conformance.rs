@@ -492,7 +492,10 @@ pub async fn range_keys_only(store: Arc<dyn StateStore>) {
         let key = format!("/k/{i}");
         store.put(&key, vec![i; 100], None).await.unwrap();
     }
-    store.put("/k/1", b"again".to_vec(), Some(lease)).await.unwrap();
+    store
+        .put("/k/1", b"again".to_vec(), Some(lease))
+        .await
+        .unwrap();
     store.put("/l/0", b"x".to_vec(), None).await.unwrap();
 
     let full = store.range(RangeRequest::prefix("/k/")).await.unwrap();
@@ -515,7 +518,12 @@ pub async fn range_keys_only(store: Arc<dyn StateStore>) {
     assert_eq!(keys.revision, full.revision);
 
     let page = store
-        .range(RangeRequest::prefix("/k/").after("/k/1").limit(2).keys_only())
+        .range(
+            RangeRequest::prefix("/k/")
+                .after("/k/1")
+                .limit(2)
+                .keys_only(),
+        )
         .await
         .unwrap();
     let page_keys: Vec<&str> = page.kvs.iter().map(|kv| kv.key.as_str()).collect();

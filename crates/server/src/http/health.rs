@@ -83,7 +83,8 @@ pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Respo
             .and_then(|timeout| timeout.to_str().ok()),
     );
     let deadline = std::time::Instant::now() + budget;
-    let resources = ResourceSnapshot::gather(&state.plane, deadline).await;
+    let resources =
+        ResourceSnapshot::gather(&state.plane, &state.metrics.resource_rows, deadline).await;
     let mut response = state.metrics.encode(format, resources).into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,

@@ -26,6 +26,7 @@
 //! sampled OpenTelemetry trace (corridord exporting over OTLP) leave one;
 //! the 0.0.4 text format has no exemplars and shows none.
 
+pub mod bundle_lines;
 pub mod exposition;
 pub mod process;
 pub mod resources;
@@ -41,6 +42,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::{Registry, Unit};
 
+pub use bundle_lines::ResourceRows;
 pub use resources::ResourceSnapshot;
 
 /// Every family name starts with this (`corridor_…`).
@@ -227,6 +229,8 @@ pub struct Metrics {
     pub leader: Gauge,
     /// The embedded store's file, once the daemon opened one (none on etcd).
     store_file: Arc<std::sync::OnceLock<std::path::PathBuf>>,
+    /// Resource lines kept between scrapes.
+    pub resource_rows: ResourceRows,
 }
 
 /// 50 µs .. ~3.3 s: loopback reads sit at the low end, a corridor grant
@@ -309,6 +313,7 @@ impl Metrics {
             admission_duration,
             leader,
             store_file,
+            resource_rows: ResourceRows::default(),
         })
     }
 

@@ -28,12 +28,12 @@ use corridor_model::corridor::{
     Corridor, CorridorStatus, CorridorTelemetry, DriftLevel, EyeMargin, LaneState,
 };
 use corridor_model::fabric::{FabricDevice, FabricPath, FabricPort, PathStatus, PortLink};
-use corridor_model::ffm::{FfmBundle, TelemetrySource};
 use corridor_model::memory_tiers::MemoryTiers;
 use corridor_services::corridors::CorridorError;
 use corridor_services::daemons::RfcDaemon;
 use corridor_services::{Caller, ControlPlane, ListOptions};
 
+use super::bundle_lines::{BundleFamilies, BundleLines, ResourceRows};
 use super::exposition::{Kind, Label, Spec, write_sample};
 use super::{Format, PREFIX};
 
@@ -349,6 +349,19 @@ const FAMILIES: &[Family] = &[
     ),
 ];
 
+/// The description of the family named `name` (one of [`FAMILIES`]).
+pub(super) fn family_spec(name: &str) -> Spec {
+    let described = FAMILIES
+        .iter()
+        .find(|(family, ..)| *family == name)
+        .unwrap_or_else(|| panic!("{name} is not described in FAMILIES"));
+    spec(described)
+}
+
+/// `source` of a modelled bundle figure, as the API writes
+/// `TelemetrySource::Model`.
+const MODEL_SOURCE: &str = "model";
+
 /// The family's description as the exposition writes it.
 fn spec(family: &Family) -> Spec {
     let (name, help, unit, kind) = *family;
@@ -379,7 +392,7 @@ pub struct ResourceSnapshot {
 }
 
 /// The wire name of an enum value (its serde name), as the API writes it.
-fn wire<T: serde::Serialize + std::fmt::Debug>(value: &T) -> String {
+pub(super) fn wire<T: serde::Serialize + std::fmt::Debug>(value: &T) -> String {
     match serde_json::to_value(value) {
         Ok(serde_json::Value::String(s)) => s,
         _ => format!("{value:?}").to_lowercase(),
@@ -498,7 +511,11 @@ impl ResourceSnapshot {
     /// answered by then (a replica cut off from etcd waits on it for the
     /// store's whole timeout) is a collection failure of its resource, and
     /// the scrape still answers, with the series that need no store.
-    pub async fn gather(plane: &ControlPlane, deadline: Instant) -> ResourceSnapshot {
+    pub async fn gather(
+        plane: &ControlPlane,
+        rows: &ResourceRows,
+        deadline: Instant,
+    ) -> ResourceSnapshot {
         let mut snapshot = ResourceSnapshot::default();
         // Each process exports the series of the daemons it runs, so that
         // split daemons scraped side by side give each series once.
@@ -507,7 +524,7 @@ impl ResourceSnapshot {
             snapshot.links(plane);
         }
         if plane.daemons.runs(RfcDaemon::Memqosd) {
-            snapshot.gather_bundles(plane, deadline).await;
+            snapshot.gather_bundles(plane, rows, deadline).await;
             snapshot.gather_memory(&plane.ffm.tiers());
         }
         if plane.daemons.runs(RfcDaemon::Fabmand) {
@@ -707,61 +724,63 @@ impl ResourceSnapshot {
         }
     }
 
-    async fn gather_bundles(&mut self, plane: &ControlPlane, deadline: Instant) {
-        let caller = Caller::system();
-        let mut options = ListOptions::default();
-        loop {
-            let page = match within(deadline, plane.ffm.list(&caller, &options)).await {
-                Ok(page) => page,
-                Err(error) => return self.failed("ffm_bundle", &error),
-            };
-            for bundle in &page.items {
-                self.bundle(bundle);
-            }
-            match page.continue_token {
-                Some(token) => options.continue_token = Some(token),
-                None => return,
+    /// Every bundle's lines: those that depend only on the stored bundle
+    /// come from `rows` (rendered once per bundle revision), the modelled
+    /// figures are written at each scrape.
+    async fn gather_bundles(
+        &mut self,
+        plane: &ControlPlane,
+        rows: &ResourceRows,
+        deadline: Instant,
+    ) {
+        let mut projection = rows.bundles.lock().await;
+        let names = BundleFamilies::get();
+        let bundles = match within(
+            deadline,
+            plane.ffm.project(&Caller::system(), &mut projection, |b| {
+                BundleLines::render(names, b)
+            }),
+        )
+        .await
+        {
+            Ok(bundles) => bundles,
+            Err(error) => return self.failed("ffm_bundle", &error),
+        };
+        drop(projection);
+        for (family, text) in [
+            ("ffm_bundle", BundleLines::info as fn(&BundleLines) -> &str),
+            ("ffm_bundle_size", BundleLines::size),
+            ("ffm_bundle_floor_bandwidth", BundleLines::floor),
+            ("ffm_bundle_moved_pages", BundleLines::moved_pages),
+        ] {
+            if let Some(lines) = self.lines(family) {
+                lines
+                    .text
+                    .reserve(bundles.iter().map(|b| text(b).len()).sum());
+                for bundle in &bundles {
+                    lines.text.push_str(text(bundle));
+                }
             }
         }
-    }
-
-    fn bundle(&mut self, b: &FfmBundle) {
-        let tier = wire(&b.latency_class);
-        let labels = [("bundle", b.id.as_str()), ("tier", &tier)];
-        self.push(
-            "ffm_bundle",
-            &[
-                ("bundle", &b.id),
-                ("tier", &tier),
-                ("security_domain", &b.security_domain),
-                ("host", &b.host),
-                ("persistence", &wire(&b.persistence)),
-            ],
-            1.0,
-        );
-        self.push("ffm_bundle_size", &labels, b.bytes.get() as f64);
-        self.push(
-            "ffm_bundle_floor_bandwidth",
-            &labels,
-            b.bandwidth_floor_gbs.get() * 1e9,
-        );
-        self.push("ffm_bundle_moved_pages", &labels, b.moved_pages as f64);
+        let ids: Vec<&str> = bundles.iter().map(|b| b.id.as_str()).collect();
+        let figures = plane.ffm.modelled_figures(&ids).await;
         // `none`: no grant the model could evaluate, so its zeros mean
         // nothing and are not exported.
-        if b.telemetry_source != TelemetrySource::None {
-            let source = wire(&b.telemetry_source);
-            let sourced = Some(("source", source.as_str()));
+        for (bundle, figures) in bundles.iter().zip(figures) {
+            let Some(figures) = figures else { continue };
+            let labels = [("bundle", bundle.id.as_str()), ("tier", &bundle.tier)];
+            let sourced = Some(("source", MODEL_SOURCE));
             self.push_with(
                 "ffm_bundle_achieved_bandwidth",
                 &labels,
                 sourced,
-                b.achieved_gbs.get() * 1e9,
+                figures.achieved_gbs * 1e9,
             );
             self.push_with(
                 "ffm_bundle_tail_p99_latency",
                 &labels,
                 sourced,
-                b.tail_p99_ms * 1e-3,
+                figures.tail_p99_ms * 1e-3,
             );
         }
     }
@@ -962,6 +981,12 @@ mod tests {
         let before = names.len();
         names.dedup();
         assert_eq!(before, names.len(), "a family is described twice");
+    }
+
+    #[test]
+    fn the_model_source_is_the_apis_name_for_it() {
+        use corridor_model::ffm::TelemetrySource;
+        assert_eq!(MODEL_SOURCE, wire(&TelemetrySource::Model));
     }
 
     #[test]

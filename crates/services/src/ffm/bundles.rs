@@ -9,7 +9,10 @@ use super::error::{FfmError, store_err};
 use super::grants::grant_key;
 use super::tokens::token_key;
 use super::{BundleAndToken, FfmService, lock, visibility};
+use std::sync::Arc;
+
 use crate::labels::LabelSelector;
+use crate::projection::Projection;
 use crate::registry::ResourceEvents;
 use crate::registry::check_precondition;
 use crate::{Caller, ListOptions, Page, ServiceError};
@@ -41,6 +44,20 @@ impl FfmService {
             .map(|b| self.overlay(b, &snapshot))
             .collect();
         Ok(page)
+    }
+
+    /// A row `derive` makes of each bundle the caller sees, as stored (no
+    /// telemetry overlay: [`modelled_figures`](Self::modelled_figures) has
+    /// it), in id order. Rows of bundles unchanged since the last call with
+    /// the same `projection` are kept, not derived again: for a reader that
+    /// reads every bundle often, such as the metrics exporter.
+    pub async fn project<R>(
+        &self,
+        caller: &Caller,
+        projection: &mut Projection<R>,
+        derive: impl Fn(&FfmBundle) -> R,
+    ) -> Result<Vec<Arc<R>>, FfmError> {
+        Ok(visibility::project(&self.bundles, caller, projection, derive).await?)
     }
 
     /// Changes after `from_revision` (0 = from now) to the bundles the

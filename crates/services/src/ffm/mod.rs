@@ -105,7 +105,7 @@ pub use config::{DEFAULT_ADMISSION_SHARE, DEFAULT_LEASE_TTL_S, FfmConfig};
 pub use error::FfmError;
 pub use handoff::{HandoffError, Hold};
 pub use protection::Protection;
-pub use telemetry::BundleReading;
+pub use telemetry::{BundleReading, ModelledFigures};
 
 use crate::Registry;
 use crate::operations::Operations;

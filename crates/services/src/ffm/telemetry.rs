@@ -102,6 +102,14 @@ impl Outcomes {
     }
 }
 
+/// A bundle's modelled figures (`telemetry_source: model`), as rounded in
+/// its reads.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ModelledFigures {
+    pub achieved_gbs: f64,
+    pub tail_p99_ms: f64,
+}
+
 /// Telemetry of every bundle at one ledger revision.
 #[derive(Debug, Clone)]
 struct Snapshot {
@@ -277,6 +285,24 @@ impl FfmService {
             return last;
         }
         self.snapshot(true)
+    }
+
+    /// The bandwidth model's figures for each of `ids`, as a read of the
+    /// bundle shows them (`None` where it shows `telemetry_source: none`):
+    /// one model snapshot and one hold of the ledger for all of them. For
+    /// ids the caller has read through [`project`](Self::project), which
+    /// decides what it sees.
+    pub async fn modelled_figures(&self, ids: &[&str]) -> Vec<Option<ModelledFigures>> {
+        let snapshot = self.snapshot_covering(ids).await;
+        let ledger = lock(&self.ledger);
+        ids.iter()
+            .map(|id| {
+                snapshot.of(&ledger, id).map(|o| ModelledFigures {
+                    achieved_gbs: round3(o.achieved_gbs),
+                    tail_p99_ms: round3(o.tail_p99_ms),
+                })
+            })
+            .collect()
     }
 
     /// Whether `outcomes` evaluated every bundle of `ids` the ledger holds.

@@ -12,7 +12,10 @@ use corridor_model::policy::Policy;
 use corridor_store::{KeyValue, Revision};
 use futures::StreamExt;
 
+use std::sync::Arc;
+
 use crate::labels::LabelSelector;
+use crate::projection::Projection;
 use crate::registry::ResourceEvents;
 use crate::{Caller, ListOptions, Page, Registry, Resource, ServiceError};
 
@@ -63,6 +66,21 @@ pub(super) async fn list<T: Owned>(
 ) -> Result<Page<T>, ServiceError> {
     registry
         .list_visible(options, |object| sees(caller, object))
+        .await
+}
+
+/// The rows `derive` makes of the objects `caller` sees, in key order,
+/// kept in `projection` by revision (see [`crate::projection`]).
+pub(super) async fn project<T: Owned, R>(
+    registry: &Registry<T>,
+    caller: &Caller,
+    projection: &mut Projection<R>,
+    derive: impl Fn(&T) -> R,
+) -> Result<Vec<Arc<R>>, ServiceError> {
+    registry
+        .project(projection, |object| {
+            sees(caller, object).then(|| derive(object))
+        })
         .await
 }
 
