@@ -832,14 +832,15 @@ async fn prometheus_scrapes_corridord_over_mtls_and_every_dashboard_query_resolv
     f.server.stop().await;
 }
 
-/// A bundle's lines are kept between scrapes by the bundle's revision
-/// (`metrics/bundle_lines.rs`): each scrape still shows every bundle as it
-/// is then, a migrated one under its new tier only, a freed one nowhere and
-/// a new one at once.
+/// Bundle and corridor lines are kept between scrapes by the object's
+/// revision (`metrics/object_lines.rs`): each scrape still shows every
+/// object as it is then, a migrated bundle under its new tier only, a freed
+/// bundle or released corridor nowhere and a new one at once.
 #[tokio::test]
-async fn each_scrape_shows_the_bundles_as_they_are_at_the_scrape() {
+async fn each_scrape_shows_the_objects_as_they_are_at_the_scrape() {
     let server = Options::default().domains(&["tenantA"]).start().await;
-    let id = |bundle: &Value| bundle["id"].as_str().unwrap().to_owned();
+    let id = |object: &Value| object["id"].as_str().unwrap().to_owned();
+    let released = id(&post(&server, "/v1/corridors", &lit_corridor()).await);
     let migrated = id(&post(&server, "/v1/ffm/alloc", BUNDLE).await);
     let freed = id(&post(&server, "/v1/ffm/alloc", BUNDLE).await);
     let tier_of = |all: &[Sample], bundle: &str| -> Vec<String> {
@@ -852,6 +853,14 @@ async fn each_scrape_shows_the_bundles_as_they_are_at_the_scrape() {
     let all = samples(&text);
     assert_eq!(tier_of(&all, &migrated), ["T1"], "{text}");
     assert_eq!(tier_of(&all, &freed), ["T1"], "{text}");
+    let status_of = |all: &[Sample], corridor: &str| -> Vec<String> {
+        find(all, "corridor_corridor_status", &[("corridor", corridor)])
+            .iter()
+            .filter(|s| s.value == 1.0)
+            .map(|s| s.labels["status"].clone())
+            .collect()
+    };
+    assert_eq!(status_of(&all, &released), ["active"], "{text}");
 
     let response = server
         .admin()
@@ -887,6 +896,14 @@ async fn each_scrape_shows_the_bundles_as_they_are_at_the_scrape() {
         .unwrap();
     assert!(response.status().is_success(), "{}", response.status());
     let added = id(&post(&server, "/v1/ffm/alloc", BUNDLE).await);
+    let response = server
+        .admin()
+        .delete(server.url(&format!("/v1/corridors/{released}")))
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_success(), "{}", response.status());
+    let lit = id(&post(&server, "/v1/corridors", &lit_corridor()).await);
 
     let (_, text) = scrape(&server, &Principal::ReadOnly, None).await;
     let all = samples(&text);
@@ -906,5 +923,11 @@ async fn each_scrape_shows_the_bundles_as_they_are_at_the_scrape() {
         "{text}"
     );
     assert_eq!(tier_of(&all, &added), ["T1"], "{text}");
+    assert!(
+        all.iter()
+            .all(|s| s.labels.get("corridor") != Some(&released)),
+        "{text}"
+    );
+    assert_eq!(status_of(&all, &lit), ["active"], "{text}");
     server.stop().await;
 }

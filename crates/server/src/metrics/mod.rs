@@ -26,8 +26,8 @@
 //! sampled OpenTelemetry trace (corridord exporting over OTLP) leave one;
 //! the 0.0.4 text format has no exemplars and shows none.
 
-pub mod bundle_lines;
 pub mod exposition;
+pub mod object_lines;
 pub mod process;
 pub mod resources;
 
@@ -42,7 +42,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::{Registry, Unit};
 
-pub use bundle_lines::ResourceRows;
+pub use object_lines::ResourceRows;
 pub use resources::ResourceSnapshot;
 
 /// Every family name starts with this (`corridor_…`).

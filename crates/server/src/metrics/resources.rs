@@ -28,13 +28,16 @@ use corridor_model::corridor::{
     Corridor, CorridorStatus, CorridorTelemetry, DriftLevel, EyeMargin, LaneState,
 };
 use corridor_model::fabric::{FabricDevice, FabricPath, FabricPort, PathStatus, PortLink};
+use corridor_model::ffm::FfmBundle;
 use corridor_model::memory_tiers::MemoryTiers;
 use corridor_services::corridors::CorridorError;
 use corridor_services::daemons::RfcDaemon;
 use corridor_services::{Caller, ControlPlane, ListOptions};
 
-use super::bundle_lines::{BundleFamilies, BundleLines, ResourceRows};
 use super::exposition::{Kind, Label, Spec, write_sample};
+use super::object_lines::{
+    BundleLines, CorridorLines, FamilySet, LinesRenderer, ObjectLines, ResourceRows, Samples,
+};
 use super::{Format, PREFIX};
 
 /// The oldest read-back a scrape shows a corridor's figures from. corrd's
@@ -425,6 +428,27 @@ const PATH_STATUSES: [PathStatus; 6] = [
 ];
 const PORT_LINKS: [PortLink; 3] = [PortLink::Up, PortLink::Down, PortLink::Unknown];
 
+impl Samples for ResourceSnapshot {
+    fn write(
+        &mut self,
+        family: &'static str,
+        labels: &[Label<'_>],
+        extra: Option<Label<'_>>,
+        value: f64,
+    ) {
+        if let Some(lines) = self.lines(family) {
+            write_sample(
+                &mut lines.text,
+                &lines.sample_name,
+                lines.kind,
+                labels,
+                extra,
+                value,
+            );
+        }
+    }
+}
+
 impl ResourceSnapshot {
     /// The lines of `family`, started on its first sample.
     fn lines(&mut self, family: &'static str) -> Option<&mut Lines> {
@@ -446,45 +470,19 @@ impl ResourceSnapshot {
         self.lines.get_mut(family)
     }
 
-    fn push(&mut self, family: &'static str, labels: &[Label<'_>], value: f64) {
-        self.push_with(family, labels, None, value);
-    }
-
-    fn push_with(
+    /// Every object's lines of `set`'s families, family by family, in
+    /// the objects' order.
+    fn append<'a>(
         &mut self,
-        family: &'static str,
-        labels: &[Label<'_>],
-        extra: Option<Label<'_>>,
-        value: f64,
+        set: &FamilySet,
+        objects: impl Iterator<Item = &'a ObjectLines> + Clone,
     ) {
-        // NaN or infinity would be no figure at all: leave the sample out.
-        if !value.is_finite() {
-            return;
-        }
-        if let Some(lines) = self.lines(family) {
-            write_sample(
-                &mut lines.text,
-                &lines.sample_name,
-                lines.kind,
-                labels,
-                extra,
-                value,
-            );
-        }
-    }
-
-    /// One sample per state, 1 for `current`: a state set.
-    fn state_set<T: serde::Serialize + std::fmt::Debug + PartialEq>(
-        &mut self,
-        family: &'static str,
-        labels: &[Label<'_>],
-        name: &'static str,
-        states: &[T],
-        current: &T,
-    ) {
-        for state in states {
-            let value = if state == current { 1.0 } else { 0.0 };
-            self.push_with(family, labels, Some((name, &wire(state))), value);
+        for (index, family) in set.names().enumerate() {
+            if let Some(lines) = self.lines(family) {
+                let parts = objects.clone().map(|o| o.part(index));
+                lines.text.reserve(parts.clone().map(str::len).sum());
+                parts.for_each(|part| lines.text.push_str(part));
+            }
         }
     }
 
@@ -520,7 +518,7 @@ impl ResourceSnapshot {
         // Each process exports the series of the daemons it runs, so that
         // split daemons scraped side by side give each series once.
         if plane.daemons.runs(RfcDaemon::Corrd) {
-            snapshot.gather_corridors(plane, deadline).await;
+            snapshot.gather_corridors(plane, rows, deadline).await;
             snapshot.links(plane);
         }
         if plane.daemons.runs(RfcDaemon::Memqosd) {
@@ -558,39 +556,57 @@ impl ResourceSnapshot {
         }
     }
 
-    async fn gather_corridors(&mut self, plane: &ControlPlane, deadline: Instant) {
-        let corridors = match within(deadline, plane.corridors.list_all()).await {
+    /// Every corridor's lines: those that depend only on the stored
+    /// corridor come from `rows` (rendered once per corridor revision), its
+    /// latest read-back's figures are written at each scrape.
+    async fn gather_corridors(
+        &mut self,
+        plane: &ControlPlane,
+        rows: &ResourceRows,
+        deadline: Instant,
+    ) {
+        let mut projection = rows.corridors.lock().await;
+        let corridors = match within(
+            deadline,
+            plane
+                .corridors
+                .project(&Caller::system(), &mut projection, render_corridor),
+        )
+        .await
+        {
             Ok(corridors) => corridors,
             Err(error) => return self.failed("corridor", &error),
         };
+        drop(projection);
+        self.append(FamilySet::corridor(), corridors.iter().map(|c| &c.lines));
         // Telemetry exists only for corridors whose every lane is lit; the
         // service answers NotLit for the others, which is no failure. It
         // comes from each corridor's latest read-back (the reconciler reads
         // every lit corridor each pass), not from the plant: see
         // `TELEMETRY_MAX_AGE`.
         let mut unread = 0;
-        for corridor in &corridors {
-            let mut telemetry = None;
-            if may_be_lit(corridor) {
-                // Charging an error interval may write the count to the
-                // store: a scrape whose client gives up soon stops reading
-                // in time.
-                if Instant::now() >= deadline {
-                    unread += 1;
-                } else {
-                    match plane
-                        .corridors
-                        .latest_telemetry(corridor, TELEMETRY_MAX_AGE)
-                        .await
-                    {
-                        Ok(Some(t)) => telemetry = Some(t),
-                        Ok(None) => unread += 1,
-                        Err(CorridorError::NotLit { .. }) => {}
-                        Err(error) => self.failed("corridor", &error),
-                    }
-                }
+        for row in &corridors {
+            let corridor = &row.corridor;
+            if !may_be_lit(corridor) {
+                continue;
             }
-            self.corridor(corridor, telemetry.as_ref());
+            // Charging an error interval may write the count to the
+            // store: a scrape whose client gives up soon stops reading in
+            // time.
+            if Instant::now() >= deadline {
+                unread += 1;
+                continue;
+            }
+            match plane
+                .corridors
+                .latest_telemetry(corridor, TELEMETRY_MAX_AGE)
+                .await
+            {
+                Ok(Some(t)) => self.corridor_figures(corridor, &t),
+                Ok(None) => unread += 1,
+                Err(CorridorError::NotLit { .. }) => {}
+                Err(error) => self.failed("corridor", &error),
+            }
         }
         if unread > 0 {
             tracing::warn!(
@@ -621,53 +637,8 @@ impl ResourceSnapshot {
         }
     }
 
-    fn corridor(&mut self, c: &Corridor, telemetry: Option<&CorridorTelemetry>) {
-        let id = [("corridor", c.id.as_str())];
-        self.push(
-            "corridor",
-            &[
-                ("corridor", &c.id),
-                ("corridor_type", &wire(&c.corridor_type)),
-                ("mode", &wire(&c.mode)),
-                ("priority", &wire(&c.qos.priority)),
-                (
-                    "security_domain",
-                    c.security_domain.as_deref().unwrap_or_default(),
-                ),
-            ],
-            1.0,
-        );
-        self.state_set(
-            "corridor_status",
-            &id,
-            "status",
-            &CORRIDOR_STATUSES,
-            &c.status,
-        );
-        self.push("corridor_min_bandwidth", &id, gbit(c.min_gbps.get()));
-        if c.assignment.is_some() {
-            self.push_with(
-                "corridor_achievable_bandwidth",
-                &id,
-                Some(("source", "model")),
-                gbit(c.achievable_gbps.get()),
-            );
-        }
-        for lane in &c.channels {
-            // Picometre resolution: the grid's channels are 0.4 nm apart or
-            // more, and a label is no place for float noise.
-            let lambda = format!("{:.3}", lane.lambda_nm.get());
-            let number = lane.lane.to_string();
-            let labels = [
-                ("corridor", c.id.as_str()),
-                ("lane", &number),
-                ("lambda_nm", &lambda),
-            ];
-            self.state_set("lane_state", &labels, "state", &LANE_STATES, &lane.state);
-        }
-        let Some(t) = telemetry else {
-            return;
-        };
+    /// The figures of `c`'s latest read-back.
+    fn corridor_figures(&mut self, c: &Corridor, t: &CorridorTelemetry) {
         let source = t
             .source
             .as_ref()
@@ -734,12 +705,11 @@ impl ResourceSnapshot {
         deadline: Instant,
     ) {
         let mut projection = rows.bundles.lock().await;
-        let names = BundleFamilies::get();
         let bundles = match within(
             deadline,
-            plane.ffm.project(&Caller::system(), &mut projection, |b| {
-                BundleLines::render(names, b)
-            }),
+            plane
+                .ffm
+                .project(&Caller::system(), &mut projection, render_bundle),
         )
         .await
         {
@@ -747,21 +717,7 @@ impl ResourceSnapshot {
             Err(error) => return self.failed("ffm_bundle", &error),
         };
         drop(projection);
-        for (family, text) in [
-            ("ffm_bundle", BundleLines::info as fn(&BundleLines) -> &str),
-            ("ffm_bundle_size", BundleLines::size),
-            ("ffm_bundle_floor_bandwidth", BundleLines::floor),
-            ("ffm_bundle_moved_pages", BundleLines::moved_pages),
-        ] {
-            if let Some(lines) = self.lines(family) {
-                lines
-                    .text
-                    .reserve(bundles.iter().map(|b| text(b).len()).sum());
-                for bundle in &bundles {
-                    lines.text.push_str(text(bundle));
-                }
-            }
-        }
+        self.append(FamilySet::bundle(), bundles.iter().map(|b| &b.lines));
         let ids: Vec<&str> = bundles.iter().map(|b| b.id.as_str()).collect();
         let figures = plane.ffm.modelled_figures(&ids).await;
         // `none`: no grant the model could evaluate, so its zeros mean
@@ -936,6 +892,82 @@ impl ResourceSnapshot {
             },
         );
     }
+}
+
+/// A corridor's lines that depend only on the stored corridor.
+fn render_corridor(c: &Corridor) -> CorridorLines {
+    let mut r = LinesRenderer::new(FamilySet::corridor());
+    let id = [("corridor", c.id.as_str())];
+    r.push(
+        "corridor",
+        &[
+            ("corridor", &c.id),
+            ("corridor_type", &wire(&c.corridor_type)),
+            ("mode", &wire(&c.mode)),
+            ("priority", &wire(&c.qos.priority)),
+            (
+                "security_domain",
+                c.security_domain.as_deref().unwrap_or_default(),
+            ),
+        ],
+        1.0,
+    );
+    r.state_set(
+        "corridor_status",
+        &id,
+        "status",
+        &CORRIDOR_STATUSES,
+        &c.status,
+    );
+    r.push("corridor_min_bandwidth", &id, gbit(c.min_gbps.get()));
+    if c.assignment.is_some() {
+        r.push_with(
+            "corridor_achievable_bandwidth",
+            &id,
+            Some(("source", "model")),
+            gbit(c.achievable_gbps.get()),
+        );
+    }
+    for lane in &c.channels {
+        // Picometre resolution: the grid's channels are 0.4 nm apart or
+        // more, and a label is no place for float noise.
+        let lambda = format!("{:.3}", lane.lambda_nm.get());
+        let number = lane.lane.to_string();
+        let labels = [
+            ("corridor", c.id.as_str()),
+            ("lane", &number),
+            ("lambda_nm", &lambda),
+        ];
+        r.state_set("lane_state", &labels, "state", &LANE_STATES, &lane.state);
+    }
+    CorridorLines::new(c, r.finish())
+}
+
+/// A bundle's lines that depend only on the stored bundle.
+fn render_bundle(b: &FfmBundle) -> BundleLines {
+    let mut r = LinesRenderer::new(FamilySet::bundle());
+    let tier = wire(&b.latency_class);
+    let labels = [("bundle", b.id.as_str()), ("tier", &tier)];
+    r.push(
+        "ffm_bundle",
+        &[
+            ("bundle", &b.id),
+            ("tier", &tier),
+            ("security_domain", &b.security_domain),
+            ("host", &b.host),
+            ("persistence", &wire(&b.persistence)),
+        ],
+        1.0,
+    );
+    r.push("ffm_bundle_size", &labels, b.bytes.get() as f64);
+    r.push(
+        "ffm_bundle_floor_bandwidth",
+        &labels,
+        b.bandwidth_floor_gbs.get() * 1e9,
+    );
+    r.push("ffm_bundle_moved_pages", &labels, b.moved_pages as f64);
+    let lines = r.finish();
+    BundleLines::new(b, tier, lines)
 }
 
 /// Gb/s (the API's unit for links) in bytes per second, the base unit

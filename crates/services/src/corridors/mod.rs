@@ -861,6 +861,26 @@ impl CorridorService {
         })))
     }
 
+    /// A row `derive` makes of each corridor `caller` may see, in id
+    /// order. Rows of corridors unchanged since the last call with the same
+    /// `projection` are kept, not derived again: for a reader that reads
+    /// every corridor often, such as the metrics exporter.
+    pub async fn project<R>(
+        &self,
+        caller: &Caller,
+        projection: &mut crate::projection::Projection<R>,
+        derive: impl Fn(&Corridor) -> R,
+    ) -> Result<Vec<std::sync::Arc<R>>, CorridorError> {
+        Ok(self
+            .registry
+            .project(projection, |c| {
+                caller
+                    .may_see(c.security_domain.as_deref())
+                    .then(|| derive(c))
+            })
+            .await?)
+    }
+
     /// Every corridor, across pages.
     pub async fn list_all(&self) -> Result<Vec<Corridor>, CorridorError> {
         Ok(self.registry.list_all().await?.0)
