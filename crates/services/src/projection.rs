@@ -11,7 +11,6 @@
 //! revision it has not seen, and answers every row in key order. Reads stay
 //! linearisable: every write acknowledged before the call is in its answer.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use corridor_store::{KeyValue, RangeRequest, Revision};
@@ -33,23 +32,30 @@ const READ_ONE_BY_ONE: usize = 64;
 /// reader's `derive` made.
 #[derive(Debug)]
 pub struct Projection<R> {
-    /// By key: the revision looked at, and its row (`None`: the object has
-    /// none, which is remembered too, so it is not read again).
-    rows: HashMap<String, (Revision, Option<Arc<R>>)>,
+    /// In key order, as the store lists keys, so that a call compares them
+    /// with the store's by one merge instead of a lookup per key.
+    rows: Vec<Kept<R>>,
+}
+
+/// One object's row (`None`: the object has none, which is remembered too,
+/// so it is not read again) and the revision it was derived at.
+#[derive(Debug)]
+struct Kept<R> {
+    key: String,
+    revision: Revision,
+    row: Option<Arc<R>>,
 }
 
 impl<R> Default for Projection<R> {
     fn default() -> Self {
-        Self {
-            rows: HashMap::new(),
-        }
+        Self { rows: Vec::new() }
     }
 }
 
 impl<R> Projection<R> {
     /// Objects the projection holds a row for.
     pub fn len(&self) -> usize {
-        self.rows.values().filter(|(_, row)| row.is_some()).count()
+        self.rows.iter().filter(|kept| kept.row.is_some()).count()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -68,33 +74,53 @@ impl<T: Resource> Registry<T> {
         derive: impl Fn(&T) -> Option<R>,
     ) -> Result<Vec<Arc<R>>, ServiceError> {
         let keys = self.keys_and_revisions().await?;
-        let changed: Vec<&KeyValue> = keys
-            .iter()
-            .filter(|kv| {
-                projection
-                    .rows
-                    .get(&kv.key)
-                    .is_none_or(|(revision, _)| *revision != kv.mod_revision)
-            })
-            .collect();
-        let fresh = self.read_changed(&changed).await?;
-        // Drop what is gone, then take what changed: the projection holds
-        // exactly the objects that exist and have a row.
-        let existing: std::collections::HashSet<&str> =
-            keys.iter().map(|kv| kv.key.as_str()).collect();
-        projection
-            .rows
-            .retain(|key, _| existing.contains(key.as_str()));
-        for kv in &fresh {
-            let row = derive(&decode::<T>(kv)?).map(Arc::new);
-            projection
-                .rows
-                .insert(kv.key.clone(), (kv.mod_revision, row));
+        let mut changed: Vec<&KeyValue> = Vec::new();
+        let mut kept = projection.rows.iter().peekable();
+        for kv in &keys {
+            while kept.next_if(|k| k.key < kv.key).is_some() {}
+            if kept
+                .next_if(|k| k.key == kv.key && k.revision == kv.mod_revision)
+                .is_none()
+            {
+                changed.push(kv);
+            }
         }
-        Ok(keys
+        // Read (and so derived) after their keys: an object written again
+        // since carries its newer revision, one deleted since is absent.
+        let derived = self
+            .read_changed(&changed)
+            .await?
+            .into_iter()
+            .map(|kv| {
+                let row = derive(&decode::<T>(&kv)?).map(Arc::new);
+                Ok(Kept {
+                    revision: kv.mod_revision,
+                    key: kv.key,
+                    row,
+                })
+            })
+            .collect::<Result<Vec<_>, ServiceError>>()?;
+        // The rows of the keys listed: derived now, else kept at the listed
+        // revision. Both lists are in key order, as the keys are.
+        let mut kept = std::mem::take(&mut projection.rows).into_iter().peekable();
+        let mut derived = derived.into_iter().peekable();
+        let mut rows = Vec::with_capacity(keys.len());
+        for kv in &keys {
+            while kept.next_if(|k| k.key < kv.key).is_some() {}
+            while derived.next_if(|k| k.key < kv.key).is_some() {}
+            if let Some(fresh) = derived.next_if(|k| k.key == kv.key) {
+                rows.push(fresh);
+            } else if let Some(same) =
+                kept.next_if(|k| k.key == kv.key && k.revision == kv.mod_revision)
+            {
+                rows.push(same);
+            }
+        }
+        projection.rows = rows;
+        Ok(projection
+            .rows
             .iter()
-            .filter_map(|kv| projection.rows.get(&kv.key))
-            .filter_map(|(_, row)| row.clone())
+            .filter_map(|kept| kept.row.clone())
             .collect())
     }
 
