@@ -85,7 +85,11 @@ pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Respo
     let deadline = std::time::Instant::now() + budget;
     let resources =
         ResourceSnapshot::gather(&state.plane, &state.metrics.resource_rows, deadline).await;
-    let mut response = state.metrics.encode(format, resources).into_response();
+    let chunks = state.metrics.encode_chunks(format, resources);
+    let body = axum::body::Body::from_stream(futures::stream::iter(
+        chunks.into_iter().map(Ok::<_, std::convert::Infallible>),
+    ));
+    let mut response = body.into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static(format.content_type()),

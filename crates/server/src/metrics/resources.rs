@@ -22,6 +22,8 @@
 //! dashboard's query names a family that exists before the first corridor.
 
 use std::collections::BTreeMap;
+
+use axum::body::Bytes;
 use std::time::Instant;
 
 use corridor_model::corridor::{
@@ -531,18 +533,22 @@ impl ResourceSnapshot {
         snapshot
     }
 
-    /// Every family in `format`: descriptors always (a dashboard's query
-    /// names a family that exists before its first sample), then the
-    /// family's samples.
-    pub fn write(&self, out: &mut String, format: Format) {
+    /// Every family in `format`, as chunks to send in order: descriptors
+    /// always (a dashboard's query names a family that exists before its
+    /// first sample), then the family's samples. A family's lines (up to
+    /// megabytes) move into the response as they are, uncopied.
+    pub fn into_chunks(mut self, format: Format) -> Vec<Bytes> {
+        let mut chunks = Vec::new();
+        // Descriptors and the failure counts, sent before the next lines.
+        let mut small = String::new();
         for family in FAMILIES {
             let spec = spec(family);
-            spec.write_descriptor(out, PREFIX, format);
+            spec.write_descriptor(&mut small, PREFIX, format);
             if spec.name == "metrics_collection_failures" {
                 let sample_name = spec.sample_name(PREFIX);
                 for (resource, count) in &self.failures {
                     write_sample(
-                        out,
+                        &mut small,
                         &sample_name,
                         spec.kind,
                         &[("resource", resource)],
@@ -550,10 +556,13 @@ impl ResourceSnapshot {
                         *count as f64,
                     );
                 }
-            } else if let Some(lines) = self.lines.get(spec.name) {
-                out.push_str(&lines.text);
+            } else if let Some(lines) = self.lines.remove(spec.name) {
+                chunks.push(Bytes::from(std::mem::take(&mut small)));
+                chunks.push(Bytes::from(lines.text));
             }
         }
+        chunks.push(Bytes::from(small));
+        chunks
     }
 
     /// Every corridor's lines: those that depend only on the stored
@@ -1006,6 +1015,11 @@ fn may_be_lit(c: &Corridor) -> bool {
 mod tests {
     use super::*;
 
+    fn joined(snapshot: ResourceSnapshot, format: Format) -> String {
+        let bytes: Vec<u8> = snapshot.into_chunks(format).concat();
+        String::from_utf8(bytes).unwrap()
+    }
+
     #[test]
     fn every_family_is_described_once() {
         let mut names: Vec<&str> = FAMILIES.iter().map(|(n, ..)| *n).collect();
@@ -1025,8 +1039,7 @@ mod tests {
     fn a_value_that_is_no_figure_is_left_out() {
         let mut snapshot = ResourceSnapshot::default();
         snapshot.push("corridor_temperature", &[], f64::NAN);
-        let mut text = String::new();
-        snapshot.write(&mut text, Format::OpenMetrics);
+        let text = joined(snapshot, Format::OpenMetrics);
         assert!(
             !text
                 .lines()
@@ -1040,8 +1053,7 @@ mod tests {
         let mut snapshot = ResourceSnapshot::default();
         snapshot.count_failures("corridor_telemetry", 3);
         snapshot.count_failures("corridor_telemetry", 2);
-        let mut text = String::new();
-        snapshot.write(&mut text, Format::PrometheusText);
+        let text = joined(snapshot, Format::PrometheusText);
         assert!(
             text.contains(
                 "corridor_metrics_collection_failures{resource=\"corridor_telemetry\"} 5.0\n"
