@@ -405,7 +405,7 @@ impl Metrics {
                 .expect("writing to a String cannot fail");
             chunks.push(Bytes::from(eof));
         }
-        chunks
+        coalesce(chunks)
     }
 
     /// [`encode_chunks`](Self::encode_chunks) as one text.
@@ -415,9 +415,55 @@ impl Metrics {
     }
 }
 
+/// Chunks below this size are copied together, so that a body is sent in
+/// few writes: about 90 small descriptor chunks cost a 114 kB scrape of an
+/// empty control plane 1.5 ms more than one body did. Larger ones (a
+/// family's lines with many resources) move through as they are.
+const COPY_BELOW: usize = 64 * 1024;
+
+/// `chunks` with the small ones joined, in order.
+fn coalesce(chunks: Vec<Bytes>) -> Vec<Bytes> {
+    let mut joined = Vec::new();
+    let mut pending: Vec<u8> = Vec::new();
+    for chunk in chunks {
+        if chunk.len() >= COPY_BELOW {
+            if !pending.is_empty() {
+                joined.push(Bytes::from(std::mem::take(&mut pending)));
+            }
+            joined.push(chunk);
+        } else {
+            pending.extend_from_slice(&chunk);
+            if pending.len() >= COPY_BELOW {
+                joined.push(Bytes::from(std::mem::take(&mut pending)));
+            }
+        }
+    }
+    if !pending.is_empty() {
+        joined.push(Bytes::from(pending));
+    }
+    joined
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn small_chunks_are_joined_and_large_ones_pass_through_in_order() {
+        let big = Bytes::from(vec![b'b'; COPY_BELOW]);
+        let chunks = vec![
+            Bytes::from_static(b"a1"),
+            Bytes::from_static(b"a2"),
+            big.clone(),
+            Bytes::from_static(b"c"),
+        ];
+        let joined = coalesce(chunks.clone());
+        assert_eq!(joined.len(), 3);
+        assert_eq!(joined[0], Bytes::from_static(b"a1a2"));
+        assert_eq!(joined[1].as_ptr(), big.as_ptr(), "moved, not copied");
+        assert_eq!(joined.concat(), chunks.concat());
+        assert!(coalesce(Vec::new()).is_empty());
+    }
 
     #[test]
     fn exposition_has_requests_and_process_metrics() {
