@@ -35,6 +35,10 @@ pub struct Projection<R> {
     /// In key order, as the store lists keys, so that a call compares them
     /// with the store's by one merge instead of a lookup per key.
     rows: Vec<Kept<R>>,
+    /// The store's revision when the rows' keys were last listed: while the
+    /// store is still there, nothing of any kind has changed, and the rows
+    /// are answered without listing the keys again.
+    listed_at: Option<Revision>,
 }
 
 /// One object's row (`None`: the object has none, which is remembered too,
@@ -48,11 +52,21 @@ struct Kept<R> {
 
 impl<R> Default for Projection<R> {
     fn default() -> Self {
-        Self { rows: Vec::new() }
+        Self {
+            rows: Vec::new(),
+            listed_at: None,
+        }
     }
 }
 
 impl<R> Projection<R> {
+    fn answer(&self) -> Vec<Arc<R>> {
+        self.rows
+            .iter()
+            .filter_map(|kept| kept.row.clone())
+            .collect()
+    }
+
     /// Objects the projection holds a row for.
     pub fn len(&self) -> usize {
         self.rows.iter().filter(|kept| kept.row.is_some()).count()
@@ -73,7 +87,17 @@ impl<T: Resource> Registry<T> {
         projection: &mut Projection<R>,
         derive: impl Fn(&T) -> Option<R>,
     ) -> Result<Vec<Arc<R>>, ServiceError> {
-        let keys = self.keys_and_revisions().await?;
+        if let Some(listed_at) = projection.listed_at {
+            let now = self
+                .store()
+                .current_revision()
+                .await
+                .map_err(ServiceError::store("read the store's revision"))?;
+            if now == listed_at {
+                return Ok(projection.answer());
+            }
+        }
+        let (keys, listed_at) = self.keys_and_revisions().await?;
         let mut changed: Vec<&KeyValue> = Vec::new();
         let mut kept = projection.rows.iter().peekable();
         for kv in &keys {
@@ -117,17 +141,17 @@ impl<T: Resource> Registry<T> {
             }
         }
         projection.rows = rows;
-        Ok(projection
-            .rows
-            .iter()
-            .filter_map(|kept| kept.row.clone())
-            .collect())
+        projection.listed_at = Some(listed_at);
+        Ok(projection.answer())
     }
 
-    /// The kind's keys with their revisions, no values.
-    async fn keys_and_revisions(&self) -> Result<Vec<KeyValue>, ServiceError> {
+    /// The kind's keys with their revisions, no values, and the store's
+    /// revision at the first page (a change after it moves the store past
+    /// it, whichever page it fell in).
+    async fn keys_and_revisions(&self) -> Result<(Vec<KeyValue>, Revision), ServiceError> {
         let prefix = Self::prefix();
         let mut keys: Vec<KeyValue> = Vec::new();
+        let mut first = None;
         loop {
             let mut request = RangeRequest::prefix(prefix.clone())
                 .limit(KEYS_PER_PAGE)
@@ -140,9 +164,10 @@ impl<T: Resource> Registry<T> {
                 .range(request)
                 .await
                 .map_err(ServiceError::store("list the keys of objects"))?;
+            let first = *first.get_or_insert(page.revision);
             keys.extend(page.kvs);
             if !page.more {
-                return Ok(keys);
+                return Ok((keys, first));
             }
         }
     }
@@ -271,6 +296,11 @@ mod tests {
 
         let (rows, derived) = project(&registry, &mut projection).await;
         assert_eq!((rows.len(), derived), (200, 0), "nothing changed");
+        // Another kind's write moves the store on: the keys are listed
+        // again, and nothing of this kind is derived again.
+        store.put("/elsewhere", b"x".to_vec(), None).await.unwrap();
+        let (again, derived) = project(&registry, &mut projection).await;
+        assert_eq!((again, derived), (rows, 0));
 
         // A few changes: one recoloured, one deleted, one added, one blue.
         registry.upsert(&thing(3, "green")).await.unwrap();
