@@ -109,6 +109,17 @@ async fn fixture() -> Fixture {
     }
 }
 
+async fn delete(server: &Server, path: &str) {
+    let response = server
+        .admin()
+        .delete(server.url(path))
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    assert!(status.is_success(), "DELETE {path}: {status}");
+}
+
 /// `/metrics` as `principal` sees it, with `accept` as the Accept header.
 async fn scrape(server: &Server, principal: &Principal, accept: Option<&str>) -> (String, String) {
     let mut request = server.http(principal).get(server.url("/metrics"));
@@ -888,21 +899,9 @@ async fn each_scrape_shows_the_objects_as_they_are_at_the_scrape() {
         assert!(std::time::Instant::now() < deadline, "{bundle}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let response = server
-        .admin()
-        .delete(server.url(&format!("/v1/ffm/{freed}")))
-        .send()
-        .await
-        .unwrap();
-    assert!(response.status().is_success(), "{}", response.status());
+    delete(&server, &format!("/v1/ffm/{freed}")).await;
     let added = id(&post(&server, "/v1/ffm/alloc", BUNDLE).await);
-    let response = server
-        .admin()
-        .delete(server.url(&format!("/v1/corridors/{released}")))
-        .send()
-        .await
-        .unwrap();
-    assert!(response.status().is_success(), "{}", response.status());
+    delete(&server, &format!("/v1/corridors/{released}")).await;
     let lit = id(&post(&server, "/v1/corridors", &lit_corridor()).await);
 
     let (_, text) = scrape(&server, &Principal::ReadOnly, None).await;

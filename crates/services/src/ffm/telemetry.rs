@@ -565,8 +565,9 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn a_bundle_newer_than_the_cached_run_is_evaluated_not_zero() {
+    /// memqosd on the default twin, with its state directory (kept alive by
+    /// the caller).
+    async fn service() -> (Arc<FfmService>, tempfile::TempDir) {
         let dir = tempfile::tempdir().unwrap();
         let store: Arc<dyn StateStore> =
             Arc::new(RedbStore::open(dir.path().join("s.redb"), RedbOptions::default()).unwrap());
@@ -581,6 +582,12 @@ mod tests {
         )
         .await
         .unwrap();
+        (service, dir)
+    }
+
+    #[tokio::test]
+    async fn a_bundle_newer_than_the_cached_run_is_evaluated_not_zero() {
+        let (service, _dir) = service().await;
         let caller = Caller::new(Principal::Domain("tenantA".into()));
         service.create(&caller, request(5.0)).await.unwrap();
         // Make the cached run look expensive: the duty throttle now serves
@@ -607,20 +614,7 @@ mod tests {
     /// revision (looked up by id) or older (looked up by shape).
     #[tokio::test]
     async fn modelled_figures_are_the_figures_a_read_shows() {
-        let dir = tempfile::tempdir().unwrap();
-        let store: Arc<dyn StateStore> =
-            Arc::new(RedbStore::open(dir.path().join("s.redb"), RedbOptions::default()).unwrap());
-        let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
-        let operations = Operations::new(Registry::new(Arc::clone(&store)), clock.clone());
-        let service = FfmService::start(
-            store,
-            clock,
-            operations,
-            &Topology::default_twin(),
-            FfmConfig::in_dir(dir.path()),
-        )
-        .await
-        .unwrap();
+        let (service, _dir) = service().await;
         let caller = Caller::new(Principal::Domain("tenantA".into()));
         let mut ids = Vec::new();
         for floor in [5.0, 7.0, 5.0, 9.0] {
