@@ -22,9 +22,9 @@
 //! dashboard's query names a family that exists before the first corridor.
 
 use std::collections::BTreeMap;
+use std::time::Instant;
 
 use axum::body::Bytes;
-use std::time::Instant;
 
 use corridor_model::corridor::{
     Corridor, CorridorStatus, CorridorTelemetry, DriftLevel, EyeMargin, LaneState,
