@@ -68,12 +68,9 @@ impl<R> Projection<R> {
     }
 
     /// Objects the projection holds a row for.
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    fn len(&self) -> usize {
         self.rows.iter().filter(|kept| kept.row.is_some()).count()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 }
 

@@ -407,12 +407,6 @@ impl Metrics {
         }
         coalesce(chunks)
     }
-
-    /// [`encode_chunks`](Self::encode_chunks) as one text.
-    pub fn encode(&self, format: Format, resources: ResourceSnapshot) -> String {
-        let bytes: Vec<u8> = self.encode_chunks(format, resources).concat();
-        String::from_utf8(bytes).expect("the exposition is written as UTF-8")
-    }
 }
 
 /// Chunks below this size are copied together, so that a body is sent in
@@ -448,6 +442,12 @@ fn coalesce(chunks: Vec<Bytes>) -> Vec<Bytes> {
 mod tests {
     use super::*;
 
+    /// The exposition of `metrics` without resources, as one text.
+    fn encode(metrics: &Metrics, format: Format) -> String {
+        let chunks = metrics.encode_chunks(format, ResourceSnapshot::default());
+        String::from_utf8(chunks.concat()).expect("the exposition is written as UTF-8")
+    }
+
     #[test]
     fn small_chunks_are_joined_and_large_ones_pass_through_in_order() {
         let big = Bytes::from(vec![b'b'; COPY_BELOW]);
@@ -476,7 +476,7 @@ mod tests {
             None,
         );
         metrics.observe_store("txn", "ok");
-        let text = metrics.encode(Format::OpenMetrics, ResourceSnapshot::default());
+        let text = encode(&metrics, Format::OpenMetrics);
         assert!(
             text.contains(
                 "corridor_http_requests_total{method=\"GET\",route=\"/v1/fabman/devices\",status=\"200\"} 1"
@@ -504,7 +504,7 @@ mod tests {
     fn the_text_format_names_counters_with_their_suffix() {
         let metrics = Metrics::new();
         metrics.observe_store("txn", "ok");
-        let text = metrics.encode(Format::PrometheusText, ResourceSnapshot::default());
+        let text = encode(&metrics, Format::PrometheusText);
         assert!(
             text.contains("# TYPE corridor_store_operations_total counter"),
             "{text}"
@@ -519,7 +519,7 @@ mod tests {
         metrics.observe_request("POST", "/v1/corridors", 409, Duration::from_millis(1), None);
         metrics.observe_request("GET", "/v1/corridors", 200, Duration::from_millis(1), None);
         metrics.observe_request("POST", "/v1/ffm/alloc", 422, Duration::from_millis(1), None);
-        let text = metrics.encode(Format::OpenMetrics, ResourceSnapshot::default());
+        let text = encode(&metrics, Format::OpenMetrics);
         for line in [
             "corridor_admissions_total{resource=\"corridor\",outcome=\"granted\"} 1",
             "corridor_admissions_total{resource=\"corridor\",outcome=\"refused\"} 1",
@@ -555,7 +555,7 @@ mod tests {
             Duration::from_millis(3),
             None,
         );
-        let text = metrics.encode(Format::OpenMetrics, ResourceSnapshot::default());
+        let text = encode(&metrics, Format::OpenMetrics);
         let exemplar = format!(" # {{trace_id=\"{trace}\"}} 0.003 ");
         // The encoder writes `le` first among a bucket's labels.
         for (bucket, labels) in [
@@ -575,7 +575,7 @@ mod tests {
             );
         }
         assert_eq!(text.matches(" # {").count(), 2, "{text}");
-        let plain = metrics.encode(Format::PrometheusText, ResourceSnapshot::default());
+        let plain = encode(&metrics, Format::PrometheusText);
         assert!(!plain.contains(trace), "{plain}");
     }
 

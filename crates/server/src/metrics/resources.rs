@@ -388,7 +388,7 @@ struct Lines {
 }
 
 /// The resources' series for one scrape, gathered by
-/// [`ResourceSnapshot::gather`] and written by [`ResourceSnapshot::write`].
+/// [`ResourceSnapshot::gather`] and sent by [`ResourceSnapshot::into_chunks`].
 #[derive(Debug, Default)]
 pub struct ResourceSnapshot {
     lines: BTreeMap<&'static str, Lines>,
