@@ -49,10 +49,14 @@ const MPOL_WEIGHTED_INTERLEAVE: i32 = 6;
 const MPOL_MF_MOVE: u32 = 1 << 1;
 /// `mbind`/`move_pages` flag: move pages whoever maps them (`CAP_SYS_NICE`).
 const MPOL_MF_MOVE_ALL: u32 = 1 << 2;
-/// A migration reports progress about this many times, whatever the bundle's size.
-pub const MOVE_REPORTS: u64 = 64;
-/// Pages per `move_pages` call of a migration, at least (4 MiB: the per-call cost of
-/// page-table walks and TLB shootdowns stays spread) and at most (1 GiB, one scan window).
+/// A migration reports progress about this many times, whatever the bundle's size: one
+/// report per `move_pages` call. Few, because every call has a fixed cost on top of its
+/// pages: `do_pages_move` begins with `lru_cache_disable()` (mm/migrate.c, mm/swap.c), an
+/// expedited RCU grace period and an LRU drain queued on every CPU and waited for, which
+/// an emulated machine pays dearly (BENCHMARKS.md, "Fewer `move_pages` calls").
+pub const MOVE_REPORTS: u64 = 4;
+/// Pages per `move_pages` call of a migration, at least (4 MiB: the per-call cost stays
+/// spread) and at most (1 GiB, one scan window).
 const MOVE_CHUNK_PAGES: std::ops::RangeInclusive<u64> = 1024..=(1 << 18);
 /// Passes over a chunk's pages before those still elsewhere are reported as left behind.
 const MOVE_PASSES: usize = 4;

@@ -115,21 +115,28 @@ impl FfmService {
             )
             .await;
         let target = self.numa_target(&dest);
-        let started = std::time::Instant::now();
-        // The kernel's move runs on a blocking thread; each chunk's counts
-        // (about 64 per migration, whatever its size) come back through a
-        // channel and each becomes the operation's progress, in order.
+        // The kernel's move runs on a blocking thread, which times it; each
+        // chunk's counts (a few per migration, whatever its size) come back
+        // through a channel and become the operation's progress, in order.
         let (counts, mut chunks) = tokio::sync::mpsc::unbounded_channel();
         let moving = tokio::task::spawn_blocking(move || {
-            memory.place(
+            let started = std::time::Instant::now();
+            let placed = memory.place(
                 &target,
                 Some(&mut |done: MigrationProgress| {
                     let _ = counts.send(done);
                 }),
-            )
+            );
+            (placed, started.elapsed())
         });
         // The channel closes when the closure is dropped, after the last chunk.
-        while let Some(done) = chunks.recv().await {
+        while let Some(mut done) = chunks.recv().await {
+            // Counts that arrived while the last report was being written are
+            // summed up in the newest (they only grow): a backlog of reports
+            // would hold the operation open after the pages have moved.
+            while let Ok(newer) = chunks.try_recv() {
+                done = newer;
+            }
             let _ = progress
                 .report_detail(
                     migration_percent(&done),
@@ -141,9 +148,9 @@ impl FfmService {
                 )
                 .await;
         }
-        let placed = moving.await;
-        let (outcome, moved) = placed.map_err(|e| FfmError::Task("migration", e))??;
-        let elapsed = started.elapsed().as_secs_f64();
+        let (placed, elapsed) = moving.await.map_err(|e| FfmError::Task("migration", e))?;
+        let (outcome, moved) = placed?;
+        let elapsed = elapsed.as_secs_f64();
         // The twin's duration: every byte crosses the slowest device link of
         // source and destination once (read there, write here).
         let (source_gbs, bytes) = match lock(&self.ledger).bundle(id) {
