@@ -16,7 +16,8 @@
 //! how many cores the machine and other work leave it.
 //!
 //! Run with `cargo bench -p corridor-server --bench corridor_grants`.
-//! `CORRIDOR_BENCH_SECONDS` changes the load time (default 10).
+//! `CORRIDOR_BENCH_SECONDS` changes the load time (default 10; a run stops
+//! sooner once it has begun [`MAX_CYCLES`] cycles).
 //! `CORRIDOR_BENCH_BASELINE=<path of another corridord>` measures that
 //! build too, alternating with this one for `CORRIDOR_BENCH_ROUNDS` rounds
 //! (default 1), so both see the same machine in one run.
@@ -40,6 +41,13 @@ use corridor_store::etcd::testing::{ThrowawayCluster, ThrowawayEtcd};
 use support::Server;
 
 const CLIENTS: usize = 32;
+/// Cycles a run starts at most, whatever the time left. The check afterwards
+/// replays every grant and release from revision 1, and the store keeps the
+/// last 100,000 revisions (`RedbOptions::retain_revisions`); a cycle makes
+/// about two, so a fast build running for long would have the start of its
+/// history compacted away (seen: 52,664 cycles in 12 s, and the replay's
+/// watch refused).
+const MAX_CYCLES: usize = 30_000;
 
 /// One grant as the client saw it.
 #[derive(Debug, Clone)]
@@ -243,6 +251,7 @@ impl Run<'_> {
         // (dark) held for attestation with the lanes left dark.
         let expected = if dark { "provisioning" } else { "active" };
         let not_lit = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+        let begun = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let mut tasks = Vec::new();
         let started = Instant::now();
         for client in 0..CLIENTS {
@@ -250,10 +259,13 @@ impl Run<'_> {
             let base = base.clone();
             let refused = Arc::clone(&refused);
             let not_lit = Arc::clone(&not_lit);
+            let begun = Arc::clone(&begun);
             tasks.push(tokio::spawn(async move {
                 let body = body(client, dark);
                 let mut lifetimes = Vec::new();
-                while Instant::now() < deadline {
+                while Instant::now() < deadline
+                    && begun.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < MAX_CYCLES
+                {
                     let response = http
                         .post(format!("{base}/v1/corridors"))
                         .header("content-type", "application/json")
