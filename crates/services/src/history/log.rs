@@ -48,7 +48,9 @@ pub struct HistoryLog {
     dir: PathBuf,
     /// Length of a new span.
     span_ms: i64,
-    /// Segments whose tail this process has checked (and cut if torn).
+    /// Segments found on disk whose tail this process has checked (and cut
+    /// if torn). One it created itself is not kept here: a set of every
+    /// segment ever opened would grow by a path per corridor granted.
     checked: Mutex<HashSet<PathBuf>>,
     /// The span directories and the open segments. Appends and pruning
     /// both hold this lock, so a span is never removed under an append
@@ -179,13 +181,20 @@ impl HistoryLog {
     }
 
     /// The segment at `path` open for appending, its tail cut if torn the
-    /// first time this process opens it.
+    /// first time this process opens it. A segment this call creates has no
+    /// tail to check.
     fn open_segment(&self, path: &Path) -> io::Result<File> {
-        let mut file = OpenOptions::new()
-            .create(true)
+        match OpenOptions::new()
+            .create_new(true)
             .read(true)
             .append(true)
-            .open(path)?;
+            .open(path)
+        {
+            Ok(file) => return Ok(file),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e),
+        }
+        let mut file = OpenOptions::new().read(true).append(true).open(path)?;
         let first_use = crate::corridors::lock(&self.checked).insert(path.to_path_buf());
         if first_use {
             cut_torn_tail(&mut file)?;
@@ -595,6 +604,25 @@ mod tests {
         log.append("cor-1", &[sample(1_600, 3)]).unwrap();
         assert_eq!(revisions(&log, "cor-1"), [1, 2, 3]);
         assert_eq!(log.corridor_ids().unwrap(), ["cor-1"]);
+    }
+
+    #[test]
+    fn only_segments_found_on_disk_are_remembered_as_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = HistoryLog::open(dir.path(), 10_000).unwrap();
+        for i in 0..5 {
+            log.append(&format!("cor-{i}"), &[sample(1_000, i)])
+                .unwrap();
+        }
+        assert!(
+            crate::corridors::lock(&log.checked).is_empty(),
+            "segments it created"
+        );
+        // A fresh log (a restart) finds cor-0's segment on disk: checked once.
+        let log = HistoryLog::open(dir.path(), 10_000).unwrap();
+        log.append("cor-0", &[sample(2_000, 7)]).unwrap();
+        log.append("cor-9", &[sample(2_000, 8)]).unwrap();
+        assert_eq!(crate::corridors::lock(&log.checked).len(), 1);
     }
 
     #[test]
