@@ -342,44 +342,36 @@ pub fn run() {
                 ));
             }
         }
-        let median = |name: &str| {
-            let mut v = times[name].clone();
+        fn median(v: &[f64]) -> f64 {
+            let mut v = v.to_vec();
             v.sort_by(f64::total_cmp);
             v[v.len() / 2]
-        };
-        let bare = median("bare");
-        let figure = |name: &str| {
-            let m = median(name);
-            format!("{m:.3} s ({:.2}x bare's throughput)", bare / m)
-        };
-        line(format!(
-            "migration {mb:.0} MB, medians of {} moves each: bare move_pages {bare:.3} s; \
-             memqosd through the holder's address space {} in the kernel, {} PATCH to done; \
-             through its own mapping {} in the kernel, {} PATCH to done",
-            times["bare"].len(),
-            figure("holder kernel"),
-            figure("holder wall"),
-            figure("own kernel"),
-            figure("own wall"),
-        ));
+        }
         // The emulator's interference only ever slows a move, so the fastest
         // of each is the figure it disturbs least.
-        let fastest = |name: &str| times[name].iter().copied().fold(f64::INFINITY, f64::min);
-        let bare_fastest = fastest("bare");
-        let figure_fastest = |name: &str| {
-            let m = fastest(name);
-            format!("{m:.3} s ({:.2}x bare's)", bare_fastest / m)
-        };
-        line(format!(
-            "migration {mb:.0} MB, fastest of {} moves each: bare move_pages {bare_fastest:.3} s; \
-             memqosd through the holder's address space {} in the kernel, {} PATCH to done; \
-             through its own mapping {} in the kernel, {} PATCH to done",
-            times["bare"].len(),
-            figure_fastest("holder kernel"),
-            figure_fastest("holder wall"),
-            figure_fastest("own kernel"),
-            figure_fastest("own wall"),
-        ));
+        fn fastest(v: &[f64]) -> f64 {
+            v.iter().copied().fold(f64::INFINITY, f64::min)
+        }
+        /// How a path's moves are summed up in one figure.
+        type Statistic = fn(&[f64]) -> f64;
+        let statistics: [(&str, Statistic); 2] = [("medians", median), ("fastest", fastest)];
+        for (statistic, of) in statistics {
+            let bare = of(&times["bare"]);
+            let figure = |name: &str| {
+                let m = of(&times[name]);
+                format!("{m:.3} s ({:.2}x bare's throughput)", bare / m)
+            };
+            line(format!(
+                "migration {mb:.0} MB, {statistic} of {} moves each: bare move_pages {bare:.3} s; \
+                 memqosd through the holder's address space {} in the kernel, {} PATCH to done; \
+                 through its own mapping {} in the kernel, {} PATCH to done",
+                times["bare"].len(),
+                figure("holder kernel"),
+                figure("holder wall"),
+                figure("own kernel"),
+                figure("own wall"),
+            ));
+        }
         drop(map);
         unmap(own_ptr, len);
         // SAFETY: closes the fd `place_unannounced` opened, once.

@@ -131,9 +131,10 @@ impl FfmService {
         });
         // The channel closes when the closure is dropped, after the last chunk.
         while let Some(mut done) = chunks.recv().await {
-            // Counts that arrived while the last report was being written are
-            // summed up in the newest (they only grow): a backlog of reports
-            // would hold the operation open after the pages have moved.
+            // The counts are running totals, so the newest of those that
+            // arrived while the last report was being written holds them all:
+            // a backlog of reports would hold the operation open after the
+            // pages have moved.
             while let Ok(newer) = chunks.try_recv() {
                 done = newer;
             }
