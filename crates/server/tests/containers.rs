@@ -249,15 +249,20 @@ fn container_tools() {
     }
 }
 
-/// A name no other run uses, for the project and the images' tag.
+/// A name no other run uses, for the project and the images' tag: the process
+/// id and the clock tell runs apart, and a counter tells apart the tests of one
+/// run, which start in parallel threads and can read the same microsecond (CI
+/// once saw both tests build their images in one directory).
 fn unique_id() -> String {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     format!(
-        "{}{}",
+        "{}{}n{}",
         std::process::id(),
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
-            .subsec_micros()
+            .subsec_micros(),
+        NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     )
 }
 
