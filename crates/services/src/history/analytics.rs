@@ -118,8 +118,8 @@ impl HistoryService {
         let (corridor_reads, bundle_reads) = on_files(&kept.dir, move || {
             let mut corridors = Vec::new();
             let mut bundles = Vec::new();
-            for id in log.corridor_ids()? {
-                let records = log.read(&id, &window)?;
+            // Each bucket file read once, not once per id.
+            for (id, records) in log.read_all(&window)? {
                 let mut points = Points::default();
                 let mut lanes: BTreeMap<u32, Points> = BTreeMap::new();
                 let mut bundle = Points::default();

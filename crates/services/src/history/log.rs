@@ -1,31 +1,38 @@
-//! The history's files: one directory per time span holding one
-//! append-only segment file per corridor (or bundle), removed whole when
-//! retention has passed the span.
+//! The history's files: one directory per time span holding up to
+//! [`BUCKETS`] append-only bucket files shared by every corridor (and
+//! bundle) whose id hashes to them, removed whole when retention has
+//! passed the span.
 //!
-//! Layout: `<dir>/<start ms>-<end ms>/<hex of the id>.seg`. The id is
-//! hex-encoded so that no id, whatever it holds, names another path; the
-//! span is in the directory's name so its files keep their bounds when the
+//! Layout: `<dir>/<start ms>-<end ms>/<bucket, 2 hex digits>.log`. The span
+//! is in the directory's name so its files keep their bounds when the
 //! retention (and with it the span of new directories) is changed between
-//! runs. A segment is a sequence of frames, a little-endian `u32` length
-//! then a postcard [`Record`].
+//! runs. A bucket file is a sequence of frames: a little-endian `u32`
+//! length, then the id (one length byte and its bytes), then a postcard
+//! [`Record`]. The bucket is the FNV-1a hash of the id, a fixed function,
+//! so a restart finds an id's records where it left them.
 //!
-//! Directories are per span, not per corridor: corridors come and go many
-//! times a second under load, and a directory per corridor cost a `mkdir`
-//! per grant (a tenth of corridord's CPU in the grant benchmark) and left
-//! millions of directories for retention to remove. A span's directory is
-//! made once; pruning removes it whole.
+//! Why buckets, not a file per id: corridors come and go many times a
+//! second under load, and creating a file per corridor (an inode, a
+//! directory entry, an open and a close) cost about 6 % of corridord's CPU
+//! in the grant benchmark and left a file per corridor ever granted for
+//! retention to remove. A span has at most 256 files, made once. Reading
+//! one id reads its bucket, a 256th of the span, and skips other ids'
+//! frames without decoding them; the synchrony query reads each bucket
+//! once ([`HistoryLog::read_all`]). The id in every frame costs its length
+//! plus one byte a record.
 //!
 //! Nothing is fsynced: history is an observation kept for looking back,
 //! not an acknowledged write, and a crash loses only what the page cache
-//! had not written back. A frame torn by a crash is cut when the segment
-//! is next appended to, so later frames stay readable.
+//! had not written back. A frame torn by a crash is cut when the bucket is
+//! first appended to by the next process, so later frames stay readable.
 //!
-//! The segment an id is appending to stays open (up to [`OPEN_SEGMENTS`]
-//! of them): a corridor's changes and samples go to the same segment for
-//! the whole span. [`HistoryLog::close`] lets a deleted corridor's go;
-//! pruning closes what it removes.
+//! Files of the two earlier layouts, a file per id (`<span>/<hex of the
+//! id>.seg`, and before it `<hex of the id>/<span>.seg`), are moved into
+//! the buckets when the log is opened. A crash in the middle of that move
+//! can append a file's frames twice; reads drop records that are exactly
+//! repeated, so the move is safe to redo.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -33,13 +40,17 @@ use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
 
-use super::record::Record;
+use super::record::{Record, StoredChange};
 use super::window::{Span, Window};
+
+/// Bucket files per span.
+pub const BUCKETS: usize = 256;
 
 /// What one pruning pass removed.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Pruned {
-    pub segments: usize,
+    /// Bucket files removed.
+    pub files: usize,
     pub bytes: u64,
 }
 
@@ -48,11 +59,10 @@ pub struct HistoryLog {
     dir: PathBuf,
     /// Length of a new span.
     span_ms: i64,
-    /// Segments found on disk whose tail this process has checked (and cut
-    /// if torn). One it created itself is not kept here: a set of every
-    /// segment ever opened would grow by a path per corridor granted.
+    /// Bucket files this process has checked for a torn tail (and cut).
+    /// At most [`BUCKETS`] per span kept.
     checked: Mutex<HashSet<PathBuf>>,
-    /// The span directories and the open segments. Appends and pruning
+    /// The span directories and the open bucket files. Appends and pruning
     /// both hold this lock, so a span is never removed under an append
     /// writing to it. This process is the directory's only writer, so the
     /// list of spans read at open stays true.
@@ -63,49 +73,87 @@ pub struct HistoryLog {
 struct Appending {
     /// Every span directory, by start.
     spans: Vec<Span>,
-    open: HashMap<String, OpenSegment>,
-    /// Segments opened so far (each one's `opened` is its count).
+    open: HashMap<(Span, u8), OpenBucket>,
+    /// Bucket files opened so far (each one's `opened` is its count).
     opened: u64,
 }
 
-/// How many segments stay open for appending: the corridors of a busy
-/// rack; past it, the oldest-opened is closed (and found again by name
-/// if appended to later).
-pub const OPEN_SEGMENTS: usize = 256;
+/// How many bucket files stay open for appending: every bucket of the
+/// current span; past it, the oldest-opened is closed (and opened again by
+/// name if appended to later).
+pub const OPEN_FILES: usize = BUCKETS;
 
 #[derive(Debug)]
-struct OpenSegment {
-    span: Span,
+struct OpenBucket {
     file: File,
-    /// When it was opened (an append count), to close the oldest first.
+    /// When it was opened (an open count), to close the oldest first.
     opened: u64,
+}
+
+/// The longest id a frame holds (its length is one byte).
+const MAX_ID_BYTES: usize = u8::MAX as usize;
+
+/// The bucket of `id`: 32-bit FNV-1a (a fixed, documented function: the
+/// layout must not change with the toolchain, as `std`'s hasher may).
+fn bucket_of(id: &str) -> u8 {
+    let mut hash: u32 = 0x811c_9dc5;
+    for byte in id.bytes() {
+        hash ^= u32::from(byte);
+        hash = hash.wrapping_mul(0x0100_0193);
+    }
+    // BUCKETS is 256: the low byte.
+    (hash & 0xff) as u8
+}
+
+/// Appends one frame of `record` for `id` to `buffer`.
+pub(super) fn push_frame(buffer: &mut Vec<u8>, id: &str, record: &Record) -> io::Result<()> {
+    if id.len() > MAX_ID_BYTES {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("history id of {} bytes (at most {MAX_ID_BYTES})", id.len()),
+        ));
+    }
+    let bytes = record.encode();
+    let len = u32::try_from(1 + id.len() + bytes.len())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "record too large"))?;
+    buffer.extend_from_slice(&len.to_le_bytes());
+    buffer.push(id.len() as u8);
+    buffer.extend_from_slice(id.as_bytes());
+    buffer.extend_from_slice(&bytes);
+    Ok(())
+}
+
+/// The id and the encoded record of a frame's payload, if it is well formed.
+fn split_payload(payload: &[u8]) -> Option<(&[u8], &[u8])> {
+    let (&id_len, rest) = payload.split_first()?;
+    let id_len = usize::from(id_len);
+    (rest.len() >= id_len).then(|| rest.split_at(id_len))
 }
 
 impl HistoryLog {
     /// The log in `dir` (created if missing) with new spans `span_ms`
-    /// long. Files of the earlier layout (a directory per corridor) are
-    /// moved into their span's directory.
+    /// long. Files of the earlier layouts are moved into their buckets.
     pub fn open(dir: &Path, span_ms: i64) -> io::Result<HistoryLog> {
         fs::create_dir_all(dir)?;
-        move_per_corridor_files(dir)?;
-        let spans = span_dirs(dir)?;
-        Ok(HistoryLog {
+        let log = HistoryLog {
             dir: dir.to_path_buf(),
             span_ms,
             checked: Mutex::new(HashSet::new()),
             appending: Mutex::new(Appending {
-                spans,
+                spans: span_dirs(dir)?,
                 ..Appending::default()
             }),
-        })
+        };
+        log.move_per_id_files()?;
+        Ok(log)
     }
 
     fn span_dir(&self, span: Span) -> PathBuf {
         self.dir.join(span_name(span))
     }
 
-    fn segment_path(&self, span: Span, id: &str) -> PathBuf {
-        self.span_dir(span).join(segment_name(id))
+    fn bucket_path(&self, span: Span, bucket: u8) -> PathBuf {
+        self.span_dir(span).join(bucket_name(bucket))
     }
 
     /// The span directories, oldest first.
@@ -113,90 +161,87 @@ impl HistoryLog {
         crate::corridors::lock(&self.appending).spans.clone()
     }
 
-    /// Appends `records` of corridor `id`, each to the segment of its
-    /// wall time.
+    /// Appends `records` of corridor (or bundle) `id`, each to the span of
+    /// its wall time.
     pub fn append(&self, id: &str, records: &[Record]) -> io::Result<()> {
-        let mut by_segment: Vec<(Span, Vec<u8>)> = Vec::new();
-        for record in records {
-            let span = Span::holding(record.at_us().div_euclid(1000), self.span_ms);
-            let bytes = record.encode();
-            let frame_len = u32::try_from(bytes.len())
-                .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "record too large"))?;
-            let buffer = match by_segment.iter_mut().find(|(s, _)| *s == span) {
-                Some((_, buffer)) => buffer,
-                None => {
-                    by_segment.push((span, Vec::new()));
-                    &mut by_segment.last_mut().expect("just pushed").1
-                }
-            };
-            buffer.extend_from_slice(&frame_len.to_le_bytes());
-            buffer.extend_from_slice(&bytes);
+        self.append_all(records.iter().map(|record| (id, record)))
+    }
+
+    /// Appends every `(id, record)`: one write per bucket file touched, so
+    /// concurrent readers see whole frames or a tail they stop at. A bucket
+    /// that fails does not keep the others from being written; the first
+    /// error is returned.
+    pub fn append_all<'a>(
+        &self,
+        entries: impl IntoIterator<Item = (&'a str, &'a Record)>,
+    ) -> io::Result<()> {
+        let mut by_file: BTreeMap<(i64, u8), Vec<u8>> = BTreeMap::new();
+        for (id, record) in entries {
+            let start_ms = Span::holding(record.at_us().div_euclid(1000), self.span_ms).start_ms;
+            push_frame(
+                by_file.entry((start_ms, bucket_of(id))).or_default(),
+                id,
+                record,
+            )?;
         }
+        let mut first_error = None;
         let mut guard = crate::corridors::lock(&self.appending);
-        let appending = &mut *guard;
-        for (span, frames) in by_segment {
-            let open_here = appending
-                .open
-                .get(id)
-                .is_some_and(|open| open.span.holds(span.start_ms));
-            if !open_here {
-                // A span made under another length holds it, or a new one.
-                let span = match appending.spans.iter().find(|s| s.holds(span.start_ms)) {
-                    Some(existing) => *existing,
-                    None => {
-                        fs::create_dir_all(self.span_dir(span))?;
-                        let at = appending
-                            .spans
-                            .partition_point(|s| s.start_ms < span.start_ms);
-                        appending.spans.insert(at, span);
-                        span
-                    }
-                };
-                let file = self.open_segment(&self.segment_path(span, id))?;
-                if appending.open.len() >= OPEN_SEGMENTS && !appending.open.contains_key(id) {
-                    close_oldest(&mut appending.open);
-                }
-                appending.opened += 1;
-                appending.open.insert(
-                    id.to_owned(),
-                    OpenSegment {
-                        span,
-                        file,
-                        opened: appending.opened,
-                    },
-                );
+        for ((start_ms, bucket), frames) in by_file {
+            if let Err(e) = self.write_frames(&mut guard, start_ms, bucket, &frames) {
+                first_error.get_or_insert(e);
             }
-            let open = appending.open.get_mut(id).expect("opened above");
-            // One write per segment per call: concurrent readers see whole
-            // frames or a tail they stop at.
-            open.file.write_all(&frames)?;
         }
-        Ok(())
+        first_error.map_or(Ok(()), Err)
     }
 
-    /// Closes the segment `id` is appending to, if open (its corridor is
-    /// gone: nothing more will be appended).
-    pub fn close(&self, id: &str) {
-        crate::corridors::lock(&self.appending).open.remove(id);
+    /// Writes `frames` to `bucket` of the span holding `at_ms` (one made
+    /// under another span length, or a new one).
+    fn write_frames(
+        &self,
+        appending: &mut Appending,
+        at_ms: i64,
+        bucket: u8,
+        frames: &[u8],
+    ) -> io::Result<()> {
+        let span = match appending.spans.iter().find(|s| s.holds(at_ms)) {
+            Some(existing) => *existing,
+            None => {
+                let span = Span::holding(at_ms, self.span_ms);
+                fs::create_dir_all(self.span_dir(span))?;
+                let at = appending
+                    .spans
+                    .partition_point(|s| s.start_ms < span.start_ms);
+                appending.spans.insert(at, span);
+                span
+            }
+        };
+        if !appending.open.contains_key(&(span, bucket)) {
+            let file = self.open_bucket(&self.bucket_path(span, bucket))?;
+            if appending.open.len() >= OPEN_FILES {
+                close_oldest(&mut appending.open);
+            }
+            appending.opened += 1;
+            let opened = appending.opened;
+            appending
+                .open
+                .insert((span, bucket), OpenBucket { file, opened });
+        }
+        let open = appending
+            .open
+            .get_mut(&(span, bucket))
+            .expect("opened above");
+        open.file.write_all(frames)
     }
 
-    /// The segment at `path` open for appending, its tail cut if torn the
-    /// first time this process opens it. A segment this call creates has no
-    /// tail to check.
-    fn open_segment(&self, path: &Path) -> io::Result<File> {
-        match OpenOptions::new()
-            .create_new(true)
+    /// The bucket file at `path` open for appending, its tail cut if torn
+    /// the first time this process opens it.
+    fn open_bucket(&self, path: &Path) -> io::Result<File> {
+        let mut file = OpenOptions::new()
+            .create(true)
             .read(true)
             .append(true)
-            .open(path)
-        {
-            Ok(file) => return Ok(file),
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(e),
-        }
-        let mut file = OpenOptions::new().read(true).append(true).open(path)?;
-        let first_use = crate::corridors::lock(&self.checked).insert(path.to_path_buf());
-        if first_use {
+            .open(path)?;
+        if crate::corridors::lock(&self.checked).insert(path.to_path_buf()) {
             cut_torn_tail(&mut file)?;
         }
         Ok(file)
@@ -210,28 +255,57 @@ impl HistoryLog {
             if !span.overlaps(window) {
                 continue;
             }
-            for record in read_segment(&self.segment_path(span, id))? {
-                if let Some(at) = DateTime::<Utc>::from_timestamp_micros(record.at_us())
-                    && window.contains(at)
-                {
-                    records.push(record);
-                }
+            read_bucket(
+                &self.bucket_path(span, bucket_of(id)),
+                |frame_id, record| {
+                    if frame_id == id.as_bytes() && in_window(record, window) {
+                        records.push(record.clone());
+                    }
+                },
+            )?;
+        }
+        Ok(in_order(records))
+    }
+
+    /// Every id's records in `window`, each ordered as [`Self::read`]
+    /// orders them: each bucket file is read once.
+    pub fn read_all(&self, window: &Window) -> io::Result<BTreeMap<String, Vec<Record>>> {
+        let mut by_id: BTreeMap<String, Vec<Record>> = BTreeMap::new();
+        for span in self.spans() {
+            if !span.overlaps(window) {
+                continue;
+            }
+            for path in buckets_in(&self.span_dir(span))? {
+                read_bucket(&path, |frame_id, record| {
+                    if in_window(record, window)
+                        && let Ok(id) = std::str::from_utf8(frame_id)
+                    {
+                        by_id.entry(id.to_owned()).or_default().push(record.clone());
+                    }
+                })?;
             }
         }
-        records.sort_by_key(|r| (r.at_us(), r.revision()));
-        Ok(records)
+        Ok(by_id
+            .into_iter()
+            .map(|(id, records)| (id, in_order(records)))
+            .collect())
     }
 
     /// Corridor `id`'s newest recorded object change, whenever it was.
-    pub fn latest_change(&self, id: &str) -> io::Result<Option<super::record::StoredChange>> {
+    pub fn latest_change(&self, id: &str) -> io::Result<Option<StoredChange>> {
         for span in self.spans().into_iter().rev() {
-            let newest = read_segment(&self.segment_path(span, id))?
-                .into_iter()
-                .filter_map(|r| match r {
-                    Record::Change(c) => Some(c),
-                    Record::Sample(_) | Record::Bundle(_) => None,
-                })
-                .max_by_key(|c| c.revision);
+            let mut newest: Option<StoredChange> = None;
+            read_bucket(
+                &self.bucket_path(span, bucket_of(id)),
+                |frame_id, record| {
+                    if frame_id == id.as_bytes()
+                        && let Record::Change(change) = record
+                        && newest.as_ref().is_none_or(|n| n.revision < change.revision)
+                    {
+                        newest = Some(change.clone());
+                    }
+                },
+            )?;
             if newest.is_some() {
                 return Ok(newest);
             }
@@ -239,8 +313,7 @@ impl HistoryLog {
         Ok(None)
     }
 
-    /// Removes every span retention has passed at `now`, with its
-    /// segments.
+    /// Removes every span retention has passed at `now`, with its files.
     pub fn prune(&self, now: DateTime<Utc>, retention: std::time::Duration) -> io::Result<Pruned> {
         let mut pruned = Pruned::default();
         let mut guard = crate::corridors::lock(&self.appending);
@@ -253,8 +326,8 @@ impl HistoryLog {
             .collect();
         for span in expired {
             let dir = self.span_dir(span);
-            for (_, path) in segments_in(&dir)? {
-                pruned.segments += 1;
+            for path in buckets_in(&dir)? {
+                pruned.files += 1;
                 pruned.bytes += fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
                 crate::corridors::lock(&self.checked).remove(&path);
             }
@@ -264,42 +337,89 @@ impl HistoryLog {
                 Err(e) => return Err(e),
             }
             appending.spans.retain(|s| *s != span);
-            appending.open.retain(|_, open| open.span != span);
+            appending.open.retain(|(s, _), _| *s != span);
         }
         Ok(pruned)
     }
 
-    /// The ids of the corridors (and bundles) that have history files.
-    pub fn corridor_ids(&self) -> io::Result<Vec<String>> {
-        let mut ids = std::collections::BTreeSet::new();
-        for span in self.spans() {
-            for (id, _) in segments_in(&self.span_dir(span))? {
-                ids.insert(id);
-            }
-        }
-        Ok(ids.into_iter().collect())
-    }
-
-    /// Bytes the history holds on disk (every segment file).
+    /// Bytes the history holds on disk (every bucket file).
     pub fn bytes_on_disk(&self) -> io::Result<u64> {
         let mut total = 0;
         for span in self.spans() {
-            for (_, path) in segments_in(&self.span_dir(span))? {
+            for path in buckets_in(&self.span_dir(span))? {
                 total += fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
             }
         }
         Ok(total)
     }
+
+    /// Moves the per-id files of the earlier layouts into the buckets (see
+    /// the module's documentation), then removes them.
+    fn move_per_id_files(&self) -> io::Result<()> {
+        for (span, id, path) in per_id_files(&self.dir)? {
+            let bytes = fs::read(&path)?;
+            let records: Vec<Record> = frames(&bytes)
+                .filter_map(|payload| Record::decode(payload).ok())
+                .collect();
+            // The span the file named, even if records stray outside it.
+            let mut frames_out = Vec::new();
+            for record in &records {
+                push_frame(&mut frames_out, &id, record)?;
+            }
+            if !frames_out.is_empty() {
+                let mut guard = crate::corridors::lock(&self.appending);
+                if !guard.spans.contains(&span) {
+                    fs::create_dir_all(self.span_dir(span))?;
+                    let at = guard.spans.partition_point(|s| s.start_ms < span.start_ms);
+                    guard.spans.insert(at, span);
+                }
+                self.write_frames(&mut guard, span.start_ms, bucket_of(&id), &frames_out)?;
+            }
+            fs::remove_file(&path)?;
+            if let Some(parent) = path.parent()
+                && parse_span_name(parent.file_name().and_then(|n| n.to_str()).unwrap_or(""))
+                    .is_none()
+            {
+                // The oldest layout's per-id directory; left if it holds
+                // anything else.
+                let _ = fs::remove_dir(parent);
+            }
+        }
+        Ok(())
+    }
 }
 
-/// Closes the segment opened longest ago.
-fn close_oldest(open: &mut HashMap<String, OpenSegment>) {
-    if let Some(id) = open
+fn in_window(record: &Record, window: &Window) -> bool {
+    DateTime::<Utc>::from_timestamp_micros(record.at_us()).is_some_and(|at| window.contains(at))
+}
+
+/// `records` by wall time then store revision, without exact repeats (a
+/// redone move of an earlier layout's file).
+fn in_order(mut records: Vec<Record>) -> Vec<Record> {
+    records.sort_by_key(|r| (r.at_us(), r.revision()));
+    let mut kept: Vec<Record> = Vec::with_capacity(records.len());
+    let mut group_start = 0;
+    for record in records {
+        if kept.last().is_none_or(|last| {
+            (last.at_us(), last.revision()) != (record.at_us(), record.revision())
+        }) {
+            group_start = kept.len();
+        }
+        if !kept[group_start..].contains(&record) {
+            kept.push(record);
+        }
+    }
+    kept
+}
+
+/// Closes the bucket file opened longest ago.
+fn close_oldest(open: &mut HashMap<(Span, u8), OpenBucket>) {
+    if let Some(key) = open
         .iter()
-        .min_by_key(|(_, segment)| segment.opened)
-        .map(|(id, _)| id.clone())
+        .min_by_key(|(_, bucket)| bucket.opened)
+        .map(|(key, _)| *key)
     {
-        open.remove(&id);
+        open.remove(&key);
     }
 }
 
@@ -316,12 +436,11 @@ fn parse_span_name(name: &str) -> Option<Span> {
     (span.start_ms < span.end_ms).then_some(span)
 }
 
-fn segment_name(id: &str) -> String {
-    let hex: String = id.bytes().map(|b| format!("{b:02x}")).collect();
-    format!("{hex}.seg")
+fn bucket_name(bucket: u8) -> String {
+    format!("{bucket:02x}.log")
 }
 
-/// The id a hex name encodes.
+/// The id a hex name of an earlier layout encodes.
 fn unhex(name: &str) -> Option<String> {
     if !name.len().is_multiple_of(2) {
         return None;
@@ -349,9 +468,9 @@ fn span_dirs(dir: &Path) -> io::Result<Vec<Span>> {
     Ok(spans)
 }
 
-/// The segments of a span directory with the ids they hold (none if the
-/// directory does not exist); files of other names are ignored.
-fn segments_in(dir: &Path) -> io::Result<Vec<(String, PathBuf)>> {
+/// The bucket files of a span directory (none if the directory does not
+/// exist); files of other names are ignored.
+fn buckets_in(dir: &Path) -> io::Result<Vec<PathBuf>> {
     let entries = match fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -360,72 +479,86 @@ fn segments_in(dir: &Path) -> io::Result<Vec<(String, PathBuf)>> {
     let mut found = Vec::new();
     for entry in entries {
         let path = entry?.path();
-        if let Some(id) = path
+        let is_bucket = path
             .file_name()
             .and_then(|n| n.to_str())
-            .and_then(|n| n.strip_suffix(".seg"))
-            .and_then(unhex)
-        {
-            found.push((id, path));
+            .and_then(|n| n.strip_suffix(".log"))
+            .is_some_and(|n| n.len() == 2 && u8::from_str_radix(n, 16).is_ok());
+        if is_bucket {
+            found.push(path);
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
+/// The per-id files of the earlier layouts under `dir`: `<span>/<hex of
+/// the id>.seg` and `<hex of the id>/<span>.seg`, with their span and id.
+fn per_id_files(dir: &Path) -> io::Result<Vec<(Span, String, PathBuf)>> {
+    let mut found = Vec::new();
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        if !entry.file_type()?.is_dir() {
+            continue;
+        }
+        let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
+            continue;
+        };
+        let outer_span = parse_span_name(&name);
+        let outer_id = outer_span.is_none().then(|| unhex(&name)).flatten();
+        if outer_span.is_none() && outer_id.is_none() {
+            continue;
+        }
+        for file in fs::read_dir(entry.path())? {
+            let path = file?.path();
+            let Some(stem) = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .and_then(|n| n.strip_suffix(".seg"))
+            else {
+                continue;
+            };
+            let named = match (&outer_span, &outer_id) {
+                (Some(span), _) => unhex(stem).map(|id| (*span, id)),
+                (None, Some(id)) => parse_span_name(stem).map(|span| (span, id.clone())),
+                (None, None) => None,
+            };
+            if let Some((span, id)) = named {
+                found.push((span, id, path));
+            }
         }
     }
     Ok(found)
 }
 
-/// Moves the files of the earlier layout, `<dir>/<hex of the id>/<start
-/// ms>-<end ms>.seg`, to `<dir>/<start ms>-<end ms>/<hex of the id>.seg`,
-/// and removes the emptied per-corridor directories.
-fn move_per_corridor_files(dir: &Path) -> io::Result<()> {
-    for entry in fs::read_dir(dir)? {
-        let entry = entry?;
-        let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
-            continue;
-        };
-        if !entry.file_type()?.is_dir()
-            || parse_span_name(&name).is_some()
-            || unhex(&name).is_none()
+/// Calls `each` with the id and record of every whole frame of a bucket
+/// file (none if it does not exist). A frame that does not decode (written
+/// by an incompatible build) is skipped; a torn last frame ends the read.
+fn read_bucket(path: &Path, mut each: impl FnMut(&[u8], &Record)) -> io::Result<()> {
+    let bytes = match fs::read(path) {
+        Ok(bytes) => bytes,
+        // No records in this bucket of the span, or pruned since listed.
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    for payload in frames(&bytes) {
+        if let Some((id, encoded)) = split_payload(payload)
+            && let Ok(record) = Record::decode(encoded)
         {
-            continue;
+            each(id, &record);
         }
-        for file in fs::read_dir(entry.path())? {
-            let file = file?;
-            let Some(span) = file
-                .file_name()
-                .to_str()
-                .and_then(|n| n.strip_suffix(".seg"))
-                .and_then(parse_span_name)
-            else {
-                continue;
-            };
-            let span_dir = dir.join(span_name(span));
-            fs::create_dir_all(&span_dir)?;
-            fs::rename(file.path(), span_dir.join(format!("{name}.seg")))?;
-        }
-        // Left if it holds anything else.
-        let _ = fs::remove_dir(entry.path());
     }
     Ok(())
 }
 
-/// Every whole frame of a segment (none if it does not exist); a frame
-/// that does not decode (written by an incompatible build) is skipped, a
-/// torn last frame ends the read.
-fn read_segment(path: &Path) -> io::Result<Vec<Record>> {
-    let bytes = match fs::read(path) {
-        Ok(bytes) => bytes,
-        // No records of this id in the span, or pruned since listed.
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(e),
-    };
-    let mut records = Vec::new();
+/// The payloads of the whole frames of `bytes`, up to a torn tail.
+fn frames(bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
     let mut at = 0;
-    while let Some(frame) = next_frame(&bytes, at) {
-        if let Ok(record) = Record::decode(&bytes[frame.clone()]) {
-            records.push(record);
-        }
+    std::iter::from_fn(move || {
+        let frame = next_frame(bytes, at)?;
         at = frame.end;
-    }
-    Ok(records)
+        Some(&bytes[frame])
+    })
 }
 
 /// The payload range of the frame starting at `at`, if it is whole.
@@ -437,7 +570,7 @@ fn next_frame(bytes: &[u8], at: usize) -> Option<std::ops::Range<usize>> {
     (end <= bytes.len()).then_some(start..end)
 }
 
-/// Cuts a segment back to its last whole frame (a crash mid-append left a
+/// Cuts a file back to its last whole frame (a crash mid-append left a
 /// torn one), so frames appended after it can be read.
 fn cut_torn_tail(file: &mut File) -> io::Result<()> {
     let mut bytes = Vec::new();
@@ -475,8 +608,44 @@ mod tests {
         Record::Sample(one_lane_sample(at_ms * 1000, revision, 40.0))
     }
 
+    fn revisions(log: &HistoryLog, id: &str) -> Vec<u64> {
+        log.read(id, &everything())
+            .unwrap()
+            .iter()
+            .map(Record::revision)
+            .collect()
+    }
+
+    fn ids(log: &HistoryLog) -> Vec<String> {
+        log.read_all(&everything()).unwrap().into_keys().collect()
+    }
+
+    /// Every file under `dir`, recursively.
+    fn files_under(dir: &Path) -> Vec<PathBuf> {
+        let mut found = Vec::new();
+        for entry in fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                found.extend(files_under(&path));
+            } else {
+                found.push(path);
+            }
+        }
+        found
+    }
+
+    /// Two ids of the same bucket.
+    fn same_bucket() -> (String, String) {
+        let first = "cor-0".to_string();
+        let second = (1..)
+            .map(|i| format!("cor-{i}"))
+            .find(|id| bucket_of(id) == bucket_of(&first))
+            .unwrap();
+        (first, second)
+    }
+
     #[test]
-    fn a_window_reads_its_records_in_order_across_segments() {
+    fn a_window_reads_its_records_in_order_across_spans() {
         let dir = tempfile::tempdir().unwrap();
         let log = HistoryLog::open(dir.path(), 1_000).unwrap();
         let records: Vec<Record> = (0..30)
@@ -495,23 +664,84 @@ mod tests {
         assert_eq!(times, (0..9).map(|i| 11_000 + i * 250).collect::<Vec<_>>());
         assert!(read.windows(2).all(|w| w[0].revision() < w[1].revision()));
         assert!(log.read("cor-3", &window).unwrap().is_empty());
-        assert_eq!(log.corridor_ids().unwrap(), ["cor-1", "cor-2"]);
-        // The id names a directory only through its hex.
-        assert!(log.read("../..", &window).unwrap().is_empty());
+        assert_eq!(ids(&log), ["cor-1", "cor-2"]);
+        // Every id at once: the same records as one at a time.
+        let all = log.read_all(&window).unwrap();
+        assert_eq!(all["cor-1"], read);
+        assert!(
+            !all.contains_key("cor-2"),
+            "cor-2 has nothing in the window"
+        );
     }
 
     #[test]
-    fn pruning_removes_exactly_the_segments_retention_has_passed() {
+    fn ids_sharing_a_bucket_read_only_their_own_records() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = HistoryLog::open(dir.path(), 10_000).unwrap();
+        let (a, b) = same_bucket();
+        log.append_all([
+            (a.as_str(), &sample(1_000, 1)),
+            (b.as_str(), &sample(1_001, 2)),
+        ])
+        .unwrap();
+        log.append(&a, &[sample(1_002, 3)]).unwrap();
+        assert_eq!(revisions(&log, &a), [1, 3]);
+        assert_eq!(revisions(&log, &b), [2]);
+        assert_eq!(files_under(dir.path()).len(), 1, "one bucket file");
+    }
+
+    #[test]
+    fn a_span_holds_at_most_one_file_per_bucket_however_many_ids() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = HistoryLog::open(dir.path(), 10_000).unwrap();
+        let ids: Vec<String> = (0..2_000).map(|i| format!("cor-{i:012x}")).collect();
+        for (i, id) in ids.iter().enumerate() {
+            log.append(id, &[sample(1_000, i as u64)]).unwrap();
+        }
+        let files = files_under(dir.path());
+        assert!(files.len() <= BUCKETS, "{} files", files.len());
+        // The ids spread over the buckets (a fixed hash, not one bucket).
+        assert!(files.len() > BUCKETS / 2, "{} files", files.len());
+        for (i, id) in ids.iter().enumerate().step_by(97) {
+            assert_eq!(revisions(&log, id), [i as u64], "{id}");
+        }
+    }
+
+    #[test]
+    fn the_bucket_of_an_id_is_fixed() {
+        // The layout on disk depends on it: a change would lose history.
+        assert_eq!(bucket_of(""), 0xc5);
+        assert_eq!(bucket_of("a"), 0x2c);
+        assert_eq!(bucket_of("cor-556669210c31"), bucket_of("cor-556669210c31"));
+    }
+
+    #[test]
+    fn an_id_too_long_for_a_frame_is_refused_and_nothing_is_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = HistoryLog::open(dir.path(), 10_000).unwrap();
+        let long = "x".repeat(MAX_ID_BYTES + 1);
+        let e = log.append(&long, &[sample(1_000, 1)]).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
+        assert!(files_under(dir.path()).is_empty());
+        let longest = "x".repeat(MAX_ID_BYTES);
+        log.append(&longest, &[sample(1_000, 2)]).unwrap();
+        assert_eq!(revisions(&log, &longest), [2]);
+    }
+
+    #[test]
+    fn pruning_removes_exactly_the_spans_retention_has_passed() {
         let dir = tempfile::tempdir().unwrap();
         let log = HistoryLog::open(dir.path(), 1_000).unwrap();
         let records: Vec<Record> = (0..10).map(|i| sample(i * 1_000 + 500, i as u64)).collect();
+        assert_ne!(bucket_of("cor-1"), bucket_of("cor-2"));
         log.append("cor-1", &records).unwrap();
         log.append("cor-2", &records[..2]).unwrap();
         let retention = std::time::Duration::from_secs(5);
-        // At 9 s the cut-off is 4 s: the segments [0, 1 s) … [3 s, 4 s)
-        // hold only older records; [4 s, 5 s) may hold younger ones.
+        // At 9 s the cut-off is 4 s: the spans [0, 1 s) … [3 s, 4 s) hold
+        // only older records; [4 s, 5 s) may hold younger ones. cor-1 has a
+        // file in each, cor-2 in the first two.
         let pruned = log.prune(ms(9_000), retention).unwrap();
-        assert_eq!(pruned.segments, 4 + 2, "{pruned:?}");
+        assert_eq!(pruned.files, 4 + 2, "{pruned:?}");
         let left: Vec<i64> = log
             .read("cor-1", &everything())
             .unwrap()
@@ -519,110 +749,109 @@ mod tests {
             .map(|r| r.at_us() / 1000)
             .collect();
         assert_eq!(left, (4..10).map(|i| i * 1_000 + 500).collect::<Vec<_>>());
-        // cor-2 had only expired segments: it has no history left, and
-        // the expired spans' directories are gone.
-        assert_eq!(log.corridor_ids().unwrap(), ["cor-1"]);
+        // cor-2 had only expired records: it has no history left, and the
+        // expired spans' directories are gone.
+        assert_eq!(ids(&log), ["cor-1"]);
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 6);
         assert!(pruned.bytes > 0);
         // Nothing more to remove at the same time.
         assert_eq!(log.prune(ms(9_000), retention).unwrap(), Pruned::default());
     }
 
-    fn revisions(log: &HistoryLog, id: &str) -> Vec<u64> {
-        log.read(id, &everything())
-            .unwrap()
-            .iter()
-            .map(Record::revision)
-            .collect()
-    }
-
     #[test]
-    fn an_append_after_pruning_removed_its_open_segment_is_kept() {
+    fn an_append_after_pruning_removed_its_open_file_is_kept() {
         let dir = tempfile::tempdir().unwrap();
         let log = HistoryLog::open(dir.path(), 1_000).unwrap();
         log.append("cor-1", &[sample(500, 1)]).unwrap();
         let retention = std::time::Duration::from_secs(5);
-        assert_eq!(log.prune(ms(9_000), retention).unwrap().segments, 1);
-        // A late record for the same span: written to a segment that
-        // exists, not to the removed file still open.
+        assert_eq!(log.prune(ms(9_000), retention).unwrap().files, 1);
+        // A late record for the same span: written to a file that exists,
+        // not to the removed one still open.
         log.append("cor-1", &[sample(600, 2)]).unwrap();
         assert_eq!(revisions(&log, "cor-1"), [2]);
     }
 
     #[test]
-    fn more_ids_than_open_segments_keep_every_record() {
+    fn more_files_than_stay_open_keep_every_record() {
         let dir = tempfile::tempdir().unwrap();
-        let log = HistoryLog::open(dir.path(), 10_000).unwrap();
-        let ids: Vec<String> = (0..OPEN_SEGMENTS + 7).map(|i| format!("cor-{i}")).collect();
-        for round in 0..3u64 {
-            for id in &ids {
-                log.append(id, &[sample(1_000 + round as i64, round)])
-                    .unwrap();
-            }
-        }
-        assert!(crate::corridors::lock(&log.appending).open.len() <= OPEN_SEGMENTS);
-        for id in &ids {
-            assert_eq!(revisions(&log, id), [0, 1, 2], "{id}");
-        }
-        // Closed and appended to again: the same segment, found by name.
-        log.close("cor-0");
-        log.append("cor-0", &[sample(1_500, 3)]).unwrap();
-        assert_eq!(revisions(&log, "cor-0"), [0, 1, 2, 3]);
-        let files = fs::read_dir(dir.path())
-            .unwrap()
-            .flat_map(|span| segments_in(&span.unwrap().path()).unwrap())
-            .filter(|(id, _)| id == "cor-0")
-            .count();
-        assert_eq!(files, 1);
-    }
-
-    #[test]
-    fn files_of_the_per_corridor_layout_are_moved_into_their_spans() {
-        let dir = tempfile::tempdir().unwrap();
-        // The earlier layout: <hex of the id>/<start>-<end>.seg.
-        let old = dir.path().join("636f722d31"); // "cor-1"
-        fs::create_dir(&old).unwrap();
-        let frame = |record: Record| {
-            let bytes = record.encode();
-            let mut framed = (bytes.len() as u32).to_le_bytes().to_vec();
-            framed.extend_from_slice(&bytes);
-            framed
-        };
-        fs::write(
-            old.join("0000000000000-0000000001000.seg"),
-            frame(sample(500, 1)),
-        )
-        .unwrap();
-        fs::write(
-            old.join("0000000001000-0000000002000.seg"),
-            frame(sample(1_500, 2)),
-        )
-        .unwrap();
         let log = HistoryLog::open(dir.path(), 1_000).unwrap();
-        assert_eq!(revisions(&log, "cor-1"), [1, 2]);
-        assert!(!old.exists());
-        log.append("cor-1", &[sample(1_600, 3)]).unwrap();
-        assert_eq!(revisions(&log, "cor-1"), [1, 2, 3]);
-        assert_eq!(log.corridor_ids().unwrap(), ["cor-1"]);
-    }
-
-    #[test]
-    fn only_segments_found_on_disk_are_remembered_as_checked() {
-        let dir = tempfile::tempdir().unwrap();
-        let log = HistoryLog::open(dir.path(), 10_000).unwrap();
-        for i in 0..5 {
-            log.append(&format!("cor-{i}"), &[sample(1_000, i)])
+        let ids: Vec<String> = (0..600).map(|i| format!("cor-{i}")).collect();
+        // Three spans' buckets: more files than stay open.
+        for round in 0..3u64 {
+            let batch: Vec<(String, Record)> = ids
+                .iter()
+                .map(|id| (id.clone(), sample(1_000 * round as i64 + 10, round)))
+                .collect();
+            log.append_all(batch.iter().map(|(id, r)| (id.as_str(), r)))
                 .unwrap();
         }
+        assert!(files_under(dir.path()).len() > OPEN_FILES);
+        assert!(crate::corridors::lock(&log.appending).open.len() <= OPEN_FILES);
+        // Appended to again after its files were closed: found by name.
+        log.append("cor-0", &[sample(15, 3)]).unwrap();
+        for id in &ids {
+            let expected: &[u64] = if id == "cor-0" {
+                &[0, 3, 1, 2]
+            } else {
+                &[0, 1, 2]
+            };
+            assert_eq!(revisions(&log, id), expected, "{id}");
+        }
+    }
+
+    fn framed(record: Record) -> Vec<u8> {
+        let bytes = record.encode();
+        let mut framed = (bytes.len() as u32).to_le_bytes().to_vec();
+        framed.extend_from_slice(&bytes);
+        framed
+    }
+
+    #[test]
+    fn files_of_the_per_id_layouts_are_moved_into_their_buckets() {
+        let dir = tempfile::tempdir().unwrap();
+        // The oldest layout: <hex of the id>/<start>-<end>.seg.
+        let oldest = dir.path().join("636f722d31"); // "cor-1"
+        fs::create_dir(&oldest).unwrap();
+        fs::write(
+            oldest.join("0000000000000-0000000001000.seg"),
+            framed(sample(500, 1)),
+        )
+        .unwrap();
+        // The one after it: <start>-<end>/<hex of the id>.seg, with a torn tail.
+        let span = dir.path().join("0000000001000-0000000002000");
+        fs::create_dir(&span).unwrap();
+        let mut torn = framed(sample(1_500, 2));
+        torn.extend_from_slice(&[200, 0, 0, 0, 1]);
+        fs::write(span.join("636f722d31.seg"), torn).unwrap();
+        fs::write(span.join("636f722d32.seg"), framed(sample(1_700, 5))).unwrap(); // "cor-2"
+
+        let log = HistoryLog::open(dir.path(), 1_000).unwrap();
+        assert_eq!(revisions(&log, "cor-1"), [1, 2]);
+        assert_eq!(revisions(&log, "cor-2"), [5]);
+        assert!(!oldest.exists());
+        let left = files_under(dir.path());
         assert!(
-            crate::corridors::lock(&log.checked).is_empty(),
-            "segments it created"
+            left.iter().all(|p| p.extension().unwrap() == "log"),
+            "{left:?}"
         );
-        // A fresh log (a restart) finds cor-0's segment on disk: checked once.
-        let log = HistoryLog::open(dir.path(), 10_000).unwrap();
-        log.append("cor-0", &[sample(2_000, 7)]).unwrap();
-        log.append("cor-9", &[sample(2_000, 8)]).unwrap();
-        assert_eq!(crate::corridors::lock(&log.checked).len(), 1);
+        log.append("cor-1", &[sample(1_600, 3)]).unwrap();
+        assert_eq!(revisions(&log, "cor-1"), [1, 2, 3]);
+        assert_eq!(ids(&log), ["cor-1", "cor-2"]);
+    }
+
+    #[test]
+    fn a_move_redone_after_a_crash_repeats_no_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let span = dir.path().join("0000000001000-0000000002000");
+        fs::create_dir(&span).unwrap();
+        let old = span.join("636f722d31.seg");
+        fs::write(&old, framed(sample(1_500, 2))).unwrap();
+        drop(HistoryLog::open(dir.path(), 1_000).unwrap());
+        // A crash after the frames were appended, before the file was removed.
+        fs::write(&old, framed(sample(1_500, 2))).unwrap();
+        let log = HistoryLog::open(dir.path(), 1_000).unwrap();
+        assert_eq!(revisions(&log, "cor-1"), [2]);
+        assert_eq!(log.read_all(&everything()).unwrap()["cor-1"].len(), 1);
     }
 
     #[test]
@@ -630,7 +859,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let log = HistoryLog::open(dir.path(), 10_000).unwrap();
         log.append("cor-1", &[sample(1_000, 1)]).unwrap();
-        let path = log.segment_path(Span::holding(1_000, 10_000), "cor-1");
+        let path = log.bucket_path(Span::holding(1_000, 10_000), bucket_of("cor-1"));
         // A crash mid-append: half a frame.
         let mut file = OpenOptions::new().append(true).open(&path).unwrap();
         file.write_all(&[200, 0, 0, 0, 1, 2, 3]).unwrap();
@@ -638,30 +867,27 @@ mod tests {
         // A new process (a fresh log) appends after it.
         let log = HistoryLog::open(dir.path(), 10_000).unwrap();
         log.append("cor-1", &[sample(2_000, 2)]).unwrap();
-        let revisions: Vec<u64> = log
-            .read("cor-1", &everything())
-            .unwrap()
-            .iter()
-            .map(Record::revision)
-            .collect();
-        assert_eq!(revisions, [1, 2]);
+        assert_eq!(revisions(&log, "cor-1"), [1, 2]);
     }
 
     #[test]
-    fn the_latest_change_is_found_in_the_newest_segment_holding_one() {
+    fn the_latest_change_is_found_in_the_newest_span_holding_one() {
         let dir = tempfile::tempdir().unwrap();
         let log = HistoryLog::open(dir.path(), 1_000).unwrap();
         let change = |at_ms: i64, revision| {
-            Record::Change(super::super::record::StoredChange {
+            Record::Change(StoredChange {
                 at_us: at_ms * 1000,
                 revision,
                 change: 1,
                 object: b"{}".to_vec(),
             })
         };
-        log.append("cor-1", &[change(500, 3), change(700, 4), sample(5_500, 9)])
+        let (a, b) = same_bucket();
+        log.append(&a, &[change(500, 3), change(700, 4), sample(5_500, 9)])
             .unwrap();
-        assert_eq!(log.latest_change("cor-1").unwrap().unwrap().revision, 4);
-        assert!(log.latest_change("cor-2").unwrap().is_none());
+        // Another id of the same bucket, newer: not a's.
+        log.append(&b, &[change(800, 7)]).unwrap();
+        assert_eq!(log.latest_change(&a).unwrap().unwrap().revision, 4);
+        assert!(log.latest_change("cor-none").unwrap().is_none());
     }
 }

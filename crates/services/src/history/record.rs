@@ -323,13 +323,21 @@ pub(crate) mod tests {
         assert_eq!(api.observed_at.timestamp_micros(), 1_800_000_000_123_456);
     }
 
+    /// Bytes `record` of an id shaped like the ones corridord makes
+    /// (`cor-`/`ffm-` and 12 hex digits) takes in a bucket file.
+    fn on_disk(record: &Record) -> usize {
+        let mut frame = Vec::new();
+        super::super::log::push_frame(&mut frame, "cor-556669210c31", record).unwrap();
+        frame.len()
+    }
+
     /// The size the disk figures in ARCHITECTURE.md and the API document
-    /// are computed from: one one-lane sample, framed (4-byte length).
-    /// If this changes, recompute them.
+    /// are computed from: one one-lane sample, framed (4-byte length, the
+    /// id). If this changes, recompute them.
     #[test]
     fn a_one_lane_sample_takes_the_documented_bytes() {
         let sample = Record::Sample(one_lane_sample(1_800_000_000_123_456, 123_456, 41.25));
-        let framed = sample.encode().len() + 4;
+        let framed = on_disk(&sample);
         assert_eq!(
             framed,
             super::super::ONE_LANE_SAMPLE_BYTES,
@@ -339,7 +347,7 @@ pub(crate) mod tests {
             unreachable!()
         };
         wider.lanes.push(wider.lanes[0].clone());
-        let per_lane = Record::Sample(wider).encode().len() + 4 - framed;
+        let per_lane = on_disk(&Record::Sample(wider)) - framed;
         assert_eq!(
             per_lane,
             super::super::PER_LANE_BYTES,
@@ -347,8 +355,8 @@ pub(crate) mod tests {
         );
     }
 
-    /// The bundle sample's size, for the disk figures in ARCHITECTURE.md:
-    /// one device, an 8-character domain and host id.
+    /// The bundle sample's size on disk, for the disk figures in
+    /// ARCHITECTURE.md: one device, an 8-character domain and host id.
     #[test]
     fn a_bundle_sample_round_trips_and_takes_the_documented_bytes() {
         let sample = Record::Bundle(StoredBundleSample {
@@ -367,7 +375,7 @@ pub(crate) mod tests {
         let encoded = sample.encode();
         assert_eq!(Record::decode(&encoded).unwrap(), sample);
         assert_eq!(
-            encoded.len() + 4,
+            on_disk(&sample),
             super::super::BUNDLE_SAMPLE_BYTES,
             "recompute the disk figures"
         );

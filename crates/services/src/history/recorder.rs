@@ -106,8 +106,8 @@ async fn sample_loop(
             let now = service.wall.now();
             let pruner = Arc::clone(&log);
             match on_files(&dir, move || pruner.prune(now, settings.retention)).await {
-                Ok(pruned) if pruned.segments > 0 => tracing::debug!(
-                    segments = pruned.segments,
+                Ok(pruned) if pruned.files > 0 => tracing::debug!(
+                    files = pruned.files,
                     bytes = pruned.bytes,
                     "history: pruned"
                 ),
@@ -177,10 +177,7 @@ async fn sample_once(
     }
     let log = Arc::clone(log);
     on_files(dir, move || {
-        for (id, record) in batch {
-            log.append(&id, std::slice::from_ref(&record))?;
-        }
-        Ok(())
+        log.append_all(batch.iter().map(|(id, record)| (id.as_str(), record)))
     })
     .await
 }
@@ -274,7 +271,6 @@ async fn follow_changes(
                         service.wall.now(),
                     )),
                     id: event.object.id,
-                    deleted: change == HistoryChangeType::Deleted,
                 });
             }
             if let Err(e) = record_changes(&log, &dir, changes).await {
@@ -294,8 +290,6 @@ const MAX_BURST: usize = 256;
 struct Change {
     id: String,
     record: Record,
-    /// The corridor is gone: its open segment is closed after the write.
-    deleted: bool,
 }
 
 async fn record_changes(
@@ -308,17 +302,13 @@ async fn record_changes(
     }
     let log = Arc::clone(log);
     on_files(dir, move || {
-        // Every change is tried: one that fails does not drop the rest.
-        let mut first_error = None;
-        for change in changes {
-            if let Err(e) = log.append(&change.id, std::slice::from_ref(&change.record)) {
-                first_error.get_or_insert(e);
-            }
-            if change.deleted {
-                log.close(&change.id);
-            }
-        }
-        first_error.map_or(Ok(()), Err)
+        // One write per bucket file; a file that fails does not drop the
+        // changes of the others.
+        log.append_all(
+            changes
+                .iter()
+                .map(|change| (change.id.as_str(), &change.record)),
+        )
     })
     .await
 }

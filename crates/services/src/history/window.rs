@@ -62,8 +62,8 @@ pub fn resolve(
     Ok(Window { from, to })
 }
 
-/// A segment file's time span: records with `start <= at < end`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+/// A span directory's time span: records with `start <= at < end`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Span {
     /// Unix milliseconds.
     pub start_ms: i64,
