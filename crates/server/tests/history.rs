@@ -190,6 +190,13 @@ async fn history_shows_a_temperature_step_in_time_and_revision_order() {
         "{changes:?}"
     );
     assert_eq!(changes.last().unwrap()["status"], "active", "{changes:?}");
+    // Each version is the object as it was at that revision.
+    for change in changes {
+        assert_eq!(
+            change["object"]["resource_version"], change["resource_version"],
+            "{change}"
+        );
+    }
 
     // "What did it look like at that moment": a window around one sample.
     let one = &all[all.len() / 2];

@@ -638,6 +638,63 @@ impl<T: Resource> Registry<T> {
     }
 }
 
+impl<T: Resource> Registry<T> {
+    /// Every change to the objects of kind `T` from `from_revision` on, as
+    /// the store holds them: no object is decoded. For a follower that only
+    /// keeps what changed (the history), decoding each version to encode it
+    /// again cost more than writing it down.
+    pub async fn watch_stored(
+        &self,
+        from_revision: Revision,
+    ) -> Result<StoredEvents, ServiceError> {
+        let prefix = Self::prefix();
+        let stream = self
+            .store
+            .watch(&prefix, from_revision)
+            .await
+            .map_err(ServiceError::store("start a watch"))?;
+        let events = stream.filter_map(move |event| {
+            let prefix = prefix.clone();
+            async move {
+                let event = match event {
+                    Ok(event) => event,
+                    Err(source) => return Some(Err(ServiceError::store("follow a watch")(source))),
+                };
+                let revision = event.kv.mod_revision;
+                let (event_type, kv) = match event.kind {
+                    EventKind::Put if event.kv.create_revision == event.kv.mod_revision => {
+                        (ResourceEventType::Added, event.kv)
+                    }
+                    EventKind::Put => (ResourceEventType::Modified, event.kv),
+                    // The last version is the deleted object; every backend
+                    // is asked for prev_kv.
+                    EventKind::Delete => (ResourceEventType::Deleted, event.prev_kv?),
+                };
+                let id = kv.key.strip_prefix(&prefix)?.to_owned();
+                Some(Ok(StoredEvent {
+                    event_type,
+                    revision,
+                    id,
+                    value: kv.value,
+                }))
+            }
+        });
+        Ok(Box::pin(events))
+    }
+}
+
+/// One change of an object as the store holds it: its id, the revision of
+/// the change and the object's encoded version (the last one, for a delete).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredEvent {
+    pub event_type: ResourceEventType,
+    pub revision: Revision,
+    pub id: String,
+    pub value: Vec<u8>,
+}
+
+pub type StoredEvents = Pin<Box<dyn Stream<Item = Result<StoredEvent, ServiceError>> + Send>>;
+
 fn expiry(now: DateTime<Utc>, ttl: Duration) -> DateTime<Utc> {
     now + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::MAX)
 }

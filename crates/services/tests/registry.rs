@@ -235,6 +235,47 @@ async fn watch_from_a_list_revision_sees_every_later_change() {
     );
 }
 
+/// The undecoded watch (the history's): the same changes, each with its
+/// id, revision and the version the store holds (the last one for a delete).
+#[tokio::test]
+async fn a_stored_watch_gives_each_change_with_the_stored_version() {
+    let f = fixture();
+    let widgets = Registry::<Widget>::new(f.store.clone());
+    let first = widgets.create(&widget("a", 1, "red")).await.unwrap();
+    let from: corridor_store::Revision = first.resource_version.parse().unwrap();
+    let mut events = widgets.watch_stored(from).await.unwrap();
+    widgets
+        .update("a", None, |w| {
+            w.size = 2;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    widgets.delete("a", None).await.unwrap();
+    let mut seen = Vec::new();
+    for _ in 0..3 {
+        let event = tokio::time::timeout(Duration::from_secs(5), events.next())
+            .await
+            .expect("event in time")
+            .expect("stream open")
+            .expect("no error");
+        let stored: Widget = serde_json::from_slice(&event.value).unwrap();
+        seen.push((event.event_type, event.id, stored.size, event.revision));
+    }
+    assert_eq!(
+        seen.iter()
+            .map(|s| (s.0, s.1.as_str(), s.2))
+            .collect::<Vec<_>>(),
+        [
+            (ResourceEventType::Added, "a", 1),
+            (ResourceEventType::Modified, "a", 2),
+            (ResourceEventType::Deleted, "a", 2),
+        ]
+    );
+    assert_eq!(seen[0].3, from);
+    assert!(seen.windows(2).all(|w| w[0].3 < w[1].3), "{seen:?}");
+}
+
 #[tokio::test]
 async fn leased_objects_expire_and_renewal_extends_them() {
     let f = fixture();

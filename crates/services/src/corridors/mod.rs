@@ -861,6 +861,16 @@ impl CorridorService {
         })))
     }
 
+    /// Every change to every corridor object from `from_revision` on, as
+    /// the store holds it (not decoded, not filtered by caller): for the
+    /// control plane's own followers, such as the history.
+    pub async fn watch_stored(
+        &self,
+        from_revision: corridor_store::Revision,
+    ) -> Result<crate::registry::StoredEvents, CorridorError> {
+        Ok(self.registry.watch_stored(from_revision).await?)
+    }
+
     /// A row `derive` makes of each corridor `caller` may see, in id
     /// order. Rows of corridors unchanged since the last call with the same
     /// `projection` are kept, not derived again: for a reader that reads

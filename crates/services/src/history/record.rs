@@ -242,8 +242,10 @@ impl StoredSample {
 }
 
 impl StoredChange {
+    /// A change to the corridor the store holds as `object` (its JSON),
+    /// made at store `revision`, seen at `at`.
     pub fn of(
-        corridor: &Corridor,
+        object: Vec<u8>,
         change: HistoryChangeType,
         revision: u64,
         at: DateTime<Utc>,
@@ -252,15 +254,17 @@ impl StoredChange {
             at_us: us(at),
             revision,
             change: index_of(&CHANGE, &change),
-            // A corridor always serialises.
-            object: serde_json::to_vec(corridor).unwrap_or_default(),
+            object,
         }
     }
 
-    /// The corridor as recorded; `None` if the JSON no longer decodes (a
-    /// record from an incompatible build).
+    /// The corridor as recorded, at the revision of the change (the store's
+    /// JSON does not carry it); `None` if the JSON does not decode (a
+    /// record from an incompatible build, or a corrupt store value).
     pub fn corridor(&self) -> Option<Corridor> {
-        serde_json::from_slice(&self.object).ok()
+        let mut corridor: Corridor = serde_json::from_slice(&self.object).ok()?;
+        corridor.meta.resource_version = self.revision.to_string();
+        Some(corridor)
     }
 
     pub fn to_api(&self) -> Option<HistoryChange> {

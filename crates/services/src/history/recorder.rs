@@ -18,9 +18,8 @@ use tokio::task::JoinHandle;
 use super::log::HistoryLog;
 use super::record::{Record, StoredBundleSample, StoredChange, StoredSample};
 use super::{HistoryError, HistoryService, HistorySettings, on_files};
+use crate::ResourceEventType;
 use crate::corridors::error::CorridorError;
-use crate::labels::LabelSelector;
-use crate::{Caller, ResourceEventType};
 
 /// A read-back older than this is not sampled: the reconciler reads every
 /// lit corridor every second, so an older one means it has fallen behind
@@ -192,10 +191,9 @@ async fn follow_changes(
     mut stopped: watch::Receiver<bool>,
 ) {
     let mut failed_starts = 0;
-    let system = Caller::system();
     loop {
         let events = tokio::select! {
-            events = service.corridors.watch(&system, next, LabelSelector::default()) => events,
+            events = service.corridors.watch_stored(next) => events,
             _ = stopped_now(&mut stopped) => return,
         };
         let mut events = match events {
@@ -253,10 +251,7 @@ async fn follow_changes(
                         break;
                     }
                 };
-                let Ok(revision) = event.resource_version.parse::<corridor_store::Revision>()
-                else {
-                    continue;
-                };
+                let revision = event.revision;
                 next = revision + 1;
                 let change = match event.event_type {
                     ResourceEventType::Added => HistoryChangeType::Added,
@@ -265,12 +260,12 @@ async fn follow_changes(
                 };
                 changes.push(Change {
                     record: Record::Change(StoredChange::of(
-                        &event.object,
+                        event.value,
                         change,
                         u64::try_from(revision).unwrap_or(0),
                         service.wall.now(),
                     )),
-                    id: event.object.id,
+                    id: event.id,
                 });
             }
             if let Err(e) = record_changes(&log, &dir, changes).await {
