@@ -590,46 +590,32 @@ impl<T: Resource> Registry<T> {
         from_revision: Revision,
         selector: LabelSelector,
     ) -> Result<ResourceEvents<T>, ServiceError> {
-        let stream = self
-            .store
-            .watch(&Self::prefix(), from_revision)
-            .await
-            .map_err(ServiceError::store("start a watch"))?;
-        let events = stream.filter_map(move |event| {
+        let events = self.watch_stored(from_revision).await?;
+        let events = events.filter_map(move |event| {
             let selector = selector.clone();
             async move {
                 let event = match event {
                     Ok(event) => event,
-                    Err(source) => return Some(Err(ServiceError::store("follow a watch")(source))),
-                };
-                let revision = event.kv.mod_revision;
-                let (event_type, object) = match event.kind {
-                    EventKind::Put => {
-                        let event_type = if event.kv.create_revision == event.kv.mod_revision {
-                            ResourceEventType::Added
-                        } else {
-                            ResourceEventType::Modified
-                        };
-                        (event_type, decode::<T>(&event.kv))
-                    }
-                    // Without the previous value there is nothing to show
-                    // but the key; every backend is asked for prev_kv.
-                    EventKind::Delete => match &event.prev_kv {
-                        Some(prev) => (ResourceEventType::Deleted, decode::<T>(prev)),
-                        None => return None,
-                    },
-                };
-                let mut object = match object {
-                    Ok(object) => object,
                     Err(error) => return Some(Err(error)),
+                };
+                let mut object: T = match serde_json::from_slice(&event.value) {
+                    Ok(object) => object,
+                    Err(source) => {
+                        return Some(Err(ServiceError::Corrupt {
+                            kind: T::KIND,
+                            key: Self::key(&event.id),
+                            source,
+                        }));
+                    }
                 };
                 if !selector.matches(object.labels()) {
                     return None;
                 }
-                object.set_resource_version(revision.to_string());
+                let revision = event.revision.to_string();
+                object.set_resource_version(revision.clone());
                 Some(Ok(ResourceEvent {
-                    event_type,
-                    resource_version: revision.to_string(),
+                    event_type: event.event_type,
+                    resource_version: revision,
                     object,
                 }))
             }

@@ -196,6 +196,17 @@ async fn pages_cover_every_match_once_in_order() {
     assert_eq!(err.to_problem().status, 422);
 }
 
+/// The next event of a watch, within 5 s.
+async fn next_event<E>(
+    events: &mut (impl futures::Stream<Item = Result<E, ServiceError>> + Unpin),
+) -> E {
+    tokio::time::timeout(Duration::from_secs(5), events.next())
+        .await
+        .expect("event in time")
+        .expect("stream open")
+        .expect("no error")
+}
+
 #[tokio::test]
 async fn watch_from_a_list_revision_sees_every_later_change() {
     let f = fixture();
@@ -218,11 +229,7 @@ async fn watch_from_a_list_revision_sees_every_later_change() {
     widgets.delete("a", None).await.unwrap();
     let mut kinds = Vec::new();
     for _ in 0..3 {
-        let event = tokio::time::timeout(Duration::from_secs(5), events.next())
-            .await
-            .expect("event in time")
-            .expect("stream open")
-            .expect("no error");
+        let event = next_event(&mut events).await;
         kinds.push((event.event_type, event.object.id.clone()));
     }
     assert_eq!(
@@ -254,11 +261,7 @@ async fn a_stored_watch_gives_each_change_with_the_stored_version() {
     widgets.delete("a", None).await.unwrap();
     let mut seen = Vec::new();
     for _ in 0..3 {
-        let event = tokio::time::timeout(Duration::from_secs(5), events.next())
-            .await
-            .expect("event in time")
-            .expect("stream open")
-            .expect("no error");
+        let event = next_event(&mut events).await;
         let stored: Widget = serde_json::from_slice(&event.value).unwrap();
         seen.push((event.event_type, event.id, stored.size, event.revision));
     }
