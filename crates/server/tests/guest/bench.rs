@@ -286,6 +286,11 @@ pub fn run() {
             place_unannounced(&client, LatencyClass::T2, BYTES).await;
         let mb = BYTES as f64 / 1e6;
         let mut times: std::collections::BTreeMap<&str, Vec<f64>> = Default::default();
+        // Each move's throughput against the bare move of its round and
+        // direction, made seconds before: the emulator's speed drifts over a run, and a
+        // ratio of neighbours cancels the drift that medians of the two whole
+        // series keep.
+        let mut paired: std::collections::BTreeMap<&str, Vec<f64>> = Default::default();
         for round in 0..ROUNDS {
             // Pages on node 1. Bare: to node 0 and back; memqosd: the same,
             // through the holder's address space and through its own mapping.
@@ -327,6 +332,14 @@ pub fn run() {
                     ("own wall", own_wall),
                 ] {
                     times.entry(name).or_default().push(value);
+                }
+                for (name, value) in [
+                    ("holder kernel", kernel),
+                    ("holder wall", wall),
+                    ("own kernel", own_kernel),
+                    ("own wall", own_wall),
+                ] {
+                    paired.entry(name).or_default().push(bare / value);
                 }
                 line(format!(
                     "round {round} {direction} {mb:.0} MB: bare move_pages {:.1} MB/s ({bare:.3} s); \
@@ -372,6 +385,18 @@ pub fn run() {
                 figure("own wall"),
             ));
         }
+        let paired_median = |name: &str| format!("{:.2}x", median(&paired[name]));
+        line(format!(
+            "migration {mb:.0} MB, median of {} paired ratios (each move against the bare move of \
+             its round and direction): memqosd through the holder's address space {} bare's throughput \
+             in the kernel, {} PATCH to done; through its own mapping {} in the kernel, {} \
+             PATCH to done",
+            paired["holder kernel"].len(),
+            paired_median("holder kernel"),
+            paired_median("holder wall"),
+            paired_median("own kernel"),
+            paired_median("own wall"),
+        ));
         drop(map);
         unmap(own_ptr, len);
         // SAFETY: closes the fd `place_unannounced` opened, once.
