@@ -287,9 +287,9 @@ pub fn run() {
         let mb = BYTES as f64 / 1e6;
         let mut times: std::collections::BTreeMap<&str, Vec<f64>> = Default::default();
         // Each move's throughput against the bare move of its round and
-        // direction, made seconds before: the emulator's speed drifts over a run, and a
-        // ratio of neighbours cancels the drift that medians of the two whole
-        // series keep.
+        // direction, made seconds before: it would cancel a drift of the
+        // emulator's speed over a run (measured: it spreads as widely as the
+        // medians, BENCHMARKS.md).
         let mut paired: std::collections::BTreeMap<&str, Vec<f64>> = Default::default();
         for round in 0..ROUNDS {
             // Pages on node 1. Bare: to node 0 and back; memqosd: the same,
