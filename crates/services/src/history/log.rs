@@ -205,15 +205,7 @@ impl HistoryLog {
     ) -> io::Result<()> {
         let span = match appending.spans.iter().find(|s| s.holds(at_ms)) {
             Some(existing) => *existing,
-            None => {
-                let span = Span::holding(at_ms, self.span_ms);
-                fs::create_dir_all(self.span_dir(span))?;
-                let at = appending
-                    .spans
-                    .partition_point(|s| s.start_ms < span.start_ms);
-                appending.spans.insert(at, span);
-                span
-            }
+            None => self.add_span(appending, Span::holding(at_ms, self.span_ms))?,
         };
         if !appending.open.contains_key(&(span, bucket)) {
             let file = self.open_bucket(&self.bucket_path(span, bucket))?;
@@ -231,6 +223,16 @@ impl HistoryLog {
             .get_mut(&(span, bucket))
             .expect("opened above");
         open.file.write_all(frames)
+    }
+
+    /// Makes `span`'s directory and lists it among the spans.
+    fn add_span(&self, appending: &mut Appending, span: Span) -> io::Result<Span> {
+        fs::create_dir_all(self.span_dir(span))?;
+        let at = appending
+            .spans
+            .partition_point(|s| s.start_ms < span.start_ms);
+        appending.spans.insert(at, span);
+        Ok(span)
     }
 
     /// The bucket file at `path` open for appending, its tail cut if torn
@@ -257,9 +259,10 @@ impl HistoryLog {
             }
             read_bucket(
                 &self.bucket_path(span, bucket_of(id)),
-                |frame_id, record| {
-                    if frame_id == id.as_bytes() && in_window(record, window) {
-                        records.push(record.clone());
+                Some(id),
+                |_, record| {
+                    if in_window(&record, window) {
+                        records.push(record);
                     }
                 },
             )?;
@@ -276,11 +279,11 @@ impl HistoryLog {
                 continue;
             }
             for path in buckets_in(&self.span_dir(span))? {
-                read_bucket(&path, |frame_id, record| {
-                    if in_window(record, window)
+                read_bucket(&path, None, |frame_id, record| {
+                    if in_window(&record, window)
                         && let Ok(id) = std::str::from_utf8(frame_id)
                     {
-                        by_id.entry(id.to_owned()).or_default().push(record.clone());
+                        by_id.entry(id.to_owned()).or_default().push(record);
                     }
                 })?;
             }
@@ -297,12 +300,12 @@ impl HistoryLog {
             let mut newest: Option<StoredChange> = None;
             read_bucket(
                 &self.bucket_path(span, bucket_of(id)),
-                |frame_id, record| {
-                    if frame_id == id.as_bytes()
-                        && let Record::Change(change) = record
+                Some(id),
+                |_, record| {
+                    if let Record::Change(change) = record
                         && newest.as_ref().is_none_or(|n| n.revision < change.revision)
                     {
-                        newest = Some(change.clone());
+                        newest = Some(change);
                     }
                 },
             )?;
@@ -358,20 +361,15 @@ impl HistoryLog {
     fn move_per_id_files(&self) -> io::Result<()> {
         for (span, id, path) in per_id_files(&self.dir)? {
             let bytes = fs::read(&path)?;
-            let records: Vec<Record> = frames(&bytes)
-                .filter_map(|payload| Record::decode(payload).ok())
-                .collect();
-            // The span the file named, even if records stray outside it.
             let mut frames_out = Vec::new();
-            for record in &records {
-                push_frame(&mut frames_out, &id, record)?;
+            for record in frames(&bytes).filter_map(|payload| Record::decode(payload).ok()) {
+                push_frame(&mut frames_out, &id, &record)?;
             }
             if !frames_out.is_empty() {
+                // The span the file named, even if records stray outside it.
                 let mut guard = crate::corridors::lock(&self.appending);
                 if !guard.spans.contains(&span) {
-                    fs::create_dir_all(self.span_dir(span))?;
-                    let at = guard.spans.partition_point(|s| s.start_ms < span.start_ms);
-                    guard.spans.insert(at, span);
+                    self.add_span(&mut guard, span)?;
                 }
                 self.write_frames(&mut guard, span.start_ms, bucket_of(&id), &frames_out)?;
             }
@@ -532,9 +530,15 @@ fn per_id_files(dir: &Path) -> io::Result<Vec<(Span, String, PathBuf)>> {
 }
 
 /// Calls `each` with the id and record of every whole frame of a bucket
-/// file (none if it does not exist). A frame that does not decode (written
-/// by an incompatible build) is skipped; a torn last frame ends the read.
-fn read_bucket(path: &Path, mut each: impl FnMut(&[u8], &Record)) -> io::Result<()> {
+/// file (none if it does not exist), or with `only` that id's: other ids'
+/// frames are skipped before their record is decoded. A frame that does not
+/// decode (written by an incompatible build) is skipped; a torn last frame
+/// ends the read.
+fn read_bucket(
+    path: &Path,
+    only: Option<&str>,
+    mut each: impl FnMut(&[u8], Record),
+) -> io::Result<()> {
     let bytes = match fs::read(path) {
         Ok(bytes) => bytes,
         // No records in this bucket of the span, or pruned since listed.
@@ -543,9 +547,10 @@ fn read_bucket(path: &Path, mut each: impl FnMut(&[u8], &Record)) -> io::Result<
     };
     for payload in frames(&bytes) {
         if let Some((id, encoded)) = split_payload(payload)
+            && only.is_none_or(|only| only.as_bytes() == id)
             && let Ok(record) = Record::decode(encoded)
         {
-            each(id, &record);
+            each(id, record);
         }
     }
     Ok(())

@@ -171,14 +171,7 @@ async fn sample_once(
             Record::Bundle(StoredBundleSample::of(&reading)),
         ));
     }
-    if batch.is_empty() {
-        return Ok(());
-    }
-    let log = Arc::clone(log);
-    on_files(dir, move || {
-        log.append_all(batch.iter().map(|(id, record)| (id.as_str(), record)))
-    })
-    .await
+    append(log, dir, batch).await
 }
 
 /// Records every version of every corridor object from revision `next`
@@ -258,17 +251,17 @@ async fn follow_changes(
                     ResourceEventType::Modified => HistoryChangeType::Modified,
                     ResourceEventType::Deleted => HistoryChangeType::Deleted,
                 };
-                changes.push(Change {
-                    record: Record::Change(StoredChange::of(
+                changes.push((
+                    event.id,
+                    Record::Change(StoredChange::of(
                         event.value,
                         change,
                         u64::try_from(revision).unwrap_or(0),
                         service.wall.now(),
                     )),
-                    id: event.id,
-                });
+                ));
             }
-            if let Err(e) = record_changes(&log, &dir, changes).await {
+            if let Err(e) = append(&log, &dir, changes).await {
                 tracing::warn!(error = %crate::error::error_chain(&e), "history: corridor changes were not recorded");
             }
             if ended {
@@ -281,29 +274,19 @@ async fn follow_changes(
 /// The most changes written in one blocking job.
 const MAX_BURST: usize = 256;
 
-/// One corridor change to record.
-struct Change {
-    id: String,
-    record: Record,
-}
-
-async fn record_changes(
+/// Appends `(id, record)` pairs off the async workers: one write per bucket
+/// file, and a file that fails does not drop the records of the others.
+async fn append(
     log: &Arc<HistoryLog>,
     dir: &std::path::Path,
-    changes: Vec<Change>,
+    records: Vec<(String, Record)>,
 ) -> Result<(), HistoryError> {
-    if changes.is_empty() {
+    if records.is_empty() {
         return Ok(());
     }
     let log = Arc::clone(log);
     on_files(dir, move || {
-        // One write per bucket file; a file that fails does not drop the
-        // changes of the others.
-        log.append_all(
-            changes
-                .iter()
-                .map(|change| (change.id.as_str(), &change.record)),
-        )
+        log.append_all(records.iter().map(|(id, record)| (id.as_str(), record)))
     })
     .await
 }
