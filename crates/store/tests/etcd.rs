@@ -33,12 +33,14 @@ async fn the_conformance_suite_passes_on_etcd() {
 #[tokio::test]
 async fn a_store_whose_etcd_is_gone_reports_errors() {
     let etcd = ThrowawayEtcd::start().await.unwrap();
-    let store = etcd.store().await.unwrap();
+    let mut options = etcd.options();
+    options.failover = Duration::from_secs(1);
+    let store = EtcdStore::connect(options).await.unwrap();
     store.put("/k", b"v".to_vec(), None).await.unwrap();
     drop(etcd); // kills the process
     let failed = tokio::time::timeout(Duration::from_secs(30), store.get("/k"))
         .await
-        .expect("a request to a dead etcd ends within the client timeout");
+        .expect("a request to a dead etcd ends after the failover budget");
     assert!(
         matches!(failed, Err(StoreError::Backend { .. })),
         "got {failed:?}"
@@ -46,6 +48,7 @@ async fn a_store_whose_etcd_is_gone_reports_errors() {
     let refused = EtcdStore::connect(EtcdOptions {
         endpoints: vec!["http://127.0.0.1:9".into()],
         timeout: Duration::from_millis(500),
+        failover: Duration::from_millis(500),
         tls: None,
     })
     .await;

@@ -183,6 +183,31 @@ async fn a_store_skips_a_first_listed_member_that_is_dead() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_waits_out_an_election_longer_than_its_timeout() {
+    // A per-request timeout far below etcd's election timeout (1 s): the
+    // survivors cannot elect within one request's time, so the grant has
+    // to keep moving between members for the failover budget.
+    const SHORT: Duration = Duration::from_millis(300);
+    let mut cluster = ThrowawayCluster::start().await.unwrap();
+    let leader = cluster.leader().await.unwrap();
+    let mut options = options_with_first(&cluster, leader);
+    options.timeout = SHORT;
+    let store = step("connect", EtcdStore::connect(options)).await;
+    cluster.kill(leader);
+    let started = std::time::Instant::now();
+    let lease = step("grant", store.lease_grant(Duration::from_secs(30))).await;
+    let waited = started.elapsed();
+    step("keep-alive", store.lease_keep_alive(lease)).await;
+    // Had a member that still followed the dead leader granted it at once,
+    // this test would not have exercised anything.
+    assert!(
+        waited > SHORT,
+        "granted after {waited:?}, no election waited"
+    );
+    eprintln!("a lease granted {waited:?} after the leader was killed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_store_keeps_serving_when_the_leader_is_killed_under_load() {
     const TASKS: usize = 4;
     const WRITES: usize = 40;

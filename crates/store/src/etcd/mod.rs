@@ -14,7 +14,9 @@
 //! The store keeps one gRPC channel per endpoint, not etcd-client's
 //! balanced channel (which keeps sending to a dead member), and sends each
 //! request to the member that answered last. When that member fails the
-//! request moves on to the next one, but only if repeating it is safe:
+//! request moves on to the next one, for up to `EtcdOptions::failover`
+//! (long enough to wait out an election, which outlasts one request's
+//! timeout), but only if repeating it is safe:
 //!
 //! - the request never left this process (the connection was refused, or
 //!   the member said it has no leader before looking at the request, which
@@ -67,8 +69,14 @@ use crate::{
 pub struct EtcdOptions {
     /// Client URLs, e.g. `https://10.0.0.1:2379`.
     pub endpoints: Vec<String>,
-    /// Connection and per-request timeout.
+    /// Connection and per-request timeout: how long one member may take
+    /// to answer one attempt.
     pub timeout: Duration,
+    /// How long a request keeps moving between members while none takes
+    /// it (at least one attempt on each). An election outlasts `timeout`:
+    /// etcd's followers campaign only after one to two election timeouts
+    /// (1-2 s by default), and a loaded machine stretches that.
+    pub failover: Duration,
     /// TLS (with `https://` endpoints): the CA that signed etcd's server
     /// certificate and, for etcd's `--client-cert-auth`, our certificate.
     pub tls: Option<EtcdTls>,
@@ -87,6 +95,7 @@ impl EtcdOptions {
         EtcdOptions {
             endpoints: endpoints.into_iter().map(Into::into).collect(),
             timeout: Duration::from_secs(5),
+            failover: Duration::from_secs(15),
             tls: None,
         }
     }
@@ -128,7 +137,7 @@ pub struct EtcdStore {
     current: Arc<AtomicUsize>,
     endpoints: Vec<String>,
     /// How long to keep moving between members before giving up.
-    timeout: Duration,
+    failover: Duration,
 }
 
 impl std::fmt::Debug for EtcdStore {
@@ -263,8 +272,8 @@ impl Failure {
 
 impl EtcdStore {
     /// Sends a request to the current member and, when it fails in a way
-    /// `repeat` allows, to the next ones, for up to the store's timeout
-    /// (every member is tried at least once).
+    /// `repeat` allows, to the next ones, for up to the store's failover
+    /// budget (every member is tried at least once).
     async fn call<T, F, Fut>(&self, repeat: Repeat, mut request: F) -> Result<T, Failure>
     where
         F: FnMut(Client) -> Fut,
@@ -307,7 +316,7 @@ impl EtcdStore {
                 (Outcome::Unknown, Repeat::OnlyIfNotSent) => false,
             };
             attempt += 1;
-            if !again || (attempt >= members && started.elapsed() >= self.timeout) {
+            if !again || (attempt >= members && started.elapsed() >= self.failover) {
                 return Err(failure);
             }
             repeated_after_unknown |= outcome == Outcome::Unknown;
@@ -381,7 +390,7 @@ impl EtcdStore {
             clients: clients.into(),
             current: Arc::new(AtomicUsize::new(0)),
             endpoints: options.endpoints,
-            timeout: options.timeout,
+            failover: options.failover,
         };
         store.current_revision().await?;
         Ok(store)
