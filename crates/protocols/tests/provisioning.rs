@@ -340,3 +340,125 @@ fn laser_tuning_and_monitors() {
     assert!(sim.set_bias_ma(lane(9), 1.0).is_err()); // the default module has 8 lanes
     let _ = fields::VDM_GROUPS_SUPPORTED;
 }
+
+/// One thing a host or the twin does to a module.
+#[derive(Debug, Clone)]
+enum SimOp {
+    /// A host write of `value` to page 10h byte `offset` (bank 0).
+    Control {
+        offset: u8,
+        value: u8,
+    },
+    LowPower(bool),
+    Fault(bool),
+    TxPower {
+        lane: u8,
+        uw: f64,
+    },
+    Ticks(u8),
+    /// What a provisioning writes for the data path of four lanes from
+    /// lane `first + 1` (ApSel 1), without waiting for it.
+    Provision {
+        first: u8,
+    },
+}
+
+fn sim_op() -> impl proptest::strategy::Strategy<Value = SimOp> {
+    use proptest::prelude::*;
+    // The control bytes a provisioning touches: DPDeinit, OutputDisableTx,
+    // ApplyDPInit, and the staged DPConfig of each lane (ApSel 0 or 1, the
+    // advertised one, with any first lane).
+    let control = prop_oneof![
+        (Just(fields::DP_DEINIT.offset), any::<u8>()),
+        (Just(fields::TX_DISABLE.offset), any::<u8>()),
+        (Just(fields::APPLY_DP_INIT.offset), any::<u8>()),
+        (
+            145u8..=152,
+            (0u8..=1, 0u8..=7).prop_map(|(ap, first)| ap << 4 | first << 1)
+        ),
+    ]
+    .prop_map(|(offset, value)| SimOp::Control { offset, value });
+    prop_oneof![
+        4 => control,
+        1 => any::<bool>().prop_map(SimOp::LowPower),
+        1 => any::<bool>().prop_map(SimOp::Fault),
+        2 => (1u8..=8, 0.0f64..2000.0).prop_map(|(lane, uw)| SimOp::TxPower { lane, uw }),
+        4 => (1u8..=6).prop_map(SimOp::Ticks),
+        2 => prop_oneof![Just(0u8), Just(4u8)].prop_map(|first| SimOp::Provision { first }),
+    ]
+}
+
+/// Whatever the host does, every lane's reported Tx power is the laser's
+/// power while the lane is Activated and zero otherwise (a tick that left a
+/// lane's state alone must not leave a stale figure behind).
+#[test]
+fn tx_power_follows_the_data_path_state() {
+    use proptest::test_runner::{TestCaseError, TestRunner};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    // Lane checks made while the lane was Activated, over all cases: a walk
+    // that never lit a lane would check nothing.
+    let activated = AtomicUsize::new(0);
+    let ops = proptest::collection::vec(sim_op(), 1..60);
+    TestRunner::default()
+        .run(&ops, |ops| {
+            let mut sim = ModuleSim::default();
+            let mut laser = [0.0f64; 8];
+            for op in ops {
+                apply(&mut sim, &mut laser, op);
+                for n in 1..=8u8 {
+                    let on = sim.map().dp_state(lane(n)).unwrap() == DataPathState::Activated;
+                    activated.fetch_add(usize::from(on), Ordering::Relaxed);
+                    let reported = sim.map().tx_power_uw(lane(n)).unwrap();
+                    let expected = if on { laser[usize::from(n - 1)] } else { 0.0 };
+                    // OpticalPowerTx is a U16 in 0.1 µW steps.
+                    if (reported - expected).abs() > 0.05 + 1e-9 {
+                        return Err(TestCaseError::fail(format!(
+                            "lane {n}: reports {reported} µW, laser {expected} µW, Activated: {on}"
+                        )));
+                    }
+                }
+            }
+            Ok(())
+        })
+        .unwrap();
+    assert!(
+        activated.load(Ordering::Relaxed) > 1000,
+        "the walks lit lanes for only {} checks",
+        activated.load(Ordering::Relaxed)
+    );
+}
+
+fn apply(sim: &mut ModuleSim, laser: &mut [f64; 8], op: SimOp) {
+    let page = PageAddress::new(0, 0x10).unwrap();
+    match op {
+        SimOp::Control { offset, value } => {
+            sim.write(ByteAddr::new(page, offset), &[value]).unwrap()
+        }
+        SimOp::LowPower(on) => {
+            let byte = sim.map().read_byte(ByteAddr::lower(26).unwrap()).unwrap();
+            let byte = if on { byte | 0x10 } else { byte & !0x10 };
+            sim.write(ByteAddr::lower(26).unwrap(), &[byte]).unwrap();
+        }
+        SimOp::Fault(on) => sim.set_fault(on),
+        SimOp::TxPower { lane: n, uw } => {
+            sim.set_tx_power_uw(lane(n), uw).unwrap();
+            laser[usize::from(n - 1)] = uw;
+        }
+        SimOp::Ticks(n) => sim.tick_n(usize::from(n)),
+        SimOp::Provision { first } => {
+            let mask = 0x0fu8 << first;
+            sim.write(ByteAddr::lower(26).unwrap(), &[0]).unwrap();
+            for n in first + 1..=first + 4 {
+                sim.write(ByteAddr::new(page, 144 + n), &[1 << 4 | first << 1])
+                    .unwrap();
+            }
+            for field in [fields::DP_DEINIT, fields::TX_DISABLE] {
+                let at = ByteAddr::new(page, field.offset);
+                let byte = sim.map().read_byte(at).unwrap();
+                sim.write(at, &[byte & !mask]).unwrap();
+            }
+            sim.write(ByteAddr::new(page, fields::APPLY_DP_INIT.offset), &[mask])
+                .unwrap();
+        }
+    }
+}

@@ -358,13 +358,21 @@ impl ModuleSim {
                 if lane.number() > self.profile.lanes {
                     break;
                 }
+                let cur = self.map.dp_state(lane).ok();
                 let s = if ready {
-                    self.next_dp_state(lane)?
+                    self.next_dp_state(lane, cur.unwrap_or(DataPathState::Deactivated))?
                 } else {
                     DataPathState::Deactivated
                 };
-                self.map.set_dp_state(lane, s)?;
-                self.publish_tx_power(lane)?;
+                // A lane whose state stays put keeps the Tx power it has:
+                // only this and `set_tx_power_uw` publish it, and the host
+                // cannot write page 11h. Skipping the unchanged lanes is
+                // most of a tick, since a provision polls a whole module
+                // for a lane or two.
+                if cur != Some(s) {
+                    self.map.set_dp_state(lane, s)?;
+                    self.publish_tx_power(lane)?;
+                }
                 self.tick_laser(lane)?;
             }
         }
@@ -436,14 +444,13 @@ impl ModuleSim {
         Ok(ConfigStatus::Success)
     }
 
-    fn next_dp_state(&self, lane: Lane) -> Result<DataPathState> {
+    fn next_dp_state(&self, lane: Lane, cur: DataPathState) -> Result<DataPathState> {
         use DataPathState as D;
         let bit = lane.mask_bit();
         let deinit = self.map.dp_deinit_mask(lane.bank())? & bit != 0;
         let txdis = self.map.tx_disable_mask(lane.bank())? & bit != 0;
         let configured = self.map.active_dp_config(lane)?.ap_sel != 0
             && self.map.config_status(lane)? != ConfigStatus::InProgress;
-        let cur = self.map.dp_state(lane).unwrap_or(D::Deactivated);
         Ok(match cur {
             D::Deactivated if !deinit && configured => D::Init,
             D::Deactivated => D::Deactivated,
