@@ -353,6 +353,11 @@ impl ModuleSim {
             if ready {
                 self.tick_config(bank)?;
             }
+            // The bank's control masks, read once for its lanes.
+            let masks = (
+                self.map.dp_deinit_mask(bank)?,
+                self.map.tx_disable_mask(bank)?,
+            );
             for n in 1..=LANES_PER_BANK {
                 let lane = Lane::in_bank(bank, n)?;
                 if lane.number() > self.profile.lanes {
@@ -360,7 +365,7 @@ impl ModuleSim {
                 }
                 let cur = self.map.dp_state(lane).ok();
                 let s = if ready {
-                    self.next_dp_state(lane, cur.unwrap_or(DataPathState::Deactivated))?
+                    self.next_dp_state(lane, cur.unwrap_or(DataPathState::Deactivated), masks)?
                 } else {
                     DataPathState::Deactivated
                 };
@@ -444,11 +449,18 @@ impl ModuleSim {
         Ok(ConfigStatus::Success)
     }
 
-    fn next_dp_state(&self, lane: Lane, cur: DataPathState) -> Result<DataPathState> {
+    /// The state after `cur`, given the bank's (DPDeinit, OutputDisableTx)
+    /// masks.
+    fn next_dp_state(
+        &self,
+        lane: Lane,
+        cur: DataPathState,
+        (deinit_mask, txdis_mask): (u8, u8),
+    ) -> Result<DataPathState> {
         use DataPathState as D;
         let bit = lane.mask_bit();
-        let deinit = self.map.dp_deinit_mask(lane.bank())? & bit != 0;
-        let txdis = self.map.tx_disable_mask(lane.bank())? & bit != 0;
+        let deinit = deinit_mask & bit != 0;
+        let txdis = txdis_mask & bit != 0;
         let configured = self.map.active_dp_config(lane)?.ap_sel != 0
             && self.map.config_status(lane)? != ConfigStatus::InProgress;
         Ok(match cur {
