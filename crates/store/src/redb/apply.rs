@@ -322,7 +322,12 @@ impl<'txn, 'idx> Batch<'txn, 'idx> {
     }
 
     fn holds(&self, compare: &Compare) -> Result<bool, StoreError> {
-        let current = self.read(&compare.key)?;
+        // Only a value compare needs the value: the others read the record's
+        // revisions without copying it (a grant compares a key per lane).
+        let current = match compare.target {
+            CompareTarget::Value(_) => self.read(&compare.key)?,
+            _ => self.read_header(&compare.key)?,
+        };
         Ok(compare_holds(compare, current.as_ref()))
     }
 
@@ -377,6 +382,14 @@ impl<'txn, 'idx> Batch<'txn, 'idx> {
             return Ok(None);
         };
         schema::decode_record(key, bytes.value()).map(Some)
+    }
+
+    /// A key's record without its value (see [`schema::decode_record_header`]).
+    fn read_header(&self, key: &str) -> Result<Option<KeyValue>, StoreError> {
+        let Some(bytes) = self.keys.get(key).map_err(backend("read a key"))? else {
+            return Ok(None);
+        };
+        schema::decode_record_header(key, bytes.value()).map(Some)
     }
 
     fn read_prefix(&self, prefix: &str) -> Result<Vec<KeyValue>, StoreError> {
