@@ -75,7 +75,9 @@ pub struct EtcdOptions {
     /// How long a request keeps moving between members while none takes
     /// it (at least one attempt on each). An election outlasts `timeout`:
     /// etcd's followers campaign only after one to two election timeouts
-    /// (1-2 s by default), and a loaded machine stretches that.
+    /// (1-2 s by default), and a loaded machine stretches that. When no
+    /// member is up at all (every connection refused) there is no election
+    /// to wait for, and a request gives up after `timeout`.
     pub failover: Duration,
     /// TLS (with `https://` endpoints): the CA that signed etcd's server
     /// certificate and, for etcd's `--client-cert-auth`, our certificate.
@@ -136,8 +138,10 @@ pub struct EtcdStore {
     /// The index of the member that answered last: requests go there first.
     current: Arc<AtomicUsize>,
     endpoints: Vec<String>,
-    /// How long to keep moving between members before giving up.
+    /// How long to keep moving between members before giving up, when at
+    /// least one is up (`failover`) and when none is (`timeout`).
     failover: Duration,
+    timeout: Duration,
 }
 
 impl std::fmt::Debug for EtcdStore {
@@ -214,6 +218,20 @@ const NOT_SENT: &[&str] = &[
     "etcdserver: no leader",
 ];
 
+/// Of [`NOT_SENT`], the messages that say nothing listens at a member's
+/// address. A request that meets only these, on every member, has no
+/// election to wait for: it gives up after one `timeout`, not `failover`.
+const UNREACHABLE: &[&str] = &[
+    "tcp connect error",
+    "Connection refused",
+    "error trying to connect",
+];
+
+fn unreachable(error: &etcd_client::Error) -> bool {
+    matches!(error, etcd_client::Error::GRpcStatus(status)
+        if UNREACHABLE.iter().any(|m| status.message().contains(m)))
+}
+
 fn outcome_of(error: &etcd_client::Error) -> Outcome {
     match error {
         etcd_client::Error::GRpcStatus(status) => {
@@ -283,6 +301,12 @@ impl EtcdStore {
         let members = self.clients.len();
         let first = self.current.load(Ordering::Relaxed) % members;
         let mut repeated_after_unknown = false;
+        // Per member, whether its latest failure shows it up (it timed out,
+        // reset the connection or said it has no leader) rather than not
+        // listening: only then is there an election worth waiting for. The
+        // latest, because a member killed under an open connection first
+        // resets it and then refuses the next one.
+        let mut up = vec![false; members];
         let mut attempt = 0;
         loop {
             let i = (first + attempt) % members;
@@ -294,6 +318,7 @@ impl EtcdStore {
                 Err(error) => error,
             };
             let outcome = outcome_of(&error);
+            up[i] = !unreachable(&error);
             let failure = Failure {
                 error,
                 endpoint: self.endpoints[i].clone(),
@@ -316,7 +341,12 @@ impl EtcdStore {
                 (Outcome::Unknown, Repeat::OnlyIfNotSent) => false,
             };
             attempt += 1;
-            if !again || (attempt >= members && started.elapsed() >= self.failover) {
+            let budget = if up.contains(&true) {
+                self.failover
+            } else {
+                self.timeout
+            };
+            if !again || (attempt >= members && started.elapsed() >= budget) {
                 return Err(failure);
             }
             repeated_after_unknown |= outcome == Outcome::Unknown;
@@ -391,6 +421,7 @@ impl EtcdStore {
             current: Arc::new(AtomicUsize::new(0)),
             endpoints: options.endpoints,
             failover: options.failover,
+            timeout: options.timeout,
         };
         store.current_revision().await?;
         Ok(store)
