@@ -598,24 +598,17 @@ impl<T: Resource> Registry<T> {
                     Ok(event) => event,
                     Err(error) => return Some(Err(error)),
                 };
-                let mut object: T = match serde_json::from_slice(&event.value) {
-                    Ok(object) => object,
-                    Err(source) => {
-                        return Some(Err(ServiceError::Corrupt {
-                            kind: T::KIND,
-                            key: Self::key(&event.id),
-                            source,
-                        }));
-                    }
-                };
+                let object: T =
+                    match decode_value(Self::key(&event.id), &event.value, event.revision) {
+                        Ok(object) => object,
+                        Err(error) => return Some(Err(error)),
+                    };
                 if !selector.matches(object.labels()) {
                     return None;
                 }
-                let revision = event.revision.to_string();
-                object.set_resource_version(revision.clone());
                 Some(Ok(ResourceEvent {
                     event_type: event.event_type,
-                    resource_version: revision,
+                    resource_version: event.revision.to_string(),
                     object,
                 }))
             }
@@ -716,13 +709,22 @@ fn encode<T: Serialize>(object: &T) -> Vec<u8> {
 }
 
 pub(crate) fn decode<T: Resource>(kv: &KeyValue) -> Result<T, ServiceError> {
-    let mut object: T =
-        serde_json::from_slice(&kv.value).map_err(|source| ServiceError::Corrupt {
-            kind: T::KIND,
-            key: kv.key.clone(),
-            source,
-        })?;
-    object.set_resource_version(kv.mod_revision.to_string());
+    decode_value(kv.key.clone(), &kv.value, kv.mod_revision)
+}
+
+/// The object stored under `key` as `value`, at `revision` (its
+/// `resource_version`).
+fn decode_value<T: Resource>(
+    key: String,
+    value: &[u8],
+    revision: Revision,
+) -> Result<T, ServiceError> {
+    let mut object: T = serde_json::from_slice(value).map_err(|source| ServiceError::Corrupt {
+        kind: T::KIND,
+        key,
+        source,
+    })?;
+    object.set_resource_version(revision.to_string());
     Ok(object)
 }
 

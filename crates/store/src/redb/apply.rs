@@ -378,18 +378,23 @@ impl<'txn, 'idx> Batch<'txn, 'idx> {
     }
 
     fn read(&self, key: &str) -> Result<Option<KeyValue>, StoreError> {
-        let Some(bytes) = self.keys.get(key).map_err(backend("read a key"))? else {
-            return Ok(None);
-        };
-        schema::decode_record(key, bytes.value()).map(Some)
+        self.read_with(key, schema::decode_record)
     }
 
     /// A key's record without its value (see [`schema::decode_record_header`]).
     fn read_header(&self, key: &str) -> Result<Option<KeyValue>, StoreError> {
+        self.read_with(key, schema::decode_record_header)
+    }
+
+    fn read_with(
+        &self,
+        key: &str,
+        decode: fn(&str, &[u8]) -> Result<KeyValue, StoreError>,
+    ) -> Result<Option<KeyValue>, StoreError> {
         let Some(bytes) = self.keys.get(key).map_err(backend("read a key"))? else {
             return Ok(None);
         };
-        schema::decode_record_header(key, bytes.value()).map(Some)
+        decode(key, bytes.value()).map(Some)
     }
 
     fn read_prefix(&self, prefix: &str) -> Result<Vec<KeyValue>, StoreError> {
