@@ -148,9 +148,9 @@ impl<S: Send + Sync> FromRequestParts<S> for HistoryQuery {
 ///
 /// Kept 7 days by default (`--history-retention-s`), in files under
 /// corridord's state directory, not in the store. A one-lane sample
-/// takes 130 bytes on disk (each further lane 60 more): 7 days at the
-/// default 10 s take 503 MB for the default twin's at most 64 one-lane
-/// corridors and 7.9 GB for a rack of 1,000 one-lane corridors, plus the
+/// takes 138 bytes on disk (each further lane 60 more): 7 days at the
+/// default 10 s take 534 MB for the default twin's at most 64 one-lane
+/// corridors and 8.3 GB for a rack of 1,000 one-lane corridors, plus the
 /// object changes (the corridor's JSON, once per change). A released
 /// corridor's history stays readable until retention removes it; an id
 /// with neither a corridor nor kept history is 404. Each corridord keeps

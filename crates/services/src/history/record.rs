@@ -328,10 +328,10 @@ pub(crate) mod tests {
     }
 
     /// Bytes `record` of an id shaped like the ones corridord makes
-    /// (`cor-`/`ffm-` and 12 hex digits) takes in a bucket file.
+    /// (`cor-`/`ffm-` and 20 hex digits, `crate::ids`) takes in a bucket file.
     fn on_disk(record: &Record) -> usize {
         let mut frame = Vec::new();
-        super::super::log::push_frame(&mut frame, "cor-556669210c31", record).unwrap();
+        super::super::log::push_frame(&mut frame, "cor-019af3c2d4e855666921", record).unwrap();
         frame.len()
     }
 
