@@ -488,32 +488,26 @@ async fn a_domains_list_pages_are_full_when_other_domains_interleave() {
         r.security_domain = domain.into();
         r
     };
+    // Ids grow with creation time: alternating the two domains puts a
+    // tenantB bundle between each two of tenantA's, so a page filtered after
+    // paging would be short.
     let mut own = Vec::new();
+    let mut theirs = Vec::new();
     for _ in 0..6 {
-        let b = plane
-            .ffm
-            .create(&tenant("tenantA"), small("tenantA"))
-            .await
-            .unwrap();
-        own.push(b.bundle.id);
+        for (domain, ids) in [("tenantA", &mut own), ("tenantB", &mut theirs)] {
+            let b = plane
+                .ffm
+                .create(&tenant(domain), small(domain))
+                .await
+                .unwrap();
+            ids.push(b.bundle.id);
+        }
     }
     own.sort();
-    // Ids are random: add tenantB bundles until at least three sort between
-    // tenantA's first and last, so a page filtered after paging would be short.
-    let mut between = 0;
-    for _ in 0..100 {
-        if between >= 3 {
-            break;
-        }
-        let b = plane
-            .ffm
-            .create(&tenant("tenantB"), small("tenantB"))
-            .await
-            .unwrap();
-        if b.bundle.id > own[0] && b.bundle.id < own[5] {
-            between += 1;
-        }
-    }
+    let between = theirs
+        .iter()
+        .filter(|id| **id > own[0] && **id < own[5])
+        .count();
     assert!(between >= 3, "tenantB's bundles never interleaved");
     let mut seen = Vec::new();
     let mut options = corridor_services::ListOptions {
