@@ -9,6 +9,14 @@
 //! on disk. Replay reads both, in sequence order; whatever redb holds
 //! durably (at or below its stored sequence number) is skipped.
 //!
+//! Notes (`crate::rider`) in the log left must be settled by their sink
+//! before it is emptied, and those the sink cannot settle yet must be logged
+//! again in the current log. Settling waits for the sink's own fsync (the
+//! audit log's: 1–10 ms under load), so the thread does it, not the writer:
+//! it settles, hands the notes left over to the writer, which puts them in
+//! its next record ([`WalState::carried_notes`]), and empties the log only
+//! once that record is on disk and the checkpoint is too.
+//!
 //! If the other log is not empty yet when the next checkpoint comes (its
 //! thread still waits for the disk), the writer waits for it; if emptying it
 //! failed, the writer keeps appending to the current log and tries again at
@@ -28,9 +36,18 @@ use crate::rider::NoteSink;
 enum Standby {
     /// Empty: the next checkpoint switches to it.
     Empty(Wal),
+    /// A thread settles its notes; those left over are to be logged again
+    /// in the current log.
+    Settling(Settling),
+    /// Its notes left over are being carried in the current log's next
+    /// record; the thread empties it once that record is on disk.
+    Carrying(Settling),
     /// Holds the records of a checkpoint not yet known to be on disk; a
     /// thread empties it once it is.
     Emptying(mpsc::Receiver<Emptied>),
+    /// Its notes could not be settled: settled again, on the writer, at the
+    /// next checkpoint, before it is emptied.
+    Unsettled(Wal, u64),
     /// Holds only records redb has on disk (emptying it failed, or it was
     /// found so on open): emptied before it is used.
     Stale(Wal),
@@ -39,6 +56,16 @@ enum Standby {
     Kept(Wal),
     /// None: while being replaced, or lost with a thread that died.
     Moving,
+}
+
+/// The writer's side of a log being settled and emptied by its thread.
+struct Settling {
+    /// The sink's answer: the notes it cannot settle yet.
+    kept: mpsc::Receiver<std::io::Result<Vec<Arc<[u8]>>>>,
+    /// Told once those notes are on disk in the current log; dropped, the
+    /// thread keeps the log (its notes stay).
+    logged: mpsc::Sender<()>,
+    emptied: mpsc::Receiver<Emptied>,
 }
 
 struct Emptied {
@@ -51,6 +78,9 @@ enum EmptyFailure {
     NotDurable(std::io::Error),
     /// The checkpoint is on disk; zeroing the log failed.
     Reset(std::io::Error),
+    /// The sink could not settle the log's notes, or those it could not
+    /// were not logged again; the checkpoint's generation.
+    Unsettled(u64),
 }
 
 /// The logs and where the writer is in them.
@@ -63,6 +93,9 @@ pub(crate) struct WalState {
     pub seq: u64,
     pub last_checkpoint: Instant,
     pub interval: Duration,
+    /// Notes of the log left at the last checkpoint that its sink could
+    /// not settle: the next record carries them.
+    carry: Vec<Arc<[u8]>>,
 }
 
 impl WalState {
@@ -82,6 +115,7 @@ impl WalState {
             seq,
             last_checkpoint: Instant::now(),
             interval,
+            carry: Vec::new(),
         }
     }
 
@@ -102,10 +136,11 @@ impl WalState {
     }
 
     /// Right after a durable commit that covers every record logged so far:
-    /// switches to the other log and has the one left emptied once that
-    /// commit is on disk. The notes the sink cannot settle are logged again
-    /// in the new log first. `Err` only when the write-behind failed, so
-    /// nothing more can be made durable (the caller stops writing).
+    /// switches to the other log and has a thread settle the notes of the
+    /// one left and empty it once that commit is on disk (the notes the
+    /// sink cannot settle are carried into the new log first). `Err` only
+    /// when the write-behind failed, so nothing more can be made durable
+    /// (the caller stops writing).
     pub fn rotate(
         &mut self,
         sink: Option<&Arc<dyn NoteSink>>,
@@ -114,49 +149,131 @@ impl WalState {
     ) -> Result<(), StoreError> {
         self.last_checkpoint = Instant::now();
         let generation = self.generations.sealed();
-        let Some(mut next) = self.take_empty_standby()? else {
+        let Some(next) = self.take_empty_standby(sink, unclaimed, now_ms)? else {
             return Ok(());
         };
-        let kept = match settle(sink, unclaimed) {
-            Ok(kept) => kept,
-            Err(error) => {
-                tracing::warn!(%error, "the note sink could not settle; the log is kept until the next checkpoint");
-                self.standby = Standby::Empty(next);
-                return Ok(());
-            }
-        };
-        if let Err(error) = log_notes(&mut next, &kept, self.seq, now_ms) {
-            tracing::warn!(%error, path = %next.path().display(), "could not log unsettled notes in the other write-ahead log; staying on this one");
-            self.standby = Standby::Stale(next);
-            return Ok(());
-        }
         let left = std::mem::replace(&mut self.wal, next);
-        self.standby = self.empty_when_durable(left, generation);
+        self.standby = self.settle_and_empty(left, generation, sink, unclaimed);
         Ok(())
     }
 
-    /// Has `left` emptied by a thread once `generation` is on disk; on the
-    /// writer itself if no thread can be started.
-    fn empty_when_durable(&self, left: Wal, generation: u64) -> Standby {
+    /// The notes the next record must carry (see [`WalState::rotate`]),
+    /// once the thread settling the log left has answered; never waits.
+    pub fn carried_notes(&mut self) -> &[Arc<[u8]>] {
+        if let Standby::Settling(settling) = &self.standby {
+            match settling.kept.try_recv() {
+                Err(mpsc::TryRecvError::Empty) => {}
+                answer => self.take_settled(answer.ok()),
+            }
+        }
+        &self.carry
+    }
+
+    /// The record carrying [`WalState::carried_notes`] is on disk: the
+    /// log left may be emptied.
+    pub fn notes_carried(&mut self) {
+        if let Standby::Carrying(_) = self.standby {
+            self.carry.clear();
+            if let Standby::Carrying(settling) =
+                std::mem::replace(&mut self.standby, Standby::Moving)
+            {
+                let _ = settling.logged.send(());
+                self.standby = Standby::Emptying(settling.emptied);
+            }
+        }
+    }
+
+    /// Takes the settling thread's answer (`None`: it died): the notes
+    /// left over are carried by the next record, or, with none, the log
+    /// may be emptied at once.
+    fn take_settled(&mut self, answer: Option<std::io::Result<Vec<Arc<[u8]>>>>) {
+        let Standby::Settling(settling) = std::mem::replace(&mut self.standby, Standby::Moving)
+        else {
+            return;
+        };
+        match answer {
+            Some(Ok(kept)) if kept.is_empty() => {
+                let _ = settling.logged.send(());
+                self.standby = Standby::Emptying(settling.emptied);
+            }
+            Some(Ok(kept)) => {
+                self.carry = kept;
+                self.standby = Standby::Carrying(settling);
+            }
+            Some(Err(error)) => {
+                tracing::warn!(%error, "the note sink could not settle; the log left is kept until the next checkpoint");
+                // Dropping `logged` tells the thread to keep the log.
+                self.standby = Standby::Emptying(settling.emptied);
+            }
+            None => self.standby = Standby::Emptying(settling.emptied),
+        }
+    }
+
+    /// Waits for the settling thread's answer and logs the notes left over
+    /// in a record of their own, when no batch record carried them.
+    fn finish_settling(&mut self, now_ms: i64) {
+        if let Standby::Settling(settling) = &self.standby {
+            let answer = settling.kept.recv().ok();
+            self.take_settled(answer);
+        }
+        if let Standby::Carrying(_) = self.standby {
+            match log_notes(&mut self.wal, &self.carry, self.seq, now_ms) {
+                Ok(()) => self.notes_carried(),
+                Err(error) => {
+                    tracing::warn!(%error, path = %self.wal.path().display(), "could not log the unsettled notes again; the log left is kept");
+                    self.carry.clear();
+                    if let Standby::Carrying(settling) =
+                        std::mem::replace(&mut self.standby, Standby::Moving)
+                    {
+                        self.standby = Standby::Emptying(settling.emptied);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Has a thread settle the notes of `left` and, once the writer has
+    /// logged those left over and `generation` is on disk, empty it.
+    fn settle_and_empty(
+        &self,
+        left: Wal,
+        generation: u64,
+        sink: Option<&Arc<dyn NoteSink>>,
+        unclaimed: &[Arc<[u8]>],
+    ) -> Standby {
         let (hand, handed) = mpsc::channel::<Wal>();
+        let (answer, kept) = mpsc::channel();
+        let (logged, go) = mpsc::channel::<()>();
         let (done, emptied) = mpsc::channel();
         let generations = self.generations.clone();
+        let sink = sink.cloned();
+        let unclaimed = unclaimed.to_vec();
         let spawned = std::thread::Builder::new()
             .name("corridor-store-log".into())
             .spawn(move || {
                 let Ok(wal) = handed.recv() else { return };
-                let _ = done.send(empty_once_durable(wal, &generations, generation));
+                let _ = answer.send(settle(sink.as_ref(), &unclaimed));
+                let emptied = match go.recv() {
+                    Ok(()) => empty_once_durable(wal, &generations, generation),
+                    Err(_) => Emptied {
+                        wal,
+                        outcome: Err(EmptyFailure::Unsettled(generation)),
+                    },
+                };
+                let _ = done.send(emptied);
             });
         match spawned {
             Ok(_) => {
                 let _ = hand.send(left);
-                Standby::Emptying(emptied)
+                Standby::Settling(Settling {
+                    kept,
+                    logged,
+                    emptied,
+                })
             }
             Err(error) => {
-                tracing::warn!(%error, "could not start a thread to empty the write-ahead log; emptying it here");
-                let (sent, received) = mpsc::channel();
-                let _ = sent.send(empty_once_durable(left, &self.generations, generation));
-                Standby::Emptying(received)
+                tracing::warn!(%error, "could not start a thread to settle and empty the write-ahead log; doing it at the next checkpoint");
+                Standby::Unsettled(left, generation)
             }
         }
     }
@@ -179,7 +296,7 @@ impl WalState {
             ))?;
         // Whatever the other log holds is on disk now; if it cannot be
         // emptied, replay skips it.
-        if let Some(standby) = self.take_empty_standby()? {
+        if let Some(standby) = self.take_empty_standby(sink, unclaimed, now_ms)? {
             self.standby = Standby::Empty(standby);
         }
         let kept = settle(sink, unclaimed).map_err(wal_error(
@@ -197,11 +314,36 @@ impl WalState {
     }
 
     /// The other log, emptied, or `None` (with a warning) when it cannot be
-    /// yet. Waits for its emptying thread if it still runs.
-    fn take_empty_standby(&mut self) -> Result<Option<Wal>, StoreError> {
+    /// yet. Waits for its thread if it still runs.
+    fn take_empty_standby(
+        &mut self,
+        sink: Option<&Arc<dyn NoteSink>>,
+        unclaimed: &[Arc<[u8]>],
+        now_ms: i64,
+    ) -> Result<Option<Wal>, StoreError> {
+        self.finish_settling(now_ms);
         let mut wal = match std::mem::replace(&mut self.standby, Standby::Moving) {
             Standby::Empty(wal) => return Ok(Some(wal)),
             Standby::Stale(wal) => wal,
+            Standby::Unsettled(wal, generation) => {
+                // Settle again, here: this is the rare path (a sink that
+                // failed, or no thread to be had).
+                let settled = settle(sink, unclaimed)
+                    .and_then(|kept| log_notes(&mut self.wal, &kept, self.seq, now_ms));
+                if let Err(error) = settled {
+                    tracing::warn!(%error, path = %wal.path().display(), "the note sink could not settle; the log is kept until the next checkpoint");
+                    self.standby = Standby::Unsettled(wal, generation);
+                    return Ok(None);
+                }
+                if let Err(error) = self.generations.wait_durable(generation) {
+                    let path = wal.path().to_path_buf();
+                    self.standby = Standby::Kept(wal);
+                    return Err(wal_error("write a checkpoint to the store file", &path)(
+                        error,
+                    ));
+                }
+                wal
+            }
             Standby::Emptying(emptied) => match emptied.recv() {
                 Ok(Emptied {
                     wal,
@@ -213,6 +355,13 @@ impl WalState {
                 }) => {
                     tracing::warn!(%error, path = %wal.path().display(), "could not empty the write-ahead log; trying again");
                     wal
+                }
+                Ok(Emptied {
+                    wal,
+                    outcome: Err(EmptyFailure::Unsettled(generation)),
+                }) => {
+                    self.standby = Standby::Unsettled(wal, generation);
+                    return Ok(None);
                 }
                 Ok(Emptied {
                     wal,
@@ -235,7 +384,11 @@ impl WalState {
                 self.standby = Standby::Kept(wal);
                 return Ok(None);
             }
-            Standby::Moving => return Ok(None),
+            // Both settled above; `Moving` only while being replaced.
+            standby @ (Standby::Settling(_) | Standby::Carrying(_) | Standby::Moving) => {
+                self.standby = standby;
+                return Ok(None);
+            }
         };
         match wal.reset() {
             Ok(()) => Ok(Some(wal)),
@@ -247,11 +400,16 @@ impl WalState {
         }
     }
 
-    /// Waits for a running emptying thread, so nothing writes to the logs
-    /// once the writer has stopped.
-    pub fn finish(&mut self) {
-        if let Standby::Emptying(_) = self.standby {
-            match self.take_empty_standby() {
+    /// Waits for a running settling or emptying thread, so nothing writes
+    /// to the logs once the writer has stopped.
+    pub fn finish(
+        &mut self,
+        sink: Option<&Arc<dyn NoteSink>>,
+        unclaimed: &[Arc<[u8]>],
+        now_ms: i64,
+    ) {
+        if let Standby::Settling(_) | Standby::Carrying(_) | Standby::Emptying(_) = self.standby {
+            match self.take_empty_standby(sink, unclaimed, now_ms) {
                 Ok(Some(wal)) => self.standby = Standby::Empty(wal),
                 Ok(None) => {}
                 Err(error) => {

@@ -134,7 +134,11 @@ impl Writer {
             tracing::error!(%error, "final checkpoint failed; the log will be replayed on open");
         }
         if let Some(state) = self.wal.as_mut() {
-            state.finish();
+            state.finish(
+                self.sink.as_ref(),
+                &self.unclaimed,
+                self.clock.now_unix_ms(),
+            );
         }
         tracing::debug!("store writer stopped");
     }
@@ -318,13 +322,25 @@ impl Writer {
     ) -> Result<BatchOutcome, StoreError> {
         // The record is encoded before the requests are consumed; it is
         // only written if the batch changes something.
-        let logged = match (&self.wal, replay) {
-            (Some(state), None) => Some(wal::encode(&RecordRef {
-                seq: state.seq + 1,
-                now_ms,
-                expired,
-                requests: commands.iter().flat_map(logged_refs).collect(),
-            })),
+        // A live record also carries the notes of the log left at the last
+        // checkpoint that its sink could not settle (`logs`).
+        let logged = match (self.wal.as_mut(), replay) {
+            (Some(state), None) => {
+                let seq = state.seq + 1;
+                let carried = state.carried_notes();
+                let carried_any = !carried.is_empty();
+                let framed = wal::encode(&RecordRef {
+                    seq,
+                    now_ms,
+                    expired,
+                    requests: carried
+                        .iter()
+                        .map(|note| LoggedRef::Note(note))
+                        .chain(commands.iter().flat_map(logged_refs))
+                        .collect(),
+                });
+                Some((framed, carried_any))
+            }
             _ => None,
         };
         let durability = if self.wal.is_some() {
@@ -445,7 +461,7 @@ impl Writer {
                 .map_err(backend("commit a replayed group of writes"))?;
             return Ok(outcome);
         }
-        let framed = logged.expect("live batches with a log are encoded");
+        let (framed, carried_notes) = logged.expect("live batches with a log are encoded");
         state
             .wal
             .append(&framed)
@@ -455,6 +471,9 @@ impl Writer {
                 source: source.into(),
             })?;
         state.seq = seq;
+        if carried_notes {
+            state.notes_carried();
+        }
         // The record is durable: so are the notes it carries (a failed
         // commit below is replayed from it).
         hand_over(&riders, self.sink.as_ref());
