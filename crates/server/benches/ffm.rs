@@ -17,7 +17,11 @@
 //! (baselines first), `FFM_BENCH_ROUNDS` times (default 1), so a
 //! before/after comparison shares one run's machine load;
 //! `FFM_BENCH_ONLY_ALLOC=1` skips (2) and (3); `FFM_BENCH_ONLY_MEMORY=1` runs only
-//! them.
+//! them. `FFM_BENCH_TRACE=<file>` appends every request of (1) to the file,
+//! a line each (its start in ms since the load began, then its latency in
+//! ms) after a `# <label>` line per run: how the slow requests of a p99
+//! cluster in time (all clients stalled at once, every checkpoint, found
+//! the audit settle on the store's writer).
 //!
 //! (2) also times, run as root, a 1 GiB hugetlb bundle (`MFD_HUGETLB`, its 2 MiB pages
 //! taken by memqosd's own populate, `MADV_POPULATE_WRITE`) beside anonymous memory
@@ -43,6 +47,29 @@ use tokio::net::TcpStream;
 mod support;
 
 const CLIENTS: usize = 32;
+
+/// Appends `trace` (request start, latency), in start order, to `path`.
+fn write_trace(path: &std::path::Path, label: &str, trace: &mut [(Duration, Duration)]) {
+    use std::fmt::Write as _;
+    trace.sort();
+    let mut text = format!("# {label}\n");
+    for (start, latency) in trace.iter() {
+        let _ = writeln!(
+            text,
+            "{:.3} {:.3}",
+            start.as_secs_f64() * 1e3,
+            latency.as_secs_f64() * 1e3
+        );
+    }
+    let written = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .and_then(|mut file| std::io::Write::write_all(&mut file, text.as_bytes()));
+    if let Err(error) = written {
+        eprintln!("FFM_BENCH_TRACE: cannot write {}: {error}", path.display());
+    }
+}
 const GIB: usize = 1 << 30;
 const BODY: &str = r#"{"bytes":4096,"latency_class":"T1","bandwidth_floor_GBs":0,"persistence":"none","shareable":true,"security_domain":"bench"}"#;
 
@@ -170,30 +197,44 @@ async fn alloc_delete(binary: &str, label: &str, store_args: &[String]) {
     let cpu_before = server.cpu_seconds();
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let started = Instant::now();
+    let trace_to = std::env::var_os("FFM_BENCH_TRACE");
+    let tracing = trace_to.is_some();
     let tasks: Vec<_> = (0..CLIENTS)
         .map(|_| {
             tokio::spawn(async move {
                 let mut c = Conn::open(addr).await;
                 let mut alloc = Vec::new();
                 let mut delete = Vec::new();
+                // (start since the load began, latency) of every request.
+                let mut trace: Vec<(Duration, Duration)> = Vec::new();
                 while Instant::now() < deadline {
                     let t = Instant::now();
                     let id = c.alloc().await;
                     alloc.push(t.elapsed());
+                    if tracing {
+                        trace.push((t - started, t.elapsed()));
+                    }
                     let t = Instant::now();
                     let (status, _) = c.call("DELETE", &format!("/v1/ffm/{id}"), "").await;
                     assert_eq!(status, 200);
                     delete.push(t.elapsed());
+                    if tracing {
+                        trace.push((t - started, t.elapsed()));
+                    }
                 }
-                (alloc, delete)
+                (alloc, delete, trace)
             })
         })
         .collect();
-    let (mut alloc, mut delete) = (Vec::new(), Vec::new());
+    let (mut alloc, mut delete, mut trace) = (Vec::new(), Vec::new(), Vec::new());
     for t in tasks {
-        let (a, d) = t.await.unwrap();
+        let (a, d, r) = t.await.unwrap();
         alloc.extend(a);
         delete.extend(d);
+        trace.extend(r);
+    }
+    if let Some(path) = trace_to {
+        write_trace(std::path::Path::new(&path), label, &mut trace);
     }
     let elapsed = started.elapsed().as_secs_f64();
     alloc.sort();
