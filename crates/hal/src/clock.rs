@@ -260,8 +260,8 @@ impl Clock for ManualClock {
 /// A replay's clock: a [`ManualClock`] that also numbers ids from a seed,
 /// so that a scenario run twice makes the same ids at the same times.
 ///
-/// Ids are `<prefix>-<12 hex digits>` like the random ones, drawn from a
-/// SplitMix64 sequence (one step per id, whatever its kind): the n-th id of
+/// Ids are `<prefix>-<12 hex digits>` (the daemon's own have 20, time
+/// first: `corridor_services::ids`), drawn from a SplitMix64 sequence (one step per id, whatever its kind): the n-th id of
 /// a run is a function of the seed and n alone.
 #[derive(Debug)]
 pub struct ScenarioClock {

@@ -74,7 +74,8 @@ enum Admission {
 
 /// The id of the topology's standing path from `host` to `device`: the same in every
 /// process, so that fabmands starting together on one store all grant one key and only
-/// the first commits. It looks like any other path id (`path-` and 12 hex digits): the
+/// the first commits. It has the `path-` prefix of every path id but 12 hex digits, not
+/// the 20 of a path made by request (`crate::ids`), so the two can never be equal: the
 /// first 48 bits of the 64-bit FNV-1a hash of `standing`, host and device (each followed by
 /// a NUL), which stays the same across upgrades. The topology allows one standing path per
 /// host and device.

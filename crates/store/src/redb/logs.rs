@@ -12,7 +12,7 @@
 //! Notes (`crate::rider`) in the log left must be settled by their sink
 //! before it is emptied, and those the sink cannot settle yet must be logged
 //! again in the current log. Settling waits for the sink's own fsync (the
-//! audit log's: 1–10 ms under load), so the thread does it, not the writer:
+//! audit log's: 0.6–10 ms under load), so the thread does it, not the writer:
 //! it settles, hands the notes left over to the writer, which puts them in
 //! its next record ([`WalState::carried_notes`]), and empties the log only
 //! once that record is on disk and the checkpoint is too.
@@ -66,6 +66,18 @@ struct Settling {
     /// thread keeps the log (its notes stay).
     logged: mpsc::Sender<()>,
     emptied: mpsc::Receiver<Emptied>,
+}
+
+impl Settling {
+    /// Tells the thread whether the notes left over are logged (`logged`:
+    /// it empties the log once the checkpoint is on disk) or not (dropping
+    /// the sender: it keeps the log); the thread's answer comes next.
+    fn release(self, logged: bool) -> Standby {
+        if logged {
+            let _ = self.logged.send(());
+        }
+        Standby::Emptying(self.emptied)
+    }
 }
 
 struct Emptied {
@@ -172,14 +184,18 @@ impl WalState {
     /// The record carrying [`WalState::carried_notes`] is on disk: the
     /// log left may be emptied.
     pub fn notes_carried(&mut self) {
-        if let Standby::Carrying(_) = self.standby {
-            self.carry.clear();
-            if let Standby::Carrying(settling) =
-                std::mem::replace(&mut self.standby, Standby::Moving)
-            {
-                let _ = settling.logged.send(());
-                self.standby = Standby::Emptying(settling.emptied);
+        self.end_carrying(true);
+    }
+
+    /// Ends carrying the notes of the log left: it is emptied once the
+    /// checkpoint is on disk if they were `logged`, else kept.
+    fn end_carrying(&mut self, logged: bool) {
+        match std::mem::replace(&mut self.standby, Standby::Moving) {
+            Standby::Carrying(settling) => {
+                self.carry.clear();
+                self.standby = settling.release(logged);
             }
+            other => self.standby = other,
         }
     }
 
@@ -191,22 +207,18 @@ impl WalState {
         else {
             return;
         };
-        match answer {
-            Some(Ok(kept)) if kept.is_empty() => {
-                let _ = settling.logged.send(());
-                self.standby = Standby::Emptying(settling.emptied);
-            }
+        self.standby = match answer {
+            Some(Ok(kept)) if kept.is_empty() => settling.release(true),
             Some(Ok(kept)) => {
                 self.carry = kept;
-                self.standby = Standby::Carrying(settling);
+                Standby::Carrying(settling)
             }
             Some(Err(error)) => {
                 tracing::warn!(%error, "the note sink could not settle; the log left is kept until the next checkpoint");
-                // Dropping `logged` tells the thread to keep the log.
-                self.standby = Standby::Emptying(settling.emptied);
+                settling.release(false)
             }
-            None => self.standby = Standby::Emptying(settling.emptied),
-        }
+            None => settling.release(false),
+        };
     }
 
     /// Waits for the settling thread's answer and logs the notes left over
@@ -221,12 +233,7 @@ impl WalState {
                 Ok(()) => self.notes_carried(),
                 Err(error) => {
                     tracing::warn!(%error, path = %self.wal.path().display(), "could not log the unsettled notes again; the log left is kept");
-                    self.carry.clear();
-                    if let Standby::Carrying(settling) =
-                        std::mem::replace(&mut self.standby, Standby::Moving)
-                    {
-                        self.standby = Standby::Emptying(settling.emptied);
-                    }
+                    self.end_carrying(false);
                 }
             }
         }
