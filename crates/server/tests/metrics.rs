@@ -405,6 +405,7 @@ async fn a_scrape_passes_promtool_and_shows_what_each_resource_holds() {
     // The embedded store's files on disk.
     assert!(one("corridor_store_file_size_bytes", &[("file", "store")]) > 0.0);
     assert!(one("corridor_store_file_size_bytes", &[("file", "wal")]) > 0.0);
+    assert!(one("corridor_store_file_size_bytes", &[("file", "events")]) > 0.0);
     assert!(
         !find(
             &all,

@@ -72,6 +72,16 @@ pub enum StoreError {
         source: BoxError,
     },
 
+    /// The event log (`<file>.events`, `<file>.events2`) could not be read
+    /// or written.
+    #[error("could not {context} ({})", path.display())]
+    EventLog {
+        context: &'static str,
+        path: PathBuf,
+        #[source]
+        source: BoxError,
+    },
+
     /// A write made under a leader's fencing token found the leadership
     /// gone: the leader key `key` no longer has the create revision `held`
     /// (`now` is its create revision, 0 if nobody leads). Nothing was written.

@@ -27,7 +27,7 @@ pub use crate::etcd::{EtcdOptions, EtcdStore, EtcdTls};
 pub use crate::fencing::{FencingStore, FencingToken, fenced};
 pub use crate::redb::{
     Disk, LeaseClock, LocalDisk, LogFile, RedbOptions, RedbStore, SystemLeaseClock, WalError,
-    wal_path, wal_paths, wal_pending_records,
+    event_log_paths, wal_path, wal_paths, wal_pending_records,
 };
 pub use crate::rider::{NoteSink, Rider};
 pub use crate::store::StateStore;

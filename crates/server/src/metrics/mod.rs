@@ -139,10 +139,17 @@ impl prometheus_client::collector::Collector for StoreFiles {
             return Ok(());
         };
         let [wal, wal2] = corridor_store::wal_paths(store);
-        let files = [("store", store.clone()), ("wal", wal), ("wal2", wal2)];
+        let [events, events2] = corridor_store::event_log_paths(store);
+        let files = [
+            ("store", store.clone()),
+            ("wal", wal),
+            ("wal2", wal2),
+            ("events", events),
+            ("events2", events2),
+        ];
         let mut family = encoder.encode_descriptor(
             "store_file_size",
-            "On-disk size of the embedded store's files: the redb database (store) and its two write-ahead logs (wal, wal2; a checkpoint switches from one to the other; preallocated in segments)",
+            "On-disk size of the embedded store's files: the redb database (store), its two write-ahead logs (wal, wal2; a checkpoint switches from one to the other; preallocated in segments) and the two files of its event log (events, events2; compaction empties one and appends there)",
             Some(&Unit::Bytes),
             prometheus_client::metrics::MetricType::Gauge,
         )?;

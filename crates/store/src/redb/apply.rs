@@ -13,7 +13,7 @@ use redb::{ReadableTable, Table, WriteTransaction};
 
 use super::lease::{LeaseEntry, LeaseIndex, duration_ms};
 use super::schema::{
-    self, EVENTS, KEYS, LEASE_KEYS, LEASES, META, META_COMPACTED, META_NEXT_LEASE, META_REVISION,
+    self, KEYS, LEASE_KEYS, LEASES, META, META_COMPACTED, META_NEXT_LEASE, META_REVISION,
 };
 use crate::{
     Compare, CompareOp, CompareTarget, EventKind, KeyValue, KvEvent, LeaseId, LeasedTxn, Op,
@@ -48,7 +48,6 @@ pub(crate) fn backend<E: Into<redb::Error>>(context: &'static str) -> impl FnOnc
 pub(crate) struct Batch<'txn, 'idx> {
     keys: Table<'txn, &'static str, &'static [u8]>,
     meta: Table<'txn, &'static str, i64>,
-    events: Table<'txn, i64, &'static [u8]>,
     leases: Table<'txn, i64, (u64, i64)>,
     lease_keys: Table<'txn, (i64, &'static str), ()>,
     lease_index: &'idx mut LeaseIndex,
@@ -80,9 +79,6 @@ impl<'txn, 'idx> Batch<'txn, 'idx> {
                 .open_table(KEYS)
                 .map_err(backend("open the keys table"))?,
             meta: wtx.open_table(META).map_err(open)?,
-            events: wtx
-                .open_table(EVENTS)
-                .map_err(backend("open the event log"))?,
             leases: wtx
                 .open_table(LEASES)
                 .map_err(backend("open the lease table"))?,
@@ -280,7 +276,9 @@ impl<'txn, 'idx> Batch<'txn, 'idx> {
         Ok(Ok(()))
     }
 
-    /// Keeps the last `keep` revisions of the event log (0 keeps everything).
+    /// Keeps the last `keep` revisions of the event log (0 keeps everything):
+    /// moves the compaction floor, below which the writer drops the log's
+    /// files (`event_log`).
     pub fn retain(&mut self, keep: u64) -> Result<(), StoreError> {
         if keep == 0 {
             return Ok(());
@@ -313,9 +311,6 @@ impl<'txn, 'idx> Batch<'txn, 'idx> {
         if revision <= self.counters.compacted {
             return Ok(());
         }
-        self.events
-            .retain_in::<i64, _>(..revision, |_, _| false)
-            .map_err(backend("discard compacted events"))?;
         self.counters.compacted = revision;
         self.dirty = true;
         Ok(())
@@ -479,16 +474,14 @@ impl<'txn, 'idx> Batch<'txn, 'idx> {
         Ok(())
     }
 
-    /// Gives the changes of one transaction the next revision and logs them.
+    /// Gives the changes of one transaction the next revision; the writer
+    /// appends them to the event log before the batch commits.
     fn record(&mut self, events: Vec<KvEvent>) -> Result<(), StoreError> {
         if events.is_empty() {
             return Ok(());
         }
         let revision = self.counters.revision + 1;
         debug_assert!(events.iter().all(|e| e.kv.mod_revision == revision));
-        self.events
-            .insert(revision, schema::encode_events(&events).as_slice())
-            .map_err(backend("append to the event log"))?;
         self.counters.revision = revision;
         self.dirty = true;
         self.published

@@ -1,4 +1,4 @@
-//! Where the store's two files live: the seam between the store and storage.
+//! Where the store's files live: the seam between the store and storage.
 //!
 //! [`RedbStore::open`](super::RedbStore::open) uses [`LocalDisk`], plain files
 //! with redb's own file backend, exactly as before this seam existed. Tests
@@ -30,6 +30,13 @@ pub trait Disk: Debug + Send + Sync {
 
     /// Opens (or creates, empty) the write-ahead log file at `path`.
     fn open_log(&self, path: &Path) -> std::io::Result<Box<dyn LogFile>>;
+
+    /// Opens (or creates, empty) an event log file at `path`: a file read
+    /// and written at offsets, like the database's, so by default the same
+    /// kind of file.
+    fn open_event_log(&self, path: &Path) -> std::io::Result<Box<dyn StorageBackend>> {
+        self.open_database(path)
+    }
 
     /// Makes the entries of directory `dir` durable: a file just created
     /// survives a power cut only once its directory is synced, however

@@ -2,11 +2,13 @@
 //!
 //! Layout: [`schema`] (tables and encoding), [`writer`] (the group-commit
 //! thread, which also expires leases), [`apply`] (what a batch does to the
-//! tables), [`reader`] (snapshot reads), [`watch`] (history replay + live
+//! tables), [`reader`] (snapshot reads), [`event_log`] (every revision's
+//! events, in files of their own), [`watch`] (history replay + live
 //! events), [`lease`] (the writer's deadline index).
 
 mod apply;
 mod disk;
+mod event_log;
 mod lease;
 mod logs;
 mod reader;
@@ -17,6 +19,7 @@ mod write_behind;
 mod writer;
 
 pub use self::disk::{Disk, LocalDisk, LogFile};
+pub use self::event_log::event_log_paths;
 pub use self::lease::{LeaseClock, SystemLeaseClock};
 pub use self::wal::{WalError, pending_records as wal_pending_records};
 
@@ -27,15 +30,16 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use redb::{Database, DatabaseError, ReadableTable};
+use redb::{Database, DatabaseError, ReadableTable, TableError};
 use tokio::sync::{broadcast, oneshot};
 
 use self::apply::{Counters, backend};
+use self::event_log::EventLog;
 use self::lease::LeaseIndex;
 use self::logs::WalState;
 use self::schema::{
-    EVENTS, INITIAL_REVISION, KEYS, LEASE_KEYS, LEASES, META, META_COMPACTED, META_NEXT_LEASE,
-    META_REVISION, META_WAL_SEQ,
+    INITIAL_REVISION, KEYS, LEASE_KEYS, LEASES, LEGACY_EVENTS, META, META_COMPACTED,
+    META_NEXT_LEASE, META_REVISION, META_WAL_SEQ,
 };
 use self::write_behind::WriteBehind;
 use self::writer::{Command, Reply, Writer, WriterConfig};
@@ -104,6 +108,7 @@ struct Inner {
     db: Arc<Database>,
     commands: mpsc::Sender<Command>,
     events: broadcast::Sender<Arc<apply::RevisionEvents>>,
+    event_log: Arc<EventLog>,
     writer: Mutex<Option<JoinHandle<()>>>,
     /// Set once a note sink is attached: writes then take their caller's
     /// rider along (`crate::rider`).
@@ -148,14 +153,25 @@ impl RedbStore {
             let error = std::io::Error::new(error.kind(), format!("{}: {error}", path.display()));
             StoreError::backend("open the database file", error)
         })?;
+        let event_log = Arc::new(EventLog::open(
+            disk,
+            &event_log_paths(&path),
+            options.retain_revisions,
+        )?);
+        // Whatever redb is about to hold durably, the event log holds first
+        // (see `event_log`).
+        let sync_events: write_behind::BeforeWrite = {
+            let event_log = Arc::clone(&event_log);
+            Arc::new(move || event_log.sync())
+        };
         // With the log, checkpoints are written behind the writer (the logs
         // hold what they cover until they are on disk); without it, every
         // commit is the acknowledgement and must be on disk when it returns.
         let (file, generations) = if options.write_ahead_log && options.checkpoint_write_behind {
-            WriteBehind::new(file)
+            WriteBehind::new(file, sync_events)
                 .map_err(|e| StoreError::backend("start the store file's write-behind", e))?
         } else {
-            WriteBehind::through(file)
+            WriteBehind::through(file, sync_events)
         };
         let db = builder
             .create_with_backend(file)
@@ -166,7 +182,11 @@ impl RedbStore {
                 other => StoreError::backend("open the database file", other),
             })?;
         let db = Arc::new(db);
-        let (counters, leases, wal_seq) = initialise(&db)?;
+        let (mut counters, leases, wal_seq) = initialise(&db)?;
+        adopt_legacy_events(&db, &event_log, counters.compacted)?;
+        let floor = event_log.recover(counters.revision)?;
+        // History the log lost reads as compacted (the next batch stores it).
+        counters.compacted = counters.compacted.max(floor);
 
         let (commands, receiver) = mpsc::channel();
         let (events, _) = broadcast::channel(options.watch_buffer.max(1));
@@ -202,6 +222,7 @@ impl RedbStore {
             db: Arc::clone(&db),
             commands: receiver,
             events: events.clone(),
+            event_log: Arc::clone(&event_log),
             counters,
             leases,
             config: WriterConfig {
@@ -229,6 +250,7 @@ impl RedbStore {
                 db,
                 commands,
                 events,
+                event_log,
                 writer: Mutex::new(Some(handle)),
                 carrying: AtomicBool::new(false),
                 lease_clock: options.lease_clock,
@@ -313,8 +335,6 @@ fn initialise(db: &Database) -> Result<(Counters, LeaseIndex, u64), StoreError> 
             .map_err(backend("create the meta table"))?;
         wtx.open_table(KEYS)
             .map_err(backend("create the keys table"))?;
-        wtx.open_table(EVENTS)
-            .map_err(backend("create the event log"))?;
         wtx.open_table(LEASE_KEYS)
             .map_err(backend("create the lease keys table"))?;
         let leases = wtx
@@ -347,6 +367,45 @@ fn initialise(db: &Database) -> Result<(Counters, LeaseIndex, u64), StoreError> 
     wtx.commit()
         .map_err(backend("commit the initial transaction"))?;
     Ok(loaded)
+}
+
+/// Moves the events of a store written before the event log had files of
+/// its own (its `events` table) into the log, then drops the table.
+fn adopt_legacy_events(
+    db: &Database,
+    event_log: &EventLog,
+    compacted: Revision,
+) -> Result<(), StoreError> {
+    let rows = {
+        let rtx = reader::begin(db)?;
+        let table = match rtx.open_table(LEGACY_EVENTS) {
+            Ok(table) => table,
+            Err(TableError::TableDoesNotExist(_)) => return Ok(()),
+            Err(error) => return Err(StoreError::backend("open the old event table", error)),
+        };
+        let mut rows = Vec::new();
+        if event_log.is_empty() {
+            for row in table
+                .range::<i64>(compacted..)
+                .map_err(backend("read the old event table"))?
+            {
+                let (revision, events) = row.map_err(backend("read the old event table"))?;
+                rows.push((revision.value(), events.value().to_vec()));
+            }
+        }
+        rows
+    };
+    let adopted = rows.len();
+    event_log.adopt(rows)?;
+    let wtx = db
+        .begin_write()
+        .map_err(backend("begin dropping the old event table"))?;
+    wtx.delete_table(LEGACY_EVENTS)
+        .map_err(backend("drop the old event table"))?;
+    wtx.commit()
+        .map_err(backend("commit dropping the old event table"))?;
+    tracing::info!(adopted, "moved the event table into the event log's files");
+    Ok(())
 }
 
 #[async_trait]
@@ -402,7 +461,13 @@ impl StateStore for RedbStore {
     ) -> Result<WatchStream, StoreError> {
         // Subscribe before looking at the log; see the `watch` module.
         let live = self.inner.events.subscribe();
-        watch::watch(&self.inner.db, live, prefix, from_revision)
+        watch::watch(
+            &self.inner.db,
+            &self.inner.event_log,
+            live,
+            prefix,
+            from_revision,
+        )
     }
 
     async fn compact(&self, revision: Revision) -> Result<(), StoreError> {
@@ -442,12 +507,88 @@ mod tests {
         store.put("/k", b"2".to_vec(), None).await.unwrap();
         store.put("/k", b"3".to_vec(), None).await.unwrap();
 
-        let mut watch = watch::watch(&store.inner.db, live, "", first).unwrap();
+        let mut watch =
+            watch::watch(&store.inner.db, &store.inner.event_log, live, "", first).unwrap();
         let after = store.put("/k", b"4".to_vec(), None).await.unwrap();
         for revision in first..=after {
             assert_eq!(watch.next().await.unwrap().unwrap().revision(), revision);
         }
         let extra = tokio::time::timeout(Duration::from_millis(50), watch.next()).await;
         assert!(extra.is_err(), "unexpected extra event {extra:?}");
+    }
+
+    /// Every event of `store` from revision 2 to its current one.
+    async fn history(store: &RedbStore) -> Vec<crate::KvEvent> {
+        let to = store.current_revision().await.unwrap();
+        let mut watch = store.watch("", 2).await.unwrap();
+        let mut events = Vec::new();
+        while events
+            .last()
+            .is_none_or(|e: &crate::KvEvent| e.revision() < to)
+        {
+            events.push(watch.next().await.unwrap().unwrap());
+        }
+        events
+    }
+
+    /// A store written before the event log had files of its own keeps its
+    /// history: the old table's rows move into the files, and the table goes.
+    #[tokio::test]
+    async fn the_old_event_table_moves_into_the_event_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.redb");
+        let store = RedbStore::open(&path, RedbOptions::default()).unwrap();
+        store.put("/a", b"1".to_vec(), None).await.unwrap();
+        store.put("/a", b"2".to_vec(), None).await.unwrap();
+        store.delete("/a").await.unwrap();
+        let written = history(&store).await;
+        drop(store);
+        // What an older build left: the events in a table, no files.
+        for file in event_log_paths(&path) {
+            std::fs::remove_file(file).unwrap();
+        }
+        {
+            let db = Database::open(&path).unwrap();
+            let wtx = db.begin_write().unwrap();
+            {
+                let mut table = wtx.open_table(LEGACY_EVENTS).unwrap();
+                for event in &written {
+                    let bytes = schema::encode_events(std::slice::from_ref(event));
+                    table.insert(event.revision(), bytes.as_slice()).unwrap();
+                }
+            }
+            wtx.commit().unwrap();
+        }
+
+        let store = RedbStore::open(&path, RedbOptions::default()).unwrap();
+        assert_eq!(history(&store).await, written);
+        let rtx = reader::begin(&store.inner.db).unwrap();
+        assert!(matches!(
+            rtx.open_table(LEGACY_EVENTS),
+            Err(TableError::TableDoesNotExist(_))
+        ));
+    }
+
+    /// Without the table or the files, the history is gone: watches from
+    /// before the store's revision are told so, and new writes are logged.
+    #[tokio::test]
+    async fn a_lost_event_log_reads_as_compacted() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.redb");
+        let store = RedbStore::open(&path, RedbOptions::default()).unwrap();
+        store.put("/a", b"1".to_vec(), None).await.unwrap();
+        let last = store.put("/a", b"2".to_vec(), None).await.unwrap();
+        drop(store);
+        for file in event_log_paths(&path) {
+            std::fs::remove_file(file).unwrap();
+        }
+        let store = RedbStore::open(&path, RedbOptions::default()).unwrap();
+        match store.watch("", 2).await {
+            Err(StoreError::Compacted { compacted, .. }) => assert_eq!(compacted, last + 1),
+            other => panic!("expected compaction, got {:?}", other.map(|_| "a watch")),
+        }
+        let mut watch = store.watch("", last + 1).await.unwrap();
+        let next = store.put("/b", b"3".to_vec(), None).await.unwrap();
+        assert_eq!(watch.next().await.unwrap().unwrap().revision(), next);
     }
 }

@@ -6,8 +6,9 @@ use std::time::Duration;
 use redb::{Database, ReadTransaction, ReadableDatabase};
 
 use super::apply::backend;
+use super::event_log::EventLog;
 use super::schema::{
-    self, EVENTS, INITIAL_REVISION, KEYS, LEASE_KEYS, LEASES, META, META_COMPACTED, META_REVISION,
+    self, INITIAL_REVISION, KEYS, LEASE_KEYS, LEASES, META, META_COMPACTED, META_REVISION,
 };
 use crate::{
     KeyValue, KvEvent, LeaseId, LeaseInfo, RangeRequest, RangeResponse, Revision, StoreError,
@@ -135,50 +136,27 @@ pub(crate) fn lease_time_to_live(
 /// revision to read.
 pub(crate) fn history_page(
     db: &Database,
+    log: &EventLog,
     prefix: &str,
     from: Revision,
     to: Revision,
     max_revisions: usize,
 ) -> Result<(Vec<KvEvent>, Revision), StoreError> {
-    let rtx = begin(db)?;
-    let (_, compacted) = revisions(&rtx)?;
+    let (_, compacted) = revisions(&begin(db)?)?;
     if from < compacted {
         return Err(StoreError::Compacted {
             requested: from,
             compacted,
         });
     }
-    let events = rtx
-        .open_table(EVENTS)
-        .map_err(backend("open the event log"))?;
     let mut found = Vec::new();
-    let mut next = from;
-    for row in events
-        .range::<i64>(from..=to)
-        .map_err(backend("read the event log"))?
-        .take(max_revisions)
-    {
-        let (revision, bytes) = row.map_err(backend("read the event log"))?;
-        let revision = revision.value();
-        if revision != next {
-            // The writer logs every revision it hands out; a hole means damage.
-            return Err(StoreError::Corrupt {
-                context: "event log",
-                detail: format!("revision {next} is missing (next logged is {revision})"),
-            });
-        }
+    let next = log.read_page(from, to, max_revisions, |bytes| {
         found.extend(
-            schema::decode_events(bytes.value())?
+            schema::decode_events(bytes)?
                 .into_iter()
                 .filter(|event| event.kv.key.starts_with(prefix)),
         );
-        next = revision + 1;
-    }
-    if next == from && from <= to {
-        return Err(StoreError::Corrupt {
-            context: "event log",
-            detail: format!("revision {from} is missing"),
-        });
-    }
+        Ok(())
+    })?;
     Ok((found, next))
 }

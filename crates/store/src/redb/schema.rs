@@ -12,8 +12,10 @@ use crate::{EventKind, KeyValue, KvEvent, LeaseId, Revision, StoreError};
 pub(crate) const KEYS: TableDefinition<&str, &[u8]> = TableDefinition::new("keys");
 /// name → value: the counters below.
 pub(crate) const META: TableDefinition<&str, i64> = TableDefinition::new("meta");
-/// revision → [`encode_events`]: every change, for watches that resume.
-pub(crate) const EVENTS: TableDefinition<i64, &[u8]> = TableDefinition::new("events");
+/// revision → [`encode_events`]: where the event log lived before it moved
+/// to files of its own (`event_log`); a store that still has it hands its
+/// rows to the log on open and drops it.
+pub(crate) const LEGACY_EVENTS: TableDefinition<i64, &[u8]> = TableDefinition::new("events");
 /// lease id → (granted ttl in ms, deadline in unix ms).
 pub(crate) const LEASES: TableDefinition<i64, (u64, i64)> = TableDefinition::new("leases");
 /// (lease id, key) → (): which keys each lease owns, kept apart from `LEASES` so
@@ -21,7 +23,7 @@ pub(crate) const LEASES: TableDefinition<i64, (u64, i64)> = TableDefinition::new
 pub(crate) const LEASE_KEYS: TableDefinition<(i64, &str), ()> = TableDefinition::new("lease_keys");
 
 pub(crate) const META_REVISION: &str = "revision";
-/// Events below this revision have been discarded.
+/// Events below this revision are gone (or going: `event_log`).
 pub(crate) const META_COMPACTED: &str = "compacted";
 pub(crate) const META_NEXT_LEASE: &str = "next_lease";
 /// Sequence number of the last write-ahead-log record this file contains;

@@ -14,6 +14,7 @@ use tokio::sync::broadcast;
 use tokio::sync::broadcast::error::RecvError;
 
 use super::apply::RevisionEvents;
+use super::event_log::EventLog;
 use super::reader;
 use crate::{KvEvent, Revision, StoreError, WatchStream};
 
@@ -26,6 +27,7 @@ const FIRST_WRITE_REVISION: Revision = 2;
 
 pub(crate) fn watch(
     db: &Arc<Database>,
+    log: &Arc<EventLog>,
     live: broadcast::Receiver<Arc<RevisionEvents>>,
     prefix: &str,
     from_revision: Revision,
@@ -36,7 +38,10 @@ pub(crate) fn watch(
         )));
     }
     let (current, compacted) = reader::revisions(&reader::begin(db)?)?;
-    if from_revision > 0 && from_revision < compacted {
+    // The log may start later than the floor redb records (history it
+    // lost, see `event_log`).
+    let compacted = compacted.max(log.floor().unwrap_or(compacted));
+    if from_revision > 0 && from_revision.max(FIRST_WRITE_REVISION) < compacted {
         return Err(StoreError::Compacted {
             requested: from_revision,
             compacted,
@@ -46,6 +51,7 @@ pub(crate) fn watch(
         // Weak, so a forgotten watch does not keep the database file open (and locked)
         // after the store is dropped.
         db: Arc::downgrade(db),
+        log: Arc::downgrade(log),
         live,
         prefix: prefix.to_owned(),
         // Revision 1 is the empty store's; no write made it and the log
@@ -64,6 +70,7 @@ pub(crate) fn watch(
 
 struct Watch {
     db: Weak<Database>,
+    log: Weak<EventLog>,
     live: broadcast::Receiver<Arc<RevisionEvents>>,
     prefix: String,
     /// The lowest revision not yet delivered (or skipped as not matching).
@@ -126,8 +133,15 @@ impl Watch {
     fn replay(&mut self) -> Result<(), StoreError> {
         while self.next <= self.history_end {
             let db = self.db.upgrade().ok_or(StoreError::Closed)?;
-            let (events, next) =
-                reader::history_page(&db, &self.prefix, self.next, self.history_end, HISTORY_PAGE)?;
+            let log = self.log.upgrade().ok_or(StoreError::Closed)?;
+            let (events, next) = reader::history_page(
+                &db,
+                &log,
+                &self.prefix,
+                self.next,
+                self.history_end,
+                HISTORY_PAGE,
+            )?;
             self.next = next;
             if !events.is_empty() {
                 // Hand these out before reading more.

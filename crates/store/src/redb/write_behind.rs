@@ -28,15 +28,23 @@
 //!
 //! An I/O error is sticky: every later call fails, the log is not emptied,
 //! and a reopen replays it.
+//!
+//! Before any byte of a generation reaches the file, a [`BeforeWrite`]
+//! runs: the store syncs its event log there, whose frames must be on disk
+//! before redb durably holds their revisions ([`super::event_log`]).
 
 use std::collections::VecDeque;
 use std::fmt;
 use std::io;
 use std::ops::Bound;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 
 use redb::{BackendError, StorageBackend};
+
+/// Runs before a generation's first write reaches the file.
+pub(crate) type BeforeWrite = Arc<dyn Fn() -> io::Result<()> + Send + Sync>;
 
 /// At most this many sealed generations wait for the I/O thread before
 /// `sync_data` waits for it: bounds the memory staged writes hold.
@@ -109,6 +117,7 @@ struct Shared {
     state: Mutex<State>,
     /// Signalled on every change the I/O thread or a waiter cares about.
     changed: Condvar,
+    before_write: BeforeWrite,
 }
 
 impl Shared {
@@ -166,6 +175,9 @@ pub(crate) struct WriteBehind {
     /// `None` when writes go through at once ([`WriteBehind::through`]).
     io_thread: Mutex<Option<JoinHandle<()>>>,
     behind: bool,
+    /// Writing through: the next write is the first of a generation, so
+    /// [`BeforeWrite`] runs first.
+    generation_starts: AtomicBool,
 }
 
 impl fmt::Debug for WriteBehind {
@@ -177,7 +189,10 @@ impl fmt::Debug for WriteBehind {
 }
 
 impl WriteBehind {
-    pub fn new(inner: Box<dyn StorageBackend>) -> io::Result<(Self, Generations)> {
+    pub fn new(
+        inner: Box<dyn StorageBackend>,
+        before_write: BeforeWrite,
+    ) -> io::Result<(Self, Generations)> {
         let inner: Arc<dyn StorageBackend> = Arc::from(inner);
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
@@ -185,6 +200,7 @@ impl WriteBehind {
                 ..State::default()
             }),
             changed: Condvar::new(),
+            before_write,
         });
         let io_thread = std::thread::Builder::new()
             .name("corridor-store-io".into())
@@ -201,6 +217,7 @@ impl WriteBehind {
                 shared,
                 io_thread: Mutex::new(Some(io_thread)),
                 behind: true,
+                generation_starts: AtomicBool::new(true),
             },
             generations,
         ))
@@ -210,10 +227,14 @@ impl WriteBehind {
     /// returns, and its generation is durable at once (the store without
     /// its log, where a commit is the acknowledgement, or with
     /// `RedbOptions::checkpoint_write_behind` off).
-    pub fn through(inner: Box<dyn StorageBackend>) -> (Self, Generations) {
+    pub fn through(
+        inner: Box<dyn StorageBackend>,
+        before_write: BeforeWrite,
+    ) -> (Self, Generations) {
         let shared = Arc::new(Shared {
             state: Mutex::new(State::default()),
             changed: Condvar::new(),
+            before_write,
         });
         let generations = Generations {
             shared: Arc::clone(&shared),
@@ -224,9 +245,22 @@ impl WriteBehind {
                 shared,
                 io_thread: Mutex::new(None),
                 behind: false,
+                generation_starts: AtomicBool::new(true),
             },
             generations,
         )
+    }
+
+    /// Writing through: runs [`BeforeWrite`] if this is a generation's
+    /// first change.
+    fn start_generation(&self) -> io::Result<()> {
+        if self.generation_starts.swap(false, Ordering::AcqRel)
+            && let Err(error) = (self.shared.before_write)()
+        {
+            self.generation_starts.store(true, Ordering::Release);
+            return Err(error);
+        }
+        Ok(())
     }
 
     fn stage(&self, change: Staged) -> io::Result<()> {
@@ -283,7 +317,7 @@ fn write_generations(inner: &dyn StorageBackend, shared: &Shared) {
         // The generation stays in `sealed`, readable, until it is synced.
         let (generation, changes) = (*generation, Arc::clone(changes));
         drop(state);
-        let result = write_generation(inner, &changes);
+        let result = write_generation(inner, &changes, &shared.before_write);
         state = shared.lock();
         match result {
             Ok(()) => {
@@ -296,7 +330,14 @@ fn write_generations(inner: &dyn StorageBackend, shared: &Shared) {
     }
 }
 
-fn write_generation(inner: &dyn StorageBackend, changes: &[Staged]) -> io::Result<()> {
+fn write_generation(
+    inner: &dyn StorageBackend,
+    changes: &[Staged],
+    before_write: &BeforeWrite,
+) -> io::Result<()> {
+    if !changes.is_empty() {
+        before_write()?;
+    }
     for change in changes {
         match change {
             Staged::Write { offset, data } => inner.write(*offset, data)?,
@@ -346,6 +387,7 @@ impl StorageBackend for WriteBehind {
 
     fn set_len(&self, len: u64) -> io::Result<()> {
         if !self.behind {
+            self.start_generation()?;
             return self.inner.set_len(len);
         }
         self.stage(Staged::SetLen(len))
@@ -356,6 +398,7 @@ impl StorageBackend for WriteBehind {
     fn sync_data(&self) -> io::Result<()> {
         if !self.behind {
             self.inner.sync_data()?;
+            self.generation_starts.store(true, Ordering::Release);
             let mut state = self.shared.lock();
             state.sealed_through += 1;
             state.durable_through = state.sealed_through;
@@ -376,6 +419,7 @@ impl StorageBackend for WriteBehind {
 
     fn write(&self, offset: u64, data: &[u8]) -> io::Result<()> {
         if !self.behind {
+            self.start_generation()?;
             return self.inner.write(offset, data);
         }
         self.stage(Staged::Write {
@@ -477,6 +521,8 @@ mod tests {
         Write(u64, Vec<u8>),
         SetLen(u64),
         Sync,
+        /// The [`BeforeWrite`] of [`marking`] ran.
+        Before,
     }
 
     /// A file in memory that records every operation; its syncs wait while
@@ -496,6 +542,15 @@ mod tests {
         fn ops(&self) -> Vec<Op> {
             self.0.ops.lock().unwrap().clone()
         }
+    }
+
+    /// A [`BeforeWrite`] that records [`Op::Before`] among the file's ops.
+    fn marking(file: &File) -> BeforeWrite {
+        let file = file.clone();
+        Arc::new(move || {
+            file.0.ops.lock().unwrap().push(Op::Before);
+            Ok(())
+        })
     }
 
     impl StorageBackend for File {
@@ -565,7 +620,8 @@ mod tests {
     fn reads_see_every_staged_change_in_order() {
         let file = File::default();
         file.0.held.store(true, Ordering::Release);
-        let (backend, generations) = WriteBehind::new(Box::new(file.clone())).unwrap();
+        let (backend, generations) =
+            WriteBehind::new(Box::new(file.clone()), marking(&file)).unwrap();
         let _release = Release(file.clone());
         backend.set_len(16).unwrap();
         backend.write(0, &[1; 8]).unwrap();
@@ -591,15 +647,18 @@ mod tests {
         assert_eq!(
             file.ops(),
             [
+                Op::Before,
                 Op::SetLen(16),
                 Op::Write(0, vec![1; 8]),
                 Op::Sync,
+                Op::Before,
                 Op::Write(4, vec![2; 8]),
                 Op::SetLen(6),
                 Op::SetLen(12),
                 Op::Sync,
             ],
-            "the file goes through the states synchronous syncs would give it"
+            "the file goes through the states synchronous syncs would give it, \
+             each generation after its BeforeWrite"
         );
         backend.close().unwrap();
     }
@@ -608,7 +667,8 @@ mod tests {
     fn a_generation_is_durable_only_once_its_sync_returned() {
         let file = File::default();
         file.0.held.store(true, Ordering::Release);
-        let (backend, generations) = WriteBehind::new(Box::new(file.clone())).unwrap();
+        let (backend, generations) =
+            WriteBehind::new(Box::new(file.clone()), marking(&file)).unwrap();
         let _release = Release(file.clone());
         backend.write(0, &[7; 4]).unwrap();
         backend.sync_data().unwrap();
@@ -628,7 +688,8 @@ mod tests {
     fn a_failed_sync_is_never_durable_and_fails_everything_after() {
         let file = File::default();
         file.0.broken.store(true, Ordering::Release);
-        let (backend, generations) = WriteBehind::new(Box::new(file.clone())).unwrap();
+        let (backend, generations) =
+            WriteBehind::new(Box::new(file.clone()), marking(&file)).unwrap();
         backend.write(0, &[7; 4]).unwrap();
         backend.sync_data().unwrap();
         let error = generations.wait_durable(generations.sealed()).unwrap_err();
@@ -641,21 +702,33 @@ mod tests {
     #[test]
     fn closing_writes_and_syncs_what_is_staged() {
         let file = File::default();
-        let (backend, _generations) = WriteBehind::new(Box::new(file.clone())).unwrap();
+        let (backend, _generations) =
+            WriteBehind::new(Box::new(file.clone()), marking(&file)).unwrap();
         backend.write(0, &[3; 4]).unwrap();
         backend.close().unwrap();
-        assert_eq!(file.ops(), [Op::Write(0, vec![3; 4]), Op::Sync]);
+        assert_eq!(file.ops(), [Op::Before, Op::Write(0, vec![3; 4]), Op::Sync]);
     }
 
     #[test]
     fn through_goes_straight_to_the_file() {
         let file = File::default();
-        let (backend, generations) = WriteBehind::through(Box::new(file.clone()));
+        let (backend, generations) = WriteBehind::through(Box::new(file.clone()), marking(&file));
         backend.write(0, &[5; 2]).unwrap();
-        assert_eq!(file.ops(), [Op::Write(0, vec![5; 2])]);
+        backend.write(2, &[6; 2]).unwrap();
+        assert_eq!(
+            file.ops(),
+            [
+                Op::Before,
+                Op::Write(0, vec![5; 2]),
+                Op::Write(2, vec![6; 2])
+            ],
+            "BeforeWrite runs once, before the generation's first write"
+        );
         backend.sync_data().unwrap();
         assert_eq!(file.ops().last(), Some(&Op::Sync));
         assert_eq!(generations.sealed(), 1);
         generations.wait_durable(1).unwrap();
+        backend.set_len(8).unwrap();
+        assert_eq!(file.ops()[4..], [Op::Before, Op::SetLen(8)]);
     }
 }

@@ -20,10 +20,11 @@ use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::Duration;
 
-use redb::{Database, Durability, ReadableDatabase};
+use redb::{Database, Durability, ReadableDatabase, WriteTransaction};
 use tokio::sync::{broadcast, oneshot};
 
 use super::apply::{Applied, Batch, BatchOutcome, Counters, RevisionEvents, backend};
+use super::event_log::EventLog;
 use super::lease::{LeaseClock, LeaseIndex};
 use super::logs::WalState;
 use super::schema::{LEASES, META, META_WAL_SEQ};
@@ -76,6 +77,8 @@ pub(crate) struct Writer {
     pub db: Arc<Database>,
     pub commands: Receiver<Command>,
     pub events: broadcast::Sender<Arc<RevisionEvents>>,
+    /// Where every revision's events are appended before its commit.
+    pub event_log: Arc<EventLog>,
     pub counters: Counters,
     pub leases: LeaseIndex,
     pub config: WriterConfig,
@@ -359,7 +362,7 @@ impl Writer {
                     .map_err(backend("set the commit's durability"))?;
                 Ok(wtx)
             });
-        let mut wtx = match begun {
+        let wtx = match begun {
             Ok(wtx) => wtx,
             Err(error) => {
                 deferred.extend(commands.into_iter().filter_map(refuse));
@@ -444,9 +447,35 @@ impl Writer {
             wtx.abort().map_err(backend("end a read-only batch"))?;
             return Ok(outcome);
         }
+        // The events go to the log before the commit makes their revisions
+        // visible, and are taken back if the batch fails before it.
+        let mark = self.event_log.append(&outcome.published)?;
+        let committed = self.commit(wtx, logged, replay, now_ms, &riders);
+        match &committed {
+            Ok(()) => {
+                if let Err(error) = self.event_log.retire_compacted(outcome.counters.compacted) {
+                    tracing::warn!(%error, "could not drop the compacted part of the event log; it stays until the next try");
+                }
+            }
+            Err(_) => self.event_log.undo(mark),
+        }
+        committed.map(|()| outcome)
+    }
+
+    /// Commits a batch applied in `wtx`: without the log, durably; with it,
+    /// after its record (`logged`) is appended and synced, unless it is a
+    /// replay of record `replay`.
+    fn commit(
+        &mut self,
+        mut wtx: WriteTransaction,
+        logged: Option<(Vec<u8>, bool)>,
+        replay: Option<u64>,
+        now_ms: i64,
+        riders: &[Rider],
+    ) -> Result<(), StoreError> {
         let Some(state) = self.wal.as_mut() else {
             wtx.commit().map_err(backend("commit a group of writes"))?;
-            return Ok(outcome);
+            return Ok(());
         };
         let seq = replay.unwrap_or(state.seq + 1);
         {
@@ -459,7 +488,7 @@ impl Writer {
         if replay.is_some() {
             wtx.commit()
                 .map_err(backend("commit a replayed group of writes"))?;
-            return Ok(outcome);
+            return Ok(());
         }
         let (framed, carried_notes) = logged.expect("live batches with a log are encoded");
         state
@@ -476,7 +505,7 @@ impl Writer {
         }
         // The record is durable: so are the notes it carries (a failed
         // commit below is replayed from it).
-        hand_over(&riders, self.sink.as_ref());
+        hand_over(riders, self.sink.as_ref());
         // Every checkpoint interval the batch's own commit is the durable
         // one; its I/O happens behind the writer (`write_behind`), and the
         // log it leaves is emptied once that is done (`logs`).
@@ -502,7 +531,7 @@ impl Writer {
             tracing::error!(%error, "a checkpoint did not reach the disk; refusing writes until a reopen replays the log");
             self.poisoned = true;
         }
-        Ok(outcome)
+        Ok(())
     }
 
     /// After a failed batch the in-memory lease index may hold changes that never

@@ -13,7 +13,9 @@
 //! - no transaction half-applied, acknowledged or not (all three keys or
 //!   none), and no value that nobody wrote;
 //! - a revision that never goes back, and an event log without holes in
-//!   which each revision is exactly one write.
+//!   which each revision is exactly one write, holding at least the
+//!   retention window (some cases keep only 16 revisions, so the log's
+//!   files are dropped and reused between cuts).
 //!
 //! Unlike `process_crash.rs` (SIGKILL keeps the page cache, so it cannot
 //! see a missing fsync), this fails when an fsync the store relies on is
@@ -82,15 +84,17 @@ fn scenario() -> impl Strategy<Value = Scenario> {
         prop_oneof![Just(1u64), Just(20), Just(250)],
         prop_oneof![3 => Just(true), 1 => Just(false)],
         prop_oneof![Just(1usize), Just(512)],
+        prop_oneof![Just(16u64), Just(100_000)],
         any::<bool>(),
         any::<u64>(),
     )
         .prop_map(
-            |(checkpoint_ms, write_ahead_log, max_batch, torn, seed)| Scenario {
+            |(checkpoint_ms, write_ahead_log, max_batch, retain_revisions, torn, seed)| Scenario {
                 options: RedbOptions {
                     write_ahead_log,
                     checkpoint_interval: Duration::from_millis(checkpoint_ms),
                     max_batch,
+                    retain_revisions,
                     cache_size_bytes: 4 << 20,
                     ..RedbOptions::default()
                 },
@@ -126,6 +130,7 @@ fn run(scenario: &Scenario) {
         .build()
         .unwrap();
     let mut rng = StdRng::seed_from_u64(scenario.seed);
+    let retain = scenario.options.retain_revisions;
     let ledger = Arc::new(Mutex::new(Ledger::default()));
     let mut disk = SimDisk::default();
     let mut checked_through: Revision = 1;
@@ -141,25 +146,27 @@ fn run(scenario: &Scenario) {
             // The recovery's checkpoint is written behind the open, so the
             // power may fail while the reopened store is checked; its reads
             // then fail, and the next boot checks again.
-            Ok(store) => match runtime.block_on(check(&store, &ledger, checked_through, boot)) {
-                Ok(revision) => {
-                    checked_through = revision;
-                    acknowledged += runtime.block_on(write_until_the_power_fails(
-                        store,
-                        &disk,
-                        &ledger,
-                        boot,
-                        checked_through,
-                    ));
+            Ok(store) => {
+                match runtime.block_on(check(&store, &ledger, checked_through, retain, boot)) {
+                    Ok(revision) => {
+                        checked_through = revision;
+                        acknowledged += runtime.block_on(write_until_the_power_fails(
+                            store,
+                            &disk,
+                            &ledger,
+                            boot,
+                            checked_through,
+                        ));
+                    }
+                    Err(error) => {
+                        assert!(
+                            !disk.powered(),
+                            "boot {boot}: a read failed with the power on: {error}"
+                        );
+                        cuts_while_checking += 1;
+                    }
                 }
-                Err(error) => {
-                    assert!(
-                        !disk.powered(),
-                        "boot {boot}: a read failed with the power on: {error}"
-                    );
-                    cuts_while_checking += 1;
-                }
-            },
+            }
             Err(error) => assert!(
                 !disk.powered(),
                 "boot {boot}: open failed with the power on: {error}: {:?}",
@@ -178,10 +185,10 @@ fn run(scenario: &Scenario) {
     let store = RedbStore::open_on(&disk, STORE, scenario.options.clone())
         .unwrap_or_else(|e| panic!("the store does not open after the last cut: {e}"));
     let final_revision = runtime
-        .block_on(check(&store, &ledger, checked_through, CUTS))
+        .block_on(check(&store, &ledger, checked_through, retain, CUTS))
         .unwrap();
     runtime
-        .block_on(check_event_log(&store, 2, final_revision, CUTS))
+        .block_on(check_event_log(&store, 2, final_revision, retain, CUTS))
         .unwrap();
     drop(store);
 
@@ -367,6 +374,7 @@ async fn check(
     store: &RedbStore,
     ledger: &Mutex<Ledger>,
     checked_through: Revision,
+    retain: u64,
     boot: usize,
 ) -> Result<Revision, StoreError> {
     // A copy: no writer runs while the store is checked.
@@ -451,18 +459,21 @@ async fn check(
         ledger.counter_acked,
         ledger.counter_attempted
     );
-    check_event_log(store, checked_through + 1, revision, boot).await?;
+    check_event_log(store, checked_through + 1, revision, retain, boot).await?;
     Ok(revision)
 }
 
 /// Every revision in `from..=to` has events, in order, and they are one
-/// write: a put, a whole three-key transaction, or one increment.
+/// write: a put, a whole three-key transaction, or one increment. Only the
+/// last `retain` revisions are asked for: the older ones may be compacted.
 async fn check_event_log(
     store: &RedbStore,
     from: Revision,
     to: Revision,
+    retain: u64,
     boot: usize,
 ) -> Result<(), StoreError> {
+    let from = from.max(to - i64::try_from(retain).unwrap() + 1);
     if from > to {
         return Ok(());
     }
