@@ -239,8 +239,21 @@ impl ThrowawayCluster {
     pub const SIZE: usize = 3;
 
     /// Starts three members and waits (up to 30 s) until each answers and
-    /// the cluster has a leader.
+    /// the cluster has a leader. Tries again, on new ports, up to twice: a
+    /// port found free can be taken by another test's member before this
+    /// one binds it (tests start clusters in parallel).
     pub async fn start() -> Result<ThrowawayCluster, String> {
+        let mut failures = Vec::new();
+        for _ in 0..3 {
+            match Self::start_once().await {
+                Ok(cluster) => return Ok(cluster),
+                Err(error) => failures.push(error),
+            }
+        }
+        Err(failures.join("; then: "))
+    }
+
+    async fn start_once() -> Result<ThrowawayCluster, String> {
         let (binary, version) = etcd_binary()?;
         let dir = tempfile::tempdir().map_err(|e| format!("temp dir: {e}"))?;
         let mut members = Vec::new();
