@@ -11,8 +11,15 @@
 //!
 //! **Layout.** Each file starts with [`MAGIC`], then frames of
 //! `u32 LE payload length | u32 LE CRC-32 of payload | payload`, the payload
-//! the revision (`i64` LE) and its events ([`schema::encode_events`]).
-//! Revisions follow each other without gaps, across both files.
+//! the revision (`i64` LE), a codec byte and its events
+//! ([`schema::encode_events`]): as they are ([`STORED`]), or as an LZ4 block
+//! after their length as `u32` LE ([`LZ4`]) when that is smaller. The
+//! events carry JSON values, twice for a change (the value and the previous
+//! one), and LZ4 makes them several times smaller at a few microseconds
+//! each: the log's bytes are written and synced at every checkpoint, beside
+//! the write-ahead log's fdatasyncs that every request waits for
+//! (BENCHMARKS.md). Revisions follow each other without gaps, across both
+//! files.
 //!
 //! **Durability.** A revision's events are appended before the redb commit
 //! that makes the revision visible, so a reader that sees a revision finds
@@ -48,6 +55,14 @@ use crate::{Revision, StoreError};
 pub(crate) const MAGIC: &[u8; 8] = b"CRDEVT\x00\x01";
 const FRAME_HEADER: usize = 8;
 const REVISION_BYTES: usize = 8;
+/// Codec byte: the events as they are.
+const STORED: u8 = 0;
+/// Codec byte: `u32` LE length of the events, then an LZ4 block of them.
+const LZ4: u8 = 1;
+/// Events shorter than this are stored as they are.
+const COMPRESS_FROM: usize = 64;
+/// The revision and the codec byte.
+const MIN_PAYLOAD: usize = REVISION_BYTES + 1;
 /// Far above any revision's events; a length beyond it is damage.
 const MAX_PAYLOAD: usize = 1 << 30;
 /// The file appended to is not switched before it holds this many
@@ -476,8 +491,8 @@ impl EventLog {
                 return Err(error);
             }
         };
-        for payload in payloads {
-            each(payload)?;
+        for body in payloads {
+            each(&decode_body(body)?)?;
         }
         Ok(last + 1)
     }
@@ -519,15 +534,57 @@ impl EventLog {
 const FIRST_WRITE: Revision = 2;
 
 fn push_frame(out: &mut Vec<u8>, revision: Revision, events: &[u8]) {
-    let len = u32::try_from(REVISION_BYTES + events.len())
-        .expect("a revision's events are far below 4 GiB");
+    let compressed = (events.len() >= COMPRESS_FROM)
+        .then(|| lz4_flex::block::compress(events))
+        .filter(|block| block.len() + 4 < events.len());
     let start = out.len();
-    out.extend_from_slice(&len.to_le_bytes());
-    out.extend_from_slice(&[0; 4]);
+    out.extend_from_slice(&[0; FRAME_HEADER]);
     out.extend_from_slice(&revision.to_le_bytes());
-    out.extend_from_slice(events);
-    let crc = crc32fast::hash(&out[start + FRAME_HEADER..]);
+    match &compressed {
+        Some(block) => {
+            out.push(LZ4);
+            let len = u32::try_from(events.len()).expect("a revision's events are far below 4 GiB");
+            out.extend_from_slice(&len.to_le_bytes());
+            out.extend_from_slice(block);
+        }
+        None => {
+            out.push(STORED);
+            out.extend_from_slice(events);
+        }
+    }
+    let payload = &out[start + FRAME_HEADER..];
+    let len = u32::try_from(payload.len()).expect("a revision's events are far below 4 GiB");
+    let crc = crc32fast::hash(payload);
+    out[start..start + 4].copy_from_slice(&len.to_le_bytes());
     out[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
+}
+
+/// A frame's events from its codec byte on (see the module documentation).
+fn decode_body(body: &[u8]) -> Result<std::borrow::Cow<'_, [u8]>, StoreError> {
+    let corrupt = |detail: String| StoreError::Corrupt {
+        context: "event log",
+        detail,
+    };
+    match body.split_first() {
+        Some((&STORED, events)) => Ok(std::borrow::Cow::Borrowed(events)),
+        Some((&LZ4, rest)) if rest.len() >= 4 => {
+            let (len, block) = rest.split_at(4);
+            let len = u32::from_le_bytes(len.try_into().expect("4 bytes")) as usize;
+            // An LZ4 block expands at most about 255-fold: a larger length
+            // is damage, not a reason to allocate it.
+            if len > block.len().saturating_mul(255).saturating_add(16) {
+                return Err(corrupt(format!(
+                    "an LZ4 block of {} bytes cannot hold {len}",
+                    block.len()
+                )));
+            }
+            lz4_flex::block::decompress(block, len)
+                .map(std::borrow::Cow::Owned)
+                .map_err(|error| corrupt(format!("an LZ4 block does not decode: {error}")))
+        }
+        Some((codec, _)) => Err(corrupt(format!("unknown codec {codec}"))),
+        None => Err(corrupt("a frame without a codec".into())),
+    }
 }
 
 /// The encoded events of each frame in `bytes`, which must be revisions
@@ -568,7 +625,7 @@ fn parse_frame(bytes: &[u8]) -> Option<(Revision, &[u8], usize)> {
     let header = bytes.get(..FRAME_HEADER)?;
     let len = u32::from_le_bytes(header[0..4].try_into().ok()?) as usize;
     let crc = u32::from_le_bytes(header[4..8].try_into().ok()?);
-    if !(REVISION_BYTES..=MAX_PAYLOAD).contains(&len) {
+    if !(MIN_PAYLOAD..=MAX_PAYLOAD).contains(&len) {
         return None;
     }
     let payload = bytes.get(FRAME_HEADER..FRAME_HEADER + len)?;
@@ -612,7 +669,7 @@ fn scan(file: &dyn StorageBackend) -> std::io::Result<Scanned> {
     let mut offsets = Vec::new();
     while let Some(header) = chunk.get(at, FRAME_HEADER)? {
         let payload = u32::from_le_bytes(header[0..4].try_into().expect("4 bytes")) as usize;
-        if !(REVISION_BYTES..=MAX_PAYLOAD).contains(&payload) {
+        if !(MIN_PAYLOAD..=MAX_PAYLOAD).contains(&payload) {
             break;
         }
         let Some(frame) = chunk.get(at, FRAME_HEADER + payload)? else {
@@ -753,16 +810,54 @@ mod tests {
     fn golden_frame() {
         let mut out = Vec::new();
         push_frame(&mut out, 2, b"ev");
-        let crc = crc32fast::hash(&[2, 0, 0, 0, 0, 0, 0, 0, b'e', b'v']);
-        let mut expected = vec![10, 0, 0, 0];
+        let payload = [2, 0, 0, 0, 0, 0, 0, 0, STORED, b'e', b'v'];
+        let crc = crc32fast::hash(&payload);
+        let mut expected = vec![11, 0, 0, 0];
         expected.extend_from_slice(&crc.to_le_bytes());
-        expected.extend_from_slice(&[2, 0, 0, 0, 0, 0, 0, 0, b'e', b'v']);
+        expected.extend_from_slice(&payload);
         assert_eq!(out, expected);
         assert_eq!(
-            crc, 0x4693_f3a0,
+            crc, 0x9207_43c6,
             "CRC-32 (IEEE) of the payload, as Python's zlib.crc32 gives it"
         );
-        assert_eq!(parse_frame(&out), Some((2, b"ev".as_slice(), 18)));
+        let (revision, body, len) = parse_frame(&out).unwrap();
+        assert_eq!((revision, len), (2, 19));
+        assert_eq!(decode_body(body).unwrap().as_ref(), b"ev");
+    }
+
+    /// LZ4 blocks written by hand from the block format's definition: a
+    /// token (literal length 3 in the high nibble, no match) and the
+    /// literals; and one with a match (token 0x1f: one literal, then a
+    /// match of 15 + 4 and one more byte at offset 1, which repeats the
+    /// literal 21 times in all) and the last sequence, literals only.
+    #[test]
+    fn golden_lz4_bodies() {
+        let literals = [LZ4, 3, 0, 0, 0, 0x30, b'a', b'b', b'c'];
+        assert_eq!(decode_body(&literals).unwrap().as_ref(), b"abc");
+        let repeated = [LZ4, 22, 0, 0, 0, 0x1f, b'x', 1, 0, 1, 0x10, b'y'];
+        let mut expected = vec![b'x'; 21];
+        expected.push(b'y');
+        assert_eq!(decode_body(&repeated).unwrap().as_ref(), expected);
+        // A length the block cannot hold, an unknown codec, nothing at all.
+        assert!(decode_body(&[LZ4, 0xff, 0xff, 0xff, 0x7f, 0x30, 1, 2, 3]).is_err());
+        assert!(decode_body(&[7, 1, 2]).is_err());
+        assert!(decode_body(&[]).is_err());
+    }
+
+    #[test]
+    fn large_events_are_compressed_and_read_back() {
+        let events = schema::encode_events(&put(9, &"/ffm/bundles/".repeat(40)).events);
+        let mut out = Vec::new();
+        push_frame(&mut out, 9, &events);
+        assert!(
+            out.len() < events.len() / 2,
+            "{} of {}",
+            out.len(),
+            events.len()
+        );
+        let (_, body, _) = parse_frame(&out).unwrap();
+        assert_eq!(body[0], LZ4);
+        assert_eq!(decode_body(body).unwrap().as_ref(), events.as_slice());
     }
 
     #[test]
@@ -945,6 +1040,22 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn decoding_arbitrary_bodies_never_panics(body in proptest::collection::vec(any::<u8>(), 0..300)) {
+            let _ = decode_body(&body);
+        }
+
+        #[test]
+        fn any_events_round_trip(events in proptest::collection::vec(any::<u8>(), 0..2000), repeat in 1usize..8) {
+            let events = events.repeat(repeat);
+            let mut out = Vec::new();
+            push_frame(&mut out, 5, &events);
+            let (revision, body, len) = parse_frame(&out).unwrap();
+            prop_assert_eq!((revision, len), (5, out.len()));
+            let decoded = decode_body(body).unwrap();
+            prop_assert_eq!(decoded.as_ref(), events.as_slice());
+        }
+
         #[test]
         fn scanning_arbitrary_bytes_never_panics(tail in proptest::collection::vec(any::<u8>(), 0..600)) {
             let dir = tempfile::tempdir().unwrap();
