@@ -76,12 +76,7 @@ const SCAN_CHUNK: usize = 1 << 20;
 /// The event log files of the store file at `path`: `<file>.events` and
 /// `<file>.events2`.
 pub fn event_log_paths(path: &Path) -> [PathBuf; 2] {
-    ["events", "events2"].map(|suffix| {
-        let mut name = path.as_os_str().to_owned();
-        name.push(".");
-        name.push(suffix);
-        PathBuf::from(name)
-    })
+    super::beside(path, ["events", "events2"])
 }
 
 /// One of the two files and the index of its frames.

@@ -315,7 +315,12 @@ pub fn wal_path(path: &Path) -> PathBuf {
 /// Both write-ahead logs of the store file at `path` (`<file>.wal` and
 /// `<file>.wal2`; a checkpoint switches from one to the other).
 pub fn wal_paths(path: &Path) -> [PathBuf; 2] {
-    ["wal", "wal2"].map(|suffix| {
+    beside(path, ["wal", "wal2"])
+}
+
+/// Files named after the store file at `path`: `<file>.<suffix>`.
+fn beside(path: &Path, suffixes: [&str; 2]) -> [PathBuf; 2] {
+    suffixes.map(|suffix| {
         let mut name = path.as_os_str().to_owned();
         name.push(".");
         name.push(suffix);
