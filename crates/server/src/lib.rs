@@ -483,6 +483,8 @@ impl Daemon {
         // The inventory re-reads on every attestation; its task must not
         // keep the store open after the daemon stops.
         self.state.plane.inventory.stop().await;
+        // The lines of the last requests may still be deferred.
+        self.state.audit.flush().await;
         served.map_err(StartError::Serve)?;
         self.state.ready.store(false, Ordering::Release);
         Ok(())
