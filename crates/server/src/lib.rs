@@ -366,7 +366,7 @@ impl Daemon {
         let (drain, draining) = tokio::sync::watch::channel(false);
         let contract = http::contract::Contract::from_document(http::openapi::model())
             .map_err(StartError::Contract)?;
-        let state = AppState {
+        let state = AppState::new(http::SharedState {
             contract: Arc::new(contract),
             audit,
             plane: Arc::new(plane),
@@ -374,7 +374,7 @@ impl Daemon {
             ready: Arc::new(AtomicBool::new(false)),
             draining,
             labs_dir: corridor_services::labs::library::reports_dir(&config.state_dir),
-        };
+        });
         Ok(Daemon {
             listener,
             state,
