@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use corridor_model::corridor::CorridorStatus;
 use corridor_model::history::HistoryChangeType;
-use futures::{FutureExt, StreamExt};
+use futures::StreamExt;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -220,17 +220,20 @@ async fn follow_changes(
                 event = events.next() => event,
                 _ = stopped_now(&mut stopped) => return,
             };
-            // The changes already delivered go to the files together: one
-            // blocking job per burst, not one per change.
-            let mut burst = vec![first];
+            // The changes that arrive within BURST_LINGER of the first go to
+            // the files together: one blocking job and one write per file
+            // per burst, not per change. Each is stamped as it arrives.
+            let mut burst = vec![(first, service.wall.now())];
+            let gathered_by = tokio::time::Instant::now() + BURST_LINGER;
             while burst.len() < MAX_BURST
-                && let Some(event) = events.next().now_or_never()
+                && matches!(burst.last(), Some((Some(Ok(_)), _)))
+                && let Ok(event) = tokio::time::timeout_at(gathered_by, events.next()).await
             {
-                burst.push(event);
+                burst.push((event, service.wall.now()));
             }
             let mut changes = Vec::with_capacity(burst.len());
             let mut ended = false;
-            for event in burst {
+            for (event, seen) in burst {
                 let event = match event {
                     Some(Ok(event)) => event,
                     Some(Err(e)) => {
@@ -257,7 +260,7 @@ async fn follow_changes(
                         event.value,
                         change,
                         u64::try_from(revision).unwrap_or(0),
-                        service.wall.now(),
+                        seen,
                     )),
                 ));
             }
@@ -273,6 +276,11 @@ async fn follow_changes(
 
 /// The most changes written in one blocking job.
 const MAX_BURST: usize = 256;
+
+/// How long a burst gathers changes after its first. A change reaches its
+/// file at most this much later; under a grant load a burst then holds
+/// tens of changes instead of one or two.
+const BURST_LINGER: Duration = Duration::from_millis(10);
 
 /// Appends `(id, record)` pairs off the async workers: one write per bucket
 /// file, and a file that fails does not drop the records of the others.
