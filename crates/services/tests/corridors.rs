@@ -1484,3 +1484,32 @@ async fn a_new_leader_takes_over_the_corridors_the_old_one_lit_without_repairing
         "released lanes still lit on B's twin"
     );
 }
+
+/// What a grant answers is exactly what the store holds: a release takes
+/// the object from what the grant wrote when the stored one is still at
+/// that revision (`corridors/written.rs`), so the two must not differ.
+#[tokio::test]
+async fn a_grant_answers_the_object_the_store_holds() {
+    let dir = tempfile::tempdir().unwrap();
+    let (plane, _) = plane_in(dir.path()).await;
+    for (lambdas, priority) in [
+        (&[1550.0][..], QosPriority::Silver),
+        (&[1550.8, 1551.6][..], QosPriority::Gold),
+        (&[1549.2][..], QosPriority::Bronze),
+    ] {
+        let granted = plane
+            .corridors
+            .create(&system(), request(lambdas, priority))
+            .await
+            .unwrap();
+        let stored = plane.corridors.get(&system(), &granted.id).await.unwrap();
+        assert_eq!(granted, stored);
+        let released = plane
+            .corridors
+            .delete(&system(), &granted.id, None)
+            .await
+            .unwrap();
+        assert_eq!(released.id, granted.id);
+    }
+    assert!(ledger(&plane).await.is_empty());
+}

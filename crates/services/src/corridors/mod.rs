@@ -48,6 +48,7 @@ pub mod physics;
 pub mod reconcile;
 pub mod trust;
 pub mod tuning;
+mod written;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -118,6 +119,8 @@ pub struct CorridorService {
     /// The latest read-back of each corridor whose lanes are all lit, for
     /// [`Self::latest_telemetry`].
     readings: Mutex<HashMap<String, Reading>>,
+    /// The corridors granted here, as written, for their release.
+    written: Mutex<written::Written>,
     /// Since when the reconciler has left each unhealthy corridor with
     /// unlocked rings to heliopassd (see [`reconcile`]).
     handover_waits: Mutex<HashMap<String, std::time::Instant>>,
@@ -217,6 +220,7 @@ impl CorridorService {
             operations,
             counters: Mutex::new(HashMap::new()),
             readings: Mutex::new(HashMap::new()),
+            written: Mutex::default(),
             handover_waits: Mutex::new(HashMap::new()),
             lit: Mutex::new(HashMap::new()),
             lighting: tokio::sync::Mutex::new(()),
@@ -458,8 +462,11 @@ impl CorridorService {
                 corridor_model::corridor::DEFAULT_LEASE_TTL_S,
             ));
         let ttl = Duration::from_secs(ttl_s.get());
-        self.admit(&new_id(self.clocks.wall.as_ref(), "cor"), &request, ttl)
-            .await
+        let corridor = self
+            .admit(&new_id(self.clocks.wall.as_ref(), "cor"), &request, ttl)
+            .await?;
+        lock(&self.written).keep(&corridor);
+        Ok(corridor)
     }
 
     /// The plan a grant of `request` would make now (`?dry_run=true`): the
@@ -649,8 +656,10 @@ impl CorridorService {
         corridor.meta.resource_version = response.revision.to_string();
         {
             let mut cache = lock(&self.cache);
+            let mut written = lock(&self.written);
             for (victim, _) in &victims {
                 cache.release(&victim.id);
+                written.forget(&victim.id);
             }
             cache.confirm(id);
         }
@@ -830,6 +839,38 @@ impl CorridorService {
         Ok((corridor, kv))
     }
 
+    /// As [`Self::get_kv`], taking the object from the corridors written
+    /// here when the stored one is still at the revision written.
+    async fn read_for_release(
+        &self,
+        caller: &Caller,
+        id: &str,
+    ) -> Result<(Corridor, corridor_store::KeyValue), CorridorError> {
+        let key = Registry::<Corridor>::key(id);
+        let kv = self
+            .store
+            .get(&key)
+            .await
+            .map_err(ServiceError::store("read an object"))?
+            .ok_or_else(|| ServiceError::NotFound {
+                kind: "corridors",
+                id: id.to_owned(),
+            })?;
+        let kept = lock(&self.written).take(id, &kv);
+        let corridor = match kept {
+            Some(corridor) => corridor,
+            None => crate::registry::decode::<Corridor>(&kv)?,
+        };
+        if !caller.may_see(corridor.security_domain.as_deref()) {
+            return Err(ServiceError::NotFound {
+                kind: "corridors",
+                id: id.to_owned(),
+            }
+            .into());
+        }
+        Ok((corridor, kv))
+    }
+
     /// One page of the corridors `caller` may see, filtered before paging
     /// so a page is never short.
     pub async fn list(
@@ -907,7 +948,7 @@ impl CorridorService {
     ) -> Result<Corridor, CorridorError> {
         // The read that checks visibility serves the first attempt too
         // (the transaction compares the record's revision).
-        let mut read = Some(self.get_kv(caller, id).await?);
+        let mut read = Some(self.read_for_release(caller, id).await?);
         for _ in 0..ADMISSION_ATTEMPTS {
             let (object, kv) = match read.take() {
                 Some(read) => read,
