@@ -111,7 +111,12 @@ async fn main() {
                 for round in 1..=rounds {
                     for (binary, label) in [(baseline.as_str(), "baseline"), (this, "this build")] {
                         println!("-- {label}, round {round}");
-                        failures.extend(run.measure(binary).await);
+                        failures.extend(
+                            run.measure(binary)
+                                .await
+                                .into_iter()
+                                .map(|failure| format!("{label}, round {round}: {failure}")),
+                        );
                     }
                 }
             }
