@@ -163,8 +163,14 @@ impl Queue {
             deferred.push(job);
             deferred.len() == 1
         };
-        if first {
-            self.wakes.send(Job::Deferred)?;
+        if first && let Err(stopped) = self.wakes.send(Job::Deferred) {
+            // No writer to collect them: drop what was queued rather than
+            // let it grow.
+            self.deferred
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clear();
+            return Err(stopped);
         }
         Ok(())
     }
@@ -774,6 +780,22 @@ mod tests {
             );
             tokio::time::sleep(LINGER).await;
         }
+    }
+
+    /// A flush writes the deferred lines at once, before it returns (a
+    /// clean stop relies on it).
+    #[tokio::test]
+    async fn a_flush_writes_the_deferred_lines_before_it_returns() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = AuditLog::open(dir.path(), AuditSettings::default()).unwrap();
+        for n in 0..3 {
+            log.queue
+                .defer(Job::Completed(Key::of(&entry(n)), line(&entry(n))))
+                .unwrap();
+        }
+        log.flush().await;
+        let written = std::fs::read_to_string(log.path()).unwrap();
+        assert_eq!(written.lines().count(), 3, "{written}");
     }
 
     /// A request whose client went away after its write committed (the
