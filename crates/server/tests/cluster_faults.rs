@@ -36,7 +36,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use common::cluster::{PortLane, leader_gauge_within, leads, port_lanes, replay_corridors};
-use common::process::{Corridord, command, free_port};
+use common::process::{Corridord, command};
 use common::tcp_proxy::TcpProxy;
 use corridor_client::ClientError;
 use corridor_model::corridor::{Corridor, CorridorRequest};
@@ -148,12 +148,15 @@ impl Replica {
         for endpoint in etcd.endpoints() {
             proxies.push(TcpProxy::start(endpoint.trim_start_matches("http://")).await);
         }
-        let port = free_port();
         let log = logs.join(format!("replica-{index}.log"));
         let mut command = command();
+        // Port 0: the kernel picks a free port as corridord binds, and the
+        // log says which (a port found free beforehand can be taken by the
+        // time corridord binds it: seen once, a proxy of this test got it and
+        // answered /readyz for the dead replica with etcd's "ok").
         command
             .arg("--listen")
-            .arg(format!("127.0.0.1:{port}"))
+            .arg("127.0.0.1:0")
             .arg("--state-dir")
             .arg(state.path())
             .args(["--insecure-dev", "--log", "info", "--no-ring-tracking"])
@@ -166,7 +169,9 @@ impl Replica {
                 .arg("--etcd-endpoint")
                 .arg(format!("http://{}", proxy.addr()));
         }
-        let daemon = Corridord::spawn(command, state.path(), port, false);
+        let mut daemon = Corridord::spawn(command, state.path(), 0, false);
+        let port = listening_port(&mut daemon, &log).await;
+        daemon.set_port(port);
         Replica {
             daemon,
             proxies,
@@ -207,6 +212,34 @@ impl Replica {
 
     fn log_len(&self) -> u64 {
         std::fs::metadata(&self.log).map_or(0, |m| m.len())
+    }
+}
+
+/// The port corridord logged it listens on ("corridord listening", its
+/// `addr`), waiting for the line; panics with the log if it exits first.
+async fn listening_port(daemon: &mut Corridord, log: &std::path::Path) -> u16 {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        for line in text.lines() {
+            if let Ok(record) = serde_json::from_str::<serde_json::Value>(line)
+                && record["message"] == "corridord listening"
+                && let Some(addr) = record["addr"].as_str()
+            {
+                return addr
+                    .parse::<std::net::SocketAddr>()
+                    .unwrap_or_else(|e| panic!("corridord logged {addr:?}: {e}"))
+                    .port();
+            }
+        }
+        if !daemon.running() {
+            panic!("corridord exited before listening; its log:\n{text}");
+        }
+        assert!(
+            Instant::now() < deadline,
+            "corridord never logged where it listens; its log:\n{text}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 

@@ -61,6 +61,17 @@ impl Corridord {
         self.child.id()
     }
 
+    /// Sets the port, for a child started on port 0 that reported the one
+    /// the kernel gave it.
+    pub fn set_port(&mut self, port: u16) {
+        self.addr = format!("127.0.0.1:{port}");
+    }
+
+    /// Whether the child is still running.
+    pub fn running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+
     /// `127.0.0.1:port`.
     pub fn addr(&self) -> &str {
         &self.addr
@@ -133,13 +144,20 @@ impl Corridord {
             } else {
                 Some(reqwest::Client::new())
             };
-            if let Some(client) = client
-                && let Ok(response) = client.get(&url).send().await
-                && response.status() == 200
-            {
+            let answered = match client {
+                Some(client) => client
+                    .get(&url)
+                    .send()
+                    .await
+                    .is_ok_and(|response| response.status() == 200),
+                None => false,
+            };
+            // A 200 counts only from a live child: a port found free before
+            // the child bound it may have gone to another server since.
+            self.assert_running();
+            if answered {
                 return;
             }
-            self.assert_running();
             assert!(Instant::now() < deadline, "corridord never became ready");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
