@@ -755,18 +755,24 @@ mod tests {
         );
     }
 
+    /// A log with the lines of requests 0..n deferred, as carried requests'.
+    fn with_deferred_lines(dir: &Path, n: usize) -> AuditLog {
+        let log = AuditLog::open(dir, AuditSettings::default()).unwrap();
+        for n in 0..n {
+            log.queue
+                .defer(Job::Completed(Key::of(&entry(n)), line(&entry(n))))
+                .unwrap();
+        }
+        log
+    }
+
     /// A carried request's line is deferred, not lost: it reaches the file
     /// within about [`LINGER`] with nothing else to wake the writer (no
     /// store here, whose checkpoints would).
     #[tokio::test]
     async fn a_deferred_line_is_written_without_another_record() {
         let dir = tempfile::tempdir().unwrap();
-        let log = AuditLog::open(dir.path(), AuditSettings::default()).unwrap();
-        for n in 0..3 {
-            log.queue
-                .defer(Job::Completed(Key::of(&entry(n)), line(&entry(n))))
-                .unwrap();
-        }
+        let log = with_deferred_lines(dir.path(), 3);
         let deadline = Instant::now() + LINGER * 200;
         loop {
             let written = std::fs::read_to_string(log.path()).unwrap_or_default();
@@ -787,12 +793,7 @@ mod tests {
     #[tokio::test]
     async fn a_flush_writes_the_deferred_lines_before_it_returns() {
         let dir = tempfile::tempdir().unwrap();
-        let log = AuditLog::open(dir.path(), AuditSettings::default()).unwrap();
-        for n in 0..3 {
-            log.queue
-                .defer(Job::Completed(Key::of(&entry(n)), line(&entry(n))))
-                .unwrap();
-        }
+        let log = with_deferred_lines(dir.path(), 3);
         log.flush().await;
         let written = std::fs::read_to_string(log.path()).unwrap();
         assert_eq!(written.lines().count(), 3, "{written}");

@@ -321,17 +321,20 @@ impl<T: Resource> Registry<T> {
 
     /// The object and its raw store record (revision, lease).
     pub async fn get_kv(&self, id: &str) -> Result<(T, KeyValue), ServiceError> {
-        let key = Self::key(id);
-        let kv = self
-            .store
-            .get(&key)
+        let kv = self.get_stored(id).await?;
+        Ok((decode::<T>(&kv)?, kv))
+    }
+
+    /// The store record of object `id`, undecoded.
+    pub async fn get_stored(&self, id: &str) -> Result<KeyValue, ServiceError> {
+        self.store
+            .get(&Self::key(id))
             .await
             .map_err(ServiceError::store("read an object"))?
             .ok_or_else(|| ServiceError::NotFound {
                 kind: T::KIND,
                 id: id.to_string(),
-            })?;
-        Ok((decode::<T>(&kv)?, kv))
+            })
     }
 
     /// One page of objects in key order, filtered by labels.

@@ -154,6 +154,19 @@ struct Reading {
     at: DateTime<Utc>,
 }
 
+/// `corridor` if `caller` may see it; else `NotFound`, as a missing one.
+fn visible_to(caller: &Caller, corridor: Corridor) -> Result<Corridor, CorridorError> {
+    if caller.may_see(corridor.security_domain.as_deref()) {
+        Ok(corridor)
+    } else {
+        Err(ServiceError::NotFound {
+            kind: "corridors",
+            id: corridor.id,
+        }
+        .into())
+    }
+}
+
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
@@ -829,14 +842,7 @@ impl CorridorService {
         id: &str,
     ) -> Result<(Corridor, corridor_store::KeyValue), CorridorError> {
         let (corridor, kv) = self.registry.get_kv(id).await?;
-        if !caller.may_see(corridor.security_domain.as_deref()) {
-            return Err(ServiceError::NotFound {
-                kind: "corridors",
-                id: id.to_owned(),
-            }
-            .into());
-        }
-        Ok((corridor, kv))
+        Ok((visible_to(caller, corridor)?, kv))
     }
 
     /// As [`Self::get_kv`], taking the object from the corridors written
@@ -846,29 +852,13 @@ impl CorridorService {
         caller: &Caller,
         id: &str,
     ) -> Result<(Corridor, corridor_store::KeyValue), CorridorError> {
-        let key = Registry::<Corridor>::key(id);
-        let kv = self
-            .store
-            .get(&key)
-            .await
-            .map_err(ServiceError::store("read an object"))?
-            .ok_or_else(|| ServiceError::NotFound {
-                kind: "corridors",
-                id: id.to_owned(),
-            })?;
+        let kv = self.registry.get_stored(id).await?;
         let kept = lock(&self.written).take(id, &kv);
         let corridor = match kept {
             Some(corridor) => corridor,
             None => crate::registry::decode::<Corridor>(&kv)?,
         };
-        if !caller.may_see(corridor.security_domain.as_deref()) {
-            return Err(ServiceError::NotFound {
-                kind: "corridors",
-                id: id.to_owned(),
-            }
-            .into());
-        }
-        Ok((corridor, kv))
+        Ok((visible_to(caller, corridor)?, kv))
     }
 
     /// One page of the corridors `caller` may see, filtered before paging
