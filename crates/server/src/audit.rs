@@ -117,6 +117,7 @@ pub enum AuditError {
     Attach(#[source] StoreError),
 }
 
+#[derive(Debug)]
 enum Job {
     /// A line to write, answered once it is durable.
     Synced(String, tokio::sync::oneshot::Sender<()>),
@@ -173,21 +174,6 @@ impl Queue {
             return Err(stopped);
         }
         Ok(())
-    }
-}
-
-impl std::fmt::Debug for Job {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Job::Synced(..) => "Synced",
-            Job::Completed(..) => "Completed",
-            Job::Abandoned(..) => "Abandoned",
-            Job::Committed(..) => "Committed",
-            Job::Settle(..) => "Settle",
-            Job::Recovered(..) => "Recovered",
-            Job::Deferred => "Deferred",
-            Job::Flush(..) => "Flush",
-        })
     }
 }
 
@@ -437,9 +423,7 @@ impl Writer {
             let deferred_waiting = batch.iter().any(|job| matches!(job, Job::Deferred));
             let collect = stopping
                 || due.is_some_and(|at| Instant::now() >= at)
-                || batch
-                    .iter()
-                    .any(|job| !matches!(job, Job::Deferred | Job::Recovered(..)));
+                || batch.iter().any(|job| !matches!(job, Job::Deferred));
             if collect {
                 // Deferred jobs first: a record something waits for, or a
                 // settle, must find every line and note queued before it.
