@@ -58,6 +58,12 @@ pub const MOVE_REPORTS: u64 = 4;
 /// Pages per `move_pages` call of a migration, at least (4 MiB: the per-call cost stays
 /// spread) and at most (1 GiB, one scan window).
 const MOVE_CHUNK_PAGES: std::ops::RangeInclusive<u64> = 1024..=(1 << 18);
+/// Threads one large `move_pages` is split across, at most (the copy runs on the caller's
+/// CPU; more threads than this would take CPUs from the bundle's own users).
+const MOVE_THREADS_MAX: usize = 4;
+/// Pages each thread of a split `move_pages` gets, at least (2 MiB: a thread's start costs
+/// far less than copying them).
+const MOVE_THREAD_MIN_PAGES: usize = 512;
 /// Passes over a chunk's pages before those still elsewhere are reported as left behind.
 const MOVE_PASSES: usize = 4;
 
@@ -1261,7 +1267,77 @@ fn query_nodes(pid: i32, addrs: &[*mut c_void]) -> Result<Vec<i32>, BackendError
 /// `flags`: each page's node (or a negative errno) when the kernel moved every page it could,
 /// `None` when it reports pages not moved, for it then leaves the status array unwritten (ask
 /// [`query_nodes`]).
+///
+/// A large move is split into consecutive parts, one `move_pages` call each on its own
+/// thread ([`move_threads`]): the kernel copies a page on the CPU of the thread that asked,
+/// so one call moves at one CPU's copy speed while the others idle.
 fn move_pages(
+    pid: i32,
+    addrs: &[*mut c_void],
+    target: u32,
+    flags: u32,
+) -> Result<Option<Vec<i32>>, BackendError> {
+    let threads = move_threads(addrs.len());
+    if threads <= 1 {
+        return move_pages_once(pid, addrs, target, flags);
+    }
+    let per_thread = addrs.len().div_ceil(threads);
+    let parts: Vec<Result<Option<Vec<i32>>, BackendError>> = std::thread::scope(|scope| {
+        let running: Vec<_> = addrs
+            .chunks(per_thread)
+            .map(|part| {
+                let part = PageAddrs(part);
+                std::thread::Builder::new()
+                    .name("move-pages".into())
+                    .spawn_scoped(scope, move || {
+                        let part = part;
+                        move_pages_once(pid, part.0, target, flags)
+                    })
+                    // No thread to be had: this part moves on this one.
+                    .map_err(|_| move_pages_once(pid, part.0, target, flags))
+            })
+            .collect();
+        running
+            .into_iter()
+            .map(|part| match part {
+                Ok(thread) => thread
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+                Err(done_here) => done_here,
+            })
+            .collect()
+    });
+    let mut statuses = Vec::with_capacity(addrs.len());
+    let mut all_written = true;
+    for part in parts {
+        match part? {
+            Some(status) => statuses.extend(status),
+            None => all_written = false,
+        }
+    }
+    Ok(all_written.then_some(statuses))
+}
+
+/// Threads one `move_pages` of `pages` pages is split across: one per CPU this process may
+/// run on, at most [`MOVE_THREADS_MAX`], each with at least [`MOVE_THREAD_MIN_PAGES`].
+fn move_threads(pages: usize) -> usize {
+    let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    cpus.min(MOVE_THREADS_MAX)
+        .min(pages / MOVE_THREAD_MIN_PAGES)
+        .max(1)
+}
+
+/// Page addresses of another process (or this one) handed to a thread that passes them to
+/// `move_pages`.
+#[derive(Clone, Copy)]
+struct PageAddrs<'a>(&'a [*mut c_void]);
+
+// SAFETY: the pointers are only numbers naming pages to the kernel; no thread dereferences
+// them, so sharing them between threads cannot race on the memory they point to.
+unsafe impl Send for PageAddrs<'_> {}
+
+/// One `move_pages` call moving the pages at `addrs` to `target`, as [`move_pages`] answers.
+fn move_pages_once(
     pid: i32,
     addrs: &[*mut c_void],
     target: u32,
@@ -1327,6 +1403,53 @@ mod tests {
             .and_then(|t| crate::memory::parse_list(t.trim()).ok())
             .filter(|n| !n.is_empty())
             .unwrap_or_else(|| vec![0])
+    }
+
+    /// A move large enough to be split across threads answers each page's status at that
+    /// page's index: here every third page is mapped (`-ENOENT` for the others), a pattern
+    /// the parts' length is not a multiple of, so parts joined out of order or short show.
+    #[test]
+    fn a_split_move_answers_every_page_in_order() {
+        let pages = 4 * MOVE_THREAD_MIN_PAGES;
+        let len = pages * PAGE as usize;
+        // SAFETY: a fresh private anonymous mapping, unmapped below; nothing else uses it.
+        let base = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        assert_ne!(base, libc::MAP_FAILED);
+        let addrs: Vec<*mut c_void> = (0..pages)
+            // SAFETY: inside the mapping above.
+            .map(|i| unsafe { base.cast::<u8>().add(i * PAGE as usize) }.cast())
+            .collect();
+        for &addr in addrs.iter().step_by(3) {
+            // SAFETY: a page of the mapping above, writable.
+            unsafe { addr.cast::<u8>().write(1) };
+        }
+        let node = local_nodes()[0];
+        if std::thread::available_parallelism().is_ok_and(|n| n.get() > 1) {
+            assert!(move_threads(pages) > 1, "a move this large is split");
+        }
+        let status = move_pages(0, &addrs, node, MPOL_MF_MOVE)
+            .unwrap()
+            .expect("every mapped page is on the node already");
+        // SAFETY: the mapping made above, no longer used.
+        unsafe { libc::munmap(base, len) };
+        assert_eq!(status.len(), pages);
+        for (i, &s) in status.iter().enumerate() {
+            let expected = if i % 3 == 0 {
+                node as i32
+            } else {
+                -libc::ENOENT
+            };
+            assert_eq!(s, expected, "page {i}");
+        }
     }
 
     /// A hugetlb memfd must be whole 2 MiB pages, and one larger than what the pool has

@@ -29,13 +29,37 @@ fn line(text: impl std::fmt::Display) {
 /// Every page of `[ptr, ptr + len)` to `node` in one `move_pages` call, as
 /// a bare program would; the time it took.
 fn bare_move(ptr: *const u8, len: usize, node: i32) -> Duration {
+    let started = Instant::now();
+    bare_move_pages(ptr, len, node);
+    started.elapsed()
+}
+
+/// The same move as [`bare_move`], split into one `move_pages` call per
+/// CPU, each on its own thread, as memqosd splits its own: what a bare
+/// program using every CPU gets, to set memqosd's figure beside.
+fn bare_move_split(ptr: *const u8, len: usize, node: i32) -> Duration {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
+    let part = (len / PAGE).div_ceil(threads) * PAGE;
+    let start = ptr as usize;
+    let started = Instant::now();
+    std::thread::scope(|scope| {
+        for offset in (0..len).step_by(part) {
+            let this = part.min(len - offset);
+            scope.spawn(move || bare_move_pages((start + offset) as *const u8, this, node));
+        }
+    });
+    started.elapsed()
+}
+
+/// One `move_pages(MPOL_MF_MOVE_ALL)` call moving the `len` bytes at `ptr`
+/// (this process's live mapping) to `node`.
+fn bare_move_pages(ptr: *const u8, len: usize, node: i32) {
     let pages: Vec<*const libc::c_void> = (0..len / PAGE)
         // SAFETY: each address is a page inside the caller's live mapping.
         .map(|i| unsafe { ptr.add(i * PAGE) }.cast())
         .collect();
     let nodes = vec![node; pages.len()];
     let mut status = vec![0i32; pages.len()];
-    let started = Instant::now();
     // SAFETY: pid 0 is this process; pages, nodes and status hold
     // `pages.len()` elements each and outlive the call.
     let rc = unsafe {
@@ -49,9 +73,7 @@ fn bare_move(ptr: *const u8, len: usize, node: i32) -> Duration {
             MPOL_MF_MOVE_ALL,
         )
     };
-    let elapsed = started.elapsed();
     assert!(rc >= 0, "move_pages: {}", std::io::Error::last_os_error());
-    elapsed
 }
 
 /// memqosd's migration to `class`: wall time from the PATCH to the
@@ -296,6 +318,12 @@ pub fn run() {
             // through the holder's address space and through its own mapping.
             let bare_there = bare_move(ptr, len, 0);
             let bare_back = bare_move(ptr, len, 1);
+            let split_there = bare_move_split(ptr, len, 0).as_secs_f64();
+            let split_back = bare_move_split(ptr, len, 1).as_secs_f64();
+            times
+                .entry("bare split")
+                .or_default()
+                .extend([split_there, split_back]);
             let (wall_there, kernel_there) =
                 memqosd_move(&client, &bundle.id, LatencyClass::T1, true).await;
             let (wall_back, kernel_back) =
@@ -378,6 +406,16 @@ pub fn run() {
                 figure("own wall"),
             ));
         }
+        let split = median(&times["bare split"]);
+        line(format!(
+            "migration {mb:.0} MB, bare move_pages split over {} threads as memqosd splits its \
+             own, median of {} moves: {split:.3} s; memqosd through the holder's address space \
+             in the kernel {:.2}x its throughput, through its own mapping {:.2}x",
+            std::thread::available_parallelism().map_or(1, |n| n.get().min(4)),
+            times["bare split"].len(),
+            split / median(&times["holder kernel"]),
+            split / median(&times["own kernel"]),
+        ));
         let paired_median = |name: &str| format!("{:.2}x", median(&paired[name]));
         line(format!(
             "migration {mb:.0} MB, median of {} paired ratios (each move against the bare move of \
