@@ -111,6 +111,7 @@ bench: deps
 	$(CARGO) bench -p corridor-attest --bench tpm_quote
 	$(CARGO) bench -p corridor-heliopass --bench heliopass
 	$(CARGO) bench -p corridor-protocols --bench fmapi
+	$(CARGO) bench -p corridor-protocols --bench cmis_sim
 	$(CARGO) bench -p corridor-planner --bench cxl_paths
 	$(CARGO) bench -p corridor-services --bench fabric_paths
 	$(CARGO) bench -p corridor-services --bench compat

@@ -168,6 +168,30 @@ proptest! {
         }
     }
 
+    /// Pages written in any order are held, found and listed as an ordered map of them would
+    /// be: the last bytes written to each, every page present and no other, in (bank, page)
+    /// order.
+    #[test]
+    fn upper_pages_behave_as_an_ordered_map(writes in proptest::collection::vec((0u8..4, any::<u8>(), 128u8..=255, any::<u8>()), 0..80)) {
+        let mut m = MemoryMap::new();
+        let mut model = std::collections::BTreeMap::new();
+        for (bank, page, offset, value) in writes {
+            let Ok(p) = PageAddress::new(bank, page) else { continue };
+            m.write_bytes(p, offset, &[value]).unwrap();
+            model.entry(p).or_insert([0u8; 128])[usize::from(offset) - 128] = value;
+        }
+        let listed: Vec<_> = m.pages().map(|(p, b)| (p, *b)).collect();
+        let expected: Vec<_> = model.iter().map(|(p, b)| (*p, *b)).collect();
+        prop_assert_eq!(listed, expected);
+        for bank in 0..4 {
+            for page in 0..=255u8 {
+                let Ok(p) = PageAddress::new(bank, page) else { continue };
+                prop_assert_eq!(m.has_page(p), model.contains_key(&p));
+                prop_assert_eq!(m.page(p), model.get(&p));
+            }
+        }
+    }
+
     #[test]
     fn linear_image_round_trip(pages in proptest::collection::vec((0u8..4, any::<u8>(), any::<[u8; 16]>()), 0..6), lower in any::<[u8; 16]>()) {
         let mut m = MemoryMap::new();

@@ -9,8 +9,6 @@
 //! laser", "VDM"), cross-checked with SONiC `sonic_xcvr/mem_maps/public/cmis/pages/*.py`; each
 //! descriptor in [`fields`] names its source.
 
-use std::collections::BTreeMap;
-
 use super::addr::{ByteAddr, Lane, MAX_BANK, PAGE_SIZE, PageAddress};
 use super::error::{CmisError, Result};
 use super::f16;
@@ -474,7 +472,80 @@ pub const fn duration_code_ms(code: u8) -> Option<u32> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MemoryMap {
     lower: [u8; PAGE_SIZE],
-    upper: BTreeMap<PageAddress, [u8; PAGE_SIZE]>,
+    upper: UpperPages,
+}
+
+/// Upper pages by (bank, page), found in one step: every field a module simulator or a host
+/// reads or writes looks its page up, several times per lane per tick, and an ordered map's
+/// search was a few percent of a corridor grant's CPU.
+#[derive(Clone, PartialEq, Eq)]
+struct UpperPages {
+    /// The pages held, in (bank, page) order.
+    pages: Vec<(PageAddress, [u8; PAGE_SIZE])>,
+    /// For each `bank * 256 + page`, its index in `pages` plus one; 0 when not held.
+    slots: Box<[u16; UPPER_SLOTS]>,
+}
+
+/// Every (bank, page) pair a [`PageAddress`] can name, valid or not.
+const UPPER_SLOTS: usize = (MAX_BANK as usize + 1) * 256;
+
+impl UpperPages {
+    fn new() -> Self {
+        Self {
+            pages: Vec::new(),
+            slots: Box::new([0; UPPER_SLOTS]),
+        }
+    }
+
+    fn slot(addr: PageAddress) -> usize {
+        usize::from(addr.bank()) * 256 + usize::from(addr.page())
+    }
+
+    fn index(&self, addr: PageAddress) -> Option<usize> {
+        self.slots[Self::slot(addr)].checked_sub(1).map(usize::from)
+    }
+
+    fn get(&self, addr: PageAddress) -> Option<&[u8; PAGE_SIZE]> {
+        self.index(addr).map(|i| &self.pages[i].1)
+    }
+
+    fn contains(&self, addr: PageAddress) -> bool {
+        self.index(addr).is_some()
+    }
+
+    /// Page `addr`, created zeroed if absent.
+    fn get_or_zeroed(&mut self, addr: PageAddress) -> &mut [u8; PAGE_SIZE] {
+        let i = match self.index(addr) {
+            Some(i) => i,
+            None => self.insert(addr, [0; PAGE_SIZE]),
+        };
+        &mut self.pages[i].1
+    }
+
+    /// Inserts or replaces page `addr`; its index in `pages`.
+    fn insert(&mut self, addr: PageAddress, bytes: [u8; PAGE_SIZE]) -> usize {
+        if let Some(i) = self.index(addr) {
+            self.pages[i].1 = bytes;
+            return i;
+        }
+        let at = self.pages.partition_point(|(a, _)| *a < addr);
+        self.pages.insert(at, (addr, bytes));
+        // The pages from `at` on moved up by one (a map holds a few dozen at most).
+        for (i, (a, _)) in self.pages.iter().enumerate().skip(at) {
+            self.slots[Self::slot(*a)] = u16::try_from(i + 1).expect("at most 1,024 pages");
+        }
+        at
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (PageAddress, &[u8; PAGE_SIZE])> {
+        self.pages.iter().map(|(a, b)| (*a, b))
+    }
+}
+
+impl std::fmt::Debug for UpperPages {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
 }
 
 impl Default for MemoryMap {
@@ -488,7 +559,7 @@ impl MemoryMap {
     pub fn new() -> Self {
         Self {
             lower: [0; PAGE_SIZE],
-            upper: BTreeMap::new(),
+            upper: UpperPages::new(),
         }
     }
 
@@ -499,7 +570,7 @@ impl MemoryMap {
             .map_err(|_| CmisError::BadImageLength { len: bytes.len() })?;
         Ok(Self {
             lower,
-            upper: BTreeMap::new(),
+            upper: UpperPages::new(),
         })
     }
 
@@ -527,13 +598,13 @@ impl MemoryMap {
     pub fn to_linear(&self) -> Vec<u8> {
         let end = self
             .upper
-            .keys()
-            .map(|a| a.linear_base() + PAGE_SIZE)
+            .iter()
+            .map(|(a, _)| a.linear_base() + PAGE_SIZE)
             .max()
             .unwrap_or(PAGE_SIZE);
         let mut out = vec![0u8; end];
         out[..PAGE_SIZE].copy_from_slice(&self.lower);
-        for (addr, bytes) in &self.upper {
+        for (addr, bytes) in self.upper.iter() {
             let base = addr.linear_base();
             out[base..base + PAGE_SIZE].copy_from_slice(bytes);
         }
@@ -547,17 +618,17 @@ impl MemoryMap {
 
     /// Upper page `addr` (index 0 = byte 128), if held.
     pub fn page(&self, addr: PageAddress) -> Option<&[u8; PAGE_SIZE]> {
-        self.upper.get(&addr)
+        self.upper.get(addr)
     }
 
     /// Whether upper page `addr` is held.
     pub fn has_page(&self, addr: PageAddress) -> bool {
-        self.upper.contains_key(&addr)
+        self.upper.contains(addr)
     }
 
     /// Upper page `addr`, created zeroed if absent.
     pub fn page_mut(&mut self, addr: PageAddress) -> &mut [u8; PAGE_SIZE] {
-        self.upper.entry(addr).or_insert([0; PAGE_SIZE])
+        self.upper.get_or_zeroed(addr)
     }
 
     /// Inserts (or replaces) upper page `addr`.
@@ -567,7 +638,7 @@ impl MemoryMap {
 
     /// The upper pages held, in (bank, page) order.
     pub fn pages(&self) -> impl Iterator<Item = (PageAddress, &[u8; PAGE_SIZE])> {
-        self.upper.iter().map(|(a, b)| (*a, b))
+        self.upper.iter()
     }
 
     fn check_span(page: u8, offset: u8, len: usize) -> Result<()> {
@@ -587,7 +658,7 @@ impl MemoryMap {
         if o < 128 {
             return Ok(&self.lower[o..o + len]);
         }
-        let page = self.upper.get(&addr).ok_or(CmisError::PageNotPresent {
+        let page = self.upper.get(addr).ok_or(CmisError::PageNotPresent {
             bank: addr.bank(),
             page: addr.page(),
         })?;
