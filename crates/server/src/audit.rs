@@ -742,9 +742,12 @@ mod tests {
     /// A log with the lines of requests 0..n deferred, as carried requests'.
     fn with_deferred_lines(dir: &Path, n: usize) -> AuditLog {
         let log = AuditLog::open(dir, AuditSettings::default()).unwrap();
-        for n in 0..n {
+        for request in 0..n {
             log.queue
-                .defer(Job::Completed(Key::of(&entry(n)), line(&entry(n))))
+                .defer(Job::Completed(
+                    Key::of(&entry(request)),
+                    line(&entry(request)),
+                ))
                 .unwrap();
         }
         log

@@ -38,7 +38,7 @@ fn bare_move(ptr: *const u8, len: usize, node: i32) -> Duration {
 /// CPU, each on its own thread, as memqosd splits its own: what a bare
 /// program using every CPU gets, to set memqosd's figure beside.
 fn bare_move_split(ptr: *const u8, len: usize, node: i32) -> Duration {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
+    let threads = split_threads();
     let part = (len / PAGE).div_ceil(threads) * PAGE;
     let start = ptr as usize;
     let started = Instant::now();
@@ -49,6 +49,12 @@ fn bare_move_split(ptr: *const u8, len: usize, node: i32) -> Duration {
         }
     });
     started.elapsed()
+}
+
+/// The threads [`bare_move_split`] uses: one per CPU, at most 4, as the
+/// HAL's `move_threads` gives memqosd for a move this large.
+fn split_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get().min(4))
 }
 
 /// One `move_pages(MPOL_MF_MOVE_ALL)` call moving the `len` bytes at `ptr`
@@ -411,7 +417,7 @@ pub fn run() {
             "migration {mb:.0} MB, bare move_pages split over {} threads as memqosd splits its \
              own, median of {} moves: {split:.3} s; memqosd through the holder's address space \
              in the kernel {:.2}x its throughput, through its own mapping {:.2}x",
-            std::thread::available_parallelism().map_or(1, |n| n.get().min(4)),
+            split_threads(),
             times["bare split"].len(),
             split / median(&times["holder kernel"]),
             split / median(&times["own kernel"]),
