@@ -184,51 +184,85 @@ fn unmap(ptr: *mut libc::c_void, len: usize) {
     unsafe { libc::munmap(ptr, len) };
 }
 
-/// Populating a fresh bundle (received over the hand-off socket, placed by
-/// memqosd) against anonymous memory and a bare memfd, alternating; each
-/// figure the median of its rounds.
+/// Populating memory of `len` bytes at `ptr` for writing the way
+/// corridor-client populates a bundle (`MADV_POPULATE_WRITE` split over one
+/// thread per CPU); the time it took and how many threads.
+fn populate_split(ptr: *mut libc::c_void, len: usize) -> (Duration, usize) {
+    let started = Instant::now();
+    // SAFETY: the range is a live mapping the caller owns for the call.
+    let threads = unsafe { corridor_client::ffm::populate_write(ptr.cast(), len) }
+        .expect("MADV_POPULATE_WRITE split over threads");
+    (started.elapsed(), threads)
+}
+
+/// A fresh bundle of `bytes` as its user gets it: memqosd's memfd with the
+/// tier's policy, received over the hand-off socket and mapped by
+/// corridor-client (which asks for huge pages).
+async fn fresh_bundle(client: &Client, bytes: u64) -> (String, corridor_client::ffm::MappedBundle) {
+    let handle = client
+        .ffm_alloc(&super::agent::request(bytes, LatencyClass::T1))
+        .await
+        .unwrap();
+    let mapped = handle
+        .map(format!("{}/ffm.sock", super::agent::STATE_DIR))
+        .unwrap();
+    (handle.bundle.id, mapped)
+}
+
+/// Populating fresh bundles against anonymous memory and a bare memfd,
+/// alternating, each both ways: one `MADV_POPULATE_WRITE` call (and
+/// `MAP_POPULATE` for anonymous memory), and split over one thread per CPU
+/// as `MappedBundle::populate` does. Each figure the median of its rounds;
+/// every bundle must end up all 2 MiB pages, as the anonymous memory and the
+/// bare memfd get them here.
 async fn populate(client: &Client) {
     const POPULATE_BYTES: u64 = 128 << 20;
     const POPULATE_ROUNDS: usize = 5;
+    const BUNDLE_SPLIT: &str = "bundle, MappedBundle::populate";
     let len = POPULATE_BYTES as usize;
     let mut times: std::collections::BTreeMap<&str, Vec<Duration>> = Default::default();
+    let mut split_threads = 0;
+    let mut time = |name, took| times.entry(name).or_default().push(took);
     for _ in 0..POPULATE_ROUNDS {
-        // The bundle as its user gets it: memqosd's memfd with the tier's
-        // policy, mapped by corridor-client (which asks for huge pages).
-        let (bundle, mut mapped) = place(client, LatencyClass::T1, POPULATE_BYTES).await;
-        // `place` wrote one word per page; a second fresh bundle measures
-        // populating from nothing.
-        drop(mapped);
-        client.ffm_delete(&bundle.id).await.unwrap();
-        let handle = client
-            .ffm_alloc(&super::agent::request(POPULATE_BYTES, LatencyClass::T1))
-            .await
-            .unwrap();
-        mapped = handle
-            .map(format!("{}/ffm.sock", super::agent::STATE_DIR))
-            .unwrap();
-        let ptr = mapped.as_mut_slice().as_mut_ptr().cast();
-        times
-            .entry("bundle, MADV_POPULATE_WRITE")
-            .or_default()
-            .push(populate_write(ptr, len));
-        let huge = super::agent::huge_mapped_bytes(ptr.cast(), len);
+        let (id, mapped) = fresh_bundle(client, POPULATE_BYTES).await;
+        let started = Instant::now();
+        split_threads = mapped.populate().expect("MappedBundle::populate");
+        time(BUNDLE_SPLIT, started.elapsed());
+        let ptr = mapped.as_slice().as_ptr();
         // Compared with huge pages elsewhere, the bundle must have them too.
-        assert_eq!(huge, POPULATE_BYTES, "the bundle is not all 2 MiB pages");
+        assert_eq!(
+            super::agent::huge_mapped_bytes(ptr, len),
+            POPULATE_BYTES,
+            "the bundle is not all 2 MiB pages"
+        );
         drop(mapped);
-        client.ffm_delete(&handle.bundle.id).await.unwrap();
+        client.ffm_delete(&id).await.unwrap();
+
+        let (id, mut mapped) = fresh_bundle(client, POPULATE_BYTES).await;
+        let ptr = mapped.as_mut_slice().as_mut_ptr().cast();
+        time("bundle, one MADV_POPULATE_WRITE", populate_write(ptr, len));
+        assert_eq!(
+            super::agent::huge_mapped_bytes(ptr.cast(), len),
+            POPULATE_BYTES,
+            "the bundle is not all 2 MiB pages"
+        );
+        drop(mapped);
+        client.ffm_delete(&id).await.unwrap();
 
         let (anon, took) = map(None, len, true);
-        times
-            .entry("anonymous, MAP_POPULATE")
-            .or_default()
-            .push(took);
+        time("anonymous, MAP_POPULATE", took);
         unmap(anon, len);
         let (anon, _) = map(None, len, false);
-        times
-            .entry("anonymous, MADV_POPULATE_WRITE")
-            .or_default()
-            .push(populate_write(anon, len));
+        time(
+            "anonymous, one MADV_POPULATE_WRITE",
+            populate_write(anon, len),
+        );
+        unmap(anon, len);
+        let (anon, _) = map(None, len, false);
+        time(
+            "anonymous, MADV_POPULATE_WRITE split as the bundle's",
+            populate_split(anon, len).0,
+        );
         unmap(anon, len);
 
         // SAFETY: memfd_create with a valid C string; the fd is closed below.
@@ -237,10 +271,27 @@ async fn populate(client: &Client) {
         // SAFETY: fd is the memfd just created.
         assert_eq!(unsafe { libc::ftruncate(fd, len as libc::off_t) }, 0);
         let (bare, _) = map(Some(fd), len, false);
-        times
-            .entry("bare memfd, MADV_POPULATE_WRITE")
-            .or_default()
-            .push(populate_write(bare, len));
+        time(
+            "bare memfd, one MADV_POPULATE_WRITE",
+            populate_write(bare, len),
+        );
+        unmap(bare, len);
+        // Punching the pages out makes the memfd fresh again.
+        // SAFETY: fd is the memfd above; the range is its whole size.
+        let punched = unsafe {
+            libc::fallocate(
+                fd,
+                libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE,
+                0,
+                len as libc::off_t,
+            )
+        };
+        assert_eq!(punched, 0, "punching the bare memfd's pages out");
+        let (bare, _) = map(Some(fd), len, false);
+        time(
+            "bare memfd, MADV_POPULATE_WRITE split as the bundle's",
+            populate_split(bare, len).0,
+        );
         unmap(bare, len);
         // SAFETY: closes the memfd created above, once.
         unsafe { libc::close(fd) };
@@ -250,11 +301,15 @@ async fn populate(client: &Client) {
         v.sort();
         v[v.len() / 2]
     };
-    let bundle = median("bundle, MADV_POPULATE_WRITE");
+    let bundle = median(BUNDLE_SPLIT);
+    line(format!(
+        "populate {} MiB: MappedBundle::populate split the bundle over {split_threads} threads",
+        POPULATE_BYTES >> 20
+    ));
     for name in times.keys() {
         let m = median(name);
         line(format!(
-            "populate {} MiB, {name}: {:.1} ms (the bundle takes {:.2}x this; median of {POPULATE_ROUNDS})",
+            "populate {} MiB, {name}: {:.1} ms (MappedBundle::populate takes {:.2}x this; median of {POPULATE_ROUNDS})",
             POPULATE_BYTES >> 20,
             m.as_secs_f64() * 1e3,
             bundle.as_secs_f64() / m.as_secs_f64(),
