@@ -2,6 +2,7 @@
 //! back (lease expiry) and what a DELETE already removed (freeing is
 //! idempotent).
 
+use std::borrow::Cow;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -11,6 +12,18 @@ use futures::StreamExt;
 
 use super::{FfmService, lock};
 use crate::{Registry, ServiceError};
+
+/// What releasing a deleted bundle needs of its last object: the rest of
+/// the object is only scanned, nothing of it built (every DELETE comes through here, after
+/// the request has released the bundle already).
+#[derive(serde::Deserialize)]
+struct Deleted<'a> {
+    #[serde(default, borrow)]
+    host: Cow<'a, str>,
+    persistence: Persistence,
+    #[serde(borrow)]
+    security_domain: Cow<'a, str>,
+}
 
 /// Watches the bundle prefix from `from` and releases every deleted bundle.
 ///
@@ -46,7 +59,7 @@ pub(super) async fn run(service: Weak<FfmService>, from: i64) {
                         let previous = event
                             .prev_kv
                             .as_ref()
-                            .and_then(|kv| serde_json::from_slice::<FfmBundle>(&kv.value).ok());
+                            .and_then(|kv| serde_json::from_slice::<Deleted>(&kv.value).ok());
                         // Another host's bundle: its memory is in the memqosd serving that
                         // host, and its grant leaves this ledger through `cluster`.
                         if previous
@@ -60,7 +73,7 @@ pub(super) async fn run(service: Weak<FfmService>, from: i64) {
                             previous
                                 .as_ref()
                                 .map_or(Persistence::None, |b| b.persistence),
-                            previous.as_ref().map(|b| b.security_domain.as_str()),
+                            previous.as_ref().map(|b| &*b.security_domain),
                         );
                     }
                 }
@@ -89,5 +102,37 @@ impl FfmService {
                 self.release(&id, Persistence::File, None);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A bundle object as memqosd stores it (escapes and nested objects
+    /// included), read both ways: the partial decode must agree with the
+    /// whole object's.
+    const STORED: &str = r#"{"id":"ffm-9c2e","bytes":1048576,"latency_class":"T2",
+        "bandwidth_floor_GBs":150.0,"persistence":"file","shareable":false,
+        "security_domain":"tenant\"A\\b","host":"h\u00e91","created_at":"2026-12-06T21:00:00Z",
+        "policy_lease_ttl_s":60,"fds":["/proc/7/fd/9"],"achieved_GBs":150.0,
+        "moved_pages":0,"page_size":"base","tail_p99_ms":0.4,"telemetry_source":"model",
+        "placement":[{"latency_class":"T2","node":"1","bytes":1048576}],
+        "resource_version":"42","conditions":[],"updated_at":"2026-12-06T21:00:00Z"}"#;
+
+    #[test]
+    fn a_deleted_bundle_is_read_as_the_whole_object_says() {
+        let whole: FfmBundle = serde_json::from_str(STORED).unwrap();
+        let deleted: Deleted = serde_json::from_str(STORED).unwrap();
+        assert_eq!(deleted.host, whole.host);
+        assert_eq!(deleted.persistence, whole.persistence);
+        assert_eq!(deleted.security_domain, whole.security_domain);
+        assert_eq!(whole.security_domain, "tenant\"A\\b");
+        assert_eq!(whole.host, "h\u{e9}1");
+        // An object stored before bundles named their host.
+        let older = STORED.replace(r#""host":"h\u00e91","#, "");
+        let deleted: Deleted = serde_json::from_str(&older).unwrap();
+        assert_eq!(deleted.host, "");
+        assert_eq!(serde_json::from_str::<FfmBundle>(&older).unwrap().host, "");
     }
 }
