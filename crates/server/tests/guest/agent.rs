@@ -144,6 +144,20 @@ pub async fn place(client: &Client, class: LatencyClass, bytes: u64) -> (FfmBund
         .map(format!("{STATE_DIR}/ffm.sock"))
         .expect("the bundle's fd arrives over the hand-off socket");
     assert_eq!(mapped.len() as u64, bytes);
+    // Faulted in by corridor-client's threads, each on its own vCPU: the
+    // placement check below holds only if the bundle's policy, not the
+    // faulting CPU's node, decided where every page went.
+    let threads = mapped
+        .populate()
+        .expect("MADV_POPULATE_WRITE (Linux 5.14 or later)");
+    finding(&format!("{class:?}_populate_threads"), threads.to_string());
+    let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    if cpus > 1 && bytes >= 2 * corridor_client::ffm::POPULATE_PART_MIN as u64 {
+        assert!(
+            threads > 1,
+            "{bytes} bytes populated on one thread of {cpus} CPUs"
+        );
+    }
     for (i, page) in mapped.as_mut_slice().chunks_mut(PAGE).enumerate() {
         page[..8].copy_from_slice(&(i as u64).to_le_bytes());
     }
