@@ -5,6 +5,8 @@
 //! # async fn demo(client: corridor_client::Client, request: corridor_model::ffm::FfmAllocRequest) {
 //! let bundle = client.ffm_alloc(&request).await.unwrap();
 //! let mut map = bundle.map("/var/lib/corridoros/ffm.sock").unwrap();
+//! // Optional: fault every page in now, on every CPU, rather than on first touch.
+//! map.populate().unwrap();
 //! map.as_mut_slice()[..5].copy_from_slice(b"hello");
 //! # }
 //! ```
