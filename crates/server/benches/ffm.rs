@@ -6,7 +6,9 @@
 //!    each looping `POST /v1/ffm/alloc` then `DELETE /v1/ffm/{id}`.
 //! 2. **Populating a 1 GiB bundle through its fd** (`mmap(MAP_SHARED |
 //!    MAP_POPULATE)` of the sealed memfd) against `mmap(MAP_PRIVATE |
-//!    MAP_ANONYMOUS | MAP_POPULATE)` of 1 GiB, interleaved in one run.
+//!    MAP_ANONYMOUS | MAP_POPULATE)` of 1 GiB, interleaved in one run; and
+//!    both populated as corridor-client's `MappedBundle::populate` does
+//!    (`MADV_POPULATE_WRITE` split over one thread per CPU).
 //! 3. **Migration** of a populated 1 GiB bundle (`mbind(MPOL_MF_MOVE)` over
 //!    its resident pages, counted by `move_pages`) against `memcpy` of 1 GiB.
 //!
@@ -298,10 +300,47 @@ fn populate(fd: Option<std::os::fd::BorrowedFd<'_>>) -> Duration {
     elapsed
 }
 
+/// mmap without populating, then `corridor_client::ffm::populate_write` (the
+/// range split over one thread per CPU, as `MappedBundle::populate` does),
+/// timed from the mmap; then unmapped. The time and the threads used.
+fn populate_split(fd: Option<std::os::fd::BorrowedFd<'_>>) -> (Duration, usize) {
+    use rustix::mm::{MapFlags, ProtFlags, mmap, mmap_anonymous, munmap};
+    let t = Instant::now();
+    // SAFETY: fresh mappings at kernel-chosen addresses, unmapped below,
+    // never dereferenced here.
+    let ptr = unsafe {
+        match fd {
+            Some(fd) => mmap(
+                std::ptr::null_mut(),
+                GIB,
+                ProtFlags::READ | ProtFlags::WRITE,
+                MapFlags::SHARED,
+                fd,
+                0,
+            ),
+            None => mmap_anonymous(
+                std::ptr::null_mut(),
+                GIB,
+                ProtFlags::READ | ProtFlags::WRITE,
+                MapFlags::PRIVATE,
+            ),
+        }
+    }
+    .expect("mmap 1 GiB");
+    // SAFETY: the mapping made just above, live until the munmap below.
+    let threads = unsafe { corridor_client::ffm::populate_write(ptr.cast(), GIB) }
+        .expect("MADV_POPULATE_WRITE split over threads");
+    let elapsed = t.elapsed();
+    // SAFETY: the mapping made just above.
+    unsafe { munmap(ptr, GIB) }.expect("munmap");
+    (elapsed, threads)
+}
+
 fn populate_vs_anonymous() {
     let rounds = 5;
     let (mut fd_times, mut anon_times) = (Vec::new(), Vec::new());
     let (mut bare_times, mut falloc_times) = (Vec::new(), Vec::new());
+    let (mut split_times, mut anon_split_times, mut split_threads) = (Vec::new(), Vec::new(), 0);
     for _ in 0..rounds {
         // A fresh bundle each round: populating allocates its pages.
         let bundle = BundleMemory::memfd("bench", GIB as u64).expect("memfd");
@@ -331,15 +370,38 @@ fn populate_vs_anonymous() {
         .expect("fallocate");
         let total = t.elapsed() + populate(Some(bundle.fd()));
         falloc_times.push(total);
+        drop(bundle);
+        // The bundle as corridor-client's `MappedBundle::populate` fills it,
+        // and anonymous memory split the same way.
+        let bundle = BundleMemory::memfd("bench-split", GIB as u64).expect("memfd");
+        bundle
+            .apply_policy(&local_memory_nodes(), None)
+            .expect("mbind");
+        let (took, threads) = populate_split(Some(bundle.fd()));
+        split_times.push(took);
+        split_threads = threads;
+        drop(bundle);
+        anon_split_times.push(populate_split(None).0);
     }
     for v in [
         &mut fd_times,
         &mut anon_times,
         &mut bare_times,
         &mut falloc_times,
+        &mut split_times,
+        &mut anon_split_times,
     ] {
         v.sort();
     }
+    let (split, anon_split) = (split_times[rounds / 2], anon_split_times[rounds / 2]);
+    println!(
+        "ffm/populate 1 GiB: bundle fd populated over {split_threads} threads (MappedBundle::populate's way) {:.1} ms; \
+         anonymous split the same way {:.1} ms; ratio to anonymous MAP_POPULATE {:.3}, to anonymous split {:.3} (median of {rounds})",
+        split.as_secs_f64() * 1e3,
+        anon_split.as_secs_f64() * 1e3,
+        split.as_secs_f64() / anon_times[rounds / 2].as_secs_f64(),
+        split.as_secs_f64() / anon_split.as_secs_f64(),
+    );
     println!(
         "ffm/populate 1 GiB: memfd without mbind {:.1} ms; fallocate + MAP_POPULATE {:.1} ms (median of {rounds})",
         bare_times[rounds / 2].as_secs_f64() * 1e3,
