@@ -180,8 +180,9 @@ impl MappedBundle {
     /// into consecutive parts on 2 MiB boundaries, one `MADV_POPULATE_WRITE`
     /// call per part, each on its own thread: one per CPU this process may
     /// use, at most [`POPULATE_THREADS_MAX`], each part about
-    /// [`POPULATE_PART_MIN`] bytes or more. Returns how many threads it used.
-    /// Needs Linux 5.14 or later (`EINVAL` before).
+    /// [`POPULATE_PART_MIN`] bytes or more. Returns how many parts it made
+    /// (a thread each, unless one could not start and its part ran on the
+    /// calling thread). Needs Linux 5.14 or later (`EINVAL` before).
     pub fn populate(&self) -> std::io::Result<usize> {
         // SAFETY: ptr/len is this live mapping, borrowed for the call.
         unsafe { populate_write(self.ptr.as_ptr(), self.len) }

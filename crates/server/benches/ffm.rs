@@ -269,42 +269,24 @@ async fn alloc_delete(binary: &str, label: &str, store_args: &[String]) {
     }
 }
 
-/// mmap + populate, timed, then unmapped.
-fn populate(fd: Option<std::os::fd::BorrowedFd<'_>>) -> Duration {
-    use rustix::mm::{MapFlags, ProtFlags, mmap, mmap_anonymous, munmap};
-    let t = Instant::now();
-    // SAFETY: fresh mappings at kernel-chosen addresses, unmapped below,
-    // never dereferenced here.
-    let ptr = unsafe {
-        match fd {
-            Some(fd) => mmap(
-                std::ptr::null_mut(),
-                GIB,
-                ProtFlags::READ | ProtFlags::WRITE,
-                MapFlags::SHARED | MapFlags::POPULATE,
-                fd,
-                0,
-            ),
-            None => mmap_anonymous(
-                std::ptr::null_mut(),
-                GIB,
-                ProtFlags::READ | ProtFlags::WRITE,
-                MapFlags::PRIVATE | MapFlags::POPULATE,
-            ),
-        }
-    }
-    .expect("mmap 1 GiB");
-    let elapsed = t.elapsed();
-    // SAFETY: the mapping made just above.
-    unsafe { munmap(ptr, GIB) }.expect("munmap");
-    elapsed
+/// How a benchmark mapping is populated.
+#[derive(Clone, Copy)]
+enum Fill {
+    /// `MAP_POPULATE` in the `mmap` call: one thread.
+    MapPopulate,
+    /// `corridor_client::ffm::populate_write` after the `mmap`: the range
+    /// split over one thread per CPU, as `MappedBundle::populate` does.
+    Split,
 }
 
-/// mmap without populating, then `corridor_client::ffm::populate_write` (the
-/// range split over one thread per CPU, as `MappedBundle::populate` does),
-/// timed from the mmap; then unmapped. The time and the threads used.
-fn populate_split(fd: Option<std::os::fd::BorrowedFd<'_>>) -> (Duration, usize) {
+/// mmap + populate `fill`'s way, timed, then unmapped: the time and the
+/// threads that populated.
+fn populate_by(fd: Option<std::os::fd::BorrowedFd<'_>>, fill: Fill) -> (Duration, usize) {
     use rustix::mm::{MapFlags, ProtFlags, mmap, mmap_anonymous, munmap};
+    let populate = match fill {
+        Fill::MapPopulate => MapFlags::POPULATE,
+        Fill::Split => MapFlags::empty(),
+    };
     let t = Instant::now();
     // SAFETY: fresh mappings at kernel-chosen addresses, unmapped below,
     // never dereferenced here.
@@ -314,7 +296,7 @@ fn populate_split(fd: Option<std::os::fd::BorrowedFd<'_>>) -> (Duration, usize) 
                 std::ptr::null_mut(),
                 GIB,
                 ProtFlags::READ | ProtFlags::WRITE,
-                MapFlags::SHARED,
+                MapFlags::SHARED | populate,
                 fd,
                 0,
             ),
@@ -322,18 +304,26 @@ fn populate_split(fd: Option<std::os::fd::BorrowedFd<'_>>) -> (Duration, usize) 
                 std::ptr::null_mut(),
                 GIB,
                 ProtFlags::READ | ProtFlags::WRITE,
-                MapFlags::PRIVATE,
+                MapFlags::PRIVATE | populate,
             ),
         }
     }
     .expect("mmap 1 GiB");
-    // SAFETY: the mapping made just above, live until the munmap below.
-    let threads = unsafe { corridor_client::ffm::populate_write(ptr.cast(), GIB) }
-        .expect("MADV_POPULATE_WRITE split over threads");
+    let threads = match fill {
+        Fill::MapPopulate => 1,
+        // SAFETY: the mapping made just above, live until the munmap below.
+        Fill::Split => unsafe { corridor_client::ffm::populate_write(ptr.cast(), GIB) }
+            .expect("MADV_POPULATE_WRITE split over threads"),
+    };
     let elapsed = t.elapsed();
     // SAFETY: the mapping made just above.
     unsafe { munmap(ptr, GIB) }.expect("munmap");
     (elapsed, threads)
+}
+
+/// mmap + `MAP_POPULATE`, timed, then unmapped.
+fn populate(fd: Option<std::os::fd::BorrowedFd<'_>>) -> Duration {
+    populate_by(fd, Fill::MapPopulate).0
 }
 
 fn populate_vs_anonymous() {
@@ -377,11 +367,11 @@ fn populate_vs_anonymous() {
         bundle
             .apply_policy(&local_memory_nodes(), None)
             .expect("mbind");
-        let (took, threads) = populate_split(Some(bundle.fd()));
+        let (took, threads) = populate_by(Some(bundle.fd()), Fill::Split);
         split_times.push(took);
         split_threads = threads;
         drop(bundle);
-        anon_split_times.push(populate_split(None).0);
+        anon_split_times.push(populate_by(None, Fill::Split).0);
     }
     for v in [
         &mut fd_times,

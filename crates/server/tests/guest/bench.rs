@@ -186,13 +186,13 @@ fn unmap(ptr: *mut libc::c_void, len: usize) {
 
 /// Populating memory of `len` bytes at `ptr` for writing the way
 /// corridor-client populates a bundle (`MADV_POPULATE_WRITE` split over one
-/// thread per CPU); the time it took and how many threads.
-fn populate_split(ptr: *mut libc::c_void, len: usize) -> (Duration, usize) {
+/// thread per CPU); the time it took.
+fn populate_split(ptr: *mut libc::c_void, len: usize) -> Duration {
     let started = Instant::now();
     // SAFETY: the range is a live mapping the caller owns for the call.
-    let threads = unsafe { corridor_client::ffm::populate_write(ptr.cast(), len) }
+    unsafe { corridor_client::ffm::populate_write(ptr.cast(), len) }
         .expect("MADV_POPULATE_WRITE split over threads");
-    (started.elapsed(), threads)
+    started.elapsed()
 }
 
 /// A fresh bundle of `bytes` as its user gets it: memqosd's memfd with the
@@ -261,7 +261,7 @@ async fn populate(client: &Client) {
         let (anon, _) = map(None, len, false);
         time(
             "anonymous, MADV_POPULATE_WRITE split as the bundle's",
-            populate_split(anon, len).0,
+            populate_split(anon, len),
         );
         unmap(anon, len);
 
@@ -290,7 +290,7 @@ async fn populate(client: &Client) {
         let (bare, _) = map(Some(fd), len, false);
         time(
             "bare memfd, MADV_POPULATE_WRITE split as the bundle's",
-            populate_split(bare, len).0,
+            populate_split(bare, len),
         );
         unmap(bare, len);
         // SAFETY: closes the memfd created above, once.
