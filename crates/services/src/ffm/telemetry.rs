@@ -660,10 +660,11 @@ mod tests {
                 assert_eq!(outcomes.of(&ledger, id), by_shape, "{id}");
             }
         }
-        // Hold the cached run, then change the ledger: lookups go by shape.
-        if let Some(s) = super::lock(&service.telemetry.last).as_mut() {
-            s.cost = Duration::from_secs(3600);
-        }
+        // Change the ledger, then hold the cached run: lookups go by shape.
+        // The hold comes after the create, whose answer may run the model
+        // (a new bundle on a device no evaluated bundle shares): held
+        // before it, that run replaced the held one, and whether the two
+        // reads below then shared a run depended on how fast they ran.
         ids.push(
             service
                 .create(&caller, request(7.0))
@@ -672,6 +673,9 @@ mod tests {
                 .bundle
                 .id,
         );
+        if let Some(s) = super::lock(&service.telemetry.last).as_mut() {
+            s.cost = Duration::from_secs(3600);
+        }
         service.delete(&caller, &ids[3], None).await.unwrap();
         let by_shape = agree(ids.clone()).await;
         assert!(by_shape[4].is_some(), "the new bundle is evaluated");
