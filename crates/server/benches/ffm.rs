@@ -8,7 +8,9 @@
 //!    MAP_POPULATE)` of the sealed memfd) against `mmap(MAP_PRIVATE |
 //!    MAP_ANONYMOUS | MAP_POPULATE)` of 1 GiB, interleaved in one run; and
 //!    both populated as corridor-client's `MappedBundle::populate` does
-//!    (`MADV_POPULATE_WRITE` split over one thread per CPU).
+//!    (`MADV_POPULATE_WRITE` split over one thread per CPU); and the bundle
+//!    against a bare memfd both ways, paired round by round with the order
+//!    alternating, so the ratio is not one figure's noise over another's.
 //! 3. **Migration** of a populated 1 GiB bundle (`mbind(MPOL_MF_MOVE)` over
 //!    its resident pages, counted by `move_pages`) against `memcpy` of 1 GiB.
 //!
@@ -18,6 +20,11 @@
 //! separated>` runs (1) against those builds too, alternating with this one
 //! (baselines first), `FFM_BENCH_ROUNDS` times (default 1), so a
 //! before/after comparison shares one run's machine load;
+//! `FFM_BENCH_RATE=<pairs/s>` runs (1) open loop: each client starts a pair
+//! at its slot of the offered rate rather than as soon as the last ended, and a
+//! pair that starts late (the server held the client past its slot) has its
+//! alloc latency counted from the slot, so queueing is not hidden
+//! (coordinated omission); without it the clients run flat out.
 //! `FFM_BENCH_ONLY_ALLOC=1` skips (2) and (3); `FFM_BENCH_ONLY_MEMORY=1` runs only
 //! them. `FFM_BENCH_TRACE=<file>` appends every request of (1) to the file,
 //! a line each (its start in ms since the load began, then its latency in
@@ -201,16 +208,47 @@ async fn alloc_delete(binary: &str, label: &str, store_args: &[String]) {
     let started = Instant::now();
     let trace_to = std::env::var_os("FFM_BENCH_TRACE");
     let tracing = trace_to.is_some();
+    let rate: Option<f64> = std::env::var("FFM_BENCH_RATE").ok().map(|s| {
+        s.parse()
+            .expect("FFM_BENCH_RATE: alloc+DELETE pairs per second")
+    });
+    // Each client's time between pairs at the offered rate, the clients
+    // spread evenly over it.
+    let pace = rate.map(|r| Duration::from_secs_f64(CLIENTS as f64 / r));
     let tasks: Vec<_> = (0..CLIENTS)
-        .map(|_| {
+        .map(|client| {
             tokio::spawn(async move {
                 let mut c = Conn::open(addr).await;
                 let mut alloc = Vec::new();
                 let mut delete = Vec::new();
+                let mut late = 0usize;
                 // (start since the load began, latency) of every request.
                 let mut trace: Vec<(Duration, Duration)> = Vec::new();
+                let mut due = pace.map(|p| started + p.mul_f64(client as f64 / CLIENTS as f64));
                 while Instant::now() < deadline {
-                    let t = Instant::now();
+                    let t = match (pace, due.as_mut()) {
+                        (Some(pace), Some(due)) => {
+                            let scheduled = *due;
+                            *due += pace;
+                            if scheduled >= deadline {
+                                break;
+                            }
+                            if Instant::now() > scheduled {
+                                // The server kept this client past its
+                                // slot: the wait counts (no coordinated
+                                // omission).
+                                late += 1;
+                                scheduled
+                            } else {
+                                // On time: the timer's own lateness (tokio
+                                // sleeps in whole milliseconds) is the
+                                // benchmark's, not the server's.
+                                tokio::time::sleep_until(scheduled.into()).await;
+                                Instant::now()
+                            }
+                        }
+                        _ => Instant::now(),
+                    };
                     let id = c.alloc().await;
                     alloc.push(t.elapsed());
                     if tracing {
@@ -224,16 +262,17 @@ async fn alloc_delete(binary: &str, label: &str, store_args: &[String]) {
                         trace.push((t - started, t.elapsed()));
                     }
                 }
-                (alloc, delete, trace)
+                (alloc, delete, trace, late)
             })
         })
         .collect();
-    let (mut alloc, mut delete, mut trace) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut alloc, mut delete, mut trace, mut late) = (Vec::new(), Vec::new(), Vec::new(), 0);
     for t in tasks {
-        let (a, d, r) = t.await.unwrap();
+        let (a, d, r, l) = t.await.unwrap();
         alloc.extend(a);
         delete.extend(d);
         trace.extend(r);
+        late += l;
     }
     if let Some(path) = trace_to {
         write_trace(std::path::Path::new(&path), label, &mut trace);
@@ -249,6 +288,13 @@ async fn alloc_delete(binary: &str, label: &str, store_args: &[String]) {
         alloc.len() as f64 / elapsed,
         both.len() as f64 / elapsed,
     );
+    if let Some(rate) = rate {
+        println!(
+            "ffm/alloc+delete: open loop at {rate:.0} pairs/s offered; {late} of {} pairs started late \
+             (their alloc latency counted from the slot they missed)",
+            alloc.len()
+        );
+    }
     for (name, v) in [("alloc", &alloc), ("delete", &delete), ("any", &both)] {
         println!(
             "ffm/alloc+delete: {name:6} p50 {:.2} ms  p99 {:.2} ms  max {:.2} ms",
@@ -326,25 +372,68 @@ fn populate(fd: Option<std::os::fd::BorrowedFd<'_>>) -> Duration {
     populate_by(fd, Fill::MapPopulate).0
 }
 
+/// A fresh bundle as memqosd makes one (a sealed memfd with its mbind
+/// policy), populated `fill`'s way: the time and the threads that populated.
+fn populate_bundle(fill: Fill) -> (Duration, usize) {
+    let bundle = BundleMemory::memfd("bench", GIB as u64).expect("memfd");
+    bundle
+        .apply_policy(&local_memory_nodes(), None)
+        .expect("mbind");
+    populate_by(Some(bundle.fd()), fill)
+}
+
+/// A fresh memfd without the policy, populated `fill`'s way.
+fn populate_bare_memfd(fill: Fill) -> Duration {
+    let bare = BundleMemory::memfd("bench-bare", GIB as u64).expect("memfd");
+    populate_by(Some(bare.fd()), fill).0
+}
+
+/// The bundle and a bare memfd populated `fill`'s way in round `round`,
+/// the one first in even rounds and the other in odd ones, so neither
+/// always follows the same unmap: (bundle, bare memfd, threads).
+fn bundle_and_bare(round: usize, fill: Fill) -> (Duration, Duration, usize) {
+    if round.is_multiple_of(2) {
+        let (bundle, threads) = populate_bundle(fill);
+        (bundle, populate_bare_memfd(fill), threads)
+    } else {
+        let bare = populate_bare_memfd(fill);
+        let (bundle, threads) = populate_bundle(fill);
+        (bundle, bare, threads)
+    }
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// The median of round-by-round ratios and their range, as text.
+fn paired(ratios: &mut [f64]) -> String {
+    let m = median(ratios);
+    format!(
+        "{m:.3} (rounds {:.3}-{:.3})",
+        ratios[0],
+        ratios[ratios.len() - 1]
+    )
+}
+
 fn populate_vs_anonymous() {
-    let rounds = 5;
-    let (mut fd_times, mut anon_times) = (Vec::new(), Vec::new());
-    let (mut bare_times, mut falloc_times) = (Vec::new(), Vec::new());
-    let (mut split_times, mut anon_split_times, mut split_threads) = (Vec::new(), Vec::new(), 0);
-    for _ in 0..rounds {
-        // A fresh bundle each round: populating allocates its pages.
-        let bundle = BundleMemory::memfd("bench", GIB as u64).expect("memfd");
-        bundle
-            .apply_policy(&local_memory_nodes(), None)
-            .expect("mbind");
-        fd_times.push(populate(Some(bundle.fd())));
-        drop(bundle);
-        anon_times.push(populate(None));
-        // The same memfd without the mbind policy, to separate the policy's
-        // cost from shmem's.
-        let bare = BundleMemory::memfd("bench-bare", GIB as u64).expect("memfd");
-        bare_times.push(populate(Some(bare.fd())));
-        drop(bare);
+    // Odd, so the median is a round; paired ratios need more rounds than
+    // medians of separate figures to settle (BENCHMARKS.md).
+    let rounds = 9;
+    let (mut fd_times, mut anon_times, mut bare_times) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut falloc_times, mut split_times, mut anon_split_times) =
+        (Vec::new(), Vec::new(), Vec::new());
+    let (mut to_bare, mut split_to_bare, mut split_threads) = (Vec::new(), Vec::new(), 0);
+    for round in 0..rounds {
+        // A fresh memfd each time: populating allocates its pages. Without
+        // the mbind policy beside it, to separate the policy's cost from
+        // shmem's.
+        let (bundle, bare, _) = bundle_and_bare(round, Fill::MapPopulate);
+        fd_times.push(bundle.as_secs_f64());
+        bare_times.push(bare.as_secs_f64());
+        to_bare.push(bundle.as_secs_f64() / bare.as_secs_f64());
+        anon_times.push(populate(None).as_secs_f64());
         // Populating through the fd with fallocate(2), then mapping.
         let bundle = BundleMemory::memfd("bench-falloc", GIB as u64).expect("memfd");
         bundle
@@ -359,52 +448,45 @@ fn populate_vs_anonymous() {
         )
         .expect("fallocate");
         let total = t.elapsed() + populate(Some(bundle.fd()));
-        falloc_times.push(total);
+        falloc_times.push(total.as_secs_f64());
         drop(bundle);
         // The bundle as corridor-client's `MappedBundle::populate` fills it,
-        // and anonymous memory split the same way.
-        let bundle = BundleMemory::memfd("bench-split", GIB as u64).expect("memfd");
-        bundle
-            .apply_policy(&local_memory_nodes(), None)
-            .expect("mbind");
-        let (took, threads) = populate_by(Some(bundle.fd()), Fill::Split);
-        split_times.push(took);
+        // a bare memfd and anonymous memory split the same way.
+        let (split, bare_split, threads) = bundle_and_bare(round, Fill::Split);
+        split_times.push(split.as_secs_f64());
+        split_to_bare.push(split.as_secs_f64() / bare_split.as_secs_f64());
         split_threads = threads;
-        drop(bundle);
-        anon_split_times.push(populate_by(None, Fill::Split).0);
+        anon_split_times.push(populate_by(None, Fill::Split).0.as_secs_f64());
     }
-    for v in [
-        &mut fd_times,
-        &mut anon_times,
-        &mut bare_times,
-        &mut falloc_times,
-        &mut split_times,
-        &mut anon_split_times,
-    ] {
-        v.sort();
-    }
-    let (split, anon_split) = (split_times[rounds / 2], anon_split_times[rounds / 2]);
+    let anon = median(&mut anon_times);
+    let (split, anon_split) = (median(&mut split_times), median(&mut anon_split_times));
     println!(
         "ffm/populate 1 GiB: bundle fd populated over {split_threads} threads (MappedBundle::populate's way) {:.1} ms; \
          anonymous split the same way {:.1} ms; ratio to anonymous MAP_POPULATE {:.3}, to anonymous split {:.3} (median of {rounds})",
-        split.as_secs_f64() * 1e3,
-        anon_split.as_secs_f64() * 1e3,
-        split.as_secs_f64() / anon_times[rounds / 2].as_secs_f64(),
-        split.as_secs_f64() / anon_split.as_secs_f64(),
+        split * 1e3,
+        anon_split * 1e3,
+        split / anon,
+        split / anon_split,
     );
     println!(
         "ffm/populate 1 GiB: memfd without mbind {:.1} ms; fallocate + MAP_POPULATE {:.1} ms (median of {rounds})",
-        bare_times[rounds / 2].as_secs_f64() * 1e3,
-        falloc_times[rounds / 2].as_secs_f64() * 1e3,
+        median(&mut bare_times) * 1e3,
+        median(&mut falloc_times) * 1e3,
     );
-    let (f, a) = (fd_times[rounds / 2], anon_times[rounds / 2]);
+    let f = median(&mut fd_times);
     println!(
         "ffm/populate 1 GiB: bundle fd {:.1} ms ({:.2} GB/s), anonymous {:.1} ms ({:.2} GB/s), ratio {:.3} (median of {rounds})",
-        f.as_secs_f64() * 1e3,
-        GIB as f64 / f.as_secs_f64() / 1e9,
-        a.as_secs_f64() * 1e3,
-        GIB as f64 / a.as_secs_f64() / 1e9,
-        f.as_secs_f64() / a.as_secs_f64()
+        f * 1e3,
+        GIB as f64 / f / 1e9,
+        anon * 1e3,
+        GIB as f64 / anon / 1e9,
+        f / anon
+    );
+    println!(
+        "ffm/populate 1 GiB: bundle against a bare memfd, paired in each round (which goes first alternating): \
+         MAP_POPULATE {}, split over threads {}; median of {rounds} ratios",
+        paired(&mut to_bare),
+        paired(&mut split_to_bare),
     );
 }
 

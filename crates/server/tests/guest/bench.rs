@@ -209,46 +209,111 @@ async fn fresh_bundle(client: &Client, bytes: u64) -> (String, corridor_client::
     (handle.bundle.id, mapped)
 }
 
+const POPULATE_BYTES: u64 = 128 << 20;
+const BUNDLE_SPLIT: &str = "bundle, MappedBundle::populate";
+const BUNDLE_ONE_CALL: &str = "bundle, one MADV_POPULATE_WRITE";
+const BARE_ONE_CALL: &str = "bare memfd, one MADV_POPULATE_WRITE";
+const BARE_SPLIT: &str = "bare memfd, MADV_POPULATE_WRITE split as the bundle's";
+
+type Times = std::collections::BTreeMap<&'static str, Vec<Duration>>;
+
+/// Two fresh bundles populated, one by `MappedBundle::populate`, one with a
+/// single `MADV_POPULATE_WRITE`; both must end up all 2 MiB pages. The
+/// threads `MappedBundle::populate` used.
+async fn populate_bundles(client: &Client, times: &mut Times) -> usize {
+    let len = POPULATE_BYTES as usize;
+    let (id, mapped) = fresh_bundle(client, POPULATE_BYTES).await;
+    let started = Instant::now();
+    let split_threads = mapped.populate().expect("MappedBundle::populate");
+    times
+        .entry(BUNDLE_SPLIT)
+        .or_default()
+        .push(started.elapsed());
+    let ptr = mapped.as_slice().as_ptr();
+    // Compared with huge pages elsewhere, the bundle must have them too.
+    assert_eq!(
+        super::agent::huge_mapped_bytes(ptr, len),
+        POPULATE_BYTES,
+        "the bundle is not all 2 MiB pages"
+    );
+    drop(mapped);
+    client.ffm_delete(&id).await.unwrap();
+
+    let (id, mut mapped) = fresh_bundle(client, POPULATE_BYTES).await;
+    let ptr = mapped.as_mut_slice().as_mut_ptr().cast();
+    times
+        .entry(BUNDLE_ONE_CALL)
+        .or_default()
+        .push(populate_write(ptr, len));
+    assert_eq!(
+        super::agent::huge_mapped_bytes(ptr.cast(), len),
+        POPULATE_BYTES,
+        "the bundle is not all 2 MiB pages"
+    );
+    drop(mapped);
+    client.ffm_delete(&id).await.unwrap();
+    split_threads
+}
+
+/// A bare memfd populated with one `MADV_POPULATE_WRITE`, then, its pages
+/// punched out, split as the bundle's.
+fn populate_bare_memfd(times: &mut Times) {
+    let len = POPULATE_BYTES as usize;
+    // SAFETY: memfd_create with a valid C string; the fd is closed below.
+    let fd = unsafe { libc::memfd_create(c"bench".as_ptr(), libc::MFD_CLOEXEC) };
+    assert!(fd >= 0);
+    // SAFETY: fd is the memfd just created.
+    assert_eq!(unsafe { libc::ftruncate(fd, len as libc::off_t) }, 0);
+    let (bare, _) = map(Some(fd), len, false);
+    times
+        .entry(BARE_ONE_CALL)
+        .or_default()
+        .push(populate_write(bare, len));
+    unmap(bare, len);
+    // Punching the pages out makes the memfd fresh again.
+    // SAFETY: fd is the memfd above; the range is its whole size.
+    let punched = unsafe {
+        libc::fallocate(
+            fd,
+            libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE,
+            0,
+            len as libc::off_t,
+        )
+    };
+    assert_eq!(punched, 0, "punching the bare memfd's pages out");
+    let (bare, _) = map(Some(fd), len, false);
+    times
+        .entry(BARE_SPLIT)
+        .or_default()
+        .push(populate_split(bare, len));
+    unmap(bare, len);
+    // SAFETY: closes the memfd created above, once.
+    unsafe { libc::close(fd) };
+}
+
 /// Populating fresh bundles against anonymous memory and a bare memfd,
 /// alternating, each both ways: one `MADV_POPULATE_WRITE` call (and
 /// `MAP_POPULATE` for anonymous memory), and split over one thread per CPU
 /// as `MappedBundle::populate` does. Each figure the median of its rounds;
-/// every bundle must end up all 2 MiB pages, as the anonymous memory and the
-/// bare memfd get them here.
+/// the bundle against the bare memfd also as the median of round-by-round
+/// ratios, the two populated in alternating order (single TCG timings vary
+/// too much for a ratio of separate medians to settle at a few percent).
+/// Every bundle must end up all 2 MiB pages, as the anonymous memory and
+/// the bare memfd get them here.
 async fn populate(client: &Client) {
-    const POPULATE_BYTES: u64 = 128 << 20;
-    const POPULATE_ROUNDS: usize = 5;
-    const BUNDLE_SPLIT: &str = "bundle, MappedBundle::populate";
+    const POPULATE_ROUNDS: usize = 9;
     let len = POPULATE_BYTES as usize;
-    let mut times: std::collections::BTreeMap<&str, Vec<Duration>> = Default::default();
+    let mut times = Times::default();
     let mut split_threads = 0;
-    let mut time = |name, took| times.entry(name).or_default().push(took);
-    for _ in 0..POPULATE_ROUNDS {
-        let (id, mapped) = fresh_bundle(client, POPULATE_BYTES).await;
-        let started = Instant::now();
-        split_threads = mapped.populate().expect("MappedBundle::populate");
-        time(BUNDLE_SPLIT, started.elapsed());
-        let ptr = mapped.as_slice().as_ptr();
-        // Compared with huge pages elsewhere, the bundle must have them too.
-        assert_eq!(
-            super::agent::huge_mapped_bytes(ptr, len),
-            POPULATE_BYTES,
-            "the bundle is not all 2 MiB pages"
-        );
-        drop(mapped);
-        client.ffm_delete(&id).await.unwrap();
-
-        let (id, mut mapped) = fresh_bundle(client, POPULATE_BYTES).await;
-        let ptr = mapped.as_mut_slice().as_mut_ptr().cast();
-        time("bundle, one MADV_POPULATE_WRITE", populate_write(ptr, len));
-        assert_eq!(
-            super::agent::huge_mapped_bytes(ptr.cast(), len),
-            POPULATE_BYTES,
-            "the bundle is not all 2 MiB pages"
-        );
-        drop(mapped);
-        client.ffm_delete(&id).await.unwrap();
-
+    for round in 0..POPULATE_ROUNDS {
+        if round.is_multiple_of(2) {
+            split_threads = populate_bundles(client, &mut times).await;
+            populate_bare_memfd(&mut times);
+        } else {
+            populate_bare_memfd(&mut times);
+            split_threads = populate_bundles(client, &mut times).await;
+        }
+        let mut time = |name, took| times.entry(name).or_default().push(took);
         let (anon, took) = map(None, len, true);
         time("anonymous, MAP_POPULATE", took);
         unmap(anon, len);
@@ -264,37 +329,6 @@ async fn populate(client: &Client) {
             populate_split(anon, len),
         );
         unmap(anon, len);
-
-        // SAFETY: memfd_create with a valid C string; the fd is closed below.
-        let fd = unsafe { libc::memfd_create(c"bench".as_ptr(), libc::MFD_CLOEXEC) };
-        assert!(fd >= 0);
-        // SAFETY: fd is the memfd just created.
-        assert_eq!(unsafe { libc::ftruncate(fd, len as libc::off_t) }, 0);
-        let (bare, _) = map(Some(fd), len, false);
-        time(
-            "bare memfd, one MADV_POPULATE_WRITE",
-            populate_write(bare, len),
-        );
-        unmap(bare, len);
-        // Punching the pages out makes the memfd fresh again.
-        // SAFETY: fd is the memfd above; the range is its whole size.
-        let punched = unsafe {
-            libc::fallocate(
-                fd,
-                libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE,
-                0,
-                len as libc::off_t,
-            )
-        };
-        assert_eq!(punched, 0, "punching the bare memfd's pages out");
-        let (bare, _) = map(Some(fd), len, false);
-        time(
-            "bare memfd, MADV_POPULATE_WRITE split as the bundle's",
-            populate_split(bare, len),
-        );
-        unmap(bare, len);
-        // SAFETY: closes the memfd created above, once.
-        unsafe { libc::close(fd) };
     }
     let median = |name: &str| {
         let mut v = times[name].clone();
@@ -313,6 +347,22 @@ async fn populate(client: &Client) {
             POPULATE_BYTES >> 20,
             m.as_secs_f64() * 1e3,
             bundle.as_secs_f64() / m.as_secs_f64(),
+        ));
+    }
+    for (bundle, bare) in [(BUNDLE_SPLIT, BARE_SPLIT), (BUNDLE_ONE_CALL, BARE_ONE_CALL)] {
+        let mut ratios: Vec<f64> = times[bundle]
+            .iter()
+            .zip(&times[bare])
+            .map(|(b, m)| b.as_secs_f64() / m.as_secs_f64())
+            .collect();
+        ratios.sort_by(f64::total_cmp);
+        line(format!(
+            "populate {} MiB, {bundle} against {bare}, paired by round (order alternating): \
+             {:.3} (rounds {:.3}-{:.3}; median of {POPULATE_ROUNDS} ratios)",
+            POPULATE_BYTES >> 20,
+            ratios[ratios.len() / 2],
+            ratios[0],
+            ratios[ratios.len() - 1],
         ));
     }
 }
