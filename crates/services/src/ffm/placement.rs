@@ -12,7 +12,21 @@ use corridor_planner::memory::Placement;
 use super::FfmService;
 use super::admission::{self, Backing};
 use super::error::FfmError;
-use super::memory::{BundleMemory, MODELLED_MODE, MemoryError, NumaTarget, PolicyOutcome};
+use super::memory::{
+    BundleMemory, MODELLED_MODE, MemoryError, NumaTarget, PolicyOutcome, SOLE_NODE_MODE,
+};
+
+/// The `Placed` condition's reason for a policy mode.
+fn placed_reason(mode: &str) -> &'static str {
+    match mode {
+        "MPOL_WEIGHTED_INTERLEAVE" => "MpolWeightedInterleave",
+        "MPOL_INTERLEAVE" => "MpolInterleave",
+        "MPOL_BIND per extent" => "MpolBindPerExtent",
+        MODELLED_MODE => "Modelled",
+        SOLE_NODE_MODE => "SoleNode",
+        _ => "MpolBind",
+    }
+}
 
 impl FfmService {
     /// The one place a placement becomes an `mbind` node mask: this
@@ -79,13 +93,7 @@ impl FfmService {
         Condition::new(
             "Placed",
             ConditionStatus::True,
-            match outcome.mode {
-                "MPOL_WEIGHTED_INTERLEAVE" => "MpolWeightedInterleave",
-                "MPOL_INTERLEAVE" => "MpolInterleave",
-                "MPOL_BIND per extent" => "MpolBindPerExtent",
-                MODELLED_MODE => "Modelled",
-                _ => "MpolBind",
-            },
+            placed_reason(outcome.mode),
             message,
             now,
         )
@@ -159,5 +167,24 @@ impl FfmService {
         bundle.persistence == Persistence::None
             && self.config.hugetlb_classes.contains(&bundle.latency_class)
             && bundle.bytes.get().is_multiple_of(HUGE_PAGE_BYTES)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_policy_mode_has_its_own_reason() {
+        for (mode, reason) in [
+            ("MPOL_BIND", "MpolBind"),
+            ("MPOL_WEIGHTED_INTERLEAVE", "MpolWeightedInterleave"),
+            ("MPOL_INTERLEAVE", "MpolInterleave"),
+            ("MPOL_BIND per extent", "MpolBindPerExtent"),
+            (MODELLED_MODE, "Modelled"),
+            (SOLE_NODE_MODE, "SoleNode"),
+        ] {
+            assert_eq!(placed_reason(mode), reason, "{mode}");
+        }
     }
 }
