@@ -5,15 +5,14 @@
 // (memory and cold start for one, the PKI directory for the other).
 #![allow(dead_code)]
 
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// A loopback port nobody listens on now, outside the range outgoing
+/// connections take theirs from (`corridor_store::etcd::testing::free_port`).
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
+    corridor_store::etcd::testing::free_port().expect("a free loopback port")
 }
 
 /// Waits until `base`'s `/readyz` answers 2xx through `http`; panics after

@@ -3,7 +3,6 @@
 //! pid, and killed when the test ends however it ends.
 
 use std::io::Read;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::Arc;
@@ -16,13 +15,10 @@ use super::clients::tls_options;
 /// How long a starting corridord may take to answer /readyz.
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// A loopback port nobody listened on a moment ago.
+/// A loopback port nobody listens on now, outside the range outgoing
+/// connections take theirs from (`corridor_store::etcd::testing::free_port`).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    corridor_store::etcd::testing::free_port().expect("a free loopback port")
 }
 
 /// The `corridord` binary cargo built for these tests.

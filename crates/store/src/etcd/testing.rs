@@ -38,8 +38,50 @@ impl Drop for ThrowawayEtcd {
     }
 }
 
-fn free_port() -> std::io::Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+/// A loopback port nobody listens on now, for a server a test starts next.
+///
+/// `bind(127.0.0.1:0)` would hand out a port of the kernel's ephemeral range,
+/// the range every outgoing connection takes its source port from: between
+/// the answer and the server's own bind, any client of any test could be
+/// given the same port (a test once lost its server's port that way). So
+/// the port comes from the 10,000 below that range
+/// (`/proc/sys/net/ipv4/ip_local_port_range`), which only explicit binds
+/// use; each call of this process tries the next one of a sequence that
+/// starts at a place drawn once per process, so two servers of one test
+/// binary never get the same port, and returns the first it can bind.
+/// Falls back to `bind(0)` if the range starts too low to leave room.
+pub fn free_port() -> std::io::Result<u16> {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const SPAN: u32 = 10_000;
+    static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
+    let ephemeral_low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse::<u32>().ok())
+        .unwrap_or(32_768);
+    if ephemeral_low < SPAN + 1_024 {
+        return Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port());
+    }
+    let first = ephemeral_low - SPAN;
+    // A start drawn from the process id and the clock: std's hasher is
+    // randomly keyed, which is all the randomness this needs.
+    let seed = {
+        use std::hash::{BuildHasher, Hash, Hasher};
+        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+        std::process::id().hash(&mut hasher);
+        Instant::now().hash(&mut hasher);
+        u32::try_from(hasher.finish() % u64::from(SPAN)).unwrap_or(0)
+    };
+    let _ = NEXT.compare_exchange(u32::MAX, seed, Ordering::Relaxed, Ordering::Relaxed);
+    let mut last_error = None;
+    for _ in 0..SPAN {
+        let offset = NEXT.fetch_add(1, Ordering::Relaxed) % SPAN;
+        let port = u16::try_from(first + offset).expect("below the ephemeral range");
+        match TcpListener::bind(("127.0.0.1", port)) {
+            Ok(_) => return Ok(port),
+            Err(error) => last_error = Some(error),
+        }
+    }
+    Err(last_error.unwrap_or_else(|| std::io::Error::other("no free loopback port")))
 }
 
 fn find_on_path(name: &str) -> Option<PathBuf> {
@@ -457,5 +499,28 @@ impl ThrowawayCluster {
     /// A store on all members.
     pub async fn store(&self) -> Result<EtcdStore, crate::StoreError> {
         EtcdStore::connect(self.options()).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn free_ports_are_distinct_bindable_and_below_the_ephemeral_range() {
+        let ephemeral_low: u16 = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+            .unwrap()
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let ports: Vec<u16> = (0..64).map(|_| free_port().unwrap()).collect();
+        let distinct: std::collections::BTreeSet<u16> = ports.iter().copied().collect();
+        assert_eq!(distinct.len(), ports.len(), "{ports:?}");
+        for port in ports {
+            assert!(port < ephemeral_low, "{port} is in the ephemeral range");
+            TcpListener::bind(("127.0.0.1", port)).unwrap();
+        }
     }
 }
