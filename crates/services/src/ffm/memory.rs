@@ -110,8 +110,9 @@ pub const MODELLED_MODE: &str = "MPOL_DEFAULT";
 /// The mode reported when a new bundle is placed on a host with one memory
 /// node: every page lands on it whatever the policy, so none is set. An
 /// `MPOL_BIND` there changes nowhere a page goes, yet the kernel looks the
-/// shared policy up on every page fault: populating a bundle took 1.03–1.08×
-/// a bare memfd with it and 0.97–1.02× without (BENCHMARKS.md).
+/// shared policy up on every page fault: populating a bundle took a median
+/// 1.04× a bare memfd with it (ten figures, 1.00–1.08×) and 0.98× without
+/// (eight, 0.93–1.02×; BENCHMARKS.md).
 pub const SOLE_NODE_MODE: &str = "no policy (the host's only node)";
 
 /// The memory of one bundle.
