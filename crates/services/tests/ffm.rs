@@ -1315,3 +1315,77 @@ async fn no_bundle_outlives_its_path_under_racing_deletes() {
         "deleted {deleted}, refused {refused}"
     );
 }
+
+/// The bundle as the store holds it, decoded as a read answers it.
+async fn stored(store: &Arc<dyn StateStore>, id: &str) -> serde_json::Value {
+    let key = corridor_services::Registry::<FfmBundle>::key(id);
+    let kv = store
+        .get(&key)
+        .await
+        .unwrap()
+        .expect("the bundle is stored");
+    let mut bundle: FfmBundle = serde_json::from_slice(&kv.value).unwrap();
+    bundle.meta.resource_version = kv.mod_revision.to_string();
+    serde_json::to_value(bundle).unwrap()
+}
+
+/// A DELETE answers with the version the store held, whether this process
+/// still had the version it created (the release compares on it, nothing is
+/// read) or the bundle changed since (the compare fails, and the bundle is
+/// read); an `If-Match` of the old version is refused either way.
+#[tokio::test]
+async fn delete_answers_the_stored_version_kept_or_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn StateStore> =
+        Arc::new(RedbStore::open(dir.path().join("store.redb"), RedbOptions::default()).unwrap());
+    let plane = ControlPlane::start_with(
+        Arc::clone(&store),
+        Arc::new(Topology::default_twin().clone()),
+        Arc::new(ManualClock::new(chrono::Utc::now())),
+        FfmConfig::in_dir(dir.path()),
+    )
+    .await
+    .unwrap();
+    let owner = tenant("tenantA");
+    let demand = || request(1 << 20, LatencyClass::T2, 10.0, Persistence::None);
+
+    // Unchanged since it was created.
+    let (b, _) = alloc(&plane, demand()).await.unwrap();
+    let before = stored(&store, &b.id).await;
+    let deleted = plane.ffm.delete(&owner, &b.id, None).await.unwrap();
+    assert_eq!(serde_json::to_value(&deleted).unwrap(), before);
+    let key = corridor_services::Registry::<FfmBundle>::key(&b.id);
+    assert!(store.get(&key).await.unwrap().is_none());
+    assert!(plane.ffm.get(&admin(), &b.id).await.is_err(), "gone");
+
+    // Another domain cannot delete it, kept or not.
+    let (b, _) = alloc(&plane, demand()).await.unwrap();
+    let hidden = plane.ffm.delete(&tenant("tenantB"), &b.id, None).await;
+    assert_eq!(hidden.unwrap_err().to_problem().status, 404);
+
+    // Rewritten since (a new floor): the old version's If-Match is refused
+    // and nothing is deleted; without one, the new version goes.
+    let created = b.meta.resource_version.parse::<i64>().unwrap();
+    plane
+        .ffm
+        .set_floor(
+            &owner,
+            &b.id,
+            BandwidthPatch {
+                floor_gbs: GigabytesPerSecond(12.0),
+            },
+            None,
+        )
+        .await
+        .unwrap();
+    let refused = plane.ffm.delete(&owner, &b.id, Some(created)).await;
+    assert!(
+        matches!(refused.as_ref().unwrap_err().to_problem().status, 409 | 412),
+        "{refused:?}"
+    );
+    let before = stored(&store, &b.id).await;
+    assert_eq!(before["bandwidth_floor_GBs"], 12.0, "{before}");
+    let deleted = plane.ffm.delete(&owner, &b.id, None).await.unwrap();
+    assert_eq!(serde_json::to_value(&deleted).unwrap(), before);
+    assert!(plane.ffm.get(&admin(), &b.id).await.is_err(), "gone");
+}

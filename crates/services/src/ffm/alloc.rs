@@ -2,6 +2,7 @@
 //! one store transaction that writes the bundle, its grant and its token on
 //! the bundle's lease (and compares the host's epoch and the policies' version).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -13,7 +14,7 @@ use corridor_store::{NEW_LEASE, Op};
 use super::error::FfmError;
 use super::grants::{grant_key, json};
 use super::tokens::{random_token, token_key};
-use super::{BundleAndToken, FfmService, Live, admission, lock};
+use super::{BundleAndToken, FfmService, Live, Written, admission, lock};
 use crate::ids::new_id;
 use crate::{Caller, ServiceError};
 
@@ -219,8 +220,9 @@ impl FfmService {
                 ],
             )
             .await;
-        *bundle = match created {
-            Ok((created, _lease)) => created,
+        let lease;
+        (*bundle, lease) = match created {
+            Ok(created) => created,
             Err(e) => {
                 return Err(match e {
                     ServiceError::ConditionFailed { .. } => FfmError::Fenced,
@@ -228,7 +230,18 @@ impl FfmService {
                 });
             }
         };
-        lock(&self.live).insert(bundle.id.clone(), Live::new(memory, token, bundle));
+        let mut live = Live::new(memory, token, bundle);
+        live.written = bundle
+            .meta
+            .resource_version
+            .parse()
+            .ok()
+            .map(|revision| Written {
+                bundle: Arc::new(bundle.clone()),
+                revision,
+                lease,
+            });
+        lock(&self.live).insert(bundle.id.clone(), live);
         Ok(())
     }
 }

@@ -80,7 +80,9 @@ impl FfmService {
     }
 
     /// `DELETE /v1/ffm/{id}`: removes object, grant and token in one
-    /// transaction, then frees the memory. The bundle is read once, for the
+    /// transaction, then frees the memory. The bundle is not read when this
+    /// process still holds the version it created
+    /// ([`Self::delete_as_written`]); otherwise it is read once, for the
     /// visibility check and the transaction's precondition alike.
     pub async fn delete(
         &self,
@@ -88,28 +90,12 @@ impl FfmService {
         id: &str,
         precondition: Option<Revision>,
     ) -> Result<FfmBundle, FfmError> {
+        if let Some(bundle) = self.delete_as_written(caller, id, precondition).await? {
+            return Ok(bundle);
+        }
         let (bundle, kv) = visibility::get(&self.bundles, caller, id).await?;
         check_precondition::<FfmBundle>(id, precondition, &kv)?;
-        let release = Txn {
-            compares: vec![Compare::mod_revision(
-                &kv.key,
-                CompareOp::Equal,
-                kv.mod_revision,
-            )],
-            success: vec![
-                Op::delete(&kv.key),
-                Op::delete(grant_key(id)),
-                Op::delete(token_key(id)),
-            ],
-            failure: Vec::new(),
-        };
-        // The lease ends in the same durable write: the transaction deletes
-        // every key it held, and no orphaned lease is left to expire.
-        let response = match kv.lease {
-            Some(lease) => self.store.txn_then_revoke(release, lease).await,
-            None => self.store.txn(release).await,
-        }
-        .map_err(store_err("delete a bundle"))?;
+        let response = self.end(id, &kv.key, kv.mod_revision, kv.lease).await?;
         if !response.succeeded {
             return Err(FfmError::Service(ServiceError::StaleVersion {
                 kind: "ffm",
@@ -126,6 +112,70 @@ impl FfmService {
             self.forget_other(id);
         }
         Ok(bundle)
+    }
+
+    /// DELETE without reading the bundle: when the version this process
+    /// created may still be the stored one, the release compares on its
+    /// revision, and if that holds the object kept is the object stored
+    /// (reading and decoding it was a twentieth of memqosd's CPU under
+    /// alloc + DELETE load; BENCHMARKS.md). `None` sends the request down the
+    /// reading path: nothing kept (restored, another replica's, already
+    /// rewritten), a caller who may not see it, an `If-Match` of another
+    /// version, or a newer version found by the compare; each of those gets
+    /// there the answer it always got.
+    async fn delete_as_written(
+        &self,
+        caller: &Caller,
+        id: &str,
+        precondition: Option<Revision>,
+    ) -> Result<Option<FfmBundle>, FfmError> {
+        let Some(written) = lock(&self.live).get(id).and_then(|l| l.written.clone()) else {
+            return Ok(None);
+        };
+        if !caller.may_see(Some(&written.bundle.security_domain))
+            || precondition.is_some_and(|wanted| wanted != written.revision)
+        {
+            return Ok(None);
+        }
+        let key = crate::Registry::<FfmBundle>::key(id);
+        let response = self
+            .end(id, &key, written.revision, Some(written.lease))
+            .await?;
+        if !response.succeeded {
+            if let Some(live) = lock(&self.live).get_mut(id) {
+                live.written = None;
+            }
+            return Ok(None);
+        }
+        let bundle = Arc::unwrap_or_clone(written.bundle);
+        self.release(id, bundle.persistence, Some(&bundle.security_domain));
+        Ok(Some(bundle))
+    }
+
+    /// Deletes the bundle `id` (stored under `key`) if it is still at
+    /// `revision`, with its grant and token; its lease, if any, ends in the
+    /// same durable write, so no orphaned lease is left to expire.
+    async fn end(
+        &self,
+        id: &str,
+        key: &str,
+        revision: Revision,
+        lease: Option<corridor_store::LeaseId>,
+    ) -> Result<corridor_store::TxnResponse, FfmError> {
+        let release = Txn {
+            compares: vec![Compare::mod_revision(key, CompareOp::Equal, revision)],
+            success: vec![
+                Op::delete(key),
+                Op::delete(grant_key(id)),
+                Op::delete(token_key(id)),
+            ],
+            failure: Vec::new(),
+        };
+        match lease {
+            Some(lease) => self.store.txn_then_revoke(release, lease).await,
+            None => self.store.txn(release).await,
+        }
+        .map_err(store_err("delete a bundle"))
     }
 
     /// Frees a bundle's memory and ledger entry (idempotent: DELETE and the

@@ -135,6 +135,18 @@ struct Live {
     /// Open hand-offs of a non-shareable bundle (0 or 1).
     holders: usize,
     migrating: bool,
+    /// The bundle as this process created it, while that may still be the
+    /// stored version: a DELETE then needs no read of it (`bundles.rs`).
+    written: Option<Written>,
+}
+
+/// A bundle object as this process wrote it, at the revision the write
+/// got, with the lease it was written under.
+#[derive(Debug, Clone)]
+struct Written {
+    bundle: Arc<FfmBundle>,
+    revision: corridor_store::Revision,
+    lease: corridor_store::LeaseId,
 }
 
 impl Live {
@@ -148,6 +160,7 @@ impl Live {
             shareable: bundle.shareable,
             holders: 0,
             migrating: false,
+            written: None,
         }
     }
 }
