@@ -255,6 +255,16 @@ async fn populate_bundles(client: &Client, times: &mut Times) -> usize {
     split_threads
 }
 
+/// A fresh mapping of `fd` (anonymous memory for `None`) populated by
+/// `fill`, then unmapped: the time `fill` took.
+fn populated(fd: Option<libc::c_int>, fill: fn(*mut libc::c_void, usize) -> Duration) -> Duration {
+    let len = POPULATE_BYTES as usize;
+    let (ptr, _) = map(fd, len, false);
+    let took = fill(ptr, len);
+    unmap(ptr, len);
+    took
+}
+
 /// A bare memfd populated with one `MADV_POPULATE_WRITE`, then, its pages
 /// punched out, split as the bundle's.
 fn populate_bare_memfd(times: &mut Times) {
@@ -264,12 +274,10 @@ fn populate_bare_memfd(times: &mut Times) {
     assert!(fd >= 0);
     // SAFETY: fd is the memfd just created.
     assert_eq!(unsafe { libc::ftruncate(fd, len as libc::off_t) }, 0);
-    let (bare, _) = map(Some(fd), len, false);
     times
         .entry(BARE_ONE_CALL)
         .or_default()
-        .push(populate_write(bare, len));
-    unmap(bare, len);
+        .push(populated(Some(fd), populate_write));
     // Punching the pages out makes the memfd fresh again.
     // SAFETY: fd is the memfd above; the range is its whole size.
     let punched = unsafe {
@@ -281,12 +289,10 @@ fn populate_bare_memfd(times: &mut Times) {
         )
     };
     assert_eq!(punched, 0, "punching the bare memfd's pages out");
-    let (bare, _) = map(Some(fd), len, false);
     times
         .entry(BARE_SPLIT)
         .or_default()
-        .push(populate_split(bare, len));
-    unmap(bare, len);
+        .push(populated(Some(fd), populate_split));
     // SAFETY: closes the memfd created above, once.
     unsafe { libc::close(fd) };
 }
@@ -317,18 +323,14 @@ async fn populate(client: &Client) {
         let (anon, took) = map(None, len, true);
         time("anonymous, MAP_POPULATE", took);
         unmap(anon, len);
-        let (anon, _) = map(None, len, false);
         time(
             "anonymous, one MADV_POPULATE_WRITE",
-            populate_write(anon, len),
+            populated(None, populate_write),
         );
-        unmap(anon, len);
-        let (anon, _) = map(None, len, false);
         time(
             "anonymous, MADV_POPULATE_WRITE split as the bundle's",
-            populate_split(anon, len),
+            populated(None, populate_split),
         );
-        unmap(anon, len);
     }
     let median = |name: &str| {
         let mut v = times[name].clone();

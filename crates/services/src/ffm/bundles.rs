@@ -147,9 +147,14 @@ impl FfmService {
             }
             return Ok(None);
         }
-        let bundle = Arc::unwrap_or_clone(written.bundle);
-        self.release(id, bundle.persistence, Some(&bundle.security_domain));
-        Ok(Some(bundle))
+        // Released first: that drops the live entry's reference, so the kept
+        // object is moved out rather than copied.
+        self.release(
+            id,
+            written.bundle.persistence,
+            Some(&written.bundle.security_domain),
+        );
+        Ok(Some(Arc::unwrap_or_clone(written.bundle)))
     }
 
     /// Deletes the bundle `id` (stored under `key`) if it is still at

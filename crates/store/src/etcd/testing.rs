@@ -62,14 +62,12 @@ pub fn free_port() -> std::io::Result<u16> {
         return Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port());
     }
     let first = ephemeral_low - SPAN;
-    // A start drawn from the process id and the clock: std's hasher is
-    // randomly keyed, which is all the randomness this needs.
+    // std's hasher is randomly keyed per process: all the randomness the
+    // start needs.
     let seed = {
-        use std::hash::{BuildHasher, Hash, Hasher};
-        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-        std::process::id().hash(&mut hasher);
-        Instant::now().hash(&mut hasher);
-        u32::try_from(hasher.finish() % u64::from(SPAN)).unwrap_or(0)
+        use std::hash::BuildHasher;
+        let drawn = std::collections::hash_map::RandomState::new().hash_one(std::process::id());
+        u32::try_from(drawn % u64::from(SPAN)).expect("below SPAN")
     };
     let _ = NEXT.compare_exchange(u32::MAX, seed, Ordering::Relaxed, Ordering::Relaxed);
     let mut last_error = None;
