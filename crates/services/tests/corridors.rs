@@ -1513,3 +1513,89 @@ async fn a_grant_answers_the_object_the_store_holds() {
     }
     assert!(ledger(&plane).await.is_empty());
 }
+
+/// A release answers the corridor as stored, whether it took the object
+/// this process granted (comparing on that grant's revision, reading
+/// nothing) or read it because it changed since; a stale `If-Match` is
+/// refused and releases nothing; another domain is told nothing exists.
+#[tokio::test]
+async fn a_release_answers_the_stored_version_kept_or_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let (plane, clock) = plane_in(dir.path()).await;
+    let released_as = |mut stored: corridor_model::corridor::Corridor,
+                       released: &corridor_model::corridor::Corridor| {
+        stored.status = CorridorStatus::Released;
+        stored.meta.resource_version = released.meta.resource_version.clone();
+        stored.meta.updated_at = released.meta.updated_at;
+        stored
+    };
+
+    // As granted: the kept object.
+    let granted = plane
+        .corridors
+        .create(&system(), request(&[1550.0], QosPriority::Silver))
+        .await
+        .unwrap();
+    let stored = plane.corridors.get(&system(), &granted.id).await.unwrap();
+    let released = plane
+        .corridors
+        .delete(&system(), &granted.id, None)
+        .await
+        .unwrap();
+    assert_eq!(released, released_as(stored, &released));
+
+    // Changed since the grant (a renewed lease moves its expiry): the
+    // stored version, not the one granted.
+    let granted = plane
+        .corridors
+        .create(&system(), request(&[1550.8], QosPriority::Silver))
+        .await
+        .unwrap();
+    clock.advance(Duration::from_secs(5));
+    let renewed = plane
+        .corridors
+        .renew_lease(&system(), &granted.id)
+        .await
+        .unwrap();
+    assert_ne!(renewed.meta.lease_expires_at, granted.meta.lease_expires_at);
+    let as_granted: i64 = granted.meta.resource_version.parse().unwrap();
+    let refused = plane
+        .corridors
+        .delete(&system(), &granted.id, Some(as_granted))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.to_problem().status, 409, "{refused}");
+    assert_eq!(
+        plane.corridors.get(&system(), &granted.id).await.unwrap(),
+        renewed,
+        "a refused release changed the corridor"
+    );
+    let released = plane
+        .corridors
+        .delete(&system(), &granted.id, None)
+        .await
+        .unwrap();
+    assert_eq!(released, released_as(renewed, &released));
+
+    // Another domain's corridor, kept here: not found, and still held.
+    let mut owned = request(&[1551.6], QosPriority::Silver);
+    owned.security_domain = None;
+    let granted = plane
+        .corridors
+        .create(&tenant("tenant-a"), owned)
+        .await
+        .unwrap();
+    let hidden = plane
+        .corridors
+        .delete(&tenant("tenant-b"), &granted.id, None)
+        .await
+        .unwrap_err();
+    assert_eq!(hidden.to_problem().status, 404, "{hidden}");
+    let released = plane
+        .corridors
+        .delete(&tenant("tenant-a"), &granted.id, None)
+        .await
+        .unwrap();
+    assert_eq!(released, released_as(granted, &released));
+    assert!(ledger(&plane).await.is_empty());
+}

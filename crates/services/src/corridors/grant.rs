@@ -15,7 +15,7 @@ use corridor_model::corridor::{
 };
 use corridor_model::meta::{Condition, ConditionStatus};
 use corridor_model::units::{Gbps, Nanometers};
-use corridor_store::{Compare, CompareOp, KeyValue, LeaseId, Op, Txn};
+use corridor_store::{Compare, CompareOp, KeyValue, LeaseId, Op, Revision, Txn};
 
 use super::admission::Plan;
 use super::conditions;
@@ -257,13 +257,12 @@ pub fn grant_txn(
     }
 }
 
-/// The release: the corridor object (at the revision read) and its ledger
-/// keys deleted in one transaction.
-pub fn release_txn(fabric: &Fabric, corridor: &Corridor, kv: &KeyValue) -> Txn {
+/// The release: the corridor object (if still at `revision`) and its
+/// ledger keys deleted in one transaction.
+pub fn release_txn(fabric: &Fabric, corridor: &Corridor, revision: Revision) -> Txn {
+    let key = Registry::<Corridor>::key(&corridor.id);
     let mut ops = vec![
-        Op::Delete {
-            key: kv.key.clone(),
-        },
+        Op::Delete { key: key.clone() },
         Op::Delete {
             key: super::error_count::key(&corridor.id),
         },
@@ -274,11 +273,7 @@ pub fn release_txn(fabric: &Fabric, corridor: &Corridor, kv: &KeyValue) -> Txn {
             .map(|key| Op::Delete { key }),
     );
     Txn {
-        compares: vec![Compare::mod_revision(
-            kv.key.clone(),
-            CompareOp::Equal,
-            kv.mod_revision,
-        )],
+        compares: vec![Compare::mod_revision(key, CompareOp::Equal, revision)],
         success: ops,
         failure: Vec::new(),
     }

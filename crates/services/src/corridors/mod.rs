@@ -475,10 +475,10 @@ impl CorridorService {
                 corridor_model::corridor::DEFAULT_LEASE_TTL_S,
             ));
         let ttl = Duration::from_secs(ttl_s.get());
-        let corridor = self
+        let (corridor, lease) = self
             .admit(&new_id(self.clocks.wall.as_ref(), "cor"), &request, ttl)
             .await?;
-        lock(&self.written).keep(&corridor);
+        lock(&self.written).keep(&corridor, Some(lease));
         Ok(corridor)
     }
 
@@ -538,13 +538,13 @@ impl CorridorService {
     }
 
     /// The admission loop: plan, bring up, grant in one transaction; replan
-    /// on a lost race.
+    /// on a lost race. Answers the corridor as stored, and its lease.
     async fn admit(
         &self,
         id: &str,
         request: &CorridorRequest,
         ttl: Duration,
-    ) -> Result<Corridor, CorridorError> {
+    ) -> Result<(Corridor, corridor_store::LeaseId), CorridorError> {
         let mut refreshed_after_block = false;
         for _ in 0..ADMISSION_ATTEMPTS {
             let plan = match self.plan_and_hold(id, request) {
@@ -560,7 +560,7 @@ impl CorridorService {
                 Err(e) => return Err(e),
             };
             match self.try_grant(id, request, &plan, ttl).await {
-                Ok(corridor) => return Ok(corridor),
+                Ok(granted) => return Ok(granted),
                 Err(CorridorError::Service(
                     ServiceError::ConditionFailed { .. } | ServiceError::NotFound { .. },
                 )) => {
@@ -583,14 +583,15 @@ impl CorridorService {
     /// so the object is written once, with its outcome; they go dark again
     /// if the transaction loses its compares. The transaction grants the
     /// corridor's lease itself, so a grant waits for one durable write and
-    /// a lost attempt leaves no lease behind.
+    /// a lost attempt leaves no lease behind. Answers the corridor as
+    /// stored, and its lease.
     async fn try_grant(
         &self,
         id: &str,
         request: &CorridorRequest,
         plan: &Plan,
         ttl: Duration,
-    ) -> Result<Corridor, CorridorError> {
+    ) -> Result<(Corridor, corridor_store::LeaseId), CorridorError> {
         let now = self.clocks.wall.now();
         let mut corridor = grant::granted(&self.fabric, id, request, plan, ttl, now);
         let mut victims = Vec::with_capacity(plan.preempt.len());
@@ -687,31 +688,33 @@ impl CorridorService {
             }
         }
         if early || held || !drives {
-            return Ok(corridor);
+            return Ok((corridor, lease));
         }
         if !self.drives_plant() {
             // The lead moved since the plan: the new leader lights it (a
             // bring-up here would light this replica's plant, and the new
             // leader's would read the lanes dark and repair them).
             let now = self.clocks.wall.now();
-            return Ok(self
+            let corridor = self
                 .write_back(corridor, Some(lease), |c| {
                     record_awaiting_plant_owner(c, now);
                 })
-                .await);
+                .await;
+            return Ok((corridor, lease));
         }
         // The pre-empted lanes are dark now: light the new ones and record
         // the outcome (a second write, only after a pre-emption).
         let Some(a) = corridor.assignment.clone() else {
-            return Ok(corridor);
+            return Ok((corridor, lease));
         };
         let now = self.clocks.wall.now();
         let outcome = self.bring_up(&corridor, &a).await;
-        Ok(self
+        let corridor = self
             .write_back(corridor, Some(lease), |c| {
                 record_bring_up(c, &a, &outcome, now);
             })
-            .await)
+            .await;
+        Ok((corridor, lease))
     }
 
     /// Lights the lanes, settles both ends and reads them back.
@@ -936,6 +939,9 @@ impl CorridorService {
         id: &str,
         precondition: Option<corridor_store::Revision>,
     ) -> Result<Corridor, CorridorError> {
+        if let Some(released) = self.delete_as_written(caller, id, precondition).await? {
+            return Ok(released);
+        }
         // The read that checks visibility serves the first attempt too
         // (the transaction compares the record's revision).
         let mut read = Some(self.read_for_release(caller, id).await?);
@@ -945,47 +951,86 @@ impl CorridorService {
                 None => self.registry.get_kv(id).await?,
             };
             check_precondition::<Corridor>(id, precondition, &kv)?;
-            // The lease ends with the release, in the same durable write:
-            // the transaction deletes everything it held.
-            let release = grant::release_txn(&self.fabric, &object, &kv);
-            let response = match kv.lease {
-                Some(lease) => self.store.txn_then_revoke(release, lease).await,
-                None => self.store.txn(release).await,
+            if let Some(released) = self.release_at(object, kv.mod_revision, kv.lease).await? {
+                return Ok(released);
             }
-            .map_err(|source| ServiceError::Store {
-                context: "release a corridor",
-                source,
-            })?;
-            if !response.succeeded {
-                continue;
-            }
-            let mut released = object;
-            // On a replica that does not drive the plant the leader's
-            // reconciler takes the lanes down (the watch wakes it), unless
-            // this process lit them while it led.
-            if let Some(a) = &released.assignment
-                && released.status != CorridorStatus::Released
-                && (self.drives_plant() || self.lit_here(id))
-            {
-                // Dark before the cache lets this process plan onto the
-                // lanes again (a grant lights early only lanes no one has
-                // lit). The capacity is already free in the store; a
-                // hardware error here leaves dark lanes the next grant
-                // re-provisions anyway.
-                if let Err(e) = self.darken(id, a).await {
-                    tracing::warn!(corridor = %id, error = %crate::error::error_chain(&e), "cannot take the lanes down");
-                }
-            }
-            lock(&self.cache).release(id);
-            lock(&self.counters).remove(id);
-            released.meta.resource_version = response.revision.to_string();
-            released.status = CorridorStatus::Released;
-            released.meta.updated_at = self.clocks.wall.now();
-            return Ok(released);
         }
         Err(CorridorError::Contention {
             attempts: ADMISSION_ATTEMPTS,
         })
+    }
+
+    /// DELETE without reading the corridor: when this process granted it,
+    /// the release compares on the revision of that grant's write, and if
+    /// that holds, the object kept is the object stored. `None` sends the
+    /// request down the reading path: nothing kept (restarted, another
+    /// replica's grant, already released), a caller who may not see it, an
+    /// `If-Match` of another version, or a newer version found by the
+    /// compare; each of those gets there the answer it always got.
+    async fn delete_as_written(
+        &self,
+        caller: &Caller,
+        id: &str,
+        precondition: Option<corridor_store::Revision>,
+    ) -> Result<Option<Corridor>, CorridorError> {
+        let Some(kept) = lock(&self.written).take_unread(id) else {
+            return Ok(None);
+        };
+        if !caller.may_see(kept.corridor.security_domain.as_deref())
+            || precondition.is_some_and(|wanted| wanted != kept.revision)
+        {
+            lock(&self.written).put_back(kept);
+            return Ok(None);
+        }
+        self.release_at(kept.corridor, kept.revision, kept.lease)
+            .await
+    }
+
+    /// Releases `object` if its record is still at `revision`, its lease
+    /// (if any) ending in the same durable write, then takes its lanes
+    /// down; `None` when the record is at another revision or gone.
+    async fn release_at(
+        &self,
+        object: Corridor,
+        revision: corridor_store::Revision,
+        lease: Option<corridor_store::LeaseId>,
+    ) -> Result<Option<Corridor>, CorridorError> {
+        let id = object.id.clone();
+        let release = grant::release_txn(&self.fabric, &object, revision);
+        let response = match lease {
+            Some(lease) => self.store.txn_then_revoke(release, lease).await,
+            None => self.store.txn(release).await,
+        }
+        .map_err(|source| ServiceError::Store {
+            context: "release a corridor",
+            source,
+        })?;
+        if !response.succeeded {
+            return Ok(None);
+        }
+        let mut released = object;
+        // On a replica that does not drive the plant the leader's
+        // reconciler takes the lanes down (the watch wakes it), unless
+        // this process lit them while it led.
+        if let Some(a) = &released.assignment
+            && released.status != CorridorStatus::Released
+            && (self.drives_plant() || self.lit_here(&id))
+        {
+            // Dark before the cache lets this process plan onto the
+            // lanes again (a grant lights early only lanes no one has
+            // lit). The capacity is already free in the store; a
+            // hardware error here leaves dark lanes the next grant
+            // re-provisions anyway.
+            if let Err(e) = self.darken(&id, a).await {
+                tracing::warn!(corridor = %id, error = %crate::error::error_chain(&e), "cannot take the lanes down");
+            }
+        }
+        lock(&self.cache).release(&id);
+        lock(&self.counters).remove(&id);
+        released.meta.resource_version = response.revision.to_string();
+        released.status = CorridorStatus::Released;
+        released.meta.updated_at = self.clocks.wall.now();
+        Ok(Some(released))
     }
 
     /// Renews the corridor's lease (its ledger keys share it).
