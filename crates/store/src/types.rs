@@ -122,7 +122,7 @@ pub enum CompareTarget {
     Version(i64),
     /// Compared byte-wise. As in etcd, a value comparison on a missing key is
     /// always false, whatever the operator.
-    Value(Vec<u8>),
+    Value(#[serde(with = "serde_bytes")] Vec<u8>),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -192,6 +192,9 @@ impl Compare {
 pub enum Op {
     Put {
         key: String,
+        // As bytes, not a sequence of `u8`: one copy instead of a call per
+        // byte in the write-ahead log (postcard writes both the same way).
+        #[serde(with = "serde_bytes")]
         value: Vec<u8>,
         /// Attaches the key to a lease (it is deleted when the lease ends); `None`
         /// detaches it from any lease it had.
