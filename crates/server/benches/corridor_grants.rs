@@ -20,7 +20,11 @@
 //! sooner once it has begun [`MAX_CYCLES`] cycles).
 //! `CORRIDOR_BENCH_BASELINE=<path of another corridord>` measures that
 //! build too, alternating with this one for `CORRIDOR_BENCH_ROUNDS` rounds
-//! (default 1), so both see the same machine in one run.
+//! (default 1), so both see the same machine in one run; the builds take
+//! turns going first (a run after another may find the machine busy with
+//! the first one's leftovers, such as its files being written back and
+//! removed), and a summary gives each round's ratio of CPU per grant and
+//! the ratio of the pooled means.
 //! `CORRIDOR_BENCH_STORE` is a comma-separated list of `redb` (the
 //! default), `etcd` (a throwaway one-member etcd) and `etcd3` (a throwaway
 //! three-member cluster); on etcd the same run also measures raw etcd
@@ -108,19 +112,31 @@ async fn main() {
         };
         match &baseline {
             Some(baseline) => {
+                let mut paired = Vec::new();
                 for round in 1..=rounds {
-                    for (binary, label) in [(baseline.as_str(), "baseline"), (this, "this build")] {
+                    let mut order = [(baseline.as_str(), "baseline"), (this, "this build")];
+                    if round % 2 == 0 {
+                        order.reverse();
+                    }
+                    let mut cpu = [None, None];
+                    for (binary, label) in order {
                         println!("-- {label}, round {round}");
+                        let measured = run.measure(binary).await;
+                        cpu[usize::from(label == "this build")] = measured.cpu_per_grant_ms;
                         failures.extend(
-                            run.measure(binary)
-                                .await
+                            measured
+                                .failures
                                 .into_iter()
                                 .map(|failure| format!("{label}, round {round}: {failure}")),
                         );
                     }
+                    if let [Some(base), Some(ours)] = cpu {
+                        paired.push((base, ours));
+                    }
                 }
+                summarise(&paired);
             }
-            None => failures.extend(run.measure(this).await),
+            None => failures.extend(run.measure(this).await.failures),
         }
         if !store.endpoints.is_empty() {
             raw_etcd_txns(&store.endpoints, seconds).await;
@@ -219,7 +235,7 @@ struct Run<'a> {
 impl Run<'_> {
     /// One load window against the corridord at `binary`; the checks that
     /// failed.
-    async fn measure(&self, binary: &str) -> Vec<String> {
+    async fn measure(&self, binary: &str) -> Measured {
         let (seconds, dark) = (self.seconds, self.dark);
         let mut args = self.store.args();
         // Dark: attestd attests only on request, so attestation_required
@@ -327,10 +343,10 @@ impl Run<'_> {
             if dark { "dark" } else { "lit" },
             refused.load(std::sync::atomic::Ordering::Relaxed)
         );
-        match cpu {
-            Some(cpu) if lit > 0 => println!(
-                "corridord CPU: {cpu:.2} s over the load = {:.3} ms per {} grant",
-                1000.0 * cpu / lit as f64,
+        let cpu_per_grant_ms = cpu.filter(|_| lit > 0).map(|cpu| 1000.0 * cpu / lit as f64);
+        match (cpu, cpu_per_grant_ms) {
+            (Some(cpu), Some(per_grant)) => println!(
+                "corridord CPU: {cpu:.2} s over the load = {per_grant:.3} ms per {} grant",
                 if dark { "dark" } else { "lit" }
             ),
             _ => println!("corridord CPU: not measured (no /proc, or no grant)"),
@@ -466,8 +482,45 @@ impl Run<'_> {
             Err(e) => failures.push(format!("could not read the ledger after the run: {e}")),
         }
         drop(state);
-        failures
+        Measured {
+            failures,
+            cpu_per_grant_ms,
+        }
     }
+}
+
+/// What one run of one build found.
+struct Measured {
+    /// The checks it failed.
+    failures: Vec<String>,
+    /// corridord's CPU per lit (or, dark, per held) grant, ms.
+    cpu_per_grant_ms: Option<f64>,
+}
+
+/// The side-by-side figures: each round's ratio (this build's CPU per
+/// grant over the baseline's, measured back to back), their median and
+/// range, and the ratio of the two builds' means over every round.
+fn summarise(paired: &[(f64, f64)]) {
+    if paired.is_empty() {
+        return;
+    }
+    let mut ratios: Vec<f64> = paired.iter().map(|(base, ours)| ours / base).collect();
+    ratios.sort_by(f64::total_cmp);
+    let n = paired.len() as f64;
+    let base_mean = paired.iter().map(|(base, _)| base).sum::<f64>() / n;
+    let our_mean = paired.iter().map(|(_, ours)| ours).sum::<f64>() / n;
+    let median = if ratios.len() % 2 == 1 {
+        ratios[ratios.len() / 2]
+    } else {
+        (ratios[ratios.len() / 2 - 1] + ratios[ratios.len() / 2]) / 2.0
+    };
+    println!(
+        "== side by side, {} rounds: CPU per grant {our_mean:.3} ms (this build) against {base_mean:.3} ms (baseline), pooled ratio {:.3}; per round {:.3}..{:.3}, median {median:.3}",
+        paired.len(),
+        our_mean / base_mean,
+        ratios[0],
+        ratios[ratios.len() - 1],
+    );
 }
 
 /// Raw etcd transactions per second on `endpoints` for `seconds`: 32
