@@ -77,7 +77,11 @@ fn body(client: usize, dark: bool) -> String {
     // want of a free lane, which is admission working, not a grant's cost).
     let n = -8 + (client % 16) as i32;
     let lambda = 299_792_458.0 / ((193_100.0 + f64::from(n) * 100.0) * 1e9) * 1e9;
-    let mode = if client % 2 == 0 { "fiber" } else { "waveguide" };
+    let mode = if client % 2 == 0 {
+        "fiber"
+    } else {
+        "waveguide"
+    };
     json!({
         "corridor_type": "SiCorridor",
         "lanes": 1,
