@@ -310,6 +310,7 @@ pub struct Corridor {
     #[serde(default)]
     pub ber_is_upper_bound: bool,
     pub eye_margin: EyeMargin,
+    #[serde(serialize_with = "crate::timestamp::serialize")]
     pub created_at: DateTime<Utc>,
     pub status: CorridorStatus,
     /// Per-lane state of the wavelength set.

@@ -34,6 +34,7 @@ pub mod policy;
 pub mod problem;
 pub mod rfc_examples;
 pub mod schema;
+pub mod timestamp;
 pub mod units;
 pub mod validate;
 

@@ -47,6 +47,7 @@ pub struct Condition {
     #[serde(default)]
     pub message: String,
     /// When `status` last changed (not when the condition was last written).
+    #[serde(serialize_with = "crate::timestamp::serialize")]
     pub last_transition_time: DateTime<Utc>,
 }
 
@@ -134,10 +135,14 @@ pub struct ResourceMeta {
     #[serde(default)]
     pub conditions: Vec<Condition>,
     /// Last change (spec or status). The Unix epoch when absent.
-    #[serde(default = "unix_epoch")]
+    #[serde(default = "unix_epoch", serialize_with = "crate::timestamp::serialize")]
     pub updated_at: DateTime<Utc>,
     /// When the lease ends and the grant is released, for leased resources.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "crate::timestamp::option::serialize"
+    )]
     pub lease_expires_at: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub labels: BTreeMap<String, String>,
