@@ -169,7 +169,7 @@ impl OpticalPlant for LinuxOptics {
         Ok(())
     }
 
-    fn settle(&self, _ports: &[String], _now: DateTime<Utc>) -> Result<()> {
+    fn settle(&self, _ports: &[String], _lanes: &[u8], _now: DateTime<Utc>) -> Result<()> {
         Ok(())
     }
 

@@ -55,13 +55,14 @@ pub trait OpticalPlant: Send + Sync + Debug {
     /// Physics or codec errors on the twin.
     fn advance(&self, now: DateTime<Utc>) -> Result<()>;
 
-    /// Brings only the given ports up to `now`: after the far end of a link has just lit its
-    /// lasers, the near end computes its receivers again without stepping the whole plant.
-    /// Unknown ids are skipped.
+    /// Brings only the given ports up to `now` and computes the receivers of their module
+    /// `lanes` (1-based) again: after the far end of a link has just lit its lasers, the near
+    /// end's lanes see them, without stepping the whole plant or recomputing lanes nobody
+    /// touched (their inputs are unchanged until the next advance). Unknown ids are skipped.
     ///
     /// # Errors
-    /// As [`OpticalPlant::advance`].
-    fn settle(&self, ports: &[String], now: DateTime<Utc>) -> Result<()>;
+    /// As [`OpticalPlant::advance`]; [`OpticalError::InvalidLane`] for a lane outside a port.
+    fn settle(&self, ports: &[String], lanes: &[u8], now: DateTime<Utc>) -> Result<()>;
 
     /// Whether port operations may block the calling thread on device I/O (status polls that
     /// sleep between reads). Async callers run such a plant's operations on

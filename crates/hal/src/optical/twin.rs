@@ -1339,10 +1339,18 @@ impl OpticalPlant for TwinOptics {
         TwinOptics::advance(self, now)
     }
 
-    fn settle(&self, ports: &[String], now: DateTime<Utc>) -> Result<()> {
+    fn settle(&self, ports: &[String], lanes: &[u8], now: DateTime<Utc>) -> Result<()> {
         for id in ports {
             if let Some(p) = TwinOptics::port(self, id) {
-                p.advance(now)?;
+                let touched = lanes
+                    .iter()
+                    .map(|&l| check_lane(&p.name, p.lanes, l).map(|l| usize::from(l.number() - 1)))
+                    .collect::<Result<Vec<_>>>()?;
+                p.step(now);
+                p.publish();
+                // Only the lanes the far end just lit: recomputing all eight
+                // was most of a bring-up's settle (BENCHMARKS.md).
+                p.apply_to(touched)?;
             }
         }
         Ok(())

@@ -214,15 +214,19 @@ fn provision_now(plant: &dyn OpticalPlant, a: &CorridorAssignment) -> Result<(),
 
 /// Brings both ends' receivers up to date after provisioning: the first
 /// port was provisioned before the far end lit its lasers, so it computes
-/// its receivers again (one port only, not the whole plant).
+/// the corridor's lanes' receivers again (one port and its lanes only, not
+/// the whole plant).
 pub async fn settle(
     plant: &Arc<dyn OpticalPlant>,
     a: &CorridorAssignment,
     now: DateTime<Utc>,
 ) -> Result<(), CorridorError> {
     let first = a.ports[..1].to_vec();
+    let lanes = a.module_lanes.clone();
     on_plant(plant, move |plant| {
-        plant.settle(&first, now).map_err(optical(&first[0]))
+        plant
+            .settle(&first, &lanes, now)
+            .map_err(optical(&first[0]))
     })
     .await
 }
@@ -464,7 +468,12 @@ mod tests {
         fn advance(&self, _now: DateTime<Utc>) -> corridor_hal::optical::Result<()> {
             Ok(())
         }
-        fn settle(&self, _: &[String], _: DateTime<Utc>) -> corridor_hal::optical::Result<()> {
+        fn settle(
+            &self,
+            _: &[String],
+            _: &[u8],
+            _: DateTime<Utc>,
+        ) -> corridor_hal::optical::Result<()> {
             Ok(())
         }
         fn blocks(&self) -> bool {
