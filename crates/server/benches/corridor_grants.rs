@@ -77,7 +77,7 @@ fn body(client: usize, dark: bool) -> String {
     // want of a free lane, which is admission working, not a grant's cost).
     let n = -8 + (client % 16) as i32;
     let lambda = 299_792_458.0 / ((193_100.0 + f64::from(n) * 100.0) * 1e9) * 1e9;
-    let mode = if client % 2 == 0 {
+    let mode = if client.is_multiple_of(2) {
         "fiber"
     } else {
         "waveguide"
@@ -124,7 +124,7 @@ async fn main() {
                 let mut paired = Vec::new();
                 for round in 1..=rounds {
                     let mut order = [(baseline.as_str(), "baseline"), (this, "this build")];
-                    if round % 2 == 0 {
+                    if round.is_multiple_of(2) {
                         order.reverse();
                     }
                     let mut cpu = [None, None];
