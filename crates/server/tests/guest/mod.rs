@@ -344,6 +344,18 @@ impl Boot {
     pub fn passed(&self) -> bool {
         self.console.lines().any(|line| line.trim_end() == PASSED)
     }
+
+    /// Whether the guest's kernel oopsed or panicked before `/init` printed
+    /// its first line: nothing of ours had run yet (seen once: an `int3`
+    /// oops in `sched_clock_cpu` 2.2 s into a 6.12 boot under TCG with two
+    /// vCPUs, a fault of the emulated machine, not of corridord).
+    pub fn kernel_died_before_init(&self) -> bool {
+        !self
+            .console
+            .lines()
+            .any(|line| line.starts_with("corridor-guest"))
+            && (self.console.contains("Oops:") || self.console.contains("Kernel panic"))
+    }
 }
 
 /// Boots `scenario` with an initramfs holding corridord and this test
