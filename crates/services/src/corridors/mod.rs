@@ -848,22 +848,6 @@ impl CorridorService {
         Ok((visible_to(caller, corridor)?, kv))
     }
 
-    /// As [`Self::get_kv`], taking the object from the corridors written
-    /// here when the stored one is still at the revision written.
-    async fn read_for_release(
-        &self,
-        caller: &Caller,
-        id: &str,
-    ) -> Result<(Corridor, corridor_store::KeyValue), CorridorError> {
-        let kv = self.registry.get_stored(id).await?;
-        let kept = lock(&self.written).take(id, &kv);
-        let corridor = match kept {
-            Some(corridor) => corridor,
-            None => crate::registry::decode::<Corridor>(&kv)?,
-        };
-        Ok((visible_to(caller, corridor)?, kv))
-    }
-
     /// One page of the corridors `caller` may see, filtered before paging
     /// so a page is never short.
     pub async fn list(
@@ -944,7 +928,7 @@ impl CorridorService {
         }
         // The read that checks visibility serves the first attempt too
         // (the transaction compares the record's revision).
-        let mut read = Some(self.read_for_release(caller, id).await?);
+        let mut read = Some(self.get_kv(caller, id).await?);
         for _ in 0..ADMISSION_ATTEMPTS {
             let (object, kv) = match read.take() {
                 Some(read) => read,
@@ -973,7 +957,7 @@ impl CorridorService {
         id: &str,
         precondition: Option<corridor_store::Revision>,
     ) -> Result<Option<Corridor>, CorridorError> {
-        let Some(kept) = lock(&self.written).take_unread(id) else {
+        let Some(kept) = lock(&self.written).take(id) else {
             return Ok(None);
         };
         if !caller.may_see(kept.corridor.security_domain.as_deref())

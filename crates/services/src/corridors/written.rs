@@ -4,15 +4,13 @@
 //! JSON decode were about 4 % of corridord's CPU per corridor grant, and
 //! the read a store round trip): if the compare holds, the object kept is
 //! the object stored. A corridor changed since, by this replica or
-//! another, fails the compare, and the release reads it as before; the
-//! reading path also takes the kept object when the revision it read is
-//! the one written here. An entry is only ever a shortcut to the same
-//! bytes' meaning.
+//! another, fails the compare, and the release reads it as before. An
+//! entry is only ever a shortcut to the same bytes' meaning.
 
 use std::collections::HashMap;
 
 use corridor_model::corridor::Corridor;
-use corridor_store::{KeyValue, LeaseId, Revision};
+use corridor_store::{LeaseId, Revision};
 
 /// How many corridors are kept at most; past that, an arbitrary one is
 /// forgotten for each new one (a release of a forgotten corridor reads
@@ -57,20 +55,13 @@ impl Written {
         );
     }
 
-    /// The corridor `id` as stored in `kv`, if it was kept at that
-    /// revision; forgotten either way.
-    pub(crate) fn take(&mut self, id: &str, kv: &KeyValue) -> Option<Corridor> {
-        let kept = self.by_id.remove(id)?;
-        (kept.revision == kv.mod_revision).then_some(kept.corridor)
-    }
-
     /// The corridor `id` as kept, whatever is stored now (the caller's
     /// transaction compares `revision`); forgotten.
-    pub(crate) fn take_unread(&mut self, id: &str) -> Option<Kept> {
+    pub(crate) fn take(&mut self, id: &str) -> Option<Kept> {
         self.by_id.remove(id)
     }
 
-    /// Keeps again what [`Self::take_unread`] took and could not use.
+    /// Keeps again what [`Self::take`] took and could not use.
     pub(crate) fn put_back(&mut self, kept: Kept) {
         self.by_id.entry(kept.corridor.id.clone()).or_insert(kept);
     }
@@ -104,46 +95,27 @@ mod tests {
         c
     }
 
-    fn stored(id: &str, revision: i64) -> KeyValue {
-        KeyValue {
-            key: format!("/corridors/{id}"),
-            value: Vec::new(),
-            create_revision: revision,
-            mod_revision: revision,
-            version: 1,
-            lease: None,
-        }
-    }
-
     #[test]
-    fn a_kept_corridor_serves_only_its_own_revision_and_once() {
+    fn a_kept_corridor_is_taken_once_with_its_revision_and_lease() {
         let mut written = Written::default();
-        written.keep(&corridor("cor-a", 7), None);
-        // Changed since (another revision): not served, and forgotten.
-        assert!(written.take("cor-a", &stored("cor-a", 9)).is_none());
-        assert!(written.take("cor-a", &stored("cor-a", 7)).is_none());
-        written.keep(&corridor("cor-a", 7), None);
+        written.keep(&corridor("cor-a", 7), Some(5));
+        let kept = written.take("cor-a").unwrap();
         assert_eq!(
-            written.take("cor-a", &stored("cor-a", 7)).unwrap().id,
-            "cor-a"
+            (kept.corridor.id.as_str(), kept.revision, kept.lease),
+            ("cor-a", 7, Some(5))
         );
-        assert!(written.take("cor-a", &stored("cor-a", 7)).is_none());
-        written.keep(&corridor("cor-b", 3), Some(5));
-        written.forget("cor-b");
-        assert!(written.take("cor-b", &stored("cor-b", 3)).is_none());
-        // Taken unread: with its revision and lease, once; put back, it
-        // serves again.
-        written.keep(&corridor("cor-b", 3), Some(5));
-        let kept = written.take_unread("cor-b").unwrap();
-        assert_eq!((kept.revision, kept.lease), (3, Some(5)));
-        assert!(written.take_unread("cor-b").is_none());
+        assert!(written.take("cor-a").is_none());
+        // Put back, it serves again; forgotten, it does not.
         written.put_back(kept);
-        assert!(written.take("cor-b", &stored("cor-b", 3)).is_some());
+        assert!(written.take("cor-a").is_some());
+        written.keep(&corridor("cor-b", 3), None);
+        written.forget("cor-b");
+        assert!(written.take("cor-b").is_none());
         // A version that is not a revision is never kept.
         let mut unversioned = corridor("cor-c", 1);
         unversioned.meta.resource_version = String::new();
         written.keep(&unversioned, None);
-        assert!(written.take_unread("cor-c").is_none());
+        assert!(written.take("cor-c").is_none());
     }
 
     #[test]
@@ -155,6 +127,6 @@ mod tests {
         assert_eq!(written.by_id.len(), CAPACITY);
         // The newest is always kept.
         let last = format!("cor-{}", CAPACITY + 99);
-        assert!(written.take(&last, &stored(&last, 1)).is_some());
+        assert!(written.take(&last).is_some());
     }
 }
