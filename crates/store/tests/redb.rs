@@ -66,6 +66,83 @@ async fn a_lease_that_expired_while_closed_ends_on_reopen() {
     }
 }
 
+/// Which keys a lease holds is read back from the keys themselves after a
+/// restart, whether redb kept the writes or the log replays them after a
+/// crash: revoking the lease then deletes exactly the keys still on it (not
+/// one moved to another lease, not one deleted meanwhile), and expiry does
+/// the same.
+#[tokio::test]
+async fn a_lease_ends_with_exactly_its_keys_after_a_reopen_or_a_replay() {
+    for replayed in [false, true] {
+        let live = tempfile::tempdir().unwrap();
+        let crashed = tempfile::tempdir().unwrap();
+        let live_path = live.path().join("s.redb");
+        let crashed_path = crashed.path().join("s.redb");
+        let options = RedbOptions {
+            checkpoint_interval: Duration::from_secs(3600),
+            ..options()
+        };
+        let store = RedbStore::open(&live_path, options.clone()).unwrap();
+        // The crash: redb's file as it was before the writes, the logs after.
+        std::fs::copy(&live_path, &crashed_path).unwrap();
+        let revoked = store.lease_grant(Duration::from_secs(60)).await.unwrap();
+        let other = store.lease_grant(Duration::from_secs(60)).await.unwrap();
+        let expiring = store.lease_grant(Duration::from_secs(3)).await.unwrap();
+        for key in ["/l/a", "/l/b", "/l/moved", "/l/gone"] {
+            store.put(key, b"x".to_vec(), Some(revoked)).await.unwrap();
+        }
+        store
+            .put("/l/moved", b"y".to_vec(), Some(other))
+            .await
+            .unwrap();
+        store.delete("/l/gone").await.unwrap();
+        store.put("/l/unleased", b"z".to_vec(), None).await.unwrap();
+        store
+            .put("/l/short", b"s".to_vec(), Some(expiring))
+            .await
+            .unwrap();
+        let path = if replayed {
+            for (log, copy) in corridor_store::wal_paths(&live_path)
+                .iter()
+                .zip(corridor_store::wal_paths(&crashed_path))
+            {
+                std::fs::copy(log, copy).unwrap();
+            }
+            &crashed_path
+        } else {
+            &live_path
+        };
+        drop(store);
+
+        let store = RedbStore::open(path, options).unwrap();
+        let before = store.current_revision().await.unwrap();
+        store.lease_revoke(revoked).await.unwrap();
+        let mut watch = store.watch("/l/", before + 1).await.unwrap();
+        let mut deleted = Vec::new();
+        while let Ok(Some(event)) =
+            tokio::time::timeout(Duration::from_millis(200), watch.next()).await
+        {
+            let event = event.unwrap();
+            assert_eq!(event.revision(), before + 1, "one revision for the revoke");
+            deleted.push(event.kv.key);
+        }
+        assert_eq!(deleted, ["/l/a", "/l/b"], "replayed: {replayed}");
+        for key in ["/l/moved", "/l/unleased", "/l/short"] {
+            assert!(store.get(key).await.unwrap().is_some(), "{key} survives");
+        }
+        let start = Instant::now();
+        while store.get("/l/short").await.unwrap().is_some() {
+            assert!(
+                start.elapsed() < Duration::from_secs(8),
+                "lease {expiring} must expire with its key"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(store.get("/l/moved").await.unwrap().is_some());
+        assert_eq!(store.current_revision().await.unwrap(), before + 2);
+    }
+}
+
 #[test]
 fn a_second_open_is_refused_until_the_first_is_dropped() {
     let dir = tempfile::tempdir().unwrap();

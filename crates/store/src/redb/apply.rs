@@ -12,9 +12,7 @@ use std::time::Duration;
 use redb::{ReadableTable, Table, WriteTransaction};
 
 use super::lease::{LeaseEntry, LeaseIndex, duration_ms};
-use super::schema::{
-    self, KEYS, LEASE_KEYS, LEASES, META, META_COMPACTED, META_NEXT_LEASE, META_REVISION,
-};
+use super::schema::{self, KEYS, LEASES, META, META_COMPACTED, META_NEXT_LEASE, META_REVISION};
 use crate::{
     Compare, CompareOp, CompareTarget, EventKind, KeyValue, KvEvent, LeaseId, LeasedTxn, Op,
     OpResult, Revision, StoreError, Txn, TxnResponse,
@@ -49,7 +47,6 @@ pub(crate) struct Batch<'txn, 'idx> {
     keys: Table<'txn, &'static str, &'static [u8]>,
     meta: Table<'txn, &'static str, i64>,
     leases: Table<'txn, i64, (u64, i64)>,
-    lease_keys: Table<'txn, (i64, &'static str), ()>,
     lease_index: &'idx mut LeaseIndex,
     counters: Counters,
     now_ms: i64,
@@ -82,9 +79,6 @@ impl<'txn, 'idx> Batch<'txn, 'idx> {
             leases: wtx
                 .open_table(LEASES)
                 .map_err(backend("open the lease table"))?,
-            lease_keys: wtx
-                .open_table(LEASE_KEYS)
-                .map_err(backend("open the lease keys table"))?,
             lease_index,
             counters,
             now_ms,
@@ -235,15 +229,7 @@ impl<'txn, 'idx> Batch<'txn, 'idx> {
         if !self.lease_index.contains(id) {
             return Ok(Err(StoreError::LeaseNotFound(id)));
         }
-        let mut owned = Vec::new();
-        for row in self
-            .lease_keys
-            .range::<(i64, &str)>((id, "")..(id + 1, ""))
-            .map_err(backend("list a lease's keys"))?
-        {
-            let (entry, _) = row.map_err(backend("list a lease's keys"))?;
-            owned.push(entry.value().1.to_owned());
-        }
+        let owned = self.lease_index.keys_of(id);
         let revision = self.counters.revision + 1;
         let mut deleted = Vec::with_capacity(owned.len());
         for key in &owned {
@@ -255,9 +241,6 @@ impl<'txn, 'idx> Batch<'txn, 'idx> {
         }
         let mut events = Vec::with_capacity(deleted.len());
         self.delete_keys(&deleted, revision, &mut events)?;
-        self.lease_keys
-            .retain_in::<(i64, &str), _>((id, "")..(id + 1, ""), |_, _| false)
-            .map_err(backend("detach a lease's keys"))?;
         self.leases.remove(id).map_err(backend("remove a lease"))?;
         self.lease_index.remove(id);
         self.dirty = true;
@@ -416,12 +399,10 @@ impl<'txn, 'idx> Batch<'txn, 'idx> {
         let old_lease = prev.and_then(|p| p.lease);
         if old_lease != kv.lease {
             if let Some(old) = old_lease {
-                self.detach(old, &kv.key)?;
+                self.lease_index.detach(old, &kv.key);
             }
             if let Some(new) = kv.lease {
-                self.lease_keys
-                    .insert((new, kv.key.as_str()), ())
-                    .map_err(backend("attach a key to a lease"))?;
+                self.lease_index.attach(new, &kv.key);
             }
         }
         self.dirty = true;
@@ -439,7 +420,7 @@ impl<'txn, 'idx> Batch<'txn, 'idx> {
                 .remove(prev.key.as_str())
                 .map_err(backend("delete a key"))?;
             if let Some(lease) = prev.lease {
-                self.detach(lease, &prev.key)?;
+                self.lease_index.detach(lease, &prev.key);
             }
             events.push(KvEvent {
                 kind: EventKind::Delete,
@@ -455,13 +436,6 @@ impl<'txn, 'idx> Batch<'txn, 'idx> {
             });
             self.dirty = true;
         }
-        Ok(())
-    }
-
-    fn detach(&mut self, lease: LeaseId, key: &str) -> Result<(), StoreError> {
-        self.lease_keys
-            .remove((lease, key))
-            .map_err(backend("detach a key from its lease"))?;
         Ok(())
     }
 

@@ -1,10 +1,16 @@
-//! The writer's in-memory view of lease deadlines.
+//! The writer's in-memory view of leases: their deadlines and their keys.
 //!
-//! The `LEASES` table is the truth (deadlines are wall-clock unix milliseconds
-//! so they survive a restart); this index mirrors it so the writer can tell
-//! whether a lease is alive and when the next one expires without a scan.
-//! Only the writer thread touches it, which is what lets expiry be decided
-//! without races against keep-alives.
+//! The `LEASES` table is the truth for deadlines (wall-clock unix
+//! milliseconds, so they survive a restart); this index mirrors it so the
+//! writer can tell whether a lease is alive and when the next one expires
+//! without a scan. Which keys a lease holds is written once, in each key's
+//! own record (`KEYS`); the index keeps the reverse map, rebuilt from those
+//! records on open, as etcd's lessor does (mvcc `restore` attaches every
+//! key to its lease as it reads the key space back). A table of its own
+//! cost two B-tree writes per leased key granted and released (a corridor
+//! grant holds a key per lane and channel) for a map that only revocation
+//! reads. Only the writer thread touches the index, which is what lets
+//! expiry be decided without races against keep-alives.
 
 use std::collections::{BTreeSet, HashMap};
 use std::fmt::Debug;
@@ -12,7 +18,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use redb::ReadableTable;
 
-use crate::LeaseId;
+use super::apply::backend;
+use super::schema;
+use crate::{LeaseId, StoreError};
 
 /// Where the store reads "now" to grant, renew and expire leases: the
 /// system's time in a daemon ([`SystemLeaseClock`]). A deterministic replay
@@ -59,13 +67,20 @@ impl LeaseEntry {
 pub(crate) struct LeaseIndex {
     entries: HashMap<LeaseId, LeaseEntry>,
     by_deadline: BTreeSet<(i64, LeaseId)>,
+    /// The keys whose record names each lease, in key order (a revocation
+    /// deletes them in that order, as it did when they were a table).
+    keys: HashMap<LeaseId, BTreeSet<String>>,
 }
 
 impl LeaseIndex {
-    pub fn load(table: &impl ReadableTable<i64, (u64, i64)>) -> Result<Self, redb::StorageError> {
+    /// The index of what `leases` and `keys` hold (the committed state).
+    pub fn load(
+        leases: &impl ReadableTable<i64, (u64, i64)>,
+        keys: &impl ReadableTable<&'static str, &'static [u8]>,
+    ) -> Result<Self, StoreError> {
         let mut index = Self::default();
-        for row in table.iter()? {
-            let (id, entry) = row?;
+        for row in leases.iter().map_err(backend("load the leases"))? {
+            let (id, entry) = row.map_err(backend("load the leases"))?;
             let (ttl_ms, deadline_ms) = entry.value();
             index.set(
                 id.value(),
@@ -75,7 +90,37 @@ impl LeaseIndex {
                 },
             );
         }
+        for row in keys.iter().map_err(backend("load the leased keys"))? {
+            let (key, record) = row.map_err(backend("load the leased keys"))?;
+            let key = key.value();
+            if let Some(lease) = schema::decode_record_header(key, record.value())?.lease {
+                index.attach(lease, key);
+            }
+        }
         Ok(index)
+    }
+
+    /// Records that `key`'s record names `lease`.
+    pub fn attach(&mut self, lease: LeaseId, key: &str) {
+        self.keys.entry(lease).or_default().insert(key.to_owned());
+    }
+
+    /// Records that `key`'s record no longer names `lease`.
+    pub fn detach(&mut self, lease: LeaseId, key: &str) {
+        if let Some(keys) = self.keys.get_mut(&lease) {
+            keys.remove(key);
+            if keys.is_empty() {
+                self.keys.remove(&lease);
+            }
+        }
+    }
+
+    /// The keys `lease` holds, in key order.
+    pub fn keys_of(&self, lease: LeaseId) -> Vec<String> {
+        self.keys
+            .get(&lease)
+            .map(|keys| keys.iter().cloned().collect())
+            .unwrap_or_default()
     }
 
     pub fn set(&mut self, id: LeaseId, entry: LeaseEntry) {
@@ -89,6 +134,7 @@ impl LeaseIndex {
         if let Some(old) = self.entries.remove(&id) {
             self.by_deadline.remove(&(old.deadline_ms, id));
         }
+        self.keys.remove(&id);
     }
 
     /// The lease, unless it is unknown or past its deadline. An expired lease the

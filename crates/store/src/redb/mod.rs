@@ -38,7 +38,7 @@ use self::event_log::EventLog;
 use self::lease::LeaseIndex;
 use self::logs::WalState;
 use self::schema::{
-    INITIAL_REVISION, KEYS, LEASE_KEYS, LEASES, LEGACY_EVENTS, META, META_COMPACTED,
+    INITIAL_REVISION, KEYS, LEASES, LEGACY_EVENTS, LEGACY_LEASE_KEYS, META, META_COMPACTED,
     META_NEXT_LEASE, META_REVISION, META_WAL_SEQ,
 };
 use self::write_behind::WriteBehind;
@@ -338,10 +338,9 @@ fn initialise(db: &Database) -> Result<(Counters, LeaseIndex, u64), StoreError> 
         let mut meta = wtx
             .open_table(META)
             .map_err(backend("create the meta table"))?;
-        wtx.open_table(KEYS)
+        let keys = wtx
+            .open_table(KEYS)
             .map_err(backend("create the keys table"))?;
-        wtx.open_table(LEASE_KEYS)
-            .map_err(backend("create the lease keys table"))?;
         let leases = wtx
             .open_table(LEASES)
             .map_err(backend("create the lease table"))?;
@@ -366,9 +365,12 @@ fn initialise(db: &Database) -> Result<(Counters, LeaseIndex, u64), StoreError> 
             next_lease: read_or_init(META_NEXT_LEASE, 1)?,
         };
         let wal_seq = u64::try_from(read_or_init(META_WAL_SEQ, 0)?).unwrap_or(0);
-        let leases = LeaseIndex::load(&leases).map_err(backend("load the leases"))?;
+        let leases = LeaseIndex::load(&leases, &keys)?;
         (counters, leases, wal_seq)
     };
+    // The keys' own records say which lease holds them (`lease`).
+    wtx.delete_table(LEGACY_LEASE_KEYS)
+        .map_err(backend("drop the old lease keys table"))?;
     wtx.commit()
         .map_err(backend("commit the initial transaction"))?;
     Ok(loaded)
@@ -572,6 +574,41 @@ mod tests {
             rtx.open_table(LEGACY_EVENTS),
             Err(TableError::TableDoesNotExist(_))
         ));
+    }
+
+    /// A store written when each lease's keys were a table of their own
+    /// opens without it: the table goes, and the keys' records say which
+    /// lease holds them.
+    #[tokio::test]
+    async fn the_old_lease_keys_table_is_dropped_and_leases_still_end_with_their_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.redb");
+        let store = RedbStore::open(&path, RedbOptions::default()).unwrap();
+        let lease = store.lease_grant(Duration::from_secs(60)).await.unwrap();
+        store.put("/a", b"1".to_vec(), Some(lease)).await.unwrap();
+        store.put("/b", b"2".to_vec(), None).await.unwrap();
+        drop(store);
+        {
+            let db = Database::open(&path).unwrap();
+            let wtx = db.begin_write().unwrap();
+            {
+                let mut table = wtx.open_table(LEGACY_LEASE_KEYS).unwrap();
+                table.insert((lease, "/a"), ()).unwrap();
+            }
+            wtx.commit().unwrap();
+        }
+
+        let store = RedbStore::open(&path, RedbOptions::default()).unwrap();
+        {
+            let rtx = reader::begin(&store.inner.db).unwrap();
+            assert!(matches!(
+                rtx.open_table(LEGACY_LEASE_KEYS),
+                Err(TableError::TableDoesNotExist(_))
+            ));
+        }
+        store.lease_revoke(lease).await.unwrap();
+        assert!(store.get("/a").await.unwrap().is_none());
+        assert!(store.get("/b").await.unwrap().is_some());
     }
 
     /// Without the table or the files, the history is gone: watches from

@@ -3,13 +3,11 @@
 
 use std::time::Duration;
 
-use redb::{Database, ReadTransaction, ReadableDatabase};
+use redb::{Database, ReadTransaction, ReadableDatabase, ReadableTable};
 
 use super::apply::backend;
 use super::event_log::EventLog;
-use super::schema::{
-    self, INITIAL_REVISION, KEYS, LEASE_KEYS, LEASES, META, META_COMPACTED, META_REVISION,
-};
+use super::schema::{self, INITIAL_REVISION, KEYS, LEASES, META, META_COMPACTED, META_REVISION};
 use crate::{
     KeyValue, KvEvent, LeaseId, LeaseInfo, RangeRequest, RangeResponse, Revision, StoreError,
 };
@@ -112,16 +110,18 @@ pub(crate) fn lease_time_to_live(
     let Some(remaining) = deadline_ms.checked_sub(now_ms).filter(|ms| *ms > 0) else {
         return Ok(None);
     };
-    let lease_keys = rtx
-        .open_table(LEASE_KEYS)
-        .map_err(backend("open the lease keys table"))?;
+    // Which keys a lease holds is in each key's record (the writer's index
+    // of them is its own): a scan, for a call only diagnostics make.
+    let table = rtx
+        .open_table(KEYS)
+        .map_err(backend("open the keys table"))?;
     let mut keys = Vec::new();
-    for row in lease_keys
-        .range::<(i64, &str)>((id, "")..(id + 1, ""))
-        .map_err(backend("list a lease's keys"))?
-    {
-        let (entry, _) = row.map_err(backend("list a lease's keys"))?;
-        keys.push(entry.value().1.to_owned());
+    for row in table.iter().map_err(backend("list a lease's keys"))? {
+        let (key, record) = row.map_err(backend("list a lease's keys"))?;
+        let key = key.value();
+        if schema::decode_record_header(key, record.value())?.lease == Some(id) {
+            keys.push(key.to_owned());
+        }
     }
     Ok(Some(LeaseInfo {
         id,

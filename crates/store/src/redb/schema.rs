@@ -18,9 +18,11 @@ pub(crate) const META: TableDefinition<&str, i64> = TableDefinition::new("meta")
 pub(crate) const LEGACY_EVENTS: TableDefinition<i64, &[u8]> = TableDefinition::new("events");
 /// lease id → (granted ttl in ms, deadline in unix ms).
 pub(crate) const LEASES: TableDefinition<i64, (u64, i64)> = TableDefinition::new("leases");
-/// (lease id, key) → (): which keys each lease owns, kept apart from `LEASES` so
-/// attaching a key does not rewrite a list that grows with the lease.
-pub(crate) const LEASE_KEYS: TableDefinition<(i64, &str), ()> = TableDefinition::new("lease_keys");
+/// (lease id, key) → (): which keys each lease owned, in stores written
+/// before the writer kept that map in memory (`lease::LeaseIndex`, rebuilt
+/// from each key's record); such a store drops the table on open.
+pub(crate) const LEGACY_LEASE_KEYS: TableDefinition<(i64, &str), ()> =
+    TableDefinition::new("lease_keys");
 
 pub(crate) const META_REVISION: &str = "revision";
 /// Events below this revision are gone (or going: `event_log`).

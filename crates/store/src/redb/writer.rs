@@ -27,7 +27,7 @@ use super::apply::{Applied, Batch, BatchOutcome, Counters, RevisionEvents, backe
 use super::event_log::EventLog;
 use super::lease::{LeaseClock, LeaseIndex};
 use super::logs::WalState;
-use super::schema::{LEASES, META, META_WAL_SEQ};
+use super::schema::{KEYS, LEASES, META, META_WAL_SEQ};
 use super::wal::{self, Logged, LoggedRef, Record, RecordRef};
 use crate::rider::{NoteSink, Rider};
 use crate::{LeaseId, LeasedTxn, Revision, StoreError, Txn, TxnResponse};
@@ -535,14 +535,15 @@ impl Writer {
     }
 
     /// After a failed batch the in-memory lease index may hold changes that never
-    /// reached disk; the table is the truth.
+    /// reached disk; the committed tables are the truth.
     fn reload_leases(&mut self) {
         let loaded = self
             .db
             .begin_read()
             .map_err(redb::Error::from)
-            .and_then(|rtx| Ok(rtx.open_table(LEASES)?))
-            .and_then(|table| Ok(LeaseIndex::load(&table)?));
+            .and_then(|rtx| Ok((rtx.open_table(LEASES)?, rtx.open_table(KEYS)?)))
+            .map_err(|error| StoreError::backend("reload the leases", error))
+            .and_then(|(leases, keys)| LeaseIndex::load(&leases, &keys));
         match loaded {
             Ok(index) => self.leases = index,
             Err(error) => tracing::error!(%error, "could not reload leases after a failed commit"),
