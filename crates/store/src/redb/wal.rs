@@ -332,8 +332,7 @@ impl Wal {
         if end > self.capacity {
             self.preallocate(end.next_multiple_of(SEGMENT_BYTES))?;
         }
-        self.file.write_all_at(framed, self.len)?;
-        self.file.sync_data()?;
+        self.file.append_durable(framed, self.len)?;
         self.len = end;
         Ok(())
     }
