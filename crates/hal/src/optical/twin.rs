@@ -181,6 +181,25 @@ struct Published {
     ring_detune_nm: Option<Vec<f64>>,
 }
 
+/// One lane's inputs to [`TwinOpticalPort::apply_to`]: this end's
+/// transmitter, and the far end's when its light reaches this receiver.
+#[derive(Debug, Clone, Copy)]
+struct LaneInputs {
+    tx_on: bool,
+    launch_dbm: f64,
+    laser_delta_t: f64,
+    /// `None` with no link, a cut link, or the far lane dark.
+    far: Option<FarLane>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct FarLane {
+    launch_dbm: f64,
+    laser_delta_t: f64,
+    /// Worst detuning of either end's ring (a fault, or the bank), nm.
+    detune_nm: f64,
+}
+
 #[derive(Debug, Default)]
 struct Shared {
     published: Vec<Published>,
@@ -798,24 +817,34 @@ impl TwinOpticalPort {
         self.update_temperature(now);
     }
 
-    /// Publishes this port's transmitters for the far end.
+    /// Publishes this port's transmitters for the far end, over the
+    /// previous publication (every lane, in place: a provision publishes
+    /// once per port, and fresh vectors each time were a good part of its
+    /// cost).
     fn publish(&self) {
         let inner = lock(&self.inner);
         let mut sh = lock(&self.shared);
-        let faults = &sh.faults[self.model.index];
-        let mut p = Published::default();
-        for i in 0..usize::from(self.lanes) {
-            let on = Lane::new(i as u8 + 1)
+        let Shared {
+            published, faults, ..
+        } = &mut *sh;
+        let faults = &faults[self.model.index];
+        let p = &mut published[self.model.index];
+        let lanes = usize::from(self.lanes);
+        p.tx_on.resize(lanes, false);
+        p.launch_dbm.resize(lanes, 0.0);
+        p.laser_delta_t.resize(lanes, 0.0);
+        for i in 0..lanes {
+            p.tx_on[i] = Lane::new(i as u8 + 1)
                 .and_then(|l| inner.sim.map().dp_state(l))
                 .is_ok_and(|s| s == DataPathState::Activated);
-            p.tx_on.push(on);
-            p.launch_dbm
-                .push(self.model.launch_dbm[i] - faults.laser_ageing_db[i]);
-            p.laser_delta_t
-                .push((inner.module_temp_c - inner.laser_lock_c[i]) * LASER_TEC_RESIDUAL);
+            p.launch_dbm[i] = self.model.launch_dbm[i] - faults.laser_ageing_db[i];
+            p.laser_delta_t[i] = (inner.module_temp_c - inner.laser_lock_c[i]) * LASER_TEC_RESIDUAL;
         }
-        p.ring_detune_nm = lock(&self.ring_optics).detune_nm.clone();
-        sh.published[self.model.index] = p;
+        let rings = lock(&self.ring_optics);
+        match (&mut p.ring_detune_nm, &rings.detune_nm) {
+            (Some(mine), Some(theirs)) => mine.clone_from(theirs),
+            (mine, theirs) => *mine = theirs.clone(),
+        }
     }
 
     /// Computes every lane's physics and writes it into the module's memory map.
@@ -829,35 +858,62 @@ impl TwinOpticalPort {
     /// rewrites only those: rewriting every lane cost a tenth of corridord's CPU per grant, and
     /// counted a BER sample on lanes nobody touched.
     fn apply_to(&self, lanes: impl IntoIterator<Item = usize>) -> Result<()> {
+        // Each lane's inputs, copied out of the shared state under its lock
+        // (not the publications and faults of both ends: fourteen vectors).
+        let inputs: Vec<(usize, LaneInputs)> = {
+            let sh = lock(&self.shared);
+            let own = &sh.published[self.model.index];
+            let own_faults = &sh.faults[self.model.index];
+            let far = self
+                .model
+                .link
+                .as_ref()
+                .filter(|l| !sh.cut_links[l.index])
+                .map(|l| (&sh.published[l.peer], &sh.faults[l.peer]));
+            let bank = |p: &Published, i: usize| {
+                p.ring_detune_nm
+                    .as_ref()
+                    .and_then(|d| d.get(i).copied())
+                    .unwrap_or(0.0)
+            };
+            lanes
+                .into_iter()
+                .map(|i| {
+                    let far = far
+                        .filter(|(peer, _)| peer.tx_on.get(i).copied().unwrap_or(false))
+                        .map(|(peer, peer_faults)| FarLane {
+                            launch_dbm: peer.launch_dbm[i],
+                            laser_delta_t: peer.laser_delta_t[i],
+                            detune_nm: own_faults.ring_detuning_nm[i]
+                                .abs()
+                                .max(peer_faults.ring_detuning_nm.get(i).map_or(0.0, |d| d.abs()))
+                                .max(bank(own, i))
+                                .max(bank(peer, i)),
+                        });
+                    let lane = LaneInputs {
+                        tx_on: own.tx_on[i],
+                        launch_dbm: own.launch_dbm[i],
+                        laser_delta_t: own.laser_delta_t[i],
+                        far,
+                    };
+                    (i, lane)
+                })
+                .collect()
+        };
         let mut guard = lock(&self.inner);
         let inner = &mut *guard;
-        let (own, own_faults, peer, peer_faults, cut) = {
-            let sh = lock(&self.shared);
-            let own = sh.published[self.model.index].clone();
-            let own_faults = sh.faults[self.model.index].clone();
-            match &self.model.link {
-                Some(l) => (
-                    own,
-                    own_faults,
-                    Some(sh.published[l.peer].clone()),
-                    Some(sh.faults[l.peer].clone()),
-                    sh.cut_links[l.index],
-                ),
-                None => (own, own_faults, None, None, true),
-            }
-        };
         let m = &self.model;
         let sim = &mut inner.sim;
         let t_case = inner.module_temp_c;
         sim.set_temperature_c(t_case)?;
         sim.set_vcc_v(VCC_V)?;
-        for i in lanes {
+        for (i, own) in inputs {
             let lane = Lane::new(i as u8 + 1)?;
             // Transmitter of this lane.
-            let laser_dt = own.laser_delta_t[i];
+            let laser_dt = own.laser_delta_t;
             let t_laser = LASER_TEC_SETPOINT_C + laser_dt;
-            let active = own.tx_on[i];
-            sim.set_tx_power_uw(lane, 1000.0 * 10f64.powf(own.launch_dbm[i] / 10.0))?;
+            let active = own.tx_on;
+            sim.set_tx_power_uw(lane, 1000.0 * 10f64.powf(own.launch_dbm / 10.0))?;
             let bias =
                 DFB_DIODE.bias_ma(Milliwatts(10f64.powf(m.nominal_launch_dbm / 10.0)), t_laser);
             sim.set_bias_ma(lane, if active { bias } else { 0.0 })?;
@@ -873,27 +929,14 @@ impl TwinOpticalPort {
             sim.set_laser_freq_error_mhz(lane, err_mhz)?;
 
             // Receiver of this lane: light from the far end's lane i over the link.
-            let (rx_uw, ber) = match (&m.link, &peer, &peer_faults) {
-                (Some(link), Some(peer), Some(peer_faults))
-                    if !cut && peer.tx_on.get(i).copied().unwrap_or(false) =>
-                {
-                    let bank = |p: &Published| {
-                        p.ring_detune_nm
-                            .as_ref()
-                            .and_then(|d| d.get(i).copied())
-                            .unwrap_or(0.0)
-                    };
-                    let detune = own_faults.ring_detuning_nm[i]
-                        .abs()
-                        .max(peer_faults.ring_detuning_nm.get(i).map_or(0.0, |d| d.abs()))
-                        .max(bank(&own))
-                        .max(bank(peer));
+            let (rx_uw, ber) = match (&m.link, own.far) {
+                (Some(link), Some(far)) => {
                     let (rate, modulation) = self.lane_signal(sim, lane);
                     let inputs = [
-                        peer.launch_dbm[i],
-                        peer.laser_delta_t[i],
+                        far.launch_dbm,
+                        far.laser_delta_t,
                         t_case - inner.ring_lock_c[i],
-                        detune,
+                        far.detune_nm,
                         rate.0,
                         f64::from(modulation.bits_per_symbol()),
                     ];
