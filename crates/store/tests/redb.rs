@@ -11,6 +11,27 @@ fn options() -> RedbOptions {
     RedbOptions::default()
 }
 
+/// Waits until `key` is gone (a lease's expiry deleted it); fails with
+/// `why` if it is still there after `bound`.
+async fn until_gone(store: &RedbStore, key: &str, bound: Duration, why: &str) {
+    let start = Instant::now();
+    while store.get(key).await.unwrap().is_some() {
+        assert!(start.elapsed() < bound, "{why}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// What a crash leaves of the store at `live` in `crashed`, whose redb file
+/// was copied earlier: the write-ahead logs as they are now.
+fn copy_logs(live: &std::path::Path, crashed: &std::path::Path) {
+    for (log, copy) in corridor_store::wal_paths(live)
+        .iter()
+        .zip(corridor_store::wal_paths(crashed))
+    {
+        std::fs::copy(log, copy).unwrap();
+    }
+}
+
 #[tokio::test]
 async fn reopen_keeps_keys_revision_and_leases() {
     let dir = tempfile::tempdir().unwrap();
@@ -56,14 +77,13 @@ async fn a_lease_that_expired_while_closed_ends_on_reopen() {
     tokio::time::sleep(Duration::from_millis(400)).await;
 
     let store = RedbStore::open(&path, options()).unwrap();
-    let start = Instant::now();
-    while store.get("/ephemeral").await.unwrap().is_some() {
-        assert!(
-            start.elapsed() < Duration::from_secs(2),
-            "an overdue lease must be expired on open"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    until_gone(
+        &store,
+        "/ephemeral",
+        Duration::from_secs(2),
+        "an overdue lease must be expired on open",
+    )
+    .await;
 }
 
 /// Which keys a lease holds is read back from the keys themselves after a
@@ -102,12 +122,7 @@ async fn a_lease_ends_with_exactly_its_keys_after_a_reopen_or_a_replay() {
             .await
             .unwrap();
         let path = if replayed {
-            for (log, copy) in corridor_store::wal_paths(&live_path)
-                .iter()
-                .zip(corridor_store::wal_paths(&crashed_path))
-            {
-                std::fs::copy(log, copy).unwrap();
-            }
+            copy_logs(&live_path, &crashed_path);
             &crashed_path
         } else {
             &live_path
@@ -130,14 +145,13 @@ async fn a_lease_ends_with_exactly_its_keys_after_a_reopen_or_a_replay() {
         for key in ["/l/moved", "/l/unleased", "/l/short"] {
             assert!(store.get(key).await.unwrap().is_some(), "{key} survives");
         }
-        let start = Instant::now();
-        while store.get("/l/short").await.unwrap().is_some() {
-            assert!(
-                start.elapsed() < Duration::from_secs(8),
-                "lease {expiring} must expire with its key"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        until_gone(
+            &store,
+            "/l/short",
+            Duration::from_secs(8),
+            &format!("lease {expiring} must expire with its key"),
+        )
+        .await;
         assert!(store.get("/l/moved").await.unwrap().is_some());
         assert_eq!(store.current_revision().await.unwrap(), before + 2);
     }
@@ -391,9 +405,7 @@ async fn the_write_ahead_log_replays_what_redb_had_not_made_durable() {
             > 0,
         "the writes are in the logs, not yet checkpointed"
     );
-    for (log, copy) in logs.iter().zip(corridor_store::wal_paths(&crashed_path)) {
-        std::fs::copy(log, copy).unwrap();
-    }
+    copy_logs(&live_path, &crashed_path);
     drop(store);
 
     let c_revision = last;
