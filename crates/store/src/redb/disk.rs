@@ -261,22 +261,25 @@ impl LogFile for LocalLog {
         let written = tail.bytes.len() + data.len();
         let padded = written.next_multiple_of(DIRECT_BLOCK);
         // An aligned window of a plain vector: O_DIRECT wants the memory
-        // aligned as well as the offset and length.
-        self.buffer.clear();
-        self.buffer.resize(padded + DIRECT_BLOCK, 0);
+        // aligned as well as the offset and length. Only the padding needs
+        // zeros; the rest is copied over.
+        if self.buffer.len() < padded + DIRECT_BLOCK {
+            self.buffer.resize(padded + DIRECT_BLOCK, 0);
+        }
         let at = self.buffer.as_ptr().align_offset(DIRECT_BLOCK);
         let window = &mut self.buffer[at..at + padded];
         window[..tail.bytes.len()].copy_from_slice(&tail.bytes);
         window[tail.bytes.len()..written].copy_from_slice(data);
+        window[written..].fill(0);
         let direct = self.direct.as_ref().expect("checked above");
         FileExt::write_all_at(direct, window, tail.block_start)?;
         let end = offset + data.len() as u64;
         let block_start = end - end % DIRECT_BLOCK as u64;
         let kept = usize::try_from(block_start - tail.block_start).expect("within the window");
-        self.tail = Some(Tail {
-            block_start,
-            bytes: window[kept..written].to_vec(),
-        });
+        let mut bytes = tail.bytes;
+        bytes.clear();
+        bytes.extend_from_slice(&window[kept..written]);
+        self.tail = Some(Tail { block_start, bytes });
         Ok(())
     }
 
